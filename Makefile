@@ -1,0 +1,79 @@
+# agentd build. `make` builds ./agentd; `make run` and `make test` do all setup.
+# Every runtime/*.c except main.c goes into a static library that the binary,
+# the unit tests and the fake model server link against.
+
+CC      ?= cc
+PKGS    := lua5.4 json-c libevent libcurl sqlite3 libpcre2-8 ncursesw
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wimplicit-fallthrough -Wvla -Wundef -fno-common
+OPT     ?= -O2 -g
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iruntime $(EXTRA_CFLAGS)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads -lm
+
+B       ?= build/release
+SRC     ?= $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+OBJ     := $(SRC:runtime/%.c=$(B)/obj/%.o)
+UNIT    ?= $(wildcard tests/unit/test_*.c)
+UNITBIN := $(UNIT:tests/unit/%.c=$(B)/tests/%)
+HELPERS ?= $(wildcard tests/helpers/*.c)
+HELPBIN := $(HELPERS:tests/helpers/%.c=$(B)/%)
+
+.PHONY: all deps run test test-release test-asan clean fuzz-schema bench format
+all: deps agentd
+
+deps:
+	@./scripts/deps.sh
+
+agentd: $(B)/agentd
+	@cp $(B)/agentd agentd
+
+$(B)/obj/%.o: runtime/%.c $(wildcard runtime/*.h) | $(B)/obj
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/libagentd.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/agentd: runtime/main.c $(B)/libagentd.a
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
+
+$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libagentd.a | $(B)/tests
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
+
+$(B)/%: tests/helpers/%.c $(B)/libagentd.a
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
+
+$(B)/obj $(B)/tests:
+	@mkdir -p $@
+
+build-all: $(B)/agentd $(UNITBIN) $(HELPBIN)
+
+run: all
+	./agentd run agents/support.lua "Where is my order 1042? It hasn't arrived."
+
+# The suite runs twice: a release build, then everything again under ASan+UBSan.
+test: deps
+	@AGENTD_DEPS_TEST=1 ./scripts/deps.sh
+	@$(MAKE) --no-print-directory agentd
+	@$(MAKE) --no-print-directory B=build/release build-all
+	@$(MAKE) --no-print-directory B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    EXTRA_LDFLAGS="-fsanitize=address,undefined" build-all
+	@tests/run.sh build/release build/asan
+
+test-release: deps
+	@$(MAKE) --no-print-directory B=build/release agentd build-all
+	@tests/run.sh build/release
+
+fuzz-schema:
+	@mkdir -p build/fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime $(PKG_CFLAGS) \
+	    tests/fuzz/fuzz_schema.c runtime/schema*.c runtime/err.c -o build/fuzz/fuzz_schema $(PKG_LIBS)
+	build/fuzz/fuzz_schema -max_total_time=$${FUZZ_SECONDS:-600} -max_len=4096 build/fuzz/corpus tests/fuzz/seeds
+
+format:
+	clang-format -i runtime/*.c runtime/*.h tests/unit/*.c tests/helpers/*.c
+
+clean:
+	rm -rf build agentd

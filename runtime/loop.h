@@ -1,0 +1,48 @@
+/*
+ * loop: the one libevent base every run, transfer and tool shares.
+ *
+ * Invariants: nothing here blocks. Completions of asynchronous work are never delivered
+ * inline from the call that started them, nor from inside a libcurl/Lua callback: they are
+ * queued with loop_defer() and run from a zero-delay event on the next loop iteration.
+ * Objects a callback may still hold are released with loop_reap(), which frees them at the
+ * top of the next iteration (Redis' freeClientAsync pattern).
+ */
+#ifndef AGENTD_LOOP_H
+#define AGENTD_LOOP_H
+
+#include <stdint.h>
+
+struct event_base;
+typedef struct loop loop_t;
+typedef struct loop_timer loop_timer_t;
+typedef void (*loop_fn)(void *arg);
+
+/* New loop with its own event_base. NULL on allocation failure. */
+loop_t *loop_new(void);
+/* Runs pending deferred/reaped work, then frees. NULL is a no-op. */
+void loop_free(loop_t *lp);
+struct event_base *loop_base(loop_t *lp);
+
+/* Run until loop_stop() or until no events remain. 0, or ERR_INTERNAL. */
+int loop_run(loop_t *lp);
+/* Ask loop_run to return after the current callback. Safe from any callback. */
+void loop_stop(loop_t *lp);
+
+/* Queue fn(arg) to run on a later iteration, FIFO. Never runs inline. 0 or ERR_NOMEM. */
+int loop_defer(loop_t *lp, loop_fn fn, void *arg);
+/* Queue free_fn(ptr) for the deferred reap step. */
+int loop_reap(loop_t *lp, loop_fn free_fn, void *ptr);
+
+/* One-shot timer: fn(arg) after ms milliseconds. The handle is valid until fn has been
+ * called or loop_timer_cancel() was called, whichever is first. out may be NULL. */
+int loop_after(loop_t *lp, uint64_t ms, loop_fn fn, void *arg, loop_timer_t **out);
+void loop_timer_cancel(loop_timer_t *t);
+
+/* Call fn(arg) on the loop when signal sig arrives (SIGINT, SIGTERM, ...). */
+int loop_on_signal(loop_t *lp, int sig, loop_fn fn, void *arg);
+
+/* Clocks: monotonic and wall, nanoseconds. */
+uint64_t loop_mono_ns(void);
+uint64_t loop_wall_ns(void);
+
+#endif

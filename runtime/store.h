@@ -1,0 +1,113 @@
+/*
+ * store: every byte agentd keeps, in one SQLite database (WAL). All SQL lives here.
+ *
+ * Schema (numbered migrations, PRAGMA user_version):
+ *   runs        one row per run: state, step, counters, answer, lease
+ *   messages    each conversation message stored once, ordered by (run_id, idx)
+ *   tool_calls  one row per tool call: state, idempotency key, args, result, timings
+ *   events      trace events, (run_id, seq) gap-free, body is the event JSON
+ *   transitions a VIEW over events (the state-machine transitions of each run)
+ *   kv          per-agent storage for ctx.kv
+ *   cache       model response cache (key = hash of the normalised request)
+ *
+ * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit;
+ * a transition of the state machine is exactly one such transaction. Statements are
+ * prepared once and reset after use. Not thread-safe; one store per thread.
+ */
+#ifndef AGENTD_STORE_H
+#define AGENTD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+enum { STORE_DURABLE_FULL = 0, STORE_DURABLE_NORMAL = 1 };
+
+typedef struct store_run {
+    char id[40];
+    char agent[128];
+    char agent_path[1024];
+    char model[128];
+    char state[16];
+    int step;
+    char *input;        /* owned by the struct after store_run_get; free with store_run_clear */
+    char *answer;       /* final answer (or partial), may be NULL */
+    char *error;        /* one-line failure message, may be NULL */
+    char reason[32];    /* failure reason: "budget_exceeded", "max_steps", ... */
+    char *spec;         /* agent configuration JSON as resolved at start */
+    int64_t created_ns, updated_ns, ended_ns;
+    int64_t input_tokens, output_tokens;
+    double cost_usd;
+    int model_calls, tool_calls;
+    int64_t last_seq;   /* seq of the last committed trace event */
+    int msg_count;      /* messages stored so far (next idx) */
+    char owner[64];     /* lease holder, "" when free */
+    int64_t lease_until_ns;
+} store_run_t;
+
+typedef struct store_toolcall {
+    char run_id[40];
+    char call_id[64];
+    int step;
+    int ord;            /* position in the model turn */
+    char name[128];
+    const char *args;   /* JSON text */
+    char state[20];     /* pending running ok error timeout rejected awaiting_approval unknown */
+    char idem_key[80];
+    const char *result; /* JSON text or NULL */
+    const char *error;  /* or NULL */
+    int64_t started_ns, ended_ns;
+    int attempts;
+} store_toolcall_t;
+
+/* Open (creating and migrating) the database at path. NULL on failure with a one-line
+ * message naming the path in errbuf. */
+store_t *store_open(const char *path, int durability, char *errbuf, size_t errlen);
+void store_close(store_t *st);
+/* Last SQLite error message for this connection. */
+const char *store_errmsg(store_t *st);
+/* Call once at process exit, after every store_close. */
+void store_global_shutdown(void);
+
+int store_tx_begin(store_t *st);   /* BEGIN IMMEDIATE */
+int store_tx_commit(store_t *st);
+void store_tx_rollback(store_t *st);
+
+/* Runs. store_run_get fills *out (owned strings: call store_run_clear). */
+int store_run_insert(store_t *st, const store_run_t *r);
+int store_run_update(store_t *st, const store_run_t *r);
+int store_run_get(store_t *st, const char *id_or_prefix, store_run_t *out);
+void store_run_clear(store_run_t *r);
+/* Each run, newest first; cb returns nonzero to stop. limit <= 0: all. */
+typedef int (*store_run_fn)(void *ud, const store_run_t *r);
+int store_runs_each(store_t *st, const char *state_filter, int limit, store_run_fn cb, void *ud);
+
+/* Messages: JSON text of one neutral message (model.h) at position idx. */
+int store_message_add(store_t *st, const char *run_id, int idx, const char *json);
+typedef int (*store_text_fn)(void *ud, int64_t n, const char *json);
+int store_messages_each(store_t *st, const char *run_id, store_text_fn cb, void *ud);
+
+/* Tool calls: insert or replace by (run_id, call_id). */
+int store_toolcall_put(store_t *st, const store_toolcall_t *tc);
+typedef int (*store_toolcall_fn)(void *ud, const store_toolcall_t *tc);
+int store_toolcalls_each(store_t *st, const char *run_id, store_toolcall_fn cb, void *ud);
+
+/* Trace events: JSON text at (run_id, seq). store_events_each visits seq > after_seq in
+ * order; n passed to cb is the seq. */
+int store_event_add(store_t *st, const char *run_id, int64_t seq, const char *json);
+int store_events_each(store_t *st, const char *run_id, int64_t after_seq, store_text_fn cb,
+                      void *ud);
+
+/* Per-agent key/value (ctx.kv). get: *out is malloc'd, ERR_NOTFOUND if absent. */
+int store_kv_get(store_t *st, const char *ns, const char *key, char **out);
+int store_kv_put(store_t *st, const char *ns, const char *key, const char *value);
+int store_kv_del(store_t *st, const char *ns, const char *key);
+typedef int (*store_kv_fn)(void *ud, const char *key, const char *value);
+int store_kv_each(store_t *st, const char *ns, const char *prefix, store_kv_fn cb, void *ud);
+
+/* Model response cache. get: *out malloc'd JSON text, ERR_NOTFOUND on miss. */
+int store_cache_get(store_t *st, const char *key, char **out);
+int store_cache_put(store_t *st, const char *key, const char *model, const char *json);
+
+#endif

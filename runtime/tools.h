@@ -1,0 +1,86 @@
+/*
+ * tools: the registry of Lua tools (one file each under tools/) and their dispatch.
+ * A tool file returns a table: name, description, parameters (JSON Schema as a Lua table),
+ * run(args, ctx), and policy: timeout (seconds), retries, idempotent, approval.
+ *
+ * tools_call() validates the arguments against the compiled schema first; an invalid call
+ * never reaches the tool and completes with status "rejected" and the validator's message.
+ * Each call runs in its own Lua coroutine (lua_host.h); every ctx door yields to the loop.
+ *
+ * Invariants: done fires exactly once, from a loop event, unless tools_call_cancel() was
+ * called first (then it never fires and everything the call had pending is cancelled).
+ */
+#ifndef AGENTD_TOOLS_H
+#define AGENTD_TOOLS_H
+
+#include "loop.h"
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+typedef struct http http_t;
+typedef struct store store_t;
+typedef struct tools tools_t;
+typedef struct tool tool_t;
+typedef struct tools_call tools_call_t;
+
+/* Per-agent policy the ctx doors enforce. Arrays of strings; NULL means "none allowed". */
+typedef struct tools_policy {
+    const char *agent;          /* kv namespace */
+    json_object *http_allow;    /* hosts ctx.http may reach, e.g. ["127.0.0.1","api.x.com"] */
+    json_object *exec_allow;    /* programs ctx.exec may run (argv[0]) */
+    json_object *secrets_allow; /* environment variable names ctx.secret may read */
+} tools_policy_t;
+
+typedef struct tools_call_info {
+    const char *run_id;
+    const char *call_id;
+    const char *idempotency_key; /* stable across resumes */
+    const tools_policy_t *policy;
+    /* ctx.log sink (may be NULL): level is "debug"|"info"|"warn"|"error". */
+    void (*on_log)(void *log_ud, const char *level, const char *msg);
+    void *log_ud;
+} tools_call_info_t;
+
+typedef struct tools_result {
+    const char *status;   /* "ok", "error", "timeout", "rejected" */
+    json_object *result;  /* "ok": the tool's return value as JSON (borrowed) */
+    const char *error;    /* otherwise: one line for the model, e.g. "/qty: must be >= 1" */
+    double ms;            /* wall time of the call, including retries */
+    int attempts;
+} tools_result_t;
+
+typedef void (*tools_done_fn)(void *ud, const tools_result_t *r);
+
+/* New registry. h and st may be NULL (then ctx.http / ctx.kv raise a clear Lua error). */
+tools_t *tools_new(loop_t *lp, http_t *h, store_t *st);
+void tools_free(tools_t *t);
+
+/* Load every *.lua in dir, or one file. A bad definition fails with one line naming the
+ * file and field in errbuf ("tools/x.lua: parameters: ..."). ERR_INVAL / ERR_LUA / ERR_IO. */
+int tools_load_dir(tools_t *t, const char *dir, char *errbuf, size_t errlen);
+int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen);
+
+size_t tools_count(const tools_t *t);
+const tool_t *tools_at(const tools_t *t, size_t i);
+const tool_t *tools_get(const tools_t *t, const char *name);
+
+const char *tool_name(const tool_t *tl);
+const char *tool_description(const tool_t *tl);
+const char *tool_path(const tool_t *tl);
+json_object *tool_parameters(const tool_t *tl); /* borrowed */
+int tool_idempotent(const tool_t *tl);
+int tool_approval(const tool_t *tl);
+long tool_timeout_ms(const tool_t *tl);
+int tool_retries(const tool_t *tl);
+
+/* New array [{"name","description","parameters"}] for the tools named in names (a JSON
+ * array of strings), or all tools when names is NULL. Unknown name: NULL and errbuf. */
+json_object *tools_describe(const tools_t *t, json_object *names, char *errbuf, size_t errlen);
+
+/* Start a call. args_json is the raw argument text from the model. */
+int tools_call(tools_t *t, const char *name, const char *args_json, const tools_call_info_t *info,
+               tools_done_fn done, void *ud, tools_call_t **out);
+void tools_call_cancel(tools_call_t *c);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * trace: one JSON event per transition, model call, retry, tool call and guardrail
+ * decision. Events are written to SQLite (inside the transition's transaction, by the
+ * caller via store_event_add) and, after commit, appended to <dir>/<run-id>.jsonl.
+ *
+ * Event format, schema version 1 (one JSON object per line):
+ *   v            1
+ *   run_id       "5f3a9c12e4b0d7a1" (16 lowercase hex; OTLP trace id = run_id twice)
+ *   seq          1.. per run, gap-free, continues across resume
+ *   ts_ns        wall clock, ns since the Unix epoch
+ *   mono_ns      monotonic clock, ns (comparable within one process only)
+ *   span_id      16 hex; the run's root span id is the run id itself
+ *   parent_id    16 hex or null (null only for the root span's events)
+ *   phase        "begin" | "end" | "point"  (a span is the events sharing its span_id)
+ *   op           invoke_agent | plan | act | observe | wait | chat | execute_tool |
+ *                retry | guardrail | log
+ *   name         human label: "invoke_agent support", "chat gpt-4o-mini", "execute_tool x"
+ *   state_from, state_to, event   set on transition events, else null
+ *   end_span     on transitions: the state span this transition closes (or null)
+ *   step         step number of the run (model turns so far)
+ *   status       "ok" | "error" | null
+ *   error        one-line message or null
+ *   attrs        object; OpenTelemetry GenAI names: gen_ai.operation.name,
+ *                gen_ai.provider.name, gen_ai.request.model, gen_ai.response.model,
+ *                gen_ai.usage.input_tokens, gen_ai.usage.output_tokens, gen_ai.usage.cost,
+ *                gen_ai.tool.name, gen_ai.tool.call.id, gen_ai.agent.name,
+ *                gen_ai.conversation.id (= run id), plus agentd.* extras.
+ * Secrets never appear in attrs (callers pass redacted data; trace_redact helps).
+ */
+#ifndef AGENTD_TRACE_H
+#define AGENTD_TRACE_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#define TRACE_VERSION 1
+
+typedef struct trace_ev {
+    const char *span_id;
+    const char *parent_id;   /* NULL for root-span events */
+    const char *phase;       /* "begin", "end", "point" */
+    const char *op;
+    const char *name;
+    const char *state_from, *state_to, *event, *end_span; /* transitions only */
+    int step;
+    const char *status;      /* "ok", "error" or NULL */
+    const char *error;
+    json_object *attrs;      /* borrowed, may be NULL */
+} trace_ev_t;
+
+/* New JSON text (malloc'd, no newline) of ev as event seq of run_id, stamped now. */
+char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev);
+
+/* Append line + '\n' to <dir>/<run_id>.jsonl (O_APPEND, created 0644). 0 or ERR_IO. */
+int trace_file_append(const char *dir, const char *run_id, const char *line);
+/* Rewrite <dir>/<run_id>.jsonl from the given lines (used on resume so the file matches
+ * the database exactly). */
+int trace_file_path(const char *dir, const char *run_id, char *buf, size_t len);
+
+/* New random 16-hex span id into buf[17]. */
+void trace_span_id(char buf[17]);
+
+/* Replace secrets in s (in place): values of env vars named *KEY*, *TOKEN*, *SECRET*,
+ * and "Bearer xxx"/"x-api-key: xxx" patterns become "[REDACTED]". */
+void trace_redact(char *s);
+
+#endif

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Install the Debian -dev packages agentd builds against, but only those that
+# pkg-config cannot already find. Safe to run repeatedly; a no-op when all is present.
+set -eu
+
+# pkg-config name -> Debian package
+need=""
+check() {
+    if ! pkg-config --exists "$1" 2>/dev/null; then
+        need="$need $2"
+    fi
+}
+
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+check lua5.4     liblua5.4-dev
+check json-c     libjson-c-dev
+check libevent   libevent-dev
+check libcurl    libcurl4-openssl-dev
+check sqlite3    libsqlite3-dev
+check libpcre2-8 libpcre2-dev
+check ncursesw   libncurses-dev
+# Test-only tools: tmux drives the viewer tests; clang builds the fuzzer.
+[ "${AGENTD_DEPS_TEST:-0}" = 1 ] && { command -v tmux >/dev/null 2>&1 || need="$need tmux"; }
+
+if [ -z "$need" ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+echo "deps: installing$need" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null || { echo "deps: apt-get update failed; install$need by hand" >&2; exit 1; }
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null || { echo "deps: apt-get install$need failed" >&2; exit 1; }
