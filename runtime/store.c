@@ -1,0 +1,615 @@
+/*
+ * store: see store.h. One connection per store_t; every statement is prepared once
+ * (lazily, on first use) and reset right after use, so the hot path of a transition is a
+ * handful of sqlite3_step calls inside one BEGIN IMMEDIATE ... COMMIT.
+ */
+#include "store.h"
+
+#include "err.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    Q_RUN_INSERT,
+    Q_RUN_UPDATE,
+    Q_RUN_GET,
+    Q_RUN_PREFIX,
+    Q_MSG_ADD,
+    Q_MSG_EACH,
+    Q_TC_PUT,
+    Q_TC_EACH,
+    Q_EV_ADD,
+    Q_EV_EACH,
+    Q_KV_GET,
+    Q_KV_PUT,
+    Q_KV_DEL,
+    Q_KV_EACH,
+    Q_CACHE_GET,
+    Q_CACHE_PUT,
+    Q__COUNT
+};
+
+#define RUN_COLS                                                                         \
+    "id, agent, agent_path, model, state, step, input, answer, error, reason, spec, "    \
+    "created_ns, updated_ns, ended_ns, input_tokens, output_tokens, cost_usd, "          \
+    "model_calls, tool_calls, last_seq, msg_count, owner, lease_until_ns"
+
+static const char *const sql_text[Q__COUNT] = {
+    [Q_RUN_INSERT] = "INSERT INTO runs (" RUN_COLS ") VALUES "
+                     "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
+                     "?21,?22,?23)",
+    [Q_RUN_UPDATE] = "UPDATE runs SET agent=?2, agent_path=?3, model=?4, state=?5, step=?6, "
+                     "input=?7, answer=?8, error=?9, reason=?10, spec=?11, created_ns=?12, "
+                     "updated_ns=?13, ended_ns=?14, input_tokens=?15, output_tokens=?16, "
+                     "cost_usd=?17, model_calls=?18, tool_calls=?19, last_seq=?20, "
+                     "msg_count=?21, owner=?22, lease_until_ns=?23 WHERE id=?1",
+    [Q_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id=?1",
+    [Q_RUN_PREFIX] = "SELECT id FROM runs WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2",
+    [Q_MSG_ADD] = "INSERT INTO messages (run_id, idx, body) VALUES (?1, ?2, ?3)",
+    [Q_MSG_EACH] = "SELECT idx, body FROM messages WHERE run_id=?1 ORDER BY idx",
+    [Q_TC_PUT] = "INSERT OR REPLACE INTO tool_calls (run_id, call_id, step, ord, name, args, "
+                 "state, idem_key, result, error, started_ns, ended_ns, attempts) VALUES "
+                 "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+    [Q_TC_EACH] = "SELECT run_id, call_id, step, ord, name, args, state, idem_key, result, "
+                  "error, started_ns, ended_ns, attempts FROM tool_calls WHERE run_id=?1 "
+                  "ORDER BY step, ord",
+    [Q_EV_ADD] = "INSERT INTO events (run_id, seq, body) VALUES (?1, ?2, ?3)",
+    [Q_EV_EACH] = "SELECT seq, body FROM events WHERE run_id=?1 AND seq>?2 ORDER BY seq",
+    [Q_KV_GET] = "SELECT value FROM kv WHERE ns=?1 AND key=?2",
+    [Q_KV_PUT] = "INSERT OR REPLACE INTO kv (ns, key, value) VALUES (?1, ?2, ?3)",
+    [Q_KV_DEL] = "DELETE FROM kv WHERE ns=?1 AND key=?2",
+    [Q_KV_EACH] = "SELECT key, value FROM kv WHERE ns=?1 AND substr(key, 1, length(?2))=?2 "
+                  "ORDER BY key",
+    [Q_CACHE_GET] = "SELECT body FROM cache WHERE key=?1",
+    [Q_CACHE_PUT] = "INSERT OR REPLACE INTO cache (key, model, body, created_ns) VALUES "
+                    "(?1, ?2, ?3, CAST((julianday('now') - 2440587.5) * 86400e9 AS INTEGER))",
+};
+
+/* Numbered migrations; migration i brings user_version from i to i+1. Never edit a
+ * shipped one: append. */
+static const char *const migrations[] = {
+    /* 1: the initial schema */
+    "CREATE TABLE runs ("
+    "  id TEXT PRIMARY KEY, agent TEXT NOT NULL, agent_path TEXT NOT NULL, model TEXT,"
+    "  state TEXT NOT NULL, step INTEGER NOT NULL DEFAULT 0, input TEXT, answer TEXT,"
+    "  error TEXT, reason TEXT, spec TEXT, created_ns INTEGER, updated_ns INTEGER,"
+    "  ended_ns INTEGER, input_tokens INTEGER DEFAULT 0, output_tokens INTEGER DEFAULT 0,"
+    "  cost_usd REAL DEFAULT 0, model_calls INTEGER DEFAULT 0, tool_calls INTEGER DEFAULT 0,"
+    "  last_seq INTEGER DEFAULT 0, msg_count INTEGER DEFAULT 0, owner TEXT DEFAULT '',"
+    "  lease_until_ns INTEGER DEFAULT 0);"
+    "CREATE INDEX runs_state ON runs(state, created_ns);"
+    "CREATE INDEX runs_created ON runs(created_ns);"
+    "CREATE TABLE messages (run_id TEXT NOT NULL, idx INTEGER NOT NULL, body TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, idx)) WITHOUT ROWID;"
+    "CREATE TABLE tool_calls (run_id TEXT NOT NULL, call_id TEXT NOT NULL, step INTEGER,"
+    "  ord INTEGER, name TEXT, args TEXT, state TEXT NOT NULL, idem_key TEXT, result TEXT,"
+    "  error TEXT, started_ns INTEGER, ended_ns INTEGER, attempts INTEGER DEFAULT 0,"
+    "  PRIMARY KEY (run_id, call_id)) WITHOUT ROWID;"
+    "CREATE TABLE events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+    "CREATE VIEW transitions AS SELECT run_id, seq,"
+    "  json_extract(body, '$.step') AS step,"
+    "  json_extract(body, '$.state_from') AS from_state,"
+    "  json_extract(body, '$.state_to') AS to_state,"
+    "  json_extract(body, '$.event') AS event,"
+    "  json_extract(body, '$.ts_ns') AS ts_ns"
+    "  FROM events WHERE json_extract(body, '$.state_to') IS NOT NULL;"
+    "CREATE TABLE kv (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (ns, key)) WITHOUT ROWID;"
+    "CREATE TABLE cache (key TEXT PRIMARY KEY, model TEXT, body TEXT NOT NULL,"
+    "  created_ns INTEGER) WITHOUT ROWID;",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *q[Q__COUNT];
+    char path[1024];
+};
+
+static int translate(int src)
+{
+    switch (src & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW: return 0;
+    case SQLITE_NOMEM: return ERR_NOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return ERR_BUSY;
+    case SQLITE_CONSTRAINT: return ERR_STATE;
+    default: return ERR_IO;
+    }
+}
+
+const char *store_errmsg(store_t *st)
+{
+    return st && st->db ? sqlite3_errmsg(st->db) : "no database";
+}
+
+static int exec(store_t *st, const char *sql)
+{
+    return translate(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
+}
+
+static sqlite3_stmt *stmt(store_t *st, int which)
+{
+    if (!st->q[which] &&
+        sqlite3_prepare_v3(st->db, sql_text[which], -1, SQLITE_PREPARE_PERSISTENT, &st->q[which],
+                           NULL) != SQLITE_OK)
+        return NULL;
+    return st->q[which];
+}
+
+/* Step a write statement to completion and reset it. */
+static int run_write(store_t *st, sqlite3_stmt *s)
+{
+    int src = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    (void)st;
+    return src == SQLITE_DONE ? 0 : translate(src);
+}
+
+static int migrate(store_t *st, char *errbuf, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    int n = (int)(sizeof migrations / sizeof migrations[0]);
+    if (version > n)
+        return err_set(errbuf, errlen, ERR_INVAL,
+                       "%s: database schema version %d is newer than this agentd (%d); "
+                       "upgrade agentd",
+                       st->path, version, n);
+    for (int i = version; i < n; i++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", i + 1);
+        if (exec(st, "BEGIN IMMEDIATE") || exec(st, migrations[i]) || exec(st, pragma)) {
+            err_set(errbuf, errlen, ERR_IO, "%s: migration %d failed: %s", st->path, i + 1,
+                    sqlite3_errmsg(st->db));
+            exec(st, "ROLLBACK");
+            return ERR_IO;
+        }
+        if (exec(st, "COMMIT"))
+            goto fail;
+    }
+    return 0;
+fail:
+    return err_set(errbuf, errlen, ERR_IO, "%s: %s", st->path, sqlite3_errmsg(st->db));
+}
+
+store_t *store_open(const char *path, int durability, char *errbuf, size_t errlen)
+{
+    store_t *st = calloc(1, sizeof *st);
+    if (!st) {
+        err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    snprintf(st->path, sizeof st->path, "%s", path);
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        err_set(errbuf, errlen, ERR_IO, "%s: cannot open database: %s", path,
+                st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 10000);
+    sqlite3_extended_result_codes(st->db, 1);
+    const char *sync = durability == STORE_DURABLE_NORMAL ? "PRAGMA synchronous=NORMAL"
+                                                          : "PRAGMA synchronous=FULL";
+    if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, sync) ||
+        exec(st, "PRAGMA foreign_keys=ON")) {
+        err_set(errbuf, errlen, ERR_IO, "%s: %s", path, sqlite3_errmsg(st->db));
+        goto fail;
+    }
+    if (migrate(st, errbuf, errlen))
+        goto fail;
+    return st;
+fail:
+    store_close(st);
+    return NULL;
+}
+
+void store_close(store_t *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < Q__COUNT; i++)
+        sqlite3_finalize(st->q[i]);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+void store_global_shutdown(void)
+{
+    sqlite3_shutdown();
+}
+
+int store_tx_begin(store_t *st)
+{
+    return exec(st, "BEGIN IMMEDIATE");
+}
+
+int store_tx_commit(store_t *st)
+{
+    int rc = exec(st, "COMMIT");
+    if (rc)
+        store_tx_rollback(st);
+    return rc;
+}
+
+void store_tx_rollback(store_t *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static void bind_run(sqlite3_stmt *s, const store_run_t *r)
+{
+    bind_text(s, 1, r->id);
+    bind_text(s, 2, r->agent);
+    bind_text(s, 3, r->agent_path);
+    bind_text(s, 4, r->model);
+    bind_text(s, 5, r->state);
+    sqlite3_bind_int(s, 6, r->step);
+    bind_text(s, 7, r->input);
+    bind_text(s, 8, r->answer);
+    bind_text(s, 9, r->error);
+    bind_text(s, 10, r->reason[0] ? r->reason : NULL);
+    bind_text(s, 11, r->spec);
+    sqlite3_bind_int64(s, 12, r->created_ns);
+    sqlite3_bind_int64(s, 13, r->updated_ns);
+    sqlite3_bind_int64(s, 14, r->ended_ns);
+    sqlite3_bind_int64(s, 15, r->input_tokens);
+    sqlite3_bind_int64(s, 16, r->output_tokens);
+    sqlite3_bind_double(s, 17, r->cost_usd);
+    sqlite3_bind_int(s, 18, r->model_calls);
+    sqlite3_bind_int(s, 19, r->tool_calls);
+    sqlite3_bind_int64(s, 20, r->last_seq);
+    sqlite3_bind_int(s, 21, r->msg_count);
+    bind_text(s, 22, r->owner);
+    sqlite3_bind_int64(s, 23, r->lease_until_ns);
+}
+
+int store_run_insert(store_t *st, const store_run_t *r)
+{
+    sqlite3_stmt *s = stmt(st, Q_RUN_INSERT);
+    if (!s)
+        return ERR_IO;
+    bind_run(s, r);
+    return run_write(st, s);
+}
+
+int store_run_update(store_t *st, const store_run_t *r)
+{
+    sqlite3_stmt *s = stmt(st, Q_RUN_UPDATE);
+    if (!s)
+        return ERR_IO;
+    bind_run(s, r);
+    int rc = run_write(st, s);
+    if (!rc && sqlite3_changes(st->db) != 1)
+        return ERR_NOTFOUND;
+    return rc;
+}
+
+static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t len)
+{
+    const unsigned char *v = sqlite3_column_text(s, i);
+    snprintf(dst, len, "%s", v ? (const char *)v : "");
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *v = sqlite3_column_text(s, i);
+    return v ? strdup((const char *)v) : NULL;
+}
+
+static void read_run(sqlite3_stmt *s, store_run_t *r)
+{
+    memset(r, 0, sizeof *r);
+    col_copy(s, 0, r->id, sizeof r->id);
+    col_copy(s, 1, r->agent, sizeof r->agent);
+    col_copy(s, 2, r->agent_path, sizeof r->agent_path);
+    col_copy(s, 3, r->model, sizeof r->model);
+    col_copy(s, 4, r->state, sizeof r->state);
+    r->step = sqlite3_column_int(s, 5);
+    r->input = col_dup(s, 6);
+    r->answer = col_dup(s, 7);
+    r->error = col_dup(s, 8);
+    col_copy(s, 9, r->reason, sizeof r->reason);
+    r->spec = col_dup(s, 10);
+    r->created_ns = sqlite3_column_int64(s, 11);
+    r->updated_ns = sqlite3_column_int64(s, 12);
+    r->ended_ns = sqlite3_column_int64(s, 13);
+    r->input_tokens = sqlite3_column_int64(s, 14);
+    r->output_tokens = sqlite3_column_int64(s, 15);
+    r->cost_usd = sqlite3_column_double(s, 16);
+    r->model_calls = sqlite3_column_int(s, 17);
+    r->tool_calls = sqlite3_column_int(s, 18);
+    r->last_seq = sqlite3_column_int64(s, 19);
+    r->msg_count = sqlite3_column_int(s, 20);
+    col_copy(s, 21, r->owner, sizeof r->owner);
+    r->lease_until_ns = sqlite3_column_int64(s, 22);
+}
+
+void store_run_clear(store_run_t *r)
+{
+    if (!r)
+        return;
+    free(r->input);
+    free(r->answer);
+    free(r->error);
+    free(r->spec);
+    r->input = r->answer = r->error = r->spec = NULL;
+}
+
+/* Resolve a unique id prefix to the full id (users type the first few characters). */
+static int resolve_prefix(store_t *st, const char *prefix, char *out, size_t len)
+{
+    sqlite3_stmt *s = stmt(st, Q_RUN_PREFIX);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, prefix);
+    int found = 0, rc = 0;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        if (found++ == 0)
+            col_copy(s, 0, out, len);
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (found == 0)
+        rc = ERR_NOTFOUND;
+    else if (found > 1)
+        rc = ERR_INVAL;
+    return rc;
+}
+
+int store_run_get(store_t *st, const char *id_or_prefix, store_run_t *out)
+{
+    char id[40];
+    if (!id_or_prefix || !*id_or_prefix)
+        return ERR_INVAL;
+    int rc = resolve_prefix(st, id_or_prefix, id, sizeof id);
+    if (rc)
+        return rc;
+    sqlite3_stmt *s = stmt(st, Q_RUN_GET);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, id);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        read_run(s, out);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return src == SQLITE_ROW ? 0 : src == SQLITE_DONE ? ERR_NOTFOUND : translate(src);
+}
+
+int store_runs_each(store_t *st, const char *state_filter, int limit, store_run_fn cb, void *ud)
+{
+    /* Not on a hot path: prepared per call so the filter can vary. */
+    sqlite3_stmt *s = NULL;
+    const char *sql = "SELECT " RUN_COLS " FROM runs WHERE (?1 IS NULL OR state=?1) "
+                      "ORDER BY created_ns DESC, id LIMIT ?2";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return ERR_IO;
+    bind_text(s, 1, state_filter);
+    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+    int src, rc = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        store_run_t r;
+        read_run(s, &r);
+        int stop = cb(ud, &r);
+        store_run_clear(&r);
+        if (stop)
+            break;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = translate(src);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int store_message_add(store_t *st, const char *run_id, int idx, const char *json)
+{
+    sqlite3_stmt *s = stmt(st, Q_MSG_ADD);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, run_id);
+    sqlite3_bind_int(s, 2, idx);
+    bind_text(s, 3, json);
+    return run_write(st, s);
+}
+
+/* Visit rows of a (int64, text) query bound to (text, optional int64). Statement cached, so
+ * callbacks must not re-enter the same query. */
+static int each_text(store_t *st, int which, const char *key, int64_t after, int bind_after,
+                     store_text_fn cb, void *ud)
+{
+    sqlite3_stmt *s = stmt(st, which);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, key);
+    if (bind_after)
+        sqlite3_bind_int64(s, 2, after);
+    int src, rc = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(ud, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1)))
+            break;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = translate(src);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
+int store_messages_each(store_t *st, const char *run_id, store_text_fn cb, void *ud)
+{
+    return each_text(st, Q_MSG_EACH, run_id, 0, 0, cb, ud);
+}
+
+int store_toolcall_put(store_t *st, const store_toolcall_t *tc)
+{
+    sqlite3_stmt *s = stmt(st, Q_TC_PUT);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, tc->run_id);
+    bind_text(s, 2, tc->call_id);
+    sqlite3_bind_int(s, 3, tc->step);
+    sqlite3_bind_int(s, 4, tc->ord);
+    bind_text(s, 5, tc->name);
+    bind_text(s, 6, tc->args);
+    bind_text(s, 7, tc->state);
+    bind_text(s, 8, tc->idem_key);
+    bind_text(s, 9, tc->result);
+    bind_text(s, 10, tc->error);
+    sqlite3_bind_int64(s, 11, tc->started_ns);
+    sqlite3_bind_int64(s, 12, tc->ended_ns);
+    sqlite3_bind_int(s, 13, tc->attempts);
+    return run_write(st, s);
+}
+
+int store_toolcalls_each(store_t *st, const char *run_id, store_toolcall_fn cb, void *ud)
+{
+    sqlite3_stmt *s = stmt(st, Q_TC_EACH);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, run_id);
+    int src, rc = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        store_toolcall_t tc;
+        memset(&tc, 0, sizeof tc);
+        col_copy(s, 0, tc.run_id, sizeof tc.run_id);
+        col_copy(s, 1, tc.call_id, sizeof tc.call_id);
+        tc.step = sqlite3_column_int(s, 2);
+        tc.ord = sqlite3_column_int(s, 3);
+        col_copy(s, 4, tc.name, sizeof tc.name);
+        tc.args = (const char *)sqlite3_column_text(s, 5);
+        col_copy(s, 6, tc.state, sizeof tc.state);
+        col_copy(s, 7, tc.idem_key, sizeof tc.idem_key);
+        tc.result = (const char *)sqlite3_column_text(s, 8);
+        tc.error = (const char *)sqlite3_column_text(s, 9);
+        tc.started_ns = sqlite3_column_int64(s, 10);
+        tc.ended_ns = sqlite3_column_int64(s, 11);
+        tc.attempts = sqlite3_column_int(s, 12);
+        if (cb(ud, &tc))
+            break;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = translate(src);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
+int store_event_add(store_t *st, const char *run_id, int64_t seq, const char *json)
+{
+    sqlite3_stmt *s = stmt(st, Q_EV_ADD);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, run_id);
+    sqlite3_bind_int64(s, 2, seq);
+    bind_text(s, 3, json);
+    return run_write(st, s);
+}
+
+int store_events_each(store_t *st, const char *run_id, int64_t after_seq, store_text_fn cb,
+                      void *ud)
+{
+    return each_text(st, Q_EV_EACH, run_id, after_seq, 1, cb, ud);
+}
+
+static int get_one(store_t *st, int which, const char *a, const char *b, char **out)
+{
+    sqlite3_stmt *s = stmt(st, which);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, a);
+    if (b)
+        bind_text(s, 2, b);
+    int src = sqlite3_step(s), rc;
+    if (src == SQLITE_ROW) {
+        *out = col_dup(s, 0);
+        rc = *out ? 0 : ERR_NOMEM;
+    } else {
+        rc = src == SQLITE_DONE ? ERR_NOTFOUND : translate(src);
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
+int store_kv_get(store_t *st, const char *ns, const char *key, char **out)
+{
+    return get_one(st, Q_KV_GET, ns, key, out);
+}
+
+int store_kv_put(store_t *st, const char *ns, const char *key, const char *value)
+{
+    sqlite3_stmt *s = stmt(st, Q_KV_PUT);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, ns);
+    bind_text(s, 2, key);
+    bind_text(s, 3, value);
+    return run_write(st, s);
+}
+
+int store_kv_del(store_t *st, const char *ns, const char *key)
+{
+    sqlite3_stmt *s = stmt(st, Q_KV_DEL);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, ns);
+    bind_text(s, 2, key);
+    return run_write(st, s);
+}
+
+int store_kv_each(store_t *st, const char *ns, const char *prefix, store_kv_fn cb, void *ud)
+{
+    sqlite3_stmt *s = stmt(st, Q_KV_EACH);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, ns);
+    bind_text(s, 2, prefix ? prefix : "");
+    int src, rc = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(ud, (const char *)sqlite3_column_text(s, 0),
+               (const char *)sqlite3_column_text(s, 1)))
+            break;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = translate(src);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
+int store_cache_get(store_t *st, const char *key, char **out)
+{
+    return get_one(st, Q_CACHE_GET, key, NULL, out);
+}
+
+int store_cache_put(store_t *st, const char *key, const char *model, const char *json)
+{
+    sqlite3_stmt *s = stmt(st, Q_CACHE_PUT);
+    if (!s)
+        return ERR_IO;
+    bind_text(s, 1, key);
+    bind_text(s, 2, model);
+    bind_text(s, 3, json);
+    return run_write(st, s);
+}

@@ -1,0 +1,164 @@
+/*
+ * trace: see trace.h. Builds event JSON with json-c and appends JSONL lines. The file is
+ * opened, appended and closed per event: thousands of concurrent runs would otherwise hold
+ * thousands of descriptors, and the per-event cost is dwarfed by the SQLite commit.
+ */
+#include "trace.h"
+
+#include "err.h"
+#include "loop.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+static json_object *str_or_null(const char *s)
+{
+    return s ? json_object_new_string(s) : NULL;
+}
+
+char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev)
+{
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "v", json_object_new_int(TRACE_VERSION));
+    json_object_object_add(o, "run_id", json_object_new_string(run_id));
+    json_object_object_add(o, "seq", json_object_new_int64(seq));
+    json_object_object_add(o, "ts_ns", json_object_new_int64((int64_t)loop_wall_ns()));
+    json_object_object_add(o, "mono_ns", json_object_new_int64((int64_t)loop_mono_ns()));
+    json_object_object_add(o, "span_id", str_or_null(ev->span_id));
+    json_object_object_add(o, "parent_id", str_or_null(ev->parent_id));
+    json_object_object_add(o, "phase", str_or_null(ev->phase));
+    json_object_object_add(o, "op", str_or_null(ev->op));
+    json_object_object_add(o, "name", str_or_null(ev->name));
+    json_object_object_add(o, "state_from", str_or_null(ev->state_from));
+    json_object_object_add(o, "state_to", str_or_null(ev->state_to));
+    json_object_object_add(o, "event", str_or_null(ev->event));
+    json_object_object_add(o, "end_span", str_or_null(ev->end_span));
+    json_object_object_add(o, "step", json_object_new_int(ev->step));
+    json_object_object_add(o, "status", str_or_null(ev->status));
+    json_object_object_add(o, "error", str_or_null(ev->error));
+    json_object_object_add(o, "attrs",
+                           ev->attrs ? json_object_get(ev->attrs) : json_object_new_object());
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *out = s ? strdup(s) : NULL;
+    json_object_put(o);
+    return out;
+}
+
+int trace_file_path(const char *dir, const char *run_id, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s/%s.jsonl", dir, run_id);
+    return n < 0 || (size_t)n >= len ? ERR_INVAL : 0;
+}
+
+int trace_file_append(const char *dir, const char *run_id, const char *line)
+{
+    char path[1200];
+    if (trace_file_path(dir, run_id, path, sizeof path))
+        return ERR_INVAL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ERR_IO;
+    size_t n = strlen(line);
+    /* One write per line so concurrent readers (follow mode) never see half an event
+     * interleaved with another; O_APPEND makes each write land at the end. */
+    char stackbuf[4096];
+    char *buf = n + 1 <= sizeof stackbuf ? stackbuf : malloc(n + 1);
+    int rc = 0;
+    if (!buf) {
+        close(fd);
+        return ERR_NOMEM;
+    }
+    memcpy(buf, line, n);
+    buf[n] = '\n';
+    size_t off = 0;
+    while (off < n + 1) {
+        ssize_t w = write(fd, buf + off, n + 1 - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = ERR_IO;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (buf != stackbuf)
+        free(buf);
+    if (close(fd) < 0)
+        rc = ERR_IO;
+    return rc;
+}
+
+void trace_span_id(char buf[17])
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+        v = loop_mono_ns() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+    snprintf(buf, 17, "%016llx", (unsigned long long)v);
+}
+
+static void mask(char *p, size_t n)
+{
+    /* Overwrite in place with a fixed marker; shorter secrets become all '*'. */
+    static const char marker[] = "[REDACTED]";
+    size_t m = sizeof marker - 1;
+    if (n >= m) {
+        memcpy(p, marker, m);
+        memset(p + m, '*', n - m);
+    } else {
+        memset(p, '*', n);
+    }
+}
+
+static int secret_name(const char *name, size_t len)
+{
+    static const char *const words[] = {"KEY", "TOKEN", "SECRET", "PASSWORD"};
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+        size_t wl = strlen(words[w]);
+        for (size_t i = 0; i + wl <= len; i++)
+            if (strncmp(name + i, words[w], wl) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+void trace_redact(char *s)
+{
+    if (!s)
+        return;
+    /* Values of secret-looking environment variables, wherever they appear. */
+    extern char **environ;
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || !secret_name(*e, (size_t)(eq - *e)))
+            continue;
+        const char *val = eq + 1;
+        size_t vl = strlen(val);
+        if (vl < 4)
+            continue;
+        for (char *p = strstr(s, val); p; p = strstr(p + vl, val))
+            mask(p, vl);
+    }
+    /* Credentials in header-like text. */
+    static const char *const heads[] = {"Bearer ", "x-api-key: ", "Authorization: "};
+    for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++) {
+        size_t hl = strlen(heads[h]);
+        for (char *p = strcasestr(s, heads[h]); p; p = strcasestr(p + hl, heads[h])) {
+            char *v = p + hl;
+            size_t vl = 0;
+            while (v[vl] && !isspace((unsigned char)v[vl]) && v[vl] != '"' && v[vl] != ',')
+                vl++;
+            if (vl > 0 && strncmp(v, "[REDACTED]", vl < 10 ? vl : 10) != 0 &&
+                strncmp(v, "Bearer", 6) != 0)
+                mask(v, vl);
+        }
+    }
+}
