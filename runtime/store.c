@@ -249,6 +249,26 @@ void store_tx_rollback(store_t *st)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int store_sp_begin(store_t *st)
+{
+    return exec(st, "SAVEPOINT tr");
+}
+
+int store_sp_release(store_t *st)
+{
+    return exec(st, "RELEASE tr");
+}
+
+void store_sp_rollback(store_t *st)
+{
+    sqlite3_exec(st->db, "ROLLBACK TO tr; RELEASE tr", NULL, NULL, NULL);
+}
+
+int store_in_tx(store_t *st)
+{
+    return !sqlite3_get_autocommit(st->db);
+}
+
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     if (v)

@@ -73,6 +73,13 @@ void store_global_shutdown(void);
 int store_tx_begin(store_t *st);   /* BEGIN IMMEDIATE */
 int store_tx_commit(store_t *st);
 void store_tx_rollback(store_t *st);
+/* Nested atomic unit inside an open transaction (SAVEPOINT): lets several transitions share
+ * one commit (group commit) while each stays all-or-nothing. */
+int store_sp_begin(store_t *st);
+int store_sp_release(store_t *st);
+void store_sp_rollback(store_t *st);
+/* Is a transaction open on this connection? */
+int store_in_tx(store_t *st);
 
 /* Runs. store_run_get fills *out (owned strings: call store_run_clear). */
 int store_run_insert(store_t *st, const store_run_t *r);

@@ -17,9 +17,12 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-static json_object *str_or_null(const char *s)
+/* Absent fields are omitted rather than written as null: events are the bulk of a run's
+ * bytes, and readers treat a missing field as null. */
+static void add_str(json_object *o, const char *key, const char *v)
 {
-    return s ? json_object_new_string(s) : NULL;
+    if (v)
+        json_object_object_add(o, key, json_object_new_string(v));
 }
 
 char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev)
@@ -32,20 +35,20 @@ char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev)
     json_object_object_add(o, "seq", json_object_new_int64(seq));
     json_object_object_add(o, "ts_ns", json_object_new_int64((int64_t)loop_wall_ns()));
     json_object_object_add(o, "mono_ns", json_object_new_int64((int64_t)loop_mono_ns()));
-    json_object_object_add(o, "span_id", str_or_null(ev->span_id));
-    json_object_object_add(o, "parent_id", str_or_null(ev->parent_id));
-    json_object_object_add(o, "phase", str_or_null(ev->phase));
-    json_object_object_add(o, "op", str_or_null(ev->op));
-    json_object_object_add(o, "name", str_or_null(ev->name));
-    json_object_object_add(o, "state_from", str_or_null(ev->state_from));
-    json_object_object_add(o, "state_to", str_or_null(ev->state_to));
-    json_object_object_add(o, "event", str_or_null(ev->event));
-    json_object_object_add(o, "end_span", str_or_null(ev->end_span));
+    add_str(o, "span_id", ev->span_id);
+    add_str(o, "parent_id", ev->parent_id);
+    add_str(o, "phase", ev->phase);
+    add_str(o, "op", ev->op);
+    add_str(o, "name", ev->name);
+    add_str(o, "state_from", ev->state_from);
+    add_str(o, "state_to", ev->state_to);
+    add_str(o, "event", ev->event);
+    add_str(o, "end_span", ev->end_span);
     json_object_object_add(o, "step", json_object_new_int(ev->step));
-    json_object_object_add(o, "status", str_or_null(ev->status));
-    json_object_object_add(o, "error", str_or_null(ev->error));
-    json_object_object_add(o, "attrs",
-                           ev->attrs ? json_object_get(ev->attrs) : json_object_new_object());
+    add_str(o, "status", ev->status);
+    add_str(o, "error", ev->error);
+    if (ev->attrs)
+        json_object_object_add(o, "attrs", json_object_get(ev->attrs));
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
     char *out = s ? strdup(s) : NULL;

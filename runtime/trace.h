@@ -25,6 +25,7 @@
  *                gen_ai.usage.input_tokens, gen_ai.usage.output_tokens, gen_ai.usage.cost,
  *                gen_ai.tool.name, gen_ai.tool.call.id, gen_ai.agent.name,
  *                gen_ai.conversation.id (= run id), plus agentd.* extras.
+ * Fields that would be null are omitted (readers treat a missing field as null).
  * Secrets never appear in attrs (callers pass redacted data; trace_redact helps).
  */
 #ifndef AGENTD_TRACE_H

@@ -1,0 +1,327 @@
+/*
+ * agent: see agent.h. The Lua file runs in the same sandbox tools use (lua_host), and only
+ * its returned table (converted to JSON) is kept: agents are configuration, so functions
+ * (hooks) are not carried over in this version and are rejected with a clear error.
+ */
+#include "agent.h"
+
+#include "err.h"
+#include "lua_host.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void fnv_hex(const char *s, char out[17])
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    buf[len] = 0;
+    return buf;
+}
+
+/* Typed field getters; each writes a one-line error naming file and field on mismatch. */
+static int get_string(json_object *t, const char *key, int required, const char **out,
+                      const char *path, char *errbuf, size_t errlen)
+{
+    json_object *v;
+    *out = NULL;
+    if (!json_object_object_get_ex(t, key, &v) || !v) {
+        if (required)
+            return err_set(errbuf, errlen, ERR_INVAL, "%s: %s: required field is missing", path,
+                           key);
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: %s: must be a non-empty string", path, key);
+    *out = json_object_get_string(v);
+    return 0;
+}
+
+static int get_string_array(json_object *t, const char *key, json_object **out, const char *path,
+                            char *errbuf, size_t errlen)
+{
+    json_object *v;
+    *out = NULL;
+    if (!json_object_object_get_ex(t, key, &v) || !v)
+        return 0;
+    /* An empty Lua table converts to {}; accept it as an empty list. */
+    if (json_object_is_type(v, json_type_object) && json_object_object_length(v) == 0) {
+        *out = json_object_new_array();
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_array))
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: %s: must be a list of strings", path, key);
+    for (size_t i = 0; i < json_object_array_length(v); i++)
+        if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
+            return err_set(errbuf, errlen, ERR_INVAL, "%s: %s[%zu]: must be a string", path, key,
+                           i + 1);
+    *out = json_object_get(v);
+    return 0;
+}
+
+static int get_number(json_object *t, const char *key, double lo, double dflt, double *out,
+                      const char *path, char *errbuf, size_t errlen)
+{
+    json_object *v;
+    *out = dflt;
+    if (!t || !json_object_object_get_ex(t, key, &v) || !v)
+        return 0;
+    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: limits.%s: must be a number", path, key);
+    *out = json_object_get_double(v);
+    if (*out < lo)
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: limits.%s: must be >= %g", path, key, lo);
+    return 0;
+}
+
+static int load_prompt(agent_t *a, json_object *t, char *errbuf, size_t errlen)
+{
+    const char *inline_p, *file;
+    int rc = get_string(t, "system_prompt", 0, &inline_p, a->path, errbuf, errlen);
+    if (!rc)
+        rc = get_string(t, "system_prompt_file", 0, &file, a->path, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (inline_p && file)
+        return err_set(errbuf, errlen, ERR_INVAL,
+                       "%s: system_prompt and system_prompt_file: give only one", a->path);
+    if (file) {
+        size_t n = strlen(a->dir) + strlen(file) + 2;
+        a->prompt_file = malloc(n);
+        if (!a->prompt_file)
+            return ERR_NOMEM;
+        snprintf(a->prompt_file, n, "%s/%s", file[0] == '/' ? "" : a->dir, file);
+        a->system_prompt = read_file(a->prompt_file);
+        if (!a->system_prompt)
+            return err_set(errbuf, errlen, ERR_IO, "%s: system_prompt_file: cannot read %s",
+                           a->path, a->prompt_file);
+    } else {
+        a->system_prompt = strdup(inline_p ? inline_p : "You are a helpful assistant.");
+    }
+    if (!a->system_prompt)
+        return ERR_NOMEM;
+    fnv_hex(a->system_prompt, a->prompt_hash);
+    return 0;
+}
+
+static int load_models(agent_t *a, json_object *t, char *errbuf, size_t errlen)
+{
+    const char *model;
+    json_object *fb = NULL;
+    int rc = get_string(t, "model", 0, &model, a->path, errbuf, errlen);
+    if (!rc)
+        rc = get_string_array(t, "fallbacks", &fb, a->path, errbuf, errlen);
+    if (rc)
+        return rc;
+    size_t n = fb ? json_object_array_length(fb) : 0;
+    a->models = calloc(n + 2, sizeof *a->models);
+    if (!a->models) {
+        json_object_put(fb);
+        return ERR_NOMEM;
+    }
+    a->models[0] = strdup(model ? model : "offline");
+    for (size_t i = 0; i < n; i++)
+        a->models[i + 1] = strdup(json_object_get_string(json_object_array_get_idx(fb, i)));
+    json_object_put(fb);
+    for (size_t i = 0; i <= n; i++)
+        if (!a->models[i])
+            return ERR_NOMEM;
+    return 0;
+}
+
+static int load_limits(agent_t *a, json_object *t, char *errbuf, size_t errlen)
+{
+    json_object *lim = NULL;
+    if (json_object_object_get_ex(t, "limits", &lim) && lim &&
+        !json_object_is_type(lim, json_type_object))
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: limits: must be a table", a->path);
+    double steps, calls, loops, deadline, tokens, cost, mcalls;
+    int rc = get_number(lim, "max_steps", 1, 10, &steps, a->path, errbuf, errlen);
+    if (!rc)
+        rc = get_number(lim, "max_tool_calls", 0, 50, &calls, a->path, errbuf, errlen);
+    if (!rc)
+        rc = get_number(lim, "loop_limit", 1, 3, &loops, a->path, errbuf, errlen);
+    if (!rc)
+        rc = get_number(lim, "deadline_s", 0.001, 300, &deadline, a->path, errbuf, errlen);
+    if (!rc)
+        rc = get_number(lim, "max_tokens", 0, -1, &tokens, a->path, errbuf, errlen);
+    if (!rc)
+        rc = get_number(lim, "max_cost_usd", 0, -1, &cost, a->path, errbuf, errlen);
+    if (!rc)
+        rc = get_number(lim, "max_model_calls", 0, -1, &mcalls, a->path, errbuf, errlen);
+    if (rc)
+        return rc;
+    a->max_steps = (int)steps;
+    a->max_tool_calls = (int)calls;
+    a->loop_limit = (int)loops;
+    a->deadline_s = deadline;
+    a->max_tokens = (int64_t)tokens;
+    a->max_cost_usd = cost;
+    a->max_model_calls = (int)mcalls;
+    return 0;
+}
+
+static int load_policy(agent_t *a, json_object *t, char *errbuf, size_t errlen)
+{
+    json_object *pol = NULL, *appr = NULL;
+    if (json_object_object_get_ex(t, "policy", &pol) && pol) {
+        if (!json_object_is_type(pol, json_type_object))
+            return err_set(errbuf, errlen, ERR_INVAL, "%s: policy: must be a table", a->path);
+        int rc = get_string_array(pol, "http_allow", &a->http_allow, a->path, errbuf, errlen);
+        if (!rc)
+            rc = get_string_array(pol, "exec_allow", &a->exec_allow, a->path, errbuf, errlen);
+        if (!rc)
+            rc = get_string_array(pol, "secrets", &a->secrets_allow, a->path, errbuf, errlen);
+        if (rc)
+            return rc;
+    }
+    if (json_object_object_get_ex(t, "approval", &appr) && appr) {
+        if (!json_object_is_type(appr, json_type_object))
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: approval: must be a table of tool = true|false", a->path);
+        json_object_object_foreach(appr, k, v)
+        {
+            if (!json_object_is_type(v, json_type_boolean))
+                return err_set(errbuf, errlen, ERR_INVAL, "%s: approval.%s: must be true or false",
+                               a->path, k);
+        }
+        a->approval = json_object_get(appr);
+    }
+    return 0;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
+{
+    json_object *t = NULL, *v;
+    agent_t *a = calloc(1, sizeof *a);
+    if (!a) {
+        err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    a->path = strdup(path);
+    a->dir = dir_of(path);
+    if (!a->path || !a->dir)
+        goto nomem;
+    if (lua_host_load_table(path, 0, &t, errbuf, errlen))
+        goto fail;
+    if (!json_object_is_type(t, json_type_object)) {
+        err_set(errbuf, errlen, ERR_INVAL, "%s: the file must return a table with name, model, "
+                "tools, ...", path);
+        goto fail;
+    }
+    const char *name, *desc, *input;
+    if (get_string(t, "name", 1, &name, path, errbuf, errlen) ||
+        get_string(t, "description", 0, &desc, path, errbuf, errlen) ||
+        get_string(t, "default_input", 0, &input, path, errbuf, errlen))
+        goto fail;
+    a->name = strdup(name);
+    a->description = dup_or_null(desc);
+    a->default_input = dup_or_null(input);
+    if (!a->name)
+        goto nomem;
+    if (load_models(a, t, errbuf, errlen) || load_prompt(a, t, errbuf, errlen) ||
+        load_limits(a, t, errbuf, errlen) || load_policy(a, t, errbuf, errlen) ||
+        get_string_array(t, "tools", &a->tools, path, errbuf, errlen))
+        goto fail;
+    if (!a->tools)
+        a->tools = json_object_new_array();
+    if (json_object_object_get_ex(t, "output_schema", &v) && v) {
+        if (!json_object_is_type(v, json_type_object)) {
+            err_set(errbuf, errlen, ERR_INVAL, "%s: output_schema: must be a table (a JSON Schema)",
+                    path);
+            goto fail;
+        }
+        a->output_schema = json_object_get(v);
+    }
+    a->spec = t;
+    return a;
+nomem:
+    err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
+fail:
+    json_object_put(t);
+    agent_free(a);
+    return NULL;
+}
+
+void agent_free(agent_t *a)
+{
+    if (!a)
+        return;
+    free(a->path);
+    free(a->dir);
+    free(a->name);
+    free(a->description);
+    for (char **m = a->models; m && *m; m++)
+        free(*m);
+    free(a->models);
+    free(a->system_prompt);
+    free(a->prompt_file);
+    free(a->default_input);
+    json_object_put(a->tools);
+    json_object_put(a->output_schema);
+    json_object_put(a->approval);
+    json_object_put(a->http_allow);
+    json_object_put(a->exec_allow);
+    json_object_put(a->secrets_allow);
+    json_object_put(a->spec);
+    free(a);
+}
+
+int agent_needs_approval(const agent_t *a, const char *tool, int tool_default)
+{
+    json_object *v;
+    if (a->approval && json_object_object_get_ex(a->approval, tool, &v))
+        return json_object_get_boolean(v);
+    return tool_default;
+}

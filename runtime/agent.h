@@ -1,0 +1,43 @@
+/*
+ * agent: an agent definition loaded from a Lua file (e.g. agents/support.lua) into a plain struct.
+ * The file returns a table; the field reference is docs/agents.md. Loading happens once per
+ * process per file; runs share the loaded agent read-only.
+ */
+#ifndef AGENTD_AGENT_H
+#define AGENTD_AGENT_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+typedef struct agent {
+    char *path;           /* as given */
+    char *dir;            /* directory of the file */
+    char *name;
+    char *description;
+    char **models;        /* NULL-terminated: model, then fallbacks */
+    char *system_prompt;
+    char prompt_hash[17]; /* FNV-1a 64 of the system prompt, hex; recorded in every trace */
+    char *prompt_file;    /* NULL when inline */
+    json_object *tools;   /* array of tool names the agent may use */
+    json_object *output_schema; /* or NULL */
+    json_object *approval;      /* object: tool name -> boolean override, or NULL */
+    json_object *http_allow, *exec_allow, *secrets_allow; /* arrays or NULL */
+    int max_steps;        /* model turns; default 10 */
+    int max_tool_calls;   /* per run; default 50 */
+    int loop_limit;       /* same tool + same args this many times: rejected; default 3 */
+    double deadline_s;    /* wall-clock budget; default 300 */
+    int64_t max_tokens;   /* < 0 unlimited */
+    double max_cost_usd;  /* < 0 unlimited */
+    int max_model_calls;  /* < 0 unlimited */
+    char *default_input;  /* or NULL */
+    json_object *spec;    /* the whole table as JSON (recorded with each run) */
+} agent_t;
+
+/* Load and check an agent file. NULL with a one-line error naming the file and field. */
+agent_t *agent_load(const char *path, char *errbuf, size_t errlen);
+void agent_free(agent_t *a);
+
+/* Does the agent require approval for this tool? tool_default is the tool's own flag. */
+int agent_needs_approval(const agent_t *a, const char *tool, int tool_default);
+
+#endif

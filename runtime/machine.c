@@ -1,0 +1,458 @@
+/*
+ * machine: see machine.h. This file holds the transition table, the group-commit batch and
+ * the transition driver. The per-state actions (plan/act/observe) live in machine_act.c,
+ * which reaches back through machine_int.h.
+ */
+#include "machine_int.h"
+
+#include "err.h"
+#include "trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const state_names[MS__COUNT] = {
+    "created", "planning", "acting", "observing", "waiting", "done", "failed", "cancelled",
+};
+
+static const char *const event_names[ME__COUNT] = {
+    "start",    "model_tool_calls", "model_final", "model_failed", "tools_done",
+    "approval_needed", "decided", "observed", "limit_reached", "cancel",
+};
+
+/* The single source of truth for what may follow what. */
+static const machine_transition_t table[] = {
+    {MS_CREATED, ME_START, MS_PLANNING, mact_plan},
+    {MS_PLANNING, ME_TOOL_CALLS, MS_ACTING, mact_tools},
+    {MS_PLANNING, ME_FINAL, MS_DONE, mact_finish},
+    {MS_PLANNING, ME_MODEL_FAILED, MS_FAILED, mact_finish},
+    {MS_PLANNING, ME_LIMIT, MS_FAILED, mact_finish},
+    {MS_ACTING, ME_TOOLS_DONE, MS_OBSERVING, mact_observe},
+    {MS_ACTING, ME_APPROVAL_NEEDED, MS_WAITING, mact_wait},
+    {MS_ACTING, ME_LIMIT, MS_FAILED, mact_finish},
+    {MS_WAITING, ME_DECIDED, MS_ACTING, mact_tools},
+    {MS_OBSERVING, ME_OBSERVED, MS_PLANNING, mact_plan},
+    {MS_OBSERVING, ME_LIMIT, MS_FAILED, mact_finish},
+    {MS_CREATED, ME_CANCEL, MS_CANCELLED, mact_finish},
+    {MS_PLANNING, ME_CANCEL, MS_CANCELLED, mact_finish},
+    {MS_ACTING, ME_CANCEL, MS_CANCELLED, mact_finish},
+    {MS_OBSERVING, ME_CANCEL, MS_CANCELLED, mact_finish},
+    {MS_WAITING, ME_CANCEL, MS_CANCELLED, mact_finish},
+};
+
+const char *machine_state_name(machine_state_t s)
+{
+    return (unsigned)s < MS__COUNT ? state_names[s] : "?";
+}
+
+const char *machine_event_name(machine_event_t e)
+{
+    return (unsigned)e < ME__COUNT ? event_names[e] : "?";
+}
+
+int machine_state_parse(const char *name)
+{
+    for (int i = 0; i < MS__COUNT; i++)
+        if (name && strcmp(name, state_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int machine_state_terminal(machine_state_t s)
+{
+    return s == MS_DONE || s == MS_FAILED || s == MS_CANCELLED;
+}
+
+const machine_transition_t *machine_table(size_t *n)
+{
+    *n = sizeof table / sizeof table[0];
+    return table;
+}
+
+const machine_transition_t *machine_lookup(machine_state_t from, machine_event_t ev)
+{
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].from == from && table[i].event == ev)
+            return &table[i];
+    return NULL;
+}
+
+static const char *state_op(machine_state_t s)
+{
+    switch (s) {
+    case MS_PLANNING: return "plan";
+    case MS_ACTING: return "act";
+    case MS_OBSERVING: return "observe";
+    case MS_WAITING: return "wait";
+    default: return "invoke_agent";
+    }
+}
+
+/* ---- machine object ---------------------------------------------------------------- */
+
+machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
+                       const machine_opts_t *o)
+{
+    machine_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->lp = lp;
+    m->st = st;
+    m->tl = tl;
+    m->mc = mc;
+    if (o)
+        m->o = *o;
+    snprintf(m->traces_dir, sizeof m->traces_dir, "%s",
+             m->o.traces_dir ? m->o.traces_dir : "traces");
+    if (m->o.owner)
+        snprintf(m->owner, sizeof m->owner, "%s", m->o.owner);
+    else
+        snprintf(m->owner, sizeof m->owner, "pid:%ld", (long)getpid());
+    m->lines_tail = &m->lines;
+    m->posts_tail = &m->posts;
+    return m;
+}
+
+void machine_free(machine_t *m)
+{
+    if (!m)
+        return;
+    while (m->runs)
+        mrun_release(m->runs);
+    json_object_put(m->desc_cache);
+    free(m);
+}
+
+size_t machine_active(const machine_t *m)
+{
+    return m->active;
+}
+
+/* ---- run lifetime ------------------------------------------------------------------ */
+
+void mrun_ref(machine_run_t *r)
+{
+    r->refs++;
+}
+
+static void run_free(void *p)
+{
+    machine_run_t *r = p;
+    for (size_t i = 0; i < r->ncalls; i++)
+        mcall_clear(&r->calls[i]);
+    free(r->calls);
+    json_object_put(r->messages);
+    json_object_put(r->sigs);
+    free(r->models_buf);
+    store_run_clear(&r->rec);
+    free(r);
+}
+
+void mrun_unref(machine_run_t *r)
+{
+    if (--r->refs == 0)
+        loop_reap(r->m->lp, run_free, r);
+}
+
+/* Stop driving r: cancel what it has in flight, tell the observer, drop it from the active
+ * list. The struct lives on until the last post referencing it has run. */
+void mrun_release(machine_run_t *r)
+{
+    machine_t *m = r->m;
+    if (r->dead)
+        return;
+    r->dead = 1;
+    mrun_cancel_inflight(r);
+    if (r->deadline) {
+        loop_timer_cancel(r->deadline);
+        r->deadline = NULL;
+    }
+    *r->pprev = r->next;
+    if (r->next)
+        r->next->pprev = r->pprev;
+    m->active--;
+    if (m->o.obs.on_end)
+        m->o.obs.on_end(m->o.obs.ud, &r->rec);
+    if (m->active == 0 && m->o.obs.on_idle)
+        m->o.obs.on_idle(m->o.obs.ud);
+    mrun_unref(r);
+}
+
+machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
+{
+    machine_run_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->m = m;
+    r->agent = agent;
+    r->refs = 1;
+    r->messages = json_object_new_array();
+    r->sigs = json_object_new_object();
+    if (!r->messages || !r->sigs) {
+        json_object_put(r->messages);
+        json_object_put(r->sigs);
+        free(r);
+        return NULL;
+    }
+    r->next = m->runs;
+    if (m->runs)
+        m->runs->pprev = &r->next;
+    r->pprev = &m->runs;
+    m->runs = r;
+    m->active++;
+    return r;
+}
+
+/* Fatal for this run only: the store refused a write or an invariant broke. What was
+ * committed stays; `agentd resume` continues from there. */
+void mrun_abort(machine_run_t *r, const char *fmt_msg)
+{
+    if (r->dead)
+        return;
+    fprintf(stderr, "agentd: run %s stopped: %s; committed state kept (%s), continue with "
+            "`agentd resume %s`\n", r->rec.id, fmt_msg, r->rec.state, r->rec.id);
+    free(r->rec.error);
+    r->rec.error = strdup(fmt_msg);
+    snprintf(r->rec.reason, sizeof r->rec.reason, "store_error");
+    mrun_release(r);
+}
+
+/* ---- group commit ------------------------------------------------------------------ */
+
+static void flush_cb(void *arg);
+
+int mstage_begin(machine_run_t *r)
+{
+    machine_t *m = r->m;
+    if (r->dead)
+        return ERR_STATE;
+    if (!m->batch_open) {
+        int rc = store_tx_begin(m->st);
+        if (rc)
+            return rc;
+        m->batch_open = 1;
+        if (loop_defer(m->lp, flush_cb, m)) {
+            store_tx_rollback(m->st);
+            m->batch_open = 0;
+            return ERR_NOMEM;
+        }
+    }
+    r->seq_mark = r->rec.last_seq;
+    r->lines_mark = m->lines_tail;
+    r->in_batch = 1;
+    return store_sp_begin(m->st);
+}
+
+int mstage_event(machine_run_t *r, const trace_ev_t *ev)
+{
+    machine_t *m = r->m;
+    int64_t seq = r->rec.last_seq + 1;
+    char *json = trace_event_build(r->rec.id, seq, ev);
+    if (!json)
+        return ERR_NOMEM;
+    int rc = store_event_add(m->st, r->rec.id, seq, json);
+    if (rc) {
+        free(json);
+        return rc;
+    }
+    mline_t *l = malloc(sizeof *l);
+    if (!l) {
+        free(json);
+        return ERR_NOMEM;
+    }
+    snprintf(l->run_id, sizeof l->run_id, "%s", r->rec.id);
+    l->json = json;
+    l->next = NULL;
+    *m->lines_tail = l;
+    m->lines_tail = &l->next;
+    r->rec.last_seq = seq;
+    return 0;
+}
+
+int mstage_end(machine_run_t *r, int rc)
+{
+    machine_t *m = r->m;
+    if (!rc) {
+        r->rec.updated_ns = (int64_t)loop_wall_ns();
+        rc = store_run_update(m->st, &r->rec);
+    }
+    if (!rc)
+        rc = store_sp_release(m->st);
+    if (rc) {
+        store_sp_rollback(m->st);
+        r->rec.last_seq = r->seq_mark;
+        /* Drop the lines this unit queued. */
+        mline_t *l = *r->lines_mark;
+        *r->lines_mark = NULL;
+        m->lines_tail = r->lines_mark;
+        while (l) {
+            mline_t *n = l->next;
+            free(l->json);
+            free(l);
+            l = n;
+        }
+        char msg[600];
+        snprintf(msg, sizeof msg, "database write failed: %s (%s)", store_errmsg(m->st),
+                 err_str(rc));
+        mrun_abort(r, msg);
+    }
+    return rc;
+}
+
+int mpost(machine_run_t *r, mpost_fn fn, void *arg)
+{
+    machine_t *m = r->m;
+    mpost_t *p = malloc(sizeof *p);
+    if (!p)
+        return ERR_NOMEM;
+    p->fn = fn;
+    p->r = r;
+    p->arg = arg;
+    p->next = NULL;
+    mrun_ref(r);
+    *m->posts_tail = p;
+    m->posts_tail = &p->next;
+    /* A post with nothing staged still has to wait for the batch (if any) to commit; with
+     * no open batch, open an empty one so the post runs on the next iteration. */
+    if (!m->batch_open) {
+        if (store_tx_begin(m->st) == 0) {
+            m->batch_open = 1;
+            loop_defer(m->lp, flush_cb, m);
+        }
+    }
+    return 0;
+}
+
+static void flush_cb(void *arg)
+{
+    machine_t *m = arg;
+    if (!m->batch_open)
+        return;
+    m->batch_open = 0;
+    int rc = store_tx_commit(m->st);
+    mline_t *lines = m->lines;
+    mpost_t *posts = m->posts;
+    m->lines = NULL;
+    m->lines_tail = &m->lines;
+    m->posts = NULL;
+    m->posts_tail = &m->posts;
+    if (rc) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "database commit failed: %s", store_errmsg(m->st));
+        for (machine_run_t *r = m->runs, *n; r; r = n) {
+            n = r->next;
+            if (r->in_batch)
+                mrun_abort(r, msg);
+        }
+    }
+    for (machine_run_t *r = m->runs; r; r = r->next)
+        r->in_batch = 0;
+    for (mline_t *l = lines, *n; l; l = n) {
+        n = l->next;
+        if (!rc) {
+            if (trace_file_append(m->traces_dir, l->run_id, l->json) && !m->warned_traces) {
+                m->warned_traces = 1;
+                fprintf(stderr, "agentd: warning: cannot append to %s/%s.jsonl; events are "
+                        "still in the database (agentd trace %s --json)\n", m->traces_dir,
+                        l->run_id, l->run_id);
+            }
+            if (m->o.obs.on_event) {
+                json_object *ev = json_tokener_parse(l->json);
+                if (ev)
+                    m->o.obs.on_event(m->o.obs.ud, l->run_id, ev);
+                json_object_put(ev);
+            }
+        }
+        free(l->json);
+        free(l);
+    }
+    for (mpost_t *p = posts, *n; p; p = n) {
+        n = p->next;
+        if (!p->r->dead)
+            p->fn(p->r, p->arg);
+        mrun_unref(p->r);
+        free(p);
+    }
+}
+
+/* ---- transitions ------------------------------------------------------------------- */
+
+static void post_action(machine_run_t *r, void *arg)
+{
+    const machine_transition_t *t = arg;
+    t->action(r);
+}
+
+int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
+          const char *status, const char *error)
+{
+    const machine_transition_t *t = machine_lookup(r->state, ev);
+    if (!t) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "internal error: no transition from %s on %s",
+                 machine_state_name(r->state), machine_event_name(ev));
+        mrun_abort(r, msg);
+        return ERR_INTERNAL;
+    }
+    int rc = mstage_begin(r);
+    if (rc) {
+        mrun_abort(r, "cannot open a database transaction");
+        return rc;
+    }
+    if (writer)
+        rc = writer(r, arg);
+    char span[17];
+    int terminal = machine_state_terminal(t->to);
+    if (terminal)
+        snprintf(span, sizeof span, "%s", r->rec.id);
+    else
+        trace_span_id(span);
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "gen_ai.agent.name", json_object_new_string(r->rec.agent));
+    json_object_object_add(attrs, "gen_ai.conversation.id", json_object_new_string(r->rec.id));
+    if (terminal) {
+        json_object_object_add(attrs, "gen_ai.operation.name",
+                               json_object_new_string("invoke_agent"));
+        json_object_object_add(attrs, "gen_ai.usage.input_tokens",
+                               json_object_new_int64(r->rec.input_tokens));
+        json_object_object_add(attrs, "gen_ai.usage.output_tokens",
+                               json_object_new_int64(r->rec.output_tokens));
+        json_object_object_add(attrs, "gen_ai.usage.cost", json_object_new_double(r->rec.cost_usd));
+        if (r->rec.reason[0])
+            json_object_object_add(attrs, "agentd.reason", json_object_new_string(r->rec.reason));
+    }
+    char name[200];
+    snprintf(name, sizeof name, "%s %s", state_op(t->to), terminal ? r->rec.agent
+                                                                   : machine_state_name(t->to));
+    trace_ev_t e = {
+        .span_id = span,
+        .parent_id = terminal ? NULL : r->rec.id,
+        .phase = terminal ? "end" : "begin",
+        .op = state_op(t->to),
+        .name = name,
+        .state_from = machine_state_name(r->state),
+        .state_to = machine_state_name(t->to),
+        .event = machine_event_name(ev),
+        .end_span = r->state_span[0] ? r->state_span : NULL,
+        .step = r->rec.step,
+        .status = status,
+        .error = error,
+        .attrs = attrs,
+    };
+    machine_state_t old = r->state;
+    r->state = t->to;
+    snprintf(r->rec.state, sizeof r->rec.state, "%s", machine_state_name(t->to));
+    if (terminal)
+        r->rec.ended_ns = (int64_t)loop_wall_ns();
+    if (!rc)
+        rc = mstage_event(r, &e);
+    json_object_put(attrs);
+    if (mstage_end(r, rc)) {
+        r->state = old;
+        return rc ? rc : ERR_IO;
+    }
+    snprintf(r->state_span, sizeof r->state_span, "%s", terminal ? "" : span);
+    return mpost(r, post_action, (void *)t);
+}

@@ -1,0 +1,118 @@
+/*
+ * machine: the run state machine and its driver on the loop.
+ *
+ * Run states: created -> planning -> acting -> observing -> planning ... -> done | failed |
+ * cancelled, plus waiting (a tool call needs human approval). One static table
+ * {from, event, to, action} is the single source of truth; machine_fire() of a pair not in
+ * the table is an internal error that aborts the run loudly.
+ *
+ * Durability: every transition stages its new state, the data it produced and its trace
+ * event inside one SAVEPOINT of the current batch transaction; the batch commits on the next
+ * loop iteration (group commit: many runs, one fsync), and only after that commit does the
+ * transition's action start the next effect. A tool call is committed as `running` (with
+ * its idempotency key) before it starts, and its outcome is committed when it ends.
+ *
+ * Re-entrancy: model and tool completions arrive from loop events; actions run from the
+ * post-commit step. Nothing here blocks.
+ */
+#ifndef AGENTD_MACHINE_H
+#define AGENTD_MACHINE_H
+
+#include "agent.h"
+#include "loop.h"
+#include "model.h"
+#include "store.h"
+#include "tools.h"
+
+#include <json-c/json.h>
+
+typedef enum machine_state {
+    MS_CREATED,
+    MS_PLANNING,
+    MS_ACTING,
+    MS_OBSERVING,
+    MS_WAITING,
+    MS_DONE,
+    MS_FAILED,
+    MS_CANCELLED,
+    MS__COUNT
+} machine_state_t;
+
+typedef enum machine_event {
+    ME_START,           /* created -> planning */
+    ME_TOOL_CALLS,      /* model replied with tool calls: planning -> acting */
+    ME_FINAL,           /* model replied with a final answer: planning -> done */
+    ME_MODEL_FAILED,    /* model call failed for good: planning -> failed */
+    ME_TOOLS_DONE,      /* every call of the turn settled: acting -> observing */
+    ME_APPROVAL_NEEDED, /* a call awaits a human: acting -> waiting */
+    ME_DECIDED,         /* every awaited call approved or denied: waiting -> acting */
+    ME_OBSERVED,        /* observations recorded, limits fine: observing -> planning */
+    ME_LIMIT,           /* steps, budget, deadline or tool-call limit: -> failed */
+    ME_CANCEL,          /* user cancel: any non-terminal -> cancelled */
+    ME__COUNT
+} machine_event_t;
+
+typedef struct machine machine_t;
+typedef struct machine_run machine_run_t;
+typedef void (*machine_action_fn)(machine_run_t *r);
+
+typedef struct machine_transition {
+    machine_state_t from;
+    machine_event_t event;
+    machine_state_t to;
+    machine_action_fn action;
+} machine_transition_t;
+
+const char *machine_state_name(machine_state_t s);
+const char *machine_event_name(machine_event_t e);
+/* -1 if the name is not a state. */
+int machine_state_parse(const char *name);
+int machine_state_terminal(machine_state_t s);
+/* The table, for tests and docs. */
+const machine_transition_t *machine_table(size_t *n);
+/* Look up (from, event): the row, or NULL when the pair is illegal. */
+const machine_transition_t *machine_lookup(machine_state_t from, machine_event_t ev);
+
+/* Observer callbacks (all optional), called after the data they describe has committed. */
+typedef struct machine_observer {
+    void *ud;
+    /* Every committed trace event, in seq order per run. */
+    void (*on_event)(void *ud, const char *run_id, json_object *ev);
+    /* Streamed assistant text as it arrives (not yet committed). */
+    void (*on_text)(void *ud, const char *run_id, const char *text, size_t len);
+    /* The run reached a terminal state or waiting, or stopped on a store error. */
+    void (*on_end)(void *ud, const store_run_t *rec);
+    /* No run is active any more. */
+    void (*on_idle)(void *ud);
+} machine_observer_t;
+
+typedef struct machine_opts {
+    const char *traces_dir;   /* default "traces" */
+    const char *owner;        /* lease owner id; default "pid:<pid>" */
+    const char *model;        /* override the agent's model chain (NULL: agent's) */
+    int max_steps;            /* override (0: agent's) */
+    machine_observer_t obs;
+} machine_opts_t;
+
+/* Borrow lp, st, tl, mc for the machine's lifetime. NULL on allocation failure. */
+machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
+                       const machine_opts_t *o);
+/* Cancels nothing: call machine_cancel_all and run the loop first. NULL is a no-op. */
+void machine_free(machine_t *m);
+
+/* Create a run of agent (borrowed; must outlive the run) on input and start it. Writes the
+ * new run id (16 hex + NUL) to run_id. 0, or ERR_* with errbuf. */
+int machine_start(machine_t *m, const agent_t *agent, const char *input, char run_id[17],
+                  char *errbuf, size_t errlen);
+/* Continue a non-terminal run from its last committed state. */
+int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen);
+/* Record a human decision on a call awaiting approval of a run driven by this machine
+ * (resume it first). approve=0 denies with reason. */
+int machine_decide(machine_t *m, const char *run_id, const char *call_id, int approve,
+                   const char *reason, char *errbuf, size_t errlen);
+/* Cancel every active run (SIGINT). */
+void machine_cancel_all(machine_t *m);
+size_t machine_active(const machine_t *m);
+
+#endif

@@ -1,0 +1,707 @@
+/*
+ * machine_act: what each state does. Every function here either stages data and fires the
+ * next event, or starts asynchronous work whose completion fires it later.
+ */
+#include "machine_int.h"
+
+#include "err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RESULT_TRACE_MAX 4096 /* bytes of a tool result copied into its trace event */
+
+static json_object *jstr(const char *s)
+{
+    return json_object_new_string(s ? s : "");
+}
+
+static const char *to_json(json_object *o)
+{
+    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+void mcall_clear(mcall_t *c)
+{
+    if (c->h) {
+        tools_call_cancel(c->h);
+        c->h = NULL;
+    }
+    free(c->name);
+    free(c->args);
+    free(c->result);
+    free(c->error);
+    c->name = c->args = c->result = c->error = NULL;
+}
+
+static void set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = v ? strdup(v) : NULL;
+}
+
+/* Stage one message: stored once at the next index, appended to the conversation. */
+static int stage_message(machine_run_t *r, json_object *msg)
+{
+    int rc = store_message_add(r->m->st, r->rec.id, r->rec.msg_count, to_json(msg));
+    if (rc)
+        return rc;
+    r->rec.msg_count++;
+    json_object_array_add(r->messages, json_object_get(msg));
+    return 0;
+}
+
+static int stage_call_row(machine_run_t *r, const mcall_t *c)
+{
+    store_toolcall_t tc;
+    memset(&tc, 0, sizeof tc);
+    snprintf(tc.run_id, sizeof tc.run_id, "%s", r->rec.id);
+    snprintf(tc.call_id, sizeof tc.call_id, "%s", c->id);
+    snprintf(tc.name, sizeof tc.name, "%s", c->name);
+    snprintf(tc.state, sizeof tc.state, "%s", c->state);
+    snprintf(tc.idem_key, sizeof tc.idem_key, "%s", c->idem);
+    tc.step = r->rec.step;
+    tc.ord = c->ord;
+    tc.args = c->args;
+    tc.result = c->result;
+    tc.error = c->error;
+    tc.started_ns = c->started_ns;
+    tc.ended_ns = c->ended_ns;
+    tc.attempts = c->attempts;
+    return store_toolcall_put(r->m->st, &tc);
+}
+
+/* A point event inside span (guardrail decisions, retries, logs, resume). */
+static int stage_point(machine_run_t *r, const char *span, const char *parent, const char *op,
+                       const char *name, const char *status, const char *error,
+                       json_object *attrs)
+{
+    trace_ev_t e = {
+        .span_id = span,
+        .parent_id = parent,
+        .phase = "point",
+        .op = op,
+        .name = name,
+        .step = r->rec.step,
+        .status = status,
+        .error = error,
+        .attrs = attrs,
+    };
+    return mstage_event(r, &e);
+}
+
+/* ---- limits ------------------------------------------------------------------------ */
+
+static const char *limit_reached(machine_run_t *r, char *msg, size_t len)
+{
+    const agent_t *a = r->agent;
+    int max_steps = r->m->o.max_steps > 0 ? r->m->o.max_steps : a->max_steps;
+    int64_t elapsed_ms = ((int64_t)loop_wall_ns() - r->rec.created_ns) / 1000000;
+    if (r->rec.step >= max_steps) {
+        snprintf(msg, len, "step limit reached: %d model turns (limits.max_steps)", max_steps);
+        return "max_steps";
+    }
+    if (elapsed_ms > (int64_t)(a->deadline_s * 1000)) {
+        snprintf(msg, len, "deadline reached: %.1f s (limits.deadline_s)", a->deadline_s);
+        return "deadline";
+    }
+    if (a->max_tokens >= 0 && r->rec.input_tokens + r->rec.output_tokens >= a->max_tokens) {
+        snprintf(msg, len, "token budget exhausted: %lld of %lld (limits.max_tokens)",
+                 (long long)(r->rec.input_tokens + r->rec.output_tokens),
+                 (long long)a->max_tokens);
+        return "budget_exceeded";
+    }
+    if (a->max_cost_usd >= 0 && r->rec.cost_usd >= a->max_cost_usd) {
+        snprintf(msg, len, "cost budget exhausted: $%.4f of $%.4f (limits.max_cost_usd)",
+                 r->rec.cost_usd, a->max_cost_usd);
+        return "budget_exceeded";
+    }
+    if (a->max_model_calls >= 0 && r->rec.model_calls >= a->max_model_calls) {
+        snprintf(msg, len, "model-call budget exhausted: %d (limits.max_model_calls)",
+                 r->rec.model_calls);
+        return "budget_exceeded";
+    }
+    return NULL;
+}
+
+/* The last assistant text, kept as the partial answer of a run that fails. */
+static void keep_partial_answer(machine_run_t *r)
+{
+    if (r->rec.answer)
+        return;
+    for (size_t i = json_object_array_length(r->messages); i-- > 0;) {
+        json_object *m = json_object_array_get_idx(r->messages, i), *role, *content;
+        if (json_object_object_get_ex(m, "role", &role) &&
+            strcmp(json_object_get_string(role), "assistant") == 0 &&
+            json_object_object_get_ex(m, "content", &content) &&
+            json_object_is_type(content, json_type_string) &&
+            json_object_get_string_len(content) > 0) {
+            r->rec.answer = strdup(json_object_get_string(content));
+            return;
+        }
+    }
+}
+
+static int fire_limit(machine_run_t *r, const char *reason, const char *msg)
+{
+    snprintf(r->rec.reason, sizeof r->rec.reason, "%s", reason);
+    set_str(&r->rec.error, msg);
+    keep_partial_answer(r);
+    return mfire(r, ME_LIMIT, NULL, NULL, "error", msg);
+}
+
+/* ---- planning: one model call ------------------------------------------------------ */
+
+static json_object *tool_descriptions(machine_run_t *r)
+{
+    machine_t *m = r->m;
+    if (m->desc_agent != r->agent) {
+        char err[512];
+        json_object_put(m->desc_cache);
+        m->desc_cache = tools_describe(m->tl, r->agent->tools, err, sizeof err);
+        m->desc_agent = r->agent;
+        if (!m->desc_cache)
+            fprintf(stderr, "agentd: %s\n", err);
+    }
+    return m->desc_cache && json_object_array_length(m->desc_cache) ? m->desc_cache : NULL;
+}
+
+static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
+{
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "gen_ai.operation.name", jstr("chat"));
+    json_object_object_add(attrs, "gen_ai.provider.name", jstr(resp->provider));
+    json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
+    json_object_object_add(attrs, "gen_ai.response.model", jstr(resp->model));
+    json_object_object_add(attrs, "gen_ai.usage.input_tokens",
+                           json_object_new_int64(resp->usage.input_tokens));
+    json_object_object_add(attrs, "gen_ai.usage.output_tokens",
+                           json_object_new_int64(resp->usage.output_tokens));
+    if (resp->usage.cached_tokens)
+        json_object_object_add(attrs, "gen_ai.usage.cached_tokens",
+                               json_object_new_int64(resp->usage.cached_tokens));
+    json_object_object_add(attrs, "gen_ai.usage.cost", json_object_new_double(resp->usage.cost_usd));
+    json_object_object_add(attrs, "agentd.attempts", json_object_new_int(resp->attempts));
+    json_object_object_add(attrs, "agentd.latency_ms",
+                           json_object_new_double((double)(loop_mono_ns() - r->chat_t0) / 1e6));
+    if (resp->cached)
+        json_object_object_add(attrs, "agentd.cached", json_object_new_boolean(1));
+    if (resp->finish)
+        json_object_object_add(attrs, "gen_ai.response.finish_reasons", jstr(resp->finish));
+    if (resp->err && resp->reason)
+        json_object_object_add(attrs, "error.type", jstr(resp->reason));
+    char name[200];
+    snprintf(name, sizeof name, "chat %s", resp->model ? resp->model : r->models[0]);
+    trace_ev_t e = {
+        .span_id = r->chat_span,
+        .parent_id = r->state_span,
+        .phase = "end",
+        .op = "chat",
+        .name = name,
+        .step = r->rec.step,
+        .status = resp->err ? "error" : "ok",
+        .error = resp->err ? resp->errmsg : NULL,
+        .attrs = attrs,
+    };
+    int rc = mstage_event(r, &e);
+    json_object_put(attrs);
+    return rc;
+}
+
+typedef struct reply {
+    const model_resp_t *resp;
+} reply_t;
+
+static void fill_calls(machine_run_t *r, json_object *tcs)
+{
+    size_t n = json_object_array_length(tcs);
+    for (size_t i = 0; i < r->ncalls; i++)
+        mcall_clear(&r->calls[i]);
+    free(r->calls);
+    r->calls = calloc(n, sizeof *r->calls);
+    r->ncalls = r->calls ? n : 0;
+    for (size_t i = 0; i < r->ncalls; i++) {
+        json_object *tc = json_object_array_get_idx(tcs, i), *v;
+        mcall_t *c = &r->calls[i];
+        c->r = r;
+        c->ord = (int)i;
+        const char *id = json_object_object_get_ex(tc, "id", &v) ? json_object_get_string(v) : NULL;
+        int dup = 0;
+        for (size_t j = 0; id && j < i; j++)
+            dup |= strcmp(r->calls[j].id, id) == 0;
+        if (id && *id && !dup && strlen(id) < sizeof c->id)
+            snprintf(c->id, sizeof c->id, "%s", id);
+        else
+            snprintf(c->id, sizeof c->id, "call_%d_%zu", r->rec.step, i + 1);
+        /* Keep the id the model sees in sync with the one we store. */
+        json_object_object_add(tc, "id", jstr(c->id));
+        c->name = strdup(json_object_object_get_ex(tc, "name", &v) ? json_object_get_string(v)
+                                                                     : "");
+        if (json_object_object_get_ex(tc, "arguments", &v) &&
+            json_object_is_type(v, json_type_string))
+            c->args = strdup(json_object_get_string(v));
+        else
+            c->args = strdup(v ? to_json(v) : "{}");
+        snprintf(c->state, sizeof c->state, "pending");
+        snprintf(c->idem, sizeof c->idem, "%s:%s", r->rec.id, c->id);
+    }
+}
+
+static int write_reply(machine_run_t *r, void *arg)
+{
+    const model_resp_t *resp = ((reply_t *)arg)->resp;
+    int rc = write_chat_end(r, resp);
+    if (rc || resp->err)
+        return rc;
+    rc = stage_message(r, resp->message);
+    for (size_t i = 0; !rc && i < r->ncalls; i++)
+        rc = stage_call_row(r, &r->calls[i]);
+    return rc;
+}
+
+static void account(machine_run_t *r, const model_resp_t *resp)
+{
+    r->rec.input_tokens += resp->usage.input_tokens;
+    r->rec.output_tokens += resp->usage.output_tokens;
+    r->rec.cost_usd += resp->usage.cost_usd;
+    r->rec.model_calls += resp->attempts > 0 ? resp->attempts : 1;
+}
+
+static void model_done(void *ud, const model_resp_t *resp)
+{
+    machine_run_t *r = ud;
+    r->mcall = NULL;
+    reply_t rp = {resp};
+    account(r, resp);
+    if (resp->err) {
+        if (resp->err == ERR_CANCELLED)
+            return;
+        snprintf(r->rec.reason, sizeof r->rec.reason, "%s",
+                 resp->reason ? resp->reason : "model_error");
+        set_str(&r->rec.error, resp->errmsg);
+        keep_partial_answer(r);
+        mfire(r, resp->err == ERR_BUDGET ? ME_LIMIT : ME_MODEL_FAILED, write_reply, &rp, "error",
+              resp->errmsg);
+        return;
+    }
+    r->rec.step++;
+    json_object *tcs = NULL, *content;
+    if (json_object_object_get_ex(resp->message, "tool_calls", &tcs) &&
+        json_object_is_type(tcs, json_type_array) && json_object_array_length(tcs) > 0) {
+        fill_calls(r, tcs);
+        mfire(r, ME_TOOL_CALLS, write_reply, &rp, "ok", NULL);
+        return;
+    }
+    r->ncalls = 0;
+    const char *answer = json_object_object_get_ex(resp->message, "content", &content) &&
+                                 json_object_is_type(content, json_type_string)
+                             ? json_object_get_string(content)
+                             : "";
+    set_str(&r->rec.answer, answer);
+    mfire(r, ME_FINAL, write_reply, &rp, "ok", NULL);
+}
+
+static void model_attempt(void *ud, const model_attempt_t *a)
+{
+    machine_run_t *r = ud;
+    if (!a->err || r->dead)
+        return;
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "agentd.attempt", json_object_new_int(a->n));
+    json_object_object_add(attrs, "gen_ai.provider.name", jstr(a->provider));
+    json_object_object_add(attrs, "gen_ai.request.model", jstr(a->model));
+    json_object_object_add(attrs, "http.response.status_code", json_object_new_int(a->status));
+    json_object_object_add(attrs, "error.type", jstr(a->errclass));
+    json_object_object_add(attrs, "agentd.latency_ms", json_object_new_double(a->latency_ms));
+    json_object_object_add(attrs, "agentd.delay_ms", json_object_new_int64((int64_t)a->delay_ms));
+    char name[160];
+    snprintf(name, sizeof name, "retry %s:%s #%d", a->provider, a->model, a->n);
+    if (mstage_begin(r) == 0)
+        mstage_end(r, stage_point(r, r->chat_span, r->state_span, "retry", name, "error",
+                                  a->errmsg, attrs));
+    json_object_put(attrs);
+}
+
+static void model_text(void *ud, const char *text, size_t len)
+{
+    machine_run_t *r = ud;
+    if (r->m->o.obs.on_text && !r->dead)
+        r->m->o.obs.on_text(r->m->o.obs.ud, r->rec.id, text, len);
+}
+
+static void start_model(machine_run_t *r, void *arg)
+{
+    (void)arg;
+    const agent_t *a = r->agent;
+    model_req_t req;
+    memset(&req, 0, sizeof req);
+    req.models = r->models;
+    req.messages = r->messages;
+    req.tools = tool_descriptions(r);
+    req.output_schema = a->output_schema;
+    req.run_id = r->rec.id;
+    req.temperature = -1;
+    req.stream = r->m->o.obs.on_text != NULL;
+    req.on_text = model_text;
+    req.on_attempt = model_attempt;
+    req.ud = r;
+    req.budget_tokens = a->max_tokens >= 0
+                            ? a->max_tokens - (r->rec.input_tokens + r->rec.output_tokens)
+                            : -1;
+    req.budget_cost_usd = a->max_cost_usd >= 0 ? a->max_cost_usd - r->rec.cost_usd : -1;
+    r->chat_t0 = loop_mono_ns();
+    int rc = model_call(r->m->mc, &req, model_done, &r->mcall);
+    if (rc) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "cannot start the model call: %s", err_str(rc));
+        snprintf(r->rec.reason, sizeof r->rec.reason, "model_error");
+        set_str(&r->rec.error, msg);
+        mfire(r, ME_MODEL_FAILED, NULL, NULL, "error", msg);
+    }
+}
+
+void mact_plan(machine_run_t *r)
+{
+    char msg[256];
+    const char *reason = limit_reached(r, msg, sizeof msg);
+    if (reason) {
+        fire_limit(r, reason, msg);
+        return;
+    }
+    trace_span_id(r->chat_span);
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "gen_ai.operation.name", jstr("chat"));
+    json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
+    json_object_object_add(attrs, "agentd.messages",
+                           json_object_new_int((int)json_object_array_length(r->messages)));
+    char name[200];
+    snprintf(name, sizeof name, "chat %s", r->models[0]);
+    trace_ev_t e = {
+        .span_id = r->chat_span,
+        .parent_id = r->state_span,
+        .phase = "begin",
+        .op = "chat",
+        .name = name,
+        .step = r->rec.step,
+        .attrs = attrs,
+    };
+    int rc = mstage_begin(r);
+    if (!rc)
+        rc = mstage_end(r, mstage_event(r, &e));
+    json_object_put(attrs);
+    /* Model calls are safe to repeat, so the call starts without waiting for the commit. */
+    if (!rc)
+        start_model(r, NULL);
+}
+
+/* ---- acting: the tool calls of one model turn --------------------------------------- */
+
+static int stage_tool_begin(machine_run_t *r, mcall_t *c)
+{
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "gen_ai.operation.name", jstr("execute_tool"));
+    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    json_object_object_add(attrs, "gen_ai.tool.call.arguments", jstr(c->args));
+    json_object_object_add(attrs, "agentd.idempotency_key", jstr(c->idem));
+    char name[200];
+    snprintf(name, sizeof name, "execute_tool %s", c->name);
+    trace_ev_t e = {
+        .span_id = c->span,
+        .parent_id = r->state_span,
+        .phase = "begin",
+        .op = "execute_tool",
+        .name = name,
+        .step = r->rec.step,
+        .attrs = attrs,
+    };
+    int rc = mstage_event(r, &e);
+    json_object_put(attrs);
+    return rc;
+}
+
+static int stage_tool_end(machine_run_t *r, mcall_t *c)
+{
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "gen_ai.operation.name", jstr("execute_tool"));
+    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    json_object_object_add(attrs, "agentd.tool.state", jstr(c->state));
+    json_object_object_add(attrs, "agentd.attempts", json_object_new_int(c->attempts));
+    json_object_object_add(attrs, "agentd.duration_ms",
+                           json_object_new_double((double)(c->ended_ns - c->started_ns) / 1e6));
+    if (c->result) {
+        size_t n = strlen(c->result);
+        json_object_object_add(attrs, "gen_ai.tool.call.result",
+                               json_object_new_string_len(c->result, (int)(n > RESULT_TRACE_MAX
+                                                                               ? RESULT_TRACE_MAX
+                                                                               : n)));
+    }
+    int ok = strcmp(c->state, "ok") == 0;
+    if (!ok)
+        json_object_object_add(attrs, "error.type", jstr(c->state));
+    char name[200];
+    snprintf(name, sizeof name, "execute_tool %s", c->name);
+    trace_ev_t e = {
+        .span_id = c->span,
+        .parent_id = r->state_span,
+        .phase = "end",
+        .op = "execute_tool",
+        .name = name,
+        .step = r->rec.step,
+        .status = ok ? "ok" : "error",
+        .error = ok ? NULL : c->error,
+        .attrs = attrs,
+    };
+    int rc = mstage_event(r, &e);
+    json_object_put(attrs);
+    return rc;
+}
+
+static void check_settled(machine_run_t *r, void *arg);
+
+static void tool_log(void *ud, const char *level, const char *msg)
+{
+    mcall_t *c = ud;
+    machine_run_t *r = c->r;
+    if (r->dead)
+        return;
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "log.level", jstr(level));
+    json_object_object_add(attrs, "log.message", jstr(msg));
+    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
+    if (mstage_begin(r) == 0)
+        mstage_end(r, stage_point(r, c->span, r->state_span, "log", "log", NULL, NULL, attrs));
+    json_object_put(attrs);
+}
+
+static void tool_done(void *ud, const tools_result_t *res)
+{
+    mcall_t *c = ud;
+    machine_run_t *r = c->r;
+    c->h = NULL;
+    c->ended_ns = (int64_t)loop_wall_ns();
+    c->attempts = res->attempts > 0 ? res->attempts : 1;
+    snprintf(c->state, sizeof c->state, "%s", res->status);
+    set_str(&c->result, res->result ? to_json(res->result) : NULL);
+    set_str(&c->error, res->error);
+    int rc = mstage_begin(r);
+    if (rc)
+        return;
+    rc = stage_call_row(r, c);
+    if (!rc)
+        rc = stage_tool_end(r, c);
+    if (mstage_end(r, rc) == 0)
+        mpost(r, check_settled, NULL);
+}
+
+static void start_tool(machine_run_t *r, void *arg)
+{
+    mcall_t *c = arg;
+    tools_policy_t pol = {
+        .agent = r->agent->name,
+        .http_allow = r->agent->http_allow,
+        .exec_allow = r->agent->exec_allow,
+        .secrets_allow = r->agent->secrets_allow,
+    };
+    tools_call_info_t info = {
+        .run_id = r->rec.id,
+        .call_id = c->id,
+        .idempotency_key = c->idem,
+        .policy = &pol,
+        .on_log = tool_log,
+        .log_ud = c,
+    };
+    int rc = tools_call(r->m->tl, c->name, c->args, &info, tool_done, c, &c->h);
+    if (rc) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "cannot start tool %s: %s", c->name, err_str(rc));
+        tools_result_t res = {.status = "error", .error = msg, .attempts = 1};
+        tool_done(c, &res);
+    }
+}
+
+static int name_in(json_object *arr, const char *name)
+{
+    for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Signature of a call for loop detection: name + canonical arguments. */
+static void call_sig(const mcall_t *c, char *buf, size_t len)
+{
+    json_object *a = json_tokener_parse(c->args);
+    snprintf(buf, len, "%s\x1f%s", c->name, a ? to_json(a) : c->args);
+    json_object_put(a);
+}
+
+/* Guardrails, in order: known tool, allowed for this agent, run-wide call limit, loop
+ * detection. Returns NULL when the call may run, else the reason (msg filled). */
+static const char *guard(machine_run_t *r, mcall_t *c, char *msg, size_t len)
+{
+    const agent_t *a = r->agent;
+    if (!tools_get(r->m->tl, c->name) || !name_in(a->tools, c->name)) {
+        snprintf(msg, len, "unknown tool \"%s\"; this agent can use: %s", c->name,
+                 to_json(a->tools));
+        return "unknown_tool";
+    }
+    if (r->rec.tool_calls >= a->max_tool_calls) {
+        snprintf(msg, len, "tool-call limit reached (%d per run, limits.max_tool_calls)",
+                 a->max_tool_calls);
+        return "tool_call_limit";
+    }
+    char sig[2048];
+    call_sig(c, sig, sizeof sig);
+    json_object *cnt;
+    int seen = json_object_object_get_ex(r->sigs, sig, &cnt) ? json_object_get_int(cnt) : 0;
+    if (seen >= a->loop_limit) {
+        snprintf(msg, len, "loop detected: %s was already called %d times with these arguments; "
+                 "use the earlier result or try something else", c->name, seen);
+        return "loop_detected";
+    }
+    json_object_object_add(r->sigs, sig, json_object_new_int(seen + 1));
+    return NULL;
+}
+
+static int stage_guardrail(machine_run_t *r, mcall_t *c, const char *decision, const char *msg)
+{
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "agentd.guardrail", jstr(decision));
+    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    char name[200];
+    snprintf(name, sizeof name, "guardrail %s", decision);
+    int rc = stage_point(r, c->span[0] ? c->span : r->state_span, r->state_span, "guardrail",
+                         name, msg ? "error" : NULL, msg, attrs);
+    json_object_put(attrs);
+    return rc;
+}
+
+void mact_tools(machine_run_t *r)
+{
+    int rc = mstage_begin(r);
+    if (rc)
+        return;
+    mcall_t **start = calloc(r->ncalls ? r->ncalls : 1, sizeof *start);
+    size_t nstart = 0;
+    if (!start)
+        rc = ERR_NOMEM;
+    for (size_t i = 0; !rc && i < r->ncalls; i++) {
+        mcall_t *c = &r->calls[i];
+        int approved = strcmp(c->state, "approved") == 0;
+        if (!approved && strcmp(c->state, "pending") != 0)
+            continue;
+        trace_span_id(c->span);
+        char msg[600];
+        const char *why = approved ? NULL : guard(r, c, msg, sizeof msg);
+        if (why) {
+            snprintf(c->state, sizeof c->state, "rejected");
+            set_str(&c->error, msg);
+            c->started_ns = c->ended_ns = (int64_t)loop_wall_ns();
+            rc = stage_guardrail(r, c, why, msg);
+        } else if (!approved &&
+                   agent_needs_approval(r->agent, c->name,
+                                        tool_approval(tools_get(r->m->tl, c->name)))) {
+            snprintf(c->state, sizeof c->state, "awaiting_approval");
+            rc = stage_guardrail(r, c, "approval_required", NULL);
+        } else {
+            snprintf(c->state, sizeof c->state, "running");
+            c->started_ns = (int64_t)loop_wall_ns();
+            r->rec.tool_calls++;
+            rc = stage_tool_begin(r, c);
+            start[nstart++] = c;
+        }
+        if (!rc)
+            rc = stage_call_row(r, c);
+    }
+    if (mstage_end(r, rc) == 0) {
+        /* Intent is committed before any tool starts: posts run after the batch commits. */
+        for (size_t i = 0; i < nstart; i++)
+            mpost(r, start_tool, start[i]);
+        mpost(r, check_settled, NULL);
+    }
+    free(start);
+}
+
+static int write_observations(machine_run_t *r, void *arg)
+{
+    (void)arg;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < r->ncalls; i++) {
+        mcall_t *c = &r->calls[i];
+        json_object *msg = json_object_new_object();
+        json_object_object_add(msg, "role", jstr("tool"));
+        json_object_object_add(msg, "tool_call_id", jstr(c->id));
+        json_object_object_add(msg, "name", jstr(c->name));
+        int ok = strcmp(c->state, "ok") == 0;
+        if (ok) {
+            json_object_object_add(msg, "content", jstr(c->result ? c->result : "null"));
+        } else {
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "error", jstr(c->error ? c->error : c->state));
+            json_object_object_add(e, "status", jstr(c->state));
+            json_object_object_add(msg, "content", jstr(to_json(e)));
+            json_object_put(e);
+        }
+        json_object_object_add(msg, "is_error", json_object_new_boolean(!ok));
+        rc = stage_message(r, msg);
+        json_object_put(msg);
+    }
+    return rc;
+}
+
+static void check_settled(machine_run_t *r, void *arg)
+{
+    (void)arg;
+    if (r->state != MS_ACTING)
+        return;
+    int awaiting = 0;
+    for (size_t i = 0; i < r->ncalls; i++) {
+        const char *s = r->calls[i].state;
+        if (!strcmp(s, "running") || !strcmp(s, "pending") || !strcmp(s, "approved"))
+            return;
+        awaiting += strcmp(s, "awaiting_approval") == 0;
+    }
+    if (awaiting)
+        mfire(r, ME_APPROVAL_NEEDED, NULL, NULL, NULL, NULL);
+    else
+        mfire(r, ME_TOOLS_DONE, write_observations, NULL, "ok", NULL);
+}
+
+void mact_observe(machine_run_t *r)
+{
+    char msg[256];
+    const char *reason = limit_reached(r, msg, sizeof msg);
+    if (reason)
+        fire_limit(r, reason, msg);
+    else
+        mfire(r, ME_OBSERVED, NULL, NULL, NULL, NULL);
+}
+
+void mact_wait(machine_run_t *r)
+{
+    mrun_release(r);
+}
+
+void mact_finish(machine_run_t *r)
+{
+    mrun_release(r);
+}
+
+void mrun_cancel_inflight(machine_run_t *r)
+{
+    if (r->mcall) {
+        model_call_cancel(r->mcall);
+        r->mcall = NULL;
+    }
+    for (size_t i = 0; i < r->ncalls; i++) {
+        if (r->calls[i].h) {
+            tools_call_cancel(r->calls[i].h);
+            r->calls[i].h = NULL;
+        }
+    }
+}

@@ -1,0 +1,533 @@
+/*
+ * machine_run: the entry points that bring a run onto the loop — start a new one, resume
+ * one from the database, record an approval decision, cancel — and the run deadline.
+ */
+#include "machine_int.h"
+
+#include "err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+static json_object *jstr(const char *s)
+{
+    return json_object_new_string(s ? s : "");
+}
+
+static int set_models(machine_run_t *r, const char *override_model)
+{
+    /* One buffer of NUL-separated names plus a pointer array into it. */
+    const agent_t *a = r->agent;
+    size_t n = 0, bytes = 0;
+    if (override_model) {
+        n = 1;
+        bytes = strlen(override_model) + 1;
+    } else {
+        for (char **m = a->models; *m; m++, n++)
+            bytes += strlen(*m) + 1;
+    }
+    r->models_buf = malloc((n + 1) * sizeof(char *) + bytes);
+    if (!r->models_buf)
+        return ERR_NOMEM;
+    const char **ptrs = (const char **)(void *)r->models_buf;
+    char *p = r->models_buf + (n + 1) * sizeof(char *);
+    for (size_t i = 0; i < n; i++) {
+        const char *src = override_model ? override_model : a->models[i];
+        size_t l = strlen(src) + 1;
+        memcpy(p, src, l);
+        ptrs[i] = p;
+        p += l;
+    }
+    ptrs[n] = NULL;
+    r->models = ptrs;
+    return 0;
+}
+
+static void new_run_id(char id[17])
+{
+    /* 48 bits of time (ms) then 16 random: ids sort by creation and are unique enough
+     * for one database even across processes. */
+    uint16_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd = (uint16_t)loop_mono_ns();
+    uint64_t ms = loop_wall_ns() / 1000000;
+    snprintf(id, 17, "%012llx%04x", (unsigned long long)(ms & 0xffffffffffffull), rnd);
+}
+
+static void deadline_fired(void *arg);
+
+static void arm_deadline(machine_run_t *r)
+{
+    int64_t left_ms = (int64_t)(r->agent->deadline_s * 1000) -
+                      ((int64_t)loop_wall_ns() - r->rec.created_ns) / 1000000;
+    if (left_ms < 0)
+        left_ms = 0;
+    loop_after(r->m->lp, (uint64_t)left_ms + 1, deadline_fired, r, &r->deadline);
+}
+
+static int write_new_run(machine_run_t *r, const char *input)
+{
+    machine_t *m = r->m;
+    const agent_t *a = r->agent;
+    int rc = store_run_insert(m->st, &r->rec);
+    json_object *sys = json_object_new_object(), *user = json_object_new_object();
+    json_object_object_add(sys, "role", jstr("system"));
+    json_object_object_add(sys, "content", jstr(a->system_prompt));
+    json_object_object_add(user, "role", jstr("user"));
+    json_object_object_add(user, "content", jstr(input));
+    json_object *msgs[2] = {sys, user};
+    for (int i = 0; !rc && i < 2; i++) {
+        rc = store_message_add(m->st, r->rec.id, r->rec.msg_count,
+                               json_object_to_json_string_ext(msgs[i], JSON_C_TO_STRING_PLAIN));
+        if (!rc) {
+            r->rec.msg_count++;
+            json_object_array_add(r->messages, json_object_get(msgs[i]));
+        }
+    }
+    json_object_put(sys);
+    json_object_put(user);
+    if (rc)
+        return rc;
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "gen_ai.operation.name", jstr("invoke_agent"));
+    json_object_object_add(attrs, "gen_ai.agent.name", jstr(a->name));
+    json_object_object_add(attrs, "gen_ai.conversation.id", jstr(r->rec.id));
+    json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
+    json_object_object_add(attrs, "agentd.agent.path", jstr(a->path));
+    json_object_object_add(attrs, "agentd.prompt_hash", jstr(a->prompt_hash));
+    if (a->prompt_file)
+        json_object_object_add(attrs, "agentd.prompt_file", jstr(a->prompt_file));
+    json_object_object_add(attrs, "agentd.input", jstr(input));
+    char name[200];
+    snprintf(name, sizeof name, "invoke_agent %s", a->name);
+    trace_ev_t e = {
+        .span_id = r->rec.id,
+        .phase = "begin",
+        .op = "invoke_agent",
+        .name = name,
+        .attrs = attrs,
+    };
+    rc = mstage_event(r, &e);
+    json_object_put(attrs);
+    return rc;
+}
+
+static void post_start(machine_run_t *r, void *arg)
+{
+    (void)arg;
+    mfire(r, ME_START, NULL, NULL, NULL, NULL);
+}
+
+int machine_start(machine_t *m, const agent_t *agent, const char *input, char run_id[17],
+                  char *errbuf, size_t errlen)
+{
+    if (!input || !*input)
+        return err_set(errbuf, errlen, ERR_INVAL, "input is empty: give the agent a question");
+    machine_run_t *r = mrun_new(m, agent);
+    if (!r || set_models(r, m->o.model))
+        goto nomem;
+    new_run_id(r->rec.id);
+    snprintf(r->rec.agent, sizeof r->rec.agent, "%s", agent->name);
+    snprintf(r->rec.agent_path, sizeof r->rec.agent_path, "%s", agent->path);
+    snprintf(r->rec.model, sizeof r->rec.model, "%s", r->models[0]);
+    snprintf(r->rec.state, sizeof r->rec.state, "created");
+    snprintf(r->rec.owner, sizeof r->rec.owner, "%s", m->owner);
+    r->rec.input = strdup(input);
+    r->rec.spec = strdup(json_object_to_json_string_ext(agent->spec, JSON_C_TO_STRING_PLAIN));
+    r->rec.created_ns = r->rec.updated_ns = (int64_t)loop_wall_ns();
+    r->state = MS_CREATED;
+    if (!r->rec.input || !r->rec.spec)
+        goto nomem;
+    int rc = mstage_begin(r);
+    if (rc) {
+        err_set(errbuf, errlen, rc, "cannot start a database transaction: %s",
+                store_errmsg(m->st));
+        mrun_release(r);
+        return rc;
+    }
+    rc = write_new_run(r, input);
+    if (mstage_end(r, rc))
+        return err_set(errbuf, errlen, rc ? rc : ERR_IO, "cannot record the run: %s",
+                       store_errmsg(m->st));
+    snprintf(run_id, 17, "%s", r->rec.id);
+    arm_deadline(r);
+    mpost(r, post_start, NULL);
+    return 0;
+nomem:
+    if (r)
+        mrun_release(r);
+    return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+}
+
+/* ---- resume ------------------------------------------------------------------------ */
+
+static int load_message(void *ud, int64_t n, const char *json)
+{
+    (void)n;
+    machine_run_t *r = ud;
+    json_object *o = json_tokener_parse(json);
+    if (!o)
+        return 1;
+    json_object_array_add(r->messages, o);
+    return 0;
+}
+
+typedef struct load_calls {
+    machine_run_t *r;
+    size_t cap;
+} load_calls_t;
+
+static int load_call(void *ud, const store_toolcall_t *tc)
+{
+    load_calls_t *lc = ud;
+    machine_run_t *r = lc->r;
+    char sig[2048];
+    json_object *a = json_tokener_parse(tc->args ? tc->args : "");
+    snprintf(sig, sizeof sig, "%s\x1f%s", tc->name,
+             a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE)
+               : (tc->args ? tc->args : ""));
+    json_object_put(a);
+    json_object *cnt;
+    int seen = json_object_object_get_ex(r->sigs, sig, &cnt) ? json_object_get_int(cnt) : 0;
+    if (strcmp(tc->state, "rejected") != 0 && strcmp(tc->state, "pending") != 0 &&
+        strcmp(tc->state, "awaiting_approval") != 0)
+        json_object_object_add(r->sigs, sig, json_object_new_int(seen + 1));
+    if (tc->step != r->rec.step)
+        return 0;
+    if (r->ncalls == lc->cap) {
+        size_t ncap = lc->cap ? lc->cap * 2 : 4;
+        mcall_t *nc = realloc(r->calls, ncap * sizeof *nc);
+        if (!nc)
+            return 1;
+        r->calls = nc;
+        lc->cap = ncap;
+    }
+    mcall_t *c = &r->calls[r->ncalls++];
+    memset(c, 0, sizeof *c);
+    c->r = r;
+    snprintf(c->id, sizeof c->id, "%s", tc->call_id);
+    snprintf(c->state, sizeof c->state, "%s", tc->state);
+    snprintf(c->idem, sizeof c->idem, "%s", tc->idem_key);
+    c->name = strdup(tc->name);
+    c->args = strdup(tc->args ? tc->args : "{}");
+    c->result = tc->result ? strdup(tc->result) : NULL;
+    c->error = tc->error ? strdup(tc->error) : NULL;
+    c->ord = tc->ord;
+    c->started_ns = tc->started_ns;
+    c->ended_ns = tc->ended_ns;
+    c->attempts = tc->attempts;
+    return 0;
+}
+
+/* The span of the state the run is in: the span_id of its last transition event, so a
+ * resumed run continues the same trace tree. */
+static int find_state_span(void *ud, int64_t n, const char *json)
+{
+    (void)n;
+    machine_run_t *r = ud;
+    if (!strstr(json, "\"state_to\""))
+        return 0;
+    json_object *o = json_tokener_parse(json), *v;
+    if (o && json_object_object_get_ex(o, "span_id", &v))
+        snprintf(r->state_span, sizeof r->state_span, "%s", json_object_get_string(v));
+    json_object_put(o);
+    return 0;
+}
+
+static void post_resume(machine_run_t *r, void *arg)
+{
+    (void)arg;
+    switch (r->state) {
+    case MS_CREATED: mfire(r, ME_START, NULL, NULL, NULL, NULL); break;
+    case MS_PLANNING: mact_plan(r); break;
+    case MS_ACTING: mact_tools(r); break;
+    case MS_OBSERVING: mact_observe(r); break;
+    case MS_WAITING: {
+        int awaiting = 0;
+        for (size_t i = 0; i < r->ncalls; i++)
+            awaiting += strcmp(r->calls[i].state, "awaiting_approval") == 0;
+        if (awaiting)
+            mact_wait(r);
+        else
+            mfire(r, ME_DECIDED, NULL, NULL, NULL, NULL);
+        break;
+    }
+    default: mrun_release(r); break;
+    }
+}
+
+/* A call found `running` was interrupted by the crash: re-run it only if the tool says it
+ * is idempotent; otherwise its outcome is unknown and the model is told so. */
+static int settle_interrupted(machine_run_t *r)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < r->ncalls; i++) {
+        mcall_t *c = &r->calls[i];
+        if (strcmp(c->state, "running") != 0)
+            continue;
+        const tool_t *tl = tools_get(r->m->tl, c->name);
+        if (tl && tool_idempotent(tl)) {
+            snprintf(c->state, sizeof c->state, "approved"); /* passed guardrails already */
+            r->rec.tool_calls--;                             /* counted again when started */
+            continue;
+        }
+        snprintf(c->state, sizeof c->state, "unknown");
+        free(c->error);
+        c->error = strdup("outcome unknown: agentd stopped while this call was running, and "
+                          "the tool is not idempotent, so it was not run again");
+        c->ended_ns = (int64_t)loop_wall_ns();
+        store_toolcall_t tc;
+        memset(&tc, 0, sizeof tc);
+        snprintf(tc.run_id, sizeof tc.run_id, "%s", r->rec.id);
+        snprintf(tc.call_id, sizeof tc.call_id, "%s", c->id);
+        snprintf(tc.name, sizeof tc.name, "%s", c->name);
+        snprintf(tc.state, sizeof tc.state, "unknown");
+        snprintf(tc.idem_key, sizeof tc.idem_key, "%s", c->idem);
+        tc.step = r->rec.step;
+        tc.ord = c->ord;
+        tc.args = c->args;
+        tc.error = c->error;
+        tc.started_ns = c->started_ns;
+        tc.ended_ns = c->ended_ns;
+        tc.attempts = c->attempts;
+        rc = store_toolcall_put(r->m->st, &tc);
+    }
+    return rc;
+}
+
+int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen)
+{
+    store_run_t rec;
+    int rc = store_run_get(m->st, run_id, &rec);
+    if (rc == ERR_NOTFOUND)
+        return err_set(errbuf, errlen, rc, "run %s: no such run in this database", run_id);
+    if (rc == ERR_INVAL)
+        return err_set(errbuf, errlen, rc, "run %s: ambiguous id prefix; give more characters",
+                       run_id);
+    if (rc)
+        return err_set(errbuf, errlen, rc, "run %s: %s", run_id, store_errmsg(m->st));
+    int st = machine_state_parse(rec.state);
+    if (st < 0 || machine_state_terminal((machine_state_t)st)) {
+        err_set(errbuf, errlen, ERR_STATE, "run %s is %s; only unfinished runs can be resumed",
+                rec.id, rec.state);
+        store_run_clear(&rec);
+        return ERR_STATE;
+    }
+    machine_run_t *r = mrun_new(m, agent);
+    if (!r) {
+        store_run_clear(&rec);
+        return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+    }
+    r->rec = rec;
+    r->state = (machine_state_t)st;
+    snprintf(r->rec.owner, sizeof r->rec.owner, "%s", m->owner);
+    const char *override = m->o.model ? m->o.model : NULL;
+    if (!override && rec.model[0] && strcmp(rec.model, agent->models[0]) != 0)
+        override = rec.model; /* keep the model the run started with */
+    load_calls_t lc = {r, 0};
+    if (set_models(r, override) || store_messages_each(m->st, r->rec.id, load_message, r) ||
+        store_toolcalls_each(m->st, r->rec.id, load_call, &lc) ||
+        store_events_each(m->st, r->rec.id, 0, find_state_span, r)) {
+        err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its state: %s", r->rec.id,
+                store_errmsg(m->st));
+        mrun_release(r);
+        return ERR_IO;
+    }
+    r->rec.msg_count = (int)json_object_array_length(r->messages);
+    rc = mstage_begin(r);
+    if (rc) {
+        mrun_release(r);
+        return err_set(errbuf, errlen, rc, "cannot open a transaction: %s", store_errmsg(m->st));
+    }
+    if (r->state == MS_ACTING)
+        rc = settle_interrupted(r);
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "agentd.owner", jstr(m->owner));
+    json_object_object_add(attrs, "agentd.resumed_state", jstr(r->rec.state));
+    trace_ev_t e = {
+        .span_id = r->state_span[0] ? r->state_span : r->rec.id,
+        .parent_id = r->state_span[0] ? r->rec.id : NULL,
+        .phase = "point",
+        .op = "resume",
+        .name = "resume",
+        .step = r->rec.step,
+        .attrs = attrs,
+    };
+    if (!rc)
+        rc = mstage_event(r, &e);
+    json_object_put(attrs);
+    if (mstage_end(r, rc))
+        return err_set(errbuf, errlen, ERR_IO, "run %s: cannot record the resume", run_id);
+    if (r->state != MS_WAITING)
+        arm_deadline(r);
+    mpost(r, post_resume, NULL);
+    return 0;
+}
+
+/* ---- approvals --------------------------------------------------------------------- */
+
+typedef struct find_call {
+    const char *call_id;
+    int step;
+    store_toolcall_t tc;
+    char *args, *result;
+    int found;
+} find_call_t;
+
+static int find_call(void *ud, const store_toolcall_t *tc)
+{
+    find_call_t *f = ud;
+    if (strcmp(tc->call_id, f->call_id) != 0 || tc->step != f->step)
+        return 0;
+    f->tc = *tc;
+    f->args = tc->args ? strdup(tc->args) : NULL;
+    f->tc.args = f->args;
+    f->tc.result = f->tc.error = NULL;
+    f->found = 1;
+    return 1;
+}
+
+int machine_decide(machine_t *m, const char *run_id, const char *call_id, int approve,
+                   const char *reason, char *errbuf, size_t errlen)
+{
+    store_run_t rec;
+    int rc = store_run_get(m->st, run_id, &rec);
+    if (rc)
+        return err_set(errbuf, errlen, rc, "run %s: %s", run_id,
+                       rc == ERR_NOTFOUND ? "no such run" : err_str(rc));
+    find_call_t f = {.call_id = call_id, .step = rec.step};
+    if (strcmp(rec.state, "waiting") != 0) {
+        rc = err_set(errbuf, errlen, ERR_STATE, "run %s is %s, not waiting for an approval",
+                     rec.id, rec.state);
+        goto out;
+    }
+    if ((rc = store_toolcalls_each(m->st, rec.id, find_call, &f)))
+        goto out;
+    if (!f.found || strcmp(f.tc.state, "awaiting_approval") != 0) {
+        rc = err_set(errbuf, errlen, ERR_NOTFOUND,
+                     "run %s: call %s is not awaiting approval (see `agentd trace %s`)", rec.id,
+                     call_id, rec.id);
+        goto out;
+    }
+    char msg[600];
+    snprintf(msg, sizeof msg, "denied by operator: %s", reason && *reason ? reason : "no reason given");
+    snprintf(f.tc.state, sizeof f.tc.state, "%s", approve ? "approved" : "rejected");
+    if (!approve) {
+        f.tc.error = msg;
+        f.tc.started_ns = f.tc.ended_ns = (int64_t)loop_wall_ns();
+    }
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "agentd.guardrail", jstr(approve ? "approved" : "denied"));
+    json_object_object_add(attrs, "gen_ai.tool.name", jstr(f.tc.name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(call_id));
+    if (reason)
+        json_object_object_add(attrs, "agentd.reason", jstr(reason));
+    trace_ev_t e = {
+        .span_id = rec.id,
+        .phase = "point",
+        .op = "guardrail",
+        .name = approve ? "guardrail approved" : "guardrail denied",
+        .step = rec.step,
+        .status = approve ? "ok" : "error",
+        .error = approve ? NULL : msg,
+        .attrs = attrs,
+    };
+    char *json = trace_event_build(rec.id, rec.last_seq + 1, &e);
+    json_object_put(attrs);
+    if (!json) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    rec.last_seq++;
+    rc = store_tx_begin(m->st);
+    if (!rc)
+        rc = store_toolcall_put(m->st, &f.tc);
+    if (!rc)
+        rc = store_event_add(m->st, rec.id, rec.last_seq, json);
+    if (!rc)
+        rc = store_run_update(m->st, &rec);
+    if (!rc)
+        rc = store_tx_commit(m->st);
+    else
+        store_tx_rollback(m->st);
+    if (!rc)
+        trace_file_append(m->traces_dir, rec.id, json);
+    else
+        err_set(errbuf, errlen, rc, "cannot record the decision: %s", store_errmsg(m->st));
+    free(json);
+out:
+    free(f.args);
+    store_run_clear(&rec);
+    return rc;
+}
+
+/* ---- cancel and deadline ----------------------------------------------------------- */
+
+static int write_interrupted(machine_run_t *r, void *arg)
+{
+    const char *why = arg;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < r->ncalls; i++) {
+        mcall_t *c = &r->calls[i];
+        if (strcmp(c->state, "running") != 0)
+            continue;
+        snprintf(c->state, sizeof c->state, "unknown");
+        free(c->error);
+        c->error = strdup(why);
+        c->ended_ns = (int64_t)loop_wall_ns();
+        store_toolcall_t tc;
+        memset(&tc, 0, sizeof tc);
+        snprintf(tc.run_id, sizeof tc.run_id, "%s", r->rec.id);
+        snprintf(tc.call_id, sizeof tc.call_id, "%s", c->id);
+        snprintf(tc.name, sizeof tc.name, "%s", c->name);
+        snprintf(tc.state, sizeof tc.state, "%s", c->state);
+        snprintf(tc.idem_key, sizeof tc.idem_key, "%s", c->idem);
+        tc.step = r->rec.step;
+        tc.ord = c->ord;
+        tc.args = c->args;
+        tc.error = c->error;
+        tc.started_ns = c->started_ns;
+        tc.ended_ns = c->ended_ns;
+        tc.attempts = c->attempts;
+        rc = store_toolcall_put(r->m->st, &tc);
+    }
+    return rc;
+}
+
+static void interrupt(machine_run_t *r, machine_event_t ev, const char *reason, const char *msg)
+{
+    if (r->dead || machine_state_terminal(r->state))
+        return;
+    mrun_cancel_inflight(r);
+    snprintf(r->rec.reason, sizeof r->rec.reason, "%s", reason);
+    free(r->rec.error);
+    r->rec.error = strdup(msg);
+    if (!machine_lookup(r->state, ev)) {
+        /* e.g. a deadline in `created`: let the state's action notice it instead. */
+        return;
+    }
+    mfire(r, ev, write_interrupted, (void *)msg, "error", msg);
+}
+
+static void deadline_fired(void *arg)
+{
+    machine_run_t *r = arg;
+    r->deadline = NULL;
+    if (r->state == MS_WAITING)
+        return;
+    char msg[160];
+    snprintf(msg, sizeof msg, "deadline reached: %.1f s (limits.deadline_s)", r->agent->deadline_s);
+    interrupt(r, ME_LIMIT, "deadline", msg);
+}
+
+void machine_cancel_all(machine_t *m)
+{
+    for (machine_run_t *r = m->runs, *n; r; r = n) {
+        n = r->next;
+        interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
+    }
+}
