@@ -1,0 +1,31 @@
+/*
+ * cli: small helpers shared by the command-line entry points (main.c and the *_cli.c
+ * files): option matching and the resolution of paths users expect defaults for.
+ */
+#ifndef AGENTD_CLI_H
+#define AGENTD_CLI_H
+
+#include <stddef.h>
+
+/* Exit codes of every agentd command (documented in `agentd help` and the README). */
+enum {
+    CLI_OK = 0,       /* success; for run: the run ended done */
+    CLI_FAILED = 1,   /* the run ended failed or cancelled; or: invalid (schema check) */
+    CLI_USAGE = 2,    /* bad command line or bad input file */
+    CLI_WAITING = 3,  /* the run waits for a human approval */
+    CLI_INTERNAL = 4, /* database or internal error; committed state is kept */
+};
+
+/* Match "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past the value.
+ * Returns 1 on match (value in *out), 0 when not this option, -1 when the value is missing
+ * (a message naming the option is printed). */
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **out);
+
+/* The database path: explicit (--db), else $AGENTD_DB, else "agentd.db" in the working
+ * directory. */
+const char *cli_db_path(const char *explicit_path);
+
+/* Parse a positive integer option value; -1 with a message naming the option if bad. */
+long cli_long(const char *opt, const char *value, long min, long max);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * main: the agentd command line. Each command lives in its own module; this file only
+ * dispatches and prints help.
+ */
+#include "cli.h"
+#include "run_cli.h"
+#include "session.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define AGENTD_VERSION "0.1.0"
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *synopsis;
+    const char *help;
+} command_t;
+
+static const command_t commands[] = {
+    {"run", run_cli_run, "run AGENT.lua [INPUT|-] [options]",
+     "Start a run of the agent on INPUT (a question; - reads stdin; default: the agent's\n"
+     "default_input) and show each transition as it commits.\n"
+     "  --model M          override the agent's model (openai:gpt-4o-mini, anthropic:..., offline)\n"
+     "  --db PATH          database (default $AGENTD_DB, else ./agentd.db)\n"
+     "  --traces DIR       trace files folder (default ./traces)\n"
+     "  --tools DIR        extra tools folder (tools/ beside the agent's folder is always used)\n"
+     "  --max-steps N      override limits.max_steps\n"
+     "  --durability full|normal  SQLite synchronous mode (default full: a power cut loses\n"
+     "                     nothing committed; normal trades that for speed)\n"
+     "  --cache MODE       model response cache: off, read, write, readwrite, replay\n"
+     "  --json             print only a JSON summary of the run\n"
+     "  --quiet            print only the summary\n"},
+    {"resume", run_cli_resume, "resume RUN [options]",
+     "Continue an unfinished run from its last committed state. A tool call that was running\n"
+     "when agentd stopped is re-run only if the tool is idempotent; otherwise the model is told\n"
+     "its outcome is unknown.\n"},
+    {"approve", run_cli_decide, "approve RUN CALL [options]",
+     "Approve a tool call a waiting run asked for, and continue the run.\n"},
+    {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",
+     "Deny a tool call a waiting run asked for; the model sees the reason. The run continues.\n"},
+};
+
+static const char *const exit_codes =
+    "Exit codes: 0 ok (run done) · 1 run failed or cancelled · 2 bad command line or input\n"
+    "            3 run waiting for approval · 4 database or internal error\n";
+
+static void usage(FILE *f)
+{
+    fprintf(f, "agentd %s — an agent runtime: durable state machine, Lua tools, traces\n\n"
+               "usage: agentd COMMAND [ARGS]\n\n",
+            AGENTD_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  agentd %s\n", commands[i].synopsis);
+    fprintf(f, "  agentd help COMMAND\n\n%s", exit_codes);
+}
+
+static int help(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            printf("usage: agentd %s\n\n%s\n%s", commands[i].synopsis, commands[i].help,
+                   exit_codes);
+            return CLI_OK;
+        }
+    }
+    fprintf(stderr, "agentd: no command named \"%s\"; see agentd --help\n", argv[1]);
+    return CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("agentd %s\n", AGENTD_VERSION);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "help"))
+        return help(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int code = commands[i].fn(argc - 1, argv + 1);
+            session_global_cleanup();
+            return code;
+        }
+    }
+    fprintf(stderr, "agentd: unknown command \"%s\"; see agentd --help\n", argv[1]);
+    return CLI_USAGE;
+}

@@ -1,0 +1,444 @@
+/*
+ * run_cli: see run_cli.h. The console view of a run is driven by the machine's observer:
+ * every committed event is printed as it commits, so what the user sees is exactly what the
+ * database holds.
+ */
+#include "run_cli.h"
+
+#include "cli.h"
+#include "err.h"
+#include "session.h"
+#include "trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct view {
+    int json;          /* --json: only the final JSON object on stdout */
+    int quiet;
+    int streaming;     /* an answer is being streamed on the current line */
+    const char *traces_dir;
+    store_run_t last;  /* copy of the last run that ended */
+    int have_last;
+    int exit_code;
+} view_t;
+
+static const char *jget(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+static json_object *jattr(json_object *ev, const char *k)
+{
+    json_object *a, *v;
+    if (json_object_object_get_ex(ev, "attrs", &a) && json_object_object_get_ex(a, k, &v))
+        return v;
+    return NULL;
+}
+
+static void print_clipped(const char *prefix, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    printf("%s%.*s%s\n", prefix, (int)(n > max ? max : n), s, n > max ? " …" : "");
+}
+
+static void on_event(void *ud, const char *run_id, json_object *ev)
+{
+    view_t *v = ud;
+    (void)run_id;
+    if (v->json || v->quiet)
+        return;
+    if (v->streaming) {
+        printf("\n");
+        v->streaming = 0;
+    }
+    const char *op = jget(ev, "op"), *phase = jget(ev, "phase"), *to = jget(ev, "state_to");
+    const char *status = jget(ev, "status"), *error = jget(ev, "error");
+    if (!op)
+        return;
+    if (to) {
+        printf("  %s %-10s (%s)%s%s\n", strcmp(phase ? phase : "", "end") == 0 ? "■" : "▸", to,
+               jget(ev, "event"), error ? "  " : "", error ? error : "");
+    } else if (!strcmp(op, "invoke_agent")) {
+        json_object *m = jattr(ev, "gen_ai.request.model");
+        printf("run %s · agent %s · model %s\n", jget(ev, "run_id"),
+               json_object_get_string(jattr(ev, "gen_ai.agent.name")),
+               m ? json_object_get_string(m) : "?");
+    } else if (!strcmp(op, "chat") && phase && !strcmp(phase, "end")) {
+        json_object *in = jattr(ev, "gen_ai.usage.input_tokens");
+        json_object *out = jattr(ev, "gen_ai.usage.output_tokens");
+        json_object *lat = jattr(ev, "agentd.latency_ms"), *att = jattr(ev, "agentd.attempts");
+        printf("      chat %s: %s, %lld in / %lld out tokens, %.1f ms%s%s\n",
+               json_object_get_string(jattr(ev, "gen_ai.response.model")),
+               status ? status : "?", (long long)json_object_get_int64(in),
+               (long long)json_object_get_int64(out), json_object_get_double(lat),
+               json_object_get_int(att) > 1 ? ", attempts " : "",
+               json_object_get_int(att) > 1 ? json_object_get_string(att) : "");
+        if (error)
+            printf("        error: %s\n", error);
+    } else if (!strcmp(op, "retry")) {
+        printf("      retry: %s — %s (waiting %s ms)\n", jget(ev, "name"), error ? error : "",
+               json_object_get_string(jattr(ev, "agentd.delay_ms")));
+    } else if (!strcmp(op, "execute_tool")) {
+        const char *tool = json_object_get_string(jattr(ev, "gen_ai.tool.name"));
+        const char *id = json_object_get_string(jattr(ev, "gen_ai.tool.call.id"));
+        if (!strcmp(phase, "begin")) {
+            printf("      → %s %s  [%s]\n", tool,
+                   json_object_get_string(jattr(ev, "gen_ai.tool.call.arguments")), id);
+        } else {
+            json_object *res = jattr(ev, "gen_ai.tool.call.result");
+            char head[160];
+            snprintf(head, sizeof head, "      ← %s %s (%.1f ms) ", tool,
+                     json_object_get_string(jattr(ev, "agentd.tool.state")),
+                     json_object_get_double(jattr(ev, "agentd.duration_ms")));
+            print_clipped(head, res ? json_object_get_string(res) : error ? error : "", 300);
+        }
+    } else if (!strcmp(op, "guardrail")) {
+        printf("      ! %s: %s %s\n", jget(ev, "name"),
+               json_object_get_string(jattr(ev, "gen_ai.tool.name")), error ? error : "");
+    } else if (!strcmp(op, "log")) {
+        printf("        log %s: %s\n", json_object_get_string(jattr(ev, "log.level")),
+               json_object_get_string(jattr(ev, "log.message")));
+    } else if (!strcmp(op, "resume")) {
+        printf("  ↻ resumed in state %s\n",
+               json_object_get_string(jattr(ev, "agentd.resumed_state")));
+    }
+    fflush(stdout);
+}
+
+static void on_text(void *ud, const char *run_id, const char *text, size_t len)
+{
+    view_t *v = ud;
+    (void)run_id;
+    if (v->json || v->quiet)
+        return;
+    if (!v->streaming) {
+        printf("      ");
+        v->streaming = 1;
+    }
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void on_end(void *ud, const store_run_t *rec)
+{
+    view_t *v = ud;
+    store_run_clear(&v->last);
+    v->last = *rec;
+    v->last.input = dup_or_null(rec->input);
+    v->last.answer = dup_or_null(rec->answer);
+    v->last.error = dup_or_null(rec->error);
+    v->last.spec = NULL;
+    v->have_last = 1;
+}
+
+/* Waiting runs name the calls to decide on; we read them from the store. */
+static int print_waiting_call(void *ud, const store_toolcall_t *tc)
+{
+    const store_run_t *r = ud;
+    if (tc->step == r->step && strcmp(tc->state, "awaiting_approval") == 0)
+        printf("  approve: agentd approve %s %s    deny: agentd deny %s %s --reason \"...\"\n"
+               "           (%s %s)\n",
+               r->id, tc->call_id, r->id, tc->call_id, tc->name, tc->args ? tc->args : "");
+    return 0;
+}
+
+static int report(view_t *v, session_t *s)
+{
+    if (!v->have_last) {
+        fprintf(stderr, "agentd: the run stopped without a result\n");
+        return CLI_INTERNAL;
+    }
+    store_run_t *r = &v->last;
+    int code = !strcmp(r->state, "done")      ? CLI_OK
+               : !strcmp(r->state, "waiting") ? CLI_WAITING
+               : !strcmp(r->reason, "store_error") ? CLI_INTERNAL
+                                                   : CLI_FAILED;
+    double secs = (double)((r->ended_ns ? r->ended_ns : r->updated_ns) - r->created_ns) / 1e9;
+    char trace_path[1200];
+    trace_file_path(v->traces_dir, r->id, trace_path, sizeof trace_path);
+    if (v->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "run_id", json_object_new_string(r->id));
+        json_object_object_add(o, "agent", json_object_new_string(r->agent));
+        json_object_object_add(o, "state", json_object_new_string(r->state));
+        json_object_object_add(o, "answer", r->answer ? json_object_new_string(r->answer) : NULL);
+        json_object_object_add(o, "error", r->error ? json_object_new_string(r->error) : NULL);
+        json_object_object_add(o, "reason", r->reason[0] ? json_object_new_string(r->reason) : NULL);
+        json_object_object_add(o, "steps", json_object_new_int(r->step));
+        json_object_object_add(o, "tool_calls", json_object_new_int(r->tool_calls));
+        json_object_object_add(o, "model_calls", json_object_new_int(r->model_calls));
+        json_object_object_add(o, "input_tokens", json_object_new_int64(r->input_tokens));
+        json_object_object_add(o, "output_tokens", json_object_new_int64(r->output_tokens));
+        json_object_object_add(o, "cost_usd", json_object_new_double(r->cost_usd));
+        json_object_object_add(o, "duration_s", json_object_new_double(secs));
+        json_object_object_add(o, "trace", json_object_new_string(trace_path));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        return code;
+    }
+    if (r->answer && *r->answer)
+        printf("\n%s\n%s\n\n", code == CLI_OK ? "Answer:" : "Partial answer:", r->answer);
+    if (r->error && code != CLI_OK && code != CLI_WAITING)
+        printf("Run %s: %s%s%s%s\n", r->state, r->error, r->reason[0] ? " [" : "", r->reason,
+               r->reason[0] ? "]" : "");
+    if (code == CLI_WAITING) {
+        printf("\nRun %s is waiting for approval:\n", r->id);
+        store_toolcalls_each(s->st, r->id, print_waiting_call, r);
+    }
+    printf("run %s %s · %d steps · %d tool calls · %lld tokens · $%.4f · %.2f s\n", r->id,
+           r->state, r->step, r->tool_calls, (long long)(r->input_tokens + r->output_tokens),
+           r->cost_usd, secs);
+    printf("trace: %s   (agentd trace %s)\n", trace_path, r->id);
+    return code;
+}
+
+static int usage_run(void)
+{
+    fprintf(stderr, "usage: agentd run AGENT.lua [INPUT|-] [--model M] [--db PATH] "
+            "[--traces DIR] [--tools DIR] [--max-steps N] [--durability full|normal] "
+            "[--cache MODE] [--json] [--quiet]\n");
+    return CLI_USAGE;
+}
+
+static char *read_stdin(void)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len - 1, stdin);
+        len += n;
+        if (n == 0)
+            break;
+        if (len + 1 >= cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+        }
+    }
+    if (buf) {
+        buf[len] = 0;
+        while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            buf[--len] = 0;
+    }
+    return buf;
+}
+
+typedef struct common {
+    session_opts_t so;
+    view_t view;
+    const char *pos[3];
+    int npos;
+} common_t;
+
+/* Options shared by run/resume/approve/deny. Returns 0, or CLI_USAGE. */
+static int parse_common(common_t *c, int argc, char **argv, const char **reason)
+{
+    memset(c, 0, sizeof *c);
+    for (int i = 1; i < argc; i++) {
+        const char *val;
+        int m;
+/* OPT("--x") { body } runs body when argv[i] is --x (value in val). */
+#define OPT(name)                                                                        \
+    if ((m = cli_opt(argc, argv, &i, name, &val)) < 0)                                   \
+        return CLI_USAGE;                                                                \
+    else if (m > 0)
+        if (!strcmp(argv[i], "--json")) {
+            c->view.json = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+            c->view.quiet = 1;
+            continue;
+        }
+        OPT("--model") { c->so.model = val; continue; }
+        OPT("--db") { c->so.db_path = val; continue; }
+        OPT("--traces") { c->so.traces_dir = val; continue; }
+        OPT("--tools") { c->so.tools_dir = val; continue; }
+        OPT("--cache") { c->so.cache_mode = val; continue; }
+        OPT("--reason") {
+            if (!reason) {
+                fprintf(stderr, "agentd: --reason goes with `agentd deny`\n");
+                return CLI_USAGE;
+            }
+            *reason = val;
+            continue;
+        }
+        OPT("--max-steps") {
+            long n = cli_long("--max-steps", val, 1, 1000);
+            if (n < 0)
+                return CLI_USAGE;
+            c->so.max_steps = (int)n;
+            continue;
+        }
+        OPT("--durability") {
+            if (!strcmp(val, "full"))
+                c->so.durability = STORE_DURABLE_FULL;
+            else if (!strcmp(val, "normal"))
+                c->so.durability = STORE_DURABLE_NORMAL;
+            else {
+                fprintf(stderr, "agentd: --durability: expected full or normal, got \"%s\"\n",
+                        val);
+                return CLI_USAGE;
+            }
+            continue;
+        }
+#undef OPT
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "agentd: %s: unknown option (see agentd help %s)\n", argv[i],
+                    argv[0]);
+            return CLI_USAGE;
+        }
+        if (c->npos == 3) {
+            fprintf(stderr, "agentd: too many arguments: %s\n", argv[i]);
+            return CLI_USAGE;
+        }
+        c->pos[c->npos++] = argv[i];
+    }
+    c->view.traces_dir = c->so.traces_dir ? c->so.traces_dir : "traces";
+    c->so.obs = (machine_observer_t){
+        .ud = &c->view, .on_event = on_event, .on_text = on_text, .on_end = on_end};
+    c->so.quiet_model_note = c->view.json;
+    return 0;
+}
+
+static int finish(common_t *c, session_t *s, int code)
+{
+    session_close(s);
+    store_run_clear(&c->view.last);
+    return code;
+}
+
+int run_cli_run(int argc, char **argv)
+{
+    common_t c;
+    if (parse_common(&c, argc, argv, NULL))
+        return usage_run();
+    if (c.npos < 1 || c.npos > 2)
+        return usage_run();
+    c.so.agent_path = c.pos[0];
+    session_t s;
+    char err[1024];
+    int code = session_open(&s, &c.so, err, sizeof err);
+    if (code) {
+        fprintf(stderr, "agentd: %s\n", err);
+        return finish(&c, &s, code);
+    }
+    char *input = NULL;
+    if (c.npos == 2 && !strcmp(c.pos[1], "-"))
+        input = read_stdin();
+    else if (c.npos == 2)
+        input = strdup(c.pos[1]);
+    else if (s.agent->default_input)
+        input = strdup(s.agent->default_input);
+    if (!input || !*input) {
+        fprintf(stderr, "agentd: %s: the input is empty; pass a question: agentd run %s "
+                "\"...\"\n", c.so.agent_path, c.so.agent_path);
+        free(input);
+        return finish(&c, &s, CLI_USAGE);
+    }
+    char id[17];
+    int rc = machine_start(s.m, s.agent, input, id, err, sizeof err);
+    free(input);
+    if (rc) {
+        fprintf(stderr, "agentd: %s\n", err);
+        return finish(&c, &s, rc == ERR_INVAL ? CLI_USAGE : CLI_INTERNAL);
+    }
+    if (session_run(&s)) {
+        fprintf(stderr, "agentd: event loop failed\n");
+        return finish(&c, &s, CLI_INTERNAL);
+    }
+    code = report(&c.view, &s);
+    return finish(&c, &s, code);
+}
+
+/* Resume needs the agent file the run was started with; it is recorded in the run. */
+static int agent_of_run(const char *db, const char *run, char *path, size_t len)
+{
+    char err[512];
+    store_t *st = store_open(cli_db_path(db), STORE_DURABLE_FULL, err, sizeof err);
+    if (!st) {
+        fprintf(stderr, "agentd: %s\n", err);
+        return CLI_USAGE;
+    }
+    store_run_t r;
+    int rc = store_run_get(st, run, &r);
+    if (rc) {
+        fprintf(stderr, "agentd: run %s: %s\n", run,
+                rc == ERR_NOTFOUND ? "no such run in this database"
+                : rc == ERR_INVAL  ? "ambiguous id prefix; give more characters"
+                                   : store_errmsg(st));
+        store_close(st);
+        return CLI_USAGE;
+    }
+    snprintf(path, len, "%s", r.agent_path);
+    store_run_clear(&r);
+    store_close(st);
+    return 0;
+}
+
+static int resume_common(common_t *c, const char *run, int decide, int approve,
+                         const char *call, const char *reason)
+{
+    char agent_path[1024], err[1024];
+    int code = agent_of_run(c->so.db_path, run, agent_path, sizeof agent_path);
+    if (code)
+        return code;
+    c->so.agent_path = agent_path;
+    session_t s;
+    code = session_open(&s, &c->so, err, sizeof err);
+    if (code) {
+        fprintf(stderr, "agentd: %s\n", err);
+        return finish(c, &s, code);
+    }
+    if (decide && machine_decide(s.m, run, call, approve, reason, err, sizeof err)) {
+        fprintf(stderr, "agentd: %s\n", err);
+        return finish(c, &s, CLI_USAGE);
+    }
+    if (machine_resume(s.m, s.agent, run, err, sizeof err)) {
+        fprintf(stderr, "agentd: %s\n", err);
+        return finish(c, &s, CLI_USAGE);
+    }
+    if (session_run(&s)) {
+        fprintf(stderr, "agentd: event loop failed\n");
+        return finish(c, &s, CLI_INTERNAL);
+    }
+    code = report(&c->view, &s);
+    return finish(c, &s, code);
+}
+
+int run_cli_resume(int argc, char **argv)
+{
+    common_t c;
+    if (parse_common(&c, argc, argv, NULL) || c.npos != 1) {
+        fprintf(stderr, "usage: agentd resume RUN [--db PATH] [--traces DIR] [--tools DIR] "
+                "[--json]\n");
+        return CLI_USAGE;
+    }
+    return resume_common(&c, c.pos[0], 0, 0, NULL, NULL);
+}
+
+int run_cli_decide(int argc, char **argv)
+{
+    common_t c;
+    const char *reason = NULL;
+    int approve = !strcmp(argv[0], "approve");
+    if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2) {
+        fprintf(stderr, "usage: agentd %s RUN CALL%s [--db PATH] [--json]\n", argv[0],
+                approve ? "" : " --reason TEXT");
+        return CLI_USAGE;
+    }
+    return resume_common(&c, c.pos[0], 1, approve, c.pos[1], reason);
+}

@@ -1,0 +1,144 @@
+#include "session.h"
+
+#include "cli.h"
+#include "err.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int is_dir(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Tools are found in tools/ beside the agent's folder (agents/x.lua -> tools/), then in
+ * the --tools folder, which may override a tool of the same name. */
+static int load_tools(session_t *s, const session_opts_t *o, char *errbuf, size_t errlen)
+{
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/../tools", s->agent->dir);
+    int rc = 0;
+    if (is_dir(dir))
+        rc = tools_load_dir(s->tl, dir, errbuf, errlen);
+    if (!rc && o->tools_dir) {
+        if (!is_dir(o->tools_dir))
+            return err_set(errbuf, errlen, ERR_NOTFOUND, "%s: --tools: no such folder",
+                           o->tools_dir);
+        rc = tools_load_dir(s->tl, o->tools_dir, errbuf, errlen);
+    }
+    if (rc)
+        return rc;
+    /* Every tool the agent names must exist. */
+    json_object *names = s->agent->tools;
+    for (size_t i = 0; i < json_object_array_length(names); i++) {
+        const char *n = json_object_get_string(json_object_array_get_idx(names, i));
+        if (!tools_get(s->tl, n))
+            return err_set(errbuf, errlen, ERR_NOTFOUND,
+                           "%s: tools[%zu]: no tool named \"%s\" in %s%s%s", s->agent->path,
+                           i + 1, n, dir, o->tools_dir ? " or " : "",
+                           o->tools_dir ? o->tools_dir : "");
+    }
+    return 0;
+}
+
+int session_open(session_t *s, const session_opts_t *o, char *errbuf, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->agent = agent_load(o->agent_path, errbuf, errlen);
+    if (!s->agent)
+        return CLI_USAGE;
+    const char *traces = o->traces_dir ? o->traces_dir : "traces";
+    if (!is_dir(traces) && mkdir(traces, 0755) != 0) {
+        err_set(errbuf, errlen, ERR_IO, "%s: cannot create the traces folder (--traces DIR)",
+                traces);
+        return CLI_USAGE;
+    }
+    s->lp = loop_new();
+    s->http = s->lp ? http_new(s->lp) : NULL;
+    if (!s->http) {
+        err_set(errbuf, errlen, ERR_NOMEM, "cannot initialise the event loop");
+        return CLI_INTERNAL;
+    }
+    s->st = store_open(cli_db_path(o->db_path), o->durability, errbuf, errlen);
+    if (!s->st)
+        return CLI_USAGE;
+    s->tl = tools_new(s->lp, s->http, s->st);
+    if (!s->tl) {
+        err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+        return CLI_INTERNAL;
+    }
+    if (load_tools(s, o, errbuf, errlen))
+        return CLI_USAGE;
+    const char *cache = o->cache_mode ? o->cache_mode : getenv("AGENTD_CACHE");
+    model_opts_t mo = {.cache_mode = cache, .capture_content = 1};
+    s->mc = model_client_new(s->lp, s->http, s->st, &mo, errbuf, errlen);
+    if (!s->mc)
+        return CLI_USAGE;
+    /* Fall back to the offline model, loudly, when the configured one has no credentials. */
+    const char *want = o->model ? o->model : s->agent->models[0];
+    const char *note = NULL;
+    const char *use = model_resolve(want, &note);
+    if (note && !o->quiet_model_note)
+        fprintf(stderr, "agentd: %s\n", note);
+    if (o->model || strcmp(use, want) != 0)
+        snprintf(s->model_override, sizeof s->model_override, "%s", use);
+    machine_opts_t mopts = {
+        .traces_dir = traces,
+        .model = s->model_override[0] ? s->model_override : NULL,
+        .max_steps = o->max_steps,
+        .obs = o->obs,
+    };
+    s->m = machine_new(s->lp, s->st, s->tl, s->mc, &mopts);
+    if (!s->m) {
+        err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+        return CLI_INTERNAL;
+    }
+    return 0;
+}
+
+static void on_sigint(void *arg)
+{
+    session_t *s = arg;
+    if (s->cancelled++) {
+        fprintf(stderr, "agentd: interrupted again; exiting (committed state is kept)\n");
+        exit(130);
+    }
+    fprintf(stderr, "agentd: cancelling (Ctrl-C again to exit at once)\n");
+    machine_cancel_all(s->m);
+}
+
+int session_run(session_t *s)
+{
+    loop_on_signal(s->lp, SIGINT, on_sigint, s);
+    loop_on_signal(s->lp, SIGTERM, on_sigint, s);
+    while (machine_active(s->m) > 0)
+        if (event_base_loop(loop_base(s->lp), EVLOOP_ONCE) < 0)
+            return ERR_INTERNAL;
+    /* Let the last batch commit and its posts run. */
+    event_base_loop(loop_base(s->lp), EVLOOP_NONBLOCK);
+    return 0;
+}
+
+void session_close(session_t *s)
+{
+    machine_free(s->m);
+    model_client_free(s->mc);
+    tools_free(s->tl);
+    http_free(s->http);
+    loop_free(s->lp);
+    store_close(s->st);
+    agent_free(s->agent);
+    memset(s, 0, sizeof *s);
+}
+
+void session_global_cleanup(void)
+{
+    http_global_cleanup();
+    store_global_shutdown();
+    libevent_global_shutdown();
+}

@@ -1,0 +1,52 @@
+/*
+ * session: everything a command needs to execute runs — the loop, the HTTP engine, the
+ * store, the tool registry, the model client, the machine and the agent — opened together
+ * and closed in the reverse order, with library globals released at the end so leak
+ * checkers stay quiet.
+ */
+#ifndef AGENTD_SESSION_H
+#define AGENTD_SESSION_H
+
+#include "agent.h"
+#include "http.h"
+#include "loop.h"
+#include "machine.h"
+#include "model.h"
+#include "store.h"
+#include "tools.h"
+
+typedef struct session_opts {
+    const char *agent_path;  /* required */
+    const char *db_path;     /* NULL: cli_db_path default */
+    const char *traces_dir;  /* NULL: "traces" */
+    const char *tools_dir;   /* extra tools folder (--tools), or NULL */
+    const char *model;       /* --model override, or NULL */
+    const char *cache_mode;  /* --cache, or NULL (env AGENTD_CACHE, else off) */
+    int durability;          /* STORE_DURABLE_* */
+    int max_steps;           /* 0: agent's */
+    int quiet_model_note;    /* don't print the "using offline" note */
+    machine_observer_t obs;
+} session_opts_t;
+
+typedef struct session {
+    loop_t *lp;
+    http_t *http;
+    store_t *st;
+    tools_t *tl;
+    model_client_t *mc;
+    machine_t *m;
+    agent_t *agent;
+    char model_override[160];
+    int cancelled;
+} session_t;
+
+/* Open everything; on failure prints nothing, fills errbuf with one line, and returns the
+ * CLI exit code to use (CLI_USAGE for bad input files, CLI_INTERNAL otherwise). */
+int session_open(session_t *s, const session_opts_t *o, char *errbuf, size_t errlen);
+/* Run the loop until every run has stopped (SIGINT cancels the runs, a second one exits). */
+int session_run(session_t *s);
+void session_close(session_t *s);
+/* Release process-wide library state; call once before exit. */
+void session_global_cleanup(void);
+
+#endif
