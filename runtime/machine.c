@@ -262,7 +262,7 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
         free(json);
         return ERR_NOMEM;
     }
-    snprintf(l->run_id, sizeof l->run_id, "%s", r->rec.id);
+    snprintf(l->run_id, sizeof l->run_id, "%.16s", r->rec.id);
     l->json = json;
     l->next = NULL;
     *m->lines_tail = l;
@@ -406,7 +406,7 @@ int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
     char span[17];
     int terminal = machine_state_terminal(t->to);
     if (terminal)
-        snprintf(span, sizeof span, "%s", r->rec.id);
+        snprintf(span, sizeof span, "%.16s", r->rec.id);
     else
         trace_span_id(span);
     json_object *attrs = json_object_new_object();

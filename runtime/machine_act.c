@@ -245,7 +245,7 @@ static void fill_calls(machine_run_t *r, json_object *tcs)
         else
             c->args = strdup(v ? to_json(v) : "{}");
         snprintf(c->state, sizeof c->state, "pending");
-        snprintf(c->idem, sizeof c->idem, "%s:%s", r->rec.id, c->id);
+        snprintf(c->idem, sizeof c->idem, "%.16s:%.62s", r->rec.id, c->id);
     }
 }
 

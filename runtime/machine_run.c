@@ -151,7 +151,7 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
     if (mstage_end(r, rc))
         return err_set(errbuf, errlen, rc ? rc : ERR_IO, "cannot record the run: %s",
                        store_errmsg(m->st));
-    snprintf(run_id, 17, "%s", r->rec.id);
+    snprintf(run_id, 17, "%.16s", r->rec.id);
     arm_deadline(r);
     mpost(r, post_start, NULL);
     return 0;

@@ -1,0 +1,186 @@
+/* The store: migrations, run round-trip, id prefixes, messages once each, events in order,
+ * savepoint rollback, kv, cache, and that a second connection sees committed data only. */
+#include "check.h"
+#include "err.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dbpath[256];
+
+static store_t *fresh(void)
+{
+    snprintf(dbpath, sizeof dbpath, "/tmp/agentd-test-store-%d.db", getpid());
+    unlink(dbpath);
+    char p[300];
+    snprintf(p, sizeof p, "%s-wal", dbpath);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", dbpath);
+    unlink(p);
+    char err[256];
+    store_t *st = store_open(dbpath, STORE_DURABLE_NORMAL, err, sizeof err);
+    if (!st)
+        fprintf(stderr, "open: %s\n", err);
+    return st;
+}
+
+static store_run_t sample(const char *id)
+{
+    store_run_t r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.id, sizeof r.id, "%s", id);
+    snprintf(r.agent, sizeof r.agent, "support");
+    snprintf(r.agent_path, sizeof r.agent_path, "agents/support.lua");
+    snprintf(r.state, sizeof r.state, "created");
+    r.input = "hello";
+    r.created_ns = 1;
+    return r;
+}
+
+static void test_run_round_trip_and_prefix(void)
+{
+    store_t *st = fresh();
+    CHECK(st != NULL);
+    store_run_t r = sample("00aa11bb22cc33dd");
+    CHECK_EQ_INT(store_tx_begin(st), 0);
+    CHECK_EQ_INT(store_run_insert(st, &r), 0);
+    CHECK_EQ_INT(store_tx_commit(st), 0);
+    store_run_t got;
+    CHECK_EQ_INT(store_run_get(st, "00aa", &got), 0);
+    CHECK_EQ_STR(got.id, "00aa11bb22cc33dd");
+    CHECK_EQ_STR(got.input, "hello");
+    CHECK_EQ_STR(got.state, "created");
+    store_run_clear(&got);
+    store_run_t r2 = sample("00aa99bb22cc33dd");
+    CHECK_EQ_INT(store_run_insert(st, &r2), 0);
+    CHECK_EQ_INT(store_run_get(st, "00aa", &got), ERR_INVAL); /* ambiguous */
+    CHECK_EQ_INT(store_run_get(st, "ffff", &got), ERR_NOTFOUND);
+    CHECK_EQ_INT(store_run_insert(st, &r2), ERR_STATE); /* duplicate id */
+    store_close(st);
+}
+
+static int collect(void *ud, int64_t n, const char *json)
+{
+    char *buf = ud;
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%lld:%s;", (long long)n, json);
+    strcat(buf, tmp);
+    return 0;
+}
+
+static void test_events_and_messages_in_order(void)
+{
+    store_t *st = fresh();
+    store_run_t r = sample("1111111111111111");
+    CHECK_EQ_INT(store_run_insert(st, &r), 0);
+    CHECK_EQ_INT(store_event_add(st, r.id, 2, "{\"b\":1}"), 0);
+    CHECK_EQ_INT(store_event_add(st, r.id, 1, "{\"a\":1}"), 0);
+    CHECK_EQ_INT(store_event_add(st, r.id, 1, "{\"dup\":1}"), ERR_STATE);
+    char buf[512] = "";
+    CHECK_EQ_INT(store_events_each(st, r.id, 0, collect, buf), 0);
+    CHECK_EQ_STR(buf, "1:{\"a\":1};2:{\"b\":1};");
+    buf[0] = 0;
+    CHECK_EQ_INT(store_events_each(st, r.id, 1, collect, buf), 0);
+    CHECK_EQ_STR(buf, "2:{\"b\":1};");
+    CHECK_EQ_INT(store_message_add(st, r.id, 0, "{\"role\":\"system\"}"), 0);
+    CHECK_EQ_INT(store_message_add(st, r.id, 1, "{\"role\":\"user\"}"), 0);
+    CHECK_EQ_INT(store_message_add(st, r.id, 1, "{\"role\":\"again\"}"), ERR_STATE);
+    buf[0] = 0;
+    CHECK_EQ_INT(store_messages_each(st, r.id, collect, buf), 0);
+    CHECK_EQ_STR(buf, "0:{\"role\":\"system\"};1:{\"role\":\"user\"};");
+    store_close(st);
+}
+
+static void test_savepoint_rolls_back_one_unit(void)
+{
+    store_t *st = fresh();
+    store_run_t r = sample("2222222222222222");
+    CHECK_EQ_INT(store_tx_begin(st), 0);
+    CHECK_EQ_INT(store_run_insert(st, &r), 0);
+    CHECK_EQ_INT(store_sp_begin(st), 0);
+    CHECK_EQ_INT(store_event_add(st, r.id, 1, "{}"), 0);
+    store_sp_rollback(st);
+    CHECK_EQ_INT(store_sp_begin(st), 0);
+    CHECK_EQ_INT(store_event_add(st, r.id, 2, "{}"), 0);
+    CHECK_EQ_INT(store_sp_release(st), 0);
+    CHECK_EQ_INT(store_tx_commit(st), 0);
+    char buf[256] = "";
+    store_events_each(st, r.id, 0, collect, buf);
+    CHECK_EQ_STR(buf, "2:{};");
+    store_close(st);
+}
+
+static void test_second_connection_sees_commits_only(void)
+{
+    store_t *a = fresh();
+    char err[256];
+    store_t *b = store_open(dbpath, STORE_DURABLE_NORMAL, err, sizeof err);
+    CHECK(b != NULL);
+    store_run_t r = sample("3333333333333333");
+    CHECK_EQ_INT(store_tx_begin(a), 0);
+    CHECK_EQ_INT(store_run_insert(a, &r), 0);
+    store_run_t got;
+    CHECK_EQ_INT(store_run_get(b, r.id, &got), ERR_NOTFOUND); /* not committed yet */
+    CHECK_EQ_INT(store_tx_commit(a), 0);
+    CHECK_EQ_INT(store_run_get(b, r.id, &got), 0);
+    store_run_clear(&got);
+    store_close(b);
+    store_close(a);
+}
+
+static int kv_collect(void *ud, const char *k, const char *v)
+{
+    char *buf = ud;
+    strcat(buf, k);
+    strcat(buf, "=");
+    strcat(buf, v);
+    strcat(buf, ";");
+    return 0;
+}
+
+static void test_kv_and_cache(void)
+{
+    store_t *st = fresh();
+    char *v = NULL;
+    CHECK_EQ_INT(store_kv_get(st, "support", "t1", &v), ERR_NOTFOUND);
+    CHECK_EQ_INT(store_kv_put(st, "support", "t1", "{\"x\":1}"), 0);
+    CHECK_EQ_INT(store_kv_put(st, "support", "t2", "2"), 0);
+    CHECK_EQ_INT(store_kv_put(st, "other", "t1", "other"), 0);
+    CHECK_EQ_INT(store_kv_get(st, "support", "t1", &v), 0);
+    CHECK_EQ_STR(v, "{\"x\":1}");
+    free(v);
+    char buf[256] = "";
+    CHECK_EQ_INT(store_kv_each(st, "support", "t", kv_collect, buf), 0);
+    CHECK_EQ_STR(buf, "t1={\"x\":1};t2=2;");
+    CHECK_EQ_INT(store_kv_del(st, "support", "t1"), 0);
+    CHECK_EQ_INT(store_kv_get(st, "support", "t1", &v), ERR_NOTFOUND);
+    CHECK_EQ_INT(store_cache_put(st, "k", "offline", "{\"a\":1}"), 0);
+    CHECK_EQ_INT(store_cache_get(st, "k", &v), 0);
+    CHECK_EQ_STR(v, "{\"a\":1}");
+    free(v);
+    store_close(st);
+}
+
+static void test_bad_path_names_the_file(void)
+{
+    char err[256] = "";
+    store_t *st = store_open("/nonexistent-dir/x.db", STORE_DURABLE_FULL, err, sizeof err);
+    CHECK(st == NULL);
+    CHECK(strstr(err, "/nonexistent-dir/x.db") != NULL);
+}
+
+int main(void)
+{
+    RUN(test_run_round_trip_and_prefix);
+    RUN(test_events_and_messages_in_order);
+    RUN(test_savepoint_rolls_back_one_unit);
+    RUN(test_second_connection_sees_commits_only);
+    RUN(test_kv_and_cache);
+    RUN(test_bad_path_names_the_file);
+    unlink(dbpath);
+    store_global_shutdown();
+    return check_report();
+}
