@@ -1,0 +1,373 @@
+/*
+ * otlp: see otlp.h. Builds the JSON with json-c; the only hand-written parts are the
+ * encodings json-c cannot guess (64-bit integers as strings, hex ids).
+ */
+#include "otlp.h"
+
+#include "err.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { KIND_INTERNAL = 1, KIND_CLIENT = 3 };
+enum { STATUS_ERROR = 2 };
+
+static int is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return 0;
+    return s[n] == 0;
+}
+
+static uint64_t fnv(const char *s, uint64_t h)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+void otlp_trace_id(const char *run_id, char out[33])
+{
+    if (is_hex(run_id, 16))
+        snprintf(out, 33, "%s%s", run_id, run_id);
+    else if (is_hex(run_id, 32))
+        snprintf(out, 33, "%s", run_id);
+    else
+        snprintf(out, 33, "%016llx%016llx",
+                 (unsigned long long)fnv(run_id, 1469598103934665603ull),
+                 (unsigned long long)fnv(run_id, 0x84222325cbf29ce4ull));
+    lower(out);
+}
+
+void otlp_span_id(const char *id, char out[17])
+{
+    if (is_hex(id, 16))
+        snprintf(out, 17, "%s", id);
+    else
+        snprintf(out, 17, "%016llx", (unsigned long long)fnv(id, 1469598103934665603ull));
+    lower(out);
+}
+
+/* Instant spans of these ops annotate their parent; other instant spans (a tool call
+ * closed by resume without ever running) stay spans of zero length. */
+static int annotation(const vmodel_span_t *s)
+{
+    return s->point && s->parent_idx >= 0 &&
+           (!strcmp(s->op, "retry") || !strcmp(s->op, "guardrail") || !strcmp(s->op, "log"));
+}
+
+static json_object *nanos(int64_t ns)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)(ns < 0 ? 0 : ns));
+    return json_object_new_string(buf);
+}
+
+/* AnyValue for a JSON value: scalars map directly; arrays of scalars become arrayValue;
+ * objects and nested arrays travel as their JSON text (what GenAI backends expect for
+ * arguments and results). */
+static json_object *any_value(json_object *v)
+{
+    json_object *a = json_object_new_object();
+    if (!a)
+        return NULL;
+    switch (json_object_get_type(v)) {
+    case json_type_boolean:
+        json_object_object_add(a, "boolValue", json_object_new_boolean(json_object_get_boolean(v)));
+        break;
+    case json_type_int: {
+        char buf[24];
+        snprintf(buf, sizeof buf, "%lld", (long long)json_object_get_int64(v));
+        json_object_object_add(a, "intValue", json_object_new_string(buf));
+        break;
+    }
+    case json_type_double:
+        json_object_object_add(a, "doubleValue", json_object_new_double(json_object_get_double(v)));
+        break;
+    case json_type_string:
+        json_object_object_add(a, "stringValue", json_object_new_string(json_object_get_string(v)));
+        break;
+    case json_type_array: {
+        int scalars = 1;
+        size_t n = json_object_array_length(v);
+        for (size_t i = 0; i < n; i++) {
+            json_type t = json_object_get_type(json_object_array_get_idx(v, i));
+            if (t == json_type_array || t == json_type_object || t == json_type_null)
+                scalars = 0;
+        }
+        if (scalars) {
+            json_object *vals = json_object_new_array(), *arr = json_object_new_object();
+            for (size_t i = 0; i < n; i++)
+                json_object_array_add(vals, any_value(json_object_array_get_idx(v, i)));
+            json_object_object_add(arr, "values", vals);
+            json_object_object_add(a, "arrayValue", arr);
+            break;
+        }
+    }
+        /* fall through */
+    case json_type_object:
+        json_object_object_add(
+            a, "stringValue",
+            json_object_new_string(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)));
+        break;
+    case json_type_null:
+        json_object_put(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void kv_add(json_object *arr, const char *key, json_object *value)
+{
+    if (!value)
+        return;
+    json_object *kv = json_object_new_object();
+    json_object_object_add(kv, "key", json_object_new_string(key));
+    json_object_object_add(kv, "value", value);
+    json_object_array_add(arr, kv);
+}
+
+static void kv_str(json_object *arr, const char *key, const char *v)
+{
+    json_object *s = json_object_new_string(v);
+    kv_add(arr, key, any_value(s));
+    json_object_put(s);
+}
+
+static json_object *attributes(json_object *attrs)
+{
+    json_object *arr = json_object_new_array();
+    if (attrs && json_object_is_type(attrs, json_type_object)) {
+        json_object_object_foreach(attrs, k, v) kv_add(arr, k, v ? any_value(v) : NULL);
+    }
+    return arr;
+}
+
+static int has_attr(json_object *attrs, const char *key)
+{
+    return attrs && json_object_object_get_ex(attrs, key, NULL);
+}
+
+/* One span event: a point event on a span, or an instant child span (retry, guardrail). */
+static void add_point_event(json_object *events, const char *name, const char *error,
+                            int64_t ts, json_object *ev_attrs)
+{
+    json_object *e = json_object_new_object();
+    json_object *attrs = attributes(ev_attrs);
+    if (error)
+        kv_str(attrs, "error.message", error);
+    json_object_object_add(e, "timeUnixNano", nanos(ts));
+    json_object_object_add(e, "name", json_object_new_string(name));
+    json_object_object_add(e, "attributes", attrs);
+    json_object_array_add(events, e);
+}
+
+static const char *field(json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+/* A point event that annotates an existing span (a transition logged on the root, a log
+ * line): its attrs plus the transition fields, as agentd.* attributes. */
+static void add_event_line(json_object *events, const vmodel_event_t *ev)
+{
+    json_object *o = json_tokener_parse(ev->json), *a = NULL;
+    if (!o)
+        return;
+    json_object *attrs = json_object_new_object();
+    if (json_object_object_get_ex(o, "attrs", &a) && json_object_is_type(a, json_type_object)) {
+        json_object_object_foreach(a, k, v) json_object_object_add(attrs, k, json_object_get(v));
+    }
+    static const char *const keys[] = {"state_from", "state_to", "event"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const char *v = field(o, keys[k]);
+        char name[40];
+        snprintf(name, sizeof name, "agentd.%s", keys[k]);
+        if (v)
+            json_object_object_add(attrs, name, json_object_new_string(v));
+    }
+    const char *name = field(o, "name") ? field(o, "name") : field(o, "op");
+    add_point_event(events, name ? name : "event", field(o, "error"), ev->ts_ns, attrs);
+    json_object_put(attrs);
+    json_object_put(o);
+}
+
+/* The transition that opened a state span, as attributes of that span. */
+static void add_transition(json_object *attrs, const vmodel_event_t *ev)
+{
+    json_object *o = json_tokener_parse(ev->json);
+    if (!o)
+        return;
+    static const char *const keys[] = {"state_from", "state_to", "event"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const char *v = field(o, keys[k]);
+        char name[40];
+        snprintf(name, sizeof name, "agentd.%s", keys[k]);
+        if (v)
+            kv_str(attrs, name, v);
+    }
+    json_object_put(o);
+}
+
+static json_object *span_json(const vmodel_t *m, int i, const char *trace_id,
+                              const int *first_pt, const int *next_pt)
+{
+    const vmodel_span_t *s = &m->spans[i];
+    char sid[17], pid[17];
+    json_object *o = json_object_new_object();
+    otlp_span_id(s->id, sid);
+    json_object_object_add(o, "traceId", json_object_new_string(trace_id));
+    json_object_object_add(o, "spanId", json_object_new_string(sid));
+    if (s->parent_idx >= 0 || s->parent[0]) {
+        otlp_span_id(s->parent, pid);
+        json_object_object_add(o, "parentSpanId", json_object_new_string(pid));
+    }
+    json_object_object_add(o, "name", json_object_new_string(s->name ? s->name : s->op));
+    json_object_object_add(o, "kind",
+                           json_object_new_int(strcmp(s->op, "chat") == 0 ? KIND_CLIENT
+                                                                          : KIND_INTERNAL));
+    json_object_object_add(o, "startTimeUnixNano", nanos(s->start_ns));
+    json_object_object_add(o, "endTimeUnixNano", nanos(vmodel_span_end(m, s, 0)));
+
+    json_object *attrs = attributes(s->attrs);
+    static const char *const genai_ops[] = {"invoke_agent", "chat", "execute_tool"};
+    for (size_t k = 0; k < 3; k++)
+        if (strcmp(s->op, genai_ops[k]) == 0 && !has_attr(s->attrs, "gen_ai.operation.name"))
+            kv_str(attrs, "gen_ai.operation.name", s->op);
+    kv_str(attrs, "agentd.op", s->op);
+    if (s->step) {
+        json_object *st = json_object_new_int(s->step);
+        kv_add(attrs, "agentd.step", any_value(st));
+        json_object_put(st);
+    }
+    if (!s->end_ns && !s->point) {
+        json_object *t = json_object_new_boolean(1);
+        kv_add(attrs, "agentd.span.unfinished", any_value(t));
+        json_object_put(t);
+    }
+    for (int k = 0; k < s->nevs; k++) {
+        const vmodel_event_t *ev = &m->evs[s->evs[k]];
+        if (ev->phase == 'b')
+            add_transition(attrs, ev);
+    }
+    if (s->parent_idx < 0 && m->last_state[0])
+        kv_str(attrs, "agentd.run.state", m->last_state);
+    if (s->status == VM_ERROR && !has_attr(s->attrs, "error.type"))
+        kv_str(attrs, "error.type", "_OTHER");
+    json_object_object_add(o, "attributes", attrs);
+
+    json_object *events = json_object_new_array();
+    for (int k = 0; k < s->nevs; k++) {
+        const vmodel_event_t *ev = &m->evs[s->evs[k]];
+        if (ev->phase == 'p' && !s->point)
+            add_event_line(events, ev);
+    }
+    for (int c = first_pt[i]; c >= 0; c = next_pt[c]) {
+        const vmodel_span_t *k = &m->spans[c];
+        add_point_event(events, k->name ? k->name : k->op, k->error, k->start_ns, k->attrs);
+    }
+    if (json_object_array_length(events))
+        json_object_object_add(o, "events", events);
+    else
+        json_object_put(events);
+    if (s->status == VM_ERROR) {
+        json_object *st = json_object_new_object();
+        json_object_object_add(st, "code", json_object_new_int(STATUS_ERROR));
+        if (s->error)
+            json_object_object_add(st, "message", json_object_new_string(s->error));
+        json_object_object_add(o, "status", st);
+    }
+    return o;
+}
+
+json_object *otlp_build(vmodel_t *m)
+{
+    if (m->nspans == 0 || vmodel_flatten(m, 1))
+        return NULL;
+    char trace_id[33];
+    otlp_trace_id(m->run_id, trace_id);
+    /* Instant spans, listed per parent (in seq order), become that parent's events. */
+    int n = m->nspans;
+    int *first_pt = malloc((size_t)n * sizeof *first_pt);
+    int *next_pt = malloc((size_t)n * sizeof *next_pt);
+    int *tail = malloc((size_t)n * sizeof *tail);
+    if (!first_pt || !next_pt || !tail) {
+        free(first_pt);
+        free(next_pt);
+        free(tail);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        first_pt[i] = next_pt[i] = tail[i] = -1;
+    for (int i = 0; i < n; i++) {
+        int p = m->spans[i].parent_idx;
+        if (!annotation(&m->spans[i]))
+            continue;
+        if (tail[p] < 0)
+            first_pt[p] = i;
+        else
+            next_pt[tail[p]] = i;
+        tail[p] = i;
+    }
+    json_object *spans = json_object_new_array();
+    /* Creation order: parents come before their children in practice. */
+    for (int i = 0; i < n; i++)
+        if (!annotation(&m->spans[i]))
+            json_object_array_add(spans, span_json(m, i, trace_id, first_pt, next_pt));
+    free(first_pt);
+    free(next_pt);
+    free(tail);
+    json_object *res_attrs = json_object_new_array();
+    kv_str(res_attrs, "service.name", "agentd");
+    kv_str(res_attrs, "agentd.run.id", m->run_id);
+    if (m->agent[0])
+        kv_str(res_attrs, "gen_ai.agent.name", m->agent);
+    json_object *resource = json_object_new_object();
+    json_object_object_add(resource, "attributes", res_attrs);
+
+    json_object *scope = json_object_new_object();
+    json_object_object_add(scope, "name", json_object_new_string("agentd"));
+    json_object_object_add(scope, "version", json_object_new_string("1"));
+    json_object *ss = json_object_new_object();
+    json_object_object_add(ss, "scope", scope);
+    json_object_object_add(ss, "spans", spans);
+    json_object *ss_arr = json_object_new_array();
+    json_object_array_add(ss_arr, ss);
+
+    json_object *rs = json_object_new_object();
+    json_object_object_add(rs, "resource", resource);
+    json_object_object_add(rs, "scopeSpans", ss_arr);
+    json_object *rs_arr = json_object_new_array();
+    json_object_array_add(rs_arr, rs);
+    json_object *top = json_object_new_object();
+    json_object_object_add(top, "resourceSpans", rs_arr);
+    return top;
+}
+
+int otlp_write(vmodel_t *m, FILE *out)
+{
+    json_object *o = otlp_build(m);
+    if (!o)
+        return m->nspans ? ERR_NOMEM : ERR_INVAL;
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    int rc = 0;
+    if (!s)
+        rc = ERR_NOMEM;
+    else if (fputs(s, out) == EOF || fputc('\n', out) == EOF)
+        rc = ERR_IO;
+    json_object_put(o);
+    return rc;
+}

@@ -1,0 +1,289 @@
+/* otlp: structure of the exported TracesData, checked against the OTLP JSON encoding rules
+ * (hex ids, decimal-string int64s, integer enums, lowerCamelCase Span fields) and the GenAI
+ * conventions agentd promises. */
+#include "check.h"
+#include "err.h"
+#include "otlp.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static vmodel_t *load(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    if (!f)
+        return NULL;
+    vmodel_t *m = vmodel_new(NULL);
+    char line[8192], err[200];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (*line)
+            CHECK_EQ_INT(vmodel_add(m, line, err, sizeof err), 0);
+    }
+    fclose(f);
+    return m;
+}
+
+/* Export through a memory stream and parse it back, checking it is exactly one line. */
+static json_object *export(vmodel_t *m)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK_EQ_INT(otlp_write(m, f), 0);
+    fclose(f);
+    CHECK(len > 2 && buf[len - 1] == '\n');
+    CHECK(memchr(buf, '\n', len - 1) == NULL);
+    json_object *o = json_tokener_parse(buf);
+    free(buf);
+    CHECK(o != NULL);
+    return o;
+}
+
+static json_object *get(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    if (o)
+        json_object_object_get_ex(o, k, &v);
+    return v;
+}
+
+static int hex_lower(const char *s, size_t n)
+{
+    if (!s || strlen(s) != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static int decimal(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+/* AnyValue has exactly one known member. */
+static int any_value_ok(json_object *v)
+{
+    static const char *const keys[] = {"stringValue", "boolValue", "intValue", "doubleValue",
+                                       "arrayValue", "kvlistValue", "bytesValue"};
+    int n = 0;
+    json_object_object_foreach(v, k, val)
+    {
+        int known = 0;
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            known |= strcmp(k, keys[i]) == 0;
+        if (!known)
+            return 0;
+        if (strcmp(k, "intValue") == 0 &&
+            (!json_object_is_type(val, json_type_string) || !decimal(json_object_get_string(val))))
+            return 0;
+        n++;
+    }
+    return n == 1;
+}
+
+static json_object *attr(json_object *attrs, const char *key)
+{
+    size_t n = attrs ? json_object_array_length(attrs) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *kv = json_object_array_get_idx(attrs, i);
+        if (strcmp(json_object_get_string(get(kv, "key")), key) == 0)
+            return get(kv, "value");
+    }
+    return NULL;
+}
+
+static const char *attr_str(json_object *attrs, const char *key)
+{
+    json_object *v = attr(attrs, key);
+    return v ? json_object_get_string(get(v, "stringValue")) : NULL;
+}
+
+static json_object *spans_of(json_object *td)
+{
+    json_object *rs = json_object_array_get_idx(get(td, "resourceSpans"), 0);
+    json_object *ss = json_object_array_get_idx(get(rs, "scopeSpans"), 0);
+    return get(ss, "spans");
+}
+
+static json_object *span_named(json_object *spans, const char *id)
+{
+    for (size_t i = 0; i < json_object_array_length(spans); i++) {
+        json_object *s = json_object_array_get_idx(spans, i);
+        if (strcmp(json_object_get_string(get(s, "spanId")), id) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static void check_structure(json_object *td, const char *trace_id)
+{
+    static const char *const span_keys[] = {
+        "traceId",    "spanId", "traceState", "parentSpanId", "flags", "name", "kind",
+        "startTimeUnixNano", "endTimeUnixNano", "attributes", "droppedAttributesCount",
+        "events", "droppedEventsCount", "links", "droppedLinksCount", "status"};
+    CHECK_EQ_INT(json_object_array_length(get(td, "resourceSpans")), 1);
+    json_object *rs = json_object_array_get_idx(get(td, "resourceSpans"), 0);
+    CHECK_EQ_STR(attr_str(get(get(rs, "resource"), "attributes"), "service.name"), "agentd");
+    json_object *ss = json_object_array_get_idx(get(rs, "scopeSpans"), 0);
+    CHECK_EQ_STR(json_object_get_string(get(get(ss, "scope"), "name")), "agentd");
+    json_object *spans = get(ss, "spans");
+    size_t n = json_object_array_length(spans);
+    CHECK(n > 0);
+    int roots = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *s = json_object_array_get_idx(spans, i);
+        json_object_object_foreach(s, k, v)
+        {
+            int known = 0;
+            for (size_t j = 0; j < sizeof span_keys / sizeof span_keys[0]; j++)
+                known |= strcmp(k, span_keys[j]) == 0;
+            if (!known)
+                fprintf(stderr, "  unknown Span field %s\n", k);
+            CHECK(known);
+            (void)v;
+        }
+        CHECK_EQ_STR(json_object_get_string(get(s, "traceId")), trace_id);
+        CHECK(hex_lower(json_object_get_string(get(s, "spanId")), 16));
+        json_object *p = get(s, "parentSpanId");
+        if (!p) {
+            roots++;
+        } else {
+            CHECK(hex_lower(json_object_get_string(p), 16));
+            CHECK(span_named(spans, json_object_get_string(p)) != NULL);
+        }
+        json_object *st = get(s, "startTimeUnixNano"), *en = get(s, "endTimeUnixNano");
+        CHECK(json_object_is_type(st, json_type_string) && decimal(json_object_get_string(st)));
+        CHECK(json_object_is_type(en, json_type_string) && decimal(json_object_get_string(en)));
+        CHECK(strtoll(json_object_get_string(st), NULL, 10) <=
+              strtoll(json_object_get_string(en), NULL, 10));
+        CHECK(json_object_is_type(get(s, "kind"), json_type_int));
+        json_object *attrs = get(s, "attributes");
+        for (size_t j = 0; j < json_object_array_length(attrs); j++)
+            CHECK(any_value_ok(get(json_object_array_get_idx(attrs, j), "value")));
+        json_object *evs = get(s, "events");
+        for (size_t j = 0; evs && j < json_object_array_length(evs); j++) {
+            json_object *e = json_object_array_get_idx(evs, j);
+            CHECK(decimal(json_object_get_string(get(e, "timeUnixNano"))));
+            CHECK(get(e, "name") != NULL);
+        }
+    }
+    CHECK_EQ_INT(roots, 1);
+}
+
+static void test_failed_run(void)
+{
+    vmodel_t *m = load("tests/fixtures/traces/failed_run.jsonl");
+    json_object *td = export(m);
+    check_structure(td, "5f3a9c12e4b0d7a15f3a9c12e4b0d7a1");
+    json_object *spans = spans_of(td);
+    /* 12 spans less the two retries, which are span events. */
+    CHECK_EQ_INT(json_object_array_length(spans), 10);
+
+    json_object *root = span_named(spans, "5f3a9c12e4b0d7a1");
+    CHECK_EQ_STR(json_object_get_string(get(root, "name")), "invoke_agent support");
+    CHECK_EQ_INT(json_object_get_int(get(root, "kind")), 1);
+    CHECK_EQ_INT(json_object_get_int(get(get(root, "status"), "code")), 2);
+    CHECK_EQ_STR(attr_str(get(root, "attributes"), "error.type"), "max_steps");
+    CHECK_EQ_STR(attr_str(get(root, "attributes"), "gen_ai.agent.name"), "support");
+    CHECK_EQ_STR(attr_str(get(root, "attributes"), "agentd.run.state"), "failed");
+
+    json_object *chat = span_named(spans, "c000000000000001");
+    CHECK_EQ_STR(json_object_get_string(get(chat, "name")), "chat gpt-4o-mini");
+    CHECK_EQ_INT(json_object_get_int(get(chat, "kind")), 3);
+    CHECK_EQ_STR(json_object_get_string(get(chat, "parentSpanId")), "a000000000000001");
+    CHECK_EQ_STR(json_object_get_string(get(chat, "startTimeUnixNano")), "1764331200002000000");
+    CHECK_EQ_STR(json_object_get_string(get(chat, "endTimeUnixNano")), "1764331200412000000");
+    CHECK(get(chat, "status") == NULL);
+    json_object *ca = get(chat, "attributes");
+    CHECK_EQ_STR(attr_str(ca, "gen_ai.operation.name"), "chat");
+    CHECK_EQ_STR(attr_str(ca, "gen_ai.request.model"), "gpt-4o-mini");
+    CHECK_EQ_STR(json_object_get_string(get(attr(ca, "gen_ai.usage.input_tokens"), "intValue")),
+                 "812");
+    CHECK(get(attr(ca, "gen_ai.usage.cost"), "doubleValue") != NULL);
+    CHECK(get(attr(ca, "gen_ai.response.finish_reasons"), "arrayValue") != NULL);
+
+    json_object *tool = span_named(spans, "d000000000000001");
+    CHECK_EQ_STR(json_object_get_string(get(tool, "name")), "execute_tool lookup_order");
+    CHECK_EQ_INT(json_object_get_int(get(tool, "kind")), 1);
+    CHECK_EQ_INT(json_object_get_int(get(get(tool, "status"), "code")), 2);
+    CHECK_EQ_STR(json_object_get_string(get(get(tool, "status"), "message")),
+                 "lookup_order: orders.db: no such table: orders");
+    CHECK_EQ_STR(attr_str(get(tool, "attributes"), "error.type"), "tool_error");
+    CHECK_EQ_STR(attr_str(get(tool, "attributes"), "gen_ai.tool.name"), "lookup_order");
+    CHECK_EQ_STR(attr_str(get(tool, "attributes"), "gen_ai.tool.call.id"), "call_1");
+    /* The retry is an event on the tool span, with its delay. */
+    json_object *evs = get(tool, "events");
+    CHECK_EQ_INT(evs ? json_object_array_length(evs) : 0, 1);
+    json_object *ev = json_object_array_get_idx(evs, 0);
+    CHECK_EQ_STR(json_object_get_string(get(ev, "name")), "retry lookup_order");
+    CHECK_EQ_STR(json_object_get_string(get(attr(get(ev, "attributes"), "agentd.retry.delay_ms"),
+                                             "intValue")),
+                 "250");
+    CHECK_EQ_STR(attr_str(get(ev, "attributes"), "error.message"),
+                 "tool timed out after 5000 ms");
+
+    /* State spans carry the transition that opened them. */
+    json_object *act = span_named(spans, "b000000000000001");
+    CHECK_EQ_STR(attr_str(get(act, "attributes"), "agentd.state_to"), "acting");
+    CHECK_EQ_STR(attr_str(get(act, "attributes"), "agentd.event"), "model_tool_calls");
+    json_object_put(td);
+    vmodel_free(m);
+}
+
+/* A crash and a resume in another process: still one trace, and the span that never
+ * ended is exported, closed at the run's end and marked unfinished. */
+static void test_crash_resumed(void)
+{
+    vmodel_t *m = load("tests/fixtures/traces/crash_resumed.jsonl");
+    json_object *td = export(m);
+    check_structure(td, "77aa00bb11cc22dd77aa00bb11cc22dd");
+    json_object *spans = spans_of(td);
+    json_object *tool = span_named(spans, "d200000000000001");
+    CHECK(tool != NULL);
+    CHECK(get(attr(get(tool, "attributes"), "agentd.span.unfinished"), "boolValue") != NULL);
+    CHECK_EQ_STR(json_object_get_string(get(tool, "endTimeUnixNano")), "1764331030007000000");
+    json_object *unknown = span_named(spans, "d200000000000002");
+    CHECK(unknown != NULL);
+    CHECK_EQ_STR(attr_str(get(unknown, "attributes"), "error.type"), "unknown");
+    /* The resume log line is an event of the root span. */
+    json_object *root = span_named(spans, "77aa00bb11cc22dd");
+    CHECK_EQ_STR(json_object_get_string(get(json_object_array_get_idx(get(root, "events"), 0),
+                                            "name")),
+                 "resume");
+    json_object_put(td);
+    vmodel_free(m);
+}
+
+static void test_ids(void)
+{
+    char t[33], s[17];
+    otlp_trace_id("5F3A9C12E4B0D7A1", t);
+    CHECK_EQ_STR(t, "5f3a9c12e4b0d7a15f3a9c12e4b0d7a1");
+    otlp_trace_id("not-a-hex-id", t);
+    CHECK(hex_lower(t, 32));
+    otlp_span_id("ABCDEF0123456789", s);
+    CHECK_EQ_STR(s, "abcdef0123456789");
+    otlp_span_id("tool-7", s);
+    CHECK(hex_lower(s, 16));
+    vmodel_t *m = vmodel_new("x");
+    CHECK_EQ_INT(otlp_write(m, stdout), ERR_INVAL);
+    vmodel_free(m);
+}
+
+int main(void)
+{
+    RUN(test_failed_run);
+    RUN(test_crash_resumed);
+    RUN(test_ids);
+    return check_report();
+}

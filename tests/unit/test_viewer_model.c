@@ -1,0 +1,254 @@
+/* vmodel: span tree building from the fixture traces, follow-style growth, bad input and
+ * the 10,000-event build time. */
+#include "check.h"
+#include "err.h"
+#include "viewer_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf)
+        buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static vmodel_t *load(const char *path)
+{
+    char *text = slurp(path);
+    CHECK(text != NULL);
+    if (!text)
+        return NULL;
+    vmodel_t *m = vmodel_new(NULL);
+    char err[256] = "";
+    int rc = vmodel_add_jsonl(m, text, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "  %s: %s\n", path, err);
+    CHECK_EQ_INT(rc, 0);
+    free(text);
+    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    return m;
+}
+
+static const char *row_name(const vmodel_t *m, int r)
+{
+    return m->spans[m->rows[r].span].name;
+}
+
+static void test_failed_run_tree(void)
+{
+    vmodel_t *m = load("tests/fixtures/traces/failed_run.jsonl");
+    if (!m)
+        return;
+    CHECK_EQ_STR(m->run_id, "5f3a9c12e4b0d7a1");
+    CHECK_EQ_INT(m->nevs, 18);
+    int root = vmodel_root(m);
+    CHECK(root >= 0);
+    CHECK_EQ_STR(m->spans[root].op, "invoke_agent");
+    CHECK_EQ_INT(m->spans[root].status, VM_ERROR);
+    CHECK_EQ_STR(m->spans[root].error, "max_steps: run stopped after 2 steps");
+    /* Rows in tree order: root, plan, chat, act, tool, retry, tool, observe, plan, ... */
+    CHECK_EQ_INT(m->nrows, 12);
+    CHECK_EQ_STR(row_name(m, 0), "invoke_agent support");
+    CHECK_EQ_STR(row_name(m, 1), "plan");
+    CHECK_EQ_STR(row_name(m, 2), "chat gpt-4o-mini");
+    CHECK_EQ_INT(m->rows[2].depth, 2);
+    CHECK_EQ_STR(row_name(m, 3), "act");
+    CHECK_EQ_STR(row_name(m, 4), "execute_tool lookup_order");
+    CHECK_EQ_STR(row_name(m, 5), "retry lookup_order");
+    CHECK_EQ_INT(m->rows[5].depth, 3);
+    CHECK_EQ_STR(row_name(m, 6), "execute_tool search_kb");
+    CHECK(m->rows[6].last);
+    CHECK(!m->rows[4].last);
+    /* act (depth 1) has later siblings, so rows under it carry bit 0 in "more". */
+    CHECK(m->rows[4].more & 1u);
+    CHECK_EQ_STR(row_name(m, 7), "observe");
+    /* The tool span: error, merged attrs from begin and end, closed at its end event. */
+    int t = vmodel_find(m, "d000000000000001");
+    CHECK(t >= 0);
+    const vmodel_span_t *s = &m->spans[t];
+    CHECK_EQ_INT(s->status, VM_ERROR);
+    CHECK_EQ_STR(vmodel_attr_str(s, "gen_ai.tool.name"), "lookup_order");
+    CHECK_EQ_STR(vmodel_attr_str(s, "error.type"), "tool_error");
+    CHECK_EQ_INT(s->end_ns - s->start_ns, 5284000000LL);
+    CHECK_EQ_INT(s->nevs, 2);
+    /* State spans are closed by the next transition's end_span. */
+    int act = vmodel_find(m, "b000000000000001");
+    CHECK_EQ_INT(m->spans[act].end_ns, m->spans[vmodel_find(m, "f000000000000001")].start_ns);
+    CHECK_EQ_INT(m->spans[act].status, VM_OK);
+    CHECK_EQ_INT(m->spans[act].sub_errors, 2);
+    /* Totals: two successful chats and one failed, usage summed, retries counted. */
+    CHECK_EQ_INT(m->in_tokens, 812 + 1104);
+    CHECK_EQ_INT(m->out_tokens, 64 + 57);
+    CHECK(m->cost > 0.000359 && m->cost < 0.000361);
+    CHECK_EQ_INT(m->retries, 2);
+    CHECK_EQ_INT(m->errors, 6); /* tool, 2 retries, chat, last plan, root */
+    CHECK_EQ_STR(m->agent, "support");
+    CHECK_EQ_STR(m->last_state, "failed");
+    /* Point spans hidden: the two retry rows disappear. */
+    CHECK_EQ_INT(vmodel_flatten(m, 0), 0);
+    CHECK_EQ_INT(m->nrows, 10);
+    vmodel_free(m);
+}
+
+static void test_collapse_and_search(void)
+{
+    vmodel_t *m = load("tests/fixtures/traces/failed_run.jsonl");
+    if (!m)
+        return;
+    int act = vmodel_find(m, "b000000000000001");
+    m->spans[act].collapsed = 1;
+    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    CHECK_EQ_INT(m->nrows, 9);
+    int t = vmodel_find(m, "d000000000000001");
+    CHECK(vmodel_span_matches(m, t, "NO SUCH TABLE"));
+    CHECK(vmodel_span_matches(m, t, "order_id"));
+    CHECK(!vmodel_span_matches(m, t, "kb-7"));
+    CHECK(!vmodel_span_matches(m, t, ""));
+    json_object *j = vmodel_span_json(m, t);
+    CHECK(j != NULL);
+    json_object *evs;
+    CHECK(json_object_object_get_ex(j, "events", &evs));
+    CHECK_EQ_INT(json_object_array_length(evs), 2);
+    json_object *st;
+    CHECK(json_object_object_get_ex(j, "status", &st));
+    CHECK_EQ_STR(json_object_get_string(st), "error");
+    json_object_put(j);
+    vmodel_free(m);
+}
+
+/* Follow mode feeds events one at a time; an open span stays open until its end. */
+static void test_incremental(void)
+{
+    char *text = slurp("tests/fixtures/traces/ok_run.jsonl");
+    CHECK(text != NULL);
+    if (!text)
+        return;
+    vmodel_t *m = vmodel_new("0c41d2e8a9b3f577");
+    char err[200];
+    char *save = NULL;
+    int n = 0;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        CHECK_EQ_INT(vmodel_add(m, line, err, sizeof err), 0);
+        n++;
+        if (n == 6) {
+            int t = vmodel_find(m, "d100000000000001");
+            CHECK(t >= 0);
+            CHECK_EQ_INT(m->spans[t].end_ns, 0);
+            CHECK_EQ_INT(vmodel_span_end(m, &m->spans[t], m->spans[t].start_ns + 5), m->spans[t].start_ns + 5);
+            /* A duplicate delivery of the same seq is ignored. */
+            CHECK_EQ_INT(vmodel_add(m, line, err, sizeof err), 0);
+            CHECK_EQ_INT(m->nevs, 6);
+        }
+    }
+    CHECK_EQ_INT(m->nevs, 12);
+    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    CHECK_EQ_INT(m->spans[vmodel_root(m)].status, VM_OK);
+    CHECK_EQ_INT(m->errors, 0);
+    CHECK_EQ_INT(m->in_tokens, 300);
+    CHECK_EQ_STR(m->last_state, "done");
+    free(text);
+    vmodel_free(m);
+}
+
+static void test_bad_input(void)
+{
+    vmodel_t *m = vmodel_new("r");
+    char err[200] = "";
+    CHECK_EQ_INT(vmodel_add(m, "not json", err, sizeof err), ERR_INVAL);
+    CHECK_EQ_INT(vmodel_add(m, "{\"seq\":1,\"ts_ns\":5,\"phase\":\"begin\"}", err, sizeof err),
+                 ERR_INVAL);
+    CHECK(strstr(err, "span_id") != NULL);
+    CHECK_EQ_INT(vmodel_add(m, "{\"seq\":1,\"ts_ns\":5,\"span_id\":\"a\",\"phase\":\"x\"}", err,
+                            sizeof err),
+                 ERR_INVAL);
+    CHECK(strstr(err, "phase") != NULL);
+    CHECK_EQ_INT(vmodel_add_jsonl(m,
+                                  "{\"seq\":1,\"ts_ns\":5,\"span_id\":\"r\",\"phase\":\"begin\"}\n"
+                                  "{\"seq\":2}\n",
+                                  err, sizeof err),
+                 ERR_INVAL);
+    CHECK(strstr(err, "line 2") != NULL);
+    CHECK_EQ_INT(m->nevs, 1);
+    /* A parent cycle from corrupt input must not hang flatten. */
+    CHECK_EQ_INT(vmodel_add(m, "{\"seq\":3,\"ts_ns\":6,\"span_id\":\"x\",\"parent_id\":\"y\",\"phase\":\"begin\"}", err, sizeof err), 0);
+    CHECK_EQ_INT(vmodel_add(m, "{\"seq\":4,\"ts_ns\":7,\"span_id\":\"y\",\"parent_id\":\"x\",\"phase\":\"begin\"}", err, sizeof err), 0);
+    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    CHECK_EQ_INT(m->nrows, 3);
+    vmodel_free(m);
+}
+
+static void test_fmt_dur(void)
+{
+    char b[32];
+    CHECK_EQ_STR(vmodel_fmt_dur(850000, b, sizeof b), "850us");
+    CHECK_EQ_STR(vmodel_fmt_dur(12000000, b, sizeof b), "12ms");
+    CHECK_EQ_STR(vmodel_fmt_dur(1234000000, b, sizeof b), "1.23s");
+    CHECK_EQ_STR(vmodel_fmt_dur(123000000000LL, b, sizeof b), "2m03s");
+}
+
+/* 10,000 events: 2,500 tool spans of two events each under act spans. */
+static void test_big_run_speed(void)
+{
+    vmodel_t *m = vmodel_new("1111222233334444");
+    char line[600], err[200];
+    int64_t seq = 1, t0 = 1764331200000000000LL;
+    snprintf(line, sizeof line,
+             "{\"v\":1,\"run_id\":\"1111222233334444\",\"seq\":%lld,\"ts_ns\":%lld,"
+             "\"span_id\":\"1111222233334444\",\"parent_id\":null,\"phase\":\"begin\","
+             "\"op\":\"invoke_agent\",\"name\":\"invoke_agent big\",\"attrs\":{}}",
+             (long long)seq, (long long)t0);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = vmodel_add(m, line, err, sizeof err);
+    /* Pairs of begin/end per tool span; under-sanitizer builds are slower, which the
+     * 200 ms budget still covers. */
+    while (!rc && seq < 10000) {
+        char sid[17];
+        seq++;
+        int begin = seq % 2 == 0;
+        snprintf(sid, sizeof sid, "%016llx", (unsigned long long)(begin ? seq : seq - 1));
+        snprintf(line, sizeof line,
+                 "{\"v\":1,\"run_id\":\"1111222233334444\",\"seq\":%lld,\"ts_ns\":%lld,"
+                 "\"span_id\":\"%s\",\"parent_id\":\"1111222233334444\",\"phase\":\"%s\","
+                 "\"op\":\"execute_tool\",\"name\":\"execute_tool t\",\"status\":%s,"
+                 "\"attrs\":{\"gen_ai.tool.name\":\"t\",\"gen_ai.tool.call.id\":\"c%lld\"}}",
+                 (long long)seq, (long long)(t0 + seq * 1000000), sid, begin ? "begin" : "end",
+                 begin ? "null" : "\"ok\"", (long long)seq);
+        rc = vmodel_add(m, line, err, sizeof err);
+    }
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    printf("10000 events -> %d spans, built in %.1f ms\n", m->nspans, ms);
+    CHECK_EQ_INT(m->nevs, 10000);
+    CHECK_EQ_INT(m->nspans, 5001);
+    CHECK(ms < 200);
+    vmodel_free(m);
+}
+
+int main(void)
+{
+    RUN(test_failed_run_tree);
+    RUN(test_collapse_and_search);
+    RUN(test_incremental);
+    RUN(test_bad_input);
+    RUN(test_fmt_dur);
+    RUN(test_big_run_speed);
+    return check_report();
+}
