@@ -20,7 +20,10 @@ check sqlite3    libsqlite3-dev
 check libpcre2-8 libpcre2-dev
 check ncursesw   libncurses-dev
 # Test-only tools: tmux drives the viewer tests; clang builds the fuzzer.
-[ "${AGENTD_DEPS_TEST:-0}" = 1 ] && { command -v tmux >/dev/null 2>&1 || need="$need tmux"; }
+if [ "${AGENTD_DEPS_TEST:-0}" = 1 ]; then
+    command -v tmux >/dev/null 2>&1 || need="$need tmux"
+    command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
+fi
 
 if [ -z "$need" ]; then
     exit 0
