@@ -268,8 +268,13 @@ static int apply(vmodel_t *m, json_object *o, int evi, char *errbuf, size_t errl
             account(m, s, attrs);
         if (s->point && op && strcmp(op, "retry") == 0)
             m->retries++;
-    } else if (ev->is_error) {
-        m->errors++;
+    } else {
+        if (op && strcmp(op, "retry") == 0) {
+            s->retries++;
+            m->retries++;
+        }
+        if (ev->is_error)
+            m->errors++;
     }
     if (end_span) {
         int ei = vmodel_find(m, end_span);

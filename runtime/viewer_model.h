@@ -48,6 +48,7 @@ typedef struct vmodel_span {
     json_object *attrs; /* merged begin+end attrs, owned reference */
     int step;
     int point;         /* instant span (retry, guardrail, log) */
+    int retries;       /* retry point events on this span (model call attempts) */
     int has_begin;
     int collapsed;     /* viewer state: children hidden */
     int *evs;          /* indices of this span's events, in seq order */

@@ -186,8 +186,14 @@ static void test_failed_run(void)
     json_object *td = export(m);
     check_structure(td, "5f3a9c12e4b0d7a15f3a9c12e4b0d7a1");
     json_object *spans = spans_of(td);
-    /* 12 spans less the two retries, which are span events. */
-    CHECK_EQ_INT(json_object_array_length(spans), 10);
+    /* 10 spans less the tool retry, which is a span event. */
+    CHECK_EQ_INT(json_object_array_length(spans), 9);
+    json_object *c2 = span_named(spans, "c000000000000002");
+    json_object *c2ev = json_object_array_get_idx(get(c2, "events"), 0);
+    CHECK_EQ_STR(json_object_get_string(get(c2ev, "name")), "retry openai:gpt-4o-mini #1");
+    CHECK_EQ_STR(json_object_get_string(get(attr(get(c2ev, "attributes"), "agentd.delay_ms"),
+                                             "intValue")),
+                 "800");
 
     json_object *root = span_named(spans, "5f3a9c12e4b0d7a1");
     CHECK_EQ_STR(json_object_get_string(get(root, "name")), "invoke_agent support");

@@ -55,14 +55,14 @@ static void test_failed_run_tree(void)
     if (!m)
         return;
     CHECK_EQ_STR(m->run_id, "5f3a9c12e4b0d7a1");
-    CHECK_EQ_INT(m->nevs, 18);
+    CHECK_EQ_INT(m->nevs, 16);
     int root = vmodel_root(m);
     CHECK(root >= 0);
     CHECK_EQ_STR(m->spans[root].op, "invoke_agent");
     CHECK_EQ_INT(m->spans[root].status, VM_ERROR);
     CHECK_EQ_STR(m->spans[root].error, "max_steps: run stopped after 2 steps");
     /* Rows in tree order: root, plan, chat, act, tool, retry, tool, observe, plan, ... */
-    CHECK_EQ_INT(m->nrows, 12);
+    CHECK_EQ_INT(m->nrows, 10);
     CHECK_EQ_STR(row_name(m, 0), "invoke_agent support");
     CHECK_EQ_STR(row_name(m, 1), "plan");
     CHECK_EQ_STR(row_name(m, 2), "chat gpt-4o-mini");
@@ -96,12 +96,17 @@ static void test_failed_run_tree(void)
     CHECK_EQ_INT(m->out_tokens, 64 + 57);
     CHECK(m->cost > 0.000359 && m->cost < 0.000361);
     CHECK_EQ_INT(m->retries, 2);
-    CHECK_EQ_INT(m->errors, 6); /* tool, 2 retries, chat, last plan, root */
+    CHECK_EQ_INT(m->errors, 5); /* tool, 2 retries, last plan, root */
     CHECK_EQ_STR(m->agent, "support");
     CHECK_EQ_STR(m->last_state, "failed");
     /* Point spans hidden: the two retry rows disappear. */
     CHECK_EQ_INT(vmodel_flatten(m, 0), 0);
-    CHECK_EQ_INT(m->nrows, 10);
+    CHECK_EQ_INT(m->nrows, 9);
+    /* The model call's retry is an event of the chat span, counted on it. */
+    const vmodel_span_t *c2 = &m->spans[vmodel_find(m, "c000000000000002")];
+    CHECK_EQ_INT(c2->retries, 1);
+    CHECK_EQ_INT(c2->status, VM_OK);
+    CHECK_EQ_INT(c2->nevs, 3);
     vmodel_free(m);
 }
 
@@ -113,7 +118,7 @@ static void test_collapse_and_search(void)
     int act = vmodel_find(m, "b000000000000001");
     m->spans[act].collapsed = 1;
     CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
-    CHECK_EQ_INT(m->nrows, 9);
+    CHECK_EQ_INT(m->nrows, 7);
     int t = vmodel_find(m, "d000000000000001");
     CHECK(vmodel_span_matches(m, t, "NO SUCH TABLE"));
     CHECK(vmodel_span_matches(m, t, "order_id"));
