@@ -108,8 +108,11 @@ machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
              m->o.traces_dir ? m->o.traces_dir : "traces");
     if (m->o.owner)
         snprintf(m->owner, sizeof m->owner, "%s", m->o.owner);
-    else
-        snprintf(m->owner, sizeof m->owner, "pid:%ld", (long)getpid());
+    else {
+        char host[40] = "localhost";
+        gethostname(host, sizeof host - 1);
+        snprintf(m->owner, sizeof m->owner, "%s:%ld", host, (long)getpid());
+    }
     m->lines_tail = &m->lines;
     m->posts_tail = &m->posts;
     return m;
@@ -121,6 +124,7 @@ void machine_free(machine_t *m)
         return;
     while (m->runs)
         mrun_release(m->runs);
+    loop_timer_cancel(m->heartbeat);
     json_object_put(m->desc_cache);
     free(m);
 }
@@ -180,6 +184,20 @@ void mrun_release(machine_run_t *r)
     mrun_unref(r);
 }
 
+/* Renew every lease this process holds, a third of the way into the lease. */
+static void heartbeat(void *arg)
+{
+    machine_t *m = arg;
+    m->heartbeat = NULL;
+    if (!m->runs)
+        return;
+    int64_t until = (int64_t)loop_wall_ns() + MACHINE_LEASE_NS;
+    if (store_lease_renew(m->st, m->owner, until) == 0)
+        for (machine_run_t *r = m->runs; r; r = r->next)
+            r->rec.lease_until_ns = until;
+    loop_after(m->lp, (uint64_t)(MACHINE_LEASE_NS / 3 / 1000000), heartbeat, m, &m->heartbeat);
+}
+
 machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
 {
     machine_run_t *r = calloc(1, sizeof *r);
@@ -202,6 +220,11 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     r->pprev = &m->runs;
     m->runs = r;
     m->active++;
+    snprintf(r->rec.owner, sizeof r->rec.owner, "%s", m->owner);
+    r->rec.lease_until_ns = (int64_t)loop_wall_ns() + MACHINE_LEASE_NS;
+    if (!m->heartbeat)
+        loop_after(m->lp, (uint64_t)(MACHINE_LEASE_NS / 3 / 1000000), heartbeat, m,
+                   &m->heartbeat);
     return r;
 }
 
@@ -446,6 +469,11 @@ int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
     snprintf(r->rec.state, sizeof r->rec.state, "%s", machine_state_name(t->to));
     if (terminal)
         r->rec.ended_ns = (int64_t)loop_wall_ns();
+    if (terminal || t->to == MS_WAITING) {
+        /* Nobody drives a finished or waiting run: free the lease. */
+        r->rec.owner[0] = 0;
+        r->rec.lease_until_ns = 0;
+    }
     if (!rc)
         rc = mstage_event(r, &e);
     json_object_put(attrs);

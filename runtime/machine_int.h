@@ -79,9 +79,12 @@ struct machine {
     int warned_traces;
     mline_t *lines, **lines_tail;
     mpost_t *posts, **posts_tail;
+    loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */
     json_object *desc_cache;
 };
+
+#define MACHINE_LEASE_NS (30ll * 1000000000ll) /* a dead owner's runs are free after this */
 
 typedef int (*mwriter_fn)(machine_run_t *r, void *arg);
 

@@ -317,6 +317,14 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
         store_run_clear(&rec);
         return ERR_STATE;
     }
+    int64_t now = (int64_t)loop_wall_ns();
+    if (store_run_claim(m->st, rec.id, m->owner, now, now + MACHINE_LEASE_NS) == ERR_BUSY) {
+        err_set(errbuf, errlen, ERR_BUSY,
+                "run %s is being driven by %s (lease until %llds from now); not resuming it",
+                rec.id, rec.owner, (long long)((rec.lease_until_ns - now) / 1000000000));
+        store_run_clear(&rec);
+        return ERR_BUSY;
+    }
     machine_run_t *r = mrun_new(m, agent);
     if (!r) {
         store_run_clear(&rec);
@@ -325,6 +333,7 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
     r->rec = rec;
     r->state = (machine_state_t)st;
     snprintf(r->rec.owner, sizeof r->rec.owner, "%s", m->owner);
+    r->rec.lease_until_ns = now + MACHINE_LEASE_NS;
     const char *override = m->o.model ? m->o.model : NULL;
     if (!override && rec.model[0] && strcmp(rec.model, agent->models[0]) != 0)
         override = rec.model; /* keep the model the run started with */

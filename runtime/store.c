@@ -7,10 +7,13 @@
 
 #include "err.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum {
     Q_RUN_INSERT,
@@ -374,6 +377,93 @@ void store_run_clear(store_run_t *r)
     free(r->error);
     free(r->spec);
     r->input = r->answer = r->error = r->spec = NULL;
+}
+
+/* Is owner ("host:pid") a process on this host that no longer exists? */
+static int owner_dead(const char *owner)
+{
+    char host[256] = "";
+    const char *colon = strrchr(owner, ':');
+    if (!colon || gethostname(host, sizeof host - 1) != 0)
+        return 0;
+    if ((size_t)(colon - owner) != strlen(host) || strncmp(owner, host, strlen(host)) != 0)
+        return 0;
+    long pid = strtol(colon + 1, NULL, 10);
+    if (pid <= 0)
+        return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t now_ns,
+                    int64_t lease_until_ns)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(st->db, "SELECT owner, lease_until_ns FROM runs WHERE id=?1", -1, &s,
+                           NULL) != SQLITE_OK)
+        return ERR_IO;
+    bind_text(s, 1, run_id);
+    int src = sqlite3_step(s);
+    if (src != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return src == SQLITE_DONE ? ERR_NOTFOUND : translate(src);
+    }
+    char cur[64];
+    col_copy(s, 0, cur, sizeof cur);
+    int64_t until = sqlite3_column_int64(s, 1);
+    sqlite3_finalize(s);
+    if (cur[0] && strcmp(cur, owner) != 0 && until > now_ns && !owner_dead(cur))
+        return ERR_BUSY;
+    /* Compare-and-set on the owner we saw, so two claimers cannot both win. */
+    if (sqlite3_prepare_v2(st->db,
+                           "UPDATE runs SET owner=?2, lease_until_ns=?3 WHERE id=?1 AND owner=?4",
+                           -1, &s, NULL) != SQLITE_OK)
+        return ERR_IO;
+    bind_text(s, 1, run_id);
+    bind_text(s, 2, owner);
+    sqlite3_bind_int64(s, 3, lease_until_ns);
+    bind_text(s, 4, cur);
+    src = sqlite3_step(s);
+    rc = src == SQLITE_DONE ? (sqlite3_changes(st->db) == 1 ? 0 : ERR_BUSY) : translate(src);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "UPDATE runs SET lease_until_ns=?2 WHERE owner=?1", -1, &s,
+                           NULL) != SQLITE_OK)
+        return ERR_IO;
+    bind_text(s, 1, owner);
+    sqlite3_bind_int64(s, 2, lease_until_ns);
+    int src = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return src == SQLITE_DONE ? 0 : translate(src);
+}
+
+int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, agent_path, owner, lease_until_ns FROM runs WHERE state IN "
+                           "('created','planning','acting','observing') ORDER BY created_ns",
+                           -1, &s, NULL) != SQLITE_OK)
+        return ERR_IO;
+    int src, rc = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        char owner[64];
+        col_copy(s, 2, owner, sizeof owner);
+        if (owner[0] && sqlite3_column_int64(s, 3) > now_ns && !owner_dead(owner))
+            continue;
+        if (cb(ud, (const char *)sqlite3_column_text(s, 0),
+               (const char *)sqlite3_column_text(s, 1)))
+            break;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = translate(src);
+    sqlite3_finalize(s);
+    return rc;
 }
 
 /* Resolve a unique id prefix to the full id (users type the first few characters). */

@@ -90,6 +90,17 @@ void store_run_clear(store_run_t *r);
 typedef int (*store_run_fn)(void *ud, const store_run_t *r);
 int store_runs_each(store_t *st, const char *state_filter, int limit, store_run_fn cb, void *ud);
 
+/* Leases: a run is driven by at most one process. Claim succeeds (0) when the run is
+ * unowned, already ours, its lease expired, or its owner is a dead process on this host
+ * (owner strings are "host:pid"); otherwise ERR_BUSY. Renew extends every lease owner
+ * holds. */
+int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t now_ns,
+                    int64_t lease_until_ns);
+int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns);
+/* Ids of runs not terminal and not waiting whose lease is claimable, oldest first. */
+typedef int (*store_id_fn)(void *ud, const char *run_id, const char *agent_path);
+int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud);
+
 /* Messages: JSON text of one neutral message (model.h) at position idx. */
 int store_message_add(store_t *st, const char *run_id, int idx, const char *json);
 typedef int (*store_text_fn)(void *ud, int64_t n, const char *json);
