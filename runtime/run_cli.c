@@ -20,6 +20,7 @@ typedef struct view {
     int quiet;
     int streaming;     /* an answer is being streamed on the current line */
     const char *traces_dir;
+    char main_id[17];  /* the run this command is about; others (reclaimed) stay quiet */
     store_run_t last;  /* copy of the last run that ended */
     int have_last;
     int exit_code;
@@ -48,8 +49,7 @@ static void print_clipped(const char *prefix, const char *s, size_t max)
 static void on_event(void *ud, const char *run_id, json_object *ev)
 {
     view_t *v = ud;
-    (void)run_id;
-    if (v->json || v->quiet)
+    if (v->json || v->quiet || (v->main_id[0] && strcmp(run_id, v->main_id) != 0))
         return;
     if (v->streaming) {
         printf("\n");
@@ -112,8 +112,7 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
 static void on_text(void *ud, const char *run_id, const char *text, size_t len)
 {
     view_t *v = ud;
-    (void)run_id;
-    if (v->json || v->quiet)
+    if (v->json || v->quiet || (v->main_id[0] && strcmp(run_id, v->main_id) != 0))
         return;
     if (!v->streaming) {
         printf("      ");
@@ -131,6 +130,8 @@ static char *dup_or_null(const char *s)
 static void on_end(void *ud, const store_run_t *rec)
 {
     view_t *v = ud;
+    if (v->main_id[0] && strcmp(rec->id, v->main_id) != 0)
+        return;
     store_run_clear(&v->last);
     v->last = *rec;
     v->last.input = dup_or_null(rec->input);
@@ -349,13 +350,13 @@ int run_cli_run(int argc, char **argv)
         free(input);
         return finish(&c, &s, CLI_USAGE);
     }
-    char id[17];
-    int rc = machine_start(s.m, s.agent, input, id, err, sizeof err);
+    int rc = machine_start(s.m, s.agent, input, c.view.main_id, err, sizeof err);
     free(input);
     if (rc) {
         fprintf(stderr, "agentd: %s\n", err);
         return finish(&c, &s, rc == ERR_INVAL ? CLI_USAGE : CLI_INTERNAL);
     }
+    session_reclaim(&s);
     if (session_run(&s)) {
         fprintf(stderr, "agentd: event loop failed\n");
         return finish(&c, &s, CLI_INTERNAL);
@@ -365,7 +366,7 @@ int run_cli_run(int argc, char **argv)
 }
 
 /* Resume needs the agent file the run was started with; it is recorded in the run. */
-static int agent_of_run(const char *db, const char *run, char *path, size_t len)
+static int agent_of_run(const char *db, const char *run, char *path, size_t len, char full_id[17])
 {
     char err[512];
     store_t *st = store_open(cli_db_path(db), STORE_DURABLE_FULL, err, sizeof err);
@@ -384,16 +385,17 @@ static int agent_of_run(const char *db, const char *run, char *path, size_t len)
         return CLI_USAGE;
     }
     snprintf(path, len, "%s", r.agent_path);
+    snprintf(full_id, 17, "%.16s", r.id);
     store_run_clear(&r);
     store_close(st);
     return 0;
 }
 
-static int resume_common(common_t *c, const char *run, int decide, int approve,
+static int resume_common(common_t *c, const char *prefix, int decide, int approve,
                          const char *call, const char *reason)
 {
-    char agent_path[1024], err[1024];
-    int code = agent_of_run(c->so.db_path, run, agent_path, sizeof agent_path);
+    char agent_path[1024], err[1024], run[17];
+    int code = agent_of_run(c->so.db_path, prefix, agent_path, sizeof agent_path, run);
     if (code)
         return code;
     c->so.agent_path = agent_path;
@@ -407,6 +409,7 @@ static int resume_common(common_t *c, const char *run, int decide, int approve,
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, CLI_USAGE);
     }
+    snprintf(c->view.main_id, sizeof c->view.main_id, "%s", run);
     if (machine_resume(s.m, s.agent, run, err, sizeof err)) {
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, CLI_USAGE);

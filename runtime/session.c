@@ -124,6 +124,45 @@ int session_run(session_t *s)
     return 0;
 }
 
+typedef struct reclaim {
+    const char *path;
+    char (*ids)[17];
+    size_t n, cap;
+} reclaim_t;
+
+static int collect_orphan(void *ud, const char *run_id, const char *agent_path)
+{
+    reclaim_t *rc = ud;
+    if (strcmp(agent_path, rc->path) != 0)
+        return 0;
+    if (rc->n == rc->cap) {
+        size_t ncap = rc->cap ? rc->cap * 2 : 16;
+        char(*nids)[17] = realloc(rc->ids, ncap * sizeof *nids);
+        if (!nids)
+            return 1;
+        rc->ids = nids;
+        rc->cap = ncap;
+    }
+    snprintf(rc->ids[rc->n++], 17, "%.16s", run_id);
+    return 0;
+}
+
+int session_reclaim(session_t *s)
+{
+    reclaim_t rc = {.path = s->agent->path};
+    /* Collect first, resume after: resuming writes to the table being scanned. */
+    store_runs_orphaned(s->st, (int64_t)loop_wall_ns(), collect_orphan, &rc);
+    int taken = 0;
+    char err[512];
+    for (size_t i = 0; i < rc.n; i++)
+        taken += machine_resume(s->m, s->agent, rc.ids[i], err, sizeof err) == 0;
+    free(rc.ids);
+    if (taken)
+        fprintf(stderr, "agentd: took over %d unfinished run%s of %s left by a stopped process\n",
+                taken, taken == 1 ? "" : "s", s->agent->name);
+    return taken;
+}
+
 void session_close(session_t *s)
 {
     machine_free(s->m);

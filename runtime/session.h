@@ -45,6 +45,9 @@ typedef struct session {
 int session_open(session_t *s, const session_opts_t *o, char *errbuf, size_t errlen);
 /* Run the loop until every run has stopped (SIGINT cancels the runs, a second one exits). */
 int session_run(session_t *s);
+/* Resume, in this process, every unfinished run of this session's agent whose owner died
+ * (or whose lease expired). Returns how many were taken over. */
+int session_reclaim(session_t *s);
 void session_close(session_t *s);
 /* Release process-wide library state; call once before exit. */
 void session_global_cleanup(void);
