@@ -2,6 +2,7 @@
  * main: the agentd command line. Each command lives in its own module; this file only
  * dispatches and prints help.
  */
+#include "batch_cli.h"
 #include "cli.h"
 #include "run_cli.h"
 #include "session.h"
@@ -36,6 +37,12 @@ static const command_t commands[] = {
      "Continue an unfinished run from its last committed state. A tool call that was running\n"
      "when agentd stopped is re-run only if the tool is idempotent; otherwise the model is told\n"
      "its outcome is unknown.\n"},
+    {"batch", batch_cli_main, "batch AGENT.lua INPUTS.jsonl [--concurrency C] [options]",
+     "Run the agent once per input line (a JSON string, or {\"input\": \"...\"}), at most C\n"
+     "runs at a time in this one process (default 16). Shows a progress bar on a terminal and a\n"
+     "summary at the end: runs done/failed, steps, wall and CPU time, peak RSS, tokens, cost.\n"
+     "  --json   the summary as one JSON object\n"
+     "Also takes --model, --db, --traces, --tools, --durability, --cache as `agentd run` does.\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",

@@ -1,0 +1,269 @@
+/*
+ * batch_cli: see batch_cli.h. Inputs are read up front (a line is a JSON string, or an
+ * object with "input"); a new run starts whenever one ends, from the machine's on_end
+ * observer, so the number in flight stays at the concurrency.
+ */
+#include "batch_cli.h"
+
+#include "cli.h"
+#include "err.h"
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct batch {
+    session_t s;
+    char **inputs;
+    size_t ninputs, next, started, ended; /* ninputs: lines in the file */
+    size_t total;                          /* runs to finish: lines + runs taken over */
+    size_t done, failed, waiting, start_errors;
+    long steps, tool_calls;
+    int64_t tokens;
+    double cost;
+    int concurrency;
+    int json, tty;
+    uint64_t t0;
+    double last_draw;
+} batch_t;
+
+static int load_inputs(batch_t *b, const char *path)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    if (!f) {
+        fprintf(stderr, "agentd: %s: cannot open the inputs file\n", path);
+        return CLI_USAGE;
+    }
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t n;
+    int code = 0;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
+        if (n == 0)
+            continue;
+        json_object *o = json_tokener_parse(line), *v = NULL;
+        const char *text = NULL;
+        if (o && json_object_is_type(o, json_type_string))
+            text = json_object_get_string(o);
+        else if (o && json_object_object_get_ex(o, "input", &v) &&
+                 json_object_is_type(v, json_type_string))
+            text = json_object_get_string(v);
+        if (!text || !*text) {
+            fprintf(stderr, "agentd: %s:%zu: expected a JSON string or {\"input\": \"...\"}\n",
+                    path, lineno);
+            json_object_put(o);
+            code = CLI_USAGE;
+            break;
+        }
+        if (b->ninputs % 64 == 0) {
+            char **ni = realloc(b->inputs, (b->ninputs + 64) * sizeof *ni);
+            if (!ni) {
+                json_object_put(o);
+                code = CLI_INTERNAL;
+                break;
+            }
+            b->inputs = ni;
+        }
+        b->inputs[b->ninputs++] = strdup(text);
+        json_object_put(o);
+    }
+    free(line);
+    if (f != stdin)
+        fclose(f);
+    if (!code && b->ninputs == 0) {
+        fprintf(stderr, "agentd: %s: no inputs (one JSON string per line)\n", path);
+        code = CLI_USAGE;
+    }
+    return code;
+}
+
+static void draw(batch_t *b, int force)
+{
+    if (!b->tty || b->json)
+        return;
+    double now = (double)loop_mono_ns() / 1e9;
+    if (!force && now - b->last_draw < 0.1)
+        return;
+    b->last_draw = now;
+    int width = 30;
+    int fill = (int)((double)b->ended / (double)b->total * width);
+    fprintf(stderr, "\r[%.*s%*s] %zu/%zu  done %zu  failed %zu  in flight %zu  %.1fs ",
+            fill, "##############################", width - fill, "", b->ended, b->total,
+            b->done, b->failed, b->started - b->ended,
+            (double)(loop_mono_ns() - b->t0) / 1e9);
+    fflush(stderr);
+}
+
+static void start_more(batch_t *b)
+{
+    char id[17], err[512];
+    while (b->next < b->ninputs && b->started - b->ended < (size_t)b->concurrency) {
+        const char *in = b->inputs[b->next++];
+        if (machine_start(b->s.m, b->s.agent, in, id, err, sizeof err)) {
+            fprintf(stderr, "\nagentd: input %zu: %s\n", b->next, err);
+            b->start_errors++;
+            b->ended++;
+            b->started++;
+            continue;
+        }
+        b->started++;
+    }
+}
+
+static void on_end(void *ud, const store_run_t *rec)
+{
+    batch_t *b = ud;
+    b->ended++;
+    if (!strcmp(rec->state, "done"))
+        b->done++;
+    else if (!strcmp(rec->state, "waiting"))
+        b->waiting++;
+    else
+        b->failed++;
+    b->steps += rec->step;
+    b->tool_calls += rec->tool_calls;
+    b->tokens += rec->input_tokens + rec->output_tokens;
+    b->cost += rec->cost_usd;
+    start_more(b);
+    draw(b, 0);
+}
+
+static double tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void summary(batch_t *b)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double wall = (double)(loop_mono_ns() - b->t0) / 1e9;
+    double cpu = tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
+    if (b->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "runs", json_object_new_int64((int64_t)b->total));
+        json_object_object_add(o, "done", json_object_new_int64((int64_t)b->done));
+        json_object_object_add(o, "failed",
+                               json_object_new_int64((int64_t)(b->failed + b->start_errors)));
+        json_object_object_add(o, "waiting", json_object_new_int64((int64_t)b->waiting));
+        json_object_object_add(o, "steps", json_object_new_int64(b->steps));
+        json_object_object_add(o, "tool_calls", json_object_new_int64(b->tool_calls));
+        json_object_object_add(o, "wall_s", json_object_new_double(wall));
+        json_object_object_add(o, "cpu_s", json_object_new_double(cpu));
+        json_object_object_add(o, "peak_rss_kb", json_object_new_int64(ru.ru_maxrss));
+        json_object_object_add(o, "tokens", json_object_new_int64(b->tokens));
+        json_object_object_add(o, "cost_usd", json_object_new_double(b->cost));
+        json_object_object_add(o, "steps_per_s",
+                               json_object_new_double(wall > 0 ? (double)b->steps / wall : 0));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        return;
+    }
+    if (b->tty)
+        fprintf(stderr, "\n");
+    printf("batch: %zu runs · %zu done · %zu failed · %zu waiting\n", b->total, b->done,
+           b->failed + b->start_errors, b->waiting);
+    printf("       %ld steps · %ld tool calls · %lld tokens · $%.4f\n", b->steps, b->tool_calls,
+           (long long)b->tokens, b->cost);
+    printf("       wall %.2f s · CPU %.2f s · %.0f steps/s · peak RSS %.1f MB\n", wall, cpu,
+           wall > 0 ? (double)b->steps / wall : 0, (double)ru.ru_maxrss / 1024);
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: agentd batch AGENT.lua INPUTS.jsonl [--concurrency C] [--model M] "
+            "[--db PATH] [--traces DIR] [--tools DIR] [--durability full|normal] "
+            "[--cache MODE] [--json]\n");
+    return CLI_USAGE;
+}
+
+int batch_cli_main(int argc, char **argv)
+{
+    batch_t b;
+    memset(&b, 0, sizeof b);
+    b.concurrency = 16;
+    session_opts_t so;
+    memset(&so, 0, sizeof so);
+    const char *pos[2];
+    int npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *val;
+        int m;
+#define OPT(name)                                                                        \
+    if ((m = cli_opt(argc, argv, &i, name, &val)) < 0)                                   \
+        return CLI_USAGE;                                                                \
+    else if (m > 0)
+        if (!strcmp(argv[i], "--json")) {
+            b.json = 1;
+            continue;
+        }
+        OPT("--concurrency") {
+            long n = cli_long("--concurrency", val, 1, 100000);
+            if (n < 0)
+                return CLI_USAGE;
+            b.concurrency = (int)n;
+            continue;
+        }
+        OPT("--model") { so.model = val; continue; }
+        OPT("--db") { so.db_path = val; continue; }
+        OPT("--traces") { so.traces_dir = val; continue; }
+        OPT("--tools") { so.tools_dir = val; continue; }
+        OPT("--cache") { so.cache_mode = val; continue; }
+        OPT("--durability") {
+            if (strcmp(val, "full") && strcmp(val, "normal")) {
+                fprintf(stderr, "agentd: --durability: expected full or normal\n");
+                return CLI_USAGE;
+            }
+            so.durability = strcmp(val, "normal") ? STORE_DURABLE_FULL : STORE_DURABLE_NORMAL;
+            continue;
+        }
+#undef OPT
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "agentd: %s: unknown option\n", argv[i]);
+            return usage();
+        }
+        if (npos == 2)
+            return usage();
+        pos[npos++] = argv[i];
+    }
+    if (npos != 2)
+        return usage();
+    so.agent_path = pos[0];
+    so.quiet_model_note = b.json;
+    so.obs = (machine_observer_t){.ud = &b, .on_end = on_end};
+    b.tty = isatty(2);
+    int code = load_inputs(&b, pos[1]);
+    char err[1024];
+    if (!code) {
+        code = session_open(&b.s, &so, err, sizeof err);
+        if (code)
+            fprintf(stderr, "agentd: %s\n", err);
+    }
+    if (!code) {
+        b.t0 = loop_mono_ns();
+        size_t reclaimed = (size_t)session_reclaim(&b.s);
+        b.total = b.ninputs + reclaimed; /* taken-over runs end through on_end too */
+        b.started += reclaimed;
+        start_more(&b);
+        if (session_run(&b.s)) {
+            fprintf(stderr, "agentd: event loop failed\n");
+            code = CLI_INTERNAL;
+        } else {
+            draw(&b, 1);
+            summary(&b);
+            code = b.failed + b.start_errors ? CLI_FAILED : CLI_OK;
+        }
+    }
+    session_close(&b.s);
+    for (size_t i = 0; i < b.ninputs; i++)
+        free(b.inputs[i]);
+    free(b.inputs);
+    return code;
+}
