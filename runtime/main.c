@@ -4,6 +4,7 @@
  */
 #include "batch_cli.h"
 #include "cli.h"
+#include "gc_cli.h"
 #include "run_cli.h"
 #include "session.h"
 
@@ -43,6 +44,10 @@ static const command_t commands[] = {
      "summary at the end: runs done/failed, steps, wall and CPU time, peak RSS, tokens, cost.\n"
      "  --json   the summary as one JSON object\n"
      "Also takes --model, --db, --traces, --tools, --durability, --cache as `agentd run` does.\n"},
+    {"gc", gc_cli_main, "gc (--older-than DURATION | --keep N) [--vacuum] [--db PATH]",
+     "Delete finished runs (done, failed, cancelled) older than DURATION (30d, 12h, 15m, 90s)\n"
+     "and/or beyond the newest N runs, with their messages, tool calls, events and trace files.\n"
+     "Runs still going or waiting are never touched. --vacuum compacts the database after.\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",

@@ -466,6 +466,72 @@ int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud)
     return rc;
 }
 
+int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud, int *deleted)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = store_tx_begin(st), n = 0;
+    if (rc)
+        return rc;
+    const char *sql = "SELECT id, agent_path FROM runs WHERE state IN ('done','failed','cancelled')"
+                      " AND (?1 = 0 OR created_ns < ?1)"
+                      " AND (?2 < 0 OR id NOT IN (SELECT id FROM runs ORDER BY created_ns DESC"
+                      " LIMIT ?2))";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        rc = ERR_IO;
+        goto fail;
+    }
+    sqlite3_bind_int64(s, 1, before_ns);
+    sqlite3_bind_int(s, 2, keep);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(s, 0);
+        if (cb)
+            cb(ud, id, (const char *)sqlite3_column_text(s, 1));
+        n++;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (src != SQLITE_DONE) {
+        rc = translate(src);
+        goto fail;
+    }
+    static const char *const del[] = {"events", "messages", "tool_calls", "runs"};
+    for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
+        char q[600];
+        snprintf(q, sizeof q,
+                 "DELETE FROM %s WHERE %s IN (SELECT id FROM runs WHERE state IN "
+                 "('done','failed','cancelled') AND (?1 = 0 OR created_ns < ?1) AND (?2 < 0 OR "
+                 "id NOT IN (SELECT id FROM runs ORDER BY created_ns DESC LIMIT ?2)))",
+                 del[i], i == 3 ? "id" : "run_id");
+        if (sqlite3_prepare_v2(st->db, q, -1, &s, NULL) != SQLITE_OK) {
+            rc = ERR_IO;
+            goto fail;
+        }
+        sqlite3_bind_int64(s, 1, before_ns);
+        sqlite3_bind_int(s, 2, keep);
+        src = sqlite3_step(s);
+        sqlite3_finalize(s);
+        s = NULL;
+        if (src != SQLITE_DONE) {
+            rc = translate(src);
+            goto fail;
+        }
+    }
+    rc = store_tx_commit(st);
+    if (!rc && deleted)
+        *deleted = n;
+    return rc;
+fail:
+    sqlite3_finalize(s);
+    store_tx_rollback(st);
+    return rc;
+}
+
+int store_vacuum(store_t *st)
+{
+    return exec(st, "VACUUM");
+}
+
 /* Resolve a unique id prefix to the full id (users type the first few characters). */
 static int resolve_prefix(store_t *st, const char *prefix, char *out, size_t len)
 {

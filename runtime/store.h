@@ -101,6 +101,13 @@ int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns);
 typedef int (*store_id_fn)(void *ud, const char *run_id, const char *agent_path);
 int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud);
 
+/* Retention: delete finished runs (done/failed/cancelled) created before before_ns (0: any
+ * age) that are not among the newest keep runs (keep < 0: no such guard), with their
+ * messages, tool calls and events. cb sees each deleted id (to remove trace files) before
+ * the deletion commits. *deleted gets the count. */
+int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud, int *deleted);
+int store_vacuum(store_t *st);
+
 /* Messages: JSON text of one neutral message (model.h) at position idx. */
 int store_message_add(store_t *st, const char *run_id, int idx, const char *json);
 typedef int (*store_text_fn)(void *ud, int64_t n, const char *json);
