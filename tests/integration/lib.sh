@@ -1,0 +1,47 @@
+# Shared helpers for integration scripts: sourced, not run. Each script calls `ok NAME`
+# or `fail NAME WHY` per check and ends with `finish`, which prints "N passed, N failed".
+# Scripts run from the repository root with $AGENTD and $BUILD set by tests/run.sh.
+PASS=0
+FAIL=0
+: "${AGENTD:=$PWD/agentd}"
+: "${BUILD:=$PWD/build/release}"
+TMP=$(mktemp -d /tmp/agentd-it.XXXXXX)
+trap 'rm -rf "$TMP"; [ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null' EXIT
+
+ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
+fail() { FAIL=$((FAIL + 1)); echo "FAIL $1: $2"; }
+check() { # check NAME COMMAND... : passes when the command exits 0
+    name=$1; shift
+    if "$@" >"$TMP/check.out" 2>&1; then ok "$name"; else fail "$name" "$(head -c 600 "$TMP/check.out")"; fi
+}
+finish() {
+    echo "$PASS passed, $FAIL failed"
+    [ "$FAIL" -eq 0 ]
+}
+
+# Start the fake model provider; sets FAKE_PORT and FAKE_PID. Args go to fakellm.
+start_fake() {
+    "$BUILD/fakellm" --port 0 --port-file "$TMP/fake.port" "$@" >"$TMP/fake.log" 2>&1 &
+    FAKE_PID=$!
+    for _ in $(seq 1 100); do
+        [ -s "$TMP/fake.port" ] && break
+        sleep 0.05
+    done
+    FAKE_PORT=$(cat "$TMP/fake.port" 2>/dev/null)
+    [ -n "$FAKE_PORT" ]
+}
+stop_fake() {
+    [ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null && wait "$FAKE_PID" 2>/dev/null
+    FAKE_PID=
+}
+
+# Gap-free seq 1..N in a trace file: prints N, fails otherwise.
+seq_gap_free() {
+    python3 - "$1" <<'PY'
+import json, sys
+seqs = [json.loads(l)["seq"] for l in open(sys.argv[1]) if l.strip()]
+ok = seqs == list(range(1, len(seqs) + 1))
+print(len(seqs))
+sys.exit(0 if ok and seqs else 1)
+PY
+}
