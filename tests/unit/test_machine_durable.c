@@ -1,0 +1,107 @@
+/* Each transition is its own committed unit: while a run of the flagship agent (offline
+ * model, real tools, real store) goes on, a second connection opened on the same database
+ * sees every intermediate state, in order, the moment its event is reported. */
+#include "agent.h"
+#include "check.h"
+#include "http.h"
+#include "loop.h"
+#include "machine.h"
+#include "model.h"
+#include "store.h"
+#include "tools.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct seen {
+    store_t *second;
+    char states[32][16];
+    int n;
+    int mismatches;
+    int64_t last_seq;
+    int gaps;
+} seen_t;
+
+static void on_event(void *ud, const char *run_id, json_object *ev)
+{
+    seen_t *s = ud;
+    json_object *to, *seq;
+    if (json_object_object_get_ex(ev, "seq", &seq)) {
+        if (json_object_get_int64(seq) != s->last_seq + 1)
+            s->gaps++;
+        s->last_seq = json_object_get_int64(seq);
+    }
+    if (!json_object_object_get_ex(ev, "state_to", &to))
+        return;
+    store_run_t r;
+    if (store_run_get(s->second, run_id, &r) != 0) {
+        s->mismatches++;
+        return;
+    }
+    if (strcmp(r.state, json_object_get_string(to)) != 0) {
+        fprintf(stderr, "  second connection saw %s, event says %s\n", r.state,
+                json_object_get_string(to));
+        s->mismatches++;
+    }
+    if (s->n < 32)
+        snprintf(s->states[s->n++], 16, "%s", r.state);
+    store_run_clear(&r);
+}
+
+static void test_second_connection_sees_each_state(void)
+{
+    char db[128], err[512];
+    snprintf(db, sizeof db, "/tmp/agentd-durable-%d.db", getpid());
+    unlink(db);
+    loop_t *lp = loop_new();
+    http_t *h = http_new(lp);
+    store_t *st = store_open(db, STORE_DURABLE_NORMAL, err, sizeof err);
+    CHECK(st != NULL);
+    seen_t seen = {0};
+    seen.second = store_open(db, STORE_DURABLE_NORMAL, err, sizeof err);
+    tools_t *tl = tools_new(lp, h, st);
+    CHECK_EQ_INT(tools_load_dir(tl, "tools", err, sizeof err), 0);
+    model_opts_t mo = {0};
+    model_client_t *mc = model_client_new(lp, h, st, &mo, err, sizeof err);
+    agent_t *a = agent_load("agents/support.lua", err, sizeof err);
+    CHECK(a != NULL && mc != NULL);
+    machine_opts_t o = {.traces_dir = "/tmp", .model = "offline"};
+    o.obs.ud = &seen;
+    o.obs.on_event = on_event;
+    machine_t *m = machine_new(lp, st, tl, mc, &o);
+    char id[17];
+    CHECK_EQ_INT(machine_start(m, a, "Where is my order 1042?", id, err, sizeof err), 0);
+    while (machine_active(m) > 0)
+        event_base_loop(loop_base(lp), EVLOOP_ONCE);
+    CHECK_EQ_INT(seen.mismatches, 0);
+    CHECK_EQ_INT(seen.gaps, 0);
+    CHECK(seen.n >= 5);
+    CHECK_EQ_STR(seen.states[0], "planning");
+    CHECK_EQ_STR(seen.states[1], "acting");
+    CHECK_EQ_STR(seen.states[2], "observing");
+    CHECK_EQ_STR(seen.states[seen.n - 1], "done");
+    machine_free(m);
+    agent_free(a);
+    model_client_free(mc);
+    tools_free(tl);
+    store_close(seen.second);
+    store_close(st);
+    http_free(h);
+    loop_free(lp);
+    char p[160];
+    snprintf(p, sizeof p, "/tmp/%s.jsonl", id);
+    unlink(p);
+    unlink(db);
+}
+
+int main(void)
+{
+    RUN(test_second_connection_sees_each_state);
+    http_global_cleanup();
+    store_global_shutdown();
+    libevent_global_shutdown();
+    return check_report();
+}
