@@ -1,0 +1,588 @@
+/*
+ * provider_offline: the built-in deterministic model. No network, no key; the same request
+ * always gets the same reply, so every command works offline and tests can assert on runs.
+ *
+ * One turn of the model, given the conversation:
+ *   1. The latest user message is the request; earlier user messages are context.
+ *   2. While fewer than OFFLINE_MAX_ROUNDS tool rounds have happened since that message,
+ *      score the offered tools (offline_select.h), fill arguments for the wanted ones
+ *      (offline_args.h) and call every (tool, arguments) pair not already called anywhere
+ *      in the conversation, in parallel (ids call_N, numbered across the conversation).
+ *      If the first round produced an error, try the best other relevant tool once.
+ *   3. Otherwise answer from this turn's observations (and earlier ones it would have
+ *      repeated), as prose or, when the request has an output schema, as JSON that
+ *      satisfies it (offline_answer.h).
+ * Termination: a turn has at most OFFLINE_MAX_ROUNDS rounds, and no call repeats, so the
+ * model always reaches an answer.
+ *
+ * The reply is computed in start() (it is pure and takes microseconds) and delivered from a
+ * loop_defer() event, like every provider. Usage counts a token per 4 bytes of the JSON the
+ * request and the reply would put on the wire, so budgets and cost behave as with a real
+ * model.
+ */
+#include "provider.h"
+
+#include "err.h"
+#include "offline_answer.h"
+#include "offline_args.h"
+#include "offline_select.h"
+#include "offline_text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFFLINE_MAX_ROUNDS 4
+#define OFFLINE_MAX_CALLS 6 /* per round */
+
+typedef struct call_rec {
+    const char *id, *name;
+    json_object *args; /* parsed, or NULL when the model's text was not JSON */
+    size_t at;         /* message index */
+} call_rec_t;
+
+typedef struct convo {
+    const char *text;  /* latest user request */
+    char *history;     /* earlier user requests, newest first */
+    size_t turn;       /* index of the latest user message */
+    size_t rounds;     /* assistant tool-call messages since it */
+    call_rec_t *calls; /* every tool call of the conversation */
+    size_t ncalls;
+    json_object *made; /* canonical "name args" of every call, same order as calls */
+    offline_obs_t *obs;/* every observation, in order; obs[i].earlier for older turns */
+    size_t nobs;
+} convo_t;
+
+static const char *content_text(json_object *msg)
+{
+    json_object *c;
+    if (!json_object_object_get_ex(msg, "content", &c) || !c)
+        return "";
+    if (json_object_is_type(c, json_type_string))
+        return json_object_get_string(c);
+    /* Content parts ([{"type":"text","text":...}]): the first text part is the request. */
+    for (size_t i = 0; json_object_is_type(c, json_type_array) && i < json_object_array_length(c);
+         i++) {
+        json_object *t;
+        if (json_object_object_get_ex(json_object_array_get_idx(c, i), "text", &t))
+            return json_object_get_string(t);
+    }
+    return "";
+}
+
+static const char *str_field(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+/* "name {sorted args}" — the identity of a call for the never-repeat rule. */
+static json_object *canonical(const char *name, json_object *args)
+{
+    json_object *sorted = args ? offline_json_sorted(args) : NULL;
+    if (args && !sorted)
+        return NULL;
+    size_t n = strlen(name) + 2;
+    const char *a = sorted ? json_object_to_json_string_ext(sorted, JSON_C_TO_STRING_PLAIN) : "";
+    char *s = malloc(n + strlen(a));
+    json_object *r = NULL;
+    if (s) {
+        snprintf(s, n + strlen(a), "%s %s", name, a);
+        r = json_object_new_string(s);
+    }
+    free(s);
+    json_object_put(sorted);
+    return r;
+}
+
+static void convo_clear(convo_t *c)
+{
+    free(c->history);
+    for (size_t i = 0; i < c->ncalls; i++)
+        json_object_put(c->calls[i].args);
+    free(c->calls);
+    for (size_t i = 0; i < c->nobs; i++)
+        json_object_put(c->obs[i].result);
+    free(c->obs);
+    json_object_put(c->made);
+}
+
+static int add_calls(convo_t *c, json_object *msg, size_t at)
+{
+    json_object *tc;
+    if (!json_object_object_get_ex(msg, "tool_calls", &tc) ||
+        !json_object_is_type(tc, json_type_array))
+        return 0;
+    size_t n = json_object_array_length(tc);
+    void *nc = realloc(c->calls, (c->ncalls + n + 1) * sizeof *c->calls);
+    if (!nc)
+        return ERR_NOMEM;
+    c->calls = nc;
+    for (size_t i = 0; i < n; i++) {
+        json_object *call = json_object_array_get_idx(tc, i);
+        const char *name = str_field(call, "name"), *args = str_field(call, "arguments");
+        call_rec_t *r = &c->calls[c->ncalls];
+        *r = (call_rec_t){str_field(call, "id"), name ? name : "", NULL, at};
+        if (args)
+            r->args = json_tokener_parse(args);
+        c->ncalls++;
+        json_object *key = canonical(r->name, r->args);
+        if (!key || json_object_array_add(c->made, key)) {
+            json_object_put(key);
+            return ERR_NOMEM;
+        }
+    }
+    return 0;
+}
+
+static int add_obs(convo_t *c, json_object *msg, size_t at)
+{
+    const char *id = str_field(msg, "tool_call_id");
+    const call_rec_t *call = NULL;
+    for (size_t i = 0; id && i < c->ncalls; i++)
+        if (c->calls[i].id && !strcmp(c->calls[i].id, id))
+            call = &c->calls[i];
+    void *no = realloc(c->obs, (c->nobs + 1) * sizeof *c->obs);
+    if (!no)
+        return ERR_NOMEM;
+    c->obs = no;
+    offline_obs_t *ob = &c->obs[c->nobs++];
+    json_object *err;
+    *ob = (offline_obs_t){0};
+    ob->tool = call ? call->name : str_field(msg, "name");
+    if (!ob->tool)
+        ob->tool = "tool";
+    ob->args = call ? call->args : NULL; /* borrowed from calls */
+    ob->text = content_text(msg);
+    ob->result = json_tokener_parse(ob->text);
+    ob->is_error = json_object_get_boolean(json_object_object_get(msg, "is_error")) ||
+                   (json_object_is_type(ob->result, json_type_object) &&
+                    json_object_object_get_ex(ob->result, "error", &err) && err);
+    ob->earlier = at < c->turn;
+    return 0;
+}
+
+static int convo_parse(json_object *messages, convo_t *c)
+{
+    size_t n = json_object_array_length(messages);
+    offline_buf_t hist = {0};
+    c->text = "";
+    c->made = json_object_new_array();
+    if (!c->made)
+        return ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_object *m = json_object_array_get_idx(messages, i);
+        const char *role = str_field(m, "role");
+        if (role && !strcmp(role, "user")) {
+            c->turn = i;
+            c->text = content_text(m);
+        }
+    }
+    for (size_t i = c->turn; i-- > 0;) {
+        json_object *m = json_object_array_get_idx(messages, i);
+        const char *role = str_field(m, "role");
+        if (role && !strcmp(role, "user")) {
+            offline_buf_add(&hist, hist.len ? "\n" : "");
+            offline_buf_add(&hist, content_text(m));
+        }
+    }
+    if (!(c->history = offline_buf_take(&hist)))
+        return ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_object *m = json_object_array_get_idx(messages, i), *tc;
+        const char *role = str_field(m, "role");
+        int rc = 0;
+        if (!role)
+            continue;
+        if (!strcmp(role, "assistant")) {
+            rc = add_calls(c, m, i);
+            if (i > c->turn && json_object_object_get_ex(m, "tool_calls", &tc) &&
+                json_object_array_length(tc) > 0)
+                c->rounds++;
+        } else if (!strcmp(role, "tool")) {
+            rc = add_obs(c, m, i);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int already_made(const convo_t *c, json_object *key, size_t *which)
+{
+    for (size_t i = 0; i < json_object_array_length(c->made); i++)
+        if (!strcmp(json_object_get_string(json_object_array_get_idx(c->made, i)),
+                    json_object_get_string(key))) {
+            *which = i;
+            return 1;
+        }
+    return 0;
+}
+
+/* The plan for this turn: calls to make now, earlier observations to reuse, and what to ask. */
+typedef struct plan {
+    json_object *calls;   /* array of {"name","args"(object)} */
+    unsigned char *reuse; /* per convo call: an earlier call this turn would have repeated */
+    offline_ask_t ask;
+    int asked;
+} plan_t;
+
+static int plan_add(plan_t *p, const convo_t *c, const char *name, json_object *args)
+{
+    size_t which;
+    json_object *key = canonical(name, args);
+    if (!key)
+        return ERR_NOMEM;
+    int dup = 0;
+    if (already_made(c, key, &which)) {
+        dup = 1;
+        if (c->calls[which].at < c->turn)
+            p->reuse[which] = 1;
+    }
+    for (size_t i = 0; !dup && i < json_object_array_length(p->calls); i++)
+        dup = !strcmp(json_object_get_string(json_object_object_get(
+                          json_object_array_get_idx(p->calls, i), "key")),
+                      json_object_get_string(key));
+    if (dup || json_object_array_length(p->calls) >= OFFLINE_MAX_CALLS) {
+        json_object_put(key);
+        return 1;
+    }
+    json_object *pc = json_object_new_object();
+    if (!pc || json_object_object_add(pc, "key", key)) {
+        json_object_put(key);
+        json_object_put(pc);
+        return ERR_NOMEM;
+    }
+    if (json_object_object_add(pc, "name", json_object_new_string(name)) ||
+        json_object_object_add(pc, "args", json_object_get(args)) ||
+        json_object_array_add(p->calls, pc)) {
+        json_object_put(pc);
+        return ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* Try tool i; returns how many calls it added (0 when all were repeats), or ERR_*. */
+static int plan_tool(plan_t *p, const convo_t *c, const offline_src_t *src, json_object *tool)
+{
+    json_object *params = json_object_object_get(tool, "parameters"), *calls = NULL;
+    const char *name = str_field(tool, "name"), *missing = NULL;
+    if (!name)
+        return 0;
+    int rc = offline_args_fill(params, src, &calls, &missing);
+    if (rc == ERR_NOTFOUND) {
+        if (!p->asked) {
+            json_object *props = json_object_object_get(params, "properties");
+            p->ask = (offline_ask_t){name, missing, json_object_object_get(props, missing)};
+            p->asked = 1;
+        }
+        return 0;
+    }
+    if (rc)
+        return rc;
+    int added = 0;
+    for (size_t k = 0; k < json_object_array_length(calls); k++) {
+        rc = plan_add(p, c, name, json_object_array_get_idx(calls, k));
+        if (rc < 0)
+            break;
+        added += rc == 0;
+        rc = 0;
+    }
+    json_object_put(calls);
+    return rc ? rc : added;
+}
+
+static int make_plan(plan_t *p, const convo_t *c, const offline_src_t *src, json_object *tools,
+                     const double *scores)
+{
+    size_t n = json_object_is_type(tools, json_type_array) ? json_object_array_length(tools) : 0;
+    size_t *order = calloc(n + 1, sizeof *order);
+    int rc = 0, err_last_round = 0;
+    if (!order)
+        return ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) /* by score, ties in the agent's order: insertion sort */
+    {
+        size_t j = i;
+        while (j > 0 && scores[order[j - 1]] < scores[i]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (size_t k = 0; k < n && rc >= 0; k++)
+        if (offline_select_wanted(scores, n, order[k]))
+            rc = plan_tool(p, c, src, json_object_array_get_idx(tools, order[k]));
+    for (size_t i = 0; i < c->nobs; i++)
+        err_last_round |= !c->obs[i].earlier && c->obs[i].is_error;
+    /* After a failed first round, one other relevant tool may still help. */
+    if (rc >= 0 && c->rounds == 1 && err_last_round && json_object_array_length(p->calls) == 0)
+        for (size_t k = 0; k < n && rc == 0; k++)
+            if (scores[order[k]] > 0 && !offline_select_wanted(scores, n, order[k]))
+                rc = plan_tool(p, c, src, json_object_array_get_idx(tools, order[k]));
+    free(order);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- the reply ---- */
+
+static int calls_message(json_object *calls, size_t first_id, json_object *msg, size_t *out_chars)
+{
+    json_object *tc = json_object_new_array();
+    offline_buf_t b = {0};
+    size_t chars = 0;
+    if (!tc || json_object_object_add(msg, "tool_calls", tc))
+        goto nomem;
+    offline_buf_add(&b, "Calling ");
+    for (size_t i = 0; i < json_object_array_length(calls); i++) {
+        json_object *pc = json_object_array_get_idx(calls, i), *call = json_object_new_object();
+        const char *name = json_object_get_string(json_object_object_get(pc, "name"));
+        const char *args = json_object_to_json_string_ext(json_object_object_get(pc, "args"),
+                                                          JSON_C_TO_STRING_PLAIN);
+        char id[32], h[96];
+        snprintf(id, sizeof id, "call_%zu", first_id + i);
+        if (!call || json_object_array_add(tc, call)) {
+            json_object_put(call);
+            goto nomem;
+        }
+        if (json_object_object_add(call, "id", json_object_new_string(id)) ||
+            json_object_object_add(call, "name", json_object_new_string(name)) ||
+            json_object_object_add(call, "arguments", json_object_new_string(args)))
+            goto nomem;
+        chars += strlen(id) + strlen(name) + strlen(args);
+        offline_humanize(name, h, sizeof h);
+        offline_buf_addf(&b, "%s%s %s", i == 0 ? "" : ", ", h, args);
+    }
+    offline_buf_add(&b, ".");
+    char *text = offline_buf_take(&b);
+    if (!text || json_object_object_add(msg, "content", json_object_new_string(text))) {
+        free(text);
+        return ERR_NOMEM;
+    }
+    *out_chars = chars + strlen(text);
+    free(text);
+    return 0;
+nomem:
+    offline_buf_clear(&b);
+    return ERR_NOMEM;
+}
+
+static int answer_message(const convo_t *c, const plan_t *p, const model_req_t *req,
+                          json_object *msg, size_t *out_chars)
+{
+    /* This turn's observations, plus earlier ones a call this turn would have repeated. */
+    offline_obs_t *use = calloc(c->nobs + 1, sizeof *use);
+    size_t nuse = 0;
+    int rc = ERR_NOMEM;
+    if (!use)
+        return ERR_NOMEM;
+    for (size_t i = 0; i < c->nobs; i++) {
+        int reused = 0;
+        for (size_t k = 0; k < c->ncalls; k++)
+            reused |= p->reuse[k] && c->calls[k].args == c->obs[i].args &&
+                      !strcmp(c->calls[k].name, c->obs[i].tool);
+        if (!c->obs[i].earlier || reused)
+            use[nuse++] = c->obs[i];
+    }
+    offline_src_t src = {c->text, c->history, use, nuse};
+    char *prose = offline_answer_text(&src, req->tools, p->asked ? &p->ask : NULL);
+    json_object *content = NULL;
+    if (!prose)
+        goto out;
+    if (req->output_schema) {
+        json_object *v = offline_answer_schema(req->output_schema, prose, &src);
+        if (!v)
+            goto out;
+        content = json_object_new_string(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        json_object_put(v);
+    } else {
+        content = json_object_new_string(prose);
+    }
+    if (!content || json_object_object_add(msg, "content", content))
+        goto out;
+    *out_chars = (size_t)json_object_get_string_len(content);
+    rc = 0;
+out:
+    if (rc)
+        json_object_put(content);
+    free(prose);
+    free(use);
+    return rc;
+}
+
+static const char *name_or(json_object *tool)
+{
+    const char *n = str_field(tool, "name");
+    return n ? n : "?";
+}
+
+static json_object *describe_request(const char *model, const model_req_t *req, size_t nmsg)
+{
+    json_object *o = json_object_new_object(), *names = json_object_new_array();
+    for (size_t i = 0; names && req->tools && i < json_object_array_length(req->tools); i++)
+        json_object_array_add(names, json_object_new_string(
+                                         name_or(json_object_array_get_idx(req->tools, i))));
+    if (!o || json_object_object_add(o, "provider", json_object_new_string("offline")) ||
+        json_object_object_add(o, "model", json_object_new_string(model ? model : "offline")) ||
+        json_object_object_add(o, "messages", json_object_new_int64((int64_t)nmsg)) ||
+        json_object_object_add(o, "tools", names) ||
+        json_object_object_add(o, "output_schema", json_object_new_boolean(req->output_schema != NULL))) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_object *describe_decision(const convo_t *c, const plan_t *p, json_object *tools,
+                                      const double *scores)
+{
+    json_object *o = json_object_new_object(), *sc = json_object_new_object();
+    for (size_t i = 0; sc && tools && i < json_object_array_length(tools); i++)
+        json_object_object_add(sc, name_or(json_object_array_get_idx(tools, i)),
+                               json_object_new_double(scores[i]));
+    if (!o || json_object_object_add(o, "round", json_object_new_int64((int64_t)c->rounds + 1)) ||
+        json_object_object_add(o, "decision",
+                               json_object_new_string(json_object_array_length(p->calls)
+                                                          ? "tool_calls" : "answer")) ||
+        json_object_object_add(o, "scores", sc)) {
+        json_object_put(o);
+        return NULL;
+    }
+    if (p->asked) {
+        char need[160];
+        snprintf(need, sizeof need, "%s.%s", p->ask.tool, p->ask.param);
+        json_object_object_add(o, "missing", json_object_new_string(need));
+    }
+    return o;
+}
+
+static int64_t tokens_of(size_t chars)
+{
+    return (int64_t)((chars + 3) / 4);
+}
+
+static size_t json_chars(json_object *j)
+{
+    return j ? strlen(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN)) : 0;
+}
+
+/* Compute the reply into res. Errors are reported in res (err, errmsg), never returned. */
+static void offline_reply(const char *model, const model_req_t *req, provider_result_t *res)
+{
+    convo_t c = {0};
+    plan_t p = {0};
+    double *scores = NULL;
+    json_object *tools = json_object_is_type(req->tools, json_type_array) ? req->tools : NULL;
+    size_t ntools = tools ? json_object_array_length(tools) : 0, out_chars = 0;
+    int rc = ERR_NOMEM;
+    if (!json_object_is_type(req->messages, json_type_array)) {
+        rc = ERR_INVAL;
+        snprintf(res->errmsg, sizeof res->errmsg, "offline: messages must be a JSON array");
+        goto fail;
+    }
+    if ((rc = convo_parse(req->messages, &c)))
+        goto fail;
+    rc = ERR_NOMEM;
+    scores = calloc(ntools + 1, sizeof *scores);
+    p.calls = json_object_new_array();
+    p.reuse = calloc(c.ncalls + 1, 1);
+    res->message = json_object_new_object();
+    if (!scores || !p.calls || !p.reuse || !res->message ||
+        offline_select_score(tools, c.text, c.history, scores))
+        goto fail;
+    offline_obs_t *all = c.obs; /* chained arguments may use any observation */
+    offline_src_t src = {c.text, c.history, all, c.nobs};
+    if (c.rounds < OFFLINE_MAX_ROUNDS && (rc = make_plan(&p, &c, &src, tools, scores)))
+        goto fail;
+    rc = json_object_object_add(res->message, "role", json_object_new_string("assistant"))
+             ? ERR_NOMEM : 0;
+    if (!rc && json_object_array_length(p.calls)) {
+        rc = calls_message(p.calls, c.ncalls + 1, res->message, &out_chars);
+        res->finish = "tool_calls";
+    } else if (!rc) {
+        rc = answer_message(&c, &p, req, res->message, &out_chars);
+        res->finish = "stop";
+    }
+    if (rc)
+        goto fail;
+    res->request_body = describe_request(model, req, json_object_array_length(req->messages));
+    res->response_body = describe_decision(&c, &p, tools, scores);
+    res->usage.input_tokens = tokens_of(json_chars(req->messages) + json_chars(tools) +
+                                        json_chars(req->output_schema));
+    res->usage.output_tokens = tokens_of(out_chars);
+    goto out;
+fail:
+    res->err = rc;
+    if (!res->errmsg[0])
+        snprintf(res->errmsg, sizeof res->errmsg, "offline: %s", err_str(rc));
+    json_object_put(res->message);
+    res->message = NULL;
+    res->finish = NULL;
+out:
+    free(scores);
+    free(p.reuse);
+    json_object_put(p.calls);
+    convo_clear(&c);
+}
+
+/* ---- provider_ops ---- */
+
+typedef struct offline_job {
+    provider_done_fn done;
+    void *ud;
+    int cancelled;
+    uint64_t started_ns;
+    provider_result_t res;
+} offline_job_t;
+
+static void job_deliver(void *arg)
+{
+    offline_job_t *j = arg;
+    if (!j->cancelled) {
+        j->res.latency_ms = (double)(loop_mono_ns() - j->started_ns) / 1e6;
+        j->done(j->ud, &j->res);
+    }
+    /* Whatever the caller did not take (it NULLs the fields it keeps) is ours to release. */
+    json_object_put(j->res.message);
+    json_object_put(j->res.request_body);
+    json_object_put(j->res.response_body);
+    free(j);
+}
+
+static int offline_start(const provider_env_t *env, const char *model, const model_req_t *req,
+                         provider_done_fn done, void *ud, void **handle)
+{
+    if (!env || !env->lp || !req || !done)
+        return ERR_INVAL;
+    offline_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return ERR_NOMEM;
+    j->done = done;
+    j->ud = ud;
+    j->started_ns = loop_mono_ns();
+    offline_reply(model, req, &j->res);
+    int rc = loop_defer(env->lp, job_deliver, j);
+    if (rc) {
+        j->cancelled = 1;
+        job_deliver(j);
+        return rc;
+    }
+    if (handle)
+        *handle = j;
+    return 0;
+}
+
+/* The job stays queued; job_deliver sees the flag and only frees it. */
+static void offline_cancel(void *handle)
+{
+    offline_job_t *j = handle;
+    if (j)
+        j->cancelled = 1;
+}
+
+const provider_ops_t provider_offline = {
+    .name = "offline",
+    .start = offline_start,
+    .cancel = offline_cancel,
+};
