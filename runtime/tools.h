@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct http http_t;
 typedef struct store store_t;
@@ -60,6 +61,13 @@ void tools_free(tools_t *t);
  * file and field in errbuf ("tools/x.lua: parameters: ..."). ERR_INVAL / ERR_LUA / ERR_IO. */
 int tools_load_dir(tools_t *t, const char *dir, char *errbuf, size_t errlen);
 int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen);
+
+/* Caps for every Lua state a call gets: bytes (0: 64 MiB) and VM instructions per attempt
+ * (0: 200M). Tests and `agentd tools call` use small ones. */
+void tools_set_limits(tools_t *t, size_t mem_bytes, uint64_t instructions);
+/* Add a folder ctx.data(name) reads from. Loading a tool from DIR already adds DIR/data,
+ * DIR/../data and DIR/../agents/data (so agents/data/orders.json is found). 0, ERR_LIMIT. */
+int tools_add_data_dir(tools_t *t, const char *dir);
 
 size_t tools_count(const tools_t *t);
 const tool_t *tools_at(const tools_t *t, size_t i);

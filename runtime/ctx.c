@@ -1,0 +1,658 @@
+/*
+ * ctx: the tool-call task and its coroutine bridge (see ctx.h), plus the doors that need
+ * no I/O engine: sleep, kv, log, secret, json, now, data, idempotency_key.
+ */
+#include "ctx.h"
+
+#include "err.h"
+#include "store.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define ERRLEN 600
+#define DATA_MAX ((long)16 << 20)
+
+struct ctx_task {
+    const ctx_env_t *env; /* borrowed: may be gone once the task is dead */
+    loop_t *lp;
+    char *path;
+    json_object *args;
+    uint64_t deadline_ns;
+    lua_host_t *host;
+    lua_State *co;
+    ctx_done_fn done;
+    void *ud;
+    int started, finished, dead, wake_queued;
+    /* the pending door */
+    int waiting;
+    ctx_cancel_fn cancel;
+    void *cancel_arg;
+    /* its result, pushed by the continuation */
+    int res_kind;
+    json_object *res;
+    char *res_err;
+    char **secrets;
+    size_t nsecrets;
+};
+
+static void task_free(void *arg)
+{
+    ctx_task_t *t = arg;
+    lua_host_free(t->host);
+    json_object_put(t->args);
+    json_object_put(t->res);
+    free(t->res_err);
+    for (size_t i = 0; i < t->nsecrets; i++)
+        free(t->secrets[i]);
+    free(t->secrets);
+    free(t->path);
+    free(t);
+}
+
+const ctx_env_t *ctx_task_env(const ctx_task_t *t)
+{
+    return t->env;
+}
+
+size_t ctx_task_mem_peak(const ctx_task_t *t)
+{
+    return t->host ? lua_host_mem_peak(t->host) : 0;
+}
+
+int ctx_allowed(json_object *list, const char *s)
+{
+    if (!json_object_is_type(list, json_type_array))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        const char *e = json_object_get_string(json_object_array_get_idx(list, i));
+        if (e && strcmp(e, s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void ctx_task_add_secret(ctx_task_t *t, const char *value)
+{
+    /* Very short values would blank out ordinary text; they are not worth hiding. */
+    if (strlen(value) < 4)
+        return;
+    for (size_t i = 0; i < t->nsecrets; i++)
+        if (strcmp(t->secrets[i], value) == 0)
+            return;
+    char **v = realloc(t->secrets, (t->nsecrets + 1) * sizeof *v);
+    if (!v)
+        return;
+    t->secrets = v;
+    if ((v[t->nsecrets] = strdup(value)))
+        t->nsecrets++;
+}
+
+char *ctx_task_redact(const ctx_task_t *t, const char *s)
+{
+    static const char mask[] = "[REDACTED]";
+    char *out = strdup(s);
+    for (size_t i = 0; out && i < t->nsecrets; i++) {
+        const char *sec = t->secrets[i];
+        size_t sl = strlen(sec);
+        char *p;
+        while ((p = strstr(out, sec))) {
+            size_t pre = (size_t)(p - out), rest = strlen(p + sl);
+            char *n = malloc(pre + sizeof mask + rest);
+            if (!n) {
+                free(out);
+                return NULL;
+            }
+            memcpy(n, out, pre);
+            memcpy(n + pre, mask, sizeof mask - 1);
+            memcpy(n + pre + sizeof mask - 1, p + sl, rest + 1);
+            free(out);
+            out = n;
+        }
+    }
+    return out;
+}
+
+static void redact_json(const ctx_task_t *t, json_object *j)
+{
+    if (!t->nsecrets || !j)
+        return;
+    switch (json_object_get_type(j)) {
+    case json_type_string: {
+        char *r = ctx_task_redact(t, json_object_get_string(j));
+        if (r && strcmp(r, json_object_get_string(j)) != 0)
+            json_object_set_string(j, r);
+        free(r);
+        break;
+    }
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(j); i++)
+            redact_json(t, json_object_array_get_idx(j, i));
+        break;
+    case json_type_object: {
+        json_object_object_foreach(j, k, v)
+        {
+            (void)k;
+            redact_json(t, v);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static void step(ctx_task_t *t);
+
+static void wake_cb(void *arg)
+{
+    ctx_task_t *t = arg;
+    t->wake_queued = 0;
+    if (t->dead) {
+        loop_reap(t->lp, task_free, t);
+        return;
+    }
+    step(t);
+}
+
+static void wake(ctx_task_t *t)
+{
+    if (t->wake_queued)
+        return;
+    if (loop_defer(t->env->lp, wake_cb, t) == 0)
+        t->wake_queued = 1;
+}
+
+static void cancel_pending(ctx_task_t *t)
+{
+    if (t->waiting && t->cancel)
+        t->cancel(t->cancel_arg);
+    t->waiting = 0;
+    t->cancel = NULL;
+    t->cancel_arg = NULL;
+}
+
+static void finish(ctx_task_t *t, int rc, json_object *result, const char *err)
+{
+    t->finished = 1;
+    cancel_pending(t);
+    char *red = err ? ctx_task_redact(t, err) : NULL;
+    redact_json(t, result);
+    t->done(t->ud, rc, result, err ? (red ? red : "error (message withheld)") : NULL);
+    free(red);
+    json_object_put(result);
+    loop_reap(t->env->lp, task_free, t);
+}
+
+int ctx_task_start(const ctx_env_t *env, const char *path, json_object *args,
+                   uint64_t deadline_ns, ctx_done_fn done, void *ud, ctx_task_t **out)
+{
+    ctx_task_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return ERR_NOMEM;
+    t->env = env;
+    t->lp = env->lp;
+    t->path = strdup(path);
+    t->args = json_object_get(args);
+    t->deadline_ns = deadline_ns;
+    t->done = done;
+    t->ud = ud;
+    if (!t->path || loop_defer(env->lp, wake_cb, t) != 0) {
+        task_free(t);
+        return ERR_NOMEM;
+    }
+    t->wake_queued = 1;
+    *out = t;
+    return 0;
+}
+
+void ctx_task_cancel(ctx_task_t *t)
+{
+    if (!t || t->dead)
+        return;
+    t->dead = 1;
+    cancel_pending(t);
+    /* A queued wake still points at t: let it do the freeing. */
+    if (!t->wake_queued)
+        loop_reap(t->lp, task_free, t);
+}
+
+/* ---- doors: common ---- */
+
+ctx_task_t *ctx_door_task(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+ctx_task_t *ctx_door_enter(lua_State *L, const char *door)
+{
+    ctx_task_t *t = ctx_door_task(L);
+    if (L != t->co)
+        luaL_error(L,
+                   "ctx.%s: call it from run() itself, not from inside a coroutine the tool "
+                   "created",
+                   door);
+    if (!lua_isyieldable(L))
+        luaL_error(L,
+                   "ctx.%s cannot wait here: it was called through a C function (a table.sort "
+                   "comparator, a string.gsub callback or a metamethod); call it from run() "
+                   "directly",
+                   door);
+    return t;
+}
+
+void ctx_door_wait(ctx_task_t *t, ctx_cancel_fn cancel, void *arg)
+{
+    t->waiting = 1;
+    t->cancel = cancel;
+    t->cancel_arg = arg;
+}
+
+static int door_k(lua_State *L, int status, lua_KContext kc)
+{
+    (void)status;
+    ctx_task_t *t = (ctx_task_t *)kc;
+    int kind = t->res_kind;
+    json_object *res = t->res;
+    t->res = NULL;
+    switch (kind) {
+    case CTX_RES_VALUE:
+        lua_host_push_json_take(L, res);
+        return 1;
+    case CTX_RES_ERR:
+        lua_pushnil(L);
+        lua_pushstring(L, t->res_err ? t->res_err : "failed");
+        free(t->res_err);
+        t->res_err = NULL;
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+int ctx_door_yield(lua_State *L, ctx_task_t *t)
+{
+    return lua_yieldk(L, 0, (lua_KContext)t, door_k);
+}
+
+void ctx_door_complete(ctx_task_t *t, int kind, json_object *res, const char *err)
+{
+    t->waiting = 0;
+    t->cancel = NULL;
+    t->cancel_arg = NULL;
+    json_object_put(t->res);
+    free(t->res_err);
+    t->res_kind = kind;
+    t->res = kind == CTX_RES_VALUE ? res : NULL;
+    if (kind != CTX_RES_VALUE)
+        json_object_put(res);
+    t->res_err = kind == CTX_RES_ERR ? strdup(err ? err : "failed") : NULL;
+    wake(t);
+}
+
+/* ---- ctx.sleep ---- */
+
+static void sleep_cancel(void *arg)
+{
+    loop_timer_cancel(arg);
+}
+
+static void sleep_done(void *arg)
+{
+    ctx_door_complete(arg, CTX_RES_NIL, NULL, NULL);
+}
+
+static int door_sleep(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_enter(L, "sleep");
+    lua_Number s = luaL_checknumber(L, 1);
+    luaL_argcheck(L, s >= 0 && s <= 86400, 1, "seconds between 0 and 86400");
+    loop_timer_t *tm;
+    if (loop_after(t->env->lp, (uint64_t)(s * 1000.0 + 0.5), sleep_done, t, &tm) != 0)
+        return luaL_error(L, "ctx.sleep: cannot arm a timer");
+    ctx_door_wait(t, sleep_cancel, tm);
+    return ctx_door_yield(L, t);
+}
+
+/* ---- ctx.kv: SQLite is quick but the door still yields so that every door has the same
+ * shape (the tool observes the loop turning) ---- */
+
+static const char *kv_ns(const ctx_task_t *t)
+{
+    const tools_policy_t *p = t->env->policy;
+    return p && p->agent && *p->agent ? p->agent : "default";
+}
+
+static store_t *kv_store(lua_State *L, ctx_task_t *t)
+{
+    if (!t->env->st)
+        luaL_error(L, "ctx.kv: no database in this process (agentd opens one with --db)");
+    return t->env->st;
+}
+
+static int kv_get(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_enter(L, "kv.get");
+    const char *key = luaL_checkstring(L, 1);
+    char *val = NULL;
+    int rc = store_kv_get(kv_store(L, t), kv_ns(t), key, &val);
+    if (rc == ERR_NOTFOUND) {
+        ctx_door_complete(t, CTX_RES_NIL, NULL, NULL);
+    } else if (rc) {
+        ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(t->env->st));
+    } else {
+        json_object *j = json_tokener_parse(val);
+        free(val);
+        /* "null" parses to NULL as well; values are always written by kv_put as JSON. */
+        ctx_door_complete(t, CTX_RES_VALUE, j, NULL);
+    }
+    return ctx_door_yield(L, t);
+}
+
+static int kv_put(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_enter(L, "kv.put");
+    const char *key = luaL_checkstring(L, 1);
+    luaL_checkany(L, 2);
+    char msg[300];
+    json_object *j = NULL;
+    if (lua_host_to_json(L, 2, 0, "value", &j, msg, sizeof msg) != 0)
+        return luaL_error(L, "ctx.kv.put: %s", msg);
+    const char *txt = j ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN) : "null";
+    int rc = store_kv_put(kv_store(L, t), kv_ns(t), key, txt);
+    json_object_put(j);
+    if (rc)
+        ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(t->env->st));
+    else
+        ctx_door_complete(t, CTX_RES_VALUE, json_object_new_boolean(1), NULL);
+    return ctx_door_yield(L, t);
+}
+
+static int kv_delete(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_enter(L, "kv.delete");
+    const char *key = luaL_checkstring(L, 1);
+    int rc = store_kv_del(kv_store(L, t), kv_ns(t), key);
+    if (rc && rc != ERR_NOTFOUND)
+        ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(t->env->st));
+    else
+        ctx_door_complete(t, CTX_RES_VALUE, json_object_new_boolean(rc == 0), NULL);
+    return ctx_door_yield(L, t);
+}
+
+static int kv_list_cb(void *ud, const char *key, const char *value)
+{
+    (void)value;
+    json_object_array_add(ud, json_object_new_string(key));
+    return 0;
+}
+
+static int kv_list(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_enter(L, "kv.list");
+    const char *prefix = luaL_optstring(L, 1, "");
+    json_object *a = json_object_new_array();
+    int rc = store_kv_each(kv_store(L, t), kv_ns(t), prefix, kv_list_cb, a);
+    if (rc) {
+        json_object_put(a);
+        ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(t->env->st));
+    } else {
+        ctx_door_complete(t, CTX_RES_VALUE, a, NULL);
+    }
+    return ctx_door_yield(L, t);
+}
+
+/* ---- ctx.log, ctx.secret, ctx.now ---- */
+
+static int door_log(lua_State *L)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    ctx_task_t *t = ctx_door_task(L);
+    const char *level = "info";
+    int first = 1;
+    if (lua_gettop(L) >= 2 && lua_type(L, 1) == LUA_TSTRING) {
+        for (int i = 0; levels[i]; i++)
+            if (strcmp(lua_tostring(L, 1), levels[i]) == 0) {
+                level = levels[i];
+                first = 2;
+            }
+    }
+    /* ctx.log([level,] fmt, ...) formats like string.format when more args follow. */
+    int n = lua_gettop(L);
+    if (n > first) {
+        luaL_checkstack(L, n + 2, "too many arguments to ctx.log");
+        lua_getglobal(L, "string");
+        lua_getfield(L, -1, "format");
+        for (int i = first; i <= n; i++)
+            lua_pushvalue(L, i);
+        lua_call(L, n - first + 1, 1);
+    } else {
+        luaL_tolstring(L, first, NULL);
+    }
+    const char *msg = lua_tostring(L, -1);
+    if (t->env->on_log && msg) {
+        char *red = ctx_task_redact(t, msg);
+        if (red)
+            t->env->on_log(t->env->log_ud, level, red);
+        free(red);
+    }
+    return 0;
+}
+
+static int door_secret(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_task(L);
+    const char *name = luaL_checkstring(L, 1);
+    const tools_policy_t *p = t->env->policy;
+    if (!p || !ctx_allowed(p->secrets_allow, name))
+        return luaL_error(L,
+                          "ctx.secret: '%s' is not in this agent's secrets allow-list "
+                          "(policy secrets_allow)",
+                          name);
+    const char *v = getenv(name);
+    if (!v) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "environment variable %s is not set", name);
+        return 2;
+    }
+    ctx_task_add_secret(t, v);
+    lua_pushstring(L, v);
+    return 1;
+}
+
+static int door_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)loop_wall_ns() / 1e9);
+    return 1;
+}
+
+/* ---- ctx.data ---- */
+
+static int data_name_ok(const char *name)
+{
+    if (!*name || name[0] == '/' || strchr(name, '\\'))
+        return 0;
+    for (const char *p = name; *p;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0 || (n == 2 && p[0] == '.' && p[1] == '.') || (n == 1 && p[0] == '.'))
+            return 0;
+        p += n + (e ? 1 : 0);
+    }
+    return 1;
+}
+
+static int door_data(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_task(L);
+    const char *name = luaL_checkstring(L, 1);
+    if (!data_name_ok(name))
+        return luaL_error(L,
+                          "ctx.data: '%s' is not a plain relative name (no '..', no leading '/')",
+                          name);
+    char path[4096];
+    struct stat sb;
+    int found = 0;
+    for (const char *const *d = t->env->data_dirs; d && *d && !found; d++) {
+        snprintf(path, sizeof path, "%s/%s", *d, name);
+        found = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    }
+    if (!found)
+        return luaL_error(L, "ctx.data: no file '%s' in the data folders", name);
+    if (sb.st_size > DATA_MAX)
+        return luaL_error(L, "ctx.data: %s is larger than 16 MiB", path);
+    /* Read straight into Lua-owned memory: nothing leaks if a later push raises. */
+    luaL_Buffer b;
+    char *dst = luaL_buffinitsize(L, &b, (size_t)sb.st_size + 1);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return luaL_error(L, "ctx.data: cannot open %s", path);
+    size_t n = fread(dst, 1, (size_t)sb.st_size, f);
+    fclose(f);
+    dst[n] = '\0';
+    size_t nl = strlen(name);
+    if (nl > 5 && strcmp(name + nl - 5, ".json") == 0) {
+        json_tokener *tok = json_tokener_new();
+        if (!tok)
+            return luaL_error(L, "ctx.data: out of memory");
+        json_object *j = json_tokener_parse_ex(tok, dst, (int)n);
+        enum json_tokener_error e = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+        if (e != json_tokener_success) {
+            json_object_put(j);
+            return luaL_error(L, "ctx.data: %s: invalid JSON: %s", path,
+                              json_tokener_error_desc(e == json_tokener_continue
+                                                          ? json_tokener_error_parse_eof
+                                                          : e));
+        }
+        lua_host_push_json_take(L, j);
+        return 1;
+    }
+    luaL_pushresultsize(&b, n);
+    return 1;
+}
+
+/* ---- building ctx and running ---- */
+
+static void setfn(lua_State *L, ctx_task_t *t, const char *name, lua_CFunction fn)
+{
+    lua_pushlightuserdata(L, t);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, -2, name);
+}
+
+static void push_ctx(lua_State *L, ctx_task_t *t)
+{
+    const ctx_env_t *e = t->env;
+    lua_createtable(L, 0, 16);
+    setfn(L, t, "sleep", door_sleep);
+    setfn(L, t, "log", door_log);
+    setfn(L, t, "secret", door_secret);
+    setfn(L, t, "now", door_now);
+    setfn(L, t, "data", door_data);
+    ctx_http_push(L, t);
+    lua_setfield(L, -2, "http");
+    ctx_exec_push(L, t);
+    lua_setfield(L, -2, "exec");
+    lua_createtable(L, 0, 4);
+    setfn(L, t, "get", kv_get);
+    setfn(L, t, "put", kv_put);
+    setfn(L, t, "delete", kv_delete);
+    setfn(L, t, "list", kv_list);
+    lua_setfield(L, -2, "kv");
+    lua_getglobal(L, "json");
+    lua_setfield(L, -2, "json");
+    lua_pushstring(L, e->run_id ? e->run_id : "");
+    lua_setfield(L, -2, "run_id");
+    lua_pushstring(L, e->call_id ? e->call_id : "");
+    lua_setfield(L, -2, "call_id");
+    lua_pushstring(L, e->tool_name ? e->tool_name : "");
+    lua_setfield(L, -2, "tool");
+    if (e->idem_key && *e->idem_key)
+        lua_pushstring(L, e->idem_key);
+    else
+        lua_pushfstring(L, "%s:%s", e->run_id ? e->run_id : "-", e->call_id ? e->call_id : "-");
+    lua_setfield(L, -2, "idempotency_key");
+}
+
+/* Protected: load the tool file, find run, leave run, args, ctx on the stack. */
+static int prepare(lua_State *L)
+{
+    ctx_task_t *t = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    int st = luaL_loadfilex(L, t->path, "t");
+    if (st != LUA_OK) {
+        if (st == LUA_ERRFILE)
+            return luaL_error(L, "%s: cannot read the tool file", t->path);
+        return lua_error(L);
+    }
+    lua_call(L, 0, 1);
+    if (!lua_istable(L, -1))
+        return luaL_error(L, "%s: must return a table", t->path);
+    if (lua_getfield(L, -1, "run") != LUA_TFUNCTION)
+        return luaL_error(L, "%s: run: must be a function", t->path);
+    lua_host_push_json(L, t->args);
+    push_ctx(L, t);
+    return 3;
+}
+
+static void step(ctx_task_t *t)
+{
+    char err[ERRLEN];
+    int nres = 0, st, rc;
+    if (!t->started) {
+        t->started = 1;
+        t->host = lua_host_new(&t->env->limits, (lua_host_log_fn)t->env->on_log,
+                               t->env->log_ud);
+        if (!t->host) {
+            finish(t, ERR_NOMEM, NULL, "out of memory creating the Lua state");
+            return;
+        }
+        lua_State *L = lua_host_state(t->host);
+        t->co = lua_newthread(L);
+        luaL_ref(L, LUA_REGISTRYINDEX); /* keeps the coroutine alive until lua_close */
+        lua_host_reset_budget(t->host, t->deadline_ns, t->co);
+        lua_pushcfunction(L, prepare);
+        lua_pushlightuserdata(L, t);
+        rc = lua_host_pcall(t->host, 1, 3, err, sizeof err);
+        if (rc) {
+            finish(t, rc, NULL, err);
+            return;
+        }
+        lua_xmove(L, t->co, 3);
+        st = lua_host_resume(t->host, t->co, 2, &nres);
+    } else {
+        st = lua_host_resume(t->host, t->co, 0, &nres);
+    }
+    if (st == LUA_YIELD) {
+        if (lua_host_take_preempted(t->host)) {
+            wake(t);
+            return;
+        }
+        if (t->waiting || t->wake_queued)
+            return;
+        finish(t, ERR_LUA, NULL,
+               "run() yielded without a ctx door (coroutine.yield outside a coroutine of "
+               "the tool's own)");
+        return;
+    }
+    if (st != LUA_OK) {
+        rc = lua_host_errmsg(t->host, t->co, -1, st, err, sizeof err);
+        finish(t, rc, NULL, err);
+        return;
+    }
+    json_object *res = NULL;
+    if (nres > 0) {
+        rc = lua_host_to_json(t->co, -nres, 0, "result", &res, err, sizeof err);
+        if (rc) {
+            finish(t, ERR_INVAL, NULL, err);
+            return;
+        }
+    }
+    finish(t, 0, res, NULL);
+}

@@ -1,0 +1,469 @@
+/*
+ * lua_host: see lua_host.h. The allocator, the count hook and the sandboxed globals.
+ * Lua<->JSON lives in lua_host_json.c.
+ */
+#include "lua_host.h"
+
+#include "err.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The hook runs every HOOK_EVERY instructions: often enough to stop a loop within
+ * microseconds, rarely enough that reading the clock costs well under 1%. */
+#define HOOK_EVERY 1000
+
+struct lua_host {
+    lua_State *L;
+    size_t used, peak, cap;
+    int capped;     /* the cap is enforced only while Lua code of the tool runs */
+    int mem_failed; /* the cap refused an allocation since the last reset */
+    uint64_t instr, budget;
+    uint64_t deadline_ns;
+    uint64_t slice_ns, slice_start;
+    lua_State *preempt_co;
+    int preempted;
+    int stop;
+    lua_host_log_fn log;
+    void *log_ud;
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    lua_host_t *h = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        h->used -= old;
+        return NULL;
+    }
+    if (h->capped && nsize > old && h->used - old + nsize > h->cap) {
+        h->mem_failed = 1;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (!p) {
+        h->mem_failed = 1;
+        return NULL;
+    }
+    h->used = h->used - old + nsize;
+    if (h->used > h->peak)
+        h->peak = h->used;
+    return p;
+}
+
+lua_host_t *lua_host_of(lua_State *L)
+{
+    return *(lua_host_t **)lua_getextraspace(L);
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    lua_host_t *h = lua_host_of(L);
+    if (!h->stop) {
+        h->instr += HOOK_EVERY;
+        uint64_t now = mono_ns();
+        if (h->instr > h->budget)
+            h->stop = LUA_HOST_STOP_CPU;
+        else if (h->deadline_ns && now >= h->deadline_ns)
+            h->stop = LUA_HOST_STOP_DEADLINE;
+        else if (h->slice_ns && L == h->preempt_co && now - h->slice_start >= h->slice_ns &&
+                 lua_isyieldable(L)) {
+            /* Time slice used up: give the loop a turn. Count hooks may yield (5.4). */
+            h->preempted = 1;
+            lua_yield(L, 0);
+            return;
+        }
+    }
+    if (h->stop) {
+        /* Sticky: raise again at the very next instruction of this thread, so a pcall in
+         * the tool cannot swallow the stop and carry on. */
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "%s", h->stop == LUA_HOST_STOP_CPU ? "CPU budget exhausted" : "deadline");
+    }
+}
+
+/* ---- sandboxed library functions ---- */
+
+static int sb_print(lua_State *L)
+{
+    lua_host_t *h = lua_host_of(L);
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    if (h->log)
+        h->log(h->log_ud, "info", lua_tostring(L, -1));
+    return 0;
+}
+
+static int sb_load(lua_State *L)
+{
+    /* load(chunk [, chunkname [, mode [, env]]]) with mode forced to "t": binary chunks
+     * skip the parser's checks and can crash the VM. */
+    int n = lua_gettop(L);
+    luaL_checkany(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    if (n >= 2)
+        lua_pushvalue(L, 2);
+    else
+        lua_pushnil(L);
+    lua_pushliteral(L, "t");
+    if (n >= 4)
+        lua_pushvalue(L, 4);
+    lua_call(L, n >= 4 ? 4 : 3, 2);
+    return 2;
+}
+
+static int sb_collectgarbage(lua_State *L)
+{
+    static const char *const ok[] = {"collect", "count", "step", "isrunning", NULL};
+    const char *opt = luaL_optstring(L, 1, "collect");
+    for (int i = 0; ok[i]; i++) {
+        if (strcmp(opt, ok[i]) == 0) {
+            lua_pushvalue(L, lua_upvalueindex(1));
+            lua_insert(L, 1);
+            lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+            return lua_gettop(L);
+        }
+    }
+    return luaL_error(L, "collectgarbage: option '%s' is not available to tools", opt);
+}
+
+static int sb_rep(lua_State *L)
+{
+    lua_host_t *h = lua_host_of(L);
+    size_t l, lsep;
+    luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &lsep);
+    if (n > 0) {
+        double total = (double)l * (double)n + (double)lsep * (double)(n - 1);
+        /* Only results that could never fit get this message; a result that does not fit
+         * right now fails in the allocator with the memory-limit message. */
+        if (total > (double)h->cap) {
+            /* lua_pushfstring knows no %zu or %.0f; format here. */
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "string.rep: result of %.0f bytes is over the memory limit of %zu bytes",
+                     total, h->cap);
+            return luaL_error(L, "%s", msg);
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+static int sb_setmetatable(lua_State *L)
+{
+    /* The GC runs finalizers with hooks disabled, so a __gc could spin past the CPU
+     * budget; tools do not get finalizers (to-be-closed variables remain available). */
+    if (lua_istable(L, 2) && lua_getfield(L, 2, "__gc") != LUA_TNIL)
+        return luaL_error(L, "setmetatable: __gc finalizers are not available to tools");
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* Replace t[name] (t at top) by a C closure over the original value. */
+static void wrap(lua_State *L, const char *name, lua_CFunction fn)
+{
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, -2, name);
+}
+
+static void drop(lua_State *L, const char *const *names)
+{
+    for (int i = 0; names[i]; i++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, names[i]);
+    }
+}
+
+static int open_sandbox(lua_State *L)
+{
+    static const luaL_Reg libs[] = {
+        {LUA_GNAME, luaopen_base},          {LUA_TABLIBNAME, luaopen_table},
+        {LUA_STRLIBNAME, luaopen_string},   {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8},    {LUA_COLIBNAME, luaopen_coroutine},
+        {LUA_OSLIBNAME, luaopen_os},        {NULL, NULL},
+    };
+    static const char *const base_drop[] = {"dofile", "loadfile", "require", NULL};
+    static const char *const os_drop[] = {"execute", "exit",      "getenv",  "remove",
+                                          "rename",  "setlocale", "tmpname", NULL};
+    static const char *const str_drop[] = {"dump", NULL};
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    lua_pushglobaltable(L);
+    drop(L, base_drop);
+    wrap(L, "load", sb_load);
+    wrap(L, "collectgarbage", sb_collectgarbage);
+    wrap(L, "setmetatable", sb_setmetatable);
+    lua_pushcfunction(L, sb_print);
+    lua_setfield(L, -2, "print");
+    lua_getfield(L, -1, LUA_OSLIBNAME);
+    drop(L, os_drop);
+    lua_pop(L, 1);
+    lua_getfield(L, -1, LUA_STRLIBNAME);
+    drop(L, str_drop);
+    wrap(L, "rep", sb_rep);
+    lua_pop(L, 2);
+    /* The registry's loaded-modules table would hand out the unfiltered library tables
+     * through package.loaded if package were ever exposed; keep it empty. */
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    return 0;
+}
+
+void lua_host_json_init(lua_State *L); /* lua_host_json.c */
+
+static int open_all(lua_State *L)
+{
+    open_sandbox(L);
+    lua_host_json_init(L);
+    return 0;
+}
+
+lua_host_t *lua_host_new(const lua_host_limits_t *lim, lua_host_log_fn log, void *log_ud)
+{
+    lua_host_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->cap = lim && lim->mem_bytes ? lim->mem_bytes : LUA_HOST_DEFAULT_MEM;
+    h->budget = lim && lim->instructions ? lim->instructions : LUA_HOST_DEFAULT_INSTR;
+    h->slice_ns = lim ? lim->slice_us * 1000 : 0;
+    h->log = log;
+    h->log_ud = log_ud;
+    h->L = lua_newstate(host_alloc, h);
+    if (!h->L) {
+        free(h);
+        return NULL;
+    }
+    *(lua_host_t **)lua_getextraspace(h->L) = h;
+    lua_pushcfunction(h->L, open_all);
+    if (lua_pcall(h->L, 0, 0, 0) != LUA_OK) {
+        lua_close(h->L);
+        free(h);
+        return NULL;
+    }
+    /* Threads inherit the hook of the thread that creates them, so setting it on the
+     * main thread covers every coroutine the tool or the host makes. */
+    lua_sethook(h->L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    return h;
+}
+
+void lua_host_free(lua_host_t *h)
+{
+    if (!h)
+        return;
+    /* __gc metamethods run during lua_close; give them no budget so a hostile finalizer
+     * cannot spin (their errors become ignored warnings). */
+    h->stop = LUA_HOST_STOP_CPU;
+    h->capped = 1;
+    lua_close(h->L);
+    free(h);
+}
+
+lua_State *lua_host_state(lua_host_t *h)
+{
+    return h->L;
+}
+
+size_t lua_host_mem(const lua_host_t *h)
+{
+    return h->used;
+}
+
+size_t lua_host_mem_peak(const lua_host_t *h)
+{
+    return h->peak;
+}
+
+uint64_t lua_host_instructions(const lua_host_t *h)
+{
+    return h->instr;
+}
+
+void lua_host_reset_budget(lua_host_t *h, uint64_t deadline_ns, lua_State *preemptible)
+{
+    h->instr = 0;
+    h->stop = LUA_HOST_RUNNING;
+    h->mem_failed = 0;
+    h->deadline_ns = deadline_ns;
+    h->preempt_co = preemptible;
+    h->preempted = 0;
+    lua_sethook(h->L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    if (preemptible)
+        lua_sethook(preemptible, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+}
+
+int lua_host_stopped(const lua_host_t *h)
+{
+    return h->stop;
+}
+
+int lua_host_take_preempted(lua_host_t *h)
+{
+    int p = h->preempted;
+    h->preempted = 0;
+    return p;
+}
+
+int lua_host_loadfile(lua_host_t *h, const char *path, char *errbuf, size_t errlen)
+{
+    int st = luaL_loadfilex(h->L, path, "t");
+    if (st == LUA_OK)
+        return 0;
+    int rc = st == LUA_ERRFILE ? ERR_IO : ERR_LUA;
+    const char *msg = lua_tostring(h->L, -1);
+    /* Syntax errors already start with "path:line:"; file errors say "cannot open path". */
+    if (st == LUA_ERRFILE || !msg || strncmp(msg, path, strlen(path)) != 0)
+        err_set(errbuf, errlen, rc, "%s: %s", path, msg ? msg : "cannot load");
+    else
+        err_set(errbuf, errlen, rc, "%s", msg);
+    lua_pop(h->L, 1);
+    return rc;
+}
+
+int lua_host_pcall(lua_host_t *h, int nargs, int nres, char *errbuf, size_t errlen)
+{
+    h->capped = 1;
+    h->slice_start = mono_ns();
+    int st = lua_pcall(h->L, nargs, nres, 0);
+    h->capped = 0;
+    if (st == LUA_OK)
+        return 0;
+    int rc = lua_host_errmsg(h, h->L, -1, st, errbuf, errlen);
+    lua_pop(h->L, 1);
+    return rc;
+}
+
+int lua_host_resume(lua_host_t *h, lua_State *co, int nargs, int *nres)
+{
+    h->capped = 1;
+    h->slice_start = mono_ns();
+    int st = lua_resume(co, h->L, nargs, nres);
+    h->capped = 0;
+    return st;
+}
+
+/* Copy s into buf as one line (newlines and tabs become spaces). */
+static void one_line(char *buf, size_t len, const char *prefix, const char *s, size_t n)
+{
+    size_t o = 0;
+    if (!len)
+        return;
+    for (const char *p = prefix; *p && o + 1 < len; p++)
+        buf[o++] = *p;
+    for (size_t i = 0; i < n && o + 1 < len; i++)
+        buf[o++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? ' ' : s[i];
+    buf[o] = '\0';
+}
+
+int lua_host_errmsg(lua_host_t *h, lua_State *L, int idx, int status, char *buf, size_t len)
+{
+    if (h->stop == LUA_HOST_STOP_CPU)
+        return err_set(buf, len, ERR_LIMIT,
+                       "CPU budget of %llu instructions exhausted (endless loop?)",
+                       (unsigned long long)h->budget);
+    if (h->stop == LUA_HOST_STOP_DEADLINE)
+        return err_set(buf, len, ERR_TIMEOUT, "timed out while running Lua code");
+    if (status == LUA_ERRMEM)
+        return err_set(buf, len, ERR_LIMIT, "memory limit of %zu bytes (%.1f MiB) exceeded",
+                       h->cap, (double)h->cap / (1 << 20));
+    idx = lua_absindex(L, idx);
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        one_line(buf, len, "", s, n);
+        return ERR_LUA;
+    }
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            return err_set(buf, len, ERR_LUA, "error object is the number %lld",
+                           (long long)lua_tointeger(L, idx));
+        return err_set(buf, len, ERR_LUA, "error object is the number %.14g",
+                       lua_tonumber(L, idx));
+    case LUA_TNIL:
+        return err_set(buf, len, ERR_LUA, "error called with nil (no message)");
+    case LUA_TBOOLEAN:
+        return err_set(buf, len, ERR_LUA, "error object is the boolean %s",
+                       lua_toboolean(L, idx) ? "true" : "false");
+    case LUA_TTABLE: {
+        json_object *j = NULL;
+        char tmp[64];
+        if (lua_host_to_json(L, idx, 1, "error", &j, tmp, sizeof tmp) == 0 && j) {
+            const char *s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
+            one_line(buf, len, "error object is a table: ", s, strlen(s));
+            json_object_put(j);
+            return ERR_LUA;
+        }
+        return err_set(buf, len, ERR_LUA, "error object is a table with no message");
+    }
+    default:
+        return err_set(buf, len, ERR_LUA, "error object is a %s with no message",
+                       lua_typename(L, lua_type(L, idx)));
+    }
+}
+
+int lua_host_load_table(const char *path, int allow_functions, json_object **out, char *errbuf,
+                        size_t errlen)
+{
+    char msg[512];
+    json_object *j = NULL;
+    int rc;
+    lua_host_t *h = lua_host_new(NULL, NULL, NULL);
+    if (!h)
+        return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
+    lua_host_reset_budget(h, 0, NULL);
+    rc = lua_host_loadfile(h, path, errbuf, errlen);
+    if (rc)
+        goto done;
+    rc = lua_host_pcall(h, 0, 1, msg, sizeof msg);
+    if (rc) {
+        err_set(errbuf, errlen, rc, "%s%s%s", strncmp(msg, path, strlen(path)) ? path : "",
+                strncmp(msg, path, strlen(path)) ? ": " : "", msg);
+        goto done;
+    }
+    if (!lua_istable(h->L, -1)) {
+        rc = err_set(errbuf, errlen, ERR_INVAL, "%s: must return a table (it returned %s)", path,
+                     luaL_typename(h->L, -1));
+        goto done;
+    }
+    rc = lua_host_to_json(h->L, -1, allow_functions, "", &j, msg, sizeof msg);
+    if (rc) {
+        err_set(errbuf, errlen, rc, "%s: %s", path, msg);
+        goto done;
+    }
+    *out = j;
+done:
+    lua_host_free(h);
+    return rc;
+}

@@ -1,0 +1,679 @@
+/*
+ * tools: see tools.h. The registry (loading and checking tool files) and the dispatch of a
+ * call: validate -> attempt (ctx.c) under a timeout -> retry with backoff if the tool is
+ * idempotent -> report once from a loop event.
+ */
+#include "tools.h"
+
+#include "ctx.h"
+#include "err.h"
+#include "lua_host.h"
+#include "schema.h"
+
+#include <dirent.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_DATA_DIRS 32
+#define DEFAULT_TIMEOUT_MS 30000
+#define BACKOFF_BASE_MS 200
+#define BACKOFF_MAX_MS 5000
+
+struct tool {
+    char *name, *description, *path, *dir;
+    json_object *params;
+    schema_t *schema;
+    long timeout_ms;
+    int retries, idempotent, approval;
+};
+
+struct tools {
+    loop_t *lp;
+    http_t *http;
+    store_t *st;
+    tool_t **v;
+    size_t n, cap;
+    char *data_dirs[MAX_DATA_DIRS + 1];
+    size_t ndata;
+    lua_host_limits_t limits;
+};
+
+struct tools_call {
+    tools_t *t;
+    const tool_t *tl;
+    json_object *args;
+    char *agent, *run_id, *call_id, *idem;
+    tools_policy_t policy;
+    ctx_env_t env;
+    ctx_task_t *task;
+    loop_timer_t *timeout, *backoff;
+    tools_done_fn done;
+    void *ud;
+    int attempts, report_queued, cancelled;
+    uint64_t start_ns;
+    const char *status;
+    json_object *result;
+    char error[1024];
+};
+
+/* ---- registry ---- */
+
+static void tool_free(tool_t *tl)
+{
+    if (!tl)
+        return;
+    free(tl->name);
+    free(tl->description);
+    free(tl->path);
+    free(tl->dir);
+    json_object_put(tl->params);
+    schema_free(tl->schema);
+    free(tl);
+}
+
+tools_t *tools_new(loop_t *lp, http_t *h, store_t *st)
+{
+    tools_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->lp = lp;
+    t->http = h;
+    t->st = st;
+    t->limits.slice_us = 5000;
+    return t;
+}
+
+void tools_free(tools_t *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        tool_free(t->v[i]);
+    for (size_t i = 0; i < t->ndata; i++)
+        free(t->data_dirs[i]);
+    free(t->v);
+    free(t);
+}
+
+void tools_set_limits(tools_t *t, size_t mem_bytes, uint64_t instructions)
+{
+    t->limits.mem_bytes = mem_bytes;
+    t->limits.instructions = instructions;
+}
+
+int tools_add_data_dir(tools_t *t, const char *dir)
+{
+    for (size_t i = 0; i < t->ndata; i++)
+        if (strcmp(t->data_dirs[i], dir) == 0)
+            return 0;
+    if (t->ndata == MAX_DATA_DIRS)
+        return ERR_LIMIT;
+    if (!(t->data_dirs[t->ndata] = strdup(dir)))
+        return ERR_NOMEM;
+    t->ndata++;
+    return 0;
+}
+
+size_t tools_count(const tools_t *t)
+{
+    return t->n;
+}
+
+const tool_t *tools_at(const tools_t *t, size_t i)
+{
+    return i < t->n ? t->v[i] : NULL;
+}
+
+const tool_t *tools_get(const tools_t *t, const char *name)
+{
+    for (size_t i = 0; name && i < t->n; i++)
+        if (strcmp(t->v[i]->name, name) == 0)
+            return t->v[i];
+    return NULL;
+}
+
+const char *tool_name(const tool_t *tl) { return tl->name; }
+const char *tool_description(const tool_t *tl) { return tl->description; }
+const char *tool_path(const tool_t *tl) { return tl->path; }
+json_object *tool_parameters(const tool_t *tl) { return tl->params; }
+int tool_idempotent(const tool_t *tl) { return tl ? tl->idempotent : 0; }
+int tool_approval(const tool_t *tl) { return tl ? tl->approval : 0; }
+long tool_timeout_ms(const tool_t *tl) { return tl->timeout_ms; }
+int tool_retries(const tool_t *tl) { return tl->retries; }
+
+/* Schema keywords whose value is an array: a Lua {} there means [], not {}. */
+static void fix_schema_arrays(json_object *s)
+{
+    static const char *const arr[] = {"required", "enum", "type", "allOf", "anyOf", "oneOf",
+                                      "prefixItems", "examples", NULL};
+    if (json_object_is_type(s, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(s); i++)
+            fix_schema_arrays(json_object_array_get_idx(s, i));
+        return;
+    }
+    if (!json_object_is_type(s, json_type_object))
+        return;
+    for (int i = 0; arr[i]; i++) {
+        json_object *v;
+        if (json_object_object_get_ex(s, arr[i], &v) && json_object_is_type(v, json_type_object) &&
+            json_object_object_length(v) == 0)
+            json_object_object_add(s, arr[i], json_object_new_array());
+    }
+    json_object_object_foreach(s, k, v)
+    {
+        (void)k;
+        fix_schema_arrays(v);
+    }
+}
+
+static int bad(char *errbuf, size_t errlen, const char *path, const char *field, const char *what)
+{
+    return err_set(errbuf, errlen, ERR_INVAL, "%s: %s: %s", path, field, what);
+}
+
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* Check the definition table (as JSON, functions skipped) and fill tl. */
+static int check_def(json_object *def, const char *path, tool_t *tl, char *errbuf, size_t errlen)
+{
+    static const char *const known[] = {"name", "description", "parameters", "run",
+                                        "timeout", "retries", "idempotent", "approval", NULL};
+    json_object_object_foreach(def, key, val)
+    {
+        (void)val;
+        int ok = 0;
+        for (int i = 0; known[i]; i++)
+            ok |= strcmp(key, known[i]) == 0;
+        if (!ok)
+            return bad(errbuf, errlen, path, key,
+                       "unknown field (known: name, description, parameters, run, timeout, "
+                       "retries, idempotent, approval)");
+    }
+    json_object *v;
+    if (!json_object_object_get_ex(def, "name", &v) || !json_object_is_type(v, json_type_string))
+        return bad(errbuf, errlen, path, "name", "missing (a string such as \"lookup_order\")");
+    if (!valid_name(json_object_get_string(v)))
+        return bad(errbuf, errlen, path, "name", "must be 1-64 of [A-Za-z0-9_-]");
+    tl->name = strdup(json_object_get_string(v));
+    if (!json_object_object_get_ex(def, "description", &v) ||
+        !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
+        return bad(errbuf, errlen, path, "description",
+                   "missing (one or two sentences the model reads to pick the tool)");
+    tl->description = strdup(json_object_get_string(v));
+    if (!json_object_object_get_ex(def, "parameters", &v) ||
+        !json_object_is_type(v, json_type_object))
+        return bad(errbuf, errlen, path, "parameters", "missing (a JSON Schema table)");
+    json_object *type;
+    if (!json_object_object_get_ex(v, "type", &type) ||
+        strcmp(json_object_get_string(type) ? json_object_get_string(type) : "", "object") != 0)
+        return bad(errbuf, errlen, path, "parameters.type",
+                   "must be \"object\" (tool arguments are a JSON object)");
+    tl->params = json_object_get(v);
+    fix_schema_arrays(tl->params);
+    char msg[512];
+    tl->schema = schema_compile(tl->params, NULL, msg, sizeof msg);
+    if (!tl->schema)
+        return err_set(errbuf, errlen, ERR_SCHEMA, "%s: parameters: %s", path, msg);
+    tl->timeout_ms = DEFAULT_TIMEOUT_MS;
+    if (json_object_object_get_ex(def, "timeout", &v)) {
+        double s = json_object_get_double(v);
+        if (!(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
+            !(s > 0 && s <= 3600))
+            return bad(errbuf, errlen, path, "timeout", "must be seconds, > 0 and <= 3600");
+        tl->timeout_ms = (long)(s * 1000 + 0.5);
+        if (tl->timeout_ms < 1)
+            tl->timeout_ms = 1;
+    }
+    if (json_object_object_get_ex(def, "idempotent", &v)) {
+        if (!json_object_is_type(v, json_type_boolean))
+            return bad(errbuf, errlen, path, "idempotent", "must be true or false");
+        tl->idempotent = json_object_get_boolean(v);
+    }
+    if (json_object_object_get_ex(def, "approval", &v)) {
+        if (!json_object_is_type(v, json_type_boolean))
+            return bad(errbuf, errlen, path, "approval", "must be true or false");
+        tl->approval = json_object_get_boolean(v);
+    }
+    if (json_object_object_get_ex(def, "retries", &v)) {
+        int64_t r = json_object_get_int64(v);
+        if (!json_object_is_type(v, json_type_int) || r < 0 || r > 10)
+            return bad(errbuf, errlen, path, "retries", "must be an integer from 0 to 10");
+        if (r > 0 && !tl->idempotent)
+            return bad(errbuf, errlen, path, "retries",
+                       "only idempotent tools may be retried (set idempotent = true, or "
+                       "retries = 0)");
+        tl->retries = (int)r;
+    }
+    if (!tl->name || !tl->description)
+        return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
+    return 0;
+}
+
+/* Run the file in a fresh sandbox; it must return a table with a run function. */
+static int read_def(const char *path, json_object **out, char *errbuf, size_t errlen)
+{
+    char msg[600];
+    int rc;
+    lua_host_t *h = lua_host_new(NULL, NULL, NULL);
+    if (!h)
+        return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
+    lua_State *L = lua_host_state(h);
+    lua_host_reset_budget(h, 0, NULL);
+    rc = lua_host_loadfile(h, path, errbuf, errlen);
+    if (rc)
+        goto done;
+    rc = lua_host_pcall(h, 0, 1, msg, sizeof msg);
+    if (rc) {
+        int named = strncmp(msg, path, strlen(path)) == 0;
+        err_set(errbuf, errlen, rc, "%s%s%s", named ? "" : path, named ? "" : ": ", msg);
+        goto done;
+    }
+    if (!lua_istable(L, -1)) {
+        rc = err_set(errbuf, errlen, ERR_INVAL,
+                     "%s: must return a table {name=..., description=..., parameters=..., "
+                     "run=function(args, ctx) ... end} (it returned %s)",
+                     path, luaL_typename(L, -1));
+        goto done;
+    }
+    if (lua_getfield(L, -1, "run") != LUA_TFUNCTION) {
+        rc = bad(errbuf, errlen, path, "run", "missing (a function(args, ctx))");
+        goto done;
+    }
+    lua_pop(L, 1);
+    rc = lua_host_to_json(L, -1, 1, "", out, msg, sizeof msg);
+    if (rc)
+        err_set(errbuf, errlen, rc, "%s: %s", path, msg);
+done:
+    lua_host_free(h);
+    return rc;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    if (!s)
+        return strdup(".");
+    char *d = strndup(path, (size_t)(s - path));
+    return d;
+}
+
+static void add_default_data_dirs(tools_t *t, const char *dir)
+{
+    /* Demo data ships beside the tools or the agents: tools/data, <repo>/data,
+     * <repo>/agents/data. */
+    static const char *const rel[] = {"data", "../data", "../agents/data"};
+    char buf[4096];
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        snprintf(buf, sizeof buf, "%s/%s", dir, rel[i]);
+        tools_add_data_dir(t, buf);
+    }
+}
+
+int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen)
+{
+    json_object *def = NULL;
+    int rc = read_def(path, &def, errbuf, errlen);
+    if (rc)
+        return rc;
+    tool_t *tl = calloc(1, sizeof *tl);
+    if (!tl) {
+        json_object_put(def);
+        return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
+    }
+    rc = check_def(def, path, tl, errbuf, errlen);
+    json_object_put(def);
+    if (!rc && (!(tl->path = strdup(path)) || !(tl->dir = dir_of(path))))
+        rc = err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
+    if (rc) {
+        tool_free(tl);
+        return rc;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        if (strcmp(t->v[i]->name, tl->name) != 0)
+            continue;
+        /* Another folder (--tools) may override a tool; the same folder may not hold two. */
+        if (strcmp(t->v[i]->dir, tl->dir) == 0) {
+            rc = err_set(errbuf, errlen, ERR_INVAL, "%s: name: \"%s\" is already defined by %s",
+                         path, tl->name, t->v[i]->path);
+            tool_free(tl);
+            return rc;
+        }
+        tool_free(t->v[i]);
+        t->v[i] = tl;
+        add_default_data_dirs(t, tl->dir);
+        return 0;
+    }
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 16;
+        tool_t **v = realloc(t->v, nc * sizeof *v);
+        if (!v) {
+            tool_free(tl);
+            return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
+        }
+        t->v = v;
+        t->cap = nc;
+    }
+    t->v[t->n++] = tl;
+    add_default_data_dirs(t, tl->dir);
+    return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int tools_load_dir(tools_t *t, const char *dir, char *errbuf, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return err_set(errbuf, errlen, ERR_IO, "%s: cannot open the tools folder", dir);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".lua") != 0 || e->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **nv = realloc(names, cap * sizeof *nv);
+            if (!nv) {
+                rc = err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", dir);
+                goto done;
+            }
+            names = nv;
+        }
+        if (!(names[n] = strdup(e->d_name))) {
+            rc = err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", dir);
+            goto done;
+        }
+        n++;
+    }
+    /* Sorted so errors and `tools list` come out the same on every machine. */
+    qsort(names, n, sizeof *names, name_cmp);
+    for (size_t i = 0; i < n && !rc; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        rc = tools_load_file(t, path, errbuf, errlen);
+    }
+done:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return rc;
+}
+
+json_object *tools_describe(const tools_t *t, json_object *names, char *errbuf, size_t errlen)
+{
+    json_object *a = json_object_new_array();
+    if (!a)
+        return NULL;
+    size_t n = names ? json_object_array_length(names) : t->n;
+    for (size_t i = 0; i < n; i++) {
+        const tool_t *tl = names ? tools_get(t, json_object_get_string(
+                                                    json_object_array_get_idx(names, i)))
+                                 : t->v[i];
+        if (!tl) {
+            err_set(errbuf, errlen, ERR_NOTFOUND, "no tool named \"%s\"",
+                    json_object_get_string(json_object_array_get_idx(names, i)));
+            json_object_put(a);
+            return NULL;
+        }
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(tl->name));
+        json_object_object_add(o, "description", json_object_new_string(tl->description));
+        json_object_object_add(o, "parameters", json_object_get(tl->params));
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
+/* ---- calls ---- */
+
+static void call_free(void *arg)
+{
+    tools_call_t *c = arg;
+    ctx_task_cancel(c->task);
+    loop_timer_cancel(c->timeout);
+    loop_timer_cancel(c->backoff);
+    json_object_put(c->args);
+    json_object_put(c->result);
+    json_object_put(c->policy.http_allow);
+    json_object_put(c->policy.exec_allow);
+    json_object_put(c->policy.secrets_allow);
+    free(c->agent);
+    free(c->run_id);
+    free(c->call_id);
+    free(c->idem);
+    free(c);
+}
+
+static void report_cb(void *arg)
+{
+    tools_call_t *c = arg;
+    if (!c->cancelled) {
+        tools_result_t r = {
+            .status = c->status,
+            .result = c->result,
+            .error = c->error[0] ? c->error : NULL,
+            .ms = (double)(loop_mono_ns() - c->start_ns) / 1e6,
+            .attempts = c->attempts,
+        };
+        c->done(c->ud, &r);
+    }
+    call_free(c);
+}
+
+static void report(tools_call_t *c, const char *status)
+{
+    c->status = status;
+    c->task = NULL;
+    if (loop_defer(c->t->lp, report_cb, c) == 0) {
+        c->report_queued = 1;
+        return;
+    }
+    /* Out of memory for the deferred step: nothing else can deliver the result. */
+    report_cb(c);
+}
+
+static void attempt(tools_call_t *c);
+
+static void backoff_cb(void *arg)
+{
+    tools_call_t *c = arg;
+    c->backoff = NULL;
+    attempt(c);
+}
+
+/* Retry an idempotent tool after a transient failure (Lua error or timeout), with
+ * exponential backoff and full jitter; otherwise report. */
+static void failed(tools_call_t *c, const char *status, int retryable)
+{
+    if (retryable && c->tl->idempotent && c->attempts <= c->tl->retries) {
+        uint64_t cap = (uint64_t)BACKOFF_BASE_MS << (c->attempts - 1);
+        if (cap > BACKOFF_MAX_MS)
+            cap = BACKOFF_MAX_MS;
+        uint64_t ms = cap / 2 + (uint64_t)rand() % (cap / 2 + 1);
+        if (loop_after(c->t->lp, ms, backoff_cb, c, &c->backoff) == 0)
+            return;
+    }
+    report(c, status);
+}
+
+static void task_done(void *ud, int rc, json_object *result, const char *err)
+{
+    tools_call_t *c = ud;
+    c->task = NULL;
+    loop_timer_cancel(c->timeout);
+    c->timeout = NULL;
+    if (rc == 0) {
+        c->error[0] = '\0';
+        c->result = json_object_get(result);
+        report(c, "ok");
+        return;
+    }
+    snprintf(c->error, sizeof c->error, "%s", err ? err : err_str(rc));
+    if (rc == ERR_TIMEOUT)
+        snprintf(c->error, sizeof c->error, "timed out after %.1f s (the tool's timeout)",
+                 (double)c->tl->timeout_ms / 1000);
+    failed(c, rc == ERR_TIMEOUT ? "timeout" : "error", rc == ERR_LUA || rc == ERR_TIMEOUT);
+}
+
+static void timeout_cb(void *arg)
+{
+    tools_call_t *c = arg;
+    c->timeout = NULL;
+    ctx_task_cancel(c->task);
+    c->task = NULL;
+    snprintf(c->error, sizeof c->error, "timed out after %.1f s (the tool's timeout)",
+             (double)c->tl->timeout_ms / 1000);
+    failed(c, "timeout", 1);
+}
+
+static void attempt(tools_call_t *c)
+{
+    c->attempts++;
+    uint64_t now = loop_mono_ns();
+    uint64_t deadline = now + (uint64_t)c->tl->timeout_ms * 1000000ull;
+    int rc = ctx_task_start(&c->env, c->tl->path, c->args, deadline, task_done, c, &c->task);
+    if (rc == 0)
+        rc = loop_after(c->t->lp, (uint64_t)c->tl->timeout_ms, timeout_cb, c, &c->timeout);
+    if (rc) {
+        ctx_task_cancel(c->task);
+        c->task = NULL;
+        snprintf(c->error, sizeof c->error, "cannot start the tool: %s", err_str(rc));
+        report(c, "error");
+    }
+}
+
+static int copy_info(tools_call_t *c, const tools_call_info_t *info)
+{
+    const tools_policy_t *p = info ? info->policy : NULL;
+    c->run_id = strdup(info && info->run_id ? info->run_id : "");
+    c->call_id = strdup(info && info->call_id ? info->call_id : "");
+    c->idem = strdup(info && info->idempotency_key ? info->idempotency_key : "");
+    c->agent = strdup(p && p->agent ? p->agent : "default");
+    if (!c->run_id || !c->call_id || !c->idem || !c->agent)
+        return ERR_NOMEM;
+    c->policy.agent = c->agent;
+    c->policy.http_allow = p ? json_object_get(p->http_allow) : NULL;
+    c->policy.exec_allow = p ? json_object_get(p->exec_allow) : NULL;
+    c->policy.secrets_allow = p ? json_object_get(p->secrets_allow) : NULL;
+    ctx_env_t *e = &c->env;
+    e->lp = c->t->lp;
+    e->http = c->t->http;
+    e->st = c->t->st;
+    e->policy = &c->policy;
+    e->tool_name = c->tl ? c->tl->name : "";
+    e->run_id = c->run_id;
+    e->call_id = c->call_id;
+    e->idem_key = c->idem;
+    e->data_dirs = (const char *const *)c->t->data_dirs;
+    e->on_log = info ? info->on_log : NULL;
+    e->log_ud = info ? info->log_ud : NULL;
+    e->limits = c->t->limits;
+    return 0;
+}
+
+/* Parse and validate; on failure fill c->error and return nonzero. */
+static int check_args(tools_call_t *c, const char *args_json)
+{
+    const char *s = args_json ? args_json : "";
+    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
+        s++;
+    if (!*s) {
+        c->args = json_object_new_object();
+    } else {
+        json_tokener *tok = json_tokener_new();
+        if (!tok)
+            return ERR_NOMEM;
+        c->args = json_tokener_parse_ex(tok, s, (int)strlen(s));
+        enum json_tokener_error e = json_tokener_get_error(tok);
+        size_t end = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        while (e == json_tokener_success && s[end] && strchr(" \t\r\n", s[end]))
+            end++;
+        if (e != json_tokener_success || s[end]) {
+            snprintf(c->error, sizeof c->error,
+                     "arguments are not valid JSON (%s at byte %zu); send one JSON object",
+                     e == json_tokener_success ? "trailing text"
+                     : e == json_tokener_continue ? "unexpected end"
+                                                  : json_tokener_error_desc(e),
+                     end);
+            return ERR_INVAL;
+        }
+    }
+    if (!json_object_is_type(c->args, json_type_object)) {
+        snprintf(c->error, sizeof c->error, "arguments must be a JSON object, not %s",
+                 json_type_to_name(json_object_get_type(c->args)));
+        return ERR_INVAL;
+    }
+    char msg[900];
+    if (schema_check(c->tl->schema, c->args, msg, sizeof msg) != 0) {
+        snprintf(c->error, sizeof c->error, "invalid arguments: %s", msg);
+        return ERR_SCHEMA;
+    }
+    return 0;
+}
+
+int tools_call(tools_t *t, const char *name, const char *args_json, const tools_call_info_t *info,
+               tools_done_fn done, void *ud, tools_call_t **out)
+{
+    tools_call_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return ERR_NOMEM;
+    c->t = t;
+    c->tl = tools_get(t, name);
+    c->done = done;
+    c->ud = ud;
+    c->start_ns = loop_mono_ns();
+    if (copy_info(c, info) != 0) {
+        call_free(c);
+        return ERR_NOMEM;
+    }
+    if (!c->tl) {
+        snprintf(c->error, sizeof c->error, "unknown tool \"%s\"", name ? name : "");
+        report(c, "rejected");
+    } else if (check_args(c, args_json) != 0) {
+        if (!c->error[0])
+            snprintf(c->error, sizeof c->error, "out of memory");
+        report(c, "rejected");
+    } else {
+        attempt(c);
+    }
+    if (out)
+        *out = c;
+    return 0;
+}
+
+void tools_call_cancel(tools_call_t *c)
+{
+    if (!c || c->cancelled)
+        return;
+    c->cancelled = 1;
+    ctx_task_cancel(c->task);
+    c->task = NULL;
+    loop_timer_cancel(c->timeout);
+    c->timeout = NULL;
+    loop_timer_cancel(c->backoff);
+    c->backoff = NULL;
+    /* A queued report still points at c and frees it; otherwise free from the reap step. */
+    if (!c->report_queued)
+        loop_reap(c->t->lp, call_free, c);
+}

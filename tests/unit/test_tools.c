@@ -1,0 +1,399 @@
+/*
+ * Unit tests for tools.c + ctx*.c: parallel calls, the hostile-tool suite (each against a
+ * concurrent well-behaved call), timeouts, retries, rejection, ctx doors, cancellation.
+ */
+#include "check.h"
+#include "err.h"
+#include "loop.h"
+#include "store.h"
+#include "tools.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FIX "tests/fixtures/tools"
+
+typedef struct res {
+    int done;
+    char status[16];
+    char error[1024];
+    char result[4096];
+    double ms;
+    int attempts;
+} res_t;
+
+static loop_t *lp;
+static tools_t *tl;
+static store_t *st;
+static char logbuf[4096];
+static char dbpath[256];
+
+static void on_done(void *ud, const tools_result_t *r)
+{
+    res_t *x = ud;
+    x->done++;
+    snprintf(x->status, sizeof x->status, "%s", r->status);
+    snprintf(x->error, sizeof x->error, "%s", r->error ? r->error : "");
+    snprintf(x->result, sizeof x->result, "%s",
+             r->result ? json_object_to_json_string_ext(r->result, JSON_C_TO_STRING_PLAIN)
+                       : "null");
+    x->ms = r->ms;
+    x->attempts = r->attempts;
+}
+
+static void on_log(void *ud, const char *level, const char *msg)
+{
+    (void)ud;
+    size_t n = strlen(logbuf);
+    snprintf(logbuf + n, sizeof logbuf - n, "%s:%s\n", level, msg);
+}
+
+static tools_policy_t policy;
+static tools_call_info_t info = {
+    .run_id = "run1", .call_id = "call1", .idempotency_key = "run1:call1", .policy = &policy,
+    .on_log = on_log, .log_ud = NULL,
+};
+
+static void call(const char *name, const char *args, res_t *r)
+{
+    memset(r, 0, sizeof *r);
+    tools_call_t *c = NULL;
+    CHECK_EQ_INT(tools_call(tl, name, args, &info, on_done, r, &c), 0);
+    CHECK(c != NULL);
+}
+
+static void run_one(const char *name, const char *args, res_t *r)
+{
+    call(name, args, r);
+    loop_run(lp);
+    CHECK_EQ_INT(r->done, 1);
+}
+
+static void setup(void)
+{
+    char err[512];
+    lp = loop_new();
+    snprintf(dbpath, sizeof dbpath, "/tmp/agentd_test_tools_%d.db", (int)getpid());
+    unlink(dbpath);
+    st = store_open(dbpath, STORE_DURABLE_NORMAL, err, sizeof err);
+    if (!st)
+        fprintf(stderr, "store_open: %s\n", err);
+    tl = tools_new(lp, NULL, st);
+    /* Small caps keep the hostile tests fast (and fast under ASan). */
+    tools_set_limits(tl, 16u << 20, 20000000);
+    int rc = tools_load_dir(tl, FIX "/good", err, sizeof err);
+    if (rc)
+        fprintf(stderr, "load good: %s\n", err);
+    rc = tools_load_dir(tl, FIX "/hostile", err, sizeof err);
+    if (rc)
+        fprintf(stderr, "load hostile: %s\n", err);
+    policy.agent = "test";
+    policy.exec_allow = json_tokener_parse("[\"cat\",\"sleep\",\"yes\",\"sh\"]");
+    policy.secrets_allow = json_tokener_parse("[\"AGENTD_TEST_TOKEN\"]");
+    policy.http_allow = json_tokener_parse("[\"127.0.0.1\"]");
+    setenv("AGENTD_TEST_TOKEN", "s3cr3t-value-123", 1);
+}
+
+static void teardown(void)
+{
+    tools_free(tl);
+    store_close(st);
+    loop_free(lp);
+    json_object_put(policy.exec_allow);
+    json_object_put(policy.secrets_allow);
+    json_object_put(policy.http_allow);
+    unlink(dbpath);
+    char p[300];
+    snprintf(p, sizeof p, "%s-wal", dbpath);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", dbpath);
+    unlink(p);
+    store_global_shutdown();
+}
+
+static void test_registry(void)
+{
+    CHECK(tools_count(tl) >= 20);
+    const tool_t *s = tools_get(tl, "sleeper");
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    CHECK_EQ_INT(tool_timeout_ms(s), 5000);
+    CHECK_EQ_INT(tool_idempotent(s), 1);
+    CHECK_EQ_INT(tool_approval(s), 0);
+    CHECK_EQ_INT(tool_retries(tools_get(tl, "flaky")), 3);
+    char err[200];
+    json_object *names = json_tokener_parse("[\"echo\",\"sleeper\"]");
+    json_object *d = tools_describe(tl, names, err, sizeof err);
+    CHECK(d && json_object_array_length(d) == 2);
+    /* Lua {"value"} stays an array in the schema; {} in "required" would become []. */
+    CHECK_EQ_STR(json_object_to_json_string_ext(json_object_array_get_idx(d, 0),
+                                                JSON_C_TO_STRING_PLAIN),
+                 "{\"name\":\"echo\",\"description\":\"Return the arguments unchanged "
+                 "(round-trips JSON through Lua).\",\"parameters\":{\"required\":[\"value\"],"
+                 "\"type\":\"object\"}}");
+    json_object_put(d);
+    json_object_put(names);
+    names = json_tokener_parse("[\"nope\"]");
+    CHECK(tools_describe(tl, names, err, sizeof err) == NULL);
+    CHECK(strstr(err, "nope") != NULL);
+    json_object_put(names);
+}
+
+static void test_parallel_sleep(void)
+{
+    res_t r[8];
+    uint64_t t0 = loop_mono_ns();
+    for (int i = 0; i < 8; i++)
+        call("sleeper", "{\"ms\":100}", &r[i]);
+    loop_run(lp);
+    double ms = (double)(loop_mono_ns() - t0) / 1e6;
+    printf("  8 parallel calls of a 100 ms sleeping tool: %.1f ms\n", ms);
+    for (int i = 0; i < 8; i++) {
+        CHECK_EQ_STR(r[i].status, "ok");
+        CHECK(strstr(r[i].result, "slept_ms") != NULL);
+    }
+    CHECK(ms >= 95 && ms < 400);
+}
+
+typedef struct hostile {
+    const char *tool, *status, *needle;
+} hostile_t;
+
+static void test_hostile_suite(void)
+{
+    static const hostile_t cases[] = {
+        {"spin", "error", "CPU budget of 20000000 instructions exhausted"},
+        {"membomb", "error", "memory limit of 16777216 bytes"},
+        {"repbomb", "error", "string.rep: result of 10000000000 bytes is over the memory limit"},
+        {"io_access", "error", "global 'io'"},
+        {"os_access", "error", "field 'execute'"},
+        {"bytecode", "error", "attempt to load a binary chunk"},
+        {"sort_yield", "error", "ctx.sleep cannot wait here"},
+        {"co_door", "error", "not from inside a coroutine the tool created"},
+        {"raw_yield", "error", "yielded without a ctx door"},
+        {"err_table", "error", "error object is a table: {\"code\":42,\"why\":\"bad\"}"},
+        {"err_nil", "error", "error called with nil"},
+        {"err_fn", "error", "error object is a function"},
+        {"ret_function", "error", "result.f: a function cannot become JSON"},
+        {"ret_cycle", "error", "result.a.back: table contains itself"},
+        {"ret_nan", "error", "result.x[2]: NaN cannot become JSON"},
+        {"ret_coroutine", "error", "result: a thread cannot become JSON"},
+        {"gc_spin", "error", "__gc finalizers are not available"},
+        {"collect_stop", "error", "option 'stop' is not available"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        res_t bad, good;
+        call(cases[i].tool, "{}", &bad);
+        call("sleeper", "{\"ms\":100}", &good);
+        loop_run(lp);
+        int ok = bad.done == 1 && strcmp(bad.status, cases[i].status) == 0 &&
+                 strstr(bad.error, cases[i].needle) != NULL && good.done == 1 &&
+                 strcmp(good.status, "ok") == 0 && strchr(bad.error, '\n') == NULL;
+        if (!ok)
+            fprintf(stderr, "  hostile %s: status=%s error=%s | good=%s %s\n", cases[i].tool,
+                    bad.status, bad.error, good.status, good.error);
+        else
+            printf("  %-14s -> %s (%.1f ms) | concurrent sleeper ok in %.1f ms\n",
+                   cases[i].tool, bad.error, bad.ms, good.ms);
+        CHECK(ok);
+        /* The well-behaved call is not starved: CPU-bound tools are preempted every 5 ms. */
+        CHECK(good.ms < 600);
+    }
+}
+
+static void test_pcall_yield_ok(void)
+{
+    res_t r;
+    run_one("pcall_sleep", "{}", &r);
+    CHECK_EQ_STR(r.status, "ok");
+    CHECK_EQ_STR(r.result, "{\"err\":\"inner\",\"first\":true,\"second\":false}");
+}
+
+static void test_timeout(void)
+{
+    res_t r, good;
+    call("slow", "{}", &r);
+    call("sleeper", "{\"ms\":50}", &good);
+    loop_run(lp);
+    CHECK_EQ_STR(r.status, "timeout");
+    CHECK(strstr(r.error, "timed out after 0.2 s") != NULL);
+    CHECK(r.ms >= 190 && r.ms < 1000);
+    CHECK_EQ_STR(good.status, "ok");
+}
+
+static void test_retries(void)
+{
+    res_t r;
+    run_one("flaky", "{}", &r);
+    CHECK_EQ_STR(r.status, "ok");
+    CHECK_EQ_INT(r.attempts, 3);
+    CHECK_EQ_STR(r.result, "{\"attempts\":3}");
+}
+
+static void test_json_roundtrip(void)
+{
+    res_t r;
+    run_one("echo", "{\"value\":[1,2.5,\"x\",null,{},[],true,-0.1,9007199254740993],\"z\":null}",
+            &r);
+    CHECK_EQ_STR(r.status, "ok");
+    CHECK_EQ_STR(r.result,
+                 "{\"value\":[1,2.5,\"x\",null,{},[],true,-0.1,9007199254740993],\"z\":null}");
+}
+
+static void test_rejected(void)
+{
+    res_t r;
+    run_one("echo", "{}", &r);
+    CHECK_EQ_STR(r.status, "rejected");
+    CHECK(strstr(r.error, "value") != NULL);
+    run_one("echo", "{\"value\":1} trailing", &r);
+    CHECK_EQ_STR(r.status, "rejected");
+    CHECK(strstr(r.error, "not valid JSON") != NULL);
+    run_one("echo", "[1]", &r);
+    CHECK_EQ_STR(r.status, "rejected");
+    CHECK(strstr(r.error, "must be a JSON object") != NULL);
+    run_one("no_such_tool", "{}", &r);
+    CHECK_EQ_STR(r.status, "rejected");
+    CHECK(strstr(r.error, "unknown tool") != NULL);
+}
+
+static void test_exec(void)
+{
+    res_t a, b, c, d, e;
+    call("shell", "{\"argv\":[\"cat\"],\"stdin\":\"hello\"}", &a);
+    call("shell", "{\"argv\":[\"sleep\",\"5\"],\"timeout\":0.2}", &b);
+    call("shell", "{\"argv\":[\"yes\"],\"max_output\":1000}", &c);
+    call("shell", "{\"argv\":[\"ls\"]}", &d);
+    call("shell", "{\"argv\":[\"sh\",\"-c\",\"echo $AGENTD_TEST_TOKEN; exit 3\"]}", &e);
+    uint64_t t0 = loop_mono_ns();
+    loop_run(lp);
+    double ms = (double)(loop_mono_ns() - t0) / 1e6;
+    CHECK_EQ_STR(a.status, "ok");
+    CHECK(strstr(a.result, "\"stdout\":\"hello\"") && strstr(a.result, "\"code\":0"));
+    CHECK(strstr(b.result, "\"timed_out\":true") && strstr(b.result, "\"signal\":9"));
+    CHECK(strstr(c.result, "\"truncated\":true"));
+    CHECK_EQ_STR(d.status, "error");
+    CHECK(strstr(d.error, "'ls' is not in this agent's exec_allow list") != NULL);
+    /* The child does not inherit the parent's environment (secrets). */
+    CHECK(strstr(e.result, "\"code\":3") && strstr(e.result, "\"stdout\":\"\\n\""));
+    CHECK(ms < 2000);
+}
+
+static void test_secrets(void)
+{
+    res_t r;
+    logbuf[0] = '\0';
+    run_one("secrets", "{}", &r);
+    CHECK_EQ_STR(r.status, "ok");
+    CHECK(strstr(r.result, "s3cr3t") == NULL);
+    CHECK(strstr(r.result, "[REDACTED]") != NULL);
+    CHECK(strstr(r.result, "\"len\":16") != NULL);
+    CHECK(strstr(logbuf, "warn:token is [REDACTED]") != NULL);
+    CHECK(strstr(logbuf, "s3cr3t") == NULL);
+    run_one("secrets", "{\"mode\":\"error\"}", &r);
+    CHECK_EQ_STR(r.status, "error");
+    CHECK(strstr(r.error, "failed with [REDACTED]") != NULL);
+    json_object *saved = policy.secrets_allow;
+    policy.secrets_allow = NULL;
+    run_one("secrets", "{}", &r);
+    policy.secrets_allow = saved;
+    CHECK(strstr(r.error, "'AGENTD_TEST_TOKEN' is not in this agent's secrets allow-list"));
+}
+
+static void test_data(void)
+{
+    res_t r;
+    run_one("data_reader", "{\"file\":\"orders.json\"}", &r);
+    CHECK_EQ_STR(r.result,
+                 "{\"data\":{\"empty\":[],\"orders\":[{\"id\":\"1042\",\"status\":\"shipped\"}]}}");
+    run_one("data_reader", "{\"file\":\"note.txt\"}", &r);
+    CHECK_EQ_STR(r.result, "{\"data\":\"hello\\n\"}");
+    run_one("data_reader", "{\"file\":\"../good/echo.lua\"}", &r);
+    CHECK(strstr(r.error, "not a plain relative name") != NULL);
+    run_one("data_reader", "{\"file\":\"/etc/passwd\"}", &r);
+    CHECK(strstr(r.error, "not a plain relative name") != NULL);
+    run_one("data_reader", "{\"file\":\"missing.json\"}", &r);
+    CHECK(strstr(r.error, "no file 'missing.json'") != NULL);
+}
+
+static int fired;
+static void cancel_cb(void *arg)
+{
+    tools_call_cancel(arg);
+    fired = 1;
+}
+
+static void test_cancel(void)
+{
+    res_t a, b;
+    tools_call_t *ca = NULL, *cb = NULL;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    CHECK_EQ_INT(tools_call(tl, "slow", "{}", &info, on_done, &a, &ca), 0);
+    CHECK_EQ_INT(tools_call(tl, "shell", "{\"argv\":[\"sleep\",\"5\"]}", &info, on_done, &b, &cb),
+                 0);
+    loop_after(lp, 50, cancel_cb, ca, NULL);
+    loop_after(lp, 50, cancel_cb, cb, NULL);
+    uint64_t t0 = loop_mono_ns();
+    loop_run(lp);
+    CHECK(fired);
+    CHECK_EQ_INT(a.done, 0);
+    CHECK_EQ_INT(b.done, 0);
+    CHECK((loop_mono_ns() - t0) / 1000000 < 1000);
+    /* Cancelling before the first step ran also works. */
+    CHECK_EQ_INT(tools_call(tl, "sleeper", "{}", &info, on_done, &a, &ca), 0);
+    tools_call_cancel(ca);
+    loop_run(lp);
+    CHECK_EQ_INT(a.done, 0);
+}
+
+static void test_bad_files(void)
+{
+    static const struct {
+        const char *file, *needle;
+    } cases[] = {
+        {"no_description.lua", "no_description.lua: description: missing"},
+        {"bad_params.lua", "bad_params.lua: parameters.type: must be \"object\""},
+        {"typo_field.lua", "typo_field.lua: timout: unknown field"},
+        {"retries_not_idem.lua", "retries_not_idem.lua: retries: only idempotent tools"},
+        {"syntax.lua", "syntax.lua:1:"},
+        {"not_table.lua", "not_table.lua: must return a table"},
+        {"no_run.lua", "no_run.lua: run: missing"},
+        {"bad_timeout.lua", "bad_timeout.lua: timeout: must be seconds"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[300], err[600] = "";
+        snprintf(path, sizeof path, FIX "/bad/%s", cases[i].file);
+        tools_t *t = tools_new(lp, NULL, NULL);
+        int rc = tools_load_file(t, path, err, sizeof err);
+        if (rc == 0 || !strstr(err, cases[i].needle))
+            fprintf(stderr, "  %s: rc=%d err=%s\n", cases[i].file, rc, err);
+        CHECK(rc != 0 && strstr(err, cases[i].needle) != NULL);
+        CHECK(strchr(err, '\n') == NULL);
+        tools_free(t);
+    }
+}
+
+int main(void)
+{
+    setup();
+    RUN(test_registry);
+    RUN(test_parallel_sleep);
+    RUN(test_hostile_suite);
+    RUN(test_pcall_yield_ok);
+    RUN(test_timeout);
+    RUN(test_retries);
+    RUN(test_json_roundtrip);
+    RUN(test_rejected);
+    RUN(test_exec);
+    RUN(test_secrets);
+    RUN(test_data);
+    RUN(test_cancel);
+    RUN(test_bad_files);
+    teardown();
+    return check_report();
+}
