@@ -520,7 +520,7 @@ static int door_data(lua_State *L)
         json_tokener *tok = json_tokener_new();
         if (!tok)
             return luaL_error(L, "ctx.data: out of memory");
-        json_object *j = json_tokener_parse_ex(tok, dst, (int)n);
+        json_object *j = json_tokener_parse_ex(tok, dst, (int)n + 1);
         enum json_tokener_error e = json_tokener_get_error(tok);
         json_tokener_free(tok);
         if (e != json_tokener_success) {

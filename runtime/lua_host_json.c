@@ -92,12 +92,14 @@ static int json_encode(lua_State *L)
     char msg[300];
     json_object *j = NULL;
     luaL_checkany(L, 1);
+    int pretty = lua_toboolean(L, 2);
+    lua_settop(L, 1);
     json_object **box = box_new(L);
     if (lua_host_to_json(L, 1, 0, "", &j, msg, sizeof msg) != 0)
         return luaL_error(L, "json.encode: %s", msg);
     *box = j;
     int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
-    if (lua_toboolean(L, 2))
+    if (pretty)
         flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE;
     lua_pushstring(L, j ? json_object_to_json_string_ext(j, flags) : "null");
     *box = NULL;
@@ -113,7 +115,8 @@ static int json_decode(lua_State *L)
     json_tokener *tok = json_tokener_new();
     if (!tok)
         return luaL_error(L, "json.decode: out of memory");
-    json_object *j = json_tokener_parse_ex(tok, s, (int)n);
+    /* Include the terminating NUL so a bare number at the end is complete. */
+    json_object *j = json_tokener_parse_ex(tok, s, (int)n + 1);
     enum json_tokener_error e = json_tokener_get_error(tok);
     size_t off = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
@@ -441,7 +444,9 @@ static int conv_table(conv_t *c, int idx, json_object **out)
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         int kt = lua_type(L, -2);
-        if (lua_type(L, -1) == LUA_TFUNCTION && c->allow_fn) {
+        /* Functions are skipped only as object fields; in an array they would shift the
+         * indices, so they stay and fail below. */
+        if (lua_type(L, -1) == LUA_TFUNCTION && c->allow_fn && kt == LUA_TSTRING) {
             lua_pop(L, 1);
             continue;
         }

@@ -603,7 +603,7 @@ static int check_args(tools_call_t *c, const char *args_json)
         json_tokener *tok = json_tokener_new();
         if (!tok)
             return ERR_NOMEM;
-        c->args = json_tokener_parse_ex(tok, s, (int)strlen(s));
+        c->args = json_tokener_parse_ex(tok, s, (int)strlen(s) + 1); /* + NUL: ends a number */
         enum json_tokener_error e = json_tokener_get_error(tok);
         size_t end = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);

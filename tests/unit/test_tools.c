@@ -205,6 +205,22 @@ static void test_hostile_suite(void)
     }
 }
 
+static void test_state_memory(void)
+{
+    res_t r;
+    run_one("memprobe", "{}", &r);
+    CHECK_EQ_STR(r.status, "ok");
+    json_object *j = json_tokener_parse(r.result);
+    json_object *b = NULL;
+    CHECK(j && json_object_object_get_ex(j, "bytes", &b));
+    long bytes = b ? (long)json_object_get_int64(b) : 0;
+    printf("  Lua state of one tool call (sandbox + ctx + tool file loaded): %ld bytes (%.1f "
+           "KiB); call took %.2f ms\n",
+           bytes, (double)bytes / 1024, r.ms);
+    CHECK(bytes > 8192 && bytes < 512 * 1024);
+    json_object_put(j);
+}
+
 static void test_pcall_yield_ok(void)
 {
     res_t r;
@@ -384,6 +400,7 @@ int main(void)
     RUN(test_registry);
     RUN(test_parallel_sleep);
     RUN(test_hostile_suite);
+    RUN(test_state_memory);
     RUN(test_pcall_yield_ok);
     RUN(test_timeout);
     RUN(test_retries);
