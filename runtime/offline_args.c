@@ -711,6 +711,20 @@ out:
     return rc;
 }
 
+int offline_args_is_search(json_object *params)
+{
+    prop_t *p = NULL;
+    size_t np = 0;
+    int yes = 0;
+    if (collect_props(params, &p, &np))
+        return 0;
+    for (size_t i = 0; i < np; i++)
+        yes |= p[i].required && name_is(p[i].name, query_names) &&
+               !strcmp(offline_schema_type(p[i].schema), "string");
+    free(p);
+    return yes;
+}
+
 size_t offline_args_typed_hits(json_object *params, const char *text)
 {
     offline_src_t src = {.text = text, .history = ""};
@@ -725,7 +739,7 @@ size_t offline_args_typed_hits(json_object *params, const char *text)
         goto out;
     for (size_t i = 0; i < np; i++) {
         const char *type = offline_schema_type(p[i].schema);
-        int idlike = is_typed(p[i].schema, type) && (!strcmp(type, "string") || p[i].required);
+        int idlike = p[i].required && is_typed(p[i].schema, type);
         json_object *c = idlike ? json_object_new_array() : NULL;
         if (c && !typed_values(&f, p[i].name, p[i].schema, type, 1, c, 1))
             hits += json_object_array_length(c) > 0;

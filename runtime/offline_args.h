@@ -47,10 +47,15 @@ typedef struct offline_src {
 int offline_args_fill(json_object *params, const offline_src_t *src, json_object **calls,
                       const char **missing);
 
-/* How many of the tool's identifier-like properties (pattern, format, example shapes) have
+/* How many of the tool's required identifier-like properties (pattern, format, example
+ * shapes, numbers) have
  * a value in text: "order 1042" against an order id `^[0-9]{4}$` is strong evidence that the
  * request is about that tool. */
 size_t offline_args_typed_hits(json_object *params, const char *text);
+
+/* Does the tool take a required free-text query ("query", "q", "keywords", ...)? Such a
+ * search tool is the offline model's fallback when no tool clearly fits. */
+int offline_args_is_search(json_object *params);
 
 /* The JSON type a schema asks for ("string", "integer", ...), from "type" (first non-null
  * entry of a list), else inferred from const/enum/properties; "" when unconstrained. */

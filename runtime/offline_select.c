@@ -86,6 +86,33 @@ static void add_terms(const offline_words_t *q, double weight, doc_t *docs, size
     }
 }
 
+/* Verbs that name a side effect. A tool named "<verb>_<thing>" is only called when the
+ * request itself mentions one of its name's words ("open a ticket"): shared vocabulary in a
+ * description is not enough reason to write something. */
+static const char *const effect_verbs[] = {
+    "add",  "book", "cancel", "charge", "close",  "create", "delete",   "issue",  "open", "pay",
+    "place", "post", "refund", "remove", "send", "set",    "submit", "transfer", "update", "write",
+    NULL};
+
+static int has_effect(const offline_words_t *name)
+{
+    char stem[OFFLINE_WORD_MAX];
+    for (int i = 0; name->n && effect_verbs[i]; i++) {
+        offline_stem(effect_verbs[i], stem, sizeof stem);
+        if (!strcmp(name->w[0], stem))
+            return 1;
+    }
+    return 0;
+}
+
+static int named_in(const offline_words_t *name, const offline_words_t *q)
+{
+    for (size_t k = 0; k < name->n; k++)
+        if (offline_words_match(q, name->w[k]) > 0)
+            return 1;
+    return 0;
+}
+
 int offline_select_score(json_object *tools, const char *text, const char *history,
                          double *scores)
 {
@@ -108,6 +135,8 @@ int offline_select_score(json_object *tools, const char *text, const char *histo
         json_object *params;
         if (json_object_object_get_ex(json_object_array_get_idx(tools, i), "parameters", &params))
             scores[i] += OFFLINE_HIT_BONUS * (double)offline_args_typed_hits(params, text);
+        if (has_effect(&docs[i].name) && !named_in(&docs[i].name, &q))
+            scores[i] = 0;
         scores[i] = round(scores[i] * 1000.0) / 1000.0; /* stable text in traces */
     }
     rc = 0;
@@ -128,5 +157,5 @@ int offline_select_wanted(const double *scores, size_t n, size_t i)
     for (size_t k = 0; k < n; k++)
         if (scores[k] > best)
             best = scores[k];
-    return scores[i] >= OFFLINE_MIN_SCORE && scores[i] >= 0.5 * best;
+    return scores[i] >= OFFLINE_MIN_SCORE && scores[i] >= OFFLINE_REL_SCORE * best;
 }

@@ -132,10 +132,16 @@ static int flush_word(offline_words_t *ws, char *raw, size_t *n, int keep_stop)
 {
     if (*n == 0)
         return 0;
+    static const char *const negations[] = {"cant", "didnt", "doesnt", "dont", "hasnt", "havent",
+                                            "isnt", "wasnt", "wont", "never", NULL};
     raw[*n] = 0;
     *n = 0;
     if (!keep_stop && offline_is_stop(raw))
         return 0;
+    /* With stop words kept (enum matching), "hasn't arrived" must meet "not_arrived". */
+    for (int i = 0; keep_stop && negations[i]; i++)
+        if (!strcmp(raw, negations[i]))
+            return offline_words_push(ws, "not");
     char stem[OFFLINE_WORD_MAX];
     offline_stem(raw, stem, sizeof stem);
     return offline_words_push(ws, stem);

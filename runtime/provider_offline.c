@@ -294,6 +294,14 @@ static int plan_tool(plan_t *p, const convo_t *c, const offline_src_t *src, json
     return rc ? rc : added;
 }
 
+static int called_this_turn(const convo_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->ncalls; i++)
+        if (c->calls[i].at > c->turn && !strcmp(c->calls[i].name, name))
+            return 1;
+    return 0;
+}
+
 static int make_plan(plan_t *p, const convo_t *c, const offline_src_t *src, json_object *tools,
                      const double *scores)
 {
@@ -302,8 +310,7 @@ static int make_plan(plan_t *p, const convo_t *c, const offline_src_t *src, json
     int rc = 0, err_last_round = 0;
     if (!order)
         return ERR_NOMEM;
-    for (size_t i = 0; i < n; i++) /* by score, ties in the agent's order: insertion sort */
-    {
+    for (size_t i = 0; i < n; i++) { /* by score, ties in the agent's order */
         size_t j = i;
         while (j > 0 && scores[order[j - 1]] < scores[i]) {
             order[j] = order[j - 1];
@@ -311,16 +318,27 @@ static int make_plan(plan_t *p, const convo_t *c, const offline_src_t *src, json
         }
         order[j] = i;
     }
-    for (size_t k = 0; k < n && rc >= 0; k++)
-        if (offline_select_wanted(scores, n, order[k]))
-            rc = plan_tool(p, c, src, json_object_array_get_idx(tools, order[k]));
+    /* A tool runs in one round per turn: a later round would only call it again with
+     * arguments enriched by its own result. */
+    for (size_t k = 0; k < n && rc >= 0; k++) {
+        json_object *tool = json_object_array_get_idx(tools, order[k]);
+        if (offline_select_wanted(scores, n, order[k]) &&
+            !called_this_turn(c, str_field(tool, "name") ? str_field(tool, "name") : ""))
+            rc = plan_tool(p, c, src, tool);
+    }
     for (size_t i = 0; i < c->nobs; i++)
         err_last_round |= !c->obs[i].earlier && c->obs[i].is_error;
-    /* After a failed first round, one other relevant tool may still help. */
-    if (rc >= 0 && c->rounds == 1 && err_last_round && json_object_array_length(p->calls) == 0)
-        for (size_t k = 0; k < n && rc == 0; k++)
-            if (scores[order[k]] > 0 && !offline_select_wanted(scores, n, order[k]))
-                rc = plan_tool(p, c, src, json_object_array_get_idx(tools, order[k]));
+    /* Nothing clearly fits, or the first round failed: a search tool that shares a word
+     * with the request is the best next step, as it would be for a person. */
+    if (rc >= 0 && json_object_array_length(p->calls) == 0 &&
+        (c->rounds == 0 || (c->rounds == 1 && err_last_round)))
+        for (size_t k = 0; k < n && rc == 0; k++) {
+            json_object *tool = json_object_array_get_idx(tools, order[k]);
+            const char *name = str_field(tool, "name");
+            if (scores[order[k]] > 0 && name && !called_this_turn(c, name) &&
+                offline_args_is_search(json_object_object_get(tool, "parameters")))
+                rc = plan_tool(p, c, src, tool);
+        }
     free(order);
     return rc < 0 ? rc : 0;
 }

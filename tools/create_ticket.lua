@@ -51,8 +51,8 @@ return {
     local key = "ticket:" .. ctx.idempotency_key
     local existing = ctx.kv.get(key)
     if existing then
-      ctx.log("info", "ticket " .. existing.ticket_id .. " already exists for this call")
-      return existing
+      ctx.log("info", "ticket " .. existing.ticket.ticket_id .. " already exists for this call")
+      return existing.ticket
     end
 
     -- The id comes from the idempotency key (FNV-1a), so concurrent runs need no shared
@@ -75,10 +75,7 @@ return {
       first_response = (args.priority == "urgent" or args.priority == "high")
         and "within 4 hours" or "within one business day",
     }
-    local stored = {}
-    for k, v in pairs(ticket) do stored[k] = v end
-    stored.description = args.description
-    ctx.kv.put(key, stored)
+    ctx.kv.put(key, { ticket = ticket, description = args.description })
     ctx.log("info", "opened ticket " .. ticket.ticket_id)
     return ticket
   end,
