@@ -11,23 +11,31 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define TEXT_CLIP 280
+#define MAX_CLAUSES 10 /* facts per result sentence: the rest is in the trace */
 
 /* Keys that usually carry the point of a record come first, in this order. */
 static const char *const key_order[] = {
     "id", "order_id", "ticket_id", "title", "name", "status", "state", "carrier",
     "tracking_number", "tracking", "tracking_url", "eta", "estimated_delivery", "delivered_at",
-    "shipped_at", "placed_at", "created_at", "total", "currency", "items", NULL};
+    "last_update", "message", "summary", "shipped_at", "placed_at", "created_at", "total",
+    "currency", "items", "qty", "quantity", "price", NULL};
 /* Ranking internals that mean nothing to a customer. */
 static const char *const key_skip[] = {"score", "rank", "relevance", "_score", NULL};
 static const char *const label_keys[] = {"title", "name", "label", "subject", "id", NULL};
 static const char *const answer_names[] = {"answer",  "reply",       "response",   "message",
                                            "summary", "text",        "content",    "explanation",
                                            "resolution", "final_answer", "output", NULL};
+
+static const char *const confidence_names[] = {"confidence", "certainty", "probability", NULL};
+/* Arrays of strings with these names list the tools the answer rests on. */
+static const char *const source_names[] = {"sources", "citations", "references", "tools_used",
+                                           "tools", NULL};
 
 static int in_list(const char *k, const char *const *list)
 {
@@ -67,11 +75,25 @@ static int is_scalar(json_object *v)
 }
 
 /* A scalar as text, strings clipped to max characters on one line. */
+/* "in_transit" reads as "in transit": lower-case snake_case values are enum codes. */
+static int is_code(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n < 40 && strspn(s, "abcdefghijklmnopqrstuvwxyz_") == n && strchr(s, '_');
+}
+
 static void add_scalar(offline_buf_t *b, json_object *v, size_t max)
 {
     if (json_object_is_type(v, json_type_string)) {
         const char *s = json_object_get_string(v);
         size_t n = strcspn(s, "\n");
+        if (is_code(s)) {
+            for (size_t i = 0; i < n; i++)
+                offline_buf_addn(b, s[i] == '_' ? " " : s + i, 1);
+            return;
+        }
+        while (n > 1 && s[n - 1] == '.' && s[n - 2] != '.') /* the sentence adds its own */
+            n--;
         if (n > max) {
             n = max;
             while (n > max / 2 && s[n] != ' ')
@@ -134,6 +156,7 @@ static void add_record(offline_buf_t *b, json_object *o)
         if (is_long_text(v)) {
             offline_buf_add(b, ": ");
             add_scalar(b, v, TEXT_CLIP);
+            offline_buf_add(b, ".");
             break;
         }
     }
@@ -174,32 +197,47 @@ static void add_object(offline_buf_t *b, json_object *o, json_object *args)
     size_t n;
     const char **keys = ordered_keys(o, &n);
     char hk[96];
-    int clauses = 0;
+    int clauses = 0, lists = 0, others = 0;
     offline_buf_t tail = {0}; /* long text and record lists go after the sentence */
+    for (size_t i = 0; keys && i < n; i++)
+        lists += json_object_is_type(json_object_object_get(o, keys[i]), json_type_array);
     for (size_t i = 0; keys && i < n; i++) {
         json_object *v = json_object_object_get(o, keys[i]);
         if (!v || json_object_is_type(v, json_type_null) || in_list(keys[i], key_skip) ||
-            keys[i][0] == '_' || said_in_args(args, keys[i], v))
+            keys[i][0] == '_' || said_in_args(args, keys[i], v) ||
+            (lists && !strcmp(keys[i], "count")))
             continue;
         offline_humanize(keys[i], hk, sizeof hk);
         if (is_long_text(v)) {
+            others++;
             offline_buf_addf(&tail, "\n%c%s: ", toupper((unsigned char)hk[0]), hk + 1);
             add_scalar(&tail, v, TEXT_CLIP);
+            offline_buf_add(&tail, ".");
             continue;
         }
         if (json_object_is_type(v, json_type_array) && list_of_records(v) && has_long_text(v)) {
-            offline_buf_addf(&tail, "\n%c%s:", toupper((unsigned char)hk[0]), hk + 1);
+            if (lists > 1 || others)
+                offline_buf_addf(&tail, "\n%c%s:", toupper((unsigned char)hk[0]), hk + 1);
             for (size_t k = 0; k < json_object_array_length(v) && k < 5; k++) {
                 offline_buf_add(&tail, "\n- ");
                 add_record(&tail, json_object_array_get_idx(v, k));
             }
             continue;
         }
-        offline_buf_add(b, clauses++ ? "; the " : "the ");
-        offline_buf_addf(b, "%s ", hk);
+        if (clauses >= MAX_CLAUSES)
+            continue;
+        size_t hl = strlen(hk);
+        offline_buf_add(b, clauses++ ? "; " : "");
+        if (hl > 3 && !strcmp(hk + hl - 3, " at") && is_scalar(v)) {
+            /* "shipped_at" -> "shipped on 2026-11-22" */
+            offline_buf_addf(b, "%.*s on ", (int)(hl - 3), hk);
+            add_scalar(b, v, 120);
+            continue;
+        }
+        offline_buf_addf(b, "the %s ", hk);
         if (json_object_is_type(v, json_type_array)) {
             size_t len = json_object_array_length(v);
-            offline_buf_add(b, len > 1 ? "are " : "is ");
+            offline_buf_add(b, len > 1 || hk[hl - 1] == 's' ? "are " : "is ");
             if (!len)
                 offline_buf_add(b, "none");
             for (size_t k = 0; k < len && k < 8; k++) {
@@ -220,24 +258,27 @@ static void add_object(offline_buf_t *b, json_object *o, json_object *args)
     }
     if (clauses)
         offline_buf_add(b, ".");
+    if (tail.len && !clauses && b->len && b->s[b->len - 1] == ' ')
+        b->s[--b->len] = 0; /* the list starts on its own line after "Heading:" */
     if (tail.len)
-        offline_buf_add(b, clauses ? tail.s : tail.s + 1);
+        offline_buf_add(b, tail.s);
     offline_buf_clear(&tail);
     free(keys);
 }
 
 /* "Lookup order (order ID 1042)". */
-static void add_heading(offline_buf_t *b, const offline_obs_t *ob)
+static void add_heading(offline_buf_t *b, const offline_obs_t *ob, int capital)
 {
     char h[96];
     offline_humanize(ob->tool, h, sizeof h);
-    offline_buf_addf(b, "%c%s", toupper((unsigned char)h[0]), h + 1);
+    offline_buf_addf(b, "%c%s", capital ? toupper((unsigned char)h[0]) : h[0], h + 1);
     size_t n;
     const char **keys = ordered_keys(ob->args, &n);
     int any = 0;
     for (size_t i = 0; keys && i < n; i++) {
         json_object *v = json_object_object_get(ob->args, keys[i]);
-        if (!is_scalar(v) || is_long_text(v) || json_object_is_type(v, json_type_null))
+        if (!is_scalar(v) || json_object_is_type(v, json_type_null) ||
+            (json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 40))
             continue;
         offline_humanize(keys[i], h, sizeof h);
         offline_buf_addf(b, "%s%s ", any++ ? ", " : " (", h);
@@ -255,7 +296,7 @@ static void add_error(offline_buf_t *b, const offline_obs_t *ob)
 {
     json_object *m;
     offline_buf_add(b, "I could not complete ");
-    add_heading(b, ob);
+    add_heading(b, ob, 0);
     offline_buf_add(b, ": ");
     if (json_object_is_type(ob->result, json_type_object) &&
         (json_object_object_get_ex(ob->result, "error", &m) ||
@@ -276,10 +317,12 @@ static void add_ask(offline_buf_t *b, const offline_ask_t *ask, int first)
     json_object *v;
     offline_humanize(ask->tool, t, sizeof t);
     offline_humanize(ask->param, p, sizeof p);
-    offline_buf_addf(b, "%s %s, I need the %s", first ? "To" : "\n\nTo", t, p);
-    if (json_object_object_get_ex(ask->schema, "description", &v) && is_scalar(v)) {
-        offline_buf_add(b, " (");
-        add_scalar(b, v, 160);
+    offline_buf_addf(b, "%s use %s, I need the %s", first ? "To" : "\n\nTo", t, p);
+    if (json_object_object_get_ex(ask->schema, "description", &v) &&
+        json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0) {
+        const char *d = json_object_get_string(v);
+        offline_buf_addf(b, " (%c", tolower((unsigned char)d[0]));
+        offline_buf_addn(b, d + 1, strcspn(d + 1, "\n"));
         offline_buf_add(b, ")");
     }
     json_object *ex;
@@ -335,8 +378,10 @@ char *offline_answer_text(const offline_src_t *src, json_object *tools, const of
         if (ob->is_error)
             continue;
         offline_buf_add(&b, "\n\n");
-        add_heading(&b, ob);
-        offline_buf_add(&b, ": ");
+        add_heading(&b, ob, 1);
+        offline_buf_add(&b, ":");
+        if (json_object_is_type(ob->result, json_type_object))
+            offline_buf_add(&b, " ");
         if (json_object_is_type(ob->result, json_type_object))
             add_object(&b, ob->result, ob->args);
         else if (ob->result && json_object_is_type(ob->result, json_type_array)) {
@@ -344,10 +389,13 @@ char *offline_answer_text(const offline_src_t *src, json_object *tools, const of
             if (wrap && !json_object_object_add(wrap, "results", json_object_get(ob->result)))
                 add_object(&b, wrap, NULL);
             json_object_put(wrap);
-        } else if (ob->result)
+        } else if (ob->result) {
+            offline_buf_add(&b, " ");
             add_scalar(&b, ob->result, TEXT_CLIP * 2);
-        else
+        } else {
+            offline_buf_add(&b, " ");
             offline_buf_add(&b, ob->text ? ob->text : "");
+        }
     }
     for (size_t i = 0; i < src->nobs; i++)
         if (src->obs[i].is_error) {
@@ -356,8 +404,9 @@ char *offline_answer_text(const offline_src_t *src, json_object *tools, const of
         }
     if (ask)
         add_ask(&b, ask, 0);
-    offline_buf_add(&b, ok ? "\n\nLet me know if there is anything else I can do."
-                           : "\n\nPlease check the details and try again.");
+    else
+        offline_buf_add(&b, ok ? "\n\nLet me know if there is anything else I can do."
+                               : "\n\nPlease check the details and try again.");
     return offline_buf_take(&b);
 }
 
@@ -452,14 +501,26 @@ static json_object *fill_value(const char *name, json_object *s, const char *pro
         return fill_object(s, prose, src, depth);
     if (!strcmp(type, "string") && in_list(name, answer_names) &&
         !json_object_object_get_ex(s, "enum", NULL)) {
-        double maxl;
         json_object *ml;
-        v = json_object_new_string(prose);
-        if (v && json_object_object_get_ex(s, "maxLength", &ml) &&
-            (maxl = json_object_get_double(ml)) >= 1 && strlen(prose) > (size_t)maxl) {
-            json_object_put(v);
-            v = json_object_new_string_len(prose, (int)maxl); /* ASCII prose: bytes = chars */
-        }
+        size_t maxl = json_object_object_get_ex(s, "maxLength", &ml) &&
+                              json_object_get_int64(ml) >= 4
+                          ? (size_t)json_object_get_int64(ml)
+                          : 0;
+        size_t n = strlen(prose);
+        if (!maxl || n <= maxl)
+            return json_object_new_string(prose);
+        /* Cut at a word boundary and say so; byte count <= character count keeps it valid. */
+        n = maxl - 3;
+        while (n > maxl / 2 && prose[n] != ' ')
+            n--;
+        while (n > 0 && (((unsigned char)prose[n] & 0xC0) == 0x80 || prose[n - 1] == ' '))
+            n--;
+        offline_buf_t b = {0};
+        offline_buf_addn(&b, prose, n);
+        offline_buf_add(&b, "...");
+        char *clip = offline_buf_take(&b);
+        v = clip ? json_object_new_string(clip) : NULL;
+        free(clip);
         return v;
     }
     if (!strcmp(type, "boolean") && !json_object_object_get_ex(s, "default", NULL) &&
@@ -467,8 +528,39 @@ static json_object *fill_value(const char *name, json_object *s, const char *pro
         return json_object_new_boolean(tool_did(name, src));
     if (!v)
         v = offline_obs_lookup(src, name, s);
+    if (!v && (!strcmp(type, "number") || !strcmp(type, "integer")) &&
+        in_list(name, confidence_names)) {
+        /* A confidence reflects whether the answer rests on tool results. */
+        int ok = 0;
+        for (size_t i = 0; i < src->nobs; i++)
+            ok |= !src->obs[i].is_error;
+        double d = ok ? 0.9 : 0.3, lim;
+        json_object *b;
+        if (json_object_object_get_ex(s, "maximum", &b) && (lim = json_object_get_double(b)) < d)
+            d = lim;
+        if (json_object_object_get_ex(s, "minimum", &b) && (lim = json_object_get_double(b)) > d)
+            d = lim;
+        char txt[32];
+        snprintf(txt, sizeof txt, "%.2g", d); /* "0.9", not 0.90000000000000002 */
+        v = !strcmp(type, "integer") ? json_object_new_int64((int64_t)d)
+                                     : json_object_new_double_s(d, txt);
+    }
+    json_object *items;
+    if (!v && !strcmp(type, "array") && in_list(name, source_names) &&
+        json_object_object_get_ex(s, "items", &items) &&
+        !strcmp(offline_schema_type(items), "string")) {
+        v = json_object_new_array();
+        for (size_t i = 0; v && i < src->nobs; i++) {
+            int seen = src->obs[i].is_error;
+            for (size_t k = 0; k < i && !seen; k++)
+                seen = !src->obs[k].is_error && !strcmp(src->obs[k].tool, src->obs[i].tool);
+            if (!seen)
+                json_object_array_add(v, json_object_new_string(src->obs[i].tool));
+        }
+        return v;
+    }
     if (!v && !strcmp(type, "array")) {
-        json_object *items, *one, *mi;
+        json_object *one, *mi;
         v = json_object_new_array();
         if (v && json_object_object_get_ex(s, "minItems", &mi) && json_object_get_int(mi) > 0 &&
             json_object_object_get_ex(s, "items", &items) &&
