@@ -6,7 +6,10 @@
 #include "cli.h"
 #include "gc_cli.h"
 #include "run_cli.h"
+#include "runs_cli.h"
 #include "session.h"
+#include "tools_cli.h"
+#include "viewer.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +47,21 @@ static const command_t commands[] = {
      "summary at the end: runs done/failed, steps, wall and CPU time, peak RSS, tokens, cost.\n"
      "  --json   the summary as one JSON object\n"
      "Also takes --model, --db, --traces, --tools, --durability, --cache as `agentd run` does.\n"},
+    {"runs", runs_cli_main, "runs [--json] [--state S] [--limit N] [--db PATH]",
+     "List runs, newest first: id, agent, state, steps, duration, tokens, cost.\n"},
+    {"trace", viewer_main, "trace [RUN] [--plain] [--json] [--follow] [--db PATH]",
+     "Show a run's trace. On a terminal: the interactive viewer (runs list, span tree with a\n"
+     "timeline, event detail, follow mode; keys are shown on screen). Otherwise, or with\n"
+     "--plain: the span tree with durations. --json prints the raw events; --follow tails a\n"
+     "live run.\n"
+     "  agentd trace export RUN --otlp [-o FILE]   OTLP/JSON for OpenTelemetry collectors\n"},
+    {"tools", tools_cli_main, "tools list|check|call ...",
+     "  agentd tools list [--json] [--tools DIR]     names, descriptions, schemas\n"
+     "  agentd tools check [FILE...]                 lint tool files (schema, fields, policy)\n"
+     "  agentd tools call NAME '{json}' [--tools DIR] [--db PATH]\n"
+     "                                               validate, run one call, print the result\n"},
+    {"new", tools_new_main, "new tool NAME",
+     "Write tools/NAME.lua, a commented skeleton that passes `agentd tools check`.\n"},
     {"gc", gc_cli_main, "gc (--older-than DURATION | --keep N) [--vacuum] [--db PATH]",
      "Delete finished runs (done, failed, cancelled) older than DURATION (30d, 12h, 15m, 90s)\n"
      "and/or beyond the newest N runs, with their messages, tool calls, events and trace files.\n"
