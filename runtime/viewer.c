@@ -366,7 +366,7 @@ static void draw_list(tui_t *t)
         put(H - 2, 0, W, line, t->msg_until > mono_ns() ? A_BOLD : pair(t, C_ERR, A_BOLD));
     bar_line(t, H - 1, pair(t, C_HEAD, A_REVERSE));
     put(H - 1, 0, W,
-        " ↑↓ move  ⏎ open  s sort  S reverse  f filter  / search  n next  e next failed  q quit",
+        " ↑↓ move ⏎ open s sort S reverse f filter / find n next e failed q quit",
         pair(t, C_HEAD, A_REVERSE));
 }
 
@@ -494,10 +494,10 @@ static void draw_run(tui_t *t)
 
     bar_line(t, 0, pair(t, C_HEAD, A_REVERSE));
     putf(0, 0, W, pair(t, C_HEAD, A_REVERSE) | A_BOLD,
-         " run %.16s  %s  %s  steps %d  %s  tok %lld/%lld  $%.6f  errors %d%s", t->run.id,
-         t->run.agent, t->run.state, t->run.step, vmodel_fmt_dur(t1 - t0, dur, sizeof dur),
-         (long long)m->in_tokens, (long long)m->out_tokens, t->run.cost_usd, m->errors,
-         t->follow ? (live(t) ? "  [LIVE]" : "  [FOLLOW]") : "");
+         " %.16s %s %s%s | %d steps %s | %lld+%lld tok $%.6g | %d err", t->run.id, t->run.agent,
+         t->run.state, t->follow ? (live(t) ? " LIVE" : " (followed)") : "", t->run.step,
+         vmodel_fmt_dur(t1 - t0, dur, sizeof dur), (long long)m->in_tokens,
+         (long long)m->out_tokens, t->run.cost_usd, m->errors);
 
     int bw = W >= 120 ? W / 3 : W >= 80 ? 24 : (W / 4 > 6 ? W / 4 : 6);
     int dw = 7, nw = W - bw - dw - 4;
@@ -558,7 +558,7 @@ static void draw_run(tui_t *t)
     const char *line = t->msg_until > mono_ns() ? t->msg : NULL;
     char facts[400];
     if (!line && m->nrows) {
-        viewer_span_facts(&m->spans[m->rows[t->rsel].span], facts, sizeof facts);
+        viewer_span_facts(&m->spans[m->rows[t->rsel].span], 1, facts, sizeof facts);
         line = facts;
     }
     if (line)
@@ -569,7 +569,7 @@ static void draw_run(tui_t *t)
                                   : A_NORMAL));
     bar_line(t, H - 1, pair(t, C_HEAD, A_REVERSE));
     put(H - 1, 0, W,
-        " ↑↓ move ⏎ detail e next error / search n next ␣ fold F follow p points c json y copy q back",
+        " ↑↓ ⏎ detail e error / find n next ␣ fold F follow p points c json y copy q back",
         pair(t, C_HEAD, A_REVERSE));
 }
 
@@ -619,7 +619,7 @@ static void draw_detail(tui_t *t)
              t->dtop + rows < t->det.n ? t->dtop + rows : t->det.n, t->det.n);
     bar_line(t, H - 1, pair(t, C_HEAD, A_REVERSE));
     put(H - 1, 0, W,
-        " ↑↓ PgUp PgDn scroll  / search  n next  e next error  c json  y copy  ← q back",
+        " ↑↓ PgUp PgDn  / find  n next  e next error  c json  y copy  q back  Q quit",
         pair(t, C_HEAD, A_REVERSE));
 }
 

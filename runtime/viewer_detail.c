@@ -85,7 +85,7 @@ size_t vtui_clip(const char *s, int maxcols, int *cols)
 
 int vlines_add(vlines_t *l, int kind, const char *indent, const char *text)
 {
-    int width = l->width > 10 ? l->width : 80;
+    int width = l->width > 4 ? l->width : 80;
     int iw = vtui_width(indent);
     char *buf = malloc(strlen(indent) + (size_t)width * 4 + 8);
     if (!buf)
@@ -208,9 +208,23 @@ static int msg_one(void *ud, int64_t idx, const char *json)
     return 0;
 }
 
-static void add_point_events(vlines_t *l, const vmodel_t *m, const vmodel_span_t *s)
+static void add_point_events(vlines_t *l, const vmodel_t *m, int i)
 {
+    const vmodel_span_t *s = &m->spans[i];
     int header = 0;
+    /* Instant child spans first (a tool's retries), then point events on the span. */
+    for (int c = 0; c < m->nspans; c++) {
+        const vmodel_span_t *k = &m->spans[c];
+        if (!k->point || k->parent_idx != i)
+            continue;
+        if (!header++)
+            vlines_add(l, VL_HEAD, "", "── retries and notes ──");
+        char off[32], facts[400];
+        viewer_span_facts(k, 1, facts, sizeof facts);
+        vlines_addf(l, k->status == VM_ERROR ? VL_ERROR : VL_TEXT, "  +%s %s  %s",
+                    vmodel_fmt_dur(k->start_ns - m->min_ns, off, sizeof off),
+                    k->name ? k->name : k->op, facts);
+    }
     for (int k = 0; k < s->nevs; k++) {
         const vmodel_event_t *ev = &m->evs[s->evs[k]];
         if (ev->phase != 'p' || s->point)
@@ -246,14 +260,13 @@ static void add_attrs(vlines_t *l, const vmodel_span_t *s)
         const char *text = json_object_is_type(v, json_type_string)
                                ? json_object_get_string(v)
                                : json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-        char key[160];
-        snprintf(key, sizeof key, "%s:", k);
-        vlines_addf(l, VL_KEY, "  %s", key);
         /* Tool arguments and results arrive as JSON text: show them structured. */
-        if (json_object_is_type(v, json_type_string) && (text[0] == '{' || text[0] == '['))
+        if (json_object_is_type(v, json_type_string) && (text[0] == '{' || text[0] == '[')) {
+            vlines_addf(l, VL_KEY, "  %s:", k);
             add_json_text(l, "      ", text);
-        else
-            vlines_add(l, VL_TEXT, "      ", text ? text : "null");
+        } else {
+            vlines_addf(l, VL_TEXT, "  %s: %s", k, text ? text : "null");
+        }
     }
 }
 
@@ -310,7 +323,7 @@ int viewer_detail_build(vlines_t *out, store_t *st, const vmodel_t *m, int i, in
                 vmodel_fmt_dur(vmodel_span_end(m, s, 0) - s->start_ns, dur, sizeof dur));
     vlines_addf(out, VL_DIM, "span %s   parent %s   op %s   step %d", s->id,
                 s->parent[0] ? s->parent : "-", s->op, s->step);
-    viewer_span_facts(s, facts, sizeof facts);
+    viewer_span_facts(s, 0, facts, sizeof facts);
     if (facts[0])
         vlines_add(out, VL_TEXT, "", facts);
     if (s->error) {
@@ -334,7 +347,7 @@ int viewer_detail_build(vlines_t *out, store_t *st, const vmodel_t *m, int i, in
     }
     if (s->parent_idx < 0 || !strcmp(s->op, "invoke_agent"))
         add_run_parts(out, st, m);
-    add_point_events(out, m, s);
+    add_point_events(out, m, i);
     add_attrs(out, s);
     vlines_addf(out, VL_HEAD, "── events (%d) ──", s->nevs);
     for (int k = 0; k < s->nevs; k++) {

@@ -27,8 +27,9 @@ int viewer_state_final(const char *state);
 void viewer_plain_tree(vmodel_t *m, const store_run_t *run, FILE *out);
 /* Print one event as a line of follow output: offset, seq, phase, name, key facts. */
 void viewer_plain_event(const vmodel_t *m, const vmodel_event_t *ev, FILE *out);
-/* The key attributes of a span as one short line ("openai gpt-4o in=12 out=3 $0.0001"). */
-void viewer_span_facts(const vmodel_span_t *s, char *buf, size_t len);
+/* The key attributes of a span as one short line ("openai gpt-4o in=12 out=3 $0.0001"),
+ * with its error at the end when with_error. */
+void viewer_span_facts(const vmodel_span_t *s, int with_error, char *buf, size_t len);
 /* Tail a run: print events (plain lines, or raw JSON when json) as they commit, until
  * the run is final. Returns a CLI_* code. */
 int viewer_follow_plain(store_t *st, const char *run_id, int json, FILE *out);

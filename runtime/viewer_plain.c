@@ -95,7 +95,7 @@ static void add_clip(char *buf, size_t len, size_t *n, const char *s, size_t max
     buf[*n < len ? *n : len - 1] = 0;
 }
 
-void viewer_span_facts(const vmodel_span_t *s, char *buf, size_t len)
+void viewer_span_facts(const vmodel_span_t *s, int with_error, char *buf, size_t len)
 {
     size_t n = 0;
     buf[0] = 0;
@@ -141,7 +141,7 @@ void viewer_span_facts(const vmodel_span_t *s, char *buf, size_t len)
     } else if (s->step && strcmp(s->op, "invoke_agent")) {
         add(buf, len, &n, "step %d ", s->step);
     }
-    if (s->error) {
+    if (s->error && with_error) {
         add(buf, len, &n, "error: ");
         add_clip(buf, len, &n, s->error, 160);
     }
@@ -242,7 +242,7 @@ void viewer_plain_tree(vmodel_t *m, const store_run_t *run, FILE *out)
         vmodel_fmt_dur(vmodel_span_end(m, s, 0) - s->start_ns, dur, sizeof dur);
         vmodel_fmt_dur(s->start_ns - m->min_ns, off, sizeof off);
         snprintf(offs, sizeof offs, "+%s", off);
-        viewer_span_facts(s, facts, sizeof facts);
+        viewer_span_facts(s, 1, facts, sizeof facts);
         fprintf(out, "%s%*s %9s %9s  %-6s %s\n", label, pad > 0 ? pad : 0, "", offs,
                 s->point ? "" : dur, status_word(s), facts);
         /* The span's own point events (retries, logs) go on lines under it. */
@@ -268,7 +268,7 @@ void viewer_plain_event(const vmodel_t *m, const vmodel_event_t *ev, FILE *out)
                             ? json_object_get_string(v)
                             : NULL;
     if (ev->phase == 'e' || s->point)
-        viewer_span_facts(s, facts, sizeof facts);
+        viewer_span_facts(s, 1, facts, sizeof facts);
     else if (error)
         snprintf(facts, sizeof facts, "error: %s", error);
     const char *phase = ev->phase == 'b' ? "begin" : ev->phase == 'e' ? "end" : "point";
