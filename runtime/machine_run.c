@@ -224,10 +224,17 @@ static int load_call(void *ud, const store_toolcall_t *tc)
 
 /* The span of the state the run is in: the span_id of its last transition event, so a
  * resumed run continues the same trace tree. */
+typedef struct replay {
+    machine_run_t *r;
+    trace_rewrite_t *w;
+} replay_t;
+
 static int find_state_span(void *ud, int64_t n, const char *json)
 {
     (void)n;
-    machine_run_t *r = ud;
+    replay_t *rp = ud;
+    machine_run_t *r = rp->r;
+    trace_rewrite_line(rp->w, json);
     if (!strstr(json, "\"state_to\""))
         return 0;
     json_object *o = json_tokener_parse(json), *v;
@@ -338,9 +345,12 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
     if (!override && rec.model[0] && strcmp(rec.model, agent->models[0]) != 0)
         override = rec.model; /* keep the model the run started with */
     load_calls_t lc = {r, 0};
-    if (set_models(r, override) || store_messages_each(m->st, r->rec.id, load_message, r) ||
-        store_toolcalls_each(m->st, r->rec.id, load_call, &lc) ||
-        store_events_each(m->st, r->rec.id, 0, find_state_span, r)) {
+    replay_t rp = {r, trace_rewrite_begin(m->traces_dir, r->rec.id)};
+    int bad = set_models(r, override) || store_messages_each(m->st, r->rec.id, load_message, r) ||
+              store_toolcalls_each(m->st, r->rec.id, load_call, &lc) ||
+              store_events_each(m->st, r->rec.id, 0, find_state_span, &rp);
+    trace_rewrite_end(rp.w, !bad);
+    if (bad) {
         err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its state: %s", r->rec.id,
                 store_errmsg(m->st));
         mrun_release(r);

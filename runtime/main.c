@@ -37,10 +37,10 @@ static const command_t commands[] = {
      "  --cache MODE       model response cache: off, read, write, readwrite, replay\n"
      "  --json             print only a JSON summary of the run\n"
      "  --quiet            print only the summary\n"},
-    {"resume", run_cli_resume, "resume RUN [options]",
+    {"resume", run_cli_resume, "resume RUN|--all [options]",
      "Continue an unfinished run from its last committed state. A tool call that was running\n"
      "when agentd stopped is re-run only if the tool is idempotent; otherwise the model is told\n"
-     "its outcome is unknown.\n"},
+     "its outcome is unknown. --all resumes every unfinished run whose process is gone.\n"},
     {"batch", batch_cli_main, "batch AGENT.lua INPUTS.jsonl [--concurrency C] [options]",
      "Run the agent once per input line (a JSON string, or {\"input\": \"...\"}), at most C\n"
      "runs at a time in this one process (default 16). Shows a progress bar on a terminal and a\n"

@@ -422,14 +422,100 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
     return finish(c, &s, code);
 }
 
+typedef struct paths {
+    char (*p)[1024];
+    size_t n;
+} paths_t;
+
+static int collect_agent(void *ud, const char *run_id, const char *agent_path)
+{
+    (void)run_id;
+    paths_t *ps = ud;
+    for (size_t i = 0; i < ps->n; i++)
+        if (!strcmp(ps->p[i], agent_path))
+            return 0;
+    char(*np)[1024] = realloc(ps->p, (ps->n + 1) * sizeof *np);
+    if (!np)
+        return 1;
+    ps->p = np;
+    snprintf(ps->p[ps->n++], 1024, "%s", agent_path);
+    return 0;
+}
+
+typedef struct tally {
+    int done, failed, waiting;
+} tally_t;
+
+static void tally_end(void *ud, const store_run_t *rec)
+{
+    tally_t *t = ud;
+    if (!strcmp(rec->state, "done"))
+        t->done++;
+    else if (!strcmp(rec->state, "waiting"))
+        t->waiting++;
+    else
+        t->failed++;
+}
+
+/* resume --all: every unfinished run whose process is gone, agent by agent. */
+static int resume_all(common_t *c)
+{
+    char err[1024];
+    store_t *st = store_open(cli_db_path(c->so.db_path), STORE_DURABLE_FULL, err, sizeof err);
+    if (!st) {
+        fprintf(stderr, "agentd: %s\n", err);
+        return CLI_USAGE;
+    }
+    paths_t ps = {0};
+    int rc = store_runs_orphaned(st, (int64_t)loop_wall_ns(), collect_agent, &ps);
+    store_close(st);
+    if (rc) {
+        fprintf(stderr, "agentd: cannot list unfinished runs\n");
+        free(ps.p);
+        return CLI_INTERNAL;
+    }
+    tally_t t = {0};
+    int code = CLI_OK;
+    for (size_t i = 0; i < ps.n; i++) {
+        session_t s;
+        c->so.agent_path = ps.p[i];
+        c->so.obs = (machine_observer_t){.ud = &t, .on_end = tally_end};
+        c->so.quiet_model_note = 1;
+        int oc = session_open(&s, &c->so, err, sizeof err);
+        if (oc) {
+            fprintf(stderr, "agentd: %s\n", err);
+            code = oc;
+        } else {
+            session_reclaim(&s);
+            if (session_run(&s))
+                code = CLI_INTERNAL;
+        }
+        session_close(&s);
+    }
+    free(ps.p);
+    printf("resumed %d run%s: %d done, %d failed, %d waiting\n", t.done + t.failed + t.waiting,
+           t.done + t.failed + t.waiting == 1 ? "" : "s", t.done, t.failed, t.waiting);
+    return code ? code : t.failed ? CLI_FAILED : CLI_OK;
+}
+
 int run_cli_resume(int argc, char **argv)
 {
     common_t c;
-    if (parse_common(&c, argc, argv, NULL) || c.npos != 1) {
-        fprintf(stderr, "usage: agentd resume RUN [--db PATH] [--traces DIR] [--tools DIR] "
+    int all = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--all")) {
+            all = 1;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof *argv);
+            argc--;
+            break;
+        }
+    if (parse_common(&c, argc, argv, NULL) || c.npos != (all ? 0 : 1)) {
+        fprintf(stderr, "usage: agentd resume RUN|--all [--db PATH] [--traces DIR] [--tools DIR] "
                 "[--json]\n");
         return CLI_USAGE;
     }
+    if (all)
+        return resume_all(&c);
     return resume_common(&c, c.pos[0], 0, 0, NULL, NULL);
 }
 

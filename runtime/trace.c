@@ -165,3 +165,43 @@ void trace_redact(char *s)
         }
     }
 }
+
+struct trace_rewrite {
+    FILE *f;
+    char path[1200];
+    char tmp[1210];
+};
+
+trace_rewrite_t *trace_rewrite_begin(const char *dir, const char *run_id)
+{
+    trace_rewrite_t *w = calloc(1, sizeof *w);
+    if (!w || trace_file_path(dir, run_id, w->path, sizeof w->path)) {
+        free(w);
+        return NULL;
+    }
+    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->path);
+    w->f = fopen(w->tmp, "w");
+    if (!w->f) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int trace_rewrite_line(trace_rewrite_t *w, const char *line)
+{
+    return w && fputs(line, w->f) >= 0 && fputc('\n', w->f) != EOF ? 0 : ERR_IO;
+}
+
+int trace_rewrite_end(trace_rewrite_t *w, int ok)
+{
+    if (!w)
+        return ERR_IO;
+    int rc = fclose(w->f) == 0 && ok ? 0 : ERR_IO;
+    if (!rc && rename(w->tmp, w->path) != 0)
+        rc = ERR_IO;
+    if (rc)
+        unlink(w->tmp);
+    free(w);
+    return rc;
+}

@@ -54,9 +54,17 @@ char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev);
 
 /* Append line + '\n' to <dir>/<run_id>.jsonl (O_APPEND, created 0644). 0 or ERR_IO. */
 int trace_file_append(const char *dir, const char *run_id, const char *line);
-/* Rewrite <dir>/<run_id>.jsonl from the given lines (used on resume so the file matches
- * the database exactly). */
+/* <dir>/<run_id>.jsonl into buf. */
 int trace_file_path(const char *dir, const char *run_id, char *buf, size_t len);
+
+/* Rebuild a trace file from the database's events: the file is appended after each commit,
+ * so a process killed between the two leaves it short; on resume it is rewritten (to a
+ * temporary file, then renamed) so file and database agree again. */
+typedef struct trace_rewrite trace_rewrite_t;
+trace_rewrite_t *trace_rewrite_begin(const char *dir, const char *run_id);
+int trace_rewrite_line(trace_rewrite_t *w, const char *line);
+/* Commit (rename) when ok, else discard. Frees w. 0 or ERR_IO. */
+int trace_rewrite_end(trace_rewrite_t *w, int ok);
 
 /* New random 16-hex span id into buf[17]. */
 void trace_span_id(char buf[17]);
