@@ -456,9 +456,12 @@ static json_object *describe_decision(const convo_t *c, const plan_t *p, json_ob
                                       const double *scores)
 {
     json_object *o = json_object_new_object(), *sc = json_object_new_object();
-    for (size_t i = 0; sc && tools && i < json_object_array_length(tools); i++)
+    for (size_t i = 0; sc && tools && i < json_object_array_length(tools); i++) {
+        char txt[32];
+        snprintf(txt, sizeof txt, "%.6g", scores[i]); /* 4.811, not 4.8109999999999999 */
         json_object_object_add(sc, name_or(json_object_array_get_idx(tools, i)),
-                               json_object_new_double(scores[i]));
+                               json_object_new_double_s(scores[i], txt));
+    }
     if (!o || json_object_object_add(o, "round", json_object_new_int64((int64_t)c->rounds + 1)) ||
         json_object_object_add(o, "decision",
                                json_object_new_string(json_object_array_length(p->calls)

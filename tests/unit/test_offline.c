@@ -277,6 +277,9 @@ static void run_turn(exec_t *x, run_t *rn, const char *question, json_object *sc
         rn->model_turns++;
         rn->in_tokens += r.usage.input_tokens;
         rn->out_tokens += r.usage.output_tokens;
+        if (r.decision) /* the model's reasoning, as the trace shows it */
+            printf("  decision: %s\n",
+                   json_object_to_json_string_ext(r.decision, JSON_C_TO_STRING_PLAIN));
         json_object_put(r.decision);
         CHECK_EQ_INT(r.err, 0);
         if (!r.message)
@@ -364,6 +367,8 @@ static void test_demo_question(void)
     CHECK(rn.answer && strstr(rn.answer, "2026-12-01"));
     CHECK(rn.answer && strstr(rn.answer, "1Z999AA10123451042"));
     CHECK(rn.answer && strstr(rn.answer, "hasn't arrived yet")); /* the KB article's title */
+    printf("  usage: %lld input, %lld output tokens over %d model calls\n",
+           (long long)rn.in_tokens, (long long)rn.out_tokens, rn.model_turns);
     CHECK(rn.in_tokens > 100 && rn.out_tokens > 20);
     run_free(&rn);
 }
