@@ -1,0 +1,88 @@
+#!/bin/sh
+# Kill -9 torture: N runs whose tools leave side effects in a file outside agentd; agentd
+# is killed with SIGKILL at random moments, resumed, killed again, ... K times, then left
+# to finish. Asserts: every run ends done, no non-idempotent effect happened twice, every
+# trace (database and file) is gap-free, PRAGMA integrity_check is ok.
+# usage: scripts/torture.sh [KILLS] [RUNS]      (default 1000 kills, 200 runs)
+# Needs ./agentd and build/release/fakellm (make build-all).
+set -u
+KILLS=${1:-1000}
+RUNS=${2:-200}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+AGENTD=${AGENTD:-$ROOT/agentd}
+BUILD=${BUILD:-$ROOT/build/release}
+W=$(mktemp -d /tmp/agentd-torture.XXXXXX)
+trap 'kill $FAKE 2>/dev/null; rm -rf "$W"' EXIT
+export AGENTD_DB="$W/t.db" AGENTD_TORTURE_FILE="$W/effects.txt" AGENTD_RETRY_BASE_MS=5
+: >"$AGENTD_TORTURE_FILE"
+
+"$BUILD/fakellm" --port 0 --port-file "$W/port" --script "$ROOT/tests/fixtures/torture/script.json" \
+    >"$W/fake.log" 2>&1 &
+FAKE=$!
+for _ in $(seq 1 100); do [ -s "$W/port" ] && break; sleep 0.05; done
+export OPENAI_BASE_URL="http://127.0.0.1:$(cat "$W/port")/v1" OPENAI_API_KEY=torture-key
+AGENT="$ROOT/tests/fixtures/torture/agents/torture.lua"
+i=0
+while [ $i -lt "$RUNS" ]; do echo "\"torture input $i\""; i=$((i + 1)); done >"$W/inputs.jsonl"
+
+# Random delay in ms from /dev/urandom, 5..300.
+rand_ms() { echo $(( $(od -An -N2 -tu2 /dev/urandom) % 296 + 5 )); }
+
+kills=0
+started=0
+while [ $kills -lt "$KILLS" ]; do
+    if [ $started -eq 0 ]; then
+        "$AGENTD" batch "$AGENT" "$W/inputs.jsonl" --concurrency 16 --traces "$W/traces" \
+            --json >/dev/null 2>>"$W/agentd.err" &
+        started=1
+    else
+        "$AGENTD" resume --all --traces "$W/traces" >/dev/null 2>>"$W/agentd.err" &
+    fi
+    pid=$!
+    ms=$(rand_ms)
+    sleep "$(printf '0.%03d' "$ms")"
+    if kill -9 $pid 2>/dev/null; then kills=$((kills + 1)); fi
+    wait $pid 2>/dev/null
+    left=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM runs WHERE state NOT IN ('done','failed','cancelled')" 2>/dev/null || echo 1)
+    total=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM runs" 2>/dev/null || echo 0)
+    # All runs created and finished before the kills ran out: start a new round of runs.
+    if [ "$left" = 0 ] && [ "$total" -ge "$RUNS" ] && [ $kills -lt "$KILLS" ]; then
+        "$AGENTD" batch "$AGENT" "$W/inputs.jsonl" --concurrency 16 --traces "$W/traces" \
+            --json >/dev/null 2>>"$W/agentd.err" &
+        pid=$!
+        sleep "$(printf '0.%03d' "$(rand_ms)")"
+        kill -9 $pid 2>/dev/null && kills=$((kills + 1))
+        wait $pid 2>/dev/null
+    fi
+done
+# Let everything finish: the first batch may have been killed before creating every run,
+# so finish the unfinished ones, then make sure RUNS runs exist at least once.
+"$AGENTD" resume --all --traces "$W/traces" >/dev/null 2>>"$W/agentd.err"
+
+fail=0
+pass=0
+check() { if [ "$2" = ok ]; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1: $2"; fi; }
+total=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM runs")
+notdone=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM runs WHERE state <> 'done'")
+[ "$notdone" = 0 ] && [ "$total" -gt 0 ] && check "all $total runs done after $kills kills" ok \
+    || check "all runs done" "$notdone of $total not done: $(sqlite3 "$AGENTD_DB" "SELECT state, reason, error FROM runs WHERE state <> 'done' LIMIT 3")"
+dups=$(grep '^effect ' "$AGENTD_TORTURE_FILE" | sort | uniq -d | head -5)
+[ -z "$dups" ] && check "no non-idempotent effect twice ($(grep -c '^effect ' "$AGENTD_TORTURE_FILE") effects)" ok \
+    || check "no duplicate effects" "$dups"
+unknown=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM tool_calls WHERE state='unknown'")
+echo "info: tool calls whose outcome became unknown after a kill: $unknown"
+gaps=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM (SELECT run_id, count(*) c, max(seq) m, min(seq) s FROM events GROUP BY run_id) WHERE c <> m OR s <> 1")
+[ "$gaps" = 0 ] && check "database traces gap-free" ok || check "database traces gap-free" "$gaps runs with gaps"
+fgaps=0
+for f in "$W"/traces/*.jsonl; do
+    python3 - "$f" <<'PY' || fgaps=$((fgaps + 1))
+import json, sys
+s = [json.loads(l)["seq"] for l in open(sys.argv[1]) if l.strip()]
+sys.exit(0 if s == list(range(1, len(s) + 1)) else 1)
+PY
+done
+[ "$fgaps" = 0 ] && check "trace files gap-free" ok || check "trace files gap-free" "$fgaps files"
+ic=$(sqlite3 "$AGENTD_DB" "PRAGMA integrity_check")
+[ "$ic" = ok ] && check "integrity_check ok" ok || check "integrity_check" "$ic"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
