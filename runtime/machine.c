@@ -354,13 +354,25 @@ static void flush_cb(void *arg)
     if (!m->batch_open)
         return;
     m->batch_open = 0;
-    int rc = store_tx_commit(m->st);
     mline_t *lines = m->lines;
     mpost_t *posts = m->posts;
     m->lines = NULL;
     m->lines_tail = &m->lines;
     m->posts = NULL;
     m->posts_tail = &m->posts;
+    /* Trace files are appended before the commit: a kill between the two leaves a line the
+     * database lacks, and that run is then unfinished in the database, so its resume
+     * rewrites the file from the database. The other order could lose the last lines of a
+     * run that is finished and never resumed. */
+    for (mline_t *l = lines; l; l = l->next) {
+        if (trace_file_append(m->traces_dir, l->run_id, l->json) && !m->warned_traces) {
+            m->warned_traces = 1;
+            fprintf(stderr, "agentd: warning: cannot append to %s/%s.jsonl; events are "
+                    "still in the database (agentd trace %s --json)\n", m->traces_dir,
+                    l->run_id, l->run_id);
+        }
+    }
+    int rc = store_tx_commit(m->st);
     if (rc) {
         char msg[600];
         snprintf(msg, sizeof msg, "database commit failed: %s", store_errmsg(m->st));
@@ -374,19 +386,11 @@ static void flush_cb(void *arg)
         r->in_batch = 0;
     for (mline_t *l = lines, *n; l; l = n) {
         n = l->next;
-        if (!rc) {
-            if (trace_file_append(m->traces_dir, l->run_id, l->json) && !m->warned_traces) {
-                m->warned_traces = 1;
-                fprintf(stderr, "agentd: warning: cannot append to %s/%s.jsonl; events are "
-                        "still in the database (agentd trace %s --json)\n", m->traces_dir,
-                        l->run_id, l->run_id);
-            }
-            if (m->o.obs.on_event) {
-                json_object *ev = json_tokener_parse(l->json);
-                if (ev)
-                    m->o.obs.on_event(m->o.obs.ud, l->run_id, ev);
-                json_object_put(ev);
-            }
+        if (!rc && m->o.obs.on_event) {
+            json_object *ev = json_tokener_parse(l->json);
+            if (ev)
+                m->o.obs.on_event(m->o.obs.ud, l->run_id, ev);
+            json_object_put(ev);
         }
         free(l->json);
         free(l);
