@@ -16,6 +16,8 @@
 #ifndef AGENTD_OFFLINE_ARGS_H
 #define AGENTD_OFFLINE_ARGS_H
 
+#include "offline_schema.h"
+
 #include <json-c/json.h>
 #include <stddef.h>
 
@@ -56,14 +58,6 @@ size_t offline_args_typed_hits(json_object *params, const char *text);
 /* Does the tool take a required free-text query ("query", "q", "keywords", ...)? Such a
  * search tool is the offline model's fallback when no tool clearly fits. */
 int offline_args_is_search(json_object *params);
-
-/* The JSON type a schema asks for ("string", "integer", ...), from "type" (first non-null
- * entry of a list), else inferred from const/enum/properties; "" when unconstrained. */
-const char *offline_schema_type(json_object *schema);
-
-/* Does value satisfy the simple constraints of schema (type, enum, const, pattern, bounds,
- * lengths)? Used to accept or reject candidate values; not a full validator. */
-int offline_value_fits(json_object *schema, json_object *value);
 
 /* Look for a key named `name` (or, for names like "customer_email", their last word when
  * it has 4+ letters) in the observations' results, depth-first with sorted keys, newest
