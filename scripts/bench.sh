@@ -1,0 +1,79 @@
+#!/bin/sh
+# Reproducible benchmark of the runtime against the fake model provider on 127.0.0.1.
+# Each scenario runs REPS times (default 3); figures are the median and the spread
+# (min..max). A run is 4 steps: 3 tool rounds of two tools, then the final answer, with
+# durable SQLite (synchronous=FULL) per transition.
+#   S1  runs one after another, zero latency      -> agentd CPU ms per step
+#   S2  1,000 concurrent runs, model 50 ms, tools 20 ms -> steps/s, RSS per concurrent run
+#   S3  one turn with 8 parallel tools of 100 ms  -> step (acting) time
+#   DB  bytes in the database per 4-step run
+# usage: scripts/bench.sh [REPS]   (needs ./agentd and build/release/fakellm: make build-all)
+set -u
+REPS=${1:-3}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+AGENTD=${AGENTD:-$ROOT/agentd}
+BUILD=${BUILD:-$ROOT/build/release}
+S1_RUNS=${S1_RUNS:-300}
+S2_RUNS=${S2_RUNS:-1000}
+W=$(mktemp -d /tmp/agentd-bench.XXXXXX)
+FAKE=
+trap '[ -n "$FAKE" ] && kill $FAKE 2>/dev/null; rm -rf "$W"' EXIT
+AGENT="$ROOT/tests/fixtures/bench/agents/bench.lua"
+export OPENAI_API_KEY=bench-key
+
+fake() { # fake SCRIPT LATENCY_MS
+    [ -n "$FAKE" ] && kill $FAKE 2>/dev/null && wait $FAKE 2>/dev/null
+    rm -f "$W/port"
+    "$BUILD/fakellm" --port 0 --port-file "$W/port" --script "$ROOT/tests/fixtures/bench/$1" \
+        --latency-ms "$2" >"$W/fake.log" 2>&1 &
+    FAKE=$!
+    for _ in $(seq 1 100); do [ -s "$W/port" ] && break; sleep 0.05; done
+    export OPENAI_BASE_URL="http://127.0.0.1:$(cat "$W/port")/v1"
+}
+inputs() { i=0; while [ $i -lt "$1" ]; do echo "\"bench $i\""; i=$((i + 1)); done >"$W/in.jsonl"; }
+stats() { # reads numbers on stdin, prints "median (min..max)"
+    python3 -c '
+import sys, statistics
+v = sorted(float(x) for x in sys.stdin.read().split())
+print("%.4g (%.4g..%.4g)" % (statistics.median(v), v[0], v[-1]))'
+}
+field() { python3 -c "import json,sys; print(json.load(open('$1'))['$2'])"; }
+
+echo "agentd benchmark — $(nproc) cores, $(uname -r), $REPS repetitions"
+: >"$W/s1"; : >"$W/s1o"; : >"$W/s2"; : >"$W/s2r"; : >"$W/s3"; : >"$W/db"; : >"$W/dbp"
+r=0
+while [ $r -lt "$REPS" ]; do
+    r=$((r + 1))
+    # S1
+    fake script_s1.json 0
+    inputs "$S1_RUNS"
+    rm -f "$W"/s1.db*
+    "$AGENTD" batch "$AGENT" "$W/in.jsonl" --concurrency 1 --db "$W/s1.db" --traces "$W/tr1" \
+        --json >"$W/s1.json" 2>>"$W/err" || { echo "S1 failed: $(tail -3 "$W/err")"; exit 1; }
+    python3 -c "import json; d=json.load(open('$W/s1.json')); print(d['cpu_s']*1000/d['steps'])" >>"$W/s1"
+    python3 -c "import json; d=json.load(open('$W/s1.json')); print(d['wall_s']*1000/d['steps'])" >>"$W/s1o"
+    sqlite3 "$W/s1.db" "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;" >/dev/null
+    python3 -c "import os; print(os.path.getsize('$W/s1.db')/$S1_RUNS)" >>"$W/db"
+    sqlite3 "$W/s1.db" "SELECT ((SELECT sum(length(body)) FROM events)+(SELECT sum(length(body)) FROM messages)+(SELECT sum(length(args)+length(coalesce(result,''))) FROM tool_calls)+(SELECT sum(length(coalesce(spec,''))+length(input)+length(coalesce(answer,''))) FROM runs))*1.0/$S1_RUNS" >>"$W/dbp"
+    # S2
+    fake script_s2.json 50
+    inputs "$S2_RUNS"
+    rm -f "$W"/s2.db*
+    "$AGENTD" batch "$AGENT" "$W/in.jsonl" --concurrency "$S2_RUNS" --db "$W/s2.db" \
+        --traces "$W/tr2" --json >"$W/s2.json" 2>>"$W/err" || { echo "S2 failed: $(tail -3 "$W/err")"; exit 1; }
+    field "$W/s2.json" steps_per_s >>"$W/s2"
+    python3 -c "import json; d=json.load(open('$W/s2.json')); print(d['peak_rss_kb']/$S2_RUNS)" >>"$W/s2r"
+    # S3
+    fake script_s3.json 0
+    rm -f "$W"/s3.db*
+    "$AGENTD" run "$AGENT" "eight tools" --db "$W/s3.db" --traces "$W/tr3" --quiet >/dev/null 2>>"$W/err"
+    sqlite3 "$W/s3.db" "SELECT (SELECT ts_ns FROM transitions WHERE to_state='observing') - (SELECT ts_ns FROM transitions WHERE to_state='acting')" |
+        python3 -c "import sys; print(int(sys.stdin.read())/1e6)" >>"$W/s3"
+done
+echo "S1  CPU per step (agentd only):      $(stats <"$W/s1") ms   [target <= 0.1 ms]"
+echo "    wall per step (incl. fsync):     $(stats <"$W/s1o") ms"
+echo "S2  throughput, $S2_RUNS concurrent:       $(stats <"$W/s2") steps/s   [target >= 6500]"
+echo "    peak RSS per concurrent run:     $(stats <"$W/s2r") KB   [target <= 40 KB]"
+echo "S3  step with 8 parallel 100 ms tools: $(stats <"$W/s3") ms   [target <= 102 ms]"
+echo "DB  bytes per 4-step run (file):     $(stats <"$W/db")   [target <= 9 KB]"
+echo "    payload bytes per run (rows):    $(stats <"$W/dbp")"
