@@ -294,10 +294,27 @@ static int plan_tool(plan_t *p, const convo_t *c, const offline_src_t *src, json
     return rc ? rc : added;
 }
 
+/* Did the tool never run for this call? Its arguments were not JSON, or the runtime rejected
+ * them before the tool started ({"status":"rejected"}); then a corrected call is safe. */
+static int never_ran(const convo_t *c, const call_rec_t *call)
+{
+    if (!call->args)
+        return 1;
+    for (size_t i = 0; i < c->nobs; i++) {
+        json_object *st;
+        if (c->obs[i].args == call->args && c->obs[i].is_error &&
+            json_object_object_get_ex(c->obs[i].result, "status", &st) &&
+            !strcmp(json_object_get_string(st), "rejected"))
+            return 1;
+    }
+    return 0;
+}
+
 static int called_this_turn(const convo_t *c, const char *name)
 {
     for (size_t i = 0; i < c->ncalls; i++)
-        if (c->calls[i].at > c->turn && !strcmp(c->calls[i].name, name))
+        if (c->calls[i].at > c->turn && !strcmp(c->calls[i].name, name) &&
+            !never_ran(c, &c->calls[i]))
             return 1;
     return 0;
 }
@@ -319,7 +336,8 @@ static int make_plan(plan_t *p, const convo_t *c, const offline_src_t *src, json
         order[j] = i;
     }
     /* A tool runs in one round per turn: a later round would only call it again with
-     * arguments enriched by its own result. */
+     * arguments enriched by its own result (or repeat a side effect whose outcome is
+     * unknown). Calls that never reached the tool do not count. */
     for (size_t k = 0; k < n && rc >= 0; k++) {
         json_object *tool = json_object_array_get_idx(tools, order[k]);
         if (offline_select_wanted(scores, n, order[k]) &&

@@ -658,6 +658,61 @@ static void test_bounded_and_no_repeat(void)
     json_object_put(msgs);
 }
 
+/* Conversations a real model (earlier in a fallback chain) or a hand-edited resume may leave
+ * behind: malformed arguments, orphan tool messages, content parts, odd schemas. The model
+ * must still answer, deterministically, without crashing. */
+static void test_odd_input(void)
+{
+    const char *convo =
+        "[{\"role\":\"system\",\"content\":null},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Where is order 1042?\"}]},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"x1\","
+        "\"name\":\"lookup_order\",\"arguments\":\"{not json\"}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"x1\",\"content\":\"/order_id: required\","
+        "\"is_error\":true},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"nobody\",\"content\":\"[1,2,3]\"},"
+        "{\"role\":\"critic\",\"content\":\"ignored\"},{\"content\":\"no role\"}]";
+    const char *tools =
+        "[{\"name\":\"lookup_order\",\"description\":\"Look up an order by number\","
+        "\"parameters\":{\"type\":\"object\",\"required\":[\"order_id\"],\"properties\":"
+        "{\"order_id\":{\"type\":[\"string\",\"null\"],\"pattern\":\"^[0-9]{4}$\"}}}},"
+        "{\"name\":\"weird\",\"description\":\"order things with a broken pattern\","
+        "\"parameters\":{\"type\":\"object\",\"required\":[\"id\",\"missing_prop\"],"
+        "\"properties\":{\"id\":{\"type\":\"string\",\"pattern\":\"([\"}}}},"
+        "{\"name\":\"no_params\",\"description\":\"order summary\"},"
+        "{\"description\":\"nameless\"},"
+        "{\"name\":\"array_params\",\"parameters\":[1,2]}]";
+    json_object *msgs = json_tokener_parse(convo), *tl = json_tokener_parse(tools);
+    CHECK(msgs && tl);
+    reply_t a = ask_model(msgs, tl, NULL), b = ask_model(msgs, tl, NULL);
+    CHECK_EQ_INT(a.err, 0);
+    CHECK(a.message != NULL);
+    const char *ta = json_object_to_json_string_ext(a.message, JSON_C_TO_STRING_PLAIN);
+    char *copy = strdup(ta);
+    CHECK_EQ_STR(json_object_to_json_string_ext(b.message, JSON_C_TO_STRING_PLAIN), copy);
+    /* The earlier call's arguments were not JSON, so {"order_id":"1042"} is a new call. */
+    CHECK(strstr(copy, "\\\"order_id\\\":\\\"1042\\\"") != NULL);
+    printf("  odd input reply: %s\n", copy);
+    free(copy);
+    json_object_put(a.message);
+    json_object_put(b.message);
+    json_object_put(a.decision);
+    json_object_put(b.decision);
+
+    /* An output schema that is not an object schema still gets a value of its type. */
+    json_object *schema = json_tokener_parse("{\"type\":\"integer\",\"minimum\":3}");
+    json_object *one = json_object_new_array();
+    json_object_array_add(one, new_msg("user", "hi"));
+    reply_t c = ask_model(one, NULL, schema);
+    CHECK_EQ_STR(json_object_get_string(json_object_object_get(c.message, "content")), "3");
+    json_object_put(c.message);
+    json_object_put(c.decision);
+    json_object_put(one);
+    json_object_put(schema);
+    json_object_put(msgs);
+    json_object_put(tl);
+}
+
 static void test_cancel_and_bad_input(void)
 {
     loop_t *lp = loop_new();
@@ -713,6 +768,7 @@ int main(void)
     RUN(test_determinism);
     RUN(test_follow_up_turn);
     RUN(test_bounded_and_no_repeat);
+    RUN(test_odd_input);
     RUN(test_cancel_and_bad_input);
     RUN(test_usage_counts);
     exec_free(&X);
