@@ -800,6 +800,7 @@ static void copy_span(tui_t *t, int span)
         return;
     }
     const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
+                                                             JSON_C_TO_STRING_SPACED |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE);
     const char *dir = getenv("TMPDIR");
     char path[1200];
