@@ -20,22 +20,44 @@
 #define MAX_CLAUSES 10 /* facts per result sentence: the rest is in the trace */
 
 /* Keys that usually carry the point of a record come first, in this order. */
-static const char *const key_order[] = {
-    "id", "order_id", "ticket_id", "title", "name", "status", "state", "carrier",
-    "tracking_number", "tracking", "tracking_url", "eta", "estimated_delivery", "delivered_at",
-    "last_update", "message", "summary", "shipped_at", "placed_at", "created_at", "total",
-    "currency", "items", "qty", "quantity", "price", NULL};
+static const char *const key_order[] = {"id",
+                                        "order_id",
+                                        "ticket_id",
+                                        "title",
+                                        "name",
+                                        "status",
+                                        "state",
+                                        "carrier",
+                                        "tracking_number",
+                                        "tracking",
+                                        "tracking_url",
+                                        "eta",
+                                        "estimated_delivery",
+                                        "delivered_at",
+                                        "last_update",
+                                        "message",
+                                        "summary",
+                                        "shipped_at",
+                                        "placed_at",
+                                        "created_at",
+                                        "total",
+                                        "currency",
+                                        "items",
+                                        "qty",
+                                        "quantity",
+                                        "price",
+                                        NULL};
 /* Ranking internals that mean nothing to a customer. */
 static const char *const key_skip[] = {"score", "rank", "relevance", "_score", NULL};
 static const char *const label_keys[] = {"title", "name", "label", "subject", "id", NULL};
-static const char *const answer_names[] = {"answer",  "reply",       "response",   "message",
-                                           "summary", "text",        "content",    "explanation",
-                                           "resolution", "final_answer", "output", NULL};
+static const char *const answer_names[] = {"answer",     "reply",        "response", "message",
+                                           "summary",    "text",         "content",  "explanation",
+                                           "resolution", "final_answer", "output",   NULL};
 
 static const char *const confidence_names[] = {"confidence", "certainty", "probability", NULL};
 /* Arrays of strings with these names list the tools the answer rests on. */
-static const char *const source_names[] = {"sources", "citations", "references", "tools_used",
-                                           "tools", NULL};
+static const char *const source_names[] = {"sources",    "citations", "references",
+                                           "tools_used", "tools",     NULL};
 
 static int in_list(const char *k, const char *const *list)
 {
@@ -282,7 +304,8 @@ static void add_heading(offline_buf_t *b, const offline_obs_t *ob, int capital)
             continue;
         offline_humanize(keys[i], h, sizeof h);
         offline_buf_addf(b, "%s%s ", any++ ? ", " : " (", h);
-        int quote = json_object_is_type(v, json_type_string) && strchr(json_object_get_string(v), ' ');
+        int quote =
+            json_object_is_type(v, json_type_string) && strchr(json_object_get_string(v), ' ');
         offline_buf_add(b, quote ? "\"" : "");
         add_scalar(b, v, 60);
         offline_buf_add(b, quote ? "\"" : "");
@@ -300,7 +323,8 @@ static void add_error(offline_buf_t *b, const offline_obs_t *ob)
     offline_buf_add(b, ": ");
     if (json_object_is_type(ob->result, json_type_object) &&
         (json_object_object_get_ex(ob->result, "error", &m) ||
-         json_object_object_get_ex(ob->result, "message", &m)) && is_scalar(m))
+         json_object_object_get_ex(ob->result, "message", &m)) &&
+        is_scalar(m))
         add_scalar(b, m, TEXT_CLIP);
     else if (json_object_is_type(ob->result, json_type_string))
         add_scalar(b, ob->result, TEXT_CLIP);
@@ -502,10 +526,10 @@ static json_object *fill_value(const char *name, json_object *s, const char *pro
     if (!strcmp(type, "string") && in_list(name, answer_names) &&
         !json_object_object_get_ex(s, "enum", NULL)) {
         json_object *ml;
-        size_t maxl = json_object_object_get_ex(s, "maxLength", &ml) &&
-                              json_object_get_int64(ml) >= 4
-                          ? (size_t)json_object_get_int64(ml)
-                          : 0;
+        size_t maxl =
+            json_object_object_get_ex(s, "maxLength", &ml) && json_object_get_int64(ml) >= 4
+                ? (size_t)json_object_get_int64(ml)
+                : 0;
         size_t n = strlen(prose);
         if (!maxl || n <= maxl)
             return json_object_new_string(prose);
@@ -591,8 +615,7 @@ static json_object *fill_value(const char *name, json_object *s, const char *pro
     return v;
 }
 
-json_object *offline_answer_schema(json_object *schema, const char *prose,
-                                   const offline_src_t *src)
+json_object *offline_answer_schema(json_object *schema, const char *prose, const offline_src_t *src)
 {
     if (!strcmp(offline_schema_type(schema), "object") || !offline_schema_type(schema)[0])
         return fill_object(schema, prose, src, 0);

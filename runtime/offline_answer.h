@@ -15,9 +15,9 @@
 
 /* What the model could not do because a required parameter was not in the request. */
 typedef struct offline_ask {
-    const char *tool;   /* tool name */
-    const char *param;  /* parameter name */
-    json_object *schema;/* the parameter's schema (description, examples, pattern) */
+    const char *tool;    /* tool name */
+    const char *param;   /* parameter name */
+    json_object *schema; /* the parameter's schema (description, examples, pattern) */
 } offline_ask_t;
 
 /* The prose answer (caller frees), or NULL on ERR_NOMEM. tools is the offered tool list

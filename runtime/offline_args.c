@@ -42,14 +42,15 @@ static json_object *coerce(json_object *schema, json_object *v)
     return NULL;
 }
 
-static json_object *find_key(json_object *j, const char *name, const char *alt,
-                             json_object *schema, int depth)
+static json_object *find_key(json_object *j, const char *name, const char *alt, json_object *schema,
+                             int depth)
 {
     if (depth > 6)
         return NULL;
     if (json_object_is_type(j, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(j); i++) {
-            json_object *r = find_key(json_object_array_get_idx(j, i), name, alt, schema, depth + 1);
+            json_object *r =
+                find_key(json_object_array_get_idx(j, i), name, alt, schema, depth + 1);
             if (r)
                 return r;
         }
@@ -102,12 +103,12 @@ static int name_is(const char *name, const char *const *list)
     return 0;
 }
 
-static const char *const query_names[] = {"query", "q", "search", "keywords", "keyword",
-                                          "terms", "question", "topic", NULL};
+static const char *const query_names[] = {"query", "q",        "search", "keywords", "keyword",
+                                          "terms", "question", "topic",  NULL};
 static const char *const subject_names[] = {"subject", "title", "summary", "headline", NULL};
-static const char *const body_names[] = {"description", "body", "details", "detail", "message",
-                                         "content", "comment", "comments", "notes", "note",
-                                         "issue", "problem", "reason", "text", "request", NULL};
+static const char *const body_names[] = {
+    "description", "body", "details", "detail",  "message", "content", "comment", "comments",
+    "notes",       "note", "issue",   "problem", "reason",  "text",    "request", NULL};
 
 /* Is some word within 3 positions of span i related to the property's name? */
 static int near_name(const offline_spans_t *sp, size_t i, const char *name)
@@ -236,7 +237,8 @@ static int typed_values(filler_t *f, const char *name, json_object *schema, cons
 static json_object *enum_value(json_object *schema, const char *text)
 {
     json_object *en, *best = NULL;
-    if (!json_object_object_get_ex(schema, "enum", &en) || !json_object_is_type(en, json_type_array))
+    if (!json_object_object_get_ex(schema, "enum", &en) ||
+        !json_object_is_type(en, json_type_array))
         return NULL;
     offline_words_t tw = {0};
     if (offline_words_add(&tw, text, 1))
@@ -440,8 +442,7 @@ static int fill_typed(filler_t *f, prop_t *p)
         return push_value(p, v);
     }
     if (is_typed(p->schema, type))
-        return typed_values(f, p->name, p->schema, type, p->required, p->cands,
-                            OFFLINE_MAX_FANOUT);
+        return typed_values(f, p->name, p->schema, type, p->required, p->cands, OFFLINE_MAX_FANOUT);
     json_object *items;
     if (!strcmp(type, "array") && json_object_object_get_ex(p->schema, "items", &items) &&
         is_typed(items, offline_schema_type(items))) {

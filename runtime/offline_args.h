@@ -23,18 +23,18 @@
 
 /* One tool observation (a tool message and the call that produced it). */
 typedef struct offline_obs {
-    const char *tool;     /* borrowed from the messages */
-    json_object *args;    /* parsed call arguments (owned) or NULL */
-    json_object *result;  /* parsed tool content (owned) or NULL when it is not JSON */
-    const char *text;     /* raw tool content, borrowed */
-    int is_error;         /* is_error flag, or an object result with an "error" key */
-    int earlier;          /* observed in an earlier user turn and reused */
+    const char *tool;    /* borrowed from the messages */
+    json_object *args;   /* parsed call arguments (owned) or NULL */
+    json_object *result; /* parsed tool content (owned) or NULL when it is not JSON */
+    const char *text;    /* raw tool content, borrowed */
+    int is_error;        /* is_error flag, or an object result with an "error" key */
+    int earlier;         /* observed in an earlier user turn and reused */
 } offline_obs_t;
 
 typedef struct offline_src {
-    const char *text;          /* the latest user request */
-    const char *history;       /* earlier user requests, newest first; "" when none */
-    const offline_obs_t *obs;  /* observations usable for answers and chained arguments */
+    const char *text;         /* the latest user request */
+    const char *history;      /* earlier user requests, newest first; "" when none */
+    const offline_obs_t *obs; /* observations usable for answers and chained arguments */
     size_t nobs;
 } offline_src_t;
 

@@ -13,8 +13,8 @@ int offline_regex_find(const char *pattern, const char *s, size_t *so, size_t *e
 {
     int errcode;
     PCRE2_SIZE erroff;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF,
-                                   &errcode, &erroff, NULL);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &errcode,
+                                   &erroff, NULL);
     if (!re)
         return -1;
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
@@ -56,8 +56,8 @@ const char *offline_schema_type(json_object *schema)
     if (json_object_object_get_ex(schema, "type", &t)) {
         if (json_object_is_type(t, json_type_string))
             return json_object_get_string(t);
-        for (size_t i = 0; json_object_is_type(t, json_type_array) &&
-                           i < json_object_array_length(t); i++) {
+        for (size_t i = 0;
+             json_object_is_type(t, json_type_array) && i < json_object_array_length(t); i++) {
             const char *s = json_object_get_string(json_object_array_get_idx(t, i));
             if (s && strcmp(s, "null") != 0)
                 return s;
@@ -95,9 +95,8 @@ static int type_fits(const char *type, json_object *v)
     if (!*type)
         return 1;
     if (!strcmp(type, "integer"))
-        return jt == json_type_int ||
-               (jt == json_type_double && floor(json_object_get_double(v)) ==
-                                              json_object_get_double(v));
+        return jt == json_type_int || (jt == json_type_double && floor(json_object_get_double(v)) ==
+                                                                     json_object_get_double(v));
     if (!strcmp(type, "number"))
         return jt == json_type_int || jt == json_type_double;
     if (!strcmp(type, "string"))
@@ -137,7 +136,8 @@ int offline_value_fits(json_object *schema, json_object *value)
     if (!json_object_is_type(schema, json_type_object))
         return 1;
     json_object *tv;
-    if (json_object_object_get_ex(schema, "type", &tv) && json_object_is_type(tv, json_type_array)) {
+    if (json_object_object_get_ex(schema, "type", &tv) &&
+        json_object_is_type(tv, json_type_array)) {
         int any = 0;
         for (size_t i = 0; i < json_object_array_length(tv) && !any; i++)
             any = type_fits(json_object_get_string(json_object_array_get_idx(tv, i)), value);
@@ -148,7 +148,8 @@ int offline_value_fits(json_object *schema, json_object *value)
     }
     if (json_object_object_get_ex(schema, "const", &c) && !json_object_equal(c, value))
         return 0;
-    if (json_object_object_get_ex(schema, "enum", &en) && json_object_is_type(en, json_type_array)) {
+    if (json_object_object_get_ex(schema, "enum", &en) &&
+        json_object_is_type(en, json_type_array)) {
         int any = 0;
         for (size_t i = 0; i < json_object_array_length(en) && !any; i++)
             any = json_object_equal(json_object_array_get_idx(en, i), value);
@@ -177,4 +178,3 @@ int offline_value_fits(json_object *schema, json_object *value)
     }
     return 1;
 }
-

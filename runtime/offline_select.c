@@ -81,7 +81,8 @@ static void add_terms(const offline_words_t *q, double weight, doc_t *docs, size
         for (size_t i = 0; i < n; i++) {
             double m = offline_words_match(&docs[i].all, q->w[k]);
             if (m > 0)
-                scores[i] += weight * m * idf * (offline_words_match(&docs[i].name, q->w[k]) > 0 ? 2 : 1);
+                scores[i] +=
+                    weight * m * idf * (offline_words_match(&docs[i].name, q->w[k]) > 0 ? 2 : 1);
         }
     }
 }
@@ -90,9 +91,9 @@ static void add_terms(const offline_words_t *q, double weight, doc_t *docs, size
  * request itself mentions one of its name's words ("open a ticket"): shared vocabulary in a
  * description is not enough reason to write something. */
 static const char *const effect_verbs[] = {
-    "add",  "book", "cancel", "charge", "close",  "create", "delete",   "issue",  "open", "pay",
-    "place", "post", "refund", "remove", "send", "set",    "submit", "transfer", "update", "write",
-    NULL};
+    "add",   "book", "cancel", "charge",   "close",  "create", "delete",
+    "issue", "open", "pay",    "place",    "post",   "refund", "remove",
+    "send",  "set",  "submit", "transfer", "update", "write",  NULL};
 
 static int has_effect(const offline_words_t *name)
 {
@@ -113,8 +114,7 @@ static int named_in(const offline_words_t *name, const offline_words_t *q)
     return 0;
 }
 
-int offline_select_score(json_object *tools, const char *text, const char *history,
-                         double *scores)
+int offline_select_score(json_object *tools, const char *text, const char *history, double *scores)
 {
     size_t n = json_object_is_type(tools, json_type_array) ? json_object_array_length(tools) : 0;
     offline_words_t q = {0}, h = {0};

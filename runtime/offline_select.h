@@ -22,8 +22,7 @@
 #define OFFLINE_REL_SCORE 0.3
 
 /* scores[i] for tools[i] (the model_req_t.tools array). 0 or ERR_NOMEM. */
-int offline_select_score(json_object *tools, const char *text, const char *history,
-                         double *scores);
+int offline_select_score(json_object *tools, const char *text, const char *history, double *scores);
 
 /* Is tool i wanted given all scores? */
 int offline_select_wanted(const double *scores, size_t n, size_t i);

@@ -16,21 +16,19 @@
 
 /* Sorted for bsearch. Words carry no apostrophes (they are removed before the lookup). */
 static const char *const stop_words[] = {
-    "a",      "about", "above",  "after",  "again",  "all",     "also",   "am",     "an",
-    "and",    "any",   "are",    "as",     "at",     "be",      "been",   "before", "being",
-    "but",    "by",    "can",    "cant",   "could",  "did",     "didnt",  "do",     "does",
-    "doesnt", "dont",  "e",      "eg",     "etc",    "for",     "from",   "g",      "get",
-    "got",    "had",   "has",    "hasnt",  "have",   "havent",  "having", "he",     "hello",
-    "her",    "here",  "hey",    "hi",     "him",    "his",     "how",    "i",      "ie",
-    "if",     "im",    "in",     "into",   "is",     "isnt",    "it",     "its",    "ive",
-    "just",   "know",  "let",    "lets",   "like",   "me",      "might",  "my",     "need",
-    "no",     "not",   "of",     "on",     "or",     "our",     "please", "she",    "should",
-    "so",     "some",  "still",  "tell",   "than",   "thank",   "thanks", "that",   "the",
-    "their",  "them",  "then",   "there",  "these",  "they",    "this",   "those",  "to",
-    "too",    "up",    "us",     "use",    "via",    "want",    "was",    "wasnt",  "we",
-    "were",   "what",  "whats",  "when",   "where",  "wheres",  "which",  "while",  "who",
-    "why",    "will",  "with",   "wont",   "would",  "yes",     "yet",    "you",    "your",
-    "yours",
+    "a",      "about",  "above",  "after",  "again", "all",   "also",   "am",     "an",     "and",
+    "any",    "are",    "as",     "at",     "be",    "been",  "before", "being",  "but",    "by",
+    "can",    "cant",   "could",  "did",    "didnt", "do",    "does",   "doesnt", "dont",   "e",
+    "eg",     "etc",    "for",    "from",   "g",     "get",   "got",    "had",    "has",    "hasnt",
+    "have",   "havent", "having", "he",     "hello", "her",   "here",   "hey",    "hi",     "him",
+    "his",    "how",    "i",      "ie",     "if",    "im",    "in",     "into",   "is",     "isnt",
+    "it",     "its",    "ive",    "just",   "know",  "let",   "lets",   "like",   "me",     "might",
+    "my",     "need",   "no",     "not",    "of",    "on",    "or",     "our",    "please", "she",
+    "should", "so",     "some",   "still",  "tell",  "than",  "thank",  "thanks", "that",   "the",
+    "their",  "them",   "then",   "there",  "these", "they",  "this",   "those",  "to",     "too",
+    "up",     "us",     "use",    "via",    "want",  "was",   "wasnt",  "we",     "were",   "what",
+    "whats",  "when",   "where",  "wheres", "which", "while", "who",    "why",    "will",   "with",
+    "wont",   "would",  "yes",    "yet",    "you",   "your",  "yours",
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -132,8 +130,8 @@ static int flush_word(offline_words_t *ws, char *raw, size_t *n, int keep_stop)
 {
     if (*n == 0)
         return 0;
-    static const char *const negations[] = {"cant", "didnt", "doesnt", "dont", "hasnt", "havent",
-                                            "isnt", "wasnt", "wont", "never", NULL};
+    static const char *const negations[] = {"cant", "didnt", "doesnt", "dont",  "hasnt", "havent",
+                                            "isnt", "wasnt", "wont",   "never", NULL};
     raw[*n] = 0;
     *n = 0;
     if (!keep_stop && offline_is_stop(raw))
@@ -390,8 +388,8 @@ void offline_humanize(const char *key, char *out, size_t len)
         if (o && o + 1 < len)
             out[o++] = ' ';
         for (size_t i = 0; i < wl && o + 1 < len; i++)
-            out[o++] = (char)(acro ? toupper((unsigned char)start[i])
-                                   : tolower((unsigned char)start[i]));
+            out[o++] =
+                (char)(acro ? toupper((unsigned char)start[i]) : tolower((unsigned char)start[i]));
     }
     if (len)
         out[o] = 0;

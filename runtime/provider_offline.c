@@ -25,6 +25,7 @@
 #include "err.h"
 #include "offline_answer.h"
 #include "offline_args.h"
+#include "offline_convo.h"
 #include "offline_select.h"
 #include "offline_text.h"
 
@@ -35,192 +36,6 @@
 #define OFFLINE_MAX_ROUNDS 4
 #define OFFLINE_MAX_CALLS 6 /* per round */
 
-typedef struct call_rec {
-    const char *id, *name;
-    json_object *args; /* parsed, or NULL when the model's text was not JSON */
-    size_t at;         /* message index */
-} call_rec_t;
-
-typedef struct convo {
-    const char *text;  /* latest user request */
-    char *history;     /* earlier user requests, newest first */
-    size_t turn;       /* index of the latest user message */
-    size_t rounds;     /* assistant tool-call messages since it */
-    call_rec_t *calls; /* every tool call of the conversation */
-    size_t ncalls;
-    json_object *made; /* canonical "name args" of every call, same order as calls */
-    offline_obs_t *obs;/* every observation, in order; obs[i].earlier for older turns */
-    size_t nobs;
-} convo_t;
-
-static const char *content_text(json_object *msg)
-{
-    json_object *c;
-    if (!json_object_object_get_ex(msg, "content", &c) || !c)
-        return "";
-    if (json_object_is_type(c, json_type_string))
-        return json_object_get_string(c);
-    /* Content parts ([{"type":"text","text":...}]): the first text part is the request. */
-    for (size_t i = 0; json_object_is_type(c, json_type_array) && i < json_object_array_length(c);
-         i++) {
-        json_object *t;
-        if (json_object_object_get_ex(json_object_array_get_idx(c, i), "text", &t))
-            return json_object_get_string(t);
-    }
-    return "";
-}
-
-static const char *str_field(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
-}
-
-/* "name {sorted args}" — the identity of a call for the never-repeat rule. */
-static json_object *canonical(const char *name, json_object *args)
-{
-    json_object *sorted = args ? offline_json_sorted(args) : NULL;
-    if (args && !sorted)
-        return NULL;
-    size_t n = strlen(name) + 2;
-    const char *a = sorted ? json_object_to_json_string_ext(sorted, JSON_C_TO_STRING_PLAIN) : "";
-    char *s = malloc(n + strlen(a));
-    json_object *r = NULL;
-    if (s) {
-        snprintf(s, n + strlen(a), "%s %s", name, a);
-        r = json_object_new_string(s);
-    }
-    free(s);
-    json_object_put(sorted);
-    return r;
-}
-
-static void convo_clear(convo_t *c)
-{
-    free(c->history);
-    for (size_t i = 0; i < c->ncalls; i++)
-        json_object_put(c->calls[i].args);
-    free(c->calls);
-    for (size_t i = 0; i < c->nobs; i++)
-        json_object_put(c->obs[i].result);
-    free(c->obs);
-    json_object_put(c->made);
-}
-
-static int add_calls(convo_t *c, json_object *msg, size_t at)
-{
-    json_object *tc;
-    if (!json_object_object_get_ex(msg, "tool_calls", &tc) ||
-        !json_object_is_type(tc, json_type_array))
-        return 0;
-    size_t n = json_object_array_length(tc);
-    void *nc = realloc(c->calls, (c->ncalls + n + 1) * sizeof *c->calls);
-    if (!nc)
-        return ERR_NOMEM;
-    c->calls = nc;
-    for (size_t i = 0; i < n; i++) {
-        json_object *call = json_object_array_get_idx(tc, i);
-        const char *name = str_field(call, "name"), *args = str_field(call, "arguments");
-        call_rec_t *r = &c->calls[c->ncalls];
-        *r = (call_rec_t){str_field(call, "id"), name ? name : "", NULL, at};
-        if (args)
-            r->args = json_tokener_parse(args);
-        c->ncalls++;
-        json_object *key = canonical(r->name, r->args);
-        if (!key || json_object_array_add(c->made, key)) {
-            json_object_put(key);
-            return ERR_NOMEM;
-        }
-    }
-    return 0;
-}
-
-static int add_obs(convo_t *c, json_object *msg, size_t at)
-{
-    const char *id = str_field(msg, "tool_call_id");
-    const call_rec_t *call = NULL;
-    for (size_t i = 0; id && i < c->ncalls; i++)
-        if (c->calls[i].id && !strcmp(c->calls[i].id, id))
-            call = &c->calls[i];
-    void *no = realloc(c->obs, (c->nobs + 1) * sizeof *c->obs);
-    if (!no)
-        return ERR_NOMEM;
-    c->obs = no;
-    offline_obs_t *ob = &c->obs[c->nobs++];
-    json_object *err;
-    *ob = (offline_obs_t){0};
-    ob->tool = call ? call->name : str_field(msg, "name");
-    if (!ob->tool)
-        ob->tool = "tool";
-    ob->args = call ? call->args : NULL; /* borrowed from calls */
-    ob->text = content_text(msg);
-    ob->result = json_tokener_parse(ob->text);
-    ob->is_error = json_object_get_boolean(json_object_object_get(msg, "is_error")) ||
-                   (json_object_is_type(ob->result, json_type_object) &&
-                    json_object_object_get_ex(ob->result, "error", &err) && err);
-    ob->earlier = at < c->turn;
-    return 0;
-}
-
-static int convo_parse(json_object *messages, convo_t *c)
-{
-    size_t n = json_object_array_length(messages);
-    offline_buf_t hist = {0};
-    c->text = "";
-    c->made = json_object_new_array();
-    if (!c->made)
-        return ERR_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        json_object *m = json_object_array_get_idx(messages, i);
-        const char *role = str_field(m, "role");
-        if (role && !strcmp(role, "user")) {
-            c->turn = i;
-            c->text = content_text(m);
-        }
-    }
-    for (size_t i = c->turn; i-- > 0;) {
-        json_object *m = json_object_array_get_idx(messages, i);
-        const char *role = str_field(m, "role");
-        if (role && !strcmp(role, "user")) {
-            offline_buf_add(&hist, hist.len ? "\n" : "");
-            offline_buf_add(&hist, content_text(m));
-        }
-    }
-    if (!(c->history = offline_buf_take(&hist)))
-        return ERR_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        json_object *m = json_object_array_get_idx(messages, i), *tc;
-        const char *role = str_field(m, "role");
-        int rc = 0;
-        if (!role)
-            continue;
-        if (!strcmp(role, "assistant")) {
-            rc = add_calls(c, m, i);
-            if (i > c->turn && json_object_object_get_ex(m, "tool_calls", &tc) &&
-                json_object_array_length(tc) > 0)
-                c->rounds++;
-        } else if (!strcmp(role, "tool")) {
-            rc = add_obs(c, m, i);
-        }
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int already_made(const convo_t *c, json_object *key, size_t *which)
-{
-    for (size_t i = 0; i < json_object_array_length(c->made); i++)
-        if (!strcmp(json_object_get_string(json_object_array_get_idx(c->made, i)),
-                    json_object_get_string(key))) {
-            *which = i;
-            return 1;
-        }
-    return 0;
-}
-
 /* The plan for this turn: calls to make now, earlier observations to reuse, and what to ask. */
 typedef struct plan {
     json_object *calls;   /* array of {"name","args"(object)} */
@@ -229,21 +44,21 @@ typedef struct plan {
     int asked;
 } plan_t;
 
-static int plan_add(plan_t *p, const convo_t *c, const char *name, json_object *args)
+static int plan_add(plan_t *p, const offline_convo_t *c, const char *name, json_object *args)
 {
     size_t which;
-    json_object *key = canonical(name, args);
+    json_object *key = offline_canonical(name, args);
     if (!key)
         return ERR_NOMEM;
     int dup = 0;
-    if (already_made(c, key, &which)) {
+    if (offline_convo_made(c, key, &which)) {
         dup = 1;
         if (c->calls[which].at < c->turn)
             p->reuse[which] = 1;
     }
     for (size_t i = 0; !dup && i < json_object_array_length(p->calls); i++)
-        dup = !strcmp(json_object_get_string(json_object_object_get(
-                          json_object_array_get_idx(p->calls, i), "key")),
+        dup = !strcmp(json_object_get_string(
+                          json_object_object_get(json_object_array_get_idx(p->calls, i), "key")),
                       json_object_get_string(key));
     if (dup || json_object_array_length(p->calls) >= OFFLINE_MAX_CALLS) {
         json_object_put(key);
@@ -265,10 +80,11 @@ static int plan_add(plan_t *p, const convo_t *c, const char *name, json_object *
 }
 
 /* Try tool i; returns how many calls it added (0 when all were repeats), or ERR_*. */
-static int plan_tool(plan_t *p, const convo_t *c, const offline_src_t *src, json_object *tool)
+static int plan_tool(plan_t *p, const offline_convo_t *c, const offline_src_t *src,
+                     json_object *tool)
 {
     json_object *params = json_object_object_get(tool, "parameters"), *calls = NULL;
-    const char *name = str_field(tool, "name"), *missing = NULL;
+    const char *name = offline_str_field(tool, "name"), *missing = NULL;
     if (!name)
         return 0;
     int rc = offline_args_fill(params, src, &calls, &missing);
@@ -294,33 +110,8 @@ static int plan_tool(plan_t *p, const convo_t *c, const offline_src_t *src, json
     return rc ? rc : added;
 }
 
-/* Did the tool never run for this call? Its arguments were not JSON, or the runtime rejected
- * them before the tool started ({"status":"rejected"}); then a corrected call is safe. */
-static int never_ran(const convo_t *c, const call_rec_t *call)
-{
-    if (!call->args)
-        return 1;
-    for (size_t i = 0; i < c->nobs; i++) {
-        json_object *st;
-        if (c->obs[i].args == call->args && c->obs[i].is_error &&
-            json_object_object_get_ex(c->obs[i].result, "status", &st) &&
-            !strcmp(json_object_get_string(st), "rejected"))
-            return 1;
-    }
-    return 0;
-}
-
-static int called_this_turn(const convo_t *c, const char *name)
-{
-    for (size_t i = 0; i < c->ncalls; i++)
-        if (c->calls[i].at > c->turn && !strcmp(c->calls[i].name, name) &&
-            !never_ran(c, &c->calls[i]))
-            return 1;
-    return 0;
-}
-
-static int make_plan(plan_t *p, const convo_t *c, const offline_src_t *src, json_object *tools,
-                     const double *scores)
+static int make_plan(plan_t *p, const offline_convo_t *c, const offline_src_t *src,
+                     json_object *tools, const double *scores)
 {
     size_t n = json_object_is_type(tools, json_type_array) ? json_object_array_length(tools) : 0;
     size_t *order = calloc(n + 1, sizeof *order);
@@ -341,7 +132,8 @@ static int make_plan(plan_t *p, const convo_t *c, const offline_src_t *src, json
     for (size_t k = 0; k < n && rc >= 0; k++) {
         json_object *tool = json_object_array_get_idx(tools, order[k]);
         if (offline_select_wanted(scores, n, order[k]) &&
-            !called_this_turn(c, str_field(tool, "name") ? str_field(tool, "name") : ""))
+            !offline_convo_called(
+                c, offline_str_field(tool, "name") ? offline_str_field(tool, "name") : ""))
             rc = plan_tool(p, c, src, tool);
     }
     for (size_t i = 0; i < c->nobs; i++)
@@ -352,8 +144,8 @@ static int make_plan(plan_t *p, const convo_t *c, const offline_src_t *src, json
         (c->rounds == 0 || (c->rounds == 1 && err_last_round)))
         for (size_t k = 0; k < n && rc == 0; k++) {
             json_object *tool = json_object_array_get_idx(tools, order[k]);
-            const char *name = str_field(tool, "name");
-            if (scores[order[k]] > 0 && name && !called_this_turn(c, name) &&
+            const char *name = offline_str_field(tool, "name");
+            if (scores[order[k]] > 0 && name && !offline_convo_called(c, name) &&
                 offline_args_is_search(json_object_object_get(tool, "parameters")))
                 rc = plan_tool(p, c, src, tool);
         }
@@ -404,7 +196,7 @@ nomem:
     return ERR_NOMEM;
 }
 
-static int answer_message(const convo_t *c, const plan_t *p, const model_req_t *req,
+static int answer_message(const offline_convo_t *c, const plan_t *p, const model_req_t *req,
                           json_object *msg, size_t *out_chars)
 {
     /* This turn's observations, plus earlier ones a call this turn would have repeated. */
@@ -449,7 +241,7 @@ out:
 
 static const char *name_or(json_object *tool)
 {
-    const char *n = str_field(tool, "name");
+    const char *n = offline_str_field(tool, "name");
     return n ? n : "?";
 }
 
@@ -457,20 +249,21 @@ static json_object *describe_request(const char *model, const model_req_t *req, 
 {
     json_object *o = json_object_new_object(), *names = json_object_new_array();
     for (size_t i = 0; names && req->tools && i < json_object_array_length(req->tools); i++)
-        json_object_array_add(names, json_object_new_string(
-                                         name_or(json_object_array_get_idx(req->tools, i))));
+        json_object_array_add(
+            names, json_object_new_string(name_or(json_object_array_get_idx(req->tools, i))));
     if (!o || json_object_object_add(o, "provider", json_object_new_string("offline")) ||
         json_object_object_add(o, "model", json_object_new_string(model ? model : "offline")) ||
         json_object_object_add(o, "messages", json_object_new_int64((int64_t)nmsg)) ||
         json_object_object_add(o, "tools", names) ||
-        json_object_object_add(o, "output_schema", json_object_new_boolean(req->output_schema != NULL))) {
+        json_object_object_add(o, "output_schema",
+                               json_object_new_boolean(req->output_schema != NULL))) {
         json_object_put(o);
         return NULL;
     }
     return o;
 }
 
-static json_object *describe_decision(const convo_t *c, const plan_t *p, json_object *tools,
+static json_object *describe_decision(const offline_convo_t *c, const plan_t *p, json_object *tools,
                                       const double *scores)
 {
     json_object *o = json_object_new_object(), *sc = json_object_new_object();
@@ -481,9 +274,9 @@ static json_object *describe_decision(const convo_t *c, const plan_t *p, json_ob
                                json_object_new_double_s(scores[i], txt));
     }
     if (!o || json_object_object_add(o, "round", json_object_new_int64((int64_t)c->rounds + 1)) ||
-        json_object_object_add(o, "decision",
-                               json_object_new_string(json_object_array_length(p->calls)
-                                                          ? "tool_calls" : "answer")) ||
+        json_object_object_add(
+            o, "decision",
+            json_object_new_string(json_object_array_length(p->calls) ? "tool_calls" : "answer")) ||
         json_object_object_add(o, "scores", sc)) {
         json_object_put(o);
         return NULL;
@@ -509,7 +302,7 @@ static size_t json_chars(json_object *j)
 /* Compute the reply into res. Errors are reported in res (err, errmsg), never returned. */
 static void offline_reply(const char *model, const model_req_t *req, provider_result_t *res)
 {
-    convo_t c = {0};
+    offline_convo_t c = {0};
     plan_t p = {0};
     double *scores = NULL;
     json_object *tools = json_object_is_type(req->tools, json_type_array) ? req->tools : NULL;
@@ -520,7 +313,7 @@ static void offline_reply(const char *model, const model_req_t *req, provider_re
         snprintf(res->errmsg, sizeof res->errmsg, "offline: messages must be a JSON array");
         goto fail;
     }
-    if ((rc = convo_parse(req->messages, &c)))
+    if ((rc = offline_convo_parse(req->messages, &c)))
         goto fail;
     rc = ERR_NOMEM;
     scores = calloc(ntools + 1, sizeof *scores);
@@ -535,7 +328,8 @@ static void offline_reply(const char *model, const model_req_t *req, provider_re
     if (c.rounds < OFFLINE_MAX_ROUNDS && (rc = make_plan(&p, &c, &src, tools, scores)))
         goto fail;
     rc = json_object_object_add(res->message, "role", json_object_new_string("assistant"))
-             ? ERR_NOMEM : 0;
+             ? ERR_NOMEM
+             : 0;
     if (!rc && json_object_array_length(p.calls)) {
         rc = calls_message(p.calls, c.ncalls + 1, res->message, &out_chars);
         res->finish = "tool_calls";
@@ -547,8 +341,8 @@ static void offline_reply(const char *model, const model_req_t *req, provider_re
         goto fail;
     res->request_body = describe_request(model, req, json_object_array_length(req->messages));
     res->response_body = describe_decision(&c, &p, tools, scores);
-    res->usage.input_tokens = tokens_of(json_chars(req->messages) + json_chars(tools) +
-                                        json_chars(req->output_schema));
+    res->usage.input_tokens =
+        tokens_of(json_chars(req->messages) + json_chars(tools) + json_chars(req->output_schema));
     res->usage.output_tokens = tokens_of(out_chars);
     goto out;
 fail:
@@ -562,7 +356,7 @@ out:
     free(scores);
     free(p.reuse);
     json_object_put(p.calls);
-    convo_clear(&c);
+    offline_convo_clear(&c);
 }
 
 /* ---- provider_ops ---- */

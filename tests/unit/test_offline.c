@@ -153,8 +153,8 @@ static json_object *exec_call(exec_t *x, json_object *call)
 {
     const char *name = json_object_get_string(json_object_object_get(call, "name"));
     const char *id = json_object_get_string(json_object_object_get(call, "id"));
-    json_object *args = json_tokener_parse(
-        json_object_get_string(json_object_object_get(call, "arguments")));
+    json_object *args =
+        json_tokener_parse(json_object_get_string(json_object_object_get(call, "arguments")));
     json_object *msg = json_object_new_object();
     json_object_object_add(msg, "role", json_object_new_string("tool"));
     json_object_object_add(msg, "tool_call_id", json_object_new_string(id));
@@ -226,8 +226,12 @@ static reply_t ask_model(json_object *messages, json_object *tools, json_object 
     reply_t r = {0};
     loop_t *lp = loop_new();
     provider_env_t env = {.lp = lp};
-    model_req_t req = {.messages = messages, .tools = tools, .output_schema = schema,
-                       .temperature = -1, .budget_tokens = -1, .budget_cost_usd = -1};
+    model_req_t req = {.messages = messages,
+                       .tools = tools,
+                       .output_schema = schema,
+                       .temperature = -1,
+                       .budget_tokens = -1,
+                       .budget_cost_usd = -1};
     void *h = NULL;
     int rc = provider_offline.start(&env, "offline", &req, on_done, &r, &h);
     CHECK_EQ_INT(rc, 0);
@@ -252,8 +256,8 @@ typedef struct run {
     char *answer;          /* final content */
     int model_turns;
     int tool_calls;
-    int repeated;          /* (name, args) pairs issued more than once */
-    int ids_ok;            /* call ids are call_1, call_2, ... in order */
+    int repeated; /* (name, args) pairs issued more than once */
+    int ids_ok;   /* call ids are call_1, call_2, ... in order */
     int64_t in_tokens, out_tokens;
 } run_t;
 
@@ -288,7 +292,8 @@ static void run_turn(exec_t *x, run_t *rn, const char *question, json_object *sc
         json_object *tc = json_object_object_get(r.message, "tool_calls");
         if (!tc || json_object_array_length(tc) == 0) {
             CHECK_EQ_STR(r.finish, "stop");
-            rn->answer = strdup(json_object_get_string(json_object_object_get(r.message, "content")));
+            rn->answer =
+                strdup(json_object_get_string(json_object_object_get(r.message, "content")));
             return;
         }
         CHECK_EQ_STR(r.finish, "tool_calls");
@@ -313,8 +318,8 @@ static int count_calls(json_object *messages, const char *name, const char *args
     json_object *seen = json_object_new_object();
     *repeated = 0;
     for (size_t i = 0; i < json_object_array_length(messages); i++) {
-        json_object *tc = json_object_object_get(json_object_array_get_idx(messages, i),
-                                                 "tool_calls");
+        json_object *tc =
+            json_object_object_get(json_object_array_get_idx(messages, i), "tool_calls");
         for (size_t k = 0; tc && k < json_object_array_length(tc); k++) {
             json_object *c = json_object_array_get_idx(tc, k);
             const char *cn = json_object_get_string(json_object_object_get(c, "name"));
@@ -367,8 +372,8 @@ static void test_demo_question(void)
     CHECK(rn.answer && strstr(rn.answer, "2026-12-01"));
     CHECK(rn.answer && strstr(rn.answer, "1Z999AA10123451042"));
     CHECK(rn.answer && strstr(rn.answer, "hasn't arrived yet")); /* the KB article's title */
-    printf("  usage: %lld input, %lld output tokens over %d model calls\n",
-           (long long)rn.in_tokens, (long long)rn.out_tokens, rn.model_turns);
+    printf("  usage: %lld input, %lld output tokens over %d model calls\n", (long long)rn.in_tokens,
+           (long long)rn.out_tokens, rn.model_turns);
     CHECK(rn.in_tokens > 100 && rn.out_tokens > 20);
     run_free(&rn);
 }
@@ -396,8 +401,8 @@ static void test_selection(void)
         int lookup = count_calls(rn.messages, "lookup_order", NULL, &rep);
         int kb = count_calls(rn.messages, "search_kb", NULL, &rep);
         int ticket = count_calls(rn.messages, "create_ticket", NULL, &rep);
-        if (lookup != cases[i].lookup || kb != cases[i].kb || ticket != cases[i].ticket ||
-            rep || !rn.answer || !strstr(rn.answer, cases[i].must)) {
+        if (lookup != cases[i].lookup || kb != cases[i].kb || ticket != cases[i].ticket || rep ||
+            !rn.answer || !strstr(rn.answer, cases[i].must)) {
             fprintf(stderr, "  case %zu \"%s\": lookup %d kb %d ticket %d repeated %d\n", i,
                     cases[i].q, lookup, kb, ticket, rep);
             CHECK(!"tool selection or answer differs");
@@ -430,7 +435,8 @@ static const char *args_text(json_object *calls, size_t i)
 static void test_argument_extraction(void)
 {
     const char *missing;
-    const char *ticket = "{\"type\":\"object\",\"required\":[\"subject\",\"description\"],"
+    const char *ticket =
+        "{\"type\":\"object\",\"required\":[\"subject\",\"description\"],"
         "\"properties\":{\"subject\":{\"type\":\"string\",\"maxLength\":30},"
         "\"description\":{\"type\":\"string\"},"
         "\"priority\":{\"type\":\"string\",\"enum\":[\"low\",\"normal\",\"high\",\"urgent\"],"
@@ -439,8 +445,10 @@ static void test_argument_extraction(void)
         "\"email\":{\"type\":\"string\",\"format\":\"email\"},"
         "\"qty\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10},"
         "\"tracking\":{\"type\":\"string\",\"examples\":[\"1Z999AA10123456784\"]}}}";
-    json_object *c = fill(ticket, "This is urgent: my kettle (order #1044) leaks, qty 2 broken. "
-                          "Reply to ava@example.com, tracking 1Z999AA10123451044.", NULL, &missing);
+    json_object *c = fill(ticket,
+                          "This is urgent: my kettle (order #1044) leaks, qty 2 broken. "
+                          "Reply to ava@example.com, tracking 1Z999AA10123451044.",
+                          NULL, &missing);
     CHECK(c && json_object_array_length(c) == 1);
     if (c)
         CHECK_EQ_STR(args_text(c, 0),
@@ -457,8 +465,8 @@ static void test_argument_extraction(void)
     CHECK(c && !strstr(args_text(c, 0), "priority") && !strstr(args_text(c, 0), "qty"));
     json_object_put(c);
     c = fill("{\"type\":\"object\",\"required\":[\"order_id\"],\"properties\":{\"order_id\":"
-             "{\"type\":\"string\",\"pattern\":\"^[0-9]{4}$\"}}}", "where is my parcel?", NULL,
-             &missing);
+             "{\"type\":\"string\",\"pattern\":\"^[0-9]{4}$\"}}}",
+             "where is my parcel?", NULL, &missing);
     CHECK(c == NULL);
     CHECK_EQ_STR(missing, "order_id");
 
@@ -482,8 +490,8 @@ static void test_argument_extraction(void)
 
     /* Earlier turns fill what the latest request leaves out. */
     c = fill("{\"type\":\"object\",\"required\":[\"order_id\"],\"properties\":{\"order_id\":"
-             "{\"type\":\"string\",\"pattern\":\"^[0-9]{4}$\"}}}", "and when will it arrive?",
-             "Where is order 1050?", &missing);
+             "{\"type\":\"string\",\"pattern\":\"^[0-9]{4}$\"}}}",
+             "and when will it arrive?", "Where is order 1050?", &missing);
     CHECK(c && !strcmp(args_text(c, 0), "{\"order_id\":\"1050\"}"));
     json_object_put(c);
 
@@ -492,7 +500,8 @@ static void test_argument_extraction(void)
              "\"query\":{\"type\":\"string\"},\"kind\":{\"type\":\"string\","
              "\"enum\":[\"not_arrived\",\"damaged\",\"other\"]}}}",
              "My package hasn't arrived and it is late", NULL, &missing);
-    CHECK(c && !strcmp(args_text(c, 0), "{\"kind\":\"not_arrived\",\"query\":\"package arrived late\"}"));
+    CHECK(c && !strcmp(args_text(c, 0),
+                       "{\"kind\":\"not_arrived\",\"query\":\"package arrived late\"}"));
     json_object_put(c);
 }
 
@@ -516,13 +525,17 @@ static void test_output_schema(void)
     json_object *ans = rn.answer ? json_tokener_parse(rn.answer) : NULL;
     CHECK(ans != NULL);
     json_object *v;
-    CHECK(json_object_object_get_ex(ans, "answer", &v) && json_object_is_type(v, json_type_string) &&
-          json_object_get_string_len(v) <= 400 && json_object_get_string_len(v) > 20);
+    CHECK(json_object_object_get_ex(ans, "answer", &v) &&
+          json_object_is_type(v, json_type_string) && json_object_get_string_len(v) <= 400 &&
+          json_object_get_string_len(v) > 20);
     CHECK(json_object_object_get_ex(ans, "order_status", &v) &&
           !strcmp(json_object_get_string(v), "in_transit"));
-    CHECK(json_object_object_get_ex(ans, "order_id", &v) && !strcmp(json_object_get_string(v), "1042"));
-    CHECK(json_object_object_get_ex(ans, "eta", &v) && !strcmp(json_object_get_string(v), "2026-12-01"));
-    CHECK(json_object_object_get_ex(ans, "needs_human", &v) && json_object_is_type(v, json_type_boolean));
+    CHECK(json_object_object_get_ex(ans, "order_id", &v) &&
+          !strcmp(json_object_get_string(v), "1042"));
+    CHECK(json_object_object_get_ex(ans, "eta", &v) &&
+          !strcmp(json_object_get_string(v), "2026-12-01"));
+    CHECK(json_object_object_get_ex(ans, "needs_human", &v) &&
+          json_object_is_type(v, json_type_boolean));
     CHECK(json_object_object_get_ex(ans, "confidence", &v) &&
           (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)));
     CHECK(json_object_object_get_ex(ans, "sources", &v) && json_object_is_type(v, json_type_array));
@@ -640,8 +653,9 @@ static void test_bounded_and_no_repeat(void)
             break;
         for (size_t i = 0; i < json_object_array_length(tc); i++) {
             json_object *m = new_msg("tool", "{\"error\":\"service unavailable\"}");
-            json_object_object_add(m, "tool_call_id", json_object_get(json_object_object_get(
-                                                          json_object_array_get_idx(tc, i), "id")));
+            json_object_object_add(
+                m, "tool_call_id",
+                json_object_get(json_object_object_get(json_object_array_get_idx(tc, i), "id")));
             json_object_object_add(m, "is_error", json_object_new_boolean(1));
             json_object_array_add(msgs, m);
             calls++;
