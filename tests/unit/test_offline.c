@@ -769,6 +769,24 @@ static void test_usage_counts(void)
     json_object_put(msgs);
 }
 
+/* The reply is computed in start(); it must stay cheap next to any real model call. */
+static void test_speed(void)
+{
+    json_object *msgs = json_object_new_array();
+    json_object_array_add(msgs, new_msg("user", "Where is my order 1042? It hasn't arrived."));
+    uint64_t t0 = loop_mono_ns();
+    int n = 200;
+    for (int i = 0; i < n; i++) {
+        reply_t r = ask_model(msgs, X.descs, NULL);
+        json_object_put(r.message);
+        json_object_put(r.decision);
+    }
+    double per_ms = (double)(loop_mono_ns() - t0) / 1e6 / n;
+    printf("  %.3f ms per offline model call (tool-choice turn, incl. loop setup)\n", per_ms);
+    CHECK(per_ms < 50);
+    json_object_put(msgs);
+}
+
 int main(void)
 {
     if (exec_init(&X)) {
@@ -785,6 +803,7 @@ int main(void)
     RUN(test_odd_input);
     RUN(test_cancel_and_bad_input);
     RUN(test_usage_counts);
+    RUN(test_speed);
     exec_free(&X);
     return check_report();
 }
