@@ -6,8 +6,9 @@
  *       insert the run described by the events of FILE (one transaction per event, like
  *       the machine does); --delay-ms waits between events (a live run for follow mode);
  *       --now stamps each event with the current time instead of its recorded one.
- *   trace_fixture DB --gen N [--run-id ID] [--fail]
- *       insert a synthetic run of about N events: plan/chat, act/2 tools, observe steps.
+ *   trace_fixture DB --gen N [--run-id ID] [--fail] [--rate R]
+ *       insert a synthetic run of about N events: plan/chat, act/2 tools, observe steps;
+ *       --rate paces the commits at R events per second (a live run for follow mode).
  *
  * The run row is kept in step with the events: state from the last transition, step,
  * last_seq, tokens and cost from chat spans, ended_ns when the run is final.
@@ -46,9 +47,37 @@ static int final_state(const char *s)
     return !strcmp(s, "done") || !strcmp(s, "failed") || !strcmp(s, "cancelled");
 }
 
-/* Apply one event (as JSON object) to the run row and store it, in one transaction. */
-static int add_event(store_t *st, store_run_t *run, json_object *ev, int first)
+static int64_t mono_ns(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Pacing for --rate: event k is not committed before start + k/rate seconds. */
+typedef struct pace {
+    long rate;
+    int64_t start;
+    long k;
+} pace_t;
+
+static void pace_wait(pace_t *p)
+{
+    if (p->rate <= 0)
+        return;
+    if (p->k++ == 0)
+        p->start = mono_ns();
+    int64_t due = p->start + (int64_t)p->k * 1000000000 / p->rate, now = mono_ns();
+    if (due > now) {
+        struct timespec ts = {(time_t)((due - now) / 1000000000), (long)((due - now) % 1000000000)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Apply one event (as JSON object) to the run row and store it, in one transaction. */
+static int add_event(store_t *st, store_run_t *run, json_object *ev, int first, pace_t *pace)
+{
+    pace_wait(pace);
     const char *to = sget(ev, "state_to"), *op = sget(ev, "op"), *phase = sget(ev, "phase");
     json_object *attrs = NULL, *v;
     json_object_object_get_ex(ev, "attrs", &attrs);
@@ -103,7 +132,7 @@ static int add_event(store_t *st, store_run_t *run, json_object *ev, int first)
     return rc;
 }
 
-static int load_file(store_t *st, const char *path, long delay, int now)
+static int load_file(store_t *st, const char *path, long delay, int now, pace_t *pace)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -126,7 +155,7 @@ static int load_file(store_t *st, const char *path, long delay, int now)
             sleep_ms(delay);
         if (now)
             json_object_object_add(ev, "ts_ns", json_object_new_int64(wall_ns()));
-        rc = add_event(st, &run, ev, first);
+        rc = add_event(st, &run, ev, first, pace);
         first = 0;
         json_object_put(ev);
     }
@@ -166,24 +195,23 @@ static void attr(json_object *o, const char *k, json_object *v)
 }
 
 /* A synthetic run of about n events. */
-static int generate(store_t *st, long n, const char *run_id, int fail)
+static int generate(store_t *st, long n, const char *run_id, int fail, pace_t *pace)
 {
     store_run_t run;
     memset(&run, 0, sizeof run);
     int64_t seq = 0, ts = wall_ns() - n * 1000000LL;
     char span[17], state_span[17] = "", prev_state[16] = "created";
     unsigned long long ctr = 1;
-    int rc = 0, step = 0;
+    int rc = 0, step = 0, cycle = 0;
     json_object *e = mk(run_id, ++seq, ts, run_id, NULL, "begin", "invoke_agent", "invoke_agent bench");
     attr(e, "gen_ai.agent.name", json_object_new_string("bench"));
     attr(e, "gen_ai.operation.name", json_object_new_string("invoke_agent"));
-    rc = add_event(st, &run, e, 1);
+    rc = add_event(st, &run, e, 1, pace);
     json_object_put(e);
     static const char *const states[] = {"planning", "acting", "observing"};
     static const char *const ops[] = {"plan", "act", "observe"};
     while (!rc && seq < n - 1) {
-        int k = (int)((seq / 3) % 3);
-        k = ctr % 3 == 1 ? 0 : ctr % 3 == 2 ? 1 : 2;
+        int k = cycle++ % 3;
         snprintf(span, sizeof span, "%016llx", 0x1000000000000000ull + ctr++);
         char name[64];
         snprintf(name, sizeof name, "%s %s", ops[k], states[k]);
@@ -193,7 +221,7 @@ static int generate(store_t *st, long n, const char *run_id, int fail)
         set(e, "event", json_object_new_string("next"));
         set(e, "end_span", state_span[0] ? json_object_new_string(state_span) : NULL);
         set(e, "step", json_object_new_int(step));
-        rc = add_event(st, &run, e, 0);
+        rc = add_event(st, &run, e, 0, pace);
         json_object_put(e);
         snprintf(state_span, sizeof state_span, "%s", span);
         snprintf(prev_state, sizeof prev_state, "%s", states[k]);
@@ -204,7 +232,7 @@ static int generate(store_t *st, long n, const char *run_id, int fail)
             const char *op = k == 0 ? "chat" : "execute_tool";
             const char *nm = k == 0 ? "chat offline" : c ? "execute_tool search_kb" : "execute_tool lookup_order";
             e = mk(run_id, ++seq, ts += 200000, child, state_span, "begin", op, nm);
-            rc = add_event(st, &run, e, 0);
+            rc = add_event(st, &run, e, 0, pace);
             json_object_put(e);
             e = mk(run_id, ++seq, ts += 700000, child, state_span, "end", op, nm);
             int bad = k == 1 && c == 1 && step % 50 == 7;
@@ -217,7 +245,7 @@ static int generate(store_t *st, long n, const char *run_id, int fail)
                 step++;
             }
             if (!rc)
-                rc = add_event(st, &run, e, 0);
+                rc = add_event(st, &run, e, 0, pace);
             json_object_put(e);
         }
     }
@@ -229,7 +257,7 @@ static int generate(store_t *st, long n, const char *run_id, int fail)
         set(e, "status", json_object_new_string(fail ? "error" : "ok"));
         if (fail)
             set(e, "error", json_object_new_string("bench: failed on purpose"));
-        rc = add_event(st, &run, e, 0);
+        rc = add_event(st, &run, e, 0, pace);
         json_object_put(e);
     }
     store_run_clear(&run);
@@ -246,6 +274,7 @@ int main(int argc, char **argv)
         return 2;
     }
     long delay = 0, gen = 0;
+    pace_t pacer = {0, 0, 0};
     int now = 0, fail = 0;
     const char *file = NULL, *run_id = "b0b0b0b0b0b0b0b0";
     for (int i = 2; i < argc; i++) {
@@ -255,6 +284,8 @@ int main(int argc, char **argv)
             gen = atol(argv[++i]);
         else if (!strcmp(argv[i], "--run-id") && i + 1 < argc)
             run_id = argv[++i];
+        else if (!strcmp(argv[i], "--rate") && i + 1 < argc)
+            pacer.rate = atol(argv[++i]);
         else if (!strcmp(argv[i], "--now"))
             now = 1;
         else if (!strcmp(argv[i], "--fail"))
@@ -268,7 +299,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "trace_fixture: %s\n", err);
         return 1;
     }
-    int rc = gen > 0 ? generate(st, gen, run_id, fail) : file ? load_file(st, file, delay, now) : 2;
+    int rc = gen > 0    ? generate(st, gen, run_id, fail, &pacer)
+             : file ? load_file(st, file, delay, now, &pacer)
+                    : 2;
     store_close(st);
     store_global_shutdown();
     return rc ? 1 : 0;
