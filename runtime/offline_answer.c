@@ -59,10 +59,23 @@ static const char *const confidence_names[] = {"confidence", "certainty", "proba
 static const char *const source_names[] = {"sources",    "citations", "references",
                                            "tools_used", "tools",     NULL};
 
+/* Amounts that read with their currency. */
+static const char *const money_keys[] = {"total", "price", "amount", "subtotal", "balance", NULL};
+
 static int in_list(const char *k, const char *const *list)
 {
     for (; *list; list++)
         if (!strcasecmp(k, *list))
+            return 1;
+    return 0;
+}
+
+static int has_money(json_object *o)
+{
+    json_object *v;
+    for (int i = 0; money_keys[i]; i++)
+        if (json_object_object_get_ex(o, money_keys[i], &v) &&
+            (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
             return 1;
     return 0;
 }
@@ -227,7 +240,7 @@ static void add_object(offline_buf_t *b, json_object *o, json_object *args)
         json_object *v = json_object_object_get(o, keys[i]);
         if (!v || json_object_is_type(v, json_type_null) || in_list(keys[i], key_skip) ||
             keys[i][0] == '_' || said_in_args(args, keys[i], v) ||
-            (lists && !strcmp(keys[i], "count")))
+            (lists && !strcmp(keys[i], "count")) || (!strcmp(keys[i], "currency") && has_money(o)))
             continue;
         offline_humanize(keys[i], hk, sizeof hk);
         if (is_long_text(v)) {
@@ -276,6 +289,12 @@ static void add_object(offline_buf_t *b, json_object *o, json_object *args)
         } else {
             offline_buf_add(b, "is ");
             add_scalar(b, v, 120);
+            json_object *cur; /* "the total is 113.00 USD" */
+            if ((json_object_is_type(v, json_type_double) ||
+                 json_object_is_type(v, json_type_int)) &&
+                in_list(keys[i], money_keys) && json_object_object_get_ex(o, "currency", &cur) &&
+                json_object_is_type(cur, json_type_string))
+                offline_buf_addf(b, " %s", json_object_get_string(cur));
         }
     }
     if (clauses)
@@ -456,7 +475,8 @@ static json_object *fill_object(json_object *schema, const char *prose, const of
         json_object *v = required || in_list(keys[i], answer_names)
                              ? fill_value(keys[i], ps, prose, src, depth + 1)
                              : offline_obs_lookup(src, keys[i], ps);
-        if (v && json_object_object_add(o, keys[i], v)) {
+        /* A required property with no value is JSON null ("type": "null" asks for it). */
+        if ((v || required) && json_object_object_add(o, keys[i], v)) {
             json_object_put(v);
             json_object_put(o);
             o = NULL;
