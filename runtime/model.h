@@ -55,7 +55,9 @@ typedef struct model_attempt {
 typedef struct model_resp {
     int err;                /* 0, or ERR_* of the final failure */
     const char *reason;     /* on failure: "retries_exhausted", "not_retryable",
-                               "budget_exceeded", "circuit_open", "cancelled", "cache_miss" */
+                               "budget_exceeded", "circuit_open", "cancelled", "cache_miss",
+                               "invalid_output" (structured output still invalid after
+                               the re-asks) */
     char errmsg[512];       /* one line for users, provider's message included, redacted */
     json_object *message;   /* assistant message (neutral format); owned by the response */
     const char *finish;     /* "stop", "tool_calls", "length" */
@@ -101,6 +103,18 @@ typedef struct model_opts {
     int max_attempts;          /* per model in the chain; 0: 4 */
     int reask_limit;           /* structured-output re-asks; 0: 2 */
     const char *price_file;    /* JSON price table override, or NULL for the shipped one */
+    /* Reliability knobs (issue 4). 0 means: environment variable, else the default;
+     * docs/models.md lists both. */
+    long retry_base_ms;        /* AGENTD_RETRY_BASE_MS, 500: first backoff ceiling */
+    long retry_cap_ms;         /* AGENTD_RETRY_CAP_MS, 20000: backoff ceiling */
+    long retry_budget_ms;      /* AGENTD_RETRY_BUDGET_MS, 60000: total backoff per call */
+    int breaker_threshold;     /* AGENTD_BREAKER_THRESHOLD, 5 consecutive failures */
+    long breaker_cooldown_ms;  /* AGENTD_BREAKER_COOLDOWN_MS, 30000 */
+    long connect_timeout_ms;   /* AGENTD_MODEL_CONNECT_MS, 10000 */
+    long total_timeout_ms;     /* AGENTD_MODEL_TIMEOUT_MS, 300000: one attempt */
+    long idle_timeout_ms;      /* AGENTD_MODEL_IDLE_MS, 60000: no byte for this long */
+    long fast_failure_ms;      /* AGENTD_FALLBACK_FAST_MS, 0 = off: when set, fall back to
+                                  the next model only if the failing attempt took less */
 } model_opts_t;
 
 /* New client sharing the loop, the HTTP engine and the store (for the cache).

@@ -1,0 +1,322 @@
+/*
+ * model: the client (configuration from options and environment, the provider table,
+ * endpoints and their breakers) and the lifetime of calls. The attempt driver, where the
+ * policy lives, is model_call.c.
+ *
+ * Lifetime: a call is driven only from loop events (a deferred start, a backoff timer, the
+ * provider's completion). A user callback may cancel the call; then nothing of it runs
+ * again and it is freed from a deferred event, never under a callback's feet.
+ */
+#include "model.h"
+
+#include "err.h"
+#include "model_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const model_prov_t model_provs[] = {
+    {"offline", &provider_offline, NULL, NULL, NULL, 0, NULL},
+    {"openai", &provider_openai, "OPENAI_BASE_URL", "https://api.openai.com/v1",
+     "OPENAI_API_KEY", 1,
+     "OPENAI_API_KEY is not set, so this run uses the built-in offline model; export "
+     "OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server) to use OpenAI"},
+    {"anthropic", &provider_anthropic, "ANTHROPIC_BASE_URL", "https://api.anthropic.com",
+     "ANTHROPIC_API_KEY", 1,
+     "ANTHROPIC_API_KEY is not set, so this run uses the built-in offline model; export "
+     "ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for a proxy) to use Anthropic"},
+    {"ollama", &provider_openai, "OLLAMA_HOST", "http://127.0.0.1:11434", NULL, 0, NULL},
+    {"openrouter", &provider_openai, "OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1",
+     "OPENROUTER_API_KEY", 1,
+     "OPENROUTER_API_KEY is not set, so this run uses the built-in offline model; export "
+     "OPENROUTER_API_KEY to use OpenRouter"},
+    {"vllm", &provider_openai, "VLLM_BASE_URL", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", 0,
+     NULL},
+    {"llamacpp", &provider_openai, "LLAMACPP_BASE_URL", "http://127.0.0.1:8080/v1", NULL, 0,
+     NULL},
+};
+const size_t model_nprovs = sizeof model_provs / sizeof model_provs[0];
+
+_Static_assert(sizeof model_provs / sizeof model_provs[0] <= MODEL_MAX_PROVS,
+               "raise MODEL_MAX_PROVS");
+
+/* Option, else environment variable, else default. */
+static long knob(const char *env, long opt, long def)
+{
+    if (opt > 0)
+        return opt;
+    const char *v = getenv(env);
+    if (!v || !*v)
+        return def;
+    char *end;
+    long n = strtol(v, &end, 10);
+    return !*end && n >= 0 ? n : def;
+}
+
+static int cache_bits(const char *s, int *out)
+{
+    static const struct {
+        const char *name;
+        int bits;
+    } modes[] = {{"off", 0},
+                 {"read", MODEL_CACHE_READ},
+                 {"write", MODEL_CACHE_WRITE},
+                 {"readwrite", MODEL_CACHE_READ | MODEL_CACHE_WRITE},
+                 {"replay", MODEL_CACHE_READ | MODEL_CACHE_REPLAY}};
+    *out = 0;
+    if (!s || !*s)
+        return 0;
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (strcmp(s, modes[i].name) == 0) {
+            *out = modes[i].bits;
+            return 0;
+        }
+    return ERR_INVAL;
+}
+
+/* OLLAMA_HOST is "host:port" or a URL; its OpenAI-compatible API lives under /v1. */
+static char *base_url(const model_prov_t *p)
+{
+    const char *v = p->base_env ? getenv(p->base_env) : NULL;
+    if (!v || !*v)
+        v = p->def_base;
+    if (strcmp(p->prefix, "ollama") != 0)
+        return strdup(v);
+    char *u = NULL;
+    size_t n = strlen(v);
+    while (n && v[n - 1] == '/')
+        n--;
+    if (asprintf(&u, "%s%.*s/v1", strstr(v, "://") ? "" : "http://", (int)n, v) < 0)
+        return NULL;
+    return u;
+}
+
+static int configure(model_client_t *mc, const model_opts_t *o, char *errbuf, size_t errlen)
+{
+    if (cache_bits(o->cache_mode, &mc->cache))
+        return err_set(errbuf, errlen, ERR_INVAL,
+                       "cache mode \"%s\": want off, read, write, readwrite or replay",
+                       o->cache_mode);
+    if (mc->cache && !mc->st)
+        return err_set(errbuf, errlen, ERR_INVAL, "cache mode \"%s\" needs a store",
+                       o->cache_mode);
+    mc->capture = o->capture_content;
+    mc->reask_limit = o->reask_limit > 0 ? o->reask_limit : 2;
+    retry_policy_default(&mc->pol);
+    mc->pol.max_attempts = (int)knob("AGENTD_MAX_ATTEMPTS", o->max_attempts, 4);
+    if (mc->pol.max_attempts < 1)
+        mc->pol.max_attempts = 1;
+    mc->pol.base_ms = (uint64_t)knob("AGENTD_RETRY_BASE_MS", o->retry_base_ms, 500);
+    mc->pol.cap_ms = (uint64_t)knob("AGENTD_RETRY_CAP_MS", o->retry_cap_ms, 20000);
+    mc->pol.budget_ms = (uint64_t)knob("AGENTD_RETRY_BUDGET_MS", o->retry_budget_ms, 60000);
+    mc->pol.breaker_threshold = (int)knob("AGENTD_BREAKER_THRESHOLD", o->breaker_threshold, 5);
+    mc->pol.breaker_cooldown_ms =
+        (uint64_t)knob("AGENTD_BREAKER_COOLDOWN_MS", o->breaker_cooldown_ms, 30000);
+    mc->connect_ms = knob("AGENTD_MODEL_CONNECT_MS", o->connect_timeout_ms, 10000);
+    mc->total_ms = knob("AGENTD_MODEL_TIMEOUT_MS", o->total_timeout_ms, 300000);
+    mc->idle_ms = knob("AGENTD_MODEL_IDLE_MS", o->idle_timeout_ms, 60000);
+    mc->fast_ms = (uint64_t)knob("AGENTD_FALLBACK_FAST_MS", o->fast_failure_ms, 0);
+    const char *pf = o->price_file ? o->price_file : getenv("AGENTD_PRICES");
+    if (!(mc->prices = prices_new(pf, errbuf, errlen)))
+        return ERR_INVAL;
+    for (size_t i = 0; i < model_nprovs; i++) {
+        const model_prov_t *p = &model_provs[i];
+        const char *k = p->key_env ? getenv(p->key_env) : NULL;
+        if ((p->def_base && !(mc->base[i] = base_url(p))) || (k && *k && !(mc->key[i] = strdup(k))))
+            return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
+model_client_t *model_client_new(loop_t *lp, http_t *h, store_t *st, const model_opts_t *o,
+                                  char *errbuf, size_t errlen)
+{
+    model_opts_t none;
+    memset(&none, 0, sizeof none);
+    none.capture_content = 1;
+    if (!lp) {
+        err_set(errbuf, errlen, ERR_INVAL, "model client needs a loop");
+        return NULL;
+    }
+    model_client_t *mc = calloc(1, sizeof *mc);
+    if (!mc) {
+        err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    mc->lp = lp;
+    mc->http = h;
+    mc->st = st;
+    if (configure(mc, o ? o : &none, errbuf, errlen)) {
+        model_client_free(mc);
+        return NULL;
+    }
+    mc->rng = loop_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)mc;
+    return mc;
+}
+
+void model_client_free(model_client_t *mc)
+{
+    if (!mc)
+        return;
+    /* Calls still running end silently; one with a deferred event pending is freed by it. */
+    while (mc->calls) {
+        model_call_t *c = mc->calls;
+        model_call_stop(c);
+        mc->calls = c->next;
+        if (c->next)
+            c->next->prev = NULL;
+        c->prev = c->next = NULL;
+        c->mc = NULL;
+        c->dead = 1;
+        if (c->deferred == 0)
+            model_call_free(c);
+    }
+    for (size_t i = 0; i < model_nprovs; i++) {
+        free(mc->base[i]);
+        free(mc->key[i]);
+    }
+    for (size_t i = 0; i < mc->neps; i++)
+        free(mc->eps[i].key);
+    free(mc->eps);
+    prices_free(mc->prices);
+    free(mc);
+}
+
+const model_prov_t *model_find_prov(const char *model, const char **name)
+{
+    const char *colon = strchr(model, ':');
+    size_t n = colon ? (size_t)(colon - model) : strlen(model);
+    for (size_t i = 0; i < model_nprovs; i++)
+        if (strlen(model_provs[i].prefix) == n && strncmp(model, model_provs[i].prefix, n) == 0) {
+            /* "offline" alone is a complete model string; the others need a model name. */
+            if (!colon && i != 0)
+                return NULL;
+            *name = colon ? colon + 1 : "default";
+            return &model_provs[i];
+        }
+    return NULL;
+}
+
+const char *model_resolve(const char *model, const char **note)
+{
+    const char *name;
+    if (note)
+        *note = NULL;
+    if (!model || !*model)
+        return "offline";
+    const model_prov_t *p = model_find_prov(model, &name);
+    const char *cache = getenv("AGENTD_CACHE");
+    /* Replaying a recorded run needs no key: every answer comes from the cache. */
+    if (!p || !p->key_required || (cache && strcmp(cache, "replay") == 0))
+        return model;
+    const char *k = getenv(p->key_env);
+    if (k && *k)
+        return model;
+    if (note)
+        *note = p->note;
+    return "offline";
+}
+
+double model_price(model_client_t *mc, const char *model, const model_usage_t *u)
+{
+    return prices_cost(mc ? mc->prices : NULL, model, u);
+}
+
+void provider_result_clear(provider_result_t *res)
+{
+    if (!res)
+        return;
+    json_object_put(res->message);
+    json_object_put(res->request_body);
+    json_object_put(res->response_body);
+    res->message = res->request_body = res->response_body = NULL;
+}
+
+int model_endpoint(model_client_t *mc, const model_prov_t *p)
+{
+    size_t pi = (size_t)(p - model_provs);
+    char *key = NULL;
+    if (asprintf(&key, "%s %s", p->prefix, mc->base[pi] ? mc->base[pi] : "") < 0)
+        return -1;
+    for (size_t i = 0; i < mc->neps; i++)
+        if (strcmp(mc->eps[i].key, key) == 0) {
+            free(key);
+            return (int)i;
+        }
+    model_endpoint_t *e = realloc(mc->eps, (mc->neps + 1) * sizeof *e);
+    if (!e) {
+        free(key);
+        return -1;
+    }
+    mc->eps = e;
+    memset(&e[mc->neps], 0, sizeof e[0]);
+    e[mc->neps].key = key;
+    return (int)mc->neps++;
+}
+
+/* ---- call lifetime -------------------------------------------------------------------- */
+
+void model_call_free(model_call_t *c)
+{
+    model_client_t *mc = c->mc;
+    if (mc) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else if (mc->calls == c)
+            mc->calls = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+    }
+    for (size_t i = 0; i < c->nmodels; i++)
+        free(c->models[i]);
+    free(c->models);
+    json_object_put(c->req.messages);
+    json_object_put(c->req.tools);
+    json_object_put(c->req.output_schema);
+    json_object_put(c->preq.messages);
+    json_object_put(c->req_body);
+    json_object_put(c->resp_body);
+    free(c);
+}
+
+void model_call_stop(model_call_t *c)
+{
+    if (c->timer) {
+        loop_timer_cancel(c->timer);
+        c->timer = NULL;
+    }
+    if (c->ph) {
+        c->conf->ops->cancel(c->ph);
+        c->ph = NULL;
+    }
+    if (c->probe && c->mc)
+        retry_breaker_abandon(&c->mc->eps[c->ep].br);
+    c->probe = 0;
+}
+
+static void deferred_reap(void *arg)
+{
+    model_call_t *c = arg;
+    c->deferred--;
+    model_call_stop(c);
+    if (c->deferred == 0)
+        model_call_free(c);
+}
+
+void model_call_cancel(model_call_t *c)
+{
+    if (!c || c->dead || c->finished)
+        return;
+    c->dead = 1;
+    /* Inside one of our callbacks the provider's transfer may be on the stack: tear down
+     * from a fresh loop event instead. */
+    if (c->in_cb && c->mc && loop_defer(c->mc->lp, deferred_reap, c) == 0) {
+        c->deferred++;
+        return;
+    }
+    model_call_stop(c);
+    if (c->deferred == 0)
+        model_call_free(c);
+}

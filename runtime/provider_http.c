@@ -1,0 +1,272 @@
+/*
+ * provider_http: the HTTP half of the model providers (see provider_int.h). It turns the
+ * transport outcome into provider_result_t: status, Retry-After, the provider's own error
+ * message (redacted), or the parsed/streamed reply via the provider's hooks.
+ */
+#include "provider_int.h"
+
+#include "err.h"
+#include "loop.h"
+#include "redact.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+json_object *pj_get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v))
+        return v;
+    return NULL;
+}
+
+const char *pj_str(json_object *o, const char *key)
+{
+    json_object *v = pj_get(o, key);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+int64_t pj_int(json_object *o, const char *key)
+{
+    json_object *v = pj_get(o, key);
+    return v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
+               ? json_object_get_int64(v)
+               : 0;
+}
+
+int pbuf_add(pbuf_t *b, const char *s, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        size_t n = b->cap ? b->cap : 64;
+        while (n < b->len + len + 1)
+            n *= 2;
+        char *p = realloc(b->s, n);
+        if (!p)
+            return ERR_NOMEM;
+        b->s = p;
+        b->cap = n;
+    }
+    memcpy(b->s + b->len, s, len);
+    b->len += len;
+    b->s[b->len] = '\0';
+    return 0;
+}
+
+const char *pbuf_str(const pbuf_t *b)
+{
+    return b->s ? b->s : "";
+}
+
+void pbuf_free(pbuf_t *b)
+{
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+char *pjob_url(const char *base, const char *path)
+{
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+        bl--;
+    size_t n = bl + strlen(path) + 1;
+    char *u = malloc(n);
+    if (u)
+        snprintf(u, n, "%.*s%s", (int)bl, base, path);
+    return u;
+}
+
+int pjob_fail(pjob_t *j, int rc, const char *fmt, ...)
+{
+    char raw[sizeof j->res.errmsg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    redact_copy(j->res.errmsg, sizeof j->res.errmsg, raw, j->api_key);
+    j->res.err = rc;
+    return rc;
+}
+
+void pjob_text(pjob_t *j, const char *text, size_t len)
+{
+    if (j->on_text && len)
+        j->on_text(j->text_ud, text, len);
+}
+
+static int sse_cb(void *ud, const char *event, const char *data, size_t len)
+{
+    pjob_t *j = ud;
+    j->events++;
+    return j->hooks->on_event(j, event, data, len);
+}
+
+int pjob_init(pjob_t *j, const pjob_hooks_t *hooks, const provider_env_t *env,
+              const model_req_t *req, provider_done_fn done, void *ud)
+{
+    if (!env || !env->lp || !env->http || !env->base_url || !req || !done)
+        return ERR_INVAL;
+    j->hooks = hooks;
+    j->http = env->http;
+    j->done = done;
+    j->ud = ud;
+    j->stream = req->stream && req->on_text;
+    j->on_text = req->on_text;
+    j->text_ud = req->ud;
+    if (env->api_key && !(j->api_key = strdup(env->api_key)))
+        return ERR_NOMEM;
+    sse_init(&j->sse, sse_cb, j, 0);
+    return 0;
+}
+
+int pjob_header(pjob_t *j, const char *fmt, ...)
+{
+    if (j->nhdr >= (int)(sizeof j->hdr / sizeof j->hdr[0]))
+        return ERR_LIMIT;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vasprintf(&j->hdr[j->nhdr], fmt, ap);
+    va_end(ap);
+    if (rc < 0) {
+        j->hdr[j->nhdr] = NULL;
+        return ERR_NOMEM;
+    }
+    j->hdrp[j->nhdr] = j->hdr[j->nhdr];
+    j->nhdr++;
+    j->hdrp[j->nhdr] = NULL;
+    return 0;
+}
+
+void pjob_free(pjob_t *j)
+{
+    if (!j)
+        return;
+    if (j->hooks && j->hooks->free_job)
+        j->hooks->free_job(j);
+    provider_result_clear(&j->res);
+    sse_clear(&j->sse);
+    for (int i = 0; i < j->nhdr; i++)
+        free(j->hdr[i]);
+    free(j->api_key);
+    free(j);
+}
+
+static int on_chunk(void *ud, const char *data, size_t len)
+{
+    pjob_t *j = ud;
+    /* Error bodies are plain JSON: they produce no SSE events, and are read at the end. */
+    int rc = sse_feed(&j->sse, data, len);
+    if (!rc)
+        return 0;
+    if (!j->res.errmsg[0])
+        pjob_fail(j, rc, "event stream: %s", err_str(rc));
+    j->stream_err = rc;
+    return 1;
+}
+
+static void error_body(pjob_t *j, const http_resp_t *resp)
+{
+    json_object *body = resp->body_len ? json_tokener_parse(resp->body) : NULL;
+    const char *msg = body && j->hooks->error_message ? j->hooks->error_message(body) : NULL;
+    if (msg)
+        pjob_fail(j, ERR_HTTP, "HTTP %d: %s", resp->status, msg);
+    else
+        pjob_fail(j, ERR_HTTP, "HTTP %d: %.200s", resp->status,
+                  resp->body_len ? resp->body : "(empty body)");
+    j->res.response_body = body;
+}
+
+static void finish(pjob_t *j, const http_resp_t *resp)
+{
+    provider_result_t *res = &j->res;
+    res->status = resp->status;
+    const char *ra = http_resp_header(resp, "Retry-After");
+    if (ra) {
+        snprintf(res->retry_after_buf, sizeof res->retry_after_buf, "%s", ra);
+        res->retry_after = res->retry_after_buf;
+    }
+    if (j->stream_err) {
+        res->err = j->stream_err;
+        return;
+    }
+    if (resp->err) {
+        pjob_fail(j, resp->err, "%s%s%s", err_str(resp->err),
+                  resp->err_msg && *resp->err_msg ? ": " : "", resp->err_msg ? resp->err_msg : "");
+        return;
+    }
+    if (resp->status < 200 || resp->status >= 300) {
+        error_body(j, resp);
+        return;
+    }
+    int rc;
+    /* A server that ignores "stream": true answers with one JSON body; accept it. */
+    if (j->stream && (j->events || !resp->body_len || resp->body[0] != '{')) {
+        rc = j->hooks->on_stream_end(j);
+        if (rc && !res->errmsg[0])
+            pjob_fail(j, rc, "stream ended early");
+        res->err = rc;
+        return;
+    }
+    json_tokener *tok = json_tokener_new();
+    json_object *body = tok ? json_tokener_parse_ex(tok, resp->body, (int)resp->body_len) : NULL;
+    enum json_tokener_error jerr = tok ? json_tokener_get_error(tok) : json_tokener_error_parse_eof;
+    json_tokener_free(tok);
+    if (!body || jerr != json_tokener_success) {
+        json_object_put(body);
+        pjob_fail(j, ERR_PROTO, "malformed JSON in the response body: %s (%zu bytes)",
+                  json_tokener_error_desc(jerr), resp->body_len);
+        return;
+    }
+    res->response_body = body;
+    rc = j->hooks->on_body(j, body);
+    if (rc && !res->errmsg[0])
+        pjob_fail(j, rc, "unexpected response shape");
+    res->err = rc;
+}
+
+static void http_done(void *ud, const http_resp_t *resp)
+{
+    pjob_t *j = ud;
+    j->xfer = 0;
+    finish(j, resp);
+    j->res.latency_ms = (double)(loop_mono_ns() - j->started_ns) / 1e6;
+    if (!j->res.err && !j->res.message)
+        pjob_fail(j, ERR_PROTO, "response carried no message");
+    j->done(j->ud, &j->res);
+    pjob_free(j);
+}
+
+int pjob_post(pjob_t *j, const provider_env_t *env, const char *url, json_object *body)
+{
+    size_t len;
+    const char *text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+    if (!text)
+        return ERR_NOMEM;
+    http_req_t hr = {
+        .method = "POST",
+        .url = url,
+        .headers = j->hdrp,
+        .body = text,
+        .body_len = len,
+        .connect_timeout_ms = env->connect_timeout_ms,
+        .total_timeout_ms = env->total_timeout_ms,
+        .idle_timeout_ms = env->idle_timeout_ms,
+        .on_chunk = j->stream ? on_chunk : NULL,
+    };
+    j->started_ns = loop_mono_ns();
+    int rc = http_start(j->http, &hr, http_done, j, &j->xfer);
+    if (rc)
+        return rc;
+    j->res.request_body = json_object_get(body);
+    return 0;
+}
+
+void pjob_cancel(pjob_t *j)
+{
+    if (!j)
+        return;
+    if (j->xfer)
+        http_cancel(j->http, j->xfer);
+    pjob_free(j);
+}

@@ -1,0 +1,85 @@
+/*
+ * provider_int: what the HTTP providers (provider_openai.c, provider_anthropic.c) share:
+ * one POST of a JSON body, optionally streamed as SSE, turned into a provider_result_t.
+ * The wire format of each API stays in its own file; this file knows only HTTP.
+ *
+ * A provider embeds pjob_t as the first member of its job and supplies hooks. The job is
+ * freed by this module right after done returns, or by pjob_cancel().
+ */
+#ifndef AGENTD_PROVIDER_INT_H
+#define AGENTD_PROVIDER_INT_H
+
+#include "http.h"
+#include "provider.h"
+#include "sse.h"
+
+#include <json-c/json.h>
+
+typedef struct pjob pjob_t;
+
+typedef struct pjob_hooks {
+    /* One SSE event of a 2xx stream. 0 to go on; else an ERR_* with res.errmsg set. */
+    int (*on_event)(pjob_t *j, const char *event, const char *data, size_t len);
+    /* Whole 2xx JSON body (borrowed): fill res.message, finish, usage. 0 or ERR_PROTO. */
+    int (*on_body)(pjob_t *j, json_object *body);
+    /* A 2xx stream ended: build res.message etc., ERR_PROTO if it was cut short. */
+    int (*on_stream_end)(pjob_t *j);
+    /* Pull the provider's error message out of an error body (borrowed); NULL if none. */
+    const char *(*error_message)(json_object *body);
+    void (*free_job)(pjob_t *j); /* release provider state; not the pjob itself */
+} pjob_hooks_t;
+
+struct pjob {
+    const pjob_hooks_t *hooks;
+    http_t *http;
+    uint64_t xfer;
+    provider_done_fn done;
+    void *ud;
+    model_text_fn on_text;
+    void *text_ud;
+    int stream;
+    int events;          /* SSE events seen */
+    int stream_err;      /* set by a failing on_event; overrides the transport outcome */
+    sse_t sse;
+    char *api_key;       /* copy, only to redact it from messages */
+    char *hdr[8];        /* request headers, owned until the transfer ends */
+    const char *hdrp[9];
+    int nhdr;
+    uint64_t started_ns;
+    provider_result_t res;
+};
+
+/* Validate env, fill the common fields. */
+int pjob_init(pjob_t *j, const pjob_hooks_t *hooks, const provider_env_t *env,
+              const model_req_t *req, provider_done_fn done, void *ud);
+/* Add a request header ("Name: value"). 0 or ERR_NOMEM / ERR_LIMIT. */
+int pjob_header(pjob_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* POST body (borrowed; a reference is kept as res.request_body) to url. On failure the
+ * job is left for the caller to free with pjob_free(). */
+int pjob_post(pjob_t *j, const provider_env_t *env, const char *url, json_object *body);
+void pjob_cancel(pjob_t *j);
+void pjob_free(pjob_t *j);
+
+/* Pass streamed text to the caller. */
+void pjob_text(pjob_t *j, const char *text, size_t len);
+/* Set res.errmsg (redacted, one line). Returns rc. */
+int pjob_fail(pjob_t *j, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* "base" + "/path" without doubling the slash; malloc'd. */
+char *pjob_url(const char *base, const char *path);
+
+/* A growable byte buffer for reassembling streamed pieces. */
+typedef struct pbuf {
+    char *s;
+    size_t len, cap;
+} pbuf_t;
+int pbuf_add(pbuf_t *b, const char *s, size_t len);
+const char *pbuf_str(const pbuf_t *b); /* "" when empty */
+void pbuf_free(pbuf_t *b);
+
+/* json-c helpers for reading provider JSON. */
+json_object *pj_get(json_object *o, const char *key);      /* NULL if absent */
+const char *pj_str(json_object *o, const char *key);       /* NULL unless a string */
+int64_t pj_int(json_object *o, const char *key);           /* 0 unless a number */
+
+#endif
