@@ -494,10 +494,10 @@ static void draw_run(tui_t *t)
 
     bar_line(t, 0, pair(t, C_HEAD, A_REVERSE));
     putf(0, 0, W, pair(t, C_HEAD, A_REVERSE) | A_BOLD,
-         " %.16s %s %s%s | %d steps %s | %lld+%lld tok $%.6g | %d err", t->run.id, t->run.agent,
-         t->run.state, t->follow ? (live(t) ? " LIVE" : " (followed)") : "", t->run.step,
-         vmodel_fmt_dur(t1 - t0, dur, sizeof dur), (long long)m->in_tokens,
-         (long long)m->out_tokens, t->run.cost_usd, m->errors);
+         " %.16s %s %s%s | %d err | %d steps %s | %lld+%lld tok $%.6g", t->run.id,
+         t->run.agent, t->run.state, t->follow ? (live(t) ? " LIVE" : " (followed)") : "",
+         m->errors, t->run.step, vmodel_fmt_dur(t1 - t0, dur, sizeof dur),
+         (long long)m->in_tokens, (long long)m->out_tokens, t->run.cost_usd);
 
     int bw = W >= 120 ? W / 3 : W >= 80 ? 24 : (W / 4 > 6 ? W / 4 : 6);
     int dw = 7, nw = W - bw - dw - 4;

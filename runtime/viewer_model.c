@@ -281,8 +281,13 @@ static int apply(vmodel_t *m, json_object *o, int evi, char *errbuf, size_t errl
         if (ei >= 0 && m->spans[ei].end_ns == 0) {
             m->spans[ei].end_ns = ev->ts_ns;
             /* The transition out of a state says whether that state ended in failure. */
-            if (ev->is_error && state_to && strcmp(state_to, "failed") == 0 && ei != si)
-                set_status(m, &m->spans[ei], status, error);
+            if (ev->is_error && state_to && strcmp(state_to, "failed") == 0 && ei != si) {
+                /* Marked, not counted: m->errors counts error events, as the runs list
+                 * does, and this event is already counted on its own span. */
+                m->spans[ei].status = VM_ERROR;
+                if (error && !m->spans[ei].error)
+                    m->spans[ei].error = strdup(error);
+            }
             else if (m->spans[ei].status == VM_UNSET)
                 m->spans[ei].status = VM_OK;
         }

@@ -81,7 +81,7 @@ typedef struct vmodel {
     /* run totals, kept current as events arrive */
     int64_t in_tokens, out_tokens;
     double cost;
-    int errors;                   /* spans (or events) with status error */
+    int errors;                   /* events with status error */
     int retries;
     char agent[128];
     char last_state[16];

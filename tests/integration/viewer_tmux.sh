@@ -179,6 +179,7 @@ done
 start "$ENV $AGENTD trace 5f3a --follow --db $LDB"
 check "follow: live run marked LIVE" wait_for "LIVE"
 check "follow: open spans shown while running" wait_for "…"
+wait_for "execute_tool search_kb" >/dev/null
 shot follow-live
 check "follow: new spans appear as they commit" wait_for "observe"
 check "follow: sees the run end" wait_for "run ended: failed"

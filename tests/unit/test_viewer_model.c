@@ -96,7 +96,7 @@ static void test_failed_run_tree(void)
     CHECK_EQ_INT(m->out_tokens, 64 + 57);
     CHECK(m->cost > 0.000359 && m->cost < 0.000361);
     CHECK_EQ_INT(m->retries, 2);
-    CHECK_EQ_INT(m->errors, 5); /* tool, 2 retries, last plan, root */
+    CHECK_EQ_INT(m->errors, 4); /* tool, 2 retries, root */
     CHECK_EQ_STR(m->agent, "support");
     CHECK_EQ_STR(m->last_state, "failed");
     /* Point spans hidden: the two retry rows disappear. */
