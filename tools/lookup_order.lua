@@ -18,7 +18,7 @@ return {
     additionalProperties = false,
   },
   timeout = 5,
-  retries = 1,
+  retries = 0,           -- a missing order stays missing: nothing transient to retry
   idempotent = true,
   approval = false,
 
