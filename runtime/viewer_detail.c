@@ -96,12 +96,24 @@ int vlines_add(vlines_t *l, int kind, const char *indent, const char *text)
         size_t n = strlen(indent);
         memcpy(buf, indent, n);
         int cols = iw;
-        /* Fill to the width; tabs become spaces, control characters a '?'. */
+        /* Fill to the width; tabs become spaces, control characters a '?'. A line that
+         * must wrap breaks after its last space when that keeps most of the line. */
+        const char *brk_p = NULL;
+        size_t brk_n = 0;
         while (*p && *p != '\n') {
             int c;
             size_t k = char_at(p, &c);
-            if (cols + c > width && cols > iw)
+            if (cols + c > width && cols > iw) {
+                if (brk_p && brk_n * 2 > n) {
+                    p = brk_p;
+                    n = brk_n;
+                }
                 break;
+            }
+            if (*p == ' ' || *p == '\t') {
+                brk_p = p + 1;
+                brk_n = n + 1;
+            }
             if (*p == '\t' || (unsigned char)*p < 0x20) {
                 buf[n++] = *p == '\t' ? ' ' : '?';
             } else {
@@ -240,6 +252,9 @@ static void add_point_events(vlines_t *l, const vmodel_t *m, int i)
         if (error && n < (int)sizeof line)
             n += snprintf(line + n, sizeof line - (size_t)n, ": %s", error);
         if (o && json_object_object_get_ex(o, "attrs", &a) &&
+            json_object_object_get_ex(a, "log.message", &v) && n < (int)sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, ": %s", json_object_get_string(v));
+        if (o && json_object_object_get_ex(o, "attrs", &a) &&
             (json_object_object_get_ex(a, "agentd.delay_ms", &v) ||
              json_object_object_get_ex(a, "agentd.retry.delay_ms", &v)) &&
             n < (int)sizeof line)
@@ -323,6 +338,20 @@ int viewer_detail_build(vlines_t *out, store_t *st, const vmodel_t *m, int i, in
                 vmodel_fmt_dur(vmodel_span_end(m, s, 0) - s->start_ns, dur, sizeof dur));
     vlines_addf(out, VL_DIM, "span %s   parent %s   op %s   step %d", s->id,
                 s->parent[0] ? s->parent : "-", s->op, s->step);
+    /* A state span opens with the transition into that state: say which. */
+    for (int k = 0; k < s->nevs; k++) {
+        const vmodel_event_t *ev = &m->evs[s->evs[k]];
+        json_object *o = ev->phase == 'b' ? json_tokener_parse(ev->json) : NULL, *f, *t, *e;
+        if (o && json_object_object_get_ex(o, "state_to", &t) && t &&
+            json_object_object_get_ex(o, "state_from", &f) && f)
+            vlines_addf(out, VL_TEXT, "transition %s → %s on %s", json_object_get_string(f),
+                        json_object_get_string(t),
+                        json_object_object_get_ex(o, "event", &e) && e ? json_object_get_string(e)
+                                                                       : "?");
+        json_object_put(o);
+        if (o)
+            break;
+    }
     viewer_span_facts(s, 0, facts, sizeof facts);
     if (facts[0])
         vlines_add(out, VL_TEXT, "", facts);

@@ -196,7 +196,7 @@ static void print_retries(const vmodel_t *m, const vmodel_span_t *s, const char 
         const char *name = o && json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : op;
         const char *error = o && json_object_object_get_ex(o, "error", &v) && v ? json_object_get_string(v) : NULL;
         int64_t delay = -1;
-        json_object *a;
+        json_object *a = NULL;
         if (o && json_object_object_get_ex(o, "attrs", &a) &&
             json_object_object_get_ex(a, "agentd.delay_ms", &v))
             delay = json_object_get_int64(v);
@@ -205,6 +205,9 @@ static void print_retries(const vmodel_t *m, const vmodel_span_t *s, const char 
                 name ? name : "event");
         if (error)
             fprintf(out, ": %s", error);
+        if (o && json_object_object_get_ex(o, "attrs", &a) &&
+            json_object_object_get_ex(a, "log.message", &v))
+            fprintf(out, ": %s", json_object_get_string(v));
         if (delay >= 0)
             fprintf(out, " (next try after %lld ms)", (long long)delay);
         fputc('\n', out);

@@ -128,6 +128,12 @@ static void test_wrap(void)
     CHECK_EQ_STR(l.v[1].text, "  ijklmnop");
     CHECK_EQ_STR(l.v[2].text, "  xy z");
     vlines_clear(&l);
+    /* Words stay whole when a space is near the end of the line. */
+    CHECK_EQ_INT(vlines_add(&l, VL_TEXT, "", "hello big world"), 0);
+    CHECK_EQ_INT(l.n, 2);
+    CHECK_EQ_STR(l.v[0].text, "hello big ");
+    CHECK_EQ_STR(l.v[1].text, "world");
+    vlines_clear(&l);
     CHECK_EQ_INT(vlines_add(&l, VL_TEXT, "", "ééééééééééé"), 0);
     CHECK_EQ_INT(l.n, 2);
     CHECK_EQ_INT(vtui_width(l.v[0].text), 10);
