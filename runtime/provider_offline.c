@@ -8,7 +8,8 @@
  *      score the offered tools (offline_select.h), fill arguments for the wanted ones
  *      (offline_args.h) and call every (tool, arguments) pair not already called anywhere
  *      in the conversation, in parallel (ids call_N, numbered across the conversation).
- *      If the first round produced an error, try the best other relevant tool once.
+ *      When nothing fits, or the first round failed, a search tool that shares a word
+ *      with the request is tried.
  *   3. Otherwise answer from this turn's observations (and earlier ones it would have
  *      repeated), as prose or, when the request has an output schema, as JSON that
  *      satisfies it (offline_answer.h).
@@ -38,11 +39,17 @@
 
 /* The plan for this turn: calls to make now, earlier observations to reuse, and what to ask. */
 typedef struct plan {
-    json_object *calls;   /* array of {"name","args"(object)} */
+    json_object *calls;   /* array of {"key" (offline_canonical), "name", "args" (object)} */
     unsigned char *reuse; /* per convo call: an earlier call this turn would have repeated */
     offline_ask_t ask;
     int asked;
 } plan_t;
+
+static const char *name_or(json_object *tool)
+{
+    const char *n = offline_str_field(tool, "name");
+    return n ? n : "?";
+}
 
 static int plan_add(plan_t *p, const offline_convo_t *c, const char *name, json_object *args)
 {
@@ -79,7 +86,8 @@ static int plan_add(plan_t *p, const offline_convo_t *c, const char *name, json_
     return 0;
 }
 
-/* Try tool i; returns how many calls it added (0 when all were repeats), or ERR_*. */
+/* Plan the calls of one tool; returns how many it added (0 when all were repeats or a
+ * required argument is missing), or ERR_*. */
 static int plan_tool(plan_t *p, const offline_convo_t *c, const offline_src_t *src,
                      json_object *tool)
 {
@@ -131,9 +139,7 @@ static int make_plan(plan_t *p, const offline_convo_t *c, const offline_src_t *s
      * unknown). Calls that never reached the tool do not count. */
     for (size_t k = 0; k < n && rc >= 0; k++) {
         json_object *tool = json_object_array_get_idx(tools, order[k]);
-        if (offline_select_wanted(scores, n, order[k]) &&
-            !offline_convo_called(
-                c, offline_str_field(tool, "name") ? offline_str_field(tool, "name") : ""))
+        if (offline_select_wanted(scores, n, order[k]) && !offline_convo_called(c, name_or(tool)))
             rc = plan_tool(p, c, src, tool);
     }
     for (size_t i = 0; i < c->nobs; i++)
@@ -220,8 +226,8 @@ static int answer_message(const offline_convo_t *c, const plan_t *p, const model
         goto out;
     if (req->output_schema) {
         json_object *v = offline_answer_schema(req->output_schema, prose, &src);
-        if (!v)
-            goto out;
+        if (!v && strcmp(offline_schema_type(req->output_schema), "null"))
+            goto out; /* out of memory; {"type":"null"} alone legitimately gives null */
         content = json_object_new_string(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
         json_object_put(v);
     } else {
@@ -237,12 +243,6 @@ out:
     free(prose);
     free(use);
     return rc;
-}
-
-static const char *name_or(json_object *tool)
-{
-    const char *n = offline_str_field(tool, "name");
-    return n ? n : "?";
 }
 
 static json_object *describe_request(const char *model, const model_req_t *req, size_t nmsg)
