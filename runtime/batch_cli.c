@@ -176,6 +176,17 @@ static void summary(batch_t *b)
            wall > 0 ? (double)b->steps / wall : 0, (double)ru.ru_maxrss / 1024);
 }
 
+/* Thousands of concurrent runs hold thousands of sockets: lift the soft descriptor limit
+ * to the hard one. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: agentd batch AGENT.lua INPUTS.jsonl [--concurrency C] [--model M] "
@@ -239,6 +250,7 @@ int batch_cli_main(int argc, char **argv)
     so.quiet_model_note = b.json;
     so.obs = (machine_observer_t){.ud = &b, .on_end = on_end};
     b.tty = isatty(2);
+    raise_nofile();
     int code = load_inputs(&b, pos[1]);
     char err[1024];
     if (!code) {
