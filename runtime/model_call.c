@@ -101,8 +101,8 @@ static void finish(model_call_t *c, int err, const char *reason, json_object *me
         snprintf(r.errmsg, sizeof r.errmsg, "%s", c->last_msg);
     r.message = message;
     r.finish = err ? NULL : fin;
-    r.provider = c->conf ? c->conf->prefix : NULL;
-    r.model = c->mname;
+    r.provider = c->conf ? c->conf->prefix : c->tried_conf ? c->tried_conf->prefix : NULL;
+    r.model = c->conf ? c->mname : c->tried_mname;
     r.usage = c->usage;
     r.attempts = c->attempts;
     r.cached = cached;
@@ -122,6 +122,10 @@ static void finish(model_call_t *c, int err, const char *reason, json_object *me
 
 static void next_model(model_call_t *c)
 {
+    if (c->conf) {
+        c->tried_conf = c->conf;
+        c->tried_mname = c->mname;
+    }
     c->mi++;
     c->tries = 0;
     c->looked = 0;

@@ -67,6 +67,8 @@ struct model_call {
     model_usage_t usage;
     const model_prov_t *conf;
     const char *mname;   /* model name after "provider:" */
+    const model_prov_t *tried_conf; /* the last model tried, named in a failure */
+    const char *tried_mname;
     size_t ep;
     int probe;
     void *ph;            /* provider handle of the attempt in flight */
