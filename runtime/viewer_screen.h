@@ -1,0 +1,93 @@
+/*
+ * viewer_screen: the state and the drawing helpers the interactive viewer's screens share
+ * (viewer.c: terminal, loop and key dispatch; viewer_list.c: runs list; viewer_run.c:
+ * run view and detail). Not for other modules.
+ */
+#ifndef AGENTD_VIEWER_SCREEN_H
+#define AGENTD_VIEWER_SCREEN_H
+
+#include "store.h"
+#include "viewer_model.h"
+#include "viewer_tui.h"
+
+#include <curses.h>
+#include <stdint.h>
+
+/* Screens, list sort keys, state filters, colour pairs. */
+enum { SCR_LIST, SCR_RUN, SCR_DETAIL };
+enum { SORT_NEWEST, SORT_DURATION, SORT_COST, SORT_TOKENS, SORT_STATE, SORT_AGENT, SORT__N };
+enum { FILTERS = 6 };
+enum { C_ERR = 1, C_OK, C_CHAT, C_TOOL, C_STATE, C_POINT, C_HEAD, C_DIM, C_MATCH };
+
+/* One row of the runs list (copied out of the store). */
+typedef struct lrun {
+    char id[40], agent[128], state[16];
+    int steps;
+    int64_t created_ns, dur_ns, tokens, last_seq;
+    double cost;
+    int errors;          /* -1 until counted */
+    int64_t errors_seq;  /* last_seq the count is for */
+    char *error;
+} lrun_t;
+
+/* The whole state of the interactive viewer; one per viewer_tui() call. */
+typedef struct tui {
+    store_t *st;
+    const char *db_path;
+    int scr, quit, color, utf8;
+    /* runs list */
+    lrun_t *runs;
+    int nruns, caprun;
+    int *order, norder;
+    int lsel, ltop, sort, rev, filter;
+    int64_t list_at_ns;
+    /* run view */
+    vmodel_t *m;
+    store_run_t run;
+    int has_run, rsel, rtop, follow, points, direct;
+    int64_t open_t0;
+    /* detail */
+    vlines_t det;
+    int dtop, dspan, djson;
+    /* shared */
+    char query[128];
+    char msg[300];
+    int64_t msg_until;
+} tui_t;
+
+
+/* Drawing: write s at (y, x) in at most maxw columns (returns the columns used); a colour
+ * pair, or the fallback attribute under NO_COLOR; a full-width line in attribute a. */
+int vtui_put(int y, int x, int maxw, const char *s, attr_t a);
+void vtui_putf(int y, int x, int maxw, attr_t a, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+attr_t vtui_pair(const tui_t *t, int p, attr_t fallback);
+void vtui_bar(const tui_t *t, int y, attr_t a);
+/* A message on the status line for a few seconds. */
+void vtui_say(tui_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t vtui_mono_ns(void);
+void vtui_move_sel(int *sel, int n, int delta);
+
+/* Runs list (viewer_list.c). */
+void vtui_list_load(tui_t *t);
+void vtui_list_free(tui_t *t);
+void vtui_list_draw(tui_t *t);
+void vtui_list_key(tui_t *t, int ch);
+void vtui_list_next_failed(tui_t *t);
+/* Select the next run matching t->query in direction dir; 1 if found. */
+int vtui_list_search(tui_t *t, int dir);
+
+/* Run view and detail (viewer_run.c). vtui_run_open: 0 or an ERR_* (message in t->msg). */
+int vtui_run_open(tui_t *t, const char *id);
+void vtui_run_close(tui_t *t);
+/* Follow tick; returns 1 when the screen needs redrawing. */
+int vtui_run_poll(tui_t *t);
+void vtui_run_draw(tui_t *t);
+void vtui_run_key(tui_t *t, int ch);
+void vtui_run_next_error(tui_t *t);
+int vtui_run_search(tui_t *t, int dir);
+void vtui_detail_build(tui_t *t);
+void vtui_detail_draw(tui_t *t);
+void vtui_detail_key(tui_t *t, int ch);
+
+#endif
