@@ -190,7 +190,8 @@ static void finish(pjob_t *j, const http_resp_t *resp)
         res->err = j->stream_err;
         return;
     }
-    if (resp->err) {
+    /* A status line with an error code says more than the transport's view of it. */
+    if (resp->err && !(resp->err == ERR_HTTP && resp->status >= 400)) {
         pjob_fail(j, resp->err, "%s%s%s", err_str(resp->err),
                   resp->err_msg && *resp->err_msg ? ": " : "", resp->err_msg ? resp->err_msg : "");
         return;
