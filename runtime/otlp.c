@@ -72,6 +72,24 @@ static json_object *nanos(int64_t ns)
     return json_object_new_string(buf);
 }
 
+static int scalar_array(json_object *v)
+{
+    size_t n = json_object_array_length(v);
+    for (size_t i = 0; i < n; i++) {
+        json_type t = json_object_get_type(json_object_array_get_idx(v, i));
+        if (t == json_type_array || t == json_type_object || t == json_type_null)
+            return 0;
+    }
+    return 1;
+}
+
+static void add_json_text(json_object *a, json_object *v)
+{
+    json_object_object_add(
+        a, "stringValue",
+        json_object_new_string(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)));
+}
+
 /* AnyValue for a JSON value: scalars map directly; arrays of scalars become arrayValue;
  * objects and nested arrays travel as their JSON text (what GenAI backends expect for
  * arguments and results). */
@@ -96,28 +114,20 @@ static json_object *any_value(json_object *v)
     case json_type_string:
         json_object_object_add(a, "stringValue", json_object_new_string(json_object_get_string(v)));
         break;
-    case json_type_array: {
-        int scalars = 1;
-        size_t n = json_object_array_length(v);
-        for (size_t i = 0; i < n; i++) {
-            json_type t = json_object_get_type(json_object_array_get_idx(v, i));
-            if (t == json_type_array || t == json_type_object || t == json_type_null)
-                scalars = 0;
-        }
-        if (scalars) {
+    case json_type_array:
+        if (scalar_array(v)) {
+            size_t n = json_object_array_length(v);
             json_object *vals = json_object_new_array(), *arr = json_object_new_object();
             for (size_t i = 0; i < n; i++)
                 json_object_array_add(vals, any_value(json_object_array_get_idx(v, i)));
             json_object_object_add(arr, "values", vals);
             json_object_object_add(a, "arrayValue", arr);
-            break;
+        } else {
+            add_json_text(a, v);
         }
-    }
-        /* fall through */
+        break;
     case json_type_object:
-        json_object_object_add(
-            a, "stringValue",
-            json_object_new_string(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)));
+        add_json_text(a, v);
         break;
     case json_type_null:
         json_object_put(a);

@@ -86,9 +86,10 @@ static void add(char *buf, size_t len, size_t *n, const char *fmt, ...)
 static void add_clip(char *buf, size_t len, size_t *n, const char *s, size_t max)
 {
     size_t k = 0;
-    for (; s[k] && k < max && *n + 1 < len; k++)
+    /* Past max only to finish a UTF-8 character, never to split one. */
+    for (; s[k] && (k < max || ((unsigned char)s[k] & 0xC0) == 0x80) && *n + 1 < len; k++)
         buf[(*n)++] = s[k] == '\n' || s[k] == '\t' ? ' ' : s[k];
-    if (s[k] && *n + 4 < len) {
+    if (k >= max && s[k] && *n + 4 < len) {
         memcpy(buf + *n, "...", 3);
         *n += 3;
     }
