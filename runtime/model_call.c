@@ -483,7 +483,8 @@ static void on_result(void *ud, provider_result_t *res)
 
 /* ---- the driver ----------------------------------------------------------------------- */
 
-/* 1 if the attempt is under way or the call is over; 0 to try the next model. */
+/* 1 if the attempt is under way or the call is over; 0 when the chain has moved on to the
+ * next model. */
 static int attempt(model_call_t *c)
 {
     model_client_t *mc = c->mc;
@@ -505,7 +506,10 @@ static int attempt(model_call_t *c)
                      model_str(c), mc->base[pi], retry_breaker_state_name(br), br->failures,
                      (unsigned long long)mc->pol.breaker_cooldown_ms);
             report(c, c->attempts + 1, "circuit_open", ERR_STATE, 0, 0, 0, 0, NULL);
-            return c->dead;
+            if (c->dead)
+                return 1;
+            next_model(c);
+            return 0;
         }
     }
     provider_env_t env = {
@@ -576,9 +580,6 @@ void model_call_advance(model_call_t *c)
         }
         if (attempt(c))
             return;
-        if (c->dead)
-            return;
-        next_model(c);
     }
     if (!c->last_reason)
         set_fail(c, ERR_INTERNAL, 0, "not_retryable", "no model to call");

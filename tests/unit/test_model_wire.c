@@ -451,6 +451,15 @@ static void test_fallback_and_breaker(void)
     CHECK_EQ_STR(g.classes, "transport,ok");
     json_object_put(g.msg);
     model_client_free(mc);
+    /* Requests that cannot even start fall through the chain one model at a time. */
+    script(0, r);
+    const char *const three[] = {"openai:a", "anthropic:b", "offline", NULL};
+    mc = client(&f);
+    run(mc, three, NULL, 0, &g);
+    CHECK_EQ_STR(g.classes, "transport,transport,ok");
+    CHECK_EQ_STR(g.provider, "offline");
+    json_object_put(g.msg);
+    model_client_free(mc);
     /* A slow failure (a 504 after 60 ms, over the 20 ms limit) ends the call instead. */
     canned_t s[] = {CAND(0, 504, NULL, "{}", 0, 60)};
     script(1, s);
