@@ -249,8 +249,14 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
         err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
         return NULL;
     }
-    a->path = strdup(path);
-    a->dir = dir_of(path);
+    /* Absolute, so `agentd resume` finds the file from any working directory. */
+    a->path = realpath(path, NULL);
+    if (!a->path) {
+        err_set(errbuf, errlen, ERR_NOTFOUND, "%s: cannot open the agent file", path);
+        agent_free(a);
+        return NULL;
+    }
+    a->dir = dir_of(a->path);
     if (!a->path || !a->dir)
         goto nomem;
     if (lua_host_load_table(path, 0, &t, errbuf, errlen))

@@ -196,7 +196,7 @@ static int report(view_t *v, session_t *s)
         printf("\nRun %s is waiting for approval:\n", r->id);
         store_toolcalls_each(s->st, r->id, print_waiting_call, r);
     }
-    printf("run %s %s · %d steps · %d tool calls · %lld tokens · $%.4f · %.2f s\n", r->id,
+    printf("run %s %s · %d steps · %d tool calls · %lld tokens · $%.4f · %.3f s\n", r->id,
            r->state, r->step, r->tool_calls, (long long)(r->input_tokens + r->output_tokens),
            r->cost_usd, secs);
     printf("trace: %s   (agentd trace %s)\n", trace_path, r->id);
