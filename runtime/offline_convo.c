@@ -180,17 +180,19 @@ int offline_convo_made(const offline_convo_t *c, json_object *key, size_t *which
 }
 
 /* Did the tool never run for this call? Its arguments were not JSON, or the runtime rejected
- * them before the tool started ({"status":"rejected"}); then a corrected call is safe. */
+ * them before the tool started ({"status":"rejected"}); then a corrected call is safe. A
+ * call a person denied counts as done: asking again with other arguments would be nagging. */
 static int never_ran(const offline_convo_t *c, const offline_call_t *call)
 {
     if (!call->args)
         return 1;
     for (size_t i = 0; i < c->nobs; i++) {
-        json_object *st;
+        json_object *st, *err;
         if (c->obs[i].args == call->args && c->obs[i].is_error &&
             json_object_object_get_ex(c->obs[i].result, "status", &st) &&
             !strcmp(json_object_get_string(st), "rejected"))
-            return 1;
+            return !(json_object_object_get_ex(c->obs[i].result, "error", &err) &&
+                     !strncmp(json_object_get_string(err), "denied by operator", 18));
     }
     return 0;
 }
