@@ -223,7 +223,7 @@ static void complete(void *arg)
         done(ud, &r);
     }
     xfer_detach(x);
-    xfer_unref(x); /* the deferred task's reference */
+    x->refs--;     /* the deferred task's reference; the transfer's own is still held */
     xfer_unref(x); /* the transfer's own: it is over */
 }
 
