@@ -93,5 +93,34 @@ check "follow shows all 5000 events" [ "$lines" -eq 5000 ]
 check "follow keeps up (done within 1 s of the last commit)" [ "$lag" -lt 1000 ]
 check "follow output is gap-free" sh -c "grep -o '\"seq\":[0-9]*' $TMP/follow.jsonl | cut -d: -f2 | awk 'NR != \$1 { bad = 1 } END { exit bad }'"
 
+# The interactive viewer following the same kind of run: it must have every event on
+# screen within a second of the last commit.
+if command -v tmux >/dev/null 2>&1; then
+    "$FILL" "$LDB" --gen 5000 --rate 1000 --run-id d0d0d0d0d0d0d0d0 >/dev/null &
+    gen=$!
+    n=0
+    until "$AGENTD" runs --db "$LDB" 2>/dev/null | grep -q d0d0d0d0d0d0d0d0 || [ $n -gt 100 ]; do
+        sleep 0.02
+        n=$((n + 1))
+    done
+    T kill-session -t v 2>/dev/null
+    T new-session -d -s v -x 80 -y 24 "env LANG=C.UTF-8 $AGENTD trace d0d0 --db $LDB; sleep 30"
+    wait "$gen"
+    gen_done=$(ms_now)
+    n=0
+    until T capture-pane -p -t v | grep -q 'run ended: done' || [ $n -gt 300 ]; do
+        sleep 0.01
+        n=$((n + 1))
+    done
+    lag=$(($(ms_now) - gen_done))
+    echo "interactive follow at 1000 events/s: run end on screen $lag ms after the last commit"
+    check "interactive follow keeps up (end shown within 1 s)" [ "$lag" -lt 1000 ]
+    # The root's detail lists its events; the last one is the run's last event.
+    T send-keys -t v g Enter G
+    sleep 0.5
+    check "interactive follow has the last event" sh -c "tmux -L $SOCK capture-pane -p -t v | grep -q '^#5000 end'"
+    T send-keys -t v Q
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
