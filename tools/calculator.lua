@@ -85,24 +85,27 @@ return {
       fail(pos > #src and "unexpected end" or "unexpected '" .. src:sub(pos, pos) .. "'")
     end
 
-    local function unary()
-      if take("%-") then return -unary() end
-      if take("%+") then return unary() end
-      return primary()
-    end
+    local unary -- forward declaration
 
+    -- power binds tighter than unary minus (-2^2 == -4) and is right associative.
     local function power()
-      local base = unary()
-      if take("%^") then return base ^ power() end -- right associative
+      local base = primary()
+      if take("%^") then return base ^ unary() end
       return base
     end
 
+    unary = function()
+      if take("%-") then return -unary() end
+      if take("%+") then return unary() end
+      return power()
+    end
+
     local function term()
-      local v = power()
+      local v = unary()
       while true do
         local op = take("[%*/%%]")
         if not op then return v end
-        local r = power()
+        local r = unary()
         if (op == "/" or op == "%") and r == 0 then fail("division by zero") end
         if op == "*" then v = v * r elseif op == "/" then v = v / r else v = v % r end
       end
