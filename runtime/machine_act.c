@@ -294,6 +294,8 @@ static void model_done(void *ud, const model_resp_t *resp)
         mfire(r, ME_TOOL_CALLS, write_reply, &rp, "ok", NULL);
         return;
     }
+    for (size_t i = 0; i < r->ncalls; i++)
+        mcall_clear(&r->calls[i]);
     r->ncalls = 0;
     const char *answer = json_object_object_get_ex(resp->message, "content", &content) &&
                                  json_object_is_type(content, json_type_string)

@@ -405,7 +405,8 @@ int tools_load_dir(tools_t *t, const char *dir, char *errbuf, size_t errlen)
         n++;
     }
     /* Sorted so errors and `tools list` come out the same on every machine. */
-    qsort(names, n, sizeof *names, name_cmp);
+    if (n)
+        qsort(names, n, sizeof *names, name_cmp);
     for (size_t i = 0; i < n && !rc; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
