@@ -1,0 +1,115 @@
+#!/bin/sh
+# agentd tools list / check / call and agentd new tool, driven through the real binary.
+# Needs $AGENTD; runs from the repository root (tests/run.sh does that).
+set -u
+: "${AGENTD:?set AGENTD to the agentd binary}"
+pass=0
+fail=0
+tmp=$(mktemp -d /tmp/agentd_tools_cli.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$tmp/out" ] && sed 's/^/    /' "$tmp/out" | head -n 20; }
+
+# run NAME EXPECTED_RC CMD... : stdout+stderr in $tmp/out
+run() {
+    name=$1 want=$2
+    shift 2
+    timeout 30 "$@" >"$tmp/out" 2>&1
+    rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        bad "$name (exit $rc, expected $want)"
+        return 1
+    fi
+    return 0
+}
+has() { grep -qF -- "$1" "$tmp/out"; }
+
+# list
+if run "list" 0 "$AGENTD" tools list && has calculator && has current_time && has http_get \
+    && has lookup_order && has search_kb && has create_ticket; then ok "tools list"; fi
+if run "list --json" 0 "$AGENTD" tools list --json && has '"name": "calculator"' \
+    && has '"parameters": {' && has '"idempotent": true' && has '"approval":'; then
+    ok "tools list --json"
+fi
+
+# check
+if run "check" 0 "$AGENTD" tools check && has "6 ok, 0 failed"; then ok "tools check (repo tools)"; fi
+if run "check bad" 1 "$AGENTD" tools check tests/fixtures/tools/bad/typo_field.lua \
+    tests/fixtures/tools/bad/no_description.lua tests/fixtures/tools/bad/syntax.lua tools/calculator.lua \
+    && has "FAIL tests/fixtures/tools/bad/typo_field.lua: timout: unknown field" \
+    && has "FAIL tests/fixtures/tools/bad/no_description.lua: description: missing" \
+    && has "FAIL tests/fixtures/tools/bad/syntax.lua:1:" && has "ok   tools/calculator.lua" \
+    && has "1 ok, 3 failed"; then ok "tools check names file and field"; fi
+
+# call
+if run "call calculator" 0 "$AGENTD" tools call calculator '{"expression":"(113.00 - 24.00) * 0.15"}' \
+    && has '"result": 13.35' && has "calculator · ok"; then ok "tools call calculator"; fi
+if run "call rejected" 1 "$AGENTD" tools call calculator '{"expr":"1+1"}' && has "rejected: invalid arguments"; then
+    ok "tools call: schema violation is rejected with the validator's message"
+fi
+if run "call bad json" 1 "$AGENTD" tools call calculator '{"expression":' && has "not valid JSON"; then
+    ok "tools call: malformed JSON is rejected"
+fi
+if run "call lua error" 1 "$AGENTD" tools call calculator '{"expression":"1/0"}' \
+    && has "error: division by zero"; then ok "tools call: a tool error is reported"; fi
+if run "call lookup_order" 0 "$AGENTD" tools call lookup_order '{"order_id":"1042"}' \
+    && has '"order_id": "1042"' && has "[info] order 1042"; then ok "tools call lookup_order (ctx.data, ctx.log)"; fi
+if echo '{"expression":"6*7"}' | timeout 30 "$AGENTD" tools call calculator - >"$tmp/out" 2>&1 \
+    && has '"result": 42'; then ok "tools call: arguments from stdin"; else bad "tools call: arguments from stdin"; fi
+if run "unknown tool" 2 "$AGENTD" tools call nope '{}' && has 'no tool named "nope"'; then ok "tools call: unknown tool"; fi
+
+# hostile tool through the CLI: clear error, non-zero exit, no crash
+if run "hostile" 1 "$AGENTD" tools call spin '{}' --tools tests/fixtures/tools/hostile \
+    && has "CPU budget of" ; then ok "tools call: endless loop stopped by the CPU budget"; fi
+
+# timing of the parallel-friendly sleeper and a timeout
+if run "sleeper" 0 "$AGENTD" tools call sleeper '{"ms":50}' --tools tests/fixtures/tools/good \
+    && has '"slept_ms"'; then ok "tools call with --tools"; fi
+if run "timeout" 1 "$AGENTD" tools call slow '{}' --tools tests/fixtures/tools/good \
+    && has "timeout: timed out after 0.2 s"; then ok "tools call: timeout"; fi
+
+# ctx.kv with --db, ctx.exec with --allow-exec, ctx.secret with --allow-secret
+mkdir -p "$tmp/t"
+cat >"$tmp/t/counter.lua" <<'LUA'
+return {
+  name = "counter", description = "Count calls in ctx.kv and echo through cat.",
+  parameters = { type = "object" },
+  run = function(args, ctx)
+    local n = (ctx.kv.get("n") or 0) + 1
+    ctx.kv.put("n", n)
+    local r = assert(ctx.exec{ argv = { "cat" }, stdin = "n=" .. n })
+    local s = ctx.secret("AGENTD_CLI_SECRET")
+    return { n = n, out = r.stdout, secret = s }
+  end,
+}
+LUA
+AGENTD_CLI_SECRET=hunter2-secret; export AGENTD_CLI_SECRET
+run "kv 1" 0 "$AGENTD" tools call counter '{}' --tools "$tmp/t" --db "$tmp/kv.db" \
+    --allow-exec cat --allow-secret AGENTD_CLI_SECRET
+if run "kv 2" 0 "$AGENTD" tools call counter '{}' --tools "$tmp/t" --db "$tmp/kv.db" \
+    --allow-exec cat --allow-secret AGENTD_CLI_SECRET \
+    && has '"n": 2' && has '"out": "n=2"' && has '"secret": "[REDACTED]"' && ! has hunter2; then
+    ok "ctx.kv persists across calls; ctx.exec; secrets redacted from results"
+fi
+if run "exec denied" 1 "$AGENTD" tools call counter '{}' --tools "$tmp/t" --db "$tmp/kv.db" \
+    && has "'cat' is not in this agent's exec_allow list"; then ok "ctx.exec allow-list"; fi
+
+# new tool
+mkdir -p "$tmp/proj"
+if (cd "$tmp/proj" && run "new tool" 0 "$AGENTD" new tool word_count) && [ -f "$tmp/proj/tools/word_count.lua" ]; then
+    ok "new tool writes tools/NAME.lua"
+fi
+if (cd "$tmp/proj" && run "new check" 0 "$AGENTD" tools check && has "ok   tools/word_count.lua"); then
+    ok "the skeleton passes tools check"
+fi
+if (cd "$tmp/proj" && run "new call" 0 "$AGENTD" tools call word_count '{"text":"hello"}' && has '"length": 5'); then
+    ok "the skeleton runs"
+fi
+if (cd "$tmp/proj" && run "new again" 2 "$AGENTD" new tool word_count && has "already exists"); then
+    ok "new tool refuses to overwrite"
+fi
+if run "new bad name" 2 "$AGENTD" new tool 'bad name!' && has "NAME must be"; then ok "new tool checks the name"; fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
