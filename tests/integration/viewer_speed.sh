@@ -103,12 +103,11 @@ if command -v tmux >/dev/null 2>&1; then
         sleep 0.02
         n=$((n + 1))
     done
-    T kill-session -t v 2>/dev/null
-    T new-session -d -s v -x 80 -y 24 "env LANG=C.UTF-8 $AGENTD trace d0d0 --db $LDB; sleep 30"
+    T new-session -d -s w -x 80 -y 24 "env LANG=C.UTF-8 $AGENTD trace d0d0 --db $LDB; sleep 30"
     wait "$gen"
     gen_done=$(ms_now)
     n=0
-    until T capture-pane -p -t v | grep -q 'run ended: done' || [ $n -gt 300 ]; do
+    until T capture-pane -p -t w | grep -q 'run ended: done' || [ $n -gt 300 ]; do
         sleep 0.01
         n=$((n + 1))
     done
@@ -116,10 +115,10 @@ if command -v tmux >/dev/null 2>&1; then
     echo "interactive follow at 1000 events/s: run end on screen $lag ms after the last commit"
     check "interactive follow keeps up (end shown within 1 s)" [ "$lag" -lt 1000 ]
     # The root's detail lists its events; the last one is the run's last event.
-    T send-keys -t v g Enter G
+    T send-keys -t w g Enter G
     sleep 0.5
-    check "interactive follow has the last event" sh -c "tmux -L $SOCK capture-pane -p -t v | grep -q '^#5000 end'"
-    T send-keys -t v Q
+    check "interactive follow has the last event" sh -c "tmux -L $SOCK capture-pane -p -t w | grep -q '^#5000 end'"
+    T send-keys -t w Q
 fi
 
 echo "$pass passed, $fail failed"
