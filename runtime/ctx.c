@@ -601,14 +601,25 @@ static int prepare(lua_State *L)
     return 3;
 }
 
+/* print() output: redacted like ctx.log, then to the call's log sink. */
+static void task_print(void *ud, const char *level, const char *msg)
+{
+    ctx_task_t *t = ud;
+    if (!t->env->on_log)
+        return;
+    char *red = ctx_task_redact(t, msg);
+    if (red)
+        t->env->on_log(t->env->log_ud, level, red);
+    free(red);
+}
+
 static void step(ctx_task_t *t)
 {
     char err[ERRLEN];
     int nres = 0, st, rc;
     if (!t->started) {
         t->started = 1;
-        t->host = lua_host_new(&t->env->limits, (lua_host_log_fn)t->env->on_log,
-                               t->env->log_ud);
+        t->host = lua_host_new(&t->env->limits, task_print, t);
         if (!t->host) {
             finish(t, ERR_NOMEM, NULL, "out of memory creating the Lua state");
             return;

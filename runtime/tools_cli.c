@@ -134,7 +134,8 @@ static int scan_dir(const char *dir, char ***out)
         n++;
     }
     closedir(d);
-    qsort(v, (size_t)n, sizeof *v, str_cmp);
+    if (n > 1)
+        qsort(v, (size_t)n, sizeof *v, str_cmp);
     *out = v;
     return n;
 }

@@ -309,6 +309,7 @@ static void test_secrets(void)
     CHECK(strstr(r.result, "[REDACTED]") != NULL);
     CHECK(strstr(r.result, "\"len\":16") != NULL);
     CHECK(strstr(logbuf, "warn:token is [REDACTED]") != NULL);
+    CHECK(strstr(logbuf, "info:printed\t[REDACTED]") != NULL);
     CHECK(strstr(logbuf, "s3cr3t") == NULL);
     run_one("secrets", "{\"mode\":\"error\"}", &r);
     CHECK_EQ_STR(r.status, "error");
