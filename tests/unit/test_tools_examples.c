@@ -59,10 +59,27 @@ static void run_one(const char *name, const char *args, res_t *r)
 
 /* /hello: text; /json: echoes method and body as JSON; /flaky: 503 twice then 200;
  * /big: 300 KB. */
+static void reply_later(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add_printf(out, "late");
+    evhttp_send_reply(arg, 200, "OK", out);
+    evbuffer_free(out);
+}
+
 static void serve(struct evhttp_request *req, void *arg)
 {
     (void)arg;
     const char *uri = evhttp_request_get_uri(req);
+    if (strcmp(uri, "/hang") == 0)
+        return; /* never answered; the client's cancel closes the connection */
+    if (strcmp(uri, "/slow") == 0) {
+        struct timeval tv = {0, 100000};
+        event_base_once(loop_base(lp), -1, EV_TIMEOUT, reply_later, req, &tv);
+        return;
+    }
     struct evbuffer *out = evbuffer_new();
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
     int code = 200;
@@ -109,8 +126,9 @@ static void setup(void)
     tl = tools_new(lp, hp, NULL);
     if (tools_load_dir(tl, "tools", err, sizeof err))
         fprintf(stderr, "load tools: %s\n", err);
-    if (tools_load_file(tl, "tests/fixtures/tools/good/http_door.lua", err, sizeof err))
-        fprintf(stderr, "load http_door: %s\n", err);
+    if (tools_load_file(tl, "tests/fixtures/tools/good/http_door.lua", err, sizeof err) ||
+        tools_load_file(tl, "tests/fixtures/tools/good/http_hang.lua", err, sizeof err))
+        fprintf(stderr, "load fixtures: %s\n", err);
     srv = evhttp_new(loop_base(lp));
     struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(srv, "127.0.0.1", 0);
     evutil_socket_t fd = evhttp_bound_socket_get_fd(s);
@@ -212,6 +230,49 @@ static void test_http_door(void)
     CHECK(strstr(r.result, "\"sent\":\"{\\\"n\\\":1}\"") != NULL);
 }
 
+static int pending;
+static void count_done(void *ud, const tools_result_t *r)
+{
+    res_t *x = ud;
+    x->done++;
+    snprintf(x->status, sizeof x->status, "%s", r->status);
+    if (--pending == 0)
+        loop_stop(lp);
+}
+
+static void test_http_parallel(void)
+{
+    /* Eight GETs of a URL that answers after 100 ms, in one turn: the doors do not block. */
+    res_t r[8];
+    char args[200];
+    snprintf(args, sizeof args, "{\"url\":\"http://127.0.0.1:%d/slow\"}", port);
+    pending = 8;
+    uint64_t t0 = loop_mono_ns();
+    for (int i = 0; i < 8; i++) {
+        memset(&r[i], 0, sizeof r[i]);
+        CHECK_EQ_INT(tools_call(tl, "http_get", args, &info, count_done, &r[i], NULL), 0);
+    }
+    loop_run(lp);
+    double ms = (double)(loop_mono_ns() - t0) / 1e6;
+    printf("  8 parallel http_get calls of a 100 ms endpoint: %.1f ms\n", ms);
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ_STR(r[i].status, "ok");
+    CHECK(ms < 600);
+}
+
+static void test_http_timeout_cancels(void)
+{
+    res_t r;
+    char args[200];
+    snprintf(args, sizeof args, "{\"url\":\"http://127.0.0.1:%d/hang\"}", port);
+    uint64_t t0 = loop_mono_ns();
+    run_one("http_hang", args, &r);
+    double ms = (double)(loop_mono_ns() - t0) / 1e6;
+    CHECK_EQ_STR(r.status, "timeout");
+    CHECK(ms >= 290 && ms < 1500);
+    CHECK_EQ_INT((long)http_active(hp), 0);
+}
+
 int main(void)
 {
     setup();
@@ -219,6 +280,8 @@ int main(void)
     RUN(test_current_time);
     RUN(test_http_get);
     RUN(test_http_door);
+    RUN(test_http_parallel);
+    RUN(test_http_timeout_cancels);
     teardown();
     return check_report();
 }
