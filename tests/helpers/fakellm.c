@@ -1,0 +1,789 @@
+/*
+ * fakellm: a fake model provider for tests, demos and benchmarks, on libevent's evhttp,
+ * bound to 127.0.0.1 only. OpenAI-compatible POST /v1/chat/completions and Anthropic
+ * POST /v1/messages (both with SSE streaming), GET /stats, POST /reset.
+ *
+ * Deterministic: with --script FILE (a JSON array of turns: {"tool_calls":[{"name",
+ * "arguments"}]}, {"text": "..."}, or {"json": {...}}) the turn is chosen by the number of
+ * assistant messages already in the request, so every conversation walks the script on its
+ * own and concurrent runs do not interfere. Without a script it echoes the last user
+ * message. Faults (429 with Retry-After, 500, 503, stall, reset, malformed, truncated,
+ * drip) are injected by rate (--fault-rate R --faults LIST --seed N), by schedule
+ * (--fail-first N), or per request with the header X-Fake-Fault: KIND. Docs:
+ * docs/fakellm.md.
+ */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+enum { F_NONE, F_429, F_500, F_503, F_STALL, F_RESET, F_MALFORMED, F_TRUNCATED, F_DRIP, F__N };
+static const char *const fault_names[F__N] = {"none",  "429",       "500",       "503", "stall",
+                                              "reset", "malformed", "truncated", "drip"};
+
+typedef struct server {
+    struct event_base *base;
+    struct evhttp *http;
+    json_object *script;
+    int latency_ms;
+    double fault_rate;
+    int faults[F__N];
+    int nfaults;
+    int fail_first;
+    int retry_after;
+    const char *require_key;
+    uint64_t rng;
+    long requests, by_fault[F__N], openai, anthropic, errors_401;
+} server_t;
+
+typedef struct pending {
+    server_t *s;
+    struct evhttp_request *req;
+    int anthropic;
+    int stream;
+    int fault;
+    json_object *body;
+    struct event *timer;
+    char *out;      /* for drip */
+    size_t out_len, out_off;
+    struct evhttp_connection *conn; /* reset/truncated: closed after the half body left */
+} pending_t;
+
+static uint64_t rnd(server_t *s)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return s->rng;
+}
+
+static int fault_parse(const char *name)
+{
+    for (int i = 1; i < F__N; i++)
+        if (!strcmp(name, fault_names[i]))
+            return i;
+    return -1;
+}
+
+static void reply_json(struct evhttp_request *req, int code, json_object *o)
+{
+    struct evbuffer *b = evbuffer_new();
+    const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    evbuffer_add(b, txt, strlen(txt));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", b);
+    evbuffer_free(b);
+}
+
+static void reply_error(pending_t *p, int code, const char *type, const char *msg)
+{
+    json_object *o = json_object_new_object(), *e = json_object_new_object();
+    json_object_object_add(e, "type", json_object_new_string(type));
+    json_object_object_add(e, "message", json_object_new_string(msg));
+    if (p->anthropic)
+        json_object_object_add(o, "type", json_object_new_string("error"));
+    json_object_object_add(o, "error", e);
+    reply_json(p->req, code, o);
+    json_object_put(o);
+}
+
+/* ---- building the answer ------------------------------------------------------------ */
+
+static int count_assistant(json_object *msgs)
+{
+    int n = 0;
+    for (size_t i = 0; msgs && i < json_object_array_length(msgs); i++) {
+        json_object *role;
+        if (json_object_object_get_ex(json_object_array_get_idx(msgs, i), "role", &role) &&
+            !strcmp(json_object_get_string(role), "assistant"))
+            n++;
+    }
+    return n;
+}
+
+static const char *last_user_text(json_object *msgs)
+{
+    for (size_t i = msgs ? json_object_array_length(msgs) : 0; i-- > 0;) {
+        json_object *m = json_object_array_get_idx(msgs, i), *role, *c;
+        if (!json_object_object_get_ex(m, "role", &role) ||
+            strcmp(json_object_get_string(role), "user"))
+            continue;
+        if (!json_object_object_get_ex(m, "content", &c))
+            return "";
+        if (json_object_is_type(c, json_type_string))
+            return json_object_get_string(c);
+        for (size_t k = 0; json_object_is_type(c, json_type_array) &&
+                           k < json_object_array_length(c); k++) {
+            json_object *blk = json_object_array_get_idx(c, k), *t;
+            if (json_object_object_get_ex(blk, "text", &t))
+                return json_object_get_string(t);
+        }
+        return "";
+    }
+    return "";
+}
+
+/* The turn for this request: a borrowed script entry or a new echo turn (*owned set). */
+static json_object *pick_turn(server_t *s, json_object *body, int *owned, int *turn_no)
+{
+    json_object *msgs = NULL;
+    json_object_object_get_ex(body, "messages", &msgs);
+    int n = count_assistant(msgs);
+    *turn_no = n;
+    if (s->script && json_object_array_length(s->script) > 0) {
+        size_t len = json_object_array_length(s->script);
+        *owned = 0;
+        return json_object_array_get_idx(s->script, (size_t)n < len ? (size_t)n : len - 1);
+    }
+    json_object *t = json_object_new_object();
+    char buf[4096];
+    snprintf(buf, sizeof buf, "echo: %s", last_user_text(msgs));
+    json_object_object_add(t, "text", json_object_new_string(buf));
+    *owned = 1;
+    return t;
+}
+
+static const char *turn_text(json_object *turn, char **tmp)
+{
+    json_object *v;
+    *tmp = NULL;
+    if (json_object_object_get_ex(turn, "text", &v))
+        return json_object_get_string(v);
+    if (json_object_object_get_ex(turn, "json", &v)) {
+        *tmp = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        return *tmp;
+    }
+    return NULL;
+}
+
+static json_object *turn_calls(json_object *turn)
+{
+    json_object *v;
+    return json_object_object_get_ex(turn, "tool_calls", &v) ? v : NULL;
+}
+
+static const char *args_text(json_object *call)
+{
+    json_object *a;
+    if (!json_object_object_get_ex(call, "arguments", &a))
+        return "{}";
+    if (json_object_is_type(a, json_type_string))
+        return json_object_get_string(a);
+    return json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN);
+}
+
+static json_object *openai_message(json_object *turn, int turn_no, const char **finish)
+{
+    json_object *msg = json_object_new_object(), *calls = turn_calls(turn);
+    char *tmp;
+    const char *text = turn_text(turn, &tmp);
+    json_object_object_add(msg, "role", json_object_new_string("assistant"));
+    json_object_object_add(msg, "content", text ? json_object_new_string(text) : NULL);
+    free(tmp);
+    *finish = "stop";
+    if (calls) {
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < json_object_array_length(calls); i++) {
+            json_object *c = json_object_array_get_idx(calls, i), *name;
+            json_object *tc = json_object_new_object(), *fn = json_object_new_object();
+            char id[64];
+            snprintf(id, sizeof id, "call_%d_%zu", turn_no + 1, i + 1);
+            json_object_object_get_ex(c, "name", &name);
+            json_object_object_add(tc, "id", json_object_new_string(id));
+            json_object_object_add(tc, "type", json_object_new_string("function"));
+            json_object_object_add(fn, "name", json_object_get(name));
+            json_object_object_add(fn, "arguments", json_object_new_string(args_text(c)));
+            json_object_object_add(tc, "function", fn);
+            json_object_array_add(arr, tc);
+        }
+        json_object_object_add(msg, "tool_calls", arr);
+        *finish = "tool_calls";
+    }
+    return msg;
+}
+
+static json_object *anthropic_content(json_object *turn, int turn_no, const char **stop)
+{
+    json_object *arr = json_object_new_array(), *calls = turn_calls(turn);
+    char *tmp;
+    const char *text = turn_text(turn, &tmp);
+    if (text) {
+        json_object *b = json_object_new_object();
+        json_object_object_add(b, "type", json_object_new_string("text"));
+        json_object_object_add(b, "text", json_object_new_string(text));
+        json_object_array_add(arr, b);
+    }
+    free(tmp);
+    *stop = "end_turn";
+    for (size_t i = 0; calls && i < json_object_array_length(calls); i++) {
+        json_object *c = json_object_array_get_idx(calls, i), *name;
+        json_object *b = json_object_new_object();
+        char id[64];
+        snprintf(id, sizeof id, "toolu_%d_%zu", turn_no + 1, i + 1);
+        json_object_object_get_ex(c, "name", &name);
+        json_object_object_add(b, "type", json_object_new_string("tool_use"));
+        json_object_object_add(b, "id", json_object_new_string(id));
+        json_object_object_add(b, "name", json_object_get(name));
+        json_object *input = json_tokener_parse(args_text(c));
+        json_object_object_add(b, "input", input ? input : json_object_new_object());
+        json_object_array_add(arr, b);
+        *stop = "tool_use";
+    }
+    return arr;
+}
+
+/* ---- streaming ------------------------------------------------------------------------ */
+
+static void sse(struct evbuffer *b, const char *event, json_object *data)
+{
+    if (event)
+        evbuffer_add_printf(b, "event: %s\n", event);
+    evbuffer_add_printf(b, "data: %s\n\n",
+                        json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN));
+    json_object_put(data);
+}
+
+/* OpenAI stream: content in small deltas, tool-call arguments in fragments. */
+static void openai_stream(struct evbuffer *b, json_object *msg, const char *finish, const char *model,
+                          long pt, long ct)
+{
+    json_object *c, *calls;
+    const char *text = json_object_object_get_ex(msg, "content", &c) && c ? json_object_get_string(c) : NULL;
+    for (size_t off = 0; text && off < strlen(text); off += 16) {
+        json_object *o = json_object_new_object(), *ch = json_object_new_array(),
+                    *ch0 = json_object_new_object(), *d = json_object_new_object();
+        json_object_object_add(d, "content", json_object_new_string_len(text + off,
+                               (int)(strlen(text) - off < 16 ? strlen(text) - off : 16)));
+        json_object_object_add(ch0, "index", json_object_new_int(0));
+        json_object_object_add(ch0, "delta", d);
+        json_object_array_add(ch, ch0);
+        json_object_object_add(o, "model", json_object_new_string(model));
+        json_object_object_add(o, "choices", ch);
+        sse(b, NULL, o);
+    }
+    if (json_object_object_get_ex(msg, "tool_calls", &calls)) {
+        for (size_t i = 0; i < json_object_array_length(calls); i++) {
+            json_object *tc = json_object_array_get_idx(calls, i), *fn, *id, *name, *args;
+            json_object_object_get_ex(tc, "function", &fn);
+            json_object_object_get_ex(tc, "id", &id);
+            json_object_object_get_ex(fn, "name", &name);
+            json_object_object_get_ex(fn, "arguments", &args);
+            const char *a = json_object_get_string(args);
+            size_t al = strlen(a);
+            for (size_t off = 0; off == 0 || off < al; off += 8) {
+                json_object *o = json_object_new_object(), *ch = json_object_new_array(),
+                            *ch0 = json_object_new_object(), *d = json_object_new_object(),
+                            *tcs = json_object_new_array(), *t = json_object_new_object(),
+                            *f = json_object_new_object();
+                json_object_object_add(t, "index", json_object_new_int((int)i));
+                if (off == 0) {
+                    json_object_object_add(t, "id", json_object_get(id));
+                    json_object_object_add(t, "type", json_object_new_string("function"));
+                    json_object_object_add(f, "name", json_object_get(name));
+                }
+                json_object_object_add(f, "arguments", json_object_new_string_len(a + off,
+                                       (int)(al - off < 8 ? al - off : 8)));
+                json_object_object_add(t, "function", f);
+                json_object_array_add(tcs, t);
+                json_object_object_add(d, "tool_calls", tcs);
+                json_object_object_add(ch0, "index", json_object_new_int(0));
+                json_object_object_add(ch0, "delta", d);
+                json_object_array_add(ch, ch0);
+                json_object_object_add(o, "choices", ch);
+                sse(b, NULL, o);
+                if (al == 0)
+                    break;
+            }
+        }
+    }
+    json_object *o = json_object_new_object(), *ch = json_object_new_array(),
+                *ch0 = json_object_new_object(), *u = json_object_new_object();
+    json_object_object_add(ch0, "index", json_object_new_int(0));
+    json_object_object_add(ch0, "delta", json_object_new_object());
+    json_object_object_add(ch0, "finish_reason", json_object_new_string(finish));
+    json_object_array_add(ch, ch0);
+    json_object_object_add(o, "choices", ch);
+    json_object_object_add(u, "prompt_tokens", json_object_new_int64(pt));
+    json_object_object_add(u, "completion_tokens", json_object_new_int64(ct));
+    json_object_object_add(u, "total_tokens", json_object_new_int64(pt + ct));
+    json_object_object_add(o, "usage", u);
+    sse(b, NULL, o);
+    evbuffer_add_printf(b, "data: [DONE]\n\n");
+}
+
+static void anthropic_stream(struct evbuffer *b, json_object *content, const char *stop,
+                             const char *model, long pt, long ct)
+{
+    json_object *o = json_object_new_object(), *m = json_object_new_object(),
+                *u = json_object_new_object();
+    json_object_object_add(o, "type", json_object_new_string("message_start"));
+    json_object_object_add(m, "id", json_object_new_string("msg_fake"));
+    json_object_object_add(m, "role", json_object_new_string("assistant"));
+    json_object_object_add(m, "model", json_object_new_string(model));
+    json_object_object_add(m, "content", json_object_new_array());
+    json_object_object_add(u, "input_tokens", json_object_new_int64(pt));
+    json_object_object_add(u, "output_tokens", json_object_new_int64(1));
+    json_object_object_add(m, "usage", u);
+    json_object_object_add(o, "message", m);
+    sse(b, "message_start", o);
+    for (size_t i = 0; i < json_object_array_length(content); i++) {
+        json_object *blk = json_object_array_get_idx(content, i), *type;
+        json_object_object_get_ex(blk, "type", &type);
+        int is_text = !strcmp(json_object_get_string(type), "text");
+        json_object *st = json_object_new_object(), *cb = json_object_new_object();
+        json_object_object_add(st, "type", json_object_new_string("content_block_start"));
+        json_object_object_add(st, "index", json_object_new_int((int)i));
+        if (is_text) {
+            json_object_object_add(cb, "type", json_object_new_string("text"));
+            json_object_object_add(cb, "text", json_object_new_string(""));
+        } else {
+            json_object *id, *name;
+            json_object_object_get_ex(blk, "id", &id);
+            json_object_object_get_ex(blk, "name", &name);
+            json_object_object_add(cb, "type", json_object_new_string("tool_use"));
+            json_object_object_add(cb, "id", json_object_get(id));
+            json_object_object_add(cb, "name", json_object_get(name));
+            json_object_object_add(cb, "input", json_object_new_object());
+        }
+        json_object_object_add(st, "content_block", cb);
+        sse(b, "content_block_start", st);
+        json_object *v;
+        const char *s = is_text ? (json_object_object_get_ex(blk, "text", &v), json_object_get_string(v))
+                                : (json_object_object_get_ex(blk, "input", &v),
+                                   json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        char *copy = strdup(s);
+        size_t sl = strlen(copy);
+        for (size_t off = 0; off < sl; off += 12) {
+            json_object *d = json_object_new_object(), *dd = json_object_new_object();
+            json_object_object_add(d, "type", json_object_new_string("content_block_delta"));
+            json_object_object_add(d, "index", json_object_new_int((int)i));
+            json_object_object_add(dd, "type", json_object_new_string(is_text ? "text_delta" : "input_json_delta"));
+            json_object_object_add(dd, is_text ? "text" : "partial_json",
+                                   json_object_new_string_len(copy + off, (int)(sl - off < 12 ? sl - off : 12)));
+            json_object_object_add(d, "delta", dd);
+            sse(b, "content_block_delta", d);
+        }
+        free(copy);
+        json_object *sp = json_object_new_object();
+        json_object_object_add(sp, "type", json_object_new_string("content_block_stop"));
+        json_object_object_add(sp, "index", json_object_new_int((int)i));
+        sse(b, "content_block_stop", sp);
+    }
+    json_object *md = json_object_new_object(), *dl = json_object_new_object(),
+                *u2 = json_object_new_object();
+    json_object_object_add(md, "type", json_object_new_string("message_delta"));
+    json_object_object_add(dl, "stop_reason", json_object_new_string(stop));
+    json_object_object_add(md, "delta", dl);
+    json_object_object_add(u2, "output_tokens", json_object_new_int64(ct));
+    json_object_object_add(md, "usage", u2);
+    sse(b, "message_delta", md);
+    json_object *ms = json_object_new_object();
+    json_object_object_add(ms, "type", json_object_new_string("message_stop"));
+    sse(b, "message_stop", ms);
+}
+
+/* ---- answering ------------------------------------------------------------------------ */
+
+static void pending_free(pending_t *p)
+{
+    if (p->timer)
+        event_free(p->timer);
+    json_object_put(p->body);
+    free(p->out);
+    free(p);
+}
+
+static void drip_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pending_t *p = arg;
+    size_t n = p->out_len - p->out_off < 16 ? p->out_len - p->out_off : 16;
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, p->out + p->out_off, n);
+    evhttp_send_reply_chunk(p->req, b);
+    evbuffer_free(b);
+    p->out_off += n;
+    if (p->out_off >= p->out_len) {
+        evhttp_send_reply_end(p->req);
+        pending_free(p);
+        return;
+    }
+    struct timeval tv = {0, 50000};
+    evtimer_add(p->timer, &tv);
+}
+
+static void conn_closed(struct evhttp_connection *conn, void *arg)
+{
+    (void)conn;
+    pending_t *p = arg;
+    p->conn = NULL;
+}
+
+static void cut_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pending_t *p = arg;
+    struct evhttp_connection *conn = p->conn;
+    if (conn) {
+        evhttp_connection_set_closecb(conn, NULL, NULL);
+        p->conn = NULL;
+        evhttp_connection_free(conn);
+    }
+    pending_free(p);
+}
+
+static void answer(pending_t *p)
+{
+    server_t *s = p->s;
+    int owned = 0, turn_no = 0;
+    json_object *turn = pick_turn(s, p->body, &owned, &turn_no), *mv;
+    const char *model = json_object_object_get_ex(p->body, "model", &mv) ? json_object_get_string(mv) : "fake";
+    long pt = (long)strlen(json_object_to_json_string_ext(p->body, JSON_C_TO_STRING_PLAIN)) / 4 + 1;
+    struct evbuffer *b = evbuffer_new();
+    json_object *resp = NULL;
+    const char *finish;
+    long ct;
+    if (!p->anthropic) {
+        json_object *msg = openai_message(turn, turn_no, &finish);
+        ct = (long)strlen(json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN)) / 4 + 1;
+        if (p->stream) {
+            openai_stream(b, msg, finish, model, pt, ct);
+            json_object_put(msg);
+        } else {
+            resp = json_object_new_object();
+            json_object *ch = json_object_new_array(), *ch0 = json_object_new_object(),
+                        *u = json_object_new_object(), *d = json_object_new_object();
+            json_object_object_add(resp, "id", json_object_new_string("chatcmpl-fake"));
+            json_object_object_add(resp, "object", json_object_new_string("chat.completion"));
+            json_object_object_add(resp, "model", json_object_new_string(model));
+            json_object_object_add(ch0, "index", json_object_new_int(0));
+            json_object_object_add(ch0, "message", msg);
+            json_object_object_add(ch0, "finish_reason", json_object_new_string(finish));
+            json_object_array_add(ch, ch0);
+            json_object_object_add(resp, "choices", ch);
+            json_object_object_add(u, "prompt_tokens", json_object_new_int64(pt));
+            json_object_object_add(u, "completion_tokens", json_object_new_int64(ct));
+            json_object_object_add(u, "total_tokens", json_object_new_int64(pt + ct));
+            json_object_object_add(d, "cached_tokens", json_object_new_int64(0));
+            json_object_object_add(u, "prompt_tokens_details", d);
+            json_object_object_add(resp, "usage", u);
+        }
+    } else {
+        json_object *content = anthropic_content(turn, turn_no, &finish);
+        ct = (long)strlen(json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN)) / 4 + 1;
+        if (p->stream) {
+            anthropic_stream(b, content, finish, model, pt, ct);
+            json_object_put(content);
+        } else {
+            resp = json_object_new_object();
+            json_object *u = json_object_new_object();
+            json_object_object_add(resp, "id", json_object_new_string("msg_fake"));
+            json_object_object_add(resp, "type", json_object_new_string("message"));
+            json_object_object_add(resp, "role", json_object_new_string("assistant"));
+            json_object_object_add(resp, "model", json_object_new_string(model));
+            json_object_object_add(resp, "content", content);
+            json_object_object_add(resp, "stop_reason", json_object_new_string(finish));
+            json_object_object_add(u, "input_tokens", json_object_new_int64(pt));
+            json_object_object_add(u, "output_tokens", json_object_new_int64(ct));
+            json_object_object_add(resp, "usage", u);
+        }
+    }
+    if (owned)
+        json_object_put(turn);
+    if (resp) {
+        const char *txt = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
+        evbuffer_add(b, txt, strlen(txt));
+        json_object_put(resp);
+    }
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(p->req);
+    evhttp_add_header(oh, "Content-Type", p->stream ? "text/event-stream" : "application/json");
+    size_t len = evbuffer_get_length(b);
+    switch (p->fault) {
+    case F_MALFORMED:
+        evbuffer_drain(b, len);
+        evbuffer_add_printf(b, "{\"choices\": [{\"message\": {\"content\": \"oops");
+        evhttp_send_reply(p->req, 200, "OK", b);
+        break;
+    case F_TRUNCATED:
+    case F_RESET: {
+        /* Half the body, then (once it has left) the connection goes away mid-body. */
+        struct evbuffer *half = evbuffer_new();
+        evbuffer_remove_buffer(b, half, len / 2);
+        evhttp_send_reply_start(p->req, 200, "OK");
+        evhttp_send_reply_chunk(p->req, half);
+        evbuffer_free(half);
+        evbuffer_free(b);
+        p->conn = evhttp_request_get_connection(p->req);
+        evhttp_connection_set_closecb(p->conn, conn_closed, p);
+        event_free(p->timer);
+        p->timer = evtimer_new(s->base, cut_cb, p);
+        struct timeval tv = {0, 30000};
+        evtimer_add(p->timer, &tv);
+        return;
+    }
+    case F_DRIP:
+        p->out_len = len;
+        p->out = malloc(len);
+        evbuffer_remove(b, p->out, len);
+        evhttp_send_reply_start(p->req, 200, "OK");
+        evbuffer_free(b);
+        event_free(p->timer);
+        p->timer = evtimer_new(s->base, drip_cb, p);
+        drip_cb(-1, 0, p);
+        return;
+    default: evhttp_send_reply(p->req, 200, "OK", b); break;
+    }
+    evbuffer_free(b);
+    pending_free(p);
+}
+
+static void deliver(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pending_t *p = arg;
+    switch (p->fault) {
+    case F_429: {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", p->s->retry_after);
+        evhttp_add_header(evhttp_request_get_output_headers(p->req), "Retry-After", ra);
+        reply_error(p, 429, "rate_limit_error", "rate limited by the fake provider");
+        pending_free(p);
+        return;
+    }
+    case F_500: reply_error(p, 500, "server_error", "internal error (injected)"); pending_free(p); return;
+    case F_503: reply_error(p, 503, "overloaded", "overloaded (injected)"); pending_free(p); return;
+    default: answer(p); return;
+    }
+}
+
+static int choose_fault(server_t *s, struct evhttp_request *req)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Fake-Fault");
+    if (h) {
+        int f = fault_parse(h);
+        if (f > 0)
+            return f;
+    }
+    if (s->nfaults == 0)
+        return F_NONE;
+    if (s->fail_first > 0) {
+        s->fail_first--;
+        return s->faults[rnd(s) % (uint64_t)s->nfaults];
+    }
+    if (s->fault_rate > 0 && (double)(rnd(s) % 1000000) / 1e6 < s->fault_rate)
+        return s->faults[rnd(s) % (uint64_t)s->nfaults];
+    return F_NONE;
+}
+
+static void on_model(struct evhttp_request *req, void *arg, int anthropic)
+{
+    server_t *s = arg;
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evhttp_send_error(req, 405, "POST only");
+        return;
+    }
+    s->requests++;
+    anthropic ? s->anthropic++ : s->openai++;
+    pending_t *p = calloc(1, sizeof *p);
+    p->s = s;
+    p->req = req;
+    p->anthropic = anthropic;
+    if (s->require_key) {
+        struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
+        const char *auth = evhttp_find_header(ih, anthropic ? "x-api-key" : "Authorization");
+        char want[512];
+        snprintf(want, sizeof want, anthropic ? "%s" : "Bearer %s", s->require_key);
+        if (!auth || strcmp(auth, want)) {
+            s->errors_401++;
+            reply_error(p, 401, "authentication_error", "invalid API key");
+            pending_free(p);
+            return;
+        }
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *txt = malloc(len + 1);
+    evbuffer_copyout(in, txt, len);
+    txt[len] = 0;
+    p->body = json_tokener_parse(txt);
+    free(txt);
+    if (!p->body || !json_object_is_type(p->body, json_type_object)) {
+        reply_error(p, 400, "invalid_request_error", "request body is not a JSON object");
+        pending_free(p);
+        return;
+    }
+    json_object *st;
+    p->stream = json_object_object_get_ex(p->body, "stream", &st) && json_object_get_boolean(st);
+    p->fault = choose_fault(s, req);
+    s->by_fault[p->fault]++;
+    if (p->fault == F_STALL) {
+        /* Never answer; the client's timeout must end it. The request is freed by evhttp
+         * when the client disconnects. */
+        json_object_put(p->body);
+        free(p);
+        return;
+    }
+    p->timer = evtimer_new(s->base, deliver, p);
+    struct timeval tv = {s->latency_ms / 1000, (s->latency_ms % 1000) * 1000};
+    evtimer_add(p->timer, &tv);
+}
+
+static void on_openai(struct evhttp_request *req, void *arg)
+{
+    on_model(req, arg, 0);
+}
+
+static void on_anthropic(struct evhttp_request *req, void *arg)
+{
+    on_model(req, arg, 1);
+}
+
+static void on_stats(struct evhttp_request *req, void *arg)
+{
+    server_t *s = arg;
+    json_object *o = json_object_new_object(), *f = json_object_new_object();
+    json_object_object_add(o, "requests", json_object_new_int64(s->requests));
+    json_object_object_add(o, "openai", json_object_new_int64(s->openai));
+    json_object_object_add(o, "anthropic", json_object_new_int64(s->anthropic));
+    json_object_object_add(o, "unauthorized", json_object_new_int64(s->errors_401));
+    for (int i = 1; i < F__N; i++)
+        json_object_object_add(f, fault_names[i], json_object_new_int64(s->by_fault[i]));
+    json_object_object_add(o, "faults", f);
+    reply_json(req, 200, o);
+    json_object_put(o);
+}
+
+static void on_reset(struct evhttp_request *req, void *arg)
+{
+    server_t *s = arg;
+    s->requests = s->openai = s->anthropic = s->errors_401 = 0;
+    memset(s->by_fault, 0, sizeof s->by_fault);
+    evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
+static void on_signal(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: fakellm [--port N] [--port-file F] [--script FILE.json] [--latency-ms N]\n"
+                    "               [--fault-rate R] [--faults 429,500,503,stall,reset,malformed,truncated,drip]\n"
+                    "               [--fail-first N] [--retry-after S] [--seed N] [--require-key K]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    server_t s;
+    memset(&s, 0, sizeof s);
+    s.retry_after = 1;
+    s.rng = 88172645463325252ull;
+    int port = 0;
+    const char *port_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            return usage();
+        i++;
+        if (!strcmp(a, "--port"))
+            port = atoi(v);
+        else if (!strcmp(a, "--port-file"))
+            port_file = v;
+        else if (!strcmp(a, "--latency-ms"))
+            s.latency_ms = atoi(v);
+        else if (!strcmp(a, "--fault-rate"))
+            s.fault_rate = atof(v);
+        else if (!strcmp(a, "--fail-first"))
+            s.fail_first = atoi(v);
+        else if (!strcmp(a, "--retry-after"))
+            s.retry_after = atoi(v);
+        else if (!strcmp(a, "--seed"))
+            s.rng = strtoull(v, NULL, 10) * 2654435761ull + 1;
+        else if (!strcmp(a, "--require-key"))
+            s.require_key = v;
+        else if (!strcmp(a, "--script")) {
+            s.script = json_object_from_file(v);
+            if (!s.script || !json_object_is_type(s.script, json_type_array)) {
+                fprintf(stderr, "fakellm: %s: expected a JSON array of turns\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--faults")) {
+            char *list = strdup(v);
+            for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+                int f = fault_parse(tok);
+                if (f < 0) {
+                    fprintf(stderr, "fakellm: --faults: unknown fault \"%s\"\n", tok);
+                    free(list);
+                    return 2;
+                }
+                s.faults[s.nfaults++ % F__N] = f;
+            }
+            free(list);
+        } else
+            return usage();
+    }
+    if (s.fault_rate > 0 && s.nfaults == 0)
+        for (int f = 1; f < F__N; f++)
+            if (f != F_STALL && f != F_DRIP)
+                s.faults[s.nfaults++] = f;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    s.base = event_base_new();
+    s.http = evhttp_new(s.base);
+    evhttp_set_max_body_size(s.http, 64 << 20);
+    evhttp_set_cb(s.http, "/v1/chat/completions", on_openai, &s);
+    evhttp_set_cb(s.http, "/chat/completions", on_openai, &s);
+    evhttp_set_cb(s.http, "/v1/messages", on_anthropic, &s);
+    evhttp_set_cb(s.http, "/stats", on_stats, &s);
+    evhttp_set_cb(s.http, "/reset", on_reset, &s);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(s.http, "127.0.0.1", (ev_uint16_t)port);
+    if (!bs) {
+        fprintf(stderr, "fakellm: cannot listen on 127.0.0.1:%d\n", port);
+        return 1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);
+    int actual = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    printf("PORT=%d\n", actual);
+    fflush(stdout);
+    if (port_file) {
+        char tmp[1024];
+        snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            fprintf(f, "%d\n", actual);
+            fclose(f);
+            rename(tmp, port_file);
+        }
+    }
+    struct event *si = evsignal_new(s.base, SIGINT, on_signal, s.base);
+    struct event *st = evsignal_new(s.base, SIGTERM, on_signal, s.base);
+    event_add(si, NULL);
+    event_add(st, NULL);
+    event_base_dispatch(s.base);
+    event_free(si);
+    event_free(st);
+    evhttp_free(s.http);
+    event_base_free(s.base);
+    json_object_put(s.script);
+    libevent_global_shutdown();
+    return 0;
+}
