@@ -381,6 +381,7 @@ static void test_bad_files(void)
         {"not_table.lua", "not_table.lua: must return a table"},
         {"no_run.lua", "no_run.lua: run: missing"},
         {"bad_timeout.lua", "bad_timeout.lua: timeout: must be seconds"},
+        {"bad_schema.lua", "bad_schema.lua: parameters: schema #/properties/n: \"minimum\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[300], err[600] = "";
