@@ -1,0 +1,923 @@
+/*
+ * schema: the validator -- walks compiled snodes over a json-c instance.
+ *
+ * The valid path allocates nothing: instance and schema locations are kept as stacks
+ * of borrowed pointers and only turned into JSON pointers when an error is recorded.
+ * "Quiet" evaluation (anyOf/oneOf/not/if/contains branches, or no result collector)
+ * stops at the first failure; collecting evaluation keeps going until max_errors.
+ *
+ * unevaluatedProperties/unevaluatedItems need to know which members the node's other
+ * keywords (and in-place sub-schemas that passed) evaluated. A node that has one owns
+ * an ev_t bit set indexed by member position; in-place applicators pass it down, and
+ * branches that fail have their bits discarded. Nodes without unevaluated* pass NULL
+ * and pay nothing.
+ *
+ * A validation deeper than SCHEMA_MAX_DEPTH (deep instances or $ref cycles that never
+ * consume the instance) aborts with an error rather than exhausting the C stack.
+ */
+#include "schema_int.h"
+#include "schema_json.h"
+
+#include "err.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct seg {
+    const char *key; /* NULL: array index */
+    size_t idx;
+} seg_t;
+
+struct schema_result {
+    schema_error_t *errs;
+    char **bufs;
+    size_t n, cap;
+};
+
+typedef struct ev {
+    uint64_t *bits;
+    size_t nw;
+    int all;
+    uint64_t inl[4];
+} ev_t;
+
+typedef struct vctx {
+    const schema_t *s;
+    schema_result_t *res;
+    int max;
+    int quiet;
+    int full;
+    int abort;
+    int nomem;
+    int depth;
+    pcre2_match_data *md;
+    int md_own, md_shared;
+    size_t ni, nk, nscope;
+    seg_t ipath[SCHEMA_MAX_DEPTH + 8];
+    seg_t kpath[SCHEMA_MAX_DEPTH * 3 + 8];
+    const sres_t *scope[SCHEMA_MAX_DEPTH + 8];
+} vctx_t;
+
+#define COLLECTING(c) (!(c)->quiet && (c)->res && !(c)->full)
+#define IPUSH(c, k, i) ((c)->ipath[(c)->ni].key = (k), (c)->ipath[(c)->ni++].idx = (i))
+#define KPUSH(c, k, i) ((c)->kpath[(c)->nk].key = (k), (c)->kpath[(c)->nk++].idx = (i))
+#define NOIDX ((size_t)-1)
+
+static int v_node(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev);
+
+/* ---- annotation bit sets ---- */
+
+static int ev_init(vctx_t *c, ev_t *e, size_t n)
+{
+    e->all = 0;
+    e->nw = (n + 63) / 64;
+    if (e->nw <= 4) {
+        e->bits = e->inl;
+        memset(e->inl, 0, sizeof e->inl);
+        return 0;
+    }
+    e->bits = calloc(e->nw, sizeof *e->bits);
+    if (!e->bits) {
+        c->nomem = c->abort = 1;
+        e->nw = 0;
+        e->bits = e->inl;
+        return -1;
+    }
+    return 0;
+}
+
+static void ev_done(ev_t *e)
+{
+    if (e->bits != e->inl)
+        free(e->bits);
+}
+
+static void ev_mark(ev_t *e, size_t i)
+{
+    if (i / 64 < e->nw)
+        e->bits[i / 64] |= 1ull << (i % 64);
+}
+
+static int ev_has(const ev_t *e, size_t i)
+{
+    return e->all || (i / 64 < e->nw && (e->bits[i / 64] >> (i % 64) & 1));
+}
+
+static void ev_merge(ev_t *dst, const ev_t *src)
+{
+    dst->all |= src->all;
+    for (size_t i = 0; i < dst->nw && i < src->nw; i++)
+        dst->bits[i] |= src->bits[i];
+}
+
+static size_t inst_size(json_object *inst)
+{
+    if (json_object_is_type(inst, json_type_object))
+        return (size_t)json_object_object_length(inst);
+    if (json_object_is_type(inst, json_type_array))
+        return json_object_array_length(inst);
+    return 0;
+}
+
+/* ---- errors ---- */
+
+static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t n)
+{
+    for (size_t i = 0; i < n && o + 2 < cap; i++) {
+        buf[o++] = '/';
+        if (!segs[i].key) {
+            int w = snprintf(buf + o, cap - o, "%zu", segs[i].idx);
+            o += w > 0 ? (size_t)w : 0;
+            if (o >= cap)
+                o = cap - 1;
+            continue;
+        }
+        for (const char *p = segs[i].key; *p && o + 3 < cap; p++) {
+            if (*p == '~' || *p == '/') {
+                buf[o++] = '~';
+                buf[o++] = *p == '~' ? '0' : '1';
+            } else {
+                buf[o++] = *p;
+            }
+        }
+        if (segs[i].idx != NOIDX && o + 2 < cap) {
+            int w = snprintf(buf + o, cap - o, "/%zu", segs[i].idx);
+            o += w > 0 ? (size_t)w : 0;
+            if (o >= cap)
+                o = cap - 1;
+        }
+    }
+    buf[o] = 0;
+    return o;
+}
+
+static int record(vctx_t *c, const char *kw, const char *msg)
+{
+    schema_result_t *r = c->res;
+    if (r->n == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 8;
+        schema_error_t *e = realloc(r->errs, ncap * sizeof *e);
+        if (!e)
+            return -1;
+        r->errs = e;
+        char **b = realloc(r->bufs, ncap * sizeof *b);
+        if (!b)
+            return -1;
+        r->bufs = b;
+        r->cap = ncap;
+    }
+    char ip[1024], kl[1024];
+    put_ptr(ip, sizeof ip, 0, c->ipath, c->ni);
+    size_t k = put_ptr(kl, sizeof kl, 0, c->kpath, c->nk);
+    if (kw)
+        snprintf(kl + k, sizeof kl - k, "/%s", kw);
+    size_t li = strlen(ip) + 1, lk = strlen(kl) + 1, lm = strlen(msg) + 1;
+    char *buf = malloc(li + lk + lm);
+    if (!buf)
+        return -1;
+    memcpy(buf, ip, li);
+    memcpy(buf + li, kl, lk);
+    memcpy(buf + li + lk, msg, lm);
+    r->bufs[r->n] = buf;
+    r->errs[r->n].instance_ptr = buf;
+    r->errs[r->n].keyword_loc = buf + li;
+    r->errs[r->n].message = buf + li + lk;
+    r->n++;
+    return 0;
+}
+
+/* Report a failure of keyword kw at the current locations; always returns 1. */
+__attribute__((format(printf, 3, 4))) static int fail(vctx_t *c, const char *kw,
+                                                      const char *fmt, ...)
+{
+    if (!COLLECTING(c))
+        return 1;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (record(c, kw, msg) != 0)
+        c->nomem = c->abort = 1;
+    if (c->res->n >= (size_t)c->max)
+        c->full = 1;
+    return 1;
+}
+
+/* ---- assertions ---- */
+
+static const char *type_names(uint32_t bits, char *buf, size_t len)
+{
+    static const struct { uint32_t b; const char *n; } tn[] = {
+        {T_NULL, "null"}, {T_BOOL, "boolean"}, {T_OBJ, "object"}, {T_ARR, "array"},
+        {T_STR, "string"}, {T_NUM, "number"}, {T_INT, "integer"},
+    };
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof tn / sizeof tn[0]; i++) {
+        if (!(bits & tn[i].b) || (tn[i].b == T_INT && (bits & T_NUM)))
+            continue;
+        int w = snprintf(buf + o, len - o, "%s%s", o ? " or " : "", tn[i].n);
+        if (w < 0 || (size_t)w >= len - o)
+            break;
+        o += (size_t)w;
+    }
+    return buf;
+}
+
+static const char *inst_type_name(unsigned t)
+{
+    if (t & T_INT)
+        return "integer";
+    static const struct { unsigned b; const char *n; } tn[] = {
+        {T_NULL, "null"}, {T_BOOL, "boolean"}, {T_OBJ, "object"}, {T_ARR, "array"},
+        {T_STR, "string"}, {T_NUM, "number"},
+    };
+    for (size_t i = 0; i < sizeof tn / sizeof tn[0]; i++)
+        if (t & tn[i].b)
+            return tn[i].n;
+    return "?";
+}
+
+static size_t utf8_len(const char *s, size_t n)
+{
+    size_t cp = 0;
+    for (size_t i = 0; i < n; i++)
+        cp += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return cp;
+}
+
+static int is_multiple(json_object *inst, double m)
+{
+    if (json_object_is_type(inst, json_type_int) && m == floor(m) && m < 9e18) {
+        int64_t x = json_object_get_int64(inst), mi = (int64_t)m;
+        return x % mi == 0;
+    }
+    double x = json_object_get_double(inst);
+    double q = x / m;
+    if (!isfinite(q))
+        return fmod(x, m) == 0;
+    return fabs(q - nearbyint(q)) <= 1e-9 * (fabs(q) > 1 ? fabs(q) : 1);
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* 1 if all items distinct; else 0 and *i, *j the first equal pair found. */
+static int unique(vctx_t *c, json_object *arr, size_t *pi, size_t *pj)
+{
+    size_t n = json_object_array_length(arr);
+    if (n <= 24) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i + 1; j < n; j++)
+                if (schema_json_equal(json_object_array_get_idx(arr, i),
+                                      json_object_array_get_idx(arr, j))) {
+                    *pi = i;
+                    *pj = j;
+                    return 0;
+                }
+        return 1;
+    }
+    /* Sort by hash so cost stays O(n log n) on huge arrays. */
+    uint64_t *h = malloc(n * 2 * sizeof *h);
+    if (!h) {
+        c->nomem = c->abort = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        h[2 * i] = schema_json_hash(json_object_array_get_idx(arr, i));
+        h[2 * i + 1] = i;
+    }
+    qsort(h, n, 2 * sizeof *h, cmp_hash);
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++)
+        for (size_t j = i + 1; j < n && h[2 * j] == h[2 * i] && ok; j++)
+            if (schema_json_equal(json_object_array_get_idx(arr, h[2 * i + 1]),
+                                  json_object_array_get_idx(arr, h[2 * j + 1]))) {
+                *pi = h[2 * i + 1] < h[2 * j + 1] ? h[2 * i + 1] : h[2 * j + 1];
+                *pj = h[2 * i + 1] < h[2 * j + 1] ? h[2 * j + 1] : h[2 * i + 1];
+                ok = 0;
+            }
+    free(h);
+    return ok;
+}
+
+static int match(vctx_t *c, const pcre2_code *re, const char *s, size_t n)
+{
+    if (!c->md) {
+        c->md = pcre2_match_data_create(1, NULL);
+        if (!c->md) {
+            c->nomem = c->abort = 1;
+            return 0;
+        }
+        c->md_own = 1;
+    }
+    return schema_regex_match(c->s, c->md, re, s, n) == 1;
+}
+
+static int v_enum(json_object *inst, json_object *arr)
+{
+    size_t n = json_object_array_length(arr);
+    for (size_t i = 0; i < n; i++)
+        if (schema_json_equal(inst, json_object_array_get_idx(arr, i)))
+            return 1;
+    return 0;
+}
+
+static int fail_enum(vctx_t *c, json_object *arr)
+{
+    if (!COLLECTING(c))
+        return 1;
+    char buf[400];
+    size_t o = 0, n = json_object_array_length(arr);
+    for (size_t i = 0; i < n && o + 70 < sizeof buf; i++) {
+        if (i)
+            o += (size_t)snprintf(buf + o, sizeof buf - o, ", ");
+        o += schema_fmt_value(buf + o, sizeof buf - o, json_object_array_get_idx(arr, i));
+        if (i + 1 < n && o + 70 >= sizeof buf)
+            snprintf(buf + o, sizeof buf - o, ", ...");
+    }
+    return fail(c, "enum", "must be one of: %s", buf);
+}
+
+static int v_assert(vctx_t *c, const sop_t *op, json_object *inst, unsigned t)
+{
+    char nb[48];
+    switch (op->kind) {
+    case K_TYPE:
+        if (op->u.types & t)
+            return 0;
+        {
+            char want[80];
+            return fail(c, op->kw, "must be %s, not %s", type_names(op->u.types, want, sizeof want),
+                        inst_type_name(t));
+        }
+    case K_ENUM: return v_enum(inst, op->u.val) ? 0 : fail_enum(c, op->u.val);
+    case K_CONST:
+        if (schema_json_equal(inst, op->u.val))
+            return 0;
+        schema_fmt_value(nb, sizeof nb, op->u.val);
+        return fail(c, op->kw, "must be %s", nb);
+    case K_MULTOF:
+        if (is_multiple(inst, op->u.num))
+            return 0;
+        schema_fmt_num(nb, sizeof nb, op->u.num);
+        return fail(c, op->kw, "must be a multiple of %s", nb);
+    case K_MAX:
+    case K_XMAX:
+    case K_MIN:
+    case K_XMIN: {
+        double x = json_object_get_double(inst), l = op->u.num;
+        int ok;
+        const char *rel;
+        switch (op->kind) {
+        case K_MAX: ok = x <= l, rel = "<="; break;
+        case K_XMAX: ok = x < l, rel = "<"; break;
+        case K_MIN: ok = x >= l, rel = ">="; break;
+        default: ok = x > l, rel = ">"; break;
+        }
+        if (ok)
+            return 0;
+        schema_fmt_num(nb, sizeof nb, l);
+        return fail(c, op->kw, "must be %s %s", rel, nb);
+    }
+    case K_MAXLEN: {
+        size_t n = (size_t)json_object_get_string_len(inst);
+        if (n <= op->u.len || utf8_len(json_object_get_string(inst), n) <= op->u.len)
+            return 0;
+        return fail(c, op->kw, "must be at most %zu characters", op->u.len);
+    }
+    case K_MINLEN: {
+        size_t n = (size_t)json_object_get_string_len(inst);
+        if (n >= op->u.len && utf8_len(json_object_get_string(inst), n) >= op->u.len)
+            return 0;
+        return fail(c, op->kw, "must be at least %zu characters", op->u.len);
+    }
+    case K_PATTERN:
+        if (match(c, op->u.pat.re, json_object_get_string(inst),
+                  (size_t)json_object_get_string_len(inst)))
+            return 0;
+        return fail(c, op->kw, "must match pattern \"%s\"", op->u.pat.src);
+    case K_FORMAT:
+        if (op->u.fmt.fn(json_object_get_string(inst), (size_t)json_object_get_string_len(inst)))
+            return 0;
+        return fail(c, op->kw, "must be a valid %s", op->u.fmt.name);
+    case K_MAXITEMS:
+        if (json_object_array_length(inst) <= op->u.len)
+            return 0;
+        return fail(c, op->kw, "must have at most %zu items", op->u.len);
+    case K_MINITEMS:
+        if (json_object_array_length(inst) >= op->u.len)
+            return 0;
+        return fail(c, op->kw, "must have at least %zu items", op->u.len);
+    case K_MAXPROPS:
+        if ((size_t)json_object_object_length(inst) <= op->u.len)
+            return 0;
+        return fail(c, op->kw, "must have at most %zu properties", op->u.len);
+    case K_MINPROPS:
+        if ((size_t)json_object_object_length(inst) >= op->u.len)
+            return 0;
+        return fail(c, op->kw, "must have at least %zu properties", op->u.len);
+    case K_UNIQUE: {
+        size_t i = 0, j = 0;
+        if (unique(c, inst, &i, &j))
+            return 0;
+        return fail(c, op->kw, "must not contain duplicates (items %zu and %zu are equal)", i, j);
+    }
+    case K_REQUIRED: {
+        int bad = 0;
+        for (size_t i = 0; i < op->u.names.n; i++) {
+            if (json_object_object_get_ex(inst, op->u.names.v[i], NULL))
+                continue;
+            bad = fail(c, op->kw, "missing required property \"%s\"", op->u.names.v[i]);
+            if (!COLLECTING(c))
+                break;
+        }
+        return bad;
+    }
+    case K_DEPREQ: {
+        int bad = 0;
+        for (size_t i = 0; i < op->u.dep.n && !(bad && !COLLECTING(c)); i++) {
+            if (!json_object_object_get_ex(inst, op->u.dep.keys[i], NULL))
+                continue;
+            const struct { const char **v; size_t n; } *names = op->u.dep.v[i];
+            for (size_t j = 0; j < names->n; j++) {
+                if (json_object_object_get_ex(inst, names->v[j], NULL))
+                    continue;
+                bad = fail(c, op->kw, "property \"%s\" is required when \"%s\" is present",
+                           names->v[j], op->u.dep.keys[i]);
+                if (!COLLECTING(c))
+                    break;
+            }
+        }
+        return bad;
+    }
+    }
+    return 0;
+}
+
+/* ---- applicators ---- */
+
+/* Run sub-schema n quietly (its failure is not an error by itself). */
+static int quiet(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
+{
+    c->quiet++;
+    int r = v_node(c, n, inst, ev);
+    c->quiet--;
+    return r;
+}
+
+/* Quiet branch whose annotations count only if it passes. */
+static int branch(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
+{
+    if (!ev)
+        return quiet(c, n, inst, NULL);
+    ev_t t;
+    ev_init(c, &t, inst_size(inst));
+    int r = quiet(c, n, inst, &t);
+    if (!r)
+        ev_merge(ev, &t);
+    ev_done(&t);
+    return r;
+}
+
+static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const char *kw,
+               size_t idx)
+{
+    KPUSH(c, kw, idx);
+    int r = v_node(c, n, inst, ev);
+    c->nk--;
+    return r;
+}
+
+static const snode_t *dyn_target(vctx_t *c, const sop_t *op)
+{
+    if (!op->u.dyn.anchor)
+        return op->u.dyn.target;
+    for (size_t i = 0; i < c->nscope; i++) {
+        const sres_t *r = c->scope[i];
+        for (size_t j = 0; j < r->ndyn; j++)
+            if (!strcmp(r->dyn_names[j], op->u.dyn.anchor))
+                return r->dyn_nodes[j];
+    }
+    return op->u.dyn.target;
+}
+
+static int v_lists(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
+{
+    size_t n = op->u.subs.n, ok = 0, first = 0, second = 0;
+    int bad = 0;
+    switch (op->kind) {
+    case K_ALLOF:
+        for (size_t i = 0; i < n; i++) {
+            bad |= sub(c, op->u.subs.v[i], inst, ev, op->kw, i);
+            if (bad && !COLLECTING(c))
+                break;
+        }
+        return bad;
+    case K_ANYOF:
+        for (size_t i = 0; i < n && !c->abort; i++) {
+            if (!branch(c, op->u.subs.v[i], inst, ev)) {
+                ok++;
+                if (!ev)
+                    break;
+            }
+        }
+        if (ok || c->abort)
+            return c->abort;
+        return fail(c, op->kw, "must match at least one schema in anyOf");
+    default: /* K_ONEOF */
+        for (size_t i = 0; i < n && !c->abort; i++) {
+            if (!branch(c, op->u.subs.v[i], inst, ev)) {
+                if (ok++ == 0)
+                    first = i;
+                else
+                    second = i;
+                if (ok > 1 && !ev)
+                    break;
+            }
+        }
+        if (ok == 1 || c->abort)
+            return c->abort;
+        if (!ok)
+            return fail(c, op->kw, "must match exactly one schema in oneOf, but matches none");
+        return fail(c, op->kw,
+                    "must match exactly one schema in oneOf, but matches %zu and %zu", first,
+                    second);
+    }
+}
+
+static int v_items(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
+{
+    size_t n = json_object_array_length(inst), np = op->u.items.nprefix;
+    int bad = 0;
+    for (size_t i = 0; i < n && i < np; i++) {
+        IPUSH(c, NULL, i);
+        bad |= sub(c, op->u.items.prefix[i], json_object_array_get_idx(inst, i), NULL, op->kw, i);
+        c->ni--;
+        if (bad && !COLLECTING(c))
+            return 1;
+    }
+    const snode_t *rest = op->u.items.rest;
+    if (ev) {
+        for (size_t i = 0; i < n && i < np; i++)
+            ev_mark(ev, i);
+        if (rest)
+            ev->all = 1;
+    }
+    if (!rest || n <= np)
+        return bad;
+    if (rest->is_bool && !rest->bool_val)
+        return fail(c, op->u.items.restkw, "must have at most %zu items", np) | bad;
+    for (size_t i = np; i < n; i++) {
+        IPUSH(c, NULL, i);
+        bad |= sub(c, rest, json_object_array_get_idx(inst, i), NULL, op->u.items.restkw, NOIDX);
+        c->ni--;
+        if (bad && !COLLECTING(c))
+            return 1;
+    }
+    return bad;
+}
+
+static int v_contains(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
+{
+    size_t n = json_object_array_length(inst), count = 0;
+    for (size_t i = 0; i < n && !c->abort; i++) {
+        if (!quiet(c, op->u.contains.sub, json_object_array_get_idx(inst, i), NULL)) {
+            count++;
+            if (ev)
+                ev_mark(ev, i);
+            else if (count >= op->u.contains.min && op->u.contains.max == SIZE_MAX)
+                break;
+        }
+    }
+    if (c->abort)
+        return 1;
+    if (count < op->u.contains.min)
+        return fail(c, op->kw, "must contain at least %zu matching item%s", op->u.contains.min,
+                    op->u.contains.min == 1 ? "" : "s");
+    if (count > op->u.contains.max)
+        return fail(c, op->kw, "must contain at most %zu matching item%s", op->u.contains.max,
+                    op->u.contains.max == 1 ? "" : "s");
+    return 0;
+}
+
+static const snode_t *prop_lookup(const sprops_t *p, const char *k, size_t kl)
+{
+    if (!p->hash) {
+        for (size_t i = 0; i < p->n; i++)
+            if (p->lens[i] == kl && !memcmp(p->names[i], k, kl))
+                return p->subs[i];
+        return NULL;
+    }
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < kl; i++)
+        h = (h ^ (unsigned char)k[i]) * 16777619u;
+    for (size_t s = h & (p->hcap - 1);; s = (s + 1) & (p->hcap - 1)) {
+        uint32_t e = p->hash[s];
+        if (!e)
+            return NULL;
+        if (p->lens[e - 1] == kl && !memcmp(p->names[e - 1], k, kl))
+            return p->subs[e - 1];
+    }
+}
+
+static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
+{
+    const sprops_t *p = op->u.props;
+    int bad = 0;
+    size_t idx = 0;
+    json_object_object_foreach(inst, key, val)
+    {
+        size_t kl = strlen(key);
+        int matched = 0;
+        const snode_t *s = p->n ? prop_lookup(p, key, kl) : NULL;
+        IPUSH(c, key, NOIDX);
+        if (s) {
+            matched = 1;
+            KPUSH(c, "properties", NOIDX);
+            bad |= sub(c, s, val, NULL, key, NOIDX);
+            c->nk--;
+        }
+        for (size_t i = 0; i < p->npat && !(bad && !COLLECTING(c)); i++) {
+            if (!match(c, p->pats[i], key, kl))
+                continue;
+            matched = 1;
+            KPUSH(c, "patternProperties", NOIDX);
+            bad |= sub(c, p->patsubs[i], val, NULL, p->patsrc[i], NOIDX);
+            c->nk--;
+        }
+        c->ni--;
+        if (!matched && p->additional) {
+            if (p->additional->is_bool && !p->additional->bool_val) {
+                bad |= fail(c, "additionalProperties", "unexpected property \"%s\"", key);
+            } else {
+                IPUSH(c, key, NOIDX);
+                bad |= sub(c, p->additional, val, NULL, "additionalProperties", NOIDX);
+                c->ni--;
+            }
+            matched = 1;
+        }
+        if (ev && matched)
+            ev_mark(ev, idx);
+        idx++;
+        if (bad && !COLLECTING(c))
+            return 1;
+    }
+    return bad;
+}
+
+static int v_propnames(vctx_t *c, const sop_t *op, json_object *inst)
+{
+    int bad = 0;
+    json_object_object_foreach(inst, key, val)
+    {
+        (void)val;
+        json_object *name = json_object_new_string(key);
+        if (!name) {
+            c->nomem = c->abort = 1;
+            return 1;
+        }
+        int r = quiet(c, op->u.sub, name, NULL);
+        json_object_put(name);
+        if (r)
+            bad = fail(c, op->kw, "property name \"%s\" is not allowed", key);
+        if (bad && (!COLLECTING(c) || c->abort))
+            return 1;
+    }
+    return bad;
+}
+
+static int v_uneval(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
+{
+    int bad = 0;
+    const snode_t *s = op->u.sub;
+    int is_false = s->is_bool && !s->bool_val;
+    if (op->kind == K_UNEVAL_PROPS) {
+        size_t idx = 0;
+        json_object_object_foreach(inst, key, val)
+        {
+            if (!ev_has(ev, idx++)) {
+                if (is_false) {
+                    bad |= fail(c, op->kw, "unexpected property \"%s\"", key);
+                } else {
+                    IPUSH(c, key, NOIDX);
+                    bad |= sub(c, s, val, NULL, op->kw, NOIDX);
+                    c->ni--;
+                }
+                if (bad && !COLLECTING(c))
+                    return 1;
+            }
+        }
+    } else {
+        size_t n = json_object_array_length(inst);
+        for (size_t i = 0; i < n; i++) {
+            if (ev_has(ev, i))
+                continue;
+            if (is_false) {
+                bad |= fail(c, op->kw, "unexpected item at index %zu", i);
+            } else {
+                IPUSH(c, NULL, i);
+                bad |= sub(c, s, json_object_array_get_idx(inst, i), NULL, op->kw, NOIDX);
+                c->ni--;
+            }
+            if (bad && !COLLECTING(c))
+                return 1;
+        }
+    }
+    ev->all = 1;
+    return bad;
+}
+
+static int v_op(vctx_t *c, const sop_t *op, json_object *inst, unsigned t, ev_t *ev)
+{
+    switch (op->kind) {
+    case K_REF: return sub(c, op->u.sub, inst, ev, op->kw, NOIDX);
+    case K_DYNREF: return sub(c, dyn_target(c, op), inst, ev, op->kw, NOIDX);
+    case K_ALLOF:
+    case K_ANYOF:
+    case K_ONEOF: return v_lists(c, op, inst, ev);
+    case K_NOT:
+        if (quiet(c, op->u.sub, inst, NULL) || c->abort)
+            return c->abort;
+        return fail(c, op->kw, "must not match the schema in \"not\"");
+    case K_IF:
+        if (!branch(c, op->u.cond.cond, inst, ev))
+            return op->u.cond.then ? sub(c, op->u.cond.then, inst, ev, "then", NOIDX) : 0;
+        if (c->abort)
+            return 1;
+        return op->u.cond.els ? sub(c, op->u.cond.els, inst, ev, "else", NOIDX) : 0;
+    case K_DEPSCHEMA: {
+        int bad = 0;
+        for (size_t i = 0; i < op->u.dep.n; i++) {
+            if (!json_object_object_get_ex(inst, op->u.dep.keys[i], NULL))
+                continue;
+            KPUSH(c, op->kw, NOIDX);
+            bad |= sub(c, op->u.dep.v[i], inst, ev, op->u.dep.keys[i], NOIDX);
+            c->nk--;
+            if (bad && !COLLECTING(c))
+                return 1;
+        }
+        return bad;
+    }
+    case K_ITEMS: return v_items(c, op, inst, ev);
+    case K_CONTAINS: return v_contains(c, op, inst, ev);
+    case K_PROPS: return v_props(c, op, inst, ev);
+    case K_PROPNAMES: return v_propnames(c, op, inst);
+    case K_UNEVAL_ITEMS:
+    case K_UNEVAL_PROPS: return v_uneval(c, op, inst, ev);
+    default: return v_assert(c, op, inst, t);
+    }
+}
+
+static int v_node(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
+{
+    if (n->is_bool)
+        return n->bool_val ? 0 : fail(c, NULL, "is not allowed here");
+    if (c->depth >= SCHEMA_MAX_DEPTH || c->nk + 4 >= sizeof c->kpath / sizeof c->kpath[0]) {
+        int q = c->quiet;
+        c->quiet = 0;
+        c->full = 0;
+        if (c->res)
+            fail(c, NULL,
+                 "validation nested deeper than %d levels (deep instance or $ref cycle)",
+                 SCHEMA_MAX_DEPTH);
+        c->quiet = q;
+        c->abort = c->full = 1;
+        return 1;
+    }
+    c->depth++;
+    /* Entering another resource (even mid-way, through a $ref) extends the dynamic
+     * scope that $dynamicRef searches. */
+    int pushed = !c->nscope || c->scope[c->nscope - 1] != n->res;
+    if (pushed)
+        c->scope[c->nscope++] = n->res;
+    unsigned t = schema_type_of(inst);
+    ev_t local, *e = ev;
+    if (n->has_uneval) {
+        ev_init(c, &local, inst_size(inst));
+        e = &local;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < n->nops; i++) {
+        const sop_t *op = &n->ops[i];
+        if (!(op->tmask & t))
+            continue;
+        if (v_op(c, op, inst, t, e)) {
+            bad = 1;
+            if (!COLLECTING(c) || c->abort)
+                break;
+        }
+    }
+    if (n->has_uneval) {
+        if (!bad && ev)
+            ev_merge(ev, &local);
+        ev_done(&local);
+    }
+    if (pushed)
+        c->nscope--;
+    c->depth--;
+    return bad || c->abort;
+}
+
+/* ---- public API ---- */
+
+schema_result_t *schema_result_new(void)
+{
+    return calloc(1, sizeof(schema_result_t));
+}
+
+static void result_clear(schema_result_t *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->bufs[i]);
+    r->n = 0;
+}
+
+void schema_result_free(schema_result_t *r)
+{
+    if (!r)
+        return;
+    result_clear(r);
+    free(r->errs);
+    free(r->bufs);
+    free(r);
+}
+
+size_t schema_result_count(const schema_result_t *r)
+{
+    return r ? r->n : 0;
+}
+
+const schema_error_t *schema_result_get(const schema_result_t *r, size_t i)
+{
+    return r && i < r->n ? &r->errs[i] : NULL;
+}
+
+static int run(const schema_t *s, json_object *inst, schema_result_t *res, int max)
+{
+    vctx_t *c = malloc(sizeof *c);
+    if (!c)
+        return ERR_NOMEM;
+    memset(c, 0, offsetof(vctx_t, ipath));
+    c->s = s;
+    c->res = res;
+    c->max = max > 0 ? max : 1;
+    if (res)
+        result_clear(res);
+    schema_t *ms = (schema_t *)s; /* the flag is the one mutable field, and atomic */
+    if (!atomic_flag_test_and_set(&ms->md_busy)) {
+        c->md = s->md;
+        c->md_shared = 1;
+    }
+    int bad = v_node(c, s->root, inst, NULL);
+    if (c->md_shared)
+        atomic_flag_clear(&ms->md_busy);
+    if (c->md_own)
+        pcre2_match_data_free(c->md);
+    int rc = c->nomem ? ERR_NOMEM : bad ? ERR_SCHEMA : 0;
+    free(c);
+    return rc;
+}
+
+int schema_validate(const schema_t *s, json_object *inst, schema_result_t *res)
+{
+    if (!s)
+        return ERR_INVAL;
+    return run(s, inst, res, s->max_errors);
+}
+
+int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len)
+{
+    if (msg && len)
+        msg[0] = 0;
+    if (!s)
+        return err_set(msg, len, ERR_INVAL, "no schema");
+    schema_result_t r = {0};
+    int rc = run(s, inst, &r, 16);
+    if (rc == ERR_SCHEMA && msg && len) {
+        size_t o = 0;
+        for (size_t i = 0; i < r.n && o + 1 < len; i++) {
+            int w = snprintf(msg + o, len - o, "%s%s: %s", i ? "; " : "",
+                             r.errs[i].instance_ptr[0] ? r.errs[i].instance_ptr : "/",
+                             r.errs[i].message);
+            if (w < 0)
+                break;
+            o += (size_t)w;
+        }
+        if (!r.n)
+            snprintf(msg, len, "instance does not match the schema");
+    } else if (rc == ERR_NOMEM) {
+        err_set(msg, len, rc, "schema: out of memory while validating");
+    }
+    result_clear(&r);
+    free(r.errs);
+    free(r.bufs);
+    return rc;
+}

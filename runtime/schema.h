@@ -1,0 +1,76 @@
+/*
+ * schema: JSON Schema validation (draft 2020-12 and draft-07) on json-c values.
+ *
+ * Compile once, validate many. schema_compile resolves every $ref, $anchor and $id,
+ * compiles patterns (PCRE2, ECMA-262 flavoured) and flattens each schema object into a
+ * short array of keyword operations; schema_validate walks that form without allocating
+ * on the valid path. $ref never goes to the network: a reference resolves inside the
+ * document, to the embedded meta-schemas, to a file under opts->base_dir, or through the
+ * URL-prefix -> directory pairs in opts->map.
+ *
+ * Threads: a compiled schema is immutable, so several threads may validate against the
+ * same schema_t at once; a schema_result_t belongs to one thread at a time. No global
+ * state. Nothing here calls back into the caller.
+ *
+ * Bounds: schema and instance nesting deeper than SCHEMA_MAX_DEPTH, and $ref cycles that
+ * never consume the instance, end with an error instead of recursion without end; pattern
+ * matching runs under PCRE2 match and depth limits.
+ */
+#ifndef AGENTD_SCHEMA_H
+#define AGENTD_SCHEMA_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+#define SCHEMA_MAX_DEPTH 512
+
+typedef struct schema schema_t;
+
+typedef struct schema_opts {
+    int draft;                /* 0: from $schema, default 2020-12; 7 or 2020 to force */
+    int format_assert;        /* format keyword asserts instead of annotates */
+    const char *base_dir;     /* relative $ref to files resolve here (NULL: none) */
+    const char *const *map;   /* NULL-terminated pairs {"http://localhost:1234/", "/dir/", ...} */
+    int max_errors;           /* collect at most this many (0: 1 = stop at first) */
+} schema_opts_t;
+
+/* Compile doc (borrowed; the schema keeps its own reference, so the caller may drop
+ * theirs, but must not modify the document while the schema lives). opts may be NULL
+ * for defaults. Returns NULL and a one-line message naming the schema location
+ * (e.g. "schema /properties/a/minLength: must be a non-negative integer") if the
+ * schema is bad or a $ref cannot be resolved. */
+schema_t *schema_compile(json_object *doc, const schema_opts_t *opts, char *errbuf,
+                         size_t errlen);
+void schema_free(schema_t *s);
+
+typedef struct schema_error {
+    const char *instance_ptr; /* JSON pointer into the instance, "" for the root */
+    const char *keyword_loc;  /* JSON pointer into the schema, through $ref */
+    const char *message;      /* e.g. "must be >= 1" */
+} schema_error_t;
+
+/* Collector of errors for schema_validate. Reusable: each schema_validate clears it. */
+typedef struct schema_result schema_result_t;
+schema_result_t *schema_result_new(void);
+void schema_result_free(schema_result_t *r);
+size_t schema_result_count(const schema_result_t *r);
+/* Error i (0-based), valid until the next schema_validate with r or schema_result_free;
+ * NULL if i is out of range. */
+const schema_error_t *schema_result_get(const schema_result_t *r, size_t i);
+
+/* 0 if inst is valid, ERR_SCHEMA if not (res, if given, then holds up to
+ * opts.max_errors errors; NULL res stops at the first error and records nothing),
+ * ERR_NOMEM if memory ran out. inst is borrowed. */
+int schema_validate(const schema_t *s, json_object *inst, schema_result_t *res);
+
+/* Convenience for tools and structured output: 0 valid; ERR_SCHEMA with a one-line
+ * message like "/items/2/qty: must be >= 1; /name: must be at most 40 characters"
+ * (up to 16 errors, whatever fits in len) in msg. */
+int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len);
+
+/* `agentd schema check [--draft 7|2020-12] [--format-assert] [--map URL=DIR]...
+ *  [--all] SCHEMA.json INSTANCE.json` with argv[0] == "schema".
+ * Exit codes: 0 valid, 1 invalid, 2 usage error or bad schema. */
+int schema_cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * schema_int: the compiled form shared by the schema_*.c files; not a public API.
+ *
+ * A schema object compiles to an snode: a type mask plus a flat array of sop
+ * (keyword operations) run in order. Each sop names the instance types it applies to,
+ * so the validator skips it with one AND. Sub-schemas are snode pointers; $ref targets
+ * are resolved at compile time, so the graph may contain cycles. All nodes, strings and
+ * tables belong to the schema's arena list and die with schema_free.
+ */
+#ifndef AGENTD_SCHEMA_INT_H
+#define AGENTD_SCHEMA_INT_H
+
+#include "schema.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+/* Instance type bits. An integral double is both T_NUM and T_INT. */
+enum {
+    T_NULL = 1, T_BOOL = 2, T_OBJ = 4, T_ARR = 8, T_STR = 16, T_NUM = 32, T_INT = 64,
+    T_ANY = 127,
+};
+
+enum sop_kind {
+    K_TYPE, K_ENUM, K_CONST, K_MULTOF, K_MAX, K_XMAX, K_MIN, K_XMIN,
+    K_MAXLEN, K_MINLEN, K_PATTERN, K_FORMAT,
+    K_MAXITEMS, K_MINITEMS, K_UNIQUE, K_MAXPROPS, K_MINPROPS, K_REQUIRED, K_DEPREQ,
+    K_REF, K_DYNREF, K_ALLOF, K_ANYOF, K_ONEOF, K_NOT, K_IF, K_DEPSCHEMA,
+    K_ITEMS, K_CONTAINS, K_PROPS, K_PROPNAMES, K_UNEVAL_ITEMS, K_UNEVAL_PROPS,
+};
+
+typedef struct snode snode_t;
+typedef struct sres sres_t;
+
+typedef struct sprops {
+    size_t n;
+    const char **names; /* schema's strings */
+    size_t *lens;
+    snode_t **subs;
+    uint32_t *hash;     /* open-addressing table of indexes+1 when n is large */
+    size_t hcap;
+    size_t npat;
+    pcre2_code **pats;
+    const char **patsrc;
+    snode_t **patsubs;
+    snode_t *additional; /* NULL: no additionalProperties */
+} sprops_t;
+
+typedef struct sop {
+    uint16_t kind;
+    uint8_t tmask;         /* instance types this op applies to */
+    const char *kw;        /* keyword name, for the error's keyword location */
+    union {
+        double num;
+        size_t len;
+        uint32_t types;
+        json_object *val;                   /* const, enum (array) */
+        snode_t *sub;                       /* $ref, not, propertyNames, uneval */
+        struct { snode_t **v; size_t n; } subs;   /* allOf/anyOf/oneOf */
+        struct { const char **v; size_t n; } names; /* required */
+        struct { pcre2_code *re; const char *src; } pat;
+        struct { int (*fn)(const char *, size_t); const char *name; } fmt;
+        struct { snode_t *target; const char *anchor; } dyn;
+        struct { snode_t *cond, *then, *els; } cond;
+        struct { const char **keys; void **v; size_t n; int schemas; } dep;
+        struct { snode_t **prefix; size_t nprefix; snode_t *rest; const char *restkw; } items;
+        struct { snode_t *sub; size_t min, max; } contains;
+        sprops_t *props;
+    } u;
+} sop_t;
+
+struct snode {
+    uint8_t is_bool;       /* 1: boolean schema, value in bool_val */
+    uint8_t bool_val;
+    uint8_t has_uneval;    /* needs an annotation collector */
+    sres_t *res;           /* the schema resource this node belongs to */
+    size_t nops;
+    sop_t *ops;
+};
+
+/* A schema resource (document root or object with $id): what $dynamicRef searches. */
+struct sres {
+    size_t ndyn;
+    const char **dyn_names;
+    snode_t **dyn_nodes;
+};
+
+struct schema {
+    snode_t *root;
+    json_object *doc;      /* our reference on the caller's document */
+    json_object **docs;    /* documents we loaded ($ref to files, meta-schemas) */
+    size_t ndocs;
+    pcre2_code **codes;    /* compiled patterns */
+    size_t ncodes, capcodes;
+    void **allocs;         /* everything else we own */
+    size_t nallocs, capallocs;
+    pcre2_match_context *mctx;
+    pcre2_match_data *md;  /* shared while md_busy is held; others make their own */
+    atomic_flag md_busy;
+    int max_errors;
+    int format_assert;
+};
+
+/* Allocate zeroed memory owned by s (freed by schema_free); NULL on failure. */
+void *schema_alloc(schema_t *s, size_t n);
+char *schema_strdup(schema_t *s, const char *str);
+
+/* URI references (RFC 3986). Result is malloc'd; NULL on failure. */
+char *schema_uri_resolve(const char *base, const char *ref);
+
+/* Embedded meta-schema text for uri (without fragment), or NULL. */
+const char *schema_meta_text(const char *uri);
+
+/* ECMA-262 pattern -> compiled PCRE2 code, owned by s (or by the caller if s is NULL);
+ * NULL and a message on failure. */
+pcre2_code *schema_regex_compile(schema_t *s, const char *pat, size_t len, char *err,
+                                 size_t errlen);
+/* 1 match, 0 no match, <0 limit hit or error (caller treats as no match). */
+int schema_regex_match(const schema_t *s, pcre2_match_data *md, const pcre2_code *re,
+                       const char *str, size_t len);
+
+/* Format checker for a format name, or NULL if the name is unknown. Each returns 1 if
+ * the string is valid. */
+int (*schema_format_fn(const char *name))(const char *, size_t);
+
+/* Structural JSON equality with 1 == 1.0 and key order ignored. */
+int schema_json_equal(json_object *a, json_object *b);
+/* Instance type bits of v (see T_*). */
+unsigned schema_type_of(json_object *v);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * schema_json: JSON value helpers for the validator (internal).
+ */
+#ifndef AGENTD_SCHEMA_JSON_H
+#define AGENTD_SCHEMA_JSON_H
+
+#include "schema_int.h"
+
+#include <stdint.h>
+
+/* Hash consistent with schema_json_equal. */
+uint64_t schema_json_hash(json_object *v);
+/* Shortest text that reads back as x ("1000000", "0.1"). Returns length. */
+size_t schema_fmt_num(char *buf, size_t len, double x);
+/* Short text for a value in messages: scalars in full, long strings cut, containers as
+ * "[...]"/"{...}". Never touches json-c's cached serialisation, so it is safe while
+ * other threads validate against the same schema. */
+size_t schema_fmt_value(char *buf, size_t len, json_object *v);
+
+#endif
