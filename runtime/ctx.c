@@ -164,7 +164,8 @@ static void wake(ctx_task_t *t)
 {
     if (t->wake_queued)
         return;
-    if (loop_defer(t->env->lp, wake_cb, t) == 0)
+    /* If even this fails (out of memory) the call's timeout still ends it. */
+    if (loop_defer(t->lp, wake_cb, t) == 0)
         t->wake_queued = 1;
 }
 
@@ -186,7 +187,10 @@ static void finish(ctx_task_t *t, int rc, json_object *result, const char *err)
     t->done(t->ud, rc, result, err ? (red ? red : "error (message withheld)") : NULL);
     free(red);
     json_object_put(result);
-    loop_reap(t->env->lp, task_free, t);
+    /* A wake queued by a door that completed at once still points at t. */
+    t->dead = 1;
+    if (!t->wake_queued)
+        loop_reap(t->lp, task_free, t);
 }
 
 int ctx_task_start(const ctx_env_t *env, const char *path, json_object *args,

@@ -396,6 +396,37 @@ static void test_bad_files(void)
     }
 }
 
+static void test_memory_torture(void)
+{
+    /* Every memory cap from too small to enough: each call ends ok or with the memory-limit
+     * error, never a crash or a leak (ASan), whichever allocation the cap hits first
+     * (state creation, loading the file, pushing arguments, building ctx, the result). */
+    char err[300];
+    int oks = 0, caps = 0;
+    for (size_t cap = 8 * 1024; cap <= 96 * 1024; cap += 1024) {
+        tools_t *t = tools_new(lp, NULL, NULL);
+        tools_set_limits(t, cap, 0);
+        CHECK_EQ_INT(tools_load_file(t, FIX "/good/echo.lua", err, sizeof err), 0);
+        res_t r;
+        memset(&r, 0, sizeof r);
+        CHECK_EQ_INT(tools_call(t, "echo", "{\"value\":{\"a\":[1,2,3,\"xxxxxxxxxxxxxxxxxxxxxxxx\"]}}",
+                                &info, on_done, &r, NULL),
+                     0);
+        loop_run(lp);
+        CHECK_EQ_INT(r.done, 1);
+        if (strcmp(r.status, "ok") == 0)
+            oks++;
+        else if (strstr(r.error, "memory limit") || strstr(r.error, "not enough memory") ||
+                 strstr(r.error, "out of memory"))
+            caps++;
+        else
+            fprintf(stderr, "  cap %zu: %s %s\n", cap, r.status, r.error);
+        tools_free(t);
+    }
+    printf("  memory caps 8..96 KiB: %d calls ok, %d stopped by the cap\n", oks, caps);
+    CHECK(oks > 0 && caps > 0 && oks + caps == 89);
+}
+
 int main(void)
 {
     setup();
@@ -413,6 +444,7 @@ int main(void)
     RUN(test_data);
     RUN(test_cancel);
     RUN(test_bad_files);
+    RUN(test_memory_torture);
     teardown();
     return check_report();
 }
