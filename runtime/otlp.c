@@ -274,8 +274,11 @@ static json_object *span_json(const vmodel_t *m, int i, const char *trace_id,
     }
     if (s->parent_idx < 0 && m->last_state[0])
         kv_str(attrs, "agentd.run.state", m->last_state);
-    if (s->status == VM_ERROR && !has_attr(s->attrs, "error.type"))
-        kv_str(attrs, "error.type", "_OTHER");
+    if (s->status == VM_ERROR && !has_attr(s->attrs, "error.type")) {
+        /* The run's failure reason ("max_steps", "budget_exceeded") is the error class. */
+        const char *reason = vmodel_attr_str(s, "agentd.reason");
+        kv_str(attrs, "error.type", reason ? reason : "_OTHER");
+    }
     json_object_object_add(o, "attributes", attrs);
 
     json_object *events = json_object_new_array();
