@@ -111,15 +111,30 @@ static int count_err(void *ud, int64_t seq, const char *json)
     return 0;
 }
 
-/* Error counts cost a scan of the run's events, so only visible rows get them. */
+/* Error counts cost a scan of the run's events, so only visible rows get them, and they
+ * are kept (by run id and last seq) across the list's once-a-second reloads. The match is
+ * on the compact form trace_event_build writes. */
 static int run_errors(tui_t *t, lrun_t *l)
 {
-    if (l->errors < 0 || l->errors_seq != l->last_seq) {
+    if (l->errors >= 0 && l->errors_seq == l->last_seq)
+        return l->errors;
+    errcache_t *c = NULL;
+    for (int i = 0; i < t->necache && !c; i++)
+        if (!strcmp(t->ecache[i].id, l->id))
+            c = &t->ecache[i];
+    if (!c || c->seq != l->last_seq) {
         int n = 0;
         store_events_each(t->st, l->id, 0, count_err, &n);
-        l->errors = n;
-        l->errors_seq = l->last_seq;
+        if (!c) {
+            int slot = t->necache < ECACHE ? t->necache++ : t->ecache_next++ % ECACHE;
+            c = &t->ecache[slot];
+            snprintf(c->id, sizeof c->id, "%s", l->id);
+        }
+        c->seq = l->last_seq;
+        c->errors = n;
     }
+    l->errors = c->errors;
+    l->errors_seq = l->last_seq;
     return l->errors;
 }
 

@@ -327,14 +327,18 @@ int viewer_follow_plain(store_t *st, const char *run_id, int json, FILE *out)
         }
         /* Stop once the run is final and everything it committed has been shown. */
         store_run_t run;
-        if (store_run_get(st, run_id, &run) == 0) {
-            int final = viewer_state_final(run.state) && m->last_seq >= run.last_seq;
-            int failed = strcmp(run.state, "done") != 0;
-            store_run_clear(&run);
-            if (final) {
-                code = failed ? CLI_FAILED : CLI_OK;
-                break;
-            }
+        if ((rc = store_run_get(st, run_id, &run)) != 0) {
+            fprintf(stderr, "agentd: run %s: %s\n", run_id,
+                    rc == ERR_NOTFOUND ? "no longer in the database" : store_errmsg(st));
+            code = CLI_INTERNAL;
+            break;
+        }
+        int final = viewer_state_final(run.state) && m->last_seq >= run.last_seq;
+        int failed = strcmp(run.state, "done") != 0;
+        store_run_clear(&run);
+        if (final) {
+            code = failed ? CLI_FAILED : CLI_OK;
+            break;
         }
         poll(NULL, 0, VIEWER_POLL_MS);
     }

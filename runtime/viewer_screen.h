@@ -30,6 +30,14 @@ typedef struct lrun {
     char *error;
 } lrun_t;
 
+/* Error counts already computed for the runs list, by run id and the last seq counted. */
+enum { ECACHE = 256 };
+typedef struct errcache {
+    char id[40];
+    int64_t seq;
+    int errors;
+} errcache_t;
+
 /* The whole state of the interactive viewer; one per viewer_tui() call. */
 typedef struct tui {
     store_t *st;
@@ -41,6 +49,8 @@ typedef struct tui {
     int *order, norder;
     int lsel, ltop, sort, rev, filter;
     int64_t list_at_ns;
+    errcache_t ecache[ECACHE];
+    int necache, ecache_next;
     /* run view */
     vmodel_t *m;
     store_run_t run;
