@@ -159,6 +159,25 @@ static void test_parallel_sleep(void)
     CHECK(ms >= 95 && ms < 400);
 }
 
+static void test_thousand_parallel(void)
+{
+    /* Many runs share one loop: 1000 concurrent calls, each its own Lua state. */
+    enum { N = 1000 };
+    res_t *r = calloc(N, sizeof *r);
+    uint64_t t0 = loop_mono_ns();
+    for (int i = 0; i < N; i++)
+        CHECK_EQ_INT(tools_call(tl, "sleeper", "{\"ms\":100}", &info, on_done, &r[i], NULL), 0);
+    loop_run(lp);
+    double ms = (double)(loop_mono_ns() - t0) / 1e6;
+    int ok = 0;
+    for (int i = 0; i < N; i++)
+        ok += r[i].done == 1 && strcmp(r[i].status, "ok") == 0;
+    printf("  %d concurrent calls of a 100 ms sleeping tool: %.1f ms\n", N, ms);
+    CHECK_EQ_INT(ok, N);
+    CHECK(ms < 3000);
+    free(r);
+}
+
 typedef struct hostile {
     const char *tool, *status, *needle;
 } hostile_t;
@@ -432,6 +451,7 @@ int main(void)
     setup();
     RUN(test_registry);
     RUN(test_parallel_sleep);
+    RUN(test_thousand_parallel);
     RUN(test_hostile_suite);
     RUN(test_state_memory);
     RUN(test_pcall_yield_ok);
