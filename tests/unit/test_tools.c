@@ -203,6 +203,8 @@ static void test_hostile_suite(void)
         {"ret_coroutine", "error", "result: a thread cannot become JSON"},
         {"gc_spin", "error", "__gc finalizers are not available"},
         {"collect_stop", "error", "option 'stop' is not available"},
+        {"recursion", "error", "memory limit of 16777216 bytes"}, /* the Lua stack lives in the capped heap */
+        {"huge_error", "error", "line line line"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         res_t bad, good;
