@@ -58,6 +58,15 @@ const ctx_env_t *ctx_task_env(const ctx_task_t *t)
     return t->env;
 }
 
+double ctx_task_time_left(const ctx_task_t *t, double cap)
+{
+    if (!t->deadline_ns)
+        return cap;
+    uint64_t now = loop_mono_ns();
+    double left = now >= t->deadline_ns ? 0.001 : (double)(t->deadline_ns - now) / 1e9;
+    return left < cap ? left : cap;
+}
+
 size_t ctx_task_mem_peak(const ctx_task_t *t)
 {
     return t->host ? lua_host_mem_peak(t->host) : 0;

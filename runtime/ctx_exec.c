@@ -288,7 +288,7 @@ static int door_exec(lua_State *L)
         return luaL_error(L, "ctx.exec: '%s' is not in this agent's exec_allow list", argv[0]);
     size_t in_len = 0;
     const char *in = lua_isnil(L, 3) ? NULL : luaL_checklstring(L, 3, &in_len);
-    double timeout = luaL_optnumber(L, 4, 30);
+    double timeout = luaL_optnumber(L, 4, ctx_task_time_left(t, 30));
     lua_Integer cap = luaL_optinteger(L, 5, 1 << 20);
     if (timeout <= 0 || cap <= 0)
         return luaL_error(L, "ctx.exec: timeout and max_output must be positive");

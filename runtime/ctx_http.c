@@ -3,7 +3,8 @@
  *
  *   local r, err = ctx.http{ url = "http://127.0.0.1:8080/x", method = "POST",
  *                            headers = { ["X-Id"] = "1" }, json = { q = "hi" },
- *                            timeout = 5, max_bytes = 1048576 }
+ *                            timeout = 5, max_bytes = 1048576 }  -- timeout default: the
+ *                                                                   -- time the call has left
  *   -- r = { status = 200, ok = true, body = "...", json = <decoded body or nil>,
  *   --       content_type = "application/json", ms = 12.5 }
  *
@@ -185,7 +186,7 @@ static int door_http(lua_State *L)
     }
     if (!lua_isnil(L, 5))
         body = luaL_checklstring(L, 5, &blen);
-    double timeout = luaL_optnumber(L, 7, 30);
+    double timeout = luaL_optnumber(L, 7, ctx_task_time_left(t, 30));
     lua_Integer maxb = luaL_optinteger(L, 8, 0);
     const char **hdrs = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nh + 1), 0);
     for (int i = 0; i < nh; i++) {
