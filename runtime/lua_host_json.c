@@ -481,7 +481,8 @@ static int conv_table(conv_t *c, int idx, json_object **out)
         return fail_mixed(c, strkey);
     } else if ((size_t)maxi != nints) {
         char m[128];
-        snprintf(m, sizeof m, "sparse array (highest index %lld but only %zu items); use json.null for holes",
+        snprintf(m, sizeof m,
+                 "sparse array (highest index %lld but only %zu items); use json.null for holes",
                  (long long)maxi, nints);
         c->depth--;
         return fail(c, m);

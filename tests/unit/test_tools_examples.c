@@ -42,7 +42,8 @@ static void on_done(void *ud, const tools_result_t *r)
     snprintf(x->status, sizeof x->status, "%s", r->status);
     snprintf(x->error, sizeof x->error, "%s", r->error ? r->error : "");
     snprintf(x->result, sizeof x->result, "%s",
-             r->result ? json_object_to_json_string_ext(r->result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+             r->result ? json_object_to_json_string_ext(
+                             r->result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
                        : "null");
     x->attempts = r->attempts;
     /* The HTTP server keeps the loop alive; stop it once the call has reported. */
