@@ -101,7 +101,7 @@ static int type_bits(cctx_t *c, const char *t, uint32_t *bits)
             *bits |= tt[i].b;
             return 0;
         }
-    return cc_fail(c, "unknown type \"%s\"", t);
+    return cc_fail(c, "unknown type \"%s\" in \"type\"", t);
 }
 
 static int subs_array(cctx_t *c, json_object *v, const char *kw, snode_t ***out, size_t *n)

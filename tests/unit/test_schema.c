@@ -1,0 +1,414 @@
+/*
+ * schema unit tests: error messages and locations, error budgets, compile errors,
+ * safety bounds (deep nesting, $ref cycles, catastrophic patterns, huge arrays),
+ * files through base_dir and map, format modes, threads, and the CLI.
+ */
+#include "check.h"
+#include "err.h"
+#include "schema.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *tool_schema =
+    "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"name\",\"items\"],"
+    "\"properties\":{"
+    "\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":40},"
+    "\"email\":{\"type\":\"string\",\"format\":\"email\"},"
+    "\"priority\":{\"enum\":[\"low\",\"normal\",\"high\"]},"
+    "\"items\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"object\","
+    "\"required\":[\"sku\",\"qty\"],\"properties\":{\"sku\":{\"type\":\"string\","
+    "\"pattern\":\"^[A-Z]{3}-[0-9]{4}$\"},\"qty\":{\"type\":\"integer\",\"minimum\":1}}}}}}";
+
+static schema_t *compile_str(const char *text, const schema_opts_t *o, char *err, size_t len)
+{
+    json_object *doc = json_tokener_parse(text);
+    if (!doc)
+        return NULL;
+    schema_t *s = schema_compile(doc, o, err, len);
+    json_object_put(doc); /* the schema holds its own reference */
+    return s;
+}
+
+static int check_str(const schema_t *s, const char *inst_text, char *msg, size_t len)
+{
+    json_object *inst = json_tokener_parse(inst_text);
+    int rc = schema_check(s, inst, msg, len);
+    json_object_put(inst);
+    return rc;
+}
+
+static void test_messages_and_pointers(void)
+{
+    char err[256], msg[1024];
+    schema_t *s = compile_str(tool_schema, NULL, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(check_str(s, "{\"name\":\"a\",\"items\":[{\"sku\":\"ABC-1234\",\"qty\":2}]}", msg,
+                           sizeof msg),
+                 0);
+    CHECK_EQ_INT(check_str(s,
+                           "{\"name\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
+                           "\"items\":[{\"sku\":\"ABC-1234\",\"qty\":1},{\"sku\":\"ABC-1234\","
+                           "\"qty\":1},{\"sku\":\"ABC-1234\",\"qty\":0}]}",
+                           msg, sizeof msg),
+                 ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/name: must be at most 40 characters; /items/2/qty: must be >= 1");
+    CHECK_EQ_INT(check_str(s, "{\"name\":\"a\",\"items\":[{\"sku\":\"abc\"}],\"x/y~\":1,"
+                              "\"priority\":\"urgent\"}",
+                           msg, sizeof msg),
+                 ERR_SCHEMA);
+    CHECK(strstr(msg, "/items/0: missing required property \"qty\"") != NULL);
+    CHECK(strstr(msg, "/items/0/sku: must match pattern \"^[A-Z]{3}-[0-9]{4}$\"") != NULL);
+    CHECK(strstr(msg, "/: unexpected property \"x/y~\"") != NULL);
+    CHECK(strstr(msg, "/priority: must be one of: \"low\", \"normal\", \"high\"") != NULL);
+    CHECK_EQ_INT(check_str(s, "[]", msg, sizeof msg), ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/: must be object, not array");
+    schema_free(s);
+}
+
+static void test_result_locations(void)
+{
+    char err[256];
+    schema_opts_t o = {.max_errors = 10};
+    schema_t *s = compile_str("{\"$defs\":{\"pos\":{\"type\":\"number\",\"exclusiveMinimum\":0}},"
+                              "\"properties\":{\"a/b\":{\"$ref\":\"#/$defs/pos\"},"
+                              "\"t~\":{\"items\":{\"type\":\"string\"}}}}",
+                              &o, err, sizeof err);
+    CHECK(s != NULL);
+    json_object *inst = json_tokener_parse("{\"a/b\":0,\"t~\":[\"x\",3]}");
+    schema_result_t *r = schema_result_new();
+    CHECK_EQ_INT(schema_validate(s, inst, r), ERR_SCHEMA);
+    CHECK_EQ_INT(schema_result_count(r), 2);
+    const schema_error_t *e = schema_result_get(r, 0);
+    CHECK_EQ_STR(e->instance_ptr, "/a~1b");
+    CHECK_EQ_STR(e->keyword_loc, "/properties/a~1b/$ref/exclusiveMinimum");
+    CHECK_EQ_STR(e->message, "must be > 0");
+    e = schema_result_get(r, 1);
+    CHECK_EQ_STR(e->instance_ptr, "/t~0/1");
+    CHECK_EQ_STR(e->keyword_loc, "/properties/t~0/items/type");
+    CHECK(schema_result_get(r, 2) == NULL);
+    /* The collector is reused: a valid instance leaves it empty. */
+    json_object *ok = json_tokener_parse("{\"a/b\":1}");
+    CHECK_EQ_INT(schema_validate(s, ok, r), 0);
+    CHECK_EQ_INT(schema_result_count(r), 0);
+    /* No collector: same verdict, stops at the first error. */
+    CHECK_EQ_INT(schema_validate(s, inst, NULL), ERR_SCHEMA);
+    json_object_put(ok);
+    json_object_put(inst);
+    schema_result_free(r);
+    schema_free(s);
+}
+
+static void test_error_budget(void)
+{
+    char err[256];
+    schema_opts_t o = {.max_errors = 2};
+    schema_t *s = compile_str("{\"items\":{\"type\":\"string\"}}", &o, err, sizeof err);
+    json_object *inst = json_tokener_parse("[1,2,3,4,5]");
+    schema_result_t *r = schema_result_new();
+    CHECK_EQ_INT(schema_validate(s, inst, r), ERR_SCHEMA);
+    CHECK_EQ_INT(schema_result_count(r), 2);
+    schema_free(s);
+    s = compile_str("{\"items\":{\"type\":\"string\"}}", NULL, err, sizeof err);
+    CHECK_EQ_INT(schema_validate(s, inst, r), ERR_SCHEMA);
+    CHECK_EQ_INT(schema_result_count(r), 1); /* default budget: first error only */
+    json_object_put(inst);
+    schema_result_free(r);
+    schema_free(s);
+}
+
+static void test_combinator_messages(void)
+{
+    char err[256], msg[512];
+    schema_t *s = compile_str("{\"properties\":{\"a\":{\"anyOf\":[{\"type\":\"string\"},"
+                              "{\"type\":\"integer\"}]},\"b\":{\"oneOf\":[{\"minimum\":0},"
+                              "{\"maximum\":10}]},\"c\":{\"not\":{\"const\":3}}},"
+                              "\"unevaluatedProperties\":false}",
+                              NULL, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(check_str(s, "{\"a\":1.5,\"b\":5,\"c\":3,\"d\":1}", msg, sizeof msg),
+                 ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/a: must match at least one schema in anyOf; "
+                      "/b: must match exactly one schema in oneOf, but matches 0 and 1; "
+                      "/c: must not match the schema in \"not\"; "
+                      "/: unexpected property \"d\"");
+    schema_free(s);
+}
+
+static void test_compile_errors(void)
+{
+    char err[256];
+    CHECK(compile_str("{\"properties\":{\"a\":{\"minLength\":-1}}}", NULL, err, sizeof err) ==
+          NULL);
+    CHECK_EQ_STR(err, "schema #/properties/a: \"minLength\" must be a non-negative integer");
+    CHECK(compile_str("{\"items\":{\"$ref\":\"#/$defs/missing\"}}", NULL, err, sizeof err) == NULL);
+    CHECK(strstr(err, "schema #/items/$ref: cannot resolve reference \"#/$defs/missing\"") == err);
+    CHECK(compile_str("{\"pattern\":\"(\"}", NULL, err, sizeof err) == NULL);
+    CHECK(strstr(err, "bad \"pattern\"") != NULL);
+    CHECK(compile_str("{\"$ref\":\"http://example.com/x.json\"}", NULL, err, sizeof err) == NULL);
+    CHECK(strstr(err, "no such schema") != NULL); /* never fetched over the network */
+    CHECK(compile_str("{\"type\":\"strin\"}", NULL, err, sizeof err) == NULL);
+    CHECK(compile_str("[1]", NULL, err, sizeof err) == NULL);
+}
+
+static void test_deep_and_cycles(void)
+{
+    char err[256], msg[2048];
+    /* An instance nested far deeper than the limit, built without the parser's cap. */
+    json_object *deep = json_object_new_array();
+    json_object *cur = deep;
+    for (int i = 0; i < 3000; i++) {
+        json_object *n = json_object_new_array();
+        json_object_array_add(cur, n);
+        cur = n;
+    }
+    schema_t *s = compile_str("{\"items\":{\"$ref\":\"#\"}}", NULL, err, sizeof err);
+    CHECK_EQ_INT(schema_check(s, deep, msg, sizeof msg), ERR_SCHEMA);
+    CHECK(strstr(msg, "nested deeper than") != NULL);
+    schema_free(s);
+    json_object_put(deep);
+    /* $ref cycles that never consume the instance. */
+    s = compile_str("{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},"
+                    "\"anyOf\":[{\"$ref\":\"#/$defs/a\"},true]}",
+                    NULL, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(check_str(s, "1", msg, sizeof msg), ERR_SCHEMA);
+    CHECK(strstr(msg, "$ref cycle") != NULL);
+    schema_free(s);
+    /* A schema nested past the limit is refused at compile time. */
+    json_object *ds = json_object_new_object(), *c2 = ds;
+    for (int i = 0; i < 2000; i++) {
+        json_object *n = json_object_new_object();
+        json_object_object_add(c2, "not", n);
+        c2 = n;
+    }
+    CHECK(schema_compile(ds, NULL, err, sizeof err) == NULL);
+    CHECK(strstr(err, "nested deeper") != NULL);
+    json_object_put(ds);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_bounded_cost(void)
+{
+    char err[256];
+    schema_t *s = compile_str("{\"pattern\":\"^(a+)+$\"}", NULL, err, sizeof err);
+    char buf[4200];
+    memset(buf, 'a', 4000);
+    strcpy(buf + 4000, "!");
+    json_object *str = json_object_new_string(buf);
+    double t0 = now();
+    CHECK_EQ_INT(schema_validate(s, str, NULL), ERR_SCHEMA);
+    CHECK(now() - t0 < 2.0);
+    json_object_put(str);
+    schema_free(s);
+    /* uniqueItems over a large array sorts by hash instead of comparing all pairs. */
+    s = compile_str("{\"uniqueItems\":true}", NULL, err, sizeof err);
+    json_object *arr = json_object_new_array();
+    for (int i = 0; i < 100000; i++)
+        json_object_array_add(arr, json_object_new_int(i));
+    t0 = now();
+    CHECK_EQ_INT(schema_validate(s, arr, NULL), 0);
+    json_object_array_add(arr, json_object_new_double(77.0)); /* equals 77 */
+    schema_result_t *r = schema_result_new();
+    CHECK_EQ_INT(schema_validate(s, arr, r), ERR_SCHEMA);
+    CHECK(now() - t0 < 2.0);
+    CHECK_EQ_STR(schema_result_get(r, 0)->message,
+                 "must not contain duplicates (items 77 and 100000 are equal)");
+    schema_result_free(r);
+    json_object_put(arr);
+    schema_free(s);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static void test_files(void)
+{
+    char dir[] = "/tmp/schema_test_XXXXXX", path[256], err[256], msg[256];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/name.json", dir);
+    write_file(path, "{\"type\":\"string\",\"maxLength\":3}");
+    snprintf(path, sizeof path, "%s/sub/n.json", dir);
+    write_file(path, "{\"type\":\"integer\",\"$ref\":\"../name.json\"}");
+    schema_opts_t o = {.base_dir = dir};
+    schema_t *s = compile_str("{\"properties\":{\"a\":{\"$ref\":\"name.json\"}}}", &o, err,
+                              sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(check_str(s, "{\"a\":\"abcd\"}", msg, sizeof msg), ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/a: must be at most 3 characters");
+    schema_free(s);
+    /* Without base_dir nothing on disk is reachable. */
+    CHECK(compile_str("{\"$ref\":\"name.json\"}", NULL, err, sizeof err) == NULL);
+    /* Refs may not climb out of base_dir. */
+    snprintf(path, sizeof path, "%s/sub", dir);
+    o.base_dir = path;
+    CHECK(compile_str("{\"$ref\":\"../name.json\"}", &o, err, sizeof err) == NULL);
+    /* A URL prefix mapped to a directory. */
+    char mdir[300];
+    snprintf(mdir, sizeof mdir, "%s/", dir);
+    const char *map[] = {"https://schemas.example/", mdir, NULL};
+    schema_opts_t om = {.map = map};
+    s = compile_str("{\"$ref\":\"https://schemas.example/sub/n.json\"}", &om, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(check_str(s, "\"ab\"", msg, sizeof msg), ERR_SCHEMA); /* not an integer */
+    CHECK_EQ_INT(check_str(s, "12345", msg, sizeof msg), ERR_SCHEMA);  /* not a string */
+    schema_free(s);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    CHECK_EQ_INT(system(path), 0);
+}
+
+static void test_formats_and_drafts(void)
+{
+    char err[256], msg[256];
+    const char *sch = "{\"format\":\"email\"}";
+    schema_t *s = compile_str(sch, NULL, err, sizeof err);
+    CHECK_EQ_INT(check_str(s, "\"nope\"", msg, sizeof msg), 0); /* annotation only */
+    schema_free(s);
+    schema_opts_t o = {.format_assert = 1};
+    s = compile_str(sch, &o, err, sizeof err);
+    CHECK_EQ_INT(check_str(s, "\"nope\"", msg, sizeof msg), ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/: must be a valid email");
+    CHECK_EQ_INT(check_str(s, "\"a.b@example.com\"", msg, sizeof msg), 0);
+    schema_free(s);
+    /* $schema selects draft-07: array items are a tuple, additionalItems applies. */
+    const char *d7 = "{\"$schema\":\"http://json-schema.org/draft-07/schema#\","
+                     "\"items\":[{\"type\":\"string\"}],\"additionalItems\":false}";
+    s = compile_str(d7, NULL, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(check_str(s, "[\"a\"]", msg, sizeof msg), 0);
+    CHECK_EQ_INT(check_str(s, "[\"a\",1]", msg, sizeof msg), ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/: must have at most 1 items");
+    schema_free(s);
+    /* Meta-schema refs resolve offline. */
+    s = compile_str("{\"$ref\":\"https://json-schema.org/draft/2020-12/schema\"}", NULL, err,
+                    sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(check_str(s, "{\"type\":\"string\",\"minLength\":2}", msg, sizeof msg), 0);
+    CHECK_EQ_INT(check_str(s, "{\"minLength\":-2}", msg, sizeof msg), ERR_SCHEMA);
+    schema_free(s);
+}
+
+typedef struct worker {
+    const schema_t *s;
+    int bad;
+} worker_t;
+
+static void *work(void *arg)
+{
+    worker_t *w = arg;
+    json_object *ok = json_tokener_parse("{\"name\":\"n\",\"items\":[{\"sku\":\"ABC-0001\",\"qty\":1}]}");
+    json_object *no = json_tokener_parse("{\"name\":\"n\",\"items\":[{\"sku\":\"bad\",\"qty\":1}]}");
+    for (int i = 0; i < 20000; i++)
+        if (schema_validate(w->s, ok, NULL) != 0 || schema_validate(w->s, no, NULL) != ERR_SCHEMA)
+            w->bad++;
+    json_object_put(ok);
+    json_object_put(no);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    char err[256];
+    schema_t *s = compile_str(tool_schema, NULL, err, sizeof err);
+    pthread_t t[4];
+    worker_t w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker_t){s, 0};
+        pthread_create(&t[i], NULL, work, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ_INT(w[i].bad, 0);
+    }
+    schema_free(s);
+}
+
+/* Run the CLI with stdout captured into out; returns its exit code. */
+static int cli(char *out, size_t len, int argc, const char **argv)
+{
+    char tmpl[] = "/tmp/schema_cli_XXXXXX";
+    int fd = mkstemp(tmpl);
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(fd, 1);
+    int rc = schema_cli_main(argc, (char **)argv);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, out, len - 1);
+    out[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(tmpl);
+    return rc;
+}
+
+static void test_cli(void)
+{
+    char dir[] = "/tmp/schema_cli_dir_XXXXXX", sp[256], ip[256], vp[256], bp[256], out[2048];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(sp, sizeof sp, "%s/s.json", dir);
+    snprintf(ip, sizeof ip, "%s/bad.json", dir);
+    snprintf(vp, sizeof vp, "%s/ok.json", dir);
+    snprintf(bp, sizeof bp, "%s/broken.json", dir);
+    write_file(sp, "{\"properties\":{\"qty\":{\"type\":\"integer\",\"minimum\":1},"
+                   "\"when\":{\"format\":\"date\"}}}");
+    write_file(ip, "{\"qty\":0,\"when\":\"2024-13-01\"}");
+    write_file(vp, "{\"qty\":3}");
+    write_file(bp, "{\"type\":12}");
+    const char *a1[] = {"schema", "check", sp, vp};
+    CHECK_EQ_INT(cli(out, sizeof out, 4, a1), 0);
+    CHECK_EQ_STR(out, "valid\n");
+    const char *a2[] = {"schema", "check", "--format-assert", sp, ip};
+    CHECK_EQ_INT(cli(out, sizeof out, 5, a2), 1);
+    CHECK_EQ_STR(out, "/qty: must be >= 1 (/properties/qty/minimum)\n"
+                      "/when: must be a valid date (/properties/when/format)\n");
+    const char *a3[] = {"schema", "check", sp, ip};
+    CHECK_EQ_INT(cli(out, sizeof out, 4, a3), 1);
+    CHECK_EQ_STR(out, "/qty: must be >= 1 (/properties/qty/minimum)\n");
+    const char *a4[] = {"schema", "check", bp, vp};
+    CHECK_EQ_INT(cli(out, sizeof out, 4, a4), 2);
+    const char *a5[] = {"schema", "check", "--draft", "9", sp, vp};
+    CHECK_EQ_INT(cli(out, sizeof out, 6, a5), 2);
+    const char *a6[] = {"schema", "check", sp};
+    CHECK_EQ_INT(cli(out, sizeof out, 3, a6), 2);
+    const char *a7[] = {"schema", "check", "--draft", "7", "--map", "http://x/=/nonexistent", sp,
+                        vp};
+    CHECK_EQ_INT(cli(out, sizeof out, 8, a7), 0);
+    snprintf(out, sizeof out, "rm -rf %s", dir);
+    CHECK_EQ_INT(system(out), 0);
+}
+
+int main(void)
+{
+    RUN(test_messages_and_pointers);
+    RUN(test_result_locations);
+    RUN(test_error_budget);
+    RUN(test_combinator_messages);
+    RUN(test_compile_errors);
+    RUN(test_deep_and_cycles);
+    RUN(test_bounded_cost);
+    RUN(test_files);
+    RUN(test_formats_and_drafts);
+    RUN(test_threads);
+    RUN(test_cli);
+    return check_report();
+}
