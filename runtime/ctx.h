@@ -1,7 +1,7 @@
 /*
  * ctx: one attempt of one tool call — a fresh sandboxed Lua state (lua_host) whose
  * coroutine runs the tool's run(args, ctx) — and the ctx doors that coroutine may use.
- * Used by tools.c; the doors live in ctx.c (sleep, kv, log, secret, json, now, data),
+ * Used by tools.c; the doors live in ctx_doors.c (sleep, kv, log, secret, now, data),
  * ctx_http.c and ctx_exec.c.
  *
  * The bridge: an asynchronous door records what it is waiting for (ctx_door_wait, with a
@@ -82,6 +82,8 @@ void ctx_task_add_secret(ctx_task_t *t, const char *value);
 /* New copy of s with remembered secrets replaced by "[REDACTED]"; NULL on OOM. */
 char *ctx_task_redact(const ctx_task_t *t, const char *s);
 
+/* Set sleep, log, secret, now, data and kv in the ctx table at the top of L. */
+void ctx_doors_push(lua_State *L, ctx_task_t *t);
 /* Door constructors: push the closure (upvalue: the task) onto L. */
 void ctx_http_push(lua_State *L, ctx_task_t *t);
 void ctx_exec_push(lua_State *L, ctx_task_t *t);

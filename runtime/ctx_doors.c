@@ -1,0 +1,280 @@
+/*
+ * ctx_doors: the ctx doors that need no I/O engine — sleep (a loop timer), kv (the store),
+ * log, secret, now and data. See docs/tools.md for the Lua side.
+ */
+#include "ctx.h"
+
+#include "err.h"
+#include "store.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DATA_MAX ((long)16 << 20)
+
+/* ---- ctx.sleep ---- */
+
+static void sleep_cancel(void *arg)
+{
+    loop_timer_cancel(arg);
+}
+
+static void sleep_done(void *arg)
+{
+    ctx_door_complete(arg, CTX_RES_NIL, NULL, NULL);
+}
+
+static int door_sleep(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_enter(L, "sleep");
+    lua_Number s = luaL_checknumber(L, 1);
+    luaL_argcheck(L, s >= 0 && s <= 86400, 1, "seconds between 0 and 86400");
+    loop_timer_t *tm;
+    if (loop_after(ctx_task_env(t)->lp, (uint64_t)(s * 1000.0 + 0.5), sleep_done, t, &tm) != 0)
+        return luaL_error(L, "ctx.sleep: cannot arm a timer");
+    ctx_door_wait(t, sleep_cancel, tm);
+    return ctx_door_yield(L, t);
+}
+
+/* ---- ctx.kv: SQLite is quick but the door still yields so that every door has the same
+ * shape (the tool observes the loop turning) ---- */
+
+static const char *kv_ns(const ctx_task_t *t)
+{
+    const tools_policy_t *p = ctx_task_env(t)->policy;
+    return p && p->agent && *p->agent ? p->agent : "default";
+}
+
+static store_t *kv_store(lua_State *L, ctx_task_t *t)
+{
+    if (!ctx_task_env(t)->st)
+        luaL_error(L, "ctx.kv: no database in this process (agentd opens one with --db)");
+    return ctx_task_env(t)->st;
+}
+
+static int kv_get(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_enter(L, "kv.get");
+    const char *key = luaL_checkstring(L, 1);
+    char *val = NULL;
+    int rc = store_kv_get(kv_store(L, t), kv_ns(t), key, &val);
+    if (rc == ERR_NOTFOUND) {
+        ctx_door_complete(t, CTX_RES_NIL, NULL, NULL);
+    } else if (rc) {
+        ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(ctx_task_env(t)->st));
+    } else {
+        json_object *j = json_tokener_parse(val);
+        free(val);
+        /* "null" parses to NULL as well; values are always written by kv_put as JSON. */
+        ctx_door_complete(t, CTX_RES_VALUE, j, NULL);
+    }
+    return ctx_door_yield(L, t);
+}
+
+static int kv_put(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_enter(L, "kv.put");
+    const char *key = luaL_checkstring(L, 1);
+    luaL_checkany(L, 2);
+    char msg[300];
+    json_object *j = NULL;
+    if (lua_host_to_json(L, 2, 0, "value", &j, msg, sizeof msg) != 0)
+        return luaL_error(L, "ctx.kv.put: %s", msg);
+    const char *txt = j ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN) : "null";
+    int rc = store_kv_put(kv_store(L, t), kv_ns(t), key, txt);
+    json_object_put(j);
+    if (rc)
+        ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(ctx_task_env(t)->st));
+    else
+        ctx_door_complete(t, CTX_RES_VALUE, json_object_new_boolean(1), NULL);
+    return ctx_door_yield(L, t);
+}
+
+static int kv_delete(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_enter(L, "kv.delete");
+    const char *key = luaL_checkstring(L, 1);
+    int rc = store_kv_del(kv_store(L, t), kv_ns(t), key);
+    if (rc && rc != ERR_NOTFOUND)
+        ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(ctx_task_env(t)->st));
+    else
+        ctx_door_complete(t, CTX_RES_VALUE, json_object_new_boolean(rc == 0), NULL);
+    return ctx_door_yield(L, t);
+}
+
+static int kv_list_cb(void *ud, const char *key, const char *value)
+{
+    (void)value;
+    json_object_array_add(ud, json_object_new_string(key));
+    return 0;
+}
+
+static int kv_list(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_enter(L, "kv.list");
+    const char *prefix = luaL_optstring(L, 1, "");
+    json_object *a = json_object_new_array();
+    int rc = store_kv_each(kv_store(L, t), kv_ns(t), prefix, kv_list_cb, a);
+    if (rc) {
+        json_object_put(a);
+        ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(ctx_task_env(t)->st));
+    } else {
+        ctx_door_complete(t, CTX_RES_VALUE, a, NULL);
+    }
+    return ctx_door_yield(L, t);
+}
+
+/* ---- ctx.log, ctx.secret, ctx.now ---- */
+
+static int door_log(lua_State *L)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    ctx_task_t *t = ctx_door_task(L);
+    const char *level = "info";
+    int first = 1;
+    if (lua_gettop(L) >= 2 && lua_type(L, 1) == LUA_TSTRING) {
+        for (int i = 0; levels[i]; i++)
+            if (strcmp(lua_tostring(L, 1), levels[i]) == 0) {
+                level = levels[i];
+                first = 2;
+            }
+    }
+    /* ctx.log([level,] fmt, ...) formats like string.format when more args follow. */
+    int n = lua_gettop(L);
+    if (n > first) {
+        luaL_checkstack(L, n + 2, "too many arguments to ctx.log");
+        lua_getglobal(L, "string");
+        lua_getfield(L, -1, "format");
+        for (int i = first; i <= n; i++)
+            lua_pushvalue(L, i);
+        lua_call(L, n - first + 1, 1);
+    } else {
+        luaL_tolstring(L, first, NULL);
+    }
+    const char *msg = lua_tostring(L, -1);
+    if (ctx_task_env(t)->on_log && msg) {
+        char *red = ctx_task_redact(t, msg);
+        if (red)
+            ctx_task_env(t)->on_log(ctx_task_env(t)->log_ud, level, red);
+        free(red);
+    }
+    return 0;
+}
+
+static int door_secret(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_task(L);
+    const char *name = luaL_checkstring(L, 1);
+    const tools_policy_t *p = ctx_task_env(t)->policy;
+    if (!p || !ctx_allowed(p->secrets_allow, name))
+        return luaL_error(L,
+                          "ctx.secret: '%s' is not in this agent's secrets allow-list "
+                          "(policy secrets_allow)",
+                          name);
+    const char *v = getenv(name);
+    if (!v) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "environment variable %s is not set", name);
+        return 2;
+    }
+    ctx_task_add_secret(t, v);
+    lua_pushstring(L, v);
+    return 1;
+}
+
+static int door_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)loop_wall_ns() / 1e9);
+    return 1;
+}
+
+/* ---- ctx.data ---- */
+
+static int data_name_ok(const char *name)
+{
+    if (!*name || name[0] == '/' || strchr(name, '\\'))
+        return 0;
+    for (const char *p = name; *p;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0 || (n == 2 && p[0] == '.' && p[1] == '.') || (n == 1 && p[0] == '.'))
+            return 0;
+        p += n + (e ? 1 : 0);
+    }
+    return 1;
+}
+
+static int door_data(lua_State *L)
+{
+    ctx_task_t *t = ctx_door_task(L);
+    const char *name = luaL_checkstring(L, 1);
+    if (!data_name_ok(name))
+        return luaL_error(L,
+                          "ctx.data: '%s' is not a plain relative name (no '..', no leading '/')",
+                          name);
+    char path[4096];
+    struct stat sb;
+    int found = 0;
+    for (const char *const *d = ctx_task_env(t)->data_dirs; d && *d && !found; d++) {
+        snprintf(path, sizeof path, "%s/%s", *d, name);
+        found = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    }
+    if (!found)
+        return luaL_error(L, "ctx.data: no file '%s' in the data folders", name);
+    if (sb.st_size > DATA_MAX)
+        return luaL_error(L, "ctx.data: %s is larger than 16 MiB", path);
+    /* Read straight into Lua-owned memory: nothing leaks if a later push raises. */
+    luaL_Buffer b;
+    char *dst = luaL_buffinitsize(L, &b, (size_t)sb.st_size + 1);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return luaL_error(L, "ctx.data: cannot open %s", path);
+    size_t n = fread(dst, 1, (size_t)sb.st_size, f);
+    fclose(f);
+    dst[n] = '\0';
+    size_t nl = strlen(name);
+    if (nl > 5 && strcmp(name + nl - 5, ".json") == 0) {
+        json_tokener *tok = json_tokener_new();
+        if (!tok)
+            return luaL_error(L, "ctx.data: out of memory");
+        json_object *j = json_tokener_parse_ex(tok, dst, (int)n + 1);
+        enum json_tokener_error e = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+        if (e != json_tokener_success) {
+            json_object_put(j);
+            return luaL_error(L, "ctx.data: %s: invalid JSON: %s", path,
+                              json_tokener_error_desc(e == json_tokener_continue
+                                                          ? json_tokener_error_parse_eof
+                                                          : e));
+        }
+        lua_host_push_json_take(L, j);
+        return 1;
+    }
+    luaL_pushresultsize(&b, n);
+    return 1;
+}
+
+static void setfn(lua_State *L, ctx_task_t *t, const char *name, lua_CFunction fn)
+{
+    lua_pushlightuserdata(L, t);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, -2, name);
+}
+
+void ctx_doors_push(lua_State *L, ctx_task_t *t)
+{
+    setfn(L, t, "sleep", door_sleep);
+    setfn(L, t, "log", door_log);
+    setfn(L, t, "secret", door_secret);
+    setfn(L, t, "now", door_now);
+    setfn(L, t, "data", door_data);
+    lua_createtable(L, 0, 4);
+    setfn(L, t, "get", kv_get);
+    setfn(L, t, "put", kv_put);
+    setfn(L, t, "delete", kv_delete);
+    setfn(L, t, "list", kv_list);
+    lua_setfield(L, -2, "kv");
+}
