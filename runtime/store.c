@@ -155,34 +155,53 @@ static int run_write(store_t *st, sqlite3_stmt *s)
     return src == SQLITE_DONE ? 0 : translate(src);
 }
 
-static int migrate(store_t *st, char *errbuf, size_t errlen)
+static int user_version(store_t *st, int *out)
 {
     sqlite3_stmt *s = NULL;
-    int version = 0;
     if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-        goto fail;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        version = sqlite3_column_int(s, 0);
+        return ERR_IO;
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        *out = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
+    return src == SQLITE_ROW ? 0 : translate(src);
+}
+
+/* Several processes may open a new database at once: the version is read again under the
+ * write lock (BEGIN IMMEDIATE) so each migration runs exactly once. */
+static int migrate(store_t *st, char *errbuf, size_t errlen)
+{
     int n = (int)(sizeof migrations / sizeof migrations[0]);
-    if (version > n)
-        return err_set(errbuf, errlen, ERR_INVAL,
-                       "%s: database schema version %d is newer than this agentd (%d); "
-                       "upgrade agentd",
-                       st->path, version, n);
-    for (int i = version; i < n; i++) {
-        char pragma[64];
-        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", i + 1);
-        if (exec(st, "BEGIN IMMEDIATE") || exec(st, migrations[i]) || exec(st, pragma)) {
-            err_set(errbuf, errlen, ERR_IO, "%s: migration %d failed: %s", st->path, i + 1,
-                    sqlite3_errmsg(st->db));
+    for (;;) {
+        int version = 0;
+        if (user_version(st, &version))
+            goto fail;
+        if (version > n)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: database schema version %d is newer than this agentd (%d); "
+                           "upgrade agentd",
+                           st->path, version, n);
+        if (version == n)
+            return 0;
+        if (exec(st, "BEGIN IMMEDIATE"))
+            goto fail;
+        if (user_version(st, &version)) {
             exec(st, "ROLLBACK");
-            return ERR_IO;
+            goto fail;
+        }
+        if (version != n) {
+            char pragma[64];
+            snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", version + 1);
+            if (exec(st, migrations[version]) || exec(st, pragma)) {
+                err_set(errbuf, errlen, ERR_IO, "%s: migration %d failed: %s", st->path,
+                        version + 1, sqlite3_errmsg(st->db));
+                exec(st, "ROLLBACK");
+                return ERR_IO;
+            }
         }
         if (exec(st, "COMMIT"))
             goto fail;
     }
-    return 0;
 fail:
     return err_set(errbuf, errlen, ERR_IO, "%s: %s", st->path, sqlite3_errmsg(st->db));
 }
