@@ -97,11 +97,18 @@ static int kv_delete(lua_State *L)
 {
     ctx_task_t *t = ctx_door_enter(L, "kv.delete");
     const char *key = luaL_checkstring(L, 1);
-    int rc = store_kv_del(kv_store(L, t), kv_ns(t), key);
-    if (rc && rc != ERR_NOTFOUND)
-        ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(ctx_task_env(t)->st));
+    store_t *st = kv_store(L, t);
+    /* The store deletes silently; look first so the tool learns whether the key existed. */
+    char *old = NULL;
+    int rc = store_kv_get(st, kv_ns(t), key, &old);
+    int existed = rc == 0;
+    free(old);
+    if (rc == 0 || rc == ERR_NOTFOUND)
+        rc = existed ? store_kv_del(st, kv_ns(t), key) : 0;
+    if (rc)
+        ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(st));
     else
-        ctx_door_complete(t, CTX_RES_VALUE, json_object_new_boolean(rc == 0), NULL);
+        ctx_door_complete(t, CTX_RES_VALUE, json_object_new_boolean(existed), NULL);
     return ctx_door_yield(L, t);
 }
 

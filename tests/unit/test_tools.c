@@ -359,6 +359,22 @@ static void test_data(void)
     CHECK(strstr(r.error, "no file 'missing.json'") != NULL);
 }
 
+static void test_kv(void)
+{
+    res_t r;
+    run_one("kv_ops", "{}", &r);
+    CHECK_EQ_STR(r.status, "ok");
+    CHECK_EQ_STR(r.result, "{\"after\":[\"user:b\"],\"again\":false,\"deleted\":true,\"got\":"
+                           "{\"n\":2,\"tags\":[]},\"keys\":[\"user:a\",\"user:b\"],"
+                           "\"missing\":true}");
+    /* Another agent has its own namespace. */
+    policy.agent = "other_agent";
+    run_one("kv_ops", "{}", &r);
+    policy.agent = "test";
+    CHECK(strstr(r.result, "\"again\":false") != NULL);
+    CHECK(strstr(r.result, "\"keys\":[\"user:a\",\"user:b\"]") != NULL);
+}
+
 static int fired;
 static void cancel_cb(void *arg)
 {
@@ -464,6 +480,7 @@ int main(void)
     RUN(test_exec);
     RUN(test_secrets);
     RUN(test_data);
+    RUN(test_kv);
     RUN(test_cancel);
     RUN(test_bad_files);
     RUN(test_memory_torture);
