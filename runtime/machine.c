@@ -151,6 +151,8 @@ static void run_free(void *p)
     json_object_put(r->sigs);
     free(r->models_buf);
     store_run_clear(&r->rec);
+    if (r->trace_fd >= 0)
+        close(r->trace_fd);
     free(r);
 }
 
@@ -206,6 +208,7 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     r->m = m;
     r->agent = agent;
     r->refs = 1;
+    r->trace_fd = -1;
     r->messages = json_object_new_array();
     r->sigs = json_object_new_object();
     if (!r->messages || !r->sigs) {
@@ -286,6 +289,8 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
         return ERR_NOMEM;
     }
     snprintf(l->run_id, sizeof l->run_id, "%.16s", r->rec.id);
+    l->r = r;
+    mrun_ref(r);
     l->json = json;
     l->next = NULL;
     *m->lines_tail = l;
@@ -313,6 +318,7 @@ int mstage_end(machine_run_t *r, int rc)
         while (l) {
             mline_t *n = l->next;
             free(l->json);
+            mrun_unref(l->r);
             free(l);
             l = n;
         }
@@ -365,7 +371,12 @@ static void flush_cb(void *arg)
      * rewrites the file from the database. The other order could lose the last lines of a
      * run that is finished and never resumed. */
     for (mline_t *l = lines; l; l = l->next) {
-        if (trace_file_append(m->traces_dir, l->run_id, l->json) && !m->warned_traces) {
+        if (l->r->trace_fd < 0)
+            l->r->trace_fd = trace_file_open(m->traces_dir, l->run_id);
+        /* Out of descriptors: fall back to open-append-close for this line. */
+        int wrc = l->r->trace_fd >= 0 ? trace_fd_append(l->r->trace_fd, l->json)
+                                      : trace_file_append(m->traces_dir, l->run_id, l->json);
+        if (wrc && !m->warned_traces) {
             m->warned_traces = 1;
             fprintf(stderr, "agentd: warning: cannot append to %s/%s.jsonl; events are "
                     "still in the database (agentd trace %s --json)\n", m->traces_dir,
@@ -393,6 +404,7 @@ static void flush_cb(void *arg)
             json_object_put(ev);
         }
         free(l->json);
+        mrun_unref(l->r);
         free(l);
     }
     for (mpost_t *p = posts, *n; p; p = n) {
@@ -481,10 +493,13 @@ int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
     if (!rc)
         rc = mstage_event(r, &e);
     json_object_put(attrs);
+    snprintf(r->state_span, sizeof r->state_span, "%s", terminal ? "" : span);
+    /* The new state's first writes (chat intent, tool intents) share this commit. */
+    if (!rc)
+        rc = mact_entry(r);
     if (mstage_end(r, rc)) {
         r->state = old;
         return rc ? rc : ERR_IO;
     }
-    snprintf(r->state_span, sizeof r->state_span, "%s", terminal ? "" : span);
     return mpost(r, post_action, (void *)t);
 }

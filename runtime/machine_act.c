@@ -364,14 +364,8 @@ static void start_model(machine_run_t *r, void *arg)
     }
 }
 
-void mact_plan(machine_run_t *r)
+static int stage_chat_begin(machine_run_t *r)
 {
-    char msg[256];
-    const char *reason = limit_reached(r, msg, sizeof msg);
-    if (reason) {
-        fire_limit(r, reason, msg);
-        return;
-    }
     trace_span_id(r->chat_span);
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "gen_ai.operation.name", jstr("chat"));
@@ -389,10 +383,27 @@ void mact_plan(machine_run_t *r)
         .step = r->rec.step,
         .attrs = attrs,
     };
+    int rc = mstage_event(r, &e);
+    json_object_put(attrs);
+    return rc;
+}
+
+void mact_plan(machine_run_t *r)
+{
+    if (r->entry_staged) {
+        r->entry_staged = 0;
+        start_model(r, NULL);
+        return;
+    }
+    char msg[256];
+    const char *reason = limit_reached(r, msg, sizeof msg);
+    if (reason) {
+        fire_limit(r, reason, msg);
+        return;
+    }
     int rc = mstage_begin(r);
     if (!rc)
-        rc = mstage_end(r, mstage_event(r, &e));
-    json_object_put(attrs);
+        rc = mstage_end(r, stage_chat_begin(r));
     /* Model calls are safe to repeat, so the call starts without waiting for the commit. */
     if (!rc)
         start_model(r, NULL);
@@ -583,15 +594,11 @@ static int stage_guardrail(machine_run_t *r, mcall_t *c, const char *decision, c
     return rc;
 }
 
-void mact_tools(machine_run_t *r)
+/* Guardrails, approvals and intents for every call of the turn that has not started:
+ * rejected, awaiting_approval, or committed as running (to_start) with its begin event. */
+static int stage_tools(machine_run_t *r)
 {
-    int rc = mstage_begin(r);
-    if (rc)
-        return;
-    mcall_t **start = calloc(r->ncalls ? r->ncalls : 1, sizeof *start);
-    size_t nstart = 0;
-    if (!start)
-        rc = ERR_NOMEM;
+    int rc = 0;
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
         mcall_t *c = &r->calls[i];
         int approved = strcmp(c->state, "approved") == 0;
@@ -613,20 +620,59 @@ void mact_tools(machine_run_t *r)
         } else {
             snprintf(c->state, sizeof c->state, "running");
             c->started_ns = (int64_t)loop_wall_ns();
+            c->to_start = 1;
             r->rec.tool_calls++;
             rc = stage_tool_begin(r, c);
-            start[nstart++] = c;
         }
         if (!rc)
             rc = stage_call_row(r, c);
     }
-    if (mstage_end(r, rc) == 0) {
-        /* Intent is committed before any tool starts: posts run after the batch commits. */
-        for (size_t i = 0; i < nstart; i++)
-            mpost(r, start_tool, start[i]);
-        mpost(r, check_settled, NULL);
+    return rc;
+}
+
+/* Runs after the commit that holds the intents: only now may the effects start. */
+static void start_staged(machine_run_t *r, void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < r->ncalls && !r->dead; i++) {
+        mcall_t *c = &r->calls[i];
+        if (c->to_start) {
+            c->to_start = 0;
+            start_tool(r, c);
+        }
     }
-    free(start);
+    if (!r->dead)
+        check_settled(r, NULL);
+}
+
+void mact_tools(machine_run_t *r)
+{
+    if (r->entry_staged) {
+        r->entry_staged = 0;
+        start_staged(r, NULL);
+        return;
+    }
+    int rc = mstage_begin(r);
+    if (rc)
+        return;
+    if (mstage_end(r, stage_tools(r)) == 0)
+        mpost(r, start_staged, NULL);
+}
+
+/* Entry work staged inside the transition's own savepoint (see mfire): the chat intent on
+ * entering planning, the tool intents on entering acting. Saves a commit per state. */
+int mact_entry(machine_run_t *r)
+{
+    char msg[256];
+    if (r->state == MS_PLANNING && !limit_reached(r, msg, sizeof msg)) {
+        r->entry_staged = 1;
+        return stage_chat_begin(r);
+    }
+    if (r->state == MS_ACTING) {
+        r->entry_staged = 1;
+        return stage_tools(r);
+    }
+    return 0;
 }
 
 static int write_observations(machine_run_t *r, void *arg)

@@ -24,10 +24,12 @@ typedef struct mcall {
     int64_t started_ns, ended_ns;
     int attempts;
     tools_call_t *h;     /* in flight */
+    int to_start;        /* committed as running, not started yet */
     struct machine_run *r;
 } mcall_t;
 
 typedef struct mline {
+    struct machine_run *r; /* holds a reference until written */
     char run_id[17];
     char *json;
     struct mline *next;
@@ -57,6 +59,8 @@ struct machine_run {
     char *models_buf;
     loop_timer_t *deadline;
     uint64_t chat_t0;
+    int entry_staged;
+    int trace_fd;            /* the run's trace file, open while it is driven; -1 */        /* the state's entry work was staged with its transition */
     int refs;
     int dead;
     int in_batch;
@@ -102,6 +106,7 @@ int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
           const char *status, const char *error);
 
 /* machine_act.c: the table's actions and helpers */
+int mact_entry(machine_run_t *r);
 void mact_plan(machine_run_t *r);
 void mact_tools(machine_run_t *r);
 void mact_observe(machine_run_t *r);

@@ -62,24 +62,24 @@ int trace_file_path(const char *dir, const char *run_id, char *buf, size_t len)
     return n < 0 || (size_t)n >= len ? ERR_INVAL : 0;
 }
 
-int trace_file_append(const char *dir, const char *run_id, const char *line)
+int trace_file_open(const char *dir, const char *run_id)
 {
     char path[1200];
     if (trace_file_path(dir, run_id, path, sizeof path))
-        return ERR_INVAL;
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return ERR_IO;
+        return -1;
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+int trace_fd_append(int fd, const char *line)
+{
     size_t n = strlen(line);
-    /* One write per line so concurrent readers (follow mode) never see half an event
-     * interleaved with another; O_APPEND makes each write land at the end. */
+    /* One write per line so concurrent readers (follow mode) never see half an event;
+     * O_APPEND makes each write land at the end. */
     char stackbuf[4096];
     char *buf = n + 1 <= sizeof stackbuf ? stackbuf : malloc(n + 1);
     int rc = 0;
-    if (!buf) {
-        close(fd);
+    if (!buf)
         return ERR_NOMEM;
-    }
     memcpy(buf, line, n);
     buf[n] = '\n';
     size_t off = 0;
@@ -95,6 +95,15 @@ int trace_file_append(const char *dir, const char *run_id, const char *line)
     }
     if (buf != stackbuf)
         free(buf);
+    return rc;
+}
+
+int trace_file_append(const char *dir, const char *run_id, const char *line)
+{
+    int fd = trace_file_open(dir, run_id);
+    if (fd < 0)
+        return ERR_IO;
+    int rc = trace_fd_append(fd, line);
     if (close(fd) < 0)
         rc = ERR_IO;
     return rc;

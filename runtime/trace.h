@@ -54,6 +54,12 @@ char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev);
 
 /* Append line + '\n' to <dir>/<run_id>.jsonl (O_APPEND, created 0644). 0 or ERR_IO. */
 int trace_file_append(const char *dir, const char *run_id, const char *line);
+/* Open <dir>/<run_id>.jsonl for appending (created 0644); a descriptor or -1. A driver of
+ * a run keeps it for the run's life instead of opening the file per event. */
+int trace_file_open(const char *dir, const char *run_id);
+/* Append line + '\n' with one write (readers never see half a line). 0 or ERR_IO. */
+int trace_fd_append(int fd, const char *line);
+
 /* <dir>/<run_id>.jsonl into buf. */
 int trace_file_path(const char *dir, const char *run_id, char *buf, size_t len);
 
