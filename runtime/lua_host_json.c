@@ -17,6 +17,10 @@
 #include <string.h>
 
 #define MAX_DEPTH 100
+/* Shared subtables are legal, so a small Lua value can stand for an exponentially large
+ * JSON document ({x, x} nested 40 deep); these bound the work and the bytes. */
+#define MAX_VALUES 1000000
+#define MAX_STRING_BYTES ((size_t)64 << 20)
 
 /* Registry keys of the marker metatables. */
 static const char array_key = 'a';
@@ -27,6 +31,7 @@ typedef struct conv {
     int allow_fn;
     const void *seen[MAX_DEPTH + 1];
     int depth;
+    size_t values, bytes;
     char path[512];
     char *err;
     size_t errlen;
@@ -496,6 +501,8 @@ static int conv_table(conv_t *c, int idx, json_object **out)
 static int conv_value(conv_t *c, int idx, json_object **out)
 {
     lua_State *L = c->L;
+    if (++c->values > MAX_VALUES)
+        return fail(c, "too large to become JSON (more than 1000000 values)");
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         *out = NULL;
@@ -518,6 +525,8 @@ static int conv_value(conv_t *c, int idx, json_object **out)
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
+        if ((c->bytes += n) > MAX_STRING_BYTES)
+            return fail(c, "too large to become JSON (more than 64 MiB of strings)");
         long bad = utf8_bad((const unsigned char *)s, n);
         if (bad >= 0) {
             char m[96];
