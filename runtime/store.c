@@ -224,7 +224,10 @@ store_t *store_open(const char *path, int durability, char *errbuf, size_t errle
     sqlite3_extended_result_codes(st->db, 1);
     const char *sync = durability == STORE_DURABLE_NORMAL ? "PRAGMA synchronous=NORMAL"
                                                           : "PRAGMA synchronous=FULL";
+    /* temp_store=MEMORY: savepoints would otherwise spill statement journals to
+     * /var/tmp files on every batch. */
     if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, sync) ||
+        exec(st, "PRAGMA temp_store=MEMORY") ||
         exec(st, "PRAGMA foreign_keys=ON")) {
         err_set(errbuf, errlen, ERR_IO, "%s: %s", path, sqlite3_errmsg(st->db));
         goto fail;
