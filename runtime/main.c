@@ -7,6 +7,7 @@
 #include "gc_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
+#include "schema.h"
 #include "session.h"
 #include "tools_cli.h"
 #include "viewer.h"
@@ -62,6 +63,13 @@ static const command_t commands[] = {
      "                                               validate, run one call, print the result\n"},
     {"new", tools_new_main, "new tool NAME",
      "Write tools/NAME.lua, a commented skeleton that passes `agentd tools check`.\n"},
+    {"schema", schema_cli_main,
+     "schema check [--draft 7|2020-12] [--format-assert] [--map URL_PREFIX=DIR] SCHEMA.json "
+     "INSTANCE.json",
+     "Validate INSTANCE.json against the JSON Schema SCHEMA.json (draft 2020-12 unless\n"
+     "$schema or --draft says draft-07). Prints `valid` or one error per line with the\n"
+     "instance location, e.g. /items/2/qty: must be >= 1.\n"
+     "Exit: 0 valid, 1 invalid, 2 the schema itself is bad or a file cannot be read.\n"},
     {"gc", gc_cli_main, "gc (--older-than DURATION | --keep N) [--vacuum] [--db PATH]",
      "Delete finished runs (done, failed, cancelled) older than DURATION (30d, 12h, 15m, 90s)\n"
      "and/or beyond the newest N runs, with their messages, tool calls, events and trace files.\n"
