@@ -19,7 +19,7 @@
 #define MAX_DEPTH 100
 /* Shared subtables are legal, so a small Lua value can stand for an exponentially large
  * JSON document ({x, x} nested 40 deep); these bound the work and the bytes. */
-#define MAX_VALUES 1000000
+#define MAX_VALUES 200000
 #define MAX_STRING_BYTES ((size_t)64 << 20)
 
 /* Registry keys of the marker metatables. */
@@ -502,7 +502,7 @@ static int conv_value(conv_t *c, int idx, json_object **out)
 {
     lua_State *L = c->L;
     if (++c->values > MAX_VALUES)
-        return fail(c, "too large to become JSON (more than 1000000 values)");
+        return fail(c, "too large to become JSON (more than 200000 values)");
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         *out = NULL;
