@@ -74,6 +74,8 @@ fi
 # Follow: a run committing 1,000 events/s for 5 s; the tail must show every event and
 # finish soon after the last commit.
 LDB="$TMP/live.db"
+# Created first, so the reader polling for the run never races the schema creation.
+"$FILL" "$LDB" --gen 3 --run-id 0000000000000001 >/dev/null
 "$FILL" "$LDB" --gen 5000 --rate 1000 --run-id c0c0c0c0c0c0c0c0 >"$TMP/gen.out" &
 gen=$!
 n=0

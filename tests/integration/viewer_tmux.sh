@@ -25,7 +25,9 @@ trap cleanup EXIT INT TERM
 # Sanitizer builds are slower; give every wait more room there.
 case "$BUILD" in *asan*) WAIT=150 ;; *) WAIT=50 ;; esac
 
-screen() { T capture-pane -p -t v 2>/dev/null; }
+CUR=""
+NSESS=0
+screen() { T capture-pane -p -t "$CUR" 2>/dev/null; }
 shot() { screen >"$SHOTS/$1.txt"; }
 # wait_for TEXT: poll the pane (0.1 s steps) until TEXT is on screen.
 wait_for() {
@@ -58,15 +60,21 @@ check() {
         screen | sed 's/^/    | /'
     fi
 }
-keys() { T send-keys -t v "$@"; sleep 0.15; }
+keys() { T send-keys -t "$CUR" "$@"; sleep 0.15; }
 on_screen() { screen | grep -qF -- "$1"; }
 not_on_screen() { ! screen | grep -qF -- "$1"; }
 # start NAME CMD...: run CMD in a fresh 80x24 pane; a wrapper shell records the exit code
 # and the terminal modes after the viewer is gone.
+# The new session is made before the old one is killed, so the tmux server (which exits
+# with its last session) is never caught shutting down.
 start() {
-    T kill-session -t v 2>/dev/null
-    T new-session -d -s v -x 80 -y 24 \
+    old=$CUR
+    NSESS=$((NSESS + 1))
+    CUR="v$NSESS"
+    T new-session -d -s "$CUR" -x 80 -y 24 \
         "cd $TMP; sh -c 'echo \$\$ >$TMP/pid; exec $*'; echo EXIT=\$?; stty -a | grep -oE -- '(^| )-?(icanon|echo)( |\$)' | tr -d ' ' | tr '\\n' ' '; echo; sleep 60"
+    [ -n "$old" ] && T kill-session -t "$old" 2>/dev/null
+    return 0
 }
 
 DB="$TMP/t.db"
@@ -79,8 +87,8 @@ ENV="env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen-256color TMPDIR=$TMP"
 start "$ENV $AGENTD trace --db $DB"
 check "list shows the runs" wait_for "5f3a9c12e4b0d7a1"
 shot list
-check "list has the three runs" sh -c "[ \$(tmux -L $SOCK capture-pane -p -t v | grep -cE '^[> ] [0-9a-f]{16} ') -eq 3 ]"
-check "list shows state and key hints" sh -c "tmux -L $SOCK capture-pane -p -t v | grep -q 'failed' && tmux -L $SOCK capture-pane -p -t v | grep -qF 'q quit'"
+check "list has the three runs" sh -c "[ \$(tmux -L $SOCK capture-pane -p -t $CUR | grep -cE '^[> ] [0-9a-f]{16} ') -eq 3 ]"
+check "list shows state and key hints" sh -c "tmux -L $SOCK capture-pane -p -t $CUR | grep -q 'failed' && tmux -L $SOCK capture-pane -p -t $CUR | grep -qF 'q quit'"
 keys f f f
 check "filter by state: failed" wait_for "1 shown / 3"
 check "filter hides other runs" not_on_screen "0c41d2e8a9b3f577"
@@ -89,15 +97,15 @@ keys f f f
 check "filter back to all" wait_for "3 shown / 3"
 keys s
 check "sort by duration" wait_for "sort: duration"
-check "longest run first" sh -c "tmux -L $SOCK capture-pane -p -t v | sed -n 3p | grep -q 77aa00bb11cc22dd"
+check "longest run first" sh -c "tmux -L $SOCK capture-pane -p -t $CUR | sed -n 3p | grep -q 77aa00bb11cc22dd"
 keys s s s s s
 check "sort back to newest" wait_for "sort: newest"
 
 # ---- resize --------------------------------------------------------------------------
-T resize-window -t v -x 110 -y 30
+T resize-window -t "$CUR" -x 110 -y 30
 check "resize: wider layout shows start times" wait_for "started"
 shot list-110x30
-T resize-window -t v -x 80 -y 24
+T resize-window -t "$CUR" -x 80 -y 24
 check "resize back to 80x24" wait_gone "started"
 check "hints intact at 80 columns" wait_for "e failed q quit"
 
@@ -110,7 +118,7 @@ check "timeline bars drawn" on_screen "████"
 shot run
 keys e
 check "e jumps to the failing tool call" wait_for "error in execute_tool lookup_order"
-check "selected row is the tool" sh -c "tmux -L $SOCK capture-pane -p -t v | grep -q '^✗ │ ├─execute_tool lookup_order'"
+check "selected row is the tool" sh -c "tmux -L $SOCK capture-pane -p -t $CUR | grep -q '^✗ │ ├─execute_tool lookup_order'"
 keys Enter
 check "detail shows status and error" wait_for "status ERROR"
 check "detail shows the error text" on_screen "no such table: orders"
@@ -141,15 +149,15 @@ check "alternate screen left" not_on_screen "agentd trace — runs"
 shot after-quit
 
 # ---- NO_COLOR ------------------------------------------------------------------------
-has_color() { T capture-pane -e -p -t v | grep -qE '\[([0-9;]*;)?(3[0-7]|4[0-7])(;[0-9;]*)?m'; }
+has_color() { T capture-pane -e -p -t $CUR | grep -qE '\[([0-9;]*;)?(3[0-7]|4[0-7])(;[0-9;]*)?m'; }
 start "$ENV $AGENTD trace 5f3a --db $DB"
 wait_for "execute_tool lookup_order" >/dev/null
 check "colour by default" has_color
 keys Q
 start "$ENV NO_COLOR=1 $AGENTD trace 5f3a --db $DB"
 wait_for "execute_tool lookup_order" >/dev/null
-check "NO_COLOR: no colour sequences" sh -c "! tmux -L $SOCK capture-pane -e -p -t v | grep -qE '\[([0-9;]*;)?(3[0-7]|4[0-7])(;[0-9;]*)?m'"
-check "NO_COLOR: selection still visible (reverse video)" sh -c "tmux -L $SOCK capture-pane -e -p -t v | grep -qE '\[([0-9]+;)*7m'"
+check "NO_COLOR: no colour sequences" sh -c "! tmux -L $SOCK capture-pane -e -p -t $CUR | grep -qE '\[([0-9;]*;)?(3[0-7]|4[0-7])(;[0-9;]*)?m'"
+check "NO_COLOR: selection still visible (reverse video)" sh -c "tmux -L $SOCK capture-pane -e -p -t $CUR | grep -qE '\[([0-9]+;)*7m'"
 keys Q
 
 # ---- signals: the terminal is restored -----------------------------------------------
@@ -169,6 +177,9 @@ shot after-crash
 
 # ---- follow mode while a run is being written ----------------------------------------
 LDB="$TMP/live.db"
+# The database exists (with another run) before the writer starts, so the reader polling
+# for the run never races the writer's schema creation.
+"$FILL" "$LDB" --gen 3 --run-id 0000000000000001 >/dev/null
 "$FILL" "$LDB" "$FIX/failed_run.jsonl" --delay-ms 120 --now >/dev/null &
 filler=$!
 n=0
@@ -190,6 +201,7 @@ keys q
 
 # ---- plain follow while a run is being written ---------------------------------------
 PDB="$TMP/plain.db"
+"$FILL" "$PDB" --gen 3 --run-id 0000000000000001 >/dev/null
 "$FILL" "$PDB" "$FIX/failed_run.jsonl" --delay-ms 60 --now >/dev/null &
 filler=$!
 n=0
