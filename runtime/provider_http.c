@@ -216,7 +216,9 @@ static void finish(pjob_t *j, const http_resp_t *resp)
     if (!body || jerr != json_tokener_success) {
         json_object_put(body);
         pjob_fail(j, ERR_PROTO, "malformed JSON in the response body: %s (%zu bytes)",
-                  json_tokener_error_desc(jerr), resp->body_len);
+                  jerr == json_tokener_continue ? "it ends mid-value"
+                                                : json_tokener_error_desc(jerr),
+                  resp->body_len);
         return;
     }
     res->response_body = body;
