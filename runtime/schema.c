@@ -57,7 +57,7 @@ typedef struct vctx {
     int md_own, md_shared;
     size_t ni, nk, nscope;
     seg_t ipath[SCHEMA_MAX_DEPTH + 8];
-    seg_t kpath[SCHEMA_MAX_DEPTH * 3 + 8];
+    seg_t kpath[SCHEMA_MAX_DEPTH * 2 + 8];
     const sres_t *scope[SCHEMA_MAX_DEPTH + 8];
 } vctx_t;
 
@@ -608,13 +608,14 @@ static int v_contains(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     return 0;
 }
 
-static const snode_t *prop_lookup(const sprops_t *p, const char *k, size_t kl)
+/* Index of property k in p, or -1. */
+static long prop_lookup(const sprops_t *p, const char *k, size_t kl)
 {
     if (!p->hash) {
         for (size_t i = 0; i < p->n; i++)
             if (p->lens[i] == kl && !memcmp(p->names[i], k, kl))
-                return p->subs[i];
-        return NULL;
+                return (long)i;
+        return -1;
     }
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < kl; i++)
@@ -622,9 +623,9 @@ static const snode_t *prop_lookup(const sprops_t *p, const char *k, size_t kl)
     for (size_t s = h & (p->hcap - 1);; s = (s + 1) & (p->hcap - 1)) {
         uint32_t e = p->hash[s];
         if (!e)
-            return NULL;
+            return -1;
         if (p->lens[e - 1] == kl && !memcmp(p->names[e - 1], k, kl))
-            return p->subs[e - 1];
+            return (long)e - 1;
     }
 }
 
@@ -633,13 +634,17 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     const sprops_t *p = op->u.props;
     int bad = 0;
     size_t idx = 0;
+    uint64_t seen = 0;
     json_object_object_foreach(inst, key, val)
     {
         size_t kl = strlen(key);
         int matched = 0;
-        const snode_t *s = p->n ? prop_lookup(p, key, kl) : NULL;
+        long pi = p->n ? prop_lookup(p, key, kl) : -1;
+        const snode_t *s = pi >= 0 ? p->subs[pi] : NULL;
         IPUSH(c, key, NOIDX);
         if (s) {
+            if (p->reqbit)
+                seen |= p->reqbit[pi];
             matched = 1;
             KPUSH(c, "properties", NOIDX);
             bad |= sub(c, s, val, NULL, key, NOIDX);
@@ -669,6 +674,15 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         idx++;
         if (bad && !COLLECTING(c))
             return 1;
+    }
+    if (seen != p->req_mask) {
+        for (size_t r = 0; r < p->nreq; r++) {
+            if (json_object_object_get_ex(inst, p->req_names[r], NULL))
+                continue;
+            bad = fail(c, "required", "missing required property \"%s\"", p->req_names[r]);
+            if (!COLLECTING(c))
+                break;
+        }
     }
     return bad;
 }
@@ -862,9 +876,8 @@ const schema_error_t *schema_result_get(const schema_result_t *r, size_t i)
 
 static int run(const schema_t *s, json_object *inst, schema_result_t *res, int max)
 {
-    vctx_t *c = malloc(sizeof *c);
-    if (!c)
-        return ERR_NOMEM;
+    /* On the stack: a heap block this size per call costs more than the validation. */
+    vctx_t cbuf, *c = &cbuf;
     memset(c, 0, offsetof(vctx_t, ipath));
     c->s = s;
     c->res = res;
@@ -881,9 +894,7 @@ static int run(const schema_t *s, json_object *inst, schema_result_t *res, int m
         atomic_flag_clear(&ms->md_busy);
     if (c->md_own)
         pcre2_match_data_free(c->md);
-    int rc = c->nomem ? ERR_NOMEM : bad ? ERR_SCHEMA : 0;
-    free(c);
-    return rc;
+    return c->nomem ? ERR_NOMEM : bad ? ERR_SCHEMA : 0;
 }
 
 int schema_validate(const schema_t *s, json_object *inst, schema_result_t *res)

@@ -68,6 +68,12 @@ int schema_validate(const schema_t *s, json_object *inst, schema_result_t *res);
  * (up to 16 errors, whatever fits in len) in msg. */
 int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len);
 
+/* Parse JSON text strictly (RFC 8259, nesting up to SCHEMA_MAX_DEPTH) into *out, a new
+ * reference (NULL for the literal null). Faster than json_tokener for small documents;
+ * on failure ERR_INVAL and "invalid JSON at byte N: why" in err. */
+int schema_parse_json(const char *text, size_t len, json_object **out, char *err,
+                      size_t errlen);
+
 /* `agentd schema check [--draft 7|2020-12] [--format-assert] [--map URL=DIR]...
  *  [--all] SCHEMA.json INSTANCE.json` with argv[0] == "schema".
  * Exit codes: 0 valid, 1 invalid, 2 usage error or bad schema. */

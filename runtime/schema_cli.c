@@ -37,12 +37,12 @@ static int load(const char *path, const char *what, json_object **out)
         return -1;
     }
     size_t cap = 65536, n = 0;
-    char *buf = malloc(cap + 1);
+    char *buf = malloc(cap);
     while (buf) {
         n += fread(buf + n, 1, cap - n, f);
         if (n < cap || cap >= CLI_MAX_FILE)
             break;
-        char *nb = realloc(buf, cap * 2 + 1);
+        char *nb = realloc(buf, cap * 2);
         if (!nb) {
             free(buf);
             buf = NULL;
@@ -60,25 +60,12 @@ static int load(const char *path, const char *what, json_object **out)
         free(buf);
         return -1;
     }
-    json_tokener *tok = json_tokener_new_ex(SCHEMA_MAX_DEPTH);
-    if (!tok) {
-        free(buf);
-        return -1;
-    }
-    /* The NUL is passed too: it ends a top-level number the tokener would wait on. */
-    buf[n] = 0;
-    json_object *o = json_tokener_parse_ex(tok, buf, (int)n + 1);
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    size_t off = json_tokener_get_parse_end(tok);
-    if (je == json_tokener_success)
-        while (off < n && strchr(" \t\r\n", buf[off]))
-            off++;
-    json_tokener_free(tok);
+    json_object *o = NULL;
+    char err[160];
+    int rc = schema_parse_json(buf, n, &o, err, sizeof err);
     free(buf);
-    if (je != json_tokener_success || off < n) {
-        fprintf(stderr, "agentd schema: %s %s: not valid JSON at byte %zu: %s\n", what, path,
-                off, je != json_tokener_success ? json_tokener_error_desc(je) : "trailing text");
-        json_object_put(o);
+    if (rc) {
+        fprintf(stderr, "agentd schema: %s %s: %s\n", what, path, err);
         return -1;
     }
     *out = o;

@@ -500,6 +500,43 @@ static int compile_format(cctx_t *c, ops_t *ops, json_object *o, unsigned vocab)
     return 0;
 }
 
+/* Move a "required" op into the node's properties op when all its names are listed
+ * properties (at most 64): see sprops_t. */
+static int fold_required(cctx_t *c, ops_t *ops)
+{
+    sop_t *req = NULL, *props = NULL;
+    for (size_t i = 0; i < ops->n; i++) {
+        if (ops->v[i].kind == K_REQUIRED)
+            req = &ops->v[i];
+        else if (ops->v[i].kind == K_PROPS)
+            props = &ops->v[i];
+    }
+    if (!req || !props || req->u.names.n > 64)
+        return 0;
+    sprops_t *p = props->u.props;
+    uint64_t *bits = schema_alloc(c->s, (p->n + 1) * sizeof *bits);
+    if (!bits)
+        return cc_fail(c, "out of memory");
+    for (size_t r = 0; r < req->u.names.n; r++) {
+        size_t i = 0;
+        while (i < p->n && strcmp(p->names[i], req->u.names.v[r]) != 0)
+            i++;
+        if (i == p->n)
+            return 0; /* a required name without a schema: keep the plain op */
+        if (!bits[i])
+            bits[i] = 1ull << r;
+    }
+    p->reqbit = bits;
+    for (size_t i = 0; i < p->n; i++)
+        p->req_mask |= bits[i];
+    p->req_names = req->u.names.v;
+    p->nreq = req->u.names.n;
+    size_t at = (size_t)(req - ops->v);
+    memmove(req, req + 1, (ops->n - at - 1) * sizeof *req);
+    ops->n--;
+    return 0;
+}
+
 static int compile_object(cctx_t *c, snode_t *n, json_object *o, oinfo_t *inf)
 {
     ops_t *ops = malloc(sizeof *ops);
@@ -525,7 +562,7 @@ static int compile_object(cctx_t *c, snode_t *n, json_object *o, oinfo_t *inf)
         goto done;
     if ((inf->vocab & V_APPLICATOR) && compile_applicators(c, ops, o, inf->draft))
         goto done;
-    if (compile_props(c, ops, o, inf->vocab))
+    if (compile_props(c, ops, o, inf->vocab) || fold_required(c, ops))
         goto done;
     if (inf->draft != 7 && (inf->vocab & V_UNEVAL)) {
         static const struct { const char *kw; int kind; unsigned t; } ue[] = {

@@ -47,6 +47,12 @@ typedef struct sprops {
     const char **patsrc;
     snode_t **patsubs;
     snode_t *additional; /* NULL: no additionalProperties */
+    /* "required" folded in when every required name is a listed property: the walk
+     * over the instance sees them anyway, so no hash lookups are needed. */
+    uint64_t *reqbit;    /* per property: its bit in req_mask, or 0 */
+    uint64_t req_mask;
+    const char **req_names;
+    size_t nreq;
 } sprops_t;
 
 typedef struct sop {

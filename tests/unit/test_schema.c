@@ -397,8 +397,47 @@ static void test_cli(void)
     CHECK_EQ_INT(system(out), 0);
 }
 
+static void test_parse_json(void)
+{
+    char err[128];
+    json_object *o = NULL;
+    const char *t = " {\"a\":[1,-2,3.5,1e3,true,false,null,\"x\\u00e9\\ud83d\\ude00\\n\"],"
+                    "\"a\":{\"b\":12345678901234567890,\"c\":-9223372036854775809}} ";
+    CHECK_EQ_INT(schema_parse_json(t, strlen(t), &o, err, sizeof err), 0);
+    json_object *a, *b;
+    CHECK(json_object_object_get_ex(o, "a", &a) && json_object_is_type(a, json_type_object));
+    CHECK(json_object_object_get_ex(a, "b", &b) &&
+          json_object_get_uint64(b) == 12345678901234567890ull);
+    CHECK(json_object_object_get_ex(a, "c", &b) && json_object_is_type(b, json_type_double));
+    json_object_put(o);
+    const char *arr = "[1,-2,3.5,1e3,true,false,null,\"x\\u00e9\\ud83d\\ude00\\n\"]";
+    CHECK_EQ_INT(schema_parse_json(arr, strlen(arr), &o, err, sizeof err), 0);
+    json_object *ref = json_tokener_parse(arr);
+    CHECK(o && ref && json_object_equal(o, ref));
+    CHECK_EQ_STR(json_object_get_string(json_object_array_get_idx(o, 7)), "x\xc3\xa9\xf0\x9f\x98\x80\n");
+    json_object_put(ref);
+    json_object_put(o);
+    o = NULL;
+    CHECK_EQ_INT(schema_parse_json("null", 4, &o, err, sizeof err), 0);
+    CHECK(o == NULL);
+    static const char *bad[] = {"", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "'a'", "nul",
+                                "[1] x", "\"a\tb\"", "{\"a\" 1}", "NaN", "\"\\x\"", "/*c*/1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = NULL;
+        CHECK_EQ_INT(schema_parse_json(bad[i], strlen(bad[i]), &o, err, sizeof err), ERR_INVAL);
+        CHECK(o == NULL);
+    }
+    CHECK_EQ_INT(schema_parse_json("[1,]", 4, &o, err, sizeof err), ERR_INVAL);
+    CHECK_EQ_STR(err, "invalid JSON at byte 3: unexpected character");
+    char deep[3000];
+    memset(deep, '[', sizeof deep);
+    CHECK_EQ_INT(schema_parse_json(deep, sizeof deep, &o, err, sizeof err), ERR_INVAL);
+    CHECK(strstr(err, "nested too deeply") != NULL);
+}
+
 int main(void)
 {
+    RUN(test_parse_json);
     RUN(test_messages_and_pointers);
     RUN(test_result_locations);
     RUN(test_error_budget);

@@ -1,0 +1,150 @@
+/*
+ * bench_schema: validations per second for a realistic tool-argument schema.
+ *
+ * Not a test: scripts/bench-schema.sh builds and runs it (three runs, medians).
+ * Prints compile time, validations/s on a parsed valid instance, parse+validate/s from
+ * text, and the invalid instance (4 errors) both stopping at the first error and
+ * collecting all of them. Format assertion is measured on and off.
+ */
+#include "err.h"
+#include "schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *schema_text =
+    "{"
+    "\"$schema\":\"https://json-schema.org/draft/2020-12/schema\","
+    "\"type\":\"object\","
+    "\"additionalProperties\":false,"
+    "\"required\":[\"customer\",\"email\",\"order_id\",\"items\",\"shipping\"],"
+    "\"properties\":{"
+    "\"customer\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":80},"
+    "\"email\":{\"type\":\"string\",\"format\":\"email\",\"maxLength\":254},"
+    "\"order_id\":{\"type\":\"string\",\"pattern\":\"^ORD-[0-9]{6}$\"},"
+    "\"priority\":{\"enum\":[\"low\",\"normal\",\"high\",\"urgent\"]},"
+    "\"quantity_total\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000},"
+    "\"gift\":{\"type\":\"boolean\"},"
+    "\"note\":{\"type\":\"string\",\"maxLength\":500},"
+    "\"items\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":50,\"uniqueItems\":true,"
+    "  \"items\":{\"type\":\"object\",\"additionalProperties\":false,"
+    "    \"required\":[\"sku\",\"qty\"],"
+    "    \"properties\":{"
+    "      \"sku\":{\"type\":\"string\",\"minLength\":3,\"maxLength\":32},"
+    "      \"qty\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100},"
+    "      \"price\":{\"type\":\"number\",\"exclusiveMinimum\":0}}}},"
+    "\"shipping\":{\"type\":\"object\",\"additionalProperties\":false,"
+    "  \"required\":[\"street\",\"city\",\"country\"],"
+    "  \"properties\":{"
+    "    \"street\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":120},"
+    "    \"city\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":60},"
+    "    \"postcode\":{\"type\":\"string\",\"maxLength\":12},"
+    "    \"country\":{\"type\":\"string\",\"enum\":[\"US\",\"GB\",\"DE\",\"FR\",\"JP\",\"NL\"]}}}"
+    "}}";
+
+static const char *valid_text =
+    "{\"customer\":\"Ada King, Countess of Lovelace\",\"email\":\"ada.king.lovelace@example.com\","
+    "\"order_id\":\"ORD-104233\",\"priority\":\"high\",\"quantity_total\":7,\"gift\":false,"
+    "\"note\":\"Please leave the parcel with the neighbour at number 12 if nobody is home. Ring twice; the bell is quiet.\","
+    "\"items\":[{\"sku\":\"BOOK-0001\",\"qty\":2,\"price\":12.5},"
+    "{\"sku\":\"PEN-0042\",\"qty\":4,\"price\":1.25},"
+    "{\"sku\":\"MUG-0007\",\"qty\":1,\"price\":8.99},"
+    "{\"sku\":\"CARD-0100\",\"qty\":1,\"price\":3.5}],"
+    "\"shipping\":{\"street\":\"221B Baker Street, Marylebone\",\"city\":\"London\","
+    "\"postcode\":\"NW1 6XE\",\"country\":\"GB\"}}";
+
+/* Four errors: bad order_id, qty 0, unknown property, missing city. */
+static const char *invalid_text =
+    "{\"customer\":\"Ada King, Countess of Lovelace\",\"email\":\"ada.king.lovelace@example.com\","
+    "\"order_id\":\"ORD-10423\",\"priority\":\"high\",\"quantity_total\":7,\"gift\":false,"
+    "\"note\":\"Please leave the parcel with the neighbour at number 12 if nobody is home. Ring twice; the bell is quiet.\","
+    "\"items\":[{\"sku\":\"BOOK-0001\",\"qty\":2,\"price\":12.5},"
+    "{\"sku\":\"PEN-0042\",\"qty\":0,\"price\":1.25},"
+    "{\"sku\":\"MUG-0007\",\"qty\":1,\"price\":8.99},"
+    "{\"sku\":\"CARD-0100\",\"qty\":1,\"price\":3.5}],\"coupon\":\"X\","
+    "\"shipping\":{\"street\":\"221B Baker Street, Marylebone\","
+    "\"postcode\":\"NW1 6XE\",\"country\":\"GB\"}}";
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* CPU time: the machine is shared */
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+#define RATE(label, body)                                                                \
+    do {                                                                                 \
+        long n_ = 0;                                                                     \
+        double t0_ = now(), t_;                                                          \
+        do {                                                                             \
+            for (int k_ = 0; k_ < 1000; k_++) {                                          \
+                body;                                                                    \
+            }                                                                            \
+            n_ += 1000;                                                                  \
+        } while ((t_ = now() - t0_) < secs);                                             \
+        printf("%-44s %12.0f /s\n", label, (double)n_ / t_);                              \
+    } while (0)
+
+static int run(int fmt, double secs)
+{
+    char err[256];
+    schema_opts_t o = {.format_assert = fmt, .max_errors = 10};
+    json_object *doc = json_tokener_parse(schema_text);
+    json_object *valid = json_tokener_parse(valid_text);
+    json_object *invalid = json_tokener_parse(invalid_text);
+    schema_t *s = schema_compile(doc, &o, err, sizeof err);
+    if (!s || !valid || !invalid) {
+        fprintf(stderr, "bench: setup failed: %s\n", err);
+        return 1;
+    }
+    schema_result_t *r = schema_result_new();
+    if (schema_validate(s, valid, NULL) != 0 || schema_validate(s, invalid, r) != ERR_SCHEMA ||
+        schema_result_count(r) != 4) {
+        fprintf(stderr, "bench: unexpected verdicts (%zu errors)\n", schema_result_count(r));
+        return 1;
+    }
+    printf("format assertion %s (valid instance %zu bytes, invalid %zu bytes, 4 errors)\n",
+           fmt ? "on" : "off", strlen(valid_text), strlen(invalid_text));
+    volatile int sink = 0;
+    RATE("compile", {
+        schema_t *c = schema_compile(doc, &o, err, sizeof err);
+        sink += c != NULL;
+        schema_free(c);
+    });
+    RATE("validate valid (parsed)", sink += schema_validate(s, valid, NULL));
+    size_t vlen = strlen(valid_text);
+    RATE("parse + validate valid (schema_parse_json)", {
+        json_object *v = NULL;
+        sink += schema_parse_json(valid_text, vlen, &v, err, sizeof err);
+        sink += schema_validate(s, v, NULL);
+        json_object_put(v);
+    });
+    RATE("parse + validate valid (json_tokener_parse)", {
+        json_object *v = json_tokener_parse(valid_text);
+        sink += schema_validate(s, v, NULL);
+        json_object_put(v);
+    });
+    RATE("parse only (schema_parse_json)", {
+        json_object *v = NULL;
+        sink += schema_parse_json(valid_text, vlen, &v, err, sizeof err);
+        json_object_put(v);
+    });
+    RATE("validate invalid, first error", sink += schema_validate(s, invalid, NULL));
+    RATE("validate invalid, collect 4 errors", sink += schema_validate(s, invalid, r));
+    schema_result_free(r);
+    schema_free(s);
+    json_object_put(doc);
+    json_object_put(valid);
+    json_object_put(invalid);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    double secs = argc > 1 ? atof(argv[1]) : 1.0;
+    if (run(0, secs) || run(1, secs))
+        return 1;
+    return 0;
+}
