@@ -197,6 +197,66 @@ static void test_bad_input(void)
     vmodel_free(m);
 }
 
+/* Events in surprising orders still make a sensible tree: a child before its parent, an
+ * end without a begin, a begin seen twice, a point on an unknown parent. */
+static void test_odd_orders(void)
+{
+    vmodel_t *m = vmodel_new("r000000000000001");
+    char err[200];
+    const char *lines[] = {
+        "{\"seq\":1,\"ts_ns\":100,\"span_id\":\"c1\",\"parent_id\":\"p1\",\"phase\":\"begin\",\"op\":\"chat\"}",
+        "{\"seq\":2,\"ts_ns\":110,\"span_id\":\"p1\",\"parent_id\":\"r000000000000001\",\"phase\":\"begin\",\"op\":\"plan\"}",
+        "{\"seq\":3,\"ts_ns\":120,\"span_id\":\"r000000000000001\",\"phase\":\"begin\",\"op\":\"invoke_agent\"}",
+        "{\"seq\":4,\"ts_ns\":130,\"span_id\":\"t1\",\"parent_id\":\"p1\",\"phase\":\"end\",\"op\":\"execute_tool\",\"status\":\"ok\"}",
+        "{\"seq\":5,\"ts_ns\":140,\"span_id\":\"c1\",\"parent_id\":\"p1\",\"phase\":\"begin\",\"op\":\"chat\"}",
+        "{\"seq\":6,\"ts_ns\":150,\"span_id\":\"g1\",\"parent_id\":\"nowhere\",\"phase\":\"point\",\"op\":\"guardrail\"}",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        CHECK_EQ_INT(vmodel_add(m, lines[i], err, sizeof err), 0);
+    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    CHECK_EQ_INT(m->nspans, 5);
+    CHECK_EQ_INT(vmodel_root(m), vmodel_find(m, "r000000000000001"));
+    /* The orphan point is a second root; the rest hang under the run. */
+    CHECK_EQ_INT(m->nrows, 5);
+    CHECK_EQ_STR(m->spans[m->rows[0].span].op, "invoke_agent");
+    CHECK_EQ_STR(m->spans[m->rows[1].span].op, "plan");
+    CHECK_EQ_INT(m->rows[2].depth, 2);
+    const vmodel_span_t *t1 = &m->spans[vmodel_find(m, "t1")];
+    CHECK_EQ_INT(t1->start_ns, 130);
+    CHECK_EQ_INT(t1->end_ns, 130);
+    /* A second begin restarts nothing that matters to the reader: latest begin wins. */
+    CHECK_EQ_INT(m->spans[vmodel_find(m, "c1")].start_ns, 140);
+    vmodel_free(m);
+}
+
+/* Every prefix of every fixture line either parses as an event or is refused cleanly. */
+static void test_truncated_lines(void)
+{
+    char *text = slurp("tests/fixtures/traces/failed_run.jsonl");
+    CHECK(text != NULL);
+    if (!text)
+        return;
+    char err[200];
+    int refused = 0;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        for (size_t k = 0; k < n; k += 7) {
+            char *cut = strndup(line, k);
+            vmodel_t *m = vmodel_new(NULL);
+            int rc = vmodel_add(m, cut, err, sizeof err);
+            CHECK(rc == 0 || rc == ERR_INVAL);
+            refused += rc == ERR_INVAL;
+            CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+            vmodel_free(m);
+            free(cut);
+        }
+        line += n + (nl ? 1 : 0);
+    }
+    CHECK(refused > 0);
+    free(text);
+}
+
 static void test_fmt_dur(void)
 {
     char b[32];
@@ -266,6 +326,8 @@ int main(void)
     RUN(test_collapse_and_search);
     RUN(test_incremental);
     RUN(test_bad_input);
+    RUN(test_odd_orders);
+    RUN(test_truncated_lines);
     RUN(test_fmt_dur);
     RUN(test_big_run_speed);
     return check_report();
