@@ -59,6 +59,10 @@ int vtui_run_open(tui_t *t, const char *id)
     t->rsel = t->rtop = 0;
     t->open_t0 = t0;
     t->follow = t->follow || live(t);
+    /* A live run is read like tail -f: the cursor starts on the newest span and stays
+     * there as spans arrive (until the user moves it). */
+    if (live(t) && t->m->nrows)
+        t->rsel = t->m->nrows - 1;
     t->scr = SCR_RUN;
     return 0;
 }
