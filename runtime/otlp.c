@@ -42,8 +42,7 @@ void otlp_trace_id(const char *run_id, char out[33])
     else if (is_hex(run_id, 32))
         snprintf(out, 33, "%s", run_id);
     else
-        snprintf(out, 33, "%016llx%016llx",
-                 (unsigned long long)fnv(run_id, 1469598103934665603ull),
+        snprintf(out, 33, "%016llx%016llx", (unsigned long long)fnv(run_id, 1469598103934665603ull),
                  (unsigned long long)fnv(run_id, 0x84222325cbf29ce4ull));
     lower(out);
 }
@@ -126,12 +125,8 @@ static json_object *any_value(json_object *v)
             add_json_text(a, v);
         }
         break;
-    case json_type_object:
-        add_json_text(a, v);
-        break;
-    case json_type_null:
-        json_object_put(a);
-        return NULL;
+    case json_type_object: add_json_text(a, v); break;
+    case json_type_null: json_object_put(a); return NULL;
     }
     return a;
 }
@@ -168,8 +163,8 @@ static int has_attr(json_object *attrs, const char *key)
 }
 
 /* One span event: a point event on a span, or an instant child span (retry, guardrail). */
-static void add_point_event(json_object *events, const char *name, const char *error,
-                            int64_t ts, json_object *ev_attrs)
+static void add_point_event(json_object *events, const char *name, const char *error, int64_t ts,
+                            json_object *ev_attrs)
 {
     json_object *e = json_object_new_object();
     json_object *attrs = attributes(ev_attrs);
@@ -231,8 +226,8 @@ static void add_transition(json_object *attrs, const vmodel_event_t *ev)
     json_object_put(o);
 }
 
-static json_object *span_json(const vmodel_t *m, int i, const char *trace_id,
-                              const int *first_pt, const int *next_pt)
+static json_object *span_json(const vmodel_t *m, int i, const char *trace_id, const int *first_pt,
+                              const int *next_pt)
 {
     const vmodel_span_t *s = &m->spans[i];
     char sid[17], pid[17];
@@ -245,9 +240,8 @@ static json_object *span_json(const vmodel_t *m, int i, const char *trace_id,
         json_object_object_add(o, "parentSpanId", json_object_new_string(pid));
     }
     json_object_object_add(o, "name", json_object_new_string(s->name ? s->name : s->op));
-    json_object_object_add(o, "kind",
-                           json_object_new_int(strcmp(s->op, "chat") == 0 ? KIND_CLIENT
-                                                                          : KIND_INTERNAL));
+    json_object_object_add(
+        o, "kind", json_object_new_int(strcmp(s->op, "chat") == 0 ? KIND_CLIENT : KIND_INTERNAL));
     json_object_object_add(o, "startTimeUnixNano", nanos(s->start_ns));
     json_object_object_add(o, "endTimeUnixNano", nanos(vmodel_span_end(m, s, 0)));
 
@@ -374,8 +368,8 @@ int otlp_write(vmodel_t *m, FILE *out)
     json_object *o = otlp_build(m);
     if (!o)
         return m->nspans ? ERR_NOMEM : ERR_INVAL;
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     int rc = 0;
     if (!s)
         rc = ERR_NOMEM;

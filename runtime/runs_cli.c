@@ -47,7 +47,8 @@ static int print_row(void *ud, const store_run_t *r)
         json_object_object_add(o, "steps", json_object_new_int(r->step));
         json_object_object_add(o, "model", json_object_new_string(r->model));
         json_object_object_add(o, "created_ns", json_object_new_int64(r->created_ns));
-        json_object_object_add(o, "ended_ns", r->ended_ns ? json_object_new_int64(r->ended_ns) : NULL);
+        json_object_object_add(o, "ended_ns",
+                               r->ended_ns ? json_object_new_int64(r->ended_ns) : NULL);
         json_object_object_add(o, "duration_ms",
                                json_object_new_double((double)run_duration(r) / 1e6));
         json_object_object_add(o, "input_tokens", json_object_new_int64(r->input_tokens));
@@ -56,7 +57,8 @@ static int print_row(void *ud, const store_run_t *r)
         json_object_object_add(o, "model_calls", json_object_new_int(r->model_calls));
         json_object_object_add(o, "tool_calls", json_object_new_int(r->tool_calls));
         json_object_object_add(o, "events", json_object_new_int64(r->last_seq));
-        json_object_object_add(o, "reason", r->reason[0] ? json_object_new_string(r->reason) : NULL);
+        json_object_object_add(o, "reason",
+                               r->reason[0] ? json_object_new_string(r->reason) : NULL);
         json_object_object_add(o, "error", r->error ? json_object_new_string(r->error) : NULL);
         json_object_array_add(c->arr, o);
     } else {
@@ -65,8 +67,8 @@ static int print_row(void *ud, const store_run_t *r)
         struct tm tm;
         localtime_r(&t, &tm);
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-        printf("%-16.16s  %-14.14s  %-9s  %5d  %8s  %8lld  %9.6f  %s\n", r->id, r->agent,
-               r->state, r->step, vmodel_fmt_dur(run_duration(r), dur, sizeof dur),
+        printf("%-16.16s  %-14.14s  %-9s  %5d  %8s  %8lld  %9.6f  %s\n", r->id, r->agent, r->state,
+               r->step, vmodel_fmt_dur(run_duration(r), dur, sizeof dur),
                (long long)(r->input_tokens + r->output_tokens), r->cost_usd, when);
     }
     c->n++;
@@ -103,15 +105,16 @@ int runs_cli_main(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    static const char *const states[] = {"created", "planning", "acting",   "observing",
-                                         "waiting", "done",     "failed",   "cancelled"};
+    static const char *const states[] = {"created", "planning", "acting", "observing",
+                                         "waiting", "done",     "failed", "cancelled"};
     if (state) {
         size_t k = 0;
         while (k < sizeof states / sizeof states[0] && strcmp(states[k], state))
             k++;
         if (k == sizeof states / sizeof states[0]) {
-            fprintf(stderr, "agentd runs: --state: unknown state \"%s\" (created, planning, "
-                            "acting, observing, waiting, done, failed, cancelled)\n",
+            fprintf(stderr,
+                    "agentd runs: --state: unknown state \"%s\" (created, planning, "
+                    "acting, observing, waiting, done, failed, cancelled)\n",
                     state);
             return CLI_USAGE;
         }

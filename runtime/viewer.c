@@ -311,7 +311,7 @@ int viewer_tui(store_t *st, const char *db_path, const char *run_id, int follow)
             int64_t ms = (vtui_mono_ns() - t.open_t0) / 1000000;
             last_open = t.open_t0;
             vtui_say(&t, "opened %d events, %d spans in %lld ms%s", t.m->nevs, t.m->nspans,
-                (long long)ms, t.m->errors ? "   (e: jump to the next error)" : "");
+                     (long long)ms, t.m->errors ? "   (e: jump to the next error)" : "");
             draw(&t);
         }
         int ch = getch();

@@ -73,7 +73,8 @@ static int parse(int argc, char **argv, opts_t *o)
         }
     }
     if (o->export && (!o->otlp || o->nruns == 0)) {
-        fprintf(stderr, "agentd trace export: usage: agentd trace export RUN... --otlp [-o FILE]\n");
+        fprintf(stderr,
+                "agentd trace export: usage: agentd trace export RUN... --otlp [-o FILE]\n");
         return -1;
     }
     if (!o->export && o->nruns > 1) {

@@ -202,13 +202,15 @@ static int msg_one(void *ud, int64_t idx, const char *json)
     if (idx < c->from || idx > c->to)
         return idx > c->to;
     json_object *o = json_tokener_parse(json), *v;
-    const char *role = o && json_object_object_get_ex(o, "role", &v) ? json_object_get_string(v) : "?";
+    const char *role =
+        o && json_object_object_get_ex(o, "role", &v) ? json_object_get_string(v) : "?";
     json_object *nm = NULL;
     if (o)
         json_object_object_get_ex(o, "name", &nm);
     vlines_addf(c->l, VL_KEY, "[%lld] %s%s%s", (long long)idx, role, nm ? " " : "",
                 nm ? json_object_get_string(nm) : "");
-    if (o && json_object_object_get_ex(o, "content", &v) && json_object_is_type(v, json_type_string))
+    if (o && json_object_object_get_ex(o, "content", &v) &&
+        json_object_is_type(v, json_type_string))
         add_json_text(c->l, "    ", json_object_get_string(v));
     else if (o && json_object_object_get_ex(o, "content", &v) && v)
         add_json_text(c->l, "    ", json_object_to_json_string(v));
@@ -244,8 +246,11 @@ static void add_point_events(vlines_t *l, const vmodel_t *m, int i)
         if (!header++)
             vlines_add(l, VL_HEAD, "", "── retries and notes ──");
         json_object *o = json_tokener_parse(ev->json), *v, *a;
-        const char *name = o && json_object_object_get_ex(o, "name", &v) && v ? json_object_get_string(v) : "event";
-        const char *error = o && json_object_object_get_ex(o, "error", &v) && v ? json_object_get_string(v) : NULL;
+        const char *name = o && json_object_object_get_ex(o, "name", &v) && v
+                               ? json_object_get_string(v)
+                               : "event";
+        const char *error =
+            o && json_object_object_get_ex(o, "error", &v) && v ? json_object_get_string(v) : NULL;
         char off[32], line[1024];
         int n = snprintf(line, sizeof line, "+%s %s",
                          vmodel_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off), name);
@@ -294,8 +299,7 @@ static void add_run_parts(vlines_t *l, store_t *st, const vmodel_t *m)
     vlines_addf(l, VL_TEXT, "state %s   steps %d   model calls %d   tool calls %d", run.state,
                 run.step, run.model_calls, run.tool_calls);
     vlines_addf(l, VL_TEXT, "tokens %lld in / %lld out   cost $%.6f   model %s",
-                (long long)run.input_tokens, (long long)run.output_tokens, run.cost_usd,
-                run.model);
+                (long long)run.input_tokens, (long long)run.output_tokens, run.cost_usd, run.model);
     if (run.reason[0])
         vlines_addf(l, VL_ERROR, "reason %s", run.reason);
     if (run.error)
@@ -334,7 +338,8 @@ int viewer_detail_build(vlines_t *out, store_t *st, const vmodel_t *m, int i, in
     vlines_addf(out, VL_HEAD, "%s", s->name ? s->name : s->op);
     vlines_addf(out, s->status == VM_ERROR ? VL_ERROR : VL_TEXT,
                 "status %s%s   start +%s   duration %s", st_word[s->status],
-                s->end_ns ? "" : " (open)", vmodel_fmt_dur(s->start_ns - m->min_ns, off, sizeof off),
+                s->end_ns ? "" : " (open)",
+                vmodel_fmt_dur(s->start_ns - m->min_ns, off, sizeof off),
                 vmodel_fmt_dur(vmodel_span_end(m, s, 0) - s->start_ns, dur, sizeof dur));
     vlines_addf(out, VL_DIM, "span %s   parent %s   op %s   step %d", s->id,
                 s->parent[0] ? s->parent : "-", s->op, s->step);
@@ -382,7 +387,9 @@ int viewer_detail_build(vlines_t *out, store_t *st, const vmodel_t *m, int i, in
     for (int k = 0; k < s->nevs; k++) {
         const vmodel_event_t *ev = &m->evs[s->evs[k]];
         vlines_addf(out, VL_DIM, "#%lld %s +%s", (long long)ev->seq,
-                    ev->phase == 'b' ? "begin" : ev->phase == 'e' ? "end" : "point",
+                    ev->phase == 'b'   ? "begin"
+                    : ev->phase == 'e' ? "end"
+                                       : "point",
                     vmodel_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off));
         add_json_text(out, "  ", ev->json);
     }

@@ -11,7 +11,8 @@
 #include <time.h>
 
 static const char *const sort_names[] = {"newest", "duration", "cost", "tokens", "state", "agent"};
-static const char *const filter_names[] = {"all", "active", "done", "failed", "cancelled", "waiting"};
+static const char *const filter_names[] = {"all",    "active",    "done",
+                                           "failed", "cancelled", "waiting"};
 
 void vtui_list_free(tui_t *t)
 {
@@ -82,8 +83,8 @@ static void list_order(tui_t *t)
     t->norder = 0;
     for (int i = 0; i < t->nruns; i++) {
         const char *s = t->runs[i].state;
-        int ok = t->filter == 0 || (t->filter == 1 ? !viewer_state_final(s)
-                                                   : !strcmp(s, filter_names[t->filter]));
+        int ok = t->filter == 0 ||
+                 (t->filter == 1 ? !viewer_state_final(s) : !strcmp(s, filter_names[t->filter]));
         if (ok)
             t->order[t->norder++] = i;
     }
@@ -153,11 +154,11 @@ void vtui_list_draw(tui_t *t)
     char dur[32];
     vtui_bar(t, 0, vtui_pair(t, C_HEAD, A_REVERSE));
     vtui_putf(0, 0, W, vtui_pair(t, C_HEAD, A_REVERSE) | A_BOLD,
-         " agentd trace — runs   %d shown / %d   sort: %s%s   filter: %s   db: %s", t->norder,
-         t->nruns, sort_names[t->sort], t->rev ? " (reversed)" : "", filter_names[t->filter],
-         t->db_path);
+              " agentd trace — runs   %d shown / %d   sort: %s%s   filter: %s   db: %s", t->norder,
+              t->nruns, sort_names[t->sort], t->rev ? " (reversed)" : "", filter_names[t->filter],
+              t->db_path);
     vtui_putf(1, 0, W, A_BOLD, "  %-16s %-10s %-9s %5s %7s %7s %9s %3s  %s", "id", "agent", "state",
-         "steps", "time", "tokens", "cost $", "err", W >= 95 ? "started" : "");
+              "steps", "time", "tokens", "cost $", "err", W >= 95 ? "started" : "");
     if (t->lsel >= t->norder)
         t->lsel = t->norder ? t->norder - 1 : 0;
     if (t->lsel < t->ltop)
@@ -182,46 +183,68 @@ void vtui_list_draw(tui_t *t)
         vtui_putf(2 + r, 0, W, base, "%s %-16.16s %-10.10s ", sel ? ">" : " ", l->id, l->agent);
         vtui_put(2 + r, 30, 9, l->state, base | state_attr(t, l->state));
         vtui_putf(2 + r, 39, W - 39, base, " %5d %7s %7lld %9.6f %3d  %s", l->steps,
-             vmodel_fmt_dur(l->dur_ns, dur, sizeof dur), (long long)l->tokens, l->cost, e, when);
+                  vmodel_fmt_dur(l->dur_ns, dur, sizeof dur), (long long)l->tokens, l->cost, e,
+                  when);
         if (e > 0)
             vtui_putf(2 + r, 72, 4, base | vtui_pair(t, C_ERR, A_BOLD), "%3d", e);
     }
     if (t->norder == 0)
-        vtui_put(3, 2, W - 2, t->nruns ? "(no runs match the filter; press f)"
-                                  : "(no runs yet: agentd run agents/support.lua)",
-            A_DIM);
+        vtui_put(3, 2, W - 2,
+                 t->nruns ? "(no runs match the filter; press f)"
+                          : "(no runs yet: agentd run agents/support.lua)",
+                 A_DIM);
     const char *line = NULL;
     if (t->msg_until > vtui_mono_ns())
         line = t->msg;
     else if (t->norder && t->runs[t->order[t->lsel]].error)
         line = t->runs[t->order[t->lsel]].error;
     if (line)
-        vtui_put(H - 2, 0, W, line, t->msg_until > vtui_mono_ns() ? A_BOLD : vtui_pair(t, C_ERR, A_BOLD));
+        vtui_put(H - 2, 0, W, line,
+                 t->msg_until > vtui_mono_ns() ? A_BOLD : vtui_pair(t, C_ERR, A_BOLD));
     vtui_bar(t, H - 1, vtui_pair(t, C_HEAD, A_REVERSE));
-    vtui_put(H - 1, 0, W,
-        " ↑↓ move ⏎ open s sort S reverse f filter / find n next e failed q quit",
-        vtui_pair(t, C_HEAD, A_REVERSE));
+    vtui_put(H - 1, 0, W, " ↑↓ move ⏎ open s sort S reverse f filter / find n next e failed q quit",
+             vtui_pair(t, C_HEAD, A_REVERSE));
 }
 
 void vtui_list_key(tui_t *t, int ch)
 {
     int page = LINES - 4 > 1 ? LINES - 4 : 1;
     switch (ch) {
-    case KEY_UP: case 'k': vtui_move_sel(&t->lsel, t->norder, -1); break;
-    case KEY_DOWN: case 'j': vtui_move_sel(&t->lsel, t->norder, 1); break;
+    case KEY_UP:
+    case 'k': vtui_move_sel(&t->lsel, t->norder, -1); break;
+    case KEY_DOWN:
+    case 'j': vtui_move_sel(&t->lsel, t->norder, 1); break;
     case KEY_PPAGE: vtui_move_sel(&t->lsel, t->norder, -page); break;
     case KEY_NPAGE: vtui_move_sel(&t->lsel, t->norder, page); break;
-    case KEY_HOME: case 'g': t->lsel = 0; break;
-    case KEY_END: case 'G': vtui_move_sel(&t->lsel, t->norder, t->norder); break;
-    case 's': t->sort = (t->sort + 1) % SORT__N; list_order(t); vtui_say(t, "sort: %s", sort_names[t->sort]); break;
-    case 'S': t->rev = !t->rev; list_order(t); break;
-    case 'f': t->filter = (t->filter + 1) % FILTERS; list_order(t); vtui_say(t, "filter: %s", filter_names[t->filter]); break;
+    case KEY_HOME:
+    case 'g': t->lsel = 0; break;
+    case KEY_END:
+    case 'G': vtui_move_sel(&t->lsel, t->norder, t->norder); break;
+    case 's':
+        t->sort = (t->sort + 1) % SORT__N;
+        list_order(t);
+        vtui_say(t, "sort: %s", sort_names[t->sort]);
+        break;
+    case 'S':
+        t->rev = !t->rev;
+        list_order(t);
+        break;
+    case 'f':
+        t->filter = (t->filter + 1) % FILTERS;
+        list_order(t);
+        vtui_say(t, "filter: %s", filter_names[t->filter]);
+        break;
     case 'r': vtui_list_load(t); break;
-    case '\n': case '\r': case KEY_ENTER: case KEY_RIGHT: case 'l':
+    case '\n':
+    case '\r':
+    case KEY_ENTER:
+    case KEY_RIGHT:
+    case 'l':
         if (t->norder)
             vtui_run_open(t, t->runs[t->order[t->lsel]].id);
         break;
-    case 'q': case 'Q': t->quit = 1; break;
+    case 'q':
+    case 'Q': t->quit = 1; break;
     default: break;
     }
 }

@@ -223,8 +223,7 @@ static int apply(vmodel_t *m, json_object *o, int evi, char *errbuf, size_t errl
                        (long long)ev->seq);
     if (!phase || (strcmp(phase, "begin") && strcmp(phase, "end") && strcmp(phase, "point")))
         return err_set(errbuf, errlen, ERR_INVAL,
-                       "event seq %lld: \"phase\" must be begin, end or point",
-                       (long long)ev->seq);
+                       "event seq %lld: \"phase\" must be begin, end or point", (long long)ev->seq);
     ev->phase = phase[0];
     ev->is_error = status && strcmp(status, "error") == 0;
     if (state_to)
@@ -287,8 +286,7 @@ static int apply(vmodel_t *m, json_object *o, int evi, char *errbuf, size_t errl
                 m->spans[ei].status = VM_ERROR;
                 if (error && !m->spans[ei].error)
                     m->spans[ei].error = strdup(error);
-            }
-            else if (m->spans[ei].status == VM_UNSET)
+            } else if (m->spans[ei].status == VM_UNSET)
                 m->spans[ei].status = VM_OK;
         }
     }
@@ -550,8 +548,8 @@ json_object *vmodel_span_json(const vmodel_t *m, int i)
                                json_object_new_double((double)(s->end_ns - s->start_ns) / 1e6));
     json_object_object_add(o, "status", str_or_null(st[s->status]));
     json_object_object_add(o, "error", str_or_null(s->error));
-    json_object_object_add(o, "attrs", s->attrs ? json_object_get(s->attrs)
-                                                : json_object_new_object());
+    json_object_object_add(o, "attrs",
+                           s->attrs ? json_object_get(s->attrs) : json_object_new_object());
     for (int k = 0; k < s->nevs; k++) {
         json_object *e = json_tokener_parse(m->evs[s->evs[k]].json);
         if (e)

@@ -30,40 +30,40 @@ enum { VM_UNSET = 0, VM_OK = 1, VM_ERROR = 2 };
 typedef struct vmodel_event {
     int64_t seq;
     int64_t ts_ns;
-    char *json;        /* the event line as stored, owned */
-    int span;          /* index of the span it belongs to */
-    char phase;        /* 'b', 'e', 'p' */
-    char is_error;     /* status "error" */
+    char *json;    /* the event line as stored, owned */
+    int span;      /* index of the span it belongs to */
+    char phase;    /* 'b', 'e', 'p' */
+    char is_error; /* status "error" */
 } vmodel_event_t;
 
 typedef struct vmodel_span {
     char id[40];
-    char parent[40];   /* "" for a root */
+    char parent[40]; /* "" for a root */
     char op[24];
-    char *name;        /* owned */
+    char *name;               /* owned */
     int64_t start_ns, end_ns; /* end_ns 0: still open */
     int64_t first_seq;
-    int status;        /* VM_* */
-    char *error;       /* owned, may be NULL */
+    int status;         /* VM_* */
+    char *error;        /* owned, may be NULL */
     json_object *attrs; /* merged begin+end attrs, owned reference */
     int step;
-    int point;         /* instant span (retry, guardrail, log) */
-    int retries;       /* retry point events on this span (model call attempts) */
+    int point;   /* instant span (retry, guardrail, log) */
+    int retries; /* retry point events on this span (model call attempts) */
     int has_begin;
-    int collapsed;     /* viewer state: children hidden */
-    int *evs;          /* indices of this span's events, in seq order */
+    int collapsed; /* viewer state: children hidden */
+    int *evs;      /* indices of this span's events, in seq order */
     int nevs, capevs;
     /* filled by vmodel_flatten */
     int parent_idx;
     int depth;
-    int sub_errors;    /* error spans in the subtree, self included */
+    int sub_errors; /* error spans in the subtree, self included */
 } vmodel_span_t;
 
 typedef struct vmodel_row {
     int span;
     int depth;
-    uint32_t more;     /* bit k: the ancestor at depth k+1 has later siblings */
-    int last;          /* last child of its parent */
+    uint32_t more; /* bit k: the ancestor at depth k+1 has later siblings */
+    int last;      /* last child of its parent */
 } vmodel_row_t;
 
 typedef struct vmodel {
@@ -73,15 +73,15 @@ typedef struct vmodel {
     vmodel_event_t *evs;
     int nevs, capevs;
     int64_t last_seq;
-    int64_t min_ns, max_ns;       /* earliest and latest ts_ns seen */
-    vmodel_row_t *rows;           /* after vmodel_flatten */
+    int64_t min_ns, max_ns; /* earliest and latest ts_ns seen */
+    vmodel_row_t *rows;     /* after vmodel_flatten */
     int nrows, caprows;
-    int *map;                     /* span id hash table: index+1, 0 = empty */
+    int *map; /* span id hash table: index+1, 0 = empty */
     size_t mapcap;
     /* run totals, kept current as events arrive */
     int64_t in_tokens, out_tokens;
     double cost;
-    int errors;                   /* events with status error */
+    int errors; /* events with status error */
     int retries;
     char agent[128];
     char last_state[16];

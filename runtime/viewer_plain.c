@@ -41,8 +41,8 @@ static int load_one(void *ud, int64_t seq, const char *json)
     char msg[200];
     c->rc = vmodel_add(c->m, json, msg, sizeof msg);
     if (c->rc)
-        err_set(c->errbuf, c->errlen, c->rc, "run %s, event %lld: %s", c->m->run_id,
-                (long long)seq, msg);
+        err_set(c->errbuf, c->errlen, c->rc, "run %s, event %lld: %s", c->m->run_id, (long long)seq,
+                msg);
     return c->rc != 0;
 }
 
@@ -135,8 +135,8 @@ void viewer_span_facts(const vmodel_span_t *s, int with_error, char *buf, size_t
             add(buf, len, &n, " ");
         }
     } else if (!strcmp(s->op, "retry")) {
-        int64_t d = vmodel_attr_int(s, "agentd.delay_ms",
-                                    vmodel_attr_int(s, "agentd.retry.delay_ms", -1));
+        int64_t d =
+            vmodel_attr_int(s, "agentd.delay_ms", vmodel_attr_int(s, "agentd.retry.delay_ms", -1));
         if (d >= 0)
             add(buf, len, &n, "delay=%lldms ", (long long)d);
     } else if (s->step && strcmp(s->op, "invoke_agent")) {
@@ -185,25 +185,27 @@ static int width(const char *s)
     return w;
 }
 
-static void print_retries(const vmodel_t *m, const vmodel_span_t *s, const char *indent,
-                          FILE *out)
+static void print_retries(const vmodel_t *m, const vmodel_span_t *s, const char *indent, FILE *out)
 {
     for (int k = 0; k < s->nevs; k++) {
         const vmodel_event_t *ev = &m->evs[s->evs[k]];
         if (ev->phase != 'p' || s->point)
             continue;
         json_object *o = json_tokener_parse(ev->json), *v;
-        const char *op = o && json_object_object_get_ex(o, "op", &v) ? json_object_get_string(v) : "";
-        const char *name = o && json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : op;
-        const char *error = o && json_object_object_get_ex(o, "error", &v) && v ? json_object_get_string(v) : NULL;
+        const char *op =
+            o && json_object_object_get_ex(o, "op", &v) ? json_object_get_string(v) : "";
+        const char *name =
+            o && json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : op;
+        const char *error =
+            o && json_object_object_get_ex(o, "error", &v) && v ? json_object_get_string(v) : NULL;
         int64_t delay = -1;
         json_object *a = NULL;
         if (o && json_object_object_get_ex(o, "attrs", &a) &&
             json_object_object_get_ex(a, "agentd.delay_ms", &v))
             delay = json_object_get_int64(v);
         char off[32];
-        fprintf(out, "%s   · +%s %s", indent, vmodel_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off),
-                name ? name : "event");
+        fprintf(out, "%s   · +%s %s", indent,
+                vmodel_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off), name ? name : "event");
         if (error)
             fprintf(out, ": %s", error);
         if (o && json_object_object_get_ex(o, "attrs", &a) &&
@@ -223,8 +225,9 @@ void viewer_plain_tree(vmodel_t *m, const store_run_t *run, FILE *out)
     int root = vmodel_root(m);
     int64_t total = root >= 0 ? vmodel_span_end(m, &m->spans[root], 0) - m->spans[root].start_ns
                               : m->max_ns - m->min_ns;
-    fprintf(out, "run %s  agent %s  state %s  steps %d  duration %s  tokens %lld in / %lld out"
-                 "  cost $%.6f  errors %d\n",
+    fprintf(out,
+            "run %s  agent %s  state %s  steps %d  duration %s  tokens %lld in / %lld out"
+            "  cost $%.6f  errors %d\n",
             m->run_id, run && run->agent[0] ? run->agent : (m->agent[0] ? m->agent : "?"),
             run ? run->state : (m->last_state[0] ? m->last_state : "?"), run ? run->step : 0,
             vmodel_fmt_dur(total, dur, sizeof dur), (long long)m->in_tokens,
@@ -262,15 +265,12 @@ void viewer_plain_event(const vmodel_t *m, const vmodel_event_t *ev, FILE *out)
     const vmodel_span_t *s = &m->spans[ev->span];
     char off[32], facts[400] = "";
     json_object *o = json_tokener_parse(ev->json), *v;
-    const char *name = o && json_object_object_get_ex(o, "name", &v) && v
-                           ? json_object_get_string(v)
-                           : s->op;
-    const char *to = o && json_object_object_get_ex(o, "state_to", &v) && v
-                         ? json_object_get_string(v)
-                         : NULL;
-    const char *error = o && json_object_object_get_ex(o, "error", &v) && v
-                            ? json_object_get_string(v)
-                            : NULL;
+    const char *name =
+        o && json_object_object_get_ex(o, "name", &v) && v ? json_object_get_string(v) : s->op;
+    const char *to =
+        o && json_object_object_get_ex(o, "state_to", &v) && v ? json_object_get_string(v) : NULL;
+    const char *error =
+        o && json_object_object_get_ex(o, "error", &v) && v ? json_object_get_string(v) : NULL;
     if (ev->phase == 'e' || s->point)
         viewer_span_facts(s, 1, facts, sizeof facts);
     else if (error)
@@ -320,8 +320,7 @@ int viewer_follow_plain(store_t *st, const char *run_id, int json, FILE *out)
         fflush(out);
         if (rc || c.rc) {
             if (rc)
-                fprintf(stderr, "agentd: reading events of run %s: %s\n", run_id,
-                        store_errmsg(st));
+                fprintf(stderr, "agentd: reading events of run %s: %s\n", run_id, store_errmsg(st));
             code = CLI_INTERNAL;
             break;
         }

@@ -45,14 +45,16 @@ int vtui_run_open(tui_t *t, const char *id)
     int64_t t0 = vtui_mono_ns();
     int rc = store_run_get(t->st, id, &t->run);
     if (rc) {
-        vtui_say(t, "run %s: %s", id, rc == ERR_INVAL ? "prefix matches several runs" : err_str(rc));
+        vtui_say(t, "run %s: %s", id,
+                 rc == ERR_INVAL ? "prefix matches several runs" : err_str(rc));
         return rc;
     }
     t->has_run = 1;
     t->m = vmodel_new(t->run.id);
     if (!t->m)
         return ERR_NOMEM;
-    if ((rc = viewer_load(t->st, t->m, err, sizeof err)) != 0 || (rc = vmodel_flatten(t->m, t->points)) != 0) {
+    if ((rc = viewer_load(t->st, t->m, err, sizeof err)) != 0 ||
+        (rc = vmodel_flatten(t->m, t->points)) != 0) {
         vtui_say(t, "%s", rc == ERR_NOMEM ? "out of memory" : err);
         return rc;
     }
@@ -145,10 +147,10 @@ void vtui_run_draw(tui_t *t)
 
     vtui_bar(t, 0, vtui_pair(t, C_HEAD, A_REVERSE));
     vtui_putf(0, 0, W, vtui_pair(t, C_HEAD, A_REVERSE) | A_BOLD,
-         " %.16s %s %s%s | %d err | %d steps %s | %lld+%lld tok $%.6g", t->run.id,
-         t->run.agent, t->run.state, t->follow ? (live(t) ? " LIVE" : " (followed)") : "",
-         m->errors, t->run.step, vmodel_fmt_dur(t1 - t0, dur, sizeof dur),
-         (long long)m->in_tokens, (long long)m->out_tokens, t->run.cost_usd);
+              " %.16s %s %s%s | %d err | %d steps %s | %lld+%lld tok $%.6g", t->run.id,
+              t->run.agent, t->run.state, t->follow ? (live(t) ? " LIVE" : " (followed)") : "",
+              m->errors, t->run.step, vmodel_fmt_dur(t1 - t0, dur, sizeof dur),
+              (long long)m->in_tokens, (long long)m->out_tokens, t->run.cost_usd);
 
     int bw = W >= 120 ? W / 3 : W >= 80 ? 24 : (W / 4 > 6 ? W / 4 : 6);
     int dw = 7, nw = W - bw - dw - 4;
@@ -177,7 +179,8 @@ void vtui_run_draw(tui_t *t)
                            : !s->end_ns          ? (t->utf8 ? "…" : ">")
                            : s->collapsed        ? "+"
                                                  : " ";
-        vtui_put(y, 0, 1, mark, base | (s->status == VM_ERROR ? vtui_pair(t, C_ERR, A_BOLD) : A_BOLD));
+        vtui_put(y, 0, 1, mark,
+                 base | (s->status == VM_ERROR ? vtui_pair(t, C_ERR, A_BOLD) : A_BOLD));
         char pre[200], label[400];
         tree_prefix(t, row, pre, sizeof pre);
         int x = 2 + vtui_put(y, 2, nw, pre, base | A_DIM);
@@ -188,7 +191,7 @@ void vtui_run_draw(tui_t *t)
             vtui_putf(y, x, nw + 2 - x, base | vtui_pair(t, C_ERR, A_NORMAL), "  %s", s->error);
         int64_t end = vmodel_span_end(m, s, now);
         vtui_putf(y, nw + 2, dw + 1, base, "%*s", dw,
-             s->point ? "·" : vmodel_fmt_dur(end - s->start_ns, dur, sizeof dur));
+                  s->point ? "·" : vmodel_fmt_dur(end - s->start_ns, dur, sizeof dur));
         /* The waterfall: the span's place in the run, one cell at least. */
         int x0 = (int)((double)(s->start_ns - t0) * bw / (double)span_ns);
         int x1 = (int)((double)(end - t0) * bw / (double)span_ns);
@@ -201,10 +204,11 @@ void vtui_run_draw(tui_t *t)
         attr_t ba = t->color ? op_attr(t, s) : (s->status == VM_ERROR ? A_BOLD : A_NORMAL);
         for (int c = x0; c < x1; c++)
             vtui_put(y, bx + c, 1,
-                s->point ? (t->utf8 ? "◆" : "*")
-                : !s->end_ns && c == x1 - 1 ? (t->utf8 ? "▶" : ">")
-                : t->utf8 ? "█" : "=",
-                ba | (sel ? A_REVERSE : 0));
+                     s->point                    ? (t->utf8 ? "◆" : "*")
+                     : !s->end_ns && c == x1 - 1 ? (t->utf8 ? "▶" : ">")
+                     : t->utf8                   ? "█"
+                                                 : "=",
+                     ba | (sel ? A_REVERSE : 0));
     }
     const char *line = t->msg_until > vtui_mono_ns() ? t->msg : NULL;
     char facts[400];
@@ -214,14 +218,14 @@ void vtui_run_draw(tui_t *t)
     }
     if (line)
         vtui_put(H - 2, 0, W, line,
-            line == t->msg ? A_BOLD
-                           : (m->nrows && m->spans[m->rows[t->rsel].span].status == VM_ERROR
-                                  ? vtui_pair(t, C_ERR, A_BOLD)
-                                  : A_NORMAL));
+                 line == t->msg ? A_BOLD
+                                : (m->nrows && m->spans[m->rows[t->rsel].span].status == VM_ERROR
+                                       ? vtui_pair(t, C_ERR, A_BOLD)
+                                       : A_NORMAL));
     vtui_bar(t, H - 1, vtui_pair(t, C_HEAD, A_REVERSE));
     vtui_put(H - 1, 0, W,
-        " ↑↓ ⏎ detail e error / find n next ␣ fold F follow p points c json y copy q back",
-        vtui_pair(t, C_HEAD, A_REVERSE));
+             " ↑↓ ⏎ detail e error / find n next ␣ fold F follow p points c json y copy q back",
+             vtui_pair(t, C_HEAD, A_REVERSE));
 }
 
 /* ---- detail ------------------------------------------------------------------------ */
@@ -253,7 +257,8 @@ void vtui_detail_draw(tui_t *t)
     const vmodel_span_t *s = &t->m->spans[t->dspan];
     vtui_bar(t, 0, vtui_pair(t, C_HEAD, A_REVERSE));
     vtui_putf(0, 0, W, vtui_pair(t, C_HEAD, A_REVERSE) | A_BOLD, " %s — %s   run %.16s",
-         s->name ? s->name : s->op, t->djson ? "span JSON (copy-friendly)" : "detail", t->m->run_id);
+              s->name ? s->name : s->op, t->djson ? "span JSON (copy-friendly)" : "detail",
+              t->m->run_id);
     if (t->dtop > t->det.n - rows)
         t->dtop = t->det.n - rows > 0 ? t->det.n - rows : 0;
     for (int r = 0; r < rows && t->dtop + r < t->det.n; r++) {
@@ -267,11 +272,11 @@ void vtui_detail_draw(tui_t *t)
         vtui_put(H - 2, 0, W, t->msg, A_BOLD);
     else
         vtui_putf(H - 2, 0, W, A_DIM, "line %d-%d of %d", t->det.n ? t->dtop + 1 : 0,
-             t->dtop + rows < t->det.n ? t->dtop + rows : t->det.n, t->det.n);
+                  t->dtop + rows < t->det.n ? t->dtop + rows : t->det.n, t->det.n);
     vtui_bar(t, H - 1, vtui_pair(t, C_HEAD, A_REVERSE));
     vtui_put(H - 1, 0, W,
-        " ↑↓ PgUp PgDn  / find  n next  e next error  c json  y copy  q back  Q quit",
-        vtui_pair(t, C_HEAD, A_REVERSE));
+             " ↑↓ PgUp PgDn  / find  n next  e next error  c json  y copy  q back  Q quit",
+             vtui_pair(t, C_HEAD, A_REVERSE));
 }
 
 /* ---- navigation -------------------------------------------------------------------- */
@@ -346,8 +351,6 @@ static int pred_match(const tui_t *t, int i)
     return vmodel_span_matches(t->m, i, t->query);
 }
 
-
-
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Save the span's JSON to a file and offer it to the terminal clipboard (OSC 52). */
@@ -358,9 +361,8 @@ static void copy_span(tui_t *t, int span)
         vtui_say(t, "out of memory");
         return;
     }
-    const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-                                                             JSON_C_TO_STRING_SPACED |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *text = json_object_to_json_string_ext(
+        j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
     const char *dir = getenv("TMPDIR");
     char path[1200];
     snprintf(path, sizeof path, "%s/agentd-span-%s.json", dir && *dir ? dir : "/tmp",
@@ -405,12 +407,16 @@ void vtui_run_key(tui_t *t, int ch)
     vmodel_t *m = t->m;
     int page = LINES - 4 > 1 ? LINES - 4 : 1;
     switch (ch) {
-    case KEY_UP: case 'k': vtui_move_sel(&t->rsel, m->nrows, -1); break;
-    case KEY_DOWN: case 'j': vtui_move_sel(&t->rsel, m->nrows, 1); break;
+    case KEY_UP:
+    case 'k': vtui_move_sel(&t->rsel, m->nrows, -1); break;
+    case KEY_DOWN:
+    case 'j': vtui_move_sel(&t->rsel, m->nrows, 1); break;
     case KEY_PPAGE: vtui_move_sel(&t->rsel, m->nrows, -page); break;
     case KEY_NPAGE: vtui_move_sel(&t->rsel, m->nrows, page); break;
-    case KEY_HOME: case 'g': t->rsel = 0; break;
-    case KEY_END: case 'G': vtui_move_sel(&t->rsel, m->nrows, m->nrows); break;
+    case KEY_HOME:
+    case 'g': t->rsel = 0; break;
+    case KEY_END:
+    case 'G': vtui_move_sel(&t->rsel, m->nrows, m->nrows); break;
     case ' ':
         if (m->nrows && has_kids(m, m->rows[t->rsel].span)) {
             vmodel_span_t *s = &m->spans[m->rows[t->rsel].span];
@@ -427,8 +433,16 @@ void vtui_run_key(tui_t *t, int ch)
         vtui_say(t, "instant spans (retries, guardrails, logs) %s", t->points ? "shown" : "hidden");
         break;
     }
-    case 'F': t->follow = !t->follow; vtui_say(t, "follow %s", t->follow ? "on" : "off"); break;
-    case '\n': case '\r': case KEY_ENTER: case KEY_RIGHT: case 'l': case 'c':
+    case 'F':
+        t->follow = !t->follow;
+        vtui_say(t, "follow %s", t->follow ? "on" : "off");
+        break;
+    case '\n':
+    case '\r':
+    case KEY_ENTER:
+    case KEY_RIGHT:
+    case 'l':
+    case 'c':
         if (m->nrows) {
             t->dspan = m->rows[t->rsel].span;
             t->dtop = 0;
@@ -437,8 +451,15 @@ void vtui_run_key(tui_t *t, int ch)
             vtui_detail_build(t);
         }
         break;
-    case 'y': if (m->nrows) copy_span(t, m->rows[t->rsel].span); break;
-    case 'q': case KEY_LEFT: case 'h': case 27: case KEY_BACKSPACE:
+    case 'y':
+        if (m->nrows)
+            copy_span(t, m->rows[t->rsel].span);
+        break;
+    case 'q':
+    case KEY_LEFT:
+    case 'h':
+    case 27:
+    case KEY_BACKSPACE:
         if (t->direct && ch == 'q') {
             t->quit = 1;
         } else {
@@ -456,15 +477,31 @@ void vtui_detail_key(tui_t *t, int ch)
 {
     int page = LINES - 3 > 1 ? LINES - 3 : 1;
     switch (ch) {
-    case KEY_UP: case 'k': if (t->dtop > 0) t->dtop--; break;
-    case KEY_DOWN: case 'j': t->dtop++; break;
+    case KEY_UP:
+    case 'k':
+        if (t->dtop > 0)
+            t->dtop--;
+        break;
+    case KEY_DOWN:
+    case 'j': t->dtop++; break;
     case KEY_PPAGE: t->dtop = t->dtop > page ? t->dtop - page : 0; break;
-    case KEY_NPAGE: case ' ': t->dtop += page; break;
-    case KEY_HOME: case 'g': t->dtop = 0; break;
-    case KEY_END: case 'G': t->dtop = t->det.n; break;
-    case 'c': t->djson = !t->djson; t->dtop = 0; vtui_detail_build(t); break;
+    case KEY_NPAGE:
+    case ' ': t->dtop += page; break;
+    case KEY_HOME:
+    case 'g': t->dtop = 0; break;
+    case KEY_END:
+    case 'G': t->dtop = t->det.n; break;
+    case 'c':
+        t->djson = !t->djson;
+        t->dtop = 0;
+        vtui_detail_build(t);
+        break;
     case 'y': copy_span(t, t->dspan); break;
-    case 'q': case KEY_LEFT: case 'h': case 27: case KEY_BACKSPACE: t->scr = SCR_RUN; break;
+    case 'q':
+    case KEY_LEFT:
+    case 'h':
+    case 27:
+    case KEY_BACKSPACE: t->scr = SCR_RUN; break;
     case 'Q': t->quit = 1; break;
     default: break;
     }
@@ -479,7 +516,7 @@ void vtui_run_next_error(tui_t *t)
         return;
     }
     vtui_say(t, "error in %s: %s", t->m->spans[f].name ? t->m->spans[f].name : t->m->spans[f].op,
-        t->m->spans[f].error ? t->m->spans[f].error : "(no message)");
+             t->m->spans[f].error ? t->m->spans[f].error : "(no message)");
     if (t->scr == SCR_DETAIL && f != was) {
         t->dspan = f;
         t->dtop = 0;

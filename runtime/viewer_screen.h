@@ -25,8 +25,8 @@ typedef struct lrun {
     int steps;
     int64_t created_ns, dur_ns, tokens, last_seq;
     double cost;
-    int errors;          /* -1 until counted */
-    int64_t errors_seq;  /* last_seq the count is for */
+    int errors;         /* -1 until counted */
+    int64_t errors_seq; /* last_seq the count is for */
     char *error;
 } lrun_t;
 
@@ -64,7 +64,6 @@ typedef struct tui {
     char msg[300];
     int64_t msg_until;
 } tui_t;
-
 
 /* Drawing: write s at (y, x) in at most maxw columns (returns the columns used); a colour
  * pair, or the fallback attribute under NO_COLOR; a full-width line in attribute a. */

@@ -115,8 +115,8 @@ static int add_event(store_t *st, store_run_t *run, json_object *ev, int first, 
     run->updated_ns = ts;
     if (final_state(run->state))
         run->ended_ns = ts;
-    const char *text = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *text =
+        json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     int rc = store_tx_begin(st);
     if (!rc)
         rc = first ? store_run_insert(st, run) : store_run_update(st, run);
@@ -203,7 +203,8 @@ static int generate(store_t *st, long n, const char *run_id, int fail, pace_t *p
     char span[17], state_span[17] = "", prev_state[16] = "created";
     unsigned long long ctr = 1;
     int rc = 0, step = 0, cycle = 0;
-    json_object *e = mk(run_id, ++seq, ts, run_id, NULL, "begin", "invoke_agent", "invoke_agent bench");
+    json_object *e =
+        mk(run_id, ++seq, ts, run_id, NULL, "begin", "invoke_agent", "invoke_agent bench");
     attr(e, "gen_ai.agent.name", json_object_new_string("bench"));
     attr(e, "gen_ai.operation.name", json_object_new_string("invoke_agent"));
     rc = add_event(st, &run, e, 1, pace);
@@ -230,7 +231,9 @@ static int generate(store_t *st, long n, const char *run_id, int fail, pace_t *p
             char child[17];
             snprintf(child, sizeof child, "%016llx", 0x2000000000000000ull + ctr++);
             const char *op = k == 0 ? "chat" : "execute_tool";
-            const char *nm = k == 0 ? "chat offline" : c ? "execute_tool search_kb" : "execute_tool lookup_order";
+            const char *nm = k == 0 ? "chat offline"
+                             : c    ? "execute_tool search_kb"
+                                    : "execute_tool lookup_order";
             e = mk(run_id, ++seq, ts += 200000, child, state_span, "begin", op, nm);
             rc = add_event(st, &run, e, 0, pace);
             json_object_put(e);
@@ -250,7 +253,8 @@ static int generate(store_t *st, long n, const char *run_id, int fail, pace_t *p
         }
     }
     if (!rc) {
-        e = mk(run_id, ++seq, ts += 100000, run_id, NULL, "end", "invoke_agent", "invoke_agent bench");
+        e = mk(run_id, ++seq, ts += 100000, run_id, NULL, "end", "invoke_agent",
+               "invoke_agent bench");
         set(e, "state_from", json_object_new_string(prev_state));
         set(e, "state_to", json_object_new_string(fail ? "failed" : "done"));
         set(e, "end_span", json_object_new_string(state_span));
@@ -299,9 +303,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "trace_fixture: %s\n", err);
         return 1;
     }
-    int rc = gen > 0    ? generate(st, gen, run_id, fail, &pacer)
-             : file ? load_file(st, file, delay, now, &pacer)
-                    : 2;
+    int rc = gen > 0 ? generate(st, gen, run_id, fail, &pacer)
+             : file  ? load_file(st, file, delay, now, &pacer)
+                     : 2;
     store_close(st);
     store_global_shutdown();
     return rc ? 1 : 0;

@@ -73,8 +73,8 @@ static int decimal(const char *s)
 /* AnyValue has exactly one known member. */
 static int any_value_ok(json_object *v)
 {
-    static const char *const keys[] = {"stringValue", "boolValue", "intValue", "doubleValue",
-                                       "arrayValue", "kvlistValue", "bytesValue"};
+    static const char *const keys[] = {"stringValue", "boolValue",   "intValue",  "doubleValue",
+                                       "arrayValue",  "kvlistValue", "bytesValue"};
     int n = 0;
     json_object_object_foreach(v, k, val)
     {
@@ -127,10 +127,22 @@ static json_object *span_named(json_object *spans, const char *id)
 
 static void check_structure(json_object *td, const char *trace_id)
 {
-    static const char *const span_keys[] = {
-        "traceId",    "spanId", "traceState", "parentSpanId", "flags", "name", "kind",
-        "startTimeUnixNano", "endTimeUnixNano", "attributes", "droppedAttributesCount",
-        "events", "droppedEventsCount", "links", "droppedLinksCount", "status"};
+    static const char *const span_keys[] = {"traceId",
+                                            "spanId",
+                                            "traceState",
+                                            "parentSpanId",
+                                            "flags",
+                                            "name",
+                                            "kind",
+                                            "startTimeUnixNano",
+                                            "endTimeUnixNano",
+                                            "attributes",
+                                            "droppedAttributesCount",
+                                            "events",
+                                            "droppedEventsCount",
+                                            "links",
+                                            "droppedLinksCount",
+                                            "status"};
     CHECK_EQ_INT(json_object_array_length(get(td, "resourceSpans")), 1);
     json_object *rs = json_object_array_get_idx(get(td, "resourceSpans"), 0);
     CHECK_EQ_STR(attr_str(get(get(rs, "resource"), "attributes"), "service.name"), "agentd");
@@ -191,9 +203,9 @@ static void test_failed_run(void)
     json_object *c2 = span_named(spans, "c000000000000002");
     json_object *c2ev = json_object_array_get_idx(get(c2, "events"), 0);
     CHECK_EQ_STR(json_object_get_string(get(c2ev, "name")), "retry openai:gpt-4o-mini #1");
-    CHECK_EQ_STR(json_object_get_string(get(attr(get(c2ev, "attributes"), "agentd.delay_ms"),
-                                             "intValue")),
-                 "800");
+    CHECK_EQ_STR(
+        json_object_get_string(get(attr(get(c2ev, "attributes"), "agentd.delay_ms"), "intValue")),
+        "800");
 
     json_object *root = span_named(spans, "5f3a9c12e4b0d7a1");
     CHECK_EQ_STR(json_object_get_string(get(root, "name")), "invoke_agent support");
@@ -232,11 +244,10 @@ static void test_failed_run(void)
     CHECK_EQ_INT(evs ? json_object_array_length(evs) : 0, 1);
     json_object *ev = json_object_array_get_idx(evs, 0);
     CHECK_EQ_STR(json_object_get_string(get(ev, "name")), "retry lookup_order");
-    CHECK_EQ_STR(json_object_get_string(get(attr(get(ev, "attributes"), "agentd.retry.delay_ms"),
-                                             "intValue")),
+    CHECK_EQ_STR(json_object_get_string(
+                     get(attr(get(ev, "attributes"), "agentd.retry.delay_ms"), "intValue")),
                  "250");
-    CHECK_EQ_STR(attr_str(get(ev, "attributes"), "error.message"),
-                 "tool timed out after 5000 ms");
+    CHECK_EQ_STR(attr_str(get(ev, "attributes"), "error.message"), "tool timed out after 5000 ms");
 
     /* State spans carry the transition that opened them. */
     json_object *act = span_named(spans, "b000000000000001");
@@ -263,9 +274,9 @@ static void test_crash_resumed(void)
     CHECK_EQ_STR(attr_str(get(unknown, "attributes"), "error.type"), "unknown");
     /* The resume log line is an event of the root span. */
     json_object *root = span_named(spans, "77aa00bb11cc22dd");
-    CHECK_EQ_STR(json_object_get_string(get(json_object_array_get_idx(get(root, "events"), 0),
-                                            "name")),
-                 "resume");
+    CHECK_EQ_STR(
+        json_object_get_string(get(json_object_array_get_idx(get(root, "events"), 0), "name")),
+        "resume");
     json_object_put(td);
     vmodel_free(m);
 }

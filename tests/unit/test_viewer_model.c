@@ -154,7 +154,8 @@ static void test_incremental(void)
             int t = vmodel_find(m, "d100000000000001");
             CHECK(t >= 0);
             CHECK_EQ_INT(m->spans[t].end_ns, 0);
-            CHECK_EQ_INT(vmodel_span_end(m, &m->spans[t], m->spans[t].start_ns + 5), m->spans[t].start_ns + 5);
+            CHECK_EQ_INT(vmodel_span_end(m, &m->spans[t], m->spans[t].start_ns + 5),
+                         m->spans[t].start_ns + 5);
             /* A duplicate delivery of the same seq is ignored. */
             CHECK_EQ_INT(vmodel_add(m, line, err, sizeof err), 0);
             CHECK_EQ_INT(m->nevs, 6);
@@ -178,9 +179,9 @@ static void test_bad_input(void)
     CHECK_EQ_INT(vmodel_add(m, "{\"seq\":1,\"ts_ns\":5,\"phase\":\"begin\"}", err, sizeof err),
                  ERR_INVAL);
     CHECK(strstr(err, "span_id") != NULL);
-    CHECK_EQ_INT(vmodel_add(m, "{\"seq\":1,\"ts_ns\":5,\"span_id\":\"a\",\"phase\":\"x\"}", err,
-                            sizeof err),
-                 ERR_INVAL);
+    CHECK_EQ_INT(
+        vmodel_add(m, "{\"seq\":1,\"ts_ns\":5,\"span_id\":\"a\",\"phase\":\"x\"}", err, sizeof err),
+        ERR_INVAL);
     CHECK(strstr(err, "phase") != NULL);
     CHECK_EQ_INT(vmodel_add_jsonl(m,
                                   "{\"seq\":1,\"ts_ns\":5,\"span_id\":\"r\",\"phase\":\"begin\"}\n"
@@ -190,8 +191,16 @@ static void test_bad_input(void)
     CHECK(strstr(err, "line 2") != NULL);
     CHECK_EQ_INT(m->nevs, 1);
     /* A parent cycle from corrupt input must not hang flatten. */
-    CHECK_EQ_INT(vmodel_add(m, "{\"seq\":3,\"ts_ns\":6,\"span_id\":\"x\",\"parent_id\":\"y\",\"phase\":\"begin\"}", err, sizeof err), 0);
-    CHECK_EQ_INT(vmodel_add(m, "{\"seq\":4,\"ts_ns\":7,\"span_id\":\"y\",\"parent_id\":\"x\",\"phase\":\"begin\"}", err, sizeof err), 0);
+    CHECK_EQ_INT(
+        vmodel_add(
+            m, "{\"seq\":3,\"ts_ns\":6,\"span_id\":\"x\",\"parent_id\":\"y\",\"phase\":\"begin\"}",
+            err, sizeof err),
+        0);
+    CHECK_EQ_INT(
+        vmodel_add(
+            m, "{\"seq\":4,\"ts_ns\":7,\"span_id\":\"y\",\"parent_id\":\"x\",\"phase\":\"begin\"}",
+            err, sizeof err),
+        0);
     CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
     CHECK_EQ_INT(m->nrows, 3);
     vmodel_free(m);
@@ -204,12 +213,18 @@ static void test_odd_orders(void)
     vmodel_t *m = vmodel_new("r000000000000001");
     char err[200];
     const char *lines[] = {
-        "{\"seq\":1,\"ts_ns\":100,\"span_id\":\"c1\",\"parent_id\":\"p1\",\"phase\":\"begin\",\"op\":\"chat\"}",
-        "{\"seq\":2,\"ts_ns\":110,\"span_id\":\"p1\",\"parent_id\":\"r000000000000001\",\"phase\":\"begin\",\"op\":\"plan\"}",
-        "{\"seq\":3,\"ts_ns\":120,\"span_id\":\"r000000000000001\",\"phase\":\"begin\",\"op\":\"invoke_agent\"}",
-        "{\"seq\":4,\"ts_ns\":130,\"span_id\":\"t1\",\"parent_id\":\"p1\",\"phase\":\"end\",\"op\":\"execute_tool\",\"status\":\"ok\"}",
-        "{\"seq\":5,\"ts_ns\":140,\"span_id\":\"c1\",\"parent_id\":\"p1\",\"phase\":\"begin\",\"op\":\"chat\"}",
-        "{\"seq\":6,\"ts_ns\":150,\"span_id\":\"g1\",\"parent_id\":\"nowhere\",\"phase\":\"point\",\"op\":\"guardrail\"}",
+        "{\"seq\":1,\"ts_ns\":100,\"span_id\":\"c1\",\"parent_id\":\"p1\",\"phase\":\"begin\","
+        "\"op\":\"chat\"}",
+        "{\"seq\":2,\"ts_ns\":110,\"span_id\":\"p1\",\"parent_id\":\"r000000000000001\",\"phase\":"
+        "\"begin\",\"op\":\"plan\"}",
+        "{\"seq\":3,\"ts_ns\":120,\"span_id\":\"r000000000000001\",\"phase\":\"begin\",\"op\":"
+        "\"invoke_agent\"}",
+        "{\"seq\":4,\"ts_ns\":130,\"span_id\":\"t1\",\"parent_id\":\"p1\",\"phase\":\"end\",\"op\":"
+        "\"execute_tool\",\"status\":\"ok\"}",
+        "{\"seq\":5,\"ts_ns\":140,\"span_id\":\"c1\",\"parent_id\":\"p1\",\"phase\":\"begin\","
+        "\"op\":\"chat\"}",
+        "{\"seq\":6,\"ts_ns\":150,\"span_id\":\"g1\",\"parent_id\":\"nowhere\",\"phase\":\"point\","
+        "\"op\":\"guardrail\"}",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
         CHECK_EQ_INT(vmodel_add(m, lines[i], err, sizeof err), 0);
