@@ -83,6 +83,8 @@ struct machine {
     int warned_traces;
     mline_t *lines, **lines_tail;
     mpost_t *posts, **posts_tail;
+    uint16_t id_counter;         /* low bits of new run ids */
+    int id_seeded;
     loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */
     json_object *desc_cache;

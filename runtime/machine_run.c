@@ -45,15 +45,19 @@ static int set_models(machine_run_t *r, const char *override_model)
     return 0;
 }
 
-static void new_run_id(char id[17])
+/* 48 bits of wall-clock milliseconds, then 16 bits from a per-process counter that starts
+ * at a random value: ids sort by creation, a process never repeats one (up to 65,536 runs
+ * per millisecond), and two processes collide only by chance — machine_start retries then. */
+static void new_run_id(machine_t *m, char id[17])
 {
-    /* 48 bits of time (ms) then 16 random: ids sort by creation and are unique enough
-     * for one database even across processes. */
-    uint16_t rnd = 0;
-    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        rnd = (uint16_t)loop_mono_ns();
+    if (!m->id_seeded) {
+        if (getrandom(&m->id_counter, sizeof m->id_counter, 0) != (ssize_t)sizeof m->id_counter)
+            m->id_counter = (uint16_t)loop_mono_ns();
+        m->id_seeded = 1;
+    }
     uint64_t ms = loop_wall_ns() / 1000000;
-    snprintf(id, 17, "%012llx%04x", (unsigned long long)(ms & 0xffffffffffffull), rnd);
+    snprintf(id, 17, "%012llx%04x", (unsigned long long)(ms & 0xffffffffffffull),
+             (unsigned)m->id_counter++);
 }
 
 static void deadline_fired(void *arg);
@@ -128,7 +132,7 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
     machine_run_t *r = mrun_new(m, agent);
     if (!r || set_models(r, m->o.model))
         goto nomem;
-    new_run_id(r->rec.id);
+    new_run_id(m, r->rec.id);
     snprintf(r->rec.agent, sizeof r->rec.agent, "%s", agent->name);
     snprintf(r->rec.agent_path, sizeof r->rec.agent_path, "%s", agent->path);
     snprintf(r->rec.model, sizeof r->rec.model, "%s", r->models[0]);
@@ -148,6 +152,15 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
         return rc;
     }
     rc = write_new_run(r, input);
+    for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
+        /* Another process took this id in the same millisecond: take the next one. The
+         * insert is write_new_run's first write, so nothing else was staged. */
+        store_sp_rollback(m->st);
+        new_run_id(m, r->rec.id);
+        rc = store_sp_begin(m->st);
+        if (!rc)
+            rc = write_new_run(r, input);
+    }
     if (mstage_end(r, rc))
         return err_set(errbuf, errlen, rc ? rc : ERR_IO, "cannot record the run: %s",
                        store_errmsg(m->st));
