@@ -32,6 +32,10 @@ enum {
     Q_KV_EACH,
     Q_CACHE_GET,
     Q_CACHE_PUT,
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_SP,
+    Q_RELEASE,
     Q__COUNT
 };
 
@@ -69,6 +73,12 @@ static const char *const sql_text[Q__COUNT] = {
     [Q_CACHE_GET] = "SELECT body FROM cache WHERE key=?1",
     [Q_CACHE_PUT] = "INSERT OR REPLACE INTO cache (key, model, body, created_ns) VALUES "
                     "(?1, ?2, ?3, CAST((julianday('now') - 2440587.5) * 86400e9 AS INTEGER))",
+    /* Transaction control is prepared too: sqlite3_exec would parse it every time, and a
+     * batch runs one SAVEPOINT/RELEASE pair per transition. */
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_SP] = "SAVEPOINT tr",
+    [Q_RELEASE] = "RELEASE tr",
 };
 
 /* Numbered migrations; migration i brings user_version from i to i+1. Never edit a
@@ -227,7 +237,7 @@ store_t *store_open(const char *path, int durability, char *errbuf, size_t errle
     /* temp_store=MEMORY: savepoints would otherwise spill statement journals to
      * /var/tmp files on every batch. */
     if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, sync) ||
-        exec(st, "PRAGMA temp_store=MEMORY") ||
+        exec(st, "PRAGMA temp_store=MEMORY") || exec(st, "PRAGMA wal_autocheckpoint=4000") ||
         exec(st, "PRAGMA foreign_keys=ON")) {
         err_set(errbuf, errlen, ERR_IO, "%s: %s", path, sqlite3_errmsg(st->db));
         goto fail;
@@ -255,14 +265,24 @@ void store_global_shutdown(void)
     sqlite3_shutdown();
 }
 
+static int control(store_t *st, int which)
+{
+    sqlite3_stmt *s = stmt(st, which);
+    if (!s)
+        return translate(sqlite3_errcode(st->db));
+    int src = sqlite3_step(s);
+    sqlite3_reset(s);
+    return src == SQLITE_DONE ? 0 : translate(src);
+}
+
 int store_tx_begin(store_t *st)
 {
-    return exec(st, "BEGIN IMMEDIATE");
+    return control(st, Q_BEGIN);
 }
 
 int store_tx_commit(store_t *st)
 {
-    int rc = exec(st, "COMMIT");
+    int rc = control(st, Q_COMMIT);
     if (rc)
         store_tx_rollback(st);
     return rc;
@@ -276,12 +296,12 @@ void store_tx_rollback(store_t *st)
 
 int store_sp_begin(store_t *st)
 {
-    return exec(st, "SAVEPOINT tr");
+    return control(st, Q_SP);
 }
 
 int store_sp_release(store_t *st)
 {
-    return exec(st, "RELEASE tr");
+    return control(st, Q_RELEASE);
 }
 
 void store_sp_rollback(store_t *st)
