@@ -95,6 +95,27 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     }
 }
 
+int lua_host_charge(lua_State *L, uint64_t steps);
+/* Charge work done in C (the pattern matcher) to the CPU budget and check the deadline;
+ * raises the same sticky stop as the hook. */
+int lua_host_charge(lua_State *L, uint64_t steps)
+{
+    lua_host_t *h = lua_host_of(L);
+    if (!h->stop) {
+        h->instr += steps;
+        if (h->instr > h->budget)
+            h->stop = LUA_HOST_STOP_CPU;
+        else if (h->deadline_ns && mono_ns() >= h->deadline_ns)
+            h->stop = LUA_HOST_STOP_DEADLINE;
+    }
+    if (h->stop) {
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+        return luaL_error(L, "%s", h->stop == LUA_HOST_STOP_CPU ? "CPU budget exhausted"
+                                                                 : "deadline");
+    }
+    return 0;
+}
+
 /* ---- sandboxed library functions ---- */
 
 static int sb_print(lua_State *L)
@@ -204,6 +225,8 @@ static void drop(lua_State *L, const char *const *names)
     }
 }
 
+void lua_host_match_open(lua_State *L); /* lua_host_match.c */
+
 static int open_sandbox(lua_State *L)
 {
     static const luaL_Reg libs[] = {
@@ -233,6 +256,7 @@ static int open_sandbox(lua_State *L)
     lua_getfield(L, -1, LUA_STRLIBNAME);
     drop(L, str_drop);
     wrap(L, "rep", sb_rep);
+    lua_host_match_open(L);
     lua_pop(L, 2);
     /* The registry's loaded-modules table would hand out the unfiltered library tables
      * through package.loaded if package were ever exposed; keep it empty. */

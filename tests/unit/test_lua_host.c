@@ -7,6 +7,7 @@
 #include "lua_host.h"
 
 #include <lauxlib.h>
+#include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,119 @@ static void test_load_table(void)
     CHECK(strstr(err, "cannot open") != NULL);
 }
 
+/* The sandbox's step-counted string.find/match/gmatch/gsub must behave exactly like Lua's
+ * own: compare both on fixed cases and on random subjects and patterns. */
+static const char probe_src[] =
+    "return function(s, p)\n"
+    "  local r = {}\n"
+    "  local function add(...) local t = table.pack(...)\n"
+    "    for i = 1, t.n do r[#r + 1] = tostring(t[i]) end r[#r + 1] = '|' end\n"
+    "  add(pcall(string.find, s, p))\n"
+    "  add(pcall(string.find, s, p, 3))\n"
+    "  add(pcall(string.find, s, p, -2, true))\n"
+    "  add(pcall(string.match, s, p))\n"
+    "  add(pcall(string.gsub, s, p, '<%0>'))\n"
+    "  add(pcall(string.gsub, s, p, '%1', 2))\n"
+    "  add(pcall(string.gsub, s, p, function(a, b) return b and a .. b or a:upper() end))\n"
+    "  add(pcall(string.gsub, s, p, {a = 'A', b = false}))\n"
+    "  add(pcall(function() local n = 0\n"
+    "    for a, b in string.gmatch(s, p) do n = n + 1; add(a, b); if n > 20 then break end end\n"
+    "    return n end))\n"
+    "  return table.concat(r, ',')\n"
+    "end\n";
+
+static const char *probe(lua_State *L, int fn, const char *s, const char *p)
+{
+    lua_pushvalue(L, fn);
+    lua_pushstring(L, s);
+    lua_pushstring(L, p);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK)
+        return lua_tostring(L, -1);
+    return lua_tostring(L, -1);
+}
+
+static void test_patterns_match_lua(void)
+{
+    static const char *const fixed[][2] = {
+        {"hello world", "o"},          {"hello world", "(o)(r)"},     {"  trim me  ", "^%s*(.-)%s*$"},
+        {"key = value", "(%w+)%s*=%s*(%w+)"}, {"f(a(b)c)d", "%b()"},   {"THE (quick) fox", "%f[%a]%a+"},
+        {"aaa", "a-"},                 {"aaa", "a*"},                 {"abc", "()b()"},
+        {"abcabc", "(abc)%1"},         {"x=1, y=2", "(%a)=(%d)"},     {"[x]", "[%]x]"},
+        {"a.b", "%."},                 {"a+b", "a+b"},                {"", "^$"},
+        {"abc", "$"},                  {"abc", "^(a)"},               {"ab", "[^%a]"},
+        {"a1b2", "%d?"},               {"hello", "(h)(e)(l)(l)(o)"},  {"abc", "%"},
+        {"abc", "[a"},                 {"abc", "(()"},                {"abc", "%1"},
+        {"abc", "%f"},                 {"abc", "%b"},                 {"a-b", "[a-]"},
+        {"z", "[a-]"},                 {"caf\xc3\xa9", "[\x80-\xff]+"}, {"a\0b", "%z"},
+    };
+    lua_State *ref = luaL_newstate();
+    luaL_openlibs(ref);
+    luaL_dostring(ref, probe_src);
+    int rfn = lua_gettop(ref);
+    lua_State *L = lua_host_state(H);
+    lua_host_reset_budget(H, 0, NULL);
+    luaL_dostring(L, probe_src);
+    int hfn = lua_gettop(L);
+    int bad = 0, n = 0;
+    printf("  sample: %s\n", probe(L, hfn, "key = value", "(%w+)%s*=%s*(%w+)"));
+    lua_settop(L, hfn);
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++, n++) {
+        const char *a = probe(ref, rfn, fixed[i][0], fixed[i][1]);
+        const char *b = probe(L, hfn, fixed[i][0], fixed[i][1]);
+        if (!a || !b || strcmp(a, b) != 0) {
+            if (bad++ < 5)
+                fprintf(stderr, "  s=%s p=%s\n  lua:  %s\n  host: %s\n", fixed[i][0],
+                        fixed[i][1], a ? a : "(null)", b ? b : "(null)");
+        }
+        lua_settop(ref, rfn);
+        lua_settop(L, hfn);
+    }
+    /* Random ones from pattern-shaped tokens. */
+    static const char *const toks[] = {"a", "b", ".", "%a", "%d", "%s", "[ab]", "[^a]", "*",
+                                       "+", "-", "?", "(", ")", "()", "%1", "^", "$", "%b()",
+                                       "%f[%a]", "%", "[", "]", "%%", "x", "[%d-]"};
+    static const char subj[] = "ab( )1x%-b]a";
+    unsigned seed = 12345;
+    for (int i = 0; i < 20000; i++, n++) {
+        char s[16], p[64] = "";
+        int sl = (int)((seed = seed * 1103515245 + 12345) >> 16) % 12;
+        for (int k = 0; k < sl; k++)
+            s[k] = subj[((seed = seed * 1103515245 + 12345) >> 16) % (sizeof subj - 1)];
+        s[sl] = '\0';
+        int pl = 1 + (int)((seed = seed * 1103515245 + 12345) >> 16) % 6;
+        for (int k = 0; k < pl; k++)
+            strcat(p, toks[((seed = seed * 1103515245 + 12345) >> 16) %
+                           (sizeof toks / sizeof toks[0])]);
+        const char *a = probe(ref, rfn, s, p);
+        const char *b = probe(L, hfn, s, p);
+        if (!a || !b || strcmp(a, b) != 0) {
+            if (bad++ < 5)
+                fprintf(stderr, "  s=%s p=%s\n  lua:  %s\n  host: %s\n", s, p, a ? a : "(null)",
+                        b ? b : "(null)");
+        }
+        lua_settop(ref, rfn);
+        lua_settop(L, hfn);
+    }
+    printf("  %d pattern cases compared with Lua's own string library, %d differ\n", n, bad);
+    CHECK_EQ_INT(bad, 0);
+    lua_settop(L, 0);
+    lua_close(ref);
+}
+
+static void test_pattern_bomb(void)
+{
+    lua_host_limits_t lim = {.instructions = 20000000};
+    lua_host_free(H);
+    H = lua_host_new(&lim, NULL, NULL);
+    EXPECT_ERR("string.find(('a'):rep(300), '.-.-.-.-b')", ERR_LIMIT,
+               "CPU budget of 20000000 instructions exhausted");
+    EXPECT_ERR("(function() for i = 1, 100 do pcall(string.gsub, ('a'):rep(300), '.-.-.-b', '') "
+               "end end)()",
+               ERR_LIMIT, "CPU budget");
+    lua_host_free(H);
+    H = lua_host_new(NULL, NULL, NULL);
+}
+
 static void test_state_cost(void)
 {
     /* The figure docs/tools.md quotes: bytes of a fresh sandboxed state and time to make one. */
@@ -255,6 +369,8 @@ int main(void)
     RUN(test_caps);
     RUN(test_errmsg_objects);
     RUN(test_load_table);
+    RUN(test_patterns_match_lua);
+    RUN(test_pattern_bomb);
     RUN(test_state_cost);
     lua_host_free(H);
     return check_report();

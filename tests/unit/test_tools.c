@@ -206,6 +206,7 @@ static void test_hostile_suite(void)
         /* the Lua stack lives in the capped heap, so the cap fires before "stack overflow" */
         {"recursion", "error", "memory limit of 16777216 bytes"},
         {"huge_error", "error", "line line line"},
+        {"pattern_bomb", "error", "CPU budget of 20000000 instructions exhausted"},
         {"dag_bomb", "error", "too large to become JSON (more than 200000 values)"},
         {"string_dag", "error", "too large to become JSON (more than 64 MiB of strings)"},
     };
@@ -224,8 +225,10 @@ static void test_hostile_suite(void)
             printf("  %-14s -> %s (%.1f ms) | concurrent sleeper ok in %.1f ms\n",
                    cases[i].tool, bad.error, bad.ms, good.ms);
         CHECK(ok);
-        /* The well-behaved call is not starved: CPU-bound tools are preempted every 5 ms. */
-        CHECK(good.ms < 600);
+        /* The well-behaved call is not starved: Lua code is preempted every 5 ms; what cannot
+         * be preempted (C work bounded by the caps: freeing a 16 MiB state, a pattern
+         * bounded by the CPU budget) stays well under a second even under ASan. */
+        CHECK(good.ms < 1500);
     }
 }
 
