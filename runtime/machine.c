@@ -448,10 +448,14 @@ int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
         snprintf(span, sizeof span, "%.16s", r->rec.id);
     else
         trace_span_id(span);
-    json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.agent.name", json_object_new_string(r->rec.agent));
-    json_object_object_add(attrs, "gen_ai.conversation.id", json_object_new_string(r->rec.id));
+    /* Only the run's last event repeats the run-level attributes; a transition in between
+     * carries what changed (state, event, step): events are most of a run's bytes. */
+    json_object *attrs = NULL;
     if (terminal) {
+        attrs = json_object_new_object();
+        json_object_object_add(attrs, "gen_ai.agent.name", json_object_new_string(r->rec.agent));
+        json_object_object_add(attrs, "gen_ai.conversation.id",
+                               json_object_new_string(r->rec.id));
         json_object_object_add(attrs, "gen_ai.operation.name",
                                json_object_new_string("invoke_agent"));
         json_object_object_add(attrs, "gen_ai.usage.input_tokens",

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RESULT_TRACE_MAX 4096 /* bytes of a tool result copied into its trace event */
+/* Bytes of a tool result copied into its trace event: enough to read it in the viewer; the
+ * whole result is in tool_calls and in the conversation. */
+#define RESULT_TRACE_MAX 1024
 
 static json_object *jstr(const char *s)
 {
