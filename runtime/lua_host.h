@@ -4,15 +4,16 @@
  *
  * Strategy (docs/tools.md): every tool call gets a fresh lua_host (one lua_State) and runs
  * in a coroutine of it; agent and tool *files* are read in a fresh state too, which is then
- * closed. A state costs ~25 KiB and ~60 us to create with the sandboxed libraries, so
+ * closed. A state costs ~16 KiB and ~15 us to create with the sandboxed libraries, so
  * isolation per call is cheap next to any model turn, and it buys: an exact memory cap per
  * call, a CPU budget per call, no state leaking between calls or runs, and cancellation by
  * lua_close() with nothing left behind.
  *
  * Sandbox: only allow-listed globals (base without dofile/loadfile/require, string without
  * dump, table, math, utf8, coroutine, os.{time,date,clock,difftime}); `load` accepts text
- * chunks only; string.rep refuses results over the memory cap with a clear error; print goes
- * to the host's log sink.
+ * chunks only; string.rep refuses results over the memory cap with a clear error; the
+ * pattern functions (string.find/match/gmatch/gsub, lua_host_match.c) charge each matcher
+ * step to the CPU budget; print goes to the host's log sink.
  *
  * Invariants: the memory cap and the CPU budget apply only while Lua code runs inside
  * lua_host_resume()/lua_host_pcall(); the host's own pushes are not capped, so they cannot
