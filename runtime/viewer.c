@@ -26,6 +26,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <term.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -284,9 +285,18 @@ int viewer_tui(store_t *st, const char *db_path, const char *run_id, int follow)
     } else {
         vtui_list_load(&t);
     }
+    stop_signal = 0;
     saved_tty_ok = tcgetattr(STDIN_FILENO, &saved_tty) == 0;
     install_signals();
-    if (!initscr()) {
+    /* Check the terminal description first (a failed newterm leaks inside ncurses), and
+     * use newterm, not initscr, which exits the process when the terminal is unusable. */
+    int term_err = 0;
+    SCREEN *scr = NULL;
+    if (setupterm(NULL, STDOUT_FILENO, &term_err) == OK) {
+        del_curterm(cur_term);
+        scr = newterm(NULL, stdout, stdin);
+    }
+    if (!scr) {
         restore_signals();
         vtui_run_close(&t);
         vtui_list_free(&t);
@@ -294,6 +304,7 @@ int viewer_tui(store_t *st, const char *db_path, const char *run_id, int follow)
                 getenv("TERM") ? getenv("TERM") : "");
         return CLI_USAGE;
     }
+    set_term(scr);
     build_reset_seq();
     cbreak();
     noecho();
@@ -332,6 +343,7 @@ int viewer_tui(store_t *st, const char *db_path, const char *run_id, int follow)
         key(&t, ch);
     }
     endwin();
+    delscreen(scr);
     restore_signals();
     vlines_clear(&t.det);
     free(t.det.v);

@@ -175,6 +175,11 @@ check "crash: terminal modes restored" wait_for "icanon echo"
 check "crash: screen restored" not_on_screen "execute_tool lookup_order"
 shot after-crash
 
+# ---- a terminal ncurses cannot drive: one clear line, exit 2 --------------------------
+start "env LANG=C.UTF-8 TERM=no-such-terminal $AGENTD trace 5f3a --db $DB"
+check "unknown TERM: clear message" wait_for "cannot start the terminal UI (TERM=no-such-terminal); use --plain"
+check "unknown TERM: exit 2" wait_for "EXIT=2"
+
 # ---- follow mode while a run is being written ----------------------------------------
 LDB="$TMP/live.db"
 # The database exists (with another run) before the writer starts, so the reader polling
