@@ -274,11 +274,11 @@ static void test_patterns_match_lua(void)
     };
     lua_State *ref = luaL_newstate();
     luaL_openlibs(ref);
-    luaL_dostring(ref, probe_src);
+    CHECK_EQ_INT(luaL_dostring(ref, probe_src), 0);
     int rfn = lua_gettop(ref);
     lua_State *L = lua_host_state(H);
     lua_host_reset_budget(H, 0, NULL);
-    luaL_dostring(L, probe_src);
+    CHECK_EQ_INT(luaL_dostring(L, probe_src), 0);
     int hfn = lua_gettop(L);
     int bad = 0, n = 0;
     printf("  sample: %s\n", probe(L, hfn, "key = value", "(%w+)%s*=%s*(%w+)"));
