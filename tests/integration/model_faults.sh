@@ -17,6 +17,7 @@ export AGENTD_RETRY_BASE_MS=10 AGENTD_RETRY_CAP_MS=50 AGENTD_MODEL_TIMEOUT_MS=15
 export AGENTD_PRICES="$TMP/prices.json"
 unset AGENTD_CACHE ANTHROPIC_API_KEY
 
+rm -f "$TMP/fake.port" # start_fake waits for this file: never read a stopped server's port
 start_fake --script "$TMP/script.json" --fault-rate 0.3 --seed 2 --retry-after 0 \
     --faults 429,500,503,stall,reset,malformed,truncated || fail "fakellm starts" "$(cat "$TMP/fake.log")"
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=sk-fake-0123456789abcdef
@@ -58,6 +59,7 @@ grep -qi "retry" "$TMP/trace.txt" && ok "agentd trace shows the retries" || fail
 stop_fake
 
 # A wrong key: 401 is not retried, the provider's message is kept, the key is not.
+rm -f "$TMP/fake.port" # start_fake waits for this file: never read a stopped server's port
 start_fake --script "$TMP/script.json" --require-key the-right-key || fail "fakellm starts" ""
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=sk-wrongkey-5150abcdef
 "$AGENTD" run agents/support.lua "$Q" --model openai:any --db "$DB" --traces "$TMP/tr" --tools tools -q \
@@ -74,6 +76,7 @@ if grep -rq "wrongkey-5150" "$TMP/tr" "$DB" "$TMP/401.out"; then fail "key never
 stop_fake
 
 # A token budget smaller than the request: failed, budget_exceeded, nothing sent.
+rm -f "$TMP/fake.port" # start_fake waits for this file: never read a stopped server's port
 start_fake --script "$TMP/script.json" || fail "fakellm starts" ""
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=sk-fake-0123456789abcdef
 cat >"$TMP/tiny.lua" <<'LUA'
