@@ -7,7 +7,8 @@
  *   agentd trace RUN --json          the raw events, one JSON object per line
  *   agentd trace RUN --follow        keep showing new events until the run ends
  *   agentd trace export RUN --otlp [-o FILE]   OTLP/JSON, one TracesData per line
- * Common option: --db PATH (default $AGENTD_DB, else ./agentd.db).
+ * Common option: --db PATH (default $AGENTD_DB, else ./agentd.db). RUN may also be a
+ * trace file (traces/<id>.jsonl): the tree, --json and export then need no database.
  *
  * The viewer only reads the database; it never changes a run.
  */

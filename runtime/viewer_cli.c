@@ -9,6 +9,7 @@
 #include "otlp.h"
 #include "viewer_int.h"
 
+#include <errno.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@ const char viewer_usage[] =
     "agentd trace export RUN... --otlp [-o FILE] [--db PATH]\n"
     "\n"
     "Without RUN on a terminal: the runs list. With RUN: the run's span tree with a timeline\n"
-    "(interactive on a terminal, text otherwise). RUN may be a unique prefix of a run id.\n"
+    "(interactive on a terminal, text otherwise). RUN may be a unique prefix of a run id,\n"
+    "or a trace file (traces/<id>.jsonl), which needs no database.\n"
     "  --plain      print the tree as text even on a terminal\n"
     "  --json       print the run's raw events, one JSON object per line\n"
     "  --follow     keep printing events as they commit until the run ends\n"
@@ -88,10 +90,66 @@ static int parse(int argc, char **argv, opts_t *o)
     return 0;
 }
 
-/* Resolve RUN (id or unique prefix) and load all its events into a new model. */
+/* A RUN argument naming a trace file (traces/<id>.jsonl, a CI artifact) rather than a run
+ * in the database. */
+static int is_trace_file(const char *arg)
+{
+    size_t n = strlen(arg);
+    return n > 6 && strcmp(arg + n - 6, ".jsonl") == 0;
+}
+
+/* Load a trace file into a new model and describe the run from its events alone. */
+static int load_file(const char *path, store_run_t *run, vmodel_t **out)
+{
+    char err[512];
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "agentd trace: %s: %s\n", path, strerror(errno));
+        return CLI_USAGE;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[65536];
+    size_t n;
+    while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, mem);
+    int bad = ferror(f);
+    fclose(f);
+    if (mem)
+        fclose(mem);
+    vmodel_t *m = vmodel_new(NULL);
+    int rc = !text || !m ? ERR_NOMEM : bad ? ERR_IO : vmodel_add_jsonl(m, text, err, sizeof err);
+    free(text);
+    if (rc || m->nevs == 0) {
+        fprintf(stderr, "agentd trace: %s: %s\n", path,
+                rc == ERR_INVAL ? err
+                : rc == ERR_IO  ? strerror(EIO)
+                : rc            ? err_str(rc)
+                                : "no trace events in the file");
+        vmodel_free(m);
+        return rc && rc != ERR_INVAL ? CLI_INTERNAL : CLI_USAGE;
+    }
+    memset(run, 0, sizeof *run);
+    snprintf(run->id, sizeof run->id, "%s", m->run_id);
+    snprintf(run->agent, sizeof run->agent, "%s", m->agent);
+    snprintf(run->state, sizeof run->state, "%s", m->last_state[0] ? m->last_state : "?");
+    run->step = m->steps;
+    run->cost_usd = m->cost;
+    int root = vmodel_root(m);
+    if (root >= 0 && m->spans[root].error)
+        run->error = strdup(m->spans[root].error);
+    *out = m;
+    return CLI_OK;
+}
+
+/* Resolve RUN (id or unique prefix, or a trace file) and load all its events into a new
+ * model. */
 static int load_run(store_t *st, const char *arg, store_run_t *run, vmodel_t **out)
 {
     char err[512];
+    if (is_trace_file(arg))
+        return load_file(arg, run, out);
     int rc = store_run_get(st, arg, run);
     if (rc) {
         if (rc == ERR_NOTFOUND)
@@ -165,6 +223,10 @@ static int show_run(store_t *st, const opts_t *o)
     store_run_t run;
     vmodel_t *m = NULL;
     if (o->follow) {
+        if (!st) {
+            fprintf(stderr, "agentd trace: --follow reads a run from the database, not a file\n");
+            return CLI_USAGE;
+        }
         int rc = store_run_get(st, o->runs[0], &run);
         if (rc) {
             fprintf(stderr, "agentd trace: no single run matches \"%s\"; see agentd runs\n",
@@ -197,10 +259,14 @@ int viewer_main(int argc, char **argv)
     if (parse(argc, argv, &o))
         return CLI_USAGE;
     setlocale(LC_ALL, "");
+    /* Trace files need no database: a CI artifact can be read or exported anywhere. */
+    int files = o.nruns > 0;
+    for (int i = 0; i < o.nruns; i++)
+        files &= is_trace_file(o.runs[i]);
     const char *path = cli_db_path(o.db);
     char err[1200];
-    store_t *st = viewer_open_db(path, err, sizeof err);
-    if (!st) {
+    store_t *st = files ? NULL : viewer_open_db(path, err, sizeof err);
+    if (!files && !st) {
         fprintf(stderr, "agentd trace: %s\n", err);
         return CLI_USAGE;
     }
@@ -208,7 +274,7 @@ int viewer_main(int argc, char **argv)
     int code;
     if (o.export)
         code = export_otlp(st, &o);
-    else if (tty && !o.plain && !o.json)
+    else if (tty && !o.plain && !o.json && !files)
         code = viewer_tui(st, path, o.nruns ? o.runs[0] : NULL, o.follow);
     else if (o.nruns == 0) {
         fprintf(stderr, "agentd trace: which run? usage: agentd trace RUN (see agentd runs)\n");

@@ -333,6 +333,9 @@ int vmodel_add(vmodel_t *m, const char *json, char *errbuf, size_t errlen)
         goto done;
     }
     m->last_seq = seq;
+    int step = (int)jint(o, "step", 0);
+    if (step > m->steps)
+        m->steps = step;
     if (!m->min_ns || ts < m->min_ns)
         m->min_ns = ts;
     if (ts > m->max_ns)

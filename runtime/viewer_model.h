@@ -83,6 +83,7 @@ typedef struct vmodel {
     double cost;
     int errors; /* events with status error */
     int retries;
+    int steps;                    /* the highest "step" of any event */
     char agent[128];
     char last_state[16];
 } vmodel_t;

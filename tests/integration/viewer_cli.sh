@@ -79,5 +79,18 @@ check "trace: unknown option named" sh -c "[ $rc -eq 2 ] && grep -q 'unknown opt
 run_cmd "$AGENTD" trace 5f3a --db
 check "trace: --db without a value" sh -c "[ $rc -eq 2 ] && grep -q -- '--db needs a value' $TMP/err"
 
+# A trace file instead of a run id: no database needed.
+cd "$TMP" || exit 1
+run_cmd "$AGENTD" trace "$FIX/failed_run.jsonl" --db "$TMP/absent.db"
+check "trace FILE: the tree without a database" sh -c "[ $rc -eq 0 ] && grep -q 'state failed  steps 2' $TMP/out && grep -q 'execute_tool lookup_order .* ERROR' $TMP/out"
+check "trace FILE: no database created" [ ! -e "$TMP/absent.db" ]
+run_cmd "$AGENTD" trace export "$FIX/crash_resumed.jsonl" --otlp
+check "export FILE: one TracesData" sh -c "[ $rc -eq 0 ] && [ \$(wc -l <$TMP/out) -eq 1 ] && grep -q '\"traceId\":\"77aa00bb11cc22dd77aa00bb11cc22dd\"' $TMP/out"
+printf '{"seq":1,"ts_ns":5,"span_id":"a","phase":"sideways"}\n' >"$TMP/bad.jsonl"
+run_cmd "$AGENTD" trace "$TMP/bad.jsonl"
+check "trace FILE: a bad line is named" sh -c "[ $rc -eq 2 ] && grep -q 'bad.jsonl: line 1: event seq 1: \"phase\" must be begin, end or point' $TMP/err"
+run_cmd "$AGENTD" trace "$TMP/missing.jsonl"
+check "trace FILE: a missing file is named" sh -c "[ $rc -eq 2 ] && grep -q 'missing.jsonl: No such file or directory' $TMP/err"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -46,6 +46,8 @@ check "export: trace id is the run id twice" grep -q "\"traceId\":\"$DONE$DONE\"
 check "export: chat spans are CLIENT" sh -c "grep -o '\"name\":\"chat offline\",\"kind\":3' $TMP/otlp.json | grep -q ."
 check "export: tool spans" sh -c "grep -q '\"name\":\"execute_tool lookup_order\"' $TMP/otlp.json && grep -q '\"name\":\"execute_tool search_kb\"' $TMP/otlp.json"
 check "export: failed root has ERROR and error.type max_steps" sh -c "sed -n 2p $TMP/otlp.json | grep -q '\"key\":\"error.type\",\"value\":{\"stringValue\":\"max_steps\"}' && sed -n 2p $TMP/otlp.json | grep -q '\"status\":{\"code\":2'"
+"$AGENTD" trace export "$TMP/traces/$DONE.jsonl" --otlp >"$TMP/otlp-file.json"
+check "export from the trace file equals export from the database" sh -c "sed -n 1p $TMP/otlp.json | cmp -s - $TMP/otlp-file.json"
 check "export: no API key or secret in the file" sh -c "! grep -qiE 'sk-[a-z0-9]{8}|Bearer [A-Za-z0-9]' $TMP/otlp.json"
 
 echo "$pass passed, $fail failed"

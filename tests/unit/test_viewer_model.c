@@ -99,6 +99,7 @@ static void test_failed_run_tree(void)
     CHECK_EQ_INT(m->errors, 4); /* tool, 2 retries, root */
     CHECK_EQ_STR(m->agent, "support");
     CHECK_EQ_STR(m->last_state, "failed");
+    CHECK_EQ_INT(m->steps, 2);
     /* Point spans hidden: the two retry rows disappear. */
     CHECK_EQ_INT(vmodel_flatten(m, 0), 0);
     CHECK_EQ_INT(m->nrows, 9);
