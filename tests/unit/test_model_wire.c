@@ -543,6 +543,21 @@ static void test_structured_reask(void)
     CHECK(strstr(g_body, "response_format") != NULL);
     json_object_put(g.msg);
 
+    /* Valid JSON that breaks the schema: the re-ask quotes the validator's pointer. */
+    canned_t v[] = {
+        CAN(0, 200, NULL, "{\"choices\":[{\"message\":{\"content\":\"{\\\"status\\\":5}\"}}]}", 0),
+        CAN(0, 200, NULL, "{\"choices\":[{\"message\":{\"content\":\"{\\\"status\\\":\\\"late\\\"}\"}}]}", 0),
+    };
+    script(2, v);
+    json_object *typed = jparse("{\"type\":\"object\",\"required\":[\"status\"],"
+                                "\"properties\":{\"status\":{\"type\":\"string\"}}}");
+    run(mc, chain, typed, 0, &g);
+    CHECK_EQ_INT(g.err, 0);
+    CHECK_EQ_STR(content(&g), "{\"status\":\"late\"}");
+    CHECK(strstr(g_body, "/status") != NULL);
+    json_object_put(g.msg);
+    json_object_put(typed);
+
     canned_t d[3];
     for (int i = 0; i < 3; i++)
         d[i] = (canned_t)CAN(0, 200, NULL, "{\"choices\":[{\"message\":{\"content\":\"nope\"}}]}", 0);
