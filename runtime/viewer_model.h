@@ -94,7 +94,8 @@ void vmodel_free(vmodel_t *m);
 
 /* Add one event line (trace.h JSON). ERR_INVAL with a message naming the field in errbuf if
  * the line is not an event object; ERR_NOMEM. Events with seq <= last_seq are ignored
- * (follow mode may see a row twice). */
+ * (follow mode may see a row twice). A refused line leaves the model unchanged; after
+ * ERR_NOMEM the model may be inconsistent and should only be freed. */
 int vmodel_add(vmodel_t *m, const char *json, char *errbuf, size_t errlen);
 /* Add every line of a JSONL buffer; stops at the first bad line, errbuf names its number. */
 int vmodel_add_jsonl(vmodel_t *m, const char *text, char *errbuf, size_t errlen);
