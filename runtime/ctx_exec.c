@@ -8,7 +8,8 @@
  *
  * argv[0] must be in the agent's exec_allow list (matched exactly as written). The child
  * gets its own process group, a minimal environment (PATH, LANG: never the parent's
- * secrets), stdin/stdout/stderr on non-blocking pipes watched by libevent, and no other
+ * secrets), stdout/stderr on non-blocking pipes and stdin on a socket (so writing to a child
+ * that quit is EPIPE, never SIGPIPE) watched by libevent, and no other
  * inherited descriptors. On timeout or when the output cap is passed the whole group is
  * killed. Exit is noticed by polling waitpid(WNOHANG) once both pipes are closed, so no
  * process-wide SIGCHLD handler is needed.
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -192,7 +194,9 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     xproc_t *x = arg;
     while (x->in_off < x->in_len) {
-        ssize_t n = write(fd, x->in + x->in_off, x->in_len - x->in_off);
+        /* stdin is a socket so MSG_NOSIGNAL applies: a child that exits without reading
+         * gives EPIPE here instead of a process-killing SIGPIPE. */
+        ssize_t n = send(fd, x->in + x->in_off, x->in_len - x->in_off, MSG_NOSIGNAL);
         if (n < 0 && errno == EAGAIN)
             return;
         if (n <= 0)
@@ -209,7 +213,8 @@ static int spawn(xproc_t *x, char **argv, char *errbuf, size_t errlen)
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     int fa_ok = 0, at_ok = 0;
-    if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pin) || pipe2(pout, O_CLOEXEC) ||
+        pipe2(perr, O_CLOEXEC)) {
         err_set(errbuf, errlen, ERR_IO, "pipe: %s", strerror(errno));
         goto done;
     }

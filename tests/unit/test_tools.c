@@ -312,6 +312,15 @@ static void test_exec(void)
     call("shell", "{\"argv\":[\"yes\"],\"max_output\":1000}", &c);
     call("shell", "{\"argv\":[\"ls\"]}", &d);
     call("shell", "{\"argv\":[\"sh\",\"-c\",\"echo $AGENTD_TEST_TOKEN; exit 3\"]}", &e);
+    /* A child that closes its stdin unread: EPIPE for us, not a SIGPIPE that kills agentd. */
+    res_t f;
+    static char big[300000];
+    memset(big, 'x', sizeof big - 1);
+    char *fargs = malloc(sizeof big + 64);
+    snprintf(fargs, sizeof big + 64,
+             "{\"argv\":[\"sh\",\"-c\",\"exec 0<&-; sleep 0.2\"],\"stdin\":\"%s\"}", big);
+    call("shell", fargs, &f);
+    free(fargs);
     uint64_t t0 = loop_mono_ns();
     loop_run(lp);
     double ms = (double)(loop_mono_ns() - t0) / 1e6;
@@ -323,6 +332,8 @@ static void test_exec(void)
     CHECK(strstr(d.error, "'ls' is not in this agent's exec_allow list") != NULL);
     /* The child does not inherit the parent's environment (secrets). */
     CHECK(strstr(e.result, "\"code\":3") && strstr(e.result, "\"stdout\":\"\\n\""));
+    CHECK_EQ_STR(f.status, "ok");
+    CHECK(strstr(f.result, "\"code\":0") != NULL);
     CHECK(ms < 2000);
 }
 
