@@ -47,7 +47,8 @@ size_t redact_copy(char *dst, size_t dstlen, const char *src, const char *secret
             keep = "Bearer ";
         } else if ((skip = after_prefix(src + i, "x-api-key:", 1))) {
             keep = "x-api-key: ";
-        } else if ((i == 0 || !token_char(src[i - 1])) && (skip = after_prefix(src + i, "sk-", 8))) {
+        } else if ((i == 0 || !token_char(src[i - 1])) &&
+                   (skip = after_prefix(src + i, "sk-", 8))) {
             keep = "sk-";
         }
         if (skip) {

@@ -106,7 +106,8 @@ static void script(int n, const canned_t *c)
     g_started = 0;
 }
 
-#define CAN(e, s, r, b, k) {.err = (e), .status = (s), .retry_after = (r), .body = (b), .chunk = (k)}
+#define CAN(e, s, r, b, k)                                                                   \
+    {.err = (e), .status = (s), .retry_after = (r), .body = (b), .chunk = (k)}
 #define CAND(e, s, r, b, k, d)                                                               \
     {.err = (e), .status = (s), .retry_after = (r), .body = (b), .chunk = (k), .delay_ms = (d)}
 
@@ -546,7 +547,8 @@ static void test_structured_reask(void)
     /* Valid JSON that breaks the schema: the re-ask quotes the validator's pointer. */
     canned_t v[] = {
         CAN(0, 200, NULL, "{\"choices\":[{\"message\":{\"content\":\"{\\\"status\\\":5}\"}}]}", 0),
-        CAN(0, 200, NULL, "{\"choices\":[{\"message\":{\"content\":\"{\\\"status\\\":\\\"late\\\"}\"}}]}", 0),
+        CAN(0, 200, NULL,
+            "{\"choices\":[{\"message\":{\"content\":\"{\\\"status\\\":\\\"late\\\"}\"}}]}", 0),
     };
     script(2, v);
     json_object *typed = jparse("{\"type\":\"object\",\"required\":[\"status\"],"
@@ -560,7 +562,8 @@ static void test_structured_reask(void)
 
     canned_t d[3];
     for (int i = 0; i < 3; i++)
-        d[i] = (canned_t)CAN(0, 200, NULL, "{\"choices\":[{\"message\":{\"content\":\"nope\"}}]}", 0);
+        d[i] = (canned_t)CAN(0, 200, NULL,
+                             "{\"choices\":[{\"message\":{\"content\":\"nope\"}}]}", 0);
     script(3, d);
     run(mc, chain, schema, 0, &g);
     CHECK_EQ_INT(g.err, ERR_SCHEMA);
