@@ -1,0 +1,64 @@
+#!/bin/sh
+# Guardrails and limits: loop detection, the per-run tool-call limit, unknown tools, the
+# step limit, the wall-clock deadline, Ctrl-C, and gc. Each ends in a documented way.
+. tests/integration/lib.sh
+DB="$TMP/g.db"
+AG=tests/fixtures/guard/agents/guard.lua
+run_with() { # SCRIPT -> starts the fake with that script
+    stop_fake
+    start_fake --script "tests/fixtures/guard/$1" || { fail "fake provider" "no port"; finish; exit 1; }
+    export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=k
+}
+q() { sqlite3 "$DB" "$1"; }
+
+run_with loop.json
+"$AGENTD" run $AG "loop" --db "$DB" --traces "$TMP/tr" --tools tests/fixtures/bench/tools --json >"$TMP/o1" 2>&1; rc=$?
+id=$(python3 -c "import json; print(json.load(open('$TMP/o1'))['run_id'])" 2>/dev/null)
+[ $rc -eq 1 ] && [ "$(q "SELECT state||' '||reason FROM runs WHERE id='$id'")" = "failed max_steps" ] \
+    && ok "step limit ends the run failed/max_steps" || fail "step limit" "rc=$rc $(cat "$TMP/o1")"
+[ "$(q "SELECT count(*) FROM tool_calls WHERE run_id='$id' AND state='ok'")" = 2 ] \
+    && ok "same call runs loop_limit times" || fail "same call runs loop_limit times" "$(q "SELECT state FROM tool_calls WHERE run_id='$id'")"
+q "SELECT error FROM tool_calls WHERE run_id='$id' AND state='rejected'" | grep -q "loop detected" \
+    && ok "then rejected as a loop" || fail "loop rejected" "$(q "SELECT state, error FROM tool_calls WHERE run_id='$id'")"
+q "SELECT body FROM events WHERE run_id='$id'" | grep -q '"agentd.guardrail":"loop_detected"' \
+    && ok "guardrail decision traced" || fail "guardrail traced" ""
+
+run_with many.json
+"$AGENTD" run $AG "many" --db "$DB" --traces "$TMP/tr" --tools tests/fixtures/bench/tools --json >"$TMP/o2" 2>&1; rc=$?
+id=$(python3 -c "import json; print(json.load(open('$TMP/o2'))['run_id'])" 2>/dev/null)
+[ $rc -eq 0 ] && ok "run with rejected calls still finishes" || fail "many finishes" "rc=$rc $(cat "$TMP/o2")"
+[ "$(q "SELECT count(*) FROM tool_calls WHERE run_id='$id' AND state='ok'")" = 5 ] \
+    && ok "max_tool_calls=5 calls ran" || fail "max_tool_calls" "$(q "SELECT call_id, state, error FROM tool_calls WHERE run_id='$id'")"
+q "SELECT error FROM tool_calls WHERE run_id='$id' AND state='rejected'" | grep -q "tool-call limit" \
+    && ok "the sixth is rejected by the limit" || fail "limit rejection" ""
+q "SELECT error FROM tool_calls WHERE run_id='$id' AND name='nope'" | grep -q 'unknown tool "nope"' \
+    && ok "unknown tool rejected with the list of tools" || fail "unknown tool" "$(q "SELECT error FROM tool_calls WHERE run_id='$id' AND name='nope'")"
+
+run_with slow.json
+start=$(date +%s%N)
+"$AGENTD" run $AG "slow" --db "$DB" --traces "$TMP/tr" --tools tests/fixtures/bench/tools --json >"$TMP/o3" 2>&1; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+id=$(python3 -c "import json; print(json.load(open('$TMP/o3'))['run_id'])" 2>/dev/null)
+[ $rc -eq 1 ] && [ "$(q "SELECT state||' '||reason FROM runs WHERE id='$id'")" = "failed deadline" ] && [ $ms -lt 4000 ] \
+    && ok "deadline ends the run failed/deadline in ${ms} ms" || fail "deadline" "rc=$rc ${ms}ms $(cat "$TMP/o3")"
+[ "$(q "SELECT state FROM tool_calls WHERE run_id='$id'")" = unknown ] \
+    && ok "the interrupted call is unknown" || fail "interrupted call unknown" "$(q "SELECT state FROM tool_calls WHERE run_id='$id'")"
+
+"$AGENTD" run $AG "cancel me" --db "$DB" --traces "$TMP/tr" --tools tests/fixtures/bench/tools --json >"$TMP/o4" 2>"$TMP/e4" &
+pid=$!
+sleep 0.5
+kill -INT $pid
+wait $pid; rc=$?
+id=$(python3 -c "import json; print(json.load(open('$TMP/o4'))['run_id'])" 2>/dev/null)
+[ $rc -eq 1 ] && [ "$(q "SELECT state FROM runs WHERE id='$id'")" = cancelled ] \
+    && ok "Ctrl-C cancels the run" || fail "Ctrl-C cancels" "rc=$rc $(cat "$TMP/o4" "$TMP/e4")"
+
+total=$(q "SELECT count(*) FROM runs")
+files=$(ls "$TMP/tr" | wc -l)
+"$AGENTD" gc --keep 1 --db "$DB" --traces "$TMP/tr" --vacuum >"$TMP/gc" 2>&1; rc=$?
+[ $rc -eq 0 ] && [ "$(q "SELECT count(*) FROM runs")" = 1 ] && [ "$(q "SELECT count(*) FROM events WHERE run_id NOT IN (SELECT id FROM runs)")" = 0 ] \
+    && ok "gc --keep 1 keeps one run and its events ($(cat "$TMP/gc"))" || fail "gc --keep" "rc=$rc $(cat "$TMP/gc")"
+[ "$(ls "$TMP/tr" | wc -l)" = 1 ] && ok "gc removed $((files - 1)) trace files" || fail "gc trace files" "$(ls "$TMP/tr")"
+"$AGENTD" gc --older-than 3x --db "$DB" >/dev/null 2>"$TMP/e5"; rc=$?
+[ $rc -eq 2 ] && grep -q "older-than" "$TMP/e5" && ok "bad duration named" || fail "bad duration" "rc=$rc"
+finish
