@@ -174,7 +174,13 @@ static void error_body(pjob_t *j, const http_resp_t *resp)
     else
         pjob_fail(j, ERR_HTTP, "HTTP %d: %.200s", resp->status,
                   resp->body_len ? resp->body : "(empty body)");
-    j->res.response_body = body;
+    json_object_put(body);
+    /* Error bodies echo credentials often enough ("Incorrect API key provided: ...") that
+     * only the redacted message is kept for capture. */
+    json_object *kept = json_object_new_object();
+    json_object_object_add(kept, "status", json_object_new_int(resp->status));
+    json_object_object_add(kept, "error", json_object_new_string(j->res.errmsg));
+    j->res.response_body = kept;
 }
 
 static void finish(pjob_t *j, const http_resp_t *resp)

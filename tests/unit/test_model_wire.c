@@ -115,7 +115,7 @@ static void script(int n, const canned_t *c)
 
 typedef struct got {
     int done, err, attempts, reasks;
-    char reason[64], errmsg[512], classes[256], text[512], provider[32];
+    char reason[64], errmsg[512], classes[256], text[512], provider[32], resp_body[512];
     uint64_t delays[8];
     int ndelays;
     json_object *msg;
@@ -149,6 +149,8 @@ static void on_done(void *ud, const model_resp_t *r)
     snprintf(g->errmsg, sizeof g->errmsg, "%s", r->errmsg);
     snprintf(g->provider, sizeof g->provider, "%s", r->provider ? r->provider : "");
     g->msg = r->message ? json_object_get(r->message) : NULL;
+    snprintf(g->resp_body, sizeof g->resp_body, "%s",
+             r->response_body ? json_object_to_json_string(r->response_body) : "");
     loop_stop(g_lp);
 }
 
@@ -396,6 +398,8 @@ static void test_retry_after_and_not_retryable(void)
         fprintf(stderr, "  errmsg: %s\n", g.errmsg);
     CHECK(strstr(g.errmsg, "Incorrect API key provided") != NULL);
     CHECK(strstr(g.errmsg, "testkey123456789") == NULL);
+    CHECK(strstr(g.resp_body, "HTTP 401") != NULL); /* captured, but only redacted */
+    CHECK(strstr(g.resp_body, "testkey123456789") == NULL);
     CHECK(strstr(g.errmsg, "HTTP 401") != NULL);
     model_client_free(mc);
 
