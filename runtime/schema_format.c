@@ -337,9 +337,16 @@ static int uri_chars(const char *s, size_t n, int iri)
 static int authority_ok(const char *a, size_t n, int iri)
 {
     const char *at = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (a[i] == '@')
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] == '@') {
+            if (at)
+                return 0; /* userinfo cannot hold a second '@' */
             at = a + i;
+        }
+    }
+    for (const char *p = a; at && p < at; p++)
+        if (*p == '[' || *p == ']')
+            return 0;
     const char *h = at ? at + 1 : a;
     size_t hl = n - (size_t)(h - a);
     if (hl && h[0] == '[') {
@@ -426,21 +433,70 @@ static int f_iri_reference(const char *s, size_t n)
     return uri_ref(s, n, 0, 1);
 }
 
+/* RFC 6570 level 4: literals, and {op var[:len|*],...} expressions. */
 static int f_uri_template(const char *s, size_t n)
 {
-    int open = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '{') {
-            if (open)
+    static const char bad_lit[] = " \"<>\\^`{|}";
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= n || !hexd(s[i + 1]) || !hexd(s[i + 2]))
                 return 0;
-            open = 1;
-        } else if (s[i] == '}') {
-            if (!open)
+            i += 3;
+            continue;
+        }
+        if (c != '{') {
+            if (c < 0x21 || c == 0x7f || strchr(bad_lit, c))
                 return 0;
-            open = 0;
+            i++;
+            continue;
+        }
+        i++;
+        if (i < n && strchr("+#./;?&", s[i]))
+            i++;
+        for (;;) { /* varspec */
+            size_t st = i;
+            int dot_ok = 0;
+            while (i < n) {
+                if (alpha(s[i]) || digit(s[i]) || s[i] == '_') {
+                    i++;
+                    dot_ok = 1;
+                } else if (s[i] == '%' && i + 2 < n && hexd(s[i + 1]) && hexd(s[i + 2])) {
+                    i += 3;
+                    dot_ok = 1;
+                } else if (s[i] == '.' && dot_ok && i + 1 < n && s[i + 1] != '.' &&
+                           s[i + 1] != '}' && s[i + 1] != ',') {
+                    i++;
+                    dot_ok = 0;
+                } else {
+                    break;
+                }
+            }
+            if (i == st || i >= n)
+                return 0;
+            if (s[i] == ':') {
+                size_t ds = ++i;
+                while (i < n && digit(s[i]))
+                    i++;
+                if (i == ds || i - ds > 4 || s[ds] == '0')
+                    return 0;
+            } else if (s[i] == '*') {
+                i++;
+            }
+            if (i >= n)
+                return 0;
+            if (s[i] == ',') {
+                i++;
+                continue;
+            }
+            if (s[i] != '}')
+                return 0;
+            i++;
+            break;
         }
     }
-    return !open;
+    return 1;
 }
 
 static int f_json_pointer(const char *s, size_t n)

@@ -99,8 +99,11 @@ static char *translate(const char *pat, size_t len, char *err, size_t errlen)
                 rc = put(&out, &n, &cap, pat + i - 1, 2);
         } else {
             /* In ECMA-262 the first ']' always ends a class ("[]" is empty). */
-            if (ch == '(' && i + 2 < len && pat[i + 1] == '?' && pat[i + 2] == 'P') {
-                snprintf(err, errlen, "(?P...) groups are not ECMA-262");
+            /* ECMA-262 groups: (?:  (?=  (?!  (?<=  (?<!  (?<name>; no inline flags,
+             * comments or Python's (?P. */
+            if (ch == '(' && !in_class && i + 1 < len && pat[i + 1] == '?' &&
+                !(i + 2 < len && strchr(":=!<", pat[i + 2]))) {
+                snprintf(err, errlen, "(?%c is not an ECMA-262 group", i + 2 < len ? pat[i + 2] : ' ');
                 free(out);
                 return NULL;
             }
