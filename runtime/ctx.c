@@ -12,6 +12,8 @@
 #include <string.h>
 
 #define ERRLEN 600
+#define CTX_MAX_LOGS 100
+#define CTX_MAX_LOG_BYTES 2000
 
 struct ctx_task {
     const ctx_env_t *env; /* borrowed: may be gone once the task is dead */
@@ -34,6 +36,7 @@ struct ctx_task {
     char *res_err;
     char **secrets;
     size_t nsecrets;
+    int nlogs;
 };
 
 static void task_free(void *arg)
@@ -352,16 +355,44 @@ static int prepare(lua_State *L)
     return 3;
 }
 
-/* print() output: redacted like ctx.log, then to the call's log sink. */
+void ctx_task_log(ctx_task_t *t, const char *level, const char *msg)
+{
+    if (!t->env->on_log || !msg)
+        return;
+    /* Every line becomes a trace event (a database row); a tool logging in a loop must not
+     * flood the store. */
+    if (t->nlogs >= CTX_MAX_LOGS) {
+        if (t->nlogs++ == CTX_MAX_LOGS)
+            t->env->on_log(t->env->log_ud, "warn",
+                           "log limit of 100 lines per call reached; further lines dropped");
+        return;
+    }
+    t->nlogs++;
+    char *red = ctx_task_redact(t, msg);
+    if (!red)
+        return;
+    if (strlen(red) > CTX_MAX_LOG_BYTES) {
+        /* Cut on a UTF-8 boundary, and say so. */
+        size_t cut = CTX_MAX_LOG_BYTES;
+        while (cut > 0 && ((unsigned char)red[cut] & 0xC0) == 0x80)
+            cut--;
+        char *cutc = malloc(cut + 7);
+        if (cutc) {
+            memcpy(cutc, red, cut);
+            memcpy(cutc + cut, " [...]", 7);
+        }
+        free(red);
+        if (!(red = cutc))
+            return;
+    }
+    t->env->on_log(t->env->log_ud, level, red);
+    free(red);
+}
+
+/* print() output goes the same way as ctx.log. */
 static void task_print(void *ud, const char *level, const char *msg)
 {
-    ctx_task_t *t = ud;
-    if (!t->env->on_log)
-        return;
-    char *red = ctx_task_redact(t, msg);
-    if (red)
-        t->env->on_log(t->env->log_ud, level, red);
-    free(red);
+    ctx_task_log(ud, level, msg);
 }
 
 static void step(ctx_task_t *t)

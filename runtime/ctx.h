@@ -79,6 +79,9 @@ int ctx_door_yield(lua_State *L, ctx_task_t *t);
 void ctx_door_complete(ctx_task_t *t, int kind, json_object *res, const char *err);
 /* Remember a secret value so it is redacted from logs, errors and results. */
 void ctx_task_add_secret(ctx_task_t *t, const char *value);
+/* A log line of the tool to the call's sink: secrets redacted, at most 100 lines per call
+ * (then one warning), each cut to 2000 bytes. */
+void ctx_task_log(ctx_task_t *t, const char *level, const char *msg);
 /* New copy of s with remembered secrets replaced by "[REDACTED]"; NULL on OOM. */
 char *ctx_task_redact(const ctx_task_t *t, const char *s);
 

@@ -161,13 +161,7 @@ static int door_log(lua_State *L)
     } else {
         luaL_tolstring(L, first, NULL);
     }
-    const char *msg = lua_tostring(L, -1);
-    if (ctx_task_env(t)->on_log && msg) {
-        char *red = ctx_task_redact(t, msg);
-        if (red)
-            ctx_task_env(t)->on_log(ctx_task_env(t)->log_ud, level, red);
-        free(red);
-    }
+    ctx_task_log(t, level, lua_tostring(L, -1));
     return 0;
 }
 

@@ -44,9 +44,17 @@ static void on_done(void *ud, const tools_result_t *r)
     x->attempts = r->attempts;
 }
 
+static int nlog_lines, saw_limit, saw_cut;
+static size_t longest_log;
+
 static void on_log(void *ud, const char *level, const char *msg)
 {
     (void)ud;
+    nlog_lines++;
+    saw_limit |= strstr(msg, "log limit of 100 lines per call reached") != NULL;
+    saw_cut |= strstr(msg, "x [...]") != NULL;
+    if (strlen(msg) > longest_log)
+        longest_log = strlen(msg);
     size_t n = strlen(logbuf);
     snprintf(logbuf + n, sizeof logbuf - n, "%s:%s\n", level, msg);
 }
@@ -359,6 +367,20 @@ static void test_secrets(void)
     CHECK(strstr(r.error, "'AGENTD_TEST_TOKEN' is not in this agent's secrets allow-list"));
 }
 
+static void test_log_limits(void)
+{
+    res_t r;
+    nlog_lines = 0;
+    longest_log = 0;
+    logbuf[0] = '\0';
+    run_one("log_flood", "{}", &r);
+    CHECK_EQ_STR(r.status, "ok");
+    CHECK_EQ_INT(nlog_lines, 101);
+    CHECK(longest_log <= 2006);
+    CHECK(saw_limit);
+    CHECK(saw_cut);
+}
+
 static void test_data(void)
 {
     res_t r;
@@ -495,6 +517,7 @@ int main(void)
     RUN(test_rejected);
     RUN(test_exec);
     RUN(test_secrets);
+    RUN(test_log_limits);
     RUN(test_data);
     RUN(test_kv);
     RUN(test_cancel);
