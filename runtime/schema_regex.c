@@ -9,6 +9,10 @@
  * errors here too rather than silently meaning something else. Patterns are JIT
  * compiled when the platform allows, and every match runs under the schema's match
  * and depth limits so a catastrophic pattern fails instead of hanging.
+ *
+ * Not PCRE2_MATCH_INVALID_UTF: with JIT in PCRE2 10.42 it makes "^\D$" miss non-ASCII
+ * characters. Subjects are checked as UTF-8 instead; a string that is not valid UTF-8
+ * (which no JSON text can carry) simply does not match.
  */
 #include "schema_int.h"
 
@@ -139,7 +143,7 @@ pcre2_code *schema_regex_compile(schema_t *s, const char *pat, size_t len, char 
     int ec;
     PCRE2_SIZE off;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)tr, strlen(tr),
-                                   PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY |
+                                   PCRE2_UTF | PCRE2_DOLLAR_ENDONLY |
                                        PCRE2_ALT_BSUX | PCRE2_ALLOW_EMPTY_CLASS,
                                    &ec, &off, cc);
     pcre2_compile_context_free(cc);

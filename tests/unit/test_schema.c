@@ -278,6 +278,12 @@ static void test_files(void)
 static void test_formats_and_drafts(void)
 {
     char err[256], msg[256];
+    /* ECMA-262 classes: \D and \W are "not ASCII digit/word", so they match non-ASCII. */
+    schema_t *re = compile_str("{\"pattern\":\"^\\\\D\\\\W$\"}", NULL, err, sizeof err);
+    CHECK(re != NULL);
+    CHECK_EQ_INT(check_str(re, "\"\xdf\x80\xc3\xa9\"", msg, sizeof msg), 0);
+    CHECK_EQ_INT(check_str(re, "\"1\xc3\xa9\"", msg, sizeof msg), ERR_SCHEMA);
+    schema_free(re);
     const char *sch = "{\"format\":\"email\"}";
     schema_t *s = compile_str(sch, NULL, err, sizeof err);
     CHECK_EQ_INT(check_str(s, "\"nope\"", msg, sizeof msg), 0); /* annotation only */
