@@ -1,12 +1,14 @@
 /*
- * model_cache: the response-cache key. Two requests get the same key exactly when a model
- * would see the same thing, whatever order the caller built its JSON objects in, so the key
- * is SHA-256 over a canonical serialisation (sorted keys, json-c's number and string forms)
- * streamed straight into the hash.
+ * model_cache: the response cache's keys and entries. Two requests get the same key exactly
+ * when a model would see the same thing, whatever order the caller built its JSON objects
+ * in, so the key is SHA-256 over a canonical serialisation (sorted keys, json-c's number and
+ * string forms) streamed straight into the hash. An entry is the validated answer
+ * ({"v":1, "model", "message", "finish", "usage"}) as JSON text in the store.
  */
 #include "model_int.h"
 
 #include "err.h"
+#include "store.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -189,4 +191,56 @@ int model_cache_key(const char *model, const model_req_t *req, char out[65])
         return rc;
     sha_hex(&s, out);
     return 0;
+}
+
+const char *model_finish_reason(const char *f)
+{
+    if (f && strcmp(f, "tool_calls") == 0)
+        return "tool_calls";
+    if (f && strcmp(f, "length") == 0)
+        return "length";
+    return "stop";
+}
+
+int model_cache_load(store_t *st, const char *key, json_object **msg, const char **fin)
+{
+    char *text = NULL;
+    int rc = store_cache_get(st, key, &text);
+    if (rc)
+        return rc;
+    json_object *e = json_tokener_parse(text), *m = NULL, *f = NULL;
+    free(text);
+    /* An entry that does not parse is a miss: the answer is fetched (and stored) again. */
+    if (!json_object_object_get_ex(e, "message", &m) || !json_object_is_type(m, json_type_object)) {
+        json_object_put(e);
+        return ERR_NOTFOUND;
+    }
+    json_object_object_get_ex(e, "finish", &f);
+    *fin = model_finish_reason(f ? json_object_get_string(f) : NULL);
+    *msg = json_object_get(m);
+    json_object_put(e);
+    return 0;
+}
+
+int model_cache_save(store_t *st, const char *key, const char *model, json_object *msg,
+                     const char *fin, const model_usage_t *u)
+{
+    json_object *e = json_object_new_object(), *us = json_object_new_object();
+    if (!e || !us) {
+        json_object_put(e);
+        json_object_put(us);
+        return ERR_NOMEM;
+    }
+    json_object_object_add(e, "v", json_object_new_int(1));
+    json_object_object_add(e, "model", json_object_new_string(model));
+    json_object_object_add(e, "message", json_object_get(msg));
+    json_object_object_add(e, "finish", json_object_new_string(model_finish_reason(fin)));
+    json_object_object_add(us, "input_tokens", json_object_new_int64(u->input_tokens));
+    json_object_object_add(us, "output_tokens", json_object_new_int64(u->output_tokens));
+    json_object_object_add(us, "cached_tokens", json_object_new_int64(u->cached_tokens));
+    json_object_object_add(e, "usage", us);
+    int rc = store_cache_put(st, key, model,
+                             json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+    json_object_put(e);
+    return rc;
 }

@@ -9,7 +9,6 @@
 #include "err.h"
 #include "model_int.h"
 #include "redact.h"
-#include "store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -155,36 +154,23 @@ static int defer_advance(model_call_t *c)
 
 /* ---- cache ---------------------------------------------------------------------------- */
 
-static const char *static_finish(const char *f)
-{
-    if (f && strcmp(f, "tool_calls") == 0)
-        return "tool_calls";
-    if (f && strcmp(f, "length") == 0)
-        return "length";
-    return "stop";
-}
-
 /* 1: answered from the cache (call finished); 0: miss, go on; -1: replay miss. */
 static int cache_lookup(model_call_t *c)
 {
-    char key[65], *text = NULL;
+    char key[65];
+    json_object *msg = NULL;
+    const char *fin = NULL;
     if (model_cache_key(model_str(c), &c->req, key))
         return 0;
-    int rc = store_cache_get(c->mc->st, key, &text);
-    json_object *e = rc == 0 ? json_tokener_parse(text) : NULL;
-    free(text);
-    json_object *msg = jget(e, "message");
-    if (msg && json_object_is_type(msg, json_type_object)) {
+    if (model_cache_load(c->mc->st, key, &msg, &fin) == 0) {
         /* Nothing was spent: usage stays zero, the attempt is marked cached. */
         report(c, c->attempts + 1, "", 0, 0, 0, 0, 1, NULL);
-        if (!c->dead) {
-            json_object_get(msg);
-            finish(c, 0, NULL, msg, static_finish(jstr_or(e, "finish", NULL)), 1);
-        }
-        json_object_put(e);
+        if (c->dead)
+            json_object_put(msg);
+        else
+            finish(c, 0, NULL, msg, fin, 1);
         return 1;
     }
-    json_object_put(e);
     if (!(c->mc->cache & MODEL_CACHE_REPLAY))
         return 0;
     set_fail(c, ERR_NOTFOUND, 0, "cache_miss",
@@ -201,20 +187,9 @@ static void cache_store(model_call_t *c, json_object *msg, const char *fin,
     char key[65];
     if (!(c->mc->cache & MODEL_CACHE_WRITE) || model_cache_key(model_str(c), &c->req, key))
         return;
-    json_object *e = json_object_new_object(), *us = json_object_new_object();
-    json_object_object_add(e, "v", json_object_new_int(1));
-    json_object_object_add(e, "model", json_object_new_string(model_str(c)));
-    json_object_object_add(e, "message", json_object_get(msg));
-    json_object_object_add(e, "finish", json_object_new_string(fin ? fin : "stop"));
-    json_object_object_add(us, "input_tokens", json_object_new_int64(u->input_tokens));
-    json_object_object_add(us, "output_tokens", json_object_new_int64(u->output_tokens));
-    json_object_object_add(us, "cached_tokens", json_object_new_int64(u->cached_tokens));
-    json_object_object_add(e, "usage", us);
-    const char *text = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
     /* A failed cache write costs a future cache hit, not this answer. */
-    if (store_cache_put(c->mc->st, key, model_str(c), text))
+    if (model_cache_save(c->mc->st, key, model_str(c), msg, fin, u))
         fprintf(stderr, "agentd: could not write the response cache for %s\n", model_str(c));
-    json_object_put(e);
 }
 
 /* ---- budgets -------------------------------------------------------------------------- */
@@ -269,94 +244,6 @@ static int over_budget(model_call_t *c)
     return 0;
 }
 
-/* ---- structured output ---------------------------------------------------------------- */
-
-/* The reply text without surrounding blanks or a ```json fence, which models add even
- * when told not to. */
-static void strip_fence(const char *s, size_t *off, size_t *len)
-{
-    size_t a = 0, b = strlen(s);
-    while (a < b && strchr(" \t\r\n", s[a]))
-        a++;
-    while (b > a && strchr(" \t\r\n", s[b - 1]))
-        b--;
-    if (b - a >= 6 && strncmp(s + a, "```", 3) == 0 && strncmp(s + b - 3, "```", 3) == 0) {
-        const char *nl = memchr(s + a, '\n', b - a);
-        if (nl && (size_t)(nl - s) < b - 3) {
-            a = (size_t)(nl - s) + 1;
-            b -= 3;
-            while (b > a && strchr(" \t\r\n", s[b - 1]))
-                b--;
-        }
-    }
-    *off = a;
-    *len = b - a;
-}
-
-/* 0 when msg's text is one JSON value that fits the schema (the text is normalised to the
- * bare JSON); else a message for the model in why. */
-static int check_output(model_call_t *c, json_object *msg, char *why, size_t len)
-{
-    json_object *content = jget(msg, "content");
-    if (!content || !json_object_is_type(content, json_type_string)) {
-        snprintf(why, len, "the reply has no text; the final answer must be a JSON value");
-        return ERR_SCHEMA;
-    }
-    const char *text = json_object_get_string(content);
-    size_t off, n;
-    strip_fence(text, &off, &n);
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return ERR_NOMEM;
-    json_object *val = json_tokener_parse_ex(tok, text + off, (int)n);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (jerr != json_tokener_success || used != n) {
-        json_object_put(val);
-        snprintf(why, len, "the reply is not valid JSON (%s at offset %zu)",
-                 jerr != json_tokener_success ? json_tokener_error_desc(jerr)
-                                              : "text after the JSON value",
-                 used);
-        return ERR_SCHEMA;
-    }
-    int rc = model_schema_check(c->req.output_schema, val, why, len);
-    json_object_put(val);
-    if (rc == 0 && (off || n != strlen(text))) {
-        char *bare = strndup(text + off, n);
-        if (bare)
-            json_object_object_add(msg, "content", json_object_new_string(bare));
-        free(bare);
-    }
-    return rc;
-}
-
-/* Append the rejected reply and the validator's complaint to the conversation. */
-static int add_reask(model_call_t *c, json_object *msg, const char *why)
-{
-    json_object *msgs = json_object_new_array(), *user = json_object_new_object();
-    if (!msgs || !user) {
-        json_object_put(msgs);
-        json_object_put(user);
-        return ERR_NOMEM;
-    }
-    for (size_t i = 0; i < json_object_array_length(c->preq.messages); i++)
-        json_object_array_add(msgs,
-                              json_object_get(json_object_array_get_idx(c->preq.messages, i)));
-    json_object_array_add(msgs, json_object_get(msg));
-    char text[700];
-    snprintf(text, sizeof text,
-             "Your answer does not match the required output schema: %s. Reply again with "
-             "only the corrected JSON value: no prose, no code fence.",
-             why);
-    json_object_object_add(user, "role", json_object_new_string("user"));
-    json_object_object_add(user, "content", json_object_new_string(text));
-    json_object_array_add(msgs, user);
-    json_object_put(c->preq.messages);
-    c->preq.messages = msgs;
-    return 0;
-}
-
 /* ---- attempt outcomes ----------------------------------------------------------------- */
 
 static int has_tool_calls(json_object *msg)
@@ -374,8 +261,9 @@ static void on_success(model_call_t *c, provider_result_t *res)
     res->message = NULL;
     if (c->req.output_schema && !has_tool_calls(msg)) {
         char why[400];
-        int rc = check_output(c, msg, why, sizeof why);
-        if (rc == ERR_SCHEMA && c->reasks < c->mc->reask_limit && add_reask(c, msg, why) == 0 &&
+        int rc = model_output_check(c->req.output_schema, msg, why, sizeof why);
+        if (rc == ERR_SCHEMA && c->reasks < c->mc->reask_limit &&
+            model_output_reask(&c->preq.messages, msg, why) == 0 &&
             defer_advance(c) == 0) {
             c->reasks++;
             c->tries = 0;
@@ -392,7 +280,7 @@ static void on_success(model_call_t *c, provider_result_t *res)
         }
     }
     cache_store(c, msg, res->finish, &res->usage);
-    finish(c, 0, NULL, msg, static_finish(res->finish), 0);
+    finish(c, 0, NULL, msg, model_finish_reason(res->finish), 0);
 }
 
 static void on_timer(void *arg)

@@ -96,6 +96,11 @@ void model_call_advance(model_call_t *c);
 /* model_schema.c: 0 when val satisfies schema; ERR_SCHEMA and a message for the model
  * (JSON pointers first) in why; ERR_INVAL if the schema itself is bad. */
 int model_schema_check(json_object *schema, json_object *val, char *why, size_t len);
+/* 0 when the assistant message's text is one JSON value that fits schema (a code fence
+ * around it is removed from msg's content); else ERR_SCHEMA / ERR_INVAL with why. */
+int model_output_check(json_object *schema, json_object *msg, char *why, size_t len);
+/* Replace *messages by a copy with the rejected reply and a user turn quoting why. */
+int model_output_reask(json_object **messages, json_object *msg, const char *why);
 
 /* model_cache.c: hex SHA-256 of the normalised request as sent to one model of the chain:
  * the "provider:model" string, messages, tools, output schema, temperature and max_tokens.
@@ -103,5 +108,11 @@ int model_schema_check(json_object *schema, json_object *val, char *why, size_t 
 int model_cache_key(const char *model, const model_req_t *req, char out[65]);
 /* Plain SHA-256 (FIPS 180-4), exposed for the unit test's known-answer vectors. */
 void model_sha256_hex(const void *data, size_t len, char out[65]);
+/* A cached answer: 0 with *msg (new reference) and *fin (static), or ERR_NOTFOUND. */
+int model_cache_load(store_t *st, const char *key, json_object **msg, const char **fin);
+int model_cache_save(store_t *st, const char *key, const char *model, json_object *msg,
+                     const char *fin, const model_usage_t *u);
+/* "stop", "tool_calls" or "length": a static string for any provider's finish reason. */
+const char *model_finish_reason(const char *f);
 
 #endif
