@@ -21,6 +21,7 @@
 #define DEFAULT_TIMEOUT_MS 30000
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_MAX_MS 5000
+#define MAX_RESULT_BYTES (1024 * 1024)
 
 struct tool {
     char *name, *description, *path, *dir;
@@ -524,6 +525,18 @@ static void task_done(void *ud, int rc, json_object *result, const char *err)
     loop_timer_cancel(c->timeout);
     c->timeout = NULL;
     if (rc == 0) {
+        /* The result goes into the database, the trace and the model's context: a tool
+         * that returns megabytes has a bug the model cannot fix, so say so plainly. */
+        size_t len = 0;
+        json_object_to_json_string_length(result, JSON_C_TO_STRING_PLAIN, &len);
+        if (len > MAX_RESULT_BYTES) {
+            snprintf(c->error, sizeof c->error,
+                     "result is %zu bytes of JSON, over the %d KiB limit for a tool result; "
+                     "return less (a summary, the first items)",
+                     len, MAX_RESULT_BYTES / 1024);
+            report(c, "error");
+            return;
+        }
         c->error[0] = '\0';
         c->result = json_object_get(result);
         report(c, "ok");

@@ -215,6 +215,7 @@ static void test_hostile_suite(void)
         {"recursion", "error", "memory limit of 16777216 bytes"},
         {"huge_error", "error", "line line line"},
         {"pattern_bomb", "error", "CPU budget of 20000000 instructions exhausted"},
+        {"big_result", "error", "result is 2000011 bytes of JSON, over the 1024 KiB limit"},
         {"dag_bomb", "error", "too large to become JSON (more than 200000 values)"},
         {"string_dag", "error", "too large to become JSON (more than 64 MiB of strings)"},
     };
