@@ -121,6 +121,8 @@ typedef struct model_opts {
  * Keys and base URLs are read from the environment. NULL on failure (errbuf says why). */
 model_client_t *model_client_new(loop_t *lp, http_t *h, store_t *st, const model_opts_t *o,
                                   char *errbuf, size_t errlen);
+/* Stops every call still running (no callbacks fire). Call it from outside the client's
+ * callbacks (after the loop has returned), never from inside on_text/on_attempt/done. */
 void model_client_free(model_client_t *mc);
 
 /* Resolve the model a run will use: if the chain's first model names a provider whose
