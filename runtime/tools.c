@@ -40,6 +40,7 @@ struct tools {
     char *data_dirs[MAX_DATA_DIRS + 1];
     size_t ndata;
     lua_host_limits_t limits;
+    uint64_t rng; /* xorshift state for backoff jitter (no hidden global rand()) */
 };
 
 struct tools_call {
@@ -496,6 +497,16 @@ static void report(tools_call_t *c, const char *status)
 
 static void attempt(tools_call_t *c);
 
+static uint64_t jitter(tools_t *t)
+{
+    uint64_t x = t->rng ? t->rng : (loop_mono_ns() | 1);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    t->rng = x;
+    return x;
+}
+
 static void backoff_cb(void *arg)
 {
     tools_call_t *c = arg;
@@ -511,7 +522,7 @@ static void failed(tools_call_t *c, const char *status, int retryable)
         uint64_t cap = (uint64_t)BACKOFF_BASE_MS << (c->attempts - 1);
         if (cap > BACKOFF_MAX_MS)
             cap = BACKOFF_MAX_MS;
-        uint64_t ms = cap / 2 + (uint64_t)rand() % (cap / 2 + 1);
+        uint64_t ms = cap / 2 + jitter(c->t) % (cap / 2 + 1);
         if (loop_after(c->t->lp, ms, backoff_cb, c, &c->backoff) == 0)
             return;
     }
