@@ -80,7 +80,9 @@ uint64_t retry_backoff_ms(const retry_policy_t *p, int retry, uint64_t *rng)
         ceil = ceil > UINT64_MAX / 2 ? UINT64_MAX : ceil * 2;
     if (ceil > p->cap_ms)
         ceil = p->cap_ms;
-    return ceil ? retry_rand(rng) % (ceil + 1) : 0;
+    if (!ceil)
+        return 0;
+    return ceil == UINT64_MAX ? retry_rand(rng) : retry_rand(rng) % (ceil + 1);
 }
 
 static int month_of(const char *s)
