@@ -15,21 +15,14 @@
  * A validation deeper than SCHEMA_MAX_DEPTH (deep instances or $ref cycles that never
  * consume the instance) aborts with an error rather than exhausting the C stack.
  */
-#include "schema_int.h"
-#include "schema_json.h"
+#include "schema_vctx.h"
 
 #include "err.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct seg {
-    const char *key; /* NULL: array index */
-    size_t idx;
-} seg_t;
 
 struct schema_result {
     schema_error_t *errs;
@@ -43,28 +36,6 @@ typedef struct ev {
     int all;
     uint64_t inl[4];
 } ev_t;
-
-typedef struct vctx {
-    const schema_t *s;
-    schema_result_t *res;
-    int max;
-    int quiet;
-    int full;
-    int abort;
-    int nomem;
-    int depth;
-    pcre2_match_data *md;
-    int md_own, md_shared;
-    size_t ni, nk, nscope;
-    seg_t ipath[SCHEMA_MAX_DEPTH + 8];
-    seg_t kpath[SCHEMA_MAX_DEPTH * 2 + 8];
-    const sres_t *scope[SCHEMA_MAX_DEPTH + 8];
-} vctx_t;
-
-#define COLLECTING(c) (!(c)->quiet && (c)->res && !(c)->full)
-#define IPUSH(c, k, i) ((c)->ipath[(c)->ni].key = (k), (c)->ipath[(c)->ni++].idx = (i))
-#define KPUSH(c, k, i) ((c)->kpath[(c)->nk].key = (k), (c)->kpath[(c)->nk++].idx = (i))
-#define NOIDX ((size_t)-1)
 
 static int v_node(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev);
 
@@ -189,9 +160,7 @@ static int record(vctx_t *c, const char *kw, const char *msg)
     return 0;
 }
 
-/* Report a failure of keyword kw at the current locations; always returns 1. */
-__attribute__((format(printf, 3, 4))) static int fail(vctx_t *c, const char *kw,
-                                                      const char *fmt, ...)
+int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
 {
     if (!COLLECTING(c))
         return 1;
@@ -208,259 +177,6 @@ __attribute__((format(printf, 3, 4))) static int fail(vctx_t *c, const char *kw,
 }
 
 /* ---- assertions ---- */
-
-static const char *type_names(uint32_t bits, char *buf, size_t len)
-{
-    static const struct { uint32_t b; const char *n; } tn[] = {
-        {T_NULL, "null"}, {T_BOOL, "boolean"}, {T_OBJ, "object"}, {T_ARR, "array"},
-        {T_STR, "string"}, {T_NUM, "number"}, {T_INT, "integer"},
-    };
-    size_t o = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < sizeof tn / sizeof tn[0]; i++) {
-        if (!(bits & tn[i].b) || (tn[i].b == T_INT && (bits & T_NUM)))
-            continue;
-        int w = snprintf(buf + o, len - o, "%s%s", o ? " or " : "", tn[i].n);
-        if (w < 0 || (size_t)w >= len - o)
-            break;
-        o += (size_t)w;
-    }
-    return buf;
-}
-
-static const char *inst_type_name(unsigned t)
-{
-    if (t & T_INT)
-        return "integer";
-    static const struct { unsigned b; const char *n; } tn[] = {
-        {T_NULL, "null"}, {T_BOOL, "boolean"}, {T_OBJ, "object"}, {T_ARR, "array"},
-        {T_STR, "string"}, {T_NUM, "number"},
-    };
-    for (size_t i = 0; i < sizeof tn / sizeof tn[0]; i++)
-        if (t & tn[i].b)
-            return tn[i].n;
-    return "?";
-}
-
-static size_t utf8_len(const char *s, size_t n)
-{
-    size_t cp = 0;
-    for (size_t i = 0; i < n; i++)
-        cp += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return cp;
-}
-
-static int is_multiple(json_object *inst, double m)
-{
-    if (json_object_is_type(inst, json_type_int) && m == floor(m) && m < 9e18) {
-        int64_t x = json_object_get_int64(inst), mi = (int64_t)m;
-        return x % mi == 0;
-    }
-    double x = json_object_get_double(inst);
-    double q = x / m;
-    if (!isfinite(q))
-        return fmod(x, m) == 0;
-    return fabs(q - nearbyint(q)) <= 1e-9 * (fabs(q) > 1 ? fabs(q) : 1);
-}
-
-static int cmp_hash(const void *a, const void *b)
-{
-    const uint64_t *x = a, *y = b;
-    return x[0] < y[0] ? -1 : x[0] > y[0];
-}
-
-/* 1 if all items distinct; else 0 and *i, *j the first equal pair found. */
-static int unique(vctx_t *c, json_object *arr, size_t *pi, size_t *pj)
-{
-    size_t n = json_object_array_length(arr);
-    if (n <= 24) {
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = i + 1; j < n; j++)
-                if (schema_json_equal(json_object_array_get_idx(arr, i),
-                                      json_object_array_get_idx(arr, j))) {
-                    *pi = i;
-                    *pj = j;
-                    return 0;
-                }
-        return 1;
-    }
-    /* Sort by hash so cost stays O(n log n) on huge arrays. */
-    uint64_t *h = malloc(n * 2 * sizeof *h);
-    if (!h) {
-        c->nomem = c->abort = 1;
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        h[2 * i] = schema_json_hash(json_object_array_get_idx(arr, i));
-        h[2 * i + 1] = i;
-    }
-    qsort(h, n, 2 * sizeof *h, cmp_hash);
-    int ok = 1;
-    for (size_t i = 0; i < n && ok; i++)
-        for (size_t j = i + 1; j < n && h[2 * j] == h[2 * i] && ok; j++)
-            if (schema_json_equal(json_object_array_get_idx(arr, h[2 * i + 1]),
-                                  json_object_array_get_idx(arr, h[2 * j + 1]))) {
-                *pi = h[2 * i + 1] < h[2 * j + 1] ? h[2 * i + 1] : h[2 * j + 1];
-                *pj = h[2 * i + 1] < h[2 * j + 1] ? h[2 * j + 1] : h[2 * i + 1];
-                ok = 0;
-            }
-    free(h);
-    return ok;
-}
-
-static int match(vctx_t *c, const pcre2_code *re, const char *s, size_t n)
-{
-    if (!c->md) {
-        c->md = pcre2_match_data_create(1, NULL);
-        if (!c->md) {
-            c->nomem = c->abort = 1;
-            return 0;
-        }
-        c->md_own = 1;
-    }
-    return schema_regex_match(c->s, c->md, re, s, n) == 1;
-}
-
-static int v_enum(json_object *inst, json_object *arr)
-{
-    size_t n = json_object_array_length(arr);
-    for (size_t i = 0; i < n; i++)
-        if (schema_json_equal(inst, json_object_array_get_idx(arr, i)))
-            return 1;
-    return 0;
-}
-
-static int fail_enum(vctx_t *c, json_object *arr)
-{
-    if (!COLLECTING(c))
-        return 1;
-    char buf[400];
-    size_t o = 0, n = json_object_array_length(arr);
-    for (size_t i = 0; i < n && o + 70 < sizeof buf; i++) {
-        if (i)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, ", ");
-        o += schema_fmt_value(buf + o, sizeof buf - o, json_object_array_get_idx(arr, i));
-        if (i + 1 < n && o + 70 >= sizeof buf)
-            snprintf(buf + o, sizeof buf - o, ", ...");
-    }
-    return fail(c, "enum", "must be one of: %s", buf);
-}
-
-static int v_assert(vctx_t *c, const sop_t *op, json_object *inst, unsigned t)
-{
-    char nb[48];
-    switch (op->kind) {
-    case K_TYPE:
-        if (op->u.types & t)
-            return 0;
-        {
-            char want[80];
-            return fail(c, op->kw, "must be %s, not %s", type_names(op->u.types, want, sizeof want),
-                        inst_type_name(t));
-        }
-    case K_ENUM: return v_enum(inst, op->u.val) ? 0 : fail_enum(c, op->u.val);
-    case K_CONST:
-        if (schema_json_equal(inst, op->u.val))
-            return 0;
-        schema_fmt_value(nb, sizeof nb, op->u.val);
-        return fail(c, op->kw, "must be %s", nb);
-    case K_MULTOF:
-        if (is_multiple(inst, op->u.num))
-            return 0;
-        schema_fmt_num(nb, sizeof nb, op->u.num);
-        return fail(c, op->kw, "must be a multiple of %s", nb);
-    case K_MAX:
-    case K_XMAX:
-    case K_MIN:
-    case K_XMIN: {
-        double x = json_object_get_double(inst), l = op->u.num;
-        int ok;
-        const char *rel;
-        switch (op->kind) {
-        case K_MAX: ok = x <= l, rel = "<="; break;
-        case K_XMAX: ok = x < l, rel = "<"; break;
-        case K_MIN: ok = x >= l, rel = ">="; break;
-        default: ok = x > l, rel = ">"; break;
-        }
-        if (ok)
-            return 0;
-        schema_fmt_num(nb, sizeof nb, l);
-        return fail(c, op->kw, "must be %s %s", rel, nb);
-    }
-    case K_MAXLEN: {
-        size_t n = (size_t)json_object_get_string_len(inst);
-        if (n <= op->u.len || utf8_len(json_object_get_string(inst), n) <= op->u.len)
-            return 0;
-        return fail(c, op->kw, "must be at most %zu characters", op->u.len);
-    }
-    case K_MINLEN: {
-        size_t n = (size_t)json_object_get_string_len(inst);
-        if (n >= op->u.len && utf8_len(json_object_get_string(inst), n) >= op->u.len)
-            return 0;
-        return fail(c, op->kw, "must be at least %zu characters", op->u.len);
-    }
-    case K_PATTERN:
-        if (match(c, op->u.pat.re, json_object_get_string(inst),
-                  (size_t)json_object_get_string_len(inst)))
-            return 0;
-        return fail(c, op->kw, "must match pattern \"%s\"", op->u.pat.src);
-    case K_FORMAT:
-        if (op->u.fmt.fn(json_object_get_string(inst), (size_t)json_object_get_string_len(inst)))
-            return 0;
-        return fail(c, op->kw, "must be a valid %s", op->u.fmt.name);
-    case K_MAXITEMS:
-        if (json_object_array_length(inst) <= op->u.len)
-            return 0;
-        return fail(c, op->kw, "must have at most %zu items", op->u.len);
-    case K_MINITEMS:
-        if (json_object_array_length(inst) >= op->u.len)
-            return 0;
-        return fail(c, op->kw, "must have at least %zu items", op->u.len);
-    case K_MAXPROPS:
-        if ((size_t)json_object_object_length(inst) <= op->u.len)
-            return 0;
-        return fail(c, op->kw, "must have at most %zu properties", op->u.len);
-    case K_MINPROPS:
-        if ((size_t)json_object_object_length(inst) >= op->u.len)
-            return 0;
-        return fail(c, op->kw, "must have at least %zu properties", op->u.len);
-    case K_UNIQUE: {
-        size_t i = 0, j = 0;
-        if (unique(c, inst, &i, &j))
-            return 0;
-        return fail(c, op->kw, "must not contain duplicates (items %zu and %zu are equal)", i, j);
-    }
-    case K_REQUIRED: {
-        int bad = 0;
-        for (size_t i = 0; i < op->u.names.n; i++) {
-            if (json_object_object_get_ex(inst, op->u.names.v[i], NULL))
-                continue;
-            bad = fail(c, op->kw, "missing required property \"%s\"", op->u.names.v[i]);
-            if (!COLLECTING(c))
-                break;
-        }
-        return bad;
-    }
-    case K_DEPREQ: {
-        int bad = 0;
-        for (size_t i = 0; i < op->u.dep.n && !(bad && !COLLECTING(c)); i++) {
-            if (!json_object_object_get_ex(inst, op->u.dep.keys[i], NULL))
-                continue;
-            const struct { const char **v; size_t n; } *names = op->u.dep.v[i];
-            for (size_t j = 0; j < names->n; j++) {
-                if (json_object_object_get_ex(inst, names->v[j], NULL))
-                    continue;
-                bad = fail(c, op->kw, "property \"%s\" is required when \"%s\" is present",
-                           names->v[j], op->u.dep.keys[i]);
-                if (!COLLECTING(c))
-                    break;
-            }
-        }
-        return bad;
-    }
-    }
-    return 0;
-}
 
 /* ---- applicators ---- */
 
@@ -531,7 +247,7 @@ static int v_lists(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         }
         if (ok || c->abort)
             return c->abort;
-        return fail(c, op->kw, "must match at least one schema in anyOf");
+        return schema_v_fail(c, op->kw, "must match at least one schema in anyOf");
     default: /* K_ONEOF */
         for (size_t i = 0; i < n && !c->abort; i++) {
             if (!branch(c, op->u.subs.v[i], inst, ev)) {
@@ -546,8 +262,8 @@ static int v_lists(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         if (ok == 1 || c->abort)
             return c->abort;
         if (!ok)
-            return fail(c, op->kw, "must match exactly one schema in oneOf, but matches none");
-        return fail(c, op->kw,
+            return schema_v_fail(c, op->kw, "must match exactly one schema in oneOf, but matches none");
+        return schema_v_fail(c, op->kw,
                     "must match exactly one schema in oneOf, but matches %zu and %zu", first,
                     second);
     }
@@ -574,7 +290,7 @@ static int v_items(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     if (!rest || n <= np)
         return bad;
     if (rest->is_bool && !rest->bool_val)
-        return fail(c, op->u.items.restkw, "must have at most %zu items", np) | bad;
+        return schema_v_fail(c, op->u.items.restkw, "must have at most %zu items", np) | bad;
     for (size_t i = np; i < n; i++) {
         IPUSH(c, NULL, i);
         bad |= sub(c, rest, json_object_array_get_idx(inst, i), NULL, op->u.items.restkw, NOIDX);
@@ -600,10 +316,10 @@ static int v_contains(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     if (c->abort)
         return 1;
     if (count < op->u.contains.min)
-        return fail(c, op->kw, "must contain at least %zu matching item%s", op->u.contains.min,
+        return schema_v_fail(c, op->kw, "must contain at least %zu matching item%s", op->u.contains.min,
                     op->u.contains.min == 1 ? "" : "s");
     if (count > op->u.contains.max)
-        return fail(c, op->kw, "must contain at most %zu matching item%s", op->u.contains.max,
+        return schema_v_fail(c, op->kw, "must contain at most %zu matching item%s", op->u.contains.max,
                     op->u.contains.max == 1 ? "" : "s");
     return 0;
 }
@@ -651,7 +367,7 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
             c->nk--;
         }
         for (size_t i = 0; i < p->npat && !(bad && !COLLECTING(c)); i++) {
-            if (!match(c, p->pats[i], key, kl))
+            if (!schema_v_match(c, p->pats[i], key, kl))
                 continue;
             matched = 1;
             KPUSH(c, "patternProperties", NOIDX);
@@ -661,7 +377,7 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         c->ni--;
         if (!matched && p->additional) {
             if (p->additional->is_bool && !p->additional->bool_val) {
-                bad |= fail(c, "additionalProperties", "unexpected property \"%s\"", key);
+                bad |= schema_v_fail(c, "additionalProperties", "unexpected property \"%s\"", key);
             } else {
                 IPUSH(c, key, NOIDX);
                 bad |= sub(c, p->additional, val, NULL, "additionalProperties", NOIDX);
@@ -679,7 +395,7 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         for (size_t r = 0; r < p->nreq; r++) {
             if (json_object_object_get_ex(inst, p->req_names[r], NULL))
                 continue;
-            bad = fail(c, "required", "missing required property \"%s\"", p->req_names[r]);
+            bad = schema_v_fail(c, "required", "missing required property \"%s\"", p->req_names[r]);
             if (!COLLECTING(c))
                 break;
         }
@@ -701,7 +417,7 @@ static int v_propnames(vctx_t *c, const sop_t *op, json_object *inst)
         int r = quiet(c, op->u.sub, name, NULL);
         json_object_put(name);
         if (r)
-            bad = fail(c, op->kw, "property name \"%s\" is not allowed", key);
+            bad = schema_v_fail(c, op->kw, "property name \"%s\" is not allowed", key);
         if (bad && (!COLLECTING(c) || c->abort))
             return 1;
     }
@@ -719,7 +435,7 @@ static int v_uneval(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         {
             if (!ev_has(ev, idx++)) {
                 if (is_false) {
-                    bad |= fail(c, op->kw, "unexpected property \"%s\"", key);
+                    bad |= schema_v_fail(c, op->kw, "unexpected property \"%s\"", key);
                 } else {
                     IPUSH(c, key, NOIDX);
                     bad |= sub(c, s, val, NULL, op->kw, NOIDX);
@@ -735,7 +451,7 @@ static int v_uneval(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
             if (ev_has(ev, i))
                 continue;
             if (is_false) {
-                bad |= fail(c, op->kw, "unexpected item at index %zu", i);
+                bad |= schema_v_fail(c, op->kw, "unexpected item at index %zu", i);
             } else {
                 IPUSH(c, NULL, i);
                 bad |= sub(c, s, json_object_array_get_idx(inst, i), NULL, op->kw, NOIDX);
@@ -760,7 +476,7 @@ static int v_op(vctx_t *c, const sop_t *op, json_object *inst, unsigned t, ev_t 
     case K_NOT:
         if (quiet(c, op->u.sub, inst, NULL) || c->abort)
             return c->abort;
-        return fail(c, op->kw, "must not match the schema in \"not\"");
+        return schema_v_fail(c, op->kw, "must not match the schema in \"not\"");
     case K_IF:
         if (!branch(c, op->u.cond.cond, inst, ev))
             return op->u.cond.then ? sub(c, op->u.cond.then, inst, ev, "then", NOIDX) : 0;
@@ -786,20 +502,20 @@ static int v_op(vctx_t *c, const sop_t *op, json_object *inst, unsigned t, ev_t 
     case K_PROPNAMES: return v_propnames(c, op, inst);
     case K_UNEVAL_ITEMS:
     case K_UNEVAL_PROPS: return v_uneval(c, op, inst, ev);
-    default: return v_assert(c, op, inst, t);
+    default: return schema_v_assert(c, op, inst, t);
     }
 }
 
 static int v_node(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
 {
     if (n->is_bool)
-        return n->bool_val ? 0 : fail(c, NULL, "is not allowed here");
+        return n->bool_val ? 0 : schema_v_fail(c, NULL, "is not allowed here");
     if (c->depth >= SCHEMA_MAX_DEPTH || c->nk + 4 >= sizeof c->kpath / sizeof c->kpath[0]) {
         int q = c->quiet;
         c->quiet = 0;
         c->full = 0;
         if (c->res)
-            fail(c, NULL,
+            schema_v_fail(c, NULL,
                  "validation nested deeper than %d levels (deep instance or $ref cycle)",
                  SCHEMA_MAX_DEPTH);
         c->quiet = q;

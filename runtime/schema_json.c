@@ -135,11 +135,9 @@ size_t schema_fmt_num(char *buf, size_t len, double x)
         n = snprintf(buf, len, "%.0f", x);
     else {
         n = snprintf(buf, len, "%.15g", x);
-        char tmp[40];
         double back;
         if (sscanf(buf, "%lf", &back) != 1 || back != x)
             n = snprintf(buf, len, "%.17g", x);
-        (void)tmp;
     }
     return n < 0 ? 0 : (size_t)n;
 }

@@ -1,0 +1,266 @@
+/*
+ * schema_assert: the assertion keywords -- type, enum, const, numeric bounds, string
+ * lengths and patterns, formats, array and object sizes, uniqueItems, required and
+ * dependentRequired. Each returns 0 or 1 and reports through schema_v_fail, which
+ * formats a message only when errors are being collected.
+ */
+#include "schema_vctx.h"
+#include "schema_json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *type_names(uint32_t bits, char *buf, size_t len)
+{
+    static const struct { uint32_t b; const char *n; } tn[] = {
+        {T_NULL, "null"}, {T_BOOL, "boolean"}, {T_OBJ, "object"}, {T_ARR, "array"},
+        {T_STR, "string"}, {T_NUM, "number"}, {T_INT, "integer"},
+    };
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof tn / sizeof tn[0]; i++) {
+        if (!(bits & tn[i].b) || (tn[i].b == T_INT && (bits & T_NUM)))
+            continue;
+        int w = snprintf(buf + o, len - o, "%s%s", o ? " or " : "", tn[i].n);
+        if (w < 0 || (size_t)w >= len - o)
+            break;
+        o += (size_t)w;
+    }
+    return buf;
+}
+
+static const char *inst_type_name(unsigned t)
+{
+    if (t & T_INT)
+        return "integer";
+    static const struct { unsigned b; const char *n; } tn[] = {
+        {T_NULL, "null"}, {T_BOOL, "boolean"}, {T_OBJ, "object"}, {T_ARR, "array"},
+        {T_STR, "string"}, {T_NUM, "number"},
+    };
+    for (size_t i = 0; i < sizeof tn / sizeof tn[0]; i++)
+        if (t & tn[i].b)
+            return tn[i].n;
+    return "?";
+}
+
+static size_t utf8_len(const char *s, size_t n)
+{
+    size_t cp = 0;
+    for (size_t i = 0; i < n; i++)
+        cp += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return cp;
+}
+
+static int is_multiple(json_object *inst, double m)
+{
+    if (json_object_is_type(inst, json_type_int) && m == floor(m) && m < 9e18) {
+        int64_t x = json_object_get_int64(inst), mi = (int64_t)m;
+        return x % mi == 0;
+    }
+    double x = json_object_get_double(inst);
+    double q = x / m;
+    if (!isfinite(q))
+        return fmod(x, m) == 0;
+    return fabs(q - nearbyint(q)) <= 1e-9 * (fabs(q) > 1 ? fabs(q) : 1);
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* 1 if all items distinct; else 0 and *i, *j the first equal pair found. */
+static int unique(vctx_t *c, json_object *arr, size_t *pi, size_t *pj)
+{
+    size_t n = json_object_array_length(arr);
+    if (n <= 24) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i + 1; j < n; j++)
+                if (schema_json_equal(json_object_array_get_idx(arr, i),
+                                      json_object_array_get_idx(arr, j))) {
+                    *pi = i;
+                    *pj = j;
+                    return 0;
+                }
+        return 1;
+    }
+    /* Sort by hash so cost stays O(n log n) on huge arrays. */
+    uint64_t *h = malloc(n * 2 * sizeof *h);
+    if (!h) {
+        c->nomem = c->abort = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        h[2 * i] = schema_json_hash(json_object_array_get_idx(arr, i));
+        h[2 * i + 1] = i;
+    }
+    qsort(h, n, 2 * sizeof *h, cmp_hash);
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++)
+        for (size_t j = i + 1; j < n && h[2 * j] == h[2 * i] && ok; j++)
+            if (schema_json_equal(json_object_array_get_idx(arr, h[2 * i + 1]),
+                                  json_object_array_get_idx(arr, h[2 * j + 1]))) {
+                *pi = h[2 * i + 1] < h[2 * j + 1] ? h[2 * i + 1] : h[2 * j + 1];
+                *pj = h[2 * i + 1] < h[2 * j + 1] ? h[2 * j + 1] : h[2 * i + 1];
+                ok = 0;
+            }
+    free(h);
+    return ok;
+}
+
+int schema_v_match(vctx_t *c, const pcre2_code *re, const char *s, size_t n)
+{
+    if (!c->md) {
+        c->md = pcre2_match_data_create(1, NULL);
+        if (!c->md) {
+            c->nomem = c->abort = 1;
+            return 0;
+        }
+        c->md_own = 1;
+    }
+    return schema_regex_match(c->s, c->md, re, s, n) == 1;
+}
+
+static int v_enum(json_object *inst, json_object *arr)
+{
+    size_t n = json_object_array_length(arr);
+    for (size_t i = 0; i < n; i++)
+        if (schema_json_equal(inst, json_object_array_get_idx(arr, i)))
+            return 1;
+    return 0;
+}
+
+static int fail_enum(vctx_t *c, json_object *arr)
+{
+    if (!COLLECTING(c))
+        return 1;
+    char buf[400];
+    size_t o = 0, n = json_object_array_length(arr);
+    for (size_t i = 0; i < n && o + 70 < sizeof buf; i++) {
+        if (i)
+            o += (size_t)snprintf(buf + o, sizeof buf - o, ", ");
+        o += schema_fmt_value(buf + o, sizeof buf - o, json_object_array_get_idx(arr, i));
+        if (i + 1 < n && o + 70 >= sizeof buf)
+            snprintf(buf + o, sizeof buf - o, ", ...");
+    }
+    return schema_v_fail(c, "enum", "must be one of: %s", buf);
+}
+
+int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, unsigned t)
+{
+    char nb[48];
+    switch (op->kind) {
+    case K_TYPE:
+        if (op->u.types & t)
+            return 0;
+        {
+            char want[80];
+            return schema_v_fail(c, op->kw, "must be %s, not %s", type_names(op->u.types, want, sizeof want),
+                        inst_type_name(t));
+        }
+    case K_ENUM: return v_enum(inst, op->u.val) ? 0 : fail_enum(c, op->u.val);
+    case K_CONST:
+        if (schema_json_equal(inst, op->u.val))
+            return 0;
+        schema_fmt_value(nb, sizeof nb, op->u.val);
+        return schema_v_fail(c, op->kw, "must be %s", nb);
+    case K_MULTOF:
+        if (is_multiple(inst, op->u.num))
+            return 0;
+        schema_fmt_num(nb, sizeof nb, op->u.num);
+        return schema_v_fail(c, op->kw, "must be a multiple of %s", nb);
+    case K_MAX:
+    case K_XMAX:
+    case K_MIN:
+    case K_XMIN: {
+        double x = json_object_get_double(inst), l = op->u.num;
+        int ok;
+        const char *rel;
+        switch (op->kind) {
+        case K_MAX: ok = x <= l, rel = "<="; break;
+        case K_XMAX: ok = x < l, rel = "<"; break;
+        case K_MIN: ok = x >= l, rel = ">="; break;
+        default: ok = x > l, rel = ">"; break;
+        }
+        if (ok)
+            return 0;
+        schema_fmt_num(nb, sizeof nb, l);
+        return schema_v_fail(c, op->kw, "must be %s %s", rel, nb);
+    }
+    case K_MAXLEN: {
+        size_t n = (size_t)json_object_get_string_len(inst);
+        if (n <= op->u.len || utf8_len(json_object_get_string(inst), n) <= op->u.len)
+            return 0;
+        return schema_v_fail(c, op->kw, "must be at most %zu characters", op->u.len);
+    }
+    case K_MINLEN: {
+        size_t n = (size_t)json_object_get_string_len(inst);
+        if (n >= op->u.len && utf8_len(json_object_get_string(inst), n) >= op->u.len)
+            return 0;
+        return schema_v_fail(c, op->kw, "must be at least %zu characters", op->u.len);
+    }
+    case K_PATTERN:
+        if (schema_v_match(c, op->u.pat.re, json_object_get_string(inst),
+                  (size_t)json_object_get_string_len(inst)))
+            return 0;
+        return schema_v_fail(c, op->kw, "must match pattern \"%s\"", op->u.pat.src);
+    case K_FORMAT:
+        if (op->u.fmt.fn(json_object_get_string(inst), (size_t)json_object_get_string_len(inst)))
+            return 0;
+        return schema_v_fail(c, op->kw, "must be a valid %s", op->u.fmt.name);
+    case K_MAXITEMS:
+        if (json_object_array_length(inst) <= op->u.len)
+            return 0;
+        return schema_v_fail(c, op->kw, "must have at most %zu items", op->u.len);
+    case K_MINITEMS:
+        if (json_object_array_length(inst) >= op->u.len)
+            return 0;
+        return schema_v_fail(c, op->kw, "must have at least %zu items", op->u.len);
+    case K_MAXPROPS:
+        if ((size_t)json_object_object_length(inst) <= op->u.len)
+            return 0;
+        return schema_v_fail(c, op->kw, "must have at most %zu properties", op->u.len);
+    case K_MINPROPS:
+        if ((size_t)json_object_object_length(inst) >= op->u.len)
+            return 0;
+        return schema_v_fail(c, op->kw, "must have at least %zu properties", op->u.len);
+    case K_UNIQUE: {
+        size_t i = 0, j = 0;
+        if (unique(c, inst, &i, &j))
+            return 0;
+        return schema_v_fail(c, op->kw, "must not contain duplicates (items %zu and %zu are equal)", i, j);
+    }
+    case K_REQUIRED: {
+        int bad = 0;
+        for (size_t i = 0; i < op->u.names.n; i++) {
+            if (json_object_object_get_ex(inst, op->u.names.v[i], NULL))
+                continue;
+            bad = schema_v_fail(c, op->kw, "missing required property \"%s\"", op->u.names.v[i]);
+            if (!COLLECTING(c))
+                break;
+        }
+        return bad;
+    }
+    case K_DEPREQ: {
+        int bad = 0;
+        for (size_t i = 0; i < op->u.dep.n && !(bad && !COLLECTING(c)); i++) {
+            if (!json_object_object_get_ex(inst, op->u.dep.keys[i], NULL))
+                continue;
+            const struct { const char **v; size_t n; } *names = op->u.dep.v[i];
+            for (size_t j = 0; j < names->n; j++) {
+                if (json_object_object_get_ex(inst, names->v[j], NULL))
+                    continue;
+                bad = schema_v_fail(c, op->kw, "property \"%s\" is required when \"%s\" is present",
+                           names->v[j], op->u.dep.keys[i]);
+                if (!COLLECTING(c))
+                    break;
+            }
+        }
+        return bad;
+    }
+    }
+    return 0;
+}
