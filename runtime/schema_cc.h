@@ -51,25 +51,25 @@ typedef struct cctx {
 } cctx_t;
 
 /* Record a compile error (first one wins); returns ERR_SCHEMA. */
-int cc_fail(cctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int schema_cc_fail(cctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Push/pop a location segment for messages; push returns the old length. */
-size_t cc_push(cctx_t *c, const char *seg, const char *seg2);
-void cc_pop(cctx_t *c, size_t old);
+size_t schema_cc_push(cctx_t *c, const char *seg, const char *seg2);
+void schema_cc_pop(cctx_t *c, size_t old);
 
 /* Scan a document root: register $id/$anchor/$dynamicAnchor beneath it. */
-int cc_scan_doc(cctx_t *c, json_object *root, const char *uri, int draft);
-oinfo_t *cc_info(cctx_t *c, json_object *o);
+int schema_cc_scan_doc(cctx_t *c, json_object *root, const char *uri, int draft);
+oinfo_t *schema_cc_info(cctx_t *c, json_object *o);
 /* Resolve ref against base to a schema object; *frag_out (borrowed from *abs_out,
  * which the caller frees) is the fragment. NULL after cc_fail if unresolvable. */
-json_object *cc_resolve(cctx_t *c, const char *base, int draft, const char *ref,
+json_object *schema_cc_resolve(cctx_t *c, const char *base, int draft, const char *ref,
                         char **abs_out, const char **frag_out);
 /* 7 or 2020 for a known meta-schema URI, else 0. */
-int cc_draft_of(const char *uri);
+int schema_cc_draft_of(const char *uri);
 /* Draft and vocabularies for a $schema value (loads custom meta-schemas). */
-int cc_meta(cctx_t *c, const char *uri, int draft, int *draft_out, unsigned *vocab_out);
-void cc_free(cctx_t *c);
+int schema_cc_meta(cctx_t *c, const char *uri, int draft, int *draft_out, unsigned *vocab_out);
+void schema_cc_free(cctx_t *c);
 
 /* Compile a schema value (object or boolean). NULL after cc_fail. */
-snode_t *cc_node(cctx_t *c, json_object *o);
+snode_t *schema_cc_node(cctx_t *c, json_object *o);
 
 #endif

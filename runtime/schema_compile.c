@@ -54,7 +54,7 @@ typedef struct ops {
 static sop_t *add(cctx_t *c, ops_t *ops, int kind, unsigned tmask, const char *kw)
 {
     if (ops->n == MAX_OPS) {
-        cc_fail(c, "too many keywords");
+        schema_cc_fail(c, "too many keywords");
         return NULL;
     }
     sop_t *op = &ops->v[ops->n++];
@@ -67,16 +67,16 @@ static sop_t *add(cctx_t *c, ops_t *ops, int kind, unsigned tmask, const char *k
 
 static snode_t *sub_node(cctx_t *c, json_object *o, const char *kw, const char *kw2)
 {
-    size_t old = cc_push(c, kw, kw2);
-    snode_t *n = cc_node(c, o);
-    cc_pop(c, old);
+    size_t old = schema_cc_push(c, kw, kw2);
+    snode_t *n = schema_cc_node(c, o);
+    schema_cc_pop(c, old);
     return n;
 }
 
 static int get_num(cctx_t *c, json_object *v, const char *kw, double *out)
 {
     if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
-        return cc_fail(c, "\"%s\" must be a number", kw);
+        return schema_cc_fail(c, "\"%s\" must be a number", kw);
     *out = json_object_get_double(v);
     return 0;
 }
@@ -85,7 +85,7 @@ static int get_count(cctx_t *c, json_object *v, const char *kw, size_t *out)
 {
     double d;
     if (get_num(c, v, kw, &d) || d < 0 || d != floor(d))
-        return cc_fail(c, "\"%s\" must be a non-negative integer", kw);
+        return schema_cc_fail(c, "\"%s\" must be a non-negative integer", kw);
     *out = d > (double)SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)d;
     return 0;
 }
@@ -101,17 +101,17 @@ static int type_bits(cctx_t *c, const char *t, uint32_t *bits)
             *bits |= tt[i].b;
             return 0;
         }
-    return cc_fail(c, "unknown type \"%s\" in \"type\"", t);
+    return schema_cc_fail(c, "unknown type \"%s\" in \"type\"", t);
 }
 
 static int subs_array(cctx_t *c, json_object *v, const char *kw, snode_t ***out, size_t *n)
 {
     if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
-        return cc_fail(c, "\"%s\" must be a non-empty array of schemas", kw);
+        return schema_cc_fail(c, "\"%s\" must be a non-empty array of schemas", kw);
     *n = json_object_array_length(v);
     *out = schema_alloc(c->s, *n * sizeof **out);
     if (!*out)
-        return cc_fail(c, "out of memory");
+        return schema_cc_fail(c, "out of memory");
     for (size_t i = 0; i < *n; i++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%zu", i);
@@ -124,15 +124,15 @@ static int subs_array(cctx_t *c, json_object *v, const char *kw, snode_t ***out,
 static int str_array(cctx_t *c, json_object *v, const char *kw, const char ***out, size_t *n)
 {
     if (!json_object_is_type(v, json_type_array))
-        return cc_fail(c, "\"%s\" must be an array of strings", kw);
+        return schema_cc_fail(c, "\"%s\" must be an array of strings", kw);
     *n = json_object_array_length(v);
     *out = schema_alloc(c->s, (*n ? *n : 1) * sizeof **out);
     if (!*out)
-        return cc_fail(c, "out of memory");
+        return schema_cc_fail(c, "out of memory");
     for (size_t i = 0; i < *n; i++) {
         json_object *e = json_object_array_get_idx(v, i);
         if (!json_object_is_type(e, json_type_string))
-            return cc_fail(c, "\"%s\" must be an array of strings", kw);
+            return schema_cc_fail(c, "\"%s\" must be an array of strings", kw);
         (*out)[i] = json_object_get_string(e);
     }
     return 0;
@@ -158,11 +158,11 @@ static int compile_props(cctx_t *c, ops_t *ops, json_object *o, unsigned vocab)
         return 0;
     if ((pr && !json_object_is_type(pr, json_type_object)) ||
         (pp && !json_object_is_type(pp, json_type_object)))
-        return cc_fail(c, "\"properties\" and \"patternProperties\" must be objects");
+        return schema_cc_fail(c, "\"properties\" and \"patternProperties\" must be objects");
     sprops_t *p = schema_alloc(c->s, sizeof *p);
     sop_t *op = add(c, ops, K_PROPS, T_OBJ, "properties");
     if (!p || !op)
-        return cc_fail(c, "out of memory");
+        return schema_cc_fail(c, "out of memory");
     op->u.props = p;
     p->n = pr ? (size_t)json_object_object_length(pr) : 0;
     p->npat = pp ? (size_t)json_object_object_length(pp) : 0;
@@ -173,7 +173,7 @@ static int compile_props(cctx_t *c, ops_t *ops, json_object *o, unsigned vocab)
     p->patsrc = schema_alloc(c->s, (p->npat + 1) * sizeof *p->patsrc);
     p->patsubs = schema_alloc(c->s, (p->npat + 1) * sizeof *p->patsubs);
     if (!p->names || !p->lens || !p->subs || !p->pats || !p->patsrc || !p->patsubs)
-        return cc_fail(c, "out of memory");
+        return schema_cc_fail(c, "out of memory");
     size_t i = 0;
     if (pr) {
         json_object_object_foreach(pr, k, v)
@@ -191,7 +191,7 @@ static int compile_props(cctx_t *c, ops_t *ops, json_object *o, unsigned vocab)
             p->hcap *= 2;
         p->hash = schema_alloc(c->s, p->hcap * sizeof *p->hash);
         if (!p->hash)
-            return cc_fail(c, "out of memory");
+            return schema_cc_fail(c, "out of memory");
         for (i = 0; i < p->n; i++) {
             size_t h = name_hash(p->names[i], p->lens[i]) & (p->hcap - 1);
             while (p->hash[h])
@@ -204,12 +204,12 @@ static int compile_props(cctx_t *c, ops_t *ops, json_object *o, unsigned vocab)
         json_object_object_foreach(pp, k, v)
         {
             char msg[256];
-            size_t old = cc_push(c, "patternProperties", k);
+            size_t old = schema_cc_push(c, "patternProperties", k);
             p->pats[i] = schema_regex_compile(c->s, k, strlen(k), msg, sizeof msg);
-            cc_pop(c, old);
+            schema_cc_pop(c, old);
             if (!p->pats[i]) {
-                cc_push(c, "patternProperties", k);
-                return cc_fail(c, "bad regular expression: %s", msg);
+                schema_cc_push(c, "patternProperties", k);
+                return schema_cc_fail(c, "bad regular expression: %s", msg);
             }
             p->patsrc[i] = k;
             if (!(p->patsubs[i] = sub_node(c, v, "patternProperties", k)))
@@ -244,7 +244,7 @@ static int compile_items(cctx_t *c, ops_t *ops, json_object *o, int draft)
     op->u.items.restkw = ai ? "additionalItems" : "items";
     if (pi) {
         if (!json_object_is_type(pi, json_type_array))
-            return cc_fail(c, "\"%s\" must be an array of schemas", op->kw);
+            return schema_cc_fail(c, "\"%s\" must be an array of schemas", op->kw);
         op->u.items.nprefix = json_object_array_length(pi);
         if (op->u.items.nprefix &&
             subs_array(c, pi, op->kw, &op->u.items.prefix, &op->u.items.nprefix))
@@ -271,12 +271,12 @@ static int compile_deps(cctx_t *c, ops_t *ops, json_object *o, int draft, unsign
             !json_object_object_get_ex(o, kws[schemas], &d))
             continue;
         if (!json_object_is_type(d, json_type_object))
-            return cc_fail(c, "\"%s\" must be an object", kws[schemas]);
+            return schema_cc_fail(c, "\"%s\" must be an object", kws[schemas]);
         size_t n = 0, cap = (size_t)json_object_object_length(d);
         const char **keys = schema_alloc(c->s, (cap + 1) * sizeof *keys);
         void **vals = schema_alloc(c->s, (cap + 1) * sizeof *vals);
         if (!keys || !vals)
-            return cc_fail(c, "out of memory");
+            return schema_cc_fail(c, "out of memory");
         json_object_object_foreach(d, k, v)
         {
             int is_arr = json_object_is_type(v, json_type_array);
@@ -285,10 +285,10 @@ static int compile_deps(cctx_t *c, ops_t *ops, json_object *o, int draft, unsign
             if (!schemas) {
                 struct { const char **v; size_t n; } *names = schema_alloc(c->s, sizeof *names);
                 if (!names)
-                    return cc_fail(c, "out of memory");
-                size_t old = cc_push(c, kws[0], k);
+                    return schema_cc_fail(c, "out of memory");
+                size_t old = schema_cc_push(c, kws[0], k);
                 int rc = str_array(c, v, kws[0], &names->v, &names->n);
-                cc_pop(c, old);
+                schema_cc_pop(c, old);
                 if (rc)
                     return rc;
                 vals[n] = names;
@@ -314,13 +314,13 @@ static int compile_ref(cctx_t *c, ops_t *ops, oinfo_t *inf, json_object *v, int 
 {
     const char *kw = dynamic ? "$dynamicRef" : "$ref";
     if (!json_object_is_type(v, json_type_string))
-        return cc_fail(c, "\"%s\" must be a string", kw);
+        return schema_cc_fail(c, "\"%s\" must be a string", kw);
     char *abs = NULL;
     const char *frag = NULL;
-    size_t old = cc_push(c, kw, NULL);
-    json_object *t = cc_resolve(c, inf->base, inf->draft, json_object_get_string(v), &abs, &frag);
-    snode_t *n = t ? cc_node(c, t) : NULL;
-    cc_pop(c, old);
+    size_t old = schema_cc_push(c, kw, NULL);
+    json_object *t = schema_cc_resolve(c, inf->base, inf->draft, json_object_get_string(v), &abs, &frag);
+    snode_t *n = t ? schema_cc_node(c, t) : NULL;
+    schema_cc_pop(c, old);
     sop_t *op = n ? add(c, ops, dynamic ? K_DYNREF : K_REF, T_ANY, kw) : NULL;
     if (op && dynamic) {
         op->u.dyn.target = n;
@@ -330,7 +330,7 @@ static int compile_ref(cctx_t *c, ops_t *ops, oinfo_t *inf, json_object *v, int 
             json_object_is_type(da, json_type_string) &&
             !strcmp(json_object_get_string(da), frag) &&
             !(op->u.dyn.anchor = schema_strdup(c->s, frag)))
-            cc_fail(c, "out of memory");
+            schema_cc_fail(c, "out of memory");
     } else if (op) {
         op->u.sub = n;
     }
@@ -362,10 +362,10 @@ static int compile_assertions(cctx_t *c, ops_t *ops, json_object *o, int draft)
                 json_object *e = json_object_array_get_idx(v, i);
                 if (!json_object_is_type(e, json_type_string) ||
                     type_bits(c, json_object_get_string(e), &bits))
-                    return cc_fail(c, "\"type\" must be a type name or an array of them");
+                    return schema_cc_fail(c, "\"type\" must be a type name or an array of them");
             }
         } else {
-            return cc_fail(c, "\"type\" must be a type name or an array of them");
+            return schema_cc_fail(c, "\"type\" must be a type name or an array of them");
         }
         if (!(op = add(c, ops, K_TYPE, T_ANY, "type")))
             return ERR_SCHEMA;
@@ -373,7 +373,7 @@ static int compile_assertions(cctx_t *c, ops_t *ops, json_object *o, int draft)
     }
     if (json_object_object_get_ex(o, "enum", &v)) {
         if (!json_object_is_type(v, json_type_array))
-            return cc_fail(c, "\"enum\" must be an array");
+            return schema_cc_fail(c, "\"enum\" must be an array");
         if (!(op = add(c, ops, K_ENUM, T_ANY, "enum")))
             return ERR_SCHEMA;
         op->u.val = v;
@@ -392,7 +392,7 @@ static int compile_assertions(cctx_t *c, ops_t *ops, json_object *o, int draft)
             get_num(c, v, nums[i].kw, &op->u.num))
             return ERR_SCHEMA;
         if (nums[i].kind == K_MULTOF && op->u.num <= 0)
-            return cc_fail(c, "\"multipleOf\" must be > 0");
+            return schema_cc_fail(c, "\"multipleOf\" must be > 0");
     }
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         if (!json_object_object_get_ex(o, counts[i].kw, &v))
@@ -403,7 +403,7 @@ static int compile_assertions(cctx_t *c, ops_t *ops, json_object *o, int draft)
     }
     if (json_object_object_get_ex(o, "pattern", &v)) {
         if (!json_object_is_type(v, json_type_string))
-            return cc_fail(c, "\"pattern\" must be a string");
+            return schema_cc_fail(c, "\"pattern\" must be a string");
         char msg[256];
         if (!(op = add(c, ops, K_PATTERN, T_STR, "pattern")))
             return ERR_SCHEMA;
@@ -413,7 +413,7 @@ static int compile_assertions(cctx_t *c, ops_t *ops, json_object *o, int draft)
                                             sizeof msg);
         if (!op->u.pat.re) {
             ops->n--;
-            return cc_fail(c, "bad \"pattern\": %s", msg);
+            return schema_cc_fail(c, "bad \"pattern\": %s", msg);
         }
     }
     if (json_object_object_get_ex(o, "uniqueItems", &v) && json_object_get_boolean(v) &&
@@ -516,7 +516,7 @@ static int fold_required(cctx_t *c, ops_t *ops)
     sprops_t *p = props->u.props;
     uint64_t *bits = schema_alloc(c->s, (p->n + 1) * sizeof *bits);
     if (!bits)
-        return cc_fail(c, "out of memory");
+        return schema_cc_fail(c, "out of memory");
     for (size_t r = 0; r < req->u.names.n; r++) {
         size_t i = 0;
         while (i < p->n && strcmp(p->names[i], req->u.names.v[r]) != 0)
@@ -541,7 +541,7 @@ static int compile_object(cctx_t *c, snode_t *n, json_object *o, oinfo_t *inf)
 {
     ops_t *ops = malloc(sizeof *ops);
     if (!ops)
-        return cc_fail(c, "out of memory");
+        return schema_cc_fail(c, "out of memory");
     ops->n = 0;
     json_object *v;
     int rc = ERR_SCHEMA;
@@ -583,7 +583,7 @@ emit:
     n->nops = ops->n;
     n->ops = schema_alloc(c->s, (ops->n ? ops->n : 1) * sizeof *n->ops);
     if (!n->ops) {
-        cc_fail(c, "out of memory");
+        schema_cc_fail(c, "out of memory");
         goto done;
     }
     memcpy(n->ops, ops->v, ops->n * sizeof *n->ops);
@@ -599,7 +599,7 @@ static sres_t *resource_of(cctx_t *c, oinfo_t *inf)
 {
     oinfo_t *ri = inf->resinfo ? inf->resinfo : inf;
     if (!ri->sres && !(ri->sres = schema_alloc(c->s, sizeof *ri->sres)))
-        cc_fail(c, "out of memory");
+        schema_cc_fail(c, "out of memory");
     return ri->sres;
 }
 
@@ -613,9 +613,9 @@ static int fill_resource(cctx_t *c, oinfo_t *inf)
     r->dyn_names = schema_alloc(c->s, (nd + 1) * sizeof *r->dyn_names);
     r->dyn_nodes = schema_alloc(c->s, (nd + 1) * sizeof *r->dyn_nodes);
     if (!r->dyn_names || !r->dyn_nodes)
-        return cc_fail(c, "out of memory");
+        return schema_cc_fail(c, "out of memory");
     for (dynent_t *d = inf->dyn; d; d = d->next) {
-        snode_t *dn = cc_node(c, d->obj);
+        snode_t *dn = schema_cc_node(c, d->obj);
         if (!dn)
             return ERR_SCHEMA;
         r->dyn_names[r->ndyn] = d->name;
@@ -624,30 +624,30 @@ static int fill_resource(cctx_t *c, oinfo_t *inf)
     return 0;
 }
 
-snode_t *cc_node(cctx_t *c, json_object *o)
+snode_t *schema_cc_node(cctx_t *c, json_object *o)
 {
     if (c->failed)
         return NULL;
     if (json_object_is_type(o, json_type_boolean))
         return json_object_get_boolean(o) ? c->t_node : c->f_node;
     if (!json_object_is_type(o, json_type_object)) {
-        cc_fail(c, "a schema must be an object or a boolean");
+        schema_cc_fail(c, "a schema must be an object or a boolean");
         return NULL;
     }
-    oinfo_t *inf = cc_info(c, o);
+    oinfo_t *inf = schema_cc_info(c, o);
     if (!inf) {
-        cc_fail(c, "schema object was not reached by the scan (internal error)");
+        schema_cc_fail(c, "schema object was not reached by the scan (internal error)");
         return NULL;
     }
     if (inf->node)
         return inf->node;
     if (++c->depth > SCHEMA_MAX_DEPTH) {
-        cc_fail(c, "schema nested deeper than %d levels", SCHEMA_MAX_DEPTH);
+        schema_cc_fail(c, "schema nested deeper than %d levels", SCHEMA_MAX_DEPTH);
         return NULL;
     }
     snode_t *n = schema_alloc(c->s, sizeof *n);
     if (!n) {
-        cc_fail(c, "out of memory");
+        schema_cc_fail(c, "out of memory");
         return NULL;
     }
     inf->node = n;
@@ -710,7 +710,7 @@ schema_t *schema_compile(json_object *doc, const schema_opts_t *opts, char *errb
     s->mctx = pcre2_match_context_create(NULL);
     s->md = pcre2_match_data_create(1, NULL);
     if (!c.t_node || !c.f_node || !s->mctx || !s->md) {
-        cc_fail(&c, "out of memory");
+        schema_cc_fail(&c, "out of memory");
         goto fail;
     }
     /* Bounded regex cost: a catastrophic pattern fails the match instead of hanging. */
@@ -719,18 +719,18 @@ schema_t *schema_compile(json_object *doc, const schema_opts_t *opts, char *errb
     c.t_node->is_bool = c.f_node->is_bool = 1;
     c.t_node->bool_val = 1;
     if (!json_object_is_type(doc, json_type_object) && !json_object_is_type(doc, json_type_boolean)) {
-        cc_fail(&c, "a schema must be an object or a boolean");
+        schema_cc_fail(&c, "a schema must be an object or a boolean");
         goto fail;
     }
     if (opts && opts->base_dir && !(c.dir_uri = dir_uri(opts->base_dir))) {
-        cc_fail(&c, "base_dir %s does not exist", opts->base_dir);
+        schema_cc_fail(&c, "base_dir %s does not exist", opts->base_dir);
         goto fail;
     }
     int draft = opts && opts->draft == 7 ? 7 : 2020;
     const char *root_uri = c.dir_uri ? c.dir_uri : "agentd:/schema.json";
-    if (cc_scan_doc(&c, doc, root_uri, draft))
+    if (schema_cc_scan_doc(&c, doc, root_uri, draft))
         goto fail;
-    if (!(s->root = cc_node(&c, doc)))
+    if (!(s->root = schema_cc_node(&c, doc)))
         goto fail;
     /* Compiling anchors may reach new resources; loop until every one is filled. */
     for (int again = 1; again;) {
@@ -743,12 +743,12 @@ schema_t *schema_compile(json_object *doc, const schema_opts_t *opts, char *errb
                 goto fail;
         }
     }
-    cc_free(&c);
+    schema_cc_free(&c);
     return s;
 fail:
     if (!c.failed)
-        cc_fail(&c, "invalid schema");
-    cc_free(&c);
+        schema_cc_fail(&c, "invalid schema");
+    schema_cc_free(&c);
     schema_free(s);
     return NULL;
 }

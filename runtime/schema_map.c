@@ -17,7 +17,7 @@ static uint64_t hash_bytes(const void *k, size_t n)
     return h;
 }
 
-void smap_free(smap_t *m)
+void schema_map_free(smap_t *m)
 {
     for (size_t i = 0; i < m->cap; i++)
         free(m->slots[i].key);
@@ -35,7 +35,7 @@ static smap_slot_t *find(const smap_t *m, const void *k, size_t n, uint64_t h)
     }
 }
 
-void *smap_get(const smap_t *m, const void *k, size_t n)
+void *schema_map_get(const smap_t *m, const void *k, size_t n)
 {
     if (!m->cap)
         return NULL;
@@ -61,7 +61,7 @@ static int grow(smap_t *m)
     return 0;
 }
 
-int smap_put(smap_t *m, const void *k, size_t n, void *val)
+int schema_map_put(smap_t *m, const void *k, size_t n, void *val)
 {
     if ((m->count + 1) * 2 > m->cap && grow(m) != 0)
         return -1;

@@ -20,9 +20,9 @@ typedef struct smap {
 } smap_t;
 
 /* NULL if absent. */
-void *smap_get(const smap_t *m, const void *k, size_t n);
+void *schema_map_get(const smap_t *m, const void *k, size_t n);
 /* Insert or replace; 0 or -1 on allocation failure. */
-int smap_put(smap_t *m, const void *k, size_t n, void *val);
-void smap_free(smap_t *m);
+int schema_map_put(smap_t *m, const void *k, size_t n, void *val);
+void schema_map_free(smap_t *m);
 
 #endif

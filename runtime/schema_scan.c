@@ -21,7 +21,7 @@
 #define MAX_DOCS 256
 #define MAX_FILE (16 * 1024 * 1024)
 
-int cc_fail(cctx_t *c, const char *fmt, ...)
+int schema_cc_fail(cctx_t *c, const char *fmt, ...)
 {
     if (c->failed)
         return ERR_SCHEMA;
@@ -52,7 +52,7 @@ static void push_escaped(cctx_t *c, const char *seg)
     }
 }
 
-size_t cc_push(cctx_t *c, const char *seg, const char *seg2)
+size_t schema_cc_push(cctx_t *c, const char *seg, const char *seg2)
 {
     size_t old = c->plen;
     push_escaped(c, seg);
@@ -61,17 +61,17 @@ size_t cc_push(cctx_t *c, const char *seg, const char *seg2)
     return old;
 }
 
-void cc_pop(cctx_t *c, size_t old)
+void schema_cc_pop(cctx_t *c, size_t old)
 {
     c->plen = old;
 }
 
-oinfo_t *cc_info(cctx_t *c, json_object *o)
+oinfo_t *schema_cc_info(cctx_t *c, json_object *o)
 {
-    return smap_get(&c->info, &o, sizeof o);
+    return schema_map_get(&c->info, &o, sizeof o);
 }
 
-int cc_draft_of(const char *uri)
+int schema_cc_draft_of(const char *uri)
 {
     const char *p = strstr(uri, "://json-schema.org/");
     if (!p)
@@ -100,7 +100,7 @@ static oinfo_t *new_info(cctx_t *c, json_object *o, const char *base, int draft,
     if (!inf)
         return NULL;
     inf->base = strdup(base);
-    if (!inf->base || smap_put(&c->info, &o, sizeof o, inf) != 0) {
+    if (!inf->base || schema_map_put(&c->info, &o, sizeof o, inf) != 0) {
         free(inf->base);
         free(inf);
         return NULL;
@@ -116,13 +116,13 @@ static int add_anchor(cctx_t *c, const char *base, const char *name, json_object
     size_t bl = strlen(base), nl = strlen(name);
     char *k = malloc(bl + nl + 2);
     if (!k)
-        return cc_fail(c, "out of memory");
+        return schema_cc_fail(c, "out of memory");
     memcpy(k, base, bl);
     k[bl] = '#';
     memcpy(k + bl + 1, name, nl + 1);
-    int rc = smap_put(&c->anchors, k, bl + nl + 1, o);
+    int rc = schema_map_put(&c->anchors, k, bl + nl + 1, o);
     free(k);
-    return rc ? cc_fail(c, "out of memory") : 0;
+    return rc ? schema_cc_fail(c, "out of memory") : 0;
 }
 
 static const char *const subschema_kw[] = {
@@ -181,10 +181,10 @@ static int scan_children(cctx_t *c, json_object *o, const char *base, int draft,
 static int scan(cctx_t *c, json_object *o, const char *base, int draft, unsigned vocab,
                 oinfo_t *res, int depth)
 {
-    if (!json_object_is_type(o, json_type_object) || cc_info(c, o))
+    if (!json_object_is_type(o, json_type_object) || schema_cc_info(c, o))
         return 0;
     if (depth > SCHEMA_MAX_DEPTH)
-        return cc_fail(c, "schema nested deeper than %d levels", SCHEMA_MAX_DEPTH);
+        return schema_cc_fail(c, "schema nested deeper than %d levels", SCHEMA_MAX_DEPTH);
     json_object *v;
     char *nbase = NULL;
     int rc = ERR_SCHEMA;
@@ -192,14 +192,14 @@ static int scan(cctx_t *c, json_object *o, const char *base, int draft, unsigned
     int is_res = 0;
     if (json_object_object_get_ex(o, "$schema", &v) && json_object_is_type(v, json_type_string) &&
         json_object_object_get_ex(o, "$id", NULL)) {
-        if (cc_meta(c, json_object_get_string(v), draft, &draft, &vocab))
+        if (schema_cc_meta(c, json_object_get_string(v), draft, &draft, &vocab))
             return ERR_SCHEMA;
     }
     if (json_object_object_get_ex(o, "$id", &v) && json_object_is_type(v, json_type_string) &&
         !(draft == 7 && has_ref)) {
         nbase = schema_uri_resolve(base, json_object_get_string(v));
         if (!nbase)
-            return cc_fail(c, "out of memory");
+            return schema_cc_fail(c, "out of memory");
         char *hash = strchr(nbase, '#');
         if (hash) {
             *hash = 0;
@@ -207,8 +207,8 @@ static int scan(cctx_t *c, json_object *o, const char *base, int draft, unsigned
                 goto done;
         }
         if (!hash || hash != nbase) {
-            if (smap_put(&c->res, nbase, strlen(nbase), o)) {
-                cc_fail(c, "out of memory");
+            if (schema_map_put(&c->res, nbase, strlen(nbase), o)) {
+                schema_cc_fail(c, "out of memory");
                 goto done;
             }
             is_res = 1;
@@ -219,7 +219,7 @@ static int scan(cctx_t *c, json_object *o, const char *base, int draft, unsigned
     const char *b = nbase ? nbase : base;
     oinfo_t *inf = new_info(c, o, b, draft, vocab);
     if (!inf) {
-        cc_fail(c, "out of memory");
+        schema_cc_fail(c, "out of memory");
         goto done;
     }
     if (is_res || !res) { /* res == NULL: a document root */
@@ -238,7 +238,7 @@ static int scan(cctx_t *c, json_object *o, const char *base, int draft, unsigned
                 goto done;
             dynent_t *d = calloc(1, sizeof *d);
             if (!d) {
-                cc_fail(c, "out of memory");
+                schema_cc_fail(c, "out of memory");
                 goto done;
             }
             d->name = json_object_get_string(v);
@@ -255,16 +255,16 @@ done:
     return c->failed ? ERR_SCHEMA : rc;
 }
 
-int cc_scan_doc(cctx_t *c, json_object *root, const char *uri, int draft)
+int schema_cc_scan_doc(cctx_t *c, json_object *root, const char *uri, int draft)
 {
     unsigned vocab = V_ALL;
     json_object *v;
     if (json_object_object_get_ex(root, "$schema", &v) &&
         json_object_is_type(v, json_type_string) &&
-        cc_meta(c, json_object_get_string(v), draft, &draft, &vocab))
+        schema_cc_meta(c, json_object_get_string(v), draft, &draft, &vocab))
         return ERR_SCHEMA;
-    if (smap_put(&c->res, uri, strlen(uri), root))
-        return cc_fail(c, "out of memory");
+    if (schema_map_put(&c->res, uri, strlen(uri), root))
+        return schema_cc_fail(c, "out of memory");
     if (!json_object_is_type(root, json_type_object))
         return 0;
     /* The root is a resource under its retrieval URI even if its $id names another. */
@@ -315,7 +315,7 @@ static char *local_path(cctx_t *c, const char *uri)
 
 static json_object *load_doc(cctx_t *c, const char *uri, int draft)
 {
-    json_object *doc = smap_get(&c->res, uri, strlen(uri));
+    json_object *doc = schema_map_get(&c->res, uri, strlen(uri));
     if (doc)
         return doc;
     if (c->s->ndocs >= MAX_DOCS)
@@ -345,17 +345,17 @@ static json_object *load_doc(cctx_t *c, const char *uri, int draft)
     nd[c->s->ndocs++] = doc;
     json_object *sv;
     if (json_object_object_get_ex(doc, "$schema", &sv) && json_object_is_type(sv, json_type_string) &&
-        cc_draft_of(json_object_get_string(sv)))
-        draft = cc_draft_of(json_object_get_string(sv));
-    if (cc_scan_doc(c, doc, uri, draft))
+        schema_cc_draft_of(json_object_get_string(sv)))
+        draft = schema_cc_draft_of(json_object_get_string(sv));
+    if (schema_cc_scan_doc(c, doc, uri, draft))
         return NULL;
     return doc;
 }
 
-int cc_meta(cctx_t *c, const char *uri, int draft, int *draft_out, unsigned *vocab_out)
+int schema_cc_meta(cctx_t *c, const char *uri, int draft, int *draft_out, unsigned *vocab_out)
 {
     int forced = c->opts && c->opts->draft ? (c->opts->draft == 7 ? 7 : 2020) : 0;
-    int d = cc_draft_of(uri);
+    int d = schema_cc_draft_of(uri);
     if (forced && d) {
         *draft_out = forced;
         *vocab_out = V_ALL;
@@ -368,7 +368,7 @@ int cc_meta(cctx_t *c, const char *uri, int draft, int *draft_out, unsigned *voc
     }
     char *abs = schema_uri_resolve(NULL, uri);
     if (!abs)
-        return cc_fail(c, "out of memory");
+        return schema_cc_fail(c, "out of memory");
     char *h = strchr(abs, '#');
     if (h)
         *h = 0;
@@ -380,8 +380,8 @@ int cc_meta(cctx_t *c, const char *uri, int draft, int *draft_out, unsigned *voc
         return 0; /* an unknown meta-schema: keep the current draft, all vocabularies */
     json_object *v, *voc;
     if (json_object_object_get_ex(meta, "$schema", &v) && json_object_is_type(v, json_type_string) &&
-        cc_draft_of(json_object_get_string(v)))
-        *draft_out = cc_draft_of(json_object_get_string(v));
+        schema_cc_draft_of(json_object_get_string(v)))
+        *draft_out = schema_cc_draft_of(json_object_get_string(v));
     if (forced)
         *draft_out = forced;
     if (json_object_object_get_ex(meta, "$vocabulary", &voc) &&
@@ -460,12 +460,12 @@ static void percent_decode(char *s)
     *o = 0;
 }
 
-json_object *cc_resolve(cctx_t *c, const char *base, int draft, const char *ref,
+json_object *schema_cc_resolve(cctx_t *c, const char *base, int draft, const char *ref,
                         char **abs_out, const char **frag_out)
 {
     char *abs = schema_uri_resolve(base, ref);
     if (!abs) {
-        cc_fail(c, "out of memory");
+        schema_cc_fail(c, "out of memory");
         return NULL;
     }
     char *h = strchr(abs, '#');
@@ -473,12 +473,12 @@ json_object *cc_resolve(cctx_t *c, const char *base, int draft, const char *ref,
     if (h)
         *h = 0;
     oinfo_t *rinfo = NULL;
-    json_object *doc = smap_get(&c->res, abs, strlen(abs));
+    json_object *doc = schema_map_get(&c->res, abs, strlen(abs));
     if (!doc && !c->failed)
         doc = load_doc(c, abs, draft); /* documents without $schema inherit the draft */
     json_object *target = NULL;
     if (doc) {
-        rinfo = cc_info(c, doc);
+        rinfo = schema_cc_info(c, doc);
         if (!*frag) {
             target = doc;
         } else if (*frag == '/') {
@@ -490,13 +490,13 @@ json_object *cc_resolve(cctx_t *c, const char *base, int draft, const char *ref,
             }
             /* A pointer may lead outside the scanned keywords; give it the base of
              * the resource it starts from. */
-            if (target && !cc_info(c, target) && json_object_is_type(target, json_type_object) &&
+            if (target && !schema_cc_info(c, target) && json_object_is_type(target, json_type_object) &&
                 rinfo) {
                 if (!new_info(c, target, rinfo->base, rinfo->draft, rinfo->vocab)) {
-                    cc_fail(c, "out of memory");
+                    schema_cc_fail(c, "out of memory");
                     target = NULL;
                 } else {
-                    oinfo_t *ti = cc_info(c, target);
+                    oinfo_t *ti = schema_cc_info(c, target);
                     ti->resinfo = rinfo->resinfo ? rinfo->resinfo : rinfo;
                     if (scan_children(c, target, ti->base, ti->draft, ti->vocab, rinfo, 1))
                         target = NULL;
@@ -505,13 +505,13 @@ json_object *cc_resolve(cctx_t *c, const char *base, int draft, const char *ref,
         } else {
             size_t al = strlen(abs);
             abs[al] = '#';
-            target = smap_get(&c->anchors, abs, strlen(abs));
+            target = schema_map_get(&c->anchors, abs, strlen(abs));
             abs[al] = 0;
         }
     }
     if (!target) {
         if (!c->failed)
-            cc_fail(c, "cannot resolve reference \"%s\"%s", ref,
+            schema_cc_fail(c, "cannot resolve reference \"%s\"%s", ref,
                     doc ? "" : " (no such schema in the document, base_dir or map)");
         free(abs);
         return NULL;
@@ -523,7 +523,7 @@ json_object *cc_resolve(cctx_t *c, const char *base, int draft, const char *ref,
     return target;
 }
 
-void cc_free(cctx_t *c)
+void schema_cc_free(cctx_t *c)
 {
     for (size_t i = 0; i < c->ninfos; i++) {
         free(c->infos[i]->base);
@@ -535,8 +535,8 @@ void cc_free(cctx_t *c)
         c->dyns = d->all_next;
         free(d);
     }
-    smap_free(&c->res);
-    smap_free(&c->anchors);
-    smap_free(&c->info);
+    schema_map_free(&c->res);
+    schema_map_free(&c->anchors);
+    schema_map_free(&c->info);
     free(c->dir_uri);
 }
