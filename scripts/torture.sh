@@ -29,34 +29,25 @@ while [ $i -lt "$RUNS" ]; do echo "\"torture input $i\""; i=$((i + 1)); done >"$
 rand_ms() { echo $(( $(od -An -N2 -tu2 /dev/urandom) % 296 + 5 )); }
 
 kills=0
-started=0
+rounds=0
+# Each round starts agentd — a new batch of runs when every run so far has ended, else
+# `resume --all` — waits a random 5-300 ms and kills it with SIGKILL.
 while [ $kills -lt "$KILLS" ]; do
-    if [ $started -eq 0 ]; then
+    left=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM runs WHERE state NOT IN ('done','failed','cancelled')" 2>/dev/null || echo 0)
+    if [ "$left" = 0 ]; then
+        rounds=$((rounds + 1))
         "$AGENTD" batch "$AGENT" "$W/inputs.jsonl" --concurrency 16 --traces "$W/traces" \
             --json >/dev/null 2>>"$W/agentd.err" &
-        started=1
     else
         "$AGENTD" resume --all --traces "$W/traces" >/dev/null 2>>"$W/agentd.err" &
     fi
     pid=$!
-    ms=$(rand_ms)
-    sleep "$(printf '0.%03d' "$ms")"
-    if kill -9 $pid 2>/dev/null; then kills=$((kills + 1)); fi
+    sleep "$(printf '0.%03d' "$(rand_ms)")"
+    kill -9 $pid 2>/dev/null && kills=$((kills + 1))
     wait $pid 2>/dev/null
-    left=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM runs WHERE state NOT IN ('done','failed','cancelled')" 2>/dev/null || echo 1)
-    total=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM runs" 2>/dev/null || echo 0)
-    # All runs created and finished before the kills ran out: start a new round of runs.
-    if [ "$left" = 0 ] && [ "$total" -ge "$RUNS" ] && [ $kills -lt "$KILLS" ]; then
-        "$AGENTD" batch "$AGENT" "$W/inputs.jsonl" --concurrency 16 --traces "$W/traces" \
-            --json >/dev/null 2>>"$W/agentd.err" &
-        pid=$!
-        sleep "$(printf '0.%03d' "$(rand_ms)")"
-        kill -9 $pid 2>/dev/null && kills=$((kills + 1))
-        wait $pid 2>/dev/null
-    fi
 done
-# Let everything finish: the first batch may have been killed before creating every run,
-# so finish the unfinished ones, then make sure RUNS runs exist at least once.
+echo "info: $kills kills over $rounds batches of $RUNS runs"
+# Let everything finish.
 "$AGENTD" resume --all --traces "$W/traces" >/dev/null 2>>"$W/agentd.err"
 
 fail=0
