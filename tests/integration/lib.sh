@@ -21,6 +21,7 @@ finish() {
 
 # Start the fake model provider; sets FAKE_PORT and FAKE_PID. Args go to fakellm.
 start_fake() {
+    rm -f "$TMP/fake.port"
     "$BUILD/fakellm" --port 0 --port-file "$TMP/fake.port" "$@" >"$TMP/fake.log" 2>&1 &
     FAKE_PID=$!
     for _ in $(seq 1 100); do
