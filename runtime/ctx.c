@@ -339,7 +339,14 @@ static int prepare(lua_State *L)
 {
     ctx_task_t *t = lua_touserdata(L, 1);
     lua_settop(L, 0);
-    int st = luaL_loadfilex(L, t->path, "t");
+    int st;
+    if (t->env->code) {
+        char chunkname[1100];
+        snprintf(chunkname, sizeof chunkname, "@%s", t->path);
+        st = luaL_loadbufferx(L, t->env->code, t->env->code_len, chunkname, "b");
+    } else {
+        st = luaL_loadfilex(L, t->path, "t");
+    }
     if (st != LUA_OK) {
         if (st == LUA_ERRFILE)
             return luaL_error(L, "%s: cannot read the tool file", t->path);

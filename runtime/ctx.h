@@ -35,6 +35,11 @@ typedef struct ctx_env {
     void (*on_log)(void *log_ud, const char *level, const char *msg);
     void *log_ud;
     lua_host_limits_t limits;
+    /* The tool's chunk compiled once when the registry loaded it (lua_dump output), or
+     * NULL to read the file: a call runs the definition that was checked, and skips the
+     * parser. */
+    const char *code;
+    size_t code_len;
 } ctx_env_t;
 
 typedef struct ctx_task ctx_task_t;

@@ -25,6 +25,8 @@
 
 struct tool {
     char *name, *description, *path, *dir;
+    char *code; /* the file's chunk, compiled once (lua_dump) */
+    size_t code_len;
     json_object *params;
     schema_t *schema;
     long timeout_ms;
@@ -70,6 +72,7 @@ static void tool_free(tool_t *tl)
     free(tl->name);
     free(tl->description);
     free(tl->path);
+    free(tl->code);
     free(tl->dir);
     json_object_put(tl->params);
     schema_free(tl->schema);
@@ -264,8 +267,33 @@ static int check_def(json_object *def, const char *path, tool_t *tl, char *errbu
     return 0;
 }
 
-/* Run the file in a fresh sandbox; it must return a table with a run function. */
-static int read_def(const char *path, json_object **out, char *errbuf, size_t errlen)
+typedef struct dumpbuf {
+    char *p;
+    size_t n, cap;
+} dumpbuf_t;
+
+static int dump_writer(lua_State *L, const void *data, size_t len, void *ud)
+{
+    (void)L;
+    dumpbuf_t *b = ud;
+    if (b->n + len > b->cap) {
+        size_t ncap = (b->n + len) * 2;
+        char *np = realloc(b->p, ncap);
+        if (!np)
+            return 1;
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->n, data, len);
+    b->n += len;
+    return 0;
+}
+
+/* Run the file in a fresh sandbox; it must return a table with a run function. The chunk
+ * is also dumped (with debug info, so errors keep their line numbers) into *code for the
+ * calls to load without parsing. */
+static int read_def(const char *path, json_object **out, dumpbuf_t *code, char *errbuf,
+                    size_t errlen)
 {
     char msg[600];
     int rc;
@@ -277,6 +305,10 @@ static int read_def(const char *path, json_object **out, char *errbuf, size_t er
     rc = lua_host_loadfile(h, path, errbuf, errlen);
     if (rc)
         goto done;
+    if (lua_dump(L, dump_writer, code, 0) != 0) {
+        rc = err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
     rc = lua_host_pcall(h, 0, 1, msg, sizeof msg);
     if (rc) {
         int named = strncmp(msg, path, strlen(path)) == 0;
@@ -327,14 +359,20 @@ static void add_default_data_dirs(tools_t *t, const char *dir)
 int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen)
 {
     json_object *def = NULL;
-    int rc = read_def(path, &def, errbuf, errlen);
-    if (rc)
+    dumpbuf_t code = {0};
+    int rc = read_def(path, &def, &code, errbuf, errlen);
+    if (rc) {
+        free(code.p);
         return rc;
+    }
     tool_t *tl = calloc(1, sizeof *tl);
     if (!tl) {
+        free(code.p);
         json_object_put(def);
         return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
     }
+    tl->code = code.p;
+    tl->code_len = code.n;
     rc = check_def(def, path, tl, errbuf, errlen);
     json_object_put(def);
     if (!rc && (!(tl->path = strdup(path)) || !(tl->dir = dir_of(path))))
@@ -613,6 +651,8 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
     e->on_log = info ? info->on_log : NULL;
     e->log_ud = info ? info->log_ud : NULL;
     e->limits = c->t->limits;
+    e->code = c->tl ? c->tl->code : NULL;
+    e->code_len = c->tl ? c->tl->code_len : 0;
     return 0;
 }
 
