@@ -1,9 +1,17 @@
 /*
  * http: see http.h. The hiperfifo pattern: libcurl tells us which sockets to watch
  * (CURLMOPT_SOCKETFUNCTION) and when to wake it (CURLMOPT_TIMERFUNCTION); libevent
- * watches them and calls curl_multi_socket_action. Finished transfers are collected after
- * each socket_action and their callbacks run from a loop_defer()ed event, never from inside
- * libcurl.
+ * watches them and calls curl_multi_socket_action.
+ *
+ * A transfer ends in exactly one place, xfer_end(), which runs outside libcurl (after
+ * socket_action returned, or from our own idle timer or a deferred chunk delivery): it
+ * takes the easy handle out of the multi, records the outcome and queues complete() with
+ * loop_defer(). complete() calls the user's done unless the transfer was cancelled.
+ *
+ * Lifetime: a transfer holds one reference while it is in the engine's list ("linked")
+ * and one per queued deferred task. Unlinking (cancel, http_free, or complete() just
+ * before done runs) drops the first; each task drops its own when it has run. So done may
+ * cancel other transfers, start new ones or free the engine.
  */
 #include "http.h"
 
@@ -11,14 +19,15 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 typedef struct sockev {
-    struct event *ev;
-    curl_socket_t fd;
+    struct event ev;
     struct http *h;
 } sockev_t;
 
@@ -30,18 +39,26 @@ typedef struct xfer {
     char *req_body;
     char *body;
     size_t len, cap, max;
-    size_t streamed;         /* bytes already handed to on_chunk */
-    char *resp_headers;      /* "name: value\n" lines of the last response */
+    size_t streamed;    /* bytes already handed to on_chunk */
+    char *resp_headers; /* raw header block of the last response; "name\0value\0...\0" once ended */
     size_t hlen, hcap;
     http_chunk_fn on_chunk;
     http_done_fn done;
     void *ud;
-    int too_big;
+    struct event idle_ev; /* idle (no bytes) timer */
+    long idle_ms;
+    uint64_t last_ns;        /* last byte received (or sent) */
+    curl_off_t last_up;      /* upload bytes at the previous idle check */
+    int idle_armed;
+    int refs;
+    int linked;              /* in h->xfers; holds a reference */
+    int ended;               /* xfer_end ran: out of the multi, completion queued */
+    int cancelled;           /* done must not be called */
+    int too_big, oom;
     int chunk_pending;       /* a deferred chunk delivery is queued */
-    int finished;            /* curl said done; completion queued */
-    int cancelled;
-    int refs;                /* deferred tasks holding this transfer */
-    CURLcode result;
+    int err;                 /* outcome, set by xfer_end */
+    long status;
+    char errbuf[CURL_ERROR_SIZE];
     uint64_t t0;
     struct xfer *next, **pprev;
 } xfer_t;
@@ -53,9 +70,9 @@ struct http {
     xfer_t *xfers;
     size_t active;
     uint64_t next_id;
-    int in_curl; /* re-entrancy guard: we are inside a libcurl call */
 };
 
+/* curl_global_init is process-wide by libcurl's design; this only remembers we did it. */
 static int global_inited;
 
 static void xfer_unref(xfer_t *x)
@@ -69,47 +86,83 @@ static void xfer_unref(xfer_t *x)
     free(x);
 }
 
-/* Detach from the multi handle and the list; memory goes when the last ref drops. */
-static void xfer_detach(xfer_t *x)
+/* Out of the multi handle; stops the idle timer. Never called from inside libcurl. */
+static void xfer_release_easy(xfer_t *x)
 {
+    if (x->idle_armed) {
+        event_del(&x->idle_ev);
+        x->idle_armed = 0;
+    }
     if (x->easy) {
         curl_multi_remove_handle(x->h->multi, x->easy);
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
     }
-    if (x->pprev) {
-        *x->pprev = x->next;
-        if (x->next)
-            x->next->pprev = x->pprev;
-        x->pprev = NULL;
-        x->h->active--;
+}
+
+static void xfer_unlink(xfer_t *x)
+{
+    if (!x->linked)
+        return;
+    *x->pprev = x->next;
+    if (x->next)
+        x->next->pprev = x->pprev;
+    x->linked = 0;
+    x->h->active--;
+    xfer_unref(x);
+}
+
+static int defer(xfer_t *x, loop_fn fn)
+{
+    x->refs++;
+    int rc = loop_defer(x->h->lp, fn, x);
+    if (rc)
+        x->refs--;
+    return rc;
+}
+
+/* "Name: value\r\n" lines into "name\0value\0" pairs, ended by an empty name. Status
+ * lines and continuation lines are dropped. Done once, before done runs. */
+static void headers_index(xfer_t *x)
+{
+    if (!x->resp_headers)
+        return;
+    char *w = x->resp_headers, *p = x->resp_headers, *end = p + x->hlen;
+    while (p < end) {
+        char *eol = memchr(p, '\n', (size_t)(end - p));
+        char *next = eol ? eol + 1 : end;
+        char *lend = eol ? eol : end;
+        while (lend > p && (lend[-1] == '\r' || lend[-1] == ' ' || lend[-1] == '\t'))
+            lend--;
+        char *colon = memchr(p, ':', (size_t)(lend - p));
+        if (colon && colon > p && *p != ' ' && *p != '\t') {
+            char *v = colon + 1;
+            while (v < lend && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t nl = (size_t)(colon - p), vl = (size_t)(lend - v);
+            memmove(w, p, nl); /* w never passes p: output is never longer than input */
+            w[nl] = '\0';
+            w += nl + 1;
+            memmove(w, v, vl);
+            w[vl] = '\0';
+            w += vl + 1;
+        }
+        p = next;
     }
+    *w = '\0';
+    x->hlen = 0; /* no longer raw */
 }
 
 const char *http_resp_header(const http_resp_t *resp, const char *name)
 {
-    const xfer_t *x = resp->priv;
-    static __thread char value[512];
-    if (!x || !x->resp_headers)
+    const xfer_t *x = resp ? resp->priv : NULL;
+    if (!x || !x->resp_headers || !name)
         return NULL;
-    size_t n = strlen(name);
     for (const char *p = x->resp_headers; *p;) {
-        const char *eol = strchr(p, '\n');
-        size_t l = eol ? (size_t)(eol - p) : strlen(p);
-        if (l > n && p[n] == ':' && strncasecmp(p, name, n) == 0) {
-            const char *v = p + n + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            size_t vl = (size_t)(p + l - v);
-            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-                vl--;
-            if (vl >= sizeof value)
-                vl = sizeof value - 1;
-            memcpy(value, v, vl);
-            value[vl] = 0;
-            return value;
-        }
-        p = eol ? eol + 1 : p + l;
+        const char *v = p + strlen(p) + 1;
+        if (strcasecmp(p, name) == 0)
+            return v;
+        p = v + strlen(v) + 1;
     }
     return NULL;
 }
@@ -118,33 +171,38 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
     xfer_t *x = arg;
     size_t len = size * n;
+    x->last_ns = loop_mono_ns();
     /* A new status line starts a new header block (redirects, 100-continue). */
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
         x->hlen = 0;
-    if (x->hlen + len + 1 > x->hcap) {
-        size_t ncap = (x->hlen + len + 1) * 2;
+    if (x->hlen + len + 2 > x->hcap) {
+        size_t ncap = (x->hlen + len + 2) * 2;
         char *nb = realloc(x->resp_headers, ncap);
-        if (!nb)
+        if (!nb) {
+            x->oom = 1;
             return 0;
+        }
         x->resp_headers = nb;
         x->hcap = ncap;
     }
     memcpy(x->resp_headers + x->hlen, data, len);
     x->hlen += len;
-    x->resp_headers[x->hlen] = 0;
+    x->resp_headers[x->hlen] = '\0';
     return len;
 }
+
+static void xfer_end(xfer_t *x, int err, const char *msg);
 
 static void deliver_chunk(void *arg)
 {
     xfer_t *x = arg;
     x->chunk_pending = 0;
-    if (!x->cancelled && !x->finished && x->on_chunk && x->len > x->streamed) {
+    if (!x->cancelled && !x->ended && x->on_chunk && x->len > x->streamed) {
         size_t from = x->streamed;
         x->streamed = x->len;
-        if (x->on_chunk(x->ud, x->body + from, x->len - from) != 0) {
-            x->cancelled = 2; /* aborted by the consumer: done gets ERR_CANCELLED */
-        }
+        /* A consumer that gives up ends the transfer now, not at its next byte. */
+        if (x->on_chunk(x->ud, x->body + from, x->len - from) != 0 && !x->ended && !x->cancelled)
+            xfer_end(x, ERR_CANCELLED, "aborted by the stream consumer");
     }
     xfer_unref(x);
 }
@@ -153,8 +211,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 {
     xfer_t *x = arg;
     size_t len = size * n;
-    if (x->cancelled == 2)
-        return 0;
+    x->last_ns = loop_mono_ns();
     if (x->len + len > x->max) {
         x->too_big = 1;
         return 0;
@@ -164,67 +221,95 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
         while (ncap < x->len + len + 1)
             ncap *= 2;
         char *nb = realloc(x->body, ncap);
-        if (!nb)
+        if (!nb) {
+            x->oom = 1;
             return 0;
+        }
         x->body = nb;
         x->cap = ncap;
     }
     memcpy(x->body + x->len, data, len);
     x->len += len;
-    x->body[x->len] = 0;
-    if (x->on_chunk && !x->chunk_pending) {
+    x->body[x->len] = '\0';
+    /* One queued delivery covers every byte that arrives before it runs. If queueing
+     * fails, the bytes go out with the next chunk or with the completion. */
+    if (x->on_chunk && !x->chunk_pending && defer(x, deliver_chunk) == 0)
         x->chunk_pending = 1;
-        x->refs++;
-        if (loop_defer(x->h->lp, deliver_chunk, x)) {
-            x->refs--;
-            x->chunk_pending = 0;
-        }
-    }
     return len;
 }
 
 static void complete(void *arg)
 {
     xfer_t *x = arg;
-    if (!x->cancelled || x->cancelled == 2) {
-        /* Hand over any streamed bytes not yet delivered before the completion. */
-        if (x->on_chunk && x->len > x->streamed && x->cancelled != 2) {
-            size_t from = x->streamed;
-            x->streamed = x->len;
-            x->on_chunk(x->ud, x->body + from, x->len - from);
+    int err = x->err;
+    const char *msg = x->errbuf;
+    if (!x->cancelled && !err && x->on_chunk && x->len > x->streamed) {
+        /* Bytes not yet streamed go out before the completion, while the transfer is still
+         * listed: a consumer that cancels it from here gets no done call. */
+        size_t from = x->streamed;
+        x->streamed = x->len;
+        if (x->on_chunk(x->ud, x->body + from, x->len - from) != 0) {
+            err = ERR_CANCELLED;
+            msg = "aborted by the stream consumer";
         }
-        long status = 0;
-        http_resp_t r;
-        memset(&r, 0, sizeof r);
-        r.body = x->body ? x->body : "";
-        r.body_len = x->len;
-        r.priv = x;
-        r.total_ms = (double)(loop_mono_ns() - x->t0) / 1e6;
-        r.err_msg = "";
-        if (x->easy)
-            curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-        r.status = (int)status;
-        if (x->cancelled == 2) {
-            r.err = ERR_CANCELLED;
-            r.err_msg = "aborted by the stream consumer";
-        } else if (x->too_big) {
-            r.err = ERR_TOOBIG;
-            r.err_msg = "response larger than the size cap";
-        } else if (x->result == CURLE_OPERATION_TIMEDOUT) {
-            r.err = ERR_TIMEOUT;
-            r.err_msg = curl_easy_strerror(x->result);
-        } else if (x->result != CURLE_OK) {
-            r.err = ERR_HTTP;
-            r.err_msg = curl_easy_strerror(x->result);
-        }
-        http_done_fn done = x->done;
-        void *ud = x->ud;
-        x->cancelled = 1; /* http_cancel from inside done is a no-op now */
-        done(ud, &r);
     }
-    xfer_detach(x);
-    x->refs--;     /* the deferred task's reference; the transfer's own is still held */
-    xfer_unref(x); /* the transfer's own: it is over */
+    if (x->cancelled) {
+        xfer_unref(x);
+        return;
+    }
+    /* Out of the list first: from here on http_cancel says ERR_NOTFOUND and http_free
+     * leaves this transfer alone, whatever done does. */
+    xfer_unlink(x);
+    headers_index(x);
+    http_resp_t r = {
+        .err = err,
+        .status = (int)x->status,
+        .err_msg = err ? msg : "",
+        .body = x->body ? x->body : "",
+        .body_len = x->len,
+        .total_ms = (double)(loop_mono_ns() - x->t0) / 1e6,
+        .priv = x,
+    };
+    x->done(x->ud, &r);
+    xfer_unref(x);
+}
+
+/* The one place a transfer ends. Not inside libcurl. err 0: take it from libcurl's
+ * result (res). */
+static void xfer_end_curl(xfer_t *x, CURLcode res)
+{
+    int err = 0;
+    const char *msg = NULL;
+    if (x->too_big || res == CURLE_FILESIZE_EXCEEDED) {
+        err = ERR_TOOBIG;
+        msg = "response larger than the size cap";
+    } else if (x->oom || res == CURLE_OUT_OF_MEMORY) {
+        err = ERR_NOMEM;
+        msg = "out of memory buffering the response";
+    } else if (res == CURLE_OPERATION_TIMEDOUT) {
+        err = ERR_TIMEOUT;
+    } else if (res != CURLE_OK) {
+        err = ERR_HTTP;
+    }
+    if (err && !msg && !x->errbuf[0])
+        msg = curl_easy_strerror(res);
+    xfer_end(x, err, msg);
+}
+
+static void xfer_end(xfer_t *x, int err, const char *msg)
+{
+    x->ended = 1;
+    x->err = err;
+    if (x->easy)
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+    xfer_release_easy(x);
+    if (msg)
+        snprintf(x->errbuf, sizeof x->errbuf, "%s", msg);
+    if (defer(x, complete) != 0) {
+        /* Out of memory for the queue entry: deliver now; we are not inside libcurl. */
+        x->refs++;
+        complete(x);
+    }
 }
 
 /* Collect finished transfers after every socket_action. */
@@ -237,17 +322,8 @@ static void check_done(struct http *h)
             continue;
         xfer_t *x = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        if (!x || x->finished)
-            continue;
-        x->finished = 1;
-        x->result = msg->data.result;
-        /* Stop libcurl touching it; the easy handle stays for getinfo until complete(). */
-        curl_multi_remove_handle(h->multi, x->easy);
-        x->refs++;
-        if (loop_defer(h->lp, complete, x)) {
-            x->refs--;
-            complete(x); /* out of memory: better late than never, and we are not in curl */
-        }
+        if (x && !x->ended)
+            xfer_end_curl(x, msg->data.result);
     }
 }
 
@@ -256,9 +332,7 @@ static void on_socket_event(evutil_socket_t fd, short what, void *arg)
     struct http *h = arg;
     int action = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running;
-    h->in_curl = 1;
     curl_multi_socket_action(h->multi, fd, action, &running);
-    h->in_curl = 0;
     check_done(h);
 }
 
@@ -268,12 +342,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct http *h = arg;
     int running;
-    h->in_curl = 1;
     curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    h->in_curl = 0;
     check_done(h);
 }
 
+/* Inside libcurl: only (re)arms a libevent timer. */
 static int timer_cb(CURLM *multi, long ms, void *arg)
 {
     (void)multi;
@@ -283,10 +356,10 @@ static int timer_cb(CURLM *multi, long ms, void *arg)
         return 0;
     }
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(h->timer, &tv);
-    return 0;
+    return evtimer_add(h->timer, &tv) == 0 ? 0 : -1;
 }
 
+/* Inside libcurl: only changes which socket events libevent watches. */
 static int socket_cb(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
 {
     (void)e;
@@ -294,7 +367,7 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
     sockev_t *se = sockp;
     if (what == CURL_POLL_REMOVE) {
         if (se) {
-            event_free(se->ev);
+            event_del(&se->ev);
             free(se);
             curl_multi_assign(h->multi, s, NULL);
         }
@@ -306,21 +379,67 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
         se = calloc(1, sizeof *se);
         if (!se)
             return -1;
-        se->fd = s;
         se->h = h;
         curl_multi_assign(h->multi, s, se);
     } else {
-        event_free(se->ev);
+        event_del(&se->ev);
     }
-    se->ev = event_new(loop_base(h->lp), s, kind, on_socket_event, h);
-    if (!se->ev)
+    if (event_assign(&se->ev, loop_base(h->lp), s, kind, on_socket_event, h) != 0 ||
+        event_add(&se->ev, NULL) != 0)
         return -1;
-    event_add(se->ev, NULL);
     return 0;
+}
+
+/* Our own idle timer: ms precision (CURLOPT_LOW_SPEED_TIME counts whole seconds), and it
+ * does not count time a transfer spends queued for a free connection. */
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    xfer_t *x = arg;
+    x->idle_armed = 0;
+    if (x->ended || x->cancelled || !x->easy)
+        return;
+    uint64_t now = loop_mono_ns();
+    curl_off_t pre = 0, up = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+    if (pre == 0 || up != x->last_up) {
+        /* Not yet sending (queued or connecting: the connect timeout covers that), or the
+         * request body is still going out: both count as activity. */
+        x->last_ns = now;
+        x->last_up = up;
+    }
+    uint64_t idle_ns = (uint64_t)x->idle_ms * 1000000u;
+    uint64_t quiet = now > x->last_ns ? now - x->last_ns : 0;
+    if (quiet >= idle_ns) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "no data received for %ld ms (idle timeout)", x->idle_ms);
+        xfer_end(x, ERR_TIMEOUT, msg);
+        return;
+    }
+    uint64_t left_us = (idle_ns - quiet) / 1000 + 1;
+    struct timeval tv = {(time_t)(left_us / 1000000), (suseconds_t)(left_us % 1000000)};
+    if (event_add(&x->idle_ev, &tv) == 0)
+        x->idle_armed = 1;
+}
+
+/* Connection pool size from the descriptor limit: enough for thousands of concurrent
+ * transfers to share, small enough to leave descriptors for SQLite, traces and tools.
+ * Transfers beyond it wait inside libcurl for a free (kept-alive) connection. */
+static long pool_size(void)
+{
+    struct rlimit rl;
+    long n = 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        n = (long)(rl.rlim_cur / 4);
+    return n < 16 ? 16 : n > 1024 ? 1024 : n;
 }
 
 http_t *http_new(loop_t *lp)
 {
+    if (!lp)
+        return NULL;
     if (!global_inited) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             return NULL;
@@ -336,15 +455,14 @@ http_t *http_new(loop_t *lp)
         http_free(h);
         return NULL;
     }
+    long pool = pool_size();
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-    /* Bounded connection pool: thousands of transfers queue inside libcurl instead of
-     * opening thousands of sockets at once; idle connections are reused (keep-alive). */
-    curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 512L);
-    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 256L);
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 512L);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, pool);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, pool);
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, pool);
     return h;
 }
 
@@ -355,8 +473,8 @@ void http_free(http_t *h)
     while (h->xfers) {
         xfer_t *x = h->xfers;
         x->cancelled = 1;
-        xfer_detach(x);
-        xfer_unref(x);
+        xfer_release_easy(x);
+        xfer_unlink(x);
     }
     if (h->multi)
         curl_multi_cleanup(h->multi);
@@ -375,13 +493,46 @@ void http_global_cleanup(void)
 
 size_t http_active(const http_t *h)
 {
-    return h->active;
+    return h ? h->active : 0;
+}
+
+static int easy_setup(xfer_t *x, const http_req_t *req)
+{
+    CURL *e = x->easy;
+    int bad = 0;
+    bad |= curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
+    if (req->total_timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->total_timeout_ms);
+    /* A declared Content-Length over the cap fails before any body byte is read. */
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
+    if (req->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req_body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+    if (req->method)
+        bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method) != CURLE_OK;
+    if (x->headers)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+    return bad ? ERR_INVAL : 0;
 }
 
 int http_start(http_t *h, const http_req_t *req, http_done_fn done, void *ud, uint64_t *out_id)
 {
-    if (!req || !req->url || !done)
+    if (!h || !req || !req->url || !done)
         return ERR_INVAL;
+    int rc = ERR_NOMEM;
     xfer_t *x = calloc(1, sizeof *x);
     if (!x)
         return ERR_NOMEM;
@@ -391,91 +542,72 @@ int http_start(http_t *h, const http_req_t *req, http_done_fn done, void *ud, ui
     x->ud = ud;
     x->on_chunk = req->on_chunk;
     x->max = req->max_response ? req->max_response : 16u << 20;
-    x->t0 = loop_mono_ns();
-    x->easy = curl_easy_init();
-    if (!x->easy)
-        goto nomem;
-    CURL *e = x->easy;
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
-    if (req->total_timeout_ms > 0)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->total_timeout_ms);
-    /* Idle timeout: less than one byte per second for that long aborts the transfer. */
-    long idle = req->idle_timeout_ms > 0 ? req->idle_timeout_ms : 30000L;
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (idle + 999) / 1000);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    x->idle_ms = req->idle_timeout_ms > 0 ? req->idle_timeout_ms : 30000L;
+    x->t0 = x->last_ns = loop_mono_ns();
     for (const char *const *hd = req->headers; hd && *hd; hd++) {
         struct curl_slist *nl = curl_slist_append(x->headers, *hd);
         if (!nl)
-            goto nomem;
+            goto fail;
         x->headers = nl;
     }
     if (req->body) {
         x->req_body = malloc(req->body_len + 1);
         if (!x->req_body)
-            goto nomem;
+            goto fail;
         memcpy(x->req_body, req->body, req->body_len);
-        x->req_body[req->body_len] = 0;
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req_body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        x->req_body[req->body_len] = '\0';
         /* No "Expect: 100-continue" round trip for large bodies. */
         struct curl_slist *nl = curl_slist_append(x->headers, "Expect:");
         if (!nl)
-            goto nomem;
+            goto fail;
         x->headers = nl;
     }
-    if (req->method)
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-    if (x->headers)
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+    x->easy = curl_easy_init();
+    if (!x->easy)
+        goto fail;
+    rc = easy_setup(x, req);
+    if (rc)
+        goto fail;
+    rc = ERR_NOMEM;
+    if (event_assign(&x->idle_ev, loop_base(h->lp), -1, 0, on_idle, x) != 0)
+        goto fail;
+    struct timeval tv = {x->idle_ms / 1000, (x->idle_ms % 1000) * 1000};
+    if (event_add(&x->idle_ev, &tv) != 0)
+        goto fail;
+    x->idle_armed = 1;
+    /* curl_multi_add_handle may call our timer callback, never a completion. */
+    if (curl_multi_add_handle(h->multi, x->easy) != CURLM_OK)
+        goto fail;
     x->id = ++h->next_id;
     x->next = h->xfers;
     if (h->xfers)
         h->xfers->pprev = &x->next;
     x->pprev = &h->xfers;
     h->xfers = x;
+    x->linked = 1;
     h->active++;
-    /* curl_multi_add_handle may call our timer callback, never a completion. */
-    if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
-        xfer_detach(x);
-        xfer_unref(x);
-        return ERR_NOMEM;
-    }
     if (out_id)
         *out_id = x->id;
     return 0;
-nomem:
-    if (x->easy)
-        curl_easy_cleanup(x->easy);
-    x->easy = NULL;
+fail:
+    xfer_release_easy(x);
     xfer_unref(x);
-    return ERR_NOMEM;
+    return rc;
 }
 
 int http_cancel(http_t *h, uint64_t id)
 {
+    if (!h)
+        return ERR_INVAL;
     for (xfer_t *x = h->xfers; x; x = x->next) {
         if (x->id != id)
             continue;
-        if (x->cancelled == 1)
-            return ERR_NOTFOUND;
+        /* Callers are loop events and deferred tasks, never libcurl callbacks, so the
+         * easy handle can leave the multi right here. A queued completion or chunk sees
+         * cancelled and only drops its reference. */
         x->cancelled = 1;
-        if (!x->finished) {
-            /* Not queued for completion: drop it now (we are not inside libcurl: the only
-             * callers are loop events and deferred tasks). */
-            xfer_detach(x);
-            xfer_unref(x);
-        }
-        /* A queued completion sees cancelled and only cleans up. */
+        xfer_release_easy(x);
+        xfer_unlink(x);
         return 0;
     }
     return ERR_NOTFOUND;

@@ -36,7 +36,7 @@ typedef struct http_req {
 } http_req_t;
 
 struct http_resp {
-    int err;              /* 0, or ERR_TIMEOUT / ERR_HTTP / ERR_TOOBIG / ERR_CANCELLED */
+    int err;              /* 0, or ERR_TIMEOUT / ERR_HTTP / ERR_TOOBIG / ERR_CANCELLED / ERR_NOMEM */
     int status;           /* HTTP status, 0 when no response line arrived */
     const char *err_msg;  /* libcurl's message when err != 0, else "" */
     const char *body;     /* NUL-terminated; body_len excludes the NUL */

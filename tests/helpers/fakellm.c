@@ -12,7 +12,9 @@
  * (--fail-first N), or per request with the header X-Fake-Fault: KIND. Docs:
  * docs/fakellm.md.
  */
+#include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -22,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
 
 enum { F_NONE, F_429, F_500, F_503, F_STALL, F_RESET, F_MALFORMED, F_TRUNCATED, F_DRIP, F__N };
 static const char *const fault_names[F__N] = {"none",  "429",       "500",       "503", "stall",
@@ -33,13 +37,15 @@ typedef struct server {
     json_object *script;
     int latency_ms;
     double fault_rate;
-    int faults[F__N];
+    int faults[F__N * 4];
     int nfaults;
-    int fail_first;
+    int fail_first, fail_next;
     int retry_after;
     const char *require_key;
     uint64_t rng;
-    long requests, by_fault[F__N], openai, anthropic, errors_401;
+    long requests, by_fault[F__N], openai, anthropic, errors_401, streamed, connections;
+    struct pending *pending; /* every request not yet answered (freed at shutdown) */
+    long in_flight;
 } server_t;
 
 typedef struct pending {
@@ -52,7 +58,8 @@ typedef struct pending {
     struct event *timer;
     char *out;      /* for drip */
     size_t out_len, out_off;
-    struct evhttp_connection *conn; /* reset/truncated: closed after the half body left */
+    struct evhttp_connection *conn; /* reset/truncated/stall: the client's connection */
+    struct pending *next, **pprev;
 } pending_t;
 
 static uint64_t rnd(server_t *s)
@@ -250,8 +257,30 @@ static void sse(struct evbuffer *b, const char *event, json_object *data)
 }
 
 /* OpenAI stream: content in small deltas, tool-call arguments in fragments. */
+static json_object *openai_usage(long pt, long ct, long cached)
+{
+    json_object *u = json_object_new_object(), *d = json_object_new_object();
+    json_object_object_add(u, "prompt_tokens", json_object_new_int64(pt));
+    json_object_object_add(u, "completion_tokens", json_object_new_int64(ct));
+    json_object_object_add(u, "total_tokens", json_object_new_int64(pt + ct));
+    json_object_object_add(d, "cached_tokens", json_object_new_int64(cached));
+    json_object_object_add(u, "prompt_tokens_details", d);
+    return u;
+}
+
+/* Anthropic counts cache reads beside input_tokens, not inside it. */
+static json_object *anthropic_usage(long pt, long ct, long cached)
+{
+    json_object *u = json_object_new_object();
+    json_object_object_add(u, "input_tokens", json_object_new_int64(pt - cached));
+    json_object_object_add(u, "cache_read_input_tokens", json_object_new_int64(cached));
+    json_object_object_add(u, "cache_creation_input_tokens", json_object_new_int64(0));
+    json_object_object_add(u, "output_tokens", json_object_new_int64(ct));
+    return u;
+}
+
 static void openai_stream(struct evbuffer *b, json_object *msg, const char *finish, const char *model,
-                          long pt, long ct)
+                          long pt, long ct, long cached)
 {
     json_object *c, *calls;
     const char *text = json_object_object_get_ex(msg, "content", &c) && c ? json_object_get_string(c) : NULL;
@@ -303,32 +332,27 @@ static void openai_stream(struct evbuffer *b, json_object *msg, const char *fini
         }
     }
     json_object *o = json_object_new_object(), *ch = json_object_new_array(),
-                *ch0 = json_object_new_object(), *u = json_object_new_object();
+                *ch0 = json_object_new_object();
     json_object_object_add(ch0, "index", json_object_new_int(0));
     json_object_object_add(ch0, "delta", json_object_new_object());
     json_object_object_add(ch0, "finish_reason", json_object_new_string(finish));
     json_object_array_add(ch, ch0);
     json_object_object_add(o, "choices", ch);
-    json_object_object_add(u, "prompt_tokens", json_object_new_int64(pt));
-    json_object_object_add(u, "completion_tokens", json_object_new_int64(ct));
-    json_object_object_add(u, "total_tokens", json_object_new_int64(pt + ct));
-    json_object_object_add(o, "usage", u);
+    json_object_object_add(o, "usage", openai_usage(pt, ct, cached));
     sse(b, NULL, o);
     evbuffer_add_printf(b, "data: [DONE]\n\n");
 }
 
 static void anthropic_stream(struct evbuffer *b, json_object *content, const char *stop,
-                             const char *model, long pt, long ct)
+                             const char *model, long pt, long ct, long cached)
 {
     json_object *o = json_object_new_object(), *m = json_object_new_object(),
-                *u = json_object_new_object();
+                *u = anthropic_usage(pt, 1, cached);
     json_object_object_add(o, "type", json_object_new_string("message_start"));
     json_object_object_add(m, "id", json_object_new_string("msg_fake"));
     json_object_object_add(m, "role", json_object_new_string("assistant"));
     json_object_object_add(m, "model", json_object_new_string(model));
     json_object_object_add(m, "content", json_object_new_array());
-    json_object_object_add(u, "input_tokens", json_object_new_int64(pt));
-    json_object_object_add(u, "output_tokens", json_object_new_int64(1));
     json_object_object_add(m, "usage", u);
     json_object_object_add(o, "message", m);
     sse(b, "message_start", o);
@@ -390,13 +414,62 @@ static void anthropic_stream(struct evbuffer *b, json_object *content, const cha
 
 /* ---- answering ------------------------------------------------------------------------ */
 
+static pending_t *pending_new(server_t *s, struct evhttp_request *req, int anthropic)
+{
+    pending_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->s = s;
+    p->req = req;
+    p->anthropic = anthropic;
+    p->next = s->pending;
+    if (s->pending)
+        s->pending->pprev = &p->next;
+    p->pprev = &s->pending;
+    s->pending = p;
+    s->in_flight++;
+    return p;
+}
+
 static void pending_free(pending_t *p)
 {
+    *p->pprev = p->next;
+    if (p->next)
+        p->next->pprev = p->pprev;
+    p->s->in_flight--;
+    if (p->conn)
+        evhttp_connection_set_closecb(p->conn, NULL, NULL);
     if (p->timer)
         event_free(p->timer);
     json_object_put(p->body);
     free(p->out);
     free(p);
+}
+
+/* Deterministic usage: about one token per four bytes. The conversation up to its last
+ * assistant message counts as cached, as a provider's prompt cache would hold it, rounded
+ * down to 64 tokens; a first turn has nothing cached. */
+static long cached_tokens(json_object *body)
+{
+    json_object *msgs;
+    if (!json_object_object_get_ex(body, "messages", &msgs) ||
+        !json_object_is_type(msgs, json_type_array))
+        return 0;
+    size_t n = json_object_array_length(msgs), last = n;
+    for (size_t i = 0; i < n; i++) {
+        json_object *role;
+        if (json_object_object_get_ex(json_object_array_get_idx(msgs, i), "role", &role) &&
+            !strcmp(json_object_get_string(role), "assistant"))
+            last = i;
+    }
+    if (last == n)
+        return 0;
+    size_t bytes = 0;
+    for (size_t i = 0; i <= last; i++)
+        bytes += strlen(json_object_to_json_string_ext(json_object_array_get_idx(msgs, i),
+                                                       JSON_C_TO_STRING_PLAIN));
+    long t = (long)(bytes / 4);
+    return t - t % 64;
 }
 
 static void drip_cb(evutil_socket_t fd, short what, void *arg)
@@ -411,7 +484,7 @@ static void drip_cb(evutil_socket_t fd, short what, void *arg)
     evbuffer_free(b);
     p->out_off += n;
     if (p->out_off >= p->out_len) {
-        evhttp_send_reply_end(p->req);
+        evhttp_send_reply_end(p->req); /* also frees a request whose client has gone */
         pending_free(p);
         return;
     }
@@ -419,11 +492,38 @@ static void drip_cb(evutil_socket_t fd, short what, void *arg)
     evtimer_add(p->timer, &tv);
 }
 
+/* The client's connection is being freed (shutdown, or a write to a client that left). */
 static void conn_closed(struct evhttp_connection *conn, void *arg)
 {
     (void)conn;
     pending_t *p = arg;
     p->conn = NULL;
+    if (p->fault == F_STALL)
+        pending_free(p); /* evhttp frees the request with the connection */
+}
+
+/* evhttp stops reading a connection while its request waits for an answer, so it never
+ * notices that a stalled client gave up. We watch the socket ourselves: EOF (or an
+ * error) means the client left, and the connection and its request are freed. */
+static void stall_watch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    pending_t *p = arg;
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_PEEK);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        event_add(p->timer, NULL);
+        return;
+    }
+    if (r > 0)
+        return; /* the client sent more (pipelining): stop watching, free at shutdown */
+    struct evhttp_connection *conn = p->conn;
+    if (conn) {
+        evhttp_connection_set_closecb(conn, NULL, NULL);
+        p->conn = NULL;
+        evhttp_connection_free(conn);
+    }
+    pending_free(p);
 }
 
 static void cut_cb(evutil_socket_t fd, short what, void *arg)
@@ -435,7 +535,17 @@ static void cut_cb(evutil_socket_t fd, short what, void *arg)
     if (conn) {
         evhttp_connection_set_closecb(conn, NULL, NULL);
         p->conn = NULL;
-        evhttp_connection_free(conn);
+        if (p->fault == F_RESET) {
+            /* A real reset, as a crashed proxy sends: connect(AF_UNSPEC) makes Linux send
+             * RST now; without it evhttp's shutdown() would send a polite FIN first. */
+            int sfd = bufferevent_getfd(evhttp_connection_get_bufferevent(conn));
+            struct sockaddr sa = {.sa_family = AF_UNSPEC};
+            if (sfd >= 0)
+                connect(sfd, &sa, sizeof sa);
+        }
+        evhttp_connection_free(conn); /* frees the request with it */
+    } else {
+        evhttp_send_reply_end(p->req); /* the client left first: this frees the request */
     }
     pending_free(p);
 }
@@ -445,22 +555,25 @@ static void answer(pending_t *p)
     server_t *s = p->s;
     int owned = 0, turn_no = 0;
     json_object *turn = pick_turn(s, p->body, &owned, &turn_no), *mv;
-    const char *model = json_object_object_get_ex(p->body, "model", &mv) ? json_object_get_string(mv) : "fake";
+    const char *model =
+        json_object_object_get_ex(p->body, "model", &mv) ? json_object_get_string(mv) : "fake";
     long pt = (long)strlen(json_object_to_json_string_ext(p->body, JSON_C_TO_STRING_PLAIN)) / 4 + 1;
+    long cached = cached_tokens(p->body);
     struct evbuffer *b = evbuffer_new();
     json_object *resp = NULL;
     const char *finish;
     long ct;
+    if (p->stream)
+        s->streamed++;
     if (!p->anthropic) {
         json_object *msg = openai_message(turn, turn_no, &finish);
         ct = (long)strlen(json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN)) / 4 + 1;
         if (p->stream) {
-            openai_stream(b, msg, finish, model, pt, ct);
+            openai_stream(b, msg, finish, model, pt, ct, cached);
             json_object_put(msg);
         } else {
             resp = json_object_new_object();
-            json_object *ch = json_object_new_array(), *ch0 = json_object_new_object(),
-                        *u = json_object_new_object(), *d = json_object_new_object();
+            json_object *ch = json_object_new_array(), *ch0 = json_object_new_object();
             json_object_object_add(resp, "id", json_object_new_string("chatcmpl-fake"));
             json_object_object_add(resp, "object", json_object_new_string("chat.completion"));
             json_object_object_add(resp, "model", json_object_new_string(model));
@@ -469,31 +582,23 @@ static void answer(pending_t *p)
             json_object_object_add(ch0, "finish_reason", json_object_new_string(finish));
             json_object_array_add(ch, ch0);
             json_object_object_add(resp, "choices", ch);
-            json_object_object_add(u, "prompt_tokens", json_object_new_int64(pt));
-            json_object_object_add(u, "completion_tokens", json_object_new_int64(ct));
-            json_object_object_add(u, "total_tokens", json_object_new_int64(pt + ct));
-            json_object_object_add(d, "cached_tokens", json_object_new_int64(0));
-            json_object_object_add(u, "prompt_tokens_details", d);
-            json_object_object_add(resp, "usage", u);
+            json_object_object_add(resp, "usage", openai_usage(pt, ct, cached));
         }
     } else {
         json_object *content = anthropic_content(turn, turn_no, &finish);
         ct = (long)strlen(json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN)) / 4 + 1;
         if (p->stream) {
-            anthropic_stream(b, content, finish, model, pt, ct);
+            anthropic_stream(b, content, finish, model, pt, ct, cached);
             json_object_put(content);
         } else {
             resp = json_object_new_object();
-            json_object *u = json_object_new_object();
             json_object_object_add(resp, "id", json_object_new_string("msg_fake"));
             json_object_object_add(resp, "type", json_object_new_string("message"));
             json_object_object_add(resp, "role", json_object_new_string("assistant"));
             json_object_object_add(resp, "model", json_object_new_string(model));
             json_object_object_add(resp, "content", content);
             json_object_object_add(resp, "stop_reason", json_object_new_string(finish));
-            json_object_object_add(u, "input_tokens", json_object_new_int64(pt));
-            json_object_object_add(u, "output_tokens", json_object_new_int64(ct));
-            json_object_object_add(resp, "usage", u);
+            json_object_object_add(resp, "usage", anthropic_usage(pt, ct, cached));
         }
     }
     if (owned)
@@ -522,7 +627,8 @@ static void answer(pending_t *p)
         evbuffer_free(half);
         evbuffer_free(b);
         p->conn = evhttp_request_get_connection(p->req);
-        evhttp_connection_set_closecb(p->conn, conn_closed, p);
+        if (p->conn)
+            evhttp_connection_set_closecb(p->conn, conn_closed, p);
         event_free(p->timer);
         p->timer = evtimer_new(s->base, cut_cb, p);
         struct timeval tv = {0, 30000};
@@ -531,7 +637,7 @@ static void answer(pending_t *p)
     }
     case F_DRIP:
         p->out_len = len;
-        p->out = malloc(len);
+        p->out = malloc(len ? len : 1);
         evbuffer_remove(b, p->out, len);
         evhttp_send_reply_start(p->req, 200, "OK");
         evbuffer_free(b);
@@ -539,7 +645,9 @@ static void answer(pending_t *p)
         p->timer = evtimer_new(s->base, drip_cb, p);
         drip_cb(-1, 0, p);
         return;
-    default: evhttp_send_reply(p->req, 200, "OK", b); break;
+    default:
+        evhttp_send_reply(p->req, 200, "OK", b);
+        break;
     }
     evbuffer_free(b);
     pending_free(p);
@@ -556,19 +664,29 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
         snprintf(ra, sizeof ra, "%d", p->s->retry_after);
         evhttp_add_header(evhttp_request_get_output_headers(p->req), "Retry-After", ra);
         reply_error(p, 429, "rate_limit_error", "rate limited by the fake provider");
-        pending_free(p);
+        break;
+    }
+    case F_500:
+        reply_error(p, 500, "server_error", "internal error (injected)");
+        break;
+    case F_503:
+        reply_error(p, 503, "overloaded", "overloaded (injected)");
+        break;
+    default:
+        answer(p);
         return;
     }
-    case F_500: reply_error(p, 500, "server_error", "internal error (injected)"); pending_free(p); return;
-    case F_503: reply_error(p, 503, "overloaded", "overloaded (injected)"); pending_free(p); return;
-    default: answer(p); return;
-    }
+    pending_free(p);
 }
 
+/* Header X-Fake-Fault first ("none" forces a clean answer), then the --fail-first schedule
+ * (faults in LIST order, cycling), then the seeded --fault-rate draw. */
 static int choose_fault(server_t *s, struct evhttp_request *req)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Fake-Fault");
     if (h) {
+        if (!strcmp(h, "none"))
+            return F_NONE;
         int f = fault_parse(h);
         if (f > 0)
             return f;
@@ -577,7 +695,7 @@ static int choose_fault(server_t *s, struct evhttp_request *req)
         return F_NONE;
     if (s->fail_first > 0) {
         s->fail_first--;
-        return s->faults[rnd(s) % (uint64_t)s->nfaults];
+        return s->faults[s->fail_next++ % s->nfaults];
     }
     if (s->fault_rate > 0 && (double)(rnd(s) % 1000000) / 1e6 < s->fault_rate)
         return s->faults[rnd(s) % (uint64_t)s->nfaults];
@@ -593,10 +711,11 @@ static void on_model(struct evhttp_request *req, void *arg, int anthropic)
     }
     s->requests++;
     anthropic ? s->anthropic++ : s->openai++;
-    pending_t *p = calloc(1, sizeof *p);
-    p->s = s;
-    p->req = req;
-    p->anthropic = anthropic;
+    pending_t *p = pending_new(s, req, anthropic);
+    if (!p) {
+        evhttp_send_error(req, 500, "fakellm: out of memory");
+        return;
+    }
     if (s->require_key) {
         struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
         const char *auth = evhttp_find_header(ih, anthropic ? "x-api-key" : "Authorization");
@@ -611,11 +730,14 @@ static void on_model(struct evhttp_request *req, void *arg, int anthropic)
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
-    char *txt = malloc(len + 1);
-    evbuffer_copyout(in, txt, len);
-    txt[len] = 0;
-    p->body = json_tokener_parse(txt);
-    free(txt);
+    json_tokener *tok = len ? json_tokener_new() : NULL;
+    p->body = tok ? json_tokener_parse_ex(tok, (const char *)evbuffer_pullup(in, -1), (int)len)
+                  : NULL;
+    if (p->body && json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(p->body);
+        p->body = NULL;
+    }
+    json_tokener_free(tok);
     if (!p->body || !json_object_is_type(p->body, json_type_object)) {
         reply_error(p, 400, "invalid_request_error", "request body is not a JSON object");
         pending_free(p);
@@ -626,10 +748,15 @@ static void on_model(struct evhttp_request *req, void *arg, int anthropic)
     p->fault = choose_fault(s, req);
     s->by_fault[p->fault]++;
     if (p->fault == F_STALL) {
-        /* Never answer; the client's timeout must end it. The request is freed by evhttp
-         * when the client disconnects. */
-        json_object_put(p->body);
-        free(p);
+        /* Never answered; the client's timeout must end it. Freed when the client leaves. */
+        p->conn = evhttp_request_get_connection(req);
+        if (p->conn) {
+            evhttp_connection_set_closecb(p->conn, conn_closed, p);
+            int fd = bufferevent_getfd(evhttp_connection_get_bufferevent(p->conn));
+            p->timer = fd >= 0 ? event_new(s->base, fd, EV_READ, stall_watch, p) : NULL;
+            if (p->timer)
+                event_add(p->timer, NULL);
+        }
         return;
     }
     p->timer = evtimer_new(s->base, deliver, p);
@@ -651,13 +778,20 @@ static void on_stats(struct evhttp_request *req, void *arg)
 {
     server_t *s = arg;
     json_object *o = json_object_new_object(), *f = json_object_new_object();
+    long injected = 0;
+    for (int i = 1; i < F__N; i++) {
+        json_object_object_add(f, fault_names[i], json_object_new_int64(s->by_fault[i]));
+        injected += s->by_fault[i];
+    }
     json_object_object_add(o, "requests", json_object_new_int64(s->requests));
     json_object_object_add(o, "openai", json_object_new_int64(s->openai));
     json_object_object_add(o, "anthropic", json_object_new_int64(s->anthropic));
+    json_object_object_add(o, "streamed", json_object_new_int64(s->streamed));
     json_object_object_add(o, "unauthorized", json_object_new_int64(s->errors_401));
-    for (int i = 1; i < F__N; i++)
-        json_object_object_add(f, fault_names[i], json_object_new_int64(s->by_fault[i]));
+    json_object_object_add(o, "faults_injected", json_object_new_int64(injected));
     json_object_object_add(o, "faults", f);
+    json_object_object_add(o, "connections", json_object_new_int64(s->connections));
+    json_object_object_add(o, "in_flight", json_object_new_int64(s->in_flight));
     reply_json(req, 200, o);
     json_object_put(o);
 }
@@ -665,9 +799,22 @@ static void on_stats(struct evhttp_request *req, void *arg)
 static void on_reset(struct evhttp_request *req, void *arg)
 {
     server_t *s = arg;
-    s->requests = s->openai = s->anthropic = s->errors_401 = 0;
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evhttp_send_error(req, 405, "POST only");
+        return;
+    }
+    s->requests = s->openai = s->anthropic = s->errors_401 = s->streamed = s->connections = 0;
     memset(s->by_fault, 0, sizeof s->by_fault);
     evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
+/* evhttp asks for a bufferevent per accepted connection: the one place to count them
+ * (keep-alive tests compare connections with requests). */
+static struct bufferevent *on_accept(struct event_base *base, void *arg)
+{
+    server_t *s = arg;
+    s->connections++;
+    return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 }
 
 static void on_signal(evutil_socket_t fd, short what, void *arg)
@@ -679,10 +826,119 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: fakellm [--port N] [--port-file F] [--script FILE.json] [--latency-ms N]\n"
-                    "               [--fault-rate R] [--faults 429,500,503,stall,reset,malformed,truncated,drip]\n"
-                    "               [--fail-first N] [--retry-after S] [--seed N] [--require-key K]\n");
+    fprintf(stderr,
+            "usage: fakellm [--port N] [--port-file F] [--script FILE.json] [--latency-ms N]\n"
+            "               [--fault-rate R] [--faults 429,500,503,stall,reset,malformed,truncated,drip]\n"
+            "               [--fail-first N] [--retry-after S] [--seed N] [--require-key K]\n"
+            "Docs: docs/fakellm.md\n");
     return 2;
+}
+
+/* Whole-string integer in [lo, hi], or a one-line error naming the flag. */
+static int num(const char *flag, const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi) {
+        fprintf(stderr, "fakellm: %s: expected an integer from %ld to %ld, got \"%s\"\n", flag, lo,
+                hi, v);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int parse_faults(server_t *s, const char *v)
+{
+    char *list = strdup(v), *save = NULL;
+    int rc = 0;
+    s->nfaults = 0;
+    for (char *tok = strtok_r(list, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        int f = fault_parse(tok);
+        if (f < 0) {
+            fprintf(stderr,
+                    "fakellm: --faults: unknown fault \"%s\" (known: 429,500,503,stall,reset,"
+                    "malformed,truncated,drip)\n",
+                    tok);
+            rc = -1;
+        } else if (s->nfaults < F__N * 4) {
+            s->faults[s->nfaults++] = f;
+        }
+    }
+    free(list);
+    return rc;
+}
+
+static int parse_args(server_t *s, int argc, char **argv, long *port, const char **port_file)
+{
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h") || !v)
+            return -1;
+        if (!strcmp(a, "--port")) {
+            if (num(a, v, 0, 65535, port))
+                return -2;
+        } else if (!strcmp(a, "--port-file")) {
+            *port_file = v;
+        } else if (!strcmp(a, "--latency-ms")) {
+            if (num(a, v, 0, 3600000, &n))
+                return -2;
+            s->latency_ms = (int)n;
+        } else if (!strcmp(a, "--fault-rate")) {
+            char *end;
+            s->fault_rate = strtod(v, &end);
+            if (end == v || *end || s->fault_rate < 0 || s->fault_rate > 1) {
+                fprintf(stderr, "fakellm: --fault-rate: expected a number from 0 to 1, got \"%s\"\n", v);
+                return -2;
+            }
+        } else if (!strcmp(a, "--fail-first")) {
+            if (num(a, v, 0, 1000000000, &n))
+                return -2;
+            s->fail_first = (int)n;
+        } else if (!strcmp(a, "--retry-after")) {
+            if (num(a, v, 0, 86400, &n))
+                return -2;
+            s->retry_after = (int)n;
+        } else if (!strcmp(a, "--seed")) {
+            if (num(a, v, 0, 2147483647, &n))
+                return -2;
+            s->rng = (uint64_t)n * 2654435761ull + 1;
+        } else if (!strcmp(a, "--require-key")) {
+            s->require_key = v;
+        } else if (!strcmp(a, "--script")) {
+            json_object_put(s->script);
+            s->script = json_object_from_file(v);
+            if (!s->script || !json_object_is_type(s->script, json_type_array)) {
+                fprintf(stderr, "fakellm: --script %s: %s\n", v,
+                        s->script ? "expected a JSON array of turns" : json_util_get_last_err());
+                return -2;
+            }
+        } else if (!strcmp(a, "--faults")) {
+            if (parse_faults(s, v))
+                return -2;
+        } else {
+            fprintf(stderr, "fakellm: unknown flag \"%s\"\n", a);
+            return -1;
+        }
+    }
+    /* Without a list, every fault that ends on its own: stall and drip need a client
+     * timeout and patience, so they are only injected when asked for. */
+    if ((s->fault_rate > 0 || s->fail_first > 0) && s->nfaults == 0)
+        for (int f = 1; f < F__N; f++)
+            if (f != F_STALL && f != F_DRIP)
+                s->faults[s->nfaults++] = f;
+    return 0;
+}
+
+static void write_port_file(const char *path, int port)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+        fprintf(stderr, "fakellm: --port-file %s: cannot write it\n", path);
 }
 
 int main(int argc, char **argv)
@@ -691,89 +947,50 @@ int main(int argc, char **argv)
     memset(&s, 0, sizeof s);
     s.retry_after = 1;
     s.rng = 88172645463325252ull;
-    int port = 0;
+    long port = 0;
     const char *port_file = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            return usage();
-        i++;
-        if (!strcmp(a, "--port"))
-            port = atoi(v);
-        else if (!strcmp(a, "--port-file"))
-            port_file = v;
-        else if (!strcmp(a, "--latency-ms"))
-            s.latency_ms = atoi(v);
-        else if (!strcmp(a, "--fault-rate"))
-            s.fault_rate = atof(v);
-        else if (!strcmp(a, "--fail-first"))
-            s.fail_first = atoi(v);
-        else if (!strcmp(a, "--retry-after"))
-            s.retry_after = atoi(v);
-        else if (!strcmp(a, "--seed"))
-            s.rng = strtoull(v, NULL, 10) * 2654435761ull + 1;
-        else if (!strcmp(a, "--require-key"))
-            s.require_key = v;
-        else if (!strcmp(a, "--script")) {
-            s.script = json_object_from_file(v);
-            if (!s.script || !json_object_is_type(s.script, json_type_array)) {
-                fprintf(stderr, "fakellm: %s: expected a JSON array of turns\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--faults")) {
-            char *list = strdup(v);
-            for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-                int f = fault_parse(tok);
-                if (f < 0) {
-                    fprintf(stderr, "fakellm: --faults: unknown fault \"%s\"\n", tok);
-                    free(list);
-                    return 2;
-                }
-                s.faults[s.nfaults++ % F__N] = f;
-            }
-            free(list);
-        } else
-            return usage();
+    int prc = parse_args(&s, argc, argv, &port, &port_file);
+    if (prc) {
+        json_object_put(s.script);
+        return prc == -1 ? usage() : 2;
     }
-    if (s.fault_rate > 0 && s.nfaults == 0)
-        for (int f = 1; f < F__N; f++)
-            if (f != F_STALL && f != F_DRIP)
-                s.faults[s.nfaults++] = f;
+    /* Thousands of concurrent clients need thousands of descriptors. */
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     signal(SIGPIPE, SIG_IGN);
     s.base = event_base_new();
-    s.http = evhttp_new(s.base);
+    s.http = s.base ? evhttp_new(s.base) : NULL;
+    if (!s.http) {
+        fprintf(stderr, "fakellm: cannot create the event loop\n");
+        return 1;
+    }
     evhttp_set_max_body_size(s.http, 64 << 20);
+    evhttp_set_bevcb(s.http, on_accept, &s);
     evhttp_set_cb(s.http, "/v1/chat/completions", on_openai, &s);
     evhttp_set_cb(s.http, "/chat/completions", on_openai, &s);
     evhttp_set_cb(s.http, "/v1/messages", on_anthropic, &s);
     evhttp_set_cb(s.http, "/stats", on_stats, &s);
     evhttp_set_cb(s.http, "/reset", on_reset, &s);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(s.http, "127.0.0.1", (ev_uint16_t)port);
+    struct evhttp_bound_socket *bs =
+        evhttp_bind_socket_with_handle(s.http, "127.0.0.1", (ev_uint16_t)port);
     if (!bs) {
-        fprintf(stderr, "fakellm: cannot listen on 127.0.0.1:%d\n", port);
+        fprintf(stderr, "fakellm: cannot listen on 127.0.0.1:%ld: %s\n", port, strerror(errno));
+        evhttp_free(s.http);
+        event_base_free(s.base);
+        json_object_put(s.script);
         return 1;
     }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);
-    int actual = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof sin;
+    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &sl);
+    int actual = ntohs(sin.sin_port);
     printf("PORT=%d\n", actual);
     fflush(stdout);
-    if (port_file) {
-        char tmp[1024];
-        snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            fprintf(f, "%d\n", actual);
-            fclose(f);
-            rename(tmp, port_file);
-        }
-    }
+    if (port_file)
+        write_port_file(port_file, actual);
     struct event *si = evsignal_new(s.base, SIGINT, on_signal, s.base);
     struct event *st = evsignal_new(s.base, SIGTERM, on_signal, s.base);
     event_add(si, NULL);
@@ -781,7 +998,13 @@ int main(int argc, char **argv)
     event_base_dispatch(s.base);
     event_free(si);
     event_free(st);
+    /* Connections first (their close callbacks release stalled requests), then whatever
+     * was still waiting on a timer. */
     evhttp_free(s.http);
+    while (s.pending) {
+        s.pending->conn = NULL;
+        pending_free(s.pending);
+    }
     event_base_free(s.base);
     json_object_put(s.script);
     libevent_global_shutdown();
