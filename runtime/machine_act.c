@@ -75,6 +75,21 @@ static int stage_call_row(machine_run_t *r, const mcall_t *c)
     return store_toolcall_put(r->m->st, &tc);
 }
 
+int mcalls_mark_unknown(machine_run_t *r, const char *why)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < r->ncalls; i++) {
+        mcall_t *c = &r->calls[i];
+        if (strcmp(c->state, "running") != 0)
+            continue;
+        snprintf(c->state, sizeof c->state, "unknown");
+        set_str(&c->error, why);
+        c->ended_ns = (int64_t)loop_wall_ns();
+        rc = stage_call_row(r, c);
+    }
+    return rc;
+}
+
 /* A point event inside span (guardrail decisions, retries, logs, resume). */
 static int stage_point(machine_run_t *r, const char *span, const char *parent, const char *op,
                        const char *name, const char *status, const char *error,

@@ -115,6 +115,8 @@ void mact_observe(machine_run_t *r);
 void mact_wait(machine_run_t *r);
 void mact_finish(machine_run_t *r);
 void mrun_cancel_inflight(machine_run_t *r);
+/* Calls still `running` become `unknown` with why as their error (row staged). */
+int mcalls_mark_unknown(machine_run_t *r, const char *why);
 void mcall_clear(mcall_t *c);
 
 #endif

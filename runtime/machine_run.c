@@ -283,39 +283,16 @@ static void post_resume(machine_run_t *r, void *arg)
  * is idempotent; otherwise its outcome is unknown and the model is told so. */
 static int settle_interrupted(machine_run_t *r)
 {
-    int rc = 0;
-    for (size_t i = 0; !rc && i < r->ncalls; i++) {
+    for (size_t i = 0; i < r->ncalls; i++) {
         mcall_t *c = &r->calls[i];
-        if (strcmp(c->state, "running") != 0)
-            continue;
         const tool_t *tl = tools_get(r->m->tl, c->name);
-        if (tl && tool_idempotent(tl)) {
+        if (strcmp(c->state, "running") == 0 && tl && tool_idempotent(tl)) {
             snprintf(c->state, sizeof c->state, "approved"); /* passed guardrails already */
             r->rec.tool_calls--;                             /* counted again when started */
-            continue;
         }
-        snprintf(c->state, sizeof c->state, "unknown");
-        free(c->error);
-        c->error = strdup("outcome unknown: agentd stopped while this call was running, and "
-                          "the tool is not idempotent, so it was not run again");
-        c->ended_ns = (int64_t)loop_wall_ns();
-        store_toolcall_t tc;
-        memset(&tc, 0, sizeof tc);
-        snprintf(tc.run_id, sizeof tc.run_id, "%s", r->rec.id);
-        snprintf(tc.call_id, sizeof tc.call_id, "%s", c->id);
-        snprintf(tc.name, sizeof tc.name, "%s", c->name);
-        snprintf(tc.state, sizeof tc.state, "unknown");
-        snprintf(tc.idem_key, sizeof tc.idem_key, "%s", c->idem);
-        tc.step = r->rec.step;
-        tc.ord = c->ord;
-        tc.args = c->args;
-        tc.error = c->error;
-        tc.started_ns = c->started_ns;
-        tc.ended_ns = c->ended_ns;
-        tc.attempts = c->attempts;
-        rc = store_toolcall_put(r->m->st, &tc);
     }
-    return rc;
+    return mcalls_mark_unknown(r, "outcome unknown: agentd stopped while this call was running, "
+                                  "and the tool is not idempotent, so it was not run again");
 }
 
 int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
@@ -501,33 +478,7 @@ out:
 
 static int write_interrupted(machine_run_t *r, void *arg)
 {
-    const char *why = arg;
-    int rc = 0;
-    for (size_t i = 0; !rc && i < r->ncalls; i++) {
-        mcall_t *c = &r->calls[i];
-        if (strcmp(c->state, "running") != 0)
-            continue;
-        snprintf(c->state, sizeof c->state, "unknown");
-        free(c->error);
-        c->error = strdup(why);
-        c->ended_ns = (int64_t)loop_wall_ns();
-        store_toolcall_t tc;
-        memset(&tc, 0, sizeof tc);
-        snprintf(tc.run_id, sizeof tc.run_id, "%s", r->rec.id);
-        snprintf(tc.call_id, sizeof tc.call_id, "%s", c->id);
-        snprintf(tc.name, sizeof tc.name, "%s", c->name);
-        snprintf(tc.state, sizeof tc.state, "%s", c->state);
-        snprintf(tc.idem_key, sizeof tc.idem_key, "%s", c->idem);
-        tc.step = r->rec.step;
-        tc.ord = c->ord;
-        tc.args = c->args;
-        tc.error = c->error;
-        tc.started_ns = c->started_ns;
-        tc.ended_ns = c->ended_ns;
-        tc.attempts = c->attempts;
-        rc = store_toolcall_put(r->m->st, &tc);
-    }
-    return rc;
+    return mcalls_mark_unknown(r, arg);
 }
 
 static void interrupt(machine_run_t *r, machine_event_t ev, const char *reason, const char *msg)
