@@ -64,14 +64,17 @@ unknown=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM tool_calls WHERE state='unk
 echo "info: tool calls whose outcome became unknown after a kill: $unknown"
 gaps=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM (SELECT run_id, count(*) c, max(seq) m, min(seq) s FROM events GROUP BY run_id) WHERE c <> m OR s <> 1")
 [ "$gaps" = 0 ] && check "database traces gap-free" ok || check "database traces gap-free" "$gaps runs with gaps"
-fgaps=0
-for f in "$W"/traces/*.jsonl; do
-    python3 - "$f" <<'PY' || fgaps=$((fgaps + 1))
-import json, sys
-s = [json.loads(l)["seq"] for l in open(sys.argv[1]) if l.strip()]
-sys.exit(0 if s == list(range(1, len(s) + 1)) else 1)
+fgaps=$(python3 - "$W/traces" <<'PY'
+import json, os, sys
+bad = 0
+for name in os.listdir(sys.argv[1]):
+    if not name.endswith(".jsonl"):
+        continue
+    s = [json.loads(l)["seq"] for l in open(os.path.join(sys.argv[1], name)) if l.strip()]
+    bad += s != list(range(1, len(s) + 1))
+print(bad)
 PY
-done
+)
 [ "$fgaps" = 0 ] && check "trace files gap-free" ok || check "trace files gap-free" "$fgaps files"
 ic=$(sqlite3 "$AGENTD_DB" "PRAGMA integrity_check")
 [ "$ic" = ok ] && check "integrity_check ok" ok || check "integrity_check" "$ic"
