@@ -36,6 +36,7 @@ typedef struct server {
     struct evhttp *http;
     json_object *script;
     int latency_ms;
+    int drip_ms; /* pause between 16-byte pieces of a drip */
     double fault_rate;
     int faults[F__N * 4];
     int nfaults;
@@ -488,7 +489,7 @@ static void drip_cb(evutil_socket_t fd, short what, void *arg)
         pending_free(p);
         return;
     }
-    struct timeval tv = {0, 50000};
+    struct timeval tv = {p->s->drip_ms / 1000, (p->s->drip_ms % 1000) * 1000};
     evtimer_add(p->timer, &tv);
 }
 
@@ -830,6 +831,7 @@ static int usage(void)
             "usage: fakellm [--port N] [--port-file F] [--script FILE.json] [--latency-ms N]\n"
             "               [--fault-rate R] [--faults 429,500,503,stall,reset,malformed,truncated,drip]\n"
             "               [--fail-first N] [--retry-after S] [--seed N] [--require-key K]\n"
+            "               [--drip-ms N]\n"
             "Docs: docs/fakellm.md\n");
     return 2;
 }
@@ -870,13 +872,68 @@ static int parse_faults(server_t *s, const char *v)
     return rc;
 }
 
+/* Every turn is {"text": S}, {"json": V} or {"tool_calls": [{"name": S, "arguments": O|S}]}
+ * (text may sit beside tool_calls). A bad script fails at start, naming the turn. */
+static int script_check(json_object *script, const char *path)
+{
+    if (!json_object_is_type(script, json_type_array)) {
+        fprintf(stderr, "fakellm: --script %s: expected a JSON array of turns\n", path);
+        return -1;
+    }
+    for (size_t i = 0; i < json_object_array_length(script); i++) {
+        json_object *t = json_object_array_get_idx(script, i), *v, *calls;
+        const char *why = NULL;
+        if (!json_object_is_type(t, json_type_object))
+            why = "expected an object";
+        else if (json_object_object_get_ex(t, "text", &v) && !json_object_is_type(v, json_type_string))
+            why = "\"text\" must be a string";
+        else if (json_object_object_get_ex(t, "tool_calls", &calls)) {
+            if (!json_object_is_type(calls, json_type_array) || !json_object_array_length(calls))
+                why = "\"tool_calls\" must be a non-empty array";
+            for (size_t k = 0; !why && k < json_object_array_length(calls); k++) {
+                json_object *c = json_object_array_get_idx(calls, k), *name;
+                if (!json_object_object_get_ex(c, "name", &name) ||
+                    !json_object_is_type(name, json_type_string))
+                    why = "every tool call needs a string \"name\"";
+            }
+        } else if (!json_object_object_get_ex(t, "text", &v) &&
+                   !json_object_object_get_ex(t, "json", &v))
+            why = "expected \"text\", \"json\" or \"tool_calls\"";
+        if (why) {
+            fprintf(stderr, "fakellm: --script %s: turn %zu (/%zu): %s\n", path, i + 1, i, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int known_flag(const char *a)
+{
+    static const char *const flags[] = {"--port",        "--port-file",   "--latency-ms",
+                                        "--fault-rate",  "--fail-first",  "--retry-after",
+                                        "--seed",        "--require-key", "--script",
+                                        "--faults",      "--drip-ms"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (!strcmp(a, flags[i]))
+            return 1;
+    return 0;
+}
+
 static int parse_args(server_t *s, int argc, char **argv, long *port, const char **port_file)
 {
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h") || !v)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
             return -1;
+        if (!known_flag(a)) {
+            fprintf(stderr, "fakellm: unknown flag \"%s\"\n", a);
+            return -1;
+        }
+        if (!v) {
+            fprintf(stderr, "fakellm: %s needs a value\n", a);
+            return -1;
+        }
         if (!strcmp(a, "--port")) {
             if (num(a, v, 0, 65535, port))
                 return -2;
@@ -886,6 +943,10 @@ static int parse_args(server_t *s, int argc, char **argv, long *port, const char
             if (num(a, v, 0, 3600000, &n))
                 return -2;
             s->latency_ms = (int)n;
+        } else if (!strcmp(a, "--drip-ms")) {
+            if (num(a, v, 1, 60000, &n))
+                return -2;
+            s->drip_ms = (int)n;
         } else if (!strcmp(a, "--fault-rate")) {
             char *end;
             s->fault_rate = strtod(v, &end);
@@ -910,17 +971,17 @@ static int parse_args(server_t *s, int argc, char **argv, long *port, const char
         } else if (!strcmp(a, "--script")) {
             json_object_put(s->script);
             s->script = json_object_from_file(v);
-            if (!s->script || !json_object_is_type(s->script, json_type_array)) {
-                fprintf(stderr, "fakellm: --script %s: %s\n", v,
-                        s->script ? "expected a JSON array of turns" : json_util_get_last_err());
+            if (!s->script) {
+                const char *e = json_util_get_last_err();
+                fprintf(stderr, "fakellm: --script %s: %.*s\n", v,
+                        e ? (int)strcspn(e, "\n") : 7, e ? e : "invalid");
                 return -2;
             }
+            if (script_check(s->script, v))
+                return -2;
         } else if (!strcmp(a, "--faults")) {
             if (parse_faults(s, v))
                 return -2;
-        } else {
-            fprintf(stderr, "fakellm: unknown flag \"%s\"\n", a);
-            return -1;
         }
     }
     /* Without a list, every fault that ends on its own: stall and drip need a client
@@ -946,6 +1007,7 @@ int main(int argc, char **argv)
     server_t s;
     memset(&s, 0, sizeof s);
     s.retry_after = 1;
+    s.drip_ms = 50;
     s.rng = 88172645463325252ull;
     long port = 0;
     const char *port_file = NULL;
