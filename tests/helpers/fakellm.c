@@ -1060,8 +1060,13 @@ int main(int argc, char **argv)
     event_base_dispatch(s.base);
     event_free(si);
     event_free(st);
-    /* Connections first (their close callbacks release stalled requests), then whatever
-     * was still waiting on a timer. */
+    /* A request whose client left before its answer was done (a drip, a latency wait) is
+     * detached from its connection and ours to free; attached ones go with their
+     * connections (whose close callbacks release stalled requests). Then whatever was
+     * still waiting on a timer. */
+    for (pending_t *p = s.pending; p; p = p->next)
+        if (!evhttp_request_get_connection(p->req))
+            evhttp_request_free(p->req);
     evhttp_free(s.http);
     while (s.pending) {
         s.pending->conn = NULL;
