@@ -47,16 +47,16 @@ typedef struct xfer {
     void *ud;
     struct event idle_ev; /* idle (no bytes) timer */
     long idle_ms;
-    uint64_t last_ns;        /* last byte received (or sent) */
-    curl_off_t last_up;      /* upload bytes at the previous idle check */
+    uint64_t last_ns;   /* last byte received (or sent) */
+    curl_off_t last_up; /* upload bytes at the previous idle check */
     int idle_armed;
     int refs;
-    int linked;              /* in h->xfers; holds a reference */
-    int ended;               /* xfer_end ran: out of the multi, completion queued */
-    int cancelled;           /* done must not be called */
+    int linked;    /* in h->xfers; holds a reference */
+    int ended;     /* xfer_end ran: out of the multi, completion queued */
+    int cancelled; /* done must not be called */
     int too_big, oom;
-    int chunk_pending;       /* a deferred chunk delivery is queued */
-    int err;                 /* outcome, set by xfer_end */
+    int chunk_pending; /* a deferred chunk delivery is queued */
+    int err;           /* outcome, set by xfer_end */
     long status;
     char errbuf[CURL_ERROR_SIZE];
     uint64_t t0;
@@ -373,8 +373,8 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
         }
         return 0;
     }
-    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) |
-                         EV_PERSIST);
+    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) |
+                         (what & CURL_POLL_OUT ? EV_WRITE : 0) | EV_PERSIST);
     if (!se) {
         se = calloc(1, sizeof *se);
         if (!se)

@@ -57,7 +57,7 @@ typedef struct pending {
     int fault;
     json_object *body;
     struct event *timer;
-    char *out;      /* for drip */
+    char *out; /* for drip */
     size_t out_len, out_off;
     struct evhttp_connection *conn; /* reset/truncated/stall: the client's connection */
     struct pending *next, **pprev;
@@ -126,8 +126,8 @@ static const char *last_user_text(json_object *msgs)
             return "";
         if (json_object_is_type(c, json_type_string))
             return json_object_get_string(c);
-        for (size_t k = 0; json_object_is_type(c, json_type_array) &&
-                           k < json_object_array_length(c); k++) {
+        for (size_t k = 0;
+             json_object_is_type(c, json_type_array) && k < json_object_array_length(c); k++) {
             json_object *blk = json_object_array_get_idx(c, k), *t;
             if (json_object_object_get_ex(blk, "text", &t))
                 return json_object_get_string(t);
@@ -280,16 +280,19 @@ static json_object *anthropic_usage(long pt, long ct, long cached)
     return u;
 }
 
-static void openai_stream(struct evbuffer *b, json_object *msg, const char *finish, const char *model,
-                          long pt, long ct, long cached)
+static void openai_stream(struct evbuffer *b, json_object *msg, const char *finish,
+                          const char *model, long pt, long ct, long cached)
 {
     json_object *c, *calls;
-    const char *text = json_object_object_get_ex(msg, "content", &c) && c ? json_object_get_string(c) : NULL;
+    const char *text =
+        json_object_object_get_ex(msg, "content", &c) && c ? json_object_get_string(c) : NULL;
     for (size_t off = 0; text && off < strlen(text); off += 16) {
         json_object *o = json_object_new_object(), *ch = json_object_new_array(),
                     *ch0 = json_object_new_object(), *d = json_object_new_object();
-        json_object_object_add(d, "content", json_object_new_string_len(text + off,
-                               (int)(strlen(text) - off < 16 ? strlen(text) - off : 16)));
+        json_object_object_add(
+            d, "content",
+            json_object_new_string_len(text + off,
+                                       (int)(strlen(text) - off < 16 ? strlen(text) - off : 16)));
         json_object_object_add(ch0, "index", json_object_new_int(0));
         json_object_object_add(ch0, "delta", d);
         json_object_array_add(ch, ch0);
@@ -317,8 +320,9 @@ static void openai_stream(struct evbuffer *b, json_object *msg, const char *fini
                     json_object_object_add(t, "type", json_object_new_string("function"));
                     json_object_object_add(f, "name", json_object_get(name));
                 }
-                json_object_object_add(f, "arguments", json_object_new_string_len(a + off,
-                                       (int)(al - off < 8 ? al - off : 8)));
+                json_object_object_add(
+                    f, "arguments",
+                    json_object_new_string_len(a + off, (int)(al - off < 8 ? al - off : 8)));
                 json_object_object_add(t, "function", f);
                 json_object_array_add(tcs, t);
                 json_object_object_add(d, "tool_calls", tcs);
@@ -379,18 +383,21 @@ static void anthropic_stream(struct evbuffer *b, json_object *content, const cha
         json_object_object_add(st, "content_block", cb);
         sse(b, "content_block_start", st);
         json_object *v;
-        const char *s = is_text ? (json_object_object_get_ex(blk, "text", &v), json_object_get_string(v))
-                                : (json_object_object_get_ex(blk, "input", &v),
-                                   json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        const char *s =
+            is_text ? (json_object_object_get_ex(blk, "text", &v), json_object_get_string(v))
+                    : (json_object_object_get_ex(blk, "input", &v),
+                       json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
         char *copy = strdup(s);
         size_t sl = strlen(copy);
         for (size_t off = 0; off < sl; off += 12) {
             json_object *d = json_object_new_object(), *dd = json_object_new_object();
             json_object_object_add(d, "type", json_object_new_string("content_block_delta"));
             json_object_object_add(d, "index", json_object_new_int((int)i));
-            json_object_object_add(dd, "type", json_object_new_string(is_text ? "text_delta" : "input_json_delta"));
-            json_object_object_add(dd, is_text ? "text" : "partial_json",
-                                   json_object_new_string_len(copy + off, (int)(sl - off < 12 ? sl - off : 12)));
+            json_object_object_add(
+                dd, "type", json_object_new_string(is_text ? "text_delta" : "input_json_delta"));
+            json_object_object_add(
+                dd, is_text ? "text" : "partial_json",
+                json_object_new_string_len(copy + off, (int)(sl - off < 12 ? sl - off : 12)));
             json_object_object_add(d, "delta", dd);
             sse(b, "content_block_delta", d);
         }
@@ -732,8 +739,8 @@ static void on_model(struct evhttp_request *req, void *arg, int anthropic)
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     json_tokener *tok = len ? json_tokener_new() : NULL;
-    p->body = tok ? json_tokener_parse_ex(tok, (const char *)evbuffer_pullup(in, -1), (int)len)
-                  : NULL;
+    p->body =
+        tok ? json_tokener_parse_ex(tok, (const char *)evbuffer_pullup(in, -1), (int)len) : NULL;
     if (p->body && json_tokener_get_error(tok) != json_tokener_success) {
         json_object_put(p->body);
         p->body = NULL;
@@ -829,7 +836,8 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: fakellm [--port N] [--port-file F] [--script FILE.json] [--latency-ms N]\n"
-            "               [--fault-rate R] [--faults 429,500,503,stall,reset,malformed,truncated,drip]\n"
+            "               [--fault-rate R] [--faults "
+            "429,500,503,stall,reset,malformed,truncated,drip]\n"
             "               [--fail-first N] [--retry-after S] [--seed N] [--require-key K]\n"
             "               [--drip-ms N]\n"
             "Docs: docs/fakellm.md\n");
@@ -885,7 +893,8 @@ static int script_check(json_object *script, const char *path)
         const char *why = NULL;
         if (!json_object_is_type(t, json_type_object))
             why = "expected an object";
-        else if (json_object_object_get_ex(t, "text", &v) && !json_object_is_type(v, json_type_string))
+        else if (json_object_object_get_ex(t, "text", &v) &&
+                 !json_object_is_type(v, json_type_string))
             why = "\"text\" must be a string";
         else if (json_object_object_get_ex(t, "tool_calls", &calls)) {
             if (!json_object_is_type(calls, json_type_array) || !json_object_array_length(calls))
@@ -909,10 +918,9 @@ static int script_check(json_object *script, const char *path)
 
 static int known_flag(const char *a)
 {
-    static const char *const flags[] = {"--port",        "--port-file",   "--latency-ms",
-                                        "--fault-rate",  "--fail-first",  "--retry-after",
-                                        "--seed",        "--require-key", "--script",
-                                        "--faults",      "--drip-ms"};
+    static const char *const flags[] = {
+        "--port", "--port-file",   "--latency-ms", "--fault-rate", "--fail-first", "--retry-after",
+        "--seed", "--require-key", "--script",     "--faults",     "--drip-ms"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strcmp(a, flags[i]))
             return 1;
@@ -951,7 +959,8 @@ static int parse_args(server_t *s, int argc, char **argv, long *port, const char
             char *end;
             s->fault_rate = strtod(v, &end);
             if (end == v || *end || s->fault_rate < 0 || s->fault_rate > 1) {
-                fprintf(stderr, "fakellm: --fault-rate: expected a number from 0 to 1, got \"%s\"\n", v);
+                fprintf(stderr,
+                        "fakellm: --fault-rate: expected a number from 0 to 1, got \"%s\"\n", v);
                 return -2;
             }
         } else if (!strcmp(a, "--fail-first")) {
@@ -973,8 +982,8 @@ static int parse_args(server_t *s, int argc, char **argv, long *port, const char
             s->script = json_object_from_file(v);
             if (!s->script) {
                 const char *e = json_util_get_last_err();
-                fprintf(stderr, "fakellm: --script %s: %.*s\n", v,
-                        e ? (int)strcspn(e, "\n") : 7, e ? e : "invalid");
+                fprintf(stderr, "fakellm: --script %s: %.*s\n", v, e ? (int)strcspn(e, "\n") : 7,
+                        e ? e : "invalid");
                 return -2;
             }
             if (script_check(s->script, v))

@@ -179,8 +179,8 @@ static const char *url(const fake_t *f, const char *path)
 }
 
 #define CHAT "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}"
-#define CHAT_STREAM                                                                        \
-    "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"a "   \
+#define CHAT_STREAM                                                                                \
+    "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"a "           \
     "streamed answer long enough for many fragments\"}]}"
 
 /* Start one transfer and wait for its done (or the watchdog). */
@@ -216,9 +216,8 @@ static void test_get_and_post(void)
     CHECK_EQ_STR(g.msg, "");
 
     got_t p = {0};
-    http_req_t post = {.url = url(&g_fake, "/v1/chat/completions"),
-                       .body = CHAT,
-                       .body_len = strlen(CHAT)};
+    http_req_t post = {
+        .url = url(&g_fake, "/v1/chat/completions"), .body = CHAT, .body_len = strlen(CHAT)};
     fetch(&e, &p, &post, 5000);
     CHECK_EQ_INT(p.calls, 1);
     CHECK_EQ_INT(p.err, 0);
@@ -258,16 +257,15 @@ static void test_request_headers_and_auth(void)
     CHECK_EQ_INT(g.status, 200);
     const char *anth[] = {"x-api-key: sekrit", NULL};
     got_t a = {0};
-    http_req_t ok2 = {.url = url(&f, "/v1/messages"),
-                      .headers = anth,
-                      .body = CHAT,
-                      .body_len = strlen(CHAT)};
+    http_req_t ok2 = {
+        .url = url(&f, "/v1/messages"), .headers = anth, .body = CHAT, .body_len = strlen(CHAT)};
     fetch(&e, &a, &ok2, 5000);
     CHECK_EQ_INT(a.status, 200);
     CHECK(strstr(a.body, "\"type\":\"message\"") != NULL);
     /* A 4xx is an answer, not a transport error: err 0, the status and the body. */
     got_t b = {0};
-    http_req_t bad = {.url = url(&f, "/v1/chat/completions"), .body = CHAT, .body_len = strlen(CHAT)};
+    http_req_t bad = {
+        .url = url(&f, "/v1/chat/completions"), .body = CHAT, .body_len = strlen(CHAT)};
     fetch(&e, &b, &bad, 5000);
     CHECK_EQ_INT(b.err, 0);
     CHECK_EQ_INT(b.status, 401);
@@ -476,9 +474,8 @@ static void test_cancel(void)
     uint64_t ia, ib, ic;
     CHECK_EQ_INT(http_start(e.h, &r, on_done, &a, &ia), 0);
     CHECK_EQ_INT(http_start(e.h, &r, on_done, &b, &ib), 0);
-    http_req_t ok = {.url = url(&g_fake, "/v1/chat/completions"),
-                     .body = CHAT,
-                     .body_len = strlen(CHAT)};
+    http_req_t ok = {
+        .url = url(&g_fake, "/v1/chat/completions"), .body = CHAT, .body_len = strlen(CHAT)};
     CHECK_EQ_INT(http_start(e.h, &ok, on_done, &c, &ic), 0);
     CHECK_EQ_INT(http_active(e.h), 3);
     /* Cancelled before the loop ever ran, and cancelled in flight. */
@@ -524,9 +521,8 @@ static void test_reentrant_done(void)
                         .body = CHAT,
                         .body_len = strlen(CHAT),
                         .idle_timeout_ms = 300};
-    http_req_t ok = {.url = url(&g_fake, "/v1/chat/completions"),
-                     .body = CHAT,
-                     .body_len = strlen(CHAT)};
+    http_req_t ok = {
+        .url = url(&g_fake, "/v1/chat/completions"), .body = CHAT, .body_len = strlen(CHAT)};
     got_t sib = {0};
     sib.e = &e;
     chain_t c = {.e = &e, .next = ok};
@@ -719,7 +715,8 @@ static double concurrent(const fake_t *f, int n, uint64_t watchdog_ms)
         ones[i].m = &m;
         ones[i].i = i;
         snprintf(ones[i].body, sizeof ones[i].body,
-                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"request %d\"}]}", i);
+                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"request %d\"}]}",
+                 i);
         http_req_t r = {.url = u, .body = ones[i].body, .body_len = strlen(ones[i].body)};
         if (http_start(e.h, &r, many_done, &ones[i], NULL) != 0)
             m.left--;
