@@ -290,6 +290,7 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     }
     snprintf(l->run_id, sizeof l->run_id, "%.16s", r->rec.id);
     l->r = r;
+    l->late = r->fresh;
     mrun_ref(r);
     l->json = json;
     l->next = NULL;
@@ -354,6 +355,20 @@ int mpost(machine_run_t *r, mpost_fn fn, void *arg)
     return 0;
 }
 
+static void append_line(machine_t *m, mline_t *l)
+{
+    if (l->r->trace_fd < 0)
+        l->r->trace_fd = trace_file_open(m->traces_dir, l->run_id);
+    /* Out of descriptors: fall back to open-append-close for this line. */
+    int wrc = l->r->trace_fd >= 0 ? trace_fd_append(l->r->trace_fd, l->json)
+                                  : trace_file_append(m->traces_dir, l->run_id, l->json);
+    if (wrc && !m->warned_traces) {
+        m->warned_traces = 1;
+        fprintf(stderr, "agentd: warning: cannot append to %s/%s.jsonl; events are still in "
+                "the database (agentd trace %s --json)\n", m->traces_dir, l->run_id, l->run_id);
+    }
+}
+
 static void flush_cb(void *arg)
 {
     machine_t *m = arg;
@@ -370,20 +385,19 @@ static void flush_cb(void *arg)
      * database lacks, and that run is then unfinished in the database, so its resume
      * rewrites the file from the database. The other order could lose the last lines of a
      * run that is finished and never resumed. */
-    for (mline_t *l = lines; l; l = l->next) {
-        if (l->r->trace_fd < 0)
-            l->r->trace_fd = trace_file_open(m->traces_dir, l->run_id);
-        /* Out of descriptors: fall back to open-append-close for this line. */
-        int wrc = l->r->trace_fd >= 0 ? trace_fd_append(l->r->trace_fd, l->json)
-                                      : trace_file_append(m->traces_dir, l->run_id, l->json);
-        if (wrc && !m->warned_traces) {
-            m->warned_traces = 1;
-            fprintf(stderr, "agentd: warning: cannot append to %s/%s.jsonl; events are "
-                    "still in the database (agentd trace %s --json)\n", m->traces_dir,
-                    l->run_id, l->run_id);
-        }
-    }
+    for (mline_t *l = lines; l; l = l->next)
+        if (!l->late)
+            append_line(m, l);
     int rc = store_tx_commit(m->st);
+    /* A run created in this batch gets its file only once it exists in the database, so a
+     * kill before the commit leaves no trace file of a run that never was. A kill between
+     * this commit and the append leaves the file short, and the run unfinished, so resume
+     * rewrites it. */
+    for (mline_t *l = lines; l; l = l->next) {
+        if (l->late && !rc)
+            append_line(m, l);
+        l->r->fresh = 0;
+    }
     if (rc) {
         char msg[600];
         snprintf(msg, sizeof msg, "database commit failed: %s", store_errmsg(m->st));

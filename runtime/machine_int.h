@@ -30,6 +30,7 @@ typedef struct mcall {
 
 typedef struct mline {
     struct machine_run *r; /* holds a reference until written */
+    int late;              /* the run is created in this batch: append after the commit */
     char run_id[17];
     char *json;
     struct mline *next;
@@ -60,6 +61,7 @@ struct machine_run {
     loop_timer_t *deadline;
     uint64_t chat_t0;
     int entry_staged;
+    int fresh;               /* created in the open batch (its trace file waits for commit) */
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */        /* the state's entry work was staged with its transition */
     int refs;
     int dead;

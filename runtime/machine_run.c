@@ -142,6 +142,7 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
     r->rec.spec = strdup(json_object_to_json_string_ext(agent->spec, JSON_C_TO_STRING_PLAIN));
     r->rec.created_ns = r->rec.updated_ns = (int64_t)loop_wall_ns();
     r->state = MS_CREATED;
+    r->fresh = 1;
     if (!r->rec.input || !r->rec.spec)
         goto nomem;
     int rc = mstage_begin(r);

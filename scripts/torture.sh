@@ -76,6 +76,9 @@ print(bad)
 PY
 )
 [ "$fgaps" = 0 ] && check "trace files gap-free" ok || check "trace files gap-free" "$fgaps files"
+nfiles=$(ls "$W/traces" | grep -c '\.jsonl$')
+[ "$nfiles" = "$total" ] && check "one trace file per run, none for runs that never committed" ok \
+    || check "one trace file per run" "$nfiles files for $total runs"
 ic=$(sqlite3 "$AGENTD_DB" "PRAGMA integrity_check")
 [ "$ic" = ok ] && check "integrity_check ok" ok || check "integrity_check" "$ic"
 echo "$pass passed, $fail failed"
