@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 
 enum { F_NONE, F_429, F_500, F_503, F_STALL, F_RESET, F_MALFORMED, F_TRUNCATED, F_DRIP, F__N };
@@ -1002,6 +1003,30 @@ static int parse_args(server_t *s, int argc, char **argv, long *port, const char
     return 0;
 }
 
+/* 127.0.0.1 only. Our own socket rather than evhttp_bind_socket, for a deep accept
+ * queue: evhttp's default backlog of 128 makes a burst of thousands of connects wait
+ * for SYN retransmits (a second each). */
+static int listen_local(int port, int *actual)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sin;
+    if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(fd, 4096) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sin, &sl) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    *actual = ntohs(sin.sin_port);
+    return fd;
+}
+
 static void write_port_file(const char *path, int port)
 {
     char tmp[1024];
@@ -1045,19 +1070,17 @@ int main(int argc, char **argv)
     evhttp_set_cb(s.http, "/v1/messages", on_anthropic, &s);
     evhttp_set_cb(s.http, "/stats", on_stats, &s);
     evhttp_set_cb(s.http, "/reset", on_reset, &s);
-    struct evhttp_bound_socket *bs =
-        evhttp_bind_socket_with_handle(s.http, "127.0.0.1", (ev_uint16_t)port);
-    if (!bs) {
+    int actual = 0;
+    int lfd = listen_local((int)port, &actual);
+    if (lfd < 0 || !evhttp_accept_socket_with_handle(s.http, lfd)) {
         fprintf(stderr, "fakellm: cannot listen on 127.0.0.1:%ld: %s\n", port, strerror(errno));
+        if (lfd >= 0)
+            close(lfd);
         evhttp_free(s.http);
         event_base_free(s.base);
         json_object_put(s.script);
         return 1;
     }
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof sin;
-    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &sl);
-    int actual = ntohs(sin.sin_port);
     printf("PORT=%d\n", actual);
     fflush(stdout);
     if (port_file)
