@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@ static int fake_start(fake_t *f, const char *const *args)
     argv[n] = NULL;
     f->pid = fork();
     if (f->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* a crashed test leaves no server behind */
         dup2(fd[1], 1);
         close(fd[0]);
         close(fd[1]);
