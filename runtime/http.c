@@ -19,7 +19,6 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <event2/event_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +26,7 @@
 #include <sys/resource.h>
 
 typedef struct sockev {
-    struct event ev;
+    struct event *ev;
     struct http *h;
 } sockev_t;
 
@@ -45,7 +44,7 @@ typedef struct xfer {
     http_chunk_fn on_chunk;
     http_done_fn done;
     void *ud;
-    struct event idle_ev; /* idle (no bytes) timer */
+    struct event *idle_ev; /* idle (no bytes) timer */
     long idle_ms;
     uint64_t last_ns;   /* last byte received (or sent) */
     curl_off_t last_up; /* upload bytes at the previous idle check */
@@ -79,6 +78,8 @@ static void xfer_unref(xfer_t *x)
 {
     if (--x->refs > 0)
         return;
+    if (x->idle_ev)
+        event_free(x->idle_ev);
     curl_slist_free_all(x->headers);
     free(x->req_body);
     free(x->body);
@@ -90,7 +91,7 @@ static void xfer_unref(xfer_t *x)
 static void xfer_release_easy(xfer_t *x)
 {
     if (x->idle_armed) {
-        event_del(&x->idle_ev);
+        event_del(x->idle_ev);
         x->idle_armed = 0;
     }
     if (x->easy) {
@@ -367,7 +368,7 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
     sockev_t *se = sockp;
     if (what == CURL_POLL_REMOVE) {
         if (se) {
-            event_del(&se->ev);
+            event_free(se->ev);
             free(se);
             curl_multi_assign(h->multi, s, NULL);
         }
@@ -380,14 +381,19 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
         if (!se)
             return -1;
         se->h = h;
+        se->ev = event_new(loop_base(h->lp), s, kind, on_socket_event, h);
+        if (!se->ev) {
+            free(se);
+            return -1;
+        }
         curl_multi_assign(h->multi, s, se);
     } else {
-        event_del(&se->ev);
+        /* Same event, new interest: no allocation per change. */
+        event_del(se->ev);
+        if (event_assign(se->ev, loop_base(h->lp), s, kind, on_socket_event, h) != 0)
+            return -1;
     }
-    if (event_assign(&se->ev, loop_base(h->lp), s, kind, on_socket_event, h) != 0 ||
-        event_add(&se->ev, NULL) != 0)
-        return -1;
-    return 0;
+    return event_add(se->ev, NULL) == 0 ? 0 : -1;
 }
 
 /* Our own idle timer: ms precision (CURLOPT_LOW_SPEED_TIME counts whole seconds), and it
@@ -420,7 +426,7 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     }
     uint64_t left_us = (idle_ns - quiet) / 1000 + 1;
     struct timeval tv = {(time_t)(left_us / 1000000), (suseconds_t)(left_us % 1000000)};
-    if (event_add(&x->idle_ev, &tv) == 0)
+    if (event_add(x->idle_ev, &tv) == 0)
         x->idle_armed = 1;
 }
 
@@ -569,10 +575,11 @@ int http_start(http_t *h, const http_req_t *req, http_done_fn done, void *ud, ui
     if (rc)
         goto fail;
     rc = ERR_NOMEM;
-    if (event_assign(&x->idle_ev, loop_base(h->lp), -1, 0, on_idle, x) != 0)
+    x->idle_ev = evtimer_new(loop_base(h->lp), on_idle, x);
+    if (!x->idle_ev)
         goto fail;
     struct timeval tv = {x->idle_ms / 1000, (x->idle_ms % 1000) * 1000};
-    if (event_add(&x->idle_ev, &tv) != 0)
+    if (event_add(x->idle_ev, &tv) != 0)
         goto fail;
     x->idle_armed = 1;
     /* curl_multi_add_handle may call our timer callback, never a completion. */
