@@ -60,6 +60,7 @@ typedef struct xfer {
     char errbuf[CURL_ERROR_SIZE];
     uint64_t t0;
     struct xfer *next, **pprev;
+    struct xfer *late_next; /* on h->late */
 } xfer_t;
 
 struct http {
@@ -69,6 +70,10 @@ struct http {
     xfer_t *xfers;
     size_t active;
     uint64_t next_id;
+    /* Completions that loop_defer could not queue (out of memory): run from late_ev, an
+     * event allocated up front, so even then done never runs inside check_done's loop. */
+    xfer_t *late;
+    struct event *late_ev;
 };
 
 /* curl_global_init is process-wide by libcurl's design; this only remembers we did it. */
@@ -307,9 +312,25 @@ static void xfer_end(xfer_t *x, int err, const char *msg)
     if (msg)
         snprintf(x->errbuf, sizeof x->errbuf, "%s", msg);
     if (defer(x, complete) != 0) {
-        /* Out of memory for the queue entry: deliver now; we are not inside libcurl. */
         x->refs++;
+        x->late_next = x->h->late;
+        x->h->late = x;
+        event_active(x->h->late_ev, EV_TIMEOUT, 1);
+    }
+}
+
+static void on_late(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http *h = arg;
+    /* Detach the list first: a done in it may free the engine. */
+    xfer_t *x = h->late;
+    h->late = NULL;
+    while (x) {
+        xfer_t *n = x->late_next;
         complete(x);
+        x = n;
     }
 }
 
@@ -457,7 +478,8 @@ http_t *http_new(loop_t *lp)
     h->lp = lp;
     h->multi = curl_multi_init();
     h->timer = evtimer_new(loop_base(lp), on_timer, h);
-    if (!h->multi || !h->timer) {
+    h->late_ev = event_new(loop_base(lp), -1, 0, on_late, h);
+    if (!h->multi || !h->timer || !h->late_ev) {
         http_free(h);
         return NULL;
     }
@@ -482,10 +504,17 @@ void http_free(http_t *h)
         xfer_release_easy(x);
         xfer_unlink(x);
     }
+    while (h->late) {
+        xfer_t *x = h->late;
+        h->late = x->late_next;
+        xfer_unref(x);
+    }
     if (h->multi)
         curl_multi_cleanup(h->multi);
     if (h->timer)
         event_free(h->timer);
+    if (h->late_ev)
+        event_free(h->late_ev);
     free(h);
 }
 
