@@ -225,6 +225,26 @@ static const snode_t *dyn_target(vctx_t *c, const sop_t *op)
     return op->u.dyn.target;
 }
 
+/* No branch of anyOf/oneOf matched. When every branch starts with "type" and none
+ * admits the instance's type -- the common {"anyOf": [{"type": "string"},
+ * {"type": "null"}]} -- say which types would do instead of naming the keyword. */
+static int fail_branches(vctx_t *c, const sop_t *op, json_object *inst, const char *generic)
+{
+    if (!COLLECTING(c))
+        return 1;
+    uint32_t want = 0;
+    for (size_t i = 0; i < op->u.subs.n; i++) {
+        const snode_t *b = op->u.subs.v[i];
+        if (b->is_bool || !b->nops || b->ops[0].kind != K_TYPE)
+            return schema_v_fail(c, op->kw, "%s", generic);
+        want |= b->ops[0].u.types;
+    }
+    unsigned t = schema_type_of(inst);
+    if (want & t)
+        return schema_v_fail(c, op->kw, "%s", generic);
+    return schema_v_fail_type(c, op->kw, want, t);
+}
+
 static int v_lists(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
 {
     size_t n = op->u.subs.n, ok = 0, first = 0, second = 0;
@@ -247,7 +267,7 @@ static int v_lists(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         }
         if (ok || c->abort)
             return c->abort;
-        return schema_v_fail(c, op->kw, "must match at least one schema in anyOf");
+        return fail_branches(c, op, inst, "must match at least one schema in anyOf");
     default: /* K_ONEOF */
         for (size_t i = 0; i < n && !c->abort; i++) {
             if (!branch(c, op->u.subs.v[i], inst, ev)) {
@@ -262,7 +282,8 @@ static int v_lists(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         if (ok == 1 || c->abort)
             return c->abort;
         if (!ok)
-            return schema_v_fail(c, op->kw, "must match exactly one schema in oneOf, but matches none");
+            return fail_branches(c, op, inst,
+                                 "must match exactly one schema in oneOf, but matches none");
         return schema_v_fail(c, op->kw,
                     "must match exactly one schema in oneOf, but matches %zu and %zu", first,
                     second);

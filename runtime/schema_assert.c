@@ -149,18 +149,19 @@ static int fail_enum(vctx_t *c, json_object *arr)
     return schema_v_fail(c, "enum", "must be one of: %s", buf);
 }
 
+int schema_v_fail_type(vctx_t *c, const char *kw, uint32_t want, unsigned t)
+{
+    char buf[80];
+    return schema_v_fail(c, kw, "must be %s, not %s", type_names(want, buf, sizeof buf),
+                         inst_type_name(t));
+}
+
 int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, unsigned t)
 {
     char nb[48];
     switch (op->kind) {
     case K_TYPE:
-        if (op->u.types & t)
-            return 0;
-        {
-            char want[80];
-            return schema_v_fail(c, op->kw, "must be %s, not %s", type_names(op->u.types, want, sizeof want),
-                        inst_type_name(t));
-        }
+        return op->u.types & t ? 0 : schema_v_fail_type(c, op->kw, op->u.types, t);
     case K_ENUM: return v_enum(inst, op->u.val) ? 0 : fail_enum(c, op->u.val);
     case K_CONST:
         if (schema_json_equal(inst, op->u.val))

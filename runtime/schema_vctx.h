@@ -39,6 +39,8 @@ typedef struct vctx {
 /* Record a failure of keyword kw at the current locations (if collecting); returns 1. */
 int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* schema_v_fail with "must be <want types>, not <type of t>". */
+int schema_v_fail_type(vctx_t *c, const char *kw, uint32_t want, unsigned t);
 /* 1 if re matches s[0..n). */
 int schema_v_match(vctx_t *c, const pcre2_code *re, const char *s, size_t n);
 /* Assertion keywords (everything but applicators): 0 pass, 1 fail. */

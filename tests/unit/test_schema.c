@@ -132,10 +132,19 @@ static void test_combinator_messages(void)
     CHECK(s != NULL);
     CHECK_EQ_INT(check_str(s, "{\"a\":1.5,\"b\":5,\"c\":3,\"d\":1}", msg, sizeof msg),
                  ERR_SCHEMA);
-    CHECK_EQ_STR(msg, "/a: must match at least one schema in anyOf; "
+    CHECK_EQ_STR(msg, "/a: must be string or integer, not number; "
                       "/b: must match exactly one schema in oneOf, but matches 0 and 1; "
                       "/c: must not match the schema in \"not\"; "
                       "/: unexpected property \"d\"");
+    schema_free(s);
+    /* Branches that differ only by type: name the types. */
+    s = compile_str("{\"properties\":{\"a\":{\"anyOf\":[{\"type\":\"string\",\"maxLength\":3},"
+                    "{\"type\":\"null\"}]}}}",
+                    NULL, err, sizeof err);
+    CHECK_EQ_INT(check_str(s, "{\"a\":12}", msg, sizeof msg), ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/a: must be null or string, not integer");
+    CHECK_EQ_INT(check_str(s, "{\"a\":\"long\"}", msg, sizeof msg), ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/a: must match at least one schema in anyOf");
     schema_free(s);
 }
 
