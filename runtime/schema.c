@@ -285,8 +285,8 @@ static int v_lists(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
             return fail_branches(c, op, inst,
                                  "must match exactly one schema in oneOf, but matches none");
         return schema_v_fail(c, op->kw,
-                    "must match exactly one schema in oneOf, but matches %zu and %zu", first,
-                    second);
+                             "must match exactly one schema in oneOf, but matches %zu and %zu",
+                             first, second);
     }
 }
 
@@ -337,11 +337,11 @@ static int v_contains(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     if (c->abort)
         return 1;
     if (count < op->u.contains.min)
-        return schema_v_fail(c, op->kw, "must contain at least %zu matching item%s", op->u.contains.min,
-                    op->u.contains.min == 1 ? "" : "s");
+        return schema_v_fail(c, op->kw, "must contain at least %zu matching item%s",
+                             op->u.contains.min, op->u.contains.min == 1 ? "" : "s");
     if (count > op->u.contains.max)
-        return schema_v_fail(c, op->kw, "must contain at most %zu matching item%s", op->u.contains.max,
-                    op->u.contains.max == 1 ? "" : "s");
+        return schema_v_fail(c, op->kw, "must contain at most %zu matching item%s",
+                             op->u.contains.max, op->u.contains.max == 1 ? "" : "s");
     return 0;
 }
 
@@ -537,8 +537,8 @@ static int v_node(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
         c->full = 0;
         if (c->res)
             schema_v_fail(c, NULL,
-                 "validation nested deeper than %d levels (deep instance or $ref cycle)",
-                 SCHEMA_MAX_DEPTH);
+                          "validation nested deeper than %d levels (deep instance or $ref cycle)",
+                          SCHEMA_MAX_DEPTH);
         c->quiet = q;
         c->abort = c->full = 1;
         return 1;

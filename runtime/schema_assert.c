@@ -232,7 +232,8 @@ int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, unsigned t)
         size_t i = 0, j = 0;
         if (unique(c, inst, &i, &j))
             return 0;
-        return schema_v_fail(c, op->kw, "must not contain duplicates (items %zu and %zu are equal)", i, j);
+        return schema_v_fail(c, op->kw, "must not contain duplicates (items %zu and %zu are equal)",
+                             i, j);
     }
     case K_REQUIRED: {
         int bad = 0;
@@ -255,7 +256,7 @@ int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, unsigned t)
                 if (json_object_object_get_ex(inst, names->v[j], NULL))
                     continue;
                 bad = schema_v_fail(c, op->kw, "property \"%s\" is required when \"%s\" is present",
-                           names->v[j], op->u.dep.keys[i]);
+                                    names->v[j], op->u.dep.keys[i]);
                 if (!COLLECTING(c))
                     break;
             }

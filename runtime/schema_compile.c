@@ -318,7 +318,8 @@ static int compile_ref(cctx_t *c, ops_t *ops, oinfo_t *inf, json_object *v, int 
     char *abs = NULL;
     const char *frag = NULL;
     size_t old = schema_cc_push(c, kw, NULL);
-    json_object *t = schema_cc_resolve(c, inf->base, inf->draft, json_object_get_string(v), &abs, &frag);
+    json_object *t =
+        schema_cc_resolve(c, inf->base, inf->draft, json_object_get_string(v), &abs, &frag);
     snode_t *n = t ? schema_cc_node(c, t) : NULL;
     schema_cc_pop(c, old);
     sop_t *op = n ? add(c, ops, dynamic ? K_DYNREF : K_REF, T_ANY, kw) : NULL;
@@ -718,7 +719,8 @@ schema_t *schema_compile(json_object *doc, const schema_opts_t *opts, char *errb
     pcre2_set_depth_limit(s->mctx, 10000);
     c.t_node->is_bool = c.f_node->is_bool = 1;
     c.t_node->bool_val = 1;
-    if (!json_object_is_type(doc, json_type_object) && !json_object_is_type(doc, json_type_boolean)) {
+    if (!json_object_is_type(doc, json_type_object) &&
+        !json_object_is_type(doc, json_type_boolean)) {
         schema_cc_fail(&c, "a schema must be an object or a boolean");
         goto fail;
     }

@@ -89,7 +89,8 @@ static char *translate(const char *pat, size_t len, char *err, size_t errlen)
                 size_t nl = end ? (size_t)(end - (pat + i + 2)) : 0;
                 const char *shortname = NULL;
                 for (size_t k = 0; end && k < sizeof long_props / sizeof long_props[0]; k++)
-                    if (strlen(long_props[k][0]) == nl && !strncmp(long_props[k][0], pat + i + 2, nl))
+                    if (strlen(long_props[k][0]) == nl &&
+                        !strncmp(long_props[k][0], pat + i + 2, nl))
                         shortname = long_props[k][1];
                 if (shortname) {
                     char tmp[16];
@@ -107,7 +108,8 @@ static char *translate(const char *pat, size_t len, char *err, size_t errlen)
              * comments or Python's (?P. */
             if (ch == '(' && !in_class && i + 1 < len && pat[i + 1] == '?' &&
                 !(i + 2 < len && strchr(":=!<", pat[i + 2]))) {
-                snprintf(err, errlen, "(?%c is not an ECMA-262 group", i + 2 < len ? pat[i + 2] : ' ');
+                snprintf(err, errlen, "(?%c is not an ECMA-262 group",
+                         i + 2 < len ? pat[i + 2] : ' ');
                 free(out);
                 return NULL;
             }

@@ -344,8 +344,8 @@ static json_object *load_doc(cctx_t *c, const char *uri, int draft)
     c->s->docs = nd;
     nd[c->s->ndocs++] = doc;
     json_object *sv;
-    if (json_object_object_get_ex(doc, "$schema", &sv) && json_object_is_type(sv, json_type_string) &&
-        schema_cc_draft_of(json_object_get_string(sv)))
+    if (json_object_object_get_ex(doc, "$schema", &sv) &&
+        json_object_is_type(sv, json_type_string) && schema_cc_draft_of(json_object_get_string(sv)))
         draft = schema_cc_draft_of(json_object_get_string(sv));
     if (schema_cc_scan_doc(c, doc, uri, draft))
         return NULL;
@@ -379,8 +379,8 @@ int schema_cc_meta(cctx_t *c, const char *uri, int draft, int *draft_out, unsign
     if (!meta)
         return 0; /* an unknown meta-schema: keep the current draft, all vocabularies */
     json_object *v, *voc;
-    if (json_object_object_get_ex(meta, "$schema", &v) && json_object_is_type(v, json_type_string) &&
-        schema_cc_draft_of(json_object_get_string(v)))
+    if (json_object_object_get_ex(meta, "$schema", &v) &&
+        json_object_is_type(v, json_type_string) && schema_cc_draft_of(json_object_get_string(v)))
         *draft_out = schema_cc_draft_of(json_object_get_string(v));
     if (forced)
         *draft_out = forced;
@@ -461,7 +461,7 @@ static void percent_decode(char *s)
 }
 
 json_object *schema_cc_resolve(cctx_t *c, const char *base, int draft, const char *ref,
-                        char **abs_out, const char **frag_out)
+                               char **abs_out, const char **frag_out)
 {
     char *abs = schema_uri_resolve(base, ref);
     if (!abs) {
@@ -490,8 +490,8 @@ json_object *schema_cc_resolve(cctx_t *c, const char *base, int draft, const cha
             }
             /* A pointer may lead outside the scanned keywords; give it the base of
              * the resource it starts from. */
-            if (target && !schema_cc_info(c, target) && json_object_is_type(target, json_type_object) &&
-                rinfo) {
+            if (target && !schema_cc_info(c, target) &&
+                json_object_is_type(target, json_type_object) && rinfo) {
                 if (!new_info(c, target, rinfo->base, rinfo->draft, rinfo->vocab)) {
                     schema_cc_fail(c, "out of memory");
                     target = NULL;
@@ -512,7 +512,7 @@ json_object *schema_cc_resolve(cctx_t *c, const char *base, int draft, const cha
     if (!target) {
         if (!c->failed)
             schema_cc_fail(c, "cannot resolve reference \"%s\"%s", ref,
-                    doc ? "" : " (no such schema in the document, base_dir or map)");
+                           doc ? "" : " (no such schema in the document, base_dir or map)");
         free(abs);
         return NULL;
     }

@@ -329,8 +329,10 @@ typedef struct worker {
 static void *work(void *arg)
 {
     worker_t *w = arg;
-    json_object *ok = json_tokener_parse("{\"name\":\"n\",\"items\":[{\"sku\":\"ABC-0001\",\"qty\":1}]}");
-    json_object *no = json_tokener_parse("{\"name\":\"n\",\"items\":[{\"sku\":\"bad\",\"qty\":1}]}");
+    json_object *ok =
+        json_tokener_parse("{\"name\":\"n\",\"items\":[{\"sku\":\"ABC-0001\",\"qty\":1}]}");
+    json_object *no =
+        json_tokener_parse("{\"name\":\"n\",\"items\":[{\"sku\":\"bad\",\"qty\":1}]}");
     for (int i = 0; i < 20000; i++)
         if (schema_validate(w->s, ok, NULL) != 0 || schema_validate(w->s, no, NULL) != ERR_SCHEMA)
             w->bad++;
@@ -429,7 +431,8 @@ static void test_parse_json(void)
     CHECK_EQ_INT(schema_parse_json(arr, strlen(arr), &o, err, sizeof err), 0);
     json_object *ref = json_tokener_parse(arr);
     CHECK(o && ref && json_object_equal(o, ref));
-    CHECK_EQ_STR(json_object_get_string(json_object_array_get_idx(o, 7)), "x\xc3\xa9\xf0\x9f\x98\x80\n");
+    CHECK_EQ_STR(json_object_get_string(json_object_array_get_idx(o, 7)),
+                 "x\xc3\xa9\xf0\x9f\x98\x80\n");
     json_object_put(ref);
     json_object_put(o);
     o = NULL;
