@@ -238,7 +238,7 @@ store_t *store_open(const char *path, int durability, char *errbuf, size_t errle
      * /var/tmp files on every batch. */
     if (exec(st, "PRAGMA journal_mode=WAL") || exec(st, sync) ||
         exec(st, "PRAGMA temp_store=MEMORY") || exec(st, "PRAGMA wal_autocheckpoint=4000") ||
-        exec(st, "PRAGMA cache_size=-16384") ||
+        exec(st, "PRAGMA cache_size=-4096") ||
         exec(st, "PRAGMA foreign_keys=ON")) {
         err_set(errbuf, errlen, ERR_IO, "%s: %s", path, sqlite3_errmsg(st->db));
         goto fail;
