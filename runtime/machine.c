@@ -125,6 +125,7 @@ void machine_free(machine_t *m)
     while (m->runs)
         mrun_release(m->runs);
     loop_timer_cancel(m->heartbeat);
+    free(m->batch_runs);
     json_object_put(m->desc_cache);
     free(m);
 }
@@ -267,7 +268,21 @@ int mstage_begin(machine_run_t *r)
     }
     r->seq_mark = r->rec.last_seq;
     r->lines_mark = m->lines_tail;
-    r->in_batch = 1;
+    if (!r->in_batch) {
+        /* Remembered per batch so the flush touches only these runs, not every active one
+         * (with 10,000 runs a scan per flush was the top cost). */
+        if (m->nbatch == m->batch_cap) {
+            size_t ncap = m->batch_cap ? m->batch_cap * 2 : 64;
+            machine_run_t **nb = realloc(m->batch_runs, ncap * sizeof *nb);
+            if (!nb)
+                return ERR_NOMEM;
+            m->batch_runs = nb;
+            m->batch_cap = ncap;
+        }
+        m->batch_runs[m->nbatch++] = r;
+        mrun_ref(r);
+        r->in_batch = 1;
+    }
     return store_sp_begin(m->st);
 }
 
@@ -398,17 +413,20 @@ static void flush_cb(void *arg)
             append_line(m, l);
         l->r->fresh = 0;
     }
-    if (rc) {
-        char msg[600];
+    char msg[600];
+    if (rc)
         snprintf(msg, sizeof msg, "database commit failed: %s", store_errmsg(m->st));
-        for (machine_run_t *r = m->runs, *n; r; r = n) {
-            n = r->next;
-            if (r->in_batch)
-                mrun_abort(r, msg);
-        }
+    size_t nb = m->nbatch;
+    machine_run_t **brs = m->batch_runs;
+    m->batch_runs = NULL;
+    m->nbatch = m->batch_cap = 0;
+    for (size_t i = 0; i < nb; i++) {
+        brs[i]->in_batch = 0;
+        if (rc)
+            mrun_abort(brs[i], msg);
+        mrun_unref(brs[i]);
     }
-    for (machine_run_t *r = m->runs; r; r = r->next)
-        r->in_batch = 0;
+    free(brs);
     for (mline_t *l = lines, *n; l; l = n) {
         n = l->next;
         if (!rc && m->o.obs.on_event) {

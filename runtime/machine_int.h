@@ -84,6 +84,8 @@ struct machine {
     int batch_open;
     int warned_traces;
     mline_t *lines, **lines_tail;
+    machine_run_t **batch_runs;  /* runs with work in the open batch (each holds a ref) */
+    size_t nbatch, batch_cap;
     mpost_t *posts, **posts_tail;
     uint16_t id_counter;         /* low bits of new run ids */
     int id_seeded;
