@@ -90,7 +90,14 @@ loop_t *loop_new(void)
     loop_t *lp = calloc(1, sizeof *lp);
     if (!lp)
         return NULL;
-    lp->base = event_base_new();
+    /* Precise timers: the default coarse monotonic clock lets a 100 ms ctx.sleep fire a few
+     * milliseconds early, and deadlines and backoffs should mean what they say. */
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        goto fail;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    lp->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
     if (!lp->base)
         goto fail;
     lp->drain = event_new(lp->base, -1, 0, drain_cb, lp);
