@@ -24,6 +24,7 @@ if [ "${AGENTD_DEPS_TEST:-0}" = 1 ]; then
     command -v tmux >/dev/null 2>&1 || need="$need tmux"
     command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
     command -v python3 >/dev/null 2>&1 || need="$need python3"
+    command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
 fi
 
 if [ -z "$need" ]; then
