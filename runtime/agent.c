@@ -231,6 +231,43 @@ static int load_policy(agent_t *a, json_object *t, char *errbuf, size_t errlen)
     return 0;
 }
 
+/* endpoints = { openai = { base_url = "...", api_key_env = "VAR" }, ... }. A key itself is
+ * refused: the agent's table is stored with every run, and keys never reach the database. */
+static int load_endpoints(agent_t *a, json_object *t, char *errbuf, size_t errlen)
+{
+    json_object *eps;
+    if (!json_object_object_get_ex(t, "endpoints", &eps) || !eps)
+        return 0;
+    if (!json_object_is_type(eps, json_type_object))
+        return err_set(errbuf, errlen, ERR_INVAL,
+                       "%s: endpoints: must be a table like { openai = { base_url = \"...\", "
+                       "api_key_env = \"VAR\" } }", a->path);
+    json_object_object_foreach(eps, prov, e)
+    {
+        if (!json_object_is_type(e, json_type_object))
+            return err_set(errbuf, errlen, ERR_INVAL, "%s: endpoints.%s: must be a table",
+                           a->path, prov);
+        json_object_object_foreach(e, k, v)
+        {
+            if (!strcmp(k, "api_key"))
+                return err_set(errbuf, errlen, ERR_INVAL,
+                               "%s: endpoints.%s.api_key: do not put keys in agent files (they "
+                               "are stored with every run); use api_key_env = \"VAR_NAME\"",
+                               a->path, prov);
+            if (strcmp(k, "base_url") && strcmp(k, "api_key_env"))
+                return err_set(errbuf, errlen, ERR_INVAL,
+                               "%s: endpoints.%s.%s: unknown field (base_url, api_key_env)",
+                               a->path, prov, k);
+            if (!json_object_is_type(v, json_type_string) || !json_object_get_string_len(v))
+                return err_set(errbuf, errlen, ERR_INVAL,
+                               "%s: endpoints.%s.%s: must be a non-empty string", a->path, prov,
+                               k);
+        }
+    }
+    a->endpoints = json_object_get(eps);
+    return 0;
+}
+
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -278,6 +315,7 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
         goto nomem;
     if (load_models(a, t, errbuf, errlen) || load_prompt(a, t, errbuf, errlen) ||
         load_limits(a, t, errbuf, errlen) || load_policy(a, t, errbuf, errlen) ||
+        load_endpoints(a, t, errbuf, errlen) ||
         get_string_array(t, "tools", &a->tools, path, errbuf, errlen))
         goto fail;
     if (!a->tools)
@@ -320,6 +358,7 @@ void agent_free(agent_t *a)
     json_object_put(a->http_allow);
     json_object_put(a->exec_allow);
     json_object_put(a->secrets_allow);
+    json_object_put(a->endpoints);
     json_object_put(a->spec);
     free(a);
 }

@@ -22,6 +22,7 @@ typedef struct agent {
     json_object *output_schema; /* or NULL */
     json_object *approval;      /* object: tool name -> boolean override, or NULL */
     json_object *http_allow, *exec_allow, *secrets_allow; /* arrays or NULL */
+    json_object *endpoints; /* {"openai": {"base_url", "api_key_env"}, ...} or NULL */
     int max_steps;        /* model turns; default 10 */
     int max_tool_calls;   /* per run; default 50 */
     int loop_limit;       /* same tool + same args this many times: rejected; default 3 */

@@ -76,9 +76,31 @@ static int cache_bits(const char *s, int *out)
     return ERR_INVAL;
 }
 
-/* OLLAMA_HOST is "host:port" or a URL; its OpenAI-compatible API lives under /v1. */
-static char *base_url(const model_prov_t *p)
+/* The agent file's setting for a provider (endpoints.<prefix>.<field>), or NULL. */
+static const char *endpoint(json_object *endpoints, const char *prefix, const char *field)
 {
+    json_object *e, *v;
+    if (endpoints && json_object_object_get_ex(endpoints, prefix, &e) &&
+        json_object_object_get_ex(e, field, &v) && json_object_is_type(v, json_type_string))
+        return json_object_get_string(v);
+    return NULL;
+}
+
+/* The key for a provider: from the variable the agent names, else the provider's own. */
+static const char *key_of(const model_prov_t *p, json_object *endpoints)
+{
+    const char *var = endpoint(endpoints, p->prefix, "api_key_env");
+    if (!var)
+        var = p->key_env;
+    return var ? getenv(var) : NULL;
+}
+
+/* OLLAMA_HOST is "host:port" or a URL; its OpenAI-compatible API lives under /v1. */
+static char *base_url(const model_prov_t *p, json_object *endpoints)
+{
+    const char *agent = endpoint(endpoints, p->prefix, "base_url");
+    if (agent)
+        return strdup(agent);
     const char *v = p->base_env ? getenv(p->base_env) : NULL;
     if (!v || !*v)
         v = p->def_base;
@@ -123,8 +145,9 @@ static int configure(model_client_t *mc, const model_opts_t *o, char *errbuf, si
         return ERR_INVAL;
     for (size_t i = 0; i < model_nprovs; i++) {
         const model_prov_t *p = &model_provs[i];
-        const char *k = p->key_env ? getenv(p->key_env) : NULL;
-        if ((p->def_base && !(mc->base[i] = base_url(p))) || (k && *k && !(mc->key[i] = strdup(k))))
+        const char *k = key_of(p, o->endpoints);
+        if ((p->def_base && !(mc->base[i] = base_url(p, o->endpoints))) ||
+            (k && *k && !(mc->key[i] = strdup(k))))
             return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
     }
     return 0;
@@ -201,6 +224,11 @@ const model_prov_t *model_find_prov(const char *model, const char **name)
 
 const char *model_resolve(const char *model, const char **note)
 {
+    return model_resolve_with(model, NULL, note);
+}
+
+const char *model_resolve_with(const char *model, json_object *endpoints, const char **note)
+{
     const char *name;
     if (note)
         *note = NULL;
@@ -211,7 +239,7 @@ const char *model_resolve(const char *model, const char **note)
     /* Replaying a recorded run needs no key: every answer comes from the cache. */
     if (!p || !p->key_required || (cache && strcmp(cache, "replay") == 0))
         return model;
-    const char *k = getenv(p->key_env);
+    const char *k = key_of(p, endpoints);
     if (k && *k)
         return model;
     if (note)

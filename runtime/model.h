@@ -115,6 +115,10 @@ typedef struct model_opts {
     long idle_timeout_ms;      /* AGENTD_MODEL_IDLE_MS, 60000: no byte for this long */
     long fast_failure_ms;      /* AGENTD_FALLBACK_FAST_MS, 0 = off: when set, fall back to
                                   the next model only if the failing attempt took less */
+    /* Per-provider endpoints from the agent file (borrowed, may be NULL):
+     * {"openai": {"base_url": "...", "api_key_env": "ACME_OPENAI_KEY"}, ...}. base_url wins
+     * over the environment's; api_key_env names the variable the key is read from. */
+    json_object *endpoints;
 } model_opts_t;
 
 /* New client sharing the loop, the HTTP engine and the store (for the cache).
@@ -129,6 +133,8 @@ void model_client_free(model_client_t *mc);
  * credentials are missing, return "offline" and write one line to *note explaining how
  * to configure a real model. Returns a static or chain string; never NULL. */
 const char *model_resolve(const char *model, const char **note);
+/* The same, honouring an agent's endpoints (api_key_env) as model_opts_t describes. */
+const char *model_resolve_with(const char *model, json_object *endpoints, const char **note);
 
 /* Start a call. On success returns 0 and, if out is not NULL, a handle valid until done
  * fires or model_call_cancel() is called. done fires exactly once otherwise. */

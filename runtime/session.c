@@ -75,16 +75,28 @@ int session_open(session_t *s, const session_opts_t *o, char *errbuf, size_t err
     if (load_tools(s, o, errbuf, errlen))
         return CLI_USAGE;
     const char *cache = o->cache_mode ? o->cache_mode : getenv("AGENTD_CACHE");
-    model_opts_t mo = {.cache_mode = cache, .capture_content = 1};
+    model_opts_t mo = {.cache_mode = cache, .capture_content = 1,
+                       .endpoints = s->agent->endpoints};
     s->mc = model_client_new(s->lp, s->http, s->st, &mo, errbuf, errlen);
     if (!s->mc)
         return CLI_USAGE;
     /* Fall back to the offline model, loudly, when the configured one has no credentials. */
     const char *want = o->model ? o->model : s->agent->models[0];
     const char *note = NULL;
-    const char *use = model_resolve(want, &note);
-    if (note && !o->quiet_model_note)
-        fprintf(stderr, "agentd: %s\n", note);
+    const char *use = model_resolve_with(want, s->agent->endpoints, &note);
+    if (note && !o->quiet_model_note) {
+        /* The provider's advice names its usual variable; the agent may name another. */
+        json_object *ep, *var;
+        char prov[64];
+        snprintf(prov, sizeof prov, "%.*s", (int)strcspn(want, ":"), want);
+        if (s->agent->endpoints && json_object_object_get_ex(s->agent->endpoints, prov, &ep) &&
+            json_object_object_get_ex(ep, "api_key_env", &var))
+            fprintf(stderr, "agentd: %s is not set (endpoints.%s.api_key_env in %s), so this "
+                    "run uses the built-in offline model\n", json_object_get_string(var), prov,
+                    s->agent->path);
+        else
+            fprintf(stderr, "agentd: %s\n", note);
+    }
     if (o->model || strcmp(use, want) != 0)
         snprintf(s->model_override, sizeof s->model_override, "%s", use);
     machine_opts_t mopts = {

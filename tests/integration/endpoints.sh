@@ -1,0 +1,34 @@
+#!/bin/sh
+# Endpoints in the agent file: base_url and api_key_env name the server and the variable the
+# key comes from, with no OPENAI_* variables set; a raw api_key in an agent file is refused
+# (the agent table is stored with every run); the key never reaches the database or trace.
+. tests/integration/lib.sh
+unset OPENAI_BASE_URL OPENAI_API_KEY
+start_fake --require-key acme-secret-123 --script tests/fixtures/bench/script_s1.json \
+    || { fail "fake provider" "no port"; finish; exit 1; }
+mkdir -p "$TMP/ag"
+cat >"$TMP/ag/ep.lua" <<LUA
+return {
+  name = "ep",
+  model = "openai:acme",
+  tools = { "bench_a", "bench_b" },
+  endpoints = { openai = { base_url = "http://127.0.0.1:$FAKE_PORT/v1", api_key_env = "ACME_KEY" } },
+}
+LUA
+ACME_KEY=acme-secret-123 "$AGENTD" run "$TMP/ag/ep.lua" "go" --tools tests/fixtures/bench/tools \
+    --db "$TMP/e.db" --traces "$TMP/tr" --json >"$TMP/o" 2>"$TMP/e"; rc=$?
+[ $rc -eq 0 ] && grep -q '"benchmark answer"' "$TMP/o" && ok "run reaches the agent's endpoint with its key" \
+    || fail "endpoint run" "rc=$rc $(cat "$TMP/o" "$TMP/e")"
+if grep -rq "acme-secret-123" "$TMP/e.db" "$TMP/e.db-wal" "$TMP/tr" "$TMP/o" "$TMP/e" 2>/dev/null; then
+    fail "key stays out of DB, traces, output" "found"
+else ok "key stays out of DB, traces, output"; fi
+"$AGENTD" run "$TMP/ag/ep.lua" "go" --tools tests/fixtures/bench/tools --db "$TMP/e.db" \
+    --traces "$TMP/tr" >"$TMP/o2" 2>"$TMP/e2"; rc=$?
+grep -q "ACME_KEY is not set" "$TMP/e2" && grep -q "offline" "$TMP/e2" && ok "without the variable: one line, offline model" || fail "missing key note" "rc=$rc $(cat "$TMP/e2")"
+cat >"$TMP/ag/bad.lua" <<'LUA'
+return { name = "bad", model = "openai:x", endpoints = { openai = { api_key = "sk-123" } } }
+LUA
+"$AGENTD" run "$TMP/ag/bad.lua" "go" --db "$TMP/e.db" >/dev/null 2>"$TMP/e3"; rc=$?
+[ $rc -eq 2 ] && grep -q "endpoints.openai.api_key" "$TMP/e3" && ok "raw api_key refused, field named" \
+    || fail "raw api_key refused" "rc=$rc $(cat "$TMP/e3")"
+finish
