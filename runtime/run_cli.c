@@ -71,8 +71,15 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
         json_object *in = jattr(ev, "gen_ai.usage.input_tokens");
         json_object *out = jattr(ev, "gen_ai.usage.output_tokens");
         json_object *lat = jattr(ev, "agentd.latency_ms"), *att = jattr(ev, "agentd.attempts");
-        printf("      chat %s: %s, %lld in / %lld out tokens, %.1f ms%s%s\n",
-               json_object_get_string(jattr(ev, "gen_ai.response.model")),
+        /* "openai:gpt-4o-mini"; the offline model has no model name of its own. */
+        const char *prov = json_object_get_string(jattr(ev, "gen_ai.provider.name"));
+        const char *model = json_object_get_string(jattr(ev, "gen_ai.response.model"));
+        char label[200];
+        if (!model || !strcmp(model, "default"))
+            snprintf(label, sizeof label, "%s", prov ? prov : "?");
+        else
+            snprintf(label, sizeof label, "%s:%s", prov ? prov : "?", model);
+        printf("      chat %s: %s, %lld in / %lld out tokens, %.1f ms%s%s\n", label,
                status ? status : "?", (long long)json_object_get_int64(in),
                (long long)json_object_get_int64(out), json_object_get_double(lat),
                json_object_get_int(att) > 1 ? ", attempts " : "",
