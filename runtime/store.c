@@ -641,15 +641,21 @@ int store_runs_each(store_t *st, const char *state_filter, int limit, store_run_
     return rc;
 }
 
-int store_message_add(store_t *st, const char *run_id, int idx, const char *json)
+/* Insert (run_id, n, json) with one of the keyed-row statements (messages, events). */
+static int add_keyed(store_t *st, int which, const char *run_id, int64_t n, const char *json)
 {
-    sqlite3_stmt *s = stmt(st, Q_MSG_ADD);
+    sqlite3_stmt *s = stmt(st, which);
     if (!s)
         return ERR_IO;
     bind_text(s, 1, run_id);
-    sqlite3_bind_int(s, 2, idx);
+    sqlite3_bind_int64(s, 2, n);
     bind_text(s, 3, json);
     return run_write(st, s);
+}
+
+int store_message_add(store_t *st, const char *run_id, int idx, const char *json)
+{
+    return add_keyed(st, Q_MSG_ADD, run_id, idx, json);
 }
 
 /* Visit rows of a (int64, text) query bound to (text, optional int64). Statement cached, so
@@ -736,13 +742,7 @@ int store_toolcalls_each(store_t *st, const char *run_id, store_toolcall_fn cb, 
 
 int store_event_add(store_t *st, const char *run_id, int64_t seq, const char *json)
 {
-    sqlite3_stmt *s = stmt(st, Q_EV_ADD);
-    if (!s)
-        return ERR_IO;
-    bind_text(s, 1, run_id);
-    sqlite3_bind_int64(s, 2, seq);
-    bind_text(s, 3, json);
-    return run_write(st, s);
+    return add_keyed(st, Q_EV_ADD, run_id, seq, json);
 }
 
 int store_events_each(store_t *st, const char *run_id, int64_t after_seq, store_text_fn cb,
