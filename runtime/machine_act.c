@@ -91,14 +91,15 @@ int mcalls_mark_unknown(machine_run_t *r, const char *why)
 }
 
 /* A point event inside span (guardrail decisions, retries, logs, resume). */
-static int stage_point(machine_run_t *r, const char *span, const char *parent, const char *op,
-                       const char *name, const char *status, const char *error,
-                       json_object *attrs)
+/* Stage one event of a span (begin, end or point); takes attrs. */
+static int stage_span(machine_run_t *r, const char *span, const char *parent, const char *phase,
+                      const char *op, const char *name, const char *status, const char *error,
+                      json_object *attrs)
 {
     trace_ev_t e = {
         .span_id = span,
         .parent_id = parent,
-        .phase = "point",
+        .phase = phase,
         .op = op,
         .name = name,
         .step = r->rec.step,
@@ -106,7 +107,26 @@ static int stage_point(machine_run_t *r, const char *span, const char *parent, c
         .error = error,
         .attrs = attrs,
     };
-    return mstage_event(r, &e);
+    int rc = mstage_event(r, &e);
+    json_object_put(attrs);
+    return rc;
+}
+
+static int stage_point(machine_run_t *r, const char *span, const char *parent, const char *op,
+                       const char *name, const char *status, const char *error,
+                       json_object *attrs)
+{
+    return stage_span(r, span, parent, "point", op, name, status, error, json_object_get(attrs));
+}
+
+/* The attributes every execute_tool event carries. */
+static json_object *tool_attrs(const mcall_t *c)
+{
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "gen_ai.operation.name", jstr("execute_tool"));
+    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    return attrs;
 }
 
 /* ---- limits ------------------------------------------------------------------------ */
@@ -391,18 +411,7 @@ static int stage_chat_begin(machine_run_t *r)
                            json_object_new_int((int)json_object_array_length(r->messages)));
     char name[200];
     snprintf(name, sizeof name, "chat %s", r->models[0]);
-    trace_ev_t e = {
-        .span_id = r->chat_span,
-        .parent_id = r->state_span,
-        .phase = "begin",
-        .op = "chat",
-        .name = name,
-        .step = r->rec.step,
-        .attrs = attrs,
-    };
-    int rc = mstage_event(r, &e);
-    json_object_put(attrs);
-    return rc;
+    return stage_span(r, r->chat_span, r->state_span, "begin", "chat", name, NULL, NULL, attrs);
 }
 
 void mact_plan(machine_run_t *r)
@@ -430,34 +439,18 @@ void mact_plan(machine_run_t *r)
 
 static int stage_tool_begin(machine_run_t *r, mcall_t *c)
 {
-    json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jstr("execute_tool"));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
-    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    json_object *attrs = tool_attrs(c);
     json_object_object_add(attrs, "gen_ai.tool.call.arguments", jstr(c->args));
     json_object_object_add(attrs, "agentd.idempotency_key", jstr(c->idem));
     char name[200];
     snprintf(name, sizeof name, "execute_tool %s", c->name);
-    trace_ev_t e = {
-        .span_id = c->span,
-        .parent_id = r->state_span,
-        .phase = "begin",
-        .op = "execute_tool",
-        .name = name,
-        .step = r->rec.step,
-        .attrs = attrs,
-    };
-    int rc = mstage_event(r, &e);
-    json_object_put(attrs);
-    return rc;
+    return stage_span(r, c->span, r->state_span, "begin", "execute_tool", name, NULL, NULL,
+                      attrs);
 }
 
 static int stage_tool_end(machine_run_t *r, mcall_t *c)
 {
-    json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jstr("execute_tool"));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
-    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    json_object *attrs = tool_attrs(c);
     json_object_object_add(attrs, "agentd.tool.state", jstr(c->state));
     json_object_object_add(attrs, "agentd.attempts", json_object_new_int(c->attempts));
     json_object_object_add(attrs, "agentd.duration_ms",
@@ -474,20 +467,8 @@ static int stage_tool_end(machine_run_t *r, mcall_t *c)
         json_object_object_add(attrs, "error.type", jstr(c->state));
     char name[200];
     snprintf(name, sizeof name, "execute_tool %s", c->name);
-    trace_ev_t e = {
-        .span_id = c->span,
-        .parent_id = r->state_span,
-        .phase = "end",
-        .op = "execute_tool",
-        .name = name,
-        .step = r->rec.step,
-        .status = ok ? "ok" : "error",
-        .error = ok ? NULL : c->error,
-        .attrs = attrs,
-    };
-    int rc = mstage_event(r, &e);
-    json_object_put(attrs);
-    return rc;
+    return stage_span(r, c->span, r->state_span, "end", "execute_tool", name, ok ? "ok" : "error",
+                      ok ? NULL : c->error, attrs);
 }
 
 static void check_settled(machine_run_t *r, void *arg);
