@@ -64,6 +64,9 @@ double ctx_task_time_left(const ctx_task_t *t, double cap)
         return cap;
     uint64_t now = loop_mono_ns();
     double left = now >= t->deadline_ns ? 0.001 : (double)(t->deadline_ns - now) / 1e9;
+    /* A little past the attempt's deadline: when both would fire together, the call's own
+     * timeout must win, so the model reads "timeout", not the door's transport error. */
+    left += 0.1;
     return left < cap ? left : cap;
 }
 

@@ -58,8 +58,8 @@ int ctx_task_start(const ctx_env_t *env, const char *path, json_object *args,
 /* Cancel: the pending door is cancelled (timer freed, transfer cancelled, child killed),
  * done never fires. NULL is a no-op. */
 void ctx_task_cancel(ctx_task_t *t);
-/* Seconds left before the attempt's deadline, at most cap (cap when there is none): the
- * default timeout of a door's operation. */
+/* Seconds left before the attempt's deadline plus 0.1 s, at most cap (cap when there is
+ * none): the default timeout of a door's operation, just past the call's own deadline. */
 double ctx_task_time_left(const ctx_task_t *t, double cap);
 /* Peak bytes of the task's Lua state so far. */
 size_t ctx_task_mem_peak(const ctx_task_t *t);
