@@ -21,7 +21,7 @@ typedef struct batch {
     char **inputs;
     size_t ninputs, next, started, ended; /* ninputs: lines in the file */
     size_t total;                          /* runs to finish: lines + runs taken over */
-    size_t done, failed, waiting, start_errors;
+    size_t done, failed, waiting, start_errors, stopped;
     long steps, tool_calls;
     int64_t tokens;
     double cost;
@@ -104,7 +104,9 @@ static void draw(batch_t *b, int force)
 static void start_more(batch_t *b)
 {
     char id[17], err[512];
-    while (b->next < b->ninputs && b->started - b->ended < (size_t)b->concurrency) {
+    /* After a database error (a full disk, say) starting more runs would only fail too. */
+    while (!b->stopped && b->next < b->ninputs &&
+           b->started - b->ended < (size_t)b->concurrency) {
         const char *in = b->inputs[b->next++];
         if (machine_start(b->s.m, b->s.agent, in, id, err, sizeof err)) {
             fprintf(stderr, "\nagentd: input %zu: %s\n", b->next, err);
@@ -121,7 +123,9 @@ static void on_end(void *ud, const store_run_t *rec)
 {
     batch_t *b = ud;
     b->ended++;
-    if (!strcmp(rec->state, "done"))
+    if (!strcmp(rec->reason, "store_error"))
+        b->stopped++;
+    else if (!strcmp(rec->state, "done"))
         b->done++;
     else if (!strcmp(rec->state, "waiting"))
         b->waiting++;
@@ -153,6 +157,10 @@ static void summary(batch_t *b)
         json_object_object_add(o, "failed",
                                json_object_new_int64((int64_t)(b->failed + b->start_errors)));
         json_object_object_add(o, "waiting", json_object_new_int64((int64_t)b->waiting));
+        json_object_object_add(o, "stopped_by_store_error",
+                               json_object_new_int64((int64_t)b->stopped));
+        json_object_object_add(o, "not_started",
+                               json_object_new_int64((int64_t)(b->ninputs - b->next)));
         json_object_object_add(o, "steps", json_object_new_int64(b->steps));
         json_object_object_add(o, "tool_calls", json_object_new_int64(b->tool_calls));
         json_object_object_add(o, "wall_s", json_object_new_double(wall));
@@ -174,6 +182,10 @@ static void summary(batch_t *b)
            (long long)b->tokens, b->cost);
     printf("       wall %.2f s · CPU %.2f s · %.0f steps/s · peak RSS %.1f MB\n", wall, cpu,
            wall > 0 ? (double)b->steps / wall : 0, (double)ru.ru_maxrss / 1024);
+    if (b->stopped)
+        printf("stopped: %zu runs hit a database error and %zu inputs were not started; fix the "
+               "cause, then `agentd resume --all` continues the runs that were created\n",
+               b->stopped, b->ninputs - b->next);
 }
 
 /* Thousands of concurrent runs hold thousands of sockets: lift the soft descriptor limit
@@ -270,7 +282,7 @@ int batch_cli_main(int argc, char **argv)
         } else {
             draw(&b, 1);
             summary(&b);
-            code = b.failed + b.start_errors ? CLI_FAILED : CLI_OK;
+            code = b.stopped ? CLI_INTERNAL : b.failed + b.start_errors ? CLI_FAILED : CLI_OK;
         }
     }
     session_close(&b.s);
