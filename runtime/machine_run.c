@@ -16,27 +16,30 @@ static json_object *jstr(const char *s)
     return json_object_new_string(s ? s : "");
 }
 
+/* The run's chain: the agent's model (or the override) first, then the agent's fallbacks
+ * that differ from it: --model changes which model is tried first, not whether a provider
+ * outage can still be answered. */
 static int set_models(machine_run_t *r, const char *override_model)
 {
-    /* One buffer of NUL-separated names plus a pointer array into it. */
     const agent_t *a = r->agent;
-    size_t n = 0, bytes = 0;
-    if (override_model) {
-        n = 1;
-        bytes = strlen(override_model) + 1;
-    } else {
-        for (char **m = a->models; *m; m++, n++)
-            bytes += strlen(*m) + 1;
-    }
+    const char *chain[64];
+    size_t n = 0;
+    chain[n++] = override_model ? override_model : a->models[0];
+    for (char **m = a->models + 1; *m && n < sizeof chain / sizeof chain[0]; m++)
+        if (strcmp(*m, chain[0]) != 0)
+            chain[n++] = *m;
+    /* One buffer: the pointer array, then the NUL-terminated names it points into. */
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(chain[i]) + 1;
     r->models_buf = malloc((n + 1) * sizeof(char *) + bytes);
     if (!r->models_buf)
         return ERR_NOMEM;
     const char **ptrs = (const char **)(void *)r->models_buf;
     char *p = r->models_buf + (n + 1) * sizeof(char *);
     for (size_t i = 0; i < n; i++) {
-        const char *src = override_model ? override_model : a->models[i];
-        size_t l = strlen(src) + 1;
-        memcpy(p, src, l);
+        size_t l = strlen(chain[i]) + 1;
+        memcpy(p, chain[i], l);
         ptrs[i] = p;
         p += l;
     }

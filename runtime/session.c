@@ -53,7 +53,8 @@ int session_open(session_t *s, const session_opts_t *o, char *errbuf, size_t err
     if (!s->agent)
         return CLI_USAGE;
     const char *traces = o->traces_dir ? o->traces_dir : "traces";
-    if (!is_dir(traces) && mkdir(traces, 0755) != 0) {
+    /* Several processes may start together: another one creating it first is fine. */
+    if (mkdir(traces, 0755) != 0 && !is_dir(traces)) {
         err_set(errbuf, errlen, ERR_IO, "%s: cannot create the traces folder (--traces DIR)",
                 traces);
         return CLI_USAGE;

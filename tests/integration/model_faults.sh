@@ -62,7 +62,11 @@ stop_fake
 rm -f "$TMP/fake.port" # start_fake waits for this file: never read a stopped server's port
 start_fake --script "$TMP/script.json" --require-key the-right-key || fail "fakellm starts" ""
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=sk-wrongkey-5150abcdef
-"$AGENTD" run agents/support.lua "$Q" --model openai:any --db "$DB" --traces "$TMP/tr" --tools tools -q \
+# An agent with no fallback, so the 401 decides the run (support.lua falls back to offline).
+cat >"$TMP/nofb.lua" <<'LUA'
+return { name = "nofb", model = "openai:any", tools = { "lookup_order" } }
+LUA
+"$AGENTD" run "$TMP/nofb.lua" "$Q" --db "$DB" --traces "$TMP/tr" --tools tools -q \
     >"$TMP/401.out" 2>&1
 id=$(sqlite3 "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
 seen=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats" | sed -n 's/.*"unauthorized":\([0-9]*\).*/\1/p')
@@ -73,6 +77,11 @@ row=$(sqlite3 "$DB" "SELECT state || ' ' || reason || ' ' || error FROM runs WHE
 case "$row" in "failed not_retryable openai:any: HTTP 401: invalid API key"*) ok "run fails: $row" ;;
 *) fail "run fails not_retryable with the message" "$row" ;; esac
 if grep -rq "wrongkey-5150" "$TMP/tr" "$DB" "$TMP/401.out"; then fail "key never stored" "found"; else ok "key in no trace, DB or output"; fi
+# --model replaces the first model only: support.lua's fallback (offline) still answers.
+"$AGENTD" run agents/support.lua "$Q" --model openai:any --db "$DB" --traces "$TMP/tr" --tools tools -q \
+    >"$TMP/401b.out" 2>&1
+[ "$(sqlite3 "$DB" "SELECT state FROM runs ORDER BY created_ns DESC LIMIT 1")" = done ] \
+    && ok "after a 401 the agent's fallback answers" || fail "fallback after 401" "$(cat "$TMP/401b.out")"
 stop_fake
 
 # A token budget smaller than the request: failed, budget_exceeded, nothing sent.
