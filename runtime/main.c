@@ -28,7 +28,8 @@ static const command_t commands[] = {
     {"run", run_cli_run, "run AGENT.lua [INPUT|-] [options]",
      "Start a run of the agent on INPUT (a question; - reads stdin; default: the agent's\n"
      "default_input) and show each transition as it commits.\n"
-     "  --model M          override the agent's model (openai:gpt-4o-mini, anthropic:..., offline)\n"
+     "  --model M          use M first (openai:gpt-4o-mini, anthropic:..., offline); the agent's\n"
+     "                     fallbacks still follow it\n"
      "  --db PATH          database (default $AGENTD_DB, else ./agentd.db)\n"
      "  --traces DIR       trace files folder (default ./traces)\n"
      "  --tools DIR        extra tools folder (tools/ beside the agent's folder is always used)\n"
