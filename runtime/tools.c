@@ -22,6 +22,11 @@
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_MAX_MS 5000
 #define MAX_RESULT_BYTES (1024 * 1024)
+/* Tool attempts that may hold a Lua state at once (AGENTD_MAX_TOOL_STATES overrides); the
+ * rest wait in FIFO order and their timeout starts when they start. Each state is ~24 KB,
+ * and thousands of runs moving in lockstep would otherwise hold thousands at the same
+ * moment. */
+#define DEFAULT_MAX_LIVE 256
 
 struct tool {
     char *name, *description, *path, *dir;
@@ -43,6 +48,8 @@ struct tools {
     size_t ndata;
     lua_host_limits_t limits;
     uint64_t rng; /* xorshift state for backoff jitter (no hidden global rand()) */
+    size_t live, max_live;               /* attempts holding a Lua state, and the cap */
+    tools_call_t *wait_head, *wait_tail; /* attempts waiting for a slot */
 };
 
 struct tools_call {
@@ -57,6 +64,9 @@ struct tools_call {
     tools_done_fn done;
     void *ud;
     int attempts, report_queued, cancelled;
+    int live;    /* holds one of t->max_live slots */
+    int waiting; /* queued on t->wait_head */
+    tools_call_t *wait_next;
     uint64_t start_ns;
     const char *status;
     json_object *result;
@@ -88,6 +98,9 @@ tools_t *tools_new(loop_t *lp, http_t *h, store_t *st)
     t->http = h;
     t->st = st;
     t->limits.slice_us = 5000;
+    const char *env = getenv("AGENTD_MAX_TOOL_STATES");
+    long n = env ? strtol(env, NULL, 10) : 0;
+    t->max_live = n > 0 ? (size_t)n : DEFAULT_MAX_LIVE;
     return t;
 }
 
@@ -487,9 +500,52 @@ json_object *tools_describe(const tools_t *t, json_object *names, char *errbuf, 
 
 /* ---- calls ---- */
 
+static void attempt(tools_call_t *c);
+
+static void unqueue(tools_call_t *c)
+{
+    if (!c->waiting)
+        return;
+    tools_t *t = c->t;
+    tools_call_t **pp = &t->wait_head, *prev = NULL;
+    while (*pp && *pp != c) {
+        prev = *pp;
+        pp = &(*pp)->wait_next;
+    }
+    if (*pp) {
+        *pp = c->wait_next;
+        if (t->wait_tail == c)
+            t->wait_tail = prev;
+    }
+    c->waiting = 0;
+    c->wait_next = NULL;
+}
+
+/* The attempt no longer holds a Lua state: give its slot to the oldest waiter. */
+static void slot_release(tools_call_t *c)
+{
+    if (!c->live)
+        return;
+    tools_t *t = c->t;
+    c->live = 0;
+    t->live--;
+    while (t->wait_head && t->live < t->max_live) {
+        tools_call_t *w = t->wait_head;
+        t->wait_head = w->wait_next;
+        if (!t->wait_head)
+            t->wait_tail = NULL;
+        w->waiting = 0;
+        w->wait_next = NULL;
+        w->attempts--; /* attempt() counts it again */
+        attempt(w);
+    }
+}
+
 static void call_free(void *arg)
 {
     tools_call_t *c = arg;
+    unqueue(c);
+    slot_release(c);
     ctx_task_cancel(c->task);
     loop_timer_cancel(c->timeout);
     loop_timer_cancel(c->backoff);
@@ -533,8 +589,6 @@ static void report(tools_call_t *c, const char *status)
     report_cb(c);
 }
 
-static void attempt(tools_call_t *c);
-
 static uint64_t jitter(tools_t *t)
 {
     uint64_t x = t->rng ? t->rng : (loop_mono_ns() | 1);
@@ -571,6 +625,7 @@ static void task_done(void *ud, int rc, json_object *result, const char *err)
 {
     tools_call_t *c = ud;
     c->task = NULL;
+    slot_release(c);
     loop_timer_cancel(c->timeout);
     c->timeout = NULL;
     if (rc == 0) {
@@ -604,6 +659,7 @@ static void timeout_cb(void *arg)
     c->timeout = NULL;
     ctx_task_cancel(c->task);
     c->task = NULL;
+    slot_release(c);
     snprintf(c->error, sizeof c->error, "timed out after %.1f s (the tool's timeout)",
              (double)c->tl->timeout_ms / 1000);
     failed(c, "timeout", 1);
@@ -612,6 +668,18 @@ static void timeout_cb(void *arg)
 static void attempt(tools_call_t *c)
 {
     c->attempts++;
+    tools_t *t = c->t;
+    if (t->live >= t->max_live) {
+        c->waiting = 1;
+        if (t->wait_tail)
+            t->wait_tail->wait_next = c;
+        else
+            t->wait_head = c;
+        t->wait_tail = c;
+        return;
+    }
+    t->live++;
+    c->live = 1;
     uint64_t now = loop_mono_ns();
     uint64_t deadline = now + (uint64_t)c->tl->timeout_ms * 1000000ull;
     int rc = ctx_task_start(&c->env, c->tl->path, c->args, deadline, task_done, c, &c->task);
@@ -620,6 +688,7 @@ static void attempt(tools_call_t *c)
     if (rc) {
         ctx_task_cancel(c->task);
         c->task = NULL;
+        slot_release(c);
         snprintf(c->error, sizeof c->error, "cannot start the tool: %s", err_str(rc));
         report(c, "error");
     }
@@ -734,6 +803,8 @@ void tools_call_cancel(tools_call_t *c)
     c->cancelled = 1;
     ctx_task_cancel(c->task);
     c->task = NULL;
+    unqueue(c);
+    slot_release(c);
     loop_timer_cancel(c->timeout);
     c->timeout = NULL;
     loop_timer_cancel(c->backoff);

@@ -53,6 +53,18 @@ id=$(python3 -c "import json; print(json.load(open('$TMP/o4'))['run_id'])" 2>/de
 [ $rc -eq 1 ] && [ "$(q "SELECT state FROM runs WHERE id='$id'")" = cancelled ] \
     && ok "Ctrl-C cancels the run" || fail "Ctrl-C cancels" "rc=$rc $(cat "$TMP/o4" "$TMP/e4")"
 
+# AGENTD_MAX_TOOL_STATES caps the tool attempts holding a Lua state at once: with 2, eight
+# parallel 100 ms calls run in four waves, and all succeed (waiting does not eat the timeout).
+stop_fake
+start_fake --script tests/fixtures/bench/script_s3.json || { fail "fake provider" "no port"; finish; exit 1; }
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=k
+AGENTD_MAX_TOOL_STATES=2 "$AGENTD" run tests/fixtures/bench/agents/bench.lua "eight" --db "$TMP/cap.db" \
+    --traces "$TMP/trcap" --quiet >/dev/null 2>&1; rc=$?
+ms=$(sqlite3 "$TMP/cap.db" "SELECT ((SELECT ts_ns FROM transitions WHERE to_state='observing') - (SELECT ts_ns FROM transitions WHERE to_state='acting')) / 1000000")
+okc=$(sqlite3 "$TMP/cap.db" "SELECT count(*) FROM tool_calls WHERE state='ok'")
+[ $rc -eq 0 ] && [ "$okc" = 8 ] && [ "$ms" -ge 390 ] && [ "$ms" -lt 2000 ] \
+    && ok "tool-state cap 2: 8 calls in four waves (${ms} ms), all ok" || fail "tool-state cap" "rc=$rc ok=$okc ${ms}ms"
+
 total=$(q "SELECT count(*) FROM runs")
 files=$(ls "$TMP/tr" | wc -l)
 "$AGENTD" gc --keep 1 --db "$DB" --traces "$TMP/tr" --vacuum >"$TMP/gc" 2>&1; rc=$?
