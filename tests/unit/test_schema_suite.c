@@ -107,10 +107,20 @@ int main(int argc, char **argv)
         else
             only = argv[i];
     }
+    /* The suite stays outside the repo: $AGENTD_TESTDATA, else ../shared/testdata beside
+     * the checkout, else the workplace's shared folder (a clone made elsewhere). */
     const char *td = getenv("AGENTD_TESTDATA");
+    static const char *const places[] = {"../shared/testdata", "/work/shared/testdata"};
     char root[1024], remotes[1100], dir[1200];
-    snprintf(root, sizeof root, "%s/JSON-Schema-Test-Suite",
-             td ? td : "../shared/testdata");
+    for (size_t i = 0; !td && i < sizeof places / sizeof places[0]; i++) {
+        snprintf(dir, sizeof dir, "%s/JSON-Schema-Test-Suite", places[i]);
+        DIR *probe = opendir(dir);
+        if (probe) {
+            closedir(probe);
+            td = places[i];
+        }
+    }
+    snprintf(root, sizeof root, "%s/JSON-Schema-Test-Suite", td ? td : "../shared/testdata");
     snprintf(remotes, sizeof remotes, "%s/remotes/", root);
     counts_t req = {0, 0}, opt = {0, 0}, fmt = {0, 0};
     static const struct { const char *d; int draft; } drafts[] = {
