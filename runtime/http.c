@@ -49,6 +49,10 @@ typedef struct xfer {
     uint64_t last_ns;   /* last byte received (or sent) */
     curl_off_t last_up; /* upload bytes at the previous idle check */
     int idle_armed;
+    int in_multi;       /* added to the multi handle (counts against h->cap) */
+    int queued;         /* waiting on h->qhead for a slot in the multi handle */
+    struct xfer *qnext;
+    long total_ms;      /* the request's total deadline, 0 for none */
     int refs;
     int linked;    /* in h->xfers; holds a reference */
     int ended;     /* xfer_end ran: out of the multi, completion queued */
@@ -74,6 +78,13 @@ struct http {
      * event allocated up front, so even then done never runs inside check_done's loop. */
     xfer_t *late;
     struct event *late_ev;
+    /* Admission: at most cap transfers are inside libcurl at once; the rest wait here in
+     * FIFO order. libcurl 7.88 walks its pending list on every remove, so handing it
+     * thousands of transfers at once made each completion cost O(transfers). */
+    size_t in_multi, cap;
+    xfer_t *qhead, *qtail;
+    struct event *admit_ev;
+    int freeing;
 };
 
 /* curl_global_init is process-wide by libcurl's design; this only remembers we did it. */
@@ -92,6 +103,23 @@ static void xfer_unref(xfer_t *x)
     free(x);
 }
 
+static void unqueue(xfer_t *x)
+{
+    struct http *h = x->h;
+    xfer_t **pp = &h->qhead, *prev = NULL;
+    while (*pp && *pp != x) {
+        prev = *pp;
+        pp = &(*pp)->qnext;
+    }
+    if (*pp) {
+        *pp = x->qnext;
+        if (h->qtail == x)
+            h->qtail = prev;
+    }
+    x->queued = 0;
+    x->qnext = NULL;
+}
+
 /* Out of the multi handle; stops the idle timer. Never called from inside libcurl. */
 static void xfer_release_easy(xfer_t *x)
 {
@@ -99,10 +127,20 @@ static void xfer_release_easy(xfer_t *x)
         event_del(x->idle_ev);
         x->idle_armed = 0;
     }
+    if (x->queued)
+        unqueue(x);
     if (x->easy) {
         curl_multi_remove_handle(x->h->multi, x->easy);
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
+    }
+    if (x->in_multi) {
+        x->in_multi = 0;
+        x->h->in_multi--;
+        /* Admit waiters from an event of their own: never from inside this caller's loop
+         * over libcurl's messages. */
+        if (x->h->qhead && !x->h->freeing)
+            event_active(x->h->admit_ev, EV_TIMEOUT, 1);
     }
 }
 
@@ -463,6 +501,8 @@ static long pool_size(void)
     return n < 16 ? 16 : n > 1024 ? 1024 : n;
 }
 
+static void on_admit(evutil_socket_t fd, short what, void *arg);
+
 http_t *http_new(loop_t *lp)
 {
     if (!lp)
@@ -479,11 +519,13 @@ http_t *http_new(loop_t *lp)
     h->multi = curl_multi_init();
     h->timer = evtimer_new(loop_base(lp), on_timer, h);
     h->late_ev = event_new(loop_base(lp), -1, 0, on_late, h);
-    if (!h->multi || !h->timer || !h->late_ev) {
+    h->admit_ev = event_new(loop_base(lp), -1, 0, on_admit, h);
+    if (!h->multi || !h->timer || !h->late_ev || !h->admit_ev) {
         http_free(h);
         return NULL;
     }
     long pool = pool_size();
+    h->cap = (size_t)pool;
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -498,6 +540,7 @@ void http_free(http_t *h)
 {
     if (!h)
         return;
+    h->freeing = 1;
     while (h->xfers) {
         xfer_t *x = h->xfers;
         x->cancelled = 1;
@@ -515,6 +558,8 @@ void http_free(http_t *h)
         event_free(h->timer);
     if (h->late_ev)
         event_free(h->late_ev);
+    if (h->admit_ev)
+        event_free(h->admit_ev);
     free(h);
 }
 
@@ -563,6 +608,50 @@ static int easy_setup(xfer_t *x, const http_req_t *req)
     return bad ? ERR_INVAL : 0;
 }
 
+/* Into the multi handle: arm the idle timer, spend what the total deadline has left after
+ * the wait, add the handle. Not from inside libcurl. 0, or ERR_TIMEOUT / ERR_NOMEM. */
+static int admit(xfer_t *x)
+{
+    struct http *h = x->h;
+    if (x->total_ms > 0) {
+        long waited = (long)((loop_mono_ns() - x->t0) / 1000000);
+        if (waited >= x->total_ms)
+            return ERR_TIMEOUT;
+        curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, x->total_ms - waited);
+    }
+    x->last_ns = loop_mono_ns();
+    struct timeval tv = {x->idle_ms / 1000, (x->idle_ms % 1000) * 1000};
+    if (event_add(x->idle_ev, &tv) != 0)
+        return ERR_NOMEM;
+    x->idle_armed = 1;
+    /* curl_multi_add_handle may call our timer callback, never a completion. */
+    if (curl_multi_add_handle(h->multi, x->easy) != CURLM_OK)
+        return ERR_NOMEM;
+    x->in_multi = 1;
+    h->in_multi++;
+    return 0;
+}
+
+static void on_admit(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http *h = arg;
+    while (h->qhead && h->in_multi < h->cap) {
+        xfer_t *x = h->qhead;
+        h->qhead = x->qnext;
+        if (!h->qhead)
+            h->qtail = NULL;
+        x->queued = 0;
+        x->qnext = NULL;
+        int rc = admit(x);
+        if (rc)
+            xfer_end(x, rc, rc == ERR_TIMEOUT ? "total timeout reached while waiting for a "
+                                                "connection"
+                                              : "out of memory starting the transfer");
+    }
+}
+
 int http_start(http_t *h, const http_req_t *req, http_done_fn done, void *ud, uint64_t *out_id)
 {
     if (!h || !req || !req->url || !done)
@@ -607,13 +696,17 @@ int http_start(http_t *h, const http_req_t *req, http_done_fn done, void *ud, ui
     x->idle_ev = evtimer_new(loop_base(h->lp), on_idle, x);
     if (!x->idle_ev)
         goto fail;
-    struct timeval tv = {x->idle_ms / 1000, (x->idle_ms % 1000) * 1000};
-    if (event_add(x->idle_ev, &tv) != 0)
+    x->total_ms = req->total_timeout_ms;
+    if (h->in_multi >= h->cap) {
+        x->queued = 1;
+        if (h->qtail)
+            h->qtail->qnext = x;
+        else
+            h->qhead = x;
+        h->qtail = x;
+    } else if (admit(x) != 0) {
         goto fail;
-    x->idle_armed = 1;
-    /* curl_multi_add_handle may call our timer callback, never a completion. */
-    if (curl_multi_add_handle(h->multi, x->easy) != CURLM_OK)
-        goto fail;
+    }
     x->id = ++h->next_id;
     x->next = h->xfers;
     if (h->xfers)
