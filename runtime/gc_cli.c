@@ -103,6 +103,11 @@ int gc_cli_main(int argc, char **argv)
     if (keep_s && (keep = cli_long("--keep", keep_s, 0, 1000000000)) < 0)
         return CLI_USAGE;
     char err[512];
+    if (access(cli_db_path(db), F_OK) != 0) {
+        fprintf(stderr, "agentd: gc: %s: no such database; pass --db PATH or set AGENTD_DB\n",
+                cli_db_path(db));
+        return CLI_USAGE;
+    }
     store_t *st = store_open(cli_db_path(db), STORE_DURABLE_FULL, err, sizeof err);
     if (!st) {
         fprintf(stderr, "agentd: %s\n", err);

@@ -376,6 +376,11 @@ int run_cli_run(int argc, char **argv)
 static int agent_of_run(const char *db, const char *run, char *path, size_t len, char full_id[17])
 {
     char err[512];
+    if (access(cli_db_path(db), F_OK) != 0) {
+        fprintf(stderr, "agentd: %s: no such database; pass --db PATH or set AGENTD_DB\n",
+                cli_db_path(db));
+        return CLI_USAGE;
+    }
     store_t *st = store_open(cli_db_path(db), STORE_DURABLE_FULL, err, sizeof err);
     if (!st) {
         fprintf(stderr, "agentd: %s\n", err);
@@ -468,6 +473,10 @@ static void tally_end(void *ud, const store_run_t *rec)
 static int resume_all(common_t *c)
 {
     char err[1024];
+    if (access(cli_db_path(c->so.db_path), F_OK) != 0) {
+        printf("resumed 0 runs: no database at %s\n", cli_db_path(c->so.db_path));
+        return CLI_OK;
+    }
     store_t *st = store_open(cli_db_path(c->so.db_path), STORE_DURABLE_FULL, err, sizeof err);
     if (!st) {
         fprintf(stderr, "agentd: %s\n", err);
