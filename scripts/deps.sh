@@ -11,6 +11,7 @@ check() {
     fi
 }
 
+command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 check lua5.4     liblua5.4-dev
 check json-c     libjson-c-dev
@@ -19,12 +20,15 @@ check libcurl    libcurl4-openssl-dev
 check sqlite3    libsqlite3-dev
 check libpcre2-8 libpcre2-dev
 check ncursesw   libncurses-dev
-# Test-only tools: tmux drives the viewer tests; clang builds the fuzzer.
+# Test-only tools (make test sets AGENTD_DEPS_TEST=1): tmux drives the viewer tests,
+# sqlite3/python3/curl check results, valgrind checks for leaks. (`make fuzz-schema` also
+# needs clang, which it does not install.)
 if [ "${AGENTD_DEPS_TEST:-0}" = 1 ]; then
     command -v tmux >/dev/null 2>&1 || need="$need tmux"
     command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
+    command -v curl >/dev/null 2>&1 || need="$need curl"
 fi
 
 if [ -z "$need" ]; then
