@@ -776,25 +776,27 @@ int store_kv_get(store_t *st, const char *ns, const char *key, char **out)
     return get_one(st, Q_KV_GET, ns, key, out);
 }
 
-int store_kv_put(store_t *st, const char *ns, const char *key, const char *value)
+/* Run a write statement whose parameters are the first n of (a, b, c), all text. */
+static int write_texts(store_t *st, int which, int n, const char *a, const char *b,
+                       const char *c)
 {
-    sqlite3_stmt *s = stmt(st, Q_KV_PUT);
+    sqlite3_stmt *s = stmt(st, which);
     if (!s)
         return ERR_IO;
-    bind_text(s, 1, ns);
-    bind_text(s, 2, key);
-    bind_text(s, 3, value);
+    const char *v[3] = {a, b, c};
+    for (int i = 0; i < n; i++)
+        bind_text(s, i + 1, v[i]);
     return run_write(st, s);
+}
+
+int store_kv_put(store_t *st, const char *ns, const char *key, const char *value)
+{
+    return write_texts(st, Q_KV_PUT, 3, ns, key, value);
 }
 
 int store_kv_del(store_t *st, const char *ns, const char *key)
 {
-    sqlite3_stmt *s = stmt(st, Q_KV_DEL);
-    if (!s)
-        return ERR_IO;
-    bind_text(s, 1, ns);
-    bind_text(s, 2, key);
-    return run_write(st, s);
+    return write_texts(st, Q_KV_DEL, 2, ns, key, NULL);
 }
 
 int store_kv_each(store_t *st, const char *ns, const char *prefix, store_kv_fn cb, void *ud)
@@ -824,11 +826,5 @@ int store_cache_get(store_t *st, const char *key, char **out)
 
 int store_cache_put(store_t *st, const char *key, const char *model, const char *json)
 {
-    sqlite3_stmt *s = stmt(st, Q_CACHE_PUT);
-    if (!s)
-        return ERR_IO;
-    bind_text(s, 1, key);
-    bind_text(s, 2, model);
-    bind_text(s, 3, json);
-    return run_write(st, s);
+    return write_texts(st, Q_CACHE_PUT, 3, key, model, json);
 }
