@@ -1,6 +1,8 @@
 # agentd build. `make` builds ./agentd; `make run` and `make test` do all setup.
-# Every runtime/*.c except main.c goes into a static library that the binary,
-# the unit tests and the fake model server link against.
+# Every runtime/**/*.c except cli/main.c goes into a static library that the binary,
+# the unit tests and the fake model server link against. Each leaf library and capability
+# lives in a folder of its own under runtime/ (see the README's source tour); header
+# dependencies come from the compiler (-MMD -MP). `make V=1` shows full compiler lines.
 
 CC      ?= cc
 PKGS    := lua5.4 json-c libevent libcurl sqlite3 libpcre2-8 ncursesw
@@ -12,8 +14,17 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads -lm
 
 B       ?= build/release
-SRC     ?= $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+SRC     ?= $(filter-out runtime/cli/main.c,$(wildcard runtime/*.c runtime/*/*.c))
 OBJ     := $(SRC:runtime/%.c=$(B)/obj/%.o)
+DEP     := $(OBJ:.o=.d)
+
+ifeq ($(V),1)
+Q :=
+SAY := @true
+else
+Q := @
+SAY := @printf '  %-4s %s\n'
+endif
 UNIT    ?= $(wildcard tests/unit/test_*.c)
 UNITBIN := $(UNIT:tests/unit/%.c=$(B)/tests/%)
 HELPERS ?= $(wildcard tests/helpers/*.c)
@@ -28,21 +39,29 @@ deps:
 agentd: $(B)/agentd
 	@cp $(B)/agentd agentd
 
-$(B)/obj/%.o: runtime/%.c $(wildcard runtime/*.h) | $(B)/obj
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+$(B)/obj/%.o: runtime/%.c
+	@mkdir -p $(dir $@)
+	$(SAY) CC $<
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/libagentd.a: $(OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(SAY) AR $@
+	$(Q)ar rcs $@ $^
 
-$(B)/agentd: runtime/main.c $(B)/libagentd.a
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
+$(B)/agentd: runtime/cli/main.c $(B)/libagentd.a
+	$(SAY) LINK $@
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libagentd.a | $(B)/tests
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
+	$(SAY) TEST $@
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -Itests/unit $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
 
 $(B)/%: tests/helpers/%.c $(B)/libagentd.a
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
+	$(SAY) LINK $@
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
+
+-include $(DEP) $(wildcard $(B)/*.d $(B)/tests/*.d)
 
 $(B)/obj $(B)/tests:
 	@mkdir -p $@
@@ -69,11 +88,11 @@ test-release: deps
 fuzz-schema:
 	@mkdir -p build/fuzz/corpus
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime $(PKG_CFLAGS) \
-	    tests/fuzz/fuzz_schema.c runtime/schema*.c runtime/err.c -o build/fuzz/fuzz_schema $(PKG_LIBS)
+	    tests/fuzz/fuzz_schema.c runtime/schema/*.c runtime/err.c -o build/fuzz/fuzz_schema $(PKG_LIBS)
 	build/fuzz/fuzz_schema -max_total_time=$${FUZZ_SECONDS:-600} -max_len=4096 build/fuzz/corpus tests/fuzz/seeds
 
 format:
-	clang-format -i runtime/*.c runtime/*.h tests/unit/*.c tests/helpers/*.c
+	clang-format -i runtime/*.[ch] runtime/*/*.[ch] tests/unit/*.c tests/helpers/*.c
 
 clean:
 	rm -rf build agentd

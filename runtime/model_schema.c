@@ -5,7 +5,7 @@
  */
 #include "err.h"
 #include "model_int.h"
-#include "schema.h"
+#include "schema/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>

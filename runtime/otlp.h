@@ -15,7 +15,7 @@
 #ifndef AGENTD_OTLP_H
 #define AGENTD_OTLP_H
 
-#include "viewer_model.h"
+#include "viewer/viewer_model.h"
 
 #include <json-c/json.h>
 #include <stdio.h>

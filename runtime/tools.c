@@ -8,7 +8,7 @@
 #include "ctx.h"
 #include "err.h"
 #include "lua_host.h"
-#include "schema.h"
+#include "schema/schema.h"
 
 #include <dirent.h>
 #include <lauxlib.h>

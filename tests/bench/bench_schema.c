@@ -7,7 +7,7 @@
  * collecting all of them. Format assertion is measured on and off.
  */
 #include "err.h"
-#include "schema.h"
+#include "schema/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>

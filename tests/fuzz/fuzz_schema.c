@@ -8,7 +8,7 @@
  * strict tokener whenever it accepts the text.
  */
 #include "err.h"
-#include "schema.h"
+#include "schema/schema.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #include "check.h"
 #include "err.h"
 #include "loop.h"
-#include "offline_args.h"
+#include "offline/offline_args.h"
 #include "provider.h"
 
 #include <lauxlib.h>

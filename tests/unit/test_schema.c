@@ -5,7 +5,7 @@
  */
 #include "check.h"
 #include "err.h"
-#include "schema.h"
+#include "schema/schema.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * `-v` prints each failing test; a file name argument runs only matching files.
  */
 #include "err.h"
-#include "schema.h"
+#include "schema/schema.h"
 
 #include <dirent.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * the 10,000-event build time. */
 #include "check.h"
 #include "err.h"
-#include "viewer_model.h"
+#include "viewer/viewer_model.h"
 
 #include <stdio.h>
 #include <stdlib.h>

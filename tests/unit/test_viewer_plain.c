@@ -1,8 +1,8 @@
 /* viewer text: the plain tree, follow lines, the detail pane's lines and wrapping, all
  * from the fixture traces without a database. */
 #include "check.h"
-#include "viewer_int.h"
-#include "viewer_tui.h"
+#include "viewer/viewer_int.h"
+#include "viewer/viewer_tui.h"
 
 #include <locale.h>
 #include <stdio.h>

@@ -7,10 +7,10 @@
 #include "gc_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
-#include "schema.h"
-#include "session.h"
+#include "schema/schema.h"
+#include "proc.h"
 #include "tools_cli.h"
-#include "viewer.h"
+#include "viewer/viewer.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             int code = commands[i].fn(argc - 1, argv + 1);
-            session_global_cleanup();
+            proc_global_cleanup();
             return code;
         }
     }

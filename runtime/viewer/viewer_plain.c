@@ -5,7 +5,7 @@
  */
 #include "viewer_int.h"
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "err.h"
 
 #include <langinfo.h>

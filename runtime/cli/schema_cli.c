@@ -7,7 +7,7 @@
  * location>)". Exit 0 valid, 1 invalid, 2 usage error, unreadable input or bad schema.
  */
 #include "err.h"
-#include "schema.h"
+#include "schema/schema.h"
 
 #include <libgen.h>
 #include <stdio.h>

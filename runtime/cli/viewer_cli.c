@@ -2,12 +2,12 @@
  * viewer_cli: the `agentd trace` command line. Chooses between the interactive viewer
  * (stdout is a terminal), the plain tree, raw JSON, follow mode and OTLP export.
  */
-#include "viewer.h"
+#include "viewer/viewer.h"
 
 #include "cli.h"
 #include "err.h"
 #include "otlp.h"
-#include "viewer_int.h"
+#include "viewer/viewer_int.h"
 
 #include <errno.h>
 #include <locale.h>

@@ -5,7 +5,7 @@
 
 #include "cli.h"
 #include "err.h"
-#include "viewer_int.h"
+#include "viewer/viewer_int.h"
 
 #include <json-c/json.h>
 #include <locale.h>

@@ -1,11 +1,11 @@
 /*
- * session: everything a command needs to execute runs — the loop, the HTTP engine, the
+ * proc: everything a command needs to execute runs — the loop, the HTTP engine, the
  * store, the tool registry, the model client, the machine and the agent — opened together
  * and closed in the reverse order, with library globals released at the end so leak
  * checkers stay quiet.
  */
-#ifndef AGENTD_SESSION_H
-#define AGENTD_SESSION_H
+#ifndef AGENTD_PROC_H
+#define AGENTD_PROC_H
 
 #include "agent.h"
 #include "http.h"
@@ -15,7 +15,7 @@
 #include "store.h"
 #include "tools.h"
 
-typedef struct session_opts {
+typedef struct proc_opts {
     const char *agent_path;  /* required */
     const char *db_path;     /* NULL: cli_db_path default */
     const char *traces_dir;  /* NULL: "traces" */
@@ -26,9 +26,9 @@ typedef struct session_opts {
     int max_steps;           /* 0: agent's */
     int quiet_model_note;    /* don't print the "using offline" note */
     machine_observer_t obs;
-} session_opts_t;
+} proc_opts_t;
 
-typedef struct session {
+typedef struct proc {
     loop_t *lp;
     http_t *http;
     store_t *st;
@@ -38,18 +38,18 @@ typedef struct session {
     agent_t *agent;
     char model_override[160];
     int cancelled;
-} session_t;
+} proc_t;
 
 /* Open everything; on failure prints nothing, fills errbuf with one line, and returns the
  * CLI exit code to use (CLI_USAGE for bad input files, CLI_INTERNAL otherwise). */
-int session_open(session_t *s, const session_opts_t *o, char *errbuf, size_t errlen);
+int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen);
 /* Run the loop until every run has stopped (SIGINT cancels the runs, a second one exits). */
-int session_run(session_t *s);
-/* Resume, in this process, every unfinished run of this session's agent whose owner died
+int proc_run(proc_t *s);
+/* Resume, in this process, every unfinished run of this process's agent whose owner died
  * (or whose lease expired). Returns how many were taken over. */
-int session_reclaim(session_t *s);
-void session_close(session_t *s);
+int proc_reclaim(proc_t *s);
+void proc_close(proc_t *s);
 /* Release process-wide library state; call once before exit. */
-void session_global_cleanup(void);
+void proc_global_cleanup(void);
 
 #endif

@@ -1,6 +1,6 @@
-#include "session.h"
+#include "proc.h"
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "err.h"
 
 #include <event2/event.h>
@@ -18,7 +18,7 @@ static int is_dir(const char *p)
 
 /* Tools are found in tools/ beside the agent's folder (agents/x.lua -> tools/), then in
  * the --tools folder, which may override a tool of the same name. */
-static int load_tools(session_t *s, const session_opts_t *o, char *errbuf, size_t errlen)
+static int load_tools(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
 {
     char dir[1200];
     snprintf(dir, sizeof dir, "%s/../tools", s->agent->dir);
@@ -46,7 +46,7 @@ static int load_tools(session_t *s, const session_opts_t *o, char *errbuf, size_
     return 0;
 }
 
-int session_open(session_t *s, const session_opts_t *o, char *errbuf, size_t errlen)
+int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->agent = agent_load(o->agent_path, errbuf, errlen);
@@ -116,7 +116,7 @@ int session_open(session_t *s, const session_opts_t *o, char *errbuf, size_t err
 
 static void on_sigint(void *arg)
 {
-    session_t *s = arg;
+    proc_t *s = arg;
     if (s->cancelled++) {
         fprintf(stderr, "agentd: interrupted again; exiting (committed state is kept)\n");
         exit(130);
@@ -125,7 +125,7 @@ static void on_sigint(void *arg)
     machine_cancel_all(s->m);
 }
 
-int session_run(session_t *s)
+int proc_run(proc_t *s)
 {
     loop_on_signal(s->lp, SIGINT, on_sigint, s);
     loop_on_signal(s->lp, SIGTERM, on_sigint, s);
@@ -160,7 +160,7 @@ static int collect_orphan(void *ud, const char *run_id, const char *agent_path)
     return 0;
 }
 
-int session_reclaim(session_t *s)
+int proc_reclaim(proc_t *s)
 {
     reclaim_t rc = {.path = s->agent->path};
     /* Collect first, resume after: resuming writes to the table being scanned. */
@@ -176,7 +176,7 @@ int session_reclaim(session_t *s)
     return taken;
 }
 
-void session_close(session_t *s)
+void proc_close(proc_t *s)
 {
     machine_free(s->m);
     model_client_free(s->mc);
@@ -188,7 +188,7 @@ void session_close(session_t *s)
     memset(s, 0, sizeof *s);
 }
 
-void session_global_cleanup(void)
+void proc_global_cleanup(void)
 {
     http_global_cleanup();
     store_global_shutdown();

@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "err.h"
-#include "session.h"
+#include "proc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 typedef struct batch {
-    session_t s;
+    proc_t s;
     char **inputs;
     size_t ninputs, next, started, ended; /* ninputs: lines in the file */
     size_t total;                          /* runs to finish: lines + runs taken over */
@@ -212,7 +212,7 @@ int batch_cli_main(int argc, char **argv)
     batch_t b;
     memset(&b, 0, sizeof b);
     b.concurrency = 16;
-    session_opts_t so;
+    proc_opts_t so;
     memset(&so, 0, sizeof so);
     const char *pos[2];
     int npos = 0;
@@ -266,17 +266,17 @@ int batch_cli_main(int argc, char **argv)
     int code = load_inputs(&b, pos[1]);
     char err[1024];
     if (!code) {
-        code = session_open(&b.s, &so, err, sizeof err);
+        code = proc_open(&b.s, &so, err, sizeof err);
         if (code)
             fprintf(stderr, "agentd: %s\n", err);
     }
     if (!code) {
         b.t0 = loop_mono_ns();
-        size_t reclaimed = (size_t)session_reclaim(&b.s);
+        size_t reclaimed = (size_t)proc_reclaim(&b.s);
         b.total = b.ninputs + reclaimed; /* taken-over runs end through on_end too */
         b.started += reclaimed;
         start_more(&b);
-        if (session_run(&b.s)) {
+        if (proc_run(&b.s)) {
             fprintf(stderr, "agentd: event loop failed\n");
             code = CLI_INTERNAL;
         } else {
@@ -285,7 +285,7 @@ int batch_cli_main(int argc, char **argv)
             code = b.stopped ? CLI_INTERNAL : b.failed + b.start_errors ? CLI_FAILED : CLI_OK;
         }
     }
-    session_close(&b.s);
+    proc_close(&b.s);
     for (size_t i = 0; i < b.ninputs; i++)
         free(b.inputs[i]);
     free(b.inputs);

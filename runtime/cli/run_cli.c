@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "err.h"
-#include "session.h"
+#include "proc.h"
 #include "trace.h"
 
 #include <stdio.h>
@@ -159,7 +159,7 @@ static int print_waiting_call(void *ud, const store_toolcall_t *tc)
     return 0;
 }
 
-static int report(view_t *v, session_t *s)
+static int report(view_t *v, proc_t *s)
 {
     if (!v->have_last) {
         fprintf(stderr, "agentd: the run stopped without a result\n");
@@ -245,7 +245,7 @@ static char *read_stdin(void)
 }
 
 typedef struct common {
-    session_opts_t so;
+    proc_opts_t so;
     view_t view;
     const char *pos[3];
     int npos;
@@ -322,9 +322,9 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
     return 0;
 }
 
-static int finish(common_t *c, session_t *s, int code)
+static int finish(common_t *c, proc_t *s, int code)
 {
-    session_close(s);
+    proc_close(s);
     store_run_clear(&c->view.last);
     return code;
 }
@@ -337,9 +337,9 @@ int run_cli_run(int argc, char **argv)
     if (c.npos < 1 || c.npos > 2)
         return usage_run();
     c.so.agent_path = c.pos[0];
-    session_t s;
+    proc_t s;
     char err[1024];
-    int code = session_open(&s, &c.so, err, sizeof err);
+    int code = proc_open(&s, &c.so, err, sizeof err);
     if (code) {
         fprintf(stderr, "agentd: %s\n", err);
         return finish(&c, &s, code);
@@ -363,8 +363,8 @@ int run_cli_run(int argc, char **argv)
         fprintf(stderr, "agentd: %s\n", err);
         return finish(&c, &s, rc == ERR_INVAL ? CLI_USAGE : CLI_INTERNAL);
     }
-    session_reclaim(&s);
-    if (session_run(&s)) {
+    proc_reclaim(&s);
+    if (proc_run(&s)) {
         fprintf(stderr, "agentd: event loop failed\n");
         return finish(&c, &s, CLI_INTERNAL);
     }
@@ -411,8 +411,8 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
     if (code)
         return code;
     c->so.agent_path = agent_path;
-    session_t s;
-    code = session_open(&s, &c->so, err, sizeof err);
+    proc_t s;
+    code = proc_open(&s, &c->so, err, sizeof err);
     if (code) {
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, code);
@@ -426,7 +426,7 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, CLI_USAGE);
     }
-    if (session_run(&s)) {
+    if (proc_run(&s)) {
         fprintf(stderr, "agentd: event loop failed\n");
         return finish(c, &s, CLI_INTERNAL);
     }
@@ -493,20 +493,20 @@ static int resume_all(common_t *c)
     tally_t t = {0};
     int code = CLI_OK;
     for (size_t i = 0; i < ps.n; i++) {
-        session_t s;
+        proc_t s;
         c->so.agent_path = ps.p[i];
         c->so.obs = (machine_observer_t){.ud = &t, .on_end = tally_end};
         c->so.quiet_model_note = 1;
-        int oc = session_open(&s, &c->so, err, sizeof err);
+        int oc = proc_open(&s, &c->so, err, sizeof err);
         if (oc) {
             fprintf(stderr, "agentd: %s\n", err);
             code = oc;
         } else {
-            session_reclaim(&s);
-            if (session_run(&s))
+            proc_reclaim(&s);
+            if (proc_run(&s))
                 code = CLI_INTERNAL;
         }
-        session_close(&s);
+        proc_close(&s);
     }
     free(ps.p);
     printf("resumed %d run%s: %d done, %d failed, %d waiting\n", t.done + t.failed + t.waiting,

@@ -18,7 +18,7 @@
 #include "viewer_int.h"
 #include "viewer_screen.h"
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "err.h"
 
 #include <curses.h>
