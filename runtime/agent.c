@@ -1,12 +1,12 @@
 /*
- * agent: see agent.h. The Lua file runs in the same sandbox tools use (lua_host), and only
+ * agent: see agent.h. The Lua file runs in the same sandbox tools use (sandbox), and only
  * its returned table (converted to JSON) is kept: agents are configuration, so functions
  * (hooks) are not carried over in this version and are rejected with a clear error.
  */
 #include "agent.h"
 
 #include "err.h"
-#include "lua_host.h"
+#include "sandbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,7 +296,7 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
     a->dir = dir_of(a->path);
     if (!a->path || !a->dir)
         goto nomem;
-    if (lua_host_load_table(path, 0, &t, errbuf, errlen))
+    if (sandbox_load_table(path, 0, &t, errbuf, errlen))
         goto fail;
     if (!json_object_is_type(t, json_type_object)) {
         err_set(errbuf, errlen, ERR_INVAL, "%s: the file must return a table with name, model, "

@@ -21,7 +21,7 @@ struct ctx_task {
     char *path;
     json_object *args;
     uint64_t deadline_ns;
-    lua_host_t *host;
+    sandbox_t *host;
     lua_State *co;
     ctx_done_fn done;
     void *ud;
@@ -42,7 +42,7 @@ struct ctx_task {
 static void task_free(void *arg)
 {
     ctx_task_t *t = arg;
-    lua_host_free(t->host);
+    sandbox_free(t->host);
     json_object_put(t->args);
     json_object_put(t->res);
     free(t->res_err);
@@ -72,7 +72,7 @@ double ctx_task_time_left(const ctx_task_t *t, double cap)
 
 size_t ctx_task_mem_peak(const ctx_task_t *t)
 {
-    return t->host ? lua_host_mem_peak(t->host) : 0;
+    return t->host ? sandbox_mem_peak(t->host) : 0;
 }
 
 int ctx_allowed(json_object *list, const char *s)
@@ -278,7 +278,7 @@ static int door_k(lua_State *L, int status, lua_KContext kc)
     t->res = NULL;
     switch (kind) {
     case CTX_RES_VALUE:
-        lua_host_push_json_take(L, res);
+        sandbox_push_json_take(L, res);
         return 1;
     case CTX_RES_ERR:
         lua_pushnil(L);
@@ -360,7 +360,7 @@ static int prepare(lua_State *L)
         return luaL_error(L, "%s: must return a table", t->path);
     if (lua_getfield(L, -1, "run") != LUA_TFUNCTION)
         return luaL_error(L, "%s: run: must be a function", t->path);
-    lua_host_push_json(L, t->args);
+    sandbox_push_json(L, t->args);
     push_ctx(L, t);
     return 3;
 }
@@ -411,29 +411,29 @@ static void step(ctx_task_t *t)
     int nres = 0, st, rc;
     if (!t->started) {
         t->started = 1;
-        t->host = lua_host_new(&t->env->limits, task_print, t);
+        t->host = sandbox_new(&t->env->limits, task_print, t);
         if (!t->host) {
             finish(t, ERR_NOMEM, NULL, "out of memory creating the Lua state");
             return;
         }
-        lua_State *L = lua_host_state(t->host);
+        lua_State *L = sandbox_state(t->host);
         t->co = lua_newthread(L);
         luaL_ref(L, LUA_REGISTRYINDEX); /* keeps the coroutine alive until lua_close */
-        lua_host_reset_budget(t->host, t->deadline_ns, t->co);
+        sandbox_reset_budget(t->host, t->deadline_ns, t->co);
         lua_pushcfunction(L, prepare);
         lua_pushlightuserdata(L, t);
-        rc = lua_host_pcall(t->host, 1, 3, err, sizeof err);
+        rc = sandbox_pcall(t->host, 1, 3, err, sizeof err);
         if (rc) {
             finish(t, rc, NULL, err);
             return;
         }
         lua_xmove(L, t->co, 3);
-        st = lua_host_resume(t->host, t->co, 2, &nres);
+        st = sandbox_resume(t->host, t->co, 2, &nres);
     } else {
-        st = lua_host_resume(t->host, t->co, 0, &nres);
+        st = sandbox_resume(t->host, t->co, 0, &nres);
     }
     if (st == LUA_YIELD) {
-        if (lua_host_take_preempted(t->host)) {
+        if (sandbox_take_preempted(t->host)) {
             wake(t);
             return;
         }
@@ -445,13 +445,13 @@ static void step(ctx_task_t *t)
         return;
     }
     if (st != LUA_OK) {
-        rc = lua_host_errmsg(t->host, t->co, -1, st, err, sizeof err);
+        rc = sandbox_errmsg(t->host, t->co, -1, st, err, sizeof err);
         finish(t, rc, NULL, err);
         return;
     }
     json_object *res = NULL;
     if (nres > 0) {
-        rc = lua_host_to_json(t->co, -nres, 0, "result", &res, err, sizeof err);
+        rc = sandbox_to_json(t->co, -nres, 0, "result", &res, err, sizeof err);
         if (rc) {
             finish(t, ERR_INVAL, NULL, err);
             return;

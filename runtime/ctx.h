@@ -1,5 +1,5 @@
 /*
- * ctx: one attempt of one tool call — a fresh sandboxed Lua state (lua_host) whose
+ * ctx: one attempt of one tool call — a fresh sandboxed Lua state (sandbox) whose
  * coroutine runs the tool's run(args, ctx) — and the ctx doors that coroutine may use.
  * Used by tools.c; the doors live in ctx_doors.c (sleep, kv, log, secret, now, data),
  * ctx_http.c and ctx_exec.c.
@@ -18,7 +18,7 @@
 #define AGENTD_CTX_H
 
 #include "loop.h"
-#include "lua_host.h"
+#include "sandbox.h"
 #include "tools.h"
 
 #include <json-c/json.h>
@@ -34,7 +34,7 @@ typedef struct ctx_env {
     const char *const *data_dirs; /* NULL-terminated folders ctx.data reads from */
     void (*on_log)(void *log_ud, const char *level, const char *msg);
     void *log_ud;
-    lua_host_limits_t limits;
+    sandbox_limits_t limits;
     /* The tool's chunk compiled once when the registry loaded it (lua_dump output), or
      * NULL to read the file: a call runs the definition that was checked, and skips the
      * parser. */

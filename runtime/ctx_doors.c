@@ -81,7 +81,7 @@ static int kv_put(lua_State *L)
     luaL_checkany(L, 2);
     char msg[300];
     json_object *j = NULL;
-    if (lua_host_to_json(L, 2, 0, "value", &j, msg, sizeof msg) != 0)
+    if (sandbox_to_json(L, 2, 0, "value", &j, msg, sizeof msg) != 0)
         return luaL_error(L, "ctx.kv.put: %s", msg);
     const char *txt = j ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN) : "null";
     int rc = store_kv_put(kv_store(L, t), kv_ns(t), key, txt);
@@ -251,7 +251,7 @@ static int door_data(lua_State *L)
                                                           ? json_tokener_error_parse_eof
                                                           : e));
         }
-        lua_host_push_json_take(L, j);
+        sandbox_push_json_take(L, j);
         return 1;
     }
     luaL_pushresultsize(&b, n);

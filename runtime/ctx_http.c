@@ -176,7 +176,7 @@ static int door_http(lua_State *L)
     if (!lua_isnil(L, 6)) {
         char msg[300];
         json_object *j = NULL;
-        if (lua_host_to_json(L, 6, 0, "json", &j, msg, sizeof msg) != 0)
+        if (sandbox_to_json(L, 6, 0, "json", &j, msg, sizeof msg) != 0)
             return luaL_error(L, "ctx.http: %s", msg);
         lua_pushstring(L, j ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN) : "null");
         json_object_put(j); /* lua_pushstring raising would leak j; it is small and rare */

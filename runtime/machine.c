@@ -146,7 +146,7 @@ static void run_free(void *p)
 {
     machine_run_t *r = p;
     for (size_t i = 0; i < r->ncalls; i++)
-        mcall_clear(&r->calls[i]);
+        tcall_clear(&r->calls[i]);
     free(r->calls);
     json_object_put(r->messages);
     json_object_put(r->sigs);

@@ -25,7 +25,7 @@ static const char *to_json(json_object *o)
                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
-void mcall_clear(mcall_t *c)
+void tcall_clear(tcall_t *c)
 {
     if (c->h) {
         tools_call_cancel(c->h);
@@ -55,7 +55,7 @@ static int stage_message(machine_run_t *r, json_object *msg)
     return 0;
 }
 
-static int stage_call_row(machine_run_t *r, const mcall_t *c)
+static int stage_call_row(machine_run_t *r, const tcall_t *c)
 {
     store_toolcall_t tc;
     memset(&tc, 0, sizeof tc);
@@ -75,11 +75,11 @@ static int stage_call_row(machine_run_t *r, const mcall_t *c)
     return store_toolcall_put(r->m->st, &tc);
 }
 
-int mcalls_mark_unknown(machine_run_t *r, const char *why)
+int tcalls_mark_unknown(machine_run_t *r, const char *why)
 {
     int rc = 0;
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
-        mcall_t *c = &r->calls[i];
+        tcall_t *c = &r->calls[i];
         if (strcmp(c->state, "running") != 0)
             continue;
         snprintf(c->state, sizeof c->state, "unknown");
@@ -120,7 +120,7 @@ static int stage_point(machine_run_t *r, const char *span, const char *parent, c
 }
 
 /* The attributes every execute_tool event carries. */
-static json_object *tool_attrs(const mcall_t *c)
+static json_object *tool_attrs(const tcall_t *c)
 {
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "gen_ai.operation.name", jstr("execute_tool"));
@@ -255,13 +255,13 @@ static void fill_calls(machine_run_t *r, json_object *tcs)
 {
     size_t n = json_object_array_length(tcs);
     for (size_t i = 0; i < r->ncalls; i++)
-        mcall_clear(&r->calls[i]);
+        tcall_clear(&r->calls[i]);
     free(r->calls);
     r->calls = calloc(n, sizeof *r->calls);
     r->ncalls = r->calls ? n : 0;
     for (size_t i = 0; i < r->ncalls; i++) {
         json_object *tc = json_object_array_get_idx(tcs, i), *v;
-        mcall_t *c = &r->calls[i];
+        tcall_t *c = &r->calls[i];
         c->r = r;
         c->ord = (int)i;
         const char *id = json_object_object_get_ex(tc, "id", &v) ? json_object_get_string(v) : NULL;
@@ -332,7 +332,7 @@ static void model_done(void *ud, const model_resp_t *resp)
         return;
     }
     for (size_t i = 0; i < r->ncalls; i++)
-        mcall_clear(&r->calls[i]);
+        tcall_clear(&r->calls[i]);
     r->ncalls = 0;
     const char *answer = json_object_object_get_ex(resp->message, "content", &content) &&
                                  json_object_is_type(content, json_type_string)
@@ -437,7 +437,7 @@ void mact_plan(machine_run_t *r)
 
 /* ---- acting: the tool calls of one model turn --------------------------------------- */
 
-static int stage_tool_begin(machine_run_t *r, mcall_t *c)
+static int stage_tool_begin(machine_run_t *r, tcall_t *c)
 {
     json_object *attrs = tool_attrs(c);
     json_object_object_add(attrs, "gen_ai.tool.call.arguments", jstr(c->args));
@@ -448,7 +448,7 @@ static int stage_tool_begin(machine_run_t *r, mcall_t *c)
                       attrs);
 }
 
-static int stage_tool_end(machine_run_t *r, mcall_t *c)
+static int stage_tool_end(machine_run_t *r, tcall_t *c)
 {
     json_object *attrs = tool_attrs(c);
     json_object_object_add(attrs, "agentd.tool.state", jstr(c->state));
@@ -475,7 +475,7 @@ static void check_settled(machine_run_t *r, void *arg);
 
 static void tool_log(void *ud, const char *level, const char *msg)
 {
-    mcall_t *c = ud;
+    tcall_t *c = ud;
     machine_run_t *r = c->r;
     if (r->dead)
         return;
@@ -490,7 +490,7 @@ static void tool_log(void *ud, const char *level, const char *msg)
 
 static void tool_done(void *ud, const tools_result_t *res)
 {
-    mcall_t *c = ud;
+    tcall_t *c = ud;
     machine_run_t *r = c->r;
     c->h = NULL;
     c->ended_ns = (int64_t)loop_wall_ns();
@@ -512,7 +512,7 @@ static void tool_done(void *ud, const tools_result_t *res)
 
 static void start_tool(machine_run_t *r, void *arg)
 {
-    mcall_t *c = arg;
+    tcall_t *c = arg;
     tools_policy_t pol = {
         .agent = r->agent->name,
         .http_allow = r->agent->http_allow,
@@ -545,7 +545,7 @@ static int name_in(json_object *arr, const char *name)
 }
 
 /* Signature of a call for loop detection: name + canonical arguments. */
-static void call_sig(const mcall_t *c, char *buf, size_t len)
+static void call_sig(const tcall_t *c, char *buf, size_t len)
 {
     json_object *a = json_tokener_parse(c->args);
     snprintf(buf, len, "%s\x1f%s", c->name, a ? to_json(a) : c->args);
@@ -554,7 +554,7 @@ static void call_sig(const mcall_t *c, char *buf, size_t len)
 
 /* Guardrails, in order: known tool, allowed for this agent, run-wide call limit, loop
  * detection. Returns NULL when the call may run, else the reason (msg filled). */
-static const char *guard(machine_run_t *r, mcall_t *c, char *msg, size_t len)
+static const char *guard(machine_run_t *r, tcall_t *c, char *msg, size_t len)
 {
     const agent_t *a = r->agent;
     if (!tools_get(r->m->tl, c->name) || !name_in(a->tools, c->name)) {
@@ -580,7 +580,7 @@ static const char *guard(machine_run_t *r, mcall_t *c, char *msg, size_t len)
     return NULL;
 }
 
-static int stage_guardrail(machine_run_t *r, mcall_t *c, const char *decision, const char *msg)
+static int stage_guardrail(machine_run_t *r, tcall_t *c, const char *decision, const char *msg)
 {
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "agentd.guardrail", jstr(decision));
@@ -600,7 +600,7 @@ static int stage_tools(machine_run_t *r)
 {
     int rc = 0;
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
-        mcall_t *c = &r->calls[i];
+        tcall_t *c = &r->calls[i];
         int approved = strcmp(c->state, "approved") == 0;
         if (!approved && strcmp(c->state, "pending") != 0)
             continue;
@@ -635,7 +635,7 @@ static void start_staged(machine_run_t *r, void *arg)
 {
     (void)arg;
     for (size_t i = 0; i < r->ncalls && !r->dead; i++) {
-        mcall_t *c = &r->calls[i];
+        tcall_t *c = &r->calls[i];
         if (c->to_start) {
             c->to_start = 0;
             start_tool(r, c);
@@ -680,7 +680,7 @@ static int write_observations(machine_run_t *r, void *arg)
     (void)arg;
     int rc = 0;
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
-        mcall_t *c = &r->calls[i];
+        tcall_t *c = &r->calls[i];
         json_object *msg = json_object_new_object();
         json_object_object_add(msg, "role", jstr("tool"));
         json_object_object_add(msg, "tool_call_id", jstr(c->id));

@@ -26,7 +26,7 @@ typedef struct mcall {
     tools_call_t *h;     /* in flight */
     int to_start;        /* committed as running, not started yet */
     struct machine_run *r;
-} mcall_t;
+} tcall_t;
 
 typedef struct mline {
     struct machine_run *r; /* holds a reference until written */
@@ -53,7 +53,7 @@ struct machine_run {
     json_object *sigs;       /* "name\x1fargs" -> count, for loop detection */
     char state_span[17];     /* span of the current state visit */
     char chat_span[17];
-    mcall_t *calls;          /* calls of the current model turn */
+    tcall_t *calls;          /* calls of the current model turn */
     size_t ncalls;
     model_call_t *mcall;     /* model call in flight */
     const char **models;     /* chain used for this run */
@@ -120,7 +120,7 @@ void mact_wait(machine_run_t *r);
 void mact_finish(machine_run_t *r);
 void mrun_cancel_inflight(machine_run_t *r);
 /* Calls still `running` become `unknown` with why as their error (row staged). */
-int mcalls_mark_unknown(machine_run_t *r, const char *why);
-void mcall_clear(mcall_t *c);
+int tcalls_mark_unknown(machine_run_t *r, const char *why);
+void tcall_clear(tcall_t *c);
 
 #endif

@@ -216,13 +216,13 @@ static int load_call(void *ud, const store_toolcall_t *tc)
         return 0;
     if (r->ncalls == lc->cap) {
         size_t ncap = lc->cap ? lc->cap * 2 : 4;
-        mcall_t *nc = realloc(r->calls, ncap * sizeof *nc);
+        tcall_t *nc = realloc(r->calls, ncap * sizeof *nc);
         if (!nc)
             return 1;
         r->calls = nc;
         lc->cap = ncap;
     }
-    mcall_t *c = &r->calls[r->ncalls++];
+    tcall_t *c = &r->calls[r->ncalls++];
     memset(c, 0, sizeof *c);
     c->r = r;
     snprintf(c->id, sizeof c->id, "%s", tc->call_id);
@@ -288,14 +288,14 @@ static void post_resume(machine_run_t *r, void *arg)
 static int settle_interrupted(machine_run_t *r)
 {
     for (size_t i = 0; i < r->ncalls; i++) {
-        mcall_t *c = &r->calls[i];
+        tcall_t *c = &r->calls[i];
         const tool_t *tl = tools_get(r->m->tl, c->name);
         if (strcmp(c->state, "running") == 0 && tl && tool_idempotent(tl)) {
             snprintf(c->state, sizeof c->state, "approved"); /* passed guardrails already */
             r->rec.tool_calls--;                             /* counted again when started */
         }
     }
-    return mcalls_mark_unknown(r, "outcome unknown: agentd stopped while this call was running, "
+    return tcalls_mark_unknown(r, "outcome unknown: agentd stopped while this call was running, "
                                   "and the tool is not idempotent, so it was not run again");
 }
 
@@ -482,7 +482,7 @@ out:
 
 static int write_interrupted(machine_run_t *r, void *arg)
 {
-    return mcalls_mark_unknown(r, arg);
+    return tcalls_mark_unknown(r, arg);
 }
 
 static void interrupt(machine_run_t *r, machine_event_t ev, const char *reason, const char *msg)

@@ -58,7 +58,7 @@ void otlp_span_id(const char *id, char out[17])
 
 /* Instant spans of these ops annotate their parent; other instant spans (a tool call
  * closed by resume without ever running) stay spans of zero length. */
-static int annotation(const vmodel_span_t *s)
+static int annotation(const spantree_span_t *s)
 {
     return s->point && s->parent_idx >= 0 &&
            (!strcmp(s->op, "retry") || !strcmp(s->op, "guardrail") || !strcmp(s->op, "log"));
@@ -186,7 +186,7 @@ static const char *field(json_object *o, const char *key)
 
 /* A point event that annotates an existing span (a transition logged on the root, a log
  * line): its attrs plus the transition fields, as agentd.* attributes. */
-static void add_event_line(json_object *events, const vmodel_event_t *ev)
+static void add_event_line(json_object *events, const spantree_event_t *ev)
 {
     json_object *o = json_tokener_parse(ev->json), *a = NULL;
     if (!o)
@@ -210,7 +210,7 @@ static void add_event_line(json_object *events, const vmodel_event_t *ev)
 }
 
 /* The transition that opened a state span, as attributes of that span. */
-static void add_transition(json_object *attrs, const vmodel_event_t *ev)
+static void add_transition(json_object *attrs, const spantree_event_t *ev)
 {
     json_object *o = json_tokener_parse(ev->json);
     if (!o)
@@ -226,10 +226,10 @@ static void add_transition(json_object *attrs, const vmodel_event_t *ev)
     json_object_put(o);
 }
 
-static json_object *span_json(const vmodel_t *m, int i, const char *trace_id, const int *first_pt,
+static json_object *span_json(const spantree_t *m, int i, const char *trace_id, const int *first_pt,
                               const int *next_pt)
 {
-    const vmodel_span_t *s = &m->spans[i];
+    const spantree_span_t *s = &m->spans[i];
     char sid[17], pid[17];
     json_object *o = json_object_new_object();
     otlp_span_id(s->id, sid);
@@ -243,7 +243,7 @@ static json_object *span_json(const vmodel_t *m, int i, const char *trace_id, co
     json_object_object_add(
         o, "kind", json_object_new_int(strcmp(s->op, "chat") == 0 ? KIND_CLIENT : KIND_INTERNAL));
     json_object_object_add(o, "startTimeUnixNano", nanos(s->start_ns));
-    json_object_object_add(o, "endTimeUnixNano", nanos(vmodel_span_end(m, s, 0)));
+    json_object_object_add(o, "endTimeUnixNano", nanos(spantree_span_end(m, s, 0)));
 
     json_object *attrs = attributes(s->attrs);
     static const char *const genai_ops[] = {"invoke_agent", "chat", "execute_tool"};
@@ -262,34 +262,34 @@ static json_object *span_json(const vmodel_t *m, int i, const char *trace_id, co
         json_object_put(t);
     }
     for (int k = 0; k < s->nevs; k++) {
-        const vmodel_event_t *ev = &m->evs[s->evs[k]];
+        const spantree_event_t *ev = &m->evs[s->evs[k]];
         if (ev->phase == 'b')
             add_transition(attrs, ev);
     }
     if (s->parent_idx < 0 && m->last_state[0])
         kv_str(attrs, "agentd.run.state", m->last_state);
-    if (s->status == VM_ERROR && !has_attr(s->attrs, "error.type")) {
+    if (s->status == SPAN_ERROR && !has_attr(s->attrs, "error.type")) {
         /* The run's failure reason ("max_steps", "budget_exceeded") is the error class. */
-        const char *reason = vmodel_attr_str(s, "agentd.reason");
+        const char *reason = spantree_attr_str(s, "agentd.reason");
         kv_str(attrs, "error.type", reason ? reason : "_OTHER");
     }
     json_object_object_add(o, "attributes", attrs);
 
     json_object *events = json_object_new_array();
     for (int k = 0; k < s->nevs; k++) {
-        const vmodel_event_t *ev = &m->evs[s->evs[k]];
+        const spantree_event_t *ev = &m->evs[s->evs[k]];
         if (ev->phase == 'p' && !s->point)
             add_event_line(events, ev);
     }
     for (int c = first_pt[i]; c >= 0; c = next_pt[c]) {
-        const vmodel_span_t *k = &m->spans[c];
+        const spantree_span_t *k = &m->spans[c];
         add_point_event(events, k->name ? k->name : k->op, k->error, k->start_ns, k->attrs);
     }
     if (json_object_array_length(events))
         json_object_object_add(o, "events", events);
     else
         json_object_put(events);
-    if (s->status == VM_ERROR) {
+    if (s->status == SPAN_ERROR) {
         json_object *st = json_object_new_object();
         json_object_object_add(st, "code", json_object_new_int(STATUS_ERROR));
         if (s->error)
@@ -299,9 +299,9 @@ static json_object *span_json(const vmodel_t *m, int i, const char *trace_id, co
     return o;
 }
 
-json_object *otlp_build(vmodel_t *m)
+json_object *otlp_build(spantree_t *m)
 {
-    if (m->nspans == 0 || vmodel_flatten(m, 1))
+    if (m->nspans == 0 || spantree_flatten(m, 1))
         return NULL;
     char trace_id[33];
     otlp_trace_id(m->run_id, trace_id);
@@ -363,7 +363,7 @@ json_object *otlp_build(vmodel_t *m)
     return top;
 }
 
-int otlp_write(vmodel_t *m, FILE *out)
+int otlp_write(spantree_t *m, FILE *out)
 {
     json_object *o = otlp_build(m);
     if (!o)

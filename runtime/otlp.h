@@ -15,7 +15,7 @@
 #ifndef AGENTD_OTLP_H
 #define AGENTD_OTLP_H
 
-#include "viewer/viewer_model.h"
+#include "spantree.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -25,13 +25,13 @@ void otlp_trace_id(const char *run_id, char out[33]);
 /* Span id: a 16-hex id lowercased; anything else hashed to 16 hex. */
 void otlp_span_id(const char *id, char out[17]);
 
-/* New TracesData object for the run in m. Calls vmodel_flatten(m, 1) to resolve parent
+/* New TracesData object for the run in m. Calls spantree_flatten(m, 1) to resolve parent
  * links (the rows change; collapsed spans are still exported). NULL on ENOMEM or when the
  * model holds no spans. */
-json_object *otlp_build(vmodel_t *m);
+json_object *otlp_build(spantree_t *m);
 
 /* Write the run as one TracesData JSON object plus '\n'. 0, ERR_INVAL (no spans),
  * ERR_NOMEM or ERR_IO. */
-int otlp_write(vmodel_t *m, FILE *out);
+int otlp_write(spantree_t *m, FILE *out);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "ctx.h"
 #include "err.h"
-#include "lua_host.h"
+#include "sandbox.h"
 #include "schema/schema.h"
 
 #include <dirent.h>
@@ -46,7 +46,7 @@ struct tools {
     size_t n, cap;
     char *data_dirs[MAX_DATA_DIRS + 1];
     size_t ndata;
-    lua_host_limits_t limits;
+    sandbox_limits_t limits;
     uint64_t rng; /* xorshift state for backoff jitter (no hidden global rand()) */
     size_t live, max_live;               /* attempts holding a Lua state, and the cap */
     tools_call_t *wait_head, *wait_tail; /* attempts waiting for a slot */
@@ -310,19 +310,19 @@ static int read_def(const char *path, json_object **out, dumpbuf_t *code, char *
 {
     char msg[600];
     int rc;
-    lua_host_t *h = lua_host_new(NULL, NULL, NULL);
+    sandbox_t *h = sandbox_new(NULL, NULL, NULL);
     if (!h)
         return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
-    lua_State *L = lua_host_state(h);
-    lua_host_reset_budget(h, 0, NULL);
-    rc = lua_host_loadfile(h, path, errbuf, errlen);
+    lua_State *L = sandbox_state(h);
+    sandbox_reset_budget(h, 0, NULL);
+    rc = sandbox_loadfile(h, path, errbuf, errlen);
     if (rc)
         goto done;
     if (lua_dump(L, dump_writer, code, 0) != 0) {
         rc = err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
-    rc = lua_host_pcall(h, 0, 1, msg, sizeof msg);
+    rc = sandbox_pcall(h, 0, 1, msg, sizeof msg);
     if (rc) {
         int named = strncmp(msg, path, strlen(path)) == 0;
         err_set(errbuf, errlen, rc, "%s%s%s", named ? "" : path, named ? "" : ": ", msg);
@@ -340,11 +340,11 @@ static int read_def(const char *path, json_object **out, dumpbuf_t *code, char *
         goto done;
     }
     lua_pop(L, 1);
-    rc = lua_host_to_json(L, -1, 1, "", out, msg, sizeof msg);
+    rc = sandbox_to_json(L, -1, 1, "", out, msg, sizeof msg);
     if (rc)
         err_set(errbuf, errlen, rc, "%s: %s", path, msg);
 done:
-    lua_host_free(h);
+    sandbox_free(h);
     return rc;
 }
 

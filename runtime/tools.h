@@ -5,7 +5,7 @@
  *
  * tools_call() validates the arguments against the compiled schema first; an invalid call
  * never reaches the tool and completes with status "rejected" and the validator's message.
- * Each call runs in its own Lua coroutine (lua_host.h); every ctx door yields to the loop.
+ * Each call runs in its own Lua coroutine (sandbox.h); every ctx door yields to the loop.
  *
  * Invariants: done fires exactly once, from a loop event, unless tools_call_cancel() was
  * called first (then it never fires and everything the call had pending is cancelled).

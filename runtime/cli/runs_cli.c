@@ -68,7 +68,7 @@ static int print_row(void *ud, const store_run_t *r)
         localtime_r(&t, &tm);
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
         printf("%-16.16s  %-14.14s  %-9s  %5d  %8s  %8lld  %9.6f  %s\n", r->id, r->agent, r->state,
-               r->step, vmodel_fmt_dur(run_duration(r), dur, sizeof dur),
+               r->step, spantree_fmt_dur(run_duration(r), dur, sizeof dur),
                (long long)(r->input_tokens + r->output_tokens), r->cost_usd, when);
     }
     c->n++;

@@ -99,7 +99,7 @@ static int is_trace_file(const char *arg)
 }
 
 /* Load a trace file into a new model and describe the run from its events alone. */
-static int load_file(const char *path, store_run_t *run, vmodel_t **out)
+static int load_file(const char *path, store_run_t *run, spantree_t **out)
 {
     char err[512];
     FILE *f = fopen(path, "rb");
@@ -118,8 +118,8 @@ static int load_file(const char *path, store_run_t *run, vmodel_t **out)
     fclose(f);
     if (mem)
         fclose(mem);
-    vmodel_t *m = vmodel_new(NULL);
-    int rc = !text || !m ? ERR_NOMEM : bad ? ERR_IO : vmodel_add_jsonl(m, text, err, sizeof err);
+    spantree_t *m = spantree_new(NULL);
+    int rc = !text || !m ? ERR_NOMEM : bad ? ERR_IO : spantree_add_jsonl(m, text, err, sizeof err);
     free(text);
     if (rc || m->nevs == 0) {
         fprintf(stderr, "agentd trace: %s: %s\n", path,
@@ -127,7 +127,7 @@ static int load_file(const char *path, store_run_t *run, vmodel_t **out)
                 : rc == ERR_IO  ? strerror(EIO)
                 : rc            ? err_str(rc)
                                 : "no trace events in the file");
-        vmodel_free(m);
+        spantree_free(m);
         return rc && rc != ERR_INVAL ? CLI_INTERNAL : CLI_USAGE;
     }
     memset(run, 0, sizeof *run);
@@ -136,7 +136,7 @@ static int load_file(const char *path, store_run_t *run, vmodel_t **out)
     snprintf(run->state, sizeof run->state, "%s", m->last_state[0] ? m->last_state : "?");
     run->step = m->steps;
     run->cost_usd = m->cost;
-    int root = vmodel_root(m);
+    int root = spantree_root(m);
     if (root >= 0 && m->spans[root].error)
         run->error = strdup(m->spans[root].error);
     *out = m;
@@ -145,7 +145,7 @@ static int load_file(const char *path, store_run_t *run, vmodel_t **out)
 
 /* Resolve RUN (id or unique prefix, or a trace file) and load all its events into a new
  * model. */
-static int load_run(store_t *st, const char *arg, store_run_t *run, vmodel_t **out)
+static int load_run(store_t *st, const char *arg, store_run_t *run, spantree_t **out)
 {
     char err[512];
     if (is_trace_file(arg))
@@ -161,10 +161,10 @@ static int load_run(store_t *st, const char *arg, store_run_t *run, vmodel_t **o
             fprintf(stderr, "agentd trace: reading run \"%s\": %s\n", arg, store_errmsg(st));
         return rc == ERR_NOTFOUND || rc == ERR_INVAL ? CLI_USAGE : CLI_INTERNAL;
     }
-    vmodel_t *m = vmodel_new(run->id);
+    spantree_t *m = spantree_new(run->id);
     if (!m || (rc = viewer_load(st, m, err, sizeof err)) != 0) {
         fprintf(stderr, "agentd trace: %s\n", m ? err : "out of memory");
-        vmodel_free(m);
+        spantree_free(m);
         store_run_clear(run);
         return CLI_INTERNAL;
     }
@@ -188,7 +188,7 @@ static int export_otlp(store_t *st, const opts_t *o)
     int code = CLI_OK;
     for (int i = 0; i < o->nruns && code == CLI_OK; i++) {
         store_run_t run;
-        vmodel_t *m = NULL;
+        spantree_t *m = NULL;
         code = load_run(st, o->runs[i], &run, &m);
         if (code)
             break;
@@ -198,7 +198,7 @@ static int export_otlp(store_t *st, const opts_t *o)
                     rc == ERR_INVAL ? "no trace events" : err_str(rc));
             code = rc == ERR_INVAL ? CLI_FAILED : CLI_INTERNAL;
         }
-        vmodel_free(m);
+        spantree_free(m);
         store_run_clear(&run);
     }
     if (o->out) {
@@ -221,7 +221,7 @@ static int export_otlp(store_t *st, const opts_t *o)
 static int show_run(store_t *st, const opts_t *o)
 {
     store_run_t run;
-    vmodel_t *m = NULL;
+    spantree_t *m = NULL;
     if (o->follow) {
         if (!st) {
             fprintf(stderr, "agentd trace: --follow reads a run from the database, not a file\n");
@@ -247,7 +247,7 @@ static int show_run(store_t *st, const opts_t *o)
     } else {
         viewer_plain_tree(m, &run, stdout);
     }
-    vmodel_free(m);
+    spantree_free(m);
     store_run_clear(&run);
     return fflush(stdout) == 0 ? CLI_OK : CLI_INTERNAL;
 }

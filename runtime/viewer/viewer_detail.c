@@ -173,7 +173,7 @@ static int tc_one(void *ud, const store_toolcall_t *tc)
     vlines_add(c->l, VL_HEAD, "", "── tool call (from the store) ──");
     vlines_addf(c->l, strcmp(tc->state, "ok") ? VL_ERROR : VL_OK,
                 "state %s   attempts %d   took %s", tc->state, tc->attempts,
-                vmodel_fmt_dur(tc->ended_ns > tc->started_ns ? tc->ended_ns - tc->started_ns : 0,
+                spantree_fmt_dur(tc->ended_ns > tc->started_ns ? tc->ended_ns - tc->started_ns : 0,
                                dur, sizeof dur));
     if (tc->idem_key[0])
         vlines_addf(c->l, VL_DIM, "idempotency key %s", tc->idem_key);
@@ -222,25 +222,25 @@ static int msg_one(void *ud, int64_t idx, const char *json)
     return 0;
 }
 
-static void add_point_events(vlines_t *l, const vmodel_t *m, int i)
+static void add_point_events(vlines_t *l, const spantree_t *m, int i)
 {
-    const vmodel_span_t *s = &m->spans[i];
+    const spantree_span_t *s = &m->spans[i];
     int header = 0;
     /* Instant child spans first (a tool's retries), then point events on the span. */
     for (int c = 0; c < m->nspans; c++) {
-        const vmodel_span_t *k = &m->spans[c];
+        const spantree_span_t *k = &m->spans[c];
         if (!k->point || k->parent_idx != i)
             continue;
         if (!header++)
             vlines_add(l, VL_HEAD, "", "── retries and notes ──");
         char off[32], facts[400];
         viewer_span_facts(k, 1, facts, sizeof facts);
-        vlines_addf(l, k->status == VM_ERROR ? VL_ERROR : VL_TEXT, "  +%s %s  %s",
-                    vmodel_fmt_dur(k->start_ns - m->min_ns, off, sizeof off),
+        vlines_addf(l, k->status == SPAN_ERROR ? VL_ERROR : VL_TEXT, "  +%s %s  %s",
+                    spantree_fmt_dur(k->start_ns - m->min_ns, off, sizeof off),
                     k->name ? k->name : k->op, facts);
     }
     for (int k = 0; k < s->nevs; k++) {
-        const vmodel_event_t *ev = &m->evs[s->evs[k]];
+        const spantree_event_t *ev = &m->evs[s->evs[k]];
         if (ev->phase != 'p' || s->point)
             continue;
         if (!header++)
@@ -253,7 +253,7 @@ static void add_point_events(vlines_t *l, const vmodel_t *m, int i)
             o && json_object_object_get_ex(o, "error", &v) && v ? json_object_get_string(v) : NULL;
         char off[32], line[1024];
         int n = snprintf(line, sizeof line, "+%s %s",
-                         vmodel_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off), name);
+                         spantree_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off), name);
         if (error && n < (int)sizeof line)
             n += snprintf(line + n, sizeof line - (size_t)n, ": %s", error);
         if (o && json_object_object_get_ex(o, "attrs", &a) &&
@@ -270,7 +270,7 @@ static void add_point_events(vlines_t *l, const vmodel_t *m, int i)
     }
 }
 
-static void add_attrs(vlines_t *l, const vmodel_span_t *s)
+static void add_attrs(vlines_t *l, const spantree_span_t *s)
 {
     if (!s->attrs || json_object_object_length(s->attrs) == 0)
         return;
@@ -290,7 +290,7 @@ static void add_attrs(vlines_t *l, const vmodel_span_t *s)
     }
 }
 
-static void add_run_parts(vlines_t *l, store_t *st, const vmodel_t *m)
+static void add_run_parts(vlines_t *l, store_t *st, const spantree_t *m)
 {
     store_run_t run;
     if (!st || store_run_get(st, m->run_id, &run) != 0)
@@ -318,12 +318,12 @@ static void add_run_parts(vlines_t *l, store_t *st, const vmodel_t *m)
     store_messages_each(st, m->run_id, msg_one, &c);
 }
 
-int viewer_detail_build(vlines_t *out, store_t *st, const vmodel_t *m, int i, int json_only)
+int viewer_detail_build(vlines_t *out, store_t *st, const spantree_t *m, int i, int json_only)
 {
-    const vmodel_span_t *s = &m->spans[i];
+    const spantree_span_t *s = &m->spans[i];
     vlines_clear(out);
     if (json_only) {
-        json_object *j = vmodel_span_json(m, i);
+        json_object *j = spantree_span_json(m, i);
         if (!j)
             return ERR_NOMEM;
         int rc = vlines_add(out, VL_TEXT, "",
@@ -336,16 +336,16 @@ int viewer_detail_build(vlines_t *out, store_t *st, const vmodel_t *m, int i, in
     char dur[32], off[32], facts[400];
     static const char *const st_word[] = {"unset", "ok", "ERROR"};
     vlines_addf(out, VL_HEAD, "%s", s->name ? s->name : s->op);
-    vlines_addf(out, s->status == VM_ERROR ? VL_ERROR : VL_TEXT,
+    vlines_addf(out, s->status == SPAN_ERROR ? VL_ERROR : VL_TEXT,
                 "status %s%s   start +%s   duration %s", st_word[s->status],
                 s->end_ns ? "" : " (open)",
-                vmodel_fmt_dur(s->start_ns - m->min_ns, off, sizeof off),
-                vmodel_fmt_dur(vmodel_span_end(m, s, 0) - s->start_ns, dur, sizeof dur));
+                spantree_fmt_dur(s->start_ns - m->min_ns, off, sizeof off),
+                spantree_fmt_dur(spantree_span_end(m, s, 0) - s->start_ns, dur, sizeof dur));
     vlines_addf(out, VL_DIM, "span %s   parent %s   op %s   step %d", s->id,
                 s->parent[0] ? s->parent : "-", s->op, s->step);
     /* A state span opens with the transition into that state: say which. */
     for (int k = 0; k < s->nevs; k++) {
-        const vmodel_event_t *ev = &m->evs[s->evs[k]];
+        const spantree_event_t *ev = &m->evs[s->evs[k]];
         json_object *o = ev->phase == 'b' ? json_tokener_parse(ev->json) : NULL, *f, *t, *e;
         if (o && json_object_object_get_ex(o, "state_to", &t) && t &&
             json_object_object_get_ex(o, "state_from", &f) && f)
@@ -364,14 +364,14 @@ int viewer_detail_build(vlines_t *out, store_t *st, const vmodel_t *m, int i, in
         vlines_add(out, VL_ERROR, "", "error:");
         vlines_add(out, VL_ERROR, "  ", s->error);
     }
-    const char *call_id = vmodel_attr_str(s, "gen_ai.tool.call.id");
+    const char *call_id = spantree_attr_str(s, "gen_ai.tool.call.id");
     if (!strcmp(s->op, "execute_tool") && call_id && st) {
         tc_ctx_t c = {out, call_id, 0};
         store_toolcalls_each(st, m->run_id, tc_one, &c);
     }
     if (!strcmp(s->op, "chat") && st) {
         /* The request held the first n messages; the reply is message n. */
-        int64_t n = vmodel_attr_int(s, "agentd.messages", -1);
+        int64_t n = spantree_attr_int(s, "agentd.messages", -1);
         if (n > 0) {
             vlines_addf(out, VL_HEAD, "── messages (request had %lld; last one and the reply) ──",
                         (long long)n);
@@ -385,12 +385,12 @@ int viewer_detail_build(vlines_t *out, store_t *st, const vmodel_t *m, int i, in
     add_attrs(out, s);
     vlines_addf(out, VL_HEAD, "── events (%d) ──", s->nevs);
     for (int k = 0; k < s->nevs; k++) {
-        const vmodel_event_t *ev = &m->evs[s->evs[k]];
+        const spantree_event_t *ev = &m->evs[s->evs[k]];
         vlines_addf(out, VL_DIM, "#%lld %s +%s", (long long)ev->seq,
                     ev->phase == 'b'   ? "begin"
                     : ev->phase == 'e' ? "end"
                                        : "point",
-                    vmodel_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off));
+                    spantree_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off));
         add_json_text(out, "  ", ev->json);
     }
     return 0;

@@ -6,7 +6,7 @@
 #define AGENTD_VIEWER_INT_H
 
 #include "store.h"
-#include "viewer_model.h"
+#include "spantree.h"
 
 #include <stdio.h>
 
@@ -18,18 +18,18 @@
 store_t *viewer_open_db(const char *path, char *errbuf, size_t errlen);
 
 /* Add the run's events with seq > m->last_seq to m. 0 or an ERR_* with a message. */
-int viewer_load(store_t *st, vmodel_t *m, char *errbuf, size_t errlen);
+int viewer_load(store_t *st, spantree_t *m, char *errbuf, size_t errlen);
 
 /* Is this run state final (done, failed, cancelled)? */
 int viewer_state_final(const char *state);
 
 /* Print the run header and the span tree with durations, status and key attributes. */
-void viewer_plain_tree(vmodel_t *m, const store_run_t *run, FILE *out);
+void viewer_plain_tree(spantree_t *m, const store_run_t *run, FILE *out);
 /* Print one event as a line of follow output: offset, seq, phase, name, key facts. */
-void viewer_plain_event(const vmodel_t *m, const vmodel_event_t *ev, FILE *out);
+void viewer_plain_event(const spantree_t *m, const spantree_event_t *ev, FILE *out);
 /* The key attributes of a span as one short line ("openai gpt-4o in=12 out=3 $0.0001"),
  * with its error at the end when with_error. */
-void viewer_span_facts(const vmodel_span_t *s, int with_error, char *buf, size_t len);
+void viewer_span_facts(const spantree_span_t *s, int with_error, char *buf, size_t len);
 /* Tail a run: print events (plain lines, or raw JSON when json) as they commit, until
  * the run is final. Returns a CLI_* code. */
 int viewer_follow_plain(store_t *st, const char *run_id, int json, FILE *out);

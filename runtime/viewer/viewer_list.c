@@ -183,7 +183,7 @@ void vtui_list_draw(tui_t *t)
         vtui_putf(2 + r, 0, W, base, "%s %-16.16s %-10.10s ", sel ? ">" : " ", l->id, l->agent);
         vtui_put(2 + r, 30, 9, l->state, base | state_attr(t, l->state));
         vtui_putf(2 + r, 39, W - 39, base, " %5d %7s %7lld %9.6f %3d  %s", l->steps,
-                  vmodel_fmt_dur(l->dur_ns, dur, sizeof dur), (long long)l->tokens, l->cost, e,
+                  spantree_fmt_dur(l->dur_ns, dur, sizeof dur), (long long)l->tokens, l->cost, e,
                   when);
         if (e > 0)
             vtui_putf(2 + r, 72, 4, base | vtui_pair(t, C_ERR, A_BOLD), "%3d", e);

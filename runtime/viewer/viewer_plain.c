@@ -29,7 +29,7 @@ store_t *viewer_open_db(const char *path, char *errbuf, size_t errlen)
 }
 
 typedef struct load_ctx {
-    vmodel_t *m;
+    spantree_t *m;
     char *errbuf;
     size_t errlen;
     int rc;
@@ -39,14 +39,14 @@ static int load_one(void *ud, int64_t seq, const char *json)
 {
     load_ctx_t *c = ud;
     char msg[200];
-    c->rc = vmodel_add(c->m, json, msg, sizeof msg);
+    c->rc = spantree_add(c->m, json, msg, sizeof msg);
     if (c->rc)
         err_set(c->errbuf, c->errlen, c->rc, "run %s, event %lld: %s", c->m->run_id, (long long)seq,
                 msg);
     return c->rc != 0;
 }
 
-int viewer_load(store_t *st, vmodel_t *m, char *errbuf, size_t errlen)
+int viewer_load(store_t *st, spantree_t *m, char *errbuf, size_t errlen)
 {
     load_ctx_t c = {m, errbuf, errlen, 0};
     int rc = store_events_each(st, m->run_id, m->last_seq, load_one, &c);
@@ -96,39 +96,39 @@ static void add_clip(char *buf, size_t len, size_t *n, const char *s, size_t max
     buf[*n < len ? *n : len - 1] = 0;
 }
 
-void viewer_span_facts(const vmodel_span_t *s, int with_error, char *buf, size_t len)
+void viewer_span_facts(const spantree_span_t *s, int with_error, char *buf, size_t len)
 {
     size_t n = 0;
     buf[0] = 0;
     if (!strcmp(s->op, "chat")) {
-        const char *prov = vmodel_attr_str(s, "gen_ai.provider.name");
-        const char *model = vmodel_attr_str(s, "gen_ai.response.model");
+        const char *prov = spantree_attr_str(s, "gen_ai.provider.name");
+        const char *model = spantree_attr_str(s, "gen_ai.response.model");
         if (!model)
-            model = vmodel_attr_str(s, "gen_ai.request.model");
+            model = spantree_attr_str(s, "gen_ai.request.model");
         if (prov)
             add(buf, len, &n, "%s ", prov);
         if (model)
             add(buf, len, &n, "%s ", model);
-        int64_t in = vmodel_attr_int(s, "gen_ai.usage.input_tokens", -1);
+        int64_t in = spantree_attr_int(s, "gen_ai.usage.input_tokens", -1);
         if (in >= 0)
             add(buf, len, &n, "in=%lld out=%lld ", (long long)in,
-                (long long)vmodel_attr_int(s, "gen_ai.usage.output_tokens", 0));
-        double cost = vmodel_attr_double(s, "gen_ai.usage.cost", 0);
+                (long long)spantree_attr_int(s, "gen_ai.usage.output_tokens", 0));
+        double cost = spantree_attr_double(s, "gen_ai.usage.cost", 0);
         if (cost > 0)
             add(buf, len, &n, "$%.6f ", cost);
         if (s->retries)
             add(buf, len, &n, "retries=%d ", s->retries);
     } else if (!strcmp(s->op, "execute_tool")) {
-        const char *st = vmodel_attr_str(s, "agentd.tool.state");
-        const char *id = vmodel_attr_str(s, "gen_ai.tool.call.id");
+        const char *st = spantree_attr_str(s, "agentd.tool.state");
+        const char *id = spantree_attr_str(s, "gen_ai.tool.call.id");
         if (id)
             add(buf, len, &n, "call=%s ", id);
         if (st && strcmp(st, "ok"))
             add(buf, len, &n, "state=%s ", st);
-        int64_t att = vmodel_attr_int(s, "agentd.attempts", 0);
+        int64_t att = spantree_attr_int(s, "agentd.attempts", 0);
         if (att > 1)
             add(buf, len, &n, "attempts=%lld ", (long long)att);
-        const char *args = vmodel_attr_str(s, "gen_ai.tool.call.arguments");
+        const char *args = spantree_attr_str(s, "gen_ai.tool.call.arguments");
         if (args) {
             add(buf, len, &n, "args=");
             add_clip(buf, len, &n, args, 60);
@@ -136,7 +136,7 @@ void viewer_span_facts(const vmodel_span_t *s, int with_error, char *buf, size_t
         }
     } else if (!strcmp(s->op, "retry")) {
         int64_t d =
-            vmodel_attr_int(s, "agentd.delay_ms", vmodel_attr_int(s, "agentd.retry.delay_ms", -1));
+            spantree_attr_int(s, "agentd.delay_ms", spantree_attr_int(s, "agentd.retry.delay_ms", -1));
         if (d >= 0)
             add(buf, len, &n, "delay=%lldms ", (long long)d);
     } else if (s->step && strcmp(s->op, "invoke_agent")) {
@@ -150,19 +150,19 @@ void viewer_span_facts(const vmodel_span_t *s, int with_error, char *buf, size_t
         buf[--n] = 0;
 }
 
-static const char *status_word(const vmodel_span_t *s)
+static const char *status_word(const spantree_span_t *s)
 {
-    if (s->status == VM_ERROR)
+    if (s->status == SPAN_ERROR)
         return "ERROR";
     if (!s->end_ns)
         return "open";
-    return s->status == VM_OK ? "ok" : "-";
+    return s->status == SPAN_OK ? "ok" : "-";
 }
 
 /* Tree prefix for a row: "│  " for ancestors with later siblings, then "├─ " or "└─ ". */
 /* Tree prefix for a row: "│  " for ancestors with later siblings, then "├─ " or "└─ ".
  * cont: the prefix for lines under the row instead (its own notes). */
-static void tree_prefix(const vmodel_row_t *row, int utf8, int cont, char *buf, size_t len)
+static void tree_prefix(const spantree_row_t *row, int utf8, int cont, char *buf, size_t len)
 {
     size_t n = 0;
     buf[0] = 0;
@@ -185,10 +185,10 @@ static int width(const char *s)
     return w;
 }
 
-static void print_retries(const vmodel_t *m, const vmodel_span_t *s, const char *indent, FILE *out)
+static void print_retries(const spantree_t *m, const spantree_span_t *s, const char *indent, FILE *out)
 {
     for (int k = 0; k < s->nevs; k++) {
-        const vmodel_event_t *ev = &m->evs[s->evs[k]];
+        const spantree_event_t *ev = &m->evs[s->evs[k]];
         if (ev->phase != 'p' || s->point)
             continue;
         json_object *o = json_tokener_parse(ev->json), *v;
@@ -205,7 +205,7 @@ static void print_retries(const vmodel_t *m, const vmodel_span_t *s, const char 
             delay = json_object_get_int64(v);
         char off[32];
         fprintf(out, "%s   · +%s %s", indent,
-                vmodel_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off), name ? name : "event");
+                spantree_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off), name ? name : "event");
         if (error)
             fprintf(out, ": %s", error);
         if (o && json_object_object_get_ex(o, "attrs", &a) &&
@@ -218,36 +218,36 @@ static void print_retries(const vmodel_t *m, const vmodel_span_t *s, const char 
     }
 }
 
-void viewer_plain_tree(vmodel_t *m, const store_run_t *run, FILE *out)
+void viewer_plain_tree(spantree_t *m, const store_run_t *run, FILE *out)
 {
     int utf8 = utf8_locale();
     char dur[32], pre[200], facts[400];
-    int root = vmodel_root(m);
-    int64_t total = root >= 0 ? vmodel_span_end(m, &m->spans[root], 0) - m->spans[root].start_ns
+    int root = spantree_root(m);
+    int64_t total = root >= 0 ? spantree_span_end(m, &m->spans[root], 0) - m->spans[root].start_ns
                               : m->max_ns - m->min_ns;
     fprintf(out,
             "run %s  agent %s  state %s  steps %d  duration %s  tokens %lld in / %lld out"
             "  cost $%.6f  errors %d\n",
             m->run_id, run && run->agent[0] ? run->agent : (m->agent[0] ? m->agent : "?"),
             run ? run->state : (m->last_state[0] ? m->last_state : "?"), run ? run->step : 0,
-            vmodel_fmt_dur(total, dur, sizeof dur), (long long)m->in_tokens,
+            spantree_fmt_dur(total, dur, sizeof dur), (long long)m->in_tokens,
             (long long)m->out_tokens, run ? run->cost_usd : m->cost, m->errors);
     if (run && run->error && *run->error)
         fprintf(out, "error: %s\n", run->error);
-    if (vmodel_flatten(m, 1)) {
+    if (spantree_flatten(m, 1)) {
         fprintf(out, "(out of memory)\n");
         return;
     }
     fprintf(out, "%-52s %9s %9s  %-6s %s\n", "span", "start", "duration", "status", "details");
     for (int r = 0; r < m->nrows; r++) {
-        const vmodel_row_t *row = &m->rows[r];
-        const vmodel_span_t *s = &m->spans[row->span];
+        const spantree_row_t *row = &m->rows[r];
+        const spantree_span_t *s = &m->spans[row->span];
         tree_prefix(row, utf8, 0, pre, sizeof pre);
         char label[300], off[32], offs[40];
         snprintf(label, sizeof label, "%s%s", pre, s->name ? s->name : s->op);
         int pad = 52 - width(label);
-        vmodel_fmt_dur(vmodel_span_end(m, s, 0) - s->start_ns, dur, sizeof dur);
-        vmodel_fmt_dur(s->start_ns - m->min_ns, off, sizeof off);
+        spantree_fmt_dur(spantree_span_end(m, s, 0) - s->start_ns, dur, sizeof dur);
+        spantree_fmt_dur(s->start_ns - m->min_ns, off, sizeof off);
         snprintf(offs, sizeof offs, "+%s", off);
         viewer_span_facts(s, 1, facts, sizeof facts);
         fprintf(out, "%s%*s %9s %9s  %-6s %s\n", label, pad > 0 ? pad : 0, "", offs,
@@ -260,9 +260,9 @@ void viewer_plain_tree(vmodel_t *m, const store_run_t *run, FILE *out)
         fprintf(out, "answer: %s\n", run->answer);
 }
 
-void viewer_plain_event(const vmodel_t *m, const vmodel_event_t *ev, FILE *out)
+void viewer_plain_event(const spantree_t *m, const spantree_event_t *ev, FILE *out)
 {
-    const vmodel_span_t *s = &m->spans[ev->span];
+    const spantree_span_t *s = &m->spans[ev->span];
     char off[32], facts[400] = "";
     json_object *o = json_tokener_parse(ev->json), *v;
     const char *name =
@@ -277,14 +277,14 @@ void viewer_plain_event(const vmodel_t *m, const vmodel_event_t *ev, FILE *out)
         snprintf(facts, sizeof facts, "error: %s", error);
     const char *phase = ev->phase == 'b' ? "begin" : ev->phase == 'e' ? "end" : "point";
     fprintf(out, "+%-8s #%-5lld %-5s %-32s%s%s%s %s\n",
-            vmodel_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off), (long long)ev->seq, phase,
+            spantree_fmt_dur(ev->ts_ns - m->min_ns, off, sizeof off), (long long)ev->seq, phase,
             name ? name : "?", to ? " -> " : "", to ? to : "",
-            ev->phase == 'e' ? (s->status == VM_ERROR ? "  ERROR" : "  ok") : "", facts);
+            ev->phase == 'e' ? (s->status == SPAN_ERROR ? "  ERROR" : "  ok") : "", facts);
     json_object_put(o);
 }
 
 typedef struct tail_ctx {
-    vmodel_t *m;
+    spantree_t *m;
     int json;
     FILE *out;
     int rc;
@@ -297,7 +297,7 @@ static int tail_one(void *ud, int64_t seq, const char *json)
     if (c->json) {
         fprintf(c->out, "%s\n", json);
     }
-    int rc = vmodel_add(c->m, json, msg, sizeof msg);
+    int rc = spantree_add(c->m, json, msg, sizeof msg);
     if (rc) {
         fprintf(stderr, "agentd: run %s, event %lld: %s\n", c->m->run_id, (long long)seq, msg);
         c->rc = rc;
@@ -310,7 +310,7 @@ static int tail_one(void *ud, int64_t seq, const char *json)
 
 int viewer_follow_plain(store_t *st, const char *run_id, int json, FILE *out)
 {
-    vmodel_t *m = vmodel_new(run_id);
+    spantree_t *m = spantree_new(run_id);
     if (!m)
         return CLI_INTERNAL;
     tail_ctx_t c = {m, json, out, 0};
@@ -341,6 +341,6 @@ int viewer_follow_plain(store_t *st, const char *run_id, int json, FILE *out)
         }
         poll(NULL, 0, VIEWER_POLL_MS);
     }
-    vmodel_free(m);
+    spantree_free(m);
     return code;
 }

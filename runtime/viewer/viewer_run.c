@@ -31,7 +31,7 @@ static int64_t now_for_bars(const tui_t *t)
 
 void vtui_run_close(tui_t *t)
 {
-    vmodel_free(t->m);
+    spantree_free(t->m);
     t->m = NULL;
     if (t->has_run)
         store_run_clear(&t->run);
@@ -50,11 +50,11 @@ int vtui_run_open(tui_t *t, const char *id)
         return rc;
     }
     t->has_run = 1;
-    t->m = vmodel_new(t->run.id);
+    t->m = spantree_new(t->run.id);
     if (!t->m)
         return ERR_NOMEM;
     if ((rc = viewer_load(t->st, t->m, err, sizeof err)) != 0 ||
-        (rc = vmodel_flatten(t->m, t->points)) != 0) {
+        (rc = spantree_flatten(t->m, t->points)) != 0) {
         vtui_say(t, "%s", rc == ERR_NOMEM ? "out of memory" : err);
         return rc;
     }
@@ -90,15 +90,15 @@ int vtui_run_poll(tui_t *t)
     }
     if (t->m->last_seq == before)
         return live(t); /* open spans still grow */
-    vmodel_flatten(t->m, t->points);
+    spantree_flatten(t->m, t->points);
     if (at_end && t->m->nrows)
         t->rsel = t->m->nrows - 1;
     return 1;
 }
 
-static attr_t op_attr(const tui_t *t, const vmodel_span_t *s)
+static attr_t op_attr(const tui_t *t, const spantree_span_t *s)
 {
-    if (s->status == VM_ERROR)
+    if (s->status == SPAN_ERROR)
         return vtui_pair(t, C_ERR, A_BOLD);
     if (!strcmp(s->op, "chat"))
         return vtui_pair(t, C_CHAT, A_NORMAL);
@@ -109,7 +109,7 @@ static attr_t op_attr(const tui_t *t, const vmodel_span_t *s)
     return vtui_pair(t, C_STATE, A_NORMAL);
 }
 
-static void tree_prefix(const tui_t *t, const vmodel_row_t *row, char *buf, size_t len)
+static void tree_prefix(const tui_t *t, const spantree_row_t *row, char *buf, size_t len)
 {
     size_t n = 0;
     buf[0] = 0;
@@ -122,7 +122,7 @@ static void tree_prefix(const tui_t *t, const vmodel_row_t *row, char *buf, size
                  row->last ? (t->utf8 ? "└─" : "`-") : (t->utf8 ? "├─" : "|-"));
 }
 
-static int has_kids(const vmodel_t *m, int span)
+static int has_kids(const spantree_t *m, int span)
 {
     for (int i = 0; i < m->nspans; i++)
         if (m->spans[i].parent_idx == span)
@@ -133,12 +133,12 @@ static int has_kids(const vmodel_t *m, int span)
 void vtui_run_draw(tui_t *t)
 {
     int W = COLS, H = LINES, rows = H - 4;
-    vmodel_t *m = t->m;
+    spantree_t *m = t->m;
     char dur[32], b2[32];
-    int root = vmodel_root(m);
+    int root = spantree_root(m);
     int64_t now = now_for_bars(t);
     int64_t t0 = root >= 0 ? m->spans[root].start_ns : m->min_ns;
-    int64_t t1 = root >= 0 ? vmodel_span_end(m, &m->spans[root], now) : m->max_ns;
+    int64_t t1 = root >= 0 ? spantree_span_end(m, &m->spans[root], now) : m->max_ns;
     if (now > t1)
         t1 = now;
     if (m->max_ns > t1)
@@ -149,7 +149,7 @@ void vtui_run_draw(tui_t *t)
     vtui_putf(0, 0, W, vtui_pair(t, C_HEAD, A_REVERSE) | A_BOLD,
               " %.16s %s %s%s | %d err | steps %d %s | %lld+%lld tok $%.6g", t->run.id,
               t->run.agent, t->run.state, t->follow ? (live(t) ? " LIVE" : " (followed)") : "",
-              m->errors, t->run.step, vmodel_fmt_dur(t1 - t0, dur, sizeof dur),
+              m->errors, t->run.step, spantree_fmt_dur(t1 - t0, dur, sizeof dur),
               (long long)m->in_tokens, (long long)m->out_tokens, t->run.cost_usd);
 
     int bw = W >= 120 ? W / 3 : W >= 80 ? 24 : (W / 4 > 6 ? W / 4 : 6);
@@ -158,7 +158,7 @@ void vtui_run_draw(tui_t *t)
     vtui_putf(1, 0, nw + 2, A_BOLD, "  span");
     vtui_putf(1, nw + 2, dw + 1, A_BOLD, "%*s", dw, "time");
     vtui_putf(1, bx, bw, A_DIM, "0");
-    vmodel_fmt_dur(span_ns, b2, sizeof b2);
+    spantree_fmt_dur(span_ns, b2, sizeof b2);
     vtui_put(1, W - (int)strlen(b2), (int)strlen(b2), b2, A_DIM);
 
     if (t->rsel >= m->nrows)
@@ -169,18 +169,18 @@ void vtui_run_draw(tui_t *t)
         t->rtop = t->rsel - rows + 1;
     for (int r = 0; r < rows && t->rtop + r < m->nrows; r++) {
         int k = t->rtop + r, y = 2 + r;
-        const vmodel_row_t *row = &m->rows[k];
-        const vmodel_span_t *s = &m->spans[row->span];
+        const spantree_row_t *row = &m->rows[k];
+        const spantree_span_t *s = &m->spans[row->span];
         int sel = k == t->rsel;
         attr_t base = sel ? A_REVERSE : A_NORMAL;
         if (sel)
             vtui_bar(t, y, A_REVERSE);
-        const char *mark = s->status == VM_ERROR ? (t->utf8 ? "✗" : "!")
+        const char *mark = s->status == SPAN_ERROR ? (t->utf8 ? "✗" : "!")
                            : !s->end_ns          ? (t->utf8 ? "…" : ">")
                            : s->collapsed        ? "+"
                                                  : " ";
         vtui_put(y, 0, 1, mark,
-                 base | (s->status == VM_ERROR ? vtui_pair(t, C_ERR, A_BOLD) : A_BOLD));
+                 base | (s->status == SPAN_ERROR ? vtui_pair(t, C_ERR, A_BOLD) : A_BOLD));
         char pre[200], label[400];
         tree_prefix(t, row, pre, sizeof pre);
         int x = 2 + vtui_put(y, 2, nw, pre, base | A_DIM);
@@ -189,9 +189,9 @@ void vtui_run_draw(tui_t *t)
         x += vtui_put(y, x, nw + 2 - x, label, base | op_attr(t, s));
         if (s->error && x < nw)
             vtui_putf(y, x, nw + 2 - x, base | vtui_pair(t, C_ERR, A_NORMAL), "  %s", s->error);
-        int64_t end = vmodel_span_end(m, s, now);
+        int64_t end = spantree_span_end(m, s, now);
         vtui_putf(y, nw + 2, dw + 1, base, "%*s", dw,
-                  s->point ? "·" : vmodel_fmt_dur(end - s->start_ns, dur, sizeof dur));
+                  s->point ? "·" : spantree_fmt_dur(end - s->start_ns, dur, sizeof dur));
         /* The waterfall: the span's place in the run, one cell at least. */
         int x0 = (int)((double)(s->start_ns - t0) * bw / (double)span_ns);
         int x1 = (int)((double)(end - t0) * bw / (double)span_ns);
@@ -201,7 +201,7 @@ void vtui_run_draw(tui_t *t)
             x1 = x0 + 1;
         if (x1 > bw)
             x1 = bw;
-        attr_t ba = t->color ? op_attr(t, s) : (s->status == VM_ERROR ? A_BOLD : A_NORMAL);
+        attr_t ba = t->color ? op_attr(t, s) : (s->status == SPAN_ERROR ? A_BOLD : A_NORMAL);
         for (int c = x0; c < x1; c++)
             vtui_put(y, bx + c, 1,
                      s->point                    ? (t->utf8 ? "◆" : "*")
@@ -219,7 +219,7 @@ void vtui_run_draw(tui_t *t)
     if (line)
         vtui_put(H - 2, 0, W, line,
                  line == t->msg ? A_BOLD
-                                : (m->nrows && m->spans[m->rows[t->rsel].span].status == VM_ERROR
+                                : (m->nrows && m->spans[m->rows[t->rsel].span].status == SPAN_ERROR
                                        ? vtui_pair(t, C_ERR, A_BOLD)
                                        : A_NORMAL));
     vtui_bar(t, H - 1, vtui_pair(t, C_HEAD, A_REVERSE));
@@ -254,7 +254,7 @@ static attr_t kind_attr(const tui_t *t, int kind)
 void vtui_detail_draw(tui_t *t)
 {
     int W = COLS, H = LINES, rows = H - 3;
-    const vmodel_span_t *s = &t->m->spans[t->dspan];
+    const spantree_span_t *s = &t->m->spans[t->dspan];
     vtui_bar(t, 0, vtui_pair(t, C_HEAD, A_REVERSE));
     vtui_putf(0, 0, W, vtui_pair(t, C_HEAD, A_REVERSE) | A_BOLD, " %s — %s   run %.16s",
               s->name ? s->name : s->op, t->djson ? "span JSON (copy-friendly)" : "detail",
@@ -284,7 +284,7 @@ void vtui_detail_draw(tui_t *t)
 /* Make span i visible: unfold its ancestors (and show instant spans), re-flatten, select. */
 static void reveal(tui_t *t, int i)
 {
-    vmodel_t *m = t->m;
+    spantree_t *m = t->m;
     int changed = 0;
     for (int p = m->spans[i].parent_idx; p >= 0; p = m->spans[p].parent_idx)
         if (m->spans[p].collapsed) {
@@ -296,7 +296,7 @@ static void reveal(tui_t *t, int i)
         changed = 1;
     }
     if (changed)
-        vmodel_flatten(m, t->points);
+        spantree_flatten(m, t->points);
     for (int r = 0; r < m->nrows; r++)
         if (m->rows[r].span == i)
             t->rsel = r;
@@ -306,7 +306,7 @@ static void reveal(tui_t *t, int i)
  * spans count: the tree is walked with everything unfolded. */
 static int find_span(tui_t *t, int dir, int (*pred)(const tui_t *, int))
 {
-    vmodel_t *m = t->m;
+    spantree_t *m = t->m;
     if (!m->nrows)
         return -1;
     /* Unfold a copy of the fold state to get the full order, then put it back. */
@@ -319,7 +319,7 @@ static int find_span(tui_t *t, int dir, int (*pred)(const tui_t *, int))
         m->spans[i].collapsed = 0;
     }
     int found = -1;
-    if (vmodel_flatten(m, 1) == 0) {
+    if (spantree_flatten(m, 1) == 0) {
         int at = 0;
         for (int r = 0; r < m->nrows; r++)
             if (m->rows[r].span == cur)
@@ -335,7 +335,7 @@ static int find_span(tui_t *t, int dir, int (*pred)(const tui_t *, int))
     for (int i = 0; i < m->nspans; i++)
         m->spans[i].collapsed = fold[i];
     free(fold);
-    vmodel_flatten(m, t->points);
+    spantree_flatten(m, t->points);
     if (found >= 0)
         reveal(t, found);
     return found;
@@ -343,12 +343,12 @@ static int find_span(tui_t *t, int dir, int (*pred)(const tui_t *, int))
 
 static int pred_error(const tui_t *t, int i)
 {
-    return t->m->spans[i].status == VM_ERROR;
+    return t->m->spans[i].status == SPAN_ERROR;
 }
 
 static int pred_match(const tui_t *t, int i)
 {
-    return vmodel_span_matches(t->m, i, t->query);
+    return spantree_span_matches(t->m, i, t->query);
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -356,7 +356,7 @@ static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 /* Save the span's JSON to a file and offer it to the terminal clipboard (OSC 52). */
 static void copy_span(tui_t *t, int span)
 {
-    json_object *j = vmodel_span_json(t->m, span);
+    json_object *j = spantree_span_json(t->m, span);
     if (!j) {
         vtui_say(t, "out of memory");
         return;
@@ -404,7 +404,7 @@ static void copy_span(tui_t *t, int span)
 
 void vtui_run_key(tui_t *t, int ch)
 {
-    vmodel_t *m = t->m;
+    spantree_t *m = t->m;
     int page = LINES - 4 > 1 ? LINES - 4 : 1;
     switch (ch) {
     case KEY_UP:
@@ -419,15 +419,15 @@ void vtui_run_key(tui_t *t, int ch)
     case 'G': vtui_move_sel(&t->rsel, m->nrows, m->nrows); break;
     case ' ':
         if (m->nrows && has_kids(m, m->rows[t->rsel].span)) {
-            vmodel_span_t *s = &m->spans[m->rows[t->rsel].span];
+            spantree_span_t *s = &m->spans[m->rows[t->rsel].span];
             s->collapsed = !s->collapsed;
-            vmodel_flatten(m, t->points);
+            spantree_flatten(m, t->points);
         }
         break;
     case 'p': {
         int span = m->nrows ? m->rows[t->rsel].span : -1;
         t->points = !t->points;
-        vmodel_flatten(m, t->points);
+        spantree_flatten(m, t->points);
         if (span >= 0)
             reveal(t, span);
         vtui_say(t, "instant spans (retries, guardrails, logs) %s", t->points ? "shown" : "hidden");

@@ -7,7 +7,7 @@
 #define AGENTD_VIEWER_SCREEN_H
 
 #include "store.h"
-#include "viewer_model.h"
+#include "spantree.h"
 #include "viewer_tui.h"
 
 #include <curses.h>
@@ -52,7 +52,7 @@ typedef struct tui {
     errcache_t ecache[ECACHE];
     int necache, ecache_next;
     /* run view */
-    vmodel_t *m;
+    spantree_t *m;
     store_run_t run;
     int has_run, rsel, rtop, follow, points, direct;
     int64_t open_t0;

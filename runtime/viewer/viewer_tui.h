@@ -6,7 +6,7 @@
 #define AGENTD_VIEWER_TUI_H
 
 #include "store.h"
-#include "viewer_model.h"
+#include "spantree.h"
 
 /* Kinds of detail lines; the screen picks colours (or none, under NO_COLOR) per kind. */
 enum { VL_TEXT, VL_HEAD, VL_ERROR, VL_DIM, VL_KEY, VL_OK };
@@ -35,6 +35,6 @@ size_t vtui_clip(const char *s, int maxcols, int *cols);
 /* Fill out with the detail of span i of m: summary, error, tool call and messages from the
  * store, retries, attributes, events. json_only: just the span's JSON, pretty-printed,
  * for copying. 0 or ERR_NOMEM. */
-int viewer_detail_build(vlines_t *out, store_t *st, const vmodel_t *m, int i, int json_only);
+int viewer_detail_build(vlines_t *out, store_t *st, const spantree_t *m, int i, int json_only);
 
 #endif

@@ -9,25 +9,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static vmodel_t *load(const char *path)
+static spantree_t *load(const char *path)
 {
     FILE *f = fopen(path, "rb");
     CHECK(f != NULL);
     if (!f)
         return NULL;
-    vmodel_t *m = vmodel_new(NULL);
+    spantree_t *m = spantree_new(NULL);
     char line[8192], err[200];
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         if (*line)
-            CHECK_EQ_INT(vmodel_add(m, line, err, sizeof err), 0);
+            CHECK_EQ_INT(spantree_add(m, line, err, sizeof err), 0);
     }
     fclose(f);
     return m;
 }
 
 /* Export through a memory stream and parse it back, checking it is exactly one line. */
-static json_object *export(vmodel_t *m)
+static json_object *export(spantree_t *m)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -194,7 +194,7 @@ static void check_structure(json_object *td, const char *trace_id)
 
 static void test_failed_run(void)
 {
-    vmodel_t *m = load("tests/fixtures/traces/failed_run.jsonl");
+    spantree_t *m = load("tests/fixtures/traces/failed_run.jsonl");
     json_object *td = export(m);
     check_structure(td, "5f3a9c12e4b0d7a15f3a9c12e4b0d7a1");
     json_object *spans = spans_of(td);
@@ -254,14 +254,14 @@ static void test_failed_run(void)
     CHECK_EQ_STR(attr_str(get(act, "attributes"), "agentd.state_to"), "acting");
     CHECK_EQ_STR(attr_str(get(act, "attributes"), "agentd.event"), "model_tool_calls");
     json_object_put(td);
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 /* A crash and a resume in another process: still one trace, and the span that never
  * ended is exported, closed at the run's end and marked unfinished. */
 static void test_crash_resumed(void)
 {
-    vmodel_t *m = load("tests/fixtures/traces/crash_resumed.jsonl");
+    spantree_t *m = load("tests/fixtures/traces/crash_resumed.jsonl");
     json_object *td = export(m);
     check_structure(td, "77aa00bb11cc22dd77aa00bb11cc22dd");
     json_object *spans = spans_of(td);
@@ -278,7 +278,7 @@ static void test_crash_resumed(void)
         json_object_get_string(get(json_object_array_get_idx(get(root, "events"), 0), "name")),
         "resume");
     json_object_put(td);
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 static void test_ids(void)
@@ -292,9 +292,9 @@ static void test_ids(void)
     CHECK_EQ_STR(s, "abcdef0123456789");
     otlp_span_id("tool-7", s);
     CHECK(hex_lower(s, 16));
-    vmodel_t *m = vmodel_new("x");
+    spantree_t *m = spantree_new("x");
     CHECK_EQ_INT(otlp_write(m, stdout), ERR_INVAL);
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 int main(void)

@@ -8,24 +8,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static vmodel_t *load(const char *path)
+static spantree_t *load(const char *path)
 {
     FILE *f = fopen(path, "rb");
     CHECK(f != NULL);
     if (!f)
         return NULL;
-    vmodel_t *m = vmodel_new(NULL);
+    spantree_t *m = spantree_new(NULL);
     char line[8192], err[200];
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         if (*line)
-            CHECK_EQ_INT(vmodel_add(m, line, err, sizeof err), 0);
+            CHECK_EQ_INT(spantree_add(m, line, err, sizeof err), 0);
     }
     fclose(f);
     return m;
 }
 
-static char *tree_text(vmodel_t *m)
+static char *tree_text(spantree_t *m)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -37,7 +37,7 @@ static char *tree_text(vmodel_t *m)
 
 static void test_tree(void)
 {
-    vmodel_t *m = load("tests/fixtures/traces/failed_run.jsonl");
+    spantree_t *m = load("tests/fixtures/traces/failed_run.jsonl");
     char *t = tree_text(m);
     CHECK(strstr(t, "run 5f3a9c12e4b0d7a1  agent support  state failed") != NULL);
     CHECK(strstr(t, "tokens 1916 in / 121 out") != NULL);
@@ -59,12 +59,12 @@ static void test_tree(void)
     CHECK(strstr(t, "`- plan") != NULL);
     free(t);
     setlocale(LC_ALL, "C.UTF-8");
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 static void test_follow_lines(void)
 {
-    vmodel_t *m = load("tests/fixtures/traces/failed_run.jsonl");
+    spantree_t *m = load("tests/fixtures/traces/failed_run.jsonl");
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -79,7 +79,7 @@ static void test_follow_lines(void)
     CHECK(strstr(buf, "#10    end   execute_tool lookup_order         ERROR") != NULL);
     CHECK(strstr(buf, "#16    end   invoke_agent support             -> failed  ERROR") != NULL);
     free(buf);
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 static int has_line(const vlines_t *l, const char *needle)
@@ -92,10 +92,10 @@ static int has_line(const vlines_t *l, const char *needle)
 
 static void test_detail(void)
 {
-    vmodel_t *m = load("tests/fixtures/traces/failed_run.jsonl");
-    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    spantree_t *m = load("tests/fixtures/traces/failed_run.jsonl");
+    CHECK_EQ_INT(spantree_flatten(m, 1), 0);
     vlines_t l = {.width = 80};
-    int tool = vmodel_find(m, "d000000000000001");
+    int tool = spantree_find(m, "d000000000000001");
     CHECK_EQ_INT(viewer_detail_build(&l, NULL, m, tool, 0), 0);
     CHECK_EQ_STR(l.v[0].text, "execute_tool lookup_order");
     CHECK(has_line(&l, "status ERROR   start +416ms   duration 5.28s"));
@@ -105,7 +105,7 @@ static void test_detail(void)
     CHECK(has_line(&l, "── events (2) ──"));
     for (int i = 0; i < l.n; i++)
         CHECK(vtui_width(l.v[i].text) <= 80);
-    int chat = vmodel_find(m, "c000000000000002");
+    int chat = spantree_find(m, "c000000000000002");
     l.width = 120;
     CHECK_EQ_INT(viewer_detail_build(&l, NULL, m, chat, 0), 0);
     CHECK(has_line(&l, "retry openai:gpt-4o-mini #1: HTTP 503 from api.openai.com  → next try "
@@ -116,7 +116,7 @@ static void test_detail(void)
     CHECK(has_line(&l, "\"span_id\": \"d000000000000001\""));
     vlines_clear(&l);
     free(l.v);
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 static void test_wrap(void)

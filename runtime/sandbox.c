@@ -1,8 +1,8 @@
 /*
- * lua_host: see lua_host.h. The allocator, the count hook and the sandboxed globals.
- * Lua<->JSON lives in lua_host_json.c.
+ * sandbox: see sandbox.h. The allocator, the count hook and the sandboxed globals.
+ * Lua<->JSON lives in sandbox_json.c.
  */
-#include "lua_host.h"
+#include "sandbox.h"
 
 #include "err.h"
 
@@ -17,7 +17,7 @@
  * microseconds, rarely enough that reading the clock costs well under 1%. */
 #define HOOK_EVERY 1000
 
-struct lua_host {
+struct sandbox {
     lua_State *L;
     size_t used, peak, cap;
     int capped;     /* the cap is enforced only while Lua code of the tool runs */
@@ -28,7 +28,7 @@ struct lua_host {
     lua_State *preempt_co;
     int preempted;
     int stop;
-    lua_host_log_fn log;
+    sandbox_log_fn log;
     void *log_ud;
 };
 
@@ -41,7 +41,7 @@ static uint64_t mono_ns(void)
 
 static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-    lua_host_t *h = ud;
+    sandbox_t *h = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
         free(ptr);
@@ -63,15 +63,15 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
-lua_host_t *lua_host_of(lua_State *L)
+sandbox_t *sandbox_of(lua_State *L)
 {
-    return *(lua_host_t **)lua_getextraspace(L);
+    return *(sandbox_t **)lua_getextraspace(L);
 }
 
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    lua_host_t *h = lua_host_of(L);
+    sandbox_t *h = sandbox_of(L);
     if (!h->stop) {
         h->instr += HOOK_EVERY;
         uint64_t now = mono_ns();
@@ -95,12 +95,12 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     }
 }
 
-int lua_host_charge(lua_State *L, uint64_t steps);
+int sandbox_charge(lua_State *L, uint64_t steps);
 /* Charge work done in C (the pattern matcher) to the CPU budget and check the deadline;
  * raises the same sticky stop as the hook. */
-int lua_host_charge(lua_State *L, uint64_t steps)
+int sandbox_charge(lua_State *L, uint64_t steps)
 {
-    lua_host_t *h = lua_host_of(L);
+    sandbox_t *h = sandbox_of(L);
     if (!h->stop) {
         h->instr += steps;
         if (h->instr > h->budget)
@@ -120,7 +120,7 @@ int lua_host_charge(lua_State *L, uint64_t steps)
 
 static int sb_print(lua_State *L)
 {
-    lua_host_t *h = lua_host_of(L);
+    sandbox_t *h = sandbox_of(L);
     int n = lua_gettop(L);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -172,7 +172,7 @@ static int sb_collectgarbage(lua_State *L)
 
 static int sb_rep(lua_State *L)
 {
-    lua_host_t *h = lua_host_of(L);
+    sandbox_t *h = sandbox_of(L);
     size_t l, lsep;
     luaL_checklstring(L, 1, &l);
     lua_Integer n = luaL_checkinteger(L, 2);
@@ -225,7 +225,7 @@ static void drop(lua_State *L, const char *const *names)
     }
 }
 
-void lua_host_match_open(lua_State *L); /* lua_host_match.c */
+void sandbox_match_open(lua_State *L); /* sandbox_match.c */
 
 static int open_sandbox(lua_State *L)
 {
@@ -256,7 +256,7 @@ static int open_sandbox(lua_State *L)
     lua_getfield(L, -1, LUA_STRLIBNAME);
     drop(L, str_drop);
     wrap(L, "rep", sb_rep);
-    lua_host_match_open(L);
+    sandbox_match_open(L);
     lua_pop(L, 2);
     /* The registry's loaded-modules table would hand out the unfiltered library tables
      * through package.loaded if package were ever exposed; keep it empty. */
@@ -265,18 +265,18 @@ static int open_sandbox(lua_State *L)
     return 0;
 }
 
-void lua_host_json_init(lua_State *L); /* lua_host_json.c */
+void sandbox_json_init(lua_State *L); /* sandbox_json.c */
 
 static int open_all(lua_State *L)
 {
     open_sandbox(L);
-    lua_host_json_init(L);
+    sandbox_json_init(L);
     return 0;
 }
 
-lua_host_t *lua_host_new(const lua_host_limits_t *lim, lua_host_log_fn log, void *log_ud)
+sandbox_t *sandbox_new(const sandbox_limits_t *lim, sandbox_log_fn log, void *log_ud)
 {
-    lua_host_t *h = calloc(1, sizeof *h);
+    sandbox_t *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     h->cap = lim && lim->mem_bytes ? lim->mem_bytes : LUA_HOST_DEFAULT_MEM;
@@ -289,7 +289,7 @@ lua_host_t *lua_host_new(const lua_host_limits_t *lim, lua_host_log_fn log, void
         free(h);
         return NULL;
     }
-    *(lua_host_t **)lua_getextraspace(h->L) = h;
+    *(sandbox_t **)lua_getextraspace(h->L) = h;
     lua_pushcfunction(h->L, open_all);
     if (lua_pcall(h->L, 0, 0, 0) != LUA_OK) {
         lua_close(h->L);
@@ -302,7 +302,7 @@ lua_host_t *lua_host_new(const lua_host_limits_t *lim, lua_host_log_fn log, void
     return h;
 }
 
-void lua_host_free(lua_host_t *h)
+void sandbox_free(sandbox_t *h)
 {
     if (!h)
         return;
@@ -314,27 +314,27 @@ void lua_host_free(lua_host_t *h)
     free(h);
 }
 
-lua_State *lua_host_state(lua_host_t *h)
+lua_State *sandbox_state(sandbox_t *h)
 {
     return h->L;
 }
 
-size_t lua_host_mem(const lua_host_t *h)
+size_t sandbox_mem(const sandbox_t *h)
 {
     return h->used;
 }
 
-size_t lua_host_mem_peak(const lua_host_t *h)
+size_t sandbox_mem_peak(const sandbox_t *h)
 {
     return h->peak;
 }
 
-uint64_t lua_host_instructions(const lua_host_t *h)
+uint64_t sandbox_instructions(const sandbox_t *h)
 {
     return h->instr;
 }
 
-void lua_host_reset_budget(lua_host_t *h, uint64_t deadline_ns, lua_State *preemptible)
+void sandbox_reset_budget(sandbox_t *h, uint64_t deadline_ns, lua_State *preemptible)
 {
     h->instr = 0;
     h->stop = LUA_HOST_RUNNING;
@@ -347,19 +347,19 @@ void lua_host_reset_budget(lua_host_t *h, uint64_t deadline_ns, lua_State *preem
         lua_sethook(preemptible, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 }
 
-int lua_host_stopped(const lua_host_t *h)
+int sandbox_stopped(const sandbox_t *h)
 {
     return h->stop;
 }
 
-int lua_host_take_preempted(lua_host_t *h)
+int sandbox_take_preempted(sandbox_t *h)
 {
     int p = h->preempted;
     h->preempted = 0;
     return p;
 }
 
-int lua_host_loadfile(lua_host_t *h, const char *path, char *errbuf, size_t errlen)
+int sandbox_loadfile(sandbox_t *h, const char *path, char *errbuf, size_t errlen)
 {
     int st = luaL_loadfilex(h->L, path, "t");
     if (st == LUA_OK)
@@ -375,7 +375,7 @@ int lua_host_loadfile(lua_host_t *h, const char *path, char *errbuf, size_t errl
     return rc;
 }
 
-int lua_host_pcall(lua_host_t *h, int nargs, int nres, char *errbuf, size_t errlen)
+int sandbox_pcall(sandbox_t *h, int nargs, int nres, char *errbuf, size_t errlen)
 {
     h->capped = 1;
     h->slice_start = mono_ns();
@@ -383,12 +383,12 @@ int lua_host_pcall(lua_host_t *h, int nargs, int nres, char *errbuf, size_t errl
     h->capped = 0;
     if (st == LUA_OK)
         return 0;
-    int rc = lua_host_errmsg(h, h->L, -1, st, errbuf, errlen);
+    int rc = sandbox_errmsg(h, h->L, -1, st, errbuf, errlen);
     lua_pop(h->L, 1);
     return rc;
 }
 
-int lua_host_resume(lua_host_t *h, lua_State *co, int nargs, int *nres)
+int sandbox_resume(sandbox_t *h, lua_State *co, int nargs, int *nres)
 {
     h->capped = 1;
     h->slice_start = mono_ns();
@@ -410,7 +410,7 @@ static void one_line(char *buf, size_t len, const char *prefix, const char *s, s
     buf[o] = '\0';
 }
 
-int lua_host_errmsg(lua_host_t *h, lua_State *L, int idx, int status, char *buf, size_t len)
+int sandbox_errmsg(sandbox_t *h, lua_State *L, int idx, int status, char *buf, size_t len)
 {
     if (h->stop == LUA_HOST_STOP_CPU)
         return err_set(buf, len, ERR_LIMIT,
@@ -443,7 +443,7 @@ int lua_host_errmsg(lua_host_t *h, lua_State *L, int idx, int status, char *buf,
     case LUA_TTABLE: {
         json_object *j = NULL;
         char tmp[64];
-        if (lua_host_to_json(L, idx, 1, "error", &j, tmp, sizeof tmp) == 0 && j) {
+        if (sandbox_to_json(L, idx, 1, "error", &j, tmp, sizeof tmp) == 0 && j) {
             const char *s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
             one_line(buf, len, "error object is a table: ", s, strlen(s));
             json_object_put(j);
@@ -457,20 +457,20 @@ int lua_host_errmsg(lua_host_t *h, lua_State *L, int idx, int status, char *buf,
     }
 }
 
-int lua_host_load_table(const char *path, int allow_functions, json_object **out, char *errbuf,
+int sandbox_load_table(const char *path, int allow_functions, json_object **out, char *errbuf,
                         size_t errlen)
 {
     char msg[512];
     json_object *j = NULL;
     int rc;
-    lua_host_t *h = lua_host_new(NULL, NULL, NULL);
+    sandbox_t *h = sandbox_new(NULL, NULL, NULL);
     if (!h)
         return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
-    lua_host_reset_budget(h, 0, NULL);
-    rc = lua_host_loadfile(h, path, errbuf, errlen);
+    sandbox_reset_budget(h, 0, NULL);
+    rc = sandbox_loadfile(h, path, errbuf, errlen);
     if (rc)
         goto done;
-    rc = lua_host_pcall(h, 0, 1, msg, sizeof msg);
+    rc = sandbox_pcall(h, 0, 1, msg, sizeof msg);
     if (rc) {
         err_set(errbuf, errlen, rc, "%s%s%s", strncmp(msg, path, strlen(path)) ? path : "",
                 strncmp(msg, path, strlen(path)) ? ": " : "", msg);
@@ -481,13 +481,13 @@ int lua_host_load_table(const char *path, int allow_functions, json_object **out
                      luaL_typename(h->L, -1));
         goto done;
     }
-    rc = lua_host_to_json(h->L, -1, allow_functions, "", &j, msg, sizeof msg);
+    rc = sandbox_to_json(h->L, -1, allow_functions, "", &j, msg, sizeof msg);
     if (rc) {
         err_set(errbuf, errlen, rc, "%s: %s", path, msg);
         goto done;
     }
     *out = j;
 done:
-    lua_host_free(h);
+    sandbox_free(h);
     return rc;
 }

@@ -1,10 +1,10 @@
 /*
- * Unit tests for lua_host: the Lua<->JSON rules, the sandbox, the caps, lua_host_load_table,
+ * Unit tests for sandbox: the Lua<->JSON rules, the sandbox, the caps, sandbox_load_table,
  * and the measured cost of one state (printed for docs/tools.md).
  */
 #include "check.h"
 #include "err.h"
-#include "lua_host.h"
+#include "sandbox.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -14,27 +14,27 @@
 #include <time.h>
 #include <unistd.h>
 
-static lua_host_t *H;
+static sandbox_t *H;
 
 /* Evaluate `return <expr>` and convert; returns rc, JSON text or error in buf. */
 static int eval(const char *expr, int allow_fn, char *buf, size_t len)
 {
-    lua_State *L = lua_host_state(H);
+    lua_State *L = sandbox_state(H);
     char code[2048], err[512];
     snprintf(code, sizeof code, "return %s", expr);
-    lua_host_reset_budget(H, 0, NULL);
+    sandbox_reset_budget(H, 0, NULL);
     if (luaL_loadstring(L, code) != LUA_OK) {
         snprintf(buf, len, "syntax: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
         return ERR_LUA;
     }
-    int rc = lua_host_pcall(H, 0, 1, err, sizeof err);
+    int rc = sandbox_pcall(H, 0, 1, err, sizeof err);
     if (rc) {
         snprintf(buf, len, "%s", err);
         return rc;
     }
     json_object *j = NULL;
-    rc = lua_host_to_json(L, -1, allow_fn, "v", &j, err, sizeof err);
+    rc = sandbox_to_json(L, -1, allow_fn, "v", &j, err, sizeof err);
     lua_pop(L, 1);
     if (rc) {
         snprintf(buf, len, "%s", err);
@@ -143,9 +143,9 @@ static void test_sandbox_globals(void)
 
 static void test_caps(void)
 {
-    lua_host_limits_t lim = {.mem_bytes = 4u << 20, .instructions = 5000000};
-    lua_host_free(H);
-    H = lua_host_new(&lim, NULL, NULL);
+    sandbox_limits_t lim = {.mem_bytes = 4u << 20, .instructions = 5000000};
+    sandbox_free(H);
+    H = sandbox_new(&lim, NULL, NULL);
     EXPECT_ERR("(function() while true do end end)()", ERR_LIMIT,
                "CPU budget of 5000000 instructions exhausted");
     /* pcall cannot swallow the stop: it fires again right after. */
@@ -158,21 +158,21 @@ static void test_caps(void)
     EXPECT_ERR("string.rep('ab', 3e6, ',')", ERR_LUA, "string.rep: result of 8999999 bytes");
     /* After a cap fired, the same state still works once the budget is reset. */
     EXPECT_JSON("#('x'):rep(1000)", "1000");
-    lua_host_free(H);
-    H = lua_host_new(NULL, NULL, NULL);
+    sandbox_free(H);
+    H = sandbox_new(NULL, NULL, NULL);
     /* A deadline stops code too. */
-    lua_State *L = lua_host_state(H);
+    lua_State *L = sandbox_state(H);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    lua_host_reset_budget(H, now + 20000000ull, NULL);
+    sandbox_reset_budget(H, now + 20000000ull, NULL);
     luaL_loadstring(L, "local x = 0 while true do x = x + 1 end");
     char err[256];
-    int rc = lua_host_pcall(H, 0, 0, err, sizeof err);
+    int rc = sandbox_pcall(H, 0, 0, err, sizeof err);
     CHECK_EQ_INT(rc, ERR_TIMEOUT);
     CHECK(strstr(err, "timed out") != NULL);
-    lua_host_free(H);
-    H = lua_host_new(NULL, NULL, NULL);
+    sandbox_free(H);
+    H = sandbox_new(NULL, NULL, NULL);
 }
 
 static void test_errmsg_objects(void)
@@ -198,32 +198,32 @@ static void test_load_table(void)
     json_object *j = NULL;
     write_file(path, "return { name = 'a', limits = { max_steps = 3 }, tools = {'x', 'y'},\n"
                      "  hook = function() end }\n");
-    CHECK_EQ_INT(lua_host_load_table(path, 1, &j, err, sizeof err), 0);
+    CHECK_EQ_INT(sandbox_load_table(path, 1, &j, err, sizeof err), 0);
     CHECK_EQ_STR(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN),
                  "{\"limits\":{\"max_steps\":3},\"name\":\"a\",\"tools\":[\"x\",\"y\"]}");
     json_object_put(j);
-    CHECK_EQ_INT(lua_host_load_table(path, 0, &j, err, sizeof err), ERR_INVAL);
+    CHECK_EQ_INT(sandbox_load_table(path, 0, &j, err, sizeof err), ERR_INVAL);
     CHECK(strstr(err, path) && strstr(err, ": hook: a function cannot become JSON"));
     write_file(path, "return { model = { fallbacks = { 1, 0/0 } } }\n");
-    CHECK_EQ_INT(lua_host_load_table(path, 0, &j, err, sizeof err), ERR_INVAL);
+    CHECK_EQ_INT(sandbox_load_table(path, 0, &j, err, sizeof err), ERR_INVAL);
     CHECK(strstr(err, ": model.fallbacks[2]: NaN cannot become JSON") != NULL);
     write_file(path, "return 'x'\n");
-    CHECK_EQ_INT(lua_host_load_table(path, 0, &j, err, sizeof err), ERR_INVAL);
+    CHECK_EQ_INT(sandbox_load_table(path, 0, &j, err, sizeof err), ERR_INVAL);
     CHECK(strstr(err, "must return a table (it returned string)") != NULL);
     write_file(path, "return {\n  a = \n");
-    CHECK_EQ_INT(lua_host_load_table(path, 0, &j, err, sizeof err), ERR_LUA);
+    CHECK_EQ_INT(sandbox_load_table(path, 0, &j, err, sizeof err), ERR_LUA);
     CHECK(strncmp(err, path, strlen(path)) == 0 && strstr(err, ":3:") != NULL);
     write_file(path, "error('boom')\n");
-    CHECK_EQ_INT(lua_host_load_table(path, 0, &j, err, sizeof err), ERR_LUA);
+    CHECK_EQ_INT(sandbox_load_table(path, 0, &j, err, sizeof err), ERR_LUA);
     CHECK(strstr(err, ":1: boom") != NULL);
     write_file(path, "local t = io.open('x')\n");
-    CHECK_EQ_INT(lua_host_load_table(path, 0, &j, err, sizeof err), ERR_LUA);
+    CHECK_EQ_INT(sandbox_load_table(path, 0, &j, err, sizeof err), ERR_LUA);
     CHECK(strstr(err, "global 'io'") != NULL);
     write_file(path, "while true do end\n");
-    CHECK_EQ_INT(lua_host_load_table(path, 0, &j, err, sizeof err), ERR_LIMIT);
+    CHECK_EQ_INT(sandbox_load_table(path, 0, &j, err, sizeof err), ERR_LIMIT);
     CHECK(strstr(err, path) && strstr(err, "CPU budget") != NULL);
     unlink(path);
-    CHECK_EQ_INT(lua_host_load_table(path, 0, &j, err, sizeof err), ERR_IO);
+    CHECK_EQ_INT(sandbox_load_table(path, 0, &j, err, sizeof err), ERR_IO);
     CHECK(strstr(err, "cannot open") != NULL);
 }
 
@@ -276,8 +276,8 @@ static void test_patterns_match_lua(void)
     luaL_openlibs(ref);
     CHECK_EQ_INT(luaL_dostring(ref, probe_src), 0);
     int rfn = lua_gettop(ref);
-    lua_State *L = lua_host_state(H);
-    lua_host_reset_budget(H, 0, NULL);
+    lua_State *L = sandbox_state(H);
+    sandbox_reset_budget(H, 0, NULL);
     CHECK_EQ_INT(luaL_dostring(L, probe_src), 0);
     int hfn = lua_gettop(L);
     int bad = 0, n = 0;
@@ -328,16 +328,16 @@ static void test_patterns_match_lua(void)
 
 static void test_pattern_bomb(void)
 {
-    lua_host_limits_t lim = {.instructions = 20000000};
-    lua_host_free(H);
-    H = lua_host_new(&lim, NULL, NULL);
+    sandbox_limits_t lim = {.instructions = 20000000};
+    sandbox_free(H);
+    H = sandbox_new(&lim, NULL, NULL);
     EXPECT_ERR("string.find(('a'):rep(300), '.-.-.-.-b')", ERR_LIMIT,
                "CPU budget of 20000000 instructions exhausted");
     EXPECT_ERR("(function() for i = 1, 100 do pcall(string.gsub, ('a'):rep(300), '.-.-.-b', '') "
                "end end)()",
                ERR_LIMIT, "CPU budget");
-    lua_host_free(H);
-    H = lua_host_new(NULL, NULL, NULL);
+    sandbox_free(H);
+    H = sandbox_new(NULL, NULL, NULL);
 }
 
 static void test_state_cost(void)
@@ -348,10 +348,10 @@ static void test_state_cost(void)
     clock_gettime(CLOCK_MONOTONIC, &a);
     size_t mem = 0;
     for (int i = 0; i < N; i++) {
-        lua_host_t *h = lua_host_new(NULL, NULL, NULL);
+        sandbox_t *h = sandbox_new(NULL, NULL, NULL);
         CHECK(h != NULL);
-        mem = lua_host_mem(h);
-        lua_host_free(h);
+        mem = sandbox_mem(h);
+        sandbox_free(h);
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
     double us = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 1e3 / N;
@@ -362,7 +362,7 @@ static void test_state_cost(void)
 
 int main(void)
 {
-    H = lua_host_new(NULL, NULL, NULL);
+    H = sandbox_new(NULL, NULL, NULL);
     RUN(test_to_json_rules);
     RUN(test_json_lib);
     RUN(test_sandbox_globals);
@@ -372,6 +372,6 @@ int main(void)
     RUN(test_patterns_match_lua);
     RUN(test_pattern_bomb);
     RUN(test_state_cost);
-    lua_host_free(H);
+    sandbox_free(H);
     return check_report();
 }

@@ -1,9 +1,9 @@
 /*
- * vmodel: see viewer_model.h. Spans live in one growable array and are found by id through
+ * spantree: see spantree.h. Spans live in one growable array and are found by id through
  * an open-addressing hash table, so adding an event is O(1) and a 10,000-event run builds
  * in a few milliseconds plus the JSON parsing.
  */
-#include "viewer_model.h"
+#include "spantree.h"
 
 #include "err.h"
 
@@ -19,9 +19,9 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-vmodel_t *vmodel_new(const char *run_id)
+spantree_t *spantree_new(const char *run_id)
 {
-    vmodel_t *m = calloc(1, sizeof *m);
+    spantree_t *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
     if (run_id)
@@ -35,7 +35,7 @@ vmodel_t *vmodel_new(const char *run_id)
     return m;
 }
 
-void vmodel_free(vmodel_t *m)
+void spantree_free(spantree_t *m)
 {
     if (!m)
         return;
@@ -54,7 +54,7 @@ void vmodel_free(vmodel_t *m)
     free(m);
 }
 
-int vmodel_find(const vmodel_t *m, const char *id)
+int spantree_find(const spantree_t *m, const char *id)
 {
     if (!id || !*id)
         return -1;
@@ -78,7 +78,7 @@ static int map_insert(int *map, size_t cap, const char *id, int idx)
     return 0;
 }
 
-static int map_grow(vmodel_t *m)
+static int map_grow(spantree_t *m)
 {
     size_t cap = m->mapcap * 2;
     int *map = calloc(cap, sizeof *map);
@@ -107,13 +107,13 @@ static int grow(void **arr, int *cap, int need, size_t elem)
     return 0;
 }
 
-static int span_add(vmodel_t *m, const char *id, const char *parent, int64_t ts)
+static int span_add(spantree_t *m, const char *id, const char *parent, int64_t ts)
 {
     if ((size_t)(m->nspans + 1) * 2 > m->mapcap && map_grow(m))
         return -1;
     if (grow((void **)&m->spans, &m->capspans, m->nspans + 1, sizeof *m->spans))
         return -1;
-    vmodel_span_t *s = &m->spans[m->nspans];
+    spantree_span_t *s = &m->spans[m->nspans];
     memset(s, 0, sizeof *s);
     snprintf(s->id, sizeof s->id, "%s", id);
     snprintf(s->parent, sizeof s->parent, "%s", parent ? parent : "");
@@ -153,7 +153,7 @@ static int set_str(char **dst, const char *v)
 }
 
 /* Merge event attrs into the span's attrs; later events win per key. */
-static int merge_attrs(vmodel_span_t *s, json_object *attrs)
+static int merge_attrs(spantree_span_t *s, json_object *attrs)
 {
     if (!attrs || !json_object_is_type(attrs, json_type_object))
         return 0;
@@ -170,21 +170,21 @@ static int merge_attrs(vmodel_span_t *s, json_object *attrs)
     return 0;
 }
 
-static void set_status(vmodel_t *m, vmodel_span_t *s, const char *status, const char *error)
+static void set_status(spantree_t *m, spantree_span_t *s, const char *status, const char *error)
 {
     if (status && strcmp(status, "error") == 0) {
-        if (s->status != VM_ERROR)
+        if (s->status != SPAN_ERROR)
             m->errors++;
-        s->status = VM_ERROR;
-    } else if (status && strcmp(status, "ok") == 0 && s->status == VM_UNSET) {
-        s->status = VM_OK;
+        s->status = SPAN_ERROR;
+    } else if (status && strcmp(status, "ok") == 0 && s->status == SPAN_UNSET) {
+        s->status = SPAN_OK;
     }
     if (error && !s->error)
         s->error = strdup(error);
 }
 
 /* Run totals come from spans as they close: a chat span's usage counts once, at its end. */
-static void account(vmodel_t *m, const vmodel_span_t *s, json_object *attrs)
+static void account(spantree_t *m, const spantree_span_t *s, json_object *attrs)
 {
     if (!attrs)
         return;
@@ -201,7 +201,7 @@ static void account(vmodel_t *m, const vmodel_span_t *s, json_object *attrs)
         m->cost += json_object_get_double(c);
 }
 
-static int span_add_event(vmodel_span_t *s, int ev)
+static int span_add_event(spantree_span_t *s, int ev)
 {
     if (grow((void **)&s->evs, &s->capevs, s->nevs + 1, sizeof *s->evs))
         return ERR_NOMEM;
@@ -209,9 +209,9 @@ static int span_add_event(vmodel_span_t *s, int ev)
     return 0;
 }
 
-static int apply(vmodel_t *m, json_object *o, int evi, char *errbuf, size_t errlen)
+static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t errlen)
 {
-    vmodel_event_t *ev = &m->evs[evi];
+    spantree_event_t *ev = &m->evs[evi];
     const char *span_id = jstr(o, "span_id"), *parent = jstr(o, "parent_id");
     const char *phase = jstr(o, "phase"), *op = jstr(o, "op"), *name = jstr(o, "name");
     const char *status = jstr(o, "status"), *error = jstr(o, "error");
@@ -229,11 +229,11 @@ static int apply(vmodel_t *m, json_object *o, int evi, char *errbuf, size_t errl
     if (state_to)
         snprintf(m->last_state, sizeof m->last_state, "%s", state_to);
 
-    int si = vmodel_find(m, span_id);
+    int si = spantree_find(m, span_id);
     int fresh = si < 0;
     if (fresh && (si = span_add(m, span_id, parent, ev->ts_ns)) < 0)
         return ERR_NOMEM;
-    vmodel_span_t *s = &m->spans[si];
+    spantree_span_t *s = &m->spans[si];
     ev->span = si;
     if (fresh) {
         s->first_seq = ev->seq;
@@ -276,24 +276,24 @@ static int apply(vmodel_t *m, json_object *o, int evi, char *errbuf, size_t errl
             m->errors++;
     }
     if (end_span) {
-        int ei = vmodel_find(m, end_span);
+        int ei = spantree_find(m, end_span);
         if (ei >= 0 && m->spans[ei].end_ns == 0) {
             m->spans[ei].end_ns = ev->ts_ns;
             /* The transition out of a state says whether that state ended in failure. */
             if (ev->is_error && state_to && strcmp(state_to, "failed") == 0 && ei != si) {
                 /* Marked, not counted: m->errors counts error events, as the runs list
                  * does, and this event is already counted on its own span. */
-                m->spans[ei].status = VM_ERROR;
+                m->spans[ei].status = SPAN_ERROR;
                 if (error && !m->spans[ei].error)
                     m->spans[ei].error = strdup(error);
-            } else if (m->spans[ei].status == VM_UNSET)
-                m->spans[ei].status = VM_OK;
+            } else if (m->spans[ei].status == SPAN_UNSET)
+                m->spans[ei].status = SPAN_OK;
         }
     }
     return 0;
 }
 
-int vmodel_add(vmodel_t *m, const char *json, char *errbuf, size_t errlen)
+int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
 {
     json_object *o = json_tokener_parse(json);
     int rc = 0;
@@ -316,7 +316,7 @@ int vmodel_add(vmodel_t *m, const char *json, char *errbuf, size_t errlen)
         rc = ERR_NOMEM;
         goto done;
     }
-    vmodel_event_t *ev = &m->evs[m->nevs];
+    spantree_event_t *ev = &m->evs[m->nevs];
     memset(ev, 0, sizeof *ev);
     ev->seq = seq;
     ev->ts_ns = ts;
@@ -345,7 +345,7 @@ done:
     return rc;
 }
 
-int vmodel_add_jsonl(vmodel_t *m, const char *text, char *errbuf, size_t errlen)
+int spantree_add_jsonl(spantree_t *m, const char *text, char *errbuf, size_t errlen)
 {
     int lineno = 0;
     const char *p = text;
@@ -369,7 +369,7 @@ int vmodel_add_jsonl(vmodel_t *m, const char *text, char *errbuf, size_t errlen)
             memcpy(line, p, n);
             line[n] = 0;
             char msg[200];
-            rc = vmodel_add(m, line, msg, sizeof msg);
+            rc = spantree_add(m, line, msg, sizeof msg);
             if (rc) {
                 err_set(errbuf, errlen, rc, "line %d: %s", lineno, msg);
                 break;
@@ -381,9 +381,9 @@ int vmodel_add_jsonl(vmodel_t *m, const char *text, char *errbuf, size_t errlen)
     return rc;
 }
 
-int vmodel_root(const vmodel_t *m)
+int spantree_root(const spantree_t *m)
 {
-    int r = m->run_id[0] ? vmodel_find(m, m->run_id) : -1;
+    int r = m->run_id[0] ? spantree_find(m, m->run_id) : -1;
     if (r >= 0)
         return r;
     for (int i = 0; i < m->nspans; i++)
@@ -393,7 +393,7 @@ int vmodel_root(const vmodel_t *m)
 }
 
 /* Children lists built on the fly into one array (CSR layout) so flatten is O(n). */
-int vmodel_flatten(vmodel_t *m, int show_points)
+int spantree_flatten(spantree_t *m, int show_points)
 {
     int n = m->nspans, rc = ERR_NOMEM;
     int *count = calloc((size_t)n + 1, sizeof *count);
@@ -402,11 +402,11 @@ int vmodel_flatten(vmodel_t *m, int show_points)
     if (!count || !kids || !stack)
         goto fail;
     for (int i = 0; i < n; i++) {
-        vmodel_span_t *s = &m->spans[i];
-        s->parent_idx = vmodel_find(m, s->parent);
+        spantree_span_t *s = &m->spans[i];
+        s->parent_idx = spantree_find(m, s->parent);
         if (s->parent_idx == i)
             s->parent_idx = -1;
-        s->sub_errors = s->status == VM_ERROR;
+        s->sub_errors = s->status == SPAN_ERROR;
     }
     /* Break cycles from corrupt input: follow each parent chain at most n steps. */
     for (int i = 0; i < n; i++) {
@@ -433,7 +433,7 @@ int vmodel_flatten(vmodel_t *m, int show_points)
     /* Subtree error counts: children have higher creation index than parents almost
      * always, but not necessarily, so sum by walking each error span's ancestors. */
     for (int i = 0; i < n; i++) {
-        if (m->spans[i].status != VM_ERROR)
+        if (m->spans[i].status != SPAN_ERROR)
             continue;
         for (int p = m->spans[i].parent_idx; p >= 0; p = m->spans[p].parent_idx)
             m->spans[p].sub_errors++;
@@ -462,7 +462,7 @@ int vmodel_flatten(vmodel_t *m, int show_points)
         stack[sp++] = kids[k];
     while (sp > 0) {
         int i = stack[--sp];
-        vmodel_span_t *s = &m->spans[i];
+        spantree_span_t *s = &m->spans[i];
         if (s->point && !show_points)
             continue;
         int p = s->parent_idx;
@@ -470,13 +470,13 @@ int vmodel_flatten(vmodel_t *m, int show_points)
         uint32_t more = 0;
         if (p >= 0) {
             /* The parent's mask plus the parent's own "has later siblings" bit. */
-            const vmodel_row_t *pr = &m->rows[rowof[p]];
+            const spantree_row_t *pr = &m->rows[rowof[p]];
             more = pr->more;
             if (!pr->last && pr->depth >= 1 && pr->depth <= 32)
                 more |= 1u << (pr->depth - 1);
         }
         rowof[i] = m->nrows;
-        vmodel_row_t *row = &m->rows[m->nrows++];
+        spantree_row_t *row = &m->rows[m->nrows++];
         row->span = i;
         row->depth = s->depth;
         row->more = more;
@@ -498,7 +498,7 @@ fail:
     return rc;
 }
 
-int64_t vmodel_span_end(const vmodel_t *m, const vmodel_span_t *s, int64_t now_ns)
+int64_t spantree_span_end(const spantree_t *m, const spantree_span_t *s, int64_t now_ns)
 {
     if (s->end_ns)
         return s->end_ns;
@@ -507,17 +507,17 @@ int64_t vmodel_span_end(const vmodel_t *m, const vmodel_span_t *s, int64_t now_n
     return m->max_ns > s->start_ns ? m->max_ns : s->start_ns;
 }
 
-const char *vmodel_attr_str(const vmodel_span_t *s, const char *key)
+const char *spantree_attr_str(const spantree_span_t *s, const char *key)
 {
     return s->attrs ? jstr(s->attrs, key) : NULL;
 }
 
-int64_t vmodel_attr_int(const vmodel_span_t *s, const char *key, int64_t dflt)
+int64_t spantree_attr_int(const spantree_span_t *s, const char *key, int64_t dflt)
 {
     return s->attrs ? jint(s->attrs, key, dflt) : dflt;
 }
 
-double vmodel_attr_double(const vmodel_span_t *s, const char *key, double dflt)
+double spantree_attr_double(const spantree_span_t *s, const char *key, double dflt)
 {
     json_object *v;
     if (!s->attrs || !json_object_object_get_ex(s->attrs, key, &v))
@@ -530,9 +530,9 @@ static json_object *str_or_null(const char *s)
     return s && *s ? json_object_new_string(s) : NULL;
 }
 
-json_object *vmodel_span_json(const vmodel_t *m, int i)
+json_object *spantree_span_json(const spantree_t *m, int i)
 {
-    const vmodel_span_t *s = &m->spans[i];
+    const spantree_span_t *s = &m->spans[i];
     static const char *const st[] = {NULL, "ok", "error"};
     json_object *o = json_object_new_object(), *evs = json_object_new_array();
     if (!o || !evs) {
@@ -562,9 +562,9 @@ json_object *vmodel_span_json(const vmodel_t *m, int i)
     return o;
 }
 
-int vmodel_span_matches(const vmodel_t *m, int i, const char *needle)
+int spantree_span_matches(const spantree_t *m, int i, const char *needle)
 {
-    const vmodel_span_t *s = &m->spans[i];
+    const spantree_span_t *s = &m->spans[i];
     if (!needle || !*needle)
         return 0;
     if ((s->name && strcasestr(s->name, needle)) || strcasestr(s->op, needle) ||
@@ -576,7 +576,7 @@ int vmodel_span_matches(const vmodel_t *m, int i, const char *needle)
     return 0;
 }
 
-const char *vmodel_fmt_dur(int64_t ns, char *buf, size_t len)
+const char *spantree_fmt_dur(int64_t ns, char *buf, size_t len)
 {
     if (ns < 0)
         ns = 0;

@@ -1,12 +1,12 @@
 /*
- * lua_host_json: Lua values <-> json-c values (rules in docs/tools.md).
+ * sandbox_json: Lua values <-> json-c values (rules in docs/tools.md).
  *
  * Lua -> JSON never allocates inside Lua (lua_next, raw reads, no string coercion), so it
  * cannot raise and is safe to call outside protected mode, e.g. on a dead coroutine whose
  * state sits at its memory cap. Object keys are emitted sorted so output is deterministic
  * (Lua's table order is seeded per state).
  */
-#include "lua_host.h"
+#include "sandbox.h"
 
 #include "err.h"
 
@@ -76,7 +76,7 @@ static int box_make(lua_State *L)
     return 1;
 }
 
-void lua_host_push_json_take(lua_State *L, json_object *j)
+void sandbox_push_json_take(lua_State *L, json_object *j)
 {
     /* Make the box under a protected call: if even that fails, j is released here. */
     lua_pushcfunction(L, box_make);
@@ -86,7 +86,7 @@ void lua_host_push_json_take(lua_State *L, json_object *j)
     }
     json_object **p = lua_touserdata(L, -1);
     *p = j;
-    lua_host_push_json(L, j);
+    sandbox_push_json(L, j);
     *p = NULL;
     lua_remove(L, -2);
     json_object_put(j);
@@ -100,7 +100,7 @@ static int json_encode(lua_State *L)
     int pretty = lua_toboolean(L, 2);
     lua_settop(L, 1);
     json_object **box = box_new(L);
-    if (lua_host_to_json(L, 1, 0, "", &j, msg, sizeof msg) != 0)
+    if (sandbox_to_json(L, 1, 0, "", &j, msg, sizeof msg) != 0)
         return luaL_error(L, "json.encode: %s", msg);
     *box = j;
     int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
@@ -142,7 +142,7 @@ static int json_decode(lua_State *L)
         return 2;
     }
     *box = j;
-    lua_host_push_json(L, j);
+    sandbox_push_json(L, j);
     *box = NULL;
     json_object_put(j);
     return 1;
@@ -156,7 +156,7 @@ static int json_mark(lua_State *L, int as_array)
     }
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    lua_host_mark(L, 1, as_array);
+    sandbox_mark(L, 1, as_array);
     return 1;
 }
 
@@ -170,8 +170,8 @@ static int json_object_fn(lua_State *L)
     return json_mark(L, 0);
 }
 
-void lua_host_json_init(lua_State *L);
-void lua_host_json_init(lua_State *L)
+void sandbox_json_init(lua_State *L);
+void sandbox_json_init(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"encode", json_encode}, {"decode", json_decode},
                                    {"array", json_array},   {"object", json_object_fn},
@@ -183,22 +183,22 @@ void lua_host_json_init(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &box_key);
     luaL_newlib(L, fns);
-    lua_host_push_null(L);
+    sandbox_push_null(L);
     lua_setfield(L, -2, "null");
     lua_setglobal(L, "json");
 }
 
-void lua_host_push_null(lua_State *L)
+void sandbox_push_null(lua_State *L)
 {
     lua_pushlightuserdata(L, NULL);
 }
 
-int lua_host_is_null(lua_State *L, int idx)
+int sandbox_is_null(lua_State *L, int idx)
 {
     return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
 }
 
-void lua_host_mark(lua_State *L, int idx, int as_array)
+void sandbox_mark(lua_State *L, int idx, int as_array)
 {
     idx = lua_absindex(L, idx);
     lua_rawgetp(L, LUA_REGISTRYINDEX, as_array ? &array_key : &object_key);
@@ -557,7 +557,7 @@ static int conv_value(conv_t *c, int idx, json_object **out)
     return 0;
 }
 
-int lua_host_to_json(lua_State *L, int idx, int allow_functions, const char *what,
+int sandbox_to_json(lua_State *L, int idx, int allow_functions, const char *what,
                      json_object **out, char *errbuf, size_t errlen)
 {
     conv_t *c = calloc(1, sizeof *c);
@@ -576,12 +576,12 @@ int lua_host_to_json(lua_State *L, int idx, int allow_functions, const char *wha
     return rc;
 }
 
-void lua_host_push_json(lua_State *L, json_object *j)
+void sandbox_push_json(lua_State *L, json_object *j)
 {
     luaL_checkstack(L, 4, "JSON nested too deeply");
     switch (json_object_get_type(j)) {
     case json_type_null:
-        lua_host_push_null(L);
+        sandbox_push_null(L);
         break;
     case json_type_boolean:
         lua_pushboolean(L, json_object_get_boolean(j));
@@ -599,21 +599,21 @@ void lua_host_push_json(lua_State *L, json_object *j)
         size_t n = json_object_array_length(j);
         lua_createtable(L, (int)n, 0);
         for (size_t i = 0; i < n; i++) {
-            lua_host_push_json(L, json_object_array_get_idx(j, i));
+            sandbox_push_json(L, json_object_array_get_idx(j, i));
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
-        lua_host_mark(L, -1, 1);
+        sandbox_mark(L, -1, 1);
         break;
     }
     case json_type_object:
         lua_createtable(L, 0, json_object_object_length(j));
         json_object_object_foreach(j, k, v)
         {
-            lua_host_push_json(L, v);
+            sandbox_push_json(L, v);
             lua_setfield(L, -2, k);
         }
         if (json_object_object_length(j) == 0)
-            lua_host_mark(L, -1, 0);
+            sandbox_mark(L, -1, 0);
         break;
     }
 }

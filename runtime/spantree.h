@@ -1,5 +1,5 @@
 /*
- * vmodel: the span tree of one run, built from its trace events (trace.h format).
+ * spantree: the span tree of one run, built from its trace events (trace.h format).
  *
  * The viewer, the plain printer and the OTLP exporter all read a run through this model,
  * so they agree on what a span is. Events are fed one JSON line at a time, in seq order,
@@ -15,35 +15,35 @@
  * An end without a begin still makes a span (it starts at its end); a span whose end never
  * came (a crash, or a run still going) stays open: end_ns == 0.
  *
- * Invariants: span and event indices are stable once assigned; vmodel_flatten() must be
+ * Invariants: span and event indices are stable once assigned; spantree_flatten() must be
  * called after adding events before rows are read. Not thread-safe.
  */
-#ifndef AGENTD_VIEWER_MODEL_H
-#define AGENTD_VIEWER_MODEL_H
+#ifndef AGENTD_SPANTREE_H
+#define AGENTD_SPANTREE_H
 
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
 
-enum { VM_UNSET = 0, VM_OK = 1, VM_ERROR = 2 };
+enum { SPAN_UNSET = 0, SPAN_OK = 1, SPAN_ERROR = 2 };
 
-typedef struct vmodel_event {
+typedef struct spantree_event {
     int64_t seq;
     int64_t ts_ns;
     char *json;    /* the event line as stored, owned */
     int span;      /* index of the span it belongs to */
     char phase;    /* 'b', 'e', 'p' */
     char is_error; /* status "error" */
-} vmodel_event_t;
+} spantree_event_t;
 
-typedef struct vmodel_span {
+typedef struct spantree_span {
     char id[40];
     char parent[40]; /* "" for a root */
     char op[24];
     char *name;               /* owned */
     int64_t start_ns, end_ns; /* end_ns 0: still open */
     int64_t first_seq;
-    int status;         /* VM_* */
+    int status;         /* SPAN_* */
     char *error;        /* owned, may be NULL */
     json_object *attrs; /* merged begin+end attrs, owned reference */
     int step;
@@ -53,28 +53,28 @@ typedef struct vmodel_span {
     int collapsed; /* viewer state: children hidden */
     int *evs;      /* indices of this span's events, in seq order */
     int nevs, capevs;
-    /* filled by vmodel_flatten */
+    /* filled by spantree_flatten */
     int parent_idx;
     int depth;
     int sub_errors; /* error spans in the subtree, self included */
-} vmodel_span_t;
+} spantree_span_t;
 
-typedef struct vmodel_row {
+typedef struct spantree_row {
     int span;
     int depth;
     uint32_t more; /* bit k: the ancestor at depth k+1 has later siblings */
     int last;      /* last child of its parent */
-} vmodel_row_t;
+} spantree_row_t;
 
-typedef struct vmodel {
+typedef struct spantree {
     char run_id[40];
-    vmodel_span_t *spans;
+    spantree_span_t *spans;
     int nspans, capspans;
-    vmodel_event_t *evs;
+    spantree_event_t *evs;
     int nevs, capevs;
     int64_t last_seq;
     int64_t min_ns, max_ns; /* earliest and latest ts_ns seen */
-    vmodel_row_t *rows;     /* after vmodel_flatten */
+    spantree_row_t *rows;     /* after spantree_flatten */
     int nrows, caprows;
     int *map; /* span id hash table: index+1, 0 = empty */
     size_t mapcap;
@@ -86,47 +86,47 @@ typedef struct vmodel {
     int steps;                    /* the highest "step" of any event */
     char agent[128];
     char last_state[16];
-} vmodel_t;
+} spantree_t;
 
 /* New empty model for run_id (may be NULL: taken from the first event). NULL on ENOMEM. */
-vmodel_t *vmodel_new(const char *run_id);
-void vmodel_free(vmodel_t *m);
+spantree_t *spantree_new(const char *run_id);
+void spantree_free(spantree_t *m);
 
 /* Add one event line (trace.h JSON). ERR_INVAL with a message naming the field in errbuf if
  * the line is not an event object; ERR_NOMEM. Events with seq <= last_seq are ignored
  * (follow mode may see a row twice). A refused line leaves the model unchanged; after
  * ERR_NOMEM the model may be inconsistent and should only be freed. */
-int vmodel_add(vmodel_t *m, const char *json, char *errbuf, size_t errlen);
+int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen);
 /* Add every line of a JSONL buffer; stops at the first bad line, errbuf names its number. */
-int vmodel_add_jsonl(vmodel_t *m, const char *text, char *errbuf, size_t errlen);
+int spantree_add_jsonl(spantree_t *m, const char *text, char *errbuf, size_t errlen);
 
 /* Recompute parent links, depths, subtree error counts and the visible rows (children of
  * collapsed spans are hidden; point spans hidden when show_points is 0). 0 or ERR_NOMEM. */
-int vmodel_flatten(vmodel_t *m, int show_points);
+int spantree_flatten(spantree_t *m, int show_points);
 
 /* Index of the span with this id, or -1. */
-int vmodel_find(const vmodel_t *m, const char *id);
+int spantree_find(const spantree_t *m, const char *id);
 /* The root span (the run's invoke_agent span), or -1 when not seen yet. */
-int vmodel_root(const vmodel_t *m);
+int spantree_root(const spantree_t *m);
 
 /* Effective end of a span for display: end_ns, or now_ns when still open (follow), or the
  * latest event time when now_ns is 0. */
-int64_t vmodel_span_end(const vmodel_t *m, const vmodel_span_t *s, int64_t now_ns);
+int64_t spantree_span_end(const spantree_t *m, const spantree_span_t *s, int64_t now_ns);
 
 /* Attribute helpers over a span's merged attrs. */
-const char *vmodel_attr_str(const vmodel_span_t *s, const char *key);
-int64_t vmodel_attr_int(const vmodel_span_t *s, const char *key, int64_t dflt);
-double vmodel_attr_double(const vmodel_span_t *s, const char *key, double dflt);
+const char *spantree_attr_str(const spantree_span_t *s, const char *key);
+int64_t spantree_attr_int(const spantree_span_t *s, const char *key, int64_t dflt);
+double spantree_attr_double(const spantree_span_t *s, const char *key, double dflt);
 
 /* A copy-friendly JSON object of span i: its fields, attrs and parsed events. New
  * reference, NULL on ENOMEM. */
-json_object *vmodel_span_json(const vmodel_t *m, int i);
+json_object *spantree_span_json(const spantree_t *m, int i);
 
 /* Does span i (its name, op, error, or any of its event lines) contain needle, ignoring
  * case? */
-int vmodel_span_matches(const vmodel_t *m, int i, const char *needle);
+int spantree_span_matches(const spantree_t *m, int i, const char *needle);
 
 /* Human duration into buf: "850us", "12ms", "1.23s", "2m03s". Returns buf. */
-const char *vmodel_fmt_dur(int64_t ns, char *buf, size_t len);
+const char *spantree_fmt_dur(int64_t ns, char *buf, size_t len);
 
 #endif

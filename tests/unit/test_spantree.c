@@ -1,8 +1,8 @@
-/* vmodel: span tree building from the fixture traces, follow-style growth, bad input and
+/* spantree: span tree building from the fixture traces, follow-style growth, bad input and
  * the 10,000-event build time. */
 #include "check.h"
 #include "err.h"
-#include "viewer/viewer_model.h"
+#include "spantree.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,39 +27,39 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static vmodel_t *load(const char *path)
+static spantree_t *load(const char *path)
 {
     char *text = slurp(path);
     CHECK(text != NULL);
     if (!text)
         return NULL;
-    vmodel_t *m = vmodel_new(NULL);
+    spantree_t *m = spantree_new(NULL);
     char err[256] = "";
-    int rc = vmodel_add_jsonl(m, text, err, sizeof err);
+    int rc = spantree_add_jsonl(m, text, err, sizeof err);
     if (rc)
         fprintf(stderr, "  %s: %s\n", path, err);
     CHECK_EQ_INT(rc, 0);
     free(text);
-    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    CHECK_EQ_INT(spantree_flatten(m, 1), 0);
     return m;
 }
 
-static const char *row_name(const vmodel_t *m, int r)
+static const char *row_name(const spantree_t *m, int r)
 {
     return m->spans[m->rows[r].span].name;
 }
 
 static void test_failed_run_tree(void)
 {
-    vmodel_t *m = load("tests/fixtures/traces/failed_run.jsonl");
+    spantree_t *m = load("tests/fixtures/traces/failed_run.jsonl");
     if (!m)
         return;
     CHECK_EQ_STR(m->run_id, "5f3a9c12e4b0d7a1");
     CHECK_EQ_INT(m->nevs, 16);
-    int root = vmodel_root(m);
+    int root = spantree_root(m);
     CHECK(root >= 0);
     CHECK_EQ_STR(m->spans[root].op, "invoke_agent");
-    CHECK_EQ_INT(m->spans[root].status, VM_ERROR);
+    CHECK_EQ_INT(m->spans[root].status, SPAN_ERROR);
     CHECK_EQ_STR(m->spans[root].error, "max_steps: run stopped after 2 steps");
     /* Rows in tree order: root, plan, chat, act, tool, retry, tool, observe, plan, ... */
     CHECK_EQ_INT(m->nrows, 10);
@@ -78,18 +78,18 @@ static void test_failed_run_tree(void)
     CHECK(m->rows[4].more & 1u);
     CHECK_EQ_STR(row_name(m, 7), "observe");
     /* The tool span: error, merged attrs from begin and end, closed at its end event. */
-    int t = vmodel_find(m, "d000000000000001");
+    int t = spantree_find(m, "d000000000000001");
     CHECK(t >= 0);
-    const vmodel_span_t *s = &m->spans[t];
-    CHECK_EQ_INT(s->status, VM_ERROR);
-    CHECK_EQ_STR(vmodel_attr_str(s, "gen_ai.tool.name"), "lookup_order");
-    CHECK_EQ_STR(vmodel_attr_str(s, "error.type"), "tool_error");
+    const spantree_span_t *s = &m->spans[t];
+    CHECK_EQ_INT(s->status, SPAN_ERROR);
+    CHECK_EQ_STR(spantree_attr_str(s, "gen_ai.tool.name"), "lookup_order");
+    CHECK_EQ_STR(spantree_attr_str(s, "error.type"), "tool_error");
     CHECK_EQ_INT(s->end_ns - s->start_ns, 5284000000LL);
     CHECK_EQ_INT(s->nevs, 2);
     /* State spans are closed by the next transition's end_span. */
-    int act = vmodel_find(m, "b000000000000001");
-    CHECK_EQ_INT(m->spans[act].end_ns, m->spans[vmodel_find(m, "f000000000000001")].start_ns);
-    CHECK_EQ_INT(m->spans[act].status, VM_OK);
+    int act = spantree_find(m, "b000000000000001");
+    CHECK_EQ_INT(m->spans[act].end_ns, m->spans[spantree_find(m, "f000000000000001")].start_ns);
+    CHECK_EQ_INT(m->spans[act].status, SPAN_OK);
     CHECK_EQ_INT(m->spans[act].sub_errors, 2);
     /* Totals: two successful chats and one failed, usage summed, retries counted. */
     CHECK_EQ_INT(m->in_tokens, 812 + 1104);
@@ -101,31 +101,31 @@ static void test_failed_run_tree(void)
     CHECK_EQ_STR(m->last_state, "failed");
     CHECK_EQ_INT(m->steps, 2);
     /* Point spans hidden: the two retry rows disappear. */
-    CHECK_EQ_INT(vmodel_flatten(m, 0), 0);
+    CHECK_EQ_INT(spantree_flatten(m, 0), 0);
     CHECK_EQ_INT(m->nrows, 9);
     /* The model call's retry is an event of the chat span, counted on it. */
-    const vmodel_span_t *c2 = &m->spans[vmodel_find(m, "c000000000000002")];
+    const spantree_span_t *c2 = &m->spans[spantree_find(m, "c000000000000002")];
     CHECK_EQ_INT(c2->retries, 1);
-    CHECK_EQ_INT(c2->status, VM_OK);
+    CHECK_EQ_INT(c2->status, SPAN_OK);
     CHECK_EQ_INT(c2->nevs, 3);
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 static void test_collapse_and_search(void)
 {
-    vmodel_t *m = load("tests/fixtures/traces/failed_run.jsonl");
+    spantree_t *m = load("tests/fixtures/traces/failed_run.jsonl");
     if (!m)
         return;
-    int act = vmodel_find(m, "b000000000000001");
+    int act = spantree_find(m, "b000000000000001");
     m->spans[act].collapsed = 1;
-    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    CHECK_EQ_INT(spantree_flatten(m, 1), 0);
     CHECK_EQ_INT(m->nrows, 7);
-    int t = vmodel_find(m, "d000000000000001");
-    CHECK(vmodel_span_matches(m, t, "NO SUCH TABLE"));
-    CHECK(vmodel_span_matches(m, t, "order_id"));
-    CHECK(!vmodel_span_matches(m, t, "kb-7"));
-    CHECK(!vmodel_span_matches(m, t, ""));
-    json_object *j = vmodel_span_json(m, t);
+    int t = spantree_find(m, "d000000000000001");
+    CHECK(spantree_span_matches(m, t, "NO SUCH TABLE"));
+    CHECK(spantree_span_matches(m, t, "order_id"));
+    CHECK(!spantree_span_matches(m, t, "kb-7"));
+    CHECK(!spantree_span_matches(m, t, ""));
+    json_object *j = spantree_span_json(m, t);
     CHECK(j != NULL);
     json_object *evs;
     CHECK(json_object_object_get_ex(j, "events", &evs));
@@ -134,7 +134,7 @@ static void test_collapse_and_search(void)
     CHECK(json_object_object_get_ex(j, "status", &st));
     CHECK_EQ_STR(json_object_get_string(st), "error");
     json_object_put(j);
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 /* Follow mode feeds events one at a time; an open span stays open until its end. */
@@ -144,47 +144,47 @@ static void test_incremental(void)
     CHECK(text != NULL);
     if (!text)
         return;
-    vmodel_t *m = vmodel_new("0c41d2e8a9b3f577");
+    spantree_t *m = spantree_new("0c41d2e8a9b3f577");
     char err[200];
     char *save = NULL;
     int n = 0;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        CHECK_EQ_INT(vmodel_add(m, line, err, sizeof err), 0);
+        CHECK_EQ_INT(spantree_add(m, line, err, sizeof err), 0);
         n++;
         if (n == 6) {
-            int t = vmodel_find(m, "d100000000000001");
+            int t = spantree_find(m, "d100000000000001");
             CHECK(t >= 0);
             CHECK_EQ_INT(m->spans[t].end_ns, 0);
-            CHECK_EQ_INT(vmodel_span_end(m, &m->spans[t], m->spans[t].start_ns + 5),
+            CHECK_EQ_INT(spantree_span_end(m, &m->spans[t], m->spans[t].start_ns + 5),
                          m->spans[t].start_ns + 5);
             /* A duplicate delivery of the same seq is ignored. */
-            CHECK_EQ_INT(vmodel_add(m, line, err, sizeof err), 0);
+            CHECK_EQ_INT(spantree_add(m, line, err, sizeof err), 0);
             CHECK_EQ_INT(m->nevs, 6);
         }
     }
     CHECK_EQ_INT(m->nevs, 12);
-    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
-    CHECK_EQ_INT(m->spans[vmodel_root(m)].status, VM_OK);
+    CHECK_EQ_INT(spantree_flatten(m, 1), 0);
+    CHECK_EQ_INT(m->spans[spantree_root(m)].status, SPAN_OK);
     CHECK_EQ_INT(m->errors, 0);
     CHECK_EQ_INT(m->in_tokens, 300);
     CHECK_EQ_STR(m->last_state, "done");
     free(text);
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 static void test_bad_input(void)
 {
-    vmodel_t *m = vmodel_new("r");
+    spantree_t *m = spantree_new("r");
     char err[200] = "";
-    CHECK_EQ_INT(vmodel_add(m, "not json", err, sizeof err), ERR_INVAL);
-    CHECK_EQ_INT(vmodel_add(m, "{\"seq\":1,\"ts_ns\":5,\"phase\":\"begin\"}", err, sizeof err),
+    CHECK_EQ_INT(spantree_add(m, "not json", err, sizeof err), ERR_INVAL);
+    CHECK_EQ_INT(spantree_add(m, "{\"seq\":1,\"ts_ns\":5,\"phase\":\"begin\"}", err, sizeof err),
                  ERR_INVAL);
     CHECK(strstr(err, "span_id") != NULL);
     CHECK_EQ_INT(
-        vmodel_add(m, "{\"seq\":1,\"ts_ns\":5,\"span_id\":\"a\",\"phase\":\"x\"}", err, sizeof err),
+        spantree_add(m, "{\"seq\":1,\"ts_ns\":5,\"span_id\":\"a\",\"phase\":\"x\"}", err, sizeof err),
         ERR_INVAL);
     CHECK(strstr(err, "phase") != NULL);
-    CHECK_EQ_INT(vmodel_add_jsonl(m,
+    CHECK_EQ_INT(spantree_add_jsonl(m,
                                   "{\"seq\":1,\"ts_ns\":5,\"span_id\":\"r\",\"phase\":\"begin\"}\n"
                                   "{\"seq\":2}\n",
                                   err, sizeof err),
@@ -193,25 +193,25 @@ static void test_bad_input(void)
     CHECK_EQ_INT(m->nevs, 1);
     /* A parent cycle from corrupt input must not hang flatten. */
     CHECK_EQ_INT(
-        vmodel_add(
+        spantree_add(
             m, "{\"seq\":3,\"ts_ns\":6,\"span_id\":\"x\",\"parent_id\":\"y\",\"phase\":\"begin\"}",
             err, sizeof err),
         0);
     CHECK_EQ_INT(
-        vmodel_add(
+        spantree_add(
             m, "{\"seq\":4,\"ts_ns\":7,\"span_id\":\"y\",\"parent_id\":\"x\",\"phase\":\"begin\"}",
             err, sizeof err),
         0);
-    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    CHECK_EQ_INT(spantree_flatten(m, 1), 0);
     CHECK_EQ_INT(m->nrows, 3);
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 /* Events in surprising orders still make a sensible tree: a child before its parent, an
  * end without a begin, a begin seen twice, a point on an unknown parent. */
 static void test_odd_orders(void)
 {
-    vmodel_t *m = vmodel_new("r000000000000001");
+    spantree_t *m = spantree_new("r000000000000001");
     char err[200];
     const char *lines[] = {
         "{\"seq\":1,\"ts_ns\":100,\"span_id\":\"c1\",\"parent_id\":\"p1\",\"phase\":\"begin\","
@@ -228,21 +228,21 @@ static void test_odd_orders(void)
         "\"op\":\"guardrail\"}",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
-        CHECK_EQ_INT(vmodel_add(m, lines[i], err, sizeof err), 0);
-    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+        CHECK_EQ_INT(spantree_add(m, lines[i], err, sizeof err), 0);
+    CHECK_EQ_INT(spantree_flatten(m, 1), 0);
     CHECK_EQ_INT(m->nspans, 5);
-    CHECK_EQ_INT(vmodel_root(m), vmodel_find(m, "r000000000000001"));
+    CHECK_EQ_INT(spantree_root(m), spantree_find(m, "r000000000000001"));
     /* The orphan point is a second root; the rest hang under the run. */
     CHECK_EQ_INT(m->nrows, 5);
     CHECK_EQ_STR(m->spans[m->rows[0].span].op, "invoke_agent");
     CHECK_EQ_STR(m->spans[m->rows[1].span].op, "plan");
     CHECK_EQ_INT(m->rows[2].depth, 2);
-    const vmodel_span_t *t1 = &m->spans[vmodel_find(m, "t1")];
+    const spantree_span_t *t1 = &m->spans[spantree_find(m, "t1")];
     CHECK_EQ_INT(t1->start_ns, 130);
     CHECK_EQ_INT(t1->end_ns, 130);
     /* A second begin restarts nothing that matters to the reader: latest begin wins. */
-    CHECK_EQ_INT(m->spans[vmodel_find(m, "c1")].start_ns, 140);
-    vmodel_free(m);
+    CHECK_EQ_INT(m->spans[spantree_find(m, "c1")].start_ns, 140);
+    spantree_free(m);
 }
 
 /* Every prefix of every fixture line either parses as an event or is refused cleanly. */
@@ -259,12 +259,12 @@ static void test_truncated_lines(void)
         size_t n = nl ? (size_t)(nl - line) : strlen(line);
         for (size_t k = 0; k < n; k += 7) {
             char *cut = strndup(line, k);
-            vmodel_t *m = vmodel_new(NULL);
-            int rc = vmodel_add(m, cut, err, sizeof err);
+            spantree_t *m = spantree_new(NULL);
+            int rc = spantree_add(m, cut, err, sizeof err);
             CHECK(rc == 0 || rc == ERR_INVAL);
             refused += rc == ERR_INVAL;
-            CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
-            vmodel_free(m);
+            CHECK_EQ_INT(spantree_flatten(m, 1), 0);
+            spantree_free(m);
             free(cut);
         }
         line += n + (nl ? 1 : 0);
@@ -276,10 +276,10 @@ static void test_truncated_lines(void)
 static void test_fmt_dur(void)
 {
     char b[32];
-    CHECK_EQ_STR(vmodel_fmt_dur(850000, b, sizeof b), "850us");
-    CHECK_EQ_STR(vmodel_fmt_dur(12000000, b, sizeof b), "12ms");
-    CHECK_EQ_STR(vmodel_fmt_dur(1234000000, b, sizeof b), "1.23s");
-    CHECK_EQ_STR(vmodel_fmt_dur(123000000000LL, b, sizeof b), "2m03s");
+    CHECK_EQ_STR(spantree_fmt_dur(850000, b, sizeof b), "850us");
+    CHECK_EQ_STR(spantree_fmt_dur(12000000, b, sizeof b), "12ms");
+    CHECK_EQ_STR(spantree_fmt_dur(1234000000, b, sizeof b), "1.23s");
+    CHECK_EQ_STR(spantree_fmt_dur(123000000000LL, b, sizeof b), "2m03s");
 }
 
 /* The open-time budget is for a release build; sanitizers slow the same work 5-10x, so
@@ -298,7 +298,7 @@ static void test_fmt_dur(void)
 /* 10,000 events: 5,000 tool spans of a begin and an end each. */
 static void test_big_run_speed(void)
 {
-    vmodel_t *m = vmodel_new("1111222233334444");
+    spantree_t *m = spantree_new("1111222233334444");
     char line[600], err[200];
     int64_t seq = 1, t0 = 1764331200000000000LL;
     snprintf(line, sizeof line,
@@ -308,7 +308,7 @@ static void test_big_run_speed(void)
              (long long)seq, (long long)t0);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    int rc = vmodel_add(m, line, err, sizeof err);
+    int rc = spantree_add(m, line, err, sizeof err);
     /* Pairs of begin/end per tool span; under-sanitizer builds are slower, which the
      * 200 ms budget still covers. */
     while (!rc && seq < 10000) {
@@ -323,17 +323,17 @@ static void test_big_run_speed(void)
                  "\"attrs\":{\"gen_ai.tool.name\":\"t\",\"gen_ai.tool.call.id\":\"c%lld\"}}",
                  (long long)seq, (long long)(t0 + seq * 1000000), sid, begin ? "begin" : "end",
                  begin ? "null" : "\"ok\"", (long long)seq);
-        rc = vmodel_add(m, line, err, sizeof err);
+        rc = spantree_add(m, line, err, sizeof err);
     }
     CHECK_EQ_INT(rc, 0);
-    CHECK_EQ_INT(vmodel_flatten(m, 1), 0);
+    CHECK_EQ_INT(spantree_flatten(m, 1), 0);
     clock_gettime(CLOCK_MONOTONIC, &b);
     double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
     printf("10000 events -> %d spans, built in %.1f ms\n", m->nspans, ms);
     CHECK_EQ_INT(m->nevs, 10000);
     CHECK_EQ_INT(m->nspans, 5001);
     CHECK(ms < BUILD_BUDGET_MS);
-    vmodel_free(m);
+    spantree_free(m);
 }
 
 int main(void)

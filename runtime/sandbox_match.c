@@ -1,5 +1,5 @@
 /*
- * lua_host_match: string.find / match / gmatch / gsub for the sandbox, with a step budget.
+ * sandbox_match: string.find / match / gmatch / gsub for the sandbox, with a step budget.
  *
  * Why: Lua's pattern matcher backtracks in C, where the instruction-count hook never runs,
  * so string.find(("a"):rep(200), ".-.-.-.-b") would hold the process for minutes. This is
@@ -8,7 +8,7 @@
  * matcher is charged to the state's CPU budget and the call's deadline, which end it with
  * the usual clear error. Plain finds (no specials) keep Lua's own fast path.
  */
-#include "lua_host.h"
+#include "sandbox.h"
 
 #include <ctype.h>
 #include <lauxlib.h>
@@ -25,7 +25,7 @@
 #define LUA_MAXCAPTURES 32 /* as lstrlib.c */
 #endif
 
-int lua_host_charge(lua_State *L, uint64_t steps); /* lua_host.c */
+int sandbox_charge(lua_State *L, uint64_t steps); /* sandbox.c */
 
 typedef struct mstate {
     const char *src_init, *src_end, *p_end;
@@ -45,7 +45,7 @@ static void step(mstate_t *ms)
 {
     if (++ms->steps == CHARGE_EVERY) {
         ms->steps = 0;
-        lua_host_charge(ms->L, CHARGE_EVERY);
+        sandbox_charge(ms->L, CHARGE_EVERY);
     }
 }
 
@@ -423,7 +423,7 @@ static int find_aux(lua_State *L, int find)
         reprep(&ms);
         const char *res = do_match(&ms, s1, p);
         if (res != NULL) {
-            lua_host_charge(L, ms.steps);
+            sandbox_charge(L, ms.steps);
             if (find) {
                 lua_pushinteger(L, (s1 - s) + 1);
                 lua_pushinteger(L, res - s);
@@ -432,7 +432,7 @@ static int find_aux(lua_State *L, int find)
             return push_captures(&ms, s1, res);
         }
     } while (s1++ < ms.src_end && !anchor);
-    lua_host_charge(L, ms.steps);
+    sandbox_charge(L, ms.steps);
     luaL_pushfail(L);
     return 1;
 }
@@ -581,7 +581,7 @@ static int str_gsub(lua_State *L)
         if (anchor)
             break;
     }
-    lua_host_charge(L, ms.steps);
+    sandbox_charge(L, ms.steps);
     if (!changed) {
         lua_pushvalue(L, 1);
     } else {
@@ -592,8 +592,8 @@ static int str_gsub(lua_State *L)
     return 2;
 }
 
-void lua_host_match_open(lua_State *L); /* lua_host.c */
-void lua_host_match_open(lua_State *L)
+void sandbox_match_open(lua_State *L); /* sandbox.c */
+void sandbox_match_open(lua_State *L)
 {
     /* The string table is at the top of the stack. */
     lua_getfield(L, -1, "find");

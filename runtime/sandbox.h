@@ -1,8 +1,8 @@
 /*
- * lua_host: one sandboxed Lua state, its memory-capped allocator, its CPU budget, and the
+ * sandbox: one sandboxed Lua state, its memory-capped allocator, its CPU budget, and the
  * conversion between Lua values and JSON (json-c).
  *
- * Strategy (docs/tools.md): every tool call gets a fresh lua_host (one lua_State) and runs
+ * Strategy (docs/tools.md): every tool call gets a fresh sandbox (one lua_State) and runs
  * in a coroutine of it; agent and tool *files* are read in a fresh state too, which is then
  * closed. A state costs ~16 KiB and ~15 us to create with the sandboxed libraries, so
  * isolation per call is cheap next to any model turn, and it buys: an exact memory cap per
@@ -12,100 +12,100 @@
  * Sandbox: only allow-listed globals (base without dofile/loadfile/require, string without
  * dump, table, math, utf8, coroutine, os.{time,date,clock,difftime}); `load` accepts text
  * chunks only; string.rep refuses results over the memory cap with a clear error; the
- * pattern functions (string.find/match/gmatch/gsub, lua_host_match.c) charge each matcher
+ * pattern functions (string.find/match/gmatch/gsub, sandbox_match.c) charge each matcher
  * step to the CPU budget; print goes to the host's log sink.
  *
  * Invariants: the memory cap and the CPU budget apply only while Lua code runs inside
- * lua_host_resume()/lua_host_pcall(); the host's own pushes are not capped, so they cannot
+ * sandbox_resume()/sandbox_pcall(); the host's own pushes are not capped, so they cannot
  * raise outside protected mode. Once the CPU budget, the deadline or a stop request fires,
  * the hook raises on every following instruction, so pcall cannot swallow it.
  */
-#ifndef AGENTD_LUA_HOST_H
-#define AGENTD_LUA_HOST_H
+#ifndef AGENTD_SANDBOX_H
+#define AGENTD_SANDBOX_H
 
 #include <json-c/json.h>
 #include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct lua_host lua_host_t;
+typedef struct sandbox sandbox_t;
 
-typedef struct lua_host_limits {
+typedef struct sandbox_limits {
     size_t mem_bytes;      /* cap on the state's live bytes; 0: LUA_HOST_DEFAULT_MEM */
     uint64_t instructions; /* VM instructions per run; 0: LUA_HOST_DEFAULT_INSTR */
     uint64_t slice_us;     /* yield to the loop after running this long; 0: never */
-} lua_host_limits_t;
+} sandbox_limits_t;
 
 #define LUA_HOST_DEFAULT_MEM ((size_t)64 << 20)
 #define LUA_HOST_DEFAULT_INSTR ((uint64_t)200000000)
 
-/* Why the hook stopped the code (sticky until lua_host_reset_budget). */
+/* Why the hook stopped the code (sticky until sandbox_reset_budget). */
 enum { LUA_HOST_RUNNING = 0, LUA_HOST_STOP_CPU, LUA_HOST_STOP_DEADLINE };
 
 /* New sandboxed state. log(ud, level, msg) receives print() output (may be NULL).
  * NULL on allocation failure. */
-typedef void (*lua_host_log_fn)(void *ud, const char *level, const char *msg);
-lua_host_t *lua_host_new(const lua_host_limits_t *lim, lua_host_log_fn log, void *log_ud);
+typedef void (*sandbox_log_fn)(void *ud, const char *level, const char *msg);
+sandbox_t *sandbox_new(const sandbox_limits_t *lim, sandbox_log_fn log, void *log_ud);
 /* Closes the state (finalizers run under a zero budget). NULL is a no-op. */
-void lua_host_free(lua_host_t *h);
+void sandbox_free(sandbox_t *h);
 
-lua_State *lua_host_state(lua_host_t *h);
+lua_State *sandbox_state(sandbox_t *h);
 /* The host of any thread of its state. */
-lua_host_t *lua_host_of(lua_State *L);
+sandbox_t *sandbox_of(lua_State *L);
 /* Live bytes of the state, and the peak seen so far. */
-size_t lua_host_mem(const lua_host_t *h);
-size_t lua_host_mem_peak(const lua_host_t *h);
+size_t sandbox_mem(const sandbox_t *h);
+size_t sandbox_mem_peak(const sandbox_t *h);
 /* Instructions counted since the last reset (granularity 1000). */
-uint64_t lua_host_instructions(const lua_host_t *h);
+uint64_t sandbox_instructions(const sandbox_t *h);
 
 /* Per-run accounting: clear the instruction count, set an absolute monotonic deadline
  * (0: none) and the coroutine that may be preempted (NULL: none). */
-void lua_host_reset_budget(lua_host_t *h, uint64_t deadline_ns, lua_State *preemptible);
+void sandbox_reset_budget(sandbox_t *h, uint64_t deadline_ns, lua_State *preemptible);
 /* Why the hook stopped the code: LUA_HOST_RUNNING or LUA_HOST_STOP_*. */
-int lua_host_stopped(const lua_host_t *h);
+int sandbox_stopped(const sandbox_t *h);
 /* True once if the last yield of the preemptible coroutine came from the time slice. */
-int lua_host_take_preempted(lua_host_t *h);
+int sandbox_take_preempted(sandbox_t *h);
 
 /* Load path as a text chunk named "@path" and push the function. 0, or ERR_IO / ERR_LUA
  * with "path: message" in errbuf. */
-int lua_host_loadfile(lua_host_t *h, const char *path, char *errbuf, size_t errlen);
-/* lua_pcall with the caps on. On failure the one-line message (see lua_host_errmsg) is in
+int sandbox_loadfile(sandbox_t *h, const char *path, char *errbuf, size_t errlen);
+/* lua_pcall with the caps on. On failure the one-line message (see sandbox_errmsg) is in
  * errbuf and the stack is restored; returns 0, ERR_LUA, ERR_LIMIT (memory/CPU) or
  * ERR_TIMEOUT. */
-int lua_host_pcall(lua_host_t *h, int nargs, int nres, char *errbuf, size_t errlen);
+int sandbox_pcall(sandbox_t *h, int nargs, int nres, char *errbuf, size_t errlen);
 /* lua_resume of co with the caps on; returns the Lua status and *nres. */
-int lua_host_resume(lua_host_t *h, lua_State *co, int nargs, int *nres);
+int sandbox_resume(sandbox_t *h, lua_State *co, int nargs, int *nres);
 /* After a failed pcall/resume: one-line text for the error object at idx of L, with the
  * cap that fired named ("memory limit of 8 MiB exceeded", "CPU budget of N instructions
  * exhausted"); non-string error objects are described (tables as JSON when possible).
  * Returns ERR_LUA, ERR_LIMIT or ERR_TIMEOUT for the cause. Never raises. */
-int lua_host_errmsg(lua_host_t *h, lua_State *L, int idx, int status, char *buf, size_t len);
+int sandbox_errmsg(sandbox_t *h, lua_State *L, int idx, int status, char *buf, size_t len);
 
 /* ---- Lua <-> JSON (rules in docs/tools.md) ---- */
 
 /* The value that stands for JSON null inside Lua (a light userdata, also ctx.json.null). */
-void lua_host_push_null(lua_State *L);
-int lua_host_is_null(lua_State *L, int idx);
+void sandbox_push_null(lua_State *L);
+int sandbox_is_null(lua_State *L, int idx);
 /* Mark the table at idx as a JSON array / object (for empty tables). Never raises. */
-void lua_host_mark(lua_State *L, int idx, int as_array);
+void sandbox_mark(lua_State *L, int idx, int as_array);
 
 /* New JSON value for the Lua value at idx. nil becomes NULL (JSON null). Functions are
  * skipped inside tables when allow_functions, else an error. Errors name the field path
  * relative to `what` ("result.items[2].price: NaN cannot become JSON"). Never raises;
  * 0 or ERR_INVAL. */
-int lua_host_to_json(lua_State *L, int idx, int allow_functions, const char *what,
+int sandbox_to_json(lua_State *L, int idx, int allow_functions, const char *what,
                      json_object **out, char *errbuf, size_t errlen);
 /* Push the Lua value for j (arrays and objects carry a marker metatable so they encode
  * back unchanged, empty ones included). Must run in protected mode (may raise on memory). */
-void lua_host_push_json(lua_State *L, json_object *j);
+void sandbox_push_json(lua_State *L, json_object *j);
 /* Same, then releases one reference of j, also when a memory error interrupts the push. */
-void lua_host_push_json_take(lua_State *L, json_object *j);
+void sandbox_push_json_take(lua_State *L, json_object *j);
 
 /* Run a Lua file in a fresh sandboxed state and convert the table it returns to JSON.
    Functions inside the table are an error unless allow_functions (then they are skipped).
    One-line error naming the file (and field path) in errbuf. Used by the lead to load
    agent files. 0, or ERR_IO / ERR_LUA / ERR_INVAL / ERR_LIMIT. */
-int lua_host_load_table(const char *path, int allow_functions, json_object **out, char *errbuf,
+int sandbox_load_table(const char *path, int allow_functions, json_object **out, char *errbuf,
                         size_t errlen);
 
 #endif
