@@ -63,6 +63,8 @@ struct machine_run {
     int entry_staged;
     int fresh;               /* created in the open batch (its trace file waits for commit) */
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */        /* the state's entry work was staged with its transition */
+    char session[128];       /* conversation this run is a turn of, "" when none */
+    int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
     int refs;
     int dead;
     int in_batch;

@@ -74,11 +74,30 @@ static void arm_deadline(machine_run_t *r)
     loop_after(r->m->lp, (uint64_t)left_ms + 1, deadline_fired, r, &r->deadline);
 }
 
+/* Append the earlier turns' messages of r's session to r->messages (right after the system
+ * prompt, before this turn's own messages, which are appended after). */
+static int load_history_msg(void *ud, int64_t turn, const char *json)
+{
+    (void)turn;
+    machine_run_t *r = ud;
+    json_object *o = json_tokener_parse(json);
+    if (!o)
+        return ERR_PROTO;
+    json_object_array_add(r->messages, o);
+    r->hist_n++;
+    return 0;
+}
+
 static int write_new_run(machine_run_t *r, const char *input)
 {
     machine_t *m = r->m;
     const agent_t *a = r->agent;
     int rc = store_run_insert(m->st, &r->rec);
+    if (!rc && r->session[0]) {
+        char busy[40], bstate[16];
+        rc = store_session_join(m->st, r->session, a->name, r->rec.id, r->rec.created_ns, busy,
+                                bstate);
+    }
     json_object *sys = json_object_new_object(), *user = json_object_new_object();
     json_object_object_add(sys, "role", jstr("system"));
     json_object_object_add(sys, "content", jstr(a->system_prompt));
@@ -92,6 +111,8 @@ static int write_new_run(machine_run_t *r, const char *input)
             r->rec.msg_count++;
             json_object_array_add(r->messages, json_object_get(msgs[i]));
         }
+        if (!rc && i == 0 && r->session[0])
+            rc = store_session_history(m->st, r->rec.id, load_history_msg, r);
     }
     json_object_put(sys);
     json_object_put(user);
@@ -100,7 +121,11 @@ static int write_new_run(machine_run_t *r, const char *input)
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "gen_ai.operation.name", jstr("invoke_agent"));
     json_object_object_add(attrs, "gen_ai.agent.name", jstr(a->name));
-    json_object_object_add(attrs, "gen_ai.conversation.id", jstr(r->rec.id));
+    json_object_object_add(attrs, "gen_ai.conversation.id",
+                           jstr(r->session[0] ? r->session : r->rec.id));
+    if (r->session[0])
+        json_object_object_add(attrs, "agentd.session.history_messages",
+                               json_object_new_int(r->hist_n));
     json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
     json_object_object_add(attrs, "agentd.agent.path", jstr(a->path));
     json_object_object_add(attrs, "agentd.prompt_hash", jstr(a->prompt_hash));
@@ -130,11 +155,36 @@ static void post_start(machine_run_t *r, void *arg)
 int machine_start(machine_t *m, const agent_t *agent, const char *input, char run_id[17],
                   char *errbuf, size_t errlen)
 {
+    return machine_start_ex(m, agent, input, NULL, run_id, errbuf, errlen);
+}
+
+int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
+                     const machine_start_opts_t *so, char run_id[17], char *errbuf,
+                     size_t errlen)
+{
     if (!input || !*input)
         return err_set(errbuf, errlen, ERR_INVAL, "input is empty: give the agent a question");
+    const char *session = so && so->session && *so->session ? so->session : NULL;
+    if (session) {
+        /* Checked again inside the transaction (store_session_join): this one is for the
+         * message; the one there makes two writers in two processes safe. */
+        char busy[40], bstate[16];
+        if (strlen(session) >= sizeof ((machine_run_t *)0)->session)
+            return err_set(errbuf, errlen, ERR_INVAL, "session name longer than 127 bytes");
+        int brc = store_session_check(m->st, session, busy, bstate);
+        if (brc == ERR_BUSY)
+            return err_set(errbuf, errlen, ERR_BUSY,
+                           "session %s: its latest turn (run %s) is still %s; one turn at a "
+                           "time: wait for it, or `agentd resume %s` / cancel it",
+                           session, busy, bstate, busy);
+        if (brc)
+            return err_set(errbuf, errlen, brc, "session %s: %s", session, store_errmsg(m->st));
+    }
     machine_run_t *r = mrun_new(m, agent);
     if (!r || set_models(r, m->o.model))
         goto nomem;
+    if (session)
+        snprintf(r->session, sizeof r->session, "%s", session);
     new_run_id(m, r->rec.id);
     snprintf(r->rec.agent, sizeof r->rec.agent, "%s", agent->name);
     snprintf(r->rec.agent_path, sizeof r->rec.agent_path, "%s", agent->path);
@@ -299,6 +349,35 @@ static int settle_interrupted(machine_run_t *r)
                                   "and the tool is not idempotent, so it was not run again");
 }
 
+/* A resumed run that is a session turn gets the earlier turns back between its system
+ * prompt and its own messages, as at its start. */
+static int insert_history(machine_run_t *r)
+{
+    int rc = store_session_of(r->m->st, r->rec.id, r->session);
+    if (rc)
+        return rc == ERR_NOTFOUND ? 0 : rc;
+    json_object *own = r->messages;
+    r->messages = json_object_new_array();
+    if (!r->messages) {
+        r->messages = own;
+        return ERR_NOMEM;
+    }
+    size_t n = json_object_array_length(own);
+    if (n)
+        json_object_array_add(r->messages, json_object_get(json_object_array_get_idx(own, 0)));
+    rc = store_session_history(r->m->st, r->rec.id, load_history_msg, r);
+    for (size_t i = 1; !rc && i < n; i++)
+        json_object_array_add(r->messages, json_object_get(json_object_array_get_idx(own, i)));
+    if (rc) {
+        json_object_put(r->messages);
+        r->messages = own;
+        r->hist_n = 0;
+        return rc;
+    }
+    json_object_put(own);
+    return 0;
+}
+
 int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
                    size_t errlen)
 {
@@ -351,6 +430,12 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
         return ERR_IO;
     }
     r->rec.msg_count = (int)json_object_array_length(r->messages);
+    if (insert_history(r)) {
+        err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its session's earlier turns: %s",
+                r->rec.id, store_errmsg(m->st));
+        mrun_release(r);
+        return ERR_IO;
+    }
     rc = mstage_begin(r);
     if (rc) {
         mrun_release(r);

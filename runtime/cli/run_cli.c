@@ -214,7 +214,7 @@ static int usage_run(void)
 {
     fprintf(stderr, "usage: agentd run AGENT.lua [INPUT|-] [--model M] [--db PATH] "
             "[--traces DIR] [--tools DIR] [--max-steps N] [--durability full|normal] "
-            "[--cache MODE] [--json] [--quiet]\n");
+            "[--cache MODE] [--session NAME] [--json] [--quiet]\n");
     return CLI_USAGE;
 }
 
@@ -249,6 +249,7 @@ typedef struct common {
     view_t view;
     const char *pos[3];
     int npos;
+    const char *session; /* --session NAME (run only) */
 } common_t;
 
 /* Options shared by run/resume/approve/deny. Returns 0, or CLI_USAGE. */
@@ -272,6 +273,7 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
             continue;
         }
         OPT("--model") { c->so.model = val; continue; }
+        OPT("--session") { c->session = val; continue; }
         OPT("--db") { c->so.db_path = val; continue; }
         OPT("--traces") { c->so.traces_dir = val; continue; }
         OPT("--tools") { c->so.tools_dir = val; continue; }
@@ -357,11 +359,12 @@ int run_cli_run(int argc, char **argv)
         free(input);
         return finish(&c, &s, CLI_USAGE);
     }
-    int rc = machine_start(s.m, s.agent, input, c.view.main_id, err, sizeof err);
+    machine_start_opts_t so = {.session = c.session};
+    int rc = machine_start_ex(s.m, s.agent, input, &so, c.view.main_id, err, sizeof err);
     free(input);
     if (rc) {
         fprintf(stderr, "agentd: %s\n", err);
-        return finish(&c, &s, rc == ERR_INVAL ? CLI_USAGE : CLI_INTERNAL);
+        return finish(&c, &s, rc == ERR_INVAL || rc == ERR_BUSY ? CLI_USAGE : CLI_INTERNAL);
     }
     proc_reclaim(&s);
     if (proc_run(&s)) {
@@ -525,7 +528,7 @@ int run_cli_resume(int argc, char **argv)
             argc--;
             break;
         }
-    if (parse_common(&c, argc, argv, NULL) || c.npos != (all ? 0 : 1)) {
+    if (parse_common(&c, argc, argv, NULL) || c.npos != (all ? 0 : 1) || c.session) {
         fprintf(stderr, "usage: agentd resume RUN|--all [--db PATH] [--traces DIR] [--tools DIR] "
                 "[--json]\n");
         return CLI_USAGE;
@@ -540,7 +543,7 @@ int run_cli_decide(int argc, char **argv)
     common_t c;
     const char *reason = NULL;
     int approve = !strcmp(argv[0], "approve");
-    if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2) {
+    if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2 || c.session) {
         fprintf(stderr, "usage: agentd %s RUN CALL%s [--db PATH] [--json]\n", argv[0],
                 approve ? "" : " --reason TEXT");
         return CLI_USAGE;
