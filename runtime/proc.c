@@ -127,14 +127,25 @@ static void on_sigint(void *arg)
 
 int proc_run(proc_t *s)
 {
-    loop_on_signal(s->lp, SIGINT, on_sigint, s);
-    loop_on_signal(s->lp, SIGTERM, on_sigint, s);
+    /* Once per process: `agentd chat` drives the loop once per turn. */
+    if (!s->signals_armed) {
+        if (loop_on_signal(s->lp, SIGINT, on_sigint, s) ||
+            loop_on_signal(s->lp, SIGTERM, on_sigint, s))
+            return ERR_INTERNAL;
+        s->signals_armed = 1;
+    }
     while (machine_active(s->m) > 0)
         if (event_base_loop(loop_base(s->lp), EVLOOP_ONCE) < 0)
             return ERR_INTERNAL;
     /* Let the last batch commit and its posts run. */
     event_base_loop(loop_base(s->lp), EVLOOP_NONBLOCK);
     return 0;
+}
+
+void proc_rearm(proc_t *s)
+{
+    event_base_loop(loop_base(s->lp), EVLOOP_NONBLOCK);
+    s->cancelled = 0;
 }
 
 typedef struct reclaim {

@@ -38,6 +38,7 @@ typedef struct proc {
     agent_t *agent;
     char model_override[160];
     int cancelled;
+    int signals_armed;
 } proc_t;
 
 /* Open everything; on failure prints nothing, fills errbuf with one line, and returns the
@@ -45,6 +46,10 @@ typedef struct proc {
 int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen);
 /* Run the loop until every run has stopped (SIGINT cancels the runs, a second one exits). */
 int proc_run(proc_t *s);
+/* Before driving the loop again (one `agentd chat` turn after another): deliver what is
+ * pending — a Ctrl-C pressed while no run was active — and forget it, so it cancels
+ * nothing that starts later. */
+void proc_rearm(proc_t *s);
 /* Resume, in this process, every unfinished run of this process's agent whose owner died
  * (or whose lease expired). Returns how many were taken over. */
 int proc_reclaim(proc_t *s);
