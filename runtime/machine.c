@@ -490,7 +490,7 @@ int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
         attrs = json_object_new_object();
         json_object_object_add(attrs, "gen_ai.agent.name", json_object_new_string(r->rec.agent));
         json_object_object_add(attrs, "gen_ai.conversation.id",
-                               json_object_new_string(r->rec.id));
+                               json_object_new_string(r->session[0] ? r->session : r->rec.id));
         json_object_object_add(attrs, "gen_ai.operation.name",
                                json_object_new_string("invoke_agent"));
         json_object_object_add(attrs, "gen_ai.usage.input_tokens",

@@ -109,6 +109,9 @@ typedef struct machine_start_opts {
     /* Run as the next turn of this session (store.h): the run sees the earlier turns'
      * messages; ERR_BUSY while the session's latest turn is unfinished. */
     const char *session;
+    /* Mark the input "pinned": when a long session is compacted to the context window
+     * (compact.h), it stays in every later request. */
+    int pin;
 } machine_start_opts_t;
 /* machine_start with options; so = NULL is machine_start. */
 int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,

@@ -3,6 +3,7 @@
  * next event, or starts asynchronous work whose completion fires it later.
  */
 #include "machine_int.h"
+#include "compact.h"
 
 #include "err.h"
 
@@ -370,6 +371,20 @@ static void model_text(void *ud, const char *text, size_t len)
         r->m->o.obs.on_text(r->m->o.obs.ud, r->rec.id, text, len);
 }
 
+/* The conversation as this request sends it: whole, or compacted to the context window
+ * (compact.h); the stored messages are never changed. New reference; NULL: out of memory. */
+static json_object *request_messages(machine_run_t *r, compact_stats_t *cs)
+{
+    const agent_t *a = r->agent;
+    json_object *tools = tool_descriptions(r);
+    compact_policy_t p = {
+        .limit = a->context_window > 0 ? a->context_window : compact_model_limit(r->models[0]),
+        .threshold = a->compact_at,
+        .reserved = tools ? compact_estimate(tools) : 0,
+    };
+    return compact_view(r->messages, &p, cs);
+}
+
 static void start_model(machine_run_t *r, void *arg)
 {
     (void)arg;
@@ -377,7 +392,9 @@ static void start_model(machine_run_t *r, void *arg)
     model_req_t req;
     memset(&req, 0, sizeof req);
     req.models = r->models;
-    req.messages = r->messages;
+    compact_stats_t cs;
+    json_object *view = request_messages(r, &cs);
+    req.messages = view;
     req.tools = tool_descriptions(r);
     req.output_schema = a->output_schema;
     req.run_id = r->rec.id;
@@ -391,7 +408,8 @@ static void start_model(machine_run_t *r, void *arg)
                             : -1;
     req.budget_cost_usd = a->max_cost_usd >= 0 ? a->max_cost_usd - r->rec.cost_usd : -1;
     r->chat_t0 = loop_mono_ns();
-    int rc = model_call(r->m->mc, &req, model_done, &r->mcall);
+    int rc = view ? model_call(r->m->mc, &req, model_done, &r->mcall) : ERR_NOMEM;
+    json_object_put(view); /* model_call holds its own reference */
     if (rc) {
         char msg[200];
         snprintf(msg, sizeof msg, "cannot start the model call: %s", err_str(rc));
@@ -409,6 +427,20 @@ static int stage_chat_begin(machine_run_t *r)
     json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
     json_object_object_add(attrs, "agentd.messages",
                            json_object_new_int((int)json_object_array_length(r->messages)));
+    compact_stats_t cs;
+    json_object *view = request_messages(r, &cs);
+    if (!view) {
+        json_object_put(attrs);
+        return ERR_NOMEM;
+    }
+    json_object_put(view);
+    json_object_object_add(attrs, "agentd.context.tokens", json_object_new_int64(cs.tokens_after));
+    if (cs.omitted) {
+        json_object_object_add(attrs, "agentd.context.tokens_before",
+                               json_object_new_int64(cs.tokens_before));
+        json_object_object_add(attrs, "agentd.context.omitted_messages",
+                               json_object_new_int(cs.omitted));
+    }
     char name[200];
     snprintf(name, sizeof name, "chat %s", r->models[0]);
     return stage_span(r, r->chat_span, r->state_span, "begin", "chat", name, NULL, NULL, attrs);

@@ -88,7 +88,7 @@ static int load_history_msg(void *ud, int64_t turn, const char *json)
     return 0;
 }
 
-static int write_new_run(machine_run_t *r, const char *input)
+static int write_new_run(machine_run_t *r, const char *input, int pin)
 {
     machine_t *m = r->m;
     const agent_t *a = r->agent;
@@ -103,6 +103,8 @@ static int write_new_run(machine_run_t *r, const char *input)
     json_object_object_add(sys, "content", jstr(a->system_prompt));
     json_object_object_add(user, "role", jstr("user"));
     json_object_object_add(user, "content", jstr(input));
+    if (pin)
+        json_object_object_add(user, "pinned", json_object_new_boolean(1));
     json_object *msgs[2] = {sys, user};
     for (int i = 0; !rc && i < 2; i++) {
         rc = store_message_add(m->st, r->rec.id, r->rec.msg_count,
@@ -205,7 +207,7 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         mrun_release(r);
         return rc;
     }
-    rc = write_new_run(r, input);
+    rc = write_new_run(r, input, so && so->pin);
     for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
         /* Another process took this id in the same millisecond: take the next one. The
          * insert is write_new_run's first write, so nothing else was staged. */
@@ -213,7 +215,7 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         new_run_id(m, r->rec.id);
         rc = store_sp_begin(m->st);
         if (!rc)
-            rc = write_new_run(r, input);
+            rc = write_new_run(r, input, so && so->pin);
     }
     if (mstage_end(r, rc))
         return err_set(errbuf, errlen, rc ? rc : ERR_IO, "cannot record the run: %s",

@@ -197,6 +197,10 @@ static int turn(proc_t *p, chat_t *c, const char *session, const char *line)
 {
     char err[1024];
     machine_start_opts_t so = {.session = session};
+    if (!strncmp(line, "/pin ", 5)) {
+        so.pin = 1;
+        line += 5;
+    }
     c->have_last = c->streamed = 0;
     if (machine_start_ex(p->m, p->agent, line, &so, c->run_id, err, sizeof err)) {
         fprintf(stderr, "agentd: %s\n", err);
@@ -225,7 +229,7 @@ static int turn(proc_t *p, chat_t *c, const char *session, const char *line)
 static int usage(void)
 {
     fprintf(stderr, "usage: agentd chat AGENT.lua [--session NAME] [--model M] [--db PATH] "
-            "[--tools DIR]\n");
+            "[--traces DIR] [--tools DIR]\n");
     return CLI_USAGE;
 }
 
@@ -249,6 +253,10 @@ int chat_cli_main(int argc, char **argv)
             if (m < 0)
                 return CLI_USAGE;
             o.db_path = val;
+        } else if ((m = cli_opt(argc, argv, &i, "--traces", &val)) != 0) {
+            if (m < 0)
+                return CLI_USAGE;
+            o.traces_dir = val;
         } else if ((m = cli_opt(argc, argv, &i, "--tools", &val)) != 0) {
             if (m < 0)
                 return CLI_USAGE;
@@ -282,7 +290,8 @@ int chat_cli_main(int argc, char **argv)
         return code;
     }
     printf("agent %s · session %s (continue later: agentd chat %s --session %s)\n"
-           "Ctrl-C cancels a turn; Ctrl-D or /exit leaves.\n",
+           "Ctrl-C cancels a turn; /pin TEXT keeps TEXT in every later request; Ctrl-D or "
+           "/exit leaves.\n",
            p.agent->name, session, o.agent_path, session);
     int interactive = isatty(0);
     code = CLI_OK;

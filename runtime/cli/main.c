@@ -41,6 +41,8 @@ static const command_t commands[] = {
      "  --cache MODE       model response cache: off, read, write, readwrite, replay\n"
      "  --session NAME     run as the next turn of conversation NAME (created when new): the\n"
      "                     run sees the earlier turns; one unfinished turn at a time (exit 2)\n"
+     "  --pin              with --session: keep this input in every later request when the\n"
+     "                     conversation is compacted to the model's context window\n"
      "  --json             print only a JSON summary of the run\n"
      "  --quiet            print only the summary\n"},
     {"resume", run_cli_resume, "resume RUN|--all [options]",

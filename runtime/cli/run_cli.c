@@ -214,7 +214,7 @@ static int usage_run(void)
 {
     fprintf(stderr, "usage: agentd run AGENT.lua [INPUT|-] [--model M] [--db PATH] "
             "[--traces DIR] [--tools DIR] [--max-steps N] [--durability full|normal] "
-            "[--cache MODE] [--session NAME] [--json] [--quiet]\n");
+            "[--cache MODE] [--session NAME [--pin]] [--json] [--quiet]\n");
     return CLI_USAGE;
 }
 
@@ -250,6 +250,7 @@ typedef struct common {
     const char *pos[3];
     int npos;
     const char *session; /* --session NAME (run only) */
+    int pin;             /* --pin (run only) */
 } common_t;
 
 /* Options shared by run/resume/approve/deny. Returns 0, or CLI_USAGE. */
@@ -266,6 +267,10 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
     else if (m > 0)
         if (!strcmp(argv[i], "--json")) {
             c->view.json = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--pin")) {
+            c->pin = 1;
             continue;
         }
         if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
@@ -338,6 +343,11 @@ int run_cli_run(int argc, char **argv)
         return usage_run();
     if (c.npos < 1 || c.npos > 2)
         return usage_run();
+    if (c.pin && !c.session) {
+        fprintf(stderr, "agentd: --pin goes with --session NAME (it keeps the input in the "
+                "session's later requests)\n");
+        return CLI_USAGE;
+    }
     c.so.agent_path = c.pos[0];
     proc_t s;
     char err[1024];
@@ -359,7 +369,7 @@ int run_cli_run(int argc, char **argv)
         free(input);
         return finish(&c, &s, CLI_USAGE);
     }
-    machine_start_opts_t so = {.session = c.session};
+    machine_start_opts_t so = {.session = c.session, .pin = c.pin};
     int rc = machine_start_ex(s.m, s.agent, input, &so, c.view.main_id, err, sizeof err);
     free(input);
     if (rc) {
@@ -528,7 +538,8 @@ int run_cli_resume(int argc, char **argv)
             argc--;
             break;
         }
-    if (parse_common(&c, argc, argv, NULL) || c.npos != (all ? 0 : 1) || c.session) {
+    if (parse_common(&c, argc, argv, NULL) || c.npos != (all ? 0 : 1) || c.session ||
+        c.pin) {
         fprintf(stderr, "usage: agentd resume RUN|--all [--db PATH] [--traces DIR] [--tools DIR] "
                 "[--json]\n");
         return CLI_USAGE;
@@ -543,7 +554,8 @@ int run_cli_decide(int argc, char **argv)
     common_t c;
     const char *reason = NULL;
     int approve = !strcmp(argv[0], "approve");
-    if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2 || c.session) {
+    if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2 || c.session ||
+        c.pin) {
         fprintf(stderr, "usage: agentd %s RUN CALL%s [--db PATH] [--json]\n", argv[0],
                 approve ? "" : " --reason TEXT");
         return CLI_USAGE;
