@@ -417,12 +417,9 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, code);
     }
-    if (decide && machine_decide(s.m, run, call, approve, reason, err, sizeof err)) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return finish(c, &s, CLI_USAGE);
-    }
     snprintf(c->view.main_id, sizeof c->view.main_id, "%s", run);
-    if (machine_resume(s.m, s.agent, run, err, sizeof err)) {
+    if (decide ? machine_decide(s.m, s.agent, run, call, approve, reason, err, sizeof err)
+               : machine_resume(s.m, s.agent, run, err, sizeof err)) {
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, CLI_USAGE);
     }
