@@ -45,6 +45,19 @@ static void set_str(char **dst, const char *v)
     *dst = v ? strdup(v) : NULL;
 }
 
+int tcall_set(tcall_t *c, tcall_state_t to)
+{
+    assert((unsigned)c->state < TC__COUNT && (unsigned)to < TC__COUNT);
+    if (!tcall_move_allowed(c->state, to)) {
+        fprintf(stderr, "agentd: internal error: tool call %s (%s): no move from %s to %s\n",
+                c->id, c->name ? c->name : "?", tcall_state_name(c->state),
+                tcall_state_name(to));
+        return ERR_INTERNAL;
+    }
+    c->state = to;
+    return 0;
+}
+
 /* Stage one message: stored once at the next index, appended to the conversation. */
 static int stage_message(machine_run_t *r, json_object *msg)
 {
@@ -63,7 +76,7 @@ int tcall_stage_row(machine_run_t *r, const tcall_t *c)
     snprintf(tc.run_id, sizeof tc.run_id, "%s", r->rec.id);
     snprintf(tc.call_id, sizeof tc.call_id, "%s", c->id);
     snprintf(tc.name, sizeof tc.name, "%s", c->name);
-    snprintf(tc.state, sizeof tc.state, "%s", c->state);
+    snprintf(tc.state, sizeof tc.state, "%s", tcall_state_name(c->state));
     snprintf(tc.idem_key, sizeof tc.idem_key, "%s", c->idem);
     tc.step = r->rec.step;
     tc.ord = c->ord;
@@ -81,12 +94,13 @@ int tcalls_mark_unknown(machine_run_t *r, const char *why)
     int rc = 0;
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
         tcall_t *c = &r->calls[i];
-        if (strcmp(c->state, "running") != 0)
+        if (c->state != TC_RUNNING)
             continue;
-        snprintf(c->state, sizeof c->state, "unknown");
+        rc = tcall_set(c, TC_UNKNOWN);
         set_str(&c->error, why);
         c->ended_ns = (int64_t)loop_wall_ns();
-        rc = tcall_stage_row(r, c);
+        if (!rc)
+            rc = tcall_stage_row(r, c);
     }
     return rc;
 }
@@ -294,7 +308,7 @@ static void fill_calls(machine_run_t *r, json_object *tcs)
             c->args = strdup(json_object_get_string(v));
         else
             c->args = strdup(v ? to_json(v) : "{}");
-        snprintf(c->state, sizeof c->state, "pending");
+        c->state = TC_PENDING; /* born here: every later change goes through tcall_set */
         snprintf(c->idem, sizeof c->idem, "%.16s:%.62s", r->rec.id, c->id);
     }
 }
@@ -464,7 +478,7 @@ static int stage_tool_begin(machine_run_t *r, tcall_t *c)
 static int stage_tool_end(machine_run_t *r, tcall_t *c)
 {
     json_object *attrs = tool_attrs(c);
-    json_object_object_add(attrs, "agentd.tool.state", jstr(c->state));
+    json_object_object_add(attrs, "agentd.tool.state", jstr(tcall_state_name(c->state)));
     json_object_object_add(attrs, "agentd.attempts", json_object_new_int(c->attempts));
     json_object_object_add(attrs, "agentd.duration_ms",
                            json_object_new_double((double)(c->ended_ns - c->started_ns) / 1e6));
@@ -475,9 +489,9 @@ static int stage_tool_end(machine_run_t *r, tcall_t *c)
                                                                                ? RESULT_TRACE_MAX
                                                                                : n)));
     }
-    int ok = strcmp(c->state, "ok") == 0;
+    int ok = c->state == TC_OK;
     if (!ok)
-        json_object_object_add(attrs, "error.type", jstr(c->state));
+        json_object_object_add(attrs, "error.type", jstr(tcall_state_name(c->state)));
     char name[200];
     snprintf(name, sizeof name, "execute_tool %s", c->name);
     return stage_span(r, c->span, r->state_span, "end", "execute_tool", name, ok ? "ok" : "error",
@@ -507,13 +521,14 @@ static void tool_done(void *ud, const tools_result_t *res)
     c->h = NULL;
     c->ended_ns = (int64_t)loop_wall_ns();
     c->attempts = res->attempts > 0 ? res->attempts : 1;
-    snprintf(c->state, sizeof c->state, "%s", res->status);
     set_str(&c->result, res->result ? to_json(res->result) : NULL);
     set_str(&c->error, res->error);
     int rc = mstage_begin(r);
     if (rc)
         return;
-    rc = tcall_stage_row(r, c);
+    rc = tcall_set(c, res->status);
+    if (!rc)
+        rc = tcall_stage_row(r, c);
     if (!rc)
         rc = stage_tool_end(r, c);
     /* The last result and the move to observing may share one commit: the run was in
@@ -543,7 +558,7 @@ static void start_tool(machine_run_t *r, void *arg)
     if (rc) {
         char msg[200];
         snprintf(msg, sizeof msg, "cannot start tool %s: %s", c->name, err_str(rc));
-        tools_result_t res = {.status = "error", .error = msg, .attempts = 1};
+        tools_result_t res = {.status = TC_ERROR, .error = msg, .attempts = 1};
         tool_done(c, &res);
     }
 }
@@ -613,28 +628,31 @@ static int stage_tools(machine_run_t *r)
     int rc = 0;
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
         tcall_t *c = &r->calls[i];
-        int approved = strcmp(c->state, "approved") == 0;
-        if (!approved && strcmp(c->state, "pending") != 0)
+        int approved = c->state == TC_APPROVED;
+        if (!approved && c->state != TC_PENDING)
             continue;
         trace_span_id(c->span);
         char msg[600];
         const char *why = approved ? NULL : guard(r, c, msg, sizeof msg);
         if (why) {
-            snprintf(c->state, sizeof c->state, "rejected");
+            rc = tcall_set(c, TC_REJECTED);
             set_str(&c->error, msg);
             c->started_ns = c->ended_ns = (int64_t)loop_wall_ns();
-            rc = stage_guardrail(r, c, why, msg);
+            if (!rc)
+                rc = stage_guardrail(r, c, why, msg);
         } else if (!approved &&
                    agent_needs_approval(r->agent, c->name,
                                         tool_approval(tools_get(r->m->tl, c->name)))) {
-            snprintf(c->state, sizeof c->state, "awaiting_approval");
-            rc = stage_guardrail(r, c, "approval_required", NULL);
+            rc = tcall_set(c, TC_AWAITING_APPROVAL);
+            if (!rc)
+                rc = stage_guardrail(r, c, "approval_required", NULL);
         } else {
-            snprintf(c->state, sizeof c->state, "running");
+            rc = tcall_set(c, TC_RUNNING);
             c->started_ns = (int64_t)loop_wall_ns();
             c->to_start = 1;
             r->rec.tool_calls++;
-            rc = stage_tool_begin(r, c);
+            if (!rc)
+                rc = stage_tool_begin(r, c);
         }
         if (!rc)
             rc = tcall_stage_row(r, c);
@@ -666,13 +684,14 @@ static int write_observations(machine_run_t *r, void *arg)
         json_object_object_add(msg, "role", jstr("tool"));
         json_object_object_add(msg, "tool_call_id", jstr(c->id));
         json_object_object_add(msg, "name", jstr(c->name));
-        int ok = strcmp(c->state, "ok") == 0;
+        int ok = c->state == TC_OK;
         if (ok) {
             json_object_object_add(msg, "content", jstr(c->result ? c->result : "null"));
         } else {
             json_object *e = json_object_new_object();
-            json_object_object_add(e, "error", jstr(c->error ? c->error : c->state));
-            json_object_object_add(e, "status", jstr(c->state));
+            json_object_object_add(e, "error",
+                                   jstr(c->error ? c->error : tcall_state_name(c->state)));
+            json_object_object_add(e, "status", jstr(tcall_state_name(c->state)));
             json_object_object_add(msg, "content", jstr(to_json(e)));
             json_object_put(e);
         }
@@ -689,10 +708,10 @@ static void check_settled(machine_run_t *r)
         return;
     int awaiting = 0;
     for (size_t i = 0; i < r->ncalls; i++) {
-        const char *s = r->calls[i].state;
-        if (!strcmp(s, "running") || !strcmp(s, "pending") || !strcmp(s, "approved"))
+        tcall_state_t s = r->calls[i].state;
+        if (s == TC_RUNNING || s == TC_PENDING || s == TC_APPROVED)
             return;
-        awaiting += strcmp(s, "awaiting_approval") == 0;
+        awaiting += s == TC_AWAITING_APPROVAL;
     }
     if (awaiting)
         mfire(r, ME_APPROVAL_NEEDED, NULL);
@@ -716,7 +735,7 @@ static void observe_run(machine_run_t *r)
 static void wait_run(machine_run_t *r)
 {
     for (size_t i = 0; i < r->ncalls; i++)
-        if (strcmp(r->calls[i].state, "awaiting_approval") == 0) {
+        if (r->calls[i].state == TC_AWAITING_APPROVAL) {
             mrun_release(r);
             return;
         }

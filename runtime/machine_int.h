@@ -15,8 +15,7 @@ typedef struct mcall {
     char id[64];
     char *name;
     char *args;          /* raw JSON text from the model */
-    char state[20];      /* pending approved running ok error timeout rejected
-                            awaiting_approval unknown */
+    tcall_state_t state; /* changed only through tcall_set (tcall.h has the table) */
     char *result;        /* JSON text (ok) */
     char *error;         /* one line (otherwise) */
     char span[17];
@@ -134,6 +133,9 @@ int mfire(machine_run_t *r, machine_event_t ev, const mfire_opt_t *o);
 
 /* machine_act.c: helpers the entry points share */
 void mrun_cancel_inflight(machine_run_t *r);
+/* The one setter of a call's state. ERR_INTERNAL (and a line on stderr) for a move that is
+ * not in tcall.h's table: a bug, which the caller's mstage_end turns into a stopped run. */
+int tcall_set(tcall_t *c, tcall_state_t to) AGENTD_WUR;
 /* Stage c's row in tool_calls (insert or update). */
 int tcall_stage_row(machine_run_t *r, const tcall_t *c);
 /* Calls still `running` become `unknown` with why as their error (row staged). */

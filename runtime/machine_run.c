@@ -210,8 +210,13 @@ static int load_call(void *ud, const store_toolcall_t *tc)
 {
     load_calls_t *lc = ud;
     machine_run_t *r = lc->r;
-    if (strcmp(tc->state, "rejected") != 0 && strcmp(tc->state, "pending") != 0 &&
-        strcmp(tc->state, "awaiting_approval") != 0)
+    int state = tcall_state_parse(tc->state);
+    if (state < 0) {
+        fprintf(stderr, "agentd: run %s: tool call %s has an unknown state \"%s\"\n",
+                r->rec.id, tc->call_id, tc->state);
+        return 1;
+    }
+    if (state != TC_REJECTED && state != TC_PENDING && state != TC_AWAITING_APPROVAL)
         count_sig(r, tc->name, tc->args);
     if (tc->step != r->rec.step)
         return 0;
@@ -227,7 +232,7 @@ static int load_call(void *ud, const store_toolcall_t *tc)
     memset(c, 0, sizeof *c);
     c->r = r;
     snprintf(c->id, sizeof c->id, "%s", tc->call_id);
-    snprintf(c->state, sizeof c->state, "%s", tc->state);
+    c->state = (tcall_state_t)state;
     snprintf(c->idem, sizeof c->idem, "%s", tc->idem_key);
     c->name = strdup(tc->name);
     c->args = strdup(tc->args ? tc->args : "{}");
@@ -269,9 +274,11 @@ static int settle_interrupted(machine_run_t *r)
     for (size_t i = 0; i < r->ncalls; i++) {
         tcall_t *c = &r->calls[i];
         const tool_t *tl = tools_get(r->m->tl, c->name);
-        if (strcmp(c->state, "running") == 0 && tl && tool_idempotent(tl)) {
-            snprintf(c->state, sizeof c->state, "approved"); /* passed guardrails already */
-            r->rec.tool_calls--;                             /* counted again when started */
+        if (c->state == TC_RUNNING && tl && tool_idempotent(tl)) {
+            int rc = tcall_set(c, TC_APPROVED); /* passed guardrails already */
+            if (rc)
+                return rc;
+            r->rec.tool_calls--; /* counted again when started */
         }
     }
     return tcalls_mark_unknown(r, "outcome unknown: agentd stopped while this call was running, "
@@ -291,14 +298,16 @@ static int stage_decision(machine_run_t *r, const decision_t *d)
     tcall_t *c = NULL;
     for (size_t i = 0; i < r->ncalls && !c; i++)
         if (strcmp(r->calls[i].id, d->call_id) == 0 &&
-            strcmp(r->calls[i].state, "awaiting_approval") == 0)
+            r->calls[i].state == TC_AWAITING_APPROVAL)
             c = &r->calls[i];
     if (!c)
         return ERR_NOTFOUND; /* checked before the run was loaded */
     char msg[600];
     snprintf(msg, sizeof msg, "denied by operator: %s",
              d->reason && *d->reason ? d->reason : "no reason given");
-    snprintf(c->state, sizeof c->state, "%s", d->approve ? "approved" : "rejected");
+    int rc = tcall_set(c, d->approve ? TC_APPROVED : TC_REJECTED);
+    if (rc)
+        return rc;
     if (d->approve) {
         count_sig(r, c->name, c->args); /* an approved call counts for loop detection */
     } else {
@@ -308,7 +317,7 @@ static int stage_decision(machine_run_t *r, const decision_t *d)
             return ERR_NOMEM;
         c->started_ns = c->ended_ns = (int64_t)loop_wall_ns();
     }
-    int rc = tcall_stage_row(r, c);
+    rc = tcall_stage_row(r, c);
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "agentd.guardrail", jstr(d->approve ? "approved" : "denied"));
     json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
@@ -344,7 +353,7 @@ static int find_call(void *ud, const store_toolcall_t *tc)
     if (strcmp(tc->call_id, f->call_id) != 0 || tc->step != f->step)
         return 0;
     f->found = 1;
-    f->awaiting = strcmp(tc->state, "awaiting_approval") == 0;
+    f->awaiting = tcall_state_parse(tc->state) == TC_AWAITING_APPROVAL;
     return 1;
 }
 
