@@ -2,6 +2,7 @@
  * machine_act: what each state does. Every function here either stages data and fires the
  * next event, or starts asynchronous work whose completion fires it later.
  */
+#include "jx.h"
 #include "machine_int.h"
 
 #include "err.h"
@@ -14,11 +15,6 @@
 /* Bytes of a tool result copied into its trace event: enough to read it in the viewer; the
  * whole result is in tool_calls and in the conversation. */
 #define RESULT_TRACE_MAX 1024
-
-static json_object *jstr(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
 
 static const char *to_json(json_object *o)
 {
@@ -150,9 +146,9 @@ static void point_unit(machine_run_t *r, const char *span, const char *op, const
 static json_object *tool_attrs(const tcall_t *c)
 {
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jstr("execute_tool"));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
-    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("execute_tool"));
+    json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
     return attrs;
 }
 
@@ -235,10 +231,10 @@ static json_object *tool_descriptions(machine_run_t *r)
 static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
 {
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jstr("chat"));
-    json_object_object_add(attrs, "gen_ai.provider.name", jstr(resp->provider));
-    json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
-    json_object_object_add(attrs, "gen_ai.response.model", jstr(resp->model));
+    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
+    json_object_object_add(attrs, "gen_ai.provider.name", jx_new_str(resp->provider));
+    json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
+    json_object_object_add(attrs, "gen_ai.response.model", jx_new_str(resp->model));
     json_object_object_add(attrs, "gen_ai.usage.input_tokens",
                            json_object_new_int64(resp->usage.input_tokens));
     json_object_object_add(attrs, "gen_ai.usage.output_tokens",
@@ -253,9 +249,9 @@ static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
     if (resp->cached)
         json_object_object_add(attrs, "agentd.cached", json_object_new_boolean(1));
     if (resp->finish)
-        json_object_object_add(attrs, "gen_ai.response.finish_reasons", jstr(resp->finish));
+        json_object_object_add(attrs, "gen_ai.response.finish_reasons", jx_new_str(resp->finish));
     if (resp->err && resp->reason)
-        json_object_object_add(attrs, "error.type", jstr(resp->reason));
+        json_object_object_add(attrs, "error.type", jx_new_str(resp->reason));
     char name[200];
     snprintf(name, sizeof name, "chat %s", resp->model ? resp->model : r->models[0]);
     trace_ev_t e = {
@@ -300,7 +296,7 @@ static void fill_calls(machine_run_t *r, json_object *tcs)
         else
             snprintf(c->id, sizeof c->id, "call_%d_%zu", r->rec.step, i + 1);
         /* Keep the id the model sees in sync with the one we store. */
-        json_object_object_add(tc, "id", jstr(c->id));
+        json_object_object_add(tc, "id", jx_new_str(c->id));
         c->name = strdup(json_object_object_get_ex(tc, "name", &v) ? json_object_get_string(v)
                                                                      : "");
         if (json_object_object_get_ex(tc, "arguments", &v) &&
@@ -376,10 +372,10 @@ static void model_attempt(void *ud, const model_attempt_t *a)
         return;
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "agentd.attempt", json_object_new_int(a->n));
-    json_object_object_add(attrs, "gen_ai.provider.name", jstr(a->provider));
-    json_object_object_add(attrs, "gen_ai.request.model", jstr(a->model));
+    json_object_object_add(attrs, "gen_ai.provider.name", jx_new_str(a->provider));
+    json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(a->model));
     json_object_object_add(attrs, "http.response.status_code", json_object_new_int(a->status));
-    json_object_object_add(attrs, "error.type", jstr(a->errclass));
+    json_object_object_add(attrs, "error.type", jx_new_str(a->errclass));
     json_object_object_add(attrs, "agentd.latency_ms", json_object_new_double(a->latency_ms));
     json_object_object_add(attrs, "agentd.delay_ms", json_object_new_int64((int64_t)a->delay_ms));
     char name[160];
@@ -429,8 +425,8 @@ static int stage_chat_begin(machine_run_t *r)
 {
     trace_span_id(r->chat_span);
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jstr("chat"));
-    json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
+    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
+    json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
     json_object_object_add(attrs, "agentd.messages",
                            json_object_new_int((int)json_object_array_length(r->messages)));
     char name[200];
@@ -467,8 +463,8 @@ static void plan_run(machine_run_t *r)
 static int stage_tool_begin(machine_run_t *r, tcall_t *c)
 {
     json_object *attrs = tool_attrs(c);
-    json_object_object_add(attrs, "gen_ai.tool.call.arguments", jstr(c->args));
-    json_object_object_add(attrs, "agentd.idempotency_key", jstr(c->idem));
+    json_object_object_add(attrs, "gen_ai.tool.call.arguments", jx_new_str(c->args));
+    json_object_object_add(attrs, "agentd.idempotency_key", jx_new_str(c->idem));
     char name[200];
     snprintf(name, sizeof name, "execute_tool %s", c->name);
     return stage_span(r, c->span, r->state_span, "begin", "execute_tool", name, NULL, NULL,
@@ -478,7 +474,7 @@ static int stage_tool_begin(machine_run_t *r, tcall_t *c)
 static int stage_tool_end(machine_run_t *r, tcall_t *c)
 {
     json_object *attrs = tool_attrs(c);
-    json_object_object_add(attrs, "agentd.tool.state", jstr(tcall_state_name(c->state)));
+    json_object_object_add(attrs, "agentd.tool.state", jx_new_str(tcall_state_name(c->state)));
     json_object_object_add(attrs, "agentd.attempts", json_object_new_int(c->attempts));
     json_object_object_add(attrs, "agentd.duration_ms",
                            json_object_new_double((double)(c->ended_ns - c->started_ns) / 1e6));
@@ -491,7 +487,7 @@ static int stage_tool_end(machine_run_t *r, tcall_t *c)
     }
     int ok = c->state == TC_OK;
     if (!ok)
-        json_object_object_add(attrs, "error.type", jstr(tcall_state_name(c->state)));
+        json_object_object_add(attrs, "error.type", jx_new_str(tcall_state_name(c->state)));
     char name[200];
     snprintf(name, sizeof name, "execute_tool %s", c->name);
     return stage_span(r, c->span, r->state_span, "end", "execute_tool", name, ok ? "ok" : "error",
@@ -507,9 +503,9 @@ static void tool_log(void *ud, const char *level, const char *msg)
     if (r->dead)
         return;
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "log.level", jstr(level));
-    json_object_object_add(attrs, "log.message", jstr(msg));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
+    json_object_object_add(attrs, "log.level", jx_new_str(level));
+    json_object_object_add(attrs, "log.message", jx_new_str(msg));
+    json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
     point_unit(r, c->span, "log", "log", NULL, NULL, attrs);
     json_object_put(attrs);
 }
@@ -610,9 +606,9 @@ static const char *guard(machine_run_t *r, tcall_t *c, char *msg, size_t len)
 static int stage_guardrail(machine_run_t *r, tcall_t *c, const char *decision, const char *msg)
 {
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "agentd.guardrail", jstr(decision));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
-    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    json_object_object_add(attrs, "agentd.guardrail", jx_new_str(decision));
+    json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
     char name[200];
     snprintf(name, sizeof name, "guardrail %s", decision);
     int rc = stage_point(r, c->span[0] ? c->span : r->state_span, r->state_span, "guardrail",
@@ -681,18 +677,18 @@ static int write_observations(machine_run_t *r, void *arg)
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
         tcall_t *c = &r->calls[i];
         json_object *msg = json_object_new_object();
-        json_object_object_add(msg, "role", jstr("tool"));
-        json_object_object_add(msg, "tool_call_id", jstr(c->id));
-        json_object_object_add(msg, "name", jstr(c->name));
+        json_object_object_add(msg, "role", jx_new_str("tool"));
+        json_object_object_add(msg, "tool_call_id", jx_new_str(c->id));
+        json_object_object_add(msg, "name", jx_new_str(c->name));
         int ok = c->state == TC_OK;
         if (ok) {
-            json_object_object_add(msg, "content", jstr(c->result ? c->result : "null"));
+            json_object_object_add(msg, "content", jx_new_str(c->result ? c->result : "null"));
         } else {
             json_object *e = json_object_new_object();
             json_object_object_add(e, "error",
-                                   jstr(c->error ? c->error : tcall_state_name(c->state)));
-            json_object_object_add(e, "status", jstr(tcall_state_name(c->state)));
-            json_object_object_add(msg, "content", jstr(to_json(e)));
+                                   jx_new_str(c->error ? c->error : tcall_state_name(c->state)));
+            json_object_object_add(e, "status", jx_new_str(tcall_state_name(c->state)));
+            json_object_object_add(msg, "content", jx_new_str(to_json(e)));
             json_object_put(e);
         }
         json_object_object_add(msg, "is_error", json_object_new_boolean(!ok));

@@ -2,6 +2,7 @@
  * machine_run: the entry points that bring a run onto the loop — start a new one, resume
  * one from the database, record an approval decision, cancel — and the run deadline.
  */
+#include "jx.h"
 #include "machine_int.h"
 
 #include "err.h"
@@ -10,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
-static json_object *jstr(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
 
 /* The run's chain: the agent's model (or the override) first, then the agent's fallbacks
  * that differ from it: --model changes which model is tried first, not whether a provider
@@ -84,10 +80,10 @@ static int write_new_run(machine_run_t *r, const char *input)
     const agent_t *a = r->agent;
     int rc = store_run_insert(m->st, &r->rec);
     json_object *sys = json_object_new_object(), *user = json_object_new_object();
-    json_object_object_add(sys, "role", jstr("system"));
-    json_object_object_add(sys, "content", jstr(a->system_prompt));
-    json_object_object_add(user, "role", jstr("user"));
-    json_object_object_add(user, "content", jstr(input));
+    json_object_object_add(sys, "role", jx_new_str("system"));
+    json_object_object_add(sys, "content", jx_new_str(a->system_prompt));
+    json_object_object_add(user, "role", jx_new_str("user"));
+    json_object_object_add(user, "content", jx_new_str(input));
     json_object *msgs[2] = {sys, user};
     for (int i = 0; !rc && i < 2; i++) {
         rc = store_message_add(m->st, r->rec.id, r->rec.msg_count,
@@ -102,15 +98,15 @@ static int write_new_run(machine_run_t *r, const char *input)
     if (rc)
         return rc;
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jstr("invoke_agent"));
-    json_object_object_add(attrs, "gen_ai.agent.name", jstr(a->name));
-    json_object_object_add(attrs, "gen_ai.conversation.id", jstr(r->rec.id));
-    json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
-    json_object_object_add(attrs, "agentd.agent.path", jstr(a->path));
-    json_object_object_add(attrs, "agentd.prompt_hash", jstr(a->prompt_hash));
+    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("invoke_agent"));
+    json_object_object_add(attrs, "gen_ai.agent.name", jx_new_str(a->name));
+    json_object_object_add(attrs, "gen_ai.conversation.id", jx_new_str(r->rec.id));
+    json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
+    json_object_object_add(attrs, "agentd.agent.path", jx_new_str(a->path));
+    json_object_object_add(attrs, "agentd.prompt_hash", jx_new_str(a->prompt_hash));
     if (a->prompt_file)
-        json_object_object_add(attrs, "agentd.prompt_file", jstr(a->prompt_file));
-    json_object_object_add(attrs, "agentd.input", jstr(input));
+        json_object_object_add(attrs, "agentd.prompt_file", jx_new_str(a->prompt_file));
+    json_object_object_add(attrs, "agentd.input", jx_new_str(input));
     char name[200];
     snprintf(name, sizeof name, "invoke_agent %s", a->name);
     trace_ev_t e = {
@@ -319,11 +315,11 @@ static int stage_decision(machine_run_t *r, const decision_t *d)
     }
     rc = tcall_stage_row(r, c);
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "agentd.guardrail", jstr(d->approve ? "approved" : "denied"));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
-    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    json_object_object_add(attrs, "agentd.guardrail", jx_new_str(d->approve ? "approved" : "denied"));
+    json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
     if (d->reason)
-        json_object_object_add(attrs, "agentd.reason", jstr(d->reason));
+        json_object_object_add(attrs, "agentd.reason", jx_new_str(d->reason));
     trace_ev_t e = {
         .span_id = r->rec.id,
         .phase = "point",
@@ -442,8 +438,8 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
     if (!rc && r->state == MS_ACTING)
         rc = settle_interrupted(r);
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "agentd.owner", jstr(m->owner));
-    json_object_object_add(attrs, "agentd.resumed_state", jstr(r->rec.state));
+    json_object_object_add(attrs, "agentd.owner", jx_new_str(m->owner));
+    json_object_object_add(attrs, "agentd.resumed_state", jx_new_str(r->rec.state));
     trace_ev_t e = {
         .span_id = r->state_span[0] ? r->state_span : r->rec.id,
         .parent_id = r->state_span[0] ? r->rec.id : NULL,
