@@ -14,28 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-json_object *pj_get(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v))
-        return v;
-    return NULL;
-}
-
-const char *pj_str(json_object *o, const char *key)
-{
-    json_object *v = pj_get(o, key);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-int64_t pj_int(json_object *o, const char *key)
-{
-    json_object *v = pj_get(o, key);
-    return v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
-               ? json_object_get_int64(v)
-               : 0;
-}
-
 int pbuf_add(pbuf_t *b, const char *s, size_t len)
 {
     if (b->len + len + 1 > b->cap) {

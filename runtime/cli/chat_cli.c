@@ -140,40 +140,31 @@ static int collect_pending(void *ud, const store_toolcall_t *tc)
     return 0;
 }
 
-/* Ask about each call the waiting run wants approved, then continue the run. 0 when the run
- * went on, 1 when the user left it waiting (end of input). */
-static int ask_approvals(proc_t *p, chat_t *c)
+/* Ask about the first call the waiting run wants approved and record the decision, which
+ * continues the run (machine_decide); a run with several pending calls comes back here for
+ * the next one. 0 when the run went on, 1 when the user left it waiting (end of input). */
+static int ask_approval(proc_t *p, chat_t *c)
 {
     pending_t pd = {.step = c->last.step};
     char err[1024];
-    int rc = store_toolcalls_each(p->st, c->run_id, collect_pending, &pd), left = 0;
-    for (size_t i = 0; !rc && i < pd.n && !left; i++) {
-        printf("  approval needed: %s\n", pd.what[i]);
+    int rc = store_toolcalls_each(p->st, c->run_id, collect_pending, &pd), left = 1;
+    if (!rc && pd.n > 0) {
+        printf("  approval needed: %s\n", pd.what[0]);
         char *ans = readline("  approve? [y]es / [n]o / or type a reason to deny: ");
-        if (!ans) {
-            left = 1;
-            break;
+        if (ans) {
+            int yes = !strcmp(ans, "y") || !strcmp(ans, "yes");
+            const char *reason =
+                !strcmp(ans, "n") || !strcmp(ans, "no") || !*ans ? "denied in chat" : ans;
+            left = machine_decide(p->m, p->agent, c->run_id, pd.ids[0], yes,
+                                  yes ? NULL : reason, err, sizeof err) != 0;
+            if (left)
+                fprintf(stderr, "agentd: %s\n", err);
+            free(ans);
         }
-        int yes = !strcmp(ans, "y") || !strcmp(ans, "yes");
-        const char *reason = !strcmp(ans, "n") || !strcmp(ans, "no") || !*ans
-                                 ? "denied in chat"
-                                 : ans;
-        if (machine_decide(p->m, c->run_id, pd.ids[i], yes, yes ? NULL : reason, err,
-                           sizeof err)) {
-            fprintf(stderr, "agentd: %s\n", err);
-            left = 1;
-        }
-        free(ans);
     }
     free(pd.ids);
     free(pd.what);
-    if (rc || left)
-        return 1;
-    if (machine_resume(p->m, p->agent, c->run_id, err, sizeof err)) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return 1;
-    }
-    return 0;
+    return left;
 }
 
 static void print_outcome(chat_t *c)
@@ -217,7 +208,7 @@ static int turn(proc_t *p, chat_t *c, const char *session, const char *line)
             break;
         end_stream(c);
         c->have_last = 0;
-        if (ask_approvals(p, c)) {
+        if (ask_approval(p, c)) {
             printf("  (left waiting: agentd approve|deny %s CALL)\n", c->run_id);
             return 0;
         }

@@ -3,11 +3,13 @@
  * every committed event is printed as it commits, so what the user sees is exactly what the
  * database holds.
  */
+#include "jx.h"
 #include "run_cli.h"
 
 #include "cli.h"
 #include "err.h"
 #include "proc.h"
+#include "tcall.h"
 #include "trace.h"
 
 #include <stdio.h>
@@ -26,18 +28,9 @@ typedef struct view {
     int exit_code;
 } view_t;
 
-static const char *jget(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
 static json_object *jattr(json_object *ev, const char *k)
 {
-    json_object *a, *v;
-    if (json_object_object_get_ex(ev, "attrs", &a) && json_object_object_get_ex(a, k, &v))
-        return v;
-    return NULL;
+    return jx_get(jx_get(ev, "attrs"), k);
 }
 
 static void print_clipped(const char *prefix, const char *s, size_t max)
@@ -55,16 +48,16 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
         printf("\n");
         v->streaming = 0;
     }
-    const char *op = jget(ev, "op"), *phase = jget(ev, "phase"), *to = jget(ev, "state_to");
-    const char *status = jget(ev, "status"), *error = jget(ev, "error");
+    const char *op = jx_str(ev, "op"), *phase = jx_str(ev, "phase"), *to = jx_str(ev, "state_to");
+    const char *status = jx_str(ev, "status"), *error = jx_str(ev, "error");
     if (!op)
         return;
     if (to) {
         printf("  %s %-10s (%s)%s%s\n", strcmp(phase ? phase : "", "end") == 0 ? "■" : "▸", to,
-               jget(ev, "event"), error ? "  " : "", error ? error : "");
+               jx_str(ev, "event"), error ? "  " : "", error ? error : "");
     } else if (!strcmp(op, "invoke_agent")) {
         json_object *m = jattr(ev, "gen_ai.request.model");
-        printf("run %s · agent %s · model %s\n", jget(ev, "run_id"),
+        printf("run %s · agent %s · model %s\n", jx_str(ev, "run_id"),
                json_object_get_string(jattr(ev, "gen_ai.agent.name")),
                m ? json_object_get_string(m) : "?");
     } else if (!strcmp(op, "chat") && phase && !strcmp(phase, "end")) {
@@ -87,7 +80,7 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
         if (error)
             printf("        error: %s\n", error);
     } else if (!strcmp(op, "retry")) {
-        printf("      retry: %s — %s (waiting %s ms)\n", jget(ev, "name"), error ? error : "",
+        printf("      retry: %s — %s (waiting %s ms)\n", jx_str(ev, "name"), error ? error : "",
                json_object_get_string(jattr(ev, "agentd.delay_ms")));
     } else if (!strcmp(op, "execute_tool")) {
         const char *tool = json_object_get_string(jattr(ev, "gen_ai.tool.name"));
@@ -104,7 +97,7 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
             print_clipped(head, res ? json_object_get_string(res) : error ? error : "", 300);
         }
     } else if (!strcmp(op, "guardrail")) {
-        printf("      ! %s: %s %s\n", jget(ev, "name"),
+        printf("      ! %s: %s %s\n", jx_str(ev, "name"),
                json_object_get_string(jattr(ev, "gen_ai.tool.name")), error ? error : "");
     } else if (!strcmp(op, "log")) {
         printf("        log %s: %s\n", json_object_get_string(jattr(ev, "log.level")),
@@ -152,7 +145,7 @@ static void on_end(void *ud, const store_run_t *rec)
 static int print_waiting_call(void *ud, const store_toolcall_t *tc)
 {
     const store_run_t *r = ud;
-    if (tc->step == r->step && strcmp(tc->state, "awaiting_approval") == 0)
+    if (tc->step == r->step && tcall_state_parse(tc->state) == TC_AWAITING_APPROVAL)
         printf("  approve: agentd approve %s %s    deny: agentd deny %s %s --reason \"...\"\n"
                "           (%s %s)\n",
                r->id, tc->call_id, r->id, tc->call_id, tc->name, tc->args ? tc->args : "");
@@ -430,12 +423,9 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, code);
     }
-    if (decide && machine_decide(s.m, run, call, approve, reason, err, sizeof err)) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return finish(c, &s, CLI_USAGE);
-    }
     snprintf(c->view.main_id, sizeof c->view.main_id, "%s", run);
-    if (machine_resume(s.m, s.agent, run, err, sizeof err)) {
+    if (decide ? machine_decide(s.m, s.agent, run, call, approve, reason, err, sizeof err)
+               : machine_resume(s.m, s.agent, run, err, sizeof err)) {
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, CLI_USAGE);
     }

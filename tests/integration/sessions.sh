@@ -77,4 +77,16 @@ before=$(sqlite3 "$DB" "SELECT max(json_extract(body,'$.attrs.\"agentd.context.t
     fail "context limit" "max=$max before=$before"
 tail -8 "$TMP/chat" | grep -q "Lookup order (order ID 1042)" && ok "turn 200 answers from the fact pinned at turn 1" ||
     fail "pinned fact" "$(tail -8 "$TMP/chat")"
+
+# chat asks approvals inline: y approves (the ticket is created), a reason denies.
+printf '%s\ny\n%s\nno photos yet\n' "Please open a ticket: order 1042 arrived damaged, the box was crushed." \
+    "Another ticket please: order 1043 arrived damaged too." >"$TMP/ain"
+"$AGENTD" chat tests/fixtures/agents/support_approval.lua --session ap --db "$TMP/ap.db" \
+    --traces "$TR" --tools tools <"$TMP/ain" >"$TMP/aout" 2>&1
+grep -q "approval needed: create_ticket" "$TMP/aout" && ok "chat asks for the approval inline" ||
+    fail "approval asked" "$(cat "$TMP/aout")"
+[ "$(sqlite3 "$TMP/ap.db" "SELECT count(*) FROM kv WHERE key LIKE 'ticket:%'")" = 1 ] &&
+    ok "y approved one ticket, the reason denied the other" || fail "approvals" "$(cat "$TMP/aout")"
+grep -q "denied by operator: no photos yet" "$TMP/aout" && ok "the denial's reason reaches the model" ||
+    fail "denial reason" ""
 finish
