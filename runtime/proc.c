@@ -127,8 +127,11 @@ static void on_sigint(void *arg)
 
 int proc_run(proc_t *s)
 {
-    loop_on_signal(s->lp, SIGINT, on_sigint, s);
-    loop_on_signal(s->lp, SIGTERM, on_sigint, s);
+    /* Without the handlers a signal ends the process at once: nothing committed is lost,
+     * but in-flight runs are not cancelled cleanly, so say so. */
+    if (loop_on_signal(s->lp, SIGINT, on_sigint, s) || loop_on_signal(s->lp, SIGTERM, on_sigint, s))
+        fprintf(stderr, "agentd: warning: cannot install the signal handlers; Ctrl-C will stop "
+                "at once (committed state is kept)\n");
     while (machine_active(s->m) > 0)
         if (event_base_loop(loop_base(s->lp), EVLOOP_ONCE) < 0)
             return ERR_INTERNAL;
