@@ -126,7 +126,16 @@ static void try_reap(xproc_t *x)
     /* Pipes closed but the child lingers: poll with a growing interval. */
     if (!x->poll) {
         x->poll_ms = x->poll_ms ? (x->poll_ms * 2 > 100 ? 100 : x->poll_ms * 2) : 1;
-        loop_after(ctx_task_env(x->t)->lp, x->poll_ms, poll_cb, x, &x->poll);
+        if (loop_after(ctx_task_env(x->t)->lp, x->poll_ms, poll_cb, x, &x->poll) != 0) {
+            /* No timer to poll with: end the child now rather than never. Its pipes are
+             * closed, so it is exiting or detached; waitpid after SIGKILL returns at once. */
+            kill(-x->pid, SIGKILL);
+            pid_t w;
+            while ((w = waitpid(x->pid, &x->status, 0)) < 0 && errno == EINTR)
+                ;
+            x->reaped = w == x->pid;
+            finish(x);
+        }
     }
 }
 

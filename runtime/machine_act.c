@@ -275,7 +275,9 @@ typedef struct reply {
     const model_resp_t *resp;
 } reply_t;
 
-static void fill_calls(machine_run_t *r, json_object *tcs)
+/* The calls of this model turn, from its tool_calls array. ERR_NOMEM: a turn must never
+ * silently lose a call, so the caller stops the run instead. */
+static int fill_calls(machine_run_t *r, json_object *tcs)
 {
     size_t n = json_object_array_length(tcs);
     for (size_t i = 0; i < r->ncalls; i++)
@@ -283,6 +285,8 @@ static void fill_calls(machine_run_t *r, json_object *tcs)
     free(r->calls);
     r->calls = calloc(n, sizeof *r->calls);
     r->ncalls = r->calls ? n : 0;
+    if (!r->calls)
+        return ERR_NOMEM;
     for (size_t i = 0; i < r->ncalls; i++) {
         json_object *tc = json_object_array_get_idx(tcs, i), *v;
         tcall_t *c = &r->calls[i];
@@ -307,7 +311,10 @@ static void fill_calls(machine_run_t *r, json_object *tcs)
             c->args = strdup(v ? to_json(v) : "{}");
         c->state = TC_PENDING; /* born here: every later change goes through tcall_set */
         snprintf(c->idem, sizeof c->idem, "%.16s:%.62s", r->rec.id, c->id);
+        if (!c->name || !c->args)
+            return ERR_NOMEM;
     }
+    return 0;
 }
 
 static int write_reply(machine_run_t *r, void *arg)
@@ -351,7 +358,10 @@ static void model_done(void *ud, const model_resp_t *resp)
     json_object *tcs = NULL, *content;
     if (json_object_object_get_ex(resp->message, "tool_calls", &tcs) &&
         json_object_is_type(tcs, json_type_array) && json_object_array_length(tcs) > 0) {
-        fill_calls(r, tcs);
+        if (fill_calls(r, tcs)) {
+            mrun_abort(r, "out of memory while reading the model's tool calls");
+            return;
+        }
         mfire(r, ME_TOOL_CALLS, &(mfire_opt_t){write_reply, &rp, "ok", NULL});
         return;
     }

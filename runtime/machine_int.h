@@ -59,6 +59,7 @@ struct machine_run {
     int enter_due;           /* on m->entered: its state's run hook runs after the commit */
     struct machine_run *enter_next;
     int refs;
+    loop_reap_t reap;        /* frees the struct after the last reference is dropped */
     int dead;
     int in_batch;
     int64_t seq_mark;

@@ -127,11 +127,14 @@ static void on_sigint(void *arg)
 
 int proc_run(proc_t *s)
 {
-    /* Once per process: `agentd chat` drives the loop once per turn. */
+    /* Once per process (`agentd chat` drives the loop once per turn). Without the handlers
+     * a signal ends the process at once: nothing committed is lost, but in-flight runs are
+     * not cancelled cleanly, so say so. */
     if (!s->signals_armed) {
         if (loop_on_signal(s->lp, SIGINT, on_sigint, s) ||
             loop_on_signal(s->lp, SIGTERM, on_sigint, s))
-            return ERR_INTERNAL;
+            fprintf(stderr, "agentd: warning: cannot install the signal handlers; Ctrl-C will "
+                    "stop at once (committed state is kept)\n");
         s->signals_armed = 1;
     }
     while (machine_active(s->m) > 0)

@@ -54,6 +54,7 @@ struct tools {
 
 struct tools_call {
     tools_t *t;
+    loop_reap_t reap; /* frees the call from the loop's reap step */
     const tool_t *tl;
     json_object *args;
     char *agent, *run_id, *call_id, *idem;
@@ -811,5 +812,5 @@ void tools_call_cancel(tools_call_t *c)
     c->backoff = NULL;
     /* A queued report still points at c and frees it; otherwise free from the reap step. */
     if (!c->report_queued)
-        loop_reap(c->t->lp, call_free, c);
+        loop_reap(c->t->lp, &c->reap, call_free, c);
 }
