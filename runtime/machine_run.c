@@ -197,12 +197,7 @@ static int load_call(void *ud, const store_toolcall_t *tc)
     load_calls_t *lc = ud;
     machine_run_t *r = lc->r;
     char sig[2048];
-    json_object *a = json_tokener_parse(tc->args ? tc->args : "");
-    snprintf(sig, sizeof sig, "%s\x1f%s", tc->name,
-             a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
-                                                       JSON_C_TO_STRING_NOSLASHESCAPE)
-               : (tc->args ? tc->args : ""));
-    json_object_put(a);
+    mact_call_sig(tc->name, tc->args, sig, sizeof sig);
     json_object *cnt;
     int seen = json_object_object_get_ex(r->sigs, sig, &cnt) ? json_object_get_int(cnt) : 0;
     if (strcmp(tc->state, "rejected") != 0 && strcmp(tc->state, "pending") != 0 &&
