@@ -2,6 +2,7 @@
  * machine_act: what each state does. Every function here either stages data and fires the
  * next event, or starts asynchronous work whose completion fires it later.
  */
+#include "schema/schema.h"
 #include "jx.h"
 #include "machine_int.h"
 #include "compact.h"
@@ -609,11 +610,14 @@ static int name_in(json_object *arr, const char *name)
     return 0;
 }
 
-/* Signature of a call for loop detection: name + canonical arguments. */
-static void call_sig(const tcall_t *c, char *buf, size_t len)
+void mact_call_sig(const char *name, const char *args, char *buf, size_t len)
 {
-    json_object *a = json_tokener_parse(c->args);
-    snprintf(buf, len, "%s\x1f%s", c->name, a ? to_json(a) : c->args);
+    json_object *a = NULL;
+    char why[200];
+    args = args ? args : "";
+    if (schema_parse_json(args, strlen(args), &a, why, sizeof why) != 0)
+        a = NULL;
+    snprintf(buf, len, "%s\x1f%s", name, a ? to_json(a) : args);
     json_object_put(a);
 }
 
@@ -633,7 +637,7 @@ static const char *guard(machine_run_t *r, tcall_t *c, char *msg, size_t len)
         return "tool_call_limit";
     }
     char sig[2048];
-    call_sig(c, sig, sizeof sig);
+    mact_call_sig(c->name, c->args, sig, sizeof sig);
     json_object *cnt;
     int seen = json_object_object_get_ex(r->sigs, sig, &cnt) ? json_object_get_int(cnt) : 0;
     if (seen >= a->loop_limit) {

@@ -144,5 +144,8 @@ int tcall_stage_row(machine_run_t *r, const tcall_t *c);
 /* Calls still `running` become `unknown` with why as their error (row staged). */
 int tcalls_mark_unknown(machine_run_t *r, const char *why);
 void tcall_clear(tcall_t *c);
+/* Loop-detection signature of a call: name + canonical arguments. Live calls and calls
+ * loaded on resume use this one function, so their counts agree. */
+void mact_call_sig(const char *name, const char *args, char *buf, size_t len);
 
 #endif

@@ -735,22 +735,13 @@ static int check_args(tools_call_t *c, const char *args_json)
     if (!*s) {
         c->args = json_object_new_object();
     } else {
-        json_tokener *tok = json_tokener_new();
-        if (!tok)
-            return ERR_NOMEM;
-        c->args = json_tokener_parse_ex(tok, s, (int)strlen(s) + 1); /* + NUL: ends a number */
-        enum json_tokener_error e = json_tokener_get_error(tok);
-        size_t end = json_tokener_get_parse_end(tok);
-        json_tokener_free(tok);
-        while (e == json_tokener_success && s[end] && strchr(" \t\r\n", s[end]))
-            end++;
-        if (e != json_tokener_success || s[end]) {
+        char why[200];
+        int rc = schema_parse_json(s, strlen(s), &c->args, why, sizeof why);
+        if (rc == ERR_NOMEM)
+            return rc;
+        if (rc) {
             snprintf(c->error, sizeof c->error,
-                     "arguments are not valid JSON (%s at byte %zu); send one JSON object",
-                     e == json_tokener_success ? "trailing text"
-                     : e == json_tokener_continue ? "unexpected end"
-                                                  : json_tokener_error_desc(e),
-                     end);
+                     "arguments are not valid JSON (%s); send one JSON object", why);
             return ERR_INVAL;
         }
     }
