@@ -5,6 +5,7 @@
 #include "batch_cli.h"
 #include "cli.h"
 #include "gc_cli.h"
+#include "mcp/mcp.h"
 #include "run_cli.h"
 #include "runs_cli.h"
 #include "schema/schema.h"
@@ -75,6 +76,15 @@ static const command_t commands[] = {
      "Delete finished runs (done, failed, cancelled) older than DURATION (30d, 12h, 15m, 90s)\n"
      "and/or beyond the newest N runs, with their messages, tool calls, events and trace files.\n"
      "Runs still going or waiting are never touched. --vacuum compacts the database after.\n"},
+    {"mcp", mcp_cli_main, "mcp serve|tools ...",
+     "  agentd mcp serve [--tools DIR] [--agent AGENT.lua] [--listen HOST:PORT]\n"
+     "      Serve Lua tools to MCP clients: over stdio (newline-delimited JSON-RPC), or over\n"
+     "      Streamable HTTP at http://HOST:PORT/mcp with --listen. --tools DIR (default\n"
+     "      ./tools) serves every tool there; --agent serves the agent's tools with its policy\n"
+     "      (http_allow, exec_allow, secrets). Tools with approval = true are left out unless\n"
+     "      --include-approval. Also --db PATH (ctx.kv), --page-size N (tools/list pages).\n"
+     "  agentd mcp tools AGENT.lua [--json]\n"
+     "      Start the agent's MCP servers and list the tools they add to its runs.\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",

@@ -137,6 +137,7 @@ size_t mcp_srv_served(const mcp_srv_t *s);
 mcp_peer_t *mcp_peer_new(mcp_srv_t *s);
 void mcp_peer_free(mcp_peer_t *p);
 int mcp_peer_initialized(const mcp_peer_t *p);
+int mcp_peer_busy(const mcp_peer_t *p); /* calls in flight */
 const char *mcp_peer_version(const mcp_peer_t *p);
 /* Handle one parsed message (borrowed). Replies through send(ud, ...), at once or later;
  * a request gets exactly one reply unless the peer is freed or the client cancels it.
