@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void on_signal(void *arg)
@@ -46,6 +47,8 @@ typedef struct sio {
     struct event *ev_in, *ev_out;
     struct evbuffer *rbuf, *wbuf;
     int eof;
+    int file;               /* stdin is a file (or /dev/null): epoll cannot watch it */
+    loop_timer_t *next;     /* then it is read a chunk per loop pass */
 } sio_t;
 
 static void sio_flush(sio_t *io)
@@ -84,6 +87,8 @@ static void sio_send(void *ud, json_object *msg)
         event_add(io->ev_out, NULL);
 }
 
+static void sio_next_chunk(void *arg);
+
 static void sio_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -96,11 +101,14 @@ static void sio_readable(evutil_socket_t fd, short what, void *arg)
          * calls already asked for finish (each within its tool's timeout) and are answered;
          * a client in a hurry sends SIGTERM. */
         io->eof = 1;
-        event_del(io->ev_in);
+        if (!io->file)
+            event_del(io->ev_in);
         if (evbuffer_get_length(io->wbuf) == 0 && !mcp_peer_busy(io->p))
             loop_stop(io->lp);
         return;
     }
+    if (io->file)
+        loop_after(io->lp, 0, sio_next_chunk, io, &io->next);
     char *line;
     size_t len;
     while ((line = evbuffer_readln(io->rbuf, &len, EVBUFFER_EOL_LF))) {
@@ -123,6 +131,13 @@ static void sio_readable(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void sio_next_chunk(void *arg)
+{
+    sio_t *io = arg;
+    io->next = NULL;
+    sio_readable(0, EV_READ, io);
+}
+
 int mcp_serve_stdio(loop_t *lp, mcp_srv_t *s)
 {
     sio_t io = {.lp = lp};
@@ -135,12 +150,17 @@ int mcp_serve_stdio(loop_t *lp, mcp_srv_t *s)
     io.wbuf = evbuffer_new();
     io.ev_in = event_new(base, 0, EV_READ | EV_PERSIST, sio_readable, &io);
     io.ev_out = event_new(base, 1, EV_WRITE | EV_PERSIST, sio_writable, &io);
-    if (!io.p || !io.rbuf || !io.wbuf || !io.ev_in || !io.ev_out || event_add(io.ev_in, NULL))
+    struct stat sb;
+    io.file = fstat(0, &sb) == 0 && (S_ISREG(sb.st_mode) || (S_ISCHR(sb.st_mode) && !isatty(0)));
+    if (!io.p || !io.rbuf || !io.wbuf || !io.ev_in || !io.ev_out ||
+        (io.file ? loop_after(lp, 0, sio_next_chunk, &io, &io.next)
+                 : event_add(io.ev_in, NULL)))
         goto done;
     loop_on_signal(lp, SIGINT, on_signal, lp);
     loop_on_signal(lp, SIGTERM, on_signal, lp);
     code = loop_run(lp) == 0 ? CLI_OK : CLI_INTERNAL;
 done:
+    loop_timer_cancel(io.next);
     mcp_peer_free(io.p);
     if (io.ev_in)
         event_free(io.ev_in);
