@@ -14,13 +14,14 @@
 #include "mcp_int.h"
 
 #include "err.h"
+#include "redact.h"
+#include "child.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,15 +101,18 @@ static void report_lost(mcp_stdio_t *s, int rc, const char *what)
         nanosleep(&ts, NULL);
     }
     last_line(s, line, sizeof line);
+    /* It goes to the trace and the model: keep key-shaped strings out. */
+    char clean[300];
+    redact_copy(clean, sizeof clean, line, NULL);
     if (s->reaped && WIFEXITED(s->status))
         snprintf(why, sizeof why, "%s (exit code %d)", what, WEXITSTATUS(s->status));
     else if (s->reaped && WIFSIGNALED(s->status))
         snprintf(why, sizeof why, "%s (killed by signal %d)", what, WTERMSIG(s->status));
     else
         snprintf(why, sizeof why, "%s", what);
-    if (line[0]) {
+    if (clean[0]) {
         size_t n = strlen(why);
-        snprintf(why + n, sizeof why - n, "; its last words: %s", line);
+        snprintf(why + n, sizeof why - n, "; its last words: %s", clean);
     }
     mcp_conn_lost(s->c, rc, why);
 }
@@ -241,70 +245,21 @@ fail:
 
 static int spawn(mcp_stdio_t *s, const mcp_cfg_t *cfg, char *errbuf, size_t errlen)
 {
-    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
-    int rc = ERR_IO, fa_ok = 0, at_ok = 0;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
     char **envp = child_env(cfg);
-    if (!envp) {
-        rc = err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pin) || pipe2(pout, O_CLOEXEC) ||
-        pipe2(perr, O_CLOEXEC)) {
-        err_set(errbuf, errlen, ERR_IO, "pipe: %s", strerror(errno));
-        goto done;
-    }
-    if (posix_spawn_file_actions_init(&fa) || (fa_ok = 1, 0) || posix_spawnattr_init(&at) ||
-        (at_ok = 1, 0)) {
-        rc = err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    if (cfg->cwd)
-        posix_spawn_file_actions_addchdir_np(&fa, cfg->cwd);
-    posix_spawnattr_setpgroup(&at, 0);
-    sigset_t none, dfl;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&at, &none);
-    sigemptyset(&dfl);
-    sigaddset(&dfl, SIGPIPE);
-    sigaddset(&dfl, SIGINT);
-    sigaddset(&dfl, SIGTERM);
-    posix_spawnattr_setsigdefault(&at, &dfl);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    int e = posix_spawnp(&s->pid, cfg->argv[0], &fa, &at, cfg->argv, envp);
-    if (e) {
-        err_set(errbuf, errlen, ERR_IO, "cannot run '%s' (in %s): %s",
-                cfg->argv[0], cfg->cwd ? cfg->cwd : ".", strerror(e));
-        goto done;
-    }
-    s->fd_in = pin[1];
-    s->fd_out = pout[0];
-    s->fd_err = perr[0];
-    pin[1] = pout[0] = perr[0] = -1;
-    rc = 0;
-done:
-    for (int i = 0; i < 2; i++) {
-        if (pin[i] >= 0)
-            close(pin[i]);
-        if (pout[i] >= 0)
-            close(pout[i]);
-        if (perr[i] >= 0)
-            close(perr[i]);
-    }
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (at_ok)
-        posix_spawnattr_destroy(&at);
-    for (size_t i = 0; envp && envp[i]; i++)
+    if (!envp)
+        return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+    child_t c;
+    int rc = child_start(cfg->argv, envp, cfg->cwd, &c, errbuf, errlen);
+    for (size_t i = 0; envp[i]; i++)
         free(envp[i]);
     free(envp);
-    return rc;
+    if (rc)
+        return rc;
+    s->pid = c.pid;
+    s->fd_in = c.in;
+    s->fd_out = c.out;
+    s->fd_err = c.err;
+    return 0;
 }
 
 mcp_stdio_t *mcp_stdio_open(loop_t *lp, const mcp_cfg_t *cfg, mcp_conn_t *c, char *errbuf,
