@@ -2,6 +2,7 @@
 
 #include "cli/cli.h"
 #include "err.h"
+#include "mcp/mcp.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -32,6 +33,11 @@ static int load_tools(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errl
         rc = tools_load_dir(s->tl, o->tools_dir, errbuf, errlen);
     }
     if (rc)
+        return rc;
+    /* The agent's MCP servers add their tools (and their names to the agent's list). */
+    if (!(s->mcp = mcp_new(s->lp, s->http, s->tl)))
+        return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+    if ((rc = mcp_attach_agent(s->mcp, s->agent, errbuf, errlen)))
         return rc;
     /* Every tool the agent names must exist. */
     json_object *names = s->agent->tools;
@@ -194,6 +200,7 @@ void proc_close(proc_t *s)
 {
     machine_free(s->m);
     model_client_free(s->mc);
+    mcp_free(s->mcp);
     tools_free(s->tl);
     http_free(s->http);
     loop_free(s->lp);

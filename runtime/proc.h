@@ -28,11 +28,14 @@ typedef struct proc_opts {
     machine_observer_t obs;
 } proc_opts_t;
 
+typedef struct mcp mcp_t;
+
 typedef struct proc {
     loop_t *lp;
     http_t *http;
     store_t *st;
     tools_t *tl;
+    mcp_t *mcp; /* the agent's MCP servers (mcp/mcp.h) */
     model_client_t *mc;
     machine_t *m;
     agent_t *agent;

@@ -6,6 +6,7 @@
 #include "chat_cli.h"
 #include "cli.h"
 #include "gc_cli.h"
+#include "mcp/mcp.h"
 #include "run_cli.h"
 #include "runs_cli.h"
 #include "sessions_cli.h"
@@ -90,6 +91,15 @@ static const command_t commands[] = {
      "Conversations: `list` (name, agent, turns, last state), `show NAME` (each turn's input\n"
      "and answer), `rm NAME` (delete the session with its runs and trace files; refused while\n"
      "a turn is unfinished). `agentd run AGENT \"...\" --session NAME` adds a turn.\n"},
+    {"mcp", mcp_cli_main, "mcp serve|tools ...",
+     "  agentd mcp serve [--tools DIR] [--agent AGENT.lua] [--listen HOST:PORT]\n"
+     "      Serve Lua tools to MCP clients: over stdio (newline-delimited JSON-RPC), or over\n"
+     "      Streamable HTTP at http://HOST:PORT/mcp with --listen. --tools DIR (default\n"
+     "      ./tools) serves every tool there; --agent serves the agent's tools with its policy\n"
+     "      (http_allow, exec_allow, secrets). Tools with approval = true are left out unless\n"
+     "      --include-approval. Also --db PATH (ctx.kv), --page-size N (tools/list pages).\n"
+     "  agentd mcp tools AGENT.lua [--json]\n"
+     "      Start the agent's MCP servers and list the tools they add to its runs.\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",
