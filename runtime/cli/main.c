@@ -5,6 +5,7 @@
 #include "batch_cli.h"
 #include "cli.h"
 #include "gc_cli.h"
+#include "kb_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
 #include "schema/schema.h"
@@ -75,6 +76,15 @@ static const command_t commands[] = {
      "Delete finished runs (done, failed, cancelled) older than DURATION (30d, 12h, 15m, 90s)\n"
      "and/or beyond the newest N runs, with their messages, tool calls, events and trace files.\n"
      "Runs still going or waiting are never touched. --vacuum compacts the database after.\n"},
+    {"kb", kb_cli_main, "kb add|list|stats|rm|search|eval ...",
+     "Knowledge bases for retrieval (docs/rag.md):\n"
+     "  agentd kb add KB PATH... [--strategy fixed|structure|sentence] [--size N] [--overlap N]\n"
+     "                [--embedder offline|openai:MODEL] [--dim N] [--quant f32|int8]\n"
+     "  agentd kb list | stats KB | rm KB\n"
+     "  agentd kb search KB QUERY [--mode keyword|vector|hybrid|all] [-k N] [--path GLOB]\n"
+     "                [--heading TEXT] [--kw-weight W] [--vec-weight W] [--json]\n"
+     "  agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]   recall@1/5/10 and MRR per mode\n"
+     "  --kb-db PATH   the KB database (default $AGENTD_KB_DB, else the run database)\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",
