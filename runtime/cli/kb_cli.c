@@ -49,7 +49,7 @@ typedef struct opts {
     double wk, wv;
     long max_mb;
     rag_kb_opts_t kb;
-    const char *pos[64];
+    const char **pos; /* argc entries, freed by the caller */
     int npos;
 } opts_t;
 
@@ -120,11 +120,8 @@ static int parse(int argc, char **argv, opts_t *o)
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "agentd kb: unknown option %s; see agentd help kb\n", argv[i]);
             return -1;
-        } else if (o->npos < 64) {
-            o->pos[o->npos++] = argv[i];
         } else {
-            fprintf(stderr, "agentd kb: too many arguments (at most 64 paths; pass folders)\n");
-            return -1;
+            o->pos[o->npos++] = argv[i];
         }
     }
     return 0;
@@ -440,23 +437,30 @@ int kb_cli_main(int argc, char **argv)
         if (strcmp(argv[1], subs[i].name))
             continue;
         opts_t o = {0};
-        if (parse(argc - 1, argv + 1, &o))
+        if (!(o.pos = calloc((size_t)argc, sizeof *o.pos)))
+            return CLI_INTERNAL;
+        if (parse(argc - 1, argv + 1, &o)) {
+            free(o.pos);
             return CLI_USAGE;
+        }
         const char *path = kb_db_path(o.kbdb, o.db);
         char err[1024];
         if (strcmp(argv[1], "add") && access(path, F_OK) != 0) {
             fprintf(stderr, "agentd kb %s: %s: no such database (create a KB with agentd kb add "
                             "KB PATH, or pass --kb-db)\n",
                     argv[1], path);
+            free(o.pos);
             return CLI_USAGE;
         }
         rag_t *r = rag_open(path, err, sizeof err);
         if (!r) {
             fprintf(stderr, "agentd kb: %s\n", err);
+            free(o.pos);
             return CLI_INTERNAL;
         }
         int code = subs[i].fn(r, &o);
         rag_close(r);
+        free(o.pos);
         return code;
     }
     fprintf(stderr, "agentd kb: unknown subcommand \"%s\"; see agentd help kb\n", argv[1]);

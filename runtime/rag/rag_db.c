@@ -13,8 +13,9 @@
 #include <time.h>
 
 /* Migration i brings kb_schema.version from i to i+1. Append; never edit a shipped one.
- * kb_fts is a plain FTS5 table keyed by chunk id; its kb column holds "k<kb id>" so a MATCH
- * can be scoped to one KB, and bm25 gives it weight 0. */
+ * Each KB also has an FTS5 table of its own, kb_fts_<id> (title, heading, text; rowid = the
+ * chunk id), made by rag_kb_create: BM25's statistics are then the KB's, and a keyword query
+ * touches no other KB's postings. */
 static const char *const migrations[] = {
     /* 1 */
     "CREATE TABLE kb (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, strategy TEXT NOT NULL,"
@@ -31,8 +32,6 @@ static const char *const migrations[] = {
     "  tokens INTEGER NOT NULL, text TEXT NOT NULL, vec BLOB NOT NULL);"
     "CREATE INDEX kb_chunks_kb ON kb_chunks (kb_id, id);"
     "CREATE INDEX kb_chunks_doc ON kb_chunks (doc_id);"
-    "CREATE VIRTUAL TABLE kb_fts USING fts5 (kb, title, heading, text,"
-    "  tokenize = 'porter unicode61');"
     "CREATE TABLE kb_embcache (model TEXT NOT NULL, hash TEXT NOT NULL, vec BLOB NOT NULL,"
     "  PRIMARY KEY (model, hash)) WITHOUT ROWID;",
 };
@@ -328,13 +327,29 @@ int rag_kb_create(rag_t *r, const char *name, const rag_kb_opts_t *o, rag_kb_t *
     sqlite3_bind_int(s, 6, kb.dim);
     sqlite3_bind_text(s, 7, kb.quant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 8, now_ns());
+    if ((rc = rag_exec(r, "BEGIN IMMEDIATE", err, errlen))) {
+        sqlite3_finalize(s);
+        return rc;
+    }
     int src = sqlite3_step(s);
     sqlite3_finalize(s);
     if (src != SQLITE_DONE)
-        return err_set(err, errlen, rag_sql_rc(src), "%s: %s", r->path, sqlite3_errmsg(r->db));
+        goto fail;
     kb.id = sqlite3_last_insert_rowid(r->db);
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "CREATE VIRTUAL TABLE kb_fts_%lld USING fts5 (title, heading, text, "
+             "tokenize = 'porter unicode61')",
+             (long long)kb.id);
+    if ((src = sqlite3_exec(r->db, sql, NULL, NULL, NULL)) ||
+        (src = sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL)))
+        goto fail;
     *out = kb;
     return 0;
+fail:
+    err_set(err, errlen, rag_sql_rc(src), "%s: %s", r->path, sqlite3_errmsg(r->db));
+    sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    return rag_sql_rc(src);
 }
 
 int rag_kb_touch(rag_t *r, rag_kb_t *kb)
@@ -363,7 +378,7 @@ int rag_rm(rag_t *r, const char *kb, char *err, size_t errlen)
     char sql[512];
     snprintf(sql, sizeof sql,
              "BEGIN IMMEDIATE;"
-             "DELETE FROM kb_fts WHERE kb = 'k%lld';"
+             "DROP TABLE IF EXISTS kb_fts_%lld;"
              "DELETE FROM kb_chunks WHERE kb_id = %lld;"
              "DELETE FROM kb_docs WHERE kb_id = %lld;"
              "DELETE FROM kb WHERE id = %lld;"

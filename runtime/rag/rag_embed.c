@@ -73,7 +73,9 @@ void rag_embed_offline(const char *text, int dim, float *out)
         offline_words_clear(&ws);
         return;
     }
-    size_t cap = ws.n * 12 + 4, n = 0;
+    size_t cap = 0, n = 0; /* per word: itself, a bigram, and len + 2 - 2 trigrams */
+    for (size_t i = 0; i < ws.n; i++)
+        cap += 2 + strlen(ws.w[i]);
     uint64_t stackbuf[2048];
     uint64_t *f = cap <= 2048 ? stackbuf : malloc(cap * sizeof *f);
     if (!f) {
@@ -91,7 +93,7 @@ void rag_embed_offline(const char *text, int dim, float *out)
         }
         char b[OFFLINE_WORD_MAX + 2];
         int bl = snprintf(b, sizeof b, "^%s$", w);
-        for (int j = 0; j + 3 <= bl && n < cap; j++)
+        for (int j = 0; j + 3 <= bl; j++)
             f[n++] = KIND(rag_hash64(b + j, 3, 3), 2);
     }
     qsort(f, n, sizeof *f, feat_cmp);

@@ -203,15 +203,25 @@ static const char *const sql_doc_put =
 static const char *const sql_chunk_put =
     "INSERT INTO kb_chunks (kb_id, doc_id, ord, heading, start, end, tokens, text, vec) "
     "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)";
-static const char *const sql_fts_put =
-    "INSERT INTO kb_fts (rowid, kb, title, heading, text) VALUES (?1,?2,?3,?4,?5)";
-static const char *const sql_fts_del =
-    "DELETE FROM kb_fts WHERE rowid IN (SELECT id FROM kb_chunks WHERE doc_id = ?1)";
+
 static const char *const sql_chunk_del = "DELETE FROM kb_chunks WHERE doc_id = ?1";
 
 static int prep(rag_t *r, const char *sql, sqlite3_stmt **s)
 {
     return sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL) ? ERR_IO : 0;
+}
+
+/* The statements on the KB's own FTS table. */
+static int prep_fts(rag_t *r, int64_t kb_id, sqlite3_stmt **put, sqlite3_stmt **del)
+{
+    char a[160], b[160];
+    snprintf(a, sizeof a,
+             "INSERT INTO kb_fts_%lld (rowid, title, heading, text) VALUES (?1,?3,?4,?5)",
+             (long long)kb_id);
+    snprintf(b, sizeof b,
+             "DELETE FROM kb_fts_%lld WHERE rowid IN (SELECT id FROM kb_chunks WHERE doc_id = ?1)",
+             (long long)kb_id);
+    return prep(r, a, put) || prep(r, b, del) ? ERR_IO : 0;
 }
 
 static int step_done(sqlite3_stmt *s)
@@ -369,8 +379,6 @@ static int index_file(ing_t *g, const file_t *f, uint64_t max, int *outcome, uin
     g->kb.dim = dim;
     if (!(blob = malloc((size_t)dim * sizeof(float))))
         goto oom;
-    char kbtag[32];
-    snprintf(kbtag, sizeof kbtag, "k%lld", (long long)g->kb.id);
     if ((rc = rag_exec(g->r, "BEGIN IMMEDIATE", err, errlen)))
         goto done;
     if (old_id && (rc = delete_doc(g, old_id)))
@@ -409,7 +417,6 @@ static int index_file(ing_t *g, const file_t *f, uint64_t max, int *outcome, uin
         int64_t cid = sqlite3_last_insert_rowid(g->r->db);
         s = g->fts_put;
         sqlite3_bind_int64(s, 1, cid);
-        sqlite3_bind_text(s, 2, kbtag, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 3, title, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 4, ch.v[i].heading, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 5, ch.v[i].text, -1, SQLITE_STATIC);
@@ -545,8 +552,7 @@ int rag_add(rag_t *r, const char *kb, const char *const *paths, size_t npaths,
         goto done;
     }
     if (prep(r, sql_doc_get, &g.doc_get) || prep(r, sql_doc_put, &g.doc_put) ||
-        prep(r, sql_chunk_put, &g.chunk_put) || prep(r, sql_fts_put, &g.fts_put) ||
-        prep(r, sql_fts_del, &g.fts_del) || prep(r, sql_chunk_del, &g.chunk_del)) {
+        prep(r, sql_chunk_put, &g.chunk_put) || prep_fts(r, g.kb.id, &g.fts_put, &g.fts_del) || prep(r, sql_chunk_del, &g.chunk_del)) {
         rc = err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
         goto done;
     }

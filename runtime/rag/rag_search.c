@@ -205,12 +205,11 @@ int rag_vec_topk(rag_t *r, const rag_kb_t *kb, const float *q, int k, const int6
     return 0;
 }
 
-/* The query as an FTS5 expression: its words (letters and digits), each quoted, ORed, scoped
- * to the KB's tag. "" when the query has no word. */
-static char *fts_query(const char *text, int64_t kb_id)
+/* The query as an FTS5 expression: its words (letters and digits), each quoted, ORed.
+ * Short stop words are left out. "" when the query has no word. */
+static char *fts_query(const char *text)
 {
     offline_buf_t b = {0};
-    offline_buf_addf(&b, "kb : \"k%lld\" AND (", (long long)kb_id);
     size_t words = 0;
     const unsigned char *p = (const unsigned char *)text;
     while (*p) {
@@ -227,13 +226,13 @@ static char *fts_query(const char *text, int64_t kb_id)
             low[n] = 0;
             if (offline_is_stop(low) && n < 4)
                 continue;
-            offline_buf_addf(&b, "%s{title heading text} : \"%s\"", words ? " OR " : "", low);
+            offline_buf_addf(&b, "%s\"%s\"", words ? " OR " : "", low);
             words++;
         }
     }
-    offline_buf_add(&b, ")");
-    char *s = offline_buf_take(&b);
-    if (s && !words) {
+    char *s = words ? offline_buf_take(&b) : NULL;
+    offline_buf_clear(&b);
+    if (!words) {
         free(s);
         return strdup("");
     }
@@ -243,7 +242,7 @@ static char *fts_query(const char *text, int64_t kb_id)
 static int keyword_topk(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int k,
                         int64_t *ids, double *scores, size_t *nout, char *err, size_t errlen)
 {
-    char *expr = fts_query(q->text, kb->id);
+    char *expr = fts_query(q->text);
     if (!expr)
         return err_set(err, errlen, ERR_NOMEM, "out of memory");
     *nout = 0;
@@ -251,18 +250,28 @@ static int keyword_topk(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int 
         free(expr);
         return 0;
     }
-    /* bm25 column weights: kb 0, title 2, heading 3, text 1 (titles and headings name what a
-     * section is about). */
+    /* bm25 column weights: title 2, heading 3, text 1 (titles and headings name what a
+     * section is about). Unfiltered queries take FTS5's rank fast path (ORDER BY rank
+     * with the weights set through the rank column). */
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    if (sqlite3_prepare_v2(
-            r->db,
-            "SELECT f.rowid, -bm25(kb_fts, 0.0, 2.0, 3.0, 1.0) AS sc FROM kb_fts f "
-            "JOIN kb_chunks c ON c.id = f.rowid JOIN kb_docs d ON d.id = c.doc_id "
-            "WHERE kb_fts MATCH ?1 AND (?2 IS NULL OR d.path GLOB ?2) "
-            "AND (?3 IS NULL OR instr(lower(c.heading), lower(?3)) > 0) "
-            "ORDER BY bm25(kb_fts, 0.0, 2.0, 3.0, 1.0) LIMIT ?4",
-            -1, &s, NULL)) {
+    char sql[640];
+    long long id = (long long)kb->id;
+    if (!q->path_glob && !q->heading)
+        snprintf(sql, sizeof sql,
+                 "SELECT rowid, -rank FROM kb_fts_%lld WHERE kb_fts_%lld MATCH ?1 AND "
+                 "rank MATCH 'bm25(2.0, 3.0, 1.0)' AND ?2 IS NULL AND ?3 IS NULL "
+                 "ORDER BY rank LIMIT ?4",
+                 id, id);
+    else
+        snprintf(sql, sizeof sql,
+                 "SELECT f.rowid, -bm25(f, 2.0, 3.0, 1.0) FROM kb_fts_%lld f "
+                 "JOIN kb_chunks c ON c.id = f.rowid JOIN kb_docs d ON d.id = c.doc_id "
+                 "WHERE kb_fts_%lld MATCH ?1 AND (?2 IS NULL OR d.path GLOB ?2) "
+                 "AND (?3 IS NULL OR instr(lower(c.heading), lower(?3)) > 0) "
+                 "ORDER BY bm25(f, 2.0, 3.0, 1.0) LIMIT ?4",
+                 id, id);
+    if (sqlite3_prepare_v2(r->db, sql, -1, &s, NULL)) {
         rc = err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
         goto done;
     }
