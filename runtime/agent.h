@@ -31,6 +31,9 @@ typedef struct agent {
     double max_cost_usd;  /* < 0 unlimited */
     int max_model_calls;  /* < 0 unlimited */
     char *default_input;  /* or NULL */
+    char *kb;             /* knowledge base the retrieve tool searches (ctx.kb.default), or NULL */
+    json_object *kb_sources; /* files/folders (relative to the agent's folder) indexed into kb
+                                before runs start; array or NULL */
     json_object *spec;    /* the whole table as JSON (recorded with each run) */
 } agent_t;
 

@@ -136,6 +136,11 @@ static int translate(int src)
     }
 }
 
+const char *store_path(const store_t *st)
+{
+    return st->path;
+}
+
 const char *store_errmsg(store_t *st)
 {
     return st && st->db ? sqlite3_errmsg(st->db) : "no database";

@@ -37,10 +37,7 @@ static const char *kb_db_path(const char *kbdb, const char *db)
 {
     if (kbdb)
         return kbdb;
-    const char *e = getenv("AGENTD_KB_DB");
-    if (e && *e)
-        return e;
-    return cli_db_path(db);
+    return rag_default_path(cli_db_path(db));
 }
 
 typedef struct opts {

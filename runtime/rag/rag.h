@@ -40,6 +40,10 @@ typedef struct rag_kb_opts {
     const char *quant;    /* "f32" (default) or "int8" */
 } rag_kb_opts_t;
 
+/* Where KBs live unless --kb-db says otherwise: $AGENTD_KB_DB, else run_db (the run
+ * database's path). */
+const char *rag_default_path(const char *run_db);
+
 /* Open (creating and migrating) the KB tables in the SQLite file at path. NULL on failure
  * with one line in err. */
 rag_t *rag_open(const char *path, char *err, size_t errlen);

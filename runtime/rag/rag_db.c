@@ -111,6 +111,12 @@ fail:
     return err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
 }
 
+const char *rag_default_path(const char *run_db)
+{
+    const char *e = getenv("AGENTD_KB_DB");
+    return e && *e ? e : run_db;
+}
+
 rag_t *rag_open(const char *path, char *err, size_t errlen)
 {
     rag_t *r = calloc(1, sizeof *r);

@@ -368,6 +368,11 @@ static int vector_topk(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int k
     const char *texts[1] = {q->text};
     if ((rc = rag_embed(e, texts, 1, qv, &dim, err, errlen)))
         goto done;
+    int any = 0;
+    for (int i = 0; i < dim && !any; i++)
+        any = qv[i] != 0;
+    if (!any) /* no feature at all (only stop words): every cosine would be 0 */
+        goto done;
     if ((rc = filter_ids(r, kb, q, &allow, &nallow, err, errlen)))
         goto done;
     if ((q->path_glob || q->heading) && !nallow)
