@@ -30,6 +30,11 @@ void loop_stop(loop_t *lp);
 
 /* Queue fn(arg) to run on a later iteration, FIFO. Never runs inline. 0 or ERR_NOMEM. */
 int loop_defer(loop_t *lp, loop_fn fn, void *arg);
+/* Queue fn(arg) behind all other work: it runs in a loop pass where no timer, I/O or
+ * loop_defer() work is due, or after at most 20 ms of such work. For work that yields only
+ * to be fair (the next time slice of a computing tool), so that it never delays the
+ * completions, timers and I/O of others. FIFO among themselves. 0 or ERR_NOMEM. */
+int loop_defer_low(loop_t *lp, loop_fn fn, void *arg);
 /* Queue free_fn(ptr) for the deferred reap step. */
 int loop_reap(loop_t *lp, loop_fn free_fn, void *ptr);
 

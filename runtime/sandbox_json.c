@@ -7,6 +7,7 @@
  * (Lua's table order is seeded per state).
  */
 #include "sandbox.h"
+#include "sandbox_int.h"
 
 #include "err.h"
 
@@ -170,7 +171,6 @@ static int json_object_fn(lua_State *L)
     return json_mark(L, 0);
 }
 
-void sandbox_json_init(lua_State *L);
 void sandbox_json_init(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"encode", json_encode}, {"decode", json_decode},
