@@ -31,6 +31,12 @@ if [ "${AGENTD_DEPS_TEST:-0}" = 1 ]; then
     command -v curl >/dev/null 2>&1 || need="$need curl"
 fi
 
+# Node.js and npm (scripts/npm-deps.sh asks for them when a test drives an npm package).
+if [ "${AGENTD_DEPS_NODE:-0}" = 1 ]; then
+    command -v node >/dev/null 2>&1 || need="$need nodejs"
+    command -v npm >/dev/null 2>&1 || need="$need npm"
+fi
+
 if [ -z "$need" ]; then
     exit 0
 fi

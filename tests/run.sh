@@ -12,7 +12,7 @@ for build in "$@"; do
     label=$(basename "$build")
     for t in "$build"/tests/test_* tests/integration/*.sh; do
         [ -e "$t" ] || continue
-        case "$(basename "$t")" in lib*.sh) continue ;; esac
+        case "$(basename "$t")" in lib*.sh | *.d) continue ;; esac
         name="$label/$(basename "$t")"
         log="$build/logs/$(basename "$t").log"
         mkdir -p "$build/logs"

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "err.h"
 #include "proc.h"
+#include "tcall.h"
 #include "trace.h"
 
 #include <stdio.h>
@@ -152,7 +153,7 @@ static void on_end(void *ud, const store_run_t *rec)
 static int print_waiting_call(void *ud, const store_toolcall_t *tc)
 {
     const store_run_t *r = ud;
-    if (tc->step == r->step && strcmp(tc->state, "awaiting_approval") == 0)
+    if (tc->step == r->step && tcall_state_parse(tc->state) == TC_AWAITING_APPROVAL)
         printf("  approve: agentd approve %s %s    deny: agentd deny %s %s --reason \"...\"\n"
                "           (%s %s)\n",
                r->id, tc->call_id, r->id, tc->call_id, tc->name, tc->args ? tc->args : "");
@@ -417,12 +418,9 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, code);
     }
-    if (decide && machine_decide(s.m, run, call, approve, reason, err, sizeof err)) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return finish(c, &s, CLI_USAGE);
-    }
     snprintf(c->view.main_id, sizeof c->view.main_id, "%s", run);
-    if (machine_resume(s.m, s.agent, run, err, sizeof err)) {
+    if (decide ? machine_decide(s.m, s.agent, run, call, approve, reason, err, sizeof err)
+               : machine_resume(s.m, s.agent, run, err, sizeof err)) {
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, CLI_USAGE);
     }
