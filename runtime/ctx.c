@@ -437,7 +437,10 @@ static void step(ctx_task_t *t)
     }
     if (st == LUA_YIELD) {
         if (sandbox_take_preempted(t->host)) {
-            wake(t);
+            /* Its slice is used up: the next one waits until timers, I/O and the
+             * completions of other calls have had their turn. */
+            if (loop_defer_low(t->lp, wake_cb, t) == 0)
+                t->wake_queued = 1;
             return;
         }
         if (t->waiting || t->wake_queued)

@@ -30,6 +30,10 @@ struct loop {
     loop_reap_t *reap_head, **reap_tail;
     sigh_t *sigs;
     int drain_armed;
+    struct event *low;     /* lowest-priority event that runs the low queue */
+    task_t *low_head, *low_tail;
+    int low_armed;
+    uint64_t low_ran_ns; /* when the low queue last ran */
 };
 
 struct loop_timer {
@@ -47,6 +51,16 @@ static void push(task_t **head, task_t **tail, task_t *t)
         *head = t;
     *tail = t;
 }
+
+/* Priorities: every event of the process gets the middle one by default (libevent gives
+ * new events nactivequeues / 2); the low queue has the lowest, so libevent runs it only in
+ * a pass where nothing else is active. */
+#define PRIO_LEVELS 3
+#define PRIO_LOW 2
+/* The low queue runs at least this often even when other work never stops. */
+#define LOW_MAX_WAIT_NS (20 * 1000000ull)
+
+static void run_low(loop_t *lp);
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -74,14 +88,46 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
         free(t);
         t = n;
     }
+    if (lp->low_head && loop_mono_ns() - lp->low_ran_ns >= LOW_MAX_WAIT_NS)
+        run_low(lp);
 }
 
-static void arm(loop_t *lp)
+static void run_low(loop_t *lp)
 {
+    task_t *t = lp->low_head;
+    lp->low_head = lp->low_tail = NULL;
+    lp->low_ran_ns = loop_mono_ns();
+    while (t) {
+        task_t *n = t->next;
+        t->fn(t->arg);
+        free(t);
+        t = n;
+    }
+}
+
+static void low_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    loop_t *lp = arg;
+    lp->low_armed = 0;
+    run_low(lp);
+}
+
+static int arm(loop_t *lp)
+{
+    /* A zero timeout, not event_active(): libevent runs events activated while it
+     * processes active events in the same pass, so a chain of work that keeps queueing
+     * more (a computing tool resumed slice after slice) would run without end and starve
+     * timers and I/O. A zero timeout is due at the next pass, after the loop has looked at
+     * the clock and the sockets. */
+    static const struct timeval zero = {0, 0};
     if (lp->drain_armed)
-        return;
-    event_active(lp->drain, EV_TIMEOUT, 0);
+        return 0;
+    if (event_add(lp->drain, &zero) < 0)
+        return ERR_INTERNAL;
     lp->drain_armed = 1;
+    return 0;
 }
 
 loop_t *loop_new(void)
@@ -99,12 +145,19 @@ loop_t *loop_new(void)
     event_config_free(cfg);
     if (!lp->base)
         goto fail;
-    lp->reap_tail = &lp->reap_head;
-    lp->drain = event_new(lp->base, -1, 0, drain_cb, lp);
-    if (!lp->drain)
+    if (event_base_priority_init(lp->base, PRIO_LEVELS) < 0)
         goto fail;
+    lp->drain = event_new(lp->base, -1, 0, drain_cb, lp);
+    lp->low = event_new(lp->base, -1, 0, low_cb, lp);
+    if (!lp->drain || !lp->low || event_priority_set(lp->low, PRIO_LOW) < 0)
+        goto fail;
+    lp->low_ran_ns = loop_mono_ns();
     return lp;
 fail:
+    if (lp->drain)
+        event_free(lp->drain);
+    if (lp->low)
+        event_free(lp->low);
     if (lp->base)
         event_base_free(lp->base);
     free(lp);
@@ -116,14 +169,17 @@ void loop_free(loop_t *lp)
     if (!lp)
         return;
     /* Run what is still queued so deferred frees happen. */
-    while (lp->head || lp->reap_head)
+    while (lp->head || lp->reap_head || lp->low_head) {
         drain_cb(-1, 0, lp);
+        run_low(lp);
+    }
     for (sigh_t *s = lp->sigs, *n; s; s = n) {
         n = s->next;
         event_free(s->ev);
         free(s);
     }
     event_free(lp->drain);
+    event_free(lp->low);
     event_base_free(lp->base);
     free(lp);
 }
@@ -151,7 +207,24 @@ int loop_defer(loop_t *lp, loop_fn fn, void *arg)
     t->fn = fn;
     t->arg = arg;
     push(&lp->head, &lp->tail, t);
-    arm(lp);
+    return arm(lp);
+}
+
+int loop_defer_low(loop_t *lp, loop_fn fn, void *arg)
+{
+    task_t *t = malloc(sizeof *t);
+    if (!t)
+        return ERR_NOMEM;
+    t->fn = fn;
+    t->arg = arg;
+    push(&lp->low_head, &lp->low_tail, t);
+    if (!lp->low_armed) {
+        /* A zero timeout, as for the drain: due at the next pass, never this one. */
+        static const struct timeval zero = {0, 0};
+        if (event_add(lp->low, &zero) < 0)
+            return ERR_INTERNAL;
+        lp->low_armed = 1;
+    }
     return 0;
 }
 
@@ -162,7 +235,9 @@ void loop_reap(loop_t *lp, loop_reap_t *node, loop_fn free_fn, void *ptr)
     node->arg = ptr;
     *lp->reap_tail = node;
     lp->reap_tail = &node->next;
-    arm(lp);
+    /* Cannot fail: if the drain cannot be armed now, the node waits for the next drain
+     * (any later loop_defer, or loop_free). */
+    (void)arm(lp);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)

@@ -41,17 +41,21 @@ void loop_stop(loop_t *lp);
 /* Queue fn(arg) to run on a later iteration, FIFO. Never runs inline. 0 or ERR_NOMEM: the
  * caller must then complete or fail the work another way. */
 int loop_defer(loop_t *lp, loop_fn fn, void *arg) AGENTD_WUR;
+/* Queue fn(arg) behind all other work: it runs in a loop pass where no timer, I/O or
+ * loop_defer() work is due, or after at most 20 ms of such work. For work that yields only
+ * to be fair (the next time slice of a computing tool), so that it never delays the
+ * completions, timers and I/O of others. FIFO among themselves. 0 or ERR_NOMEM. */
+int loop_defer_low(loop_t *lp, loop_fn fn, void *arg) AGENTD_WUR;
 /* Queue free_fn(ptr) for the reap step at the top of the next iteration, through the node
  * ptr embeds (node must stay valid until free_fn runs: it lives inside ptr). Cannot fail. */
 void loop_reap(loop_t *lp, loop_reap_t *node, loop_fn free_fn, void *ptr);
 
 /* One-shot timer: fn(arg) after ms milliseconds. The handle is valid until fn has been
- * called or loop_timer_cancel() was called, whichever is first. out may be NULL (written only
- * on success). 0, ERR_NOMEM or ERR_INTERNAL: a timer that was not armed never fires. */
+ * called or loop_timer_cancel() was called, whichever is first. out may be NULL. */
 int loop_after(loop_t *lp, uint64_t ms, loop_fn fn, void *arg, loop_timer_t **out) AGENTD_WUR;
 void loop_timer_cancel(loop_timer_t *t);
 
-/* Call fn(arg) on the loop when signal sig arrives (SIGINT, SIGTERM, ...). 0 or ERR_*. */
+/* Call fn(arg) on the loop when signal sig arrives (SIGINT, SIGTERM, ...). */
 int loop_on_signal(loop_t *lp, int sig, loop_fn fn, void *arg) AGENTD_WUR;
 
 /* Clocks: monotonic and wall, nanoseconds. */

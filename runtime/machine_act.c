@@ -73,6 +73,7 @@ int tcall_stage_row(machine_run_t *r, const tcall_t *c)
     memset(&tc, 0, sizeof tc);
     snprintf(tc.run_id, sizeof tc.run_id, "%s", r->rec.id);
     snprintf(tc.call_id, sizeof tc.call_id, "%s", c->id);
+    snprintf(tc.wire_id, sizeof tc.wire_id, "%s", c->wire);
     snprintf(tc.name, sizeof tc.name, "%s", c->name);
     snprintf(tc.state, sizeof tc.state, "%s", tcall_state_name(c->state));
     snprintf(tc.idem_key, sizeof tc.idem_key, "%s", c->idem);
@@ -151,6 +152,8 @@ static json_object *tool_attrs(const tcall_t *c)
     json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("execute_tool"));
     json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
     json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
+    if (strcmp(c->wire, c->id) != 0)
+        json_object_object_add(attrs, "agentd.tool.call.wire_id", jx_new_str(c->wire));
     return attrs;
 }
 
@@ -293,16 +296,26 @@ static int fill_calls(machine_run_t *r, json_object *tcs)
         tcall_t *c = &r->calls[i];
         c->r = r;
         c->ord = (int)i;
-        const char *id = json_object_object_get_ex(tc, "id", &v) ? json_object_get_string(v) : NULL;
+        /* A call is identified by the runtime: (run, step, position). The model's id is
+         * only for the wire (its result is matched by it), since models and servers that
+         * number calls per message reuse ids across turns, and some send none. */
+        snprintf(c->id, sizeof c->id, "call_%d_%zu", r->rec.step, i + 1);
+        const char *id = json_object_object_get_ex(tc, "id", &v) && json_object_is_type(
+                                                                         v, json_type_string)
+                             ? json_object_get_string(v)
+                             : NULL;
         int dup = 0;
         for (size_t j = 0; id && j < i; j++)
-            dup |= strcmp(r->calls[j].id, id) == 0;
-        if (id && *id && !dup && strlen(id) < sizeof c->id)
-            snprintf(c->id, sizeof c->id, "%s", id);
-        else
-            snprintf(c->id, sizeof c->id, "call_%d_%zu", r->rec.step, i + 1);
-        /* Keep the id the model sees in sync with the one we store. */
-        json_object_object_add(tc, "id", jx_new_str(c->id));
+            dup |= strcmp(r->calls[j].wire, id) == 0;
+        /* Within one turn the wire ids must tell the results apart: a missing, empty,
+         * repeated or overlong id is replaced by ours, and the assistant message that goes
+         * back to the model says so. */
+        if (id && *id && !dup && strlen(id) < sizeof c->wire) {
+            snprintf(c->wire, sizeof c->wire, "%s", id);
+        } else {
+            snprintf(c->wire, sizeof c->wire, "%s", c->id);
+            json_object_object_add(tc, "id", jx_new_str(c->wire));
+        }
         c->name = strdup(json_object_object_get_ex(tc, "name", &v) ? json_object_get_string(v)
                                                                      : "");
         if (json_object_object_get_ex(tc, "arguments", &v) &&
@@ -725,7 +738,7 @@ static int write_observations(machine_run_t *r, void *arg)
         tcall_t *c = &r->calls[i];
         json_object *msg = json_object_new_object();
         json_object_object_add(msg, "role", jx_new_str("tool"));
-        json_object_object_add(msg, "tool_call_id", jx_new_str(c->id));
+        json_object_object_add(msg, "tool_call_id", jx_new_str(c->wire));
         json_object_object_add(msg, "name", jx_new_str(c->name));
         int ok = c->state == TC_OK;
         if (ok) {

@@ -12,7 +12,8 @@
 #include <stdint.h>
 
 typedef struct mcall {
-    char id[64];
+    char id[64];   /* the runtime's identity: call_<step>_<ord+1>, unique in the run */
+    char wire[64]; /* the id the model gave (only for the wire: results are matched by it) */
     char *name;
     char *args;          /* raw JSON text from the model */
     tcall_state_t state; /* changed only through tcall_set (tcall.h has the table) */

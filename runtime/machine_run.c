@@ -280,6 +280,8 @@ static int load_call(void *ud, const store_toolcall_t *tc)
     memset(c, 0, sizeof *c);
     c->r = r;
     snprintf(c->id, sizeof c->id, "%s", tc->call_id);
+    /* Rows written before wire ids were kept used the model's id as the call id. */
+    snprintf(c->wire, sizeof c->wire, "%s", tc->wire_id[0] ? tc->wire_id : tc->call_id);
     c->state = (tcall_state_t)state;
     snprintf(c->idem, sizeof c->idem, "%s", tc->idem_key);
     c->name = strdup(tc->name);

@@ -5,6 +5,7 @@
 #include "sandbox.h"
 
 #include "err.h"
+#include "sandbox_int.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -16,6 +17,12 @@
 /* The hook runs every HOOK_EVERY instructions: often enough to stop a loop within
  * microseconds, rarely enough that reading the clock costs well under 1%. */
 #define HOOK_EVERY 1000
+/* An instruction can be expensive (a concatenation copying megabytes, a full collection of
+ * a large heap): allocations of at least BIG_ALLOC bytes are charged to the budget, one step
+ * per ALLOC_STEP bytes, and arm the hook for the very next instruction, so a loop of a few
+ * costly instructions is stopped and preempted on time like any other. */
+#define BIG_ALLOC ((size_t)64 << 10)
+#define ALLOC_STEP 64
 
 struct sandbox {
     lua_State *L;
@@ -26,7 +33,9 @@ struct sandbox {
     uint64_t deadline_ns;
     uint64_t slice_ns, slice_start;
     lua_State *preempt_co;
+    lua_State *running; /* thread of the tool running now (whose hook a big alloc arms) */
     int preempted;
+    int armed; /* the hook was armed for the next instruction (count 1) */
     int stop;
     sandbox_log_fn log;
     void *log_ud;
@@ -38,6 +47,9 @@ static uint64_t mono_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+static void count_hook(lua_State *L, lua_Debug *ar);
+static const lua_Hook count_hook_fn = count_hook;
 
 static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -57,6 +69,12 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         h->mem_failed = 1;
         return NULL;
     }
+    if (h->capped && nsize >= old + BIG_ALLOC && h->running && !h->stop) {
+        /* Only fields are written here: safe in the middle of any VM operation. */
+        h->instr += (nsize - old) / ALLOC_STEP;
+        h->armed = 1;
+        lua_sethook(h->running, count_hook_fn, LUA_MASKCOUNT, 1);
+    }
     h->used = h->used - old + nsize;
     if (h->used > h->peak)
         h->peak = h->used;
@@ -73,15 +91,24 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     (void)ar;
     sandbox_t *h = sandbox_of(L);
     if (!h->stop) {
-        h->instr += HOOK_EVERY;
+        if (h->armed) {
+            /* Armed for one instruction by a big allocation or a charge: back to normal. */
+            h->armed = 0;
+            lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+        } else {
+            h->instr += HOOK_EVERY;
+        }
+        h->running = L;
         uint64_t now = mono_ns();
         if (h->instr > h->budget)
             h->stop = LUA_HOST_STOP_CPU;
         else if (h->deadline_ns && now >= h->deadline_ns)
             h->stop = LUA_HOST_STOP_DEADLINE;
-        else if (h->slice_ns && L == h->preempt_co && now - h->slice_start >= h->slice_ns &&
+        else if (h->slice_ns && h->preempt_co && now - h->slice_start >= h->slice_ns &&
                  lua_isyieldable(L)) {
-            /* Time slice used up: give the loop a turn. Count hooks may yield (5.4). */
+            /* Time slice used up: give the loop a turn. Count hooks may yield (5.4). A
+             * coroutine of the tool's own yields too: the sandbox's coroutine.resume
+             * passes the preemption up to the tool's main coroutine (sandbox_lib.c). */
             h->preempted = 1;
             lua_yield(L, 0);
             return;
@@ -95,18 +122,21 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     }
 }
 
-int sandbox_charge(lua_State *L, uint64_t steps);
-/* Charge work done in C (the pattern matcher) to the CPU budget and check the deadline;
- * raises the same sticky stop as the hook. */
 int sandbox_charge(lua_State *L, uint64_t steps)
 {
     sandbox_t *h = sandbox_of(L);
     if (!h->stop) {
-        h->instr += steps;
+        uint64_t now = mono_ns();
+        h->instr += steps > h->budget ? h->budget + 1 : steps;
         if (h->instr > h->budget)
             h->stop = LUA_HOST_STOP_CPU;
-        else if (h->deadline_ns && mono_ns() >= h->deadline_ns)
+        else if (h->deadline_ns && now >= h->deadline_ns)
             h->stop = LUA_HOST_STOP_DEADLINE;
+        else if (h->slice_ns && h->preempt_co && now - h->slice_start >= h->slice_ns) {
+            /* The C work cannot yield here; the hook does it at the next instruction. */
+            h->armed = 1;
+            lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+        }
     }
     if (h->stop) {
         lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
@@ -114,6 +144,31 @@ int sandbox_charge(lua_State *L, uint64_t steps)
                                                                  : "deadline");
     }
     return 0;
+}
+
+size_t sandbox_mem_cap(lua_State *L)
+{
+    return sandbox_of(L)->cap;
+}
+
+int sandbox_preempt_pending(lua_State *L)
+{
+    return sandbox_of(L)->preempted;
+}
+
+void sandbox_preempt_absorb(lua_State *L)
+{
+    sandbox_t *h = sandbox_of(L);
+    h->preempted = 0;
+    h->slice_start = mono_ns();
+}
+
+lua_State *sandbox_running(lua_State *L, lua_State *co)
+{
+    sandbox_t *h = sandbox_of(L);
+    lua_State *prev = h->running;
+    h->running = co;
+    return prev;
 }
 
 /* ---- sandboxed library functions ---- */
@@ -155,60 +210,6 @@ static int sb_load(lua_State *L)
     return 2;
 }
 
-static int sb_collectgarbage(lua_State *L)
-{
-    static const char *const ok[] = {"collect", "count", "step", "isrunning", NULL};
-    const char *opt = luaL_optstring(L, 1, "collect");
-    for (int i = 0; ok[i]; i++) {
-        if (strcmp(opt, ok[i]) == 0) {
-            lua_pushvalue(L, lua_upvalueindex(1));
-            lua_insert(L, 1);
-            lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-            return lua_gettop(L);
-        }
-    }
-    return luaL_error(L, "collectgarbage: option '%s' is not available to tools", opt);
-}
-
-static int sb_rep(lua_State *L)
-{
-    sandbox_t *h = sandbox_of(L);
-    size_t l, lsep;
-    luaL_checklstring(L, 1, &l);
-    lua_Integer n = luaL_checkinteger(L, 2);
-    luaL_optlstring(L, 3, "", &lsep);
-    if (n > 0) {
-        double total = (double)l * (double)n + (double)lsep * (double)(n - 1);
-        /* Only results that could never fit get this message; a result that does not fit
-         * right now fails in the allocator with the memory-limit message. */
-        if (total > (double)h->cap) {
-            /* lua_pushfstring knows no %zu or %.0f; format here. */
-            char msg[160];
-            snprintf(msg, sizeof msg,
-                     "string.rep: result of %.0f bytes is over the memory limit of %zu bytes",
-                     total, h->cap);
-            return luaL_error(L, "%s", msg);
-        }
-    }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
-    return 1;
-}
-
-static int sb_setmetatable(lua_State *L)
-{
-    /* The GC runs finalizers with hooks disabled, so a __gc could spin past the CPU
-     * budget; tools do not get finalizers (to-be-closed variables remain available). */
-    if (lua_istable(L, 2) && lua_getfield(L, 2, "__gc") != LUA_TNIL)
-        return luaL_error(L, "setmetatable: __gc finalizers are not available to tools");
-    lua_settop(L, 2);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, 2, 1);
-    return 1;
-}
-
 /* Replace t[name] (t at top) by a C closure over the original value. */
 static void wrap(lua_State *L, const char *name, lua_CFunction fn)
 {
@@ -224,8 +225,6 @@ static void drop(lua_State *L, const char *const *names)
         lua_setfield(L, -2, names[i]);
     }
 }
-
-void sandbox_match_open(lua_State *L); /* sandbox_match.c */
 
 static int open_sandbox(lua_State *L)
 {
@@ -246,8 +245,6 @@ static int open_sandbox(lua_State *L)
     lua_pushglobaltable(L);
     drop(L, base_drop);
     wrap(L, "load", sb_load);
-    wrap(L, "collectgarbage", sb_collectgarbage);
-    wrap(L, "setmetatable", sb_setmetatable);
     lua_pushcfunction(L, sb_print);
     lua_setfield(L, -2, "print");
     lua_getfield(L, -1, LUA_OSLIBNAME);
@@ -255,17 +252,16 @@ static int open_sandbox(lua_State *L)
     lua_pop(L, 1);
     lua_getfield(L, -1, LUA_STRLIBNAME);
     drop(L, str_drop);
-    wrap(L, "rep", sb_rep);
     sandbox_match_open(L);
-    lua_pop(L, 2);
+    lua_pop(L, 1);
+    sandbox_lib_open(L);
+    lua_pop(L, 1);
     /* The registry's loaded-modules table would hand out the unfiltered library tables
      * through package.loaded if package were ever exposed; keep it empty. */
     lua_pushnil(L);
     lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     return 0;
 }
-
-void sandbox_json_init(lua_State *L); /* sandbox_json.c */
 
 static int open_all(lua_State *L)
 {
@@ -342,6 +338,7 @@ void sandbox_reset_budget(sandbox_t *h, uint64_t deadline_ns, lua_State *preempt
     h->deadline_ns = deadline_ns;
     h->preempt_co = preemptible;
     h->preempted = 0;
+    h->armed = 0;
     lua_sethook(h->L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
     if (preemptible)
         lua_sethook(preemptible, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
@@ -379,7 +376,9 @@ int sandbox_pcall(sandbox_t *h, int nargs, int nres, char *errbuf, size_t errlen
 {
     h->capped = 1;
     h->slice_start = mono_ns();
+    h->running = h->L;
     int st = lua_pcall(h->L, nargs, nres, 0);
+    h->running = NULL;
     h->capped = 0;
     if (st == LUA_OK)
         return 0;
@@ -392,7 +391,9 @@ int sandbox_resume(sandbox_t *h, lua_State *co, int nargs, int *nres)
 {
     h->capped = 1;
     h->slice_start = mono_ns();
+    h->running = co;
     int st = lua_resume(co, h->L, nargs, nres);
+    h->running = NULL;
     h->capped = 0;
     return st;
 }

@@ -11,9 +11,12 @@
  *
  * Sandbox: only allow-listed globals (base without dofile/loadfile/require, string without
  * dump, table, math, utf8, coroutine, os.{time,date,clock,difftime}); `load` accepts text
- * chunks only; string.rep refuses results over the memory cap with a clear error; the
- * pattern functions (string.find/match/gmatch/gsub, sandbox_match.c) charge each matcher
- * step to the CPU budget; print goes to the host's log sink.
+ * chunks only; library functions that loop in C (string.rep, table.*) or run Lua code where
+ * hooks are off (xpcall handlers, __gc, __close after a stop) are bounded or guarded
+ * (sandbox_lib.c); the pattern functions (string.find/match/gmatch/gsub, sandbox_match.c)
+ * charge each matcher step to the CPU budget; print goes to the host's log sink. Large
+ * allocations are charged to the budget too. A computing tool is preempted every slice,
+ * also inside coroutines of its own.
  *
  * Invariants: the memory cap and the CPU budget apply only while Lua code runs inside
  * sandbox_resume()/sandbox_pcall(); the host's own pushes are not capped, so they cannot

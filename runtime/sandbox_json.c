@@ -8,6 +8,7 @@
  */
 #include "schema/schema.h"
 #include "sandbox.h"
+#include "sandbox_int.h"
 
 #include "err.h"
 
@@ -157,7 +158,6 @@ static int json_object_fn(lua_State *L)
     return json_mark(L, 0);
 }
 
-void sandbox_json_init(lua_State *L);
 void sandbox_json_init(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"encode", json_encode}, {"decode", json_decode},

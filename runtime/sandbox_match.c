@@ -9,6 +9,7 @@
  * the usual clear error. Plain finds (no specials) keep Lua's own fast path.
  */
 #include "sandbox.h"
+#include "sandbox_int.h"
 
 #include <ctype.h>
 #include <lauxlib.h>
@@ -25,7 +26,6 @@
 #define LUA_MAXCAPTURES 32 /* as lstrlib.c */
 #endif
 
-int sandbox_charge(lua_State *L, uint64_t steps); /* sandbox.c */
 
 typedef struct mstate {
     const char *src_init, *src_end, *p_end;
@@ -592,7 +592,6 @@ static int str_gsub(lua_State *L)
     return 2;
 }
 
-void sandbox_match_open(lua_State *L); /* sandbox.c */
 void sandbox_match_open(lua_State *L)
 {
     /* The string table is at the top of the stack. */

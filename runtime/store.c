@@ -59,11 +59,11 @@ static const char *const sql_text[Q__COUNT] = {
     [Q_MSG_ADD] = "INSERT INTO messages (run_id, idx, body) VALUES (?1, ?2, ?3)",
     [Q_MSG_EACH] = "SELECT idx, body FROM messages WHERE run_id=?1 ORDER BY idx",
     [Q_TC_PUT] = "INSERT OR REPLACE INTO tool_calls (run_id, call_id, step, ord, name, args, "
-                 "state, idem_key, result, error, started_ns, ended_ns, attempts) VALUES "
-                 "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                 "state, idem_key, result, error, started_ns, ended_ns, attempts, wire_id) "
+                 "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
     [Q_TC_EACH] = "SELECT run_id, call_id, step, ord, name, args, state, idem_key, result, "
-                  "error, started_ns, ended_ns, attempts FROM tool_calls WHERE run_id=?1 "
-                  "ORDER BY step, ord",
+                  "error, started_ns, ended_ns, attempts, wire_id FROM tool_calls "
+                  "WHERE run_id=?1 ORDER BY step, ord",
     [Q_EV_ADD] = "INSERT INTO events (run_id, seq, body) VALUES (?1, ?2, ?3)",
     [Q_EV_EACH] = "SELECT seq, body FROM events WHERE run_id=?1 AND seq>?2 ORDER BY seq",
     [Q_KV_GET] = "SELECT value FROM kv WHERE ns=?1 AND key=?2",
@@ -120,6 +120,9 @@ static const char *const migrations[] = {
     "  created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE session_runs (session TEXT NOT NULL, turn INTEGER NOT NULL,"
     "  run_id TEXT NOT NULL UNIQUE, PRIMARY KEY (session, turn)) WITHOUT ROWID;",
+    /* 3: a tool call is identified by the runtime (call_<step>_<n>); the model's own id,
+     * which models reuse across turns, is kept only for the wire */
+    "ALTER TABLE tool_calls ADD COLUMN wire_id TEXT;",
 };
 
 struct store {
@@ -725,6 +728,7 @@ int store_toolcall_put(store_t *st, const store_toolcall_t *tc)
     sqlite3_bind_int64(s, 11, tc->started_ns);
     sqlite3_bind_int64(s, 12, tc->ended_ns);
     sqlite3_bind_int(s, 13, tc->attempts);
+    bind_text(s, 14, tc->wire_id);
     return run_write(st, s);
 }
 
@@ -751,6 +755,7 @@ int store_toolcalls_each(store_t *st, const char *run_id, store_toolcall_fn cb, 
         tc.started_ns = sqlite3_column_int64(s, 10);
         tc.ended_ns = sqlite3_column_int64(s, 11);
         tc.attempts = sqlite3_column_int(s, 12);
+        col_copy(s, 13, tc.wire_id, sizeof tc.wire_id);
         if (cb(ud, &tc))
             break;
     }

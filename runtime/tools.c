@@ -103,7 +103,7 @@ tools_t *tools_new(loop_t *lp, http_t *h, store_t *st)
     t->lp = lp;
     t->http = h;
     t->st = st;
-    t->limits.slice_us = 5000;
+    t->limits.slice_us = 2000;
     const char *env = getenv("AGENTD_MAX_TOOL_STATES");
     long n = env ? strtol(env, NULL, 10) : 0;
     t->max_live = n > 0 ? (size_t)n : DEFAULT_MAX_LIVE;

@@ -193,6 +193,17 @@ static const char *args_text(json_object *call)
     return json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN);
 }
 
+/* The call's id: the script's "id" when it has one (a string, reused or empty as a model
+ * that numbers calls per message would send; null: no id at all), else the default. */
+static void add_call_id(json_object *dst, json_object *call, const char *dflt)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(call, "id", &v))
+        json_object_object_add(dst, "id", json_object_new_string(dflt));
+    else if (v)
+        json_object_object_add(dst, "id", json_object_get(v));
+}
+
 static json_object *openai_message(json_object *turn, int turn_no, const char **finish)
 {
     json_object *msg = json_object_new_object(), *calls = turn_calls(turn);
@@ -210,7 +221,7 @@ static json_object *openai_message(json_object *turn, int turn_no, const char **
             char id[64];
             snprintf(id, sizeof id, "call_%d_%zu", turn_no + 1, i + 1);
             json_object_object_get_ex(c, "name", &name);
-            json_object_object_add(tc, "id", json_object_new_string(id));
+            add_call_id(tc, c, id);
             json_object_object_add(tc, "type", json_object_new_string("function"));
             json_object_object_add(fn, "name", json_object_get(name));
             json_object_object_add(fn, "arguments", json_object_new_string(args_text(c)));
@@ -243,7 +254,7 @@ static json_object *anthropic_content(json_object *turn, int turn_no, const char
         snprintf(id, sizeof id, "toolu_%d_%zu", turn_no + 1, i + 1);
         json_object_object_get_ex(c, "name", &name);
         json_object_object_add(b, "type", json_object_new_string("tool_use"));
-        json_object_object_add(b, "id", json_object_new_string(id));
+        add_call_id(b, c, id);
         json_object_object_add(b, "name", json_object_get(name));
         json_object *input = json_tokener_parse(args_text(c));
         json_object_object_add(b, "input", input ? input : json_object_new_object());
@@ -978,9 +989,13 @@ static int script_check(json_object *script, const char *path)
                 why = "\"tool_calls\" must be a non-empty array";
             for (size_t k = 0; !why && k < json_object_array_length(calls); k++) {
                 json_object *c = json_object_array_get_idx(calls, k), *name;
+                json_object *cid;
                 if (!json_object_object_get_ex(c, "name", &name) ||
                     !json_object_is_type(name, json_type_string))
                     why = "every tool call needs a string \"name\"";
+                else if (json_object_object_get_ex(c, "id", &cid) && cid &&
+                         !json_object_is_type(cid, json_type_string))
+                    why = "a tool call's \"id\" must be a string or null";
             }
         } else if (!json_object_object_get_ex(t, "text", &v) &&
                    !json_object_object_get_ex(t, "json", &v))

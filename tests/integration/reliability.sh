@@ -1,0 +1,53 @@
+#!/bin/sh
+# Issue 18 end to end: distinct tool calls never merge whatever ids the model sends; no
+# secret in any key on any channel; a killed batch loses no input; clean input; read-only
+# commands and database exit codes; agent files checked before a run exists.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
+FIX=tests/fixtures/reliability
+DB="$TMP/r.db"
+
+# ---- 3. call identity: ids reused across turns, within a turn, missing and empty ----
+cat >"$TMP/ids.json" <<'JSON'
+[{"tool_calls": [{"name": "stamp", "arguments": {"n": 1}, "id": "call_0"}]},
+ {"tool_calls": [{"name": "stamp", "arguments": {"n": 2}, "id": "call_0"}]},
+ {"tool_calls": [{"name": "stamp", "arguments": {"n": 3}, "id": "call_0"},
+                 {"name": "stamp", "arguments": {"n": 4}, "id": "call_0"},
+                 {"name": "stamp", "arguments": {"n": 5}, "id": null},
+                 {"name": "stamp", "arguments": {"n": 6}, "id": ""}]},
+ {"text": "stamped"}]
+JSON
+start_fake --script "$TMP/ids.json" || { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=x
+out=$("$AGENTD" run $FIX/agents/stamper.lua "stamp" --db "$DB" --traces "$TMP/tr" --json 2>"$TMP/err"); rc=$?
+id=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])' 2>/dev/null)
+[ $rc -eq 0 ] && [ -n "$id" ] && ok "run with reused call ids finishes" || fail "run with reused ids" "rc=$rc $out $(cat "$TMP/err")"
+rows=$(sqlite3 "$DB" "SELECT count(*) FROM tool_calls WHERE run_id='$id' AND state='ok'")
+[ "$rows" = 6 ] && ok "six calls, six rows" || fail "six calls, six rows" "$(sqlite3 "$DB" "SELECT call_id, wire_id, state, result FROM tool_calls")"
+stamps=$(sqlite3 "$DB" "SELECT count(*) FROM kv WHERE key LIKE 'stamp:%'")
+reused=$(sqlite3 "$DB" "SELECT count(*) FROM tool_calls WHERE result LIKE '%reused%'")
+[ "$stamps" = 6 ] && [ "$reused" = 0 ] && ok "every call ran with its own idempotency key" \
+    || fail "own idempotency keys" "stamps=$stamps reused=$reused"
+keys=$(sqlite3 "$DB" "SELECT count(DISTINCT idem_key) FROM tool_calls WHERE run_id='$id'")
+[ "$keys" = 6 ] && ok "six distinct idempotency keys" || fail "distinct keys" "$keys"
+wires=$(sqlite3 "$DB" "SELECT group_concat(wire_id, ',') FROM (SELECT wire_id FROM tool_calls WHERE run_id='$id' ORDER BY step, ord)")
+[ "$wires" = "call_0,call_0,call_0,call_3_2,call_3_3,call_3_4" ] \
+    && ok "wire ids: the model's, unique within a turn ($wires)" || fail "wire ids" "$wires"
+python3 - "$DB" "$id" <<'PY' >"$TMP/check.out" 2>&1 && ok "each result answers its own call on the wire" || fail "results on the wire" "$(cat "$TMP/check.out")"
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+msgs = [json.loads(b) for (b,) in db.execute("SELECT body FROM messages WHERE run_id=? ORDER BY idx", (sys.argv[2],))]
+for i, m in enumerate(msgs):
+    if m.get("role") == "assistant" and m.get("tool_calls"):
+        ids = [tc["id"] for tc in m["tool_calls"]]
+        assert len(set(ids)) == len(ids), ids
+        res = [x for x in msgs[i + 1:i + 1 + len(ids)]]
+        assert [r.get("tool_call_id") for r in res] == ids, (ids, res)
+        for tc, r in zip(m["tool_calls"], res):
+            a = tc["function"]["arguments"] if "function" in tc else tc["arguments"]
+            n = (json.loads(a) if isinstance(a, str) else a)["n"]
+            assert json.loads(r["content"]) == {"n": n}, (tc, r)
+PY
+stop_fake
+
+finish
