@@ -52,7 +52,8 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     s->agent = agent_load(o->agent_path, errbuf, errlen);
     if (!s->agent)
         return CLI_USAGE;
-    const char *traces = o->traces_dir ? o->traces_dir : "traces";
+    char traces[1024];
+    cli_traces_dir(o->db_path, o->traces_dir, traces, sizeof traces);
     /* Several processes may start together: another one creating it first is fine. */
     if (mkdir(traces, 0755) != 0 && !is_dir(traces)) {
         err_set(errbuf, errlen, ERR_IO, "%s: cannot create the traces folder (--traces DIR)",

@@ -20,6 +20,8 @@ typedef struct view {
     int quiet;
     int streaming;     /* an answer is being streamed on the current line */
     const char *traces_dir;
+    char traces_buf[1024];
+    char db_hint[1100]; /* " --db PATH" when --db was given, for the hints we print */
     char main_id[17];  /* the run this command is about; others (reclaimed) stay quiet */
     store_run_t last;  /* copy of the last run that ended */
     int have_last;
@@ -151,11 +153,13 @@ static void on_end(void *ud, const store_run_t *rec)
 /* Waiting runs name the calls to decide on; we read them from the store. */
 static int print_waiting_call(void *ud, const store_toolcall_t *tc)
 {
-    const store_run_t *r = ud;
+    const view_t *v = ud;
+    const store_run_t *r = &v->last;
     if (tc->step == r->step && strcmp(tc->state, "awaiting_approval") == 0)
-        printf("  approve: agentd approve %s %s    deny: agentd deny %s %s --reason \"...\"\n"
+        printf("  approve: agentd approve %s %s%s    deny: agentd deny %s %s --reason \"...\"%s\n"
                "           (%s %s)\n",
-               r->id, tc->call_id, r->id, tc->call_id, tc->name, tc->args ? tc->args : "");
+               r->id, tc->call_id, v->db_hint, r->id, tc->call_id, v->db_hint, tc->name,
+               tc->args ? tc->args : "");
     return 0;
 }
 
@@ -201,12 +205,12 @@ static int report(view_t *v, proc_t *s)
                r->reason[0] ? "]" : "");
     if (code == CLI_WAITING) {
         printf("\nRun %s is waiting for approval:\n", r->id);
-        store_toolcalls_each(s->st, r->id, print_waiting_call, r);
+        store_toolcalls_each(s->st, r->id, print_waiting_call, v);
     }
     printf("run %s %s · %d steps · %d tool calls · %lld tokens · $%.4f · %.3f s\n", r->id,
            r->state, r->step, r->tool_calls, (long long)(r->input_tokens + r->output_tokens),
            r->cost_usd, secs);
-    printf("trace: %s   (agentd trace %s)\n", trace_path, r->id);
+    printf("trace: %s   (agentd trace %s%s)\n", trace_path, r->id, v->db_hint);
     return code;
 }
 
@@ -315,7 +319,10 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
         }
         c->pos[c->npos++] = argv[i];
     }
-    c->view.traces_dir = c->so.traces_dir ? c->so.traces_dir : "traces";
+    c->view.traces_dir = cli_traces_dir(c->so.db_path, c->so.traces_dir, c->view.traces_buf,
+                                        sizeof c->view.traces_buf);
+    if (c->so.db_path)
+        snprintf(c->view.db_hint, sizeof c->view.db_hint, " --db %s", c->so.db_path);
     c->so.obs = (machine_observer_t){
         .ud = &c->view, .on_event = on_event, .on_text = on_text, .on_end = on_end};
     c->so.quiet_model_note = c->view.json;
