@@ -81,7 +81,9 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
             snprintf(label, sizeof label, "%s", prov ? prov : "?");
         else
             snprintf(label, sizeof label, "%s:%s", prov ? prov : "?", model);
-        printf("      chat %s: %s, %lld in / %lld out tokens, %.1f ms%s%s\n", label,
+        json_object *from = jattr(ev, "agentd.fallback.from");
+        printf("      chat %s%s%s%s: %s, %lld in / %lld out tokens, %.1f ms%s%s\n", label,
+               from ? " (fallback from " : "", from ? json_object_get_string(from) : "", from ? ")" : "",
                status ? status : "?", (long long)json_object_get_int64(in),
                (long long)json_object_get_int64(out), json_object_get_double(lat),
                json_object_get_int(att) > 1 ? ", attempts " : "",
@@ -186,6 +188,12 @@ static int report(view_t *v, proc_t *s)
         json_object_object_add(o, "error", r->error ? json_object_new_string(r->error) : NULL);
         json_object_object_add(o, "reason", r->reason[0] ? json_object_new_string(r->reason) : NULL);
         json_object_object_add(o, "steps", json_object_new_int(r->step));
+        json_object_object_add(o, "model", json_object_new_string(r->model));
+        json_object_object_add(o, "answered_by", r->answered_by[0]
+                                                     ? json_object_new_string(r->answered_by)
+                                                     : NULL);
+        json_object_object_add(o, "fallback",
+                               r->fallback[0] ? json_object_new_string(r->fallback) : NULL);
         json_object_object_add(o, "tool_calls", json_object_new_int(r->tool_calls));
         json_object_object_add(o, "model_calls", json_object_new_int(r->model_calls));
         json_object_object_add(o, "input_tokens", json_object_new_int64(r->input_tokens));
@@ -207,9 +215,11 @@ static int report(view_t *v, proc_t *s)
         printf("\nRun %s is waiting for approval:\n", r->id);
         store_toolcalls_each(s->st, r->id, print_waiting_call, v);
     }
-    printf("run %s %s · %d steps · %d tool calls · %lld tokens · $%.4f · %.3f s\n", r->id,
-           r->state, r->step, r->tool_calls, (long long)(r->input_tokens + r->output_tokens),
-           r->cost_usd, secs);
+    printf("run %s %s · %s%s%d steps · %d tool calls · %lld tokens · $%.4f · %.3f s\n", r->id,
+           r->state, r->answered_by, r->answered_by[0] ? " · " : "", r->step, r->tool_calls,
+           (long long)(r->input_tokens + r->output_tokens), r->cost_usd, secs);
+    if (r->fallback[0])
+        printf("fallback: %s answered because %s\n", r->answered_by, r->fallback);
     printf("trace: %s   (agentd trace %s%s)\n", trace_path, r->id, v->db_hint);
     return code;
 }
