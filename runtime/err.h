@@ -30,6 +30,15 @@ enum {
     ERR_INTERNAL = -16, /* a bug: invariant broken */
 };
 
+/* On a function whose failure the caller must handle (curl's WARN_UNUSED_RESULT): ignoring
+ * the result is a -Werror build failure. A cast to void does not silence it in gcc: handle
+ * the error or restructure so the function cannot fail. */
+#if defined(__GNUC__)
+#define AGENTD_WUR __attribute__((warn_unused_result))
+#else
+#define AGENTD_WUR
+#endif
+
 /* Static text for a code ("out of memory", ...); never NULL. */
 const char *err_str(int rc);
 

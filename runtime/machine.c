@@ -8,6 +8,7 @@
 #include "err.h"
 #include "trace.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,24 +23,25 @@ static const char *const event_names[ME__COUNT] = {
     "approval_needed", "decided", "observed", "limit_reached", "cancel",
 };
 
-/* The single source of truth for what may follow what. */
+/* The single source of truth for what may follow what. What entering the `to` state does is
+ * the state's own (mact_enter in machine_act.c), the same for every way in. */
 static const machine_transition_t table[] = {
-    {MS_CREATED, ME_START, MS_PLANNING, mact_plan},
-    {MS_PLANNING, ME_TOOL_CALLS, MS_ACTING, mact_tools},
-    {MS_PLANNING, ME_FINAL, MS_DONE, mact_finish},
-    {MS_PLANNING, ME_MODEL_FAILED, MS_FAILED, mact_finish},
-    {MS_PLANNING, ME_LIMIT, MS_FAILED, mact_finish},
-    {MS_ACTING, ME_TOOLS_DONE, MS_OBSERVING, mact_observe},
-    {MS_ACTING, ME_APPROVAL_NEEDED, MS_WAITING, mact_wait},
-    {MS_ACTING, ME_LIMIT, MS_FAILED, mact_finish},
-    {MS_WAITING, ME_DECIDED, MS_ACTING, mact_tools},
-    {MS_OBSERVING, ME_OBSERVED, MS_PLANNING, mact_plan},
-    {MS_OBSERVING, ME_LIMIT, MS_FAILED, mact_finish},
-    {MS_CREATED, ME_CANCEL, MS_CANCELLED, mact_finish},
-    {MS_PLANNING, ME_CANCEL, MS_CANCELLED, mact_finish},
-    {MS_ACTING, ME_CANCEL, MS_CANCELLED, mact_finish},
-    {MS_OBSERVING, ME_CANCEL, MS_CANCELLED, mact_finish},
-    {MS_WAITING, ME_CANCEL, MS_CANCELLED, mact_finish},
+    {MS_CREATED, ME_START, MS_PLANNING},
+    {MS_PLANNING, ME_TOOL_CALLS, MS_ACTING},
+    {MS_PLANNING, ME_FINAL, MS_DONE},
+    {MS_PLANNING, ME_MODEL_FAILED, MS_FAILED},
+    {MS_PLANNING, ME_LIMIT, MS_FAILED},
+    {MS_ACTING, ME_TOOLS_DONE, MS_OBSERVING},
+    {MS_ACTING, ME_APPROVAL_NEEDED, MS_WAITING},
+    {MS_ACTING, ME_LIMIT, MS_FAILED},
+    {MS_WAITING, ME_DECIDED, MS_ACTING},
+    {MS_OBSERVING, ME_OBSERVED, MS_PLANNING},
+    {MS_OBSERVING, ME_LIMIT, MS_FAILED},
+    {MS_CREATED, ME_CANCEL, MS_CANCELLED},
+    {MS_PLANNING, ME_CANCEL, MS_CANCELLED},
+    {MS_ACTING, ME_CANCEL, MS_CANCELLED},
+    {MS_OBSERVING, ME_CANCEL, MS_CANCELLED},
+    {MS_WAITING, ME_CANCEL, MS_CANCELLED},
 };
 
 const char *machine_state_name(machine_state_t s)
@@ -114,7 +116,7 @@ machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
         snprintf(m->owner, sizeof m->owner, "%s:%ld", host, (long)getpid());
     }
     m->lines_tail = &m->lines;
-    m->posts_tail = &m->posts;
+    m->entered_tail = &m->entered;
     return m;
 }
 
@@ -253,24 +255,27 @@ void mrun_abort(machine_run_t *r, const char *fmt_msg)
 
 static void flush_cb(void *arg);
 
-int mstage_begin(machine_run_t *r)
+static int open_batch(machine_t *m)
+{
+    if (m->batch_open)
+        return 0;
+    int rc = store_tx_begin(m->st);
+    if (rc)
+        return rc;
+    if (loop_defer(m->lp, flush_cb, m)) {
+        store_tx_rollback(m->st);
+        return ERR_NOMEM;
+    }
+    m->batch_open = 1;
+    return 0;
+}
+
+static int stage_open(machine_run_t *r)
 {
     machine_t *m = r->m;
-    if (r->dead)
-        return ERR_STATE;
-    if (!m->batch_open) {
-        int rc = store_tx_begin(m->st);
-        if (rc)
-            return rc;
-        m->batch_open = 1;
-        if (loop_defer(m->lp, flush_cb, m)) {
-            store_tx_rollback(m->st);
-            m->batch_open = 0;
-            return ERR_NOMEM;
-        }
-    }
-    r->seq_mark = r->rec.last_seq;
-    r->lines_mark = m->lines_tail;
+    int rc = open_batch(m);
+    if (rc)
+        return rc;
     if (!r->in_batch) {
         /* Remembered per batch so the flush touches only these runs, not every active one
          * (with 10,000 runs a scan per flush was the top cost). */
@@ -286,7 +291,23 @@ int mstage_begin(machine_run_t *r)
         mrun_ref(r);
         r->in_batch = 1;
     }
+    r->seq_mark = r->rec.last_seq;
+    r->lines_mark = m->lines_tail;
     return store_sp_begin(m->st);
+}
+
+int mstage_begin(machine_run_t *r)
+{
+    if (r->dead)
+        return ERR_STATE;
+    int rc = stage_open(r);
+    if (rc) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "cannot open a database transaction: %s (%s)",
+                 store_errmsg(r->m->st), err_str(rc));
+        mrun_abort(r, msg);
+    }
+    return rc;
 }
 
 int mstage_event(machine_run_t *r, const trace_ev_t *ev)
@@ -349,30 +370,6 @@ int mstage_end(machine_run_t *r, int rc)
     return rc;
 }
 
-int mpost(machine_run_t *r, mpost_fn fn, void *arg)
-{
-    machine_t *m = r->m;
-    mpost_t *p = malloc(sizeof *p);
-    if (!p)
-        return ERR_NOMEM;
-    p->fn = fn;
-    p->r = r;
-    p->arg = arg;
-    p->next = NULL;
-    mrun_ref(r);
-    *m->posts_tail = p;
-    m->posts_tail = &p->next;
-    /* A post with nothing staged still has to wait for the batch (if any) to commit; with
-     * no open batch, open an empty one so the post runs on the next iteration. */
-    if (!m->batch_open) {
-        if (store_tx_begin(m->st) == 0) {
-            m->batch_open = 1;
-            loop_defer(m->lp, flush_cb, m);
-        }
-    }
-    return 0;
-}
-
 static void append_line(machine_t *m, mline_t *l)
 {
     if (l->r->trace_fd < 0)
@@ -394,11 +391,11 @@ static void flush_cb(void *arg)
         return;
     m->batch_open = 0;
     mline_t *lines = m->lines;
-    mpost_t *posts = m->posts;
+    machine_run_t *entered = m->entered;
     m->lines = NULL;
     m->lines_tail = &m->lines;
-    m->posts = NULL;
-    m->posts_tail = &m->posts;
+    m->entered = NULL;
+    m->entered_tail = &m->entered;
     /* Trace files are appended before the commit: a kill between the two leaves a line the
      * database lacks, and that run is then unfinished in the database, so its resume
      * rewrites the file from the database. The other order could lose the last lines of a
@@ -442,26 +439,43 @@ static void flush_cb(void *arg)
         mrun_unref(l->r);
         free(l);
     }
-    for (mpost_t *p = posts, *n; p; p = n) {
-        n = p->next;
-        if (!p->r->dead)
-            p->fn(p->r, p->arg);
-        mrun_unref(p->r);
-        free(p);
+    /* The state each run is in now: a run that entered two states in this batch (a deadline
+     * right after its last tool result) runs the second state's hook only. */
+    for (machine_run_t *r = entered, *n; r; r = n) {
+        n = r->enter_next;
+        r->enter_next = NULL;
+        r->enter_due = 0;
+        if (!r->dead && !rc)
+            mact_enter[r->state].run(r);
+        mrun_unref(r);
     }
 }
 
 /* ---- transitions ------------------------------------------------------------------- */
 
-static void post_action(machine_run_t *r, void *arg)
+int menter(machine_run_t *r, int rc)
 {
-    const machine_transition_t *t = arg;
-    t->action(r);
+    machine_t *m = r->m;
+    assert((unsigned)r->state < MS__COUNT && mact_enter[r->state].run);
+    if (!rc && mact_enter[r->state].stage)
+        rc = mact_enter[r->state].stage(r);
+    rc = mstage_end(r, rc);
+    if (rc)
+        return rc;
+    if (!r->enter_due) {
+        r->enter_due = 1;
+        mrun_ref(r);
+        *m->entered_tail = r;
+        m->entered_tail = &r->enter_next;
+    }
+    return 0;
 }
 
-int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
-          const char *status, const char *error)
+int mfire(machine_run_t *r, machine_event_t ev, const mfire_opt_t *o)
 {
+    static const mfire_opt_t none;
+    if (!o)
+        o = &none;
     const machine_transition_t *t = machine_lookup(r->state, ev);
     if (!t) {
         char msg[200];
@@ -471,12 +485,10 @@ int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
         return ERR_INTERNAL;
     }
     int rc = mstage_begin(r);
-    if (rc) {
-        mrun_abort(r, "cannot open a database transaction");
+    if (rc)
         return rc;
-    }
-    if (writer)
-        rc = writer(r, arg);
+    if (o->writer)
+        rc = o->writer(r, o->arg);
     char span[17];
     int terminal = machine_state_terminal(t->to);
     if (terminal)
@@ -515,8 +527,8 @@ int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
         .event = machine_event_name(ev),
         .end_span = r->state_span[0] ? r->state_span : NULL,
         .step = r->rec.step,
-        .status = status,
-        .error = error,
+        .status = o->status,
+        .error = o->error,
         .attrs = attrs,
     };
     machine_state_t old = r->state;
@@ -533,12 +545,8 @@ int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
         rc = mstage_event(r, &e);
     json_object_put(attrs);
     snprintf(r->state_span, sizeof r->state_span, "%s", terminal ? "" : span);
-    /* The new state's first writes (chat intent, tool intents) share this commit. */
-    if (!rc)
-        rc = mact_entry(r);
-    if (mstage_end(r, rc)) {
+    rc = menter(r, rc);
+    if (rc)
         r->state = old;
-        return rc ? rc : ERR_IO;
-    }
-    return mpost(r, post_action, (void *)t);
+    return rc;
 }

@@ -3,16 +3,20 @@
  *
  * Run states: created -> planning -> acting -> observing -> planning ... -> done | failed |
  * cancelled, plus waiting (a tool call needs human approval). One static table
- * {from, event, to, action} is the single source of truth; machine_fire() of a pair not in
- * the table is an internal error that aborts the run loudly.
+ * {from, event, to} is the single source of truth; firing a pair that is not in the table is
+ * an internal error that stops the run loudly.
  *
- * Durability: every transition stages its new state, the data it produced and its trace
- * event inside one SAVEPOINT of the current batch transaction; the batch commits on the next
- * loop iteration (group commit: many runs, one fsync), and only after that commit does the
- * transition's action start the next effect. A tool call is committed as `running` (with
- * its idempotency key) before it starts, and its outcome is committed when it ends.
+ * One path into every state: a transition, a new run and a resumed run all enter their state
+ * through the same function (menter in machine_int.h), which runs the state's two enter
+ * hooks — `stage` inside the unit that records the state, `run` after that unit commits.
  *
- * Re-entrancy: model and tool completions arrive from loop events; actions run from the
+ * Durability: a unit of work (a transition, a tool result, a retry or log event) stages its
+ * rows and trace events inside one SAVEPOINT of the batch transaction; the batch commits on
+ * the next loop iteration (group commit: many units of many runs, one fsync), and only after
+ * that commit does the state's `run` hook start the next effect. A tool call is committed as
+ * `running` (with its idempotency key) before it starts, and its outcome when it ends.
+ *
+ * Re-entrancy: model and tool completions arrive from loop events; enter hooks run from the
  * post-commit step. Nothing here blocks.
  */
 #ifndef AGENTD_MACHINE_H
@@ -54,13 +58,12 @@ typedef enum machine_event {
 
 typedef struct machine machine_t;
 typedef struct machine_run machine_run_t;
-typedef void (*machine_action_fn)(machine_run_t *r);
 
+/* What happens on entering `to` is the state's, not the transition's: see menter. */
 typedef struct machine_transition {
     machine_state_t from;
     machine_event_t event;
     machine_state_t to;
-    machine_action_fn action;
 } machine_transition_t;
 
 const char *machine_state_name(machine_state_t s);
@@ -107,10 +110,13 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
 /* Continue a non-terminal run from its last committed state. */
 int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
                    size_t errlen);
-/* Record a human decision on a call awaiting approval of a run driven by this machine
- * (resume it first). approve=0 denies with reason. */
-int machine_decide(machine_t *m, const char *run_id, const char *call_id, int approve,
-                   const char *reason, char *errbuf, size_t errlen);
+/* Record a human decision on call_id of a run that is waiting for it, then continue the run
+ * as machine_resume does: the decision (call row + guardrail event) is staged in the same
+ * unit as the resume, so it reaches the trace file and the database like every transition.
+ * approve=0 denies with reason (may be NULL). ERR_STATE when the run is not waiting,
+ * ERR_NOTFOUND when the call is not awaiting approval; errbuf says which. */
+int machine_decide(machine_t *m, const agent_t *agent, const char *run_id, const char *call_id,
+                   int approve, const char *reason, char *errbuf, size_t errlen);
 /* Cancel every active run (SIGINT). */
 void machine_cancel_all(machine_t *m);
 size_t machine_active(const machine_t *m);

@@ -6,6 +6,7 @@
 
 #include "err.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,19 @@ static void set_str(char **dst, const char *v)
     *dst = v ? strdup(v) : NULL;
 }
 
+int tcall_set(tcall_t *c, tcall_state_t to)
+{
+    assert((unsigned)c->state < TC__COUNT && (unsigned)to < TC__COUNT);
+    if (!tcall_move_allowed(c->state, to)) {
+        fprintf(stderr, "agentd: internal error: tool call %s (%s): no move from %s to %s\n",
+                c->id, c->name ? c->name : "?", tcall_state_name(c->state),
+                tcall_state_name(to));
+        return ERR_INTERNAL;
+    }
+    c->state = to;
+    return 0;
+}
+
 /* Stage one message: stored once at the next index, appended to the conversation. */
 static int stage_message(machine_run_t *r, json_object *msg)
 {
@@ -55,14 +69,14 @@ static int stage_message(machine_run_t *r, json_object *msg)
     return 0;
 }
 
-static int stage_call_row(machine_run_t *r, const tcall_t *c)
+int tcall_stage_row(machine_run_t *r, const tcall_t *c)
 {
     store_toolcall_t tc;
     memset(&tc, 0, sizeof tc);
     snprintf(tc.run_id, sizeof tc.run_id, "%s", r->rec.id);
     snprintf(tc.call_id, sizeof tc.call_id, "%s", c->id);
     snprintf(tc.name, sizeof tc.name, "%s", c->name);
-    snprintf(tc.state, sizeof tc.state, "%s", c->state);
+    snprintf(tc.state, sizeof tc.state, "%s", tcall_state_name(c->state));
     snprintf(tc.idem_key, sizeof tc.idem_key, "%s", c->idem);
     tc.step = r->rec.step;
     tc.ord = c->ord;
@@ -80,12 +94,13 @@ int tcalls_mark_unknown(machine_run_t *r, const char *why)
     int rc = 0;
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
         tcall_t *c = &r->calls[i];
-        if (strcmp(c->state, "running") != 0)
+        if (c->state != TC_RUNNING)
             continue;
-        snprintf(c->state, sizeof c->state, "unknown");
+        rc = tcall_set(c, TC_UNKNOWN);
         set_str(&c->error, why);
         c->ended_ns = (int64_t)loop_wall_ns();
-        rc = stage_call_row(r, c);
+        if (!rc)
+            rc = tcall_stage_row(r, c);
     }
     return rc;
 }
@@ -117,6 +132,18 @@ static int stage_point(machine_run_t *r, const char *span, const char *parent, c
                        json_object *attrs)
 {
     return stage_span(r, span, parent, "point", op, name, status, error, json_object_get(attrs));
+}
+
+/* A point event in a unit of its own (retries, tool logs). When it cannot be recorded the
+ * run is stopped with the reason (mstage_*), which also cancels what it has in flight, so
+ * there is nothing left for the caller to do. */
+static void point_unit(machine_run_t *r, const char *span, const char *op, const char *name,
+                       const char *status, const char *error, json_object *attrs)
+{
+    if (mstage_begin(r))
+        return;
+    if (mstage_end(r, stage_point(r, span, r->state_span, op, name, status, error, attrs)))
+        return;
 }
 
 /* The attributes every execute_tool event carries. */
@@ -186,7 +213,7 @@ static int fire_limit(machine_run_t *r, const char *reason, const char *msg)
     snprintf(r->rec.reason, sizeof r->rec.reason, "%s", reason);
     set_str(&r->rec.error, msg);
     keep_partial_answer(r);
-    return mfire(r, ME_LIMIT, NULL, NULL, "error", msg);
+    return mfire(r, ME_LIMIT, &(mfire_opt_t){.status = "error", .error = msg});
 }
 
 /* ---- planning: one model call ------------------------------------------------------ */
@@ -285,7 +312,7 @@ static void fill_calls(machine_run_t *r, json_object *tcs)
             c->args = strdup(json_object_get_string(v));
         else
             c->args = strdup(v ? to_json(v) : "{}");
-        snprintf(c->state, sizeof c->state, "pending");
+        c->state = TC_PENDING; /* born here: every later change goes through tcall_set */
         snprintf(c->idem, sizeof c->idem, "%.16s:%.62s", r->rec.id, c->id);
     }
 }
@@ -298,7 +325,7 @@ static int write_reply(machine_run_t *r, void *arg)
         return rc;
     rc = stage_message(r, resp->message);
     for (size_t i = 0; !rc && i < r->ncalls; i++)
-        rc = stage_call_row(r, &r->calls[i]);
+        rc = tcall_stage_row(r, &r->calls[i]);
     return rc;
 }
 
@@ -323,8 +350,8 @@ static void model_done(void *ud, const model_resp_t *resp)
                  resp->reason ? resp->reason : "model_error");
         set_str(&r->rec.error, resp->errmsg);
         keep_partial_answer(r);
-        mfire(r, resp->err == ERR_BUDGET ? ME_LIMIT : ME_MODEL_FAILED, write_reply, &rp, "error",
-              resp->errmsg);
+        mfire(r, resp->err == ERR_BUDGET ? ME_LIMIT : ME_MODEL_FAILED,
+              &(mfire_opt_t){write_reply, &rp, "error", resp->errmsg});
         return;
     }
     r->rec.step++;
@@ -344,7 +371,7 @@ static void model_done(void *ud, const model_resp_t *resp)
     if (json_object_object_get_ex(resp->message, "tool_calls", &tcs) &&
         json_object_is_type(tcs, json_type_array) && json_object_array_length(tcs) > 0) {
         fill_calls(r, tcs);
-        mfire(r, ME_TOOL_CALLS, write_reply, &rp, "ok", NULL);
+        mfire(r, ME_TOOL_CALLS, &(mfire_opt_t){write_reply, &rp, "ok", NULL});
         return;
     }
     for (size_t i = 0; i < r->ncalls; i++)
@@ -355,7 +382,7 @@ static void model_done(void *ud, const model_resp_t *resp)
                              ? json_object_get_string(content)
                              : "";
     set_str(&r->rec.answer, answer);
-    mfire(r, ME_FINAL, write_reply, &rp, "ok", NULL);
+    mfire(r, ME_FINAL, &(mfire_opt_t){write_reply, &rp, "ok", NULL});
 }
 
 static void model_attempt(void *ud, const model_attempt_t *a)
@@ -373,9 +400,7 @@ static void model_attempt(void *ud, const model_attempt_t *a)
     json_object_object_add(attrs, "agentd.delay_ms", json_object_new_int64((int64_t)a->delay_ms));
     char name[160];
     snprintf(name, sizeof name, "retry %s:%s #%d", a->provider, a->model, a->n);
-    if (mstage_begin(r) == 0)
-        mstage_end(r, stage_point(r, r->chat_span, r->state_span, "retry", name, "error",
-                                  a->errmsg, attrs));
+    point_unit(r, r->chat_span, "retry", name, "error", a->errmsg, attrs);
     json_object_put(attrs);
 }
 
@@ -386,9 +411,8 @@ static void model_text(void *ud, const char *text, size_t len)
         r->m->o.obs.on_text(r->m->o.obs.ud, r->rec.id, text, len);
 }
 
-static void start_model(machine_run_t *r, void *arg)
+static void start_model(machine_run_t *r)
 {
-    (void)arg;
     const agent_t *a = r->agent;
     model_req_t req;
     memset(&req, 0, sizeof req);
@@ -413,7 +437,7 @@ static void start_model(machine_run_t *r, void *arg)
         snprintf(msg, sizeof msg, "cannot start the model call: %s", err_str(rc));
         snprintf(r->rec.reason, sizeof r->rec.reason, "model_error");
         set_str(&r->rec.error, msg);
-        mfire(r, ME_MODEL_FAILED, NULL, NULL, "error", msg);
+        mfire(r, ME_MODEL_FAILED, &(mfire_opt_t){.status = "error", .error = msg});
     }
 }
 
@@ -430,25 +454,28 @@ static int stage_chat_begin(machine_run_t *r)
     return stage_span(r, r->chat_span, r->state_span, "begin", "chat", name, NULL, NULL, attrs);
 }
 
-void mact_plan(machine_run_t *r)
+/* Entering planning: the chat intent is staged with the transition, unless a limit is
+ * already reached; then no chat span is opened (chat_span stays empty) and the run hook fails
+ * the run instead. Limits only grow, so the run hook sees the same verdict. */
+static int plan_stage(machine_run_t *r)
 {
-    if (r->entry_staged) {
-        r->entry_staged = 0;
-        start_model(r, NULL);
-        return;
-    }
     char msg[256];
-    const char *reason = limit_reached(r, msg, sizeof msg);
-    if (reason) {
-        fire_limit(r, reason, msg);
+    r->chat_span[0] = 0;
+    if (limit_reached(r, msg, sizeof msg))
+        return 0;
+    return stage_chat_begin(r);
+}
+
+static void plan_run(machine_run_t *r)
+{
+    char msg[256];
+    if (r->chat_span[0]) {
+        start_model(r);
         return;
     }
-    int rc = mstage_begin(r);
-    if (!rc)
-        rc = mstage_end(r, stage_chat_begin(r));
-    /* Model calls are safe to repeat, so the call starts without waiting for the commit. */
-    if (!rc)
-        start_model(r, NULL);
+    const char *reason = limit_reached(r, msg, sizeof msg);
+    assert(reason);
+    fire_limit(r, reason ? reason : "internal", reason ? msg : "internal error: no limit");
 }
 
 /* ---- acting: the tool calls of one model turn --------------------------------------- */
@@ -467,7 +494,7 @@ static int stage_tool_begin(machine_run_t *r, tcall_t *c)
 static int stage_tool_end(machine_run_t *r, tcall_t *c)
 {
     json_object *attrs = tool_attrs(c);
-    json_object_object_add(attrs, "agentd.tool.state", jstr(c->state));
+    json_object_object_add(attrs, "agentd.tool.state", jstr(tcall_state_name(c->state)));
     json_object_object_add(attrs, "agentd.attempts", json_object_new_int(c->attempts));
     json_object_object_add(attrs, "agentd.duration_ms",
                            json_object_new_double((double)(c->ended_ns - c->started_ns) / 1e6));
@@ -478,16 +505,16 @@ static int stage_tool_end(machine_run_t *r, tcall_t *c)
                                                                                ? RESULT_TRACE_MAX
                                                                                : n)));
     }
-    int ok = strcmp(c->state, "ok") == 0;
+    int ok = c->state == TC_OK;
     if (!ok)
-        json_object_object_add(attrs, "error.type", jstr(c->state));
+        json_object_object_add(attrs, "error.type", jstr(tcall_state_name(c->state)));
     char name[200];
     snprintf(name, sizeof name, "execute_tool %s", c->name);
     return stage_span(r, c->span, r->state_span, "end", "execute_tool", name, ok ? "ok" : "error",
                       ok ? NULL : c->error, attrs);
 }
 
-static void check_settled(machine_run_t *r, void *arg);
+static void check_settled(machine_run_t *r);
 
 static void tool_log(void *ud, const char *level, const char *msg)
 {
@@ -499,8 +526,7 @@ static void tool_log(void *ud, const char *level, const char *msg)
     json_object_object_add(attrs, "log.level", jstr(level));
     json_object_object_add(attrs, "log.message", jstr(msg));
     json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
-    if (mstage_begin(r) == 0)
-        mstage_end(r, stage_point(r, c->span, r->state_span, "log", "log", NULL, NULL, attrs));
+    point_unit(r, c->span, "log", "log", NULL, NULL, attrs);
     json_object_put(attrs);
 }
 
@@ -511,19 +537,20 @@ static void tool_done(void *ud, const tools_result_t *res)
     c->h = NULL;
     c->ended_ns = (int64_t)loop_wall_ns();
     c->attempts = res->attempts > 0 ? res->attempts : 1;
-    snprintf(c->state, sizeof c->state, "%s", res->status);
     set_str(&c->result, res->result ? to_json(res->result) : NULL);
     set_str(&c->error, res->error);
     int rc = mstage_begin(r);
     if (rc)
         return;
-    rc = stage_call_row(r, c);
+    rc = tcall_set(c, res->status);
+    if (!rc)
+        rc = tcall_stage_row(r, c);
     if (!rc)
         rc = stage_tool_end(r, c);
     /* The last result and the move to observing may share one commit: the run was in
      * acting in an earlier commit, so every state stays visible in order. */
     if (mstage_end(r, rc) == 0)
-        check_settled(r, NULL);
+        check_settled(r);
 }
 
 static void start_tool(machine_run_t *r, void *arg)
@@ -547,7 +574,7 @@ static void start_tool(machine_run_t *r, void *arg)
     if (rc) {
         char msg[200];
         snprintf(msg, sizeof msg, "cannot start tool %s: %s", c->name, err_str(rc));
-        tools_result_t res = {.status = "error", .error = msg, .attempts = 1};
+        tools_result_t res = {.status = TC_ERROR, .error = msg, .attempts = 1};
         tool_done(c, &res);
     }
 }
@@ -617,39 +644,41 @@ static int stage_tools(machine_run_t *r)
     int rc = 0;
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
         tcall_t *c = &r->calls[i];
-        int approved = strcmp(c->state, "approved") == 0;
-        if (!approved && strcmp(c->state, "pending") != 0)
+        int approved = c->state == TC_APPROVED;
+        if (!approved && c->state != TC_PENDING)
             continue;
         trace_span_id(c->span);
         char msg[600];
         const char *why = approved ? NULL : guard(r, c, msg, sizeof msg);
         if (why) {
-            snprintf(c->state, sizeof c->state, "rejected");
+            rc = tcall_set(c, TC_REJECTED);
             set_str(&c->error, msg);
             c->started_ns = c->ended_ns = (int64_t)loop_wall_ns();
-            rc = stage_guardrail(r, c, why, msg);
+            if (!rc)
+                rc = stage_guardrail(r, c, why, msg);
         } else if (!approved &&
                    agent_needs_approval(r->agent, c->name,
                                         tool_approval(tools_get(r->m->tl, c->name)))) {
-            snprintf(c->state, sizeof c->state, "awaiting_approval");
-            rc = stage_guardrail(r, c, "approval_required", NULL);
+            rc = tcall_set(c, TC_AWAITING_APPROVAL);
+            if (!rc)
+                rc = stage_guardrail(r, c, "approval_required", NULL);
         } else {
-            snprintf(c->state, sizeof c->state, "running");
+            rc = tcall_set(c, TC_RUNNING);
             c->started_ns = (int64_t)loop_wall_ns();
             c->to_start = 1;
             r->rec.tool_calls++;
-            rc = stage_tool_begin(r, c);
+            if (!rc)
+                rc = stage_tool_begin(r, c);
         }
         if (!rc)
-            rc = stage_call_row(r, c);
+            rc = tcall_stage_row(r, c);
     }
     return rc;
 }
 
 /* Runs after the commit that holds the intents: only now may the effects start. */
-static void start_staged(machine_run_t *r, void *arg)
+static void start_staged(machine_run_t *r)
 {
-    (void)arg;
     for (size_t i = 0; i < r->ncalls && !r->dead; i++) {
         tcall_t *c = &r->calls[i];
         if (c->to_start) {
@@ -658,37 +687,7 @@ static void start_staged(machine_run_t *r, void *arg)
         }
     }
     if (!r->dead)
-        check_settled(r, NULL);
-}
-
-void mact_tools(machine_run_t *r)
-{
-    if (r->entry_staged) {
-        r->entry_staged = 0;
-        start_staged(r, NULL);
-        return;
-    }
-    int rc = mstage_begin(r);
-    if (rc)
-        return;
-    if (mstage_end(r, stage_tools(r)) == 0)
-        mpost(r, start_staged, NULL);
-}
-
-/* Entry work staged inside the transition's own savepoint (see mfire): the chat intent on
- * entering planning, the tool intents on entering acting. Saves a commit per state. */
-int mact_entry(machine_run_t *r)
-{
-    char msg[256];
-    if (r->state == MS_PLANNING && !limit_reached(r, msg, sizeof msg)) {
-        r->entry_staged = 1;
-        return stage_chat_begin(r);
-    }
-    if (r->state == MS_ACTING) {
-        r->entry_staged = 1;
-        return stage_tools(r);
-    }
-    return 0;
+        check_settled(r);
 }
 
 static int write_observations(machine_run_t *r, void *arg)
@@ -701,13 +700,14 @@ static int write_observations(machine_run_t *r, void *arg)
         json_object_object_add(msg, "role", jstr("tool"));
         json_object_object_add(msg, "tool_call_id", jstr(c->id));
         json_object_object_add(msg, "name", jstr(c->name));
-        int ok = strcmp(c->state, "ok") == 0;
+        int ok = c->state == TC_OK;
         if (ok) {
             json_object_object_add(msg, "content", jstr(c->result ? c->result : "null"));
         } else {
             json_object *e = json_object_new_object();
-            json_object_object_add(e, "error", jstr(c->error ? c->error : c->state));
-            json_object_object_add(e, "status", jstr(c->state));
+            json_object_object_add(e, "error",
+                                   jstr(c->error ? c->error : tcall_state_name(c->state)));
+            json_object_object_add(e, "status", jstr(tcall_state_name(c->state)));
             json_object_object_add(msg, "content", jstr(to_json(e)));
             json_object_put(e);
         }
@@ -718,43 +718,61 @@ static int write_observations(machine_run_t *r, void *arg)
     return rc;
 }
 
-static void check_settled(machine_run_t *r, void *arg)
+static void check_settled(machine_run_t *r)
 {
-    (void)arg;
     if (r->state != MS_ACTING)
         return;
     int awaiting = 0;
     for (size_t i = 0; i < r->ncalls; i++) {
-        const char *s = r->calls[i].state;
-        if (!strcmp(s, "running") || !strcmp(s, "pending") || !strcmp(s, "approved"))
+        tcall_state_t s = r->calls[i].state;
+        if (s == TC_RUNNING || s == TC_PENDING || s == TC_APPROVED)
             return;
-        awaiting += strcmp(s, "awaiting_approval") == 0;
+        awaiting += s == TC_AWAITING_APPROVAL;
     }
     if (awaiting)
-        mfire(r, ME_APPROVAL_NEEDED, NULL, NULL, NULL, NULL);
+        mfire(r, ME_APPROVAL_NEEDED, NULL);
     else
-        mfire(r, ME_TOOLS_DONE, write_observations, NULL, "ok", NULL);
+        mfire(r, ME_TOOLS_DONE, &(mfire_opt_t){.writer = write_observations, .status = "ok"});
 }
 
-void mact_observe(machine_run_t *r)
+static void observe_run(machine_run_t *r)
 {
     char msg[256];
     const char *reason = limit_reached(r, msg, sizeof msg);
     if (reason)
         fire_limit(r, reason, msg);
     else
-        mfire(r, ME_OBSERVED, NULL, NULL, NULL, NULL);
+        mfire(r, ME_OBSERVED, NULL);
 }
 
-void mact_wait(machine_run_t *r)
+/* Nobody drives a waiting run: it is released until a decision resumes it. A run that
+ * enters waiting with no call awaiting (every decision was recorded before the resume)
+ * goes back to acting. */
+static void wait_run(machine_run_t *r)
 {
-    mrun_release(r);
+    for (size_t i = 0; i < r->ncalls; i++)
+        if (r->calls[i].state == TC_AWAITING_APPROVAL) {
+            mrun_release(r);
+            return;
+        }
+    mfire(r, ME_DECIDED, NULL);
 }
 
-void mact_finish(machine_run_t *r)
+static void created_run(machine_run_t *r)
 {
-    mrun_release(r);
+    mfire(r, ME_START, NULL);
 }
+
+const mstate_enter_t mact_enter[MS__COUNT] = {
+    [MS_CREATED] = {NULL, created_run},
+    [MS_PLANNING] = {plan_stage, plan_run},
+    [MS_ACTING] = {stage_tools, start_staged},
+    [MS_OBSERVING] = {NULL, observe_run},
+    [MS_WAITING] = {NULL, wait_run},
+    [MS_DONE] = {NULL, mrun_release},
+    [MS_FAILED] = {NULL, mrun_release},
+    [MS_CANCELLED] = {NULL, mrun_release},
+};
 
 void mrun_cancel_inflight(machine_run_t *r)
 {

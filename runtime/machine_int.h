@@ -5,6 +5,7 @@
 #ifndef AGENTD_MACHINE_INT_H
 #define AGENTD_MACHINE_INT_H
 
+#include "err.h"
 #include "machine.h"
 #include "trace.h"
 
@@ -14,8 +15,7 @@ typedef struct mcall {
     char id[64];
     char *name;
     char *args;          /* raw JSON text from the model */
-    char state[20];      /* pending approved running ok error timeout rejected
-                            awaiting_approval unknown */
+    tcall_state_t state; /* changed only through tcall_set (tcall.h has the table) */
     char *result;        /* JSON text (ok) */
     char *error;         /* one line (otherwise) */
     char span[17];
@@ -36,14 +36,6 @@ typedef struct mline {
     struct mline *next;
 } mline_t;
 
-typedef void (*mpost_fn)(machine_run_t *r, void *arg);
-typedef struct mpost {
-    mpost_fn fn;
-    machine_run_t *r;
-    void *arg;
-    struct mpost *next;
-} mpost_t;
-
 struct machine_run {
     machine_t *m;
     const agent_t *agent;
@@ -60,9 +52,10 @@ struct machine_run {
     char *models_buf;
     loop_timer_t *deadline;
     uint64_t chat_t0;
-    int entry_staged;
     int fresh;               /* created in the open batch (its trace file waits for commit) */
-    int trace_fd;            /* the run's trace file, open while it is driven; -1 */        /* the state's entry work was staged with its transition */
+    int trace_fd;            /* the run's trace file, open while it is driven; -1 */
+    int enter_due;           /* on m->entered: its state's run hook runs after the commit */
+    struct machine_run *enter_next;
     int refs;
     int dead;
     int in_batch;
@@ -86,7 +79,7 @@ struct machine {
     mline_t *lines, **lines_tail;
     machine_run_t **batch_runs;  /* runs with work in the open batch (each holds a ref) */
     size_t nbatch, batch_cap;
-    mpost_t *posts, **posts_tail;
+    machine_run_t *entered, **entered_tail; /* runs whose enter hook waits for the commit */
     uint16_t id_counter;         /* low bits of new run ids */
     int id_seeded;
     loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
@@ -98,27 +91,53 @@ struct machine {
 
 typedef int (*mwriter_fn)(machine_run_t *r, void *arg);
 
+/* What entering a state does, in two halves around the commit of the unit that records the
+ * state. `stage` (may be NULL) writes the state's first rows and events inside that unit: the
+ * chat intent on entering planning, the tool guardrails and intents on entering acting.
+ * `run` starts the state's effects or fires its next event once the unit is durable. */
+typedef struct mstate_enter {
+    int (*stage)(machine_run_t *r);
+    void (*run)(machine_run_t *r);
+} mstate_enter_t;
+
+/* machine_act.c: one row per state, indexed by machine_state_t. */
+extern const mstate_enter_t mact_enter[MS__COUNT];
+
 /* machine.c */
 machine_run_t *mrun_new(machine_t *m, const agent_t *agent);
 void mrun_ref(machine_run_t *r);
 void mrun_unref(machine_run_t *r);
 void mrun_release(machine_run_t *r);
 void mrun_abort(machine_run_t *r, const char *msg);
-int mstage_begin(machine_run_t *r);
-int mstage_event(machine_run_t *r, const trace_ev_t *ev);
-int mstage_end(machine_run_t *r, int rc);
-int mpost(machine_run_t *r, mpost_fn fn, void *arg);
-int mfire(machine_run_t *r, machine_event_t ev, mwriter_fn writer, void *arg,
-          const char *status, const char *error);
+/* A unit of work: mstage_begin opens it (and the batch, if none is open); mstage_event and
+ * the caller's own store writes stage into it; mstage_end(rc) releases the savepoint, or rolls
+ * it back when rc != 0 or the run row cannot be written. mstage_begin and mstage_end stop the
+ * run (mrun_abort, with the reason) when they fail, so a caller that gets an error from them
+ * only has to return; an mstage_event error is passed on to mstage_end. */
+int mstage_begin(machine_run_t *r) AGENTD_WUR;
+int mstage_event(machine_run_t *r, const trace_ev_t *ev) AGENTD_WUR;
+int mstage_end(machine_run_t *r, int rc) AGENTD_WUR;
+/* The one way into a state, for a transition, a new run and a resumed run alike: inside the
+ * open unit (rc: the caller's writes so far), stage r->state's entry work, end the unit, and
+ * queue the state's run hook for after the commit. 0, or the run was stopped with the reason. */
+int menter(machine_run_t *r, int rc);
+/* Fire ev: look up the table, stage writer(r, arg), the transition event (status, error) and
+ * the new state's entry, all in one unit. On failure the run was stopped with the reason. */
+typedef struct mfire_opt {
+    mwriter_fn writer;  /* the data the transition produced (message, tool rows); NULL */
+    void *arg;          /* for writer */
+    const char *status; /* the transition event's status: "ok", "error" or NULL */
+    const char *error;  /* one line, with status "error" */
+} mfire_opt_t;
+int mfire(machine_run_t *r, machine_event_t ev, const mfire_opt_t *o);
 
-/* machine_act.c: the table's actions and helpers */
-int mact_entry(machine_run_t *r);
-void mact_plan(machine_run_t *r);
-void mact_tools(machine_run_t *r);
-void mact_observe(machine_run_t *r);
-void mact_wait(machine_run_t *r);
-void mact_finish(machine_run_t *r);
+/* machine_act.c: helpers the entry points share */
 void mrun_cancel_inflight(machine_run_t *r);
+/* The one setter of a call's state. ERR_INTERNAL (and a line on stderr) for a move that is
+ * not in tcall.h's table: a bug, which the caller's mstage_end turns into a stopped run. */
+int tcall_set(tcall_t *c, tcall_state_t to) AGENTD_WUR;
+/* Stage c's row in tool_calls (insert or update). */
+int tcall_stage_row(machine_run_t *r, const tcall_t *c);
 /* Calls still `running` become `unknown` with why as their error (row staged). */
 int tcalls_mark_unknown(machine_run_t *r, const char *why);
 void tcall_clear(tcall_t *c);

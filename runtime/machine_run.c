@@ -65,13 +65,17 @@ static void new_run_id(machine_t *m, char id[17])
 
 static void deadline_fired(void *arg);
 
-static void arm_deadline(machine_run_t *r)
+/* A run without its deadline timer could outlive limits.deadline_s: stop it instead. */
+static int arm_deadline(machine_run_t *r)
 {
     int64_t left_ms = (int64_t)(r->agent->deadline_s * 1000) -
                       ((int64_t)loop_wall_ns() - r->rec.created_ns) / 1000000;
     if (left_ms < 0)
         left_ms = 0;
-    loop_after(r->m->lp, (uint64_t)left_ms + 1, deadline_fired, r, &r->deadline);
+    int rc = loop_after(r->m->lp, (uint64_t)left_ms + 1, deadline_fired, r, &r->deadline);
+    if (rc)
+        mrun_abort(r, "cannot arm the run's deadline timer (out of memory)");
+    return rc;
 }
 
 static int write_new_run(machine_run_t *r, const char *input)
@@ -121,12 +125,6 @@ static int write_new_run(machine_run_t *r, const char *input)
     return rc;
 }
 
-static void post_start(machine_run_t *r, void *arg)
-{
-    (void)arg;
-    mfire(r, ME_START, NULL, NULL, NULL, NULL);
-}
-
 int machine_start(machine_t *m, const agent_t *agent, const char *input, char run_id[17],
                   char *errbuf, size_t errlen)
 {
@@ -149,12 +147,9 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
     if (!r->rec.input || !r->rec.spec)
         goto nomem;
     int rc = mstage_begin(r);
-    if (rc) {
-        err_set(errbuf, errlen, rc, "cannot start a database transaction: %s",
-                store_errmsg(m->st));
-        mrun_release(r);
-        return rc;
-    }
+    if (rc)
+        return err_set(errbuf, errlen, rc, "cannot start a database transaction: %s",
+                       store_errmsg(m->st));
     rc = write_new_run(r, input);
     for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
         /* Another process took this id in the same millisecond: take the next one. The
@@ -165,12 +160,12 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
         if (!rc)
             rc = write_new_run(r, input);
     }
-    if (mstage_end(r, rc))
+    if (menter(r, rc))
         return err_set(errbuf, errlen, rc ? rc : ERR_IO, "cannot record the run: %s",
                        store_errmsg(m->st));
     snprintf(run_id, 17, "%.16s", r->rec.id);
-    arm_deadline(r);
-    mpost(r, post_start, NULL);
+    if (arm_deadline(r))
+        return err_set(errbuf, errlen, ERR_NOMEM, "run %s: cannot arm its deadline", run_id);
     return 0;
 nomem:
     if (r)
@@ -196,22 +191,33 @@ typedef struct load_calls {
     size_t cap;
 } load_calls_t;
 
+/* One more call of name with args, for loop detection. */
+static void count_sig(machine_run_t *r, const char *name, const char *args)
+{
+    char sig[2048];
+    json_object *a = json_tokener_parse(args ? args : "");
+    snprintf(sig, sizeof sig, "%s\x1f%s", name,
+             a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE)
+               : (args ? args : ""));
+    json_object_put(a);
+    json_object *cnt;
+    int seen = json_object_object_get_ex(r->sigs, sig, &cnt) ? json_object_get_int(cnt) : 0;
+    json_object_object_add(r->sigs, sig, json_object_new_int(seen + 1));
+}
+
 static int load_call(void *ud, const store_toolcall_t *tc)
 {
     load_calls_t *lc = ud;
     machine_run_t *r = lc->r;
-    char sig[2048];
-    json_object *a = json_tokener_parse(tc->args ? tc->args : "");
-    snprintf(sig, sizeof sig, "%s\x1f%s", tc->name,
-             a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
-                                                       JSON_C_TO_STRING_NOSLASHESCAPE)
-               : (tc->args ? tc->args : ""));
-    json_object_put(a);
-    json_object *cnt;
-    int seen = json_object_object_get_ex(r->sigs, sig, &cnt) ? json_object_get_int(cnt) : 0;
-    if (strcmp(tc->state, "rejected") != 0 && strcmp(tc->state, "pending") != 0 &&
-        strcmp(tc->state, "awaiting_approval") != 0)
-        json_object_object_add(r->sigs, sig, json_object_new_int(seen + 1));
+    int state = tcall_state_parse(tc->state);
+    if (state < 0) {
+        fprintf(stderr, "agentd: run %s: tool call %s has an unknown state \"%s\"\n",
+                r->rec.id, tc->call_id, tc->state);
+        return 1;
+    }
+    if (state != TC_REJECTED && state != TC_PENDING && state != TC_AWAITING_APPROVAL)
+        count_sig(r, tc->name, tc->args);
     if (tc->step != r->rec.step)
         return 0;
     if (r->ncalls == lc->cap) {
@@ -226,7 +232,7 @@ static int load_call(void *ud, const store_toolcall_t *tc)
     memset(c, 0, sizeof *c);
     c->r = r;
     snprintf(c->id, sizeof c->id, "%s", tc->call_id);
-    snprintf(c->state, sizeof c->state, "%s", tc->state);
+    c->state = (tcall_state_t)state;
     snprintf(c->idem, sizeof c->idem, "%s", tc->idem_key);
     c->name = strdup(tc->name);
     c->args = strdup(tc->args ? tc->args : "{}");
@@ -261,28 +267,6 @@ static int find_state_span(void *ud, int64_t n, const char *json)
     return 0;
 }
 
-static void post_resume(machine_run_t *r, void *arg)
-{
-    (void)arg;
-    switch (r->state) {
-    case MS_CREATED: mfire(r, ME_START, NULL, NULL, NULL, NULL); break;
-    case MS_PLANNING: mact_plan(r); break;
-    case MS_ACTING: mact_tools(r); break;
-    case MS_OBSERVING: mact_observe(r); break;
-    case MS_WAITING: {
-        int awaiting = 0;
-        for (size_t i = 0; i < r->ncalls; i++)
-            awaiting += strcmp(r->calls[i].state, "awaiting_approval") == 0;
-        if (awaiting)
-            mact_wait(r);
-        else
-            mfire(r, ME_DECIDED, NULL, NULL, NULL, NULL);
-        break;
-    }
-    default: mrun_release(r); break;
-    }
-}
-
 /* A call found `running` was interrupted by the crash: re-run it only if the tool says it
  * is idempotent; otherwise its outcome is unknown and the model is told so. */
 static int settle_interrupted(machine_run_t *r)
@@ -290,17 +274,112 @@ static int settle_interrupted(machine_run_t *r)
     for (size_t i = 0; i < r->ncalls; i++) {
         tcall_t *c = &r->calls[i];
         const tool_t *tl = tools_get(r->m->tl, c->name);
-        if (strcmp(c->state, "running") == 0 && tl && tool_idempotent(tl)) {
-            snprintf(c->state, sizeof c->state, "approved"); /* passed guardrails already */
-            r->rec.tool_calls--;                             /* counted again when started */
+        if (c->state == TC_RUNNING && tl && tool_idempotent(tl)) {
+            int rc = tcall_set(c, TC_APPROVED); /* passed guardrails already */
+            if (rc)
+                return rc;
+            r->rec.tool_calls--; /* counted again when started */
         }
     }
     return tcalls_mark_unknown(r, "outcome unknown: agentd stopped while this call was running, "
                                   "and the tool is not idempotent, so it was not run again");
 }
 
-int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
-                   size_t errlen)
+/* A human decision, applied by machine_decide inside the resume's unit. */
+typedef struct decision {
+    const char *call_id;
+    int approve;
+    const char *reason;
+} decision_t;
+
+/* The decision's call row and guardrail event, staged before the resume event. */
+static int stage_decision(machine_run_t *r, const decision_t *d)
+{
+    tcall_t *c = NULL;
+    for (size_t i = 0; i < r->ncalls && !c; i++)
+        if (strcmp(r->calls[i].id, d->call_id) == 0 &&
+            r->calls[i].state == TC_AWAITING_APPROVAL)
+            c = &r->calls[i];
+    if (!c)
+        return ERR_NOTFOUND; /* checked before the run was loaded */
+    char msg[600];
+    snprintf(msg, sizeof msg, "denied by operator: %s",
+             d->reason && *d->reason ? d->reason : "no reason given");
+    int rc = tcall_set(c, d->approve ? TC_APPROVED : TC_REJECTED);
+    if (rc)
+        return rc;
+    if (d->approve) {
+        count_sig(r, c->name, c->args); /* an approved call counts for loop detection */
+    } else {
+        free(c->error);
+        c->error = strdup(msg);
+        if (!c->error)
+            return ERR_NOMEM;
+        c->started_ns = c->ended_ns = (int64_t)loop_wall_ns();
+    }
+    rc = tcall_stage_row(r, c);
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "agentd.guardrail", jstr(d->approve ? "approved" : "denied"));
+    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    if (d->reason)
+        json_object_object_add(attrs, "agentd.reason", jstr(d->reason));
+    trace_ev_t e = {
+        .span_id = r->rec.id,
+        .phase = "point",
+        .op = "guardrail",
+        .name = d->approve ? "guardrail approved" : "guardrail denied",
+        .step = r->rec.step,
+        .status = d->approve ? "ok" : "error",
+        .error = d->approve ? NULL : msg,
+        .attrs = attrs,
+    };
+    if (!rc)
+        rc = mstage_event(r, &e);
+    json_object_put(attrs);
+    return rc;
+}
+
+typedef struct find_call {
+    const char *call_id;
+    int step;
+    int awaiting;
+    int found;
+} find_call_t;
+
+static int find_call(void *ud, const store_toolcall_t *tc)
+{
+    find_call_t *f = ud;
+    if (strcmp(tc->call_id, f->call_id) != 0 || tc->step != f->step)
+        return 0;
+    f->found = 1;
+    f->awaiting = tcall_state_parse(tc->state) == TC_AWAITING_APPROVAL;
+    return 1;
+}
+
+/* A decision is for a waiting run and one of its calls awaiting approval; said before the
+ * run is claimed or loaded. */
+static int check_decision(machine_t *m, const store_run_t *rec, const decision_t *d,
+                          char *errbuf, size_t errlen)
+{
+    if (strcmp(rec->state, "waiting") != 0)
+        return err_set(errbuf, errlen, ERR_STATE, "run %s is %s, not waiting for an approval",
+                       rec->id, rec->state);
+    find_call_t f = {.call_id = d->call_id, .step = rec->step};
+    int rc = store_toolcalls_each(m->st, rec->id, find_call, &f);
+    if (rc)
+        return err_set(errbuf, errlen, rc, "run %s: %s", rec->id, store_errmsg(m->st));
+    if (!f.found || !f.awaiting)
+        return err_set(errbuf, errlen, ERR_NOTFOUND,
+                       "run %s: call %s is not awaiting approval (see `agentd trace %s`)",
+                       rec->id, d->call_id, rec->id);
+    return 0;
+}
+
+/* Load a run from the database, claim it, and enter its state: the one way back in for
+ * `resume`, `approve` and `deny` (d: the decision, or NULL). */
+static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
+                      const decision_t *d, char *errbuf, size_t errlen)
 {
     store_run_t rec;
     int rc = store_run_get(m->st, run_id, &rec);
@@ -311,6 +390,10 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
                        run_id);
     if (rc)
         return err_set(errbuf, errlen, rc, "run %s: %s", run_id, store_errmsg(m->st));
+    if (d && (rc = check_decision(m, &rec, d, errbuf, errlen))) {
+        store_run_clear(&rec);
+        return rc;
+    }
     int st = machine_state_parse(rec.state);
     if (st < 0 || machine_state_terminal((machine_state_t)st)) {
         err_set(errbuf, errlen, ERR_STATE, "run %s is %s; only unfinished runs can be resumed",
@@ -352,11 +435,11 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
     }
     r->rec.msg_count = (int)json_object_array_length(r->messages);
     rc = mstage_begin(r);
-    if (rc) {
-        mrun_release(r);
+    if (rc)
         return err_set(errbuf, errlen, rc, "cannot open a transaction: %s", store_errmsg(m->st));
-    }
-    if (r->state == MS_ACTING)
+    if (d)
+        rc = stage_decision(r, d);
+    if (!rc && r->state == MS_ACTING)
         rc = settle_interrupted(r);
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "agentd.owner", jstr(m->owner));
@@ -373,109 +456,28 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
     if (!rc)
         rc = mstage_event(r, &e);
     json_object_put(attrs);
-    if (mstage_end(r, rc))
-        return err_set(errbuf, errlen, ERR_IO, "run %s: cannot record the resume", run_id);
-    if (r->state != MS_WAITING)
-        arm_deadline(r);
-    mpost(r, post_resume, NULL);
+    /* The run's state is entered exactly as a transition enters it. */
+    if (menter(r, rc))
+        return err_set(errbuf, errlen, ERR_IO, "run %s: cannot record the %s", run_id,
+                       d ? "decision" : "resume");
+    if (r->state != MS_WAITING && arm_deadline(r))
+        return err_set(errbuf, errlen, ERR_NOMEM, "run %s: cannot arm its deadline", run_id);
     return 0;
+}
+
+int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen)
+{
+    return resume_run(m, agent, run_id, NULL, errbuf, errlen);
 }
 
 /* ---- approvals --------------------------------------------------------------------- */
 
-typedef struct find_call {
-    const char *call_id;
-    int step;
-    store_toolcall_t tc;
-    char *args, *result;
-    int found;
-} find_call_t;
-
-static int find_call(void *ud, const store_toolcall_t *tc)
+int machine_decide(machine_t *m, const agent_t *agent, const char *run_id, const char *call_id,
+                   int approve, const char *reason, char *errbuf, size_t errlen)
 {
-    find_call_t *f = ud;
-    if (strcmp(tc->call_id, f->call_id) != 0 || tc->step != f->step)
-        return 0;
-    f->tc = *tc;
-    f->args = tc->args ? strdup(tc->args) : NULL;
-    f->tc.args = f->args;
-    f->tc.result = f->tc.error = NULL;
-    f->found = 1;
-    return 1;
-}
-
-int machine_decide(machine_t *m, const char *run_id, const char *call_id, int approve,
-                   const char *reason, char *errbuf, size_t errlen)
-{
-    store_run_t rec;
-    int rc = store_run_get(m->st, run_id, &rec);
-    if (rc)
-        return err_set(errbuf, errlen, rc, "run %s: %s", run_id,
-                       rc == ERR_NOTFOUND ? "no such run" : err_str(rc));
-    find_call_t f = {.call_id = call_id, .step = rec.step};
-    if (strcmp(rec.state, "waiting") != 0) {
-        rc = err_set(errbuf, errlen, ERR_STATE, "run %s is %s, not waiting for an approval",
-                     rec.id, rec.state);
-        goto out;
-    }
-    if ((rc = store_toolcalls_each(m->st, rec.id, find_call, &f)))
-        goto out;
-    if (!f.found || strcmp(f.tc.state, "awaiting_approval") != 0) {
-        rc = err_set(errbuf, errlen, ERR_NOTFOUND,
-                     "run %s: call %s is not awaiting approval (see `agentd trace %s`)", rec.id,
-                     call_id, rec.id);
-        goto out;
-    }
-    char msg[600];
-    snprintf(msg, sizeof msg, "denied by operator: %s", reason && *reason ? reason : "no reason given");
-    snprintf(f.tc.state, sizeof f.tc.state, "%s", approve ? "approved" : "rejected");
-    if (!approve) {
-        f.tc.error = msg;
-        f.tc.started_ns = f.tc.ended_ns = (int64_t)loop_wall_ns();
-    }
-    json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "agentd.guardrail", jstr(approve ? "approved" : "denied"));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(f.tc.name));
-    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(call_id));
-    if (reason)
-        json_object_object_add(attrs, "agentd.reason", jstr(reason));
-    trace_ev_t e = {
-        .span_id = rec.id,
-        .phase = "point",
-        .op = "guardrail",
-        .name = approve ? "guardrail approved" : "guardrail denied",
-        .step = rec.step,
-        .status = approve ? "ok" : "error",
-        .error = approve ? NULL : msg,
-        .attrs = attrs,
-    };
-    char *json = trace_event_build(rec.id, rec.last_seq + 1, &e);
-    json_object_put(attrs);
-    if (!json) {
-        rc = ERR_NOMEM;
-        goto out;
-    }
-    rec.last_seq++;
-    rc = store_tx_begin(m->st);
-    if (!rc)
-        rc = store_toolcall_put(m->st, &f.tc);
-    if (!rc)
-        rc = store_event_add(m->st, rec.id, rec.last_seq, json);
-    if (!rc)
-        rc = store_run_update(m->st, &rec);
-    if (!rc)
-        rc = store_tx_commit(m->st);
-    else
-        store_tx_rollback(m->st);
-    if (!rc)
-        trace_file_append(m->traces_dir, rec.id, json);
-    else
-        err_set(errbuf, errlen, rc, "cannot record the decision: %s", store_errmsg(m->st));
-    free(json);
-out:
-    free(f.args);
-    store_run_clear(&rec);
-    return rc;
+    decision_t d = {call_id, approve, reason};
+    return resume_run(m, agent, run_id, &d, errbuf, errlen);
 }
 
 /* ---- cancel and deadline ----------------------------------------------------------- */
@@ -497,7 +499,7 @@ static void interrupt(machine_run_t *r, machine_event_t ev, const char *reason, 
         /* e.g. a deadline in `created`: let the state's action notice it instead. */
         return;
     }
-    mfire(r, ev, write_interrupted, (void *)msg, "error", msg);
+    mfire(r, ev, &(mfire_opt_t){write_interrupted, (void *)msg, "error", msg});
 }
 
 static void deadline_fired(void *arg)

@@ -55,7 +55,7 @@ typedef struct store_toolcall {
     int ord;            /* position in the model turn */
     char name[128];
     const char *args;   /* JSON text */
-    char state[20];     /* pending running ok error timeout rejected awaiting_approval unknown */
+    char state[20];     /* a tcall_state_name() (tcall.h): names only at this boundary */
     char idem_key[80];
     const char *result; /* JSON text or NULL */
     const char *error;  /* or NULL */

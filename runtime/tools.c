@@ -68,7 +68,7 @@ struct tools_call {
     int waiting; /* queued on t->wait_head */
     tools_call_t *wait_next;
     uint64_t start_ns;
-    const char *status;
+    tcall_state_t status;
     json_object *result;
     char error[1024];
 };
@@ -577,7 +577,7 @@ static void report_cb(void *arg)
     call_free(c);
 }
 
-static void report(tools_call_t *c, const char *status)
+static void report(tools_call_t *c, tcall_state_t status)
 {
     c->status = status;
     c->task = NULL;
@@ -608,7 +608,7 @@ static void backoff_cb(void *arg)
 
 /* Retry an idempotent tool after a transient failure (Lua error or timeout), with
  * exponential backoff and full jitter; otherwise report. */
-static void failed(tools_call_t *c, const char *status, int retryable)
+static void failed(tools_call_t *c, tcall_state_t status, int retryable)
 {
     if (retryable && c->tl->idempotent && c->attempts <= c->tl->retries) {
         uint64_t cap = (uint64_t)BACKOFF_BASE_MS << (c->attempts - 1);
@@ -638,19 +638,19 @@ static void task_done(void *ud, int rc, json_object *result, const char *err)
                      "result is %zu bytes of JSON, over the %d KiB limit for a tool result; "
                      "return less (a summary, the first items)",
                      len, MAX_RESULT_BYTES / 1024);
-            report(c, "error");
+            report(c, TC_ERROR);
             return;
         }
         c->error[0] = '\0';
         c->result = json_object_get(result);
-        report(c, "ok");
+        report(c, TC_OK);
         return;
     }
     snprintf(c->error, sizeof c->error, "%s", err ? err : err_str(rc));
     if (rc == ERR_TIMEOUT)
         snprintf(c->error, sizeof c->error, "timed out after %.1f s (the tool's timeout)",
                  (double)c->tl->timeout_ms / 1000);
-    failed(c, rc == ERR_TIMEOUT ? "timeout" : "error", rc == ERR_LUA || rc == ERR_TIMEOUT);
+    failed(c, rc == ERR_TIMEOUT ? TC_TIMEOUT : TC_ERROR, rc == ERR_LUA || rc == ERR_TIMEOUT);
 }
 
 static void timeout_cb(void *arg)
@@ -662,7 +662,7 @@ static void timeout_cb(void *arg)
     slot_release(c);
     snprintf(c->error, sizeof c->error, "timed out after %.1f s (the tool's timeout)",
              (double)c->tl->timeout_ms / 1000);
-    failed(c, "timeout", 1);
+    failed(c, TC_TIMEOUT, 1);
 }
 
 static void attempt(tools_call_t *c)
@@ -690,7 +690,7 @@ static void attempt(tools_call_t *c)
         c->task = NULL;
         slot_release(c);
         snprintf(c->error, sizeof c->error, "cannot start the tool: %s", err_str(rc));
-        report(c, "error");
+        report(c, TC_ERROR);
     }
 }
 
@@ -783,11 +783,11 @@ int tools_call(tools_t *t, const char *name, const char *args_json, const tools_
     }
     if (!c->tl) {
         snprintf(c->error, sizeof c->error, "unknown tool \"%s\"", name ? name : "");
-        report(c, "rejected");
+        report(c, TC_REJECTED);
     } else if (check_args(c, args_json) != 0) {
         if (!c->error[0])
             snprintf(c->error, sizeof c->error, "out of memory");
-        report(c, "rejected");
+        report(c, TC_REJECTED);
     } else {
         attempt(c);
     }

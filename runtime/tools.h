@@ -4,7 +4,7 @@
  * run(args, ctx), and policy: timeout (seconds), retries, idempotent, approval.
  *
  * tools_call() validates the arguments against the compiled schema first; an invalid call
- * never reaches the tool and completes with status "rejected" and the validator's message.
+ * never reaches the tool and completes with status TC_REJECTED and the validator's message.
  * Each call runs in its own Lua coroutine (sandbox.h); every ctx door yields to the loop.
  *
  * Invariants: done fires exactly once, from a loop event, unless tools_call_cancel() was
@@ -14,6 +14,7 @@
 #define AGENTD_TOOLS_H
 
 #include "loop.h"
+#include "tcall.h"
 
 #include <json-c/json.h>
 #include <stddef.h>
@@ -44,7 +45,7 @@ typedef struct tools_call_info {
 } tools_call_info_t;
 
 typedef struct tools_result {
-    const char *status;   /* "ok", "error", "timeout", "rejected" */
+    tcall_state_t status; /* TC_OK, TC_ERROR, TC_TIMEOUT or TC_REJECTED */
     json_object *result;  /* "ok": the tool's return value as JSON (borrowed) */
     const char *error;    /* otherwise: one line for the model, e.g. "/qty: must be >= 1" */
     double ms;            /* wall time of the call, including retries */

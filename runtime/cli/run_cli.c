@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "err.h"
 #include "proc.h"
+#include "tcall.h"
 #include "trace.h"
 
 #include <stdio.h>
@@ -157,7 +158,7 @@ static int print_waiting_call(void *ud, const store_toolcall_t *tc)
 {
     const view_t *v = ud;
     const store_run_t *r = &v->last;
-    if (tc->step == r->step && strcmp(tc->state, "awaiting_approval") == 0)
+    if (tc->step == r->step && tcall_state_parse(tc->state) == TC_AWAITING_APPROVAL)
         printf("  approve: agentd approve %s %s%s    deny: agentd deny %s %s --reason \"...\"%s\n"
                "           (%s %s)\n",
                r->id, tc->call_id, v->db_hint, r->id, tc->call_id, v->db_hint, tc->name,
@@ -434,12 +435,9 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, code);
     }
-    if (decide && machine_decide(s.m, run, call, approve, reason, err, sizeof err)) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return finish(c, &s, CLI_USAGE);
-    }
     snprintf(c->view.main_id, sizeof c->view.main_id, "%s", run);
-    if (machine_resume(s.m, s.agent, run, err, sizeof err)) {
+    if (decide ? machine_decide(s.m, s.agent, run, call, approve, reason, err, sizeof err)
+               : machine_resume(s.m, s.agent, run, err, sizeof err)) {
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, CLI_USAGE);
     }

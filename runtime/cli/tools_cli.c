@@ -207,7 +207,7 @@ static void call_done(void *ud, const tools_result_t *r)
 {
     call_out_t *o = ud;
     o->done = 1;
-    snprintf(o->status, sizeof o->status, "%s", r->status);
+    snprintf(o->status, sizeof o->status, "%s", tcall_state_name(r->status));
     o->error = r->error ? strdup(r->error) : NULL;
     o->result = r->result ? strdup(json_object_to_json_string_ext(
                                 r->result, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |

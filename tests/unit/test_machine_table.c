@@ -1,7 +1,7 @@
 /* The transition table: every allowed pair leads where the design says, every other pair
  * is rejected, terminal states have no way out. */
 #include "check.h"
-#include "machine.h"
+#include "machine_int.h"
 
 static void test_allowed(void)
 {
@@ -35,7 +35,7 @@ static void test_allowed(void)
         CHECK(t != NULL);
         if (t) {
             CHECK_EQ_INT(t->to, want[i].to);
-            CHECK(t->action != NULL);
+            CHECK(mact_enter[t->to].run != NULL);
         }
     }
 }
@@ -83,6 +83,16 @@ static void test_every_nonterminal_state_can_be_cancelled(void)
             CHECK(machine_lookup((machine_state_t)s, ME_CANCEL) != NULL);
 }
 
+/* One way into every state: each state, terminal or not, has a run hook (menter asserts it). */
+static void test_every_state_has_an_enter_hook(void)
+{
+    for (int s = 0; s < MS__COUNT; s++)
+        CHECK(mact_enter[s].run != NULL);
+    CHECK(mact_enter[MS_PLANNING].stage != NULL);
+    CHECK(mact_enter[MS_ACTING].stage != NULL);
+    CHECK(mact_enter[MS_DONE].stage == NULL);
+}
+
 static void test_names_round_trip(void)
 {
     for (int s = 0; s < MS__COUNT; s++)
@@ -98,6 +108,7 @@ int main(void)
     RUN(test_illegal_pairs_rejected);
     RUN(test_terminal_states_are_final);
     RUN(test_every_nonterminal_state_can_be_cancelled);
+    RUN(test_every_state_has_an_enter_hook);
     RUN(test_names_round_trip);
     return check_report();
 }

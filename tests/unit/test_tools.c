@@ -35,7 +35,7 @@ static void on_done(void *ud, const tools_result_t *r)
 {
     res_t *x = ud;
     x->done++;
-    snprintf(x->status, sizeof x->status, "%s", r->status);
+    snprintf(x->status, sizeof x->status, "%s", tcall_state_name(r->status));
     snprintf(x->error, sizeof x->error, "%s", r->error ? r->error : "");
     snprintf(x->result, sizeof x->result, "%s",
              r->result ? json_object_to_json_string_ext(r->result, JSON_C_TO_STRING_PLAIN)
