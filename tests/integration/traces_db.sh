@@ -11,6 +11,12 @@ for i in 1 2 3; do "$AGENTD" run agents/support.lua "Where is my order 104$i?" -
 n=$(ls traces | wc -l)
 [ "$n" = 3 ] && ok "default database agentd.db writes traces/" || fail "traces/ beside agentd.db" "$n files"
 
+# Listings say what they hide: how many runs there are and the command for the next page.
+"$AGENTD" runs --limit 2 >"$TMP/runs" 2>&1
+tail -1 "$TMP/runs" | grep -q "^runs 1-2 of 3, newest first; older: agentd runs --offset 2 --limit 2, all: --limit 0" &&
+    [ "$("$AGENTD" runs --offset 2 --limit 2 | grep -c "^[0-9a-f]\{16\} ")" = 1 ] &&
+    ok "runs says 2 of 3 and how to page; --offset shows the rest" || fail "runs paging" "$(cat "$TMP/runs")"
+
 cp agentd.db copy.db
 out=$("$AGENTD" run agents/support.lua "Where is my order 1042?" --db copy.db 2>&1)
 [ "$(ls copy.traces | wc -l)" = 1 ] && ok "copy.db writes copy.traces/" || fail "copy.traces" "$(ls)"
