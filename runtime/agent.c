@@ -337,22 +337,30 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
                 "tools, ...", path);
         goto fail;
     }
-    const char *name, *desc, *input;
+    const char *name, *desc, *input, *kb;
     if (get_string(t, "name", 1, &name, path, errbuf, errlen) ||
         get_string(t, "description", 0, &desc, path, errbuf, errlen) ||
-        get_string(t, "default_input", 0, &input, path, errbuf, errlen))
+        get_string(t, "default_input", 0, &input, path, errbuf, errlen) ||
+        get_string(t, "kb", 0, &kb, path, errbuf, errlen))
         goto fail;
     a->name = strdup(name);
     a->description = dup_or_null(desc);
     a->default_input = dup_or_null(input);
-    if (!a->name)
+    a->kb = dup_or_null(kb);
+    if (!a->name || (kb && !a->kb))
         goto nomem;
     if (load_models(a, t, errbuf, errlen) || load_prompt(a, t, errbuf, errlen) ||
         load_limits(a, t, errbuf, errlen) || load_memory(a, t, errbuf, errlen) ||
         load_policy(a, t, errbuf, errlen) ||
         load_endpoints(a, t, errbuf, errlen) ||
-        get_string_array(t, "tools", &a->tools, path, errbuf, errlen))
+        get_string_array(t, "tools", &a->tools, path, errbuf, errlen) ||
+        get_string_array(t, "kb_sources", &a->kb_sources, path, errbuf, errlen))
         goto fail;
+    if (a->kb_sources && !a->kb) {
+        err_set(errbuf, errlen, ERR_INVAL, "%s: kb_sources: also set kb = \"NAME\", the knowledge "
+                "base they are indexed into", path);
+        goto fail;
+    }
     if (!a->tools)
         a->tools = json_object_new_array();
     if (json_object_object_get_ex(t, "output_schema", &v) && v) {
@@ -387,6 +395,8 @@ void agent_free(agent_t *a)
     free(a->system_prompt);
     free(a->prompt_file);
     free(a->default_input);
+    free(a->kb);
+    json_object_put(a->kb_sources);
     json_object_put(a->tools);
     json_object_put(a->output_schema);
     json_object_put(a->approval);

@@ -323,6 +323,8 @@ static void push_ctx(lua_State *L, ctx_task_t *t)
     lua_setfield(L, -2, "http");
     ctx_exec_push(L, t);
     lua_setfield(L, -2, "exec");
+    ctx_kb_push(L, t);
+    lua_setfield(L, -2, "kb");
     lua_getglobal(L, "json");
     lua_setfield(L, -2, "json");
     lua_pushstring(L, e->run_id ? e->run_id : "");

@@ -600,6 +600,7 @@ static void start_tool(machine_run_t *r, void *arg)
         .http_allow = r->agent->http_allow,
         .exec_allow = r->agent->exec_allow,
         .secrets_allow = r->agent->secrets_allow,
+        .kb = r->agent->kb,
     };
     tools_call_info_t info = {
         .run_id = r->rec.id,

@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "err.h"
 #include "mcp/mcp.h"
+#include "rag/rag.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -52,6 +53,46 @@ static int load_tools(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errl
     return 0;
 }
 
+/* The agent's kb_sources, indexed into its kb before any run starts (unchanged files are
+ * skipped by content hash, so this costs a hash per file): the agent's documents are
+ * searchable on first use with nothing for the user to do. */
+static int sync_kb(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
+{
+    json_object *src = s->agent->kb_sources;
+    size_t n = src ? json_object_array_length(src) : 0;
+    if (!n)
+        return 0;
+    char **paths = calloc(n, sizeof *paths);
+    if (!paths)
+        return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *p = json_object_get_string(json_object_array_get_idx(src, i));
+        size_t len = strlen(s->agent->dir) + strlen(p) + 2;
+        if (!(paths[i] = malloc(len)))
+            rc = ERR_NOMEM;
+        else if (p[0] == '/')
+            snprintf(paths[i], len, "%s", p);
+        else
+            snprintf(paths[i], len, "%s/%s", s->agent->dir, p);
+    }
+    rag_t *r = NULL;
+    char err[1024] = "";
+    if (!rc && !(r = rag_open(rag_default_path(cli_db_path(o->db_path)), err, sizeof err)))
+        rc = ERR_IO;
+    if (!rc)
+        rc = rag_add(r, s->agent->kb, (const char *const *)paths, n, NULL, NULL, err,
+                     sizeof err);
+    rag_close(r);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    if (rc)
+        return err_set(errbuf, errlen, rc, "%s: kb_sources: %s", s->agent->path,
+                       *err ? err : err_str(rc));
+    return 0;
+}
+
 int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
 {
     memset(s, 0, sizeof *s);
@@ -81,6 +122,8 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
         return CLI_INTERNAL;
     }
     if (load_tools(s, o, errbuf, errlen))
+        return CLI_USAGE;
+    if (sync_kb(s, o, errbuf, errlen))
         return CLI_USAGE;
     const char *cache = o->cache_mode ? o->cache_mode : getenv("AGENTD_CACHE");
     model_opts_t mo = {.cache_mode = cache, .capture_content = 1,

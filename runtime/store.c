@@ -157,6 +157,11 @@ sqlite3 *store_sqlite(store_t *st)
     return st->db;
 }
 
+const char *store_path(const store_t *st)
+{
+    return st->path;
+}
+
 const char *store_errmsg(store_t *st)
 {
     return st && st->db ? sqlite3_errmsg(st->db) : "no database";

@@ -71,6 +71,8 @@ store_t *store_open(const char *path, int durability, char *errbuf, size_t errle
 void store_close(store_t *st);
 /* Last SQLite error message for this connection. */
 const char *store_errmsg(store_t *st);
+/* The database file's path as opened. */
+const char *store_path(const store_t *st);
 /* Call once at process exit, after every store_close. */
 void store_global_shutdown(void);
 

@@ -8,6 +8,7 @@
 #include "ctx.h"
 #include "err.h"
 #include "sandbox.h"
+#include "rag/rag.h"
 #include "schema/schema.h"
 
 #include <dirent.h>
@@ -52,6 +53,7 @@ struct tools {
     uint64_t rng; /* xorshift state for backoff jitter (no hidden global rand()) */
     size_t live, max_live;               /* attempts holding a Lua state, and the cap */
     tools_call_t *wait_head, *wait_tail; /* attempts waiting for a slot */
+    rag_t *kb;                           /* ctx.kb's handle, opened on first use */
 };
 
 struct tools_call {
@@ -59,7 +61,7 @@ struct tools_call {
     loop_reap_t reap; /* frees the call from the loop's reap step */
     const tool_t *tl;
     json_object *args;
-    char *agent, *run_id, *call_id, *idem;
+    char *agent, *run_id, *call_id, *idem, *kb;
     tools_policy_t policy;
     ctx_env_t env;
     ctx_task_t *task;
@@ -117,6 +119,7 @@ void tools_free(tools_t *t)
     for (size_t i = 0; i < t->ndata; i++)
         free(t->data_dirs[i]);
     free(t->v);
+    rag_close(t->kb);
     free(t);
 }
 
@@ -617,6 +620,7 @@ static void call_free(void *arg)
     json_object_put(c->policy.exec_allow);
     json_object_put(c->policy.secrets_allow);
     free(c->agent);
+    free(c->kb);
     free(c->run_id);
     free(c->call_id);
     free(c->idem);
@@ -745,7 +749,7 @@ static void attempt_remote(tools_call_t *c)
     if (rc) {
         remote_cancel(c);
         snprintf(c->error, sizeof c->error, "cannot start the tool: %s", err_str(rc));
-        report(c, "error");
+        report(c, TC_ERROR);
     }
 }
 
@@ -792,6 +796,9 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
     if (!c->run_id || !c->call_id || !c->idem || !c->agent)
         return ERR_NOMEM;
     c->policy.agent = c->agent;
+    if (p && p->kb && !(c->kb = strdup(p->kb)))
+        return ERR_NOMEM;
+    c->policy.kb = c->kb;
     c->policy.http_allow = p ? json_object_get(p->http_allow) : NULL;
     c->policy.exec_allow = p ? json_object_get(p->exec_allow) : NULL;
     c->policy.secrets_allow = p ? json_object_get(p->secrets_allow) : NULL;
@@ -810,6 +817,7 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
     e->limits = c->t->limits;
     e->code = c->tl ? c->tl->code : NULL;
     e->code_len = c->tl ? c->tl->code_len : 0;
+    e->kb = &c->t->kb;
     return 0;
 }
 

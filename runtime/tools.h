@@ -32,6 +32,7 @@ typedef struct tools_policy {
     json_object *http_allow;    /* hosts ctx.http may reach, e.g. ["127.0.0.1","api.x.com"] */
     json_object *exec_allow;    /* programs ctx.exec may run (argv[0]) */
     json_object *secrets_allow; /* environment variable names ctx.secret may read */
+    const char *kb;             /* the agent's knowledge base (ctx.kb.default), or NULL */
 } tools_policy_t;
 
 typedef struct tools_call_info {

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "gc_cli.h"
 #include "mcp/mcp.h"
+#include "kb_cli.h"
 #include "models_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
@@ -109,6 +110,15 @@ static const command_t commands[] = {
      "      --include-approval. Also --db PATH (ctx.kv), --page-size N (tools/list pages).\n"
      "  agentd mcp tools AGENT.lua [--json]\n"
      "      Start the agent's MCP servers and list the tools they add to its runs.\n"},
+    {"kb", kb_cli_main, "kb add|list|stats|rm|search|eval ...",
+     "Knowledge bases for retrieval (docs/rag.md):\n"
+     "  agentd kb add KB PATH... [--strategy fixed|structure|sentence] [--size N] [--overlap N]\n"
+     "                [--embedder offline|openai:MODEL] [--dim N] [--quant f32|int8]\n"
+     "  agentd kb list | stats KB | rm KB\n"
+     "  agentd kb search KB QUERY [--mode keyword|vector|hybrid|all] [-k N] [--path GLOB]\n"
+     "                [--heading TEXT] [--kw-weight W] [--vec-weight W] [--json]\n"
+     "  agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]   recall@1/5/10 and MRR per mode\n"
+     "  --kb-db PATH   the KB database (default $AGENTD_KB_DB, else the run database)\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",

@@ -33,6 +33,7 @@ typedef struct hx {
 } hx_t;
 
 struct mcp_httpc {
+    loop_reap_t reap; /* freed from the loop's reap step */
     loop_t *lp;
     http_t *http;
     mcp_conn_t *c;
@@ -263,6 +264,5 @@ void mcp_httpc_close(mcp_httpc_t *hc)
         http_cancel(hc->http, x->xfer);
         free(x);
     }
-    if (loop_reap(hc->lp, httpc_free, hc) != 0)
-        httpc_free(hc);
+    loop_reap(hc->lp, &hc->reap, httpc_free, hc);
 }

@@ -215,7 +215,7 @@ json_object *mcp_result_from_tool(const tools_result_t *r)
         json_object_put(item);
         return NULL;
     }
-    int ok = strcmp(r->status, "ok") == 0;
+    int ok = r->status == TC_OK;
     json_object_object_add(item, "type", json_object_new_string("text"));
     if (ok && json_object_is_type(r->result, json_type_string))
         json_object_object_add(item, "text", json_object_get(r->result));
@@ -223,13 +223,13 @@ json_object *mcp_result_from_tool(const tools_result_t *r)
         json_object_object_add(item, "text", json_object_new_string(
                                                  r->result ? mcp_msg_text(r->result, NULL)
                                                            : "null"));
-    else if (strcmp(r->status, "timeout") == 0 || strcmp(r->status, "rejected") == 0) {
+    else if (r->status == TC_TIMEOUT || r->status == TC_REJECTED) {
         char msg[1200];
-        snprintf(msg, sizeof msg, "%s: %s", r->status, r->error ? r->error : "");
+        snprintf(msg, sizeof msg, "%s: %s", tcall_state_name(r->status), r->error ? r->error : "");
         json_object_object_add(item, "text", json_object_new_string(msg));
     } else
         json_object_object_add(item, "text", json_object_new_string(r->error ? r->error
-                                                                             : r->status));
+                                                                             : tcall_state_name(r->status)));
     json_object_array_add(content, item);
     json_object_object_add(res, "content", content);
     /* An object result is also given as structured content, for clients that read it. */

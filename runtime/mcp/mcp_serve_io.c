@@ -107,8 +107,10 @@ static void sio_readable(evutil_socket_t fd, short what, void *arg)
             loop_stop(io->lp);
         return;
     }
-    if (io->file)
-        loop_after(io->lp, 0, sio_next_chunk, io, &io->next);
+    if (io->file && loop_after(io->lp, 0, sio_next_chunk, io, &io->next) != 0) {
+        fprintf(stderr, "agentd: mcp: cannot schedule the next read (out of memory)\n");
+        loop_stop(io->lp);
+    }
     char *line;
     size_t len;
     while ((line = evbuffer_readln(io->rbuf, &len, EVBUFFER_EOL_LF))) {
@@ -156,8 +158,8 @@ int mcp_serve_stdio(loop_t *lp, mcp_srv_t *s)
         (io.file ? loop_after(lp, 0, sio_next_chunk, &io, &io.next)
                  : event_add(io.ev_in, NULL)))
         goto done;
-    loop_on_signal(lp, SIGINT, on_signal, lp);
-    loop_on_signal(lp, SIGTERM, on_signal, lp);
+    if (loop_on_signal(lp, SIGINT, on_signal, lp) || loop_on_signal(lp, SIGTERM, on_signal, lp))
+        fprintf(stderr, "agentd: warning: cannot install the signal handlers\n");
     code = loop_run(lp) == 0 ? CLI_OK : CLI_INTERNAL;
 done:
     loop_timer_cancel(io.next);
@@ -496,8 +498,8 @@ int mcp_serve_http(loop_t *lp, mcp_srv_t *s, const char *listen)
     fprintf(stderr, "agentd: MCP server (Streamable HTTP) on http://%s:%d/mcp, %zu tools\n",
             host, bound, mcp_srv_served(s));
     fflush(stderr);
-    loop_on_signal(lp, SIGINT, on_signal, lp);
-    loop_on_signal(lp, SIGTERM, on_signal, lp);
+    if (loop_on_signal(lp, SIGINT, on_signal, lp) || loop_on_signal(lp, SIGTERM, on_signal, lp))
+        fprintf(stderr, "agentd: warning: cannot install the signal handlers\n");
     code = loop_run(lp) == 0 ? CLI_OK : CLI_INTERNAL;
 done:
     /* Connections first (their close callbacks still find their sessions), then sessions. */

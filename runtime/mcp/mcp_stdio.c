@@ -33,6 +33,7 @@
 #define ERR_TAIL 2048
 
 struct mcp_stdio {
+    loop_reap_t reap; /* freed from the loop's reap step */
     loop_t *lp;
     mcp_conn_t *c;
     pid_t pid;
@@ -332,6 +333,5 @@ void mcp_stdio_close(mcp_stdio_t *s, long grace_ms)
             ;
         s->reaped = 1;
     }
-    if (loop_reap(s->lp, stdio_free, s) != 0)
-        stdio_free(s);
+    loop_reap(s->lp, &s->reap, stdio_free, s);
 }

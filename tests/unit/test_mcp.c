@@ -143,7 +143,7 @@ static void test_result_to_tool(void)
 static void test_result_from_tool(void)
 {
     json_object *v = J("{\"n\":1}");
-    tools_result_t ok = {.status = "ok", .result = v};
+    tools_result_t ok = {.status = TC_OK, .result = v};
     json_object *r = mcp_result_from_tool(&ok);
     CHECK_EQ_STR(S(r), "{\"content\":[{\"type\":\"text\",\"text\":\"{\\\"n\\\":1}\"}],"
                        "\"structuredContent\":{\"n\":1},\"isError\":false}");
@@ -155,7 +155,7 @@ static void test_result_from_tool(void)
     CHECK_EQ_STR(S(r), "{\"content\":[{\"type\":\"text\",\"text\":\"plain\"}],\"isError\":false}");
     json_object_put(r);
     json_object_put(v);
-    tools_result_t bad = {.status = "rejected", .error = "invalid arguments: /q: must be >= 1"};
+    tools_result_t bad = {.status = TC_REJECTED, .error = "invalid arguments: /q: must be >= 1"};
     r = mcp_result_from_tool(&bad);
     CHECK(strstr(S(r), "\"text\":\"rejected: invalid arguments: /q: must be >= 1\"") != NULL);
     CHECK(strstr(S(r), "\"isError\":true") != NULL);
@@ -307,7 +307,7 @@ static void got_done(void *ud, const tools_result_t *r)
 {
     got_t *g = ud;
     g->n++;
-    snprintf(g->status, sizeof g->status, "%s", r->status);
+    snprintf(g->status, sizeof g->status, "%s", tcall_state_name(r->status));
     snprintf(g->text, sizeof g->text, "%s", r->result ? S(r->result) : r->error);
 }
 
