@@ -257,6 +257,10 @@ static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
         json_object_object_add(attrs, "gen_ai.response.finish_reasons", jx_new_str(resp->finish));
     if (resp->err && resp->reason)
         json_object_object_add(attrs, "error.type", jx_new_str(resp->reason));
+    if (resp->fallback_from) {
+        json_object_object_add(attrs, "agentd.fallback.from", jx_new_str(resp->fallback_from));
+        json_object_object_add(attrs, "agentd.fallback.reason", jx_new_str(resp->fallback_why));
+    }
     char name[200];
     snprintf(name, sizeof name, "chat %s", resp->model ? resp->model : r->models[0]);
     trace_ev_t e = {
@@ -369,6 +373,18 @@ static void model_done(void *ud, const model_resp_t *resp)
         return;
     }
     r->rec.step++;
+    if (resp->model && strcmp(resp->model, "default") != 0)
+        snprintf(r->rec.answered_by, sizeof r->rec.answered_by, "%s:%s", resp->provider,
+                 resp->model);
+    else
+        snprintf(r->rec.answered_by, sizeof r->rec.answered_by, "%s", resp->provider);
+    /* The reason usually names its model already ("openai:x: HTTP 503 ..."). */
+    if (resp->fallback_from && !r->rec.fallback[0]) {
+        size_t n = strlen(resp->fallback_from);
+        int named = strncmp(resp->fallback_why, resp->fallback_from, n) == 0;
+        snprintf(r->rec.fallback, sizeof r->rec.fallback, "%s%s%s",
+                 named ? "" : resp->fallback_from, named ? "" : ": ", resp->fallback_why);
+    }
     json_object *tcs = NULL, *content;
     if (json_object_object_get_ex(resp->message, "tool_calls", &tcs) &&
         json_object_is_type(tcs, json_type_array) && json_object_array_length(tcs) > 0) {

@@ -20,18 +20,12 @@
 const model_prov_t model_provs[] = {
     {"offline", &provider_offline, NULL, NULL, NULL, 0, NULL},
     {"openai", &provider_openai, "OPENAI_BASE_URL", "https://api.openai.com/v1",
-     "OPENAI_API_KEY", 1,
-     "OPENAI_API_KEY is not set, so this run uses the built-in offline model; export "
-     "OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server) to use OpenAI"},
+     "OPENAI_API_KEY", 1, "OPENAI_BASE_URL"},
     {"anthropic", &provider_anthropic, "ANTHROPIC_BASE_URL", "https://api.anthropic.com",
-     "ANTHROPIC_API_KEY", 1,
-     "ANTHROPIC_API_KEY is not set, so this run uses the built-in offline model; export "
-     "ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for a proxy) to use Anthropic"},
+     "ANTHROPIC_API_KEY", 1, "ANTHROPIC_BASE_URL"},
     {"ollama", &provider_openai, "OLLAMA_HOST", "http://127.0.0.1:11434", NULL, 0, NULL},
     {"openrouter", &provider_openai, "OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1",
-     "OPENROUTER_API_KEY", 1,
-     "OPENROUTER_API_KEY is not set, so this run uses the built-in offline model; export "
-     "OPENROUTER_API_KEY to use OpenRouter"},
+     "OPENROUTER_API_KEY", 1, "OPENROUTER_BASE_URL"},
     {"vllm", &provider_openai, "VLLM_BASE_URL", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", 0,
      NULL},
     {"llamacpp", &provider_openai, "LLAMACPP_BASE_URL", "http://127.0.0.1:8080/v1", NULL, 0,
@@ -86,13 +80,36 @@ static const char *endpoint(json_object *endpoints, const char *prefix, const ch
     return NULL;
 }
 
-/* The key for a provider: from the variable the agent names, else the provider's own. */
-static const char *key_of(const model_prov_t *p, json_object *endpoints)
+/* The variable the key is read from: the one the agent names, else the provider's own. */
+static const char *key_var(const model_prov_t *p, json_object *endpoints)
 {
     const char *var = endpoint(endpoints, p->prefix, "api_key_env");
-    if (!var)
-        var = p->key_env;
-    return var ? getenv(var) : NULL;
+    return var ? var : p->key_env;
+}
+
+const char *model_key_of(const model_prov_t *p, json_object *endpoints)
+{
+    const char *var = key_var(p, endpoints);
+    const char *k = var ? getenv(var) : NULL;
+    return k && *k ? k : NULL;
+}
+
+int model_key_needed(const model_prov_t *p, json_object *endpoints)
+{
+    /* An agent that names the variable expects a key, wherever the server is. */
+    if (endpoint(endpoints, p->prefix, "api_key_env"))
+        return 1;
+    if (!p->key_required)
+        return 0;
+    const char *url = endpoint(endpoints, p->prefix, "base_url");
+    if (!url && p->base_env)
+        url = getenv(p->base_env);
+    if (!url || !*url)
+        return 1;
+    size_t n = strlen(url), d = strlen(p->def_base);
+    while (n > d && url[n - 1] == '/')
+        n--;
+    return n == d && strncmp(url, p->def_base, d) == 0;
 }
 
 /* OLLAMA_HOST is "host:port" or a URL; its OpenAI-compatible API lives under /v1. */
@@ -145,9 +162,12 @@ static int configure(model_client_t *mc, const model_opts_t *o, char *errbuf, si
         return ERR_INVAL;
     for (size_t i = 0; i < model_nprovs; i++) {
         const model_prov_t *p = &model_provs[i];
-        const char *k = key_of(p, o->endpoints);
+        const char *k = model_key_of(p, o->endpoints);
+        mc->need_key[i] = model_key_needed(p, o->endpoints);
+        if (p->key_env && !(mc->key_var[i] = strdup(key_var(p, o->endpoints))))
+            return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
         if ((p->def_base && !(mc->base[i] = base_url(p, o->endpoints))) ||
-            (k && *k && !(mc->key[i] = strdup(k))))
+            (k && !(mc->key[i] = strdup(k))))
             return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
     }
     return 0;
@@ -199,6 +219,7 @@ void model_client_free(model_client_t *mc)
     for (size_t i = 0; i < model_nprovs; i++) {
         free(mc->base[i]);
         free(mc->key[i]);
+        free(mc->key_var[i]);
     }
     for (size_t i = 0; i < mc->neps; i++)
         free(mc->eps[i].key);
@@ -222,29 +243,53 @@ const model_prov_t *model_find_prov(const char *model, const char **name)
     return NULL;
 }
 
-const char *model_resolve(const char *model, const char **note)
-{
-    return model_resolve_with(model, NULL, note);
-}
-
-const char *model_resolve_with(const char *model, json_object *endpoints, const char **note)
+int model_check_creds(const char *model, json_object *endpoints, char *why, size_t len)
 {
     const char *name;
-    if (note)
-        *note = NULL;
     if (!model || !*model)
-        return "offline";
+        return 0;
     const model_prov_t *p = model_find_prov(model, &name);
     const char *cache = getenv("AGENTD_CACHE");
     /* Replaying a recorded run needs no key: every answer comes from the cache. */
-    if (!p || !p->key_required || (cache && strcmp(cache, "replay") == 0))
-        return model;
-    const char *k = key_of(p, endpoints);
-    if (k && *k)
-        return model;
-    if (note)
-        *note = p->note;
-    return "offline";
+    if (!p || (cache && strcmp(cache, "replay") == 0) || !model_key_needed(p, endpoints) ||
+        model_key_of(p, endpoints))
+        return 0;
+    const char *var = key_var(p, endpoints);
+    if (strcmp(var, p->key_env) != 0)
+        return err_set(why, len, ERR_INVAL,
+                       "%s: %s is not set (endpoints.%s.api_key_env in the agent file)", model,
+                       var, p->prefix);
+    return err_set(why, len, ERR_INVAL,
+                   "%s: %s is not set; export it, or set %s to a compatible server that needs "
+                   "no key (Ollama, llama.cpp, vLLM)",
+                   model, var, p->base_var);
+}
+
+int model_providers_each(json_object *endpoints, model_prov_fn cb, void *ud)
+{
+    for (size_t i = 0; i < model_nprovs; i++) {
+        const model_prov_t *p = &model_provs[i];
+        model_prov_info_t in = {
+            .prefix = p->prefix,
+            .wire = p->ops == &provider_offline      ? "builtin"
+                    : p->ops == &provider_anthropic ? "anthropic"
+                                                    : "openai",
+            .key_env = p->key_env ? key_var(p, endpoints) : NULL,
+            .key_set = p->key_env && model_key_of(p, endpoints) != NULL,
+            .key_needed = model_key_needed(p, endpoints),
+        };
+        char *url = p->def_base ? base_url(p, endpoints) : NULL;
+        const char *env = p->base_env ? getenv(p->base_env) : NULL;
+        in.base_url = url;
+        in.base_from = endpoint(endpoints, p->prefix, "base_url") ? "agent file"
+                       : env && *env                              ? p->base_env
+                                                                  : "default";
+        int stop = cb(ud, &in);
+        free(url);
+        if (stop)
+            return stop;
+    }
+    return 0;
 }
 
 double model_price(model_client_t *mc, const char *model, const model_usage_t *u)

@@ -63,6 +63,8 @@ typedef struct model_resp {
     const char *finish;     /* "stop", "tool_calls", "length" */
     const char *provider;   /* who answered (after fallback) */
     const char *model;
+    const char *fallback_from; /* success by a later model of the chain: the first one */
+    const char *fallback_why;  /* and why it did not answer (redacted), else NULL */
     model_usage_t usage;    /* summed over all attempts and re-asks of this call */
     int attempts;
     int cached;
@@ -129,12 +131,25 @@ model_client_t *model_client_new(loop_t *lp, http_t *h, store_t *st, const model
  * callbacks (after the loop has returned), never from inside on_text/on_attempt/done. */
 void model_client_free(model_client_t *mc);
 
-/* Resolve the model a run will use: if the chain's first model names a provider whose
- * credentials are missing, return "offline" and write one line to *note explaining how
- * to configure a real model. Returns a static or chain string; never NULL. */
-const char *model_resolve(const char *model, const char **note);
-/* The same, honouring an agent's endpoints (api_key_env) as model_opts_t describes. */
-const char *model_resolve_with(const char *model, json_object *endpoints, const char **note);
+/* Whether model can be called as configured: 0 when its provider needs no key (offline,
+ * ollama, llamacpp, vllm, any provider at a base URL other than its own, cache replay) or
+ * the key is set; else ERR_INVAL with one line in why naming the variable to export.
+ * endpoints: the agent's, as model_opts_t describes (may be NULL). */
+int model_check_creds(const char *model, json_object *endpoints, char *why, size_t len);
+
+/* A provider as configured here (agentd models): base URL and where it came from, the key's
+ * variable and whether it is set or needed. Strings valid until the next call. */
+typedef struct model_prov_info {
+    const char *prefix;      /* "openai", "ollama", ... "offline" */
+    const char *wire;        /* "openai", "anthropic", "builtin" */
+    const char *base_url;    /* NULL for offline */
+    const char *base_from;   /* the variable that set it, "agent file" or "default" */
+    const char *key_env;     /* NULL when the provider takes no key */
+    int key_set, key_needed;
+} model_prov_info_t;
+typedef int (*model_prov_fn)(void *ud, const model_prov_info_t *p);
+/* Each provider agentd knows, in table order; cb returns nonzero to stop (returned). */
+int model_providers_each(json_object *endpoints, model_prov_fn cb, void *ud);
 
 /* Start a call. On success returns 0 and, if out is not NULL, a handle valid until done
  * fires or model_call_cancel() is called. done fires exactly once otherwise. */

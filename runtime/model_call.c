@@ -92,6 +92,10 @@ static void finish(model_call_t *c, int err, const char *reason, json_object *me
     r.provider = c->conf ? c->conf->prefix : c->tried_conf ? c->tried_conf->prefix : NULL;
     r.model = c->conf ? c->mname : c->tried_mname;
     r.usage = c->usage;
+    if (!err && c->mi > 0 && c->mi < c->nmodels) {
+        r.fallback_from = c->models[0];
+        r.fallback_why = c->fb_why;
+    }
     r.attempts = c->attempts;
     r.cached = cached;
     if (c->mc->capture) {
@@ -114,6 +118,8 @@ static void next_model(model_call_t *c)
         c->tried_conf = c->conf;
         c->tried_mname = c->mname;
     }
+    if (c->mi == 0)
+        snprintf(c->fb_why, sizeof c->fb_why, "%s", c->last_msg[0] ? c->last_msg : "failed");
     c->mi++;
     c->tries = 0;
     c->looked = 0;
@@ -442,9 +448,9 @@ void model_call_advance(model_call_t *c)
             }
         }
         size_t pi = (size_t)(c->conf - model_provs);
-        if (c->conf->key_required && !mc->key[pi]) {
+        if (mc->need_key[pi] && !mc->key[pi]) {
             set_fail(c, ERR_INVAL, 401, "not_retryable", "%s: %s is not set", m,
-                     c->conf->key_env);
+                     mc->key_var[pi] ? mc->key_var[pi] : c->conf->key_env);
             report(c, c->attempts + 1, "auth", ERR_INVAL, 0, 0, 0, 0, NULL);
             if (c->dead)
                 return;

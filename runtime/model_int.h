@@ -20,7 +20,8 @@ typedef struct model_prov {
     const provider_ops_t *ops;
     const char *base_env, *def_base, *key_env;
     int key_required;
-    const char *note; /* model_resolve()'s advice when the key is missing */
+    const char *base_var; /* what to say when the key is missing: the variable for a
+                             compatible server that needs none */
 } model_prov_t;
 
 extern const model_prov_t model_provs[];
@@ -45,6 +46,8 @@ struct model_client {
     prices_t *prices;
     uint64_t rng;
     char *base[MODEL_MAX_PROVS], *key[MODEL_MAX_PROVS];
+    int need_key[MODEL_MAX_PROVS]; /* the provider's own URL: a key is required */
+    char *key_var[MODEL_MAX_PROVS]; /* the variable it is read from, for messages */
     model_endpoint_t *eps;
     size_t neps;
     model_call_t *calls; /* live calls, so model_client_free can stop them */
@@ -80,11 +83,17 @@ struct model_call {
     int last_err, last_status;
     const char *last_reason;
     char last_msg[512];
+    char fb_why[512];    /* why the chain's first model did not answer, once it moved on */
     json_object *req_body, *resp_body;
 };
 
 /* model.c */
 const model_prov_t *model_find_prov(const char *model, const char **name);
+/* The key for provider p (from the agent's api_key_env, else the provider's variable) or
+ * NULL, and whether one is needed: only at the provider's own URL (a local or compatible
+ * server at another base URL needs none). */
+const char *model_key_of(const model_prov_t *p, json_object *endpoints);
+int model_key_needed(const model_prov_t *p, json_object *endpoints);
 void model_call_stop(model_call_t *c);
 void model_call_free(model_call_t *c);
 /* The endpoint (breaker) of provider p at its base URL; index into mc->eps, or -1. */

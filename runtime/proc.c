@@ -99,7 +99,8 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     s->agent = agent_load(o->agent_path, errbuf, errlen);
     if (!s->agent)
         return CLI_USAGE;
-    const char *traces = o->traces_dir ? o->traces_dir : "traces";
+    char traces[1024];
+    cli_traces_dir(o->db_path, o->traces_dir, traces, sizeof traces);
     /* Several processes may start together: another one creating it first is fine. */
     if (mkdir(traces, 0755) != 0 && !is_dir(traces)) {
         err_set(errbuf, errlen, ERR_IO, "%s: cannot create the traces folder (--traces DIR)",
@@ -130,25 +131,23 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     s->mc = model_client_new(s->lp, s->http, s->st, &mo, errbuf, errlen);
     if (!s->mc)
         return CLI_USAGE;
-    /* Fall back to the offline model, loudly, when the configured one has no credentials. */
+    /* A model named on the command line is used or the run does not start; the agent
+     * file's own first model without its key is skipped by the chain (an `auth` attempt in
+     * the trace) and a fallback answers, said here and in the run's summary. */
     const char *want = o->model ? o->model : s->agent->models[0];
-    const char *note = NULL;
-    const char *use = model_resolve_with(want, s->agent->endpoints, &note);
-    if (note && !o->quiet_model_note) {
-        /* The provider's advice names its usual variable; the agent may name another. */
-        json_object *ep, *var;
-        char prov[64];
-        snprintf(prov, sizeof prov, "%.*s", (int)strcspn(want, ":"), want);
-        if (s->agent->endpoints && json_object_object_get_ex(s->agent->endpoints, prov, &ep) &&
-            json_object_object_get_ex(ep, "api_key_env", &var))
-            fprintf(stderr, "agentd: %s is not set (endpoints.%s.api_key_env in %s), so this "
-                    "run uses the built-in offline model\n", json_object_get_string(var), prov,
-                    s->agent->path);
-        else
-            fprintf(stderr, "agentd: %s\n", note);
+    char why[400];
+    if (model_check_creds(want, s->agent->endpoints, why, sizeof why)) {
+        if (o->model) {
+            err_set(errbuf, errlen, ERR_INVAL, "--model %s", why);
+            return CLI_USAGE;
+        }
+        if (!o->quiet_model_note)
+            fprintf(stderr, "agentd: %s: %s; %s\n", s->agent->path, why,
+                    s->agent->models[1] ? "the agent's fallbacks answer instead"
+                                        : "the run will fail");
     }
-    if (o->model || strcmp(use, want) != 0)
-        snprintf(s->model_override, sizeof s->model_override, "%s", use);
+    if (o->model)
+        snprintf(s->model_override, sizeof s->model_override, "%s", o->model);
     machine_opts_t mopts = {
         .traces_dir = traces,
         .model = s->model_override[0] ? s->model_override : NULL,

@@ -18,7 +18,7 @@
 typedef struct proc_opts {
     const char *agent_path;  /* required */
     const char *db_path;     /* NULL: cli_db_path default */
-    const char *traces_dir;  /* NULL: "traces" */
+    const char *traces_dir;  /* NULL: beside the database (cli_traces_dir) */
     const char *tools_dir;   /* extra tools folder (--tools), or NULL */
     const char *model;       /* --model override, or NULL */
     const char *cache_mode;  /* --cache, or NULL (env AGENTD_CACHE, else off) */

@@ -193,6 +193,25 @@ static int span_add_event(spantree_span_t *s, int ev)
     return 0;
 }
 
+/* A chat span began under the chain's first model; when a fallback answered, its label says
+ * so: "chat offline (fallback from openai:llama3)". */
+static int fallback_label(spantree_span_t *s, json_object *attrs)
+{
+    const char *from = jx_str(attrs, "agentd.fallback.from");
+    if (!from)
+        return 0;
+    const char *prov = jx_str(attrs, "gen_ai.provider.name");
+    const char *model = jx_str(attrs, "gen_ai.response.model");
+    int named = model && strcmp(model, "default") != 0;
+    char *label = NULL;
+    if (asprintf(&label, "chat %s%s%s (fallback from %s)", prov ? prov : "?", named ? ":" : "",
+                 named ? model : "", from) < 0)
+        return ERR_NOMEM;
+    free(s->name);
+    s->name = label;
+    return 0;
+}
+
 static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t errlen)
 {
     spantree_event_t *ev = &m->evs[evi];
@@ -235,6 +254,8 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
         if (parent && !s->parent[0])
             snprintf(s->parent, sizeof s->parent, "%s", parent);
         if (merge_attrs(s, attrs))
+            return ERR_NOMEM;
+        if (ev->phase == 'e' && fallback_label(s, attrs))
             return ERR_NOMEM;
         if (ev->phase == 'b') {
             s->has_begin = 1;

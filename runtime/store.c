@@ -43,17 +43,19 @@ enum {
 #define RUN_COLS                                                                         \
     "id, agent, agent_path, model, state, step, input, answer, error, reason, spec, "    \
     "created_ns, updated_ns, ended_ns, input_tokens, output_tokens, cost_usd, "          \
-    "model_calls, tool_calls, last_seq, msg_count, owner, lease_until_ns"
+    "model_calls, tool_calls, last_seq, msg_count, owner, lease_until_ns, answered_by, "   \
+    "fallback"
 
 static const char *const sql_text[Q__COUNT] = {
     [Q_RUN_INSERT] = "INSERT INTO runs (" RUN_COLS ") VALUES "
                      "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
-                     "?21,?22,?23)",
+                     "?21,?22,?23,?24,?25)",
     [Q_RUN_UPDATE] = "UPDATE runs SET agent=?2, agent_path=?3, model=?4, state=?5, step=?6, "
                      "input=?7, answer=?8, error=?9, reason=?10, spec=?11, created_ns=?12, "
                      "updated_ns=?13, ended_ns=?14, input_tokens=?15, output_tokens=?16, "
                      "cost_usd=?17, model_calls=?18, tool_calls=?19, last_seq=?20, "
-                     "msg_count=?21, owner=?22, lease_until_ns=?23 WHERE id=?1",
+                     "msg_count=?21, owner=?22, lease_until_ns=?23, answered_by=?24, "
+                     "fallback=?25 WHERE id=?1",
     [Q_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id=?1",
     [Q_RUN_PREFIX] = "SELECT id FROM runs WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2",
     [Q_MSG_ADD] = "INSERT INTO messages (run_id, idx, body) VALUES (?1, ?2, ?3)",
@@ -123,6 +125,9 @@ static const char *const migrations[] = {
     /* 3: a tool call is identified by the runtime (call_<step>_<n>); the model's own id,
      * which models reuse across turns, is kept only for the wire */
     "ALTER TABLE tool_calls ADD COLUMN wire_id TEXT;",
+    /* 4: which model answered the run last, and why the chain's first one did not */
+    "ALTER TABLE runs ADD COLUMN answered_by TEXT;"
+    "ALTER TABLE runs ADD COLUMN fallback TEXT;",
 };
 
 struct store {
@@ -372,6 +377,8 @@ static void bind_run(sqlite3_stmt *s, const store_run_t *r)
     sqlite3_bind_int(s, 21, r->msg_count);
     bind_text(s, 22, r->owner);
     sqlite3_bind_int64(s, 23, r->lease_until_ns);
+    bind_text(s, 24, r->answered_by[0] ? r->answered_by : NULL);
+    bind_text(s, 25, r->fallback[0] ? r->fallback : NULL);
 }
 
 int store_run_insert(store_t *st, const store_run_t *r)
@@ -433,6 +440,8 @@ static void read_run(sqlite3_stmt *s, store_run_t *r)
     r->msg_count = sqlite3_column_int(s, 20);
     col_copy(s, 21, r->owner, sizeof r->owner);
     r->lease_until_ns = sqlite3_column_int64(s, 22);
+    col_copy(s, 23, r->answered_by, sizeof r->answered_by);
+    col_copy(s, 24, r->fallback, sizeof r->fallback);
 }
 
 void store_run_clear(store_run_t *r)
@@ -642,14 +651,35 @@ int store_run_get(store_t *st, const char *id_or_prefix, store_run_t *out)
 
 int store_runs_each(store_t *st, const char *state_filter, int limit, store_run_fn cb, void *ud)
 {
+    return store_runs_range(st, state_filter, 0, limit, cb, ud);
+}
+
+int store_runs_count(store_t *st, const char *state_filter, int64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM runs WHERE (?1 IS NULL OR state=?1)",
+                           -1, &s, NULL) != SQLITE_OK)
+        return ERR_IO;
+    bind_text(s, 1, state_filter);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return src == SQLITE_ROW ? 0 : translate(src);
+}
+
+int store_runs_range(store_t *st, const char *state_filter, int offset, int limit,
+                     store_run_fn cb, void *ud)
+{
     /* Not on a hot path: prepared per call so the filter can vary. */
     sqlite3_stmt *s = NULL;
     const char *sql = "SELECT " RUN_COLS " FROM runs WHERE (?1 IS NULL OR state=?1) "
-                      "ORDER BY created_ns DESC, id LIMIT ?2";
+                      "ORDER BY created_ns DESC, id LIMIT ?2 OFFSET ?3";
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
         return ERR_IO;
     bind_text(s, 1, state_filter);
     sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+    sqlite3_bind_int(s, 3, offset > 0 ? offset : 0);
     int src, rc = 0;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         store_run_t r;

@@ -46,6 +46,8 @@ typedef struct store_run {
     int msg_count;      /* messages stored so far (next idx) */
     char owner[64];     /* lease holder, "" when free */
     int64_t lease_until_ns;
+    char answered_by[128]; /* "provider:model" of the last model that answered, "" if none */
+    char fallback[256];    /* "" or why the chain's first model did not answer (first time) */
 } store_run_t;
 
 typedef struct store_toolcall {
@@ -94,6 +96,11 @@ void store_run_clear(store_run_t *r);
 /* Each run, newest first; cb returns nonzero to stop. limit <= 0: all. */
 typedef int (*store_run_fn)(void *ud, const store_run_t *r);
 int store_runs_each(store_t *st, const char *state_filter, int limit, store_run_fn cb, void *ud);
+/* The same, skipping the newest offset runs (paging). */
+int store_runs_range(store_t *st, const char *state_filter, int offset, int limit,
+                     store_run_fn cb, void *ud);
+/* How many runs there are (in state_filter, or all when NULL). */
+int store_runs_count(store_t *st, const char *state_filter, int64_t *out);
 
 /* Leases: a run is driven by at most one process. Claim succeeds (0) when the run is
  * unowned, already ours, its lease expired, or its owner is a dead process on this host

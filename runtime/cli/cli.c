@@ -33,6 +33,26 @@ const char *cli_db_path(const char *explicit_path)
     return env && *env ? env : "agentd.db";
 }
 
+const char *cli_traces_dir(const char *db_path, const char *explicit_dir, char *buf, size_t len)
+{
+    if (explicit_dir && *explicit_dir) {
+        snprintf(buf, len, "%s", explicit_dir);
+        return buf;
+    }
+    const char *db = cli_db_path(db_path);
+    const char *slash = strrchr(db, '/');
+    const char *base = slash ? slash + 1 : db;
+    int dirlen = slash ? (int)(slash - db + 1) : 0;
+    size_t n = strlen(base);
+    if (strcmp(base, "agentd.db") == 0)
+        snprintf(buf, len, "%.*straces", dirlen, db);
+    else if (n > 3 && strcmp(base + n - 3, ".db") == 0)
+        snprintf(buf, len, "%.*s.traces", (int)(dirlen + n - 3), db);
+    else
+        snprintf(buf, len, "%s.traces", db);
+    return buf;
+}
+
 long cli_long(const char *opt, const char *value, long min, long max)
 {
     char *end;

@@ -25,6 +25,12 @@ int cli_opt(int argc, char **argv, int *i, const char *name, const char **out);
  * directory. */
 const char *cli_db_path(const char *explicit_path);
 
+/* The traces folder of a database: explicit_dir (--traces) when given, else beside the
+ * database: "traces" for one named agentd.db, else "<name>.traces" (copy.db ->
+ * copy.traces), so two databases never share trace files and `gc` on one never touches
+ * another's. Written into buf (len bytes); returns buf. */
+const char *cli_traces_dir(const char *db_path, const char *explicit_dir, char *buf, size_t len);
+
 /* Parse a positive integer option value; -1 with a message naming the option if bad. */
 long cli_long(const char *opt, const char *value, long min, long max);
 

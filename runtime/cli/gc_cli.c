@@ -51,7 +51,9 @@ static int remove_trace(void *ud, const char *run_id, const char *agent_path)
 int gc_cli_main(int argc, char **argv)
 {
     const char *db = NULL, *older = NULL, *keep_s = NULL;
-    gc_t g = {.traces = "traces"};
+    const char *traces_opt = NULL;
+    char traces[1024];
+    gc_t g = {.traces = NULL};
     int vacuum = 0;
     for (int i = 1; i < argc; i++) {
         const char *val;
@@ -69,7 +71,7 @@ int gc_cli_main(int argc, char **argv)
         if ((m = cli_opt(argc, argv, &i, "--traces", &val)) != 0) {
             if (m < 0)
                 return CLI_USAGE;
-            g.traces = val;
+            traces_opt = val;
             continue;
         }
         if ((m = cli_opt(argc, argv, &i, "--older-than", &val)) != 0) {
@@ -113,6 +115,7 @@ int gc_cli_main(int argc, char **argv)
         fprintf(stderr, "agentd: %s\n", err);
         return CLI_USAGE;
     }
+    g.traces = cli_traces_dir(db, traces_opt, traces, sizeof traces);
     int deleted = 0, rc;
     rc = store_gc(st, before, (int)keep, remove_trace, &g, &deleted);
     if (!rc && vacuum)
@@ -120,8 +123,9 @@ int gc_cli_main(int argc, char **argv)
     if (rc)
         fprintf(stderr, "agentd: gc: %s\n", store_errmsg(st));
     else
-        printf("deleted %d run%s and %d trace file%s%s\n", deleted, deleted == 1 ? "" : "s",
-               g.files, g.files == 1 ? "" : "s", vacuum ? "; database vacuumed" : "");
+        printf("deleted %d run%s and %d trace file%s in %s%s\n", deleted,
+               deleted == 1 ? "" : "s", g.files, g.files == 1 ? "" : "s", g.traces,
+               vacuum ? "; database vacuumed" : "");
     store_close(st);
     return rc ? CLI_INTERNAL : CLI_OK;
 usage:

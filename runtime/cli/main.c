@@ -8,6 +8,7 @@
 #include "gc_cli.h"
 #include "mcp/mcp.h"
 #include "kb_cli.h"
+#include "models_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
 #include "sessions_cli.h"
@@ -35,7 +36,8 @@ static const command_t commands[] = {
      "  --model M          use M first (openai:gpt-4o-mini, anthropic:..., offline); the agent's\n"
      "                     fallbacks still follow it\n"
      "  --db PATH          database (default $AGENTD_DB, else ./agentd.db)\n"
-     "  --traces DIR       trace files folder (default ./traces)\n"
+     "  --traces DIR       trace files folder (default: beside the database: traces/ for\n"
+     "                     agentd.db, NAME.traces/ for NAME.db)\n"
      "  --tools DIR        extra tools folder (tools/ beside the agent's folder is always used)\n"
      "  --max-steps N      override limits.max_steps\n"
      "  --durability full|normal  SQLite synchronous mode (default full: a power cut loses\n"
@@ -70,6 +72,13 @@ static const command_t commands[] = {
      "  agentd tools check [FILE...]                 lint tool files (schema, fields, policy)\n"
      "  agentd tools call NAME '{json}' [--tools DIR] [--db PATH]\n"
      "                                               validate, run one call, print the result\n"},
+    {"models", models_cli_main, "models [--check] [MODEL...] [--agent AGENT.lua] [--json]",
+     "List the model providers as configured here: wire format, base URL and where it came\n"
+     "from (environment variable, agent file or default), the key's variable and whether it\n"
+     "is set, and whether this base URL needs one (a server other than the provider's own\n"
+     "needs none). With --check, send one request (max_tokens 1, no retry, no fallback) to\n"
+     "each MODEL, else to the --agent's chain, else to every configured provider, and say\n"
+     "whether it answered. Exit: 0, 1 when a check failed.\n"},
     {"new", tools_new_main, "new tool NAME",
      "Write tools/NAME.lua, a commented skeleton that passes `agentd tools check`.\n"},
     {"schema", schema_cli_main,
@@ -117,8 +126,10 @@ static const command_t commands[] = {
 };
 
 static const char *const exit_codes =
-    "Exit codes: 0 ok (run done) · 1 run failed or cancelled · 2 bad command line or input\n"
-    "            3 run waiting for approval · 4 database or internal error\n";
+    "Exit codes: 0 ok (run done; also when a fallback model answered: the summary says\n"
+    "            which and why) · 1 run failed or cancelled · 2 bad command line or input\n"
+    "            (also: --model names a provider whose key is not set) · 3 run waiting for\n"
+    "            approval · 4 database or internal error\n";
 
 static void usage(FILE *f)
 {

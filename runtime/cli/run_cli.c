@@ -22,6 +22,8 @@ typedef struct view {
     int quiet;
     int streaming;     /* an answer is being streamed on the current line */
     const char *traces_dir;
+    char traces_buf[1024];
+    char db_hint[1100]; /* " --db PATH" when --db was given, for the hints we print */
     char main_id[17];  /* the run this command is about; others (reclaimed) stay quiet */
     store_run_t last;  /* copy of the last run that ended */
     int have_last;
@@ -72,7 +74,9 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
             snprintf(label, sizeof label, "%s", prov ? prov : "?");
         else
             snprintf(label, sizeof label, "%s:%s", prov ? prov : "?", model);
-        printf("      chat %s: %s, %lld in / %lld out tokens, %.1f ms%s%s\n", label,
+        json_object *from = jattr(ev, "agentd.fallback.from");
+        printf("      chat %s%s%s%s: %s, %lld in / %lld out tokens, %.1f ms%s%s\n", label,
+               from ? " (fallback from " : "", from ? json_object_get_string(from) : "", from ? ")" : "",
                status ? status : "?", (long long)json_object_get_int64(in),
                (long long)json_object_get_int64(out), json_object_get_double(lat),
                json_object_get_int(att) > 1 ? ", attempts " : "",
@@ -144,11 +148,13 @@ static void on_end(void *ud, const store_run_t *rec)
 /* Waiting runs name the calls to decide on; we read them from the store. */
 static int print_waiting_call(void *ud, const store_toolcall_t *tc)
 {
-    const store_run_t *r = ud;
+    const view_t *v = ud;
+    const store_run_t *r = &v->last;
     if (tc->step == r->step && tcall_state_parse(tc->state) == TC_AWAITING_APPROVAL)
-        printf("  approve: agentd approve %s %s    deny: agentd deny %s %s --reason \"...\"\n"
+        printf("  approve: agentd approve %s %s%s    deny: agentd deny %s %s --reason \"...\"%s\n"
                "           (%s %s)\n",
-               r->id, tc->call_id, r->id, tc->call_id, tc->name, tc->args ? tc->args : "");
+               r->id, tc->call_id, v->db_hint, r->id, tc->call_id, v->db_hint, tc->name,
+               tc->args ? tc->args : "");
     return 0;
 }
 
@@ -175,6 +181,12 @@ static int report(view_t *v, proc_t *s)
         json_object_object_add(o, "error", r->error ? json_object_new_string(r->error) : NULL);
         json_object_object_add(o, "reason", r->reason[0] ? json_object_new_string(r->reason) : NULL);
         json_object_object_add(o, "steps", json_object_new_int(r->step));
+        json_object_object_add(o, "model", json_object_new_string(r->model));
+        json_object_object_add(o, "answered_by", r->answered_by[0]
+                                                     ? json_object_new_string(r->answered_by)
+                                                     : NULL);
+        json_object_object_add(o, "fallback",
+                               r->fallback[0] ? json_object_new_string(r->fallback) : NULL);
         json_object_object_add(o, "tool_calls", json_object_new_int(r->tool_calls));
         json_object_object_add(o, "model_calls", json_object_new_int(r->model_calls));
         json_object_object_add(o, "input_tokens", json_object_new_int64(r->input_tokens));
@@ -194,12 +206,14 @@ static int report(view_t *v, proc_t *s)
                r->reason[0] ? "]" : "");
     if (code == CLI_WAITING) {
         printf("\nRun %s is waiting for approval:\n", r->id);
-        store_toolcalls_each(s->st, r->id, print_waiting_call, r);
+        store_toolcalls_each(s->st, r->id, print_waiting_call, v);
     }
-    printf("run %s %s · %d steps · %d tool calls · %lld tokens · $%.4f · %.3f s\n", r->id,
-           r->state, r->step, r->tool_calls, (long long)(r->input_tokens + r->output_tokens),
-           r->cost_usd, secs);
-    printf("trace: %s   (agentd trace %s)\n", trace_path, r->id);
+    printf("run %s %s · %s%s%d steps · %d tool calls · %lld tokens · $%.4f · %.3f s\n", r->id,
+           r->state, r->answered_by, r->answered_by[0] ? " · " : "", r->step, r->tool_calls,
+           (long long)(r->input_tokens + r->output_tokens), r->cost_usd, secs);
+    if (r->fallback[0])
+        printf("fallback: %s answered because %s\n", r->answered_by, r->fallback);
+    printf("trace: %s   (agentd trace %s%s)\n", trace_path, r->id, v->db_hint);
     return code;
 }
 
@@ -315,7 +329,10 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
         }
         c->pos[c->npos++] = argv[i];
     }
-    c->view.traces_dir = c->so.traces_dir ? c->so.traces_dir : "traces";
+    c->view.traces_dir = cli_traces_dir(c->so.db_path, c->so.traces_dir, c->view.traces_buf,
+                                        sizeof c->view.traces_buf);
+    if (c->so.db_path)
+        snprintf(c->view.db_hint, sizeof c->view.db_hint, " --db %s", c->so.db_path);
     c->so.obs = (machine_observer_t){
         .ud = &c->view, .on_event = on_event, .on_text = on_text, .on_end = on_end};
     c->so.quiet_model_note = c->view.json;

@@ -24,7 +24,9 @@ if grep -rq "acme-secret-123" "$TMP/e.db" "$TMP/e.db-wal" "$TMP/tr" "$TMP/o" "$T
 else ok "key stays out of DB, traces, output"; fi
 "$AGENTD" run "$TMP/ag/ep.lua" "go" --tools tests/fixtures/bench/tools --db "$TMP/e.db" \
     --traces "$TMP/tr" >"$TMP/o2" 2>"$TMP/e2"; rc=$?
-grep -q "ACME_KEY is not set" "$TMP/e2" && grep -q "offline" "$TMP/e2" && ok "without the variable: one line, offline model" || fail "missing key note" "rc=$rc $(cat "$TMP/e2")"
+out=$(cat "$TMP/e2" "$TMP/o2")
+[ $rc -eq 1 ] && echo "$out" | grep -q "ACME_KEY is not set (endpoints.openai.api_key_env" && echo "$out" | grep -q "the run will fail" &&
+    ok "without the variable: said up front, the run fails with the reason (no silent offline)" || fail "missing key" "rc=$rc $out"
 cat >"$TMP/ag/bad.lua" <<'LUA'
 return { name = "bad", model = "openai:x", endpoints = { openai = { api_key = "sk-123" } } }
 LUA

@@ -1,5 +1,5 @@
 /* The model client's parts that need no network: SSE parsing, redaction, prices, the
- * cache key (SHA-256 and normalisation), model_resolve. */
+ * cache key (SHA-256 and normalisation), model_check_creds. */
 #include "check.h"
 #include "err.h"
 #include "model.h"
@@ -192,25 +192,38 @@ static void test_cache_key(void)
 
 static void test_resolve(void)
 {
-    const char *note = "x";
+    char why[400];
     unsetenv("AGENTD_CACHE");
     unsetenv("OPENAI_API_KEY");
-    CHECK_EQ_STR(model_resolve("openai:gpt-4o-mini", &note), "offline");
-    CHECK(note && strstr(note, "OPENAI_API_KEY"));
+    unsetenv("OPENAI_BASE_URL");
+    CHECK(model_check_creds("openai:gpt-4o-mini", NULL, why, sizeof why) == ERR_INVAL);
+    CHECK(strstr(why, "OPENAI_API_KEY is not set") && strstr(why, "OPENAI_BASE_URL"));
     setenv("OPENAI_API_KEY", "k", 1);
-    CHECK_EQ_STR(model_resolve("openai:gpt-4o-mini", &note), "openai:gpt-4o-mini");
-    CHECK(note == NULL);
-    CHECK_EQ_STR(model_resolve("ollama:llama3.1", &note), "ollama:llama3.1");
-    CHECK(note == NULL);
-    CHECK_EQ_STR(model_resolve("offline", &note), "offline");
-    unsetenv("ANTHROPIC_API_KEY");
-    CHECK_EQ_STR(model_resolve("anthropic:claude-3-5-haiku-latest", &note), "offline");
-    CHECK(note && strstr(note, "ANTHROPIC_API_KEY"));
-    setenv("AGENTD_CACHE", "replay", 1);
-    CHECK_EQ_STR(model_resolve("anthropic:claude-3-5-haiku-latest", &note),
-                 "anthropic:claude-3-5-haiku-latest");
-    unsetenv("AGENTD_CACHE");
+    CHECK(model_check_creds("openai:gpt-4o-mini", NULL, why, sizeof why) == 0);
     unsetenv("OPENAI_API_KEY");
+    /* A compatible server at another URL needs no key; OpenAI's own URL does. */
+    setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1", 1);
+    CHECK(model_check_creds("openai:llama3", NULL, why, sizeof why) == 0);
+    setenv("OPENAI_BASE_URL", "https://api.openai.com/v1/", 1);
+    CHECK(model_check_creds("openai:llama3", NULL, why, sizeof why) == ERR_INVAL);
+    unsetenv("OPENAI_BASE_URL");
+    json_object *ep = json_tokener_parse(
+        "{\"openai\": {\"base_url\": \"http://10.0.0.5:8000/v1\"},"
+        " \"anthropic\": {\"api_key_env\": \"ACME_KEY\"}}");
+    CHECK(model_check_creds("openai:x", ep, why, sizeof why) == 0);
+    unsetenv("ACME_KEY");
+    CHECK(model_check_creds("anthropic:x", ep, why, sizeof why) == ERR_INVAL);
+    CHECK(strstr(why, "ACME_KEY is not set") && strstr(why, "endpoints.anthropic.api_key_env"));
+    json_object_put(ep);
+    CHECK(model_check_creds("ollama:llama3.1", NULL, why, sizeof why) == 0);
+    CHECK(model_check_creds("offline", NULL, why, sizeof why) == 0);
+    unsetenv("ANTHROPIC_API_KEY");
+    CHECK(model_check_creds("anthropic:claude-3-5-haiku-latest", NULL, why, sizeof why) ==
+          ERR_INVAL);
+    CHECK(strstr(why, "ANTHROPIC_API_KEY"));
+    setenv("AGENTD_CACHE", "replay", 1);
+    CHECK(model_check_creds("anthropic:claude-3-5-haiku-latest", NULL, why, sizeof why) == 0);
+    unsetenv("AGENTD_CACHE");
 }
 
 int main(void)
