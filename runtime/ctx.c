@@ -18,6 +18,7 @@
 struct ctx_task {
     const ctx_env_t *env; /* borrowed: may be gone once the task is dead */
     loop_t *lp;
+    loop_reap_t reap;     /* frees the task from the loop's reap step */
     char *path;
     json_object *args;
     uint64_t deadline_ns;
@@ -166,7 +167,7 @@ static void wake_cb(void *arg)
     ctx_task_t *t = arg;
     t->wake_queued = 0;
     if (t->dead) {
-        loop_reap(t->lp, task_free, t);
+        loop_reap(t->lp, &t->reap, task_free, t);
         return;
     }
     step(t);
@@ -202,7 +203,7 @@ static void finish(ctx_task_t *t, int rc, json_object *result, const char *err)
     /* A wake queued by a door that completed at once still points at t. */
     t->dead = 1;
     if (!t->wake_queued)
-        loop_reap(t->lp, task_free, t);
+        loop_reap(t->lp, &t->reap, task_free, t);
 }
 
 int ctx_task_start(const ctx_env_t *env, const char *path, json_object *args,
@@ -235,7 +236,7 @@ void ctx_task_cancel(ctx_task_t *t)
     cancel_pending(t);
     /* A queued wake still points at t: let it do the freeing. */
     if (!t->wake_queued)
-        loop_reap(t->lp, task_free, t);
+        loop_reap(t->lp, &t->reap, task_free, t);
 }
 
 /* ---- doors: common ---- */

@@ -27,7 +27,7 @@ struct loop {
     struct event_base *base;
     struct event *drain;     /* zero-delay event that runs the deferred queue */
     task_t *head, *tail;     /* deferred callbacks */
-    task_t *reap_head, *reap_tail;
+    loop_reap_t *reap_head, **reap_tail;
     sigh_t *sigs;
     int drain_armed;
 };
@@ -56,12 +56,12 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     lp->drain_armed = 0;
     /* Reap first: objects queued for freeing by the previous batch are no longer referenced
      * by any callback on the stack. */
-    task_t *r = lp->reap_head;
-    lp->reap_head = lp->reap_tail = NULL;
+    loop_reap_t *r = lp->reap_head;
+    lp->reap_head = NULL;
+    lp->reap_tail = &lp->reap_head;
     while (r) {
-        task_t *n = r->next;
+        loop_reap_t *n = r->next; /* r lives inside what fn frees */
         r->fn(r->arg);
-        free(r);
         r = n;
     }
     /* Run only what was queued before this drain started; new work waits for the next
@@ -76,13 +76,12 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static int arm(loop_t *lp)
+static void arm(loop_t *lp)
 {
     if (lp->drain_armed)
-        return 0;
+        return;
     event_active(lp->drain, EV_TIMEOUT, 0);
     lp->drain_armed = 1;
-    return 0;
 }
 
 loop_t *loop_new(void)
@@ -100,6 +99,7 @@ loop_t *loop_new(void)
     event_config_free(cfg);
     if (!lp->base)
         goto fail;
+    lp->reap_tail = &lp->reap_head;
     lp->drain = event_new(lp->base, -1, 0, drain_cb, lp);
     if (!lp->drain)
         goto fail;
@@ -143,28 +143,26 @@ void loop_stop(loop_t *lp)
     event_base_loopbreak(lp->base);
 }
 
-static int enqueue(loop_t *lp, int reap, loop_fn fn, void *arg)
+int loop_defer(loop_t *lp, loop_fn fn, void *arg)
 {
     task_t *t = malloc(sizeof *t);
     if (!t)
         return ERR_NOMEM;
     t->fn = fn;
     t->arg = arg;
-    if (reap)
-        push(&lp->reap_head, &lp->reap_tail, t);
-    else
-        push(&lp->head, &lp->tail, t);
-    return arm(lp);
+    push(&lp->head, &lp->tail, t);
+    arm(lp);
+    return 0;
 }
 
-int loop_defer(loop_t *lp, loop_fn fn, void *arg)
+void loop_reap(loop_t *lp, loop_reap_t *node, loop_fn free_fn, void *ptr)
 {
-    return enqueue(lp, 0, fn, arg);
-}
-
-int loop_reap(loop_t *lp, loop_fn free_fn, void *ptr)
-{
-    return enqueue(lp, 1, free_fn, ptr);
+    node->next = NULL;
+    node->fn = free_fn;
+    node->arg = ptr;
+    *lp->reap_tail = node;
+    lp->reap_tail = &node->next;
+    arm(lp);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)

@@ -2,6 +2,7 @@
 
 #include "cli/cli.h"
 #include "err.h"
+#include "mcp/mcp.h"
 #include "rag/rag.h"
 
 #include <event2/event.h>
@@ -33,6 +34,11 @@ static int load_tools(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errl
         rc = tools_load_dir(s->tl, o->tools_dir, errbuf, errlen);
     }
     if (rc)
+        return rc;
+    /* The agent's MCP servers add their tools (and their names to the agent's list). */
+    if (!(s->mcp = mcp_new(s->lp, s->http, s->tl)))
+        return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+    if ((rc = mcp_attach_agent(s->mcp, s->agent, errbuf, errlen)))
         return rc;
     /* Every tool the agent names must exist. */
     json_object *names = s->agent->tools;
@@ -170,14 +176,28 @@ static void on_sigint(void *arg)
 
 int proc_run(proc_t *s)
 {
-    loop_on_signal(s->lp, SIGINT, on_sigint, s);
-    loop_on_signal(s->lp, SIGTERM, on_sigint, s);
+    /* Once per process (`agentd chat` drives the loop once per turn). Without the handlers
+     * a signal ends the process at once: nothing committed is lost, but in-flight runs are
+     * not cancelled cleanly, so say so. */
+    if (!s->signals_armed) {
+        if (loop_on_signal(s->lp, SIGINT, on_sigint, s) ||
+            loop_on_signal(s->lp, SIGTERM, on_sigint, s))
+            fprintf(stderr, "agentd: warning: cannot install the signal handlers; Ctrl-C will "
+                    "stop at once (committed state is kept)\n");
+        s->signals_armed = 1;
+    }
     while (machine_active(s->m) > 0)
         if (event_base_loop(loop_base(s->lp), EVLOOP_ONCE) < 0)
             return ERR_INTERNAL;
     /* Let the last batch commit and its posts run. */
     event_base_loop(loop_base(s->lp), EVLOOP_NONBLOCK);
     return 0;
+}
+
+void proc_rearm(proc_t *s)
+{
+    event_base_loop(loop_base(s->lp), EVLOOP_NONBLOCK);
+    s->cancelled = 0;
 }
 
 typedef struct reclaim {
@@ -223,6 +243,7 @@ void proc_close(proc_t *s)
 {
     machine_free(s->m);
     model_client_free(s->mc);
+    mcp_free(s->mcp);
     tools_free(s->tl);
     http_free(s->http);
     loop_free(s->lp);

@@ -4,6 +4,7 @@
  * handful of sqlite3_step calls inside one BEGIN IMMEDIATE ... COMMIT.
  */
 #include "store.h"
+#include "store_int.h"
 
 #include "err.h"
 
@@ -114,6 +115,11 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (ns, key)) WITHOUT ROWID;"
     "CREATE TABLE cache (key TEXT PRIMARY KEY, model TEXT, body TEXT NOT NULL,"
     "  created_ns INTEGER) WITHOUT ROWID;",
+    /* 2: sessions (conversations of runs, store_session.c); a run belongs to at most one */
+    "CREATE TABLE sessions (name TEXT PRIMARY KEY, agent TEXT NOT NULL,"
+    "  created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE session_runs (session TEXT NOT NULL, turn INTEGER NOT NULL,"
+    "  run_id TEXT NOT NULL UNIQUE, PRIMARY KEY (session, turn)) WITHOUT ROWID;",
 };
 
 struct store {
@@ -122,7 +128,7 @@ struct store {
     char path[1024];
 };
 
-static int translate(int src)
+int store_translate(int src)
 {
     switch (src & 0xff) {
     case SQLITE_OK:
@@ -134,6 +140,16 @@ static int translate(int src)
     case SQLITE_CONSTRAINT: return ERR_STATE;
     default: return ERR_IO;
     }
+}
+
+static int translate(int src)
+{
+    return store_translate(src);
+}
+
+sqlite3 *store_sqlite(store_t *st)
+{
+    return st->db;
 }
 
 const char *store_path(const store_t *st)
