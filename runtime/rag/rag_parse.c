@@ -103,7 +103,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 
 int rag_text_check(const char *buf, size_t len, char *err, size_t errlen)
 {
-    size_t i = 0, ink = 0;
+    size_t i = 0, ink = 0, ctl = 0;
     const unsigned char *s = (const unsigned char *)buf;
     if (len >= 3 && s[0] == 0xef && s[1] == 0xbb && s[2] == 0xbf)
         i = 3; /* BOM */
@@ -116,8 +116,13 @@ int rag_text_check(const char *buf, size_t len, char *err, size_t errlen)
                            "invalid UTF-8 at byte %zu (convert it to UTF-8 first)", i);
         if (s[i] > ' ')
             ink++;
+        else if (s[i] < ' ' && !strchr("\t\n\r\f\v\033", s[i]))
+            ctl++;
         i += l;
     }
+    /* A few stray control bytes happen in text; many mean a binary format. */
+    if (ctl > 8 && ctl * 100 > len)
+        return err_set(err, errlen, ERR_INVAL, "binary file (%zu control bytes)", ctl);
     if (!ink)
         return err_set(err, errlen, ERR_INVAL, "empty file (no text to index)");
     return 0;

@@ -265,12 +265,13 @@ static int keyword_topk(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int 
                  id, id);
     else
         snprintf(sql, sizeof sql,
-                 "SELECT f.rowid, -bm25(f, 2.0, 3.0, 1.0) FROM kb_fts_%lld f "
-                 "JOIN kb_chunks c ON c.id = f.rowid JOIN kb_docs d ON d.id = c.doc_id "
+                 "SELECT kb_fts_%lld.rowid, -bm25(kb_fts_%lld, 2.0, 3.0, 1.0) AS sc "
+                 "FROM kb_fts_%lld JOIN kb_chunks c ON c.id = kb_fts_%lld.rowid "
+                 "JOIN kb_docs d ON d.id = c.doc_id "
                  "WHERE kb_fts_%lld MATCH ?1 AND (?2 IS NULL OR d.path GLOB ?2) "
                  "AND (?3 IS NULL OR instr(lower(c.heading), lower(?3)) > 0) "
-                 "ORDER BY bm25(f, 2.0, 3.0, 1.0) LIMIT ?4",
-                 id, id);
+                 "ORDER BY sc DESC LIMIT ?4",
+                 id, id, id, id, id);
     if (sqlite3_prepare_v2(r->db, sql, -1, &s, NULL)) {
         rc = err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
         goto done;
