@@ -147,6 +147,7 @@ loop_t *loop_new(void)
         goto fail;
     if (event_base_priority_init(lp->base, PRIO_LEVELS) < 0)
         goto fail;
+    lp->reap_tail = &lp->reap_head;
     lp->drain = event_new(lp->base, -1, 0, drain_cb, lp);
     lp->low = event_new(lp->base, -1, 0, low_cb, lp);
     if (!lp->drain || !lp->low || event_priority_set(lp->low, PRIO_LOW) < 0)

@@ -123,8 +123,10 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     }
     if (load_tools(s, o, errbuf, errlen))
         return CLI_USAGE;
-    if (sync_kb(s, o, errbuf, errlen))
-        return CLI_USAGE;
+    int krc = sync_kb(s, o, errbuf, errlen);
+    if (krc) /* a bad source is the user's input; a full disk or a broken database is not */
+        return krc == ERR_INVAL || krc == ERR_NOTFOUND || krc == ERR_SCHEMA ? CLI_USAGE
+                                                                            : CLI_INTERNAL;
     const char *cache = o->cache_mode ? o->cache_mode : getenv("AGENTD_CACHE");
     model_opts_t mo = {.cache_mode = cache, .capture_content = 1,
                        .endpoints = s->agent->endpoints};

@@ -1,5 +1,6 @@
 #!/bin/sh
-# A full disk: the database lives on a 600 KB tmpfs; a batch fills it. Every run that hit
+# A full disk: the database lives on a 1.5 MB tmpfs (room for the support agent's knowledge
+# base, indexed first); a batch fills it. Every run that hit
 # the error stops with one line saying so, the batch stops starting new runs and exits 4,
 # nothing committed is lost (integrity_check ok, traces gap-free), and after space is freed
 # `agentd resume --all` finishes the runs that were created.
@@ -7,7 +8,7 @@
 . tests/integration/lib.sh
 MNT="$TMP/small"
 mkdir -p "$MNT"
-if ! mount -t tmpfs -o size=600k tmpfs "$MNT" 2>/dev/null; then
+if ! mount -t tmpfs -o size=1500k tmpfs "$MNT" 2>/dev/null; then
     echo "skipped: cannot mount a tmpfs here (needs root)"
     echo "0 passed, 0 failed"
     exit 0
