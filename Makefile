@@ -5,7 +5,7 @@
 # dependencies come from the compiler (-MMD -MP). `make V=1` shows full compiler lines.
 
 CC      ?= cc
-PKGS    := lua5.4 json-c libevent libcurl sqlite3 libpcre2-8 ncursesw
+PKGS    := lua5.4 json-c libevent libcurl sqlite3 libpcre2-8 ncursesw libedit libxml-2.0
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wimplicit-fallthrough -Wvla -Wundef -fno-common
 OPT     ?= -O2 -g

@@ -13,6 +13,12 @@ return {
 
   tools = { "lookup_order", "search_kb", "create_ticket" },
 
+  -- The help-center articles search_kb reads: indexed into the knowledge base "help" before
+  -- runs start (unchanged files are skipped). Any agent can do this and list the built-in
+  -- `retrieve` tool instead of writing its own (docs/rag.md).
+  kb = "help",
+  kb_sources = { "data/help" },
+
   limits = {
     max_steps = 8,          -- model turns per run
     max_tool_calls = 20,    -- tool calls per run

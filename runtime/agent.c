@@ -202,6 +202,40 @@ static int load_limits(agent_t *a, json_object *t, char *errbuf, size_t errlen)
     return 0;
 }
 
+/* memory = { context_window = TOKENS, compact_at = 0.8 } (docs/agents.md). */
+static int load_memory(agent_t *a, json_object *t, char *errbuf, size_t errlen)
+{
+    json_object *mem = NULL, *v;
+    a->compact_at = 0.8;
+    if (!json_object_object_get_ex(t, "memory", &mem) || !mem)
+        return 0;
+    if (!json_object_is_type(mem, json_type_object))
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: memory: must be a table", a->path);
+    json_object_object_foreach(mem, k, val) {
+        (void)val;
+        if (strcmp(k, "context_window") != 0 && strcmp(k, "compact_at") != 0)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: memory.%s: unknown field (context_window, compact_at)", a->path,
+                           k);
+    }
+    if (json_object_object_get_ex(mem, "context_window", &v) && v) {
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 256)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: memory.context_window: must be an integer >= 256 (tokens)",
+                           a->path);
+        a->context_window = json_object_get_int64(v);
+    }
+    if (json_object_object_get_ex(mem, "compact_at", &v) && v) {
+        double f = json_object_get_double(v);
+        if ((!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int)) ||
+            f <= 0 || f > 1)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: memory.compact_at: must be a number in (0, 1]", a->path);
+        a->compact_at = f;
+    }
+    return 0;
+}
+
 static int load_policy(agent_t *a, json_object *t, char *errbuf, size_t errlen)
 {
     json_object *pol = NULL, *appr = NULL;
@@ -303,21 +337,30 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
                 "tools, ...", path);
         goto fail;
     }
-    const char *name, *desc, *input;
+    const char *name, *desc, *input, *kb;
     if (get_string(t, "name", 1, &name, path, errbuf, errlen) ||
         get_string(t, "description", 0, &desc, path, errbuf, errlen) ||
-        get_string(t, "default_input", 0, &input, path, errbuf, errlen))
+        get_string(t, "default_input", 0, &input, path, errbuf, errlen) ||
+        get_string(t, "kb", 0, &kb, path, errbuf, errlen))
         goto fail;
     a->name = strdup(name);
     a->description = dup_or_null(desc);
     a->default_input = dup_or_null(input);
-    if (!a->name)
+    a->kb = dup_or_null(kb);
+    if (!a->name || (kb && !a->kb))
         goto nomem;
     if (load_models(a, t, errbuf, errlen) || load_prompt(a, t, errbuf, errlen) ||
-        load_limits(a, t, errbuf, errlen) || load_policy(a, t, errbuf, errlen) ||
+        load_limits(a, t, errbuf, errlen) || load_memory(a, t, errbuf, errlen) ||
+        load_policy(a, t, errbuf, errlen) ||
         load_endpoints(a, t, errbuf, errlen) ||
-        get_string_array(t, "tools", &a->tools, path, errbuf, errlen))
+        get_string_array(t, "tools", &a->tools, path, errbuf, errlen) ||
+        get_string_array(t, "kb_sources", &a->kb_sources, path, errbuf, errlen))
         goto fail;
+    if (a->kb_sources && !a->kb) {
+        err_set(errbuf, errlen, ERR_INVAL, "%s: kb_sources: also set kb = \"NAME\", the knowledge "
+                "base they are indexed into", path);
+        goto fail;
+    }
     if (!a->tools)
         a->tools = json_object_new_array();
     if (json_object_object_get_ex(t, "output_schema", &v) && v) {
@@ -352,6 +395,8 @@ void agent_free(agent_t *a)
     free(a->system_prompt);
     free(a->prompt_file);
     free(a->default_input);
+    free(a->kb);
+    json_object_put(a->kb_sources);
     json_object_put(a->tools);
     json_object_put(a->output_schema);
     json_object_put(a->approval);

@@ -30,7 +30,12 @@ typedef struct agent {
     int64_t max_tokens;   /* < 0 unlimited */
     double max_cost_usd;  /* < 0 unlimited */
     int max_model_calls;  /* < 0 unlimited */
+    int64_t context_window; /* memory.context_window tokens; 0: the model's (compact.h) */
+    double compact_at;    /* memory.compact_at: fraction of the window; default 0.8 */
     char *default_input;  /* or NULL */
+    char *kb;             /* knowledge base the retrieve tool searches (ctx.kb.default), or NULL */
+    json_object *kb_sources; /* files/folders (relative to the agent's folder) indexed into kb
+                                before runs start; array or NULL */
     json_object *spec;    /* the whole table as JSON (recorded with each run) */
 } agent_t;
 

@@ -18,6 +18,7 @@
 struct ctx_task {
     const ctx_env_t *env; /* borrowed: may be gone once the task is dead */
     loop_t *lp;
+    loop_reap_t reap;     /* frees the task from the loop's reap step */
     char *path;
     json_object *args;
     uint64_t deadline_ns;
@@ -205,7 +206,7 @@ static void wake_cb(void *arg)
     ctx_task_t *t = arg;
     t->wake_queued = 0;
     if (t->dead) {
-        loop_reap(t->lp, task_free, t);
+        loop_reap(t->lp, &t->reap, task_free, t);
         return;
     }
     step(t);
@@ -241,7 +242,7 @@ static void finish(ctx_task_t *t, int rc, json_object *result, const char *err)
     /* A wake queued by a door that completed at once still points at t. */
     t->dead = 1;
     if (!t->wake_queued)
-        loop_reap(t->lp, task_free, t);
+        loop_reap(t->lp, &t->reap, task_free, t);
 }
 
 int ctx_task_start(const ctx_env_t *env, const char *path, json_object *args,
@@ -274,7 +275,7 @@ void ctx_task_cancel(ctx_task_t *t)
     cancel_pending(t);
     /* A queued wake still points at t: let it do the freeing. */
     if (!t->wake_queued)
-        loop_reap(t->lp, task_free, t);
+        loop_reap(t->lp, &t->reap, task_free, t);
 }
 
 /* ---- doors: common ---- */
@@ -361,6 +362,8 @@ static void push_ctx(lua_State *L, ctx_task_t *t)
     lua_setfield(L, -2, "http");
     ctx_exec_push(L, t);
     lua_setfield(L, -2, "exec");
+    ctx_kb_push(L, t);
+    lua_setfield(L, -2, "kb");
     lua_getglobal(L, "json");
     lua_setfield(L, -2, "json");
     lua_pushstring(L, e->run_id ? e->run_id : "");

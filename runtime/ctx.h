@@ -40,6 +40,9 @@ typedef struct ctx_env {
      * parser. */
     const char *code;
     size_t code_len;
+    /* ctx.kb's handle, opened on first use into *kb and owned by whoever owns the slot
+     * (the tools registry); NULL: ctx.kb raises. */
+    struct rag **kb;
 } ctx_env_t;
 
 typedef struct ctx_task ctx_task_t;
@@ -95,6 +98,7 @@ void ctx_doors_push(lua_State *L, ctx_task_t *t);
 /* Door constructors: push the closure (upvalue: the task) onto L. */
 void ctx_http_push(lua_State *L, ctx_task_t *t);
 void ctx_exec_push(lua_State *L, ctx_task_t *t);
+void ctx_kb_push(lua_State *L, ctx_task_t *t);
 
 /* Policy helpers: is s in the JSON array of strings `list`? */
 int ctx_allowed(json_object *list, const char *s);

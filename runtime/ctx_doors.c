@@ -2,6 +2,7 @@
  * ctx_doors: the ctx doors that need no I/O engine — sleep (a loop timer), kv (the store),
  * log, secret, now and data. See docs/tools.md for the Lua side.
  */
+#include "schema/schema.h"
 #include "ctx.h"
 
 #include "err.h"
@@ -238,19 +239,13 @@ static int door_data(lua_State *L)
     dst[n] = '\0';
     size_t nl = strlen(name);
     if (nl > 5 && strcmp(name + nl - 5, ".json") == 0) {
-        json_tokener *tok = json_tokener_new();
-        if (!tok)
+        json_object *j = NULL;
+        char why[200];
+        int rc = schema_parse_json(dst, n, &j, why, sizeof why);
+        if (rc == ERR_NOMEM)
             return luaL_error(L, "ctx.data: out of memory");
-        json_object *j = json_tokener_parse_ex(tok, dst, (int)n + 1);
-        enum json_tokener_error e = json_tokener_get_error(tok);
-        json_tokener_free(tok);
-        if (e != json_tokener_success) {
-            json_object_put(j);
-            return luaL_error(L, "ctx.data: %s: invalid JSON: %s", path,
-                              json_tokener_error_desc(e == json_tokener_continue
-                                                          ? json_tokener_error_parse_eof
-                                                          : e));
-        }
+        if (rc)
+            return luaL_error(L, "ctx.data: %s: %s", path, why);
         sandbox_push_json_take(L, j);
         return 1;
     }

@@ -17,13 +17,13 @@
 #include "ctx.h"
 
 #include "err.h"
+#include "child.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +126,16 @@ static void try_reap(xproc_t *x)
     /* Pipes closed but the child lingers: poll with a growing interval. */
     if (!x->poll) {
         x->poll_ms = x->poll_ms ? (x->poll_ms * 2 > 100 ? 100 : x->poll_ms * 2) : 1;
-        loop_after(ctx_task_env(x->t)->lp, x->poll_ms, poll_cb, x, &x->poll);
+        if (loop_after(ctx_task_env(x->t)->lp, x->poll_ms, poll_cb, x, &x->poll) != 0) {
+            /* No timer to poll with: end the child now rather than never. Its pipes are
+             * closed, so it is exiting or detached; waitpid after SIGKILL returns at once. */
+            kill(-x->pid, SIGKILL);
+            pid_t w;
+            while ((w = waitpid(x->pid, &x->status, 0)) < 0 && errno == EINTR)
+                ;
+            x->reaped = w == x->pid;
+            finish(x);
+        }
     }
 }
 
@@ -208,62 +217,16 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 
 static int spawn(xproc_t *x, char **argv, char *errbuf, size_t errlen)
 {
-    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
-    int rc = ERR_IO;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    int fa_ok = 0, at_ok = 0;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pin) || pipe2(pout, O_CLOEXEC) ||
-        pipe2(perr, O_CLOEXEC)) {
-        err_set(errbuf, errlen, ERR_IO, "pipe: %s", strerror(errno));
-        goto done;
-    }
-    if (posix_spawn_file_actions_init(&fa) || (fa_ok = 1, 0) || posix_spawnattr_init(&at) ||
-        (at_ok = 1, 0)) {
-        err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_setpgroup(&at, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&at, &none);
-    sigset_t dfl;
-    sigemptyset(&dfl);
-    sigaddset(&dfl, SIGPIPE);
-    sigaddset(&dfl, SIGINT);
-    sigaddset(&dfl, SIGTERM);
-    posix_spawnattr_setsigdefault(&at, &dfl);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
     char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", NULL};
-    int e = posix_spawnp(&x->pid, argv[0], &fa, &at, argv, envp);
-    if (e) {
-        err_set(errbuf, errlen, ERR_IO, "cannot run '%s': %s", argv[0], strerror(e));
-        goto done;
-    }
-    x->fd_in = pin[1];
-    x->fd_out = pout[0];
-    x->fd_err = perr[0];
-    pin[1] = pout[0] = perr[0] = -1;
-    rc = 0;
-done:
-    for (int i = 0; i < 2; i++) {
-        if (pin[i] >= 0)
-            close(pin[i]);
-        if (pout[i] >= 0)
-            close(pout[i]);
-        if (perr[i] >= 0)
-            close(perr[i]);
-    }
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (at_ok)
-        posix_spawnattr_destroy(&at);
-    return rc;
+    child_t c;
+    int rc = child_start(argv, envp, NULL, &c, errbuf, errlen);
+    if (rc)
+        return rc;
+    x->pid = c.pid;
+    x->fd_in = c.in;
+    x->fd_out = c.out;
+    x->fd_err = c.err;
+    return 0;
 }
 
 static int door_exec(lua_State *L)

@@ -11,6 +11,7 @@
  * Policy: only http/https, only hosts in the agent's http_allow list. Transport failures
  * (connect, timeout, too large) return nil, err; any HTTP status returns r.
  */
+#include "schema/schema.h"
 #include "ctx.h"
 
 #include "err.h"
@@ -66,8 +67,9 @@ static void hreq_done(void *ud, const http_resp_t *resp)
     if (ct) {
         json_object_object_add(o, "content_type", json_object_new_string(ct));
         if (strstr(ct, "json")) {
-            json_object *j = json_tokener_parse(resp->body);
-            if (j)
+            json_object *j = NULL;
+            char why[200];
+            if (schema_parse_json(resp->body, resp->body_len, &j, why, sizeof why) == 0 && j)
                 json_object_object_add(o, "json", j);
         }
     }

@@ -27,7 +27,7 @@ struct loop {
     struct event_base *base;
     struct event *drain;     /* zero-delay event that runs the deferred queue */
     task_t *head, *tail;     /* deferred callbacks */
-    task_t *reap_head, *reap_tail;
+    loop_reap_t *reap_head, **reap_tail;
     sigh_t *sigs;
     int drain_armed;
     struct event *low;     /* lowest-priority event that runs the low queue */
@@ -70,12 +70,12 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     lp->drain_armed = 0;
     /* Reap first: objects queued for freeing by the previous batch are no longer referenced
      * by any callback on the stack. */
-    task_t *r = lp->reap_head;
-    lp->reap_head = lp->reap_tail = NULL;
+    loop_reap_t *r = lp->reap_head;
+    lp->reap_head = NULL;
+    lp->reap_tail = &lp->reap_head;
     while (r) {
-        task_t *n = r->next;
+        loop_reap_t *n = r->next; /* r lives inside what fn frees */
         r->fn(r->arg);
-        free(r);
         r = n;
     }
     /* Run only what was queued before this drain started; new work waits for the next
@@ -199,23 +199,15 @@ void loop_stop(loop_t *lp)
     event_base_loopbreak(lp->base);
 }
 
-static int enqueue(loop_t *lp, int reap, loop_fn fn, void *arg)
+int loop_defer(loop_t *lp, loop_fn fn, void *arg)
 {
     task_t *t = malloc(sizeof *t);
     if (!t)
         return ERR_NOMEM;
     t->fn = fn;
     t->arg = arg;
-    if (reap)
-        push(&lp->reap_head, &lp->reap_tail, t);
-    else
-        push(&lp->head, &lp->tail, t);
+    push(&lp->head, &lp->tail, t);
     return arm(lp);
-}
-
-int loop_defer(loop_t *lp, loop_fn fn, void *arg)
-{
-    return enqueue(lp, 0, fn, arg);
 }
 
 int loop_defer_low(loop_t *lp, loop_fn fn, void *arg)
@@ -236,9 +228,16 @@ int loop_defer_low(loop_t *lp, loop_fn fn, void *arg)
     return 0;
 }
 
-int loop_reap(loop_t *lp, loop_fn free_fn, void *ptr)
+void loop_reap(loop_t *lp, loop_reap_t *node, loop_fn free_fn, void *ptr)
 {
-    return enqueue(lp, 1, free_fn, ptr);
+    node->next = NULL;
+    node->fn = free_fn;
+    node->arg = ptr;
+    *lp->reap_tail = node;
+    lp->reap_tail = &node->next;
+    /* Cannot fail: if the drain cannot be armed now, the node waits for the next drain
+     * (any later loop_defer, or loop_free). */
+    (void)arm(lp);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)

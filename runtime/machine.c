@@ -14,14 +14,26 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const state_names[MS__COUNT] = {
-    "created", "planning", "acting", "observing", "waiting", "done", "failed", "cancelled",
+static const char *const state_names[] = {
+    [MS_CREATED] = "created", [MS_PLANNING] = "planning", [MS_ACTING] = "acting",
+    [MS_OBSERVING] = "observing", [MS_WAITING] = "waiting", [MS_DONE] = "done",
+    [MS_FAILED] = "failed", [MS_CANCELLED] = "cancelled",
 };
+_Static_assert(sizeof state_names / sizeof state_names[0] == MS__COUNT, "a name per state");
 
-static const char *const event_names[ME__COUNT] = {
-    "start",    "model_tool_calls", "model_final", "model_failed", "tools_done",
-    "approval_needed", "decided", "observed", "limit_reached", "cancel",
+static const char *const event_names[] = {
+    [ME_START] = "start",
+    [ME_TOOL_CALLS] = "model_tool_calls",
+    [ME_FINAL] = "model_final",
+    [ME_MODEL_FAILED] = "model_failed",
+    [ME_TOOLS_DONE] = "tools_done",
+    [ME_APPROVAL_NEEDED] = "approval_needed",
+    [ME_DECIDED] = "decided",
+    [ME_OBSERVED] = "observed",
+    [ME_LIMIT] = "limit_reached",
+    [ME_CANCEL] = "cancel",
 };
+_Static_assert(sizeof event_names / sizeof event_names[0] == ME__COUNT, "a name per event");
 
 /* The single source of truth for what may follow what. What entering the `to` state does is
  * the state's own (mact_enter in machine_act.c), the same for every way in. */
@@ -141,6 +153,7 @@ size_t machine_active(const machine_t *m)
 
 void mrun_ref(machine_run_t *r)
 {
+    assert(r->refs > 0); /* a struct already queued for reaping must not come back */
     r->refs++;
 }
 
@@ -161,8 +174,9 @@ static void run_free(void *p)
 
 void mrun_unref(machine_run_t *r)
 {
+    assert(r->refs > 0);
     if (--r->refs == 0)
-        loop_reap(r->m->lp, run_free, r);
+        loop_reap(r->m->lp, &r->reap, run_free, r);
 }
 
 /* Stop driving r: cancel what it has in flight, tell the observer, drop it from the active
@@ -189,18 +203,42 @@ void mrun_release(machine_run_t *r)
     mrun_unref(r);
 }
 
-/* Renew every lease this process holds, a third of the way into the lease. */
+#define HEARTBEAT_MS ((uint64_t)(MACHINE_LEASE_NS / 3 / 1000000))
+
+/* Stop driving every run whose lease ends before `before` (all of them when before is 0):
+ * another process may claim such a run once its lease is over, and two drivers would run
+ * its tools twice. What was committed stays; `agentd resume` continues. */
+static void stop_unleased(machine_t *m, int64_t before, const char *why)
+{
+    for (machine_run_t *r = m->runs, *n; r; r = n) {
+        n = r->next;
+        if (!before || r->rec.lease_until_ns <= before)
+            mrun_abort(r, why);
+    }
+}
+
+/* Renew every lease this process holds, a third of the way into the lease. A failed renewal
+ * is retried on the next beat while the leases last; a run whose lease would end before then
+ * is stopped. If the next beat cannot be armed, no lease would be renewed again: every run is
+ * stopped now, while its lease still keeps other processes off it. */
 static void heartbeat(void *arg)
 {
     machine_t *m = arg;
     m->heartbeat = NULL;
     if (!m->runs)
         return;
-    int64_t until = (int64_t)loop_wall_ns() + MACHINE_LEASE_NS;
-    if (store_lease_renew(m->st, m->owner, until) == 0)
+    int64_t now = (int64_t)loop_wall_ns(), until = now + MACHINE_LEASE_NS;
+    if (store_lease_renew(m->st, m->owner, until) == 0) {
         for (machine_run_t *r = m->runs; r; r = r->next)
             r->rec.lease_until_ns = until;
-    loop_after(m->lp, (uint64_t)(MACHINE_LEASE_NS / 3 / 1000000), heartbeat, m, &m->heartbeat);
+    } else {
+        char msg[600];
+        snprintf(msg, sizeof msg, "cannot renew the run's lease: %s", store_errmsg(m->st));
+        /* The next beat comes HEARTBEAT_MS from now; 2 s of margin for a busy loop. */
+        stop_unleased(m, now + ((int64_t)HEARTBEAT_MS + 2000) * 1000000, msg);
+    }
+    if (m->runs && loop_after(m->lp, HEARTBEAT_MS, heartbeat, m, &m->heartbeat) != 0)
+        stop_unleased(m, 0, "cannot arm the lease heartbeat (out of memory)");
 }
 
 machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
@@ -214,7 +252,9 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     r->trace_fd = -1;
     r->messages = json_object_new_array();
     r->sigs = json_object_new_object();
-    if (!r->messages || !r->sigs) {
+    /* Without a heartbeat nothing would renew the run's lease. */
+    if (!r->messages || !r->sigs ||
+        (!m->heartbeat && loop_after(m->lp, HEARTBEAT_MS, heartbeat, m, &m->heartbeat) != 0)) {
         json_object_put(r->messages);
         json_object_put(r->sigs);
         free(r);
@@ -228,9 +268,6 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     m->active++;
     snprintf(r->rec.owner, sizeof r->rec.owner, "%s", m->owner);
     r->rec.lease_until_ns = (int64_t)loop_wall_ns() + MACHINE_LEASE_NS;
-    if (!m->heartbeat)
-        loop_after(m->lp, (uint64_t)(MACHINE_LEASE_NS / 3 / 1000000), heartbeat, m,
-                   &m->heartbeat);
     return r;
 }
 
@@ -276,6 +313,7 @@ static int stage_open(machine_run_t *r)
     int rc = open_batch(m);
     if (rc)
         return rc;
+    assert(m->batch_open);
     if (!r->in_batch) {
         /* Remembered per batch so the flush touches only these runs, not every active one
          * (with 10,000 runs a scan per flush was the top cost). */
@@ -313,6 +351,7 @@ int mstage_begin(machine_run_t *r)
 int mstage_event(machine_run_t *r, const trace_ev_t *ev)
 {
     machine_t *m = r->m;
+    assert(r->in_batch && m->batch_open); /* only inside a unit (mstage_begin) */
     int64_t seq = r->rec.last_seq + 1;
     char *json = trace_event_build(r->rec.id, seq, ev);
     if (!json)
@@ -342,6 +381,7 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
 int mstage_end(machine_run_t *r, int rc)
 {
     machine_t *m = r->m;
+    assert(r->in_batch && m->batch_open);
     if (!rc) {
         r->rec.updated_ns = (int64_t)loop_wall_ns();
         rc = store_run_update(m->st, &r->rec);
@@ -363,8 +403,14 @@ int mstage_end(machine_run_t *r, int rc)
             l = n;
         }
         char msg[600];
-        snprintf(msg, sizeof msg, "database write failed: %s (%s)", store_errmsg(m->st),
-                 err_str(rc));
+        if (rc == ERR_INTERNAL)
+            snprintf(msg, sizeof msg, "internal error (reported above); this step was not "
+                     "recorded");
+        else if (rc == ERR_NOMEM)
+            snprintf(msg, sizeof msg, "out of memory; this step was not recorded");
+        else
+            snprintf(msg, sizeof msg, "database write failed: %s (%s)", store_errmsg(m->st),
+                     err_str(rc));
         mrun_abort(r, msg);
     }
     return rc;
@@ -421,6 +467,7 @@ static void flush_cb(void *arg)
     m->batch_runs = NULL;
     m->nbatch = m->batch_cap = 0;
     for (size_t i = 0; i < nb; i++) {
+        assert(brs[i]->in_batch);
         brs[i]->in_batch = 0;
         if (rc)
             mrun_abort(brs[i], msg);
@@ -442,6 +489,7 @@ static void flush_cb(void *arg)
     /* The state each run is in now: a run that entered two states in this batch (a deadline
      * right after its last tool result) runs the second state's hook only. */
     for (machine_run_t *r = entered, *n; r; r = n) {
+        assert(r->enter_due);
         n = r->enter_next;
         r->enter_next = NULL;
         r->enter_due = 0;
@@ -502,7 +550,7 @@ int mfire(machine_run_t *r, machine_event_t ev, const mfire_opt_t *o)
         attrs = json_object_new_object();
         json_object_object_add(attrs, "gen_ai.agent.name", json_object_new_string(r->rec.agent));
         json_object_object_add(attrs, "gen_ai.conversation.id",
-                               json_object_new_string(r->rec.id));
+                               json_object_new_string(r->session[0] ? r->session : r->rec.id));
         json_object_object_add(attrs, "gen_ai.operation.name",
                                json_object_new_string("invoke_agent"));
         json_object_object_add(attrs, "gen_ai.usage.input_tokens",

@@ -107,6 +107,19 @@ void machine_free(machine_t *m);
  * new run id (16 hex + NUL) to run_id. 0, or ERR_* with errbuf. */
 int machine_start(machine_t *m, const agent_t *agent, const char *input, char run_id[17],
                   char *errbuf, size_t errlen);
+/* Options of one start (all optional). */
+typedef struct machine_start_opts {
+    /* Run as the next turn of this session (store.h): the run sees the earlier turns'
+     * messages; ERR_BUSY while the session's latest turn is unfinished. */
+    const char *session;
+    /* Mark the input "pinned": when a long session is compacted to the context window
+     * (compact.h), it stays in every later request. */
+    int pin;
+} machine_start_opts_t;
+/* machine_start with options; so = NULL is machine_start. */
+int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
+                     const machine_start_opts_t *so, char run_id[17], char *errbuf,
+                     size_t errlen);
 /* Continue a non-terminal run from its last committed state. */
 int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
                    size_t errlen);

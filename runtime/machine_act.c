@@ -2,7 +2,10 @@
  * machine_act: what each state does. Every function here either stages data and fires the
  * next event, or starts asynchronous work whose completion fires it later.
  */
+#include "schema/schema.h"
+#include "jx.h"
 #include "machine_int.h"
+#include "compact.h"
 
 #include "err.h"
 
@@ -14,11 +17,6 @@
 /* Bytes of a tool result copied into its trace event: enough to read it in the viewer; the
  * whole result is in tool_calls and in the conversation. */
 #define RESULT_TRACE_MAX 1024
-
-static json_object *jstr(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
 
 static const char *to_json(json_object *o)
 {
@@ -151,11 +149,11 @@ static void point_unit(machine_run_t *r, const char *span, const char *op, const
 static json_object *tool_attrs(const tcall_t *c)
 {
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jstr("execute_tool"));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
-    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("execute_tool"));
+    json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
     if (strcmp(c->wire, c->id) != 0)
-        json_object_object_add(attrs, "agentd.tool.call.wire_id", jstr(c->wire));
+        json_object_object_add(attrs, "agentd.tool.call.wire_id", jx_new_str(c->wire));
     return attrs;
 }
 
@@ -238,10 +236,10 @@ static json_object *tool_descriptions(machine_run_t *r)
 static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
 {
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jstr("chat"));
-    json_object_object_add(attrs, "gen_ai.provider.name", jstr(resp->provider));
-    json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
-    json_object_object_add(attrs, "gen_ai.response.model", jstr(resp->model));
+    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
+    json_object_object_add(attrs, "gen_ai.provider.name", jx_new_str(resp->provider));
+    json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
+    json_object_object_add(attrs, "gen_ai.response.model", jx_new_str(resp->model));
     json_object_object_add(attrs, "gen_ai.usage.input_tokens",
                            json_object_new_int64(resp->usage.input_tokens));
     json_object_object_add(attrs, "gen_ai.usage.output_tokens",
@@ -256,9 +254,9 @@ static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
     if (resp->cached)
         json_object_object_add(attrs, "agentd.cached", json_object_new_boolean(1));
     if (resp->finish)
-        json_object_object_add(attrs, "gen_ai.response.finish_reasons", jstr(resp->finish));
+        json_object_object_add(attrs, "gen_ai.response.finish_reasons", jx_new_str(resp->finish));
     if (resp->err && resp->reason)
-        json_object_object_add(attrs, "error.type", jstr(resp->reason));
+        json_object_object_add(attrs, "error.type", jx_new_str(resp->reason));
     char name[200];
     snprintf(name, sizeof name, "chat %s", resp->model ? resp->model : r->models[0]);
     trace_ev_t e = {
@@ -281,7 +279,9 @@ typedef struct reply {
     const model_resp_t *resp;
 } reply_t;
 
-static void fill_calls(machine_run_t *r, json_object *tcs)
+/* The calls of this model turn, from its tool_calls array. ERR_NOMEM: a turn must never
+ * silently lose a call, so the caller stops the run instead. */
+static int fill_calls(machine_run_t *r, json_object *tcs)
 {
     size_t n = json_object_array_length(tcs);
     for (size_t i = 0; i < r->ncalls; i++)
@@ -289,6 +289,8 @@ static void fill_calls(machine_run_t *r, json_object *tcs)
     free(r->calls);
     r->calls = calloc(n, sizeof *r->calls);
     r->ncalls = r->calls ? n : 0;
+    if (!r->calls)
+        return ERR_NOMEM;
     for (size_t i = 0; i < r->ncalls; i++) {
         json_object *tc = json_object_array_get_idx(tcs, i), *v;
         tcall_t *c = &r->calls[i];
@@ -312,7 +314,7 @@ static void fill_calls(machine_run_t *r, json_object *tcs)
             snprintf(c->wire, sizeof c->wire, "%s", id);
         } else {
             snprintf(c->wire, sizeof c->wire, "%s", c->id);
-            json_object_object_add(tc, "id", jstr(c->wire));
+            json_object_object_add(tc, "id", jx_new_str(c->wire));
         }
         c->name = strdup(json_object_object_get_ex(tc, "name", &v) ? json_object_get_string(v)
                                                                      : "");
@@ -323,7 +325,10 @@ static void fill_calls(machine_run_t *r, json_object *tcs)
             c->args = strdup(v ? to_json(v) : "{}");
         c->state = TC_PENDING; /* born here: every later change goes through tcall_set */
         snprintf(c->idem, sizeof c->idem, "%.16s:%.62s", r->rec.id, c->id);
+        if (!c->name || !c->args)
+            return ERR_NOMEM;
     }
+    return 0;
 }
 
 static int write_reply(machine_run_t *r, void *arg)
@@ -367,7 +372,10 @@ static void model_done(void *ud, const model_resp_t *resp)
     json_object *tcs = NULL, *content;
     if (json_object_object_get_ex(resp->message, "tool_calls", &tcs) &&
         json_object_is_type(tcs, json_type_array) && json_object_array_length(tcs) > 0) {
-        fill_calls(r, tcs);
+        if (fill_calls(r, tcs)) {
+            mrun_abort(r, "out of memory while reading the model's tool calls");
+            return;
+        }
         mfire(r, ME_TOOL_CALLS, &(mfire_opt_t){write_reply, &rp, "ok", NULL});
         return;
     }
@@ -389,10 +397,10 @@ static void model_attempt(void *ud, const model_attempt_t *a)
         return;
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "agentd.attempt", json_object_new_int(a->n));
-    json_object_object_add(attrs, "gen_ai.provider.name", jstr(a->provider));
-    json_object_object_add(attrs, "gen_ai.request.model", jstr(a->model));
+    json_object_object_add(attrs, "gen_ai.provider.name", jx_new_str(a->provider));
+    json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(a->model));
     json_object_object_add(attrs, "http.response.status_code", json_object_new_int(a->status));
-    json_object_object_add(attrs, "error.type", jstr(a->errclass));
+    json_object_object_add(attrs, "error.type", jx_new_str(a->errclass));
     json_object_object_add(attrs, "agentd.latency_ms", json_object_new_double(a->latency_ms));
     json_object_object_add(attrs, "agentd.delay_ms", json_object_new_int64((int64_t)a->delay_ms));
     char name[160];
@@ -408,13 +416,29 @@ static void model_text(void *ud, const char *text, size_t len)
         r->m->o.obs.on_text(r->m->o.obs.ud, r->rec.id, text, len);
 }
 
+/* The conversation as this request sends it: whole, or compacted to the context window
+ * (compact.h); the stored messages are never changed. New reference; NULL: out of memory. */
+static json_object *request_messages(machine_run_t *r, compact_stats_t *cs)
+{
+    const agent_t *a = r->agent;
+    json_object *tools = tool_descriptions(r);
+    compact_policy_t p = {
+        .limit = a->context_window > 0 ? a->context_window : compact_model_limit(r->models[0]),
+        .threshold = a->compact_at,
+        .reserved = tools ? compact_estimate(tools) : 0,
+    };
+    return compact_view(r->messages, &p, cs);
+}
+
 static void start_model(machine_run_t *r)
 {
     const agent_t *a = r->agent;
     model_req_t req;
     memset(&req, 0, sizeof req);
     req.models = r->models;
-    req.messages = r->messages;
+    compact_stats_t cs;
+    json_object *view = request_messages(r, &cs);
+    req.messages = view;
     req.tools = tool_descriptions(r);
     req.output_schema = a->output_schema;
     req.run_id = r->rec.id;
@@ -428,7 +452,8 @@ static void start_model(machine_run_t *r)
                             : -1;
     req.budget_cost_usd = a->max_cost_usd >= 0 ? a->max_cost_usd - r->rec.cost_usd : -1;
     r->chat_t0 = loop_mono_ns();
-    int rc = model_call(r->m->mc, &req, model_done, &r->mcall);
+    int rc = view ? model_call(r->m->mc, &req, model_done, &r->mcall) : ERR_NOMEM;
+    json_object_put(view); /* model_call holds its own reference */
     if (rc) {
         char msg[200];
         snprintf(msg, sizeof msg, "cannot start the model call: %s", err_str(rc));
@@ -442,10 +467,24 @@ static int stage_chat_begin(machine_run_t *r)
 {
     trace_span_id(r->chat_span);
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jstr("chat"));
-    json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
+    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
+    json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
     json_object_object_add(attrs, "agentd.messages",
                            json_object_new_int((int)json_object_array_length(r->messages)));
+    compact_stats_t cs;
+    json_object *view = request_messages(r, &cs);
+    if (!view) {
+        json_object_put(attrs);
+        return ERR_NOMEM;
+    }
+    json_object_put(view);
+    json_object_object_add(attrs, "agentd.context.tokens", json_object_new_int64(cs.tokens_after));
+    if (cs.omitted) {
+        json_object_object_add(attrs, "agentd.context.tokens_before",
+                               json_object_new_int64(cs.tokens_before));
+        json_object_object_add(attrs, "agentd.context.omitted_messages",
+                               json_object_new_int(cs.omitted));
+    }
     char name[200];
     snprintf(name, sizeof name, "chat %s", r->models[0]);
     return stage_span(r, r->chat_span, r->state_span, "begin", "chat", name, NULL, NULL, attrs);
@@ -480,8 +519,8 @@ static void plan_run(machine_run_t *r)
 static int stage_tool_begin(machine_run_t *r, tcall_t *c)
 {
     json_object *attrs = tool_attrs(c);
-    json_object_object_add(attrs, "gen_ai.tool.call.arguments", jstr(c->args));
-    json_object_object_add(attrs, "agentd.idempotency_key", jstr(c->idem));
+    json_object_object_add(attrs, "gen_ai.tool.call.arguments", jx_new_str(c->args));
+    json_object_object_add(attrs, "agentd.idempotency_key", jx_new_str(c->idem));
     char name[200];
     snprintf(name, sizeof name, "execute_tool %s", c->name);
     return stage_span(r, c->span, r->state_span, "begin", "execute_tool", name, NULL, NULL,
@@ -491,7 +530,7 @@ static int stage_tool_begin(machine_run_t *r, tcall_t *c)
 static int stage_tool_end(machine_run_t *r, tcall_t *c)
 {
     json_object *attrs = tool_attrs(c);
-    json_object_object_add(attrs, "agentd.tool.state", jstr(tcall_state_name(c->state)));
+    json_object_object_add(attrs, "agentd.tool.state", jx_new_str(tcall_state_name(c->state)));
     json_object_object_add(attrs, "agentd.attempts", json_object_new_int(c->attempts));
     json_object_object_add(attrs, "agentd.duration_ms",
                            json_object_new_double((double)(c->ended_ns - c->started_ns) / 1e6));
@@ -504,7 +543,7 @@ static int stage_tool_end(machine_run_t *r, tcall_t *c)
     }
     int ok = c->state == TC_OK;
     if (!ok)
-        json_object_object_add(attrs, "error.type", jstr(tcall_state_name(c->state)));
+        json_object_object_add(attrs, "error.type", jx_new_str(tcall_state_name(c->state)));
     char name[200];
     snprintf(name, sizeof name, "execute_tool %s", c->name);
     return stage_span(r, c->span, r->state_span, "end", "execute_tool", name, ok ? "ok" : "error",
@@ -520,9 +559,9 @@ static void tool_log(void *ud, const char *level, const char *msg)
     if (r->dead)
         return;
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "log.level", jstr(level));
-    json_object_object_add(attrs, "log.message", jstr(msg));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
+    json_object_object_add(attrs, "log.level", jx_new_str(level));
+    json_object_object_add(attrs, "log.message", jx_new_str(msg));
+    json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
     point_unit(r, c->span, "log", "log", NULL, NULL, attrs);
     json_object_put(attrs);
 }
@@ -558,6 +597,7 @@ static void start_tool(machine_run_t *r, void *arg)
         .http_allow = r->agent->http_allow,
         .exec_allow = r->agent->exec_allow,
         .secrets_allow = r->agent->secrets_allow,
+        .kb = r->agent->kb,
     };
     tools_call_info_t info = {
         .run_id = r->rec.id,
@@ -584,11 +624,14 @@ static int name_in(json_object *arr, const char *name)
     return 0;
 }
 
-/* Signature of a call for loop detection: name + canonical arguments. */
-static void call_sig(const tcall_t *c, char *buf, size_t len)
+void mact_call_sig(const char *name, const char *args, char *buf, size_t len)
 {
-    json_object *a = json_tokener_parse(c->args);
-    snprintf(buf, len, "%s\x1f%s", c->name, a ? to_json(a) : c->args);
+    json_object *a = NULL;
+    char why[200];
+    args = args ? args : "";
+    if (schema_parse_json(args, strlen(args), &a, why, sizeof why) != 0)
+        a = NULL;
+    snprintf(buf, len, "%s\x1f%s", name, a ? to_json(a) : args);
     json_object_put(a);
 }
 
@@ -608,7 +651,7 @@ static const char *guard(machine_run_t *r, tcall_t *c, char *msg, size_t len)
         return "tool_call_limit";
     }
     char sig[2048];
-    call_sig(c, sig, sizeof sig);
+    mact_call_sig(c->name, c->args, sig, sizeof sig);
     json_object *cnt;
     int seen = json_object_object_get_ex(r->sigs, sig, &cnt) ? json_object_get_int(cnt) : 0;
     if (seen >= a->loop_limit) {
@@ -623,9 +666,9 @@ static const char *guard(machine_run_t *r, tcall_t *c, char *msg, size_t len)
 static int stage_guardrail(machine_run_t *r, tcall_t *c, const char *decision, const char *msg)
 {
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "agentd.guardrail", jstr(decision));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
-    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    json_object_object_add(attrs, "agentd.guardrail", jx_new_str(decision));
+    json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
     char name[200];
     snprintf(name, sizeof name, "guardrail %s", decision);
     int rc = stage_point(r, c->span[0] ? c->span : r->state_span, r->state_span, "guardrail",
@@ -694,18 +737,18 @@ static int write_observations(machine_run_t *r, void *arg)
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
         tcall_t *c = &r->calls[i];
         json_object *msg = json_object_new_object();
-        json_object_object_add(msg, "role", jstr("tool"));
-        json_object_object_add(msg, "tool_call_id", jstr(c->wire));
-        json_object_object_add(msg, "name", jstr(c->name));
+        json_object_object_add(msg, "role", jx_new_str("tool"));
+        json_object_object_add(msg, "tool_call_id", jx_new_str(c->wire));
+        json_object_object_add(msg, "name", jx_new_str(c->name));
         int ok = c->state == TC_OK;
         if (ok) {
-            json_object_object_add(msg, "content", jstr(c->result ? c->result : "null"));
+            json_object_object_add(msg, "content", jx_new_str(c->result ? c->result : "null"));
         } else {
             json_object *e = json_object_new_object();
             json_object_object_add(e, "error",
-                                   jstr(c->error ? c->error : tcall_state_name(c->state)));
-            json_object_object_add(e, "status", jstr(tcall_state_name(c->state)));
-            json_object_object_add(msg, "content", jstr(to_json(e)));
+                                   jx_new_str(c->error ? c->error : tcall_state_name(c->state)));
+            json_object_object_add(e, "status", jx_new_str(tcall_state_name(c->state)));
+            json_object_object_add(msg, "content", jx_new_str(to_json(e)));
             json_object_put(e);
         }
         json_object_object_add(msg, "is_error", json_object_new_boolean(!ok));

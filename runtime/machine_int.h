@@ -55,9 +55,12 @@ struct machine_run {
     uint64_t chat_t0;
     int fresh;               /* created in the open batch (its trace file waits for commit) */
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
+    char session[128];       /* conversation this run is a turn of, "" when none */
+    int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
     int enter_due;           /* on m->entered: its state's run hook runs after the commit */
     struct machine_run *enter_next;
     int refs;
+    loop_reap_t reap;        /* frees the struct after the last reference is dropped */
     int dead;
     int in_batch;
     int64_t seq_mark;
@@ -142,5 +145,8 @@ int tcall_stage_row(machine_run_t *r, const tcall_t *c);
 /* Calls still `running` become `unknown` with why as their error (row staged). */
 int tcalls_mark_unknown(machine_run_t *r, const char *why);
 void tcall_clear(tcall_t *c);
+/* Loop-detection signature of a call: name + canonical arguments. Live calls and calls
+ * loaded on resume use this one function, so their counts agree. */
+void mact_call_sig(const char *name, const char *args, char *buf, size_t len);
 
 #endif

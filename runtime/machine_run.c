@@ -2,6 +2,7 @@
  * machine_run: the entry points that bring a run onto the loop — start a new one, resume
  * one from the database, record an approval decision, cancel — and the run deadline.
  */
+#include "jx.h"
 #include "machine_int.h"
 
 #include "err.h"
@@ -10,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
-static json_object *jstr(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
 
 /* The run's chain: the agent's model (or the override) first, then the agent's fallbacks
  * that differ from it: --model changes which model is tried first, not whether a provider
@@ -78,16 +74,37 @@ static int arm_deadline(machine_run_t *r)
     return rc;
 }
 
-static int write_new_run(machine_run_t *r, const char *input)
+/* Append the earlier turns' messages of r's session to r->messages (right after the system
+ * prompt, before this turn's own messages, which are appended after). */
+static int load_history_msg(void *ud, int64_t turn, const char *json)
+{
+    (void)turn;
+    machine_run_t *r = ud;
+    json_object *o = json_tokener_parse(json);
+    if (!o)
+        return ERR_PROTO;
+    json_object_array_add(r->messages, o);
+    r->hist_n++;
+    return 0;
+}
+
+static int write_new_run(machine_run_t *r, const char *input, int pin)
 {
     machine_t *m = r->m;
     const agent_t *a = r->agent;
     int rc = store_run_insert(m->st, &r->rec);
+    if (!rc && r->session[0]) {
+        char busy[40], bstate[16];
+        rc = store_session_join(m->st, r->session, a->name, r->rec.id, r->rec.created_ns, busy,
+                                bstate);
+    }
     json_object *sys = json_object_new_object(), *user = json_object_new_object();
-    json_object_object_add(sys, "role", jstr("system"));
-    json_object_object_add(sys, "content", jstr(a->system_prompt));
-    json_object_object_add(user, "role", jstr("user"));
-    json_object_object_add(user, "content", jstr(input));
+    json_object_object_add(sys, "role", jx_new_str("system"));
+    json_object_object_add(sys, "content", jx_new_str(a->system_prompt));
+    json_object_object_add(user, "role", jx_new_str("user"));
+    json_object_object_add(user, "content", jx_new_str(input));
+    if (pin)
+        json_object_object_add(user, "pinned", json_object_new_boolean(1));
     json_object *msgs[2] = {sys, user};
     for (int i = 0; !rc && i < 2; i++) {
         rc = store_message_add(m->st, r->rec.id, r->rec.msg_count,
@@ -96,21 +113,27 @@ static int write_new_run(machine_run_t *r, const char *input)
             r->rec.msg_count++;
             json_object_array_add(r->messages, json_object_get(msgs[i]));
         }
+        if (!rc && i == 0 && r->session[0])
+            rc = store_session_history(m->st, r->rec.id, load_history_msg, r);
     }
     json_object_put(sys);
     json_object_put(user);
     if (rc)
         return rc;
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jstr("invoke_agent"));
-    json_object_object_add(attrs, "gen_ai.agent.name", jstr(a->name));
-    json_object_object_add(attrs, "gen_ai.conversation.id", jstr(r->rec.id));
-    json_object_object_add(attrs, "gen_ai.request.model", jstr(r->models[0]));
-    json_object_object_add(attrs, "agentd.agent.path", jstr(a->path));
-    json_object_object_add(attrs, "agentd.prompt_hash", jstr(a->prompt_hash));
+    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("invoke_agent"));
+    json_object_object_add(attrs, "gen_ai.agent.name", jx_new_str(a->name));
+    json_object_object_add(attrs, "gen_ai.conversation.id",
+                           jx_new_str(r->session[0] ? r->session : r->rec.id));
+    if (r->session[0])
+        json_object_object_add(attrs, "agentd.session.history_messages",
+                               json_object_new_int(r->hist_n));
+    json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
+    json_object_object_add(attrs, "agentd.agent.path", jx_new_str(a->path));
+    json_object_object_add(attrs, "agentd.prompt_hash", jx_new_str(a->prompt_hash));
     if (a->prompt_file)
-        json_object_object_add(attrs, "agentd.prompt_file", jstr(a->prompt_file));
-    json_object_object_add(attrs, "agentd.input", jstr(input));
+        json_object_object_add(attrs, "agentd.prompt_file", jx_new_str(a->prompt_file));
+    json_object_object_add(attrs, "agentd.input", jx_new_str(input));
     char name[200];
     snprintf(name, sizeof name, "invoke_agent %s", a->name);
     trace_ev_t e = {
@@ -128,11 +151,36 @@ static int write_new_run(machine_run_t *r, const char *input)
 int machine_start(machine_t *m, const agent_t *agent, const char *input, char run_id[17],
                   char *errbuf, size_t errlen)
 {
+    return machine_start_ex(m, agent, input, NULL, run_id, errbuf, errlen);
+}
+
+int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
+                     const machine_start_opts_t *so, char run_id[17], char *errbuf,
+                     size_t errlen)
+{
     if (!input || !*input)
         return err_set(errbuf, errlen, ERR_INVAL, "input is empty: give the agent a question");
+    const char *session = so && so->session && *so->session ? so->session : NULL;
+    if (session) {
+        /* Checked again inside the transaction (store_session_join): this one is for the
+         * message; the one there makes two writers in two processes safe. */
+        char busy[40], bstate[16];
+        if (strlen(session) >= sizeof ((machine_run_t *)0)->session)
+            return err_set(errbuf, errlen, ERR_INVAL, "session name longer than 127 bytes");
+        int brc = store_session_check(m->st, session, busy, bstate);
+        if (brc == ERR_BUSY)
+            return err_set(errbuf, errlen, ERR_BUSY,
+                           "session %s: its latest turn (run %s) is still %s; one turn at a "
+                           "time: wait for it, or `agentd resume %s` / cancel it",
+                           session, busy, bstate, busy);
+        if (brc)
+            return err_set(errbuf, errlen, brc, "session %s: %s", session, store_errmsg(m->st));
+    }
     machine_run_t *r = mrun_new(m, agent);
     if (!r || set_models(r, m->o.model))
         goto nomem;
+    if (session)
+        snprintf(r->session, sizeof r->session, "%s", session);
     new_run_id(m, r->rec.id);
     snprintf(r->rec.agent, sizeof r->rec.agent, "%s", agent->name);
     snprintf(r->rec.agent_path, sizeof r->rec.agent_path, "%s", agent->path);
@@ -150,7 +198,7 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
     if (rc)
         return err_set(errbuf, errlen, rc, "cannot start a database transaction: %s",
                        store_errmsg(m->st));
-    rc = write_new_run(r, input);
+    rc = write_new_run(r, input, so && so->pin);
     for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
         /* Another process took this id in the same millisecond: take the next one. The
          * insert is write_new_run's first write, so nothing else was staged. */
@@ -158,7 +206,7 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
         new_run_id(m, r->rec.id);
         rc = store_sp_begin(m->st);
         if (!rc)
-            rc = write_new_run(r, input);
+            rc = write_new_run(r, input, so && so->pin);
     }
     if (menter(r, rc))
         return err_set(errbuf, errlen, rc ? rc : ERR_IO, "cannot record the run: %s",
@@ -321,11 +369,11 @@ static int stage_decision(machine_run_t *r, const decision_t *d)
     }
     rc = tcall_stage_row(r, c);
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "agentd.guardrail", jstr(d->approve ? "approved" : "denied"));
-    json_object_object_add(attrs, "gen_ai.tool.name", jstr(c->name));
-    json_object_object_add(attrs, "gen_ai.tool.call.id", jstr(c->id));
+    json_object_object_add(attrs, "agentd.guardrail", jx_new_str(d->approve ? "approved" : "denied"));
+    json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
+    json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
     if (d->reason)
-        json_object_object_add(attrs, "agentd.reason", jstr(d->reason));
+        json_object_object_add(attrs, "agentd.reason", jx_new_str(d->reason));
     trace_ev_t e = {
         .span_id = r->rec.id,
         .phase = "point",
@@ -380,6 +428,35 @@ static int check_decision(machine_t *m, const store_run_t *rec, const decision_t
 
 /* Load a run from the database, claim it, and enter its state: the one way back in for
  * `resume`, `approve` and `deny` (d: the decision, or NULL). */
+/* A resumed run that is a session turn gets the earlier turns back between its system
+ * prompt and its own messages, as at its start. */
+static int insert_history(machine_run_t *r)
+{
+    int rc = store_session_of(r->m->st, r->rec.id, r->session);
+    if (rc)
+        return rc == ERR_NOTFOUND ? 0 : rc;
+    json_object *own = r->messages;
+    r->messages = json_object_new_array();
+    if (!r->messages) {
+        r->messages = own;
+        return ERR_NOMEM;
+    }
+    size_t n = json_object_array_length(own);
+    if (n)
+        json_object_array_add(r->messages, json_object_get(json_object_array_get_idx(own, 0)));
+    rc = store_session_history(r->m->st, r->rec.id, load_history_msg, r);
+    for (size_t i = 1; !rc && i < n; i++)
+        json_object_array_add(r->messages, json_object_get(json_object_array_get_idx(own, i)));
+    if (rc) {
+        json_object_put(r->messages);
+        r->messages = own;
+        r->hist_n = 0;
+        return rc;
+    }
+    json_object_put(own);
+    return 0;
+}
+
 static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
                       const decision_t *d, char *errbuf, size_t errlen)
 {
@@ -436,6 +513,12 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         return ERR_IO;
     }
     r->rec.msg_count = (int)json_object_array_length(r->messages);
+    if (insert_history(r)) {
+        err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its session's earlier turns: %s",
+                r->rec.id, store_errmsg(m->st));
+        mrun_release(r);
+        return ERR_IO;
+    }
     rc = mstage_begin(r);
     if (rc)
         return err_set(errbuf, errlen, rc, "cannot open a transaction: %s", store_errmsg(m->st));
@@ -444,8 +527,8 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
     if (!rc && r->state == MS_ACTING)
         rc = settle_interrupted(r);
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "agentd.owner", jstr(m->owner));
-    json_object_object_add(attrs, "agentd.resumed_state", jstr(r->rec.state));
+    json_object_object_add(attrs, "agentd.owner", jx_new_str(m->owner));
+    json_object_object_add(attrs, "agentd.resumed_state", jx_new_str(r->rec.state));
     trace_ev_t e = {
         .span_id = r->state_span[0] ? r->state_span : r->rec.id,
         .parent_id = r->state_span[0] ? r->rec.id : NULL,

@@ -6,6 +6,7 @@
  * Every attempt, and every model skipped for an open breaker, a missing key or a replay
  * miss, is reported through req->on_attempt so it shows in the trace.
  */
+#include "jx.h"
 #include "err.h"
 #include "model_int.h"
 #include "redact.h"
@@ -14,18 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static json_object *jget(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
-static const char *jstr_or(json_object *o, const char *k, const char *def)
-{
-    json_object *v = jget(o, k);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : def;
-}
 
 static const char *model_str(const model_call_t *c)
 {
@@ -200,10 +189,10 @@ static int64_t estimate_tokens(const model_call_t *c)
     size_t chars = 0;
     json_object *msgs = c->preq.messages;
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
-        json_object *m = json_object_array_get_idx(msgs, i), *tcs = jget(m, "tool_calls");
-        chars += strlen(jstr_or(m, "content", "")) + 16;
+        json_object *m = json_object_array_get_idx(msgs, i), *tcs = jx_get(m, "tool_calls");
+        chars += strlen(jx_str_or(m, "content", "")) + 16;
         for (size_t k = 0; tcs && k < json_object_array_length(tcs); k++)
-            chars += strlen(jstr_or(json_object_array_get_idx(tcs, k), "arguments", "")) + 16;
+            chars += strlen(jx_str_or(json_object_array_get_idx(tcs, k), "arguments", "")) + 16;
     }
     if (c->req.tools)
         chars += strlen(json_object_to_json_string_ext(c->req.tools, JSON_C_TO_STRING_PLAIN));
@@ -248,7 +237,7 @@ static int over_budget(model_call_t *c)
 
 static int has_tool_calls(json_object *msg)
 {
-    json_object *t = jget(msg, "tool_calls");
+    json_object *t = jx_get(msg, "tool_calls");
     return t && json_object_is_type(t, json_type_array) && json_object_array_length(t) > 0;
 }
 

@@ -57,19 +57,13 @@ int model_output_check(json_object *schema, json_object *msg, char *why, size_t 
     const char *text = json_object_get_string(content);
     size_t off, n;
     strip_fence(text, &off, &n);
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return ERR_NOMEM;
-    json_object *val = json_tokener_parse_ex(tok, text + off, (int)n);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (jerr != json_tokener_success || used != n) {
-        json_object_put(val);
-        snprintf(why, len, "the reply is not valid JSON (%s at offset %zu)",
-                 jerr != json_tokener_success ? json_tokener_error_desc(jerr)
-                                              : "text after the JSON value",
-                 used);
+    json_object *val = NULL;
+    char perr[200];
+    int prc = schema_parse_json(text + off, n, &val, perr, sizeof perr);
+    if (prc == ERR_NOMEM)
+        return prc;
+    if (prc) {
+        snprintf(why, len, "the reply is not valid JSON (%s)", perr);
         return ERR_SCHEMA;
     }
     int rc = model_schema_check(schema, val, why, len);

@@ -2,6 +2,7 @@
  * otlp: see otlp.h. Builds the JSON with json-c; the only hand-written parts are the
  * encodings json-c cannot guess (64-bit integers as strings, hex ids).
  */
+#include "jx.h"
 #include "otlp.h"
 
 #include "err.h"
@@ -176,14 +177,6 @@ static void add_point_event(json_object *events, const char *name, const char *e
     json_object_array_add(events, e);
 }
 
-static const char *field(json_object *o, const char *key)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
-}
-
 /* A point event that annotates an existing span (a transition logged on the root, a log
  * line): its attrs plus the transition fields, as agentd.* attributes. */
 static void add_event_line(json_object *events, const spantree_event_t *ev)
@@ -197,14 +190,14 @@ static void add_event_line(json_object *events, const spantree_event_t *ev)
     }
     static const char *const keys[] = {"state_from", "state_to", "event"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-        const char *v = field(o, keys[k]);
+        const char *v = jx_str(o, keys[k]);
         char name[40];
         snprintf(name, sizeof name, "agentd.%s", keys[k]);
         if (v)
             json_object_object_add(attrs, name, json_object_new_string(v));
     }
-    const char *name = field(o, "name") ? field(o, "name") : field(o, "op");
-    add_point_event(events, name ? name : "event", field(o, "error"), ev->ts_ns, attrs);
+    const char *name = jx_str(o, "name") ? jx_str(o, "name") : jx_str(o, "op");
+    add_point_event(events, name ? name : "event", jx_str(o, "error"), ev->ts_ns, attrs);
     json_object_put(attrs);
     json_object_put(o);
 }
@@ -217,7 +210,7 @@ static void add_transition(json_object *attrs, const spantree_event_t *ev)
         return;
     static const char *const keys[] = {"state_from", "state_to", "event"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-        const char *v = field(o, keys[k]);
+        const char *v = jx_str(o, keys[k]);
         char name[40];
         snprintf(name, sizeof name, "agentd.%s", keys[k]);
         if (v)

@@ -2,6 +2,8 @@
 
 #include "cli/cli.h"
 #include "err.h"
+#include "mcp/mcp.h"
+#include "rag/rag.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -33,6 +35,11 @@ static int load_tools(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errl
     }
     if (rc)
         return rc;
+    /* The agent's MCP servers add their tools (and their names to the agent's list). */
+    if (!(s->mcp = mcp_new(s->lp, s->http, s->tl)))
+        return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+    if ((rc = mcp_attach_agent(s->mcp, s->agent, errbuf, errlen)))
+        return rc;
     /* Every tool the agent names must exist. */
     json_object *names = s->agent->tools;
     for (size_t i = 0; i < json_object_array_length(names); i++) {
@@ -43,6 +50,46 @@ static int load_tools(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errl
                            i + 1, n, dir, o->tools_dir ? " or " : "",
                            o->tools_dir ? o->tools_dir : "");
     }
+    return 0;
+}
+
+/* The agent's kb_sources, indexed into its kb before any run starts (unchanged files are
+ * skipped by content hash, so this costs a hash per file): the agent's documents are
+ * searchable on first use with nothing for the user to do. */
+static int sync_kb(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
+{
+    json_object *src = s->agent->kb_sources;
+    size_t n = src ? json_object_array_length(src) : 0;
+    if (!n)
+        return 0;
+    char **paths = calloc(n, sizeof *paths);
+    if (!paths)
+        return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *p = json_object_get_string(json_object_array_get_idx(src, i));
+        size_t len = strlen(s->agent->dir) + strlen(p) + 2;
+        if (!(paths[i] = malloc(len)))
+            rc = ERR_NOMEM;
+        else if (p[0] == '/')
+            snprintf(paths[i], len, "%s", p);
+        else
+            snprintf(paths[i], len, "%s/%s", s->agent->dir, p);
+    }
+    rag_t *r = NULL;
+    char err[1024] = "";
+    if (!rc && !(r = rag_open(rag_default_path(cli_db_path(o->db_path)), err, sizeof err)))
+        rc = ERR_IO;
+    if (!rc)
+        rc = rag_add(r, s->agent->kb, (const char *const *)paths, n, NULL, NULL, err,
+                     sizeof err);
+    rag_close(r);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    if (rc)
+        return err_set(errbuf, errlen, rc, "%s: kb_sources: %s", s->agent->path,
+                       *err ? err : err_str(rc));
     return 0;
 }
 
@@ -74,6 +121,8 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
         return CLI_INTERNAL;
     }
     if (load_tools(s, o, errbuf, errlen))
+        return CLI_USAGE;
+    if (sync_kb(s, o, errbuf, errlen))
         return CLI_USAGE;
     const char *cache = o->cache_mode ? o->cache_mode : getenv("AGENTD_CACHE");
     model_opts_t mo = {.cache_mode = cache, .capture_content = 1,
@@ -127,14 +176,28 @@ static void on_sigint(void *arg)
 
 int proc_run(proc_t *s)
 {
-    loop_on_signal(s->lp, SIGINT, on_sigint, s);
-    loop_on_signal(s->lp, SIGTERM, on_sigint, s);
+    /* Once per process (`agentd chat` drives the loop once per turn). Without the handlers
+     * a signal ends the process at once: nothing committed is lost, but in-flight runs are
+     * not cancelled cleanly, so say so. */
+    if (!s->signals_armed) {
+        if (loop_on_signal(s->lp, SIGINT, on_sigint, s) ||
+            loop_on_signal(s->lp, SIGTERM, on_sigint, s))
+            fprintf(stderr, "agentd: warning: cannot install the signal handlers; Ctrl-C will "
+                    "stop at once (committed state is kept)\n");
+        s->signals_armed = 1;
+    }
     while (machine_active(s->m) > 0)
         if (event_base_loop(loop_base(s->lp), EVLOOP_ONCE) < 0)
             return ERR_INTERNAL;
     /* Let the last batch commit and its posts run. */
     event_base_loop(loop_base(s->lp), EVLOOP_NONBLOCK);
     return 0;
+}
+
+void proc_rearm(proc_t *s)
+{
+    event_base_loop(loop_base(s->lp), EVLOOP_NONBLOCK);
+    s->cancelled = 0;
 }
 
 typedef struct reclaim {
@@ -180,6 +243,7 @@ void proc_close(proc_t *s)
 {
     machine_free(s->m);
     model_client_free(s->mc);
+    mcp_free(s->mcp);
     tools_free(s->tl);
     http_free(s->http);
     loop_free(s->lp);

@@ -28,16 +28,20 @@ typedef struct proc_opts {
     machine_observer_t obs;
 } proc_opts_t;
 
+typedef struct mcp mcp_t;
+
 typedef struct proc {
     loop_t *lp;
     http_t *http;
     store_t *st;
     tools_t *tl;
+    mcp_t *mcp; /* the agent's MCP servers (mcp/mcp.h) */
     model_client_t *mc;
     machine_t *m;
     agent_t *agent;
     char model_override[160];
     int cancelled;
+    int signals_armed;
 } proc_t;
 
 /* Open everything; on failure prints nothing, fills errbuf with one line, and returns the
@@ -45,6 +49,10 @@ typedef struct proc {
 int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen);
 /* Run the loop until every run has stopped (SIGINT cancels the runs, a second one exits). */
 int proc_run(proc_t *s);
+/* Before driving the loop again (one `agentd chat` turn after another): deliver what is
+ * pending — a Ctrl-C pressed while no run was active — and forget it, so it cancels
+ * nothing that starts later. */
+void proc_rearm(proc_t *s);
 /* Resume, in this process, every unfinished run of this process's agent whose owner died
  * (or whose lease expired). Returns how many were taken over. */
 int proc_reclaim(proc_t *s);

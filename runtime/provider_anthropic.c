@@ -12,6 +12,7 @@
  * input_json_delta fragments per block index), message_delta (stop_reason, output usage),
  * message_stop. A stream without message_stop was cut short: ERR_PROTO.
  */
+#include "jx.h"
 #include "err.h"
 #include "provider_int.h"
 
@@ -36,22 +37,17 @@ typedef struct an_job {
     model_usage_t usage;
 } an_job_t;
 
-static json_object *jstr(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
-
 static json_object *text_block(const char *text)
 {
     json_object *b = json_object_new_object();
-    json_object_object_add(b, "type", jstr("text"));
-    json_object_object_add(b, "text", jstr(text));
+    json_object_object_add(b, "type", jx_new_str("text"));
+    json_object_object_add(b, "text", jx_new_str(text));
     return b;
 }
 
 static const char *text_of(json_object *m)
 {
-    json_object *c = pj_get(m, "content");
+    json_object *c = jx_get(m, "content");
     if (!c || json_object_is_type(c, json_type_null))
         return "";
     if (json_object_is_type(c, json_type_string))
@@ -64,16 +60,16 @@ static void push_blocks(json_object *out, const char *role, json_object *blocks)
 {
     size_t n = json_object_array_length(out);
     json_object *last = n ? json_object_array_get_idx(out, n - 1) : NULL;
-    const char *lr = pj_str(last, "role");
+    const char *lr = jx_str(last, "role");
     if (lr && strcmp(lr, role) == 0) {
-        json_object *lc = pj_get(last, "content");
+        json_object *lc = jx_get(last, "content");
         for (size_t i = 0; i < json_object_array_length(blocks); i++)
             json_object_array_add(lc, json_object_get(json_object_array_get_idx(blocks, i)));
         json_object_put(blocks);
         return;
     }
     json_object *m = json_object_new_object();
-    json_object_object_add(m, "role", jstr(role));
+    json_object_object_add(m, "role", jx_new_str(role));
     json_object_object_add(m, "content", blocks);
     json_object_array_add(out, m);
 }
@@ -81,11 +77,11 @@ static void push_blocks(json_object *out, const char *role, json_object *blocks)
 static json_object *tool_use(json_object *tc)
 {
     json_object *b = json_object_new_object();
-    json_object_object_add(b, "type", jstr("tool_use"));
-    json_object_object_add(b, "id", jstr(pj_str(tc, "id")));
-    json_object_object_add(b, "name", jstr(pj_str(tc, "name")));
-    const char *args = pj_str(tc, "arguments");
-    json_object *input = args ? json_tokener_parse(args) : json_object_get(pj_get(tc, "arguments"));
+    json_object_object_add(b, "type", jx_new_str("tool_use"));
+    json_object_object_add(b, "id", jx_new_str(jx_str(tc, "id")));
+    json_object_object_add(b, "name", jx_new_str(jx_str(tc, "name")));
+    const char *args = jx_str(tc, "arguments");
+    json_object *input = args ? json_tokener_parse(args) : json_object_get(jx_get(tc, "arguments"));
     /* Malformed arguments were already answered with an error result; the API only
      * needs an object here. */
     if (!input || !json_object_is_type(input, json_type_object)) {
@@ -101,7 +97,7 @@ static json_object *wire_messages(json_object *msgs, pbuf_t *system)
     json_object *out = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
         json_object *m = json_object_array_get_idx(msgs, i);
-        const char *role = pj_str(m, "role"), *text = text_of(m);
+        const char *role = jx_str(m, "role"), *text = text_of(m);
         role = role ? role : "user";
         json_object *blocks = json_object_new_array();
         if (strcmp(role, "system") == 0) {
@@ -112,10 +108,10 @@ static json_object *wire_messages(json_object *msgs, pbuf_t *system)
             continue;
         }
         if (strcmp(role, "tool") == 0) {
-            json_object *b = json_object_new_object(), *e = pj_get(m, "is_error");
-            json_object_object_add(b, "type", jstr("tool_result"));
-            json_object_object_add(b, "tool_use_id", jstr(pj_str(m, "tool_call_id")));
-            json_object_object_add(b, "content", jstr(text));
+            json_object *b = json_object_new_object(), *e = jx_get(m, "is_error");
+            json_object_object_add(b, "type", jx_new_str("tool_result"));
+            json_object_object_add(b, "tool_use_id", jx_new_str(jx_str(m, "tool_call_id")));
+            json_object_object_add(b, "content", jx_new_str(text));
             if (e && json_object_get_boolean(e))
                 json_object_object_add(b, "is_error", json_object_new_boolean(1));
             json_object_array_add(blocks, b);
@@ -126,7 +122,7 @@ static json_object *wire_messages(json_object *msgs, pbuf_t *system)
         /* The API rejects empty text blocks. */
         if (*text)
             json_object_array_add(blocks, text_block(text));
-        json_object *tcs = assistant ? pj_get(m, "tool_calls") : NULL;
+        json_object *tcs = assistant ? jx_get(m, "tool_calls") : NULL;
         for (size_t k = 0; tcs && k < json_object_array_length(tcs); k++)
             json_object_array_add(blocks, tool_use(json_object_array_get_idx(tcs, k)));
         if (!json_object_array_length(blocks)) {
@@ -146,9 +142,9 @@ static json_object *wire_tools(json_object *tools)
     json_object *out = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
         json_object *t = json_object_array_get_idx(tools, i), *w = json_object_new_object();
-        json_object_object_add(w, "name", jstr(pj_str(t, "name")));
-        json_object_object_add(w, "description", jstr(pj_str(t, "description")));
-        json_object *params = pj_get(t, "parameters");
+        json_object_object_add(w, "name", jx_new_str(jx_str(t, "name")));
+        json_object_object_add(w, "description", jx_new_str(jx_str(t, "description")));
+        json_object *params = jx_get(t, "parameters");
         json_object_object_add(w, "input_schema",
                                params ? json_object_get(params)
                                       : json_tokener_parse("{\"type\":\"object\"}"));
@@ -161,7 +157,7 @@ static json_object *build_body(const char *model, const model_req_t *req, int st
 {
     json_object *b = json_object_new_object();
     pbuf_t system = {0};
-    json_object_object_add(b, "model", jstr(model));
+    json_object_object_add(b, "model", jx_new_str(model));
     json_object_object_add(b, "max_tokens",
                            json_object_new_int(req->max_tokens > 0 ? req->max_tokens
                                                                    : DEFAULT_MAX_TOKENS));
@@ -177,11 +173,11 @@ static json_object *build_body(const char *model, const model_req_t *req, int st
         pbuf_add(&system, s, strlen(s));
     }
     if (system.len)
-        json_object_object_add(b, "system", jstr(pbuf_str(&system)));
+        json_object_object_add(b, "system", jx_new_str(pbuf_str(&system)));
     pbuf_free(&system);
     if (req->tools && json_object_array_length(req->tools)) {
         json_object *tc = json_object_new_object();
-        json_object_object_add(tc, "type", jstr("auto"));
+        json_object_object_add(tc, "type", jx_new_str("auto"));
         json_object_object_add(b, "tools", wire_tools(req->tools));
         json_object_object_add(b, "tool_choice", tc);
     }
@@ -198,14 +194,14 @@ static void read_usage(model_usage_t *u, json_object *w)
 {
     if (!w)
         return;
-    int64_t read = pj_int(w, "cache_read_input_tokens");
-    if (pj_get(w, "input_tokens"))
-        u->input_tokens = pj_int(w, "input_tokens") + read +
-                          pj_int(w, "cache_creation_input_tokens");
+    int64_t read = jx_int(w, "cache_read_input_tokens", 0);
+    if (jx_get(w, "input_tokens"))
+        u->input_tokens = jx_int(w, "input_tokens", 0) + read +
+                          jx_int(w, "cache_creation_input_tokens", 0);
     if (read)
         u->cached_tokens = read;
-    if (pj_get(w, "output_tokens"))
-        u->output_tokens = pj_int(w, "output_tokens");
+    if (jx_get(w, "output_tokens"))
+        u->output_tokens = jx_int(w, "output_tokens", 0);
 }
 
 static const char *norm_finish(const char *stop, int has_calls)
@@ -220,8 +216,8 @@ static const char *norm_finish(const char *stop, int has_calls)
 static json_object *neutral(const pbuf_t *text, json_object *tcs)
 {
     json_object *m = json_object_new_object();
-    json_object_object_add(m, "role", jstr("assistant"));
-    json_object_object_add(m, "content", text->len ? jstr(pbuf_str(text)) : NULL);
+    json_object_object_add(m, "role", jx_new_str("assistant"));
+    json_object_object_add(m, "content", text->len ? jx_new_str(pbuf_str(text)) : NULL);
     if (json_object_array_length(tcs))
         json_object_object_add(m, "tool_calls", tcs);
     else
@@ -232,27 +228,27 @@ static json_object *neutral(const pbuf_t *text, json_object *tcs)
 static json_object *neutral_call(const char *id, const char *name, const char *args)
 {
     json_object *tc = json_object_new_object();
-    json_object_object_add(tc, "id", jstr(id));
-    json_object_object_add(tc, "name", jstr(name));
-    json_object_object_add(tc, "arguments", jstr(args && *args ? args : "{}"));
+    json_object_object_add(tc, "id", jx_new_str(id));
+    json_object_object_add(tc, "name", jx_new_str(name));
+    json_object_object_add(tc, "arguments", jx_new_str(args && *args ? args : "{}"));
     return tc;
 }
 
 static int an_body(pjob_t *j, json_object *body)
 {
-    json_object *content = pj_get(body, "content");
+    json_object *content = jx_get(body, "content");
     if (!content || !json_object_is_type(content, json_type_array))
         return pjob_fail(j, ERR_PROTO, "response has no content array");
     pbuf_t text = {0};
     json_object *tcs = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(content); i++) {
         json_object *b = json_object_array_get_idx(content, i);
-        const char *type = pj_str(b, "type");
-        if (type && strcmp(type, "text") == 0 && pj_str(b, "text")) {
-            pbuf_add(&text, pj_str(b, "text"), strlen(pj_str(b, "text")));
+        const char *type = jx_str(b, "type");
+        if (type && strcmp(type, "text") == 0 && jx_str(b, "text")) {
+            pbuf_add(&text, jx_str(b, "text"), strlen(jx_str(b, "text")));
         } else if (type && strcmp(type, "tool_use") == 0) {
-            json_object *in = pj_get(b, "input");
-            json_object_array_add(tcs, neutral_call(pj_str(b, "id"), pj_str(b, "name"),
+            json_object *in = jx_get(b, "input");
+            json_object_array_add(tcs, neutral_call(jx_str(b, "id"), jx_str(b, "name"),
                                                     in ? json_object_to_json_string_ext(
                                                              in, JSON_C_TO_STRING_PLAIN)
                                                        : "{}"));
@@ -261,8 +257,8 @@ static int an_body(pjob_t *j, json_object *body)
     int has_calls = json_object_array_length(tcs) > 0;
     j->res.message = neutral(&text, tcs);
     pbuf_free(&text);
-    j->res.finish = norm_finish(pj_str(body, "stop_reason"), has_calls);
-    read_usage(&j->res.usage, pj_get(body, "usage"));
+    j->res.finish = norm_finish(jx_str(body, "stop_reason"), has_calls);
+    read_usage(&j->res.usage, jx_get(body, "usage"));
     return 0;
 }
 
@@ -284,26 +280,26 @@ static an_block_t *block_at(an_job_t *a, int64_t idx)
 static int block_event(an_job_t *a, const char *type, json_object *ev)
 {
     pjob_t *j = &a->base;
-    an_block_t *b = block_at(a, pj_int(ev, "index"));
+    an_block_t *b = block_at(a, jx_int(ev, "index", 0));
     if (!b)
         return pjob_fail(j, ERR_PROTO, "content block index out of range");
     int rc = 0;
     if (strcmp(type, "content_block_start") == 0) {
-        json_object *cb = pj_get(ev, "content_block");
-        const char *bt = pj_str(cb, "type"), *id = pj_str(cb, "id"), *name = pj_str(cb, "name");
+        json_object *cb = jx_get(ev, "content_block");
+        const char *bt = jx_str(cb, "type"), *id = jx_str(cb, "id"), *name = jx_str(cb, "name");
         b->tool = bt && strcmp(bt, "tool_use") == 0;
         if (id)
             rc = pbuf_add(&b->id, id, strlen(id));
         if (!rc && name)
             rc = pbuf_add(&b->name, name, strlen(name));
-        const char *t = pj_str(cb, "text");
+        const char *t = jx_str(cb, "text");
         if (!rc && t && *t && !b->tool) {
             rc = pbuf_add(&b->data, t, strlen(t));
             pjob_text(j, t, strlen(t));
         }
     } else if (strcmp(type, "content_block_delta") == 0) {
-        json_object *d = pj_get(ev, "delta");
-        const char *t = pj_str(d, "text"), *pj = pj_str(d, "partial_json");
+        json_object *d = jx_get(ev, "delta");
+        const char *t = jx_str(d, "text"), *pj = jx_str(d, "partial_json");
         if (t) {
             rc = pbuf_add(&b->data, t, strlen(t));
             pjob_text(j, t, strlen(t));
@@ -322,26 +318,26 @@ static int an_event(pjob_t *j, const char *event, const char *data, size_t len)
     if (!ev)
         return pjob_fail(j, ERR_PROTO, "malformed JSON in stream event %d: %.80s", j->events,
                          data);
-    const char *type = pj_str(ev, "type");
+    const char *type = jx_str(ev, "type");
     if (!type)
         type = event;
     int rc = 0;
     if (strcmp(type, "message_start") == 0) {
-        read_usage(&a->usage, pj_get(pj_get(ev, "message"), "usage"));
+        read_usage(&a->usage, jx_get(jx_get(ev, "message"), "usage"));
     } else if (strncmp(type, "content_block_", 14) == 0) {
         rc = block_event(a, type, ev);
     } else if (strcmp(type, "message_delta") == 0) {
-        const char *s = pj_str(pj_get(ev, "delta"), "stop_reason");
+        const char *s = jx_str(jx_get(ev, "delta"), "stop_reason");
         if (s)
             snprintf(a->stop, sizeof a->stop, "%s", s);
-        read_usage(&a->usage, pj_get(ev, "usage"));
+        read_usage(&a->usage, jx_get(ev, "usage"));
     } else if (strcmp(type, "message_stop") == 0) {
         a->stopped = 1;
     } else if (strcmp(type, "error") == 0) {
-        json_object *e = pj_get(ev, "error");
+        json_object *e = jx_get(ev, "error");
         rc = pjob_fail(j, ERR_PROTO, "error in stream: %s: %s",
-                       pj_str(e, "type") ? pj_str(e, "type") : "error",
-                       pj_str(e, "message") ? pj_str(e, "message") : "");
+                       jx_str(e, "type") ? jx_str(e, "type") : "error",
+                       jx_str(e, "message") ? jx_str(e, "message") : "");
     }
     json_object_put(ev);
     return rc;
@@ -371,7 +367,7 @@ static int an_stream_end(pjob_t *j)
     j->res.usage = a->usage;
     json_object *body = json_object_new_object();
     json_object_object_add(body, "message", json_object_get(j->res.message));
-    json_object_object_add(body, "stop_reason", jstr(a->stop));
+    json_object_object_add(body, "stop_reason", jx_new_str(a->stop));
     json_object_object_add(body, "streamed", json_object_new_boolean(1));
     j->res.response_body = body;
     return 0;
@@ -379,11 +375,11 @@ static int an_stream_end(pjob_t *j)
 
 static const char *an_error_message(json_object *body)
 {
-    json_object *e = pj_get(body, "error");
+    json_object *e = jx_get(body, "error");
     if (e && json_object_is_type(e, json_type_string))
         return json_object_get_string(e);
-    const char *m = pj_str(e, "message");
-    return m ? m : pj_str(body, "message");
+    const char *m = jx_str(e, "message");
+    return m ? m : jx_str(body, "message");
 }
 
 static void an_free(pjob_t *j)

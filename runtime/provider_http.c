@@ -3,6 +3,7 @@
  * transport outcome into provider_result_t: status, Retry-After, the provider's own error
  * message (redacted), or the parsed/streamed reply via the provider's hooks.
  */
+#include "schema/schema.h"
 #include "provider_int.h"
 
 #include "err.h"
@@ -13,28 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-json_object *pj_get(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v))
-        return v;
-    return NULL;
-}
-
-const char *pj_str(json_object *o, const char *key)
-{
-    json_object *v = pj_get(o, key);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-int64_t pj_int(json_object *o, const char *key)
-{
-    json_object *v = pj_get(o, key);
-    return v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
-               ? json_object_get_int64(v)
-               : 0;
-}
 
 int pbuf_add(pbuf_t *b, const char *s, size_t len)
 {
@@ -215,16 +194,17 @@ static void finish(pjob_t *j, const http_resp_t *resp)
         res->err = rc;
         return;
     }
-    json_tokener *tok = json_tokener_new();
-    json_object *body = tok ? json_tokener_parse_ex(tok, resp->body, (int)resp->body_len) : NULL;
-    enum json_tokener_error jerr = tok ? json_tokener_get_error(tok) : json_tokener_error_parse_eof;
-    json_tokener_free(tok);
-    if (!body || jerr != json_tokener_success) {
+    json_object *body = NULL;
+    char why[200];
+    rc = schema_parse_json(resp->body, resp->body_len, &body, why, sizeof why);
+    if (rc == ERR_NOMEM) {
+        pjob_fail(j, rc, "out of memory reading the response body (%zu bytes)", resp->body_len);
+        return;
+    }
+    if (rc || !body) {
         json_object_put(body);
         pjob_fail(j, ERR_PROTO, "malformed JSON in the response body: %s (%zu bytes)",
-                  jerr == json_tokener_continue ? "it ends mid-value"
-                                                : json_tokener_error_desc(jerr),
-                  resp->body_len);
+                  rc ? why : "null", resp->body_len);
         return;
     }
     res->response_body = body;

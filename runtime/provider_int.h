@@ -9,6 +9,7 @@
 #ifndef AGENTD_PROVIDER_INT_H
 #define AGENTD_PROVIDER_INT_H
 
+#include "jx.h"
 #include "http.h"
 #include "provider.h"
 #include "sse.h"
@@ -76,10 +77,5 @@ typedef struct pbuf {
 int pbuf_add(pbuf_t *b, const char *s, size_t len);
 const char *pbuf_str(const pbuf_t *b); /* "" when empty */
 void pbuf_free(pbuf_t *b);
-
-/* json-c helpers for reading provider JSON. */
-json_object *pj_get(json_object *o, const char *key);      /* NULL if absent */
-const char *pj_str(json_object *o, const char *key);       /* NULL unless a string */
-int64_t pj_int(json_object *o, const char *key);           /* 0 unless a number */
 
 #endif

@@ -8,6 +8,7 @@
  * split across many), usage arrives in the last chunk (stream_options.include_usage), and
  * "data: [DONE]" ends it. A stream without [DONE] was cut short: ERR_PROTO.
  */
+#include "jx.h"
 #include "err.h"
 #include "provider_int.h"
 
@@ -29,19 +30,14 @@ typedef struct oa_job {
     json_object *usage;
 } oa_job_t;
 
-static json_object *jstr(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
-
 static json_object *content_of(json_object *m)
 {
-    json_object *c = pj_get(m, "content");
+    json_object *c = jx_get(m, "content");
     if (!c)
         return NULL;
     if (json_object_is_type(c, json_type_string))
         return json_object_get(c);
-    return jstr(json_object_to_json_string_ext(c, JSON_C_TO_STRING_PLAIN));
+    return jx_new_str(json_object_to_json_string_ext(c, JSON_C_TO_STRING_PLAIN));
 }
 
 static json_object *wire_calls(json_object *tcs)
@@ -50,16 +46,16 @@ static json_object *wire_calls(json_object *tcs)
     for (size_t i = 0; i < json_object_array_length(tcs); i++) {
         json_object *tc = json_object_array_get_idx(tcs, i);
         json_object *fn = json_object_new_object(), *w = json_object_new_object();
-        json_object_object_add(fn, "name", jstr(pj_str(tc, "name")));
-        const char *args = pj_str(tc, "arguments");
-        json_object *a = pj_get(tc, "arguments");
+        json_object_object_add(fn, "name", jx_new_str(jx_str(tc, "name")));
+        const char *args = jx_str(tc, "arguments");
+        json_object *a = jx_get(tc, "arguments");
         json_object_object_add(fn, "arguments",
-                               jstr(args ? args
+                               jx_new_str(args ? args
                                          : a ? json_object_to_json_string_ext(
                                                    a, JSON_C_TO_STRING_PLAIN)
                                              : "{}"));
-        json_object_object_add(w, "id", jstr(pj_str(tc, "id")));
-        json_object_object_add(w, "type", jstr("function"));
+        json_object_object_add(w, "id", jx_new_str(jx_str(tc, "id")));
+        json_object_object_add(w, "type", jx_new_str("function"));
         json_object_object_add(w, "function", fn);
         json_object_array_add(out, w);
     }
@@ -71,18 +67,18 @@ static json_object *wire_messages(json_object *msgs)
     json_object *out = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
         json_object *m = json_object_array_get_idx(msgs, i), *w = json_object_new_object();
-        const char *role = pj_str(m, "role");
+        const char *role = jx_str(m, "role");
         role = role ? role : "user";
-        json_object_object_add(w, "role", jstr(role));
-        json_object *content = content_of(m), *tcs = pj_get(m, "tool_calls");
+        json_object_object_add(w, "role", jx_new_str(role));
+        json_object *content = content_of(m), *tcs = jx_get(m, "tool_calls");
         if (strcmp(role, "assistant") == 0 && tcs && json_object_array_length(tcs)) {
             json_object_object_add(w, "content", content);
             json_object_object_add(w, "tool_calls", wire_calls(tcs));
         } else {
-            json_object_object_add(w, "content", content ? content : jstr(""));
+            json_object_object_add(w, "content", content ? content : jx_new_str(""));
         }
         if (strcmp(role, "tool") == 0)
-            json_object_object_add(w, "tool_call_id", jstr(pj_str(m, "tool_call_id")));
+            json_object_object_add(w, "tool_call_id", jx_new_str(jx_str(m, "tool_call_id")));
         json_object_array_add(out, w);
     }
     return out;
@@ -93,14 +89,14 @@ static json_object *wire_tools(json_object *tools)
     json_object *out = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
         json_object *t = json_object_array_get_idx(tools, i), *fn = json_object_new_object();
-        json_object_object_add(fn, "name", jstr(pj_str(t, "name")));
-        json_object_object_add(fn, "description", jstr(pj_str(t, "description")));
-        json_object *params = pj_get(t, "parameters");
+        json_object_object_add(fn, "name", jx_new_str(jx_str(t, "name")));
+        json_object_object_add(fn, "description", jx_new_str(jx_str(t, "description")));
+        json_object *params = jx_get(t, "parameters");
         json_object_object_add(fn, "parameters", params ? json_object_get(params)
                                                         : json_tokener_parse(
                                                               "{\"type\":\"object\"}"));
         json_object *w = json_object_new_object();
-        json_object_object_add(w, "type", jstr("function"));
+        json_object_object_add(w, "type", jx_new_str("function"));
         json_object_object_add(w, "function", fn);
         json_object_array_add(out, w);
     }
@@ -117,20 +113,20 @@ static int reasoning_model(const char *model)
 static json_object *build_body(const char *model, const model_req_t *req, int stream)
 {
     json_object *b = json_object_new_object();
-    json_object_object_add(b, "model", jstr(model));
+    json_object_object_add(b, "model", jx_new_str(model));
     json_object_object_add(b, "messages", wire_messages(req->messages));
     if (req->tools && json_object_array_length(req->tools)) {
         json_object_object_add(b, "tools", wire_tools(req->tools));
-        json_object_object_add(b, "tool_choice", jstr("auto"));
+        json_object_object_add(b, "tool_choice", jx_new_str("auto"));
         json_object_object_add(b, "parallel_tool_calls", json_object_new_boolean(1));
     }
     if (req->output_schema) {
         json_object *js = json_object_new_object(), *rf = json_object_new_object();
-        json_object_object_add(js, "name", jstr("final_answer"));
+        json_object_object_add(js, "name", jx_new_str("final_answer"));
         json_object_object_add(js, "schema", json_object_get(req->output_schema));
         /* strict mode rejects many ordinary schemas; agentd validates the reply itself. */
         json_object_object_add(js, "strict", json_object_new_boolean(0));
-        json_object_object_add(rf, "type", jstr("json_schema"));
+        json_object_object_add(rf, "type", jx_new_str("json_schema"));
         json_object_object_add(rf, "json_schema", js);
         json_object_object_add(b, "response_format", rf);
     }
@@ -152,9 +148,9 @@ static void read_usage(pjob_t *j, json_object *u)
 {
     if (!u)
         return;
-    j->res.usage.input_tokens = pj_int(u, "prompt_tokens");
-    j->res.usage.output_tokens = pj_int(u, "completion_tokens");
-    j->res.usage.cached_tokens = pj_int(pj_get(u, "prompt_tokens_details"), "cached_tokens");
+    j->res.usage.input_tokens = jx_int(u, "prompt_tokens", 0);
+    j->res.usage.output_tokens = jx_int(u, "completion_tokens", 0);
+    j->res.usage.cached_tokens = jx_int(jx_get(u, "prompt_tokens_details"), "cached_tokens", 0);
 }
 
 static const char *norm_finish(const char *f, int has_calls)
@@ -170,18 +166,18 @@ static const char *norm_finish(const char *f, int has_calls)
 static json_object *neutral(json_object *content, json_object *wire_tcs)
 {
     json_object *m = json_object_new_object();
-    json_object_object_add(m, "role", jstr("assistant"));
+    json_object_object_add(m, "role", jx_new_str("assistant"));
     json_object_object_add(m, "content", content);
     size_t n = wire_tcs ? json_object_array_length(wire_tcs) : 0;
     if (n) {
         json_object *tcs = json_object_new_array();
         for (size_t i = 0; i < n; i++) {
-            json_object *w = json_object_array_get_idx(wire_tcs, i), *fn = pj_get(w, "function");
+            json_object *w = json_object_array_get_idx(wire_tcs, i), *fn = jx_get(w, "function");
             json_object *tc = json_object_new_object();
-            json_object_object_add(tc, "id", jstr(pj_str(w, "id")));
-            json_object_object_add(tc, "name", jstr(pj_str(fn, "name")));
-            const char *args = pj_str(fn, "arguments");
-            json_object_object_add(tc, "arguments", jstr(args && *args ? args : "{}"));
+            json_object_object_add(tc, "id", jx_new_str(jx_str(w, "id")));
+            json_object_object_add(tc, "name", jx_new_str(jx_str(fn, "name")));
+            const char *args = jx_str(fn, "arguments");
+            json_object_object_add(tc, "arguments", jx_new_str(args && *args ? args : "{}"));
             json_object_array_add(tcs, tc);
         }
         json_object_object_add(m, "tool_calls", tcs);
@@ -191,30 +187,30 @@ static json_object *neutral(json_object *content, json_object *wire_tcs)
 
 static int oa_body(pjob_t *j, json_object *body)
 {
-    json_object *choices = pj_get(body, "choices");
+    json_object *choices = jx_get(body, "choices");
     json_object *c0 = choices && json_object_is_type(choices, json_type_array)
                           ? json_object_array_get_idx(choices, 0)
                           : NULL;
-    json_object *msg = pj_get(c0, "message");
+    json_object *msg = jx_get(c0, "message");
     if (!msg)
         return pjob_fail(j, ERR_PROTO, "response has no choices[0].message");
-    json_object *content = pj_get(msg, "content"), *tcs = pj_get(msg, "tool_calls");
+    json_object *content = jx_get(msg, "content"), *tcs = jx_get(msg, "tool_calls");
     if (tcs && !json_object_is_type(tcs, json_type_array))
         tcs = NULL;
     json_object *text = content && json_object_is_type(content, json_type_string)
                             ? json_object_get(content)
                             : NULL;
     j->res.message = neutral(text, tcs);
-    j->res.finish = norm_finish(pj_str(c0, "finish_reason"), tcs && json_object_array_length(tcs));
-    read_usage(j, pj_get(body, "usage"));
+    j->res.finish = norm_finish(jx_str(c0, "finish_reason"), tcs && json_object_array_length(tcs));
+    read_usage(j, jx_get(body, "usage"));
     return 0;
 }
 
 static int delta_calls(oa_job_t *o, json_object *tcs)
 {
     for (size_t i = 0; i < json_object_array_length(tcs); i++) {
-        json_object *tc = json_object_array_get_idx(tcs, i), *fn = pj_get(tc, "function");
-        json_object *idxv = pj_get(tc, "index");
+        json_object *tc = json_object_array_get_idx(tcs, i), *fn = jx_get(tc, "function");
+        json_object *idxv = jx_get(tc, "index");
         int64_t idx = idxv ? json_object_get_int64(idxv) : (int64_t)i;
         if (idx < 0 || idx > 255)
             return pjob_fail(&o->base, ERR_PROTO, "tool call index %lld out of range",
@@ -228,8 +224,8 @@ static int delta_calls(oa_job_t *o, json_object *tcs)
             o->ncalls = (size_t)idx + 1;
         }
         oa_call_t *c = &o->calls[idx];
-        const char *id = pj_str(tc, "id"), *name = pj_str(fn, "name"),
-                   *args = pj_str(fn, "arguments");
+        const char *id = jx_str(tc, "id"), *name = jx_str(fn, "name"),
+                   *args = jx_str(fn, "arguments");
         if ((id && !c->id.len && pbuf_add(&c->id, id, strlen(id))) ||
             (name && !c->name.len && pbuf_add(&c->name, name, strlen(name))) ||
             (args && pbuf_add(&c->args, args, strlen(args))))
@@ -251,18 +247,18 @@ static int oa_event(pjob_t *j, const char *event, const char *data, size_t len)
         return pjob_fail(j, ERR_PROTO, "malformed JSON in stream event %d: %.80s", j->events,
                          data);
     int rc = 0;
-    json_object *err = pj_get(ev, "error");
+    json_object *err = jx_get(ev, "error");
     if (err) {
-        const char *m = pj_str(err, "message");
+        const char *m = jx_str(err, "message");
         rc = pjob_fail(j, ERR_PROTO, "error in stream: %s", m ? m : json_object_get_string(err));
         goto out;
     }
-    json_object *choices = pj_get(ev, "choices");
+    json_object *choices = jx_get(ev, "choices");
     json_object *c0 = choices && json_object_is_type(choices, json_type_array)
                           ? json_object_array_get_idx(choices, 0)
                           : NULL;
-    json_object *delta = pj_get(c0, "delta"), *tcs = pj_get(delta, "tool_calls");
-    const char *text = pj_str(delta, "content"), *fin = pj_str(c0, "finish_reason");
+    json_object *delta = jx_get(c0, "delta"), *tcs = jx_get(delta, "tool_calls");
+    const char *text = jx_str(delta, "content"), *fin = jx_str(c0, "finish_reason");
     if (text && *text) {
         if ((rc = pbuf_add(&o->text, text, strlen(text))))
             goto out;
@@ -272,7 +268,7 @@ static int oa_event(pjob_t *j, const char *event, const char *data, size_t len)
         goto out;
     if (fin)
         snprintf(o->finish, sizeof o->finish, "%s", fin);
-    json_object *u = pj_get(ev, "usage");
+    json_object *u = jx_get(ev, "usage");
     if (u && json_object_is_type(u, json_type_object)) {
         json_object_put(o->usage);
         o->usage = json_object_get(u);
@@ -292,13 +288,13 @@ static int oa_stream_end(pjob_t *j)
     json_object *wire = json_object_new_array();
     for (size_t i = 0; i < o->ncalls; i++) {
         json_object *w = json_object_new_object(), *fn = json_object_new_object();
-        json_object_object_add(w, "id", jstr(pbuf_str(&o->calls[i].id)));
-        json_object_object_add(fn, "name", jstr(pbuf_str(&o->calls[i].name)));
-        json_object_object_add(fn, "arguments", jstr(pbuf_str(&o->calls[i].args)));
+        json_object_object_add(w, "id", jx_new_str(pbuf_str(&o->calls[i].id)));
+        json_object_object_add(fn, "name", jx_new_str(pbuf_str(&o->calls[i].name)));
+        json_object_object_add(fn, "arguments", jx_new_str(pbuf_str(&o->calls[i].args)));
         json_object_object_add(w, "function", fn);
         json_object_array_add(wire, w);
     }
-    json_object *text = o->text.len ? jstr(pbuf_str(&o->text)) : NULL;
+    json_object *text = o->text.len ? jx_new_str(pbuf_str(&o->text)) : NULL;
     j->res.message = neutral(text, wire);
     json_object_put(wire);
     j->res.finish = norm_finish(o->finish, o->ncalls > 0);
@@ -307,7 +303,7 @@ static int oa_stream_end(pjob_t *j)
     json_object *body = json_object_new_object(), *choices = json_object_new_array(),
                 *c0 = json_object_new_object();
     json_object_object_add(c0, "message", json_object_get(j->res.message));
-    json_object_object_add(c0, "finish_reason", jstr(o->finish));
+    json_object_object_add(c0, "finish_reason", jx_new_str(o->finish));
     json_object_array_add(choices, c0);
     json_object_object_add(body, "choices", choices);
     if (o->usage)
@@ -319,11 +315,11 @@ static int oa_stream_end(pjob_t *j)
 
 static const char *oa_error_message(json_object *body)
 {
-    json_object *e = pj_get(body, "error");
+    json_object *e = jx_get(body, "error");
     if (e && json_object_is_type(e, json_type_string))
         return json_object_get_string(e);
-    const char *m = pj_str(e, "message");
-    return m ? m : pj_str(body, "message");
+    const char *m = jx_str(e, "message");
+    return m ? m : jx_str(body, "message");
 }
 
 static void oa_free(pjob_t *j)

@@ -6,6 +6,7 @@
  * state sits at its memory cap. Object keys are emitted sorted so output is deterministic
  * (Lua's table order is seeded per state).
  */
+#include "schema/schema.h"
 #include "sandbox.h"
 #include "sandbox_int.h"
 
@@ -118,28 +119,14 @@ static int json_decode(lua_State *L)
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     json_object **box = box_new(L);
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
+    json_object *j = NULL;
+    char why[200];
+    int rc = schema_parse_json(s, n, &j, why, sizeof why);
+    if (rc == ERR_NOMEM)
         return luaL_error(L, "json.decode: out of memory");
-    /* Include the terminating NUL so a bare number at the end is complete. */
-    json_object *j = json_tokener_parse_ex(tok, s, (int)n + 1);
-    enum json_tokener_error e = json_tokener_get_error(tok);
-    size_t off = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (e == json_tokener_success && off < n) {
-        /* trailing bytes after the value: only whitespace is allowed */
-        for (size_t i = off; i < n; i++)
-            if (!strchr(" \t\r\n", s[i]))
-                e = json_tokener_error_parse_unexpected;
-    }
-    if (e != json_tokener_success) {
-        json_object_put(j);
+    if (rc) {
         lua_pushnil(L);
-        lua_pushfstring(L, "json.decode: %s at byte %d",
-                        json_tokener_error_desc(e == json_tokener_continue
-                                                    ? json_tokener_error_parse_eof
-                                                    : e),
-                        (int)off);
+        lua_pushfstring(L, "json.decode: %s", why);
         return 2;
     }
     *box = j;

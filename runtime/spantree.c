@@ -3,6 +3,7 @@
  * an open-addressing hash table, so adding an event is O(1) and a 10,000-event run builds
  * in a few milliseconds plus the JSON parsing.
  */
+#include "jx.h"
 #include "spantree.h"
 
 #include "err.h"
@@ -123,23 +124,6 @@ static int span_add(spantree_t *m, const char *id, const char *parent, int64_t t
     return m->nspans++;
 }
 
-static const char *jstr(json_object *o, const char *key)
-{
-    json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-static int64_t jint(json_object *o, const char *key, int64_t dflt)
-{
-    json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) ||
-        !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-        return dflt;
-    return json_object_get_int64(v);
-}
-
 static int set_str(char **dst, const char *v)
 {
     if (!v)
@@ -188,14 +172,14 @@ static void account(spantree_t *m, const spantree_span_t *s, json_object *attrs)
 {
     if (!attrs)
         return;
-    const char *agent = jstr(attrs, "gen_ai.agent.name");
+    const char *agent = jx_str(attrs, "gen_ai.agent.name");
     if (agent && !m->agent[0])
         snprintf(m->agent, sizeof m->agent, "%s", agent);
     /* The root may repeat run totals in its attrs; only leaf work is summed. */
     if (strcmp(s->op, "invoke_agent") == 0)
         return;
-    m->in_tokens += jint(attrs, "gen_ai.usage.input_tokens", 0);
-    m->out_tokens += jint(attrs, "gen_ai.usage.output_tokens", 0);
+    m->in_tokens += jx_int(attrs, "gen_ai.usage.input_tokens", 0);
+    m->out_tokens += jx_int(attrs, "gen_ai.usage.output_tokens", 0);
     json_object *c;
     if (json_object_object_get_ex(attrs, "gen_ai.usage.cost", &c))
         m->cost += json_object_get_double(c);
@@ -212,10 +196,10 @@ static int span_add_event(spantree_span_t *s, int ev)
 static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t errlen)
 {
     spantree_event_t *ev = &m->evs[evi];
-    const char *span_id = jstr(o, "span_id"), *parent = jstr(o, "parent_id");
-    const char *phase = jstr(o, "phase"), *op = jstr(o, "op"), *name = jstr(o, "name");
-    const char *status = jstr(o, "status"), *error = jstr(o, "error");
-    const char *end_span = jstr(o, "end_span"), *state_to = jstr(o, "state_to");
+    const char *span_id = jx_str(o, "span_id"), *parent = jx_str(o, "parent_id");
+    const char *phase = jx_str(o, "phase"), *op = jx_str(o, "op"), *name = jx_str(o, "name");
+    const char *status = jx_str(o, "status"), *error = jx_str(o, "error");
+    const char *end_span = jx_str(o, "end_span"), *state_to = jx_str(o, "state_to");
     json_object *attrs = NULL;
     json_object_object_get_ex(o, "attrs", &attrs);
     if (!span_id)
@@ -255,7 +239,7 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
         if (ev->phase == 'b') {
             s->has_begin = 1;
             s->start_ns = ev->ts_ns;
-            s->step = (int)jint(o, "step", s->step);
+            s->step = (int)jx_int(o, "step", s->step);
         } else {
             if (ev->phase == 'e' || s->point)
                 s->end_ns = ev->ts_ns;
@@ -301,7 +285,7 @@ int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
         rc = err_set(errbuf, errlen, ERR_INVAL, "event is not a JSON object");
         goto done;
     }
-    int64_t seq = jint(o, "seq", -1), ts = jint(o, "ts_ns", -1);
+    int64_t seq = jx_int(o, "seq", -1), ts = jx_int(o, "ts_ns", -1);
     if (seq < 1 || ts < 0) {
         rc = err_set(errbuf, errlen, ERR_INVAL, "event: missing or bad \"%s\"",
                      seq < 1 ? "seq" : "ts_ns");
@@ -309,7 +293,7 @@ int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
     }
     if (seq <= m->last_seq)
         goto done;
-    const char *run = jstr(o, "run_id");
+    const char *run = jx_str(o, "run_id");
     if (!m->run_id[0] && run)
         snprintf(m->run_id, sizeof m->run_id, "%s", run);
     if (grow((void **)&m->evs, &m->capevs, m->nevs + 1, sizeof *m->evs)) {
@@ -333,7 +317,7 @@ int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
         goto done;
     }
     m->last_seq = seq;
-    int step = (int)jint(o, "step", 0);
+    int step = (int)jx_int(o, "step", 0);
     if (step > m->steps)
         m->steps = step;
     if (!m->min_ns || ts < m->min_ns)
@@ -509,12 +493,12 @@ int64_t spantree_span_end(const spantree_t *m, const spantree_span_t *s, int64_t
 
 const char *spantree_attr_str(const spantree_span_t *s, const char *key)
 {
-    return s->attrs ? jstr(s->attrs, key) : NULL;
+    return s->attrs ? jx_str(s->attrs, key) : NULL;
 }
 
 int64_t spantree_attr_int(const spantree_span_t *s, const char *key, int64_t dflt)
 {
-    return s->attrs ? jint(s->attrs, key, dflt) : dflt;
+    return s->attrs ? jx_int(s->attrs, key, dflt) : dflt;
 }
 
 double spantree_attr_double(const spantree_span_t *s, const char *key, double dflt)

@@ -4,6 +4,7 @@
  * handful of sqlite3_step calls inside one BEGIN IMMEDIATE ... COMMIT.
  */
 #include "store.h"
+#include "store_int.h"
 
 #include "err.h"
 
@@ -114,7 +115,12 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (ns, key)) WITHOUT ROWID;"
     "CREATE TABLE cache (key TEXT PRIMARY KEY, model TEXT, body TEXT NOT NULL,"
     "  created_ns INTEGER) WITHOUT ROWID;",
-    /* 2: a tool call is identified by the runtime (call_<step>_<n>); the model's own id,
+    /* 2: sessions (conversations of runs, store_session.c); a run belongs to at most one */
+    "CREATE TABLE sessions (name TEXT PRIMARY KEY, agent TEXT NOT NULL,"
+    "  created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE session_runs (session TEXT NOT NULL, turn INTEGER NOT NULL,"
+    "  run_id TEXT NOT NULL UNIQUE, PRIMARY KEY (session, turn)) WITHOUT ROWID;",
+    /* 3: a tool call is identified by the runtime (call_<step>_<n>); the model's own id,
      * which models reuse across turns, is kept only for the wire */
     "ALTER TABLE tool_calls ADD COLUMN wire_id TEXT;",
 };
@@ -125,7 +131,7 @@ struct store {
     char path[1024];
 };
 
-static int translate(int src)
+int store_translate(int src)
 {
     switch (src & 0xff) {
     case SQLITE_OK:
@@ -137,6 +143,21 @@ static int translate(int src)
     case SQLITE_CONSTRAINT: return ERR_STATE;
     default: return ERR_IO;
     }
+}
+
+static int translate(int src)
+{
+    return store_translate(src);
+}
+
+sqlite3 *store_sqlite(store_t *st)
+{
+    return st->db;
+}
+
+const char *store_path(const store_t *st)
+{
+    return st->path;
 }
 
 const char *store_errmsg(store_t *st)

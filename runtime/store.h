@@ -9,6 +9,8 @@
  *   transitions a VIEW over events (the state-machine transitions of each run)
  *   kv          per-agent storage for ctx.kv
  *   cache       model response cache (key = hash of the normalised request)
+ *   sessions    named conversations; session_runs lists their runs, one per turn
+ *               (store_session.c)
  *
  * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit;
  * a transition of the state machine is exactly one such transaction. Statements are
@@ -68,6 +70,8 @@ store_t *store_open(const char *path, int durability, char *errbuf, size_t errle
 void store_close(store_t *st);
 /* Last SQLite error message for this connection. */
 const char *store_errmsg(store_t *st);
+/* The database file's path as opened. */
+const char *store_path(const store_t *st);
 /* Call once at process exit, after every store_close. */
 void store_global_shutdown(void);
 
@@ -131,6 +135,44 @@ int store_kv_put(store_t *st, const char *ns, const char *key, const char *value
 int store_kv_del(store_t *st, const char *ns, const char *key);
 typedef int (*store_kv_fn)(void *ud, const char *key, const char *value);
 int store_kv_each(store_t *st, const char *ns, const char *prefix, store_kv_fn cb, void *ud);
+
+/* Sessions. A session is a named conversation; each run started in it is its next turn
+ * and reads the messages of the earlier turns from their own rows (never a copy), so the
+ * bytes stored grow linearly with the turns. */
+typedef struct store_session {
+    char name[128];
+    char agent[128];       /* the agent of its first turn */
+    int64_t created_ns, updated_ns;
+    int turns;
+    char last_state[16];   /* state of the latest turn's run */
+} store_session_t;
+/* Inside an open write transaction: make run_id (already inserted) the next turn of session
+ * name, creating the session for agent when it is new. ERR_BUSY when the latest turn has not
+ * finished (done, failed or cancelled) — one writer per session; busy_run/busy_state then
+ * name it. ERR_INVAL for an empty name. */
+int store_session_join(store_t *st, const char *name, const char *agent, const char *run_id,
+                       int64_t now_ns, char busy_run[40], char busy_state[16]);
+/* 0 when session name can take a new turn (also when it does not exist yet), ERR_BUSY with
+ * busy_run/busy_state naming its unfinished latest turn. */
+int store_session_check(store_t *st, const char *name, char busy_run[40], char busy_state[16]);
+/* The session run_id is a turn of (name[128]), ERR_NOTFOUND when it is in none. */
+int store_session_of(store_t *st, const char *run_id, char name[128]);
+/* The conversation before run_id's turn, oldest first, as neutral message JSON: every
+ * message but the system prompt of each earlier turn that ended done; of a turn that did
+ * not, its user message and a note saying how it ended (so the roles still alternate and no
+ * tool call is left without its result). n passed to cb is the turn number. */
+int store_session_history(store_t *st, const char *run_id, store_text_fn cb, void *ud);
+typedef int (*store_session_fn)(void *ud, const store_session_t *s);
+/* Every session, most recently updated first. */
+int store_sessions_each(store_t *st, store_session_fn cb, void *ud);
+/* A session's turns in order; rec holds id, state, input, answer, tokens, cost (borrowed
+ * for the callback). ERR_NOTFOUND when there is no such session. */
+typedef int (*store_turn_fn)(void *ud, int turn, const store_run_t *rec);
+int store_session_turns(store_t *st, const char *name, store_turn_fn cb, void *ud);
+/* Delete a session with its runs (messages, tool calls, events); cb sees each run id (to
+ * remove trace files) before the deletion commits. ERR_BUSY while a turn is unfinished,
+ * ERR_NOTFOUND when there is no such session. Opens its own transaction. */
+int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud);
 
 /* Model response cache. get: *out malloc'd JSON text, ERR_NOTFOUND on miss. */
 int store_cache_get(store_t *st, const char *key, char **out);

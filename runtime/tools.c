@@ -8,6 +8,7 @@
 #include "ctx.h"
 #include "err.h"
 #include "sandbox.h"
+#include "rag/rag.h"
 #include "schema/schema.h"
 
 #include <dirent.h>
@@ -36,6 +37,8 @@ struct tool {
     schema_t *schema;
     long timeout_ms;
     int retries, idempotent, approval;
+    const tools_remote_ops_t *rops; /* a remote tool (tools_add_remote), else NULL */
+    void *rud;
 };
 
 struct tools {
@@ -50,16 +53,19 @@ struct tools {
     uint64_t rng; /* xorshift state for backoff jitter (no hidden global rand()) */
     size_t live, max_live;               /* attempts holding a Lua state, and the cap */
     tools_call_t *wait_head, *wait_tail; /* attempts waiting for a slot */
+    rag_t *kb;                           /* ctx.kb's handle, opened on first use */
 };
 
 struct tools_call {
     tools_t *t;
+    loop_reap_t reap; /* frees the call from the loop's reap step */
     const tool_t *tl;
     json_object *args;
-    char *agent, *run_id, *call_id, *idem;
+    char *agent, *run_id, *call_id, *idem, *kb;
     tools_policy_t policy;
     ctx_env_t env;
     ctx_task_t *task;
+    void *rtask; /* a remote tool's attempt in flight */
     loop_timer_t *timeout, *backoff;
     tools_done_fn done;
     void *ud;
@@ -113,6 +119,7 @@ void tools_free(tools_t *t)
     for (size_t i = 0; i < t->ndata; i++)
         free(t->data_dirs[i]);
     free(t->v);
+    rag_close(t->kb);
     free(t);
 }
 
@@ -369,6 +376,20 @@ static void add_default_data_dirs(tools_t *t, const char *dir)
     }
 }
 
+static int append(tools_t *t, tool_t *tl)
+{
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 16;
+        tool_t **v = realloc(t->v, nc * sizeof *v);
+        if (!v)
+            return ERR_NOMEM;
+        t->v = v;
+        t->cap = nc;
+    }
+    t->v[t->n++] = tl;
+    return 0;
+}
+
 int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen)
 {
     json_object *def = NULL;
@@ -409,19 +430,54 @@ int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen)
         add_default_data_dirs(t, tl->dir);
         return 0;
     }
-    if (t->n == t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 16;
-        tool_t **v = realloc(t->v, nc * sizeof *v);
-        if (!v) {
-            tool_free(tl);
-            return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
-        }
-        t->v = v;
-        t->cap = nc;
+    if (append(t, tl) != 0) {
+        tool_free(tl);
+        return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
     }
-    t->v[t->n++] = tl;
     add_default_data_dirs(t, tl->dir);
     return 0;
+}
+
+int tools_add_remote(tools_t *t, const tools_remote_def_t *d, char *errbuf, size_t errlen)
+{
+    const char *origin = d->origin ? d->origin : "remote";
+    if (!d->name || !valid_name(d->name))
+        return bad(errbuf, errlen, origin, d->name ? d->name : "name",
+                   "a tool name must be 1-64 of [A-Za-z0-9_-]");
+    const tool_t *dup = tools_get(t, d->name);
+    if (dup)
+        return err_set(errbuf, errlen, ERR_INVAL,
+                       "%s: tool \"%s\" is already defined by %s (give the server another "
+                       "prefix)", origin, d->name, dup->path);
+    if (!d->ops || !d->ops->start || !d->ops->cancel)
+        return err_set(errbuf, errlen, ERR_INTERNAL, "%s: remote tool without operations", origin);
+    tool_t *tl = calloc(1, sizeof *tl);
+    int rc = ERR_NOMEM;
+    if (!tl || !(tl->name = strdup(d->name)) ||
+        !(tl->description = strdup(d->description ? d->description : "")) ||
+        !(tl->path = strdup(origin)) || !(tl->dir = strdup("")) ||
+        (d->params && json_object_deep_copy(d->params, &tl->params, NULL) != 0))
+        goto fail;
+    if (!tl->params && !(tl->params = json_object_new_object()))
+        goto fail;
+    fix_schema_arrays(tl->params);
+    char msg[512];
+    if (!(tl->schema = schema_compile(tl->params, NULL, msg, sizeof msg))) {
+        rc = err_set(errbuf, errlen, ERR_SCHEMA, "%s: tool %s: inputSchema: %s", origin, d->name,
+                     msg);
+        tool_free(tl);
+        return rc;
+    }
+    tl->timeout_ms = d->timeout_ms > 0 ? d->timeout_ms : DEFAULT_TIMEOUT_MS;
+    tl->idempotent = d->idempotent;
+    tl->approval = d->approval;
+    tl->rops = d->ops;
+    tl->rud = d->ud;
+    if (append(t, tl) == 0)
+        return 0;
+fail:
+    tool_free(tl);
+    return err_set(errbuf, errlen, rc, "%s: out of memory", origin);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -541,9 +597,18 @@ static void slot_release(tools_call_t *c)
     }
 }
 
+static void remote_cancel(tools_call_t *c)
+{
+    if (c->rtask) {
+        c->tl->rops->cancel(c->rtask);
+        c->rtask = NULL;
+    }
+}
+
 static void call_free(void *arg)
 {
     tools_call_t *c = arg;
+    remote_cancel(c);
     unqueue(c);
     slot_release(c);
     ctx_task_cancel(c->task);
@@ -555,6 +620,7 @@ static void call_free(void *arg)
     json_object_put(c->policy.exec_allow);
     json_object_put(c->policy.secrets_allow);
     free(c->agent);
+    free(c->kb);
     free(c->run_id);
     free(c->call_id);
     free(c->idem);
@@ -659,16 +725,42 @@ static void timeout_cb(void *arg)
     c->timeout = NULL;
     ctx_task_cancel(c->task);
     c->task = NULL;
+    remote_cancel(c);
     slot_release(c);
     snprintf(c->error, sizeof c->error, "timed out after %.1f s (the tool's timeout)",
              (double)c->tl->timeout_ms / 1000);
     failed(c, TC_TIMEOUT, 1);
 }
 
+static void remote_done(void *ud, int rc, json_object *result, const char *err)
+{
+    tools_call_t *c = ud;
+    c->rtask = NULL;
+    task_done(c, rc, result, err);
+}
+
+/* A remote tool holds no Lua state, so it skips the slot queue. */
+static void attempt_remote(tools_call_t *c)
+{
+    uint64_t deadline = loop_mono_ns() + (uint64_t)c->tl->timeout_ms * 1000000ull;
+    int rc = c->tl->rops->start(c->tl->rud, c->args, deadline, remote_done, c, &c->rtask);
+    if (rc == 0)
+        rc = loop_after(c->t->lp, (uint64_t)c->tl->timeout_ms, timeout_cb, c, &c->timeout);
+    if (rc) {
+        remote_cancel(c);
+        snprintf(c->error, sizeof c->error, "cannot start the tool: %s", err_str(rc));
+        report(c, TC_ERROR);
+    }
+}
+
 static void attempt(tools_call_t *c)
 {
     c->attempts++;
     tools_t *t = c->t;
+    if (c->tl->rops) {
+        attempt_remote(c);
+        return;
+    }
     if (t->live >= t->max_live) {
         c->waiting = 1;
         if (t->wait_tail)
@@ -704,6 +796,9 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
     if (!c->run_id || !c->call_id || !c->idem || !c->agent)
         return ERR_NOMEM;
     c->policy.agent = c->agent;
+    if (p && p->kb && !(c->kb = strdup(p->kb)))
+        return ERR_NOMEM;
+    c->policy.kb = c->kb;
     c->policy.http_allow = p ? json_object_get(p->http_allow) : NULL;
     c->policy.exec_allow = p ? json_object_get(p->exec_allow) : NULL;
     c->policy.secrets_allow = p ? json_object_get(p->secrets_allow) : NULL;
@@ -722,6 +817,7 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
     e->limits = c->t->limits;
     e->code = c->tl ? c->tl->code : NULL;
     e->code_len = c->tl ? c->tl->code_len : 0;
+    e->kb = &c->t->kb;
     return 0;
 }
 
@@ -734,22 +830,13 @@ static int check_args(tools_call_t *c, const char *args_json)
     if (!*s) {
         c->args = json_object_new_object();
     } else {
-        json_tokener *tok = json_tokener_new();
-        if (!tok)
-            return ERR_NOMEM;
-        c->args = json_tokener_parse_ex(tok, s, (int)strlen(s) + 1); /* + NUL: ends a number */
-        enum json_tokener_error e = json_tokener_get_error(tok);
-        size_t end = json_tokener_get_parse_end(tok);
-        json_tokener_free(tok);
-        while (e == json_tokener_success && s[end] && strchr(" \t\r\n", s[end]))
-            end++;
-        if (e != json_tokener_success || s[end]) {
+        char why[200];
+        int rc = schema_parse_json(s, strlen(s), &c->args, why, sizeof why);
+        if (rc == ERR_NOMEM)
+            return rc;
+        if (rc) {
             snprintf(c->error, sizeof c->error,
-                     "arguments are not valid JSON (%s at byte %zu); send one JSON object",
-                     e == json_tokener_success ? "trailing text"
-                     : e == json_tokener_continue ? "unexpected end"
-                                                  : json_tokener_error_desc(e),
-                     end);
+                     "arguments are not valid JSON (%s); send one JSON object", why);
             return ERR_INVAL;
         }
     }
@@ -803,6 +890,7 @@ void tools_call_cancel(tools_call_t *c)
     c->cancelled = 1;
     ctx_task_cancel(c->task);
     c->task = NULL;
+    remote_cancel(c);
     unqueue(c);
     slot_release(c);
     loop_timer_cancel(c->timeout);
@@ -811,5 +899,5 @@ void tools_call_cancel(tools_call_t *c)
     c->backoff = NULL;
     /* A queued report still points at c and frees it; otherwise free from the reap step. */
     if (!c->report_queued)
-        loop_reap(c->t->lp, call_free, c);
+        loop_reap(c->t->lp, &c->reap, call_free, c);
 }

@@ -32,6 +32,7 @@ typedef struct tools_policy {
     json_object *http_allow;    /* hosts ctx.http may reach, e.g. ["127.0.0.1","api.x.com"] */
     json_object *exec_allow;    /* programs ctx.exec may run (argv[0]) */
     json_object *secrets_allow; /* environment variable names ctx.secret may read */
+    const char *kb;             /* the agent's knowledge base (ctx.kb.default), or NULL */
 } tools_policy_t;
 
 typedef struct tools_call_info {
@@ -86,6 +87,36 @@ int tool_retries(const tool_t *tl);
 /* New array [{"name","description","parameters"}] for the tools named in names (a JSON
  * array of strings), or all tools when names is NULL. Unknown name: NULL and errbuf. */
 json_object *tools_describe(const tools_t *t, json_object *names, char *errbuf, size_t errlen);
+
+/* A tool whose work happens elsewhere (a tool of an MCP server, mcp/mcp.h) registered
+ * beside the Lua tools. The registry treats it like a Lua tool — the model sees it in
+ * tools_describe, its arguments are validated against params before it runs, its timeout
+ * and retries apply — and only the attempt differs: start() instead of a Lua coroutine.
+ * start() reports through done exactly once, from a loop event, unless cancel(handle) ran
+ * first (the registry cancels on its timeout and on tools_call_cancel). done's rc is 0 with
+ * the result (borrowed), ERR_TIMEOUT, or another code with a one-line message for the model;
+ * rc ERR_LUA means "transient, may be retried" for an idempotent tool. */
+typedef void (*tools_remote_done_fn)(void *done_ud, int rc, json_object *result, const char *err);
+typedef struct tools_remote_ops {
+    int (*start)(void *ud, json_object *args, uint64_t deadline_ns, tools_remote_done_fn done,
+                 void *done_ud, void **out_handle);
+    void (*cancel)(void *handle);
+} tools_remote_ops_t;
+
+typedef struct tools_remote_def {
+    const char *name;        /* 1-64 of [A-Za-z0-9_-], unique in the registry */
+    const char *description;
+    json_object *params;     /* JSON Schema of the arguments (borrowed, copied) */
+    const char *origin;      /* shown where a Lua tool shows its path, e.g. "mcp:fs" */
+    long timeout_ms;         /* 0: 30 s */
+    int idempotent, approval;
+    const tools_remote_ops_t *ops;
+    void *ud;                /* passed to start; must outlive the registry */
+} tools_remote_def_t;
+
+/* Register a remote tool. ERR_INVAL (bad name, a name already taken: errbuf names both),
+ * ERR_SCHEMA (params do not compile), ERR_NOMEM. */
+int tools_add_remote(tools_t *t, const tools_remote_def_t *d, char *errbuf, size_t errlen);
 
 /* Start a call. args_json is the raw argument text from the model. */
 int tools_call(tools_t *t, const char *name, const char *args_json, const tools_call_info_t *info,

@@ -20,6 +20,8 @@ check libcurl    libcurl4-openssl-dev
 check sqlite3    libsqlite3-dev
 check libpcre2-8 libpcre2-dev
 check ncursesw   libncurses-dev
+check libedit    libedit-dev
+check libxml-2.0 libxml2-dev
 # Test-only tools (make test sets AGENTD_DEPS_TEST=1): tmux drives the viewer tests,
 # sqlite3/python3/curl check results, valgrind checks for leaks. (`make fuzz-schema` also
 # needs clang, which it does not install.)

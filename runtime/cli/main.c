@@ -3,10 +3,14 @@
  * dispatches and prints help.
  */
 #include "batch_cli.h"
+#include "chat_cli.h"
 #include "cli.h"
 #include "gc_cli.h"
+#include "mcp/mcp.h"
+#include "kb_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
+#include "sessions_cli.h"
 #include "schema/schema.h"
 #include "proc.h"
 #include "tools_cli.h"
@@ -37,6 +41,10 @@ static const command_t commands[] = {
      "  --durability full|normal  SQLite synchronous mode (default full: a power cut loses\n"
      "                     nothing committed; normal trades that for speed)\n"
      "  --cache MODE       model response cache: off, read, write, readwrite, replay\n"
+     "  --session NAME     run as the next turn of conversation NAME (created when new): the\n"
+     "                     run sees the earlier turns; one unfinished turn at a time (exit 2)\n"
+     "  --pin              with --session: keep this input in every later request when the\n"
+     "                     conversation is compacted to the model's context window\n"
      "  --json             print only a JSON summary of the run\n"
      "  --quiet            print only the summary\n"},
     {"resume", run_cli_resume, "resume RUN|--all [options]",
@@ -75,6 +83,33 @@ static const command_t commands[] = {
      "Delete finished runs (done, failed, cancelled) older than DURATION (30d, 12h, 15m, 90s)\n"
      "and/or beyond the newest N runs, with their messages, tool calls, events and trace files.\n"
      "Runs still going or waiting are never touched. --vacuum compacts the database after.\n"},
+    {"chat", chat_cli_main, "chat AGENT.lua [--session NAME] [--model M] [--db PATH]",
+     "An interactive conversation: each line you type is the next turn of a session (a new\n"
+     "one named chat-DATE-TIME unless --session names one to continue). Answers stream, tool\n"
+     "calls show as they happen, approvals are asked inline, Ctrl-C cancels the turn (not the\n"
+     "session), the arrow keys recall earlier lines; Ctrl-D or /exit leaves.\n"},
+    {"sessions", sessions_cli_main, "sessions list|show NAME|rm NAME [--json] [--db PATH]",
+     "Conversations: `list` (name, agent, turns, last state), `show NAME` (each turn's input\n"
+     "and answer), `rm NAME` (delete the session with its runs and trace files; refused while\n"
+     "a turn is unfinished). `agentd run AGENT \"...\" --session NAME` adds a turn.\n"},
+    {"mcp", mcp_cli_main, "mcp serve|tools ...",
+     "  agentd mcp serve [--tools DIR] [--agent AGENT.lua] [--listen HOST:PORT]\n"
+     "      Serve Lua tools to MCP clients: over stdio (newline-delimited JSON-RPC), or over\n"
+     "      Streamable HTTP at http://HOST:PORT/mcp with --listen. --tools DIR (default\n"
+     "      ./tools) serves every tool there; --agent serves the agent's tools with its policy\n"
+     "      (http_allow, exec_allow, secrets). Tools with approval = true are left out unless\n"
+     "      --include-approval. Also --db PATH (ctx.kv), --page-size N (tools/list pages).\n"
+     "  agentd mcp tools AGENT.lua [--json]\n"
+     "      Start the agent's MCP servers and list the tools they add to its runs.\n"},
+    {"kb", kb_cli_main, "kb add|list|stats|rm|search|eval ...",
+     "Knowledge bases for retrieval (docs/rag.md):\n"
+     "  agentd kb add KB PATH... [--strategy fixed|structure|sentence] [--size N] [--overlap N]\n"
+     "                [--embedder offline|openai:MODEL] [--dim N] [--quant f32|int8]\n"
+     "  agentd kb list | stats KB | rm KB\n"
+     "  agentd kb search KB QUERY [--mode keyword|vector|hybrid|all] [-k N] [--path GLOB]\n"
+     "                [--heading TEXT] [--kw-weight W] [--vec-weight W] [--json]\n"
+     "  agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]   recall@1/5/10 and MRR per mode\n"
+     "  --kb-db PATH   the KB database (default $AGENTD_KB_DB, else the run database)\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",

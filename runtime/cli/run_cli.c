@@ -3,6 +3,7 @@
  * every committed event is printed as it commits, so what the user sees is exactly what the
  * database holds.
  */
+#include "jx.h"
 #include "run_cli.h"
 
 #include "cli.h"
@@ -27,18 +28,9 @@ typedef struct view {
     int exit_code;
 } view_t;
 
-static const char *jget(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
 static json_object *jattr(json_object *ev, const char *k)
 {
-    json_object *a, *v;
-    if (json_object_object_get_ex(ev, "attrs", &a) && json_object_object_get_ex(a, k, &v))
-        return v;
-    return NULL;
+    return jx_get(jx_get(ev, "attrs"), k);
 }
 
 static void print_clipped(const char *prefix, const char *s, size_t max)
@@ -56,16 +48,16 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
         printf("\n");
         v->streaming = 0;
     }
-    const char *op = jget(ev, "op"), *phase = jget(ev, "phase"), *to = jget(ev, "state_to");
-    const char *status = jget(ev, "status"), *error = jget(ev, "error");
+    const char *op = jx_str(ev, "op"), *phase = jx_str(ev, "phase"), *to = jx_str(ev, "state_to");
+    const char *status = jx_str(ev, "status"), *error = jx_str(ev, "error");
     if (!op)
         return;
     if (to) {
         printf("  %s %-10s (%s)%s%s\n", strcmp(phase ? phase : "", "end") == 0 ? "■" : "▸", to,
-               jget(ev, "event"), error ? "  " : "", error ? error : "");
+               jx_str(ev, "event"), error ? "  " : "", error ? error : "");
     } else if (!strcmp(op, "invoke_agent")) {
         json_object *m = jattr(ev, "gen_ai.request.model");
-        printf("run %s · agent %s · model %s\n", jget(ev, "run_id"),
+        printf("run %s · agent %s · model %s\n", jx_str(ev, "run_id"),
                json_object_get_string(jattr(ev, "gen_ai.agent.name")),
                m ? json_object_get_string(m) : "?");
     } else if (!strcmp(op, "chat") && phase && !strcmp(phase, "end")) {
@@ -88,7 +80,7 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
         if (error)
             printf("        error: %s\n", error);
     } else if (!strcmp(op, "retry")) {
-        printf("      retry: %s — %s (waiting %s ms)\n", jget(ev, "name"), error ? error : "",
+        printf("      retry: %s — %s (waiting %s ms)\n", jx_str(ev, "name"), error ? error : "",
                json_object_get_string(jattr(ev, "agentd.delay_ms")));
     } else if (!strcmp(op, "execute_tool")) {
         const char *tool = json_object_get_string(jattr(ev, "gen_ai.tool.name"));
@@ -105,7 +97,7 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
             print_clipped(head, res ? json_object_get_string(res) : error ? error : "", 300);
         }
     } else if (!strcmp(op, "guardrail")) {
-        printf("      ! %s: %s %s\n", jget(ev, "name"),
+        printf("      ! %s: %s %s\n", jx_str(ev, "name"),
                json_object_get_string(jattr(ev, "gen_ai.tool.name")), error ? error : "");
     } else if (!strcmp(op, "log")) {
         printf("        log %s: %s\n", json_object_get_string(jattr(ev, "log.level")),
@@ -215,7 +207,7 @@ static int usage_run(void)
 {
     fprintf(stderr, "usage: agentd run AGENT.lua [INPUT|-] [--model M] [--db PATH] "
             "[--traces DIR] [--tools DIR] [--max-steps N] [--durability full|normal] "
-            "[--cache MODE] [--json] [--quiet]\n");
+            "[--cache MODE] [--session NAME [--pin]] [--json] [--quiet]\n");
     return CLI_USAGE;
 }
 
@@ -250,6 +242,8 @@ typedef struct common {
     view_t view;
     const char *pos[3];
     int npos;
+    const char *session; /* --session NAME (run only) */
+    int pin;             /* --pin (run only) */
 } common_t;
 
 /* Options shared by run/resume/approve/deny. Returns 0, or CLI_USAGE. */
@@ -268,11 +262,16 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
             c->view.json = 1;
             continue;
         }
+        if (!strcmp(argv[i], "--pin")) {
+            c->pin = 1;
+            continue;
+        }
         if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
             c->view.quiet = 1;
             continue;
         }
         OPT("--model") { c->so.model = val; continue; }
+        OPT("--session") { c->session = val; continue; }
         OPT("--db") { c->so.db_path = val; continue; }
         OPT("--traces") { c->so.traces_dir = val; continue; }
         OPT("--tools") { c->so.tools_dir = val; continue; }
@@ -337,6 +336,11 @@ int run_cli_run(int argc, char **argv)
         return usage_run();
     if (c.npos < 1 || c.npos > 2)
         return usage_run();
+    if (c.pin && !c.session) {
+        fprintf(stderr, "agentd: --pin goes with --session NAME (it keeps the input in the "
+                "session's later requests)\n");
+        return CLI_USAGE;
+    }
     c.so.agent_path = c.pos[0];
     proc_t s;
     char err[1024];
@@ -358,11 +362,12 @@ int run_cli_run(int argc, char **argv)
         free(input);
         return finish(&c, &s, CLI_USAGE);
     }
-    int rc = machine_start(s.m, s.agent, input, c.view.main_id, err, sizeof err);
+    machine_start_opts_t so = {.session = c.session, .pin = c.pin};
+    int rc = machine_start_ex(s.m, s.agent, input, &so, c.view.main_id, err, sizeof err);
     free(input);
     if (rc) {
         fprintf(stderr, "agentd: %s\n", err);
-        return finish(&c, &s, rc == ERR_INVAL ? CLI_USAGE : CLI_INTERNAL);
+        return finish(&c, &s, rc == ERR_INVAL || rc == ERR_BUSY ? CLI_USAGE : CLI_INTERNAL);
     }
     proc_reclaim(&s);
     if (proc_run(&s)) {
@@ -523,7 +528,8 @@ int run_cli_resume(int argc, char **argv)
             argc--;
             break;
         }
-    if (parse_common(&c, argc, argv, NULL) || c.npos != (all ? 0 : 1)) {
+    if (parse_common(&c, argc, argv, NULL) || c.npos != (all ? 0 : 1) || c.session ||
+        c.pin) {
         fprintf(stderr, "usage: agentd resume RUN|--all [--db PATH] [--traces DIR] [--tools DIR] "
                 "[--json]\n");
         return CLI_USAGE;
@@ -538,7 +544,8 @@ int run_cli_decide(int argc, char **argv)
     common_t c;
     const char *reason = NULL;
     int approve = !strcmp(argv[0], "approve");
-    if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2) {
+    if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2 || c.session ||
+        c.pin) {
         fprintf(stderr, "usage: agentd %s RUN CALL%s [--db PATH] [--json]\n", argv[0],
                 approve ? "" : " --reason TEXT");
         return CLI_USAGE;

@@ -343,7 +343,8 @@ static int cmd_call(call_opts_t *co)
         .policy = &pol,
         .on_log = call_log,
     };
-    loop_on_signal(lp, SIGINT, on_sigint, lp);
+    if (loop_on_signal(lp, SIGINT, on_sigint, lp))
+        fprintf(stderr, "agentd: warning: cannot install the Ctrl-C handler\n");
     tools_call_t *c = NULL;
     if (tools_call(t, co->name, co->args ? co->args : "{}", &info, call_done, &out, &c) != 0)
         goto done;

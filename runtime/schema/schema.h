@@ -69,8 +69,10 @@ int schema_validate(const schema_t *s, json_object *inst, schema_result_t *res);
 int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len);
 
 /* Parse JSON text strictly (RFC 8259, nesting up to SCHEMA_MAX_DEPTH) into *out, a new
- * reference (NULL for the literal null). Faster than json_tokener for small documents;
- * on failure ERR_INVAL and "invalid JSON at byte N: why" in err. */
+ * reference (NULL for the literal null). Faster than json_tokener for small documents.
+ * This is the runtime's one parse for JSON from outside (tool arguments, model replies and
+ * bodies, files, json.decode): on failure ERR_INVAL (ERR_NOMEM if memory ran out) and
+ * "invalid JSON at byte N: why" in err; callers prefix what they were reading. */
 int schema_parse_json(const char *text, size_t len, json_object **out, char *err,
                       size_t errlen);
 

@@ -23,7 +23,7 @@ typedef struct pstate {
     const char *p, *end, *start;
     char *err;
     size_t errlen;
-    int failed;
+    int failed; /* 0, or ERR_INVAL / ERR_NOMEM */
     char *buf; /* scratch for unescaped strings and keys */
     size_t cap;
 } pstate_t;
@@ -33,8 +33,9 @@ static json_object *value(pstate_t *st, int depth);
 static json_object *perr(pstate_t *st, const char *what)
 {
     if (!st->failed) {
-        st->failed = 1;
-        err_set(st->err, st->errlen, ERR_INVAL, "invalid JSON at byte %zu: %s",
+        /* Running out of memory is not the document's fault: say so with its own code. */
+        st->failed = strcmp(what, "out of memory") == 0 ? ERR_NOMEM : ERR_INVAL;
+        err_set(st->err, st->errlen, st->failed, "invalid JSON at byte %zu: %s",
                 (size_t)(st->p - st->start), what);
     }
     return NULL;
@@ -397,7 +398,7 @@ int schema_parse_json(const char *text, size_t len, json_object **out, char *err
     free(st.buf);
     if (st.failed) {
         json_object_put(v);
-        return ERR_INVAL;
+        return st.failed;
     }
     *out = v;
     return 0;

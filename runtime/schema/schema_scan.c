@@ -332,9 +332,10 @@ static json_object *load_doc(cctx_t *c, const char *uri, int draft)
         if (!text)
             return NULL;
     }
-    doc = json_tokener_parse(text);
+    char why[200];
+    int rc = schema_parse_json(text, strlen(text), &doc, why, sizeof why);
     free(owned);
-    if (!doc)
+    if (rc || !doc)
         return NULL;
     json_object **nd = realloc(c->s->docs, (c->s->ndocs + 1) * sizeof *nd);
     if (!nd) {

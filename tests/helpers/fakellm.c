@@ -1,7 +1,8 @@
 /*
  * fakellm: a fake model provider for tests, demos and benchmarks, on libevent's evhttp,
  * bound to 127.0.0.1 only. OpenAI-compatible POST /v1/chat/completions and Anthropic
- * POST /v1/messages (both with SSE streaming), GET /stats, POST /reset.
+ *  POST /v1/messages (both with SSE streaming), POST /v1/embeddings (hashed bag-of-words
+ * vectors, --embed-dim N, default 64), GET /stats, POST /reset.
  *
  * Deterministic: with --script FILE (a JSON array of turns: {"tool_calls":[{"name",
  * "arguments"}]}, {"text": "..."}, or {"json": {...}}) the turn is chosen by the number of
@@ -27,6 +28,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <math.h>
 
 enum { F_NONE, F_429, F_500, F_503, F_STALL, F_RESET, F_MALFORMED, F_TRUNCATED, F_DRIP, F__N };
 static const char *const fault_names[F__N] = {"none",  "429",       "500",       "503", "stall",
@@ -47,6 +50,8 @@ typedef struct server {
     const char *record; /* append every model request body to this file, one per line */
     uint64_t rng;
     long requests, by_fault[F__N], openai, anthropic, errors_401, streamed, connections;
+    long embeddings, embed_inputs; /* /v1/embeddings requests and the texts they carried */
+    int embed_dim;
     struct pending *pending; /* every request not yet answered (freed at shutdown) */
     long in_flight;
 } server_t;
@@ -55,6 +60,7 @@ typedef struct pending {
     server_t *s;
     struct evhttp_request *req;
     int anthropic;
+    int embed; /* POST /v1/embeddings */
     int stream;
     int fault;
     json_object *body;
@@ -571,6 +577,65 @@ static void cut_cb(evutil_socket_t fd, short what, void *arg)
     pending_free(p);
 }
 
+/* The fake embedding model: lower-cased words (letters and digits) hashed (FNV-1a) into
+ * embed_dim signed buckets, L2-normalised. Texts sharing words get similar vectors, so a
+ * retrieval test through it still ranks by meaning of a kind. */
+static json_object *fake_embedding(const char *text, int dim)
+{
+    double v[4096] = {0};
+    const unsigned char *p = (const unsigned char *)text;
+    while (*p) {
+        while (*p && !isalnum(*p))
+            p++;
+        uint64_t h = 1469598103934665603ULL;
+        int n = 0;
+        for (; *p && isalnum(*p); p++, n++) {
+            h ^= (uint64_t)tolower(*p);
+            h *= 1099511628211ULL;
+        }
+        if (n)
+            v[(h >> 8) % (uint64_t)dim] += (h & 1) ? 1.0 : -1.0;
+    }
+    double s = 0;
+    for (int i = 0; i < dim; i++)
+        s += v[i] * v[i];
+    s = s > 0 ? sqrt(s) : 1;
+    json_object *a = json_object_new_array_ext(dim);
+    for (int i = 0; i < dim; i++)
+        json_object_array_add(a, json_object_new_double(v[i] / s));
+    return a;
+}
+
+/* {"object":"list","data":[{"object":"embedding","index":i,"embedding":[...]}],"model",
+ * "usage":{"prompt_tokens","total_tokens"}}; input is a string or an array of strings. */
+static json_object *embeddings_reply(server_t *s, json_object *body, const char *model)
+{
+    json_object *in = NULL, *resp = json_object_new_object(), *data = json_object_new_array();
+    json_object_object_get_ex(body, "input", &in);
+    size_t n = json_object_is_type(in, json_type_array) ? json_object_array_length(in) : 1;
+    long tokens = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_is_type(in, json_type_array) ? json_object_array_get_idx(in, i)
+                                                                  : in;
+        const char *text = t ? json_object_get_string(t) : "";
+        tokens += (long)strlen(text) / 4 + 1;
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "object", json_object_new_string("embedding"));
+        json_object_object_add(e, "index", json_object_new_int((int)i));
+        json_object_object_add(e, "embedding", fake_embedding(text, s->embed_dim));
+        json_object_array_add(data, e);
+    }
+    s->embed_inputs += (long)n;
+    json_object_object_add(resp, "object", json_object_new_string("list"));
+    json_object_object_add(resp, "data", data);
+    json_object_object_add(resp, "model", json_object_new_string(model));
+    json_object *u = json_object_new_object();
+    json_object_object_add(u, "prompt_tokens", json_object_new_int64(tokens));
+    json_object_object_add(u, "total_tokens", json_object_new_int64(tokens));
+    json_object_object_add(resp, "usage", u);
+    return resp;
+}
+
 static void answer(pending_t *p)
 {
     server_t *s = p->s;
@@ -586,7 +651,9 @@ static void answer(pending_t *p)
     long ct;
     if (p->stream)
         s->streamed++;
-    if (!p->anthropic) {
+    if (p->embed) {
+        resp = embeddings_reply(s, p->body, model);
+    } else if (!p->anthropic) {
         json_object *msg = openai_message(turn, turn_no, &finish);
         ct = (long)strlen(json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN)) / 4 + 1;
         if (p->stream) {
@@ -723,7 +790,7 @@ static int choose_fault(server_t *s, struct evhttp_request *req)
     return F_NONE;
 }
 
-static void on_model(struct evhttp_request *req, void *arg, int anthropic)
+static void on_model(struct evhttp_request *req, void *arg, int anthropic, int embed)
 {
     server_t *s = arg;
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
@@ -731,12 +798,13 @@ static void on_model(struct evhttp_request *req, void *arg, int anthropic)
         return;
     }
     s->requests++;
-    anthropic ? s->anthropic++ : s->openai++;
+    embed ? s->embeddings++ : anthropic ? s->anthropic++ : s->openai++;
     pending_t *p = pending_new(s, req, anthropic);
     if (!p) {
         evhttp_send_error(req, 500, "fakellm: out of memory");
         return;
     }
+    p->embed = embed;
     if (s->require_key) {
         struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
         const char *auth = evhttp_find_header(ih, anthropic ? "x-api-key" : "Authorization");
@@ -796,12 +864,17 @@ static void on_model(struct evhttp_request *req, void *arg, int anthropic)
 
 static void on_openai(struct evhttp_request *req, void *arg)
 {
-    on_model(req, arg, 0);
+    on_model(req, arg, 0, 0);
 }
 
 static void on_anthropic(struct evhttp_request *req, void *arg)
 {
-    on_model(req, arg, 1);
+    on_model(req, arg, 1, 0);
+}
+
+static void on_embeddings(struct evhttp_request *req, void *arg)
+{
+    on_model(req, arg, 0, 1);
 }
 
 static void on_stats(struct evhttp_request *req, void *arg)
@@ -816,6 +889,8 @@ static void on_stats(struct evhttp_request *req, void *arg)
     json_object_object_add(o, "requests", json_object_new_int64(s->requests));
     json_object_object_add(o, "openai", json_object_new_int64(s->openai));
     json_object_object_add(o, "anthropic", json_object_new_int64(s->anthropic));
+    json_object_object_add(o, "embeddings", json_object_new_int64(s->embeddings));
+    json_object_object_add(o, "embed_inputs", json_object_new_int64(s->embed_inputs));
     json_object_object_add(o, "streamed", json_object_new_int64(s->streamed));
     json_object_object_add(o, "unauthorized", json_object_new_int64(s->errors_401));
     json_object_object_add(o, "faults_injected", json_object_new_int64(injected));
@@ -834,6 +909,7 @@ static void on_reset(struct evhttp_request *req, void *arg)
         return;
     }
     s->requests = s->openai = s->anthropic = s->errors_401 = s->streamed = s->connections = 0;
+    s->embeddings = s->embed_inputs = 0;
     memset(s->by_fault, 0, sizeof s->by_fault);
     evhttp_send_reply(req, 204, "No Content", NULL);
 }
@@ -861,8 +937,7 @@ static int usage(void)
             "               [--fault-rate R] [--faults "
             "429,500,503,stall,reset,malformed,truncated,drip]\n"
             "               [--fail-first N] [--retry-after S] [--seed N] [--require-key K]\n"
-            "               [--record FILE]\n"
-            "               [--drip-ms N]\n"
+            "               [--drip-ms N] [--embed-dim N] [--record FILE]\n"
             "Docs: docs/fakellm.md\n");
     return 2;
 }
@@ -947,7 +1022,8 @@ static int known_flag(const char *a)
 {
     static const char *const flags[] = {
         "--port", "--port-file",   "--latency-ms", "--fault-rate", "--fail-first", "--retry-after",
-        "--seed", "--require-key", "--script",     "--faults",     "--drip-ms", "--record"};
+        "--seed", "--require-key", "--script",     "--faults",     "--drip-ms", "--embed-dim",
+        "--record"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strcmp(a, flags[i]))
             return 1;
@@ -978,6 +1054,10 @@ static int parse_args(server_t *s, int argc, char **argv, long *port, const char
             if (num(a, v, 0, 3600000, &n))
                 return -2;
             s->latency_ms = (int)n;
+        } else if (!strcmp(a, "--embed-dim")) {
+            if (num(a, v, 1, 4096, &n))
+                return -2;
+            s->embed_dim = (int)n;
         } else if (!strcmp(a, "--drip-ms")) {
             if (num(a, v, 1, 60000, &n))
                 return -2;
@@ -1070,6 +1150,7 @@ int main(int argc, char **argv)
     memset(&s, 0, sizeof s);
     s.retry_after = 1;
     s.drip_ms = 50;
+    s.embed_dim = 64;
     s.rng = 88172645463325252ull;
     long port = 0;
     const char *port_file = NULL;
@@ -1095,6 +1176,8 @@ int main(int argc, char **argv)
     evhttp_set_bevcb(s.http, on_accept, &s);
     evhttp_set_cb(s.http, "/v1/chat/completions", on_openai, &s);
     evhttp_set_cb(s.http, "/chat/completions", on_openai, &s);
+    evhttp_set_cb(s.http, "/v1/embeddings", on_embeddings, &s);
+    evhttp_set_cb(s.http, "/embeddings", on_embeddings, &s);
     evhttp_set_cb(s.http, "/v1/messages", on_anthropic, &s);
     evhttp_set_cb(s.http, "/stats", on_stats, &s);
     evhttp_set_cb(s.http, "/reset", on_reset, &s);

@@ -111,7 +111,7 @@ static void on_dog(void *arg)
 static int run_for(env_t *e, uint64_t ms)
 {
     e->timed_out = 0;
-    loop_after(e->lp, ms, on_dog, e, &e->dog);
+    CHECK(loop_after(e->lp, ms, on_dog, e, &e->dog) == 0);
     loop_run(e->lp);
     if (e->dog) {
         loop_timer_cancel(e->dog);

@@ -208,7 +208,7 @@ static void test_cancel_and_free(void)
     model_call_cancel(c);
     /* A second call left running is stopped silently by model_client_free. */
     CHECK_EQ_INT(model_call(mc, &req, never, &c), 0);
-    loop_after(lp, 20, stop_soon, lp, NULL);
+    CHECK(loop_after(lp, 20, stop_soon, lp, NULL) == 0);
     model_client_free(mc);
     loop_run(lp);
     CHECK_EQ_INT(g.done, 0);

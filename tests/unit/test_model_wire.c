@@ -82,10 +82,12 @@ int http_start(http_t *h, const http_req_t *req, http_done_fn done, void *ud, ui
     }
     free(g_body);
     g_body = strndup(req->body, req->body_len);
-    if (x->c.delay_ms)
-        loop_after(g_lp, x->c.delay_ms, deliver, x, NULL);
-    else
-        loop_defer(g_lp, deliver, x);
+    int rc = x->c.delay_ms ? loop_after(g_lp, x->c.delay_ms, deliver, x, NULL)
+                           : loop_defer(g_lp, deliver, x);
+    if (rc) {
+        free(x);
+        return rc;
+    }
     if (out_id)
         *out_id = (uint64_t)(uintptr_t)x;
     return 0;
@@ -516,7 +518,7 @@ static void test_cancel_from_callback(void)
     g_texts = 0;
     CHECK_EQ_INT(model_call(mc, &req, no_done, &g_call), 0);
     json_object_put(msgs);
-    loop_after(g_lp, 30, stop_loop, g_lp, NULL);
+    CHECK(loop_after(g_lp, 30, stop_loop, g_lp, NULL) == 0);
     loop_run(g_lp);
     CHECK_EQ_INT(g_texts, 1);
     model_client_free(mc);

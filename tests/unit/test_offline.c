@@ -11,12 +11,14 @@
 #include "loop.h"
 #include "offline/offline_args.h"
 #include "provider.h"
+#include "rag/rag.h"
 
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- a stand-in tool executor ---- */
 
@@ -102,12 +104,59 @@ static int l_data(lua_State *L)
     return 1;
 }
 
+/* ctx.kb.search over a real knowledge base: the shipped help articles indexed into a
+ * temporary database once, as the support agent's kb_sources would. */
+static rag_t *kb_rag;
+static char kb_path[64];
+
+static int l_kb_search(lua_State *L)
+{
+    const char *kb = luaL_checkstring(L, 1), *q = luaL_checkstring(L, 2);
+    char err[512];
+    if (!kb_rag) {
+        snprintf(kb_path, sizeof kb_path, "/tmp/agentd-test-offline-kb-%d.db", (int)getpid());
+        const char *src[1] = {"agents/data/help"};
+        if (!(kb_rag = rag_open(kb_path, err, sizeof err)) ||
+            rag_add(kb_rag, "help", src, 1, NULL, NULL, err, sizeof err))
+            return luaL_error(L, "ctx.kb: %s", err);
+    }
+    rag_query_t rq = {.text = q, .mode = RAG_HYBRID, .k = 5};
+    lua_getfield(L, 3, "k");
+    if (lua_isinteger(L, -1))
+        rq.k = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    rag_hits_t h;
+    if (rag_search(kb_rag, kb, &rq, &h, err, sizeof err)) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    json_object *j = rag_hits_json(&h);
+    rag_hits_clear(&h);
+    push_json(L, j);
+    json_object_put(j);
+    return 1;
+}
+
+static void kb_cleanup(void)
+{
+    rag_close(kb_rag);
+    if (kb_rag) {
+        char p[80];
+        unlink(kb_path);
+        snprintf(p, sizeof p, "%s-wal", kb_path);
+        unlink(p);
+        snprintf(p, sizeof p, "%s-shm", kb_path);
+        unlink(p);
+    }
+}
+
 static const char *const ctx_lua =
-    "local data = ...\n"
+    "local data, kb_search = ...\n"
     "local store = {}\n"
     "return function(key)\n"
     "  return { data = data, idempotency_key = key, now = function() return 1795000000.5 end,\n"
-    "    log = function() end,\n"
+    "    log = function() end, kb = { search = kb_search },\n"
     "    kv = { get = function(k) return store[k] end, put = function(k, v) store[k] = v end,\n"
     "           list = function() local t = {} for k in pairs(store) do t[#t+1] = k end\n"
     "                  return t end } }\n"
@@ -137,7 +186,8 @@ static int exec_init(exec_t *x)
     if (luaL_loadstring(x->L, ctx_lua))
         return -1;
     lua_pushcfunction(x->L, l_data);
-    lua_call(x->L, 1, 1);
+    lua_pushcfunction(x->L, l_kb_search);
+    lua_call(x->L, 2, 1);
     lua_setglobal(x->L, "make_ctx");
     return 0;
 }
@@ -805,5 +855,6 @@ int main(void)
     RUN(test_usage_counts);
     RUN(test_speed);
     exec_free(&X);
+    kb_cleanup();
     return check_report();
 }

@@ -115,8 +115,8 @@ static void test_json_lib(void)
     EXPECT_JSON("math.type(json.decode('2'))", "\"integer\"");
     EXPECT_JSON("math.type(json.decode('2.0'))", "\"float\"");
     EXPECT_JSON("json.decode('null') == json.null", "true");
-    EXPECT_JSON("select(2, json.decode('[1,'))", "\"json.decode: unexpected end of data at byte 3\"");
-    EXPECT_JSON("select(2, json.decode('{} x'))", "\"json.decode: unexpected character at byte 3\"");
+    EXPECT_JSON("select(2, json.decode('[1,'))", "\"json.decode: invalid JSON at byte 3: unexpected end of input\"");
+    EXPECT_JSON("select(2, json.decode('{} x'))", "\"json.decode: invalid JSON at byte 3: trailing text after the value\"");
     EXPECT_ERR("json.encode({0/0})", ERR_LUA, "json.encode: [1]: NaN cannot become JSON");
 }
 

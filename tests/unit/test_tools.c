@@ -499,8 +499,8 @@ static void test_cancel(void)
     CHECK_EQ_INT(tools_call(tl, "slow", "{}", &info, on_done, &a, &ca), 0);
     CHECK_EQ_INT(tools_call(tl, "shell", "{\"argv\":[\"sleep\",\"5\"]}", &info, on_done, &b, &cb),
                  0);
-    loop_after(lp, 50, cancel_cb, ca, NULL);
-    loop_after(lp, 50, cancel_cb, cb, NULL);
+    CHECK(loop_after(lp, 50, cancel_cb, ca, NULL) == 0);
+    CHECK(loop_after(lp, 50, cancel_cb, cb, NULL) == 0);
     uint64_t t0 = loop_mono_ns();
     loop_run(lp);
     CHECK(fired);

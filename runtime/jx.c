@@ -1,0 +1,34 @@
+/*
+ * jx: json-c field helpers (see jx.h).
+ */
+#include "jx.h"
+
+json_object *jx_get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+const char *jx_str(json_object *o, const char *key)
+{
+    return jx_str_or(o, key, NULL);
+}
+
+const char *jx_str_or(json_object *o, const char *key, const char *def)
+{
+    json_object *v = jx_get(o, key);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : def;
+}
+
+int64_t jx_int(json_object *o, const char *key, int64_t def)
+{
+    json_object *v = jx_get(o, key);
+    return v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
+               ? json_object_get_int64(v)
+               : def;
+}
+
+json_object *jx_new_str(const char *s)
+{
+    return json_object_new_string(s ? s : "");
+}

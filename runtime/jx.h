@@ -1,0 +1,26 @@
+/*
+ * jx: the runtime's json-c field helpers, one meaning per name.
+ *
+ *   jx_get      the member as it is (borrowed), NULL if o is not given or has no such key
+ *   jx_str      the member if it is a string (borrowed text), else NULL
+ *   jx_str_or   the same with a default
+ *   jx_int      the member if it is a number, else the default
+ *   jx_new_str  a NEW string value (NULL is taken as ""), NULL when memory ran out
+ *
+ * Parsing JSON text is schema_parse_json (schema/schema.h): the one strict RFC 8259 parse
+ * used for every document from outside (tool arguments, model replies, files, HTTP bodies).
+ * Nothing here allocates except jx_new_str; nothing re-enters.
+ */
+#ifndef AGENTD_JX_H
+#define AGENTD_JX_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+json_object *jx_get(json_object *o, const char *key);
+const char *jx_str(json_object *o, const char *key);
+const char *jx_str_or(json_object *o, const char *key, const char *def);
+int64_t jx_int(json_object *o, const char *key, int64_t def);
+json_object *jx_new_str(const char *s);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * rag: retrieval over knowledge bases kept in SQLite beside the runs (or in a file of their
+ * own, copied to every worker). A knowledge base (KB) is a named set of documents, cut into
+ * chunks by one of three strategies, each chunk indexed twice: in an FTS5 table (keyword
+ * search, BM25) and as a normalised float32 (or int8) vector (exact cosine search over a
+ * contiguous in-memory matrix). Hybrid search fuses both rankings by reciprocal rank fusion.
+ *
+ * The schema is the module's own (tables kb, kb_docs, kb_chunks, kb_fts, kb_embcache) with
+ * its own numbered migrations in the table kb_schema, so the same code serves the run
+ * database and a --kb-db file; store.c's user_version is left alone.
+ *
+ * Invariants: one document is indexed in one transaction (its row, its chunks, their FTS
+ * rows and vectors), so an interrupted ingest leaves every document either fully old or
+ * fully new, and running `add` again resumes. A KB records its chunking strategy, sizes,
+ * embedder and dimension; a query embedded by another model is refused.
+ *
+ * Nothing here re-enters: calls are synchronous (an HTTP embedder runs a private loop, so
+ * never call it from inside a loop callback with an HTTP-embedded KB). A rag_t is for one
+ * thread. The first vector query of a KB loads its vectors (about 1 KB per chunk at
+ * dimension 256) and keeps them until the KB changes or rag_close().
+ */
+#ifndef AGENTD_RAG_H
+#define AGENTD_RAG_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rag rag_t;
+
+/* Options for a new KB; 0 / NULL fields take the defaults. Stored with the KB: later adds
+ * must not contradict them (ERR_INVAL naming the field). */
+typedef struct rag_kb_opts {
+    const char *strategy; /* "fixed" | "structure" (default) | "sentence" */
+    int size;             /* tokens per chunk (whitespace-separated words); 0: 200 */
+    int overlap;          /* fixed windows: tokens shared by neighbours; < 0: size / 5 */
+    const char *embedder; /* "offline" (default) or "openai:MODEL" (any OpenAI-compatible
+                             /v1/embeddings: OPENAI_BASE_URL, OPENAI_API_KEY) */
+    int dim;              /* offline embedder dimension; 0: 256 (HTTP: the model's) */
+    const char *quant;    /* "f32" (default) or "int8" */
+} rag_kb_opts_t;
+
+/* Where KBs live unless --kb-db says otherwise: $AGENTD_KB_DB, else run_db (the run
+ * database's path). */
+const char *rag_default_path(const char *run_db);
+
+/* Open (creating and migrating) the KB tables in the SQLite file at path. NULL on failure
+ * with one line in err. */
+rag_t *rag_open(const char *path, char *err, size_t errlen);
+void rag_close(rag_t *r);
+
+/* Progress of an add: called after each file (bytes of files done / of all files). */
+typedef void (*rag_progress_fn)(void *ud, size_t files_done, size_t files_total,
+                                uint64_t bytes_done, uint64_t bytes_total, const char *path);
+/* A file that was skipped (binary, invalid UTF-8, empty, too big, unreadable): one line. */
+typedef void (*rag_warn_fn)(void *ud, const char *msg);
+
+typedef struct rag_add_stats {
+    size_t files, added, updated, unchanged, removed, skipped;
+    uint64_t chunks, bytes; /* chunks written, bytes of files (re)indexed */
+    double secs;
+    size_t embed_calls, embed_cached; /* HTTP embedder: requests, inputs served by the cache */
+} rag_add_stats_t;
+
+typedef struct rag_add_opts {
+    const rag_kb_opts_t *kb; /* used when the KB is new; checked against an existing one */
+    rag_progress_fn progress;
+    rag_warn_fn warn;
+    void *ud;
+    uint64_t max_file_bytes; /* 0: 64 MiB; bigger files are skipped with a warning */
+} rag_add_opts_t;
+
+/* Index paths (files or folders, walked recursively for .txt .text .md .markdown .html .htm)
+ * into kb, creating it if needed: unchanged files (same content hash) are skipped, changed
+ * ones re-indexed, files gone from a walked folder (or a named file that no longer exists)
+ * removed. A named file that cannot be indexed makes the call fail after the rest are done
+ * (ERR_INVAL); files inside folders are skipped with a warning. An embedder failure stops
+ * the add with what was committed kept (ERR_HTTP / ERR_TIMEOUT ...). */
+int rag_add(rag_t *r, const char *kb, const char *const *paths, size_t npaths,
+            const rag_add_opts_t *o, rag_add_stats_t *st, char *err, size_t errlen);
+
+/* Delete kb with everything in it. ERR_NOTFOUND if there is none. */
+int rag_rm(rag_t *r, const char *kb, char *err, size_t errlen);
+
+/* New JSON array of {"name","strategy","docs","chunks","embedder","dim"}. */
+int rag_list(rag_t *r, json_object **out, char *err, size_t errlen);
+/* New JSON object: the KB's stored parameters and counts (docs, chunks, bytes, tokens,
+ * chunk size min/avg/max, database bytes). ERR_NOTFOUND names the KB. */
+int rag_stats(rag_t *r, const char *kb, json_object **out, char *err, size_t errlen);
+
+enum { RAG_KEYWORD = 0, RAG_VECTOR = 1, RAG_HYBRID = 2 };
+
+typedef struct rag_query {
+    const char *text;
+    int mode;              /* RAG_* */
+    int k;                 /* results; 0: 5 */
+    double w_keyword;      /* hybrid weights; both 0: 1 and 1 */
+    double w_vector;
+    int rrf_k;             /* hybrid: 0: 60 */
+    const char *path_glob; /* only chunks whose source path matches (SQLite GLOB); NULL: all */
+    const char *heading;   /* only chunks whose heading path contains this; NULL: all */
+    const char *embedder;  /* when set, must be the KB's embedder (else ERR_INVAL) */
+} rag_query_t;
+
+typedef struct rag_hit {
+    int64_t chunk_id;
+    double score; /* keyword: -bm25; vector: cosine; hybrid: fused RRF score */
+    char *path, *title, *heading, *text;
+    int64_t start, end; /* byte offsets of the chunk in the source file */
+} rag_hit_t;
+
+typedef struct rag_hits {
+    rag_hit_t *v;
+    size_t n;
+    double ms; /* search time, without loading the vectors on first use */
+} rag_hits_t;
+
+/* Search kb. ERR_NOTFOUND (no such KB), ERR_INVAL (empty query, another embedder...). */
+int rag_search(rag_t *r, const char *kb, const rag_query_t *q, rag_hits_t *out, char *err,
+               size_t errlen);
+void rag_hits_clear(rag_hits_t *h);
+/* New JSON array of the hits: {"id","source","title","heading","start","end","score","text"}
+ * ("id" is "path#chunk_id", what answers cite). NULL on allocation failure. */
+json_object *rag_hits_json(const rag_hits_t *h);
+
+/* Retrieval quality: QUESTIONS.jsonl lines {"q": "...", "pages": ["wal.html", ...]} (a page
+ * matches a document whose path equals it or ends with "/" + it). For each mode, recall@1,
+ * 5 and 10 (share of the labelled pages among the first k distinct documents, averaged),
+ * MRR (first relevant document) and latency p50/p95. New JSON object in *out:
+ * {"kb","strategy","questions","modes":{"keyword":{"recall@1",...,"mrr","p50_ms","p95_ms"}}}. */
+int rag_eval(rag_t *r, const char *kb, const char *questions_path, json_object **out,
+             char *err, size_t errlen);
+
+#endif
