@@ -136,8 +136,8 @@ static void redact_json(const ctx_task_t *t, json_object *j)
     switch (json_object_get_type(j)) {
     case json_type_string: {
         char *r = ctx_task_redact(t, json_object_get_string(j));
-        if (r && strcmp(r, json_object_get_string(j)) != 0)
-            json_object_set_string(j, r);
+        if (!r || strcmp(r, json_object_get_string(j)) != 0)
+            json_object_set_string(j, r ? r : "[REDACTED]");
         free(r);
         break;
     }
@@ -146,10 +146,49 @@ static void redact_json(const ctx_task_t *t, json_object *j)
             redact_json(t, json_object_array_get_idx(j, i));
         break;
     case json_type_object: {
+        /* Keys too: a secret in an object key ({["key_" .. secret] = 1}) would otherwise
+         * reach the database, the traces and the model like any value. json-c cannot rename
+         * a key, so a key that changes is removed and added again under its redacted name
+         * (with " #2", " #3"... if two keys redact to the same text). */
         json_object_object_foreach(j, k, v)
         {
             (void)k;
             redact_json(t, v);
+        }
+        /* One key at a time, without a list to allocate: a failed allocation drops the
+         * entry rather than keep a secret. Bounded in case a secret hides in our own mask. */
+        for (int guard = json_object_object_length(j) + 1; guard > 0; guard--) {
+            const char *bad = NULL;
+            char *red = NULL;
+            json_object_object_foreach(j, k2, v2)
+            {
+                (void)v2;
+                red = ctx_task_redact(t, k2);
+                if (!red || strcmp(red, k2) != 0) {
+                    bad = k2;
+                    break;
+                }
+                free(red);
+                red = NULL;
+            }
+            if (!bad)
+                break;
+            json_object *val = NULL;
+            json_object_object_get_ex(j, bad, &val);
+            json_object_get(val);
+            json_object_object_del(j, bad);
+            size_t len = (red ? strlen(red) : 10) + 24;
+            char *name = malloc(len);
+            if (name) {
+                snprintf(name, len, "%s", red ? red : "[REDACTED]");
+                for (int d = 2; json_object_object_get_ex(j, name, NULL); d++)
+                    snprintf(name, len, "%s #%d", red ? red : "[REDACTED]", d);
+                json_object_object_add(j, name, val);
+                free(name);
+            } else {
+                json_object_put(val);
+            }
+            free(red);
         }
         break;
     }

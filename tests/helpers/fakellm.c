@@ -47,6 +47,7 @@ typedef struct server {
     int fail_first, fail_next;
     int retry_after;
     const char *require_key;
+    const char *record; /* append every model request body to this file, one per line */
     uint64_t rng;
     long requests, by_fault[F__N], openai, anthropic, errors_401, streamed, connections;
     long embeddings, embed_inputs; /* /v1/embeddings requests and the texts they carried */
@@ -818,6 +819,15 @@ static void on_model(struct evhttp_request *req, void *arg, int anthropic, int e
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
+    if (s->record) {
+        /* The bytes as they came (tests look for secrets and bad bytes on the wire). */
+        FILE *f = fopen(s->record, "ab");
+        if (f) {
+            fwrite(evbuffer_pullup(in, -1), 1, len, f);
+            fputc('\n', f);
+            fclose(f);
+        }
+    }
     json_tokener *tok = len ? json_tokener_new() : NULL;
     p->body =
         tok ? json_tokener_parse_ex(tok, (const char *)evbuffer_pullup(in, -1), (int)len) : NULL;
@@ -927,7 +937,7 @@ static int usage(void)
             "               [--fault-rate R] [--faults "
             "429,500,503,stall,reset,malformed,truncated,drip]\n"
             "               [--fail-first N] [--retry-after S] [--seed N] [--require-key K]\n"
-            "               [--drip-ms N] [--embed-dim N]\n"
+            "               [--drip-ms N] [--embed-dim N] [--record FILE]\n"
             "Docs: docs/fakellm.md\n");
     return 2;
 }
@@ -1012,7 +1022,8 @@ static int known_flag(const char *a)
 {
     static const char *const flags[] = {
         "--port", "--port-file",   "--latency-ms", "--fault-rate", "--fail-first", "--retry-after",
-        "--seed", "--require-key", "--script",     "--faults",     "--drip-ms", "--embed-dim"};
+        "--seed", "--require-key", "--script",     "--faults",     "--drip-ms", "--embed-dim",
+        "--record"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strcmp(a, flags[i]))
             return 1;
@@ -1073,6 +1084,8 @@ static int parse_args(server_t *s, int argc, char **argv, long *port, const char
             s->rng = (uint64_t)n * 2654435761ull + 1;
         } else if (!strcmp(a, "--require-key")) {
             s->require_key = v;
+        } else if (!strcmp(a, "--record")) {
+            s->record = v;
         } else if (!strcmp(a, "--script")) {
             json_object_put(s->script);
             s->script = json_object_from_file(v);

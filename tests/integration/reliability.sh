@@ -50,4 +50,33 @@ for i, m in enumerate(msgs):
 PY
 stop_fake
 
+# ---- 4. no secret in any key, on any channel ----
+SECRET=canary-7f3a9c0e5d
+cat >"$TMP/leak.json" <<'JSON'
+[{"tool_calls": [{"name": "leaky", "arguments": {}}, {"name": "leaky", "arguments": {"fail": true}}]},
+ {"text": "done"}]
+JSON
+start_fake --script "$TMP/leak.json" --record "$TMP/wire.jsonl" || { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+RELI_SECRET=$SECRET "$AGENTD" run $FIX/agents/leaky.lua "leak" --db "$TMP/s.db" --traces "$TMP/str" \
+    >"$TMP/s.out" 2>"$TMP/s.err"; rc=$?
+sid=$(sed -n 's/^run \([0-9a-f]\{16\}\) done.*/\1/p' "$TMP/s.out")
+[ $rc -eq 0 ] && [ -n "$sid" ] && ok "leaky run finishes" || fail "leaky run" "rc=$rc $(cat "$TMP/s.out" "$TMP/s.err")"
+"$AGENTD" trace "$sid" --json --db "$TMP/s.db" >"$TMP/s.trace.json" 2>&1
+"$AGENTD" trace export "$sid" --otlp --db "$TMP/s.db" -o "$TMP/s.otlp.json" >/dev/null 2>&1
+"$AGENTD" runs --json --db "$TMP/s.db" >"$TMP/s.runs.json" 2>&1
+sqlite3 "$TMP/s.db" .dump >"$TMP/s.dump"
+grep -q '"key_\[REDACTED\]"' "$TMP/s.dump" && grep -q 'tool_calls' "$TMP/s.dump" \
+    && ok "the result reached the database, its keys redacted" || fail "redacted keys stored" "$(grep -m2 key_ "$TMP/s.dump")"
+[ -e "$TMP/s.db-wal" ] || : >"$TMP/s.db-wal" # checkpointed at close: nothing left there
+for f in "$TMP/s.dump" "$TMP/s.db" "$TMP/s.db-wal" "$TMP/str/$sid.jsonl" "$TMP/s.trace.json" \
+    "$TMP/s.otlp.json" "$TMP/s.runs.json" "$TMP/s.out" "$TMP/s.err" "$TMP/wire.jsonl"; do
+    [ -e "$f" ] || { fail "channel $(basename "$f") exists" ""; continue; }
+    if grep -aq "$SECRET" "$f"; then fail "no secret in $(basename "$f")" "$(grep -ao ".\{40\}$SECRET.\{20\}" "$f" | head -3)"
+    else ok "no secret in $(basename "$f")"; fi
+done
+grep -q 'key_\[REDACTED\]' "$TMP/wire.jsonl" && ok "the next model request carries the redacted keys" \
+    || fail "redacted keys on the wire" "$(tail -c 600 "$TMP/wire.jsonl")"
+stop_fake
+
 finish

@@ -422,6 +422,19 @@ static void test_secrets(void)
     run_one("secrets", "{\"mode\":\"error\"}", &r);
     CHECK_EQ_STR(r.status, "error");
     CHECK(strstr(r.error, "failed with [REDACTED]") != NULL);
+    /* Keys as well as values (issue 18): object keys, nested keys, keys in arrays, two keys
+     * that redact to the same text, keys of a table raised as the error. */
+    run_one("secrets", "{\"mode\":\"keys\"}", &r);
+    CHECK_EQ_STR(r.status, "ok");
+    CHECK(strstr(r.result, "s3cr3t") == NULL);
+    CHECK(strstr(r.result, "\"nested\":{\"list\":[{\"in_[REDACTED]\":true}],\"[REDACTED]\":{"
+                           "\"[REDACTED]_x\":\"v\"}}") != NULL);
+    CHECK(strstr(r.result, "\"key_[REDACTED]\":1") && strstr(r.result, "\"[REDACTED]!\":2"));
+    CHECK(strstr(r.result, "\"[REDACTED]\":3") && strstr(r.result, "\"[REDACTED] #2\":4"));
+    run_one("secrets", "{\"mode\":\"error_keys\"}", &r);
+    CHECK_EQ_STR(r.status, "error");
+    CHECK(strstr(r.error, "s3cr3t") == NULL);
+    CHECK(strstr(r.error, "[REDACTED]") != NULL);
     json_object *saved = policy.secrets_allow;
     policy.secrets_allow = NULL;
     run_one("secrets", "{}", &r);
