@@ -38,11 +38,11 @@ export LANG=C.UTF-8 LC_ALL=C.UTF-8
 
 run_cmd "$AGENTD" runs --db "$DB"
 check "runs: exit 0" [ "$rc" -eq 0 ]
-check "runs: header" out_has "id                agent           state      steps  duration    tokens     cost \$"
-check "runs: newest first" sh -c "sed -n 2p $TMP/out | grep -q '^5f3a9c12e4b0d7a1  support         failed         2     7.30s      2037   0.000360'"
-check "runs: three rows" [ "$(wc -l <"$TMP/out")" -eq 4 ]
+check "runs: header" out_has "id                agent             state      model                 steps  duration    tokens     cost \$"
+check "runs: newest first" sh -c "sed -n 2p $TMP/out | grep -q '^5f3a9c12e4b0d7a1  support           failed     offline                   2     7.30s      2037   0.000360'"
+check "runs: three rows and a count" sh -c "[ \$(wc -l <$TMP/out) -eq 5 ] && tail -1 $TMP/out | grep -qx '3 runs'"
 run_cmd "$AGENTD" runs --db "$DB" --state done --limit 1
-check "runs --state done --limit 1" sh -c "[ \$(wc -l <$TMP/out) -eq 2 ] && sed -n 2p $TMP/out | grep -q '^0c41d2e8a9b3f577 .* done '"
+check "runs --state done --limit 1" sh -c "[ \$(wc -l <$TMP/out) -eq 3 ] && sed -n 2p $TMP/out | grep -q '^0c41d2e8a9b3f577 .* done ' && tail -1 $TMP/out | grep -q 'runs 1-1 of 2 in state done'"
 AGENTD_DB="$DB" run_cmd "$AGENTD" runs --json
 check "runs --json via AGENTD_DB" sh -c "grep -c '\"id\":' $TMP/out | grep -qx 3"
 check "runs --json fields" sh -c "grep -q '\"state\":\"failed\"' $TMP/out && grep -q '\"error\":\"max_steps: run stopped after 2 steps\"' $TMP/out && grep -q '\"input_tokens\":1916' $TMP/out"
