@@ -177,7 +177,7 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
             return err_set(errbuf, errlen, brc, "session %s: %s", session, store_errmsg(m->st));
     }
     machine_run_t *r = mrun_new(m, agent);
-    if (!r || set_models(r, m->o.model))
+    if (!r || set_models(r, so && so->model ? so->model : m->o.model))
         goto nomem;
     if (session)
         snprintf(r->session, sizeof r->session, "%s", session);
@@ -604,4 +604,30 @@ void machine_cancel_all(machine_t *m)
         n = r->next;
         interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
     }
+}
+
+static machine_run_t *find_active(machine_t *m, const char *run_id)
+{
+    for (machine_run_t *r = m->runs; r; r = r->next)
+        if (!r->dead && !strcmp(r->rec.id, run_id))
+            return r;
+    return NULL;
+}
+
+int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen)
+{
+    machine_run_t *r = find_active(m, run_id);
+    if (!r) {
+        /* Loaded back like `resume` (its state entered in the open batch), then interrupted
+         * in the same batch: the state's own hook never runs, only cancelled's. */
+        int rc = resume_run(m, agent, run_id, NULL, errbuf, errlen);
+        if (rc)
+            return rc;
+        r = find_active(m, run_id);
+        if (!r)
+            return err_set(errbuf, errlen, ERR_STATE, "run %s stopped while loading", run_id);
+    }
+    interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
+    return 0;
 }

@@ -128,6 +128,12 @@ static const char *const migrations[] = {
     /* 4: which model answered the run last, and why the chain's first one did not */
     "ALTER TABLE runs ADD COLUMN answered_by TEXT;"
     "ALTER TABLE runs ADD COLUMN fallback TEXT;",
+    /* the HTTP API's own record of a run it started (store_api.c): the Idempotency-Key of
+     * the POST (unique, so a retried POST finds the first run), a hash of its body, and the
+     * options (model, limits) a resume must apply again, with the caller's metadata */
+    "CREATE TABLE api_runs (run_id TEXT PRIMARY KEY, idem_key TEXT UNIQUE, body_hash TEXT,"
+    "  options TEXT, metadata TEXT, created_ns INTEGER) WITHOUT ROWID;"
+    "CREATE INDEX runs_agent_created ON runs(agent, created_ns);",
 };
 
 struct store {

@@ -11,6 +11,7 @@
 #include "models_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
+#include "serve_cli.h"
 #include "sessions_cli.h"
 #include "schema/schema.h"
 #include "proc.h"
@@ -119,6 +120,11 @@ static const command_t commands[] = {
      "                [--heading TEXT] [--kw-weight W] [--vec-weight W] [--json]\n"
      "  agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]   recall@1/5/10 and MRR per mode\n"
      "  --kb-db PATH   the KB database (default $AGENTD_KB_DB, else the run database)\n"},
+    {"serve", serve_cli_main, "serve [--listen HOST:PORT] [--agents DIR] [options]",
+     "Serve the agents of a folder over HTTP: runs API with live events (SSE), an\n"
+     "OpenAI-compatible /v1/chat/completions (model \"agent:NAME\"), /metrics, /healthz,\n"
+     "/readyz; bearer auth (AGENTD_API_TOKEN), limits, graceful drain on SIGTERM. Every flag\n"
+     "and variable: agentd serve --help. The API: docs/api.md.\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",
