@@ -44,6 +44,7 @@ static const char *const help_text =
     "  --drain-timeout S      SIGTERM: longest wait for runs in flight (default 10)\n"
     "  --port-file PATH       write the port once listening (for scripts and tests)\n"
     "  --routes               print every route (METHOD PATH) and exit\n"
+    "  --help                 this text\n"
     "\n"
     "Environment:\n"
     "  AGENTD_API_TOKEN       bearer token: every /v1 and /metrics request must send\n"
@@ -76,7 +77,7 @@ int serve_cli_main(int argc, char **argv)
         const char *val;
         int m;
         long n;
-/* OPT("--x") { body } runs body when argv[i] is --x (value in val). */
+/* OPT(name) { body } runs body when argv[i] is that option (value in val). */
 #define OPT(name)                                                                        \
     if ((m = cli_opt(argc, argv, &i, name, &val)) < 0)                                   \
         return CLI_USAGE;                                                                \

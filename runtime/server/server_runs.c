@@ -160,27 +160,31 @@ static void wait_expired(void *arg)
     reply_run(&c, 200, id);
 }
 
-/* Reply now, or (wait) when the run stops: terminal or waiting for a human. */
-static void reply_or_wait(sctx_t *c, int status, const char *id, int wait)
+/* Hold the request until run id stops (or --wait-timeout): 0, or -1 when it cannot. */
+static int hold(sctx_t *c, const char *id)
 {
-    if (wait) {
-        store_run_t r;
-        if (store_run_get(c->s->p.st, id, &r) == 0) {
-            int st = machine_state_parse(r.state);
-            int stopped = (st >= 0 && machine_state_terminal((machine_state_t)st)) ||
-                          st == MS_WAITING;
-            store_run_clear(&r);
-            if (!stopped) {
-                swatch_t *w = swatch_new(c, SW_WAIT, id);
-                if (w) {
-                    if (loop_after(c->s->p.lp, (uint64_t)c->s->o.wait_s * 1000, wait_expired, w,
-                                   &w->timer))
-                        w->timer = NULL;
-                    return;
-                }
-            }
-        }
+    swatch_t *w = swatch_new(c, SW_WAIT, id);
+    if (!w)
+        return -1;
+    if (loop_after(c->s->p.lp, (uint64_t)c->s->o.wait_s * 1000, wait_expired, w, &w->timer))
+        w->timer = NULL;
+    return 0;
+}
+
+/* Reply now, or (wait) when the run stops: terminal or waiting for a human. A run this
+ * process has just set going (a decision) is held even while its stored state still says
+ * waiting. */
+static void reply_or_wait(sctx_t *c, int status, const char *id, int wait, int going)
+{
+    int stopped = 1;
+    store_run_t r;
+    if (wait && !going && store_run_get(c->s->p.st, id, &r) == 0) {
+        int st = machine_state_parse(r.state);
+        stopped = (st >= 0 && machine_state_terminal((machine_state_t)st)) || st == MS_WAITING;
+        store_run_clear(&r);
     }
+    if (wait && (going || !stopped) && hold(c, id) == 0)
+        return;
     reply_run(c, status, id);
 }
 
@@ -389,7 +393,7 @@ void srv_runs_create(sctx_t *c)
             }
             evhttp_add_header(evhttp_request_get_output_headers(c->req), "Idempotent-Replayed",
                               "true");
-            reply_or_wait(c, 200, id, wait);
+            reply_or_wait(c, 200, id, wait, 0);
             goto out;
         }
         if (rc != ERR_NOTFOUND) {
@@ -404,7 +408,7 @@ void srv_runs_create(sctx_t *c)
     char loc[64];
     snprintf(loc, sizeof loc, "/v1/runs/%s", id);
     evhttp_add_header(evhttp_request_get_output_headers(c->req), "Location", loc);
-    reply_or_wait(c, 201, id, wait);
+    reply_or_wait(c, 201, id, wait, 0);
 out:
     json_object_put(body);
 }
@@ -417,7 +421,7 @@ static int64_t parse_time(const char *v)
     char *end;
     double d = strtod(v, &end);
     if (end != v && !*end && d >= 0)
-        return (int64_t)(d * 1e9);
+        return d >= 9.2e9 ? INT64_MAX : (int64_t)(d * 1e9);
     struct tm tm;
     memset(&tm, 0, sizeof tm);
     const char *p = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -431,7 +435,8 @@ static int64_t parse_time(const char *v)
     }
     if (strcmp(p, "Z") != 0)
         return -1;
-    return (int64_t)timegm(&tm) * 1000000000 + frac;
+    time_t t = timegm(&tm);
+    return t >= (time_t)9200000000 ? INT64_MAX : (int64_t)t * 1000000000 + frac;
 }
 
 typedef struct listing {
@@ -617,7 +622,7 @@ void srv_run_decide(sctx_t *c)
     else if (rc)
         srv_reply_error(c, 500, "internal", "%s", err);
     else
-        reply_or_wait(c, 202, r.id, wait);
+        reply_or_wait(c, 202, r.id, wait, 1);
 out:
     if (have)
         store_run_clear(&r);
