@@ -5,7 +5,7 @@
 # cancel, limits (429 + Retry-After), model faults through the API, and SIGTERM drain with
 # runs in flight resumed by the next serve. Every curl has --max-time: nothing may hang.
 . tests/integration/lib.sh
-. tests/integration/serve_lib.sh
+. tests/integration/lib_serve.sh
 AG=tests/fixtures/serve/agents
 DB="$TMP/s.db"
 export AGENTD_RETRY_BASE_MS=10 AGENTD_RETRY_CAP_MS=50 AGENTD_MODEL_TIMEOUT_MS=3000
