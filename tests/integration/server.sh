@@ -209,6 +209,25 @@ for i in 1 2 3 4 5 6; do
 done
 [ $good = 6 ] && ok "model faults: every run through the API ends done or failed with a reason" || fail "faults" "$good/6"
 [ "$(req GET /metrics)" = 200 ] && grep -q '^agentd_model_retries_total{' "$TMP/body" && ok "retries counted in /metrics" || fail "retries metric" "$(grep retries "$TMP/body")"
+cp "$TMP/body" "$TMP/metrics.txt"
+grep -qi '^Content-Type: text/plain; version=0.0.4' "$TMP/hdr" && ok "/metrics: Prometheus text format 0.0.4" || fail "metrics content type" "$(cat "$TMP/hdr")"
+# promtool (Debian's prometheus package) is a test tool of scripts/deps.sh: installed, never skipped
+command -v promtool >/dev/null 2>&1 || AGENTD_DEPS_TEST=1 ./scripts/deps.sh
+if promtool check metrics <"$TMP/metrics.txt" >"$TMP/promtool.out" 2>&1 && [ ! -s "$TMP/promtool.out" ]; then
+    ok "promtool check metrics: no errors, no lint warnings"
+else fail "promtool check metrics" "$(head -c 600 "$TMP/promtool.out")"; fi
+missing=""
+for m in 'agentd_runs{state="done"}' agentd_runs_in_flight 'agentd_runs_finished_total{state=' agentd_steps_total \
+    'agentd_model_calls_total{provider="openai",model="any",outcome=' 'agentd_model_call_duration_seconds_bucket{' \
+    'agentd_tokens_total{type="input"}' 'agentd_tokens_total{type="output"}' agentd_cost_usd_total \
+    'agentd_model_retries_total{provider="openai"' 'agentd_circuit_breaker_state{provider="openai"' \
+    'agentd_tool_calls_total{tool="lookup_order",outcome="ok"}' 'agentd_tool_call_duration_seconds_bucket{tool="lookup_order"' \
+    'agentd_http_requests_total{route="/v1/runs",method="POST",code="200"}' 'agentd_http_request_duration_seconds_bucket{' \
+    process_open_fds process_resident_memory_bytes; do
+    grep -qF "$m" "$TMP/metrics.txt" || missing="$missing $m"
+done
+[ -z "$missing" ] && ok "/metrics: runs, steps, model calls and latency, tokens, cost, retries, breaker, tools, HTTP" \
+    || fail "metric families" "missing:$missing"
 
 # ---- limits: runs in flight and connections ---------------------------------------------
 stop_serve
