@@ -141,6 +141,8 @@ void srv_run_events(sctx_t *c);
 void srv_run_decide(sctx_t *c);
 void srv_run_cancel(sctx_t *c);
 void srv_agents_list(sctx_t *c);
+/* Is id a full run id (16 lowercase hex digits)? Prefixes are for the CLI only. */
+int srv_run_id_ok(const char *id);
 /* The public JSON of a run (state, answer, output, usage, cost, approvals); NULL: no memory. */
 json_object *srv_run_json(srv_t *s, const store_run_t *r);
 /* Start a run for the API (shared by POST /v1/runs and chat completions): 0, or replied. */

@@ -119,12 +119,17 @@ json_object *srv_run_json(srv_t *s, const store_run_t *r)
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
+int srv_run_id_ok(const char *id)
+{
+    int ok = strlen(id) == 16;
+    for (int i = 0; ok && i < 16; i++)
+        ok = isxdigit((unsigned char)id[i]) && !isupper((unsigned char)id[i]);
+    return ok;
+}
+
 static int get_run(sctx_t *c, store_run_t *r)
 {
-    int ok = strlen(c->id) == 16;
-    for (int i = 0; ok && i < 16; i++)
-        ok = isxdigit((unsigned char)c->id[i]) && !isupper((unsigned char)c->id[i]);
-    int rc = ok ? store_run_get(c->s->p.st, c->id, r) : ERR_NOTFOUND;
+    int rc = srv_run_id_ok(c->id) ? store_run_get(c->s->p.st, c->id, r) : ERR_NOTFOUND;
     if (rc == ERR_NOTFOUND || rc == ERR_INVAL)
         srv_reply_error(c, 404, "not_found", "run %s: no such run (ids are 16 hex digits)",
                         c->id);

@@ -136,7 +136,7 @@ void srv_run_events(sctx_t *c)
 {
     srv_t *s = c->s;
     store_run_t r;
-    int rc = strlen(c->id) == 16 ? store_run_get(s->p.st, c->id, &r) : ERR_NOTFOUND;
+    int rc = srv_run_id_ok(c->id) ? store_run_get(s->p.st, c->id, &r) : ERR_NOTFOUND;
     if (rc) {
         if (rc == ERR_NOTFOUND || rc == ERR_INVAL)
             srv_reply_error(c, 404, "not_found", "run %s: no such run", c->id);
