@@ -68,6 +68,7 @@ typedef struct sctx {
 } sctx_t;
 
 enum { SW_WAIT, SW_SSE, SW_CHAT, SW_CHAT_STREAM };
+#define SRV_WATCH_BUCKETS 1024
 
 /* A request kept open for a run. */
 typedef struct swatch {
@@ -83,6 +84,7 @@ typedef struct swatch {
     int64_t created;     /* chat: unix seconds */
     loop_timer_t *timer; /* SSE heartbeat, or the wait=true limit */
     struct swatch *next, **pprev; /* s->watches */
+    struct swatch *hnext, **hpprev; /* s->by_run[bucket of run_id] */
     struct swatch *cnext;         /* conn->watches */
 } swatch_t;
 
@@ -99,6 +101,7 @@ struct srv {
     sconn_t *conns;
     int nconns;
     swatch_t *watches;
+    swatch_t *by_run[SRV_WATCH_BUCKETS]; /* the same, by run id: an event visits its run's */
     int nstreams;
     smetrics_t *mx;
     int draining;

@@ -17,6 +17,14 @@
 
 #define SSE_PING_MS 15000
 
+static swatch_t **bucket(srv_t *s, const char *run_id)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = run_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &s->by_run[h % SRV_WATCH_BUCKETS];
+}
+
 swatch_t *swatch_new(sctx_t *c, int kind, const char *run_id)
 {
     sconn_t *k = srv_conn_of(c);
@@ -35,6 +43,12 @@ swatch_t *swatch_new(sctx_t *c, int kind, const char *run_id)
         w->next->pprev = &w->next;
     w->pprev = &s->watches;
     s->watches = w;
+    swatch_t **b = bucket(s, w->run_id);
+    w->hnext = *b;
+    if (w->hnext)
+        w->hnext->hpprev = &w->hnext;
+    w->hpprev = b;
+    *b = w;
     w->cnext = k->watches;
     k->watches = w;
     if (kind == SW_SSE || kind == SW_CHAT_STREAM)
@@ -49,6 +63,9 @@ void swatch_free(swatch_t *w)
     *w->pprev = w->next;
     if (w->next)
         w->next->pprev = w->pprev;
+    *w->hpprev = w->hnext;
+    if (w->hnext)
+        w->hnext->hpprev = w->hpprev;
     if (w->conn)
         for (swatch_t **p = &w->conn->watches; *p; p = &(*p)->cnext)
             if (*p == w) {
@@ -191,7 +208,7 @@ void swatch_on_event(void *ud, const char *run_id, json_object *ev)
     srv_t *s = ud;
     smetrics_event(s->mx, ev);
     int64_t seq = jx_int(ev, "seq", 0);
-    for (swatch_t *w = s->watches; w; w = w->next) {
+    for (swatch_t *w = *bucket(s, run_id); w; w = w->hnext) {
         /* the replay may have read this event uncommitted already: ids say */
         if (w->kind != SW_SSE || strcmp(w->run_id, run_id) != 0 || seq <= w->last_seq)
             continue;
@@ -203,7 +220,7 @@ void swatch_on_event(void *ud, const char *run_id, json_object *ev)
 void swatch_on_text(void *ud, const char *run_id, const char *text, size_t len)
 {
     srv_t *s = ud;
-    for (swatch_t *w = s->watches; w; w = w->next)
+    for (swatch_t *w = *bucket(s, run_id); w; w = w->hnext)
         if (w->kind == SW_CHAT_STREAM && !strcmp(w->run_id, run_id))
             srv_chat_text(w, text, len);
 }
@@ -215,8 +232,8 @@ void swatch_on_end(void *ud, const store_run_t *rec)
     int terminal = st >= 0 && machine_state_terminal((machine_state_t)st);
     if (terminal)
         smetrics_run_end(s->mx, rec->state);
-    for (swatch_t *w = s->watches, *n; w; w = n) {
-        n = w->next;
+    for (swatch_t *w = *bucket(s, rec->id), *n; w; w = n) {
+        n = w->hnext;
         if (strcmp(w->run_id, rec->id) != 0)
             continue;
         if (w->kind == SW_SSE) {
