@@ -53,6 +53,11 @@ swatch_t *swatch_new(sctx_t *c, int kind, const char *run_id)
     k->watches = w;
     if (kind == SW_SSE || kind == SW_CHAT_STREAM)
         s->nstreams++;
+    /* A held request reads nothing more: the idle timeout (--timeout, which cuts
+     * slow-loris clients) must not end it; evhttp applies the connection's timeout to its
+     * reads and writes alike, so the connection gets a day and closes after this reply. */
+    evhttp_connection_set_timeout(k->evc, 86400);
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Connection", "close");
     return w;
 }
 

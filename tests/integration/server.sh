@@ -235,7 +235,7 @@ stop_fake
 start_fake --script "$TMP/script.json" --latency-ms 1500 || fail "fakellm slow" ""
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
 start_serve "$TMP/srv3.log" --agents $AG --tools tools --db "$DB" --traces "$TMP/tr" --max-runs 2 \
-    --max-connections 3 || fail "serve restarts" "$(cat "$TMP/srv3.log")"
+    --max-connections 3 --timeout 1 || fail "serve restarts" "$(cat "$TMP/srv3.log")"
 req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}' >/dev/null; S1=$(jb .id)
 req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}' >/dev/null; S2=$(jb .id)
 s=$(req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}')
@@ -246,7 +246,7 @@ curl -sN --max-time 6 "$BASE/v1/runs/$S2/events" >"$TMP/hold2" &
 H2=$!
 curl -sN --max-time 6 "$BASE/v1/runs/$S2/events" >"$TMP/hold3" &
 H3=$!
-sleep 0.5
+sleep 1.5 # past --timeout 1: a held stream is not an idle connection
 s=$(req GET /healthz)
 is_err "$s" 429 && grep -qi '^Retry-After: ' "$TMP/hdr" && ok "connections past --max-connections: 429" || fail "max connections" "$s"
 
@@ -254,7 +254,8 @@ is_err "$s" 429 && grep -qi '^Retry-After: ' "$TMP/hdr" && ok "connections past 
 kill -TERM "$SRV_PID"
 t0=$(date +%s)
 wait $H1; wait $H2; wait $H3
-grep -q '"reason":"shutdown"' "$TMP/hold1" && ok "SIGTERM ends open SSE streams with an end event" || fail "streams ended" "$(tail -2 "$TMP/hold1")"
+grep -q '"reason":"shutdown"' "$TMP/hold1" && grep -q '"reason":"shutdown"' "$TMP/hold3" \
+    && ok "streams outlive the idle --timeout; SIGTERM ends them with an end event" || fail "streams ended" "$(tail -2 "$TMP/hold1")"
 for _ in $(seq 1 100); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$SRV_PID"; rc=$?
 [ $rc = 0 ] && grep -q "draining: 2 runs in flight" "$TMP/srv3.log" && ok "drain: exit 0 with 2 runs in flight" || fail "drain exit" "rc=$rc $(tail -3 "$TMP/srv3.log")"
