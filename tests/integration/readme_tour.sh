@@ -31,7 +31,6 @@ PY
 nb=$(ls "$TMP/blocks" | wc -l)
 [ "$nb" -ge 5 ] && ok "README has $nb tour blocks" || fail "README tour blocks" "found $nb"
 PGIDS=
-KEEP=${KEEP_TOUR:-}
 cleanup_bg() { for g in $PGIDS; do kill -- -"$g" 2>/dev/null; done; }
 for b in "$TMP"/blocks/*.sh; do
     where=$(head -n 1 "$b" | sed 's/^# //')
