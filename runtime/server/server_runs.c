@@ -95,7 +95,7 @@ json_object *srv_run_json(srv_t *s, const store_run_t *r)
     json_object_object_add(u, "total_tokens",
                            json_object_new_int64(r->input_tokens + r->output_tokens));
     json_object_object_add(o, "usage", u);
-    json_object_object_add(o, "cost_usd", json_object_new_double(r->cost_usd));
+    json_object_object_add(o, "cost_usd", jx_new_num(r->cost_usd));
     json_object_object_add(o, "model_calls", json_object_new_int(r->model_calls));
     json_object_object_add(o, "tool_calls", json_object_new_int(r->tool_calls));
     json_object_object_add(o, "created_at", jtime(r->created_ns));
@@ -694,11 +694,11 @@ void srv_agents_list(sctx_t *c)
         json_object *lim = json_object_new_object();
         json_object_object_add(lim, "max_steps", json_object_new_int(a->max_steps));
         json_object_object_add(lim, "max_tool_calls", json_object_new_int(a->max_tool_calls));
-        json_object_object_add(lim, "deadline_s", json_object_new_double(a->deadline_s));
+        json_object_object_add(lim, "deadline_s", jx_new_num(a->deadline_s));
         json_object_object_add(lim, "max_tokens",
                                a->max_tokens >= 0 ? json_object_new_int64(a->max_tokens) : NULL);
         json_object_object_add(lim, "max_cost_usd", a->max_cost_usd >= 0
-                                                        ? json_object_new_double(a->max_cost_usd)
+                                                        ? jx_new_num(a->max_cost_usd)
                                                         : NULL);
         json_object_object_add(o, "limits", lim);
         json_object_array_add(arr, o);
