@@ -135,6 +135,15 @@ s=$(req POST "/v1/runs/$CID/cancel")
 for _ in $(seq 1 30); do [ "$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$CID'")" = cancelled ] && break; sleep 0.1; done
 [ "$s" = 202 ] && [ "$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$CID'")" = cancelled ] && ok "cancel a run in flight" || fail "cancel in flight" "$s $(cat "$TMP/body")"
 
+# Clients that leave while their request is held: the run goes on, the server does not care.
+curl -s --max-time 0.3 "$BASE/v1/runs" -d '{"agent":"remote","input":"Where is my order 1042?","wait":true}' >/dev/null
+curl -sN --max-time 0.3 "$BASE/v1/chat/completions" -d '{"model":"agent:remote","stream":true,"messages":[{"role":"user","content":"hi"}]}' >/dev/null
+curl -s --max-time 0.3 "$BASE/v1/chat/completions" -d '{"model":"agent:remote","messages":[{"role":"user","content":"hi"}]}' >/dev/null
+sleep 1.5
+n=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE agent='remote' AND state NOT IN ('done','failed','cancelled')")
+[ "$(req GET /healthz)" = 200 ] && [ "$n" = 0 ] && ok "clients gone mid-wait and mid-stream: their runs end, the server goes on" \
+    || fail "clients gone" "$n unfinished"
+
 # ---- bad inputs: every one a 4xx JSON error, nothing hangs ------------------------------
 bad() { # bad NAME STATUS TYPE METHOD PATH [curl args]
     name=$1 want=$2 type=$3; shift 3
