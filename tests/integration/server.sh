@@ -57,6 +57,14 @@ id=$(jb .id)
 for _ in $(seq 1 50); do [ "$(req GET "/v1/runs/$id"; jb .state)" = "200done" ] && break; sleep 0.1; done
 [ "$(jb .state)" = done ] && ok "GET /v1/runs/{id} reaches done" || fail "run done" "$(head -c 300 "$TMP/body")"
 
+# Options: a model for this run only, and limits that only lower the agent's.
+s=$(req POST /v1/runs -d '{"agent":"support","input":"Where is my order 1042?","wait":true,"options":{"model":"openai:any"}}')
+[ "$(jb .state)" = done ] && [ "$(jb .answered_by)" = openai:any ] && jb .answer | grep -q "arrives tomorrow" \
+    && ok "options.model: this run asks the fake provider" || fail "options.model" "$(head -c 300 "$TMP/body")"
+s=$(req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?","wait":true,"options":{"limits":{"max_steps":1}}}')
+[ "$(jb .state)" = failed ] && [ "$(jb .reason)" = max_steps ] && ok "options.limits.max_steps 1 stops a 2-step run" \
+    || fail "options.limits" "$(head -c 300 "$TMP/body")"
+
 # Idempotency-Key: a retried POST never starts a second run.
 n0=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
 s1=$(req POST /v1/runs -H 'Idempotency-Key: k-1' -d '{"agent":"support","input":"Where is my order 1042?"}'); id1=$(jb .id)
