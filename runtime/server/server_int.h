@@ -77,7 +77,6 @@ typedef struct swatch {
     char run_id[17];
     sctx_t c;
     sconn_t *conn;
-    int started;         /* chunked reply under way */
     int64_t last_seq;    /* SSE: the last event id sent */
     buf_t text;          /* chat stream: the text sent so far */
     char model[96];      /* chat: the model name to echo */

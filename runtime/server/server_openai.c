@@ -243,7 +243,6 @@ void srv_chat(sctx_t *c)
         evhttp_add_header(h, "Content-Type", "text/event-stream");
         evhttp_add_header(h, "Cache-Control", "no-cache");
         evhttp_send_reply_start(c->req, 200, "OK");
-        w->started = 1;
         send_data(w, chunk(w, NULL, NULL, 1));
     }
 out:

@@ -194,7 +194,6 @@ void srv_run_events(sctx_t *c)
     evhttp_add_header(h, "Content-Type", "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_send_reply_start(c->req, 200, "OK");
-    w->started = 1;
     w->last_seq = after;
     store_events_each(s->p.st, r.id, after, replay_one, w);
     int st = machine_state_parse(r.state);
