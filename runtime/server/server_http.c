@@ -23,7 +23,7 @@ typedef struct sroute {
     const char *method;
     const char *path; /* "{id}" matches one segment */
     void (*fn)(sctx_t *c);
-    int auth;         /* needs the bearer token when one is configured */
+    int auth; /* needs the bearer token when one is configured */
 } sroute_t;
 
 static const sroute_t routes[SR__COUNT] = {
@@ -56,15 +56,14 @@ const char *srv_route_path(sroute_id_t r)
 
 static void count(sctx_t *c, int status)
 {
-    smetrics_http(c->s->mx, c->route, status,
-                  (double)(loop_mono_ns() - c->t0) / 1e9);
+    smetrics_http(c->s->mx, c->route, status, (double)(loop_mono_ns() - c->t0) / 1e9);
 }
 
 void srv_reply_json(sctx_t *c, int status, json_object *body)
 {
     struct evbuffer *b = evbuffer_new();
-    const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
-                                                                       JSON_C_TO_STRING_NOSLASHESCAPE)
+    const char *text = body ? json_object_to_json_string_ext(
+                                  body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
                             : "{}";
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", "application/json");
@@ -96,8 +95,10 @@ json_object *srv_body_object(sctx_t *c)
     struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
     size_t n = evbuffer_get_length(in);
     if (n > (size_t)c->s->o.max_body) {
-        srv_reply_error(c, 413, "request_too_large", "the body is %zu bytes; the limit is %ld "
-                        "(--max-body)", n, c->s->o.max_body);
+        srv_reply_error(c, 413, "request_too_large",
+                        "the body is %zu bytes; the limit is %ld "
+                        "(--max-body)",
+                        n, c->s->o.max_body);
         return NULL;
     }
     if (n == 0)
@@ -244,8 +245,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
         srv_reply_error(&c, 429, "too_many_connections",
-                        "%d connections are open; the limit is %d (--max-connections)",
-                        s->nconns, s->o.max_conns);
+                        "%d connections are open; the limit is %d (--max-connections)", s->nconns,
+                        s->o.max_conns);
         return;
     }
     if (!srv_conn_of(&c)) {
@@ -268,10 +269,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         c.route = (sroute_id_t)r;
         snprintf(c.id, sizeof c.id, "%s", id);
         if (routes[r].auth && !authorized(s, req)) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                              "Bearer");
-            srv_reply_error(&c, 401, "unauthorized",
-                            "missing or wrong bearer token (Authorization: Bearer $AGENTD_API_TOKEN)");
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+            srv_reply_error(
+                &c, 401, "unauthorized",
+                "missing or wrong bearer token (Authorization: Bearer $AGENTD_API_TOKEN)");
             return;
         }
         if (s->draining && routes[r].auth) {
@@ -291,8 +292,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                          *allow ? ", " : "", routes[r].method);
         }
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-        srv_reply_error(&c, 405, "method_not_allowed", "%s %s: allowed: %s", method, path,
-                        allow);
+        srv_reply_error(&c, 405, "method_not_allowed", "%s %s: allowed: %s", method, path, allow);
         return;
     }
     srv_reply_error(&c, 404, "not_found", "no route %s %s (see docs/api.md)", method, path);
@@ -303,8 +303,7 @@ int srv_http_start(srv_t *s, char *errbuf, size_t errlen)
     char host[256];
     const char *colon = strrchr(s->o.listen, ':');
     if (!colon || colon == s->o.listen)
-        return err_set(errbuf, errlen, ERR_INVAL, "--listen %s: expected HOST:PORT",
-                       s->o.listen);
+        return err_set(errbuf, errlen, ERR_INVAL, "--listen %s: expected HOST:PORT", s->o.listen);
     snprintf(host, sizeof host, "%.*s", (int)(colon - s->o.listen), s->o.listen);
     char *end;
     long port = strtol(colon + 1, &end, 10);
@@ -327,8 +326,10 @@ int srv_http_start(srv_t *s, char *errbuf, size_t errlen)
     evhttp_set_gencb(s->http, on_request, s);
     s->sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
     if (!s->sock)
-        return err_set(errbuf, errlen, ERR_IO, "--listen %s: cannot listen there (in use, or "
-                       "not an address of this host)", s->o.listen);
+        return err_set(errbuf, errlen, ERR_IO,
+                       "--listen %s: cannot listen there (in use, or "
+                       "not an address of this host)",
+                       s->o.listen);
     struct sockaddr_storage ss;
     ev_socklen_t sl = sizeof ss;
     evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);

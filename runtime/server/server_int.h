@@ -32,7 +32,7 @@ typedef struct smetrics smetrics_t;
 typedef struct sagent {
     char name[64];
     agent_t *a;
-    int owned;    /* 0 for the first, which is proc's own agent */
+    int owned; /* 0 for the first, which is proc's own agent */
 } sagent_t;
 
 /* An agent with a request's limits applied, shared by every run with the same ones and kept
@@ -53,8 +53,20 @@ typedef struct sconn {
 
 /* Routes, for dispatch and for the metrics' route label (bounded). */
 typedef enum sroute_id {
-    SR_RUNS_CREATE, SR_RUNS_LIST, SR_RUN_GET, SR_RUN_EVENTS, SR_RUN_APPROVE, SR_RUN_DENY,
-    SR_RUN_CANCEL, SR_AGENTS, SR_CHAT, SR_METRICS, SR_HEALTHZ, SR_READYZ, SR_OTHER, SR__COUNT
+    SR_RUNS_CREATE,
+    SR_RUNS_LIST,
+    SR_RUN_GET,
+    SR_RUN_EVENTS,
+    SR_RUN_APPROVE,
+    SR_RUN_DENY,
+    SR_RUN_CANCEL,
+    SR_AGENTS,
+    SR_CHAT,
+    SR_METRICS,
+    SR_HEALTHZ,
+    SR_READYZ,
+    SR_OTHER,
+    SR__COUNT
 } sroute_id_t;
 
 /* One request being handled. */
@@ -77,14 +89,14 @@ typedef struct swatch {
     char run_id[17];
     sctx_t c;
     sconn_t *conn;
-    int64_t last_seq;    /* SSE: the last event id sent */
-    buf_t text;          /* chat stream: the text sent so far */
-    char model[96];      /* chat: the model name to echo */
-    int64_t created;     /* chat: unix seconds */
-    loop_timer_t *timer; /* SSE heartbeat, or the wait=true limit */
-    struct swatch *next, **pprev; /* s->watches */
+    int64_t last_seq;               /* SSE: the last event id sent */
+    buf_t text;                     /* chat stream: the text sent so far */
+    char model[96];                 /* chat: the model name to echo */
+    int64_t created;                /* chat: unix seconds */
+    loop_timer_t *timer;            /* SSE heartbeat, or the wait=true limit */
+    struct swatch *next, **pprev;   /* s->watches */
     struct swatch *hnext, **hpprev; /* s->by_run[bucket of run_id] */
-    struct swatch *cnext;         /* conn->watches */
+    struct swatch *cnext;           /* conn->watches */
 } swatch_t;
 
 struct srv {
@@ -114,8 +126,8 @@ struct srv {
 const sagent_t *srv_agent_find(srv_t *s, const char *name);
 /* The agent to drive run rec with: its own agent file, with the limits of the options the
  * API recorded (NULL: none). NULL when the agent is not one this server serves. */
-const agent_t *srv_agent_for(srv_t *s, const char *agent_path, json_object *options,
-                             char *errbuf, size_t errlen);
+const agent_t *srv_agent_for(srv_t *s, const char *agent_path, json_object *options, char *errbuf,
+                             size_t errlen);
 
 /* server_http.c: replies. Each ends the request and counts it in the metrics. body is
  * taken (freed). */

@@ -24,10 +24,9 @@
 
 #define MAX_SERIES 256 /* per family: past this a new label set is dropped (and counted) */
 
-static const double bk_fast[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                 1, 2.5, 5, 10};
-static const double bk_slow[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-                                 60};
+static const double bk_fast[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                 0.25,  0.5,    1,     2.5,  5,     10};
+static const double bk_slow[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define NBK 13
 
 typedef struct series {
@@ -48,8 +47,22 @@ typedef struct family {
 } family_t;
 
 enum {
-    F_HTTP, F_HTTP_DUR, F_STARTED, F_FINISHED, F_TRANS, F_STEPS, F_MODEL, F_MODEL_DUR,
-    F_TOKENS, F_COST, F_RETRIES, F_TOOLS, F_TOOL_DUR, F_GUARD, F_DROPPED, F__COUNT
+    F_HTTP,
+    F_HTTP_DUR,
+    F_STARTED,
+    F_FINISHED,
+    F_TRANS,
+    F_STEPS,
+    F_MODEL,
+    F_MODEL_DUR,
+    F_TOKENS,
+    F_COST,
+    F_RETRIES,
+    F_TOOLS,
+    F_TOOL_DUR,
+    F_GUARD,
+    F_DROPPED,
+    F__COUNT
 };
 
 struct smetrics {
@@ -65,35 +78,52 @@ smetrics_t *smetrics_new(void)
         const char *name, *help, *type;
         const double *bk;
     } def[F__COUNT] = {
-        [F_HTTP] = {"agentd_http_requests_total", "HTTP requests answered, by route, method "
-                    "and status code.", "counter", NULL},
-        [F_HTTP_DUR] = {"agentd_http_request_duration_seconds", "Time from a request's "
-                        "arrival to its reply (streams: to their end).", "histogram", bk_fast},
-        [F_STARTED] = {"agentd_runs_started_total", "Runs this process started.", "counter",
-                       NULL},
-        [F_FINISHED] = {"agentd_runs_finished_total", "Runs this process drove to a terminal "
-                        "state, by state.", "counter", NULL},
-        [F_TRANS] = {"agentd_transitions_total", "State-machine transitions committed, by the "
-                     "state entered.", "counter", NULL},
+        [F_HTTP] = {"agentd_http_requests_total",
+                    "HTTP requests answered, by route, method "
+                    "and status code.",
+                    "counter", NULL},
+        [F_HTTP_DUR] = {"agentd_http_request_duration_seconds",
+                        "Time from a request's "
+                        "arrival to its reply (streams: to their end).",
+                        "histogram", bk_fast},
+        [F_STARTED] = {"agentd_runs_started_total", "Runs this process started.", "counter", NULL},
+        [F_FINISHED] = {"agentd_runs_finished_total",
+                        "Runs this process drove to a terminal "
+                        "state, by state.",
+                        "counter", NULL},
+        [F_TRANS] = {"agentd_transitions_total",
+                     "State-machine transitions committed, by the "
+                     "state entered.",
+                     "counter", NULL},
         [F_STEPS] = {"agentd_steps_total", "Steps (model turns) started.", "counter", NULL},
-        [F_MODEL] = {"agentd_model_calls_total", "Model calls, by provider, model and "
-                     "outcome.", "counter", NULL},
-        [F_MODEL_DUR] = {"agentd_model_call_duration_seconds", "Model call latency (all "
-                         "attempts), by provider, model and outcome.", "histogram", bk_slow},
-        [F_TOKENS] = {"agentd_tokens_total", "Model tokens, by type (input, output).",
-                      "counter", NULL},
+        [F_MODEL] = {"agentd_model_calls_total",
+                     "Model calls, by provider, model and "
+                     "outcome.",
+                     "counter", NULL},
+        [F_MODEL_DUR] = {"agentd_model_call_duration_seconds",
+                         "Model call latency (all "
+                         "attempts), by provider, model and outcome.",
+                         "histogram", bk_slow},
+        [F_TOKENS] = {"agentd_tokens_total", "Model tokens, by type (input, output).", "counter",
+                      NULL},
         [F_COST] = {"agentd_cost_usd_total", "Model cost in US dollars from the price table.",
                     "counter", NULL},
-        [F_RETRIES] = {"agentd_model_retries_total", "Model call attempts that failed and were "
-                       "retried or fell back, by provider and error type.", "counter", NULL},
-        [F_TOOLS] = {"agentd_tool_calls_total", "Tool calls ended, by tool and outcome.",
-                     "counter", NULL},
+        [F_RETRIES] = {"agentd_model_retries_total",
+                       "Model call attempts that failed and were "
+                       "retried or fell back, by provider and error type.",
+                       "counter", NULL},
+        [F_TOOLS] = {"agentd_tool_calls_total", "Tool calls ended, by tool and outcome.", "counter",
+                     NULL},
         [F_TOOL_DUR] = {"agentd_tool_call_duration_seconds", "Tool call duration, by tool.",
                         "histogram", bk_slow},
-        [F_GUARD] = {"agentd_guardrail_events_total", "Guardrail decisions (rejections, "
-                     "approvals asked and given), by name.", "counter", NULL},
-        [F_DROPPED] = {"agentd_metrics_dropped_series_total", "Label sets not recorded "
-                       "because a family reached its series limit.", "counter", NULL},
+        [F_GUARD] = {"agentd_guardrail_events_total",
+                     "Guardrail decisions (rejections, "
+                     "approvals asked and given), by name.",
+                     "counter", NULL},
+        [F_DROPPED] = {"agentd_metrics_dropped_series_total",
+                       "Label sets not recorded "
+                       "because a family reached its series limit.",
+                       "counter", NULL},
     };
     for (int i = 0; i < F__COUNT; i++) {
         mx->f[i].name = def[i].name;
@@ -194,10 +224,8 @@ void smetrics_http(smetrics_t *mx, sroute_id_t route, int status, double seconds
     char code[8];
     snprintf(code, sizeof code, "%d", status);
     const char *path = srv_route_path(route), *method = srv_route_method(route);
-    inc(mx, F_HTTP, (const char *const[]){"route", path, "method", method, "code", code, NULL},
-        1);
-    observe(mx, F_HTTP_DUR, (const char *const[]){"route", path, "method", method, NULL},
-            seconds);
+    inc(mx, F_HTTP, (const char *const[]){"route", path, "method", method, "code", code, NULL}, 1);
+    observe(mx, F_HTTP_DUR, (const char *const[]){"route", path, "method", method, NULL}, seconds);
 }
 
 void smetrics_run_end(smetrics_t *mx, const char *state)
@@ -234,8 +262,10 @@ void smetrics_event(smetrics_t *mx, json_object *ev)
         const char *model = attr(ev, "gen_ai.response.model");
         if (!model)
             model = attr(ev, "gen_ai.request.model");
-        const char *const l[] = {"provider", prov ? prov : "unknown", "model",
-                                 model ? model : "unknown", "outcome", status, NULL};
+        const char *const l[] = {"provider", prov ? prov : "unknown",
+                                 "model",    model ? model : "unknown",
+                                 "outcome",  status,
+                                 NULL};
         inc(mx, F_MODEL, l, 1);
         observe(mx, F_MODEL_DUR, l, attr_num(ev, "agentd.latency_ms") / 1000.0);
         inc(mx, F_TOKENS, (const char *const[]){"type", "input", NULL},
@@ -245,19 +275,20 @@ void smetrics_event(smetrics_t *mx, json_object *ev)
         inc(mx, F_COST, NULL, attr_num(ev, "gen_ai.usage.cost"));
     } else if (!strcmp(op, "retry")) {
         const char *prov = attr(ev, "gen_ai.provider.name"), *et = attr(ev, "error.type");
-        inc(mx, F_RETRIES, (const char *const[]){"provider", prov ? prov : "unknown",
-                                                 "error_type", et ? et : "unknown", NULL},
+        inc(mx, F_RETRIES,
+            (const char *const[]){"provider", prov ? prov : "unknown", "error_type",
+                                  et ? et : "unknown", NULL},
             1);
     } else if (!strcmp(op, "execute_tool") && !strcmp(phase, "end")) {
         const char *tool = attr(ev, "gen_ai.tool.name"), *st = attr(ev, "agentd.tool.state");
-        inc(mx, F_TOOLS, (const char *const[]){"tool", tool ? tool : "unknown", "outcome",
-                                               st ? st : status, NULL},
+        inc(mx, F_TOOLS,
+            (const char *const[]){"tool", tool ? tool : "unknown", "outcome", st ? st : status,
+                                  NULL},
             1);
         observe(mx, F_TOOL_DUR, (const char *const[]){"tool", tool ? tool : "unknown", NULL},
                 attr_num(ev, "agentd.duration_ms") / 1000.0);
     } else if (!strcmp(op, "guardrail")) {
-        inc(mx, F_GUARD, (const char *const[]){"name", jx_str_or(ev, "name", "unknown"), NULL},
-            1);
+        inc(mx, F_GUARD, (const char *const[]){"name", jx_str_or(ev, "name", "unknown"), NULL}, 1);
     }
 }
 
@@ -342,18 +373,22 @@ void srv_metrics(sctx_t *c)
         if (store_runs_count(s->p.st, name, &n) == 0)
             buf_addf(&b, "agentd_runs{state=\"%s\"} %lld\n", name, (long long)n);
     }
-    head(&b, "agentd_runs_in_flight", "gauge", "Runs this process is driving now (the queue "
+    head(&b, "agentd_runs_in_flight", "gauge",
+         "Runs this process is driving now (the queue "
          "the loop works on).");
     buf_addf(&b, "agentd_runs_in_flight %zu\n", machine_active(s->p.m));
-    head(&b, "agentd_runs_in_flight_limit", "gauge", "Most runs in flight before POST "
+    head(&b, "agentd_runs_in_flight_limit", "gauge",
+         "Most runs in flight before POST "
          "/v1/runs answers 429 (--max-runs).");
     buf_addf(&b, "agentd_runs_in_flight_limit %d\n", s->o.max_runs);
     head(&b, "agentd_http_connections", "gauge", "Client connections open.");
     buf_addf(&b, "agentd_http_connections %d\n", s->nconns);
-    head(&b, "agentd_http_streams", "gauge", "Event streams open (SSE, streamed chat "
+    head(&b, "agentd_http_streams", "gauge",
+         "Event streams open (SSE, streamed chat "
          "completions).");
     buf_addf(&b, "agentd_http_streams %d\n", s->nstreams);
-    head(&b, "agentd_circuit_breaker_state", "gauge", "Circuit breaker of each model endpoint "
+    head(&b, "agentd_circuit_breaker_state", "gauge",
+         "Circuit breaker of each model endpoint "
          "called: 0 closed, 1 open, 2 half-open.");
     model_breakers_each(s->p.mc, breaker_line, &b);
     for (int i = 0; i < F__COUNT; i++)
@@ -407,6 +442,7 @@ void srv_readyz(sctx_t *c)
     json_object_object_add(o, "status", json_object_new_string(*why ? "unavailable" : "ok"));
     if (*why)
         json_object_object_add(o, "reason", json_object_new_string(why));
-    json_object_object_add(o, "runs_in_flight", json_object_new_int64((int64_t)machine_active(s->p.m)));
+    json_object_object_add(o, "runs_in_flight",
+                           json_object_new_int64((int64_t)machine_active(s->p.m)));
     srv_reply_json(c, *why ? 503 : 200, o);
 }
