@@ -14,6 +14,7 @@
 #include "sessions_cli.h"
 #include "schema/schema.h"
 #include "proc.h"
+#include "prompt_cli.h"
 #include "tools_cli.h"
 #include "viewer/viewer.h"
 
@@ -47,6 +48,9 @@ static const command_t commands[] = {
      "                     run sees the earlier turns; one unfinished turn at a time (exit 2)\n"
      "  --pin              with --session: keep this input in every later request when the\n"
      "                     conversation is compacted to the model's context window\n"
+     "  --var NAME=VALUE   a value for the system prompt's {{NAME}} (repeat for more); a\n"
+     "                     variable with no value (here or in the agent's vars) is an error\n"
+     "                     before any model call\n"
      "  --json             print only a JSON summary of the run\n"
      "  --quiet            print only the summary\n"},
     {"resume", run_cli_resume, "resume RUN|--all [options]",
@@ -119,6 +123,11 @@ static const command_t commands[] = {
      "                [--heading TEXT] [--kw-weight W] [--vec-weight W] [--json]\n"
      "  agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]   recall@1/5/10 and MRR per mode\n"
      "  --kb-db PATH   the KB database (default $AGENTD_KB_DB, else the run database)\n"},
+    {"prompts", prompts_cli_main, "prompts list [DIR|AGENT.lua...] [--json]",
+     "List the prompts of the agents in DIR (default agents/) or the files named: the prompt\n"
+     "file, its content hash (the one every chat span records), the git commit that last\n"
+     "changed it (+ when the file has uncommitted changes), its {{variables}} and the agents\n"
+     "that use it. Unused prompt files in DIR/prompts are listed with no agent.\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",
