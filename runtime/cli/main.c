@@ -5,6 +5,7 @@
 #include "batch_cli.h"
 #include "chat_cli.h"
 #include "cli.h"
+#include "eval_cli.h"
 #include "gc_cli.h"
 #include "mcp/mcp.h"
 #include "kb_cli.h"
@@ -123,6 +124,24 @@ static const command_t commands[] = {
      "                [--heading TEXT] [--kw-weight W] [--vec-weight W] [--json]\n"
      "  agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]   recall@1/5/10 and MRR per mode\n"
      "  --kb-db PATH   the KB database (default $AGENTD_KB_DB, else the run database)\n"},
+    {"eval", eval_cli_main,
+     "eval FILE [--model A,B] [--agent A.lua,B.lua] [--repeat N] [--concurrency C] "
+     "[--cache MODE] [--baseline FILE] [--save FILE] [--json | --junit FILE]",
+     "Run an eval file (docs/eval.md): each case as an ordinary run, tagged with the eval id,\n"
+     "C at a time (default 8); every agent x model of the matrix is a variant. Prints a table\n"
+     "(case, result, score, latency, tokens, cost, reason) and a summary per variant (pass\n"
+     "rate, per variant family, p50/p95 latency, error rate, cost), then the gate.\n"
+     "  --repeat N        N attempts per case: pass@N, pass^N and flaky cases\n"
+     "  --judge MODEL     the model that grades llm_rubric assertions (default: the file's)\n"
+     "  --baseline FILE   compare with an earlier --save: pass rate, cases that passed and now\n"
+     "                    fail, cost per case, p95 latency (thresholds: the file's gate table)\n"
+     "  --save FILE       write the results (JSON), usable as the next --baseline\n"
+     "  --json            the results as JSON on stdout (the gate report on stderr)\n"
+     "  --junit FILE      JUnit XML for CI\n"
+     "Also --cache MODE, --db PATH, --traces DIR as `agentd run`.\n"
+     "Exit: 0 no regression, 1 regression (or, with no baseline, a pass rate below the\n"
+     "gate's min_pass_rate), 2 harness error (bad file, a run that could not start, a judge\n"
+     "that could not grade).\n"},
     {"prompts", prompts_cli_main, "prompts list [DIR|AGENT.lua...] [--json]",
      "List the prompts of the agents in DIR (default agents/) or the files named: the prompt\n"
      "file, its content hash (the one every chat span records), the git commit that last\n"

@@ -87,24 +87,6 @@ static void add_agent(plist_t *pl, const char *path)
     agent_free(a);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    char tmp[4096];
-    size_t n;
-    while (m && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        fwrite(tmp, 1, n, m);
-    if (m)
-        fclose(m);
-    fclose(f);
-    return buf;
-}
-
 /* Prompt files in dir/prompts that no agent uses yet. */
 static void add_loose_prompts(plist_t *pl, const char *dir)
 {
@@ -123,7 +105,7 @@ static void add_loose_prompts(plist_t *pl, const char *dir)
             continue;
         if (json_object_object_get_ex(pl->by_file, key, NULL))
             continue;
-        char *text = slurp(path), commit[41] = "";
+        char *text = cli_read_file(path, NULL), commit[41] = "";
         int dirty = 0;
         if (!text)
             continue;
