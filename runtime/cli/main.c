@@ -13,6 +13,7 @@
 #include "run_cli.h"
 #include "runs_cli.h"
 #include "sessions_cli.h"
+#include "stats_cli.h"
 #include "schema/schema.h"
 #include "proc.h"
 #include "prompt_cli.h"
@@ -62,7 +63,8 @@ static const command_t commands[] = {
      "Run the agent once per input line (a JSON string, or {\"input\": \"...\"}), at most C\n"
      "runs at a time in this one process (default 16). Shows a progress bar on a terminal and a\n"
      "summary at the end: runs done/failed, steps, wall and CPU time, peak RSS, tokens, cost.\n"
-     "  --json   the summary as one JSON object\n"
+     "  --json   one JSON line per run as it ends (input, state, answer, steps, tokens, cost,\n"
+     "           latency), then the summary as one JSON object\n"
      "Also takes --model, --db, --traces, --tools, --durability, --cache as `agentd run` does.\n"},
     {"runs", runs_cli_main, "runs [--json] [--state S] [--limit N] [--db PATH]",
      "List runs, newest first: id, agent, state, steps, duration, tokens, cost.\n"},
@@ -142,6 +144,16 @@ static const command_t commands[] = {
      "Exit: 0 no regression, 1 regression (or, with no baseline, a pass rate below the\n"
      "gate's min_pass_rate), 2 harness error (bad file, a run that could not start, a judge\n"
      "that could not grade).\n"},
+    {"stats", stats_cli_main, "stats [--since 24h] [--agent NAME] [--by agent|model|tool] [--json]",
+     "Operations figures over the runs of a window (--since 90s|30m|24h|7d|all; default 24h):\n"
+     "runs, error rate by reason, run and model-call latency p50/p95/p99, tokens and cost per\n"
+     "run, cache hit rate, retry rate, tool calls and error rate per tool. --by groups them.\n"},
+    {"slo", slo_cli_main, "slo check SLO_FILE [--db PATH]",
+     "Check objectives over the runs of a window. SLO_FILE is Lua:\n"
+     "  return { window = \"1h\", agent = \"support\", objectives = {\n"
+     "    { figure = \"error_rate\", max = 0.02 }, { figure = \"p95_latency_ms\", max = 8000 },\n"
+     "    { figure = \"cost_per_run_usd\", max = 0.01 } } }\n"
+     "One line per objective (ok or BREACHED). Exit: 0 all met, 1 some breached, 2 bad file.\n"},
     {"prompts", prompts_cli_main, "prompts list [DIR|AGENT.lua...] [--json]",
      "List the prompts of the agents in DIR (default agents/) or the files named: the prompt\n"
      "file, its content hash (the one every chat span records), the git commit that last\n"

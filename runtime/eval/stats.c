@@ -365,6 +365,7 @@ int64_t stats_parse_duration(const char *s)
 void stats_print(FILE *f, json_object *stats)
 {
     json_object *groups = jx_get(stats, "groups");
+    int by_tool = !strcmp(jx_str_or(stats, "by", ""), "tool");
     for (size_t i = 0; i < json_object_array_length(groups); i++) {
         json_object *g = json_object_array_get_idx(groups, i);
         fprintf(f, "%s%s\n", i ? "\n" : "", jx_str_or(g, "key", ""));
@@ -386,7 +387,8 @@ void stats_print(FILE *f, json_object *stats)
         fprintf(f, "  run latency   p50 %.0f ms · p95 %.0f ms · p99 %.0f ms\n",
                 sub(g, "run_latency_ms", "p50"), sub(g, "run_latency_ms", "p95"),
                 sub(g, "run_latency_ms", "p99"));
-        fprintf(f, "  model calls   %lld · p50 %.1f ms · p95 %.1f ms · p99 %.1f ms · cache hits "
+        if (!by_tool)
+            fprintf(f, "  model calls   %lld · p50 %.1f ms · p95 %.1f ms · p99 %.1f ms · cache hits "
                    "%.1f%% · retried %.1f%%\n",
                 (long long)jx_int(g, "model_calls", 0), sub(g, "model_latency_ms", "p50"),
                 sub(g, "model_latency_ms", "p95"), sub(g, "model_latency_ms", "p99"),
