@@ -154,6 +154,17 @@ static const command_t commands[] = {
      "    { figure = \"error_rate\", max = 0.02 }, { figure = \"p95_latency_ms\", max = 8000 },\n"
      "    { figure = \"cost_per_run_usd\", max = 0.01 } } }\n"
      "One line per objective (ok or BREACHED). Exit: 0 all met, 1 some breached, 2 bad file.\n"},
+    {"prompt", prompt_cli_main,
+     "prompt try AGENT.lua|PROMPT_FILE \"input\" [--n 20] [--temperature 0,0.7,1.2] [--model M]",
+     "Sample the same prompt and input N times (default 20) at each temperature and report the\n"
+     "spread: distinct answers and how often each came, output-schema validity (the agent's\n"
+     "output_schema, or --schema FILE), tokens in/out, latency p50/p95, cost. With an agent\n"
+     "file each sample is a full run (tools included, recorded like any run); with a prompt\n"
+     "file (Markdown/text with {{variables}}, --var NAME=VALUE) each is one model call with the\n"
+     "prompt as the system message (default model: offline).\n"
+     "  --max-context   instead send inputs of 0.25, 0.5, 1 and 2 times the model's context\n"
+     "                  window and show what happens at each size\n"
+     "  --json          the report as JSON\n"},
     {"prompts", prompts_cli_main, "prompts list [DIR|AGENT.lua...] [--json]",
      "List the prompts of the agents in DIR (default agents/) or the files named: the prompt\n"
      "file, its content hash (the one every chat span records), the git commit that last\n"
