@@ -39,7 +39,7 @@ typedef struct sample {
 typedef struct trial {
     double temps[TRY_MAX_TEMPS];
     int ntemps, n, max_context;
-    const char *target, *input, *model, *schema_path, *db;
+    const char *target, *input, *model, *schema_path, *db, *traces;
     json_object *vars, *schema_doc;
     schema_t *schema;
     sample_t *s;
@@ -112,7 +112,8 @@ static void run_end(void *ud, const store_run_t *rec)
 
 static int run_agent_mode(trial_t *t, char *err, size_t errlen)
 {
-    proc_opts_t po = {.agent_path = t->target, .db_path = t->db, .model = t->model,
+    proc_opts_t po = {.agent_path = t->target, .db_path = t->db, .traces_dir = t->traces,
+                      .model = t->model,
                       .quiet_model_note = 1, .obs = {.ud = t, .on_end = run_end}};
     int code = proc_open(&t->p, &po, err, errlen);
     if (code)
@@ -356,7 +357,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: agentd prompt try AGENT.lua|PROMPT_FILE \"input\" [--n 20] "
                     "[--temperature 0,0.7,1.2] [--model M] [--var NAME=VALUE]... [--schema FILE] "
-                    "[--max-context] [--json] [--db PATH]\n");
+                    "[--max-context] [--json] [--db PATH] [--traces DIR]\n");
     return CLI_USAGE;
 }
 
@@ -431,6 +432,7 @@ int prompt_cli_main(int argc, char **argv)
         OPT("--model") { t.model = val; continue; }
         OPT("--schema") { t.schema_path = val; continue; }
         OPT("--db") { t.db = val; continue; }
+        OPT("--traces") { t.traces = val; continue; }
         OPT("--var") {
             char verr[300];
             if (!t.vars)
