@@ -76,7 +76,7 @@ int prompt_vars_each(const char *tmpl, prompt_var_fn cb, void *ud, char *errbuf,
     char name[128];
     json_object *seen = json_object_new_object();
     if (!seen)
-        return ERR_NOMEM;
+        return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
     int rc;
     while ((rc = next_var(tmpl, &pos, &start, name, errbuf, errlen)) == 1) {
         if (json_object_object_get_ex(seen, name, NULL))
