@@ -10,7 +10,6 @@ return {
   fallbacks = { "offline" },
 
   system_prompt_file = "prompts/support.md",   -- relative to this file; hashed into every trace
-  vars = { store_name = "Acme" },              -- defaults of the prompt's {{variables}} (--var overrides)
 
   tools = { "lookup_order", "search_kb", "create_ticket" },
 

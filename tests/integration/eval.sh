@@ -62,8 +62,8 @@ grep -q "^summary support@offline: pass rate 100.0%" "$TMP/o" && grep -q "^summa
 start_fake --script tests/fixtures/evals/fake_script.json --record "$TMP/wire.jsonl" ||
     { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=k
-sed 's/{{store_name}}/{{store_name}} ({{region}})/' agents/prompts/support.md >"$TMP/w/agents/prompts/region.md"
-sed 's|prompts/support.md|prompts/region.md|' agents/support.lua >"$TMP/w/agents/region.lua"
+sed 's/agent of Acme,/agent of {{store_name}} ({{region}}),/' agents/prompts/support.md >"$TMP/w/agents/prompts/region.md"
+sed -e 's|prompts/support.md|prompts/region.md|' -e 's|^  tools = |  vars = { store_name = "Acme" },\n  tools = |' agents/support.lua >"$TMP/w/agents/region.lua"
 before=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
 "$AGENTD" run "$TMP/w/agents/region.lua" "Where is order 1042?" --model openai:x $R >"$TMP/o" 2>&1; rc=$?
 after=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
@@ -93,7 +93,7 @@ else
     [ -z "$commit" ] && ok "an untracked prompt has no commit attribute" || fail "untracked" "$commit"
 fi
 "$AGENTD" prompts list agents "$TMP/w/agents/region.lua" >"$TMP/o" 2>&1
-grep -q "agents/prompts/support.md  *[0-9a-f]\{16\}  .* store_name  .*agents/support.lua" "$TMP/o" &&
+grep -q "agents/prompts/support.md  *[0-9a-f]\{16\}  .* -  .*agents/support.lua" "$TMP/o" &&
     grep -q "region.md  *[0-9a-f]\{16\}  .* store_name,region  " "$TMP/o" &&
     ok "prompts list: file, hash, commit, variables, agents" || fail "prompts list" "$(cat "$TMP/o")"
 
@@ -134,7 +134,7 @@ sed 's/judge = "openai:judge"/judge = "offline"/' "$TMP/w/fake.eval.lua" >"$TMP/
 # ---- prompt try at three temperatures --------------------------------------------------
 : >"$TMP/wire.jsonl"
 "$AGENTD" prompt try agents/prompts/support.md "Where is order 1042?" --model openai:fake --n 4 \
-    --temperature 0,0.7,1.2 --var store_name=Acme $R >"$TMP/o" 2>&1; rc=$?
+    --temperature 0,0.7,1.2 $R >"$TMP/o" 2>&1; rc=$?
 [ $rc -eq 0 ] && [ "$(grep -c '^temperature .*: 4 samples · 1 distinct answer · 4 ok · tokens in [0-9]* / out [0-9]* (mean) · latency p50' "$TMP/o")" = 3 ] &&
     ok "prompt try: 3 temperatures × 4 samples, spread, tokens, latency" || fail "prompt try" "rc=$rc $(cat "$TMP/o")"
 temps=$(python3 -c "
