@@ -171,18 +171,27 @@ static const char *system_text(json_object *body)
 }
 
 /* A conditional turn {"when": {"system": S, "input": S}, ..., "else": TURN}: the turn when
- * the system prompt and the last user message contain those strings, else its "else"
- * (resolved the same way); NULL when nothing applies. Lets one script follow the prompt the
- * way a model would, and answer a judge and an agent differently. */
+ * the system prompt and the last user message contain those strings (ignoring case), else
+ * its "else" (resolved the same way); NULL when nothing applies. A turn may also be a list
+ * of such turns: the first that applies. Lets one script follow the prompt the way a model
+ * would, answer each case of an eval, and answer a judge and an agent differently. */
 static json_object *resolve_when(json_object *turn, json_object *body, json_object *msgs)
 {
     json_object *w;
+    if (turn && json_object_is_type(turn, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(turn); i++) {
+            json_object *t = resolve_when(json_object_array_get_idx(turn, i), body, msgs);
+            if (t)
+                return t;
+        }
+        return NULL;
+    }
     while (turn && json_object_object_get_ex(turn, "when", &w)) {
         json_object *sys = NULL, *in = NULL;
         json_object_object_get_ex(w, "system", &sys);
         json_object_object_get_ex(w, "input", &in);
-        if ((!sys || strstr(system_text(body), json_object_get_string(sys))) &&
-            (!in || strstr(last_user_text(msgs), json_object_get_string(in))))
+        if ((!sys || strcasestr(system_text(body), json_object_get_string(sys))) &&
+            (!in || strcasestr(last_user_text(msgs), json_object_get_string(in))))
             return turn;
         if (!json_object_object_get_ex(turn, "else", &turn))
             return NULL;
@@ -1034,6 +1043,11 @@ static const char *turn_problem(json_object *t, int depth)
     const char *why = NULL;
     if (depth > 16)
         return "\"else\" nested too deep";
+    if (depth == 0 && json_object_is_type(t, json_type_array)) {
+        for (size_t i = 0; !why && i < json_object_array_length(t); i++)
+            why = turn_problem(json_object_array_get_idx(t, i), 1);
+        return json_object_array_length(t) ? why : "an empty list of alternatives";
+    }
     if (!json_object_is_type(t, json_type_object))
         why = "expected an object";
     else if (json_object_object_get_ex(t, "text", &v) &&

@@ -2,7 +2,8 @@
 # Evaluation end to end: the flagship eval passes offline (table, families, labels, JSON,
 # JUnit, results file as the next baseline), repeats and an agent matrix; the support agent
 # against the fake provider's scripted conversation, graded also by a judge model, then a
-# prompt edit that makes cases fail and the gate exits 1 with a readable report; missing
+# prompt edit that makes cases fail and the gate exits 1 with a readable report; the
+# flagship against the fake provider (tests/fixtures/evals/support_script.json); missing
 # prompt variables fail before any model call; prompts list; prompt try at three
 # temperatures; stats and slo check; batch --json and runs --json.
 . tests/integration/lib.sh
@@ -110,6 +111,13 @@ assert c["kind"] == "llm_rubric" and c["pass"] and "states the tracking number" 
 PY
 grep -c '"You grade' "$TMP/wire.jsonl" | grep -q '^1$' && grep '"You grade' "$TMP/wire.jsonl" | grep -q 'json_schema' &&
     ok "the judge was asked once, with a structured-output schema" || fail "judge request" "$(grep -c 'You grade' "$TMP/wire.jsonl")"
+# The response cache makes a re-run free: the second run sends no request at all.
+"$AGENTD" eval "$TMP/w/fake.eval.lua" --model openai:fake $R --cache readwrite >/dev/null 2>&1
+r1=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['requests'])")
+"$AGENTD" eval "$TMP/w/fake.eval.lua" --model openai:fake $R --cache readwrite >"$TMP/o" 2>&1; rc=$?
+r2=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['requests'])")
+[ $rc -eq 0 ] && [ "$r1" = "$r2" ] && grep -q "^summary support@openai:fake: pass rate 100.0% (7/7) .* 0 tokens" "$TMP/o" &&
+    ok "--cache readwrite: the re-run is served from the cache (no request, 0 tokens)" || fail "cache" "rc=$rc $r1 -> $r2 $(grep summary "$TMP/o")"
 # Someone "simplifies" the prompt: the How-to-answer section goes.
 sed -i '/^How to answer/,$d' "$TMP/w/agents/prompts/support.md"
 "$AGENTD" eval "$TMP/w/fake.eval.lua" --model openai:fake $R --baseline "$TMP/fbase.json" >"$TMP/o" 2>&1; rc=$?
@@ -130,6 +138,19 @@ sed 's/judge = "openai:judge"/judge = "offline"/' "$TMP/w/fake.eval.lua" >"$TMP/
     fail "exit 2" "rc=$rc $(cat "$TMP/o")"
 "$AGENTD" eval "$TMP/nope.eval.lua" >"$TMP/o" 2>&1; rc=$?
 [ $rc -eq 2 ] && ok "a missing eval file: exit 2" || fail "missing file" "rc=$rc"
+
+# ---- the flagship against the fake provider: a scripted conversation per case ----------
+stop_fake
+start_fake --script tests/fixtures/evals/support_script.json --record "$TMP/wire.jsonl" ||
+    { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+"$AGENTD" eval evals/support.eval.lua --model openai:fake $R --save "$TMP/sfake.json" >"$TMP/o" 2>&1; rc=$?
+by=$(python3 -c "
+import json; d = json.load(open('$TMP/sfake.json'))
+print(','.join(sorted({a['model'] for c in d['variants'][0]['cases'] for a in c['attempts']})))")
+[ $rc -eq 0 ] && grep -q "^summary support@openai:fake: pass rate 100.0% ($n/$n)" "$TMP/o" && [ "$by" = "openai:fake" ] &&
+    ok "the flagship passes against the fake provider's scripted conversations ($n/$n, every run answered by it)" ||
+    fail "flagship on fake" "rc=$rc by=$by $(grep -E 'FAIL|summary' "$TMP/o")"
 
 # ---- prompt try at three temperatures --------------------------------------------------
 : >"$TMP/wire.jsonl"
