@@ -495,7 +495,7 @@ static void stage_prompt_attrs(machine_run_t *r, json_object *attrs)
     }
     if (r->temp_set)
         json_object_object_add(attrs, "gen_ai.request.temperature",
-                               json_object_new_double(r->temperature));
+                               jx_new_num(r->temperature));
     json_object *sys = json_object_array_get_idx(r->messages, 0);
     const char *text = jx_str(sys, "content");
     if (text && prompt_has_vars(a->system_prompt)) {

@@ -132,9 +132,9 @@ static void print_result(const store_run_t *rec)
     json_object_object_add(o, "reason", rec->reason[0] ? json_object_new_string(rec->reason) : NULL);
     json_object_object_add(o, "steps", json_object_new_int(rec->step));
     json_object_object_add(o, "tokens", json_object_new_int64(rec->input_tokens + rec->output_tokens));
-    json_object_object_add(o, "cost_usd", json_object_new_double(rec->cost_usd));
+    json_object_object_add(o, "cost_usd", jx_new_num(rec->cost_usd));
     json_object_object_add(o, "latency_ms",
-                           json_object_new_double((double)(end - rec->created_ns) / 1e6));
+                           jx_new_num((double)(end - rec->created_ns) / 1e6));
     printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                          JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);

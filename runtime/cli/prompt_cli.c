@@ -288,17 +288,17 @@ static json_object *report(trial_t *t, int json)
         }
         json_object_array_sort(list, cmp_count);
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "temperature", json_object_new_double(t->temps[ti]));
+        json_object_object_add(o, "temperature", jx_new_num(t->temps[ti]));
         json_object_object_add(o, "samples", json_object_new_int64((int64_t)n));
         json_object_object_add(o, "ok", json_object_new_int64((int64_t)ok));
         json_object_object_add(o, "distinct", json_object_new_int64((int64_t)json_object_array_length(list)));
         json_object_object_add(o, "schema_valid_rate",
-                               judged ? json_object_new_double((double)valid / (double)judged) : NULL);
-        json_object_object_add(o, "tokens_in_mean", json_object_new_double(n ? (double)tin / n : 0));
-        json_object_object_add(o, "tokens_out_mean", json_object_new_double(n ? (double)tout / n : 0));
-        json_object_object_add(o, "p50_latency_ms", json_object_new_double(stats_percentile(lat, nl, 50)));
-        json_object_object_add(o, "p95_latency_ms", json_object_new_double(stats_percentile(lat, nl, 95)));
-        json_object_object_add(o, "cost_usd", json_object_new_double(cost));
+                               judged ? jx_new_num((double)valid / (double)judged) : NULL);
+        json_object_object_add(o, "tokens_in_mean", jx_new_num(n ? (double)tin / n : 0));
+        json_object_object_add(o, "tokens_out_mean", jx_new_num(n ? (double)tout / n : 0));
+        json_object_object_add(o, "p50_latency_ms", jx_new_num(stats_percentile(lat, nl, 50)));
+        json_object_object_add(o, "p95_latency_ms", jx_new_num(stats_percentile(lat, nl, 95)));
+        json_object_object_add(o, "cost_usd", jx_new_num(cost));
         json_object_object_add(o, "answers", list);
         free(lat);
         json_object_put(answers);
@@ -338,7 +338,7 @@ static void max_context_report(trial_t *t, int json, json_object *out)
     for (size_t i = 0; i < t->ns; i++) {
         sample_t *s = &t->s[i];
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "window_fraction", json_object_new_double(mult[i]));
+        json_object_object_add(o, "window_fraction", jx_new_num(mult[i]));
         json_object_object_add(o, "input_bytes", json_object_new_int64((int64_t)strlen(s->input)));
         json_object_object_add(o, "tokens_in", json_object_new_int64(s->tin));
         json_object_object_add(o, "ok", json_object_new_boolean(s->ok));

@@ -7,6 +7,7 @@
 #include "eval_int.h"
 
 #include "err.h"
+#include "jx.h"
 #include "schema/schema.h"
 
 #include <lauxlib.h>
@@ -337,7 +338,7 @@ static int add_case(eval_t *e, json_object *jc, lua_State *L, int idx, const cha
     if (!c->nasserts) { /* expected alone: the answer must be similar to it */
         c->asserts[0].spec = json_object_new_object();
         json_object_object_add(c->asserts[0].spec, "kind", json_object_new_string("similar"));
-        json_object_object_add(c->asserts[0].spec, "threshold", json_object_new_double(0.6));
+        json_object_object_add(c->asserts[0].spec, "threshold", jx_new_num(0.6));
         c->asserts[0].fn_ref = EVAL_NOREF;
         c->nasserts = 1;
     }
@@ -547,7 +548,7 @@ eval_t *eval_load(const char *path, char *errbuf, size_t errlen)
                 lua_pop(L, 1);
                 goto fail;
             }
-            json_object_object_add(e->gate, k, json_object_new_double(json_object_get_double(v)));
+            json_object_object_add(e->gate, k, jx_new_num(json_object_get_double(v)));
         }
         json_object_put(g);
     }

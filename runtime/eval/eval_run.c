@@ -80,7 +80,7 @@ static void add_check(json_object *checks, const char *kind, int pass, double sc
     json_object *o = json_object_new_object();
     json_object_object_add(o, "kind", json_object_new_string(kind));
     json_object_object_add(o, "pass", json_object_new_boolean(pass));
-    json_object_object_add(o, "score", json_object_new_double(score));
+    json_object_object_add(o, "score", jx_new_num(score));
     json_object_object_add(o, "reason", json_object_new_string(reason));
     json_object_array_add(checks, o);
 }
@@ -123,9 +123,9 @@ static void judge_done(void *ud, const model_resp_t *resp)
         harness_error(d, "judge %s: %s", d->judge, reason);
     }
     json_object_object_add(chk, "pass", json_object_new_boolean(pass));
-    json_object_object_add(chk, "score", json_object_new_double(pass ? 1.0 : 0.0));
+    json_object_object_add(chk, "score", jx_new_num(pass ? 1.0 : 0.0));
     json_object_object_add(chk, "reason", json_object_new_string(reason));
-    json_object *cost = json_object_new_double(resp->usage.cost_usd);
+    json_object *cost = jx_new_num(resp->usage.cost_usd);
     json_object_object_add(chk, "judge_cost_usd", cost);
     free(j);
     d->judges--;
@@ -195,12 +195,12 @@ static json_object *run_view(driver_t *d, const store_run_t *rec)
     json_object_object_add(v, "steps", json_object_new_int(rec->step));
     int64_t end = rec->ended_ns ? rec->ended_ns : rec->updated_ns;
     json_object_object_add(v, "latency_ms",
-                           json_object_new_double((double)(end - rec->created_ns) / 1e6));
+                           jx_new_num((double)(end - rec->created_ns) / 1e6));
     json_object_object_add(v, "input_tokens", json_object_new_int64(rec->input_tokens));
     json_object_object_add(v, "output_tokens", json_object_new_int64(rec->output_tokens));
     json_object_object_add(v, "tokens",
                            json_object_new_int64(rec->input_tokens + rec->output_tokens));
-    json_object_object_add(v, "cost_usd", json_object_new_double(rec->cost_usd));
+    json_object_object_add(v, "cost_usd", jx_new_num(rec->cost_usd));
     json_object_object_add(v, "model", json_object_new_string(rec->answered_by[0]
                                                                   ? rec->answered_by
                                                                   : rec->model));
@@ -296,7 +296,7 @@ static json_object *attempt_json(const slot_t *s)
     json_object_object_add(a, "run_id", json_object_new_string(s->run_id));
     json_object_object_add(a, "attempt", json_object_new_int(s->k));
     json_object_object_add(a, "pass", json_object_new_boolean(pass));
-    json_object_object_add(a, "score", json_object_new_double(n ? score / (double)n : 0));
+    json_object_object_add(a, "score", jx_new_num(n ? score / (double)n : 0));
     json_object_object_add(a, "reason", json_object_new_string(
                                             reason ? reason : pass ? "all checks passed" : "-"));
     static const char *const copy[] = {"state", "latency_ms", "tokens", "cost_usd", "steps",
@@ -359,7 +359,7 @@ static json_object *variant_json(driver_t *d, int vi, const char *name, const ch
         json_object_object_add(c, "attempts_n", json_object_new_int(n));
         json_object_object_add(c, "pass_at_k", json_object_new_boolean(np > 0));
         json_object_object_add(c, "flaky", json_object_new_boolean(np > 0 && np < n));
-        json_object_object_add(c, "score", json_object_new_double(n ? score / n : 0));
+        json_object_object_add(c, "score", jx_new_num(n ? score / n : 0));
         json_object_object_add(c, "attempts", arr);
         json_object_array_add(cases, c);
         json_object *f;
@@ -376,7 +376,7 @@ static json_object *variant_json(driver_t *d, int vi, const char *name, const ch
     json_object_object_foreach(fam, fk, fv) {
         (void)fk;
         json_object_object_add(fv, "pass_rate",
-                               json_object_new_double((double)jx_int(fv, "passed", 0) /
+                               jx_new_num((double)jx_int(fv, "passed", 0) /
                                                       (double)jx_int(fv, "attempts", 1)));
     }
     json_object *sum = json_object_new_object();
@@ -384,23 +384,23 @@ static json_object *variant_json(driver_t *d, int vi, const char *name, const ch
     json_object_object_add(sum, "attempts", json_object_new_int64((int64_t)attempts));
     json_object_object_add(sum, "passed", json_object_new_int64((int64_t)passed));
     json_object_object_add(sum, "pass_rate",
-                           json_object_new_double(attempts ? (double)passed / attempts : 0));
+                           jx_new_num(attempts ? (double)passed / attempts : 0));
     json_object_object_add(sum, "cases_passed", json_object_new_int64((int64_t)cases_pass));
     json_object_object_add(sum, "pass_at_k",
-                           json_object_new_double(ncases ? (double)cases_any / ncases : 0));
+                           jx_new_num(ncases ? (double)cases_any / ncases : 0));
     json_object_object_add(sum, "pass_all_k",
-                           json_object_new_double(ncases ? (double)cases_pass / ncases : 0));
+                           jx_new_num(ncases ? (double)cases_pass / ncases : 0));
     json_object_object_add(sum, "flaky", json_object_new_int64((int64_t)flaky));
     json_object_object_add(sum, "error_rate",
-                           json_object_new_double(attempts ? (double)errors / attempts : 0));
+                           jx_new_num(attempts ? (double)errors / attempts : 0));
     json_object_object_add(sum, "p50_latency_ms",
-                           json_object_new_double(stats_percentile(lat, nlat, 50)));
+                           jx_new_num(stats_percentile(lat, nlat, 50)));
     json_object_object_add(sum, "p95_latency_ms",
-                           json_object_new_double(stats_percentile(lat, nlat, 95)));
+                           jx_new_num(stats_percentile(lat, nlat, 95)));
     json_object_object_add(sum, "tokens", json_object_new_int64(tokens));
-    json_object_object_add(sum, "cost_usd", json_object_new_double(cost));
+    json_object_object_add(sum, "cost_usd", jx_new_num(cost));
     json_object_object_add(sum, "cost_per_case_usd",
-                           json_object_new_double(attempts ? cost / attempts : 0));
+                           jx_new_num(attempts ? cost / attempts : 0));
     free(lat);
     json_object_object_add(v, "name", json_object_new_string(name));
     json_object_object_add(v, "agent", json_object_new_string(agent));
@@ -553,7 +553,7 @@ int eval_run(eval_t *e, const eval_opts_t *o, json_object **out, char *errbuf, s
     json_object_object_add(r, "repeat", json_object_new_int(repeat));
     json_object_object_add(r, "judge", d.judge ? json_object_new_string(d.judge) : NULL);
     json_object_object_add(r, "wall_s",
-                           json_object_new_double((double)(loop_mono_ns() - d.t0) / 1e9));
+                           jx_new_num((double)(loop_mono_ns() - d.t0) / 1e9));
     json_object_object_add(r, "harness_errors", d.errors);
     json_object_object_add(r, "variants", variants);
     *out = r;

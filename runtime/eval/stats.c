@@ -217,9 +217,9 @@ static int on_run(void *ud, const store_run_t *r)
 static json_object *pct(dvec_t *d)
 {
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "p50", json_object_new_double(stats_percentile(d->v, d->n, 50)));
-    json_object_object_add(o, "p95", json_object_new_double(stats_percentile(d->v, d->n, 95)));
-    json_object_object_add(o, "p99", json_object_new_double(stats_percentile(d->v, d->n, 99)));
+    json_object_object_add(o, "p50", jx_new_num(stats_percentile(d->v, d->n, 50)));
+    json_object_object_add(o, "p95", jx_new_num(stats_percentile(d->v, d->n, 95)));
+    json_object_object_add(o, "p99", jx_new_num(stats_percentile(d->v, d->n, 99)));
     json_object_object_add(o, "n", json_object_new_int64((int64_t)d->n));
     return o;
 }
@@ -241,25 +241,25 @@ static json_object *grp_json(grp_t *g)
     json_object_object_add(o, "waiting", json_object_new_int64(g->waiting));
     json_object_object_add(o, "unfinished", json_object_new_int64(g->unfinished));
     json_object_object_add(o, "error_rate",
-                           json_object_new_double(ratio((double)(g->failed + g->cancelled),
+                           jx_new_num(ratio((double)(g->failed + g->cancelled),
                                                         (double)finished)));
     json_object_object_add(o, "errors_by_reason", json_object_get(g->reasons));
     json_object_object_add(o, "run_latency_ms", pct(&g->run_lat));
     json_object_object_add(o, "model_latency_ms", pct(&g->model_lat));
     json_object_object_add(o, "tokens", json_object_new_int64(g->tokens));
     json_object_object_add(o, "tokens_per_run",
-                           json_object_new_double(ratio((double)g->tokens, (double)g->runs)));
-    json_object_object_add(o, "cost_usd", json_object_new_double(g->cost));
+                           jx_new_num(ratio((double)g->tokens, (double)g->runs)));
+    json_object_object_add(o, "cost_usd", jx_new_num(g->cost));
     json_object_object_add(o, "cost_per_run_usd",
-                           json_object_new_double(ratio(g->cost, (double)g->runs)));
+                           jx_new_num(ratio(g->cost, (double)g->runs)));
     json_object_object_add(o, "model_calls", json_object_new_int64(g->model_calls));
     json_object_object_add(o, "cache_hit_rate",
-                           json_object_new_double(ratio((double)g->cached, (double)g->model_calls)));
-    json_object_object_add(o, "retry_rate", json_object_new_double(ratio(
+                           jx_new_num(ratio((double)g->cached, (double)g->model_calls)));
+    json_object_object_add(o, "retry_rate", jx_new_num(ratio(
                                                  (double)g->retried, (double)g->model_calls)));
     json_object_object_add(o, "tool_calls", json_object_new_int64(g->tool_calls));
     json_object_object_add(o, "tool_error_rate",
-                           json_object_new_double(ratio((double)g->tool_errors,
+                           jx_new_num(ratio((double)g->tool_errors,
                                                         (double)g->tool_calls)));
     json_object *tools = json_object_new_object();
     for (size_t i = 0; i < g->ntools; i++) {
@@ -268,7 +268,7 @@ static json_object *grp_json(grp_t *g)
         json_object_object_add(to, "calls", json_object_new_int64(t->calls));
         json_object_object_add(to, "errors", json_object_new_int64(t->errors));
         json_object_object_add(to, "error_rate",
-                               json_object_new_double(ratio((double)t->errors, (double)t->calls)));
+                               jx_new_num(ratio((double)t->errors, (double)t->calls)));
         json_object_object_add(to, "latency_ms", pct(&t->lat));
         json_object_object_add(tools, t->name, to);
     }
