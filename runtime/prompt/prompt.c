@@ -9,11 +9,14 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 void prompt_hash(const char *text, char out[17])
 {
@@ -145,33 +148,31 @@ fail:
     return rc;
 }
 
-/* Run git with argv in dir; its first line of stdout into out. Exit status, or -1. */
-static int git_line(const char *dir, const char *const argv[], char *out, size_t len)
+/* Run git (argv[0] == "git") with its stdin and stderr on /dev/null; the first line of its
+ * stdout into out. posix_spawnp rather than fork: the server may load an agent while other
+ * threads run. Exit status, or -1. */
+static int git_line(const char *const argv[], char *out, size_t len)
 {
     int fd[2];
+    if (len)
+        out[0] = 0;
     if (pipe(fd) != 0)
         return -1;
-    pid_t pid = fork();
-    if (pid < 0) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    posix_spawn_file_actions_addclose(&fa, fd[1]);
+    pid_t pid;
+    int src = posix_spawnp(&pid, "git", &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[1]);
+    if (src != 0) {
         close(fd[0]);
-        close(fd[1]);
         return -1;
     }
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 2);
-        }
-        dup2(fd[1], 1);
-        close(fd[0]);
-        close(fd[1]);
-        if (chdir(dir) != 0)
-            _exit(127);
-        execvp("git", (char *const *)argv);
-        _exit(127);
-    }
-    close(fd[1]);
     size_t n = 0;
     ssize_t k;
     char tmp[256];
@@ -202,16 +203,16 @@ int prompt_git_commit(const char *path, char out[41], int *dirty)
         snprintf(dir, sizeof dir, ".");
         snprintf(file, sizeof file, "%s", path);
     }
-    const char *tracked[] = {"git", "ls-files", "--error-unmatch", "--", file, NULL};
-    if (git_line(dir, tracked, line, sizeof line) != 0)
+    const char *tracked[] = {"git", "-C", dir, "ls-files", "--error-unmatch", "--", file, NULL};
+    if (git_line(tracked, line, sizeof line) != 0)
         return ERR_NOTFOUND;
-    const char *log[] = {"git", "log", "-1", "--format=%H", "--", file, NULL};
-    if (git_line(dir, log, line, sizeof line) != 0 || strlen(line) != 40)
+    const char *log[] = {"git", "-C", dir, "log", "-1", "--format=%H", "--", file, NULL};
+    if (git_line(log, line, sizeof line) != 0 || strlen(line) != 40)
         return ERR_NOTFOUND;
     if (dirty) {
         char st[256];
-        const char *status[] = {"git", "status", "--porcelain", "--", file, NULL};
-        *dirty = git_line(dir, status, st, sizeof st) == 0 && st[0] != 0;
+        const char *status[] = {"git", "-C", dir, "status", "--porcelain", "--", file, NULL};
+        *dirty = git_line(status, st, sizeof st) == 0 && st[0] != 0;
     }
     memcpy(out, line, 41);
     return 0;
