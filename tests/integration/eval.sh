@@ -60,7 +60,7 @@ grep -q "^summary support@offline: pass rate 100.0%" "$TMP/o" && grep -q "^summa
     fail "matrix" "rc=$rc $(grep -E '^summary|^gate' "$TMP/o")"
 
 # ---- prompt variables: an error before any model call ---------------------------------
-start_fake --script tests/fixtures/evals/fake_script.json --record "$TMP/wire.jsonl" ||
+start_fake --script tests/fixtures/evals/fake_script.json --record "$TMP/wire.jsonl" --latency-ms 300 ||
     { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=k
 sed 's/agent of Acme,/agent of {{store_name}} ({{region}}),/' agents/prompts/support.md >"$TMP/w/agents/prompts/region.md"
@@ -103,6 +103,13 @@ cp tests/fixtures/evals/fake.eval.lua tests/fixtures/evals/fake.cases.jsonl "$TM
 "$AGENTD" eval "$TMP/w/fake.eval.lua" --model openai:fake $R --save "$TMP/fbase.json" >"$TMP/o" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q "^summary support@openai:fake: pass rate 100.0% (7/7)" "$TMP/o" &&
     ok "the fake provider's scripted conversation: 7/7 (JSONL cases, variants, judge)" || fail "fake eval" "rc=$rc $(cat "$TMP/o")"
+wall=$(python3 -c "import json; print(json.load(open('$TMP/fbase.json'))['wall_s'])")
+python3 -c "import sys; sys.exit(0 if $wall < 2.5 else 1)" &&
+    ok "cases run concurrently: 7 runs of 2 model calls at 300 ms each (4.2 s one by one) took ${wall}s" ||
+    fail "concurrency" "wall ${wall}s"
+env -u ANTHROPIC_API_KEY -u ANTHROPIC_BASE_URL "$AGENTD" eval "$TMP/w/fake.eval.lua" --model anthropic:claude-x $R >"$TMP/o" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q "ANTHROPIC_API_KEY" "$TMP/o" && ok "--model without its key: exit 2 naming the variable" ||
+    fail "--model without key" "rc=$rc $(cat "$TMP/o")"
 python3 - "$TMP/fbase.json" <<'PY' && ok "llm_rubric graded by the judge model, with its reason" || fail "rubric" "$(grep rubric "$TMP/o")"
 import json, sys
 cases = json.load(open(sys.argv[1]))["variants"][0]["cases"]

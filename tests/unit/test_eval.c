@@ -12,6 +12,7 @@
 #include "eval/stats.h"
 #include "jx.h"
 #include "prompt/prompt.h"
+#include "store.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -319,6 +320,146 @@ static void test_eval_files(void)
     }
 }
 
+/* A run of agent with state, reason, latency (ms), tokens, cost; its model calls (latency,
+ * attempts, cached) as chat span ends; its tool calls (name, state) as rows; a label. */
+static void add_run(store_t *st, int i, const char *agent, const char *state, const char *reason,
+                    int ms, const double *chat_ms, const int *attempts, const int *cached,
+                    int nchat, const char *const *tools, const char *const *tstates, int ntools)
+{
+    store_run_t r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.id, sizeof r.id, "run%02d", i);
+    snprintf(r.agent, sizeof r.agent, "%s", agent);
+    snprintf(r.agent_path, sizeof r.agent_path, "agents/%s.lua", agent);
+    snprintf(r.model, sizeof r.model, "offline");
+    snprintf(r.answered_by, sizeof r.answered_by, "%s", i % 2 ? "openai:m" : "offline");
+    snprintf(r.state, sizeof r.state, "%s", state);
+    snprintf(r.reason, sizeof r.reason, "%s", reason);
+    r.created_ns = 1000000000ll * (1000 + i);
+    r.ended_ns = r.created_ns + (int64_t)ms * 1000000;
+    r.updated_ns = r.ended_ns;
+    r.input_tokens = 100;
+    r.output_tokens = 10;
+    r.cost_usd = 0.001;
+    CHECK_EQ_INT(store_tx_begin(st), 0);
+    CHECK_EQ_INT(store_run_insert(st, &r), 0);
+    for (int k = 0; k < nchat; k++) {
+        char ev[300];
+        snprintf(ev, sizeof ev,
+                 "{\"op\":\"chat\",\"phase\":\"end\",\"attrs\":{\"agentd.latency_ms\":%g,"
+                 "\"agentd.attempts\":%d%s}}",
+                 chat_ms[k], attempts[k], cached[k] ? ",\"agentd.cached\":true" : "");
+        CHECK_EQ_INT(store_event_add(st, r.id, k + 1, ev), 0);
+    }
+    for (int k = 0; k < ntools; k++) {
+        store_toolcall_t tc;
+        memset(&tc, 0, sizeof tc);
+        snprintf(tc.run_id, sizeof tc.run_id, "%s", r.id);
+        snprintf(tc.call_id, sizeof tc.call_id, "call_1_%d", k + 1);
+        snprintf(tc.name, sizeof tc.name, "%s", tools[k]);
+        snprintf(tc.state, sizeof tc.state, "%s", tstates[k]);
+        tc.args = "{}";
+        tc.started_ns = r.created_ns;
+        tc.ended_ns = r.created_ns + 5000000;
+        CHECK_EQ_INT(store_toolcall_put(st, &tc), 0);
+    }
+    CHECK_EQ_INT(store_label_put(st, r.id, "eval", i < 3 ? "ev-a" : "ev-b"), 0);
+    CHECK_EQ_INT(store_tx_commit(st), 0);
+}
+
+static int count_id(void *ud, const char *id, const char *path)
+{
+    (void)id;
+    (void)path;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void test_stats_over_a_store(void)
+{
+    char path[128], err[512];
+    snprintf(path, sizeof path, "/tmp/test_eval_stats_%d.db", (int)getpid());
+    store_t *st = store_open(path, STORE_DURABLE_NORMAL, err, sizeof err);
+    CHECK(st);
+    if (!st)
+        return;
+    static const double ms2[] = {10, 30};
+    static const int att2[] = {1, 3}, cache2[] = {0, 1};
+    static const char *const t2[] = {"lookup_order", "search_kb"};
+    static const char *const ok2[] = {"ok", "error"};
+    static const char *const okok[] = {"ok", "ok"};
+    /* 10 runs: 8 done, 1 failed (max_steps), 1 cancelled; latency 100..1000 ms */
+    for (int i = 0; i < 10; i++)
+        add_run(st, i, i < 7 ? "support" : "other",
+                i == 3 ? "failed" : i == 4 ? "cancelled" : "done",
+                i == 3 ? "max_steps" : i == 4 ? "cancelled" : "", 100 * (i + 1), ms2, att2, cache2,
+                2, t2, i == 0 ? ok2 : okok, 2);
+    json_object *out = NULL;
+    stats_query_t q = {0};
+    CHECK_EQ_INT(stats_collect(st, &q, &out, err, sizeof err), 0);
+    json_object *g = json_object_array_get_idx(jx_get(out, "groups"), 0);
+    double v;
+    CHECK(!stats_figure(g, "runs", &v) && v == 10);
+    CHECK(!stats_figure(g, "error_rate", &v) && v == 0.2);
+    CHECK_EQ_INT(jx_int(jx_get(g, "errors_by_reason"), "max_steps", 0), 1);
+    CHECK(!stats_figure(g, "p50_latency_ms", &v) && v == 500);
+    CHECK(!stats_figure(g, "p95_latency_ms", &v) && v == 1000);
+    CHECK(!stats_figure(g, "p95_model_latency_ms", &v) && v == 30);
+    CHECK(!stats_figure(g, "cache_hit_rate", &v) && v == 0.5);
+    CHECK(!stats_figure(g, "retry_rate", &v) && v == 0.5);
+    CHECK(!stats_figure(g, "tool_error_rate", &v) && v == 0.05);
+    CHECK(!stats_figure(g, "tokens_per_run", &v) && v == 110);
+    CHECK(stats_figure(g, "joy", &v) == ERR_NOTFOUND);
+    json_object *tools = jx_get(g, "tools");
+    CHECK_EQ_INT(jx_int(jx_get(tools, "search_kb"), "errors", -1), 1);
+    CHECK_EQ_INT(jx_int(jx_get(tools, "lookup_order"), "calls", -1), 10);
+    json_object_put(out);
+    /* by agent, by model, by tool, an agent filter, a window */
+    q.by = "agent";
+    CHECK_EQ_INT(stats_collect(st, &q, &out, err, sizeof err), 0);
+    CHECK_EQ_INT((long long)json_object_array_length(jx_get(out, "groups")), 2);
+    json_object_put(out);
+    q.by = "model";
+    CHECK_EQ_INT(stats_collect(st, &q, &out, err, sizeof err), 0);
+    json_object *m0 = json_object_array_get_idx(jx_get(out, "groups"), 0);
+    CHECK_EQ_STR(jx_str(m0, "key"), "offline");
+    CHECK_EQ_INT(jx_int(m0, "runs", 0), 5);
+    json_object_put(out);
+    q.by = "tool";
+    CHECK_EQ_INT(stats_collect(st, &q, &out, err, sizeof err), 0);
+    json_object *t0 = json_object_array_get_idx(jx_get(out, "groups"), 1);
+    CHECK_EQ_STR(jx_str(t0, "key"), "search_kb");
+    CHECK_EQ_INT(jx_int(t0, "runs", 0), 10);
+    CHECK_EQ_INT(jx_int(t0, "tool_calls", 0), 10);
+    json_object_put(out);
+    q.by = "weather";
+    CHECK_EQ_INT(stats_collect(st, &q, &out, err, sizeof err), ERR_INVAL);
+    CHECK(strstr(err, "--by weather"));
+    q.by = NULL;
+    q.agent = "other";
+    q.since_ns = 1000000000ll * 1008;
+    CHECK_EQ_INT(stats_collect(st, &q, &out, err, sizeof err), 0);
+    CHECK_EQ_INT(jx_int(json_object_array_get_idx(jx_get(out, "groups"), 0), "runs", 0), 2);
+    json_object_put(out);
+    /* labels: found by value, gone with their run */
+    int n = 0;
+    CHECK_EQ_INT(store_runs_labelled(st, "eval", "ev-a", count_id, &n), 0);
+    CHECK_EQ_INT(n, 3);
+    int deleted = 0;
+    CHECK_EQ_INT(store_gc(st, 0, -1, NULL, NULL, &deleted), 0);
+    CHECK_EQ_INT(deleted, 10);
+    n = 0;
+    CHECK_EQ_INT(store_runs_labelled(st, "eval", "ev-b", count_id, &n), 0);
+    CHECK_EQ_INT(n, 0);
+    store_close(st);
+    char p2[160];
+    unlink(path);
+    snprintf(p2, sizeof p2, "%s-wal", path);
+    unlink(p2);
+    snprintf(p2, sizeof p2, "%s-shm", path);
+    unlink(p2);
+}
+
 int main(void)
 {
     RUN(test_output_checks);
@@ -332,5 +473,6 @@ int main(void)
     RUN(test_percentile_and_duration);
     RUN(test_prompt_render);
     RUN(test_eval_files);
+    RUN(test_stats_over_a_store);
     return check_report();
 }
