@@ -241,7 +241,9 @@ static void check_slot(driver_t *d, slot_t *s, const store_run_t *rec)
 static void start_more(driver_t *d)
 {
     char err[1024];
-    while (d->next < d->nslots && d->started - d->ended < (size_t)d->concurrency) {
+    /* After Ctrl-C the runs in flight end cancelled; nothing new starts. */
+    while (!d->p.cancelled && d->next < d->nslots &&
+           d->started - d->ended < (size_t)d->concurrency) {
         slot_t *s = &d->slots[d->next++];
         char k[16];
         snprintf(k, sizeof k, "%d", s->k);

@@ -125,6 +125,20 @@ r1=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats" | python3 -c "import json,sys; 
 r2=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['requests'])")
 [ $rc -eq 0 ] && [ "$r1" = "$r2" ] && grep -q "^summary support@openai:fake: pass rate 100.0% (7/7) .* 0 tokens" "$TMP/o" &&
     ok "--cache readwrite: the re-run is served from the cache (no request, 0 tokens)" || fail "cache" "rc=$rc $r1 -> $r2 $(grep summary "$TMP/o")"
+# Ctrl-C: the runs in flight end cancelled, nothing new starts, exit 2.
+b_all=$(sqlite3 "$DB" "SELECT count(*) FROM runs"); b_can=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='cancelled'")
+"$AGENTD" eval "$TMP/w/fake.eval.lua" --model openai:fake $R >"$TMP/o" 2>&1 &
+EP=$!
+for _ in $(seq 1 100); do
+    [ "$(sqlite3 "$DB" "SELECT count(*) FROM runs" 2>/dev/null)" -gt "$b_all" ] && break
+    sleep 0.05
+done
+kill -INT $EP
+wait $EP; rc=$?
+a_all=$(sqlite3 "$DB" "SELECT count(*) FROM runs"); a_can=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='cancelled'")
+[ $rc -eq 2 ] && grep -q "interrupted" "$TMP/o" && [ $((a_all - b_all)) -eq 4 ] && [ $((a_can - b_can)) -eq 4 ] &&
+    ok "Ctrl-C: the 4 runs in flight are cancelled, no other starts, exit 2" ||
+    fail "Ctrl-C" "rc=$rc runs +$((a_all - b_all)) cancelled +$((a_can - b_can)) $(cat "$TMP/o")"
 # Someone "simplifies" the prompt: the How-to-answer section goes.
 sed -i '/^How to answer/,$d' "$TMP/w/agents/prompts/support.md"
 "$AGENTD" eval "$TMP/w/fake.eval.lua" --model openai:fake $R --baseline "$TMP/fbase.json" >"$TMP/o" 2>&1; rc=$?
@@ -203,7 +217,9 @@ PY
 "$AGENTD" stats --db "$DB" >"$TMP/o" 2>&1; rc=$?
 total=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
 nfailed=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='failed'")
-[ $rc -eq 0 ] && grep -q "runs          $total (done $((total - nfailed)), failed $nfailed" "$TMP/o" &&
+ndone=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='done'")
+ncanc=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='cancelled'")
+[ $rc -eq 0 ] && grep -q "runs          $total (done $ndone, failed $nfailed, cancelled $ncanc," "$TMP/o" &&
     grep -q "error rate    [0-9.]*%  (.*max_steps 1" "$TMP/o" && grep -q "run latency   p50 [0-9]* ms · p95 [0-9]* ms · p99" "$TMP/o" &&
     grep -q "lookup_order  *[0-9]* calls · [0-9]* errors" "$TMP/o" &&
     ok "stats: runs, error rate by reason, latency percentiles, per-tool errors" || fail "stats" "rc=$rc $(cat "$TMP/o")"
