@@ -126,7 +126,7 @@ static void add_run(grp_t *g, const store_run_t *r)
         g->waiting++;
     else
         g->unfinished++;
-    if (!strcmp(s, "failed") || !strcmp(s, "cancelled")) {
+    if (!strcmp(s, "failed")) { /* a cancel is the user's decision, not an error */
         const char *why = r->reason[0] ? r->reason : s;
         json_object_object_add(g->reasons, why,
                                json_object_new_int64(jx_int(g->reasons, why, 0) + 1));
@@ -241,8 +241,7 @@ static json_object *grp_json(grp_t *g)
     json_object_object_add(o, "waiting", json_object_new_int64(g->waiting));
     json_object_object_add(o, "unfinished", json_object_new_int64(g->unfinished));
     json_object_object_add(o, "error_rate",
-                           jx_new_num(ratio((double)(g->failed + g->cancelled),
-                                                        (double)finished)));
+                           jx_new_num(ratio((double)g->failed, (double)finished)));
     json_object_object_add(o, "errors_by_reason", json_object_get(g->reasons));
     json_object_object_add(o, "run_latency_ms", pct(&g->run_lat));
     json_object_object_add(o, "model_latency_ms", pct(&g->model_lat));

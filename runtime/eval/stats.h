@@ -4,8 +4,8 @@
  * the runs of a window (their rows, tool calls and chat events); no state between calls.
  *
  * Figures per group (all runs, or by agent, model or tool):
- *   runs, done, failed, cancelled, waiting, unfinished; error_rate (failed + cancelled over
- *   finished runs) and errors_by_reason; run latency and model-call latency p50/p95/p99 (ms);
+ *   runs, done, failed, cancelled, waiting, unfinished; error_rate (failed over finished
+ *   runs: done, failed or cancelled) and errors_by_reason (of the failed ones); run latency and model-call latency p50/p95/p99 (ms);
  *   tokens and cost per run and in total; model calls, cache hit rate (calls served from the
  *   response cache), retry rate (calls that needed more than one attempt); tool calls, tool
  *   error rate and per tool: calls, errors, error rate, latency p50/p95.
