@@ -364,7 +364,12 @@ static int add_case(eval_t *e, json_object *jc, lua_State *L, int idx, const cha
                            where);
         }
     }
-    return add_variants(e, bi, kinds_arr, NULL, where, errbuf, errlen);
+    /* JSONL cases give paraphrases beside the kinds: "paraphrases": ["...", ...] */
+    json_object *jp = NULL;
+    if (json_object_object_get_ex(jc, "paraphrases", &jp) && jp &&
+        !json_object_is_type(jp, json_type_array))
+        return err_set(errbuf, errlen, ERR_INVAL, "%s.paraphrases: a list of strings", where);
+    return add_variants(e, bi, kinds_arr, jp, where, errbuf, errlen);
 }
 
 static int load_jsonl(eval_t *e, const char *path, char *errbuf, size_t errlen)

@@ -101,11 +101,11 @@ grep -q "agents/prompts/support.md  *[0-9a-f]\{16\}  .* -  .*agents/support.lua"
 # ---- against the fake provider; then a prompt edit and the gate -----------------------
 cp tests/fixtures/evals/fake.eval.lua tests/fixtures/evals/fake.cases.jsonl "$TMP/w/"
 "$AGENTD" eval "$TMP/w/fake.eval.lua" --model openai:fake $R --save "$TMP/fbase.json" >"$TMP/o" 2>&1; rc=$?
-[ $rc -eq 0 ] && grep -q "^summary support@openai:fake: pass rate 100.0% (7/7)" "$TMP/o" &&
-    ok "the fake provider's scripted conversation: 7/7 (JSONL cases, variants, judge)" || fail "fake eval" "rc=$rc $(cat "$TMP/o")"
+[ $rc -eq 0 ] && grep -q "^summary support@openai:fake: pass rate 100.0% (8/8)" "$TMP/o" &&
+    ok "the fake provider's scripted conversation: 8/8 (JSONL cases, variants, judge)" || fail "fake eval" "rc=$rc $(cat "$TMP/o")"
 wall=$(python3 -c "import json; print(json.load(open('$TMP/fbase.json'))['wall_s'])")
 python3 -c "import sys; sys.exit(0 if $wall < 2.5 else 1)" &&
-    ok "cases run concurrently: 7 runs of 2 model calls at 300 ms each (4.2 s one by one) took ${wall}s" ||
+    ok "cases run concurrently: 8 runs of 2 model calls at 300 ms each (4.8 s one by one) took ${wall}s" ||
     fail "concurrency" "wall ${wall}s"
 env -u ANTHROPIC_API_KEY -u ANTHROPIC_BASE_URL "$AGENTD" eval "$TMP/w/fake.eval.lua" --model anthropic:claude-x $R >"$TMP/o" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q "ANTHROPIC_API_KEY" "$TMP/o" && ok "--model without its key: exit 2 naming the variable" ||
@@ -123,7 +123,7 @@ grep -c '"You grade' "$TMP/wire.jsonl" | grep -q '^1$' && grep '"You grade' "$TM
 r1=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['requests'])")
 "$AGENTD" eval "$TMP/w/fake.eval.lua" --model openai:fake $R --cache readwrite >"$TMP/o" 2>&1; rc=$?
 r2=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['requests'])")
-[ $rc -eq 0 ] && [ "$r1" = "$r2" ] && grep -q "^summary support@openai:fake: pass rate 100.0% (7/7) .* 0 tokens" "$TMP/o" &&
+[ $rc -eq 0 ] && [ "$r1" = "$r2" ] && grep -q "^summary support@openai:fake: pass rate 100.0% (8/8) .* 0 tokens" "$TMP/o" &&
     ok "--cache readwrite: the re-run is served from the cache (no request, 0 tokens)" || fail "cache" "rc=$rc $r1 -> $r2 $(grep summary "$TMP/o")"
 # Ctrl-C: the runs in flight end cancelled, nothing new starts, exit 2.
 b_all=$(sqlite3 "$DB" "SELECT count(*) FROM runs"); b_can=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='cancelled'")
