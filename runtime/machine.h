@@ -144,6 +144,12 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
  * ERR_NOTFOUND when the call is not awaiting approval; errbuf says which. */
 int machine_decide(machine_t *m, const agent_t *agent, const char *run_id, const char *call_id,
                    int approve, const char *reason, char *errbuf, size_t errlen);
+/* Cancel one unfinished run (full 16-hex id): an active run is interrupted where it is; a
+ * run this machine does not drive (waiting, or left by a stopped process) is claimed and
+ * cancelled. ERR_NOTFOUND, ERR_STATE (already finished), ERR_BUSY (another live process
+ * drives it); errbuf says which. The cancelled state commits with the next batch. */
+int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen);
 /* Cancel every active run (SIGINT). */
 void machine_cancel_all(machine_t *m);
 size_t machine_active(const machine_t *m);

@@ -636,3 +636,29 @@ void machine_cancel_all(machine_t *m)
         interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
     }
 }
+
+static machine_run_t *find_active(machine_t *m, const char *run_id)
+{
+    for (machine_run_t *r = m->runs; r; r = r->next)
+        if (!r->dead && !strcmp(r->rec.id, run_id))
+            return r;
+    return NULL;
+}
+
+int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen)
+{
+    machine_run_t *r = find_active(m, run_id);
+    if (!r) {
+        /* Loaded back like `resume` (its state entered in the open batch), then interrupted
+         * in the same batch: the state's own hook never runs, only cancelled's. */
+        int rc = resume_run(m, agent, run_id, NULL, errbuf, errlen);
+        if (rc)
+            return rc;
+        r = find_active(m, run_id);
+        if (!r)
+            return err_set(errbuf, errlen, ERR_STATE, "run %s stopped while loading", run_id);
+    }
+    interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
+    return 0;
+}

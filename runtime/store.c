@@ -135,6 +135,12 @@ static const char *const migrations[] = {
     "CREATE INDEX run_labels_kv ON run_labels(key, value);"
     "CREATE TRIGGER run_labels_gone AFTER DELETE ON runs BEGIN"
     "  DELETE FROM run_labels WHERE run_id = OLD.id; END;",
+    /* the HTTP API's own record of a run it started (store_api.c): the Idempotency-Key of
+     * the POST (unique, so a retried POST finds the first run), a hash of its body, and the
+     * options (model, limits) a resume must apply again, with the caller's metadata */
+    "CREATE TABLE api_runs (run_id TEXT PRIMARY KEY, idem_key TEXT UNIQUE, body_hash TEXT,"
+    "  options TEXT, metadata TEXT, created_ns INTEGER) WITHOUT ROWID;"
+    "CREATE INDEX runs_agent_created ON runs(agent, created_ns);",
 };
 
 struct store {

@@ -150,6 +150,33 @@ int store_kv_del(store_t *st, const char *ns, const char *key);
 typedef int (*store_kv_fn)(void *ud, const char *key, const char *value);
 int store_kv_each(store_t *st, const char *ns, const char *prefix, store_kv_fn cb, void *ud);
 
+/* The HTTP API's record of the runs it started (store_api.c). */
+typedef struct store_api_run {
+    char run_id[40];
+    char body_hash[24];
+    char *options;  /* JSON object text (model, limits) or NULL; owned */
+    char *metadata; /* JSON object text or NULL; owned */
+} store_api_run_t;
+/* Record run_id (already inserted, possibly in the open batch transaction: the row then
+ * commits or rolls back with the run) with its Idempotency-Key (may be NULL). ERR_STATE
+ * when the key is already taken. Opens its own transaction when none is open. */
+int store_api_put(store_t *st, const char *run_id, const char *idem_key, const char *body_hash,
+                  const char *options, const char *metadata, int64_t now_ns);
+/* By run id, or by Idempotency-Key; ERR_NOTFOUND when absent. Free with store_api_clear. */
+int store_api_get(store_t *st, const char *run_id, store_api_run_t *out);
+int store_api_by_key(store_t *st, const char *idem_key, store_api_run_t *out);
+void store_api_clear(store_api_run_t *a);
+/* Runs newest first by (created_ns, id), filtered (every field optional: NULL / 0), starting
+ * after the cursor (before_ns, before_id) when before_id is set. limit rows at most. */
+typedef struct store_runs_query {
+    const char *state, *agent;
+    int64_t since_ns, until_ns; /* created_ns in [since, until); 0: unbounded */
+    int64_t before_ns;
+    const char *before_id;
+    int limit;
+} store_runs_query_t;
+int store_runs_query(store_t *st, const store_runs_query_t *q, store_run_fn cb, void *ud);
+
 /* Sessions. A session is a named conversation; each run started in it is its next turn
  * and reads the messages of the earlier turns from their own rows (never a copy), so the
  * bytes stored grow linearly with the turns. */
