@@ -64,7 +64,7 @@ static void deadline_fired(void *arg);
 /* A run without its deadline timer could outlive limits.deadline_s: stop it instead. */
 static int arm_deadline(machine_run_t *r)
 {
-    int64_t left_ms = (int64_t)(r->agent->deadline_s * 1000) -
+    int64_t left_ms = (int64_t)(r->lim.deadline_s * 1000) -
                       ((int64_t)loop_wall_ns() - r->rec.created_ns) / 1000000;
     if (left_ms < 0)
         left_ms = 0;
@@ -88,11 +88,13 @@ static int load_history_msg(void *ud, int64_t turn, const char *json)
     return 0;
 }
 
-static int write_new_run(machine_run_t *r, const char *input, int pin)
+static int write_new_run(machine_run_t *r, const char *input, int pin, const msub_link_t *link)
 {
     machine_t *m = r->m;
     const agent_t *a = r->agent;
     int rc = store_run_insert(m->st, &r->rec);
+    if (!rc && link)
+        rc = msub_stage_link(r, link);
     if (!rc && r->session[0]) {
         char busy[40], bstate[16];
         rc = store_session_join(m->st, r->session, a->name, r->rec.id, r->rec.created_ns, busy,
@@ -134,10 +136,13 @@ static int write_new_run(machine_run_t *r, const char *input, int pin)
     if (a->prompt_file)
         json_object_object_add(attrs, "agentd.prompt_file", jx_new_str(a->prompt_file));
     json_object_object_add(attrs, "agentd.input", jx_new_str(input));
+    if (link)
+        json_object_object_add(attrs, "agentd.parent_run_id", jx_new_str(link->parent_run));
     char name[200];
     snprintf(name, sizeof name, "invoke_agent %s", a->name);
     trace_ev_t e = {
         .span_id = r->rec.id,
+        .parent_id = link ? link->parent_span : NULL, /* nested under the parent's call */
         .phase = "begin",
         .op = "invoke_agent",
         .name = name,
@@ -181,6 +186,11 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         goto nomem;
     if (session)
         snprintf(r->session, sizeof r->session, "%s", session);
+    if (so && so->link) {
+        snprintf(r->parent_run, sizeof r->parent_run, "%s", so->link->parent_run);
+        snprintf(r->parent_span, sizeof r->parent_span, "%s", so->link->parent_span);
+        r->lim = so->link->lim;
+    }
     new_run_id(m, r->rec.id);
     snprintf(r->rec.agent, sizeof r->rec.agent, "%s", agent->name);
     snprintf(r->rec.agent_path, sizeof r->rec.agent_path, "%s", agent->path);
@@ -198,7 +208,7 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
     if (rc)
         return err_set(errbuf, errlen, rc, "cannot start a database transaction: %s",
                        store_errmsg(m->st));
-    rc = write_new_run(r, input, so && so->pin);
+    rc = write_new_run(r, input, so && so->pin, so ? so->link : NULL);
     for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
         /* Another process took this id in the same millisecond: take the next one. The
          * insert is write_new_run's first write, so nothing else was staged. */
@@ -206,7 +216,7 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         new_run_id(m, r->rec.id);
         rc = store_sp_begin(m->st);
         if (!rc)
-            rc = write_new_run(r, input, so && so->pin);
+            rc = write_new_run(r, input, so && so->pin, so ? so->link : NULL);
     }
     if (menter(r, rc))
         return err_set(errbuf, errlen, rc ? rc : ERR_IO, "cannot record the run: %s",
@@ -469,6 +479,14 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
                        run_id);
     if (rc)
         return err_set(errbuf, errlen, rc, "run %s: %s", run_id, store_errmsg(m->st));
+    for (machine_run_t *x = m->runs; x; x = x->next)
+        if (!strcmp(x->rec.id, rec.id) && !x->dead) {
+            /* A sub-agent's run its resumed parent took back already (machine_sub.c). */
+            err_set(errbuf, errlen, ERR_BUSY, "run %s is already being driven by this process",
+                    rec.id);
+            store_run_clear(&rec);
+            return ERR_BUSY;
+        }
     if (d && (rc = check_decision(m, &rec, d, errbuf, errlen))) {
         store_run_clear(&rec);
         return rc;
@@ -513,6 +531,12 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         return ERR_IO;
     }
     r->rec.msg_count = (int)json_object_array_length(r->messages);
+    if (mplan_load(r) || msub_load(r)) {
+        err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its plan or parent link: %s",
+                r->rec.id, store_errmsg(m->st));
+        mrun_release(r);
+        return ERR_IO;
+    }
     if (insert_history(r)) {
         err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its session's earlier turns: %s",
                 r->rec.id, store_errmsg(m->st));
@@ -594,7 +618,7 @@ static void deadline_fired(void *arg)
     if (r->state == MS_WAITING)
         return;
     char msg[160];
-    snprintf(msg, sizeof msg, "deadline reached: %.1f s (limits.deadline_s)", r->agent->deadline_s);
+    snprintf(msg, sizeof msg, "deadline reached: %.1f s (limits.deadline_s)", r->lim.deadline_s);
     interrupt(r, ME_LIMIT, "deadline", msg);
 }
 
@@ -604,4 +628,9 @@ void machine_cancel_all(machine_t *m)
         n = r->next;
         interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
     }
+}
+
+void mrun_cancel(machine_run_t *r, const char *msg)
+{
+    interrupt(r, ME_CANCEL, "cancelled", msg);
 }

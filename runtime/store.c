@@ -128,6 +128,13 @@ static const char *const migrations[] = {
     /* 4: which model answered the run last, and why the chain's first one did not */
     "ALTER TABLE runs ADD COLUMN answered_by TEXT;"
     "ALTER TABLE runs ADD COLUMN fallback TEXT;",
+    /* 5: strategies (store_plan.c): a plan_execute run's plans, one row per version with
+     * its steps' status; a sub-agent's run linked to the parent call that started it */
+    "CREATE TABLE plans (run_id TEXT NOT NULL, version INTEGER NOT NULL, plan TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, version)) WITHOUT ROWID;"
+    "CREATE TABLE subruns (run_id TEXT PRIMARY KEY, parent_run_id TEXT NOT NULL,"
+    "  parent_call_id TEXT NOT NULL, limits TEXT,"
+    "  UNIQUE (parent_run_id, parent_call_id)) WITHOUT ROWID;",
 };
 
 struct store {
@@ -571,14 +578,16 @@ int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud,
         rc = translate(src);
         goto fail;
     }
-    static const char *const del[] = {"events", "messages", "tool_calls", "runs"};
-    for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
+    static const char *const del[] = {"events", "messages", "tool_calls", "plans", "subruns",
+                                      "runs"};
+    const size_t ndel = sizeof del / sizeof del[0];
+    for (size_t i = 0; i < ndel; i++) {
         char q[600];
         snprintf(q, sizeof q,
                  "DELETE FROM %s WHERE %s IN (SELECT id FROM runs WHERE state IN "
                  "('done','failed','cancelled') AND (?1 = 0 OR created_ns < ?1) AND (?2 < 0 OR "
                  "id NOT IN (SELECT id FROM runs ORDER BY created_ns DESC LIMIT ?2)))",
-                 del[i], i == 3 ? "id" : "run_id");
+                 del[i], i == ndel - 1 ? "id" : "run_id");
         if (sqlite3_prepare_v2(st->db, q, -1, &s, NULL) != SQLITE_OK) {
             rc = ERR_IO;
             goto fail;
