@@ -322,6 +322,14 @@ static int register_tool(machine_t *m, struct msub_agent *sa, char *errbuf, size
     return rc;
 }
 
+static int name_listed(json_object *arr, const char *name)
+{
+    for (size_t k = 0; k < json_object_array_length(arr); k++)
+        if (!strcmp(json_object_get_string(json_object_array_get_idx(arr, k)), name))
+            return 1;
+    return 0;
+}
+
 static int attach_agent(machine_t *m, agent_t *a, int depth, char *errbuf, size_t errlen)
 {
     if (!a->agents)
@@ -350,6 +358,15 @@ static int attach_agent(machine_t *m, agent_t *a, int depth, char *errbuf, size_
                 agent_free(child);
                 return ERR_INVAL;
             }
+            for (size_t k = 0; k < json_object_array_length(child->tools); k++) {
+                const char *t = json_object_get_string(json_object_array_get_idx(child->tools, k));
+                if (!tools_get(m->tl, t) && !(child->agents && name_listed(child->agents, t))) {
+                    err_set(errbuf, errlen, ERR_NOTFOUND, "%s: agents: %s: tools[%zu]: no tool "
+                            "named \"%s\"", a->path, child->path, k + 1, t);
+                    agent_free(child);
+                    return ERR_NOTFOUND;
+                }
+            }
             if (!(sa = calloc(1, sizeof *sa))) {
                 agent_free(child);
                 return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
@@ -364,11 +381,7 @@ static int attach_agent(machine_t *m, agent_t *a, int depth, char *errbuf, size_
             if (rc)
                 return rc;
         }
-        int listed = 0;
-        for (size_t k = 0; k < json_object_array_length(a->tools); k++)
-            listed |= !strcmp(json_object_get_string(json_object_array_get_idx(a->tools, k)),
-                              name);
-        if (!listed)
+        if (!name_listed(a->tools, name))
             json_object_array_add(a->tools, jx_new_str(name));
     }
     return 0;
