@@ -35,6 +35,7 @@ static const char *const event_names[] = {
     [ME_PLANNED] = "plan_made",
     [ME_STEP] = "plan_step",
     [ME_REPLAN] = "replan",
+    [ME_HANDOFF] = "handoff",
 };
 _Static_assert(sizeof event_names / sizeof event_names[0] == ME__COUNT, "a name per event");
 
@@ -62,6 +63,8 @@ static const machine_transition_t table[] = {
     {MS_PLANNING, ME_STEP, MS_ACTING},
     {MS_PLANNING, ME_REPLAN, MS_PLANNING},
     {MS_OBSERVING, ME_REPLAN, MS_PLANNING},
+    /* handoffs (machine_sub.c) */
+    {MS_OBSERVING, ME_HANDOFF, MS_DONE},
 };
 
 const char *machine_state_name(machine_state_t s)

@@ -57,6 +57,8 @@ typedef enum machine_event {
     ME_STEP,            /* plan_execute: a step runs with its planned arguments: planning ->
                            acting, no model call */
     ME_REPLAN,          /* plan_execute: a step failed: observing|planning -> planning */
+    ME_HANDOFF,         /* another agent took the conversation and answered: observing ->
+                           done (machine_sub.c) */
     ME__COUNT
 } machine_event_t;
 

@@ -818,6 +818,11 @@ static void observe_run(machine_run_t *r)
     const char *reason = limit_reached(r, msg, sizeof msg);
     mfire_opt_t o = {0};
     machine_event_t ev = ME_OBSERVED;
+    /* A handoff answered: that agent's answer is this run's, no model call follows. */
+    if (!reason && msub_handoff_answer(r)) {
+        mfire(r, ME_HANDOFF, &(mfire_opt_t){.status = "ok"});
+        return;
+    }
     /* plan_execute: the step's outcome is recorded with whichever event follows. */
     if (r->agent->strategy == AGENT_PLAN_EXECUTE)
         ev = mplan_observe(r, &o, &reason, msg, sizeof msg);

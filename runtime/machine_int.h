@@ -219,6 +219,9 @@ typedef struct msub_link {
 /* Record the link of a new sub-agent's run r in the open unit. */
 int msub_stage_link(machine_run_t *r, const msub_link_t *l);
 void msub_free_all(machine_t *m);
+/* A call of this turn handed the conversation to another agent and it answered: r's answer
+ * is set to that agent's and 1 is returned (observing then fires ME_HANDOFF); else 0. */
+int msub_handoff_answer(machine_run_t *r);
 /* r ended (or stopped): tell the parent's call waiting for it. */
 void msub_ended(machine_run_t *r);
 /* A resumed run that is a sub-agent's: its parent link and carved limits. */

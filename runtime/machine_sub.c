@@ -27,11 +27,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How an agent is reached: called as a tool, or handed the conversation (the tool
+ * handoff_to_NAME); each is the ud of its registered tool. */
+typedef struct msub_door {
+    struct msub_agent *sa;
+    int handoff;
+    int registered;
+} msub_door_t;
+
 struct msub_agent {
     struct msub_agent *next;
     machine_t *m;
     agent_t *a; /* owned */
+    msub_door_t as_tool, as_handoff;
 };
+
+#define HANDOFF_PREFIX "handoff_to_"
 
 typedef struct msub_call {
     struct msub_agent *sa;
@@ -215,7 +226,8 @@ static int sub_start(void *ud, json_object *args, uint64_t deadline_ns,
                      void **out)
 {
     (void)deadline_ns; /* the child's own deadline is carved from the parent's */
-    struct msub_agent *sa = ud;
+    msub_door_t *door = ud;
+    struct msub_agent *sa = door->sa;
     machine_t *m = sa->m;
     machine_run_t *p = info && info->run_id ? find_run(m, info->run_id) : NULL;
     if (!p)
@@ -239,8 +251,15 @@ static int sub_start(void *ud, json_object *args, uint64_t deadline_ns,
         msub_link_t l = {p->rec.id, info->call_id, span, carve(p, sa->a)};
         machine_start_opts_t so = {.link = &l};
         const char *req = jx_str(args, "request");
-        char id[17];
-        rc = machine_start_ex(m, sa->a, req ? req : "", &so, id, err, sizeof err);
+        char id[17], *handed = NULL;
+        /* A handoff gives the other agent the customer's own words, with the note. */
+        if (door->handoff &&
+            asprintf(&handed, "%s\n\n(Handed over by the %s agent: %s)", p->rec.input,
+                     p->agent->name, req ? req : "") < 0)
+            handed = NULL;
+        rc = machine_start_ex(m, sa->a, handed ? handed : req ? req : "", &so, id, err,
+                              sizeof err);
+        free(handed);
         machine_run_t *r = rc ? NULL : find_run(m, id);
         rc = r ? (attach(h, r), 0) : fail_now(h, err);
     } else {
@@ -283,15 +302,28 @@ static const tools_remote_ops_t sub_ops = {
 
 /* ---- loading ---------------------------------------------------------------------------- */
 
-static int register_tool(machine_t *m, struct msub_agent *sa, char *errbuf, size_t errlen)
+static int register_tool(machine_t *m, msub_door_t *door, char *errbuf, size_t errlen)
 {
-    const agent_t *a = sa->a;
-    char desc[1200], pdesc[200];
-    snprintf(desc, sizeof desc, "Ask the %s agent%s%s. It works on its own, with its own tools "
-             "and limits, and returns its answer.", a->name, a->description ? ": " : "",
-             a->description ? a->description : "");
-    snprintf(pdesc, sizeof pdesc, "what to ask the %s agent, in full (it does not see this "
-             "conversation)", a->name);
+    const agent_t *a = door->sa->a;
+    char desc[1200], pdesc[200], name[80];
+    if (door->registered)
+        return 0;
+    if (door->handoff) {
+        snprintf(name, sizeof name, HANDOFF_PREFIX "%s", a->name);
+        snprintf(desc, sizeof desc, "Hand the conversation over to the %s agent%s%s. Use it "
+                 "when the request belongs there: that agent answers the customer, and its "
+                 "answer ends this run.", a->name, a->description ? ": " : "",
+                 a->description ? a->description : "");
+        snprintf(pdesc, sizeof pdesc, "a note for the %s agent: why it gets the conversation",
+                 a->name);
+    } else {
+        snprintf(name, sizeof name, "%s", a->name);
+        snprintf(desc, sizeof desc, "Delegate to the %s agent%s%s. It works on its own, with "
+                 "its own tools and limits, and replies with its findings.", a->name,
+                 a->description ? ": " : "", a->description ? a->description : "");
+        snprintf(pdesc, sizeof pdesc, "the task for the %s agent, in full: it does not see "
+                 "this conversation", a->name);
+    }
     json_object *params = json_object_new_object(), *props = json_object_new_object(),
                 *req = json_object_new_object(), *required = json_object_new_array();
     json_object_object_add(req, "type", jx_new_str("string"));
@@ -306,7 +338,7 @@ static int register_tool(machine_t *m, struct msub_agent *sa, char *errbuf, size
     char origin[1100];
     snprintf(origin, sizeof origin, "agent:%s", a->path);
     tools_remote_def_t d = {
-        .name = a->name,
+        .name = name,
         .description = desc,
         .params = params,
         .origin = origin,
@@ -314,11 +346,12 @@ static int register_tool(machine_t *m, struct msub_agent *sa, char *errbuf, size
         .timeout_ms = (long)(a->deadline_s * 1000) + 5000,
         .idempotent = 1, /* re-started on resume, it finds its child again (sub_start) */
         .ops = &sub_ops,
-        .ud = sa,
+        .ud = door,
         .start_call = sub_start,
     };
     int rc = tools_add_remote(m->tl, &d, errbuf, errlen);
     json_object_put(params);
+    door->registered = !rc;
     return rc;
 }
 
@@ -330,59 +363,77 @@ static int name_listed(json_object *arr, const char *name)
     return 0;
 }
 
+static int attach_agent(machine_t *m, agent_t *a, int depth, char *errbuf, size_t errlen);
+
+/* The agent NAME.lua beside a, loaded once per machine. */
+static int load_sub(machine_t *m, agent_t *a, const char *name, int depth,
+                    struct msub_agent **out, char *errbuf, size_t errlen)
+{
+    char path[4200], err[1024];
+    snprintf(path, sizeof path, "%s/%s.lua", a->dir, name);
+    struct msub_agent *sa = m->subs;
+    while (sa && strcmp(sa->a->name, name) != 0)
+        sa = sa->next;
+    if (sa) {
+        *out = sa;
+        return 0;
+    }
+    const tool_t *clash = tools_get(m->tl, name);
+    if (clash)
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: agents: \"%s\" is also the name of the "
+                       "tool %s; rename one of them", a->path, name, tool_path(clash));
+    agent_t *child = agent_load(path, err, sizeof err);
+    if (!child)
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: agents: %s", a->path, err);
+    if (strcmp(child->name, name) != 0) {
+        err_set(errbuf, errlen, ERR_INVAL, "%s: agents: %s names itself \"%s\"; the file and "
+                "the name must agree", a->path, path, child->name);
+        agent_free(child);
+        return ERR_INVAL;
+    }
+    for (size_t k = 0; k < json_object_array_length(child->tools); k++) {
+        const char *t = json_object_get_string(json_object_array_get_idx(child->tools, k));
+        if (!tools_get(m->tl, t)) {
+            err_set(errbuf, errlen, ERR_NOTFOUND, "%s: agents: %s: tools[%zu]: no tool named "
+                    "\"%s\"", a->path, child->path, k + 1, t);
+            agent_free(child);
+            return ERR_NOTFOUND;
+        }
+    }
+    if (!(sa = calloc(1, sizeof *sa))) {
+        agent_free(child);
+        return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
+    }
+    sa->m = m;
+    sa->a = child;
+    sa->as_tool = (msub_door_t){sa, 0, 0};
+    sa->as_handoff = (msub_door_t){sa, 1, 0};
+    sa->next = m->subs;
+    m->subs = sa;
+    *out = sa;
+    return attach_agent(m, child, depth + 1, errbuf, errlen);
+}
+
+/* a's agents (called as tools) and handoffs become tools its runs may call. */
 static int attach_agent(machine_t *m, agent_t *a, int depth, char *errbuf, size_t errlen)
 {
-    if (!a->agents)
-        return 0;
     if (depth > 8)
         return err_set(errbuf, errlen, ERR_INVAL, "%s: agents: nested more than 8 deep", a->path);
-    for (size_t i = 0; i < json_object_array_length(a->agents); i++) {
-        const char *name = json_object_get_string(json_object_array_get_idx(a->agents, i));
-        char path[4200], err[1024];
-        snprintf(path, sizeof path, "%s/%s.lua", a->dir, name);
-        struct msub_agent *sa = m->subs;
-        while (sa && strcmp(sa->a->name, name) != 0)
-            sa = sa->next;
-        if (!sa) {
-            const tool_t *clash = tools_get(m->tl, name);
-            if (clash)
-                return err_set(errbuf, errlen, ERR_INVAL, "%s: agents: \"%s\" is also the name "
-                               "of the tool %s; rename one of them", a->path, name,
-                               tool_path(clash));
-            agent_t *child = agent_load(path, err, sizeof err);
-            if (!child)
-                return err_set(errbuf, errlen, ERR_INVAL, "%s: agents: %s", a->path, err);
-            if (strcmp(child->name, name) != 0) {
-                err_set(errbuf, errlen, ERR_INVAL, "%s: agents: %s names itself \"%s\"; the "
-                        "file and the name must agree", a->path, path, child->name);
-                agent_free(child);
-                return ERR_INVAL;
-            }
-            for (size_t k = 0; k < json_object_array_length(child->tools); k++) {
-                const char *t = json_object_get_string(json_object_array_get_idx(child->tools, k));
-                if (!tools_get(m->tl, t) && !(child->agents && name_listed(child->agents, t))) {
-                    err_set(errbuf, errlen, ERR_NOTFOUND, "%s: agents: %s: tools[%zu]: no tool "
-                            "named \"%s\"", a->path, child->path, k + 1, t);
-                    agent_free(child);
-                    return ERR_NOTFOUND;
-                }
-            }
-            if (!(sa = calloc(1, sizeof *sa))) {
-                agent_free(child);
-                return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
-            }
-            sa->m = m;
-            sa->a = child;
-            sa->next = m->subs;
-            m->subs = sa;
-            int rc = register_tool(m, sa, errbuf, errlen);
+    for (int handoff = 0; handoff < 2; handoff++) {
+        json_object *list = handoff ? a->handoffs : a->agents;
+        for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+            const char *name = json_object_get_string(json_object_array_get_idx(list, i));
+            struct msub_agent *sa = NULL;
+            int rc = load_sub(m, a, name, depth, &sa, errbuf, errlen);
             if (!rc)
-                rc = attach_agent(m, child, depth + 1, errbuf, errlen);
+                rc = register_tool(m, handoff ? &sa->as_handoff : &sa->as_tool, errbuf, errlen);
             if (rc)
                 return rc;
+            char tool[80];
+            snprintf(tool, sizeof tool, "%s%s", handoff ? HANDOFF_PREFIX : "", name);
+            if (!name_listed(a->tools, tool))
+                json_object_array_add(a->tools, jx_new_str(tool));
         }
-        if (!name_listed(a->tools, name))
-            json_object_array_add(a->tools, jx_new_str(name));
     }
     return 0;
 }
@@ -438,5 +489,27 @@ int msub_load(machine_run_t *r)
         r->lim.max_model_calls = (int)jx_int(o, "max_model_calls", r->lim.max_model_calls);
     }
     json_object_put(o);
+    return 0;
+}
+
+int msub_handoff_answer(machine_run_t *r)
+{
+    for (size_t i = 0; i < r->ncalls; i++) {
+        tcall_t *c = &r->calls[i];
+        if (c->state != TC_OK || !c->name ||
+            strncmp(c->name, HANDOFF_PREFIX, strlen(HANDOFF_PREFIX)) != 0 || !r->agent->handoffs ||
+            !name_listed(r->agent->handoffs, c->name + strlen(HANDOFF_PREFIX)))
+            continue;
+        json_object *res = c->result ? json_tokener_parse(c->result) : NULL;
+        const char *answer = jx_str(res, "answer");
+        if (answer) {
+            free(r->rec.answer);
+            r->rec.answer = strdup(answer);
+            snprintf(r->rec.reason, sizeof r->rec.reason, "handoff");
+        }
+        json_object_put(res);
+        if (answer)
+            return 1;
+    }
     return 0;
 }

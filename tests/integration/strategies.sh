@@ -198,6 +198,20 @@ steps_before=$(q "SELECT count(*) FROM events WHERE run_id='$C'")
     [ "$(q "SELECT count(*) FROM subruns WHERE parent_run_id='$P'")" = 1 ] &&
     ok "the parent took the finished child's answer without running it again" || fail "resume parent after child" "rc=$rc $(cat "$TMP/k2r")"
 
+# A handoff: billing takes the conversation; its answer is the front desk's, no model call after.
+"$AGENTD" run agents/frontdesk.lua "I was charged twice for order 1042" --db "$DB" --traces "$TR" \
+    --json >"$TMP/h1" 2>&1; rc=$?
+P=$(rid "$TMP/h1")
+C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$P'")
+t=$(transitions "$P")
+[ $rc -eq 0 ] && [ "$t" = "start model_tool_calls tools_done handoff" ] &&
+    ok "handoff: observing -> done on handoff, no model call after it" || fail "handoff transitions" "rc=$rc $t $(cat "$TMP/h1")"
+[ -n "$C" ] && [ "$(q "SELECT answer FROM runs WHERE id='$P'")" = "$(q "SELECT answer FROM runs WHERE id='$C'")" ] &&
+    [ "$(jget "$TMP/h1" model_calls)" = 3 ] && ok "handoff: the billing run's answer is the run's answer" ||
+    fail "handoff answer" "C=$C $(cat "$TMP/h1")"
+q "SELECT input FROM runs WHERE id='$C'" | grep -q "Handed over by the frontdesk agent" &&
+    ok "handoff: billing got the customer's words and the note" || fail "handoff input" "$(q "SELECT input FROM runs WHERE id='$C'")"
+
 # ---- bad agent files ------------------------------------------------------------------------
 printf 'return { name = "x", strategy = "chaos" }\n' >"$W/agents/bad1.lua"
 "$AGENTD" run "$W/agents/bad1.lua" "hi" --db "$DB" >"$TMP/b1" 2>&1; rc=$?

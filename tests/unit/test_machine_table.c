@@ -31,6 +31,7 @@ static void test_allowed(void)
         {MS_PLANNING, ME_STEP, MS_ACTING},
         {MS_PLANNING, ME_REPLAN, MS_PLANNING},
         {MS_OBSERVING, ME_REPLAN, MS_PLANNING},
+        {MS_OBSERVING, ME_HANDOFF, MS_DONE},
     };
     size_t n;
     machine_table(&n);
