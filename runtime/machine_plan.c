@@ -274,11 +274,15 @@ static int stage_plan_end(machine_run_t *r)
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "agentd.plan.version", json_object_new_int(version_of(r->plan)));
     json_object_object_add(attrs, "agentd.plan.status", jx_new_str(status_of(r->plan)));
-    char name[64];
+    char name[64], why[200] = "";
     snprintf(name, sizeof name, "plan v%d", version_of(r->plan));
-    int failed = !strcmp(status_of(r->plan), "failed");
+    int failed = !strcmp(status_of(r->plan), "failed"), k = step_with(r->plan, "failed");
+    if (failed)
+        snprintf(why, sizeof why, "step %d (%s) failed", k + 1,
+                 jx_str_or(json_object_array_get_idx(steps_of(r->plan), (size_t)(k < 0 ? 0 : k)),
+                           "tool", "?"));
     return mact_stage_span(r, jx_str(r->plan, "span"), r->rec.id, "end", "make_plan", name,
-                           failed ? "error" : "ok", failed ? "a step failed" : NULL, attrs);
+                           failed ? "error" : "ok", failed ? why : NULL, attrs);
 }
 
 static int stage_step_span(machine_run_t *r, int k, const char *phase)
