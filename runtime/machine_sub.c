@@ -204,7 +204,7 @@ static int reattach(msub_call_t *h, const char *child_id)
     int rc = store_run_get(m->st, child_id, &rec);
     if (rc) {
         snprintf(err, sizeof err, "the %s agent's run %s cannot be read: %s", h->sa->a->name,
-                 child_id, store_errmsg(m->st));
+                 child_id, store_why(m->st, rc));
         return fail_now(h, err);
     }
     int st = machine_state_parse(rec.state);
@@ -264,7 +264,7 @@ static int sub_start(void *ud, json_object *args, uint64_t deadline_ns,
         rc = r ? (attach(h, r), 0) : fail_now(h, err);
     } else {
         snprintf(err, sizeof err, "cannot look up the %s agent's run: %s", sa->a->name,
-                 store_errmsg(m->st));
+                 store_why(m->st, rc));
         rc = fail_now(h, err);
     }
     if (rc) {
