@@ -514,6 +514,8 @@ static int stage_chat_begin(machine_run_t *r)
         json_object_object_add(attrs, "agentd.context.omitted_messages",
                                json_object_new_int(cs.omitted));
     }
+    if (r->plan_action != MPLAN_NONE)
+        json_object_object_add(attrs, "agentd.plan.action", jx_new_str(mplan_action_name(r)));
     char name[200];
     snprintf(name, sizeof name, "chat %s", r->models[0]);
     return stage_span(r, r->chat_span, r->state_span, "begin", "chat", name, NULL, NULL, attrs);

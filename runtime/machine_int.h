@@ -191,6 +191,8 @@ enum { MPLAN_NONE, MPLAN_PLAN, MPLAN_STEP, MPLAN_FILL, MPLAN_ANSWER };
 /* Planning's stage hook for a plan_execute run: decide the action; 1 when it needs a model
  * call (the caller opens the chat span), 0 when it does not. */
 int mplan_decide(machine_run_t *r);
+/* "plan", "fill" or "answer": what this visit's model call is for (the chat span says). */
+const char *mplan_action_name(const machine_run_t *r);
 /* Planning's run hook when no model call is needed: start the next step. */
 void mplan_step(machine_run_t *r);
 /* Shape this visit's model request (a plan, the arguments of one step, or the answer):

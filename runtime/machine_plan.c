@@ -98,6 +98,17 @@ int mplan_decide(machine_run_t *r)
     return r->plan_action != MPLAN_STEP;
 }
 
+const char *mplan_action_name(const machine_run_t *r)
+{
+    switch (r->plan_action) {
+    case MPLAN_PLAN: return "plan";
+    case MPLAN_STEP: return "step";
+    case MPLAN_FILL: return "fill";
+    case MPLAN_ANSWER: return "answer";
+    default: return "";
+    }
+}
+
 /* ---- the request ----------------------------------------------------------------------- */
 
 /* The plan's schema: the tools the agent may use, each step's intent, the arguments known. */
