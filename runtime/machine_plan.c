@@ -368,9 +368,21 @@ static void plan_reply(machine_run_t *r, const model_resp_t *resp)
     r->plan = plan;
     /* The conversation keeps the plan as the assistant's text, without tool calls (a model
      * that acted instead of planning would otherwise leave calls without results). */
+    json_object *said = json_object_new_array(); /* the steps as the model wrote them */
+    for (size_t i = 0; said && i < json_object_array_length(steps); i++) {
+        json_object *s = json_object_array_get_idx(steps, i), *c = json_object_new_object();
+        json_object_object_add(c, "tool", json_object_get(jx_get(s, "tool")));
+        json_object_object_add(c, "intent", json_object_get(jx_get(s, "intent")));
+        if (jx_get(s, "args"))
+            json_object_object_add(c, "args", json_object_get(jx_get(s, "args")));
+        json_object_array_add(said, c);
+    }
+    json_object *wrote = json_object_new_object();
+    json_object_object_add(wrote, "steps", said);
     json_object *msg = json_object_new_object();
     json_object_object_add(msg, "role", jx_new_str("assistant"));
-    json_object_object_add(msg, "content", jx_new_str(to_json(jx_get(plan, "steps"))));
+    json_object_object_add(msg, "content", jx_new_str(to_json(wrote)));
+    json_object_put(wrote);
     for (size_t i = 0; i < r->ncalls; i++)
         tcall_clear(&r->calls[i]);
     r->ncalls = 0;

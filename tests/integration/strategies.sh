@@ -65,6 +65,8 @@ R3=$(rid "$TMP/p3")
 t=$(transitions "$R3")
 [ "$t" = "start plan_made plan_step tools_done replan plan_made plan_step tools_done observed model_tool_calls tools_done observed model_final" ] &&
     ok "scripted transitions: replan after the failed step, the model fills step 2" || fail "scripted transitions" "$t"
+acts=$(q "SELECT group_concat(a, ' ') FROM (SELECT json_extract(body,'\$.attrs.\"agentd.plan.action\"') a FROM events WHERE run_id='$R3' AND json_extract(body,'\$.op')='chat' AND json_extract(body,'\$.phase')='begin' ORDER BY seq)")
+[ "$acts" = "plan plan fill answer" ] && ok "chat spans say what each call was for" || fail "plan actions" "$acts"
 python3 - "$TMP/rec1" >"$TMP/rc1" 2>&1 <<'PY'
 import json, sys
 reqs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
