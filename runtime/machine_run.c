@@ -182,7 +182,8 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
             return err_set(errbuf, errlen, brc, "session %s: %s", session, store_why(m->st, brc));
     }
     machine_run_t *r = mrun_new(m, agent);
-    if (!r || set_models(r, m->o.model))
+    /* --model is for the agent that was run; a sub-agent's run uses its own agent's model. */
+    if (!r || set_models(r, so && so->link ? NULL : m->o.model))
         goto nomem;
     if (session)
         snprintf(r->session, sizeof r->session, "%s", session);

@@ -155,6 +155,28 @@ print("ok")
 PY
 [ "$(cat "$TMP/ot")" = ok ] && ok "OTLP export: the child's spans in the parent's trace, under the call" || fail "otlp nesting" "$(cat "$TMP/ot")"
 
+# Against a scripted parent: the model calls billing (which runs on its own agent's offline
+# model, not --model), and its next request carries the child's answer as the call's result.
+start_fake --script "$F/delegate_script.json" --record "$TMP/rec6" || fail "fakellm restarts" ""
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+"$AGENTD" run agents/support.lua "Was I charged twice?" --model openai:any --db "$DB" \
+    --traces "$TR" --json >"$TMP/s2" 2>&1; rc=$?
+P=$(rid "$TMP/s2")
+C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$P'")
+[ $rc -eq 0 ] && [ "$(jget "$TMP/s2" answer)" = "Billing checked it: order 1042 was charged once." ] &&
+    [ "$(q "SELECT model || ' ' || state FROM runs WHERE id='$C'")" = "offline done" ] &&
+    ok "scripted parent, child on its own model: both done" || fail "scripted delegation" "rc=$rc $(cat "$TMP/s2")"
+python3 - "$TMP/rec6" >"$TMP/rc6" 2>&1 <<'PY'
+import json, sys
+reqs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(reqs) == 2, len(reqs)
+tool = [m for m in reqs[1]["messages"] if m["role"] == "tool"]
+assert len(tool) == 1 and "INV-1042" in tool[0]["content"] and '"agent":"billing"' in tool[0]["content"], tool
+print("ok")
+PY
+[ "$(cat "$TMP/rc6")" = ok ] && ok "the parent's next request has the child's answer as the result" || fail "child result on the wire" "$(cat "$TMP/rc6")"
+stop_fake
+
 # A child killed mid-run (kill -9 in its slow tool): resuming the parent resumes the child.
 "$AGENTD" run "$W/agents/kidboss.lua" "What is the warehouse stock of order 1042?" --db "$DB" \
     --traces "$TR" --quiet >"$TMP/k1" 2>&1 &
