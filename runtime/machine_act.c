@@ -822,7 +822,7 @@ static void observe_run(machine_run_t *r)
     machine_event_t ev = ME_OBSERVED;
     /* A handoff answered: that agent's answer is this run's, no model call follows. */
     if (!reason && msub_handoff_answer(r)) {
-        mfire(r, ME_HANDOFF, &(mfire_opt_t){.status = "ok"});
+        mfire(r, ME_HANDOFF, &(mfire_opt_t){.writer = msub_write_handoff, .status = "ok"});
         return;
     }
     /* plan_execute: the step's outcome is recorded with whichever event follows. */

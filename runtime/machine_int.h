@@ -217,13 +217,21 @@ typedef struct msub_link {
     const char *parent_call; /* its call that starts this run */
     const char *parent_span; /* that call's execute_tool span */
     struct mlimits lim;      /* carved from the parent's */
+    json_object *history;    /* a handoff: the conversation handed over (borrowed), or NULL */
 } msub_link_t;
+/* Stage a handoff's conversation as the new run's own messages, after its system prompt:
+ * the user messages and the assistant's text replies of history (no tool traffic, which
+ * names tools the other agent does not have). */
+int msub_stage_history(machine_run_t *r, json_object *history);
 /* Record the link of a new sub-agent's run r in the open unit. */
 int msub_stage_link(machine_run_t *r, const msub_link_t *l);
 void msub_free_all(machine_t *m);
 /* A call of this turn handed the conversation to another agent and it answered: r's answer
  * is set to that agent's and 1 is returned (observing then fires ME_HANDOFF); else 0. */
 int msub_handoff_answer(machine_run_t *r);
+/* The handoff's answer as this run's last assistant message (an mwriter_fn), so the
+ * conversation, and a session's next turn, reads whole. */
+int msub_write_handoff(machine_run_t *r, void *arg);
 /* r ended (or stopped): tell the parent's call waiting for it. */
 void msub_ended(machine_run_t *r);
 /* A resumed run that is a sub-agent's: its parent link and carved limits. */

@@ -117,6 +117,8 @@ static int write_new_run(machine_run_t *r, const char *input, int pin, const msu
         }
         if (!rc && i == 0 && r->session[0])
             rc = store_session_history(m->st, r->rec.id, load_history_msg, r);
+        if (!rc && i == 0 && link && link->history)
+            rc = msub_stage_history(r, link->history);
     }
     json_object_put(sys);
     json_object_put(user);

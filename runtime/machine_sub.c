@@ -248,11 +248,13 @@ static int sub_start(void *ud, json_object *args, uint64_t deadline_ns,
         for (size_t i = 0; i < p->ncalls; i++)
             if (!strcmp(p->calls[i].id, info->call_id))
                 span = p->calls[i].span;
-        msub_link_t l = {p->rec.id, info->call_id, span, carve(p, sa->a)};
+        msub_link_t l = {p->rec.id, info->call_id, span, carve(p, sa->a),
+                         door->handoff ? p->messages : NULL};
         machine_start_opts_t so = {.link = &l};
         const char *req = jx_str(args, "request");
         char id[17], *handed = NULL;
-        /* A handoff gives the other agent the customer's own words, with the note. */
+        /* A handoff gives the other agent the conversation so far (l.history) and the
+         * customer's own words of this turn, with the note. */
         if (door->handoff &&
             asprintf(&handed, "%s\n\n(Handed over by the %s agent: %s)", p->rec.input,
                      p->agent->name, req ? req : "") < 0)
@@ -468,6 +470,30 @@ int msub_stage_link(machine_run_t *r, const msub_link_t *l)
     return rc;
 }
 
+int msub_stage_history(machine_run_t *r, json_object *history)
+{
+    size_t n = json_object_array_length(history);
+    int rc = 0;
+    /* Everything before this turn's request, which the handoff's input repeats. */
+    size_t last_user = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(jx_str_or(json_object_array_get_idx(history, i), "role", ""), "user"))
+            last_user = i;
+    for (size_t i = 0; !rc && i < last_user; i++) {
+        json_object *m = json_object_array_get_idx(history, i);
+        const char *role = jx_str_or(m, "role", ""), *text = jx_str(m, "content");
+        if (!text || !*text || jx_get(m, "tool_calls") ||
+            (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
+            continue;
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "role", jx_new_str(role));
+        json_object_object_add(c, "content", jx_new_str(text));
+        rc = mact_stage_message(r, c);
+        json_object_put(c);
+    }
+    return rc;
+}
+
 int msub_load(machine_run_t *r)
 {
     char parent[40], call[64], *limits = NULL;
@@ -512,4 +538,15 @@ int msub_handoff_answer(machine_run_t *r)
             return 1;
     }
     return 0;
+}
+
+int msub_write_handoff(machine_run_t *r, void *arg)
+{
+    (void)arg;
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "role", jx_new_str("assistant"));
+    json_object_object_add(m, "content", jx_new_str(r->rec.answer));
+    int rc = mact_stage_message(r, m);
+    json_object_put(m);
+    return rc;
 }

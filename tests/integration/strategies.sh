@@ -236,6 +236,18 @@ t=$(transitions "$P")
 q "SELECT input FROM runs WHERE id='$C'" | grep -q "Handed over by the frontdesk agent" &&
     ok "handoff: billing got the customer's words and the note" || fail "handoff input" "$(q "SELECT input FROM runs WHERE id='$C'")"
 
+# In a session the conversation moves with the handoff: billing finds the order number the
+# customer gave in the first turn.
+"$AGENTD" run agents/frontdesk.lua "Hello, my order number is 1042." --session hs --db "$DB" \
+    --traces "$TR" --quiet >/dev/null 2>&1
+"$AGENTD" run agents/frontdesk.lua "I think I was charged twice for it" --session hs --db "$DB" \
+    --traces "$TR" --json >"$TMP/h2" 2>&1; rc=$?
+C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$(rid "$TMP/h2")'")
+[ $rc -eq 0 ] && grep -q "INV-1042" "$TMP/h2" &&
+    [ "$(q "SELECT count(*) FROM messages WHERE run_id='$C' AND body LIKE '%my order number is 1042%'")" = 1 ] &&
+    ok "handoff in a session: billing gets the earlier turns and uses the order number" ||
+    fail "session handoff" "rc=$rc $(cat "$TMP/h2")"
+
 # ---- bad agent files ------------------------------------------------------------------------
 printf 'return { name = "x", strategy = "chaos" }\n' >"$W/agents/bad1.lua"
 "$AGENTD" run "$W/agents/bad1.lua" "hi" --db "$DB" >"$TMP/b1" 2>&1; rc=$?
