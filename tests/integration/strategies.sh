@@ -22,8 +22,8 @@ transitions() {
 W="$TMP/w"
 mkdir -p "$W/agents/data" "$W/tools"
 cp agents/data/orders.json "$W/agents/data/"
-cp tools/lookup_order.lua "$F/slow_check.lua" "$W/tools/"
-cp "$F/kidboss.lua" "$F/stockkid.lua" "$F/slowplan.lua" "$W/agents/"
+cp tools/lookup_order.lua tools/lookup_invoice.lua "$F/slow_check.lua" "$W/tools/"
+cp "$F/kidboss.lua" "$F/stockkid.lua" "$F/slowplan.lua" "$F/tightboss.lua" agents/billing.lua "$W/agents/"
 
 # ---- plan_execute, offline ------------------------------------------------------------
 "$AGENTD" run agents/planner.lua "Where are my orders 1042 and 1043?" --db "$DB" --traces "$TR" \
@@ -154,6 +154,18 @@ assert any(s["name"] == "execute_tool lookup_invoice" for s in spans)
 print("ok")
 PY
 [ "$(cat "$TMP/ot")" = ok ] && ok "OTLP export: the child's spans in the parent's trace, under the call" || fail "otlp nesting" "$(cat "$TMP/ot")"
+
+# Budgets are carved: with 2 model calls in all and 1 used, billing gets 1; its usage counts
+# against the parent's, which then has none left either.
+"$AGENTD" run "$W/agents/tightboss.lua" "Please check the billing: was the payment for order 1042 charged twice?" --db "$DB" \
+    --traces "$TR" --json >"$TMP/tb" 2>&1; rc=$?
+P=$(rid "$TMP/tb")
+C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$P'")
+[ "$(q "SELECT json_extract(limits,'\$.max_model_calls') FROM subruns WHERE run_id='$C'")" = 1 ] &&
+    [ "$(q "SELECT state || ' ' || reason FROM runs WHERE id='$C'")" = "failed budget_exceeded" ] &&
+    ok "the child got the 1 model call left and stopped at it" || fail "carved budget" "$(q "SELECT state, reason, error FROM runs WHERE id='$C'")"
+[ $rc -eq 1 ] && [ "$(jget "$TMP/tb" reason)" = budget_exceeded ] && [ "$(jget "$TMP/tb" model_calls)" = 2 ] &&
+    ok "the parent counts the child's call and stops at its own budget" || fail "parent budget" "rc=$rc $(cat "$TMP/tb")"
 
 # Against a scripted parent: the model calls billing (which runs on its own agent's offline
 # model, not --model), and its next request carries the child's answer as the call's result.
