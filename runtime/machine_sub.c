@@ -461,8 +461,8 @@ int msub_stage_link(machine_run_t *r, const msub_link_t *l)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "max_tokens", json_object_new_int64(l->lim.max_tokens));
-    json_object_object_add(o, "max_cost_usd", json_object_new_double(l->lim.max_cost_usd));
-    json_object_object_add(o, "deadline_s", json_object_new_double(l->lim.deadline_s));
+    json_object_object_add(o, "max_cost_usd", jx_new_num(l->lim.max_cost_usd));
+    json_object_object_add(o, "deadline_s", jx_new_num(l->lim.deadline_s));
     json_object_object_add(o, "max_model_calls", json_object_new_int(l->lim.max_model_calls));
     int rc = store_subrun_add(r->m->st, r->rec.id, l->parent_run, l->parent_call,
                               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
