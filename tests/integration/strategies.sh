@@ -22,8 +22,9 @@ transitions() {
 W="$TMP/w"
 mkdir -p "$W/agents/data" "$W/tools"
 cp agents/data/orders.json "$W/agents/data/"
-cp tools/lookup_order.lua tools/lookup_invoice.lua "$F/slow_check.lua" "$W/tools/"
-cp "$F/kidboss.lua" "$F/stockkid.lua" "$F/slowplan.lua" "$F/tightboss.lua" agents/billing.lua "$W/agents/"
+cp tools/lookup_order.lua tools/lookup_invoice.lua "$F/slow_check.lua" "$F/stock_level.lua" "$W/tools/"
+cp "$F/kidboss.lua" "$F/stockkid.lua" "$F/slowplan.lua" "$F/tightboss.lua" "$F/stockplan.lua" \
+    agents/billing.lua "$W/agents/"
 
 # ---- plan_execute, offline ------------------------------------------------------------
 "$AGENTD" run agents/planner.lua "Where are my orders 1042 and 1043?" --db "$DB" --traces "$TR" \
@@ -91,6 +92,17 @@ export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
 [ $rc -eq 1 ] && [ "$(jget "$TMP/p4" reason)" = replan_limit ] && grep -q "limits.max_replans = 2" "$TMP/p4" &&
     [ "$(q "SELECT count(*) FROM plans WHERE run_id='$(rid "$TMP/p4")'")" = 3 ] &&
     ok "re-plan limit: 3 plans, then failed [replan_limit] (exit 1)" || fail "replan limit" "rc=$rc $(cat "$TMP/p4")"
+stop_fake
+
+# An observation that contradicts the plan (a result with an "error" field) fails its step too.
+start_fake --script "$F/contradict_script.json" || fail "fakellm restarts" ""
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+"$AGENTD" run "$W/agents/stockplan.lua" "Is order 1049 in stock?" --model openai:any --db "$DB" \
+    --traces "$TR" --json >"$TMP/p6" 2>&1; rc=$?
+R6=$(rid "$TMP/p6")
+[ $rc -eq 0 ] && [ "$(q "SELECT json_extract(plan,'\$.steps[0].error') FROM plans WHERE run_id='$R6' AND version=1")" = "the result reports an error: backordered: no stock until January" ] &&
+    [ "$(q "SELECT json_extract(plan,'\$.status') FROM plans WHERE run_id='$R6' AND version=2")" = done ] &&
+    ok "a result with an error field fails the step; the re-plan finishes" || fail "contradiction" "rc=$rc $(q "SELECT plan FROM plans WHERE run_id='$R6'")"
 stop_fake
 
 # kill -9 inside the slow middle step; resume continues the plan where it stopped.
