@@ -198,6 +198,8 @@ static int cmd_add(rag_t *r, opts_t *o)
         json_object_object_add(j, "seconds", json_object_new_double(st.secs));
         json_object_object_add(j, "embed_requests", json_object_new_int64((int64_t)st.embed_calls));
         json_object_object_add(j, "embed_cached", json_object_new_int64((int64_t)st.embed_cached));
+        json_object_object_add(j, "embed_tokens", json_object_new_int64(st.embed_tokens));
+        json_object_object_add(j, "embed_cost_usd", json_object_new_double(st.embed_cost));
         if (rc)
             json_object_object_add(j, "error", json_object_new_string(err));
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
@@ -208,6 +210,10 @@ static int cmd_add(rag_t *r, opts_t *o)
                o->pos[0], st.files, st.added, st.updated, st.unchanged, st.removed, st.skipped,
                (unsigned long long)st.chunks, (double)st.bytes / 1e6, st.secs,
                st.secs > 0 ? (double)st.bytes / 1e6 / st.secs : 0.0);
+        if (st.embed_calls || st.embed_cached)
+            printf("  embeddings: %zu request(s), %zu text(s) from the cache, %lld tokens, "
+                   "$%.6f\n",
+                   st.embed_calls, st.embed_cached, (long long)st.embed_tokens, st.embed_cost);
     }
     if (rc)
         fprintf(stderr, "agentd kb add: %s\n", err);
@@ -275,6 +281,11 @@ static int cmd_stats(rag_t *r, opts_t *o)
                                                                    : 0.0,
                (long long)I("chunk_tokens_max"));
         printf("  vectors    %.2f MB\n", (double)I("vector_bytes") / 1e6);
+        if (I("embed_requests"))
+            printf("  embedding  %lld request(s), %lld tokens, $%.6f (every add)\n",
+                   (long long)I("embed_requests"), (long long)I("embed_tokens"),
+                   json_object_object_get_ex(k, "embed_cost_usd", &v) ? json_object_get_double(v)
+                                                                     : 0.0);
     }
 #undef S
 #undef I
@@ -357,6 +368,8 @@ static int cmd_search(rag_t *r, opts_t *o)
         if (all) {
             json_object *j = json_object_new_object();
             json_object_object_add(j, "ms", json_object_new_double(h.ms));
+            if (h.embed_tokens)
+                json_object_object_add(j, "embed_tokens", json_object_new_int64(h.embed_tokens));
             json_object_object_add(j, "results", rag_hits_json(&h));
             json_object_object_add(all, names[m], j);
         } else {

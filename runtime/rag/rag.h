@@ -60,6 +60,8 @@ typedef struct rag_add_stats {
     uint64_t chunks, bytes; /* chunks written, bytes of files (re)indexed */
     double secs;
     size_t embed_calls, embed_cached; /* HTTP embedder: requests, inputs served by the cache */
+    int64_t embed_tokens; /* HTTP embedder: input tokens the replies reported */
+    double embed_cost;    /* ... priced from the price table (prices.h), USD */
 } rag_add_stats_t;
 
 typedef struct rag_add_opts {
@@ -75,7 +77,9 @@ typedef struct rag_add_opts {
  * ones re-indexed, files gone from a walked folder (or a named file that no longer exists)
  * removed. A named file that cannot be indexed makes the call fail after the rest are done
  * (ERR_INVAL); files inside folders are skipped with a warning. An embedder failure stops
- * the add with what was committed kept (ERR_HTTP / ERR_TIMEOUT ...). */
+ * the add with what was committed kept (ERR_HTTP / ERR_TIMEOUT ...). An add that called an
+ * HTTP embedder records one kb_usage row (requests, inputs, cache hits, tokens, cost), failed
+ * or not: the provider bills what it answered. */
 int rag_add(rag_t *r, const char *kb, const char *const *paths, size_t npaths,
             const rag_add_opts_t *o, rag_add_stats_t *st, char *err, size_t errlen);
 
@@ -85,7 +89,8 @@ int rag_rm(rag_t *r, const char *kb, char *err, size_t errlen);
 /* New JSON array of {"name","strategy","docs","chunks","embedder","dim"}. */
 int rag_list(rag_t *r, json_object **out, char *err, size_t errlen);
 /* New JSON object: the KB's stored parameters and counts (docs, chunks, bytes, tokens,
- * chunk size min/avg/max, database bytes). ERR_NOTFOUND names the KB. */
+ * chunk size min/avg/max, vector bytes) and what its HTTP embedder cost over every add
+ * (embed_requests, embed_tokens, embed_cost_usd). ERR_NOTFOUND names the KB. */
 int rag_stats(rag_t *r, const char *kb, json_object **out, char *err, size_t errlen);
 
 enum { RAG_KEYWORD = 0, RAG_VECTOR = 1, RAG_HYBRID = 2 };
@@ -113,6 +118,8 @@ typedef struct rag_hits {
     rag_hit_t *v;
     size_t n;
     double ms; /* search time, without loading the vectors on first use */
+    int64_t embed_tokens; /* the query's embedding over HTTP: tokens and USD (0 offline) */
+    double embed_cost;
 } rag_hits_t;
 
 /* Search kb. ERR_NOTFOUND (no such KB), ERR_INVAL (empty query, another embedder...). */

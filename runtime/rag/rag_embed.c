@@ -47,7 +47,7 @@ struct rag_embedder {
     retry_policy_t policy;
     uint64_t rng;
     long connect_ms, idle_ms, total_ms;
-    size_t calls, cached;
+    size_t calls, inputs, cached;
     int64_t tokens;
     prices_t *prices;
     double cost;
@@ -171,7 +171,11 @@ rag_embedder_t *rag_embedder_new(rag_t *r, const rag_kb_t *kb, char *err, size_t
     e->total_ms = env_ms("AGENTD_EMBED_TIMEOUT_MS", 120000);
     e->rng = (uint64_t)time(NULL) * 2654435761u | 1;
     char perr[256];
-    e->prices = prices_new(getenv("AGENTD_PRICES"), perr, sizeof perr);
+    if (!(e->prices = prices_new(getenv("AGENTD_PRICES"), perr, sizeof perr))) {
+        err_set(err, errlen, ERR_INVAL, "AGENTD_PRICES: %s", perr);
+        rag_embedder_free(e);
+        return NULL;
+    }
     if (!(e->lp = loop_new()) || !(e->http = http_new(e->lp)))
         goto oom;
     return e;
@@ -195,11 +199,6 @@ void rag_embedder_free(rag_embedder_t *e)
     free(e);
 }
 
-void rag_embedder_counts(const rag_embedder_t *e, size_t *calls, size_t *cached)
-{
-    *calls = e->calls;
-    *cached = e->cached;
-}
 
 typedef struct attempt {
     loop_t *lp;
@@ -313,6 +312,7 @@ static int http_batch(rag_embedder_t *e, const char *const *texts, size_t n, flo
                          .idle_timeout_ms = e->idle_ms,
                          .max_response = (size_t)256 << 20};
         e->calls++;
+        e->inputs += n;
         if ((rc = http_start(e->http, &hr, on_http, &a, NULL))) {
             err_set(err, errlen, rc, "%s: cannot start the request: %s", e->url, err_str(rc));
             break;
@@ -460,8 +460,12 @@ done:
     return rc;
 }
 
-void rag_embedder_usage(const rag_embedder_t *e, int64_t *tokens, double *cost)
+void rag_embedder_usage(const rag_embedder_t *e, rag_embed_usage_t *out)
 {
-    *tokens = e->tokens;
-    *cost = e->cost;
+    *out = (rag_embed_usage_t){e->calls, e->inputs, e->cached, e->tokens, e->cost};
+}
+
+int rag_embedder_is_http(const rag_embedder_t *e)
+{
+    return e->http != NULL;
 }

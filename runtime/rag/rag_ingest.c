@@ -573,10 +573,11 @@ int rag_add(rag_t *r, const char *kb, const char *const *paths, size_t npaths,
             stats.skipped++;
             char line[1024];
             snprintf(line, sizeof line, "%s: %s", f->path, ferr);
-            if (o->warn)
-                o->warn(o->ud, line);
+            /* The first bad named file is the call's error; a warning would say it twice. */
             if (f->named && !named_bad++)
                 snprintf(first_bad, sizeof first_bad, "%s", line);
+            else if (o->warn)
+                o->warn(o->ud, line);
         } else if (frc) {
             /* the embedder or the database: stop; what is committed stays */
             rc = err_set(err, errlen, frc, "%s: %s (the %zu file(s) before it are indexed; "
@@ -601,8 +602,18 @@ int rag_add(rag_t *r, const char *kb, const char *const *paths, size_t npaths,
     if (named_bad)
         rc = err_set(err, errlen, ERR_INVAL, "%s", first_bad);
 done:
-    if (g.emb)
-        rag_embedder_counts(g.emb, &stats.embed_calls, &stats.embed_cached);
+    if (g.emb) {
+        rag_embed_usage_t u;
+        rag_embedder_usage(g.emb, &u);
+        stats.embed_calls = u.calls;
+        stats.embed_cached = u.cached;
+        stats.embed_tokens = u.tokens;
+        stats.embed_cost = u.cost;
+        /* Recorded even when the add failed: the provider bills what it answered. */
+        if (rag_usage_record(r, &g.kb, "add", g.emb) && !rc)
+            rc = err_set(err, errlen, ERR_IO, "%s: recording the embedding cost: %s", r->path,
+                         sqlite3_errmsg(r->db));
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     stats.secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (st)

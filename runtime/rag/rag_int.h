@@ -117,9 +117,17 @@ void rag_embedder_free(rag_embedder_t *e);
  * HTTP model not used yet: set from the first answer). Cached by model + text hash. */
 int rag_embed(rag_embedder_t *e, const char *const *texts, size_t n, float *out, int *dim,
               char *err, size_t errlen);
-void rag_embedder_counts(const rag_embedder_t *e, size_t *calls, size_t *cached);
-/* Tokens and cost the HTTP embedder's replies reported (0 offline). */
-void rag_embedder_usage(const rag_embedder_t *e, int64_t *tokens, double *cost);
+/* What an HTTP embedder did so far (all 0 offline): requests made (retries included), texts
+ * sent, texts served by the cache, input tokens the replies reported and their price. */
+typedef struct rag_embed_usage {
+    size_t calls, inputs, cached;
+    int64_t tokens;
+    double cost;
+} rag_embed_usage_t;
+void rag_embedder_usage(const rag_embedder_t *e, rag_embed_usage_t *out);
+int rag_embedder_is_http(const rag_embedder_t *e);
+/* Append e's usage to kb_usage (op "add") unless it made no request and hit no cache. */
+int rag_usage_record(rag_t *r, const rag_kb_t *kb, const char *op, const rag_embedder_t *e);
 /* The offline embedder: hashed features of stemmed words, word bigrams and character
  * trigrams, sublinear counts, signed hashing, L2-normalised. Deterministic. */
 void rag_embed_offline(const char *text, int dim, float *out);

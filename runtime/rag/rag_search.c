@@ -350,7 +350,8 @@ static int filter_ids(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int64_
 }
 
 static int vector_topk(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int k, int64_t *ids,
-                       double *scores, size_t *nout, char *err, size_t errlen)
+                       double *scores, size_t *nout, rag_hits_t *usage, char *err,
+                       size_t errlen)
 {
     *nout = 0;
     if (!kb->dim) /* an HTTP model never used: nothing indexed yet */
@@ -367,7 +368,12 @@ static int vector_topk(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int k
         goto done;
     }
     const char *texts[1] = {q->text};
-    if ((rc = rag_embed(e, texts, 1, qv, &dim, err, errlen)))
+    rc = rag_embed(e, texts, 1, qv, &dim, err, errlen);
+    rag_embed_usage_t u;
+    rag_embedder_usage(e, &u);
+    usage->embed_tokens = u.tokens;
+    usage->embed_cost = u.cost;
+    if (rc)
         goto done;
     int any = 0;
     for (int i = 0; i < dim && !any; i++)
@@ -451,7 +457,7 @@ int rag_search(rag_t *r, const char *kbname, const rag_query_t *q, rag_hits_t *o
     }
     if (q->mode != RAG_VECTOR && (rc = keyword_topk(r, &kb, q, depth, kid, ksc, &nk, err, errlen)))
         goto done;
-    if (q->mode != RAG_KEYWORD && (rc = vector_topk(r, &kb, q, depth, vid, vsc, &nv, err, errlen)))
+    if (q->mode != RAG_KEYWORD && (rc = vector_topk(r, &kb, q, depth, vid, vsc, &nv, out, err, errlen)))
         goto done;
     if (q->mode == RAG_KEYWORD) {
         fid = kid, fsc = ksc, nf = nk;
