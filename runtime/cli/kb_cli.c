@@ -21,7 +21,8 @@ const char kb_cli_usage[] =
     "agentd kb stats KB [--json]\n"
     "agentd kb rm KB\n"
     "agentd kb search KB QUERY [--mode keyword|vector|hybrid|all] [-k N] [--path GLOB]\n"
-    "              [--heading TEXT] [--kw-weight W] [--vec-weight W] [--rrf-k N] [--json]\n"
+    "              [--heading TEXT] [--kw-weight W] [--vec-weight W] [--rrf-k N]\n"
+    "              [--embedder E (refused unless it is the KB's)] [--json]\n"
     "agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]\n"
     "\n"
     "Knowledge bases for retrieval (docs/rag.md). add indexes text, Markdown and HTML files\n"
@@ -358,7 +359,7 @@ static int cmd_search(rag_t *r, opts_t *o)
     for (int m = mode == 3 ? 0 : mode; m <= (mode == 3 ? 2 : mode); m++) {
         rag_query_t q = {.text = o->pos[1], .mode = m, .k = o->k, .w_keyword = o->wk,
                          .w_vector = o->wv, .rrf_k = o->rrf_k, .path_glob = o->path,
-                         .heading = o->heading};
+                         .heading = o->heading, .embedder = o->kb.embedder};
         rag_hits_t h;
         char err[1024] = "";
         if ((rc = rag_search(r, o->pos[0], &q, &h, err, sizeof err))) {
