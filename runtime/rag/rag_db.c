@@ -156,6 +156,7 @@ void rag_close(rag_t *r)
     if (!r)
         return;
     rag_mats_free(r);
+    rag_kwix_free_all(r);
     sqlite3_close(r->db);
     free(r);
 }

@@ -38,10 +38,15 @@ typedef struct rag_mat {
     struct rag_mat *next;
 } rag_mat_t;
 
+typedef struct rag_kwix rag_kwix_t; /* rag_bm25.c: a KB's FTS5 postings in memory */
+
 struct rag {
     sqlite3 *db;
     char path[1024];
     rag_mat_t *mats;
+    rag_kwix_t *kwix;
+    fts5_tokenizer *tok_api; /* FTS5's porter tokenizer, for query terms */
+    Fts5Tokenizer *tok;
 };
 
 int rag_sql_rc(int src);
@@ -145,5 +150,16 @@ int rag_vec_topk(rag_t *r, const rag_kb_t *kb, const float *q, int k, const int6
                  size_t nallow, int64_t *ids, double *scores, size_t *nout, char *err,
                  size_t errlen);
 void rag_mats_free(rag_t *r);
+/* Keep the k best (score, id) of a stream in sc / ids, descending; *n of them so far. */
+void rag_topk_push(double *sc, int64_t *ids, size_t *n, size_t k, double s, int64_t id);
+
+/* Keyword search: FTS5's bm25 (title 2, heading 3, text 1) over the KB's postings, loaded
+ * into memory on first use (rag_kwix_load, also to warm up before a timed query) and reloaded
+ * when the KB changes. The best k ids, only those in allow (sorted) when allow is set. */
+int rag_kwix_load(rag_t *r, const rag_kb_t *kb, rag_kwix_t **out, char *err, size_t errlen);
+int rag_bm25_topk(rag_t *r, const rag_kb_t *kb, const char *text, int k, const int64_t *allow,
+                  size_t nallow, int64_t *ids, double *scores, size_t *nout, char *err,
+                  size_t errlen);
+void rag_kwix_free_all(rag_t *r);
 
 #endif
