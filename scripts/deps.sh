@@ -32,8 +32,10 @@ if [ "${AGENTD_DEPS_TEST:-0}" = 1 ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
     command -v curl >/dev/null 2>&1 || need="$need curl"
-    # SQLite's own HTML documentation: the corpus tests/integration/kb.sh and
-    # scripts/bench-rag.sh measure retrieval quality on (docs/rag.md).
+fi
+# SQLite's own HTML documentation: the corpus tests/integration/kb.sh and
+# `scripts/bench-rag.sh --quality` (AGENTD_DEPS_RAG=1) measure retrieval quality on.
+if [ "${AGENTD_DEPS_TEST:-0}" = 1 ] || [ "${AGENTD_DEPS_RAG:-0}" = 1 ]; then
     [ -f /usr/share/doc/sqlite3/lang_select.html ] || need="$need sqlite3-doc"
 fi
 

@@ -398,8 +398,8 @@ static int cmd_eval(rag_t *r, opts_t *o)
     json_object *arr = json_object_new_array();
     int rc = 0;
     if (!o->json)
-        printf("%-16s %-10s %5s %-8s %9s %9s %10s %7s %8s %8s\n", "KB", "STRATEGY", "SIZE",
-               "MODE", "RECALL@1", "RECALL@5", "RECALL@10", "MRR", "P50 ms", "P95 ms");
+        printf("%-16s %-10s %5s %-8s %9s %9s %10s %7s %8s %8s %8s\n", "KB", "STRATEGY", "SIZE",
+               "MODE", "RECALL@1", "RECALL@5", "RECALL@10", "MRR", "P50 ms", "P95 ms", "CPU P50");
     char *save = NULL;
     for (char *kb = strtok_r(list, ",", &save); kb && !rc; kb = strtok_r(NULL, ",", &save)) {
         json_object *res = NULL;
@@ -416,10 +416,10 @@ static int cmd_eval(rag_t *r, opts_t *o)
                 json_object_object_get_ex(modes, names[i], &m);
 #define D(obj, f) (json_object_object_get_ex(obj, f, &v) ? json_object_get_double(v) : 0.0)
 #define T(obj, f) (json_object_object_get_ex(obj, f, &v) ? json_object_get_string(v) : "")
-                printf("%-16s %-10s %5d %-8s %9.3f %9.3f %10.3f %7.3f %8.2f %8.2f\n", kb,
+                printf("%-16s %-10s %5d %-8s %9.3f %9.3f %10.3f %7.3f %8.2f %8.2f %8.2f\n", kb,
                        T(res, "strategy"), (int)D(res, "size"), names[i], D(m, "recall@1"),
                        D(m, "recall@5"), D(m, "recall@10"), D(m, "mrr"), D(m, "p50_ms"),
-                       D(m, "p95_ms"));
+                       D(m, "p95_ms"), D(m, "p50_cpu_ms"));
 #undef D
 #undef T
             }

@@ -118,6 +118,7 @@ typedef struct rag_hits {
     rag_hit_t *v;
     size_t n;
     double ms; /* search time, without loading the vectors on first use */
+    double cpu_ms; /* the thread's CPU time for it (what ms would be on an idle machine) */
     int64_t embed_tokens; /* the query's embedding over HTTP: tokens and USD (0 offline) */
     double embed_cost;
 } rag_hits_t;
@@ -133,8 +134,10 @@ json_object *rag_hits_json(const rag_hits_t *h);
 /* Retrieval quality: QUESTIONS.jsonl lines {"q": "...", "pages": ["wal.html", ...]} (a page
  * matches a document whose path equals it or ends with "/" + it). For each mode, recall@1,
  * 5 and 10 (share of the labelled pages among the first k distinct documents, averaged),
- * MRR (first relevant document) and latency p50/p95. New JSON object in *out:
- * {"kb","strategy","questions","modes":{"keyword":{"recall@1",...,"mrr","p50_ms","p95_ms"}}}. */
+ * MRR (first relevant document) and latency p50/p95 (wall clock, and the thread's CPU time,
+ * which a busy machine does not inflate). New JSON object in *out: {"kb","strategy",
+ * "questions","modes":{"keyword":{"recall@1",...,"mrr","p50_ms","p95_ms","p50_cpu_ms",
+ * "p95_cpu_ms"}}}. */
 int rag_eval(rag_t *r, const char *kb, const char *questions_path, json_object **out,
              char *err, size_t errlen);
 
