@@ -51,6 +51,10 @@ if [ $quality = 1 ]; then
     done
     "$AGENTD" kb eval "$kbs" "$Q" --kb-db "$DB"
     echo
+    echo "The support agent's help-center articles (agents/data/help):"
+    "$AGENTD" kb add help agents/data/help --kb-db "$DB" >/dev/null
+    "$AGENTD" kb eval help tests/fixtures/rag/help_questions.jsonl --kb-db "$DB"
+    echo
 fi
 
 echo "latency: wall-clock p50/p95 in ms, and (cpu) the search thread's CPU time p50, which a"

@@ -212,6 +212,16 @@ rc=$?
     && [ "$(sqlite3 "$KB" "SELECT count(*) FROM kb_docs d JOIN kb k ON k.id = d.kb_id WHERE k.name = 'docs'")" = 2 ] \
     && ok "rm: the KB and its FTS table gone, others kept" || fail "rm" "$(sqlite3 "$KB" "SELECT name FROM kb")"
 
+# the shipped help-center articles: labelled questions find their article
+"$AGENTD" kb add help agents/data/help --kb-db "$KB" >/dev/null 2>&1
+ev=$("$AGENTD" kb eval help tests/fixtures/rag/help_questions.jsonl --kb-db "$KB" --json 2>&1)
+python3 - "$ev" <<'PY' && ok "eval on the help articles: hybrid recall@5 >= 0.85" || fail "help eval" "$ev"
+import json, sys
+m = json.loads(sys.argv[1])[0]["modes"]["hybrid"]
+print("info: help hybrid", m["recall@5"], m["mrr"])
+assert m["recall@5"] >= 0.85 and m["mrr"] >= 0.7, m
+PY
+
 # quality floor on a slice of SQLite's documentation (the full table is in docs/rag.md)
 SQ=/usr/share/doc/sqlite3
 if [ -f "$SQ/lang_select.html" ]; then
