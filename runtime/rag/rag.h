@@ -12,12 +12,15 @@
  * Invariants: one document is indexed in one transaction (its row, its chunks, their FTS
  * rows and vectors), so an interrupted ingest leaves every document either fully old or
  * fully new, and running `add` again resumes. A KB records its chunking strategy, sizes,
- * embedder and dimension; a query embedded by another model is refused.
+ * embedder and dimension; a query embedded by another model is refused. Keyword ranking is
+ * FTS5's bm25 computed over the KB's FTS5 postings held in memory (rag_bm25.c).
  *
  * Nothing here re-enters: calls are synchronous (an HTTP embedder runs a private loop, so
  * never call it from inside a loop callback with an HTTP-embedded KB). A rag_t is for one
- * thread. The first vector query of a KB loads its vectors (about 1 KB per chunk at
- * dimension 256) and keeps them until the KB changes or rag_close().
+ * thread. The first query of a KB loads what it needs and keeps it until the KB changes or
+ * rag_close(): its vectors (1 KB per chunk at dimension 256, a quarter with int8) for vector
+ * and hybrid, its postings (8 bytes per distinct word of a chunk, about 0.6 KB per 100-word
+ * chunk) for keyword and hybrid. That first load takes about 2 s per 100,000 chunks.
  */
 #ifndef AGENTD_RAG_H
 #define AGENTD_RAG_H

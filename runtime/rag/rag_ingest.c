@@ -246,9 +246,9 @@ static int read_file(const char *path, uint64_t max, char **out, size_t *len, ch
     if ((uint64_t)st.st_size > max) {
         fclose(f);
         return err_set(err, errlen, ERR_TOOBIG,
-                       "too big (%.1f MB; the limit is %.0f MB: split it, or raise "
+                       "too big (%.1f MiB; the limit is %.0f MiB: split it, or raise "
                        "--max-file-mb)",
-                       (double)st.st_size / 1e6, (double)max / 1e6);
+                       (double)st.st_size / 1048576.0, (double)max / 1048576.0);
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
