@@ -8,17 +8,20 @@
 #include "err.h"
 #include "otlp.h"
 #include "viewer/viewer_int.h"
+#include "viewer/viewer_tui.h"
 
 #include <errno.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 const char viewer_usage[] =
     "agentd trace [RUN] [--plain] [--json] [--follow] [--db PATH]\n"
     "agentd trace export RUN... --otlp [-o FILE] [--db PATH]\n"
+    "agentd trace compare RUN_A RUN_B [--db PATH]\n"
     "\n"
     "Without RUN on a terminal: the runs list. With RUN: the run's span tree with a timeline\n"
     "(interactive on a terminal, text otherwise). RUN may be a unique prefix of a run id,\n"
@@ -28,13 +31,15 @@ const char viewer_usage[] =
     "  --follow     keep printing events as they commit until the run ends\n"
     "  --otlp       (export) write OTLP/JSON, one TracesData object per line per run\n"
     "  -o FILE      (export) write to FILE instead of stdout\n"
+    "compare prints two runs side by side: figures, input, answer, and each model call\n"
+    "with the tools it asked for; rows that differ start with '≠'.\n"
     "  --db PATH    database (default $AGENTD_DB, else ./agentd.db)\n";
 
 typedef struct opts {
     const char *db, *out;
     const char *runs[64];
     int nruns;
-    int plain, json, follow, otlp, export;
+    int plain, json, follow, otlp, export, compare;
 } opts_t;
 
 static int parse(int argc, char **argv, opts_t *o)
@@ -67,6 +72,8 @@ static int parse(int argc, char **argv, opts_t *o)
             return -1;
         } else if (i == 1 && !strcmp(argv[i], "export") && !o->export) {
             o->export = 1;
+        } else if (i == 1 && !strcmp(argv[i], "compare")) {
+            o->compare = 1;
         } else if (o->nruns < (int)(sizeof o->runs / sizeof o->runs[0])) {
             o->runs[o->nruns++] = argv[i];
         } else {
@@ -79,7 +86,11 @@ static int parse(int argc, char **argv, opts_t *o)
                 "agentd trace export: usage: agentd trace export RUN... --otlp [-o FILE]\n");
         return -1;
     }
-    if (!o->export && o->nruns > 1) {
+    if (o->compare && o->nruns != 2) {
+        fprintf(stderr, "agentd trace compare: usage: agentd trace compare RUN_A RUN_B\n");
+        return -1;
+    }
+    if (!o->export && !o->compare && o->nruns > 1) {
         fprintf(stderr, "agentd trace: one RUN at a time (export takes several)\n");
         return -1;
     }
@@ -136,9 +147,23 @@ static int load_file(const char *path, store_run_t *run, spantree_t **out)
     snprintf(run->state, sizeof run->state, "%s", m->last_state[0] ? m->last_state : "?");
     run->step = m->steps;
     run->cost_usd = m->cost;
+    run->input_tokens = m->in_tokens;
+    run->output_tokens = m->out_tokens;
     int root = spantree_root(m);
-    if (root >= 0 && m->spans[root].error)
-        run->error = strdup(m->spans[root].error);
+    if (root >= 0) {
+        const spantree_span_t *r = &m->spans[root];
+        run->created_ns = r->start_ns;
+        run->updated_ns = run->ended_ns = spantree_span_end(m, r, 0);
+        const char *in = spantree_attr_str(r, "agentd.input");
+        const char *model = spantree_attr_str(r, "gen_ai.request.model");
+        snprintf(run->model, sizeof run->model, "%s", model ? model : "");
+        run->input = in ? strdup(in) : NULL;
+        run->error = r->error ? strdup(r->error) : NULL;
+    }
+    for (int i = 0; i < m->nspans; i++) {
+        run->model_calls += !strcmp(m->spans[i].op, "chat");
+        run->tool_calls += !strcmp(m->spans[i].op, "execute_tool");
+    }
     *out = m;
     return CLI_OK;
 }
@@ -218,6 +243,50 @@ static int export_otlp(store_t *st, const opts_t *o)
     return code;
 }
 
+/* Width for text that fills the terminal: the terminal's, else $COLUMNS, else 120. */
+static int text_width(void)
+{
+    struct winsize ws;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+        return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    int n = c ? atoi(c) : 0;
+    return n >= 40 && n <= 1000 ? n : 120;
+}
+
+static int compare_runs(store_t *st, const opts_t *o)
+{
+    store_run_t ra, rb;
+    spantree_t *ma = NULL, *mb = NULL;
+    int code = load_run(st, o->runs[0], &ra, &ma);
+    if (code)
+        return code;
+    code = load_run(st, o->runs[1], &rb, &mb);
+    if (code) {
+        spantree_free(ma);
+        store_run_clear(&ra);
+        return code;
+    }
+    vlines_t l = {0};
+    l.width = text_width();
+    if (viewer_compare_build(&l, &ra, ma, &rb, mb) == 0) {
+        for (int i = 0; i < l.n; i++)
+            printf("%s\n", l.v[i].text);
+    } else {
+        fprintf(stderr, "agentd trace compare: out of memory\n");
+        code = CLI_INTERNAL;
+    }
+    vlines_clear(&l);
+    free(l.v);
+    spantree_free(ma);
+    spantree_free(mb);
+    store_run_clear(&ra);
+    store_run_clear(&rb);
+    if (fflush(stdout) != 0)
+        code = CLI_INTERNAL;
+    return code;
+}
+
 static int show_run(store_t *st, const opts_t *o)
 {
     store_run_t run;
@@ -274,6 +343,8 @@ int viewer_main(int argc, char **argv)
     int code;
     if (o.export)
         code = export_otlp(st, &o);
+    else if (o.compare)
+        code = compare_runs(st, &o);
     else if (tty && !o.plain && !o.json && !files)
         code = viewer_tui(st, path, o.nruns ? o.runs[0] : NULL, o.follow);
     else if (o.nruns == 0) {

@@ -101,6 +101,17 @@ int64_t vtui_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+const char *vtui_fmt_count(int64_t n, char *buf, size_t len)
+{
+    if (n < 100000)
+        snprintf(buf, len, "%lld", (long long)n);
+    else if (n < 10000000)
+        snprintf(buf, len, "%.1fk", (double)n / 1e3);
+    else
+        snprintf(buf, len, "%.1fM", (double)n / 1e6);
+    return buf;
+}
+
 void vtui_say(tui_t *t, const char *fmt, ...)
 {
     va_list ap;

@@ -281,6 +281,102 @@ static void test_crash_resumed(void)
     spantree_free(m);
 }
 
+static json_object *int_value(json_object *attrs, const char *key)
+{
+    return get(attr(attrs, key), "intValue");
+}
+
+/* The GenAI conventions as backends read them, from a trace as the runtime writes it
+ * (provider-prefixed request model, one finish reason as a string, run totals repeated on
+ * the root's end, absolute paths, a fallback that answered). */
+static void test_genai_conventions(void)
+{
+    spantree_t *m = load("tests/fixtures/traces/genai_run.jsonl");
+    json_object *td = export(m);
+    check_structure(td, "01a23454f416716d01a23454f416716d");
+    json_object *spans = spans_of(td);
+    json_object *c1 = get(span_named(spans, "e50b713473384bc4"), "attributes");
+    CHECK_EQ_STR(attr_str(c1, "gen_ai.request.model"), "gpt-4o-mini");
+    CHECK_EQ_STR(attr_str(c1, "gen_ai.provider.name"), "openai");
+    json_object *fr = get(get(attr(c1, "gen_ai.response.finish_reasons"), "arrayValue"), "values");
+    CHECK_EQ_INT(fr ? json_object_array_length(fr) : 0, 1);
+    CHECK_EQ_STR(json_object_get_string(get(json_object_array_get_idx(fr, 0), "stringValue")),
+                 "tool_calls");
+    CHECK_EQ_STR(json_object_get_string(get(span_named(spans, "e50b713473384bc4"), "name")),
+                 "chat gpt-4o-mini");
+    /* The fallback answered: the request that produced the answer went to its model. */
+    json_object *c2 = get(span_named(spans, "250d82c54137d298"), "attributes");
+    CHECK_EQ_STR(attr_str(c2, "gen_ai.provider.name"), "offline");
+    CHECK_EQ_STR(attr_str(c2, "gen_ai.request.model"), "default");
+    CHECK_EQ_STR(attr_str(c2, "agentd.fallback.from"), "openai:gpt-4o-mini");
+    /* The root carries no gen_ai.usage.*: a backend summing them over the trace gets the
+     * model calls' tokens once. */
+    json_object *root = get(span_named(spans, "01a23454f416716d"), "attributes");
+    CHECK(attr(root, "gen_ai.usage.input_tokens") == NULL);
+    CHECK(attr(root, "gen_ai.usage.output_tokens") == NULL);
+    CHECK(attr(root, "gen_ai.usage.cost") == NULL);
+    CHECK_EQ_STR(json_object_get_string(int_value(root, "agentd.run.input_tokens")), "2108");
+    CHECK_EQ_STR(json_object_get_string(int_value(root, "agentd.run.output_tokens")), "170");
+    CHECK_EQ_STR(attr_str(root, "gen_ai.request.model"), "gpt-4o-mini");
+    CHECK_EQ_STR(attr_str(root, "gen_ai.provider.name"), "openai");
+    long long in = 0, out = 0;
+    for (size_t i = 0; i < json_object_array_length(spans); i++) {
+        json_object *a = get(json_object_array_get_idx(spans, i), "attributes");
+        json_object *v = int_value(a, "gen_ai.usage.input_tokens");
+        in += v ? strtoll(json_object_get_string(v), NULL, 10) : 0;
+        v = int_value(a, "gen_ai.usage.output_tokens");
+        out += v ? strtoll(json_object_get_string(v), NULL, 10) : 0;
+    }
+    CHECK_EQ_INT(in, 948 + 1160);
+    CHECK_EQ_INT(out, 20 + 150);
+    /* Paths relative to the agent's folder: no home directory in the export. */
+    CHECK_EQ_STR(attr_str(root, "agentd.agent.path"), "support.lua");
+    CHECK_EQ_STR(attr_str(root, "agentd.prompt_file"), "prompts/support.md");
+    json_object_put(td);
+    spantree_free(m);
+}
+
+/* A denied approval: an event (with its message) of the state span that asked for it. */
+static void test_denied_approval(void)
+{
+    spantree_t *m = load("tests/fixtures/traces/approval_denied.jsonl");
+    json_object *td = export(m);
+    check_structure(td, "01a2345512ad481c01a2345512ad481c");
+    json_object *act = span_named(spans_of(td), "c7e6b9431bcc7139");
+    json_object *evs = get(act, "events");
+    int found = 0;
+    for (size_t i = 0; evs && i < json_object_array_length(evs); i++) {
+        json_object *e = json_object_array_get_idx(evs, i);
+        if (!strcmp(json_object_get_string(get(e, "name")), "guardrail denied")) {
+            found = 1;
+            CHECK_EQ_STR(attr_str(get(e, "attributes"), "error.message"),
+                         "denied by operator: customer must send photos first");
+        }
+    }
+    CHECK(found);
+    json_object_put(td);
+    spantree_free(m);
+}
+
+static void test_paths(void)
+{
+    spantree_t *m = spantree_new(NULL);
+    char err[200];
+    CHECK_EQ_INT(spantree_add(m,
+                              "{\"seq\":1,\"ts_ns\":1,\"run_id\":\"r\",\"span_id\":\"r\","
+                              "\"phase\":\"begin\",\"op\":\"invoke_agent\",\"attrs\":{"
+                              "\"agentd.agent.path\":\"/srv/a/agents/x.lua\","
+                              "\"agentd.prompt_file\":\"/srv/a/shared/p.md\"}}",
+                              err, sizeof err),
+                 0);
+    json_object *td = export(m);
+    json_object *a = get(json_object_array_get_idx(spans_of(td), 0), "attributes");
+    CHECK_EQ_STR(attr_str(a, "agentd.agent.path"), "x.lua");
+    CHECK_EQ_STR(attr_str(a, "agentd.prompt_file"), "../shared/p.md");
+    json_object_put(td);
+    spantree_free(m);
+}
+
 static void test_ids(void)
 {
     char t[33], s[17];
@@ -302,5 +398,8 @@ int main(void)
     RUN(test_failed_run);
     RUN(test_crash_resumed);
     RUN(test_ids);
+    RUN(test_genai_conventions);
+    RUN(test_denied_approval);
+    RUN(test_paths);
     return check_report();
 }
