@@ -554,7 +554,7 @@ void vtui_run_next_error(tui_t *t)
 
 int vtui_run_search(tui_t *t, int dir)
 {
-    if (t->scr == SCR_DETAIL) {
+    if (t->scr == SCR_DETAIL || t->scr == SCR_COMPARE) {
         for (int k = 1; k <= t->det.n; k++) {
             int i = ((t->dtop + dir * k) % t->det.n + t->det.n) % t->det.n;
             if (strcasestr(t->det.v[i].text, t->query)) {
