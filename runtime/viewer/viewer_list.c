@@ -187,7 +187,7 @@ static cols_t layout(int W)
     cols_t c;
     c.idw = W >= 100 ? 16 : 8;
     c.steps = W >= 100;
-    c.start = W >= 150;
+    c.start = W >= 180;
     c.state = 2 + c.idw + 1 + 11;
     /* state(9) [steps 6] time 7, tokens 7, cost 9, err 4, rty 4 [started 21] gap 2 */
     c.text = c.state + 9 + (c.steps ? 6 : 0) + 7 + 7 + 9 + 4 + 4 + (c.start ? 21 : 0) + 2;

@@ -106,7 +106,7 @@ T resize-window -t "$CUR" -x 110 -y 30
 check "resize: wider layout shows whole ids and steps" wait_for "5f3a9c12e4b0d7a1"
 check "resize: steps column" on_screen "steps"
 shot list-110x30
-T resize-window -t "$CUR" -x 160 -y 30
+T resize-window -t "$CUR" -x 190 -y 30
 check "resize: widest layout shows start times" wait_for "started"
 T resize-window -t "$CUR" -x 80 -y 24
 check "resize back to 80x24" wait_gone "5f3a9c12e4b0d7a1"
