@@ -206,15 +206,33 @@ static void set_str_attr(json_object *a, const char *key, const char *v)
  *     sum those over a trace, and would count every token twice): the run totals go to
  *     agentd.run.input_tokens / output_tokens / cost_usd;
  *   agentd.agent.path and agentd.prompt_file are relative to the agent's folder, so an
- *     export names no machine's home directory.
+ *     export names no machine's home directory;
+ *   content (messages, tool arguments and results, the run's input) only with OTLP_CONTENT.
  * New reference. */
-static json_object *export_attrs(const spantree_span_t *s)
+/* Attributes that carry what users and tools said: exported only with OTLP_CONTENT. */
+static int content_attr(const char *key)
+{
+    static const char *const keys[] = {"gen_ai.input.messages",     "gen_ai.output.messages",
+                                       "gen_ai.system_instructions", "gen_ai.tool.definitions",
+                                       "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
+                                       "agentd.input",               "agentd.answer"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strcmp(key, keys[i]))
+            return 1;
+    return 0;
+}
+
+static json_object *export_attrs(const spantree_span_t *s, int flags)
 {
     json_object *a = json_object_new_object();
     if (!a)
         return NULL;
     if (s->attrs) {
-        json_object_object_foreach(s->attrs, k, v) json_object_object_add(a, k, json_object_get(v));
+        json_object_object_foreach(s->attrs, k, v)
+        {
+            if ((flags & OTLP_CONTENT) || !content_attr(k))
+                json_object_object_add(a, k, json_object_get(v));
+        }
     }
     json_object *fr = jx_get(a, "gen_ai.response.finish_reasons");
     if (fr && json_object_is_type(fr, json_type_string)) {
@@ -326,7 +344,7 @@ static void add_transition(json_object *attrs, const spantree_event_t *ev)
 }
 
 static json_object *span_json(const spantree_t *m, int i, const char *trace_id, const int *first_pt,
-                              const int *next_pt)
+                              const int *next_pt, int flags)
 {
     const spantree_span_t *s = &m->spans[i];
     char sid[17], pid[17];
@@ -338,7 +356,7 @@ static json_object *span_json(const spantree_t *m, int i, const char *trace_id, 
         otlp_span_id(s->parent, pid);
         json_object_object_add(o, "parentSpanId", json_object_new_string(pid));
     }
-    json_object *xattrs = export_attrs(s);
+    json_object *xattrs = export_attrs(s, flags);
     /* The conventions' span name for a model call: "{operation} {request model}" (the
      * viewer's label may say more, such as which fallback answered). */
     const char *req = strcmp(s->op, "chat") == 0 ? jx_str(xattrs, "gen_ai.request.model") : NULL;
@@ -407,7 +425,7 @@ static json_object *span_json(const spantree_t *m, int i, const char *trace_id, 
     return o;
 }
 
-json_object *otlp_build(spantree_t *m)
+json_object *otlp_build(spantree_t *m, int flags)
 {
     if (m->nspans == 0 || spantree_flatten(m, 1))
         return NULL;
@@ -440,7 +458,7 @@ json_object *otlp_build(spantree_t *m)
     /* Creation order: parents come before their children in practice. */
     for (int i = 0; i < n; i++)
         if (!annotation(&m->spans[i]))
-            json_object_array_add(spans, span_json(m, i, trace_id, first_pt, next_pt));
+            json_object_array_add(spans, span_json(m, i, trace_id, first_pt, next_pt, flags));
     free(first_pt);
     free(next_pt);
     free(tail);
@@ -471,9 +489,9 @@ json_object *otlp_build(spantree_t *m)
     return top;
 }
 
-int otlp_write(spantree_t *m, FILE *out)
+int otlp_write(spantree_t *m, int flags, FILE *out)
 {
-    json_object *o = otlp_build(m);
+    json_object *o = otlp_build(m, flags);
     if (!o)
         return m->nspans ? ERR_NOMEM : ERR_INVAL;
     const char *s =

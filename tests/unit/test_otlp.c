@@ -4,6 +4,8 @@
 #include "check.h"
 #include "err.h"
 #include "otlp.h"
+#include "otlp_content.h"
+#include "otlp_send.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -32,7 +34,7 @@ static json_object *export(spantree_t *m)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    CHECK_EQ_INT(otlp_write(m, f), 0);
+    CHECK_EQ_INT(otlp_write(m, 0, f), 0);
     fclose(f);
     CHECK(len > 2 && buf[len - 1] == '\n');
     CHECK(memchr(buf, '\n', len - 1) == NULL);
@@ -377,6 +379,90 @@ static void test_paths(void)
     spantree_free(m);
 }
 
+/* Content capture: the conventions' shapes from a stored conversation, secrets redacted,
+ * and nothing of it without OTLP_CONTENT. */
+static void test_content(void)
+{
+    setenv("TEST_OTLP_API_KEY", "zz-secret-value-123", 1);
+    spantree_t *m = load("tests/fixtures/traces/genai_run.jsonl");
+    json_object *msgs = json_tokener_parse(
+        "[{\"role\":\"system\",\"content\":\"You are the Acme agent.\"},"
+        "{\"role\":\"user\",\"content\":\"Where is my order 1042? key zz-secret-value-123\"},"
+        "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"call_1\","
+        "\"name\":\"lookup_order\",\"arguments\":\"{\\\"order_id\\\":\\\"1042\\\"}\"}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"name\":\"lookup_order\","
+        "\"content\":\"{\\\"status\\\":\\\"in_transit\\\"}\"},"
+        "{\"role\":\"assistant\",\"content\":\"It is in transit.\"}]");
+    json_object *tools = json_tokener_parse(
+        "[{\"name\":\"lookup_order\",\"description\":\"Look up an order\","
+        "\"parameters\":{\"type\":\"object\"}}]");
+    CHECK(msgs && tools);
+    CHECK_EQ_INT(otlp_content_add(m, msgs, tools), 0);
+    json_object *plain = otlp_build(m, 0);
+    json_object *full = otlp_build(m, OTLP_CONTENT);
+    /* The first chat: request = 2 messages (system + user), reply = message 2. */
+    json_object *c1 = get(span_named(spans_of(full), "e50b713473384bc4"), "attributes");
+    CHECK_EQ_STR(attr_str(c1, "gen_ai.system_instructions"),
+                 "[{\"type\":\"text\",\"content\":\"You are the Acme agent.\"}]");
+    const char *in1 = attr_str(c1, "gen_ai.input.messages");
+    CHECK(in1 && !strncmp(in1,
+                          "[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"Where "
+                          "is my order 1042? key [REDACTED]",
+                          strlen("[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":"
+                                 "\"Where is my order 1042? key [REDACTED]")));
+    CHECK_EQ_STR(attr_str(c1, "gen_ai.output.messages"),
+                 "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"tool_call\",\"id\":\"call_1\","
+                 "\"name\":\"lookup_order\",\"arguments\":{\"order_id\":\"1042\"}}],"
+                 "\"finish_reason\":\"tool_calls\"}]");
+    CHECK_EQ_STR(attr_str(c1, "gen_ai.tool.definitions"),
+                 "[{\"type\":\"function\",\"name\":\"lookup_order\",\"description\":\"Look up an "
+                 "order\",\"parameters\":{\"type\":\"object\"}}]");
+    /* The second chat's request holds the tool result as a tool_call_response part. */
+    json_object *c2 = get(span_named(spans_of(full), "250d82c54137d298"), "attributes");
+    const char *in2 = attr_str(c2, "gen_ai.input.messages");
+    CHECK(in2 && strstr(in2, "{\"type\":\"tool_call_response\",\"id\":\"call_1\","
+                             "\"response\":{\"status\":\"in_transit\"}}"));
+    /* The root: the user's input and the final answer. */
+    json_object *root = get(span_named(spans_of(full), "01a23454f416716d"), "attributes");
+    CHECK_EQ_STR(attr_str(root, "gen_ai.output.messages"),
+                 "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"It is in "
+                 "transit.\"}]}]");
+    /* Without the flag: no messages, no tool arguments, no input. */
+    const char *text = json_object_to_json_string(plain);
+    CHECK(!strstr(text, "gen_ai.input.messages") && !strstr(text, "gen_ai.tool.call.arguments") &&
+          !strstr(text, "agentd.input") && !strstr(text, "zz-secret"));
+    CHECK(!strstr(json_object_to_json_string(full), "zz-secret"));
+    json_object_put(plain);
+    json_object_put(full);
+    json_object_put(msgs);
+    json_object_put(tools);
+    spantree_free(m);
+    unsetenv("TEST_OTLP_API_KEY");
+}
+
+static void test_send_config(void)
+{
+    char url[200];
+    CHECK_EQ_INT(otlp_send_url("http://127.0.0.1:4318", url, sizeof url), 0);
+    CHECK_EQ_STR(url, "http://127.0.0.1:4318/v1/traces");
+    CHECK_EQ_INT(otlp_send_url("https://cloud.langfuse.com/api/public/otel/", url, sizeof url), 0);
+    CHECK_EQ_STR(url, "https://cloud.langfuse.com/api/public/otel/v1/traces");
+    CHECK_EQ_INT(otlp_send_url("http://h:4318/v1/traces", url, sizeof url), 0);
+    CHECK_EQ_STR(url, "http://h:4318/v1/traces");
+    CHECK_EQ_INT(otlp_send_url("localhost:4318", url, sizeof url), ERR_INVAL);
+    CHECK(strstr(url, "not an http:// or https:// URL") != NULL);
+    char *list[8] = {NULL};
+    int n = otlp_send_env_headers(" Authorization=Basic%20abc== , x-langfuse-ingestion-version=4",
+                                  list, 0, 8);
+    CHECK_EQ_INT(n, 2);
+    CHECK_EQ_STR(list[0], "Authorization: Basic abc==");
+    CHECK_EQ_STR(list[1], "x-langfuse-ingestion-version: 4");
+    CHECK(list[2] == NULL);
+    for (int i = 0; i < n; i++)
+        free(list[i]);
+    CHECK_EQ_INT(otlp_send_env_headers("novalue", list, 0, 8), ERR_INVAL);
+}
+
 static void test_ids(void)
 {
     char t[33], s[17];
@@ -389,7 +475,7 @@ static void test_ids(void)
     otlp_span_id("tool-7", s);
     CHECK(hex_lower(s, 16));
     spantree_t *m = spantree_new("x");
-    CHECK_EQ_INT(otlp_write(m, stdout), ERR_INVAL);
+    CHECK_EQ_INT(otlp_write(m, 0, stdout), ERR_INVAL);
     spantree_free(m);
 }
 
@@ -401,5 +487,7 @@ int main(void)
     RUN(test_genai_conventions);
     RUN(test_denied_approval);
     RUN(test_paths);
+    RUN(test_content);
+    RUN(test_send_config);
     return check_report();
 }
