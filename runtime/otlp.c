@@ -172,12 +172,16 @@ static void relpath(const char *dir, const char *path, char *out, size_t len)
     for (; dir[i] && path[i] && dir[i] == path[i]; i++)
         if (dir[i] == '/')
             common = i + 1;
-    if (!dir[i] && path[i] == '/')
+    /* dir's folders below that prefix each take a "../" (none when path is inside dir). */
+    const char *up = dir + common;
+    if (!dir[i] && path[i] == '/') {
         common = i + 1;
+        up = "";
+    }
     size_t n = 0;
     out[0] = 0;
-    for (const char *p = dir + common; *p; p++)
-        if ((p == dir + common || p[-1] == '/') && *p != '/' && n + 4 < len) {
+    for (const char *p = up; *p; p++)
+        if ((p == up || p[-1] == '/') && *p != '/' && n + 4 < len) {
             memcpy(out + n, "../", 4);
             n += 3;
         }

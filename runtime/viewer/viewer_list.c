@@ -233,9 +233,9 @@ void vtui_list_draw(tui_t *t)
         /* An agent name longer than its column ends in '…' rather than being cut silently. */
         char agent[140];
         int aw;
-        size_t an = vtui_clip(l->agent, 10, &aw);
-        snprintf(agent, sizeof agent, "%.*s%s", (int)(an < strlen(l->agent) ? an - 1 : an),
-                 l->agent, an < strlen(l->agent) ? "…" : "");
+        int cut = vtui_width(l->agent) > 10;
+        size_t an = vtui_clip(l->agent, cut ? 9 : 10, &aw);
+        snprintf(agent, sizeof agent, "%.*s%s", (int)an, l->agent, cut ? "…" : "");
         vtui_putf(y, 0, W, base, "%s%c%-*.*s ", sel ? ">" : " ", marked ? '*' : ' ', c.idw,
                   c.idw, l->id);
         int x = 2 + c.idw + 1;

@@ -60,8 +60,12 @@ call=$(sqlite3 "$DB" "SELECT call_id FROM tool_calls WHERE run_id='$idC' AND sta
 "$AGENTD" deny "$idC" "$call" --reason "photos first" --db "$DB" --tools tools >/dev/null 2>&1
 # And the failed fixture run: two retries, one of which (the model call's) later succeeded.
 "$BUILD/trace_fixture" "$DB" "$FIX/failed_run.jsonl" >/dev/null
-[ -n "$idA" ] && [ "$idA" != "$idB" ] && [ "$idB" != "$idC" ] && ok "four runs recorded" \
-    || fail "four runs recorded" "$idA $idB $idC"
+# A run of an agent whose name is longer than the list's column.
+sed 's/"support"/"travel_assistant_eu"/g; s/invoke_agent support/invoke_agent travel_assistant_eu/' \
+    "$FIX/ok_run.jsonl" >"$TMP/travel.jsonl"
+"$BUILD/trace_fixture" "$DB" "$TMP/travel.jsonl" >/dev/null
+[ -n "$idA" ] && [ "$idA" != "$idB" ] && [ "$idB" != "$idC" ] && ok "five runs recorded" \
+    || fail "five runs recorded" "$idA $idB $idC"
 
 # ---- plain forms ----------------------------------------------------------------------
 "$AGENTD" trace 5f3a --db "$DB" >"$TMP/plain" 2>&1
@@ -86,6 +90,7 @@ tcheck "list: input and answer of each run" wait_for "Where is my order 1042? �
 tcheck "list: the offline run's answer too" wait_for "Where is my order 1042? → Here is what I found."
 tcheck "list: a failed run shows its error as the outcome" wait_for "→ max_steps: run stopped after 2 steps"
 tcheck "list: errors and retries columns (2 errors, 2 retries)" sh -c "T() { tmux -L $SOCK \"\$@\"; }; T capture-pane -p -t v | grep -E '^  5f3a9c12e4b0d7a1 ' | grep -qE ' 2 +2 +Where is my order'"
+tcheck "list: a long agent name ends in … rather than being cut silently" wait_for " travel_as… "
 tcheck "list: the denied approval counts as an error" sh -c "tmux -L $SOCK capture-pane -p -t v | grep -E '^[> ][ *]$idC ' | grep -qE ' 0\.000000 +[1-9] +[0-9]+ +Please open a ticket'"
 T capture-pane -p -t v >"$SHOTS/runs-list.txt"
 keys / "shipped on Monday" Enter
@@ -95,11 +100,14 @@ keys m
 tcheck "m: filter by model (first model in the list)" wait_for "model: "
 keys m
 tcheck "m cycles to the OpenAI model" wait_for "model: openai:any"
-tcheck "model filter: one run shown" wait_for "1 shown / 4"
+tcheck "model filter: one run shown" wait_for "1 shown / 5"
 keys m
-tcheck "m back to any model" wait_for "4 shown / 4"
+tcheck "m back to any model" wait_for "5 shown / 5"
 keys a
 tcheck "a: filter by agent" wait_for "agent: support"
+keys a
+tcheck "a: the next agent" wait_for "agent: travel_assistant_eu"
+tcheck "agent filter: one run shown" wait_for "1 shown / 5"
 keys a
 tcheck "a back to any agent" wait_for "agent: any"
 # Compare: mark A, select B, c.
