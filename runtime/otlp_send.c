@@ -29,7 +29,8 @@ int otlp_send_url(const char *endpoint, char *out, size_t len)
     while (n > 8 && endpoint[n - 1] == '/')
         n--;
     const char *suffix = "/v1/traces";
-    int has = n >= strlen(suffix) && !strncmp(endpoint + n - strlen(suffix), suffix, strlen(suffix));
+    int has =
+        n >= strlen(suffix) && !strncmp(endpoint + n - strlen(suffix), suffix, strlen(suffix));
     if ((size_t)snprintf(out, len, "%.*s%s", (int)n, endpoint, has ? "" : suffix) >= len)
         return err_set(out, len, ERR_INVAL, "--endpoint: URL too long");
     return 0;

@@ -23,10 +23,10 @@ typedef struct otlp_send_opts {
 } otlp_send_opts_t;
 
 typedef struct otlp_send_result {
-    int attempts;       /* requests made */
-    int status;         /* HTTP status of the last attempt, 0 if none arrived */
-    int64_t rejected;   /* partialSuccess.rejectedSpans of an accepted request */
-    char message[512];  /* why it failed (status, the receiver's message), or "" */
+    int attempts;      /* requests made */
+    int status;        /* HTTP status of the last attempt, 0 if none arrived */
+    int64_t rejected;  /* partialSuccess.rejectedSpans of an accepted request */
+    char message[512]; /* why it failed (status, the receiver's message), or "" */
 } otlp_send_result_t;
 
 /* The traces URL for an endpoint, as OTEL_EXPORTER_OTLP_ENDPOINT is read: "…/v1/traces"

@@ -32,8 +32,8 @@ static void pad(char *out, size_t len, const char *s, int width)
 }
 
 /* A row "label  left │ right", each side wrapped; differ marks the row with '≠'. */
-static int row(vlines_t *out, int colw, const char *label, const char *l, const char *r,
-               int differ, int kind)
+static int row(vlines_t *out, int colw, const char *label, const char *l, const char *r, int differ,
+               int kind)
 {
     vlines_t a = {0}, b = {0};
     int rc = wrap_cell(&a, colw, l);
@@ -120,18 +120,17 @@ static int trajectory(spantree_t *m, traj_t *t)
                      (long long)spantree_attr_int(s, "gen_ai.usage.input_tokens", 0),
                      (long long)spantree_attr_int(s, "gen_ai.usage.output_tokens", 0),
                      spantree_span_cost(s), s->retries ? "  ↻" : "",
-                     s->status == SPAN_ERROR ? "  ✗ " : "", s->status == SPAN_ERROR && s->error
-                                                              ? s->error
-                                                              : "");
+                     s->status == SPAN_ERROR ? "  ✗ " : "",
+                     s->status == SPAN_ERROR && s->error ? s->error : "");
             rc = traj_append(t, line);
         } else if (!strcmp(s->op, "execute_tool") ||
                    (s->point && !strcmp(s->op, "guardrail") && s->status == SPAN_ERROR)) {
             const char *tool = spantree_attr_str(s, "gen_ai.tool.name");
             const char *args = spantree_attr_str(s, "gen_ai.tool.call.arguments");
             int failed = s->status == SPAN_ERROR;
-            snprintf(line, sizeof line, "  %s %s%s%s%s", failed ? "✗" : "✓",
-                     tool ? tool : s->op, !strcmp(s->op, "guardrail") ? " (denied)" : "",
-                     args ? " " : "", args ? args : "");
+            snprintf(line, sizeof line, "  %s %s%s%s%s", failed ? "✗" : "✓", tool ? tool : s->op,
+                     !strcmp(s->op, "guardrail") ? " (denied)" : "", args ? " " : "",
+                     args ? args : "");
             if (failed && s->error && strlen(line) + 8 < sizeof line)
                 snprintf(line + strlen(line), sizeof line - strlen(line), ": %s", s->error);
             rc = traj_append(t, line);
@@ -173,8 +172,8 @@ static void fmt_run_figures(const store_run_t *r, const spantree_t *m, int what,
 int viewer_compare_build(vlines_t *out, const store_run_t *a, spantree_t *ma, const store_run_t *b,
                          spantree_t *mb)
 {
-    static const char *const labels[] = {"agent", "model",  "state", "steps",  "calls",
-                                         "tokens", "cost", "time",  "errors", "retries"};
+    static const char *const labels[] = {"agent",  "model", "state", "steps",  "calls",
+                                         "tokens", "cost",  "time",  "errors", "retries"};
     vlines_clear(out);
     int width = out->width > 40 ? out->width : 80;
     int colw = (width - LABEL_W - 6) / 2;
@@ -197,7 +196,8 @@ int viewer_compare_build(vlines_t *out, const store_run_t *a, spantree_t *ma, co
     if (!rc)
         rc = trajectory(mb, &tb);
     if (!rc)
-        rc = vlines_add(out, VL_HEAD, "", "── trajectory (model calls and the tools they asked for) ──");
+        rc = vlines_add(out, VL_HEAD, "",
+                        "── trajectory (model calls and the tools they asked for) ──");
     for (int i = 0; !rc && (i < ta.n || i < tb.n); i++) {
         char label[32];
         snprintf(label, sizeof label, "turn %d", i + 1);
