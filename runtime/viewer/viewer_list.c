@@ -123,11 +123,40 @@ static void list_order(tui_t *t)
             t->lsel = i;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The shortest id prefix that still tells every listed run apart (git's abbreviated
+ * hashes): run ids start with their creation time, so runs of one batch share the first
+ * 8 to 10 characters. Sorted ids: the longest prefix two neighbours share, plus one. */
+static int unique_prefix(const tui_t *t)
+{
+    const char **ids = malloc((size_t)(t->nruns ? t->nruns : 1) * sizeof *ids);
+    if (!ids)
+        return 16;
+    for (int i = 0; i < t->nruns; i++)
+        ids[i] = t->runs[i].id;
+    qsort(ids, (size_t)t->nruns, sizeof *ids, cmp_str);
+    int need = 1;
+    for (int i = 1; i < t->nruns; i++) {
+        int k = 0;
+        while (ids[i][k] && ids[i][k] == ids[i - 1][k])
+            k++;
+        if (k + 1 > need)
+            need = k + 1;
+    }
+    free(ids);
+    return need;
+}
+
 void vtui_list_load(tui_t *t)
 {
     vtui_list_free(t);
     if (store_runs_each(t->st, NULL, 5000, runs_add, t))
         vtui_say(t, "cannot list runs: %s", store_errmsg(t->st));
+    t->id_unique = unique_prefix(t);
     list_order(t);
     t->list_at_ns = vtui_mono_ns();
 }
@@ -182,10 +211,10 @@ typedef struct cols {
     int state, text;       /* x of the state and of "input → answer" */
 } cols_t;
 
-static cols_t layout(int W)
+static cols_t layout(const tui_t *t, int W)
 {
     cols_t c;
-    c.idw = W >= 100 ? 16 : 8;
+    c.idw = W >= 120 || t->id_unique > 12 ? 16 : t->id_unique > 8 ? t->id_unique : 8;
     c.steps = W >= 100;
     c.start = W >= 180;
     c.state = 2 + c.idw + 1 + 11;
@@ -198,7 +227,7 @@ void vtui_list_draw(tui_t *t)
 {
     int W = COLS, H = LINES, rows = H - 5;
     char dur[32];
-    cols_t c = layout(W);
+    cols_t c = layout(t, W);
     vtui_bar(t, 0, vtui_pair(t, C_HEAD, A_REVERSE));
     vtui_putf(0, 0, W, vtui_pair(t, C_HEAD, A_REVERSE) | A_BOLD,
               " agentd trace — runs   %d shown / %d   sort: %s%s   filter: %s%s%s%s%s   db: %s",

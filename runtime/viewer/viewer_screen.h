@@ -52,6 +52,7 @@ typedef struct tui {
     int lsel, ltop, sort, rev, filter;
     char fagent[128], fmodel[160]; /* "" = any agent / model */
     char mark[40];                 /* run marked for comparison, "" = none */
+    int id_unique;                 /* id prefix length that tells the listed runs apart */
     char cmp[2][40];               /* the runs on the compare screen */
     int64_t list_at_ns;
     errcache_t ecache[ECACHE];

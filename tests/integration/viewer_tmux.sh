@@ -102,7 +102,7 @@ keys s s s s s
 check "sort back to newest" wait_for "sort: newest"
 
 # ---- resize --------------------------------------------------------------------------
-T resize-window -t "$CUR" -x 110 -y 30
+T resize-window -t "$CUR" -x 130 -y 30
 check "resize: wider layout shows whole ids and steps" wait_for "5f3a9c12e4b0d7a1"
 check "resize: steps column" on_screen "steps"
 shot list-110x30
