@@ -11,6 +11,7 @@
 #include "loop.h"
 #include "store.h"
 #include "tools.h"
+#include "jx.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -57,7 +58,7 @@ static json_object *describe_full(const tool_t *tl)
     json_object_object_add(o, "name", json_object_new_string(tool_name(tl)));
     json_object_object_add(o, "description", json_object_new_string(tool_description(tl)));
     json_object_object_add(o, "parameters", json_object_get(tool_parameters(tl)));
-    json_object_object_add(o, "timeout", json_object_new_double(tool_timeout_ms(tl) / 1000.0));
+    json_object_object_add(o, "timeout", jx_new_num(tool_timeout_ms(tl) / 1000.0));
     json_object_object_add(o, "retries", json_object_new_int(tool_retries(tl)));
     json_object_object_add(o, "idempotent", json_object_new_boolean(tool_idempotent(tl)));
     json_object_object_add(o, "approval", json_object_new_boolean(tool_approval(tl)));
