@@ -27,17 +27,30 @@ void vtui_list_free(tui_t *t)
     t->nruns = 0;
 }
 
-/* Text for one line of the list: the first line of s, at most 300 bytes. */
-static char *one_line(const char *s)
+/* s on one line of the screen: runs of whitespace (newlines included) become one space;
+ * as much of its start as fits in len - 1 bytes, in whole UTF-8 characters. */
+static const char *flat(const char *s, char *buf, size_t len)
 {
-    if (!s)
-        return NULL;
-    size_t n = strcspn(s, "\n");
-    char *d = strndup(s, n < 300 ? n : 300);
-    for (char *p = d; p && *p; p++)
-        if (*p == '\t' || *p == '\r')
-            *p = ' ';
-    return d;
+    size_t n = 0;
+    int space = 0;
+    while (s && *s) {
+        if (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') {
+            space = n > 0;
+            s++;
+            continue;
+        }
+        unsigned char c = (unsigned char)*s;
+        size_t k = c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        if (n + (size_t)space + k + 1 > len)
+            break;
+        if (space)
+            buf[n++] = ' ';
+        space = 0;
+        for (size_t b = 0; b < k && *s; b++)
+            buf[n++] = *s++;
+    }
+    buf[n] = 0;
+    return buf;
 }
 
 static int runs_add(void *ud, const store_run_t *r)
@@ -72,8 +85,9 @@ static int runs_add(void *ud, const store_run_t *r)
     l->last_seq = r->last_seq;
     l->errors = -1;
     l->error = r->error ? strdup(r->error) : NULL;
-    l->input = one_line(r->input);
-    l->answer = one_line(r->answer);
+    /* Whole texts: `/` searches all of them; the screen shows their start. */
+    l->input = r->input ? strdup(r->input) : NULL;
+    l->answer = r->answer ? strdup(r->answer) : NULL;
     return 0;
 }
 
@@ -286,9 +300,11 @@ void vtui_list_draw(tui_t *t)
         if (c.start)
             vtui_putf(y, x, 21, base, " %s", when);
         if (c.text < W - 4) {
-            char io[700];
-            snprintf(io, sizeof io, "%s → %s", l->input ? l->input : "-",
-                     l->answer ? l->answer : l->error ? l->error : "-");
+            char io[700], in[300], out[400];
+            snprintf(io, sizeof io, "%s → %s", l->input ? flat(l->input, in, sizeof in) : "-",
+                     l->answer  ? flat(l->answer, out, sizeof out)
+                     : l->error ? l->error
+                                : "-");
             vtui_put(y, c.text, W - c.text, io, base | A_DIM);
         }
     }
@@ -300,12 +316,13 @@ void vtui_list_draw(tui_t *t)
     /* The selected run in full: its input, its answer (or error), the model that answered. */
     if (t->norder) {
         const lrun_t *l = &t->runs[t->order[t->lsel]];
-        vtui_putf(H - 3, 0, W, A_NORMAL, "in:  %s", l->input ? l->input : "-");
+        char in[600], out[600];
+        vtui_putf(H - 3, 0, W, A_NORMAL, "in:  %s", l->input ? flat(l->input, in, sizeof in) : "-");
         if (l->error)
             vtui_putf(H - 2, 0, W, vtui_pair(t, C_ERR, A_BOLD), "err: %s", l->error);
         else
-            vtui_putf(H - 2, 0, W, A_NORMAL, "out: %s   [%s]", l->answer ? l->answer : "-",
-                      l->model);
+            vtui_putf(H - 2, 0, W, A_NORMAL, "out: [%s] %s", l->model,
+                      l->answer ? flat(l->answer, out, sizeof out) : "-");
     }
     if (t->msg_until > vtui_mono_ns()) {
         vtui_bar(t, H - 2, A_NORMAL);

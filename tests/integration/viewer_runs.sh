@@ -87,7 +87,7 @@ check "compare: one run is a usage error" sh -c "[ $rc -eq 2 ] && grep -q 'usage
 # ---- the runs list ---------------------------------------------------------------------
 T new-session -d -s v -x 160 -y 30 "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen-256color $AGENTD trace --db $DB; sleep 30"
 tcheck "list: input and answer of each run" wait_for "Where is my order 1042? → Order 1042 shipped on Monday"
-tcheck "list: the offline run's answer too" wait_for "Where is my order 1042? → Here is what I found."
+tcheck "list: the offline run's answer too, its lines joined" wait_for "Where is my order 1042? → Here is what I found. Lookup order (order ID 1042)"
 tcheck "list: a failed run shows its error as the outcome" wait_for "→ max_steps: run stopped after 2 steps"
 tcheck "list: errors and retries columns (2 errors, 2 retries)" sh -c "T() { tmux -L $SOCK \"\$@\"; }; T capture-pane -p -t v | grep -E '^  5f3a9c12e4b0d7a1 ' | grep -qE ' 2 +2 +Where is my order'"
 tcheck "list: a long agent name ends in … rather than being cut silently" wait_for " travel_as… "
@@ -96,6 +96,8 @@ T capture-pane -p -t v >"$SHOTS/runs-list.txt"
 keys / "shipped on Monday" Enter
 tcheck "/ finds a run by its answer" wait_for "[openai:any]"
 tcheck "/ selected that run" sh -c "tmux -L $SOCK capture-pane -p -t v | grep -q '^> $idB '"
+keys / "operator: photos first" Enter
+tcheck "/ finds words deep in an answer" sh -c "tmux -L $SOCK capture-pane -p -t v | grep -q '^> $idC '"
 keys m
 tcheck "m: filter by model (first model in the list)" wait_for "model: "
 keys m
