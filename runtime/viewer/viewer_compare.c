@@ -169,6 +169,19 @@ static void fmt_run_figures(const store_run_t *r, const spantree_t *m, int what,
     }
 }
 
+/* "prompts/support.md f68853c87a15" from the root span, or "". */
+static void prompt_of(spantree_t *m, char *buf, size_t len)
+{
+    int root = spantree_root(m);
+    const char *file = root >= 0 ? spantree_attr_str(&m->spans[root], "agentd.prompt_file") : NULL;
+    const char *hash = root >= 0 ? spantree_attr_str(&m->spans[root], "agentd.prompt_hash") : NULL;
+    if (!hash && root >= 0)
+        hash = spantree_attr_str(&m->spans[root], "agentd.prompt.sha256");
+    const char *base = file ? strrchr(file, '/') : NULL;
+    snprintf(buf, len, "%s%s%.12s", file ? (base ? base + 1 : file) : "", file && hash ? " " : "",
+             hash ? hash : "");
+}
+
 int viewer_compare_build(vlines_t *out, const store_run_t *a, spantree_t *ma, const store_run_t *b,
                          spantree_t *mb)
 {
@@ -183,6 +196,12 @@ int viewer_compare_build(vlines_t *out, const store_run_t *a, spantree_t *ma, co
         fmt_run_figures(a, ma, (int)k, l, sizeof l);
         fmt_run_figures(b, mb, (int)k, r, sizeof r);
         rc = row_str(out, colw, labels[k], l, r);
+    }
+    /* Two prompts: the system prompt's file and hash, as every trace records them. */
+    if (!rc) {
+        prompt_of(ma, l, sizeof l);
+        prompt_of(mb, r, sizeof r);
+        rc = row_str(out, colw, "prompt", l, r);
     }
     if (!rc)
         rc = row_str(out, colw, "input", a->input, b->input);

@@ -77,6 +77,7 @@ COLUMNS=140 "$AGENTD" trace compare "$idA" "$idB" --db "$DB" >"$TMP/cmp" 2>&1
 rc=$?
 check "compare: exit 0" [ "$rc" -eq 0 ]
 check "compare: the models differ, marked" grep -qE "^≠ model +offline +│ openai:any" "$TMP/cmp"
+check "compare: the same prompt (file and hash), not marked" grep -qE "^  prompt +support.md [0-9a-f]{12} +│ support.md [0-9a-f]{12}$" "$TMP/cmp"
 check "compare: same input, not marked" grep -qE "^  input +Where is my order 1042\? +│ Where is my order 1042\?" "$TMP/cmp"
 check "compare: answers side by side" grep -q "│ Order 1042 shipped on Monday and arrives tomorrow." "$TMP/cmp"
 check "compare: turn by turn, tools included" grep -qE "✓ lookup_order \{\"order_id\":\"1042\"\} +│ +✓ lookup_order" "$TMP/cmp"
@@ -121,7 +122,8 @@ keys / "$idB" Enter
 keys c
 tcheck "c opens the comparison" wait_for "compare $idA ↔ $idB"
 tcheck "compare screen: model row marked" wait_for "≠ model"
-tcheck "compare screen: trajectory" wait_for "turn 1"
+keys / "turn 2" Enter
+tcheck "compare screen: / scrolls to the trajectory" wait_for "≠ turn 2"
 T capture-pane -p -t v >"$SHOTS/compare.txt"
 keys q
 tcheck "q back to the list" wait_for "c compare q quit"
