@@ -115,6 +115,20 @@ typedef struct machine_start_opts {
     /* Mark the input "pinned": when a long session is compacted to the context window
      * (compact.h), it stays in every later request. */
     int pin;
+    /* Values of the system prompt's {{variables}} (prompt/prompt.h), borrowed; the agent's
+     * vars fill the rest. A variable left without a value fails the start (ERR_INVAL naming
+     * it) before anything is recorded or any model is called. */
+    json_object *vars;
+    /* Sampling temperature of this run's model calls (when temperature_set; else the
+     * provider's default). Not kept across a resume. */
+    int temperature_set;
+    double temperature;
+    /* Model tried first by this run (NULL: the machine's override, else the agent's). */
+    const char *model;
+    /* Labels of the run (an eval id, a case...): NULL-terminated key, value, key, value...
+     * kept in the run_labels table and as agentd.label.KEY attributes of its invoke_agent
+     * span. */
+    const char *const *labels;
 } machine_start_opts_t;
 /* machine_start with options; so = NULL is machine_start. */
 int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,

@@ -57,6 +57,8 @@ struct machine_run {
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
     char session[128];       /* conversation this run is a turn of, "" when none */
     int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
+    int temp_set;            /* machine_start_opts_t.temperature applies */
+    double temperature;
     int enter_due;           /* on m->entered: its state's run hook runs after the commit */
     struct machine_run *enter_next;
     int refs;

@@ -11,10 +11,14 @@
  *   cache       model response cache (key = hash of the normalised request)
  *   sessions    named conversations; session_runs lists their runs, one per turn
  *               (store_session.c)
+ *   run_labels  key/value labels of a run (eval id, case, variant), deleted with it
+ *               (store_label.c)
  *
- * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit;
- * a transition of the state machine is exactly one such transaction. Statements are
- * prepared once and reset after use. Not thread-safe; one store per thread.
+ * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit.
+ * Group commit: the machine opens one transaction per loop iteration and every transition
+ * staged in that iteration is a savepoint inside it (store_sp_begin / store_sp_release /
+ * store_sp_rollback), so a transition is atomic on its own and many share one fsync.
+ * Statements are prepared once and reset after use. Not thread-safe; one store per thread.
  */
 #ifndef AGENTD_STORE_H
 #define AGENTD_STORE_H
@@ -183,6 +187,19 @@ int store_session_turns(store_t *st, const char *name, store_turn_fn cb, void *u
  * remove trace files) before the deletion commits. ERR_BUSY while a turn is unfinished,
  * ERR_NOTFOUND when there is no such session. Opens its own transaction. */
 int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud);
+
+/* Labels (store_label.c). put: inside an open write transaction, insert or replace. */
+int store_label_put(store_t *st, const char *run_id, const char *key, const char *value);
+typedef int (*store_label_fn)(void *ud, const char *key, const char *value);
+/* A run's labels, by key. */
+int store_labels_each(store_t *st, const char *run_id, store_label_fn cb, void *ud);
+/* Ids of the runs labelled key=value, oldest first. */
+int store_runs_labelled(store_t *st, const char *key, const char *value, store_id_fn cb,
+                        void *ud);
+/* Runs created at or after since_ns (0: all), oldest first, optionally only those of agent
+ * (name; NULL: every agent). rec is borrowed for the callback. */
+int store_runs_since(store_t *st, int64_t since_ns, const char *agent, store_run_fn cb,
+                     void *ud);
 
 /* Model response cache. get: *out malloc'd JSON text, ERR_NOTFOUND on miss. */
 int store_cache_get(store_t *st, const char *key, char **out);
