@@ -426,10 +426,16 @@ static int v_contains(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
 static long prop_lookup(const sprops_t *p, const char *k, size_t kl)
 {
     if (!p->hash) {
-        for (size_t i = 0; i < p->n; i++)
-            if (p->lens[i] == kl && (!kl || p->names[i][0] == k[0]) &&
-                !memcmp(p->names[i], k, kl))
+        for (size_t i = 0; i < p->n; i++) {
+            if (p->lens[i] != kl)
+                continue;
+            const char *a = p->names[i];
+            size_t j = 0;
+            while (j < kl && a[j] == k[j]) /* short keys: cheaper than a call to memcmp */
+                j++;
+            if (j == kl)
                 return (long)i;
+        }
         return -1;
     }
     uint32_t h = 2166136261u;

@@ -207,7 +207,9 @@ static inline __attribute__((always_inline)) int scalar_ok(vctx_t *c, const sop_
     case K_MIN: return v->d >= op->u.num;
     case K_XMIN: return v->d > op->u.num;
     case K_MAXLEN: return v->len <= op->u.len || utf8_len(v->s, v->len, op->u.len) <= op->u.len;
-    case K_MINLEN: return v->len >= op->u.len && utf8_len(v->s, v->len, op->u.len) >= op->u.len;
+    case K_MINLEN: /* a code point takes at most 4 bytes */
+        return v->len >= op->u.len &&
+               (v->len / 4 >= op->u.len || utf8_len(v->s, v->len, op->u.len) >= op->u.len);
     case K_PATTERN: return schema_v_match(c, op->u.pat.re, v->s, v->len);
     case K_FORMAT: return op->u.fmt.fn(v->s, v->len);
     case K_MAXITEMS:
