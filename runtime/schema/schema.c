@@ -281,8 +281,12 @@ static int branch(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
 static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const char *kw,
                size_t idx)
 {
-    if (n->leaf && schema_v_leaf_ok(c, n, inst))
-        return 0;
+    if (n->leaf) {
+        if (schema_v_leaf_ok(c, n, inst))
+            return 0;
+        if (!COLLECTING(c)) /* the verdict is all a quiet caller wants */
+            return 1;
+    }
     KPUSH(c, kw, idx);
     int r = v_node(c, n, inst, ev);
     c->nk--;
@@ -464,12 +468,17 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         const snode_t *s = pi >= 0 ? p->subs[pi] : NULL;
         if (s && p->reqbit)
             seen |= p->reqbit[pi];
-        if (s && !p->npat && s->leaf && schema_v_leaf_ok(c, s, val)) {
-            /* Valid, and no other keyword looks at this member: nothing to record. */
-            if (ev)
-                ev_mark(ev, idx);
-            idx++;
-            continue;
+        if (s && !p->npat && s->leaf) {
+            /* No other keyword looks at this member: when it is valid there is nothing
+             * to record, and when it is not, a quiet caller needs only the verdict. */
+            if (schema_v_leaf_ok(c, s, val)) {
+                if (ev)
+                    ev_mark(ev, idx);
+                idx++;
+                continue;
+            }
+            if (!COLLECTING(c))
+                return 1;
         }
         IPUSH(c, key, NOIDX);
         if (s) {
