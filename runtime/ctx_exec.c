@@ -18,6 +18,7 @@
 
 #include "err.h"
 #include "child.h"
+#include "jx.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -106,7 +107,7 @@ static void finish(xproc_t *x)
     json_object_object_add(o, "timed_out", json_object_new_boolean(x->timed_out));
     json_object_object_add(o, "truncated", json_object_new_boolean(x->truncated));
     json_object_object_add(o, "ms",
-                           json_object_new_double((double)(loop_mono_ns() - x->start_ns) / 1e6));
+                           jx_new_num((double)(loop_mono_ns() - x->start_ns) / 1e6));
     xproc_free(x);
     ctx_door_complete(t, CTX_RES_VALUE, o, NULL);
 }

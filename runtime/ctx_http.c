@@ -16,6 +16,7 @@
 
 #include "err.h"
 #include "http.h"
+#include "jx.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
@@ -62,7 +63,7 @@ static void hreq_done(void *ud, const http_resp_t *resp)
     json_object_object_add(o, "ok", json_object_new_boolean(resp->status >= 200 &&
                                                             resp->status < 300));
     json_object_object_add(o, "body", json_object_new_string_len(resp->body, (int)resp->body_len));
-    json_object_object_add(o, "ms", json_object_new_double(resp->total_ms));
+    json_object_object_add(o, "ms", jx_new_num(resp->total_ms));
     const char *ct = http_resp_header(resp, "Content-Type");
     if (ct) {
         json_object_object_add(o, "content_type", json_object_new_string(ct));

@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "trace.h"
+#include "jx.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -342,8 +343,8 @@ int mstage_begin(machine_run_t *r)
     int rc = stage_open(r);
     if (rc) {
         char msg[600];
-        snprintf(msg, sizeof msg, "cannot open a database transaction: %s (%s)",
-                 store_errmsg(r->m->st), err_str(rc));
+        snprintf(msg, sizeof msg, "cannot open a database transaction: %s",
+                 store_why(r->m->st, rc));
         mrun_abort(r, msg);
     }
     return rc;
@@ -406,8 +407,7 @@ int mstage_end(machine_run_t *r, int rc)
         else if (rc == ERR_NOMEM)
             snprintf(msg, sizeof msg, "out of memory; this step was not recorded");
         else
-            snprintf(msg, sizeof msg, "database write failed: %s (%s)", store_errmsg(m->st),
-                     err_str(rc));
+            snprintf(msg, sizeof msg, "database write failed: %s", store_why(m->st, rc));
         mrun_abort(r, msg);
     }
     return rc;
@@ -458,7 +458,7 @@ static void flush_cb(void *arg)
     }
     char msg[600];
     if (rc)
-        snprintf(msg, sizeof msg, "database commit failed: %s", store_errmsg(m->st));
+        snprintf(msg, sizeof msg, "database commit failed: %s", store_why(m->st, rc));
     size_t nb = m->nbatch;
     machine_run_t **brs = m->batch_runs;
     m->batch_runs = NULL;
@@ -553,7 +553,7 @@ int mfire(machine_run_t *r, machine_event_t ev, const mfire_opt_t *o)
                                json_object_new_int64(r->rec.input_tokens));
         json_object_object_add(attrs, "gen_ai.usage.output_tokens",
                                json_object_new_int64(r->rec.output_tokens));
-        json_object_object_add(attrs, "gen_ai.usage.cost", json_object_new_double(r->rec.cost_usd));
+        json_object_object_add(attrs, "gen_ai.usage.cost", jx_new_num(r->rec.cost_usd));
         if (r->rec.reason[0])
             json_object_object_add(attrs, "agentd.reason", json_object_new_string(r->rec.reason));
     }
