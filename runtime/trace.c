@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,29 +74,6 @@ static void put_i64(buf_t *b, int64_t v)
     buf_add(b, t + sizeof t - n, n);
 }
 
-/* A double as json-c writes one by default: %.17g, ".0" added to integral values. */
-static void put_double(buf_t *b, double d)
-{
-    char t[40];
-    if (isnan(d)) {
-        buf_adds(b, "NaN");
-        return;
-    }
-    if (isinf(d)) {
-        buf_adds(b, d > 0 ? "Infinity" : "-Infinity");
-        return;
-    }
-    int n = snprintf(t, sizeof t - 2, "%.17g", d);
-    if (n < 0 || (size_t)n >= sizeof t - 2)
-        return;
-    if (!strpbrk(t, ".e")) {
-        t[n++] = '.';
-        t[n++] = '0';
-        t[n] = 0;
-    }
-    buf_add(b, t, (size_t)n);
-}
-
 static void put_value(buf_t *b, json_object *v)
 {
     switch (json_object_get_type(v)) {
@@ -114,7 +90,16 @@ static void put_value(buf_t *b, json_object *v)
         }
         break;
     }
-    case json_type_double: put_double(b, json_object_get_double(v)); break;
+    case json_type_double: {
+        /* json-c's own text: doubles may carry the form they were written in
+         * (jx_new_num, the strict parser), which only json-c's serializer knows. */
+        const char *t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        if (t)
+            buf_adds(b, t);
+        else if (!b->failed)
+            b->failed = ERR_NOMEM; /* sticky, as if the append had failed */
+        break;
+    }
     case json_type_string:
         put_strn(b, json_object_get_string(v), (size_t)json_object_get_string_len(v));
         break;

@@ -234,7 +234,10 @@ static json_object *number(pstate_t *st)
             }
         }
         double d = (double)m / p10[frac];
-        return json_object_new_double(*b == '-' ? -d : d);
+        char text[17];
+        memcpy(text, b, n);
+        text[n] = 0;
+        return json_object_new_double_s(*b == '-' ? -d : d, text); /* prints as written */
     }
     char small[64], *t = n < sizeof small ? small : malloc(n + 1);
     if (!t)

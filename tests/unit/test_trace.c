@@ -22,6 +22,7 @@ static void test_same_as_json_c(void)
     json_object_object_add(attrs, "gen_ai.usage.cost", json_object_new_double(0.1));
     json_object_object_add(attrs, "whole", json_object_new_double(3.0));
     json_object_object_add(attrs, "big", json_object_new_double(1e300));
+    json_object_object_add(attrs, "as_written", json_object_new_double_s(0.5, "5e-1"));
     json_object_object_add(attrs, "neg", json_object_new_int64(-42));
     json_object_object_add(attrs, "max", json_object_new_int64(INT64_MAX));
     json_object_object_add(attrs, "huge", json_object_new_uint64(UINT64_MAX));
