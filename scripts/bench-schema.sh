@@ -16,9 +16,9 @@ B=build/bench
 SRC="$(ls runtime/schema/*.c | tr "\n" " ") runtime/err.c runtime/mem.c"
 make -s B=$B SRC="$SRC" UNIT="" HELPERS="" $B/libagentd.a
 # shellcheck disable=SC2046
-cc -std=c11 -D_GNU_SOURCE -O2 -g -Iruntime $(pkg-config --cflags json-c libpcre2-8 sqlite3) \
+cc -std=c11 -D_GNU_SOURCE -O2 -g -Iruntime $(pkg-config --cflags json-c libpcre2-8) \
     tests/bench/bench_schema.c -o $B/bench_schema $B/libagentd.a \
-    $(pkg-config --libs json-c libpcre2-8 sqlite3) -lm
+    $(pkg-config --libs json-c libpcre2-8 sqlite3 libevent libcurl lua5.4) -lm
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 out=$tmp/out
