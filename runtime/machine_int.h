@@ -33,8 +33,8 @@ typedef struct mline {
     struct machine_run *r; /* holds a reference until written */
     int late;              /* the run is created in this batch: append after the commit */
     char run_id[17];
-    char *json;
     struct mline *next;
+    char json[];           /* the event, in the same allocation */
 } mline_t;
 
 struct machine_run {
@@ -100,6 +100,7 @@ struct machine {
     size_t active;
     int batch_open;
     int warned_traces;
+    buf_t evbuf;            /* scratch for event JSON, reused from event to event */
     mline_t *lines, **lines_tail;
     machine_run_t **batch_runs;  /* runs with work in the open batch (each holds a ref) */
     size_t nbatch, batch_cap;
