@@ -85,4 +85,10 @@ int trace_rewrite_end(trace_rewrite_t *w, int ok);
 /* New random 16-hex span id into buf[17]. */
 void trace_span_id(char buf[17]);
 
+/* Replace secrets in s (in place, same length): values of environment variables named
+ * *KEY*, *TOKEN*, *SECRET*, *PASSWORD*, and "Bearer xxx"/"x-api-key: xxx" values become
+ * "[REDACTED]" (padded with '*'). Newlines are kept (redact.h's redact_copy makes one line);
+ * OTLP content capture uses it. */
+void trace_redact(char *s);
+
 #endif
