@@ -5,6 +5,7 @@
 #include "serve_cli.h"
 
 #include "cli.h"
+#include "eval/stats.h"
 #include "server/server.h"
 #include "server/server_int.h"
 #include "store.h"
@@ -43,6 +44,8 @@ static const char *const help_text =
     "                         state is returned (default 300)\n"
     "  --drain-timeout S      SIGTERM: longest wait for runs in flight (default 10)\n"
     "  --port-file PATH       write the port once listening (for scripts and tests)\n"
+    "  --stats-window DUR     /metrics' agentd_stats_* gauges (the `agentd stats` figures by\n"
+    "                         agent) cover runs created this recently (default 1h)\n"
     "  --routes               print every route (METHOD PATH) and exit\n"
     "  --help                 this text\n"
     "\n"
@@ -107,6 +110,14 @@ int serve_cli_main(int argc, char **argv)
         OPT("--tools") { o.tools_dir = val; continue; }
         OPT("--cache") { o.cache_mode = val; continue; }
         OPT("--port-file") { o.port_file = val; continue; }
+        OPT("--stats-window") {
+            if ((o.stats_window_ns = stats_parse_duration(val)) <= 0) {
+                fprintf(stderr, "agentd serve: --stats-window: expected a duration such as "
+                        "15m, 1h, 7d, got \"%s\"\n", val);
+                return CLI_USAGE;
+            }
+            continue;
+        }
         OPT("--durability") {
             if (!strcmp(val, "full"))
                 o.durability = STORE_DURABLE_FULL;

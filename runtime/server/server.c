@@ -34,6 +34,7 @@ void server_opts_default(server_opts_t *o)
     o->timeout_s = 30;
     o->drain_s = 10;
     o->wait_s = 300;
+    o->stats_window_ns = 3600ll * 1000000000ll;
 }
 
 /* ---- agents ------------------------------------------------------------------------ */
@@ -470,6 +471,7 @@ out:
         free(v);
     }
     smetrics_free(s->mx);
+    json_object_put(s->stats);
     free(s);
     return code;
 }

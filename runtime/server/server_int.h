@@ -120,6 +120,8 @@ struct srv {
     int64_t draining_until_ns;
     loop_timer_t *tick;
     uint64_t last_tick_ns; /* the loop's heartbeat, for /readyz */
+    json_object *stats;    /* the last `agentd stats` figures /metrics served, or NULL */
+    uint64_t stats_at_ns;  /* when they were computed (loop_mono_ns) */
 };
 
 /* server.c */

@@ -10,6 +10,8 @@
  */
 #include "server_int.h"
 
+#include "eval/stats.h"
+
 #include "jx.h"
 #include "loop.h"
 #include "machine.h"
@@ -361,6 +363,88 @@ static long rss_bytes(void)
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
 }
 
+/* ---- the `agentd stats` figures of a window ------------------------------------------ */
+
+#define STATS_EVERY_NS (15ull * 1000000000ull) /* one pass over the window per 15 s at most */
+
+static void stats_gauge(buf_t *b, const char *name, const char *help, json_object *groups,
+                        const char *field, const char *sub, double scale)
+{
+    head(b, name, "gauge", help);
+    for (size_t i = 0; i < json_object_array_length(groups); i++) {
+        json_object *g = json_object_array_get_idx(groups, i);
+        json_object *v = sub ? jx_get(jx_get(g, field), sub) : jx_get(g, field);
+        if (!v)
+            continue;
+        buf_adds(b, name);
+        buf_adds(b, "{agent=\"");
+        esc(b, jx_str_or(g, "key", ""));
+        buf_addf(b, "\"} %.17g\n", json_object_get_double(v) * scale);
+    }
+}
+
+/* The figures `agentd stats --by agent --since WINDOW` prints (eval/stats.h), as gauges:
+ * one pass over the window's runs, recomputed at most every 15 s so a scrape storm costs
+ * nothing more. */
+static void render_stats(srv_t *s, buf_t *b)
+{
+    uint64_t now = loop_mono_ns();
+    if (!s->stats || now - s->stats_at_ns > STATS_EVERY_NS) {
+        stats_query_t q = {.since_ns = (int64_t)loop_wall_ns() - s->o.stats_window_ns,
+                           .by = "agent"};
+        json_object *st = NULL;
+        char err[256];
+        if (stats_collect(s->p.st, &q, &st, err, sizeof err) == 0) {
+            json_object_put(s->stats);
+            s->stats = st;
+            s->stats_at_ns = now;
+        }
+    }
+    json_object *groups = jx_get(s->stats, "groups");
+    if (!groups)
+        return;
+    stats_gauge(b, "agentd_stats_runs",
+                "Runs created in the stats window (--stats-window), "
+                "by agent.",
+                groups, "runs", NULL, 1);
+    stats_gauge(b, "agentd_stats_error_ratio",
+                "Failed over finished runs of the stats window, "
+                "by agent.",
+                groups, "error_rate", NULL, 1);
+    stats_gauge(b, "agentd_stats_run_duration_p50_seconds",
+                "Median run duration in the stats "
+                "window, by agent.",
+                groups, "run_latency_ms", "p50", 1e-3);
+    stats_gauge(b, "agentd_stats_run_duration_p95_seconds",
+                "95th percentile run duration in "
+                "the stats window, by agent.",
+                groups, "run_latency_ms", "p95", 1e-3);
+    stats_gauge(b, "agentd_stats_run_duration_p99_seconds",
+                "99th percentile run duration in "
+                "the stats window, by agent.",
+                groups, "run_latency_ms", "p99", 1e-3);
+    stats_gauge(b, "agentd_stats_model_call_duration_p95_seconds",
+                "95th percentile model "
+                "call latency in the stats window, by agent.",
+                groups, "model_latency_ms", "p95", 1e-3);
+    stats_gauge(b, "agentd_stats_cost_per_run_usd",
+                "Mean model cost per run in the stats "
+                "window, by agent.",
+                groups, "cost_per_run_usd", NULL, 1);
+    stats_gauge(b, "agentd_stats_cache_hit_ratio",
+                "Model calls served from the response "
+                "cache in the stats window, by agent.",
+                groups, "cache_hit_rate", NULL, 1);
+    stats_gauge(b, "agentd_stats_retry_ratio",
+                "Model calls that needed more than one attempt "
+                "in the stats window, by agent.",
+                groups, "retry_rate", NULL, 1);
+    stats_gauge(b, "agentd_stats_tool_error_ratio",
+                "Tool calls that failed in the stats "
+                "window, by agent.",
+                groups, "tool_error_rate", NULL, 1);
+}
+
 void srv_metrics(sctx_t *c)
 {
     srv_t *s = c->s;
@@ -393,6 +477,7 @@ void srv_metrics(sctx_t *c)
     model_breakers_each(s->p.mc, breaker_line, &b);
     for (int i = 0; i < F__COUNT; i++)
         render_family(&b, &s->mx->f[i]);
+    render_stats(s, &b);
     head(&b, "process_open_fds", "gauge", "Open file descriptors.");
     buf_addf(&b, "process_open_fds %ld\n", count_fds());
     head(&b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");

@@ -240,11 +240,18 @@ for m in 'agentd_runs{state="done"}' agentd_runs_in_flight 'agentd_runs_finished
     'agentd_model_retries_total{provider="openai"' 'agentd_circuit_breaker_state{provider="openai"' \
     'agentd_tool_calls_total{tool="lookup_order",outcome="ok"}' 'agentd_tool_call_duration_seconds_bucket{tool="lookup_order"' \
     'agentd_http_requests_total{route="/v1/runs",method="POST",code="200"}' 'agentd_http_request_duration_seconds_bucket{' \
-    process_open_fds process_resident_memory_bytes; do
+    process_open_fds process_resident_memory_bytes 'agentd_stats_error_ratio{agent="remote"}' \
+    'agentd_stats_run_duration_p95_seconds{agent="remote"}' 'agentd_stats_tool_error_ratio{agent="remote"}'; do
     grep -qF "$m" "$TMP/metrics.txt" || missing="$missing $m"
 done
-[ -z "$missing" ] && ok "/metrics: runs, steps, model calls and latency, tokens, cost, retries, breaker, tools, HTTP" \
+[ -z "$missing" ] && ok "/metrics: runs, steps, model calls and latency, tokens, cost, retries, breaker, tools, HTTP, stats" \
     || fail "metric families" "missing:$missing"
+# the agentd_stats_* gauges are `agentd stats` figures: the same numbers
+"$AGENTD" stats --json --by agent --since 1h --db "$DB" >"$TMP/stats.json" 2>&1
+want=$(jq -r '.groups[]|select(.key=="remote")|"\(.runs) \(.error_rate)"' "$TMP/stats.json")
+got="$(awk '/^agentd_stats_runs\{agent="remote"\}/ {print $2}' "$TMP/metrics.txt") $(awk '/^agentd_stats_error_ratio\{agent="remote"\}/ {print $2}' "$TMP/metrics.txt")"
+[ -n "$want" ] && python3 -c "import sys; a=sys.argv[1].split(); b=sys.argv[2].split(); sys.exit(0 if [float(x) for x in a]==[float(x) for x in b] else 1)" "$want" "$got" \
+    && ok "/metrics agentd_stats_* match agentd stats ($got)" || fail "stats gauges" "stats: $want metrics: $got"
 
 # ---- limits: runs in flight and connections ---------------------------------------------
 stop_serve
