@@ -370,7 +370,10 @@ static long rss_bytes(void)
 static void stats_gauge(buf_t *b, const char *name, const char *help, json_object *groups,
                         const char *field, const char *sub, double scale)
 {
-    head(b, name, "gauge", help);
+    char h[200];
+    snprintf(h, sizeof h, "%s in the stats window (--stats-window), by agent (agentd stats).",
+             help);
+    head(b, name, "gauge", h);
     for (size_t i = 0; i < json_object_array_length(groups); i++) {
         json_object *g = json_object_array_get_idx(groups, i);
         json_object *v = sub ? jx_get(jx_get(g, field), sub) : jx_get(g, field);
@@ -403,46 +406,29 @@ static void render_stats(srv_t *s, buf_t *b)
     json_object *groups = jx_get(s->stats, "groups");
     if (!groups)
         return;
-    stats_gauge(b, "agentd_stats_runs",
-                "Runs created in the stats window (--stats-window), "
-                "by agent.",
-                groups, "runs", NULL, 1);
-    stats_gauge(b, "agentd_stats_error_ratio",
-                "Failed over finished runs of the stats window, "
-                "by agent.",
-                groups, "error_rate", NULL, 1);
-    stats_gauge(b, "agentd_stats_run_duration_p50_seconds",
-                "Median run duration in the stats "
-                "window, by agent.",
-                groups, "run_latency_ms", "p50", 1e-3);
-    stats_gauge(b, "agentd_stats_run_duration_p95_seconds",
-                "95th percentile run duration in "
-                "the stats window, by agent.",
-                groups, "run_latency_ms", "p95", 1e-3);
-    stats_gauge(b, "agentd_stats_run_duration_p99_seconds",
-                "99th percentile run duration in "
-                "the stats window, by agent.",
-                groups, "run_latency_ms", "p99", 1e-3);
-    stats_gauge(b, "agentd_stats_model_call_duration_p95_seconds",
-                "95th percentile model "
-                "call latency in the stats window, by agent.",
-                groups, "model_latency_ms", "p95", 1e-3);
-    stats_gauge(b, "agentd_stats_cost_per_run_usd",
-                "Mean model cost per run in the stats "
-                "window, by agent.",
-                groups, "cost_per_run_usd", NULL, 1);
-    stats_gauge(b, "agentd_stats_cache_hit_ratio",
-                "Model calls served from the response "
-                "cache in the stats window, by agent.",
-                groups, "cache_hit_rate", NULL, 1);
-    stats_gauge(b, "agentd_stats_retry_ratio",
-                "Model calls that needed more than one attempt "
-                "in the stats window, by agent.",
-                groups, "retry_rate", NULL, 1);
-    stats_gauge(b, "agentd_stats_tool_error_ratio",
-                "Tool calls that failed in the stats "
-                "window, by agent.",
-                groups, "tool_error_rate", NULL, 1);
+    static const struct {
+        const char *name, *field, *sub, *help;
+        double scale;
+    } g[] = {
+        {"agentd_stats_runs", "runs", NULL, "Runs created", 1},
+        {"agentd_stats_error_ratio", "error_rate", NULL, "Failed over finished runs", 1},
+        {"agentd_stats_run_duration_p50_seconds", "run_latency_ms", "p50", "Median run duration",
+         1e-3},
+        {"agentd_stats_run_duration_p95_seconds", "run_latency_ms", "p95",
+         "95th percentile run duration", 1e-3},
+        {"agentd_stats_run_duration_p99_seconds", "run_latency_ms", "p99",
+         "99th percentile run duration", 1e-3},
+        {"agentd_stats_model_call_duration_p95_seconds", "model_latency_ms", "p95",
+         "95th percentile model call latency", 1e-3},
+        {"agentd_stats_cost_per_run_usd", "cost_per_run_usd", NULL, "Mean model cost per run", 1},
+        {"agentd_stats_cache_hit_ratio", "cache_hit_rate", NULL,
+         "Model calls served from the response cache", 1},
+        {"agentd_stats_retry_ratio", "retry_rate", NULL,
+         "Model calls that needed more than one attempt", 1},
+        {"agentd_stats_tool_error_ratio", "tool_error_rate", NULL, "Tool calls that failed", 1},
+    };
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        stats_gauge(b, g[i].name, g[i].help, groups, g[i].field, g[i].sub, g[i].scale);
 }
 
 void srv_metrics(sctx_t *c)
