@@ -104,7 +104,7 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 tB=$(echo "$(date +%s.%N) - $t0" | bc)
-sleep 0.5
+sleep 1.5 # closed client sockets are released by the server's 1 s sweep
 FD1=$(fds); RSS1=$(rss); HWM=$(hwm); CPU=$(cpu)
 CLIENT_SOCKS=$(socks "$PORT" 4); MODEL_SOCKS=$(socks "$(cat "$W/fport")" 5)
 CONNS=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk '/^agentd_http_connections / {print $2}')

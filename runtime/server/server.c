@@ -353,6 +353,7 @@ static void on_tick(void *arg)
     srv_t *s = arg;
     s->tick = NULL;
     s->last_tick_ns = loop_mono_ns();
+    srv_http_sweep(s, 0);
     if (loop_after(s->p.lp, 1000, on_tick, s, &s->tick))
         s->tick = NULL; /* /readyz then reports the loop as stalled: a true alarm */
 }
@@ -459,6 +460,7 @@ out:
     loop_timer_cancel(s->drain_timer);
     if (s->http)
         evhttp_free(s->http);
+    srv_http_sweep(s, 1);
     proc_close(&s->p);
     for (size_t i = 0; i < s->nagents; i++)
         if (s->agents[i].owned)

@@ -10,6 +10,7 @@
 #include "schema/schema.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 typedef struct sroute {
     const char *method;
@@ -172,6 +174,62 @@ sconn_t *srv_conn_of(sctx_t *c)
     return k;
 }
 
+/* ---- every accepted connection ----------------------------------------------------- */
+
+static struct bufferevent *on_accept(struct event_base *base, void *arg)
+{
+    srv_t *s = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    sguard_t *g = bev ? calloc(1, sizeof *g) : NULL;
+    if (!g)
+        return bev; /* NULL: evhttp makes its own; untracked either way */
+    bufferevent_incref(bev);
+    g->bev = bev;
+    g->born_ns = loop_mono_ns();
+    g->next = s->guards;
+    s->guards = g;
+    s->nguards++;
+    return bev;
+}
+
+void srv_http_sweep(srv_t *s, int all)
+{
+    uint64_t now = loop_mono_ns(), limit = (uint64_t)s->o.timeout_s * 1000000000ull;
+    for (sguard_t **pg = &s->guards; *pg;) {
+        sguard_t *g = *pg;
+        bufferevent_data_cb rd, wr;
+        bufferevent_event_cb ev;
+        void *arg;
+        /* evhttp keeps an event callback on every bufferevent it owns; bufferevent_free
+         * clears them all, so none means it is done with this one */
+        bufferevent_getcb(g->bev, &rd, &wr, &ev, &arg);
+        if (all || (!rd && !wr && !ev)) {
+            *pg = g->next;
+            bufferevent_decref(g->bev); /* closes the socket if evhttp has let it go */
+            free(g);
+            s->nguards--;
+            continue;
+        }
+        if (!g->served && !g->cut && now - g->born_ns > limit) {
+            evutil_socket_t fd = bufferevent_getfd(g->bev);
+            if (fd >= 0)
+                shutdown(fd, SHUT_RDWR); /* evhttp sees the end and frees it */
+            g->cut = 1;
+        }
+        pg = &g->next;
+    }
+}
+
+static void mark_served(srv_t *s, struct evhttp_connection *evc)
+{
+    struct bufferevent *bev = evc ? evhttp_connection_get_bufferevent(evc) : NULL;
+    for (sguard_t *g = s->guards; g && bev; g = g->next)
+        if (g->bev == bev) {
+            g->served = 1;
+            return;
+        }
+}
+
 /* ---- dispatch ---------------------------------------------------------------------- */
 
 /* Does path match the template? Copies the {id} segment into id. */
@@ -241,12 +299,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     int known = 0;
     for (sconn_t *k = s->conns; k && !known; k = k->next)
         known = k->evc == evc;
-    if (!known && s->nconns >= s->o.max_conns) {
+    mark_served(s, evc);
+    if (!known && s->nguards > s->o.max_conns)
+        srv_http_sweep(s, 0); /* count only connections still open */
+    if (!known && s->nguards > s->o.max_conns) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
         srv_reply_error(&c, 429, "too_many_connections",
-                        "%d connections are open; the limit is %d (--max-connections)", s->nconns,
-                        s->o.max_conns);
+                        "%d connections are open; the limit is %d (--max-connections)",
+                        s->nguards - 1, s->o.max_conns);
         return;
     }
     if (!srv_conn_of(&c)) {
@@ -324,6 +385,7 @@ int srv_http_start(srv_t *s, char *errbuf, size_t errlen)
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(s->http, on_request, s);
+    evhttp_set_bevcb(s->http, on_accept, s);
     s->sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
     if (!s->sock)
         return err_set(errbuf, errlen, ERR_IO,

@@ -24,6 +24,7 @@ struct evhttp;
 struct evhttp_request;
 struct evhttp_connection;
 struct evhttp_bound_socket;
+struct bufferevent;
 
 typedef struct srv srv_t;
 typedef struct smetrics smetrics_t;
@@ -50,6 +51,18 @@ typedef struct sconn {
     struct swatch *watches;
     struct sconn *next, **pprev;
 } sconn_t;
+
+/* Every accepted connection, from its accept (evhttp's bufferevent callback) until evhttp
+ * has freed it: we hold a reference on its bufferevent so that we may look at it from the
+ * sweep, which drops the ones evhttp is done with and cuts those that have not sent a whole
+ * first request within --timeout (slow-loris clients that dribble their request head). */
+typedef struct sguard {
+    struct bufferevent *bev;
+    uint64_t born_ns;
+    int served; /* a whole request arrived on it */
+    int cut;    /* shut down by the sweep */
+    struct sguard *next;
+} sguard_t;
 
 /* Routes, for dispatch and for the metrics' route label (bounded). */
 typedef enum sroute_id {
@@ -111,6 +124,8 @@ struct srv {
     int port;
     sconn_t *conns;
     int nconns;
+    sguard_t *guards; /* every open client connection */
+    int nguards;
     swatch_t *watches;
     swatch_t *by_run[SRV_WATCH_BUCKETS]; /* the same, by run id: an event visits its run's */
     int nstreams;
@@ -145,6 +160,9 @@ char *srv_query(sctx_t *c, const char *key);
 const char *srv_route_method(sroute_id_t r);
 const char *srv_route_path(sroute_id_t r);
 int srv_http_start(srv_t *s, char *errbuf, size_t errlen);
+/* Drop the connections evhttp has freed; cut those without a first request after
+ * --timeout. all: drop every one (at exit, after evhttp_free). */
+void srv_http_sweep(srv_t *s, int all);
 void srv_http_stop_accepting(srv_t *s);
 /* The sconn of a request's connection (registered on first use). */
 sconn_t *srv_conn_of(sctx_t *c);

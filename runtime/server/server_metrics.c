@@ -452,7 +452,7 @@ void srv_metrics(sctx_t *c)
          "/v1/runs answers 429 (--max-runs).");
     buf_addf(&b, "agentd_runs_in_flight_limit %d\n", s->o.max_runs);
     head(&b, "agentd_http_connections", "gauge", "Client connections open.");
-    buf_addf(&b, "agentd_http_connections %d\n", s->nconns);
+    buf_addf(&b, "agentd_http_connections %d\n", s->nguards);
     head(&b, "agentd_http_streams", "gauge",
          "Event streams open (SSE, streamed chat "
          "completions).");
