@@ -308,6 +308,26 @@ static void test_eval_files(void)
          " variants = { 'shouting' } } } }", "\"shouting\" is not a variant"},
         {"return { agent = 'a', gate = { max_fun = 1 }, cases = {} }", "gate.max_fun"},
     };
+    /* JSONL cases beside a Lua config; errors name the file and line */
+    char jl[256], cfg[512];
+    snprintf(jl, sizeof jl, "%s", write_tmp("cases.jsonl",
+        "{\"id\": \"j1\", \"input\": \"x\", \"assert\": [{\"kind\": \"contains\", \"value\": \"a\"}],"
+        " \"variants\": [\"casing\"], \"paraphrases\": [\"y\"]}\n\n"
+        "{\"id\": \"j2\", \"input\": \"z\", \"expected\": \"zz\"}\n"));
+    snprintf(cfg, sizeof cfg, "return { agent = 'a.lua', cases_file = '%s' }", jl);
+    char evp[256];
+    snprintf(evp, sizeof evp, "%s", write_tmp("jl.eval.lua", cfg));
+    p = evp;
+    e = eval_load(p, err, sizeof err);
+    CHECK(e && eval_case_count(e) == 4);
+    if (e)
+        CHECK_EQ_STR(e->cases[2].id, "j1~p1");
+    eval_free(e);
+    write_tmp("cases.jsonl", "{\"id\": \"j1\", \"input\": \"x\", \"expected\": \"y\"}\n{\"id\": \"j2\",}\n");
+    e = eval_load(p, err, sizeof err);
+    CHECK(!e && strstr(err, "cases.jsonl:2: invalid JSON"));
+    unlink(p);
+    unlink(jl);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         p = write_tmp("bad.eval.lua", bad[i].text);
         e = eval_load(p, err, sizeof err);
