@@ -4,6 +4,7 @@
  */
 #include "eval_int.h"
 
+#include "buf.h"
 #include "err.h"
 #include "jx.h"
 
@@ -32,6 +33,8 @@ static const char *oneline(const char *s, size_t max, char *buf, size_t len)
     buf[j] = 0;
     return buf;
 }
+
+static void print_matrix(FILE *f, json_object *vars);
 
 void eval_print(FILE *f, json_object *r)
 {
@@ -97,9 +100,96 @@ void eval_print(FILE *f, json_object *r)
         }
         fprintf(f, "\n");
     }
+    print_matrix(f, vars);
     json_object *errs = jx_get(r, "harness_errors");
     for (size_t i = 0; i < json_object_array_length(errs); i++)
         fprintf(f, "harness error: %s\n", json_object_get_string(json_object_array_get_idx(errs, i)));
+}
+
+/* With several variants (a model or agent matrix): their figures side by side, and the
+ * cases whose outcome differs between them. */
+/* Print the row without its trailing blanks, and empty it. */
+static void put_row(FILE *f, buf_t *row)
+{
+    const char *t = buf_str(row);
+    size_t n = strlen(t);
+    while (n && t[n - 1] == ' ')
+        n--;
+    fprintf(f, "%.*s\n", (int)n, t);
+    buf_reset(row);
+}
+
+static void print_matrix(FILE *f, json_object *vars)
+{
+    size_t nv = json_object_array_length(vars);
+    if (nv < 2)
+        return;
+    char cell[64];
+    buf_t row = {0};
+    buf_addf(&row, "\nside by side%*s", 14, "");
+    for (size_t i = 0; i < nv; i++)
+        buf_addf(&row, " %-24.24s", jx_str_or(json_object_array_get_idx(vars, i), "name", ""));
+    put_row(f, &row);
+    static const struct {
+        const char *label, *key;
+        int kind; /* 0 percent, 1 ms, 2 dollars */
+    } rows[] = {{"pass rate", "pass_rate", 0},     {"p50 latency", "p50_latency_ms", 1},
+                {"p95 latency", "p95_latency_ms", 1}, {"error rate", "error_rate", 0},
+                {"cost", "cost_usd", 2},           {"cost per case", "cost_per_case_usd", 2}};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        buf_addf(&row, "  %-24s", rows[r].label);
+        for (size_t i = 0; i < nv; i++) {
+            double x = dget(jx_get(json_object_array_get_idx(vars, i), "summary"), rows[r].key);
+            if (rows[r].kind == 0)
+                snprintf(cell, sizeof cell, "%.1f%%", x * 100);
+            else if (rows[r].kind == 1)
+                snprintf(cell, sizeof cell, "%.0f ms", x);
+            else
+                snprintf(cell, sizeof cell, "$%.6f", x);
+            buf_addf(&row, " %-24s", cell);
+        }
+        put_row(f, &row);
+    }
+    static const char *const fams[] = {"original", "paraphrase", "typos", "casing", "whitespace",
+                                       NULL};
+    for (size_t k = 0; fams[k]; k++) {
+        if (!jx_get(jx_get(json_object_array_get_idx(vars, 0), "families"), fams[k]))
+            continue;
+        buf_addf(&row, "  %-24s", fams[k]);
+        for (size_t i = 0; i < nv; i++) {
+            json_object *fo = jx_get(jx_get(json_object_array_get_idx(vars, i), "families"), fams[k]);
+            snprintf(cell, sizeof cell, "%lld/%lld", (long long)jx_int(fo, "passed", 0),
+                     (long long)jx_int(fo, "attempts", 0));
+            buf_addf(&row, " %-24s", cell);
+        }
+        put_row(f, &row);
+    }
+    json_object *cases = jx_get(json_object_array_get_idx(vars, 0), "cases");
+    int shown = 0;
+    for (size_t c = 0; c < json_object_array_length(cases); c++) {
+        const char *id = jx_str_or(json_object_array_get_idx(cases, c), "id", "");
+        int p0 = -1, differ = 0;
+        buf_addf(&row, "  %-24.24s", id);
+        for (size_t i = 0; i < nv; i++) {
+            json_object *vc = NULL, *vcs = jx_get(json_object_array_get_idx(vars, i), "cases");
+            for (size_t k = 0; k < json_object_array_length(vcs) && !vc; k++)
+                if (!strcmp(jx_str_or(json_object_array_get_idx(vcs, k), "id", ""), id))
+                    vc = json_object_array_get_idx(vcs, k);
+            int p = vc ? json_object_get_boolean(jx_get(vc, "pass")) : -1;
+            if (i == 0)
+                p0 = p;
+            differ |= p != p0;
+            buf_addf(&row, " %-24s", p < 0 ? "-" : p ? "pass" : "FAIL");
+        }
+        if (differ && !shown++)
+            fprintf(f, "cases whose outcome differs:\n");
+        if (differ)
+            put_row(f, &row);
+        buf_reset(&row);
+    }
+    if (!shown)
+        fprintf(f, "every case has the same outcome in every variant\n");
+    buf_free(&row);
 }
 
 static void xml_text(FILE *f, const char *s)

@@ -56,6 +56,8 @@ sed -e 's/name = "support"/name = "support-no-kb"/' -e 's/"lookup_order", "searc
 "$AGENTD" eval evals/support.eval.lua $R --agent "agents/support.lua,$TMP/w/agents/nokb.lua" >"$TMP/o" 2>&1; rc=$?
 grep -q "^summary support@offline: pass rate 100.0%" "$TMP/o" && grep -q "^summary support-no-kb@offline: pass rate" "$TMP/o" &&
     [ $rc -eq 1 ] && grep -q "gate support-no-kb@offline: REGRESSION" "$TMP/o" &&
+    grep -q "^side by side  *support@offline  *support-no-kb@offline$" "$TMP/o" &&
+    grep -q "^  pass rate  *100.0%  *[0-9.]*%$" "$TMP/o" && grep -q "^  return-policy  *pass  *FAIL$" "$TMP/o" &&
     ok "--agent matrix: both variants side by side; without retrieval the gate fails (exit 1)" ||
     fail "matrix" "rc=$rc $(grep -E '^summary|^gate' "$TMP/o")"
 
