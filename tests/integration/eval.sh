@@ -175,6 +175,17 @@ print(','.join(sorted({a['model'] for c in d['variants'][0]['cases'] for a in c[
     ok "the flagship passes against the fake provider's scripted conversations ($n/$n, every run answered by it)" ||
     fail "flagship on fake" "rc=$rc by=$by $(grep -E 'FAIL|summary' "$TMP/o")"
 
+# The same prompt edit on the flagship: the scripted model stops citing tracking numbers.
+mkdir -p "$TMP/w2" && cp -r agents tools "$TMP/w2/"
+sed -i '/^How to answer/,$d' "$TMP/w2/agents/prompts/support.md"
+"$AGENTD" eval evals/support.eval.lua --agent "$TMP/w2/agents/support.lua" --model openai:fake $R \
+    --baseline "$TMP/sfake.json" >"$TMP/o" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "REGRESSION case status-in-transit: pass -> FAIL: contains \"in transit\": not in the output" "$TMP/o" &&
+    grep -q "REGRESSION case status-shipped~casing: pass -> FAIL" "$TMP/o" && grep -q "gate: REGRESSION (exit 1)" "$TMP/o" &&
+    ! grep -q "REGRESSION case return-policy" "$TMP/o" &&
+    ok "the flagship after the prompt edit: exit 1, the order-status cases listed, the others not" ||
+    fail "flagship prompt edit" "rc=$rc $(grep -E 'REGRESSION|gate' "$TMP/o" | head -20)"
+
 # ---- prompt try at three temperatures --------------------------------------------------
 : >"$TMP/wire.jsonl"
 "$AGENTD" prompt try agents/prompts/support.md "Where is order 1042?" --model openai:fake --n 4 \
