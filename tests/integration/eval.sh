@@ -197,6 +197,22 @@ import json
 ts = sorted({json.loads(l).get('temperature') for l in open('$TMP/wire.jsonl') if l.strip()})
 print(','.join('%g' % t for t in ts))")
 [ "$temps" = "0,0.7,1.2" ] && ok "each setting's temperature reaches the provider" || fail "temperatures on the wire" "$temps"
+# A sampling model (fakellm "texts": always the first at temperature 0, drawn at random with
+# probability T otherwise): the spread grows with the temperature.
+stop_fake
+start_fake --script tests/fixtures/evals/sample_script.json --seed 7 ||
+    { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+"$AGENTD" prompt try agents/prompts/support.md "Where is order 1042?" --model openai:fake --n 20 \
+    --temperature 0,0.7,1.2 $R --json >"$TMP/o" 2>&1; rc=$?
+python3 - "$TMP/o" <<'PY' && ok "prompt try counts distinct answers: 1 at temperature 0, more as it rises" || fail "spread" "rc=$rc $(head -c 600 "$TMP/o")"
+import json, sys
+t = json.load(open(sys.argv[1]))["temperatures"]
+d = [x["distinct"] for x in t]
+assert d[0] == 1 and d[2] >= 3 and d[1] >= 2, d
+assert all(sum(a["n"] for a in x["answers"]) == 20 for x in t)
+assert t[0]["answers"][0]["n"] == 20 and t[2]["answers"][0]["n"] < 20
+PY
 "$AGENTD" prompt try agents/support.lua "Where is my order 1042?" --n 3 --temperature 0,1 $R --json >"$TMP/o" 2>&1; rc=$?
 python3 -c "
 import json; d = json.load(open('$TMP/o'))
