@@ -333,6 +333,10 @@ int eval_gate(json_object *r, json_object *base, json_object *gate, FILE *f)
         json_object *bsum = jx_get(b, "summary");
         fprintf(f, "gate %s vs baseline %s (%s)\n", name, jx_str_or(base, "eval_id", "?"),
                 jx_str_or(b, "name", ""));
+        const char *ph = jx_str(jx_get(v, "prompt"), "hash"),
+                   *bph = jx_str(jx_get(b, "prompt"), "hash");
+        if (ph && bph && strcmp(ph, bph))
+            fprintf(f, "  note       the prompt changed since the baseline: %s -> %s\n", bph, ph);
         double brate = dget(bsum, "pass_rate"), drop = brate - rate;
         int rbad = drop > max_drop + 1e-9;
         fprintf(f, "  %s pass rate %.1f%% -> %.1f%% (%+.1f points; allowed drop %.1f)\n",

@@ -485,8 +485,16 @@ static int run_agent(driver_t *d, const char *agent_path, const char *const *mod
         const char *model = models[m] ? models[m] : d->p.agent->models[0];
         char name[400];
         snprintf(name, sizeof name, "%s@%s", d->p.agent->name, model);
-        json_object_array_add(variants, variant_json(d, vbase + (int)m, name, agent_path, model,
-                                                     repeat));
+        json_object *v = variant_json(d, vbase + (int)m, name, agent_path, model, repeat);
+        /* which prompt was evaluated: the gate says when it changed since the baseline */
+        const agent_t *a = d->p.agent;
+        json_object *pr = json_object_new_object();
+        json_object_object_add(pr, "file", a->prompt_file ? jx_new_str(a->prompt_file) : NULL);
+        json_object_object_add(pr, "hash", jx_new_str(a->prompt_hash));
+        json_object_object_add(pr, "git_commit",
+                               a->prompt_commit[0] ? jx_new_str(a->prompt_commit) : NULL);
+        json_object_object_add(v, "prompt", pr);
+        json_object_array_add(variants, v);
     }
     d->done_all += d->completed;
     slots_free(d);

@@ -149,8 +149,8 @@ grep -q "REGRESSION pass rate 100.0% -> 0.0%" "$TMP/o" &&
     grep -q "REGRESSION case tracking: pass -> FAIL: contains \"1Z999AA10123451042\": not in the output" "$TMP/o" &&
     grep -q "REGRESSION case tracking~typos: pass -> FAIL" "$TMP/o" &&
     grep -q "REGRESSION case rubric-tracking: pass -> FAIL: llm_rubric: the answer gives no tracking number" "$TMP/o" &&
-    grep -q "gate: REGRESSION (exit 1)" "$TMP/o" &&
-    ok "the report lists the pass-rate drop and each case that regressed, with its reason" ||
+    grep -q "gate: REGRESSION (exit 1)" "$TMP/o" && grep -q "note       the prompt changed since the baseline: [0-9a-f]\{16\} -> [0-9a-f]\{16\}" "$TMP/o" &&
+    ok "the report lists the pass-rate drop, each case that regressed with its reason, and that the prompt changed" ||
     fail "readable report" "$(grep -E 'gate|REGRESSION' "$TMP/o")"
 sed -n '/^gate support/,$p' "$TMP/o" | sed 's/^/    | /'
 
