@@ -46,8 +46,8 @@ void eval_print(FILE *f, json_object *r)
         fprintf(f, "%seval %s · %s · %s · %zu cases × %d\n", vi ? "\n" : "",
                 jx_str_or(r, "eval", ""), jx_str_or(r, "eval_id", ""), jx_str_or(v, "name", ""),
                 json_object_array_length(cases), repeat);
-        fprintf(f, "  %-28s %-10s %-6s %5s %8s %7s %9s  %s\n", "CASE", "FAMILY", "RESULT",
-                "SCORE", "LATENCY", "TOKENS", "COST", "REASON");
+        fprintf(f, "  %-28s %-10s %-6s %5s %8s %7s %9s  %s\n", "CASE", "FAMILY", "RESULT", "SCORE",
+                "LATENCY", "TOKENS", "COST", "REASON");
         for (size_t i = 0; i < json_object_array_length(cases); i++) {
             json_object *c = json_object_array_get_idx(cases, i), *at = jx_get(c, "attempts");
             size_t n = json_object_array_length(at);
@@ -83,14 +83,15 @@ void eval_print(FILE *f, json_object *r)
             fprintf(f, " · pass@%d %.1f%% · pass^%d %.1f%% · flaky %lld", repeat,
                     dget(sum, "pass_at_k") * 100, repeat, dget(sum, "pass_all_k") * 100,
                     (long long)jx_int(sum, "flaky", 0));
-        fprintf(f, " · latency p50 %.0f ms, p95 %.0f ms · errors %.1f%% · cost $%.4f "
-                   "($%.6f/case) · %lld tokens\n",
+        fprintf(f,
+                " · latency p50 %.0f ms, p95 %.0f ms · errors %.1f%% · cost $%.4f "
+                "($%.6f/case) · %lld tokens\n",
                 dget(sum, "p50_latency_ms"), dget(sum, "p95_latency_ms"),
                 dget(sum, "error_rate") * 100, dget(sum, "cost_usd"),
                 dget(sum, "cost_per_case_usd"), (long long)jx_int(sum, "tokens", 0));
         fprintf(f, "  by variant family:");
-        static const char *const order[] = {"original", "paraphrase", "typos", "casing",
-                                            "whitespace", NULL};
+        static const char *const order[] = {"original", "paraphrase", "typos",
+                                            "casing",   "whitespace", NULL};
         json_object *fam = jx_get(v, "families");
         for (size_t k = 0; order[k]; k++) {
             json_object *fo = jx_get(fam, order[k]);
@@ -103,7 +104,8 @@ void eval_print(FILE *f, json_object *r)
     print_matrix(f, vars);
     json_object *errs = jx_get(r, "harness_errors");
     for (size_t i = 0; i < json_object_array_length(errs); i++)
-        fprintf(f, "harness error: %s\n", json_object_get_string(json_object_array_get_idx(errs, i)));
+        fprintf(f, "harness error: %s\n",
+                json_object_get_string(json_object_array_get_idx(errs, i)));
 }
 
 /* With several variants (a model or agent matrix): their figures side by side, and the
@@ -133,9 +135,12 @@ static void print_matrix(FILE *f, json_object *vars)
     static const struct {
         const char *label, *key;
         int kind; /* 0 percent, 1 ms, 2 dollars */
-    } rows[] = {{"pass rate", "pass_rate", 0},     {"p50 latency", "p50_latency_ms", 1},
-                {"p95 latency", "p95_latency_ms", 1}, {"error rate", "error_rate", 0},
-                {"cost", "cost_usd", 2},           {"cost per case", "cost_per_case_usd", 2}};
+    } rows[] = {{"pass rate", "pass_rate", 0},
+                {"p50 latency", "p50_latency_ms", 1},
+                {"p95 latency", "p95_latency_ms", 1},
+                {"error rate", "error_rate", 0},
+                {"cost", "cost_usd", 2},
+                {"cost per case", "cost_per_case_usd", 2}};
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         buf_addf(&row, "  %-24s", rows[r].label);
         for (size_t i = 0; i < nv; i++) {
@@ -150,14 +155,15 @@ static void print_matrix(FILE *f, json_object *vars)
         }
         put_row(f, &row);
     }
-    static const char *const fams[] = {"original", "paraphrase", "typos", "casing", "whitespace",
-                                       NULL};
+    static const char *const fams[] = {"original", "paraphrase", "typos",
+                                       "casing",   "whitespace", NULL};
     for (size_t k = 0; fams[k]; k++) {
         if (!jx_get(jx_get(json_object_array_get_idx(vars, 0), "families"), fams[k]))
             continue;
         buf_addf(&row, "  %-24s", fams[k]);
         for (size_t i = 0; i < nv; i++) {
-            json_object *fo = jx_get(jx_get(json_object_array_get_idx(vars, i), "families"), fams[k]);
+            json_object *fo =
+                jx_get(jx_get(json_object_array_get_idx(vars, i), "families"), fams[k]);
             snprintf(cell, sizeof cell, "%lld/%lld", (long long)jx_int(fo, "passed", 0),
                      (long long)jx_int(fo, "attempts", 0));
             buf_addf(&row, " %-24s", cell);
@@ -223,7 +229,8 @@ int eval_junit_write(const char *path, json_object *r, char *errbuf, size_t errl
         size_t n = json_object_array_length(cases), failures = 0;
         double total_s = 0;
         for (size_t i = 0; i < n; i++)
-            failures += !json_object_get_boolean(jx_get(json_object_array_get_idx(cases, i), "pass"));
+            failures +=
+                !json_object_get_boolean(jx_get(json_object_array_get_idx(cases, i), "pass"));
         fprintf(f, "  <testsuite name=\"");
         xml_text(f, jx_str_or(v, "name", ""));
         fprintf(f, "\" tests=\"%zu\" failures=\"%zu\">\n", n, failures);
