@@ -213,6 +213,14 @@ assert d[0] == 1 and d[2] >= 3 and d[1] >= 2, d
 assert all(sum(a["n"] for a in x["answers"]) == 20 for x in t)
 assert t[0]["answers"][0]["n"] == 20 and t[2]["answers"][0]["n"] < 20
 PY
+echo '{"type":"object","required":["answer"],"properties":{"answer":{"type":"string"}}}' >"$TMP/answer.schema.json"
+"$AGENTD" prompt try agents/prompts/support.md "Where is order 1042?" --model openai:fake --n 4 \
+    --schema "$TMP/answer.schema.json" $R >"$TMP/o" 2>&1
+"$AGENTD" prompt try agents/prompts/support.md "Where is order 1042?" --model offline --n 4 \
+    --schema "$TMP/answer.schema.json" $R >"$TMP/o2" 2>&1
+grep -q "^temperature 0: 4 samples .* 0 ok · schema valid 0% " "$TMP/o" && grep -q "not match the output schema" "$TMP/o" &&
+    grep -q "^temperature 0: 4 samples .* 4 ok · schema valid 100% " "$TMP/o2" &&
+    ok "prompt try --schema: the validity rate (prose that never meets it 0%, structured output 100%)" || fail "schema validity" "$(cat "$TMP/o" "$TMP/o2")"
 "$AGENTD" prompt try agents/support.lua "Where is my order 1042?" --n 3 --temperature 0,1 $R --json >"$TMP/o" 2>&1; rc=$?
 python3 -c "
 import json; d = json.load(open('$TMP/o'))
