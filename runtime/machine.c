@@ -33,6 +33,10 @@ static const char *const event_names[] = {
     [ME_OBSERVED] = "observed",
     [ME_LIMIT] = "limit_reached",
     [ME_CANCEL] = "cancel",
+    [ME_PLANNED] = "plan_made",
+    [ME_STEP] = "plan_step",
+    [ME_REPLAN] = "replan",
+    [ME_HANDOFF] = "handoff",
 };
 _Static_assert(sizeof event_names / sizeof event_names[0] == ME__COUNT, "a name per event");
 
@@ -55,6 +59,13 @@ static const machine_transition_t table[] = {
     {MS_ACTING, ME_CANCEL, MS_CANCELLED},
     {MS_OBSERVING, ME_CANCEL, MS_CANCELLED},
     {MS_WAITING, ME_CANCEL, MS_CANCELLED},
+    /* plan_execute (machine_plan.c) */
+    {MS_PLANNING, ME_PLANNED, MS_PLANNING},
+    {MS_PLANNING, ME_STEP, MS_ACTING},
+    {MS_PLANNING, ME_REPLAN, MS_PLANNING},
+    {MS_OBSERVING, ME_REPLAN, MS_PLANNING},
+    /* handoffs (machine_sub.c) */
+    {MS_OBSERVING, ME_HANDOFF, MS_DONE},
 };
 
 const char *machine_state_name(machine_state_t s)
@@ -141,6 +152,7 @@ void machine_free(machine_t *m)
         mrun_release(m->runs);
     loop_timer_cancel(m->heartbeat);
     free(m->batch_runs);
+    msub_free_all(m);
     json_object_put(m->desc_cache);
     buf_free(&m->evbuf);
     free(m);
@@ -167,6 +179,8 @@ static void run_free(void *p)
     free(r->calls);
     json_object_put(r->messages);
     json_object_put(r->sigs);
+    json_object_put(r->plan);
+    json_object_put(r->plan_req);
     free(r->models_buf);
     store_run_clear(&r->rec);
     if (r->trace_fd >= 0)
@@ -198,6 +212,7 @@ void mrun_release(machine_run_t *r)
     if (r->next)
         r->next->pprev = r->pprev;
     m->active--;
+    msub_ended(r);
     if (m->o.obs.on_end)
         m->o.obs.on_end(m->o.obs.ud, &r->rec);
     if (m->active == 0 && m->o.obs.on_idle)
@@ -252,6 +267,10 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     r->agent = agent;
     r->refs = 1;
     r->trace_fd = -1;
+    r->lim.max_tokens = agent->max_tokens;
+    r->lim.max_cost_usd = agent->max_cost_usd;
+    r->lim.deadline_s = agent->deadline_s;
+    r->lim.max_model_calls = agent->max_model_calls;
     r->messages = json_object_new_array();
     r->sigs = json_object_new_object();
     /* Without a heartbeat nothing would renew the run's lease. */

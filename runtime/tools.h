@@ -13,6 +13,7 @@
 #ifndef AGENTD_TOOLS_H
 #define AGENTD_TOOLS_H
 
+#include "ctx.h"
 #include "loop.h"
 #include "tcall.h"
 
@@ -26,14 +27,8 @@ typedef struct tools tools_t;
 typedef struct tool tool_t;
 typedef struct tools_call tools_call_t;
 
-/* Per-agent policy the ctx doors enforce. Arrays of strings; NULL means "none allowed". */
-typedef struct tools_policy {
-    const char *agent;          /* kv namespace */
-    json_object *http_allow;    /* hosts ctx.http may reach, e.g. ["127.0.0.1","api.x.com"] */
-    json_object *exec_allow;    /* programs ctx.exec may run (argv[0]) */
-    json_object *secrets_allow; /* environment variable names ctx.secret may read */
-    const char *kb;             /* the agent's knowledge base (ctx.kb.default), or NULL */
-} tools_policy_t;
+/* Per-agent policy the ctx doors enforce (defined with them, in ctx.h). */
+typedef ctx_policy_t tools_policy_t;
 
 typedef struct tools_call_info {
     const char *run_id;
@@ -103,6 +98,14 @@ typedef struct tools_remote_ops {
     void (*cancel)(void *handle);
 } tools_remote_ops_t;
 
+/* Optional, used instead of ops->start when set: the same, with the call's identity (run,
+ * call id, idempotency key; borrowed for the call) for work keyed by the call, such as a
+ * sub-agent's run that a resumed call must find again instead of starting anew. */
+typedef int (*tools_remote_start_call_fn)(void *ud, json_object *args, uint64_t deadline_ns,
+                                          const tools_call_info_t *info,
+                                          tools_remote_done_fn done, void *done_ud,
+                                          void **out_handle);
+
 typedef struct tools_remote_def {
     const char *name;        /* 1-64 of [A-Za-z0-9_-], unique in the registry */
     const char *description;
@@ -112,6 +115,7 @@ typedef struct tools_remote_def {
     int idempotent, approval;
     const tools_remote_ops_t *ops;
     void *ud;                /* passed to start; must outlive the registry */
+    tools_remote_start_call_fn start_call; /* NULL: ops->start */
 } tools_remote_def_t;
 
 /* Register a remote tool. ERR_INVAL (bad name, a name already taken: errbuf names both),
