@@ -32,7 +32,8 @@ batch() { # batch RUNS PREFIX... : runs RUNS runs under PREFIX, prints the steps
     rm -rf "$W"/db* "$W/tr"
     "$@" "$AGENTD" batch "$ROOT/tests/fixtures/bench/agents/bench.lua" "$W/in.jsonl" \
         --concurrency 1 --db "$W/db" --traces "$W/tr" --json >"$W/out.json" 2>>"$W/err"
-    python3 -c "import json; print(json.load(open('$W/out.json'))['steps'])"
+    # batch --json prints a line per run, then the summary
+    python3 -c "import json; print(json.loads(open('$W/out.json').read().splitlines()[-1])['steps'])"
 }
 allocs() { # allocs RUNS -> "allocations steps"
     rm -f "$W/count"
