@@ -392,6 +392,8 @@ static void stats_gauge(buf_t *b, const char *name, const char *help, json_objec
 static void render_stats(srv_t *s, buf_t *b)
 {
     uint64_t now = loop_mono_ns();
+    if (s->o.stats_window_ns <= 0)
+        return;
     if (!s->stats || now - s->stats_at_ns > STATS_EVERY_NS) {
         stats_query_t q = {.since_ns = (int64_t)loop_wall_ns() - s->o.stats_window_ns,
                            .by = "agent"};
