@@ -698,18 +698,10 @@ int store_runs_count(store_t *st, const char *state_filter, int64_t *out)
     return src == SQLITE_ROW ? 0 : translate(src);
 }
 
-int store_runs_range(store_t *st, const char *state_filter, int offset, int limit,
-                     store_run_fn cb, void *ud)
+/* Step s (prepared, bound) handing each run row to cb until it returns nonzero; finalizes
+ * s. 0 or the SQLite error's code. */
+static int each_run(sqlite3_stmt *s, store_run_fn cb, void *ud)
 {
-    /* Not on a hot path: prepared per call so the filter can vary. */
-    sqlite3_stmt *s = NULL;
-    const char *sql = "SELECT " RUN_COLS " FROM runs WHERE (?1 IS NULL OR state=?1) "
-                      "ORDER BY created_ns DESC, id LIMIT ?2 OFFSET ?3";
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return ERR_IO;
-    bind_text(s, 1, state_filter);
-    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
-    sqlite3_bind_int(s, 3, offset > 0 ? offset : 0);
     int src, rc = 0;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         store_run_t r;
@@ -725,6 +717,21 @@ int store_runs_range(store_t *st, const char *state_filter, int offset, int limi
     return rc;
 }
 
+int store_runs_range(store_t *st, const char *state_filter, int offset, int limit,
+                     store_run_fn cb, void *ud)
+{
+    /* Not on a hot path: prepared per call so the filter can vary. */
+    sqlite3_stmt *s = NULL;
+    const char *sql = "SELECT " RUN_COLS " FROM runs WHERE (?1 IS NULL OR state=?1) "
+                      "ORDER BY created_ns DESC, id LIMIT ?2 OFFSET ?3";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return ERR_IO;
+    bind_text(s, 1, state_filter);
+    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+    sqlite3_bind_int(s, 3, offset > 0 ? offset : 0);
+    return each_run(s, cb, ud);
+}
+
 int store_runs_since(store_t *st, int64_t since_ns, const char *agent, store_run_fn cb,
                      void *ud)
 {
@@ -735,19 +742,7 @@ int store_runs_since(store_t *st, int64_t since_ns, const char *agent, store_run
         return ERR_IO;
     sqlite3_bind_int64(s, 1, since_ns);
     bind_text(s, 2, agent);
-    int src, rc = 0;
-    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        store_run_t r;
-        read_run(s, &r);
-        int stop = cb(ud, &r);
-        store_run_clear(&r);
-        if (stop)
-            break;
-    }
-    if (src != SQLITE_ROW && src != SQLITE_DONE)
-        rc = translate(src);
-    sqlite3_finalize(s);
-    return rc;
+    return each_run(s, cb, ud);
 }
 
 /* Insert (run_id, n, json) with one of the keyed-row statements (messages, events). */
