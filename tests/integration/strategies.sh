@@ -246,6 +246,21 @@ steps_before=$(q "SELECT count(*) FROM events WHERE run_id='$C'")
     [ "$(q "SELECT count(*) FROM subruns WHERE parent_run_id='$P'")" = 1 ] &&
     ok "the parent took the finished child's answer without running it again" || fail "resume parent after child" "rc=$rc $(cat "$TMP/k2r")"
 
+# Ctrl-C while the child runs cancels the parent, and the parent's call cancels the child.
+"$AGENTD" run "$W/agents/kidboss.lua" "What is the warehouse stock of order 1048?" --db "$DB" \
+    --traces "$TR" --quiet >"$TMP/k3" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT count(*) FROM tool_calls t JOIN runs r ON r.id=t.run_id WHERE r.agent='stockkid' AND t.state='running'" 2>/dev/null)" = 1 ] && break
+    sleep 0.05
+done
+kill -INT $pid 2>/dev/null; wait $pid; rc=$?
+P=$(q "SELECT id FROM runs WHERE agent='kidboss' ORDER BY created_ns DESC LIMIT 1")
+C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$P'")
+[ $rc -eq 1 ] && [ "$(q "SELECT state FROM runs WHERE id='$P'")" = cancelled ] &&
+    [ "$(q "SELECT state FROM runs WHERE id='$C'")" = cancelled ] &&
+    ok "Ctrl-C: parent and child both cancelled (exit 1)" || fail "cancel" "rc=$rc $(q "SELECT id, agent, state, error FROM runs WHERE id IN ('$P','$C')")"
+
 # A handoff: billing takes the conversation; its answer is the front desk's, no model call after.
 "$AGENTD" run agents/frontdesk.lua "I was charged twice for order 1042" --db "$DB" --traces "$TR" \
     --json >"$TMP/h1" 2>&1; rc=$?
