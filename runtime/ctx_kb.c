@@ -10,12 +10,13 @@
  * before its runs start (the agent file's kb_sources, proc.c).
  *
  * The KB database is $AGENTD_KB_DB, else the run database. The rag handle is opened on first
- * use and kept by the tools registry (its vectors stay loaded between calls). The search runs
- * synchronously on the loop thread: a keyword query or an offline-embedded vector query over
- * a few hundred thousand chunks takes milliseconds; a KB embedded over HTTP blocks the loop
- * for the query's embedding round trip (docs/rag.md).
+ * use and kept by the tools registry (its vectors and postings stay loaded between calls).
+ * The search runs synchronously on the loop thread: a keyword, vector or hybrid query over
+ * 100,000 chunks takes a few milliseconds, but the first one in a process loads the KB
+ * (about 2 s per 100,000 chunks), and a KB embedded over HTTP blocks the loop for the
+ * query's embedding round trip (docs/rag.md).
  */
-#include "ctx.h"
+#include "ctx_int.h"
 
 #include "err.h"
 #include "rag/rag.h"
@@ -101,7 +102,7 @@ static int kb_search(lua_State *L)
 
 void ctx_kb_push(lua_State *L, ctx_task_t *t)
 {
-    const tools_policy_t *p = ctx_task_env(t)->policy;
+    const ctx_policy_t *p = ctx_task_env(t)->policy;
     lua_createtable(L, 0, 2);
     lua_pushlightuserdata(L, t);
     lua_pushcclosure(L, kb_search, 1);

@@ -154,6 +154,7 @@ void machine_free(machine_t *m)
     free(m->batch_runs);
     msub_free_all(m);
     json_object_put(m->desc_cache);
+    buf_free(&m->evbuf);
     free(m);
 }
 
@@ -373,24 +374,21 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     machine_t *m = r->m;
     assert(r->in_batch && m->batch_open); /* only inside a unit (mstage_begin) */
     int64_t seq = r->rec.last_seq + 1;
-    char *json = trace_event_build(r->rec.id, seq, ev);
-    if (!json)
-        return ERR_NOMEM;
-    int rc = store_event_add(m->st, r->rec.id, seq, json);
-    if (rc) {
-        free(json);
+    buf_reset(&m->evbuf);
+    int rc = trace_event_write(&m->evbuf, r->rec.id, seq, ev);
+    if (!rc)
+        rc = store_event_add(m->st, r->rec.id, seq, buf_str(&m->evbuf));
+    if (rc)
         return rc;
-    }
-    mline_t *l = malloc(sizeof *l);
-    if (!l) {
-        free(json);
+    /* One allocation per event: the line queued for the trace file holds its text. */
+    mline_t *l = malloc(sizeof *l + m->evbuf.len + 1);
+    if (!l)
         return ERR_NOMEM;
-    }
+    memcpy(l->json, buf_str(&m->evbuf), m->evbuf.len + 1);
     snprintf(l->run_id, sizeof l->run_id, "%.16s", r->rec.id);
     l->r = r;
     l->late = r->fresh;
     mrun_ref(r);
-    l->json = json;
     l->next = NULL;
     *m->lines_tail = l;
     m->lines_tail = &l->next;
@@ -417,7 +415,6 @@ int mstage_end(machine_run_t *r, int rc)
         m->lines_tail = r->lines_mark;
         while (l) {
             mline_t *n = l->next;
-            free(l->json);
             mrun_unref(l->r);
             free(l);
             l = n;
@@ -501,7 +498,6 @@ static void flush_cb(void *arg)
                 m->o.obs.on_event(m->o.obs.ud, l->run_id, ev);
             json_object_put(ev);
         }
-        free(l->json);
         mrun_unref(l->r);
         free(l);
     }

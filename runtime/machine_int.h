@@ -33,8 +33,8 @@ typedef struct mline {
     struct machine_run *r; /* holds a reference until written */
     int late;              /* the run is created in this batch: append after the commit */
     char run_id[17];
-    char *json;
     struct mline *next;
+    char json[];           /* the event, in the same allocation */
 } mline_t;
 
 struct machine_run {
@@ -57,6 +57,8 @@ struct machine_run {
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
     char session[128];       /* conversation this run is a turn of, "" when none */
     int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
+    int temp_set;            /* machine_start_opts_t.temperature applies */
+    double temperature;
     /* Limits this run is held to: the agent's, or for a sub-agent's run the agent's cut to
      * what its parent had left (machine_sub.c). */
     struct mlimits {
@@ -98,6 +100,7 @@ struct machine {
     size_t active;
     int batch_open;
     int warned_traces;
+    buf_t evbuf;            /* scratch for event JSON, reused from event to event */
     mline_t *lines, **lines_tail;
     machine_run_t **batch_runs;  /* runs with work in the open batch (each holds a ref) */
     size_t nbatch, batch_cap;

@@ -155,10 +155,17 @@ static int merge_attrs(spantree_span_t *s, json_object *attrs)
     return 0;
 }
 
+/* A retry is an attempt that failed and was tried again: counted apart from errors, so a
+ * call that succeeded on its second attempt is not an error of the run. */
+static int is_retry(const spantree_span_t *s)
+{
+    return strcmp(s->op, "retry") == 0;
+}
+
 static void set_status(spantree_t *m, spantree_span_t *s, const char *status, const char *error)
 {
     if (status && strcmp(status, "error") == 0) {
-        if (s->status != SPAN_ERROR)
+        if (s->status != SPAN_ERROR && !is_retry(s))
             m->errors++;
         s->status = SPAN_ERROR;
     } else if (status && strcmp(status, "ok") == 0 && s->status == SPAN_UNSET) {
@@ -213,6 +220,27 @@ static int fallback_label(spantree_span_t *s, json_object *attrs)
     return 0;
 }
 
+/* Where a failed decision posted on an existing span goes in the tree: a denied approval
+ * is posted on the run's root when the operator answers; it belongs beside the
+ * "guardrail approval_required" span of the same call (in the state span that asked), so
+ * it reads in place and `e` finds it. Into out (the parent's id). */
+static void error_point_parent(const spantree_t *m, int si, json_object *attrs, char *out,
+                               size_t len)
+{
+    snprintf(out, len, "%s", m->spans[si].id);
+    const char *call = attrs ? jx_str(attrs, "gen_ai.tool.call.id") : NULL;
+    if (!call)
+        return;
+    for (int i = m->nspans - 1; i >= 0; i--) {
+        const spantree_span_t *k = &m->spans[i];
+        const char *kc = spantree_attr_str(k, "gen_ai.tool.call.id");
+        if (k->point && !strcmp(k->op, "guardrail") && kc && !strcmp(kc, call) && k->parent[0]) {
+            snprintf(out, len, "%s", k->parent);
+            return;
+        }
+    }
+}
+
 static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t errlen)
 {
     spantree_event_t *ev = &m->evs[evi];
@@ -234,6 +262,17 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
         snprintf(m->last_state, sizeof m->last_state, "%s", state_to);
 
     int si = spantree_find(m, span_id);
+    /* An error posted as a point on an existing span (a denied approval, a failed guardrail
+     * check) becomes an instant span of its own: counted as an error and found by the
+     * viewer's next-error key like any failed span. Retries stay events of their span. */
+    char synth_id[40], synth_parent[40];
+    if (si >= 0 && ev->phase == 'p' && ev->is_error && !(op && !strcmp(op, "retry"))) {
+        snprintf(synth_id, sizeof synth_id, "ev%lld", (long long)ev->seq);
+        error_point_parent(m, si, attrs, synth_parent, sizeof synth_parent);
+        span_id = synth_id;
+        parent = synth_parent;
+        si = spantree_find(m, span_id);
+    }
     int fresh = si < 0;
     if (fresh && (si = span_add(m, span_id, parent, ev->ts_ns)) < 0)
         return ERR_NOMEM;
@@ -278,8 +317,6 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
             s->retries++;
             m->retries++;
         }
-        if (ev->is_error)
-            m->errors++;
     }
     if (end_span) {
         int ei = spantree_find(m, end_span);
@@ -441,7 +478,9 @@ int spantree_flatten(spantree_t *m, int show_points)
         s->parent_idx = spantree_find(m, s->parent);
         if (s->parent_idx == i)
             s->parent_idx = -1;
-        s->sub_errors = s->status == SPAN_ERROR;
+        s->sub_errors = s->status == SPAN_ERROR && !is_retry(s);
+        s->sub_tokens = spantree_span_tokens(s);
+        s->sub_cost = spantree_span_cost(s);
     }
     /* Break cycles from corrupt input: follow each parent chain at most n steps. */
     for (int i = 0; i < n; i++) {
@@ -465,13 +504,21 @@ int spantree_flatten(spantree_t *m, int show_points)
         int p = m->spans[i].parent_idx + 1;
         kids[start[p] + count[p]++] = i;
     }
-    /* Subtree error counts: children have higher creation index than parents almost
-     * always, but not necessarily, so sum by walking each error span's ancestors. */
+    /* Subtree error counts and usage: children have higher creation index than parents
+     * almost always, but not necessarily, so sum by walking each span's ancestors (only
+     * spans that have something to add: errors and model calls are few). */
     for (int i = 0; i < n; i++) {
-        if (m->spans[i].status != SPAN_ERROR)
+        const spantree_span_t *s = &m->spans[i];
+        int err = s->status == SPAN_ERROR && !is_retry(s);
+        int64_t tok = spantree_span_tokens(s);
+        double cost = spantree_span_cost(s);
+        if (!err && !tok && cost == 0)
             continue;
-        for (int p = m->spans[i].parent_idx; p >= 0; p = m->spans[p].parent_idx)
-            m->spans[p].sub_errors++;
+        for (int p = s->parent_idx; p >= 0; p = m->spans[p].parent_idx) {
+            m->spans[p].sub_errors += err;
+            m->spans[p].sub_tokens += tok;
+            m->spans[p].sub_cost += cost;
+        }
     }
     /* Per parent (index p+1), the last child that will be shown; per span, its row. */
     int *lastvis = malloc(((size_t)n + 1) * sizeof *lastvis);
@@ -540,6 +587,20 @@ int64_t spantree_span_end(const spantree_t *m, const spantree_span_t *s, int64_t
     if (now_ns)
         return now_ns > s->start_ns ? now_ns : s->start_ns;
     return m->max_ns > s->start_ns ? m->max_ns : s->start_ns;
+}
+
+/* The root (invoke_agent) may repeat its children's totals in its attrs: never its own. */
+int64_t spantree_span_tokens(const spantree_span_t *s)
+{
+    if (strcmp(s->op, "invoke_agent") == 0)
+        return 0;
+    return spantree_attr_int(s, "gen_ai.usage.input_tokens", 0) +
+           spantree_attr_int(s, "gen_ai.usage.output_tokens", 0);
+}
+
+double spantree_span_cost(const spantree_span_t *s)
+{
+    return strcmp(s->op, "invoke_agent") ? spantree_attr_double(s, "gen_ai.usage.cost", 0) : 0;
 }
 
 const char *spantree_attr_str(const spantree_span_t *s, const char *key)

@@ -10,7 +10,10 @@
  *   phase "end"    closes span span_id at ts_ns with its status and error;
  *   end_span       (on transitions) closes that state span at this event's ts_ns;
  *   phase "point"  on a known span_id is an event of that span; on a new span_id it is an
- *                  instant span (a retry, a guardrail decision) under parent_id.
+ *                  instant span (a retry, a guardrail decision) under parent_id. A point
+ *                  with status error on a known span (a denied approval) is an instant span
+ *                  too, "ev<seq>", under that span, or beside the approval request of the
+ *                  same tool call, so it is counted and found like any failed span.
  * A span's attrs are the merge of its begin and end events' attrs (end wins).
  * An end without a begin still makes a span (it starts at its end); a span whose end never
  * came (a crash, or a run still going) stays open: end_ns == 0.
@@ -56,7 +59,9 @@ typedef struct spantree_span {
     /* filled by spantree_flatten */
     int parent_idx;
     int depth;
-    int sub_errors; /* error spans in the subtree, self included */
+    int sub_errors;     /* error spans in the subtree, self included (retries are not) */
+    int64_t sub_tokens; /* model tokens (in + out) in the subtree, self included */
+    double sub_cost;    /* model cost in the subtree, self included */
 } spantree_span_t;
 
 typedef struct spantree_row {
@@ -81,8 +86,8 @@ typedef struct spantree {
     /* run totals, kept current as events arrive */
     int64_t in_tokens, out_tokens;
     double cost;
-    int errors; /* events with status error */
-    int retries;
+    int errors;  /* spans that failed (a retry is not one; a denied approval is) */
+    int retries; /* retried attempts: model call retries and tool retries */
     int steps;                    /* the highest "step" of any event */
     char agent[128];
     char last_state[16];
@@ -125,6 +130,12 @@ int spantree_root(const spantree_t *m);
 /* Effective end of a span for display: end_ns, or now_ns when still open (follow), or the
  * latest event time when now_ns is 0. */
 int64_t spantree_span_end(const spantree_t *m, const spantree_span_t *s, int64_t now_ns);
+
+/* The span's own model tokens, input + output (0 for spans that made no model call; the
+ * root's copy of the run totals is not its own). */
+int64_t spantree_span_tokens(const spantree_span_t *s);
+/* The span's own model cost in USD, on the same terms. */
+double spantree_span_cost(const spantree_span_t *s);
 
 /* Attribute helpers over a span's merged attrs. */
 const char *spantree_attr_str(const spantree_span_t *s, const char *key);

@@ -1,7 +1,11 @@
 /*
  * trace: one JSON event per transition, model call, retry, tool call and guardrail
  * decision. Events are written to SQLite (inside the transition's transaction, by the
- * caller via store_event_add) and, after commit, appended to <dir>/<run-id>.jsonl.
+ * caller via store_event_add) and appended to <dir>/<run-id>.jsonl by the group commit
+ * (machine.c flush_cb): just before the commit for runs that already exist in the database,
+ * just after it for runs created in that batch. A kill between the two leaves the file
+ * ahead of or behind the database; the run is then unfinished there, and its resume
+ * rewrites the file from the database (trace_rewrite_*). The database is the truth.
  *
  * Event format, schema version 1 (one JSON object per line):
  *   v            1
@@ -26,10 +30,12 @@
  *                gen_ai.tool.name, gen_ai.tool.call.id, gen_ai.agent.name,
  *                gen_ai.conversation.id (= run id), plus agentd.* extras.
  * Fields that would be null are omitted (readers treat a missing field as null).
- * Secrets never appear in attrs (callers pass redacted data; trace_redact helps).
+ * Secrets never appear in attrs: callers pass data redacted with redact.h.
  */
 #ifndef AGENTD_TRACE_H
 #define AGENTD_TRACE_H
+
+#include "buf.h"
 
 #include <json-c/json.h>
 #include <stdint.h>
@@ -49,7 +55,11 @@ typedef struct trace_ev {
     json_object *attrs;      /* borrowed, may be NULL */
 } trace_ev_t;
 
-/* New JSON text (malloc'd, no newline) of ev as event seq of run_id, stamped now. */
+/* Append the JSON text (no newline) of ev as event seq of run_id, stamped now, to b.
+ * 0, or the buffer's sticky error (ERR_NOMEM, ERR_TOOBIG). A caller that keeps b for the
+ * next event allocates nothing once b has grown. */
+int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_t *ev);
+/* The same as a new string (malloc'd), NULL if memory ran out. */
 char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev);
 
 /* Append line + '\n' to <dir>/<run_id>.jsonl (O_APPEND, created 0644). 0 or ERR_IO. */
@@ -75,8 +85,10 @@ int trace_rewrite_end(trace_rewrite_t *w, int ok);
 /* New random 16-hex span id into buf[17]. */
 void trace_span_id(char buf[17]);
 
-/* Replace secrets in s (in place): values of env vars named *KEY*, *TOKEN*, *SECRET*,
- * and "Bearer xxx"/"x-api-key: xxx" patterns become "[REDACTED]". */
+/* Replace secrets in s (in place, same length): values of environment variables named
+ * *KEY*, *TOKEN*, *SECRET*, *PASSWORD*, and "Bearer xxx"/"x-api-key: xxx" values become
+ * "[REDACTED]" (padded with '*'). Newlines are kept (redact.h's redact_copy makes one line);
+ * OTLP content capture uses it. */
 void trace_redact(char *s);
 
 #endif

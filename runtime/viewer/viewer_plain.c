@@ -260,11 +260,11 @@ void viewer_plain_tree(spantree_t *m, const store_run_t *run, FILE *out)
                               : m->max_ns - m->min_ns;
     fprintf(out,
             "run %s  agent %s  state %s  steps %d  duration %s  tokens %lld in / %lld out"
-            "  cost $%.6f  errors %d\n",
+            "  cost $%.6f  errors %d  retries %d\n",
             m->run_id, run && run->agent[0] ? run->agent : (m->agent[0] ? m->agent : "?"),
             run ? run->state : (m->last_state[0] ? m->last_state : "?"), run ? run->step : 0,
             spantree_fmt_dur(total, dur, sizeof dur), (long long)m->in_tokens,
-            (long long)m->out_tokens, run ? run->cost_usd : m->cost, m->errors);
+            (long long)m->out_tokens, run ? run->cost_usd : m->cost, m->errors, m->retries);
     if (run && run->error && *run->error)
         fprintf(out, "error: %s\n", run->error);
     if (spantree_flatten(m, 1)) {
