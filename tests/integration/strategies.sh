@@ -7,6 +7,7 @@
 # in the trace and the OTLP export) and a child killed mid-run, resumed through its parent
 # or on its own first.
 . tests/integration/lib.sh
+. tests/integration/lib_serve.sh
 DB="$TMP/p.db"
 TR="$TMP/tr"
 F=tests/fixtures/strategies
@@ -286,6 +287,19 @@ C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$(rid "$TMP/h2")'")
     [ "$(q "SELECT count(*) FROM messages WHERE run_id='$C' AND body LIKE '%my order number is 1042%'")" = 1 ] &&
     ok "handoff in a session: billing gets the earlier turns and uses the order number" ||
     fail "session handoff" "rc=$rc $(cat "$TMP/h2")"
+
+# agentd serve: every served agent gets its sub-agents, limits variants included.
+if start_serve "$TMP/srv.log" --db "$TMP/srv.db" --traces "$TMP/srv.tr"; then
+    st=$(req POST /v1/runs -d '{"agent":"frontdesk","input":"I was charged twice for order 1042","wait":true}')
+    [ "$st" = 200 ] && [ "$(jb .reason)" = handoff ] && ok "serve: frontdesk hands over to billing" ||
+        fail "serve handoff" "$st $(head -c 400 "$TMP/body")"
+    st=$(req POST /v1/runs -d '{"agent":"support","input":"I think I was charged twice for order 1042, can you check the payment?","wait":true,"options":{"limits":{"max_steps":5}}}')
+    [ "$st" = 200 ] && jb .answer | grep -q "INV-1042" && ok "serve: a limits variant of support still calls billing" ||
+        fail "serve variant" "$st $(head -c 400 "$TMP/body")"
+    stop_serve
+else
+    fail "agentd serve starts" "$(cat "$TMP/srv.log")"
+fi
 
 # ---- bad agent files ------------------------------------------------------------------------
 printf 'return { name = "x", strategy = "chaos" }\n' >"$W/agents/bad1.lua"
