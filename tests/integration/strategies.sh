@@ -202,6 +202,13 @@ PY
 [ "$(cat "$TMP/rc6")" = ok ] && ok "the parent's next request has the child's answer as the result" || fail "child result on the wire" "$(cat "$TMP/rc6")"
 stop_fake
 
+# A batch counts its inputs' runs, not the sub-agents' runs they start.
+printf '"I think I was charged twice for order 104%s, can you check the payment?"\n' 1 2 3 >"$TMP/b.jsonl"
+"$AGENTD" batch agents/support.lua "$TMP/b.jsonl" --concurrency 3 --db "$TMP/b.db" --traces "$TR" >"$TMP/bo" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q "batch: 3 runs · 3 done · 0 failed" "$TMP/bo" &&
+    [ "$(sqlite3 "$TMP/b.db" "SELECT count(*) FROM runs WHERE agent='billing' AND state='done'")" = 3 ] &&
+    ok "batch: 3 runs done, each with its billing run" || fail "batch" "rc=$rc $(cat "$TMP/bo")"
+
 # A child killed mid-run (kill -9 in its slow tool): resuming the parent resumes the child.
 "$AGENTD" run "$W/agents/kidboss.lua" "What is the warehouse stock of order 1042?" --db "$DB" \
     --traces "$TR" --quiet >"$TMP/k1" 2>&1 &
