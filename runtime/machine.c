@@ -212,8 +212,11 @@ void mrun_release(machine_run_t *r)
     if (r->next)
         r->next->pprev = r->pprev;
     m->active--;
+    /* A sub-agent's run its parent's call waits on ends as that call's result, not as a run
+     * of the observer's (a batch counts its inputs' runs). */
+    int sub = r->waiter != NULL;
     msub_ended(r);
-    if (m->o.obs.on_end)
+    if (m->o.obs.on_end && !sub)
         m->o.obs.on_end(m->o.obs.ud, &r->rec);
     if (m->active == 0 && m->o.obs.on_idle)
         m->o.obs.on_idle(m->o.obs.ud);

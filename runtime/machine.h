@@ -89,7 +89,8 @@ typedef struct machine_observer {
     void (*on_event)(void *ud, const char *run_id, json_object *ev);
     /* Streamed assistant text as it arrives (not yet committed). */
     void (*on_text)(void *ud, const char *run_id, const char *text, size_t len);
-    /* The run reached a terminal state or waiting, or stopped on a store error. */
+    /* The run reached a terminal state or waiting, or stopped on a store error. Not called
+     * for a sub-agent's run a parent's call is waiting on: it ends as the call's result. */
     void (*on_end)(void *ud, const store_run_t *rec);
     /* No run is active any more. */
     void (*on_idle)(void *ud);

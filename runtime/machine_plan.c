@@ -36,8 +36,8 @@
 
 static const char *to_json(json_object *o)
 {
-    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    return json_object_to_json_string_ext(o,
+                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 static json_object *steps_of(json_object *plan)
@@ -93,8 +93,8 @@ int mplan_decide(machine_run_t *r)
         return 1;
     }
     json_object *step = json_object_array_get_idx(steps_of(r->plan), (size_t)k);
-    r->plan_action = json_object_is_type(jx_get(step, "args"), json_type_object) ? MPLAN_STEP
-                                                                                 : MPLAN_FILL;
+    r->plan_action =
+        json_object_is_type(jx_get(step, "args"), json_type_object) ? MPLAN_STEP : MPLAN_FILL;
     return r->plan_action != MPLAN_STEP;
 }
 
@@ -122,13 +122,14 @@ static json_object *plan_schema(json_object *tools)
         "\"intent\":{\"type\":\"string\",\"description\":\"why this step, in a few words\"},"
         "\"args\":{\"type\":\"object\",\"description\":\"the tool's arguments when already "
         "known; leave out when they depend on an earlier step's result\"}}}}}}");
-    json_object *tool = jx_get(jx_get(jx_get(jx_get(jx_get(schema, "properties"), "steps"),
-                                             "items"), "properties"), "tool");
+    json_object *tool =
+        jx_get(jx_get(jx_get(jx_get(jx_get(schema, "properties"), "steps"), "items"), "properties"),
+               "tool");
     size_t n = tools ? json_object_array_length(tools) : 0;
     json_object *names = n && tool ? json_object_new_array() : NULL;
     for (size_t i = 0; names && i < n; i++)
-        json_object_array_add(names, json_object_get(jx_get(json_object_array_get_idx(tools, i),
-                                                            "name")));
+        json_object_array_add(names,
+                              json_object_get(jx_get(json_object_array_get_idx(tools, i), "name")));
     if (names)
         json_object_object_add(tool, "enum", names);
     return schema;
@@ -190,9 +191,11 @@ json_object *mplan_request(machine_run_t *r, json_object *view, json_object **to
                 if (tool && jx_str(t, "name") && !strcmp(jx_str(t, "name"), tool))
                     json_object_array_add(r->plan_req, json_object_get(t));
             }
-        snprintf(text, sizeof text, "Step %d of the plan: %s. Call %s now with its arguments, "
-                 "from the request and the results so far.", k + 1,
-                 jx_str(step, "intent") ? jx_str(step, "intent") : "", tool ? tool : "the tool");
+        snprintf(text, sizeof text,
+                 "Step %d of the plan: %s. Call %s now with its arguments, "
+                 "from the request and the results so far.",
+                 k + 1, jx_str(step, "intent") ? jx_str(step, "intent") : "",
+                 tool ? tool : "the tool");
         add_system(msgs, text);
         *tools = r->plan_req;
         *schema = NULL;
@@ -218,8 +221,8 @@ static json_object *parse_steps(json_object *msg, char *why, size_t len)
             json_object *tc = json_object_array_get_idx(tcs, i), *st = json_object_new_object();
             const char *a = jx_str(tc, "arguments");
             json_object *args = a ? json_tokener_parse(a) : NULL;
-            json_object_object_add(st, "tool", jx_new_str(jx_str(tc, "name") ? jx_str(tc, "name")
-                                                                              : ""));
+            json_object_object_add(st, "tool",
+                                   jx_new_str(jx_str(tc, "name") ? jx_str(tc, "name") : ""));
             json_object_object_add(st, "intent", jx_new_str("as the model called it"));
             if (json_object_is_type(args, json_type_object))
                 json_object_object_add(st, "args", args);
@@ -255,8 +258,8 @@ static json_object *parse_steps(json_object *msg, char *why, size_t len)
             return NULL;
         }
         json_object_object_add(st, "tool", jx_new_str(tool));
-        json_object_object_add(st, "intent", jx_new_str(jx_str(s, "intent") ? jx_str(s, "intent")
-                                                                              : ""));
+        json_object_object_add(st, "intent",
+                               jx_new_str(jx_str(s, "intent") ? jx_str(s, "intent") : ""));
         json_object *args = jx_get(s, "args");
         if (json_object_is_type(args, json_type_object))
             json_object_object_add(st, "args", json_object_get(args));
@@ -343,7 +346,8 @@ static void plan_reply(machine_run_t *r, const model_resp_t *resp)
     json_object *steps = parse_steps(resp->message, why, sizeof why);
     if (!steps) {
         char msg[300];
-        snprintf(msg, sizeof msg, "the model's plan is unusable: %s", why[0] ? why : "out of memory");
+        snprintf(msg, sizeof msg, "the model's plan is unusable: %s",
+                 why[0] ? why : "out of memory");
         snprintf(r->rec.reason, sizeof r->rec.reason, "invalid_plan");
         free(r->rec.error);
         r->rec.error = strdup(msg);
@@ -473,7 +477,8 @@ static int write_step_end(machine_run_t *r, void *arg)
         json_object *attrs = json_object_new_object();
         json_object_object_add(attrs, "agentd.plan.version",
                                json_object_new_int(version_of(r->plan)));
-        json_object_object_add(attrs, "agentd.plan.replans", json_object_new_int(version_of(r->plan)));
+        json_object_object_add(attrs, "agentd.plan.replans",
+                               json_object_new_int(version_of(r->plan)));
         json_object_object_add(attrs, "agentd.plan.failed_step", json_object_new_int(k + 1));
         char span[17], name[200];
         trace_span_id(span);
@@ -501,9 +506,10 @@ static const char *fail_step(machine_run_t *r, int k, const char *why, char *msg
     r->plan_settled = k;
     if (version_of(r->plan) - 1 < r->agent->max_replans)
         return NULL;
-    snprintf(msg, len, "plan version %d failed at step %d (%s) and no re-plan is left "
-             "(limits.max_replans = %d): %s", version_of(r->plan), k + 1, jx_str(step, "tool"),
-             r->agent->max_replans, cut);
+    snprintf(msg, len,
+             "plan version %d failed at step %d (%s) and no re-plan is left "
+             "(limits.max_replans = %d): %s",
+             version_of(r->plan), k + 1, jx_str(step, "tool"), r->agent->max_replans, cut);
     return "replan_limit";
 }
 

@@ -588,6 +588,8 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "agentd.owner", jx_new_str(m->owner));
     json_object_object_add(attrs, "agentd.resumed_state", jx_new_str(r->rec.state));
+    if (r->parent_run[0]) /* a sub-agent's run, taken back with its parent's call */
+        json_object_object_add(attrs, "agentd.parent_run_id", jx_new_str(r->parent_run));
     trace_ev_t e = {
         .span_id = r->state_span[0] ? r->state_span : r->rec.id,
         .parent_id = r->state_span[0] ? r->rec.id : NULL,

@@ -87,9 +87,10 @@ static void take_outcome(msub_call_t *h, const store_run_t *rec)
     }
     h->rc = ERR_STATE;
     if (!strcmp(rec->state, "waiting"))
-        snprintf(h->err, sizeof h->err, "the %s agent (run %s) stopped to wait for a person's "
-                 "approval, so it has no answer yet (see agentd trace %s)", name, rec->id,
-                 rec->id);
+        snprintf(h->err, sizeof h->err,
+                 "the %s agent (run %s) stopped to wait for a person's "
+                 "approval, so it has no answer yet (see agentd trace %s)",
+                 name, rec->id, rec->id);
     else if (!strcmp(rec->state, "failed") || !strcmp(rec->state, "cancelled"))
         snprintf(h->err, sizeof h->err, "the %s agent (run %s) %s: %s%s%s%s", name, rec->id,
                  rec->state, rec->error ? rec->error : "no reason recorded",
@@ -138,8 +139,7 @@ void msub_ended(machine_run_t *r)
     if (queue(h)) {
         /* Nothing can report the outcome now: the parent's call stays running and is
          * settled when the parent is resumed. */
-        fprintf(stderr, "agentd: run %s: cannot report to its parent (out of memory)\n",
-                r->rec.id);
+        fprintf(stderr, "agentd: run %s: cannot report to its parent (out of memory)\n", r->rec.id);
     }
     mrun_unref(r);
 }
@@ -214,8 +214,7 @@ static int reattach(msub_call_t *h, const char *child_id)
         return queue(h);
     }
     store_run_clear(&rec);
-    if (machine_resume(m, h->sa->a, child_id, err, sizeof err) ||
-        !(r = find_run(m, child_id)))
+    if (machine_resume(m, h->sa->a, child_id, err, sizeof err) || !(r = find_run(m, child_id)))
         return fail_now(h, err);
     attach(h, r);
     return 0;
@@ -255,12 +254,10 @@ static int sub_start(void *ud, json_object *args, uint64_t deadline_ns,
         char id[17], *handed = NULL;
         /* A handoff gives the other agent the conversation so far (l.history) and the
          * customer's own words of this turn, with the note. */
-        if (door->handoff &&
-            asprintf(&handed, "%s\n\n(Handed over by the %s agent: %s)", p->rec.input,
-                     p->agent->name, req ? req : "") < 0)
+        if (door->handoff && asprintf(&handed, "%s\n\n(Handed over by the %s agent: %s)",
+                                      p->rec.input, p->agent->name, req ? req : "") < 0)
             handed = NULL;
-        rc = machine_start_ex(m, sa->a, handed ? handed : req ? req : "", &so, id, err,
-                              sizeof err);
+        rc = machine_start_ex(m, sa->a, handed ? handed : req ? req : "", &so, id, err, sizeof err);
         free(handed);
         machine_run_t *r = rc ? NULL : find_run(m, id);
         rc = r ? (attach(h, r), 0) : fail_now(h, err);
@@ -312,19 +309,23 @@ static int register_tool(machine_t *m, msub_door_t *door, char *errbuf, size_t e
         return 0;
     if (door->handoff) {
         snprintf(name, sizeof name, HANDOFF_PREFIX "%s", a->name);
-        snprintf(desc, sizeof desc, "Hand the conversation over to the %s agent%s%s. Use it "
+        snprintf(desc, sizeof desc,
+                 "Hand the conversation over to the %s agent%s%s. Use it "
                  "when the request belongs there: that agent answers the customer, and its "
-                 "answer ends this run.", a->name, a->description ? ": " : "",
-                 a->description ? a->description : "");
+                 "answer ends this run.",
+                 a->name, a->description ? ": " : "", a->description ? a->description : "");
         snprintf(pdesc, sizeof pdesc, "a note for the %s agent: why it gets the conversation",
                  a->name);
     } else {
         snprintf(name, sizeof name, "%s", a->name);
-        snprintf(desc, sizeof desc, "Delegate to the %s agent%s%s. It works on its own, with "
-                 "its own tools and limits, and replies with its findings.", a->name,
-                 a->description ? ": " : "", a->description ? a->description : "");
-        snprintf(pdesc, sizeof pdesc, "the task for the %s agent, in full: it does not see "
-                 "this conversation", a->name);
+        snprintf(desc, sizeof desc,
+                 "Delegate to the %s agent%s%s. It works on its own, with "
+                 "its own tools and limits, and replies with its findings.",
+                 a->name, a->description ? ": " : "", a->description ? a->description : "");
+        snprintf(pdesc, sizeof pdesc,
+                 "the task for the %s agent, in full: it does not see "
+                 "this conversation",
+                 a->name);
     }
     json_object *params = json_object_new_object(), *props = json_object_new_object(),
                 *req = json_object_new_object(), *required = json_object_new_array();
@@ -368,8 +369,8 @@ static int name_listed(json_object *arr, const char *name)
 static int attach_agent(machine_t *m, agent_t *a, int depth, char *errbuf, size_t errlen);
 
 /* The agent NAME.lua beside a, loaded once per machine. */
-static int load_sub(machine_t *m, agent_t *a, const char *name, int depth,
-                    struct msub_agent **out, char *errbuf, size_t errlen)
+static int load_sub(machine_t *m, agent_t *a, const char *name, int depth, struct msub_agent **out,
+                    char *errbuf, size_t errlen)
 {
     char path[4200], err[1024];
     snprintf(path, sizeof path, "%s/%s.lua", a->dir, name);
@@ -382,22 +383,28 @@ static int load_sub(machine_t *m, agent_t *a, const char *name, int depth,
     }
     const tool_t *clash = tools_get(m->tl, name);
     if (clash)
-        return err_set(errbuf, errlen, ERR_INVAL, "%s: agents: \"%s\" is also the name of the "
-                       "tool %s; rename one of them", a->path, name, tool_path(clash));
+        return err_set(errbuf, errlen, ERR_INVAL,
+                       "%s: agents: \"%s\" is also the name of the "
+                       "tool %s; rename one of them",
+                       a->path, name, tool_path(clash));
     agent_t *child = agent_load(path, err, sizeof err);
     if (!child)
         return err_set(errbuf, errlen, ERR_INVAL, "%s: agents: %s", a->path, err);
     if (strcmp(child->name, name) != 0) {
-        err_set(errbuf, errlen, ERR_INVAL, "%s: agents: %s names itself \"%s\"; the file and "
-                "the name must agree", a->path, path, child->name);
+        err_set(errbuf, errlen, ERR_INVAL,
+                "%s: agents: %s names itself \"%s\"; the file and "
+                "the name must agree",
+                a->path, path, child->name);
         agent_free(child);
         return ERR_INVAL;
     }
     for (size_t k = 0; k < json_object_array_length(child->tools); k++) {
         const char *t = json_object_get_string(json_object_array_get_idx(child->tools, k));
         if (!tools_get(m->tl, t)) {
-            err_set(errbuf, errlen, ERR_NOTFOUND, "%s: agents: %s: tools[%zu]: no tool named "
-                    "\"%s\"", a->path, child->path, k + 1, t);
+            err_set(errbuf, errlen, ERR_NOTFOUND,
+                    "%s: agents: %s: tools[%zu]: no tool named "
+                    "\"%s\"",
+                    a->path, child->path, k + 1, t);
             agent_free(child);
             return ERR_NOTFOUND;
         }

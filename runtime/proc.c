@@ -183,6 +183,9 @@ int proc_add_agent(proc_t *s, agent_t *a, const char *tools_dir, char *errbuf, s
 {
     if (attach_agent(s, a, tools_dir, errbuf, errlen))
         return CLI_USAGE;
+    int arc = machine_add_agents(s->m, a, errbuf, errlen); /* its sub-agents, as proc_open */
+    if (arc)
+        return arc == ERR_NOMEM ? CLI_INTERNAL : CLI_USAGE;
     int rc = sync_kb(a, store_path(s->st), errbuf, errlen);
     return rc ? kb_exit_code(rc) : 0;
 }

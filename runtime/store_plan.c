@@ -27,8 +27,8 @@ static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t len)
 int store_plan_put(store_t *st, const char *run_id, int version, const char *json)
 {
     sqlite3_stmt *s = NULL;
-    int rc = prep(st, "INSERT OR REPLACE INTO plans (run_id, version, plan) VALUES (?1, ?2, ?3)",
-                  &s);
+    int rc =
+        prep(st, "INSERT OR REPLACE INTO plans (run_id, version, plan) VALUES (?1, ?2, ?3)", &s);
     if (rc)
         return rc;
     sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
@@ -42,8 +42,10 @@ int store_plan_put(store_t *st, const char *run_id, int version, const char *jso
 int store_plan_latest(store_t *st, const char *run_id, int *version, char **json)
 {
     sqlite3_stmt *s = NULL;
-    int rc = prep(st, "SELECT version, plan FROM plans WHERE run_id = ?1"
-                      " ORDER BY version DESC LIMIT 1", &s);
+    int rc = prep(st,
+                  "SELECT version, plan FROM plans WHERE run_id = ?1"
+                  " ORDER BY version DESC LIMIT 1",
+                  &s);
     if (rc)
         return rc;
     sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
@@ -67,8 +69,10 @@ int store_subrun_add(store_t *st, const char *run_id, const char *parent_run_id,
                      const char *parent_call_id, const char *limits)
 {
     sqlite3_stmt *s = NULL;
-    int rc = prep(st, "INSERT INTO subruns (run_id, parent_run_id, parent_call_id, limits)"
-                      " VALUES (?1, ?2, ?3, ?4)", &s);
+    int rc = prep(st,
+                  "INSERT INTO subruns (run_id, parent_run_id, parent_call_id, limits)"
+                  " VALUES (?1, ?2, ?3, ?4)",
+                  &s);
     if (rc)
         return rc;
     sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
@@ -86,8 +90,8 @@ int store_subrun_find(store_t *st, const char *parent_run_id, const char *parent
                       char child[40])
 {
     sqlite3_stmt *s = NULL;
-    int rc = prep(st, "SELECT run_id FROM subruns WHERE parent_run_id = ?1 AND parent_call_id = ?2",
-                  &s);
+    int rc =
+        prep(st, "SELECT run_id FROM subruns WHERE parent_run_id = ?1 AND parent_call_id = ?2", &s);
     if (rc)
         return rc;
     sqlite3_bind_text(s, 1, parent_run_id, -1, SQLITE_STATIC);
@@ -105,8 +109,8 @@ int store_subrun_parent(store_t *st, const char *run_id, char parent[40], char c
                         char **limits)
 {
     sqlite3_stmt *s = NULL;
-    int rc = prep(st, "SELECT parent_run_id, parent_call_id, limits FROM subruns WHERE run_id = ?1",
-                  &s);
+    int rc =
+        prep(st, "SELECT parent_run_id, parent_call_id, limits FROM subruns WHERE run_id = ?1", &s);
     if (rc)
         return rc;
     sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
@@ -131,9 +135,11 @@ int store_subrun_parent(store_t *st, const char *run_id, char parent[40], char c
 int store_subruns_each(store_t *st, const char *parent_run_id, store_id_fn cb, void *ud)
 {
     sqlite3_stmt *s = NULL;
-    int rc = prep(st, "SELECT s.run_id, COALESCE(r.agent_path, '') FROM subruns s"
-                      " LEFT JOIN runs r ON r.id = s.run_id WHERE s.parent_run_id = ?1"
-                      " ORDER BY r.created_ns", &s);
+    int rc = prep(st,
+                  "SELECT s.run_id, COALESCE(r.agent_path, '') FROM subruns s"
+                  " LEFT JOIN runs r ON r.id = s.run_id WHERE s.parent_run_id = ?1"
+                  " ORDER BY r.created_ns",
+                  &s);
     if (rc)
         return rc;
     sqlite3_bind_text(s, 1, parent_run_id, -1, SQLITE_STATIC);

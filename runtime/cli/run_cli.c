@@ -58,11 +58,17 @@ static void on_sub_event(view_t *v, const char *run_id, json_object *ev)
 {
     const char *op = jx_str(ev, "op"), *phase = jx_str(ev, "phase"), *to = jx_str(ev, "state_to");
     const char *parent = json_object_get_string(jattr(ev, "agentd.parent_run_id"));
-    if (op && !strcmp(op, "invoke_agent") && phase && !strcmp(phase, "begin") && parent &&
-        (!strcmp(parent, v->main_id) || is_sub(v, parent)) && v->nsubs < 16) {
+    int resumed = op && !strcmp(op, "resume");
+    if (op && (resumed || (!strcmp(op, "invoke_agent") && phase && !strcmp(phase, "begin"))) &&
+        parent && (!strcmp(parent, v->main_id) || is_sub(v, parent)) && !is_sub(v, run_id) &&
+        v->nsubs < 16) {
         snprintf(v->subs[v->nsubs++], sizeof v->subs[0], "%.16s", run_id);
-        printf("        ↳ run %s · agent %s\n", run_id,
-               json_object_get_string(jattr(ev, "gen_ai.agent.name")));
+        if (resumed)
+            printf("        ↳ run %s resumed in state %s\n", run_id,
+                   json_object_get_string(jattr(ev, "agentd.resumed_state")));
+        else
+            printf("        ↳ run %s · agent %s\n", run_id,
+                   json_object_get_string(jattr(ev, "gen_ai.agent.name")));
     } else if (!is_sub(v, run_id) || !op) {
         return;
     } else if (!strcmp(op, "execute_tool") && phase) {

@@ -160,6 +160,8 @@ const agent_t *srv_agent_for(srv_t *s, const char *agent_path, json_object *opti
         goto fail;
     if (apply_limits(a, limits, errbuf, errlen))
         goto fail;
+    if (machine_add_agents(s->p.m, a, errbuf, errlen)) /* its sub-agents, as the base's */
+        goto fail;
     if (!(v = calloc(1, sizeof *v))) {
         err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
         goto fail;

@@ -7,6 +7,7 @@
 # in the trace and the OTLP export) and a child killed mid-run, resumed through its parent
 # or on its own first.
 . tests/integration/lib.sh
+. tests/integration/lib_serve.sh
 DB="$TMP/p.db"
 TR="$TMP/tr"
 F=tests/fixtures/strategies
@@ -201,6 +202,13 @@ PY
 [ "$(cat "$TMP/rc6")" = ok ] && ok "the parent's next request has the child's answer as the result" || fail "child result on the wire" "$(cat "$TMP/rc6")"
 stop_fake
 
+# A batch counts its inputs' runs, not the sub-agents' runs they start.
+printf '"I think I was charged twice for order 104%s, can you check the payment?"\n' 1 2 3 >"$TMP/b.jsonl"
+"$AGENTD" batch agents/support.lua "$TMP/b.jsonl" --concurrency 3 --db "$TMP/b.db" --traces "$TR" >"$TMP/bo" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q "batch: 3 runs · 3 done · 0 failed" "$TMP/bo" &&
+    [ "$(sqlite3 "$TMP/b.db" "SELECT count(*) FROM runs WHERE agent='billing' AND state='done'")" = 3 ] &&
+    ok "batch: 3 runs done, each with its billing run" || fail "batch" "rc=$rc $(cat "$TMP/bo")"
+
 # A child killed mid-run (kill -9 in its slow tool): resuming the parent resumes the child.
 "$AGENTD" run "$W/agents/kidboss.lua" "What is the warehouse stock of order 1042?" --db "$DB" \
     --traces "$TR" --quiet >"$TMP/k1" 2>&1 &
@@ -246,6 +254,21 @@ steps_before=$(q "SELECT count(*) FROM events WHERE run_id='$C'")
     [ "$(q "SELECT count(*) FROM subruns WHERE parent_run_id='$P'")" = 1 ] &&
     ok "the parent took the finished child's answer without running it again" || fail "resume parent after child" "rc=$rc $(cat "$TMP/k2r")"
 
+# Ctrl-C while the child runs cancels the parent, and the parent's call cancels the child.
+"$AGENTD" run "$W/agents/kidboss.lua" "What is the warehouse stock of order 1048?" --db "$DB" \
+    --traces "$TR" --quiet >"$TMP/k3" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+    [ "$(q "SELECT count(*) FROM tool_calls t JOIN runs r ON r.id=t.run_id WHERE r.agent='stockkid' AND t.state='running'" 2>/dev/null)" = 1 ] && break
+    sleep 0.05
+done
+kill -INT $pid 2>/dev/null; wait $pid; rc=$?
+P=$(q "SELECT id FROM runs WHERE agent='kidboss' ORDER BY created_ns DESC LIMIT 1")
+C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$P'")
+[ $rc -eq 1 ] && [ "$(q "SELECT state FROM runs WHERE id='$P'")" = cancelled ] &&
+    [ "$(q "SELECT state FROM runs WHERE id='$C'")" = cancelled ] &&
+    ok "Ctrl-C: parent and child both cancelled (exit 1)" || fail "cancel" "rc=$rc $(q "SELECT id, agent, state, error FROM runs WHERE id IN ('$P','$C')")"
+
 # A handoff: billing takes the conversation; its answer is the front desk's, no model call after.
 "$AGENTD" run agents/frontdesk.lua "I was charged twice for order 1042" --db "$DB" --traces "$TR" \
     --json >"$TMP/h1" 2>&1; rc=$?
@@ -271,6 +294,19 @@ C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$(rid "$TMP/h2")'")
     [ "$(q "SELECT count(*) FROM messages WHERE run_id='$C' AND body LIKE '%my order number is 1042%'")" = 1 ] &&
     ok "handoff in a session: billing gets the earlier turns and uses the order number" ||
     fail "session handoff" "rc=$rc $(cat "$TMP/h2")"
+
+# agentd serve: every served agent gets its sub-agents, limits variants included.
+if start_serve "$TMP/srv.log" --db "$TMP/srv.db" --traces "$TMP/srv.tr"; then
+    st=$(req POST /v1/runs -d '{"agent":"frontdesk","input":"I was charged twice for order 1042","wait":true}')
+    [ "$st" = 200 ] && [ "$(jb .reason)" = handoff ] && ok "serve: frontdesk hands over to billing" ||
+        fail "serve handoff" "$st $(head -c 400 "$TMP/body")"
+    st=$(req POST /v1/runs -d '{"agent":"support","input":"I think I was charged twice for order 1042, can you check the payment?","wait":true,"options":{"limits":{"max_steps":5}}}')
+    [ "$st" = 200 ] && jb .answer | grep -q "INV-1042" && ok "serve: a limits variant of support still calls billing" ||
+        fail "serve variant" "$st $(head -c 400 "$TMP/body")"
+    stop_serve
+else
+    fail "agentd serve starts" "$(cat "$TMP/srv.log")"
+fi
 
 # ---- bad agent files ------------------------------------------------------------------------
 printf 'return { name = "x", strategy = "chaos" }\n' >"$W/agents/bad1.lua"
