@@ -257,6 +257,11 @@ static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
         json_object_object_add(attrs, "gen_ai.response.finish_reasons", jx_new_str(resp->finish));
     if (resp->err && resp->reason)
         json_object_object_add(attrs, "error.type", jx_new_str(resp->reason));
+    /* The offline model's choice and why (scores per tool, round, what it still needs):
+     * docs/offline.md. A real provider's body stays in the model-call log, not the trace. */
+    if (resp->response_body && resp->provider && !strcmp(resp->provider, "offline"))
+        json_object_object_add(attrs, "agentd.offline.decision",
+                               json_object_get(resp->response_body));
     if (resp->fallback_from) {
         json_object_object_add(attrs, "agentd.fallback.from", jx_new_str(resp->fallback_from));
         json_object_object_add(attrs, "agentd.fallback.reason", jx_new_str(resp->fallback_why));

@@ -555,6 +555,71 @@ static void test_argument_extraction(void)
     json_object_put(c);
 }
 
+/* Several required parameters of one kind, filled from one request by the words before
+ * each value, not fanned out into one call per value. */
+static void test_multi_param(void)
+{
+    const char *missing;
+    const char *flights =
+        "{\"type\":\"object\",\"required\":[\"origin\",\"destination\",\"date\"],"
+        "\"properties\":{\"origin\":{\"type\":\"string\",\"pattern\":\"^[A-Z]{3}$\"},"
+        "\"destination\":{\"type\":\"string\",\"pattern\":\"^[A-Z]{3}$\"},"
+        "\"date\":{\"type\":\"string\",\"format\":\"date\"}}}";
+    json_object *c = fill(flights, "Find me a flight from OSL to LIS on 2026-12-20", NULL,
+                          &missing);
+    CHECK(c && json_object_array_length(c) == 1);
+    if (c)
+        CHECK_EQ_STR(args_text(c, 0),
+                     "{\"date\":\"2026-12-20\",\"destination\":\"LIS\",\"origin\":\"OSL\"}");
+    json_object_put(c);
+    /* The cue words decide, not the order of the text. */
+    c = fill(flights, "I need to get to LIS from OSL, 2026-12-20", NULL, &missing);
+    CHECK(c && !strcmp(args_text(c, 0),
+                       "{\"date\":\"2026-12-20\",\"destination\":\"LIS\",\"origin\":\"OSL\"}"));
+    json_object_put(c);
+    /* No cue: the schema's order. */
+    c = fill(flights, "OSL LIS 2026-12-20", NULL, &missing);
+    CHECK(c && !strcmp(args_text(c, 0),
+                       "{\"date\":\"2026-12-20\",\"destination\":\"LIS\",\"origin\":\"OSL\"}"));
+    json_object_put(c);
+    /* One code after "to" is the destination; the origin is missing and asked for. */
+    c = fill(flights, "a flight to LIS on 2026-12-20", NULL, &missing);
+    CHECK(c == NULL);
+    json_object_put(c);
+    const char *hotel =
+        "{\"type\":\"object\",\"required\":[\"city\",\"check_in\",\"check_out\"],"
+        "\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":40},"
+        "\"check_in\":{\"type\":\"string\",\"format\":\"date\"},"
+        "\"check_out\":{\"type\":\"string\",\"format\":\"date\"}}}";
+    c = fill(hotel, "A room in Lisbon: check in 2026-12-20, check out 2026-12-24", NULL,
+             &missing);
+    CHECK(c && json_object_array_length(c) == 1);
+    if (c) {
+        json_object *a = json_object_array_get_idx(c, 0);
+        CHECK_EQ_STR(json_object_get_string(json_object_object_get(a, "check_in")), "2026-12-20");
+        CHECK_EQ_STR(json_object_get_string(json_object_object_get(a, "check_out")),
+                     "2026-12-24");
+    }
+    json_object_put(c);
+    c = fill(hotel, "check out 2026-12-24 and check in 2026-12-20 please, Lisbon", NULL,
+             &missing);
+    if (c) {
+        json_object *a = json_object_array_get_idx(c, 0);
+        CHECK_EQ_STR(json_object_get_string(json_object_object_get(a, "check_in")), "2026-12-20");
+        CHECK_EQ_STR(json_object_get_string(json_object_object_get(a, "check_out")),
+                     "2026-12-24");
+    } else {
+        CHECK(!"hotel dates in reverse order not filled");
+    }
+    json_object_put(c);
+    /* One required id among optional ones still fans out, as before. */
+    c = fill("{\"type\":\"object\",\"required\":[\"order_id\"],\"properties\":{\"order_id\":"
+             "{\"type\":\"string\",\"pattern\":\"^[0-9]{4}$\"}}}",
+             "orders 1043 and 1048", NULL, &missing);
+    CHECK(c && json_object_array_length(c) == 2);
+    json_object_put(c);
+}
+
 static void test_output_schema(void)
 {
     const char *schema_text =
@@ -846,6 +911,7 @@ int main(void)
     RUN(test_demo_question);
     RUN(test_selection);
     RUN(test_argument_extraction);
+    RUN(test_multi_param);
     RUN(test_output_schema);
     RUN(test_determinism);
     RUN(test_follow_up_turn);
