@@ -1,11 +1,14 @@
 /*
  * agent: see agent.h. The Lua file runs in the same sandbox tools use (sandbox), and only
- * its returned table (converted to JSON) is kept: agents are configuration, so functions
- * (hooks) are not carried over in this version and are rejected with a clear error.
+ * its returned table (converted to JSON) is kept: agents are configuration. The one place
+ * functions may appear is the guardrails hooks; guard_scan finds them (and rejects a
+ * function anywhere else), and guard/guard.c runs the file again in a fresh sandbox each
+ * time a hook is called.
  */
 #include "agent.h"
 
 #include "err.h"
+#include "guard/guard.h"
 #include "sandbox.h"
 
 #include <stdio.h>
@@ -302,6 +305,34 @@ static int load_endpoints(agent_t *a, json_object *t, char *errbuf, size_t errle
     return 0;
 }
 
+/* guardrails = { on_input = fn, on_tool_call = fn, on_output = fn, max_output_retries = N }:
+ * the functions are found by guard_scan (and skipped in t), the rest is checked here. */
+static int load_guardrails(agent_t *a, json_object *t, char *errbuf, size_t errlen)
+{
+    json_object *g = NULL, *v;
+    a->max_output_retries = 2;
+    if (!json_object_object_get_ex(t, "guardrails", &g) || !g)
+        return 0;
+    if (!json_object_is_type(g, json_type_object))
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: guardrails: must be a table", a->path);
+    json_object_object_foreach(g, k, val) {
+        (void)val;
+        if (strcmp(k, "max_output_retries") != 0)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: guardrails.%s: unknown field (on_input, on_tool_call, on_output "
+                           "are functions; max_output_retries a number)", a->path, k);
+    }
+    if (json_object_object_get_ex(g, "max_output_retries", &v) && v) {
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int(v) < 0 ||
+            json_object_get_int(v) > 10)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: guardrails.max_output_retries: must be an integer from 0 to 10",
+                           a->path);
+        a->max_output_retries = json_object_get_int(v);
+    }
+    return 0;
+}
+
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -330,7 +361,8 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
     a->dir = dir_of(a->path);
     if (!a->path || !a->dir)
         goto nomem;
-    if (sandbox_load_table(path, 0, &t, errbuf, errlen))
+    if (guard_scan(path, &a->hooks, errbuf, errlen) ||
+        sandbox_load_table(path, a->hooks != 0, &t, errbuf, errlen))
         goto fail;
     if (!json_object_is_type(t, json_type_object)) {
         err_set(errbuf, errlen, ERR_INVAL, "%s: the file must return a table with name, model, "
@@ -352,7 +384,7 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
     if (load_models(a, t, errbuf, errlen) || load_prompt(a, t, errbuf, errlen) ||
         load_limits(a, t, errbuf, errlen) || load_memory(a, t, errbuf, errlen) ||
         load_policy(a, t, errbuf, errlen) ||
-        load_endpoints(a, t, errbuf, errlen) ||
+        load_endpoints(a, t, errbuf, errlen) || load_guardrails(a, t, errbuf, errlen) ||
         get_string_array(t, "tools", &a->tools, path, errbuf, errlen) ||
         get_string_array(t, "kb_sources", &a->kb_sources, path, errbuf, errlen))
         goto fail;

@@ -36,7 +36,10 @@ typedef struct agent {
     char *kb;             /* knowledge base the retrieve tool searches (ctx.kb.default), or NULL */
     json_object *kb_sources; /* files/folders (relative to the agent's folder) indexed into kb
                                 before runs start; array or NULL */
-    json_object *spec;    /* the whole table as JSON (recorded with each run) */
+    unsigned hooks;       /* guardrails hooks the file declares: GUARD_ON_* (guard/guard.h) */
+    int max_output_retries; /* guardrails.max_output_retries: answers on_output may reject
+                               before the run fails; default 2 */
+    json_object *spec;    /* the whole table as JSON (recorded with each run; hooks left out) */
 } agent_t;
 
 /* Load and check an agent file. NULL with a one-line error naming the file and field. */

@@ -74,9 +74,11 @@ static int flag(json_object *m, const char *k)
     return json_object_object_get_ex(m, k, &v) && json_object_get_boolean(v);
 }
 
+/* A question: a user message, except the runtime's feedback to a rejected answer
+ * (machine_guard.c), which belongs to the turn it retries. */
 static int is_user(json_object *m)
 {
-    return !strcmp(role(m), "user");
+    return !strcmp(role(m), "user") && !json_object_object_get_ex(m, "agentd_guardrail", NULL);
 }
 
 /* A plain assistant text answer (no tool calls). */

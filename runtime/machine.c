@@ -32,6 +32,8 @@ static const char *const event_names[] = {
     [ME_OBSERVED] = "observed",
     [ME_LIMIT] = "limit_reached",
     [ME_CANCEL] = "cancel",
+    [ME_REJECTED] = "guardrail_rejected",
+    [ME_OUTPUT_REJECTED] = "output_rejected",
 };
 _Static_assert(sizeof event_names / sizeof event_names[0] == ME__COUNT, "a name per event");
 
@@ -54,6 +56,9 @@ static const machine_transition_t table[] = {
     {MS_ACTING, ME_CANCEL, MS_CANCELLED},
     {MS_OBSERVING, ME_CANCEL, MS_CANCELLED},
     {MS_WAITING, ME_CANCEL, MS_CANCELLED},
+    {MS_CREATED, ME_REJECTED, MS_FAILED},
+    {MS_PLANNING, ME_REJECTED, MS_FAILED},
+    {MS_PLANNING, ME_OUTPUT_REJECTED, MS_OBSERVING},
 };
 
 const char *machine_state_name(machine_state_t s)

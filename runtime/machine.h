@@ -53,6 +53,10 @@ typedef enum machine_event {
     ME_OBSERVED,        /* observations recorded, limits fine: observing -> planning */
     ME_LIMIT,           /* steps, budget, deadline or tool-call limit: -> failed */
     ME_CANCEL,          /* user cancel: any non-terminal -> cancelled */
+    ME_REJECTED,        /* a guardrail hook stopped the run (input, or an answer rejected
+                           past guardrails.max_output_retries): created|planning -> failed */
+    ME_OUTPUT_REJECTED, /* on_output rejected the answer; the model retries with the reason:
+                           planning -> observing */
     ME__COUNT
 } machine_event_t;
 
@@ -130,6 +134,12 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
  * ERR_NOTFOUND when the call is not awaiting approval; errbuf says which. */
 int machine_decide(machine_t *m, const agent_t *agent, const char *run_id, const char *call_id,
                    int approve, const char *reason, char *errbuf, size_t errlen);
+/* machine_decide, approving with args (a JSON object text) in place of the model's
+ * arguments: checked against the tool's schema first (ERR_INVAL with the validator's
+ * message), stored in the call row, and recorded in the decision's event (old and new). */
+int machine_decide_args(machine_t *m, const agent_t *agent, const char *run_id,
+                        const char *call_id, int approve, const char *reason, const char *args,
+                        char *errbuf, size_t errlen);
 /* Cancel every active run (SIGINT). */
 void machine_cancel_all(machine_t *m);
 size_t machine_active(const machine_t *m);

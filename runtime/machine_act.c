@@ -3,6 +3,7 @@
  * next event, or starts asynchronous work whose completion fires it later.
  */
 #include "schema/schema.h"
+#include "guard/guard.h"
 #include "jx.h"
 #include "machine_int.h"
 #include "compact.h"
@@ -286,6 +287,8 @@ static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
 
 typedef struct reply {
     const model_resp_t *resp;
+    const guard_decision_t *out; /* the on_output decision on a final answer, or NULL */
+    int feedback;                /* rejected: tell the model why (mguard_feedback) */
 } reply_t;
 
 /* The calls of this model turn, from its tool_calls array. ERR_NOMEM: a turn must never
@@ -342,13 +345,21 @@ static int fill_calls(machine_run_t *r, json_object *tcs)
 
 static int write_reply(machine_run_t *r, void *arg)
 {
-    const model_resp_t *resp = ((reply_t *)arg)->resp;
+    const reply_t *rp = arg;
+    const model_resp_t *resp = rp->resp;
     int rc = write_chat_end(r, resp);
     if (rc || resp->err)
         return rc;
     rc = stage_message(r, resp->message);
     for (size_t i = 0; !rc && i < r->ncalls; i++)
         rc = tcall_stage_row(r, &r->calls[i]);
+    if (!rc && rp->out)
+        rc = mguard_event(r, r->chat_span, "on_output", rp->out, NULL);
+    if (!rc && rp->feedback) {
+        json_object *fb = mguard_feedback(rp->out);
+        rc = fb ? stage_message(r, fb) : ERR_NOMEM;
+        json_object_put(fb);
+    }
     return rc;
 }
 
@@ -364,7 +375,7 @@ static void model_done(void *ud, const model_resp_t *resp)
 {
     machine_run_t *r = ud;
     r->mcall = NULL;
-    reply_t rp = {resp};
+    reply_t rp = {resp, NULL, 0};
     account(r, resp);
     if (resp->err) {
         if (resp->err == ERR_CANCELLED)
@@ -407,8 +418,29 @@ static void model_done(void *ud, const model_resp_t *resp)
                                  json_object_is_type(content, json_type_string)
                              ? json_object_get_string(content)
                              : "";
-    set_str(&r->rec.answer, answer);
-    mfire(r, ME_FINAL, &(mfire_opt_t){write_reply, &rp, "ok", NULL});
+    guard_decision_t d;
+    int retry;
+    if (mguard_output(r, answer, &d, &retry)) {
+        mrun_abort(r, "out of memory in the on_output guardrail");
+        return;
+    }
+    rp.out = r->agent->hooks & GUARD_ON_OUTPUT ? &d : NULL;
+    if (d.verdict == GUARD_ALLOW) {
+        set_str(&r->rec.answer, answer);
+        mfire(r, ME_FINAL, &(mfire_opt_t){write_reply, &rp, "ok", NULL});
+        return;
+    }
+    char msg[700];
+    snprintf(msg, sizeof msg, "answer rejected by guardrail: %s",
+             d.reason[0] ? d.reason : "no reason given");
+    if (retry) { /* the model reads the reason and answers again */
+        rp.feedback = 1;
+        mfire(r, ME_OUTPUT_REJECTED, &(mfire_opt_t){write_reply, &rp, "error", msg});
+        return;
+    }
+    snprintf(r->rec.reason, sizeof r->rec.reason, "output_rejected");
+    set_str(&r->rec.error, msg);
+    mfire(r, ME_REJECTED, &(mfire_opt_t){write_reply, &rp, "error", msg});
 }
 
 static void model_attempt(void *ud, const model_attempt_t *a)
@@ -711,17 +743,27 @@ static int stage_tools(machine_run_t *r)
         trace_span_id(c->span);
         char msg[600];
         const char *why = approved ? NULL : guard(r, c, msg, sizeof msg);
-        if (why) {
+        guard_decision_t hook = {0}; /* the agent's on_tool_call, after the built-in ones */
+        if (!why && !approved && (rc = mguard_tool(r, c, &hook)))
+            break;
+        if (hook.verdict == GUARD_DENY) {
+            rc = tcall_set(c, TC_REJECTED);
+            snprintf(msg, sizeof msg, "denied by guardrail: %s",
+                     hook.reason[0] ? hook.reason : "no reason given");
+            set_str(&c->error, msg);
+            c->started_ns = c->ended_ns = (int64_t)loop_wall_ns();
+        } else if (why) {
             rc = tcall_set(c, TC_REJECTED);
             set_str(&c->error, msg);
             c->started_ns = c->ended_ns = (int64_t)loop_wall_ns();
             if (!rc)
                 rc = stage_guardrail(r, c, why, msg);
         } else if (!approved &&
-                   agent_needs_approval(r->agent, c->name,
-                                        tool_approval(tools_get(r->m->tl, c->name)))) {
+                   (hook.verdict == GUARD_ASK ||
+                    agent_needs_approval(r->agent, c->name,
+                                         tool_approval(tools_get(r->m->tl, c->name))))) {
             rc = tcall_set(c, TC_AWAITING_APPROVAL);
-            if (!rc)
+            if (!rc && hook.verdict != GUARD_ASK)
                 rc = stage_guardrail(r, c, "approval_required", NULL);
         } else {
             rc = tcall_set(c, TC_RUNNING);
@@ -821,7 +863,7 @@ static void wait_run(machine_run_t *r)
 
 static void created_run(machine_run_t *r)
 {
-    mfire(r, ME_START, NULL);
+    mguard_start(r); /* the on_input guardrail, then start */
 }
 
 const mstate_enter_t mact_enter[MS__COUNT] = {

@@ -149,4 +149,24 @@ void tcall_clear(tcall_t *c);
  * loaded on resume use this one function, so their counts agree. */
 void mact_call_sig(const char *name, const char *args, char *buf, size_t len);
 
+/* machine_guard.c: the agent's guardrail hooks (guard/guard.h) in the machine. */
+struct guard_decision;
+/* Entering planning from created: run on_input (when declared) and fire start, or
+ * guardrail_rejected with the reason; the decision's event is staged with the transition. */
+void mguard_start(machine_run_t *r);
+/* on_tool_call for c (when declared; else d is "allow" and nothing is staged): the decision
+ * and its event, staged in the open unit. 0 or ERR_*. */
+int mguard_tool(machine_run_t *r, tcall_t *c, struct guard_decision *d);
+/* on_output for a final answer (when declared; else d is "allow"): *retry is 1 when the
+ * answer is rejected and the model may try again (guardrails.max_output_retries). Nothing is
+ * staged. 0 or ERR_NOMEM. */
+int mguard_output(machine_run_t *r, const char *answer, struct guard_decision *d, int *retry);
+/* Stage the trace event of a decision of hook, on span (c: the tool call, or NULL). */
+int mguard_event(machine_run_t *r, const char *span, const char *hook,
+                 const struct guard_decision *d, const tcall_t *c);
+/* The message that tells the model why its answer was rejected: a user message marked
+ * "agentd_guardrail" (so compaction and the offline model do not take it for a new
+ * question). New reference. */
+json_object *mguard_feedback(const struct guard_decision *d);
+
 #endif

@@ -340,6 +340,7 @@ typedef struct decision {
     const char *call_id;
     int approve;
     const char *reason;
+    const char *args; /* approve with these arguments instead of the model's; NULL: as asked */
 } decision_t;
 
 /* The decision's call row and guardrail event, staged before the resume event. */
@@ -358,6 +359,24 @@ static int stage_decision(machine_run_t *r, const decision_t *d)
     int rc = tcall_set(c, d->approve ? TC_APPROVED : TC_REJECTED);
     if (rc)
         return rc;
+    char *before = NULL;
+    if (d->approve && d->args) {
+        /* Checked against the tool's schema before the run was claimed (check_decision);
+         * stored canonical, as the tool will receive them. */
+        json_object *a = NULL;
+        char why[600];
+        const tool_t *tl = tools_get(r->m->tl, c->name);
+        if (!tl || tool_check_args(tl, d->args, &a, why, sizeof why) != 0)
+            return ERR_SCHEMA;
+        before = c->args;
+        c->args = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(a);
+        if (!c->args) {
+            c->args = before;
+            return ERR_NOMEM;
+        }
+    }
     if (d->approve) {
         count_sig(r, c->name, c->args); /* an approved call counts for loop detection */
     } else {
@@ -374,6 +393,12 @@ static int stage_decision(machine_run_t *r, const decision_t *d)
     json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
     if (d->reason)
         json_object_object_add(attrs, "agentd.reason", jx_new_str(d->reason));
+    if (before) {
+        json_object_object_add(attrs, "agentd.args_edited", json_object_new_boolean(1));
+        json_object_object_add(attrs, "agentd.args_before", jx_new_str(before));
+        json_object_object_add(attrs, "gen_ai.tool.call.arguments", jx_new_str(c->args));
+        free(before);
+    }
     trace_ev_t e = {
         .span_id = r->rec.id,
         .phase = "point",
@@ -395,6 +420,7 @@ typedef struct find_call {
     int step;
     int awaiting;
     int found;
+    char name[128];
 } find_call_t;
 
 static int find_call(void *ud, const store_toolcall_t *tc)
@@ -404,6 +430,7 @@ static int find_call(void *ud, const store_toolcall_t *tc)
         return 0;
     f->found = 1;
     f->awaiting = tcall_state_parse(tc->state) == TC_AWAITING_APPROVAL;
+    snprintf(f->name, sizeof f->name, "%s", tc->name);
     return 1;
 }
 
@@ -423,6 +450,18 @@ static int check_decision(machine_t *m, const store_run_t *rec, const decision_t
         return err_set(errbuf, errlen, ERR_NOTFOUND,
                        "run %s: call %s is not awaiting approval (see `agentd trace %s`)",
                        rec->id, d->call_id, rec->id);
+    if (d->args) {
+        const tool_t *tl = tools_get(m->tl, f.name);
+        json_object *a = NULL;
+        char why[600];
+        if (!tl)
+            return err_set(errbuf, errlen, ERR_NOTFOUND, "--args: tool %s is not loaded", f.name);
+        rc = tool_check_args(tl, d->args, &a, why, sizeof why);
+        json_object_put(a);
+        if (rc)
+            return err_set(errbuf, errlen, rc == ERR_NOMEM ? rc : ERR_INVAL,
+                           "--args for %s (call %s): %s", f.name, d->call_id, why);
+    }
     return 0;
 }
 
@@ -561,7 +600,16 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
 int machine_decide(machine_t *m, const agent_t *agent, const char *run_id, const char *call_id,
                    int approve, const char *reason, char *errbuf, size_t errlen)
 {
-    decision_t d = {call_id, approve, reason};
+    return machine_decide_args(m, agent, run_id, call_id, approve, reason, NULL, errbuf, errlen);
+}
+
+int machine_decide_args(machine_t *m, const agent_t *agent, const char *run_id,
+                        const char *call_id, int approve, const char *reason, const char *args,
+                        char *errbuf, size_t errlen)
+{
+    if (args && !approve)
+        return err_set(errbuf, errlen, ERR_INVAL, "--args goes with approve, not deny");
+    decision_t d = {call_id, approve, reason, args};
     return resume_run(m, agent, run_id, &d, errbuf, errlen);
 }
 

@@ -822,35 +822,45 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
 }
 
 /* Parse and validate; on failure fill c->error and return nonzero. */
-static int check_args(tools_call_t *c, const char *args_json)
+int tool_check_args(const tool_t *tl, const char *args_json, json_object **out, char *msg,
+                    size_t len)
 {
     const char *s = args_json ? args_json : "";
+    json_object *args = NULL;
     while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
         s++;
     if (!*s) {
-        c->args = json_object_new_object();
+        if (!(args = json_object_new_object()))
+            return ERR_NOMEM;
     } else {
         char why[200];
-        int rc = schema_parse_json(s, strlen(s), &c->args, why, sizeof why);
+        int rc = schema_parse_json(s, strlen(s), &args, why, sizeof why);
         if (rc == ERR_NOMEM)
             return rc;
         if (rc) {
-            snprintf(c->error, sizeof c->error,
-                     "arguments are not valid JSON (%s); send one JSON object", why);
+            snprintf(msg, len, "arguments are not valid JSON (%s); send one JSON object", why);
             return ERR_INVAL;
         }
     }
-    if (!json_object_is_type(c->args, json_type_object)) {
-        snprintf(c->error, sizeof c->error, "arguments must be a JSON object, not %s",
-                 json_type_to_name(json_object_get_type(c->args)));
+    if (!json_object_is_type(args, json_type_object)) {
+        snprintf(msg, len, "arguments must be a JSON object, not %s",
+                 json_type_to_name(json_object_get_type(args)));
+        json_object_put(args);
         return ERR_INVAL;
     }
-    char msg[900];
-    if (schema_check(c->tl->schema, c->args, msg, sizeof msg) != 0) {
-        snprintf(c->error, sizeof c->error, "invalid arguments: %s", msg);
+    char why[900];
+    if (schema_check(tl->schema, args, why, sizeof why) != 0) {
+        snprintf(msg, len, "invalid arguments: %s", why);
+        json_object_put(args);
         return ERR_SCHEMA;
     }
+    *out = args;
     return 0;
+}
+
+static int check_args(tools_call_t *c, const char *args_json)
+{
+    return tool_check_args(c->tl, args_json, &c->args, c->error, sizeof c->error);
 }
 
 int tools_call(tools_t *t, const char *name, const char *args_json, const tools_call_info_t *info,

@@ -101,8 +101,9 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
             print_clipped(head, res ? json_object_get_string(res) : error ? error : "", 300);
         }
     } else if (!strcmp(op, "guardrail")) {
-        printf("      ! %s: %s %s\n", jx_str(ev, "name"),
-               json_object_get_string(jattr(ev, "gen_ai.tool.name")), error ? error : "");
+        const char *tool = json_object_get_string(jattr(ev, "gen_ai.tool.name"));
+        printf("      ! %s%s%s%s%s\n", jx_str(ev, "name"), tool ? ": " : "", tool ? tool : "",
+               error ? (tool ? " " : ": ") : "", error ? error : "");
     } else if (!strcmp(op, "log")) {
         printf("        log %s: %s\n", json_object_get_string(jattr(ev, "log.level")),
                json_object_get_string(jattr(ev, "log.message")));
@@ -257,6 +258,7 @@ typedef struct common {
     const char *pos[3];
     int npos;
     const char *session; /* --session NAME (run only) */
+    const char *args;    /* --args JSON (approve only) */
     int pin;             /* --pin (run only) */
 } common_t;
 
@@ -286,6 +288,14 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
         }
         OPT("--model") { c->so.model = val; continue; }
         OPT("--session") { c->session = val; continue; }
+        OPT("--args") {
+            if (strcmp(argv[0], "approve") != 0) {
+                fprintf(stderr, "agentd: --args goes with `agentd approve`\n");
+                return CLI_USAGE;
+            }
+            c->args = val;
+            continue;
+        }
         OPT("--db") { c->so.db_path = val; continue; }
         OPT("--traces") { c->so.traces_dir = val; continue; }
         OPT("--tools") { c->so.tools_dir = val; continue; }
@@ -441,7 +451,8 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
         return finish(c, &s, code);
     }
     snprintf(c->view.main_id, sizeof c->view.main_id, "%s", run);
-    if (decide ? machine_decide(s.m, s.agent, run, call, approve, reason, err, sizeof err)
+    if (decide ? machine_decide_args(s.m, s.agent, run, call, approve, reason, c->args, err,
+                                     sizeof err)
                : machine_resume(s.m, s.agent, run, err, sizeof err)) {
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, CLI_USAGE);
@@ -562,9 +573,9 @@ int run_cli_decide(int argc, char **argv)
     const char *reason = NULL;
     int approve = !strcmp(argv[0], "approve");
     if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2 || c.session ||
-        c.pin) {
+        c.pin || (c.args && !approve)) {
         fprintf(stderr, "usage: agentd %s RUN CALL%s [--db PATH] [--json]\n", argv[0],
-                approve ? "" : " --reason TEXT");
+                approve ? " [--args JSON]" : " --reason TEXT");
         return CLI_USAGE;
     }
     return resume_common(&c, c.pos[0], 1, approve, c.pos[1], reason);

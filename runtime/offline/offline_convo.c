@@ -133,7 +133,9 @@ int offline_convo_parse(json_object *messages, offline_convo_t *c)
     for (size_t i = 0; i < n; i++) {
         json_object *m = json_object_array_get_idx(messages, i);
         const char *role = offline_str_field(m, "role");
-        if (role && !strcmp(role, "user")) {
+        /* The runtime's feedback to a rejected answer is not a new request: the model
+         * answers the same question again (docs/guardrails.md). */
+        if (role && !strcmp(role, "user") && !json_object_object_get_ex(m, "agentd_guardrail", NULL)) {
             c->turn = i;
             c->text = content_text(m);
         }
@@ -141,7 +143,7 @@ int offline_convo_parse(json_object *messages, offline_convo_t *c)
     for (size_t i = c->turn; i-- > 0;) {
         json_object *m = json_object_array_get_idx(messages, i);
         const char *role = offline_str_field(m, "role");
-        if (role && !strcmp(role, "user")) {
+        if (role && !strcmp(role, "user") && !json_object_object_get_ex(m, "agentd_guardrail", NULL)) {
             offline_buf_add(&hist, hist.len ? "\n" : "");
             offline_buf_add(&hist, content_text(m));
         }

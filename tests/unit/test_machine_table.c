@@ -26,6 +26,9 @@ static void test_allowed(void)
         {MS_ACTING, ME_CANCEL, MS_CANCELLED},
         {MS_OBSERVING, ME_CANCEL, MS_CANCELLED},
         {MS_WAITING, ME_CANCEL, MS_CANCELLED},
+        {MS_CREATED, ME_REJECTED, MS_FAILED},
+        {MS_PLANNING, ME_REJECTED, MS_FAILED},
+        {MS_PLANNING, ME_OUTPUT_REJECTED, MS_OBSERVING},
     };
     size_t n;
     machine_table(&n);
