@@ -210,16 +210,37 @@ static int load_memory(agent_t *a, json_object *t, char *errbuf, size_t errlen)
 {
     json_object *mem = NULL, *v;
     a->compact_at = 0.8;
+    a->summary_tokens = 400;
     if (!json_object_object_get_ex(t, "memory", &mem) || !mem)
         return 0;
     if (!json_object_is_type(mem, json_type_object))
         return err_set(errbuf, errlen, ERR_INVAL, "%s: memory: must be a table", a->path);
     json_object_object_foreach(mem, k, val) {
         (void)val;
-        if (strcmp(k, "context_window") != 0 && strcmp(k, "compact_at") != 0)
+        static const char *const known[] = {"context_window", "compact_at", "compaction",
+                                            "summary_tokens", NULL};
+        int ok = 0;
+        for (const char *const *kn = known; *kn; kn++)
+            ok |= !strcmp(k, *kn);
+        if (!ok)
             return err_set(errbuf, errlen, ERR_INVAL,
-                           "%s: memory.%s: unknown field (context_window, compact_at)", a->path,
-                           k);
+                           "%s: memory.%s: unknown field (context_window, compact_at, "
+                           "compaction, summary_tokens)", a->path, k);
+    }
+    if (json_object_object_get_ex(mem, "compaction", &v) && v) {
+        const char *c = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+        if (strcmp(c, "trim") && strcmp(c, "summarize"))
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: memory.compaction: must be \"trim\" or \"summarize\"", a->path);
+        a->summarize = !strcmp(c, "summarize");
+    }
+    if (json_object_object_get_ex(mem, "summary_tokens", &v) && v) {
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 64 ||
+            json_object_get_int64(v) > 8192)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: memory.summary_tokens: must be an integer from 64 to 8192",
+                           a->path);
+        a->summary_tokens = json_object_get_int64(v);
     }
     if (json_object_object_get_ex(mem, "context_window", &v) && v) {
         if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 256)

@@ -32,6 +32,9 @@ typedef struct agent {
     int max_model_calls;  /* < 0 unlimited */
     int64_t context_window; /* memory.context_window tokens; 0: the model's (compact.h) */
     double compact_at;    /* memory.compact_at: fraction of the window; default 0.8 */
+    int summarize;        /* memory.compaction = "summarize": older turns are summarised by a
+                             model call (machine_compact.c) instead of only left out */
+    int64_t summary_tokens; /* memory.summary_tokens: the summary's share; default 400 */
     char *default_input;  /* or NULL */
     char *kb;             /* knowledge base the retrieve tool searches (ctx.kb.default), or NULL */
     json_object *kb_sources; /* files/folders (relative to the agent's folder) indexed into kb

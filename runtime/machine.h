@@ -39,6 +39,7 @@ typedef enum machine_state {
     MS_DONE,
     MS_FAILED,
     MS_CANCELLED,
+    MS_COMPACTING, /* older turns are being summarised to fit the context window */
     MS__COUNT
 } machine_state_t;
 
@@ -57,6 +58,9 @@ typedef enum machine_event {
                            past guardrails.max_output_retries): created|planning -> failed */
     ME_OUTPUT_REJECTED, /* on_output rejected the answer; the model retries with the reason:
                            planning -> observing */
+    ME_COMPACT,         /* the request must be compacted and a summary is due:
+                           planning -> compacting */
+    ME_COMPACTED,       /* the summary is stored (or could not be made): compacting -> planning */
     ME__COUNT
 } machine_event_t;
 

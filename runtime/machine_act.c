@@ -234,7 +234,7 @@ static json_object *tool_descriptions(machine_run_t *r)
     return m->desc_cache && json_object_array_length(m->desc_cache) ? m->desc_cache : NULL;
 }
 
-static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
+json_object *mact_chat_attrs(machine_run_t *r, const model_resp_t *resp)
 {
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
@@ -267,6 +267,12 @@ static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
         json_object_object_add(attrs, "agentd.fallback.from", jx_new_str(resp->fallback_from));
         json_object_object_add(attrs, "agentd.fallback.reason", jx_new_str(resp->fallback_why));
     }
+    return attrs;
+}
+
+static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
+{
+    json_object *attrs = mact_chat_attrs(r, resp);
     char name[200];
     snprintf(name, sizeof name, "chat %s", resp->model ? resp->model : r->models[0]);
     trace_ev_t e = {
@@ -363,7 +369,7 @@ static int write_reply(machine_run_t *r, void *arg)
     return rc;
 }
 
-static void account(machine_run_t *r, const model_resp_t *resp)
+void mact_account(machine_run_t *r, const model_resp_t *resp)
 {
     r->rec.input_tokens += resp->usage.input_tokens;
     r->rec.output_tokens += resp->usage.output_tokens;
@@ -376,7 +382,7 @@ static void model_done(void *ud, const model_resp_t *resp)
     machine_run_t *r = ud;
     r->mcall = NULL;
     reply_t rp = {resp, NULL, 0};
-    account(r, resp);
+    mact_account(r, resp);
     if (resp->err) {
         if (resp->err == ERR_CANCELLED)
             return;
@@ -471,7 +477,7 @@ static void model_text(void *ud, const char *text, size_t len)
 
 /* The conversation as this request sends it: whole, or compacted to the context window
  * (compact.h); the stored messages are never changed. New reference; NULL: out of memory. */
-static json_object *request_messages(machine_run_t *r, compact_stats_t *cs)
+json_object *mact_request_messages(machine_run_t *r, compact_stats_t *cs)
 {
     const agent_t *a = r->agent;
     json_object *tools = tool_descriptions(r);
@@ -480,6 +486,7 @@ static json_object *request_messages(machine_run_t *r, compact_stats_t *cs)
         .threshold = a->compact_at,
         .reserved = tools ? compact_estimate(tools) : 0,
     };
+    mcompact_policy(r, &p);
     return compact_view(r->messages, &p, cs);
 }
 
@@ -490,7 +497,7 @@ static void start_model(machine_run_t *r)
     memset(&req, 0, sizeof req);
     req.models = r->models;
     compact_stats_t cs;
-    json_object *view = request_messages(r, &cs);
+    json_object *view = mact_request_messages(r, &cs);
     req.messages = view;
     req.tools = tool_descriptions(r);
     req.output_schema = a->output_schema;
@@ -525,7 +532,7 @@ static int stage_chat_begin(machine_run_t *r)
     json_object_object_add(attrs, "agentd.messages",
                            json_object_new_int((int)json_object_array_length(r->messages)));
     compact_stats_t cs;
-    json_object *view = request_messages(r, &cs);
+    json_object *view = mact_request_messages(r, &cs);
     if (!view) {
         json_object_put(attrs);
         return ERR_NOMEM;
@@ -550,7 +557,15 @@ static int plan_stage(machine_run_t *r)
 {
     char msg[256];
     r->chat_span[0] = 0;
+    r->compact_due = 0;
     if (limit_reached(r, msg, sizeof msg))
+        return 0;
+    compact_stats_t cs;
+    json_object *view = mact_request_messages(r, &cs);
+    if (!view)
+        return ERR_NOMEM;
+    json_object_put(view);
+    if (mcompact_due(r, &cs)) /* a summary first: no chat span, the run hook compacts */
         return 0;
     return stage_chat_begin(r);
 }
@@ -560,6 +575,10 @@ static void plan_run(machine_run_t *r)
     char msg[256];
     if (r->chat_span[0]) {
         start_model(r);
+        return;
+    }
+    if (r->compact_due) {
+        mfire(r, ME_COMPACT, NULL);
         return;
     }
     const char *reason = limit_reached(r, msg, sizeof msg);
@@ -875,6 +894,7 @@ const mstate_enter_t mact_enter[MS__COUNT] = {
     [MS_DONE] = {NULL, mrun_release},
     [MS_FAILED] = {NULL, mrun_release},
     [MS_CANCELLED] = {NULL, mrun_release},
+    [MS_COMPACTING] = {mcompact_stage, mcompact_run},
 };
 
 void mrun_cancel_inflight(machine_run_t *r)

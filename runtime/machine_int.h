@@ -57,6 +57,13 @@ struct machine_run {
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
     char session[128];       /* conversation this run is a turn of, "" when none */
     int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
+    char *summary;           /* summary of messages [1, summary_upto) (machine_compact.c) */
+    size_t summary_upto;
+    int summary_loaded;      /* the stored summary was looked up */
+    int compact_due;         /* planning found a summary due: its run hook fires compact */
+    int compact_tried;       /* 1 + the step a summary was last attempted at (0: never) */
+    char compact_span[17];   /* the summary call's chat span */
+    size_t compact_cover;    /* the summary being made covers [1, compact_cover) */
     int enter_due;           /* on m->entered: its state's run hook runs after the commit */
     struct machine_run *enter_next;
     int refs;
@@ -168,5 +175,27 @@ int mguard_event(machine_run_t *r, const char *span, const char *hook,
  * "agentd_guardrail" (so compaction and the offline model do not take it for a new
  * question). New reference. */
 json_object *mguard_feedback(const struct guard_decision *d);
+
+/* machine_act.c: the conversation as r's next request sends it (compact.h), whole or
+ * compacted; the stats say how. New reference; NULL: out of memory. */
+struct compact_stats;
+json_object *mact_request_messages(machine_run_t *r, struct compact_stats *cs);
+/* The attributes of a chat span's end event for resp (usage, cost, models, latency since
+ * r->chat_t0, fallback). New object. */
+json_object *mact_chat_attrs(machine_run_t *r, const model_resp_t *resp);
+/* Account a finished model call's usage to the run. */
+void mact_account(machine_run_t *r, const model_resp_t *resp);
+
+/* machine_compact.c: summarising compaction (memory.compaction = "summarize"). */
+struct compact_policy;
+/* Fill p's summary fields for r (the stored summary is looked up once per run). */
+void mcompact_policy(machine_run_t *r, struct compact_policy *p);
+/* On entering planning, given the request's stats: is a summary due before the model call
+ * (older messages would be left out that no summary covers yet, and none was tried at this
+ * step)? Sets r->compact_due. */
+int mcompact_due(machine_run_t *r, const struct compact_stats *cs);
+/* The compacting state's enter hooks: the summary call's span, then the call. */
+int mcompact_stage(machine_run_t *r);
+void mcompact_run(machine_run_t *r);
 
 #endif

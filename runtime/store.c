@@ -128,6 +128,12 @@ static const char *const migrations[] = {
     /* 4: which model answered the run last, and why the chain's first one did not */
     "ALTER TABLE runs ADD COLUMN answered_by TEXT;"
     "ALTER TABLE runs ADD COLUMN fallback TEXT;",
+    /* summaries of a conversation's older messages, made by summarising compaction
+     * (store_summary.c): scope is the session (or the run outside one), upto the number of
+     * conversation messages covered, hash their fingerprint */
+    "CREATE TABLE summaries (scope TEXT NOT NULL, upto INTEGER NOT NULL, hash TEXT NOT NULL,"
+    "  body TEXT NOT NULL, run_id TEXT, created_ns INTEGER,"
+    "  PRIMARY KEY (scope, upto)) WITHOUT ROWID;",
 };
 
 struct store {

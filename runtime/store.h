@@ -185,4 +185,15 @@ int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud);
 int store_cache_get(store_t *st, const char *key, char **out);
 int store_cache_put(store_t *st, const char *key, const char *model, const char *json);
 
+/* Summaries of a conversation's older messages (summarising compaction, compact.h), in the
+ * open transaction. scope: the session name, or the run id outside a session; upto: how
+ * many conversation messages ([0, upto), the system prompt included) it stands for; hash:
+ * their fingerprint, so a summary is used only for the messages it was made from. */
+int store_summary_put(store_t *st, const char *scope, int64_t upto, const char *hash,
+                      const char *text, const char *run_id, int64_t created_ns);
+/* The summary of scope with the largest upto <= max_upto: *upto, hash (17 bytes) and *text
+ * (malloc'd). ERR_NOTFOUND when there is none. */
+int store_summary_get(store_t *st, const char *scope, int64_t max_upto, int64_t *upto,
+                      char hash[17], char **text);
+
 #endif

@@ -28,6 +28,7 @@
 #include "offline_args.h"
 #include "offline_convo.h"
 #include "offline_select.h"
+#include "offline_summary.h"
 #include "offline_text.h"
 
 #include <stdio.h>
@@ -299,9 +300,40 @@ static size_t json_chars(json_object *j)
     return j ? strlen(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN)) : 0;
 }
 
+/* A summary for context compaction: the request's last message is the transcript. */
+static void offline_summarize(const char *model, const model_req_t *req, provider_result_t *res)
+{
+    size_t n = json_object_array_length(req->messages);
+    json_object *last = n ? json_object_array_get_idx(req->messages, n - 1) : NULL;
+    const char *text = offline_str_field(last, "content");
+    size_t max = req->max_tokens > 0 ? (size_t)req->max_tokens * 4 : 2048;
+    char *sum = offline_summary(text ? text : "", max);
+    res->message = json_object_new_object();
+    if (!sum || !res->message ||
+        json_object_object_add(res->message, "role", json_object_new_string("assistant")) ||
+        json_object_object_add(res->message, "content", json_object_new_string(sum))) {
+        free(sum);
+        json_object_put(res->message);
+        res->message = NULL;
+        res->err = ERR_NOMEM;
+        snprintf(res->errmsg, sizeof res->errmsg, "offline: %s", err_str(ERR_NOMEM));
+        return;
+    }
+    res->finish = "stop";
+    res->request_body = describe_request(model, req, n);
+    res->usage.input_tokens = tokens_of(json_chars(req->messages));
+    res->usage.output_tokens = tokens_of(strlen(sum));
+    free(sum);
+}
+
 /* Compute the reply into res. Errors are reported in res (err, errmsg), never returned. */
 static void offline_reply(const char *model, const model_req_t *req, provider_result_t *res)
 {
+    if (req->purpose && !strcmp(req->purpose, "summarize") &&
+        json_object_is_type(req->messages, json_type_array)) {
+        offline_summarize(model, req, res);
+        return;
+    }
     offline_convo_t c = {0};
     plan_t p = {0};
     double *scores = NULL;

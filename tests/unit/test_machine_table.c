@@ -29,6 +29,10 @@ static void test_allowed(void)
         {MS_CREATED, ME_REJECTED, MS_FAILED},
         {MS_PLANNING, ME_REJECTED, MS_FAILED},
         {MS_PLANNING, ME_OUTPUT_REJECTED, MS_OBSERVING},
+        {MS_PLANNING, ME_COMPACT, MS_COMPACTING},
+        {MS_COMPACTING, ME_COMPACTED, MS_PLANNING},
+        {MS_COMPACTING, ME_LIMIT, MS_FAILED},
+        {MS_COMPACTING, ME_CANCEL, MS_CANCELLED},
     };
     size_t n;
     machine_table(&n);

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "loop.h"
 #include "offline/offline_args.h"
+#include "offline/offline_summary.h"
 #include "provider.h"
 #include "rag/rag.h"
 
@@ -620,6 +621,26 @@ static void test_multi_param(void)
     json_object_put(c);
 }
 
+/* The extractive summary: bullets from user lines and first sentences of answers; tool
+ * traffic dropped; under a small budget identifiers and the user's words go first. */
+static void test_summary(void)
+{
+    const char *t = "Summary so far:\n- user: My order number is 1042.\n"
+                    "Conversation:\nuser: Thanks, noted.\ncall lookup_order: {\"order_id\":\"1042\"}\n"
+                    "tool lookup_order: {\"status\":\"in_transit\"}\n"
+                    "assistant: It is in transit. More text follows here.\nuser: ok\n";
+    char *s = offline_summary(t, 4096);
+    CHECK(s && !strcmp(s, "- user: My order number is 1042.\n- user: Thanks, noted.\n"
+                          "- assistant: It is in transit.\n- user: ok"));
+    free(s);
+    s = offline_summary(t, 40);
+    CHECK(s && !strcmp(s, "- user: My order number is 1042."));
+    free(s);
+    s = offline_summary("", 100);
+    CHECK(s && !*s);
+    free(s);
+}
+
 static void test_output_schema(void)
 {
     const char *schema_text =
@@ -912,6 +933,7 @@ int main(void)
     RUN(test_selection);
     RUN(test_argument_extraction);
     RUN(test_multi_param);
+    RUN(test_summary);
     RUN(test_output_schema);
     RUN(test_determinism);
     RUN(test_follow_up_turn);
