@@ -1,10 +1,13 @@
--- An example of guardrail hooks (docs/guardrails.md) on the support agent's tools.
--- Each hook is a Lua function of this file; agentd runs it in a fresh sandbox at its
--- moment and records its decision as a trace event (op "guardrail").
--- Try it offline:
+-- An example of guardrail hooks (docs/guardrails.md) and long-term memory (docs/memory.md)
+-- on the support agent's tools. Each hook is a Lua function of this file; agentd runs it in
+-- a fresh sandbox at its moment and records its decision as a trace event (op "guardrail").
+-- Memories are per user (--user NAME): the remember tool saves a fact, recall finds it in
+-- a later run. Try it offline:
 --   agentd run agents/concierge.lua "My card is 4111 1111 1111 1111, where is order 1042?"
 --   agentd run agents/concierge.lua "Where is order 1013?"
 --   agentd run agents/concierge.lua "Please open a ticket: order 1042 arrived damaged"
+--   agentd run agents/concierge.lua --user ava "Remember that I prefer delivery to the pickup point"
+--   agentd run agents/concierge.lua --user ava "What do you recall about my delivery preference?"
 local function has_card_number(text)
   local digits = text:gsub("[ %-]", "")
   return digits:find("%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d") ~= nil
@@ -17,7 +20,8 @@ return {
   model = "offline",
   fallbacks = { "offline" },
   system_prompt_file = "prompts/support.md",
-  tools = { "lookup_order", "search_kb", "create_ticket" },
+  tools = { "lookup_order", "search_kb", "create_ticket", "remember", "recall" },
+  memory = { long_term = "user" },
   kb = "help",
   kb_sources = { "data/help" },
   limits = { max_steps = 8, max_tool_calls = 20, loop_limit = 2, deadline_s = 120 },

@@ -218,14 +218,23 @@ static int load_memory(agent_t *a, json_object *t, char *errbuf, size_t errlen)
     json_object_object_foreach(mem, k, val) {
         (void)val;
         static const char *const known[] = {"context_window", "compact_at", "compaction",
-                                            "summary_tokens", NULL};
+                                            "summary_tokens", "long_term", NULL};
         int ok = 0;
         for (const char *const *kn = known; *kn; kn++)
             ok |= !strcmp(k, *kn);
         if (!ok)
             return err_set(errbuf, errlen, ERR_INVAL,
                            "%s: memory.%s: unknown field (context_window, compact_at, "
-                           "compaction, summary_tokens)", a->path, k);
+                           "compaction, summary_tokens, long_term)", a->path, k);
+    }
+    if (json_object_object_get_ex(mem, "long_term", &v) && v) {
+        const char *c = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+        if (strcmp(c, "user") && strcmp(c, "session") && strcmp(c, "agent"))
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: memory.long_term: must be \"user\", \"session\" or \"agent\" "
+                           "(whose memories a run shares)", a->path);
+        if (!(a->long_term = strdup(c)))
+            return ERR_NOMEM;
     }
     if (json_object_object_get_ex(mem, "compaction", &v) && v) {
         const char *c = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
@@ -449,6 +458,7 @@ void agent_free(agent_t *a)
     free(a->prompt_file);
     free(a->default_input);
     free(a->kb);
+    free(a->long_term);
     json_object_put(a->kb_sources);
     json_object_put(a->tools);
     json_object_put(a->output_schema);

@@ -35,6 +35,8 @@ typedef struct agent {
     int summarize;        /* memory.compaction = "summarize": older turns are summarised by a
                              model call (machine_compact.c) instead of only left out */
     int64_t summary_tokens; /* memory.summary_tokens: the summary's share; default 400 */
+    char *long_term;      /* memory.long_term: "user", "session" or "agent" — the scope of
+                             ctx.memory (memory/memory.h); NULL: no long-term memory */
     char *default_input;  /* or NULL */
     char *kb;             /* knowledge base the retrieve tool searches (ctx.kb.default), or NULL */
     json_object *kb_sources; /* files/folders (relative to the agent's folder) indexed into kb

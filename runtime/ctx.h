@@ -43,6 +43,8 @@ typedef struct ctx_env {
     /* ctx.kb's handle, opened on first use into *kb and owned by whoever owns the slot
      * (the tools registry); NULL: ctx.kb raises. */
     struct rag **kb;
+    /* ctx.memory's handle on the memory database (memory/memory.h), the same way. */
+    struct rag **mem;
 } ctx_env_t;
 
 typedef struct ctx_task ctx_task_t;
@@ -99,6 +101,8 @@ void ctx_doors_push(lua_State *L, ctx_task_t *t);
 void ctx_http_push(lua_State *L, ctx_task_t *t);
 void ctx_exec_push(lua_State *L, ctx_task_t *t);
 void ctx_kb_push(lua_State *L, ctx_task_t *t);
+/* ctx_memory.c: the ctx.memory table (remember, recall, forget). */
+void ctx_memory_push(lua_State *L, ctx_task_t *t);
 
 /* Policy helpers: is s in the JSON array of strings `list`? */
 int ctx_allowed(json_object *list, const char *s);

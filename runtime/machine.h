@@ -123,6 +123,9 @@ typedef struct machine_start_opts {
     /* Mark the input "pinned": when a long session is compacted to the context window
      * (compact.h), it stays in every later request. */
     int pin;
+    /* The user the run is for (recorded with it): scopes long-term memory
+     * (memory.long_term = "user", memory/memory.h). NULL: none. */
+    const char *user;
 } machine_start_opts_t;
 /* machine_start with options; so = NULL is machine_start. */
 int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,

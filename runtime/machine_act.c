@@ -5,6 +5,7 @@
 #include "schema/schema.h"
 #include "guard/guard.h"
 #include "jx.h"
+#include "memory/memory.h"
 #include "machine_int.h"
 #include "compact.h"
 
@@ -664,12 +665,15 @@ static void tool_done(void *ud, const tools_result_t *res)
 static void start_tool(machine_run_t *r, void *arg)
 {
     tcall_t *c = arg;
+    char scope[400];
     tools_policy_t pol = {
         .agent = r->agent->name,
         .http_allow = r->agent->http_allow,
         .exec_allow = r->agent->exec_allow,
         .secrets_allow = r->agent->secrets_allow,
         .kb = r->agent->kb,
+        .memory = memory_scope(r->agent->long_term, r->agent->name, r->user, r->session,
+                               r->rec.id, scope, sizeof scope),
     };
     tools_call_info_t info = {
         .run_id = r->rec.id,

@@ -56,6 +56,7 @@ struct machine_run {
     int fresh;               /* created in the open batch (its trace file waits for commit) */
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
     char session[128];       /* conversation this run is a turn of, "" when none */
+    char user[128];          /* the user it runs for (run_users), "" when none */
     int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
     char *summary;           /* summary of messages [1, summary_upto) (machine_compact.c) */
     size_t summary_upto;

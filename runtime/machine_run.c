@@ -93,6 +93,8 @@ static int write_new_run(machine_run_t *r, const char *input, int pin)
     machine_t *m = r->m;
     const agent_t *a = r->agent;
     int rc = store_run_insert(m->st, &r->rec);
+    if (!rc && r->user[0])
+        rc = store_run_user_put(m->st, r->rec.id, r->user);
     if (!rc && r->session[0]) {
         char busy[40], bstate[16];
         rc = store_session_join(m->st, r->session, a->name, r->rec.id, r->rec.created_ns, busy,
@@ -181,6 +183,13 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         goto nomem;
     if (session)
         snprintf(r->session, sizeof r->session, "%s", session);
+    if (so && so->user && *so->user) {
+        if (strlen(so->user) >= sizeof r->user) {
+            mrun_release(r);
+            return err_set(errbuf, errlen, ERR_INVAL, "user name longer than 127 bytes");
+        }
+        snprintf(r->user, sizeof r->user, "%s", so->user);
+    }
     new_run_id(m, r->rec.id);
     snprintf(r->rec.agent, sizeof r->rec.agent, "%s", agent->name);
     snprintf(r->rec.agent_path, sizeof r->rec.agent_path, "%s", agent->path);
@@ -552,6 +561,8 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         return ERR_IO;
     }
     r->rec.msg_count = (int)json_object_array_length(r->messages);
+    if (store_run_user_get(m->st, r->rec.id, r->user, sizeof r->user) != 0)
+        r->user[0] = 0;
     if (insert_history(r)) {
         err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its session's earlier turns: %s",
                 r->rec.id, store_errmsg(m->st));

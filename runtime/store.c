@@ -134,6 +134,8 @@ static const char *const migrations[] = {
     "CREATE TABLE summaries (scope TEXT NOT NULL, upto INTEGER NOT NULL, hash TEXT NOT NULL,"
     "  body TEXT NOT NULL, run_id TEXT, created_ns INTEGER,"
     "  PRIMARY KEY (scope, upto)) WITHOUT ROWID;",
+    /* the user a run was started for (--user): it scopes the agent's long-term memory */
+    "CREATE TABLE run_users (run_id TEXT PRIMARY KEY, user TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 struct store {

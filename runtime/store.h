@@ -195,5 +195,9 @@ int store_summary_put(store_t *st, const char *scope, int64_t upto, const char *
  * (malloc'd). ERR_NOTFOUND when there is none. */
 int store_summary_get(store_t *st, const char *scope, int64_t max_upto, int64_t *upto,
                       char hash[17], char **text);
+/* The user a run was started for (run_users), which scopes long-term memory. get: ERR_NOTFOUND
+ * when the run has none; user gets at most len - 1 bytes. */
+int store_run_user_put(store_t *st, const char *run_id, const char *user);
+int store_run_user_get(store_t *st, const char *run_id, char *user, size_t len);
 
 #endif

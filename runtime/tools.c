@@ -54,6 +54,7 @@ struct tools {
     size_t live, max_live;               /* attempts holding a Lua state, and the cap */
     tools_call_t *wait_head, *wait_tail; /* attempts waiting for a slot */
     rag_t *kb;                           /* ctx.kb's handle, opened on first use */
+    rag_t *mem;                          /* ctx.memory's handle (memory/memory.h), likewise */
 };
 
 struct tools_call {
@@ -61,7 +62,7 @@ struct tools_call {
     loop_reap_t reap; /* frees the call from the loop's reap step */
     const tool_t *tl;
     json_object *args;
-    char *agent, *run_id, *call_id, *idem, *kb;
+    char *agent, *run_id, *call_id, *idem, *kb, *memory;
     tools_policy_t policy;
     ctx_env_t env;
     ctx_task_t *task;
@@ -120,6 +121,7 @@ void tools_free(tools_t *t)
         free(t->data_dirs[i]);
     free(t->v);
     rag_close(t->kb);
+    rag_close(t->mem);
     free(t);
 }
 
@@ -621,6 +623,7 @@ static void call_free(void *arg)
     json_object_put(c->policy.secrets_allow);
     free(c->agent);
     free(c->kb);
+    free(c->memory);
     free(c->run_id);
     free(c->call_id);
     free(c->idem);
@@ -799,6 +802,9 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
     if (p && p->kb && !(c->kb = strdup(p->kb)))
         return ERR_NOMEM;
     c->policy.kb = c->kb;
+    if (p && p->memory && !(c->memory = strdup(p->memory)))
+        return ERR_NOMEM;
+    c->policy.memory = c->memory;
     c->policy.http_allow = p ? json_object_get(p->http_allow) : NULL;
     c->policy.exec_allow = p ? json_object_get(p->exec_allow) : NULL;
     c->policy.secrets_allow = p ? json_object_get(p->secrets_allow) : NULL;
@@ -818,6 +824,7 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
     e->code = c->tl ? c->tl->code : NULL;
     e->code_len = c->tl ? c->tl->code_len : 0;
     e->kb = &c->t->kb;
+    e->mem = &c->t->mem;
     return 0;
 }
 

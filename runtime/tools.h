@@ -34,6 +34,7 @@ typedef struct tools_policy {
     json_object *exec_allow;    /* programs ctx.exec may run (argv[0]) */
     json_object *secrets_allow; /* environment variable names ctx.secret may read */
     const char *kb;             /* the agent's knowledge base (ctx.kb.default), or NULL */
+    const char *memory;         /* the run's long-term memory scope (ctx.memory), or NULL */
 } tools_policy_t;
 
 typedef struct tools_call_info {

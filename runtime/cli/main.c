@@ -8,6 +8,7 @@
 #include "gc_cli.h"
 #include "mcp/mcp.h"
 #include "kb_cli.h"
+#include "memory_cli.h"
 #include "models_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
@@ -92,7 +93,7 @@ static const command_t commands[] = {
      "Delete finished runs (done, failed, cancelled) older than DURATION (30d, 12h, 15m, 90s)\n"
      "and/or beyond the newest N runs, with their messages, tool calls, events and trace files.\n"
      "Runs still going or waiting are never touched. --vacuum compacts the database after.\n"},
-    {"chat", chat_cli_main, "chat AGENT.lua [--session NAME] [--model M] [--db PATH]",
+    {"chat", chat_cli_main, "chat AGENT.lua [--session NAME] [--user NAME] [--model M] [--db PATH]",
      "An interactive conversation: each line you type is the next turn of a session (a new\n"
      "one named chat-DATE-TIME unless --session names one to continue). Answers stream, tool\n"
      "calls show as they happen, approvals are asked inline, Ctrl-C cancels the turn (not the\n"
@@ -119,8 +120,14 @@ static const command_t commands[] = {
      "                [--heading TEXT] [--kw-weight W] [--vec-weight W] [--json]\n"
      "  agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]   recall@1/5/10 and MRR per mode\n"
      "  --kb-db PATH   the KB database (default $AGENTD_KB_DB, else the run database)\n"},
-    {"approve", run_cli_decide, "approve RUN CALL [options]",
-     "Approve a tool call a waiting run asked for, and continue the run.\n"},
+    {"memory", memory_cli_main, "memory list|show SCOPE|search SCOPE QUERY|rm SCOPE [ID]",
+     "Agents' long-term memory (docs/memory.md): the facts the remember tool saved, per scope\n"
+     "(AGENT, AGENT/user/NAME or AGENT/session/NAME). `list` the scopes, `show` one, `search`\n"
+     "it as the recall tool does, `rm` one memory or a whole scope. --db PATH: the run\n"
+     "database the memory database sits beside (agentd.memory.db; $AGENTD_MEMORY_DB).\n"},
+    {"approve", run_cli_decide, "approve RUN CALL [--args JSON] [options]",
+     "Approve a tool call a waiting run asked for, and continue the run. --args approves it\n"
+     "with these arguments instead (a JSON object, checked against the tool's schema).\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",
      "Deny a tool call a waiting run asked for; the model sees the reason. The run continues.\n"},
 };

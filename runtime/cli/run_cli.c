@@ -259,6 +259,7 @@ typedef struct common {
     int npos;
     const char *session; /* --session NAME (run only) */
     const char *args;    /* --args JSON (approve only) */
+    const char *user;    /* --user NAME (run only; else $AGENTD_USER) */
     int pin;             /* --pin (run only) */
 } common_t;
 
@@ -288,6 +289,7 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
         }
         OPT("--model") { c->so.model = val; continue; }
         OPT("--session") { c->session = val; continue; }
+        OPT("--user") { c->user = val; continue; }
         OPT("--args") {
             if (strcmp(argv[0], "approve") != 0) {
                 fprintf(stderr, "agentd: --args goes with `agentd approve`\n");
@@ -389,7 +391,8 @@ int run_cli_run(int argc, char **argv)
         free(input);
         return finish(&c, &s, CLI_USAGE);
     }
-    machine_start_opts_t so = {.session = c.session, .pin = c.pin};
+    machine_start_opts_t so = {.session = c.session, .pin = c.pin,
+                               .user = c.user ? c.user : getenv("AGENTD_USER")};
     int rc = machine_start_ex(s.m, s.agent, input, &so, c.view.main_id, err, sizeof err);
     free(input);
     if (rc) {
