@@ -242,6 +242,9 @@ int proc_reclaim(proc_t *s)
 
 void proc_close(proc_t *s)
 {
+    /* A group commit may still be queued (a run that failed to start leaves its batch
+     * open): it runs, and commits, while the machine it points at is alive. */
+    loop_settle(s->lp);
     machine_free(s->m);
     model_client_free(s->mc);
     mcp_free(s->mcp);

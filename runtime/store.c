@@ -7,6 +7,7 @@
 #include "store_int.h"
 
 #include "err.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -178,6 +179,13 @@ const char *store_errmsg(store_t *st)
     return st && st->db ? sqlite3_errmsg(st->db) : "no database";
 }
 
+const char *store_why(store_t *st, int rc)
+{
+    if (st && st->db && sqlite3_errcode(st->db) != SQLITE_OK)
+        return sqlite3_errmsg(st->db);
+    return err_str(rc ? rc : ERR_INTERNAL);
+}
+
 static int exec(store_t *st, const char *sql)
 {
     return translate(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
@@ -255,6 +263,7 @@ fail:
 
 store_t *store_open(const char *path, int durability, char *errbuf, size_t errlen)
 {
+    mem_install();
     store_t *st = calloc(1, sizeof *st);
     if (!st) {
         err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
