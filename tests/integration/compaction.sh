@@ -68,4 +68,43 @@ grep -q "You keep a running summary" "$TMP/wire" && grep -q 'Conversation:\\nuse
     && ok "summary request on the wire: instructions and transcript" || fail "summary wire" "$(grep -c summary "$TMP/wire")"
 grep -q '\[agentd: summary of the' "$TMP/wire" && ok "later requests carry the summary" || fail "summary in requests" ""
 stop_fake
+
+# kill -9 while a summary call is in flight, then resume: the run goes on from compacting
+# and makes the summary. Each turn is slow (0.7 s per model request); the first one that
+# enters compacting is killed there.
+start_fake --script "$TMP/script.json" --latency-ms 700 || fail "fakellm starts" "$(cat "$TMP/fake.log")"
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+NOTE=$(sed -n 2p "$TMP/in30")
+killed=
+for t in 1 2 3 4 5 6; do
+    "$AGENTD" run tests/fixtures/agents/session_summary.lua --model openai:any --session fake \
+        --db "$DB" --traces "$TR" --tools tools --quiet "$NOTE (turn $t)" >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 1 60); do
+        st=$(q "SELECT state FROM runs r JOIN session_runs s ON s.run_id = r.id WHERE s.session='fake' ORDER BY s.turn DESC LIMIT 1")
+        [ "$st" = compacting ] && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ "$st" = compacting ]; then
+        sleep 0.2
+        kill -9 $pid; wait $pid 2>/dev/null
+        killed=$(q "SELECT s.run_id FROM session_runs s WHERE s.session='fake' ORDER BY s.turn DESC LIMIT 1")
+        break
+    fi
+    wait $pid
+done
+if [ -n "$killed" ]; then
+    ok "killed in compacting (run $killed)"
+    before=$(q "SELECT count(*) FROM summaries WHERE scope='fake'")
+    "$AGENTD" resume "$killed" --db "$DB" --traces "$TR" --tools tools --model openai:any >"$TMP/res" 2>&1; rc=$?
+    [ $rc -eq 0 ] && [ "$(q "SELECT state FROM runs WHERE id='$killed'")" = done ] \
+        && ok "resumed from compacting to done" || fail "resume" "rc=$rc $(cat "$TMP/res")"
+    [ "$(q "SELECT count(*) FROM summaries WHERE scope='fake'")" -gt "$before" ] \
+        && ok "the resumed run made its summary" || fail "summary after resume" ""
+    n=$(seq_gap_free "$TR/$killed.jsonl") && ok "trace gap-free across the kill ($n events)" || fail "trace gaps" "$n"
+else
+    fail "kill in compacting" "no turn entered compacting"
+fi
+stop_fake
 finish
