@@ -76,7 +76,8 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
     } else if (!strcmp(op, "retry")) {
         end_stream(c);
         printf("  (retry: %s)\n", field(ev, "error"));
-    } else if (!strcmp(op, "guardrail")) {
+    } else if (!strcmp(op, "guardrail") && field(ev, "error") && *field(ev, "error")) {
+        /* only what a guardrail stopped: an allow is in the trace */
         end_stream(c);
         printf("  ! %s: %s\n", field(ev, "name"), field(ev, "error"));
     }

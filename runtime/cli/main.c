@@ -48,6 +48,8 @@ static const command_t commands[] = {
      "                     run sees the earlier turns; one unfinished turn at a time (exit 2)\n"
      "  --pin              with --session: keep this input in every later request when the\n"
      "                     conversation is compacted to the model's context window\n"
+     "  --user NAME        the user the run is for (default $AGENTD_USER): scopes the agent's\n"
+     "                     long-term memory when memory.long_term = \"user\"\n"
      "  --json             print only a JSON summary of the run\n"
      "  --quiet            print only the summary\n"},
     {"resume", run_cli_resume, "resume RUN|--all [options]",
