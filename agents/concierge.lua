@@ -16,7 +16,7 @@ end
 return {
   name = "concierge",
   description = "Support agent with guardrails: no card numbers, no other customers' orders, "
-    .. "tickets approved by a person, no e-mail addresses in answers",
+    .. "tickets approved by a person, no email addresses in answers",
   model = "offline",
   fallbacks = { "offline" },
   system_prompt_file = "prompts/support.md",
@@ -53,7 +53,7 @@ return {
     -- again; after max_output_retries rejections the run fails (reason output_rejected).
     on_output = function(output, ctx)
       if output:find("[%w._%-]+@[%w.-]+%.%a+") then
-        return "reject", "answers must not contain e-mail addresses"
+        return "reject", "answers must not contain email addresses"
       end
       return "allow"
     end,

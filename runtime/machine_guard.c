@@ -170,5 +170,6 @@ json_object *mguard_feedback(const guard_decision_t *d)
     json_object_object_add(m, "role", jx_new_str("user"));
     json_object_object_add(m, "content", jx_new_str(text));
     json_object_object_add(m, "agentd_guardrail", jx_new_str("on_output"));
+    json_object_object_add(m, "agentd_reason", jx_new_str(d->reason));
     return m;
 }

@@ -57,6 +57,7 @@ json_object *offline_canonical(const char *name, json_object *args)
 void offline_convo_clear(offline_convo_t *c)
 {
     free(c->history);
+    free(c->feedback);
     for (size_t i = 0; i < c->ncalls; i++)
         json_object_put(c->calls[i].args);
     free(c->calls);
@@ -149,6 +150,15 @@ int offline_convo_parse(json_object *messages, offline_convo_t *c)
         }
     }
     if (!(c->history = offline_buf_take(&hist)))
+        return ERR_NOMEM;
+    offline_buf_t fb = {0};
+    for (size_t i = c->turn + 1; i < n; i++) {
+        json_object *m = json_object_array_get_idx(messages, i);
+        const char *why = offline_str_field(m, "agentd_reason");
+        if (json_object_object_get_ex(m, "agentd_guardrail", NULL))
+            offline_buf_addf(&fb, "%s%s", fb.len ? "\n" : "", why ? why : content_text(m));
+    }
+    if (!(c->feedback = offline_buf_take(&fb)))
         return ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
         json_object *m = json_object_array_get_idx(messages, i), *tc;

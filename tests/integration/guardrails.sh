@@ -4,8 +4,9 @@
 # the reason) and asks approval for tickets; `agentd approve --args` is checked against the
 # tool's schema and runs the edited call; on_output rejects an answer with an e-mail
 # address, the model retries with the reason (fake provider: the second answer passes;
-# offline: it cannot rephrase, so the run fails after max_output_retries); every decision is
-# a trace event; a function outside guardrails is refused at load.
+# offline: it leaves out what the reason names); an answer rejected every time fails the run
+# after max_output_retries; every decision is a trace event; a function outside guardrails
+# is refused at load.
 . tests/integration/lib.sh
 DB="$TMP/g.db"
 TR="$TMP/tr"
@@ -70,13 +71,30 @@ sqlite3 "$DB" "SELECT value FROM kv WHERE key LIKE 'ticket:%'" | grep -q '"prior
 [ "$(ev "$id" "[(e['attrs'].get('agentd.args_edited'), 'Please open' in e['attrs'].get('agentd.args_before', '')) for e in g if e['attrs']['agentd.guardrail'] == 'approved']")" = "[(True, True)]" ] \
     && ok "approval event records the edit (old arguments kept)" || fail "approval event" "$(ev "$id" g)"
 
-# on_output offline: the answer names an e-mail address; rejected, retried once, then failed
-[ "$(sqlite3 "$DB" "SELECT state||' '||reason FROM runs WHERE id='$id'")" = "failed output_rejected" ] \
-    && ok "offline answer rejected twice: failed output_rejected" || fail "output_rejected" "$(sqlite3 "$DB" "SELECT state,reason,error FROM runs WHERE id='$id'")"
-[ "$(ev "$id" "[e['event'] for e in evs if e.get('event') in ('output_rejected', 'guardrail_rejected')]")" = "['output_rejected', 'guardrail_rejected']" ] \
-    && ok "transitions output_rejected then guardrail_rejected" || fail "transitions" "$(ev "$id" "[e.get('event') for e in evs]")"
+# on_output offline: the first answer names the customer's email address and is rejected; the
+# offline model answers again without what the reason names, and that answer passes.
+[ "$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$id'")" = done ] \
+    && ok "offline: rejected answer retried, second accepted" || fail "offline retry" "$(sqlite3 "$DB" "SELECT state,reason,error FROM runs WHERE id='$id'")"
+sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id'" | grep -q "@" && fail "no email in the answer" "$(sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id'")" \
+    || ok "the accepted answer has no email address"
+[ "$(ev "$id" "[e['event'] for e in evs if e.get('event') in ('output_rejected', 'model_final', 'guardrail_rejected')]")" = "['output_rejected', 'model_final']" ] \
+    && ok "transitions output_rejected then model_final" || fail "transitions" "$(ev "$id" "[e.get('event') for e in evs]")"
 [ "$(sqlite3 "$DB" "SELECT count(*) FROM messages WHERE run_id='$id' AND body LIKE '%agentd_guardrail%'")" = 1 ] \
     && ok "one feedback message stored" || fail "feedback stored" ""
+
+# An answer rejected every time: after max_output_retries the run fails, output_rejected.
+cat >"$TMP/strict.lua" <<'LUA'
+return { name = "strict", tools = { "lookup_order" }, guardrails = {
+  on_output = function(o) return "reject", "never good enough" end, max_output_retries = 2 } }
+LUA
+out=$("$AGENTD" run "$TMP/strict.lua" "Where is order 1042?" $R 2>&1); rc=$?
+id=$(echo "$out" | runid)
+[ $rc -eq 1 ] && [ "$(sqlite3 "$DB" "SELECT state||' '||reason FROM runs WHERE id='$id'")" = "failed output_rejected" ] \
+    && ok "rejected past max_output_retries: failed output_rejected" || fail "retries exhausted" "rc=$rc $out"
+[ "$(ev "$id" "[e['event'] for e in evs if e.get('event') in ('output_rejected', 'guardrail_rejected')]")" = "['output_rejected', 'output_rejected', 'guardrail_rejected']" ] \
+    && ok "two retries, then guardrail_rejected" || fail "retry transitions" "$(ev "$id" "[e.get('event') for e in evs]")"
+[ "$(sqlite3 "$DB" "SELECT answer IS NULL FROM runs WHERE id='$id'")" = 1 ] && ok "a rejected answer is not the run's answer" \
+    || fail "rejected answer kept" "$(sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id'")"
 
 # on_output against the fake provider: the second answer passes
 cat >"$TMP/script.json" <<'JSON'
@@ -89,7 +107,7 @@ out=$("$AGENTD" run $AG "Where is my order?" $R --model openai:any 2>&1); rc=$?
 id=$(echo "$out" | runid)
 [ $rc -eq 0 ] && [ "$(sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id'")" = "Your order 1042 is in transit with UPS, due 2026-12-01." ] \
     && ok "fake provider: rejected answer retried, second accepted" || fail "retry accepted" "rc=$rc $out"
-tail -1 "$TMP/wire" | grep -q "Your answer was rejected: answers must not contain e-mail addresses" \
+tail -1 "$TMP/wire" | grep -q "Your answer was rejected: answers must not contain email addresses" \
     && ok "the retry request carries the reason" || fail "reason on the wire" "$(tail -c 600 "$TMP/wire")"
 [ "$(ev "$id" "[e['attrs']['agentd.guardrail'] for e in g if e['attrs']['agentd.guardrail.hook'] == 'on_output']")" = "['reject', 'allow']" ] \
     && ok "reject then allow traced" || fail "reject/allow" "$(ev "$id" g)"

@@ -641,6 +641,43 @@ static void test_summary(void)
     free(s);
 }
 
+/* After a guardrail rejected an answer, the same question is answered again from the same
+ * observations, without the fields the reason names. */
+static void test_guardrail_feedback(void)
+{
+    json_object *msgs = json_object_new_array(), *call = new_msg("assistant", ""),
+                *tcs = json_object_new_array(), *tc = json_object_new_object();
+    json_object_array_add(msgs, new_msg("system", "s"));
+    json_object_array_add(msgs, new_msg("user", "Where is my order 1042?"));
+    json_object_object_add(tc, "id", json_object_new_string("call_1"));
+    json_object_object_add(tc, "name", json_object_new_string("lookup_order"));
+    json_object_object_add(tc, "arguments", json_object_new_string("{\"order_id\":\"1042\"}"));
+    json_object_array_add(tcs, tc);
+    json_object_object_add(call, "tool_calls", tcs);
+    json_object_array_add(msgs, call);
+    json_object *res = new_msg("tool", "{\"status\":\"in_transit\",\"customer_email\":\"ava@example.com\"}");
+    json_object_object_add(res, "tool_call_id", json_object_new_string("call_1"));
+    json_object_array_add(msgs, res);
+    reply_t a = ask_model(msgs, X.descs, NULL);
+    const char *t = json_object_get_string(json_object_object_get(a.message, "content"));
+    CHECK(t && strstr(t, "ava@example.com") && strstr(t, "in transit"));
+    json_object_array_add(msgs, json_object_get(a.message));
+    json_object *fb = new_msg("user", "[guardrail] Your answer was rejected: no email addresses.");
+    json_object_object_add(fb, "agentd_guardrail", json_object_new_string("on_output"));
+    json_object_object_add(fb, "agentd_reason",
+                           json_object_new_string("answers must not contain email addresses"));
+    json_object_array_add(msgs, fb);
+    reply_t b = ask_model(msgs, X.descs, NULL);
+    t = json_object_get_string(json_object_object_get(b.message, "content"));
+    CHECK(t && !strstr(t, "ava@example.com") && strstr(t, "in transit"));
+    CHECK(!json_object_object_get_ex(b.message, "tool_calls", NULL)); /* no new tool round */
+    json_object_put(a.message);
+    json_object_put(a.decision);
+    json_object_put(b.message);
+    json_object_put(b.decision);
+    json_object_put(msgs);
+}
+
 static void test_output_schema(void)
 {
     const char *schema_text =
@@ -934,6 +971,7 @@ int main(void)
     RUN(test_argument_extraction);
     RUN(test_multi_param);
     RUN(test_summary);
+    RUN(test_guardrail_feedback);
     RUN(test_output_schema);
     RUN(test_determinism);
     RUN(test_follow_up_turn);
