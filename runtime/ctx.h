@@ -50,7 +50,8 @@ typedef struct ctx_env {
 typedef struct ctx_task ctx_task_t;
 
 /* rc: 0 (result is the tool's return value, NULL for JSON null, borrowed during the call),
- * ERR_LUA (the tool raised), ERR_LIMIT (memory or CPU cap), ERR_TIMEOUT (deadline hit while
+ * ERR_LUA (the tool raised), ERR_DENIED (a door refused by policy and the tool let the
+ * error end it), ERR_LIMIT (memory or CPU cap), ERR_TIMEOUT (deadline hit while
  * Lua code ran), ERR_INVAL (the return value cannot become JSON), ERR_IO (tool file
  * unreadable). err is one line, secrets redacted. */
 typedef void (*ctx_done_fn)(void *ud, int rc, json_object *result, const char *err);
@@ -80,6 +81,10 @@ typedef void (*ctx_cancel_fn)(void *arg);
 ctx_task_t *ctx_door_enter(lua_State *L, const char *door);
 /* Like ctx_door_enter for doors that do not wait. */
 ctx_task_t *ctx_door_task(lua_State *L);
+/* Raise a policy refusal from a door (a host outside http_allow, a program outside
+ * exec_allow, a secret outside secrets_allow): a Lua error with this message, and the
+ * attempt ends with ERR_DENIED, which no retry policy retries. Does not return. */
+int ctx_door_deny(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const ctx_env_t *ctx_task_env(const ctx_task_t *t);
 /* Record the pending operation (cancel(arg) stops it), then `return ctx_door_yield(L, t)`. */
 void ctx_door_wait(ctx_task_t *t, ctx_cancel_fn cancel, void *arg);
@@ -99,6 +104,7 @@ char *ctx_task_redact(const ctx_task_t *t, const char *s);
 void ctx_doors_push(lua_State *L, ctx_task_t *t);
 /* Door constructors: push the closure (upvalue: the task) onto L. */
 void ctx_http_push(lua_State *L, ctx_task_t *t);
+void ctx_url_push(lua_State *L); /* ctx.url(base, query): pure, no door */
 void ctx_exec_push(lua_State *L, ctx_task_t *t);
 void ctx_kb_push(lua_State *L, ctx_task_t *t);
 /* ctx_memory.c: the ctx.memory table (remember, recall, forget). */

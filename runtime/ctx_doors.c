@@ -172,10 +172,10 @@ static int door_secret(lua_State *L)
     const char *name = luaL_checkstring(L, 1);
     const tools_policy_t *p = ctx_task_env(t)->policy;
     if (!p || !ctx_allowed(p->secrets_allow, name))
-        return luaL_error(L,
-                          "ctx.secret: '%s' is not in this agent's secrets allow-list "
-                          "(policy secrets_allow)",
-                          name);
+        return ctx_door_deny(L,
+                             "ctx.secret: '%s' is not in this agent's secrets allow-list "
+                             "(policy secrets_allow)",
+                             name);
     const char *v = getenv(name);
     if (!v) {
         lua_pushnil(L);

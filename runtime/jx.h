@@ -6,10 +6,12 @@
  *   jx_str_or   the same with a default
  *   jx_int      the member if it is a number, else the default
  *   jx_new_str  a NEW string value (NULL is taken as ""), NULL when memory ran out
+ *   jx_new_num  a NEW number value printed in the shortest form that reads back as the same
+ *               double (7.000237, not json-c's 7.0002370000000003), NULL when memory ran out
  *
  * Parsing JSON text is schema_parse_json (schema/schema.h): the one strict RFC 8259 parse
  * used for every document from outside (tool arguments, model replies, files, HTTP bodies).
- * Nothing here allocates except jx_new_str; nothing re-enters.
+ * Nothing here allocates except jx_new_str and jx_new_num; nothing re-enters.
  */
 #ifndef AGENTD_JX_H
 #define AGENTD_JX_H
@@ -22,5 +24,6 @@ const char *jx_str(json_object *o, const char *key);
 const char *jx_str_or(json_object *o, const char *key, const char *def);
 int64_t jx_int(json_object *o, const char *key, int64_t def);
 json_object *jx_new_str(const char *s);
+json_object *jx_new_num(double x);
 
 #endif

@@ -11,6 +11,7 @@
 #include "sandbox_int.h"
 
 #include "err.h"
+#include "jx.h"
 
 #include <lauxlib.h>
 #include <math.h>
@@ -248,20 +249,6 @@ static long utf8_bad(const unsigned char *s, size_t n)
         i += k + 1;
     }
     return -1;
-}
-
-/* Shortest text that reads back as the same double, so 0.1 prints as 0.1. */
-static json_object *new_double(double d)
-{
-    char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d)
-            break;
-    }
-    if (!strpbrk(buf, ".eEn"))
-        strcat(buf, ".0");
-    return json_object_new_double_s(d, buf);
 }
 
 static int conv_value(conv_t *c, int idx, json_object **out);
@@ -506,7 +493,7 @@ static int conv_value(conv_t *c, int idx, json_object **out)
                 return fail(c, "NaN cannot become JSON");
             if (isinf(d))
                 return fail(c, d < 0 ? "-inf cannot become JSON" : "inf cannot become JSON");
-            *out = new_double(d);
+            *out = jx_new_num(d);
         }
         break;
     case LUA_TSTRING: {
