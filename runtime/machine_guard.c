@@ -39,7 +39,7 @@ int mguard_event(machine_run_t *r, const char *span, const char *hook,
         json_object_object_add(attrs, "agentd.reason", jx_new_str(d->reason));
     if (d->failed)
         json_object_object_add(attrs, "agentd.guardrail.failed", json_object_new_boolean(1));
-    json_object_object_add(attrs, "agentd.duration_ms", json_object_new_double(d->ms));
+    json_object_object_add(attrs, "agentd.duration_ms", jx_new_num(d->ms));
     if (c) {
         json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
         json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));

@@ -4,6 +4,7 @@
 #include "memory.h"
 
 #include "err.h"
+#include "jx.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -138,7 +139,7 @@ int memory_recall(rag_t *r, const char *scope, const char *query, int k, json_ob
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_string(h.v[i].path));
         json_object_object_add(o, "text", json_object_new_string(h.v[i].text));
-        json_object_object_add(o, "score", json_object_new_double(h.v[i].score));
+        json_object_object_add(o, "score", jx_new_num(h.v[i].score));
         json_object_array_add(a, o);
     }
     rag_hits_clear(&h);
