@@ -43,6 +43,7 @@ rows=$(q "SELECT count(*) FROM messages m JOIN session_runs s ON s.run_id=m.run_
 [ "$rows" -lt 1200 ] && ok "stored messages stay whole, once each ($rows rows)" || fail "rows" "$rows"
 
 # The same conversation trimmed: turn 200 cannot know the order.
+# (and deleting a session deletes its summaries; checked at the end on "long")
 "$AGENTD" chat tests/fixtures/agents/session_small.lua --session trim --db "$DB" --traces "$TR" \
     --tools tools <"$TMP/in" >"$TMP/trim" 2>&1
 tail -4 "$TMP/trim" | grep -q "I need the order ID" && ok "trimmed instead, turn 200 asks for the order ID" \
@@ -107,4 +108,7 @@ else
     fail "kill in compacting" "no turn entered compacting"
 fi
 stop_fake
+"$AGENTD" sessions rm long --db "$DB" --traces "$TR" >/dev/null 2>&1
+[ "$(q "SELECT count(*) FROM summaries WHERE scope='long'")" = 0 ] && ok "sessions rm deletes the session's summaries" \
+    || fail "summaries after rm" "$(q "SELECT count(*) FROM summaries WHERE scope='long'")"
 finish
