@@ -588,14 +588,15 @@ int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud,
         rc = translate(src);
         goto fail;
     }
-    static const char *const del[] = {"events", "messages", "tool_calls", "runs"};
+    /* The run itself last: the others find their rows through it. */
+    static const char *const del[] = {"events", "messages", "tool_calls", "run_users", "runs"};
     for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
         char q[600];
         snprintf(q, sizeof q,
                  "DELETE FROM %s WHERE %s IN (SELECT id FROM runs WHERE state IN "
                  "('done','failed','cancelled') AND (?1 = 0 OR created_ns < ?1) AND (?2 < 0 OR "
                  "id NOT IN (SELECT id FROM runs ORDER BY created_ns DESC LIMIT ?2)))",
-                 del[i], i == 3 ? "id" : "run_id");
+                 del[i], !strcmp(del[i], "runs") ? "id" : "run_id");
         if (sqlite3_prepare_v2(st->db, q, -1, &s, NULL) != SQLITE_OK) {
             rc = ERR_IO;
             goto fail;
