@@ -41,6 +41,8 @@ grep -q '"text":"Remember that I prefer delivery to the pickup point"' "$TMP/s" 
 "$AGENTD" gc --keep 0 --db "$DB" >/dev/null 2>&1
 [ "$("$AGENTD" memory show concierge/user/ava --db "$DB" | wc -l)" = 1 ] && ok "memories outlive their runs (gc)" \
     || fail "outlive gc" ""
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM run_users")" = 0 ] && ok "gc deletes the runs' users with them" \
+    || fail "run_users after gc" "$(sqlite3 "$DB" "SELECT count(*) FROM run_users")"
 "$AGENTD" memory rm concierge/user/ava nosuch --db "$DB" >"$TMP/e" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q "no memory nosuch" "$TMP/e" && ok "rm of an unknown id: exit 2, named" || fail "rm unknown" "rc=$rc $(cat "$TMP/e")"
 "$AGENTD" memory rm concierge/user/ava "$mid" --db "$DB" >"$TMP/e" 2>&1; rc=$?
