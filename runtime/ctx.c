@@ -2,7 +2,7 @@
  * ctx: the tool-call task and its coroutine bridge (see ctx.h), and the ctx table. The
  * doors live in ctx_doors.c (sleep, kv, log, secret, now, data), ctx_http.c, ctx_exec.c.
  */
-#include "ctx.h"
+#include "ctx_int.h"
 
 #include "err.h"
 

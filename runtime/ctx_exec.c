@@ -14,7 +14,7 @@
  * killed. Exit is noticed by polling waitpid(WNOHANG) once both pipes are closed, so no
  * process-wide SIGCHLD handler is needed.
  */
-#include "ctx.h"
+#include "ctx_int.h"
 
 #include "err.h"
 #include "child.h"

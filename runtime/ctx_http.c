@@ -12,7 +12,7 @@
  * (connect, timeout, too large) return nil, err; any HTTP status returns r.
  */
 #include "schema/schema.h"
-#include "ctx.h"
+#include "ctx_int.h"
 
 #include "err.h"
 #include "http.h"

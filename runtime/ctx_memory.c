@@ -12,7 +12,7 @@
  * without --user, gets an error that says which. The memory database is opened on first
  * use and kept by the tools registry, like ctx.kb's.
  */
-#include "ctx.h"
+#include "ctx_int.h"
 
 #include "err.h"
 #include "memory/memory.h"
@@ -24,7 +24,7 @@
 
 static const char *scope_of(lua_State *L, ctx_task_t *t, const char *door)
 {
-    const tools_policy_t *p = ctx_task_env(t)->policy;
+    const ctx_policy_t *p = ctx_task_env(t)->policy;
     if (!p || !p->memory)
         luaL_error(L, "ctx.memory.%s: this agent has no long-term memory (set memory = { "
                    "long_term = \"user\" | \"session\" | \"agent\" } in the agent file)", door);
@@ -106,7 +106,7 @@ static int mem_forget(lua_State *L)
 
 void ctx_memory_push(lua_State *L, ctx_task_t *t)
 {
-    const tools_policy_t *p = ctx_task_env(t)->policy;
+    const ctx_policy_t *p = ctx_task_env(t)->policy;
     static const luaL_Reg fns[] = {
         {"remember", mem_remember}, {"recall", mem_recall}, {"forget", mem_forget}, {NULL, NULL}};
     lua_createtable(L, 0, 4);

@@ -7,6 +7,7 @@
 
 #include "ctx.h"
 #include "err.h"
+#include "retry.h"
 #include "sandbox.h"
 #include "rag/rag.h"
 #include "schema/schema.h"
@@ -709,16 +710,6 @@ static void report(tools_call_t *c, tcall_state_t status)
     report_cb(c);
 }
 
-static uint64_t jitter(tools_t *t)
-{
-    uint64_t x = t->rng ? t->rng : (loop_mono_ns() | 1);
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    t->rng = x;
-    return x;
-}
-
 static void backoff_cb(void *arg)
 {
     tools_call_t *c = arg;
@@ -726,15 +717,15 @@ static void backoff_cb(void *arg)
     attempt(c);
 }
 
-/* Retry an idempotent tool after a transient failure (Lua error or timeout), with
- * exponential backoff and full jitter; otherwise report. */
+/* Retry an idempotent tool after a transient failure (Lua error or timeout), with the
+ * model calls' backoff (retry.h: exponential, full jitter); otherwise report. */
 static void failed(tools_call_t *c, tcall_state_t status, int retryable)
 {
     if (retryable && c->tl->idempotent && c->attempts <= c->tl->retries) {
-        uint64_t cap = (uint64_t)BACKOFF_BASE_MS << (c->attempts - 1);
-        if (cap > BACKOFF_MAX_MS)
-            cap = BACKOFF_MAX_MS;
-        uint64_t ms = cap / 2 + jitter(c->t) % (cap / 2 + 1);
+        static const retry_policy_t pol = {.base_ms = BACKOFF_BASE_MS, .cap_ms = BACKOFF_MAX_MS};
+        if (!c->t->rng)
+            c->t->rng = loop_mono_ns() | 1;
+        uint64_t ms = retry_backoff_ms(&pol, c->attempts, &c->t->rng);
         if (loop_after(c->t->lp, ms, backoff_cb, c, &c->backoff) == 0)
             return;
     }
