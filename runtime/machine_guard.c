@@ -23,6 +23,8 @@ static json_object *hook_ctx(machine_run_t *r)
     json_object_object_add(o, "input", jx_new_str(r->rec.input ? r->rec.input : ""));
     if (r->session[0])
         json_object_object_add(o, "session", jx_new_str(r->session));
+    if (r->user[0])
+        json_object_object_add(o, "user", jx_new_str(r->user));
     return o;
 }
 
