@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "guard/guard.h"
+#include "prompt/prompt.h"
 #include "sandbox.h"
 
 #include <stdio.h>
@@ -145,6 +146,28 @@ static int load_prompt(agent_t *a, json_object *t, char *errbuf, size_t errlen)
     if (!a->system_prompt)
         return ERR_NOMEM;
     fnv_hex(a->system_prompt, a->prompt_hash);
+    char perr[300];
+    int prc = prompt_vars_each(a->system_prompt, NULL, NULL, perr, sizeof perr);
+    if (prc)
+        return err_set(errbuf, errlen, prc, "%s: %s", a->prompt_file ? a->prompt_file : a->path,
+                       perr);
+    if (a->prompt_file && prompt_git_commit(a->prompt_file, a->prompt_commit, &a->prompt_dirty))
+        a->prompt_commit[0] = 0;
+    json_object *vars;
+    if (json_object_object_get_ex(t, "vars", &vars) && vars) {
+        if (!json_object_is_type(vars, json_type_object))
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: vars: must be a table of default values for the prompt's "
+                           "{{variables}}",
+                           a->path);
+        json_object_object_foreach(vars, k, val) {
+            if (!val || json_object_is_type(val, json_type_object) ||
+                json_object_is_type(val, json_type_array))
+                return err_set(errbuf, errlen, ERR_INVAL,
+                               "%s: vars.%s: must be a string, number or boolean", a->path, k);
+        }
+        a->vars = json_object_get(vars);
+    }
     return 0;
 }
 
@@ -464,6 +487,7 @@ void agent_free(agent_t *a)
     free(a->models);
     free(a->system_prompt);
     free(a->prompt_file);
+    json_object_put(a->vars);
     free(a->default_input);
     free(a->kb);
     free(a->long_term);

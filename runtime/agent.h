@@ -18,6 +18,9 @@ typedef struct agent {
     char *system_prompt;
     char prompt_hash[17]; /* FNV-1a 64 of the system prompt, hex; recorded in every trace */
     char *prompt_file;    /* NULL when inline */
+    char prompt_commit[41]; /* git commit that last changed prompt_file, "" if untracked */
+    int prompt_dirty;     /* prompt_file differs from that commit */
+    json_object *vars;    /* defaults of the prompt's {{variables}} (object) or NULL */
     json_object *tools;   /* array of tool names the agent may use */
     json_object *output_schema; /* or NULL */
     json_object *approval;      /* object: tool name -> boolean override, or NULL */

@@ -123,6 +123,20 @@ typedef struct machine_start_opts {
     /* Mark the input "pinned": when a long session is compacted to the context window
      * (compact.h), it stays in every later request. */
     int pin;
+    /* Values of the system prompt's {{variables}} (prompt/prompt.h), borrowed; the agent's
+     * vars fill the rest. A variable left without a value fails the start (ERR_INVAL naming
+     * it) before anything is recorded or any model is called. */
+    json_object *vars;
+    /* Sampling temperature of this run's model calls (when temperature_set; else the
+     * provider's default). Not kept across a resume. */
+    int temperature_set;
+    double temperature;
+    /* Model tried first by this run (NULL: the machine's override, else the agent's). */
+    const char *model;
+    /* Labels of the run (an eval id, a case...): NULL-terminated key, value, key, value...
+     * kept in the run_labels table and as agentd.label.KEY attributes of its invoke_agent
+     * span. */
+    const char *const *labels;
     /* The user the run is for (recorded with it): scopes long-term memory
      * (memory.long_term = "user", memory/memory.h). NULL: none. */
     const char *user;
@@ -141,6 +155,12 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
  * ERR_NOTFOUND when the call is not awaiting approval; errbuf says which. */
 int machine_decide(machine_t *m, const agent_t *agent, const char *run_id, const char *call_id,
                    int approve, const char *reason, char *errbuf, size_t errlen);
+/* Cancel one unfinished run (full 16-hex id): an active run is interrupted where it is; a
+ * run this machine does not drive (waiting, or left by a stopped process) is claimed and
+ * cancelled. ERR_NOTFOUND, ERR_STATE (already finished), ERR_BUSY (another live process
+ * drives it); errbuf says which. The cancelled state commits with the next batch. */
+int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen);
 /* machine_decide, approving with args (a JSON object text) in place of the model's
  * arguments: checked against the tool's schema first (ERR_INVAL with the validator's
  * message), stored in the call row, and recorded in the decision's event (old and new). */

@@ -7,6 +7,7 @@
 #include "jx.h"
 #include "memory/memory.h"
 #include "machine_int.h"
+#include "prompt/prompt.h"
 #include "compact.h"
 
 #include "err.h"
@@ -503,7 +504,7 @@ static void start_model(machine_run_t *r)
     req.tools = tool_descriptions(r);
     req.output_schema = a->output_schema;
     req.run_id = r->rec.id;
-    req.temperature = -1;
+    req.temperature = r->temp_set ? r->temperature : -1;
     req.stream = r->m->o.obs.on_text != NULL;
     req.on_text = model_text;
     req.on_attempt = model_attempt;
@@ -524,6 +525,31 @@ static void start_model(machine_run_t *r)
     }
 }
 
+/* Which prompt this request sends: the file, its content hash, the git commit that last
+ * changed it, and the hash of the rendered text when {{variables}} were filled in. */
+static void stage_prompt_attrs(machine_run_t *r, json_object *attrs)
+{
+    const agent_t *a = r->agent;
+    if (a->prompt_file)
+        json_object_object_add(attrs, "agentd.prompt.file", jx_new_str(a->prompt_file));
+    json_object_object_add(attrs, "agentd.prompt.hash", jx_new_str(a->prompt_hash));
+    if (a->prompt_commit[0]) {
+        json_object_object_add(attrs, "agentd.prompt.git_commit", jx_new_str(a->prompt_commit));
+        if (a->prompt_dirty)
+            json_object_object_add(attrs, "agentd.prompt.git_dirty", json_object_new_boolean(1));
+    }
+    if (r->temp_set)
+        json_object_object_add(attrs, "gen_ai.request.temperature",
+                               jx_new_num(r->temperature));
+    json_object *sys = json_object_array_get_idx(r->messages, 0);
+    const char *text = jx_str(sys, "content");
+    if (text && prompt_has_vars(a->system_prompt)) {
+        char h[17];
+        prompt_hash(text, h);
+        json_object_object_add(attrs, "agentd.prompt.rendered_hash", jx_new_str(h));
+    }
+}
+
 static int stage_chat_begin(machine_run_t *r)
 {
     trace_span_id(r->chat_span);
@@ -540,6 +566,7 @@ static int stage_chat_begin(machine_run_t *r)
     }
     json_object_put(view);
     json_object_object_add(attrs, "agentd.context.tokens", json_object_new_int64(cs.tokens_after));
+    stage_prompt_attrs(r, attrs);
     if (cs.omitted) {
         json_object_object_add(attrs, "agentd.context.tokens_before",
                                json_object_new_int64(cs.tokens_before));

@@ -58,6 +58,8 @@ struct machine_run {
     char session[128];       /* conversation this run is a turn of, "" when none */
     char user[128];          /* the user it runs for (run_users), "" when none */
     int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
+    int temp_set;            /* machine_start_opts_t.temperature applies */
+    double temperature;
     char *summary;           /* summary of messages [1, summary_upto) (machine_compact.c) */
     size_t summary_upto;
     int summary_loaded;      /* the stored summary was looked up */

@@ -4,6 +4,7 @@
  */
 #include "jx.h"
 #include "machine_int.h"
+#include "prompt/prompt.h"
 
 #include "err.h"
 
@@ -88,8 +89,10 @@ static int load_history_msg(void *ud, int64_t turn, const char *json)
     return 0;
 }
 
-static int write_new_run(machine_run_t *r, const char *input, int pin)
+static int write_new_run(machine_run_t *r, const char *input, const char *system_prompt,
+                         const machine_start_opts_t *so)
 {
+    int pin = so && so->pin;
     machine_t *m = r->m;
     const agent_t *a = r->agent;
     int rc = store_run_insert(m->st, &r->rec);
@@ -102,7 +105,7 @@ static int write_new_run(machine_run_t *r, const char *input, int pin)
     }
     json_object *sys = json_object_new_object(), *user = json_object_new_object();
     json_object_object_add(sys, "role", jx_new_str("system"));
-    json_object_object_add(sys, "content", jx_new_str(a->system_prompt));
+    json_object_object_add(sys, "content", jx_new_str(system_prompt));
     json_object_object_add(user, "role", jx_new_str("user"));
     json_object_object_add(user, "content", jx_new_str(input));
     if (pin)
@@ -136,6 +139,16 @@ static int write_new_run(machine_run_t *r, const char *input, int pin)
     if (a->prompt_file)
         json_object_object_add(attrs, "agentd.prompt_file", jx_new_str(a->prompt_file));
     json_object_object_add(attrs, "agentd.input", jx_new_str(input));
+    for (const char *const *l = so ? so->labels : NULL; !rc && l && l[0] && l[1]; l += 2) {
+        char key[160];
+        snprintf(key, sizeof key, "agentd.label.%s", l[0]);
+        json_object_object_add(attrs, key, jx_new_str(l[1]));
+        rc = store_label_put(m->st, r->rec.id, l[0], l[1]);
+    }
+    if (rc) {
+        json_object_put(attrs);
+        return rc;
+    }
     char name[200];
     snprintf(name, sizeof name, "invoke_agent %s", a->name);
     trace_ev_t e = {
@@ -178,9 +191,23 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         if (brc)
             return err_set(errbuf, errlen, brc, "session %s: %s", session, store_why(m->st, brc));
     }
+    /* The prompt is complete before anything is recorded: a missing variable is the
+     * caller's error, not a run that fails at its first model call. */
+    char *sys = NULL, perr[400];
+    int prc = prompt_render(agent->system_prompt, so ? so->vars : NULL, agent->vars, &sys, perr,
+                            sizeof perr);
+    if (prc)
+        return err_set(errbuf, errlen, prc, "%s: %s",
+                       agent->prompt_file ? agent->prompt_file : agent->path, perr);
     machine_run_t *r = mrun_new(m, agent);
-    if (!r || set_models(r, m->o.model))
+    if (!r || set_models(r, so && so->model ? so->model : m->o.model)) {
+        free(sys);
         goto nomem;
+    }
+    if (so && so->temperature_set) {
+        r->temp_set = 1;
+        r->temperature = so->temperature;
+    }
     if (session)
         snprintf(r->session, sizeof r->session, "%s", session);
     if (so && so->user && *so->user) {
@@ -201,13 +228,17 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
     r->rec.created_ns = r->rec.updated_ns = (int64_t)loop_wall_ns();
     r->state = MS_CREATED;
     r->fresh = 1;
-    if (!r->rec.input || !r->rec.spec)
+    if (!r->rec.input || !r->rec.spec) {
+        free(sys);
         goto nomem;
+    }
     int rc = mstage_begin(r);
-    if (rc)
+    if (rc) {
+        free(sys);
         return err_set(errbuf, errlen, rc, "cannot start a database transaction: %s",
                        store_why(m->st, rc));
-    rc = write_new_run(r, input, so && so->pin);
+    }
+    rc = write_new_run(r, input, sys, so);
     for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
         /* Another process took this id in the same millisecond: take the next one. The
          * insert is write_new_run's first write, so nothing else was staged. */
@@ -215,8 +246,9 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         new_run_id(m, r->rec.id);
         rc = store_sp_begin(m->st);
         if (!rc)
-            rc = write_new_run(r, input, so && so->pin);
+            rc = write_new_run(r, input, sys, so);
     }
+    free(sys);
     if ((rc = menter(r, rc)))
         return err_set(errbuf, errlen, rc, "cannot record the run: %s", store_why(m->st, rc));
     snprintf(run_id, 17, "%.16s", r->rec.id);
@@ -662,4 +694,30 @@ void machine_cancel_all(machine_t *m)
         n = r->next;
         interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
     }
+}
+
+static machine_run_t *find_active(machine_t *m, const char *run_id)
+{
+    for (machine_run_t *r = m->runs; r; r = r->next)
+        if (!r->dead && !strcmp(r->rec.id, run_id))
+            return r;
+    return NULL;
+}
+
+int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen)
+{
+    machine_run_t *r = find_active(m, run_id);
+    if (!r) {
+        /* Loaded back like `resume` (its state entered in the open batch), then interrupted
+         * in the same batch: the state's own hook never runs, only cancelled's. */
+        int rc = resume_run(m, agent, run_id, NULL, errbuf, errlen);
+        if (rc)
+            return rc;
+        r = find_active(m, run_id);
+        if (!r)
+            return err_set(errbuf, errlen, ERR_STATE, "run %s stopped while loading", run_id);
+    }
+    interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
+    return 0;
 }

@@ -129,6 +129,18 @@ static const char *const migrations[] = {
     /* 4: which model answered the run last, and why the chain's first one did not */
     "ALTER TABLE runs ADD COLUMN answered_by TEXT;"
     "ALTER TABLE runs ADD COLUMN fallback TEXT;",
+    /* labels of a run (eval id, case, variant: store_label.c); they go with their run */
+    "CREATE TABLE run_labels (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, key)) WITHOUT ROWID;"
+    "CREATE INDEX run_labels_kv ON run_labels(key, value);"
+    "CREATE TRIGGER run_labels_gone AFTER DELETE ON runs BEGIN"
+    "  DELETE FROM run_labels WHERE run_id = OLD.id; END;",
+    /* the HTTP API's own record of a run it started (store_api.c): the Idempotency-Key of
+     * the POST (unique, so a retried POST finds the first run), a hash of its body, and the
+     * options (model, limits) a resume must apply again, with the caller's metadata */
+    "CREATE TABLE api_runs (run_id TEXT PRIMARY KEY, idem_key TEXT UNIQUE, body_hash TEXT,"
+    "  options TEXT, metadata TEXT, created_ns INTEGER) WITHOUT ROWID;"
+    "CREATE INDEX runs_agent_created ON runs(agent, created_ns);",
     /* summaries of a conversation's older messages, made by summarising compaction
      * (store_summary.c): scope is the session (or the run outside one), upto the number of
      * conversation messages covered, hash their fingerprint */
@@ -698,6 +710,31 @@ int store_runs_range(store_t *st, const char *state_filter, int offset, int limi
     bind_text(s, 1, state_filter);
     sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
     sqlite3_bind_int(s, 3, offset > 0 ? offset : 0);
+    int src, rc = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        store_run_t r;
+        read_run(s, &r);
+        int stop = cb(ud, &r);
+        store_run_clear(&r);
+        if (stop)
+            break;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = translate(src);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int store_runs_since(store_t *st, int64_t since_ns, const char *agent, store_run_fn cb,
+                     void *ud)
+{
+    sqlite3_stmt *s = NULL;
+    const char *sql = "SELECT " RUN_COLS " FROM runs WHERE created_ns >= ?1 "
+                      "AND (?2 IS NULL OR agent=?2) ORDER BY created_ns, id";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return ERR_IO;
+    sqlite3_bind_int64(s, 1, since_ns);
+    bind_text(s, 2, agent);
     int src, rc = 0;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         store_run_t r;

@@ -5,6 +5,7 @@
  */
 #include "tools.h"
 
+#include "buf.h"
 #include "ctx.h"
 #include "err.h"
 #include "retry.h"
@@ -343,32 +344,16 @@ static int check_def(json_object *def, const char *path, int has_run, tool_t *tl
     return p.n ? ERR_INVAL : 0;
 }
 
-typedef struct dumpbuf {
-    char *p;
-    size_t n, cap;
-} dumpbuf_t;
-
 static int dump_writer(lua_State *L, const void *data, size_t len, void *ud)
 {
     (void)L;
-    dumpbuf_t *b = ud;
-    if (b->n + len > b->cap) {
-        size_t ncap = (b->n + len) * 2;
-        char *np = realloc(b->p, ncap);
-        if (!np)
-            return 1;
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->n, data, len);
-    b->n += len;
-    return 0;
+    return buf_add(ud, data, len) != 0;
 }
 
 /* Run the file in a fresh sandbox; it must return a table with a run function. The chunk
  * is also dumped (with debug info, so errors keep their line numbers) into *code for the
  * calls to load without parsing. */
-static int read_def(const char *path, json_object **out, dumpbuf_t *code, int *has_run,
+static int read_def(const char *path, json_object **out, buf_t *code, int *has_run,
                     char *errbuf, size_t errlen)
 {
     char msg[600];
@@ -446,21 +431,21 @@ static int append(tools_t *t, tool_t *tl)
 int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen)
 {
     json_object *def = NULL;
-    dumpbuf_t code = {0};
+    buf_t code = {0};
     int has_run = 0;
     int rc = read_def(path, &def, &code, &has_run, errbuf, errlen);
     if (rc) {
-        free(code.p);
+        buf_free(&code);
         return rc;
     }
     tool_t *tl = calloc(1, sizeof *tl);
     if (!tl) {
-        free(code.p);
+        buf_free(&code);
         json_object_put(def);
         return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
     }
-    tl->code = code.p;
-    tl->code_len = code.n;
+    tl->code_len = code.len;
+    tl->code = buf_take(&code);
     rc = check_def(def, path, has_run, tl, errbuf, errlen);
     json_object_put(def);
     if (!rc && (!(tl->path = strdup(path)) || !(tl->dir = dir_of(path))))

@@ -37,7 +37,7 @@ import sys, statistics
 v = sorted(float(x) for x in sys.stdin.read().split())
 print("%.4g (%.4g..%.4g)" % (statistics.median(v), v[0], v[-1]))'
 }
-field() { python3 -c "import json,sys; print(json.load(open('$1'))['$2'])"; }
+field() { python3 -c "import json,sys; print(json.loads(open('$1').read().splitlines()[-1])['$2'])"; }
 
 echo "agentd benchmark — $(nproc) cores, $(uname -r), $REPS repetitions"
 : >"$W/s1"; : >"$W/s1o"; : >"$W/s2"; : >"$W/s2r"; : >"$W/s3"; : >"$W/db"; : >"$W/dbp"
@@ -50,8 +50,8 @@ while [ $r -lt "$REPS" ]; do
     rm -f "$W"/s1.db*
     "$AGENTD" batch "$AGENT" "$W/in.jsonl" --concurrency 1 --db "$W/s1.db" --traces "$W/tr1" \
         --json >"$W/s1.json" 2>>"$W/err" || { echo "S1 failed: $(tail -3 "$W/err")"; exit 1; }
-    python3 -c "import json; d=json.load(open('$W/s1.json')); print(d['cpu_s']*1000/d['steps'])" >>"$W/s1"
-    python3 -c "import json; d=json.load(open('$W/s1.json')); print(d['wall_s']*1000/d['steps'])" >>"$W/s1o"
+    python3 -c "import json; d=json.loads(open('$W/s1.json').read().splitlines()[-1]); print(d['cpu_s']*1000/d['steps'])" >>"$W/s1"
+    python3 -c "import json; d=json.loads(open('$W/s1.json').read().splitlines()[-1]); print(d['wall_s']*1000/d['steps'])" >>"$W/s1o"
     sqlite3 "$W/s1.db" "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;" >/dev/null
     python3 -c "import os; print(os.path.getsize('$W/s1.db')/$S1_RUNS)" >>"$W/db"
     sqlite3 "$W/s1.db" "SELECT ((SELECT sum(length(body)) FROM events)+(SELECT sum(length(body)) FROM messages)+(SELECT sum(length(args)+length(coalesce(result,''))) FROM tool_calls)+(SELECT sum(length(coalesce(spec,''))+length(input)+length(coalesce(answer,''))) FROM runs))*1.0/$S1_RUNS" >>"$W/dbp"
@@ -62,7 +62,7 @@ while [ $r -lt "$REPS" ]; do
     "$AGENTD" batch "$AGENT" "$W/in.jsonl" --concurrency "$S2_RUNS" --db "$W/s2.db" \
         --traces "$W/tr2" --json >"$W/s2.json" 2>>"$W/err" || { echo "S2 failed: $(tail -3 "$W/err")"; exit 1; }
     field "$W/s2.json" steps_per_s >>"$W/s2"
-    python3 -c "import json; d=json.load(open('$W/s2.json')); print(d['peak_rss_kb']/$S2_RUNS)" >>"$W/s2r"
+    python3 -c "import json; d=json.loads(open('$W/s2.json').read().splitlines()[-1]); print(d['peak_rss_kb']/$S2_RUNS)" >>"$W/s2r"
     # S3
     fake script_s3.json 0
     rm -f "$W"/s3.db*

@@ -7,6 +7,7 @@
 #include "run_cli.h"
 
 #include "cli.h"
+#include "prompt/prompt.h"
 #include "err.h"
 #include "proc.h"
 #include "tcall.h"
@@ -222,7 +223,7 @@ static int usage_run(void)
 {
     fprintf(stderr, "usage: agentd run AGENT.lua [INPUT|-] [--model M] [--db PATH] "
             "[--traces DIR] [--tools DIR] [--max-steps N] [--durability full|normal] "
-            "[--cache MODE] [--session NAME [--pin]] [--json] [--quiet]\n");
+            "[--cache MODE] [--session NAME [--pin]] [--var NAME=VALUE]... [--json] [--quiet]\n");
     return CLI_USAGE;
 }
 
@@ -261,6 +262,7 @@ typedef struct common {
     const char *args;    /* --args JSON (approve only) */
     const char *user;    /* --user NAME (run only; else $AGENTD_USER) */
     int pin;             /* --pin (run only) */
+    json_object *vars;   /* --var NAME=VALUE... (run only): the prompt's {{variables}} */
 } common_t;
 
 /* Options shared by run/resume/approve/deny. Returns 0, or CLI_USAGE. */
@@ -288,6 +290,16 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
             continue;
         }
         OPT("--model") { c->so.model = val; continue; }
+        OPT("--var") {
+            char verr[300];
+            if (!c->vars)
+                c->vars = json_object_new_object();
+            if (prompt_var_arg(c->vars, val, verr, sizeof verr)) {
+                fprintf(stderr, "agentd: %s\n", verr);
+                return CLI_USAGE;
+            }
+            continue;
+        }
         OPT("--session") { c->session = val; continue; }
         OPT("--user") { c->user = val; continue; }
         OPT("--args") {
@@ -355,19 +367,22 @@ static int finish(common_t *c, proc_t *s, int code)
 {
     proc_close(s);
     store_run_clear(&c->view.last);
+    json_object_put(c->vars);
+    c->vars = NULL;
     return code;
 }
 
 int run_cli_run(int argc, char **argv)
 {
     common_t c;
-    if (parse_common(&c, argc, argv, NULL))
+    if (parse_common(&c, argc, argv, NULL) || c.npos < 1 || c.npos > 2) {
+        json_object_put(c.vars);
         return usage_run();
-    if (c.npos < 1 || c.npos > 2)
-        return usage_run();
+    }
     if (c.pin && !c.session) {
         fprintf(stderr, "agentd: --pin goes with --session NAME (it keeps the input in the "
                 "session's later requests)\n");
+        json_object_put(c.vars);
         return CLI_USAGE;
     }
     c.so.agent_path = c.pos[0];
@@ -391,7 +406,7 @@ int run_cli_run(int argc, char **argv)
         free(input);
         return finish(&c, &s, CLI_USAGE);
     }
-    machine_start_opts_t so = {.session = c.session, .pin = c.pin,
+    machine_start_opts_t so = {.session = c.session, .pin = c.pin, .vars = c.vars,
                                .user = c.user ? c.user : getenv("AGENTD_USER")};
     int rc = machine_start_ex(s.m, s.agent, input, &so, c.view.main_id, err, sizeof err);
     free(input);
@@ -560,7 +575,8 @@ int run_cli_resume(int argc, char **argv)
             break;
         }
     if (parse_common(&c, argc, argv, NULL) || c.npos != (all ? 0 : 1) || c.session ||
-        c.pin) {
+        c.pin || c.vars) {
+        json_object_put(c.vars);
         fprintf(stderr, "usage: agentd resume RUN|--all [--db PATH] [--traces DIR] [--tools DIR] "
                 "[--json]\n");
         return CLI_USAGE;
@@ -576,7 +592,8 @@ int run_cli_decide(int argc, char **argv)
     const char *reason = NULL;
     int approve = !strcmp(argv[0], "approve");
     if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2 || c.session ||
-        c.pin || (c.args && !approve)) {
+        c.pin || c.vars || (c.args && !approve)) {
+        json_object_put(c.vars);
         fprintf(stderr, "usage: agentd %s RUN CALL%s [--db PATH] [--json]\n", argv[0],
                 approve ? " [--args JSON]" : " --reason TEXT");
         return CLI_USAGE;

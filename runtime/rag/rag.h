@@ -143,4 +143,9 @@ json_object *rag_hits_json(const rag_hits_t *h);
 int rag_eval(rag_t *r, const char *kb, const char *questions_path, json_object **out,
              char *err, size_t errlen);
 
+/* Semantic similarity of two texts with the offline embedder (rag_sim.c): the cosine of
+ * their vectors, 0..1 for texts (1: the same words). Deterministic, no I/O; what an eval's
+ * similar() assertion measures. */
+double rag_similarity(const char *a, const char *b);
+
 #endif
