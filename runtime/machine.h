@@ -54,6 +54,12 @@ typedef enum machine_event {
     ME_OBSERVED,        /* observations recorded, limits fine: observing -> planning */
     ME_LIMIT,           /* steps, budget, deadline or tool-call limit: -> failed */
     ME_CANCEL,          /* user cancel: any non-terminal -> cancelled */
+    ME_PLANNED,         /* plan_execute: the plan is recorded: planning -> planning */
+    ME_STEP,            /* plan_execute: a step runs with its planned arguments: planning ->
+                           acting, no model call */
+    ME_REPLAN,          /* plan_execute: a step failed: observing|planning -> planning */
+    ME_HANDOFF,         /* another agent took the conversation and answered: observing ->
+                           done (machine_sub.c) */
     ME_REJECTED,        /* a guardrail hook stopped the run (input, or an answer rejected
                            past guardrails.max_output_retries): created|planning -> failed */
     ME_OUTPUT_REJECTED, /* on_output rejected the answer; the model retries with the reason:
@@ -137,6 +143,8 @@ typedef struct machine_start_opts {
      * kept in the run_labels table and as agentd.label.KEY attributes of its invoke_agent
      * span. */
     const char *const *labels;
+    /* Internal: the parent call of a sub-agent's run (machine_sub.c); NULL otherwise. */
+    const struct msub_link *link;
     /* The user the run is for (recorded with it): scopes long-term memory
      * (memory.long_term = "user", memory/memory.h). NULL: none. */
     const char *user;
@@ -161,6 +169,11 @@ int machine_decide(machine_t *m, const agent_t *agent, const char *run_id, const
  * drives it); errbuf says which. The cancelled state commits with the next batch. */
 int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
                    size_t errlen);
+/* Load the agents `agent` lists in `agents` (files NAME.lua beside it, recursively) and
+ * register each as a tool its runs may call (a sub-agent's run per call, docs/strategies.md);
+ * their names join agent->tools. Call before starting runs of agent. 0, or ERR_* with errbuf
+ * naming the file and field. */
+int machine_add_agents(machine_t *m, agent_t *agent, char *errbuf, size_t errlen);
 /* machine_decide, approving with args (a JSON object text) in place of the model's
  * arguments: checked against the tool's schema first (ERR_INVAL with the validator's
  * message), stored in the call row, and recorded in the decision's event (old and new). */

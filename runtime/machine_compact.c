@@ -303,10 +303,12 @@ void mcompact_run(machine_run_t *r)
         req.purpose = "summarize";
         req.ud = r;
         r->chat_t0 = loop_mono_ns();
-        req.budget_tokens = a->max_tokens >= 0
-                                ? a->max_tokens - (r->rec.input_tokens + r->rec.output_tokens)
+        /* The run's limits: a sub-agent's are carved from its parent's (r->lim). */
+        req.budget_tokens = r->lim.max_tokens >= 0
+                                ? r->lim.max_tokens - (r->rec.input_tokens + r->rec.output_tokens)
                                 : -1;
-        req.budget_cost_usd = a->max_cost_usd >= 0 ? a->max_cost_usd - r->rec.cost_usd : -1;
+        req.budget_cost_usd = r->lim.max_cost_usd >= 0 ? r->lim.max_cost_usd - r->rec.cost_usd
+                                                       : -1;
         rc = model_call(r->m->mc, &req, summary_done, &r->mcall);
     }
     json_object_put(m0);

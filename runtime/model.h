@@ -168,4 +168,9 @@ void model_call_cancel(model_call_t *c);
 /* Cost in USD of usage on "provider:model" from the price table; 0 if unknown. */
 double model_price(model_client_t *mc, const char *model, const model_usage_t *u);
 
+/* The "title" of the output schema a plan_execute run asks a plan with (machine_plan.c):
+ * {"steps":[{"tool","intent","args"}]}. The offline model answers such a request with the
+ * calls it would make. */
+#define MODEL_PLAN_TITLE "agentd_plan"
+
 #endif

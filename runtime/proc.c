@@ -172,6 +172,10 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
         err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
         return CLI_INTERNAL;
     }
+    /* Sub-agents (agents = {...}) become tools of this registry before any run starts. */
+    int arc = machine_add_agents(s->m, s->agent, errbuf, errlen);
+    if (arc)
+        return arc == ERR_NOMEM ? CLI_INTERNAL : CLI_USAGE;
     return 0;
 }
 
