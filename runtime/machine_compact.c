@@ -146,6 +146,7 @@ static const char summary_prompt[] =
 typedef struct summary_done {
     const model_resp_t *resp;
     const char *text; /* NULL: no summary (the call failed) */
+    const char *why;  /* then: why, one line */
 } summary_done_t;
 
 static int write_summary(machine_run_t *r, void *arg)
@@ -198,7 +199,7 @@ static int write_summary(machine_run_t *r, void *arg)
         .name = name,
         .step = r->rec.step,
         .status = sd->text ? "ok" : "error",
-        .error = sd->text ? NULL : resp->errmsg,
+        .error = sd->text ? NULL : sd->why,
         .attrs = attrs,
     };
     rc = mstage_event(r, &e);
@@ -213,7 +214,7 @@ static void summary_done(void *ud, const model_resp_t *resp)
     mact_account(r, resp);
     if (resp->err == ERR_CANCELLED)
         return;
-    summary_done_t sd = {resp, NULL};
+    summary_done_t sd = {resp, NULL, NULL};
     char *text = NULL;
     json_object *content;
     if (!resp->err && json_object_object_get_ex(resp->message, "content", &content) &&
@@ -227,6 +228,7 @@ static void summary_done(void *ud, const model_resp_t *resp)
         }
         sd.text = text;
     }
+    sd.why = resp->err ? resp->errmsg : "the model's reply to the summary request had no text";
     if (resp->err == ERR_BUDGET) {
         snprintf(r->rec.reason, sizeof r->rec.reason, "budget_exceeded");
         free(r->rec.error);
@@ -235,7 +237,7 @@ static void summary_done(void *ud, const model_resp_t *resp)
     } else {
         /* Without a summary this step trims (compact_tried keeps planning from asking again). */
         mfire(r, ME_COMPACTED, &(mfire_opt_t){write_summary, &sd, sd.text ? "ok" : "error",
-                                               sd.text ? NULL : resp->errmsg});
+                                               sd.text ? NULL : sd.why});
     }
     free(text);
 }

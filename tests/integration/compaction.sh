@@ -108,6 +108,22 @@ else
     fail "kill in compacting" "no turn entered compacting"
 fi
 stop_fake
+# A summary call that gives no summary (the fake model answers a request with no assistant
+# message yet, as a summary request is, with a tool call): that step trims, the turn ends done.
+cat >"$TMP/nosum.json" <<'JSON'
+[{"tool_calls": [{"name": "lookup_order", "arguments": {"order_id": "1042"}}]},
+ {"text": "Noted."}]
+JSON
+start_fake --script "$TMP/nosum.json" || fail "fakellm starts" "$(cat "$TMP/fake.log")"
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+"$AGENTD" chat tests/fixtures/agents/session_summary.lua --model openai:any --session nosum --db "$DB" \
+    --traces "$TR" --tools tools <"$TMP/in30" >"$TMP/nchat" 2>&1; rc=$?
+bad=$(q "SELECT count(*) FROM runs r JOIN session_runs s ON s.run_id = r.id WHERE s.session='nosum' AND r.state <> 'done'")
+nco=$(q "SELECT count(*) FROM events e JOIN session_runs s ON s.run_id = e.run_id WHERE s.session='nosum' AND json_extract(e.body,'$.event')='compacted' AND json_extract(e.body,'$.status')='error' AND json_extract(e.body,'$.error') LIKE '%no text%'")
+[ $rc -eq 0 ] && [ "$bad" = 0 ] && [ "$nco" -gt 0 ] && [ "$(q "SELECT count(*) FROM summaries WHERE scope='nosum'")" = 0 ] \
+    && ok "no summary: compacted with the error ($nco times), trimmed instead, every turn done" \
+    || fail "summary failure" "rc=$rc not-done=$bad compacted-errors=$nco $(tail -3 "$TMP/nchat")"
+stop_fake
 "$AGENTD" sessions rm long --db "$DB" --traces "$TR" >/dev/null 2>&1
 [ "$(q "SELECT count(*) FROM summaries WHERE scope='long'")" = 0 ] && ok "sessions rm deletes the session's summaries" \
     || fail "summaries after rm" "$(q "SELECT count(*) FROM summaries WHERE scope='long'")"
