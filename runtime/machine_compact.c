@@ -36,11 +36,13 @@ static const char *scope_of(machine_run_t *r)
     return r->session[0] ? r->session : r->rec.id;
 }
 
-/* FNV-1a 64 of messages [0, upto) as JSON: a summary is used only for what it was made of. */
+/* FNV-1a 64 of messages [1, upto) as JSON: a summary is used only for what it was made of.
+ * The system prompt is left out: it is not summarised, and a turn whose prompt was edited or
+ * rendered with other {{variables}} still has the same conversation. */
 static void fingerprint(json_object *msgs, size_t upto, char out[17])
 {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < upto && i < json_object_array_length(msgs); i++)
+    for (size_t i = 1; i < upto && i < json_object_array_length(msgs); i++)
         for (const char *s = to_json(json_object_array_get_idx(msgs, i)); *s; s++) {
             h ^= (unsigned char)*s;
             h *= 1099511628211ull;

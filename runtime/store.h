@@ -253,9 +253,9 @@ int store_cache_get(store_t *st, const char *key, char **out);
 int store_cache_put(store_t *st, const char *key, const char *model, const char *json);
 
 /* Summaries of a conversation's older messages (summarising compaction, compact.h), in the
- * open transaction. scope: the session name, or the run id outside a session; upto: how
- * many conversation messages ([0, upto), the system prompt included) it stands for; hash:
- * their fingerprint, so a summary is used only for the messages it was made from. */
+ * open transaction. scope: the session name, or the run id outside a session; upto: it
+ * stands for conversation messages [1, upto) (0 is the system prompt); hash: their
+ * fingerprint, so a summary is used only for the messages it was made from. */
 int store_summary_put(store_t *st, const char *scope, int64_t upto, const char *hash,
                       const char *text, const char *run_id, int64_t created_ns);
 /* The summary of scope with the largest upto <= max_upto: *upto, hash (17 bytes) and *text
