@@ -54,6 +54,16 @@ grep -q '"text":"Remember that I prefer delivery to the pickup point"' "$TMP/s" 
     && ok "memory rm SCOPE" || fail "rm scope" "$(cat "$TMP/e")"
 "$AGENTD" memory show --db "$DB" >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok "bad usage: exit 2" || fail "usage" "rc=$rc"
+# Scope "session": the turns of one session share memories, another session does not see them.
+cat >"$TMP/sess.lua" <<'LUA'
+return { name = "sess", tools = { "remember", "recall" }, memory = { long_term = "session" } }
+LUA
+"$AGENTD" run "$TMP/sess.lua" "Remember that the gate code is 4471" --session s1 $R >/dev/null 2>&1
+"$AGENTD" run "$TMP/sess.lua" "What do you recall about the gate code?" --session s1 $R >"$TMP/p1" 2>&1
+"$AGENTD" run "$TMP/sess.lua" "What do you recall about the gate code?" --session s2 $R >"$TMP/p2" 2>&1
+grep -q "4471" "$TMP/p1" && ! grep -q "4471" "$TMP/p2" && "$AGENTD" memory list --db "$DB" | grep -q "^sess/session/s1 " \
+    && ok "scope session: the next turn recalls it, another session does not" \
+    || fail "session scope" "$(cat "$TMP/p1" "$TMP/p2" | grep -i "recall\|4471")"
 cat >"$TMP/bad.lua" <<'LUA'
 return { name = "bad", tools = {}, memory = { long_term = "everyone" } }
 LUA
