@@ -1,11 +1,14 @@
 /*
  * agent: see agent.h. The Lua file runs in the same sandbox tools use (sandbox), and only
- * its returned table (converted to JSON) is kept: agents are configuration, so functions
- * (hooks) are not carried over in this version and are rejected with a clear error.
+ * its returned table (converted to JSON) is kept: agents are configuration. The one place
+ * functions may appear is the guardrails hooks; guard_scan finds them (and rejects a
+ * function anywhere else), and guard/guard.c runs the file again in a fresh sandbox each
+ * time a hook is called.
  */
 #include "agent.h"
 
 #include "err.h"
+#include "guard/guard.h"
 #include "prompt/prompt.h"
 #include "sandbox.h"
 
@@ -238,16 +241,46 @@ static int load_memory(agent_t *a, json_object *t, char *errbuf, size_t errlen)
 {
     json_object *mem = NULL, *v;
     a->compact_at = 0.8;
+    a->summary_tokens = 400;
     if (!json_object_object_get_ex(t, "memory", &mem) || !mem)
         return 0;
     if (!json_object_is_type(mem, json_type_object))
         return err_set(errbuf, errlen, ERR_INVAL, "%s: memory: must be a table", a->path);
     json_object_object_foreach(mem, k, val) {
         (void)val;
-        if (strcmp(k, "context_window") != 0 && strcmp(k, "compact_at") != 0)
+        static const char *const known[] = {"context_window", "compact_at", "compaction",
+                                            "summary_tokens", "long_term", NULL};
+        int ok = 0;
+        for (const char *const *kn = known; *kn; kn++)
+            ok |= !strcmp(k, *kn);
+        if (!ok)
             return err_set(errbuf, errlen, ERR_INVAL,
-                           "%s: memory.%s: unknown field (context_window, compact_at)", a->path,
-                           k);
+                           "%s: memory.%s: unknown field (context_window, compact_at, "
+                           "compaction, summary_tokens, long_term)", a->path, k);
+    }
+    if (json_object_object_get_ex(mem, "long_term", &v) && v) {
+        const char *c = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+        if (strcmp(c, "user") && strcmp(c, "session") && strcmp(c, "agent"))
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: memory.long_term: must be \"user\", \"session\" or \"agent\" "
+                           "(whose memories a run shares)", a->path);
+        if (!(a->long_term = strdup(c)))
+            return ERR_NOMEM;
+    }
+    if (json_object_object_get_ex(mem, "compaction", &v) && v) {
+        const char *c = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+        if (strcmp(c, "trim") && strcmp(c, "summarize"))
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: memory.compaction: must be \"trim\" or \"summarize\"", a->path);
+        a->summarize = !strcmp(c, "summarize");
+    }
+    if (json_object_object_get_ex(mem, "summary_tokens", &v) && v) {
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 64 ||
+            json_object_get_int64(v) > 8192)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: memory.summary_tokens: must be an integer from 64 to 8192",
+                           a->path);
+        a->summary_tokens = json_object_get_int64(v);
     }
     if (json_object_object_get_ex(mem, "context_window", &v) && v) {
         if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 256)
@@ -333,6 +366,34 @@ static int load_endpoints(agent_t *a, json_object *t, char *errbuf, size_t errle
     return 0;
 }
 
+/* guardrails = { on_input = fn, on_tool_call = fn, on_output = fn, max_output_retries = N }:
+ * the functions are found by guard_scan (and skipped in t), the rest is checked here. */
+static int load_guardrails(agent_t *a, json_object *t, char *errbuf, size_t errlen)
+{
+    json_object *g = NULL, *v;
+    a->max_output_retries = 2;
+    if (!json_object_object_get_ex(t, "guardrails", &g) || !g)
+        return 0;
+    if (!json_object_is_type(g, json_type_object))
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: guardrails: must be a table", a->path);
+    json_object_object_foreach(g, k, val) {
+        (void)val;
+        if (strcmp(k, "max_output_retries") != 0)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: guardrails.%s: unknown field (on_input, on_tool_call, on_output "
+                           "are functions; max_output_retries a number)", a->path, k);
+    }
+    if (json_object_object_get_ex(g, "max_output_retries", &v) && v) {
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int(v) < 0 ||
+            json_object_get_int(v) > 10)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: guardrails.max_output_retries: must be an integer from 0 to 10",
+                           a->path);
+        a->max_output_retries = json_object_get_int(v);
+    }
+    return 0;
+}
+
 /* Sub-agent names become tool names ("billing", "handoff_to_billing"). */
 static int check_agent_names(agent_t *a, json_object *arr, const char *field, char *errbuf,
                              size_t errlen)
@@ -415,7 +476,8 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
     a->dir = dir_of(a->path);
     if (!a->path || !a->dir)
         goto nomem;
-    if (sandbox_load_table(path, 0, &t, errbuf, errlen))
+    if (guard_scan(path, &a->hooks, errbuf, errlen) ||
+        sandbox_load_table(path, a->hooks != 0, &t, errbuf, errlen))
         goto fail;
     if (!json_object_is_type(t, json_type_object)) {
         err_set(errbuf, errlen, ERR_INVAL, "%s: the file must return a table with name, model, "
@@ -437,7 +499,8 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
     if (load_models(a, t, errbuf, errlen) || load_prompt(a, t, errbuf, errlen) ||
         load_limits(a, t, errbuf, errlen) || load_memory(a, t, errbuf, errlen) ||
         load_policy(a, t, errbuf, errlen) ||
-        load_endpoints(a, t, errbuf, errlen) || load_strategy(a, t, errbuf, errlen) ||
+        load_endpoints(a, t, errbuf, errlen) || load_guardrails(a, t, errbuf, errlen) ||
+        load_strategy(a, t, errbuf, errlen) ||
         get_string_array(t, "tools", &a->tools, path, errbuf, errlen) ||
         get_string_array(t, "kb_sources", &a->kb_sources, path, errbuf, errlen))
         goto fail;
@@ -482,6 +545,7 @@ void agent_free(agent_t *a)
     json_object_put(a->vars);
     free(a->default_input);
     free(a->kb);
+    free(a->long_term);
     json_object_put(a->kb_sources);
     json_object_put(a->tools);
     json_object_put(a->output_schema);

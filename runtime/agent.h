@@ -35,11 +35,19 @@ typedef struct agent {
     int max_model_calls;  /* < 0 unlimited */
     int64_t context_window; /* memory.context_window tokens; 0: the model's (compact.h) */
     double compact_at;    /* memory.compact_at: fraction of the window; default 0.8 */
+    int summarize;        /* memory.compaction = "summarize": older turns are summarised by a
+                             model call (machine_compact.c) instead of only left out */
+    int64_t summary_tokens; /* memory.summary_tokens: the summary's share; default 400 */
+    char *long_term;      /* memory.long_term: "user", "session" or "agent" — the scope of
+                             ctx.memory (memory/memory.h); NULL: no long-term memory */
     char *default_input;  /* or NULL */
     char *kb;             /* knowledge base the retrieve tool searches (ctx.kb.default), or NULL */
     json_object *kb_sources; /* files/folders (relative to the agent's folder) indexed into kb
                                 before runs start; array or NULL */
-    json_object *spec;    /* the whole table as JSON (recorded with each run) */
+    unsigned hooks;       /* guardrails hooks the file declares: GUARD_ON_* (guard/guard.h) */
+    int max_output_retries; /* guardrails.max_output_retries: answers on_output may reject
+                               before the run fails; default 2 */
+    json_object *spec;    /* the whole table as JSON (recorded with each run; hooks left out) */
     int strategy;         /* AGENT_REACT (default) or AGENT_PLAN_EXECUTE (docs/strategies.md) */
     int max_replans;      /* limits.max_replans: new plans after a failed step; default 2 */
     json_object *agents;  /* sub-agents this agent calls as tools: array of names, or NULL */

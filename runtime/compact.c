@@ -74,9 +74,11 @@ static int flag(json_object *m, const char *k)
     return json_object_object_get_ex(m, k, &v) && json_object_get_boolean(v);
 }
 
+/* A question: a user message, except the runtime's feedback to a rejected answer
+ * (machine_guard.c), which belongs to the turn it retries. */
 static int is_user(json_object *m)
 {
-    return !strcmp(role(m), "user");
+    return !strcmp(role(m), "user") && !json_object_object_get_ex(m, "agentd_guardrail", NULL);
 }
 
 /* A plain assistant text answer (no tool calls). */
@@ -114,12 +116,61 @@ static json_object *with_note(json_object *sys, int omitted)
     return copy;
 }
 
+/* Where the kept turns begin: whole turns before cur, newest first, added while used + their
+ * tokens stay within budget, but never below lo. *used grows by what was added; keep marks
+ * them when non-NULL. */
+static size_t window_start(json_object *messages, const int64_t *est, char *keep, size_t lo,
+                           size_t cur, double budget, int64_t *used)
+{
+    size_t end = cur;
+    while (end > lo) {
+        size_t start = end;
+        while (start > lo && !is_user(json_object_array_get_idx(messages, start - 1)))
+            start--;
+        if (start > lo)
+            start--; /* the turn's user message */
+        int64_t add = 0;
+        for (size_t i = start; i < end; i++)
+            if (!keep || !keep[i])
+                add += est[i];
+        if ((double)(*used + add) > budget)
+            break;
+        for (size_t i = start; keep && i < end; i++)
+            keep[i] = 1;
+        *used += add;
+        end = start;
+    }
+    return end;
+}
+
+static json_object *summary_message(const char *text, size_t covered)
+{
+    char head[160];
+    snprintf(head, sizeof head,
+             "[agentd: summary of the %zu earlier message%s of this conversation, made to fit "
+             "the model's context window]\n", covered, covered == 1 ? "" : "s");
+    size_t n = strlen(head) + strlen(text) + 1;
+    char *body = malloc(n);
+    json_object *m = json_object_new_object();
+    if (!body || !m) {
+        free(body);
+        json_object_put(m);
+        return NULL;
+    }
+    snprintf(body, n, "%s%s", head, text);
+    json_object_object_add(m, "role", json_object_new_string("user"));
+    json_object_object_add(m, "content", json_object_new_string(body));
+    json_object_object_add(m, "agentd_summary", json_object_new_boolean(1));
+    free(body);
+    return m;
+}
+
 json_object *compact_view(json_object *messages, const compact_policy_t *p, compact_stats_t *st)
 {
     size_t n = json_object_array_length(messages);
     int64_t *est = calloc(n ? n : 1, sizeof *est);
     char *keep = calloc(n ? n : 1, 1);
-    json_object *out = NULL;
+    json_object *out = NULL, *sum = NULL;
     if (!est || !keep)
         goto done;
     int64_t total = 0;
@@ -142,6 +193,15 @@ json_object *compact_view(json_object *messages, const compact_policy_t *p, comp
         }
     if (cur == n)
         cur = 1;
+    /* Summarising: the summary's share of the budget is set aside whether or not one exists
+     * yet, so the same turns are kept before and after it is made. */
+    int summarising = p->summary_reserve > 0;
+    size_t lo = 1;
+    if (summarising) {
+        budget -= (double)p->summary_reserve;
+        if (p->summary && p->summary_upto > 1 && p->summary_upto <= cur)
+            lo = p->summary_upto;
+    }
     keep[0] = 1;
     for (size_t i = cur; i < n; i++)
         keep[i] = 1;
@@ -164,24 +224,22 @@ json_object *compact_view(json_object *messages, const compact_policy_t *p, comp
     for (size_t i = 0; i < n; i++)
         if (keep[i])
             used += est[i];
+    int64_t base = used;
     /* Whole earlier turns, newest first, while they fit. */
-    size_t end = cur;
-    while (end > 1) {
-        size_t start = end;
-        while (start > 1 && !is_user(json_object_array_get_idx(messages, start - 1)))
-            start--;
-        if (start > 1)
-            start--; /* the turn's user message */
-        int64_t add = 0;
-        for (size_t i = start; i < end; i++)
-            if (!keep[i])
-                add += est[i];
-        if ((double)(used + add) > budget)
-            break;
-        for (size_t i = start; i < end; i++)
-            keep[i] = 1;
-        used += add;
-        end = start;
+    size_t end = window_start(messages, est, keep, lo, cur, budget, &used);
+    if (summarising) {
+        for (size_t i = lo; i < end; i++)
+            st->uncovered += !keep[i];
+        int64_t half = base;
+        st->cover_to = window_start(messages, est, NULL, lo, cur,
+                                    base + (budget - (double)base) / 2, &half);
+        if (st->cover_to < end)
+            st->cover_to = end;
+    }
+    if (lo > 1) { /* the summary stands for [1, lo) */
+        sum = summary_message(p->summary, lo - 1);
+        if (!sum)
+            goto done;
     }
     int omitted = 0;
     for (size_t i = 0; i < n; i++)
@@ -198,12 +256,18 @@ json_object *compact_view(json_object *messages, const compact_policy_t *p, comp
         goto done;
     }
     json_object_array_add(out, sys);
+    if (sum) {
+        json_object_array_add(out, sum);
+        used += compact_estimate(sum);
+        sum = NULL;
+    }
     for (size_t i = 1; i < n; i++)
         if (keep[i])
             json_object_array_add(out, json_object_get(json_object_array_get_idx(messages, i)));
     st->omitted = omitted;
     st->tokens_after = used - 48 - est[0] + compact_estimate(sys);
 done:
+    json_object_put(sum);
     free(est);
     free(keep);
     return out;

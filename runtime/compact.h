@@ -28,11 +28,25 @@ typedef struct compact_policy {
     int64_t limit;    /* context window in tokens; <= 0: unlimited (no compaction) */
     double threshold; /* compact when the estimate passes threshold × limit (0 < t <= 1) */
     int64_t reserved; /* tokens the request spends outside the messages (tool definitions) */
+    /* Summarising compaction (docs/sessions.md). summary_reserve > 0 turns it on: that many
+     * tokens of the budget are kept for a summary of older turns. summary (may be NULL)
+     * stands for messages [1, summary_upto): when the request must be compacted, they are
+     * replaced by one user message holding it (pinned ones among them are still kept
+     * whole), and only turns from summary_upto on compete for the rest of the budget. */
+    int64_t summary_reserve;
+    const char *summary;
+    size_t summary_upto;
 } compact_policy_t;
 
 typedef struct compact_stats {
     int64_t tokens_before, tokens_after;
-    int omitted; /* messages left out of the request */
+    int omitted; /* messages left out of the request (summarised ones included) */
+    /* With summary_reserve: messages left out that the summary does not cover yet. When
+     * > 0, a new summary of [max(1, summary_upto), cover_to) is due; cover_to is a turn
+     * boundary chosen so that what stays fits in half the budget, so summaries are made
+     * every few turns rather than every turn. */
+    int uncovered;
+    size_t cover_to;
 } compact_stats_t;
 
 /* Estimated tokens of one neutral message (model.h). */

@@ -382,6 +382,8 @@ static void push_ctx(lua_State *L, ctx_task_t *t)
     lua_setfield(L, -2, "exec");
     ctx_kb_push(L, t);
     lua_setfield(L, -2, "kb");
+    ctx_memory_push(L, t);
+    lua_setfield(L, -2, "memory");
     lua_getglobal(L, "json");
     lua_setfield(L, -2, "json");
     lua_pushstring(L, e->run_id ? e->run_id : "");

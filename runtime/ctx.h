@@ -34,6 +34,7 @@ typedef struct ctx_policy {
     json_object *exec_allow;    /* programs ctx.exec may run (argv[0]) */
     json_object *secrets_allow; /* environment variable names ctx.secret may read */
     const char *kb;             /* the agent's knowledge base (ctx.kb.default), or NULL */
+    const char *memory;         /* the run's long-term memory scope (ctx.memory), or NULL */
 } ctx_policy_t;
 
 typedef struct ctx_env {
@@ -55,6 +56,8 @@ typedef struct ctx_env {
     /* ctx.kb's handle, opened on first use into *kb and owned by whoever owns the slot
      * (the tools registry); NULL: ctx.kb raises. */
     struct rag **kb;
+    /* ctx.memory's handle on the memory database (memory/memory.h), the same way. */
+    struct rag **mem;
 } ctx_env_t;
 
 typedef struct ctx_task ctx_task_t;

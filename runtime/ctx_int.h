@@ -43,6 +43,8 @@ void ctx_http_push(lua_State *L, ctx_task_t *t);
 void ctx_url_push(lua_State *L); /* ctx.url(base, query): pure, no door */
 void ctx_exec_push(lua_State *L, ctx_task_t *t);
 void ctx_kb_push(lua_State *L, ctx_task_t *t);
+/* ctx_memory.c: the ctx.memory table (remember, recall, forget). */
+void ctx_memory_push(lua_State *L, ctx_task_t *t);
 
 /* Policy helpers: is s in the JSON array of strings `list`? */
 int ctx_allowed(json_object *list, const char *s);

@@ -18,7 +18,7 @@
 static const char *const state_names[] = {
     [MS_CREATED] = "created", [MS_PLANNING] = "planning", [MS_ACTING] = "acting",
     [MS_OBSERVING] = "observing", [MS_WAITING] = "waiting", [MS_DONE] = "done",
-    [MS_FAILED] = "failed", [MS_CANCELLED] = "cancelled",
+    [MS_FAILED] = "failed", [MS_CANCELLED] = "cancelled", [MS_COMPACTING] = "compacting",
 };
 _Static_assert(sizeof state_names / sizeof state_names[0] == MS__COUNT, "a name per state");
 
@@ -37,6 +37,10 @@ static const char *const event_names[] = {
     [ME_STEP] = "plan_step",
     [ME_REPLAN] = "replan",
     [ME_HANDOFF] = "handoff",
+    [ME_REJECTED] = "guardrail_rejected",
+    [ME_OUTPUT_REJECTED] = "output_rejected",
+    [ME_COMPACT] = "compact",
+    [ME_COMPACTED] = "compacted",
 };
 _Static_assert(sizeof event_names / sizeof event_names[0] == ME__COUNT, "a name per event");
 
@@ -66,6 +70,13 @@ static const machine_transition_t table[] = {
     {MS_OBSERVING, ME_REPLAN, MS_PLANNING},
     /* handoffs (machine_sub.c) */
     {MS_OBSERVING, ME_HANDOFF, MS_DONE},
+    {MS_CREATED, ME_REJECTED, MS_FAILED},
+    {MS_PLANNING, ME_REJECTED, MS_FAILED},
+    {MS_PLANNING, ME_OUTPUT_REJECTED, MS_OBSERVING},
+    {MS_PLANNING, ME_COMPACT, MS_COMPACTING},
+    {MS_COMPACTING, ME_COMPACTED, MS_PLANNING},
+    {MS_COMPACTING, ME_LIMIT, MS_FAILED},
+    {MS_COMPACTING, ME_CANCEL, MS_CANCELLED},
 };
 
 const char *machine_state_name(machine_state_t s)
@@ -112,6 +123,7 @@ static const char *state_op(machine_state_t s)
     case MS_ACTING: return "act";
     case MS_OBSERVING: return "observe";
     case MS_WAITING: return "wait";
+    case MS_COMPACTING: return "compact";
     default: return "invoke_agent";
     }
 }
@@ -181,6 +193,7 @@ static void run_free(void *p)
     json_object_put(r->sigs);
     json_object_put(r->plan);
     json_object_put(r->plan_req);
+    free(r->summary);
     free(r->models_buf);
     store_run_clear(&r->rec);
     if (r->trace_fd >= 0)

@@ -39,6 +39,7 @@ typedef enum machine_state {
     MS_DONE,
     MS_FAILED,
     MS_CANCELLED,
+    MS_COMPACTING, /* older turns are being summarised to fit the context window */
     MS__COUNT
 } machine_state_t;
 
@@ -59,6 +60,13 @@ typedef enum machine_event {
     ME_REPLAN,          /* plan_execute: a step failed: observing|planning -> planning */
     ME_HANDOFF,         /* another agent took the conversation and answered: observing ->
                            done (machine_sub.c) */
+    ME_REJECTED,        /* a guardrail hook stopped the run (input, or an answer rejected
+                           past guardrails.max_output_retries): created|planning -> failed */
+    ME_OUTPUT_REJECTED, /* on_output rejected the answer; the model retries with the reason:
+                           planning -> observing */
+    ME_COMPACT,         /* the request must be compacted and a summary is due:
+                           planning -> compacting */
+    ME_COMPACTED,       /* the summary is stored (or could not be made): compacting -> planning */
     ME__COUNT
 } machine_event_t;
 
@@ -138,6 +146,9 @@ typedef struct machine_start_opts {
     const char *const *labels;
     /* Internal: the parent call of a sub-agent's run (machine_sub.c); NULL otherwise. */
     const struct msub_link *link;
+    /* The user the run is for (recorded with it): scopes long-term memory
+     * (memory.long_term = "user", memory/memory.h). NULL: none. */
+    const char *user;
 } machine_start_opts_t;
 /* machine_start with options; so = NULL is machine_start. */
 int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
@@ -164,6 +175,12 @@ int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char 
  * their names join agent->tools. Call before starting runs of agent. 0, or ERR_* with errbuf
  * naming the file and field. */
 int machine_add_agents(machine_t *m, agent_t *agent, char *errbuf, size_t errlen);
+/* machine_decide, approving with args (a JSON object text) in place of the model's
+ * arguments: checked against the tool's schema first (ERR_INVAL with the validator's
+ * message), stored in the call row, and recorded in the decision's event (old and new). */
+int machine_decide_args(machine_t *m, const agent_t *agent, const char *run_id,
+                        const char *call_id, int approve, const char *reason, const char *args,
+                        char *errbuf, size_t errlen);
 /* Cancel every active run (SIGINT). */
 void machine_cancel_all(machine_t *m);
 size_t machine_active(const machine_t *m);

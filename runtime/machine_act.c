@@ -3,7 +3,9 @@
  * next event, or starts asynchronous work whose completion fires it later.
  */
 #include "schema/schema.h"
+#include "guard/guard.h"
 #include "jx.h"
+#include "memory/memory.h"
 #include "machine_int.h"
 #include "prompt/prompt.h"
 #include "compact.h"
@@ -234,7 +236,7 @@ static json_object *tool_descriptions(machine_run_t *r)
     return m->desc_cache && json_object_array_length(m->desc_cache) ? m->desc_cache : NULL;
 }
 
-static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
+json_object *mact_chat_attrs(machine_run_t *r, const model_resp_t *resp)
 {
     json_object *attrs = json_object_new_object();
     json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
@@ -258,10 +260,21 @@ static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
         json_object_object_add(attrs, "gen_ai.response.finish_reasons", jx_new_str(resp->finish));
     if (resp->err && resp->reason)
         json_object_object_add(attrs, "error.type", jx_new_str(resp->reason));
+    /* The offline model's choice and why (scores per tool, round, what it still needs):
+     * docs/offline.md. A real provider's body stays in the model-call log, not the trace. */
+    if (resp->response_body && resp->provider && !strcmp(resp->provider, "offline"))
+        json_object_object_add(attrs, "agentd.offline.decision",
+                               json_object_get(resp->response_body));
     if (resp->fallback_from) {
         json_object_object_add(attrs, "agentd.fallback.from", jx_new_str(resp->fallback_from));
         json_object_object_add(attrs, "agentd.fallback.reason", jx_new_str(resp->fallback_why));
     }
+    return attrs;
+}
+
+static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
+{
+    json_object *attrs = mact_chat_attrs(r, resp);
     char name[200];
     snprintf(name, sizeof name, "chat %s", resp->model ? resp->model : r->models[0]);
     trace_ev_t e = {
@@ -282,6 +295,8 @@ static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
 
 typedef struct reply {
     const model_resp_t *resp;
+    const guard_decision_t *out; /* the on_output decision on a final answer, or NULL */
+    int feedback;                /* rejected: tell the model why (mguard_feedback) */
 } reply_t;
 
 /* The calls of this model turn, from its tool_calls array. ERR_NOMEM: a turn must never
@@ -338,17 +353,25 @@ static int fill_calls(machine_run_t *r, json_object *tcs)
 
 static int write_reply(machine_run_t *r, void *arg)
 {
-    const model_resp_t *resp = ((reply_t *)arg)->resp;
+    const reply_t *rp = arg;
+    const model_resp_t *resp = rp->resp;
     int rc = write_chat_end(r, resp);
     if (rc || resp->err)
         return rc;
     rc = stage_message(r, resp->message);
     for (size_t i = 0; !rc && i < r->ncalls; i++)
         rc = tcall_stage_row(r, &r->calls[i]);
+    if (!rc && rp->out)
+        rc = mguard_event(r, r->chat_span, "on_output", rp->out, NULL);
+    if (!rc && rp->feedback) {
+        json_object *fb = mguard_feedback(rp->out);
+        rc = fb ? stage_message(r, fb) : ERR_NOMEM;
+        json_object_put(fb);
+    }
     return rc;
 }
 
-static void account(machine_run_t *r, const model_resp_t *resp)
+void mact_account(machine_run_t *r, const model_resp_t *resp)
 {
     r->rec.input_tokens += resp->usage.input_tokens;
     r->rec.output_tokens += resp->usage.output_tokens;
@@ -360,8 +383,8 @@ static void model_done(void *ud, const model_resp_t *resp)
 {
     machine_run_t *r = ud;
     r->mcall = NULL;
-    reply_t rp = {resp};
-    account(r, resp);
+    reply_t rp = {resp, NULL, 0};
+    mact_account(r, resp);
     if (resp->err) {
         if (resp->err == ERR_CANCELLED)
             return;
@@ -405,8 +428,29 @@ static void model_done(void *ud, const model_resp_t *resp)
                                  json_object_is_type(content, json_type_string)
                              ? json_object_get_string(content)
                              : "";
-    set_str(&r->rec.answer, answer);
-    mfire(r, ME_FINAL, &(mfire_opt_t){write_reply, &rp, "ok", NULL});
+    guard_decision_t d;
+    int retry;
+    if (mguard_output(r, answer, &d, &retry)) {
+        mrun_abort(r, "out of memory in the on_output guardrail");
+        return;
+    }
+    rp.out = r->agent->hooks & GUARD_ON_OUTPUT ? &d : NULL;
+    if (d.verdict == GUARD_ALLOW) {
+        set_str(&r->rec.answer, answer);
+        mfire(r, ME_FINAL, &(mfire_opt_t){write_reply, &rp, "ok", NULL});
+        return;
+    }
+    char msg[700];
+    snprintf(msg, sizeof msg, "answer rejected by guardrail: %s",
+             d.reason[0] ? d.reason : "no reason given");
+    if (retry) { /* the model reads the reason and answers again */
+        rp.feedback = 1;
+        mfire(r, ME_OUTPUT_REJECTED, &(mfire_opt_t){write_reply, &rp, "error", msg});
+        return;
+    }
+    snprintf(r->rec.reason, sizeof r->rec.reason, "output_rejected");
+    set_str(&r->rec.error, msg);
+    mfire(r, ME_REJECTED, &(mfire_opt_t){write_reply, &rp, "error", msg});
 }
 
 static void model_attempt(void *ud, const model_attempt_t *a)
@@ -437,7 +481,7 @@ static void model_text(void *ud, const char *text, size_t len)
 
 /* The conversation as this request sends it: whole, or compacted to the context window
  * (compact.h); the stored messages are never changed. New reference; NULL: out of memory. */
-static json_object *request_messages(machine_run_t *r, compact_stats_t *cs)
+json_object *mact_request_messages(machine_run_t *r, compact_stats_t *cs)
 {
     const agent_t *a = r->agent;
     json_object *tools = tool_descriptions(r);
@@ -446,6 +490,7 @@ static json_object *request_messages(machine_run_t *r, compact_stats_t *cs)
         .threshold = a->compact_at,
         .reserved = tools ? compact_estimate(tools) : 0,
     };
+    mcompact_policy(r, &p);
     return compact_view(r->messages, &p, cs);
 }
 
@@ -456,7 +501,7 @@ static void start_model(machine_run_t *r)
     memset(&req, 0, sizeof req);
     req.models = r->models;
     compact_stats_t cs;
-    json_object *view = request_messages(r, &cs);
+    json_object *view = mact_request_messages(r, &cs);
     req.messages = view;
     req.tools = tool_descriptions(r);
     req.output_schema = a->output_schema;
@@ -534,7 +579,7 @@ static int stage_chat_begin(machine_run_t *r)
     json_object_object_add(attrs, "agentd.messages",
                            json_object_new_int((int)json_object_array_length(r->messages)));
     compact_stats_t cs;
-    json_object *view = request_messages(r, &cs);
+    json_object *view = mact_request_messages(r, &cs);
     if (!view) {
         json_object_put(attrs);
         return ERR_NOMEM;
@@ -562,11 +607,19 @@ static int plan_stage(machine_run_t *r)
 {
     char msg[256];
     r->chat_span[0] = 0;
+    r->compact_due = 0;
     r->plan_action = MPLAN_NONE;
     if (limit_reached(r, msg, sizeof msg))
         return 0;
     /* plan_execute: a step that runs with its planned arguments needs no model call. */
     if (r->agent->strategy == AGENT_PLAN_EXECUTE && !mplan_decide(r))
+        return 0;
+    compact_stats_t cs;
+    json_object *view = mact_request_messages(r, &cs);
+    if (!view)
+        return ERR_NOMEM;
+    json_object_put(view);
+    if (mcompact_due(r, &cs)) /* a summary first: no chat span, the run hook compacts */
         return 0;
     return stage_chat_begin(r);
 }
@@ -576,6 +629,10 @@ static void plan_run(machine_run_t *r)
     char msg[256];
     if (r->chat_span[0]) {
         start_model(r);
+        return;
+    }
+    if (r->compact_due) {
+        mfire(r, ME_COMPACT, NULL);
         return;
     }
     const char *reason = limit_reached(r, msg, sizeof msg);
@@ -665,12 +722,15 @@ static void tool_done(void *ud, const tools_result_t *res)
 static void start_tool(machine_run_t *r, void *arg)
 {
     tcall_t *c = arg;
+    char scope[400];
     tools_policy_t pol = {
         .agent = r->agent->name,
         .http_allow = r->agent->http_allow,
         .exec_allow = r->agent->exec_allow,
         .secrets_allow = r->agent->secrets_allow,
         .kb = r->agent->kb,
+        .memory = memory_scope(r->agent->long_term, r->agent->name, r->user, r->session,
+                               r->rec.id, scope, sizeof scope),
     };
     tools_call_info_t info = {
         .run_id = r->rec.id,
@@ -763,17 +823,27 @@ static int stage_tools(machine_run_t *r)
         trace_span_id(c->span);
         char msg[600];
         const char *why = approved ? NULL : guard(r, c, msg, sizeof msg);
-        if (why) {
+        guard_decision_t hook = {0}; /* the agent's on_tool_call, after the built-in ones */
+        if (!why && !approved && (rc = mguard_tool(r, c, &hook)))
+            break;
+        if (hook.verdict == GUARD_DENY) {
+            rc = tcall_set(c, TC_REJECTED);
+            snprintf(msg, sizeof msg, "denied by guardrail: %s",
+                     hook.reason[0] ? hook.reason : "no reason given");
+            set_str(&c->error, msg);
+            c->started_ns = c->ended_ns = (int64_t)loop_wall_ns();
+        } else if (why) {
             rc = tcall_set(c, TC_REJECTED);
             set_str(&c->error, msg);
             c->started_ns = c->ended_ns = (int64_t)loop_wall_ns();
             if (!rc)
                 rc = stage_guardrail(r, c, why, msg);
         } else if (!approved &&
-                   agent_needs_approval(r->agent, c->name,
-                                        tool_approval(tools_get(r->m->tl, c->name)))) {
+                   (hook.verdict == GUARD_ASK ||
+                    agent_needs_approval(r->agent, c->name,
+                                         tool_approval(tools_get(r->m->tl, c->name))))) {
             rc = tcall_set(c, TC_AWAITING_APPROVAL);
-            if (!rc)
+            if (!rc && hook.verdict != GUARD_ASK)
                 rc = stage_guardrail(r, c, "approval_required", NULL);
         } else {
             rc = tcall_set(c, TC_RUNNING);
@@ -887,7 +957,7 @@ static void wait_run(machine_run_t *r)
 
 static void created_run(machine_run_t *r)
 {
-    mfire(r, ME_START, NULL);
+    mguard_start(r); /* the on_input guardrail, then start */
 }
 
 const mstate_enter_t mact_enter[MS__COUNT] = {
@@ -899,6 +969,7 @@ const mstate_enter_t mact_enter[MS__COUNT] = {
     [MS_DONE] = {NULL, mrun_release},
     [MS_FAILED] = {NULL, mrun_release},
     [MS_CANCELLED] = {NULL, mrun_release},
+    [MS_COMPACTING] = {mcompact_stage, mcompact_run},
 };
 
 void mrun_cancel_inflight(machine_run_t *r)
@@ -929,7 +1000,7 @@ int mact_fill_calls(machine_run_t *r, json_object *tcs)
 
 int mact_write_reply(machine_run_t *r, void *arg)
 {
-    reply_t rp = {arg};
+    reply_t rp = {arg, NULL, 0};
     return write_reply(r, &rp);
 }
 

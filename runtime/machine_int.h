@@ -56,6 +56,7 @@ struct machine_run {
     int fresh;               /* created in the open batch (its trace file waits for commit) */
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
     char session[128];       /* conversation this run is a turn of, "" when none */
+    char user[128];          /* the user it runs for (run_users), "" when none */
     int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
     int temp_set;            /* machine_start_opts_t.temperature applies */
     double temperature;
@@ -77,6 +78,13 @@ struct machine_run {
     char parent_run[17];     /* the run whose call started this one, "" for a top-level run */
     char parent_span[17];    /* that call's execute_tool span (the new run's root hangs there) */
     struct msub_call *waiter; /* the parent's call waiting for this run to end, or NULL */
+    char *summary;           /* summary of messages [1, summary_upto) (machine_compact.c) */
+    size_t summary_upto;
+    int summary_loaded;      /* the stored summary was looked up */
+    int compact_due;         /* planning found a summary due: its run hook fires compact */
+    int compact_tried;       /* 1 + the step a summary was last attempted at (0: never) */
+    char compact_span[17];   /* the summary call's chat span */
+    size_t compact_cover;    /* the summary being made covers [1, compact_cover) */
     int enter_due;           /* on m->entered: its state's run hook runs after the commit */
     struct machine_run *enter_next;
     int refs;
@@ -241,5 +249,46 @@ void msub_ended(machine_run_t *r);
 int msub_load(machine_run_t *r);
 /* Stop a run as cancelled with msg (machine_run.c). */
 void mrun_cancel(machine_run_t *r, const char *msg);
+/* machine_guard.c: the agent's guardrail hooks (guard/guard.h) in the machine. */
+struct guard_decision;
+/* Entering planning from created: run on_input (when declared) and fire start, or
+ * guardrail_rejected with the reason; the decision's event is staged with the transition. */
+void mguard_start(machine_run_t *r);
+/* on_tool_call for c (when declared; else d is "allow" and nothing is staged): the decision
+ * and its event, staged in the open unit. 0 or ERR_*. */
+int mguard_tool(machine_run_t *r, tcall_t *c, struct guard_decision *d);
+/* on_output for a final answer (when declared; else d is "allow"): *retry is 1 when the
+ * answer is rejected and the model may try again (guardrails.max_output_retries). Nothing is
+ * staged. 0 or ERR_NOMEM. */
+int mguard_output(machine_run_t *r, const char *answer, struct guard_decision *d, int *retry);
+/* Stage the trace event of a decision of hook, on span (c: the tool call, or NULL). */
+int mguard_event(machine_run_t *r, const char *span, const char *hook,
+                 const struct guard_decision *d, const tcall_t *c);
+/* The message that tells the model why its answer was rejected: a user message marked
+ * "agentd_guardrail" (so compaction and the offline model do not take it for a new
+ * question). New reference. */
+json_object *mguard_feedback(const struct guard_decision *d);
+
+/* machine_act.c: the conversation as r's next request sends it (compact.h), whole or
+ * compacted; the stats say how. New reference; NULL: out of memory. */
+struct compact_stats;
+json_object *mact_request_messages(machine_run_t *r, struct compact_stats *cs);
+/* The attributes of a chat span's end event for resp (usage, cost, models, latency since
+ * r->chat_t0, fallback). New object. */
+json_object *mact_chat_attrs(machine_run_t *r, const model_resp_t *resp);
+/* Account a finished model call's usage to the run. */
+void mact_account(machine_run_t *r, const model_resp_t *resp);
+
+/* machine_compact.c: summarising compaction (memory.compaction = "summarize"). */
+struct compact_policy;
+/* Fill p's summary fields for r (the stored summary is looked up once per run). */
+void mcompact_policy(machine_run_t *r, struct compact_policy *p);
+/* On entering planning, given the request's stats: is a summary due before the model call
+ * (older messages would be left out that no summary covers yet, and none was tried at this
+ * step)? Sets r->compact_due. */
+int mcompact_due(machine_run_t *r, const struct compact_stats *cs);
+/* The compacting state's enter hooks: the summary call's span, then the call. */
+int mcompact_stage(machine_run_t *r);
+void mcompact_run(machine_run_t *r);
 
 #endif

@@ -99,6 +99,8 @@ static int write_new_run(machine_run_t *r, const char *input, const char *system
     int rc = store_run_insert(m->st, &r->rec);
     if (!rc && link)
         rc = msub_stage_link(r, link);
+    if (!rc && r->user[0])
+        rc = store_run_user_put(m->st, r->rec.id, r->user);
     if (!rc && r->session[0]) {
         char busy[40], bstate[16];
         rc = store_session_join(m->st, r->session, a->name, r->rec.id, r->rec.created_ns, busy,
@@ -182,6 +184,8 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
     if (!input || !*input)
         return err_set(errbuf, errlen, ERR_INVAL, "input is empty: give the agent a question");
     const char *session = so && so->session && *so->session ? so->session : NULL;
+    if (so && so->user && strlen(so->user) >= sizeof ((machine_run_t *)0)->user)
+        return err_set(errbuf, errlen, ERR_INVAL, "user name longer than 127 bytes");
     if (session) {
         /* Checked again inside the transaction (store_session_join): this one is for the
          * message; the one there makes two writers in two processes safe. */
@@ -222,6 +226,8 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         snprintf(r->parent_span, sizeof r->parent_span, "%s", so->link->parent_span);
         r->lim = so->link->lim;
     }
+    if (so && so->user && *so->user) /* its length was checked above */
+        snprintf(r->user, sizeof r->user, "%s", so->user);
     new_run_id(m, r->rec.id);
     snprintf(r->rec.agent, sizeof r->rec.agent, "%s", agent->name);
     snprintf(r->rec.agent_path, sizeof r->rec.agent_path, "%s", agent->path);
@@ -385,6 +391,7 @@ typedef struct decision {
     const char *call_id;
     int approve;
     const char *reason;
+    const char *args; /* approve with these arguments instead of the model's; NULL: as asked */
 } decision_t;
 
 /* The decision's call row and guardrail event, staged before the resume event. */
@@ -403,6 +410,24 @@ static int stage_decision(machine_run_t *r, const decision_t *d)
     int rc = tcall_set(c, d->approve ? TC_APPROVED : TC_REJECTED);
     if (rc)
         return rc;
+    char *before = NULL;
+    if (d->approve && d->args) {
+        /* Checked against the tool's schema before the run was claimed (check_decision);
+         * stored canonical, as the tool will receive them. */
+        json_object *a = NULL;
+        char why[600];
+        const tool_t *tl = tools_get(r->m->tl, c->name);
+        if (!tl || tool_check_args(tl, d->args, &a, why, sizeof why) != 0)
+            return ERR_SCHEMA;
+        before = c->args;
+        c->args = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(a);
+        if (!c->args) {
+            c->args = before;
+            return ERR_NOMEM;
+        }
+    }
     if (d->approve) {
         count_sig(r, c->name, c->args); /* an approved call counts for loop detection */
     } else {
@@ -419,6 +444,12 @@ static int stage_decision(machine_run_t *r, const decision_t *d)
     json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
     if (d->reason)
         json_object_object_add(attrs, "agentd.reason", jx_new_str(d->reason));
+    if (before) {
+        json_object_object_add(attrs, "agentd.args_edited", json_object_new_boolean(1));
+        json_object_object_add(attrs, "agentd.args_before", jx_new_str(before));
+        json_object_object_add(attrs, "gen_ai.tool.call.arguments", jx_new_str(c->args));
+        free(before);
+    }
     trace_ev_t e = {
         .span_id = r->rec.id,
         .phase = "point",
@@ -440,6 +471,7 @@ typedef struct find_call {
     int step;
     int awaiting;
     int found;
+    char name[128];
 } find_call_t;
 
 static int find_call(void *ud, const store_toolcall_t *tc)
@@ -449,6 +481,7 @@ static int find_call(void *ud, const store_toolcall_t *tc)
         return 0;
     f->found = 1;
     f->awaiting = tcall_state_parse(tc->state) == TC_AWAITING_APPROVAL;
+    snprintf(f->name, sizeof f->name, "%s", tc->name);
     return 1;
 }
 
@@ -468,6 +501,18 @@ static int check_decision(machine_t *m, const store_run_t *rec, const decision_t
         return err_set(errbuf, errlen, ERR_NOTFOUND,
                        "run %s: call %s is not awaiting approval (see `agentd trace %s`)",
                        rec->id, d->call_id, rec->id);
+    if (d->args) {
+        const tool_t *tl = tools_get(m->tl, f.name);
+        json_object *a = NULL;
+        char why[600];
+        if (!tl)
+            return err_set(errbuf, errlen, ERR_NOTFOUND, "--args: tool %s is not loaded", f.name);
+        rc = tool_check_args(tl, d->args, &a, why, sizeof why);
+        json_object_put(a);
+        if (rc)
+            return err_set(errbuf, errlen, rc == ERR_NOMEM ? rc : ERR_INVAL,
+                           "--args for %s (call %s): %s", f.name, d->call_id, why);
+    }
     return 0;
 }
 
@@ -572,6 +617,8 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         mrun_release(r);
         return ERR_IO;
     }
+    if (store_run_user_get(m->st, r->rec.id, r->user, sizeof r->user) != 0)
+        r->user[0] = 0;
     if (insert_history(r)) {
         err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its session's earlier turns: %s",
                 r->rec.id, store_errmsg(m->st));
@@ -622,7 +669,16 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
 int machine_decide(machine_t *m, const agent_t *agent, const char *run_id, const char *call_id,
                    int approve, const char *reason, char *errbuf, size_t errlen)
 {
-    decision_t d = {call_id, approve, reason};
+    return machine_decide_args(m, agent, run_id, call_id, approve, reason, NULL, errbuf, errlen);
+}
+
+int machine_decide_args(machine_t *m, const agent_t *agent, const char *run_id,
+                        const char *call_id, int approve, const char *reason, const char *args,
+                        char *errbuf, size_t errlen)
+{
+    if (args && !approve)
+        return err_set(errbuf, errlen, ERR_INVAL, "--args goes with approve, not deny");
+    decision_t d = {call_id, approve, reason, args};
     return resume_run(m, agent, run_id, &d, errbuf, errlen);
 }
 

@@ -249,7 +249,8 @@ static int sub_start(void *ud, json_object *args, uint64_t deadline_ns,
                 span = p->calls[i].span;
         msub_link_t l = {p->rec.id, info->call_id, span, carve(p, sa->a),
                          door->handoff ? p->messages : NULL};
-        machine_start_opts_t so = {.link = &l};
+        /* The child runs for the same user (its long-term memory, docs/memory.md). */
+        machine_start_opts_t so = {.link = &l, .user = p->user};
         const char *req = jx_str(args, "request");
         char id[17], *handed = NULL;
         /* A handoff gives the other agent the conversation so far (l.history) and the

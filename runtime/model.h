@@ -87,6 +87,9 @@ typedef struct model_req {
     const char *run_id;          /* for logs/cache scoping; may be NULL */
     double temperature;          /* < 0: provider default */
     int max_tokens;              /* 0: provider default */
+    const char *purpose;         /* NULL: a turn of the conversation; "summarize": a summary
+                                    of older turns for context compaction (the offline model
+                                    writes an extractive one, docs/sessions.md) */
     int stream;                  /* stream text through on_text when the provider can */
     model_text_fn on_text;
     model_attempt_fn on_attempt;

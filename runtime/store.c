@@ -148,6 +148,14 @@ static const char *const migrations[] = {
     "CREATE TABLE subruns (run_id TEXT PRIMARY KEY, parent_run_id TEXT NOT NULL,"
     "  parent_call_id TEXT NOT NULL, limits TEXT,"
     "  UNIQUE (parent_run_id, parent_call_id)) WITHOUT ROWID;",
+    /* summaries of a conversation's older messages, made by summarising compaction
+     * (store_summary.c): scope is the session (or the run outside one), upto the number of
+     * conversation messages covered, hash their fingerprint */
+    "CREATE TABLE summaries (scope TEXT NOT NULL, upto INTEGER NOT NULL, hash TEXT NOT NULL,"
+    "  body TEXT NOT NULL, run_id TEXT, created_ns INTEGER,"
+    "  PRIMARY KEY (scope, upto)) WITHOUT ROWID;",
+    /* the user a run was started for (--user): it scopes the agent's long-term memory */
+    "CREATE TABLE run_users (run_id TEXT PRIMARY KEY, user TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 struct store {
@@ -599,8 +607,9 @@ int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud,
         rc = translate(src);
         goto fail;
     }
+    /* The run itself last: the others find their rows through it. */
     static const char *const del[] = {"events", "messages", "tool_calls", "plans", "subruns",
-                                      "runs"};
+                                      "run_users", "runs"};
     const size_t ndel = sizeof del / sizeof del[0];
     for (size_t i = 0; i < ndel; i++) {
         char q[600];

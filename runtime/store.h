@@ -252,4 +252,19 @@ int store_subruns_each(store_t *st, const char *parent_run_id, store_id_fn cb, v
 int store_cache_get(store_t *st, const char *key, char **out);
 int store_cache_put(store_t *st, const char *key, const char *model, const char *json);
 
+/* Summaries of a conversation's older messages (summarising compaction, compact.h), in the
+ * open transaction. scope: the session name, or the run id outside a session; upto: it
+ * stands for conversation messages [1, upto) (0 is the system prompt); hash: their
+ * fingerprint, so a summary is used only for the messages it was made from. */
+int store_summary_put(store_t *st, const char *scope, int64_t upto, const char *hash,
+                      const char *text, const char *run_id, int64_t created_ns);
+/* The summary of scope with the largest upto <= max_upto: *upto, hash (17 bytes) and *text
+ * (malloc'd). ERR_NOTFOUND when there is none. */
+int store_summary_get(store_t *st, const char *scope, int64_t max_upto, int64_t *upto,
+                      char hash[17], char **text);
+/* The user a run was started for (run_users), which scopes long-term memory. get: ERR_NOTFOUND
+ * when the run has none; user gets at most len - 1 bytes. */
+int store_run_user_put(store_t *st, const char *run_id, const char *user);
+int store_run_user_get(store_t *st, const char *run_id, char *user, size_t len);
+
 #endif

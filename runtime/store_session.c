@@ -299,6 +299,7 @@ int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud)
         "DELETE FROM runs WHERE id IN (SELECT run_id FROM session_runs WHERE session=?1)",
         "DELETE FROM session_runs WHERE session = ?1",
         "DELETE FROM sessions WHERE name = ?1",
+        "DELETE FROM summaries WHERE scope = ?1",
     };
     for (size_t i = 0; !rc && i < sizeof del / sizeof del[0]; i++)
         rc = exec_bind(st, del[i], name, NULL, NULL, 0);

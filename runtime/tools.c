@@ -58,6 +58,7 @@ struct tools {
     size_t live, max_live;               /* attempts holding a Lua state, and the cap */
     tools_call_t *wait_head, *wait_tail; /* attempts waiting for a slot */
     rag_t *kb;                           /* ctx.kb's handle, opened on first use */
+    rag_t *mem;                          /* ctx.memory's handle (memory/memory.h), likewise */
 };
 
 struct tools_call {
@@ -65,7 +66,7 @@ struct tools_call {
     loop_reap_t reap; /* frees the call from the loop's reap step */
     const tool_t *tl;
     json_object *args;
-    char *agent, *run_id, *call_id, *idem, *kb;
+    char *agent, *run_id, *call_id, *idem, *kb, *memory;
     tools_policy_t policy;
     ctx_env_t env;
     ctx_task_t *task;
@@ -124,6 +125,7 @@ void tools_free(tools_t *t)
         free(t->data_dirs[i]);
     free(t->v);
     rag_close(t->kb);
+    rag_close(t->mem);
     free(t);
 }
 
@@ -660,6 +662,7 @@ static void call_free(void *arg)
     json_object_put(c->policy.secrets_allow);
     free(c->agent);
     free(c->kb);
+    free(c->memory);
     free(c->run_id);
     free(c->call_id);
     free(c->idem);
@@ -833,6 +836,9 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
     if (p && p->kb && !(c->kb = strdup(p->kb)))
         return ERR_NOMEM;
     c->policy.kb = c->kb;
+    if (p && p->memory && !(c->memory = strdup(p->memory)))
+        return ERR_NOMEM;
+    c->policy.memory = c->memory;
     c->policy.http_allow = p ? json_object_get(p->http_allow) : NULL;
     c->policy.exec_allow = p ? json_object_get(p->exec_allow) : NULL;
     c->policy.secrets_allow = p ? json_object_get(p->secrets_allow) : NULL;
@@ -852,39 +858,50 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
     e->code = c->tl ? c->tl->code : NULL;
     e->code_len = c->tl ? c->tl->code_len : 0;
     e->kb = &c->t->kb;
+    e->mem = &c->t->mem;
     return 0;
 }
 
 /* Parse and validate; on failure fill c->error and return nonzero. */
-static int check_args(tools_call_t *c, const char *args_json)
+int tool_check_args(const tool_t *tl, const char *args_json, json_object **out, char *msg,
+                    size_t len)
 {
     const char *s = args_json ? args_json : "";
+    json_object *args = NULL;
     while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
         s++;
     if (!*s) {
-        c->args = json_object_new_object();
+        if (!(args = json_object_new_object()))
+            return ERR_NOMEM;
     } else {
         char why[200];
-        int rc = schema_parse_json(s, strlen(s), &c->args, why, sizeof why);
+        int rc = schema_parse_json(s, strlen(s), &args, why, sizeof why);
         if (rc == ERR_NOMEM)
             return rc;
         if (rc) {
-            snprintf(c->error, sizeof c->error,
-                     "arguments are not valid JSON (%s); send one JSON object", why);
+            snprintf(msg, len, "arguments are not valid JSON (%s); send one JSON object", why);
             return ERR_INVAL;
         }
     }
-    if (!json_object_is_type(c->args, json_type_object)) {
-        snprintf(c->error, sizeof c->error, "arguments must be a JSON object, not %s",
-                 json_type_to_name(json_object_get_type(c->args)));
+    if (!json_object_is_type(args, json_type_object)) {
+        snprintf(msg, len, "arguments must be a JSON object, not %s",
+                 json_type_to_name(json_object_get_type(args)));
+        json_object_put(args);
         return ERR_INVAL;
     }
-    char msg[900];
-    if (schema_check(c->tl->schema, c->args, msg, sizeof msg) != 0) {
-        snprintf(c->error, sizeof c->error, "invalid arguments: %s", msg);
+    char why[900];
+    if (schema_check(tl->schema, args, why, sizeof why) != 0) {
+        snprintf(msg, len, "invalid arguments: %s", why);
+        json_object_put(args);
         return ERR_SCHEMA;
     }
+    *out = args;
     return 0;
+}
+
+static int check_args(tools_call_t *c, const char *args_json)
+{
+    return tool_check_args(c->tl, args_json, &c->args, c->error, sizeof c->error);
 }
 
 int tools_call(tools_t *t, const char *name, const char *args_json, const tools_call_info_t *info,

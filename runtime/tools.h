@@ -14,6 +14,7 @@
 #define AGENTD_TOOLS_H
 
 #include "ctx.h"
+#include "err.h"
 #include "loop.h"
 #include "tcall.h"
 
@@ -78,6 +79,12 @@ int tool_idempotent(const tool_t *tl);
 int tool_approval(const tool_t *tl);
 long tool_timeout_ms(const tool_t *tl);
 int tool_retries(const tool_t *tl);
+
+/* Parse args_json and validate it against tl's parameter schema, exactly as a call from the
+ * model is checked: *out gets the new object. ERR_INVAL (not a JSON object) or ERR_SCHEMA
+ * with the validator's one line in msg; ERR_NOMEM. */
+int tool_check_args(const tool_t *tl, const char *args_json, json_object **out, char *msg,
+                    size_t len) AGENTD_WUR;
 
 /* New array [{"name","description","parameters"}] for the tools named in names (a JSON
  * array of strings), or all tools when names is NULL. Unknown name: NULL and errbuf. */

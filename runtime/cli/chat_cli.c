@@ -28,6 +28,7 @@ typedef struct chat {
     int streamed;        /* this turn's answer was printed as it streamed */
     store_run_t last;
     int have_last;
+    const char *user;    /* --user NAME (or $AGENTD_USER): scopes long-term memory */
 } chat_t;
 
 static json_object *attr(json_object *ev, const char *k)
@@ -75,7 +76,8 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
     } else if (!strcmp(op, "retry")) {
         end_stream(c);
         printf("  (retry: %s)\n", field(ev, "error"));
-    } else if (!strcmp(op, "guardrail")) {
+    } else if (!strcmp(op, "guardrail") && field(ev, "error") && *field(ev, "error")) {
+        /* only what a guardrail stopped: an allow is in the trace */
         end_stream(c);
         printf("  ! %s: %s\n", field(ev, "name"), field(ev, "error"));
     }
@@ -187,7 +189,7 @@ static void print_outcome(chat_t *c)
 static int turn(proc_t *p, chat_t *c, const char *session, const char *line)
 {
     char err[1024];
-    machine_start_opts_t so = {.session = session};
+    machine_start_opts_t so = {.session = session, .user = c->user};
     if (!strncmp(line, "/pin ", 5)) {
         so.pin = 1;
         line += 5;
@@ -219,8 +221,8 @@ static int turn(proc_t *p, chat_t *c, const char *session, const char *line)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: agentd chat AGENT.lua [--session NAME] [--model M] [--db PATH] "
-            "[--traces DIR] [--tools DIR]\n");
+    fprintf(stderr, "usage: agentd chat AGENT.lua [--session NAME] [--user NAME] [--model M] "
+            "[--db PATH] [--traces DIR] [--tools DIR]\n");
     return CLI_USAGE;
 }
 
@@ -228,7 +230,7 @@ int chat_cli_main(int argc, char **argv)
 {
     proc_opts_t o;
     memset(&o, 0, sizeof o);
-    const char *session = NULL;
+    const char *session = NULL, *user = getenv("AGENTD_USER");
     for (int i = 1; i < argc; i++) {
         const char *val;
         int m;
@@ -236,6 +238,10 @@ int chat_cli_main(int argc, char **argv)
             if (m < 0)
                 return CLI_USAGE;
             session = val;
+        } else if ((m = cli_opt(argc, argv, &i, "--user", &val)) != 0) {
+            if (m < 0)
+                return CLI_USAGE;
+            user = val;
         } else if ((m = cli_opt(argc, argv, &i, "--model", &val)) != 0) {
             if (m < 0)
                 return CLI_USAGE;
@@ -270,6 +276,7 @@ int chat_cli_main(int argc, char **argv)
     }
     chat_t c;
     memset(&c, 0, sizeof c);
+    c.user = user;
     o.obs = (machine_observer_t){.ud = &c, .on_event = on_event, .on_text = on_text,
                                  .on_end = on_end};
     proc_t p;

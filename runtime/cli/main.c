@@ -9,6 +9,7 @@
 #include "gc_cli.h"
 #include "mcp/mcp.h"
 #include "kb_cli.h"
+#include "memory_cli.h"
 #include "models_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
@@ -54,6 +55,8 @@ static const command_t commands[] = {
      "  --var NAME=VALUE   a value for the system prompt's {{NAME}} (repeat for more); a\n"
      "                     variable with no value (here or in the agent's vars) is an error\n"
      "                     before any model call\n"
+     "  --user NAME        the user the run is for (default $AGENTD_USER): scopes the agent's\n"
+     "                     long-term memory when memory.long_term = \"user\"\n"
      "  --json             print only a JSON summary of the run\n"
      "  --quiet            print only the summary\n"},
     {"resume", run_cli_resume, "resume RUN|--all [options]",
@@ -100,7 +103,7 @@ static const command_t commands[] = {
      "Delete finished runs (done, failed, cancelled) older than DURATION (30d, 12h, 15m, 90s)\n"
      "and/or beyond the newest N runs, with their messages, tool calls, events and trace files.\n"
      "Runs still going or waiting are never touched. --vacuum compacts the database after.\n"},
-    {"chat", chat_cli_main, "chat AGENT.lua [--session NAME] [--model M] [--db PATH]",
+    {"chat", chat_cli_main, "chat AGENT.lua [--session NAME] [--user NAME] [--model M] [--db PATH]",
      "An interactive conversation: each line you type is the next turn of a session (a new\n"
      "one named chat-DATE-TIME unless --session names one to continue). Answers stream, tool\n"
      "calls show as they happen, approvals are asked inline, Ctrl-C cancels the turn (not the\n"
@@ -176,8 +179,14 @@ static const command_t commands[] = {
      "OpenAI-compatible /v1/chat/completions (model \"agent:NAME\"), /metrics, /healthz,\n"
      "/readyz; bearer auth (AGENTD_API_TOKEN), limits, graceful drain on SIGTERM. Every flag\n"
      "and variable: agentd serve --help. The API: docs/api.md.\n"},
-    {"approve", run_cli_decide, "approve RUN CALL [options]",
-     "Approve a tool call a waiting run asked for, and continue the run.\n"},
+    {"memory", memory_cli_main, "memory list|show SCOPE|search SCOPE QUERY|rm SCOPE [ID]",
+     "Agents' long-term memory (docs/memory.md): the facts the remember tool saved, per scope\n"
+     "(AGENT, AGENT/user/NAME or AGENT/session/NAME). `list` the scopes, `show` one, `search`\n"
+     "it as the recall tool does, `rm` one memory or a whole scope. --db PATH: the run\n"
+     "database the memory database sits beside (agentd.memory.db; $AGENTD_MEMORY_DB).\n"},
+    {"approve", run_cli_decide, "approve RUN CALL [--args JSON] [options]",
+     "Approve a tool call a waiting run asked for, and continue the run. --args approves it\n"
+     "with these arguments instead (a JSON object, checked against the tool's schema).\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",
      "Deny a tool call a waiting run asked for; the model sees the reason. The run continues.\n"},
 };

@@ -151,8 +151,9 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
             print_clipped(head, res ? json_object_get_string(res) : error ? error : "", 300);
         }
     } else if (!strcmp(op, "guardrail")) {
-        printf("      ! %s: %s %s\n", jx_str(ev, "name"),
-               json_object_get_string(jattr(ev, "gen_ai.tool.name")), error ? error : "");
+        const char *tool = json_object_get_string(jattr(ev, "gen_ai.tool.name"));
+        printf("      ! %s%s%s%s%s\n", jx_str(ev, "name"), tool ? ": " : "", tool ? tool : "",
+               error ? (tool ? " " : ": ") : "", error ? error : "");
     } else if (!strcmp(op, "log")) {
         printf("        log %s: %s\n", json_object_get_string(jattr(ev, "log.level")),
                json_object_get_string(jattr(ev, "log.message")));
@@ -321,6 +322,8 @@ typedef struct common {
     const char *pos[3];
     int npos;
     const char *session; /* --session NAME (run only) */
+    const char *args;    /* --args JSON (approve only) */
+    const char *user;    /* --user NAME (run only; else $AGENTD_USER) */
     int pin;             /* --pin (run only) */
     json_object *vars;   /* --var NAME=VALUE... (run only): the prompt's {{variables}} */
 } common_t;
@@ -361,6 +364,15 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
             continue;
         }
         OPT("--session") { c->session = val; continue; }
+        OPT("--user") { c->user = val; continue; }
+        OPT("--args") {
+            if (strcmp(argv[0], "approve") != 0) {
+                fprintf(stderr, "agentd: --args goes with `agentd approve`\n");
+                return CLI_USAGE;
+            }
+            c->args = val;
+            continue;
+        }
         OPT("--db") { c->so.db_path = val; continue; }
         OPT("--traces") { c->so.traces_dir = val; continue; }
         OPT("--tools") { c->so.tools_dir = val; continue; }
@@ -457,7 +469,8 @@ int run_cli_run(int argc, char **argv)
         free(input);
         return finish(&c, &s, CLI_USAGE);
     }
-    machine_start_opts_t so = {.session = c.session, .pin = c.pin, .vars = c.vars};
+    machine_start_opts_t so = {.session = c.session, .pin = c.pin, .vars = c.vars,
+                               .user = c.user ? c.user : getenv("AGENTD_USER")};
     int rc = machine_start_ex(s.m, s.agent, input, &so, c.view.main_id, err, sizeof err);
     free(input);
     if (rc) {
@@ -519,7 +532,8 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
         return finish(c, &s, code);
     }
     snprintf(c->view.main_id, sizeof c->view.main_id, "%s", run);
-    if (decide ? machine_decide(s.m, s.agent, run, call, approve, reason, err, sizeof err)
+    if (decide ? machine_decide_args(s.m, s.agent, run, call, approve, reason, c->args, err,
+                                     sizeof err)
                : machine_resume(s.m, s.agent, run, err, sizeof err)) {
         fprintf(stderr, "agentd: %s\n", err);
         return finish(c, &s, CLI_USAGE);
@@ -641,10 +655,10 @@ int run_cli_decide(int argc, char **argv)
     const char *reason = NULL;
     int approve = !strcmp(argv[0], "approve");
     if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2 || c.session ||
-        c.pin || c.vars) {
+        c.pin || c.vars || (c.args && !approve)) {
         json_object_put(c.vars);
         fprintf(stderr, "usage: agentd %s RUN CALL%s [--db PATH] [--json]\n", argv[0],
-                approve ? "" : " --reason TEXT");
+                approve ? " [--args JSON]" : " --reason TEXT");
         return CLI_USAGE;
     }
     return resume_common(&c, c.pos[0], 1, approve, c.pos[1], reason);

@@ -145,8 +145,9 @@ int runs_cli_main(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    static const char *const states[] = {"created", "planning", "acting", "observing",
-                                         "waiting", "done",     "failed", "cancelled"};
+    static const char *const states[] = {"created", "planning", "acting",    "observing",
+                                         "waiting", "done",     "failed",    "cancelled",
+                                         "compacting"};
     if (state) {
         size_t k = 0;
         while (k < sizeof states / sizeof states[0] && strcmp(states[k], state))
@@ -154,7 +155,7 @@ int runs_cli_main(int argc, char **argv)
         if (k == sizeof states / sizeof states[0]) {
             fprintf(stderr,
                     "agentd runs: --state: unknown state \"%s\" (created, planning, "
-                    "acting, observing, waiting, done, failed, cancelled)\n",
+                    "acting, observing, waiting, done, failed, cancelled, compacting)\n",
                     state);
             return CLI_USAGE;
         }

@@ -461,6 +461,170 @@ static int fill_typed(filler_t *f, prop_t *p)
     return 0;
 }
 
+/* ---- several required properties of one kind ---- */
+
+/* "from OSL to LIS on 2026-12-20": origin and destination are both `^[A-Z]{3}$`, and
+ * check_in / check_out are both dates. Filled one property at a time, the first would take
+ * every code (and fan out into one call per code) and leave the second empty. So such a
+ * group is filled together: each distinct value of the request goes to one property,
+ * chosen by the words just before it ("from", "to", "check in", "check out", a word of the
+ * property's name), and in the schema's order when the text gives no cue. */
+
+enum { DIR_NONE = 0, DIR_START = 1, DIR_END = 2 };
+
+static int word_in(const char *w, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(w, *list))
+            return 1;
+    return 0;
+}
+
+static const char *const start_names[] = {"from",  "origin", "source", "depart", "departure",
+                                          "start", "begin",  "in",     "checkin", "since",
+                                          "outbound", "first", "min",  "lower",  NULL};
+static const char *const end_names[] = {"to",     "destination", "dest",  "arrival", "arrive",
+                                        "end",    "out",         "checkout", "until", "return",
+                                        "inbound", "last",       "max",   "upper",   NULL};
+static const char *const start_cues[] = {"from", "since", "in", "after", "leaving", "departing",
+                                         "starting", "origin", "between", "depart", "departure",
+                                         "checkin", NULL};
+static const char *const end_cues[] = {"to", "until", "till", "out", "through", "arriving",
+                                       "returning", "return", "destination", "and", "arrive",
+                                       "arrival", "checkout", "before", NULL};
+
+/* Lower-cased letters of s, at most len - 1 of them ("Check-in," -> "checkin"). */
+static void letters(const char *s, char *out, size_t len)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < len; s++)
+        if (isalpha((unsigned char)*s))
+            out[n++] = (char)tolower((unsigned char)*s);
+    out[n] = 0;
+}
+
+/* The direction a property's name says (check_in: start, destination: end). */
+static int prop_dir(const char *name)
+{
+    char part[OFFLINE_WORD_MAX], whole[OFFLINE_WORD_MAX];
+    int dir = DIR_NONE;
+    letters(name, whole, sizeof whole);
+    if (word_in(whole, start_names))
+        return DIR_START;
+    if (word_in(whole, end_names))
+        return DIR_END;
+    for (const char *p = name; *p;) {
+        size_t n = 0;
+        while (*p && (*p == '_' || *p == '-' || *p == ' '))
+            p++;
+        while (*p && *p != '_' && *p != '-' && *p != ' ' && n + 1 < sizeof part)
+            part[n++] = (char)tolower((unsigned char)*p++);
+        part[n] = 0;
+        if (n && word_in(part, start_names))
+            dir = DIR_START;
+        else if (n && word_in(part, end_names))
+            dir = DIR_END;
+    }
+    return dir;
+}
+
+/* How strongly the words before span i point at a property of direction dir, or named
+ * name: 2 for the word right before, 1 for the one before that. */
+static int cue_score(const offline_spans_t *sp, size_t i, int dir, const char *name)
+{
+    int score = 0;
+    char pname[OFFLINE_WORD_MAX];
+    letters(name, pname, sizeof pname);
+    for (size_t back = 1; back <= 2 && back <= i; back++) {
+        const offline_span_t *w = &sp->v[i - back];
+        if (sp->v[i].word - w->word != back)
+            break; /* punctuation-only spans in between: no longer "just before" */
+        char cue[OFFLINE_WORD_MAX];
+        letters(w->s, cue, sizeof cue);
+        int weight = back == 1 ? 2 : 1;
+        if ((dir == DIR_START && word_in(cue, start_cues)) ||
+            (dir == DIR_END && word_in(cue, end_cues)) || (*cue && !strcmp(cue, pname)))
+            score += weight;
+        else if ((dir == DIR_START && word_in(cue, end_cues)) ||
+                 (dir == DIR_END && word_in(cue, start_cues)))
+            score -= weight;
+    }
+    return score;
+}
+
+static int same_kind(json_object *a, json_object *b)
+{
+    const char *ta = offline_schema_type(a), *tb = offline_schema_type(b);
+    const char *pa = offline_schema_str(a, "pattern"), *pb = offline_schema_str(b, "pattern");
+    const char *fa = offline_schema_str(a, "format"), *fb = offline_schema_str(b, "format");
+    return !strcmp(ta, tb) && is_typed(a, ta) && !json_object_object_get_ex(a, "enum", NULL) &&
+           !json_object_object_get_ex(a, "const", NULL) &&
+           !json_object_object_get_ex(b, "enum", NULL) &&
+           !json_object_object_get_ex(b, "const", NULL) &&
+           ((!pa && !pb) || (pa && pb && !strcmp(pa, pb))) &&
+           ((!fa && !fb) || (fa && fb && !strcmp(fa, fb)));
+}
+
+/* Fill the group of required properties of the same kind as p[first] (marked in done). */
+static int fill_group(filler_t *f, prop_t *p, size_t np, size_t first, unsigned char *done)
+{
+    size_t g[16], ng = 0;
+    for (size_t i = first; i < np && ng < sizeof g / sizeof g[0]; i++)
+        if (p[i].required && !done[i] && same_kind(p[first].schema, p[i].schema))
+            g[ng++] = i;
+    if (ng < 2)
+        return 0;
+    const char *type = offline_schema_type(p[first].schema);
+    offline_spans_t *sp = &f->sp[0];
+    size_t cand[16], nc = 0;
+    json_object *vals[16] = {0};
+    int rc = 0;
+    /* Distinct values of the request, in text order. */
+    for (size_t i = 0; i < sp->n && nc < sizeof cand / sizeof cand[0]; i++) {
+        if (f->used[0][i])
+            continue;
+        if (!strcmp(type, "string") && !offline_schema_str(p[first].schema, "pattern") &&
+            !offline_schema_str(p[first].schema, "format") &&
+            example_shape_fits(p[first].schema, sp->v[i].s) != 1)
+            continue;
+        json_object *v = span_value(p[first].schema, type, sp->v[i].s);
+        int dup = 0;
+        for (size_t k = 0; v && k < nc; k++)
+            dup |= json_object_equal(vals[k], v);
+        if (!v || dup) {
+            json_object_put(v);
+            continue;
+        }
+        vals[nc] = v;
+        cand[nc++] = i;
+    }
+    /* The best (property, value) pair first, over all pairs: "to LIS" alone goes to the
+     * destination even though the origin comes first in the schema. Ties: schema order,
+     * then text order. */
+    unsigned char taken[16] = {0}, got[16] = {0};
+    int score[16][16];
+    for (size_t k = 0; k < ng; k++)
+        for (size_t c = 0; c < nc; c++)
+            score[k][c] = cue_score(sp, cand[c], prop_dir(p[g[k]].name), p[g[k]].name);
+    for (size_t round = 0; round < ng && round < nc && !rc; round++) {
+        size_t bk = ng, bc = nc;
+        for (size_t k = 0; k < ng; k++)
+            for (size_t c = 0; c < nc; c++)
+                if (!got[k] && !taken[c] && (bk == ng || score[k][c] > score[bk][bc])) {
+                    bk = k;
+                    bc = c;
+                }
+        got[bk] = taken[bc] = 1;
+        f->used[0][cand[bc]] = 1;
+        rc = push_value(&p[g[bk]], json_object_get(vals[bc]));
+    }
+    for (size_t k = 0; k < ng; k++)
+        done[g[k]] = 1; /* left empty when there were fewer values: fill_rest may find one */
+    for (size_t k = 0; k < nc; k++)
+        json_object_put(vals[k]);
+    return rc;
+}
+
 static int build_calls(prop_t *p, size_t np, json_object **calls)
 {
     size_t fan = 1, fan_prop = np;
@@ -503,6 +667,7 @@ int offline_args_fill(json_object *params, const offline_src_t *src, json_object
 {
     filler_t f = {.src = src};
     prop_t *p = NULL;
+    unsigned char *done = NULL;
     size_t np = 0;
     int rc = ERR_NOMEM;
     *missing = NULL;
@@ -515,9 +680,15 @@ int offline_args_fill(json_object *params, const offline_src_t *src, json_object
     for (size_t i = 0; i < np; i++)
         if (!(p[i].cands = json_object_new_array()))
             goto out;
-    /* Typed properties claim their spans before free text takes what is left. */
+    /* Typed properties claim their spans before free text takes what is left; several
+     * required ones of one kind share the request's values first. */
+    if (!(done = calloc(np + 1, 1)))
+        goto out;
     for (size_t i = 0; i < np; i++)
-        if (fill_typed(&f, &p[i]))
+        if (p[i].required && !done[i] && fill_group(&f, p, np, i, done))
+            goto out;
+    for (size_t i = 0; i < np; i++)
+        if (!done[i] && fill_typed(&f, &p[i]))
             goto out;
     for (size_t i = 0; i < np; i++)
         if (fill_rest(&f, &p[i]))
@@ -533,6 +704,7 @@ out:
     for (size_t i = 0; p && i < np; i++)
         json_object_put(p[i].cands);
     free(p);
+    free(done);
     free(f.used[0]);
     free(f.used[1]);
     offline_spans_clear(&f.sp[0]);

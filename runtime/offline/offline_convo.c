@@ -57,6 +57,7 @@ json_object *offline_canonical(const char *name, json_object *args)
 void offline_convo_clear(offline_convo_t *c)
 {
     free(c->history);
+    free(c->feedback);
     for (size_t i = 0; i < c->ncalls; i++)
         json_object_put(c->calls[i].args);
     free(c->calls);
@@ -133,7 +134,9 @@ int offline_convo_parse(json_object *messages, offline_convo_t *c)
     for (size_t i = 0; i < n; i++) {
         json_object *m = json_object_array_get_idx(messages, i);
         const char *role = offline_str_field(m, "role");
-        if (role && !strcmp(role, "user")) {
+        /* The runtime's feedback to a rejected answer is not a new request: the model
+         * answers the same question again (docs/guardrails.md). */
+        if (role && !strcmp(role, "user") && !json_object_object_get_ex(m, "agentd_guardrail", NULL)) {
             c->turn = i;
             c->text = content_text(m);
         }
@@ -141,12 +144,21 @@ int offline_convo_parse(json_object *messages, offline_convo_t *c)
     for (size_t i = c->turn; i-- > 0;) {
         json_object *m = json_object_array_get_idx(messages, i);
         const char *role = offline_str_field(m, "role");
-        if (role && !strcmp(role, "user")) {
+        if (role && !strcmp(role, "user") && !json_object_object_get_ex(m, "agentd_guardrail", NULL)) {
             offline_buf_add(&hist, hist.len ? "\n" : "");
             offline_buf_add(&hist, content_text(m));
         }
     }
     if (!(c->history = offline_buf_take(&hist)))
+        return ERR_NOMEM;
+    offline_buf_t fb = {0};
+    for (size_t i = c->turn + 1; i < n; i++) {
+        json_object *m = json_object_array_get_idx(messages, i);
+        const char *why = offline_str_field(m, "agentd_reason");
+        if (json_object_object_get_ex(m, "agentd_guardrail", NULL))
+            offline_buf_addf(&fb, "%s%s", fb.len ? "\n" : "", why ? why : content_text(m));
+    }
+    if (!(c->feedback = offline_buf_take(&fb)))
         return ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
         json_object *m = json_object_array_get_idx(messages, i), *tc;

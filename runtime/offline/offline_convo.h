@@ -30,6 +30,7 @@ typedef struct offline_convo {
     json_object *made;  /* offline_canonical() of every call, same order as calls */
     offline_obs_t *obs; /* every observation, in order; .earlier for older turns */
     size_t nobs;
+    char *feedback;     /* reasons a guardrail rejected this turn's answers ("" when none) */
 } offline_convo_t;
 
 /* Read messages (a JSON array) into c, which must be zeroed. 0 or ERR_NOMEM; on failure

@@ -93,7 +93,8 @@ static void add_terms(const offline_words_t *q, double weight, doc_t *docs, size
 static const char *const effect_verbs[] = {
     "add",   "book", "cancel", "charge",   "close",  "create", "delete",
     "issue", "open", "pay",    "place",    "post",   "refund", "remove",
-    "send",  "set",  "submit", "transfer", "update", "write",  NULL};
+    "send",  "set",  "submit", "transfer", "update", "write",  "remember",
+    "save",  "store", "forget", NULL};
 
 static int has_effect(const offline_words_t *name)
 {

@@ -28,6 +28,7 @@
 #include "offline_args.h"
 #include "offline_convo.h"
 #include "offline_select.h"
+#include "offline_summary.h"
 #include "offline_text.h"
 
 #include <stdio.h>
@@ -205,6 +206,35 @@ nomem:
     return ERR_NOMEM;
 }
 
+/* A copy of v without the object keys a guardrail's reason names: the words of a key
+ * ("customer_email") against the reason's ("answers must not contain email addresses").
+ * What a person would do when told why an answer was refused: leave that out. */
+static json_object *prune(json_object *v, const offline_words_t *avoid, int depth)
+{
+    if (depth > 8 || json_object_is_type(v, json_type_null) || !v)
+        return json_object_get(v);
+    if (json_object_is_type(v, json_type_array)) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; a && i < json_object_array_length(v); i++)
+            json_object_array_add(a, prune(json_object_array_get_idx(v, i), avoid, depth + 1));
+        return a;
+    }
+    if (!json_object_is_type(v, json_type_object))
+        return json_object_get(v);
+    json_object *o = json_object_new_object();
+    json_object_object_foreach(v, k, val) {
+        offline_words_t kw = {0};
+        int hit = 0;
+        if (offline_words_add(&kw, k, 0) == 0)
+            for (size_t i = 0; i < kw.n && !hit; i++)
+                hit = offline_words_match(avoid, kw.w[i]) > 0;
+        offline_words_clear(&kw);
+        if (!hit && o)
+            json_object_object_add(o, k, prune(val, avoid, depth + 1));
+    }
+    return o;
+}
+
 static int answer_message(const offline_convo_t *c, const plan_t *p, const model_req_t *req,
                           json_object *msg, size_t *out_chars)
 {
@@ -222,6 +252,13 @@ static int answer_message(const offline_convo_t *c, const plan_t *p, const model
         if (!c->obs[i].earlier || reused)
             use[nuse++] = c->obs[i];
     }
+    /* An answer of this turn was rejected by a guardrail: the same facts, less what the
+     * reason names. The pruned results are ours (released below). */
+    offline_words_t avoid = {0};
+    int pruned = c->feedback && *c->feedback && offline_words_add(&avoid, c->feedback, 0) == 0 &&
+                 avoid.n > 0;
+    for (size_t i = 0; pruned && i < nuse; i++)
+        use[i].result = use[i].result ? prune(use[i].result, &avoid, 0) : NULL;
     offline_src_t src = {c->text, c->history, use, nuse};
     char *prose = offline_answer_text(&src, req->tools, p->asked ? &p->ask : NULL);
     json_object *content = NULL;
@@ -243,6 +280,9 @@ static int answer_message(const offline_convo_t *c, const plan_t *p, const model
 out:
     if (rc)
         json_object_put(content);
+    for (size_t i = 0; pruned && i < nuse; i++)
+        json_object_put(use[i].result);
+    offline_words_clear(&avoid);
     free(prose);
     free(use);
     return rc;
@@ -341,9 +381,40 @@ static size_t json_chars(json_object *j)
     return j ? strlen(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN)) : 0;
 }
 
+/* A summary for context compaction: the request's last message is the transcript. */
+static void offline_summarize(const char *model, const model_req_t *req, provider_result_t *res)
+{
+    size_t n = json_object_array_length(req->messages);
+    json_object *last = n ? json_object_array_get_idx(req->messages, n - 1) : NULL;
+    const char *text = offline_str_field(last, "content");
+    size_t max = req->max_tokens > 0 ? (size_t)req->max_tokens * 4 : 2048;
+    char *sum = offline_summary(text ? text : "", max);
+    res->message = json_object_new_object();
+    if (!sum || !res->message ||
+        json_object_object_add(res->message, "role", json_object_new_string("assistant")) ||
+        json_object_object_add(res->message, "content", json_object_new_string(sum))) {
+        free(sum);
+        json_object_put(res->message);
+        res->message = NULL;
+        res->err = ERR_NOMEM;
+        snprintf(res->errmsg, sizeof res->errmsg, "offline: %s", err_str(ERR_NOMEM));
+        return;
+    }
+    res->finish = "stop";
+    res->request_body = describe_request(model, req, n);
+    res->usage.input_tokens = tokens_of(json_chars(req->messages));
+    res->usage.output_tokens = tokens_of(strlen(sum));
+    free(sum);
+}
+
 /* Compute the reply into res. Errors are reported in res (err, errmsg), never returned. */
 static void offline_reply(const char *model, const model_req_t *req, provider_result_t *res)
 {
+    if (req->purpose && !strcmp(req->purpose, "summarize") &&
+        json_object_is_type(req->messages, json_type_array)) {
+        offline_summarize(model, req, res);
+        return;
+    }
     offline_convo_t c = {0};
     plan_t p = {0};
     double *scores = NULL;

@@ -86,6 +86,18 @@ typedef struct rag_add_opts {
 int rag_add(rag_t *r, const char *kb, const char *const *paths, size_t npaths,
             const rag_add_opts_t *o, rag_add_stats_t *st, char *err, size_t errlen);
 
+/* Index one document from memory: text (plain text) under name (its path in the KB), into
+ * kb, created from o (may be NULL: defaults) when new. Same text again: unchanged; other
+ * text under the same name replaces it. One transaction, like a file of rag_add. */
+int rag_add_text(rag_t *r, const char *kb, const char *name, const char *text,
+                 const rag_kb_opts_t *o, char *err, size_t errlen);
+/* Delete one document of kb (its chunks, FTS rows and vectors). ERR_NOTFOUND names it. */
+int rag_doc_rm(rag_t *r, const char *kb, const char *name, char *err, size_t errlen);
+
+/* New array of kb's documents, oldest first: {"name","text" (its chunks joined),
+ * "indexed_ns"}. ERR_NOTFOUND names the KB. */
+int rag_docs(rag_t *r, const char *kb, json_object **out, char *err, size_t errlen);
+
 /* Delete kb with everything in it. ERR_NOTFOUND if there is none. */
 int rag_rm(rag_t *r, const char *kb, char *err, size_t errlen);
 

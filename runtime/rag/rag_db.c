@@ -539,3 +539,42 @@ int rag_stats(rag_t *r, const char *kb, json_object **out, char *err, size_t err
     *out = o;
     return 0;
 }
+
+int rag_docs(rag_t *r, const char *kb, json_object **out, char *err, size_t errlen)
+{
+    rag_kb_t k;
+    int rc = rag_kb_get(r, kb, &k, err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT d.path, d.indexed_ns, group_concat(c.text, ' ') FROM kb_docs d"
+                           " LEFT JOIN (SELECT doc_id, text FROM kb_chunks ORDER BY doc_id, ord) c"
+                           " ON c.doc_id = d.id WHERE d.kb_id = ?1 GROUP BY d.id"
+                           " ORDER BY d.indexed_ns, d.id",
+                           -1, &s, NULL))
+        return err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
+    sqlite3_bind_int64(s, 1, k.id);
+    json_object *a = json_object_new_array();
+    int src;
+    while (a && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        json_object *o = json_object_new_object();
+        const char *text = (const char *)sqlite3_column_text(s, 2);
+        json_object_object_add(o, "name",
+                               json_object_new_string((const char *)sqlite3_column_text(s, 0)));
+        json_object_object_add(o, "text", json_object_new_string(text ? text : ""));
+        json_object_object_add(o, "indexed_ns", json_object_new_int64(sqlite3_column_int64(s, 1)));
+        json_object_array_add(a, o);
+    }
+    if (!a)
+        rc = err_set(err, errlen, ERR_NOMEM, "out of memory");
+    else if (src != SQLITE_DONE)
+        rc = err_set(err, errlen, rag_sql_rc(src), "%s: %s", r->path, sqlite3_errmsg(r->db));
+    sqlite3_finalize(s);
+    if (rc) {
+        json_object_put(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}

@@ -194,6 +194,22 @@ typedef struct ing {
     sqlite3_stmt *doc_get, *doc_put, *chunk_put, *fts_put, *fts_del, *chunk_del;
 } ing_t;
 
+/* The KB to write into: kb, created from o when it does not exist, else checked against o. */
+static int kb_open(ing_t *g, const char *kb, const rag_kb_opts_t *o, char *err, size_t errlen)
+{
+    int rc = rag_kb_get(g->r, kb, &g->kb, err, errlen);
+    if (rc == ERR_NOTFOUND) {
+        *err = 0;
+        rc = rag_kb_create(g->r, kb, o, &g->kb, err, errlen);
+    } else if (!rc) {
+        rc = rag_kb_check(&g->kb, o, err, errlen);
+    }
+    return rc;
+}
+
+static int ing_prepare(ing_t *g, char *err, size_t errlen);
+static void ing_clear(ing_t *g);
+
 static const char *const sql_doc_get =
     "SELECT id, hash FROM kb_docs WHERE kb_id = ?1 AND path = ?2";
 static const char *const sql_doc_put =
@@ -222,6 +238,29 @@ static int prep_fts(rag_t *r, int64_t kb_id, sqlite3_stmt **put, sqlite3_stmt **
              "DELETE FROM kb_fts_%lld WHERE rowid IN (SELECT id FROM kb_chunks WHERE doc_id = ?1)",
              (long long)kb_id);
     return prep(r, a, put) || prep(r, b, del) ? ERR_IO : 0;
+}
+
+static int ing_prepare(ing_t *g, char *err, size_t errlen)
+{
+    rag_t *r = g->r;
+    if (!(g->emb = rag_embedder_new(r, &g->kb, err, errlen)))
+        return ERR_NOMEM;
+    if (prep(r, sql_doc_get, &g->doc_get) || prep(r, sql_doc_put, &g->doc_put) ||
+        prep(r, sql_chunk_put, &g->chunk_put) || prep_fts(r, g->kb.id, &g->fts_put, &g->fts_del) ||
+        prep(r, sql_chunk_del, &g->chunk_del))
+        return err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
+    return 0;
+}
+
+static void ing_clear(ing_t *g)
+{
+    sqlite3_finalize(g->doc_get);
+    sqlite3_finalize(g->doc_put);
+    sqlite3_finalize(g->chunk_put);
+    sqlite3_finalize(g->fts_put);
+    sqlite3_finalize(g->fts_del);
+    sqlite3_finalize(g->chunk_del);
+    rag_embedder_free(g->emb);
 }
 
 static int step_done(sqlite3_stmt *s)
@@ -307,20 +346,34 @@ static void vec_blob(const rag_kb_t *kb, const float *v, void *out, int *bytes)
     }
 }
 
+static int index_buf(ing_t *g, const file_t *f, const char *buf, size_t len, int *outcome,
+                     uint64_t *chunks, char *err, size_t errlen);
+
 /* Parse, chunk, embed and write one file. *outcome: 1 added, 2 updated, 0 unchanged. */
 static int index_file(ing_t *g, const file_t *f, uint64_t max, int *outcome, uint64_t *chunks,
                       char *err, size_t errlen)
 {
-    char *buf = NULL, hash[65];
+    char *buf = NULL;
     size_t len = 0;
+    int rc = read_file(f->path, max, &buf, &len, err, errlen);
+    if (rc)
+        return rc;
+    rc = index_buf(g, f, buf, len, outcome, chunks, err, errlen);
+    free(buf);
+    return rc;
+}
+
+/* index_file's work on text already in memory (f->path names the document). */
+static int index_buf(ing_t *g, const file_t *f, const char *buf, size_t len, int *outcome,
+                     uint64_t *chunks, char *err, size_t errlen)
+{
+    char hash[65];
     rag_doc_t doc = {0};
     rag_chunks_t ch = {0};
     float *vecs = NULL;
     char **etext = NULL;
     void *blob = NULL;
-    int rc = read_file(f->path, max, &buf, &len, err, errlen);
-    if (rc)
-        return rc;
+    int rc;
     rag_sha256_hex(buf, len, hash);
     int64_t old_id = 0;
     sqlite3_bind_int64(g->doc_get, 1, g->kb.id);
@@ -330,7 +383,6 @@ static int index_file(ing_t *g, const file_t *f, uint64_t max, int *outcome, uin
         const char *h = (const char *)sqlite3_column_text(g->doc_get, 1);
         if (h && !strcmp(h, hash)) {
             sqlite3_reset(g->doc_get);
-            free(buf);
             *outcome = 0;
             return 0;
         }
@@ -447,7 +499,6 @@ done:
     free(blob);
     rag_chunks_clear(&ch);
     rag_doc_clear(&doc);
-    free(buf);
     return rc;
 }
 
@@ -522,13 +573,7 @@ int rag_add(rag_t *r, const char *kb, const char *const *paths, size_t npaths,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     walk_t w = {0};
     ing_t g = {.r = r};
-    int rc = rag_kb_get(r, kb, &g.kb, err, errlen);
-    if (rc == ERR_NOTFOUND) {
-        *err = 0;
-        rc = rag_kb_create(r, kb, o->kb, &g.kb, err, errlen);
-    } else if (!rc) {
-        rc = rag_kb_check(&g.kb, o->kb, err, errlen);
-    }
+    int rc = kb_open(&g, kb, o->kb, err, errlen);
     if (rc)
         return rc;
     if ((rc = collect(&w, paths, npaths, err, errlen)))
@@ -552,15 +597,8 @@ int rag_add(rag_t *r, const char *kb, const char *const *paths, size_t npaths,
             goto done;
         }
     }
-    if (!(g.emb = rag_embedder_new(r, &g.kb, err, errlen))) {
-        rc = ERR_NOMEM;
+    if ((rc = ing_prepare(&g, err, errlen)))
         goto done;
-    }
-    if (prep(r, sql_doc_get, &g.doc_get) || prep(r, sql_doc_put, &g.doc_put) ||
-        prep(r, sql_chunk_put, &g.chunk_put) || prep_fts(r, g.kb.id, &g.fts_put, &g.fts_del) || prep(r, sql_chunk_del, &g.chunk_del)) {
-        rc = err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
-        goto done;
-    }
     uint64_t total = 0, done_bytes = 0;
     for (size_t i = 0; i < w.n; i++)
         total += w.v[i].size;
@@ -623,14 +661,61 @@ done:
     stats.secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (st)
         *st = stats;
-    sqlite3_finalize(g.doc_get);
-    sqlite3_finalize(g.doc_put);
-    sqlite3_finalize(g.chunk_put);
-    sqlite3_finalize(g.fts_put);
-    sqlite3_finalize(g.fts_del);
-    sqlite3_finalize(g.chunk_del);
-    rag_embedder_free(g.emb);
+    ing_clear(&g);
     walk_clear(&w);
     sqlite3_exec(r->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    return rc;
+}
+
+int rag_add_text(rag_t *r, const char *kb, const char *name, const char *text,
+                 const rag_kb_opts_t *o, char *err, size_t errlen)
+{
+    ing_t g = {.r = r};
+    *err = 0;
+    int rc = kb_open(&g, kb, o, err, errlen);
+    if (!rc)
+        rc = ing_prepare(&g, err, errlen);
+    if (!rc) {
+        file_t f = {(char *)name, strlen(text), RAG_FMT_TEXT, 1};
+        int outcome = 0;
+        uint64_t chunks = 0;
+        rc = index_buf(&g, &f, text, strlen(text), &outcome, &chunks, err, errlen);
+    }
+    ing_clear(&g);
+    return rc;
+}
+
+int rag_doc_rm(rag_t *r, const char *kb, const char *name, char *err, size_t errlen)
+{
+    ing_t g = {.r = r};
+    *err = 0;
+    int rc = rag_kb_get(r, kb, &g.kb, err, errlen);
+    if (!rc && (prep(r, sql_doc_get, &g.doc_get) ||
+                prep_fts(r, g.kb.id, &g.fts_put, &g.fts_del) ||
+                prep(r, sql_chunk_del, &g.chunk_del)))
+        rc = err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
+    int64_t id = 0;
+    if (!rc) {
+        sqlite3_bind_int64(g.doc_get, 1, g.kb.id);
+        sqlite3_bind_text(g.doc_get, 2, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(g.doc_get) == SQLITE_ROW)
+            id = sqlite3_column_int64(g.doc_get, 0);
+        sqlite3_reset(g.doc_get);
+        if (!id)
+            rc = err_set(err, errlen, ERR_NOTFOUND, "%s: no document %s", kb, name);
+    }
+    if (!rc && !(rc = rag_exec(r, "BEGIN IMMEDIATE", err, errlen))) {
+        rc = delete_doc(&g, id);
+        if (!rc)
+            rc = rag_kb_touch(r, &g.kb);
+        if (!rc)
+            rc = rag_exec(r, "COMMIT", err, errlen);
+        if (rc) {
+            if (!*err)
+                err_set(err, errlen, rc, "%s: %s", r->path, sqlite3_errmsg(r->db));
+            sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+    }
+    ing_clear(&g);
     return rc;
 }

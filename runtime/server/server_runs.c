@@ -605,8 +605,14 @@ void srv_run_decide(sctx_t *c)
     memset(&r, 0, sizeof r);
     int have = 0;
     if (check_type(c, body, "call_id", json_type_string, "a string") ||
-        check_type(c, body, "reason", json_type_string, "a string"))
+        check_type(c, body, "reason", json_type_string, "a string") ||
+        check_type(c, body, "args", json_type_object, "an object (the call's arguments)"))
         goto out;
+    json_object *args = jx_get(body, "args");
+    if (args && !approve) {
+        srv_reply_error(c, 400, "invalid_request", "args: goes with approve, not deny");
+        goto out;
+    }
     int wait = get_bool(c, body, "wait");
     if (wait < 0 || get_run(c, &r))
         goto out;
@@ -634,12 +640,16 @@ void srv_run_decide(sctx_t *c)
         goto out;
     char err[1024];
     const char *reason = jx_str(body, "reason");
-    int rc = machine_decide(c->s->p.m, a, r.id, call, approve,
-                            approve  ? NULL
-                            : reason ? reason
-                                     : "denied through the API",
-                            err, sizeof err);
-    if (rc == ERR_STATE || rc == ERR_NOTFOUND || rc == ERR_BUSY)
+    /* args: approve with edited arguments, checked against the tool's schema first
+     * (docs/guardrails.md); a bad value is the validator's message with 400. */
+    int rc = machine_decide_args(c->s->p.m, a, r.id, call, approve,
+                                 approve ? NULL : reason ? reason : "denied through the API",
+                                 args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN)
+                                      : NULL,
+                                 err, sizeof err);
+    if (rc == ERR_INVAL && args)
+        srv_reply_error(c, 400, "invalid_arguments", "%s", err);
+    else if (rc == ERR_STATE || rc == ERR_NOTFOUND || rc == ERR_BUSY)
         srv_reply_error(c, 409, "conflict", "%s", err);
     else if (rc)
         srv_reply_error(c, 500, "internal", "%s", err);

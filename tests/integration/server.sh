@@ -128,6 +128,15 @@ s=$(req POST "/v1/runs/$WID/approve?wait=true" -d "{\"call_id\":\"$call\"}")
     && ok "approve runs the call and finishes the run" || fail "approve" "$s $(head -c 400 "$TMP/body")"
 s=$(req POST "/v1/runs/$WID/approve" -d "{\"call_id\":\"$call\"}")
 is_err "$s" 409 && ok "second decision: 409" || fail "second decision" "$s $(cat "$TMP/body")"
+# approve with edited arguments (docs/guardrails.md): checked against the tool's schema
+s=$(req POST /v1/runs -d "{\"agent\":\"approver\",\"input\":\"$Q\",\"wait\":true}"); WIDA=$(jb .id)
+callA=$(jb '.pending_approvals[0].call_id')
+s=$(req POST "/v1/runs/$WIDA/approve" -d "{\"call_id\":\"$callA\",\"args\":{\"subject\":\"x\"}}")
+is_err "$s" 400 && [ "$(jb .error.type)" = invalid_arguments ] && jb .error.message | grep -q "must be at least 3 characters" \
+    && ok "approve with args that break the schema: 400 with the validator's message" || fail "approve bad args" "$s $(cat "$TMP/body")"
+s=$(req POST "/v1/runs/$WIDA/approve?wait=true" -d "{\"call_id\":\"$callA\",\"args\":{\"subject\":\"Crushed box\",\"description\":\"Order 1042 arrived damaged\",\"order_id\":\"1042\",\"priority\":\"high\"}}")
+[ "$s" = 200 ] && [ "$(jb .state)" = done ] && sqlite3 "$DB" "SELECT args FROM tool_calls WHERE run_id='$WIDA' AND call_id='$callA'" | grep -q '"subject":"Crushed box"' \
+    && ok "approve with edited args runs the call with them" || fail "approve args" "$s $(head -c 400 "$TMP/body")"
 s=$(req POST /v1/runs -d "{\"agent\":\"approver\",\"input\":\"$Q\",\"wait\":true}"); WID2=$(jb .id)
 s=$(req POST "/v1/runs/$WID2/deny?wait=true" -d '{"reason":"send photos first"}')
 [ "$s" = 200 ] && [ "$(jb .state)" = done ] && sqlite3 "$DB" "SELECT body FROM messages WHERE run_id='$WID2'" | grep -q "send photos first" \

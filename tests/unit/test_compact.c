@@ -108,6 +108,59 @@ static void test_200_turns(void)
     json_object_put(a);
 }
 
+/* Summarising: the summary's share is set aside, uncovered messages are reported with a
+ * turn boundary to summarise up to, and a summary stands for the messages it covers. */
+static void test_summary(void)
+{
+    json_object *a = json_object_new_array();
+    json_object_array_add(a, msg("system", "You are the support agent."));
+    for (int i = 1; i <= 60; i++)
+        add_turn(a, i);
+    compact_policy_t p = {.limit = 2000, .threshold = 0.8, .reserved = 100,
+                          .summary_reserve = 200};
+    compact_stats_t st;
+    json_object *v = compact_view(a, &p, &st);
+    CHECK(v && v != a);
+    CHECK(st.uncovered > 0);
+    /* cover_to is a turn boundary (a user message) at or after the kept window */
+    CHECK(st.cover_to > 1 && st.cover_to < json_object_array_length(a));
+    CHECK_EQ_STR(role(json_object_array_get_idx(a, st.cover_to)), "user");
+    CHECK(st.tokens_after <= 2000 * 0.8 - 100 - 200);
+    size_t cover = st.cover_to;
+    json_object_put(v);
+    /* With a summary of [1, cover): nothing uncovered, the summary is message 1. */
+    p.summary = "- user: my order is 1042";
+    p.summary_upto = cover;
+    v = compact_view(a, &p, &st);
+    CHECK(v && st.uncovered == 0);
+    CHECK(st.tokens_after <= 2000 * 0.8 - 100);
+    json_object *m1 = json_object_array_get_idx(v, 1), *flag;
+    CHECK(json_object_object_get_ex(m1, "agentd_summary", &flag));
+    CHECK(strstr(json_object_get_string(json_object_object_get(m1, "content")), "1042") != NULL);
+    /* no message before cover is sent beside the summary */
+    for (size_t i = 2; i < json_object_array_length(v); i++)
+        for (size_t k = 1; k < cover; k++)
+            CHECK(json_object_array_get_idx(v, i) != json_object_array_get_idx(a, k));
+    json_object_put(v);
+    /* The summary is not used when the conversation fits. */
+    compact_policy_t big = p;
+    big.limit = 1000000;
+    v = compact_view(a, &big, &st);
+    CHECK(v == a);
+    json_object_put(v);
+    /* The guardrail's feedback does not start a new turn. */
+    json_object *fb = msg("user", "[guardrail] rejected");
+    json_object_object_add(fb, "agentd_guardrail", json_object_new_string("on_output"));
+    json_object_array_add(a, msg("assistant", "bad answer"));
+    json_object_array_add(a, fb);
+    p.summary = NULL;
+    p.summary_upto = 0;
+    v = compact_view(a, &p, &st);
+    CHECK(strstr(json_object_to_json_string(v), "question 60") != NULL);
+    json_object_put(v);
+    json_object_put(a);
+}
+
 static void test_model_limits(void)
 {
     CHECK(compact_model_limit("openai:gpt-4o-mini") == 128000);
@@ -121,6 +174,7 @@ int main(void)
 {
     RUN(test_fits_is_identity);
     RUN(test_200_turns);
+    RUN(test_summary);
     RUN(test_model_limits);
     return check_report();
 }

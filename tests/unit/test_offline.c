@@ -10,6 +10,7 @@
 #include "err.h"
 #include "loop.h"
 #include "offline/offline_args.h"
+#include "offline/offline_summary.h"
 #include "provider.h"
 #include "rag/rag.h"
 
@@ -555,6 +556,128 @@ static void test_argument_extraction(void)
     json_object_put(c);
 }
 
+/* Several required parameters of one kind, filled from one request by the words before
+ * each value, not fanned out into one call per value. */
+static void test_multi_param(void)
+{
+    const char *missing;
+    const char *flights =
+        "{\"type\":\"object\",\"required\":[\"origin\",\"destination\",\"date\"],"
+        "\"properties\":{\"origin\":{\"type\":\"string\",\"pattern\":\"^[A-Z]{3}$\"},"
+        "\"destination\":{\"type\":\"string\",\"pattern\":\"^[A-Z]{3}$\"},"
+        "\"date\":{\"type\":\"string\",\"format\":\"date\"}}}";
+    json_object *c = fill(flights, "Find me a flight from OSL to LIS on 2026-12-20", NULL,
+                          &missing);
+    CHECK(c && json_object_array_length(c) == 1);
+    if (c)
+        CHECK_EQ_STR(args_text(c, 0),
+                     "{\"date\":\"2026-12-20\",\"destination\":\"LIS\",\"origin\":\"OSL\"}");
+    json_object_put(c);
+    /* The cue words decide, not the order of the text. */
+    c = fill(flights, "I need to get to LIS from OSL, 2026-12-20", NULL, &missing);
+    CHECK(c && !strcmp(args_text(c, 0),
+                       "{\"date\":\"2026-12-20\",\"destination\":\"LIS\",\"origin\":\"OSL\"}"));
+    json_object_put(c);
+    /* No cue: the schema's order. */
+    c = fill(flights, "OSL LIS 2026-12-20", NULL, &missing);
+    CHECK(c && !strcmp(args_text(c, 0),
+                       "{\"date\":\"2026-12-20\",\"destination\":\"LIS\",\"origin\":\"OSL\"}"));
+    json_object_put(c);
+    /* One code after "to" is the destination; the origin is missing and asked for. */
+    c = fill(flights, "a flight to LIS on 2026-12-20", NULL, &missing);
+    CHECK(c == NULL);
+    json_object_put(c);
+    const char *hotel =
+        "{\"type\":\"object\",\"required\":[\"city\",\"check_in\",\"check_out\"],"
+        "\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":40},"
+        "\"check_in\":{\"type\":\"string\",\"format\":\"date\"},"
+        "\"check_out\":{\"type\":\"string\",\"format\":\"date\"}}}";
+    c = fill(hotel, "A room in Lisbon: check in 2026-12-20, check out 2026-12-24", NULL,
+             &missing);
+    CHECK(c && json_object_array_length(c) == 1);
+    if (c) {
+        json_object *a = json_object_array_get_idx(c, 0);
+        CHECK_EQ_STR(json_object_get_string(json_object_object_get(a, "check_in")), "2026-12-20");
+        CHECK_EQ_STR(json_object_get_string(json_object_object_get(a, "check_out")),
+                     "2026-12-24");
+    }
+    json_object_put(c);
+    c = fill(hotel, "check out 2026-12-24 and check in 2026-12-20 please, Lisbon", NULL,
+             &missing);
+    if (c) {
+        json_object *a = json_object_array_get_idx(c, 0);
+        CHECK_EQ_STR(json_object_get_string(json_object_object_get(a, "check_in")), "2026-12-20");
+        CHECK_EQ_STR(json_object_get_string(json_object_object_get(a, "check_out")),
+                     "2026-12-24");
+    } else {
+        CHECK(!"hotel dates in reverse order not filled");
+    }
+    json_object_put(c);
+    /* One required id among optional ones still fans out, as before. */
+    c = fill("{\"type\":\"object\",\"required\":[\"order_id\"],\"properties\":{\"order_id\":"
+             "{\"type\":\"string\",\"pattern\":\"^[0-9]{4}$\"}}}",
+             "orders 1043 and 1048", NULL, &missing);
+    CHECK(c && json_object_array_length(c) == 2);
+    json_object_put(c);
+}
+
+/* The extractive summary: bullets from user lines and first sentences of answers; tool
+ * traffic dropped; under a small budget identifiers and the user's words go first. */
+static void test_summary(void)
+{
+    const char *t = "Summary so far:\n- user: My order number is 1042.\n"
+                    "Conversation:\nuser: Thanks, noted.\ncall lookup_order: {\"order_id\":\"1042\"}\n"
+                    "tool lookup_order: {\"status\":\"in_transit\"}\n"
+                    "assistant: It is in transit. More text follows here.\nuser: ok\n";
+    char *s = offline_summary(t, 4096);
+    CHECK(s && !strcmp(s, "- user: My order number is 1042.\n- user: Thanks, noted.\n"
+                          "- assistant: It is in transit.\n- user: ok"));
+    free(s);
+    s = offline_summary(t, 40);
+    CHECK(s && !strcmp(s, "- user: My order number is 1042."));
+    free(s);
+    s = offline_summary("", 100);
+    CHECK(s && !*s);
+    free(s);
+}
+
+/* After a guardrail rejected an answer, the same question is answered again from the same
+ * observations, without the fields the reason names. */
+static void test_guardrail_feedback(void)
+{
+    json_object *msgs = json_object_new_array(), *call = new_msg("assistant", ""),
+                *tcs = json_object_new_array(), *tc = json_object_new_object();
+    json_object_array_add(msgs, new_msg("system", "s"));
+    json_object_array_add(msgs, new_msg("user", "Where is my order 1042?"));
+    json_object_object_add(tc, "id", json_object_new_string("call_1"));
+    json_object_object_add(tc, "name", json_object_new_string("lookup_order"));
+    json_object_object_add(tc, "arguments", json_object_new_string("{\"order_id\":\"1042\"}"));
+    json_object_array_add(tcs, tc);
+    json_object_object_add(call, "tool_calls", tcs);
+    json_object_array_add(msgs, call);
+    json_object *res = new_msg("tool", "{\"status\":\"in_transit\",\"customer_email\":\"ava@example.com\"}");
+    json_object_object_add(res, "tool_call_id", json_object_new_string("call_1"));
+    json_object_array_add(msgs, res);
+    reply_t a = ask_model(msgs, X.descs, NULL);
+    const char *t = json_object_get_string(json_object_object_get(a.message, "content"));
+    CHECK(t && strstr(t, "ava@example.com") && strstr(t, "in transit"));
+    json_object_array_add(msgs, json_object_get(a.message));
+    json_object *fb = new_msg("user", "[guardrail] Your answer was rejected: no email addresses.");
+    json_object_object_add(fb, "agentd_guardrail", json_object_new_string("on_output"));
+    json_object_object_add(fb, "agentd_reason",
+                           json_object_new_string("answers must not contain email addresses"));
+    json_object_array_add(msgs, fb);
+    reply_t b = ask_model(msgs, X.descs, NULL);
+    t = json_object_get_string(json_object_object_get(b.message, "content"));
+    CHECK(t && !strstr(t, "ava@example.com") && strstr(t, "in transit"));
+    CHECK(!json_object_object_get_ex(b.message, "tool_calls", NULL)); /* no new tool round */
+    json_object_put(a.message);
+    json_object_put(a.decision);
+    json_object_put(b.message);
+    json_object_put(b.decision);
+    json_object_put(msgs);
+}
+
 static void test_output_schema(void)
 {
     const char *schema_text =
@@ -846,6 +969,9 @@ int main(void)
     RUN(test_demo_question);
     RUN(test_selection);
     RUN(test_argument_extraction);
+    RUN(test_multi_param);
+    RUN(test_summary);
+    RUN(test_guardrail_feedback);
     RUN(test_output_schema);
     RUN(test_determinism);
     RUN(test_follow_up_turn);
