@@ -115,7 +115,7 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     }
     s->st = store_open(cli_db_path(o->db_path), o->durability, errbuf, errlen);
     if (!s->st)
-        return CLI_USAGE;
+        return CLI_INTERNAL; /* a database error, never the user's input (README exit 4) */
     s->tl = tools_new(s->lp, s->http, s->st);
     if (!s->tl) {
         err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
@@ -242,6 +242,10 @@ int proc_reclaim(proc_t *s)
 
 void proc_close(proc_t *s)
 {
+    /* Deferred work may still point at the machine (the group commit a failed start left
+     * open): run it while everything it touches exists. */
+    if (s->lp)
+        event_base_loop(loop_base(s->lp), EVLOOP_NONBLOCK);
     machine_free(s->m);
     model_client_free(s->mc);
     mcp_free(s->mcp);

@@ -245,7 +245,46 @@ fail:
     return err_set(errbuf, errlen, ERR_IO, "%s: %s", st->path, sqlite3_errmsg(st->db));
 }
 
-store_t *store_open(const char *path, int durability, char *errbuf, size_t errlen)
+/* A read-only connection creates and changes nothing: no WAL switch (a WAL database stays
+ * WAL), no migration. A WAL database in a folder we cannot write, whose -shm file is gone,
+ * cannot be read through the shared-memory index; nobody can be writing it then (a writer
+ * would need that folder), so it is opened immutable. */
+static int open_readonly(store_t *st, char *errbuf, size_t errlen)
+{
+    int version = 0, rc;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char uri[1200];
+        if (attempt)
+            snprintf(uri, sizeof uri, "file:%s?immutable=1", st->path);
+        int flags = SQLITE_OPEN_READONLY | (attempt ? SQLITE_OPEN_URI : 0);
+        if (sqlite3_open_v2(attempt ? uri : st->path, &st->db, flags, NULL) != SQLITE_OK)
+            return err_set(errbuf, errlen, ERR_IO, "%s: cannot open the database: %s", st->path,
+                           st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        sqlite3_busy_timeout(st->db, 10000);
+        sqlite3_extended_result_codes(st->db, 1);
+        if (!(rc = user_version(st, &version)))
+            break;
+        int src = sqlite3_extended_errcode(st->db);
+        if (attempt || ((src & 0xff) != SQLITE_CANTOPEN && (src & 0xff) != SQLITE_READONLY))
+            return err_set(errbuf, errlen, rc, "%s: %s", st->path, sqlite3_errmsg(st->db));
+        sqlite3_close(st->db);
+        st->db = NULL;
+    }
+    int n = (int)(sizeof migrations / sizeof migrations[0]);
+    if (version > n)
+        return err_set(errbuf, errlen, ERR_INVAL,
+                       "%s: database schema version %d is newer than this agentd (%d); "
+                       "upgrade agentd",
+                       st->path, version, n);
+    if (version < n)
+        return 1; /* older: migrate it through a writing connection */
+    if (exec(st, "PRAGMA temp_store=MEMORY") || exec(st, "PRAGMA cache_size=-4096"))
+        return err_set(errbuf, errlen, ERR_IO, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    return 0;
+}
+
+static store_t *open_mode(const char *path, int durability, int readonly, char *errbuf,
+                          size_t errlen)
 {
     store_t *st = calloc(1, sizeof *st);
     if (!st) {
@@ -253,6 +292,16 @@ store_t *store_open(const char *path, int durability, char *errbuf, size_t errle
         return NULL;
     }
     snprintf(st->path, sizeof st->path, "%s", path);
+    if (readonly) {
+        int rc = open_readonly(st, errbuf, errlen);
+        if (rc == 1) {
+            store_close(st);
+            return open_mode(path, durability, 0, errbuf, errlen);
+        }
+        if (rc)
+            goto fail;
+        return st;
+    }
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         err_set(errbuf, errlen, ERR_IO, "%s: cannot open database: %s", path,
@@ -261,6 +310,14 @@ store_t *store_open(const char *path, int durability, char *errbuf, size_t errle
     }
     sqlite3_busy_timeout(st->db, 10000);
     sqlite3_extended_result_codes(st->db, 1);
+    /* SQLite quietly falls back to reading a file it cannot write; a writer must know now,
+     * not at its first commit. */
+    if (sqlite3_db_readonly(st->db, "main") == 1) {
+        err_set(errbuf, errlen, ERR_IO,
+                "%s: the database (or its folder) is read-only; this command writes to it",
+                path);
+        goto fail;
+    }
     const char *sync = durability == STORE_DURABLE_NORMAL ? "PRAGMA synchronous=NORMAL"
                                                           : "PRAGMA synchronous=FULL";
     /* temp_store=MEMORY: savepoints would otherwise spill statement journals to
@@ -278,6 +335,27 @@ store_t *store_open(const char *path, int durability, char *errbuf, size_t errle
 fail:
     store_close(st);
     return NULL;
+}
+
+store_t *store_open(const char *path, int durability, char *errbuf, size_t errlen)
+{
+    return open_mode(path, durability, 0, errbuf, errlen);
+}
+
+store_t *store_open_existing(const char *path, int mode, char *errbuf, size_t errlen,
+                             int *why)
+{
+    *why = ERR_NOTFOUND;
+    if (access(path, F_OK) != 0) {
+        err_set(errbuf, errlen, ERR_NOTFOUND,
+                "%s: no such database; pass --db PATH or set AGENTD_DB (run an agent first to "
+                "create one)",
+                path);
+        return NULL;
+    }
+    store_t *st = open_mode(path, STORE_DURABLE_FULL, mode == STORE_OPEN_READ, errbuf, errlen);
+    *why = st ? 0 : ERR_IO;
+    return st;
 }
 
 void store_close(store_t *st)

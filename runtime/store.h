@@ -69,6 +69,16 @@ typedef struct store_toolcall {
 /* Open (creating and migrating) the database at path. NULL on failure with a one-line
  * message naming the path in errbuf. */
 store_t *store_open(const char *path, int durability, char *errbuf, size_t errlen);
+enum { STORE_OPEN_READ = 0, STORE_OPEN_WRITE = 1 };
+/* Open a database that must already exist, for a command that only reads it
+ * (STORE_OPEN_READ: a read-only connection that creates, converts and migrates nothing, so
+ * it works on a read-only file or folder; a database of an older schema is migrated
+ * through a writing connection first) or changes existing rows (STORE_OPEN_WRITE). NULL
+ * with a one-line message naming the path in errbuf; *why is ERR_NOTFOUND when there is
+ * no such file (the user's mistake), ERR_IO for every database error (not a database,
+ * malformed, newer schema, cannot open, locked). */
+store_t *store_open_existing(const char *path, int mode, char *errbuf, size_t errlen,
+                             int *why);
 void store_close(store_t *st);
 /* Last SQLite error message for this connection. */
 const char *store_errmsg(store_t *st);

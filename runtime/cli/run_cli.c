@@ -398,17 +398,10 @@ int run_cli_run(int argc, char **argv)
 /* Resume needs the agent file the run was started with; it is recorded in the run. */
 static int agent_of_run(const char *db, const char *run, char *path, size_t len, char full_id[17])
 {
-    char err[512];
-    if (access(cli_db_path(db), F_OK) != 0) {
-        fprintf(stderr, "agentd: %s: no such database; pass --db PATH or set AGENTD_DB\n",
-                cli_db_path(db));
-        return CLI_USAGE;
-    }
-    store_t *st = store_open(cli_db_path(db), STORE_DURABLE_FULL, err, sizeof err);
-    if (!st) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return CLI_USAGE;
-    }
+    int code;
+    store_t *st = cli_open_db(db, STORE_OPEN_READ, "agentd", &code);
+    if (!st)
+        return code;
     store_run_t r;
     int rc = store_run_get(st, run, &r);
     if (rc) {
@@ -417,7 +410,7 @@ static int agent_of_run(const char *db, const char *run, char *path, size_t len,
                 : rc == ERR_INVAL  ? "ambiguous id prefix; give more characters"
                                    : store_errmsg(st));
         store_close(st);
-        return CLI_USAGE;
+        return rc == ERR_NOTFOUND || rc == ERR_INVAL ? CLI_USAGE : CLI_INTERNAL;
     }
     snprintf(path, len, "%s", r.agent_path);
     snprintf(full_id, 17, "%.16s", r.id);
@@ -497,11 +490,10 @@ static int resume_all(common_t *c)
         printf("resumed 0 runs: no database at %s\n", cli_db_path(c->so.db_path));
         return CLI_OK;
     }
-    store_t *st = store_open(cli_db_path(c->so.db_path), STORE_DURABLE_FULL, err, sizeof err);
-    if (!st) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return CLI_USAGE;
-    }
+    int code;
+    store_t *st = cli_open_db(c->so.db_path, STORE_OPEN_READ, "agentd", &code);
+    if (!st)
+        return code;
     paths_t ps = {0};
     int rc = store_runs_orphaned(st, (int64_t)loop_wall_ns(), collect_agent, &ps);
     store_close(st);
@@ -511,7 +503,7 @@ static int resume_all(common_t *c)
         return CLI_INTERNAL;
     }
     tally_t t = {0};
-    int code = CLI_OK;
+    code = CLI_OK;
     for (size_t i = 0; i < ps.n; i++) {
         proc_t s;
         c->so.agent_path = ps.p[i];

@@ -264,14 +264,11 @@ int viewer_main(int argc, char **argv)
     for (int i = 0; i < o.nruns; i++)
         files &= is_trace_file(o.runs[i]);
     const char *path = cli_db_path(o.db);
-    char err[1200];
-    store_t *st = files ? NULL : viewer_open_db(path, err, sizeof err);
-    if (!files && !st) {
-        fprintf(stderr, "agentd trace: %s\n", err);
-        return CLI_USAGE;
-    }
+    int code = 0;
+    store_t *st = files ? NULL : cli_open_db(o.db, STORE_OPEN_READ, "agentd trace", &code);
+    if (!files && !st)
+        return code;
     int tty = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
-    int code;
     if (o.export)
         code = export_otlp(st, &o);
     else if (tty && !o.plain && !o.json && !files)

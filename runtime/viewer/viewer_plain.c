@@ -16,18 +16,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-store_t *viewer_open_db(const char *path, char *errbuf, size_t errlen)
-{
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        err_set(errbuf, errlen, ERR_NOTFOUND,
-                "%s: no such database; run an agent first, or pass --db PATH / set AGENTD_DB",
-                path);
-        return NULL;
-    }
-    return store_open(path, STORE_DURABLE_NORMAL, errbuf, errlen);
-}
-
 typedef struct load_ctx {
     spantree_t *m;
     char *errbuf;

@@ -79,4 +79,48 @@ grep -q 'key_\[REDACTED\]' "$TMP/wire.jsonl" && ok "the next model request carri
     || fail "redacted keys on the wire" "$(tail -c 600 "$TMP/wire.jsonl")"
 stop_fake
 
+# ---- 7. read-only commands open the database read-only; database errors exit 4 ----
+RO="$TMP/rodir"; mkdir -p "$RO/db"
+"$AGENTD" run agents/support.lua "Where is order 1042?" --db "$RO/db/a.db" --quiet >/dev/null 2>&1
+rid=$("$AGENTD" runs --json --db "$RO/db/a.db" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+# A read-only folder: a bind mount where we may (root), else permissions.
+if mkdir -p "$RO/ro" && mount --bind "$RO/db" "$RO/ro" 2>/dev/null && mount -o remount,ro,bind "$RO/ro" 2>/dev/null; then
+    trap 'umount "$RO/ro" 2>/dev/null; rm -rf "$TMP"; [ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null' EXIT
+else
+    rmdir "$RO/ro"; chmod a-w "$RO/db/a.db" "$RO/db"; ln -s "$RO/db" "$RO/ro"
+fi
+for cmd in "runs" "runs --json" "trace $rid --plain" "trace $rid --json" "sessions list"; do
+    # shellcheck disable=SC2086
+    "$AGENTD" $cmd --db "$RO/ro/a.db" >"$TMP/ro.out" 2>"$TMP/ro.err"; rc=$?
+    [ $rc -eq 0 ] && [ -s "$TMP/ro.out" ] && ok "read-only database: agentd $cmd" \
+        || fail "read-only database: agentd $cmd" "rc=$rc $(head -c 300 "$TMP/ro.err")"
+done
+"$AGENTD" trace export "$rid" --otlp -o "$TMP/ro.otlp" --db "$RO/ro/a.db" 2>"$TMP/ro.err"; rc=$?
+[ $rc -eq 0 ] && grep -q resourceSpans "$TMP/ro.otlp" && ok "read-only database: agentd trace export" \
+    || fail "read-only database: trace export" "rc=$rc $(head -c 300 "$TMP/ro.err")"
+"$AGENTD" gc --keep 0 --db "$RO/ro/a.db" >"$TMP/ro.out" 2>"$TMP/ro.err"; rc=$?
+[ $rc -eq 4 ] && [ "$(wc -l <"$TMP/ro.err")" = 1 ] && grep -q "$RO/ro/a.db" "$TMP/ro.err" \
+    && ok "gc (a writer) on a read-only database: one line, exit 4" || fail "gc read-only" "rc=$rc $(cat "$TMP/ro.err")"
+"$AGENTD" run agents/support.lua "hi" --db "$RO/ro/a.db" --traces "$TMP/rotr" >"$TMP/ro.out" 2>"$TMP/ro.err"; rc=$?
+[ $rc -eq 4 ] && ok "run on a read-only database exits 4" || fail "run read-only" "rc=$rc $(cat "$TMP/ro.err")"
+echo "this is not a database, just text long enough to be read as a header ......" >"$TMP/junk.db"
+cp "$RO/db/a.db" "$TMP/newer.db"; sqlite3 "$TMP/newer.db" "PRAGMA user_version=999"
+head -c 8192 "$RO/db/a.db" >"$TMP/trunc.db"; head -c 20000 /dev/urandom >>"$TMP/trunc.db"
+for db in junk newer trunc; do
+    for cmd in "runs" "trace $rid --plain" "resume --all" "gc --keep 1" "sessions list" "run agents/support.lua hi" "resume $rid" "batch agents/support.lua $TMP/one.jsonl"; do
+        echo '"hi"' >"$TMP/one.jsonl"
+        # shellcheck disable=SC2086
+        "$AGENTD" $cmd --db "$TMP/$db.db" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+        if [ $rc -eq 4 ] && grep -q "$TMP/$db.db" "$TMP/x.err"; then ok "$db database: agentd $cmd exits 4 naming it"
+        else fail "$db database: agentd $cmd" "rc=$rc $(head -c 300 "$TMP/x.err")"; fi
+    done
+done
+"$AGENTD" runs --db "$TMP/nope.db" >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && [ ! -e "$TMP/nope.db" ] && ok "a missing database is a usage error (2), not created" || fail "missing db" "rc=$rc"
+
+cp "$RO/db/a.db" "$TMP/trig.db"
+sqlite3 "$TMP/trig.db" "CREATE TRIGGER t BEFORE INSERT ON messages BEGIN SELECT RAISE(FAIL, 'boom'); END;"
+"$AGENTD" run agents/support.lua "hi" --db "$TMP/trig.db" --traces "$TMP/trigtr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+[ $rc -eq 4 ] && ok "a run whose first write fails: exit 4, no crash" || fail "first write fails" "rc=$rc $(cat "$TMP/x.err")"
+
 finish
