@@ -149,6 +149,11 @@ size_t machine_active(const machine_t *m)
     return m->active;
 }
 
+const char *machine_owner(const machine_t *m)
+{
+    return m->owner;
+}
+
 /* ---- run lifetime ------------------------------------------------------------------ */
 
 void mrun_ref(machine_run_t *r)

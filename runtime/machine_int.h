@@ -91,7 +91,6 @@ struct machine {
     json_object *desc_cache;
 };
 
-#define MACHINE_LEASE_NS (30ll * 1000000000ll) /* a dead owner's runs are free after this */
 
 typedef int (*mwriter_fn)(machine_run_t *r, void *arg);
 

@@ -88,11 +88,14 @@ static int load_history_msg(void *ud, int64_t turn, const char *json)
     return 0;
 }
 
-static int write_new_run(machine_run_t *r, const char *input, int pin)
+static int write_new_run(machine_run_t *r, const char *input, const machine_start_opts_t *so)
 {
     machine_t *m = r->m;
     const agent_t *a = r->agent;
+    int pin = so && so->pin;
     int rc = store_run_insert(m->st, &r->rec);
+    if (!rc && so && so->batch_id)
+        rc = store_batch_take(m->st, so->batch_id, so->batch_n, r->rec.id);
     if (!rc && r->session[0]) {
         char busy[40], bstate[16];
         rc = store_session_join(m->st, r->session, a->name, r->rec.id, r->rec.created_ns, busy,
@@ -198,7 +201,7 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
     if (rc)
         return err_set(errbuf, errlen, rc, "cannot start a database transaction: %s",
                        store_errmsg(m->st));
-    rc = write_new_run(r, input, so && so->pin);
+    rc = write_new_run(r, input, so);
     for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
         /* Another process took this id in the same millisecond: take the next one. The
          * insert is write_new_run's first write, so nothing else was staged. */
@@ -206,7 +209,7 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         new_run_id(m, r->rec.id);
         rc = store_sp_begin(m->st);
         if (!rc)
-            rc = write_new_run(r, input, so && so->pin);
+            rc = write_new_run(r, input, so);
     }
     if (menter(r, rc))
         return err_set(errbuf, errlen, rc ? rc : ERR_IO, "cannot record the run: %s",

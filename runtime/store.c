@@ -128,6 +128,13 @@ static const char *const migrations[] = {
     /* 4: which model answered the run last, and why the chain's first one did not */
     "ALTER TABLE runs ADD COLUMN answered_by TEXT;"
     "ALTER TABLE runs ADD COLUMN fallback TEXT;",
+    /* batches (store_batch.c): every input recorded before the first run starts; an input's
+     * run_id is set in the transaction that creates its run, so each runs exactly once */
+    "CREATE TABLE batches (id TEXT PRIMARY KEY, agent_path TEXT NOT NULL, model TEXT,"
+    "  concurrency INTEGER NOT NULL, inputs INTEGER NOT NULL, created_ns INTEGER NOT NULL,"
+    "  owner TEXT NOT NULL DEFAULT '', lease_until_ns INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE TABLE batch_inputs (batch_id TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  input TEXT NOT NULL, run_id TEXT, PRIMARY KEY (batch_id, n)) WITHOUT ROWID;",
 };
 
 struct store {
@@ -533,8 +540,7 @@ void store_run_clear(store_run_t *r)
     r->input = r->answer = r->error = r->spec = NULL;
 }
 
-/* Is owner ("host:pid") a process on this host that no longer exists? */
-static int owner_dead(const char *owner)
+int store_owner_dead(const char *owner)
 {
     char host[256] = "";
     const char *colon = strrchr(owner, ':');
@@ -566,7 +572,7 @@ int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t 
     col_copy(s, 0, cur, sizeof cur);
     int64_t until = sqlite3_column_int64(s, 1);
     sqlite3_finalize(s);
-    if (cur[0] && strcmp(cur, owner) != 0 && until > now_ns && !owner_dead(cur))
+    if (cur[0] && strcmp(cur, owner) != 0 && until > now_ns && !store_owner_dead(cur))
         return ERR_BUSY;
     /* Compare-and-set on the owner we saw, so two claimers cannot both win. */
     if (sqlite3_prepare_v2(st->db,
@@ -585,30 +591,32 @@ int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t 
 
 int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db, "UPDATE runs SET lease_until_ns=?2 WHERE owner=?1", -1, &s,
-                           NULL) != SQLITE_OK)
-        return ERR_IO;
-    bind_text(s, 1, owner);
-    sqlite3_bind_int64(s, 2, lease_until_ns);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
+    /* Runs, and the batches whose inputs this process is starting. */
+    static const char *const sql[] = {"UPDATE runs SET lease_until_ns=?2 WHERE owner=?1",
+                                      "UPDATE batches SET lease_until_ns=?2 WHERE owner=?1"};
+    int src = SQLITE_DONE;
+    for (size_t i = 0; i < 2 && src == SQLITE_DONE; i++) {
+        sqlite3_stmt *s = NULL;
+        if (sqlite3_prepare_v2(st->db, sql[i], -1, &s, NULL) != SQLITE_OK)
+            return ERR_IO;
+        bind_text(s, 1, owner);
+        sqlite3_bind_int64(s, 2, lease_until_ns);
+        src = sqlite3_step(s);
+        sqlite3_finalize(s);
+    }
     return src == SQLITE_DONE ? 0 : translate(src);
 }
 
-int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud)
+int store_orphans_each(store_t *st, const char *sql, int64_t now_ns, store_id_fn cb, void *ud)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, agent_path, owner, lease_until_ns FROM runs WHERE state IN "
-                           "('created','planning','acting','observing') ORDER BY created_ns",
-                           -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
         return ERR_IO;
     int src, rc = 0;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         char owner[64];
         col_copy(s, 2, owner, sizeof owner);
-        if (owner[0] && sqlite3_column_int64(s, 3) > now_ns && !owner_dead(owner))
+        if (owner[0] && sqlite3_column_int64(s, 3) > now_ns && !store_owner_dead(owner))
             continue;
         if (cb(ud, (const char *)sqlite3_column_text(s, 0),
                (const char *)sqlite3_column_text(s, 1)))
@@ -618,6 +626,14 @@ int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud)
         rc = translate(src);
     sqlite3_finalize(s);
     return rc;
+}
+
+int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud)
+{
+    return store_orphans_each(st,
+                              "SELECT id, agent_path, owner, lease_until_ns FROM runs WHERE state "
+                              "IN ('created','planning','acting','observing') ORDER BY created_ns",
+                              now_ns, cb, ud);
 }
 
 int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud, int *deleted)

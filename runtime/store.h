@@ -11,6 +11,8 @@
  *   cache       model response cache (key = hash of the normalised request)
  *   sessions    named conversations; session_runs lists their runs, one per turn
  *               (store_session.c)
+ *   batches     `agentd batch`: the batch and each of its inputs, recorded before the first
+ *               run starts; an input's run_id is set with its run (store_batch.c)
  *
  * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit;
  * a transition of the state machine is exactly one such transaction. Statements are
@@ -190,6 +192,40 @@ int store_session_turns(store_t *st, const char *name, store_turn_fn cb, void *u
  * remove trace files) before the deletion commits. ERR_BUSY while a turn is unfinished,
  * ERR_NOTFOUND when there is no such session. Opens its own transaction. */
 int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud);
+
+/* Batches. Every input of `agentd batch` is recorded (store_batch_create, one transaction)
+ * before its first run starts; an input is taken by the transaction that creates its run
+ * (store_batch_take), so a kill at any moment leaves each input either with exactly one run
+ * or with none, to be started by `agentd batch --resume` / `agentd resume --all`. A batch is
+ * driven by one process at a time, with the same leases as runs. */
+typedef struct store_batch {
+    char id[40];
+    char agent_path[1024];
+    char model[128];      /* --model of the batch, "" for the agent's */
+    int concurrency;
+    int64_t inputs;       /* inputs recorded */
+    int64_t pending;      /* inputs without a run yet (store_batch_get) */
+    int64_t created_ns;
+    char owner[64];
+    int64_t lease_until_ns;
+} store_batch_t;
+/* Opens and commits its own transaction: the batch row (owned by b->owner until
+ * b->lease_until_ns) and inputs[0..n-1] as inputs 1..n. */
+int store_batch_create(store_t *st, const store_batch_t *b, const char *const *inputs, size_t n);
+/* The batch with this id (or unique id prefix): ERR_NOTFOUND, ERR_INVAL when ambiguous. */
+int store_batch_get(store_t *st, const char *id_or_prefix, store_batch_t *out);
+/* Take the batch for owner, as store_run_claim does for a run (ERR_BUSY when a live process
+ * drives it). */
+int store_batch_claim(store_t *st, const char *id, const char *owner, int64_t now_ns,
+                      int64_t lease_until_ns);
+/* Inputs of batch id that have no run yet, in order; n passed to cb is the input's number. */
+int store_batch_pending(store_t *st, const char *id, store_text_fn cb, void *ud);
+/* Inside the transaction that inserts run_id: mark input n of batch id as taken by it.
+ * ERR_BUSY when the input already has a run (it must not run twice). */
+int store_batch_take(store_t *st, const char *id, int64_t n, const char *run_id);
+/* Batches with inputs not yet started whose lease is claimable (their process is gone),
+ * oldest first; cb gets the batch id and its agent's path. */
+int store_batches_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud);
 
 /* Model response cache. get: *out malloc'd JSON text, ERR_NOTFOUND on miss. */
 int store_cache_get(store_t *st, const char *key, char **out);

@@ -6,6 +6,7 @@
 #include "jx.h"
 #include "run_cli.h"
 
+#include "batch_cli.h"
 #include "cli.h"
 #include "err.h"
 #include "proc.h"
@@ -523,7 +524,13 @@ static int resume_all(common_t *c)
     free(ps.p);
     printf("resumed %d run%s: %d done, %d failed, %d waiting\n", t.done + t.failed + t.waiting,
            t.done + t.failed + t.waiting == 1 ? "" : "s", t.done, t.failed, t.waiting);
-    return code ? code : t.failed ? CLI_FAILED : CLI_OK;
+    fflush(stdout);
+    /* Then the inputs of stopped batches that never got a run. */
+    c->so.agent_path = NULL;
+    int bc = batch_cli_resume_orphans(&c->so, 0, c->view.json);
+    if (code || bc == CLI_INTERNAL)
+        return code ? code : bc;
+    return t.failed ? CLI_FAILED : bc;
 }
 
 int run_cli_resume(int argc, char **argv)

@@ -79,6 +79,50 @@ grep -q 'key_\[REDACTED\]' "$TMP/wire.jsonl" && ok "the next model request carri
     || fail "redacted keys on the wire" "$(tail -c 600 "$TMP/wire.jsonl")"
 stop_fake
 
+# ---- 5. a killed batch loses no input: recorded before the first run, each run once ----
+NAP=tests/fixtures/reliability/agents/napper.lua
+i=1; while [ $i -le 300 ]; do echo "\"nap please, input $i\""; i=$((i + 1)); done >"$TMP/naps.jsonl"
+batch_check() { # batch_check NAME DB: every input has exactly one run and it is done
+    python3 - "$2" "$TMP/naps.jsonl" <<'PY' >"$TMP/check.out" 2>&1 && ok "$1" || fail "$1" "$(cat "$TMP/check.out")"
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+want = sorted(json.loads(l) for l in open(sys.argv[2]))
+got = sorted(i for (i,) in db.execute("SELECT input FROM runs"))
+states = dict(db.execute("SELECT state, count(*) FROM runs GROUP BY state"))
+assert got == want, "inputs run %d, distinct %d, of %d" % (len(got), len(set(got)), len(want))
+assert states == {"done": len(want)}, states
+linked = db.execute("SELECT count(*) FROM batch_inputs b JOIN runs r ON r.id = b.run_id AND r.input = b.input").fetchone()[0]
+assert linked == len(want), "inputs linked to their run: %d" % linked
+PY
+}
+"$AGENTD" batch $NAP "$TMP/naps.jsonl" --concurrency 50 --db "$TMP/b1.db" >"$TMP/b.out" 2>"$TMP/b.err" &
+bp=$!; sleep 0.4; kill -9 $bp; wait $bp 2>/dev/null
+bid=$(sed -n 's/^agentd: batch \(b[0-9a-f]*\): 300 inputs recorded.*/\1/p' "$TMP/b.err")
+[ -n "$bid" ] && ok "batch prints its id once its inputs are recorded" || fail "batch id" "$(cat "$TMP/b.err")"
+started=$(sqlite3 "$TMP/b1.db" "SELECT count(*) FROM runs"); recorded=$(sqlite3 "$TMP/b1.db" "SELECT count(*) FROM batch_inputs")
+[ "$recorded" = 300 ] && [ "$started" -lt 300 ] && ok "killed after 0.4 s: all 300 inputs recorded, $started runs started" \
+    || fail "inputs recorded before the runs" "recorded=$recorded started=$started"
+"$AGENTD" resume --all --db "$TMP/b1.db" >"$TMP/b.out" 2>"$TMP/b.err"; rc=$?
+[ $rc -eq 0 ] && grep -q "^batch: $((300 - started)) runs" "$TMP/b.out" && ok "resume --all finishes the batch (rc 0)" \
+    || fail "resume --all finishes the batch" "rc=$rc $(cat "$TMP/b.out" "$TMP/b.err")"
+batch_check "resume --all: every input ran exactly once, all done" "$TMP/b1.db"
+# Killed again and again, including while being resumed: still each input exactly once.
+"$AGENTD" batch $NAP "$TMP/naps.jsonl" --concurrency 40 --db "$TMP/b2.db" >/dev/null 2>"$TMP/b.err" &
+bp=$!; sleep 0.3; kill -9 $bp; wait $bp 2>/dev/null
+bid=$(sed -n 's/^agentd: batch \(b[0-9a-f]*\): .*/\1/p' "$TMP/b.err")
+for delay in 0.3 0.25; do
+    "$AGENTD" batch --resume "$bid" --db "$TMP/b2.db" >/dev/null 2>&1 & bp=$!
+    sleep $delay; kill -9 $bp; wait $bp 2>/dev/null
+done
+"$AGENTD" batch --resume "${bid%????}" --db "$TMP/b2.db" --json >"$TMP/b.out" 2>"$TMP/b.err"; rc=$?
+[ $rc -eq 0 ] && grep -q "\"batch\":\"$bid\"" "$TMP/b.out" && ok "batch --resume PREFIX finishes it after three kills" \
+    || fail "batch --resume" "rc=$rc $(cat "$TMP/b.out" "$TMP/b.err")"
+batch_check "three kills: every input ran exactly once, all done" "$TMP/b2.db"
+"$AGENTD" batch --resume "$bid" --db "$TMP/b2.db" --json >"$TMP/b.out" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q '"runs":0' "$TMP/b.out" && ok "resuming a finished batch starts nothing" || fail "resume finished batch" "rc=$rc $(cat "$TMP/b.out")"
+"$AGENTD" batch --resume bffff --db "$TMP/b2.db" >/dev/null 2>"$TMP/b.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "bffff: no such batch" "$TMP/b.err" && ok "an unknown batch id exits 2 naming it" || fail "unknown batch" "rc=$rc $(cat "$TMP/b.err")"
+
 # ---- 7. read-only commands open the database read-only; database errors exit 4 ----
 RO="$TMP/rodir"; mkdir -p "$RO/db"
 "$AGENTD" run agents/support.lua "Where is order 1042?" --db "$RO/db/a.db" --quiet >/dev/null 2>&1
