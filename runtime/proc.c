@@ -99,6 +99,11 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     s->agent = agent_load(o->agent_path, errbuf, errlen);
     if (!s->agent)
         return CLI_USAGE;
+    char bad[400];
+    if (o->model && model_name_check(o->model, bad, sizeof bad)) {
+        err_set(errbuf, errlen, ERR_INVAL, "--model: %s", bad);
+        return CLI_USAGE;
+    }
     char traces[1024];
     cli_traces_dir(o->db_path, o->traces_dir, traces, sizeof traces);
     /* Several processes may start together: another one creating it first is fine. */

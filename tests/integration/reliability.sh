@@ -123,6 +123,32 @@ batch_check "three kills: every input ran exactly once, all done" "$TMP/b2.db"
 "$AGENTD" batch --resume bffff --db "$TMP/b2.db" >/dev/null 2>"$TMP/b.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "bffff: no such batch" "$TMP/b.err" && ok "an unknown batch id exits 2 naming it" || fail "unknown batch" "rc=$rc $(cat "$TMP/b.err")"
 
+# ---- 8. agent files checked on load: one line naming file and field, no run, no database ----
+AG="$TMP/agent8"; mkdir -p "$AG"
+while IFS='|' read -r body field; do
+    printf 'return { name = "x", %s }\n' "$body" >"$AG/a.lua"
+    rm -f "$AG/d.db"
+    "$AGENTD" run "$AG/a.lua" "hi" --db "$AG/d.db" --traces "$AG/tr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+    if [ $rc -eq 2 ] && [ "$(wc -l <"$TMP/x.err")" = 1 ] && grep -q "$AG/a.lua: $field" "$TMP/x.err" && [ ! -e "$AG/d.db" ]; then
+        ok "agent refused on load: $field"
+    else fail "agent refused on load: $body" "rc=$rc db=$([ -e "$AG/d.db" ] && echo created) $(cat "$TMP/x.err")"; fi
+done <<'CASES'
+model = "nosuchprovider:foo"|model: unknown provider "nosuchprovider"
+model = "gpt-4o"|model: "gpt-4o" names no provider
+model = "openai:"|model: "openai:" needs a model name
+fallbacks = { "offline", "bogus:x" }|fallbacks\[2\]: unknown provider "bogus"
+limts = { max_steps = 3 }|limts: unknown field
+tool = { "lookup_order" }|tool: unknown field
+limits = { max_step = 3 }|limits.max_step: unknown field
+policy = { secret = { "A" } }|policy.secret: unknown field
+output_schema = { type = "objekt" }|output_schema: schema #: unknown type "objekt"
+output_schema = { type = "object", properties = { a = { minLength = -1 } } }|output_schema: schema #/properties/a
+endpoints = { nosuch = { base_url = "http://x" } }|endpoints.nosuch: not a provider
+CASES
+"$AGENTD" run agents/support.lua "hi" --model gpt-4o --db "$AG/d.db" --traces "$AG/tr" >/dev/null 2>"$TMP/x.err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- '--model: "gpt-4o" names no provider' "$TMP/x.err" && [ ! -e "$AG/d.db" ] \
+    && ok "--model without a provider refused before a run" || fail "--model gpt-4o" "rc=$rc $(cat "$TMP/x.err")"
+
 # ---- 7. read-only commands open the database read-only; database errors exit 4 ----
 RO="$TMP/rodir"; mkdir -p "$RO/db"
 "$AGENTD" run agents/support.lua "Where is order 1042?" --db "$RO/db/a.db" --quiet >/dev/null 2>&1
