@@ -9,6 +9,7 @@
 #include "model.h"
 #include "sandbox.h"
 #include "schema/schema.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,6 +386,9 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
     a->dir = dir_of(a->path);
     if (!a->path || !a->dir)
         goto nomem;
+    /* The path is recorded in every run and trace (JSON): it must be text. */
+    if (text_check(a->path, strlen(a->path), "the agent file's path", errbuf, errlen))
+        goto fail;
     if (sandbox_load_table(path, 0, &t, errbuf, errlen))
         goto fail;
     if (!json_object_is_type(t, json_type_object)) {

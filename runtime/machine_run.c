@@ -6,6 +6,7 @@
 #include "machine_int.h"
 
 #include "err.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +164,10 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
 {
     if (!input || !*input)
         return err_set(errbuf, errlen, ERR_INVAL, "input is empty: give the agent a question");
+    /* Whatever door it came through (CLI, batch, server, eval): it is stored, traced and
+     * sent to models as JSON text. */
+    if (text_check(input, strlen(input), "input", errbuf, errlen))
+        return ERR_INVAL;
     const char *session = so && so->session && *so->session ? so->session : NULL;
     if (session) {
         /* Checked again inside the transaction (store_session_join): this one is for the

@@ -7,6 +7,7 @@
 #include "provider_int.h"
 
 #include "err.h"
+#include "text.h"
 #include "loop.h"
 #include "redact.h"
 
@@ -64,6 +65,8 @@ int pjob_fail(pjob_t *j, int rc, const char *fmt, ...)
     vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
     redact_copy(j->res.errmsg, sizeof j->res.errmsg, raw, j->api_key);
+    /* Messages quote the peer's bytes (bodies, stream events): keep them text. */
+    text_scrub(j->res.errmsg);
     j->res.err = rc;
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "err.h"
 #include "proc.h"
+#include "schema/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +72,15 @@ static int load_inputs(batch_t *b, const char *path)
             line[--n] = 0;
         if (n == 0)
             continue;
-        json_object *o = json_tokener_parse(line), *v = NULL;
+        /* The runtime's one strict parse: invalid UTF-8 and \u0000 (which would cut the
+         * input short) are refused here, with the line named, before anything is recorded. */
+        json_object *o = NULL, *v = NULL;
+        char why[200];
+        if (schema_parse_json(line, (size_t)n, &o, why, sizeof why)) {
+            fprintf(stderr, "agentd: %s:%zu: %s\n", path, lineno, why);
+            code = CLI_USAGE;
+            break;
+        }
         const char *text = NULL;
         if (o && json_object_is_type(o, json_type_string))
             text = json_object_get_string(o);

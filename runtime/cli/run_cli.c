@@ -11,6 +11,7 @@
 #include "err.h"
 #include "proc.h"
 #include "tcall.h"
+#include "text.h"
 #include "trace.h"
 
 #include <stdio.h>
@@ -226,7 +227,7 @@ static int usage_run(void)
     return CLI_USAGE;
 }
 
-static char *read_stdin(void)
+static char *read_stdin(size_t *out_len)
 {
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
@@ -248,6 +249,7 @@ static char *read_stdin(void)
         buf[len] = 0;
         while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
             buf[--len] = 0;
+        *out_len = len;
     }
     return buf;
 }
@@ -342,7 +344,8 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
 
 static int finish(common_t *c, proc_t *s, int code)
 {
-    proc_close(s);
+    if (s)
+        proc_close(s);
     store_run_clear(&c->view.last);
     return code;
 }
@@ -360,19 +363,33 @@ int run_cli_run(int argc, char **argv)
         return CLI_USAGE;
     }
     c.so.agent_path = c.pos[0];
-    proc_t s;
     char err[1024];
+    char *input = NULL;
+    size_t in_len = 0;
+    const char *source = "the input (argument)";
+    if (c.npos == 2 && !strcmp(c.pos[1], "-")) {
+        input = read_stdin(&in_len);
+        source = "the input (stdin)";
+    } else if (c.npos == 2) {
+        input = strdup(c.pos[1]);
+        in_len = input ? strlen(input) : 0;
+    }
+    /* Checked before anything is opened: bytes that are not UTF-8 would be stored raw and
+     * sent as a body that is not JSON; a NUL byte would cut the input short without a word. */
+    if ((input && text_check(input, in_len, source, err, sizeof err)) ||
+        (c.session && text_check(c.session, strlen(c.session), "--session", err, sizeof err))) {
+        fprintf(stderr, "agentd: %s\n", err);
+        free(input);
+        return finish(&c, NULL, CLI_USAGE);
+    }
+    proc_t s;
     int code = proc_open(&s, &c.so, err, sizeof err);
     if (code) {
         fprintf(stderr, "agentd: %s\n", err);
+        free(input);
         return finish(&c, &s, code);
     }
-    char *input = NULL;
-    if (c.npos == 2 && !strcmp(c.pos[1], "-"))
-        input = read_stdin();
-    else if (c.npos == 2)
-        input = strdup(c.pos[1]);
-    else if (s.agent->default_input)
+    if (c.npos < 2 && s.agent->default_input)
         input = strdup(s.agent->default_input);
     if (!input || !*input) {
         fprintf(stderr, "agentd: %s: the input is empty; pass a question: agentd run %s "

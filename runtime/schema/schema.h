@@ -75,6 +75,13 @@ int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len);
  * "invalid JSON at byte N: why" in err; callers prefix what they were reading. */
 int schema_parse_json(const char *text, size_t len, json_object **out, char *err,
                       size_t errlen);
+/* Text that is not valid UTF-8 is refused ("invalid UTF-8 in a string"), and so is \u0000
+ * ("NUL character (\u0000) in a string"): every string parsed becomes a C string somewhere.
+ * SCHEMA_PARSE_NUL accepts \u0000, for documents that are only validated (agentd schema
+ * check). schema_parse_json is schema_parse_json_ex with flags 0. */
+enum { SCHEMA_PARSE_NUL = 1 };
+int schema_parse_json_ex(const char *text, size_t len, int flags, json_object **out, char *err,
+                         size_t errlen);
 
 /* `agentd schema check [--draft 7|2020-12] [--format-assert] [--map URL=DIR]...
  *  [--all] SCHEMA.json INSTANCE.json` with argv[0] == "schema".

@@ -171,6 +171,20 @@ static const char *turn_text(json_object *turn, char **tmp)
     *tmp = NULL;
     if (json_object_object_get_ex(turn, "text", &v))
         return json_object_get_string(v);
+    /* Bytes a script cannot write as JSON text (invalid UTF-8), sent raw in the body. */
+    if (json_object_object_get_ex(turn, "text_hex", &v)) {
+        const char *h = json_object_get_string(v);
+        size_t n = strlen(h) / 2;
+        if (!(*tmp = malloc(n + 1)))
+            return NULL;
+        for (size_t i = 0; i < n; i++) {
+            unsigned b = 0;
+            sscanf(h + 2 * i, "%2x", &b);
+            (*tmp)[i] = (char)(b ? b : '?');
+        }
+        (*tmp)[n] = 0;
+        return *tmp;
+    }
     if (json_object_object_get_ex(turn, "json", &v)) {
         *tmp = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
         return *tmp;
@@ -1008,8 +1022,9 @@ static int script_check(json_object *script, const char *path)
                     why = "a tool call's \"id\" must be a string or null";
             }
         } else if (!json_object_object_get_ex(t, "text", &v) &&
+                   !json_object_object_get_ex(t, "text_hex", &v) &&
                    !json_object_object_get_ex(t, "json", &v))
-            why = "expected \"text\", \"json\" or \"tool_calls\"";
+            why = "expected \"text\", \"text_hex\", \"json\" or \"tool_calls\"";
         if (why) {
             fprintf(stderr, "fakellm: --script %s: turn %zu (/%zu): %s\n", path, i + 1, i, why);
             return -1;

@@ -75,6 +75,10 @@ for f in "$TMP/s.dump" "$TMP/s.db" "$TMP/s.db-wal" "$TMP/str/$sid.jsonl" "$TMP/s
     if grep -aq "$SECRET" "$f"; then fail "no secret in $(basename "$f")" "$(grep -ao ".\{40\}$SECRET.\{20\}" "$f" | head -3)"
     else ok "no secret in $(basename "$f")"; fi
 done
+kv=$(sqlite3 "$TMP/s.db" "SELECT key || ' ' || value FROM kv WHERE ns='leaky'")
+[ "$kv" = 'tok_[REDACTED] {"v":"[REDACTED]","[REDACTED]":1}' ] && ok "ctx.kv: key and value stored redacted" || fail "ctx.kv redacted" "$kv"
+grep -q '"kv_keys":\["tok_\[REDACTED\]"\]' "$TMP/s.dump" && grep -q '"kv":{"\[REDACTED\]":1' "$TMP/s.dump" \
+    && ok "ctx.kv: get and list find the redacted key" || fail "ctx.kv get/list" "$(grep -o '"kv.\{60\}' "$TMP/s.dump" | head -3)"
 grep -q 'key_\[REDACTED\]' "$TMP/wire.jsonl" && ok "the next model request carries the redacted keys" \
     || fail "redacted keys on the wire" "$(tail -c 600 "$TMP/wire.jsonl")"
 stop_fake
@@ -122,6 +126,69 @@ batch_check "three kills: every input ran exactly once, all done" "$TMP/b2.db"
 [ $rc -eq 0 ] && grep -q '"runs":0' "$TMP/b.out" && ok "resuming a finished batch starts nothing" || fail "resume finished batch" "rc=$rc $(cat "$TMP/b.out")"
 "$AGENTD" batch --resume bffff --db "$TMP/b2.db" >/dev/null 2>"$TMP/b.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "bffff: no such batch" "$TMP/b.err" && ok "an unknown batch id exits 2 naming it" || fail "unknown batch" "rc=$rc $(cat "$TMP/b.err")"
+
+# ---- 6. clean input everywhere: invalid UTF-8 and NUL bytes refused with one line naming the source ----
+CL="$TMP/clean"; mkdir -p "$CL"
+refused() { # refused NAME RC EXPECTED-TEXT: exit 2, one line naming it, no database
+    if [ "$2" -eq 2 ] && [ "$(wc -l <"$TMP/x.err")" = 1 ] && grep -qF -- "$3" "$TMP/x.err" && [ ! -e "$CL/c.db" ]; then ok "$1"
+    else fail "$1" "rc=$2 db=$([ -e "$CL/c.db" ] && echo created) $(cat "$TMP/x.err")"; fi
+}
+"$AGENTD" run agents/support.lua "$(printf 'where \377 is it')" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "argument not UTF-8" $? "the input (argument): not valid UTF-8 (byte 6)"
+printf 'where\000 is my order 1042' | "$AGENTD" run agents/support.lua - --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "stdin with a NUL byte" $? "the input (stdin): contains a NUL byte (byte 5)"
+printf 'bad \303\050 utf8' | "$AGENTD" run agents/support.lua - --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "stdin not UTF-8" $? "the input (stdin): not valid UTF-8 (byte 4)"
+"$AGENTD" run agents/support.lua "hi" --session "$(printf 's\377')" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "--session not UTF-8" $? "--session: not valid UTF-8"
+printf '"fine"\n"a\\u0000b"\n' >"$CL/in.jsonl"
+"$AGENTD" batch agents/support.lua "$CL/in.jsonl" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "batch line with \\u0000, nothing recorded" $? "$CL/in.jsonl:2: invalid JSON at byte 3: NUL character (\\u0000) in a string"
+printf '"fine"\n{"input": "a\377b"}\n' >"$CL/in.jsonl"
+"$AGENTD" batch agents/support.lua "$CL/in.jsonl" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "batch line not UTF-8, nothing recorded" $? "$CL/in.jsonl:2: invalid JSON at byte 12: invalid UTF-8 in a string"
+printf 'return { name = "sup\\0port" }\n' >"$CL/a.lua"
+"$AGENTD" run "$CL/a.lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "agent name with a NUL byte" $? "$CL/a.lua: name: string contains a NUL byte (byte 3)"
+printf 'return { name = "x", system_prompt = "caf\\xe9" }\n' >"$CL/a.lua"
+"$AGENTD" run "$CL/a.lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "agent prompt not UTF-8" $? "$CL/a.lua: system_prompt: string is not valid UTF-8 (byte 3)"
+cp agents/support.lua "$CL/$(printf 'ag\377').lua"
+"$AGENTD" run "$CL/$(printf 'ag\377').lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "agent file path not UTF-8" $? "the agent file's path: not valid UTF-8"
+# Tool results (values, keys, json.decode) and the model's replies, through a run.
+cat >"$CL/dirty.json" <<'JSON'
+[{"tool_calls": [{"name": "dirty", "arguments": "{\"what\": \"a\\u0000b\"}"},
+                 {"name": "dirty", "arguments": {"what": "nul"}},
+                 {"name": "dirty", "arguments": {"what": "utf8", "where": "key"}},
+                 {"name": "dirty", "arguments": {"what": "nul", "where": "decode"}},
+                 {"name": "dirty", "arguments": {"what": "utf8", "where": "decode"}}]},
+ {"text_hex": "637574ff68657265"}]
+JSON
+start_fake --script "$CL/dirty.json" || { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+"$AGENTD" run $FIX/agents/dirty.lua "go" --db "$CL/d.db" --traces "$CL/tr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+stop_fake
+did=$(sqlite3 "$CL/d.db" "SELECT id FROM runs LIMIT 1")
+calls=$(sqlite3 -separator ' ' "$CL/d.db" "SELECT state, coalesce(error, result) FROM tool_calls WHERE run_id='$did' ORDER BY ord")
+echo "$calls" | sed -n 1p | grep -q '^rejected .*NUL character (\\u0000) in a string' && ok "model arguments with \\u0000: call rejected, the model told why" || fail "arguments with NUL" "$calls"
+echo "$calls" | sed -n 2p | grep -q '^error result.value: string contains a NUL byte (byte 1)' && ok "tool result with a NUL byte: error naming result.value" || fail "result NUL" "$calls"
+echo "$calls" | sed -n 3p | grep -q '^error result: object key: not valid UTF-8 (byte 1)' && ok "tool result key not UTF-8: error naming it" || fail "result key" "$calls"
+echo "$calls" | sed -n 4p | grep -q 'json.decode: invalid JSON at byte 3: NUL character' && ok "json.decode refuses \\u0000" || fail "decode NUL" "$calls"
+echo "$calls" | sed -n 5p | grep -q 'json.decode: invalid JSON at byte 2: invalid UTF-8 in a string' && ok "json.decode refuses invalid UTF-8" || fail "decode utf8" "$calls"
+[ $rc -eq 1 ] && grep -q "malformed JSON in stream event 1: invalid JSON at byte [0-9]*: invalid UTF-8 in a string" "$TMP/x.out" \
+    && ok "a model reply that is not UTF-8 is a malformed reply (retried, then the run fails saying why)" || fail "model reply not UTF-8" "rc=$rc $(tail -5 "$TMP/x.out")"
+"$AGENTD" trace "$did" --json --db "$CL/d.db" >"$CL/t.json" 2>&1
+python3 - "$CL/t.json" "$CL/tr/$did.jsonl" "$CL/d.db" <<'PY' >"$TMP/check.out" 2>&1 && ok "trace --json, the trace file and the database hold only UTF-8 JSON" || fail "UTF-8 everywhere" "$(cat "$TMP/check.out")"
+import json, sqlite3, sys
+for f in sys.argv[1:3]:
+    for line in open(f, "rb").read().decode("utf-8").splitlines():
+        json.loads(line)
+db = sqlite3.connect(sys.argv[3]); db.text_factory = bytes
+for t, col in (("events", "body"), ("messages", "body"), ("tool_calls", "coalesce(result, error)"), ("runs", "coalesce(error, '')")):
+    for (b,) in db.execute("SELECT %s FROM %s" % (col, t)):
+        b.decode("utf-8")
+PY
 
 # ---- 8. agent files checked on load: one line naming file and field, no run, no database ----
 AG="$TMP/agent8"; mkdir -p "$AG"
