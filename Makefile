@@ -9,7 +9,8 @@ PKGS    := lua5.4 json-c libevent libcurl sqlite3 libpcre2-8 ncursesw libedit li
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wimplicit-fallthrough -Wvla -Wundef -fno-common
 OPT     ?= -O2 -g
-CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iruntime $(EXTRA_CFLAGS)
+ROUTE   := -include runtime/mem_route.h
+CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iruntime $(ROUTE) $(EXTRA_CFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads -lm
 
@@ -60,6 +61,9 @@ $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libagentd.a | $(B)/tests
 $(B)/%: tests/helpers/%.c $(B)/libagentd.a
 	$(SAY) LINK $@
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
+
+# mem.c implements the routed functions, so it is the one file compiled without the route.
+$(B)/obj/mem.o: ROUTE :=
 
 -include $(DEP) $(wildcard $(B)/*.d $(B)/tests/*.d)
 

@@ -196,15 +196,23 @@ static int load_models(agent_t *a, json_object *t, char *errbuf, size_t errlen)
     a->models = calloc(n + 2, sizeof *a->models);
     if (!a->models) {
         json_object_put(fb);
-        return ERR_NOMEM;
+        return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", a->path);
     }
     a->models[0] = strdup(model ? model : "offline");
     for (size_t i = 0; i < n; i++)
         a->models[i + 1] = strdup(json_object_get_string(json_object_array_get_idx(fb, i)));
     json_object_put(fb);
+    int missing = 0;
     for (size_t i = 0; i <= n; i++)
-        if (!a->models[i])
-            return ERR_NOMEM;
+        missing |= !a->models[i];
+    if (missing) {
+        /* The list is NULL-terminated: a hole would hide the entries after it. */
+        for (size_t i = 0; i <= n; i++)
+            free(a->models[i]);
+        free(a->models);
+        a->models = NULL;
+        return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", a->path);
+    }
     char why[400];
     for (size_t i = 0; i <= n; i++)
         if (model_name_check(a->models[i], why, sizeof why)) {

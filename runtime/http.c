@@ -16,6 +16,7 @@
 #include "http.h"
 
 #include "err.h"
+#include "mem.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -58,6 +59,7 @@ typedef struct xfer {
     int ended;     /* xfer_end ran: out of the multi, completion queued */
     int cancelled; /* done must not be called */
     int too_big, oom;
+    int sock_failed;   /* socket_cb could not watch its socket: end it after socket_action */
     int chunk_pending; /* a deferred chunk delivery is queued */
     int err;           /* outcome, set by xfer_end */
     long status;
@@ -85,6 +87,7 @@ struct http {
     xfer_t *qhead, *qtail;
     struct event *admit_ev;
     int freeing;
+    int sock_failed; /* some transfer has sock_failed set */
 };
 
 /* curl_global_init is process-wide by libcurl's design; this only remembers we did it. */
@@ -377,6 +380,15 @@ static void check_done(struct http *h)
 {
     CURLMsg *msg;
     int left;
+    if (h->sock_failed) {
+        /* A transfer whose socket cannot be watched would wait for its deadline. */
+        h->sock_failed = 0;
+        for (xfer_t *x = h->xfers, *n; x; x = n) {
+            n = x->next;
+            if (x->sock_failed && !x->ended)
+                xfer_end(x, ERR_NOMEM, "out of memory watching the connection's socket");
+        }
+    }
     while ((msg = curl_multi_info_read(h->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
@@ -420,9 +432,22 @@ static int timer_cb(CURLM *multi, long ms, void *arg)
 }
 
 /* Inside libcurl: only changes which socket events libevent watches. */
+/* The transfer's socket cannot be watched: check_done ends it right after this
+ * socket_action. Returns 0 for libcurl: libcurl 7.88 crashed when the callback
+ * returned -1 (CURLM_ABORTED_BY_CALLBACK) under the allocation torture. */
+static int sock_fail(struct http *h, CURL *e)
+{
+    xfer_t *x = NULL;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+    if (x) {
+        x->sock_failed = 1;
+        h->sock_failed = 1;
+    }
+    return 0;
+}
+
 static int socket_cb(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
 {
-    (void)e;
     struct http *h = arg;
     sockev_t *se = sockp;
     if (what == CURL_POLL_REMOVE) {
@@ -438,21 +463,21 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
     if (!se) {
         se = calloc(1, sizeof *se);
         if (!se)
-            return -1;
+            return sock_fail(h, e);
         se->h = h;
         se->ev = event_new(loop_base(h->lp), s, kind, on_socket_event, h);
         if (!se->ev) {
             free(se);
-            return -1;
+            return sock_fail(h, e);
         }
         curl_multi_assign(h->multi, s, se);
     } else {
         /* Same event, new interest: no allocation per change. */
         event_del(se->ev);
         if (event_assign(se->ev, loop_base(h->lp), s, kind, on_socket_event, h) != 0)
-            return -1;
+            return sock_fail(h, e);
     }
-    return event_add(se->ev, NULL) == 0 ? 0 : -1;
+    return event_add(se->ev, NULL) == 0 ? 0 : sock_fail(h, e);
 }
 
 /* Our own idle timer: ms precision (CURLOPT_LOW_SPEED_TIME counts whole seconds), and it
@@ -508,7 +533,7 @@ http_t *http_new(loop_t *lp)
     if (!lp)
         return NULL;
     if (!global_inited) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        if (mem_curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             return NULL;
         global_inited = 1;
     }

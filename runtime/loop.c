@@ -5,6 +5,7 @@
 #include "loop.h"
 
 #include "err.h"
+#include "mem.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -132,6 +133,7 @@ static int arm(loop_t *lp)
 
 loop_t *loop_new(void)
 {
+    mem_install();
     loop_t *lp = calloc(1, sizeof *lp);
     if (!lp)
         return NULL;
@@ -165,15 +167,20 @@ fail:
     return NULL;
 }
 
+void loop_settle(loop_t *lp)
+{
+    while (lp && (lp->head || lp->reap_head || lp->low_head)) {
+        drain_cb(-1, 0, lp);
+        run_low(lp);
+    }
+}
+
 void loop_free(loop_t *lp)
 {
     if (!lp)
         return;
     /* Run what is still queued so deferred frees happen. */
-    while (lp->head || lp->reap_head || lp->low_head) {
-        drain_cb(-1, 0, lp);
-        run_low(lp);
-    }
+    loop_settle(lp);
     for (sigh_t *s = lp->sigs, *n; s; s = n) {
         n = s->next;
         event_free(s->ev);

@@ -41,6 +41,9 @@ void loop_stop(loop_t *lp);
 /* Queue fn(arg) to run on a later iteration, FIFO. Never runs inline. 0 or ERR_NOMEM: the
  * caller must then complete or fail the work another way. */
 int loop_defer(loop_t *lp, loop_fn fn, void *arg) AGENTD_WUR;
+/* Run every deferred task and reap now, until none is queued (also what loop_free does
+ * first). An owner calls it before freeing objects that queued tasks point at. */
+void loop_settle(loop_t *lp);
 /* Queue fn(arg) behind all other work: it runs in a loop pass where no timer, I/O or
  * loop_defer() work is due, or after at most 20 ms of such work. For work that yields only
  * to be fair (the next time slice of a computing tool), so that it never delays the

@@ -346,8 +346,8 @@ int mstage_begin(machine_run_t *r)
     int rc = stage_open(r);
     if (rc) {
         char msg[600];
-        snprintf(msg, sizeof msg, "cannot open a database transaction: %s (%s)",
-                 store_errmsg(r->m->st), err_str(rc));
+        snprintf(msg, sizeof msg, "cannot open a database transaction: %s",
+                 store_why(r->m->st, rc));
         mrun_abort(r, msg);
     }
     return rc;
@@ -414,8 +414,7 @@ int mstage_end(machine_run_t *r, int rc)
         else if (rc == ERR_NOMEM)
             snprintf(msg, sizeof msg, "out of memory; this step was not recorded");
         else
-            snprintf(msg, sizeof msg, "database write failed: %s (%s)", store_errmsg(m->st),
-                     err_str(rc));
+            snprintf(msg, sizeof msg, "database write failed: %s", store_why(m->st, rc));
         mrun_abort(r, msg);
     }
     return rc;
@@ -466,7 +465,7 @@ static void flush_cb(void *arg)
     }
     char msg[600];
     if (rc)
-        snprintf(msg, sizeof msg, "database commit failed: %s", store_errmsg(m->st));
+        snprintf(msg, sizeof msg, "database commit failed: %s", store_why(m->st, rc));
     size_t nb = m->nbatch;
     machine_run_t **brs = m->batch_runs;
     m->batch_runs = NULL;

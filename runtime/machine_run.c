@@ -182,7 +182,7 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
                            "time: wait for it, or `agentd resume %s` / cancel it",
                            session, busy, bstate, busy);
         if (brc)
-            return err_set(errbuf, errlen, brc, "session %s: %s", session, store_errmsg(m->st));
+            return err_set(errbuf, errlen, brc, "session %s: %s", session, store_why(m->st, brc));
     }
     machine_run_t *r = mrun_new(m, agent);
     if (!r || set_models(r, m->o.model))
@@ -205,7 +205,7 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
     int rc = mstage_begin(r);
     if (rc)
         return err_set(errbuf, errlen, rc, "cannot start a database transaction: %s",
-                       store_errmsg(m->st));
+                       store_why(m->st, rc));
     rc = write_new_run(r, input, so);
     for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
         /* Another process took this id in the same millisecond: take the next one. The
@@ -216,9 +216,8 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         if (!rc)
             rc = write_new_run(r, input, so);
     }
-    if (menter(r, rc))
-        return err_set(errbuf, errlen, rc ? rc : ERR_IO, "cannot record the run: %s",
-                       store_errmsg(m->st));
+    if ((rc = menter(r, rc)))
+        return err_set(errbuf, errlen, rc, "cannot record the run: %s", store_why(m->st, rc));
     snprintf(run_id, 17, "%.16s", r->rec.id);
     if (arm_deadline(r))
         return err_set(errbuf, errlen, ERR_NOMEM, "run %s: cannot arm its deadline", run_id);
@@ -426,7 +425,7 @@ static int check_decision(machine_t *m, const store_run_t *rec, const decision_t
     find_call_t f = {.call_id = d->call_id, .step = rec->step};
     int rc = store_toolcalls_each(m->st, rec->id, find_call, &f);
     if (rc)
-        return err_set(errbuf, errlen, rc, "run %s: %s", rec->id, store_errmsg(m->st));
+        return err_set(errbuf, errlen, rc, "run %s: %s", rec->id, store_why(m->st, rc));
     if (!f.found || !f.awaiting)
         return err_set(errbuf, errlen, ERR_NOTFOUND,
                        "run %s: call %s is not awaiting approval (see `agentd trace %s`)",
@@ -476,7 +475,7 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         return err_set(errbuf, errlen, rc, "run %s: ambiguous id prefix; give more characters",
                        run_id);
     if (rc)
-        return err_set(errbuf, errlen, rc, "run %s: %s", run_id, store_errmsg(m->st));
+        return err_set(errbuf, errlen, rc, "run %s: %s", run_id, store_why(m->st, rc));
     if (d && (rc = check_decision(m, &rec, d, errbuf, errlen))) {
         store_run_clear(&rec);
         return rc;
@@ -529,7 +528,7 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
     }
     rc = mstage_begin(r);
     if (rc)
-        return err_set(errbuf, errlen, rc, "cannot open a transaction: %s", store_errmsg(m->st));
+        return err_set(errbuf, errlen, rc, "cannot open a transaction: %s", store_why(m->st, rc));
     if (d)
         rc = stage_decision(r, d);
     if (!rc && r->state == MS_ACTING)

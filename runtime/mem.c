@@ -9,6 +9,8 @@
 
 #include "err.h"
 
+#include <curl/curl.h>
+#include <event2/event.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -238,4 +240,57 @@ int mem_sqlite_install(void)
     }
     pthread_mutex_unlock(&lock);
     return rc;
+}
+
+static void *ev_malloc(size_t n)
+{
+    return mem_alloc_at(n, "libevent", 0);
+}
+
+static void *ev_realloc(void *p, size_t n)
+{
+    return mem_realloc_at(p, n, "libevent", 0);
+}
+
+static void ev_free(void *p)
+{
+    free(p);
+}
+
+static pthread_once_t install_once = PTHREAD_ONCE_INIT;
+
+static void install(void)
+{
+    (void)mem_sqlite_install(); /* fails only when SQLite is already in use: then unrouted */
+    event_set_mem_functions(ev_malloc, ev_realloc, ev_free);
+}
+
+void mem_install(void)
+{
+    pthread_once(&install_once, install);
+}
+
+static void *cu_malloc(size_t n)
+{
+    return mem_alloc_at(n, "libcurl", 0);
+}
+
+static void *cu_calloc(size_t n, size_t size)
+{
+    return mem_calloc_at(n, size, "libcurl", 0);
+}
+
+static void *cu_realloc(void *p, size_t n)
+{
+    return mem_realloc_at(p, n, "libcurl", 0);
+}
+
+static char *cu_strdup(const char *s)
+{
+    return mem_strdup_at(s, "libcurl", 0);
+}
+
+int mem_curl_global_init(long flags)
+{
+    return (int)curl_global_init_mem(flags, cu_malloc, ev_free, cu_realloc, cu_strdup, cu_calloc);
 }

@@ -8,10 +8,11 @@
  * injection, Lua's ltests `failnext` and curl's torture mode do (scripts/alloc-torture.sh,
  * docs/internals.md). Memory from these functions is released with plain free().
  *
- * Not covered: json-c, libcurl, libevent, PCRE2 and ncurses call malloc themselves. json-c has
- * no allocator hook at all (json_object_new_* return NULL on failure, which the runtime
- * checks); libcurl's curl_global_init_mem would route it, but its failures are already
- * reported as transfer errors.
+ * Routed: the runtime's own calls (runtime/mem_route.h, forced into every file by the
+ * Makefile), Lua states (the sandbox's allocator), SQLite, libevent and libcurl (mem_install,
+ * mem_curl_global_init). Not covered: json-c, PCRE2 and ncurses call malloc themselves
+ * (json-c has no allocator hook; json_object_new_* return NULL on failure, which the
+ * runtime checks).
  *
  * Switches (read once, at the first allocation):
  *   AGENTD_FAIL_ALLOC=N          fail the Nth counted allocation (1-based), once
@@ -49,5 +50,12 @@ int mem_failed(const char **site);
 /* Route SQLite's allocator through mem_*; call before SQLite is first used. Idempotent;
  * 0 or ERR_INTERNAL when SQLite was already initialised. */
 int mem_sqlite_install(void);
+
+/* Route SQLite (when not yet initialised) and libevent through mem_*. Idempotent; the
+ * store, the knowledge base and the loop call it before they first use either library. */
+void mem_install(void);
+
+/* curl_global_init with libcurl's allocations routed through mem_* (CURLE_OK or its code). */
+int mem_curl_global_init(long flags);
 
 #endif

@@ -366,7 +366,7 @@ void model_call_free(model_call_t *c)
         if (c->next)
             c->next->prev = c->prev;
     }
-    for (size_t i = 0; i < c->nmodels; i++)
+    for (size_t i = 0; c->models && i < c->nmodels; i++)
         free(c->models[i]);
     free(c->models);
     json_object_put(c->req.messages);

@@ -247,10 +247,9 @@ int proc_reclaim(proc_t *s)
 
 void proc_close(proc_t *s)
 {
-    /* Deferred work may still point at the machine (the group commit a failed start left
-     * open): run it while everything it touches exists. */
-    if (s->lp)
-        event_base_loop(loop_base(s->lp), EVLOOP_NONBLOCK);
+    /* A group commit may still be queued (a run that failed to start leaves its batch
+     * open): it runs, and commits, while the machine it points at is alive. */
+    loop_settle(s->lp);
     machine_free(s->m);
     model_client_free(s->mc);
     mcp_free(s->mcp);

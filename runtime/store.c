@@ -7,6 +7,7 @@
 #include "store_int.h"
 
 #include "err.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -177,6 +178,13 @@ const char *store_errmsg(store_t *st)
     return st && st->db ? sqlite3_errmsg(st->db) : "no database";
 }
 
+const char *store_why(store_t *st, int rc)
+{
+    if (st && st->db && sqlite3_errcode(st->db) != SQLITE_OK)
+        return sqlite3_errmsg(st->db);
+    return err_str(rc ? rc : ERR_INTERNAL);
+}
+
 static int exec(store_t *st, const char *sql)
 {
     return translate(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
@@ -293,6 +301,7 @@ static int open_readonly(store_t *st, char *errbuf, size_t errlen)
 static store_t *open_mode(const char *path, int durability, int readonly, char *errbuf,
                           size_t errlen)
 {
+    mem_install();
     store_t *st = calloc(1, sizeof *st);
     if (!st) {
         err_set(errbuf, errlen, ERR_NOMEM, "out of memory");

@@ -84,6 +84,9 @@ store_t *store_open_existing(const char *path, int mode, char *errbuf, size_t er
 void store_close(store_t *st);
 /* Last SQLite error message for this connection. */
 const char *store_errmsg(store_t *st);
+/* Why a store call failed with rc: SQLite's message when SQLite reported the failure, else
+ * rc's own text (an allocation failed outside SQLite, a lease was held...). */
+const char *store_why(store_t *st, int rc);
 /* The database file's path as opened. */
 const char *store_path(const store_t *st);
 /* Call once at process exit, after every store_close. */

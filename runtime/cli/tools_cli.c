@@ -107,7 +107,14 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted paths of the *.lua files in dir; -1 if it cannot be read. */
+static void free_paths(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Sorted paths of the *.lua files in dir; -1 if it cannot be read, -2 out of memory. */
 static int scan_dir(const char *dir, char ***out)
 {
     DIR *d = opendir(dir);
@@ -124,12 +131,12 @@ static int scan_dir(const char *dir, char ***out)
             cap = cap ? cap * 2 : 16;
             char **nv = realloc(v, (size_t)cap * sizeof *nv);
             if (!nv)
-                break;
+                goto nomem;
             v = nv;
         }
         size_t pl = strlen(dir) + l + 2;
         if (!(v[n] = malloc(pl)))
-            break;
+            goto nomem;
         snprintf(v[n], pl, "%s/%s", dir, e->d_name);
         n++;
     }
@@ -138,6 +145,10 @@ static int scan_dir(const char *dir, char ***out)
         qsort(v, (size_t)n, sizeof *v, str_cmp);
     *out = v;
     return n;
+nomem:
+    closedir(d);
+    free_paths(v, n);
+    return -2;
 }
 
 static int cmd_check(int nfiles, char **files, const char *dir)
@@ -146,6 +157,10 @@ static int cmd_check(int nfiles, char **files, const char *dir)
     char **owned = NULL;
     if (nfiles == 0) {
         nfiles = scan_dir(dir, &owned);
+        if (nfiles == -2) {
+            fprintf(stderr, "agentd: %s: out of memory listing the folder\n", dir);
+            return CLI_INTERNAL;
+        }
         if (nfiles < 0) {
             fprintf(stderr, "agentd: %s: no tools folder here (use --tools DIR)\n", dir);
             return CLI_USAGE;
@@ -157,6 +172,7 @@ static int cmd_check(int nfiles, char **files, const char *dir)
     if (!all) {
         fprintf(stderr, "agentd: out of memory\n");
         loop_free(lp);
+        free_paths(owned, owned ? nfiles : 0);
         return CLI_INTERNAL;
     }
     /* Each file alone in a fresh registry, so one bad file does not hide the others. */
@@ -182,9 +198,7 @@ static int cmd_check(int nfiles, char **files, const char *dir)
         }
         tools_free(one);
     }
-    for (int i = 0; owned && i < nfiles; i++)
-        free(owned[i]);
-    free(owned);
+    free_paths(owned, owned ? nfiles : 0);
     tools_free(all);
     loop_free(lp);
     printf("%d ok, %d failed\n", good, bad);
@@ -493,8 +507,10 @@ int tools_cli_main(int argc, char **argv)
     call_opts_t co = {.dir = "tools"};
     int json = 0, npos = 0, code = CLI_USAGE;
     char **pos = calloc((size_t)argc, sizeof *pos);
-    if (!pos)
+    if (!pos) {
+        fprintf(stderr, "agentd tools: out of memory\n");
         return CLI_INTERNAL;
+    }
     for (int i = 2; i < argc; i++) {
         const char *v;
         int r;

@@ -5,6 +5,7 @@
 #include "rag_int.h"
 
 #include "err.h"
+#include "mem.h"
 #include "model_int.h"
 
 #include <stdio.h>
@@ -119,6 +120,7 @@ const char *rag_default_path(const char *run_db)
 
 rag_t *rag_open(const char *path, char *err, size_t errlen)
 {
+    mem_install();
     rag_t *r = calloc(1, sizeof *r);
     if (!r) {
         err_set(err, errlen, ERR_NOMEM, "out of memory");
