@@ -3,6 +3,10 @@
  */
 #include "jx.h"
 
+#include "schema/schema.h"
+
+#include <string.h>
+
 json_object *jx_get(json_object *o, const char *key)
 {
     json_object *v = NULL;
@@ -31,4 +35,13 @@ int64_t jx_int(json_object *o, const char *key, int64_t def)
 json_object *jx_new_str(const char *s)
 {
     return json_object_new_string(s ? s : "");
+}
+
+json_object *jx_parse(const char *text)
+{
+    json_object *o = NULL;
+    char why[8];
+    if (!text || schema_parse_json(text, strlen(text), &o, why, sizeof why))
+        return NULL;
+    return o;
 }

@@ -4,6 +4,7 @@
  * which reaches back through machine_int.h.
  */
 #include "machine_int.h"
+#include "jx.h"
 
 #include "err.h"
 #include "trace.h"
@@ -481,7 +482,7 @@ static void flush_cb(void *arg)
     for (mline_t *l = lines, *n; l; l = n) {
         n = l->next;
         if (!rc && m->o.obs.on_event) {
-            json_object *ev = json_tokener_parse(l->json);
+            json_object *ev = jx_parse(l->json);
             if (ev)
                 m->o.obs.on_event(m->o.obs.ud, l->run_id, ev);
             json_object_put(ev);

@@ -81,7 +81,7 @@ static int load_history_msg(void *ud, int64_t turn, const char *json)
 {
     (void)turn;
     machine_run_t *r = ud;
-    json_object *o = json_tokener_parse(json);
+    json_object *o = jx_parse(json);
     if (!o)
         return ERR_PROTO;
     json_object_array_add(r->messages, o);
@@ -234,7 +234,7 @@ static int load_message(void *ud, int64_t n, const char *json)
 {
     (void)n;
     machine_run_t *r = ud;
-    json_object *o = json_tokener_parse(json);
+    json_object *o = jx_parse(json);
     if (!o)
         return 1;
     json_object_array_add(r->messages, o);
@@ -250,7 +250,7 @@ typedef struct load_calls {
 static void count_sig(machine_run_t *r, const char *name, const char *args)
 {
     char sig[2048];
-    json_object *a = json_tokener_parse(args ? args : "");
+    json_object *a = jx_parse(args);
     snprintf(sig, sizeof sig, "%s\x1f%s", name,
              a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
                                                        JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -317,7 +317,7 @@ static int find_state_span(void *ud, int64_t n, const char *json)
     trace_rewrite_line(rp->w, json);
     if (!strstr(json, "\"state_to\""))
         return 0;
-    json_object *o = json_tokener_parse(json), *v;
+    json_object *o = jx_parse(json), *v;
     if (o && json_object_object_get_ex(o, "span_id", &v))
         snprintf(r->state_span, sizeof r->state_span, "%s", json_object_get_string(v));
     json_object_put(o);

@@ -82,7 +82,7 @@ static json_object *tool_use(json_object *tc)
     json_object_object_add(b, "id", jx_new_str(jx_str(tc, "id")));
     json_object_object_add(b, "name", jx_new_str(jx_str(tc, "name")));
     const char *args = jx_str(tc, "arguments");
-    json_object *input = args ? json_tokener_parse(args) : json_object_get(jx_get(tc, "arguments"));
+    json_object *input = args ? jx_parse(args) : json_object_get(jx_get(tc, "arguments"));
     /* Malformed arguments were already answered with an error result; the API only
      * needs an object here. */
     if (!input || !json_object_is_type(input, json_type_object)) {

@@ -4,6 +4,7 @@
  * message (redacted), or the parsed/streamed reply via the provider's hooks.
  */
 #include "schema/schema.h"
+#include "jx.h"
 #include "provider_int.h"
 
 #include "err.h"
@@ -149,7 +150,7 @@ static int on_chunk(void *ud, const char *data, size_t len)
 
 static void error_body(pjob_t *j, const http_resp_t *resp)
 {
-    json_object *body = resp->body_len ? json_tokener_parse(resp->body) : NULL;
+    json_object *body = resp->body_len ? jx_parse(resp->body) : NULL;
     const char *msg = body && j->hooks->error_message ? j->hooks->error_message(body) : NULL;
     if (msg)
         pjob_fail(j, ERR_HTTP, "HTTP %d: %s", resp->status, msg);

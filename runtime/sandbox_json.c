@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 100
+#define MAX_DEPTH SCHEMA_JSON_MAX_DEPTH /* the parse's limit: what decodes, encodes */
 /* Shared subtables are legal, so a small Lua value can stand for an exponentially large
  * JSON document ({x, x} nested 40 deep); these bound the work and the bytes. */
 #define MAX_VALUES 200000
@@ -212,6 +212,11 @@ static int marker(lua_State *L, int idx)
 
 static int fail(conv_t *c, const char *what)
 {
+    /* A deep path would push the reason out of the message: keep its two ends. */
+    size_t n = strlen(c->path);
+    if (n > 120)
+        return err_set(c->err, c->errlen, ERR_INVAL, "%.60s...%s: %s", c->path,
+                       c->path + n - 40, what);
     return err_set(c->err, c->errlen, ERR_INVAL, "%s: %s", c->path[0] ? c->path : "value", what);
 }
 
@@ -399,7 +404,7 @@ static int conv_table(conv_t *c, int idx, json_object **out)
         if (c->seen[i] == self)
             return fail(c, "table contains itself (a cycle cannot become JSON)");
     if (c->depth >= MAX_DEPTH)
-        return fail(c, "nested deeper than 100 levels");
+        return fail(c, "nested deeper than 100 levels (the runtime's JSON limit)");
     if (!lua_checkstack(L, 6))
         return err_set(c->err, c->errlen, ERR_NOMEM, "out of memory");
     int mark = marker(L, idx);

@@ -7,7 +7,8 @@
  * what json-c must own, and rejects what RFC 8259 rejects (comments, trailing commas,
  * single quotes, NaN, control characters in strings, invalid UTF-8), and also U+0000 in a
  * string unless asked (it would cut the C strings it becomes). Nesting is capped at
- * SCHEMA_MAX_DEPTH, so hostile input cannot exhaust the stack. Duplicate keys: the last
+ * SCHEMA_JSON_MAX_DEPTH (SCHEMA_MAX_DEPTH for documents), so hostile input cannot exhaust
+ * the stack and every document the runtime accepts it can also write back. Duplicate keys: the last
  * one wins, as with json-c.
  */
 #include "schema_int.h"
@@ -174,7 +175,7 @@ static int string(pstate_t *st, const char **s, size_t *n, int copy)
                 st->p = p;
                 return perr(st, "bad \\u escape"), -1;
             }
-            if (cp == 0 && !(st->flags & SCHEMA_PARSE_NUL)) {
+            if (cp == 0 && !(st->flags & SCHEMA_PARSE_DOCUMENT)) {
                 st->p = p;
                 return perr(st, "NUL character (\\u0000) in a string"), -1;
             }
@@ -383,11 +384,16 @@ fail:
 
 static json_object *value(pstate_t *st, int depth)
 {
-    if (depth > SCHEMA_MAX_DEPTH)
-        return perr(st, "nested too deeply");
     ws(st);
     if (st->p >= st->end)
         return perr(st, "unexpected end of input");
+    /* depth counts the arrays and objects around this value: one more may open below the
+     * limit (the same count sandbox_json applies to Lua tables). */
+    if ((*st->p == '{' || *st->p == '[') &&
+        depth >= (st->flags & SCHEMA_PARSE_DOCUMENT ? SCHEMA_MAX_DEPTH : SCHEMA_JSON_MAX_DEPTH))
+        return perr(st, st->flags & SCHEMA_PARSE_DOCUMENT
+                            ? "nested deeper than 512 levels"
+                            : "nested deeper than 100 levels (the runtime's JSON limit)");
     switch (*st->p) {
     case '{': return object(st, depth);
     case '[': return array(st, depth);

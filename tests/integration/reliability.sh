@@ -216,6 +216,36 @@ CASES
 [ $rc -eq 2 ] && grep -q -- '--model: "gpt-4o" names no provider' "$TMP/x.err" && [ ! -e "$AG/d.db" ] \
     && ok "--model without a provider refused before a run" || fail "--model gpt-4o" "rc=$rc $(cat "$TMP/x.err")"
 
+# ---- 9. one nesting limit (100) for json.decode, json.encode, ctx.kv, arguments, results, rows read back ----
+"$AGENTD" tools call depth '{"n": 100}' --tools $FIX/tools --db "$TMP/deep.db" >"$TMP/x.out" 2>"$TMP/x.err"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"decode": 100, "encode": 100, "kv": 100}, d' "$TMP/x.out" 2>"$TMP/check.out" \
+    && ok "100 levels: json.decode, json.encode and ctx.kv put/get all take them" || fail "100 levels" "$(cat "$TMP/x.out" "$TMP/x.err" "$TMP/check.out")"
+"$AGENTD" tools call depth '{"n": 101}' --tools $FIX/tools --db "$TMP/deep.db" >"$TMP/x.out" 2>"$TMP/x.err"
+[ "$(grep -c "nested deeper than 100 levels (the runtime's JSON limit)" "$TMP/x.out")" = 3 ] \
+    && ok "101 levels: all three refuse, naming the one limit" || fail "101 levels" "$(cat "$TMP/x.out" "$TMP/x.err")"
+python3 - "$TMP/deep.json" <<'PY'
+import json, sys
+v = []
+for _ in range(96): v = [v]
+w = []
+for _ in range(101): w = [w]
+json.dump([{"tool_calls": [{"name": "deep", "arguments": {"v": v}}]},
+           {"tool_calls": [{"name": "deep", "arguments": {"v": w}}]},
+           {"text": "deep done"}], open(sys.argv[1], "w"))
+PY
+start_fake --script "$TMP/deep.json" || { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+"$AGENTD" run $FIX/agents/deep.lua "go" --db "$TMP/deep.db" --traces "$TMP/dtr" --json >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+deid=$(sqlite3 "$TMP/deep.db" "SELECT id FROM runs WHERE agent='deep'")
+[ $rc -eq 3 ] && ok "97-deep arguments: the run waits for approval" || fail "deep run waits" "rc=$rc $(cat "$TMP/x.out" "$TMP/x.err")"
+"$AGENTD" approve "$deid" call_1_1 --db "$TMP/deep.db" --traces "$TMP/dtr" --json >"$TMP/x.out" 2>"$TMP/x.err"; rc1=$?
+"$AGENTD" approve "$deid" call_2_1 --db "$TMP/deep.db" --traces "$TMP/dtr" --json >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+stop_fake
+res=$(sqlite3 "$TMP/deep.db" "SELECT state || ' ' || coalesce(json_extract(result, '$.depth'), error) FROM tool_calls WHERE run_id='$deid' ORDER BY step")
+echo "$res" | sed -n 1p | grep -qx 'ok 97' && ok "approved by another process: the arguments read back from the database whole (98 levels)" || fail "deep args read back" "rc=$rc1 $res"
+echo "$res" | sed -n 2p | grep -q "^rejected .*nested deeper than 100 levels" && ok "102-deep arguments: the call is rejected naming the limit" || fail "too deep args" "$res"
+[ $rc1 -eq 3 ] && [ $rc -eq 0 ] && ok "the run finishes" || fail "deep run finishes" "rc=$rc1/$rc $(cat "$TMP/x.out" "$TMP/x.err")"
+
 # ---- 7. read-only commands open the database read-only; database errors exit 4 ----
 RO="$TMP/rodir"; mkdir -p "$RO/db"
 "$AGENTD" run agents/support.lua "Where is order 1042?" --db "$RO/db/a.db" --quiet >/dev/null 2>&1

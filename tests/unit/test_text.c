@@ -50,7 +50,7 @@ static void test_strict_parse(void)
     CHECK(strstr(err, "NUL character (\\u0000) in a string") != NULL);
     /* Documents only validated may hold U+0000. */
     o = NULL;
-    CHECK_EQ_INT(schema_parse_json_ex(nul, strlen(nul), SCHEMA_PARSE_NUL, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(schema_parse_json_ex(nul, strlen(nul), SCHEMA_PARSE_DOCUMENT, &o, err, sizeof err), 0);
     CHECK_EQ_INT(json_object_get_string_len(o), 3);
     json_object_put(o);
 }
