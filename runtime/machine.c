@@ -283,11 +283,13 @@ void mrun_abort(machine_run_t *r, const char *fmt_msg)
 {
     if (r->dead)
         return;
-    if (r->fresh)
-        fprintf(stderr, "agentd: run %s was not created: %s\n", r->rec.id, fmt_msg);
-    else
+    if (r->fresh) {
+        if (!r->m->starting)
+            fprintf(stderr, "agentd: run %s was not created: %s\n", r->rec.id, fmt_msg);
+    } else {
         fprintf(stderr, "agentd: run %s stopped: %s; its last committed state is kept, continue "
                 "with `agentd resume %s`\n", r->rec.id, fmt_msg, r->rec.id);
+    }
     free(r->rec.error);
     r->rec.error = strdup(fmt_msg);
     snprintf(r->rec.reason, sizeof r->rec.reason, "store_error");

@@ -86,6 +86,7 @@ struct machine {
     machine_run_t *entered, **entered_tail; /* runs whose enter hook waits for the commit */
     uint16_t id_counter;         /* low bits of new run ids */
     int id_seeded;
+    int starting; /* inside machine_start_ex: its caller reports a failure (errbuf) */
     loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */
     json_object *desc_cache;

@@ -158,7 +158,22 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
     return machine_start_ex(m, agent, input, NULL, run_id, errbuf, errlen);
 }
 
+static int start_run(machine_t *m, const agent_t *agent, const char *input,
+                     const machine_start_opts_t *so, char run_id[17], char *errbuf,
+                     size_t errlen);
+
+/* A failure while starting is the caller's to report, once (errbuf): the run aborts quietly. */
 int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
+                     const machine_start_opts_t *so, char run_id[17], char *errbuf,
+                     size_t errlen)
+{
+    m->starting = 1;
+    int rc = start_run(m, agent, input, so, run_id, errbuf, errlen);
+    m->starting = 0;
+    return rc;
+}
+
+static int start_run(machine_t *m, const agent_t *agent, const char *input,
                      const machine_start_opts_t *so, char run_id[17], char *errbuf,
                      size_t errlen)
 {
@@ -203,9 +218,9 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
     if (!r->rec.input || !r->rec.spec)
         goto nomem;
     int rc = mstage_begin(r);
-    if (rc)
-        return err_set(errbuf, errlen, rc, "cannot start a database transaction: %s",
-                       store_why(m->st, rc));
+    if (rc) /* a lock held past the busy timeout is a database error, not a busy session */
+        return err_set(errbuf, errlen, rc == ERR_BUSY ? ERR_IO : rc,
+                       "cannot start a database transaction: %s", store_why(m->st, rc));
     rc = write_new_run(r, input, so);
     for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
         /* Another process took this id in the same millisecond: take the next one. The
@@ -488,12 +503,17 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         return ERR_STATE;
     }
     int64_t now = (int64_t)loop_wall_ns();
-    if (store_run_claim(m->st, rec.id, m->owner, now, now + MACHINE_LEASE_NS) == ERR_BUSY) {
+    rc = store_run_claim(m->st, rec.id, m->owner, now, now + MACHINE_LEASE_NS);
+    if (rc == ERR_BUSY)
         err_set(errbuf, errlen, ERR_BUSY,
                 "run %s is being driven by %s (lease until %llds from now); not resuming it",
                 rec.id, rec.owner, (long long)((rec.lease_until_ns - now) / 1000000000));
+    else if (rc)
+        err_set(errbuf, errlen, ERR_IO, "run %s: cannot take it over: %s", rec.id,
+                store_errmsg(m->st));
+    if (rc) {
         store_run_clear(&rec);
-        return ERR_BUSY;
+        return rc == ERR_BUSY ? ERR_BUSY : ERR_IO;
     }
     machine_run_t *r = mrun_new(m, agent);
     if (!r) {

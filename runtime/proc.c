@@ -236,8 +236,15 @@ int proc_reclaim(proc_t *s)
     store_runs_orphaned(s->st, (int64_t)loop_wall_ns(), collect_orphan, &rc);
     int taken = 0;
     char err[512];
-    for (size_t i = 0; i < rc.n; i++)
-        taken += machine_resume(s->m, s->agent, rc.ids[i], err, sizeof err) == 0;
+    for (size_t i = 0; i < rc.n; i++) {
+        int r = machine_resume(s->m, s->agent, rc.ids[i], err, sizeof err);
+        taken += r == 0;
+        /* Another process took it first (BUSY), or it ended meanwhile (STATE): not ours. */
+        if (r && r != ERR_BUSY && r != ERR_STATE) {
+            fprintf(stderr, "agentd: %s\n", err);
+            s->reclaim_failed++;
+        }
+    }
     free(rc.ids);
     if (taken)
         fprintf(stderr, "agentd: took over %d unfinished run%s of %s left by a stopped process\n",

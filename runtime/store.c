@@ -260,6 +260,16 @@ fail:
     return err_set(errbuf, errlen, ERR_IO, "%s: %s", st->path, sqlite3_errmsg(st->db));
 }
 
+/* How long a statement waits for another process's lock before failing with "database is
+ * locked" (exit 4): 10 s, or $AGENTD_BUSY_TIMEOUT_MS. */
+static int busy_ms(void)
+{
+    const char *v = getenv("AGENTD_BUSY_TIMEOUT_MS");
+    char *end;
+    long ms = v && *v ? strtol(v, &end, 10) : -1;
+    return v && *v && !*end && ms >= 0 && ms <= 3600000 ? (int)ms : 10000;
+}
+
 /* A read-only connection creates and changes nothing: no WAL switch (a WAL database stays
  * WAL), no migration. A WAL database in a folder we cannot write, whose -shm file is gone,
  * cannot be read through the shared-memory index; nobody can be writing it then (a writer
@@ -275,7 +285,7 @@ static int open_readonly(store_t *st, char *errbuf, size_t errlen)
         if (sqlite3_open_v2(attempt ? uri : st->path, &st->db, flags, NULL) != SQLITE_OK)
             return err_set(errbuf, errlen, ERR_IO, "%s: cannot open the database: %s", st->path,
                            st->db ? sqlite3_errmsg(st->db) : "out of memory");
-        sqlite3_busy_timeout(st->db, 10000);
+        sqlite3_busy_timeout(st->db, busy_ms());
         sqlite3_extended_result_codes(st->db, 1);
         if (!(rc = user_version(st, &version)))
             break;
@@ -324,7 +334,7 @@ static store_t *open_mode(const char *path, int durability, int readonly, char *
                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(st->db, 10000);
+    sqlite3_busy_timeout(st->db, busy_ms());
     sqlite3_extended_result_codes(st->db, 1);
     /* SQLite quietly falls back to reading a file it cannot write; a writer must know now,
      * not at its first commit. */
@@ -593,7 +603,10 @@ int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t 
     sqlite3_bind_int64(s, 3, lease_until_ns);
     bind_text(s, 4, cur);
     src = sqlite3_step(s);
-    rc = src == SQLITE_DONE ? (sqlite3_changes(st->db) == 1 ? 0 : ERR_BUSY) : translate(src);
+    /* ERR_BUSY means another owner; a lock held past the busy timeout is a database error. */
+    rc = src == SQLITE_DONE ? (sqlite3_changes(st->db) == 1 ? 0 : ERR_BUSY)
+         : (src & 0xff) == SQLITE_BUSY ? ERR_IO
+                                       : translate(src);
     sqlite3_finalize(s);
     return rc;
 }

@@ -119,8 +119,8 @@ int store_runs_count(store_t *st, const char *state_filter, int64_t *out);
 
 /* Leases: a run is driven by at most one process. Claim succeeds (0) when the run is
  * unowned, already ours, its lease expired, or its owner is a dead process on this host
- * (owner strings are "host:pid"); otherwise ERR_BUSY. Renew extends every lease owner
- * holds. */
+ * (owner strings are "host:pid"); otherwise ERR_BUSY. A database error (a lock held past
+ * the busy timeout included) is ERR_IO. Renew extends every lease owner holds. */
 int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t now_ns,
                     int64_t lease_until_ns);
 int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns);

@@ -123,8 +123,10 @@ int store_batch_claim(store_t *st, const char *id, const char *owner, int64_t no
     sqlite3_bind_int64(s, 3, lease_until_ns);
     sqlite3_bind_text(s, 4, b.owner, -1, SQLITE_STATIC);
     int src = sqlite3_step(s);
+    /* ERR_BUSY means another owner; a lock held past the busy timeout is a database error. */
     rc = src == SQLITE_DONE ? (sqlite3_changes(store_sqlite(st)) == 1 ? 0 : ERR_BUSY)
-                            : store_translate(src);
+         : (src & 0xff) == SQLITE_BUSY ? ERR_IO
+                                       : store_translate(src);
     sqlite3_finalize(s);
     return rc;
 }

@@ -452,10 +452,11 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
         return finish(c, &s, code);
     }
     snprintf(c->view.main_id, sizeof c->view.main_id, "%s", run);
-    if (decide ? machine_decide(s.m, s.agent, run, call, approve, reason, err, sizeof err)
-               : machine_resume(s.m, s.agent, run, err, sizeof err)) {
+    int rc = decide ? machine_decide(s.m, s.agent, run, call, approve, reason, err, sizeof err)
+                    : machine_resume(s.m, s.agent, run, err, sizeof err);
+    if (rc) {
         fprintf(stderr, "agentd: %s\n", err);
-        return finish(c, &s, CLI_USAGE);
+        return finish(c, &s, rc == ERR_IO || rc == ERR_NOMEM ? CLI_INTERNAL : CLI_USAGE);
     }
     if (proc_run(&s)) {
         fprintf(stderr, "agentd: event loop failed\n");
@@ -533,7 +534,7 @@ static int resume_all(common_t *c)
             code = oc;
         } else {
             proc_reclaim(&s);
-            if (proc_run(&s))
+            if (proc_run(&s) || s.reclaim_failed)
                 code = CLI_INTERNAL;
         }
         proc_close(&s);

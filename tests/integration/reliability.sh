@@ -285,6 +285,30 @@ done
 "$AGENTD" runs --db "$TMP/nope.db" >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && [ ! -e "$TMP/nope.db" ] && ok "a missing database is a usage error (2), not created" || fail "missing db" "rc=$rc"
 
+# Locked: another process holds the write lock past the busy timeout ($AGENTD_BUSY_TIMEOUT_MS).
+cp "$RO/db/a.db" "$TMP/locked.db"
+sqlite3 "$TMP/locked.db" "UPDATE runs SET state='observing', owner='', ended_ns=0" # one to resume
+python3 - "$TMP/locked.db" >"$TMP/lock.out" 2>&1 <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+db.execute("INSERT INTO kv VALUES ('x', 'y', 'z')")
+print("locked", flush=True)
+time.sleep(6)
+db.execute("ROLLBACK")
+PY
+lockp=$!
+i=0; while [ $i -lt 100 ] && ! grep -q locked "$TMP/lock.out"; do sleep 0.05; i=$((i + 1)); done
+echo '"hi"' >"$TMP/one.jsonl"
+for cmd in "run agents/support.lua hi" "batch agents/support.lua $TMP/one.jsonl" "gc --keep 0" "sessions rm nope" "resume $rid" "resume --all"; do
+    # shellcheck disable=SC2086
+    AGENTD_BUSY_TIMEOUT_MS=200 "$AGENTD" $cmd --db "$TMP/locked.db" --traces "$TMP/ltr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+    [ $rc -eq 4 ] && [ "$(wc -l <"$TMP/x.err")" = 1 ] && grep -q "database is locked" "$TMP/x.err" \
+        && ok "locked database: agentd $cmd exits 4 with one line" || fail "locked database: agentd $cmd" "rc=$rc $(cat "$TMP/x.err")"
+done
+AGENTD_BUSY_TIMEOUT_MS=200 "$AGENTD" runs --db "$TMP/locked.db" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+[ $rc -eq 0 ] && ok "locked database: agentd runs still reads it (WAL)" || fail "runs while locked" "rc=$rc $(cat "$TMP/x.err")"
+kill $lockp 2>/dev/null; wait $lockp 2>/dev/null
 cp "$RO/db/a.db" "$TMP/trig.db"
 sqlite3 "$TMP/trig.db" "CREATE TRIGGER t BEFORE INSERT ON messages BEGIN SELECT RAISE(FAIL, 'boom'); END;"
 "$AGENTD" run agents/support.lua "hi" --db "$TMP/trig.db" --traces "$TMP/trigtr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
