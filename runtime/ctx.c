@@ -2,12 +2,13 @@
  * ctx: the tool-call task and its coroutine bridge (see ctx.h), and the ctx table. The
  * doors live in ctx_doors.c (sleep, kv, log, secret, now, data), ctx_http.c, ctx_exec.c.
  */
-#include "ctx.h"
+#include "ctx_int.h"
 
 #include "err.h"
 #include "text.h"
 
 #include <lauxlib.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct ctx_task {
     char **secrets;
     size_t nsecrets;
     int nlogs;
+    int denied; /* a door refused by policy: an error that ends the attempt is ERR_DENIED */
 };
 
 static void task_free(void *arg)
@@ -53,6 +55,20 @@ static void task_free(void *arg)
     free(t->secrets);
     free(t->path);
     free(t);
+}
+
+int ctx_door_deny(lua_State *L, const char *fmt, ...)
+{
+    ctx_door_task(L)->denied = 1;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    luaL_where(L, 1); /* "tools/x.lua:33: ", as luaL_error says where */
+    lua_pushstring(L, msg);
+    lua_concat(L, 2);
+    return lua_error(L);
 }
 
 const ctx_env_t *ctx_task_env(const ctx_task_t *t)
@@ -363,6 +379,8 @@ static void push_ctx(lua_State *L, ctx_task_t *t)
     ctx_doors_push(L, t);
     ctx_http_push(L, t);
     lua_setfield(L, -2, "http");
+    ctx_url_push(L);
+    lua_setfield(L, -2, "url");
     ctx_exec_push(L, t);
     lua_setfield(L, -2, "exec");
     ctx_kb_push(L, t);
@@ -495,7 +513,7 @@ static void step(ctx_task_t *t)
     }
     if (st != LUA_OK) {
         rc = sandbox_errmsg(t->host, t->co, -1, st, err, sizeof err);
-        finish(t, rc, NULL, err);
+        finish(t, rc == ERR_LUA && t->denied ? ERR_DENIED : rc, NULL, err);
         return;
     }
     json_object *res = NULL;

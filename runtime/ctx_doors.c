@@ -3,7 +3,7 @@
  * log, secret, now and data. See docs/tools.md for the Lua side.
  */
 #include "schema/schema.h"
-#include "ctx.h"
+#include "ctx_int.h"
 
 #include "err.h"
 #include "store.h"
@@ -46,7 +46,7 @@ static int door_sleep(lua_State *L)
 
 static const char *kv_ns(const ctx_task_t *t)
 {
-    const tools_policy_t *p = ctx_task_env(t)->policy;
+    const ctx_policy_t *p = ctx_task_env(t)->policy;
     return p && p->agent && *p->agent ? p->agent : "default";
 }
 
@@ -202,12 +202,12 @@ static int door_secret(lua_State *L)
 {
     ctx_task_t *t = ctx_door_task(L);
     const char *name = luaL_checkstring(L, 1);
-    const tools_policy_t *p = ctx_task_env(t)->policy;
+    const ctx_policy_t *p = ctx_task_env(t)->policy;
     if (!p || !ctx_allowed(p->secrets_allow, name))
-        return luaL_error(L,
-                          "ctx.secret: '%s' is not in this agent's secrets allow-list "
-                          "(policy secrets_allow)",
-                          name);
+        return ctx_door_deny(L,
+                             "ctx.secret: '%s' is not in this agent's secrets allow-list "
+                             "(policy secrets_allow)",
+                             name);
     const char *v = getenv(name);
     if (!v) {
         lua_pushnil(L);

@@ -14,10 +14,11 @@
  * killed. Exit is noticed by polling waitpid(WNOHANG) once both pipes are closed, so no
  * process-wide SIGCHLD handler is needed.
  */
-#include "ctx.h"
+#include "ctx_int.h"
 
 #include "err.h"
 #include "child.h"
+#include "jx.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -106,7 +107,7 @@ static void finish(xproc_t *x)
     json_object_object_add(o, "timed_out", json_object_new_boolean(x->timed_out));
     json_object_object_add(o, "truncated", json_object_new_boolean(x->truncated));
     json_object_object_add(o, "ms",
-                           json_object_new_double((double)(loop_mono_ns() - x->start_ns) / 1e6));
+                           jx_new_num((double)(loop_mono_ns() - x->start_ns) / 1e6));
     xproc_free(x);
     ctx_door_complete(t, CTX_RES_VALUE, o, NULL);
 }
@@ -253,7 +254,7 @@ static int door_exec(lua_State *L)
     }
     argv[argc] = NULL;
     if (!env->policy || !ctx_allowed(env->policy->exec_allow, argv[0]))
-        return luaL_error(L, "ctx.exec: '%s' is not in this agent's exec_allow list", argv[0]);
+        return ctx_door_deny(L, "ctx.exec: '%s' is not in this agent's exec_allow list", argv[0]);
     size_t in_len = 0;
     const char *in = lua_isnil(L, 3) ? NULL : luaL_checklstring(L, 3, &in_len);
     double timeout = luaL_optnumber(L, 4, ctx_task_time_left(t, 30));

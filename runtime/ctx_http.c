@@ -12,10 +12,11 @@
  * (connect, timeout, too large) return nil, err; any HTTP status returns r.
  */
 #include "schema/schema.h"
-#include "ctx.h"
+#include "ctx_int.h"
 
 #include "err.h"
 #include "http.h"
+#include "jx.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
@@ -62,7 +63,7 @@ static void hreq_done(void *ud, const http_resp_t *resp)
     json_object_object_add(o, "ok", json_object_new_boolean(resp->status >= 200 &&
                                                             resp->status < 300));
     json_object_object_add(o, "body", json_object_new_string_len(resp->body, (int)resp->body_len));
-    json_object_object_add(o, "ms", json_object_new_double(resp->total_ms));
+    json_object_object_add(o, "ms", jx_new_num(resp->total_ms));
     const char *ct = http_resp_header(resp, "Content-Type");
     if (ct) {
         json_object_object_add(o, "content_type", json_object_new_string(ct));
@@ -132,6 +133,107 @@ static int host_allowed(json_object *list, const char *host)
     return 0;
 }
 
+/* ---- URLs: ctx.url(base, query) and ctx.http{query = ...} --------------------------- */
+
+/* Percent-encode s onto b: RFC 3986 unreserved characters stay, everything else is %XX. */
+static void add_encoded(luaL_Buffer *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            luaL_addchar(b, (char)c);
+        } else {
+            luaL_addchar(b, '%');
+            luaL_addchar(b, hex[c >> 4]);
+            luaL_addchar(b, hex[c & 15]);
+        }
+    }
+}
+
+/* One query value as text: strings, numbers, booleans. */
+static const char *query_value(lua_State *L, int idx, const char *key, size_t *len)
+{
+    int ty = lua_type(L, idx);
+    if (ty == LUA_TBOOLEAN) {
+        *len = lua_toboolean(L, idx) ? 4 : 5;
+        return lua_toboolean(L, idx) ? "true" : "false";
+    }
+    if (ty != LUA_TSTRING && ty != LUA_TNUMBER)
+        luaL_error(L, "ctx.url: query: '%s' must be a string, number, boolean or a list of them",
+                   key);
+    return lua_tolstring(L, idx, len);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Push base with the query table (at qidx) appended, keys sorted so the URL is the same
+ * every time; a list value repeats its key (tag=a&tag=b). */
+static void push_url(lua_State *L, int base_idx, int qidx)
+{
+    size_t bl;
+    const char *base = luaL_checklstring(L, base_idx, &bl);
+    if (lua_isnoneornil(L, qidx)) {
+        lua_pushvalue(L, base_idx);
+        return;
+    }
+    luaL_checktype(L, qidx, LUA_TTABLE);
+    int nk = 0;
+    lua_pushnil(L);
+    while (lua_next(L, qidx)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "ctx.url: query: keys must be strings");
+        nk++;
+        lua_pop(L, 1);
+    }
+    const char **keys = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nk ? nk : 1), 0);
+    int ki = 0;
+    lua_pushnil(L);
+    while (lua_next(L, qidx)) {
+        keys[ki++] = lua_tostring(L, -2); /* anchored by the query table */
+        lua_pop(L, 1);
+    }
+    qsort(keys, (size_t)nk, sizeof *keys, key_cmp);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, base, bl);
+    char sep = memchr(base, '?', bl) ? (bl && base[bl - 1] != '?' && base[bl - 1] != '&' ? '&' : 0)
+                                     : '?';
+    for (int i = 0; i < nk; i++) {
+        lua_getfield(L, qidx, keys[i]);
+        int list = lua_type(L, -1) == LUA_TTABLE;
+        lua_Integer n = list ? luaL_len(L, -1) : 1;
+        for (lua_Integer j = 1; j <= n; j++) {
+            if (list)
+                lua_geti(L, -1, j);
+            size_t vl;
+            const char *v = query_value(L, -1, keys[i], &vl);
+            if (sep)
+                luaL_addchar(&b, sep);
+            sep = '&';
+            add_encoded(&b, keys[i], strlen(keys[i]));
+            luaL_addchar(&b, '=');
+            add_encoded(&b, v, vl);
+            if (list)
+                lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    luaL_pushresult(&b);
+    lua_remove(L, -2); /* the keys */
+}
+
+/* ctx.url(base, query) -> base with the query appended, percent-encoded. */
+static int door_url(lua_State *L)
+{
+    push_url(L, 1, 2);
+    return 1;
+}
+
 static int door_http(lua_State *L)
 {
     ctx_task_t *t = ctx_door_enter(L, "http");
@@ -145,14 +247,21 @@ static int door_http(lua_State *L)
     lua_getfield(L, 1, "json");       /* 6 */
     lua_getfield(L, 1, "timeout");    /* 7 */
     lua_getfield(L, 1, "max_bytes");  /* 8 */
-    const char *url = lua_tostring(L, 2);
     if (lua_type(L, 2) != LUA_TSTRING)
         return luaL_error(L, "ctx.http: url: must be a string");
+    lua_getfield(L, 1, "query");
+    if (!lua_isnil(L, -1)) {
+        push_url(L, 2, lua_gettop(L));
+        lua_replace(L, 2);
+    }
+    lua_pop(L, 1);
+    const char *url = lua_tostring(L, 2);
     char host[256];
     if (url_host(url, host, sizeof host) != 0)
         return luaL_error(L, "ctx.http: url: only http:// and https:// URLs are allowed");
     if (!env->policy || !host_allowed(env->policy->http_allow, host))
-        return luaL_error(L, "ctx.http: host '%s' is not in this agent's http_allow list", host);
+        return ctx_door_deny(L, "ctx.http: host '%s' is not in this agent's http_allow list",
+                             host);
     if (!env->http)
         return luaL_error(L, "ctx.http: no HTTP engine in this process");
     const char *method = luaL_optstring(L, 3, NULL);
@@ -226,4 +335,9 @@ void ctx_http_push(lua_State *L, ctx_task_t *t)
 {
     lua_pushlightuserdata(L, t);
     lua_pushcclosure(L, door_http, 1);
+}
+
+void ctx_url_push(lua_State *L)
+{
+    lua_pushcfunction(L, door_url);
 }

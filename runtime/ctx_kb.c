@@ -15,7 +15,7 @@
  * a few hundred thousand chunks takes milliseconds; a KB embedded over HTTP blocks the loop
  * for the query's embedding round trip (docs/rag.md).
  */
-#include "ctx.h"
+#include "ctx_int.h"
 
 #include "err.h"
 #include "rag/rag.h"
@@ -101,7 +101,7 @@ static int kb_search(lua_State *L)
 
 void ctx_kb_push(lua_State *L, ctx_task_t *t)
 {
-    const tools_policy_t *p = ctx_task_env(t)->policy;
+    const ctx_policy_t *p = ctx_task_env(t)->policy;
     lua_createtable(L, 0, 2);
     lua_pushlightuserdata(L, t);
     lua_pushcclosure(L, kb_search, 1);

@@ -23,6 +23,7 @@ const char *err_str(int rc)
     case ERR_TOOBIG: return "too large";
     case ERR_LIMIT: return "limit reached";
     case ERR_INTERNAL: return "internal error";
+    case ERR_DENIED: return "denied by policy";
     default: return "unknown error";
     }
 }

@@ -28,6 +28,7 @@ enum {
     ERR_TOOBIG = -14,   /* response or value larger than the cap */
     ERR_LIMIT = -15,    /* a configured limit was reached (steps, calls, memory, CPU) */
     ERR_INTERNAL = -16, /* a bug: invariant broken */
+    ERR_DENIED = -17,   /* refused by policy (http_allow, exec_allow, secrets): never retried */
 };
 
 /* On a function whose failure the caller must handle (curl's WARN_UNUSED_RESULT): ignoring

@@ -5,6 +5,9 @@
 
 #include "schema/schema.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 json_object *jx_get(json_object *o, const char *key)
@@ -35,6 +38,22 @@ int64_t jx_int(json_object *o, const char *key, int64_t def)
 json_object *jx_new_str(const char *s)
 {
     return json_object_new_string(s ? s : "");
+}
+
+json_object *jx_new_num(double x)
+{
+    if (!isfinite(x))
+        return json_object_new_double(x);
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf - 2, "%.*g", prec, x);
+        if (prec == 17 || strtod(buf, NULL) == x)
+            break;
+    }
+    /* json-c writes integral doubles as "30.0": keep them reading as doubles. */
+    if (!strpbrk(buf, ".eE"))
+        strcat(buf, ".0");
+    return json_object_new_double_s(x, buf);
 }
 
 json_object *jx_parse(const char *text)

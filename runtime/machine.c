@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "trace.h"
+#include "jx.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -564,7 +565,7 @@ int mfire(machine_run_t *r, machine_event_t ev, const mfire_opt_t *o)
                                json_object_new_int64(r->rec.input_tokens));
         json_object_object_add(attrs, "gen_ai.usage.output_tokens",
                                json_object_new_int64(r->rec.output_tokens));
-        json_object_object_add(attrs, "gen_ai.usage.cost", json_object_new_double(r->rec.cost_usd));
+        json_object_object_add(attrs, "gen_ai.usage.cost", jx_new_num(r->rec.cost_usd));
         if (r->rec.reason[0])
             json_object_object_add(attrs, "agentd.reason", json_object_new_string(r->rec.reason));
     }

@@ -247,10 +247,10 @@ static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
     if (resp->usage.cached_tokens)
         json_object_object_add(attrs, "gen_ai.usage.cached_tokens",
                                json_object_new_int64(resp->usage.cached_tokens));
-    json_object_object_add(attrs, "gen_ai.usage.cost", json_object_new_double(resp->usage.cost_usd));
+    json_object_object_add(attrs, "gen_ai.usage.cost", jx_new_num(resp->usage.cost_usd));
     json_object_object_add(attrs, "agentd.attempts", json_object_new_int(resp->attempts));
     json_object_object_add(attrs, "agentd.latency_ms",
-                           json_object_new_double((double)(loop_mono_ns() - r->chat_t0) / 1e6));
+                           jx_new_num((double)(loop_mono_ns() - r->chat_t0) / 1e6));
     if (resp->cached)
         json_object_object_add(attrs, "agentd.cached", json_object_new_boolean(1));
     if (resp->finish)
@@ -417,7 +417,7 @@ static void model_attempt(void *ud, const model_attempt_t *a)
     json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(a->model));
     json_object_object_add(attrs, "http.response.status_code", json_object_new_int(a->status));
     json_object_object_add(attrs, "error.type", jx_new_str(a->errclass));
-    json_object_object_add(attrs, "agentd.latency_ms", json_object_new_double(a->latency_ms));
+    json_object_object_add(attrs, "agentd.latency_ms", jx_new_num(a->latency_ms));
     json_object_object_add(attrs, "agentd.delay_ms", json_object_new_int64((int64_t)a->delay_ms));
     char name[160];
     snprintf(name, sizeof name, "retry %s:%s #%d", a->provider, a->model, a->n);
@@ -549,7 +549,7 @@ static int stage_tool_end(machine_run_t *r, tcall_t *c)
     json_object_object_add(attrs, "agentd.tool.state", jx_new_str(tcall_state_name(c->state)));
     json_object_object_add(attrs, "agentd.attempts", json_object_new_int(c->attempts));
     json_object_object_add(attrs, "agentd.duration_ms",
-                           json_object_new_double((double)(c->ended_ns - c->started_ns) / 1e6));
+                           jx_new_num((double)(c->ended_ns - c->started_ns) / 1e6));
     if (c->result) {
         size_t n = strlen(c->result);
         json_object_object_add(attrs, "gen_ai.tool.call.result",

@@ -263,6 +263,16 @@ static void on_success(model_call_t *c, provider_result_t *res)
             c->reasks++;
             c->tries = 0;
             json_object_put(msg);
+            /* The re-ask is an attempt of its own in the trace, and on a terminal its
+             * streamed text starts apart from the rejected one. */
+            char keep[sizeof c->last_msg];
+            memcpy(keep, c->last_msg, sizeof keep);
+            snprintf(c->last_msg, sizeof c->last_msg,
+                     "the answer does not match the output schema; re-asking (%d of %d): %s",
+                     c->reasks, c->mc->reask_limit, why);
+            report(c, c->attempts, "invalid_output", ERR_SCHEMA, res->status, res->latency_ms,
+                   0, 0, NULL);
+            memcpy(c->last_msg, keep, sizeof keep);
             return;
         }
         if (rc) {

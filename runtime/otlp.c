@@ -109,7 +109,7 @@ static json_object *any_value(json_object *v)
         break;
     }
     case json_type_double:
-        json_object_object_add(a, "doubleValue", json_object_new_double(json_object_get_double(v)));
+        json_object_object_add(a, "doubleValue", jx_new_num(json_object_get_double(v)));
         break;
     case json_type_string:
         json_object_object_add(a, "stringValue", json_object_new_string(json_object_get_string(v)));

@@ -183,7 +183,7 @@ static json_object *build_body(const char *model, const model_req_t *req, int st
         json_object_object_add(b, "tool_choice", tc);
     }
     if (req->temperature >= 0)
-        json_object_object_add(b, "temperature", json_object_new_double(req->temperature));
+        json_object_object_add(b, "temperature", jx_new_num(req->temperature));
     if (stream)
         json_object_object_add(b, "stream", json_object_new_boolean(1));
     return b;

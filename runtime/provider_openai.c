@@ -132,7 +132,7 @@ static json_object *build_body(const char *model, const model_req_t *req, int st
         json_object_object_add(b, "response_format", rf);
     }
     if (req->temperature >= 0)
-        json_object_object_add(b, "temperature", json_object_new_double(req->temperature));
+        json_object_object_add(b, "temperature", jx_new_num(req->temperature));
     if (req->max_tokens > 0)
         json_object_object_add(b, reasoning_model(model) ? "max_completion_tokens" : "max_tokens",
                                json_object_new_int(req->max_tokens));

@@ -11,6 +11,7 @@
 #include "sandbox_int.h"
 
 #include "err.h"
+#include "jx.h"
 #include "text.h"
 
 #include <lauxlib.h>
@@ -218,20 +219,6 @@ static int fail(conv_t *c, const char *what)
         return err_set(c->err, c->errlen, ERR_INVAL, "%.60s...%s: %s", c->path,
                        c->path + n - 40, what);
     return err_set(c->err, c->errlen, ERR_INVAL, "%s: %s", c->path[0] ? c->path : "value", what);
-}
-
-/* Shortest text that reads back as the same double, so 0.1 prints as 0.1. */
-static json_object *new_double(double d)
-{
-    char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d)
-            break;
-    }
-    if (!strpbrk(buf, ".eEn"))
-        strcat(buf, ".0");
-    return json_object_new_double_s(d, buf);
 }
 
 static int conv_value(conv_t *c, int idx, json_object **out);
@@ -484,7 +471,7 @@ static int conv_value(conv_t *c, int idx, json_object **out)
                 return fail(c, "NaN cannot become JSON");
             if (isinf(d))
                 return fail(c, d < 0 ? "-inf cannot become JSON" : "inf cannot become JSON");
-            *out = new_double(d);
+            *out = jx_new_num(d);
         }
         break;
     case LUA_TSTRING: {

@@ -553,7 +553,7 @@ json_object *spantree_span_json(const spantree_t *m, int i)
     json_object_object_add(o, "end_ns", s->end_ns ? json_object_new_int64(s->end_ns) : NULL);
     if (s->end_ns)
         json_object_object_add(o, "duration_ms",
-                               json_object_new_double((double)(s->end_ns - s->start_ns) / 1e6));
+                               jx_new_num((double)(s->end_ns - s->start_ns) / 1e6));
     json_object_object_add(o, "status", str_or_null(st[s->status]));
     json_object_object_add(o, "error", str_or_null(s->error));
     json_object_object_add(o, "attrs",

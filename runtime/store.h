@@ -14,9 +14,11 @@
  *   batches     `agentd batch`: the batch and each of its inputs, recorded before the first
  *               run starts; an input's run_id is set with its run (store_batch.c)
  *
- * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit;
- * a transition of the state machine is exactly one such transaction. Statements are
- * prepared once and reset after use. Not thread-safe; one store per thread.
+ * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit.
+ * Group commit: the machine opens one transaction per loop iteration and every transition
+ * staged in that iteration is a savepoint inside it (store_sp_begin / store_sp_release /
+ * store_sp_rollback), so a transition is atomic on its own and many share one fsync.
+ * Statements are prepared once and reset after use. Not thread-safe; one store per thread.
  */
 #ifndef AGENTD_STORE_H
 #define AGENTD_STORE_H

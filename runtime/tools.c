@@ -7,12 +7,14 @@
 
 #include "ctx.h"
 #include "err.h"
+#include "retry.h"
 #include "sandbox.h"
 #include "rag/rag.h"
 #include "schema/schema.h"
 
 #include <dirent.h>
 #include <lauxlib.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,11 +213,51 @@ static int valid_name(const char *s)
     return 1;
 }
 
-/* Check the definition table (as JSON, functions skipped) and fill tl. */
-static int check_def(json_object *def, const char *path, tool_t *tl, char *errbuf, size_t errlen)
+/* Every problem of a definition, one "path: field: what" line each, so `tools check` and a
+ * failing load show them all at once instead of one per edit. */
+typedef struct problems {
+    char *buf;
+    size_t len, used;
+    int n;
+    const char *path;
+} problems_t;
+
+static void problem(problems_t *p, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void problem(problems_t *p, const char *field, const char *fmt, ...)
 {
-    static const char *const known[] = {"name", "description", "parameters", "run",
-                                        "timeout", "retries", "idempotent", "approval", NULL};
+    if (p->used + 1 < p->len) {
+        int k = snprintf(p->buf + p->used, p->len - p->used, "%s%s: %s: ", p->n ? "\n" : "",
+                         p->path, field);
+        if (k > 0)
+            p->used = p->used + (size_t)k < p->len ? p->used + (size_t)k : p->len - 1;
+        va_list ap;
+        va_start(ap, fmt);
+        k = vsnprintf(p->buf + p->used, p->len - p->used, fmt, ap);
+        va_end(ap);
+        if (k > 0)
+            p->used = p->used + (size_t)k < p->len ? p->used + (size_t)k : p->len - 1;
+    }
+    p->n++;
+}
+
+static int is_number(json_object *v)
+{
+    return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+}
+
+/* Check the definition table (as JSON, functions skipped) and fill tl. All problems are
+ * reported, one line each (ERR_INVAL; ERR_NOMEM alone when memory ran out). */
+static int check_def(json_object *def, const char *path, int has_run, tool_t *tl, char *errbuf,
+                     size_t errlen)
+{
+    static const char *const known[] = {"name",       "description", "parameters",
+                                        "run",        "timeout",     "retries",
+                                        "idempotent", "approval",    "assert_formats", NULL};
+    problems_t p = {.buf = errbuf, .len = errlen, .path = path};
+    if (errlen)
+        errbuf[0] = 0;
     json_object_object_foreach(def, key, val)
     {
         (void)val;
@@ -223,68 +265,80 @@ static int check_def(json_object *def, const char *path, tool_t *tl, char *errbu
         for (int i = 0; known[i]; i++)
             ok |= strcmp(key, known[i]) == 0;
         if (!ok)
-            return bad(errbuf, errlen, path, key,
-                       "unknown field (known: name, description, parameters, run, timeout, "
-                       "retries, idempotent, approval)");
+            problem(&p, key, "unknown field (known: name, description, parameters, run, "
+                             "timeout, retries, idempotent, approval, assert_formats)");
     }
+    if (!has_run)
+        problem(&p, "run", "missing (a function(args, ctx))");
     json_object *v;
     if (!json_object_object_get_ex(def, "name", &v) || !json_object_is_type(v, json_type_string))
-        return bad(errbuf, errlen, path, "name", "missing (a string such as \"lookup_order\")");
-    if (!valid_name(json_object_get_string(v)))
-        return bad(errbuf, errlen, path, "name", "must be 1-64 of [A-Za-z0-9_-]");
-    tl->name = strdup(json_object_get_string(v));
+        problem(&p, "name", "missing (a string such as \"lookup_order\")");
+    else if (!valid_name(json_object_get_string(v)))
+        problem(&p, "name", "must be 1-64 of [A-Za-z0-9_-]");
+    else if (!(tl->name = strdup(json_object_get_string(v))))
+        return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
     if (!json_object_object_get_ex(def, "description", &v) ||
         !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
-        return bad(errbuf, errlen, path, "description",
-                   "missing (one or two sentences the model reads to pick the tool)");
-    tl->description = strdup(json_object_get_string(v));
+        problem(&p, "description", "missing (one or two sentences the model reads to pick the tool)");
+    else if (!(tl->description = strdup(json_object_get_string(v))))
+        return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
+    int assert_formats = 1;
+    if (json_object_object_get_ex(def, "assert_formats", &v)) {
+        if (!json_object_is_type(v, json_type_boolean))
+            problem(&p, "assert_formats", "must be true or false");
+        else
+            assert_formats = json_object_get_boolean(v);
+    }
+    json_object *type = NULL;
     if (!json_object_object_get_ex(def, "parameters", &v) ||
-        !json_object_is_type(v, json_type_object))
-        return bad(errbuf, errlen, path, "parameters", "missing (a JSON Schema table)");
-    json_object *type;
-    if (!json_object_object_get_ex(v, "type", &type) ||
-        strcmp(json_object_get_string(type) ? json_object_get_string(type) : "", "object") != 0)
-        return bad(errbuf, errlen, path, "parameters.type",
-                   "must be \"object\" (tool arguments are a JSON object)");
-    tl->params = json_object_get(v);
-    fix_schema_arrays(tl->params);
-    char msg[512];
-    tl->schema = schema_compile(tl->params, NULL, msg, sizeof msg);
-    if (!tl->schema)
-        return err_set(errbuf, errlen, ERR_SCHEMA, "%s: parameters: %s", path, msg);
+        !json_object_is_type(v, json_type_object)) {
+        problem(&p, "parameters", "missing (a JSON Schema table)");
+    } else if (!json_object_object_get_ex(v, "type", &type) ||
+               strcmp(json_object_get_string(type) ? json_object_get_string(type) : "",
+                      "object") != 0) {
+        problem(&p, "parameters.type", "must be \"object\" (tool arguments are a JSON object)");
+    } else {
+        tl->params = json_object_get(v);
+        fix_schema_arrays(tl->params);
+        char msg[512];
+        schema_opts_t so = {.format_assert = assert_formats};
+        if (!(tl->schema = schema_compile(tl->params, &so, msg, sizeof msg)))
+            problem(&p, "parameters", "%s", msg);
+    }
     tl->timeout_ms = DEFAULT_TIMEOUT_MS;
     if (json_object_object_get_ex(def, "timeout", &v)) {
-        double s = json_object_get_double(v);
-        if (!(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
-            !(s > 0 && s <= 3600))
-            return bad(errbuf, errlen, path, "timeout", "must be seconds, > 0 and <= 3600");
-        tl->timeout_ms = (long)(s * 1000 + 0.5);
-        if (tl->timeout_ms < 1)
-            tl->timeout_ms = 1;
+        double sec = json_object_get_double(v);
+        if (!is_number(v) || !(sec > 0 && sec <= 3600)) {
+            problem(&p, "timeout", "must be seconds, > 0 and <= 3600");
+        } else {
+            tl->timeout_ms = (long)(sec * 1000 + 0.5);
+            if (tl->timeout_ms < 1)
+                tl->timeout_ms = 1;
+        }
     }
     if (json_object_object_get_ex(def, "idempotent", &v)) {
         if (!json_object_is_type(v, json_type_boolean))
-            return bad(errbuf, errlen, path, "idempotent", "must be true or false");
-        tl->idempotent = json_object_get_boolean(v);
+            problem(&p, "idempotent", "must be true or false");
+        else
+            tl->idempotent = json_object_get_boolean(v);
     }
     if (json_object_object_get_ex(def, "approval", &v)) {
         if (!json_object_is_type(v, json_type_boolean))
-            return bad(errbuf, errlen, path, "approval", "must be true or false");
-        tl->approval = json_object_get_boolean(v);
+            problem(&p, "approval", "must be true or false");
+        else
+            tl->approval = json_object_get_boolean(v);
     }
     if (json_object_object_get_ex(def, "retries", &v)) {
         int64_t r = json_object_get_int64(v);
         if (!json_object_is_type(v, json_type_int) || r < 0 || r > 10)
-            return bad(errbuf, errlen, path, "retries", "must be an integer from 0 to 10");
-        if (r > 0 && !tl->idempotent)
-            return bad(errbuf, errlen, path, "retries",
-                       "only idempotent tools may be retried (set idempotent = true, or "
-                       "retries = 0)");
-        tl->retries = (int)r;
+            problem(&p, "retries", "must be an integer from 0 to 10");
+        else if (r > 0 && !tl->idempotent)
+            problem(&p, "retries", "only idempotent tools may be retried (set idempotent = "
+                                   "true, or retries = 0)");
+        else
+            tl->retries = (int)r;
     }
-    if (!tl->name || !tl->description)
-        return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
-    return 0;
+    return p.n ? ERR_INVAL : 0;
 }
 
 typedef struct dumpbuf {
@@ -312,8 +366,8 @@ static int dump_writer(lua_State *L, const void *data, size_t len, void *ud)
 /* Run the file in a fresh sandbox; it must return a table with a run function. The chunk
  * is also dumped (with debug info, so errors keep their line numbers) into *code for the
  * calls to load without parsing. */
-static int read_def(const char *path, json_object **out, dumpbuf_t *code, char *errbuf,
-                    size_t errlen)
+static int read_def(const char *path, json_object **out, dumpbuf_t *code, int *has_run,
+                    char *errbuf, size_t errlen)
 {
     char msg[600];
     int rc;
@@ -342,10 +396,7 @@ static int read_def(const char *path, json_object **out, dumpbuf_t *code, char *
                      path, luaL_typename(L, -1));
         goto done;
     }
-    if (lua_getfield(L, -1, "run") != LUA_TFUNCTION) {
-        rc = bad(errbuf, errlen, path, "run", "missing (a function(args, ctx))");
-        goto done;
-    }
+    *has_run = lua_getfield(L, -1, "run") == LUA_TFUNCTION;
     lua_pop(L, 1);
     rc = sandbox_to_json(L, -1, 1, "", out, msg, sizeof msg);
     if (rc)
@@ -394,7 +445,8 @@ int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen)
 {
     json_object *def = NULL;
     dumpbuf_t code = {0};
-    int rc = read_def(path, &def, &code, errbuf, errlen);
+    int has_run = 0;
+    int rc = read_def(path, &def, &code, &has_run, errbuf, errlen);
     if (rc) {
         free(code.p);
         return rc;
@@ -407,7 +459,7 @@ int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen)
     }
     tl->code = code.p;
     tl->code_len = code.n;
-    rc = check_def(def, path, tl, errbuf, errlen);
+    rc = check_def(def, path, has_run, tl, errbuf, errlen);
     json_object_put(def);
     if (!rc && (!(tl->path = strdup(path)) || !(tl->dir = dir_of(path))))
         rc = err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
@@ -655,16 +707,6 @@ static void report(tools_call_t *c, tcall_state_t status)
     report_cb(c);
 }
 
-static uint64_t jitter(tools_t *t)
-{
-    uint64_t x = t->rng ? t->rng : (loop_mono_ns() | 1);
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    t->rng = x;
-    return x;
-}
-
 static void backoff_cb(void *arg)
 {
     tools_call_t *c = arg;
@@ -672,15 +714,15 @@ static void backoff_cb(void *arg)
     attempt(c);
 }
 
-/* Retry an idempotent tool after a transient failure (Lua error or timeout), with
- * exponential backoff and full jitter; otherwise report. */
+/* Retry an idempotent tool after a transient failure (Lua error or timeout), with the
+ * model calls' backoff (retry.h: exponential, full jitter); otherwise report. */
 static void failed(tools_call_t *c, tcall_state_t status, int retryable)
 {
     if (retryable && c->tl->idempotent && c->attempts <= c->tl->retries) {
-        uint64_t cap = (uint64_t)BACKOFF_BASE_MS << (c->attempts - 1);
-        if (cap > BACKOFF_MAX_MS)
-            cap = BACKOFF_MAX_MS;
-        uint64_t ms = cap / 2 + jitter(c->t) % (cap / 2 + 1);
+        static const retry_policy_t pol = {.base_ms = BACKOFF_BASE_MS, .cap_ms = BACKOFF_MAX_MS};
+        if (!c->t->rng)
+            c->t->rng = loop_mono_ns() | 1;
+        uint64_t ms = retry_backoff_ms(&pol, c->attempts, &c->t->rng);
         if (loop_after(c->t->lp, ms, backoff_cb, c, &c->backoff) == 0)
             return;
     }

@@ -13,6 +13,7 @@
 #ifndef AGENTD_TOOLS_H
 #define AGENTD_TOOLS_H
 
+#include "ctx.h"
 #include "loop.h"
 #include "tcall.h"
 
@@ -26,14 +27,8 @@ typedef struct tools tools_t;
 typedef struct tool tool_t;
 typedef struct tools_call tools_call_t;
 
-/* Per-agent policy the ctx doors enforce. Arrays of strings; NULL means "none allowed". */
-typedef struct tools_policy {
-    const char *agent;          /* kv namespace */
-    json_object *http_allow;    /* hosts ctx.http may reach, e.g. ["127.0.0.1","api.x.com"] */
-    json_object *exec_allow;    /* programs ctx.exec may run (argv[0]) */
-    json_object *secrets_allow; /* environment variable names ctx.secret may read */
-    const char *kb;             /* the agent's knowledge base (ctx.kb.default), or NULL */
-} tools_policy_t;
+/* Per-agent policy the ctx doors enforce (defined with them, in ctx.h). */
+typedef ctx_policy_t tools_policy_t;
 
 typedef struct tools_call_info {
     const char *run_id;

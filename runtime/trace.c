@@ -8,7 +8,6 @@
 #include "err.h"
 #include "loop.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -115,64 +114,6 @@ void trace_span_id(char buf[17])
     if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
         v = loop_mono_ns() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
     snprintf(buf, 17, "%016llx", (unsigned long long)v);
-}
-
-static void mask(char *p, size_t n)
-{
-    /* Overwrite in place with a fixed marker; shorter secrets become all '*'. */
-    static const char marker[] = "[REDACTED]";
-    size_t m = sizeof marker - 1;
-    if (n >= m) {
-        memcpy(p, marker, m);
-        memset(p + m, '*', n - m);
-    } else {
-        memset(p, '*', n);
-    }
-}
-
-static int secret_name(const char *name, size_t len)
-{
-    static const char *const words[] = {"KEY", "TOKEN", "SECRET", "PASSWORD"};
-    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
-        size_t wl = strlen(words[w]);
-        for (size_t i = 0; i + wl <= len; i++)
-            if (strncmp(name + i, words[w], wl) == 0)
-                return 1;
-    }
-    return 0;
-}
-
-void trace_redact(char *s)
-{
-    if (!s)
-        return;
-    /* Values of secret-looking environment variables, wherever they appear. */
-    extern char **environ;
-    for (char **e = environ; e && *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (!eq || !secret_name(*e, (size_t)(eq - *e)))
-            continue;
-        const char *val = eq + 1;
-        size_t vl = strlen(val);
-        if (vl < 4)
-            continue;
-        for (char *p = strstr(s, val); p; p = strstr(p + vl, val))
-            mask(p, vl);
-    }
-    /* Credentials in header-like text. */
-    static const char *const heads[] = {"Bearer ", "x-api-key: ", "Authorization: "};
-    for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++) {
-        size_t hl = strlen(heads[h]);
-        for (char *p = strcasestr(s, heads[h]); p; p = strcasestr(p + hl, heads[h])) {
-            char *v = p + hl;
-            size_t vl = 0;
-            while (v[vl] && !isspace((unsigned char)v[vl]) && v[vl] != '"' && v[vl] != ',')
-                vl++;
-            if (vl > 0 && strncmp(v, "[REDACTED]", vl < 10 ? vl : 10) != 0 &&
-                strncmp(v, "Bearer", 6) != 0)
-                mask(v, vl);
-        }
-    }
 }
 
 struct trace_rewrite {

@@ -1,7 +1,11 @@
 /*
  * trace: one JSON event per transition, model call, retry, tool call and guardrail
  * decision. Events are written to SQLite (inside the transition's transaction, by the
- * caller via store_event_add) and, after commit, appended to <dir>/<run-id>.jsonl.
+ * caller via store_event_add) and appended to <dir>/<run-id>.jsonl by the group commit
+ * (machine.c flush_cb): just before the commit for runs that already exist in the database,
+ * just after it for runs created in that batch. A kill between the two leaves the file
+ * ahead of or behind the database; the run is then unfinished there, and its resume
+ * rewrites the file from the database (trace_rewrite_*). The database is the truth.
  *
  * Event format, schema version 1 (one JSON object per line):
  *   v            1
@@ -26,7 +30,7 @@
  *                gen_ai.tool.name, gen_ai.tool.call.id, gen_ai.agent.name,
  *                gen_ai.conversation.id (= run id), plus agentd.* extras.
  * Fields that would be null are omitted (readers treat a missing field as null).
- * Secrets never appear in attrs (callers pass redacted data; trace_redact helps).
+ * Secrets never appear in attrs: callers pass data redacted with redact.h.
  */
 #ifndef AGENTD_TRACE_H
 #define AGENTD_TRACE_H
@@ -74,9 +78,5 @@ int trace_rewrite_end(trace_rewrite_t *w, int ok);
 
 /* New random 16-hex span id into buf[17]. */
 void trace_span_id(char buf[17]);
-
-/* Replace secrets in s (in place): values of env vars named *KEY*, *TOKEN*, *SECRET*,
- * and "Bearer xxx"/"x-api-key: xxx" patterns become "[REDACTED]". */
-void trace_redact(char *s);
 
 #endif

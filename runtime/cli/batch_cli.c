@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "err.h"
 #include "proc.h"
+#include "jx.h"
 #include "schema/schema.h"
 
 #include <stdio.h>
@@ -190,13 +191,13 @@ static void summary(batch_t *b)
                                json_object_new_int64((int64_t)(b->ninputs - b->next)));
         json_object_object_add(o, "steps", json_object_new_int64(b->steps));
         json_object_object_add(o, "tool_calls", json_object_new_int64(b->tool_calls));
-        json_object_object_add(o, "wall_s", json_object_new_double(wall));
-        json_object_object_add(o, "cpu_s", json_object_new_double(cpu));
+        json_object_object_add(o, "wall_s", jx_new_num(wall));
+        json_object_object_add(o, "cpu_s", jx_new_num(cpu));
         json_object_object_add(o, "peak_rss_kb", json_object_new_int64(ru.ru_maxrss));
         json_object_object_add(o, "tokens", json_object_new_int64(b->tokens));
-        json_object_object_add(o, "cost_usd", json_object_new_double(b->cost));
+        json_object_object_add(o, "cost_usd", jx_new_num(b->cost));
         json_object_object_add(o, "steps_per_s",
-                               json_object_new_double(wall > 0 ? (double)b->steps / wall : 0));
+                               jx_new_num(wall > 0 ? (double)b->steps / wall : 0));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
         return;

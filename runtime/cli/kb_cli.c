@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "err.h"
 #include "rag/rag.h"
+#include "jx.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -195,7 +196,7 @@ static int cmd_add(rag_t *r, opts_t *o)
         json_object_object_add(j, "skipped", json_object_new_int64((int64_t)st.skipped));
         json_object_object_add(j, "chunks", json_object_new_int64((int64_t)st.chunks));
         json_object_object_add(j, "bytes", json_object_new_int64((int64_t)st.bytes));
-        json_object_object_add(j, "seconds", json_object_new_double(st.secs));
+        json_object_object_add(j, "seconds", jx_new_num(st.secs));
         json_object_object_add(j, "embed_requests", json_object_new_int64((int64_t)st.embed_calls));
         json_object_object_add(j, "embed_cached", json_object_new_int64((int64_t)st.embed_cached));
         if (rc)
@@ -356,7 +357,7 @@ static int cmd_search(rag_t *r, opts_t *o)
         }
         if (all) {
             json_object *j = json_object_new_object();
-            json_object_object_add(j, "ms", json_object_new_double(h.ms));
+            json_object_object_add(j, "ms", jx_new_num(h.ms));
             json_object_object_add(j, "results", rag_hits_json(&h));
             json_object_object_add(all, names[m], j);
         } else {

@@ -10,6 +10,7 @@
 #include "http.h"
 #include "loop.h"
 #include "model.h"
+#include "jx.h"
 
 #include <event2/event.h>
 #include <json-c/json.h>
@@ -124,7 +125,7 @@ static int check_one(loop_t *lp, model_client_t *mc, const char *model, json_obj
         json_object *o = json_object_new_object();
         json_object_object_add(o, "model", json_object_new_string(model));
         json_object_object_add(o, "ok", json_object_new_boolean(ok));
-        json_object_object_add(o, "latency_ms", json_object_new_double(ms));
+        json_object_object_add(o, "latency_ms", jx_new_num(ms));
         json_object_object_add(o, "error", ok ? NULL : json_object_new_string(why));
         json_object_array_add(out, o);
     } else if (ok) {

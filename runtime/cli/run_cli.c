@@ -86,7 +86,7 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
         if (error)
             printf("        error: %s\n", error);
     } else if (!strcmp(op, "retry")) {
-        printf("      retry: %s — %s (waiting %s ms)\n", jx_str(ev, "name"), error ? error : "",
+        printf("      ↻ %s — %s (waiting %s ms)\n", jx_str(ev, "name"), error ? error : "",
                json_object_get_string(jattr(ev, "agentd.delay_ms")));
     } else if (!strcmp(op, "execute_tool")) {
         const char *tool = json_object_get_string(jattr(ev, "gen_ai.tool.name"));
@@ -193,8 +193,8 @@ static int report(view_t *v, proc_t *s)
         json_object_object_add(o, "model_calls", json_object_new_int(r->model_calls));
         json_object_object_add(o, "input_tokens", json_object_new_int64(r->input_tokens));
         json_object_object_add(o, "output_tokens", json_object_new_int64(r->output_tokens));
-        json_object_object_add(o, "cost_usd", json_object_new_double(r->cost_usd));
-        json_object_object_add(o, "duration_s", json_object_new_double(secs));
+        json_object_object_add(o, "cost_usd", jx_new_num(r->cost_usd));
+        json_object_object_add(o, "duration_s", jx_new_num(secs));
         json_object_object_add(o, "trace", json_object_new_string(trace_path));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE));

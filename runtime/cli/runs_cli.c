@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "err.h"
 #include "viewer/viewer_int.h"
+#include "jx.h"
 
 #include <json-c/json.h>
 #include <locale.h>
@@ -78,10 +79,10 @@ static int print_row(void *ud, const store_run_t *r)
         json_object_object_add(o, "ended_ns",
                                r->ended_ns ? json_object_new_int64(r->ended_ns) : NULL);
         json_object_object_add(o, "duration_ms",
-                               json_object_new_double((double)run_duration(r) / 1e6));
+                               jx_new_num((double)run_duration(r) / 1e6));
         json_object_object_add(o, "input_tokens", json_object_new_int64(r->input_tokens));
         json_object_object_add(o, "output_tokens", json_object_new_int64(r->output_tokens));
-        json_object_object_add(o, "cost_usd", json_object_new_double(r->cost_usd));
+        json_object_object_add(o, "cost_usd", jx_new_num(r->cost_usd));
         json_object_object_add(o, "model_calls", json_object_new_int(r->model_calls));
         json_object_object_add(o, "tool_calls", json_object_new_int(r->tool_calls));
         json_object_object_add(o, "events", json_object_new_int64(r->last_seq));

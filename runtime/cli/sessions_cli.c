@@ -8,6 +8,7 @@
 #include "store.h"
 #include "trace.h"
 #include "viewer/viewer_int.h"
+#include "jx.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -65,7 +66,7 @@ static int show_turn(void *ud, int turn, const store_run_t *r)
                                r->answer ? json_object_new_string(r->answer) : NULL);
         json_object_object_add(o, "tokens",
                                json_object_new_int64(r->input_tokens + r->output_tokens));
-        json_object_object_add(o, "cost_usd", json_object_new_double(r->cost_usd));
+        json_object_object_add(o, "cost_usd", jx_new_num(r->cost_usd));
         json_object_array_add(sh->arr, o);
         return 0;
     }

@@ -11,6 +11,7 @@
 #include "loop.h"
 #include "store.h"
 #include "tools.h"
+#include "jx.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -57,12 +58,17 @@ static json_object *describe_full(const tool_t *tl)
     json_object_object_add(o, "name", json_object_new_string(tool_name(tl)));
     json_object_object_add(o, "description", json_object_new_string(tool_description(tl)));
     json_object_object_add(o, "parameters", json_object_get(tool_parameters(tl)));
-    json_object_object_add(o, "timeout", json_object_new_double(tool_timeout_ms(tl) / 1000.0));
+    json_object_object_add(o, "timeout", jx_new_num(tool_timeout_ms(tl) / 1000.0));
     json_object_object_add(o, "retries", json_object_new_int(tool_retries(tl)));
     json_object_object_add(o, "idempotent", json_object_new_boolean(tool_idempotent(tl)));
     json_object_object_add(o, "approval", json_object_new_boolean(tool_approval(tl)));
     json_object_object_add(o, "path", json_object_new_string(tool_path(tl)));
     return o;
+}
+
+static int jstr_eq(json_object *v, const char *s)
+{
+    return json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), s) == 0;
 }
 
 static int cmd_list(tools_t *t, int json)
@@ -87,13 +93,20 @@ static int cmd_list(tools_t *t, int json)
         int dl = (int)strcspn(d, ".\n");
         printf("%-16s %6.1fs  %-40s %.*s\n", tool_name(tl), tool_timeout_ms(tl) / 1000.0, pol,
                dl > 70 ? 70 : dl, d);
-        json_object *props = NULL;
+        json_object *props = NULL, *req = NULL;
+        json_object_object_get_ex(tool_parameters(tl), "required", &req);
         if (json_object_object_get_ex(tool_parameters(tl), "properties", &props)) {
             json_object_object_foreach(props, k, v)
             {
-                json_object *ty = NULL;
-                json_object_object_get_ex(v, "type", &ty);
-                printf("%-16s   - %s: %s\n", "", k, ty ? json_object_get_string(ty) : "any");
+                int required = 0;
+                for (size_t j = 0; json_object_is_type(req, json_type_array) &&
+                                   j < json_object_array_length(req);
+                     j++)
+                    required |= jstr_eq(json_object_array_get_idx(req, j), k);
+                const char *ty = jx_str(v, "type"), *fmt = jx_str(v, "format");
+                printf("%-16s   %s %s: %s%s%s%s%s\n", "", required ? "*" : "-", k, ty ? ty : "any",
+                       fmt ? " (" : "", fmt ? fmt : "", fmt ? ")" : "",
+                       required ? "  required" : "");
             }
         }
     }
@@ -151,6 +164,30 @@ nomem:
     return -2;
 }
 
+/* "FAIL path" and one indented line per problem ("path: field: what" lines from the
+ * loader, path dropped); a single problem stays on the FAIL line. */
+static void print_problems(const char *path, const char *err)
+{
+    size_t pl = strlen(path);
+    if (!strchr(err, '\n')) {
+        printf("FAIL %s\n", err);
+        return;
+    }
+    int n = 1;
+    for (const char *q = err; (q = strchr(q, '\n')); q++)
+        n++;
+    printf("FAIL %s: %d problems\n", path, n);
+    for (const char *line = err; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > pl + 2 && strncmp(line, path, pl) == 0 && line[pl] == ':' && line[pl + 1] == ' ')
+            printf("       %.*s\n", (int)(len - pl - 2), line + pl + 2);
+        else
+            printf("       %.*s\n", (int)len, line);
+        line += len + (end != NULL);
+    }
+}
+
 static int cmd_check(int nfiles, char **files, const char *dir)
 {
     int bad = 0, good = 0;
@@ -193,7 +230,7 @@ static int cmd_check(int nfiles, char **files, const char *dir)
             tools_load_file(all, files[i], err, sizeof err);
             good++;
         } else {
-            printf("FAIL %s\n", err);
+            print_problems(files[i], err);
             bad++;
         }
         tools_free(one);

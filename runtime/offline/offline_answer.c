@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "offline_text.h"
+#include "jx.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -623,7 +624,7 @@ static json_object *fill_value(const char *name, json_object *s, const char *pro
         json_object *mn;
         lim = json_object_object_get_ex(s, "minimum", &mn) ? json_object_get_double(mn) : 0;
         return !strcmp(type, "integer") ? json_object_new_int64((int64_t)ceil(lim))
-                                        : json_object_new_double(lim);
+                                        : jx_new_num(lim);
     }
     if (!strcmp(type, "null"))
         return NULL;

@@ -6,6 +6,7 @@
 #include "err.h"
 #include "offline_schema.h"
 #include "offline_text.h"
+#include "jx.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -168,7 +169,7 @@ static json_object *span_value(json_object *schema, const char *type, const char
         if (floor(d) == d && fabs(d) < 9e15)
             v = json_object_new_int64((int64_t)d);
         else if (!strcmp(type, "number"))
-            v = json_object_new_double(d);
+            v = jx_new_num(d);
     } else if (pat) {
         size_t so, eo;
         if (offline_regex_find(pat, s, &so, &eo) == 1 && eo > so)

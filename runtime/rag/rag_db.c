@@ -7,6 +7,7 @@
 #include "err.h"
 #include "mem.h"
 #include "model_int.h"
+#include "jx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,7 +425,7 @@ static int add_counts(rag_t *r, json_object *o, const char *sql, int64_t id,
         for (int i = 0; i < n; i++) {
             if (sqlite3_column_type(s, i) == SQLITE_FLOAT)
                 json_object_object_add(o, names[i],
-                                       json_object_new_double(sqlite3_column_double(s, i)));
+                                       jx_new_num(sqlite3_column_double(s, i)));
             else
                 json_object_object_add(o, names[i],
                                        json_object_new_int64(sqlite3_column_int64(s, i)));

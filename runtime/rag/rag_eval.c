@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "schema/schema.h"
+#include "jx.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -189,13 +190,13 @@ int rag_eval(rag_t *r, const char *kb, const char *questions_path, json_object *
             break;
         qsort(lat, nq, sizeof *lat, dbl_cmp);
         json_object *m = json_object_new_object();
-        json_object_object_add(m, "recall@1", json_object_new_double(rec[0] / (double)nq));
-        json_object_object_add(m, "recall@5", json_object_new_double(rec[1] / (double)nq));
-        json_object_object_add(m, "recall@10", json_object_new_double(rec[2] / (double)nq));
-        json_object_object_add(m, "mrr", json_object_new_double(mrr / (double)nq));
-        json_object_object_add(m, "p50_ms", json_object_new_double(lat[nq / 2]));
+        json_object_object_add(m, "recall@1", jx_new_num(rec[0] / (double)nq));
+        json_object_object_add(m, "recall@5", jx_new_num(rec[1] / (double)nq));
+        json_object_object_add(m, "recall@10", jx_new_num(rec[2] / (double)nq));
+        json_object_object_add(m, "mrr", jx_new_num(mrr / (double)nq));
+        json_object_object_add(m, "p50_ms", jx_new_num(lat[nq / 2]));
         json_object_object_add(m, "p95_ms",
-                               json_object_new_double(lat[(size_t)((double)nq * 0.95) < nq
+                               jx_new_num(lat[(size_t)((double)nq * 0.95) < nq
                                                               ? (size_t)((double)nq * 0.95)
                                                               : nq - 1]));
         json_object_object_add(modes, names[mode], m);

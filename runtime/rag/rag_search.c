@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "offline/offline_text.h"
+#include "jx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -577,7 +578,7 @@ json_object *rag_hits_json(const rag_hits_t *h)
         json_object_object_add(o, "heading", json_object_new_string(x->heading));
         json_object_object_add(o, "start", json_object_new_int64(x->start));
         json_object_object_add(o, "end", json_object_new_int64(x->end));
-        json_object_object_add(o, "score", json_object_new_double(x->score));
+        json_object_object_add(o, "score", jx_new_num(x->score));
         json_object_object_add(o, "text", json_object_new_string(x->text));
         json_object_array_add(a, o);
     }

@@ -262,7 +262,7 @@ static json_object *number(pstate_t *st)
         }
     }
     if (!o)
-        o = json_object_new_double(strtod(t, NULL));
+        o = json_object_new_double_s(strtod(t, NULL), t); /* prints as written */
     if (t != small)
         free(t);
     return o;

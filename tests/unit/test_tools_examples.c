@@ -213,6 +213,8 @@ static void test_http_get(void)
     run_one("http_get", "{\"url\":\"http://example.com/\"}", &r);
     CHECK_EQ_STR(r.status, "error");
     CHECK(strstr(r.error, "host 'example.com' is not in this agent's http_allow list") != NULL);
+    /* A policy refusal is not transient: the retrying tool gives up at once. */
+    CHECK_EQ_INT(r.attempts, 1);
     /* A closed port: a transport error, reported (after the retries) as one line. */
     run_one("http_get", "{\"url\":\"http://127.0.0.1:1/\"}", &r);
     CHECK_EQ_STR(r.status, "error");
