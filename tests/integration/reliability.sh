@@ -153,6 +153,13 @@ refused "agent name with a NUL byte" $? "$CL/a.lua: name: string contains a NUL 
 printf 'return { name = "x", system_prompt = "caf\\xe9" }\n' >"$CL/a.lua"
 "$AGENTD" run "$CL/a.lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
 refused "agent prompt not UTF-8" $? "$CL/a.lua: system_prompt: string is not valid UTF-8 (byte 3)"
+mkdir -p "$CL/tools"
+printf 'return { name = "t\\0x", description = "d", parameters = { type = "object" }, run = function() return 1 end }\n' >"$CL/tools/t.lua"
+"$AGENTD" tools check "$CL/tools/t.lua" >"$TMP/x.out" 2>&1
+grep -q "$CL/tools/t.lua: name: string contains a NUL byte (byte 1)" "$TMP/x.out" && ok "tool name with a NUL byte refused on load" || fail "tool name NUL" "$(cat "$TMP/x.out")"
+printf 'return { name = "t", description = "d\\xff", parameters = { type = "object" }, run = function() return 1 end }\n' >"$CL/tools/t.lua"
+"$AGENTD" tools check "$CL/tools/t.lua" >"$TMP/x.out" 2>&1
+grep -q "$CL/tools/t.lua: description: string is not valid UTF-8 (byte 1)" "$TMP/x.out" && ok "tool description not UTF-8 refused on load" || fail "tool description utf8" "$(cat "$TMP/x.out")"
 cp agents/support.lua "$CL/$(printf 'ag\377').lua"
 "$AGENTD" run "$CL/$(printf 'ag\377').lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
 refused "agent file path not UTF-8" $? "the agent file's path: not valid UTF-8"
