@@ -18,6 +18,9 @@ typedef struct agent {
     char *system_prompt;
     char prompt_hash[17]; /* FNV-1a 64 of the system prompt, hex; recorded in every trace */
     char *prompt_file;    /* NULL when inline */
+    char prompt_commit[41]; /* git commit that last changed prompt_file, "" if untracked */
+    int prompt_dirty;     /* prompt_file differs from that commit */
+    json_object *vars;    /* defaults of the prompt's {{variables}} (object) or NULL */
     json_object *tools;   /* array of tool names the agent may use */
     json_object *output_schema; /* or NULL */
     json_object *approval;      /* object: tool name -> boolean override, or NULL */
@@ -37,7 +40,13 @@ typedef struct agent {
     json_object *kb_sources; /* files/folders (relative to the agent's folder) indexed into kb
                                 before runs start; array or NULL */
     json_object *spec;    /* the whole table as JSON (recorded with each run) */
+    int strategy;         /* AGENT_REACT (default) or AGENT_PLAN_EXECUTE (docs/strategies.md) */
+    int max_replans;      /* limits.max_replans: new plans after a failed step; default 2 */
+    json_object *agents;  /* sub-agents this agent calls as tools: array of names, or NULL */
+    json_object *handoffs; /* agents it may hand the conversation to: array of names, or NULL */
 } agent_t;
+
+enum { AGENT_REACT = 0, AGENT_PLAN_EXECUTE = 1 };
 
 /* Load and check an agent file. NULL with a one-line error naming the file and field. */
 agent_t *agent_load(const char *path, char *errbuf, size_t errlen);

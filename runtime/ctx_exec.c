@@ -16,6 +16,8 @@
  */
 #include "ctx_int.h"
 
+#include "buf.h"
+
 #include "err.h"
 #include "child.h"
 #include "jx.h"
@@ -33,11 +35,6 @@
 #include <unistd.h>
 
 
-typedef struct xbuf {
-    char *p;
-    size_t n;
-} xbuf_t;
-
 typedef struct xproc {
     ctx_task_t *t;
     pid_t pid;
@@ -46,7 +43,7 @@ typedef struct xproc {
     loop_timer_t *deadline, *poll;
     char *in;
     size_t in_len, in_off;
-    xbuf_t out, err;
+    buf_t out, err; /* at most cap bytes each: the rest is cut (truncated) */
     size_t cap;
     int timed_out, truncated, reaped, status;
     uint64_t start_ns;
@@ -73,8 +70,8 @@ static void xproc_free(xproc_t *x)
     loop_timer_cancel(x->deadline);
     loop_timer_cancel(x->poll);
     free(x->in);
-    free(x->out.p);
-    free(x->err.p);
+    buf_free(&x->out);
+    buf_free(&x->err);
     free(x);
 }
 
@@ -100,10 +97,10 @@ static void finish(xproc_t *x)
         json_object_object_add(o, "code", NULL);
     if (WIFSIGNALED(x->status))
         json_object_object_add(o, "signal", json_object_new_int(WTERMSIG(x->status)));
-    json_object_object_add(o, "stdout", json_object_new_string_len(x->out.p ? x->out.p : "",
-                                                                   (int)x->out.n));
-    json_object_object_add(o, "stderr", json_object_new_string_len(x->err.p ? x->err.p : "",
-                                                                   (int)x->err.n));
+    json_object_object_add(o, "stdout",
+                           json_object_new_string_len(buf_str(&x->out), (int)x->out.len));
+    json_object_object_add(o, "stderr",
+                           json_object_new_string_len(buf_str(&x->err), (int)x->err.len));
     json_object_object_add(o, "timed_out", json_object_new_boolean(x->timed_out));
     json_object_object_add(o, "truncated", json_object_new_boolean(x->truncated));
     json_object_object_add(o, "ms",
@@ -165,7 +162,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     xproc_t *x = arg;
     int is_out = fd == x->fd_out;
-    xbuf_t *b = is_out ? &x->out : &x->err;
+    buf_t *b = is_out ? &x->out : &x->err;
     char chunk[16384];
     ssize_t n = read(fd, chunk, sizeof chunk);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -179,23 +176,16 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     size_t keep = (size_t)n;
-    if (b->n + keep > x->cap) {
-        keep = x->cap - b->n;
+    if (b->len + keep > x->cap) {
+        keep = x->cap - b->len;
         if (!x->truncated) {
             x->truncated = 1;
             kill_group(x);
         }
     }
-    if (keep) {
-        char *p = realloc(b->p, b->n + keep);
-        if (!p) {
-            x->truncated = 1;
-            kill_group(x);
-            return;
-        }
-        memcpy(p + b->n, chunk, keep);
-        b->p = p;
-        b->n += keep;
+    if (keep && buf_add(b, chunk, keep) != 0) {
+        x->truncated = 1;
+        kill_group(x);
     }
 }
 

@@ -4,6 +4,7 @@
  */
 #include "jx.h"
 #include "machine_int.h"
+#include "prompt/prompt.h"
 
 #include "err.h"
 #include "text.h"
@@ -65,7 +66,7 @@ static void deadline_fired(void *arg);
 /* A run without its deadline timer could outlive limits.deadline_s: stop it instead. */
 static int arm_deadline(machine_run_t *r)
 {
-    int64_t left_ms = (int64_t)(r->agent->deadline_s * 1000) -
+    int64_t left_ms = (int64_t)(r->lim.deadline_s * 1000) -
                       ((int64_t)loop_wall_ns() - r->rec.created_ns) / 1000000;
     if (left_ms < 0)
         left_ms = 0;
@@ -89,12 +90,16 @@ static int load_history_msg(void *ud, int64_t turn, const char *json)
     return 0;
 }
 
-static int write_new_run(machine_run_t *r, const char *input, const machine_start_opts_t *so)
+static int write_new_run(machine_run_t *r, const char *input, const char *system_prompt,
+                         const machine_start_opts_t *so)
 {
+    int pin = so && so->pin;
+    const msub_link_t *link = so ? so->link : NULL;
     machine_t *m = r->m;
     const agent_t *a = r->agent;
-    int pin = so && so->pin;
     int rc = store_run_insert(m->st, &r->rec);
+    if (!rc && link)
+        rc = msub_stage_link(r, link);
     if (!rc && so && so->batch_id)
         rc = store_batch_take(m->st, so->batch_id, so->batch_n, r->rec.id);
     if (!rc && r->session[0]) {
@@ -104,7 +109,7 @@ static int write_new_run(machine_run_t *r, const char *input, const machine_star
     }
     json_object *sys = json_object_new_object(), *user = json_object_new_object();
     json_object_object_add(sys, "role", jx_new_str("system"));
-    json_object_object_add(sys, "content", jx_new_str(a->system_prompt));
+    json_object_object_add(sys, "content", jx_new_str(system_prompt));
     json_object_object_add(user, "role", jx_new_str("user"));
     json_object_object_add(user, "content", jx_new_str(input));
     if (pin)
@@ -119,6 +124,8 @@ static int write_new_run(machine_run_t *r, const char *input, const machine_star
         }
         if (!rc && i == 0 && r->session[0])
             rc = store_session_history(m->st, r->rec.id, load_history_msg, r);
+        if (!rc && i == 0 && link && link->history)
+            rc = msub_stage_history(r, link->history);
     }
     json_object_put(sys);
     json_object_put(user);
@@ -138,10 +145,23 @@ static int write_new_run(machine_run_t *r, const char *input, const machine_star
     if (a->prompt_file)
         json_object_object_add(attrs, "agentd.prompt_file", jx_new_str(a->prompt_file));
     json_object_object_add(attrs, "agentd.input", jx_new_str(input));
+    for (const char *const *l = so ? so->labels : NULL; !rc && l && l[0] && l[1]; l += 2) {
+        char key[160];
+        snprintf(key, sizeof key, "agentd.label.%s", l[0]);
+        json_object_object_add(attrs, key, jx_new_str(l[1]));
+        rc = store_label_put(m->st, r->rec.id, l[0], l[1]);
+    }
+    if (rc) {
+        json_object_put(attrs);
+        return rc;
+    }
+    if (link)
+        json_object_object_add(attrs, "agentd.parent_run_id", jx_new_str(link->parent_run));
     char name[200];
     snprintf(name, sizeof name, "invoke_agent %s", a->name);
     trace_ev_t e = {
         .span_id = r->rec.id,
+        .parent_id = link ? link->parent_span : NULL, /* nested under the parent's call */
         .phase = "begin",
         .op = "invoke_agent",
         .name = name,
@@ -199,11 +219,31 @@ static int start_run(machine_t *m, const agent_t *agent, const char *input,
         if (brc)
             return err_set(errbuf, errlen, brc, "session %s: %s", session, store_why(m->st, brc));
     }
+    /* The prompt is complete before anything is recorded: a missing variable is the
+     * caller's error, not a run that fails at its first model call. */
+    char *sys = NULL, perr[400];
+    int prc = prompt_render(agent->system_prompt, so ? so->vars : NULL, agent->vars, &sys, perr,
+                            sizeof perr);
+    if (prc)
+        return err_set(errbuf, errlen, prc, "%s: %s",
+                       agent->prompt_file ? agent->prompt_file : agent->path, perr);
     machine_run_t *r = mrun_new(m, agent);
-    if (!r || set_models(r, m->o.model))
+    /* --model is for the agent that was run; a sub-agent's run uses its own agent's model. */
+    if (!r || set_models(r, so && so->link ? NULL : so && so->model ? so->model : m->o.model)) {
+        free(sys);
         goto nomem;
+    }
+    if (so && so->temperature_set) {
+        r->temp_set = 1;
+        r->temperature = so->temperature;
+    }
     if (session)
         snprintf(r->session, sizeof r->session, "%s", session);
+    if (so && so->link) {
+        snprintf(r->parent_run, sizeof r->parent_run, "%s", so->link->parent_run);
+        snprintf(r->parent_span, sizeof r->parent_span, "%s", so->link->parent_span);
+        r->lim = so->link->lim;
+    }
     new_run_id(m, r->rec.id);
     snprintf(r->rec.agent, sizeof r->rec.agent, "%s", agent->name);
     snprintf(r->rec.agent_path, sizeof r->rec.agent_path, "%s", agent->path);
@@ -215,13 +255,17 @@ static int start_run(machine_t *m, const agent_t *agent, const char *input,
     r->rec.created_ns = r->rec.updated_ns = (int64_t)loop_wall_ns();
     r->state = MS_CREATED;
     r->fresh = 1;
-    if (!r->rec.input || !r->rec.spec)
+    if (!r->rec.input || !r->rec.spec) {
+        free(sys);
         goto nomem;
+    }
     int rc = mstage_begin(r);
-    if (rc) /* a lock held past the busy timeout is a database error, not a busy session */
+    if (rc) { /* a lock held past the busy timeout is a database error, not a busy session */
+        free(sys);
         return err_set(errbuf, errlen, rc == ERR_BUSY ? ERR_IO : rc,
                        "cannot start a database transaction: %s", store_why(m->st, rc));
-    rc = write_new_run(r, input, so);
+    }
+    rc = write_new_run(r, input, sys, so);
     for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
         /* Another process took this id in the same millisecond: take the next one. The
          * insert is write_new_run's first write, so nothing else was staged. */
@@ -229,8 +273,9 @@ static int start_run(machine_t *m, const agent_t *agent, const char *input,
         new_run_id(m, r->rec.id);
         rc = store_sp_begin(m->st);
         if (!rc)
-            rc = write_new_run(r, input, so);
+            rc = write_new_run(r, input, sys, so);
     }
+    free(sys);
     if ((rc = menter(r, rc)))
         return err_set(errbuf, errlen, rc, "cannot record the run: %s", store_why(m->st, rc));
     snprintf(run_id, 17, "%.16s", r->rec.id);
@@ -491,6 +536,14 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
                        run_id);
     if (rc)
         return err_set(errbuf, errlen, rc, "run %s: %s", run_id, store_why(m->st, rc));
+    for (machine_run_t *x = m->runs; x; x = x->next)
+        if (!strcmp(x->rec.id, rec.id) && !x->dead) {
+            /* A sub-agent's run its resumed parent took back already (machine_sub.c). */
+            err_set(errbuf, errlen, ERR_BUSY, "run %s is already being driven by this process",
+                    rec.id);
+            store_run_clear(&rec);
+            return ERR_BUSY;
+        }
     if (d && (rc = check_decision(m, &rec, d, errbuf, errlen))) {
         store_run_clear(&rec);
         return rc;
@@ -540,6 +593,12 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         return ERR_IO;
     }
     r->rec.msg_count = (int)json_object_array_length(r->messages);
+    if ((rc = mplan_load(r)) || (rc = msub_load(r))) {
+        err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its plan or parent link: %s",
+                r->rec.id, store_why(m->st, rc));
+        mrun_release(r);
+        return ERR_IO;
+    }
     if (insert_history(r)) {
         err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its session's earlier turns: %s",
                 r->rec.id, store_errmsg(m->st));
@@ -621,7 +680,7 @@ static void deadline_fired(void *arg)
     if (r->state == MS_WAITING)
         return;
     char msg[160];
-    snprintf(msg, sizeof msg, "deadline reached: %.1f s (limits.deadline_s)", r->agent->deadline_s);
+    snprintf(msg, sizeof msg, "deadline reached: %.1f s (limits.deadline_s)", r->lim.deadline_s);
     interrupt(r, ME_LIMIT, "deadline", msg);
 }
 
@@ -631,4 +690,35 @@ void machine_cancel_all(machine_t *m)
         n = r->next;
         interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
     }
+}
+
+static machine_run_t *find_active(machine_t *m, const char *run_id)
+{
+    for (machine_run_t *r = m->runs; r; r = r->next)
+        if (!r->dead && !strcmp(r->rec.id, run_id))
+            return r;
+    return NULL;
+}
+
+int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen)
+{
+    machine_run_t *r = find_active(m, run_id);
+    if (!r) {
+        /* Loaded back like `resume` (its state entered in the open batch), then interrupted
+         * in the same batch: the state's own hook never runs, only cancelled's. */
+        int rc = resume_run(m, agent, run_id, NULL, errbuf, errlen);
+        if (rc)
+            return rc;
+        r = find_active(m, run_id);
+        if (!r)
+            return err_set(errbuf, errlen, ERR_STATE, "run %s stopped while loading", run_id);
+    }
+    interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
+    return 0;
+}
+
+void mrun_cancel(machine_run_t *r, const char *msg)
+{
+    interrupt(r, ME_CANCEL, "cancelled", msg);
 }

@@ -163,6 +163,134 @@ static int has_attr(json_object *attrs, const char *key)
     return attrs && json_object_object_get_ex(attrs, key, NULL);
 }
 
+/* Path `path` relative to the folder `dir` (both absolute, or both relative to the same
+ * folder): "prompts/support.md", "../shared/p.md". Written into out. */
+static void relpath(const char *dir, const char *path, char *out, size_t len)
+{
+    size_t common = 0, i = 0;
+    /* The longest common prefix that ends on a folder boundary of dir. */
+    for (; dir[i] && path[i] && dir[i] == path[i]; i++)
+        if (dir[i] == '/')
+            common = i + 1;
+    /* dir's folders below that prefix each take a "../" (none when path is inside dir). */
+    const char *up = dir + common;
+    if (!dir[i] && path[i] == '/') {
+        common = i + 1;
+        up = "";
+    }
+    size_t n = 0;
+    out[0] = 0;
+    for (const char *p = up; *p; p++)
+        if ((p == up || p[-1] == '/') && *p != '/' && n + 4 < len) {
+            memcpy(out + n, "../", 4);
+            n += 3;
+        }
+    snprintf(out + n, len - n, "%s", path + common);
+}
+
+/* The folder of an agent file path, into out ("" for a bare file name). */
+static void dirname_of(const char *path, char *out, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    snprintf(out, len, "%.*s", (int)n, path);
+}
+
+static void set_str_attr(json_object *a, const char *key, const char *v)
+{
+    json_object_object_add(a, key, json_object_new_string(v));
+}
+
+/* The span's attributes as backends read the GenAI conventions, from agentd's trace attrs:
+ *   gen_ai.response.finish_reasons is an array (agentd records one reason as a string);
+ *   gen_ai.request.model is the provider's model name ("gpt-4o-mini"), the provider goes to
+ *     gen_ai.provider.name (agentd records "openai:gpt-4o-mini", the chain's first entry;
+ *     when a fallback answered, the request went to the fallback's model);
+ *   invoke_agent spans do not repeat their children's usage under gen_ai.usage.* (backends
+ *     sum those over a trace, and would count every token twice): the run totals go to
+ *     agentd.run.input_tokens / output_tokens / cost_usd;
+ *   agentd.agent.path and agentd.prompt_file are relative to the agent's folder, so an
+ *     export names no machine's home directory;
+ *   content (messages, tool arguments and results, the run's input) only with OTLP_CONTENT.
+ * New reference. */
+/* Attributes that carry what users and tools said: exported only with OTLP_CONTENT. */
+static int content_attr(const char *key)
+{
+    static const char *const keys[] = {"gen_ai.input.messages",     "gen_ai.output.messages",
+                                       "gen_ai.system_instructions", "gen_ai.tool.definitions",
+                                       "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
+                                       "agentd.input",               "agentd.answer"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strcmp(key, keys[i]))
+            return 1;
+    return 0;
+}
+
+static json_object *export_attrs(const spantree_span_t *s, int flags)
+{
+    json_object *a = json_object_new_object();
+    if (!a)
+        return NULL;
+    if (s->attrs) {
+        json_object_object_foreach(s->attrs, k, v)
+        {
+            if ((flags & OTLP_CONTENT) || !content_attr(k))
+                json_object_object_add(a, k, json_object_get(v));
+        }
+    }
+    json_object *fr = jx_get(a, "gen_ai.response.finish_reasons");
+    if (fr && json_object_is_type(fr, json_type_string)) {
+        json_object *arr = json_object_new_array();
+        json_object_array_add(arr, json_object_get(fr));
+        json_object_object_add(a, "gen_ai.response.finish_reasons", arr);
+    }
+    const char *req = jx_str(a, "gen_ai.request.model");
+    if (req) {
+        char prov[64] = "", model[256];
+        const char *colon = strchr(req, ':');
+        if (colon && (size_t)(colon - req) < sizeof prov) {
+            snprintf(prov, sizeof prov, "%.*s", (int)(colon - req), req);
+            snprintf(model, sizeof model, "%s", colon + 1);
+        } else {
+            snprintf(model, sizeof model, "%s", req);
+        }
+        const char *resp = jx_str(a, "gen_ai.response.model");
+        if (jx_str(a, "agentd.fallback.from") && resp)
+            snprintf(model, sizeof model, "%s", resp);
+        else if (prov[0] && !jx_str(a, "gen_ai.provider.name"))
+            set_str_attr(a, "gen_ai.provider.name", prov);
+        set_str_attr(a, "gen_ai.request.model", model);
+    }
+    if (strcmp(s->op, "invoke_agent") == 0) {
+        static const char *const moved[][2] = {
+            {"gen_ai.usage.input_tokens", "agentd.run.input_tokens"},
+            {"gen_ai.usage.output_tokens", "agentd.run.output_tokens"},
+            {"gen_ai.usage.cached_tokens", "agentd.run.cached_tokens"},
+            {"gen_ai.usage.cost", "agentd.run.cost_usd"},
+        };
+        for (size_t k = 0; k < sizeof moved / sizeof moved[0]; k++) {
+            json_object *v = jx_get(a, moved[k][0]);
+            if (!v)
+                continue;
+            json_object_object_add(a, moved[k][1], json_object_get(v));
+            json_object_object_del(a, moved[k][0]);
+        }
+    }
+    const char *agent_path = jx_str(a, "agentd.agent.path");
+    if (agent_path) {
+        char dir[1024], rel[1024];
+        dirname_of(agent_path, dir, sizeof dir);
+        const char *prompt = jx_str(a, "agentd.prompt_file");
+        if (prompt) {
+            relpath(dir, prompt, rel, sizeof rel);
+            set_str_attr(a, "agentd.prompt_file", rel);
+        }
+        const char *slash = strrchr(agent_path, '/');
+        set_str_attr(a, "agentd.agent.path", slash ? slash + 1 : agent_path);
+    }
+    return a;
+}
+
 /* One span event: a point event on a span, or an instant child span (retry, guardrail). */
 static void add_point_event(json_object *events, const char *name, const char *error, int64_t ts,
                             json_object *ev_attrs)
@@ -220,7 +348,7 @@ static void add_transition(json_object *attrs, const spantree_event_t *ev)
 }
 
 static json_object *span_json(const spantree_t *m, int i, const char *trace_id, const int *first_pt,
-                              const int *next_pt)
+                              const int *next_pt, int flags)
 {
     const spantree_span_t *s = &m->spans[i];
     char sid[17], pid[17];
@@ -232,13 +360,22 @@ static json_object *span_json(const spantree_t *m, int i, const char *trace_id, 
         otlp_span_id(s->parent, pid);
         json_object_object_add(o, "parentSpanId", json_object_new_string(pid));
     }
-    json_object_object_add(o, "name", json_object_new_string(s->name ? s->name : s->op));
+    json_object *xattrs = export_attrs(s, flags);
+    /* The conventions' span name for a model call: "{operation} {request model}" (the
+     * viewer's label may say more, such as which fallback answered). */
+    const char *req = strcmp(s->op, "chat") == 0 ? jx_str(xattrs, "gen_ai.request.model") : NULL;
+    char chat_name[300];
+    if (req)
+        snprintf(chat_name, sizeof chat_name, "chat %s", req);
+    json_object_object_add(o, "name",
+                           json_object_new_string(req ? chat_name : s->name ? s->name : s->op));
     json_object_object_add(
         o, "kind", json_object_new_int(strcmp(s->op, "chat") == 0 ? KIND_CLIENT : KIND_INTERNAL));
     json_object_object_add(o, "startTimeUnixNano", nanos(s->start_ns));
     json_object_object_add(o, "endTimeUnixNano", nanos(spantree_span_end(m, s, 0)));
 
-    json_object *attrs = attributes(s->attrs);
+    json_object *attrs = attributes(xattrs);
+    json_object_put(xattrs);
     static const char *const genai_ops[] = {"invoke_agent", "chat", "execute_tool"};
     for (size_t k = 0; k < 3; k++)
         if (strcmp(s->op, genai_ops[k]) == 0 && !has_attr(s->attrs, "gen_ai.operation.name"))
@@ -292,7 +429,7 @@ static json_object *span_json(const spantree_t *m, int i, const char *trace_id, 
     return o;
 }
 
-json_object *otlp_build(spantree_t *m)
+json_object *otlp_build(spantree_t *m, int flags)
 {
     if (m->nspans == 0 || spantree_flatten(m, 1))
         return NULL;
@@ -325,7 +462,7 @@ json_object *otlp_build(spantree_t *m)
     /* Creation order: parents come before their children in practice. */
     for (int i = 0; i < n; i++)
         if (!annotation(&m->spans[i]))
-            json_object_array_add(spans, span_json(m, i, trace_id, first_pt, next_pt));
+            json_object_array_add(spans, span_json(m, i, trace_id, first_pt, next_pt, flags));
     free(first_pt);
     free(next_pt);
     free(tail);
@@ -356,9 +493,9 @@ json_object *otlp_build(spantree_t *m)
     return top;
 }
 
-int otlp_write(spantree_t *m, FILE *out)
+int otlp_write(spantree_t *m, int flags, FILE *out)
 {
-    json_object *o = otlp_build(m);
+    json_object *o = otlp_build(m, flags);
     if (!o)
         return m->nspans ? ERR_NOMEM : ERR_INVAL;
     const char *s =

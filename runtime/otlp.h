@@ -25,13 +25,18 @@ void otlp_trace_id(const char *run_id, char out[33]);
 /* Span id: a 16-hex id lowercased; anything else hashed to 16 hex. */
 void otlp_span_id(const char *id, char out[17]);
 
+/* Flags. OTLP_CONTENT: export what the conversation said (messages, tool arguments and
+ * results, the run's input; otlp_content.h adds the messages). Without it those attributes
+ * are left out, as the GenAI conventions ask of instrumentation by default. */
+enum { OTLP_CONTENT = 1 };
+
 /* New TracesData object for the run in m. Calls spantree_flatten(m, 1) to resolve parent
  * links (the rows change; collapsed spans are still exported). NULL on ENOMEM or when the
  * model holds no spans. */
-json_object *otlp_build(spantree_t *m);
+json_object *otlp_build(spantree_t *m, int flags);
 
 /* Write the run as one TracesData JSON object plus '\n'. 0, ERR_INVAL (no spans),
  * ERR_NOMEM or ERR_IO. */
-int otlp_write(spantree_t *m, FILE *out);
+int otlp_write(spantree_t *m, int flags, FILE *out);
 
 #endif

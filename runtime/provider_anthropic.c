@@ -26,7 +26,7 @@
 
 typedef struct an_block {
     int tool;               /* tool_use, else text */
-    pbuf_t id, name, data;  /* data: text or input JSON fragments */
+    buf_t id, name, data;  /* data: text or input JSON fragments */
 } an_block_t;
 
 typedef struct an_job {
@@ -93,7 +93,7 @@ static json_object *tool_use(json_object *tc)
     return b;
 }
 
-static json_object *wire_messages(json_object *msgs, pbuf_t *system)
+static json_object *wire_messages(json_object *msgs, buf_t *system)
 {
     json_object *out = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
@@ -103,8 +103,8 @@ static json_object *wire_messages(json_object *msgs, pbuf_t *system)
         json_object *blocks = json_object_new_array();
         if (strcmp(role, "system") == 0) {
             if (system->len)
-                pbuf_add(system, "\n\n", 2);
-            pbuf_add(system, text, strlen(text));
+                buf_add(system, "\n\n", 2);
+            buf_add(system, text, strlen(text));
             json_object_put(blocks);
             continue;
         }
@@ -157,7 +157,7 @@ static json_object *wire_tools(json_object *tools)
 static json_object *build_body(const char *model, const model_req_t *req, int stream)
 {
     json_object *b = json_object_new_object();
-    pbuf_t system = {0};
+    buf_t system = {0};
     json_object_object_add(b, "model", jx_new_str(model));
     json_object_object_add(b, "max_tokens",
                            json_object_new_int(req->max_tokens > 0 ? req->max_tokens
@@ -169,13 +169,13 @@ static json_object *build_body(const char *model, const model_req_t *req, int st
                                    "value (no prose, no code fence) that matches this JSON "
                                    "Schema:\n";
         if (system.len)
-            pbuf_add(&system, "\n\n", 2);
-        pbuf_add(&system, lead, sizeof lead - 1);
-        pbuf_add(&system, s, strlen(s));
+            buf_add(&system, "\n\n", 2);
+        buf_add(&system, lead, sizeof lead - 1);
+        buf_add(&system, s, strlen(s));
     }
     if (system.len)
-        json_object_object_add(b, "system", jx_new_str(pbuf_str(&system)));
-    pbuf_free(&system);
+        json_object_object_add(b, "system", jx_new_str(buf_str(&system)));
+    buf_free(&system);
     if (req->tools && json_object_array_length(req->tools)) {
         json_object *tc = json_object_new_object();
         json_object_object_add(tc, "type", jx_new_str("auto"));
@@ -214,11 +214,11 @@ static const char *norm_finish(const char *stop, int has_calls)
     return "stop";
 }
 
-static json_object *neutral(const pbuf_t *text, json_object *tcs)
+static json_object *neutral(const buf_t *text, json_object *tcs)
 {
     json_object *m = json_object_new_object();
     json_object_object_add(m, "role", jx_new_str("assistant"));
-    json_object_object_add(m, "content", text->len ? jx_new_str(pbuf_str(text)) : NULL);
+    json_object_object_add(m, "content", text->len ? jx_new_str(buf_str(text)) : NULL);
     if (json_object_array_length(tcs))
         json_object_object_add(m, "tool_calls", tcs);
     else
@@ -240,13 +240,13 @@ static int an_body(pjob_t *j, json_object *body)
     json_object *content = jx_get(body, "content");
     if (!content || !json_object_is_type(content, json_type_array))
         return pjob_fail(j, ERR_PROTO, "response has no content array");
-    pbuf_t text = {0};
+    buf_t text = {0};
     json_object *tcs = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(content); i++) {
         json_object *b = json_object_array_get_idx(content, i);
         const char *type = jx_str(b, "type");
         if (type && strcmp(type, "text") == 0 && jx_str(b, "text")) {
-            pbuf_add(&text, jx_str(b, "text"), strlen(jx_str(b, "text")));
+            buf_add(&text, jx_str(b, "text"), strlen(jx_str(b, "text")));
         } else if (type && strcmp(type, "tool_use") == 0) {
             json_object *in = jx_get(b, "input");
             json_object_array_add(tcs, neutral_call(jx_str(b, "id"), jx_str(b, "name"),
@@ -257,7 +257,7 @@ static int an_body(pjob_t *j, json_object *body)
     }
     int has_calls = json_object_array_length(tcs) > 0;
     j->res.message = neutral(&text, tcs);
-    pbuf_free(&text);
+    buf_free(&text);
     j->res.finish = norm_finish(jx_str(body, "stop_reason"), has_calls);
     read_usage(&j->res.usage, jx_get(body, "usage"));
     return 0;
@@ -290,22 +290,22 @@ static int block_event(an_job_t *a, const char *type, json_object *ev)
         const char *bt = jx_str(cb, "type"), *id = jx_str(cb, "id"), *name = jx_str(cb, "name");
         b->tool = bt && strcmp(bt, "tool_use") == 0;
         if (id)
-            rc = pbuf_add(&b->id, id, strlen(id));
+            rc = buf_add(&b->id, id, strlen(id));
         if (!rc && name)
-            rc = pbuf_add(&b->name, name, strlen(name));
+            rc = buf_add(&b->name, name, strlen(name));
         const char *t = jx_str(cb, "text");
         if (!rc && t && *t && !b->tool) {
-            rc = pbuf_add(&b->data, t, strlen(t));
+            rc = buf_add(&b->data, t, strlen(t));
             pjob_text(j, t, strlen(t));
         }
     } else if (strcmp(type, "content_block_delta") == 0) {
         json_object *d = jx_get(ev, "delta");
         const char *t = jx_str(d, "text"), *pj = jx_str(d, "partial_json");
         if (t) {
-            rc = pbuf_add(&b->data, t, strlen(t));
+            rc = buf_add(&b->data, t, strlen(t));
             pjob_text(j, t, strlen(t));
         } else if (pj) {
-            rc = pbuf_add(&b->data, pj, strlen(pj));
+            rc = buf_add(&b->data, pj, strlen(pj));
         }
     }
     return rc;
@@ -353,19 +353,19 @@ static int an_stream_end(pjob_t *j)
         return pjob_fail(j, ERR_PROTO,
                          "stream cut short: %d events and no message_stop (truncated response)",
                          j->events);
-    pbuf_t text = {0};
+    buf_t text = {0};
     json_object *tcs = json_object_new_array();
     for (size_t i = 0; i < a->nblocks; i++) {
         an_block_t *b = &a->blocks[i];
         if (b->tool)
-            json_object_array_add(tcs, neutral_call(pbuf_str(&b->id), pbuf_str(&b->name),
-                                                    pbuf_str(&b->data)));
+            json_object_array_add(tcs, neutral_call(buf_str(&b->id), buf_str(&b->name),
+                                                    buf_str(&b->data)));
         else if (b->data.len)
-            pbuf_add(&text, b->data.s, b->data.len);
+            buf_add(&text, b->data.s, b->data.len);
     }
     int has_calls = json_object_array_length(tcs) > 0;
     j->res.message = neutral(&text, tcs);
-    pbuf_free(&text);
+    buf_free(&text);
     j->res.finish = norm_finish(a->stop, has_calls);
     j->res.usage = a->usage;
     json_object *body = json_object_new_object();
@@ -389,9 +389,9 @@ static void an_free(pjob_t *j)
 {
     an_job_t *a = (an_job_t *)j;
     for (size_t i = 0; i < a->nblocks; i++) {
-        pbuf_free(&a->blocks[i].id);
-        pbuf_free(&a->blocks[i].name);
-        pbuf_free(&a->blocks[i].data);
+        buf_free(&a->blocks[i].id);
+        buf_free(&a->blocks[i].name);
+        buf_free(&a->blocks[i].data);
     }
     free(a->blocks);
 }

@@ -17,35 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pbuf_add(pbuf_t *b, const char *s, size_t len)
-{
-    if (b->len + len + 1 > b->cap) {
-        size_t n = b->cap ? b->cap : 64;
-        while (n < b->len + len + 1)
-            n *= 2;
-        char *p = realloc(b->s, n);
-        if (!p)
-            return ERR_NOMEM;
-        b->s = p;
-        b->cap = n;
-    }
-    memcpy(b->s + b->len, s, len);
-    b->len += len;
-    b->s[b->len] = '\0';
-    return 0;
-}
-
-const char *pbuf_str(const pbuf_t *b)
-{
-    return b->s ? b->s : "";
-}
-
-void pbuf_free(pbuf_t *b)
-{
-    free(b->s);
-    memset(b, 0, sizeof *b);
-}
-
 char *pjob_url(const char *base, const char *path)
 {
     size_t bl = strlen(base);

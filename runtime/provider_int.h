@@ -9,8 +9,9 @@
 #ifndef AGENTD_PROVIDER_INT_H
 #define AGENTD_PROVIDER_INT_H
 
-#include "jx.h"
+#include "buf.h"
 #include "http.h"
+#include "jx.h"
 #include "provider.h"
 #include "sse.h"
 
@@ -69,13 +70,5 @@ int pjob_fail(pjob_t *j, int rc, const char *fmt, ...) __attribute__((format(pri
 /* "base" + "/path" without doubling the slash; malloc'd. */
 char *pjob_url(const char *base, const char *path);
 
-/* A growable byte buffer for reassembling streamed pieces. */
-typedef struct pbuf {
-    char *s;
-    size_t len, cap;
-} pbuf_t;
-int pbuf_add(pbuf_t *b, const char *s, size_t len);
-const char *pbuf_str(const pbuf_t *b); /* "" when empty */
-void pbuf_free(pbuf_t *b);
 
 #endif

@@ -18,12 +18,12 @@
 #include <string.h>
 
 typedef struct oa_call {
-    pbuf_t id, name, args;
+    buf_t id, name, args;
 } oa_call_t;
 
 typedef struct oa_job {
     pjob_t base;            /* first: the pjob hooks cast back */
-    pbuf_t text;
+    buf_t text;
     oa_call_t *calls;
     size_t ncalls;
     char finish[32];
@@ -227,9 +227,9 @@ static int delta_calls(oa_job_t *o, json_object *tcs)
         oa_call_t *c = &o->calls[idx];
         const char *id = jx_str(tc, "id"), *name = jx_str(fn, "name"),
                    *args = jx_str(fn, "arguments");
-        if ((id && !c->id.len && pbuf_add(&c->id, id, strlen(id))) ||
-            (name && !c->name.len && pbuf_add(&c->name, name, strlen(name))) ||
-            (args && pbuf_add(&c->args, args, strlen(args))))
+        if ((id && !c->id.len && buf_add(&c->id, id, strlen(id))) ||
+            (name && !c->name.len && buf_add(&c->name, name, strlen(name))) ||
+            (args && buf_add(&c->args, args, strlen(args))))
             return ERR_NOMEM;
     }
     return 0;
@@ -264,7 +264,7 @@ static int oa_event(pjob_t *j, const char *event, const char *data, size_t len)
     json_object *delta = jx_get(c0, "delta"), *tcs = jx_get(delta, "tool_calls");
     const char *text = jx_str(delta, "content"), *fin = jx_str(c0, "finish_reason");
     if (text && *text) {
-        if ((rc = pbuf_add(&o->text, text, strlen(text))))
+        if ((rc = buf_add(&o->text, text, strlen(text))))
             goto out;
         pjob_text(j, text, strlen(text));
     }
@@ -292,13 +292,13 @@ static int oa_stream_end(pjob_t *j)
     json_object *wire = json_object_new_array();
     for (size_t i = 0; i < o->ncalls; i++) {
         json_object *w = json_object_new_object(), *fn = json_object_new_object();
-        json_object_object_add(w, "id", jx_new_str(pbuf_str(&o->calls[i].id)));
-        json_object_object_add(fn, "name", jx_new_str(pbuf_str(&o->calls[i].name)));
-        json_object_object_add(fn, "arguments", jx_new_str(pbuf_str(&o->calls[i].args)));
+        json_object_object_add(w, "id", jx_new_str(buf_str(&o->calls[i].id)));
+        json_object_object_add(fn, "name", jx_new_str(buf_str(&o->calls[i].name)));
+        json_object_object_add(fn, "arguments", jx_new_str(buf_str(&o->calls[i].args)));
         json_object_object_add(w, "function", fn);
         json_object_array_add(wire, w);
     }
-    json_object *text = o->text.len ? jx_new_str(pbuf_str(&o->text)) : NULL;
+    json_object *text = o->text.len ? jx_new_str(buf_str(&o->text)) : NULL;
     j->res.message = neutral(text, wire);
     json_object_put(wire);
     j->res.finish = norm_finish(o->finish, o->ncalls > 0);
@@ -329,11 +329,11 @@ static const char *oa_error_message(json_object *body)
 static void oa_free(pjob_t *j)
 {
     oa_job_t *o = (oa_job_t *)j;
-    pbuf_free(&o->text);
+    buf_free(&o->text);
     for (size_t i = 0; i < o->ncalls; i++) {
-        pbuf_free(&o->calls[i].id);
-        pbuf_free(&o->calls[i].name);
-        pbuf_free(&o->calls[i].args);
+        buf_free(&o->calls[i].id);
+        buf_free(&o->calls[i].name);
+        buf_free(&o->calls[i].args);
     }
     free(o->calls);
     json_object_put(o->usage);

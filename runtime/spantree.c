@@ -52,6 +52,7 @@ void spantree_free(spantree_t *m)
     free(m->evs);
     free(m->rows);
     free(m->map);
+    free(m->subs);
     free(m);
 }
 
@@ -154,10 +155,17 @@ static int merge_attrs(spantree_span_t *s, json_object *attrs)
     return 0;
 }
 
+/* A retry is an attempt that failed and was tried again: counted apart from errors, so a
+ * call that succeeded on its second attempt is not an error of the run. */
+static int is_retry(const spantree_span_t *s)
+{
+    return strcmp(s->op, "retry") == 0;
+}
+
 static void set_status(spantree_t *m, spantree_span_t *s, const char *status, const char *error)
 {
     if (status && strcmp(status, "error") == 0) {
-        if (s->status != SPAN_ERROR)
+        if (s->status != SPAN_ERROR && !is_retry(s))
             m->errors++;
         s->status = SPAN_ERROR;
     } else if (status && strcmp(status, "ok") == 0 && s->status == SPAN_UNSET) {
@@ -173,7 +181,7 @@ static void account(spantree_t *m, const spantree_span_t *s, json_object *attrs)
     if (!attrs)
         return;
     const char *agent = jx_str(attrs, "gen_ai.agent.name");
-    if (agent && !m->agent[0])
+    if (agent && !m->agent[0] && !m->sub_event)
         snprintf(m->agent, sizeof m->agent, "%s", agent);
     /* The root may repeat run totals in its attrs; only leaf work is summed. */
     if (strcmp(s->op, "invoke_agent") == 0)
@@ -212,6 +220,27 @@ static int fallback_label(spantree_span_t *s, json_object *attrs)
     return 0;
 }
 
+/* Where a failed decision posted on an existing span goes in the tree: a denied approval
+ * is posted on the run's root when the operator answers; it belongs beside the
+ * "guardrail approval_required" span of the same call (in the state span that asked), so
+ * it reads in place and `e` finds it. Into out (the parent's id). */
+static void error_point_parent(const spantree_t *m, int si, json_object *attrs, char *out,
+                               size_t len)
+{
+    snprintf(out, len, "%s", m->spans[si].id);
+    const char *call = attrs ? jx_str(attrs, "gen_ai.tool.call.id") : NULL;
+    if (!call)
+        return;
+    for (int i = m->nspans - 1; i >= 0; i--) {
+        const spantree_span_t *k = &m->spans[i];
+        const char *kc = spantree_attr_str(k, "gen_ai.tool.call.id");
+        if (k->point && !strcmp(k->op, "guardrail") && kc && !strcmp(kc, call) && k->parent[0]) {
+            snprintf(out, len, "%s", k->parent);
+            return;
+        }
+    }
+}
+
 static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t errlen)
 {
     spantree_event_t *ev = &m->evs[evi];
@@ -229,10 +258,21 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
                        "event seq %lld: \"phase\" must be begin, end or point", (long long)ev->seq);
     ev->phase = phase[0];
     ev->is_error = status && strcmp(status, "error") == 0;
-    if (state_to)
+    if (state_to && !m->sub_event)
         snprintf(m->last_state, sizeof m->last_state, "%s", state_to);
 
     int si = spantree_find(m, span_id);
+    /* An error posted as a point on an existing span (a denied approval, a failed guardrail
+     * check) becomes an instant span of its own: counted as an error and found by the
+     * viewer's next-error key like any failed span. Retries stay events of their span. */
+    char synth_id[40], synth_parent[40];
+    if (si >= 0 && ev->phase == 'p' && ev->is_error && !(op && !strcmp(op, "retry"))) {
+        snprintf(synth_id, sizeof synth_id, "ev%lld", (long long)ev->seq);
+        error_point_parent(m, si, attrs, synth_parent, sizeof synth_parent);
+        span_id = synth_id;
+        parent = synth_parent;
+        si = spantree_find(m, span_id);
+    }
     int fresh = si < 0;
     if (fresh && (si = span_add(m, span_id, parent, ev->ts_ns)) < 0)
         return ERR_NOMEM;
@@ -277,8 +317,6 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
             s->retries++;
             m->retries++;
         }
-        if (ev->is_error)
-            m->errors++;
     }
     if (end_span) {
         int ei = spantree_find(m, end_span);
@@ -312,11 +350,27 @@ int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
                      seq < 1 ? "seq" : "ts_ns");
         goto done;
     }
-    if (seq <= m->last_seq)
-        goto done;
     const char *run = jx_str(o, "run_id");
     if (!m->run_id[0] && run)
         snprintf(m->run_id, sizeof m->run_id, "%s", run);
+    struct spantree_sub *sub = NULL;
+    if (run && strcmp(run, m->run_id) != 0) {
+        for (int i = 0; i < m->nsubs && !sub; i++)
+            if (!strcmp(m->subs[i].run_id, run))
+                sub = &m->subs[i];
+        if (!sub) {
+            if (grow((void **)&m->subs, &m->capsubs, m->nsubs + 1, sizeof *m->subs)) {
+                rc = ERR_NOMEM;
+                goto done;
+            }
+            sub = &m->subs[m->nsubs++];
+            memset(sub, 0, sizeof *sub);
+            snprintf(sub->run_id, sizeof sub->run_id, "%s", run);
+        }
+    }
+    if (seq <= (sub ? sub->last_seq : m->last_seq))
+        goto done;
+    m->sub_event = sub != NULL;
     if (grow((void **)&m->evs, &m->capevs, m->nevs + 1, sizeof *m->evs)) {
         rc = ERR_NOMEM;
         goto done;
@@ -337,9 +391,12 @@ int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
         m->nevs--;
         goto done;
     }
-    m->last_seq = seq;
+    if (sub)
+        sub->last_seq = seq;
+    else
+        m->last_seq = seq;
     int step = (int)jx_int(o, "step", 0);
-    if (step > m->steps)
+    if (step > m->steps && !sub)
         m->steps = step;
     if (!m->min_ns || ts < m->min_ns)
         m->min_ns = ts;
@@ -348,6 +405,16 @@ int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
 done:
     json_object_put(o);
     return rc;
+}
+
+int64_t spantree_last_seq_of(const spantree_t *m, const char *run_id)
+{
+    if (!strcmp(run_id, m->run_id))
+        return m->last_seq;
+    for (int i = 0; i < m->nsubs; i++)
+        if (!strcmp(m->subs[i].run_id, run_id))
+            return m->subs[i].last_seq;
+    return 0;
 }
 
 int spantree_add_jsonl(spantree_t *m, const char *text, char *errbuf, size_t errlen)
@@ -411,7 +478,9 @@ int spantree_flatten(spantree_t *m, int show_points)
         s->parent_idx = spantree_find(m, s->parent);
         if (s->parent_idx == i)
             s->parent_idx = -1;
-        s->sub_errors = s->status == SPAN_ERROR;
+        s->sub_errors = s->status == SPAN_ERROR && !is_retry(s);
+        s->sub_tokens = spantree_span_tokens(s);
+        s->sub_cost = spantree_span_cost(s);
     }
     /* Break cycles from corrupt input: follow each parent chain at most n steps. */
     for (int i = 0; i < n; i++) {
@@ -435,13 +504,21 @@ int spantree_flatten(spantree_t *m, int show_points)
         int p = m->spans[i].parent_idx + 1;
         kids[start[p] + count[p]++] = i;
     }
-    /* Subtree error counts: children have higher creation index than parents almost
-     * always, but not necessarily, so sum by walking each error span's ancestors. */
+    /* Subtree error counts and usage: children have higher creation index than parents
+     * almost always, but not necessarily, so sum by walking each span's ancestors (only
+     * spans that have something to add: errors and model calls are few). */
     for (int i = 0; i < n; i++) {
-        if (m->spans[i].status != SPAN_ERROR)
+        const spantree_span_t *s = &m->spans[i];
+        int err = s->status == SPAN_ERROR && !is_retry(s);
+        int64_t tok = spantree_span_tokens(s);
+        double cost = spantree_span_cost(s);
+        if (!err && !tok && cost == 0)
             continue;
-        for (int p = m->spans[i].parent_idx; p >= 0; p = m->spans[p].parent_idx)
-            m->spans[p].sub_errors++;
+        for (int p = s->parent_idx; p >= 0; p = m->spans[p].parent_idx) {
+            m->spans[p].sub_errors += err;
+            m->spans[p].sub_tokens += tok;
+            m->spans[p].sub_cost += cost;
+        }
     }
     /* Per parent (index p+1), the last child that will be shown; per span, its row. */
     int *lastvis = malloc(((size_t)n + 1) * sizeof *lastvis);
@@ -510,6 +587,20 @@ int64_t spantree_span_end(const spantree_t *m, const spantree_span_t *s, int64_t
     if (now_ns)
         return now_ns > s->start_ns ? now_ns : s->start_ns;
     return m->max_ns > s->start_ns ? m->max_ns : s->start_ns;
+}
+
+/* The root (invoke_agent) may repeat its children's totals in its attrs: never its own. */
+int64_t spantree_span_tokens(const spantree_span_t *s)
+{
+    if (strcmp(s->op, "invoke_agent") == 0)
+        return 0;
+    return spantree_attr_int(s, "gen_ai.usage.input_tokens", 0) +
+           spantree_attr_int(s, "gen_ai.usage.output_tokens", 0);
+}
+
+double spantree_span_cost(const spantree_span_t *s)
+{
+    return strcmp(s->op, "invoke_agent") ? spantree_attr_double(s, "gen_ai.usage.cost", 0) : 0;
 }
 
 const char *spantree_attr_str(const spantree_span_t *s, const char *key)

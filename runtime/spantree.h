@@ -10,7 +10,10 @@
  *   phase "end"    closes span span_id at ts_ns with its status and error;
  *   end_span       (on transitions) closes that state span at this event's ts_ns;
  *   phase "point"  on a known span_id is an event of that span; on a new span_id it is an
- *                  instant span (a retry, a guardrail decision) under parent_id.
+ *                  instant span (a retry, a guardrail decision) under parent_id. A point
+ *                  with status error on a known span (a denied approval) is an instant span
+ *                  too, "ev<seq>", under that span, or beside the approval request of the
+ *                  same tool call, so it is counted and found like any failed span.
  * A span's attrs are the merge of its begin and end events' attrs (end wins).
  * An end without a begin still makes a span (it starts at its end); a span whose end never
  * came (a crash, or a run still going) stays open: end_ns == 0.
@@ -56,7 +59,9 @@ typedef struct spantree_span {
     /* filled by spantree_flatten */
     int parent_idx;
     int depth;
-    int sub_errors; /* error spans in the subtree, self included */
+    int sub_errors;     /* error spans in the subtree, self included (retries are not) */
+    int64_t sub_tokens; /* model tokens (in + out) in the subtree, self included */
+    double sub_cost;    /* model cost in the subtree, self included */
 } spantree_span_t;
 
 typedef struct spantree_row {
@@ -81,11 +86,21 @@ typedef struct spantree {
     /* run totals, kept current as events arrive */
     int64_t in_tokens, out_tokens;
     double cost;
-    int errors; /* events with status error */
-    int retries;
+    int errors;  /* spans that failed (a retry is not one; a denied approval is) */
+    int retries; /* retried attempts: model call retries and tool retries */
     int steps;                    /* the highest "step" of any event */
     char agent[128];
     char last_state[16];
+    /* Events of other runs fed into this model: the runs of sub-agents this run called,
+     * whose root spans hang under this run's execute_tool spans (docs/strategies.md). Their
+     * seqs are their own, so each run has its own last seq; the run-level fields above stay
+     * the run's own (its state, steps, agent) while totals include the sub-runs' work. */
+    struct spantree_sub {
+        char run_id[40];
+        int64_t last_seq;
+    } *subs;
+    int nsubs, capsubs;
+    int sub_event; /* the event being added belongs to a sub-run */
 } spantree_t;
 
 /* New empty model for run_id (may be NULL: taken from the first event). NULL on ENOMEM. */
@@ -97,6 +112,9 @@ void spantree_free(spantree_t *m);
  * (follow mode may see a row twice). A refused line leaves the model unchanged; after
  * ERR_NOMEM the model may be inconsistent and should only be freed. */
 int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen);
+/* The last seq added of run_id's events (this run's or a sub-run's): where follow mode
+ * continues reading that run. 0 when none. */
+int64_t spantree_last_seq_of(const spantree_t *m, const char *run_id);
 /* Add every line of a JSONL buffer; stops at the first bad line, errbuf names its number. */
 int spantree_add_jsonl(spantree_t *m, const char *text, char *errbuf, size_t errlen);
 
@@ -112,6 +130,12 @@ int spantree_root(const spantree_t *m);
 /* Effective end of a span for display: end_ns, or now_ns when still open (follow), or the
  * latest event time when now_ns is 0. */
 int64_t spantree_span_end(const spantree_t *m, const spantree_span_t *s, int64_t now_ns);
+
+/* The span's own model tokens, input + output (0 for spans that made no model call; the
+ * root's copy of the run totals is not its own). */
+int64_t spantree_span_tokens(const spantree_span_t *s);
+/* The span's own model cost in USD, on the same terms. */
+double spantree_span_cost(const spantree_span_t *s);
 
 /* Attribute helpers over a span's merged attrs. */
 const char *spantree_attr_str(const spantree_span_t *s, const char *key);

@@ -5,6 +5,7 @@
  */
 #include "tools.h"
 
+#include "buf.h"
 #include "ctx.h"
 #include "err.h"
 #include "retry.h"
@@ -41,6 +42,7 @@ struct tool {
     int retries, idempotent, approval;
     const tools_remote_ops_t *rops; /* a remote tool (tools_add_remote), else NULL */
     void *rud;
+    tools_remote_start_call_fn rstart_call; /* or NULL */
 };
 
 struct tools {
@@ -341,32 +343,16 @@ static int check_def(json_object *def, const char *path, int has_run, tool_t *tl
     return p.n ? ERR_INVAL : 0;
 }
 
-typedef struct dumpbuf {
-    char *p;
-    size_t n, cap;
-} dumpbuf_t;
-
 static int dump_writer(lua_State *L, const void *data, size_t len, void *ud)
 {
     (void)L;
-    dumpbuf_t *b = ud;
-    if (b->n + len > b->cap) {
-        size_t ncap = (b->n + len) * 2;
-        char *np = realloc(b->p, ncap);
-        if (!np)
-            return 1;
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->n, data, len);
-    b->n += len;
-    return 0;
+    return buf_add(ud, data, len) != 0;
 }
 
 /* Run the file in a fresh sandbox; it must return a table with a run function. The chunk
  * is also dumped (with debug info, so errors keep their line numbers) into *code for the
  * calls to load without parsing. */
-static int read_def(const char *path, json_object **out, dumpbuf_t *code, int *has_run,
+static int read_def(const char *path, json_object **out, buf_t *code, int *has_run,
                     char *errbuf, size_t errlen)
 {
     char msg[600];
@@ -444,21 +430,21 @@ static int append(tools_t *t, tool_t *tl)
 int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen)
 {
     json_object *def = NULL;
-    dumpbuf_t code = {0};
+    buf_t code = {0};
     int has_run = 0;
     int rc = read_def(path, &def, &code, &has_run, errbuf, errlen);
     if (rc) {
-        free(code.p);
+        buf_free(&code);
         return rc;
     }
     tool_t *tl = calloc(1, sizeof *tl);
     if (!tl) {
-        free(code.p);
+        buf_free(&code);
         json_object_put(def);
         return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
     }
-    tl->code = code.p;
-    tl->code_len = code.n;
+    tl->code_len = code.len;
+    tl->code = buf_take(&code);
     rc = check_def(def, path, has_run, tl, errbuf, errlen);
     json_object_put(def);
     if (!rc && (!(tl->path = strdup(path)) || !(tl->dir = dir_of(path))))
@@ -501,7 +487,7 @@ int tools_add_remote(tools_t *t, const tools_remote_def_t *d, char *errbuf, size
         return err_set(errbuf, errlen, ERR_INVAL,
                        "%s: tool \"%s\" is already defined by %s (give the server another "
                        "prefix)", origin, d->name, dup->path);
-    if (!d->ops || !d->ops->start || !d->ops->cancel)
+    if (!d->ops || (!d->ops->start && !d->start_call) || !d->ops->cancel)
         return err_set(errbuf, errlen, ERR_INTERNAL, "%s: remote tool without operations", origin);
     tool_t *tl = calloc(1, sizeof *tl);
     int rc = ERR_NOMEM;
@@ -525,6 +511,7 @@ int tools_add_remote(tools_t *t, const tools_remote_def_t *d, char *errbuf, size
     tl->approval = d->approval;
     tl->rops = d->ops;
     tl->rud = d->ud;
+    tl->rstart_call = d->start_call;
     if (append(t, tl) == 0)
         return 0;
 fail:
@@ -785,7 +772,12 @@ static void remote_done(void *ud, int rc, json_object *result, const char *err)
 static void attempt_remote(tools_call_t *c)
 {
     uint64_t deadline = loop_mono_ns() + (uint64_t)c->tl->timeout_ms * 1000000ull;
-    int rc = c->tl->rops->start(c->tl->rud, c->args, deadline, remote_done, c, &c->rtask);
+    tools_call_info_t info = {
+        .run_id = c->run_id, .call_id = c->call_id, .idempotency_key = c->idem};
+    int rc = c->tl->rstart_call
+                 ? c->tl->rstart_call(c->tl->rud, c->args, deadline, &info, remote_done, c,
+                                      &c->rtask)
+                 : c->tl->rops->start(c->tl->rud, c->args, deadline, remote_done, c, &c->rtask);
     if (rc == 0)
         rc = loop_after(c->t->lp, (uint64_t)c->tl->timeout_ms, timeout_cb, c, &c->timeout);
     if (rc) {

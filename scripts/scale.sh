@@ -22,7 +22,7 @@ i=0; while [ $i -lt "$N" ]; do echo "\"scale $i\""; i=$((i + 1)); done >"$W/in.j
     2>"$W/err" || { echo "batch failed: $(tail -3 "$W/err")"; exit 1; }
 python3 - "$W/out.json" "$N" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+d = json.loads(open(sys.argv[1]).read().splitlines()[-1]); n = int(sys.argv[2])  # summary: last line
 print("runs %d done %d failed %d | %d steps in %.2f s = %.0f steps/s | CPU %.2f s" % (
     d["runs"], d["done"], d["failed"], d["steps"], d["wall_s"], d["steps_per_s"], d["cpu_s"]))
 print("peak RSS %.1f MB = %.1f KB per concurrent run" % (d["peak_rss_kb"] / 1024, d["peak_rss_kb"] / n))

@@ -146,9 +146,31 @@ static void start_more(batch_t *b)
     }
 }
 
+/* --json: one line per finished run, as it ends (the summary object comes last). */
+static void print_result(const store_run_t *rec)
+{
+    json_object *o = json_object_new_object();
+    int64_t end = rec->ended_ns ? rec->ended_ns : rec->updated_ns;
+    json_object_object_add(o, "run_id", json_object_new_string(rec->id));
+    json_object_object_add(o, "input", rec->input ? json_object_new_string(rec->input) : NULL);
+    json_object_object_add(o, "state", json_object_new_string(rec->state));
+    json_object_object_add(o, "answer", rec->answer ? json_object_new_string(rec->answer) : NULL);
+    json_object_object_add(o, "reason", rec->reason[0] ? json_object_new_string(rec->reason) : NULL);
+    json_object_object_add(o, "steps", json_object_new_int(rec->step));
+    json_object_object_add(o, "tokens", json_object_new_int64(rec->input_tokens + rec->output_tokens));
+    json_object_object_add(o, "cost_usd", jx_new_num(rec->cost_usd));
+    json_object_object_add(o, "latency_ms",
+                           jx_new_num((double)(end - rec->created_ns) / 1e6));
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+}
+
 static void on_end(void *ud, const store_run_t *rec)
 {
     batch_t *b = ud;
+    if (b->json)
+        print_result(rec);
     b->ended++;
     if (!strcmp(rec->reason, "store_error"))
         b->stopped++;
@@ -267,8 +289,10 @@ static int record(batch_t *b)
         return CLI_INTERNAL;
     }
     snprintf(b->id, sizeof b->id, "%s", sb.id);
-    fprintf(stderr, "agentd: batch %s: %zu inputs recorded; if it stops, `agentd batch --resume "
-            "%s` finishes them\n", b->id, b->ninputs, b->id);
+    /* With --json the id is in the summary (and stdout/stderr stay JSON lines only). */
+    if (!b->json)
+        fprintf(stderr, "agentd: batch %s: %zu inputs recorded; if it stops, `agentd batch "
+                "--resume %s` finishes them\n", b->id, b->ninputs, b->id);
     return 0;
 }
 

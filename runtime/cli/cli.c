@@ -80,3 +80,29 @@ store_t *cli_open_db(const char *db_opt, int mode, const char *who, int *code)
     }
     return st;
 }
+
+char *cli_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&buf, &n);
+    char tmp[8192];
+    size_t k;
+    int ok = m != NULL;
+    while (ok && (k = fread(tmp, 1, sizeof tmp, f)) > 0)
+        ok = fwrite(tmp, 1, k, m) == k;
+    ok = !ferror(f) && ok;
+    fclose(f);
+    if (m && fclose(m) != 0)
+        ok = 0;
+    if (!ok) {
+        free(buf);
+        return NULL;
+    }
+    if (len)
+        *len = n;
+    return buf;
+}

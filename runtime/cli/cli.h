@@ -41,4 +41,8 @@ store_t *cli_open_db(const char *db_opt, int mode, const char *who, int *code);
 /* Parse a positive integer option value; -1 with a message naming the option if bad. */
 long cli_long(const char *opt, const char *value, long min, long max);
 
+/* The whole file at path, NUL-terminated, malloc'd (*len: its size, may be NULL); NULL when
+ * it cannot be read. */
+char *cli_read_file(const char *path, size_t *len);
+
 #endif

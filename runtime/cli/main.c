@@ -5,15 +5,19 @@
 #include "batch_cli.h"
 #include "chat_cli.h"
 #include "cli.h"
+#include "eval_cli.h"
 #include "gc_cli.h"
 #include "mcp/mcp.h"
 #include "kb_cli.h"
 #include "models_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
+#include "serve_cli.h"
 #include "sessions_cli.h"
+#include "stats_cli.h"
 #include "schema/schema.h"
 #include "proc.h"
+#include "prompt_cli.h"
 #include "tools_cli.h"
 #include "viewer/viewer.h"
 
@@ -47,6 +51,9 @@ static const command_t commands[] = {
      "                     run sees the earlier turns; one unfinished turn at a time (exit 2)\n"
      "  --pin              with --session: keep this input in every later request when the\n"
      "                     conversation is compacted to the model's context window\n"
+     "  --var NAME=VALUE   a value for the system prompt's {{NAME}} (repeat for more); a\n"
+     "                     variable with no value (here or in the agent's vars) is an error\n"
+     "                     before any model call\n"
      "  --json             print only a JSON summary of the run\n"
      "  --quiet            print only the summary\n"},
     {"resume", run_cli_resume, "resume RUN|--all [options]",
@@ -58,7 +65,8 @@ static const command_t commands[] = {
      "Run the agent once per input line (a JSON string, or {\"input\": \"...\"}), at most C\n"
      "runs at a time in this one process (default 16). Shows a progress bar on a terminal and a\n"
      "summary at the end: runs done/failed, steps, wall and CPU time, peak RSS, tokens, cost.\n"
-     "  --json   the summary as one JSON object\n"
+     "  --json   one JSON line per run as it ends (input, state, answer, steps, tokens, cost,\n"
+     "           latency), then the summary as one JSON object\n"
      "Also takes --model, --db, --traces, --tools, --durability, --cache as `agentd run` does.\n"
      "Every input is recorded in the database before the first run starts (the batch id is\n"
      "printed); a batch that was stopped or killed is finished, each input exactly once, by\n"
@@ -124,6 +132,55 @@ static const command_t commands[] = {
      "                [--heading TEXT] [--kw-weight W] [--vec-weight W] [--json]\n"
      "  agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]   recall@1/5/10 and MRR per mode\n"
      "  --kb-db PATH   the KB database (default $AGENTD_KB_DB, else the run database)\n"},
+    {"eval", eval_cli_main,
+     "eval FILE [--model A,B] [--agent A.lua,B.lua] [--repeat N] [--concurrency C] "
+     "[--cache MODE] [--baseline FILE] [--save FILE] [--json | --junit FILE]",
+     "Run an eval file (docs/eval.md): each case as an ordinary run, tagged with the eval id,\n"
+     "C at a time (default 8); every agent x model of the matrix is a variant. Prints a table\n"
+     "(case, result, score, latency, tokens, cost, reason) and a summary per variant (pass\n"
+     "rate, per variant family, p50/p95 latency, error rate, cost), then the gate.\n"
+     "  --repeat N        N attempts per case: pass@N, pass^N and flaky cases\n"
+     "  --judge MODEL     the model that grades llm_rubric assertions (default: the file's)\n"
+     "  --baseline FILE   compare with an earlier --save: pass rate, cases that passed and now\n"
+     "                    fail, cost per case, p95 latency (thresholds: the file's gate table)\n"
+     "  --save FILE       write the results (JSON), usable as the next --baseline\n"
+     "  --json            the results as JSON on stdout (the gate report on stderr)\n"
+     "  --junit FILE      JUnit XML for CI\n"
+     "Also --cache MODE, --db PATH, --traces DIR as `agentd run`.\n"
+     "Exit: 0 no regression, 1 regression (or, with no baseline, a pass rate below the\n"
+     "gate's min_pass_rate), 2 harness error (bad file, a run that could not start, a judge\n"
+     "that could not grade).\n"},
+    {"stats", stats_cli_main, "stats [--since 24h] [--agent NAME] [--by agent|model|tool] [--json]",
+     "Operations figures over the runs of a window (--since 90s|30m|24h|7d|all; default 24h):\n"
+     "runs, error rate by reason, run and model-call latency p50/p95/p99, tokens and cost per\n"
+     "run, cache hit rate, retry rate, tool calls and error rate per tool. --by groups them.\n"},
+    {"slo", slo_cli_main, "slo check SLO_FILE [--db PATH]",
+     "Check objectives over the runs of a window. SLO_FILE is Lua:\n"
+     "  return { window = \"1h\", agent = \"support\", objectives = {\n"
+     "    { figure = \"error_rate\", max = 0.02 }, { figure = \"p95_latency_ms\", max = 8000 },\n"
+     "    { figure = \"cost_per_run_usd\", max = 0.01 } } }\n"
+     "One line per objective (ok or BREACHED). Exit: 0 all met, 1 some breached, 2 bad file.\n"},
+    {"prompt", prompt_cli_main,
+     "prompt try AGENT.lua|PROMPT_FILE \"input\" [--n 20] [--temperature 0,0.7,1.2] [--model M]",
+     "Sample the same prompt and input N times (default 20) at each temperature and report the\n"
+     "spread: distinct answers and how often each came, output-schema validity (the agent's\n"
+     "output_schema, or --schema FILE), tokens in/out, latency p50/p95, cost. With an agent\n"
+     "file each sample is a full run (tools included, recorded like any run); with a prompt\n"
+     "file (Markdown/text with {{variables}}, --var NAME=VALUE) each is one model call with the\n"
+     "prompt as the system message (default model: offline).\n"
+     "  --max-context   instead send inputs of 0.25, 0.5, 1 and 2 times the model's context\n"
+     "                  window and show what happens at each size\n"
+     "  --json          the report as JSON\n"},
+    {"prompts", prompts_cli_main, "prompts list [DIR|AGENT.lua...] [--json]",
+     "List the prompts of the agents in DIR (default agents/) or the files named: the prompt\n"
+     "file, its content hash (the one every chat span records), the git commit that last\n"
+     "changed it (+ when the file has uncommitted changes), its {{variables}} and the agents\n"
+     "that use it. Unused prompt files in DIR/prompts are listed with no agent.\n"},
+    {"serve", serve_cli_main, "serve [--listen HOST:PORT] [--agents DIR] [options]",
+     "Serve the agents of a folder over HTTP: runs API with live events (SSE), an\n"
+     "OpenAI-compatible /v1/chat/completions (model \"agent:NAME\"), /metrics, /healthz,\n"
+     "/readyz; bearer auth (AGENTD_API_TOKEN), limits, graceful drain on SIGTERM. Every flag\n"
+     "and variable: agentd serve --help. The API: docs/api.md.\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",

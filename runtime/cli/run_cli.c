@@ -8,6 +8,7 @@
 
 #include "batch_cli.h"
 #include "cli.h"
+#include "prompt/prompt.h"
 #include "err.h"
 #include "proc.h"
 #include "tcall.h"
@@ -27,6 +28,8 @@ typedef struct view {
     char traces_buf[1024];
     char db_hint[1100]; /* " --db PATH" when --db was given, for the hints we print */
     char main_id[17];  /* the run this command is about; others (reclaimed) stay quiet */
+    char subs[16][17]; /* its sub-agents' runs, shown indented under the call */
+    int nsubs;
     store_run_t last;  /* copy of the last run that ended */
     int have_last;
     int exit_code;
@@ -43,11 +46,52 @@ static void print_clipped(const char *prefix, const char *s, size_t max)
     printf("%s%.*s%s\n", prefix, (int)(n > max ? max : n), s, n > max ? " …" : "");
 }
 
+static int is_sub(const view_t *v, const char *run_id)
+{
+    for (int i = 0; i < v->nsubs; i++)
+        if (!strcmp(v->subs[i], run_id))
+            return 1;
+    return 0;
+}
+
+/* A sub-agent's run (docs/strategies.md), in brief under the call that started it: its
+ * start, its tool calls and how it ended. */
+static void on_sub_event(view_t *v, const char *run_id, json_object *ev)
+{
+    const char *op = jx_str(ev, "op"), *phase = jx_str(ev, "phase"), *to = jx_str(ev, "state_to");
+    const char *parent = json_object_get_string(jattr(ev, "agentd.parent_run_id"));
+    if (op && !strcmp(op, "invoke_agent") && phase && !strcmp(phase, "begin") && parent &&
+        (!strcmp(parent, v->main_id) || is_sub(v, parent)) && v->nsubs < 16) {
+        snprintf(v->subs[v->nsubs++], sizeof v->subs[0], "%.16s", run_id);
+        printf("        ↳ run %s · agent %s\n", run_id,
+               json_object_get_string(jattr(ev, "gen_ai.agent.name")));
+    } else if (!is_sub(v, run_id) || !op) {
+        return;
+    } else if (!strcmp(op, "execute_tool") && phase) {
+        const char *tool = json_object_get_string(jattr(ev, "gen_ai.tool.name"));
+        if (!strcmp(phase, "begin"))
+            printf("          → %s %s\n", tool,
+                   json_object_get_string(jattr(ev, "gen_ai.tool.call.arguments")));
+        else
+            printf("          ← %s %s\n", tool,
+                   json_object_get_string(jattr(ev, "agentd.tool.state")));
+    } else if (to && machine_state_terminal((machine_state_t)machine_state_parse(to))) {
+        const char *error = jx_str(ev, "error");
+        printf("        ↳ run %s %s%s%s\n", run_id, to, error ? ": " : "", error ? error : "");
+    }
+    fflush(stdout);
+}
+
 static void on_event(void *ud, const char *run_id, json_object *ev)
 {
     view_t *v = ud;
-    if (v->json || v->quiet || (v->main_id[0] && strcmp(run_id, v->main_id) != 0))
+    if (v->json || v->quiet)
         return;
+    if (v->main_id[0] && strcmp(run_id, v->main_id) != 0) {
+        if (!v->streaming)
+            on_sub_event(v, run_id, ev);
+        return;
+    }
     if (v->streaming) {
         printf("\n");
         v->streaming = 0;
@@ -108,6 +152,20 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
     } else if (!strcmp(op, "log")) {
         printf("        log %s: %s\n", json_object_get_string(jattr(ev, "log.level")),
                json_object_get_string(jattr(ev, "log.message")));
+    } else if (!strcmp(op, "make_plan") && phase && !strcmp(phase, "begin")) {
+        json_object *steps = json_tokener_parse(
+            json_object_get_string(jattr(ev, "agentd.plan.steps")));
+        printf("      %s\n", jx_str(ev, "name"));
+        for (size_t i = 0; steps && i < json_object_array_length(steps); i++) {
+            json_object *st = json_object_array_get_idx(steps, i);
+            json_object *args = jx_get(st, "args");
+            printf("        %zu. %s %s — %s\n", i + 1, jx_str(st, "tool"),
+                   args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN) : "(args later)",
+                   jx_str(st, "intent") ? jx_str(st, "intent") : "");
+        }
+        json_object_put(steps);
+    } else if (!strcmp(op, "replan")) {
+        printf("      ↺ %s: %s\n", jx_str(ev, "name"), error ? error : "");
     } else if (!strcmp(op, "resume")) {
         printf("  ↻ resumed in state %s\n",
                json_object_get_string(jattr(ev, "agentd.resumed_state")));
@@ -223,7 +281,7 @@ static int usage_run(void)
 {
     fprintf(stderr, "usage: agentd run AGENT.lua [INPUT|-] [--model M] [--db PATH] "
             "[--traces DIR] [--tools DIR] [--max-steps N] [--durability full|normal] "
-            "[--cache MODE] [--session NAME [--pin]] [--json] [--quiet]\n");
+            "[--cache MODE] [--session NAME [--pin]] [--var NAME=VALUE]... [--json] [--quiet]\n");
     return CLI_USAGE;
 }
 
@@ -261,6 +319,7 @@ typedef struct common {
     int npos;
     const char *session; /* --session NAME (run only) */
     int pin;             /* --pin (run only) */
+    json_object *vars;   /* --var NAME=VALUE... (run only): the prompt's {{variables}} */
 } common_t;
 
 /* Options shared by run/resume/approve/deny. Returns 0, or CLI_USAGE. */
@@ -288,6 +347,16 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
             continue;
         }
         OPT("--model") { c->so.model = val; continue; }
+        OPT("--var") {
+            char verr[300];
+            if (!c->vars)
+                c->vars = json_object_new_object();
+            if (prompt_var_arg(c->vars, val, verr, sizeof verr)) {
+                fprintf(stderr, "agentd: %s\n", verr);
+                return CLI_USAGE;
+            }
+            continue;
+        }
         OPT("--session") { c->session = val; continue; }
         OPT("--db") { c->so.db_path = val; continue; }
         OPT("--traces") { c->so.traces_dir = val; continue; }
@@ -347,19 +416,22 @@ static int finish(common_t *c, proc_t *s, int code)
     if (s)
         proc_close(s);
     store_run_clear(&c->view.last);
+    json_object_put(c->vars);
+    c->vars = NULL;
     return code;
 }
 
 int run_cli_run(int argc, char **argv)
 {
     common_t c;
-    if (parse_common(&c, argc, argv, NULL))
+    if (parse_common(&c, argc, argv, NULL) || c.npos < 1 || c.npos > 2) {
+        json_object_put(c.vars);
         return usage_run();
-    if (c.npos < 1 || c.npos > 2)
-        return usage_run();
+    }
     if (c.pin && !c.session) {
         fprintf(stderr, "agentd: --pin goes with --session NAME (it keeps the input in the "
                 "session's later requests)\n");
+        json_object_put(c.vars);
         return CLI_USAGE;
     }
     c.so.agent_path = c.pos[0];
@@ -397,7 +469,7 @@ int run_cli_run(int argc, char **argv)
         free(input);
         return finish(&c, &s, CLI_USAGE);
     }
-    machine_start_opts_t so = {.session = c.session, .pin = c.pin};
+    machine_start_opts_t so = {.session = c.session, .pin = c.pin, .vars = c.vars};
     int rc = machine_start_ex(s.m, s.agent, input, &so, c.view.main_id, err, sizeof err);
     free(input);
     if (rc) {
@@ -563,7 +635,8 @@ int run_cli_resume(int argc, char **argv)
             break;
         }
     if (parse_common(&c, argc, argv, NULL) || c.npos != (all ? 0 : 1) || c.session ||
-        c.pin) {
+        c.pin || c.vars) {
+        json_object_put(c.vars);
         fprintf(stderr, "usage: agentd resume RUN|--all [--db PATH] [--traces DIR] [--tools DIR] "
                 "[--json]\n");
         return CLI_USAGE;
@@ -579,7 +652,8 @@ int run_cli_decide(int argc, char **argv)
     const char *reason = NULL;
     int approve = !strcmp(argv[0], "approve");
     if (parse_common(&c, argc, argv, approve ? NULL : &reason) || c.npos != 2 || c.session ||
-        c.pin) {
+        c.pin || c.vars) {
+        json_object_put(c.vars);
         fprintf(stderr, "usage: agentd %s RUN CALL%s [--db PATH] [--json]\n", argv[0],
                 approve ? "" : " --reason TEXT");
         return CLI_USAGE;

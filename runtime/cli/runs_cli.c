@@ -89,6 +89,9 @@ static int print_row(void *ud, const store_run_t *r)
         json_object_object_add(o, "reason",
                                r->reason[0] ? json_object_new_string(r->reason) : NULL);
         json_object_object_add(o, "error", r->error ? json_object_new_string(r->error) : NULL);
+        json_object_object_add(o, "input", r->input ? json_object_new_string(r->input) : NULL);
+        json_object_object_add(o, "answer",
+                               r->answer ? json_object_new_string(r->answer) : NULL);
         json_object_array_add(c->arr, o);
     } else {
         char dur[32], when[32];

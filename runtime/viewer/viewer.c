@@ -101,6 +101,17 @@ int64_t vtui_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+const char *vtui_fmt_count(int64_t n, char *buf, size_t len)
+{
+    if (n < 100000)
+        snprintf(buf, len, "%lld", (long long)n);
+    else if (n < 10000000)
+        snprintf(buf, len, "%.1fk", (double)n / 1e3);
+    else
+        snprintf(buf, len, "%.1fM", (double)n / 1e6);
+    return buf;
+}
+
 void vtui_say(tui_t *t, const char *fmt, ...)
 {
     va_list ap;
@@ -194,7 +205,7 @@ static void prompt(tui_t *t)
     curs_set(0);
     if (n) {
         snprintf(t->query, sizeof t->query, "%s", buf);
-        if (t->scr == SCR_DETAIL)
+        if (t->scr == SCR_DETAIL || t->scr == SCR_COMPARE)
             t->dtop = t->dtop > 0 ? t->dtop - 1 : t->det.n - 1;
         search_next(t, 1);
     }
@@ -219,7 +230,7 @@ static void key(tui_t *t, int ch)
         search_next(t, ch == 'n' ? 1 : -1);
         return;
     }
-    if (ch == 'e' && (t->scr != SCR_LIST || t->norder)) {
+    if (ch == 'e' && t->scr != SCR_COMPARE && (t->scr != SCR_LIST || t->norder)) {
         next_error(t);
         return;
     }
@@ -227,6 +238,8 @@ static void key(tui_t *t, int ch)
         vtui_list_key(t, ch);
     else if (t->scr == SCR_RUN)
         vtui_run_key(t, ch);
+    else if (t->scr == SCR_COMPARE)
+        vtui_compare_key(t, ch);
     else
         vtui_detail_key(t, ch);
 }
@@ -240,6 +253,8 @@ static void draw(tui_t *t)
         vtui_list_draw(t);
     } else if (t->scr == SCR_RUN) {
         vtui_run_draw(t);
+    } else if (t->scr == SCR_COMPARE) {
+        vtui_compare_draw(t);
     } else {
         vtui_detail_draw(t);
     }
@@ -338,6 +353,8 @@ int viewer_tui(store_t *st, const char *db_path, const char *run_id, int follow)
         if (ch == KEY_RESIZE) {
             if (t.scr == SCR_DETAIL)
                 vtui_detail_build(&t);
+            else if (t.scr == SCR_COMPARE)
+                vtui_compare_build(&t);
             continue;
         }
         key(&t, ch);

@@ -96,9 +96,20 @@ int vtui_run_poll(tui_t *t)
     return 1;
 }
 
+/* A failed attempt that was tried again: shown as a retry (↻), not as an error. */
+static int retry_span(const spantree_span_t *s)
+{
+    return !strcmp(s->op, "retry");
+}
+
+static int failed(const spantree_span_t *s)
+{
+    return s->status == SPAN_ERROR && !retry_span(s);
+}
+
 static attr_t op_attr(const tui_t *t, const spantree_span_t *s)
 {
-    if (s->status == SPAN_ERROR)
+    if (failed(s))
         return vtui_pair(t, C_ERR, A_BOLD);
     if (!strcmp(s->op, "chat"))
         return vtui_pair(t, C_CHAT, A_NORMAL);
@@ -147,16 +158,21 @@ void vtui_run_draw(tui_t *t)
 
     vtui_bar(t, 0, vtui_pair(t, C_HEAD, A_REVERSE));
     vtui_putf(0, 0, W, vtui_pair(t, C_HEAD, A_REVERSE) | A_BOLD,
-              " %.16s %s %s%s | %d err | steps %d %s | %lld+%lld tok $%.6g", t->run.id,
-              t->run.agent, t->run.state, t->follow ? (live(t) ? " LIVE" : " (followed)") : "",
-              m->errors, t->run.step, spantree_fmt_dur(t1 - t0, dur, sizeof dur),
+              " %.16s %s %s%s | %d err %d retried | steps %d %s | %lld+%lld tok $%.6g",
+              t->run.id, t->run.agent, t->run.state,
+              t->follow ? (live(t) ? " LIVE" : " (followed)") : "", m->errors, m->retries,
+              t->run.step, spantree_fmt_dur(t1 - t0, dur, sizeof dur),
               (long long)m->in_tokens, (long long)m->out_tokens, t->run.cost_usd);
 
-    int bw = W >= 120 ? W / 3 : W >= 80 ? 24 : (W / 4 > 6 ? W / 4 : 6);
-    int dw = 7, nw = W - bw - dw - 4;
-    int bx = W - bw;
+    /* Columns: name, tokens and cost (the span's own for a model call, its subtree's
+     * for the others, dim), duration, waterfall. */
+    int bw = W >= 120 ? W / 3 : W >= 80 ? 18 : (W / 5 > 6 ? W / 5 : 6);
+    int dw = 7, tw = 6, cw = 9, nw = W - bw - dw - tw - cw - 4;
+    int bx = W - bw, tx = nw + 2, cx = tx + tw, dx = cx + cw;
     vtui_putf(1, 0, nw + 2, A_BOLD, "  span");
-    vtui_putf(1, nw + 2, dw + 1, A_BOLD, "%*s", dw, "time");
+    vtui_putf(1, tx, tw, A_BOLD, "%*s", tw, "tok");
+    vtui_putf(1, cx, cw, A_BOLD, "%*s", cw, "cost $");
+    vtui_putf(1, dx, dw + 1, A_BOLD, "%*s", dw, "time");
     vtui_putf(1, bx, bw, A_DIM, "0");
     spantree_fmt_dur(span_ns, b2, sizeof b2);
     vtui_put(1, W - (int)strlen(b2), (int)strlen(b2), b2, A_DIM);
@@ -175,12 +191,12 @@ void vtui_run_draw(tui_t *t)
         attr_t base = sel ? A_REVERSE : A_NORMAL;
         if (sel)
             vtui_bar(t, y, A_REVERSE);
-        const char *mark = s->status == SPAN_ERROR ? (t->utf8 ? "✗" : "!")
+        const char *mark = failed(s)             ? (t->utf8 ? "✗" : "!")
+                           : retry_span(s)       ? (t->utf8 ? "↻" : "r")
                            : !s->end_ns          ? (t->utf8 ? "…" : ">")
                            : s->collapsed        ? "+"
                                                  : " ";
-        vtui_put(y, 0, 1, mark,
-                 base | (s->status == SPAN_ERROR ? vtui_pair(t, C_ERR, A_BOLD) : A_BOLD));
+        vtui_put(y, 0, 1, mark, base | (failed(s) ? vtui_pair(t, C_ERR, A_BOLD) : A_BOLD));
         char pre[200], label[400];
         tree_prefix(t, row, pre, sizeof pre);
         int x = 2 + vtui_put(y, 2, nw, pre, base | A_DIM);
@@ -188,9 +204,19 @@ void vtui_run_draw(tui_t *t)
                  s->name ? s->name : s->op, s->retries ? (t->utf8 ? " ↻" : " (retry)") : "");
         x += vtui_put(y, x, nw + 2 - x, label, base | op_attr(t, s));
         if (s->error && x < nw)
-            vtui_putf(y, x, nw + 2 - x, base | vtui_pair(t, C_ERR, A_NORMAL), "  %s", s->error);
+            vtui_putf(y, x, nw + 2 - x,
+                      base | (failed(s) ? vtui_pair(t, C_ERR, A_NORMAL) : vtui_pair(t, C_POINT, 0)),
+                      "  %s", s->error);
+        if (s->sub_tokens || s->sub_cost > 0) {
+            int own = spantree_span_tokens(s) > 0 || spantree_span_cost(s) > 0;
+            char tok[16];
+            vtui_fmt_count(s->sub_tokens, tok, sizeof tok);
+            attr_t a = base | (own ? A_NORMAL : A_DIM);
+            vtui_putf(y, tx, tw, a, "%*s", tw, tok);
+            vtui_putf(y, cx, cw, a, "%*.*f", cw, s->sub_cost < 1 ? 6 : 2, s->sub_cost);
+        }
         int64_t end = spantree_span_end(m, s, now);
-        vtui_putf(y, nw + 2, dw + 1, base, "%*s", dw,
+        vtui_putf(y, dx, dw + 1, base, "%*s", dw,
                   s->point ? "·" : spantree_fmt_dur(end - s->start_ns, dur, sizeof dur));
         /* The waterfall: the span's place in the run, one cell at least. */
         int x0 = (int)((double)(s->start_ns - t0) * bw / (double)span_ns);
@@ -219,7 +245,7 @@ void vtui_run_draw(tui_t *t)
     if (line)
         vtui_put(H - 2, 0, W, line,
                  line == t->msg ? A_BOLD
-                                : (m->nrows && m->spans[m->rows[t->rsel].span].status == SPAN_ERROR
+                                : (m->nrows && failed(&m->spans[m->rows[t->rsel].span])
                                        ? vtui_pair(t, C_ERR, A_BOLD)
                                        : A_NORMAL));
     vtui_bar(t, H - 1, vtui_pair(t, C_HEAD, A_REVERSE));
@@ -341,9 +367,11 @@ static int find_span(tui_t *t, int dir, int (*pred)(const tui_t *, int))
     return found;
 }
 
+/* What `e` visits is what the error count counts: failed spans, denied approvals among
+ * them, and not the retries of a call that may have succeeded afterwards. */
 static int pred_error(const tui_t *t, int i)
 {
-    return t->m->spans[i].status == SPAN_ERROR;
+    return failed(&t->m->spans[i]);
 }
 
 static int pred_match(const tui_t *t, int i)
@@ -526,7 +554,7 @@ void vtui_run_next_error(tui_t *t)
 
 int vtui_run_search(tui_t *t, int dir)
 {
-    if (t->scr == SCR_DETAIL) {
+    if (t->scr == SCR_DETAIL || t->scr == SCR_COMPARE) {
         for (int k = 1; k <= t->det.n; k++) {
             int i = ((t->dtop + dir * k) % t->det.n + t->det.n) % t->det.n;
             if (strcasestr(t->det.v[i].text, t->query)) {

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* Screens, list sort keys, state filters, colour pairs. */
-enum { SCR_LIST, SCR_RUN, SCR_DETAIL };
+enum { SCR_LIST, SCR_RUN, SCR_DETAIL, SCR_COMPARE };
 enum { SORT_NEWEST, SORT_DURATION, SORT_COST, SORT_TOKENS, SORT_STATE, SORT_AGENT, SORT__N };
 enum { FILTERS = 6 };
 enum { C_ERR = 1, C_OK, C_CHAT, C_TOOL, C_STATE, C_POINT, C_HEAD, C_DIM, C_MATCH };
@@ -22,20 +22,22 @@ enum { C_ERR = 1, C_OK, C_CHAT, C_TOOL, C_STATE, C_POINT, C_HEAD, C_DIM, C_MATCH
 /* One row of the runs list (copied out of the store). */
 typedef struct lrun {
     char id[40], agent[128], state[16];
+    char model[160]; /* the model that answered ("provider:model"), else the configured one */
     int steps;
     int64_t created_ns, dur_ns, tokens, last_seq;
     double cost;
-    int errors;         /* -1 until counted */
-    int64_t errors_seq; /* last_seq the count is for */
-    char *error;
+    int errors, retries; /* errors -1 until counted */
+    int64_t errors_seq;  /* last_seq the counts are for */
+    char *error, *input, *answer;
 } lrun_t;
 
-/* Error counts already computed for the runs list, by run id and the last seq counted. */
+/* Error and retry counts already computed for the runs list, by run id and the last seq
+ * counted. */
 enum { ECACHE = 256 };
 typedef struct errcache {
     char id[40];
     int64_t seq;
-    int errors;
+    int errors, retries;
 } errcache_t;
 
 /* The whole state of the interactive viewer; one per viewer_tui() call. */
@@ -48,6 +50,10 @@ typedef struct tui {
     int nruns, caprun;
     int *order, norder;
     int lsel, ltop, sort, rev, filter;
+    char fagent[128], fmodel[160]; /* "" = any agent / model */
+    char mark[40];                 /* run marked for comparison, "" = none */
+    int id_unique;                 /* id prefix length that tells the listed runs apart */
+    char cmp[2][40];               /* the runs on the compare screen */
     int64_t list_at_ns;
     errcache_t ecache[ECACHE];
     int necache, ecache_next;
@@ -75,6 +81,8 @@ void vtui_bar(const tui_t *t, int y, attr_t a);
 /* A message on the status line for a few seconds. */
 void vtui_say(tui_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t vtui_mono_ns(void);
+/* A count in at most 6 columns: "2037", "12.3k", "4.1M". Returns buf. */
+const char *vtui_fmt_count(int64_t n, char *buf, size_t len);
 void vtui_move_sel(int *sel, int n, int delta);
 
 /* Runs list (viewer_list.c). */
@@ -85,6 +93,10 @@ void vtui_list_key(tui_t *t, int ch);
 void vtui_list_next_failed(tui_t *t);
 /* Select the next run matching t->query in direction dir; 1 if found. */
 int vtui_list_search(tui_t *t, int dir);
+/* Compare screen (viewer_list.c): the marked run and the selected one side by side. */
+void vtui_compare_build(tui_t *t);
+void vtui_compare_draw(tui_t *t);
+void vtui_compare_key(tui_t *t, int ch);
 
 /* Run view and detail (viewer_run.c). vtui_run_open: 0 or an ERR_* (message in t->msg). */
 int vtui_run_open(tui_t *t, const char *id);

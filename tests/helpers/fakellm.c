@@ -145,6 +145,60 @@ static const char *last_user_text(json_object *msgs)
     return "";
 }
 
+/* The system prompt of a request: OpenAI's system message, Anthropic's "system" field
+ * (a string or text blocks); "" when there is none. */
+static const char *system_text(json_object *body)
+{
+    json_object *sys, *msgs;
+    if (json_object_object_get_ex(body, "system", &sys)) {
+        if (json_object_is_type(sys, json_type_string))
+            return json_object_get_string(sys);
+        json_object *blk = json_object_is_type(sys, json_type_array)
+                               ? json_object_array_get_idx(sys, 0)
+                               : NULL, *t;
+        return blk && json_object_object_get_ex(blk, "text", &t) ? json_object_get_string(t) : "";
+    }
+    if (!json_object_object_get_ex(body, "messages", &msgs))
+        return "";
+    for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+        json_object *m = json_object_array_get_idx(msgs, i), *role, *c;
+        if (json_object_object_get_ex(m, "role", &role) &&
+            !strcmp(json_object_get_string(role), "system") &&
+            json_object_object_get_ex(m, "content", &c) && json_object_is_type(c, json_type_string))
+            return json_object_get_string(c);
+    }
+    return "";
+}
+
+/* A conditional turn {"when": {"system": S, "input": S}, ..., "else": TURN}: the turn when
+ * the system prompt and the last user message contain those strings (ignoring case), else
+ * its "else" (resolved the same way); NULL when nothing applies. A turn may also be a list
+ * of such turns: the first that applies. Lets one script follow the prompt the way a model
+ * would, answer each case of an eval, and answer a judge and an agent differently. */
+static json_object *resolve_when(json_object *turn, json_object *body, json_object *msgs)
+{
+    json_object *w;
+    if (turn && json_object_is_type(turn, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(turn); i++) {
+            json_object *t = resolve_when(json_object_array_get_idx(turn, i), body, msgs);
+            if (t)
+                return t;
+        }
+        return NULL;
+    }
+    while (turn && json_object_object_get_ex(turn, "when", &w)) {
+        json_object *sys = NULL, *in = NULL;
+        json_object_object_get_ex(w, "system", &sys);
+        json_object_object_get_ex(w, "input", &in);
+        if ((!sys || strcasestr(system_text(body), json_object_get_string(sys))) &&
+            (!in || strcasestr(last_user_text(msgs), json_object_get_string(in))))
+            return turn;
+        if (!json_object_object_get_ex(turn, "else", &turn))
+            return NULL;
+    }
+    return turn;
+}
+
 /* The turn for this request: a borrowed script entry or a new echo turn (*owned set). */
 static json_object *pick_turn(server_t *s, json_object *body, int *owned, int *turn_no)
 {
@@ -154,8 +208,12 @@ static json_object *pick_turn(server_t *s, json_object *body, int *owned, int *t
     *turn_no = n;
     if (s->script && json_object_array_length(s->script) > 0) {
         size_t len = json_object_array_length(s->script);
+        json_object *t = resolve_when(
+            json_object_array_get_idx(s->script, (size_t)n < len ? (size_t)n : len - 1), body,
+            msgs);
         *owned = 0;
-        return json_object_array_get_idx(s->script, (size_t)n < len ? (size_t)n : len - 1);
+        if (t)
+            return t;
     }
     json_object *t = json_object_new_object();
     char buf[4096];
@@ -1022,6 +1080,55 @@ static int parse_faults(server_t *s, const char *v)
     return rc;
 }
 
+/* What is wrong with turn t (NULL: nothing); a conditional turn's "else" is checked too. */
+static const char *turn_problem(json_object *t, int depth)
+{
+    json_object *v, *calls, *w;
+    const char *why = NULL;
+    if (depth > 16)
+        return "\"else\" nested too deep";
+    if (depth == 0 && json_object_is_type(t, json_type_array)) {
+        for (size_t i = 0; !why && i < json_object_array_length(t); i++)
+            why = turn_problem(json_object_array_get_idx(t, i), 1);
+        return json_object_array_length(t) ? why : "an empty list of alternatives";
+    }
+    if (!json_object_is_type(t, json_type_object))
+        why = "expected an object";
+    else if (json_object_object_get_ex(t, "text", &v) &&
+             !json_object_is_type(v, json_type_string))
+        why = "\"text\" must be a string";
+    else if (json_object_object_get_ex(t, "tool_calls", &calls)) {
+        if (!json_object_is_type(calls, json_type_array) || !json_object_array_length(calls))
+            why = "\"tool_calls\" must be a non-empty array";
+        for (size_t k = 0; !why && k < json_object_array_length(calls); k++) {
+            json_object *c = json_object_array_get_idx(calls, k), *name;
+            json_object *cid;
+            if (!json_object_object_get_ex(c, "name", &name) ||
+                !json_object_is_type(name, json_type_string))
+                why = "every tool call needs a string \"name\"";
+            else if (json_object_object_get_ex(c, "id", &cid) && cid &&
+                     !json_object_is_type(cid, json_type_string))
+                why = "a tool call's \"id\" must be a string or null";
+        }
+    } else if (!json_object_object_get_ex(t, "text", &v) &&
+               !json_object_object_get_ex(t, "text_hex", &v) &&
+               !json_object_object_get_ex(t, "json", &v))
+        why = "expected \"text\", \"text_hex\", \"json\" or \"tool_calls\"";
+    if (!why && json_object_object_get_ex(t, "when", &w)) {
+        json_object *c;
+        if (!json_object_is_type(w, json_type_object))
+            why = "\"when\" must be an object {\"system\": S, \"input\": S}";
+        json_object_object_foreach(w, wk, wv) {
+            if (!why && ((strcmp(wk, "system") && strcmp(wk, "input")) ||
+                         !json_object_is_type(wv, json_type_string)))
+                why = "\"when\" takes \"system\" and \"input\" strings";
+        }
+        if (!why && json_object_object_get_ex(t, "else", &c))
+            why = turn_problem(c, depth + 1);
+    }
+    return why;
+}
+
 /* Every turn is {"text": S}, {"json": V} or {"tool_calls": [{"name": S, "arguments": O|S}]}
  * (text may sit beside tool_calls). A bad script fails at start, naming the turn. */
 static int script_check(json_object *script, const char *path)
@@ -1031,30 +1138,8 @@ static int script_check(json_object *script, const char *path)
         return -1;
     }
     for (size_t i = 0; i < json_object_array_length(script); i++) {
-        json_object *t = json_object_array_get_idx(script, i), *v, *calls;
-        const char *why = NULL;
-        if (!json_object_is_type(t, json_type_object))
-            why = "expected an object";
-        else if (json_object_object_get_ex(t, "text", &v) &&
-                 !json_object_is_type(v, json_type_string))
-            why = "\"text\" must be a string";
-        else if (json_object_object_get_ex(t, "tool_calls", &calls)) {
-            if (!json_object_is_type(calls, json_type_array) || !json_object_array_length(calls))
-                why = "\"tool_calls\" must be a non-empty array";
-            for (size_t k = 0; !why && k < json_object_array_length(calls); k++) {
-                json_object *c = json_object_array_get_idx(calls, k), *name;
-                json_object *cid;
-                if (!json_object_object_get_ex(c, "name", &name) ||
-                    !json_object_is_type(name, json_type_string))
-                    why = "every tool call needs a string \"name\"";
-                else if (json_object_object_get_ex(c, "id", &cid) && cid &&
-                         !json_object_is_type(cid, json_type_string))
-                    why = "a tool call's \"id\" must be a string or null";
-            }
-        } else if (!json_object_object_get_ex(t, "text", &v) &&
-                   !json_object_object_get_ex(t, "text_hex", &v) &&
-                   !json_object_object_get_ex(t, "json", &v))
-            why = "expected \"text\", \"text_hex\", \"json\" or \"tool_calls\"";
+        json_object *t = json_object_array_get_idx(script, i);
+        const char *why = turn_problem(t, 0);
         if (why) {
             fprintf(stderr, "fakellm: --script %s: turn %zu (/%zu): %s\n", path, i + 1, i, why);
             return -1;

@@ -90,6 +90,8 @@ static int add_event(store_t *st, store_run_t *run, json_object *ev, int first, 
         snprintf(run->model, sizeof run->model, "offline");
         snprintf(run->state, sizeof run->state, "created");
         run->created_ns = ts;
+        const char *input = attrs ? sget(attrs, "agentd.input") : NULL;
+        run->input = input ? strdup(input) : NULL;
     }
     if (to)
         snprintf(run->state, sizeof run->state, "%s", to);

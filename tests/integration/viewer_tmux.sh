@@ -85,9 +85,9 @@ ENV="env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen-256color TMPDIR=$TMP"
 
 # ---- list screen --------------------------------------------------------------------
 start "$ENV $AGENTD trace --db $DB"
-check "list shows the runs" wait_for "5f3a9c12e4b0d7a1"
+check "list shows the runs" wait_for "5f3a9c12 "
 shot list
-check "list has the three runs" sh -c "[ \$(tmux -L $SOCK capture-pane -p -t $CUR | grep -cE '^[> ] [0-9a-f]{16} ') -eq 3 ]"
+check "list has the three runs (ids shortened at 80 columns)" sh -c "[ \$(tmux -L $SOCK capture-pane -p -t $CUR | grep -cE '^[> ][ *][0-9a-f]{8} ') -eq 3 ]"
 check "list shows state and key hints" sh -c "tmux -L $SOCK capture-pane -p -t $CUR | grep -q 'failed' && tmux -L $SOCK capture-pane -p -t $CUR | grep -qF 'q quit'"
 keys f f f
 check "filter by state: failed" wait_for "1 shown / 3"
@@ -97,17 +97,20 @@ keys f f f
 check "filter back to all" wait_for "3 shown / 3"
 keys s
 check "sort by duration" wait_for "sort: duration"
-check "longest run first" sh -c "tmux -L $SOCK capture-pane -p -t $CUR | sed -n 3p | grep -q 77aa00bb11cc22dd"
+check "longest run first" sh -c "tmux -L $SOCK capture-pane -p -t $CUR | sed -n 3p | grep -q 77aa00bb"
 keys s s s s s
 check "sort back to newest" wait_for "sort: newest"
 
 # ---- resize --------------------------------------------------------------------------
-T resize-window -t "$CUR" -x 110 -y 30
-check "resize: wider layout shows start times" wait_for "started"
+T resize-window -t "$CUR" -x 130 -y 30
+check "resize: wider layout shows whole ids and steps" wait_for "5f3a9c12e4b0d7a1"
+check "resize: steps column" on_screen "steps"
 shot list-110x30
+T resize-window -t "$CUR" -x 190 -y 30
+check "resize: widest layout shows start times" wait_for "started"
 T resize-window -t "$CUR" -x 80 -y 24
-check "resize back to 80x24" wait_gone "started"
-check "hints intact at 80 columns" wait_for "e failed q quit"
+check "resize back to 80x24" wait_gone "5f3a9c12e4b0d7a1"
+check "hints intact at 80 columns" wait_for "c compare q quit"
 
 # ---- run view, next error, detail ----------------------------------------------------
 keys / 5f3a Enter
@@ -141,7 +144,7 @@ check "search in the run view" wait_for "call=call_2"
 keys n
 check "n finds the next match" wait_for "call=call_2"
 keys q
-check "q returns to the list" wait_for "e failed q quit"
+check "q returns to the list" wait_for "c compare q quit"
 keys q
 check "q quits with status 0" wait_for "EXIT=0"
 check "terminal modes restored" wait_for "icanon echo"

@@ -4,6 +4,8 @@
 #include "check.h"
 #include "err.h"
 #include "otlp.h"
+#include "otlp_content.h"
+#include "otlp_send.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -32,7 +34,7 @@ static json_object *export(spantree_t *m)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    CHECK_EQ_INT(otlp_write(m, f), 0);
+    CHECK_EQ_INT(otlp_write(m, 0, f), 0);
     fclose(f);
     CHECK(len > 2 && buf[len - 1] == '\n');
     CHECK(memchr(buf, '\n', len - 1) == NULL);
@@ -281,6 +283,186 @@ static void test_crash_resumed(void)
     spantree_free(m);
 }
 
+static json_object *int_value(json_object *attrs, const char *key)
+{
+    return get(attr(attrs, key), "intValue");
+}
+
+/* The GenAI conventions as backends read them, from a trace as the runtime writes it
+ * (provider-prefixed request model, one finish reason as a string, run totals repeated on
+ * the root's end, absolute paths, a fallback that answered). */
+static void test_genai_conventions(void)
+{
+    spantree_t *m = load("tests/fixtures/traces/genai_run.jsonl");
+    json_object *td = export(m);
+    check_structure(td, "01a23454f416716d01a23454f416716d");
+    json_object *spans = spans_of(td);
+    json_object *c1 = get(span_named(spans, "e50b713473384bc4"), "attributes");
+    CHECK_EQ_STR(attr_str(c1, "gen_ai.request.model"), "gpt-4o-mini");
+    CHECK_EQ_STR(attr_str(c1, "gen_ai.provider.name"), "openai");
+    json_object *fr = get(get(attr(c1, "gen_ai.response.finish_reasons"), "arrayValue"), "values");
+    CHECK_EQ_INT(fr ? json_object_array_length(fr) : 0, 1);
+    CHECK_EQ_STR(json_object_get_string(get(json_object_array_get_idx(fr, 0), "stringValue")),
+                 "tool_calls");
+    CHECK_EQ_STR(json_object_get_string(get(span_named(spans, "e50b713473384bc4"), "name")),
+                 "chat gpt-4o-mini");
+    /* The fallback answered: the request that produced the answer went to its model. */
+    json_object *c2 = get(span_named(spans, "250d82c54137d298"), "attributes");
+    CHECK_EQ_STR(attr_str(c2, "gen_ai.provider.name"), "offline");
+    CHECK_EQ_STR(attr_str(c2, "gen_ai.request.model"), "default");
+    CHECK_EQ_STR(attr_str(c2, "agentd.fallback.from"), "openai:gpt-4o-mini");
+    /* The root carries no gen_ai.usage.*: a backend summing them over the trace gets the
+     * model calls' tokens once. */
+    json_object *root = get(span_named(spans, "01a23454f416716d"), "attributes");
+    CHECK(attr(root, "gen_ai.usage.input_tokens") == NULL);
+    CHECK(attr(root, "gen_ai.usage.output_tokens") == NULL);
+    CHECK(attr(root, "gen_ai.usage.cost") == NULL);
+    CHECK_EQ_STR(json_object_get_string(int_value(root, "agentd.run.input_tokens")), "2108");
+    CHECK_EQ_STR(json_object_get_string(int_value(root, "agentd.run.output_tokens")), "170");
+    CHECK_EQ_STR(attr_str(root, "gen_ai.request.model"), "gpt-4o-mini");
+    CHECK_EQ_STR(attr_str(root, "gen_ai.provider.name"), "openai");
+    long long in = 0, out = 0;
+    for (size_t i = 0; i < json_object_array_length(spans); i++) {
+        json_object *a = get(json_object_array_get_idx(spans, i), "attributes");
+        json_object *v = int_value(a, "gen_ai.usage.input_tokens");
+        in += v ? strtoll(json_object_get_string(v), NULL, 10) : 0;
+        v = int_value(a, "gen_ai.usage.output_tokens");
+        out += v ? strtoll(json_object_get_string(v), NULL, 10) : 0;
+    }
+    CHECK_EQ_INT(in, 948 + 1160);
+    CHECK_EQ_INT(out, 20 + 150);
+    /* Paths relative to the agent's folder: no home directory in the export. */
+    CHECK_EQ_STR(attr_str(root, "agentd.agent.path"), "support.lua");
+    CHECK_EQ_STR(attr_str(root, "agentd.prompt_file"), "prompts/support.md");
+    json_object_put(td);
+    spantree_free(m);
+}
+
+/* A denied approval: an event (with its message) of the state span that asked for it. */
+static void test_denied_approval(void)
+{
+    spantree_t *m = load("tests/fixtures/traces/approval_denied.jsonl");
+    json_object *td = export(m);
+    check_structure(td, "01a2345512ad481c01a2345512ad481c");
+    json_object *act = span_named(spans_of(td), "c7e6b9431bcc7139");
+    json_object *evs = get(act, "events");
+    int found = 0;
+    for (size_t i = 0; evs && i < json_object_array_length(evs); i++) {
+        json_object *e = json_object_array_get_idx(evs, i);
+        if (!strcmp(json_object_get_string(get(e, "name")), "guardrail denied")) {
+            found = 1;
+            CHECK_EQ_STR(attr_str(get(e, "attributes"), "error.message"),
+                         "denied by operator: customer must send photos first");
+        }
+    }
+    CHECK(found);
+    json_object_put(td);
+    spantree_free(m);
+}
+
+static void test_paths(void)
+{
+    spantree_t *m = spantree_new(NULL);
+    char err[200];
+    CHECK_EQ_INT(spantree_add(m,
+                              "{\"seq\":1,\"ts_ns\":1,\"run_id\":\"r\",\"span_id\":\"r\","
+                              "\"phase\":\"begin\",\"op\":\"invoke_agent\",\"attrs\":{"
+                              "\"agentd.agent.path\":\"/srv/a/agents/x.lua\","
+                              "\"agentd.prompt_file\":\"/srv/a/shared/p.md\"}}",
+                              err, sizeof err),
+                 0);
+    json_object *td = export(m);
+    json_object *a = get(json_object_array_get_idx(spans_of(td), 0), "attributes");
+    CHECK_EQ_STR(attr_str(a, "agentd.agent.path"), "x.lua");
+    CHECK_EQ_STR(attr_str(a, "agentd.prompt_file"), "../shared/p.md");
+    json_object_put(td);
+    spantree_free(m);
+}
+
+/* Content capture: the conventions' shapes from a stored conversation, secrets redacted,
+ * and nothing of it without OTLP_CONTENT. */
+static void test_content(void)
+{
+    setenv("TEST_OTLP_API_KEY", "zz-secret-value-123", 1);
+    spantree_t *m = load("tests/fixtures/traces/genai_run.jsonl");
+    json_object *msgs = json_tokener_parse(
+        "[{\"role\":\"system\",\"content\":\"You are the Acme agent.\"},"
+        "{\"role\":\"user\",\"content\":\"Where is my order 1042? key zz-secret-value-123\"},"
+        "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"call_1\","
+        "\"name\":\"lookup_order\",\"arguments\":\"{\\\"order_id\\\":\\\"1042\\\"}\"}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"name\":\"lookup_order\","
+        "\"content\":\"{\\\"status\\\":\\\"in_transit\\\"}\"},"
+        "{\"role\":\"assistant\",\"content\":\"It is in transit.\"}]");
+    json_object *tools = json_tokener_parse(
+        "[{\"name\":\"lookup_order\",\"description\":\"Look up an order\","
+        "\"parameters\":{\"type\":\"object\"}}]");
+    CHECK(msgs && tools);
+    CHECK_EQ_INT(otlp_content_add(m, msgs, tools), 0);
+    json_object *plain = otlp_build(m, 0);
+    json_object *full = otlp_build(m, OTLP_CONTENT);
+    /* The first chat: request = 2 messages (system + user), reply = message 2. */
+    json_object *c1 = get(span_named(spans_of(full), "e50b713473384bc4"), "attributes");
+    CHECK_EQ_STR(attr_str(c1, "gen_ai.system_instructions"),
+                 "[{\"type\":\"text\",\"content\":\"You are the Acme agent.\"}]");
+    const char *in1 = attr_str(c1, "gen_ai.input.messages");
+    CHECK(in1 && !strncmp(in1,
+                          "[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"Where "
+                          "is my order 1042? key [REDACTED]",
+                          strlen("[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":"
+                                 "\"Where is my order 1042? key [REDACTED]")));
+    CHECK_EQ_STR(attr_str(c1, "gen_ai.output.messages"),
+                 "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"tool_call\",\"id\":\"call_1\","
+                 "\"name\":\"lookup_order\",\"arguments\":{\"order_id\":\"1042\"}}],"
+                 "\"finish_reason\":\"tool_calls\"}]");
+    CHECK_EQ_STR(attr_str(c1, "gen_ai.tool.definitions"),
+                 "[{\"type\":\"function\",\"name\":\"lookup_order\",\"description\":\"Look up an "
+                 "order\",\"parameters\":{\"type\":\"object\"}}]");
+    /* The second chat's request holds the tool result as a tool_call_response part. */
+    json_object *c2 = get(span_named(spans_of(full), "250d82c54137d298"), "attributes");
+    const char *in2 = attr_str(c2, "gen_ai.input.messages");
+    CHECK(in2 && strstr(in2, "{\"type\":\"tool_call_response\",\"id\":\"call_1\","
+                             "\"response\":{\"status\":\"in_transit\"}}"));
+    /* The root: the user's input and the final answer. */
+    json_object *root = get(span_named(spans_of(full), "01a23454f416716d"), "attributes");
+    CHECK_EQ_STR(attr_str(root, "gen_ai.output.messages"),
+                 "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"It is in "
+                 "transit.\"}]}]");
+    /* Without the flag: no messages, no tool arguments, no input. */
+    const char *text = json_object_to_json_string(plain);
+    CHECK(!strstr(text, "gen_ai.input.messages") && !strstr(text, "gen_ai.tool.call.arguments") &&
+          !strstr(text, "agentd.input") && !strstr(text, "zz-secret"));
+    CHECK(!strstr(json_object_to_json_string(full), "zz-secret"));
+    json_object_put(plain);
+    json_object_put(full);
+    json_object_put(msgs);
+    json_object_put(tools);
+    spantree_free(m);
+    unsetenv("TEST_OTLP_API_KEY");
+}
+
+static void test_send_config(void)
+{
+    char url[200];
+    CHECK_EQ_INT(otlp_send_url("http://127.0.0.1:4318", url, sizeof url), 0);
+    CHECK_EQ_STR(url, "http://127.0.0.1:4318/v1/traces");
+    CHECK_EQ_INT(otlp_send_url("https://cloud.langfuse.com/api/public/otel/", url, sizeof url), 0);
+    CHECK_EQ_STR(url, "https://cloud.langfuse.com/api/public/otel/v1/traces");
+    CHECK_EQ_INT(otlp_send_url("http://h:4318/v1/traces", url, sizeof url), 0);
+    CHECK_EQ_STR(url, "http://h:4318/v1/traces");
+    CHECK_EQ_INT(otlp_send_url("localhost:4318", url, sizeof url), ERR_INVAL);
+    CHECK(strstr(url, "not an http:// or https:// URL") != NULL);
+    char *list[8] = {NULL};
+    int n = otlp_send_env_headers(" Authorization=Basic%20abc== , x-langfuse-ingestion-version=4",
+                                  list, 0, 8);
+    CHECK_EQ_INT(n, 2);
+    CHECK_EQ_STR(list[0], "Authorization: Basic abc==");
+    CHECK_EQ_STR(list[1], "x-langfuse-ingestion-version: 4");
+    CHECK(list[2] == NULL);
+    for (int i = 0; i < n; i++)
+        free(list[i]);
+    CHECK_EQ_INT(otlp_send_env_headers("novalue", list, 0, 8), ERR_INVAL);
+}
+
 static void test_ids(void)
 {
     char t[33], s[17];
@@ -293,7 +475,7 @@ static void test_ids(void)
     otlp_span_id("tool-7", s);
     CHECK(hex_lower(s, 16));
     spantree_t *m = spantree_new("x");
-    CHECK_EQ_INT(otlp_write(m, stdout), ERR_INVAL);
+    CHECK_EQ_INT(otlp_write(m, 0, stdout), ERR_INVAL);
     spantree_free(m);
 }
 
@@ -302,5 +484,10 @@ int main(void)
     RUN(test_failed_run);
     RUN(test_crash_resumed);
     RUN(test_ids);
+    RUN(test_genai_conventions);
+    RUN(test_denied_approval);
+    RUN(test_paths);
+    RUN(test_content);
+    RUN(test_send_config);
     return check_report();
 }

@@ -90,13 +90,19 @@ static void test_failed_run_tree(void)
     int act = spantree_find(m, "b000000000000001");
     CHECK_EQ_INT(m->spans[act].end_ns, m->spans[spantree_find(m, "f000000000000001")].start_ns);
     CHECK_EQ_INT(m->spans[act].status, SPAN_OK);
-    CHECK_EQ_INT(m->spans[act].sub_errors, 2);
+    CHECK_EQ_INT(m->spans[act].sub_errors, 1); /* the tool; its failed retry is no error */
     /* Totals: two successful chats and one failed, usage summed, retries counted. */
     CHECK_EQ_INT(m->in_tokens, 812 + 1104);
     CHECK_EQ_INT(m->out_tokens, 64 + 57);
     CHECK(m->cost > 0.000359 && m->cost < 0.000361);
     CHECK_EQ_INT(m->retries, 2);
-    CHECK_EQ_INT(m->errors, 4); /* tool, 2 retries, root */
+    CHECK_EQ_INT(m->errors, 2); /* the tool and the root; the 2 retries are counted apart */
+    /* Usage per subtree: the second plan holds the second chat; the root holds both. */
+    root = spantree_root(m);
+    CHECK_EQ_INT(m->spans[root].sub_tokens, 812 + 64 + 1104 + 57);
+    CHECK(m->spans[root].sub_cost > 0.000359 && m->spans[root].sub_cost < 0.000361);
+    CHECK_EQ_INT(spantree_span_tokens(&m->spans[root]), 0);
+    CHECK_EQ_INT(m->spans[spantree_find(m, "c000000000000001")].sub_tokens, 812 + 64);
     CHECK_EQ_STR(m->agent, "support");
     CHECK_EQ_STR(m->last_state, "failed");
     CHECK_EQ_INT(m->steps, 2);
@@ -337,8 +343,36 @@ static void test_big_run_speed(void)
     spantree_free(m);
 }
 
+/* A denied approval is posted on the root when the operator answers: it becomes a failed
+ * instant span beside the approval request of the same call, counted as an error. A tool
+ * that failed (search_kb here) is the other error; nothing in this run was retried. */
+static void test_denied_approval(void)
+{
+    spantree_t *m = load("tests/fixtures/traces/approval_denied.jsonl");
+    CHECK_EQ_INT(spantree_flatten(m, 1), 0);
+    CHECK_EQ_INT(m->errors, 2);
+    CHECK_EQ_INT(m->retries, 0);
+    int d = spantree_find(m, "ev13");
+    CHECK(d >= 0);
+    if (d < 0)
+        goto done;
+    const spantree_span_t *s = &m->spans[d];
+    CHECK_EQ_INT(s->status, SPAN_ERROR);
+    CHECK(s->point);
+    CHECK_EQ_STR(s->name, "guardrail denied");
+    CHECK_EQ_STR(s->error, "denied by operator: customer must send photos first");
+    int ask = spantree_find(m, "c2bd1b7fed99f4e7"); /* guardrail approval_required */
+    CHECK(ask >= 0 && !strcmp(s->parent, m->spans[ask].parent));
+    CHECK_EQ_STR(spantree_attr_str(s, "gen_ai.tool.call.id"), "call_1_1");
+    /* The root no longer holds the decision as one of its own events. */
+    CHECK_EQ_INT(m->spans[spantree_root(m)].status, SPAN_OK);
+done:
+    spantree_free(m);
+}
+
 int main(void)
 {
+    RUN(test_denied_approval);
     RUN(test_failed_run_tree);
     RUN(test_collapse_and_search);
     RUN(test_incremental);

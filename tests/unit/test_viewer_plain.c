@@ -41,7 +41,7 @@ static void test_tree(void)
     char *t = tree_text(m);
     CHECK(strstr(t, "run 5f3a9c12e4b0d7a1  agent support  state failed") != NULL);
     CHECK(strstr(t, "tokens 1916 in / 121 out") != NULL);
-    CHECK(strstr(t, "errors 4") != NULL);
+    CHECK(strstr(t, "errors 2  retries 2") != NULL);
     /* UTF-8 locale: box-drawing tree; the failing tool with its error and arguments. */
     CHECK(strstr(t, "│  ├─ execute_tool lookup_order") != NULL);
     CHECK(strstr(t, "5.28s  ERROR  call=call_1 args={\"order_id\":\"1042\"} error: lookup_order: "
