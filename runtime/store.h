@@ -27,6 +27,8 @@
 #ifndef AGENTD_STORE_H
 #define AGENTD_STORE_H
 
+#include "err.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -278,18 +280,19 @@ typedef struct store_batch {
 } store_batch_t;
 /* Opens and commits its own transaction: the batch row (owned by b->owner until
  * b->lease_until_ns) and inputs[0..n-1] as inputs 1..n. */
-int store_batch_create(store_t *st, const store_batch_t *b, const char *const *inputs, size_t n);
+int store_batch_create(store_t *st, const store_batch_t *b, const char *const *inputs,
+                       size_t n) AGENTD_WUR;
 /* The batch with this id (or unique id prefix): ERR_NOTFOUND, ERR_INVAL when ambiguous. */
 int store_batch_get(store_t *st, const char *id_or_prefix, store_batch_t *out);
 /* Take the batch for owner, as store_run_claim does for a run (ERR_BUSY when a live process
  * drives it). */
 int store_batch_claim(store_t *st, const char *id, const char *owner, int64_t now_ns,
-                      int64_t lease_until_ns);
+                      int64_t lease_until_ns) AGENTD_WUR;
 /* Inputs of batch id that have no run yet, in order; n passed to cb is the input's number. */
 int store_batch_pending(store_t *st, const char *id, store_text_fn cb, void *ud);
 /* Inside the transaction that inserts run_id: mark input n of batch id as taken by it.
  * ERR_BUSY when the input already has a run (it must not run twice). */
-int store_batch_take(store_t *st, const char *id, int64_t n, const char *run_id);
+int store_batch_take(store_t *st, const char *id, int64_t n, const char *run_id) AGENTD_WUR;
 /* Batches with inputs not yet started whose lease is claimable (their process is gone),
  * oldest first; cb gets the batch id and its agent's path. */
 int store_batches_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud);

@@ -11,6 +11,8 @@
 #ifndef AGENTD_TEXT_H
 #define AGENTD_TEXT_H
 
+#include "err.h"
+
 #include <stddef.h>
 
 /* Length (1-4) of the UTF-8 sequence at s (at most n bytes, n > 0), or 0 when it is not a
@@ -20,7 +22,8 @@ size_t text_utf8_len(const unsigned char *s, size_t n);
 long text_utf8_bad(const char *s, size_t n);
 /* 0 when s[0..n) is valid UTF-8 without a NUL byte; else ERR_INVAL with one line in errbuf:
  * "SOURCE: not valid UTF-8 (byte N); ..." or "SOURCE: contains a NUL byte (byte N)". */
-int text_check(const char *s, size_t n, const char *source, char *errbuf, size_t errlen);
+int text_check(const char *s, size_t n, const char *source, char *errbuf,
+               size_t errlen) AGENTD_WUR;
 
 /* Make s (NUL-terminated) safe to show and store as text, in place: each byte of an
  * invalid UTF-8 sequence (a peer's raw bytes, a sequence cut by truncation) becomes '?',
