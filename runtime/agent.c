@@ -31,7 +31,7 @@ static void fnv_hex(const char *s, char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static char *read_file(const char *path)
+static char *read_file(const char *path, size_t *out_len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -61,6 +61,7 @@ static char *read_file(const char *path)
         return NULL;
     }
     buf[len] = 0;
+    *out_len = len;
     return buf;
 }
 
@@ -171,10 +172,14 @@ static int load_prompt(agent_t *a, json_object *t, char *errbuf, size_t errlen)
         if (!a->prompt_file)
             return ERR_NOMEM;
         snprintf(a->prompt_file, n, "%s/%s", file[0] == '/' ? "" : a->dir, file);
-        a->system_prompt = read_file(a->prompt_file);
+        size_t len = 0;
+        a->system_prompt = read_file(a->prompt_file, &len);
         if (!a->system_prompt)
             return err_set(errbuf, errlen, ERR_IO, "%s: system_prompt_file: cannot read %s",
                            a->path, a->prompt_file);
+        /* It is sent to models and hashed into every trace: text, and all of it. */
+        if (text_check(a->system_prompt, len, a->prompt_file, errbuf, errlen))
+            return ERR_INVAL;
     } else {
         a->system_prompt = strdup(inline_p ? inline_p : "You are a helpful assistant.");
     }

@@ -153,6 +153,13 @@ refused "agent name with a NUL byte" $? "$CL/a.lua: name: string contains a NUL 
 printf 'return { name = "x", system_prompt = "caf\\xe9" }\n' >"$CL/a.lua"
 "$AGENTD" run "$CL/a.lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
 refused "agent prompt not UTF-8" $? "$CL/a.lua: system_prompt: string is not valid UTF-8 (byte 3)"
+printf 'You help.\000 Hidden rules.' >"$CL/p.md"
+printf 'return { name = "x", system_prompt_file = "p.md" }\n' >"$CL/a.lua"
+"$AGENTD" run "$CL/a.lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "prompt file with a NUL byte" $? "$CL/p.md: contains a NUL byte (byte 9)"
+printf 'Caf\351 rules' >"$CL/p.md"
+"$AGENTD" run "$CL/a.lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "prompt file not UTF-8" $? "$CL/p.md: not valid UTF-8 (byte 3)"
 mkdir -p "$CL/tools"
 printf 'return { name = "t\\0x", description = "d", parameters = { type = "object" }, run = function() return 1 end }\n' >"$CL/tools/t.lua"
 "$AGENTD" tools check "$CL/tools/t.lua" >"$TMP/x.out" 2>&1
