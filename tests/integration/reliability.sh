@@ -270,7 +270,7 @@ if mkdir -p "$RO/ro" && mount --bind "$RO/db" "$RO/ro" 2>/dev/null && mount -o r
 else
     rmdir "$RO/ro"; chmod a-w "$RO/db/a.db" "$RO/db"; ln -s "$RO/db" "$RO/ro"
 fi
-for cmd in "runs" "runs --json" "trace $rid --plain" "trace $rid --json" "sessions list"; do
+for cmd in "runs" "runs --json" "trace $rid --plain" "trace $rid --json" "sessions list" "stats --since all"; do
     # shellcheck disable=SC2086
     "$AGENTD" $cmd --db "$RO/ro/a.db" >"$TMP/ro.out" 2>"$TMP/ro.err"; rc=$?
     [ $rc -eq 0 ] && [ -s "$TMP/ro.out" ] && ok "read-only database: agentd $cmd" \
@@ -288,7 +288,7 @@ echo "this is not a database, just text long enough to be read as a header .....
 cp "$RO/db/a.db" "$TMP/newer.db"; sqlite3 "$TMP/newer.db" "PRAGMA user_version=999"
 head -c 8192 "$RO/db/a.db" >"$TMP/trunc.db"; head -c 20000 /dev/urandom >>"$TMP/trunc.db"
 for db in junk newer trunc; do
-    for cmd in "runs" "trace $rid --plain" "resume --all" "gc --keep 1" "sessions list" "run agents/support.lua hi" "resume $rid" "batch agents/support.lua $TMP/one.jsonl"; do
+    for cmd in "runs" "trace $rid --plain" "resume --all" "gc --keep 1" "sessions list" "stats" "run agents/support.lua hi" "resume $rid" "batch agents/support.lua $TMP/one.jsonl"; do
         echo '"hi"' >"$TMP/one.jsonl"
         # shellcheck disable=SC2086
         "$AGENTD" $cmd --db "$TMP/$db.db" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
