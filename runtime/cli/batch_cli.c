@@ -298,7 +298,7 @@ static int record(batch_t *b)
 
 static int take_pending(void *ud, int64_t n, const char *input)
 {
-    return add_input(ud, n, input);
+    return add_input(ud, n, input) ? ERR_NOMEM : 0;
 }
 
 /* --resume: this process takes the batch over and loads the inputs that have no run. */
