@@ -658,5 +658,11 @@ int run_cli_decide(int argc, char **argv)
                 approve ? "" : " --reason TEXT");
         return CLI_USAGE;
     }
+    char err[300];
+    /* The reason goes to the model, the trace and the database as text. */
+    if (reason && text_check(reason, strlen(reason), "--reason", err, sizeof err)) {
+        fprintf(stderr, "agentd: %s\n", err);
+        return CLI_USAGE;
+    }
     return resume_common(&c, c.pos[0], 1, approve, c.pos[1], reason);
 }
