@@ -130,8 +130,9 @@ static void draw(batch_t *b, int force)
 static void start_more(batch_t *b)
 {
     char id[17], err[512];
-    /* After a database error (a full disk, say) starting more runs would only fail too. */
-    while (!b->stopped && b->next < b->ninputs &&
+    /* After a database error (a full disk, say) starting more runs would only fail too;
+     * after Ctrl-C the user wants the batch to stop, not its next inputs to start. */
+    while (!b->stopped && !b->s.cancelled && b->next < b->ninputs &&
            b->started - b->ended < (size_t)b->concurrency) {
         machine_start_opts_t so = {.batch_id = b->id, .batch_n = b->nums[b->next]};
         const char *in = b->inputs[b->next++];
@@ -237,6 +238,9 @@ static void summary(batch_t *b)
                "cause, then `agentd batch --resume %s` (or `agentd resume --all`) finishes "
                "them\n",
                b->stopped, b->ninputs - b->next, b->id);
+    else if (b->s.cancelled && b->next < b->ninputs)
+        printf("interrupted: %zu inputs were not started; `agentd batch --resume %s` starts "
+               "them\n", b->ninputs - b->next, b->id);
 }
 
 /* Thousands of concurrent runs hold thousands of sockets: lift the soft descriptor limit

@@ -124,6 +124,17 @@ done
 batch_check "three kills: every input ran exactly once, all done" "$TMP/b2.db"
 "$AGENTD" batch --resume "$bid" --db "$TMP/b2.db" --json >"$TMP/b.out" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q '"runs":0' "$TMP/b.out" && ok "resuming a finished batch starts nothing" || fail "resume finished batch" "rc=$rc $(cat "$TMP/b.out")"
+# Ctrl-C stops the batch: the runs in flight are cancelled, no further input starts; the
+# rest is still recorded and `batch --resume` starts it.
+"$AGENTD" batch $NAP "$TMP/naps.jsonl" --concurrency 20 --db "$TMP/b3.db" >"$TMP/b.out" 2>"$TMP/b.err" &
+bp=$!; sleep 0.4; kill -INT $bp; wait $bp; rc=$?
+bid3=$(sed -n 's/^agentd: batch \(b[0-9a-f]*\): .*/\1/p' "$TMP/b.err")
+runs3=$(sqlite3 "$TMP/b3.db" "SELECT count(*) FROM runs"); left3=$(sqlite3 "$TMP/b3.db" "SELECT count(*) FROM batch_inputs WHERE run_id IS NULL")
+[ $rc -eq 1 ] && [ "$left3" -gt 0 ] && [ $((runs3 + left3)) = 300 ] && grep -q "^interrupted: $left3 inputs were not started; \`agentd batch --resume $bid3\`" "$TMP/b.out" \
+    && ok "Ctrl-C stops the batch: $runs3 runs started, $left3 inputs left recorded" || fail "Ctrl-C stops the batch" "rc=$rc runs=$runs3 left=$left3 $(tail -2 "$TMP/b.out")"
+"$AGENTD" batch --resume "$bid3" --db "$TMP/b3.db" >/dev/null 2>&1
+n3=$(sqlite3 "$TMP/b3.db" "SELECT count(*) || ' ' || count(DISTINCT input) FROM runs")
+[ "$n3" = "300 300" ] && ok "after Ctrl-C, batch --resume starts the rest (each input once)" || fail "resume after Ctrl-C" "$n3"
 "$AGENTD" batch --resume bffff --db "$TMP/b2.db" >/dev/null 2>"$TMP/b.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "bffff: no such batch" "$TMP/b.err" && ok "an unknown batch id exits 2 naming it" || fail "unknown batch" "rc=$rc $(cat "$TMP/b.err")"
 
