@@ -315,6 +315,7 @@ done
 # Locked: another process holds the write lock past the busy timeout ($AGENTD_BUSY_TIMEOUT_MS).
 cp "$RO/db/a.db" "$TMP/locked.db"
 sqlite3 "$TMP/locked.db" "UPDATE runs SET state='observing', owner='', ended_ns=0" # one to resume
+: >"$TMP/lock.out"
 python3 - "$TMP/locked.db" >"$TMP/lock.out" 2>&1 <<'PY' &
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
