@@ -9,8 +9,11 @@
 
 #include "err.h"
 #include "guard/guard.h"
+#include "model.h"
 #include "prompt/prompt.h"
 #include "sandbox.h"
+#include "schema/schema.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +34,7 @@ static void fnv_hex(const char *s, char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static char *read_file(const char *path)
+static char *read_file(const char *path, size_t *out_len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -61,6 +64,7 @@ static char *read_file(const char *path)
         return NULL;
     }
     buf[len] = 0;
+    *out_len = len;
     return buf;
 }
 
@@ -119,6 +123,41 @@ static int get_number(json_object *t, const char *key, double lo, double dflt, d
     return 0;
 }
 
+/* Every field of table t (named where, "" for the top level) must be in known: a typo
+ * (`limts`, `tool`) would otherwise be a setting silently ignored. */
+static int check_fields(json_object *t, const char *where, const char *const *known,
+                        const char *path, char *errbuf, size_t errlen)
+{
+    json_object_object_foreach(t, k, v)
+    {
+        (void)v;
+        size_t i = 0;
+        while (known[i] && strcmp(known[i], k) != 0)
+            i++;
+        if (known[i])
+            continue;
+        char list[600] = "";
+        for (i = 0; known[i]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                     known[i]);
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: %s%s%s: unknown field (known: %s)", path,
+                       where, *where ? "." : "", k, list);
+    }
+    return 0;
+}
+
+/* The fields an agent file may have (docs/agents.md). A module that reads a new field from
+ * the agent's table adds it here. */
+static const char *const agent_fields[] = {
+    "name", "description", "model", "fallbacks", "system_prompt", "system_prompt_file",
+    "tools", "limits", "output_schema", "policy", "approval", "memory", "default_input",
+    "mcp", "endpoints", "kb", "kb_sources", "strategy", "agents", "handoffs", "vars",
+    "guardrails", "hooks", NULL};
+static const char *const limit_fields[] = {"max_steps", "max_tool_calls", "loop_limit",
+                                           "deadline_s", "max_tokens", "max_cost_usd",
+                                           "max_model_calls", "max_replans", NULL};
+static const char *const policy_fields[] = {"http_allow", "exec_allow", "secrets", NULL};
+
 static int load_prompt(agent_t *a, json_object *t, char *errbuf, size_t errlen)
 {
     const char *inline_p, *file;
@@ -136,10 +175,14 @@ static int load_prompt(agent_t *a, json_object *t, char *errbuf, size_t errlen)
         if (!a->prompt_file)
             return ERR_NOMEM;
         snprintf(a->prompt_file, n, "%s/%s", file[0] == '/' ? "" : a->dir, file);
-        a->system_prompt = read_file(a->prompt_file);
+        size_t len = 0;
+        a->system_prompt = read_file(a->prompt_file, &len);
         if (!a->system_prompt)
             return err_set(errbuf, errlen, ERR_IO, "%s: system_prompt_file: cannot read %s",
                            a->path, a->prompt_file);
+        /* It is sent to models and hashed into every trace: text, and all of it. */
+        if (text_check(a->system_prompt, len, a->prompt_file, errbuf, errlen))
+            return ERR_INVAL;
     } else {
         a->system_prompt = strdup(inline_p ? inline_p : "You are a helpful assistant.");
     }
@@ -201,6 +244,13 @@ static int load_models(agent_t *a, json_object *t, char *errbuf, size_t errlen)
         a->models = NULL;
         return err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", a->path);
     }
+    char why[400];
+    for (size_t i = 0; i <= n; i++)
+        if (model_name_check(a->models[i], why, sizeof why)) {
+            if (i == 0)
+                return err_set(errbuf, errlen, ERR_INVAL, "%s: model: %s", a->path, why);
+            return err_set(errbuf, errlen, ERR_INVAL, "%s: fallbacks[%zu]: %s", a->path, i, why);
+        }
     return 0;
 }
 
@@ -210,6 +260,8 @@ static int load_limits(agent_t *a, json_object *t, char *errbuf, size_t errlen)
     if (json_object_object_get_ex(t, "limits", &lim) && lim &&
         !json_object_is_type(lim, json_type_object))
         return err_set(errbuf, errlen, ERR_INVAL, "%s: limits: must be a table", a->path);
+    if (lim && check_fields(lim, "limits", limit_fields, a->path, errbuf, errlen))
+        return ERR_INVAL;
     double steps, calls, loops, deadline, tokens, cost, mcalls;
     int rc = get_number(lim, "max_steps", 1, 10, &steps, a->path, errbuf, errlen);
     if (!rc)
@@ -306,6 +358,8 @@ static int load_policy(agent_t *a, json_object *t, char *errbuf, size_t errlen)
     if (json_object_object_get_ex(t, "policy", &pol) && pol) {
         if (!json_object_is_type(pol, json_type_object))
             return err_set(errbuf, errlen, ERR_INVAL, "%s: policy: must be a table", a->path);
+        if (check_fields(pol, "policy", policy_fields, a->path, errbuf, errlen))
+            return ERR_INVAL;
         int rc = get_string_array(pol, "http_allow", &a->http_allow, a->path, errbuf, errlen);
         if (!rc)
             rc = get_string_array(pol, "exec_allow", &a->exec_allow, a->path, errbuf, errlen);
@@ -342,6 +396,13 @@ static int load_endpoints(agent_t *a, json_object *t, char *errbuf, size_t errle
                        "api_key_env = \"VAR\" } }", a->path);
     json_object_object_foreach(eps, prov, e)
     {
+        char probe[160], why[400];
+        snprintf(probe, sizeof probe, "%.120s:m", prov);
+        if (!strcmp(prov, "offline") || model_name_check(probe, why, sizeof why))
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: endpoints.%s: not a provider with an endpoint (openai, "
+                           "anthropic, ollama, openrouter, vllm, llamacpp)",
+                           a->path, prov);
         if (!json_object_is_type(e, json_type_object))
             return err_set(errbuf, errlen, ERR_INVAL, "%s: endpoints.%s: must be a table",
                            a->path, prov);
@@ -476,6 +537,9 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
     a->dir = dir_of(a->path);
     if (!a->path || !a->dir)
         goto nomem;
+    /* The path is recorded in every run and trace (JSON): it must be text. */
+    if (text_check(a->path, strlen(a->path), "the agent file's path", errbuf, errlen))
+        goto fail;
     if (guard_scan(path, &a->hooks, errbuf, errlen) ||
         sandbox_load_table(path, a->hooks != 0, &t, errbuf, errlen))
         goto fail;
@@ -485,7 +549,8 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
         goto fail;
     }
     const char *name, *desc, *input, *kb;
-    if (get_string(t, "name", 1, &name, path, errbuf, errlen) ||
+    if (check_fields(t, "", agent_fields, path, errbuf, errlen) ||
+        get_string(t, "name", 1, &name, path, errbuf, errlen) ||
         get_string(t, "description", 0, &desc, path, errbuf, errlen) ||
         get_string(t, "default_input", 0, &input, path, errbuf, errlen) ||
         get_string(t, "kb", 0, &kb, path, errbuf, errlen))
@@ -517,6 +582,15 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
                     path);
             goto fail;
         }
+        /* Compiled now so a bad schema stops the agent before a run exists, not at the
+         * run's last step. */
+        char msg[512];
+        schema_t *sc = schema_compile(v, NULL, msg, sizeof msg);
+        if (!sc) {
+            err_set(errbuf, errlen, ERR_SCHEMA, "%s: output_schema: %s", path, msg);
+            goto fail;
+        }
+        schema_free(sc);
         a->output_schema = json_object_get(v);
     }
     a->spec = t;

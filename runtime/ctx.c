@@ -5,6 +5,7 @@
 #include "ctx_int.h"
 
 #include "err.h"
+#include "text.h"
 
 #include <lauxlib.h>
 #include <stdarg.h>
@@ -145,7 +146,7 @@ char *ctx_task_redact(const ctx_task_t *t, const char *s)
     return out;
 }
 
-static void redact_json(const ctx_task_t *t, json_object *j)
+void ctx_task_redact_json(const ctx_task_t *t, json_object *j)
 {
     if (!t->nsecrets || !j)
         return;
@@ -159,7 +160,7 @@ static void redact_json(const ctx_task_t *t, json_object *j)
     }
     case json_type_array:
         for (size_t i = 0; i < json_object_array_length(j); i++)
-            redact_json(t, json_object_array_get_idx(j, i));
+            ctx_task_redact_json(t, json_object_array_get_idx(j, i));
         break;
     case json_type_object: {
         /* Keys too: a secret in an object key ({["key_" .. secret] = 1}) would otherwise
@@ -169,7 +170,7 @@ static void redact_json(const ctx_task_t *t, json_object *j)
         json_object_object_foreach(j, k, v)
         {
             (void)k;
-            redact_json(t, v);
+            ctx_task_redact_json(t, v);
         }
         /* One key at a time, without a list to allocate: a failed allocation drops the
          * entry rather than keep a secret. Bounded in case a secret hides in our own mask. */
@@ -251,7 +252,9 @@ static void finish(ctx_task_t *t, int rc, json_object *result, const char *err)
     t->finished = 1;
     cancel_pending(t);
     char *red = err ? ctx_task_redact(t, err) : NULL;
-    redact_json(t, result);
+    if (red) /* a Lua error is any bytes the tool chose: keep it text */
+        text_scrub(red);
+    ctx_task_redact_json(t, result);
     t->done(t->ud, rc, result, err ? (red ? red : "error (message withheld)") : NULL);
     free(red);
     json_object_put(result);
@@ -443,6 +446,7 @@ void ctx_task_log(ctx_task_t *t, const char *level, const char *msg)
     char *red = ctx_task_redact(t, msg);
     if (!red)
         return;
+    text_scrub(red);
     if (strlen(red) > CTX_MAX_LOG_BYTES) {
         /* Cut on a UTF-8 boundary, and say so. */
         size_t cut = CTX_MAX_LOG_BYTES;

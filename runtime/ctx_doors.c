@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "store.h"
+#include "text.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
@@ -56,36 +57,62 @@ static store_t *kv_store(lua_State *L, ctx_task_t *t)
     return ctx_task_env(t)->st;
 }
 
+/* The key argument at idx as stored: text (a NUL would cut it and merge two keys, invalid
+ * UTF-8 would not be text), with the secrets this call has read redacted (the database
+ * never holds one), the same string on put, get, delete and list. Lives on the Lua stack. */
+static const char *kv_key(lua_State *L, ctx_task_t *t, int idx, const char *door)
+{
+    size_t n;
+    const char *key = luaL_checklstring(L, idx, &n);
+    char msg[160];
+    if (text_check(key, n, "key", msg, sizeof msg))
+        luaL_error(L, "ctx.%s: %s", door, msg);
+    char *red = ctx_task_redact(t, key);
+    if (!red)
+        luaL_error(L, "ctx.%s: out of memory", door);
+    lua_pushstring(L, red);
+    free(red);
+    lua_replace(L, idx);
+    return lua_tostring(L, idx);
+}
+
 static int kv_get(lua_State *L)
 {
     ctx_task_t *t = ctx_door_enter(L, "kv.get");
-    const char *key = luaL_checkstring(L, 1);
+    store_t *st = kv_store(L, t);
+    const char *key = kv_key(L, t, 1, "kv.get");
     char *val = NULL;
-    int rc = store_kv_get(kv_store(L, t), kv_ns(t), key, &val);
-    if (rc == ERR_NOTFOUND) {
+    int rc = store_kv_get(st, kv_ns(t), key, &val);
+    json_object *j = NULL;
+    char why[200];
+    if (!rc && schema_parse_json(val, strlen(val), &j, why, sizeof why))
+        rc = ERR_PROTO;
+    free(val);
+    if (rc == ERR_NOTFOUND)
         ctx_door_complete(t, CTX_RES_NIL, NULL, NULL);
-    } else if (rc) {
+    else if (rc == ERR_PROTO)
+        ctx_door_complete(t, CTX_RES_ERR, NULL, why);
+    else if (rc)
         ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(ctx_task_env(t)->st));
-    } else {
-        json_object *j = json_tokener_parse(val);
-        free(val);
-        /* "null" parses to NULL as well; values are always written by kv_put as JSON. */
+    else /* "null" parses to NULL as well; values are always written by kv_put as JSON */
         ctx_door_complete(t, CTX_RES_VALUE, j, NULL);
-    }
     return ctx_door_yield(L, t);
 }
 
 static int kv_put(lua_State *L)
 {
     ctx_task_t *t = ctx_door_enter(L, "kv.put");
-    const char *key = luaL_checkstring(L, 1);
+    store_t *st = kv_store(L, t);
+    const char *key = kv_key(L, t, 1, "kv.put");
     luaL_checkany(L, 2);
     char msg[300];
     json_object *j = NULL;
     if (sandbox_to_json(L, 2, 0, "value", &j, msg, sizeof msg) != 0)
         return luaL_error(L, "ctx.kv.put: %s", msg);
+    /* The store is the database: no secret in it, in a value or in a key (docs/tools.md). */
+    ctx_task_redact_json(t, j);
     const char *txt = j ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN) : "null";
-    int rc = store_kv_put(kv_store(L, t), kv_ns(t), key, txt);
+    int rc = store_kv_put(st, kv_ns(t), key, txt);
     json_object_put(j);
     if (rc)
         ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(ctx_task_env(t)->st));
@@ -97,8 +124,8 @@ static int kv_put(lua_State *L)
 static int kv_delete(lua_State *L)
 {
     ctx_task_t *t = ctx_door_enter(L, "kv.delete");
-    const char *key = luaL_checkstring(L, 1);
     store_t *st = kv_store(L, t);
+    const char *key = kv_key(L, t, 1, "kv.delete");
     /* The store deletes silently; look first so the tool learns whether the key existed. */
     char *old = NULL;
     int rc = store_kv_get(st, kv_ns(t), key, &old);
@@ -123,9 +150,14 @@ static int kv_list_cb(void *ud, const char *key, const char *value)
 static int kv_list(lua_State *L)
 {
     ctx_task_t *t = ctx_door_enter(L, "kv.list");
-    const char *prefix = luaL_optstring(L, 1, "");
+    store_t *st = kv_store(L, t);
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_pushliteral(L, "");
+    }
+    const char *prefix = kv_key(L, t, 1, "kv.list");
     json_object *a = json_object_new_array();
-    int rc = store_kv_each(kv_store(L, t), kv_ns(t), prefix, kv_list_cb, a);
+    int rc = store_kv_each(st, kv_ns(t), prefix, kv_list_cb, a);
     if (rc) {
         json_object_put(a);
         ctx_door_complete(t, CTX_RES_ERR, NULL, store_errmsg(ctx_task_env(t)->st));

@@ -35,6 +35,8 @@ void ctx_task_add_secret(ctx_task_t *t, const char *value);
 void ctx_task_log(ctx_task_t *t, const char *level, const char *msg);
 /* New copy of s with remembered secrets replaced by "[REDACTED]"; NULL on OOM. */
 char *ctx_task_redact(const ctx_task_t *t, const char *s);
+/* The same, in place, over every string value and object key of j (a result, a kv value). */
+void ctx_task_redact_json(const ctx_task_t *t, json_object *j);
 
 /* Set sleep, log, secret, now, data and kv in the ctx table at the top of L. */
 void ctx_doors_push(lua_State *L, ctx_task_t *t);

@@ -3,6 +3,8 @@
  */
 #include "jx.h"
 
+#include "schema/schema.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,4 +54,13 @@ json_object *jx_new_num(double x)
     if (!strpbrk(buf, ".eE"))
         strcat(buf, ".0");
     return json_object_new_double_s(x, buf);
+}
+
+json_object *jx_parse(const char *text)
+{
+    json_object *o = NULL;
+    char why[8];
+    if (!text || schema_parse_json(text, strlen(text), &o, why, sizeof why))
+        return NULL;
+    return o;
 }

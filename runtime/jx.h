@@ -8,10 +8,15 @@
  *   jx_new_str  a NEW string value (NULL is taken as ""), NULL when memory ran out
  *   jx_new_num  a NEW number value printed in the shortest form that reads back as the same
  *               double (7.000237, not json-c's 7.0002370000000003), NULL when memory ran out
+ *   jx_parse    a NEW value parsed from text agentd stored or received, NULL if not JSON
  *
  * Parsing JSON text is schema_parse_json (schema/schema.h): the one strict RFC 8259 parse
- * used for every document from outside (tool arguments, model replies, files, HTTP bodies).
- * Nothing here allocates except jx_new_str and jx_new_num; nothing re-enters.
+ * used for every document from outside (tool arguments, model replies, files, HTTP bodies),
+ * with the runtime's one nesting limit (SCHEMA_JSON_MAX_DEPTH); jx_parse is the same parse
+ * for text read back (rows, cache entries, events), where a message is not needed.
+ * json_tokener_parse is not used for either: it stops at 32 levels, below what the runtime
+ * accepts and writes, so a row written could not be read back. Nothing here allocates
+ * except jx_new_str, jx_new_num and jx_parse; nothing re-enters.
  */
 #ifndef AGENTD_JX_H
 #define AGENTD_JX_H
@@ -25,5 +30,7 @@ const char *jx_str_or(json_object *o, const char *key, const char *def);
 int64_t jx_int(json_object *o, const char *key, int64_t def);
 json_object *jx_new_str(const char *s);
 json_object *jx_new_num(double x);
+/* NULL when text is NULL, not JSON, the literal null, or memory ran out. */
+json_object *jx_parse(const char *text);
 
 #endif

@@ -4,6 +4,7 @@
  * which reaches back through machine_int.h.
  */
 #include "machine_int.h"
+#include "jx.h"
 
 #include "err.h"
 #include "trace.h"
@@ -175,6 +176,11 @@ size_t machine_active(const machine_t *m)
     return m->active;
 }
 
+const char *machine_owner(const machine_t *m)
+{
+    return m->owner;
+}
+
 /* ---- run lifetime ------------------------------------------------------------------ */
 
 void mrun_ref(machine_run_t *r)
@@ -314,11 +320,13 @@ void mrun_abort(machine_run_t *r, const char *fmt_msg)
 {
     if (r->dead)
         return;
-    if (r->fresh)
-        fprintf(stderr, "agentd: run %s was not created: %s\n", r->rec.id, fmt_msg);
-    else
+    if (r->fresh) {
+        if (!r->m->starting)
+            fprintf(stderr, "agentd: run %s was not created: %s\n", r->rec.id, fmt_msg);
+    } else {
         fprintf(stderr, "agentd: run %s stopped: %s; its last committed state is kept, continue "
                 "with `agentd resume %s`\n", r->rec.id, fmt_msg, r->rec.id);
+    }
     free(r->rec.error);
     r->rec.error = strdup(fmt_msg);
     snprintf(r->rec.reason, sizeof r->rec.reason, "store_error");
@@ -509,7 +517,7 @@ static void flush_cb(void *arg)
     for (mline_t *l = lines, *n; l; l = n) {
         n = l->next;
         if (!rc && m->o.obs.on_event) {
-            json_object *ev = json_tokener_parse(l->json);
+            json_object *ev = jx_parse(l->json);
             if (ev)
                 m->o.obs.on_event(m->o.obs.ud, l->run_id, ev);
             json_object_put(ev);

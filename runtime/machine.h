@@ -70,6 +70,10 @@ typedef enum machine_event {
     ME__COUNT
 } machine_event_t;
 
+/* A lease (store.h) lasts this long unless renewed: a dead owner's runs (and batches) are
+ * free after it. */
+#define MACHINE_LEASE_NS (30ll * 1000000000ll)
+
 typedef struct machine machine_t;
 typedef struct machine_run machine_run_t;
 
@@ -149,6 +153,11 @@ typedef struct machine_start_opts {
     /* The user the run is for (recorded with it): scopes long-term memory
      * (memory.long_term = "user", memory/memory.h). NULL: none. */
     const char *user;
+    /* Run input batch_n of this batch (store.h): the input is marked taken by the new run
+     * in the unit that creates it, so an input never gets two runs; ERR_BUSY (and no run)
+     * when it already has one. */
+    const char *batch_id;
+    int64_t batch_n;
 } machine_start_opts_t;
 /* machine_start with options; so = NULL is machine_start. */
 int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
@@ -184,5 +193,7 @@ int machine_decide_args(machine_t *m, const agent_t *agent, const char *run_id,
 /* Cancel every active run (SIGINT). */
 void machine_cancel_all(machine_t *m);
 size_t machine_active(const machine_t *m);
+/* The lease owner this machine writes into the runs it drives ("host:pid"). */
+const char *machine_owner(const machine_t *m);
 
 #endif

@@ -115,13 +115,13 @@ struct machine {
     machine_run_t *entered, **entered_tail; /* runs whose enter hook waits for the commit */
     uint16_t id_counter;         /* low bits of new run ids */
     int id_seeded;
+    int starting; /* inside machine_start_ex: its caller reports a failure (errbuf) */
     loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */
     json_object *desc_cache;
     struct msub_agent *subs;     /* sub-agents loaded for tool calls (machine_sub.c) */
 };
 
-#define MACHINE_LEASE_NS (30ll * 1000000000ll) /* a dead owner's runs are free after this */
 
 typedef int (*mwriter_fn)(machine_run_t *r, void *arg);
 

@@ -220,9 +220,9 @@ static json_object *parse_steps(json_object *msg, char *why, size_t len)
         for (size_t i = 0; i < json_object_array_length(tcs); i++) {
             json_object *tc = json_object_array_get_idx(tcs, i), *st = json_object_new_object();
             const char *a = jx_str(tc, "arguments");
-            json_object *args = a ? json_tokener_parse(a) : NULL;
-            json_object_object_add(st, "tool",
-                                   jx_new_str(jx_str(tc, "name") ? jx_str(tc, "name") : ""));
+            json_object *args = a ? jx_parse(a) : NULL;
+            json_object_object_add(st, "tool", jx_new_str(jx_str(tc, "name") ? jx_str(tc, "name")
+                                                                              : ""));
             json_object_object_add(st, "intent", jx_new_str("as the model called it"));
             if (json_object_is_type(args, json_type_object))
                 json_object_object_add(st, "args", args);
@@ -237,7 +237,7 @@ static json_object *parse_steps(json_object *msg, char *why, size_t len)
     json_object *o = NULL;
     if (a && b && b > a) {
         char *cut = strndup(a, (size_t)(b - a + 1));
-        o = cut ? json_tokener_parse(cut) : NULL;
+        o = cut ? jx_parse(cut) : NULL;
         free(cut);
     }
     json_object *in = jx_get(o, "steps");
@@ -578,7 +578,7 @@ machine_event_t mplan_observe(machine_run_t *r, mfire_opt_t *o, const char **lim
         json_object *res = NULL;
         if (c->state != TC_OK) {
             why = c->error ? c->error : tcall_state_name(c->state);
-        } else if (c->result && (res = json_tokener_parse(c->result)) &&
+        } else if (c->result && (res = jx_parse(c->result)) &&
                    json_object_is_type(res, json_type_object) && jx_get(res, "error")) {
             json_object *e = jx_get(res, "error");
             snprintf(buf, sizeof buf, "the result reports an error: %s",
@@ -618,7 +618,7 @@ int mplan_load(machine_run_t *r)
         return 0;
     if (rc)
         return rc;
-    json_object *plan = json_tokener_parse(json);
+    json_object *plan = jx_parse(json);
     free(json);
     if (!json_object_is_type(plan, json_type_object) || !steps_of(plan)) {
         json_object_put(plan);

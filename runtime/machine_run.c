@@ -7,6 +7,7 @@
 #include "prompt/prompt.h"
 
 #include "err.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,7 @@ static int load_history_msg(void *ud, int64_t turn, const char *json)
 {
     (void)turn;
     machine_run_t *r = ud;
-    json_object *o = json_tokener_parse(json);
+    json_object *o = jx_parse(json);
     if (!o)
         return ERR_PROTO;
     json_object_array_add(r->messages, o);
@@ -101,6 +102,8 @@ static int write_new_run(machine_run_t *r, const char *input, const char *system
         rc = msub_stage_link(r, link);
     if (!rc && r->user[0])
         rc = store_run_user_put(m->st, r->rec.id, r->user);
+    if (!rc && so && so->batch_id)
+        rc = store_batch_take(m->st, so->batch_id, so->batch_n, r->rec.id);
     if (!rc && r->session[0]) {
         char busy[40], bstate[16];
         rc = store_session_join(m->st, r->session, a->name, r->rec.id, r->rec.created_ns, busy,
@@ -177,12 +180,31 @@ int machine_start(machine_t *m, const agent_t *agent, const char *input, char ru
     return machine_start_ex(m, agent, input, NULL, run_id, errbuf, errlen);
 }
 
+static int start_run(machine_t *m, const agent_t *agent, const char *input,
+                     const machine_start_opts_t *so, char run_id[17], char *errbuf,
+                     size_t errlen);
+
+/* A failure while starting is the caller's to report, once (errbuf): the run aborts quietly. */
 int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
+                     const machine_start_opts_t *so, char run_id[17], char *errbuf,
+                     size_t errlen)
+{
+    m->starting = 1;
+    int rc = start_run(m, agent, input, so, run_id, errbuf, errlen);
+    m->starting = 0;
+    return rc;
+}
+
+static int start_run(machine_t *m, const agent_t *agent, const char *input,
                      const machine_start_opts_t *so, char run_id[17], char *errbuf,
                      size_t errlen)
 {
     if (!input || !*input)
         return err_set(errbuf, errlen, ERR_INVAL, "input is empty: give the agent a question");
+    /* Whatever door it came through (CLI, batch, server, eval): it is stored, traced and
+     * sent to models as JSON text. */
+    if (text_check(input, strlen(input), "input", errbuf, errlen))
+        return ERR_INVAL;
     const char *session = so && so->session && *so->session ? so->session : NULL;
     if (so && so->user && strlen(so->user) >= sizeof ((machine_run_t *)0)->user)
         return err_set(errbuf, errlen, ERR_INVAL, "user name longer than 127 bytes");
@@ -244,10 +266,10 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         goto nomem;
     }
     int rc = mstage_begin(r);
-    if (rc) {
+    if (rc) { /* a lock held past the busy timeout is a database error, not a busy session */
         free(sys);
-        return err_set(errbuf, errlen, rc, "cannot start a database transaction: %s",
-                       store_why(m->st, rc));
+        return err_set(errbuf, errlen, rc == ERR_BUSY ? ERR_IO : rc,
+                       "cannot start a database transaction: %s", store_why(m->st, rc));
     }
     rc = write_new_run(r, input, sys, so);
     for (int tries = 0; rc == ERR_STATE && tries < 5; tries++) {
@@ -278,7 +300,7 @@ static int load_message(void *ud, int64_t n, const char *json)
 {
     (void)n;
     machine_run_t *r = ud;
-    json_object *o = json_tokener_parse(json);
+    json_object *o = jx_parse(json);
     if (!o)
         return 1;
     json_object_array_add(r->messages, o);
@@ -294,7 +316,7 @@ typedef struct load_calls {
 static void count_sig(machine_run_t *r, const char *name, const char *args)
 {
     char sig[2048];
-    json_object *a = json_tokener_parse(args ? args : "");
+    json_object *a = jx_parse(args);
     snprintf(sig, sizeof sig, "%s\x1f%s", name,
              a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
                                                        JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -361,7 +383,7 @@ static int find_state_span(void *ud, int64_t n, const char *json)
     trace_rewrite_line(rp->w, json);
     if (!strstr(json, "\"state_to\""))
         return 0;
-    json_object *o = json_tokener_parse(json), *v;
+    json_object *o = jx_parse(json), *v;
     if (o && json_object_object_get_ex(o, "span_id", &v))
         snprintf(r->state_span, sizeof r->state_span, "%s", json_object_get_string(v));
     json_object_put(o);
@@ -579,12 +601,17 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         return ERR_STATE;
     }
     int64_t now = (int64_t)loop_wall_ns();
-    if (store_run_claim(m->st, rec.id, m->owner, now, now + MACHINE_LEASE_NS) == ERR_BUSY) {
+    rc = store_run_claim(m->st, rec.id, m->owner, now, now + MACHINE_LEASE_NS);
+    if (rc == ERR_BUSY)
         err_set(errbuf, errlen, ERR_BUSY,
                 "run %s is being driven by %s (lease until %llds from now); not resuming it",
                 rec.id, rec.owner, (long long)((rec.lease_until_ns - now) / 1000000000));
+    else if (rc)
+        err_set(errbuf, errlen, ERR_IO, "run %s: cannot take it over: %s", rec.id,
+                store_errmsg(m->st));
+    if (rc) {
         store_run_clear(&rec);
-        return ERR_BUSY;
+        return rc == ERR_BUSY ? ERR_BUSY : ERR_IO;
     }
     machine_run_t *r = mrun_new(m, agent);
     if (!r) {

@@ -511,7 +511,7 @@ int msub_load(machine_run_t *r)
     if (rc)
         return rc;
     snprintf(r->parent_run, sizeof r->parent_run, "%.16s", parent);
-    json_object *o = limits ? json_tokener_parse(limits) : NULL;
+    json_object *o = limits ? jx_parse(limits) : NULL;
     free(limits);
     if (o) {
         r->lim.max_tokens = jx_int(o, "max_tokens", r->lim.max_tokens);
@@ -534,7 +534,7 @@ int msub_handoff_answer(machine_run_t *r)
             strncmp(c->name, HANDOFF_PREFIX, strlen(HANDOFF_PREFIX)) != 0 || !r->agent->handoffs ||
             !name_listed(r->agent->handoffs, c->name + strlen(HANDOFF_PREFIX)))
             continue;
-        json_object *res = c->result ? json_tokener_parse(c->result) : NULL;
+        json_object *res = c->result ? jx_parse(c->result) : NULL;
         const char *answer = jx_str(res, "answer");
         if (answer) {
             free(r->rec.answer);

@@ -243,6 +243,30 @@ const model_prov_t *model_find_prov(const char *model, const char **name)
     return NULL;
 }
 
+int model_name_check(const char *model, char *why, size_t len)
+{
+    const char *name;
+    if (model_find_prov(model, &name) && *name)
+        return 0;
+    char provs[200] = "";
+    for (size_t i = 0; i < model_nprovs; i++)
+        snprintf(provs + strlen(provs), sizeof provs - strlen(provs), "%s%s", i ? ", " : "",
+                 model_provs[i].prefix);
+    const char *colon = strchr(model, ':');
+    size_t n = colon ? (size_t)(colon - model) : strlen(model);
+    for (size_t i = 0; i < model_nprovs; i++)
+        if (strlen(model_provs[i].prefix) == n && !strncmp(model, model_provs[i].prefix, n))
+            return err_set(why, len, ERR_INVAL, "\"%s\" needs a model name: \"%.*s:MODEL\"",
+                           model, (int)n, model);
+    if (!colon)
+        return err_set(why, len, ERR_INVAL,
+                       "\"%s\" names no provider: write PROVIDER:MODEL, e.g. \"openai:%s\" "
+                       "(providers: %s)",
+                       model, model, provs);
+    return err_set(why, len, ERR_INVAL, "unknown provider \"%.*s\" in \"%s\" (providers: %s)",
+                   (int)n, model, model, provs);
+}
+
 int model_check_creds(const char *model, json_object *endpoints, char *why, size_t len)
 {
     const char *name;

@@ -134,6 +134,11 @@ model_client_t *model_client_new(loop_t *lp, http_t *h, store_t *st, const model
  * callbacks (after the loop has returned), never from inside on_text/on_attempt/done. */
 void model_client_free(model_client_t *mc);
 
+/* Whether model names a provider agentd knows: "offline", or "PROVIDER:MODEL" with a
+ * provider of the table (openai, anthropic, ollama, ...) and a model name. 0, or ERR_INVAL
+ * with one line in why saying what is wrong and what to write. */
+int model_name_check(const char *model, char *why, size_t len);
+
 /* Whether model can be called as configured: 0 when its provider needs no key (offline,
  * ollama, llamacpp, vllm, any provider at a base URL other than its own, cache replay) or
  * the key is set; else ERR_INVAL with one line in why naming the variable to export.

@@ -6,6 +6,7 @@
  * ({"v":1, "model", "message", "finish", "usage"}) as JSON text in the store.
  */
 #include "model_int.h"
+#include "jx.h"
 
 #include "err.h"
 #include "store.h"
@@ -208,7 +209,7 @@ int model_cache_load(store_t *st, const char *key, json_object **msg, const char
     int rc = store_cache_get(st, key, &text);
     if (rc)
         return rc;
-    json_object *e = json_tokener_parse(text), *m = NULL, *f = NULL;
+    json_object *e = jx_parse(text), *m = NULL, *f = NULL;
     free(text);
     /* An entry that does not parse is a miss: the answer is fetched (and stored) again. */
     if (!json_object_object_get_ex(e, "message", &m) || !json_object_is_type(m, json_type_object)) {

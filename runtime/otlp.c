@@ -309,7 +309,7 @@ static void add_point_event(json_object *events, const char *name, const char *e
  * line): its attrs plus the transition fields, as agentd.* attributes. */
 static void add_event_line(json_object *events, const spantree_event_t *ev)
 {
-    json_object *o = json_tokener_parse(ev->json), *a = NULL;
+    json_object *o = jx_parse(ev->json), *a = NULL;
     if (!o)
         return;
     json_object *attrs = json_object_new_object();
@@ -333,7 +333,7 @@ static void add_event_line(json_object *events, const spantree_event_t *ev)
 /* The transition that opened a state span, as attributes of that span. */
 static void add_transition(json_object *attrs, const spantree_event_t *ev)
 {
-    json_object *o = json_tokener_parse(ev->json);
+    json_object *o = jx_parse(ev->json);
     if (!o)
         return;
     static const char *const keys[] = {"state_from", "state_to", "event"};

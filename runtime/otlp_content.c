@@ -37,7 +37,7 @@ static json_object *arguments(const char *text)
     if (!c)
         return NULL;
     trace_redact(c);
-    json_object *o = json_tokener_parse(c);
+    json_object *o = jx_parse(c);
     json_object *r = o ? o : json_object_new_string(c);
     free(c);
     return r;

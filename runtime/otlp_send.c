@@ -150,7 +150,7 @@ static void describe(const attempt_t *a, char *out, size_t len)
         snprintf(out, len, "%s", a->body ? a->body : err_str(a->err));
         return;
     }
-    json_object *o = a->body ? json_tokener_parse(a->body) : NULL;
+    json_object *o = a->body ? jx_parse(a->body) : NULL;
     const char *msg = o ? jx_str(o, "message") : NULL;
     if (!msg && a->body)
         msg = a->body;
@@ -201,7 +201,7 @@ int otlp_send(const otlp_send_opts_t *o, const char *body, size_t len, otlp_send
         res->status = a.status;
         if (a.status >= 200 && a.status < 300) {
             /* Accepted; a partial success names the spans the receiver dropped. */
-            json_object *ob = a.body ? json_tokener_parse(a.body) : NULL, *ps = NULL;
+            json_object *ob = a.body ? jx_parse(a.body) : NULL, *ps = NULL;
             if (ob && json_object_object_get_ex(ob, "partialSuccess", &ps) && ps) {
                 json_object *rj = jx_get(ps, "rejectedSpans");
                 res->rejected = rj ? json_object_get_int64(rj) : 0;

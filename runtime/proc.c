@@ -111,6 +111,11 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     s->agent = agent_load(o->agent_path, errbuf, errlen);
     if (!s->agent)
         return CLI_USAGE;
+    char bad[400];
+    if (o->model && model_name_check(o->model, bad, sizeof bad)) {
+        err_set(errbuf, errlen, ERR_INVAL, "--model: %s", bad);
+        return CLI_USAGE;
+    }
     char traces[1024];
     cli_traces_dir(o->db_path, o->traces_dir, traces, sizeof traces);
     /* Several processes may start together: another one creating it first is fine. */
@@ -127,7 +132,7 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     }
     s->st = store_open(cli_db_path(o->db_path), o->durability, errbuf, errlen);
     if (!s->st)
-        return CLI_USAGE;
+        return CLI_INTERNAL; /* a database error, never the user's input (README exit 4) */
     s->tl = tools_new(s->lp, s->http, s->st);
     if (!s->tl) {
         err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
@@ -257,8 +262,15 @@ int proc_reclaim(proc_t *s)
     store_runs_orphaned(s->st, (int64_t)loop_wall_ns(), collect_orphan, &rc);
     int taken = 0;
     char err[512];
-    for (size_t i = 0; i < rc.n; i++)
-        taken += machine_resume(s->m, s->agent, rc.ids[i], err, sizeof err) == 0;
+    for (size_t i = 0; i < rc.n; i++) {
+        int r = machine_resume(s->m, s->agent, rc.ids[i], err, sizeof err);
+        taken += r == 0;
+        /* Another process took it first (BUSY), or it ended meanwhile (STATE): not ours. */
+        if (r && r != ERR_BUSY && r != ERR_STATE) {
+            fprintf(stderr, "agentd: %s\n", err);
+            s->reclaim_failed++;
+        }
+    }
     free(rc.ids);
     if (taken)
         fprintf(stderr, "agentd: took over %d unfinished run%s of %s left by a stopped process\n",

@@ -42,6 +42,7 @@ typedef struct proc {
     char model_override[160];
     int cancelled;
     int signals_armed;
+    int reclaim_failed; /* runs proc_reclaim could not take over for a database error */
 } proc_t;
 
 /* Open everything; on failure prints nothing, fills errbuf with one line, and returns the
@@ -59,7 +60,9 @@ int proc_run(proc_t *s);
  * nothing that starts later. */
 void proc_rearm(proc_t *s);
 /* Resume, in this process, every unfinished run of this process's agent whose owner died
- * (or whose lease expired). Returns how many were taken over. */
+ * (or whose lease expired). Returns how many were taken over; a run that could not be for
+ * a database error is said on stderr and counted in reclaim_failed (one another process
+ * took first is not). */
 int proc_reclaim(proc_t *s);
 void proc_close(proc_t *s);
 /* Release process-wide library state; call once before exit. */

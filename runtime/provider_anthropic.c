@@ -14,6 +14,7 @@
  */
 #include "jx.h"
 #include "err.h"
+#include "schema/schema.h"
 #include "provider_int.h"
 
 #include <stdio.h>
@@ -81,7 +82,7 @@ static json_object *tool_use(json_object *tc)
     json_object_object_add(b, "id", jx_new_str(jx_str(tc, "id")));
     json_object_object_add(b, "name", jx_new_str(jx_str(tc, "name")));
     const char *args = jx_str(tc, "arguments");
-    json_object *input = args ? json_tokener_parse(args) : json_object_get(jx_get(tc, "arguments"));
+    json_object *input = args ? jx_parse(args) : json_object_get(jx_get(tc, "arguments"));
     /* Malformed arguments were already answered with an error result; the API only
      * needs an object here. */
     if (!input || !json_object_is_type(input, json_type_object)) {
@@ -312,12 +313,14 @@ static int block_event(an_job_t *a, const char *type, json_object *ev)
 
 static int an_event(pjob_t *j, const char *event, const char *data, size_t len)
 {
-    (void)len;
     an_job_t *a = (an_job_t *)j;
-    json_object *ev = json_tokener_parse(data);
-    if (!ev)
-        return pjob_fail(j, ERR_PROTO, "malformed JSON in stream event %d: %.80s", j->events,
-                         data);
+    /* The one strict parse, as for whole bodies: a delta that is not UTF-8 or holds \u0000
+     * would be kept, traced and answered raw (or cut short). */
+    json_object *ev = NULL;
+    char why[160] = "not an object";
+    if (schema_parse_json(data, len, &ev, why, sizeof why) || !ev)
+        return pjob_fail(j, ERR_PROTO, "malformed JSON in stream event %d: %s: %.80s", j->events,
+                         why, data);
     const char *type = jx_str(ev, "type");
     if (!type)
         type = event;

@@ -4,9 +4,11 @@
  * message (redacted), or the parsed/streamed reply via the provider's hooks.
  */
 #include "schema/schema.h"
+#include "jx.h"
 #include "provider_int.h"
 
 #include "err.h"
+#include "text.h"
 #include "loop.h"
 #include "redact.h"
 
@@ -35,6 +37,8 @@ int pjob_fail(pjob_t *j, int rc, const char *fmt, ...)
     vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
     redact_copy(j->res.errmsg, sizeof j->res.errmsg, raw, j->api_key);
+    /* Messages quote the peer's bytes (bodies, stream events): keep them text. */
+    text_scrub(j->res.errmsg);
     j->res.err = rc;
     return rc;
 }
@@ -117,7 +121,7 @@ static int on_chunk(void *ud, const char *data, size_t len)
 
 static void error_body(pjob_t *j, const http_resp_t *resp)
 {
-    json_object *body = resp->body_len ? json_tokener_parse(resp->body) : NULL;
+    json_object *body = resp->body_len ? jx_parse(resp->body) : NULL;
     const char *msg = body && j->hooks->error_message ? j->hooks->error_message(body) : NULL;
     if (msg)
         pjob_fail(j, ERR_HTTP, "HTTP %d: %s", resp->status, msg);

@@ -10,6 +10,7 @@
  */
 #include "jx.h"
 #include "err.h"
+#include "schema/schema.h"
 #include "provider_int.h"
 
 #include <stdio.h>
@@ -242,10 +243,13 @@ static int oa_event(pjob_t *j, const char *event, const char *data, size_t len)
         o->done_seen = 1;
         return 0;
     }
-    json_object *ev = json_tokener_parse(data);
-    if (!ev)
-        return pjob_fail(j, ERR_PROTO, "malformed JSON in stream event %d: %.80s", j->events,
-                         data);
+    /* The one strict parse, as for whole bodies: a delta that is not UTF-8 or holds \u0000
+     * would be kept, traced and answered raw (or cut short). */
+    json_object *ev = NULL;
+    char why[160] = "not an object";
+    if (schema_parse_json(data, len, &ev, why, sizeof why) || !ev)
+        return pjob_fail(j, ERR_PROTO, "malformed JSON in stream event %d: %s: %.80s", j->events,
+                         why, data);
     int rc = 0;
     json_object *err = jx_get(ev, "error");
     if (err) {

@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "jx.h"
+#include "text.h"
 
 #include <lauxlib.h>
 #include <math.h>
@@ -19,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 100
+#define MAX_DEPTH SCHEMA_JSON_MAX_DEPTH /* the parse's limit: what decodes, encodes */
 /* Shared subtables are legal, so a small Lua value can stand for an exponentially large
  * JSON document ({x, x} nested 40 deep); these bound the work and the bytes. */
 #define MAX_VALUES 200000
@@ -212,43 +213,12 @@ static int marker(lua_State *L, int idx)
 
 static int fail(conv_t *c, const char *what)
 {
+    /* A deep path would push the reason out of the message: keep its two ends. */
+    size_t n = strlen(c->path);
+    if (n > 120)
+        return err_set(c->err, c->errlen, ERR_INVAL, "%.60s...%s: %s", c->path,
+                       c->path + n - 40, what);
     return err_set(c->err, c->errlen, ERR_INVAL, "%s: %s", c->path[0] ? c->path : "value", what);
-}
-
-/* Byte offset of the first invalid UTF-8 sequence, or -1. */
-static long utf8_bad(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char b = s[i];
-        size_t k;
-        unsigned int cp;
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if ((b & 0xE0) == 0xC0) {
-            k = 1;
-            cp = b & 0x1F;
-        } else if ((b & 0xF0) == 0xE0) {
-            k = 2;
-            cp = b & 0x0F;
-        } else if ((b & 0xF8) == 0xF0) {
-            k = 3;
-            cp = b & 0x07;
-        } else {
-            return (long)i;
-        }
-        for (size_t j = 1; j <= k; j++) {
-            if (i + j >= n || (s[i + j] & 0xC0) != 0x80)
-                return (long)i;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return (long)i;
-        i += k + 1;
-    }
-    return -1;
 }
 
 static int conv_value(conv_t *c, int idx, json_object **out);
@@ -334,6 +304,14 @@ static int conv_object(conv_t *c, int idx, size_t count, json_object **out)
         }
         if (lua_type(c->L, -2) == LUA_TSTRING) {
             keys[n].s = lua_tolstring(c->L, -2, &keys[n].n);
+            /* A key becomes a C string in json-c: a NUL would cut it (two keys could then
+             * merge), invalid UTF-8 would make output that is not JSON. */
+            char m[120];
+            if (text_check(keys[n].s, keys[n].n, "object key", m, sizeof m)) {
+                lua_pop(c->L, 2);
+                rc = fail(c, m);
+                goto done;
+            }
         } else {
             snprintf(ibuf[n], sizeof ibuf[n], "%lld", (long long)lua_tointeger(c->L, -2));
             keys[n].s = ibuf[n];
@@ -413,7 +391,7 @@ static int conv_table(conv_t *c, int idx, json_object **out)
         if (c->seen[i] == self)
             return fail(c, "table contains itself (a cycle cannot become JSON)");
     if (c->depth >= MAX_DEPTH)
-        return fail(c, "nested deeper than 100 levels");
+        return fail(c, "nested deeper than 100 levels (the runtime's JSON limit)");
     if (!lua_checkstack(L, 6))
         return err_set(c->err, c->errlen, ERR_NOMEM, "out of memory");
     int mark = marker(L, idx);
@@ -501,11 +479,13 @@ static int conv_value(conv_t *c, int idx, json_object **out)
         const char *s = lua_tolstring(L, idx, &n);
         if ((c->bytes += n) > MAX_STRING_BYTES)
             return fail(c, "too large to become JSON (more than 64 MiB of strings)");
-        long bad = utf8_bad((const unsigned char *)s, n);
-        if (bad >= 0) {
+        long bad = text_utf8_bad(s, n);
+        const char *nul = bad < 0 ? memchr(s, 0, n) : NULL;
+        if (bad >= 0 || nul) {
             char m[96];
-            snprintf(m, sizeof m, "string is not valid UTF-8 (byte %ld); encode binary data first",
-                     bad);
+            snprintf(m, sizeof m, "string %s (byte %ld); encode binary data first",
+                     nul ? "contains a NUL byte" : "is not valid UTF-8",
+                     nul ? (long)(nul - s) : bad);
             return fail(c, m);
         }
         *out = json_object_new_string_len(s, (int)n);

@@ -338,7 +338,7 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
 
 int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
 {
-    json_object *o = json_tokener_parse(json);
+    json_object *o = jx_parse(json);
     int rc = 0;
     if (!o || !json_object_is_type(o, json_type_object)) {
         rc = err_set(errbuf, errlen, ERR_INVAL, "event is not a JSON object");
@@ -650,7 +650,7 @@ json_object *spantree_span_json(const spantree_t *m, int i)
     json_object_object_add(o, "attrs",
                            s->attrs ? json_object_get(s->attrs) : json_object_new_object());
     for (int k = 0; k < s->nevs; k++) {
-        json_object *e = json_tokener_parse(m->evs[s->evs[k]].json);
+        json_object *e = jx_parse(m->evs[s->evs[k]].json);
         if (e)
             json_object_array_add(evs, e);
     }

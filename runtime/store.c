@@ -148,14 +148,21 @@ static const char *const migrations[] = {
     "CREATE TABLE subruns (run_id TEXT PRIMARY KEY, parent_run_id TEXT NOT NULL,"
     "  parent_call_id TEXT NOT NULL, limits TEXT,"
     "  UNIQUE (parent_run_id, parent_call_id)) WITHOUT ROWID;",
-    /* summaries of a conversation's older messages, made by summarising compaction
+    /* 8: summaries of a conversation's older messages, made by summarising compaction
      * (store_summary.c): scope is the session (or the run outside one), upto the number of
      * conversation messages covered, hash their fingerprint */
     "CREATE TABLE summaries (scope TEXT NOT NULL, upto INTEGER NOT NULL, hash TEXT NOT NULL,"
     "  body TEXT NOT NULL, run_id TEXT, created_ns INTEGER,"
     "  PRIMARY KEY (scope, upto)) WITHOUT ROWID;",
-    /* the user a run was started for (--user): it scopes the agent's long-term memory */
+    /* 9: the user a run was started for (--user): it scopes the agent's long-term memory */
     "CREATE TABLE run_users (run_id TEXT PRIMARY KEY, user TEXT NOT NULL) WITHOUT ROWID;",
+    /* 10: batches (store_batch.c): every input recorded before the first run starts; an input's
+     * run_id is set in the transaction that creates its run, so each runs exactly once */
+    "CREATE TABLE batches (id TEXT PRIMARY KEY, agent_path TEXT NOT NULL, model TEXT,"
+    "  concurrency INTEGER NOT NULL, inputs INTEGER NOT NULL, created_ns INTEGER NOT NULL,"
+    "  owner TEXT NOT NULL DEFAULT '', lease_until_ns INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE TABLE batch_inputs (batch_id TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  input TEXT NOT NULL, run_id TEXT, PRIMARY KEY (batch_id, n)) WITHOUT ROWID;",
 };
 
 struct store {
@@ -280,7 +287,56 @@ fail:
     return err_set(errbuf, errlen, ERR_IO, "%s: %s", st->path, sqlite3_errmsg(st->db));
 }
 
-store_t *store_open(const char *path, int durability, char *errbuf, size_t errlen)
+/* How long a statement waits for another process's lock before failing with "database is
+ * locked" (exit 4): 10 s, or $AGENTD_BUSY_TIMEOUT_MS. */
+static int busy_ms(void)
+{
+    const char *v = getenv("AGENTD_BUSY_TIMEOUT_MS");
+    char *end;
+    long ms = v && *v ? strtol(v, &end, 10) : -1;
+    return v && *v && !*end && ms >= 0 && ms <= 3600000 ? (int)ms : 10000;
+}
+
+/* A read-only connection creates and changes nothing: no WAL switch (a WAL database stays
+ * WAL), no migration. A WAL database in a folder we cannot write, whose -shm file is gone,
+ * cannot be read through the shared-memory index; nobody can be writing it then (a writer
+ * would need that folder), so it is opened immutable. */
+static int open_readonly(store_t *st, char *errbuf, size_t errlen)
+{
+    int version = 0, rc;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char uri[1200];
+        if (attempt)
+            snprintf(uri, sizeof uri, "file:%s?immutable=1", st->path);
+        int flags = SQLITE_OPEN_READONLY | (attempt ? SQLITE_OPEN_URI : 0);
+        if (sqlite3_open_v2(attempt ? uri : st->path, &st->db, flags, NULL) != SQLITE_OK)
+            return err_set(errbuf, errlen, ERR_IO, "%s: cannot open the database: %s", st->path,
+                           st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        sqlite3_busy_timeout(st->db, busy_ms());
+        sqlite3_extended_result_codes(st->db, 1);
+        if (!(rc = user_version(st, &version)))
+            break;
+        int src = sqlite3_extended_errcode(st->db);
+        if (attempt || ((src & 0xff) != SQLITE_CANTOPEN && (src & 0xff) != SQLITE_READONLY))
+            return err_set(errbuf, errlen, rc, "%s: %s", st->path, sqlite3_errmsg(st->db));
+        sqlite3_close(st->db);
+        st->db = NULL;
+    }
+    int n = (int)(sizeof migrations / sizeof migrations[0]);
+    if (version > n)
+        return err_set(errbuf, errlen, ERR_INVAL,
+                       "%s: database schema version %d is newer than this agentd (%d); "
+                       "upgrade agentd",
+                       st->path, version, n);
+    if (version < n)
+        return 1; /* older: migrate it through a writing connection */
+    if (exec(st, "PRAGMA temp_store=MEMORY") || exec(st, "PRAGMA cache_size=-4096"))
+        return err_set(errbuf, errlen, ERR_IO, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    return 0;
+}
+
+static store_t *open_mode(const char *path, int durability, int readonly, char *errbuf,
+                          size_t errlen)
 {
     mem_install();
     store_t *st = calloc(1, sizeof *st);
@@ -289,14 +345,32 @@ store_t *store_open(const char *path, int durability, char *errbuf, size_t errle
         return NULL;
     }
     snprintf(st->path, sizeof st->path, "%s", path);
+    if (readonly) {
+        int rc = open_readonly(st, errbuf, errlen);
+        if (rc == 1) {
+            store_close(st);
+            return open_mode(path, durability, 0, errbuf, errlen);
+        }
+        if (rc)
+            goto fail;
+        return st;
+    }
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         err_set(errbuf, errlen, ERR_IO, "%s: cannot open database: %s", path,
                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(st->db, 10000);
+    sqlite3_busy_timeout(st->db, busy_ms());
     sqlite3_extended_result_codes(st->db, 1);
+    /* SQLite quietly falls back to reading a file it cannot write; a writer must know now,
+     * not at its first commit. */
+    if (sqlite3_db_readonly(st->db, "main") == 1) {
+        err_set(errbuf, errlen, ERR_IO,
+                "%s: the database (or its folder) is read-only; this command writes to it",
+                path);
+        goto fail;
+    }
     const char *sync = durability == STORE_DURABLE_NORMAL ? "PRAGMA synchronous=NORMAL"
                                                           : "PRAGMA synchronous=FULL";
     /* temp_store=MEMORY: savepoints would otherwise spill statement journals to
@@ -314,6 +388,27 @@ store_t *store_open(const char *path, int durability, char *errbuf, size_t errle
 fail:
     store_close(st);
     return NULL;
+}
+
+store_t *store_open(const char *path, int durability, char *errbuf, size_t errlen)
+{
+    return open_mode(path, durability, 0, errbuf, errlen);
+}
+
+store_t *store_open_existing(const char *path, int mode, char *errbuf, size_t errlen,
+                             int *why)
+{
+    *why = ERR_NOTFOUND;
+    if (access(path, F_OK) != 0) {
+        err_set(errbuf, errlen, ERR_NOTFOUND,
+                "%s: no such database; pass --db PATH or set AGENTD_DB (run an agent first to "
+                "create one)",
+                path);
+        return NULL;
+    }
+    store_t *st = open_mode(path, STORE_DURABLE_FULL, mode == STORE_OPEN_READ, errbuf, errlen);
+    *why = st ? 0 : ERR_IO;
+    return st;
 }
 
 void store_close(store_t *st)
@@ -491,8 +586,7 @@ void store_run_clear(store_run_t *r)
     r->input = r->answer = r->error = r->spec = NULL;
 }
 
-/* Is owner ("host:pid") a process on this host that no longer exists? */
-static int owner_dead(const char *owner)
+int store_owner_dead(const char *owner)
 {
     char host[256] = "";
     const char *colon = strrchr(owner, ':');
@@ -524,7 +618,7 @@ int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t 
     col_copy(s, 0, cur, sizeof cur);
     int64_t until = sqlite3_column_int64(s, 1);
     sqlite3_finalize(s);
-    if (cur[0] && strcmp(cur, owner) != 0 && until > now_ns && !owner_dead(cur))
+    if (cur[0] && strcmp(cur, owner) != 0 && until > now_ns && !store_owner_dead(cur))
         return ERR_BUSY;
     /* Compare-and-set on the owner we saw, so two claimers cannot both win. */
     if (sqlite3_prepare_v2(st->db,
@@ -536,37 +630,42 @@ int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t 
     sqlite3_bind_int64(s, 3, lease_until_ns);
     bind_text(s, 4, cur);
     src = sqlite3_step(s);
-    rc = src == SQLITE_DONE ? (sqlite3_changes(st->db) == 1 ? 0 : ERR_BUSY) : translate(src);
+    /* ERR_BUSY means another owner; a lock held past the busy timeout is a database error. */
+    rc = src == SQLITE_DONE ? (sqlite3_changes(st->db) == 1 ? 0 : ERR_BUSY)
+         : (src & 0xff) == SQLITE_BUSY ? ERR_IO
+                                       : translate(src);
     sqlite3_finalize(s);
     return rc;
 }
 
 int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db, "UPDATE runs SET lease_until_ns=?2 WHERE owner=?1", -1, &s,
-                           NULL) != SQLITE_OK)
-        return ERR_IO;
-    bind_text(s, 1, owner);
-    sqlite3_bind_int64(s, 2, lease_until_ns);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
+    /* Runs, and the batches whose inputs this process is starting. */
+    static const char *const sql[] = {"UPDATE runs SET lease_until_ns=?2 WHERE owner=?1",
+                                      "UPDATE batches SET lease_until_ns=?2 WHERE owner=?1"};
+    int src = SQLITE_DONE;
+    for (size_t i = 0; i < 2 && src == SQLITE_DONE; i++) {
+        sqlite3_stmt *s = NULL;
+        if (sqlite3_prepare_v2(st->db, sql[i], -1, &s, NULL) != SQLITE_OK)
+            return ERR_IO;
+        bind_text(s, 1, owner);
+        sqlite3_bind_int64(s, 2, lease_until_ns);
+        src = sqlite3_step(s);
+        sqlite3_finalize(s);
+    }
     return src == SQLITE_DONE ? 0 : translate(src);
 }
 
-int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud)
+int store_orphans_each(store_t *st, const char *sql, int64_t now_ns, store_id_fn cb, void *ud)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, agent_path, owner, lease_until_ns FROM runs WHERE state IN "
-                           "('created','planning','acting','observing') ORDER BY created_ns",
-                           -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
         return ERR_IO;
     int src, rc = 0;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
         char owner[64];
         col_copy(s, 2, owner, sizeof owner);
-        if (owner[0] && sqlite3_column_int64(s, 3) > now_ns && !owner_dead(owner))
+        if (owner[0] && sqlite3_column_int64(s, 3) > now_ns && !store_owner_dead(owner))
             continue;
         if (cb(ud, (const char *)sqlite3_column_text(s, 0),
                (const char *)sqlite3_column_text(s, 1)))
@@ -576,6 +675,14 @@ int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud)
         rc = translate(src);
     sqlite3_finalize(s);
     return rc;
+}
+
+int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud)
+{
+    return store_orphans_each(st,
+                              "SELECT id, agent_path, owner, lease_until_ns FROM runs WHERE state "
+                              "IN ('created','planning','acting','observing') ORDER BY created_ns",
+                              now_ns, cb, ud);
 }
 
 int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud, int *deleted)

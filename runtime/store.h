@@ -15,6 +15,8 @@
  *               (store_label.c)
  *   plans       plan_execute plans by version; subruns links a sub-agent's run to its
  *               parent's call (store_plan.c)
+ *   batches     `agentd batch`: the batch and each of its inputs, recorded before the first
+ *               run starts; an input's run_id is set with its run (store_batch.c)
  *
  * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit.
  * Group commit: the machine opens one transaction per loop iteration and every transition
@@ -24,6 +26,8 @@
  */
 #ifndef AGENTD_STORE_H
 #define AGENTD_STORE_H
+
+#include "err.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -75,6 +79,16 @@ typedef struct store_toolcall {
 /* Open (creating and migrating) the database at path. NULL on failure with a one-line
  * message naming the path in errbuf. */
 store_t *store_open(const char *path, int durability, char *errbuf, size_t errlen);
+enum { STORE_OPEN_READ = 0, STORE_OPEN_WRITE = 1 };
+/* Open a database that must already exist, for a command that only reads it
+ * (STORE_OPEN_READ: a read-only connection that creates, converts and migrates nothing, so
+ * it works on a read-only file or folder; a database of an older schema is migrated
+ * through a writing connection first) or changes existing rows (STORE_OPEN_WRITE). NULL
+ * with a one-line message naming the path in errbuf; *why is ERR_NOTFOUND when there is
+ * no such file (the user's mistake), ERR_IO for every database error (not a database,
+ * malformed, newer schema, cannot open, locked). */
+store_t *store_open_existing(const char *path, int mode, char *errbuf, size_t errlen,
+                             int *why);
 void store_close(store_t *st);
 /* Last SQLite error message for this connection. */
 const char *store_errmsg(store_t *st);
@@ -113,8 +127,8 @@ int store_runs_count(store_t *st, const char *state_filter, int64_t *out);
 
 /* Leases: a run is driven by at most one process. Claim succeeds (0) when the run is
  * unowned, already ours, its lease expired, or its owner is a dead process on this host
- * (owner strings are "host:pid"); otherwise ERR_BUSY. Renew extends every lease owner
- * holds. */
+ * (owner strings are "host:pid"); otherwise ERR_BUSY. A database error (a lock held past
+ * the busy timeout included) is ERR_IO. Renew extends every lease owner holds. */
 int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t now_ns,
                     int64_t lease_until_ns);
 int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns);
@@ -247,6 +261,41 @@ int store_subrun_parent(store_t *st, const char *run_id, char parent[40], char c
                         char **limits);
 /* Each child run of parent_run_id, oldest first (cb's agent_path is the child's). */
 int store_subruns_each(store_t *st, const char *parent_run_id, store_id_fn cb, void *ud);
+
+/* Batches. Every input of `agentd batch` is recorded (store_batch_create, one transaction)
+ * before its first run starts; an input is taken by the transaction that creates its run
+ * (store_batch_take), so a kill at any moment leaves each input either with exactly one run
+ * or with none, to be started by `agentd batch --resume` / `agentd resume --all`. A batch is
+ * driven by one process at a time, with the same leases as runs. */
+typedef struct store_batch {
+    char id[40];
+    char agent_path[1024];
+    char model[128];      /* --model of the batch, "" for the agent's */
+    int concurrency;
+    int64_t inputs;       /* inputs recorded */
+    int64_t pending;      /* inputs without a run yet (store_batch_get) */
+    int64_t created_ns;
+    char owner[64];
+    int64_t lease_until_ns;
+} store_batch_t;
+/* Opens and commits its own transaction: the batch row (owned by b->owner until
+ * b->lease_until_ns) and inputs[0..n-1] as inputs 1..n. */
+int store_batch_create(store_t *st, const store_batch_t *b, const char *const *inputs,
+                       size_t n) AGENTD_WUR;
+/* The batch with this id (or unique id prefix): ERR_NOTFOUND, ERR_INVAL when ambiguous. */
+int store_batch_get(store_t *st, const char *id_or_prefix, store_batch_t *out);
+/* Take the batch for owner, as store_run_claim does for a run (ERR_BUSY when a live process
+ * drives it). */
+int store_batch_claim(store_t *st, const char *id, const char *owner, int64_t now_ns,
+                      int64_t lease_until_ns) AGENTD_WUR;
+/* Inputs of batch id that have no run yet, in order; n passed to cb is the input's number. */
+int store_batch_pending(store_t *st, const char *id, store_text_fn cb, void *ud);
+/* Inside the transaction that inserts run_id: mark input n of batch id as taken by it.
+ * ERR_BUSY when the input already has a run (it must not run twice). */
+int store_batch_take(store_t *st, const char *id, int64_t n, const char *run_id) AGENTD_WUR;
+/* Batches with inputs not yet started whose lease is claimable (their process is gone),
+ * oldest first; cb gets the batch id and its agent's path. */
+int store_batches_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud);
 
 /* Model response cache. get: *out malloc'd JSON text, ERR_NOTFOUND on miss. */
 int store_cache_get(store_t *st, const char *key, char **out);

@@ -1,6 +1,6 @@
 /*
  * store_int: what the store's own files share (store.c holds the connection, migrations and
- * run/message/event SQL; store_session.c the conversation tables). Not for use outside the
+ * run/message/event SQL; store_session.c the conversation tables, store_batch.c the batch tables). Not for use outside the
  * store module.
  */
 #ifndef AGENTD_STORE_INT_H
@@ -14,5 +14,10 @@
 sqlite3 *store_sqlite(store_t *st);
 /* SQLite result code -> ERR_* (0 for OK/DONE/ROW). */
 int store_translate(int src);
+/* Is owner ("host:pid") a process on this host that no longer exists? */
+int store_owner_dead(const char *owner);
+/* Rows of sql (selecting id, agent_path, owner, lease_until_ns) whose lease is claimable at
+ * now_ns: no owner, an expired lease, or a dead owner on this host. */
+int store_orphans_each(store_t *st, const char *sql, int64_t now_ns, store_id_fn cb, void *ud);
 
 #endif

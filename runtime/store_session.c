@@ -263,8 +263,8 @@ int store_session_turns(store_t *st, const char *name, store_turn_fn cb, void *u
 int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud)
 {
     int rc = store_tx_begin(st);
-    if (rc)
-        return rc;
+    if (rc) /* a lock held past the busy timeout: a database error, not an unfinished turn */
+        return rc == ERR_BUSY ? ERR_IO : rc;
     sqlite3_stmt *s = NULL;
     int turn;
     char run[40] = "", state[16] = "";

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Kill -9 torture: N runs whose tools leave side effects in a file outside agentd; agentd
 # is killed with SIGKILL at random moments, resumed, killed again, ... K times, then left
-# to finish. Asserts: every run ends done, no non-idempotent effect happened twice, every
-# trace (database and file) is gap-free, PRAGMA integrity_check is ok.
+# to finish. Asserts: every run ends done, every recorded batch input ran exactly once (a
+# killed batch loses none), no non-idempotent effect happened twice, every trace (database
+# and file) is gap-free, PRAGMA integrity_check is ok.
 # usage: scripts/torture.sh [KILLS] [RUNS]      (default 1000 kills, 200 runs)
 # Needs ./agentd and build/release/fakellm (make build-all).
 set -u
@@ -33,7 +34,8 @@ rounds=0
 # Each round starts agentd — a new batch of runs when every run so far has ended, else
 # `resume --all` — waits a random 5-300 ms and kills it with SIGKILL.
 while [ $kills -lt "$KILLS" ]; do
-    left=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM runs WHERE state NOT IN ('done','failed','cancelled')" 2>/dev/null || echo 0)
+    # Unfinished: runs not ended, and inputs of killed batches that never got a run.
+    left=$(sqlite3 "$AGENTD_DB" "SELECT (SELECT count(*) FROM runs WHERE state NOT IN ('done','failed','cancelled')) + (SELECT count(*) FROM batch_inputs WHERE run_id IS NULL)" 2>/dev/null || echo 0)
     if [ "$left" = 0 ]; then
         rounds=$((rounds + 1))
         "$AGENTD" batch "$AGENT" "$W/inputs.jsonl" --concurrency 16 --traces "$W/traces" \
@@ -57,6 +59,13 @@ total=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM runs")
 notdone=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM runs WHERE state <> 'done'")
 [ "$notdone" = 0 ] && [ "$total" -gt 0 ] && check "all $total runs done after $kills kills" ok \
     || check "all runs done" "$notdone of $total not done: $(sqlite3 "$AGENTD_DB" "SELECT state, reason, error FROM runs WHERE state <> 'done' LIMIT 3")"
+# A batch killed before its inputs were recorded left nothing (and started nothing).
+batches=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM batches")
+inputs=$(sqlite3 "$AGENTD_DB" "SELECT count(*) FROM batch_inputs")
+linked=$(sqlite3 "$AGENTD_DB" "SELECT count(DISTINCT b.run_id) FROM batch_inputs b JOIN runs r ON r.id = b.run_id AND r.input = b.input")
+[ "$inputs" = $((batches * RUNS)) ] && [ "$linked" = "$inputs" ] && [ "$total" = "$inputs" ] \
+    && check "every batch input ran exactly once ($inputs inputs of $batches batches, $total runs)" ok \
+    || check "every batch input ran exactly once" "inputs=$inputs of $batches batches, linked=$linked runs=$total"
 dups=$(grep '^effect ' "$AGENTD_TORTURE_FILE" | sort | uniq -d | head -5)
 [ -z "$dups" ] && check "no non-idempotent effect twice ($(grep -c '^effect ' "$AGENTD_TORTURE_FILE") effects)" ok \
     || check "no duplicate effects" "$dups"

@@ -1,5 +1,8 @@
 #include "cli.h"
 
+#include "err.h"
+#include "store.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +67,18 @@ long cli_long(const char *opt, const char *value, long min, long max)
         return -1;
     }
     return v;
+}
+
+store_t *cli_open_db(const char *db_opt, int mode, const char *who, int *code)
+{
+    char err[1400];
+    int why;
+    store_t *st = store_open_existing(cli_db_path(db_opt), mode, err, sizeof err, &why);
+    if (!st) {
+        fprintf(stderr, "%s: %s\n", who, err);
+        *code = why == ERR_NOTFOUND ? CLI_USAGE : CLI_INTERNAL;
+    }
+    return st;
 }
 
 char *cli_read_file(const char *path, size_t *len)

@@ -31,6 +31,13 @@ const char *cli_db_path(const char *explicit_path);
  * another's. Written into buf (len bytes); returns buf. */
 const char *cli_traces_dir(const char *db_path, const char *explicit_dir, char *buf, size_t len);
 
+typedef struct store store_t;
+/* Open the existing database of a command (--db, $AGENTD_DB or ./agentd.db) with
+ * store_open_existing (STORE_OPEN_READ for commands that only read). On failure prints one
+ * line prefixed by who ("agentd runs") and returns NULL with *code: CLI_USAGE when there is
+ * no such file, CLI_INTERNAL for any database error. */
+store_t *cli_open_db(const char *db_opt, int mode, const char *who, int *code);
+
 /* Parse a positive integer option value; -1 with a message naming the option if bad. */
 long cli_long(const char *opt, const char *value, long min, long max);
 

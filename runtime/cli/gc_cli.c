@@ -104,17 +104,10 @@ int gc_cli_main(int argc, char **argv)
     long keep = -1;
     if (keep_s && (keep = cli_long("--keep", keep_s, 0, 1000000000)) < 0)
         return CLI_USAGE;
-    char err[512];
-    if (access(cli_db_path(db), F_OK) != 0) {
-        fprintf(stderr, "agentd: gc: %s: no such database; pass --db PATH or set AGENTD_DB\n",
-                cli_db_path(db));
-        return CLI_USAGE;
-    }
-    store_t *st = store_open(cli_db_path(db), STORE_DURABLE_FULL, err, sizeof err);
-    if (!st) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return CLI_USAGE;
-    }
+    int code;
+    store_t *st = cli_open_db(db, STORE_OPEN_WRITE, "agentd gc", &code);
+    if (!st)
+        return code;
     g.traces = cli_traces_dir(db, traces_opt, traces, sizeof traces);
     int deleted = 0, rc;
     rc = store_gc(st, before, (int)keep, remove_trace, &g, &deleted);

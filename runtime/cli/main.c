@@ -62,14 +62,19 @@ static const command_t commands[] = {
     {"resume", run_cli_resume, "resume RUN|--all [options]",
      "Continue an unfinished run from its last committed state. A tool call that was running\n"
      "when agentd stopped is re-run only if the tool is idempotent; otherwise the model is told\n"
-     "its outcome is unknown. --all resumes every unfinished run whose process is gone.\n"},
+     "its outcome is unknown. --all resumes every unfinished run whose process is gone, then\n"
+     "starts the inputs of stopped batches that never got a run (agentd batch --resume).\n"},
     {"batch", batch_cli_main, "batch AGENT.lua INPUTS.jsonl [--concurrency C] [options]",
      "Run the agent once per input line (a JSON string, or {\"input\": \"...\"}), at most C\n"
      "runs at a time in this one process (default 16). Shows a progress bar on a terminal and a\n"
      "summary at the end: runs done/failed, steps, wall and CPU time, peak RSS, tokens, cost.\n"
      "  --json   one JSON line per run as it ends (input, state, answer, steps, tokens, cost,\n"
      "           latency), then the summary as one JSON object\n"
-     "Also takes --model, --db, --traces, --tools, --durability, --cache as `agentd run` does.\n"},
+     "Also takes --model, --db, --traces, --tools, --durability, --cache as `agentd run` does.\n"
+     "Every input is recorded in the database before the first run starts (the batch id is\n"
+     "printed); a batch that was stopped or killed is finished, each input exactly once, by\n"
+     "  agentd batch --resume [BATCH]   (no BATCH: every batch whose process is gone)\n"
+     "or by `agentd resume --all`.\n"},
     {"runs", runs_cli_main, "runs [--json] [--state S] [--limit N] [--db PATH]",
      "List runs, newest first: id, agent, state, steps, duration, tokens, cost.\n"},
     {"trace", viewer_main, "trace [RUN] [--plain] [--json] [--follow] [--db PATH]",

@@ -177,7 +177,8 @@ static int run_prompt_mode(trial_t *t, char *err, size_t errlen)
         return CLI_USAGE;
     }
     const char *model = t->model ? t->model : "offline";
-    if (model_check_creds(model, NULL, perr, sizeof perr)) {
+    if (model_name_check(model, perr, sizeof perr) ||
+        model_check_creds(model, NULL, perr, sizeof perr)) {
         err_set(err, errlen, ERR_INVAL, "--model %s", perr);
         return CLI_USAGE;
     }

@@ -6,11 +6,13 @@
 #include "jx.h"
 #include "run_cli.h"
 
+#include "batch_cli.h"
 #include "cli.h"
 #include "prompt/prompt.h"
 #include "err.h"
 #include "proc.h"
 #include "tcall.h"
+#include "text.h"
 #include "trace.h"
 
 #include <stdio.h>
@@ -290,7 +292,7 @@ static int usage_run(void)
     return CLI_USAGE;
 }
 
-static char *read_stdin(void)
+static char *read_stdin(size_t *out_len)
 {
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
@@ -312,6 +314,7 @@ static char *read_stdin(void)
         buf[len] = 0;
         while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
             buf[--len] = 0;
+        *out_len = len;
     }
     return buf;
 }
@@ -428,7 +431,8 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
 
 static int finish(common_t *c, proc_t *s, int code)
 {
-    proc_close(s);
+    if (s)
+        proc_close(s);
     store_run_clear(&c->view.last);
     json_object_put(c->vars);
     c->vars = NULL;
@@ -449,19 +453,33 @@ int run_cli_run(int argc, char **argv)
         return CLI_USAGE;
     }
     c.so.agent_path = c.pos[0];
-    proc_t s;
     char err[1024];
+    char *input = NULL;
+    size_t in_len = 0;
+    const char *source = "the input (argument)";
+    if (c.npos == 2 && !strcmp(c.pos[1], "-")) {
+        input = read_stdin(&in_len);
+        source = "the input (stdin)";
+    } else if (c.npos == 2) {
+        input = strdup(c.pos[1]);
+        in_len = input ? strlen(input) : 0;
+    }
+    /* Checked before anything is opened: bytes that are not UTF-8 would be stored raw and
+     * sent as a body that is not JSON; a NUL byte would cut the input short without a word. */
+    if ((input && text_check(input, in_len, source, err, sizeof err)) ||
+        (c.session && text_check(c.session, strlen(c.session), "--session", err, sizeof err))) {
+        fprintf(stderr, "agentd: %s\n", err);
+        free(input);
+        return finish(&c, NULL, CLI_USAGE);
+    }
+    proc_t s;
     int code = proc_open(&s, &c.so, err, sizeof err);
     if (code) {
         fprintf(stderr, "agentd: %s\n", err);
+        free(input);
         return finish(&c, &s, code);
     }
-    char *input = NULL;
-    if (c.npos == 2 && !strcmp(c.pos[1], "-"))
-        input = read_stdin();
-    else if (c.npos == 2)
-        input = strdup(c.pos[1]);
-    else if (s.agent->default_input)
+    if (c.npos < 2 && s.agent->default_input)
         input = strdup(s.agent->default_input);
     if (!input || !*input) {
         fprintf(stderr, "agentd: %s: the input is empty; pass a question: agentd run %s "
@@ -489,17 +507,10 @@ int run_cli_run(int argc, char **argv)
 /* Resume needs the agent file the run was started with; it is recorded in the run. */
 static int agent_of_run(const char *db, const char *run, char *path, size_t len, char full_id[17])
 {
-    char err[512];
-    if (access(cli_db_path(db), F_OK) != 0) {
-        fprintf(stderr, "agentd: %s: no such database; pass --db PATH or set AGENTD_DB\n",
-                cli_db_path(db));
-        return CLI_USAGE;
-    }
-    store_t *st = store_open(cli_db_path(db), STORE_DURABLE_FULL, err, sizeof err);
-    if (!st) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return CLI_USAGE;
-    }
+    int code;
+    store_t *st = cli_open_db(db, STORE_OPEN_READ, "agentd", &code);
+    if (!st)
+        return code;
     store_run_t r;
     int rc = store_run_get(st, run, &r);
     if (rc) {
@@ -508,7 +519,7 @@ static int agent_of_run(const char *db, const char *run, char *path, size_t len,
                 : rc == ERR_INVAL  ? "ambiguous id prefix; give more characters"
                                    : store_errmsg(st));
         store_close(st);
-        return CLI_USAGE;
+        return rc == ERR_NOTFOUND || rc == ERR_INVAL ? CLI_USAGE : CLI_INTERNAL;
     }
     snprintf(path, len, "%s", r.agent_path);
     snprintf(full_id, 17, "%.16s", r.id);
@@ -532,11 +543,12 @@ static int resume_common(common_t *c, const char *prefix, int decide, int approv
         return finish(c, &s, code);
     }
     snprintf(c->view.main_id, sizeof c->view.main_id, "%s", run);
-    if (decide ? machine_decide_args(s.m, s.agent, run, call, approve, reason, c->args, err,
-                                     sizeof err)
-               : machine_resume(s.m, s.agent, run, err, sizeof err)) {
+    int rc = decide ? machine_decide_args(s.m, s.agent, run, call, approve, reason, c->args, err,
+                                          sizeof err)
+                    : machine_resume(s.m, s.agent, run, err, sizeof err);
+    if (rc) {
         fprintf(stderr, "agentd: %s\n", err);
-        return finish(c, &s, CLI_USAGE);
+        return finish(c, &s, rc == ERR_IO || rc == ERR_NOMEM ? CLI_INTERNAL : CLI_USAGE);
     }
     if (proc_run(&s)) {
         fprintf(stderr, "agentd: event loop failed\n");
@@ -589,11 +601,10 @@ static int resume_all(common_t *c)
         printf("resumed 0 runs: no database at %s\n", cli_db_path(c->so.db_path));
         return CLI_OK;
     }
-    store_t *st = store_open(cli_db_path(c->so.db_path), STORE_DURABLE_FULL, err, sizeof err);
-    if (!st) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return CLI_USAGE;
-    }
+    int code;
+    store_t *st = cli_open_db(c->so.db_path, STORE_OPEN_READ, "agentd", &code);
+    if (!st)
+        return code;
     paths_t ps = {0};
     int rc = store_runs_orphaned(st, (int64_t)loop_wall_ns(), collect_agent, &ps);
     store_close(st);
@@ -603,7 +614,7 @@ static int resume_all(common_t *c)
         return CLI_INTERNAL;
     }
     tally_t t = {0};
-    int code = CLI_OK;
+    code = CLI_OK;
     for (size_t i = 0; i < ps.n; i++) {
         proc_t s;
         c->so.agent_path = ps.p[i];
@@ -615,7 +626,7 @@ static int resume_all(common_t *c)
             code = oc;
         } else {
             proc_reclaim(&s);
-            if (proc_run(&s))
+            if (proc_run(&s) || s.reclaim_failed)
                 code = CLI_INTERNAL;
         }
         proc_close(&s);
@@ -623,7 +634,13 @@ static int resume_all(common_t *c)
     free(ps.p);
     printf("resumed %d run%s: %d done, %d failed, %d waiting\n", t.done + t.failed + t.waiting,
            t.done + t.failed + t.waiting == 1 ? "" : "s", t.done, t.failed, t.waiting);
-    return code ? code : t.failed ? CLI_FAILED : CLI_OK;
+    fflush(stdout);
+    /* Then the inputs of stopped batches that never got a run. */
+    c->so.agent_path = NULL;
+    int bc = batch_cli_resume_orphans(&c->so, 0, c->view.json);
+    if (code || bc == CLI_INTERNAL)
+        return code ? code : bc;
+    return t.failed ? CLI_FAILED : bc;
 }
 
 int run_cli_resume(int argc, char **argv)
@@ -659,6 +676,12 @@ int run_cli_decide(int argc, char **argv)
         json_object_put(c.vars);
         fprintf(stderr, "usage: agentd %s RUN CALL%s [--db PATH] [--json]\n", argv[0],
                 approve ? " [--args JSON]" : " --reason TEXT");
+        return CLI_USAGE;
+    }
+    char err[300];
+    /* The reason goes to the model, the trace and the database as text. */
+    if (reason && text_check(reason, strlen(reason), "--reason", err, sizeof err)) {
+        fprintf(stderr, "agentd: %s\n", err);
         return CLI_USAGE;
     }
     return resume_common(&c, c.pos[0], 1, approve, c.pos[1], reason);

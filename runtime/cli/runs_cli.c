@@ -162,12 +162,10 @@ int runs_cli_main(int argc, char **argv)
     }
     setlocale(LC_ALL, "");
     const char *path = cli_db_path(db);
-    char err[1200];
-    store_t *st = viewer_open_db(path, err, sizeof err);
-    if (!st) {
-        fprintf(stderr, "agentd runs: %s\n", err);
-        return CLI_USAGE;
-    }
+    int code;
+    store_t *st = cli_open_db(db, STORE_OPEN_READ, "agentd runs", &code);
+    if (!st)
+        return code;
     list_ctx_t c = {json, json ? json_object_new_array() : NULL, 0};
     if (!json)
         printf("%-16s  %-*s  %-9s  %-*s  %5s  %8s  %8s  %9s  %s\n", "id", AGENT_W, "agent",
@@ -176,7 +174,7 @@ int runs_cli_main(int argc, char **argv)
     int rc = store_runs_count(st, state, &total);
     if (!rc)
         rc = store_runs_range(st, state, (int)offset, (int)limit, print_row, &c);
-    int code = CLI_OK;
+    code = CLI_OK;
     if (rc) {
         fprintf(stderr, "agentd runs: %s: %s\n", path, store_errmsg(st));
         code = CLI_INTERNAL;

@@ -62,7 +62,7 @@ static int load(const char *path, const char *what, json_object **out)
     }
     json_object *o = NULL;
     char err[160];
-    int rc = schema_parse_json(buf, n, &o, err, sizeof err);
+    int rc = schema_parse_json_ex(buf, n, SCHEMA_PARSE_DOCUMENT, &o, err, sizeof err);
     free(buf);
     if (rc) {
         fprintf(stderr, "agentd schema: %s %s: %s\n", what, path, err);

@@ -131,13 +131,13 @@ int sessions_cli_main(int argc, char **argv)
         return CLI_USAGE;
     }
     const char *path = cli_db_path(db);
-    char err[1200];
-    store_t *st = viewer_open_db(path, err, sizeof err);
-    if (!st) {
-        fprintf(stderr, "agentd sessions: %s\n", err);
-        return CLI_USAGE;
-    }
-    int rc, code = CLI_OK;
+    int code;
+    store_t *st = cli_open_db(db, is_rm ? STORE_OPEN_WRITE : STORE_OPEN_READ, "agentd sessions",
+                              &code);
+    if (!st)
+        return code;
+    int rc;
+    code = CLI_OK;
     json_object *arr = json ? json_object_new_array() : NULL;
     if (is_list) {
         if (!json)

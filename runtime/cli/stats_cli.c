@@ -14,15 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Read only (cli_open_db): a read-only database or folder is fine; no database is exit 2,
+ * a database error exit 4. */
 static int open_db(const char *db, store_t **st)
 {
-    char err[1024];
-    *st = store_open(cli_db_path(db), STORE_DURABLE_FULL, err, sizeof err);
-    if (!*st) {
-        fprintf(stderr, "agentd: %s\n", err);
-        return CLI_USAGE;
-    }
-    return 0;
+    int code = 0;
+    *st = cli_open_db(db, STORE_OPEN_READ, "agentd", &code);
+    return *st ? 0 : code;
 }
 
 int stats_cli_main(int argc, char **argv)
@@ -58,8 +56,9 @@ int stats_cli_main(int argc, char **argv)
     }
     q.since_ns = win ? (int64_t)loop_wall_ns() - win : 0;
     store_t *st;
-    if (open_db(db, &st))
-        return CLI_USAGE;
+    int oc = open_db(db, &st);
+    if (oc)
+        return oc;
     json_object *out = NULL;
     char err[1024];
     int rc = stats_collect(st, &q, &out, err, sizeof err);
@@ -141,9 +140,10 @@ int slo_cli_main(int argc, char **argv)
     }
     stats_query_t q = {.since_ns = (int64_t)loop_wall_ns() - win, .agent = jx_str(conf, "agent")};
     store_t *st;
-    if (open_db(db, &st)) {
+    int oc = open_db(db, &st);
+    if (oc) {
         json_object_put(conf);
-        return CLI_USAGE;
+        return oc;
     }
     json_object *stats = NULL;
     int rc = stats_collect(st, &q, &stats, err, sizeof err);

@@ -353,7 +353,7 @@ static int cmd_call(call_opts_t *co)
     if (co->agent) {
         if (!(ag = agent_load(co->agent, err, sizeof err))) {
             fprintf(stderr, "agentd: %s\n", err);
-            code = CLI_USAGE;
+            code = CLI_INTERNAL;
             goto done;
         }
         pol.agent = ag->name;

@@ -3,6 +3,7 @@
  * (stdout is a terminal), the plain tree, raw JSON, follow mode and OTLP export.
  */
 #include "viewer/viewer.h"
+#include "jx.h"
 
 #include "cli.h"
 #include "err.h"
@@ -261,7 +262,7 @@ typedef struct msgs_ctx {
 static int add_msg(void *ud, int64_t idx, const char *json)
 {
     msgs_ctx_t *c = ud;
-    json_object *m = json_tokener_parse(json);
+    json_object *m = jx_parse(json);
     /* Index i is message i: a row that does not parse keeps its place as an empty one. */
     while ((int64_t)json_object_array_length(c->arr) < idx)
         json_object_array_add(c->arr, json_object_new_object());
@@ -274,7 +275,7 @@ static int add_msg(void *ud, int64_t idx, const char *json)
  * is left out with a note. New reference or NULL. */
 static json_object *tool_defs(const store_run_t *run, const char *extra_dir)
 {
-    json_object *spec = run->spec ? json_tokener_parse(run->spec) : NULL, *names = NULL;
+    json_object *spec = run->spec ? jx_parse(run->spec) : NULL, *names = NULL;
     if (!spec || !json_object_object_get_ex(spec, "tools", &names) ||
         !json_object_is_type(names, json_type_array) || !json_object_array_length(names)) {
         json_object_put(spec);
@@ -542,14 +543,11 @@ int viewer_main(int argc, char **argv)
     for (int i = 0; i < o.nruns; i++)
         files &= is_trace_file(o.runs[i]);
     const char *path = cli_db_path(o.db);
-    char err[1200];
-    store_t *st = files ? NULL : viewer_open_db(path, err, sizeof err);
-    if (!files && !st) {
-        fprintf(stderr, "agentd trace: %s\n", err);
-        return CLI_USAGE;
-    }
+    int code = 0;
+    store_t *st = files ? NULL : cli_open_db(o.db, STORE_OPEN_READ, "agentd trace", &code);
+    if (!files && !st)
+        return code;
     int tty = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
-    int code;
     if (o.export)
         code = export_otlp(st, &o);
     else if (o.compare)

@@ -176,7 +176,7 @@ static int start_judge(driver_t *d, slot_t *s, const eval_assert_t *a)
 
 static int add_call(void *ud, const store_toolcall_t *tc)
 {
-    json_object *o = json_object_new_object(), *args = json_tokener_parse(tc->args ? tc->args : "");
+    json_object *o = json_object_new_object(), *args = jx_parse(tc->args);
     json_object_object_add(o, "name", json_object_new_string(tc->name));
     json_object_object_add(o, "args", args ? args : json_object_new_object());
     json_object_object_add(o, "state", json_object_new_string(tc->state));

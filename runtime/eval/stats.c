@@ -171,7 +171,7 @@ static int on_event(void *ud, int64_t seq, const char *json)
     acc_t *a = ud;
     if (!strstr(json, "\"op\":\"chat\"") || !strstr(json, "\"phase\":\"end\""))
         return 0;
-    json_object *o = json_tokener_parse(json), *attrs = o ? jx_get(o, "attrs") : NULL;
+    json_object *o = jx_parse(json), *attrs = o ? jx_get(o, "attrs") : NULL;
     if (!attrs) {
         json_object_put(o);
         return 0;

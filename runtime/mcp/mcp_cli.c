@@ -59,7 +59,7 @@ static int serve(const serve_opts_t *o)
     }
     if (!(st = store_open(cli_db_path(o->db), STORE_DURABLE_FULL, err, sizeof err))) {
         fprintf(stderr, "agentd: %s\n", err);
-        code = CLI_USAGE;
+        code = CLI_INTERNAL;
         goto done;
     }
     char dir[1200];

@@ -3,6 +3,7 @@
  * an observation whose call is unknown (an orphan) still counts, under its own name.
  */
 #include "offline_convo.h"
+#include "jx.h"
 
 #include "err.h"
 #include "offline_text.h"
@@ -85,7 +86,7 @@ static int add_calls(offline_convo_t *c, json_object *msg, size_t at)
         offline_call_t *r = &c->calls[c->ncalls];
         *r = (offline_call_t){offline_str_field(call, "id"), name ? name : "", NULL, at};
         if (args)
-            r->args = json_tokener_parse(args);
+            r->args = jx_parse(args);
         c->ncalls++;
         json_object *key = offline_canonical(r->name, r->args);
         if (!key || json_object_array_add(c->made, key)) {
@@ -115,7 +116,7 @@ static int add_obs(offline_convo_t *c, json_object *msg, size_t at)
         ob->tool = "tool";
     ob->args = call ? call->args : NULL; /* borrowed from calls */
     ob->text = content_text(msg);
-    ob->result = json_tokener_parse(ob->text);
+    ob->result = jx_parse(ob->text);
     ob->is_error = json_object_get_boolean(json_object_object_get(msg, "is_error")) ||
                    (json_object_is_type(ob->result, json_type_object) &&
                     json_object_object_get_ex(ob->result, "error", &err) && err);

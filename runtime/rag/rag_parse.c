@@ -10,6 +10,7 @@
 #include "rag_int.h"
 
 #include "err.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,36 +72,6 @@ int rag_format_of(const char *path)
     return -1;
 }
 
-/* Length of the UTF-8 sequence at s (at most n bytes) or 0 when invalid (overlong forms,
- * surrogates and code points past U+10FFFF included). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned min, cp;
-    if ((c & 0xe0) == 0xc0) {
-        len = 2, min = 0x80, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, min = 0x800, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 int rag_text_check(const char *buf, size_t len, char *err, size_t errlen)
 {
     size_t i = 0, ink = 0, ctl = 0;
@@ -115,7 +86,7 @@ int rag_text_check(const char *buf, size_t len, char *err, size_t errlen)
     while (i < len) {
         if (s[i] == 0)
             return err_set(err, errlen, ERR_INVAL, "binary file (a NUL byte at %zu)", i);
-        size_t l = utf8_len(s + i, len - i);
+        size_t l = text_utf8_len(s + i, len - i);
         if (!l)
             return err_set(err, errlen, ERR_INVAL,
                            "invalid UTF-8 at byte %zu (convert it to UTF-8 first)", i);

@@ -23,6 +23,12 @@
 #include <stddef.h>
 
 #define SCHEMA_MAX_DEPTH 512
+/* The one nesting limit of JSON the runtime reads or writes: text parsed by
+ * schema_parse_json (tool arguments, model bodies and streamed events, json.decode, ctx.kv
+ * values, batch lines, stored rows read back) and values converted from Lua (tool results,
+ * json.encode, ctx.kv.put): at most this many nested arrays/objects. Documents that are only
+ * validated (SCHEMA_PARSE_DOCUMENT) may nest to SCHEMA_MAX_DEPTH. */
+#define SCHEMA_JSON_MAX_DEPTH 100
 
 typedef struct schema schema_t;
 
@@ -68,13 +74,21 @@ int schema_validate(const schema_t *s, json_object *inst, schema_result_t *res);
  * (up to 16 errors, whatever fits in len) in msg. */
 int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len);
 
-/* Parse JSON text strictly (RFC 8259, nesting up to SCHEMA_MAX_DEPTH) into *out, a new
+/* Parse JSON text strictly (RFC 8259, nesting up to SCHEMA_JSON_MAX_DEPTH) into *out, a new
  * reference (NULL for the literal null). Faster than json_tokener for small documents.
  * This is the runtime's one parse for JSON from outside (tool arguments, model replies and
  * bodies, files, json.decode): on failure ERR_INVAL (ERR_NOMEM if memory ran out) and
  * "invalid JSON at byte N: why" in err; callers prefix what they were reading. */
 int schema_parse_json(const char *text, size_t len, json_object **out, char *err,
                       size_t errlen);
+/* Text that is not valid UTF-8 is refused ("invalid UTF-8 in a string"), and so is \u0000
+ * ("NUL character (\u0000) in a string"): every string parsed becomes a C string somewhere;
+ * so is nesting deeper than SCHEMA_JSON_MAX_DEPTH. SCHEMA_PARSE_DOCUMENT accepts \u0000 and
+ * nesting to SCHEMA_MAX_DEPTH, for documents that are only validated (agentd schema check).
+ * schema_parse_json is schema_parse_json_ex with flags 0. */
+enum { SCHEMA_PARSE_DOCUMENT = 1 };
+int schema_parse_json_ex(const char *text, size_t len, int flags, json_object **out, char *err,
+                         size_t errlen);
 
 /* `agentd schema check [--draft 7|2020-12] [--format-assert] [--map URL=DIR]...
  *  [--all] SCHEMA.json INSTANCE.json` with argv[0] == "schema".

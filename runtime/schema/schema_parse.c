@@ -5,13 +5,16 @@
  * hundred bytes) json_tokener's byte-at-a-time state machine and its printbuf copies
  * cost more than validation itself. This parser reads the text in place, copies only
  * what json-c must own, and rejects what RFC 8259 rejects (comments, trailing commas,
- * single quotes, NaN, control characters in strings). Nesting is capped at
- * SCHEMA_MAX_DEPTH, so hostile input cannot exhaust the stack. Duplicate keys: the last
+ * single quotes, NaN, control characters in strings, invalid UTF-8), and also U+0000 in a
+ * string unless asked (it would cut the C strings it becomes). Nesting is capped at
+ * SCHEMA_JSON_MAX_DEPTH (SCHEMA_MAX_DEPTH for documents), so hostile input cannot exhaust
+ * the stack and every document the runtime accepts it can also write back. Duplicate keys: the last
  * one wins, as with json-c.
  */
 #include "schema_int.h"
 
 #include "err.h"
+#include "text.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +27,7 @@ typedef struct pstate {
     char *err;
     size_t errlen;
     int failed; /* 0, or ERR_INVAL / ERR_NOMEM */
+    int flags;  /* SCHEMA_PARSE_* */
     char *buf; /* scratch for unescaped strings and keys */
     size_t cap;
 } pstate_t;
@@ -111,8 +115,20 @@ static size_t put_utf8(char *o, unsigned cp)
 static int string(pstate_t *st, const char **s, size_t *n, int copy)
 {
     const char *p = ++st->p, *e = st->end;
-    while (p < e && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
-        p++;
+    while (p < e && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) {
+        if ((unsigned char)*p < 0x80) {
+            p++;
+            continue;
+        }
+        /* JSON text is UTF-8 (RFC 8259 section 8.1): invalid bytes would reach the database,
+         * traces and model requests as text that is not JSON. */
+        size_t l = text_utf8_len((const unsigned char *)p, (size_t)(e - p));
+        if (!l) {
+            st->p = p;
+            return perr(st, "invalid UTF-8 in a string"), -1;
+        }
+        p += l;
+    }
     if (p < e && *p == '"' && !copy) {
         *s = st->p;
         *n = (size_t)(p - st->p);
@@ -132,8 +148,14 @@ static int string(pstate_t *st, const char **s, size_t *n, int copy)
         if (reserve(st, o + 8))
             return perr(st, "out of memory"), -1;
         if (c != '\\') {
-            st->buf[o++] = (char)c;
-            p++;
+            size_t l = c < 0x80 ? 1 : text_utf8_len((const unsigned char *)p, (size_t)(e - p));
+            if (!l) {
+                st->p = p;
+                return perr(st, "invalid UTF-8 in a string"), -1;
+            }
+            memcpy(st->buf + o, p, l);
+            o += l;
+            p += l;
             continue;
         }
         if (++p >= e)
@@ -152,6 +174,10 @@ static int string(pstate_t *st, const char **s, size_t *n, int copy)
             if (e - p < 5 || hex4(p + 1, &cp)) {
                 st->p = p;
                 return perr(st, "bad \\u escape"), -1;
+            }
+            if (cp == 0 && !(st->flags & SCHEMA_PARSE_DOCUMENT)) {
+                st->p = p;
+                return perr(st, "NUL character (\\u0000) in a string"), -1;
             }
             p += 4;
             if (cp >= 0xD800 && cp < 0xDC00 && e - p >= 7 && p[1] == '\\' && p[2] == 'u' &&
@@ -382,11 +408,16 @@ fail:
 
 static json_object *value(pstate_t *st, int depth)
 {
-    if (depth > SCHEMA_MAX_DEPTH)
-        return perr(st, "nested too deeply");
     ws(st);
     if (st->p >= st->end)
         return perr(st, "unexpected end of input");
+    /* depth counts the arrays and objects around this value: one more may open below the
+     * limit (the same count sandbox_json applies to Lua tables). */
+    if ((*st->p == '{' || *st->p == '[') &&
+        depth >= (st->flags & SCHEMA_PARSE_DOCUMENT ? SCHEMA_MAX_DEPTH : SCHEMA_JSON_MAX_DEPTH))
+        return perr(st, st->flags & SCHEMA_PARSE_DOCUMENT
+                            ? "nested deeper than 512 levels"
+                            : "nested deeper than 100 levels (the runtime's JSON limit)");
     switch (*st->p) {
     case '{': return object(st, depth);
     case '[': return array(st, depth);
@@ -412,7 +443,14 @@ static json_object *value(pstate_t *st, int depth)
 
 int schema_parse_json(const char *text, size_t len, json_object **out, char *err, size_t errlen)
 {
-    pstate_t st = {.p = text, .end = text + len, .start = text, .err = err, .errlen = errlen};
+    return schema_parse_json_ex(text, len, 0, out, err, errlen);
+}
+
+int schema_parse_json_ex(const char *text, size_t len, int flags, json_object **out, char *err,
+                         size_t errlen)
+{
+    pstate_t st = {.p = text, .end = text + len, .start = text, .err = err, .errlen = errlen,
+                   .flags = flags};
     json_object *v = value(&st, 0);
     if (!st.failed) {
         ws(&st);

@@ -4,6 +4,7 @@
  * model exchange from the store, retries with their delays, attributes, and the raw events.
  */
 #include "viewer_tui.h"
+#include "jx.h"
 
 #include "err.h"
 #include "viewer_int.h"
@@ -144,7 +145,7 @@ int vlines_addf(vlines_t *l, int kind, const char *fmt, ...)
 /* JSON text pretty-printed when it parses, else as is. */
 static int add_json_text(vlines_t *l, const char *indent, const char *text)
 {
-    json_object *o = json_tokener_parse(text);
+    json_object *o = jx_parse(text);
     int rc;
     if (o && (json_object_is_type(o, json_type_object) || json_object_is_type(o, json_type_array)))
         rc = vlines_add(l, VL_TEXT, indent,
@@ -201,7 +202,7 @@ static int msg_one(void *ud, int64_t idx, const char *json)
     msg_ctx_t *c = ud;
     if (idx < c->from || idx > c->to)
         return idx > c->to;
-    json_object *o = json_tokener_parse(json), *v;
+    json_object *o = jx_parse(json), *v;
     const char *role =
         o && json_object_object_get_ex(o, "role", &v) ? json_object_get_string(v) : "?";
     json_object *nm = NULL;
@@ -245,7 +246,7 @@ static void add_point_events(vlines_t *l, const spantree_t *m, int i)
             continue;
         if (!header++)
             vlines_add(l, VL_HEAD, "", "── retries and notes ──");
-        json_object *o = json_tokener_parse(ev->json), *v, *a;
+        json_object *o = jx_parse(ev->json), *v, *a;
         const char *name = o && json_object_object_get_ex(o, "name", &v) && v
                                ? json_object_get_string(v)
                                : "event";
@@ -346,7 +347,7 @@ int viewer_detail_build(vlines_t *out, store_t *st, const spantree_t *m, int i, 
     /* A state span opens with the transition into that state: say which. */
     for (int k = 0; k < s->nevs; k++) {
         const spantree_event_t *ev = &m->evs[s->evs[k]];
-        json_object *o = ev->phase == 'b' ? json_tokener_parse(ev->json) : NULL, *f, *t, *e;
+        json_object *o = ev->phase == 'b' ? jx_parse(ev->json) : NULL, *f, *t, *e;
         if (o && json_object_object_get_ex(o, "state_to", &t) && t &&
             json_object_object_get_ex(o, "state_from", &f) && f)
             vlines_addf(out, VL_TEXT, "transition %s → %s on %s", json_object_get_string(f),

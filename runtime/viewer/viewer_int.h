@@ -15,7 +15,6 @@
 
 /* Open the database at path read-mostly: a missing file is an error (a viewer must not
  * create an empty database where the user mistyped a path). NULL with a message. */
-store_t *viewer_open_db(const char *path, char *errbuf, size_t errlen);
 
 /* Add the run's events with seq > m->last_seq to m. 0 or an ERR_* with a message. */
 int viewer_load(store_t *st, spantree_t *m, char *errbuf, size_t errlen);

@@ -4,6 +4,7 @@
  * is UTF-8 and ASCII otherwise, so it pastes cleanly into an issue or a chat.
  */
 #include "viewer_int.h"
+#include "jx.h"
 
 #include "cli/cli.h"
 #include "err.h"
@@ -15,18 +16,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-
-store_t *viewer_open_db(const char *path, char *errbuf, size_t errlen)
-{
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        err_set(errbuf, errlen, ERR_NOTFOUND,
-                "%s: no such database; run an agent first, or pass --db PATH / set AGENTD_DB",
-                path);
-        return NULL;
-    }
-    return store_open(path, STORE_DURABLE_NORMAL, errbuf, errlen);
-}
 
 typedef struct load_ctx {
     spantree_t *m;
@@ -224,7 +213,7 @@ static void print_retries(const spantree_t *m, const spantree_span_t *s, const c
         const spantree_event_t *ev = &m->evs[s->evs[k]];
         if (ev->phase != 'p' || s->point)
             continue;
-        json_object *o = json_tokener_parse(ev->json), *v;
+        json_object *o = jx_parse(ev->json), *v;
         const char *op =
             o && json_object_object_get_ex(o, "op", &v) ? json_object_get_string(v) : "";
         const char *name =
@@ -297,7 +286,7 @@ void viewer_plain_event(const spantree_t *m, const spantree_event_t *ev, FILE *o
 {
     const spantree_span_t *s = &m->spans[ev->span];
     char off[32], facts[400] = "";
-    json_object *o = json_tokener_parse(ev->json), *v;
+    json_object *o = jx_parse(ev->json), *v;
     const char *name =
         o && json_object_object_get_ex(o, "name", &v) && v ? json_object_get_string(v) : s->op;
     const char *to =

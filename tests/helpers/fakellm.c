@@ -251,12 +251,53 @@ static json_object *pick_turn(server_t *s, json_object *body, int *owned, int *t
     return t;
 }
 
+/* The script file, parsed deep enough for scripts that probe the runtime's nesting limit
+ * (100; json_object_from_file stops at 32). NULL with json_util_get_last_err() set or not. */
+static json_object *load_script(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    json_tokener *tok = json_tokener_new_ex(200);
+    json_object *o = NULL;
+    char buf[65536];
+    size_t n;
+    while (tok && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+        o = json_tokener_parse_ex(tok, buf, (int)n);
+        if (json_tokener_get_error(tok) != json_tokener_continue)
+            break;
+    }
+    if (tok && json_tokener_get_error(tok) != json_tokener_success) {
+        fprintf(stderr, "fakellm: %s: %s\n", path,
+                json_tokener_error_desc(json_tokener_get_error(tok)));
+        json_object_put(o);
+        o = NULL;
+    }
+    json_tokener_free(tok);
+    fclose(f);
+    return o;
+}
+
 static const char *turn_text(json_object *turn, char **tmp)
 {
     json_object *v;
     *tmp = NULL;
     if (json_object_object_get_ex(turn, "text", &v))
         return json_object_get_string(v);
+    /* Bytes a script cannot write as JSON text (invalid UTF-8), sent raw in the body. */
+    if (json_object_object_get_ex(turn, "text_hex", &v)) {
+        const char *h = json_object_get_string(v);
+        size_t n = strlen(h) / 2;
+        if (!(*tmp = malloc(n + 1)))
+            return NULL;
+        for (size_t i = 0; i < n; i++) {
+            unsigned b = 0;
+            sscanf(h + 2 * i, "%2x", &b);
+            (*tmp)[i] = (char)(b ? b : '?');
+        }
+        (*tmp)[n] = 0;
+        return *tmp;
+    }
     if (json_object_object_get_ex(turn, "json", &v)) {
         *tmp = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
         return *tmp;
@@ -343,7 +384,10 @@ static json_object *anthropic_content(json_object *turn, int turn_no, const char
         json_object_object_add(b, "type", json_object_new_string("tool_use"));
         add_call_id(b, c, id);
         json_object_object_add(b, "name", json_object_get(name));
-        json_object *input = json_tokener_parse(args_text(c));
+        json_tokener *dt = json_tokener_new_ex(200);
+        const char *at = args_text(c);
+        json_object *input = dt ? json_tokener_parse_ex(dt, at, (int)strlen(at)) : NULL;
+        json_tokener_free(dt);
         json_object_object_add(b, "input", input ? input : json_object_new_object());
         json_object_array_add(arr, b);
         *stop = "tool_use";
@@ -914,7 +958,7 @@ static void on_model(struct evhttp_request *req, void *arg, int anthropic, int e
             fclose(f);
         }
     }
-    json_tokener *tok = len ? json_tokener_new() : NULL;
+    json_tokener *tok = len ? json_tokener_new_ex(200) : NULL;
     p->body =
         tok ? json_tokener_parse_ex(tok, (const char *)evbuffer_pullup(in, -1), (int)len) : NULL;
     if (p->body && json_tokener_get_error(tok) != json_tokener_success) {
@@ -1095,9 +1139,10 @@ static const char *turn_problem(json_object *t, int depth)
                 why = "a tool call's \"id\" must be a string or null";
         }
     } else if (!json_object_object_get_ex(t, "text", &v) &&
+               !json_object_object_get_ex(t, "text_hex", &v) &&
                !json_object_object_get_ex(t, "json", &v) &&
                !json_object_object_get_ex(t, "texts", &v))
-        why = "expected \"text\", \"texts\", \"json\" or \"tool_calls\"";
+        why = "expected \"text\", \"text_hex\", \"texts\", \"json\" or \"tool_calls\"";
     if (!why && json_object_object_get_ex(t, "texts", &v) &&
         (!json_object_is_type(v, json_type_array) || !json_object_array_length(v)))
         why = "\"texts\" must be a non-empty array of strings";
@@ -1206,7 +1251,7 @@ static int parse_args(server_t *s, int argc, char **argv, long *port, const char
             s->record = v;
         } else if (!strcmp(a, "--script")) {
             json_object_put(s->script);
-            s->script = json_object_from_file(v);
+            s->script = load_script(v);
             if (!s->script) {
                 const char *e = json_util_get_last_err();
                 fprintf(stderr, "fakellm: --script %s: %.*s\n", v, e ? (int)strcspn(e, "\n") : 7,

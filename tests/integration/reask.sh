@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.." || exit 1
 cat >"$TMP/ag.lua" <<'LUA'
 return {
   name = "reask",
-  instructions = "Answer as JSON.",
+  system_prompt = "Answer as JSON.",
   model = "openai:any",
   tools = {},
   output_schema = { type = "object", required = { "status" },

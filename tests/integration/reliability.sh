@@ -75,8 +75,271 @@ for f in "$TMP/s.dump" "$TMP/s.db" "$TMP/s.db-wal" "$TMP/str/$sid.jsonl" "$TMP/s
     if grep -aq "$SECRET" "$f"; then fail "no secret in $(basename "$f")" "$(grep -ao ".\{40\}$SECRET.\{20\}" "$f" | head -3)"
     else ok "no secret in $(basename "$f")"; fi
 done
+kv=$(sqlite3 "$TMP/s.db" "SELECT key || ' ' || value FROM kv WHERE ns='leaky'")
+[ "$kv" = 'tok_[REDACTED] {"v":"[REDACTED]","[REDACTED]":1}' ] && ok "ctx.kv: key and value stored redacted" || fail "ctx.kv redacted" "$kv"
+grep -q '"kv_keys":\["tok_\[REDACTED\]"\]' "$TMP/s.dump" && grep -q '"kv":{"\[REDACTED\]":1' "$TMP/s.dump" \
+    && ok "ctx.kv: get and list find the redacted key" || fail "ctx.kv get/list" "$(grep -o '"kv.\{60\}' "$TMP/s.dump" | head -3)"
 grep -q 'key_\[REDACTED\]' "$TMP/wire.jsonl" && ok "the next model request carries the redacted keys" \
     || fail "redacted keys on the wire" "$(tail -c 600 "$TMP/wire.jsonl")"
 stop_fake
+
+# ---- 5. a killed batch loses no input: recorded before the first run, each run once ----
+NAP=tests/fixtures/reliability/agents/napper.lua
+i=1; while [ $i -le 300 ]; do echo "\"nap please, input $i\""; i=$((i + 1)); done >"$TMP/naps.jsonl"
+batch_check() { # batch_check NAME DB: every input has exactly one run and it is done
+    python3 - "$2" "$TMP/naps.jsonl" <<'PY' >"$TMP/check.out" 2>&1 && ok "$1" || fail "$1" "$(cat "$TMP/check.out")"
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+want = sorted(json.loads(l) for l in open(sys.argv[2]))
+got = sorted(i for (i,) in db.execute("SELECT input FROM runs"))
+states = dict(db.execute("SELECT state, count(*) FROM runs GROUP BY state"))
+assert got == want, "inputs run %d, distinct %d, of %d" % (len(got), len(set(got)), len(want))
+assert states == {"done": len(want)}, states
+linked = db.execute("SELECT count(*) FROM batch_inputs b JOIN runs r ON r.id = b.run_id AND r.input = b.input").fetchone()[0]
+assert linked == len(want), "inputs linked to their run: %d" % linked
+PY
+}
+"$AGENTD" batch $NAP "$TMP/naps.jsonl" --concurrency 50 --db "$TMP/b1.db" >"$TMP/b.out" 2>"$TMP/b.err" &
+bp=$!; sleep 0.4; kill -9 $bp; wait $bp 2>/dev/null
+bid=$(sed -n 's/^agentd: batch \(b[0-9a-f]*\): 300 inputs recorded.*/\1/p' "$TMP/b.err")
+[ -n "$bid" ] && ok "batch prints its id once its inputs are recorded" || fail "batch id" "$(cat "$TMP/b.err")"
+started=$(sqlite3 "$TMP/b1.db" "SELECT count(*) FROM runs"); recorded=$(sqlite3 "$TMP/b1.db" "SELECT count(*) FROM batch_inputs")
+[ "$recorded" = 300 ] && [ "$started" -lt 300 ] && ok "killed after 0.4 s: all 300 inputs recorded, $started runs started" \
+    || fail "inputs recorded before the runs" "recorded=$recorded started=$started"
+"$AGENTD" resume --all --db "$TMP/b1.db" >"$TMP/b.out" 2>"$TMP/b.err"; rc=$?
+[ $rc -eq 0 ] && grep -q "^batch: $((300 - started)) runs" "$TMP/b.out" && ok "resume --all finishes the batch (rc 0)" \
+    || fail "resume --all finishes the batch" "rc=$rc $(cat "$TMP/b.out" "$TMP/b.err")"
+batch_check "resume --all: every input ran exactly once, all done" "$TMP/b1.db"
+# Killed again and again, including while being resumed: still each input exactly once.
+"$AGENTD" batch $NAP "$TMP/naps.jsonl" --concurrency 40 --db "$TMP/b2.db" >/dev/null 2>"$TMP/b.err" &
+bp=$!; sleep 0.3; kill -9 $bp; wait $bp 2>/dev/null
+bid=$(sed -n 's/^agentd: batch \(b[0-9a-f]*\): .*/\1/p' "$TMP/b.err")
+for delay in 0.3 0.25; do
+    "$AGENTD" batch --resume "$bid" --db "$TMP/b2.db" >/dev/null 2>&1 & bp=$!
+    sleep $delay; kill -9 $bp; wait $bp 2>/dev/null
+done
+"$AGENTD" batch --resume "${bid%????}" --db "$TMP/b2.db" --json >"$TMP/b.out" 2>"$TMP/b.err"; rc=$?
+[ $rc -eq 0 ] && grep -q "\"batch\":\"$bid\"" "$TMP/b.out" && ok "batch --resume PREFIX finishes it after three kills" \
+    || fail "batch --resume" "rc=$rc $(cat "$TMP/b.out" "$TMP/b.err")"
+batch_check "three kills: every input ran exactly once, all done" "$TMP/b2.db"
+"$AGENTD" batch --resume "$bid" --db "$TMP/b2.db" --json >"$TMP/b.out" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q '"runs":0' "$TMP/b.out" && ok "resuming a finished batch starts nothing" || fail "resume finished batch" "rc=$rc $(cat "$TMP/b.out")"
+# Ctrl-C stops the batch: the runs in flight are cancelled, no further input starts; the
+# rest is still recorded and `batch --resume` starts it.
+"$AGENTD" batch $NAP "$TMP/naps.jsonl" --concurrency 20 --db "$TMP/b3.db" >"$TMP/b.out" 2>"$TMP/b.err" &
+bp=$!; sleep 0.4; kill -INT $bp; wait $bp; rc=$?
+bid3=$(sed -n 's/^agentd: batch \(b[0-9a-f]*\): .*/\1/p' "$TMP/b.err")
+runs3=$(sqlite3 "$TMP/b3.db" "SELECT count(*) FROM runs"); left3=$(sqlite3 "$TMP/b3.db" "SELECT count(*) FROM batch_inputs WHERE run_id IS NULL")
+[ $rc -eq 1 ] && [ "$left3" -gt 0 ] && [ $((runs3 + left3)) = 300 ] && grep -q "^interrupted: $left3 inputs were not started; \`agentd batch --resume $bid3\`" "$TMP/b.out" \
+    && ok "Ctrl-C stops the batch: $runs3 runs started, $left3 inputs left recorded" || fail "Ctrl-C stops the batch" "rc=$rc runs=$runs3 left=$left3 $(tail -2 "$TMP/b.out")"
+"$AGENTD" batch --resume "$bid3" --db "$TMP/b3.db" >/dev/null 2>&1
+n3=$(sqlite3 "$TMP/b3.db" "SELECT count(*) || ' ' || count(DISTINCT input) FROM runs")
+[ "$n3" = "300 300" ] && ok "after Ctrl-C, batch --resume starts the rest (each input once)" || fail "resume after Ctrl-C" "$n3"
+"$AGENTD" batch --resume bffff --db "$TMP/b2.db" >/dev/null 2>"$TMP/b.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "bffff: no such batch" "$TMP/b.err" && ok "an unknown batch id exits 2 naming it" || fail "unknown batch" "rc=$rc $(cat "$TMP/b.err")"
+
+# ---- 6. clean input everywhere: invalid UTF-8 and NUL bytes refused with one line naming the source ----
+CL="$TMP/clean"; mkdir -p "$CL"
+refused() { # refused NAME RC EXPECTED-TEXT: exit 2, one line naming it, no database
+    if [ "$2" -eq 2 ] && [ "$(wc -l <"$TMP/x.err")" = 1 ] && grep -qF -- "$3" "$TMP/x.err" && [ ! -e "$CL/c.db" ]; then ok "$1"
+    else fail "$1" "rc=$2 db=$([ -e "$CL/c.db" ] && echo created) $(cat "$TMP/x.err")"; fi
+}
+"$AGENTD" run agents/support.lua "$(printf 'where \377 is it')" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "argument not UTF-8" $? "the input (argument): not valid UTF-8 (byte 6)"
+printf 'where\000 is my order 1042' | "$AGENTD" run agents/support.lua - --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "stdin with a NUL byte" $? "the input (stdin): contains a NUL byte (byte 5)"
+printf 'bad \303\050 utf8' | "$AGENTD" run agents/support.lua - --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "stdin not UTF-8" $? "the input (stdin): not valid UTF-8 (byte 4)"
+"$AGENTD" run agents/support.lua "hi" --session "$(printf 's\377')" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "--session not UTF-8" $? "--session: not valid UTF-8"
+"$AGENTD" deny 0123 call_1_1 --reason "$(printf 'no \377')" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "deny --reason not UTF-8" $? "--reason: not valid UTF-8 (byte 3)"
+printf '"fine"\n"a\\u0000b"\n' >"$CL/in.jsonl"
+"$AGENTD" batch agents/support.lua "$CL/in.jsonl" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "batch line with \\u0000, nothing recorded" $? "$CL/in.jsonl:2: invalid JSON at byte 3: NUL character (\\u0000) in a string"
+printf '"fine"\n{"input": "a\377b"}\n' >"$CL/in.jsonl"
+"$AGENTD" batch agents/support.lua "$CL/in.jsonl" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "batch line not UTF-8, nothing recorded" $? "$CL/in.jsonl:2: invalid JSON at byte 12: invalid UTF-8 in a string"
+printf 'return { name = "sup\\0port" }\n' >"$CL/a.lua"
+"$AGENTD" run "$CL/a.lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "agent name with a NUL byte" $? "$CL/a.lua: name: string contains a NUL byte (byte 3)"
+printf 'return { name = "x", system_prompt = "caf\\xe9" }\n' >"$CL/a.lua"
+"$AGENTD" run "$CL/a.lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "agent prompt not UTF-8" $? "$CL/a.lua: system_prompt: string is not valid UTF-8 (byte 3)"
+printf 'You help.\000 Hidden rules.' >"$CL/p.md"
+printf 'return { name = "x", system_prompt_file = "p.md" }\n' >"$CL/a.lua"
+"$AGENTD" run "$CL/a.lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "prompt file with a NUL byte" $? "$CL/p.md: contains a NUL byte (byte 9)"
+printf 'Caf\351 rules' >"$CL/p.md"
+"$AGENTD" run "$CL/a.lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "prompt file not UTF-8" $? "$CL/p.md: not valid UTF-8 (byte 3)"
+mkdir -p "$CL/tools"
+printf 'return { name = "t\\0x", description = "d", parameters = { type = "object" }, run = function() return 1 end }\n' >"$CL/tools/t.lua"
+"$AGENTD" tools check "$CL/tools/t.lua" >"$TMP/x.out" 2>&1
+grep -q "$CL/tools/t.lua: name: string contains a NUL byte (byte 1)" "$TMP/x.out" && ok "tool name with a NUL byte refused on load" || fail "tool name NUL" "$(cat "$TMP/x.out")"
+printf 'return { name = "t", description = "d\\xff", parameters = { type = "object" }, run = function() return 1 end }\n' >"$CL/tools/t.lua"
+"$AGENTD" tools check "$CL/tools/t.lua" >"$TMP/x.out" 2>&1
+grep -q "$CL/tools/t.lua: description: string is not valid UTF-8 (byte 1)" "$TMP/x.out" && ok "tool description not UTF-8 refused on load" || fail "tool description utf8" "$(cat "$TMP/x.out")"
+cp agents/support.lua "$CL/$(printf 'ag\377').lua"
+"$AGENTD" run "$CL/$(printf 'ag\377').lua" "hi" --db "$CL/c.db" >/dev/null 2>"$TMP/x.err"
+refused "agent file path not UTF-8" $? "the agent file's path: not valid UTF-8"
+# Tool results (values, keys, json.decode) and the model's replies, through a run.
+cat >"$CL/dirty.json" <<'JSON'
+[{"tool_calls": [{"name": "dirty", "arguments": "{\"what\": \"a\\u0000b\"}"},
+                 {"name": "dirty", "arguments": {"what": "nul"}},
+                 {"name": "dirty", "arguments": {"what": "utf8", "where": "key"}},
+                 {"name": "dirty", "arguments": {"what": "nul", "where": "decode"}},
+                 {"name": "dirty", "arguments": {"what": "utf8", "where": "decode"}}]},
+ {"text_hex": "637574ff68657265"}]
+JSON
+start_fake --script "$CL/dirty.json" || { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+"$AGENTD" run $FIX/agents/dirty.lua "go" --db "$CL/d.db" --traces "$CL/tr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+stop_fake
+did=$(sqlite3 "$CL/d.db" "SELECT id FROM runs LIMIT 1")
+calls=$(sqlite3 -separator ' ' "$CL/d.db" "SELECT state, coalesce(error, result) FROM tool_calls WHERE run_id='$did' ORDER BY ord")
+echo "$calls" | sed -n 1p | grep -q '^rejected .*NUL character (\\u0000) in a string' && ok "model arguments with \\u0000: call rejected, the model told why" || fail "arguments with NUL" "$calls"
+echo "$calls" | sed -n 2p | grep -q '^error result.value: string contains a NUL byte (byte 1)' && ok "tool result with a NUL byte: error naming result.value" || fail "result NUL" "$calls"
+echo "$calls" | sed -n 3p | grep -q '^error result: object key: not valid UTF-8 (byte 1)' && ok "tool result key not UTF-8: error naming it" || fail "result key" "$calls"
+echo "$calls" | sed -n 4p | grep -q 'json.decode: invalid JSON at byte 3: NUL character' && ok "json.decode refuses \\u0000" || fail "decode NUL" "$calls"
+echo "$calls" | sed -n 5p | grep -q 'json.decode: invalid JSON at byte 2: invalid UTF-8 in a string' && ok "json.decode refuses invalid UTF-8" || fail "decode utf8" "$calls"
+[ $rc -eq 1 ] && grep -q "malformed JSON in stream event 1: invalid JSON at byte [0-9]*: invalid UTF-8 in a string" "$TMP/x.out" \
+    && ok "a model reply that is not UTF-8 is a malformed reply (retried, then the run fails saying why)" || fail "model reply not UTF-8" "rc=$rc $(tail -5 "$TMP/x.out")"
+"$AGENTD" trace "$did" --json --db "$CL/d.db" >"$CL/t.json" 2>&1
+python3 - "$CL/t.json" "$CL/tr/$did.jsonl" "$CL/d.db" <<'PY' >"$TMP/check.out" 2>&1 && ok "trace --json, the trace file and the database hold only UTF-8 JSON" || fail "UTF-8 everywhere" "$(cat "$TMP/check.out")"
+import json, sqlite3, sys
+for f in sys.argv[1:3]:
+    for line in open(f, "rb").read().decode("utf-8").splitlines():
+        json.loads(line)
+db = sqlite3.connect(sys.argv[3]); db.text_factory = bytes
+for t, col in (("events", "body"), ("messages", "body"), ("tool_calls", "coalesce(result, error)"), ("runs", "coalesce(error, '')")):
+    for (b,) in db.execute("SELECT %s FROM %s" % (col, t)):
+        b.decode("utf-8")
+PY
+
+# ---- 8. agent files checked on load: one line naming file and field, no run, no database ----
+AG="$TMP/agent8"; mkdir -p "$AG"
+while IFS='|' read -r body field; do
+    printf 'return { name = "x", %s }\n' "$body" >"$AG/a.lua"
+    rm -f "$AG/d.db"
+    "$AGENTD" run "$AG/a.lua" "hi" --db "$AG/d.db" --traces "$AG/tr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+    if [ $rc -eq 2 ] && [ "$(wc -l <"$TMP/x.err")" = 1 ] && grep -q "$AG/a.lua: $field" "$TMP/x.err" && [ ! -e "$AG/d.db" ]; then
+        ok "agent refused on load: $field"
+    else fail "agent refused on load: $body" "rc=$rc db=$([ -e "$AG/d.db" ] && echo created) $(cat "$TMP/x.err")"; fi
+done <<'CASES'
+model = "nosuchprovider:foo"|model: unknown provider "nosuchprovider"
+model = "gpt-4o"|model: "gpt-4o" names no provider
+model = "openai:"|model: "openai:" needs a model name
+fallbacks = { "offline", "bogus:x" }|fallbacks\[2\]: unknown provider "bogus"
+limts = { max_steps = 3 }|limts: unknown field
+tool = { "lookup_order" }|tool: unknown field
+limits = { max_step = 3 }|limits.max_step: unknown field
+policy = { secret = { "A" } }|policy.secret: unknown field
+output_schema = { type = "objekt" }|output_schema: schema #: unknown type "objekt"
+output_schema = { type = "object", properties = { a = { minLength = -1 } } }|output_schema: schema #/properties/a
+endpoints = { nosuch = { base_url = "http://x" } }|endpoints.nosuch: not a provider
+CASES
+"$AGENTD" run agents/support.lua "hi" --model gpt-4o --db "$AG/d.db" --traces "$AG/tr" >/dev/null 2>"$TMP/x.err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- '--model: "gpt-4o" names no provider' "$TMP/x.err" && [ ! -e "$AG/d.db" ] \
+    && ok "--model without a provider refused before a run" || fail "--model gpt-4o" "rc=$rc $(cat "$TMP/x.err")"
+
+# ---- 9. one nesting limit (100) for json.decode, json.encode, ctx.kv, arguments, results, rows read back ----
+"$AGENTD" tools call depth '{"n": 100}' --tools $FIX/tools --db "$TMP/deep.db" >"$TMP/x.out" 2>"$TMP/x.err"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"decode": 100, "encode": 100, "kv": 100}, d' "$TMP/x.out" 2>"$TMP/check.out" \
+    && ok "100 levels: json.decode, json.encode and ctx.kv put/get all take them" || fail "100 levels" "$(cat "$TMP/x.out" "$TMP/x.err" "$TMP/check.out")"
+"$AGENTD" tools call depth '{"n": 101}' --tools $FIX/tools --db "$TMP/deep.db" >"$TMP/x.out" 2>"$TMP/x.err"
+[ "$(grep -c "nested deeper than 100 levels (the runtime's JSON limit)" "$TMP/x.out")" = 3 ] \
+    && ok "101 levels: all three refuse, naming the one limit" || fail "101 levels" "$(cat "$TMP/x.out" "$TMP/x.err")"
+python3 - "$TMP/deep.json" <<'PY'
+import json, sys
+v = []
+for _ in range(96): v = [v]
+w = []
+for _ in range(101): w = [w]
+json.dump([{"tool_calls": [{"name": "deep", "arguments": {"v": v}}]},
+           {"tool_calls": [{"name": "deep", "arguments": {"v": w}}]},
+           {"text": "deep done"}], open(sys.argv[1], "w"))
+PY
+start_fake --script "$TMP/deep.json" || { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+"$AGENTD" run $FIX/agents/deep.lua "go" --db "$TMP/deep.db" --traces "$TMP/dtr" --json >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+deid=$(sqlite3 "$TMP/deep.db" "SELECT id FROM runs WHERE agent='deep'")
+[ $rc -eq 3 ] && ok "97-deep arguments: the run waits for approval" || fail "deep run waits" "rc=$rc $(cat "$TMP/x.out" "$TMP/x.err")"
+"$AGENTD" approve "$deid" call_1_1 --db "$TMP/deep.db" --traces "$TMP/dtr" --json >"$TMP/x.out" 2>"$TMP/x.err"; rc1=$?
+"$AGENTD" approve "$deid" call_2_1 --db "$TMP/deep.db" --traces "$TMP/dtr" --json >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+stop_fake
+res=$(sqlite3 "$TMP/deep.db" "SELECT state || ' ' || coalesce(json_extract(result, '$.depth'), error) FROM tool_calls WHERE run_id='$deid' ORDER BY step")
+echo "$res" | sed -n 1p | grep -qx 'ok 97' && ok "approved by another process: the arguments read back from the database whole (98 levels)" || fail "deep args read back" "rc=$rc1 $res"
+echo "$res" | sed -n 2p | grep -q "^rejected .*nested deeper than 100 levels" && ok "102-deep arguments: the call is rejected naming the limit" || fail "too deep args" "$res"
+[ $rc1 -eq 3 ] && [ $rc -eq 0 ] && ok "the run finishes" || fail "deep run finishes" "rc=$rc1/$rc $(cat "$TMP/x.out" "$TMP/x.err")"
+
+# ---- 7. read-only commands open the database read-only; database errors exit 4 ----
+RO="$TMP/rodir"; mkdir -p "$RO/db"
+"$AGENTD" run agents/support.lua "Where is order 1042?" --db "$RO/db/a.db" --quiet >/dev/null 2>&1
+rid=$("$AGENTD" runs --json --db "$RO/db/a.db" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+# A read-only folder: a bind mount where we may (root), else permissions.
+if mkdir -p "$RO/ro" && mount --bind "$RO/db" "$RO/ro" 2>/dev/null && mount -o remount,ro,bind "$RO/ro" 2>/dev/null; then
+    trap 'umount "$RO/ro" 2>/dev/null; rm -rf "$TMP"; [ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null' EXIT
+else
+    rmdir "$RO/ro"; chmod a-w "$RO/db/a.db" "$RO/db"; ln -s "$RO/db" "$RO/ro"
+fi
+for cmd in "runs" "runs --json" "trace $rid --plain" "trace $rid --json" "sessions list" "stats --since all"; do
+    # shellcheck disable=SC2086
+    "$AGENTD" $cmd --db "$RO/ro/a.db" >"$TMP/ro.out" 2>"$TMP/ro.err"; rc=$?
+    [ $rc -eq 0 ] && [ -s "$TMP/ro.out" ] && ok "read-only database: agentd $cmd" \
+        || fail "read-only database: agentd $cmd" "rc=$rc $(head -c 300 "$TMP/ro.err")"
+done
+"$AGENTD" trace export "$rid" --otlp -o "$TMP/ro.otlp" --db "$RO/ro/a.db" 2>"$TMP/ro.err"; rc=$?
+[ $rc -eq 0 ] && grep -q resourceSpans "$TMP/ro.otlp" && ok "read-only database: agentd trace export" \
+    || fail "read-only database: trace export" "rc=$rc $(head -c 300 "$TMP/ro.err")"
+"$AGENTD" gc --keep 0 --db "$RO/ro/a.db" >"$TMP/ro.out" 2>"$TMP/ro.err"; rc=$?
+[ $rc -eq 4 ] && [ "$(wc -l <"$TMP/ro.err")" = 1 ] && grep -q "$RO/ro/a.db" "$TMP/ro.err" \
+    && ok "gc (a writer) on a read-only database: one line, exit 4" || fail "gc read-only" "rc=$rc $(cat "$TMP/ro.err")"
+"$AGENTD" run agents/support.lua "hi" --db "$RO/ro/a.db" --traces "$TMP/rotr" >"$TMP/ro.out" 2>"$TMP/ro.err"; rc=$?
+[ $rc -eq 4 ] && ok "run on a read-only database exits 4" || fail "run read-only" "rc=$rc $(cat "$TMP/ro.err")"
+echo "this is not a database, just text long enough to be read as a header ......" >"$TMP/junk.db"
+cp "$RO/db/a.db" "$TMP/newer.db"; sqlite3 "$TMP/newer.db" "PRAGMA user_version=999"
+head -c 8192 "$RO/db/a.db" >"$TMP/trunc.db"; head -c 20000 /dev/urandom >>"$TMP/trunc.db"
+for db in junk newer trunc; do
+    for cmd in "runs" "trace $rid --plain" "resume --all" "gc --keep 1" "sessions list" "stats" "run agents/support.lua hi" "resume $rid" "batch agents/support.lua $TMP/one.jsonl"; do
+        echo '"hi"' >"$TMP/one.jsonl"
+        # shellcheck disable=SC2086
+        "$AGENTD" $cmd --db "$TMP/$db.db" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+        if [ $rc -eq 4 ] && grep -q "$TMP/$db.db" "$TMP/x.err"; then ok "$db database: agentd $cmd exits 4 naming it"
+        else fail "$db database: agentd $cmd" "rc=$rc $(head -c 300 "$TMP/x.err")"; fi
+    done
+done
+"$AGENTD" runs --db "$TMP/nope.db" >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && [ ! -e "$TMP/nope.db" ] && ok "a missing database is a usage error (2), not created" || fail "missing db" "rc=$rc"
+
+# Locked: another process holds the write lock past the busy timeout ($AGENTD_BUSY_TIMEOUT_MS).
+cp "$RO/db/a.db" "$TMP/locked.db"
+sqlite3 "$TMP/locked.db" "UPDATE runs SET state='observing', owner='', ended_ns=0" # one to resume
+: >"$TMP/lock.out"
+python3 - "$TMP/locked.db" >"$TMP/lock.out" 2>&1 <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+db.execute("INSERT INTO kv VALUES ('x', 'y', 'z')")
+print("locked", flush=True)
+time.sleep(6)
+db.execute("ROLLBACK")
+PY
+lockp=$!
+i=0; while [ $i -lt 100 ] && ! grep -q locked "$TMP/lock.out"; do sleep 0.05; i=$((i + 1)); done
+echo '"hi"' >"$TMP/one.jsonl"
+for cmd in "run agents/support.lua hi" "batch agents/support.lua $TMP/one.jsonl" "gc --keep 0" "sessions rm nope" "resume $rid" "resume --all"; do
+    # shellcheck disable=SC2086
+    AGENTD_BUSY_TIMEOUT_MS=200 "$AGENTD" $cmd --db "$TMP/locked.db" --traces "$TMP/ltr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+    [ $rc -eq 4 ] && [ "$(wc -l <"$TMP/x.err")" = 1 ] && grep -q "database is locked" "$TMP/x.err" \
+        && ok "locked database: agentd $cmd exits 4 with one line" || fail "locked database: agentd $cmd" "rc=$rc $(cat "$TMP/x.err")"
+done
+AGENTD_BUSY_TIMEOUT_MS=200 "$AGENTD" runs --db "$TMP/locked.db" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+[ $rc -eq 0 ] && ok "locked database: agentd runs still reads it (WAL)" || fail "runs while locked" "rc=$rc $(cat "$TMP/x.err")"
+kill $lockp 2>/dev/null; wait $lockp 2>/dev/null
+cp "$RO/db/a.db" "$TMP/trig.db"
+sqlite3 "$TMP/trig.db" "CREATE TRIGGER t BEFORE INSERT ON messages BEGIN SELECT RAISE(FAIL, 'boom'); END;"
+"$AGENTD" run agents/support.lua "hi" --db "$TMP/trig.db" --traces "$TMP/trigtr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+[ $rc -eq 4 ] && ok "a run whose first write fails: exit 4, no crash" || fail "first write fails" "rc=$rc $(cat "$TMP/x.err")"
 
 finish

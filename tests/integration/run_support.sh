@@ -61,7 +61,7 @@ rc=$?
 [ $rc -eq 2 ] && grep -q "empty" "$TMP/e4" && ok "empty input rejected" || fail "empty input" "rc=$rc $(cat "$TMP/e4")"
 "$AGENTD" run agents/support.lua "hi" --db "/nonexistent/dir/x.db" --traces "$TR" >/dev/null 2>"$TMP/e5"
 rc=$?
-[ $rc -eq 2 ] && grep -q "/nonexistent/dir/x.db" "$TMP/e5" && ok "unwritable DB named" || fail "unwritable DB" "rc=$rc $(cat "$TMP/e5")"
+[ $rc -eq 4 ] && grep -q "/nonexistent/dir/x.db" "$TMP/e5" && ok "unwritable DB named, exit 4 (a database error)" || fail "unwritable DB" "rc=$rc $(cat "$TMP/e5")"
 "$AGENTD" run agents/nope.lua "hi" --db "$DB" >/dev/null 2>"$TMP/e6"
 rc=$?
 [ $rc -eq 2 ] && grep -q "nope.lua" "$TMP/e6" && ok "missing agent file named" || fail "missing agent file" "rc=$rc $(cat "$TMP/e6")"

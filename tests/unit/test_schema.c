@@ -450,7 +450,7 @@ static void test_parse_json(void)
     char deep[3000];
     memset(deep, '[', sizeof deep);
     CHECK_EQ_INT(schema_parse_json(deep, sizeof deep, &o, err, sizeof err), ERR_INVAL);
-    CHECK(strstr(err, "nested too deeply") != NULL);
+    CHECK(strstr(err, "nested deeper than 100 levels") != NULL);
 }
 
 /* The fast paths agree with the slow ones: 200 errors through the reused text arena

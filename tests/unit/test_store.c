@@ -172,6 +172,69 @@ static void test_bad_path_names_the_file(void)
     CHECK(strstr(err, "/nonexistent-dir/x.db") != NULL);
 }
 
+static int collect_pending(void *ud, int64_t n, const char *input)
+{
+    char *buf = ud, tmp[64];
+    snprintf(tmp, sizeof tmp, "%lld=%s;", (long long)n, input);
+    strcat(buf, tmp);
+    return 0;
+}
+
+/* A batch's inputs are durable before any run; each is taken once, with its run. */
+static void test_batch_inputs_taken_once(void)
+{
+    store_t *st = fresh();
+    store_batch_t b;
+    memset(&b, 0, sizeof b);
+    snprintf(b.id, sizeof b.id, "b1");
+    snprintf(b.agent_path, sizeof b.agent_path, "agents/support.lua");
+    snprintf(b.owner, sizeof b.owner, "otherhost:1");
+    b.concurrency = 2;
+    b.lease_until_ns = 100;
+    const char *in[3] = {"one", "two", "three"};
+    CHECK_EQ_INT(store_batch_create(st, &b, in, 3), 0);
+    store_batch_t got;
+    CHECK_EQ_INT(store_batch_get(st, "b", &got), 0);
+    CHECK_EQ_INT((int)got.inputs, 3);
+    CHECK_EQ_INT((int)got.pending, 3);
+    CHECK_EQ_INT(store_batch_claim(st, "b1", "me:2", 50, 200), ERR_BUSY); /* lease holds */
+    CHECK_EQ_INT(store_batch_claim(st, "b1", "me:2", 150, 200), 0);       /* expired */
+    store_run_t r = sample("3333333333333333");
+    CHECK_EQ_INT(store_tx_begin(st), 0);
+    CHECK_EQ_INT(store_run_insert(st, &r), 0);
+    CHECK_EQ_INT(store_batch_take(st, "b1", 2, r.id), 0);
+    CHECK_EQ_INT(store_batch_take(st, "b1", 2, r.id), ERR_BUSY); /* never twice */
+    CHECK_EQ_INT(store_tx_commit(st), 0);
+    char buf[256] = "";
+    CHECK_EQ_INT(store_batch_pending(st, "b1", collect_pending, buf), 0);
+    CHECK_EQ_STR(buf, "1=one;3=three;");
+    CHECK_EQ_INT(store_batch_get(st, "b1", &got), 0);
+    CHECK_EQ_INT((int)got.pending, 2);
+    CHECK_EQ_INT(store_batch_get(st, "zz", &got), ERR_NOTFOUND);
+    store_close(st);
+}
+
+/* Read-only opens create nothing and refuse to be written through. */
+static void test_open_existing(void)
+{
+    store_t *st = fresh();
+    store_close(st);
+    char err[512];
+    int why = 0;
+    st = store_open_existing("/nonexistent-dir/y.db", STORE_OPEN_READ, err, sizeof err, &why);
+    CHECK(st == NULL);
+    CHECK_EQ_INT(why, ERR_NOTFOUND);
+    CHECK(access("/nonexistent-dir/y.db", F_OK) != 0);
+    st = store_open_existing(dbpath, STORE_OPEN_READ, err, sizeof err, &why);
+    CHECK(st != NULL);
+    int64_t n = -1;
+    CHECK_EQ_INT(store_runs_count(st, NULL, &n), 0);
+    CHECK_EQ_INT((int)n, 0);
+    store_run_t r = sample("4444444444444444");
+    CHECK(store_run_insert(st, &r) != 0);
+    store_close(st);
+}
+
 int main(void)
 {
     RUN(test_run_round_trip_and_prefix);
@@ -180,6 +243,8 @@ int main(void)
     RUN(test_second_connection_sees_commits_only);
     RUN(test_kv_and_cache);
     RUN(test_bad_path_names_the_file);
+    RUN(test_batch_inputs_taken_once);
+    RUN(test_open_existing);
     unlink(dbpath);
     store_global_shutdown();
     return check_report();
