@@ -13,6 +13,10 @@ return {
 
   tools = { "lookup_order", "search_kb", "create_ticket" },
 
+  -- Agents this one may delegate to, each called like a tool (a run of its own, nested in
+  -- this run's trace, limits carved from this run's): agents/billing.lua.
+  agents = { "billing" },
+
   -- The help-center articles search_kb reads: indexed into the knowledge base "help" before
   -- runs start (unchanged files are skipped). Any agent can do this and list the built-in
   -- `retrieve` tool instead of writing its own (docs/rag.md).

@@ -333,6 +333,60 @@ static int load_endpoints(agent_t *a, json_object *t, char *errbuf, size_t errle
     return 0;
 }
 
+/* Sub-agent names become tool names ("billing", "handoff_to_billing"). */
+static int check_agent_names(agent_t *a, json_object *arr, const char *field, char *errbuf,
+                             size_t errlen)
+{
+    for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+        const char *n = json_object_get_string(json_object_array_get_idx(arr, i));
+        size_t len = strlen(n), ok = len > 0 && len <= 48;
+        for (size_t k = 0; ok && k < len; k++)
+            ok = (n[k] >= 'a' && n[k] <= 'z') || (n[k] >= 'A' && n[k] <= 'Z') ||
+                 (n[k] >= '0' && n[k] <= '9') || n[k] == '_' || n[k] == '-';
+        if (!ok)
+            return err_set(errbuf, errlen, ERR_INVAL,
+                           "%s: %s[%zu]: \"%s\" is not an agent name (1-48 of A-Z a-z 0-9 _ -; "
+                           "the file NAME.lua beside this one)", a->path, field, i + 1, n);
+        if (a->name && !strcmp(n, a->name))
+            return err_set(errbuf, errlen, ERR_INVAL, "%s: %s: an agent cannot call itself",
+                           a->path, field);
+    }
+    return 0;
+}
+
+/* strategy = "react" | "plan_execute", limits.max_replans, agents = {...}, handoffs = {...}
+ * (docs/strategies.md). */
+static int load_strategy(agent_t *a, json_object *t, char *errbuf, size_t errlen)
+{
+    const char *strategy;
+    json_object *lim = NULL;
+    double replans;
+    int rc = get_string(t, "strategy", 0, &strategy, a->path, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (!strategy || !strcmp(strategy, "react"))
+        a->strategy = AGENT_REACT;
+    else if (!strcmp(strategy, "plan_execute"))
+        a->strategy = AGENT_PLAN_EXECUTE;
+    else
+        return err_set(errbuf, errlen, ERR_INVAL,
+                       "%s: strategy: \"%s\" is not a strategy (react, plan_execute)", a->path,
+                       strategy);
+    json_object_object_get_ex(t, "limits", &lim);
+    rc = get_number(lim, "max_replans", 0, 2, &replans, a->path, errbuf, errlen);
+    if (rc)
+        return rc;
+    a->max_replans = (int)replans;
+    rc = get_string_array(t, "agents", &a->agents, a->path, errbuf, errlen);
+    if (!rc)
+        rc = get_string_array(t, "handoffs", &a->handoffs, a->path, errbuf, errlen);
+    if (!rc)
+        rc = check_agent_names(a, a->agents, "agents", errbuf, errlen);
+    if (!rc)
+        rc = check_agent_names(a, a->handoffs, "handoffs", errbuf, errlen);
+    return rc;
+}
+
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -383,7 +437,7 @@ agent_t *agent_load(const char *path, char *errbuf, size_t errlen)
     if (load_models(a, t, errbuf, errlen) || load_prompt(a, t, errbuf, errlen) ||
         load_limits(a, t, errbuf, errlen) || load_memory(a, t, errbuf, errlen) ||
         load_policy(a, t, errbuf, errlen) ||
-        load_endpoints(a, t, errbuf, errlen) ||
+        load_endpoints(a, t, errbuf, errlen) || load_strategy(a, t, errbuf, errlen) ||
         get_string_array(t, "tools", &a->tools, path, errbuf, errlen) ||
         get_string_array(t, "kb_sources", &a->kb_sources, path, errbuf, errlen))
         goto fail;
@@ -437,6 +491,8 @@ void agent_free(agent_t *a)
     json_object_put(a->secrets_allow);
     json_object_put(a->endpoints);
     json_object_put(a->spec);
+    json_object_put(a->agents);
+    json_object_put(a->handoffs);
     free(a);
 }
 

@@ -40,7 +40,13 @@ typedef struct agent {
     json_object *kb_sources; /* files/folders (relative to the agent's folder) indexed into kb
                                 before runs start; array or NULL */
     json_object *spec;    /* the whole table as JSON (recorded with each run) */
+    int strategy;         /* AGENT_REACT (default) or AGENT_PLAN_EXECUTE (docs/strategies.md) */
+    int max_replans;      /* limits.max_replans: new plans after a failed step; default 2 */
+    json_object *agents;  /* sub-agents this agent calls as tools: array of names, or NULL */
+    json_object *handoffs; /* agents it may hand the conversation to: array of names, or NULL */
 } agent_t;
+
+enum { AGENT_REACT = 0, AGENT_PLAN_EXECUTE = 1 };
 
 /* Load and check an agent file. NULL with a one-line error naming the file and field. */
 agent_t *agent_load(const char *path, char *errbuf, size_t errlen);

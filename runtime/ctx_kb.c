@@ -10,10 +10,11 @@
  * before its runs start (the agent file's kb_sources, proc.c).
  *
  * The KB database is $AGENTD_KB_DB, else the run database. The rag handle is opened on first
- * use and kept by the tools registry (its vectors stay loaded between calls). The search runs
- * synchronously on the loop thread: a keyword query or an offline-embedded vector query over
- * a few hundred thousand chunks takes milliseconds; a KB embedded over HTTP blocks the loop
- * for the query's embedding round trip (docs/rag.md).
+ * use and kept by the tools registry (its vectors and postings stay loaded between calls).
+ * The search runs synchronously on the loop thread: a keyword, vector or hybrid query over
+ * 100,000 chunks takes a few milliseconds, but the first one in a process loads the KB
+ * (about 2 s per 100,000 chunks), and a KB embedded over HTTP blocks the loop for the
+ * query's embedding round trip (docs/rag.md).
  */
 #include "ctx_int.h"
 

@@ -33,6 +33,10 @@ static const char *const event_names[] = {
     [ME_OBSERVED] = "observed",
     [ME_LIMIT] = "limit_reached",
     [ME_CANCEL] = "cancel",
+    [ME_PLANNED] = "plan_made",
+    [ME_STEP] = "plan_step",
+    [ME_REPLAN] = "replan",
+    [ME_HANDOFF] = "handoff",
 };
 _Static_assert(sizeof event_names / sizeof event_names[0] == ME__COUNT, "a name per event");
 
@@ -55,6 +59,13 @@ static const machine_transition_t table[] = {
     {MS_ACTING, ME_CANCEL, MS_CANCELLED},
     {MS_OBSERVING, ME_CANCEL, MS_CANCELLED},
     {MS_WAITING, ME_CANCEL, MS_CANCELLED},
+    /* plan_execute (machine_plan.c) */
+    {MS_PLANNING, ME_PLANNED, MS_PLANNING},
+    {MS_PLANNING, ME_STEP, MS_ACTING},
+    {MS_PLANNING, ME_REPLAN, MS_PLANNING},
+    {MS_OBSERVING, ME_REPLAN, MS_PLANNING},
+    /* handoffs (machine_sub.c) */
+    {MS_OBSERVING, ME_HANDOFF, MS_DONE},
 };
 
 const char *machine_state_name(machine_state_t s)
@@ -141,7 +152,9 @@ void machine_free(machine_t *m)
         mrun_release(m->runs);
     loop_timer_cancel(m->heartbeat);
     free(m->batch_runs);
+    msub_free_all(m);
     json_object_put(m->desc_cache);
+    buf_free(&m->evbuf);
     free(m);
 }
 
@@ -166,6 +179,8 @@ static void run_free(void *p)
     free(r->calls);
     json_object_put(r->messages);
     json_object_put(r->sigs);
+    json_object_put(r->plan);
+    json_object_put(r->plan_req);
     free(r->models_buf);
     store_run_clear(&r->rec);
     if (r->trace_fd >= 0)
@@ -197,6 +212,7 @@ void mrun_release(machine_run_t *r)
     if (r->next)
         r->next->pprev = r->pprev;
     m->active--;
+    msub_ended(r);
     if (m->o.obs.on_end)
         m->o.obs.on_end(m->o.obs.ud, &r->rec);
     if (m->active == 0 && m->o.obs.on_idle)
@@ -251,6 +267,10 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     r->agent = agent;
     r->refs = 1;
     r->trace_fd = -1;
+    r->lim.max_tokens = agent->max_tokens;
+    r->lim.max_cost_usd = agent->max_cost_usd;
+    r->lim.deadline_s = agent->deadline_s;
+    r->lim.max_model_calls = agent->max_model_calls;
     r->messages = json_object_new_array();
     r->sigs = json_object_new_object();
     /* Without a heartbeat nothing would renew the run's lease. */
@@ -354,24 +374,21 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     machine_t *m = r->m;
     assert(r->in_batch && m->batch_open); /* only inside a unit (mstage_begin) */
     int64_t seq = r->rec.last_seq + 1;
-    char *json = trace_event_build(r->rec.id, seq, ev);
-    if (!json)
-        return ERR_NOMEM;
-    int rc = store_event_add(m->st, r->rec.id, seq, json);
-    if (rc) {
-        free(json);
+    buf_reset(&m->evbuf);
+    int rc = trace_event_write(&m->evbuf, r->rec.id, seq, ev);
+    if (!rc)
+        rc = store_event_add(m->st, r->rec.id, seq, buf_str(&m->evbuf));
+    if (rc)
         return rc;
-    }
-    mline_t *l = malloc(sizeof *l);
-    if (!l) {
-        free(json);
+    /* One allocation per event: the line queued for the trace file holds its text. */
+    mline_t *l = malloc(sizeof *l + m->evbuf.len + 1);
+    if (!l)
         return ERR_NOMEM;
-    }
+    memcpy(l->json, buf_str(&m->evbuf), m->evbuf.len + 1);
     snprintf(l->run_id, sizeof l->run_id, "%.16s", r->rec.id);
     l->r = r;
     l->late = r->fresh;
     mrun_ref(r);
-    l->json = json;
     l->next = NULL;
     *m->lines_tail = l;
     m->lines_tail = &l->next;
@@ -398,7 +415,6 @@ int mstage_end(machine_run_t *r, int rc)
         m->lines_tail = r->lines_mark;
         while (l) {
             mline_t *n = l->next;
-            free(l->json);
             mrun_unref(l->r);
             free(l);
             l = n;
@@ -482,7 +498,6 @@ static void flush_cb(void *arg)
                 m->o.obs.on_event(m->o.obs.ud, l->run_id, ev);
             json_object_put(ev);
         }
-        free(l->json);
         mrun_unref(l->r);
         free(l);
     }

@@ -53,6 +53,12 @@ typedef enum machine_event {
     ME_OBSERVED,        /* observations recorded, limits fine: observing -> planning */
     ME_LIMIT,           /* steps, budget, deadline or tool-call limit: -> failed */
     ME_CANCEL,          /* user cancel: any non-terminal -> cancelled */
+    ME_PLANNED,         /* plan_execute: the plan is recorded: planning -> planning */
+    ME_STEP,            /* plan_execute: a step runs with its planned arguments: planning ->
+                           acting, no model call */
+    ME_REPLAN,          /* plan_execute: a step failed: observing|planning -> planning */
+    ME_HANDOFF,         /* another agent took the conversation and answered: observing ->
+                           done (machine_sub.c) */
     ME__COUNT
 } machine_event_t;
 
@@ -129,6 +135,8 @@ typedef struct machine_start_opts {
      * kept in the run_labels table and as agentd.label.KEY attributes of its invoke_agent
      * span. */
     const char *const *labels;
+    /* Internal: the parent call of a sub-agent's run (machine_sub.c); NULL otherwise. */
+    const struct msub_link *link;
 } machine_start_opts_t;
 /* machine_start with options; so = NULL is machine_start. */
 int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
@@ -144,6 +152,17 @@ int machine_resume(machine_t *m, const agent_t *agent, const char *run_id, char 
  * ERR_NOTFOUND when the call is not awaiting approval; errbuf says which. */
 int machine_decide(machine_t *m, const agent_t *agent, const char *run_id, const char *call_id,
                    int approve, const char *reason, char *errbuf, size_t errlen);
+/* Cancel one unfinished run (full 16-hex id): an active run is interrupted where it is; a
+ * run this machine does not drive (waiting, or left by a stopped process) is claimed and
+ * cancelled. ERR_NOTFOUND, ERR_STATE (already finished), ERR_BUSY (another live process
+ * drives it); errbuf says which. The cancelled state commits with the next batch. */
+int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen);
+/* Load the agents `agent` lists in `agents` (files NAME.lua beside it, recursively) and
+ * register each as a tool its runs may call (a sub-agent's run per call, docs/strategies.md);
+ * their names join agent->tools. Call before starting runs of agent. 0, or ERR_* with errbuf
+ * naming the file and field. */
+int machine_add_agents(machine_t *m, agent_t *agent, char *errbuf, size_t errlen);
 /* Cancel every active run (SIGINT). */
 void machine_cancel_all(machine_t *m);
 size_t machine_active(const machine_t *m);

@@ -169,22 +169,22 @@ static const char *limit_reached(machine_run_t *r, char *msg, size_t len)
         snprintf(msg, len, "step limit reached: %d model turns (limits.max_steps)", max_steps);
         return "max_steps";
     }
-    if (elapsed_ms > (int64_t)(a->deadline_s * 1000)) {
-        snprintf(msg, len, "deadline reached: %.1f s (limits.deadline_s)", a->deadline_s);
+    if (elapsed_ms > (int64_t)(r->lim.deadline_s * 1000)) {
+        snprintf(msg, len, "deadline reached: %.1f s (limits.deadline_s)", r->lim.deadline_s);
         return "deadline";
     }
-    if (a->max_tokens >= 0 && r->rec.input_tokens + r->rec.output_tokens >= a->max_tokens) {
+    if (r->lim.max_tokens >= 0 && r->rec.input_tokens + r->rec.output_tokens >= r->lim.max_tokens) {
         snprintf(msg, len, "token budget exhausted: %lld of %lld (limits.max_tokens)",
                  (long long)(r->rec.input_tokens + r->rec.output_tokens),
-                 (long long)a->max_tokens);
+                 (long long)r->lim.max_tokens);
         return "budget_exceeded";
     }
-    if (a->max_cost_usd >= 0 && r->rec.cost_usd >= a->max_cost_usd) {
+    if (r->lim.max_cost_usd >= 0 && r->rec.cost_usd >= r->lim.max_cost_usd) {
         snprintf(msg, len, "cost budget exhausted: $%.4f of $%.4f (limits.max_cost_usd)",
-                 r->rec.cost_usd, a->max_cost_usd);
+                 r->rec.cost_usd, r->lim.max_cost_usd);
         return "budget_exceeded";
     }
-    if (a->max_model_calls >= 0 && r->rec.model_calls >= a->max_model_calls) {
+    if (r->lim.max_model_calls >= 0 && r->rec.model_calls >= r->lim.max_model_calls) {
         snprintf(msg, len, "model-call budget exhausted: %d (limits.max_model_calls)",
                  r->rec.model_calls);
         return "budget_exceeded";
@@ -386,6 +386,8 @@ static void model_done(void *ud, const model_resp_t *resp)
         snprintf(r->rec.fallback, sizeof r->rec.fallback, "%s%s%s",
                  named ? "" : resp->fallback_from, named ? "" : ": ", resp->fallback_why);
     }
+    if (r->agent->strategy == AGENT_PLAN_EXECUTE && mplan_reply(r, resp))
+        return;
     json_object *tcs = NULL, *content;
     if (json_object_object_get_ex(resp->message, "tool_calls", &tcs) &&
         json_object_is_type(tcs, json_type_array) && json_object_array_length(tcs) > 0) {
@@ -458,19 +460,30 @@ static void start_model(machine_run_t *r)
     req.messages = view;
     req.tools = tool_descriptions(r);
     req.output_schema = a->output_schema;
+    json_object *shaped = NULL;
+    if (view && r->agent->strategy == AGENT_PLAN_EXECUTE) {
+        /* A plan, one step's arguments or the answer: machine_plan.c shapes the request. */
+        shaped = mplan_request(r, view, &req.tools, &req.output_schema);
+        if (!shaped) {
+            json_object_put(view);
+            view = NULL;
+        }
+        req.messages = shaped;
+    }
     req.run_id = r->rec.id;
     req.temperature = r->temp_set ? r->temperature : -1;
     req.stream = r->m->o.obs.on_text != NULL;
     req.on_text = model_text;
     req.on_attempt = model_attempt;
     req.ud = r;
-    req.budget_tokens = a->max_tokens >= 0
-                            ? a->max_tokens - (r->rec.input_tokens + r->rec.output_tokens)
+    req.budget_tokens = r->lim.max_tokens >= 0
+                            ? r->lim.max_tokens - (r->rec.input_tokens + r->rec.output_tokens)
                             : -1;
-    req.budget_cost_usd = a->max_cost_usd >= 0 ? a->max_cost_usd - r->rec.cost_usd : -1;
+    req.budget_cost_usd = r->lim.max_cost_usd >= 0 ? r->lim.max_cost_usd - r->rec.cost_usd : -1;
     r->chat_t0 = loop_mono_ns();
     int rc = view ? model_call(r->m->mc, &req, model_done, &r->mcall) : ERR_NOMEM;
     json_object_put(view); /* model_call holds its own reference */
+    json_object_put(shaped);
     if (rc) {
         char msg[200];
         snprintf(msg, sizeof msg, "cannot start the model call: %s", err_str(rc));
@@ -528,6 +541,8 @@ static int stage_chat_begin(machine_run_t *r)
         json_object_object_add(attrs, "agentd.context.omitted_messages",
                                json_object_new_int(cs.omitted));
     }
+    if (r->plan_action != MPLAN_NONE)
+        json_object_object_add(attrs, "agentd.plan.action", jx_new_str(mplan_action_name(r)));
     char name[200];
     snprintf(name, sizeof name, "chat %s", r->models[0]);
     return stage_span(r, r->chat_span, r->state_span, "begin", "chat", name, NULL, NULL, attrs);
@@ -540,7 +555,11 @@ static int plan_stage(machine_run_t *r)
 {
     char msg[256];
     r->chat_span[0] = 0;
+    r->plan_action = MPLAN_NONE;
     if (limit_reached(r, msg, sizeof msg))
+        return 0;
+    /* plan_execute: a step that runs with its planned arguments needs no model call. */
+    if (r->agent->strategy == AGENT_PLAN_EXECUTE && !mplan_decide(r))
         return 0;
     return stage_chat_begin(r);
 }
@@ -553,6 +572,10 @@ static void plan_run(machine_run_t *r)
         return;
     }
     const char *reason = limit_reached(r, msg, sizeof msg);
+    if (!reason && r->plan_action == MPLAN_STEP) {
+        mplan_step(r);
+        return;
+    }
     assert(reason);
     fire_limit(r, reason ? reason : "internal", reason ? msg : "internal error: no limit");
 }
@@ -822,10 +845,24 @@ static void observe_run(machine_run_t *r)
 {
     char msg[256];
     const char *reason = limit_reached(r, msg, sizeof msg);
-    if (reason)
-        fire_limit(r, reason, msg);
-    else
-        mfire(r, ME_OBSERVED, NULL);
+    mfire_opt_t o = {0};
+    machine_event_t ev = ME_OBSERVED;
+    /* A handoff answered: that agent's answer is this run's, no model call follows. */
+    if (!reason && msub_handoff_answer(r)) {
+        mfire(r, ME_HANDOFF, &(mfire_opt_t){.writer = msub_write_handoff, .status = "ok"});
+        return;
+    }
+    /* plan_execute: the step's outcome is recorded with whichever event follows. */
+    if (r->agent->strategy == AGENT_PLAN_EXECUTE)
+        ev = mplan_observe(r, &o, &reason, msg, sizeof msg);
+    if (reason) {
+        snprintf(r->rec.reason, sizeof r->rec.reason, "%s", reason);
+        set_str(&r->rec.error, msg);
+        keep_partial_answer(r);
+        mfire(r, ME_LIMIT, &(mfire_opt_t){o.writer, o.arg, "error", msg});
+    } else {
+        mfire(r, ev, o.writer ? &o : NULL);
+    }
 }
 
 /* Nobody drives a waiting run: it is released until a decision resumes it. A run that
@@ -869,4 +906,39 @@ void mrun_cancel_inflight(machine_run_t *r)
             r->calls[i].h = NULL;
         }
     }
+}
+
+/* ---- shared with the strategies (machine_int.h) -------------------------------------- */
+
+int mact_stage_message(machine_run_t *r, json_object *msg)
+{
+    return stage_message(r, msg);
+}
+
+int mact_fill_calls(machine_run_t *r, json_object *tcs)
+{
+    return fill_calls(r, tcs);
+}
+
+int mact_write_reply(machine_run_t *r, void *arg)
+{
+    reply_t rp = {arg};
+    return write_reply(r, &rp);
+}
+
+int mact_stage_span(machine_run_t *r, const char *span, const char *parent, const char *phase,
+                    const char *op, const char *name, const char *status, const char *error,
+                    json_object *attrs)
+{
+    return stage_span(r, span, parent, phase, op, name, status, error, attrs);
+}
+
+json_object *mact_tool_descriptions(machine_run_t *r)
+{
+    return tool_descriptions(r);
+}
+
+int mact_write_chat_end(machine_run_t *r, const model_resp_t *resp)
+{
+    return write_chat_end(r, resp);
 }

@@ -33,8 +33,8 @@ typedef struct mline {
     struct machine_run *r; /* holds a reference until written */
     int late;              /* the run is created in this batch: append after the commit */
     char run_id[17];
-    char *json;
     struct mline *next;
+    char json[];           /* the event, in the same allocation */
 } mline_t;
 
 struct machine_run {
@@ -59,6 +59,24 @@ struct machine_run {
     int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
     int temp_set;            /* machine_start_opts_t.temperature applies */
     double temperature;
+    /* Limits this run is held to: the agent's, or for a sub-agent's run the agent's cut to
+     * what its parent had left (machine_sub.c). */
+    struct mlimits {
+        int64_t max_tokens;  /* < 0 unlimited */
+        double max_cost_usd; /* < 0 unlimited */
+        double deadline_s;
+        int max_model_calls; /* < 0 unlimited */
+    } lim;
+    /* plan_execute (machine_plan.c) */
+    json_object *plan;       /* the current plan (store.h plans), or NULL before the first */
+    int plan_action;         /* what this planning visit does: MPLAN_* */
+    json_object *plan_req;   /* what this visit's request borrows: the plan schema, or the
+                                one tool whose arguments are asked for; NULL */
+    int plan_settled;        /* the step observing just settled, -1 none (for its writer) */
+    /* sub-agents (machine_sub.c) */
+    char parent_run[17];     /* the run whose call started this one, "" for a top-level run */
+    char parent_span[17];    /* that call's execute_tool span (the new run's root hangs there) */
+    struct msub_call *waiter; /* the parent's call waiting for this run to end, or NULL */
     int enter_due;           /* on m->entered: its state's run hook runs after the commit */
     struct machine_run *enter_next;
     int refs;
@@ -82,6 +100,7 @@ struct machine {
     size_t active;
     int batch_open;
     int warned_traces;
+    buf_t evbuf;            /* scratch for event JSON, reused from event to event */
     mline_t *lines, **lines_tail;
     machine_run_t **batch_runs;  /* runs with work in the open batch (each holds a ref) */
     size_t nbatch, batch_cap;
@@ -91,6 +110,7 @@ struct machine {
     loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */
     json_object *desc_cache;
+    struct msub_agent *subs;     /* sub-agents loaded for tool calls (machine_sub.c) */
 };
 
 #define MACHINE_LEASE_NS (30ll * 1000000000ll) /* a dead owner's runs are free after this */
@@ -150,5 +170,76 @@ void tcall_clear(tcall_t *c);
 /* Loop-detection signature of a call: name + canonical arguments. Live calls and calls
  * loaded on resume use this one function, so their counts agree. */
 void mact_call_sig(const char *name, const char *args, char *buf, size_t len);
+
+/* machine_act.c: shared with the strategies */
+int mact_stage_message(machine_run_t *r, json_object *msg);
+/* The calls of a model turn (or of a plan step) from a tool_calls array; ERR_NOMEM. */
+int mact_fill_calls(machine_run_t *r, json_object *tcs);
+/* Stage the chat span's end, the reply message and the turn's call rows (an mwriter_fn;
+ * arg is a const model_resp_t *). */
+int mact_write_reply(machine_run_t *r, void *arg);
+/* Stage the chat span's end event of this model call. */
+int mact_write_chat_end(machine_run_t *r, const model_resp_t *resp);
+/* Stage one event of a span (begin, end or point) in the open unit; takes attrs. */
+int mact_stage_span(machine_run_t *r, const char *span, const char *parent, const char *phase,
+                    const char *op, const char *name, const char *status, const char *error,
+                    json_object *attrs);
+/* Tool descriptions of the agent (borrowed), or NULL when it has none. */
+json_object *mact_tool_descriptions(machine_run_t *r);
+
+/* machine_plan.c: the plan_execute strategy (docs/strategies.md). A planning visit does one
+ * of four things, decided from the plan alone (so the stage and run hooks, and a resumed
+ * run, agree). */
+enum { MPLAN_NONE, MPLAN_PLAN, MPLAN_STEP, MPLAN_FILL, MPLAN_ANSWER };
+/* Planning's stage hook for a plan_execute run: decide the action; 1 when it needs a model
+ * call (the caller opens the chat span), 0 when it does not. */
+int mplan_decide(machine_run_t *r);
+/* "plan", "fill" or "answer": what this visit's model call is for (the chat span says). */
+const char *mplan_action_name(const machine_run_t *r);
+/* Planning's run hook when no model call is needed: start the next step. */
+void mplan_step(machine_run_t *r);
+/* Shape this visit's model request (a plan, the arguments of one step, or the answer):
+ * returns the messages to send (new reference) and sets tools and output_schema. */
+json_object *mplan_request(machine_run_t *r, json_object *view, json_object **tools,
+                           json_object **schema);
+/* A model reply of a plan_execute run: 1 when handled here (the run moved on), 0 when the
+ * ordinary reply path should take it. */
+int mplan_reply(machine_run_t *r, const model_resp_t *resp);
+/* Observing: settle the running step; fills o with the writer that records it and returns
+ * the event to fire (ME_OBSERVED or ME_REPLAN); *limit set (and msg) when the re-plan limit
+ * is reached. */
+machine_event_t mplan_observe(machine_run_t *r, mfire_opt_t *o, const char **limit, char *msg,
+                              size_t len);
+/* Load the latest plan of a resumed run. */
+int mplan_load(machine_run_t *r);
+
+/* machine_sub.c: sub-agents called as tools (docs/strategies.md). */
+/* What machine_start_ex needs to start a sub-agent's run (machine_start_opts_t.link). */
+typedef struct msub_link {
+    const char *parent_run;  /* the parent run's id */
+    const char *parent_call; /* its call that starts this run */
+    const char *parent_span; /* that call's execute_tool span */
+    struct mlimits lim;      /* carved from the parent's */
+    json_object *history;    /* a handoff: the conversation handed over (borrowed), or NULL */
+} msub_link_t;
+/* Stage a handoff's conversation as the new run's own messages, after its system prompt:
+ * the user messages and the assistant's text replies of history (no tool traffic, which
+ * names tools the other agent does not have). */
+int msub_stage_history(machine_run_t *r, json_object *history);
+/* Record the link of a new sub-agent's run r in the open unit. */
+int msub_stage_link(machine_run_t *r, const msub_link_t *l);
+void msub_free_all(machine_t *m);
+/* A call of this turn handed the conversation to another agent and it answered: r's answer
+ * is set to that agent's and 1 is returned (observing then fires ME_HANDOFF); else 0. */
+int msub_handoff_answer(machine_run_t *r);
+/* The handoff's answer as this run's last assistant message (an mwriter_fn), so the
+ * conversation, and a session's next turn, reads whole. */
+int msub_write_handoff(machine_run_t *r, void *arg);
+/* r ended (or stopped): tell the parent's call waiting for it. */
+void msub_ended(machine_run_t *r);
+/* A resumed run that is a sub-agent's: its parent link and carved limits. */
+int msub_load(machine_run_t *r);
+/* Stop a run as cancelled with msg (machine_run.c). */
+void mrun_cancel(machine_run_t *r, const char *msg);
 
 #endif

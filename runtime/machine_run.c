@@ -65,7 +65,7 @@ static void deadline_fired(void *arg);
 /* A run without its deadline timer could outlive limits.deadline_s: stop it instead. */
 static int arm_deadline(machine_run_t *r)
 {
-    int64_t left_ms = (int64_t)(r->agent->deadline_s * 1000) -
+    int64_t left_ms = (int64_t)(r->lim.deadline_s * 1000) -
                       ((int64_t)loop_wall_ns() - r->rec.created_ns) / 1000000;
     if (left_ms < 0)
         left_ms = 0;
@@ -93,9 +93,12 @@ static int write_new_run(machine_run_t *r, const char *input, const char *system
                          const machine_start_opts_t *so)
 {
     int pin = so && so->pin;
+    const msub_link_t *link = so ? so->link : NULL;
     machine_t *m = r->m;
     const agent_t *a = r->agent;
     int rc = store_run_insert(m->st, &r->rec);
+    if (!rc && link)
+        rc = msub_stage_link(r, link);
     if (!rc && r->session[0]) {
         char busy[40], bstate[16];
         rc = store_session_join(m->st, r->session, a->name, r->rec.id, r->rec.created_ns, busy,
@@ -118,6 +121,8 @@ static int write_new_run(machine_run_t *r, const char *input, const char *system
         }
         if (!rc && i == 0 && r->session[0])
             rc = store_session_history(m->st, r->rec.id, load_history_msg, r);
+        if (!rc && i == 0 && link && link->history)
+            rc = msub_stage_history(r, link->history);
     }
     json_object_put(sys);
     json_object_put(user);
@@ -147,10 +152,13 @@ static int write_new_run(machine_run_t *r, const char *input, const char *system
         json_object_put(attrs);
         return rc;
     }
+    if (link)
+        json_object_object_add(attrs, "agentd.parent_run_id", jx_new_str(link->parent_run));
     char name[200];
     snprintf(name, sizeof name, "invoke_agent %s", a->name);
     trace_ev_t e = {
         .span_id = r->rec.id,
+        .parent_id = link ? link->parent_span : NULL, /* nested under the parent's call */
         .phase = "begin",
         .op = "invoke_agent",
         .name = name,
@@ -198,7 +206,8 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
         return err_set(errbuf, errlen, prc, "%s: %s",
                        agent->prompt_file ? agent->prompt_file : agent->path, perr);
     machine_run_t *r = mrun_new(m, agent);
-    if (!r || set_models(r, so && so->model ? so->model : m->o.model)) {
+    /* --model is for the agent that was run; a sub-agent's run uses its own agent's model. */
+    if (!r || set_models(r, so && so->link ? NULL : so && so->model ? so->model : m->o.model)) {
         free(sys);
         goto nomem;
     }
@@ -208,6 +217,11 @@ int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,
     }
     if (session)
         snprintf(r->session, sizeof r->session, "%s", session);
+    if (so && so->link) {
+        snprintf(r->parent_run, sizeof r->parent_run, "%s", so->link->parent_run);
+        snprintf(r->parent_span, sizeof r->parent_span, "%s", so->link->parent_span);
+        r->lim = so->link->lim;
+    }
     new_run_id(m, r->rec.id);
     snprintf(r->rec.agent, sizeof r->rec.agent, "%s", agent->name);
     snprintf(r->rec.agent_path, sizeof r->rec.agent_path, "%s", agent->path);
@@ -500,6 +514,14 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
                        run_id);
     if (rc)
         return err_set(errbuf, errlen, rc, "run %s: %s", run_id, store_why(m->st, rc));
+    for (machine_run_t *x = m->runs; x; x = x->next)
+        if (!strcmp(x->rec.id, rec.id) && !x->dead) {
+            /* A sub-agent's run its resumed parent took back already (machine_sub.c). */
+            err_set(errbuf, errlen, ERR_BUSY, "run %s is already being driven by this process",
+                    rec.id);
+            store_run_clear(&rec);
+            return ERR_BUSY;
+        }
     if (d && (rc = check_decision(m, &rec, d, errbuf, errlen))) {
         store_run_clear(&rec);
         return rc;
@@ -544,6 +566,12 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         return ERR_IO;
     }
     r->rec.msg_count = (int)json_object_array_length(r->messages);
+    if ((rc = mplan_load(r)) || (rc = msub_load(r))) {
+        err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its plan or parent link: %s",
+                r->rec.id, store_why(m->st, rc));
+        mrun_release(r);
+        return ERR_IO;
+    }
     if (insert_history(r)) {
         err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its session's earlier turns: %s",
                 r->rec.id, store_errmsg(m->st));
@@ -625,7 +653,7 @@ static void deadline_fired(void *arg)
     if (r->state == MS_WAITING)
         return;
     char msg[160];
-    snprintf(msg, sizeof msg, "deadline reached: %.1f s (limits.deadline_s)", r->agent->deadline_s);
+    snprintf(msg, sizeof msg, "deadline reached: %.1f s (limits.deadline_s)", r->lim.deadline_s);
     interrupt(r, ME_LIMIT, "deadline", msg);
 }
 
@@ -635,4 +663,35 @@ void machine_cancel_all(machine_t *m)
         n = r->next;
         interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
     }
+}
+
+static machine_run_t *find_active(machine_t *m, const char *run_id)
+{
+    for (machine_run_t *r = m->runs; r; r = r->next)
+        if (!r->dead && !strcmp(r->rec.id, run_id))
+            return r;
+    return NULL;
+}
+
+int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
+                   size_t errlen)
+{
+    machine_run_t *r = find_active(m, run_id);
+    if (!r) {
+        /* Loaded back like `resume` (its state entered in the open batch), then interrupted
+         * in the same batch: the state's own hook never runs, only cancelled's. */
+        int rc = resume_run(m, agent, run_id, NULL, errbuf, errlen);
+        if (rc)
+            return rc;
+        r = find_active(m, run_id);
+        if (!r)
+            return err_set(errbuf, errlen, ERR_STATE, "run %s stopped while loading", run_id);
+    }
+    interrupt(r, ME_CANCEL, "cancelled", "cancelled by the user");
+    return 0;
+}
+
+void mrun_cancel(machine_run_t *r, const char *msg)
+{
+    interrupt(r, ME_CANCEL, "cancelled", msg);
 }

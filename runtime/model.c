@@ -307,6 +307,21 @@ void provider_result_clear(provider_result_t *res)
     res->message = res->request_body = res->response_body = NULL;
 }
 
+int model_breakers_each(model_client_t *mc, model_breaker_fn cb, void *ud)
+{
+    for (size_t i = 0; i < mc->neps; i++) {
+        char prov[64];
+        const char *sp = strchr(mc->eps[i].key, ' ');
+        size_t n = sp ? (size_t)(sp - mc->eps[i].key) : strlen(mc->eps[i].key);
+        snprintf(prov, sizeof prov, "%.*s", (int)(n < sizeof prov ? n : sizeof prov - 1),
+                 mc->eps[i].key);
+        int rc = cb(ud, prov, sp ? sp + 1 : "", mc->eps[i].br.state);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int model_endpoint(model_client_t *mc, const model_prov_t *p)
 {
     size_t pi = (size_t)(p - model_provs);

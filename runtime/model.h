@@ -151,6 +151,12 @@ typedef int (*model_prov_fn)(void *ud, const model_prov_info_t *p);
 /* Each provider agentd knows, in table order; cb returns nonzero to stop (returned). */
 int model_providers_each(json_object *endpoints, model_prov_fn cb, void *ud);
 
+/* Each endpoint (provider and base URL) this client has called, with its circuit breaker's
+ * state: 0 closed, 1 open, 2 half-open (retry.h). For metrics; cb returns nonzero to stop. */
+typedef int (*model_breaker_fn)(void *ud, const char *provider, const char *base_url,
+                                int state);
+int model_breakers_each(model_client_t *mc, model_breaker_fn cb, void *ud);
+
 /* Start a call. On success returns 0 and, if out is not NULL, a handle valid until done
  * fires or model_call_cancel() is called. done fires exactly once otherwise. */
 int model_call(model_client_t *mc, const model_req_t *req, model_done_fn done, model_call_t **out);
@@ -158,5 +164,10 @@ void model_call_cancel(model_call_t *c);
 
 /* Cost in USD of usage on "provider:model" from the price table; 0 if unknown. */
 double model_price(model_client_t *mc, const char *model, const model_usage_t *u);
+
+/* The "title" of the output schema a plan_execute run asks a plan with (machine_plan.c):
+ * {"steps":[{"tool","intent","args"}]}. The offline model answers such a request with the
+ * calls it would make. */
+#define MODEL_PLAN_TITLE "agentd_plan"
 
 #endif

@@ -29,6 +29,10 @@ static const entry_t shipped[] = {
     {"openai:o3-mini*", {1.10, 4.40, 0.55}},
     {"openai:o3*", {2.00, 8.00, 0.50}},
     {"openai:gpt-3.5-turbo*", {0.50, 1.50, 0.50}},
+    /* Embedding models (kb add --embedder openai:MODEL): input tokens only. */
+    {"openai:text-embedding-3-small*", {0.02, 0, 0.02}},
+    {"openai:text-embedding-3-large*", {0.13, 0, 0.13}},
+    {"openai:text-embedding-ada-002*", {0.10, 0, 0.10}},
     {"anthropic:claude-3-haiku*", {0.25, 1.25, 0.03}},
     {"anthropic:claude-3-5-haiku*", {0.80, 4.00, 0.08}},
     {"anthropic:claude-haiku-4*", {1.00, 5.00, 0.10}},

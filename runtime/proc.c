@@ -18,6 +18,25 @@ static int is_dir(const char *p)
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+/* The agent's MCP servers add their tools (and their names to the agent's list); then every
+ * tool the agent names must exist. */
+static int attach_agent(proc_t *s, agent_t *a, const char *tools_dir, char *errbuf,
+                        size_t errlen)
+{
+    int rc = mcp_attach_agent(s->mcp, a, errbuf, errlen);
+    if (rc)
+        return rc;
+    json_object *names = a->tools;
+    for (size_t i = 0; i < json_object_array_length(names); i++) {
+        const char *n = json_object_get_string(json_object_array_get_idx(names, i));
+        if (!tools_get(s->tl, n))
+            return err_set(errbuf, errlen, ERR_NOTFOUND,
+                           "%s: tools[%zu]: no tool named \"%s\" in %s/../tools%s%s", a->path,
+                           i + 1, n, a->dir, tools_dir ? " or " : "", tools_dir ? tools_dir : "");
+    }
+    return 0;
+}
+
 /* Tools are found in tools/ beside the agent's folder (agents/x.lua -> tools/), then in
  * the --tools folder, which may override a tool of the same name. */
 static int load_tools(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
@@ -35,30 +54,17 @@ static int load_tools(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errl
     }
     if (rc)
         return rc;
-    /* The agent's MCP servers add their tools (and their names to the agent's list). */
     if (!(s->mcp = mcp_new(s->lp, s->http, s->tl)))
         return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
-    if ((rc = mcp_attach_agent(s->mcp, s->agent, errbuf, errlen)))
-        return rc;
-    /* Every tool the agent names must exist. */
-    json_object *names = s->agent->tools;
-    for (size_t i = 0; i < json_object_array_length(names); i++) {
-        const char *n = json_object_get_string(json_object_array_get_idx(names, i));
-        if (!tools_get(s->tl, n))
-            return err_set(errbuf, errlen, ERR_NOTFOUND,
-                           "%s: tools[%zu]: no tool named \"%s\" in %s%s%s", s->agent->path,
-                           i + 1, n, dir, o->tools_dir ? " or " : "",
-                           o->tools_dir ? o->tools_dir : "");
-    }
-    return 0;
+    return attach_agent(s, s->agent, o->tools_dir, errbuf, errlen);
 }
 
 /* The agent's kb_sources, indexed into its kb before any run starts (unchanged files are
  * skipped by content hash, so this costs a hash per file): the agent's documents are
  * searchable on first use with nothing for the user to do. */
-static int sync_kb(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
+static int sync_kb(const agent_t *a, const char *db_path, char *errbuf, size_t errlen)
 {
-    json_object *src = s->agent->kb_sources;
+    json_object *src = a->kb_sources;
     size_t n = src ? json_object_array_length(src) : 0;
     if (!n)
         return 0;
@@ -68,29 +74,35 @@ static int sync_kb(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         const char *p = json_object_get_string(json_object_array_get_idx(src, i));
-        size_t len = strlen(s->agent->dir) + strlen(p) + 2;
+        size_t len = strlen(a->dir) + strlen(p) + 2;
         if (!(paths[i] = malloc(len)))
             rc = ERR_NOMEM;
         else if (p[0] == '/')
             snprintf(paths[i], len, "%s", p);
         else
-            snprintf(paths[i], len, "%s/%s", s->agent->dir, p);
+            snprintf(paths[i], len, "%s/%s", a->dir, p);
     }
     rag_t *r = NULL;
     char err[1024] = "";
-    if (!rc && !(r = rag_open(rag_default_path(cli_db_path(o->db_path)), err, sizeof err)))
+    if (!rc && !(r = rag_open(rag_default_path(db_path), err, sizeof err)))
         rc = ERR_IO;
     if (!rc)
-        rc = rag_add(r, s->agent->kb, (const char *const *)paths, n, NULL, NULL, err,
+        rc = rag_add(r, a->kb, (const char *const *)paths, n, NULL, NULL, err,
                      sizeof err);
     rag_close(r);
     for (size_t i = 0; i < n; i++)
         free(paths[i]);
     free(paths);
     if (rc)
-        return err_set(errbuf, errlen, rc, "%s: kb_sources: %s", s->agent->path,
+        return err_set(errbuf, errlen, rc, "%s: kb_sources: %s", a->path,
                        *err ? err : err_str(rc));
     return 0;
+}
+
+/* A bad source is the user's input; a full disk or a broken database is not. */
+static int kb_exit_code(int rc)
+{
+    return rc == ERR_INVAL || rc == ERR_NOTFOUND || rc == ERR_SCHEMA ? CLI_USAGE : CLI_INTERNAL;
 }
 
 int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
@@ -123,10 +135,9 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     }
     if (load_tools(s, o, errbuf, errlen))
         return CLI_USAGE;
-    int krc = sync_kb(s, o, errbuf, errlen);
-    if (krc) /* a bad source is the user's input; a full disk or a broken database is not */
-        return krc == ERR_INVAL || krc == ERR_NOTFOUND || krc == ERR_SCHEMA ? CLI_USAGE
-                                                                            : CLI_INTERNAL;
+    int krc = sync_kb(s->agent, cli_db_path(o->db_path), errbuf, errlen);
+    if (krc)
+        return kb_exit_code(krc);
     const char *cache = o->cache_mode ? o->cache_mode : getenv("AGENTD_CACHE");
     model_opts_t mo = {.cache_mode = cache, .capture_content = 1,
                        .endpoints = s->agent->endpoints};
@@ -161,7 +172,19 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
         err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
         return CLI_INTERNAL;
     }
+    /* Sub-agents (agents = {...}) become tools of this registry before any run starts. */
+    int arc = machine_add_agents(s->m, s->agent, errbuf, errlen);
+    if (arc)
+        return arc == ERR_NOMEM ? CLI_INTERNAL : CLI_USAGE;
     return 0;
+}
+
+int proc_add_agent(proc_t *s, agent_t *a, const char *tools_dir, char *errbuf, size_t errlen)
+{
+    if (attach_agent(s, a, tools_dir, errbuf, errlen))
+        return CLI_USAGE;
+    int rc = sync_kb(a, store_path(s->st), errbuf, errlen);
+    return rc ? kb_exit_code(rc) : 0;
 }
 
 static void on_sigint(void *arg)

@@ -47,6 +47,11 @@ typedef struct proc {
 /* Open everything; on failure prints nothing, fills errbuf with one line, and returns the
  * CLI exit code to use (CLI_USAGE for bad input files, CLI_INTERNAL otherwise). */
 int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen);
+/* One more agent for the same machine (agentd serve runs several): its MCP servers attached,
+ * every tool it names checked against the loaded tools (tools_dir: the --tools folder or
+ * NULL, for the message), its kb_sources indexed. a stays the caller's and must outlive the
+ * runs. 0, or the CLI exit code with one line in errbuf. */
+int proc_add_agent(proc_t *s, agent_t *a, const char *tools_dir, char *errbuf, size_t errlen);
 /* Run the loop until every run has stopped (SIGINT cancels the runs, a second one exits). */
 int proc_run(proc_t *s);
 /* Before driving the loop again (one `agentd chat` turn after another): deliver what is

@@ -52,6 +52,7 @@ void spantree_free(spantree_t *m)
     free(m->evs);
     free(m->rows);
     free(m->map);
+    free(m->subs);
     free(m);
 }
 
@@ -180,7 +181,7 @@ static void account(spantree_t *m, const spantree_span_t *s, json_object *attrs)
     if (!attrs)
         return;
     const char *agent = jx_str(attrs, "gen_ai.agent.name");
-    if (agent && !m->agent[0])
+    if (agent && !m->agent[0] && !m->sub_event)
         snprintf(m->agent, sizeof m->agent, "%s", agent);
     /* The root may repeat run totals in its attrs; only leaf work is summed. */
     if (strcmp(s->op, "invoke_agent") == 0)
@@ -257,7 +258,7 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
                        "event seq %lld: \"phase\" must be begin, end or point", (long long)ev->seq);
     ev->phase = phase[0];
     ev->is_error = status && strcmp(status, "error") == 0;
-    if (state_to)
+    if (state_to && !m->sub_event)
         snprintf(m->last_state, sizeof m->last_state, "%s", state_to);
 
     int si = spantree_find(m, span_id);
@@ -349,11 +350,27 @@ int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
                      seq < 1 ? "seq" : "ts_ns");
         goto done;
     }
-    if (seq <= m->last_seq)
-        goto done;
     const char *run = jx_str(o, "run_id");
     if (!m->run_id[0] && run)
         snprintf(m->run_id, sizeof m->run_id, "%s", run);
+    struct spantree_sub *sub = NULL;
+    if (run && strcmp(run, m->run_id) != 0) {
+        for (int i = 0; i < m->nsubs && !sub; i++)
+            if (!strcmp(m->subs[i].run_id, run))
+                sub = &m->subs[i];
+        if (!sub) {
+            if (grow((void **)&m->subs, &m->capsubs, m->nsubs + 1, sizeof *m->subs)) {
+                rc = ERR_NOMEM;
+                goto done;
+            }
+            sub = &m->subs[m->nsubs++];
+            memset(sub, 0, sizeof *sub);
+            snprintf(sub->run_id, sizeof sub->run_id, "%s", run);
+        }
+    }
+    if (seq <= (sub ? sub->last_seq : m->last_seq))
+        goto done;
+    m->sub_event = sub != NULL;
     if (grow((void **)&m->evs, &m->capevs, m->nevs + 1, sizeof *m->evs)) {
         rc = ERR_NOMEM;
         goto done;
@@ -374,9 +391,12 @@ int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
         m->nevs--;
         goto done;
     }
-    m->last_seq = seq;
+    if (sub)
+        sub->last_seq = seq;
+    else
+        m->last_seq = seq;
     int step = (int)jx_int(o, "step", 0);
-    if (step > m->steps)
+    if (step > m->steps && !sub)
         m->steps = step;
     if (!m->min_ns || ts < m->min_ns)
         m->min_ns = ts;
@@ -385,6 +405,16 @@ int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen)
 done:
     json_object_put(o);
     return rc;
+}
+
+int64_t spantree_last_seq_of(const spantree_t *m, const char *run_id)
+{
+    if (!strcmp(run_id, m->run_id))
+        return m->last_seq;
+    for (int i = 0; i < m->nsubs; i++)
+        if (!strcmp(m->subs[i].run_id, run_id))
+            return m->subs[i].last_seq;
+    return 0;
 }
 
 int spantree_add_jsonl(spantree_t *m, const char *text, char *errbuf, size_t errlen)

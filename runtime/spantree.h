@@ -91,6 +91,16 @@ typedef struct spantree {
     int steps;                    /* the highest "step" of any event */
     char agent[128];
     char last_state[16];
+    /* Events of other runs fed into this model: the runs of sub-agents this run called,
+     * whose root spans hang under this run's execute_tool spans (docs/strategies.md). Their
+     * seqs are their own, so each run has its own last seq; the run-level fields above stay
+     * the run's own (its state, steps, agent) while totals include the sub-runs' work. */
+    struct spantree_sub {
+        char run_id[40];
+        int64_t last_seq;
+    } *subs;
+    int nsubs, capsubs;
+    int sub_event; /* the event being added belongs to a sub-run */
 } spantree_t;
 
 /* New empty model for run_id (may be NULL: taken from the first event). NULL on ENOMEM. */
@@ -102,6 +112,9 @@ void spantree_free(spantree_t *m);
  * (follow mode may see a row twice). A refused line leaves the model unchanged; after
  * ERR_NOMEM the model may be inconsistent and should only be freed. */
 int spantree_add(spantree_t *m, const char *json, char *errbuf, size_t errlen);
+/* The last seq added of run_id's events (this run's or a sub-run's): where follow mode
+ * continues reading that run. 0 when none. */
+int64_t spantree_last_seq_of(const spantree_t *m, const char *run_id);
 /* Add every line of a JSONL buffer; stops at the first bad line, errbuf names its number. */
 int spantree_add_jsonl(spantree_t *m, const char *text, char *errbuf, size_t errlen);
 

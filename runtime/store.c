@@ -129,12 +129,25 @@ static const char *const migrations[] = {
     /* 4: which model answered the run last, and why the chain's first one did not */
     "ALTER TABLE runs ADD COLUMN answered_by TEXT;"
     "ALTER TABLE runs ADD COLUMN fallback TEXT;",
-    /* labels of a run (eval id, case, variant: store_label.c); they go with their run */
+    /* 5: labels of a run (eval id, case, variant: store_label.c); they go with their run */
     "CREATE TABLE run_labels (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
     "  PRIMARY KEY (run_id, key)) WITHOUT ROWID;"
     "CREATE INDEX run_labels_kv ON run_labels(key, value);"
     "CREATE TRIGGER run_labels_gone AFTER DELETE ON runs BEGIN"
     "  DELETE FROM run_labels WHERE run_id = OLD.id; END;",
+    /* 6: the HTTP API's own record of a run it started (store_api.c): the Idempotency-Key of
+     * the POST (unique, so a retried POST finds the first run), a hash of its body, and the
+     * options (model, limits) a resume must apply again, with the caller's metadata */
+    "CREATE TABLE api_runs (run_id TEXT PRIMARY KEY, idem_key TEXT UNIQUE, body_hash TEXT,"
+    "  options TEXT, metadata TEXT, created_ns INTEGER) WITHOUT ROWID;"
+    "CREATE INDEX runs_agent_created ON runs(agent, created_ns);",
+    /* 7: strategies (store_plan.c): a plan_execute run's plans, one row per version with
+     * its steps' status; a sub-agent's run linked to the parent call that started it */
+    "CREATE TABLE plans (run_id TEXT NOT NULL, version INTEGER NOT NULL, plan TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, version)) WITHOUT ROWID;"
+    "CREATE TABLE subruns (run_id TEXT PRIMARY KEY, parent_run_id TEXT NOT NULL,"
+    "  parent_call_id TEXT NOT NULL, limits TEXT,"
+    "  UNIQUE (parent_run_id, parent_call_id)) WITHOUT ROWID;",
 };
 
 struct store {
@@ -586,14 +599,16 @@ int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud,
         rc = translate(src);
         goto fail;
     }
-    static const char *const del[] = {"events", "messages", "tool_calls", "runs"};
-    for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
+    static const char *const del[] = {"events", "messages", "tool_calls", "plans", "subruns",
+                                      "runs"};
+    const size_t ndel = sizeof del / sizeof del[0];
+    for (size_t i = 0; i < ndel; i++) {
         char q[600];
         snprintf(q, sizeof q,
                  "DELETE FROM %s WHERE %s IN (SELECT id FROM runs WHERE state IN "
                  "('done','failed','cancelled') AND (?1 = 0 OR created_ns < ?1) AND (?2 < 0 OR "
                  "id NOT IN (SELECT id FROM runs ORDER BY created_ns DESC LIMIT ?2)))",
-                 del[i], i == 3 ? "id" : "run_id");
+                 del[i], i == ndel - 1 ? "id" : "run_id");
         if (sqlite3_prepare_v2(st->db, q, -1, &s, NULL) != SQLITE_OK) {
             rc = ERR_IO;
             goto fail;

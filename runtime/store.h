@@ -13,6 +13,8 @@
  *               (store_session.c)
  *   run_labels  key/value labels of a run (eval id, case, variant), deleted with it
  *               (store_label.c)
+ *   plans       plan_execute plans by version; subruns links a sub-agent's run to its
+ *               parent's call (store_plan.c)
  *
  * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit.
  * Group commit: the machine opens one transaction per loop iteration and every transition
@@ -150,6 +152,33 @@ int store_kv_del(store_t *st, const char *ns, const char *key);
 typedef int (*store_kv_fn)(void *ud, const char *key, const char *value);
 int store_kv_each(store_t *st, const char *ns, const char *prefix, store_kv_fn cb, void *ud);
 
+/* The HTTP API's record of the runs it started (store_api.c). */
+typedef struct store_api_run {
+    char run_id[40];
+    char body_hash[24];
+    char *options;  /* JSON object text (model, limits) or NULL; owned */
+    char *metadata; /* JSON object text or NULL; owned */
+} store_api_run_t;
+/* Record run_id (already inserted, possibly in the open batch transaction: the row then
+ * commits or rolls back with the run) with its Idempotency-Key (may be NULL). ERR_STATE
+ * when the key is already taken. Opens its own transaction when none is open. */
+int store_api_put(store_t *st, const char *run_id, const char *idem_key, const char *body_hash,
+                  const char *options, const char *metadata, int64_t now_ns);
+/* By run id, or by Idempotency-Key; ERR_NOTFOUND when absent. Free with store_api_clear. */
+int store_api_get(store_t *st, const char *run_id, store_api_run_t *out);
+int store_api_by_key(store_t *st, const char *idem_key, store_api_run_t *out);
+void store_api_clear(store_api_run_t *a);
+/* Runs newest first by (created_ns, id), filtered (every field optional: NULL / 0), starting
+ * after the cursor (before_ns, before_id) when before_id is set. limit rows at most. */
+typedef struct store_runs_query {
+    const char *state, *agent;
+    int64_t since_ns, until_ns; /* created_ns in [since, until); 0: unbounded */
+    int64_t before_ns;
+    const char *before_id;
+    int limit;
+} store_runs_query_t;
+int store_runs_query(store_t *st, const store_runs_query_t *q, store_run_fn cb, void *ud);
+
 /* Sessions. A session is a named conversation; each run started in it is its next turn
  * and reads the messages of the earlier turns from their own rows (never a copy), so the
  * bytes stored grow linearly with the turns. */
@@ -200,6 +229,24 @@ int store_runs_labelled(store_t *st, const char *key, const char *value, store_i
  * (name; NULL: every agent). rec is borrowed for the callback. */
 int store_runs_since(store_t *st, int64_t since_ns, const char *agent, store_run_fn cb,
                      void *ud);
+/* Strategies (store_plan.c). A plan_execute run's plan, one row per version (a re-plan is
+ * the next version), the JSON text holding its steps and their status; put replaces. */
+int store_plan_put(store_t *st, const char *run_id, int version, const char *json);
+/* The latest version: *version and *json (malloc'd); ERR_NOTFOUND when the run has none. */
+int store_plan_latest(store_t *st, const char *run_id, int *version, char **json);
+/* A sub-agent's run, linked to the parent run's call that started it (one child per call);
+ * limits is the JSON of the limits carved from the parent's. ERR_STATE: the call has one. */
+int store_subrun_add(store_t *st, const char *run_id, const char *parent_run_id,
+                     const char *parent_call_id, const char *limits);
+/* The child run of (parent_run_id, parent_call_id) into child[40]; ERR_NOTFOUND. */
+int store_subrun_find(store_t *st, const char *parent_run_id, const char *parent_call_id,
+                      char child[40]);
+/* The parent of run_id: parent[40], call[64] and *limits (malloc'd, may be NULL);
+ * ERR_NOTFOUND when run_id is not a sub-agent's run. Any out-parameter may be NULL. */
+int store_subrun_parent(store_t *st, const char *run_id, char parent[40], char call[64],
+                        char **limits);
+/* Each child run of parent_run_id, oldest first (cb's agent_path is the child's). */
+int store_subruns_each(store_t *st, const char *parent_run_id, store_id_fn cb, void *ud);
 
 /* Model response cache. get: *out malloc'd JSON text, ERR_NOTFOUND on miss. */
 int store_cache_get(store_t *st, const char *key, char **out);

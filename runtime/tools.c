@@ -42,6 +42,7 @@ struct tool {
     int retries, idempotent, approval;
     const tools_remote_ops_t *rops; /* a remote tool (tools_add_remote), else NULL */
     void *rud;
+    tools_remote_start_call_fn rstart_call; /* or NULL */
 };
 
 struct tools {
@@ -486,7 +487,7 @@ int tools_add_remote(tools_t *t, const tools_remote_def_t *d, char *errbuf, size
         return err_set(errbuf, errlen, ERR_INVAL,
                        "%s: tool \"%s\" is already defined by %s (give the server another "
                        "prefix)", origin, d->name, dup->path);
-    if (!d->ops || !d->ops->start || !d->ops->cancel)
+    if (!d->ops || (!d->ops->start && !d->start_call) || !d->ops->cancel)
         return err_set(errbuf, errlen, ERR_INTERNAL, "%s: remote tool without operations", origin);
     tool_t *tl = calloc(1, sizeof *tl);
     int rc = ERR_NOMEM;
@@ -510,6 +511,7 @@ int tools_add_remote(tools_t *t, const tools_remote_def_t *d, char *errbuf, size
     tl->approval = d->approval;
     tl->rops = d->ops;
     tl->rud = d->ud;
+    tl->rstart_call = d->start_call;
     if (append(t, tl) == 0)
         return 0;
 fail:
@@ -770,7 +772,12 @@ static void remote_done(void *ud, int rc, json_object *result, const char *err)
 static void attempt_remote(tools_call_t *c)
 {
     uint64_t deadline = loop_mono_ns() + (uint64_t)c->tl->timeout_ms * 1000000ull;
-    int rc = c->tl->rops->start(c->tl->rud, c->args, deadline, remote_done, c, &c->rtask);
+    tools_call_info_t info = {
+        .run_id = c->run_id, .call_id = c->call_id, .idempotency_key = c->idem};
+    int rc = c->tl->rstart_call
+                 ? c->tl->rstart_call(c->tl->rud, c->args, deadline, &info, remote_done, c,
+                                      &c->rtask)
+                 : c->tl->rops->start(c->tl->rud, c->args, deadline, remote_done, c, &c->rtask);
     if (rc == 0)
         rc = loop_after(c->t->lp, (uint64_t)c->tl->timeout_ms, timeout_cb, c, &c->timeout);
     if (rc) {

@@ -98,6 +98,14 @@ typedef struct tools_remote_ops {
     void (*cancel)(void *handle);
 } tools_remote_ops_t;
 
+/* Optional, used instead of ops->start when set: the same, with the call's identity (run,
+ * call id, idempotency key; borrowed for the call) for work keyed by the call, such as a
+ * sub-agent's run that a resumed call must find again instead of starting anew. */
+typedef int (*tools_remote_start_call_fn)(void *ud, json_object *args, uint64_t deadline_ns,
+                                          const tools_call_info_t *info,
+                                          tools_remote_done_fn done, void *done_ud,
+                                          void **out_handle);
+
 typedef struct tools_remote_def {
     const char *name;        /* 1-64 of [A-Za-z0-9_-], unique in the registry */
     const char *description;
@@ -107,6 +115,7 @@ typedef struct tools_remote_def {
     int idempotent, approval;
     const tools_remote_ops_t *ops;
     void *ud;                /* passed to start; must outlive the registry */
+    tools_remote_start_call_fn start_call; /* NULL: ops->start */
 } tools_remote_def_t;
 
 /* Register a remote tool. ERR_INVAL (bad name, a name already taken: errbuf names both),

@@ -35,6 +35,8 @@
 #ifndef AGENTD_TRACE_H
 #define AGENTD_TRACE_H
 
+#include "buf.h"
+
 #include <json-c/json.h>
 #include <stdint.h>
 
@@ -53,7 +55,11 @@ typedef struct trace_ev {
     json_object *attrs;      /* borrowed, may be NULL */
 } trace_ev_t;
 
-/* New JSON text (malloc'd, no newline) of ev as event seq of run_id, stamped now. */
+/* Append the JSON text (no newline) of ev as event seq of run_id, stamped now, to b.
+ * 0, or the buffer's sticky error (ERR_NOMEM, ERR_TOOBIG). A caller that keeps b for the
+ * next event allocates nothing once b has grown. */
+int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_t *ev);
+/* The same as a new string (malloc'd), NULL if memory ran out. */
 char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev);
 
 /* Append line + '\n' to <dir>/<run_id>.jsonl (O_APPEND, created 0644). 0 or ERR_IO. */
@@ -78,5 +84,11 @@ int trace_rewrite_end(trace_rewrite_t *w, int ok);
 
 /* New random 16-hex span id into buf[17]. */
 void trace_span_id(char buf[17]);
+
+/* Replace secrets in s (in place, same length): values of environment variables named
+ * *KEY*, *TOKEN*, *SECRET*, *PASSWORD*, and "Bearer xxx"/"x-api-key: xxx" values become
+ * "[REDACTED]" (padded with '*'). Newlines are kept (redact.h's redact_copy makes one line);
+ * OTLP content capture uses it. */
+void trace_redact(char *s);
 
 #endif

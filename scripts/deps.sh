@@ -23,7 +23,8 @@ check ncursesw   libncurses-dev
 check libedit    libedit-dev
 check libxml-2.0 libxml2-dev
 # Test-only tools (make test sets AGENTD_DEPS_TEST=1): tmux drives the viewer tests,
-# sqlite3/python3/curl check results, valgrind checks for leaks. (`make fuzz-schema` also
+# sqlite3/python3/curl check results, valgrind checks for leaks, promtool lints /metrics,
+# sqlite3-doc is the retrieval corpus. (`make fuzz-schema` also
 # needs clang, which it does not install.)
 if [ "${AGENTD_DEPS_TEST:-0}" = 1 ]; then
     command -v tmux >/dev/null 2>&1 || need="$need tmux"
@@ -31,6 +32,13 @@ if [ "${AGENTD_DEPS_TEST:-0}" = 1 ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
     command -v curl >/dev/null 2>&1 || need="$need curl"
+    # promtool (Debian's prometheus package) checks the /metrics output (server.sh)
+    command -v promtool >/dev/null 2>&1 || need="$need prometheus"
+fi
+# SQLite's own HTML documentation: the corpus tests/integration/kb.sh and
+# `scripts/bench-rag.sh --quality` (AGENTD_DEPS_RAG=1) measure retrieval quality on.
+if [ "${AGENTD_DEPS_TEST:-0}" = 1 ] || [ "${AGENTD_DEPS_RAG:-0}" = 1 ]; then
+    [ -f /usr/share/doc/sqlite3/lang_select.html ] || need="$need sqlite3-doc"
 fi
 
 # Node.js and npm (scripts/npm-deps.sh asks for them when a test drives an npm package).

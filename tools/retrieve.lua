@@ -1,6 +1,7 @@
 -- retrieve: passages from a knowledge base (agentd kb add KB PATH...), for answers that cite
 -- their sources. An agent lists it in `tools` and names its KB with `kb = "NAME"` in the agent
--- file; the model may also pass `kb`. Each passage carries an `id` ("path#chunk") to cite.
+-- file (the agent decides which documents it reads, not the model). Each passage carries an
+-- `id` ("path#chunk") to cite.
 return {
   name = "retrieve",
   description = "Search the agent's knowledge base of documents and return the most relevant "
@@ -28,11 +29,6 @@ return {
         default = "hybrid",
         description = "hybrid (default) fuses keyword (BM25) and vector similarity",
       },
-      kb = {
-        type = "string",
-        pattern = "^[A-Za-z0-9._-]{1,127}$",
-        description = "Knowledge base name; defaults to the agent's",
-      },
     },
     required = { "query" },
     additionalProperties = false,
@@ -42,7 +38,7 @@ return {
   approval = false,
 
   run = function(args, ctx)
-    local kb = args.kb or ctx.kb.default
+    local kb = ctx.kb.default
     if not kb then
       error("no knowledge base: set kb = \"NAME\" in the agent file (see agentd kb list)", 0)
     end

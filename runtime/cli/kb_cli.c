@@ -22,7 +22,8 @@ const char kb_cli_usage[] =
     "agentd kb stats KB [--json]\n"
     "agentd kb rm KB\n"
     "agentd kb search KB QUERY [--mode keyword|vector|hybrid|all] [-k N] [--path GLOB]\n"
-    "              [--heading TEXT] [--kw-weight W] [--vec-weight W] [--rrf-k N] [--json]\n"
+    "              [--heading TEXT] [--kw-weight W] [--vec-weight W] [--rrf-k N]\n"
+    "              [--embedder E (refused unless it is the KB's)] [--json]\n"
     "agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]\n"
     "\n"
     "Knowledge bases for retrieval (docs/rag.md). add indexes text, Markdown and HTML files\n"
@@ -199,6 +200,8 @@ static int cmd_add(rag_t *r, opts_t *o)
         json_object_object_add(j, "seconds", jx_new_num(st.secs));
         json_object_object_add(j, "embed_requests", json_object_new_int64((int64_t)st.embed_calls));
         json_object_object_add(j, "embed_cached", json_object_new_int64((int64_t)st.embed_cached));
+        json_object_object_add(j, "embed_tokens", json_object_new_int64(st.embed_tokens));
+        json_object_object_add(j, "embed_cost_usd", jx_new_num(st.embed_cost));
         if (rc)
             json_object_object_add(j, "error", json_object_new_string(err));
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
@@ -209,6 +212,10 @@ static int cmd_add(rag_t *r, opts_t *o)
                o->pos[0], st.files, st.added, st.updated, st.unchanged, st.removed, st.skipped,
                (unsigned long long)st.chunks, (double)st.bytes / 1e6, st.secs,
                st.secs > 0 ? (double)st.bytes / 1e6 / st.secs : 0.0);
+        if (st.embed_calls || st.embed_cached)
+            printf("  embeddings: %zu request(s), %zu text(s) from the cache, %lld tokens, "
+                   "$%.6f\n",
+                   st.embed_calls, st.embed_cached, (long long)st.embed_tokens, st.embed_cost);
     }
     if (rc)
         fprintf(stderr, "agentd kb add: %s\n", err);
@@ -276,6 +283,11 @@ static int cmd_stats(rag_t *r, opts_t *o)
                                                                    : 0.0,
                (long long)I("chunk_tokens_max"));
         printf("  vectors    %.2f MB\n", (double)I("vector_bytes") / 1e6);
+        if (I("embed_requests"))
+            printf("  embedding  %lld request(s), %lld tokens, $%.6f (every add)\n",
+                   (long long)I("embed_requests"), (long long)I("embed_tokens"),
+                   json_object_object_get_ex(k, "embed_cost_usd", &v) ? json_object_get_double(v)
+                                                                     : 0.0);
     }
 #undef S
 #undef I
@@ -348,7 +360,7 @@ static int cmd_search(rag_t *r, opts_t *o)
     for (int m = mode == 3 ? 0 : mode; m <= (mode == 3 ? 2 : mode); m++) {
         rag_query_t q = {.text = o->pos[1], .mode = m, .k = o->k, .w_keyword = o->wk,
                          .w_vector = o->wv, .rrf_k = o->rrf_k, .path_glob = o->path,
-                         .heading = o->heading};
+                         .heading = o->heading, .embedder = o->kb.embedder};
         rag_hits_t h;
         char err[1024] = "";
         if ((rc = rag_search(r, o->pos[0], &q, &h, err, sizeof err))) {
@@ -358,6 +370,8 @@ static int cmd_search(rag_t *r, opts_t *o)
         if (all) {
             json_object *j = json_object_new_object();
             json_object_object_add(j, "ms", jx_new_num(h.ms));
+            if (h.embed_tokens)
+                json_object_object_add(j, "embed_tokens", json_object_new_int64(h.embed_tokens));
             json_object_object_add(j, "results", rag_hits_json(&h));
             json_object_object_add(all, names[m], j);
         } else {
@@ -385,8 +399,8 @@ static int cmd_eval(rag_t *r, opts_t *o)
     json_object *arr = json_object_new_array();
     int rc = 0;
     if (!o->json)
-        printf("%-16s %-10s %5s %-8s %9s %9s %10s %7s %8s %8s\n", "KB", "STRATEGY", "SIZE",
-               "MODE", "RECALL@1", "RECALL@5", "RECALL@10", "MRR", "P50 ms", "P95 ms");
+        printf("%-16s %-10s %5s %-8s %9s %9s %10s %7s %8s %8s %8s\n", "KB", "STRATEGY", "SIZE",
+               "MODE", "RECALL@1", "RECALL@5", "RECALL@10", "MRR", "P50 ms", "P95 ms", "CPU P50");
     char *save = NULL;
     for (char *kb = strtok_r(list, ",", &save); kb && !rc; kb = strtok_r(NULL, ",", &save)) {
         json_object *res = NULL;
@@ -403,10 +417,10 @@ static int cmd_eval(rag_t *r, opts_t *o)
                 json_object_object_get_ex(modes, names[i], &m);
 #define D(obj, f) (json_object_object_get_ex(obj, f, &v) ? json_object_get_double(v) : 0.0)
 #define T(obj, f) (json_object_object_get_ex(obj, f, &v) ? json_object_get_string(v) : "")
-                printf("%-16s %-10s %5d %-8s %9.3f %9.3f %10.3f %7.3f %8.2f %8.2f\n", kb,
+                printf("%-16s %-10s %5d %-8s %9.3f %9.3f %10.3f %7.3f %8.2f %8.2f %8.2f\n", kb,
                        T(res, "strategy"), (int)D(res, "size"), names[i], D(m, "recall@1"),
                        D(m, "recall@5"), D(m, "recall@10"), D(m, "mrr"), D(m, "p50_ms"),
-                       D(m, "p95_ms"));
+                       D(m, "p95_ms"), D(m, "p50_cpu_ms"));
 #undef D
 #undef T
             }

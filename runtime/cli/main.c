@@ -12,6 +12,7 @@
 #include "models_cli.h"
 #include "run_cli.h"
 #include "runs_cli.h"
+#include "serve_cli.h"
 #include "sessions_cli.h"
 #include "stats_cli.h"
 #include "schema/schema.h"
@@ -170,6 +171,11 @@ static const command_t commands[] = {
      "file, its content hash (the one every chat span records), the git commit that last\n"
      "changed it (+ when the file has uncommitted changes), its {{variables}} and the agents\n"
      "that use it. Unused prompt files in DIR/prompts are listed with no agent.\n"},
+    {"serve", serve_cli_main, "serve [--listen HOST:PORT] [--agents DIR] [options]",
+     "Serve the agents of a folder over HTTP: runs API with live events (SSE), an\n"
+     "OpenAI-compatible /v1/chat/completions (model \"agent:NAME\"), /metrics, /healthz,\n"
+     "/readyz; bearer auth (AGENTD_API_TOKEN), limits, graceful drain on SIGTERM. Every flag\n"
+     "and variable: agentd serve --help. The API: docs/api.md.\n"},
     {"approve", run_cli_decide, "approve RUN CALL [options]",
      "Approve a tool call a waiting run asked for, and continue the run.\n"},
     {"deny", run_cli_decide, "deny RUN CALL --reason TEXT [options]",

@@ -26,6 +26,8 @@ typedef struct view {
     char traces_buf[1024];
     char db_hint[1100]; /* " --db PATH" when --db was given, for the hints we print */
     char main_id[17];  /* the run this command is about; others (reclaimed) stay quiet */
+    char subs[16][17]; /* its sub-agents' runs, shown indented under the call */
+    int nsubs;
     store_run_t last;  /* copy of the last run that ended */
     int have_last;
     int exit_code;
@@ -42,11 +44,52 @@ static void print_clipped(const char *prefix, const char *s, size_t max)
     printf("%s%.*s%s\n", prefix, (int)(n > max ? max : n), s, n > max ? " …" : "");
 }
 
+static int is_sub(const view_t *v, const char *run_id)
+{
+    for (int i = 0; i < v->nsubs; i++)
+        if (!strcmp(v->subs[i], run_id))
+            return 1;
+    return 0;
+}
+
+/* A sub-agent's run (docs/strategies.md), in brief under the call that started it: its
+ * start, its tool calls and how it ended. */
+static void on_sub_event(view_t *v, const char *run_id, json_object *ev)
+{
+    const char *op = jx_str(ev, "op"), *phase = jx_str(ev, "phase"), *to = jx_str(ev, "state_to");
+    const char *parent = json_object_get_string(jattr(ev, "agentd.parent_run_id"));
+    if (op && !strcmp(op, "invoke_agent") && phase && !strcmp(phase, "begin") && parent &&
+        (!strcmp(parent, v->main_id) || is_sub(v, parent)) && v->nsubs < 16) {
+        snprintf(v->subs[v->nsubs++], sizeof v->subs[0], "%.16s", run_id);
+        printf("        ↳ run %s · agent %s\n", run_id,
+               json_object_get_string(jattr(ev, "gen_ai.agent.name")));
+    } else if (!is_sub(v, run_id) || !op) {
+        return;
+    } else if (!strcmp(op, "execute_tool") && phase) {
+        const char *tool = json_object_get_string(jattr(ev, "gen_ai.tool.name"));
+        if (!strcmp(phase, "begin"))
+            printf("          → %s %s\n", tool,
+                   json_object_get_string(jattr(ev, "gen_ai.tool.call.arguments")));
+        else
+            printf("          ← %s %s\n", tool,
+                   json_object_get_string(jattr(ev, "agentd.tool.state")));
+    } else if (to && machine_state_terminal((machine_state_t)machine_state_parse(to))) {
+        const char *error = jx_str(ev, "error");
+        printf("        ↳ run %s %s%s%s\n", run_id, to, error ? ": " : "", error ? error : "");
+    }
+    fflush(stdout);
+}
+
 static void on_event(void *ud, const char *run_id, json_object *ev)
 {
     view_t *v = ud;
-    if (v->json || v->quiet || (v->main_id[0] && strcmp(run_id, v->main_id) != 0))
+    if (v->json || v->quiet)
         return;
+    if (v->main_id[0] && strcmp(run_id, v->main_id) != 0) {
+        if (!v->streaming)
+            on_sub_event(v, run_id, ev);
+        return;
+    }
     if (v->streaming) {
         printf("\n");
         v->streaming = 0;
@@ -107,6 +150,20 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
     } else if (!strcmp(op, "log")) {
         printf("        log %s: %s\n", json_object_get_string(jattr(ev, "log.level")),
                json_object_get_string(jattr(ev, "log.message")));
+    } else if (!strcmp(op, "make_plan") && phase && !strcmp(phase, "begin")) {
+        json_object *steps = json_tokener_parse(
+            json_object_get_string(jattr(ev, "agentd.plan.steps")));
+        printf("      %s\n", jx_str(ev, "name"));
+        for (size_t i = 0; steps && i < json_object_array_length(steps); i++) {
+            json_object *st = json_object_array_get_idx(steps, i);
+            json_object *args = jx_get(st, "args");
+            printf("        %zu. %s %s — %s\n", i + 1, jx_str(st, "tool"),
+                   args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN) : "(args later)",
+                   jx_str(st, "intent") ? jx_str(st, "intent") : "");
+        }
+        json_object_put(steps);
+    } else if (!strcmp(op, "replan")) {
+        printf("      ↺ %s: %s\n", jx_str(ev, "name"), error ? error : "");
     } else if (!strcmp(op, "resume")) {
         printf("  ↻ resumed in state %s\n",
                json_object_get_string(jattr(ev, "agentd.resumed_state")));

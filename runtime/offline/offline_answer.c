@@ -244,6 +244,15 @@ static void add_object(offline_buf_t *b, json_object *o, json_object *args)
             (lists && !strcmp(keys[i], "count")) || (!strcmp(keys[i], "currency") && has_money(o)))
             continue;
         offline_humanize(keys[i], hk, sizeof hk);
+        if (!strcmp(keys[i], "answer") && json_object_is_type(v, json_type_string)) {
+            /* Another agent's answer (a sub-agent called as a tool) is prose already: quoted
+             * whole, its paragraphs kept. */
+            offline_buf_addf(&tail, "\n%c%s:\n", toupper((unsigned char)hk[0]), hk + 1);
+            offline_buf_addn(&tail, json_object_get_string(v),
+                             strnlen(json_object_get_string(v), 4000));
+            others++;
+            continue;
+        }
         if (is_long_text(v)) {
             others++;
             offline_buf_addf(&tail, "\n%c%s: ", toupper((unsigned char)hk[0]), hk + 1);

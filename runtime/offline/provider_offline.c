@@ -43,6 +43,8 @@ typedef struct plan {
     unsigned char *reuse; /* per convo call: an earlier call this turn would have repeated */
     offline_ask_t ask;
     int asked;
+    int planning; /* a plan request: a tool called earlier this turn may be planned again
+                     with other arguments (exact repeats are still dropped) */
 } plan_t;
 
 static const char *name_or(json_object *tool)
@@ -139,7 +141,8 @@ static int make_plan(plan_t *p, const offline_convo_t *c, const offline_src_t *s
      * unknown). Calls that never reached the tool do not count. */
     for (size_t k = 0; k < n && rc >= 0; k++) {
         json_object *tool = json_object_array_get_idx(tools, order[k]);
-        if (offline_select_wanted(scores, n, order[k]) && !offline_convo_called(c, name_or(tool)))
+        if (offline_select_wanted(scores, n, order[k]) &&
+            (p->planning || !offline_convo_called(c, name_or(tool))))
             rc = plan_tool(p, c, src, tool);
     }
     for (size_t i = 0; i < c->nobs; i++)
@@ -245,6 +248,45 @@ out:
     return rc;
 }
 
+/* A plan request (machine_plan.c): the calls this turn would make, as plan steps. */
+static int is_plan_request(const model_req_t *req)
+{
+    json_object *t;
+    return req->output_schema && json_object_object_get_ex(req->output_schema, "title", &t) &&
+           !strcmp(json_object_get_string(t), MODEL_PLAN_TITLE);
+}
+
+static int plan_steps_message(json_object *calls, json_object *msg, size_t *out_chars)
+{
+    json_object *o = json_object_new_object(), *steps = json_object_new_array();
+    if (!o || !steps || json_object_object_add(o, "steps", steps)) {
+        json_object_put(o);
+        json_object_put(steps);
+        return ERR_NOMEM;
+    }
+    for (size_t i = 0; i < json_object_array_length(calls); i++) {
+        json_object *pc = json_object_array_get_idx(calls, i), *st = json_object_new_object();
+        const char *name = json_object_get_string(json_object_object_get(pc, "name"));
+        char h[96], intent[160];
+        offline_humanize(name, h, sizeof h);
+        snprintf(intent, sizeof intent, "%s for the request", h);
+        if (!st || json_object_array_add(steps, st) ||
+            json_object_object_add(st, "tool", json_object_new_string(name)) ||
+            json_object_object_add(st, "intent", json_object_new_string(intent)) ||
+            json_object_object_add(st, "args", json_object_get(json_object_object_get(pc, "args")))) {
+            json_object_put(o);
+            return ERR_NOMEM;
+        }
+    }
+    json_object *content = json_object_new_string(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    if (!content || json_object_object_add(msg, "content", content))
+        return ERR_NOMEM;
+    *out_chars = (size_t)json_object_get_string_len(content);
+    return 0;
+}
+
 static json_object *describe_request(const char *model, const model_req_t *req, size_t nmsg)
 {
     json_object *o = json_object_new_object(), *names = json_object_new_array();
@@ -325,12 +367,16 @@ static void offline_reply(const char *model, const model_req_t *req, provider_re
         goto fail;
     offline_obs_t *all = c.obs; /* chained arguments may use any observation */
     offline_src_t src = {c.text, c.history, all, c.nobs};
+    p.planning = is_plan_request(req);
     if (c.rounds < OFFLINE_MAX_ROUNDS && (rc = make_plan(&p, &c, &src, tools, scores)))
         goto fail;
     rc = json_object_object_add(res->message, "role", json_object_new_string("assistant"))
              ? ERR_NOMEM
              : 0;
-    if (!rc && json_object_array_length(p.calls)) {
+    if (!rc && is_plan_request(req)) {
+        rc = plan_steps_message(p.calls, res->message, &out_chars);
+        res->finish = "stop";
+    } else if (!rc && json_object_array_length(p.calls)) {
         rc = calls_message(p.calls, c.ncalls + 1, res->message, &out_chars);
         res->finish = "tool_calls";
     } else if (!rc) {

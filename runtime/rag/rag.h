@@ -12,12 +12,15 @@
  * Invariants: one document is indexed in one transaction (its row, its chunks, their FTS
  * rows and vectors), so an interrupted ingest leaves every document either fully old or
  * fully new, and running `add` again resumes. A KB records its chunking strategy, sizes,
- * embedder and dimension; a query embedded by another model is refused.
+ * embedder and dimension; a query embedded by another model is refused. Keyword ranking is
+ * FTS5's bm25 computed over the KB's FTS5 postings held in memory (rag_bm25.c).
  *
  * Nothing here re-enters: calls are synchronous (an HTTP embedder runs a private loop, so
  * never call it from inside a loop callback with an HTTP-embedded KB). A rag_t is for one
- * thread. The first vector query of a KB loads its vectors (about 1 KB per chunk at
- * dimension 256) and keeps them until the KB changes or rag_close().
+ * thread. The first query of a KB loads what it needs and keeps it until the KB changes or
+ * rag_close(): its vectors (1 KB per chunk at dimension 256, a quarter with int8) for vector
+ * and hybrid, its postings (8 bytes per distinct word of a chunk, about 0.6 KB per 100-word
+ * chunk) for keyword and hybrid. That first load takes about 2 s per 100,000 chunks.
  */
 #ifndef AGENTD_RAG_H
 #define AGENTD_RAG_H
@@ -60,6 +63,8 @@ typedef struct rag_add_stats {
     uint64_t chunks, bytes; /* chunks written, bytes of files (re)indexed */
     double secs;
     size_t embed_calls, embed_cached; /* HTTP embedder: requests, inputs served by the cache */
+    int64_t embed_tokens; /* HTTP embedder: input tokens the replies reported */
+    double embed_cost;    /* ... priced from the price table (prices.h), USD */
 } rag_add_stats_t;
 
 typedef struct rag_add_opts {
@@ -75,7 +80,9 @@ typedef struct rag_add_opts {
  * ones re-indexed, files gone from a walked folder (or a named file that no longer exists)
  * removed. A named file that cannot be indexed makes the call fail after the rest are done
  * (ERR_INVAL); files inside folders are skipped with a warning. An embedder failure stops
- * the add with what was committed kept (ERR_HTTP / ERR_TIMEOUT ...). */
+ * the add with what was committed kept (ERR_HTTP / ERR_TIMEOUT ...). An add that called an
+ * HTTP embedder records one kb_usage row (requests, inputs, cache hits, tokens, cost), failed
+ * or not: the provider bills what it answered. */
 int rag_add(rag_t *r, const char *kb, const char *const *paths, size_t npaths,
             const rag_add_opts_t *o, rag_add_stats_t *st, char *err, size_t errlen);
 
@@ -85,7 +92,8 @@ int rag_rm(rag_t *r, const char *kb, char *err, size_t errlen);
 /* New JSON array of {"name","strategy","docs","chunks","embedder","dim"}. */
 int rag_list(rag_t *r, json_object **out, char *err, size_t errlen);
 /* New JSON object: the KB's stored parameters and counts (docs, chunks, bytes, tokens,
- * chunk size min/avg/max, database bytes). ERR_NOTFOUND names the KB. */
+ * chunk size min/avg/max, vector bytes) and what its HTTP embedder cost over every add
+ * (embed_requests, embed_tokens, embed_cost_usd). ERR_NOTFOUND names the KB. */
 int rag_stats(rag_t *r, const char *kb, json_object **out, char *err, size_t errlen);
 
 enum { RAG_KEYWORD = 0, RAG_VECTOR = 1, RAG_HYBRID = 2 };
@@ -113,6 +121,9 @@ typedef struct rag_hits {
     rag_hit_t *v;
     size_t n;
     double ms; /* search time, without loading the vectors on first use */
+    double cpu_ms; /* the thread's CPU time for it (what ms would be on an idle machine) */
+    int64_t embed_tokens; /* the query's embedding over HTTP: tokens and USD (0 offline) */
+    double embed_cost;
 } rag_hits_t;
 
 /* Search kb. ERR_NOTFOUND (no such KB), ERR_INVAL (empty query, another embedder...). */
@@ -126,8 +137,10 @@ json_object *rag_hits_json(const rag_hits_t *h);
 /* Retrieval quality: QUESTIONS.jsonl lines {"q": "...", "pages": ["wal.html", ...]} (a page
  * matches a document whose path equals it or ends with "/" + it). For each mode, recall@1,
  * 5 and 10 (share of the labelled pages among the first k distinct documents, averaged),
- * MRR (first relevant document) and latency p50/p95. New JSON object in *out:
- * {"kb","strategy","questions","modes":{"keyword":{"recall@1",...,"mrr","p50_ms","p95_ms"}}}. */
+ * MRR (first relevant document) and latency p50/p95 (wall clock, and the thread's CPU time,
+ * which a busy machine does not inflate). New JSON object in *out: {"kb","strategy",
+ * "questions","modes":{"keyword":{"recall@1",...,"mrr","p50_ms","p95_ms","p50_cpu_ms",
+ * "p95_cpu_ms"}}}. */
 int rag_eval(rag_t *r, const char *kb, const char *questions_path, json_object **out,
              char *err, size_t errlen);
 

@@ -36,6 +36,12 @@ static const char *const migrations[] = {
     "CREATE INDEX kb_chunks_doc ON kb_chunks (doc_id);"
     "CREATE TABLE kb_embcache (model TEXT NOT NULL, hash TEXT NOT NULL, vec BLOB NOT NULL,"
     "  PRIMARY KEY (model, hash)) WITHOUT ROWID;",
+    /* 2: what HTTP embedders cost, one row per add (like a model call's usage and cost) */
+    "CREATE TABLE kb_usage (id INTEGER PRIMARY KEY, kb_id INTEGER NOT NULL REFERENCES kb(id)"
+    "  ON DELETE CASCADE, op TEXT NOT NULL, model TEXT NOT NULL, requests INTEGER NOT NULL,"
+    "  inputs INTEGER NOT NULL, cached INTEGER NOT NULL, tokens INTEGER NOT NULL,"
+    "  cost_usd REAL NOT NULL, at_ns INTEGER NOT NULL);"
+    "CREATE INDEX kb_usage_kb ON kb_usage (kb_id);",
 };
 
 int rag_sql_rc(int src)
@@ -138,7 +144,9 @@ rag_t *rag_open(const char *path, char *err, size_t errlen)
     if (rag_exec(r, "PRAGMA journal_mode=WAL", err, errlen) ||
         rag_exec(r, "PRAGMA synchronous=FULL", err, errlen) ||
         rag_exec(r, "PRAGMA foreign_keys=ON", err, errlen) ||
-        rag_exec(r, "PRAGMA temp_store=MEMORY", err, errlen) || migrate(r, err, errlen))
+        rag_exec(r, "PRAGMA temp_store=MEMORY", err, errlen) ||
+        rag_exec(r, "PRAGMA cache_size=-65536", err, errlen) ||
+        rag_exec(r, "PRAGMA mmap_size=1073741824", err, errlen) || migrate(r, err, errlen))
         goto fail;
     return r;
 fail:
@@ -151,6 +159,7 @@ void rag_close(rag_t *r)
     if (!r)
         return;
     rag_mats_free(r);
+    rag_kwix_free_all(r);
     sqlite3_close(r->db);
     free(r);
 }
@@ -378,6 +387,32 @@ int rag_kb_touch(rag_t *r, rag_kb_t *kb)
     return src == SQLITE_ROW ? 0 : rag_sql_rc(src);
 }
 
+int rag_usage_record(rag_t *r, const rag_kb_t *kb, const char *op, const rag_embedder_t *e)
+{
+    rag_embed_usage_t u;
+    rag_embedder_usage(e, &u);
+    if (!u.calls && !u.cached)
+        return 0;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(r->db,
+                           "INSERT INTO kb_usage (kb_id, op, model, requests, inputs, cached, "
+                           "tokens, cost_usd, at_ns) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                           -1, &s, NULL))
+        return ERR_IO;
+    sqlite3_bind_int64(s, 1, kb->id);
+    sqlite3_bind_text(s, 2, op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, kb->embedder, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, (int64_t)u.calls);
+    sqlite3_bind_int64(s, 5, (int64_t)u.inputs);
+    sqlite3_bind_int64(s, 6, (int64_t)u.cached);
+    sqlite3_bind_int64(s, 7, u.tokens);
+    sqlite3_bind_double(s, 8, u.cost);
+    sqlite3_bind_int64(s, 9, now_ns());
+    int src = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return src == SQLITE_DONE ? 0 : rag_sql_rc(src);
+}
+
 int rag_rm(rag_t *r, const char *kb, char *err, size_t errlen)
 {
     rag_kb_t k;
@@ -389,10 +424,12 @@ int rag_rm(rag_t *r, const char *kb, char *err, size_t errlen)
              "BEGIN IMMEDIATE;"
              "DROP TABLE IF EXISTS kb_fts_%lld;"
              "DELETE FROM kb_chunks WHERE kb_id = %lld;"
+             "DELETE FROM kb_usage WHERE kb_id = %lld;"
              "DELETE FROM kb_docs WHERE kb_id = %lld;"
              "DELETE FROM kb WHERE id = %lld;"
              "COMMIT;",
-             (long long)k.id, (long long)k.id, (long long)k.id, (long long)k.id);
+             (long long)k.id, (long long)k.id, (long long)k.id, (long long)k.id,
+             (long long)k.id);
     rc = rag_exec(r, sql, err, errlen);
     if (rc)
         sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
@@ -482,6 +519,12 @@ int rag_stats(rag_t *r, const char *kb, json_object **out, char *err, size_t err
                                       "chunk_tokens_avg", "chunk_tokens_max", "vector_bytes"};
     rc = add_counts(r, o, "SELECT count(*), coalesce(sum(bytes), 0) FROM kb_docs WHERE kb_id = ?1",
                     k.id, docn, 2);
+    static const char *const usen[] = {"embed_requests", "embed_tokens", "embed_cost_usd"};
+    if (!rc)
+        rc = add_counts(r, o,
+                        "SELECT coalesce(sum(requests), 0), coalesce(sum(tokens), 0),"
+                        " coalesce(sum(cost_usd), 0.0) + 0.0 FROM kb_usage WHERE kb_id = ?1",
+                        k.id, usen, 3);
     if (!rc)
         rc = add_counts(r, o,
                         "SELECT count(*), coalesce(sum(tokens), 0), coalesce(min(tokens), 0),"

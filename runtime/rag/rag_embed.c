@@ -47,7 +47,7 @@ struct rag_embedder {
     retry_policy_t policy;
     uint64_t rng;
     long connect_ms, idle_ms, total_ms;
-    size_t calls, cached;
+    size_t calls, inputs, cached;
     int64_t tokens;
     prices_t *prices;
     double cost;
@@ -55,15 +55,25 @@ struct rag_embedder {
 
 /* ---- offline ---- */
 
-static int feat_cmp(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Feature kinds live in the top 2 bits of the hash so a weight can be recovered after
- * sorting: 0 word, 1 bigram, 2 trigram. */
+/* Feature kinds live in the top 2 bits of the hash so a weight can be recovered from the
+ * key: 0 word, 1 bigram, 2 trigram. */
 #define KIND(h, k) (((h) & ~(3ULL << 62)) | ((uint64_t)(k) << 62))
+
+/* Counting features: an open-addressed table (a sort of the features was a third of ingest
+ * time). Slots are visited in index order afterwards, so the result is deterministic. */
+typedef struct feat {
+    uint64_t key;
+    uint32_t n;
+} feat_t;
+
+static void feat_count(feat_t *t, size_t mask, uint64_t key)
+{
+    size_t i = (size_t)(key * 0x9e3779b97f4a7c15ULL >> 17) & mask;
+    while (t[i].n && t[i].key != key)
+        i = (i + 1) & mask;
+    t[i].key = key;
+    t[i].n++;
+}
 
 void rag_embed_offline(const char *text, int dim, float *out)
 {
@@ -73,44 +83,51 @@ void rag_embed_offline(const char *text, int dim, float *out)
         offline_words_clear(&ws);
         return;
     }
-    size_t cap = 0, n = 0; /* per word: itself, a bigram, and len + 2 - 2 trigrams */
+    size_t cap = 0; /* per word: itself, a bigram, and len + 2 - 2 trigrams */
     for (size_t i = 0; i < ws.n; i++)
         cap += 2 + strlen(ws.w[i]);
-    uint64_t stackbuf[2048];
-    uint64_t *f = cap <= 2048 ? stackbuf : malloc(cap * sizeof *f);
-    if (!f) {
+    size_t slots = 64;
+    while (slots < cap * 2)
+        slots *= 2;
+    feat_t stackbuf[4096];
+    feat_t *t = slots <= 4096 ? stackbuf : malloc(slots * sizeof *t);
+    if (!t) {
         offline_words_clear(&ws);
         return;
     }
+    memset(t, 0, slots * sizeof *t);
+    size_t mask = slots - 1;
     for (size_t i = 0; i < ws.n; i++) {
         const char *w = ws.w[i];
         size_t wl = strlen(w);
-        f[n++] = KIND(rag_hash64(w, wl, 1), 0);
+        feat_count(t, mask, KIND(rag_hash64(w, wl, 1), 0));
         if (i + 1 < ws.n) {
             char bg[2 * OFFLINE_WORD_MAX + 2];
-            int bl = snprintf(bg, sizeof bg, "%s %s", w, ws.w[i + 1]);
-            f[n++] = KIND(rag_hash64(bg, (size_t)bl, 2), 1);
+            size_t nl = strlen(ws.w[i + 1]);
+            memcpy(bg, w, wl);
+            bg[wl] = ' ';
+            memcpy(bg + wl + 1, ws.w[i + 1], nl);
+            feat_count(t, mask, KIND(rag_hash64(bg, wl + 1 + nl, 2), 1));
         }
         char b[OFFLINE_WORD_MAX + 2];
-        int bl = snprintf(b, sizeof b, "^%s$", w);
-        for (int j = 0; j + 3 <= bl; j++)
-            f[n++] = KIND(rag_hash64(b + j, 3, 3), 2);
+        b[0] = '^';
+        memcpy(b + 1, w, wl);
+        b[wl + 1] = '$';
+        for (size_t j = 0; j + 3 <= wl + 2; j++)
+            feat_count(t, mask, KIND(rag_hash64(b + j, 3, 3), 2));
     }
-    qsort(f, n, sizeof *f, feat_cmp);
     static const float weight[3] = {1.0f, 0.5f, 0.25f};
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j < n && f[j] == f[i])
-            j++;
-        uint64_t h = f[i];
-        float w = weight[h >> 62] * (1.0f + logf((float)(j - i)));
+    for (size_t i = 0; i < slots; i++) {
+        if (!t[i].n)
+            continue;
+        uint64_t h = t[i].key;
+        float w = weight[h >> 62] * (t[i].n == 1 ? 1.0f : 1.0f + logf((float)t[i].n));
         uint64_t m = h * 0x9e3779b97f4a7c15ULL;
         size_t bucket = (size_t)((m >> 20) % (uint64_t)dim);
         out[bucket] += (m >> 19 & 1) ? w : -w;
-        i = j;
     }
-    if (f != stackbuf)
-        free(f);
+    if (t != stackbuf)
+        free(t);
     offline_words_clear(&ws);
     rag_normalise(out, dim);
 }
@@ -171,7 +188,11 @@ rag_embedder_t *rag_embedder_new(rag_t *r, const rag_kb_t *kb, char *err, size_t
     e->total_ms = env_ms("AGENTD_EMBED_TIMEOUT_MS", 120000);
     e->rng = (uint64_t)time(NULL) * 2654435761u | 1;
     char perr[256];
-    e->prices = prices_new(getenv("AGENTD_PRICES"), perr, sizeof perr);
+    if (!(e->prices = prices_new(getenv("AGENTD_PRICES"), perr, sizeof perr))) {
+        err_set(err, errlen, ERR_INVAL, "AGENTD_PRICES: %s", perr);
+        rag_embedder_free(e);
+        return NULL;
+    }
     if (!(e->lp = loop_new()) || !(e->http = http_new(e->lp)))
         goto oom;
     return e;
@@ -195,11 +216,6 @@ void rag_embedder_free(rag_embedder_t *e)
     free(e);
 }
 
-void rag_embedder_counts(const rag_embedder_t *e, size_t *calls, size_t *cached)
-{
-    *calls = e->calls;
-    *cached = e->cached;
-}
 
 typedef struct attempt {
     loop_t *lp;
@@ -313,6 +329,7 @@ static int http_batch(rag_embedder_t *e, const char *const *texts, size_t n, flo
                          .idle_timeout_ms = e->idle_ms,
                          .max_response = (size_t)256 << 20};
         e->calls++;
+        e->inputs += n;
         if ((rc = http_start(e->http, &hr, on_http, &a, NULL))) {
             err_set(err, errlen, rc, "%s: cannot start the request: %s", e->url, err_str(rc));
             break;
@@ -460,8 +477,12 @@ done:
     return rc;
 }
 
-void rag_embedder_usage(const rag_embedder_t *e, int64_t *tokens, double *cost)
+void rag_embedder_usage(const rag_embedder_t *e, rag_embed_usage_t *out)
 {
-    *tokens = e->tokens;
-    *cost = e->cost;
+    *out = (rag_embed_usage_t){e->calls, e->inputs, e->cached, e->tokens, e->cost};
+}
+
+int rag_embedder_is_http(const rag_embedder_t *e)
+{
+    return e->http != NULL;
 }

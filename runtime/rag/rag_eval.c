@@ -132,7 +132,7 @@ int rag_eval(rag_t *r, const char *kb, const char *questions_path, json_object *
     size_t nq = 0;
     if ((rc = load(questions_path, &qs, &nq, err, errlen)))
         return rc;
-    double *lat = malloc(nq * sizeof *lat);
+    double *lat = malloc(nq * 2 * sizeof *lat), *cpu = lat ? lat + nq : NULL;
     if (!lat) {
         qa_clear(qs, nq);
         return err_set(err, errlen, ERR_NOMEM, "out of memory");
@@ -155,6 +155,7 @@ int rag_eval(rag_t *r, const char *kb, const char *questions_path, json_object *
             if ((rc = rag_search(r, kb, &q, &h, err, errlen)))
                 break;
             lat[i] = h.ms;
+            cpu[i] = h.cpu_ms;
             /* distinct documents in rank order */
             const char *docs[DEPTH];
             size_t nd = 0;
@@ -189,16 +190,17 @@ int rag_eval(rag_t *r, const char *kb, const char *questions_path, json_object *
         if (rc)
             break;
         qsort(lat, nq, sizeof *lat, dbl_cmp);
+        qsort(cpu, nq, sizeof *cpu, dbl_cmp);
+        size_t i95 = (size_t)((double)nq * 0.95) < nq ? (size_t)((double)nq * 0.95) : nq - 1;
         json_object *m = json_object_new_object();
         json_object_object_add(m, "recall@1", jx_new_num(rec[0] / (double)nq));
         json_object_object_add(m, "recall@5", jx_new_num(rec[1] / (double)nq));
         json_object_object_add(m, "recall@10", jx_new_num(rec[2] / (double)nq));
         json_object_object_add(m, "mrr", jx_new_num(mrr / (double)nq));
         json_object_object_add(m, "p50_ms", jx_new_num(lat[nq / 2]));
-        json_object_object_add(m, "p95_ms",
-                               jx_new_num(lat[(size_t)((double)nq * 0.95) < nq
-                                                              ? (size_t)((double)nq * 0.95)
-                                                              : nq - 1]));
+        json_object_object_add(m, "p95_ms", jx_new_num(lat[i95]));
+        json_object_object_add(m, "p50_cpu_ms", jx_new_num(cpu[nq / 2]));
+        json_object_object_add(m, "p95_cpu_ms", jx_new_num(cpu[i95]));
         json_object_object_add(modes, names[mode], m);
     }
     json_object_object_add(res, "modes", modes);

@@ -38,10 +38,15 @@ typedef struct rag_mat {
     struct rag_mat *next;
 } rag_mat_t;
 
+typedef struct rag_kwix rag_kwix_t; /* rag_bm25.c: a KB's FTS5 postings in memory */
+
 struct rag {
     sqlite3 *db;
     char path[1024];
     rag_mat_t *mats;
+    rag_kwix_t *kwix;
+    fts5_tokenizer *tok_api; /* FTS5's porter tokenizer, for query terms */
+    Fts5Tokenizer *tok;
 };
 
 int rag_sql_rc(int src);
@@ -117,9 +122,17 @@ void rag_embedder_free(rag_embedder_t *e);
  * HTTP model not used yet: set from the first answer). Cached by model + text hash. */
 int rag_embed(rag_embedder_t *e, const char *const *texts, size_t n, float *out, int *dim,
               char *err, size_t errlen);
-void rag_embedder_counts(const rag_embedder_t *e, size_t *calls, size_t *cached);
-/* Tokens and cost the HTTP embedder's replies reported (0 offline). */
-void rag_embedder_usage(const rag_embedder_t *e, int64_t *tokens, double *cost);
+/* What an HTTP embedder did so far (all 0 offline): requests made (retries included), texts
+ * sent, texts served by the cache, input tokens the replies reported and their price. */
+typedef struct rag_embed_usage {
+    size_t calls, inputs, cached;
+    int64_t tokens;
+    double cost;
+} rag_embed_usage_t;
+void rag_embedder_usage(const rag_embedder_t *e, rag_embed_usage_t *out);
+int rag_embedder_is_http(const rag_embedder_t *e);
+/* Append e's usage to kb_usage (op "add") unless it made no request and hit no cache. */
+int rag_usage_record(rag_t *r, const rag_kb_t *kb, const char *op, const rag_embedder_t *e);
 /* The offline embedder: hashed features of stemmed words, word bigrams and character
  * trigrams, sublinear counts, signed hashing, L2-normalised. Deterministic. */
 void rag_embed_offline(const char *text, int dim, float *out);
@@ -137,5 +150,16 @@ int rag_vec_topk(rag_t *r, const rag_kb_t *kb, const float *q, int k, const int6
                  size_t nallow, int64_t *ids, double *scores, size_t *nout, char *err,
                  size_t errlen);
 void rag_mats_free(rag_t *r);
+/* Keep the k best (score, id) of a stream in sc / ids, descending; *n of them so far. */
+void rag_topk_push(double *sc, int64_t *ids, size_t *n, size_t k, double s, int64_t id);
+
+/* Keyword search: FTS5's bm25 (title 2, heading 3, text 1) over the KB's postings, loaded
+ * into memory on first use (rag_kwix_load, also to warm up before a timed query) and reloaded
+ * when the KB changes. The best k ids, only those in allow (sorted) when allow is set. */
+int rag_kwix_load(rag_t *r, const rag_kb_t *kb, rag_kwix_t **out, char *err, size_t errlen);
+int rag_bm25_topk(rag_t *r, const rag_kb_t *kb, const char *text, int k, const int64_t *allow,
+                  size_t nallow, int64_t *ids, double *scores, size_t *nout, char *err,
+                  size_t errlen);
+void rag_kwix_free_all(rag_t *r);
 
 #endif

@@ -107,6 +107,11 @@ int rag_text_check(const char *buf, size_t len, char *err, size_t errlen)
     const unsigned char *s = (const unsigned char *)buf;
     if (len >= 3 && s[0] == 0xef && s[1] == 0xbb && s[2] == 0xbf)
         i = 3; /* BOM */
+    /* Like git and grep: a NUL near the start means binary, whatever else the bytes are. */
+    const unsigned char *nul = memchr(s, 0, len < 8000 ? len : 8000);
+    if (nul)
+        return err_set(err, errlen, ERR_INVAL, "binary file (a NUL byte at %zu)",
+                       (size_t)(nul - s));
     while (i < len) {
         if (s[i] == 0)
             return err_set(err, errlen, ERR_INVAL, "binary file (a NUL byte at %zu)", i);

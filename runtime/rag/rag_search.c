@@ -1,6 +1,7 @@
 /*
- * rag_search: keyword (FTS5 bm25), vector (exact cosine over the KB's vectors held in one
- * contiguous block) and hybrid (reciprocal rank fusion of both) search.
+ * rag_search: keyword (FTS5's bm25 over the postings in memory: rag_bm25.c), vector (exact
+ * cosine over the KB's vectors held in one contiguous block) and hybrid (reciprocal rank
+ * fusion of both) search.
  *
  * The matrix is loaded on the first vector query and kept in the rag_t; the KB's gen
  * (bumped by every committed change) tells when it is stale. The scan is a plain dot
@@ -19,10 +20,10 @@
 #include <string.h>
 #include <time.h>
 
-static double mono_ms(void)
+static double clock_ms(clockid_t c)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(c, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
@@ -123,38 +124,58 @@ fail:
     return rc;
 }
 
-/* Keep the k best (score, id) in descending order. */
-static void topk_push(double *sc, int64_t *ids, size_t *n, size_t k, double s, int64_t id)
+/* The dot products: blocks of fixed width with one partial sum per lane, which GCC's -O2
+ * (cheap cost model) turns into SIMD code without -ffast-math reassociation, and a scalar
+ * tail for dimensions that are not a multiple of the block (HTTP models choose theirs). */
+static inline float dot_f32(const float *restrict a, const float *restrict b, size_t d)
 {
-    if (*n == k && s <= sc[k - 1])
-        return;
-    size_t i = *n < k ? (*n)++ : k - 1;
-    while (i > 0 && sc[i - 1] < s) {
-        sc[i] = sc[i - 1];
-        ids[i] = ids[i - 1];
-        i--;
-    }
-    sc[i] = s;
-    ids[i] = id;
-}
-
-static float dot_f32(const float *restrict a, const float *restrict b, size_t d)
-{
-    /* Eight partial sums: lets the compiler keep a vector register per lane without
-     * -ffast-math reassociation. */
     float s[8] = {0};
-    for (size_t i = 0; i < d; i += 8)
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8)
         for (size_t j = 0; j < 8; j++)
             s[j] += a[i + j] * b[i + j];
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < d; i++)
+        t += a[i] * b[i];
+    return t;
 }
 
-static int32_t dot_i8(const int8_t *restrict a, const int8_t *restrict b, size_t d)
+static inline int32_t dot_i8(const int8_t *restrict a, const int8_t *restrict b, size_t d)
 {
-    int32_t s = 0;
-    for (size_t i = 0; i < d; i++)
-        s += (int32_t)a[i] * (int32_t)b[i];
-    return s;
+    int32_t s[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16)
+        for (size_t j = 0; j < 16; j++)
+            s[j] += (int32_t)a[i + j] * (int32_t)b[i + j];
+    int32_t t = 0;
+    for (size_t j = 0; j < 16; j++)
+        t += s[j];
+    for (; i < d; i++)
+        t += (int32_t)a[i] * (int32_t)b[i];
+    return t;
+}
+
+/* The scan kernels score a block of rows into out[]. On x86-64 they are compiled twice, for
+ * AVX2 and for the baseline, and the loader picks one per machine (GCC's target_clones,
+ * resolved once through an ifunc): twice the lanes where the CPU has them. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RAG_SIMD __attribute__((target_clones("avx2", "default")))
+#else
+#define RAG_SIMD
+#endif
+
+RAG_SIMD static void scores_f32(const float *restrict mat, const float *restrict q, size_t d,
+                                size_t rows, float *restrict out)
+{
+    for (size_t r = 0; r < rows; r++)
+        out[r] = dot_f32(mat + r * d, q, d);
+}
+
+RAG_SIMD static void scores_i8(const int8_t *restrict mat, const int8_t *restrict q, size_t d,
+                               size_t rows, float *restrict out)
+{
+    for (size_t r = 0; r < rows; r++)
+        out[r] = (float)dot_i8(mat + r * d, q, d) * (1.0f / (127.0f * 127.0f));
 }
 
 static int in_sorted(const int64_t *v, size_t n, int64_t x)
@@ -179,123 +200,32 @@ int rag_vec_topk(rag_t *r, const rag_kb_t *kb, const float *q, int k, const int6
     if (rc)
         return rc;
     size_t d = (size_t)m->dim, n = 0;
+    enum { BLOCK = 1024 };
+    float sc[BLOCK];
+    int8_t *qq = NULL;
     if (m->int8) {
-        int8_t *qq = malloc(d);
-        if (!qq)
+        if (!(qq = malloc(d)))
             return err_set(err, errlen, ERR_NOMEM, "out of memory");
         for (size_t i = 0; i < d; i++) {
             float x = q[i] * 127.0f;
             qq[i] = (int8_t)(x > 127 ? 127 : x < -127 ? -127 : (x >= 0 ? x + 0.5f : x - 0.5f));
         }
-        for (size_t row = 0; row < m->n; row++) {
-            if (allow && !in_sorted(allow, nallow, m->ids[row]))
+    }
+    for (size_t b = 0; b < m->n; b += BLOCK) {
+        size_t rows = m->n - b < BLOCK ? m->n - b : BLOCK;
+        if (m->int8)
+            scores_i8(m->q + b * d, qq, d, rows, sc);
+        else
+            scores_f32(m->f + b * d, q, d, rows, sc);
+        for (size_t i = 0; i < rows; i++) {
+            if (allow && !in_sorted(allow, nallow, m->ids[b + i]))
                 continue;
-            double s = dot_i8(m->q + row * d, qq, d) / (127.0 * 127.0);
-            topk_push(scores, ids, &n, (size_t)k, s, m->ids[row]);
-        }
-        free(qq);
-    } else {
-        for (size_t row = 0; row < m->n; row++) {
-            if (allow && !in_sorted(allow, nallow, m->ids[row]))
-                continue;
-            double s = dot_f32(m->f + row * d, q, d);
-            topk_push(scores, ids, &n, (size_t)k, s, m->ids[row]);
+            rag_topk_push(scores, ids, &n, (size_t)k, sc[i], m->ids[b + i]);
         }
     }
+    free(qq);
     *nout = n;
     return 0;
-}
-
-/* The query as an FTS5 expression: its words (letters and digits), each quoted, ORed.
- * Short stop words are left out. "" when the query has no word. */
-static char *fts_query(const char *text)
-{
-    offline_buf_t b = {0};
-    size_t words = 0;
-    const unsigned char *p = (const unsigned char *)text;
-    while (*p) {
-        while (*p && !(*p >= 0x80 || (*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
-            p++;
-        const unsigned char *s = p;
-        while (*p && (*p >= 0x80 || (*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
-            p++;
-        if (p > s) {
-            char low[64];
-            size_t n = (size_t)(p - s) < sizeof low - 1 ? (size_t)(p - s) : sizeof low - 1;
-            for (size_t i = 0; i < n; i++)
-                low[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] | 32 : s[i]);
-            low[n] = 0;
-            if (offline_is_stop(low) && n < 4)
-                continue;
-            offline_buf_addf(&b, "%s\"%s\"", words ? " OR " : "", low);
-            words++;
-        }
-    }
-    char *s = words ? offline_buf_take(&b) : NULL;
-    offline_buf_clear(&b);
-    if (!words) {
-        free(s);
-        return strdup("");
-    }
-    return s;
-}
-
-static int keyword_topk(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int k,
-                        int64_t *ids, double *scores, size_t *nout, char *err, size_t errlen)
-{
-    char *expr = fts_query(q->text);
-    if (!expr)
-        return err_set(err, errlen, ERR_NOMEM, "out of memory");
-    *nout = 0;
-    if (!*expr) {
-        free(expr);
-        return 0;
-    }
-    /* bm25 column weights: title 2, heading 3, text 1 (titles and headings name what a
-     * section is about). Unfiltered queries take FTS5's rank fast path (ORDER BY rank
-     * with the weights set through the rank column). */
-    sqlite3_stmt *s = NULL;
-    int rc = 0;
-    char sql[640];
-    long long id = (long long)kb->id;
-    if (!q->path_glob && !q->heading)
-        snprintf(sql, sizeof sql,
-                 "SELECT rowid, -rank FROM kb_fts_%lld WHERE kb_fts_%lld MATCH ?1 AND "
-                 "rank MATCH 'bm25(2.0, 3.0, 1.0)' AND ?2 IS NULL AND ?3 IS NULL "
-                 "ORDER BY rank LIMIT ?4",
-                 id, id);
-    else
-        snprintf(sql, sizeof sql,
-                 "SELECT kb_fts_%lld.rowid, -bm25(kb_fts_%lld, 2.0, 3.0, 1.0) AS sc "
-                 "FROM kb_fts_%lld JOIN kb_chunks c ON c.id = kb_fts_%lld.rowid "
-                 "JOIN kb_docs d ON d.id = c.doc_id "
-                 "WHERE kb_fts_%lld MATCH ?1 AND (?2 IS NULL OR d.path GLOB ?2) "
-                 "AND (?3 IS NULL OR instr(lower(c.heading), lower(?3)) > 0) "
-                 "ORDER BY sc DESC LIMIT ?4",
-                 id, id, id, id, id);
-    if (sqlite3_prepare_v2(r->db, sql, -1, &s, NULL)) {
-        rc = err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
-        goto done;
-    }
-    sqlite3_bind_text(s, 1, expr, -1, SQLITE_STATIC);
-    if (q->path_glob)
-        sqlite3_bind_text(s, 2, q->path_glob, -1, SQLITE_STATIC);
-    if (q->heading)
-        sqlite3_bind_text(s, 3, q->heading, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 4, k);
-    int src;
-    while ((src = sqlite3_step(s)) == SQLITE_ROW && *nout < (size_t)k) {
-        ids[*nout] = sqlite3_column_int64(s, 0);
-        scores[*nout] = sqlite3_column_double(s, 1);
-        (*nout)++;
-    }
-    if (src != SQLITE_ROW && src != SQLITE_DONE)
-        rc = err_set(err, errlen, ERR_IO, "%s: keyword search: %s", r->path,
-                     sqlite3_errmsg(r->db));
-done:
-    sqlite3_finalize(s);
-    free(expr);
-    return rc;
 }
 
 static int i64_cmp(const void *a, const void *b)
@@ -350,8 +280,22 @@ static int filter_ids(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int64_
     return 0;
 }
 
+static int keyword_topk(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int k,
+                        int64_t *ids, double *scores, size_t *nout, char *err, size_t errlen)
+{
+    int64_t *allow = NULL;
+    size_t nallow = 0;
+    *nout = 0;
+    int rc = filter_ids(r, kb, q, &allow, &nallow, err, errlen);
+    if (!rc && (!(q->path_glob || q->heading) || nallow))
+        rc = rag_bm25_topk(r, kb, q->text, k, allow, nallow, ids, scores, nout, err, errlen);
+    free(allow);
+    return rc;
+}
+
 static int vector_topk(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int k, int64_t *ids,
-                       double *scores, size_t *nout, char *err, size_t errlen)
+                       double *scores, size_t *nout, rag_hits_t *usage, char *err,
+                       size_t errlen)
 {
     *nout = 0;
     if (!kb->dim) /* an HTTP model never used: nothing indexed yet */
@@ -368,7 +312,12 @@ static int vector_topk(rag_t *r, const rag_kb_t *kb, const rag_query_t *q, int k
         goto done;
     }
     const char *texts[1] = {q->text};
-    if ((rc = rag_embed(e, texts, 1, qv, &dim, err, errlen)))
+    rc = rag_embed(e, texts, 1, qv, &dim, err, errlen);
+    rag_embed_usage_t u;
+    rag_embedder_usage(e, &u);
+    usage->embed_tokens = u.tokens;
+    usage->embed_cost = u.cost;
+    if (rc)
         goto done;
     int any = 0;
     for (int i = 0; i < dim && !any; i++)
@@ -431,11 +380,15 @@ int rag_search(rag_t *r, const char *kbname, const rag_query_t *q, rag_hits_t *o
                        "kb \"%s\" is embedded with %s; a query embedded with %s cannot be "
                        "compared with it",
                        kb.name, kb.embedder, q->embedder);
-    /* Load (or refresh) the vectors before the clock starts: latency is the search's. */
+    /* Load (or refresh) the vectors and postings before the clock starts: latency is the
+     * search's. */
     rag_mat_t *warm = NULL;
+    rag_kwix_t *kwarm = NULL;
     if (q->mode != RAG_KEYWORD && kb.dim && (rc = mat_load(r, &kb, &warm, err, errlen)))
         return rc;
-    double t0 = mono_ms();
+    if (q->mode != RAG_VECTOR && (rc = rag_kwix_load(r, &kb, &kwarm, err, errlen)))
+        return rc;
+    double t0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
     /* Hybrid fuses deeper lists than it returns: a chunk ranked 30th by one and 2nd by the
      * other should still win. */
     int depth = q->mode == RAG_HYBRID ? (k * 4 > 50 ? k * 4 : 50) : k;
@@ -452,7 +405,7 @@ int rag_search(rag_t *r, const char *kbname, const rag_query_t *q, rag_hits_t *o
     }
     if (q->mode != RAG_VECTOR && (rc = keyword_topk(r, &kb, q, depth, kid, ksc, &nk, err, errlen)))
         goto done;
-    if (q->mode != RAG_KEYWORD && (rc = vector_topk(r, &kb, q, depth, vid, vsc, &nv, err, errlen)))
+    if (q->mode != RAG_KEYWORD && (rc = vector_topk(r, &kb, q, depth, vid, vsc, &nv, out, err, errlen)))
         goto done;
     if (q->mode == RAG_KEYWORD) {
         fid = kid, fsc = ksc, nf = nk;
@@ -506,7 +459,8 @@ int rag_search(rag_t *r, const char *kbname, const rag_query_t *q, rag_hits_t *o
     }
     if (nf > (size_t)k)
         nf = (size_t)k;
-    out->ms = mono_ms() - t0;
+    out->ms = clock_ms(CLOCK_MONOTONIC) - t0;
+    out->cpu_ms = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
     if (!nf)
         goto done;
     if (!(out->v = calloc(nf, sizeof *out->v))) {

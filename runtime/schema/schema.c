@@ -24,10 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Errors live in one text arena reused from call to call (no allocation per error once
+ * it has grown); the pointers in errs are set from the offsets when validation ends,
+ * since the arena may move while it grows. */
 struct schema_result {
     schema_error_t *errs;
-    char **bufs;
+    size_t *off;      /* 3 per error: instance pointer, keyword location, message */
     size_t n, cap;
+    char *text;
+    size_t tlen, tcap;
 };
 
 typedef struct ev {
@@ -95,15 +100,28 @@ static size_t inst_size(json_object *inst)
 
 /* ---- errors ---- */
 
+/* Decimal digits of x at buf (room for 20); returns their count. */
+static size_t put_uint(char *buf, size_t x)
+{
+    char t[24];
+    size_t n = 0;
+    do {
+        t[n++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = t[n - 1 - i];
+    return n;
+}
+
 static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t n)
 {
     for (size_t i = 0; i < n && o + 2 < cap; i++) {
         buf[o++] = '/';
         if (!segs[i].key) {
-            int w = snprintf(buf + o, cap - o, "%zu", segs[i].idx);
-            o += w > 0 ? (size_t)w : 0;
-            if (o >= cap)
-                o = cap - 1;
+            if (o + 22 >= cap)
+                break;
+            o += put_uint(buf + o, segs[i].idx);
             continue;
         }
         for (const char *p = segs[i].key; *p && o + 3 < cap; p++) {
@@ -114,15 +132,46 @@ static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t
                 buf[o++] = *p;
             }
         }
-        if (segs[i].idx != NOIDX && o + 2 < cap) {
-            int w = snprintf(buf + o, cap - o, "/%zu", segs[i].idx);
-            o += w > 0 ? (size_t)w : 0;
-            if (o >= cap)
-                o = cap - 1;
+        if (segs[i].idx != NOIDX && o + 23 < cap) {
+            buf[o++] = '/';
+            o += put_uint(buf + o, segs[i].idx);
         }
     }
     buf[o] = 0;
     return o;
+}
+
+/* vsnprintf for the messages here, which use only %s and %zu: the general printf
+ * machinery cost more than the rest of recording an error. Anything else goes to
+ * vsnprintf. */
+static void fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+    va_list aq;
+    va_copy(aq, ap);
+    size_t o = 0;
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') {
+            if (o + 1 < cap)
+                buf[o++] = *f;
+            continue;
+        }
+        if (f[1] == 's') {
+            for (const char *a = va_arg(aq, const char *); *a && o + 1 < cap; a++)
+                buf[o++] = *a;
+            f++;
+        } else if (f[1] == 'z' && f[2] == 'u') {
+            size_t x = va_arg(aq, size_t);
+            if (o + 21 < cap)
+                o += put_uint(buf + o, x);
+            f += 2;
+        } else {
+            va_end(aq);
+            vsnprintf(buf, cap, fmt, ap);
+            return;
+        }
+    }
+    va_end(aq);
+    buf[o] = 0;
 }
 
 static int record(vctx_t *c, const char *kw, const char *msg)
@@ -134,30 +183,56 @@ static int record(vctx_t *c, const char *kw, const char *msg)
         if (!e)
             return -1;
         r->errs = e;
-        char **b = realloc(r->bufs, ncap * sizeof *b);
-        if (!b)
+        size_t *off = realloc(r->off, ncap * 3 * sizeof *off);
+        if (!off)
             return -1;
-        r->bufs = b;
+        r->off = off;
         r->cap = ncap;
     }
     char ip[1024], kl[1024];
-    put_ptr(ip, sizeof ip, 0, c->ipath, c->ni);
-    size_t k = put_ptr(kl, sizeof kl, 0, c->kpath, c->nk);
-    if (kw)
-        snprintf(kl + k, sizeof kl - k, "/%s", kw);
-    size_t li = strlen(ip) + 1, lk = strlen(kl) + 1, lm = strlen(msg) + 1;
-    char *buf = malloc(li + lk + lm);
-    if (!buf)
-        return -1;
-    memcpy(buf, ip, li);
-    memcpy(buf + li, kl, lk);
-    memcpy(buf + li + lk, msg, lm);
-    r->bufs[r->n] = buf;
-    r->errs[r->n].instance_ptr = buf;
-    r->errs[r->n].keyword_loc = buf + li;
-    r->errs[r->n].message = buf + li + lk;
+    size_t li = put_ptr(ip, sizeof ip, 0, c->ipath, c->ni) + 1;
+    size_t lk = put_ptr(kl, sizeof kl, 0, c->kpath, c->nk);
+    if (kw && lk + 2 < sizeof kl) {
+        kl[lk++] = '/';
+        size_t w = strlen(kw);
+        if (w > sizeof kl - lk - 1)
+            w = sizeof kl - lk - 1;
+        memcpy(kl + lk, kw, w);
+        lk += w;
+        kl[lk] = 0;
+    }
+    lk++;
+    size_t lm = strlen(msg) + 1;
+    if (r->tlen + li + lk + lm > r->tcap) {
+        size_t ncap = r->tcap ? r->tcap : 256;
+        while (ncap < r->tlen + li + lk + lm)
+            ncap *= 2;
+        char *t = realloc(r->text, ncap);
+        if (!t)
+            return -1;
+        r->text = t;
+        r->tcap = ncap;
+    }
+    size_t *off = &r->off[r->n * 3];
+    off[0] = r->tlen;
+    off[1] = off[0] + li;
+    off[2] = off[1] + lk;
+    memcpy(r->text + off[0], ip, li);
+    memcpy(r->text + off[1], kl, lk);
+    memcpy(r->text + off[2], msg, lm);
+    r->tlen = off[2] + lm;
     r->n++;
     return 0;
+}
+
+/* Point the errors into the arena, now that it has stopped moving. */
+static void result_fix(schema_result_t *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        r->errs[i].instance_ptr = r->text + r->off[i * 3];
+        r->errs[i].keyword_loc = r->text + r->off[i * 3 + 1];
+        r->errs[i].message = r->text + r->off[i * 3 + 2];
+    }
 }
 
 int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
@@ -167,7 +242,7 @@ int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    fmt_msg(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (record(c, kw, msg) != 0)
         c->nomem = c->abort = 1;
@@ -206,6 +281,12 @@ static int branch(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
 static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const char *kw,
                size_t idx)
 {
+    if (n->leaf) {
+        if (schema_v_leaf_ok(c, n, inst))
+            return 0;
+        if (!COLLECTING(c)) /* the verdict is all a quiet caller wants */
+            return 1;
+    }
     KPUSH(c, kw, idx);
     int r = v_node(c, n, inst, ev);
     c->nk--;
@@ -349,9 +430,16 @@ static int v_contains(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
 static long prop_lookup(const sprops_t *p, const char *k, size_t kl)
 {
     if (!p->hash) {
-        for (size_t i = 0; i < p->n; i++)
-            if (p->lens[i] == kl && !memcmp(p->names[i], k, kl))
+        for (size_t i = 0; i < p->n; i++) {
+            if (p->lens[i] != kl)
+                continue;
+            const char *a = p->names[i];
+            size_t j = 0;
+            while (j < kl && a[j] == k[j]) /* short keys: cheaper than a call to memcmp */
+                j++;
+            if (j == kl)
                 return (long)i;
+        }
         return -1;
     }
     uint32_t h = 2166136261u;
@@ -378,10 +466,22 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         int matched = 0;
         long pi = p->n ? prop_lookup(p, key, kl) : -1;
         const snode_t *s = pi >= 0 ? p->subs[pi] : NULL;
+        if (s && p->reqbit)
+            seen |= p->reqbit[pi];
+        if (s && !p->npat && s->leaf) {
+            /* No other keyword looks at this member: when it is valid there is nothing
+             * to record, and when it is not, a quiet caller needs only the verdict. */
+            if (schema_v_leaf_ok(c, s, val)) {
+                if (ev)
+                    ev_mark(ev, idx);
+                idx++;
+                continue;
+            }
+            if (!COLLECTING(c))
+                return 1;
+        }
         IPUSH(c, key, NOIDX);
         if (s) {
-            if (p->reqbit)
-                seen |= p->reqbit[pi];
             matched = 1;
             KPUSH(c, "properties", NOIDX);
             bad |= sub(c, s, val, NULL, key, NOIDX);
@@ -486,7 +586,7 @@ static int v_uneval(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     return bad;
 }
 
-static int v_op(vctx_t *c, const sop_t *op, json_object *inst, unsigned t, ev_t *ev)
+static int v_op(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *iv, ev_t *ev)
 {
     switch (op->kind) {
     case K_REF: return sub(c, op->u.sub, inst, ev, op->kw, NOIDX);
@@ -523,7 +623,7 @@ static int v_op(vctx_t *c, const sop_t *op, json_object *inst, unsigned t, ev_t 
     case K_PROPNAMES: return v_propnames(c, op, inst);
     case K_UNEVAL_ITEMS:
     case K_UNEVAL_PROPS: return v_uneval(c, op, inst, ev);
-    default: return schema_v_assert(c, op, inst, t);
+    default: return schema_v_assert(c, op, inst, iv);
     }
 }
 
@@ -549,7 +649,9 @@ static int v_node(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
     int pushed = !c->nscope || c->scope[c->nscope - 1] != n->res;
     if (pushed)
         c->scope[c->nscope++] = n->res;
-    unsigned t = schema_type_of(inst);
+    ival_t iv;
+    schema_v_view(inst, &iv);
+    unsigned t = iv.t;
     ev_t local, *e = ev;
     if (n->has_uneval) {
         ev_init(c, &local, inst_size(inst));
@@ -560,7 +662,7 @@ static int v_node(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
         const sop_t *op = &n->ops[i];
         if (!(op->tmask & t))
             continue;
-        if (v_op(c, op, inst, t, e)) {
+        if (v_op(c, op, inst, &iv, e)) {
             bad = 1;
             if (!COLLECTING(c) || c->abort)
                 break;
@@ -586,18 +688,22 @@ schema_result_t *schema_result_new(void)
 
 static void result_clear(schema_result_t *r)
 {
-    for (size_t i = 0; i < r->n; i++)
-        free(r->bufs[i]);
     r->n = 0;
+    r->tlen = 0;
+}
+
+static void result_release(schema_result_t *r)
+{
+    free(r->errs);
+    free(r->off);
+    free(r->text);
 }
 
 void schema_result_free(schema_result_t *r)
 {
     if (!r)
         return;
-    result_clear(r);
-    free(r->errs);
-    free(r->bufs);
+    result_release(r);
     free(r);
 }
 
@@ -627,6 +733,8 @@ static int run(const schema_t *s, json_object *inst, schema_result_t *res, int m
         c->md_shared = 1;
     }
     int bad = v_node(c, s->root, inst, NULL);
+    if (res)
+        result_fix(res);
     if (c->md_shared)
         atomic_flag_clear(&ms->md_busy);
     if (c->md_own)
@@ -664,8 +772,6 @@ int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len)
     } else if (rc == ERR_NOMEM) {
         err_set(msg, len, rc, "schema: out of memory while validating");
     }
-    result_clear(&r);
-    free(r.errs);
-    free(r.bufs);
+    result_release(&r);
     return rc;
 }

@@ -45,10 +45,13 @@ static const char *inst_type_name(unsigned t)
     return "?";
 }
 
-static size_t utf8_len(const char *s, size_t n)
+/* Code points in s[0..n), counting stops once past stop: the length checks only need
+ * to know which side of their bound a string falls, and a code point takes at least one
+ * byte, so a byte count within the bound settles most strings without this loop. */
+static size_t utf8_len(const char *s, size_t n, size_t stop)
 {
     size_t cp = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && cp <= stop; i++)
         cp += ((unsigned char)s[i] & 0xC0) != 0x80;
     return cp;
 }
@@ -156,13 +159,92 @@ int schema_v_fail_type(vctx_t *c, const char *kw, uint32_t want, unsigned t)
                          inst_type_name(t));
 }
 
-int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, unsigned t)
+void schema_v_view(json_object *inst, ival_t *v)
 {
-    char nb[48];
+    switch (json_object_get_type(inst)) {
+    case json_type_null: v->t = T_NULL; break;
+    case json_type_boolean: v->t = T_BOOL; break;
+    case json_type_object:
+        v->t = T_OBJ;
+        v->len = (size_t)json_object_object_length(inst);
+        break;
+    case json_type_array:
+        v->t = T_ARR;
+        v->len = json_object_array_length(inst);
+        break;
+    case json_type_string:
+        v->t = T_STR;
+        v->s = json_object_get_string(inst);
+        v->len = (size_t)json_object_get_string_len(inst);
+        break;
+    case json_type_int:
+        v->t = T_NUM | T_INT;
+        v->d = json_object_get_double(inst);
+        break;
+    case json_type_double:
+        v->d = json_object_get_double(inst);
+        v->t = isfinite(v->d) && v->d == floor(v->d) ? (T_NUM | T_INT) : T_NUM;
+        break;
+    default: v->t = T_NULL; break;
+    }
+}
+
+/* The checks that read only the instance view: 1 pass, 0 fail, -1 not one of them.
+ * Inlined into both callers: the keyword loop and the leaf fast path. */
+static inline __attribute__((always_inline)) int scalar_ok(vctx_t *c, const sop_t *op,
+                                                          const ival_t *v)
+{
     switch (op->kind) {
-    case K_TYPE:
-        return op->u.types & t ? 0 : schema_v_fail_type(c, op->kw, op->u.types, t);
+    case K_TYPE: return (op->u.types & v->t) != 0;
+    case K_ENUM_STR:
+        if (v->t == T_STR)
+            for (size_t i = 0; i < op->u.strs.n; i++)
+                if (op->u.strs.lens[i] == v->len && !memcmp(op->u.strs.v[i], v->s, v->len))
+                    return 1;
+        return 0;
+    case K_MAX: return v->d <= op->u.num;
+    case K_XMAX: return v->d < op->u.num;
+    case K_MIN: return v->d >= op->u.num;
+    case K_XMIN: return v->d > op->u.num;
+    case K_MAXLEN: return v->len <= op->u.len || utf8_len(v->s, v->len, op->u.len) <= op->u.len;
+    case K_MINLEN: /* a code point takes at most 4 bytes */
+        return v->len >= op->u.len &&
+               (v->len / 4 >= op->u.len || utf8_len(v->s, v->len, op->u.len) >= op->u.len);
+    case K_PATTERN: return schema_v_match(c, op->u.pat.re, v->s, v->len);
+    case K_FORMAT: return op->u.fmt.fn(v->s, v->len);
+    case K_MAXITEMS:
+    case K_MAXPROPS: return v->len <= op->u.len;
+    case K_MINITEMS:
+    case K_MINPROPS: return v->len >= op->u.len;
+    default: return -1;
+    }
+}
+
+int schema_v_leaf_ok(vctx_t *c, const snode_t *n, json_object *inst)
+{
+    ival_t v;
+    schema_v_view(inst, &v);
+    for (size_t i = 0; i < n->nops; i++) {
+        const sop_t *op = &n->ops[i];
+        if ((op->tmask & v.t) && scalar_ok(c, op, &v) != 1)
+            return 0;
+    }
+    return 1;
+}
+
+int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *v)
+{
+    unsigned t = v->t;
+    char nb[48];
+    int ok = scalar_ok(c, op, v);
+    if (ok == 1)
+        return 0;
+    if (c->abort)
+        return 1;
+    switch (op->kind) {
+    case K_TYPE: return schema_v_fail_type(c, op->kw, op->u.types, t);
     case K_ENUM: return v_enum(inst, op->u.val) ? 0 : fail_enum(c, op->u.val);
+    case K_ENUM_STR: return fail_enum(c, op->u.strs.val);
     case K_CONST:
         if (schema_json_equal(inst, op->u.val))
             return 0;
@@ -177,56 +259,21 @@ int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, unsigned t)
     case K_XMAX:
     case K_MIN:
     case K_XMIN: {
-        double x = json_object_get_double(inst), l = op->u.num;
-        int ok;
-        const char *rel;
-        switch (op->kind) {
-        case K_MAX: ok = x <= l, rel = "<="; break;
-        case K_XMAX: ok = x < l, rel = "<"; break;
-        case K_MIN: ok = x >= l, rel = ">="; break;
-        default: ok = x > l, rel = ">"; break;
-        }
-        if (ok)
-            return 0;
-        schema_fmt_num(nb, sizeof nb, l);
+        const char *rel = op->kind == K_MAX ? "<=" : op->kind == K_XMAX ? "<"
+                        : op->kind == K_MIN ? ">=" : ">";
+        schema_fmt_num(nb, sizeof nb, op->u.num);
         return schema_v_fail(c, op->kw, "must be %s %s", rel, nb);
     }
-    case K_MAXLEN: {
-        size_t n = (size_t)json_object_get_string_len(inst);
-        if (n <= op->u.len || utf8_len(json_object_get_string(inst), n) <= op->u.len)
-            return 0;
-        return schema_v_fail(c, op->kw, "must be at most %zu characters", op->u.len);
-    }
-    case K_MINLEN: {
-        size_t n = (size_t)json_object_get_string_len(inst);
-        if (n >= op->u.len && utf8_len(json_object_get_string(inst), n) >= op->u.len)
-            return 0;
-        return schema_v_fail(c, op->kw, "must be at least %zu characters", op->u.len);
-    }
+    case K_MAXLEN: return schema_v_fail(c, op->kw, "must be at most %zu characters", op->u.len);
+    case K_MINLEN: return schema_v_fail(c, op->kw, "must be at least %zu characters", op->u.len);
     case K_PATTERN:
-        if (schema_v_match(c, op->u.pat.re, json_object_get_string(inst),
-                  (size_t)json_object_get_string_len(inst)))
-            return 0;
         return schema_v_fail(c, op->kw, "must match pattern \"%s\"", op->u.pat.src);
-    case K_FORMAT:
-        if (op->u.fmt.fn(json_object_get_string(inst), (size_t)json_object_get_string_len(inst)))
-            return 0;
-        return schema_v_fail(c, op->kw, "must be a valid %s", op->u.fmt.name);
-    case K_MAXITEMS:
-        if (json_object_array_length(inst) <= op->u.len)
-            return 0;
-        return schema_v_fail(c, op->kw, "must have at most %zu items", op->u.len);
-    case K_MINITEMS:
-        if (json_object_array_length(inst) >= op->u.len)
-            return 0;
-        return schema_v_fail(c, op->kw, "must have at least %zu items", op->u.len);
+    case K_FORMAT: return schema_v_fail(c, op->kw, "must be a valid %s", op->u.fmt.name);
+    case K_MAXITEMS: return schema_v_fail(c, op->kw, "must have at most %zu items", op->u.len);
+    case K_MINITEMS: return schema_v_fail(c, op->kw, "must have at least %zu items", op->u.len);
     case K_MAXPROPS:
-        if ((size_t)json_object_object_length(inst) <= op->u.len)
-            return 0;
         return schema_v_fail(c, op->kw, "must have at most %zu properties", op->u.len);
     case K_MINPROPS:
-        if ((size_t)json_object_object_length(inst) >= op->u.len)
-            return 0;
         return schema_v_fail(c, op->kw, "must have at least %zu properties", op->u.len);
     case K_UNIQUE: {
         size_t i = 0, j = 0;

@@ -185,7 +185,7 @@ static int compile_props(cctx_t *c, ops_t *ops, json_object *o, unsigned vocab)
             i++;
         }
     }
-    if (p->n > 8) {
+    if (p->n > SPROPS_LINEAR_MAX) {
         p->hcap = 16;
         while (p->hcap < p->n * 2)
             p->hcap *= 2;
@@ -375,9 +375,29 @@ static int compile_assertions(cctx_t *c, ops_t *ops, json_object *o, int draft)
     if (json_object_object_get_ex(o, "enum", &v)) {
         if (!json_object_is_type(v, json_type_array))
             return schema_cc_fail(c, "\"enum\" must be an array");
-        if (!(op = add(c, ops, K_ENUM, T_ANY, "enum")))
-            return ERR_SCHEMA;
-        op->u.val = v;
+        size_t n = json_object_array_length(v), i = 0;
+        while (i < n && json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
+            i++;
+        if (n && i == n) {
+            /* All strings, the common case: compare lengths and bytes, no json-c calls. */
+            if (!(op = add(c, ops, K_ENUM_STR, T_ANY, "enum")))
+                return ERR_SCHEMA;
+            op->u.strs.val = v;
+            op->u.strs.n = n;
+            op->u.strs.v = schema_alloc(c->s, n * sizeof *op->u.strs.v);
+            op->u.strs.lens = schema_alloc(c->s, n * sizeof *op->u.strs.lens);
+            if (!op->u.strs.v || !op->u.strs.lens)
+                return schema_cc_fail(c, "out of memory");
+            for (i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(v, i);
+                op->u.strs.v[i] = json_object_get_string(e);
+                op->u.strs.lens[i] = (size_t)json_object_get_string_len(e);
+            }
+        } else {
+            if (!(op = add(c, ops, K_ENUM, T_ANY, "enum")))
+                return ERR_SCHEMA;
+            op->u.val = v;
+        }
     }
     if (json_object_object_get_ex(o, "const", &v)) {
         if (!(op = add(c, ops, K_CONST, T_ANY, "const")))
@@ -588,6 +608,9 @@ emit:
         goto done;
     }
     memcpy(n->ops, ops->v, ops->n * sizeof *n->ops);
+    n->leaf = 1;
+    for (size_t i = 0; i < ops->n; i++)
+        n->leaf &= (uint8_t)schema_kind_scalar(ops->v[i].kind);
     rc = 0;
 done:
     free(ops);

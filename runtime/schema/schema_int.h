@@ -25,15 +25,31 @@ enum {
 };
 
 enum sop_kind {
-    K_TYPE, K_ENUM, K_CONST, K_MULTOF, K_MAX, K_XMAX, K_MIN, K_XMIN,
+    K_TYPE, K_ENUM, K_ENUM_STR, K_CONST, K_MULTOF, K_MAX, K_XMAX, K_MIN, K_XMIN,
     K_MAXLEN, K_MINLEN, K_PATTERN, K_FORMAT,
     K_MAXITEMS, K_MINITEMS, K_UNIQUE, K_MAXPROPS, K_MINPROPS, K_REQUIRED, K_DEPREQ,
     K_REF, K_DYNREF, K_ALLOF, K_ANYOF, K_ONEOF, K_NOT, K_IF, K_DEPSCHEMA,
     K_ITEMS, K_CONTAINS, K_PROPS, K_PROPNAMES, K_UNEVAL_ITEMS, K_UNEVAL_PROPS,
 };
 
+/* 1 if an op of this kind reads only the instance's type, length, string or number:
+ * a node of such ops only is a leaf (snode.leaf), checked by a fast path. */
+static inline int schema_kind_scalar(int kind)
+{
+    switch (kind) {
+    case K_TYPE: case K_ENUM_STR: case K_MAX: case K_XMAX: case K_MIN: case K_XMIN:
+    case K_MAXLEN: case K_MINLEN: case K_PATTERN: case K_FORMAT: case K_MAXITEMS:
+    case K_MAXPROPS: case K_MINITEMS: case K_MINPROPS: return 1;
+    default: return 0;
+    }
+}
+
 typedef struct snode snode_t;
 typedef struct sres sres_t;
+
+/* Up to this many properties, a lookup compares lengths and first bytes in a row; that
+ * beats hashing the key (one multiply per byte) for the object sizes tool schemas have. */
+#define SPROPS_LINEAR_MAX 16
 
 typedef struct sprops {
     size_t n;
@@ -64,6 +80,7 @@ typedef struct sop {
         size_t len;
         uint32_t types;
         json_object *val;                   /* const, enum (array) */
+        struct { json_object *val; const char **v; size_t *lens; size_t n; } strs; /* enum of strings only */
         snode_t *sub;                       /* $ref, not, propertyNames, uneval */
         struct { snode_t **v; size_t n; } subs;   /* allOf/anyOf/oneOf */
         struct { const char **v; size_t n; } names; /* required */
@@ -82,6 +99,8 @@ struct snode {
     uint8_t is_bool;       /* 1: boolean schema, value in bool_val */
     uint8_t bool_val;
     uint8_t has_uneval;    /* needs an annotation collector */
+    uint8_t leaf;          /* every op reads only the instance's type, length, string
+                            * or number: schema_v_leaf_ok gives the valid verdict */
     sres_t *res;           /* the schema resource this node belongs to */
     size_t nops;
     sop_t *ops;

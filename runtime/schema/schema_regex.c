@@ -177,7 +177,18 @@ pcre2_code *schema_regex_compile(schema_t *s, const char *pat, size_t len, char 
 int schema_regex_match(const schema_t *s, pcre2_match_data *md, const pcre2_code *re,
                        const char *str, size_t len)
 {
-    int rc = pcre2_match(re, (PCRE2_SPTR)str, len, 0, 0, md, s ? s->mctx : NULL);
+    /* ASCII is valid UTF-8, so PCRE2's own UTF check (which costs as much as a match
+     * on short strings) and pcre2_match's other entry checks can be skipped: straight
+     * into the JIT code, if the pattern has some. Other subjects take the checked path. */
+    pcre2_match_context *mc = s ? s->mctx : NULL;
+    size_t i = 0;
+    while (i < len && !((unsigned char)str[i] & 0x80))
+        i++;
+    int rc = PCRE2_ERROR_JIT_BADOPTION;
+    if (i == len)
+        rc = pcre2_jit_match(re, (PCRE2_SPTR)str, len, 0, 0, md, mc);
+    if (rc == PCRE2_ERROR_JIT_BADOPTION)
+        rc = pcre2_match(re, (PCRE2_SPTR)str, len, 0, i == len ? PCRE2_NO_UTF_CHECK : 0, md, mc);
     if (rc >= 0)
         return 1;
     return rc == PCRE2_ERROR_NOMATCH ? 0 : rc;

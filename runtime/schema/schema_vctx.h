@@ -36,6 +36,19 @@ typedef struct vctx {
 #define KPUSH(c, k, i) ((c)->kpath[(c)->nk].key = (k), (c)->kpath[(c)->nk++].idx = (i))
 #define NOIDX ((size_t)-1)
 
+/* What the assertions read from an instance, fetched once per node: each json-c accessor
+ * is a call into the shared library, and a string node's type, length, pattern, format
+ * and enum checks would otherwise fetch the same string five times. */
+typedef struct ival {
+    unsigned t;    /* T_* bits */
+    const char *s; /* strings */
+    size_t len;    /* strings: bytes; arrays: items; objects: members */
+    double d;      /* numbers */
+} ival_t;
+
+/* Fill v for inst (see ival_t). */
+void schema_v_view(json_object *inst, ival_t *v);
+
 /* Record a failure of keyword kw at the current locations (if collecting); returns 1. */
 int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -43,7 +56,10 @@ int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
 int schema_v_fail_type(vctx_t *c, const char *kw, uint32_t want, unsigned t);
 /* 1 if re matches s[0..n). */
 int schema_v_match(vctx_t *c, const pcre2_code *re, const char *s, size_t n);
+/* Leaf fast path: 1 if inst passes every op of n (all schema_kind_scalar); 0 if any
+ * fails, and then the caller runs n the ordinary way to report it. */
+int schema_v_leaf_ok(vctx_t *c, const snode_t *n, json_object *inst);
 /* Assertion keywords (everything but applicators): 0 pass, 1 fail. */
-int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, unsigned t);
+int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *v);
 
 #endif

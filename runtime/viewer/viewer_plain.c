@@ -46,14 +46,47 @@ static int load_one(void *ud, int64_t seq, const char *json)
     return c->rc != 0;
 }
 
+typedef struct load_subs {
+    store_t *st;
+    load_ctx_t *c;
+    int depth;
+    int rc;
+} load_subs_t;
+
+static int load_run_events(store_t *st, load_ctx_t *c, const char *run_id, int depth);
+
+static int load_sub(void *ud, const char *run_id, const char *agent_path)
+{
+    (void)agent_path;
+    load_subs_t *ls = ud;
+    ls->rc = load_run_events(ls->st, ls->c, run_id, ls->depth);
+    return ls->rc != 0;
+}
+
+/* A run's events, then those of the sub-agents' runs it started (nested under its calls),
+ * each from where the model last read it. */
+static int load_run_events(store_t *st, load_ctx_t *c, const char *run_id, int depth)
+{
+    int rc = store_events_each(st, run_id, spantree_last_seq_of(c->m, run_id), load_one, c);
+    if (rc)
+        return err_set(c->errbuf, c->errlen, rc, "reading events of run %s: %s", run_id,
+                       store_errmsg(st));
+    if (c->rc || depth >= 8)
+        return c->rc;
+    load_subs_t ls = {st, c, depth + 1, 0};
+    rc = store_subruns_each(st, run_id, load_sub, &ls);
+    if (rc)
+        return err_set(c->errbuf, c->errlen, rc, "reading the sub-runs of run %s: %s", run_id,
+                       store_errmsg(st));
+    return ls.rc;
+}
+
 int viewer_load(store_t *st, spantree_t *m, char *errbuf, size_t errlen)
 {
     load_ctx_t c = {m, errbuf, errlen, 0};
-    int rc = store_events_each(st, m->run_id, m->last_seq, load_one, &c);
-    if (rc)
-        return err_set(errbuf, errlen, rc, "reading events of run %s: %s", m->run_id,
-                       store_errmsg(st));
-    return c.rc;
+    char run_id[40];
+    snprintf(run_id, sizeof run_id, "%s", m->run_id);
+    return load_run_events(st, &c, run_id, 0);
 }
 
 int viewer_state_final(const char *state)

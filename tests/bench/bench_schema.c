@@ -74,8 +74,13 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Only the figure with this label (argv[2]), for profiling one at a time. */
+static const char *only;
+
 #define RATE(label, body)                                                                \
     do {                                                                                 \
+        if (only && strcmp(label, only) != 0)                                            \
+            break;                                                                       \
         long n_ = 0;                                                                     \
         double t0_ = now(), t_;                                                          \
         do {                                                                             \
@@ -83,7 +88,7 @@ static double now(void)
                 body;                                                                    \
             }                                                                            \
             n_ += 1000;                                                                  \
-        } while ((t_ = now() - t0_) < secs);                                             \
+        } while ((t_ = now() - t0_), secs < 0 ? n_ < -secs * 1000 : t_ < secs);          \
         printf("%-44s %12.0f /s\n", label, (double)n_ / t_);                              \
     } while (0)
 
@@ -114,11 +119,18 @@ static int run(int fmt, double secs)
         schema_free(c);
     });
     RATE("validate valid (parsed)", sink += schema_validate(s, valid, NULL));
+    RATE("validate valid (parsed), all errors", sink += schema_validate(s, valid, r));
     size_t vlen = strlen(valid_text);
-    RATE("parse + validate valid (schema_parse_json)", {
+    RATE("parse + validate valid", {
         json_object *v = NULL;
         sink += schema_parse_json(valid_text, vlen, &v, err, sizeof err);
         sink += schema_validate(s, v, NULL);
+        json_object_put(v);
+    });
+    RATE("parse + validate valid, all errors", {
+        json_object *v = NULL;
+        sink += schema_parse_json(valid_text, vlen, &v, err, sizeof err);
+        sink += schema_validate(s, v, r);
         json_object_put(v);
     });
     RATE("parse + validate valid (json_tokener_parse)", {
@@ -141,10 +153,32 @@ static int run(int fmt, double secs)
     return 0;
 }
 
+/* Write the schema and both instances to DIR, so bench_ajv.js measures the same texts. */
+static int dump(const char *dir)
+{
+    const char *names[] = {"schema.json", "valid.json", "invalid.json"};
+    const char *texts[] = {schema_text, valid_text, invalid_text};
+    for (int i = 0; i < 3; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "w");
+        if (!f || fputs(texts[i], f) == EOF || fclose(f) != 0) {
+            fprintf(stderr, "bench: cannot write %s\n", path);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "--dump") == 0)
+        return dump(argv[2]);
+    /* SECS < 0: exactly -SECS thousand operations per figure (for instruction counts). */
     double secs = argc > 1 ? atof(argv[1]) : 1.0;
-    if (run(0, secs) || run(1, secs))
+    only = argc > 2 && argv[2][0] ? argv[2] : NULL;
+    int fmt = argc > 3 ? atoi(argv[3]) : -1; /* -1: both format modes */
+    if ((fmt != 1 && run(0, secs)) || (fmt != 0 && run(1, secs)))
         return 1;
     return 0;
 }

@@ -26,6 +26,12 @@ static void test_allowed(void)
         {MS_ACTING, ME_CANCEL, MS_CANCELLED},
         {MS_OBSERVING, ME_CANCEL, MS_CANCELLED},
         {MS_WAITING, ME_CANCEL, MS_CANCELLED},
+        /* plan_execute */
+        {MS_PLANNING, ME_PLANNED, MS_PLANNING},
+        {MS_PLANNING, ME_STEP, MS_ACTING},
+        {MS_PLANNING, ME_REPLAN, MS_PLANNING},
+        {MS_OBSERVING, ME_REPLAN, MS_PLANNING},
+        {MS_OBSERVING, ME_HANDOFF, MS_DONE},
     };
     size_t n;
     machine_table(&n);

@@ -308,6 +308,97 @@ static void test_search_modes(void)
     rag_close(r);
 }
 
+/* Keyword ranking over the in-memory postings gives FTS5's own bm25() scores and order. */
+static void check_bm25_as_sql(rag_t *r, const char *kb, const char *query, const char *expr,
+                              const char *glob)
+{
+    rag_kb_t k;
+    char err[512] = "", sql[512];
+    CHECK_EQ_INT(rag_kb_get(r, kb, &k, err, sizeof err), 0);
+    long long id = (long long)k.id;
+    snprintf(sql, sizeof sql,
+             "SELECT f.rowid, -bm25(kb_fts_%lld, 2.0, 3.0, 1.0) AS sc FROM kb_fts_%lld f "
+             "JOIN kb_chunks c ON c.id = f.rowid JOIN kb_docs d ON d.id = c.doc_id "
+             "WHERE kb_fts_%lld MATCH ?1 AND (?2 IS NULL OR d.path GLOB ?2) "
+             "ORDER BY sc DESC, f.rowid LIMIT 8",
+             id, id, id);
+    sqlite3_stmt *s = NULL;
+    CHECK_EQ_INT(sqlite3_prepare_v2(r->db, sql, -1, &s, NULL), SQLITE_OK);
+    sqlite3_bind_text(s, 1, expr, -1, SQLITE_STATIC);
+    if (glob)
+        sqlite3_bind_text(s, 2, glob, -1, SQLITE_STATIC);
+    rag_query_t q = {.text = query, .mode = RAG_KEYWORD, .k = 8, .path_glob = glob};
+    rag_hits_t h;
+    CHECK_EQ_INT(rag_search(r, kb, &q, &h, err, sizeof err), 0);
+    size_t n = 0;
+    while (s && sqlite3_step(s) == SQLITE_ROW) {
+        double want = sqlite3_column_double(s, 1);
+        CHECK(n < h.n);
+        if (n >= h.n)
+            break;
+        CHECK(fabs(h.v[n].score - want) <= 1e-9 * fabs(want) + 1e-12);
+        /* equal scores may come in either order; distinct ones must match */
+        if (n + 1 < h.n && fabs(h.v[n].score - h.v[n + 1].score) > 1e-9 && n > 0 &&
+            fabs(h.v[n].score - h.v[n - 1].score) > 1e-9)
+            CHECK_EQ_INT(h.v[n].chunk_id, sqlite3_column_int64(s, 0));
+        n++;
+    }
+    CHECK_EQ_INT(n, h.n);
+    sqlite3_finalize(s);
+    rag_hits_clear(&h);
+}
+
+static void test_bm25_as_fts5(void)
+{
+    rag_t *r = open_fresh("bm.db");
+    if (!r)
+        return;
+    static const char *const words[] = {"replica", "leader", "quorum", "snapshot", "vacuum",
+                                        "index", "cursor", "journal", "page", "lock",
+                                        "commit", "rollback", "trigger", "view", "schema"};
+    char p[160], err[512] = "";
+    snprintf(p, sizeof p, "%s/bm", dir);
+    mkdir(p, 0755);
+    unsigned seed = 7;
+    for (int d = 0; d < 12; d++) {
+        char name[64], text[4096];
+        size_t o = (size_t)snprintf(text, sizeof text, "# Doc %s %d\n\n", words[d % 15], d);
+        for (int sec = 0; sec < 3; sec++) {
+            o += (size_t)snprintf(text + o, sizeof text - o, "## %s\n\n", words[(d + sec * 4) % 15]);
+            for (int w = 0; w < 25 + d * 3; w++) {
+                seed = seed * 1103515245u + 12345u;
+                o += (size_t)snprintf(text + o, sizeof text - o, "%s ", words[(seed >> 16) % 15]);
+            }
+            o += (size_t)snprintf(text + o, sizeof text - o, "\n\n");
+        }
+        snprintf(name, sizeof name, "bm/d%02d.md", d);
+        write_file(name, text);
+    }
+    const char *paths[1] = {p};
+    rag_kb_opts_t ko = {.size = 40, .overlap = -1};
+    rag_add_opts_t ao = {.kb = &ko};
+    rag_add_stats_t st;
+    CHECK_EQ_INT(rag_add(r, "bm", paths, 1, &ao, &st, err, sizeof err), 0);
+    check_bm25_as_sql(r, "bm", "quorum snapshot", "\"quorum\" OR \"snapshot\"", NULL);
+    check_bm25_as_sql(r, "bm", "Leader locks the JOURNAL pages",
+                      "\"leader\" OR \"locks\" OR \"journal\" OR \"pages\"", NULL);
+    check_bm25_as_sql(r, "bm", "triggers", "\"triggers\"", "*d0[3-7].md");
+    /* a change reloads the postings */
+    write_file("bm/d05.md", "# Changed\n\nquorum quorum quorum snapshot of a replica\n");
+    CHECK_EQ_INT(rag_add(r, "bm", paths, 1, &ao, &st, err, sizeof err), 0);
+    CHECK_EQ_INT(st.updated, 1);
+    check_bm25_as_sql(r, "bm", "quorum snapshot", "\"quorum\" OR \"snapshot\"", NULL);
+    rag_query_t q = {.text = "replica", .mode = RAG_KEYWORD, .k = 50};
+    rag_hits_t h;
+    CHECK_EQ_INT(rag_search(r, "bm", &q, &h, err, sizeof err), 0);
+    int found = 0;
+    for (size_t i = 0; i < h.n; i++)
+        found += strstr(h.v[i].path, "d05.md") && strstr(h.v[i].text, "snapshot of a replica");
+    CHECK_EQ_INT(found, 1);
+    rag_hits_clear(&h);
+    rag_close(r);
+}
+
 static void test_int8_and_eval(void)
 {
     rag_t *r = open_fresh("kb8.db");
@@ -353,6 +444,7 @@ int main(void)
     RUN(test_chunk_strategies);
     RUN(test_offline_embedder);
     RUN(test_search_modes);
+    RUN(test_bm25_as_fts5);
     RUN(test_int8_and_eval);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

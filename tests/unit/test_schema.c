@@ -453,8 +453,60 @@ static void test_parse_json(void)
     CHECK(strstr(err, "nested too deeply") != NULL);
 }
 
+/* The fast paths agree with the slow ones: 200 errors through the reused text arena
+ * (twice, so the second run reuses it), leaf nodes with multi-byte strings near their
+ * length bounds, patterns on non-ASCII subjects, decimals parsed like strtod. */
+static void test_fast_paths(void)
+{
+    char err[256];
+    schema_opts_t o = {.max_errors = 1000};
+    schema_t *s = compile_str("{\"type\":\"array\",\"items\":{\"type\":\"string\","
+                              "\"minLength\":2,\"maxLength\":3,\"pattern\":\"^[a-z\u00e9]+$\"}}",
+                              &o, err, sizeof err);
+    CHECK(s != NULL);
+    char text[4096] = "[";
+    for (int i = 0; i < 200; i++)
+        strcat(text, i ? ",\"X\"" : "\"X\"");
+    strcat(text, "]");
+    json_object *inst = json_tokener_parse(text);
+    schema_result_t *r = schema_result_new();
+    for (int round = 0; round < 2; round++) {
+        CHECK_EQ_INT(schema_validate(s, inst, r), ERR_SCHEMA);
+        CHECK_EQ_INT(schema_result_count(r), 400); /* too short and not lower case */
+        CHECK_EQ_STR(schema_result_get(r, 0)->instance_ptr, "/0");
+        CHECK_EQ_STR(schema_result_get(r, 0)->keyword_loc, "/items/minLength");
+        CHECK_EQ_STR(schema_result_get(r, 0)->message, "must be at least 2 characters");
+        CHECK_EQ_STR(schema_result_get(r, 399)->instance_ptr, "/199");
+        CHECK_EQ_STR(schema_result_get(r, 399)->message, "must match pattern \"^[a-z\u00e9]+$\"");
+    }
+    json_object_put(inst);
+    /* 3 code points in 6 bytes pass maxLength 3; 4 in 5 bytes do not; one 2-byte code
+     * point is too short for minLength 2. */
+    const char *cases[][2] = {{"[\"\u00e9\u00e9\u00e9\"]", "0"}, {"[\"\u00e9abc\"]", "1"},
+                              {"[\"\u00e9\"]", "1"}, {"[\"ab\"]", "0"}, {"[\"aB\"]", "1"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_object *v = NULL;
+        CHECK_EQ_INT(schema_parse_json(cases[i][0], strlen(cases[i][0]), &v, err, sizeof err), 0);
+        CHECK_EQ_INT(schema_validate(s, v, NULL) != 0, cases[i][1][0] == '1');
+        CHECK_EQ_INT(schema_validate(s, v, r) != 0, cases[i][1][0] == '1');
+        json_object_put(v);
+    }
+    schema_result_free(r);
+    schema_free(s);
+    const char *nums[] = {"12.5", "-0.0", "0.1", "1.25", "8.99", "123456789012.345",
+                          "-98765.4321", "0.000000000000001", "3.14159265358979", "1.7976931348623157e308"};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        json_object *v = NULL;
+        CHECK_EQ_INT(schema_parse_json(nums[i], strlen(nums[i]), &v, err, sizeof err), 0);
+        double want = strtod(nums[i], NULL), got = json_object_get_double(v);
+        CHECK(memcmp(&want, &got, sizeof got) == 0);
+        json_object_put(v);
+    }
+}
+
 int main(void)
 {
+    RUN(test_fast_paths);
     RUN(test_parse_json);
     RUN(test_messages_and_pointers);
     RUN(test_result_locations);

@@ -1,0 +1,77 @@
+#!/bin/sh
+# POST /v1/chat/completions driven by the official `openai` npm client (installed into
+# build/npm by scripts/npm-deps.sh): a plain completion from the offline support agent, a
+# streamed one from an agent whose model streams through the fake provider (several content
+# chunks that add up to the run's answer), the bearer token as the client's apiKey, and the
+# client's own error for an unknown agent. Also curl for a bad request.
+. tests/integration/lib.sh
+. tests/integration/lib_serve.sh
+NODE_PATH=$(scripts/npm-deps.sh openai@4) || { fail "npm install openai" "see above"; finish; exit 1; }
+export NODE_PATH
+unset AGENTD_CACHE AGENTD_LISTEN AGENTD_AGENTS ANTHROPIC_API_KEY
+cat >"$TMP/script.json" <<'JSON'
+[{"tool_calls":[{"name":"lookup_order","arguments":{"order_id":"1042"}}]},
+ {"text":"Order 1042 shipped on Monday with UPS and should arrive tomorrow before noon."}]
+JSON
+start_fake --script "$TMP/script.json" || fail "fakellm starts" "$(cat "$TMP/fake.log")"
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=sk-fake-0123456789abcdef
+TOKEN=tok-openai-test-5f2e9c
+AGENTD_API_TOKEN=$TOKEN start_serve "$TMP/srv.log" --agents tests/fixtures/serve/agents --tools tools \
+    --db "$TMP/o.db" --traces "$TMP/tr" || fail "serve starts" "$(cat "$TMP/srv.log")"
+cat >"$TMP/client.js" <<'JS'
+const OpenAI = require('openai');
+const client = new OpenAI({ baseURL: process.argv[2] + '/v1', apiKey: process.argv[3], maxRetries: 0, timeout: 10000 });
+const out = {};
+(async () => {
+  const r = await client.chat.completions.create({
+    model: 'agent:support',
+    messages: [{ role: 'system', content: 'ignored: the agent has its own' },
+               { role: 'user', content: 'Where is my order 1042?' }],
+  });
+  out.plain = { id: r.id, object: r.object, content: r.choices[0].message.content,
+                finish: r.choices[0].finish_reason, total: r.usage.total_tokens };
+  const s = await client.chat.completions.create({
+    model: 'agent:remote', stream: true,
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'Where is my order 1042?' }] }],
+  });
+  let text = '', chunks = 0, finish = null, id = null;
+  for await (const ch of s) {
+    id = ch.id;
+    const d = ch.choices[0] && ch.choices[0].delta;
+    if (d && d.content) { text += d.content; chunks++; }
+    if (ch.choices[0] && ch.choices[0].finish_reason) finish = ch.choices[0].finish_reason;
+  }
+  out.stream = { id, text, chunks, finish };
+  try {
+    await client.chat.completions.create({ model: 'agent:nobody', messages: [{ role: 'user', content: 'hi' }] });
+    out.unknown = 'no error';
+  } catch (e) { out.unknown = { status: e.status, type: e.error && e.error.type }; }
+  try {
+    const bad = new OpenAI({ baseURL: process.argv[2] + '/v1', apiKey: 'wrong', maxRetries: 0 });
+    await bad.chat.completions.create({ model: 'agent:support', messages: [{ role: 'user', content: 'hi' }] });
+    out.auth = 'no error';
+  } catch (e) { out.auth = { status: e.status }; }
+  console.log(JSON.stringify(out));
+})().catch(e => { console.log(JSON.stringify({ fatal: String(e) })); process.exit(1); });
+JS
+timeout 60 node "$TMP/client.js" "$BASE" "$TOKEN" >"$TMP/out.json" 2>"$TMP/node.err"
+j() { jq -r "$1" "$TMP/out.json" 2>/dev/null; }
+[ "$(j .plain.object)" = chat.completion ] && j .plain.content | grep -q "1042" && [ "$(j .plain.finish)" = stop ] \
+    && [ "$(j .plain.total)" -gt 0 ] && ok "openai client: completion from agent:support" \
+    || fail "plain completion" "$(cat "$TMP/out.json" "$TMP/node.err" | head -c 600)"
+pid=$(j .plain.id | sed 's/^chatcmpl-//')
+[ "$(sqlite3 "$TMP/o.db" "SELECT state FROM runs WHERE id='$pid'")" = done ] && ok "the completion is a durable run ($pid)" || fail "durable run" "$pid"
+sid=$(j .stream.id | sed 's/^chatcmpl-//')
+answer=$(sqlite3 "$TMP/o.db" "SELECT answer FROM runs WHERE id='$sid'")
+[ "$(j .stream.chunks)" -ge 2 ] && [ "$(j .stream.text)" = "$answer" ] && [ "$(j .stream.finish)" = stop ] \
+    && ok "openai client: stream=true, $(j .stream.chunks) content chunks adding up to the answer" \
+    || fail "streamed completion" "$(cat "$TMP/out.json") answer=$answer"
+[ "$(j .unknown.status)" = 404 ] && ok "openai client: unknown agent raises a 404 APIError" || fail "unknown agent" "$(j .unknown)"
+[ "$(j .auth.status)" = 401 ] && ok "openai client: wrong apiKey raises 401" || fail "wrong key" "$(j .auth)"
+s=$(req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" -d '{"model":"agent:support","messages":[]}')
+is_err "$s" 400 && ok "empty messages: 400 JSON error" || fail "empty messages" "$s"
+s=$(req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}')
+is_err "$s" 404 && ok "a model that is not agent:NAME: 404" || fail "non-agent model" "$s"
+stop_serve
+[ "$SRV_RC" = 0 ] && ok "serve stops cleanly" || fail "stop" "$SRV_RC"
+finish
