@@ -6,77 +6,20 @@
 
 #include "err.h"
 #include "jx.h"
-#include "redact.h"
+#include "trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Secret-looking environment variables (their names hold KEY, TOKEN or SECRET): their
- * values are redacted wherever they appear, as they are from traces. */
-static int secret_name(const char *entry)
-{
-    const char *eq = strchr(entry, '=');
-    size_t n = eq ? (size_t)(eq - entry) : 0;
-    static const char *const words[] = {"KEY", "TOKEN", "SECRET", "PASSWORD"};
-    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
-        size_t k = strlen(words[w]);
-        for (size_t i = 0; i + k <= n; i++)
-            if (!strncmp(entry + i, words[w], k))
-                return 1;
-    }
-    return 0;
-}
-
-/* s with secrets replaced by "[REDACTED]" (redact.h: key-shaped tokens, bearer tokens,
- * and the values of secret environment variables), line by line so the text keeps its
- * lines. New string or NULL. */
+/* A copy of s with secrets masked (trace.h trace_redact: secret environment values,
+ * bearer and API-key headers), its lines kept. New string or NULL. */
 static char *redact_text(const char *s)
 {
-    extern char **environ;
-    size_t len = strlen(s), cap = len * 2 + 64;
-    char *out = malloc(cap), *line = malloc(cap), *tmp = malloc(cap);
-    size_t n = 0;
-    if (!out || !line || !tmp)
-        goto fail;
-    for (const char *p = s; *p || p == s;) {
-        size_t k = strcspn(p, "\n");
-        snprintf(line, cap, "%.*s", (int)k, p);
-        redact_copy(tmp, cap, line, NULL);
-        for (char **e = environ; e && *e; e++) {
-            const char *v = strchr(*e, '=');
-            if (v && strlen(v + 1) >= 4 && secret_name(*e)) {
-                redact_copy(line, cap, tmp, v + 1);
-                memcpy(tmp, line, strlen(line) + 1);
-            }
-        }
-        size_t t = strlen(tmp);
-        if (n + t + 2 > cap) {
-            char *o = realloc(out, n + t + 2 + cap);
-            if (!o)
-                goto fail;
-            out = o;
-            cap = n + t + 2 + cap;
-        }
-        memcpy(out + n, tmp, t);
-        n += t;
-        p += k;
-        if (*p == '\n') {
-            out[n++] = '\n';
-            p++;
-        } else {
-            break;
-        }
-    }
-    out[n] = 0;
-    free(line);
-    free(tmp);
-    return out;
-fail:
-    free(out);
-    free(line);
-    free(tmp);
-    return NULL;
+    char *c = strdup(s);
+    if (c)
+        trace_redact(c);
+    return c;
 }
 
 static json_object *redacted(const char *s)

@@ -10,9 +10,8 @@
  *   invoke_agent    gen_ai.input.messages (the user's input), gen_ai.output.messages
  *                   (the final answer), gen_ai.system_instructions
  * Parts: {"type":"text","content"}, {"type":"tool_call","id","name","arguments"} and
- * {"type":"tool_call_response","id","response"}. Text is passed through redact.h (and the
- * values of secret-looking environment variables are replaced), so a secret a tool echoed
- * does not leave in an export.
+ * {"type":"tool_call_response","id","response"}. Text is passed through trace_redact
+ * (trace.h), so a secret a tool echoed does not leave in an export.
  *
  * Without content capture the exporter leaves content out (otlp.h OTLP_CONTENT), as the
  * conventions ask: tool arguments and results and the run's input are content too.
