@@ -267,7 +267,10 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
      * viewer's next-error key like any failed span. Retries stay events of their span. */
     char synth_id[40], synth_parent[40];
     if (si >= 0 && ev->phase == 'p' && ev->is_error && !(op && !strcmp(op, "retry"))) {
-        snprintf(synth_id, sizeof synth_id, "ev%lld", (long long)ev->seq);
+        /* Seqs are per run and a model may hold sub-runs' events: the run id keeps the
+         * synthetic id unique. */
+        const char *run = jx_str(o, "run_id");
+        snprintf(synth_id, sizeof synth_id, "%.16s:%lld", run ? run : "", (long long)ev->seq);
         error_point_parent(m, si, attrs, synth_parent, sizeof synth_parent);
         span_id = synth_id;
         parent = synth_parent;

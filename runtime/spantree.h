@@ -12,7 +12,7 @@
  *   phase "point"  on a known span_id is an event of that span; on a new span_id it is an
  *                  instant span (a retry, a guardrail decision) under parent_id. A point
  *                  with status error on a known span (a denied approval) is an instant span
- *                  too, "ev<seq>", under that span, or beside the approval request of the
+ *                  too, "<run_id>:<seq>", under that span, or beside the approval request of the
  *                  same tool call, so it is counted and found like any failed span.
  * A span's attrs are the merge of its begin and end events' attrs (end wins).
  * An end without a begin still makes a span (it starts at its end); a span whose end never

@@ -406,7 +406,7 @@ static void test_content(void)
         "[{\"name\":\"lookup_order\",\"description\":\"Look up an order\","
         "\"parameters\":{\"type\":\"object\"}}]");
     CHECK(msgs && tools);
-    CHECK_EQ_INT(otlp_content_add(m, msgs, tools), 0);
+    CHECK_EQ_INT(otlp_content_add(m, "01a23454f416716d", msgs, tools), 0);
     json_object *plain = otlp_build(m, 0);
     json_object *full = otlp_build(m, OTLP_CONTENT);
     /* The first chat: request = 2 messages (system + user), reply = message 2. */

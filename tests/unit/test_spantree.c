@@ -352,7 +352,7 @@ static void test_denied_approval(void)
     CHECK_EQ_INT(spantree_flatten(m, 1), 0);
     CHECK_EQ_INT(m->errors, 2);
     CHECK_EQ_INT(m->retries, 0);
-    int d = spantree_find(m, "ev13");
+    int d = spantree_find(m, "01a2345512ad481c:13");
     CHECK(d >= 0);
     if (d < 0)
         goto done;
