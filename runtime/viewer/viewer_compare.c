@@ -102,14 +102,29 @@ static void traj_free(traj_t *t)
 }
 
 /* The run's model calls and tool calls in tree order, one turn per model call. */
+/* A sub-agent's work (spans under a nested invoke_agent) stays in the turn of the call
+ * that started it, indented and named: "    billing: model offline ...". "" for the run's
+ * own spans. */
+static void sub_prefix(const spantree_t *m, int i, int root, char *buf, size_t len)
+{
+    buf[0] = 0;
+    for (int p = m->spans[i].parent_idx; p >= 0 && p != root; p = m->spans[p].parent_idx)
+        if (!strcmp(m->spans[p].op, "invoke_agent")) {
+            const char *nm = m->spans[p].name ? m->spans[p].name : "";
+            snprintf(buf, len, "    %s: ", !strncmp(nm, "invoke_agent ", 13) ? nm + 13 : nm);
+            return;
+        }
+}
+
 static int trajectory(spantree_t *m, traj_t *t)
 {
     if (spantree_flatten(m, 1))
         return ERR_NOMEM;
-    int rc = 0;
+    int rc = 0, root = spantree_root(m);
     for (int r = 0; r < m->nrows && !rc; r++) {
         const spantree_span_t *s = &m->spans[m->rows[r].span];
-        char line[600];
+        char line[600], pre[160], full[800];
+        sub_prefix(m, m->rows[r].span, root, pre, sizeof pre);
         if (!strcmp(s->op, "chat")) {
             const char *prov = spantree_attr_str(s, "gen_ai.provider.name");
             const char *model = spantree_attr_str(s, "gen_ai.response.model");
@@ -122,7 +137,8 @@ static int trajectory(spantree_t *m, traj_t *t)
                      spantree_span_cost(s), s->retries ? "  ↻" : "",
                      s->status == SPAN_ERROR ? "  ✗ " : "",
                      s->status == SPAN_ERROR && s->error ? s->error : "");
-            rc = traj_append(t, line);
+            snprintf(full, sizeof full, "%s%s", pre, line);
+            rc = traj_append(t, full);
         } else if (!strcmp(s->op, "execute_tool") ||
                    (s->point && !strcmp(s->op, "guardrail") && s->status == SPAN_ERROR)) {
             const char *tool = spantree_attr_str(s, "gen_ai.tool.name");
@@ -133,7 +149,8 @@ static int trajectory(spantree_t *m, traj_t *t)
                      args ? args : "");
             if (failed && s->error && strlen(line) + 8 < sizeof line)
                 snprintf(line + strlen(line), sizeof line - strlen(line), ": %s", s->error);
-            rc = traj_append(t, line);
+            snprintf(full, sizeof full, "%s%s", pre, line);
+            rc = traj_append(t, full);
         }
     }
     return rc;
