@@ -131,6 +131,10 @@ int spantree_root(const spantree_t *m);
  * latest event time when now_ns is 0. */
 int64_t spantree_span_end(const spantree_t *m, const spantree_span_t *s, int64_t now_ns);
 
+/* Is the span a failed attempt that was tried again (op "retry", or "replan" after a failed
+ * plan step)? Such spans are counted in retries, not errors. */
+int spantree_is_retry(const spantree_span_t *s);
+
 /* The span's own model tokens, input + output (0 for spans that made no model call; the
  * root's copy of the run totals is not its own). */
 int64_t spantree_span_tokens(const spantree_span_t *s);

@@ -99,7 +99,7 @@ int vtui_run_poll(tui_t *t)
 /* A failed attempt that was tried again: shown as a retry (↻), not as an error. */
 static int retry_span(const spantree_span_t *s)
 {
-    return !strcmp(s->op, "retry");
+    return spantree_is_retry(s);
 }
 
 static int failed(const spantree_span_t *s)
