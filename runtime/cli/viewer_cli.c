@@ -44,9 +44,10 @@ const char viewer_usage[] =
     "  --content    (export) include what was said: system prompt, messages, tool arguments,\n"
     "               results and definitions (off by default: traces may hold personal data)\n"
     "  --tools DIR  (export --content) more tool files for the definitions\n"
-    "compare prints two runs side by side: figures, input, answer, and each model call\n"
-    "with the tools it asked for; rows that differ start with '≠'.\n"
-    "  --db PATH    database (default $AGENTD_DB, else ./agentd.db)\n";
+
+    "  --db PATH    database (default $AGENTD_DB, else ./agentd.db)\n"
+    "compare prints two runs side by side: figures, prompt, input, answer, and each model\n"
+    "call with the tools it asked for; rows that differ start with '≠'.\n";
 
 typedef struct opts {
     const char *db, *out, *endpoint, *tools;
