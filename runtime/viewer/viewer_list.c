@@ -482,7 +482,7 @@ void vtui_compare_build(tui_t *t)
     }
     t->det.width = COLS;
     if (!rc)
-        rc = viewer_compare_build(&t->det, &r[0], m[0], &r[1], m[1]);
+        rc = viewer_compare_build(&t->det, &r[0], m[0], &r[1], m[1], !t->utf8);
     if (rc) {
         vtui_say(t, "compare: %s", err[0] ? err : err_str(rc));
         t->scr = SCR_LIST;

@@ -81,6 +81,9 @@ check "compare: the same prompt (file and hash), not marked" grep -qE "^  prompt
 check "compare: same input, not marked" grep -qE "^  input +Where is my order 1042\? +│ Where is my order 1042\?" "$TMP/cmp"
 check "compare: answers side by side" grep -q "│ Order 1042 shipped on Monday and arrives tomorrow." "$TMP/cmp"
 check "compare: turn by turn, tools included" grep -qE "✓ lookup_order \{\"order_id\":\"1042\"\} +│ +✓ lookup_order" "$TMP/cmp"
+LANG=C LC_ALL=C COLUMNS=140 "$AGENTD" trace compare "$idA" "$idB" --db "$DB" >"$TMP/cmpa" 2>&1
+check "compare: ASCII marks where the locale is not UTF-8" \
+    sh -c "grep -qE '^! model +offline +\| openai:any' $TMP/cmpa && ! grep -q '│' $TMP/cmpa"
 # A run that delegated to a sub-agent: the sub-agent's calls stay in the turn that
 # started them, named (its own database, so the list below stays as it is).
 "$AGENTD" run agents/support.lua "I think I was charged twice for order 1042, can you check the invoice?" \
