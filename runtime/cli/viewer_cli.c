@@ -15,12 +15,10 @@
 #include "viewer/viewer_tui.h"
 
 #include <errno.h>
-#include <langinfo.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -510,9 +508,7 @@ static int compare_runs(store_t *st, const opts_t *o)
     vlines_t l = {0};
     l.width = text_width();
     /* UTF-8 marks and rules where the locale has them (the plain tree does the same). */
-    const char *cs = nl_langinfo(CODESET);
-    int utf8 = cs && (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "utf8"));
-    if (viewer_compare_build(&l, &ra, ma, &rb, mb, !utf8) == 0) {
+    if (viewer_compare_build(&l, &ra, ma, &rb, mb, !viewer_utf8_locale()) == 0) {
         for (int i = 0; i < l.n; i++)
             printf("%s\n", l.v[i].text);
     } else {
