@@ -156,5 +156,7 @@ tcheck "run view: the failed retry is marked ↻, not ✗" sh -c "tmux -L $SOCK 
 keys e e
 tcheck "e skips retries: from the tool to the failed plan" wait_for "error in plan"
 T capture-pane -p -t v >"$SHOTS/run-retries.txt"
+keys g Enter
+tcheck "detail: what the model calls below a span used" wait_for 'model calls below: 2037 tokens, $0.000360'
 keys Q
 finish
