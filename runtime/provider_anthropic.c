@@ -418,32 +418,13 @@ static int an_start(const provider_env_t *env, const char *model, const model_re
     if (!a)
         return ERR_NOMEM;
     pjob_t *j = &a->base;
-    char *url = NULL;
-    json_object *body = NULL;
     int rc = pjob_init(j, &an_hooks, env, req, done, ud);
-    if (rc)
-        goto fail;
-    rc = ERR_NOMEM;
-    if (!(url = messages_url(env->base_url)))
-        goto fail;
-    if ((rc = pjob_header(j, "Content-Type: application/json")) ||
-        (rc = pjob_header(j, "anthropic-version: " ANTHROPIC_VERSION)) ||
-        (env->api_key && *env->api_key && (rc = pjob_header(j, "x-api-key: %s", env->api_key))) ||
-        (j->stream && (rc = pjob_header(j, "Accept: text/event-stream"))))
-        goto fail;
-    body = build_body(model, req, j->stream);
-    if ((rc = pjob_post(j, env, url, body)))
-        goto fail;
-    json_object_put(body);
-    free(url);
-    if (handle)
-        *handle = j;
-    return 0;
-fail:
-    json_object_put(body);
-    free(url);
-    pjob_free(j);
-    return rc;
+    if (rc) {
+        pjob_free(j);
+        return rc;
+    }
+    return pjob_send(j, env, messages_url(env->base_url), "anthropic-version: " ANTHROPIC_VERSION,
+                     "x-api-key: ", build_body(model, req, j->stream), handle);
 }
 
 static void an_cancel(void *handle)

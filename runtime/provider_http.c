@@ -197,6 +197,27 @@ static void http_done(void *ud, const http_resp_t *resp)
     pjob_free(j);
 }
 
+int pjob_send(pjob_t *j, const provider_env_t *env, char *url, const char *extra,
+              const char *auth_prefix, json_object *body, void **handle)
+{
+    int rc = url && body ? 0 : ERR_NOMEM;
+    if (!rc && !(rc = pjob_header(j, "Content-Type: application/json")) &&
+        !(extra && (rc = pjob_header(j, "%s", extra))) &&
+        !(env->api_key && *env->api_key &&
+          (rc = pjob_header(j, "%s%s", auth_prefix, env->api_key))) &&
+        !(j->stream && (rc = pjob_header(j, "Accept: text/event-stream"))))
+        rc = pjob_post(j, env, url, body);
+    json_object_put(body);
+    free(url);
+    if (rc) {
+        pjob_free(j);
+        return rc;
+    }
+    if (handle)
+        *handle = j;
+    return 0;
+}
+
 int pjob_post(pjob_t *j, const provider_env_t *env, const char *url, json_object *body)
 {
     size_t len;

@@ -59,6 +59,12 @@ int pjob_header(pjob_t *j, const char *fmt, ...) __attribute__((format(printf, 2
 /* POST body (borrowed; a reference is kept as res.request_body) to url. On failure the
  * job is left for the caller to free with pjob_free(). */
 int pjob_post(pjob_t *j, const provider_env_t *env, const char *url, json_object *body);
+/* The common tail of a provider's start: the JSON, provider (extra: one more "Name: value"
+ * line, or NULL), auth (auth_prefix + env->api_key, when a key is set) and streaming
+ * headers, then the POST. Takes url and body (NULL: out of memory) and frees them; on
+ * failure frees j too. 0 with *handle = j, or ERR_*. */
+int pjob_send(pjob_t *j, const provider_env_t *env, char *url, const char *extra,
+              const char *auth_prefix, json_object *body, void **handle);
 void pjob_cancel(pjob_t *j);
 void pjob_free(pjob_t *j);
 

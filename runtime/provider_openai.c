@@ -350,32 +350,13 @@ static int oa_start(const provider_env_t *env, const char *model, const model_re
     if (!o)
         return ERR_NOMEM;
     pjob_t *j = &o->base;
-    char *url = NULL;
-    json_object *body = NULL;
     int rc = pjob_init(j, &oa_hooks, env, req, done, ud);
-    if (rc)
-        goto fail;
-    rc = ERR_NOMEM;
-    if (!(url = pjob_url(env->base_url, "/chat/completions")))
-        goto fail;
-    if ((rc = pjob_header(j, "Content-Type: application/json")) ||
-        (env->api_key && *env->api_key &&
-         (rc = pjob_header(j, "Authorization: Bearer %s", env->api_key))) ||
-        (j->stream && (rc = pjob_header(j, "Accept: text/event-stream"))))
-        goto fail;
-    body = build_body(model, req, j->stream);
-    if ((rc = pjob_post(j, env, url, body)))
-        goto fail;
-    json_object_put(body);
-    free(url);
-    if (handle)
-        *handle = j;
-    return 0;
-fail:
-    json_object_put(body);
-    free(url);
-    pjob_free(j);
-    return rc;
+    if (rc) {
+        pjob_free(j);
+        return rc;
+    }
+    return pjob_send(j, env, pjob_url(env->base_url, "/chat/completions"), NULL,
+                     "Authorization: Bearer ", build_body(model, req, j->stream), handle);
 }
 
 static void oa_cancel(void *handle)
