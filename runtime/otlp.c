@@ -209,7 +209,8 @@ static void set_str_attr(json_object *a, const char *key, const char *v)
  *   invoke_agent spans do not repeat their children's usage under gen_ai.usage.* (backends
  *     sum those over a trace, and would count every token twice): the run totals go to
  *     agentd.run.input_tokens / output_tokens / cost_usd;
- *   agentd.agent.path and agentd.prompt_file are relative to the agent's folder, so an
+ *   agentd.agent.path, agentd.prompt_file and agentd.prompt.file are relative to the
+ *     agent's folder (agent_dir: from the root's agentd.agent.path, may be NULL), so an
  *     export names no machine's home directory;
  *   content (messages, tool arguments and results, the run's input) only with OTLP_CONTENT.
  * New reference. */
@@ -226,7 +227,7 @@ static int content_attr(const char *key)
     return 0;
 }
 
-static json_object *export_attrs(const spantree_span_t *s, int flags)
+static json_object *export_attrs(const spantree_span_t *s, int flags, const char *agent_dir)
 {
     json_object *a = json_object_new_object();
     if (!a)
@@ -276,15 +277,18 @@ static json_object *export_attrs(const spantree_span_t *s, int flags)
             json_object_object_del(a, moved[k][0]);
         }
     }
+    /* File paths, relative to the agent's folder (from the run's root span). */
+    static const char *const files[] = {"agentd.prompt_file", "agentd.prompt.file"};
+    for (size_t k = 0; agent_dir && k < sizeof files / sizeof files[0]; k++) {
+        const char *path = jx_str(a, files[k]);
+        char rel[1024];
+        if (path && path[0] == '/') {
+            relpath(agent_dir, path, rel, sizeof rel);
+            set_str_attr(a, files[k], rel);
+        }
+    }
     const char *agent_path = jx_str(a, "agentd.agent.path");
     if (agent_path) {
-        char dir[1024], rel[1024];
-        dirname_of(agent_path, dir, sizeof dir);
-        const char *prompt = jx_str(a, "agentd.prompt_file");
-        if (prompt) {
-            relpath(dir, prompt, rel, sizeof rel);
-            set_str_attr(a, "agentd.prompt_file", rel);
-        }
         const char *slash = strrchr(agent_path, '/');
         set_str_attr(a, "agentd.agent.path", slash ? slash + 1 : agent_path);
     }
@@ -348,7 +352,7 @@ static void add_transition(json_object *attrs, const spantree_event_t *ev)
 }
 
 static json_object *span_json(const spantree_t *m, int i, const char *trace_id, const int *first_pt,
-                              const int *next_pt, int flags)
+                              const int *next_pt, int flags, const char *agent_dir)
 {
     const spantree_span_t *s = &m->spans[i];
     char sid[17], pid[17];
@@ -360,7 +364,7 @@ static json_object *span_json(const spantree_t *m, int i, const char *trace_id, 
         otlp_span_id(s->parent, pid);
         json_object_object_add(o, "parentSpanId", json_object_new_string(pid));
     }
-    json_object *xattrs = export_attrs(s, flags);
+    json_object *xattrs = export_attrs(s, flags, agent_dir);
     /* The conventions' span name for a model call: "{operation} {request model}" (the
      * viewer's label may say more, such as which fallback answered). */
     const char *req = strcmp(s->op, "chat") == 0 ? jx_str(xattrs, "gen_ai.request.model") : NULL;
@@ -458,11 +462,18 @@ json_object *otlp_build(spantree_t *m, int flags)
             next_pt[tail[p]] = i;
         tail[p] = i;
     }
+    char agent_dir[1024] = "";
+    int root = spantree_root(m);
+    const char *agent_path =
+        root >= 0 ? spantree_attr_str(&m->spans[root], "agentd.agent.path") : NULL;
+    if (agent_path)
+        dirname_of(agent_path, agent_dir, sizeof agent_dir);
     json_object *spans = json_object_new_array();
     /* Creation order: parents come before their children in practice. */
     for (int i = 0; i < n; i++)
         if (!annotation(&m->spans[i]))
-            json_object_array_add(spans, span_json(m, i, trace_id, first_pt, next_pt, flags));
+            json_object_array_add(spans, span_json(m, i, trace_id, first_pt, next_pt, flags,
+                                                            agent_dir[0] ? agent_dir : NULL));
     free(first_pt);
     free(next_pt);
     free(tail);

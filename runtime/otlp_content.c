@@ -8,16 +8,24 @@
 #include "jx.h"
 #include "trace.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A copy of s with secrets masked (trace.h trace_redact: secret environment values,
+ * bearer and API-key headers), its lines kept. New string or NULL. */
+static char *redact_text(const char *s)
+{
+    char *c = strdup(s);
+    if (c)
+        trace_redact(c);
+    return c;
+}
+
 static json_object *redacted(const char *s)
 {
-    char *c = strdup(s ? s : "");
-    if (!c)
-        return NULL;
-    trace_redact(c);
-    json_object *o = json_object_new_string(c);
+    char *c = redact_text(s ? s : "");
+    json_object *o = c ? json_object_new_string(c) : NULL;
     free(c);
     return o;
 }
@@ -33,10 +41,9 @@ static json_object *text_part(const char *text)
 /* Tool arguments travel as JSON text in agentd; the conventions want the object. */
 static json_object *arguments(const char *text)
 {
-    char *c = strdup(text ? text : "{}");
+    char *c = redact_text(text ? text : "{}");
     if (!c)
         return NULL;
-    trace_redact(c);
     json_object *o = jx_parse(c);
     json_object *r = o ? o : json_object_new_string(c);
     free(c);
@@ -140,13 +147,26 @@ static const char *first_finish(const spantree_span_t *s)
     return f && json_object_is_type(f, json_type_string) ? json_object_get_string(f) : NULL;
 }
 
-int otlp_content_add(spantree_t *m, json_object *messages, json_object *tools)
+/* The run a span belongs to: its nearest invoke_agent ancestor (a sub-agent's run hangs
+ * under its parent's tool call with its own invoke_agent root, whose id is its run id). */
+static const char *owner(const spantree_t *m, int i)
+{
+    for (int p = m->spans[i].parent_idx; p >= 0; p = m->spans[p].parent_idx)
+        if (!strcmp(m->spans[p].op, "invoke_agent"))
+            return m->spans[p].id;
+    return NULL;
+}
+
+int otlp_content_add(spantree_t *m, const char *run_id, json_object *messages, json_object *tools)
 {
     size_t total = messages ? json_object_array_length(messages) : 0;
+    if (spantree_flatten(m, 1))
+        return ERR_NOMEM;
     int rc = 0;
     for (int i = 0; i < m->nspans && !rc; i++) {
         spantree_span_t *s = &m->spans[i];
-        if (!strcmp(s->op, "chat")) {
+        const char *own = owner(m, i);
+        if (!strcmp(s->op, "chat") && own && !strcmp(own, run_id)) {
             int64_t n = spantree_attr_int(s, "agentd.messages", -1);
             if (n <= 0 || (size_t)n > total)
                 continue; /* a span of an older trace, or messages since compacted */
@@ -164,7 +184,7 @@ int otlp_content_add(spantree_t *m, json_object *messages, json_object *tools)
             }
             if (!rc && tools && json_object_array_length(tools))
                 rc = set_attr(s, "gen_ai.tool.definitions", tool_definitions(tools));
-        } else if (!strcmp(s->op, "invoke_agent") && i == spantree_root(m) && total) {
+        } else if (!strcmp(s->op, "invoke_agent") && !strcmp(s->id, run_id) && total) {
             /* The run as one generation: the user's input and the final answer. */
             size_t first_user = total, last_answer = total;
             for (size_t k = 0; k < total; k++) {

@@ -155,11 +155,23 @@ static int merge_attrs(spantree_span_t *s, json_object *attrs)
     return 0;
 }
 
-/* A retry is an attempt that failed and was tried again: counted apart from errors, so a
- * call that succeeded on its second attempt is not an error of the run. */
+/* A retry is an attempt that failed and was tried again (a model call's or a tool's retry,
+ * a plan_execute re-plan after a failed step): counted apart from errors, so a call that
+ * succeeded on its second attempt is not an error of the run, and a failed step is one
+ * error (its plan_step span), not two. */
+static int op_is_retry(const char *op)
+{
+    return op && (!strcmp(op, "retry") || !strcmp(op, "replan"));
+}
+
+int spantree_is_retry(const spantree_span_t *s)
+{
+    return op_is_retry(s->op);
+}
+
 static int is_retry(const spantree_span_t *s)
 {
-    return strcmp(s->op, "retry") == 0;
+    return spantree_is_retry(s);
 }
 
 static void set_status(spantree_t *m, spantree_span_t *s, const char *status, const char *error)
@@ -266,8 +278,11 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
      * check) becomes an instant span of its own: counted as an error and found by the
      * viewer's next-error key like any failed span. Retries stay events of their span. */
     char synth_id[40], synth_parent[40];
-    if (si >= 0 && ev->phase == 'p' && ev->is_error && !(op && !strcmp(op, "retry"))) {
-        snprintf(synth_id, sizeof synth_id, "ev%lld", (long long)ev->seq);
+    if (si >= 0 && ev->phase == 'p' && ev->is_error && !op_is_retry(op)) {
+        /* Seqs are per run and a model may hold sub-runs' events: the run id keeps the
+         * synthetic id unique. */
+        const char *run = jx_str(o, "run_id");
+        snprintf(synth_id, sizeof synth_id, "%.16s:%lld", run ? run : "", (long long)ev->seq);
         error_point_parent(m, si, attrs, synth_parent, sizeof synth_parent);
         span_id = synth_id;
         parent = synth_parent;
@@ -310,10 +325,10 @@ static int apply(spantree_t *m, json_object *o, int evi, char *errbuf, size_t er
         }
         if (ev->phase == 'b')
             account(m, s, attrs);
-        if (s->point && op && strcmp(op, "retry") == 0)
+        if (s->point && op_is_retry(op))
             m->retries++;
     } else {
-        if (op && strcmp(op, "retry") == 0) {
+        if (op_is_retry(op)) {
             s->retries++;
             m->retries++;
         }

@@ -12,7 +12,7 @@
  *   phase "point"  on a known span_id is an event of that span; on a new span_id it is an
  *                  instant span (a retry, a guardrail decision) under parent_id. A point
  *                  with status error on a known span (a denied approval) is an instant span
- *                  too, "ev<seq>", under that span, or beside the approval request of the
+ *                  too, "<run_id>:<seq>", under that span, or beside the approval request of the
  *                  same tool call, so it is counted and found like any failed span.
  * A span's attrs are the merge of its begin and end events' attrs (end wins).
  * An end without a begin still makes a span (it starts at its end); a span whose end never
@@ -130,6 +130,10 @@ int spantree_root(const spantree_t *m);
 /* Effective end of a span for display: end_ns, or now_ns when still open (follow), or the
  * latest event time when now_ns is 0. */
 int64_t spantree_span_end(const spantree_t *m, const spantree_span_t *s, int64_t now_ns);
+
+/* Is the span a failed attempt that was tried again (op "retry", or "replan" after a failed
+ * plan step)? Such spans are counted in retries, not errors. */
+int spantree_is_retry(const spantree_span_t *s);
 
 /* The span's own model tokens, input + output (0 for spans that made no model call; the
  * root's copy of the run totals is not its own). */

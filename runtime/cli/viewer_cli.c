@@ -45,9 +45,10 @@ const char viewer_usage[] =
     "  --content    (export) include what was said: system prompt, messages, tool arguments,\n"
     "               results and definitions (off by default: traces may hold personal data)\n"
     "  --tools DIR  (export --content) more tool files for the definitions\n"
-    "compare prints two runs side by side: figures, input, answer, and each model call\n"
-    "with the tools it asked for; rows that differ start with '≠'.\n"
-    "  --db PATH    database (default $AGENTD_DB, else ./agentd.db)\n";
+
+    "  --db PATH    database (default $AGENTD_DB, else ./agentd.db)\n"
+    "compare prints two runs side by side: figures, prompt, input, answer, and each model\n"
+    "call with the tools it asked for; rows that differ start with '≠'.\n";
 
 typedef struct opts {
     const char *db, *out, *endpoint, *tools;
@@ -293,7 +294,17 @@ static json_object *tool_defs(const store_run_t *run, const char *extra_dir)
         if (extra_dir && tools_load_dir(tl, extra_dir, err, sizeof err))
             fprintf(stderr, "agentd trace export: --tools %s: %s\n", extra_dir, err);
     }
+    json_object *agents = NULL;
+    json_object_object_get_ex(spec, "agents", &agents);
     for (size_t i = 0; defs && i < json_object_array_length(names); i++) {
+        /* A sub-agent is a tool of the run but no tool file: its runs carry their own
+         * content (add_content), and its definition is not in tools/. */
+        const char *nm = json_object_get_string(json_object_array_get_idx(names, i));
+        int is_agent = 0;
+        for (size_t k = 0; agents && k < json_object_array_length(agents); k++)
+            is_agent |= !strcmp(nm, json_object_get_string(json_object_array_get_idx(agents, k)));
+        if (is_agent)
+            continue;
         json_object *one = json_object_new_array();
         json_object_array_add(one, json_object_get(json_object_array_get_idx(names, i)));
         json_object *d = tools_describe(tl, one, err, sizeof err);
@@ -314,14 +325,9 @@ static json_object *tool_defs(const store_run_t *run, const char *extra_dir)
     return defs;
 }
 
-/* --content: the run's conversation and tool definitions onto its spans. */
-static int add_content(store_t *st, const store_run_t *run, spantree_t *m, const char *tools)
+/* One run's conversation and tool definitions onto its spans in m. */
+static int add_run_content(store_t *st, const store_run_t *run, spantree_t *m, const char *tools)
 {
-    if (!st) {
-        fprintf(stderr, "agentd trace export: --content reads the conversation from the "
-                        "database; give a run id, not a trace file\n");
-        return CLI_USAGE;
-    }
     msgs_ctx_t c = {json_object_new_array(), 0};
     if (!c.arr || store_messages_each(st, run->id, add_msg, &c)) {
         fprintf(stderr, "agentd trace export: run %s: reading messages: %s\n", run->id,
@@ -330,7 +336,7 @@ static int add_content(store_t *st, const store_run_t *run, spantree_t *m, const
         return CLI_INTERNAL;
     }
     json_object *defs = tool_defs(run, tools);
-    int rc = otlp_content_add(m, c.arr, defs);
+    int rc = otlp_content_add(m, run->id, c.arr, defs);
     json_object_put(defs);
     json_object_put(c.arr);
     if (rc) {
@@ -338,6 +344,29 @@ static int add_content(store_t *st, const store_run_t *run, spantree_t *m, const
         return CLI_INTERNAL;
     }
     return CLI_OK;
+}
+
+/* --content: the conversation of the run, and of each sub-agent run nested in its tree
+ * (every invoke_agent span is a run's root, its id the run id), onto their spans. */
+static int add_content(store_t *st, const store_run_t *run, spantree_t *m, const char *tools)
+{
+    if (!st) {
+        fprintf(stderr, "agentd trace export: --content reads the conversation from the "
+                        "database; give a run id, not a trace file\n");
+        return CLI_USAGE;
+    }
+    int code = add_run_content(st, run, m, tools);
+    for (int i = 0; i < m->nspans && code == CLI_OK; i++) {
+        const spantree_span_t *s = &m->spans[i];
+        if (strcmp(s->op, "invoke_agent") || !strcmp(s->id, run->id))
+            continue;
+        store_run_t sub;
+        if (store_run_get(st, s->id, &sub) != 0)
+            continue; /* a sub-run no longer in the database: its spans go without content */
+        code = add_run_content(st, &sub, m, tools);
+        store_run_clear(&sub);
+    }
+    return code;
 }
 
 /* --endpoint: headers from the command line, then the OTel environment variables. */
@@ -479,7 +508,8 @@ static int compare_runs(store_t *st, const opts_t *o)
     }
     vlines_t l = {0};
     l.width = text_width();
-    if (viewer_compare_build(&l, &ra, ma, &rb, mb) == 0) {
+    /* UTF-8 marks and rules where the locale has them (the plain tree does the same). */
+    if (viewer_compare_build(&l, &ra, ma, &rb, mb, !viewer_utf8_locale()) == 0) {
         for (int i = 0; i < l.n; i++)
             printf("%s\n", l.v[i].text);
     } else {

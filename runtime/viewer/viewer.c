@@ -105,10 +105,12 @@ const char *vtui_fmt_count(int64_t n, char *buf, size_t len)
 {
     if (n < 100000)
         snprintf(buf, len, "%lld", (long long)n);
-    else if (n < 10000000)
-        snprintf(buf, len, "%.1fk", (double)n / 1e3);
-    else
+    else if (n < 1000000)
+        snprintf(buf, len, "%lldk", (long long)(n / 1000));
+    else if (n < 100000000)
         snprintf(buf, len, "%.1fM", (double)n / 1e6);
+    else
+        snprintf(buf, len, "%lldM", (long long)(n / 1000000));
     return buf;
 }
 

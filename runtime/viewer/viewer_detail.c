@@ -361,6 +361,11 @@ int viewer_detail_build(vlines_t *out, store_t *st, const spantree_t *m, int i, 
     viewer_span_facts(s, 0, facts, sizeof facts);
     if (facts[0])
         vlines_add(out, VL_TEXT, "", facts);
+    /* What the spans below cost, where this span is not a model call itself. */
+    if (s->sub_tokens > spantree_span_tokens(s))
+        vlines_addf(out, VL_TEXT, "model calls below: %lld tokens, $%.6f",
+                    (long long)(s->sub_tokens - spantree_span_tokens(s)),
+                    s->sub_cost - spantree_span_cost(s));
     if (s->error) {
         vlines_add(out, VL_ERROR, "", "error:");
         vlines_add(out, VL_ERROR, "  ", s->error);

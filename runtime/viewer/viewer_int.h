@@ -19,6 +19,9 @@
 /* Add the run's events with seq > m->last_seq to m. 0 or an ERR_* with a message. */
 int viewer_load(store_t *st, spantree_t *m, char *errbuf, size_t errlen);
 
+/* Is the locale's character set UTF-8 (else text output falls back to ASCII marks)? */
+int viewer_utf8_locale(void);
+
 /* Is this run state final (done, failed, cancelled)? */
 int viewer_state_final(const char *state);
 

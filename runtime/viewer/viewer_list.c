@@ -290,8 +290,11 @@ void vtui_list_draw(tui_t *t)
             vtui_putf(y, x, 6, base, " %5d", l->steps);
             x += 6;
         }
-        vtui_putf(y, x, W - x, base, " %6s %6lld %8.6f", spantree_fmt_dur(l->dur_ns, dur, sizeof dur),
-                  (long long)l->tokens, l->cost);
+        /* Columns keep their width for big runs: 12.3k tokens, $12.35. */
+        char tok[16];
+        vtui_fmt_count(l->tokens, tok, sizeof tok);
+        vtui_putf(y, x, W - x, base, " %6s %6s %8.*f", spantree_fmt_dur(l->dur_ns, dur, sizeof dur),
+                  tok, l->cost < 10 ? 6 : 2, l->cost);
         x += 23;
         vtui_putf(y, x, 4, base | (l->errors > 0 ? vtui_pair(t, C_ERR, A_BOLD) : 0), " %3d",
                   l->errors);
@@ -482,7 +485,7 @@ void vtui_compare_build(tui_t *t)
     }
     t->det.width = COLS;
     if (!rc)
-        rc = viewer_compare_build(&t->det, &r[0], m[0], &r[1], m[1]);
+        rc = viewer_compare_build(&t->det, &r[0], m[0], &r[1], m[1], !t->utf8);
     if (rc) {
         vtui_say(t, "compare: %s", err[0] ? err : err_str(rc));
         t->scr = SCR_LIST;

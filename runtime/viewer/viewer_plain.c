@@ -83,7 +83,7 @@ int viewer_state_final(const char *state)
     return !strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
 }
 
-static int utf8_locale(void)
+int viewer_utf8_locale(void)
 {
     const char *cs = nl_langinfo(CODESET);
     return cs && (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "utf8"));
@@ -242,7 +242,7 @@ static void print_retries(const spantree_t *m, const spantree_span_t *s, const c
 
 void viewer_plain_tree(spantree_t *m, const store_run_t *run, FILE *out)
 {
-    int utf8 = utf8_locale();
+    int utf8 = viewer_utf8_locale();
     char dur[32], pre[200], facts[400];
     int root = spantree_root(m);
     int64_t total = root >= 0 ? spantree_span_end(m, &m->spans[root], 0) - m->spans[root].start_ns

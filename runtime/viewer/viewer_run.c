@@ -99,7 +99,7 @@ int vtui_run_poll(tui_t *t)
 /* A failed attempt that was tried again: shown as a retry (↻), not as an error. */
 static int retry_span(const spantree_span_t *s)
 {
-    return !strcmp(s->op, "retry");
+    return spantree_is_retry(s);
 }
 
 static int failed(const spantree_span_t *s)
@@ -158,8 +158,8 @@ void vtui_run_draw(tui_t *t)
 
     vtui_bar(t, 0, vtui_pair(t, C_HEAD, A_REVERSE));
     vtui_putf(0, 0, W, vtui_pair(t, C_HEAD, A_REVERSE) | A_BOLD,
-              " %.16s %s %s%s | %d err %d retried | steps %d %s | %lld+%lld tok $%.6g",
-              t->run.id, t->run.agent, t->run.state,
+              " %.*s %s %s%s | %d err %d retried | steps %d %s | %lld+%lld tok $%.6g",
+              W >= 100 ? 16 : 10, t->run.id, t->run.agent, t->run.state,
               t->follow ? (live(t) ? " LIVE" : " (followed)") : "", m->errors, m->retries,
               t->run.step, spantree_fmt_dur(t1 - t0, dur, sizeof dur),
               (long long)m->in_tokens, (long long)m->out_tokens, t->run.cost_usd);

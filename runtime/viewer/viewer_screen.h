@@ -81,7 +81,8 @@ void vtui_bar(const tui_t *t, int y, attr_t a);
 /* A message on the status line for a few seconds. */
 void vtui_say(tui_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t vtui_mono_ns(void);
-/* A count in at most 6 columns: "2037", "12.3k", "4.1M". Returns buf. */
+/* A count in at most 6 columns (below 10^11): "2037", "123k", "4.1M", "250M". Returns
+ * buf. */
 const char *vtui_fmt_count(int64_t n, char *buf, size_t len);
 void vtui_move_sel(int *sel, int n, int delta);
 

@@ -37,10 +37,10 @@ size_t vtui_clip(const char *s, int maxcols, int *cols);
  * for copying. 0 or ERR_NOMEM. */
 int viewer_detail_build(vlines_t *out, store_t *st, const spantree_t *m, int i, int json_only);
 
-/* Fill out (its width set) with runs a and b side by side: the run rows' figures, input,
- * answer and error, then the trajectories turn by turn; rows that differ start with '≠'.
- * Flattens both models. 0 or ERR_NOMEM. */
+/* Fill out (its width set) with runs a and b side by side: the run rows' figures, prompt,
+ * input, answer and error, then the trajectories turn by turn; rows that differ start with
+ * '≠' ('!' and ASCII marks throughout when ascii). Flattens both models. 0 or ERR_NOMEM. */
 int viewer_compare_build(vlines_t *out, const store_run_t *a, spantree_t *ma, const store_run_t *b,
-                         spantree_t *mb);
+                         spantree_t *mb, int ascii);
 
 #endif

@@ -119,6 +119,41 @@ check "--content: the API key is not" sh -c "! grep -q 'sk-otlp-secret' $TMP/con
 "$AGENTD" trace export tests/fixtures/traces/failed_run.jsonl --otlp --content >"$TMP/out" 2>"$TMP/err"
 check "--content on a trace file: exit 2, says why" sh -c "[ $? -eq 2 ] && grep -q 'reads the conversation from the database' $TMP/err"
 
+# A sub-agent's run, nested in its parent's trace: its spans carry its own conversation.
+"$AGENTD" run agents/support.lua "I think I was charged twice for order 1042, can you check the invoice?" \
+    --db "$TMP/sub.db" --tools tools -q >/dev/null 2>&1
+idS=$(sqlite3 "$TMP/sub.db" "SELECT id FROM runs WHERE agent='support'")
+"$AGENTD" trace export "$idS" --otlp --content -o "$TMP/sub.json" --db "$TMP/sub.db" 2>"$TMP/err"
+check "sub-agent: export valid against the protos" $V validate "$TMP/sub.json"
+cat >"$TMP/sub.py" <<'PY'
+import json, sys
+td = json.loads(open(sys.argv[1]).readline())
+spans = td["resourceSpans"][0]["scopeSpans"][0]["spans"]
+by_id = {s["spanId"]: s for s in spans}
+def attrs(s): return {kv["key"]: kv["value"].get("stringValue") for kv in s.get("attributes", [])}
+def owner(s):
+    p = s.get("parentSpanId")
+    while p:
+        q = by_id[p]
+        if q["name"].startswith("invoke_agent"): return q["name"]
+        p = q.get("parentSpanId")
+sysi, first_user = {}, {}
+for s in spans:
+    if not s["name"].startswith("chat"): continue
+    a, o = attrs(s), owner(s)
+    sysi.setdefault(o, set()).add(a.get("gen_ai.system_instructions"))
+    first_user.setdefault(o, json.loads(a["gen_ai.input.messages"])[0]["parts"][0]["content"])
+ok = set(sysi) == {"invoke_agent support", "invoke_agent billing"} and \
+     sysi["invoke_agent support"].isdisjoint(sysi["invoke_agent billing"]) and \
+     len(sysi["invoke_agent billing"]) == 1
+req = [json.loads(attrs(s)["gen_ai.tool.call.arguments"])["request"] for s in spans if s["name"] == "execute_tool billing"]
+ok = ok and req and first_user["invoke_agent billing"] == req[0]
+print("ok" if ok else "owners %r; first user %r; request %r" % (sorted(sysi), first_user, req))
+sys.exit(0 if ok else 1)
+PY
+check "sub-agent: its model calls carry its own prompt and request, not the parent's" python3 "$TMP/sub.py" "$TMP/sub.json"
+check "sub-agent: no missing-definition note for the sub-agent tool" sh -c "! grep -q 'no definition found for tool \"billing\"' $TMP/err"
+
 # ---- --endpoint: a local OTLP/HTTP receiver ---------------------------------------------
 serve() { # serve ARGS...: start the receiver; sets RPORT, RPID
     rm -f "$TMP/rport" "$TMP/rlog"

@@ -81,6 +81,18 @@ check "compare: the same prompt (file and hash), not marked" grep -qE "^  prompt
 check "compare: same input, not marked" grep -qE "^  input +Where is my order 1042\? +│ Where is my order 1042\?" "$TMP/cmp"
 check "compare: answers side by side" grep -q "│ Order 1042 shipped on Monday and arrives tomorrow." "$TMP/cmp"
 check "compare: turn by turn, tools included" grep -qE "✓ lookup_order \{\"order_id\":\"1042\"\} +│ +✓ lookup_order" "$TMP/cmp"
+LANG=C LC_ALL=C COLUMNS=140 "$AGENTD" trace compare "$idA" "$idB" --db "$DB" >"$TMP/cmpa" 2>&1
+check "compare: ASCII marks where the locale is not UTF-8" \
+    sh -c "grep -qE '^! model +offline +\| openai:any' $TMP/cmpa && ! grep -q '│' $TMP/cmpa"
+# A run that delegated to a sub-agent: the sub-agent's calls stay in the turn that
+# started them, named (its own database, so the list below stays as it is).
+"$AGENTD" run agents/support.lua "I think I was charged twice for order 1042, can you check the invoice?" \
+    --db "$TMP/sub.db" --tools tools -q >/dev/null 2>&1
+idS=$(sqlite3 "$TMP/sub.db" "SELECT id FROM runs WHERE agent='support'")
+idS2=$(sqlite3 "$TMP/sub.db" "SELECT id FROM runs WHERE agent='billing'")
+COLUMNS=160 "$AGENTD" trace compare "$idS" "$idS2" --db "$TMP/sub.db" >"$TMP/cmps" 2>&1
+check "compare: a sub-agent's calls inside the turn that delegated" \
+    sh -c "sed -n '/turn 1/,/turn 2/p' $TMP/cmps | grep -q 'billing:   ✓ lookup_invoice'"
 "$AGENTD" trace compare "$idA" --db "$DB" >"$TMP/out" 2>&1
 rc=$?
 check "compare: one run is a usage error" sh -c "[ $rc -eq 2 ] && grep -q 'usage: agentd trace compare RUN_A RUN_B' $TMP/out"
@@ -144,5 +156,7 @@ tcheck "run view: the failed retry is marked ↻, not ✗" sh -c "tmux -L $SOCK 
 keys e e
 tcheck "e skips retries: from the tool to the failed plan" wait_for "error in plan"
 T capture-pane -p -t v >"$SHOTS/run-retries.txt"
+keys g Enter
+tcheck "detail: what the model calls below a span used" wait_for 'model calls below: 2037 tokens, $0.000360'
 keys Q
 finish

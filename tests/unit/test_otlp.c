@@ -371,10 +371,19 @@ static void test_paths(void)
                               "\"agentd.prompt_file\":\"/srv/a/shared/p.md\"}}",
                               err, sizeof err),
                  0);
+    /* A model call names the prompt file too: relative to the same folder. */
+    CHECK_EQ_INT(spantree_add(m,
+                              "{\"seq\":2,\"ts_ns\":2,\"run_id\":\"r\",\"span_id\":\"c\","
+                              "\"parent_id\":\"r\",\"phase\":\"begin\",\"op\":\"chat\",\"attrs\":{"
+                              "\"agentd.prompt.file\":\"/srv/a/agents/prompts/p.md\"}}",
+                              err, sizeof err),
+                 0);
     json_object *td = export(m);
     json_object *a = get(json_object_array_get_idx(spans_of(td), 0), "attributes");
     CHECK_EQ_STR(attr_str(a, "agentd.agent.path"), "x.lua");
     CHECK_EQ_STR(attr_str(a, "agentd.prompt_file"), "../shared/p.md");
+    json_object *c = get(json_object_array_get_idx(spans_of(td), 1), "attributes");
+    CHECK_EQ_STR(attr_str(c, "agentd.prompt.file"), "prompts/p.md");
     json_object_put(td);
     spantree_free(m);
 }
@@ -397,7 +406,7 @@ static void test_content(void)
         "[{\"name\":\"lookup_order\",\"description\":\"Look up an order\","
         "\"parameters\":{\"type\":\"object\"}}]");
     CHECK(msgs && tools);
-    CHECK_EQ_INT(otlp_content_add(m, msgs, tools), 0);
+    CHECK_EQ_INT(otlp_content_add(m, "01a23454f416716d", msgs, tools), 0);
     json_object *plain = otlp_build(m, 0);
     json_object *full = otlp_build(m, OTLP_CONTENT);
     /* The first chat: request = 2 messages (system + user), reply = message 2. */

@@ -352,7 +352,7 @@ static void test_denied_approval(void)
     CHECK_EQ_INT(spantree_flatten(m, 1), 0);
     CHECK_EQ_INT(m->errors, 2);
     CHECK_EQ_INT(m->retries, 0);
-    int d = spantree_find(m, "ev13");
+    int d = spantree_find(m, "01a2345512ad481c:13");
     CHECK(d >= 0);
     if (d < 0)
         goto done;
@@ -370,8 +370,35 @@ done:
     spantree_free(m);
 }
 
+/* plan_execute: a failed step is one error (its plan_step span); the re-plan that follows
+ * is counted with the retries. */
+static void test_replan_is_a_retry(void)
+{
+    static const char *const lines[] = {
+        "{\"seq\":1,\"ts_ns\":1,\"run_id\":\"r\",\"span_id\":\"r\",\"phase\":\"begin\","
+        "\"op\":\"invoke_agent\"}",
+        "{\"seq\":2,\"ts_ns\":2,\"run_id\":\"r\",\"span_id\":\"s1\",\"parent_id\":\"r\","
+        "\"phase\":\"begin\",\"op\":\"plan_step\"}",
+        "{\"seq\":3,\"ts_ns\":3,\"run_id\":\"r\",\"span_id\":\"s1\",\"parent_id\":\"r\","
+        "\"phase\":\"end\",\"op\":\"plan_step\",\"status\":\"error\",\"error\":\"no such order\"}",
+        "{\"seq\":4,\"ts_ns\":4,\"run_id\":\"r\",\"span_id\":\"p1\",\"parent_id\":\"r\","
+        "\"phase\":\"point\",\"op\":\"replan\",\"status\":\"error\",\"error\":\"no such order\"}",
+    };
+    spantree_t *m = spantree_new(NULL);
+    char err[200];
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        CHECK_EQ_INT(spantree_add(m, lines[i], err, sizeof err), 0);
+    CHECK_EQ_INT(m->errors, 1);
+    CHECK_EQ_INT(m->retries, 1);
+    CHECK(spantree_is_retry(&m->spans[spantree_find(m, "p1")]));
+    CHECK_EQ_INT(spantree_flatten(m, 1), 0);
+    CHECK_EQ_INT(m->spans[spantree_root(m)].sub_errors, 1);
+    spantree_free(m);
+}
+
 int main(void)
 {
+    RUN(test_replan_is_a_retry);
     RUN(test_denied_approval);
     RUN(test_failed_run_tree);
     RUN(test_collapse_and_search);
