@@ -12,7 +12,7 @@
 #
 # usage: scripts/bench-rag.sh [--quality] [CHUNKS...]      (default sizes: 100000 1000000)
 # env:   BENCH_DIR (/tmp/agentd-bench-rag; corpora are kept there and reused), AGENTD,
-#        QUERIES (200), INT8_MAX (100000)
+#        QUERIES (200), INT8_MAX (100000), QUANTS ("f32 int8": the vector formats to build)
 set -eu
 cd "$(dirname "$0")/.."
 AGENTD=${AGENTD:-$PWD/build/release/agentd}
@@ -20,6 +20,7 @@ AGENTD=${AGENTD:-$PWD/build/release/agentd}
 DIR=${BENCH_DIR:-/tmp/agentd-bench-rag}
 QUERIES=${QUERIES:-200}
 INT8_MAX=${INT8_MAX:-100000}
+QUANTS=${QUANTS:-f32 int8}
 mkdir -p "$DIR"
 quality=0
 if [ "${1:-}" = --quality ]; then
@@ -68,7 +69,7 @@ for n in "$@"; do
         python3 scripts/bench-rag-corpus.py "$C" "$n" "$C.q.jsonl" "$QUERIES"
         touch "$C.done"
     fi
-    for quant in f32 int8; do
+    for quant in $QUANTS; do
         [ $quant = int8 ] && [ "$n" -gt "$INT8_MAX" ] && continue
         DB="$DIR/b$n-$quant.db"
         rm -f "$DB" "$DB-wal" "$DB-shm"
