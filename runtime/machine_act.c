@@ -498,8 +498,15 @@ static void start_model(machine_run_t *r)
 static void stage_prompt_attrs(machine_run_t *r, json_object *attrs)
 {
     const agent_t *a = r->agent;
-    if (a->prompt_file)
-        json_object_object_add(attrs, "agentd.prompt.file", jx_new_str(a->prompt_file));
+    if (a->prompt_file) {
+        /* Relative to the agent's folder, as the invoke_agent span's agentd.prompt_file is
+         * in an export: a trace names no machine's home directory. */
+        const char *f = a->prompt_file, *slash = strrchr(a->path, '/');
+        size_t dl = slash ? (size_t)(slash - a->path) : 0;
+        if (dl && strncmp(f, a->path, dl) == 0 && f[dl] == '/')
+            f += dl + 1;
+        json_object_object_add(attrs, "agentd.prompt.file", jx_new_str(f));
+    }
     json_object_object_add(attrs, "agentd.prompt.hash", jx_new_str(a->prompt_hash));
     if (a->prompt_commit[0]) {
         json_object_object_add(attrs, "agentd.prompt.git_commit", jx_new_str(a->prompt_commit));

@@ -78,10 +78,10 @@ sys=$(sqlite3 "$DB" "SELECT json_extract(body,'$.content') FROM messages WHERE r
 [ $rc -eq 0 ] && echo "$sys" | grep -q "agent of Acme (EU)," && ok "--var fills it; the agent's vars give the default" ||
     fail "--var" "rc=$rc $sys"
 sqlite3 "$DB" "SELECT body FROM events WHERE run_id='$rid' AND json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin' LIMIT 1" >"$TMP/chat"
-python3 - "$TMP/chat" "$TMP/w/agents/prompts/region.md" <<'PY' && ok "the chat span records the prompt file, its hash and the rendered hash" || fail "chat span prompt attrs" "$(cat "$TMP/chat")"
+python3 - "$TMP/chat" "prompts/region.md" <<'PY' && ok "the chat span records the prompt file, its hash and the rendered hash" || fail "chat span prompt attrs" "$(cat "$TMP/chat")"
 import json, sys
 a = json.load(open(sys.argv[1]))["attrs"]
-assert a["agentd.prompt.file"] == sys.argv[2], a
+assert a["agentd.prompt.file"] == sys.argv[2], a  # relative to the agent's folder
 assert len(a["agentd.prompt.hash"]) == 16 and len(a["agentd.prompt.rendered_hash"]) == 16, a
 PY
 "$AGENTD" run agents/support.lua "Where is order 1042?" $R --json >"$TMP/o" 2>&1

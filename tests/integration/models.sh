@@ -49,6 +49,7 @@ grep -q '"agentd.fallback.reason"' "$TMP/tr/$id.jsonl" && ok "trace event carrie
 unset OPENAI_BASE_URL
 mkdir -p "$TMP/ag"
 sed 's/^  model = "offline",.*/  model = "openai:gpt-4o-mini",/' agents/support.lua >"$TMP/ag/s.lua"
+cp agents/billing.lua "$TMP/ag/" # support.lua hands billing questions to it
 mkdir -p "$TMP/ag/prompts" && cp agents/prompts/* "$TMP/ag/prompts/" && cp -r agents/data "$TMP/ag/"
 "$AGENTD" run "$TMP/ag/s.lua" "$Q" --db "$DB" --traces "$TMP/tr" --tools tools >"$TMP/o4" 2>"$TMP/e4"; rc=$?
 [ $rc -eq 0 ] && grep -q "OPENAI_API_KEY is not set.*the agent.s fallbacks answer instead" "$TMP/e4" &&
