@@ -261,6 +261,6 @@ for m in ("keyword", "vector", "hybrid"):
 assert r["modes"]["hybrid"]["recall@10"] >= 0.85, r["modes"]["hybrid"]
 PY
 else
-    fail "sqlite3-doc" "not installed: AGENTD_DEPS_TEST=1 scripts/deps.sh installs it"
+    fail "sqlite3-doc" "not installed: AGENTD_DEPS_TEST=1 scripts/deps.sh installs it (an image whose dpkg excludes /usr/share/doc drops its files)"
 fi
 finish
