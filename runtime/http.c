@@ -15,6 +15,7 @@
  */
 #include "http.h"
 
+#include "buf.h"
 #include "err.h"
 #include "mem.h"
 
@@ -37,8 +38,7 @@ typedef struct xfer {
     uint64_t id;
     struct curl_slist *headers;
     char *req_body;
-    char *body;
-    size_t len, cap, max;
+    buf_t body;         /* the response, capped at the request's max_response */
     size_t streamed;    /* bytes already handed to on_chunk */
     char *resp_headers; /* raw header block of the last response; "name\0value\0...\0" once ended */
     size_t hlen, hcap;
@@ -101,7 +101,7 @@ static void xfer_unref(xfer_t *x)
         event_free(x->idle_ev);
     curl_slist_free_all(x->headers);
     free(x->req_body);
-    free(x->body);
+    buf_free(&x->body);
     free(x->resp_headers);
     free(x);
 }
@@ -244,11 +244,11 @@ static void deliver_chunk(void *arg)
 {
     xfer_t *x = arg;
     x->chunk_pending = 0;
-    if (!x->cancelled && !x->ended && x->on_chunk && x->len > x->streamed) {
+    if (!x->cancelled && !x->ended && x->on_chunk && x->body.len > x->streamed) {
         size_t from = x->streamed;
-        x->streamed = x->len;
+        x->streamed = x->body.len;
         /* A consumer that gives up ends the transfer now, not at its next byte. */
-        if (x->on_chunk(x->ud, x->body + from, x->len - from) != 0 && !x->ended && !x->cancelled)
+        if (x->on_chunk(x->ud, x->body.s + from, x->body.len - from) != 0 && !x->ended && !x->cancelled)
             xfer_end(x, ERR_CANCELLED, "aborted by the stream consumer");
     }
     xfer_unref(x);
@@ -259,25 +259,11 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     xfer_t *x = arg;
     size_t len = size * n;
     x->last_ns = loop_mono_ns();
-    if (x->len + len > x->max) {
-        x->too_big = 1;
+    int rc = buf_add(&x->body, data, len);
+    if (rc) {
+        *(rc == ERR_TOOBIG ? &x->too_big : &x->oom) = 1;
         return 0;
     }
-    if (x->len + len + 1 > x->cap) {
-        size_t ncap = x->cap ? x->cap : 4096;
-        while (ncap < x->len + len + 1)
-            ncap *= 2;
-        char *nb = realloc(x->body, ncap);
-        if (!nb) {
-            x->oom = 1;
-            return 0;
-        }
-        x->body = nb;
-        x->cap = ncap;
-    }
-    memcpy(x->body + x->len, data, len);
-    x->len += len;
-    x->body[x->len] = '\0';
     /* One queued delivery covers every byte that arrives before it runs. If queueing
      * fails, the bytes go out with the next chunk or with the completion. */
     if (x->on_chunk && !x->chunk_pending && defer(x, deliver_chunk) == 0)
@@ -290,12 +276,12 @@ static void complete(void *arg)
     xfer_t *x = arg;
     int err = x->err;
     const char *msg = x->errbuf;
-    if (!x->cancelled && !err && x->on_chunk && x->len > x->streamed) {
+    if (!x->cancelled && !err && x->on_chunk && x->body.len > x->streamed) {
         /* Bytes not yet streamed go out before the completion, while the transfer is still
          * listed: a consumer that cancels it from here gets no done call. */
         size_t from = x->streamed;
-        x->streamed = x->len;
-        if (x->on_chunk(x->ud, x->body + from, x->len - from) != 0) {
+        x->streamed = x->body.len;
+        if (x->on_chunk(x->ud, x->body.s + from, x->body.len - from) != 0) {
             err = ERR_CANCELLED;
             msg = "aborted by the stream consumer";
         }
@@ -312,8 +298,8 @@ static void complete(void *arg)
         .err = err,
         .status = (int)x->status,
         .err_msg = err ? msg : "",
-        .body = x->body ? x->body : "",
-        .body_len = x->len,
+        .body = buf_str(&x->body),
+        .body_len = x->body.len,
         .total_ms = (double)(loop_mono_ns() - x->t0) / 1e6,
         .priv = x,
     };
@@ -621,7 +607,7 @@ static int easy_setup(xfer_t *x, const http_req_t *req)
     if (req->total_timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->total_timeout_ms);
     /* A declared Content-Length over the cap fails before any body byte is read. */
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->body.max);
     if (req->body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req_body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -690,7 +676,7 @@ int http_start(http_t *h, const http_req_t *req, http_done_fn done, void *ud, ui
     x->done = done;
     x->ud = ud;
     x->on_chunk = req->on_chunk;
-    x->max = req->max_response ? req->max_response : 16u << 20;
+    buf_init(&x->body, req->max_response ? req->max_response : 16u << 20);
     x->idle_ms = req->idle_timeout_ms > 0 ? req->idle_timeout_ms : 30000L;
     x->t0 = x->last_ns = loop_mono_ns();
     for (const char *const *hd = req->headers; hd && *hd; hd++) {

@@ -47,8 +47,7 @@ int store_labels_each(store_t *st, const char *run_id, store_label_fn cb, void *
     return rc;
 }
 
-int store_runs_labelled(store_t *st, const char *key, const char *value, store_id_fn cb,
-                        void *ud)
+int store_runs_labelled(store_t *st, const char *key, const char *value, store_id_fn cb, void *ud)
 {
     sqlite3_stmt *s = NULL;
     int src = sqlite3_prepare_v2(store_sqlite(st),

@@ -16,13 +16,14 @@
 #                one site per process (AGENTD_FAIL_ALLOC_SITE; the default; make test)
 #   --sample K   fail the first 10 allocations and K more spread evenly over the rest
 #   --all        fail every allocation in turn (long: tens of thousands of processes)
-# Environment: AGENTD (binary, default build/asan/agentd when built, else ./agentd), BUILD
+# Environment: ALLOC_TORTURE_JOBS (injections run at once, default 2), AGENTD (binary, default build/asan/agentd when built, else ./agentd), BUILD
 # (its build folder, for the fake provider). Ends with "N passed, N failed" and a line
 # "sites: S distinct allocation sites failed across T injections".
 set -u
 cd "$(dirname "$0")/.." || exit 2
 MODE=sites
 SAMPLE=0
+JOBS=${ALLOC_TORTURE_JOBS:-2}
 ONLY=
 while [ $# -gt 0 ]; do
     case $1 in
@@ -44,8 +45,6 @@ FAKE_PID=
 trap 'rm -rf "$TMP"; [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null' EXIT
 PASS=0
 FAIL=0
-INJECTED=0
-: >"$TMP/sites"
 export ASAN_OPTIONS="detect_leaks=1:exitcode=86:abort_on_error=0"
 export UBSAN_OPTIONS="exitcode=87:print_stacktrace=1"
 Q="Where is my order 1042? It hasn't arrived."
@@ -59,7 +58,7 @@ outcome() {
         bad "$scen n=$n: crashed or sanitizer report (rc=$rc)" "$errf"; return 1
     fi
     case $rc in 0 | 1 | 2 | 3 | 4) ;; *) bad "$scen n=$n: undocumented exit $rc" "$errf"; return 1 ;; esac
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ] && ! grep -q . "$errf" && ! grep -qiE 'fail|error' "$TMP/out"; then
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ] && ! grep -q . "$errf" && ! grep -qiE 'fail|error' "$OUTF"; then
         bad "$scen n=$n: exit $rc with no reason on stderr" "$errf"; return 1
     fi
     if [ -f "$db" ]; then
@@ -77,9 +76,9 @@ finish_runs() {
     open=$(sqlite3 "$db" "SELECT count(*) FROM runs WHERE state NOT IN ('done','failed','cancelled','waiting')" 2>/dev/null)
     if [ "${open:-0}" -gt 0 ]; then
         env -u AGENTD_FAIL_ALLOC "$AGENTD" resume --all --db "$db" --traces "$TMP/tr.$n" --tools tools \
-            $EXTRA >"$TMP/resume.out" 2>&1
+            $EXTRA >"$OUTF.resume" 2>&1
         left=$(sqlite3 "$db" "SELECT count(*) FROM runs WHERE state NOT IN ('done','failed','cancelled','waiting')")
-        [ "$left" = 0 ] || { bad "$scen n=$n: $left run(s) left unfinished after resume" "$TMP/resume.out"; return 1; }
+        [ "$left" = 0 ] || { bad "$scen n=$n: $left run(s) left unfinished after resume" "$OUTF.resume"; return 1; }
     fi
     noreason=$(sqlite3 "$db" "SELECT count(*) FROM runs WHERE state='failed' AND coalesce(error,'')=''" 2>/dev/null)
     [ "${noreason:-0}" = 0 ] || { bad "$scen n=$n: failed run without a reason" ""; return 1; }
@@ -99,45 +98,68 @@ points() {
     done
 }
 
+# worker K: the injections of every JOBS-th point (K, K+JOBS, ...), each in a fresh
+# database; prints FAIL lines, leaves "held tried" in $TMP/res.K.
+worker() {
+    k=$1 held=0 tried=0 i=0
+    OUTF=$TMP/out.$k ERRF=$TMP/err.$k
+    for p in $(cat "$TMP/points"); do
+        i=$((i + 1))
+        [ $((i % JOBS)) -eq "$k" ] || continue
+        DB=$TMP/$name.$i.db TR=$TMP/$name.$i.tr
+        $prep
+        fl=$TMP/fail.$k.log
+        rm -f "$fl"
+        case $p in
+        site:*) at=${p#site:} nth= ;;
+        *) at= nth=$p ;;
+        esac
+        T="timeout 60" AGENTD_FAIL_ALLOC=$nth AGENTD_FAIL_ALLOC_SITE=$at AGENTD_FAIL_ALLOC_LOG=$fl \
+            $runf >"$OUTF" 2>"$ERRF"
+        rc=$?
+        T=
+        tried=$((tried + 1))
+        sed -n 's/^fail [0-9]* //p' "$fl" 2>/dev/null | head -n 1 >>"$TMP/sites.$k"
+        if outcome "$name" "$p" "$rc" "$ERRF" "$DB" && finish_runs "$name" "$p" "$DB"; then
+            held=$((held + 1))
+        fi
+        rm -rf "$DB" "$DB-wal" "$DB-shm" "$TR" "$TMP/tr.$p"
+    done
+    echo "$held $tried" >"$TMP/res.$k"
+}
+
 # scenario NAME PREPARE_FN RUN_FN: both see $DB and $TR, fresh per iteration; RUN_FN
-# prefixes the binary with $T (a timeout while injecting).
+# prefixes the binary with $T (a timeout while injecting). The points run JOBS at a time.
 T=
+OUTF=$TMP/out
 scenario() {
     name=$1 prep=$2 runf=$3
     [ -n "$ONLY" ] && [ "$ONLY" != "$name" ] && return
     DB=$TMP/$name.count.db TR=$TMP/$name.count.tr
     $prep
-    AGENTD_FAIL_ALLOC_LOG=$TMP/count.log $runf >"$TMP/out" 2>"$TMP/err"
+    AGENTD_FAIL_ALLOC_LOG=$TMP/count.log $runf >"$OUTF" 2>"$TMP/err"
     rc=$?
     total=$(sed -n 's/^count //p' "$TMP/count.log" 2>/dev/null | tail -n 1)
     if { [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; } || [ -z "$total" ]; then
         bad "$name: the scenario fails without injection (rc=$rc)" "$TMP/err"; return
     fi
-    held=0 tried=0
     points "$total" "$TMP/count.log" >"$TMP/points"
     rm -f "$TMP/count.log"
-    i=0
-    for p in $(cat "$TMP/points"); do
-        i=$((i + 1))
-        n=$i
-        DB=$TMP/$name.$n.db TR=$TMP/$name.$n.tr
-        $prep
-        rm -f "$TMP/fail.log"
-        case $p in
-        site:*) at=${p#site:} nth= ;;
-        *) at= nth=$p ;;
-        esac
-        T="timeout 60" AGENTD_FAIL_ALLOC=$nth AGENTD_FAIL_ALLOC_SITE=$at AGENTD_FAIL_ALLOC_LOG=$TMP/fail.log \
-            $runf >"$TMP/out" 2>"$TMP/err"
-        rc=$?
-        n=$p
-        tried=$((tried + 1))
-        site=$(sed -n 's/^fail [0-9]* //p' "$TMP/fail.log" 2>/dev/null | head -n 1)
-        [ -n "$site" ] && { echo "$site" >>"$TMP/sites"; INJECTED=$((INJECTED + 1)); }
-        if outcome "$name" "$n" "$rc" "$TMP/err" "$DB" && finish_runs "$name" "$n" "$DB"; then
-            held=$((held + 1))
-        fi
-        rm -rf "$DB" "$DB-wal" "$DB-shm" "$TR" "$TMP/tr.$n"
+    k=0 pids=
+    while [ $k -lt "$JOBS" ]; do
+        worker "$k" >"$TMP/log.$k" 2>&1 &
+        pids="$pids $!"
+        k=$((k + 1))
+    done
+    # shellcheck disable=SC2086
+    wait $pids # not a bare wait: the fake provider runs in the background too
+    held=0 tried=0 k=0
+    while [ $k -lt "$JOBS" ]; do
+        cat "$TMP/log.$k"
+        FAIL=$((FAIL + $(grep -c '^FAIL' "$TMP/log.$k")))
+        read -r h t <"$TMP/res.$k"
+        held=$((held + h)) tried=$((tried + t))
+        k=$((k + 1))
     done
     PASS=$((PASS + held))
     echo "scenario $name: $total allocations at $(grep -c . "$TMP/points") points ($MODE); failed $tried in turn, one per process: $held held"
@@ -185,6 +207,8 @@ kill "$FAKE_PID" 2>/dev/null
 FAKE_PID=
 fi
 
+cat "$TMP"/sites.* >"$TMP/sites" 2>/dev/null
+INJECTED=$(grep -c . "$TMP/sites")
 distinct=$(sort -u "$TMP/sites" | wc -l)
 echo "sites: $distinct distinct allocation sites failed across $INJECTED injections"
 echo "$PASS passed, $FAIL failed"

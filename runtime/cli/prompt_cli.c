@@ -58,8 +58,14 @@ typedef struct trial {
     int64_t window;
 } trial_t;
 
-static void judge_schema(trial_t *t, sample_t *s)
+/* reason: why the sample failed ("invalid_output": the model never met the output schema,
+ * which counts as an invalid answer), or NULL. */
+static void judge_schema(trial_t *t, sample_t *s, const char *reason)
 {
+    if (t->schema && !s->ok && reason && !strcmp(reason, "invalid_output")) {
+        s->judged = 1;
+        return;
+    }
     if (!t->schema || !s->ok || !s->answer)
         return;
     json_object *o = NULL;
@@ -103,7 +109,7 @@ static void run_end(void *ud, const store_run_t *rec)
         s->ms = (double)(end - rec->created_ns) / 1e6;
         if (!s->ok)
             snprintf(s->err, sizeof s->err, "%s: %s", rec->state, rec->error ? rec->error : "");
-        judge_schema(t, s);
+        judge_schema(t, s, rec->reason);
         t->inflight--;
         t->ended++;
     }
@@ -151,7 +157,7 @@ static void one_done(void *ud, const model_resp_t *resp)
                            : "");
     if (!s->ok)
         snprintf(s->err, sizeof s->err, "%s", resp->errmsg);
-    judge_schema(c->t, s);
+    judge_schema(c->t, s, resp->err ? resp->reason : NULL);
     c->t->calls--;
     c->t->ended++;
     free(c);

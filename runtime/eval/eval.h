@@ -45,8 +45,8 @@ typedef struct eval_opts {
     int concurrency;           /* runs in flight (0: the file's, else 8) */
     const char *cache_mode;    /* model response cache (NULL: off) */
     const char *db_path, *traces_dir;
-    const char *judge;         /* overrides the file's judge model (NULL: the file's) */
-    int progress;              /* draw a progress bar on stderr */
+    const char *judge; /* overrides the file's judge model (NULL: the file's) */
+    int progress;      /* draw a progress bar on stderr */
 } eval_opts_t;
 
 /* Run every case of every variant (agent x model). 0 and a new results document in *out;

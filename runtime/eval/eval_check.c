@@ -44,9 +44,11 @@ static int args_subset(json_object *want, json_object *args)
 {
     if (!want)
         return 1;
-    if (!json_object_is_type(want, json_type_object) || !json_object_is_type(args, json_type_object))
+    if (!json_object_is_type(want, json_type_object) ||
+        !json_object_is_type(args, json_type_object))
         return 0;
-    json_object_object_foreach(want, k, v) {
+    json_object_object_foreach(want, k, v)
+    {
         json_object *have;
         if (!json_object_object_get_ex(args, k, &have))
             return 0;
@@ -80,8 +82,8 @@ static int check_regex(const char *pattern, const char *answer, int *pass, doubl
 {
     int ecode;
     PCRE2_SIZE eoff;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ecode,
-                                   &eoff, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ecode, &eoff, NULL);
     if (!re) {
         char msg[200];
         pcre2_get_error_message(ecode, (PCRE2_UCHAR *)msg, sizeof msg);
@@ -125,9 +127,8 @@ int eval_check(json_object *a, json_object *run, const char *expected, int *pass
     const char *val = jx_str(a, "value");
     char c1[64];
     json_object *calls = jx_get(run, "tool_calls");
-    size_t ncalls = calls && json_object_is_type(calls, json_type_array)
-                        ? json_object_array_length(calls)
-                        : 0;
+    size_t ncalls =
+        calls && json_object_is_type(calls, json_type_array) ? json_object_array_length(calls) : 0;
     if (!strcmp(kind, "contains") || !strcmp(kind, "not_contains")) {
         json_object *ic = jx_get(a, "ignore_case");
         int found = ic && json_object_get_boolean(ic) ? strcasestr(answer, val) != NULL
@@ -142,8 +143,8 @@ int eval_check(json_object *a, json_object *run, const char *expected, int *pass
         while (n && (answer[n - 1] == ' ' || answer[n - 1] == '\n'))
             n--;
         int ok = strlen(val) == n && !strncmp(answer, val, n);
-        return verdict(ok, pass, score, reason, rlen, "equals \"%s\": %s",
-                       clip(val, c1, sizeof c1), ok ? "equal" : "the output differs");
+        return verdict(ok, pass, score, reason, rlen, "equals \"%s\": %s", clip(val, c1, sizeof c1),
+                       ok ? "equal" : "the output differs");
     }
     if (!strcmp(kind, "regex"))
         return check_regex(jx_str_or(a, "pattern", ""), answer, pass, score, reason, rlen);
@@ -178,9 +179,9 @@ int eval_check(json_object *a, json_object *run, const char *expected, int *pass
                         json_object_get_string(json_object_array_get_idx(names, k))))
                 k++;
         return verdict(k == n, pass, score, reason, rlen, "tool_order: %s",
-                       k == n ? "in order"
-                              : k < n ? json_object_get_string(json_object_array_get_idx(names, k))
-                                      : "");
+                       k == n  ? "in order"
+                       : k < n ? json_object_get_string(json_object_array_get_idx(names, k))
+                               : "");
     }
     if (!strcmp(kind, "max_steps")) {
         double v = num(run, "steps"), lim = num(a, "value");
@@ -196,8 +197,7 @@ int eval_check(json_object *a, json_object *run, const char *expected, int *pass
     }
     if (!strcmp(kind, "final_state")) {
         const char *st = jx_str_or(run, "state", "");
-        return verdict(!strcmp(st, val), pass, score, reason, rlen, "final_state %s: %s", val,
-                       st);
+        return verdict(!strcmp(st, val), pass, score, reason, rlen, "final_state %s: %s", val, st);
     }
     if (!strcmp(kind, "similar")) {
         const char *ref = val ? val : expected;
@@ -213,8 +213,8 @@ int eval_check(json_object *a, json_object *run, const char *expected, int *pass
     return err_set(reason, rlen, ERR_INVAL, "%s: checked by the eval driver", kind);
 }
 
-int eval_check_lua(eval_t *e, const eval_assert_t *a, json_object *run, int *pass,
-                   double *score, char *reason, size_t rlen)
+int eval_check_lua(eval_t *e, const eval_assert_t *a, json_object *run, int *pass, double *score,
+                   char *reason, size_t rlen)
 {
     lua_State *L = sandbox_state(e->sb);
     int top = lua_gettop(L);

@@ -37,9 +37,9 @@ static const char prelude[] =
     "function llm_rubric(r) return A('llm_rubric', {rubric = r}) end\n";
 
 static const char *const kinds[] = {
-    "contains",  "not_contains",   "regex",      "equals",      "json_schema",
-    "tool_called", "tool_not_called", "tool_order", "max_steps", "max_cost",
-    "max_latency_ms", "final_state", "similar",  "llm_rubric",  NULL};
+    "contains",       "not_contains",    "regex",      "equals",     "json_schema",
+    "tool_called",    "tool_not_called", "tool_order", "max_steps",  "max_cost",
+    "max_latency_ms", "final_state",     "similar",    "llm_rubric", NULL};
 
 static char *dupn(const char *s)
 {
@@ -123,17 +123,16 @@ static int check_assert(json_object *a, const char *where, char *errbuf, size_t 
     while (kinds[i] && strcmp(kinds[i], kind))
         i++;
     if (!kinds[i])
-        return err_set(errbuf, errlen, ERR_INVAL, "%s: unknown assertion kind \"%s\"", where,
-                       kind);
+        return err_set(errbuf, errlen, ERR_INVAL, "%s: unknown assertion kind \"%s\"", where, kind);
     static const struct {
         const char *kind, *field;
         json_type type;
     } need[] = {
-        {"contains", "value", json_type_string},      {"not_contains", "value", json_type_string},
-        {"regex", "pattern", json_type_string},       {"equals", "value", json_type_string},
-        {"json_schema", "schema", json_type_object},  {"tool_called", "name", json_type_string},
+        {"contains", "value", json_type_string},       {"not_contains", "value", json_type_string},
+        {"regex", "pattern", json_type_string},        {"equals", "value", json_type_string},
+        {"json_schema", "schema", json_type_object},   {"tool_called", "name", json_type_string},
         {"tool_not_called", "name", json_type_string}, {"tool_order", "names", json_type_array},
-        {"max_steps", "value", json_type_int},        {"max_cost", "value", json_type_double},
+        {"max_steps", "value", json_type_int},         {"max_cost", "value", json_type_double},
         {"max_latency_ms", "value", json_type_double}, {"final_state", "value", json_type_string},
         {"llm_rubric", "rubric", json_type_string},
     };
@@ -174,7 +173,8 @@ static int load_asserts(eval_t *e, eval_case_t *c, lua_State *L, int idx, json_o
                         const char *where, char *errbuf, size_t errlen)
 {
     size_t n = L && lua_istable(L, idx) ? lua_rawlen(L, idx)
-                                        : ja ? json_object_array_length(ja) : 0;
+               : ja                     ? json_object_array_length(ja)
+                                        : 0;
     c->asserts = calloc(n ? n : 1, sizeof *c->asserts);
     if (!c->asserts)
         return err_set(errbuf, errlen, ERR_NOMEM, "out of memory");
@@ -286,10 +286,10 @@ static int add_case(eval_t *e, json_object *jc, lua_State *L, int idx, const cha
     if (!json_object_is_type(jc, json_type_object))
         return err_set(errbuf, errlen, ERR_INVAL, "%s: a case is a table with input, assert, ...",
                        where);
-    const char *input = json_object_object_get_ex(jc, "input", &v) &&
-                                json_object_is_type(v, json_type_string)
-                            ? json_object_get_string(v)
-                            : NULL;
+    const char *input =
+        json_object_object_get_ex(jc, "input", &v) && json_object_is_type(v, json_type_string)
+            ? json_object_get_string(v)
+            : NULL;
     if (!input || !*input)
         return err_set(errbuf, errlen, ERR_INVAL, "%s.input: a non-empty string is required",
                        where);
@@ -300,8 +300,8 @@ static int add_case(eval_t *e, json_object *jc, lua_State *L, int idx, const cha
     memset(c, 0, sizeof *c);
     char idbuf[32];
     snprintf(idbuf, sizeof idbuf, "case-%zu", bi + 1);
-    const char *id = json_object_object_get_ex(jc, "id", &v) && v ? json_object_get_string(v)
-                                                                   : idbuf;
+    const char *id =
+        json_object_object_get_ex(jc, "id", &v) && v ? json_object_get_string(v) : idbuf;
     for (size_t i = 0; i < bi; i++)
         if (!strcmp(e->cases[i].id, id))
             return err_set(errbuf, errlen, ERR_INVAL, "%s.id: \"%s\" is used by another case",
@@ -327,8 +327,7 @@ static int add_case(eval_t *e, json_object *jc, lua_State *L, int idx, const cha
     json_object *ja = NULL;
     if (json_object_object_get_ex(jc, "assert", &ja) && ja && !L &&
         !json_object_is_type(ja, json_type_array))
-        return err_set(errbuf, errlen, ERR_INVAL, "%s.assert: must be a list of assertions",
-                       where);
+        return err_set(errbuf, errlen, ERR_INVAL, "%s.assert: must be a list of assertions", where);
     int rc = load_asserts(e, c, L, idx, ja, where, errbuf, errlen);
     if (rc)
         return rc;
@@ -349,7 +348,8 @@ static int add_case(eval_t *e, json_object *jc, lua_State *L, int idx, const cha
         } else if (json_object_is_type(vars, json_type_object)) {
             /* {1: "typos", paraphrases = {...}} arrives as an object with string keys "1".. */
             kinds_arr = json_object_new_array();
-            json_object_object_foreach(vars, k, val) {
+            json_object_object_foreach(vars, k, val)
+            {
                 if (!strcmp(k, "paraphrases"))
                     para = val;
                 else
@@ -401,8 +401,8 @@ static int load_jsonl(eval_t *e, const char *path, char *errbuf, size_t errlen)
     return rc;
 }
 
-static int get_str(lua_State *L, int t, const char *key, int required, char **out,
-                   const char *path, char *errbuf, size_t errlen)
+static int get_str(lua_State *L, int t, const char *key, int required, char **out, const char *path,
+                   char *errbuf, size_t errlen)
 {
     lua_getfield(L, t, key);
     int ty = lua_type(L, -1);
@@ -435,9 +435,9 @@ static json_object *take_variants(lua_State *L, int ci, const char *where, char 
     json_object *o = json_object_new_object();
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
-        *rc = err_set(errbuf, errlen, ERR_INVAL,
-                      "%s.variants: a list like {\"typos\", \"casing\", paraphrases = {...}}",
-                      where);
+        *rc =
+            err_set(errbuf, errlen, ERR_INVAL,
+                    "%s.variants: a list like {\"typos\", \"casing\", paraphrases = {...}}", where);
         return o;
     }
     size_t n = lua_rawlen(L, -1);
@@ -445,8 +445,8 @@ static json_object *take_variants(lua_State *L, int ci, const char *where, char 
         lua_rawgeti(L, -1, (lua_Integer)i);
         char k[16];
         snprintf(k, sizeof k, "%zu", i);
-        json_object_object_add(o, k, json_object_new_string(lua_isstring(L, -1) ? lua_tostring(L, -1)
-                                                                                : "?"));
+        json_object_object_add(
+            o, k, json_object_new_string(lua_isstring(L, -1) ? lua_tostring(L, -1) : "?"));
         lua_pop(L, 1);
     }
     lua_getfield(L, -1, "paraphrases");
@@ -492,8 +492,7 @@ eval_t *eval_load(const char *path, char *errbuf, size_t errlen)
         err_set(errbuf, errlen, ERR_INTERNAL, "eval prelude: %s", lua_tostring(L, -1));
         goto fail;
     }
-    if (sandbox_loadfile(e->sb, path, errbuf, errlen) ||
-        sandbox_pcall(e->sb, 0, 1, errbuf, errlen))
+    if (sandbox_loadfile(e->sb, path, errbuf, errlen) || sandbox_pcall(e->sb, 0, 1, errbuf, errlen))
         goto fail;
     if (!lua_istable(L, -1)) {
         err_set(errbuf, errlen, ERR_INVAL, "%s: the file must return a table with agent and cases",
@@ -541,10 +540,12 @@ eval_t *eval_load(const char *path, char *errbuf, size_t errlen)
             lua_pop(L, 1);
             goto fail;
         }
-        json_object_object_foreach(g, k, v) {
+        json_object_object_foreach(g, k, v)
+        {
             json_object *d;
             if (!json_object_object_get_ex(e->gate, k, &d) ||
-                !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int))) {
+                !(json_object_is_type(v, json_type_double) ||
+                  json_object_is_type(v, json_type_int))) {
                 err_set(errbuf, errlen, ERR_INVAL,
                         "%s: gate.%s: unknown or not a number (min_pass_rate, max_pass_rate_drop, "
                         "max_cost_increase, max_latency_increase, latency_floor_ms)",
@@ -571,8 +572,9 @@ eval_t *eval_load(const char *path, char *errbuf, size_t errlen)
         json_object *jc = NULL;
         snprintf(where, sizeof where, "%s: cases[%zu]", path, i + 1);
         json_object *variants = NULL;
-        int rc = lua_istable(L, -1) ? 0 : err_set(errbuf, errlen, ERR_INVAL, "%s: must be a table",
-                                                  where);
+        int rc = lua_istable(L, -1)
+                     ? 0
+                     : err_set(errbuf, errlen, ERR_INVAL, "%s: must be a table", where);
         if (!rc)
             variants = take_variants(L, lua_gettop(L), where, errbuf, errlen, &rc);
         int ci = lua_gettop(L);

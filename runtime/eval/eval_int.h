@@ -18,9 +18,9 @@ typedef struct eval_assert {
 } eval_assert_t;
 
 typedef struct eval_case {
-    char *id;          /* "order-status", "order-status~typos" */
-    char *base;        /* the case it varies ("order-status") */
-    char *family;      /* "original", "typos", "casing", "whitespace", "paraphrase" */
+    char *id;     /* "order-status", "order-status~typos" */
+    char *base;   /* the case it varies ("order-status") */
+    char *family; /* "original", "typos", "casing", "whitespace", "paraphrase" */
     char *input;
     char *expected;    /* or NULL */
     json_object *vars; /* object or NULL */
@@ -31,8 +31,8 @@ typedef struct eval_case {
 struct eval {
     char *path, *dir, *name;
     char *agent_path;
-    char *judge;       /* model for llm_rubric, or NULL */
-    char *model;       /* default model, or NULL (the agent's) */
+    char *judge; /* model for llm_rubric, or NULL */
+    char *model; /* default model, or NULL (the agent's) */
     int repeat, concurrency;
     json_object *gate;
     eval_case_t *cases;
@@ -41,8 +41,8 @@ struct eval {
 };
 
 /* eval_check.c: a Lua function assertion, run in the eval's sandbox. */
-int eval_check_lua(eval_t *e, const eval_assert_t *a, json_object *run, int *pass,
-                   double *score, char *reason, size_t rlen);
+int eval_check_lua(eval_t *e, const eval_assert_t *a, json_object *run, int *pass, double *score,
+                   char *reason, size_t rlen);
 /* eval_check.c: the judge's request for an llm_rubric assertion (new references). */
 json_object *eval_judge_messages(const char *rubric, const char *input, const char *output);
 json_object *eval_judge_schema(void);

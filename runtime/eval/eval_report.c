@@ -4,6 +4,7 @@
  */
 #include "eval_int.h"
 
+#include "buf.h"
 #include "err.h"
 #include "jx.h"
 
@@ -33,6 +34,8 @@ static const char *oneline(const char *s, size_t max, char *buf, size_t len)
     return buf;
 }
 
+static void print_matrix(FILE *f, json_object *vars);
+
 void eval_print(FILE *f, json_object *r)
 {
     json_object *vars = jx_get(r, "variants");
@@ -43,8 +46,8 @@ void eval_print(FILE *f, json_object *r)
         fprintf(f, "%seval %s · %s · %s · %zu cases × %d\n", vi ? "\n" : "",
                 jx_str_or(r, "eval", ""), jx_str_or(r, "eval_id", ""), jx_str_or(v, "name", ""),
                 json_object_array_length(cases), repeat);
-        fprintf(f, "  %-28s %-10s %-6s %5s %8s %7s %9s  %s\n", "CASE", "FAMILY", "RESULT",
-                "SCORE", "LATENCY", "TOKENS", "COST", "REASON");
+        fprintf(f, "  %-28s %-10s %-6s %5s %8s %7s %9s  %s\n", "CASE", "FAMILY", "RESULT", "SCORE",
+                "LATENCY", "TOKENS", "COST", "REASON");
         for (size_t i = 0; i < json_object_array_length(cases); i++) {
             json_object *c = json_object_array_get_idx(cases, i), *at = jx_get(c, "attempts");
             size_t n = json_object_array_length(at);
@@ -80,14 +83,15 @@ void eval_print(FILE *f, json_object *r)
             fprintf(f, " · pass@%d %.1f%% · pass^%d %.1f%% · flaky %lld", repeat,
                     dget(sum, "pass_at_k") * 100, repeat, dget(sum, "pass_all_k") * 100,
                     (long long)jx_int(sum, "flaky", 0));
-        fprintf(f, " · latency p50 %.0f ms, p95 %.0f ms · errors %.1f%% · cost $%.4f "
-                   "($%.6f/case) · %lld tokens\n",
+        fprintf(f,
+                " · latency p50 %.0f ms, p95 %.0f ms · errors %.1f%% · cost $%.4f "
+                "($%.6f/case) · %lld tokens\n",
                 dget(sum, "p50_latency_ms"), dget(sum, "p95_latency_ms"),
                 dget(sum, "error_rate") * 100, dget(sum, "cost_usd"),
                 dget(sum, "cost_per_case_usd"), (long long)jx_int(sum, "tokens", 0));
         fprintf(f, "  by variant family:");
-        static const char *const order[] = {"original", "paraphrase", "typos", "casing",
-                                            "whitespace", NULL};
+        static const char *const order[] = {"original", "paraphrase", "typos",
+                                            "casing",   "whitespace", NULL};
         json_object *fam = jx_get(v, "families");
         for (size_t k = 0; order[k]; k++) {
             json_object *fo = jx_get(fam, order[k]);
@@ -97,9 +101,101 @@ void eval_print(FILE *f, json_object *r)
         }
         fprintf(f, "\n");
     }
+    print_matrix(f, vars);
     json_object *errs = jx_get(r, "harness_errors");
     for (size_t i = 0; i < json_object_array_length(errs); i++)
-        fprintf(f, "harness error: %s\n", json_object_get_string(json_object_array_get_idx(errs, i)));
+        fprintf(f, "harness error: %s\n",
+                json_object_get_string(json_object_array_get_idx(errs, i)));
+}
+
+/* With several variants (a model or agent matrix): their figures side by side, and the
+ * cases whose outcome differs between them. */
+/* Print the row without its trailing blanks, and empty it. */
+static void put_row(FILE *f, buf_t *row)
+{
+    const char *t = buf_str(row);
+    size_t n = strlen(t);
+    while (n && t[n - 1] == ' ')
+        n--;
+    fprintf(f, "%.*s\n", (int)n, t);
+    buf_reset(row);
+}
+
+static void print_matrix(FILE *f, json_object *vars)
+{
+    size_t nv = json_object_array_length(vars);
+    if (nv < 2)
+        return;
+    char cell[64];
+    buf_t row = {0};
+    buf_addf(&row, "\nside by side%*s", 14, "");
+    for (size_t i = 0; i < nv; i++)
+        buf_addf(&row, " %-24.24s", jx_str_or(json_object_array_get_idx(vars, i), "name", ""));
+    put_row(f, &row);
+    static const struct {
+        const char *label, *key;
+        int kind; /* 0 percent, 1 ms, 2 dollars */
+    } rows[] = {{"pass rate", "pass_rate", 0},
+                {"p50 latency", "p50_latency_ms", 1},
+                {"p95 latency", "p95_latency_ms", 1},
+                {"error rate", "error_rate", 0},
+                {"cost", "cost_usd", 2},
+                {"cost per case", "cost_per_case_usd", 2}};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        buf_addf(&row, "  %-24s", rows[r].label);
+        for (size_t i = 0; i < nv; i++) {
+            double x = dget(jx_get(json_object_array_get_idx(vars, i), "summary"), rows[r].key);
+            if (rows[r].kind == 0)
+                snprintf(cell, sizeof cell, "%.1f%%", x * 100);
+            else if (rows[r].kind == 1)
+                snprintf(cell, sizeof cell, "%.0f ms", x);
+            else
+                snprintf(cell, sizeof cell, "$%.6f", x);
+            buf_addf(&row, " %-24s", cell);
+        }
+        put_row(f, &row);
+    }
+    static const char *const fams[] = {"original", "paraphrase", "typos",
+                                       "casing",   "whitespace", NULL};
+    for (size_t k = 0; fams[k]; k++) {
+        if (!jx_get(jx_get(json_object_array_get_idx(vars, 0), "families"), fams[k]))
+            continue;
+        buf_addf(&row, "  %-24s", fams[k]);
+        for (size_t i = 0; i < nv; i++) {
+            json_object *fo =
+                jx_get(jx_get(json_object_array_get_idx(vars, i), "families"), fams[k]);
+            snprintf(cell, sizeof cell, "%lld/%lld", (long long)jx_int(fo, "passed", 0),
+                     (long long)jx_int(fo, "attempts", 0));
+            buf_addf(&row, " %-24s", cell);
+        }
+        put_row(f, &row);
+    }
+    json_object *cases = jx_get(json_object_array_get_idx(vars, 0), "cases");
+    int shown = 0;
+    for (size_t c = 0; c < json_object_array_length(cases); c++) {
+        const char *id = jx_str_or(json_object_array_get_idx(cases, c), "id", "");
+        int p0 = -1, differ = 0;
+        buf_addf(&row, "  %-24.24s", id);
+        for (size_t i = 0; i < nv; i++) {
+            json_object *vc = NULL, *vcs = jx_get(json_object_array_get_idx(vars, i), "cases");
+            for (size_t k = 0; k < json_object_array_length(vcs) && !vc; k++)
+                if (!strcmp(jx_str_or(json_object_array_get_idx(vcs, k), "id", ""), id))
+                    vc = json_object_array_get_idx(vcs, k);
+            int p = vc ? json_object_get_boolean(jx_get(vc, "pass")) : -1;
+            if (i == 0)
+                p0 = p;
+            differ |= p != p0;
+            buf_addf(&row, " %-24s", p < 0 ? "-" : p ? "pass" : "FAIL");
+        }
+        if (differ && !shown++)
+            fprintf(f, "cases whose outcome differs:\n");
+        if (differ)
+            put_row(f, &row);
+        buf_reset(&row);
+    }
+    if (!shown)
+        fprintf(f, "every case has the same outcome in every variant\n");
+    buf_free(&row);
 }
 
 static void xml_text(FILE *f, const char *s)
@@ -133,7 +229,8 @@ int eval_junit_write(const char *path, json_object *r, char *errbuf, size_t errl
         size_t n = json_object_array_length(cases), failures = 0;
         double total_s = 0;
         for (size_t i = 0; i < n; i++)
-            failures += !json_object_get_boolean(jx_get(json_object_array_get_idx(cases, i), "pass"));
+            failures +=
+                !json_object_get_boolean(jx_get(json_object_array_get_idx(cases, i), "pass"));
         fprintf(f, "  <testsuite name=\"");
         xml_text(f, jx_str_or(v, "name", ""));
         fprintf(f, "\" tests=\"%zu\" failures=\"%zu\">\n", n, failures);
@@ -243,6 +340,10 @@ int eval_gate(json_object *r, json_object *base, json_object *gate, FILE *f)
         json_object *bsum = jx_get(b, "summary");
         fprintf(f, "gate %s vs baseline %s (%s)\n", name, jx_str_or(base, "eval_id", "?"),
                 jx_str_or(b, "name", ""));
+        const char *ph = jx_str(jx_get(v, "prompt"), "hash"),
+                   *bph = jx_str(jx_get(b, "prompt"), "hash");
+        if (ph && bph && strcmp(ph, bph))
+            fprintf(f, "  note       the prompt changed since the baseline: %s -> %s\n", bph, ph);
         double brate = dget(bsum, "pass_rate"), drop = brate - rate;
         int rbad = drop > max_drop + 1e-9;
         fprintf(f, "  %s pass rate %.1f%% -> %.1f%% (%+.1f points; allowed drop %.1f)\n",

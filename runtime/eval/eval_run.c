@@ -25,9 +25,9 @@
 
 typedef struct slot {
     eval_case_t *c;
-    const char *model;   /* NULL: the agent's */
-    int variant;         /* index into the driver's variants */
-    int k;               /* attempt, from 1 */
+    const char *model; /* NULL: the agent's */
+    int variant;       /* index into the driver's variants */
+    int k;             /* attempt, from 1 */
     char run_id[17];
     json_object *checks; /* array of {kind, pass, score, reason} */
     json_object *view;   /* the run view the checks read */
@@ -51,8 +51,8 @@ typedef struct driver {
     size_t nslots, next, started, ended, completed;
     int concurrency;
     int judges;
-    json_object *ids;    /* run id -> slot index */
-    json_object *errors; /* harness errors (array of strings) */
+    json_object *ids;           /* run id -> slot index */
+    json_object *errors;        /* harness errors (array of strings) */
     size_t total_all, done_all; /* for the progress bar across agents */
     double last_draw;
     uint64_t t0;
@@ -150,8 +150,12 @@ static int start_judge(driver_t *d, slot_t *s, const eval_assert_t *a)
                                             jx_str_or(s->view, "answer", ""));
     json_object *schema = eval_judge_schema();
     const char *chain[2] = {d->judge, NULL};
-    model_req_t req = {.models = chain, .messages = msgs, .output_schema = schema,
-                       .temperature = 0, .budget_tokens = -1, .budget_cost_usd = -1};
+    model_req_t req = {.models = chain,
+                       .messages = msgs,
+                       .output_schema = schema,
+                       .temperature = 0,
+                       .budget_tokens = -1,
+                       .budget_cost_usd = -1};
     int rc = ERR_NOMEM;
     if (j) {
         *j = (judge_t){d, s, idx};
@@ -194,20 +198,17 @@ static json_object *run_view(driver_t *d, const store_run_t *rec)
     json_object_object_add(v, "input", json_object_new_string(rec->input ? rec->input : ""));
     json_object_object_add(v, "steps", json_object_new_int(rec->step));
     int64_t end = rec->ended_ns ? rec->ended_ns : rec->updated_ns;
-    json_object_object_add(v, "latency_ms",
-                           jx_new_num((double)(end - rec->created_ns) / 1e6));
+    json_object_object_add(v, "latency_ms", jx_new_num((double)(end - rec->created_ns) / 1e6));
     json_object_object_add(v, "input_tokens", json_object_new_int64(rec->input_tokens));
     json_object_object_add(v, "output_tokens", json_object_new_int64(rec->output_tokens));
     json_object_object_add(v, "tokens",
                            json_object_new_int64(rec->input_tokens + rec->output_tokens));
     json_object_object_add(v, "cost_usd", jx_new_num(rec->cost_usd));
-    json_object_object_add(v, "model", json_object_new_string(rec->answered_by[0]
-                                                                  ? rec->answered_by
-                                                                  : rec->model));
+    json_object_object_add(
+        v, "model", json_object_new_string(rec->answered_by[0] ? rec->answered_by : rec->model));
     json_object_object_add(v, "model_calls", json_object_new_int(rec->model_calls));
     if (store_toolcalls_each(d->p.st, rec->id, add_call, calls))
-        harness_error(d, "run %s: cannot read its tool calls: %s", rec->id,
-                      store_errmsg(d->p.st));
+        harness_error(d, "run %s: cannot read its tool calls: %s", rec->id, store_errmsg(d->p.st));
     json_object_object_add(v, "tool_calls", calls);
     return v;
 }
@@ -247,9 +248,17 @@ static void start_more(driver_t *d)
         slot_t *s = &d->slots[d->next++];
         char k[16];
         snprintf(k, sizeof k, "%d", s->k);
-        const char *labels[] = {"eval", d->eval_id, "eval.case", s->c->id, "eval.family",
-                                s->c->family, "eval.attempt", k, "eval.model",
-                                s->model ? s->model : d->p.agent->models[0], NULL};
+        const char *labels[] = {"eval",
+                                d->eval_id,
+                                "eval.case",
+                                s->c->id,
+                                "eval.family",
+                                s->c->family,
+                                "eval.attempt",
+                                k,
+                                "eval.model",
+                                s->model ? s->model : d->p.agent->models[0],
+                                NULL};
         machine_start_opts_t so = {.vars = s->c->vars, .model = s->model, .labels = labels};
         if (machine_start_ex(d->p.m, d->p.agent, s->c->input, &so, s->run_id, err, sizeof err)) {
             harness_error(d, "%s: cannot start its run: %s", s->c->id, err);
@@ -259,8 +268,7 @@ static void start_more(driver_t *d)
             slot_complete(d, s);
             continue;
         }
-        json_object_object_add(d->ids, s->run_id,
-                               json_object_new_int64((int64_t)(s - d->slots)));
+        json_object_object_add(d->ids, s->run_id, json_object_new_int64((int64_t)(s - d->slots)));
         d->started++;
     }
 }
@@ -299,10 +307,12 @@ static json_object *attempt_json(const slot_t *s)
     json_object_object_add(a, "attempt", json_object_new_int(s->k));
     json_object_object_add(a, "pass", json_object_new_boolean(pass));
     json_object_object_add(a, "score", jx_new_num(n ? score / (double)n : 0));
-    json_object_object_add(a, "reason", json_object_new_string(
-                                            reason ? reason : pass ? "all checks passed" : "-"));
-    static const char *const copy[] = {"state", "latency_ms", "tokens", "cost_usd", "steps",
-                                       "model", "answer"};
+    json_object_object_add(a, "reason",
+                           json_object_new_string(reason ? reason
+                                                  : pass ? "all checks passed"
+                                                         : "-"));
+    static const char *const copy[] = {"state", "latency_ms", "tokens", "cost_usd",
+                                       "steps", "model",      "answer"};
     for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
         json_object *v = jx_get(s->view, copy[i]);
         json_object_object_add(a, copy[i], json_object_get(v));
@@ -319,8 +329,8 @@ static json_object *variant_json(driver_t *d, int vi, const char *name, const ch
 {
     json_object *v = json_object_new_object(), *cases = json_object_new_array(),
                 *fam = json_object_new_object();
-    size_t nlat = 0, attempts = 0, passed = 0, errors = 0, cases_pass = 0, cases_any = 0,
-           flaky = 0, ncases = 0;
+    size_t nlat = 0, attempts = 0, passed = 0, errors = 0, cases_pass = 0, cases_any = 0, flaky = 0,
+           ncases = 0;
     double *lat = calloc(d->nslots + 1, sizeof *lat), cost = 0;
     int64_t tokens = 0;
     for (size_t i = 0; i < d->nslots; i++) {
@@ -375,34 +385,28 @@ static json_object *variant_json(driver_t *d, int vi, const char *name, const ch
         json_object_object_add(f, "attempts",
                                json_object_new_int((int)jx_int(f, "attempts", 0) + n));
     }
-    json_object_object_foreach(fam, fk, fv) {
+    json_object_object_foreach(fam, fk, fv)
+    {
         (void)fk;
-        json_object_object_add(fv, "pass_rate",
-                               jx_new_num((double)jx_int(fv, "passed", 0) /
-                                                      (double)jx_int(fv, "attempts", 1)));
+        json_object_object_add(
+            fv, "pass_rate",
+            jx_new_num((double)jx_int(fv, "passed", 0) / (double)jx_int(fv, "attempts", 1)));
     }
     json_object *sum = json_object_new_object();
     json_object_object_add(sum, "cases", json_object_new_int64((int64_t)ncases));
     json_object_object_add(sum, "attempts", json_object_new_int64((int64_t)attempts));
     json_object_object_add(sum, "passed", json_object_new_int64((int64_t)passed));
-    json_object_object_add(sum, "pass_rate",
-                           jx_new_num(attempts ? (double)passed / attempts : 0));
+    json_object_object_add(sum, "pass_rate", jx_new_num(attempts ? (double)passed / attempts : 0));
     json_object_object_add(sum, "cases_passed", json_object_new_int64((int64_t)cases_pass));
-    json_object_object_add(sum, "pass_at_k",
-                           jx_new_num(ncases ? (double)cases_any / ncases : 0));
-    json_object_object_add(sum, "pass_all_k",
-                           jx_new_num(ncases ? (double)cases_pass / ncases : 0));
+    json_object_object_add(sum, "pass_at_k", jx_new_num(ncases ? (double)cases_any / ncases : 0));
+    json_object_object_add(sum, "pass_all_k", jx_new_num(ncases ? (double)cases_pass / ncases : 0));
     json_object_object_add(sum, "flaky", json_object_new_int64((int64_t)flaky));
-    json_object_object_add(sum, "error_rate",
-                           jx_new_num(attempts ? (double)errors / attempts : 0));
-    json_object_object_add(sum, "p50_latency_ms",
-                           jx_new_num(stats_percentile(lat, nlat, 50)));
-    json_object_object_add(sum, "p95_latency_ms",
-                           jx_new_num(stats_percentile(lat, nlat, 95)));
+    json_object_object_add(sum, "error_rate", jx_new_num(attempts ? (double)errors / attempts : 0));
+    json_object_object_add(sum, "p50_latency_ms", jx_new_num(stats_percentile(lat, nlat, 50)));
+    json_object_object_add(sum, "p95_latency_ms", jx_new_num(stats_percentile(lat, nlat, 95)));
     json_object_object_add(sum, "tokens", json_object_new_int64(tokens));
     json_object_object_add(sum, "cost_usd", jx_new_num(cost));
-    json_object_object_add(sum, "cost_per_case_usd",
-                           jx_new_num(attempts ? cost / attempts : 0));
+    json_object_object_add(sum, "cost_per_case_usd", jx_new_num(attempts ? cost / attempts : 0));
     free(lat);
     json_object_object_add(v, "name", json_object_new_string(name));
     json_object_object_add(v, "agent", json_object_new_string(agent));
@@ -431,8 +435,10 @@ static void slots_free(driver_t *d)
 static int run_agent(driver_t *d, const char *agent_path, const char *const *models, int repeat,
                      json_object *variants, char *errbuf, size_t errlen)
 {
-    proc_opts_t po = {.agent_path = agent_path, .db_path = d->o->db_path,
-                      .traces_dir = d->o->traces_dir, .cache_mode = d->o->cache_mode,
+    proc_opts_t po = {.agent_path = agent_path,
+                      .db_path = d->o->db_path,
+                      .traces_dir = d->o->traces_dir,
+                      .cache_mode = d->o->cache_mode,
                       .quiet_model_note = 1,
                       .obs = {.ud = d, .on_end = on_end}};
     int code = proc_open(&d->p, &po, errbuf, errlen);
@@ -472,8 +478,8 @@ static int run_agent(driver_t *d, const char *agent_path, const char *const *mod
     for (size_t m = 0; m < nmodels; m++)
         for (size_t c = 0; c < d->e->ncases; c++)
             for (int k = 1; k <= repeat; k++)
-                d->slots[n++] = (slot_t){.c = &d->e->cases[c], .model = models[m],
-                                         .variant = vbase + (int)m, .k = k};
+                d->slots[n++] = (slot_t){
+                    .c = &d->e->cases[c], .model = models[m], .variant = vbase + (int)m, .k = k};
     start_more(d);
     int rc = proc_run(&d->p) ? ERR_INTERNAL : 0;
     while (!rc && d->judges > 0)
@@ -485,8 +491,16 @@ static int run_agent(driver_t *d, const char *agent_path, const char *const *mod
         const char *model = models[m] ? models[m] : d->p.agent->models[0];
         char name[400];
         snprintf(name, sizeof name, "%s@%s", d->p.agent->name, model);
-        json_object_array_add(variants, variant_json(d, vbase + (int)m, name, agent_path, model,
-                                                     repeat));
+        json_object *v = variant_json(d, vbase + (int)m, name, agent_path, model, repeat);
+        /* which prompt was evaluated: the gate says when it changed since the baseline */
+        const agent_t *a = d->p.agent;
+        json_object *pr = json_object_new_object();
+        json_object_object_add(pr, "file", a->prompt_file ? jx_new_str(a->prompt_file) : NULL);
+        json_object_object_add(pr, "hash", jx_new_str(a->prompt_hash));
+        json_object_object_add(pr, "git_commit",
+                               a->prompt_commit[0] ? jx_new_str(a->prompt_commit) : NULL);
+        json_object_object_add(v, "prompt", pr);
+        json_object_array_add(variants, v);
     }
     d->done_all += d->completed;
     slots_free(d);
@@ -527,8 +541,8 @@ int eval_run(eval_t *e, const eval_opts_t *o, json_object **out, char *errbuf, s
     const char *const *agents = o->agents && o->agents[0] ? o->agents : one_agent;
     const char *default_models[2] = {e->model, NULL};
     const char *const *models = o->models && o->models[0] ? o->models
-                                : e->model ? default_models
-                                           : NULL;
+                                : e->model                ? default_models
+                                                          : NULL;
     size_t na = 0, nm = 0;
     while (agents[na])
         na++;
@@ -554,8 +568,7 @@ int eval_run(eval_t *e, const eval_opts_t *o, json_object **out, char *errbuf, s
     json_object_object_add(r, "created_ns", json_object_new_int64((int64_t)loop_wall_ns()));
     json_object_object_add(r, "repeat", json_object_new_int(repeat));
     json_object_object_add(r, "judge", d.judge ? json_object_new_string(d.judge) : NULL);
-    json_object_object_add(r, "wall_s",
-                           jx_new_num((double)(loop_mono_ns() - d.t0) / 1e9));
+    json_object_object_add(r, "wall_s", jx_new_num((double)(loop_mono_ns() - d.t0) / 1e9));
     json_object_object_add(r, "harness_errors", d.errors);
     json_object_object_add(r, "variants", variants);
     *out = r;

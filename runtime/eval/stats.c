@@ -198,10 +198,10 @@ static int on_run(void *ud, const store_run_t *r)
     a->cur_g = NULL;
     const char *by = a->q->by;
     if (!by || strcmp(by, "tool")) {
-        const char *key = !by ? "all"
+        const char *key = !by                    ? "all"
                           : !strcmp(by, "agent") ? r->agent
-                          : r->answered_by[0] ? r->answered_by
-                                              : r->model;
+                          : r->answered_by[0]    ? r->answered_by
+                                                 : r->model;
         if (!(a->cur_g = group(a, key)))
             return a->rc = ERR_NOMEM;
         add_run(a->cur_g, r);
@@ -240,8 +240,7 @@ static json_object *grp_json(grp_t *g)
     json_object_object_add(o, "cancelled", json_object_new_int64(g->cancelled));
     json_object_object_add(o, "waiting", json_object_new_int64(g->waiting));
     json_object_object_add(o, "unfinished", json_object_new_int64(g->unfinished));
-    json_object_object_add(o, "error_rate",
-                           jx_new_num(ratio((double)g->failed, (double)finished)));
+    json_object_object_add(o, "error_rate", jx_new_num(ratio((double)g->failed, (double)finished)));
     json_object_object_add(o, "errors_by_reason", json_object_get(g->reasons));
     json_object_object_add(o, "run_latency_ms", pct(&g->run_lat));
     json_object_object_add(o, "model_latency_ms", pct(&g->model_lat));
@@ -249,17 +248,15 @@ static json_object *grp_json(grp_t *g)
     json_object_object_add(o, "tokens_per_run",
                            jx_new_num(ratio((double)g->tokens, (double)g->runs)));
     json_object_object_add(o, "cost_usd", jx_new_num(g->cost));
-    json_object_object_add(o, "cost_per_run_usd",
-                           jx_new_num(ratio(g->cost, (double)g->runs)));
+    json_object_object_add(o, "cost_per_run_usd", jx_new_num(ratio(g->cost, (double)g->runs)));
     json_object_object_add(o, "model_calls", json_object_new_int64(g->model_calls));
     json_object_object_add(o, "cache_hit_rate",
                            jx_new_num(ratio((double)g->cached, (double)g->model_calls)));
-    json_object_object_add(o, "retry_rate", jx_new_num(ratio(
-                                                 (double)g->retried, (double)g->model_calls)));
+    json_object_object_add(o, "retry_rate",
+                           jx_new_num(ratio((double)g->retried, (double)g->model_calls)));
     json_object_object_add(o, "tool_calls", json_object_new_int64(g->tool_calls));
     json_object_object_add(o, "tool_error_rate",
-                           jx_new_num(ratio((double)g->tool_errors,
-                                                        (double)g->tool_calls)));
+                           jx_new_num(ratio((double)g->tool_errors, (double)g->tool_calls)));
     json_object *tools = json_object_new_object();
     for (size_t i = 0; i < g->ntools; i++) {
         tool_acc_t *t = &g->tools[i];
@@ -322,11 +319,23 @@ static double sub(json_object *g, const char *obj, const char *key)
 
 int stats_figure(json_object *g, const char *name, double *out)
 {
-    static const char *const flat[] = {"runs", "done", "failed", "cancelled", "waiting",
-                                       "unfinished", "error_rate", "tokens", "tokens_per_run",
-                                       "cost_usd", "cost_per_run_usd", "model_calls",
-                                       "cache_hit_rate", "retry_rate", "tool_calls",
-                                       "tool_error_rate", NULL};
+    static const char *const flat[] = {"runs",
+                                       "done",
+                                       "failed",
+                                       "cancelled",
+                                       "waiting",
+                                       "unfinished",
+                                       "error_rate",
+                                       "tokens",
+                                       "tokens_per_run",
+                                       "cost_usd",
+                                       "cost_per_run_usd",
+                                       "model_calls",
+                                       "cache_hit_rate",
+                                       "retry_rate",
+                                       "tool_calls",
+                                       "tool_error_rate",
+                                       NULL};
     for (size_t i = 0; flat[i]; i++)
         if (!strcmp(name, flat[i])) {
             json_object *v = jx_get(g, name);
@@ -336,9 +345,12 @@ int stats_figure(json_object *g, const char *name, double *out)
     static const struct {
         const char *name, *obj, *key;
     } nested[] = {
-        {"p50_latency_ms", "run_latency_ms", "p50"},       {"p95_latency_ms", "run_latency_ms", "p95"},
-        {"p99_latency_ms", "run_latency_ms", "p99"},       {"p50_model_latency_ms", "model_latency_ms", "p50"},
-        {"p95_model_latency_ms", "model_latency_ms", "p95"}, {"p99_model_latency_ms", "model_latency_ms", "p99"},
+        {"p50_latency_ms", "run_latency_ms", "p50"},
+        {"p95_latency_ms", "run_latency_ms", "p95"},
+        {"p99_latency_ms", "run_latency_ms", "p99"},
+        {"p50_model_latency_ms", "model_latency_ms", "p50"},
+        {"p95_model_latency_ms", "model_latency_ms", "p95"},
+        {"p99_model_latency_ms", "model_latency_ms", "p99"},
     };
     for (size_t i = 0; i < sizeof nested / sizeof nested[0]; i++)
         if (!strcmp(name, nested[i].name)) {
@@ -354,8 +366,12 @@ int64_t stats_parse_duration(const char *s)
     double v = strtod(s, &end);
     if (end == s || v < 0)
         return -1;
-    double mul = !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600
-                 : !strcmp(end, "d") ? 86400 : !strcmp(end, "w") ? 604800 : -1;
+    double mul = !strcmp(end, "s")   ? 1
+                 : !strcmp(end, "m") ? 60
+                 : !strcmp(end, "h") ? 3600
+                 : !strcmp(end, "d") ? 86400
+                 : !strcmp(end, "w") ? 604800
+                                     : -1;
     if (mul < 0)
         return -1;
     return (int64_t)(v * mul * 1e9);
@@ -368,8 +384,9 @@ void stats_print(FILE *f, json_object *stats)
     for (size_t i = 0; i < json_object_array_length(groups); i++) {
         json_object *g = json_object_array_get_idx(groups, i);
         fprintf(f, "%s%s\n", i ? "\n" : "", jx_str_or(g, "key", ""));
-        fprintf(f, "  runs          %lld (done %lld, failed %lld, cancelled %lld, waiting %lld, "
-                   "unfinished %lld)\n",
+        fprintf(f,
+                "  runs          %lld (done %lld, failed %lld, cancelled %lld, waiting %lld, "
+                "unfinished %lld)\n",
                 (long long)jx_int(g, "runs", 0), (long long)jx_int(g, "done", 0),
                 (long long)jx_int(g, "failed", 0), (long long)jx_int(g, "cancelled", 0),
                 (long long)jx_int(g, "waiting", 0), (long long)jx_int(g, "unfinished", 0));
@@ -378,7 +395,8 @@ void stats_print(FILE *f, json_object *stats)
         fprintf(f, "  error rate    %.1f%%", er * 100);
         json_object *reasons = jx_get(g, "errors_by_reason");
         int first = 1;
-        json_object_object_foreach(reasons, k, v) {
+        json_object_object_foreach(reasons, k, v)
+        {
             fprintf(f, "%s%s %lld", first ? "  (" : ", ", k, (long long)json_object_get_int64(v));
             first = 0;
         }
@@ -387,19 +405,21 @@ void stats_print(FILE *f, json_object *stats)
                 sub(g, "run_latency_ms", "p50"), sub(g, "run_latency_ms", "p95"),
                 sub(g, "run_latency_ms", "p99"));
         if (!by_tool)
-            fprintf(f, "  model calls   %lld · p50 %.1f ms · p95 %.1f ms · p99 %.1f ms · cache hits "
-                   "%.1f%% · retried %.1f%%\n",
-                (long long)jx_int(g, "model_calls", 0), sub(g, "model_latency_ms", "p50"),
-                sub(g, "model_latency_ms", "p95"), sub(g, "model_latency_ms", "p99"),
-                json_object_get_double(jx_get(g, "cache_hit_rate")) * 100,
-                json_object_get_double(jx_get(g, "retry_rate")) * 100);
+            fprintf(f,
+                    "  model calls   %lld · p50 %.1f ms · p95 %.1f ms · p99 %.1f ms · cache hits "
+                    "%.1f%% · retried %.1f%%\n",
+                    (long long)jx_int(g, "model_calls", 0), sub(g, "model_latency_ms", "p50"),
+                    sub(g, "model_latency_ms", "p95"), sub(g, "model_latency_ms", "p99"),
+                    json_object_get_double(jx_get(g, "cache_hit_rate")) * 100,
+                    json_object_get_double(jx_get(g, "retry_rate")) * 100);
         fprintf(f, "  tokens/run    %.0f · cost/run $%.6f · cost $%.4f\n",
                 json_object_get_double(jx_get(g, "tokens_per_run")),
                 json_object_get_double(jx_get(g, "cost_per_run_usd")),
                 json_object_get_double(jx_get(g, "cost_usd")));
         fprintf(f, "  tool calls    %lld · errors %.1f%%\n", (long long)jx_int(g, "tool_calls", 0),
                 json_object_get_double(jx_get(g, "tool_error_rate")) * 100);
-        json_object_object_foreach(jx_get(g, "tools"), tn, tv) {
+        json_object_object_foreach(jx_get(g, "tools"), tn, tv)
+        {
             fprintf(f, "    %-20s %5lld calls · %lld errors (%.1f%%) · p50 %.1f ms · p95 %.1f ms\n",
                     tn, (long long)jx_int(tv, "calls", 0), (long long)jx_int(tv, "errors", 0),
                     json_object_get_double(jx_get(tv, "error_rate")) * 100,

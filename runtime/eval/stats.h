@@ -5,10 +5,14 @@
  *
  * Figures per group (all runs, or by agent, model or tool):
  *   runs, done, failed, cancelled, waiting, unfinished; error_rate (failed over finished
- *   runs: done, failed or cancelled) and errors_by_reason (of the failed ones); run latency and model-call latency p50/p95/p99 (ms);
- *   tokens and cost per run and in total; model calls, cache hit rate (calls served from the
- *   response cache), retry rate (calls that needed more than one attempt); tool calls, tool
- *   error rate and per tool: calls, errors, error rate, latency p50/p95.
+ *   runs: done, failed or cancelled) and errors_by_reason (of the failed ones); run latency and
+ * model-call latency p50/p95/p99 (ms); tokens and cost per run and in total; model calls, cache hit
+ * rate (calls served from the response cache), retry rate (calls that needed more than one
+ * attempt); tool calls, tool error rate and per tool: calls, errors, error rate, latency p50/p95.
+ *
+ * Synchronous: stats_collect reads the database on the calling thread, about 0.1 ms per run
+ * in the window (1,000 offline runs in 0.11 s). A server on the loop should bound the window
+ * or cache the result rather than compute it per scrape of a large database.
  */
 #ifndef AGENTD_STATS_H
 #define AGENTD_STATS_H

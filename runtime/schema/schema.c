@@ -124,12 +124,18 @@ static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t
             o += put_uint(buf + o, segs[i].idx);
             continue;
         }
-        for (const char *p = segs[i].key; *p && o + 3 < cap; p++) {
-            if (*p == '~' || *p == '/') {
-                buf[o++] = '~';
-                buf[o++] = *p == '~' ? '0' : '1';
-            } else {
-                buf[o++] = *p;
+        size_t kl = strlen(segs[i].key);
+        if (!memchr(segs[i].key, '~', kl) && !memchr(segs[i].key, '/', kl) && o + kl + 3 < cap) {
+            memcpy(buf + o, segs[i].key, kl); /* the common case: nothing to escape */
+            o += kl;
+        } else {
+            for (const char *p = segs[i].key; *p && o + 3 < cap; p++) {
+                if (*p == '~' || *p == '/') {
+                    buf[o++] = '~';
+                    buf[o++] = *p == '~' ? '0' : '1';
+                } else {
+                    buf[o++] = *p;
+                }
             }
         }
         if (segs[i].idx != NOIDX && o + 23 < cap) {
@@ -149,26 +155,32 @@ static void fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
     va_list aq;
     va_copy(aq, ap);
     size_t o = 0;
-    for (const char *f = fmt; *f; f++) {
+    const char *f = fmt;
+    while (*f) {
+        const char *piece = f;
+        size_t n;
         if (*f != '%') {
-            if (o + 1 < cap)
-                buf[o++] = *f;
-            continue;
-        }
-        if (f[1] == 's') {
-            for (const char *a = va_arg(aq, const char *); *a && o + 1 < cap; a++)
-                buf[o++] = *a;
-            f++;
+            n = strcspn(f, "%"); /* literal text up to the next conversion */
+            f += n;
+        } else if (f[1] == 's') {
+            piece = va_arg(aq, const char *);
+            n = strlen(piece);
+            f += 2;
         } else if (f[1] == 'z' && f[2] == 'u') {
             size_t x = va_arg(aq, size_t);
             if (o + 21 < cap)
                 o += put_uint(buf + o, x);
-            f += 2;
+            f += 3;
+            continue;
         } else {
             va_end(aq);
             vsnprintf(buf, cap, fmt, ap);
             return;
         }
+        if (n > cap - 1 - o)
+            n = cap - 1 - o;
+        memcpy(buf + o, piece, n);
+        o += n;
     }
     va_end(aq);
     buf[o] = 0;

@@ -233,11 +233,13 @@ static json_object *number(pstate_t *st)
                 frac += frac >= 0;
             }
         }
-        double d = (double)m / p10[frac];
-        char text[17];
-        memcpy(text, b, n);
-        text[n] = 0;
-        return json_object_new_double_s(*b == '-' ? -d : d, text); /* prints as written */
+        if (frac >= 0) { /* always: no exponent means a fraction made it a double */
+            double d = (double)m / p10[frac];
+            char text[17];
+            memcpy(text, b, n);
+            text[n] = 0;
+            return json_object_new_double_s(*b == '-' ? -d : d, text); /* prints as written */
+        }
     }
     char small[64], *t = n < sizeof small ? small : malloc(n + 1);
     if (!t)

@@ -2,7 +2,7 @@
  * malloc_count: an LD_PRELOAD library that counts heap allocations (malloc, calloc,
  * realloc, aligned forms) of the process it is loaded into and, at exit, appends
  * "PROGRAM allocs N bytes B" to the file named by $MALLOC_COUNT_OUT. Not a test:
- * scripts/bench-malloc.sh uses it to report allocations per step. glibc's __libc_*
+ * scripts/bench-step.sh uses it to report allocations per step. glibc's __libc_*
  * entry points do the work, so there is no dlsym bootstrap problem.
  */
 #define _GNU_SOURCE

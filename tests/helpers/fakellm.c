@@ -49,6 +49,7 @@ typedef struct server {
     const char *require_key;
     const char *record; /* append every model request body to this file, one per line */
     uint64_t rng;
+    uint64_t sample_rng; /* "texts" turns: its own stream, so faults stay as seeded */
     long requests, by_fault[F__N], openai, anthropic, errors_401, streamed, connections;
     long embeddings, embed_inputs; /* /v1/embeddings requests and the texts they carried */
     int embed_dim;
@@ -199,6 +200,30 @@ static json_object *resolve_when(json_object *turn, json_object *body, json_obje
     return turn;
 }
 
+/* A turn with "texts": [A, B, ...] samples like a model: at temperature 0 (or none given)
+ * always A; at temperature T, with probability min(1, T) one of them drawn uniformly. A new
+ * turn {"text": ...} (*owned set), or NULL when t has no texts. */
+static json_object *sample_texts(server_t *s, json_object *t, json_object *body, int *owned)
+{
+    json_object *texts, *tv;
+    if (!t || !json_object_object_get_ex(t, "texts", &texts) ||
+        !json_object_is_type(texts, json_type_array) || !json_object_array_length(texts))
+        return NULL;
+    double temp = json_object_object_get_ex(body, "temperature", &tv) ? json_object_get_double(tv)
+                                                                      : 0;
+    size_t n = json_object_array_length(texts), i = 0;
+    s->sample_rng ^= s->sample_rng << 13;
+    s->sample_rng ^= s->sample_rng >> 7;
+    s->sample_rng ^= s->sample_rng << 17;
+    uint64_t r = s->sample_rng;
+    if ((double)(r % 1000) < temp * 1000)
+        i = (size_t)((r >> 16) % n);
+    json_object *nt = json_object_new_object();
+    json_object_object_add(nt, "text", json_object_get(json_object_array_get_idx(texts, i)));
+    *owned = 1;
+    return nt;
+}
+
 /* The turn for this request: a borrowed script entry or a new echo turn (*owned set). */
 static json_object *pick_turn(server_t *s, json_object *body, int *owned, int *turn_no)
 {
@@ -212,6 +237,9 @@ static json_object *pick_turn(server_t *s, json_object *body, int *owned, int *t
             json_object_array_get_idx(s->script, (size_t)n < len ? (size_t)n : len - 1), body,
             msgs);
         *owned = 0;
+        json_object *sampled = sample_texts(s, t, body, owned);
+        if (sampled)
+            return sampled;
         if (t)
             return t;
     }
@@ -1067,8 +1095,12 @@ static const char *turn_problem(json_object *t, int depth)
                 why = "a tool call's \"id\" must be a string or null";
         }
     } else if (!json_object_object_get_ex(t, "text", &v) &&
-               !json_object_object_get_ex(t, "json", &v))
-        why = "expected \"text\", \"json\" or \"tool_calls\"";
+               !json_object_object_get_ex(t, "json", &v) &&
+               !json_object_object_get_ex(t, "texts", &v))
+        why = "expected \"text\", \"texts\", \"json\" or \"tool_calls\"";
+    if (!why && json_object_object_get_ex(t, "texts", &v) &&
+        (!json_object_is_type(v, json_type_array) || !json_object_array_length(v)))
+        why = "\"texts\" must be a non-empty array of strings";
     if (!why && json_object_object_get_ex(t, "when", &w)) {
         json_object *c;
         if (!json_object_is_type(w, json_type_object))
@@ -1167,6 +1199,7 @@ static int parse_args(server_t *s, int argc, char **argv, long *port, const char
             if (num(a, v, 0, 2147483647, &n))
                 return -2;
             s->rng = (uint64_t)n * 2654435761ull + 1;
+            s->sample_rng = s->rng ^ 0x9e3779b97f4a7c15ull;
         } else if (!strcmp(a, "--require-key")) {
             s->require_key = v;
         } else if (!strcmp(a, "--record")) {
@@ -1237,6 +1270,7 @@ int main(int argc, char **argv)
     s.drip_ms = 50;
     s.embed_dim = 64;
     s.rng = 88172645463325252ull;
+    s.sample_rng = s.rng ^ 0x9e3779b97f4a7c15ull;
     long port = 0;
     const char *port_file = NULL;
     int prc = parse_args(&s, argc, argv, &port, &port_file);

@@ -56,6 +56,8 @@ sed -e 's/name = "support"/name = "support-no-kb"/' -e 's/"lookup_order", "searc
 "$AGENTD" eval evals/support.eval.lua $R --agent "agents/support.lua,$TMP/w/agents/nokb.lua" >"$TMP/o" 2>&1; rc=$?
 grep -q "^summary support@offline: pass rate 100.0%" "$TMP/o" && grep -q "^summary support-no-kb@offline: pass rate" "$TMP/o" &&
     [ $rc -eq 1 ] && grep -q "gate support-no-kb@offline: REGRESSION" "$TMP/o" &&
+    grep -q "^side by side  *support@offline  *support-no-kb@offline$" "$TMP/o" &&
+    grep -q "^  pass rate  *100.0%  *[0-9.]*%$" "$TMP/o" && grep -q "^  return-policy  *pass  *FAIL$" "$TMP/o" &&
     ok "--agent matrix: both variants side by side; without retrieval the gate fails (exit 1)" ||
     fail "matrix" "rc=$rc $(grep -E '^summary|^gate' "$TMP/o")"
 
@@ -147,8 +149,8 @@ grep -q "REGRESSION pass rate 100.0% -> 0.0%" "$TMP/o" &&
     grep -q "REGRESSION case tracking: pass -> FAIL: contains \"1Z999AA10123451042\": not in the output" "$TMP/o" &&
     grep -q "REGRESSION case tracking~typos: pass -> FAIL" "$TMP/o" &&
     grep -q "REGRESSION case rubric-tracking: pass -> FAIL: llm_rubric: the answer gives no tracking number" "$TMP/o" &&
-    grep -q "gate: REGRESSION (exit 1)" "$TMP/o" &&
-    ok "the report lists the pass-rate drop and each case that regressed, with its reason" ||
+    grep -q "gate: REGRESSION (exit 1)" "$TMP/o" && grep -q "note       the prompt changed since the baseline: [0-9a-f]\{16\} -> [0-9a-f]\{16\}" "$TMP/o" &&
+    ok "the report lists the pass-rate drop, each case that regressed with its reason, and that the prompt changed" ||
     fail "readable report" "$(grep -E 'gate|REGRESSION' "$TMP/o")"
 sed -n '/^gate support/,$p' "$TMP/o" | sed 's/^/    | /'
 
@@ -173,6 +175,17 @@ print(','.join(sorted({a['model'] for c in d['variants'][0]['cases'] for a in c[
     ok "the flagship passes against the fake provider's scripted conversations ($n/$n, every run answered by it)" ||
     fail "flagship on fake" "rc=$rc by=$by $(grep -E 'FAIL|summary' "$TMP/o")"
 
+# The same prompt edit on the flagship: the scripted model stops citing tracking numbers.
+mkdir -p "$TMP/w2" && cp -r agents tools "$TMP/w2/"
+sed -i '/^How to answer/,$d' "$TMP/w2/agents/prompts/support.md"
+"$AGENTD" eval evals/support.eval.lua --agent "$TMP/w2/agents/support.lua" --model openai:fake $R \
+    --baseline "$TMP/sfake.json" >"$TMP/o" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "REGRESSION case status-in-transit: pass -> FAIL: contains \"in transit\": not in the output" "$TMP/o" &&
+    grep -q "REGRESSION case status-shipped~casing: pass -> FAIL" "$TMP/o" && grep -q "gate: REGRESSION (exit 1)" "$TMP/o" &&
+    ! grep -q "REGRESSION case return-policy" "$TMP/o" &&
+    ok "the flagship after the prompt edit: exit 1, the order-status cases listed, the others not" ||
+    fail "flagship prompt edit" "rc=$rc $(grep -E 'REGRESSION|gate' "$TMP/o" | head -20)"
+
 # ---- prompt try at three temperatures --------------------------------------------------
 : >"$TMP/wire.jsonl"
 "$AGENTD" prompt try agents/prompts/support.md "Where is order 1042?" --model openai:fake --n 4 \
@@ -184,6 +197,30 @@ import json
 ts = sorted({json.loads(l).get('temperature') for l in open('$TMP/wire.jsonl') if l.strip()})
 print(','.join('%g' % t for t in ts))")
 [ "$temps" = "0,0.7,1.2" ] && ok "each setting's temperature reaches the provider" || fail "temperatures on the wire" "$temps"
+# A sampling model (fakellm "texts": always the first at temperature 0, drawn at random with
+# probability T otherwise): the spread grows with the temperature.
+stop_fake
+start_fake --script tests/fixtures/evals/sample_script.json --seed 7 ||
+    { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
+export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+"$AGENTD" prompt try agents/prompts/support.md "Where is order 1042?" --model openai:fake --n 20 \
+    --temperature 0,0.7,1.2 $R --json >"$TMP/o" 2>&1; rc=$?
+python3 - "$TMP/o" <<'PY' && ok "prompt try counts distinct answers: 1 at temperature 0, more as it rises" || fail "spread" "rc=$rc $(head -c 600 "$TMP/o")"
+import json, sys
+t = json.load(open(sys.argv[1]))["temperatures"]
+d = [x["distinct"] for x in t]
+assert d[0] == 1 and d[2] >= 3 and d[1] >= 2, d
+assert all(sum(a["n"] for a in x["answers"]) == 20 for x in t)
+assert t[0]["answers"][0]["n"] == 20 and t[2]["answers"][0]["n"] < 20
+PY
+echo '{"type":"object","required":["answer"],"properties":{"answer":{"type":"string"}}}' >"$TMP/answer.schema.json"
+"$AGENTD" prompt try agents/prompts/support.md "Where is order 1042?" --model openai:fake --n 4 \
+    --schema "$TMP/answer.schema.json" $R >"$TMP/o" 2>&1
+"$AGENTD" prompt try agents/prompts/support.md "Where is order 1042?" --model offline --n 4 \
+    --schema "$TMP/answer.schema.json" $R >"$TMP/o2" 2>&1
+grep -q "^temperature 0: 4 samples .* 0 ok · schema valid 0% " "$TMP/o" && grep -q "not match the output schema" "$TMP/o" &&
+    grep -q "^temperature 0: 4 samples .* 4 ok · schema valid 100% " "$TMP/o2" &&
+    ok "prompt try --schema: the validity rate (prose that never meets it 0%, structured output 100%)" || fail "schema validity" "$(cat "$TMP/o" "$TMP/o2")"
 "$AGENTD" prompt try agents/support.lua "Where is my order 1042?" --n 3 --temperature 0,1 $R --json >"$TMP/o" 2>&1; rc=$?
 python3 -c "
 import json; d = json.load(open('$TMP/o'))

@@ -45,20 +45,23 @@ static void test_output_checks(void)
     CHECK_EQ_INT(run("{\"kind\":\"contains\",\"value\":\"UPS\"}", NULL, r, sizeof r), 1);
     CHECK_EQ_INT(run("{\"kind\":\"contains\",\"value\":\"ups\"}", NULL, r, sizeof r), 0);
     CHECK(strstr(r, "not in the output"));
-    CHECK_EQ_INT(run("{\"kind\":\"contains\",\"value\":\"ups\",\"ignore_case\":true}", NULL, r,
-                     sizeof r), 1);
+    CHECK_EQ_INT(
+        run("{\"kind\":\"contains\",\"value\":\"ups\",\"ignore_case\":true}", NULL, r, sizeof r),
+        1);
     CHECK_EQ_INT(run("{\"kind\":\"not_contains\",\"value\":\"FedEx\"}", NULL, r, sizeof r), 1);
     CHECK_EQ_INT(run("{\"kind\":\"not_contains\",\"value\":\"UPS\"}", NULL, r, sizeof r), 0);
-    CHECK_EQ_INT(run("{\"kind\":\"regex\",\"pattern\":\"ETA [0-9]{4}-[0-9]{2}\"}", NULL, r,
-                     sizeof r), 1);
+    CHECK_EQ_INT(
+        run("{\"kind\":\"regex\",\"pattern\":\"ETA [0-9]{4}-[0-9]{2}\"}", NULL, r, sizeof r), 1);
     CHECK_EQ_INT(run("{\"kind\":\"regex\",\"pattern\":\"^ETA\"}", NULL, r, sizeof r), 0);
     CHECK_EQ_INT(run("{\"kind\":\"regex\",\"pattern\":\"(\"}", NULL, r, sizeof r), -1);
     CHECK(strstr(r, "regex /(/"));
     CHECK_EQ_INT(run("{\"kind\":\"equals\",\"value\":\"Order 1042 is in transit with UPS, ETA "
-                     "2026-12-01.\"}", NULL, r, sizeof r), 1);
+                     "2026-12-01.\"}",
+                     NULL, r, sizeof r),
+                 1);
     CHECK_EQ_INT(run("{\"kind\":\"equals\",\"value\":\"Order 1042\"}", NULL, r, sizeof r), 0);
-    CHECK_EQ_INT(run("{\"kind\":\"json_schema\",\"schema\":{\"type\":\"object\"}}", NULL, r,
-                     sizeof r), 0);
+    CHECK_EQ_INT(
+        run("{\"kind\":\"json_schema\",\"schema\":{\"type\":\"object\"}}", NULL, r, sizeof r), 0);
     CHECK(strstr(r, "not JSON"));
 }
 
@@ -87,19 +90,27 @@ static void test_trajectory_checks(void)
     char r[300];
     CHECK_EQ_INT(run("{\"kind\":\"tool_called\",\"name\":\"lookup_order\"}", NULL, r, sizeof r), 1);
     CHECK_EQ_INT(run("{\"kind\":\"tool_called\",\"name\":\"lookup_order\",\"args\":"
-                     "{\"order_id\":\"1042\"}}", NULL, r, sizeof r), 1);
+                     "{\"order_id\":\"1042\"}}",
+                     NULL, r, sizeof r),
+                 1);
     CHECK_EQ_INT(run("{\"kind\":\"tool_called\",\"name\":\"lookup_order\",\"args\":"
-                     "{\"order_id\":\"1043\"}}", NULL, r, sizeof r), 0);
+                     "{\"order_id\":\"1043\"}}",
+                     NULL, r, sizeof r),
+                 0);
     CHECK(strstr(r, "never with these arguments"));
-    CHECK_EQ_INT(run("{\"kind\":\"tool_called\",\"name\":\"create_ticket\"}", NULL, r, sizeof r), 0);
+    CHECK_EQ_INT(run("{\"kind\":\"tool_called\",\"name\":\"create_ticket\"}", NULL, r, sizeof r),
+                 0);
     CHECK(strstr(r, "never called"));
-    CHECK_EQ_INT(run("{\"kind\":\"tool_not_called\",\"name\":\"create_ticket\"}", NULL, r,
-                     sizeof r), 1);
-    CHECK_EQ_INT(run("{\"kind\":\"tool_not_called\",\"name\":\"search_kb\"}", NULL, r, sizeof r), 0);
+    CHECK_EQ_INT(
+        run("{\"kind\":\"tool_not_called\",\"name\":\"create_ticket\"}", NULL, r, sizeof r), 1);
+    CHECK_EQ_INT(run("{\"kind\":\"tool_not_called\",\"name\":\"search_kb\"}", NULL, r, sizeof r),
+                 0);
     CHECK_EQ_INT(run("{\"kind\":\"tool_order\",\"names\":[\"lookup_order\",\"search_kb\"]}", NULL,
-                     r, sizeof r), 1);
+                     r, sizeof r),
+                 1);
     CHECK_EQ_INT(run("{\"kind\":\"tool_order\",\"names\":[\"search_kb\",\"lookup_order\"]}", NULL,
-                     r, sizeof r), 0);
+                     r, sizeof r),
+                 0);
 }
 
 static void test_limit_checks(void)
@@ -119,9 +130,11 @@ static void test_similarity(void)
 {
     char r[300];
     CHECK_EQ_INT(run("{\"kind\":\"similar\",\"threshold\":0.5}",
-                     "Order 1042 is in transit with UPS, ETA 2026-12-01.", r, sizeof r), 1);
+                     "Order 1042 is in transit with UPS, ETA 2026-12-01.", r, sizeof r),
+                 1);
     CHECK_EQ_INT(run("{\"kind\":\"similar\",\"threshold\":0.5}",
-                     "Our return policy allows returns within thirty days.", r, sizeof r), 0);
+                     "Our return policy allows returns within thirty days.", r, sizeof r),
+                 0);
     CHECK_EQ_INT(run("{\"kind\":\"similar\",\"threshold\":0.5}", NULL, r, sizeof r), -1);
     CHECK(strstr(r, "expected"));
 }
@@ -150,8 +163,8 @@ static void test_judge_reply(void)
 {
     int pass = -1;
     char r[300];
-    CHECK_EQ_INT(eval_judge_parse("{\"pass\": true, \"reason\": \"gives the id\"}", &pass, r,
-                                  sizeof r), 0);
+    CHECK_EQ_INT(
+        eval_judge_parse("{\"pass\": true, \"reason\": \"gives the id\"}", &pass, r, sizeof r), 0);
     CHECK_EQ_INT(pass, 1);
     CHECK(strstr(r, "gives the id"));
     CHECK_EQ_INT(eval_judge_parse("yes it passes", &pass, r, sizeof r), ERR_PROTO);
@@ -220,7 +233,8 @@ static void test_prompt_render(void)
     char *out = NULL, err[300];
     json_object *vars = json_tokener_parse("{\"name\": \"Ava\"}"),
                 *defs = json_tokener_parse("{\"store\": \"Acme\", \"name\": \"x\"}");
-    CHECK_EQ_INT(prompt_render("Hi {{ name }} of {{store}}.", vars, defs, &out, err, sizeof err), 0);
+    CHECK_EQ_INT(prompt_render("Hi {{ name }} of {{store}}.", vars, defs, &out, err, sizeof err),
+                 0);
     CHECK_EQ_STR(out, "Hi Ava of Acme.");
     free(out);
     out = NULL;
@@ -261,13 +275,13 @@ static const char *write_tmp(const char *name, const char *text)
 static void test_eval_files(void)
 {
     char err[1024];
-    const char *p = write_tmp(
-        "ok.eval.lua",
-        "return { agent = 'a.lua', cases = {\n"
-        " { id = 'one', input = 'Where is order 1042?', assert = { contains('UPS'),\n"
-        "   function(out, run) return #out > 0, 1, 'non-empty' end },\n"
-        "   variants = { 'typos', 'casing', paraphrases = { 'Status of 1042?' } } },\n"
-        " { input = 'hi', expected = 'hello there' } } }\n");
+    const char *p =
+        write_tmp("ok.eval.lua",
+                  "return { agent = 'a.lua', cases = {\n"
+                  " { id = 'one', input = 'Where is order 1042?', assert = { contains('UPS'),\n"
+                  "   function(out, run) return #out > 0, 1, 'non-empty' end },\n"
+                  "   variants = { 'typos', 'casing', paraphrases = { 'Status of 1042?' } } },\n"
+                  " { input = 'hi', expected = 'hello there' } } }\n");
     eval_t *e = eval_load(p, err, sizeof err);
     CHECK(e);
     if (e) {
@@ -305,9 +319,33 @@ static void test_eval_files(void)
          "used by another case"},
         {"return { agent = 'a', cases = { { input = 'x' } } }", "give assert"},
         {"return { agent = 'a', cases = { { input = 'x', assert = { contains('a') },"
-         " variants = { 'shouting' } } } }", "\"shouting\" is not a variant"},
+         " variants = { 'shouting' } } } }",
+         "\"shouting\" is not a variant"},
         {"return { agent = 'a', gate = { max_fun = 1 }, cases = {} }", "gate.max_fun"},
     };
+    /* JSONL cases beside a Lua config; errors name the file and line */
+    char jl[256], cfg[512];
+    snprintf(jl, sizeof jl, "%s",
+             write_tmp("cases.jsonl",
+                       "{\"id\": \"j1\", \"input\": \"x\", \"assert\": [{\"kind\": \"contains\", "
+                       "\"value\": \"a\"}],"
+                       " \"variants\": [\"casing\"], \"paraphrases\": [\"y\"]}\n\n"
+                       "{\"id\": \"j2\", \"input\": \"z\", \"expected\": \"zz\"}\n"));
+    snprintf(cfg, sizeof cfg, "return { agent = 'a.lua', cases_file = '%s' }", jl);
+    char evp[256];
+    snprintf(evp, sizeof evp, "%s", write_tmp("jl.eval.lua", cfg));
+    p = evp;
+    e = eval_load(p, err, sizeof err);
+    CHECK(e && eval_case_count(e) == 4);
+    if (e)
+        CHECK_EQ_STR(e->cases[2].id, "j1~p1");
+    eval_free(e);
+    write_tmp("cases.jsonl",
+              "{\"id\": \"j1\", \"input\": \"x\", \"expected\": \"y\"}\n{\"id\": \"j2\",}\n");
+    e = eval_load(p, err, sizeof err);
+    CHECK(!e && strstr(err, "cases.jsonl:2: invalid JSON"));
+    unlink(p);
+    unlink(jl);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         p = write_tmp("bad.eval.lua", bad[i].text);
         e = eval_load(p, err, sizeof err);
@@ -391,9 +429,13 @@ static void test_stats_over_a_store(void)
     /* 10 runs: 8 done, 1 failed (max_steps), 1 cancelled; latency 100..1000 ms */
     for (int i = 0; i < 10; i++)
         add_run(st, i, i < 7 ? "support" : "other",
-                i == 3 ? "failed" : i == 4 ? "cancelled" : "done",
-                i == 3 ? "max_steps" : i == 4 ? "cancelled" : "", 100 * (i + 1), ms2, att2, cache2,
-                2, t2, i == 0 ? ok2 : okok, 2);
+                i == 3   ? "failed"
+                : i == 4 ? "cancelled"
+                         : "done",
+                i == 3   ? "max_steps"
+                : i == 4 ? "cancelled"
+                         : "",
+                100 * (i + 1), ms2, att2, cache2, 2, t2, i == 0 ? ok2 : okok, 2);
     json_object *out = NULL;
     stats_query_t q = {0};
     CHECK_EQ_INT(stats_collect(st, &q, &out, err, sizeof err), 0);
