@@ -161,6 +161,17 @@ echo "$res" | grep -q '"count":2' && echo "$ev" | grep -q 'kb.search h: query em
     || fail "retrieve over HTTP" "$out $res $ev $(cat "$TMP/err")"
 stop_fake
 
+# int8 vectors of a dimension that is not a multiple of the scan's 16-wide blocks (the tail)
+start_fake --embed-dim 40
+out=$(OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" "$AGENTD" kb add h8 "$D" --embedder openai:emb-small \
+    --quant int8 --kb-db "$KB" --json 2>"$TMP/err")
+r=$(OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" "$AGENTD" kb search h8 "failover follower 4 promoted election" \
+    --mode vector --kb-db "$KB" --json 2>>"$TMP/err")
+[ "$(sqlite3 "$KB" "SELECT dim || ' ' || quant FROM kb WHERE name='h8'")" = "40 int8" ] \
+    && [ "$(get "$r" "['vector']['results'][0]['source']")" = "$D/t4.md" ] \
+    && ok "int8 vectors of dimension 40: the right hit" || fail "int8 dim 40" "$out $r $(cat "$TMP/err")"
+stop_fake
+
 # a refused key is not retried, and the message does not echo it
 start_fake --embed-dim 48 --require-key other-key
 printf '# Auth\n\nKeys.\n' >"$D/a1.md"

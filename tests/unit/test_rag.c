@@ -416,6 +416,27 @@ static void test_int8_and_eval(void)
     CHECK_EQ_INT(rag_search(r, "q", &q, &h, err, sizeof err), 0);
     CHECK(h.n >= 1 && strstr(h.v[0].path, "wal.md"));
     CHECK(h.n >= 1 && h.v[0].score > 0.1 && h.v[0].score <= 1.0);
+    /* the scan kernel's score is the int8 dot product of the stored row and the query */
+    if (h.n >= 1) {
+        float qv[128];
+        rag_embed_offline(q.text, 128, qv);
+        sqlite3_stmt *s = NULL;
+        CHECK_EQ_INT(sqlite3_prepare_v2(r->db, "SELECT vec FROM kb_chunks WHERE id = ?1", -1, &s,
+                                        NULL),
+                     SQLITE_OK);
+        sqlite3_bind_int64(s, 1, h.v[0].chunk_id);
+        CHECK_EQ_INT(sqlite3_step(s), SQLITE_ROW);
+        CHECK_EQ_INT(sqlite3_column_bytes(s, 0), 128);
+        const int8_t *row = sqlite3_column_blob(s, 0);
+        int32_t dot = 0;
+        for (int i = 0; row && i < 128; i++) {
+            float x = qv[i] * 127.0f;
+            int8_t qi = (int8_t)(x > 127 ? 127 : x < -127 ? -127 : (x >= 0 ? x + 0.5f : x - 0.5f));
+            dot += (int32_t)row[i] * qi;
+        }
+        CHECK(fabs(h.v[0].score - (double)((float)dot * (1.0f / (127.0f * 127.0f)))) < 1e-6);
+        sqlite3_finalize(s);
+    }
     rag_hits_clear(&h);
     write_file("q.jsonl", "{\"q\": \"readers block writers?\", \"pages\": [\"wal.md\"]}\n"
                           "{\"q\": \"cascading deletes\", \"pages\": [\"docs/fk.md\"]}\n");
