@@ -13,7 +13,7 @@
  * use and kept by the tools registry (its vectors and postings stay loaded between calls).
  * The search runs synchronously on the loop thread: a keyword, vector or hybrid query over
  * 100,000 chunks takes a few milliseconds, but the first one in a process loads the KB
- * (about 2 s per 100,000 chunks), and a KB embedded over HTTP blocks the loop for the
+ * (2-6 s per 100,000 chunks), and a KB embedded over HTTP blocks the loop for the
  * query's embedding round trip (docs/rag.md); that embedding's tokens and price are logged
  * into the run's trace.
  */
