@@ -359,6 +359,9 @@ static void test_bm25_as_fts5(void)
     char p[160], err[512] = "";
     snprintf(p, sizeof p, "%s/bm", dir);
     mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/gap", dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/bm", dir);
     unsigned seed = 7;
     for (int d = 0; d < 12; d++) {
         char name[64], text[4096];
@@ -396,6 +399,38 @@ static void test_bm25_as_fts5(void)
         found += strstr(h.v[i].path, "d05.md") && strstr(h.v[i].text, "snapshot of a replica");
     CHECK_EQ_INT(found, 1);
     rag_hits_clear(&h);
+
+    /* A KB whose chunk ids are spread thin (another KB's thousands of chunks between them):
+     * rows are found by binary search instead of the direct map. */
+    write_file("gap/a.md", "# Alpha\n\nquorum snapshot replica leader\n\n## Beta\n\nvacuum index\n");
+    write_file("gap/b.md", "# Delta\n\nquorum journal\n");
+    static char big[400000];
+    size_t o = 0;
+    for (int w = 0; w < 42000 && o + 16 < sizeof big; w++)
+        o += (size_t)snprintf(big + o, sizeof big - o, "%s ", words[w % 15]);
+    write_file("filler.txt", big);
+    char ga[160], fp[160];
+    snprintf(ga, sizeof ga, "%s/gap", dir);
+    snprintf(fp, sizeof fp, "%s/filler.txt", dir);
+    const char *pa[1] = {ga}, *pf[1] = {fp};
+    rag_kb_opts_t fo = {.strategy = "fixed", .size = 8, .overlap = 0};
+    rag_add_opts_t fao = {.kb = &fo};
+    CHECK_EQ_INT(rag_add(r, "gap", pa, 1, NULL, &st, err, sizeof err), 0);
+    CHECK_EQ_INT(rag_add(r, "filler", pf, 1, &fao, &st, err, sizeof err), 0);
+    CHECK(st.chunks > 5000);
+    write_file("gap/b.md", "# Delta\n\nquorum journal cursor trigger\n");
+    CHECK_EQ_INT(rag_add(r, "gap", pa, 1, NULL, &st, err, sizeof err), 0);
+    CHECK_EQ_INT(st.updated, 1);
+    sqlite3_stmt *sp = NULL;
+    CHECK_EQ_INT(sqlite3_prepare_v2(r->db,
+                                    "SELECT max(c.id) - min(c.id), count(*) FROM kb_chunks c "
+                                    "JOIN kb k ON k.id = c.kb_id WHERE k.name = 'gap'",
+                                    -1, &sp, NULL),
+                 SQLITE_OK);
+    CHECK(sqlite3_step(sp) == SQLITE_ROW &&
+          sqlite3_column_int64(sp, 0) > 8 * sqlite3_column_int64(sp, 1) + 4096);
+    sqlite3_finalize(sp);
+    check_bm25_as_sql(r, "gap", "quorum cursor", "\"quorum\" OR \"cursor\"", NULL);
     rag_close(r);
 }
 
