@@ -5,6 +5,7 @@
 #include "serve_cli.h"
 
 #include "cli.h"
+#include "eval/stats.h"
 #include "server/server.h"
 #include "server/server_int.h"
 #include "store.h"
@@ -37,12 +38,17 @@ static const char *const help_text =
     "  --max-connections N    open client connections; past it 429 (default 1024)\n"
     "  --max-runs N           runs in flight; past it POST /v1/runs is 429 with Retry-After\n"
     "                         (default 1000)\n"
-    "  --timeout S            idle read/write timeout of a connection: slow clients are cut\n"
-    "                         (default 30)\n"
+    "  --timeout S            idle read/write timeout of a connection, and the longest a new\n"
+    "                         connection may take to send its first request: slow-loris\n"
+    "                         clients are cut (default 30)\n"
     "  --wait-timeout S       longest a wait=true request is held; then the run's current\n"
     "                         state is returned (default 300)\n"
     "  --drain-timeout S      SIGTERM: longest wait for runs in flight (default 10)\n"
     "  --port-file PATH       write the port once listening (for scripts and tests)\n"
+    "  --stats-window DUR     /metrics' agentd_stats_* gauges (the `agentd stats` figures by\n"
+    "                         agent) cover runs created this recently (default 1h; off:\n"
+    "                         none). Computed on the loop, ~0.1 ms per run in the window,\n"
+    "                         at most every 15 s\n"
     "  --routes               print every route (METHOD PATH) and exit\n"
     "  --help                 this text\n"
     "\n"
@@ -107,6 +113,18 @@ int serve_cli_main(int argc, char **argv)
         OPT("--tools") { o.tools_dir = val; continue; }
         OPT("--cache") { o.cache_mode = val; continue; }
         OPT("--port-file") { o.port_file = val; continue; }
+        OPT("--stats-window") {
+            if (!strcmp(val, "off")) {
+                o.stats_window_ns = 0;
+                continue;
+            }
+            if ((o.stats_window_ns = stats_parse_duration(val)) <= 0) {
+                fprintf(stderr, "agentd serve: --stats-window: expected a duration such as "
+                        "15m, 1h, 7d, got \"%s\"\n", val);
+                return CLI_USAGE;
+            }
+            continue;
+        }
         OPT("--durability") {
             if (!strcmp(val, "full"))
                 o.durability = STORE_DURABLE_FULL;

@@ -34,6 +34,7 @@ void server_opts_default(server_opts_t *o)
     o->timeout_s = 30;
     o->drain_s = 10;
     o->wait_s = 300;
+    o->stats_window_ns = 3600ll * 1000000000ll;
 }
 
 /* ---- agents ------------------------------------------------------------------------ */
@@ -55,9 +56,9 @@ static int apply_limits(agent_t *a, json_object *limits, char *errbuf, size_t er
         int is_num = is_int || json_object_is_type(v, json_type_double);
         double d = is_num ? json_object_get_double(v) : 0;
         if (!is_num || d < 0 || (strcmp(k, "deadline_s") && strcmp(k, "max_cost_usd") && !is_int))
-            return err_set(errbuf, errlen, ERR_INVAL, "options.limits.%s: expected a %s >= 0",
-                           k, strcmp(k, "deadline_s") && strcmp(k, "max_cost_usd") ? "integer"
-                                                                                  : "number");
+            return err_set(errbuf, errlen, ERR_INVAL, "options.limits.%s: expected a %s >= 0", k,
+                           strcmp(k, "deadline_s") && strcmp(k, "max_cost_usd") ? "integer"
+                                                                                : "number");
         double cur;
         if (!strcmp(k, "max_steps"))
             cur = a->max_steps;
@@ -72,11 +73,13 @@ static int apply_limits(agent_t *a, json_object *limits, char *errbuf, size_t er
         else
             return err_set(errbuf, errlen, ERR_INVAL,
                            "options.limits.%s: unknown limit (max_steps, max_tool_calls, "
-                           "deadline_s, max_tokens, max_cost_usd)", k);
+                           "deadline_s, max_tokens, max_cost_usd)",
+                           k);
         if (d > cur)
             return err_set(errbuf, errlen, ERR_INVAL,
                            "options.limits.%s: %g is above the agent's %g; a request may only "
-                           "lower a limit", k, d, cur);
+                           "lower a limit",
+                           k, d, cur);
         if (!strcmp(k, "max_steps"))
             a->max_steps = (int)d;
         else if (!strcmp(k, "max_tool_calls"))
@@ -98,23 +101,23 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-const agent_t *srv_agent_for(srv_t *s, const char *agent_path, json_object *options,
-                             char *errbuf, size_t errlen)
+const agent_t *srv_agent_for(srv_t *s, const char *agent_path, json_object *options, char *errbuf,
+                             size_t errlen)
 {
     const sagent_t *base = NULL;
     for (size_t i = 0; i < s->nagents && !base; i++)
         if (!strcmp(s->agents[i].a->path, agent_path))
             base = &s->agents[i];
     if (!base) {
-        err_set(errbuf, errlen, ERR_NOTFOUND, "%s is not an agent this server serves",
-                agent_path);
+        err_set(errbuf, errlen, ERR_NOTFOUND, "%s is not an agent this server serves", agent_path);
         return NULL;
     }
     json_object *limits = jx_get(options, "limits");
     if (!limits || !json_object_object_length(limits))
         return base->a;
     if (json_object_object_length(limits) > 5) {
-        err_set(errbuf, errlen, ERR_INVAL, "options.limits: at most the 5 limits max_steps, "
+        err_set(errbuf, errlen, ERR_INVAL,
+                "options.limits: at most the 5 limits max_steps, "
                 "max_tool_calls, deadline_s, max_tokens, max_cost_usd");
         return NULL;
     }
@@ -147,8 +150,10 @@ const agent_t *srv_agent_for(srv_t *s, const char *agent_path, json_object *opti
     svariant_t *v = NULL;
     agent_t *a = NULL;
     if (s->nvariants >= SRV_MAX_VARIANTS) {
-        err_set(errbuf, errlen, ERR_LIMIT, "options.limits: more than %d distinct limit sets "
-                "in this process; reuse one", SRV_MAX_VARIANTS);
+        err_set(errbuf, errlen, ERR_LIMIT,
+                "options.limits: more than %d distinct limit sets "
+                "in this process; reuse one",
+                SRV_MAX_VARIANTS);
         goto fail;
     }
     if (!(a = agent_load(agent_path, errbuf, errlen)))
@@ -186,7 +191,7 @@ static char **list_agents(const char *dir, size_t *n, char *errbuf, size_t errle
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
         if (len < 5 || strcmp(e->d_name + len - 4, ".lua") || e->d_name[0] == '.' ||
-            len - 4 >= sizeof ((sagent_t *)0)->name)
+            len - 4 >= sizeof((sagent_t *)0)->name)
             continue;
         char **nv = realloc(v, (cnt + 1) * sizeof *nv);
         if (!nv)
@@ -234,7 +239,9 @@ static int open_runtime(srv_t *s, char *errbuf, size_t errlen)
         .cache_mode = s->o.cache_mode,
         .durability = s->o.durability,
         .quiet_model_note = 1,
-        .obs = {.ud = s, .on_event = swatch_on_event, .on_text = swatch_on_text,
+        .obs = {.ud = s,
+                .on_event = swatch_on_event,
+                .on_text = swatch_on_text,
                 .on_end = swatch_on_end},
     };
     /* An agent that cannot be loaded here (a bad file, an MCP server not installed) is
@@ -267,11 +274,12 @@ static int open_runtime(srv_t *s, char *errbuf, size_t errlen)
         /* One model client serves every agent: their endpoints must agree. */
         if (sa->a && i > first && sa->a->endpoints &&
             !json_object_equal(sa->a->endpoints, s->p.agent->endpoints))
-            snprintf(err, sizeof err, "%s: endpoints differ from %s's; agentd serve uses one "
-                     "set of model endpoints for all the agents of a folder", paths[i],
-                     paths[first]);
-        else if (sa->a && (i == first || !proc_add_agent(&s->p, sa->a, s->o.tools_dir, err,
-                                                         sizeof err))) {
+            snprintf(err, sizeof err,
+                     "%s: endpoints differ from %s's; agentd serve uses one "
+                     "set of model endpoints for all the agents of a folder",
+                     paths[i], paths[first]);
+        else if (sa->a &&
+                 (i == first || !proc_add_agent(&s->p, sa->a, s->o.tools_dir, err, sizeof err))) {
             s->nagents++;
             continue;
         }
@@ -323,8 +331,8 @@ static void resume_orphans(srv_t *s)
         store_api_run_t ar;
         json_object *opts = NULL;
         if (store_api_get(s->p.st, o.ids[i], &ar) == 0) {
-            if (ar.options && schema_parse_json(ar.options, strlen(ar.options), &opts, err,
-                                                sizeof err))
+            if (ar.options &&
+                schema_parse_json(ar.options, strlen(ar.options), &opts, err, sizeof err))
                 opts = NULL;
             store_api_clear(&ar);
         }
@@ -345,6 +353,7 @@ static void on_tick(void *arg)
     srv_t *s = arg;
     s->tick = NULL;
     s->last_tick_ns = loop_mono_ns();
+    srv_http_sweep(s, 0);
     if (loop_after(s->p.lp, 1000, on_tick, s, &s->tick))
         s->tick = NULL; /* /readyz then reports the loop as stalled: a true alarm */
 }
@@ -397,7 +406,8 @@ int server_main(const server_opts_t *o)
     if (s->o.token && !*s->o.token)
         s->o.token = NULL;
     if (!is_loopback(s->o.listen) && !s->o.token) {
-        fprintf(stderr, "agentd serve: --listen %s is not a loopback address: set "
+        fprintf(stderr,
+                "agentd serve: --listen %s is not a loopback address: set "
                 "AGENTD_API_TOKEN so that every request must carry it (refusing to start)\n",
                 s->o.listen);
         free(s);
@@ -441,13 +451,16 @@ int server_main(const server_opts_t *o)
     event_base_loop(loop_base(s->p.lp), EVLOOP_NONBLOCK);
     size_t left = machine_active(s->p.m);
     if (s->draining)
-        fprintf(stderr, "agentd serve: stopped; %zu unfinished run%s committed for the next "
-                "serve to resume\n", left, left == 1 ? "" : "s");
+        fprintf(stderr,
+                "agentd serve: stopped; %zu unfinished run%s committed for the next "
+                "serve to resume\n",
+                left, left == 1 ? "" : "s");
 out:
     loop_timer_cancel(s->tick);
     loop_timer_cancel(s->drain_timer);
     if (s->http)
         evhttp_free(s->http);
+    srv_http_sweep(s, 1);
     proc_close(&s->p);
     for (size_t i = 0; i < s->nagents; i++)
         if (s->agents[i].owned)
@@ -460,6 +473,7 @@ out:
         free(v);
     }
     smetrics_free(s->mx);
+    json_object_put(s->stats);
     free(s);
     return code;
 }

@@ -11,22 +11,23 @@
 #include <stddef.h>
 
 typedef struct server_opts {
-    const char *listen;     /* HOST:PORT; default 127.0.0.1:8080 (PORT 0: any free port) */
-    const char *agents_dir; /* the agents a request may name (*.lua); default "agents" */
-    const char *db_path;    /* NULL: cli_db_path default */
-    const char *traces_dir; /* NULL: beside the database */
-    const char *tools_dir;  /* extra tools folder, or NULL */
-    const char *cache_mode; /* model response cache, or NULL */
-    int durability;         /* STORE_DURABLE_* */
-    const char *token;      /* bearer token every /v1 and /metrics request must carry, or NULL */
-    long max_body;          /* bytes of a request body */
-    long max_headers;       /* bytes of a request's headers */
-    int max_conns;          /* open client connections */
-    int max_runs;           /* runs in flight in this process */
-    int timeout_s;          /* idle read/write timeout of a connection */
-    int drain_s;            /* SIGTERM: longest wait for runs in flight before exiting */
-    int wait_s;             /* longest a wait=true request is held */
-    const char *port_file;  /* write the bound port here once listening (tests, scripts) */
+    const char *listen;      /* HOST:PORT; default 127.0.0.1:8080 (PORT 0: any free port) */
+    const char *agents_dir;  /* the agents a request may name (*.lua); default "agents" */
+    const char *db_path;     /* NULL: cli_db_path default */
+    const char *traces_dir;  /* NULL: beside the database */
+    const char *tools_dir;   /* extra tools folder, or NULL */
+    const char *cache_mode;  /* model response cache, or NULL */
+    int durability;          /* STORE_DURABLE_* */
+    const char *token;       /* bearer token every /v1 and /metrics request must carry, or NULL */
+    long max_body;           /* bytes of a request body */
+    long max_headers;        /* bytes of a request's headers */
+    int max_conns;           /* open client connections */
+    int max_runs;            /* runs in flight in this process */
+    int timeout_s;           /* idle read/write timeout of a connection */
+    int drain_s;             /* SIGTERM: longest wait for runs in flight before exiting */
+    int wait_s;              /* longest a wait=true request is held */
+    const char *port_file;   /* write the bound port here once listening (tests, scripts) */
+    int64_t stats_window_ns; /* /metrics' agentd_stats_* gauges cover runs this recent */
 } server_opts_t;
 
 /* Defaults for every field. */

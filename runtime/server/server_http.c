@@ -10,6 +10,7 @@
 #include "schema/schema.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -18,12 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 typedef struct sroute {
     const char *method;
     const char *path; /* "{id}" matches one segment */
     void (*fn)(sctx_t *c);
-    int auth;         /* needs the bearer token when one is configured */
+    int auth; /* needs the bearer token when one is configured */
 } sroute_t;
 
 static const sroute_t routes[SR__COUNT] = {
@@ -56,15 +58,14 @@ const char *srv_route_path(sroute_id_t r)
 
 static void count(sctx_t *c, int status)
 {
-    smetrics_http(c->s->mx, c->route, status,
-                  (double)(loop_mono_ns() - c->t0) / 1e9);
+    smetrics_http(c->s->mx, c->route, status, (double)(loop_mono_ns() - c->t0) / 1e9);
 }
 
 void srv_reply_json(sctx_t *c, int status, json_object *body)
 {
     struct evbuffer *b = evbuffer_new();
-    const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
-                                                                       JSON_C_TO_STRING_NOSLASHESCAPE)
+    const char *text = body ? json_object_to_json_string_ext(
+                                  body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
                             : "{}";
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", "application/json");
@@ -96,8 +97,10 @@ json_object *srv_body_object(sctx_t *c)
     struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
     size_t n = evbuffer_get_length(in);
     if (n > (size_t)c->s->o.max_body) {
-        srv_reply_error(c, 413, "request_too_large", "the body is %zu bytes; the limit is %ld "
-                        "(--max-body)", n, c->s->o.max_body);
+        srv_reply_error(c, 413, "request_too_large",
+                        "the body is %zu bytes; the limit is %ld "
+                        "(--max-body)",
+                        n, c->s->o.max_body);
         return NULL;
     }
     if (n == 0)
@@ -171,6 +174,62 @@ sconn_t *srv_conn_of(sctx_t *c)
     return k;
 }
 
+/* ---- every accepted connection ----------------------------------------------------- */
+
+static struct bufferevent *on_accept(struct event_base *base, void *arg)
+{
+    srv_t *s = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    sguard_t *g = bev ? calloc(1, sizeof *g) : NULL;
+    if (!g)
+        return bev; /* NULL: evhttp makes its own; untracked either way */
+    bufferevent_incref(bev);
+    g->bev = bev;
+    g->born_ns = loop_mono_ns();
+    g->next = s->guards;
+    s->guards = g;
+    s->nguards++;
+    return bev;
+}
+
+void srv_http_sweep(srv_t *s, int all)
+{
+    uint64_t now = loop_mono_ns(), limit = (uint64_t)s->o.timeout_s * 1000000000ull;
+    for (sguard_t **pg = &s->guards; *pg;) {
+        sguard_t *g = *pg;
+        bufferevent_data_cb rd, wr;
+        bufferevent_event_cb ev;
+        void *arg;
+        /* evhttp keeps an event callback on every bufferevent it owns; bufferevent_free
+         * clears them all, so none means it is done with this one */
+        bufferevent_getcb(g->bev, &rd, &wr, &ev, &arg);
+        if (all || (!rd && !wr && !ev)) {
+            *pg = g->next;
+            bufferevent_decref(g->bev); /* closes the socket if evhttp has let it go */
+            free(g);
+            s->nguards--;
+            continue;
+        }
+        if (!g->served && !g->cut && now - g->born_ns > limit) {
+            evutil_socket_t fd = bufferevent_getfd(g->bev);
+            if (fd >= 0)
+                shutdown(fd, SHUT_RDWR); /* evhttp sees the end and frees it */
+            g->cut = 1;
+        }
+        pg = &g->next;
+    }
+}
+
+static void mark_served(srv_t *s, struct evhttp_connection *evc)
+{
+    struct bufferevent *bev = evc ? evhttp_connection_get_bufferevent(evc) : NULL;
+    for (sguard_t *g = s->guards; g && bev; g = g->next)
+        if (g->bev == bev) {
+            g->served = 1;
+            return;
+        }
+}
+
 /* ---- dispatch ---------------------------------------------------------------------- */
 
 /* Does path match the template? Copies the {id} segment into id. */
@@ -240,12 +299,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     int known = 0;
     for (sconn_t *k = s->conns; k && !known; k = k->next)
         known = k->evc == evc;
-    if (!known && s->nconns >= s->o.max_conns) {
+    mark_served(s, evc);
+    if (!known && s->nguards > s->o.max_conns)
+        srv_http_sweep(s, 0); /* count only connections still open */
+    if (!known && s->nguards > s->o.max_conns) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
         srv_reply_error(&c, 429, "too_many_connections",
                         "%d connections are open; the limit is %d (--max-connections)",
-                        s->nconns, s->o.max_conns);
+                        s->nguards - 1, s->o.max_conns);
         return;
     }
     if (!srv_conn_of(&c)) {
@@ -268,10 +330,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         c.route = (sroute_id_t)r;
         snprintf(c.id, sizeof c.id, "%s", id);
         if (routes[r].auth && !authorized(s, req)) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                              "Bearer");
-            srv_reply_error(&c, 401, "unauthorized",
-                            "missing or wrong bearer token (Authorization: Bearer $AGENTD_API_TOKEN)");
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+            srv_reply_error(
+                &c, 401, "unauthorized",
+                "missing or wrong bearer token (Authorization: Bearer $AGENTD_API_TOKEN)");
             return;
         }
         if (s->draining && routes[r].auth) {
@@ -291,8 +353,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                          *allow ? ", " : "", routes[r].method);
         }
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-        srv_reply_error(&c, 405, "method_not_allowed", "%s %s: allowed: %s", method, path,
-                        allow);
+        srv_reply_error(&c, 405, "method_not_allowed", "%s %s: allowed: %s", method, path, allow);
         return;
     }
     srv_reply_error(&c, 404, "not_found", "no route %s %s (see docs/api.md)", method, path);
@@ -303,8 +364,7 @@ int srv_http_start(srv_t *s, char *errbuf, size_t errlen)
     char host[256];
     const char *colon = strrchr(s->o.listen, ':');
     if (!colon || colon == s->o.listen)
-        return err_set(errbuf, errlen, ERR_INVAL, "--listen %s: expected HOST:PORT",
-                       s->o.listen);
+        return err_set(errbuf, errlen, ERR_INVAL, "--listen %s: expected HOST:PORT", s->o.listen);
     snprintf(host, sizeof host, "%.*s", (int)(colon - s->o.listen), s->o.listen);
     char *end;
     long port = strtol(colon + 1, &end, 10);
@@ -325,10 +385,13 @@ int srv_http_start(srv_t *s, char *errbuf, size_t errlen)
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(s->http, on_request, s);
+    evhttp_set_bevcb(s->http, on_accept, s);
     s->sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
     if (!s->sock)
-        return err_set(errbuf, errlen, ERR_IO, "--listen %s: cannot listen there (in use, or "
-                       "not an address of this host)", s->o.listen);
+        return err_set(errbuf, errlen, ERR_IO,
+                       "--listen %s: cannot listen there (in use, or "
+                       "not an address of this host)",
+                       s->o.listen);
     struct sockaddr_storage ss;
     ev_socklen_t sl = sizeof ss;
     evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);

@@ -24,6 +24,7 @@ struct evhttp;
 struct evhttp_request;
 struct evhttp_connection;
 struct evhttp_bound_socket;
+struct bufferevent;
 
 typedef struct srv srv_t;
 typedef struct smetrics smetrics_t;
@@ -32,7 +33,7 @@ typedef struct smetrics smetrics_t;
 typedef struct sagent {
     char name[64];
     agent_t *a;
-    int owned;    /* 0 for the first, which is proc's own agent */
+    int owned; /* 0 for the first, which is proc's own agent */
 } sagent_t;
 
 /* An agent with a request's limits applied, shared by every run with the same ones and kept
@@ -51,10 +52,34 @@ typedef struct sconn {
     struct sconn *next, **pprev;
 } sconn_t;
 
+/* Every accepted connection, from its accept (evhttp's bufferevent callback) until evhttp
+ * has freed it: we hold a reference on its bufferevent so that we may look at it from the
+ * sweep, which drops the ones evhttp is done with and cuts those that have not sent a whole
+ * first request within --timeout (slow-loris clients that dribble their request head). */
+typedef struct sguard {
+    struct bufferevent *bev;
+    uint64_t born_ns;
+    int served; /* a whole request arrived on it */
+    int cut;    /* shut down by the sweep */
+    struct sguard *next;
+} sguard_t;
+
 /* Routes, for dispatch and for the metrics' route label (bounded). */
 typedef enum sroute_id {
-    SR_RUNS_CREATE, SR_RUNS_LIST, SR_RUN_GET, SR_RUN_EVENTS, SR_RUN_APPROVE, SR_RUN_DENY,
-    SR_RUN_CANCEL, SR_AGENTS, SR_CHAT, SR_METRICS, SR_HEALTHZ, SR_READYZ, SR_OTHER, SR__COUNT
+    SR_RUNS_CREATE,
+    SR_RUNS_LIST,
+    SR_RUN_GET,
+    SR_RUN_EVENTS,
+    SR_RUN_APPROVE,
+    SR_RUN_DENY,
+    SR_RUN_CANCEL,
+    SR_AGENTS,
+    SR_CHAT,
+    SR_METRICS,
+    SR_HEALTHZ,
+    SR_READYZ,
+    SR_OTHER,
+    SR__COUNT
 } sroute_id_t;
 
 /* One request being handled. */
@@ -77,15 +102,14 @@ typedef struct swatch {
     char run_id[17];
     sctx_t c;
     sconn_t *conn;
-    int started;         /* chunked reply under way */
-    int64_t last_seq;    /* SSE: the last event id sent */
-    buf_t text;          /* chat stream: the text sent so far */
-    char model[96];      /* chat: the model name to echo */
-    int64_t created;     /* chat: unix seconds */
-    loop_timer_t *timer; /* SSE heartbeat, or the wait=true limit */
-    struct swatch *next, **pprev; /* s->watches */
+    int64_t last_seq;               /* SSE: the last event id sent */
+    buf_t text;                     /* chat stream: the text sent so far */
+    char model[96];                 /* chat: the model name to echo */
+    int64_t created;                /* chat: unix seconds */
+    loop_timer_t *timer;            /* SSE heartbeat, or the wait=true limit */
+    struct swatch *next, **pprev;   /* s->watches */
     struct swatch *hnext, **hpprev; /* s->by_run[bucket of run_id] */
-    struct swatch *cnext;         /* conn->watches */
+    struct swatch *cnext;           /* conn->watches */
 } swatch_t;
 
 struct srv {
@@ -100,6 +124,8 @@ struct srv {
     int port;
     sconn_t *conns;
     int nconns;
+    sguard_t *guards; /* every open client connection */
+    int nguards;
     swatch_t *watches;
     swatch_t *by_run[SRV_WATCH_BUCKETS]; /* the same, by run id: an event visits its run's */
     int nstreams;
@@ -109,14 +135,16 @@ struct srv {
     int64_t draining_until_ns;
     loop_timer_t *tick;
     uint64_t last_tick_ns; /* the loop's heartbeat, for /readyz */
+    json_object *stats;    /* the last `agentd stats` figures /metrics served, or NULL */
+    uint64_t stats_at_ns;  /* when they were computed (loop_mono_ns) */
 };
 
 /* server.c */
 const sagent_t *srv_agent_find(srv_t *s, const char *name);
 /* The agent to drive run rec with: its own agent file, with the limits of the options the
  * API recorded (NULL: none). NULL when the agent is not one this server serves. */
-const agent_t *srv_agent_for(srv_t *s, const char *agent_path, json_object *options,
-                             char *errbuf, size_t errlen);
+const agent_t *srv_agent_for(srv_t *s, const char *agent_path, json_object *options, char *errbuf,
+                             size_t errlen);
 
 /* server_http.c: replies. Each ends the request and counts it in the metrics. body is
  * taken (freed). */
@@ -132,6 +160,9 @@ char *srv_query(sctx_t *c, const char *key);
 const char *srv_route_method(sroute_id_t r);
 const char *srv_route_path(sroute_id_t r);
 int srv_http_start(srv_t *s, char *errbuf, size_t errlen);
+/* Drop the connections evhttp has freed; cut those without a first request after
+ * --timeout. all: drop every one (at exit, after evhttp_free). */
+void srv_http_sweep(srv_t *s, int all);
 void srv_http_stop_accepting(srv_t *s);
 /* The sconn of a request's connection (registered on first use). */
 sconn_t *srv_conn_of(sctx_t *c);

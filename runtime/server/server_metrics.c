@@ -10,6 +10,8 @@
  */
 #include "server_int.h"
 
+#include "eval/stats.h"
+
 #include "jx.h"
 #include "loop.h"
 #include "machine.h"
@@ -24,10 +26,9 @@
 
 #define MAX_SERIES 256 /* per family: past this a new label set is dropped (and counted) */
 
-static const double bk_fast[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                 1, 2.5, 5, 10};
-static const double bk_slow[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-                                 60};
+static const double bk_fast[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                 0.25,  0.5,    1,     2.5,  5,     10};
+static const double bk_slow[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define NBK 13
 
 typedef struct series {
@@ -48,8 +49,22 @@ typedef struct family {
 } family_t;
 
 enum {
-    F_HTTP, F_HTTP_DUR, F_STARTED, F_FINISHED, F_TRANS, F_STEPS, F_MODEL, F_MODEL_DUR,
-    F_TOKENS, F_COST, F_RETRIES, F_TOOLS, F_TOOL_DUR, F_GUARD, F_DROPPED, F__COUNT
+    F_HTTP,
+    F_HTTP_DUR,
+    F_STARTED,
+    F_FINISHED,
+    F_TRANS,
+    F_STEPS,
+    F_MODEL,
+    F_MODEL_DUR,
+    F_TOKENS,
+    F_COST,
+    F_RETRIES,
+    F_TOOLS,
+    F_TOOL_DUR,
+    F_GUARD,
+    F_DROPPED,
+    F__COUNT
 };
 
 struct smetrics {
@@ -65,35 +80,52 @@ smetrics_t *smetrics_new(void)
         const char *name, *help, *type;
         const double *bk;
     } def[F__COUNT] = {
-        [F_HTTP] = {"agentd_http_requests_total", "HTTP requests answered, by route, method "
-                    "and status code.", "counter", NULL},
-        [F_HTTP_DUR] = {"agentd_http_request_duration_seconds", "Time from a request's "
-                        "arrival to its reply (streams: to their end).", "histogram", bk_fast},
-        [F_STARTED] = {"agentd_runs_started_total", "Runs this process started.", "counter",
-                       NULL},
-        [F_FINISHED] = {"agentd_runs_finished_total", "Runs this process drove to a terminal "
-                        "state, by state.", "counter", NULL},
-        [F_TRANS] = {"agentd_transitions_total", "State-machine transitions committed, by the "
-                     "state entered.", "counter", NULL},
+        [F_HTTP] = {"agentd_http_requests_total",
+                    "HTTP requests answered, by route, method "
+                    "and status code.",
+                    "counter", NULL},
+        [F_HTTP_DUR] = {"agentd_http_request_duration_seconds",
+                        "Time from a request's "
+                        "arrival to its reply (streams: to their end).",
+                        "histogram", bk_fast},
+        [F_STARTED] = {"agentd_runs_started_total", "Runs this process started.", "counter", NULL},
+        [F_FINISHED] = {"agentd_runs_finished_total",
+                        "Runs this process drove to a terminal "
+                        "state, by state.",
+                        "counter", NULL},
+        [F_TRANS] = {"agentd_transitions_total",
+                     "State-machine transitions committed, by the "
+                     "state entered.",
+                     "counter", NULL},
         [F_STEPS] = {"agentd_steps_total", "Steps (model turns) started.", "counter", NULL},
-        [F_MODEL] = {"agentd_model_calls_total", "Model calls, by provider, model and "
-                     "outcome.", "counter", NULL},
-        [F_MODEL_DUR] = {"agentd_model_call_duration_seconds", "Model call latency (all "
-                         "attempts), by provider, model and outcome.", "histogram", bk_slow},
-        [F_TOKENS] = {"agentd_tokens_total", "Model tokens, by type (input, output).",
-                      "counter", NULL},
+        [F_MODEL] = {"agentd_model_calls_total",
+                     "Model calls, by provider, model and "
+                     "outcome.",
+                     "counter", NULL},
+        [F_MODEL_DUR] = {"agentd_model_call_duration_seconds",
+                         "Model call latency (all "
+                         "attempts), by provider, model and outcome.",
+                         "histogram", bk_slow},
+        [F_TOKENS] = {"agentd_tokens_total", "Model tokens, by type (input, output).", "counter",
+                      NULL},
         [F_COST] = {"agentd_cost_usd_total", "Model cost in US dollars from the price table.",
                     "counter", NULL},
-        [F_RETRIES] = {"agentd_model_retries_total", "Model call attempts that failed and were "
-                       "retried or fell back, by provider and error type.", "counter", NULL},
-        [F_TOOLS] = {"agentd_tool_calls_total", "Tool calls ended, by tool and outcome.",
-                     "counter", NULL},
+        [F_RETRIES] = {"agentd_model_retries_total",
+                       "Model call attempts that failed and were "
+                       "retried or fell back, by provider and error type.",
+                       "counter", NULL},
+        [F_TOOLS] = {"agentd_tool_calls_total", "Tool calls ended, by tool and outcome.", "counter",
+                     NULL},
         [F_TOOL_DUR] = {"agentd_tool_call_duration_seconds", "Tool call duration, by tool.",
                         "histogram", bk_slow},
-        [F_GUARD] = {"agentd_guardrail_events_total", "Guardrail decisions (rejections, "
-                     "approvals asked and given), by name.", "counter", NULL},
-        [F_DROPPED] = {"agentd_metrics_dropped_series_total", "Label sets not recorded "
-                       "because a family reached its series limit.", "counter", NULL},
+        [F_GUARD] = {"agentd_guardrail_events_total",
+                     "Guardrail decisions (rejections, "
+                     "approvals asked and given), by name.",
+                     "counter", NULL},
+        [F_DROPPED] = {"agentd_metrics_dropped_series_total",
+                       "Label sets not recorded "
+                       "because a family reached its series limit.",
+                       "counter", NULL},
     };
     for (int i = 0; i < F__COUNT; i++) {
         mx->f[i].name = def[i].name;
@@ -194,10 +226,8 @@ void smetrics_http(smetrics_t *mx, sroute_id_t route, int status, double seconds
     char code[8];
     snprintf(code, sizeof code, "%d", status);
     const char *path = srv_route_path(route), *method = srv_route_method(route);
-    inc(mx, F_HTTP, (const char *const[]){"route", path, "method", method, "code", code, NULL},
-        1);
-    observe(mx, F_HTTP_DUR, (const char *const[]){"route", path, "method", method, NULL},
-            seconds);
+    inc(mx, F_HTTP, (const char *const[]){"route", path, "method", method, "code", code, NULL}, 1);
+    observe(mx, F_HTTP_DUR, (const char *const[]){"route", path, "method", method, NULL}, seconds);
 }
 
 void smetrics_run_end(smetrics_t *mx, const char *state)
@@ -234,8 +264,10 @@ void smetrics_event(smetrics_t *mx, json_object *ev)
         const char *model = attr(ev, "gen_ai.response.model");
         if (!model)
             model = attr(ev, "gen_ai.request.model");
-        const char *const l[] = {"provider", prov ? prov : "unknown", "model",
-                                 model ? model : "unknown", "outcome", status, NULL};
+        const char *const l[] = {"provider", prov ? prov : "unknown",
+                                 "model",    model ? model : "unknown",
+                                 "outcome",  status,
+                                 NULL};
         inc(mx, F_MODEL, l, 1);
         observe(mx, F_MODEL_DUR, l, attr_num(ev, "agentd.latency_ms") / 1000.0);
         inc(mx, F_TOKENS, (const char *const[]){"type", "input", NULL},
@@ -245,19 +277,20 @@ void smetrics_event(smetrics_t *mx, json_object *ev)
         inc(mx, F_COST, NULL, attr_num(ev, "gen_ai.usage.cost"));
     } else if (!strcmp(op, "retry")) {
         const char *prov = attr(ev, "gen_ai.provider.name"), *et = attr(ev, "error.type");
-        inc(mx, F_RETRIES, (const char *const[]){"provider", prov ? prov : "unknown",
-                                                 "error_type", et ? et : "unknown", NULL},
+        inc(mx, F_RETRIES,
+            (const char *const[]){"provider", prov ? prov : "unknown", "error_type",
+                                  et ? et : "unknown", NULL},
             1);
     } else if (!strcmp(op, "execute_tool") && !strcmp(phase, "end")) {
         const char *tool = attr(ev, "gen_ai.tool.name"), *st = attr(ev, "agentd.tool.state");
-        inc(mx, F_TOOLS, (const char *const[]){"tool", tool ? tool : "unknown", "outcome",
-                                               st ? st : status, NULL},
+        inc(mx, F_TOOLS,
+            (const char *const[]){"tool", tool ? tool : "unknown", "outcome", st ? st : status,
+                                  NULL},
             1);
         observe(mx, F_TOOL_DUR, (const char *const[]){"tool", tool ? tool : "unknown", NULL},
                 attr_num(ev, "agentd.duration_ms") / 1000.0);
     } else if (!strcmp(op, "guardrail")) {
-        inc(mx, F_GUARD, (const char *const[]){"name", jx_str_or(ev, "name", "unknown"), NULL},
-            1);
+        inc(mx, F_GUARD, (const char *const[]){"name", jx_str_or(ev, "name", "unknown"), NULL}, 1);
     }
 }
 
@@ -330,6 +363,76 @@ static long rss_bytes(void)
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
 }
 
+/* ---- the `agentd stats` figures of a window ------------------------------------------ */
+
+#define STATS_EVERY_NS (15ull * 1000000000ull) /* one pass over the window per 15 s at most */
+
+static void stats_gauge(buf_t *b, const char *name, const char *help, json_object *groups,
+                        const char *field, const char *sub, double scale)
+{
+    char h[200];
+    snprintf(h, sizeof h, "%s in the stats window (--stats-window), by agent (agentd stats).",
+             help);
+    head(b, name, "gauge", h);
+    for (size_t i = 0; i < json_object_array_length(groups); i++) {
+        json_object *g = json_object_array_get_idx(groups, i);
+        json_object *v = sub ? jx_get(jx_get(g, field), sub) : jx_get(g, field);
+        if (!v)
+            continue;
+        buf_adds(b, name);
+        buf_adds(b, "{agent=\"");
+        esc(b, jx_str_or(g, "key", ""));
+        buf_addf(b, "\"} %.17g\n", json_object_get_double(v) * scale);
+    }
+}
+
+/* The figures `agentd stats --by agent --since WINDOW` prints (eval/stats.h), as gauges:
+ * one pass over the window's runs, recomputed at most every 15 s so a scrape storm costs
+ * nothing more. */
+static void render_stats(srv_t *s, buf_t *b)
+{
+    uint64_t now = loop_mono_ns();
+    if (s->o.stats_window_ns <= 0)
+        return;
+    if (!s->stats || now - s->stats_at_ns > STATS_EVERY_NS) {
+        stats_query_t q = {.since_ns = (int64_t)loop_wall_ns() - s->o.stats_window_ns,
+                           .by = "agent"};
+        json_object *st = NULL;
+        char err[256];
+        if (stats_collect(s->p.st, &q, &st, err, sizeof err) == 0) {
+            json_object_put(s->stats);
+            s->stats = st;
+            s->stats_at_ns = now;
+        }
+    }
+    json_object *groups = jx_get(s->stats, "groups");
+    if (!groups)
+        return;
+    static const struct {
+        const char *name, *field, *sub, *help;
+        double scale;
+    } g[] = {
+        {"agentd_stats_runs", "runs", NULL, "Runs created", 1},
+        {"agentd_stats_error_ratio", "error_rate", NULL, "Failed over finished runs", 1},
+        {"agentd_stats_run_duration_p50_seconds", "run_latency_ms", "p50", "Median run duration",
+         1e-3},
+        {"agentd_stats_run_duration_p95_seconds", "run_latency_ms", "p95",
+         "95th percentile run duration", 1e-3},
+        {"agentd_stats_run_duration_p99_seconds", "run_latency_ms", "p99",
+         "99th percentile run duration", 1e-3},
+        {"agentd_stats_model_call_duration_p95_seconds", "model_latency_ms", "p95",
+         "95th percentile model call latency", 1e-3},
+        {"agentd_stats_cost_per_run_usd", "cost_per_run_usd", NULL, "Mean model cost per run", 1},
+        {"agentd_stats_cache_hit_ratio", "cache_hit_rate", NULL,
+         "Model calls served from the response cache", 1},
+        {"agentd_stats_retry_ratio", "retry_rate", NULL,
+         "Model calls that needed more than one attempt", 1},
+        {"agentd_stats_tool_error_ratio", "tool_error_rate", NULL, "Tool calls that failed", 1},
+    };
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        stats_gauge(b, g[i].name, g[i].help, groups, g[i].field, g[i].sub, g[i].scale);
+}
+
 void srv_metrics(sctx_t *c)
 {
     srv_t *s = c->s;
@@ -342,22 +445,27 @@ void srv_metrics(sctx_t *c)
         if (store_runs_count(s->p.st, name, &n) == 0)
             buf_addf(&b, "agentd_runs{state=\"%s\"} %lld\n", name, (long long)n);
     }
-    head(&b, "agentd_runs_in_flight", "gauge", "Runs this process is driving now (the queue "
+    head(&b, "agentd_runs_in_flight", "gauge",
+         "Runs this process is driving now (the queue "
          "the loop works on).");
     buf_addf(&b, "agentd_runs_in_flight %zu\n", machine_active(s->p.m));
-    head(&b, "agentd_runs_in_flight_limit", "gauge", "Most runs in flight before POST "
+    head(&b, "agentd_runs_in_flight_limit", "gauge",
+         "Most runs in flight before POST "
          "/v1/runs answers 429 (--max-runs).");
     buf_addf(&b, "agentd_runs_in_flight_limit %d\n", s->o.max_runs);
     head(&b, "agentd_http_connections", "gauge", "Client connections open.");
-    buf_addf(&b, "agentd_http_connections %d\n", s->nconns);
-    head(&b, "agentd_http_streams", "gauge", "Event streams open (SSE, streamed chat "
+    buf_addf(&b, "agentd_http_connections %d\n", s->nguards);
+    head(&b, "agentd_http_streams", "gauge",
+         "Event streams open (SSE, streamed chat "
          "completions).");
     buf_addf(&b, "agentd_http_streams %d\n", s->nstreams);
-    head(&b, "agentd_circuit_breaker_state", "gauge", "Circuit breaker of each model endpoint "
+    head(&b, "agentd_circuit_breaker_state", "gauge",
+         "Circuit breaker of each model endpoint "
          "called: 0 closed, 1 open, 2 half-open.");
     model_breakers_each(s->p.mc, breaker_line, &b);
     for (int i = 0; i < F__COUNT; i++)
         render_family(&b, &s->mx->f[i]);
+    render_stats(s, &b);
     head(&b, "process_open_fds", "gauge", "Open file descriptors.");
     buf_addf(&b, "process_open_fds %ld\n", count_fds());
     head(&b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
@@ -407,6 +515,7 @@ void srv_readyz(sctx_t *c)
     json_object_object_add(o, "status", json_object_new_string(*why ? "unavailable" : "ok"));
     if (*why)
         json_object_object_add(o, "reason", json_object_new_string(why));
-    json_object_object_add(o, "runs_in_flight", json_object_new_int64((int64_t)machine_active(s->p.m)));
+    json_object_object_add(o, "runs_in_flight",
+                           json_object_new_int64((int64_t)machine_active(s->p.m)));
     srv_reply_json(c, *why ? 503 : 200, o);
 }

@@ -59,8 +59,9 @@ static json_object *chunk(swatch_t *w, const char *content, const char *finish, 
 
 static void send_data(swatch_t *w, json_object *o)
 {
-    swatch_sse_send(w, NULL, 0, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
+    swatch_sse_send(
+        w, NULL, 0,
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
 }
 
@@ -94,8 +95,10 @@ static void run_error(const store_run_t *rec, char *type, size_t tlen, char *msg
         *status = 503;
     } else if (!strcmp(rec->state, "waiting")) {
         snprintf(type, tlen, "approval_required");
-        snprintf(msg, mlen, "run %s waits for a human approval: see GET /v1/runs/%s and POST "
-                 "/v1/runs/%s/approve", rec->id, rec->id, rec->id);
+        snprintf(msg, mlen,
+                 "run %s waits for a human approval: see GET /v1/runs/%s and POST "
+                 "/v1/runs/%s/approve",
+                 rec->id, rec->id, rec->id);
         *status = 409;
     } else {
         snprintf(type, tlen, "run_%s", rec->state);
@@ -186,14 +189,18 @@ void srv_chat(sctx_t *c)
         goto out;
     }
     if (strncmp(model, "agent:", 6) != 0) {
-        srv_reply_error(c, 404, "model_not_found", "model %.100s: this endpoint serves agents: "
-                        "use \"agent:NAME\" (GET /v1/agents lists them)", model);
+        srv_reply_error(c, 404, "model_not_found",
+                        "model %.100s: this endpoint serves agents: "
+                        "use \"agent:NAME\" (GET /v1/agents lists them)",
+                        model);
         goto out;
     }
     const sagent_t *ag = srv_agent_find(s, model + 6);
     if (!ag) {
-        srv_reply_error(c, 404, "model_not_found", "model %.100s: no such agent in %s (GET "
-                        "/v1/agents lists them)", model, s->o.agents_dir);
+        srv_reply_error(c, 404, "model_not_found",
+                        "model %.100s: no such agent in %s (GET "
+                        "/v1/agents lists them)",
+                        model, s->o.agents_dir);
         goto out;
     }
     if (!json_object_is_type(msgs, json_type_array) || !json_object_array_length(msgs)) {
@@ -213,8 +220,10 @@ void srv_chat(sctx_t *c)
     for (size_t i = json_object_array_length(msgs); i-- > 0 && !last;) {
         json_object *m = json_object_array_get_idx(msgs, i);
         if (!json_object_is_type(m, json_type_object)) {
-            srv_reply_error(c, 400, "invalid_request_error", "messages[%zu]: expected an "
-                            "object {role, content}", i);
+            srv_reply_error(c, 400, "invalid_request_error",
+                            "messages[%zu]: expected an "
+                            "object {role, content}",
+                            i);
             goto out;
         }
         const char *role = jx_str(m, "role");
@@ -222,7 +231,8 @@ void srv_chat(sctx_t *c)
             last = m;
     }
     if (!last || content_text(jx_get(last, "content"), &input) || !input.len) {
-        srv_reply_error(c, 400, "invalid_request_error", "messages: no user message with text "
+        srv_reply_error(c, 400, "invalid_request_error",
+                        "messages: no user message with text "
                         "content");
         goto out;
     }
@@ -243,7 +253,6 @@ void srv_chat(sctx_t *c)
         evhttp_add_header(h, "Content-Type", "text/event-stream");
         evhttp_add_header(h, "Cache-Control", "no-cache");
         evhttp_send_reply_start(c->req, 200, "OK");
-        w->started = 1;
         send_data(w, chunk(w, NULL, NULL, 1));
     }
 out:

@@ -108,8 +108,8 @@ json_object *srv_run_json(srv_t *s, const store_run_t *r)
     store_api_run_t ar;
     json_object *meta = NULL;
     if (store_api_get(s->p.st, r->id, &ar) == 0) {
-        if (ar.metadata && schema_parse_json(ar.metadata, strlen(ar.metadata), &meta, err,
-                                             sizeof err))
+        if (ar.metadata &&
+            schema_parse_json(ar.metadata, strlen(ar.metadata), &meta, err, sizeof err))
             meta = NULL;
         store_api_clear(&ar);
     }
@@ -131,8 +131,7 @@ static int get_run(sctx_t *c, store_run_t *r)
 {
     int rc = srv_run_id_ok(c->id) ? store_run_get(c->s->p.st, c->id, r) : ERR_NOTFOUND;
     if (rc == ERR_NOTFOUND || rc == ERR_INVAL)
-        srv_reply_error(c, 404, "not_found", "run %s: no such run (ids are 16 hex digits)",
-                        c->id);
+        srv_reply_error(c, 404, "not_found", "run %s: no such run (ids are 16 hex digits)", c->id);
     else if (rc)
         srv_reply_error(c, 500, "internal", "run %s: %s", c->id, store_errmsg(c->s->p.st));
     return rc;
@@ -215,8 +214,7 @@ static int get_bool(sctx_t *c, json_object *body, const char *key)
     return r;
 }
 
-static int check_type(sctx_t *c, json_object *body, const char *key, json_type t,
-                      const char *what)
+static int check_type(sctx_t *c, json_object *body, const char *key, json_type t, const char *what)
 {
     json_object *v = jx_get(body, key);
     if (v && !json_object_is_type(v, t)) {
@@ -255,8 +253,10 @@ int srv_start_run(sctx_t *c, const sagent_t *ag, const char *input, const char *
     char err[1024];
     if ((int)machine_active(s->p.m) >= s->o.max_runs) {
         evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", "1");
-        srv_reply_error(c, 429, "too_many_runs", "%zu runs are in flight; the limit is %d "
-                        "(--max-runs); retry later", machine_active(s->p.m), s->o.max_runs);
+        srv_reply_error(c, 429, "too_many_runs",
+                        "%zu runs are in flight; the limit is %d "
+                        "(--max-runs); retry later",
+                        machine_active(s->p.m), s->o.max_runs);
         return -1;
     }
     if (model && model_check_creds(model, ag->a->endpoints, err, sizeof err)) {
@@ -306,8 +306,8 @@ void srv_runs_create(sctx_t *c)
     json_object *body = srv_body_object(c);
     if (!body)
         return;
-    static const char *const known[] = {"agent", "input", "wait", "options", "metadata",
-                                        "session", NULL};
+    static const char *const known[] = {"agent",    "input",   "wait", "options",
+                                        "metadata", "session", NULL};
     json_object_object_foreach(body, k, v)
     {
         (void)v;
@@ -315,8 +315,10 @@ void srv_runs_create(sctx_t *c)
         for (int i = 0; known[i] && !ok; i++)
             ok = !strcmp(k, known[i]);
         if (!ok) {
-            srv_reply_error(c, 400, "invalid_request", "%s: unknown field (agent, input, wait, "
-                            "options, metadata, session)", k);
+            srv_reply_error(c, 400, "invalid_request",
+                            "%s: unknown field (agent, input, wait, "
+                            "options, metadata, session)",
+                            k);
             goto out;
         }
     }
@@ -335,15 +337,19 @@ void srv_runs_create(sctx_t *c)
         goto out;
     }
     if (!valid_agent_name(name)) {
-        srv_reply_error(c, 400, "invalid_request", "agent: \"%.100s\" is not an agent name: "
+        srv_reply_error(c, 400, "invalid_request",
+                        "agent: \"%.100s\" is not an agent name: "
                         "names are file names of the agents folder without .lua (letters, "
-                        "digits, _ - .), never paths", name);
+                        "digits, _ - .), never paths",
+                        name);
         goto out;
     }
     const sagent_t *ag = srv_agent_find(s, name);
     if (!ag) {
-        srv_reply_error(c, 404, "agent_not_found", "agent %s: no such agent in %s (GET "
-                        "/v1/agents lists them)", name, s->o.agents_dir);
+        srv_reply_error(c, 404, "agent_not_found",
+                        "agent %s: no such agent in %s (GET "
+                        "/v1/agents lists them)",
+                        name, s->o.agents_dir);
         goto out;
     }
     if (!input || !*input) {
@@ -356,13 +362,16 @@ void srv_runs_create(sctx_t *c)
         {
             (void)ov;
             if (strcmp(ok_, "model") && strcmp(ok_, "limits")) {
-                srv_reply_error(c, 400, "invalid_request", "options.%s: unknown option "
-                                "(model, limits)", ok_);
+                srv_reply_error(c, 400, "invalid_request",
+                                "options.%s: unknown option "
+                                "(model, limits)",
+                                ok_);
                 goto out;
             }
         }
     }
-    if (check_type(c, opts, "model", json_type_string, "a string such as offline or "
+    if (check_type(c, opts, "model", json_type_string,
+                   "a string such as offline or "
                    "openai:gpt-4o-mini") ||
         check_type(c, opts, "limits", json_type_object, "an object"))
         goto out;
@@ -377,8 +386,7 @@ void srv_runs_create(sctx_t *c)
     char hash[24];
     struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
     size_t blen = evbuffer_get_length(in);
-    snprintf(hash, sizeof hash, "%016" PRIx64,
-             fnv1a((const char *)evbuffer_pullup(in, -1), blen));
+    snprintf(hash, sizeof hash, "%016" PRIx64, fnv1a((const char *)evbuffer_pullup(in, -1), blen));
     if (key) {
         if (!*key || strlen(key) > 200) {
             srv_reply_error(c, 400, "invalid_request", "Idempotency-Key: 1 to 200 characters");
@@ -392,8 +400,10 @@ void srv_runs_create(sctx_t *c)
             snprintf(id, sizeof id, "%.16s", ar.run_id);
             store_api_clear(&ar);
             if (!same) {
-                srv_reply_error(c, 409, "idempotency_conflict", "Idempotency-Key %s was used "
-                                "for a different request (run %s)", key, id);
+                srv_reply_error(c, 409, "idempotency_conflict",
+                                "Idempotency-Key %s was used "
+                                "for a different request (run %s)",
+                                key, id);
                 goto out;
             }
             evhttp_add_header(evhttp_request_get_output_headers(c->req), "Idempotent-Replayed",
@@ -474,19 +484,23 @@ void srv_runs_list(sctx_t *c)
     char *limit = srv_query(c, "limit"), *cursor = srv_query(c, "cursor");
     char cur_id[40] = "";
     if (state && machine_state_parse(state) < 0) {
-        srv_reply_error(c, 400, "invalid_request", "state: %s is not a run state (created, "
-                        "planning, acting, observing, waiting, done, failed, cancelled)", state);
+        srv_reply_error(c, 400, "invalid_request",
+                        "state: %s is not a run state (created, "
+                        "planning, acting, observing, waiting, done, failed, cancelled)",
+                        state);
         goto out;
     }
     q.state = state;
     q.agent = agent;
     if (since && (q.since_ns = parse_time(since)) < 0) {
-        srv_reply_error(c, 400, "invalid_request", "since: expected unix seconds or RFC 3339 "
+        srv_reply_error(c, 400, "invalid_request",
+                        "since: expected unix seconds or RFC 3339 "
                         "UTC (2026-12-02T01:00:00Z)");
         goto out;
     }
     if (until && (q.until_ns = parse_time(until)) < 0) {
-        srv_reply_error(c, 400, "invalid_request", "until: expected unix seconds or RFC 3339 "
+        srv_reply_error(c, 400, "invalid_request",
+                        "until: expected unix seconds or RFC 3339 "
                         "UTC (2026-12-02T01:00:00Z)");
         goto out;
     }
@@ -504,7 +518,8 @@ void srv_runs_list(sctx_t *c)
         int used = 0;
         if (sscanf(cursor, "%lld.%16[0-9a-f]%n", &ns, cur_id, &used) != 2 ||
             (size_t)used != strlen(cursor)) {
-            srv_reply_error(c, 400, "invalid_request", "cursor: not a cursor this server gave "
+            srv_reply_error(c, 400, "invalid_request",
+                            "cursor: not a cursor this server gave "
                             "(next_cursor of the previous page)");
             goto out;
         }
@@ -523,8 +538,7 @@ void srv_runs_list(sctx_t *c)
     json_object_object_add(o, "data", l.arr);
     char next[80];
     snprintf(next, sizeof next, "%lld.%s", (long long)l.last_ns, l.last_id);
-    json_object_object_add(o, "next_cursor",
-                           l.n == q.limit ? json_object_new_string(next) : NULL);
+    json_object_object_add(o, "next_cursor", l.n == q.limit ? json_object_new_string(next) : NULL);
     srv_reply_json(c, 200, o);
 out:
     free(state);
@@ -570,8 +584,7 @@ static const agent_t *agent_of(sctx_t *c, const store_run_t *r)
     store_api_run_t ar;
     json_object *opts = NULL;
     if (store_api_get(c->s->p.st, r->id, &ar) == 0) {
-        if (ar.options &&
-            schema_parse_json(ar.options, strlen(ar.options), &opts, err, sizeof err))
+        if (ar.options && schema_parse_json(ar.options, strlen(ar.options), &opts, err, sizeof err))
             opts = NULL;
         store_api_clear(&ar);
     }
@@ -603,8 +616,10 @@ void srv_run_decide(sctx_t *c)
     if (!call) {
         store_toolcalls_each(c->s->p.st, r.id, count_pending, &p);
         if (p.n > 1) {
-            srv_reply_error(c, 400, "invalid_request", "call_id: required: %d calls await "
-                            "approval (see pending_approvals in GET /v1/runs/%s)", p.n, r.id);
+            srv_reply_error(c, 400, "invalid_request",
+                            "call_id: required: %d calls await "
+                            "approval (see pending_approvals in GET /v1/runs/%s)",
+                            p.n, r.id);
             goto out;
         }
         call = p.n ? p.call : "";
@@ -620,8 +635,10 @@ void srv_run_decide(sctx_t *c)
     char err[1024];
     const char *reason = jx_str(body, "reason");
     int rc = machine_decide(c->s->p.m, a, r.id, call, approve,
-                            approve ? NULL : reason ? reason : "denied through the API", err,
-                            sizeof err);
+                            approve  ? NULL
+                            : reason ? reason
+                                     : "denied through the API",
+                            err, sizeof err);
     if (rc == ERR_STATE || rc == ERR_NOTFOUND || rc == ERR_BUSY)
         srv_reply_error(c, 409, "conflict", "%s", err);
     else if (rc)
@@ -685,8 +702,9 @@ void srv_agents_list(sctx_t *c)
             json_object *to = json_object_array_get_idx(tools, t);
             const tool_t *tl = tools_get(s->p.tl, jx_str(to, "name"));
             if (tl)
-                json_object_object_add(to, "approval", json_object_new_boolean(
-                    agent_needs_approval(a, tool_name(tl), tool_approval(tl))));
+                json_object_object_add(to, "approval",
+                                       json_object_new_boolean(agent_needs_approval(
+                                           a, tool_name(tl), tool_approval(tl))));
         }
         json_object_object_add(o, "tools", tools ? tools : json_object_new_array());
         json_object_object_add(o, "output_schema",
@@ -697,9 +715,8 @@ void srv_agents_list(sctx_t *c)
         json_object_object_add(lim, "deadline_s", jx_new_num(a->deadline_s));
         json_object_object_add(lim, "max_tokens",
                                a->max_tokens >= 0 ? json_object_new_int64(a->max_tokens) : NULL);
-        json_object_object_add(lim, "max_cost_usd", a->max_cost_usd >= 0
-                                                        ? jx_new_num(a->max_cost_usd)
-                                                        : NULL);
+        json_object_object_add(lim, "max_cost_usd",
+                               a->max_cost_usd >= 0 ? jx_new_num(a->max_cost_usd) : NULL);
         json_object_object_add(o, "limits", lim);
         json_object_array_add(arr, o);
     }

@@ -167,8 +167,7 @@ void srv_run_events(sctx_t *c)
         return;
     }
     int64_t after = 0;
-    const char *lei =
-        evhttp_find_header(evhttp_request_get_input_headers(c->req), "Last-Event-ID");
+    const char *lei = evhttp_find_header(evhttp_request_get_input_headers(c->req), "Last-Event-ID");
     char *q = srv_query(c, "after");
     const char *from = lei ? lei : q;
     if (from) {
@@ -194,7 +193,6 @@ void srv_run_events(sctx_t *c)
     evhttp_add_header(h, "Content-Type", "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_send_reply_start(c->req, 200, "OK");
-    w->started = 1;
     w->last_seq = after;
     store_events_each(s->p.st, r.id, after, replay_one, w);
     int st = machine_state_parse(r.state);
@@ -272,7 +270,8 @@ void swatch_end_all(srv_t *s)
             evhttp_add_header(evhttp_request_get_output_headers(c.req), "Retry-After", "5");
             srv_reply_error(&c, 503, "shutting_down",
                             "the server is shutting down; run %s goes on after the restart: "
-                            "GET /v1/runs/%s", id, id);
+                            "GET /v1/runs/%s",
+                            id, id);
         } else {
             srv_chat_end(w, NULL);
         }

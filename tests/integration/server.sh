@@ -189,26 +189,46 @@ s=$(curl -s --max-time 10 -o "$TMP/body" -w '%{http_code}' -X POST "$BASE/v1/run
 [ "$s" = 413 ] && ok "huge body refused: 413" || fail "huge body" "$s"
 [ "$(req GET /healthz)" = 200 ] && ok "still serving after the bad inputs" || fail "alive after bad inputs" ""
 
-# Slow-loris: a client that sends half a request head and stalls is cut after --timeout
-# (2 s here) while others are served at once.
-python3 - "$(cat "$TMP/srv.port")" >"$TMP/loris" 2>&1 <<'PY' &
+# Slow-loris: a client that sends half a request head and stalls, and one that dribbles a
+# byte every 0.5 s (never idle for --timeout), are both cut around --timeout (2 s here), while
+# others are served at once; their descriptors are released.
+fd0=$(ls /proc/$SRV_PID/fd | wc -l)
+loris() { # loris DRIBBLE_S (0: stall)
+    python3 - "$(cat "$TMP/srv.port")" "$1" <<'PY'
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"POST /v1/runs HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
-t = time.time()
-s.settimeout(8)
+dribble, t = float(sys.argv[2]), time.time()
+s.settimeout(0.5)
 try:
-    data = s.recv(100)
-    print("closed after %.1f s" % (time.time() - t), data[:20])
-except socket.timeout:
-    print("still open after 8 s")
+    while time.time() - t < 8:
+        if dribble:
+            s.sendall(b"X")
+        try:
+            data = s.recv(100)
+            print("closed after %.1f s" % (time.time() - t), data[:20]); break
+        except socket.timeout:
+            pass
+    else:
+        print("still open after 8 s")
+except OSError as e:
+    print("closed after %.1f s (%s)" % (time.time() - t, type(e).__name__))
 PY
-LORIS=$!
+}
+loris 0 >"$TMP/loris1" 2>&1 &
+L1=$!
+loris 0.5 >"$TMP/loris2" 2>&1 &
+L2=$!
+sleep 0.3
 t0=$(date +%s%N)
 s=$(req GET /healthz); t1=$(date +%s%N)
 [ "$s" = 200 ] && [ $(((t1 - t0) / 1000000)) -lt 1000 ] && ok "other clients served during a slow-loris" || fail "served during slow-loris" "$s"
-wait $LORIS
-grep -q "closed after [0-9]" "$TMP/loris" && ok "slow-loris connection cut ($(cat "$TMP/loris" | cut -c1-22))" || fail "slow-loris cut" "$(cat "$TMP/loris")"
+wait $L1 $L2
+grep -q "closed after [0-9]" "$TMP/loris1" && ok "stalled client cut ($(cut -c1-20 "$TMP/loris1"))" || fail "stalled client cut" "$(cat "$TMP/loris1")"
+grep -q "closed after [0-4]\." "$TMP/loris2" && ok "dribbling client cut ($(cut -c1-20 "$TMP/loris2"))" || fail "dribbling client cut" "$(cat "$TMP/loris2")"
+sleep 1.2 # the sweep releases what evhttp has closed within a second
+fd1=$(ls /proc/$SRV_PID/fd | wc -l)
+[ "$fd1" -le "$fd0" ] && ok "descriptors back to $fd1 (were $fd0)" || fail "descriptors released" "$fd0 -> $fd1"
 
 # ---- model faults through the API --------------------------------------------------------
 stop_fake
@@ -240,11 +260,18 @@ for m in 'agentd_runs{state="done"}' agentd_runs_in_flight 'agentd_runs_finished
     'agentd_model_retries_total{provider="openai"' 'agentd_circuit_breaker_state{provider="openai"' \
     'agentd_tool_calls_total{tool="lookup_order",outcome="ok"}' 'agentd_tool_call_duration_seconds_bucket{tool="lookup_order"' \
     'agentd_http_requests_total{route="/v1/runs",method="POST",code="200"}' 'agentd_http_request_duration_seconds_bucket{' \
-    process_open_fds process_resident_memory_bytes; do
+    process_open_fds process_resident_memory_bytes 'agentd_stats_error_ratio{agent="remote"}' \
+    'agentd_stats_run_duration_p95_seconds{agent="remote"}' 'agentd_stats_tool_error_ratio{agent="remote"}'; do
     grep -qF "$m" "$TMP/metrics.txt" || missing="$missing $m"
 done
-[ -z "$missing" ] && ok "/metrics: runs, steps, model calls and latency, tokens, cost, retries, breaker, tools, HTTP" \
+[ -z "$missing" ] && ok "/metrics: runs, steps, model calls and latency, tokens, cost, retries, breaker, tools, HTTP, stats" \
     || fail "metric families" "missing:$missing"
+# the agentd_stats_* gauges are `agentd stats` figures: the same numbers
+"$AGENTD" stats --json --by agent --since 1h --db "$DB" >"$TMP/stats.json" 2>&1
+want=$(jq -r '.groups[]|select(.key=="remote")|"\(.runs) \(.error_rate)"' "$TMP/stats.json")
+got="$(awk '/^agentd_stats_runs\{agent="remote"\}/ {print $2}' "$TMP/metrics.txt") $(awk '/^agentd_stats_error_ratio\{agent="remote"\}/ {print $2}' "$TMP/metrics.txt")"
+[ -n "$want" ] && python3 -c "import sys; a=sys.argv[1].split(); b=sys.argv[2].split(); sys.exit(0 if [float(x) for x in a]==[float(x) for x in b] else 1)" "$want" "$got" \
+    && ok "/metrics agentd_stats_* match agentd stats ($got)" || fail "stats gauges" "stats: $want metrics: $got"
 
 # ---- limits: runs in flight and connections ---------------------------------------------
 stop_serve

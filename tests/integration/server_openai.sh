@@ -72,6 +72,13 @@ s=$(req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" -d '{"model"
 is_err "$s" 400 && ok "empty messages: 400 JSON error" || fail "empty messages" "$s"
 s=$(req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}')
 is_err "$s" 404 && ok "a model that is not agent:NAME: 404" || fail "non-agent model" "$s"
+# "session" (an extra body field) makes each request the next turn of a conversation
+for q in "Where is my order 1042?" "And when will it arrive?"; do
+    req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" \
+        -d "{\"model\":\"agent:support\",\"session\":\"chat-1\",\"messages\":[{\"role\":\"user\",\"content\":\"$q\"}]}" >/dev/null
+done
+turns=$(sqlite3 "$TMP/o.db" "SELECT count(*) FROM session_runs WHERE session='chat-1'")
+[ "$turns" = 2 ] && ok "session: two completions are two turns of one conversation" || fail "session" "$turns turns"
 stop_serve
 [ "$SRV_RC" = 0 ] && ok "serve stops cleanly" || fail "stop" "$SRV_RC"
 finish

@@ -49,9 +49,9 @@ static void test_idempotency_key(void)
     insert(st, 2, "support", "created", 11);
     /* inside the open transaction, as the server does in the machine's batch */
     CHECK_EQ_INT(store_api_put(st, "0000000000000001", "key-1", "h1", "{\"model\":\"offline\"}",
-                               "{\"t\":1}", 10), 0);
-    CHECK_EQ_INT(store_api_put(st, "0000000000000002", "key-1", "h2", NULL, NULL, 11),
-                 ERR_STATE);
+                               "{\"t\":1}", 10),
+                 0);
+    CHECK_EQ_INT(store_api_put(st, "0000000000000002", "key-1", "h2", NULL, NULL, 11), ERR_STATE);
     CHECK_EQ_INT(store_api_put(st, "0000000000000002", NULL, "h2", NULL, NULL, 11), 0);
     CHECK_EQ_INT(store_tx_commit(st), 0);
     store_api_run_t a;
@@ -106,8 +106,8 @@ static void test_query_filters_and_paging(void)
     int64_t cursor_ns = 0;
     for (int page = 0; page < 20; page++) {
         seen_t s = {.n = 0};
-        store_runs_query_t q = {.limit = 3, .before_ns = cursor_ns,
-                                .before_id = page ? cursor_id : NULL};
+        store_runs_query_t q = {
+            .limit = 3, .before_ns = cursor_ns, .before_id = page ? cursor_id : NULL};
         CHECK_EQ_INT(store_runs_query(st, &q, collect, &s), 0);
         for (int i = 0; i < s.n; i++)
             snprintf(all.ids[all.n++], 40, "%s", s.ids[i]);
