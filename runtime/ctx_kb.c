@@ -13,8 +13,9 @@
  * use and kept by the tools registry (its vectors and postings stay loaded between calls).
  * The search runs synchronously on the loop thread: a keyword, vector or hybrid query over
  * 100,000 chunks takes a few milliseconds, but the first one in a process loads the KB
- * (about 2 s per 100,000 chunks), and a KB embedded over HTTP blocks the loop for the
- * query's embedding round trip (docs/rag.md).
+ * (2-6 s per 100,000 chunks), and a KB embedded over HTTP blocks the loop for the
+ * query's embedding round trip (docs/rag.md); that embedding's tokens and price are logged
+ * into the run's trace.
  */
 #include "ctx_int.h"
 
@@ -90,6 +91,15 @@ static int kb_search(lua_State *L)
     if (rag_search(r, kb, &q, &h, err, sizeof err)) {
         ctx_door_complete(t, CTX_RES_ERR, NULL, err);
     } else {
+        if (h.embed_tokens > 0) {
+            /* A KB embedded over HTTP paid for the query's embedding: it goes into the run's
+             * trace as a log event (a tool's spending has no column of the run's cost). */
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     "kb.search %s: query embedded over HTTP, %lld tokens, $%.6f", kb,
+                     (long long)h.embed_tokens, h.embed_cost);
+            ctx_task_log(t, "info", msg);
+        }
         json_object *a = rag_hits_json(&h);
         rag_hits_clear(&h);
         if (a)

@@ -20,7 +20,7 @@
  * thread. The first query of a KB loads what it needs and keeps it until the KB changes or
  * rag_close(): its vectors (1 KB per chunk at dimension 256, a quarter with int8) for vector
  * and hybrid, its postings (8 bytes per distinct word of a chunk, about 0.6 KB per 100-word
- * chunk) for keyword and hybrid. That first load takes about 2 s per 100,000 chunks.
+ * chunk) for keyword and hybrid. That first load takes 2-6 s per 100,000 chunks.
  */
 #ifndef AGENTD_RAG_H
 #define AGENTD_RAG_H

@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 static double clock_ms(clockid_t c)
 {
@@ -171,9 +174,45 @@ RAG_SIMD static void scores_f32(const float *restrict mat, const float *restrict
         out[r] = dot_f32(mat + r * d, q, d);
 }
 
-RAG_SIMD static void scores_i8(const int8_t *restrict mat, const int8_t *restrict q, size_t d,
-                               size_t rows, float *restrict out)
+#if defined(__x86_64__) && defined(__GNUC__)
+/* int8 rows against the query widened to int16 once: vpmaddwd multiplies 16 pairs and adds
+ * neighbours into 8 int32 lanes per instruction (the vectoriser widens each product on its
+ * own, which made int8 no faster than float32). */
+__attribute__((target("avx2"))) static void scores_i8_avx2(const int8_t *restrict mat,
+                                                           const int16_t *restrict q16,
+                                                           size_t d, size_t rows,
+                                                           float *restrict out)
 {
+    for (size_t r = 0; r < rows; r++) {
+        const int8_t *a = mat + r * d;
+        __m256i acc = _mm256_setzero_si256();
+        size_t i = 0;
+        for (; i + 16 <= d; i += 16) {
+            __m256i va = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
+            __m256i vq = _mm256_loadu_si256((const __m256i *)(q16 + i));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(va, vq));
+        }
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+        int32_t t = _mm_cvtsi128_si32(s);
+        for (; i < d; i++)
+            t += (int32_t)a[i] * (int32_t)q16[i];
+        out[r] = (float)t * (1.0f / (127.0f * 127.0f));
+    }
+}
+#endif
+
+static void scores_i8(const int8_t *restrict mat, const int8_t *restrict q,
+                      const int16_t *restrict q16, size_t d, size_t rows, float *restrict out)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2")) {
+        scores_i8_avx2(mat, q16, d, rows, out);
+        return;
+    }
+#endif
+    (void)q16;
     for (size_t r = 0; r < rows; r++)
         out[r] = (float)dot_i8(mat + r * d, q, d) * (1.0f / (127.0f * 127.0f));
 }
@@ -203,18 +242,25 @@ int rag_vec_topk(rag_t *r, const rag_kb_t *kb, const float *q, int k, const int6
     enum { BLOCK = 1024 };
     float sc[BLOCK];
     int8_t *qq = NULL;
+    int16_t *q16 = NULL;
     if (m->int8) {
-        if (!(qq = malloc(d)))
+        qq = malloc(d);
+        q16 = malloc(d * sizeof *q16);
+        if (!qq || !q16) {
+            free(qq);
+            free(q16);
             return err_set(err, errlen, ERR_NOMEM, "out of memory");
+        }
         for (size_t i = 0; i < d; i++) {
             float x = q[i] * 127.0f;
             qq[i] = (int8_t)(x > 127 ? 127 : x < -127 ? -127 : (x >= 0 ? x + 0.5f : x - 0.5f));
+            q16[i] = qq[i];
         }
     }
     for (size_t b = 0; b < m->n; b += BLOCK) {
         size_t rows = m->n - b < BLOCK ? m->n - b : BLOCK;
         if (m->int8)
-            scores_i8(m->q + b * d, qq, d, rows, sc);
+            scores_i8(m->q + b * d, qq, q16, d, rows, sc);
         else
             scores_f32(m->f + b * d, q, d, rows, sc);
         for (size_t i = 0; i < rows; i++) {
@@ -224,6 +270,7 @@ int rag_vec_topk(rag_t *r, const rag_kb_t *kb, const float *q, int k, const int6
         }
     }
     free(qq);
+    free(q16);
     *nout = n;
     return 0;
 }

@@ -224,6 +224,16 @@ print("info: help hybrid", m["recall@5"], m["mrr"])
 assert m["recall@5"] >= 0.85 and m["mrr"] >= 0.7, m
 PY
 
+# does retrieval help? the support agent with and without search_kb on policy questions
+"$AGENTD" eval evals/retrieval.eval.lua --agent agents/support.lua,evals/support_no_kb.lua \
+    --db "$TMP/ev.db" --traces "$TMP/evtr" >"$TMP/ev.out" 2>&1
+rc=$?
+with=$(sed -n 's/^summary support@offline: pass rate \([0-9.]*\)%.*/\1/p' "$TMP/ev.out")
+without=$(sed -n 's/^summary support-no-kb@offline: pass rate \([0-9.]*\)%.*/\1/p' "$TMP/ev.out")
+[ $rc -eq 0 ] && [ -n "$with" ] && [ -n "$without" ] && python3 -c "import sys; sys.exit(0 if $with >= 80 and $without <= 30 else 1)" \
+    && ok "agentd eval: with retrieval $with%, without $without%" \
+    || fail "retrieval eval" "rc=$rc $(grep -E '^summary|^gate|rror' "$TMP/ev.out")"
+
 # quality floor on a slice of SQLite's documentation (the full table is in docs/rag.md)
 SQ=/usr/share/doc/sqlite3
 if [ -f "$SQ/lang_select.html" ]; then
@@ -251,6 +261,6 @@ for m in ("keyword", "vector", "hybrid"):
 assert r["modes"]["hybrid"]["recall@10"] >= 0.85, r["modes"]["hybrid"]
 PY
 else
-    fail "sqlite3-doc" "not installed: AGENTD_DEPS_TEST=1 scripts/deps.sh installs it"
+    fail "sqlite3-doc" "not installed: AGENTD_DEPS_TEST=1 scripts/deps.sh installs it (an image whose dpkg excludes /usr/share/doc drops its files)"
 fi
 finish

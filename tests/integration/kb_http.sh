@@ -144,6 +144,34 @@ rc=$?
     && ok "the same add resumes: all files indexed" || fail "resume" "rc=$rc $out $(cat "$TMP/err")"
 stop_fake
 
+# an agent's retrieve on the HTTP-embedded KB: the query's embedding cost lands in the trace
+cat >"$TMP/script.json" <<'EOF'
+[{"tool_calls": [{"name": "retrieve", "arguments": {"query": "failover election timeout", "k": 2}}]},
+ {"text": "The follower is promoted after an election timeout."}]
+EOF
+printf 'return { name = "reader", model = "openai:fake", tools = { "retrieve" }, kb = "h" }\n' >"$TMP/reader.lua"
+start_fake --embed-dim 48 --script "$TMP/script.json"
+out=$(OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" AGENTD_KB_DB="$KB" "$AGENTD" run "$TMP/reader.lua" \
+    "When is a follower promoted?" --tools tools --db "$TMP/runs.db" --traces "$TMP/tr" --json 2>"$TMP/err")
+id=$(get "$out" "['run_id']")
+res=$(sqlite3 "$TMP/runs.db" "SELECT result FROM tool_calls WHERE run_id='$id' AND name='retrieve'")
+ev=$(sqlite3 "$TMP/runs.db" "SELECT body FROM events WHERE run_id='$id' AND body LIKE '%query embedded over HTTP%'")
+echo "$res" | grep -q '"count":2' && echo "$ev" | grep -q 'kb.search h: query embedded over HTTP, [1-9][0-9]* tokens' \
+    && ok "retrieve over an HTTP-embedded KB; the query's embedding cost in the run's trace" \
+    || fail "retrieve over HTTP" "$out $res $ev $(cat "$TMP/err")"
+stop_fake
+
+# int8 vectors of a dimension that is not a multiple of the scan's 16-wide blocks (the tail)
+start_fake --embed-dim 40
+out=$(OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" "$AGENTD" kb add h8 "$D" --embedder openai:emb-small \
+    --quant int8 --kb-db "$KB" --json 2>"$TMP/err")
+r=$(OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" "$AGENTD" kb search h8 "failover follower 4 promoted election" \
+    --mode vector --kb-db "$KB" --json 2>>"$TMP/err")
+[ "$(sqlite3 "$KB" "SELECT dim || ' ' || quant FROM kb WHERE name='h8'")" = "40 int8" ] \
+    && [ "$(get "$r" "['vector']['results'][0]['source']")" = "$D/t4.md" ] \
+    && ok "int8 vectors of dimension 40: the right hit" || fail "int8 dim 40" "$out $r $(cat "$TMP/err")"
+stop_fake
+
 # a refused key is not retried, and the message does not echo it
 start_fake --embed-dim 48 --require-key other-key
 printf '# Auth\n\nKeys.\n' >"$D/a1.md"

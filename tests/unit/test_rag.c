@@ -359,6 +359,9 @@ static void test_bm25_as_fts5(void)
     char p[160], err[512] = "";
     snprintf(p, sizeof p, "%s/bm", dir);
     mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/gap", dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/bm", dir);
     unsigned seed = 7;
     for (int d = 0; d < 12; d++) {
         char name[64], text[4096];
@@ -396,6 +399,38 @@ static void test_bm25_as_fts5(void)
         found += strstr(h.v[i].path, "d05.md") && strstr(h.v[i].text, "snapshot of a replica");
     CHECK_EQ_INT(found, 1);
     rag_hits_clear(&h);
+
+    /* A KB whose chunk ids are spread thin (another KB's thousands of chunks between them):
+     * rows are found by binary search instead of the direct map. */
+    write_file("gap/a.md", "# Alpha\n\nquorum snapshot replica leader\n\n## Beta\n\nvacuum index\n");
+    write_file("gap/b.md", "# Delta\n\nquorum journal\n");
+    static char big[400000];
+    size_t o = 0;
+    for (int w = 0; w < 42000 && o + 16 < sizeof big; w++)
+        o += (size_t)snprintf(big + o, sizeof big - o, "%s ", words[w % 15]);
+    write_file("filler.txt", big);
+    char ga[160], fp[160];
+    snprintf(ga, sizeof ga, "%s/gap", dir);
+    snprintf(fp, sizeof fp, "%s/filler.txt", dir);
+    const char *pa[1] = {ga}, *pf[1] = {fp};
+    rag_kb_opts_t fo = {.strategy = "fixed", .size = 8, .overlap = 0};
+    rag_add_opts_t fao = {.kb = &fo};
+    CHECK_EQ_INT(rag_add(r, "gap", pa, 1, NULL, &st, err, sizeof err), 0);
+    CHECK_EQ_INT(rag_add(r, "filler", pf, 1, &fao, &st, err, sizeof err), 0);
+    CHECK(st.chunks > 5000);
+    write_file("gap/b.md", "# Delta\n\nquorum journal cursor trigger\n");
+    CHECK_EQ_INT(rag_add(r, "gap", pa, 1, NULL, &st, err, sizeof err), 0);
+    CHECK_EQ_INT(st.updated, 1);
+    sqlite3_stmt *sp = NULL;
+    CHECK_EQ_INT(sqlite3_prepare_v2(r->db,
+                                    "SELECT max(c.id) - min(c.id), count(*) FROM kb_chunks c "
+                                    "JOIN kb k ON k.id = c.kb_id WHERE k.name = 'gap'",
+                                    -1, &sp, NULL),
+                 SQLITE_OK);
+    CHECK(sqlite3_step(sp) == SQLITE_ROW &&
+          sqlite3_column_int64(sp, 0) > 8 * sqlite3_column_int64(sp, 1) + 4096);
+    sqlite3_finalize(sp);
+    check_bm25_as_sql(r, "gap", "quorum cursor", "\"quorum\" OR \"cursor\"", NULL);
     rag_close(r);
 }
 
@@ -416,6 +451,27 @@ static void test_int8_and_eval(void)
     CHECK_EQ_INT(rag_search(r, "q", &q, &h, err, sizeof err), 0);
     CHECK(h.n >= 1 && strstr(h.v[0].path, "wal.md"));
     CHECK(h.n >= 1 && h.v[0].score > 0.1 && h.v[0].score <= 1.0);
+    /* the scan kernel's score is the int8 dot product of the stored row and the query */
+    if (h.n >= 1) {
+        float qv[128];
+        rag_embed_offline(q.text, 128, qv);
+        sqlite3_stmt *s = NULL;
+        CHECK_EQ_INT(sqlite3_prepare_v2(r->db, "SELECT vec FROM kb_chunks WHERE id = ?1", -1, &s,
+                                        NULL),
+                     SQLITE_OK);
+        sqlite3_bind_int64(s, 1, h.v[0].chunk_id);
+        CHECK_EQ_INT(sqlite3_step(s), SQLITE_ROW);
+        CHECK_EQ_INT(sqlite3_column_bytes(s, 0), 128);
+        const int8_t *row = sqlite3_column_blob(s, 0);
+        int32_t dot = 0;
+        for (int i = 0; row && i < 128; i++) {
+            float x = qv[i] * 127.0f;
+            int8_t qi = (int8_t)(x > 127 ? 127 : x < -127 ? -127 : (x >= 0 ? x + 0.5f : x - 0.5f));
+            dot += (int32_t)row[i] * qi;
+        }
+        CHECK(fabs(h.v[0].score - (double)((float)dot * (1.0f / (127.0f * 127.0f)))) < 1e-6);
+        sqlite3_finalize(s);
+    }
     rag_hits_clear(&h);
     write_file("q.jsonl", "{\"q\": \"readers block writers?\", \"pages\": [\"wal.md\"]}\n"
                           "{\"q\": \"cascading deletes\", \"pages\": [\"docs/fk.md\"]}\n");
