@@ -48,10 +48,12 @@ int mguard_event(machine_run_t *r, const char *span, const char *hook,
     }
     char name[200];
     snprintf(name, sizeof name, "guardrail %s %s", hook, verdict);
+    const char *parent = NULL; /* the run's root has none */
+    if (strcmp(span, r->rec.id) != 0)
+        parent = r->state_span[0] && strcmp(span, r->state_span) ? r->state_span : r->rec.id;
     trace_ev_t e = {
         .span_id = span,
-        .parent_id = strcmp(span, r->rec.id) ? (r->state_span[0] ? r->state_span : r->rec.id)
-                                              : NULL,
+        .parent_id = parent,
         .phase = "point",
         .op = "guardrail",
         .name = name,
@@ -123,8 +125,12 @@ int mguard_tool(machine_run_t *r, tcall_t *c, guard_decision_t *d)
     int rc = guard_run(r->agent->path, "on_tool_call", call, ctx, d);
     json_object_put(call);
     json_object_put(ctx);
+    /* A denied call never starts: its decision is an instant span of its own, as the
+     * built-in rejections are. A call allowed (or waiting for a person) starts on c->span
+     * later, so its decision is an event of the acting state's span instead. */
     if (!rc)
-        rc = mguard_event(r, c->span[0] ? c->span : r->state_span, "on_tool_call", d, c);
+        rc = mguard_event(r, d->verdict == GUARD_DENY && c->span[0] ? c->span : r->state_span,
+                          "on_tool_call", d, c);
     return rc;
 }
 

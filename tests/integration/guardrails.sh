@@ -45,6 +45,12 @@ sqlite3 "$DB" "SELECT body FROM messages WHERE run_id='$id' AND body LIKE '%\"ro
   "[('on_input', 'allow'), ('on_output', 'allow'), ('on_tool_call', 'deny')]" ] \
     && ok "allow and deny decisions traced" || fail "decisions traced" "$(ev "$id" g)"
 
+# An allowed call keeps its execute_tool span; the decision is an event of the acting span.
+out=$("$AGENTD" run $AG "Where is my order 1042?" $R 2>&1); id=$(echo "$out" | runid)
+"$AGENTD" trace "$id" --plain --db "$DB" >"$TMP/tree" 2>&1
+grep -q "execute_tool lookup_order" "$TMP/tree" && grep -q "· .* guardrail on_tool_call allow" "$TMP/tree" \
+    && ok "trace tree: the allowed call's span, the decision as an event" || fail "tree" "$(cat "$TMP/tree")"
+
 # on_tool_call ask, then approve with edited arguments
 out=$("$AGENTD" run $AG "Please open a ticket: order 1042 arrived damaged" $R 2>&1); rc=$?
 id=$(echo "$out" | runid)
