@@ -39,7 +39,7 @@ static rag_t *kb_handle(lua_State *L, ctx_task_t *t)
     if (!path)
         luaL_error(L, "ctx.kb: no database (set AGENTD_KB_DB or run with --db)");
     char err[512];
-    rag_t *r = rag_open(path, err, sizeof err);
+    rag_t *r = rag_open_reader(path, err, sizeof err);
     if (!r)
         luaL_error(L, "ctx.kb: %s", err);
     *e->kb = r;

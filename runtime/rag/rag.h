@@ -50,6 +50,11 @@ const char *rag_default_path(const char *run_db);
 /* Open (creating and migrating) the KB tables in the SQLite file at path. NULL on failure
  * with one line in err. */
 rag_t *rag_open(const char *path, char *err, size_t errlen);
+/* Open for queries only (ctx.kb inside a run): never writes, so it cannot wait on the run
+ * database's write lock, which this same process may hold for its group commit. A file
+ * that never held a KB opens as one with no KBs (each lookup: no knowledge base named X);
+ * one whose KB schema is older than this agentd's fails with how to upgrade it. */
+rag_t *rag_open_reader(const char *path, char *err, size_t errlen);
 void rag_close(rag_t *r);
 
 /* Progress of an add: called after each file (bytes of files done / of all files). */

@@ -77,6 +77,36 @@ static int schema_version(rag_t *r, int *out)
     return src == SQLITE_ROW ? 0 : rag_sql_rc(src);
 }
 
+/* For a reader: the schema as it is, without writing. */
+static int check_schema(rag_t *r, char *err, size_t errlen)
+{
+    int n = (int)(sizeof migrations / sizeof migrations[0]), v = 0;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT 1 FROM sqlite_master WHERE type='table' AND name='kb_schema'",
+                           -1, &s, NULL))
+        return err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
+    int src = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (src == SQLITE_DONE) {
+        r->empty = 1;
+        return 0;
+    }
+    if (src != SQLITE_ROW || schema_version(r, &v))
+        return err_set(err, errlen, ERR_IO, "%s: %s", r->path, sqlite3_errmsg(r->db));
+    if (v > n)
+        return err_set(err, errlen, ERR_INVAL,
+                       "%s: knowledge-base schema version %d is newer than this agentd (%d); "
+                       "upgrade agentd",
+                       r->path, v, n);
+    if (v < n)
+        return err_set(err, errlen, ERR_INVAL,
+                       "%s: knowledge-base schema version %d is older than this agentd's (%d); "
+                       "`agentd kb list --kb-db %s` upgrades it",
+                       r->path, v, n, r->path);
+    return 0;
+}
+
 /* Like store.c: the version is read again under the write lock, so concurrent openers run
  * each migration once. */
 static int migrate(rag_t *r, char *err, size_t errlen)
@@ -125,7 +155,7 @@ const char *rag_default_path(const char *run_db)
     return e && *e ? e : run_db;
 }
 
-rag_t *rag_open(const char *path, char *err, size_t errlen)
+static rag_t *open_kb(const char *path, int reader, char *err, size_t errlen)
 {
     mem_install();
     rag_t *r = calloc(1, sizeof *r);
@@ -146,12 +176,23 @@ rag_t *rag_open(const char *path, char *err, size_t errlen)
         rag_exec(r, "PRAGMA foreign_keys=ON", err, errlen) ||
         rag_exec(r, "PRAGMA temp_store=MEMORY", err, errlen) ||
         rag_exec(r, "PRAGMA cache_size=-65536", err, errlen) ||
-        rag_exec(r, "PRAGMA mmap_size=1073741824", err, errlen) || migrate(r, err, errlen))
+        rag_exec(r, "PRAGMA mmap_size=1073741824", err, errlen) ||
+        (reader ? check_schema(r, err, errlen) : migrate(r, err, errlen)))
         goto fail;
     return r;
 fail:
     rag_close(r);
     return NULL;
+}
+
+rag_t *rag_open(const char *path, char *err, size_t errlen)
+{
+    return open_kb(path, 0, err, errlen);
+}
+
+rag_t *rag_open_reader(const char *path, char *err, size_t errlen)
+{
+    return open_kb(path, 1, err, errlen);
 }
 
 void rag_close(rag_t *r)
@@ -194,6 +235,18 @@ int rag_kb_get(rag_t *r, const char *name, rag_kb_t *out, char *err, size_t errl
 {
     sqlite3_stmt *s = NULL;
     int rc = 0;
+    if (r->empty) {
+        /* A KB may have been added since the open (by `agentd kb add` elsewhere). */
+        r->empty = 0;
+        if ((rc = check_schema(r, err, errlen))) {
+            r->empty = 1;
+            return rc;
+        }
+    }
+    if (r->empty)
+        return err_set(err, errlen, ERR_NOTFOUND,
+                       "%s: no knowledge base named \"%s\" (create one with agentd kb add %s PATH)",
+                       r->path, name, name);
     if (sqlite3_prepare_v2(r->db,
                            "SELECT id, name, strategy, size, overlap, embedder, dim, quant, gen "
                            "FROM kb WHERE name = ?1",

@@ -47,6 +47,7 @@ struct rag {
     rag_kwix_t *kwix;
     fts5_tokenizer *tok_api; /* FTS5's porter tokenizer, for query terms */
     Fts5Tokenizer *tok;
+    int empty; /* opened by rag_open_reader on a file that never held a KB: no KB tables */
 };
 
 int rag_sql_rc(int src);

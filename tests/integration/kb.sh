@@ -263,4 +263,15 @@ PY
 else
     fail "sqlite3-doc" "not installed: AGENTD_DEPS_TEST=1 scripts/deps.sh installs it (an image whose dpkg excludes /usr/share/doc drops its files)"
 fi
+# ctx.kb inside a run on a database that never held a KB: it must not wait for the write
+# lock the run's own group commit holds (it waited out the 10 s busy timeout, then failed
+# with "database is locked"); it says there is no such knowledge base, at once.
+t0=$(date +%s%N)
+"$AGENTD" run tests/fixtures/agents/support_approval.lua "Where is my order 1042? It hasn't arrived." \
+    --db "$TMP/fresh.db" --tools tools >"$TMP/fresh.out" 2>&1
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q 'no knowledge base named "help"' "$TMP/fresh.out" && ! grep -q 'database is locked' "$TMP/fresh.out" &&
+    ok "ctx.kb on a fresh run database: no such knowledge base, at once (${ms} ms)" ||
+    fail "ctx.kb on a fresh run database" "${ms} ms: $(grep -i 'search_kb\|lock' "$TMP/fresh.out" | head -3)"
+
 finish
