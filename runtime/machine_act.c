@@ -148,18 +148,6 @@ static void point_unit(machine_run_t *r, const char *span, const char *op, const
         return;
 }
 
-/* The attributes every execute_tool event carries. */
-static json_object *tool_attrs(const tcall_t *c)
-{
-    json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("execute_tool"));
-    json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
-    json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
-    if (strcmp(c->wire, c->id) != 0)
-        json_object_object_add(attrs, "agentd.tool.call.wire_id", jx_new_str(c->wire));
-    return attrs;
-}
-
 /* ---- limits ------------------------------------------------------------------------ */
 
 static const char *limit_reached(machine_run_t *r, char *msg, size_t len)
@@ -234,42 +222,6 @@ static json_object *tool_descriptions(machine_run_t *r)
             fprintf(stderr, "agentd: %s\n", err);
     }
     return m->desc_cache && json_object_array_length(m->desc_cache) ? m->desc_cache : NULL;
-}
-
-json_object *mact_chat_attrs(machine_run_t *r, const model_resp_t *resp)
-{
-    json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
-    json_object_object_add(attrs, "gen_ai.provider.name", jx_new_str(resp->provider));
-    json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
-    json_object_object_add(attrs, "gen_ai.response.model", jx_new_str(resp->model));
-    json_object_object_add(attrs, "gen_ai.usage.input_tokens",
-                           json_object_new_int64(resp->usage.input_tokens));
-    json_object_object_add(attrs, "gen_ai.usage.output_tokens",
-                           json_object_new_int64(resp->usage.output_tokens));
-    if (resp->usage.cached_tokens)
-        json_object_object_add(attrs, "gen_ai.usage.cached_tokens",
-                               json_object_new_int64(resp->usage.cached_tokens));
-    json_object_object_add(attrs, "gen_ai.usage.cost", jx_new_num(resp->usage.cost_usd));
-    json_object_object_add(attrs, "agentd.attempts", json_object_new_int(resp->attempts));
-    json_object_object_add(attrs, "agentd.latency_ms",
-                           jx_new_num((double)(loop_mono_ns() - r->chat_t0) / 1e6));
-    if (resp->cached)
-        json_object_object_add(attrs, "agentd.cached", json_object_new_boolean(1));
-    if (resp->finish)
-        json_object_object_add(attrs, "gen_ai.response.finish_reasons", jx_new_str(resp->finish));
-    if (resp->err && resp->reason)
-        json_object_object_add(attrs, "error.type", jx_new_str(resp->reason));
-    /* The offline model's choice and why (scores per tool, round, what it still needs):
-     * docs/offline.md. A real provider's body stays in the model-call log, not the trace. */
-    if (resp->response_body && resp->provider && !strcmp(resp->provider, "offline"))
-        json_object_object_add(attrs, "agentd.offline.decision",
-                               json_object_get(resp->response_body));
-    if (resp->fallback_from) {
-        json_object_object_add(attrs, "agentd.fallback.from", jx_new_str(resp->fallback_from));
-        json_object_object_add(attrs, "agentd.fallback.reason", jx_new_str(resp->fallback_why));
-    }
-    return attrs;
 }
 
 static int write_chat_end(machine_run_t *r, const model_resp_t *resp)
@@ -538,38 +490,6 @@ static void start_model(machine_run_t *r)
     }
 }
 
-/* Which prompt this request sends: the file, its content hash, the git commit that last
- * changed it, and the hash of the rendered text when {{variables}} were filled in. */
-static void stage_prompt_attrs(machine_run_t *r, json_object *attrs)
-{
-    const agent_t *a = r->agent;
-    if (a->prompt_file) {
-        /* Relative to the agent's folder, as the invoke_agent span's agentd.prompt_file is
-         * in an export: a trace names no machine's home directory. */
-        const char *f = a->prompt_file, *slash = strrchr(a->path, '/');
-        size_t dl = slash ? (size_t)(slash - a->path) : 0;
-        if (dl && strncmp(f, a->path, dl) == 0 && f[dl] == '/')
-            f += dl + 1;
-        json_object_object_add(attrs, "agentd.prompt.file", jx_new_str(f));
-    }
-    json_object_object_add(attrs, "agentd.prompt.hash", jx_new_str(a->prompt_hash));
-    if (a->prompt_commit[0]) {
-        json_object_object_add(attrs, "agentd.prompt.git_commit", jx_new_str(a->prompt_commit));
-        if (a->prompt_dirty)
-            json_object_object_add(attrs, "agentd.prompt.git_dirty", json_object_new_boolean(1));
-    }
-    if (r->temp_set)
-        json_object_object_add(attrs, "gen_ai.request.temperature",
-                               jx_new_num(r->temperature));
-    json_object *sys = json_object_array_get_idx(r->messages, 0);
-    const char *text = jx_str(sys, "content");
-    if (text && prompt_has_vars(a->system_prompt)) {
-        char h[17];
-        prompt_hash(text, h);
-        json_object_object_add(attrs, "agentd.prompt.rendered_hash", jx_new_str(h));
-    }
-}
-
 static int stage_chat_begin(machine_run_t *r)
 {
     trace_span_id(r->chat_span);
@@ -586,7 +506,7 @@ static int stage_chat_begin(machine_run_t *r)
     }
     json_object_put(view);
     json_object_object_add(attrs, "agentd.context.tokens", json_object_new_int64(cs.tokens_after));
-    stage_prompt_attrs(r, attrs);
+    mact_prompt_attrs(r, attrs);
     if (cs.omitted) {
         json_object_object_add(attrs, "agentd.context.tokens_before",
                                json_object_new_int64(cs.tokens_before));
@@ -648,7 +568,7 @@ static void plan_run(machine_run_t *r)
 
 static int stage_tool_begin(machine_run_t *r, tcall_t *c)
 {
-    json_object *attrs = tool_attrs(c);
+    json_object *attrs = mact_tool_attrs(c);
     json_object_object_add(attrs, "gen_ai.tool.call.arguments", jx_new_str(c->args));
     json_object_object_add(attrs, "agentd.idempotency_key", jx_new_str(c->idem));
     char name[200];
@@ -659,7 +579,7 @@ static int stage_tool_begin(machine_run_t *r, tcall_t *c)
 
 static int stage_tool_end(machine_run_t *r, tcall_t *c)
 {
-    json_object *attrs = tool_attrs(c);
+    json_object *attrs = mact_tool_attrs(c);
     json_object_object_add(attrs, "agentd.tool.state", jx_new_str(tcall_state_name(c->state)));
     json_object_object_add(attrs, "agentd.attempts", json_object_new_int(c->attempts));
     json_object_object_add(attrs, "agentd.duration_ms",

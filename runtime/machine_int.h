@@ -276,6 +276,11 @@ json_object *mact_request_messages(machine_run_t *r, struct compact_stats *cs);
 /* The attributes of a chat span's end event for resp (usage, cost, models, latency since
  * r->chat_t0, fallback). New object. */
 json_object *mact_chat_attrs(machine_run_t *r, const model_resp_t *resp);
+/* machine_attrs.c: the attributes every execute_tool event carries (new object). */
+json_object *mact_tool_attrs(const tcall_t *c);
+/* machine_attrs.c: which prompt a request sends (file, hash, git commit, rendered hash,
+ * temperature), added to attrs. */
+void mact_prompt_attrs(machine_run_t *r, json_object *attrs);
 /* Account a finished model call's usage to the run. */
 void mact_account(machine_run_t *r, const model_resp_t *resp);
 
