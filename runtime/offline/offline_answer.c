@@ -118,14 +118,14 @@ static int is_code(const char *s)
     return n > 0 && n < 40 && strspn(s, "abcdefghijklmnopqrstuvwxyz_") == n && strchr(s, '_');
 }
 
-static void add_scalar(offline_buf_t *b, json_object *v, size_t max)
+static void add_scalar(buf_t *b, json_object *v, size_t max)
 {
     if (json_object_is_type(v, json_type_string)) {
         const char *s = json_object_get_string(v);
         size_t n = strcspn(s, "\n");
         if (is_code(s)) {
             for (size_t i = 0; i < n; i++)
-                offline_buf_addn(b, s[i] == '_' ? " " : s + i, 1);
+                buf_add(b, s[i] == '_' ? " " : s + i, 1);
             return;
         }
         while (n > 1 && s[n - 1] == '.' && s[n - 2] != '.') /* the sentence adds its own */
@@ -134,17 +134,17 @@ static void add_scalar(offline_buf_t *b, json_object *v, size_t max)
             n = max;
             while (n > max / 2 && s[n] != ' ')
                 n--;
-            offline_buf_addn(b, s, n);
-            offline_buf_add(b, "...");
+            buf_add(b, s, n);
+            buf_adds(b, "...");
         } else {
-            offline_buf_addn(b, s, n);
+            buf_add(b, s, n);
         }
     } else if (json_object_is_type(v, json_type_double)) {
-        offline_buf_addf(b, "%.2f", json_object_get_double(v));
+        buf_addf(b, "%.2f", json_object_get_double(v));
     } else if (json_object_is_type(v, json_type_boolean)) {
-        offline_buf_add(b, json_object_get_boolean(v) ? "yes" : "no");
+        buf_adds(b, json_object_get_boolean(v) ? "yes" : "no");
     } else {
-        offline_buf_add(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        buf_adds(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
     }
 }
 
@@ -165,7 +165,7 @@ static const char *label_of(json_object *o)
 
 /* One record of a list: "Trail shoes (qty 1, price 89.00)" or, with long text,
  * "Late deliveries (ID KB-104): If your order ...". */
-static void add_record(offline_buf_t *b, json_object *o)
+static void add_record(buf_t *b, json_object *o)
 {
     const char *label = label_of(o);
     size_t n;
@@ -180,19 +180,19 @@ static void add_record(offline_buf_t *b, json_object *o)
             (label && !strcmp(keys[i], label)) || in_list(keys[i], key_skip))
             continue;
         offline_humanize(keys[i], hk, sizeof hk);
-        offline_buf_add(b, paren ? ", " : label ? " (" : "(");
+        buf_adds(b, paren ? ", " : label ? " (" : "(");
         paren = 1;
-        offline_buf_addf(b, "%s ", hk);
+        buf_addf(b, "%s ", hk);
         add_scalar(b, v, 60);
     }
     if (paren)
-        offline_buf_add(b, ")");
+        buf_adds(b, ")");
     for (size_t i = 0; keys && i < n; i++) {
         json_object *v = json_object_object_get(o, keys[i]);
         if (is_long_text(v)) {
-            offline_buf_add(b, ": ");
+            buf_adds(b, ": ");
             add_scalar(b, v, TEXT_CLIP);
-            offline_buf_add(b, ".");
+            buf_adds(b, ".");
             break;
         }
     }
@@ -228,13 +228,13 @@ static int said_in_args(json_object *args, const char *k, json_object *v)
             !strcmp(json_object_get_string(a), json_object_get_string(v)));
 }
 
-static void add_object(offline_buf_t *b, json_object *o, json_object *args)
+static void add_object(buf_t *b, json_object *o, json_object *args)
 {
     size_t n;
     const char **keys = ordered_keys(o, &n);
     char hk[96];
     int clauses = 0, lists = 0, others = 0;
-    offline_buf_t tail = {0}; /* long text and record lists go after the sentence */
+    buf_t tail = {0}; /* long text and record lists go after the sentence */
     for (size_t i = 0; keys && i < n; i++)
         lists += json_object_is_type(json_object_object_get(o, keys[i]), json_type_array);
     for (size_t i = 0; keys && i < n; i++) {
@@ -247,24 +247,24 @@ static void add_object(offline_buf_t *b, json_object *o, json_object *args)
         if (!strcmp(keys[i], "answer") && json_object_is_type(v, json_type_string)) {
             /* Another agent's answer (a sub-agent called as a tool) is prose already: quoted
              * whole, its paragraphs kept. */
-            offline_buf_addf(&tail, "\n%c%s:\n", toupper((unsigned char)hk[0]), hk + 1);
-            offline_buf_addn(&tail, json_object_get_string(v),
+            buf_addf(&tail, "\n%c%s:\n", toupper((unsigned char)hk[0]), hk + 1);
+            buf_add(&tail, json_object_get_string(v),
                              strnlen(json_object_get_string(v), 4000));
             others++;
             continue;
         }
         if (is_long_text(v)) {
             others++;
-            offline_buf_addf(&tail, "\n%c%s: ", toupper((unsigned char)hk[0]), hk + 1);
+            buf_addf(&tail, "\n%c%s: ", toupper((unsigned char)hk[0]), hk + 1);
             add_scalar(&tail, v, TEXT_CLIP);
-            offline_buf_add(&tail, ".");
+            buf_adds(&tail, ".");
             continue;
         }
         if (json_object_is_type(v, json_type_array) && list_of_records(v) && has_long_text(v)) {
             if (lists > 1 || others)
-                offline_buf_addf(&tail, "\n%c%s:", toupper((unsigned char)hk[0]), hk + 1);
+                buf_addf(&tail, "\n%c%s:", toupper((unsigned char)hk[0]), hk + 1);
             for (size_t k = 0; k < json_object_array_length(v) && k < 5; k++) {
-                offline_buf_add(&tail, "\n- ");
+                buf_adds(&tail, "\n- ");
                 add_record(&tail, json_object_array_get_idx(v, k));
             }
             continue;
@@ -272,57 +272,57 @@ static void add_object(offline_buf_t *b, json_object *o, json_object *args)
         if (clauses >= MAX_CLAUSES)
             continue;
         size_t hl = strlen(hk);
-        offline_buf_add(b, clauses++ ? "; " : "");
+        buf_adds(b, clauses++ ? "; " : "");
         if (hl > 3 && !strcmp(hk + hl - 3, " at") && is_scalar(v)) {
             /* "shipped_at" -> "shipped on 2026-11-22" */
-            offline_buf_addf(b, "%.*s on ", (int)(hl - 3), hk);
+            buf_addf(b, "%.*s on ", (int)(hl - 3), hk);
             add_scalar(b, v, 120);
             continue;
         }
-        offline_buf_addf(b, "the %s ", hk);
+        buf_addf(b, "the %s ", hk);
         if (json_object_is_type(v, json_type_array)) {
             size_t len = json_object_array_length(v);
-            offline_buf_add(b, len > 1 || hk[hl - 1] == 's' ? "are " : "is ");
+            buf_adds(b, len > 1 || hk[hl - 1] == 's' ? "are " : "is ");
             if (!len)
-                offline_buf_add(b, "none");
+                buf_adds(b, "none");
             for (size_t k = 0; k < len && k < 8; k++) {
                 json_object *item = json_object_array_get_idx(v, k);
-                offline_buf_add(b, k == 0 ? "" : k + 1 == len ? " and " : ", ");
+                buf_adds(b, k == 0 ? "" : k + 1 == len ? " and " : ", ");
                 if (json_object_is_type(item, json_type_object))
                     add_record(b, item);
                 else if (item)
                     add_scalar(b, item, 60);
             }
         } else if (json_object_is_type(v, json_type_object)) {
-            offline_buf_add(b, "is ");
+            buf_adds(b, "is ");
             add_record(b, v);
         } else {
-            offline_buf_add(b, "is ");
+            buf_adds(b, "is ");
             add_scalar(b, v, 120);
             json_object *cur; /* "the total is 113.00 USD" */
             if ((json_object_is_type(v, json_type_double) ||
                  json_object_is_type(v, json_type_int)) &&
                 in_list(keys[i], money_keys) && json_object_object_get_ex(o, "currency", &cur) &&
                 json_object_is_type(cur, json_type_string))
-                offline_buf_addf(b, " %s", json_object_get_string(cur));
+                buf_addf(b, " %s", json_object_get_string(cur));
         }
     }
     if (clauses)
-        offline_buf_add(b, ".");
+        buf_adds(b, ".");
     if (tail.len && !clauses && b->len && b->s[b->len - 1] == ' ')
         b->s[--b->len] = 0; /* the list starts on its own line after "Heading:" */
     if (tail.len)
-        offline_buf_add(b, tail.s);
-    offline_buf_clear(&tail);
+        buf_adds(b, tail.s);
+    buf_free(&tail);
     free(keys);
 }
 
 /* "Lookup order (order ID 1042)". */
-static void add_heading(offline_buf_t *b, const offline_obs_t *ob, int capital)
+static void add_heading(buf_t *b, const offline_obs_t *ob, int capital)
 {
     char h[96];
     offline_humanize(ob->tool, h, sizeof h);
-    offline_buf_addf(b, "%c%s", capital ? toupper((unsigned char)h[0]) : h[0], h + 1);
+    buf_addf(b, "%c%s", capital ? toupper((unsigned char)h[0]) : h[0], h + 1);
     size_t n;
     const char **keys = ordered_keys(ob->args, &n);
     int any = 0;
@@ -332,24 +332,24 @@ static void add_heading(offline_buf_t *b, const offline_obs_t *ob, int capital)
             (json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 40))
             continue;
         offline_humanize(keys[i], h, sizeof h);
-        offline_buf_addf(b, "%s%s ", any++ ? ", " : " (", h);
+        buf_addf(b, "%s%s ", any++ ? ", " : " (", h);
         int quote =
             json_object_is_type(v, json_type_string) && strchr(json_object_get_string(v), ' ');
-        offline_buf_add(b, quote ? "\"" : "");
+        buf_adds(b, quote ? "\"" : "");
         add_scalar(b, v, 60);
-        offline_buf_add(b, quote ? "\"" : "");
+        buf_adds(b, quote ? "\"" : "");
     }
     if (any)
-        offline_buf_add(b, ")");
+        buf_adds(b, ")");
     free(keys);
 }
 
-static void add_error(offline_buf_t *b, const offline_obs_t *ob)
+static void add_error(buf_t *b, const offline_obs_t *ob)
 {
     json_object *m;
-    offline_buf_add(b, "I could not complete ");
+    buf_adds(b, "I could not complete ");
     add_heading(b, ob, 0);
-    offline_buf_add(b, ": ");
+    buf_adds(b, ": ");
     if (json_object_is_type(ob->result, json_type_object) &&
         (json_object_object_get_ex(ob->result, "error", &m) ||
          json_object_object_get_ex(ob->result, "message", &m)) &&
@@ -358,62 +358,62 @@ static void add_error(offline_buf_t *b, const offline_obs_t *ob)
     else if (json_object_is_type(ob->result, json_type_string))
         add_scalar(b, ob->result, TEXT_CLIP);
     else
-        offline_buf_addn(b, ob->text ? ob->text : "unknown error",
+        buf_add(b, ob->text ? ob->text : "unknown error",
                          ob->text ? strcspn(ob->text, "\n") : 13);
     if (b->len && !strchr(".!?", b->s[b->len - 1]))
-        offline_buf_add(b, ".");
+        buf_adds(b, ".");
 }
 
-static void add_ask(offline_buf_t *b, const offline_ask_t *ask, int first)
+static void add_ask(buf_t *b, const offline_ask_t *ask, int first)
 {
     char t[96], p[96];
     json_object *v;
     offline_humanize(ask->tool, t, sizeof t);
     offline_humanize(ask->param, p, sizeof p);
-    offline_buf_addf(b, "%s use %s, I need the %s", first ? "To" : "\n\nTo", t, p);
+    buf_addf(b, "%s use %s, I need the %s", first ? "To" : "\n\nTo", t, p);
     if (json_object_object_get_ex(ask->schema, "description", &v) &&
         json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0) {
         const char *d = json_object_get_string(v);
-        offline_buf_addf(b, " (%c", tolower((unsigned char)d[0]));
-        offline_buf_addn(b, d + 1, strcspn(d + 1, "\n"));
-        offline_buf_add(b, ")");
+        buf_addf(b, " (%c", tolower((unsigned char)d[0]));
+        buf_add(b, d + 1, strcspn(d + 1, "\n"));
+        buf_adds(b, ")");
     }
     json_object *ex;
     if (json_object_object_get_ex(ask->schema, "examples", &ex) &&
         (v = json_object_array_get_idx(ex, 0)) && is_scalar(v)) {
-        offline_buf_add(b, ", for example ");
+        buf_adds(b, ", for example ");
         add_scalar(b, v, 60);
     }
-    offline_buf_addf(b, ". Could you tell me the %s?", p);
+    buf_addf(b, ". Could you tell me the %s?", p);
 }
 
-static void add_help(offline_buf_t *b, json_object *tools)
+static void add_help(buf_t *b, json_object *tools)
 {
     size_t n = json_object_is_type(tools, json_type_array) ? json_object_array_length(tools) : 0;
     if (!n) {
-        offline_buf_add(b, "I am the offline model and this agent has no tools, so I cannot act "
+        buf_adds(b, "I am the offline model and this agent has no tools, so I cannot act "
                            "on the request; configure a real model with --model for open-ended "
                            "answers.");
         return;
     }
-    offline_buf_add(b, "I could not tell which of my tools fits your request. I can:");
+    buf_adds(b, "I could not tell which of my tools fits your request. I can:");
     for (size_t i = 0; i < n; i++) {
         json_object *t = json_object_array_get_idx(tools, i), *v;
         char h[96];
         offline_humanize(json_object_get_string(json_object_object_get(t, "name")), h, sizeof h);
-        offline_buf_addf(b, "\n- %s", h);
+        buf_addf(b, "\n- %s", h);
         if (json_object_object_get_ex(t, "description", &v) && is_scalar(v)) {
             const char *d = json_object_get_string(v);
-            offline_buf_add(b, ": ");
-            offline_buf_addn(b, d, strcspn(d, ".\n"));
+            buf_adds(b, ": ");
+            buf_add(b, d, strcspn(d, ".\n"));
         }
     }
-    offline_buf_add(b, "\nPlease tell me a little more about what you need.");
+    buf_adds(b, "\nPlease tell me a little more about what you need.");
 }
 
 char *offline_answer_text(const offline_src_t *src, json_object *tools, const offline_ask_t *ask)
 {
-    offline_buf_t b = {0};
+    buf_t b = {0};
     size_t ok = 0, bad = 0;
     for (size_t i = 0; i < src->nobs; i++)
         src->obs[i].is_error ? bad++ : ok++;
@@ -422,19 +422,19 @@ char *offline_answer_text(const offline_src_t *src, json_object *tools, const of
             add_ask(&b, ask, 1);
         else
             add_help(&b, tools);
-        return offline_buf_take(&b);
+        return buf_take(&b);
     }
     if (ok)
-        offline_buf_add(&b, "Here is what I found.");
+        buf_adds(&b, "Here is what I found.");
     for (size_t i = 0; i < src->nobs; i++) {
         const offline_obs_t *ob = &src->obs[i];
         if (ob->is_error)
             continue;
-        offline_buf_add(&b, "\n\n");
+        buf_adds(&b, "\n\n");
         add_heading(&b, ob, 1);
-        offline_buf_add(&b, ":");
+        buf_adds(&b, ":");
         if (json_object_is_type(ob->result, json_type_object))
-            offline_buf_add(&b, " ");
+            buf_adds(&b, " ");
         if (json_object_is_type(ob->result, json_type_object))
             add_object(&b, ob->result, ob->args);
         else if (ob->result && json_object_is_type(ob->result, json_type_array)) {
@@ -443,24 +443,24 @@ char *offline_answer_text(const offline_src_t *src, json_object *tools, const of
                 add_object(&b, wrap, NULL);
             json_object_put(wrap);
         } else if (ob->result) {
-            offline_buf_add(&b, " ");
+            buf_adds(&b, " ");
             add_scalar(&b, ob->result, TEXT_CLIP * 2);
         } else {
-            offline_buf_add(&b, " ");
-            offline_buf_add(&b, ob->text ? ob->text : "");
+            buf_adds(&b, " ");
+            buf_adds(&b, ob->text ? ob->text : "");
         }
     }
     for (size_t i = 0; i < src->nobs; i++)
         if (src->obs[i].is_error) {
-            offline_buf_add(&b, b.len ? "\n\n" : "");
+            buf_adds(&b, b.len ? "\n\n" : "");
             add_error(&b, &src->obs[i]);
         }
     if (ask)
         add_ask(&b, ask, 0);
     else
-        offline_buf_add(&b, ok ? "\n\nLet me know if there is anything else I can do."
+        buf_adds(&b, ok ? "\n\nLet me know if there is anything else I can do."
                                : "\n\nPlease check the details and try again.");
-    return offline_buf_take(&b);
+    return buf_take(&b);
 }
 
 /* ---- structured answers ---- */
@@ -569,10 +569,10 @@ static json_object *fill_value(const char *name, json_object *s, const char *pro
             n--;
         while (n > 0 && (((unsigned char)prose[n] & 0xC0) == 0x80 || prose[n - 1] == ' '))
             n--;
-        offline_buf_t b = {0};
-        offline_buf_addn(&b, prose, n);
-        offline_buf_add(&b, "...");
-        char *clip = offline_buf_take(&b);
+        buf_t b = {0};
+        buf_add(&b, prose, n);
+        buf_adds(&b, "...");
+        char *clip = buf_take(&b);
         v = clip ? json_object_new_string(clip) : NULL;
         free(clip);
         return v;

@@ -269,7 +269,7 @@ static json_object *enum_value(json_object *schema, const char *text)
  * "Where is my order 1042? It hasn't arrived." -> "order arrived". */
 static char *query_text(const filler_t *f)
 {
-    offline_buf_t b = {0};
+    buf_t b = {0};
     for (size_t i = 0; i < f->sp[0].n; i++) {
         if (f->used[0][i])
             continue;
@@ -287,8 +287,8 @@ static char *query_text(const filler_t *f)
             int digits = n > 0 && strspn(w, "0123456789") == n;
             if (n && !digits && !offline_is_stop(w)) {
                 if (b.len)
-                    offline_buf_add(&b, " ");
-                offline_buf_add(&b, w);
+                    buf_adds(&b, " ");
+                buf_adds(&b, w);
             }
             n = 0;
             if (!*p)
@@ -296,8 +296,8 @@ static char *query_text(const filler_t *f)
         }
     }
     if (b.len == 0 && !b.failed)
-        offline_buf_add(&b, f->src->text);
-    return offline_buf_take(&b);
+        buf_adds(&b, f->src->text);
+    return buf_take(&b);
 }
 
 /* At most max characters (UTF-8 aware), cut at a word boundary when there is one. */

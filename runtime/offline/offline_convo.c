@@ -127,7 +127,7 @@ static int add_obs(offline_convo_t *c, json_object *msg, size_t at)
 int offline_convo_parse(json_object *messages, offline_convo_t *c)
 {
     size_t n = json_object_array_length(messages);
-    offline_buf_t hist = {0};
+    buf_t hist = {0};
     c->text = "";
     c->made = json_object_new_array();
     if (!c->made)
@@ -146,20 +146,20 @@ int offline_convo_parse(json_object *messages, offline_convo_t *c)
         json_object *m = json_object_array_get_idx(messages, i);
         const char *role = offline_str_field(m, "role");
         if (role && !strcmp(role, "user") && !json_object_object_get_ex(m, "agentd_guardrail", NULL)) {
-            offline_buf_add(&hist, hist.len ? "\n" : "");
-            offline_buf_add(&hist, content_text(m));
+            buf_adds(&hist, hist.len ? "\n" : "");
+            buf_adds(&hist, content_text(m));
         }
     }
-    if (!(c->history = offline_buf_take(&hist)))
+    if (!(c->history = buf_take(&hist)))
         return ERR_NOMEM;
-    offline_buf_t fb = {0};
+    buf_t fb = {0};
     for (size_t i = c->turn + 1; i < n; i++) {
         json_object *m = json_object_array_get_idx(messages, i);
         const char *why = offline_str_field(m, "agentd_reason");
         if (json_object_object_get_ex(m, "agentd_guardrail", NULL))
-            offline_buf_addf(&fb, "%s%s", fb.len ? "\n" : "", why ? why : content_text(m));
+            buf_addf(&fb, "%s%s", fb.len ? "\n" : "", why ? why : content_text(m));
     }
-    if (!(c->feedback = offline_buf_take(&fb)))
+    if (!(c->feedback = buf_take(&fb)))
         return ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
         json_object *m = json_object_array_get_idx(messages, i), *tc;

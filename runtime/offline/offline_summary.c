@@ -46,9 +46,9 @@ static char *bullet_text(const char *role, const char *text, size_t len, size_t 
             cut--;
         len = cut > max / 2 ? cut : max;
     }
-    offline_buf_t b = {0};
-    offline_buf_addf(&b, "- %s: %.*s", role, (int)len, text);
-    return offline_buf_take(&b);
+    buf_t b = {0};
+    buf_addf(&b, "- %s: %.*s", role, (int)len, text);
+    return buf_take(&b);
 }
 
 static int by_rank(const void *a, const void *b)
@@ -122,13 +122,13 @@ char *offline_summary(const char *transcript, size_t max_bytes)
             order[i]->keep = 1;
             used += order[i]->len;
         }
-    offline_buf_t b = {0};
+    buf_t b = {0};
     for (size_t i = 0; i < n; i++)
         if (v[i].keep)
-            offline_buf_addf(&b, "%s%s", b.len ? "\n" : "", v[i].text);
+            buf_addf(&b, "%s%s", b.len ? "\n" : "", v[i].text);
     if (b.len == 0)
-        offline_buf_add(&b, "");
-    out = offline_buf_take(&b);
+        buf_adds(&b, "");
+    out = buf_take(&b);
 out:
     for (size_t i = 0; i < n; i++)
         free(v[i].text);

@@ -11,6 +11,8 @@
 #ifndef AGENTD_OFFLINE_TEXT_H
 #define AGENTD_OFFLINE_TEXT_H
 
+#include "buf.h"
+
 #include <json-c/json.h>
 #include <stddef.h>
 
@@ -62,21 +64,6 @@ const char **offline_keys_sorted(json_object *obj, size_t *n);
 /* New deep copy of j with every object's keys inserted in sorted order, so its text form is
  * canonical. NULL on allocation failure. */
 json_object *offline_json_sorted(json_object *j);
-
-/* Growable NUL-terminated string. On allocation failure the buffer turns sticky-failed:
- * later appends are ignored and offline_buf_take() returns NULL. */
-typedef struct offline_buf {
-    char *s;
-    size_t len, cap;
-    int failed;
-} offline_buf_t;
-
-void offline_buf_add(offline_buf_t *b, const char *s);
-void offline_buf_addn(offline_buf_t *b, const char *s, size_t n);
-void offline_buf_addf(offline_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The string (caller frees), or NULL if any append failed. Resets b. */
-char *offline_buf_take(offline_buf_t *b);
-void offline_buf_clear(offline_buf_t *b);
 
 /* "tracking_number" -> "tracking number", "eta" -> "ETA"; into out. */
 void offline_humanize(const char *key, char *out, size_t len);

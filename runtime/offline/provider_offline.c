@@ -168,11 +168,11 @@ static int make_plan(plan_t *p, const offline_convo_t *c, const offline_src_t *s
 static int calls_message(json_object *calls, size_t first_id, json_object *msg, size_t *out_chars)
 {
     json_object *tc = json_object_new_array();
-    offline_buf_t b = {0};
+    buf_t b = {0};
     size_t chars = 0;
     if (!tc || json_object_object_add(msg, "tool_calls", tc))
         goto nomem;
-    offline_buf_add(&b, "Calling ");
+    buf_adds(&b, "Calling ");
     for (size_t i = 0; i < json_object_array_length(calls); i++) {
         json_object *pc = json_object_array_get_idx(calls, i), *call = json_object_new_object();
         const char *name = json_object_get_string(json_object_object_get(pc, "name"));
@@ -190,10 +190,10 @@ static int calls_message(json_object *calls, size_t first_id, json_object *msg, 
             goto nomem;
         chars += strlen(id) + strlen(name) + strlen(args);
         offline_humanize(name, h, sizeof h);
-        offline_buf_addf(&b, "%s%s %s", i == 0 ? "" : ", ", h, args);
+        buf_addf(&b, "%s%s %s", i == 0 ? "" : ", ", h, args);
     }
-    offline_buf_add(&b, ".");
-    char *text = offline_buf_take(&b);
+    buf_adds(&b, ".");
+    char *text = buf_take(&b);
     if (!text || json_object_object_add(msg, "content", json_object_new_string(text))) {
         free(text);
         return ERR_NOMEM;
@@ -202,7 +202,7 @@ static int calls_message(json_object *calls, size_t first_id, json_object *msg, 
     free(text);
     return 0;
 nomem:
-    offline_buf_clear(&b);
+    buf_free(&b);
     return ERR_NOMEM;
 }
 

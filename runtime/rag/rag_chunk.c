@@ -66,15 +66,15 @@ static int add_section(toks_t *t, const char *const *stack)
         t->paths = p;
         t->capsec = nc;
     }
-    offline_buf_t b = {0};
+    buf_t b = {0};
     for (int i = 1; i <= 6; i++) {
         if (!stack[i])
             continue;
         if (b.len)
-            offline_buf_add(&b, " > ");
-        offline_buf_add(&b, stack[i]);
+            buf_adds(&b, " > ");
+        buf_adds(&b, stack[i]);
     }
-    char *s = b.len ? offline_buf_take(&b) : strdup("");
+    char *s = b.len ? buf_take(&b) : strdup("");
     if (!s)
         return ERR_NOMEM;
     t->paths[t->nsec++] = s;
@@ -127,7 +127,7 @@ static int emit(const rag_doc_t *d, const toks_t *t, size_t a, size_t b, rag_chu
 {
     if (a >= b)
         return 0;
-    offline_buf_t buf = {0};
+    buf_t buf = {0};
     size_t i = a;
     while (i < b) {
         uint32_t blk = t->v[i].block;
@@ -135,12 +135,12 @@ static int emit(const rag_doc_t *d, const toks_t *t, size_t a, size_t b, rag_chu
         while (j + 1 < b && t->v[j + 1].block == blk)
             j++;
         if (buf.len)
-            offline_buf_add(&buf, "\n\n");
+            buf_adds(&buf, "\n\n");
         const char *s = d->v[blk].text;
-        offline_buf_addn(&buf, s + t->v[i].off, t->v[j].off + t->v[j].len - t->v[i].off);
+        buf_add(&buf, s + t->v[i].off, t->v[j].off + t->v[j].len - t->v[i].off);
         i = j + 1;
     }
-    char *text = offline_buf_take(&buf);
+    char *text = buf_take(&buf);
     char *heading = strdup(t->paths[t->v[a].section]);
     if (!text || !heading)
         goto oom;

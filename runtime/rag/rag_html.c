@@ -23,8 +23,8 @@
 typedef struct hstate {
     htmlParserCtxtPtr ctxt;
     rag_doc_t *d;
-    offline_buf_t text;   /* the block being collected */
-    offline_buf_t title;  /* <title> text */
+    buf_t text;   /* the block being collected */
+    buf_t title;  /* <title> text */
     int64_t start;        /* offset of the first text in the block, -1 when none */
     int64_t last;         /* offset just past the last text seen */
     int skip;             /* depth inside a dropped element, 0 when collecting */
@@ -73,7 +73,7 @@ static void flush(hstate_t *h)
         if (rag_doc_add(h->d, h->heading, h->pre, h->text.s, h->text.len, start, h->last))
             h->rc = ERR_NOMEM;
     }
-    offline_buf_clear(&h->text);
+    buf_free(&h->text);
     h->start = -1;
 }
 
@@ -186,7 +186,7 @@ static void on_text(void *ud, const xmlChar *ch, int len)
     if (h->skip || len <= 0)
         return;
     if (h->in_title) {
-        offline_buf_addn(&h->title, (const char *)ch, (size_t)len);
+        buf_add(&h->title, (const char *)ch, (size_t)len);
         return;
     }
     /* Inside <head> nothing but the title is text; libxml2 reports none elsewhere there. */
@@ -197,7 +197,7 @@ static void on_text(void *ud, const xmlChar *ch, int len)
     }
     h->last = end;
     if (h->pre) {
-        offline_buf_addn(&h->text, (const char *)ch, (size_t)len);
+        buf_add(&h->text, (const char *)ch, (size_t)len);
         return;
     }
     /* Collapse runs of whitespace the way a browser renders them. */
@@ -207,7 +207,7 @@ static void on_text(void *ud, const xmlChar *ch, int len)
             c = ' ';
         if (c == ' ' && (!h->text.len || h->text.s[h->text.len - 1] == ' '))
             continue;
-        offline_buf_addn(&h->text, &c, 1);
+        buf_add(&h->text, &c, 1);
     }
 }
 
@@ -246,7 +246,7 @@ int rag_parse_html(const char *buf, size_t len, rag_doc_t *d, char *err, size_t 
     htmlFreeParserCtxt(h.ctxt);
     int rc = h.rc;
     if (!rc && h.title.len) {
-        char *t = offline_buf_take(&h.title);
+        char *t = buf_take(&h.title);
         if (!t)
             rc = ERR_NOMEM;
         else {
@@ -264,8 +264,8 @@ int rag_parse_html(const char *buf, size_t len, rag_doc_t *d, char *err, size_t 
             d->title = t;
         }
     }
-    offline_buf_clear(&h.title);
-    offline_buf_clear(&h.text);
+    buf_free(&h.title);
+    buf_free(&h.text);
     if (!rc && !d->title) {
         for (size_t i = 0; i < d->n; i++)
             if (d->v[i].level) {
