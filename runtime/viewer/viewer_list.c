@@ -526,22 +526,9 @@ void vtui_compare_draw(tui_t *t)
 
 void vtui_compare_key(tui_t *t, int ch)
 {
-    int page = LINES - 3 > 1 ? LINES - 3 : 1;
+    if (vtui_scroll_key(t, ch))
+        return;
     switch (ch) {
-    case KEY_UP:
-    case 'k':
-        if (t->dtop > 0)
-            t->dtop--;
-        break;
-    case KEY_DOWN:
-    case 'j': t->dtop++; break;
-    case KEY_PPAGE: t->dtop = t->dtop > page ? t->dtop - page : 0; break;
-    case KEY_NPAGE:
-    case ' ': t->dtop += page; break;
-    case KEY_HOME:
-    case 'g': t->dtop = 0; break;
-    case KEY_END:
-    case 'G': t->dtop = t->det.n; break;
     case 'q':
     case KEY_LEFT:
     case 'h':

@@ -501,7 +501,7 @@ void vtui_run_key(tui_t *t, int ch)
     }
 }
 
-void vtui_detail_key(tui_t *t, int ch)
+int vtui_scroll_key(tui_t *t, int ch)
 {
     int page = LINES - 3 > 1 ? LINES - 3 : 1;
     switch (ch) {
@@ -509,16 +509,25 @@ void vtui_detail_key(tui_t *t, int ch)
     case 'k':
         if (t->dtop > 0)
             t->dtop--;
-        break;
+        return 1;
     case KEY_DOWN:
-    case 'j': t->dtop++; break;
-    case KEY_PPAGE: t->dtop = t->dtop > page ? t->dtop - page : 0; break;
+    case 'j': t->dtop++; return 1;
+    case KEY_PPAGE: t->dtop = t->dtop > page ? t->dtop - page : 0; return 1;
     case KEY_NPAGE:
-    case ' ': t->dtop += page; break;
+    case ' ': t->dtop += page; return 1;
     case KEY_HOME:
-    case 'g': t->dtop = 0; break;
+    case 'g': t->dtop = 0; return 1;
     case KEY_END:
-    case 'G': t->dtop = t->det.n; break;
+    case 'G': t->dtop = t->det.n; return 1;
+    default: return 0;
+    }
+}
+
+void vtui_detail_key(tui_t *t, int ch)
+{
+    if (vtui_scroll_key(t, ch))
+        return;
+    switch (ch) {
     case 'c':
         t->djson = !t->djson;
         t->dtop = 0;

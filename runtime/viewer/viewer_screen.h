@@ -111,5 +111,7 @@ int vtui_run_search(tui_t *t, int dir);
 void vtui_detail_build(tui_t *t);
 void vtui_detail_draw(tui_t *t);
 void vtui_detail_key(tui_t *t, int ch);
+/* The scrolling keys of a text pane (detail, compare): 1 when ch was one of them. */
+int vtui_scroll_key(tui_t *t, int ch);
 
 #endif
