@@ -222,6 +222,25 @@ void vtui_move_sel(int *sel, int n, int delta)
         *sel = 0;
 }
 
+int vtui_sel_key(int *sel, int n, int page, int ch)
+{
+    if (page < 1)
+        page = 1;
+    switch (ch) {
+    case KEY_UP:
+    case 'k': vtui_move_sel(sel, n, -1); return 1;
+    case KEY_DOWN:
+    case 'j': vtui_move_sel(sel, n, 1); return 1;
+    case KEY_PPAGE: vtui_move_sel(sel, n, -page); return 1;
+    case KEY_NPAGE: vtui_move_sel(sel, n, page); return 1;
+    case KEY_HOME:
+    case 'g': *sel = 0; return 1;
+    case KEY_END:
+    case 'G': vtui_move_sel(sel, n, n); return 1;
+    default: return 0;
+    }
+}
+
 static void key(tui_t *t, int ch)
 {
     if (ch == '/') {

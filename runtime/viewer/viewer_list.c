@@ -378,18 +378,9 @@ static void open_compare(tui_t *t)
 
 void vtui_list_key(tui_t *t, int ch)
 {
-    int page = LINES - 5 > 1 ? LINES - 5 : 1;
+    if (vtui_sel_key(&t->lsel, t->norder, LINES - 5, ch))
+        return;
     switch (ch) {
-    case KEY_UP:
-    case 'k': vtui_move_sel(&t->lsel, t->norder, -1); break;
-    case KEY_DOWN:
-    case 'j': vtui_move_sel(&t->lsel, t->norder, 1); break;
-    case KEY_PPAGE: vtui_move_sel(&t->lsel, t->norder, -page); break;
-    case KEY_NPAGE: vtui_move_sel(&t->lsel, t->norder, page); break;
-    case KEY_HOME:
-    case 'g': t->lsel = 0; break;
-    case KEY_END:
-    case 'G': vtui_move_sel(&t->lsel, t->norder, t->norder); break;
     case 's':
         t->sort = (t->sort + 1) % SORT__N;
         list_order(t);

@@ -433,18 +433,9 @@ static void copy_span(tui_t *t, int span)
 void vtui_run_key(tui_t *t, int ch)
 {
     spantree_t *m = t->m;
-    int page = LINES - 4 > 1 ? LINES - 4 : 1;
+    if (vtui_sel_key(&t->rsel, m->nrows, LINES - 4, ch))
+        return;
     switch (ch) {
-    case KEY_UP:
-    case 'k': vtui_move_sel(&t->rsel, m->nrows, -1); break;
-    case KEY_DOWN:
-    case 'j': vtui_move_sel(&t->rsel, m->nrows, 1); break;
-    case KEY_PPAGE: vtui_move_sel(&t->rsel, m->nrows, -page); break;
-    case KEY_NPAGE: vtui_move_sel(&t->rsel, m->nrows, page); break;
-    case KEY_HOME:
-    case 'g': t->rsel = 0; break;
-    case KEY_END:
-    case 'G': vtui_move_sel(&t->rsel, m->nrows, m->nrows); break;
     case ' ':
         if (m->nrows && has_kids(m, m->rows[t->rsel].span)) {
             spantree_span_t *s = &m->spans[m->rows[t->rsel].span];

@@ -113,5 +113,8 @@ void vtui_detail_draw(tui_t *t);
 void vtui_detail_key(tui_t *t, int ch);
 /* The scrolling keys of a text pane (detail, compare): 1 when ch was one of them. */
 int vtui_scroll_key(tui_t *t, int ch);
+/* The selection keys of a list (runs, spans): move *sel within n rows, a page being page
+ * rows; 1 when ch was one of them. */
+int vtui_sel_key(int *sel, int n, int page, int ch);
 
 #endif
