@@ -173,6 +173,11 @@ struct store {
 
 int store_translate(int src)
 {
+    return store_sqlite_rc(src);
+}
+
+int store_sqlite_rc(int src)
+{
     switch (src & 0xff) {
     case SQLITE_OK:
     case SQLITE_DONE:

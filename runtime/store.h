@@ -92,6 +92,9 @@ store_t *store_open_existing(const char *path, int mode, char *errbuf, size_t er
 void store_close(store_t *st);
 /* Last SQLite error message for this connection. */
 const char *store_errmsg(store_t *st);
+/* A SQLite result code as the project's ERR_* (0 for OK/DONE/ROW): the one mapping, for
+ * the store and every other module on SQLite (the knowledge bases). */
+int store_sqlite_rc(int src);
 /* Why a store call failed with rc: SQLite's message when SQLite reported the failure, else
  * rc's own text (an allocation failed outside SQLite, a lease was held...). */
 const char *store_why(store_t *st, int rc);

@@ -5,6 +5,7 @@
 #include "rag_int.h"
 
 #include "err.h"
+#include "store.h"
 #include "mem.h"
 #include "model_int.h"
 #include "jx.h"
@@ -46,16 +47,7 @@ static const char *const migrations[] = {
 
 int rag_sql_rc(int src)
 {
-    switch (src & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_DONE:
-    case SQLITE_ROW: return 0;
-    case SQLITE_NOMEM: return ERR_NOMEM;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return ERR_BUSY;
-    case SQLITE_CONSTRAINT: return ERR_STATE;
-    default: return ERR_IO;
-    }
+    return store_sqlite_rc(src);
 }
 
 int rag_exec(rag_t *r, const char *sql, char *err, size_t errlen)
