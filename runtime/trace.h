@@ -86,7 +86,7 @@ int trace_rewrite_end(trace_rewrite_t *w, int ok);
 void trace_span_id(char buf[17]);
 
 /* Replace secrets in s (in place, same length): values of environment variables named
- * *KEY*, *TOKEN*, *SECRET*, *PASSWORD*, and "Bearer xxx"/"x-api-key: xxx" values become
+ * *KEY*, *TOKEN*, *SECRET*, *PASSWORD*, and the values after "Bearer " and "x-api-key: " become
  * "[REDACTED]" (padded with '*'). Newlines are kept (redact.h's redact_copy makes one line);
  * OTLP content capture uses it. */
 void trace_redact(char *s);

@@ -20,6 +20,14 @@ enum {
  * Returns 1 on match (value in *out), 0 when not this option, -1 when the value is missing
  * (a message naming the option is printed). */
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **out);
+/* The one option macro, for a `for (int i = 1; i < argc; i++)` loop with `const char *val;
+ * int m;` in scope: `CLI_OPT("--name", return CLI_USAGE) { use val; continue; }` runs its
+ * block when argv[i] is --name VALUE or --name=VALUE, and the second argument (a statement)
+ * when the value is missing. */
+#define CLI_OPT(name, on_missing)                                                          \
+    if ((m = cli_opt(argc, argv, &i, (name), &val)) < 0) {                                 \
+        on_missing;                                                                        \
+    } else if (m > 0)
 
 /* The database path: explicit (--db), else $AGENTD_DB, else "agentd.db" in the working
  * directory. */

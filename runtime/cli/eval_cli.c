@@ -79,10 +79,7 @@ int eval_cli_main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *val;
         int m;
-#define OPT(name)                                                                        \
-    if ((m = cli_opt(argc, argv, &i, name, &val)) < 0)                                   \
-        return GATE_HARNESS;                                                             \
-    else if (m > 0)
+#define OPT(name) CLI_OPT(name, return GATE_HARNESS)
         if (!strcmp(argv[i], "--json")) {
             json = 1;
             continue;

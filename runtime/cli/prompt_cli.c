@@ -407,11 +407,7 @@ int prompt_cli_main(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         const char *val;
         int m;
-#define OPT(name)                                                                        \
-    if ((m = cli_opt(argc, argv, &i, name, &val)) < 0) {                                 \
-        code = CLI_USAGE;                                                                \
-        goto out;                                                                        \
-    } else if (m > 0)
+#define OPT(name) CLI_OPT(name, code = CLI_USAGE; goto out)
         if (!strcmp(argv[i], "--json")) {
             json = 1;
             continue;

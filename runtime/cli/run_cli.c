@@ -339,10 +339,7 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
         const char *val;
         int m;
 /* OPT("--x") { body } runs body when argv[i] is --x (value in val). */
-#define OPT(name)                                                                        \
-    if ((m = cli_opt(argc, argv, &i, name, &val)) < 0)                                   \
-        return CLI_USAGE;                                                                \
-    else if (m > 0)
+#define OPT(name) CLI_OPT(name, return CLI_USAGE)
         if (!strcmp(argv[i], "--json")) {
             c->view.json = 1;
             continue;

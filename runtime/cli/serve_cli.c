@@ -84,10 +84,7 @@ int serve_cli_main(int argc, char **argv)
         int m;
         long n;
 /* OPT(name) { body } runs body when argv[i] is that option (value in val). */
-#define OPT(name)                                                                        \
-    if ((m = cli_opt(argc, argv, &i, name, &val)) < 0)                                   \
-        return CLI_USAGE;                                                                \
-    else if (m > 0)
+#define OPT(name) CLI_OPT(name, return CLI_USAGE)
 #define NUM(name, field, lo, hi)                                                         \
     OPT(name)                                                                            \
     {                                                                                    \

@@ -31,10 +31,7 @@ int stats_cli_main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *val;
         int m;
-#define OPT(name)                                                                        \
-    if ((m = cli_opt(argc, argv, &i, name, &val)) < 0)                                   \
-        return CLI_USAGE;                                                                \
-    else if (m > 0)
+#define OPT(name) CLI_OPT(name, return CLI_USAGE)
         if (!strcmp(argv[i], "--json")) {
             json = 1;
             continue;
