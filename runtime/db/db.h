@@ -1,0 +1,106 @@
+/*
+ * db: one SQL connection behind two drivers, so the store writes its logic once.
+ *   - SQLite (db_sqlite.c): a file path, the default; WAL, the durability pragmas, the busy
+ *     timeout. The driver is a thin layer over sqlite3_prepare/bind/step/column.
+ *   - PostgreSQL (db_pg.c, libpq): a postgres:// or postgresql:// URL (db_is_url).
+ *
+ * The dialect both engines accept, which every statement given to db_prepare is written in:
+ *   - parameters ?1..?N (the PostgreSQL driver rewrites them to $1..$N outside quotes);
+ *   - upserts as INSERT ... ON CONFLICT (cols) DO UPDATE SET c = excluded.c, or DO NOTHING
+ *     (never INSERT OR REPLACE / OR IGNORE);
+ *   - no engine-specific functions: times come from C, no julianday/json_extract/printf/
+ *     instr; string concatenation with ||, prefixes with substr(x, 1, length(?N)) = ?N;
+ *   - integers are 64-bit in both schemas (PostgreSQL columns are BIGINT), reals are double.
+ * DDL differs between engines, so each has its own migrations, numbered alike (the store's).
+ *
+ * Errors: every int-returning call gives 0 (or DB_ROW) or an ERR_* from err.h:
+ *   ERR_STATE  a constraint was violated (unique / primary key / not null / check);
+ *   ERR_BUSY   a lock held past the busy timeout, a serialization failure, a deadlock;
+ *   ERR_NOMEM  out of memory;
+ *   ERR_IO     anything else (disk full, connection lost, syntax); db_errmsg says why.
+ * Statements are cached per connection by their SQL text (db_prepare returns the same
+ * statement for the same text), reset with db_reset after use. Not thread-safe: one db_t per
+ * thread. No callback re-enters this module.
+ */
+#ifndef AGENTD_DB_H
+#define AGENTD_DB_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct db db_t;
+typedef struct db_stmt db_stmt_t;
+
+typedef enum { DB_SQLITE = 1, DB_PG = 2 } db_kind_t;
+
+enum { DB_DONE = 0, DB_ROW = 1 };
+
+typedef struct db_open_opt {
+    int readonly;   /* open without creating or writing anything */
+    int create;     /* SQLite: create the file when missing (ignored for PostgreSQL) */
+    int durable;    /* 1: every commit is durable when it returns (fsync / synchronous_commit
+                     * on); 0: may lose the last commits on power loss, never corrupts */
+    int busy_ms;    /* how long a statement waits for a lock before ERR_BUSY */
+} db_open_opt_t;
+
+/* Is target a PostgreSQL URL (postgres:// or postgresql://)? */
+int db_is_url(const char *target);
+/* Open target (a file path or a URL). NULL on failure with a one-line message in err naming
+ * the target (a URL with its password masked) and the cause; *why (may be NULL) gets the
+ * ERR_* (ERR_NOTFOUND: readonly and no such file). */
+db_t *db_open(const char *target, const db_open_opt_t *o, char *err, size_t errlen, int *why);
+void db_close(db_t *db);
+db_kind_t db_kind(const db_t *db);
+/* The target as given, with a URL's password masked: safe to print. */
+const char *db_target(const db_t *db);
+/* The engine's message for the last failure on this connection. */
+const char *db_errmsg(db_t *db);
+
+/* One or more statements without parameters or rows (DDL, pragmas). */
+int db_exec(db_t *db, const char *sql) AGENTD_WUR;
+
+/* Transactions. begin takes the write lock at once (SQLite BEGIN IMMEDIATE). A savepoint is
+ * an atomic unit inside the open transaction; rollback_to undoes it and releases it. */
+int db_begin(db_t *db) AGENTD_WUR;
+int db_commit(db_t *db) AGENTD_WUR;
+void db_rollback(db_t *db);
+int db_savepoint(db_t *db) AGENTD_WUR;
+int db_release(db_t *db) AGENTD_WUR;
+void db_rollback_to(db_t *db);
+int db_in_tx(db_t *db);
+
+/* The statement for sql (prepared on first use, then cached by its text), or NULL with
+ * db_errmsg set (*rc gets the ERR_*, may be NULL). Borrowed: valid until db_close. */
+db_stmt_t *db_prepare(db_t *db, const char *sql, int *rc);
+/* Parameters are 1-based; text NULL binds SQL NULL. The text is copied when the driver
+ * needs it past the call. */
+int db_bind_text(db_stmt_t *s, int i, const char *text);
+int db_bind_int64(db_stmt_t *s, int i, int64_t v);
+int db_bind_double(db_stmt_t *s, int i, double v);
+int db_bind_null(db_stmt_t *s, int i);
+/* Execute (first call) or advance: DB_ROW with a row to read, DB_DONE at the end, or ERR_*. */
+int db_step(db_stmt_t *s);
+/* Execute a statement that returns no rows and whose failure the caller does not branch on
+ * (an insert of an event, an update of a run): the PostgreSQL driver may send it in the
+ * transaction's pipeline without waiting for its result; a failure then surfaces from the
+ * next call that waits for the server, and at the latest from db_commit, which fails. Outside
+ * a transaction it is db_step. */
+int db_run(db_stmt_t *s);
+/* Columns of the current row, 0-based. Text is NULL for SQL NULL and valid until the next
+ * step or reset. */
+const char *db_col_text(db_stmt_t *s, int i);
+int64_t db_col_int64(db_stmt_t *s, int i);
+double db_col_double(db_stmt_t *s, int i);
+int db_col_null(db_stmt_t *s, int i);
+/* Rows changed by the statement's last execution (after db_step returned DB_DONE). */
+int64_t db_changes(db_stmt_t *s);
+/* Ready to bind and run again: bindings cleared, result dropped. Always safe. */
+void db_reset(db_stmt_t *s);
+
+/* Schema version: SQLite's PRAGMA user_version; PostgreSQL's one-row table agentd_schema. */
+int db_version_get(db_t *db, int *version);
+int db_version_set(db_t *db, int version);
+
+#endif
