@@ -494,7 +494,6 @@ static int stage_chat_begin(machine_run_t *r)
 {
     trace_span_id(r->chat_span);
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
     json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
     json_object_object_add(attrs, "agentd.messages",
                            json_object_new_int((int)json_object_array_length(r->messages)));

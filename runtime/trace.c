@@ -148,12 +148,9 @@ static void put_int_field(buf_t *b, const char *key, int64_t v)
     put_i64(b, v);
 }
 
-int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_t *ev)
+/* The fields after seq, each with its leading comma, and the closing brace. */
+static int put_fields(buf_t *b, const trace_ev_t *ev)
 {
-    buf_adds(b, "{\"v\":");
-    put_i64(b, TRACE_VERSION);
-    put_field(b, "run_id", run_id);
-    put_int_field(b, "seq", seq);
     put_int_field(b, "ts_ns", (int64_t)loop_wall_ns());
     put_int_field(b, "mono_ns", (int64_t)loop_mono_ns());
     put_field(b, "span_id", ev->span_id);
@@ -173,6 +170,40 @@ int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_
         put_value(b, ev->attrs);
     }
     return buf_add(b, "}", 1);
+}
+
+/* {"v":1,"run_id":"...","seq":N — the head the stored body leaves to its row. */
+static void put_head(buf_t *b, const char *run_id, int64_t seq)
+{
+    buf_adds(b, "{\"v\":");
+    put_i64(b, TRACE_VERSION);
+    put_field(b, "run_id", run_id);
+    put_int_field(b, "seq", seq);
+}
+
+int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_t *ev)
+{
+    put_head(b, run_id, seq);
+    return put_fields(b, ev);
+}
+
+int trace_body_write(buf_t *b, const trace_ev_t *ev)
+{
+    size_t at = b->len;
+    int rc = put_fields(b, ev);
+    if (!rc)
+        b->s[at] = '{'; /* the first field's comma opens the object */
+    return rc;
+}
+
+int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body, size_t len)
+{
+    /* A body written before the row kept run_id and seq is a whole event already. */
+    if (len < 2 || body[0] != '{' || !strncmp(body, "{\"v\":", 5))
+        return buf_add(b, body, len);
+    put_head(b, run_id, seq);
+    buf_add(b, ",", 1);
+    return buf_add(b, body + 1, len - 1);
 }
 
 char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev)

@@ -59,7 +59,13 @@ typedef struct trace_ev {
  * 0, or the buffer's sticky error (ERR_NOMEM, ERR_TOOBIG). A caller that keeps b for the
  * next event allocates nothing once b has grown. */
 int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_t *ev);
-/* The same as a new string (malloc'd), NULL if memory ran out. */
+/* The event as the database stores it (the body of its events row): the same object
+ * without v, run_id and seq, which the row holds. 0 or the buffer's sticky error. */
+int trace_body_write(buf_t *b, const trace_ev_t *ev);
+/* Append the whole event (the JSONL line, no newline) of a stored body[0..len) of run_id's
+ * event seq to b: the head put back. A body stored whole (before this layout) is copied. */
+int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body, size_t len);
+/* trace_event_write as a new string (malloc'd), NULL if memory ran out. */
 char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev);
 
 /* Append line + '\n' to <dir>/<run_id>.jsonl (O_APPEND, created 0644). 0 or ERR_IO. */
