@@ -93,25 +93,7 @@ nfiles=$(ls "$W/traces" | grep -c '\.jsonl$')
 [ "$nfiles" = "$total" ] && check "one trace file per run, none for runs that never committed" ok \
     || check "one trace file per run" "$nfiles files for $total runs"
 else
-seg=$(python3 - "$W/traces" "$AGENTD_DB" <<'PY'
-import json, os, sqlite3, sys
-db = sqlite3.connect(sys.argv[2])
-want = {(r, n): b for r, n, b in db.execute("SELECT run_id, seq, body FROM events")}
-seen, bad = set(), []
-for name in sorted(os.listdir(sys.argv[1])):
-    if not name.startswith("segment-"):
-        continue
-    for line in open(os.path.join(sys.argv[1], name)):
-        e = json.loads(line)
-        k = (e["run_id"], e["seq"])
-        body = want.get(k)
-        whole = body and '{"v":1,"run_id":"%s","seq":%d,' % k + body[1:]
-        if k in seen or line.rstrip("\n") != whole:
-            bad.append(k)
-        seen.add(k)
-print("%d %d %d" % (len(bad), len(seen), len(want)))
-PY
-)
+seg=$(python3 "$ROOT/scripts/segments-check.py" "$W/traces" "$AGENTD_DB")
 set -- $seg
 [ "$1" = 0 ] && check "segment lines: each the database's event, none twice ($2 of $3 events; the rest lost to kills)" ok \
     || check "segment lines match the database" "$seg"

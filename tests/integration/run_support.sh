@@ -31,6 +31,15 @@ cmp -s "$TMP/db.jsonl" "$TMP/seg.jsonl" && ok "segment lines and database events
 if sqlite3 "$DB" "SELECT body FROM events WHERE run_id='$id'" | grep -q '"run_id"\|"seq"'; then
     fail "stored bodies leave run_id and seq to their columns" "$(sqlite3 "$DB" "SELECT body FROM events LIMIT 1")"
 else ok "stored bodies leave run_id and seq to their columns"; fi
+# Tool arguments and results live in tool_calls; the lines show them, joined back by call id.
+if sqlite3 "$DB" "SELECT body FROM events WHERE run_id='$id'" | grep -q 'gen_ai.tool.call.arguments\|gen_ai.tool.call.result'; then
+    fail "stored bodies refer to the tool_calls row" "$(sqlite3 "$DB" "SELECT body FROM events WHERE body LIKE '%execute_tool%' LIMIT 1")"
+else ok "stored bodies refer to the tool_calls row"; fi
+args=$(sqlite3 "$DB" "SELECT args FROM tool_calls WHERE run_id='$id' AND name='lookup_order'" | sed 's/"/\\"/g')
+grep '"op":"execute_tool","name":"execute_tool lookup_order"' "$TMP/seg.jsonl" | grep '"phase":"begin"' |
+    grep -qF "\"gen_ai.tool.call.arguments\":\"$args\"" &&
+    grep '"execute_tool lookup_order"' "$TMP/seg.jsonl" | grep '"phase":"end"' | grep -q '"gen_ai.tool.call.result":"{' &&
+    ok "the lines carry the call's arguments and result" || fail "arguments in lines" "$args $(grep lookup_order "$TMP/seg.jsonl" | head -2)"
 trans=$(sqlite3 "$DB" "SELECT group_concat(from_state || '>' || to_state, ' ') FROM (SELECT * FROM transitions WHERE run_id='$id' ORDER BY seq)")
 case "$trans" in
 created\>planning\ planning\>acting\ acting\>observing\ observing\>planning*planning\>done)

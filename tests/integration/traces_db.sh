@@ -60,32 +60,18 @@ AGENTD_TRACE_SEGMENT_MB=0 "$AGENTD" run agents/support.lua "hi" --db off.db >/de
 
 # Rotation: 1 MiB segments; a batch of runs fills more than one; current.jsonl names the
 # newest; every run's lines are in the segments exactly once, as the database has them.
-i=0; while [ $i -lt 240 ]; do echo "\"Where is order 10$((i % 50 + 10))?\""; i=$((i + 1)); done >"$TMP/in.jsonl"
+i=0; while [ $i -lt 320 ]; do echo "\"Where is order 10$((i % 50 + 10))?\""; i=$((i + 1)); done >"$TMP/in.jsonl"
 AGENTD_TRACE_SEGMENT_MB=1 "$AGENTD" batch agents/support.lua "$TMP/in.jsonl" --concurrency 8 --db rot.db \
     >/dev/null 2>"$TMP/rot.err" || fail "batch for rotation" "$(cat "$TMP/rot.err")"
 nseg=$(ls rot.traces | grep -c '^segment-[0-9]\{6\}\.jsonl$')
 [ "$nseg" -ge 2 ] && [ "$(readlink rot.traces/current.jsonl)" = "$(ls rot.traces | grep '^segment-' | tail -1)" ] &&
     ok "segments rotate by size ($nseg), current.jsonl names the newest" || fail "rotation" "$(ls -l rot.traces)"
-python3 - rot.db rot.traces <<'PY' >"$TMP/rot.out" 2>&1 && ok "each segment under 1 MiB plus one batch; every line once, as in the database" || fail "segment lines" "$(cat "$TMP/rot.out")"
-import os, sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-want = {}
-for rid, seq, body in db.execute("SELECT run_id, seq, body FROM events"):
-    want[(rid, seq)] = '{"v":1,"run_id":"%s","seq":%d,' % (rid, seq) + body[1:]
-got = {}
-for name in sorted(os.listdir(sys.argv[2])):
-    if not name.startswith("segment-"):
-        continue
-    path = os.path.join(sys.argv[2], name)
-    assert os.path.getsize(path) < (1 << 20) + (256 << 10), (name, os.path.getsize(path))
-    for line in open(path):
-        import json
-        e = json.loads(line)
-        k = (e["run_id"], e["seq"])
-        assert k not in got, ("twice", k)
-        got[k] = line.rstrip("\n")
-assert got == want, (len(got), len(want), [k for k in want if got.get(k) != want[k]][:3])
-PY
+sizes=$(for f in rot.traces/segment-*.jsonl; do wc -c <"$f"; done | sort -n | tail -1)
+chk=$(python3 "$ROOT/scripts/segments-check.py" rot.traces rot.db)
+set -- $chk
+[ "$sizes" -lt $(((1 << 20) + (256 << 10))) ] && [ "$1" = 0 ] && [ "$2" = "$3" ] &&
+    ok "each segment under 1 MiB plus one batch; every event once, as in the database ($2)" ||
+    fail "segment lines" "largest $sizes; bad, seen, events: $chk"
 "$AGENTD" trace rot.traces/segment-000001.jsonl --plain >/dev/null 2>"$TMP/many"; rc=$?
 [ $rc = 2 ] && grep -q "holds the events of [0-9]* runs (a trace segment); show one with agentd trace RUN" "$TMP/many" &&
     ok "agentd trace on a segment says it holds many runs" || fail "trace on a segment" "rc=$rc $(cat "$TMP/many")"
@@ -96,6 +82,6 @@ grep "\"run_id\":\"$rid\"" rot.traces/segment-*.jsonl -h >"$TMP/one.jsonl"
     ok "one run's lines grepped from the segments read as its trace file" || fail "grepped run" "$rid"
 "$AGENTD" gc --keep 0 --db rot.db >"$TMP/gc3" 2>&1
 left=$(ls rot.traces | grep -c '^segment-')
-grep -q "deleted 240 runs and $((nseg - 1)) trace files* in rot.traces" "$TMP/gc3" && [ "$left" = 1 ] &&
+grep -q "deleted 320 runs and $((nseg - 1)) trace files* in rot.traces" "$TMP/gc3" && [ "$left" = 1 ] &&
     ok "gc with no run left deletes every segment but the newest" || fail "gc segments" "$(cat "$TMP/gc3"; ls rot.traces)"
 finish

@@ -115,7 +115,7 @@ static void test_body_and_line(void)
     CHECK_EQ_INT(trace_body_write(&body, &ev), 0);
     CHECK(!strncmp(buf_str(&body), "{\"ts_ns\":", 9));
     CHECK(strstr(buf_str(&body), "run_id") == NULL && strstr(buf_str(&body), "\"seq\"") == NULL);
-    CHECK_EQ_INT(trace_line_write(&line, "5f3a9c12e4b0d7a1", 12, buf_str(&body), body.len), 0);
+    CHECK_EQ_INT(trace_line_write(&line, "5f3a9c12e4b0d7a1", 12, buf_str(&body), body.len, NULL), 0);
     /* The line is the event trace_event_write gives, timestamps aside. */
     const char *l = buf_str(&line);
     CHECK(!strncmp(l, "{\"v\":1,\"run_id\":\"5f3a9c12e4b0d7a1\",\"seq\":12,\"ts_ns\":", 52));
@@ -123,10 +123,41 @@ static void test_body_and_line(void)
     json_object *o = json_tokener_parse(l);
     CHECK(o != NULL);
     json_object_put(o);
+    /* A tool event: the stored body leaves the row's part out, the line puts it back last in
+     * attrs, exactly as the whole event writes it. */
+    json_object *attrs = json_object_new_object();
+    json_object_object_add(attrs, "gen_ai.tool.call.id", json_object_new_string("call_1_1"));
+    trace_call_t call = {.args = "{\"q\":\"a\\\"b\"}", .idem = "5f3a9c12e4b0d7a1:call_1_1"};
+    trace_ev_t tool = {.span_id = "00112233445566ff", .phase = "begin", .op = "execute_tool",
+                       .attrs = attrs, .call = &call};
+    buf_reset(&body);
+    CHECK_EQ_INT(trace_body_write(&body, &tool), 0);
+    CHECK(strstr(buf_str(&body), "arguments") == NULL && strstr(buf_str(&body), "idempotency") == NULL);
+    buf_reset(&line);
+    CHECK_EQ_INT(trace_line_write(&line, "5f3a9c12e4b0d7a1", 4, buf_str(&body), body.len, &call), 0);
+    char *whole = trace_event_build("5f3a9c12e4b0d7a1", 4, &tool);
+    CHECK(whole != NULL);
+    /* Equal from "span_id" on (the timestamps before it differ by when each was taken). */
+    CHECK_EQ_STR(strstr(buf_str(&line), "\"span_id\""), whole ? strstr(whole, "\"span_id\"") : "");
+    CHECK(strstr(buf_str(&line), "\"call_1_1\",\"gen_ai.tool.call.arguments\":\"{\\\"q\\\":") != NULL);
+    json_object *o2 = json_tokener_parse(buf_str(&line));
+    CHECK(o2 != NULL);
+    json_object_put(o2);
+    free(whole);
+    /* A result longer than TRACE_RESULT_MAX shows its first TRACE_RESULT_MAX bytes. */
+    char big[TRACE_RESULT_MAX + 100];
+    memset(big, 'r', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    trace_call_t end = {.result = big};
+    buf_reset(&line);
+    CHECK_EQ_INT(trace_line_write(&line, "5f3a9c12e4b0d7a1", 5, buf_str(&body), body.len, &end), 0);
+    const char *r = strstr(buf_str(&line), "\"gen_ai.tool.call.result\":\"");
+    CHECK(r != NULL && strlen(r) == strlen("\"gen_ai.tool.call.result\":\"") + TRACE_RESULT_MAX + 3);
+    json_object_put(attrs);
     /* A body stored whole by an earlier version is a line already. */
     const char *old = "{\"v\":1,\"run_id\":\"5f3a9c12e4b0d7a1\",\"seq\":3,\"ts_ns\":1}";
     buf_reset(&line);
-    CHECK_EQ_INT(trace_line_write(&line, "5f3a9c12e4b0d7a1", 3, old, strlen(old)), 0);
+    CHECK_EQ_INT(trace_line_write(&line, "5f3a9c12e4b0d7a1", 3, old, strlen(old), NULL), 0);
     CHECK_EQ_STR(buf_str(&line), old);
     buf_free(&body);
     buf_free(&line);
