@@ -119,6 +119,7 @@ static int open_segment(tracelog_t *t)
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
+    mkdir(t->dir, 0755); /* the folder may have been removed while we ran */
     long newest = newest_segment(t->dir);
     if (newest < 0)
         return ERR_IO;
@@ -179,13 +180,16 @@ int tracelog_flush(tracelog_t *t)
     t->lost = 0;
     if (!t->q.len)
         return rc;
+    int gone = 0;
     if (t->fd >= 0 && t->since >= RESTAT_EVERY) {
         struct stat sb;
-        if (fstat(t->fd, &sb) == 0)
+        if (fstat(t->fd, &sb) == 0) {
             t->size = (size_t)sb.st_size;
+            gone = sb.st_nlink == 0; /* deleted under us (rm, another gc): write a new one */
+        }
         t->since = 0;
     }
-    int orc = t->fd < 0 || t->size >= t->max ? open_segment(t) : 0;
+    int orc = t->fd < 0 || gone || t->size >= t->max ? open_segment(t) : 0;
     if (!orc)
         orc = write_all(t->fd, t->q.s, t->q.len);
     if (!orc) {

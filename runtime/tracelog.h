@@ -17,7 +17,9 @@
  * batch are written with one write(2) on an O_APPEND descriptor, so several processes sharing
  * a folder interleave whole batches, never parts of a line. A process moves to the next
  * segment when the one it writes has reached the size limit; another process writing the same
- * folder follows within 64 lines, so a segment may pass the limit by that much.
+ * folder follows within 64 lines, so a segment may pass the limit by that much. A segment
+ * deleted while a process writes it (rm, gc from another process) is noticed within 64
+ * lines too, and a new one (the folder too, if it went) is started.
  */
 #ifndef AGENTD_TRACELOG_H
 #define AGENTD_TRACELOG_H

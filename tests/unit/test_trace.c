@@ -204,13 +204,26 @@ static void test_segments(void)
     CHECK_EQ_INT(file_size(dir, "segment-000002.jsonl"), 500);
     CHECK(file_size(dir, "segment-000003.jsonl") < 0);
     tracelog_free(t);
+    /* A segment removed under a writer: within 64 lines it starts a new one. */
+    t = tracelog_new(dir, 1000000);
+    CHECK_EQ_INT(tracelog_add(t, text, 99), 0);
+    CHECK_EQ_INT(tracelog_flush(t), 0);
+    char gone[300];
+    snprintf(gone, sizeof gone, "%s/segment-000002.jsonl", dir);
+    CHECK_EQ_INT(unlink(gone), 0);
+    for (int i = 0; i < 70; i++) {
+        CHECK_EQ_INT(tracelog_add(t, text, 99), 0);
+        CHECK_EQ_INT(tracelog_flush(t), 0);
+    }
+    CHECK(file_size(dir, "segment-000002.jsonl") > 0 && file_size(dir, "segment-000002.jsonl") < 7000);
+    tracelog_free(t);
     /* Pruning: nothing written before the epoch; everything older than now but the newest. */
     int removed = -1;
     CHECK_EQ_INT(tracelog_prune(dir, 1, &removed), 0);
     CHECK_EQ_INT(removed, 0);
     CHECK_EQ_INT(tracelog_prune(dir, INT64_MAX, &removed), 0);
     CHECK_EQ_INT(removed, 1);
-    CHECK(file_size(dir, "segment-000001.jsonl") < 0 && file_size(dir, "segment-000002.jsonl") == 500);
+    CHECK(file_size(dir, "segment-000001.jsonl") < 0 && file_size(dir, "segment-000002.jsonl") > 0);
     char p[300];
     snprintf(p, sizeof p, "%s/segment-000002.jsonl", dir);
     unlink(p);
