@@ -10,6 +10,15 @@
 
 #include <sqlite3.h>
 
+/* The numbered migrations of each engine, numbered alike: migration i brings the schema from
+ * version i to i + 1 (store_schema.c, store_schema_pg.c). Never edit a shipped one: append. */
+extern const char *const store_schema_sqlite[];
+extern const int store_schema_sqlite_n;
+#ifdef AGENTD_WITH_PG
+extern const char *const store_schema_pg[];
+extern const int store_schema_pg_n;
+#endif
+
 /* The connection, borrowed. */
 sqlite3 *store_sqlite(store_t *st);
 /* SQLite result code -> ERR_* (0 for OK/DONE/ROW). */
