@@ -72,8 +72,7 @@ struct db_stmt {
 
 typedef struct db_ops {
     db_kind_t kind;
-    db_t *(*open)(const char *target, const db_open_opt_t *opt, char *err, size_t errlen,
-                  int *why);
+    db_t *(*open)(const char *target, const db_open_opt_t *opt, char *err, size_t errlen, int *why);
     void (*close)(db_t *db);
     const char *(*errmsg)(db_t *db);
     int (*failed)(db_t *db);
