@@ -32,6 +32,10 @@
  *               stepped while another statement runs).
  *   bind_text   text NULL binds SQL NULL. The caller keeps text alive until the next step,
  *               run or reset of the statement; a driver that needs it longer copies it.
+ *   bind_*      the store does not check binds' results: a bind that fails (out of memory
+ *               copying the text) makes the next step or run of the statement fail with its
+ *               ERR_*. Parameters are typed by the bind (text, 64-bit integer, double, NULL);
+ *               PostgreSQL would otherwise infer a type from the parameter's first use.
  *   step        first call after binding executes; DB_ROW / DB_DONE / ERR_*. A constraint
  *               violation is ERR_STATE, a lock past the busy timeout (or a serialization
  *               failure, a deadlock) ERR_BUSY, memory ERR_NOMEM, the rest ERR_IO.
