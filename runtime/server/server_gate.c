@@ -227,9 +227,11 @@ static void replace(sgate_t *g, struct evbuffer *in)
             break;
         if (g->chunked)
             evbuffer_add_printf(in, "0\r\n\r\n");
-        else
-            for (long long i = 0; i < g->length; i++)
-                evbuffer_add(in, " ", 1);
+        else {
+            static const char pad[1024] = {0};
+            for (long long left = g->length; left > 0; left -= (long long)sizeof pad)
+                evbuffer_add(in, pad, left < (long long)sizeof pad ? (size_t)left : sizeof pad);
+        }
         break;
     case G_CHUNK_SIZE: evbuffer_add_printf(in, "0\r\n\r\n"); break;
     case G_TRAILER: evbuffer_add_printf(in, "\r\n"); break;

@@ -210,10 +210,12 @@ void srv_agents_list(sctx_t *c);
 int srv_run_id_ok(const char *id);
 /* The public JSON of a run (state, answer, output, usage, cost, approvals); NULL: no memory. */
 json_object *srv_run_json(srv_t *s, const store_run_t *r);
-/* Start a run for the API (shared by POST /v1/runs and chat completions): 0, or replied. */
+/* Start a run for the API (shared by POST /v1/runs and chat completions): 0, or replied.
+ * history: earlier turns the run starts with (machine_start_opts_t.history), or NULL. */
 int srv_start_run(sctx_t *c, const sagent_t *ag, const char *input, const char *model,
                   json_object *limits, json_object *metadata, const char *session,
-                  const char *idem_key, const char *body_hash, char run_id[17]);
+                  json_object *history, const char *idem_key, const char *body_hash,
+                  char run_id[17]);
 
 /* server_watch.c */
 swatch_t *swatch_new(sctx_t *c, int kind, const char *run_id);
