@@ -1,7 +1,9 @@
 /*
- * store: every byte agentd keeps, in one SQLite database (WAL). All SQL lives here.
+ * store: every byte agentd keeps, in one database behind db/db.h: a SQLite file (WAL), the
+ * default, or PostgreSQL (a postgres:// URL). The store's SQL is written once, in the dialect
+ * both engines accept (db.h); only the migrations differ by engine (store_schema.c).
  *
- * Schema (numbered migrations, PRAGMA user_version):
+ * Schema (numbered migrations, the same numbers on both engines):
  *   runs        one row per run: state, step, counters, answer, lease
  *   messages    each conversation message stored once, ordered by (run_id, idx)
  *   tool_calls  one row per tool call: state, idempotency key, args, result, timings
@@ -18,7 +20,8 @@
  *   batches     `agentd batch`: the batch and each of its inputs, recorded before the first
  *               run starts; an input's run_id is set with its run (store_batch.c)
  *
- * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit.
+ * Invariants: writes happen between store_tx_begin (db_begin: SQLite's BEGIN IMMEDIATE) and
+ * store_tx_commit.
  * Group commit: the machine opens one transaction per loop iteration and every transition
  * staged in that iteration is a savepoint inside it (store_sp_begin / store_sp_release /
  * store_sp_rollback), so a transition is atomic on its own and many share one fsync.
@@ -90,15 +93,12 @@ enum { STORE_OPEN_READ = 0, STORE_OPEN_WRITE = 1 };
 store_t *store_open_existing(const char *path, int mode, char *errbuf, size_t errlen,
                              int *why);
 void store_close(store_t *st);
-/* Last SQLite error message for this connection. */
+/* The database engine's last error message for this connection. */
 const char *store_errmsg(store_t *st);
-/* A SQLite result code as the project's ERR_* (0 for OK/DONE/ROW): the one mapping, for
- * the store and every other module on SQLite (the knowledge bases). */
-int store_sqlite_rc(int src);
-/* Why a store call failed with rc: SQLite's message when SQLite reported the failure, else
- * rc's own text (an allocation failed outside SQLite, a lease was held...). */
+/* Why a store call failed with rc: the engine's message when the engine reported the
+ * failure, else rc's own text (an allocation failed outside it, a lease was held...). */
 const char *store_why(store_t *st, int rc);
-/* The database file's path as opened. */
+/* The database as opened: the file's path, or the URL with its password masked. */
 const char *store_path(const store_t *st);
 /* Call once at process exit, after every store_close. */
 void store_global_shutdown(void);
