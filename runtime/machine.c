@@ -470,11 +470,37 @@ static void append_line(machine_t *m, mline_t *l)
     }
 }
 
+/* Run the hooks of the early states entered in this batch (machine_int.h): they only decide
+ * and fire the next event, which joins the batch; a run may pass through several early
+ * states before it reaches one whose hook must wait for the commit. */
+static void run_early(machine_t *m)
+{
+    machine_run_t *keep = NULL, **keep_tail = &keep;
+    while (m->entered) {
+        machine_run_t *r = m->entered;
+        m->entered = r->enter_next;
+        if (!m->entered)
+            m->entered_tail = &m->entered;
+        r->enter_next = NULL;
+        if (r->dead || !mact_enter[r->state].early) {
+            *keep_tail = r;
+            keep_tail = &r->enter_next;
+            continue;
+        }
+        r->enter_due = 0;
+        mact_enter[r->state].run(r); /* may queue r again, for its next state */
+        mrun_unref(r);
+    }
+    m->entered = keep;
+    m->entered_tail = keep ? keep_tail : &m->entered;
+}
+
 static void flush_cb(void *arg)
 {
     machine_t *m = arg;
     if (!m->batch_open)
         return;
+    run_early(m);
     m->batch_open = 0;
     mline_t *lines = m->lines;
     machine_run_t *entered = m->entered;

@@ -881,15 +881,15 @@ static void created_run(machine_run_t *r)
 }
 
 const mstate_enter_t mact_enter[MS__COUNT] = {
-    [MS_CREATED] = {NULL, created_run},
-    [MS_PLANNING] = {plan_stage, plan_run},
-    [MS_ACTING] = {stage_tools, start_staged},
-    [MS_OBSERVING] = {NULL, observe_run},
-    [MS_WAITING] = {NULL, wait_run},
-    [MS_DONE] = {NULL, mrun_release},
-    [MS_FAILED] = {NULL, mrun_release},
-    [MS_CANCELLED] = {NULL, mrun_release},
-    [MS_COMPACTING] = {mcompact_stage, mcompact_run},
+    [MS_CREATED] = {NULL, created_run, 1},
+    [MS_PLANNING] = {plan_stage, plan_run, 0},
+    [MS_ACTING] = {stage_tools, start_staged, 0},
+    [MS_OBSERVING] = {NULL, observe_run, 1},
+    [MS_WAITING] = {NULL, wait_run, 0},
+    [MS_DONE] = {NULL, mrun_release, 0},
+    [MS_FAILED] = {NULL, mrun_release, 0},
+    [MS_CANCELLED] = {NULL, mrun_release, 0},
+    [MS_COMPACTING] = {mcompact_stage, mcompact_run, 0},
 };
 
 void mrun_cancel_inflight(machine_run_t *r)

@@ -128,10 +128,14 @@ typedef int (*mwriter_fn)(machine_run_t *r, void *arg);
 /* What entering a state does, in two halves around the commit of the unit that records the
  * state. `stage` (may be NULL) writes the state's first rows and events inside that unit: the
  * chat intent on entering planning, the tool guardrails and intents on entering acting.
- * `run` starts the state's effects or fires its next event once the unit is durable. */
+ * `run` starts the state's effects or fires its next event once the unit is durable; a state
+ * whose `run` starts nothing outside the database (it only decides and fires the next event:
+ * created, observing) is `early`: its hook runs before the commit, so its next transition
+ * shares that commit (docs/durability.md, "Commits per step"). */
 typedef struct mstate_enter {
     int (*stage)(machine_run_t *r);
     void (*run)(machine_run_t *r);
+    int early;
 } mstate_enter_t;
 
 /* machine_act.c: one row per state, indexed by machine_state_t. */
