@@ -31,7 +31,8 @@ typedef struct mcall {
 
 typedef struct mline {
     struct machine_run *r; /* holds a reference until written */
-    int late;              /* the run is created in this batch: append after the commit */
+    int late;              /* append once the batch is durable: the run's creation (or an
+                              earlier late line of it) is not durable yet */
     char run_id[17];
     struct mline *next;
     char json[];           /* the event, in the same allocation */
@@ -53,7 +54,8 @@ struct machine_run {
     char *models_buf;
     loop_timer_t *deadline;
     uint64_t chat_t0;
-    int fresh;               /* created in the open batch (its trace file waits for commit) */
+    int fresh;               /* its creation is not durable yet (its trace file waits) */
+    int late_lines;          /* its late lines not yet appended (later lines wait too) */
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
     char session[128];       /* conversation this run is a turn of, "" when none */
     char user[128];          /* the user it runs for (run_users), "" when none */
@@ -86,6 +88,7 @@ struct machine_run {
     char compact_span[17];   /* the summary call's chat span */
     size_t compact_cover;    /* the summary being made covers [1, compact_cover) */
     int enter_due;           /* on m->entered: its state's run hook runs after the commit */
+    uint64_t enter_seq;      /* the batch of its latest entry: only that batch runs the hook */
     struct machine_run *enter_next;
     int refs;
     loop_reap_t reap;        /* frees the struct after the last reference is dropped */
@@ -107,6 +110,9 @@ struct machine {
     machine_run_t *runs;
     size_t active;
     int batch_open;
+    uint64_t batch_seq;     /* the open (or last) batch, counting from 1 */
+    struct syncer *sy;      /* makes commits durable off the loop (durability full), or NULL */
+    struct mbatch *pending, **pending_tail; /* committed, waiting to be durable, in order */
     int warned_traces;
     buf_t evbuf;            /* scratch for event JSON, reused from event to event */
     mline_t *lines, **lines_tail;

@@ -10,11 +10,13 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum {
@@ -169,6 +171,9 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt *q[Q__COUNT];
     char path[1024];
+    int durability; /* STORE_DURABLE_* as opened */
+    int relaxed;    /* synchronous=NORMAL for a deferred transaction (store_tx_begin_deferred) */
+    int wal_fd;     /* the WAL file, for store_wal_fd; -1 until asked for */
 };
 
 int store_translate(int src)
@@ -350,6 +355,8 @@ static store_t *open_mode(const char *path, int durability, int readonly, char *
         return NULL;
     }
     snprintf(st->path, sizeof st->path, "%s", path);
+    st->durability = durability;
+    st->wal_fd = -1;
     if (readonly) {
         int rc = open_readonly(st, errbuf, errlen);
         if (rc == 1) {
@@ -423,6 +430,8 @@ void store_close(store_t *st)
     for (int i = 0; i < Q__COUNT; i++)
         sqlite3_finalize(st->q[i]);
     sqlite3_close(st->db);
+    if (st->wal_fd >= 0)
+        close(st->wal_fd);
     free(st);
 }
 
@@ -441,17 +450,80 @@ static int control(store_t *st, int which)
     return src == SQLITE_DONE ? 0 : translate(src);
 }
 
+/* The safety level can only change outside a transaction; a level left relaxed by a failed
+ * restore is restored before the next transaction. */
+static int set_relaxed(store_t *st, int relaxed)
+{
+    if (st->relaxed == relaxed || st->durability != STORE_DURABLE_FULL)
+        return 0;
+    int rc = exec(st, relaxed ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
+    if (!rc)
+        st->relaxed = relaxed;
+    return rc;
+}
+
 int store_tx_begin(store_t *st)
 {
-    return control(st, Q_BEGIN);
+    int rc = set_relaxed(st, 0);
+    return rc ? rc : control(st, Q_BEGIN);
+}
+
+int store_tx_begin_deferred(store_t *st)
+{
+    int rc = set_relaxed(st, 1);
+    return rc ? rc : control(st, Q_BEGIN);
 }
 
 int store_tx_commit(store_t *st)
 {
     int rc = control(st, Q_COMMIT);
-    if (rc)
+    if (rc) { /* the next transaction restores the level; the error stays the caller's */
         store_tx_rollback(st);
-    return rc;
+        return rc;
+    }
+    /* Other writes on this connection (autocommits included) are durable when they return. */
+    (void)set_relaxed(st, 0);
+    return 0;
+}
+
+int store_wal_fd(store_t *st, int *fd)
+{
+    *fd = -1;
+    if (st->durability != STORE_DURABLE_FULL)
+        return 0;
+    struct stat sb;
+    /* SQLite deletes the WAL only when the last connection closes; a file gone while we
+     * hold it open (unlinked by hand) is reopened. */
+    if (st->wal_fd >= 0 && (fstat(st->wal_fd, &sb) != 0 || sb.st_nlink == 0)) {
+        close(st->wal_fd);
+        st->wal_fd = -1;
+    }
+    if (st->wal_fd < 0) {
+        char wal[1100], dir[1100];
+        snprintf(wal, sizeof wal, "%s-wal", st->path);
+        int w = open(wal, O_RDONLY | O_CLOEXEC);
+        if (w < 0)
+            return ERR_IO;
+        /* SQLite syncs the folder of a new WAL in its first durable commit; deferred commits
+         * never make one, so the name is made durable here. */
+        snprintf(dir, sizeof dir, "%s", st->path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *(slash == dir ? slash + 1 : slash) = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
+        int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int bad = d < 0 || fsync(d) != 0;
+        if (d >= 0)
+            close(d);
+        if (bad) {
+            close(w);
+            return ERR_IO;
+        }
+        st->wal_fd = w;
+    }
+    *fd = st->wal_fd;
+    return 0;
 }
 
 void store_tx_rollback(store_t *st)

@@ -105,6 +105,15 @@ void store_global_shutdown(void);
 
 int store_tx_begin(store_t *st);   /* BEGIN IMMEDIATE */
 int store_tx_commit(store_t *st);
+/* A transaction whose COMMIT does not wait for the disk (the machine's group commit, with
+ * its fsync on a thread, docs/durability.md "The disk off the loop"): under durability full
+ * its commit is durable once fdatasync(store_wal_fd) has returned after it; under normal
+ * it is store_tx_begin. Every other transaction stays durable when its commit returns. */
+int store_tx_begin_deferred(store_t *st);
+/* The file whose fdatasync makes every commit so far durable (the WAL, its folder synced
+ * once), owned by the store and open until store_close; -1 when durability is normal.
+ * ERR_IO when it cannot be opened. */
+int store_wal_fd(store_t *st, int *fd);
 void store_tx_rollback(store_t *st);
 /* Nested atomic unit inside an open transaction (SAVEPOINT): lets several transitions share
  * one commit (group commit) while each stays all-or-nothing. */

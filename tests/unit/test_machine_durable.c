@@ -75,7 +75,7 @@ static void test_second_connection_sees_each_state(void)
     unlink(db);
     loop_t *lp = loop_new();
     http_t *h = http_new(lp);
-    store_t *st = store_open(db, STORE_DURABLE_NORMAL, err, sizeof err);
+    store_t *st = store_open(db, STORE_DURABLE_FULL, err, sizeof err);
     CHECK(st != NULL);
     seen_t seen = {0};
     seen.second = store_open(db, STORE_DURABLE_NORMAL, err, sizeof err);
