@@ -180,10 +180,8 @@ void machine_free(machine_t *m)
 {
     if (!m)
         return;
-    while (m->runs)
-        mrun_release(m->runs);
-    /* Batches still waiting: their runs were just stopped; what they committed is made
-     * durable by syncer_free, their lines and references are dropped. */
+    /* Batches still waiting for the disk: syncer_free makes them durable, so the runs
+     * stopped below report durable states; their hooks are dropped (nothing starts now). */
     syncer_free(m->sy);
     m->sy = NULL;
     while (m->pending) {
@@ -192,6 +190,8 @@ void machine_free(machine_t *m)
         finish_batch(m, b, ERR_CANCELLED, NULL);
         free(b);
     }
+    while (m->runs)
+        mrun_release(m->runs);
     loop_timer_cancel(m->heartbeat);
     free(m->batch_runs);
     msub_free_all(m);
