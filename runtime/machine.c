@@ -171,7 +171,7 @@ machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
     /* Durability full: commits are made durable by the syncer's thread, and each batch's
      * effects wait for it; without a syncer each commit waits for its fsync in line. */
     int fd;
-    if (store_wal_fd(st, &fd) == 0 && fd >= 0)
+    if (store_sync_fd(st, &fd) == 0 && fd >= 0)
         m->sy = syncer_new(lp, on_durable, m);
     return m;
 }
@@ -630,7 +630,7 @@ static void flush_cb(void *arg)
     if (rc)
         snprintf(msg, sizeof msg, "database commit failed: %s", store_why(m->st, rc));
     int fd = -1;
-    if (!rc && m->sy && store_wal_fd(m->st, &fd) != 0) {
+    if (!rc && m->sy && store_sync_fd(m->st, &fd) != 0) {
         rc = ERR_IO;
         snprintf(msg, sizeof msg, "database commit failed: cannot open %s-wal to make the "
                  "commit durable", store_path(m->st));

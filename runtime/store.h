@@ -1,7 +1,9 @@
 /*
- * store: every byte agentd keeps, in one SQLite database (WAL). All SQL lives here.
+ * store: every byte agentd keeps, in one database behind db/db.h: a SQLite file (WAL), the
+ * default, or PostgreSQL (a postgres:// URL). The store's SQL is written once, in the dialect
+ * both engines accept (db.h); only the migrations differ by engine (store_schema.c).
  *
- * Schema (numbered migrations, PRAGMA user_version):
+ * Schema (numbered migrations, the same numbers on both engines):
  *   runs        one row per run: state, step, counters, answer, lease
  *   messages    each conversation message stored once, ordered by (run_id, idx)
  *   tool_calls  one row per tool call: state, idempotency key, args, result, timings
@@ -18,7 +20,8 @@
  *   batches     `agentd batch`: the batch and each of its inputs, recorded before the first
  *               run starts; an input's run_id is set with its run (store_batch.c)
  *
- * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit.
+ * Invariants: writes happen between store_tx_begin (db_begin: SQLite's BEGIN IMMEDIATE) and
+ * store_tx_commit.
  * Group commit: the machine opens one transaction per loop iteration and every transition
  * staged in that iteration is a savepoint inside it (store_sp_begin / store_sp_release /
  * store_sp_rollback), so a transition is atomic on its own and many share one fsync.
@@ -90,15 +93,12 @@ enum { STORE_OPEN_READ = 0, STORE_OPEN_WRITE = 1 };
 store_t *store_open_existing(const char *path, int mode, char *errbuf, size_t errlen,
                              int *why);
 void store_close(store_t *st);
-/* Last SQLite error message for this connection. */
+/* The database engine's last error message for this connection. */
 const char *store_errmsg(store_t *st);
-/* A SQLite result code as the project's ERR_* (0 for OK/DONE/ROW): the one mapping, for
- * the store and every other module on SQLite (the knowledge bases). */
-int store_sqlite_rc(int src);
-/* Why a store call failed with rc: SQLite's message when SQLite reported the failure, else
- * rc's own text (an allocation failed outside SQLite, a lease was held...). */
+/* Why a store call failed with rc: the engine's message when the engine reported the
+ * failure, else rc's own text (an allocation failed outside it, a lease was held...). */
 const char *store_why(store_t *st, int rc);
-/* The database file's path as opened. */
+/* The database as opened: the file's path, or the URL with its password masked. */
 const char *store_path(const store_t *st);
 /* Call once at process exit, after every store_close. */
 void store_global_shutdown(void);
@@ -107,13 +107,13 @@ int store_tx_begin(store_t *st);   /* BEGIN IMMEDIATE */
 int store_tx_commit(store_t *st);
 /* A transaction whose COMMIT does not wait for the disk (the machine's group commit, with
  * its fsync on a thread, docs/durability.md "The disk off the loop"): under durability full
- * its commit is durable once fdatasync(store_wal_fd) has returned after it; under normal
- * it is store_tx_begin. Every other transaction stays durable when its commit returns. */
-int store_tx_begin_deferred(store_t *st);
-/* The file whose fdatasync makes every commit so far durable (the WAL, its folder synced
- * once), owned by the store and open until store_close; -1 when durability is normal.
- * ERR_IO when it cannot be opened. */
-int store_wal_fd(store_t *st, int *fd);
+ * on SQLite its commit is durable once fdatasync(store_sync_fd) has returned after it;
+ * otherwise it is store_tx_begin. Every other transaction stays durable when its commit
+ * returns (db_begin_deferred). */
+int store_tx_begin_deferred(store_t *st) AGENTD_WUR;
+/* The file whose fdatasync makes every commit so far durable, open until store_close; -1
+ * when a commit needs nothing more. ERR_IO when it cannot be opened (db_sync_fd). */
+int store_sync_fd(store_t *st, int *fd);
 void store_tx_rollback(store_t *st);
 /* Nested atomic unit inside an open transaction (SAVEPOINT): lets several transitions share
  * one commit (group commit) while each stays all-or-nothing. */

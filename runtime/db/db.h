@@ -57,6 +57,14 @@ db_kind_t db_kind(const db_t *db);
 const char *db_target(const db_t *db);
 /* The engine's message for the last failure on this connection. */
 const char *db_errmsg(db_t *db);
+/* Did the last call on this connection fail in the engine (so db_errmsg says why)? */
+int db_failed(db_t *db);
+/* Release the drivers' process-wide state (sqlite3_shutdown): once at exit, after every
+ * db_close. */
+void db_global_shutdown(void);
+/* A SQLite result code as ERR_* by the rules above (0 for OK/DONE/ROW): the one mapping, for
+ * the SQLite driver and the modules on SQLite directly (the knowledge bases). */
+int db_sqlite_rc(int src);
 
 /* One or more statements without parameters or rows (DDL, pragmas). */
 int db_exec(db_t *db, const char *sql) AGENTD_WUR;
@@ -70,6 +78,17 @@ int db_savepoint(db_t *db) AGENTD_WUR;
 int db_release(db_t *db) AGENTD_WUR;
 void db_rollback_to(db_t *db);
 int db_in_tx(db_t *db);
+/* A transaction whose commit does not wait for the disk, for a caller that makes it durable
+ * off its thread (the machine's group commit, docs/durability.md "The disk off the loop"):
+ * on a durable SQLite connection its commit is durable once fdatasync(db_sync_fd) has
+ * returned after it; other engines and non-durable connections: db_begin. Every other
+ * transaction on the connection stays durable when its commit returns. */
+int db_begin_deferred(db_t *db) AGENTD_WUR;
+/* The file whose fdatasync makes every commit so far durable (SQLite's WAL, its folder
+ * synced once), owned by the connection; *fd = -1 when commits need nothing more (not
+ * durable, or an engine whose commit is durable when it returns). ERR_IO when it cannot be
+ * opened. The fd may be synced from any thread. */
+int db_sync_fd(db_t *db, int *fd);
 
 /* The statement for sql (prepared on first use, then cached by its text), or NULL with
  * db_errmsg set (*rc gets the ERR_*, may be NULL). Borrowed: valid until db_close. */
@@ -94,7 +113,8 @@ const char *db_col_text(db_stmt_t *s, int i);
 int64_t db_col_int64(db_stmt_t *s, int i);
 double db_col_double(db_stmt_t *s, int i);
 int db_col_null(db_stmt_t *s, int i);
-/* Rows changed by the statement's last execution (after db_step returned DB_DONE). */
+/* Rows changed by the statement's last execution (after db_step returned DB_DONE), or -1
+ * when not known (after a db_run the driver pipelined). */
 int64_t db_changes(db_stmt_t *s);
 /* Ready to bind and run again: bindings cleared, result dropped. Always safe. */
 void db_reset(db_stmt_t *s);

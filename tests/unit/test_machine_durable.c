@@ -5,6 +5,7 @@
  * followed it in the same commit (docs/durability.md, "Commits per step"). */
 #include "agent.h"
 #include "check.h"
+#include "testdb.h"
 #include "http.h"
 #include "loop.h"
 #include "machine.h"
@@ -70,9 +71,8 @@ static int mismatches(const seen_t *s)
 
 static void test_second_connection_sees_each_state(void)
 {
-    char db[128], err[512];
-    snprintf(db, sizeof db, "/tmp/agentd-durable-%d.db", getpid());
-    unlink(db);
+    char db[1024], err[512];
+    testdb_target("durable", db, sizeof db);
     loop_t *lp = loop_new();
     http_t *h = http_new(lp);
     store_t *st = store_open(db, STORE_DURABLE_FULL, err, sizeof err);
@@ -116,7 +116,7 @@ static void test_second_connection_sees_each_state(void)
     char p[160];
     snprintf(p, sizeof p, "/tmp/%s.jsonl", id);
     unlink(p);
-    unlink(db);
+    testdb_remove(db);
 }
 
 int main(void)
