@@ -169,9 +169,11 @@ machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
     m->entered_tail = &m->entered;
     m->pending_tail = &m->pending;
     /* Durability full: commits are made durable by the syncer's thread, and each batch's
-     * effects wait for it; without a syncer each commit waits for its fsync in line. */
+     * effects wait for it; without a syncer each commit waits for its fsync in line (also
+     * what AGENTD_SYNC_INLINE=1 asks for, to measure the difference: docs/performance.md). */
     int fd;
-    if (store_sync_fd(st, &fd) == 0 && fd >= 0)
+    const char *inl = getenv("AGENTD_SYNC_INLINE");
+    if ((!inl || strcmp(inl, "1") != 0) && store_sync_fd(st, &fd) == 0 && fd >= 0)
         m->sy = syncer_new(lp, on_durable, m);
     return m;
 }
