@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -98,7 +99,14 @@ syncer_t *syncer_new(loop_t *lp, syncer_done_fn done, void *ud)
         goto fail;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    if (pthread_create(&s->th, NULL, run, s) != 0) {
+    /* The thread inherits a mask with every signal blocked, so signals (Ctrl-C, SIGTERM)
+     * keep reaching the loop's thread and its handlers. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int prc = pthread_create(&s->th, NULL, run, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (prc != 0) {
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->mu);
         goto fail;
