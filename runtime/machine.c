@@ -518,7 +518,7 @@ static void run_early(machine_t *m)
         if (!m->entered)
             m->entered_tail = &m->entered;
         r->enter_next = NULL;
-        if (r->dead || !mact_enter[r->state].early) {
+        if (r->dead || !mact_enter[r->state].early || !mact_enter[r->state].early(r)) {
             *keep_tail = r;
             keep_tail = &r->enter_next;
             continue;
@@ -580,6 +580,8 @@ static void finish_batch(machine_t *m, mbatch_t *b, int rc, const char *why)
 static void on_durable(void *ud, uint64_t upto, int err)
 {
     machine_t *m = ud;
+    if (!err && upto > m->durable_seq)
+        m->durable_seq = upto;
     while (m->pending && m->pending->seq <= upto) {
         mbatch_t *b = m->pending;
         m->pending = b->next;
@@ -653,6 +655,9 @@ static void flush_cb(void *arg)
                      "durable (fdatasync failed)");
         }
     }
+    /* In line: durable when the commit returned (and every batch before it with it). */
+    if (!rc && b.seq > m->durable_seq)
+        m->durable_seq = b.seq;
     finish_batch(m, &b, rc, msg);
 }
 

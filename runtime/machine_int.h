@@ -56,6 +56,7 @@ struct machine_run {
     uint64_t chat_t0;
     int fresh;               /* its creation is not durable yet (its trace file waits) */
     int late_lines;          /* its late lines not yet appended (later lines wait too) */
+    uint64_t results_seq;    /* the batch that last staged tool results into its messages */
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
     char session[128];       /* conversation this run is a turn of, "" when none */
     char user[128];          /* the user it runs for (run_users), "" when none */
@@ -111,6 +112,7 @@ struct machine {
     size_t active;
     int batch_open;
     uint64_t batch_seq;     /* the open (or last) batch, counting from 1 */
+    uint64_t durable_seq;   /* every batch up to this one is durable */
     struct syncer *sy;      /* makes commits durable off the loop (durability full), or NULL */
     struct mbatch *pending, **pending_tail; /* committed, waiting to be durable, in order */
     int warned_traces;
@@ -134,14 +136,16 @@ typedef int (*mwriter_fn)(machine_run_t *r, void *arg);
 /* What entering a state does, in two halves around the commit of the unit that records the
  * state. `stage` (may be NULL) writes the state's first rows and events inside that unit: the
  * chat intent on entering planning, the tool guardrails and intents on entering acting.
- * `run` starts the state's effects or fires its next event once the unit is durable; a state
- * whose `run` starts nothing outside the database (it only decides and fires the next event:
- * created, observing) is `early`: its hook runs before the commit, so its next transition
- * shares that commit (docs/durability.md, "Commits per step"). */
+ * `run` starts the state's effects or fires its next event once the unit is durable, unless
+ * `early` (may be NULL) says r may run it now, before the commit: a hook that starts nothing
+ * outside the database (created, observing: it decides and fires the next event, which then
+ * shares the commit), or only what is safe to repeat on what is already durable (planning:
+ * a model call whose conversation holds no tool result that is not durable yet).
+ * docs/durability.md, "Commits per step". */
 typedef struct mstate_enter {
     int (*stage)(machine_run_t *r);
     void (*run)(machine_run_t *r);
-    int early;
+    int (*early)(const machine_run_t *r);
 } mstate_enter_t;
 
 /* machine_act.c: one row per state, indexed by machine_state_t. */
