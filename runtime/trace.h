@@ -2,10 +2,11 @@
  * trace: one JSON event per transition, model call, retry, tool call and guardrail
  * decision. Events are written to SQLite (inside the transition's transaction, by the
  * caller via store_event_add) as a body without v, run_id and seq (the row's columns;
- * trace_body_write), and the group commit (machine.c flush_cb) hands the whole line
- * (trace_line_write) to the trace files, tracelog.h: the segment log after the commit, or,
- * with AGENTD_TRACE_FILES=runs, <dir>/<run-id>.jsonl — just before the commit for runs that
- * already exist in the database, just after it for runs created in that batch. A kill
+ * trace_body_write), and the group commit (machine.c flush_cb, finish_batch) hands the
+ * whole line (trace_line_write) to the trace files, tracelog.h: the segment log once the
+ * commit is durable, or, with AGENTD_TRACE_FILES=runs, <dir>/<run-id>.jsonl — just before
+ * the commit for runs that already exist in the database (and whose earlier lines are
+ * written), once it is durable for runs created in that batch. A kill
  * between the two leaves a per-run file ahead of or behind the database; the run is then
  * unfinished there, and its resume rewrites the file from the database (trace_rewrite_*);
  * a segment only ever lacks lines. The database is the truth; trace_db.h reads it back as
