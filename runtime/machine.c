@@ -250,6 +250,10 @@ static void run_free(void *p)
     json_object_put(r->plan_req);
     free(r->summary);
     free(r->models_buf);
+    for (mtext_t *t = r->held, *n; t; t = n) {
+        n = t->next;
+        free(t);
+    }
     store_run_clear(&r->rec);
     if (r->trace_fd >= 0)
         close(r->trace_fd);
@@ -468,6 +472,7 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     memcpy(l->json, buf_str(line), line->len + 1);
     snprintf(l->run_id, sizeof l->run_id, "%.16s", r->rec.id);
     l->r = r;
+    l->seq = seq;
     /* A line waits while the run's creation, or an earlier line of it, is not durable: the
      * file never holds a run that does not exist, and its lines stay in order. */
     l->late = r->fresh || r->late_lines > 0;
@@ -624,6 +629,8 @@ static void finish_batch(machine_t *m, mbatch_t *b, int rc, const char *why)
                 m->o.obs.on_event(m->o.obs.ud, l->run_id, ev);
             json_object_put(ev);
         }
+        if (!rc)
+            mtext_heard(l->r, l->seq);
         mrun_unref(l->r);
         free(l);
     }

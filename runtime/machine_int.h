@@ -30,11 +30,19 @@ typedef struct mcall {
     struct machine_run *r;
 } tcall_t;
 
+typedef struct mtext {
+    int64_t after;         /* shown once the observer has heard the run's events up to it */
+    struct mtext *next;
+    size_t len;
+    char text[];
+} mtext_t;
+
 typedef struct mline {
     struct machine_run *r; /* holds a reference until written */
     int late;              /* append once the batch is durable: the run's creation (or an
                               earlier late line of it) is not durable yet */
     char run_id[17];
+    int64_t seq;           /* the event's seq in its run */
     struct mline *next;
     char json[];           /* the event, in the same allocation */
 } mline_t;
@@ -59,6 +67,11 @@ struct machine_run {
     int late_lines;          /* its late lines not yet appended (later lines wait too) */
     uint64_t results_seq;    /* the batch that last staged tool results into its messages */
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
+    /* Streamed model text the observer has not heard yet: it arrived while events staged
+     * before it were not yet durable (a model call starts before its batch is, see
+     * docs/durability.md), so it waits until the observer has heard those events. */
+    int64_t heard_seq;       /* the last event the observer heard */
+    struct mtext *held, **held_tail;
     char session[128];       /* conversation this run is a turn of, "" when none */
     char user[128];          /* the user it runs for (run_users), "" when none */
     int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
@@ -168,6 +181,9 @@ void mrun_abort(machine_run_t *r, const char *msg);
 int mstage_begin(machine_run_t *r) AGENTD_WUR;
 int mstage_event(machine_run_t *r, const trace_ev_t *ev) AGENTD_WUR;
 int mstage_end(machine_run_t *r, int rc) AGENTD_WUR;
+/* The observer has heard r's events up to seq (a batch became durable): streamed text held
+ * behind them goes out now (machine_act.c). */
+void mtext_heard(machine_run_t *r, int64_t seq);
 /* The one way into a state, for a transition, a new run and a resumed run alike: inside the
  * open unit (rc: the caller's writes so far), stage r->state's entry work, end the unit, and
  * queue the state's run hook for after the commit. 0, or the run was stopped with the reason. */
