@@ -32,6 +32,10 @@
  *               stepped while another statement runs).
  *   bind_text   text NULL binds SQL NULL. The caller keeps text alive until the next step,
  *               run or reset of the statement; a driver that needs it longer copies it.
+ *   bind_*      the store does not check binds' results: a bind that fails (out of memory
+ *               copying the text) makes the next step or run of the statement fail with its
+ *               ERR_*. Parameters are typed by the bind (text, 64-bit integer, double, NULL);
+ *               PostgreSQL would otherwise infer a type from the parameter's first use.
  *   step        first call after binding executes; DB_ROW / DB_DONE / ERR_*. A constraint
  *               violation is ERR_STATE, a lock past the busy timeout (or a serialization
  *               failure, a deadlock) ERR_BUSY, memory ERR_NOMEM, the rest ERR_IO.
@@ -72,8 +76,7 @@ struct db_stmt {
 
 typedef struct db_ops {
     db_kind_t kind;
-    db_t *(*open)(const char *target, const db_open_opt_t *opt, char *err, size_t errlen,
-                  int *why);
+    db_t *(*open)(const char *target, const db_open_opt_t *opt, char *err, size_t errlen, int *why);
     void (*close)(db_t *db);
     const char *(*errmsg)(db_t *db);
     int (*failed)(db_t *db);
