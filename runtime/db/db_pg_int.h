@@ -6,7 +6,9 @@
  * leaves an entry in a queue saying what its result is for; a call that needs an answer adds
  * a sync point and drains the queue up to it (pgi_wait). So a transaction of N db_run writes
  * costs one round trip, at its commit. Statements are prepared lazily on the connection they
- * run on (gen: the connection's generation, bumped by each reconnect).
+ * run on (gen: the connection's generation, bumped by each reconnect), with the parameter
+ * types of their binds (text, int8, float8; db_bind_text of NULL is a text NULL; a
+ * db_bind_null keeps the type of its position's last value), and prepared again under a new name when the binds' types change.
  *
  * Failure inside a transaction: the server aborts the whole transaction at its first error
  * and skips the rest of the pipeline up to the sync point. A statement run by db_step that
@@ -63,8 +65,11 @@ struct pg_stmt {
     pg_stmt_t *next; /* hash chain */
     char *sql;       /* as given: the cache key */
     char *sql_pg;    /* ?N rewritten to $N */
-    char name[16];
+    char name[16];   /* its name on the server: a new one for each new preparation */
     unsigned gen;    /* the connection generation it is prepared on (0: none) */
+    Oid *types;      /* the bound values' types (text, int8, float8; 0: db_bind_null) */
+    Oid *ptypes;     /* the parameter types it was prepared with (0: left to the server) */
+    int bind_rc;     /* a failed bind: the next step or run fails with it */
     int writes;      /* not a query (SELECT, VALUES): savepoint-wrapped by step in a tx */
     int nparams;
     const char **vals; /* bound values (NULL: SQL NULL), pointing into bufs */

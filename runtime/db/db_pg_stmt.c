@@ -87,6 +87,8 @@ static void stmt_free(pg_stmt_t *s)
         free(s->bufs[i]);
     free(s->bufs);
     free(s->caps);
+    free(s->types);
+    free(s->ptypes);
     free(s->vals);
     free(s->sql);
     free(s->sql_pg);
@@ -130,13 +132,23 @@ static int cache_add(pg_db_t *pg, pg_stmt_t *s)
     return 0;
 }
 
-/* Queue the statement's preparation when the connection has not seen it yet. */
+/* Queue the statement's preparation when the connection has not seen it yet, or saw it with
+ * other parameter types than the binds' (a NULL fits the type its position had). */
 static int ensure_prepared(pg_stmt_t *s)
 {
     pg_db_t *pg = s->pg;
-    if (s->gen == pg->gen)
+    int same = s->gen == pg->gen;
+    for (int i = 0; i < s->nparams; i++) {
+        Oid t = s->types[i] ? s->types[i] : same ? s->ptypes[i] : 0;
+        same &= t == s->ptypes[i];
+        s->ptypes[i] = t;
+    }
+    if (same)
         return 0;
-    if (!PQsendPrepare(pg->conn, s->name, s->sql_pg, 0, NULL))
+    /* a statement prepared under this name stays on the server until the connection ends:
+     * a handful per statement at most (one per combination of types bound) */
+    snprintf(s->name, sizeof s->name, "s%u", ++pg->names);
+    if (!PQsendPrepare(pg->conn, s->name, s->sql_pg, s->nparams, s->ptypes))
         return pgi_lost(pg);
     s->gen = pg->gen;
     return pgi_queued(pg, PGQ_PREPARE, s);
@@ -164,16 +176,18 @@ db_stmt_t *pgs_prepare(db_t *db, const char *sql, int *rc)
     s->vals = calloc((size_t)n, sizeof *s->vals);
     s->bufs = calloc((size_t)n, sizeof *s->bufs);
     s->caps = calloc((size_t)n, sizeof *s->caps);
-    if (!s->sql || !s->sql_pg || !s->vals || !s->bufs || !s->caps) {
+    s->types = calloc((size_t)n, sizeof *s->types);
+    s->ptypes = calloc((size_t)n, sizeof *s->ptypes);
+    if (!s->sql || !s->sql_pg || !s->vals || !s->bufs || !s->caps || !s->types || !s->ptypes) {
         stmt_free(s);
         *rc = pgi_fail(pg, ERR_NOMEM, "out of memory");
         return NULL;
     }
     s->writes = !is_query(sql);
-    snprintf(s->name, sizeof s->name, "s%u", ++pg->names);
-    /* Outside a transaction, prepare now so a mistake in the SQL is reported here; inside
-     * one, on first use, with the rest of the pipeline. */
-    if (!pg->in_tx && pg->qn == 0 && pgi_ready(pg) == 0) {
+    /* Without parameters (whose types come from the binds) and outside a transaction,
+     * prepare now so a mistake in the SQL is reported here; otherwise on first use, with the
+     * rest of the pipeline. */
+    if (s->nparams == 0 && !pg->in_tx && pg->qn == 0 && pgi_ready(pg) == 0) {
         int prc = ensure_prepared(s);
         if (!prc)
             prc = pgi_wait(pg);
@@ -191,38 +205,48 @@ db_stmt_t *pgs_prepare(db_t *db, const char *sql, int *rc)
     return &s->base;
 }
 
-static int bind_copy(pg_stmt_t *s, int i, const char *v, size_t len)
+/* The type OIDs of pg_type (catalog constants) of the values binds give. */
+enum { PG_INT8 = 20, PG_TEXT = 25, PG_FLOAT8 = 701 };
+
+static int bind_copy(pg_stmt_t *s, int i, const char *v, size_t len, Oid type)
 {
     if (i < 1 || i > s->nparams)
-        return pgi_fail(s->pg, ERR_INVAL, "parameter %d out of range (the statement has %d)",
-                        i, s->nparams);
+        return s->bind_rc = pgi_fail(s->pg, ERR_INVAL,
+                                     "parameter %d out of range (the statement has %d)", i,
+                                     s->nparams);
     i--;
     if (s->caps[i] < len + 1) {
         size_t cap = len + 1 < 32 ? 32 : len + 1;
         char *b = realloc(s->bufs[i], cap);
         if (!b)
-            return pgi_fail(s->pg, ERR_NOMEM, "out of memory");
+            return s->bind_rc = pgi_fail(s->pg, ERR_NOMEM, "out of memory");
         s->bufs[i] = b;
         s->caps[i] = cap;
     }
     memcpy(s->bufs[i], v, len);
     s->bufs[i][len] = 0;
     s->vals[i] = s->bufs[i];
+    s->types[i] = type;
     return 0;
 }
 
 int pgs_bind_text(db_stmt_t *b, int i, const char *text)
 {
-    if (!text)
-        return pgs_bind_null(b, i);
-    return bind_copy((pg_stmt_t *)b, i, text, strlen(text));
+    pg_stmt_t *s = (pg_stmt_t *)b;
+    if (!text) { /* a NULL of type text: `?1 IS NULL OR state = ?1` needs the type */
+        int rc = pgs_bind_null(b, i);
+        if (!rc)
+            s->types[i - 1] = PG_TEXT;
+        return rc;
+    }
+    return bind_copy(s, i, text, strlen(text), PG_TEXT);
 }
 
 int pgs_bind_int64(db_stmt_t *b, int i, int64_t v)
 {
     char t[32];
     int n = snprintf(t, sizeof t, "%lld", (long long)v);
-    return bind_copy((pg_stmt_t *)b, i, t, (size_t)n);
+    return bind_copy((pg_stmt_t *)b, i, t, (size_t)n, PG_INT8);
 }
 
 int pgs_bind_double(db_stmt_t *b, int i, double v)
@@ -234,16 +258,18 @@ int pgs_bind_double(db_stmt_t *b, int i, double v)
         snprintf(t, sizeof t, "%sInfinity", v < 0 ? "-" : "");
     else
         snprintf(t, sizeof t, "%.17g", v);
-    return bind_copy((pg_stmt_t *)b, i, t, strlen(t));
+    return bind_copy((pg_stmt_t *)b, i, t, strlen(t), PG_FLOAT8);
 }
 
 int pgs_bind_null(db_stmt_t *b, int i)
 {
     pg_stmt_t *s = (pg_stmt_t *)b;
     if (i < 1 || i > s->nparams)
-        return pgi_fail(s->pg, ERR_INVAL, "parameter %d out of range (the statement has %d)",
-                        i, s->nparams);
+        return s->bind_rc = pgi_fail(s->pg, ERR_INVAL,
+                                     "parameter %d out of range (the statement has %d)", i,
+                                     s->nparams);
     s->vals[i - 1] = NULL;
+    s->types[i - 1] = 0;
     return 0;
 }
 
@@ -252,6 +278,8 @@ int pgs_bind_null(db_stmt_t *b, int i)
 static int execute(pg_stmt_t *s, int wait)
 {
     pg_db_t *pg = s->pg;
+    if (s->bind_rc)
+        return pgi_fail(pg, s->bind_rc, "a value could not be bound: %s", err_str(s->bind_rc));
     int rc = pgi_ready(pg);
     if (!rc)
         rc = ensure_prepared(s);
@@ -368,6 +396,9 @@ void pgs_reset(db_stmt_t *b)
     s->res = NULL;
     s->executed = 0;
     s->row = s->nrows = 0;
-    for (int i = 0; i < s->nparams; i++)
+    s->bind_rc = 0;
+    for (int i = 0; i < s->nparams; i++) {
         s->vals[i] = NULL;
+        s->types[i] = 0;
+    }
 }

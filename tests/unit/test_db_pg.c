@@ -51,8 +51,7 @@ static void test_sqlstate(void)
 
 static db_t *open_db(const char *name, int busy_ms)
 {
-    if (testdb_pg_fresh(server, name, url, sizeof url))
-        return NULL;
+    testdb_pg_fresh(server, name, url, sizeof url);
     db_open_opt_t o = {.durable = 1, .busy_ms = busy_ms};
     char err[512];
     db_t *db = db_open(url, &o, err, sizeof err, NULL);

@@ -2,7 +2,8 @@
  * testdb_pg: a fresh PostgreSQL database per unit test, on the server that env
  * AGENTD_TEST_DB points at (a postgres:// URL whose user may create databases, such as the
  * throwaway cluster of scripts/pg.sh). Each database is named after the test and the
- * process, created empty (dropped first if a crashed run left it), and dropped at exit.
+ * process, created empty (dropped first if a crashed run left it), and dropped by
+ * testdb_pg_drop or else at exit. testdb.h calls these; test_db_pg.c too.
  */
 #ifndef AGENTD_TESTDB_PG_H
 #define AGENTD_TESTDB_PG_H
@@ -19,7 +20,7 @@ static char testdb_pg_names[64][64];
 static int testdb_pg_count;
 
 /* url with its database name replaced by name. */
-static void testdb_pg_url_with(const char *url, const char *name, char *out, size_t len)
+static inline void testdb_pg_url_with(const char *url, const char *name, char *out, size_t len)
 {
     const char *auth = strstr(url, "://");
     auth = auth ? auth + 3 : url;
@@ -28,13 +29,13 @@ static void testdb_pg_url_with(const char *url, const char *name, char *out, siz
     snprintf(out, len, "%.*s/%s%s", (int)(auth + host - url), url, name, query ? query : "");
 }
 
-static void testdb_pg_quiet(void *ud, const char *msg)
+static inline void testdb_pg_quiet(void *ud, const char *msg)
 {
     (void)ud;
     (void)msg;
 }
 
-static int testdb_pg_sql(const char *sql)
+static inline int testdb_pg_sql(const char *sql)
 {
     PGconn *c = PQconnectdb(testdb_pg_admin);
     int ok = PQstatus(c) == CONNECTION_OK;
@@ -52,7 +53,7 @@ static int testdb_pg_sql(const char *sql)
     return ok ? 0 : -1;
 }
 
-static void testdb_pg_drop_all(void)
+static inline void testdb_pg_drop_all(void)
 {
     char sql[256];
     for (int i = 0; i < testdb_pg_count; i++) {
@@ -62,8 +63,9 @@ static void testdb_pg_drop_all(void)
     testdb_pg_count = 0;
 }
 
-/* A new empty database for the test called name: its URL in out. 0, or -1 (said on stderr). */
-static int testdb_pg_fresh(const char *url, const char *name, char *out, size_t len)
+/* A new empty database for the test called name: its URL in out, returned. A server that
+ * cannot make one ends the test program (exit 2), saying why on stderr. */
+static inline const char *testdb_pg_fresh(const char *url, const char *name, char *out, size_t len)
 {
     int first = !testdb_pg_admin[0];
     if (first)
@@ -76,21 +78,45 @@ static int testdb_pg_fresh(const char *url, const char *name, char *out, size_t 
     char sql[200];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
     if (testdb_pg_sql(sql))
-        return -1;
+        exit(2);
     /* registered after libpq's first connection set up OpenSSL, whose own exit handler
      * must run after this one (handlers run in reverse order) */
     if (first)
         atexit(testdb_pg_drop_all);
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
     if (testdb_pg_sql(sql))
-        return -1;
+        exit(2);
     int known = 0;
     for (int i = 0; i < testdb_pg_count; i++)
         known |= strcmp(testdb_pg_names[i], db) == 0;
     if (!known && testdb_pg_count < 64)
         snprintf(testdb_pg_names[testdb_pg_count++], sizeof testdb_pg_names[0], "%s", db);
     testdb_pg_url_with(url, db, out, len);
-    return 0;
+    return out;
+}
+
+/* Drop the database of target (a URL testdb_pg_fresh made). */
+static inline void testdb_pg_drop(const char *url, const char *target)
+{
+    if (!testdb_pg_admin[0])
+        snprintf(testdb_pg_admin, sizeof testdb_pg_admin, "%s", url);
+    const char *auth = strstr(target, "://");
+    auth = auth ? auth + 3 : target;
+    const char *slash = strchr(auth, '/');
+    if (!slash)
+        return;
+    char db[64];
+    snprintf(db, sizeof db, "%.*s", (int)strcspn(slash + 1, "?"), slash + 1);
+    for (int i = 0; i < testdb_pg_count; i++)
+        if (strcmp(testdb_pg_names[i], db) == 0) {
+            memmove(testdb_pg_names[i], testdb_pg_names[i + 1],
+                    (size_t)(testdb_pg_count - i - 1) * sizeof testdb_pg_names[0]);
+            testdb_pg_count--;
+            char sql[256];
+            snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %.63s WITH (FORCE)", db);
+            (void)testdb_pg_sql(sql);
+            return;
+        }
 }
 
 #endif
