@@ -51,35 +51,6 @@ static void scrub(const char *pass, char *buf, size_t n)
     }
 }
 
-/* The URL with the password of its user info (and of a password= parameter) masked. */
-static void mask_url(const char *url, char *out, size_t n)
-{
-    snprintf(out, n, "%s", url);
-    char *auth = strstr(out, "://");
-    if (auth) {
-        auth += 3;
-        size_t alen = strcspn(auth, "/?");
-        char *at = NULL;
-        for (size_t i = 0; i < alen; i++)
-            if (auth[i] == '@')
-                at = auth + i;
-        char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-        if (colon) {
-            char rest[1024];
-            snprintf(rest, sizeof rest, "%s", at);
-            snprintf(colon, n - (size_t)(colon - out), ":***%s", rest);
-        }
-    }
-    char *pw = strstr(out, "password=");
-    if (pw && (pw == out || pw[-1] == '?' || pw[-1] == '&' || pw[-1] == ' ')) {
-        char *v = pw + 9;
-        size_t vl = strcspn(v, "& ");
-        char rest[1024];
-        snprintf(rest, sizeof rest, "%s", v + vl);
-        snprintf(v, n - (size_t)(v - out), "***%s", rest);
-    }
-}
-
 int pgi_fail(pg_db_t *pg, int rc, const char *fmt, ...)
 {
     char tmp[sizeof pg->msg];
@@ -325,7 +296,7 @@ static db_t *pg_open(const char *target, const db_open_opt_t *opt, char *err, si
         return NULL;
     }
     pg->base.ops = &db_pg_ops;
-    mask_url(target, pg->base.target, sizeof pg->base.target);
+    db_mask(target, pg->base.target, sizeof pg->base.target);
     pg->opt = *opt;
     /* Later keywords override earlier ones: the URL (dbname, expanded) has the last word. */
     const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
