@@ -350,12 +350,20 @@ static void resume_orphans(srv_t *s)
                 taken, taken == 1 ? "" : "s");
 }
 
+/* How often a serve looks for runs left by a process that is gone: another worker on the
+ * same database (PostgreSQL, many hosts) that was killed, or cut off past its lease. */
+static const uint64_t orphan_scan_ns = 5000000000ull;
+
 static void on_tick(void *arg)
 {
     srv_t *s = arg;
     s->tick = NULL;
     s->last_tick_ns = loop_mono_ns();
     srv_http_sweep(s, 0);
+    if (!s->draining && s->last_tick_ns - s->last_orphan_scan_ns >= orphan_scan_ns) {
+        s->last_orphan_scan_ns = s->last_tick_ns;
+        resume_orphans(s);
+    }
     if (loop_after(s->p.lp, 1000, on_tick, s, &s->tick))
         s->tick = NULL; /* /readyz then reports the loop as stalled: a true alarm */
 }
@@ -431,6 +439,7 @@ int server_main(const server_opts_t *o)
         goto out;
     }
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-reply is a write error, not our death */
+    s->last_orphan_scan_ns = loop_mono_ns();
     on_tick(s);
     resume_orphans(s);
     fprintf(stderr, "agentd serve: listening on http://%.*s:%d (%zu agent%s from %s; auth %s)\n",

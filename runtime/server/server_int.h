@@ -131,6 +131,7 @@ struct srv {
     int nstreams;
     smetrics_t *mx;
     int draining;
+    uint64_t last_orphan_scan_ns; /* on_tick takes over orphaned runs every few seconds */
     loop_timer_t *drain_timer;
     int64_t draining_until_ns;
     loop_timer_t *tick;
