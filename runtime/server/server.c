@@ -300,15 +300,9 @@ out:
 
 /* ---- resume, tick, drain ----------------------------------------------------------- */
 
-typedef struct orphans {
-    char (*ids)[17];
-    char (*paths)[1024];
-    size_t n;
-} orphans_t;
-
 static int collect(void *ud, const char *run_id, const char *agent_path)
 {
-    orphans_t *o = ud;
+    srv_runs_t *o = ud;
     char(*ni)[17] = realloc(o->ids, (o->n + 1) * sizeof *ni);
     if (ni)
         o->ids = ni;
@@ -322,29 +316,69 @@ static int collect(void *ud, const char *run_id, const char *agent_path)
     return 0;
 }
 
+/* Drive run id (of the agent at path) again, with the options its POST chose: 0, or the
+ * ERR_* of machine_resume (ERR_IO: the database is still away). */
+static int resume_one(srv_t *s, const char *id, const char *path)
+{
+    char err[512];
+    store_api_run_t ar;
+    json_object *opts = NULL;
+    if (store_api_get(s->p.st, id, &ar) == 0) {
+        if (ar.options && schema_parse_json(ar.options, strlen(ar.options), &opts, err, sizeof err))
+            opts = NULL;
+        store_api_clear(&ar);
+    }
+    const agent_t *a = srv_agent_for(s, path, opts, err, sizeof err);
+    json_object_put(opts);
+    return a ? machine_resume(s->p.m, a, id, err, sizeof err) : ERR_NOTFOUND;
+}
+
+void srv_runs_free(srv_runs_t *o)
+{
+    free(o->ids);
+    free(o->paths);
+    *o = (srv_runs_t){0};
+}
+
+void srv_note_stopped(srv_t *s, const store_run_t *rec)
+{
+    collect(&s->stopped, rec->id, rec->agent_path);
+}
+
+/* Runs this process stopped driving because a commit failed (the database went away: a
+ * PostgreSQL restart): taken back once the database answers again. Their lease is still this
+ * process's (it renews every lease it holds), so no other worker would take them. */
+static void resume_stopped(srv_t *s)
+{
+    srv_runs_t o = s->stopped, keep = {0};
+    s->stopped = (srv_runs_t){0};
+    int taken = 0;
+    for (size_t i = 0; i < o.n; i++) {
+        int rc = resume_one(s, o.ids[i], o.paths[i]);
+        if (rc == 0)
+            taken++;
+        else if (rc == ERR_IO)
+            collect(&keep, o.ids[i], o.paths[i]);
+    }
+    srv_runs_free(&o);
+    for (size_t i = 0; i < keep.n; i++)
+        collect(&s->stopped, keep.ids[i], keep.paths[i]);
+    srv_runs_free(&keep);
+    if (taken)
+        fprintf(stderr, "agentd serve: resumed %d run%s stopped by a database error\n", taken,
+                taken == 1 ? "" : "s");
+}
+
 /* Unfinished runs of our agents whose process is gone (a drained or killed serve). */
 static void resume_orphans(srv_t *s)
 {
-    orphans_t o = {0};
+    srv_runs_t o = {0};
     store_runs_orphaned(s->p.st, (int64_t)loop_wall_ns(), collect, &o);
     int taken = 0;
-    for (size_t i = 0; i < o.n; i++) {
-        char err[512];
-        store_api_run_t ar;
-        json_object *opts = NULL;
-        if (store_api_get(s->p.st, o.ids[i], &ar) == 0) {
-            if (ar.options &&
-                schema_parse_json(ar.options, strlen(ar.options), &opts, err, sizeof err))
-                opts = NULL;
-            store_api_clear(&ar);
-        }
-        const agent_t *a = srv_agent_for(s, o.paths[i], opts, err, sizeof err);
-        json_object_put(opts);
-        if (a && machine_resume(s->p.m, a, o.ids[i], err, sizeof err) == 0)
+    for (size_t i = 0; i < o.n; i++)
+        if (resume_one(s, o.ids[i], o.paths[i]) == 0)
             taken++;
-    }
-    free(o.ids);
-    free(o.paths);
+    srv_runs_free(&o);
     if (taken)
         fprintf(stderr, "agentd serve: resumed %d unfinished run%s left by a stopped process\n",
                 taken, taken == 1 ? "" : "s");
@@ -364,6 +398,8 @@ static void on_tick(void *arg)
         s->last_orphan_scan_ns = s->last_tick_ns;
         resume_orphans(s);
     }
+    if (!s->draining && s->stopped.n)
+        resume_stopped(s);
     if (loop_after(s->p.lp, 1000, on_tick, s, &s->tick))
         s->tick = NULL; /* /readyz then reports the loop as stalled: a true alarm */
 }
@@ -467,6 +503,7 @@ int server_main(const server_opts_t *o)
                 "serve to resume\n",
                 left, left == 1 ? "" : "s");
 out:
+    srv_runs_free(&s->stopped);
     loop_timer_cancel(s->tick);
     loop_timer_cancel(s->drain_timer);
     if (s->http)

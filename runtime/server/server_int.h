@@ -30,6 +30,13 @@ typedef struct srv srv_t;
 typedef struct smetrics smetrics_t;
 
 /* An agent a request may name: <agents_dir>/<name>.lua. */
+/* Run ids with their agent's path (runs to take over or back). */
+typedef struct srv_runs {
+    char (*ids)[17];
+    char (*paths)[1024];
+    size_t n;
+} srv_runs_t;
+
 typedef struct sagent {
     char name[64];
     agent_t *a;
@@ -132,6 +139,7 @@ struct srv {
     smetrics_t *mx;
     int draining;
     uint64_t last_orphan_scan_ns; /* on_tick takes over orphaned runs every few seconds */
+    srv_runs_t stopped;           /* runs a failed commit stopped: on_tick takes them back */
     loop_timer_t *drain_timer;
     int64_t draining_until_ns;
     loop_timer_t *tick;
@@ -142,6 +150,9 @@ struct srv {
 
 /* server.c */
 const sagent_t *srv_agent_find(srv_t *s, const char *name);
+void srv_runs_free(srv_runs_t *o);
+/* A run stopped because its commit failed (reason store_error): retried every tick. */
+void srv_note_stopped(srv_t *s, const store_run_t *rec);
 /* The agent to drive run rec with: its own agent file, with the limits of the options the
  * API recorded (NULL: none). NULL when the agent is not one this server serves. */
 const agent_t *srv_agent_for(srv_t *s, const char *agent_path, json_object *options, char *errbuf,

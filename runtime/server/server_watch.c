@@ -235,6 +235,8 @@ void swatch_on_end(void *ud, const store_run_t *rec)
     int terminal = st >= 0 && machine_state_terminal((machine_state_t)st);
     if (terminal)
         smetrics_run_end(s->mx, rec->state);
+    else if (!strcmp(rec->reason, "store_error"))
+        srv_note_stopped(s, rec);
     for (swatch_t *w = *bucket(s, rec->id), *n; w; w = n) {
         n = w->hnext;
         if (strcmp(w->run_id, rec->id) != 0)
