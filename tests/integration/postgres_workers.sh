@@ -23,6 +23,15 @@ worker() {
     start_serve "$TMP/w$1.log" --agents tests/fixtures/bench/agents --db "$DB" || return 1
     eval "W$1=\$SRV_PID B$1=\$BASE"
 }
+# wait_done: until no run is left unfinished (60 s at most); prints how many are done
+wait_done() {
+    i=0
+    while [ $i -lt 120 ] && [ "$(q "SELECT count(*) FROM runs WHERE state <> 'done'")" != 0 ]; do
+        sleep 0.5
+        i=$((i + 1))
+    done
+    q "SELECT count(*) FROM runs WHERE state = 'done'"
+}
 for n in 1 2 3; do
     worker $n || { fail "worker $n starts" "$(tail -n 5 "$TMP/w$n.log")"; finish; exit 1; }
 done
@@ -46,14 +55,7 @@ W2=
 { post "$B1" 10; post "$B3" 10; } >>"$TMP/codes"
 [ "$(grep -c '^201$' "$TMP/codes")" = 65 ] && ok "65 runs started (201)" ||
     fail "65 runs started" "$(sort "$TMP/codes" | uniq -c)"
-i=0
-while [ $i -lt 120 ]; do
-    left=$(q "SELECT count(*) FROM runs WHERE state <> 'done'")
-    [ "$left" = 0 ] && break
-    sleep 0.5
-    i=$((i + 1))
-done
-done_n=$(q "SELECT count(*) FROM runs WHERE state = 'done'")
+done_n=$(wait_done)
 [ "$done_n" = 65 ] && ok "every run ends done ($done_n), the killed worker's on the others" ||
     fail "every run ends done" "$done_n done; $(q "SELECT state, owner, error FROM runs WHERE state <> 'done' LIMIT 5")"
 grep -q "resumed [0-9]* unfinished run" "$TMP/w1.log" "$TMP/w3.log" &&
@@ -72,14 +74,7 @@ fi
 { post "$B1" 10; post "$B3" 10; } >"$TMP/codes2"
 sleep 0.3
 if sh scripts/pg.sh restart "$PGDIR"; then ok "PostgreSQL restarted mid-flight"; else fail "PostgreSQL restarted" "pg_ctl"; fi
-i=0
-while [ $i -lt 120 ]; do
-    left=$(q "SELECT count(*) FROM runs WHERE state <> 'done'")
-    [ "$left" = 0 ] && break
-    sleep 0.5
-    i=$((i + 1))
-done
-done_n=$(q "SELECT count(*) FROM runs WHERE state = 'done'")
+done_n=$(wait_done)
 [ "$done_n" = 85 ] && ok "every run ends done after the restart ($done_n)" ||
     fail "every run ends done after the restart" "$done_n done; $(q "SELECT state, owner, error FROM runs WHERE state <> 'done' LIMIT 5") $(grep -h "stopped\|resumed" "$TMP/w1.log" "$TMP/w3.log" | tail -n 4)"
 grep -h "stopped\|resumed" "$TMP/w1.log" "$TMP/w3.log" | sed 's/^/    /' | tail -n 6
