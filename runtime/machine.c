@@ -164,6 +164,7 @@ void machine_free(machine_t *m)
     while (m->runs)
         mrun_release(m->runs);
     loop_timer_cancel(m->heartbeat);
+    loop_timer_cancel(m->cancel_poll);
     free(m->batch_runs);
     msub_free_all(m);
     json_object_put(m->desc_cache);
@@ -259,7 +260,10 @@ static void stop_unleased(machine_t *m, int64_t before, const char *why)
 /* Renew every lease this process holds, a third of the way into the lease. A failed renewal
  * is retried on the next beat while the leases last; a run whose lease would end before then
  * is stopped. If the next beat cannot be armed, no lease would be renewed again: every run is
- * stopped now, while its lease still keeps other processes off it. */
+ * stopped now, while its lease still keeps other processes off it. A lease that ended before
+ * this beat (the process was stopped or its loop stalled past the lease) is not renewed and
+ * its run is stopped: another process may have claimed it meanwhile (store_run_update also
+ * refuses to write over such a run). */
 static void heartbeat(void *arg)
 {
     machine_t *m = arg;
@@ -267,9 +271,17 @@ static void heartbeat(void *arg)
     if (!m->runs)
         return;
     int64_t now = (int64_t)loop_wall_ns(), until = now + MACHINE_LEASE_NS;
-    if (store_lease_renew(m->st, m->owner, until) == 0) {
-        for (machine_run_t *r = m->runs; r; r = r->next)
-            r->rec.lease_until_ns = until;
+    if (store_lease_renew(m->st, m->owner, now, until) == 0) {
+        for (machine_run_t *r = m->runs, *n; r; r = n) {
+            n = r->next;
+            if (!r->rec.owner[0]) /* released in the open batch (ended or waiting) */
+                continue;
+            if (r->rec.lease_until_ns > now)
+                r->rec.lease_until_ns = until;
+            else
+                mrun_abort(r, "its lease ran out before this process renewed it (the process "
+                              "was stopped or stalled); another worker may take it over");
+        }
     } else {
         char msg[600];
         snprintf(msg, sizeof msg, "cannot renew the run's lease: %s", store_errmsg(m->st));
@@ -278,6 +290,20 @@ static void heartbeat(void *arg)
     }
     if (m->runs && loop_after(m->lp, HEARTBEAT_MS, heartbeat, m, &m->heartbeat) != 0)
         stop_unleased(m, 0, "cannot arm the lease heartbeat (out of memory)");
+}
+
+/* Cancel the runs another process asked to cancel (store_cancel.c), every
+ * MACHINE_CANCEL_POLL_MS while this machine drives runs. A poll that fails is tried again on
+ * the next one; the request stays in the database. */
+static void cancel_poll(void *arg)
+{
+    machine_t *m = arg;
+    m->cancel_poll = NULL;
+    if (!m->runs)
+        return;
+    mrun_cancel_requested(m);
+    if (m->runs && loop_after(m->lp, MACHINE_CANCEL_POLL_MS, cancel_poll, m, &m->cancel_poll))
+        m->cancel_poll = NULL; /* armed again by the next run this machine starts */
 }
 
 machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
@@ -297,7 +323,9 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     r->sigs = json_object_new_object();
     /* Without a heartbeat nothing would renew the run's lease. */
     if (!r->messages || !r->sigs ||
-        (!m->heartbeat && loop_after(m->lp, HEARTBEAT_MS, heartbeat, m, &m->heartbeat) != 0)) {
+        (!m->heartbeat && loop_after(m->lp, HEARTBEAT_MS, heartbeat, m, &m->heartbeat) != 0) ||
+        (!m->cancel_poll &&
+         loop_after(m->lp, MACHINE_CANCEL_POLL_MS, cancel_poll, m, &m->cancel_poll) != 0)) {
         json_object_put(r->messages);
         json_object_put(r->sigs);
         free(r);
@@ -424,12 +452,17 @@ int mstage_end(machine_run_t *r, int rc)
 {
     machine_t *m = r->m;
     assert(r->in_batch && m->batch_open);
+    int taken = 0;
     if (!rc) {
         r->rec.updated_ns = (int64_t)loop_wall_ns();
-        rc = store_run_update(m->st, &r->rec);
+        /* The row holds our owner until a unit of this batch released it. */
+        rc = store_run_update(m->st, &r->rec, r->released ? "" : m->owner);
+        taken = rc == ERR_STATE;
     }
     if (!rc)
         rc = store_sp_release(m->st);
+    if (!rc)
+        r->released = !r->rec.owner[0];
     if (rc) {
         store_sp_rollback(m->st);
         r->rec.last_seq = r->seq_mark;
@@ -444,7 +477,10 @@ int mstage_end(machine_run_t *r, int rc)
             l = n;
         }
         char msg[600];
-        if (rc == ERR_INTERNAL)
+        if (taken)
+            snprintf(msg, sizeof msg, "this process no longer holds the run's lease (another "
+                     "worker took it over after the lease ran out); this step was not recorded");
+        else if (rc == ERR_INTERNAL)
             snprintf(msg, sizeof msg, "internal error (reported above); this step was not "
                      "recorded");
         else if (rc == ERR_NOMEM)

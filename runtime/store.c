@@ -56,7 +56,7 @@ static const char *const sql_text[Q__COUNT] = {
                      "updated_ns=?13, ended_ns=?14, input_tokens=?15, output_tokens=?16, "
                      "cost_usd=?17, model_calls=?18, tool_calls=?19, last_seq=?20, "
                      "msg_count=?21, owner=?22, lease_until_ns=?23, answered_by=?24, "
-                     "fallback=?25 WHERE id=?1",
+                     "fallback=?25 WHERE id=?1 AND owner=?26",
     [Q_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id=?1",
     [Q_RUN_PREFIX] = "SELECT id FROM runs WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2",
     [Q_MSG_ADD] = "INSERT INTO messages (run_id, idx, body) VALUES (?1, ?2, ?3)",
@@ -163,6 +163,10 @@ static const char *const migrations[] = {
     "  owner TEXT NOT NULL DEFAULT '', lease_until_ns INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
     "CREATE TABLE batch_inputs (batch_id TEXT NOT NULL, n INTEGER NOT NULL,"
     "  input TEXT NOT NULL, run_id TEXT, PRIMARY KEY (batch_id, n)) WITHOUT ROWID;",
+    /* 11: cancel requests for runs another process drives (store_cancel.c): the driver polls
+     * the requests of the runs it holds and cancels them */
+    "CREATE TABLE run_cancels (run_id TEXT PRIMARY KEY, reason TEXT NOT NULL,"
+    "  created_ns INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 struct store {
@@ -526,15 +530,16 @@ int store_run_insert(store_t *st, const store_run_t *r)
     return run_write(st, s);
 }
 
-int store_run_update(store_t *st, const store_run_t *r)
+int store_run_update(store_t *st, const store_run_t *r, const char *held_by)
 {
     sqlite3_stmt *s = stmt(st, Q_RUN_UPDATE);
     if (!s)
         return ERR_IO;
     bind_run(s, r);
+    bind_text(s, 26, held_by);
     int rc = run_write(st, s);
     if (!rc && sqlite3_changes(st->db) != 1)
-        return ERR_NOTFOUND;
+        return ERR_STATE;
     return rc;
 }
 
@@ -625,15 +630,20 @@ int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t 
     sqlite3_finalize(s);
     if (cur[0] && strcmp(cur, owner) != 0 && until > now_ns && !store_owner_dead(cur))
         return ERR_BUSY;
-    /* Compare-and-set on the owner we saw, so two claimers cannot both win. */
+    /* Compare-and-set on the owner and lease we saw, so two claimers cannot both win, and a
+     * claim cannot take a lease its owner renewed since we looked: the UPDATE re-reads the
+     * row under the write lock (SQLite) or the row lock (PostgreSQL), and changes no row
+     * when either moved. */
     if (sqlite3_prepare_v2(st->db,
-                           "UPDATE runs SET owner=?2, lease_until_ns=?3 WHERE id=?1 AND owner=?4",
+                           "UPDATE runs SET owner=?2, lease_until_ns=?3 WHERE id=?1 AND owner=?4 "
+                           "AND lease_until_ns=?5",
                            -1, &s, NULL) != SQLITE_OK)
         return ERR_IO;
     bind_text(s, 1, run_id);
     bind_text(s, 2, owner);
     sqlite3_bind_int64(s, 3, lease_until_ns);
     bind_text(s, 4, cur);
+    sqlite3_bind_int64(s, 5, until);
     src = sqlite3_step(s);
     /* ERR_BUSY means another owner; a lock held past the busy timeout is a database error. */
     rc = src == SQLITE_DONE ? (sqlite3_changes(st->db) == 1 ? 0 : ERR_BUSY)
@@ -643,11 +653,13 @@ int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t 
     return rc;
 }
 
-int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns)
+int store_lease_renew(store_t *st, const char *owner, int64_t now_ns, int64_t lease_until_ns)
 {
-    /* Runs, and the batches whose inputs this process is starting. */
-    static const char *const sql[] = {"UPDATE runs SET lease_until_ns=?2 WHERE owner=?1",
-                                      "UPDATE batches SET lease_until_ns=?2 WHERE owner=?1"};
+    /* Runs, and the batches whose inputs this process is starting; a lease already over is
+     * not renewed: another process may have claimed it, and renewing it could not tell. */
+    static const char *const sql[] = {
+        "UPDATE runs SET lease_until_ns=?2 WHERE owner=?1 AND lease_until_ns>?3",
+        "UPDATE batches SET lease_until_ns=?2 WHERE owner=?1 AND lease_until_ns>?3"};
     int src = SQLITE_DONE;
     for (size_t i = 0; i < 2 && src == SQLITE_DONE; i++) {
         sqlite3_stmt *s = NULL;
@@ -655,6 +667,7 @@ int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns)
             return ERR_IO;
         bind_text(s, 1, owner);
         sqlite3_bind_int64(s, 2, lease_until_ns);
+        sqlite3_bind_int64(s, 3, now_ns);
         src = sqlite3_step(s);
         sqlite3_finalize(s);
     }
@@ -721,7 +734,7 @@ int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud,
     }
     /* The run itself last: the others find their rows through it. */
     static const char *const del[] = {"events", "messages", "tool_calls", "plans", "subruns",
-                                      "run_users", "runs"};
+                                      "run_users", "run_cancels", "runs"};
     const size_t ndel = sizeof del / sizeof del[0];
     for (size_t i = 0; i < ndel; i++) {
         char q[600];

@@ -114,14 +114,16 @@ int store_batch_claim(store_t *st, const char *id, const char *owner, int64_t no
         !store_owner_dead(b.owner))
         return ERR_BUSY;
     sqlite3_stmt *s = NULL;
-    /* Compare-and-set on the owner we saw, so two claimers cannot both win. */
-    if ((rc = prep(st, "UPDATE batches SET owner=?2, lease_until_ns=?3 WHERE id=?1 AND owner=?4",
+    /* Compare-and-set on the owner and lease we saw (as store_run_claim). */
+    if ((rc = prep(st, "UPDATE batches SET owner=?2, lease_until_ns=?3 WHERE id=?1 AND owner=?4"
+                       " AND lease_until_ns=?5",
                    &s)))
         return rc;
     sqlite3_bind_text(s, 1, b.id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, lease_until_ns);
     sqlite3_bind_text(s, 4, b.owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, b.lease_until_ns);
     int src = sqlite3_step(s);
     /* ERR_BUSY means another owner; a lock held past the busy timeout is a database error. */
     rc = src == SQLITE_DONE ? (sqlite3_changes(store_sqlite(st)) == 1 ? 0 : ERR_BUSY)
