@@ -154,6 +154,7 @@ machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
     }
     m->lines_tail = &m->lines;
     m->entered_tail = &m->entered;
+    m->lease_ns = machine_lease_ns();
     return m;
 }
 
@@ -243,7 +244,15 @@ void mrun_release(machine_run_t *r)
     mrun_unref(r);
 }
 
-#define HEARTBEAT_MS ((uint64_t)(MACHINE_LEASE_NS / 3 / 1000000))
+int64_t machine_lease_ns(void)
+{
+    const char *v = getenv("AGENTD_LEASE_S");
+    char *end;
+    double sec = v && *v ? strtod(v, &end) : 0;
+    return v && *v && !*end && sec >= 3 && sec <= 3600 ? (int64_t)(sec * 1e9) : MACHINE_LEASE_NS;
+}
+
+#define HEARTBEAT_MS ((uint64_t)(m->lease_ns / 3 / 1000000))
 
 /* Stop driving every run whose lease ends before `before` (all of them when before is 0):
  * another process may claim such a run once its lease is over, and two drivers would run
@@ -270,7 +279,7 @@ static void heartbeat(void *arg)
     m->heartbeat = NULL;
     if (!m->runs)
         return;
-    int64_t now = (int64_t)loop_wall_ns(), until = now + MACHINE_LEASE_NS;
+    int64_t now = (int64_t)loop_wall_ns(), until = now + m->lease_ns;
     if (store_lease_renew(m->st, m->owner, now, until) == 0) {
         for (machine_run_t *r = m->runs, *n; r; r = n) {
             n = r->next;
@@ -338,7 +347,7 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     m->runs = r;
     m->active++;
     snprintf(r->rec.owner, sizeof r->rec.owner, "%s", m->owner);
-    r->rec.lease_until_ns = (int64_t)loop_wall_ns() + MACHINE_LEASE_NS;
+    r->rec.lease_until_ns = (int64_t)loop_wall_ns() + m->lease_ns;
     return r;
 }
 

@@ -71,8 +71,11 @@ typedef enum machine_event {
 } machine_event_t;
 
 /* A lease (store.h) lasts this long unless renewed: a dead owner's runs (and batches) are
- * free after it. */
+ * free after it. machine_lease_ns() is the lease in force: $AGENTD_LEASE_S seconds (3 to
+ * 3600) when set, else this. Renewed every third of it. Every worker sharing a database
+ * should use the same lease. */
 #define MACHINE_LEASE_NS (30ll * 1000000000ll)
+int64_t machine_lease_ns(void);
 /* How often a machine driving runs looks for cancels other processes asked of them
  * (machine_cancel on a run it does not drive): the delay such a cancel takes. */
 #define MACHINE_CANCEL_POLL_MS 500

@@ -117,6 +117,7 @@ struct machine {
     uint16_t id_counter;         /* low bits of new run ids */
     int id_seeded;
     int starting; /* inside machine_start_ex: its caller reports a failure (errbuf) */
+    int64_t lease_ns;            /* machine_lease_ns() at creation */
     loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
     loop_timer_t *cancel_poll;   /* looks for cancels other processes asked (machine.h) */
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */

@@ -601,7 +601,7 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         return ERR_STATE;
     }
     int64_t now = (int64_t)loop_wall_ns();
-    rc = store_run_claim(m->st, rec.id, m->owner, now, now + MACHINE_LEASE_NS);
+    rc = store_run_claim(m->st, rec.id, m->owner, now, now + m->lease_ns);
     if (rc == ERR_BUSY)
         err_set(errbuf, errlen, ERR_BUSY,
                 "run %s is being driven by %s (lease until %llds from now); not resuming it",
@@ -621,7 +621,7 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
     r->rec = rec;
     r->state = (machine_state_t)st;
     snprintf(r->rec.owner, sizeof r->rec.owner, "%s", m->owner);
-    r->rec.lease_until_ns = now + MACHINE_LEASE_NS;
+    r->rec.lease_until_ns = now + m->lease_ns;
     const char *override = m->o.model ? m->o.model : NULL;
     if (!override && rec.model[0] && strcmp(rec.model, agent->models[0]) != 0)
         override = rec.model; /* keep the model the run started with */

@@ -10,7 +10,9 @@
 DB=${AGENTD_TEST_DB:-${AGENTD_DB:-$TMP/m.db}}
 AG=tests/fixtures/multi/agents
 q() { scripts/dbq.sh "$DB" "$1"; }
-export AGENTD_RETRY_BASE_MS=10 AGENTD_TORTURE_FILE="$TMP/effects.txt"
+# A 3 s lease (renewed every second): a stalled worker's runs are free 3 s after its last
+# renewal, so the test of a worker that loses its lease stays short.
+export AGENTD_RETRY_BASE_MS=10 AGENTD_TORTURE_FILE="$TMP/effects.txt" AGENTD_LEASE_S=3
 unset AGENTD_CACHE AGENTD_API_TOKEN AGENTD_LISTEN AGENTD_AGENTS
 : >"$AGENTD_TORTURE_FILE"
 # Four model turns of 400 ms: a run lasts about two seconds, long enough to kill its driver.
@@ -112,6 +114,42 @@ res=$(q "SELECT body FROM events WHERE run_id = '$cid'" | grep -c '"op":"resume"
 [ "$res" = 0 ] && ok "the driver cancelled it in place (no takeover by worker 3)" || fail "cancelled in place" "$res resume events"
 [ "$(q "SELECT count(*) FROM run_cancels")" = 0 ] && ok "the cancel request is cleared" ||
     fail "cancel request cleared" "$(q "SELECT * FROM run_cancels")"
+
+# ---- a worker that loses its lease stops driving its runs ------------------------------
+# Worker 2 is stopped (SIGSTOP) past its lease: the others take its runs over; when it goes
+# on (SIGCONT) it must not drive them any more, nor redo an effect.
+sids=""
+for i in 1 2 3 4; do
+    s=$(on 2 POST /v1/runs -d "{\"agent\":\"work\",\"input\":\"stall $i\"}")
+    sids="$sids '$(jb .id)'"
+done
+sids=$(echo $sids | tr ' ' ',')
+sleep 0.5
+kill -STOP "$PID_2"
+for _ in $(seq 1 200); do
+    [ "$(q "SELECT count(*) FROM runs WHERE id IN ($sids) AND (state = 'done' OR owner NOT LIKE '%:$PID_2')")" = 4 ] && break
+    sleep 0.1
+done
+moved=$(q "SELECT count(*) FROM runs WHERE id IN ($sids) AND (state = 'done' OR owner NOT LIKE '%:$PID_2')")
+kill -CONT "$PID_2"
+[ "$moved" = 4 ] && ok "a stopped worker's runs are taken over once its lease ends" ||
+    fail "stalled worker's runs taken over" "$(q "SELECT id, state, owner FROM runs WHERE id IN ($sids)")"
+for _ in $(seq 1 150); do
+    [ "$(q "SELECT count(*) FROM runs WHERE id IN ($sids) AND state = 'done'")" = 4 ] && break
+    sleep 0.1
+done
+sleep 1.5 # worker 2's overdue timers have fired
+[ "$(q "SELECT count(*) FROM runs WHERE id IN ($sids) AND state = 'done'")" = 4 ] &&
+    ok "the runs of the stalled worker end done" ||
+    fail "stalled worker's runs end" "$(q "SELECT id, state, owner FROM runs WHERE id IN ($sids)")"
+grep -q "lease ran out\|no longer holds the run's lease" "$TMP/w2.log" &&
+    ok "the stalled worker, going on, stops driving the runs it lost" ||
+    fail "stalled worker stops driving" "$(tail -n 5 "$TMP/w2.log")"
+dups=$(grep '^effect ' "$AGENTD_TORTURE_FILE" | sort | uniq -d | head -3)
+[ -z "$dups" ] && ok "still no effect twice" || fail "no duplicate effects after the stall" "$dups"
+gaps=$(q "SELECT count(*) FROM (SELECT run_id, count(*) c, max(seq) m, min(seq) s FROM events GROUP BY run_id) g WHERE c <> m OR s <> 1")
+[ "$gaps" = 0 ] && ok "traces still gap-free" || fail "traces gap-free after the stall" "$gaps runs"
+kill -0 "$PID_2" && ok "the stalled worker lives on" || fail "stalled worker alive" "$(tail -n 5 "$TMP/w2.log")"
 
 on 1 GET /metrics >/dev/null
 grep -q '^agentd_runs_taken_over_total ' "$TMP/body" && ok "/metrics counts takeovers" || fail "/metrics takeovers" ""
