@@ -92,15 +92,12 @@ enum { STORE_OPEN_READ = 0, STORE_OPEN_WRITE = 1 };
 store_t *store_open_existing(const char *path, int mode, char *errbuf, size_t errlen,
                              int *why);
 void store_close(store_t *st);
-/* Last SQLite error message for this connection. */
+/* The database engine's last error message for this connection. */
 const char *store_errmsg(store_t *st);
-/* A SQLite result code as the project's ERR_* (0 for OK/DONE/ROW): the one mapping, for
- * the store and every other module on SQLite (the knowledge bases). */
-int store_sqlite_rc(int src);
-/* Why a store call failed with rc: SQLite's message when SQLite reported the failure, else
- * rc's own text (an allocation failed outside SQLite, a lease was held...). */
+/* Why a store call failed with rc: the engine's message when the engine reported the
+ * failure, else rc's own text (an allocation failed outside it, a lease was held...). */
 const char *store_why(store_t *st, int rc);
-/* The database file's path as opened. */
+/* The database as opened: the file's path, or the URL with its password masked. */
 const char *store_path(const store_t *st);
 /* Call once at process exit, after every store_close. */
 void store_global_shutdown(void);

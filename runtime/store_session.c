@@ -1,6 +1,6 @@
 /*
  * store_session: the conversation tables (see store.h). Sessions are read and written once
- * per turn, never on a step's hot path, so statements here are prepared per call.
+ * per turn, never on a step's hot path; their statements are cached by the connection.
  */
 #include "store.h"
 #include "store_int.h"
@@ -11,17 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int prep(store_t *st, const char *sql, sqlite3_stmt **out)
-{
-    return sqlite3_prepare_v2(store_sqlite(st), sql, -1, out, NULL) == SQLITE_OK ? 0 : ERR_IO;
-}
-
-static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t len)
-{
-    const unsigned char *v = sqlite3_column_text(s, i);
-    snprintf(dst, len, "%s", v ? (const char *)v : "");
-}
-
 static int finished(const char *state)
 {
     return !strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
@@ -30,45 +19,45 @@ static int finished(const char *state)
 /* The latest turn of a session and its run's state; *turn = 0 when the session has none. */
 static int latest_turn(store_t *st, const char *name, int *turn, char run[40], char state[16])
 {
-    sqlite3_stmt *s = NULL;
-    int rc = prep(st,
-                  "SELECT s.turn, s.run_id, COALESCE(r.state, 'done') FROM session_runs s"
-                  " LEFT JOIN runs r ON r.id = s.run_id WHERE s.session = ?1"
-                  " ORDER BY s.turn DESC LIMIT 1",
-                  &s);
-    if (rc)
+    int rc;
+    db_stmt_t *s =
+        store_stmt(st,
+                   "SELECT s.turn, s.run_id, COALESCE(r.state, 'done') FROM session_runs s"
+                   " LEFT JOIN runs r ON r.id = s.run_id WHERE s.session = ?1"
+                   " ORDER BY s.turn DESC LIMIT 1",
+                   &rc);
+    if (!s)
         return rc;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    int src = sqlite3_step(s);
+    db_bind_text(s, 1, name);
+    rc = db_step(s);
     *turn = 0;
-    if (src == SQLITE_ROW) {
-        *turn = sqlite3_column_int(s, 0);
-        col_copy(s, 1, run, 40);
-        col_copy(s, 2, state, 16);
+    if (rc == DB_ROW) {
+        *turn = (int)db_col_int64(s, 0);
+        store_col_copy(s, 1, run, 40);
+        store_col_copy(s, 2, state, 16);
     }
-    sqlite3_finalize(s);
-    return src == SQLITE_ROW || src == SQLITE_DONE ? 0 : store_translate(src);
+    db_reset(s);
+    return rc == DB_ROW ? 0 : rc;
 }
 
+/* Run sql bound to the texts a, b, c (those not NULL) as ?1..?3 and n as ?4 (when n >= 0). */
 static int exec_bind(store_t *st, const char *sql, const char *a, const char *b, const char *c,
                      int64_t n)
 {
-    sqlite3_stmt *s = NULL;
-    int rc = prep(st, sql, &s);
-    if (rc)
+    int rc;
+    db_stmt_t *s = store_stmt(st, sql, &rc);
+    if (!s)
         return rc;
     const char *v[3] = {a, b, c};
     for (int i = 0; i < 3; i++)
         if (v[i])
-            sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, n);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return src == SQLITE_DONE ? 0 : store_translate(src);
+            db_bind_text(s, i + 1, v[i]);
+    if (n >= 0)
+        db_bind_int64(s, 4, n);
+    return store_step_done(s);
 }
 
-static int check(store_t *st, const char *name, int *turn, char busy_run[40],
-                 char busy_state[16])
+static int check(store_t *st, const char *name, int *turn, char busy_run[40], char busy_state[16])
 {
     char run[40] = "", state[16] = "";
     int rc = latest_turn(st, name, turn, run, state);
@@ -100,29 +89,26 @@ int store_session_join(store_t *st, const char *name, const char *agent, const c
     rc = exec_bind(st,
                    "INSERT INTO sessions (name, agent, created_ns, updated_ns)"
                    " VALUES (?1, ?2, ?4, ?4)"
-                   " ON CONFLICT (name) DO UPDATE SET updated_ns = ?4",
+                   " ON CONFLICT (name) DO UPDATE SET updated_ns = excluded.updated_ns",
                    name, agent, NULL, now_ns);
     if (!rc)
-        rc = exec_bind(st,
-                       "INSERT INTO session_runs (session, turn, run_id) VALUES (?1, ?4, ?2)",
+        rc = exec_bind(st, "INSERT INTO session_runs (session, turn, run_id) VALUES (?1, ?4, ?2)",
                        name, run_id, NULL, turn + 1);
     return rc;
 }
 
 int store_session_of(store_t *st, const char *run_id, char name[128])
 {
-    sqlite3_stmt *s = NULL;
-    int rc = prep(st, "SELECT session FROM session_runs WHERE run_id = ?1", &s);
-    if (rc)
+    int rc;
+    db_stmt_t *s = store_stmt(st, "SELECT session FROM session_runs WHERE run_id = ?1", &rc);
+    if (!s)
         return rc;
-    sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-    int src = sqlite3_step(s);
-    if (src == SQLITE_ROW)
-        col_copy(s, 0, name, 128);
-    sqlite3_finalize(s);
-    if (src == SQLITE_DONE)
-        return ERR_NOTFOUND;
-    return src == SQLITE_ROW ? 0 : store_translate(src);
+    db_bind_text(s, 1, run_id);
+    rc = db_step(s);
+    if (rc == DB_ROW)
+        store_col_copy(s, 0, name, 128);
+    db_reset(s);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? ERR_NOTFOUND : rc;
 }
 
 /* The note that stands for the answer of a turn that did not end done. */
@@ -143,83 +129,80 @@ static int emit_note(store_text_fn cb, void *ud, int turn, const char *state, co
 
 int store_session_history(store_t *st, const char *run_id, store_text_fn cb, void *ud)
 {
-    sqlite3_stmt *s = NULL;
+    int rc;
     /* Earlier turns only; of an unfinished or failed turn only its user message (idx 1). */
-    int rc = prep(st,
-                  "SELECT t.turn, r.state, COALESCE(r.reason, ''), m.body FROM session_runs t"
-                  " JOIN runs r ON r.id = t.run_id JOIN messages m ON m.run_id = t.run_id"
-                  " WHERE t.session = (SELECT session FROM session_runs WHERE run_id = ?1)"
-                  "   AND t.turn < (SELECT turn FROM session_runs WHERE run_id = ?1)"
-                  "   AND m.idx > 0 AND (r.state = 'done' OR m.idx = 1)"
-                  " ORDER BY t.turn, m.idx",
-                  &s);
-    if (rc)
+    db_stmt_t *s =
+        store_stmt(st,
+                   "SELECT t.turn, r.state, COALESCE(r.reason, ''), m.body FROM session_runs t"
+                   " JOIN runs r ON r.id = t.run_id JOIN messages m ON m.run_id = t.run_id"
+                   " WHERE t.session = (SELECT session FROM session_runs WHERE run_id = ?1)"
+                   "   AND t.turn < (SELECT turn FROM session_runs WHERE run_id = ?1)"
+                   "   AND m.idx > 0 AND (r.state = 'done' OR m.idx = 1)"
+                   " ORDER BY t.turn, m.idx",
+                   &rc);
+    if (!s)
         return rc;
-    sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-    int src, stop = 0, turn = -1;
+    db_bind_text(s, 1, run_id);
+    int stop = 0, turn = -1;
     char state[16] = "", why[32] = "";
-    while (!stop && (src = sqlite3_step(s)) == SQLITE_ROW) {
-        int t = sqlite3_column_int(s, 0);
+    rc = DB_DONE;
+    while (!stop && (rc = db_step(s)) == DB_ROW) {
+        int t = (int)db_col_int64(s, 0);
         if (t != turn && turn >= 0 && strcmp(state, "done") != 0)
             stop = emit_note(cb, ud, turn, state, why);
         if (stop)
             break;
         turn = t;
-        col_copy(s, 1, state, sizeof state);
-        col_copy(s, 2, why, sizeof why);
-        stop = cb(ud, t, (const char *)sqlite3_column_text(s, 3));
+        store_col_copy(s, 1, state, sizeof state);
+        store_col_copy(s, 2, why, sizeof why);
+        stop = cb(ud, t, db_col_text(s, 3));
     }
     if (!stop && turn >= 0 && strcmp(state, "done") != 0)
         stop = emit_note(cb, ud, turn, state, why);
-    sqlite3_finalize(s);
+    db_reset(s);
     if (stop)
         return stop < 0 ? stop : 0;
-    return src == SQLITE_DONE ? 0 : store_translate(src);
+    return rc == DB_ROW ? 0 : rc;
 }
 
 int store_sessions_each(store_t *st, store_session_fn cb, void *ud)
 {
-    sqlite3_stmt *s = NULL;
-    int rc = prep(st,
-                  "SELECT s.name, s.agent, s.created_ns, s.updated_ns,"
-                  " (SELECT COUNT(*) FROM session_runs t WHERE t.session = s.name),"
-                  " (SELECT r.state FROM session_runs t JOIN runs r ON r.id = t.run_id"
-                  "  WHERE t.session = s.name ORDER BY t.turn DESC LIMIT 1)"
-                  " FROM sessions s ORDER BY s.updated_ns DESC",
-                  &s);
-    if (rc)
+    int rc;
+    db_stmt_t *s = store_stmt(st,
+                              "SELECT s.name, s.agent, s.created_ns, s.updated_ns,"
+                              " (SELECT COUNT(*) FROM session_runs t WHERE t.session = s.name),"
+                              " (SELECT r.state FROM session_runs t JOIN runs r ON r.id = t.run_id"
+                              "  WHERE t.session = s.name ORDER BY t.turn DESC LIMIT 1)"
+                              " FROM sessions s ORDER BY s.updated_ns DESC",
+                              &rc);
+    if (!s)
         return rc;
-    int src;
-    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = db_step(s)) == DB_ROW) {
         store_session_t ss;
         memset(&ss, 0, sizeof ss);
-        col_copy(s, 0, ss.name, sizeof ss.name);
-        col_copy(s, 1, ss.agent, sizeof ss.agent);
-        ss.created_ns = sqlite3_column_int64(s, 2);
-        ss.updated_ns = sqlite3_column_int64(s, 3);
-        ss.turns = sqlite3_column_int(s, 4);
-        col_copy(s, 5, ss.last_state, sizeof ss.last_state);
-        if (cb(ud, &ss)) {
-            src = SQLITE_DONE;
+        store_col_copy(s, 0, ss.name, sizeof ss.name);
+        store_col_copy(s, 1, ss.agent, sizeof ss.agent);
+        ss.created_ns = db_col_int64(s, 2);
+        ss.updated_ns = db_col_int64(s, 3);
+        ss.turns = (int)db_col_int64(s, 4);
+        store_col_copy(s, 5, ss.last_state, sizeof ss.last_state);
+        if (cb(ud, &ss))
             break;
-        }
     }
-    sqlite3_finalize(s);
-    return src == SQLITE_DONE ? 0 : store_translate(src);
+    db_reset(s);
+    return rc == DB_ROW ? 0 : rc;
 }
 
 static int session_exists(store_t *st, const char *name)
 {
-    sqlite3_stmt *s = NULL;
-    int rc = prep(st, "SELECT 1 FROM sessions WHERE name = ?1", &s);
-    if (rc)
+    int rc;
+    db_stmt_t *s = store_stmt(st, "SELECT 1 FROM sessions WHERE name = ?1", &rc);
+    if (!s)
         return rc;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (src == SQLITE_DONE)
-        return ERR_NOTFOUND;
-    return src == SQLITE_ROW ? 0 : store_translate(src);
+    db_bind_text(s, 1, name);
+    rc = db_step(s);
+    db_reset(s);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? ERR_NOTFOUND : rc;
 }
 
 int store_session_turns(store_t *st, const char *name, store_turn_fn cb, void *ud)
@@ -227,37 +210,33 @@ int store_session_turns(store_t *st, const char *name, store_turn_fn cb, void *u
     int rc = session_exists(st, name);
     if (rc)
         return rc;
-    sqlite3_stmt *s = NULL;
-    rc = prep(st,
-              "SELECT t.turn, r.id, r.state, r.input, r.answer, r.input_tokens,"
-              " r.output_tokens, r.cost_usd, r.created_ns, r.ended_ns, r.agent"
-              " FROM session_runs t JOIN runs r ON r.id = t.run_id"
-              " WHERE t.session = ?1 ORDER BY t.turn",
-              &s);
-    if (rc)
+    db_stmt_t *s = store_stmt(st,
+                              "SELECT t.turn, r.id, r.state, r.input, r.answer, r.input_tokens,"
+                              " r.output_tokens, r.cost_usd, r.created_ns, r.ended_ns, r.agent"
+                              " FROM session_runs t JOIN runs r ON r.id = t.run_id"
+                              " WHERE t.session = ?1 ORDER BY t.turn",
+                              &rc);
+    if (!s)
         return rc;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    int src;
-    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+    db_bind_text(s, 1, name);
+    while ((rc = db_step(s)) == DB_ROW) {
         store_run_t r;
         memset(&r, 0, sizeof r);
-        col_copy(s, 1, r.id, sizeof r.id);
-        col_copy(s, 2, r.state, sizeof r.state);
-        r.input = (char *)sqlite3_column_text(s, 3);
-        r.answer = (char *)sqlite3_column_text(s, 4);
-        r.input_tokens = sqlite3_column_int64(s, 5);
-        r.output_tokens = sqlite3_column_int64(s, 6);
-        r.cost_usd = sqlite3_column_double(s, 7);
-        r.created_ns = sqlite3_column_int64(s, 8);
-        r.ended_ns = sqlite3_column_int64(s, 9);
-        col_copy(s, 10, r.agent, sizeof r.agent);
-        if (cb(ud, sqlite3_column_int(s, 0), &r)) {
-            src = SQLITE_DONE;
+        store_col_copy(s, 1, r.id, sizeof r.id);
+        store_col_copy(s, 2, r.state, sizeof r.state);
+        r.input = (char *)db_col_text(s, 3);
+        r.answer = (char *)db_col_text(s, 4);
+        r.input_tokens = db_col_int64(s, 5);
+        r.output_tokens = db_col_int64(s, 6);
+        r.cost_usd = db_col_double(s, 7);
+        r.created_ns = db_col_int64(s, 8);
+        r.ended_ns = db_col_int64(s, 9);
+        store_col_copy(s, 10, r.agent, sizeof r.agent);
+        if (cb(ud, (int)db_col_int64(s, 0), &r))
             break;
-        }
     }
-    sqlite3_finalize(s);
-    return src == SQLITE_DONE ? 0 : store_translate(src);
+    db_reset(s);
+    return rc == DB_ROW ? 0 : rc;
 }
 
 int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud)
@@ -265,7 +244,7 @@ int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud)
     int rc = store_tx_begin(st);
     if (rc) /* a lock held past the busy timeout: a database error, not an unfinished turn */
         return rc == ERR_BUSY ? ERR_IO : rc;
-    sqlite3_stmt *s = NULL;
+    db_stmt_t *s = NULL;
     int turn;
     char run[40] = "", state[16] = "";
     rc = session_exists(st, name);
@@ -274,23 +253,20 @@ int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud)
     if (!rc && turn > 0 && !finished(state))
         rc = ERR_BUSY;
     if (!rc)
-        rc = prep(st,
-                  "SELECT r.id, r.agent_path FROM session_runs t JOIN runs r ON r.id = t.run_id"
-                  " WHERE t.session = ?1",
-                  &s);
+        s = store_stmt(
+            st,
+            "SELECT r.id, r.agent_path FROM session_runs t JOIN runs r ON r.id = t.run_id"
+            " WHERE t.session = ?1",
+            &rc);
     if (rc)
         goto fail;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    int src;
-    while ((src = sqlite3_step(s)) == SQLITE_ROW)
+    db_bind_text(s, 1, name);
+    while ((rc = db_step(s)) == DB_ROW)
         if (cb)
-            cb(ud, (const char *)sqlite3_column_text(s, 0),
-               (const char *)sqlite3_column_text(s, 1));
-    sqlite3_finalize(s);
-    if (src != SQLITE_DONE) {
-        rc = store_translate(src);
+            cb(ud, db_col_text(s, 0), db_col_text(s, 1));
+    db_reset(s);
+    if (rc)
         goto fail;
-    }
     static const char *const del[] = {
         "DELETE FROM events WHERE run_id IN (SELECT run_id FROM session_runs WHERE session=?1)",
         "DELETE FROM messages WHERE run_id IN (SELECT run_id FROM session_runs WHERE session=?1)",
@@ -302,7 +278,7 @@ int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud)
         "DELETE FROM summaries WHERE scope = ?1",
     };
     for (size_t i = 0; !rc && i < sizeof del / sizeof del[0]; i++)
-        rc = exec_bind(st, del[i], name, NULL, NULL, 0);
+        rc = exec_bind(st, del[i], name, NULL, NULL, -1);
     if (rc)
         goto fail;
     return store_tx_commit(st);

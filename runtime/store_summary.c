@@ -1,7 +1,8 @@
 /*
  * store_summary: the summaries and run_users tables (see store.h), what a conversation keeps
  * beside its messages. Read once per run and written once per compaction or run start,
- * never on a step's hot path, so statements are prepared per call.
+ * never on a step's hot path; their statements are cached by the connection. The column
+ * "user" is quoted: a reserved word in PostgreSQL.
  */
 #include "store.h"
 #include "store_int.h"
@@ -15,79 +16,79 @@
 int store_summary_put(store_t *st, const char *scope, int64_t upto, const char *hash,
                       const char *text, const char *run_id, int64_t created_ns)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store_sqlite(st),
-                           "INSERT OR REPLACE INTO summaries (scope, upto, hash, body, run_id,"
-                           " created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                           -1, &s, NULL) != SQLITE_OK)
-        return ERR_IO;
-    sqlite3_bind_text(s, 1, scope, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, upto);
-    sqlite3_bind_text(s, 3, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, text, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 6, created_ns);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return src == SQLITE_DONE ? 0 : store_translate(src);
+    int rc;
+    db_stmt_t *s = store_stmt(st,
+                              "INSERT INTO summaries (scope, upto, hash, body, run_id, created_ns)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (scope, upto) DO"
+                              " UPDATE SET hash = excluded.hash, body = excluded.body,"
+                              " run_id = excluded.run_id, created_ns = excluded.created_ns",
+                              &rc);
+    if (!s)
+        return rc;
+    db_bind_text(s, 1, scope);
+    db_bind_int64(s, 2, upto);
+    db_bind_text(s, 3, hash);
+    db_bind_text(s, 4, text);
+    db_bind_text(s, 5, run_id);
+    db_bind_int64(s, 6, created_ns);
+    return store_step_done(s);
 }
 
 int store_summary_get(store_t *st, const char *scope, int64_t max_upto, int64_t *upto,
                       char hash[17], char **text)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store_sqlite(st),
-                           "SELECT upto, hash, body FROM summaries WHERE scope = ?1 AND"
-                           " upto <= ?2 ORDER BY upto DESC LIMIT 1",
-                           -1, &s, NULL) != SQLITE_OK)
-        return ERR_IO;
-    sqlite3_bind_text(s, 1, scope, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, max_upto);
-    int src = sqlite3_step(s), rc = 0;
-    if (src == SQLITE_ROW) {
-        const char *h = (const char *)sqlite3_column_text(s, 1);
-        const char *b = (const char *)sqlite3_column_text(s, 2);
+    int rc;
+    db_stmt_t *s = store_stmt(st,
+                              "SELECT upto, hash, body FROM summaries WHERE scope = ?1 AND"
+                              " upto <= ?2 ORDER BY upto DESC LIMIT 1",
+                              &rc);
+    if (!s)
+        return rc;
+    db_bind_text(s, 1, scope);
+    db_bind_int64(s, 2, max_upto);
+    rc = db_step(s);
+    if (rc == DB_ROW) {
+        const char *b = db_col_text(s, 2);
         char *t = strdup(b ? b : "");
         if (!t) {
             rc = ERR_NOMEM;
         } else {
-            *upto = sqlite3_column_int64(s, 0);
-            snprintf(hash, 17, "%s", h ? h : "");
+            rc = 0;
+            *upto = db_col_int64(s, 0);
+            store_col_copy(s, 1, hash, 17);
             *text = t;
         }
-    } else {
-        rc = src == SQLITE_DONE ? ERR_NOTFOUND : store_translate(src);
+    } else if (rc == DB_DONE) {
+        rc = ERR_NOTFOUND;
     }
-    sqlite3_finalize(s);
+    db_reset(s);
     return rc;
 }
 
 int store_run_user_put(store_t *st, const char *run_id, const char *user)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store_sqlite(st),
-                           "INSERT OR REPLACE INTO run_users (run_id, user) VALUES (?1, ?2)", -1,
-                           &s, NULL) != SQLITE_OK)
-        return ERR_IO;
-    sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, user, -1, SQLITE_STATIC);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return src == SQLITE_DONE ? 0 : store_translate(src);
+    int rc;
+    db_stmt_t *s = store_stmt(st,
+                              "INSERT INTO run_users (run_id, \"user\") VALUES (?1, ?2)"
+                              " ON CONFLICT (run_id) DO UPDATE SET \"user\" = excluded.\"user\"",
+                              &rc);
+    if (!s)
+        return rc;
+    db_bind_text(s, 1, run_id);
+    db_bind_text(s, 2, user);
+    return store_step_done(s);
 }
 
 int store_run_user_get(store_t *st, const char *run_id, char *user, size_t len)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(store_sqlite(st), "SELECT user FROM run_users WHERE run_id = ?1", -1,
-                           &s, NULL) != SQLITE_OK)
-        return ERR_IO;
-    sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-    int src = sqlite3_step(s), rc = 0;
-    if (src == SQLITE_ROW)
-        snprintf(user, len, "%s", (const char *)sqlite3_column_text(s, 0));
-    else
-        rc = src == SQLITE_DONE ? ERR_NOTFOUND : store_translate(src);
-    sqlite3_finalize(s);
-    return rc;
+    int rc;
+    db_stmt_t *s = store_stmt(st, "SELECT \"user\" FROM run_users WHERE run_id = ?1", &rc);
+    if (!s)
+        return rc;
+    db_bind_text(s, 1, run_id);
+    rc = db_step(s);
+    if (rc == DB_ROW)
+        store_col_copy(s, 0, user, len);
+    db_reset(s);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? ERR_NOTFOUND : rc;
 }

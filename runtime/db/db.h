@@ -57,6 +57,14 @@ db_kind_t db_kind(const db_t *db);
 const char *db_target(const db_t *db);
 /* The engine's message for the last failure on this connection. */
 const char *db_errmsg(db_t *db);
+/* Did the last call on this connection fail in the engine (so db_errmsg says why)? */
+int db_failed(db_t *db);
+/* Release the drivers' process-wide state (sqlite3_shutdown): once at exit, after every
+ * db_close. */
+void db_global_shutdown(void);
+/* A SQLite result code as ERR_* by the rules above (0 for OK/DONE/ROW): the one mapping, for
+ * the SQLite driver and the modules on SQLite directly (the knowledge bases). */
+int db_sqlite_rc(int src);
 
 /* One or more statements without parameters or rows (DDL, pragmas). */
 int db_exec(db_t *db, const char *sql) AGENTD_WUR;
@@ -94,7 +102,8 @@ const char *db_col_text(db_stmt_t *s, int i);
 int64_t db_col_int64(db_stmt_t *s, int i);
 double db_col_double(db_stmt_t *s, int i);
 int db_col_null(db_stmt_t *s, int i);
-/* Rows changed by the statement's last execution (after db_step returned DB_DONE). */
+/* Rows changed by the statement's last execution (after db_step returned DB_DONE), or -1
+ * when not known (after a db_run the driver pipelined). */
 int64_t db_changes(db_stmt_t *s);
 /* Ready to bind and run again: bindings cleared, result dropped. Always safe. */
 void db_reset(db_stmt_t *s);

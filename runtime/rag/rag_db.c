@@ -1,11 +1,11 @@
 /*
  * rag_db: the module's schema (own numbered migrations in kb_schema, so the run database's
- * user_version stays store.c's), KB rows, list, stats and rm.
+ * user_version stays the store's), KB rows, list, stats and rm.
  */
 #include "rag_int.h"
 
+#include "db/db.h"
 #include "err.h"
-#include "store.h"
 #include "mem.h"
 #include "model_int.h"
 #include "jx.h"
@@ -47,7 +47,7 @@ static const char *const migrations[] = {
 
 int rag_sql_rc(int src)
 {
-    return store_sqlite_rc(src);
+    return db_sqlite_rc(src);
 }
 
 int rag_exec(rag_t *r, const char *sql, char *err, size_t errlen)

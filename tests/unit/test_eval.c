@@ -5,6 +5,7 @@
  * load or fail with a message naming the case.
  */
 #include "check.h"
+#include "testdb.h"
 
 #include "err.h"
 #include "eval/eval.h"
@@ -415,8 +416,8 @@ static int count_id(void *ud, const char *id, const char *path)
 
 static void test_stats_over_a_store(void)
 {
-    char path[128], err[512];
-    snprintf(path, sizeof path, "/tmp/test_eval_stats_%d.db", (int)getpid());
+    char path[1024], err[512];
+    testdb_target("eval-stats", path, sizeof path);
     store_t *st = store_open(path, STORE_DURABLE_NORMAL, err, sizeof err);
     CHECK(st);
     if (!st)
@@ -495,12 +496,7 @@ static void test_stats_over_a_store(void)
     CHECK_EQ_INT(store_runs_labelled(st, "eval", "ev-b", count_id, &n), 0);
     CHECK_EQ_INT(n, 0);
     store_close(st);
-    char p2[160];
-    unlink(path);
-    snprintf(p2, sizeof p2, "%s-wal", path);
-    unlink(p2);
-    snprintf(p2, sizeof p2, "%s-shm", path);
-    unlink(p2);
+    testdb_remove(path);
 }
 
 int main(void)

@@ -3,6 +3,7 @@
  * sees every intermediate state, in order, the moment its event is reported. */
 #include "agent.h"
 #include "check.h"
+#include "testdb.h"
 #include "http.h"
 #include "loop.h"
 #include "machine.h"
@@ -53,9 +54,8 @@ static void on_event(void *ud, const char *run_id, json_object *ev)
 
 static void test_second_connection_sees_each_state(void)
 {
-    char db[128], err[512];
-    snprintf(db, sizeof db, "/tmp/agentd-durable-%d.db", getpid());
-    unlink(db);
+    char db[1024], err[512];
+    testdb_target("durable", db, sizeof db);
     loop_t *lp = loop_new();
     http_t *h = http_new(lp);
     store_t *st = store_open(db, STORE_DURABLE_NORMAL, err, sizeof err);
@@ -94,7 +94,7 @@ static void test_second_connection_sees_each_state(void)
     char p[160];
     snprintf(p, sizeof p, "/tmp/%s.jsonl", id);
     unlink(p);
-    unlink(db);
+    testdb_remove(db);
 }
 
 int main(void)

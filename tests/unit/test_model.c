@@ -2,6 +2,7 @@
  * entries, budgets checked before the call, cache record and replay, cancellation,
  * completion never inline. The HTTP fault matrix is in test_model_http.c. */
 #include "check.h"
+#include "testdb.h"
 #include "err.h"
 #include "loop.h"
 #include "model.h"
@@ -134,10 +135,8 @@ static void test_budget_before_call(void)
 
 static void test_cache_replay(void)
 {
-    char db[] = "/tmp/agentd-model-cache-XXXXXX";
-    int fd = mkstemp(db);
-    close(fd);
-    unlink(db);
+    char db[1024];
+    testdb_target("model-cache", db, sizeof db);
     char err[256];
     store_t *st = store_open(db, STORE_DURABLE_NORMAL, err, sizeof err);
     CHECK(st != NULL);
@@ -178,7 +177,7 @@ static void test_cache_replay(void)
     json_object_put(msgs);
     loop_free(lp);
     store_close(st);
-    unlink(db);
+    testdb_remove(db);
 }
 
 static void never(void *ud, const model_resp_t *r)

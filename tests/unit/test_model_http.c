@@ -4,6 +4,7 @@
  * recovers, budgets stop before any request, and a recorded answer replays with the server
  * gone. Retry delays and timeouts are set small so the whole file runs in a few seconds. */
 #include "check.h"
+#include "testdb.h"
 #include "err.h"
 #include "http.h"
 #include "loop.h"
@@ -371,10 +372,8 @@ static void test_budget_before_request(void)
 
 static void test_record_replay(void)
 {
-    char db[] = "/tmp/agentd-model-http-XXXXXX";
-    int fd = mkstemp(db);
-    close(fd);
-    unlink(db);
+    char db[1024];
+    testdb_target("model-http", db, sizeof db);
     char err[256];
     store_t *st = store_open(db, STORE_DURABLE_NORMAL, err, sizeof err);
     CHECK(st != NULL);
@@ -401,7 +400,7 @@ static void test_record_replay(void)
     CHECK_EQ_STR(rep.classes, "cached");
     model_client_free(mc);
     store_close(st);
-    unlink(db);
+    testdb_remove(db);
 }
 
 typedef struct many {

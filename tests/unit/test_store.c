@@ -1,6 +1,7 @@
 /* The store: migrations, run round-trip, id prefixes, messages once each, events in order,
  * savepoint rollback, kv, cache, and that a second connection sees committed data only. */
 #include "check.h"
+#include "testdb.h"
 #include "err.h"
 #include "store.h"
 
@@ -9,17 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dbpath[256];
+static char dbpath[1024];
 
 static store_t *fresh(void)
 {
-    snprintf(dbpath, sizeof dbpath, "/tmp/agentd-test-store-%d.db", getpid());
-    unlink(dbpath);
-    char p[300];
-    snprintf(p, sizeof p, "%s-wal", dbpath);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", dbpath);
-    unlink(p);
+    if (dbpath[0])
+        testdb_remove(dbpath);
+    testdb_target("store", dbpath, sizeof dbpath);
     char err[256];
     store_t *st = store_open(dbpath, STORE_DURABLE_NORMAL, err, sizeof err);
     if (!st)
@@ -306,7 +303,7 @@ int main(void)
     RUN(test_batch_inputs_taken_once);
     RUN(test_open_existing);
     RUN(test_leases_fence_and_cancels);
-    unlink(dbpath);
+    testdb_remove(dbpath);
     store_global_shutdown();
     return check_report();
 }

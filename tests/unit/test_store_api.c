@@ -2,6 +2,7 @@
  * commits or rolls back with the transaction it was written in, and the run listing filters
  * by state, agent and time and pages by cursor without skipping or repeating a run. */
 #include "check.h"
+#include "testdb.h"
 #include "err.h"
 #include "store.h"
 
@@ -10,17 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dbpath[256];
+static char dbpath[1024];
 
 static store_t *fresh(void)
 {
-    snprintf(dbpath, sizeof dbpath, "/tmp/agentd-test-store-api-%d.db", getpid());
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char p[300];
-        snprintf(p, sizeof p, "%s%s", dbpath, sfx[i]);
-        unlink(p);
-    }
+    if (dbpath[0])
+        testdb_remove(dbpath);
+    testdb_target("store-api", dbpath, sizeof dbpath);
     char err[256];
     store_t *st = store_open(dbpath, STORE_DURABLE_NORMAL, err, sizeof err);
     if (!st)
@@ -139,6 +136,6 @@ int main(void)
 {
     RUN(test_idempotency_key);
     RUN(test_query_filters_and_paging);
-    unlink(dbpath);
+    testdb_remove(dbpath);
     return check_report();
 }

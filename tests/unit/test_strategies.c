@@ -2,6 +2,7 @@
  * sub-agent runs (one child per call), and a span tree fed a run's events and its child's,
  * each run with its own seqs, the child's root nested under the parent's call. */
 #include "check.h"
+#include "testdb.h"
 #include "err.h"
 #include "spantree.h"
 #include "store.h"
@@ -11,22 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dbpath[256];
-
-static void unlink_db(void)
-{
-    char p[300];
-    unlink(dbpath);
-    snprintf(p, sizeof p, "%s-wal", dbpath);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", dbpath);
-    unlink(p);
-}
+static char dbpath[1024];
 
 static store_t *fresh(void)
 {
-    snprintf(dbpath, sizeof dbpath, "/tmp/agentd-test-strategies-%d.db", getpid());
-    unlink_db();
+    if (dbpath[0])
+        testdb_remove(dbpath);
+    testdb_target("strategies", dbpath, sizeof dbpath);
     char err[256];
     store_t *st = store_open(dbpath, STORE_DURABLE_NORMAL, err, sizeof err);
     if (!st)
@@ -173,7 +165,7 @@ int main(void)
     RUN(test_plans_by_version);
     RUN(test_subrun_links);
     RUN(test_child_nested_in_tree);
-    unlink_db();
+    testdb_remove(dbpath);
     store_global_shutdown();
     return check_report();
 }

@@ -3,6 +3,7 @@
  * concurrent well-behaved call), timeouts, retries, rejection, ctx doors, cancellation.
  */
 #include "check.h"
+#include "testdb.h"
 #include "err.h"
 #include "loop.h"
 #include "store.h"
@@ -29,7 +30,7 @@ static loop_t *lp;
 static tools_t *tl;
 static store_t *st;
 static char logbuf[4096];
-static char dbpath[256];
+static char dbpath[1024];
 
 static void on_done(void *ud, const tools_result_t *r)
 {
@@ -84,8 +85,7 @@ static void setup(void)
 {
     char err[512];
     lp = loop_new();
-    snprintf(dbpath, sizeof dbpath, "/tmp/agentd_test_tools_%d.db", (int)getpid());
-    unlink(dbpath);
+    testdb_target("tools", dbpath, sizeof dbpath);
     st = store_open(dbpath, STORE_DURABLE_NORMAL, err, sizeof err);
     if (!st)
         fprintf(stderr, "store_open: %s\n", err);
@@ -113,12 +113,7 @@ static void teardown(void)
     json_object_put(policy.exec_allow);
     json_object_put(policy.secrets_allow);
     json_object_put(policy.http_allow);
-    unlink(dbpath);
-    char p[300];
-    snprintf(p, sizeof p, "%s-wal", dbpath);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", dbpath);
-    unlink(p);
+    testdb_remove(dbpath);
     store_global_shutdown();
 }
 
