@@ -166,6 +166,7 @@ void machine_free(machine_t *m)
         mrun_release(m->runs);
     loop_timer_cancel(m->heartbeat);
     loop_timer_cancel(m->cancel_poll);
+    free(m->dropped);
     free(m->batch_runs);
     msub_free_all(m);
     json_object_put(m->desc_cache);
@@ -280,6 +281,9 @@ static void heartbeat(void *arg)
     if (!m->runs)
         return;
     int64_t now = (int64_t)loop_wall_ns(), until = now + m->lease_ns;
+    /* First the leases of runs stopped here, so the renewal below does not extend them. */
+    while (m->ndropped && store_lease_drop(m->st, m->dropped[m->ndropped - 1], m->owner) == 0)
+        m->ndropped--;
     if (store_lease_renew(m->st, m->owner, now, until) == 0) {
         for (machine_run_t *r = m->runs, *n; r; r = n) {
             n = r->next;
@@ -355,10 +359,11 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
  * committed stays; `agentd resume` continues from there. */
 void mrun_abort(machine_run_t *r, const char *fmt_msg)
 {
+    machine_t *m = r->m;
     if (r->dead)
         return;
     if (r->fresh) {
-        if (!r->m->starting)
+        if (!m->starting)
             fprintf(stderr, "agentd: run %s was not created: %s\n", r->rec.id, fmt_msg);
     } else {
         fprintf(stderr, "agentd: run %s stopped: %s; its last committed state is kept, continue "
@@ -367,6 +372,15 @@ void mrun_abort(machine_run_t *r, const char *fmt_msg)
     free(r->rec.error);
     r->rec.error = strdup(fmt_msg);
     snprintf(r->rec.reason, sizeof r->rec.reason, "store_error");
+    /* Its row still names this process: the heartbeat would renew that lease with the
+     * others and keep every process off the run. The next beat ends it instead. */
+    if (!r->fresh && r->rec.owner[0]) {
+        char(*nd)[17] = realloc(m->dropped, (m->ndropped + 1) * sizeof *nd);
+        if (nd) {
+            m->dropped = nd;
+            snprintf(m->dropped[m->ndropped++], 17, "%.16s", r->rec.id);
+        }
+    }
     mrun_release(r);
 }
 

@@ -120,6 +120,8 @@ struct machine {
     int64_t lease_ns;            /* machine_lease_ns() at creation */
     loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
     loop_timer_t *cancel_poll;   /* looks for cancels other processes asked (machine.h) */
+    char (*dropped)[17];         /* runs stopped on an error whose lease is still ours: the */
+    size_t ndropped;             /* next heartbeat ends it (store_lease_drop) */
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */
     json_object *desc_cache;
     struct msub_agent *subs;     /* sub-agents loaded for tool calls (machine_sub.c) */

@@ -499,6 +499,18 @@ int store_cas_done(db_stmt_t *s)
     return rc;
 }
 
+int store_lease_drop(store_t *st, const char *run_id, const char *owner)
+{
+    int rc;
+    db_stmt_t *s =
+        store_stmt(st, "UPDATE runs SET lease_until_ns=0 WHERE id=?1 AND owner=?2", &rc);
+    if (!s)
+        return rc;
+    db_bind_text(s, 1, run_id);
+    db_bind_text(s, 2, owner);
+    return store_step_done(s);
+}
+
 int store_lease_renew(store_t *st, const char *owner, int64_t now_ns, int64_t lease_until_ns)
 {
     /* Runs, and the batches whose inputs this process is starting; a lease already over is

@@ -140,6 +140,10 @@ int store_runs_count(store_t *st, const char *state_filter, int64_t *out);
 int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t now_ns,
                     int64_t lease_until_ns);
 int store_lease_renew(store_t *st, const char *owner, int64_t now_ns, int64_t lease_until_ns);
+/* End owner's lease of run_id now (no-op when another holds it): a run its process stopped
+ * driving (a store error) is free for any process to take over at once, instead of being
+ * renewed with the leases the process still drives. */
+int store_lease_drop(store_t *st, const char *run_id, const char *owner);
 /* Ids of runs not terminal and not waiting whose lease is claimable, oldest first. */
 typedef int (*store_id_fn)(void *ud, const char *run_id, const char *agent_path);
 int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud);

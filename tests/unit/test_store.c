@@ -272,17 +272,27 @@ static void test_leases_fence_and_cancels(void)
     CHECK_EQ_STR(got.owner, "elsewhere:2");
     CHECK_EQ_INT(got.step, 1);
     store_run_clear(&got);
+    /* Only the holder may end its lease early (a run it stopped driving). */
+    CHECK_EQ_INT(store_lease_drop(st, r.id, "elsewhere:1"), 0);
+    CHECK_EQ_INT(store_run_get(st, r.id, &got), 0);
+    CHECK_EQ_INT((int)got.lease_until_ns, 600);
+    store_run_clear(&got);
+    CHECK_EQ_INT(store_lease_drop(st, r.id, "elsewhere:2"), 0);
+    CHECK_EQ_INT(store_run_get(st, r.id, &got), 0);
+    CHECK_EQ_INT((int)got.lease_until_ns, 0);
+    store_run_clear(&got);
+    CHECK_EQ_INT(store_run_claim(st, r.id, "elsewhere:3", 250, 900), 0);
     /* A cancel request: kept once, seen by the holder only, cleared by its cancel. */
     char buf[256] = "";
     CHECK_EQ_INT(store_cancel_request(st, r.id, "stop", 1), 0);
     CHECK_EQ_INT(store_cancel_request(st, r.id, "again", 2), 0);
     CHECK_EQ_INT(store_cancels_held(st, "elsewhere:1", collect_cancel, buf), 0);
     CHECK_EQ_STR(buf, "");
-    CHECK_EQ_INT(store_cancels_held(st, "elsewhere:2", collect_cancel, buf), 0);
+    CHECK_EQ_INT(store_cancels_held(st, "elsewhere:3", collect_cancel, buf), 0);
     CHECK_EQ_STR(buf, "4444444444444444=stop;");
     CHECK_EQ_INT(store_cancel_clear(st, r.id), 0);
     buf[0] = 0;
-    CHECK_EQ_INT(store_cancels_held(st, "elsewhere:2", collect_cancel, buf), 0);
+    CHECK_EQ_INT(store_cancels_held(st, "elsewhere:3", collect_cancel, buf), 0);
     CHECK_EQ_STR(buf, "");
     CHECK_EQ_INT(store_cancel_request(st, "5555555555555555", "stop", 1), ERR_STATE);
     store_run_t d = sample("6666666666666666");
