@@ -1,7 +1,9 @@
 /*
- * store: every byte agentd keeps, in one SQLite database (WAL). All SQL lives here.
+ * store: every byte agentd keeps, in one database behind db/db.h: a SQLite file (WAL), the
+ * default, or PostgreSQL (a postgres:// URL). The store's SQL is written once, in the dialect
+ * both engines accept (db.h); only the migrations differ by engine (store_schema.c).
  *
- * Schema (numbered migrations, PRAGMA user_version):
+ * Schema (numbered migrations, the same numbers on both engines):
  *   runs        one row per run: state, step, counters, answer, lease
  *   messages    each conversation message stored once, ordered by (run_id, idx)
  *   tool_calls  one row per tool call: state, idempotency key, args, result, timings
@@ -20,7 +22,8 @@
  *   run_cancels a cancel asked of a run another process drives; its driver polls them
  *               (store_cancel.c)
  *
- * Invariants: writes happen between store_tx_begin (BEGIN IMMEDIATE) and store_tx_commit.
+ * Invariants: writes happen between store_tx_begin (db_begin: SQLite's BEGIN IMMEDIATE) and
+ * store_tx_commit.
  * Group commit: the machine opens one transaction per loop iteration and every transition
  * staged in that iteration is a savepoint inside it (store_sp_begin / store_sp_release /
  * store_sp_rollback), so a transition is atomic on its own and many share one fsync.

@@ -131,17 +131,19 @@ sleep 0.5
 unlocked() {
     case "$DB" in
     postgres://* | postgresql://*)
-        q "BEGIN; SELECT count(*) FROM runs WHERE id IN ($sids) FOR UPDATE NOWAIT; ROLLBACK" >/dev/null 2>&1 ;;
+        q "BEGIN; SELECT id FROM runs WHERE id IN ($sids) FOR UPDATE NOWAIT; ROLLBACK" >/dev/null 2>&1 ;;
     *) sqlite3 -cmd '.timeout 50' "$DB" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1 ;;
     esac
 }
+stopped=0
 for _ in $(seq 1 50); do
     kill -STOP "$PID_2"
     sleep 0.02
-    unlocked && break
+    unlocked && stopped=1 && break
     kill -CONT "$PID_2"
     sleep 0.03
 done
+[ $stopped = 1 ] || fail "worker 2 stopped between two commits" "its transaction stayed open"
 for _ in $(seq 1 200); do
     [ "$(q "SELECT count(*) FROM runs WHERE id IN ($sids) AND (state = 'done' OR owner NOT LIKE '%:$PID_2')")" = 4 ] && break
     sleep 0.1
