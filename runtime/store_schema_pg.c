@@ -90,6 +90,10 @@ const char *const store_schema_pg[] = {
     "  owner " KEY " NOT NULL DEFAULT '', lease_until_ns BIGINT NOT NULL DEFAULT 0);"
     "CREATE TABLE batch_inputs (batch_id " KEY " NOT NULL, n BIGINT NOT NULL,"
     "  input TEXT NOT NULL, run_id " KEY ", PRIMARY KEY (batch_id, n));",
+    /* 11: cancel requests for runs another process drives (store_cancel.c): the driver polls
+     * the requests of the runs it holds and cancels them */
+    "CREATE TABLE run_cancels (run_id " KEY " PRIMARY KEY, reason TEXT NOT NULL,"
+    "  created_ns BIGINT NOT NULL);",
 };
 
 const int store_schema_pg_n = (int)(sizeof store_schema_pg / sizeof store_schema_pg[0]);

@@ -1,7 +1,7 @@
 /*
  * server: `agentd serve` — see server.h. This file opens the runtime (proc.h) for every agent
  * of the agents folder, starts the listener, takes over unfinished runs left by a stopped
- * server, and drains on SIGTERM: stop accepting, end the streams, let the runs in flight go
+ * server or worker (at the start and every SRV_TAKEOVER_MS after), and drains on SIGTERM: stop accepting, end the streams, let the runs in flight go
  * on until they stop or the deadline passes, and exit with whatever is unfinished committed
  * and leased to a dead process, so the next serve (or `agentd resume`) continues it.
  */
@@ -300,9 +300,15 @@ out:
 
 /* ---- resume, tick, drain ----------------------------------------------------------- */
 
+typedef struct orphans {
+    char (*ids)[17];
+    char (*paths)[1024];
+    size_t n;
+} orphans_t;
+
 static int collect(void *ud, const char *run_id, const char *agent_path)
 {
-    srv_runs_t *o = ud;
+    orphans_t *o = ud;
     char(*ni)[17] = realloc(o->ids, (o->n + 1) * sizeof *ni);
     if (ni)
         o->ids = ni;
@@ -316,77 +322,50 @@ static int collect(void *ud, const char *run_id, const char *agent_path)
     return 0;
 }
 
-/* Drive run id (of the agent at path) again, with the options its POST chose: 0, or the
- * ERR_* of machine_resume (ERR_IO: the database is still away). */
-static int resume_one(srv_t *s, const char *id, const char *path)
-{
-    char err[512];
-    store_api_run_t ar;
-    json_object *opts = NULL;
-    if (store_api_get(s->p.st, id, &ar) == 0) {
-        if (ar.options && schema_parse_json(ar.options, strlen(ar.options), &opts, err, sizeof err))
-            opts = NULL;
-        store_api_clear(&ar);
-    }
-    const agent_t *a = srv_agent_for(s, path, opts, err, sizeof err);
-    json_object_put(opts);
-    return a ? machine_resume(s->p.m, a, id, err, sizeof err) : ERR_NOTFOUND;
-}
-
-void srv_runs_free(srv_runs_t *o)
-{
-    free(o->ids);
-    free(o->paths);
-    *o = (srv_runs_t){0};
-}
-
-void srv_note_stopped(srv_t *s, const store_run_t *rec)
-{
-    collect(&s->stopped, rec->id, rec->agent_path);
-}
-
-/* Runs this process stopped driving because a commit failed (the database went away: a
- * PostgreSQL restart): taken back once the database answers again. Their lease is still this
- * process's (it renews every lease it holds), so no other worker would take them. */
-static void resume_stopped(srv_t *s)
-{
-    srv_runs_t o = s->stopped, keep = {0};
-    s->stopped = (srv_runs_t){0};
-    int taken = 0;
-    for (size_t i = 0; i < o.n; i++) {
-        int rc = resume_one(s, o.ids[i], o.paths[i]);
-        if (rc == 0)
-            taken++;
-        else if (rc == ERR_IO)
-            collect(&keep, o.ids[i], o.paths[i]);
-    }
-    srv_runs_free(&o);
-    for (size_t i = 0; i < keep.n; i++)
-        collect(&s->stopped, keep.ids[i], keep.paths[i]);
-    srv_runs_free(&keep);
-    if (taken)
-        fprintf(stderr, "agentd serve: resumed %d run%s stopped by a database error\n", taken,
-                taken == 1 ? "" : "s");
-}
-
-/* Unfinished runs of our agents whose process is gone (a drained or killed serve). */
+/* Unfinished runs of our agents whose process is gone (a drained or killed serve, a killed
+ * worker) or whose lease ran out, up to --max-runs in flight. Another worker scanning at the
+ * same moment may take some first: the claim is a compare-and-set (store_run_claim), so each
+ * run goes to one of them and the others skip it (ERR_BUSY). */
 static void resume_orphans(srv_t *s)
 {
-    srv_runs_t o = {0};
+    orphans_t o = {0};
     store_runs_orphaned(s->p.st, (int64_t)loop_wall_ns(), collect, &o);
     int taken = 0;
-    for (size_t i = 0; i < o.n; i++)
-        if (resume_one(s, o.ids[i], o.paths[i]) == 0)
+    for (size_t i = 0; i < o.n && machine_active(s->p.m) < (size_t)s->o.max_runs; i++) {
+        char err[512];
+        store_api_run_t ar;
+        json_object *opts = NULL;
+        if (store_api_get(s->p.st, o.ids[i], &ar) == 0) {
+            if (ar.options &&
+                schema_parse_json(ar.options, strlen(ar.options), &opts, err, sizeof err))
+                opts = NULL;
+            store_api_clear(&ar);
+        }
+        const agent_t *a = srv_agent_for(s, o.paths[i], opts, err, sizeof err);
+        json_object_put(opts);
+        if (a && machine_resume(s->p.m, a, o.ids[i], err, sizeof err) == 0)
             taken++;
-    srv_runs_free(&o);
+    }
+    free(o.ids);
+    free(o.paths);
+    s->taken_over += (uint64_t)taken;
     if (taken)
         fprintf(stderr, "agentd serve: resumed %d unfinished run%s left by a stopped process\n",
                 taken, taken == 1 ? "" : "s");
 }
 
-/* How often a serve looks for runs left by a process that is gone: another worker on the
- * same database (PostgreSQL, many hosts) that was killed, or cut off past its lease. */
-static const uint64_t orphan_scan_ns = 5000000000ull;
+/* Every SRV_TAKEOVER_MS, not only at the start: a worker that dies while this one runs has
+ * its runs continued here (on this host at once, from another host once its lease ends). */
+static void on_takeover(void *arg)
+{
+    srv_t *s = arg;
+    s->takeover = NULL;
+    if (s->draining)
+        return;
+    resume_orphans(s);
+    if (loop_after(s->p.lp, SRV_TAKEOVER_MS, on_takeover, s, &s->takeover))
+        s->takeover = NULL;
+}
 
 static void on_tick(void *arg)
 {
@@ -394,12 +373,6 @@ static void on_tick(void *arg)
     s->tick = NULL;
     s->last_tick_ns = loop_mono_ns();
     srv_http_sweep(s, 0);
-    if (!s->draining && s->last_tick_ns - s->last_orphan_scan_ns >= orphan_scan_ns) {
-        s->last_orphan_scan_ns = s->last_tick_ns;
-        resume_orphans(s);
-    }
-    if (!s->draining && s->stopped.n)
-        resume_stopped(s);
     if (loop_after(s->p.lp, 1000, on_tick, s, &s->tick))
         s->tick = NULL; /* /readyz then reports the loop as stalled: a true alarm */
 }
@@ -475,9 +448,8 @@ int server_main(const server_opts_t *o)
         goto out;
     }
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-reply is a write error, not our death */
-    s->last_orphan_scan_ns = loop_mono_ns();
     on_tick(s);
-    resume_orphans(s);
+    on_takeover(s);
     fprintf(stderr, "agentd serve: listening on http://%.*s:%d (%zu agent%s from %s; auth %s)\n",
             (int)(strrchr(s->o.listen, ':') - s->o.listen), s->o.listen, s->port, s->nagents,
             s->nagents == 1 ? "" : "s", s->o.agents_dir, s->o.token ? "on" : "off");
@@ -503,8 +475,8 @@ int server_main(const server_opts_t *o)
                 "serve to resume\n",
                 left, left == 1 ? "" : "s");
 out:
-    srv_runs_free(&s->stopped);
     loop_timer_cancel(s->tick);
+    loop_timer_cancel(s->takeover);
     loop_timer_cancel(s->drain_timer);
     if (s->http)
         evhttp_free(s->http);

@@ -30,13 +30,6 @@ typedef struct srv srv_t;
 typedef struct smetrics smetrics_t;
 
 /* An agent a request may name: <agents_dir>/<name>.lua. */
-/* Run ids with their agent's path (runs to take over or back). */
-typedef struct srv_runs {
-    char (*ids)[17];
-    char (*paths)[1024];
-    size_t n;
-} srv_runs_t;
-
 typedef struct sagent {
     char name[64];
     agent_t *a;
@@ -100,6 +93,12 @@ typedef struct sctx {
 } sctx_t;
 
 enum { SW_WAIT, SW_SSE, SW_CHAT, SW_CHAT_STREAM };
+/* How often a live worker scans the database for runs whose driver died or whose lease ran
+ * out (server.c), and how often a request held for a run another worker drives reads that
+ * run's new events and state from the database (server_watch.c): the delays of a takeover
+ * and of a stream followed through another worker than the driver. */
+#define SRV_TAKEOVER_MS 5000
+#define SRV_FOLLOW_MS 200
 #define SRV_WATCH_BUCKETS 1024
 
 /* A request kept open for a run. */
@@ -114,6 +113,8 @@ typedef struct swatch {
     char model[96];                 /* chat: the model name to echo */
     int64_t created;                /* chat: unix seconds */
     loop_timer_t *timer;            /* SSE heartbeat, or the wait=true limit */
+    loop_timer_t *follow;           /* reads the run from the database while another
+                                     * worker drives it (swatch_follow) */
     struct swatch *next, **pprev;   /* s->watches */
     struct swatch *hnext, **hpprev; /* s->by_run[bucket of run_id] */
     struct swatch *cnext;           /* conn->watches */
@@ -138,21 +139,18 @@ struct srv {
     int nstreams;
     smetrics_t *mx;
     int draining;
-    uint64_t last_orphan_scan_ns; /* on_tick takes over orphaned runs every few seconds */
-    srv_runs_t stopped;           /* runs a failed commit stopped: on_tick takes them back */
     loop_timer_t *drain_timer;
     int64_t draining_until_ns;
     loop_timer_t *tick;
     uint64_t last_tick_ns; /* the loop's heartbeat, for /readyz */
+    loop_timer_t *takeover; /* the scan for runs a stopped worker left (server.c) */
+    uint64_t taken_over;    /* runs this process took over from another, for /metrics */
     json_object *stats;    /* the last `agentd stats` figures /metrics served, or NULL */
     uint64_t stats_at_ns;  /* when they were computed (loop_mono_ns) */
 };
 
 /* server.c */
 const sagent_t *srv_agent_find(srv_t *s, const char *name);
-void srv_runs_free(srv_runs_t *o);
-/* A run stopped because its commit failed (reason store_error): retried every tick. */
-void srv_note_stopped(srv_t *s, const store_run_t *rec);
 /* The agent to drive run rec with: its own agent file, with the limits of the options the
  * API recorded (NULL: none). NULL when the agent is not one this server serves. */
 const agent_t *srv_agent_for(srv_t *s, const char *agent_path, json_object *options, char *errbuf,
@@ -209,6 +207,11 @@ void swatch_on_end(void *ud, const store_run_t *rec);
 void swatch_end_all(srv_t *s);
 /* SSE: send one event; 0 or the stream is gone. */
 void swatch_sse_send(swatch_t *w, const char *event, int64_t id, const char *data);
+/* Keep w fed while its run is driven by another process (or by none yet): every
+ * SRV_FOLLOW_MS, when this process's machine does not drive the run, the events after
+ * w->last_seq and the run's state are read from the database. The observer feeds w while
+ * the run is driven here; event ids keep the two from sending an event twice. */
+void swatch_follow(swatch_t *w);
 
 /* server_openai.c */
 void srv_chat(sctx_t *c);

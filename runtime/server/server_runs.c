@@ -172,6 +172,7 @@ static int hold(sctx_t *c, const char *id)
         return -1;
     if (loop_after(c->s->p.lp, (uint64_t)c->s->o.wait_s * 1000, wait_expired, w, &w->timer))
         w->timer = NULL;
+    swatch_follow(w); /* another worker may drive it (or take it over) */
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * server_watch: requests kept open for a run (see server_int.h) — Server-Sent Event streams,
- * wait=true POSTs and chat completions — fed from the machine's observer. An observer call
- * sees only committed data, so what a stream sends is what the database holds.
+ * wait=true POSTs and chat completions — fed from the machine's observer while this process
+ * drives the run, and from the database while another worker drives it (swatch_follow). An
+ * observer call sees only committed data, so what a stream sends is what the database holds.
  */
 #include "server_int.h"
 
@@ -80,6 +81,7 @@ void swatch_free(swatch_t *w)
     if (w->kind == SW_SSE || w->kind == SW_CHAT_STREAM)
         w->s->nstreams--;
     loop_timer_cancel(w->timer);
+    loop_timer_cancel(w->follow);
     buf_free(&w->text);
     free(w);
 }
@@ -198,10 +200,62 @@ void srv_run_events(sctx_t *c)
     int st = machine_state_parse(r.state);
     if (st >= 0 && machine_state_terminal((machine_state_t)st)) {
         sse_end(w, r.state, r.reason[0] ? r.reason : NULL);
-    } else if (loop_after(s->p.lp, SSE_PING_MS, sse_ping, w, &w->timer)) {
-        w->timer = NULL;
+    } else {
+        if (loop_after(s->p.lp, SSE_PING_MS, sse_ping, w, &w->timer))
+            w->timer = NULL;
+        swatch_follow(w);
     }
     store_run_clear(&r);
+}
+
+/* ---- runs driven elsewhere --------------------------------------------------------- */
+
+/* Answer a wait=true request with the run as it stopped (w is freed first). */
+static void wait_reply(swatch_t *w, const store_run_t *rec)
+{
+    json_object *o = srv_run_json(w->s, rec);
+    sctx_t c = w->c;
+    swatch_free(w);
+    if (o)
+        srv_reply_json(&c, 200, o);
+    else
+        srv_reply_error(&c, 500, "internal", "out of memory");
+}
+
+static void follow_cb(void *arg)
+{
+    swatch_t *w = arg;
+    srv_t *s = w->s;
+    w->follow = NULL;
+    if (!machine_drives(s->p.m, w->run_id)) {
+        store_run_t r;
+        /* The state first, then the events: a run read as ended has all its events
+         * committed, so the stream's end follows its last event. */
+        if (store_run_get(s->p.st, w->run_id, &r) == 0) {
+            int st = machine_state_parse(r.state);
+            int ended = st >= 0 && machine_state_terminal((machine_state_t)st);
+            if (w->kind == SW_SSE) {
+                store_events_each(s->p.st, w->run_id, w->last_seq, replay_one, w);
+                if (ended) {
+                    sse_end(w, r.state, r.reason[0] ? r.reason : NULL);
+                    store_run_clear(&r);
+                    return;
+                }
+            } else if (w->kind == SW_WAIT && (ended || st == MS_WAITING)) {
+                wait_reply(w, &r);
+                store_run_clear(&r);
+                return;
+            }
+            store_run_clear(&r);
+        }
+    }
+    swatch_follow(w);
+}
+
+void swatch_follow(swatch_t *w)
+{
+    if (!w->follow && loop_after(w->s->p.lp, SRV_FOLLOW_MS, follow_cb, w, &w->follow))
+        w->follow = NULL; /* out of memory: the observer alone feeds it */
 }
 
 /* ---- observer ---------------------------------------------------------------------- */
@@ -235,8 +289,6 @@ void swatch_on_end(void *ud, const store_run_t *rec)
     int terminal = st >= 0 && machine_state_terminal((machine_state_t)st);
     if (terminal)
         smetrics_run_end(s->mx, rec->state);
-    else if (!strcmp(rec->reason, "store_error"))
-        srv_note_stopped(s, rec);
     for (swatch_t *w = *bucket(s, rec->id), *n; w; w = n) {
         n = w->hnext;
         if (strcmp(w->run_id, rec->id) != 0)
@@ -245,13 +297,11 @@ void swatch_on_end(void *ud, const store_run_t *rec)
             if (terminal)
                 sse_end(w, rec->state, rec->reason[0] ? rec->reason : NULL);
         } else if (w->kind == SW_WAIT) {
-            json_object *o = srv_run_json(s, rec);
-            sctx_t c = w->c;
-            swatch_free(w);
-            if (o)
-                srv_reply_json(&c, 200, o);
-            else
-                srv_reply_error(&c, 500, "internal", "out of memory");
+            /* Stopped here without ending or waiting (a lost lease, a store error): the run
+             * goes on elsewhere, and swatch_follow answers when it stops there. */
+            if (!terminal && st != MS_WAITING && w->follow)
+                continue;
+            wait_reply(w, rec);
         } else {
             srv_chat_end(w, rec);
         }
