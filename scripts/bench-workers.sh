@@ -41,7 +41,7 @@ fresh_db() {
     esac
 }
 
-echo "agentd S2 over worker processes — $(nproc) cores, $S2_RUNS runs, $REPS repetitions, database ${AGENTD_DB:-SQLite file}"
+echo "agentd S2 over worker processes — $(nproc) cores, $S2_RUNS runs, $REPS repetitions, database $(echo "${AGENTD_DB:-SQLite file}" | sed 's|://\([^:/@]*\):[^@/]*@|://\1:***@|')"
 for n in $COUNTS; do
     : >"$W/tp.$n"; : >"$W/cpu.$n"; : >"$W/wall.$n"
     r=0

@@ -33,7 +33,8 @@ fi
 # newdb NAME: a fresh database for a scenario: a file, or with --postgres a new database
 newdb() {
     if [ -n "$PG" ]; then
-        psql -qAtX "$PGURL" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+        PGOPTIONS='-c client_min_messages=warning' psql -qAtX "$PGURL" \
+            -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
         echo "${PGURL%/postgres}/$1"
     else
         rm -f "$W/$1".db*
