@@ -5,7 +5,7 @@
 #     test: tests/unit/testdb_pg.h), and test_db_pg (the driver: pipelining, failures at
 #     commit, lock timeouts, reconnecting after `pg_ctl restart`);
 #   - the CLI on a URL: a run, `runs`, `trace`, the hint's masked password; a wrong password
-#     and a schema from a newer agentd are refused in one line;
+#     and a schema from a newer agentd are refused in one line; `gc` deletes what it should;
 #   - four `agentd batch` processes on one database: every run done once, traces gap-free.
 . tests/integration/lib.sh
 PGDIR=$(mktemp -d /tmp/agentd-pg.XXXXXX)
@@ -76,6 +76,11 @@ rc=$?
 [ "$rc" -ne 0 ] && grep -q "newer than this agentd" "$TMP/newer" && ok "a newer schema is refused" ||
     fail "a newer schema is refused" "rc=$rc $(cat "$TMP/newer")"
 $PSQL "$DB" -c "UPDATE agentd_schema SET version = version - 1"
+
+(cd "$TMP/w" && "$AGENTD" gc --keep 0 --db "$DB") >"$TMP/gc" 2>&1
+left=$($PSQL "$DB" -c "SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM events) + (SELECT count(*) FROM messages)")
+[ "$left" = 0 ] && [ ! -e "$TMP/w/traces/$id.jsonl" ] && ok "agentd gc on PostgreSQL: rows and trace file gone" ||
+    fail "agentd gc on PostgreSQL" "$left rows left; $(cat "$TMP/gc")"
 
 # 3. four processes, one database
 sql "CREATE DATABASE multi" >/dev/null
