@@ -396,13 +396,38 @@ static int pg_begin(db_t *db)
 }
 
 /* End the transaction on the server without asking how it went (its failure is known). */
+/* The failure a rollback cleans up after stays the connection's (db_failed, db_errmsg), so
+ * the caller can still say why; unless the rollback itself found the connection lost. */
+typedef struct pg_failure {
+    int failed;
+    char msg[sizeof ((pg_db_t *)0)->msg];
+} pg_failure_t;
+
+static void failure_save(const pg_db_t *pg, pg_failure_t *f)
+{
+    f->failed = pg->failed;
+    if (f->failed)
+        memcpy(f->msg, pg->msg, sizeof f->msg);
+}
+
+static void failure_restore(pg_db_t *pg, const pg_failure_t *f)
+{
+    if (f->failed && !pg->failed && !pg->broken) {
+        memcpy(pg->msg, f->msg, sizeof pg->msg);
+        pg->failed = 1;
+    }
+}
+
 static void abandon(pg_db_t *pg)
 {
+    pg_failure_t f;
+    failure_save(pg, &f);
     if (!pg->broken && pgi_send(pg, "ROLLBACK") == 0)
         (void)pgi_wait(pg);
     pg->in_tx = 0;
     pg->sp = 0;
     pg->fail_rc = 0;
+    failure_restore(pg, &f);
 }
 
 static int pg_commit(db_t *db)
@@ -418,12 +443,7 @@ static int pg_commit(db_t *db)
         pg->sp = 0;
         return 0;
     }
-    /* the failure's message stays: the rollback's own outcome is of no interest */
-    char msg[sizeof pg->msg];
-    memcpy(msg, pg->msg, sizeof msg);
-    abandon(pg);
-    memcpy(pg->msg, msg, sizeof msg);
-    pg->failed = 1;
+    abandon(pg); /* the failure's message stays */
     return rc;
 }
 
@@ -469,9 +489,12 @@ static void pg_rollback_to(db_t *db)
     /* Learn how the savepoint's queued writes went: a failure among them is undone with it
      * (the server skipped this ROLLBACK TO had it been queued behind the failure); one from
      * before the savepoint is not. */
+    pg_failure_t f;
+    failure_save(pg, &f);
     int rc;
     if (!pg->fail_rc && pg->qn > 0 && (rc = pgi_wait(pg)) != 0)
         pgi_poison(pg, rc);
+    failure_restore(pg, &f);
     if (pg->fail_rc && pg->fail_sp == pg->sp)
         pg->fail_rc = 0;
     if (!pg->fail_rc && (pgi_send(pg, "ROLLBACK TO SAVEPOINT agentd_sp") ||
