@@ -36,6 +36,19 @@ static void test_rewrite(void)
     free(s);
 }
 
+static void test_mask(void)
+{
+    char out[256];
+    db_mask("postgres://ann:s3cr%40t@db.example:5432/agentd?sslmode=require", out, sizeof out);
+    CHECK_EQ_STR(out, "postgres://ann:***@db.example:5432/agentd?sslmode=require");
+    db_mask("postgresql://db/agentd?user=ann&password=s3cret&connect_timeout=5", out, sizeof out);
+    CHECK_EQ_STR(out, "postgresql://db/agentd?user=ann&password=***&connect_timeout=5");
+    db_mask("postgres://ann@db/agentd", out, sizeof out); /* no password: unchanged */
+    CHECK_EQ_STR(out, "postgres://ann@db/agentd");
+    db_mask("runs/agentd.db", out, sizeof out); /* a path: unchanged */
+    CHECK_EQ_STR(out, "runs/agentd.db");
+}
+
 static void test_sqlstate(void)
 {
     CHECK_EQ_INT(pgi_sqlstate_rc("23505"), ERR_STATE); /* unique */
@@ -394,6 +407,7 @@ static void test_reconnect_after_restart(void)
 int main(void)
 {
     RUN(test_rewrite);
+    RUN(test_mask);
     RUN(test_sqlstate);
     server = getenv("AGENTD_TEST_DB");
     if (!server || !db_is_url(server)) {
