@@ -12,7 +12,9 @@ WORKDIR /src
 COPY Makefile ./
 COPY runtime runtime
 COPY scripts scripts
-RUN make -j"$(nproc)" B=build/release build/release/agentd && strip build/release/agentd
+# The README's build: `make` (scripts/deps.sh finds every -dev package above and installs
+# nothing, then ./agentd is built).
+RUN make -j"$(nproc)" && strip agentd
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
@@ -21,7 +23,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /data --shell /usr/sbin/nologin agentd \
     && install -d -o agentd -g agentd /data
-COPY --from=build /src/build/release/agentd /usr/local/bin/agentd
+COPY --from=build /src/agentd /usr/local/bin/agentd
 COPY agents /opt/agentd/agents
 COPY tools /opt/agentd/tools
 WORKDIR /opt/agentd

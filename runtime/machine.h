@@ -164,6 +164,12 @@ typedef struct machine_start_opts {
      * when it already has one. */
     const char *batch_id;
     int64_t batch_n;
+    /* Earlier turns of a conversation the caller holds (borrowed; NULL: none), such as a
+     * Chat Completions request's messages before its last user message: an array of
+     * {role, content} with content a string. Its system, user and assistant messages with
+     * text become the run's own, in order, between its system prompt and its input (so a
+     * resume has them too); others (tool traffic) are skipped. */
+    json_object *history;
 } machine_start_opts_t;
 /* machine_start with options; so = NULL is machine_start. */
 int machine_start_ex(machine_t *m, const agent_t *agent, const char *input,

@@ -239,6 +239,10 @@ typedef struct msub_link {
  * the user messages and the assistant's text replies of history (no tool traffic, which
  * names tools the other agent does not have). */
 int msub_stage_history(machine_run_t *r, json_object *history);
+/* Stage the first n messages of history as r's own (machine_run.c): those whose role is
+ * user or assistant (or system, with_system) and whose content is a non-empty string;
+ * tool calls and results are skipped. */
+int mrun_stage_history(machine_run_t *r, json_object *history, size_t n, int with_system);
 /* Record the link of a new sub-agent's run r in the open unit. */
 int msub_stage_link(machine_run_t *r, const msub_link_t *l);
 void msub_free_all(machine_t *m);

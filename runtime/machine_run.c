@@ -90,6 +90,25 @@ static int load_history_msg(void *ud, int64_t turn, const char *json)
     return 0;
 }
 
+int mrun_stage_history(machine_run_t *r, json_object *history, size_t n, int with_system)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        json_object *m = json_object_array_get_idx(history, i);
+        const char *role = jx_str_or(m, "role", ""), *text = jx_str(m, "content");
+        if (!text || !*text || jx_get(m, "tool_calls") ||
+            (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0 &&
+             (!with_system || strcmp(role, "system") != 0)))
+            continue;
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "role", jx_new_str(role));
+        json_object_object_add(c, "content", jx_new_str(text));
+        rc = mact_stage_message(r, c);
+        json_object_put(c);
+    }
+    return rc;
+}
+
 static int write_new_run(machine_run_t *r, const char *input, const char *system_prompt,
                          const machine_start_opts_t *so)
 {
@@ -128,6 +147,8 @@ static int write_new_run(machine_run_t *r, const char *input, const char *system
             rc = store_session_history(m->st, r->rec.id, load_history_msg, r);
         if (!rc && i == 0 && link && link->history)
             rc = msub_stage_history(r, link->history);
+        if (!rc && i == 0 && so && so->history)
+            rc = mrun_stage_history(r, so->history, json_object_array_length(so->history), 1);
     }
     json_object_put(sys);
     json_object_put(user);

@@ -481,25 +481,12 @@ int msub_stage_link(machine_run_t *r, const msub_link_t *l)
 int msub_stage_history(machine_run_t *r, json_object *history)
 {
     size_t n = json_object_array_length(history);
-    int rc = 0;
     /* Everything before this turn's request, which the handoff's input repeats. */
     size_t last_user = 0;
     for (size_t i = 0; i < n; i++)
         if (!strcmp(jx_str_or(json_object_array_get_idx(history, i), "role", ""), "user"))
             last_user = i;
-    for (size_t i = 0; !rc && i < last_user; i++) {
-        json_object *m = json_object_array_get_idx(history, i);
-        const char *role = jx_str_or(m, "role", ""), *text = jx_str(m, "content");
-        if (!text || !*text || jx_get(m, "tool_calls") ||
-            (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
-            continue;
-        json_object *c = json_object_new_object();
-        json_object_object_add(c, "role", jx_new_str(role));
-        json_object_object_add(c, "content", jx_new_str(text));
-        rc = mact_stage_message(r, c);
-        json_object_put(c);
-    }
-    return rc;
+    return mrun_stage_history(r, history, last_user, 0);
 }
 
 int msub_load(machine_run_t *r)

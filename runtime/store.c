@@ -557,59 +557,6 @@ int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud)
                               now_ns, cb, ud);
 }
 
-/* The finished runs store_gc deletes: created before ?1 (0: any age), and ?2 < 0 or not
- * among the newest ?3 (the same keep, as a LIMIT both engines accept). */
-#define GC_WHERE                                                                                   \
-    "state IN ('done','failed','cancelled') AND (created_ns < ?1 OR ?1 = 0)"                       \
-    " AND (?2 < 0 OR id NOT IN (SELECT id FROM runs ORDER BY created_ns DESC LIMIT ?3))"
-
-static void gc_bind(db_stmt_t *s, int64_t before_ns, int keep)
-{
-    db_bind_int64(s, 1, before_ns);
-    db_bind_int64(s, 2, keep);
-    db_bind_int64(s, 3, keep < 0 ? 0 : keep);
-}
-
-int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud, int *deleted)
-{
-    int rc = store_tx_begin(st), n = 0;
-    if (rc)
-        return rc;
-    db_stmt_t *s = store_stmt(st, "SELECT id, agent_path FROM runs WHERE " GC_WHERE, &rc);
-    if (!s)
-        goto fail;
-    gc_bind(s, before_ns, keep);
-    while ((rc = db_step(s)) == DB_ROW) {
-        if (cb)
-            cb(ud, db_col_text(s, 0), db_col_text(s, 1));
-        n++;
-    }
-    db_reset(s);
-    if (rc)
-        goto fail;
-    /* The run itself last: the others find their rows through it. */
-    static const char *const del[] = {"events",    "messages",  "tool_calls",  "plans",
-                                      "subruns",   "run_users", "run_cancels", "runs"};
-    const size_t ndel = sizeof del / sizeof del[0];
-    for (size_t i = 0; i < ndel; i++) {
-        char q[600];
-        snprintf(q, sizeof q, "DELETE FROM %s WHERE %s IN (SELECT id FROM runs WHERE " GC_WHERE ")",
-                 del[i], i == ndel - 1 ? "id" : "run_id");
-        if (!(s = store_stmt(st, q, &rc)))
-            goto fail;
-        gc_bind(s, before_ns, keep);
-        if ((rc = store_step_done(s)))
-            goto fail;
-    }
-    rc = store_tx_commit(st);
-    if (!rc && deleted)
-        *deleted = n;
-    return rc;
-fail:
-    store_tx_rollback(st);
-    return rc;
-}
-
 int store_vacuum(store_t *st)
 {
     return db_exec(st->db, "VACUUM");

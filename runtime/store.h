@@ -162,8 +162,10 @@ int store_cancels_held(store_t *st, const char *owner, store_cancel_fn cb, void 
 int store_cancel_clear(store_t *st, const char *run_id);
 
 /* Retention: delete finished runs (done/failed/cancelled) created before before_ns (0: any
- * age) that are not among the newest keep runs (keep < 0: no such guard), with their
- * messages, tool calls and events. cb sees each deleted id (to remove trace files) before
+ * age) that are not among the newest keep runs (keep < 0: no such guard), with every row
+ * that names them (messages, tool calls, events, plans, sub-run links, labels, users, the
+ * API's records, summaries, session turns, batch inputs) and the sessions and batches
+ * left without any (store_purge.c). cb sees each deleted id (to remove trace files) before
  * the deletion commits. *deleted gets the count. */
 int store_gc(store_t *st, int64_t before_ns, int keep, store_id_fn cb, void *ud, int *deleted);
 int store_vacuum(store_t *st);
@@ -251,7 +253,7 @@ int store_sessions_each(store_t *st, store_session_fn cb, void *ud);
  * for the callback). ERR_NOTFOUND when there is no such session. */
 typedef int (*store_turn_fn)(void *ud, int turn, const store_run_t *rec);
 int store_session_turns(store_t *st, const char *name, store_turn_fn cb, void *ud);
-/* Delete a session with its runs (messages, tool calls, events); cb sees each run id (to
+/* Delete a session with its runs and every row naming them (as store_gc); cb sees each run id (to
  * remove trace files) before the deletion commits. ERR_BUSY while a turn is unfinished,
  * ERR_NOTFOUND when there is no such session. Opens its own transaction. */
 int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud);

@@ -1,9 +1,9 @@
 /*
  * store_int: what the store's own files share (store.c holds the connection, the migration
  * runner and the run/message/event SQL; store_schema.c the SQLite migrations; store_session.c
- * the conversation tables, store_batch.c the batch tables...). Not for use outside the store
- * module. Every statement is written in db.h's common dialect and goes through db.h, so the
- * same code runs on SQLite and PostgreSQL.
+ * the conversation tables, store_batch.c the batch tables, store_purge.c the deletion of
+ * runs...). Not for use outside the store module. Every statement is written in db.h's
+ * common dialect and goes through db.h, so the same code runs on SQLite and PostgreSQL.
  */
 #ifndef AGENTD_STORE_INT_H
 #define AGENTD_STORE_INT_H
@@ -46,5 +46,15 @@ int store_owner_dead(const char *owner);
 /* Rows of sql (selecting id, agent_path, owner, lease_until_ns) whose lease is claimable at
  * now_ns: no owner, an expired lease, or a dead owner on this host. */
 int store_orphans_each(store_t *st, const char *sql, int64_t now_ns, store_id_fn cb, void *ud);
+
+/* Purging runs (store_purge.c), inside an open write transaction: select fills the
+ * connection's temporary id list with the ids ids_sql ("SELECT id FROM runs ...") selects,
+ * its ?1 bound to text when given, then the n ints (?1.. without text, ?2.. with it); each
+ * calls cb for every listed run (before anything is deleted) and counts them; commit
+ * deletes them with every row naming them, and the sessions and batches left empty. */
+int store_purge_select(store_t *st, const char *ids_sql, const char *text, const int64_t *ints,
+                       int n);
+int store_purge_each(store_t *st, store_id_fn cb, void *ud, int *n);
+int store_purge_commit(store_t *st);
 
 #endif

@@ -244,7 +244,6 @@ int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud)
     int rc = store_tx_begin(st);
     if (rc) /* a lock held past the busy timeout: a database error, not an unfinished turn */
         return rc == ERR_BUSY ? ERR_IO : rc;
-    db_stmt_t *s = NULL;
     int turn;
     char run[40] = "", state[16] = "";
     rc = session_exists(st, name);
@@ -253,32 +252,17 @@ int store_session_rm(store_t *st, const char *name, store_id_fn cb, void *ud)
     if (!rc && turn > 0 && !finished(state))
         rc = ERR_BUSY;
     if (!rc)
-        s = store_stmt(
-            st,
-            "SELECT r.id, r.agent_path FROM session_runs t JOIN runs r ON r.id = t.run_id"
-            " WHERE t.session = ?1",
-            &rc);
-    if (rc)
-        goto fail;
-    db_bind_text(s, 1, name);
-    while ((rc = db_step(s)) == DB_ROW)
-        if (cb)
-            cb(ud, db_col_text(s, 0), db_col_text(s, 1));
-    db_reset(s);
-    if (rc)
-        goto fail;
-    static const char *const del[] = {
-        "DELETE FROM events WHERE run_id IN (SELECT run_id FROM session_runs WHERE session=?1)",
-        "DELETE FROM messages WHERE run_id IN (SELECT run_id FROM session_runs WHERE session=?1)",
-        "DELETE FROM tool_calls WHERE run_id IN"
-        " (SELECT run_id FROM session_runs WHERE session=?1)",
-        "DELETE FROM runs WHERE id IN (SELECT run_id FROM session_runs WHERE session=?1)",
-        "DELETE FROM session_runs WHERE session = ?1",
-        "DELETE FROM sessions WHERE name = ?1",
-        "DELETE FROM summaries WHERE scope = ?1",
-    };
-    for (size_t i = 0; !rc && i < sizeof del / sizeof del[0]; i++)
-        rc = exec_bind(st, del[i], name, NULL, NULL, -1);
+        rc = store_purge_select(st, "SELECT run_id FROM session_runs WHERE session = ?1", name,
+                                NULL, 0);
+    if (!rc)
+        rc = store_purge_each(st, cb, ud, NULL);
+    if (!rc)
+        rc = store_purge_commit(st);
+    /* the purge removed the session with its last turn; one that never had a turn is left */
+    if (!rc)
+        rc = exec_bind(st, "DELETE FROM summaries WHERE scope = ?1", name, NULL, NULL, -1);
+    if (!rc)
+        rc = exec_bind(st, "DELETE FROM sessions WHERE name = ?1", name, NULL, NULL, -1);
     if (rc)
         goto fail;
     return store_tx_commit(st);

@@ -69,7 +69,8 @@ void srv_reply_json(sctx_t *c, int status, json_object *body)
                             : "{}";
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", "application/json");
-    if (b)
+    /* a reply to HEAD carries no body (RFC 9110 9.3.2); evhttp 2.1 would send it */
+    if (b && evhttp_request_get_command(c->req) != EVHTTP_REQ_HEAD)
         evbuffer_add_printf(b, "%s\n", text);
     count(c, status);
     evhttp_send_reply(c->req, status, NULL, b);
@@ -185,6 +186,7 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
         return bev; /* NULL: evhttp makes its own; untracked either way */
     bufferevent_incref(bev);
     g->bev = bev;
+    sgate_attach(&g->gate, s, bev);
     g->born_ns = loop_mono_ns();
     g->next = s->guards;
     s->guards = g;
@@ -205,6 +207,7 @@ void srv_http_sweep(srv_t *s, int all)
         bufferevent_getcb(g->bev, &rd, &wr, &ev, &arg);
         if (all || (!rd && !wr && !ev)) {
             *pg = g->next;
+            sgate_detach(&g->gate, g->bev);
             bufferevent_decref(g->bev); /* closes the socket if evhttp has let it go */
             free(g);
             s->nguards--;
@@ -220,14 +223,16 @@ void srv_http_sweep(srv_t *s, int all)
     }
 }
 
-static void mark_served(srv_t *s, struct evhttp_connection *evc)
+/* The guard of a request's connection, marked served (NULL: untracked). */
+static sguard_t *mark_served(srv_t *s, struct evhttp_connection *evc)
 {
     struct bufferevent *bev = evc ? evhttp_connection_get_bufferevent(evc) : NULL;
     for (sguard_t *g = s->guards; g && bev; g = g->next)
         if (g->bev == bev) {
             g->served = 1;
-            return;
+            return g;
         }
+    return NULL;
 }
 
 /* ---- dispatch ---------------------------------------------------------------------- */
@@ -299,7 +304,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     int known = 0;
     for (sconn_t *k = s->conns; k && !known; k = k->next)
         known = k->evc == evc;
-    mark_served(s, evc);
+    sguard_t *guard = mark_served(s, evc);
+    if (sgate_refusal(&c, guard ? &guard->gate : NULL))
+        return;
     if (!known && s->nguards > s->o.max_conns)
         srv_http_sweep(s, 0); /* count only connections still open */
     if (!known && s->nguards > s->o.max_conns) {
@@ -378,8 +385,10 @@ int srv_http_start(srv_t *s, char *errbuf, size_t errlen)
     s->http = evhttp_new(loop_base(s->p.lp));
     if (!s->http)
         return err_set(errbuf, errlen, ERR_NOMEM, "cannot create the HTTP server");
-    evhttp_set_max_body_size(s->http, s->o.max_body);
-    evhttp_set_max_headers_size(s->http, s->o.max_headers);
+    /* The gate (server_gate.c) enforces agentd's limits first, as JSON; evhttp's sit above
+     * them (the gate's refusal adds a few header bytes) so that it never answers in HTML. */
+    evhttp_set_max_body_size(s->http, s->o.max_body + 1);
+    evhttp_set_max_headers_size(s->http, s->o.max_headers + 1024);
     evhttp_set_timeout(s->http, s->o.timeout_s);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |

@@ -52,6 +52,28 @@ typedef struct sconn {
     struct sconn *next, **pprev;
 } sconn_t;
 
+/* The request gate of one connection (server_gate.c): where the client's byte stream is in
+ * evhttp's framing, and the refusal it answers with once it has refused a request. */
+typedef struct sgate {
+    srv_t *s;
+    int state, busy;
+    long index;        /* the current request's number on the connection, from 1 */
+    long refused;      /* the number of the refused request (0: none yet) */
+    long answered;     /* requests evhttp has passed to the server so far */
+    long long req_at;  /* where the current request starts in the input buffer (< 0: evhttp
+                          has consumed some of it) */
+    size_t fresh;      /* bytes just read, not yet looked at */
+    size_t pend;       /* bytes of the current, unfinished line */
+    size_t fault_at;   /* where the refused part starts in the input buffer */
+    size_t head_bytes; /* of the current request's head (and trailer), line ends included */
+    int head_only, have_len, chunked;
+    long long length, left; /* Content-Length; body or chunk bytes still to come */
+    long body;              /* chunked body so far */
+    int status;
+    char type[40];
+    char msg[200];
+} sgate_t;
+
 /* Every accepted connection, from its accept (evhttp's bufferevent callback) until evhttp
  * has freed it: we hold a reference on its bufferevent so that we may look at it from the
  * sweep, which drops the ones evhttp is done with and cuts those that have not sent a whole
@@ -61,6 +83,7 @@ typedef struct sguard {
     uint64_t born_ns;
     int served; /* a whole request arrived on it */
     int cut;    /* shut down by the sweep */
+    sgate_t gate;
     struct sguard *next;
 } sguard_t;
 
@@ -177,6 +200,14 @@ void srv_http_stop_accepting(srv_t *s);
 /* The sconn of a request's connection (registered on first use). */
 sconn_t *srv_conn_of(sctx_t *c);
 
+/* server_gate.c: attach to a new connection's bufferevent (before evhttp reads from it);
+ * detach before the gate's memory goes. refusal: called once for every request evhttp passes
+ * to the server; when c is the one the gate put in place of a refused request, answer it
+ * (JSON error, connection closed) and return 1; else 0. */
+void sgate_attach(sgate_t *g, srv_t *s, struct bufferevent *bev);
+void sgate_detach(sgate_t *g, struct bufferevent *bev);
+int sgate_refusal(sctx_t *c, sgate_t *g);
+
 /* server_runs.c */
 void srv_runs_create(sctx_t *c);
 void srv_runs_list(sctx_t *c);
@@ -189,10 +220,12 @@ void srv_agents_list(sctx_t *c);
 int srv_run_id_ok(const char *id);
 /* The public JSON of a run (state, answer, output, usage, cost, approvals); NULL: no memory. */
 json_object *srv_run_json(srv_t *s, const store_run_t *r);
-/* Start a run for the API (shared by POST /v1/runs and chat completions): 0, or replied. */
+/* Start a run for the API (shared by POST /v1/runs and chat completions): 0, or replied.
+ * history: earlier turns the run starts with (machine_start_opts_t.history), or NULL. */
 int srv_start_run(sctx_t *c, const sagent_t *ag, const char *input, const char *model,
                   json_object *limits, json_object *metadata, const char *session,
-                  const char *idem_key, const char *body_hash, char run_id[17]);
+                  json_object *history, const char *idem_key, const char *body_hash,
+                  char run_id[17]);
 
 /* server_watch.c */
 swatch_t *swatch_new(sctx_t *c, int kind, const char *run_id);

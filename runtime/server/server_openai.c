@@ -1,14 +1,18 @@
 /*
  * server_openai: POST /v1/chat/completions with model "agent:NAME" runs that agent on the
- * last user message and answers in the Chat Completions format (streamed as
- * chat.completion.chunk events with stream: true), so OpenAI client libraries and chat UIs
- * can talk to an agent. The run is an ordinary durable run: GET /v1/runs/{id} and its
- * events work on it (its id is the completion id without "chatcmpl-").
+ * last user message, with the request's earlier messages (system, developer, user and
+ * assistant text; not tool traffic) as the conversation before it, and answers in the Chat
+ * Completions format (streamed as chat.completion.chunk events with stream: true), so
+ * OpenAI client libraries and chat UIs, which send the whole conversation every time, can
+ * talk to an agent. With "session" the stored session is the conversation instead, and only
+ * the last user message is taken. The run is an ordinary durable run: GET /v1/runs/{id} and
+ * its events work on it (its id is the completion id without "chatcmpl-").
  */
 #include "server_int.h"
 
 #include "jx.h"
 #include "loop.h"
+#include "text.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -33,6 +37,60 @@ static int content_text(json_object *content, buf_t *out)
         }
     }
     return out->failed;
+}
+
+/* The conversation before messages[last] as {role, content} text messages (machine.h's
+ * history): system and developer messages are the caller's instructions (role system, after
+ * the agent's own prompt); user and assistant messages with text are the turns; assistant
+ * tool calls and tool results are skipped (they name tools of the caller, not the agent's).
+ * NULL after replying 400 (or 503). */
+static json_object *history_of(sctx_t *c, json_object *msgs, size_t last)
+{
+    json_object *h = json_object_new_array();
+    char err[300];
+    for (size_t i = 0; h && i < last; i++) {
+        json_object *m = json_object_array_get_idx(msgs, i), *content = jx_get(m, "content");
+        const char *role = json_object_is_type(m, json_type_object) ? jx_str(m, "role") : NULL;
+        if (!role || (strcmp(role, "system") && strcmp(role, "developer") &&
+                      strcmp(role, "user") && strcmp(role, "assistant") && strcmp(role, "tool"))) {
+            srv_reply_error(c, 400, "invalid_request_error",
+                            "messages[%zu].role: expected system, developer, user, assistant "
+                            "or tool",
+                            i);
+            goto fail;
+        }
+        if (!strcmp(role, "tool") || !content || json_object_is_type(content, json_type_null))
+            continue;
+        buf_t t;
+        buf_init(&t, 0);
+        if (content_text(content, &t)) {
+            buf_free(&t);
+            srv_reply_error(c, 400, "invalid_request_error",
+                            "messages[%zu].content: expected a string or an array of parts", i);
+            goto fail;
+        }
+        char src[48];
+        snprintf(src, sizeof src, "messages[%zu].content", i);
+        if (t.len && text_check(buf_str(&t), t.len, src, err, sizeof err)) {
+            buf_free(&t);
+            srv_reply_error(c, 400, "invalid_request_error", "%s", err);
+            goto fail;
+        }
+        if (t.len) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "role", jx_new_str(strcmp(role, "developer") ? role
+                                                                                 : "system"));
+            json_object_object_add(o, "content", jx_new_str(buf_str(&t)));
+            json_object_array_add(h, o);
+        }
+        buf_free(&t);
+    }
+    if (!h)
+        srv_reply_error(c, 503, "unavailable", "out of memory");
+    return h;
+fail:
+    json_object_put(h);
+    return NULL;
 }
 
 static json_object *chunk(swatch_t *w, const char *content, const char *finish, int role)
@@ -182,6 +240,7 @@ void srv_chat(sctx_t *c)
         return;
     buf_t input;
     buf_init(&input, 0);
+    json_object *history = NULL;
     json_object *msgs = jx_get(body, "messages"), *stream = jx_get(body, "stream");
     const char *model = jx_str(body, "model");
     if (!model) {
@@ -216,29 +275,31 @@ void srv_chat(sctx_t *c)
         srv_reply_error(c, 400, "invalid_request_error", "session: expected a string");
         goto out;
     }
-    json_object *last = NULL;
-    for (size_t i = json_object_array_length(msgs); i-- > 0 && !last;) {
+    size_t n = json_object_array_length(msgs), last = n;
+    for (size_t i = n; i-- > 0 && last == n;) {
         json_object *m = json_object_array_get_idx(msgs, i);
         if (!json_object_is_type(m, json_type_object)) {
             srv_reply_error(c, 400, "invalid_request_error",
-                            "messages[%zu]: expected an "
-                            "object {role, content}",
-                            i);
+                            "messages[%zu]: expected an object {role, content}", i);
             goto out;
         }
         const char *role = jx_str(m, "role");
         if (role && !strcmp(role, "user"))
-            last = m;
+            last = i;
     }
-    if (!last || content_text(jx_get(last, "content"), &input) || !input.len) {
+    if (last == n || content_text(jx_get(json_object_array_get_idx(msgs, last), "content"),
+                                  &input) ||
+        !input.len) {
         srv_reply_error(c, 400, "invalid_request_error",
-                        "messages: no user message with text "
-                        "content");
+                        "messages: no user message with text content");
         goto out;
     }
+    if (!session && !(history = history_of(c, msgs, last)))
+        goto out;
     char id[17];
     if (srv_start_run(c, ag, buf_str(&input), NULL, NULL, NULL,
-                      session ? json_object_get_string(session) : NULL, NULL, NULL, id))
+                      session ? json_object_get_string(session) : NULL, history, NULL, NULL,
+                      id))
         goto out;
     int streaming = stream && json_object_get_boolean(stream);
     swatch_t *w = swatch_new(c, streaming ? SW_CHAT_STREAM : SW_CHAT, id);
@@ -257,5 +318,6 @@ void srv_chat(sctx_t *c)
     }
 out:
     buf_free(&input);
+    json_object_put(history);
     json_object_put(body);
 }

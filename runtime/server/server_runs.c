@@ -248,7 +248,8 @@ static int valid_agent_name(const char *n)
 
 int srv_start_run(sctx_t *c, const sagent_t *ag, const char *input, const char *model,
                   json_object *limits, json_object *metadata, const char *session,
-                  const char *idem_key, const char *body_hash, char run_id[17])
+                  json_object *history, const char *idem_key, const char *body_hash,
+                  char run_id[17])
 {
     srv_t *s = c->s;
     char err[1024];
@@ -275,7 +276,7 @@ int srv_start_run(sctx_t *c, const sagent_t *ag, const char *input, const char *
         srv_reply_error(c, 400, "invalid_request", "%s", err);
         return -1;
     }
-    machine_start_opts_t so = {.session = session, .model = model};
+    machine_start_opts_t so = {.session = session, .model = model, .history = history};
     int rc = machine_start_ex(s->p.m, a, input, &so, run_id, err, sizeof err);
     if (rc) {
         json_object_put(opts);
@@ -419,7 +420,7 @@ void srv_runs_create(sctx_t *c)
     }
     char id[17];
     if (srv_start_run(c, ag, input, jx_str(opts, "model"), jx_get(opts, "limits"), meta,
-                      jx_str(body, "session"), key, hash, id))
+                      jx_str(body, "session"), NULL, key, hash, id))
         goto out;
     char loc[64];
     snprintf(loc, sizeof loc, "/v1/runs/%s", id);

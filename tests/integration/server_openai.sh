@@ -3,7 +3,9 @@
 # build/npm by scripts/npm-deps.sh): a plain completion from the offline support agent, a
 # streamed one from an agent whose model streams through the fake provider (several content
 # chunks that add up to the run's answer), the bearer token as the client's apiKey, and the
-# client's own error for an unknown agent. Also curl for a bad request.
+# client's own error for an unknown agent, a multi-turn conversation whose earlier turns
+# reach the agent's model (the fake provider records what it is sent). Also curl for bad
+# requests.
 . tests/integration/lib.sh
 . tests/integration/lib_serve.sh
 NODE_PATH=$(scripts/npm-deps.sh openai@4) || { fail "npm install openai" "see above"; finish; exit 1; }
@@ -13,7 +15,7 @@ cat >"$TMP/script.json" <<'JSON'
 [{"tool_calls":[{"name":"lookup_order","arguments":{"order_id":"1042"}}]},
  {"text":"Order 1042 shipped on Monday with UPS and should arrive tomorrow before noon."}]
 JSON
-start_fake --script "$TMP/script.json" || fail "fakellm starts" "$(cat "$TMP/fake.log")"
+start_fake --script "$TMP/script.json" --record "$TMP/sent.jsonl" || fail "fakellm starts" "$(cat "$TMP/fake.log")"
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=sk-fake-0123456789abcdef
 TOKEN=tok-openai-test-5f2e9c
 AGENTD_API_TOKEN=$TOKEN start_serve "$TMP/srv.log" --agents tests/fixtures/serve/agents --tools tools \
@@ -25,7 +27,7 @@ const out = {};
 (async () => {
   const r = await client.chat.completions.create({
     model: 'agent:support',
-    messages: [{ role: 'system', content: 'ignored: the agent has its own' },
+    messages: [{ role: 'system', content: 'Be brief.' },
                { role: 'user', content: 'Where is my order 1042?' }],
   });
   out.plain = { id: r.id, object: r.object, content: r.choices[0].message.content,
@@ -42,6 +44,19 @@ const out = {};
     if (ch.choices[0] && ch.choices[0].finish_reason) finish = ch.choices[0].finish_reason;
   }
   out.stream = { id, text, chunks, finish };
+  // A conversation as chat UIs send it: the whole history every time, with the client's
+  // own instructions and an earlier tool exchange of the client's (not the agent's tools).
+  const m = await client.chat.completions.create({
+    model: 'agent:remote',
+    messages: [{ role: 'system', content: 'Always call the customer by name.' },
+               { role: 'user', content: 'Hi, I am Ada Lovelace, customer 77.' },
+               { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function',
+                 function: { name: 'crm_lookup', arguments: '{"id":77}' } }] },
+               { role: 'tool', tool_call_id: 'c1', content: '{"tier":"gold"}' },
+               { role: 'assistant', content: 'Hello Ada! How can I help?' },
+               { role: 'user', content: [{ type: 'text', text: 'Where is my order 1042?' }] }],
+  });
+  out.multi = { id: m.id, content: m.choices[0].message.content };
   try {
     await client.chat.completions.create({ model: 'agent:nobody', messages: [{ role: 'user', content: 'hi' }] });
     out.unknown = 'no error';
@@ -66,12 +81,26 @@ answer=$(sqlite3 "$TMP/o.db" "SELECT answer FROM runs WHERE id='$sid'")
 [ "$(j .stream.chunks)" -ge 2 ] && [ "$(j .stream.text)" = "$answer" ] && [ "$(j .stream.finish)" = stop ] \
     && ok "openai client: stream=true, $(j .stream.chunks) content chunks adding up to the answer" \
     || fail "streamed completion" "$(cat "$TMP/out.json") answer=$answer"
+# The model's first request of the multi-turn run: the agent's system prompt, then the
+# conversation in order (the client's tool traffic left out), then the question.
+mid=$(j .multi.id | sed 's/^chatcmpl-//')
+first=$(grep -F 'Hi, I am Ada Lovelace' "$TMP/sent.jsonl" | head -1 | jq -c '[.messages[] | [.role, (.content | if type == "array" then map(.text) | join("") else . end)]]')
+want='[["system","You are a support agent."],["system","Always call the customer by name."],["user","Hi, I am Ada Lovelace, customer 77."],["assistant","Hello Ada! How can I help?"],["user","Where is my order 1042?"]]'
+[ "$first" = "$want" ] && ok "multi-turn: the model receives the earlier turns in order, the client's tool traffic left out" \
+    || fail "multi-turn history" "got $first"
+[ "$(sqlite3 "$TMP/o.db" "SELECT state FROM runs WHERE id='$mid'")" = done ] \
+    && [ "$(sqlite3 "$TMP/o.db" "SELECT count(*) FROM messages WHERE run_id='$mid' AND body LIKE '%Ada Lovelace%'")" = 1 ] \
+    && [ "$(sqlite3 "$TMP/o.db" "SELECT input FROM runs WHERE id='$mid'")" = "Where is my order 1042?" ] \
+    && ok "multi-turn: the earlier turns are the run's stored messages, its input the last user message" \
+    || fail "multi-turn stored" "$(sqlite3 "$TMP/o.db" "SELECT state, input FROM runs WHERE id='$mid'")"
 [ "$(j .unknown.status)" = 404 ] && ok "openai client: unknown agent raises a 404 APIError" || fail "unknown agent" "$(j .unknown)"
 [ "$(j .auth.status)" = 401 ] && ok "openai client: wrong apiKey raises 401" || fail "wrong key" "$(j .auth)"
 s=$(req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" -d '{"model":"agent:support","messages":[]}')
 is_err "$s" 400 && ok "empty messages: 400 JSON error" || fail "empty messages" "$s"
 s=$(req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}')
 is_err "$s" 404 && ok "a model that is not agent:NAME: 404" || fail "non-agent model" "$s"
+s=$(req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" -d '{"model":"agent:support","messages":[{"role":"wizard","content":"x"},{"role":"user","content":"hi"}]}')
+is_err "$s" 400 && jb .error.message | grep -q 'messages\[0\].role' && ok "an unknown role in the history: 400 naming it" || fail "bad role" "$s $(cat "$TMP/body")"
 # "session" (an extra body field) makes each request the next turn of a conversation
 for q in "Where is my order 1042?" "And when will it arrive?"; do
     req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" \
