@@ -253,7 +253,11 @@ int64_t machine_lease_ns(void)
     return v && *v && !*end && sec >= 3 && sec <= 3600 ? (int64_t)(sec * 1e9) : MACHINE_LEASE_NS;
 }
 
-#define HEARTBEAT_MS ((uint64_t)(m->lease_ns / 3 / 1000000))
+/* Leases are renewed a third of the way into them. */
+static uint64_t heartbeat_ms(const machine_t *m)
+{
+    return (uint64_t)(m->lease_ns / 3 / 1000000);
+}
 
 /* Stop driving every run whose lease ends before `before` (all of them when before is 0):
  * another process may claim such a run once its lease is over, and two drivers would run
@@ -298,10 +302,10 @@ static void heartbeat(void *arg)
     } else {
         char msg[600];
         snprintf(msg, sizeof msg, "cannot renew the run's lease: %s", store_errmsg(m->st));
-        /* The next beat comes HEARTBEAT_MS from now; 2 s of margin for a busy loop. */
-        stop_unleased(m, now + ((int64_t)HEARTBEAT_MS + 2000) * 1000000, msg);
+        /* The next beat comes heartbeat_ms(m) from now; 2 s of margin for a busy loop. */
+        stop_unleased(m, now + ((int64_t)heartbeat_ms(m) + 2000) * 1000000, msg);
     }
-    if (m->runs && loop_after(m->lp, HEARTBEAT_MS, heartbeat, m, &m->heartbeat) != 0)
+    if (m->runs && loop_after(m->lp, heartbeat_ms(m), heartbeat, m, &m->heartbeat) != 0)
         stop_unleased(m, 0, "cannot arm the lease heartbeat (out of memory)");
 }
 
@@ -336,7 +340,7 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     r->sigs = json_object_new_object();
     /* Without a heartbeat nothing would renew the run's lease. */
     if (!r->messages || !r->sigs ||
-        (!m->heartbeat && loop_after(m->lp, HEARTBEAT_MS, heartbeat, m, &m->heartbeat) != 0) ||
+        (!m->heartbeat && loop_after(m->lp, heartbeat_ms(m), heartbeat, m, &m->heartbeat) != 0) ||
         (!m->cancel_poll &&
          loop_after(m->lp, MACHINE_CANCEL_POLL_MS, cancel_poll, m, &m->cancel_poll) != 0)) {
         json_object_put(r->messages);

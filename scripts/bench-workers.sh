@@ -39,9 +39,13 @@ fresh_db() {
         ;;
     *) DB="$W/w.db"; rm -f "$W"/w.db* ;;
     esac
+    # One run creates (or migrates) the database first, so the workers do not race to.
+    echo '"warm up"' >"$W/one.jsonl"
+    "$AGENTD" batch "$AGENT" "$W/one.jsonl" --db "$DB" --traces "$W/tr0" --json >/dev/null 2>>"$W/err" ||
+        { echo "cannot create the database: $(tail -n 3 "$W/err")"; exit 1; }
 }
 
-echo "agentd S2 over worker processes — $(nproc) cores, $S2_RUNS runs, $REPS repetitions, database $(echo "${AGENTD_DB:-SQLite file}" | sed 's|://\([^:/@]*\):[^@/]*@|://\1:***@|')"
+echo "agentd S2 over worker processes — $(nproc) cores, $S2_RUNS runs, $REPS repetitions, database $(echo "${AGENTD_DB:-a SQLite file}" | sed "s#://[^@]*@#://***@#")"
 for n in $COUNTS; do
     : >"$W/tp.$n"; : >"$W/cpu.$n"; : >"$W/wall.$n"
     r=0
