@@ -96,8 +96,10 @@ static int out_of_step(pg_db_t *pg)
         return pgi_lost(pg);
     pg->broken = 1;
     pg->qhead = pg->qn = 0;
-    return pgi_fail(pg, ERR_IO, "%s: the connection's results are out of step; it will be "
-                                "reopened", pg->base.target);
+    return pgi_fail(pg, ERR_IO,
+                    "%s: the connection's results are out of step; it will be "
+                    "reopened",
+                    pg->base.target);
 }
 
 static void quiet(void *ud, const char *msg)
@@ -299,8 +301,12 @@ static db_t *pg_open(const char *target, const db_open_opt_t *opt, char *err, si
     db_mask(target, pg->base.target, sizeof pg->base.target);
     pg->opt = *opt;
     /* Later keywords override earlier ones: the URL (dbname, expanded) has the last word. */
-    const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
-                                "keepalives_count", "fallback_application_name", "dbname",
+    const char *const keys[] = {"connect_timeout",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "fallback_application_name",
+                                "dbname",
                                 NULL};
     const char *const vals[] = {"10", "30", "10", "3", "agentd", target, NULL};
     pg->conn = PQconnectdbParams(keys, vals, 1);
@@ -365,7 +371,8 @@ static int pg_exec(db_t *db, const char *sql)
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY)
         pg->failed = 0;
     else if (!r)
-        rc = PQstatus(pg->conn) != CONNECTION_OK ? pgi_lost(pg) : pgi_fail(pg, ERR_NOMEM, "out of memory");
+        rc = PQstatus(pg->conn) != CONNECTION_OK ? pgi_lost(pg)
+                                                 : pgi_fail(pg, ERR_NOMEM, "out of memory");
     else
         rc = result_fail(pg, r);
     PQclear(r);
@@ -400,7 +407,7 @@ static int pg_begin(db_t *db)
  * the caller can still say why; unless the rollback itself found the connection lost. */
 typedef struct pg_failure {
     int failed;
-    char msg[sizeof ((pg_db_t *)0)->msg];
+    char msg[sizeof((pg_db_t *)0)->msg];
 } pg_failure_t;
 
 static void failure_save(const pg_db_t *pg, pg_failure_t *f)
@@ -532,8 +539,9 @@ static int pg_version_get(db_t *db, int *version)
     if (pg->in_tx)
         rc = query_int(pg, "SELECT 0 FROM pg_advisory_xact_lock(4147420001)", &v);
     if (!rc)
-        rc = query_int(pg, "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = "
-                           "'agentd_schema' AND schemaname = ANY (current_schemas(false))",
+        rc = query_int(pg,
+                       "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = "
+                       "'agentd_schema' AND schemaname = ANY (current_schemas(false))",
                        &have);
     if (!rc && have)
         rc = query_int(pg, "SELECT version FROM agentd_schema", &v);
@@ -546,8 +554,9 @@ static int pg_version_set(db_t *db, int version)
 {
     pg_db_t *pg = (pg_db_t *)db;
     char sql[160];
-    snprintf(sql, sizeof sql, "INSERT INTO agentd_schema (one, version) VALUES (1, %d) "
-                              "ON CONFLICT (one) DO UPDATE SET version = excluded.version",
+    snprintf(sql, sizeof sql,
+             "INSERT INTO agentd_schema (one, version) VALUES (1, %d) "
+             "ON CONFLICT (one) DO UPDATE SET version = excluded.version",
              version);
     int rc = pgi_ready(pg);
     if (!rc)
