@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The queue is drained once this many results wait (db_pg_int.h: pgi_pace). */
 enum { PG_QUEUE_MAX = 1024 };
@@ -139,17 +140,38 @@ static int setup(pg_db_t *pg, char *err, size_t errlen)
     return 0;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* PQreset blocks its caller (the loop) until the server answers or connect_timeout passes: a
+ * server that stays away is tried again only after a pause that doubles from 250 ms to 8 s,
+ * and every call in between fails at once with the last attempt's message. */
 static int reconnect(pg_db_t *pg)
 {
     char line[256];
+    int64_t now = mono_ms();
+    if (now < pg->retry_at_ms)
+        return pgi_fail(pg, ERR_IO, "%s", pg->msg);
     PQreset(pg->conn);
-    if (PQstatus(pg->conn) != CONNECTION_OK)
-        return pgi_fail(pg, ERR_IO, "%s: cannot reconnect: %s", pg->base.target,
-                        first_line(PQerrorMessage(pg->conn), line, sizeof line));
+    int rc = 0;
     char err[512];
-    if (setup(pg, err, sizeof err))
-        return pgi_fail(pg, ERR_IO, "%s", err);
-    return 0;
+    if (PQstatus(pg->conn) != CONNECTION_OK)
+        rc = pgi_fail(pg, ERR_IO, "%s: cannot reconnect: %s", pg->base.target,
+                      first_line(PQerrorMessage(pg->conn), line, sizeof line));
+    else if (setup(pg, err, sizeof err))
+        rc = pgi_fail(pg, ERR_IO, "%s", err);
+    if (rc) {
+        pg->broken = 1;
+        pg->retry_ms = pg->retry_ms ? (pg->retry_ms < 8000 ? pg->retry_ms * 2 : 8000) : 250;
+        pg->retry_at_ms = mono_ms() + pg->retry_ms;
+    } else {
+        pg->retry_ms = pg->retry_at_ms = 0;
+    }
+    return rc;
 }
 
 int pgi_ready(pg_db_t *pg)

@@ -49,6 +49,7 @@ typedef struct pg_db {
     int fail_rc;      /* the failure that poisons the open transaction (0: none) */
     unsigned fail_sp; /* the savepoint open when that failure happened */
     int broken;       /* the connection was lost; reconnect outside a transaction */
+    int64_t retry_ms, retry_at_ms; /* after a failed reconnect: the pause, the next try */
     int failed;       /* db_failed: the last call failed in the engine */
     pg_q_t *q;        /* results expected, oldest first */
     size_t qhead, qn, qcap;

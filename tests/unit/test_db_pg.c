@@ -361,12 +361,25 @@ static void test_bad_password_masked(void)
     CHECK(strstr(err, "postgres://nobody:***@127.0.0.1:1/x: ") == err);
 }
 
-static int restart_server(void)
+/* scripts/pg.sh VERB on the test cluster: restart, down, up */
+static int server_ctl(const char *verb)
 {
     const char *dir = getenv("AGENTD_TEST_PG_DIR");
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "sh scripts/pg.sh restart '%s'", dir);
+    snprintf(cmd, sizeof cmd, "sh scripts/pg.sh %s '%s'", verb, dir);
     return system(cmd);
+}
+
+static int restart_server(void)
+{
+    return server_ctl("restart");
+}
+
+static double ms_since(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
 }
 
 /* The server restarts: a transaction open across it fails with a clear ERR_IO and nothing of
@@ -401,6 +414,20 @@ static void test_reconnect_after_restart(void)
     CHECK_EQ_INT(db_commit(db), 0);
     CHECK_EQ_INT(restart_server(), 0);
     CHECK_EQ_INT(count(db), 3); /* outside a transaction too */
+    /* a server that stays away: one attempt, then calls fail at once for a pause, so a loop
+     * is not held by a connect attempt per call; it is back once the server is */
+    CHECK_EQ_INT(server_ctl("down"), 0);
+    CHECK_EQ_INT(db_begin(db), ERR_IO);
+    CHECK(strstr(db_errmsg(db), "cannot reconnect") != NULL);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    CHECK_EQ_INT(db_begin(db), ERR_IO);
+    CHECK(ms_since(&t) < 50);
+    CHECK(strstr(db_errmsg(db), "cannot reconnect") != NULL);
+    CHECK_EQ_INT(server_ctl("up"), 0);
+    struct timespec pause = {0, 300 * 1000000L};
+    nanosleep(&pause, NULL);
+    CHECK_EQ_INT(count(db), 3);
     db_close(db);
 }
 
