@@ -158,6 +158,11 @@ machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
         m->o = *o;
     snprintf(m->traces_dir, sizeof m->traces_dir, "%s",
              m->o.traces_dir ? m->o.traces_dir : "traces");
+    if (m->o.trace_files == TRACELOG_SEGMENTS &&
+        !(m->tlog = tracelog_new(m->traces_dir, m->o.trace_segment_bytes))) {
+        free(m);
+        return NULL;
+    }
     if (m->o.owner)
         snprintf(m->owner, sizeof m->owner, "%s", m->o.owner);
     else {
@@ -202,7 +207,20 @@ void machine_free(machine_t *m)
     msub_free_all(m);
     json_object_put(m->desc_cache);
     buf_free(&m->evbuf);
+    buf_free(&m->linebuf);
+    tracelog_free(m->tlog);
     free(m);
+}
+
+const char *machine_trace_path(const machine_t *m, const char *run_id, char *buf, size_t len)
+{
+    if (m->o.trace_files == TRACELOG_OFF)
+        return NULL;
+    if (m->tlog)
+        snprintf(buf, len, "%s", tracelog_path(m->tlog));
+    else if (trace_file_path(m->traces_dir, run_id, buf, len))
+        return NULL;
+    return buf;
 }
 
 size_t machine_active(const machine_t *m)
@@ -486,16 +504,23 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     assert(r->in_batch && m->batch_open); /* only inside a unit (mstage_begin) */
     int64_t seq = r->rec.last_seq + 1;
     buf_reset(&m->evbuf);
-    int rc = trace_event_write(&m->evbuf, r->rec.id, seq, ev);
+    /* The row stores the body (no run_id, seq: its columns; no tool arguments or result:
+     * the tool_calls row staged with it); the trace files and the observers get the whole
+     * line. */
+    int rc = trace_body_write(&m->evbuf, ev);
     if (!rc)
         rc = store_event_add(m->st, r->rec.id, seq, buf_str(&m->evbuf));
     if (rc)
         return rc;
+    buf_t *line = &m->linebuf;
+    buf_reset(line);
+    if ((rc = trace_line_write(line, r->rec.id, seq, buf_str(&m->evbuf), m->evbuf.len, ev->call)))
+        return rc;
     /* One allocation per event: the line queued for the trace file holds its text. */
-    mline_t *l = malloc(sizeof *l + m->evbuf.len + 1);
+    mline_t *l = malloc(sizeof *l + line->len + 1);
     if (!l)
         return ERR_NOMEM;
-    memcpy(l->json, buf_str(&m->evbuf), m->evbuf.len + 1);
+    memcpy(l->json, buf_str(line), line->len + 1);
     snprintf(l->run_id, sizeof l->run_id, "%.16s", r->rec.id);
     l->r = r;
     /* A line waits while the run's creation, or an earlier line of it, is not durable: the
@@ -555,6 +580,16 @@ int mstage_end(machine_run_t *r, int rc)
     return rc;
 }
 
+static void trace_warn(machine_t *m, const char *what, const char *run_id)
+{
+    if (m->warned_traces)
+        return;
+    m->warned_traces = 1;
+    fprintf(stderr, "agentd: warning: cannot append to %s/%s; events are still in the "
+            "database (agentd trace %s --json)\n", m->traces_dir, what, run_id);
+}
+
+/* One line to its run's own file (AGENTD_TRACE_FILES=runs). */
 static void append_line(machine_t *m, mline_t *l)
 {
     if (l->r->trace_fd < 0)
@@ -562,11 +597,44 @@ static void append_line(machine_t *m, mline_t *l)
     /* Out of descriptors: fall back to open-append-close for this line. */
     int wrc = l->r->trace_fd >= 0 ? trace_fd_append(l->r->trace_fd, l->json)
                                   : trace_file_append(m->traces_dir, l->run_id, l->json);
-    if (wrc && !m->warned_traces) {
-        m->warned_traces = 1;
-        fprintf(stderr, "agentd: warning: cannot append to %s/%s.jsonl; events are still in "
-                "the database (agentd trace %s --json)\n", m->traces_dir, l->run_id, l->run_id);
+    if (wrc) {
+        char name[40];
+        snprintf(name, sizeof name, "%s.jsonl", l->run_id);
+        trace_warn(m, name, l->run_id);
     }
+}
+
+/* Per-run files get the lines of runs that already exist in the database before the commit:
+ * a kill between the two leaves a line the database lacks, and that run is then unfinished
+ * in the database, so its resume rewrites the file from the database. The other order could
+ * lose the last lines of a run that is finished and never resumed. */
+static void trace_before_commit(machine_t *m, mline_t *lines)
+{
+    if (m->o.trace_files != TRACELOG_RUNS)
+        return;
+    for (mline_t *l = lines; l; l = l->next)
+        if (!l->late)
+            append_line(m, l);
+}
+
+/* Once the batch is durable (write), or failed (nothing is written): a run created in it
+ * gets its per-run file only now, so a kill before leaves no trace file of a run that never
+ * was, and a kill between this and the append leaves the file short and the run unfinished,
+ * so resume rewrites it. The segment log gets every line of the batch here, in one write: it
+ * never holds an event the database lacks (tracelog.h says what a kill leaves). */
+static void trace_after_commit(machine_t *m, mline_t *lines, int write)
+{
+    for (mline_t *l = lines; l; l = l->next) {
+        if (l->late) {
+            if (write && m->o.trace_files == TRACELOG_RUNS)
+                append_line(m, l);
+            l->r->late_lines--;
+        }
+        if (write && m->tlog)
+            tracelog_add(m->tlog, l->json, strlen(l->json));
+    }
+    if (m->tlog && lines && write && tracelog_flush(m->tlog))
+        trace_warn(m, "segment-*.jsonl", lines->run_id);
 }
 
 /* Run the hooks of the early states entered in this batch (machine_int.h): they only decide
@@ -600,14 +668,8 @@ static void run_early(machine_t *m)
  * why == NULL with rc: the machine is being freed, only the lines and references go. */
 static void finish_batch(machine_t *m, mbatch_t *b, int rc, const char *why)
 {
-    /* A kill between the commit and this append leaves the file short and the run
-     * unfinished, so resume rewrites it. */
+    trace_after_commit(m, b->lines, !rc || !why);
     for (mline_t *l = b->lines; l; l = l->next) {
-        if (l->late) {
-            if (!rc || !why)
-                append_line(m, l);
-            l->r->late_lines--;
-        }
         if (!rc)
             l->r->fresh = 0;
     }
@@ -685,13 +747,7 @@ static void flush_cb(void *arg)
         assert(r->enter_due);
         r->enter_due = 0;
     }
-    /* Trace files are appended before the commit: a kill between the two leaves a line the
-     * database lacks, and that run is then unfinished in the database, so its resume
-     * rewrites the file from the database. The other order could lose the last lines of a
-     * run that is finished and never resumed. */
-    for (mline_t *l = b.lines; l; l = l->next)
-        if (!l->late)
-            append_line(m, l);
+    trace_before_commit(m, b.lines);
     int rc = store_tx_commit(m->st);
     char msg[600];
     if (rc)
@@ -777,8 +833,6 @@ int mfire(machine_run_t *r, machine_event_t ev, const mfire_opt_t *o)
         json_object_object_add(attrs, "gen_ai.agent.name", json_object_new_string(r->rec.agent));
         json_object_object_add(attrs, "gen_ai.conversation.id",
                                json_object_new_string(r->session[0] ? r->session : r->rec.id));
-        json_object_object_add(attrs, "gen_ai.operation.name",
-                               json_object_new_string("invoke_agent"));
         json_object_object_add(attrs, "gen_ai.usage.input_tokens",
                                json_object_new_int64(r->rec.input_tokens));
         json_object_object_add(attrs, "gen_ai.usage.output_tokens",

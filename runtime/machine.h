@@ -116,6 +116,8 @@ typedef struct machine_observer {
 
 typedef struct machine_opts {
     const char *traces_dir;   /* default "traces" */
+    int trace_files;          /* TRACELOG_SEGMENTS (0), TRACELOG_RUNS, TRACELOG_OFF */
+    size_t trace_segment_bytes; /* size limit of a segment; 0: TRACELOG_SEGMENT_MB */
     const char *owner;        /* lease owner id; default "pid:<pid>" */
     const char *model;        /* override the agent's model chain (NULL: agent's) */
     int max_steps;            /* override (0: agent's) */
@@ -127,6 +129,10 @@ machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
                        const machine_opts_t *o);
 /* Cancels nothing: call machine_cancel_all and run the loop first. NULL is a no-op. */
 void machine_free(machine_t *m);
+/* The file that holds run_id's trace lines besides the database, into buf: its own file
+ * (TRACELOG_RUNS) or the segment this process wrote last (TRACELOG_SEGMENTS; "" before the
+ * first commit). NULL when trace files are off. */
+const char *machine_trace_path(const machine_t *m, const char *run_id, char *buf, size_t len);
 
 /* Create a run of agent (borrowed; must outlive the run) on input and start it. Writes the
  * new run id (16 hex + NUL) to run_id. 0, or ERR_* with errbuf. */

@@ -19,7 +19,6 @@
 
 /* Bytes of a tool result copied into its trace event: enough to read it in the viewer; the
  * whole result is in tool_calls and in the conversation. */
-#define RESULT_TRACE_MAX 1024
 
 static const char *to_json(json_object *o)
 {
@@ -109,9 +108,10 @@ int tcalls_mark_unknown(machine_run_t *r, const char *why)
 
 /* A point event inside span (guardrail decisions, retries, logs, resume). */
 /* Stage one event of a span (begin, end or point); takes attrs. */
-static int stage_span(machine_run_t *r, const char *span, const char *parent, const char *phase,
-                      const char *op, const char *name, const char *status, const char *error,
-                      json_object *attrs)
+static int stage_span_call(machine_run_t *r, const char *span, const char *parent,
+                           const char *phase, const char *op, const char *name,
+                           const char *status, const char *error, json_object *attrs,
+                           const trace_call_t *call)
 {
     trace_ev_t e = {
         .span_id = span,
@@ -123,10 +123,18 @@ static int stage_span(machine_run_t *r, const char *span, const char *parent, co
         .status = status,
         .error = error,
         .attrs = attrs,
+        .call = call,
     };
     int rc = mstage_event(r, &e);
     json_object_put(attrs);
     return rc;
+}
+
+static int stage_span(machine_run_t *r, const char *span, const char *parent, const char *phase,
+                      const char *op, const char *name, const char *status, const char *error,
+                      json_object *attrs)
+{
+    return stage_span_call(r, span, parent, phase, op, name, status, error, attrs, NULL);
 }
 
 static int stage_point(machine_run_t *r, const char *span, const char *parent, const char *op,
@@ -494,7 +502,6 @@ static int stage_chat_begin(machine_run_t *r)
 {
     trace_span_id(r->chat_span);
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
     json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
     json_object_object_add(attrs, "agentd.messages",
                            json_object_new_int((int)json_object_array_length(r->messages)));
@@ -568,13 +575,14 @@ static void plan_run(machine_run_t *r)
 
 static int stage_tool_begin(machine_run_t *r, tcall_t *c)
 {
+    /* The arguments and the idempotency key are in the call's row, staged with this event:
+     * the line shows them, the stored body refers to the row by call id. */
     json_object *attrs = mact_tool_attrs(c);
-    json_object_object_add(attrs, "gen_ai.tool.call.arguments", jx_new_str(c->args));
-    json_object_object_add(attrs, "agentd.idempotency_key", jx_new_str(c->idem));
+    trace_call_t row = {.args = c->args, .idem = c->idem};
     char name[200];
     snprintf(name, sizeof name, "execute_tool %s", c->name);
-    return stage_span(r, c->span, r->state_span, "begin", "execute_tool", name, NULL, NULL,
-                      attrs);
+    return stage_span_call(r, c->span, r->state_span, "begin", "execute_tool", name, NULL, NULL,
+                           attrs, &row);
 }
 
 static int stage_tool_end(machine_run_t *r, tcall_t *c)
@@ -584,20 +592,14 @@ static int stage_tool_end(machine_run_t *r, tcall_t *c)
     json_object_object_add(attrs, "agentd.attempts", json_object_new_int(c->attempts));
     json_object_object_add(attrs, "agentd.duration_ms",
                            jx_new_num((double)(c->ended_ns - c->started_ns) / 1e6));
-    if (c->result) {
-        size_t n = strlen(c->result);
-        json_object_object_add(attrs, "gen_ai.tool.call.result",
-                               json_object_new_string_len(c->result, (int)(n > RESULT_TRACE_MAX
-                                                                               ? RESULT_TRACE_MAX
-                                                                               : n)));
-    }
     int ok = c->state == TC_OK;
     if (!ok)
         json_object_object_add(attrs, "error.type", jx_new_str(tcall_state_name(c->state)));
+    trace_call_t row = {.result = c->result}; /* as for the begin event */
     char name[200];
     snprintf(name, sizeof name, "execute_tool %s", c->name);
-    return stage_span(r, c->span, r->state_span, "end", "execute_tool", name, ok ? "ok" : "error",
-                      ok ? NULL : c->error, attrs);
+    return stage_span_call(r, c->span, r->state_span, "end", "execute_tool", name,
+                           ok ? "ok" : "error", ok ? NULL : c->error, attrs, &row);
 }
 
 static void check_settled(machine_run_t *r);

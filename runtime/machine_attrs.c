@@ -14,7 +14,6 @@
 json_object *mact_tool_attrs(const tcall_t *c)
 {
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("execute_tool"));
     json_object_object_add(attrs, "gen_ai.tool.name", jx_new_str(c->name));
     json_object_object_add(attrs, "gen_ai.tool.call.id", jx_new_str(c->id));
     if (strcmp(c->wire, c->id) != 0)
@@ -25,7 +24,6 @@ json_object *mact_tool_attrs(const tcall_t *c)
 json_object *mact_chat_attrs(machine_run_t *r, const model_resp_t *resp)
 {
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
     json_object_object_add(attrs, "gen_ai.provider.name", jx_new_str(resp->provider));
     json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
     json_object_object_add(attrs, "gen_ai.response.model", jx_new_str(resp->model));

@@ -255,7 +255,6 @@ int mcompact_stage(machine_run_t *r)
     r->compact_cover = cs.cover_to;
     trace_span_id(r->compact_span);
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("chat"));
     json_object_object_add(attrs, "agentd.purpose", jx_new_str("compact"));
     json_object_object_add(attrs, "gen_ai.request.model", jx_new_str(r->models[0]));
     json_object_object_add(attrs, "agentd.context.tokens_before",

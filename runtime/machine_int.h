@@ -8,6 +8,7 @@
 #include "err.h"
 #include "machine.h"
 #include "trace.h"
+#include "tracelog.h"
 
 #include <stdint.h>
 
@@ -117,7 +118,9 @@ struct machine {
     struct syncer *sy;      /* makes commits durable off the loop (durability full), or NULL */
     struct mbatch *pending, **pending_tail; /* committed, waiting to be durable, in order */
     int warned_traces;
+    tracelog_t *tlog;       /* the segment log (trace_files == TRACELOG_SEGMENTS), lazily */
     buf_t evbuf;            /* scratch for event JSON, reused from event to event */
+    buf_t linebuf;          /* the same event as a trace line (trace_line_write) */
     mline_t *lines, **lines_tail;
     machine_run_t **batch_runs;  /* runs with work in the open batch (each holds a ref) */
     size_t nbatch, batch_cap;

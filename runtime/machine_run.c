@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "text.h"
+#include "trace_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,7 +156,6 @@ static int write_new_run(machine_run_t *r, const char *input, const char *system
     if (rc)
         return rc;
     json_object *attrs = json_object_new_object();
-    json_object_object_add(attrs, "gen_ai.operation.name", jx_new_str("invoke_agent"));
     json_object_object_add(attrs, "gen_ai.agent.name", jx_new_str(a->name));
     json_object_object_add(attrs, "gen_ai.conversation.id",
                            jx_new_str(r->session[0] ? r->session : r->rec.id));
@@ -401,7 +401,8 @@ static int find_state_span(void *ud, int64_t n, const char *json)
     (void)n;
     replay_t *rp = ud;
     machine_run_t *r = rp->r;
-    trace_rewrite_line(rp->w, json);
+    if (rp->w)
+        trace_rewrite_line(rp->w, json);
     if (!strstr(json, "\"state_to\""))
         return 0;
     json_object *o = jx_parse(json), *v;
@@ -647,11 +648,15 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
     if (!override && rec.model[0] && strcmp(rec.model, agent->models[0]) != 0)
         override = rec.model; /* keep the model the run started with */
     load_calls_t lc = {r, 0};
-    replay_t rp = {r, trace_rewrite_begin(m->traces_dir, r->rec.id)};
+    /* A per-run file may be short or ahead of the database after a kill: rewrite it. The
+     * segment log is append-only and never ahead (tracelog.h). */
+    replay_t rp = {r, m->o.trace_files == TRACELOG_RUNS
+                          ? trace_rewrite_begin(m->traces_dir, r->rec.id) : NULL};
     int bad = set_models(r, override) || store_messages_each(m->st, r->rec.id, load_message, r) ||
               store_toolcalls_each(m->st, r->rec.id, load_call, &lc) ||
-              store_events_each(m->st, r->rec.id, 0, find_state_span, &rp);
-    trace_rewrite_end(rp.w, !bad);
+              trace_db_events_each(m->st, r->rec.id, 0, find_state_span, &rp);
+    if (rp.w)
+        trace_rewrite_end(rp.w, !bad);
     if (bad) {
         err_set(errbuf, errlen, ERR_IO, "run %s: cannot load its state: %s", r->rec.id,
                 store_errmsg(m->st));

@@ -4,7 +4,9 @@
 #include "err.h"
 #include "mcp/mcp.h"
 #include "rag/rag.h"
+#include "tracelog.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -105,6 +107,28 @@ static int kb_exit_code(int rc)
     return rc == ERR_INVAL || rc == ERR_NOTFOUND || rc == ERR_SCHEMA ? CLI_USAGE : CLI_INTERNAL;
 }
 
+/* Where trace lines go besides the database: AGENTD_TRACE_FILES (tracelog.h) and the size
+ * of a segment, AGENTD_TRACE_SEGMENT_MB. */
+static int trace_opts(int *mode, size_t *seg_bytes, char *errbuf, size_t errlen)
+{
+    const char *v = getenv("AGENTD_TRACE_FILES");
+    if (tracelog_mode_parse(v, mode))
+        return err_set(errbuf, errlen, ERR_INVAL, "AGENTD_TRACE_FILES: expected segments, runs "
+                       "or off, got \"%s\"", v);
+    *seg_bytes = 0;
+    v = getenv("AGENTD_TRACE_SEGMENT_MB");
+    if (v && *v) {
+        char *end;
+        errno = 0;
+        long mb = strtol(v, &end, 10);
+        if (errno || *end || mb < 1 || mb > 65536)
+            return err_set(errbuf, errlen, ERR_INVAL, "AGENTD_TRACE_SEGMENT_MB: expected a whole "
+                           "number of MiB from 1 to 65536, got \"%s\"", v);
+        *seg_bytes = (size_t)mb << 20;
+    }
+    return 0;
+}
+
 int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
 {
     memset(s, 0, sizeof *s);
@@ -118,8 +142,12 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
     }
     char traces[1024];
     cli_traces_dir(o->db_path, o->traces_dir, traces, sizeof traces);
+    int trace_files;
+    size_t seg_bytes;
+    if (trace_opts(&trace_files, &seg_bytes, errbuf, errlen))
+        return CLI_USAGE;
     /* Several processes may start together: another one creating it first is fine. */
-    if (mkdir(traces, 0755) != 0 && !is_dir(traces)) {
+    if (trace_files != TRACELOG_OFF && mkdir(traces, 0755) != 0 && !is_dir(traces)) {
         err_set(errbuf, errlen, ERR_IO, "%s: cannot create the traces folder (--traces DIR)",
                 traces);
         return CLI_USAGE;
@@ -168,6 +196,8 @@ int proc_open(proc_t *s, const proc_opts_t *o, char *errbuf, size_t errlen)
         snprintf(s->model_override, sizeof s->model_override, "%s", o->model);
     machine_opts_t mopts = {
         .traces_dir = traces,
+        .trace_files = trace_files,
+        .trace_segment_bytes = seg_bytes,
         .model = s->model_override[0] ? s->model_override : NULL,
         .max_steps = o->max_steps,
         .obs = o->obs,

@@ -148,12 +148,28 @@ static void put_int_field(buf_t *b, const char *key, int64_t v)
     put_i64(b, v);
 }
 
-int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_t *ev)
+/* The row's part of a tool call, after the other attrs. */
+static void put_call(buf_t *b, const trace_call_t *c)
 {
-    buf_adds(b, "{\"v\":");
-    put_i64(b, TRACE_VERSION);
-    put_field(b, "run_id", run_id);
-    put_int_field(b, "seq", seq);
+    if (c->args) {
+        put_key(b, "gen_ai.tool.call.arguments");
+        put_strn(b, c->args, strlen(c->args));
+    }
+    if (c->idem) {
+        put_key(b, "agentd.idempotency_key");
+        put_strn(b, c->idem, strlen(c->idem));
+    }
+    if (c->result) {
+        size_t n = strlen(c->result);
+        put_key(b, "gen_ai.tool.call.result");
+        put_strn(b, c->result, n > TRACE_RESULT_MAX ? TRACE_RESULT_MAX : n);
+    }
+}
+
+/* The fields after seq, each with its leading comma, and the closing brace; with_call: the
+ * row's part of a tool call too (the line; the stored body leaves it out). */
+static int put_fields(buf_t *b, const trace_ev_t *ev, int with_call)
+{
     put_int_field(b, "ts_ns", (int64_t)loop_wall_ns());
     put_int_field(b, "mono_ns", (int64_t)loop_mono_ns());
     put_field(b, "span_id", ev->span_id);
@@ -171,8 +187,60 @@ int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_
     if (ev->attrs) {
         put_key(b, "attrs");
         put_value(b, ev->attrs);
+        /* Inside the attrs object, as trace_line_write puts it back: before its brace. */
+        if (with_call && ev->call && !b->failed && b->s[b->len - 2] != '{') {
+            b->len--;
+            put_call(b, ev->call);
+            buf_add(b, "}", 1);
+        }
     }
     return buf_add(b, "}", 1);
+}
+
+/* {"v":1,"run_id":"...","seq":N — the head the stored body leaves to its row. */
+static void put_head(buf_t *b, const char *run_id, int64_t seq)
+{
+    buf_adds(b, "{\"v\":");
+    put_i64(b, TRACE_VERSION);
+    put_field(b, "run_id", run_id);
+    put_int_field(b, "seq", seq);
+}
+
+int trace_body_is_slim(const char *body, size_t len)
+{
+    return len >= 2 && body[0] == '{' && strncmp(body, "{\"v\":", 5) != 0;
+}
+
+int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body, size_t len,
+                     const trace_call_t *call)
+{
+    if (!trace_body_is_slim(body, len))
+        return buf_add(b, body, len);
+    put_head(b, run_id, seq);
+    buf_add(b, ",", 1);
+    /* attrs is the body's last field: the call's part goes before its closing brace. A
+     * body without attrs has nowhere to put it (its writer passes no call). */
+    if (call && len >= 4 && !memcmp(body + len - 2, "}}", 2) && body[len - 3] != '{') {
+        buf_add(b, body + 1, len - 3);
+        put_call(b, call);
+        return buf_add(b, "}}", 2);
+    }
+    return buf_add(b, body + 1, len - 1);
+}
+
+int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_t *ev)
+{
+    put_head(b, run_id, seq);
+    return put_fields(b, ev, 1);
+}
+
+int trace_body_write(buf_t *b, const trace_ev_t *ev)
+{
+    size_t at = b->len;
+    int rc = put_fields(b, ev, 0);
+    if (!rc)
+        b->s[at] = '{'; /* the first field's comma opens the object */
+    return rc;
 }
 
 char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev)

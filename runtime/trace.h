@@ -1,11 +1,16 @@
 /*
  * trace: one JSON event per transition, model call, retry, tool call and guardrail
  * decision. Events are written to SQLite (inside the transition's transaction, by the
- * caller via store_event_add) and appended to <dir>/<run-id>.jsonl by the group commit
- * (machine.c flush_cb): just before the commit for runs that already exist in the database,
- * just after it for runs created in that batch. A kill between the two leaves the file
- * ahead of or behind the database; the run is then unfinished there, and its resume
- * rewrites the file from the database (trace_rewrite_*). The database is the truth.
+ * caller via store_event_add) as a body without v, run_id and seq (the row's columns;
+ * trace_body_write), and the group commit (machine.c flush_cb, finish_batch) hands the
+ * whole line (trace_line_write) to the trace files, tracelog.h: the segment log once the
+ * commit is durable, or, with AGENTD_TRACE_FILES=runs, <dir>/<run-id>.jsonl — just before
+ * the commit for runs that already exist in the database (and whose earlier lines are
+ * written), once it is durable for runs created in that batch. A kill
+ * between the two leaves a per-run file ahead of or behind the database; the run is then
+ * unfinished there, and its resume rewrites the file from the database (trace_rewrite_*);
+ * a segment only ever lacks lines. The database is the truth; trace_db.h reads it back as
+ * whole lines.
  *
  * Event format, schema version 1 (one JSON object per line):
  *   v            1
@@ -24,8 +29,8 @@
  *   step         step number of the run (model turns so far)
  *   status       "ok" | "error" | null
  *   error        one-line message or null
- *   attrs        object; OpenTelemetry GenAI names: gen_ai.operation.name,
- *                gen_ai.provider.name, gen_ai.request.model, gen_ai.response.model,
+ *   attrs        object; OpenTelemetry GenAI names (gen_ai.operation.name is op itself,
+ *                not repeated here; the OTLP export adds it): gen_ai.provider.name, gen_ai.request.model, gen_ai.response.model,
  *                gen_ai.usage.input_tokens, gen_ai.usage.output_tokens, gen_ai.usage.cost,
  *                gen_ai.tool.name, gen_ai.tool.call.id, gen_ai.agent.name,
  *                gen_ai.conversation.id (= run id), plus agentd.* extras.
@@ -41,6 +46,17 @@
 #include <stdint.h>
 
 #define TRACE_VERSION 1
+#define TRACE_RESULT_MAX 1024 /* bytes of a tool's result its execute_tool end event shows */
+
+/* What an execute_tool event shows of its tool_calls row: the begin event the call's
+ * arguments and idempotency key, the end event its result (the first TRACE_RESULT_MAX bytes).
+ * The line carries them as its last attrs (gen_ai.tool.call.arguments,
+ * agentd.idempotency_key, gen_ai.tool.call.result); the stored body leaves them to the row,
+ * and trace_db.c joins them back. */
+typedef struct trace_call {
+    const char *args, *idem; /* begin events, else NULL */
+    const char *result;      /* end events with a result, else NULL */
+} trace_call_t;
 
 typedef struct trace_ev {
     const char *span_id;
@@ -53,13 +69,26 @@ typedef struct trace_ev {
     const char *status;      /* "ok", "error" or NULL */
     const char *error;
     json_object *attrs;      /* borrowed, may be NULL */
+    const trace_call_t *call; /* execute_tool events: the row's part (non-empty attrs) */
 } trace_ev_t;
 
 /* Append the JSON text (no newline) of ev as event seq of run_id, stamped now, to b.
  * 0, or the buffer's sticky error (ERR_NOMEM, ERR_TOOBIG). A caller that keeps b for the
  * next event allocates nothing once b has grown. */
 int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_t *ev);
-/* The same as a new string (malloc'd), NULL if memory ran out. */
+/* The event as the database stores it (the body of its events row): the same object
+ * without v, run_id and seq, which the row's columns hold, and without ev->call, which its
+ * tool_calls row holds. 0 or the buffer's sticky error. */
+int trace_body_write(buf_t *b, const trace_ev_t *ev);
+/* Append the whole event (the JSONL line, no newline) of a stored body[0..len) of run_id's
+ * event seq to b: the head put back, and call (may be NULL) as the last attrs. A body stored
+ * whole (before this layout) is copied as it is. */
+int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body, size_t len,
+                     const trace_call_t *call);
+/* Whether a stored body is one of this layout (it leaves run_id, seq and the call's row
+ * part out), not a whole event stored by an earlier version. */
+int trace_body_is_slim(const char *body, size_t len);
+/* trace_event_write as a new string (malloc'd), NULL if memory ran out. */
 char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev);
 
 /* Append line + '\n' to <dir>/<run_id>.jsonl (O_APPEND, created 0644). 0 or ERR_IO. */

@@ -5,8 +5,10 @@
 #include "loop.h"
 #include "store.h"
 #include "trace.h"
+#include "tracelog.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,29 @@ static int remove_trace(void *ud, const char *run_id, const char *agent_path)
     char path[1200];
     if (trace_file_path(g->traces, run_id, path, sizeof path) == 0 && unlink(path) == 0)
         g->files++;
+    return 0;
+}
+
+static int oldest_run(void *ud, const store_run_t *r)
+{
+    *(int64_t *)ud = r->created_ns;
+    return 1;
+}
+
+/* The segment log cannot lose single runs' lines: a segment goes when every run that may
+ * have lines in it is gone, i.e. it was last written before the oldest run left was
+ * created (tracelog_prune). */
+static int prune_segments(store_t *st, const char *traces, int *removed)
+{
+    int64_t n = 0, oldest = (int64_t)loop_wall_ns();
+    int rc = store_runs_count(st, NULL, &n);
+    if (!rc && n > 0 && n <= INT_MAX)
+        rc = store_runs_range(st, NULL, (int)(n - 1), 1, oldest_run, &oldest);
+    if (rc)
+        return rc;
+    if (tracelog_prune(traces, oldest, removed))
+        fprintf(stderr, "agentd: gc: %s: cannot read the traces folder; its segments were "
+                "kept\n", traces);
     return 0;
 }
 
@@ -109,16 +134,18 @@ int gc_cli_main(int argc, char **argv)
     if (!st)
         return code;
     g.traces = cli_traces_dir(db, traces_opt, traces, sizeof traces);
-    int deleted = 0, rc;
+    int deleted = 0, rc, segs = 0;
     rc = store_gc(st, before, (int)keep, remove_trace, &g, &deleted);
+    if (!rc)
+        rc = prune_segments(st, g.traces, &segs);
     if (!rc && vacuum)
         rc = store_vacuum(st);
     if (rc)
         fprintf(stderr, "agentd: gc: %s\n", store_errmsg(st));
     else
         printf("deleted %d run%s and %d trace file%s in %s%s\n", deleted,
-               deleted == 1 ? "" : "s", g.files, g.files == 1 ? "" : "s", g.traces,
-               vacuum ? "; database vacuumed" : "");
+               deleted == 1 ? "" : "s", g.files + segs, g.files + segs == 1 ? "" : "s",
+               g.traces, vacuum ? "; database vacuumed" : "");
     store_close(st);
     return rc ? CLI_INTERNAL : CLI_OK;
 usage:

@@ -44,7 +44,9 @@ static const command_t commands[] = {
      "                     URL selects PostgreSQL, shared by many workers (docs/scaling.md)\n"
      "  --traces DIR       trace files folder (default $AGENTD_TRACES, else beside the\n"
      "                     database: traces/ for agentd.db, NAME.traces/ for NAME.db, ./traces\n"
-     "                     for a URL)\n"
+     "                     for a URL); AGENTD_TRACE_FILES=segments (default:\n"
+     "                     segment-NNNNNN.jsonl, all runs; current.jsonl the newest), runs\n"
+     "                     (<run-id>.jsonl each) or off\n"
      "  --tools DIR        extra tools folder (tools/ beside the agent's folder is always used)\n"
      "  --max-steps N      override limits.max_steps\n"
      "  --durability full|normal  SQLite synchronous mode, PostgreSQL synchronous_commit\n"
@@ -109,7 +111,8 @@ static const command_t commands[] = {
      "Exit: 0 valid, 1 invalid, 2 the schema itself is bad or a file cannot be read.\n"},
     {"gc", gc_cli_main, "gc (--older-than DURATION | --keep N) [--vacuum] [--db PATH]",
      "Delete finished runs (done, failed, cancelled) older than DURATION (30d, 12h, 15m, 90s)\n"
-     "and/or beyond the newest N runs, with their messages, tool calls, events and trace files.\n"
+     "and/or beyond the newest N runs, with their messages, tool calls, events and trace files\n"
+     "(per-run files, and trace segments whose runs are all gone).\n"
      "Runs still going or waiting are never touched. --vacuum compacts the database after.\n"},
     {"chat", chat_cli_main, "chat AGENT.lua [--session NAME] [--user NAME] [--model M] [--db PATH]",
      "An interactive conversation: each line you type is the next turn of a session (a new\n"

@@ -25,8 +25,6 @@ typedef struct view {
     int json;          /* --json: only the final JSON object on stdout */
     int quiet;
     int streaming;     /* an answer is being streamed on the current line */
-    const char *traces_dir;
-    char traces_buf[1024];
     char db_hint[1100]; /* " --db PATH" when --db was given, for the hints we print */
     char main_id[17];  /* the run this command is about; others (reclaimed) stay quiet */
     char subs[16][17]; /* its sub-agents' runs, shown indented under the call */
@@ -238,8 +236,8 @@ static int report(view_t *v, proc_t *s)
                : !strcmp(r->reason, "store_error") ? CLI_INTERNAL
                                                    : CLI_FAILED;
     double secs = (double)((r->ended_ns ? r->ended_ns : r->updated_ns) - r->created_ns) / 1e9;
-    char trace_path[1200];
-    trace_file_path(v->traces_dir, r->id, trace_path, sizeof trace_path);
+    char trace_buf[1200];
+    const char *trace_path = machine_trace_path(s->m, r->id, trace_buf, sizeof trace_buf);
     if (v->json) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "run_id", json_object_new_string(r->id));
@@ -261,7 +259,7 @@ static int report(view_t *v, proc_t *s)
         json_object_object_add(o, "output_tokens", json_object_new_int64(r->output_tokens));
         json_object_object_add(o, "cost_usd", jx_new_num(r->cost_usd));
         json_object_object_add(o, "duration_s", jx_new_num(secs));
-        json_object_object_add(o, "trace", json_object_new_string(trace_path));
+        json_object_object_add(o, "trace", trace_path ? json_object_new_string(trace_path) : NULL);
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
@@ -281,7 +279,10 @@ static int report(view_t *v, proc_t *s)
            (long long)(r->input_tokens + r->output_tokens), r->cost_usd, secs);
     if (r->fallback[0])
         printf("fallback: %s answered because %s\n", r->answered_by, r->fallback);
-    printf("trace: %s   (agentd trace %s%s)\n", trace_path, r->id, v->db_hint);
+    if (trace_path)
+        printf("trace: %s   (agentd trace %s%s)\n", trace_path, r->id, v->db_hint);
+    else
+        printf("trace: agentd trace %s%s\n", r->id, v->db_hint);
     return code;
 }
 
@@ -417,8 +418,6 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
         }
         c->pos[c->npos++] = argv[i];
     }
-    c->view.traces_dir = cli_traces_dir(c->so.db_path, c->so.traces_dir, c->view.traces_buf,
-                                        sizeof c->view.traces_buf);
     if (c->so.db_path) { /* a URL's password is not printed: the hint names it masked */
         char shown[1024];
         db_mask(c->so.db_path, shown, sizeof shown);

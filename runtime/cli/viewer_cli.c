@@ -31,7 +31,9 @@ const char viewer_usage[] =
     "\n"
     "Without RUN on a terminal: the runs list. With RUN: the run's span tree with a timeline\n"
     "(interactive on a terminal, text otherwise). RUN may be a unique prefix of a run id,\n"
-    "or a trace file (traces/<id>.jsonl), which needs no database.\n"
+    "or a trace file of one run (traces/<id>.jsonl with AGENTD_TRACE_FILES=runs, or the run's\n"
+    "lines of a segment: grep '\"run_id\":\"ID\"' traces/segment-*.jsonl), which needs no\n"
+    "database.\n"
     "  --plain      print the tree as text even on a terminal\n"
     "  --json       print the run's raw events, one JSON object per line\n"
     "  --follow     keep printing events as they commit until the run ends\n"
@@ -198,6 +200,18 @@ static int load_file(const char *path, store_run_t *run, spantree_t **out)
                                 : "no trace events in the file");
         spantree_free(m);
         return rc && rc != ERR_INVAL ? CLI_INTERNAL : CLI_USAGE;
+    }
+    /* A segment of the trace log (tracelog.h) holds many runs: a root span with no parent
+     * is a run of its own, where a sub-agent's root hangs under its caller's tool span. */
+    int roots = 0;
+    for (int i = 0; i < m->nspans; i++)
+        roots += !m->spans[i].parent[0] && !m->spans[i].point;
+    if (roots > 1) {
+        fprintf(stderr, "agentd trace: %s holds the events of %d runs (a trace segment); show "
+                "one with agentd trace RUN, or grep '\"run_id\":\"RUN\"' %s >RUN.jsonl\n",
+                path, roots, path);
+        spantree_free(m);
+        return CLI_USAGE;
     }
     memset(run, 0, sizeof *run);
     snprintf(run->id, sizeof run->id, "%s", m->run_id);

@@ -1,13 +1,14 @@
 /*
  * stats: see stats.h. Runs are read with store_runs_since; for each, its tool calls and its
  * chat span ends (latency, attempts, cache) come from store_toolcalls_each and
- * store_events_each. Groups accumulate samples in growable arrays; percentiles are taken at
+ * trace_db_events_each. Groups accumulate samples in growable arrays; percentiles are taken at
  * the end.
  */
 #include "stats.h"
 
 #include "err.h"
 #include "jx.h"
+#include "trace_db.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -208,7 +209,7 @@ static int on_run(void *ud, const store_run_t *r)
     }
     int rc = store_toolcalls_each(a->st, r->id, on_call, a);
     if (!rc)
-        rc = store_events_each(a->st, r->id, 0, on_event, a);
+        rc = trace_db_events_each(a->st, r->id, 0, on_event, a);
     if (rc && !a->rc)
         a->rc = rc;
     return a->rc != 0;

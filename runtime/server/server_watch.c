@@ -9,6 +9,7 @@
 #include "jx.h"
 #include "loop.h"
 #include "machine.h"
+#include "trace_db.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -196,7 +197,7 @@ void srv_run_events(sctx_t *c)
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_send_reply_start(c->req, 200, "OK");
     w->last_seq = after;
-    store_events_each(s->p.st, r.id, after, replay_one, w);
+    trace_db_events_each(s->p.st, r.id, after, replay_one, w);
     int st = machine_state_parse(r.state);
     if (st >= 0 && machine_state_terminal((machine_state_t)st)) {
         sse_end(w, r.state, r.reason[0] ? r.reason : NULL);

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "err.h"
+#include "trace_db.h"
 
 #include <langinfo.h>
 #include <poll.h>
@@ -56,7 +57,7 @@ static int load_sub(void *ud, const char *run_id, const char *agent_path)
  * each from where the model last read it. */
 static int load_run_events(store_t *st, load_ctx_t *c, const char *run_id, int depth)
 {
-    int rc = store_events_each(st, run_id, spantree_last_seq_of(c->m, run_id), load_one, c);
+    int rc = trace_db_events_each(st, run_id, spantree_last_seq_of(c->m, run_id), load_one, c);
     if (rc)
         return err_set(c->errbuf, c->errlen, rc, "reading events of run %s: %s", run_id,
                        store_errmsg(st));
@@ -338,7 +339,7 @@ int viewer_follow_plain(store_t *st, const char *run_id, int json, FILE *out)
     tail_ctx_t c = {m, json, out, 0};
     int code = CLI_OK;
     for (;;) {
-        int rc = store_events_each(st, run_id, m->last_seq, tail_one, &c);
+        int rc = trace_db_events_each(st, run_id, m->last_seq, tail_one, &c);
         fflush(out);
         if (rc || c.rc) {
             if (rc)

@@ -24,7 +24,8 @@ tickets=$(sqlite3 "$DB" "SELECT count(*) FROM kv WHERE key LIKE 'ticket:%'")
 [ "$(sqlite3 "$DB" "SELECT count(*) FROM kv WHERE key LIKE 'ticket:%'")" = 1 ] && ok "one ticket" || fail "one ticket" ""
 "$AGENTD" approve "$id" "$call" --db "$DB" --tools tools >/dev/null 2>"$TMP/e"; rc=$?
 [ $rc -eq 2 ] && grep -q "not waiting" "$TMP/e" && ok "second decision refused" || fail "second decision refused" "rc=$rc $(cat "$TMP/e")"
-n=$(seq_gap_free "$TMP/tr/$id.jsonl") && ok "trace gap-free across the resume ($n)" || fail "trace gap-free" "$n"
+trace_lines "$TMP/tr" "$id" >"$TMP/lines.jsonl"
+n=$(seq_gap_free "$TMP/lines.jsonl") && ok "trace gap-free across the resume ($n)" || fail "trace gap-free" "$n"
 
 out=$("$AGENTD" run $AG "$Q" --db "$DB" --traces "$TMP/tr" --tools tools 2>&1)
 id2=$(echo "$out" | sed -n 's/^run \([0-9a-f]\{16\}\) waiting.*/\1/p')

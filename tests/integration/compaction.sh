@@ -77,6 +77,9 @@ start_fake --script "$TMP/script.json" --latency-ms 700 || fail "fakellm starts"
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
 NOTE=$(sed -n 2p "$TMP/in30")
 killed=
+# One file per run here: a kill leaves the killed run's file ahead of or behind the database,
+# and its resume must rewrite it (the segment log is append-only; tracelog.h).
+export AGENTD_TRACE_FILES=runs
 for t in 1 2 3 4 5 6; do
     "$AGENTD" run tests/fixtures/agents/session_summary.lua --model openai:any --session fake \
         --db "$DB" --traces "$TR" --tools tools --quiet "$NOTE (turn $t)" >/dev/null 2>&1 &
@@ -104,9 +107,12 @@ if [ -n "$killed" ]; then
     [ "$(q "SELECT count(*) FROM summaries WHERE scope='fake'")" -gt "$before" ] \
         && ok "the resumed run made its summary" || fail "summary after resume" ""
     n=$(seq_gap_free "$TR/$killed.jsonl") && ok "trace gap-free across the kill ($n events)" || fail "trace gaps" "$n"
+    "$AGENTD" trace "$killed" --json --db "$DB" | cmp -s - "$TR/$killed.jsonl" &&
+        ok "the rewritten file equals the database's events" || fail "rewritten file" "$killed"
 else
     fail "kill in compacting" "no turn entered compacting"
 fi
+unset AGENTD_TRACE_FILES
 stop_fake
 # A summary call that gives no summary (the fake model answers a request with no assistant
 # message yet, as a summary request is, with a tool call): that step trims, the turn ends done.

@@ -30,7 +30,7 @@ done_runs=$(sqlite3 "$DB" "SELECT count(*) FROM runs r JOIN run_labels l ON l.ru
 [ "$labelled" = "$n" ] && [ "$done_runs" = "$n" ] && ok "each case is an ordinary run labelled with the eval id ($n)" ||
     fail "labels" "labelled=$labelled done=$done_runs n=$n"
 run1=$(python3 -c "import json; print(json.load(open('$TMP/base.json'))['variants'][0]['cases'][0]['attempts'][0]['run_id'])")
-grep -q "\"agentd.label.eval\":\"$id\"" "$TR/$run1.jsonl" && ok "its trace carries the eval id" || fail "trace label" "$(head -1 "$TR/$run1.jsonl")"
+trace_lines "$TR" "$run1" | grep -q "\"agentd.label.eval\":\"$id\"" && ok "its trace carries the eval id" || fail "trace label" "$(trace_lines "$TR" "$run1" | head -1)"
 python3 - "$TMP/junit.xml" "$n" <<'PY' && ok "JUnit XML: one testcase per case, no failures" || fail "junit" "$(head -5 "$TMP/junit.xml")"
 import sys, xml.etree.ElementTree as ET
 s = ET.parse(sys.argv[1]).getroot().find("testsuite")

@@ -36,6 +36,12 @@ stop_fake() {
     FAKE_PID=
 }
 
+# The lines of run $2 in the trace segments of folder $1 (AGENTD_TRACE_FILES=segments, the
+# default), in the order they were written.
+trace_lines() { cat "$1"/segment-*.jsonl 2>/dev/null | grep "\"run_id\":\"$2\""; }
+# How many runs have lines in the segments of folder $1.
+trace_runs() { cat "$1"/segment-*.jsonl 2>/dev/null | grep -o '"run_id":"[0-9a-f]*"' | sort -u | wc -l; }
+
 # Gap-free seq 1..N in a trace file: prints N, fails otherwise.
 seq_gap_free() {
     python3 - "$1" <<'PY'

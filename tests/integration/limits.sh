@@ -4,6 +4,7 @@
 . tests/integration/lib.sh
 DB="$TMP/g.db"
 AG=tests/fixtures/guard/agents/guard.lua
+export AGENTD_TRACE_FILES=runs # gc below deletes each run's own trace file
 run_with() { # SCRIPT -> starts the fake with that script
     stop_fake
     start_fake --script "tests/fixtures/guard/$1" || { fail "fake provider" "no port"; finish; exit 1; }

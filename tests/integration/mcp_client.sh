@@ -30,7 +30,7 @@ call_field() {
 }
 # tool_span RUN NAME: the execute_tool end event of that tool, as one JSON line
 tool_span() {
-    grep '"op":"execute_tool"' "$TMP/tr/$1.jsonl" | grep '"phase":"end"' | grep "\"execute_tool $2\""
+    trace_lines "$TMP/tr" "$1" | grep '"op":"execute_tool"' | grep '"phase":"end"' | grep "\"execute_tool $2\""
 }
 
 # ---- 1. the example agent with server-filesystem: list a directory, read a file ---------
@@ -50,7 +50,7 @@ run fs agents/files.lua '[
     fail "files agent: fs_read_text_file" "$(call_field "$RUN" fs_read_text_file "state||' '||coalesce(result,error)")"
 tool_span "$RUN" fs_read_text_file | grep -q '"status":"ok"' &&
     ok "files agent: each MCP call is an execute_tool span" ||
-    fail "files agent: execute_tool span" "$(grep execute_tool "$TMP/tr/$RUN.jsonl" | head -3)"
+    fail "files agent: execute_tool span" "$(trace_lines "$TMP/tr" "$RUN" | grep execute_tool | head -3)"
 out=$("$AGENTD" mcp tools agents/files.lua 2>&1)
 echo "$out" | grep -q '^fs_read_text_file  *mcp:fs' && ! echo "$out" | grep -q fs_write_file &&
     ok "mcp tools: lists the filtered tools with their server" || fail "mcp tools" "$out"

@@ -37,10 +37,10 @@ done_n=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='done' AND answer 
 [ "$done_n" -ge $((N - 1)) ] && ok "answers from the provider despite faults ($done_n/$N)" \
     || fail "answers from the provider" "$done_n/$N: $states"
 faults=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats")
-retries=$(cat "$TMP"/tr/*.jsonl | grep -c '"op":"retry"')
+retries=$(cat "$TMP"/tr/segment-*.jsonl | grep -c '"op":"retry"')
 [ "$retries" -gt 0 ] && ok "retries in the trace ($retries; server saw $faults)" || fail "retries in the trace" "$faults"
 # Each kind of fault the server injected shows up as its retry class in the traces.
-cat "$TMP"/tr/*.jsonl | grep '"op":"retry"' >"$TMP/retries.jsonl"
+cat "$TMP"/tr/segment-*.jsonl | grep '"op":"retry"' >"$TMP/retries.jsonl"
 for pair in 429:rate_limited 500:server 503:server stall:timeout malformed:malformed \
     reset:transport truncated:transport; do
     f=${pair%%:*} cls=${pair#*:}
@@ -71,8 +71,8 @@ LUA
 id=$(sqlite3 "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
 seen=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats" | sed -n 's/.*"unauthorized":\([0-9]*\).*/\1/p')
 [ "$seen" = 1 ] && ok "401 not retried (one request)" || fail "401 not retried" "unauthorized=$seen"
-grep '"op":"retry"' "$TMP/tr/$id.jsonl" | grep -q '"error.type":"auth".*invalid API key\|invalid API key.*"error.type":"auth"' \
-    && ok "auth error with the provider's message in the trace" || fail "auth error traced" "$(grep retry "$TMP/tr/$id.jsonl" | head -c 500)"
+trace_lines "$TMP/tr" "$id" | grep '"op":"retry"' | grep -q '"error.type":"auth".*invalid API key\|invalid API key.*"error.type":"auth"' \
+    && ok "auth error with the provider's message in the trace" || fail "auth error traced" "$(trace_lines "$TMP/tr" "$id" | grep retry | head -c 500)"
 row=$(sqlite3 "$DB" "SELECT state || ' ' || reason || ' ' || error FROM runs WHERE id='$id'")
 case "$row" in "failed not_retryable openai:any: HTTP 401: invalid API key"*) ok "run fails: $row" ;;
 *) fail "run fails not_retryable with the message" "$row" ;; esac

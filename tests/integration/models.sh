@@ -42,7 +42,7 @@ assert "transport error" in r["fallback"], r' "$id" && ok "runs --json: answered
     fail "runs --json fallback" "$id"
 "$AGENTD" trace "$id" --db "$DB" --plain | grep -q "chat offline (fallback from openai:llama3)" &&
     ok "viewer span label names the model that answered" || fail "span label" "$("$AGENTD" trace "$id" --db "$DB" --plain | head -5)"
-grep -q '"agentd.fallback.reason"' "$TMP/tr/$id.jsonl" && ok "trace event carries the fallback reason" ||
+trace_lines "$TMP/tr" "$id" | grep -q '"agentd.fallback.reason"' && ok "trace event carries the fallback reason" ||
     fail "fallback attr" "$id"
 
 # The agent file's own model without a key: one line, the agent's fallback answers.

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Several processes, one database: 4 `agentd batch` processes share one DB and all their
-# runs complete, with no "database is locked" failure.
+# runs complete, with no "database is locked" failure; they append to one trace segment log,
+# and every event is in it once, whole, as the database has it.
 . tests/integration/lib.sh
 start_fake --script tests/fixtures/bench/script_s1.json || { fail "fake provider" "no port"; finish; exit 1; }
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=k
@@ -18,4 +19,8 @@ n=$(sqlite3 "$TMP/m.db" "SELECT count(*) FROM runs WHERE state='done'")
 if grep -qi "locked\|busy" "$TMP"/err*; then fail "no database is locked" "$(grep -i "locked\|busy" "$TMP"/err* | head -3)"; else ok "no database is locked"; fi
 gaps=$(sqlite3 "$TMP/m.db" "SELECT count(*) FROM (SELECT run_id, count(*) c, max(seq) m FROM events GROUP BY run_id) WHERE c <> m")
 [ "$gaps" = 0 ] && ok "all traces gap-free" || fail "traces gap-free" "$gaps"
+chk=$(python3 scripts/segments-check.py "$TMP/tr" "$TMP/m.db" 2>&1)
+set -- $chk
+[ "$1" = 0 ] && [ "$2" = "$3" ] && [ "$(ls "$TMP/tr" | grep -c '^segment-')" = 1 ] &&
+    ok "4 writers, one segment: every event once, whole ($2)" || fail "shared segment" "$chk"
 finish

@@ -69,7 +69,7 @@ sqlite3 "$TMP/s.db" .dump >"$TMP/s.dump"
 grep -q '"key_\[REDACTED\]"' "$TMP/s.dump" && grep -q 'tool_calls' "$TMP/s.dump" \
     && ok "the result reached the database, its keys redacted" || fail "redacted keys stored" "$(grep -m2 key_ "$TMP/s.dump")"
 [ -e "$TMP/s.db-wal" ] || : >"$TMP/s.db-wal" # checkpointed at close: nothing left there
-for f in "$TMP/s.dump" "$TMP/s.db" "$TMP/s.db-wal" "$TMP/str/$sid.jsonl" "$TMP/s.trace.json" \
+for f in "$TMP/s.dump" "$TMP/s.db" "$TMP/s.db-wal" "$TMP/str/current.jsonl" "$TMP/s.trace.json" \
     "$TMP/s.otlp.json" "$TMP/s.runs.json" "$TMP/s.out" "$TMP/s.err" "$TMP/wire.jsonl"; do
     [ -e "$f" ] || { fail "channel $(basename "$f") exists" ""; continue; }
     if grep -aq "$SECRET" "$f"; then fail "no secret in $(basename "$f")" "$(grep -ao ".\{40\}$SECRET.\{20\}" "$f" | head -3)"
@@ -206,7 +206,7 @@ echo "$calls" | sed -n 5p | grep -q 'json.decode: invalid JSON at byte 2: invali
 [ $rc -eq 1 ] && grep -q "malformed JSON in stream event 1: invalid JSON at byte [0-9]*: invalid UTF-8 in a string" "$TMP/x.out" \
     && ok "a model reply that is not UTF-8 is a malformed reply (retried, then the run fails saying why)" || fail "model reply not UTF-8" "rc=$rc $(tail -5 "$TMP/x.out")"
 "$AGENTD" trace "$did" --json --db "$CL/d.db" >"$CL/t.json" 2>&1
-python3 - "$CL/t.json" "$CL/tr/$did.jsonl" "$CL/d.db" <<'PY' >"$TMP/check.out" 2>&1 && ok "trace --json, the trace file and the database hold only UTF-8 JSON" || fail "UTF-8 everywhere" "$(cat "$TMP/check.out")"
+python3 - "$CL/t.json" "$CL/tr/current.jsonl" "$CL/d.db" <<'PY' >"$TMP/check.out" 2>&1 && ok "trace --json, the trace file and the database hold only UTF-8 JSON" || fail "UTF-8 everywhere" "$(cat "$TMP/check.out")"
 import json, sqlite3, sys
 for f in sys.argv[1:3]:
     for line in open(f, "rb").read().decode("utf-8").splitlines():

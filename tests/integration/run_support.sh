@@ -1,7 +1,8 @@
 #!/bin/sh
 # `agentd run` end to end with the offline model: the flagship agent answers, the run is
-# listed as done, its trace file is gap-free and identical to the events in SQLite, and bad
-# input gets one clear line and a non-zero exit.
+# listed as done, its lines in the trace segment log are gap-free and identical to the
+# events in SQLite (whose bodies leave run_id and seq to their columns), and bad input gets
+# one clear line and a non-zero exit.
 . tests/integration/lib.sh
 DB="$TMP/a.db"
 TR="$TMP/traces"
@@ -18,12 +19,27 @@ id=$(echo "$out" | sed -n 's/^run \([0-9a-f]\{16\}\) done.*/\1/p')
 state=$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$id'")
 [ "$state" = done ] && ok "run row is done" || fail "run row is done" "state=$state"
 
-n=$(seq_gap_free "$TR/$id.jsonl") && ok "trace seq 1..$n gap-free" || fail "trace gap-free" "$n"
+trace_lines "$TR" "$id" >"$TMP/seg.jsonl"
+n=$(seq_gap_free "$TMP/seg.jsonl") && ok "trace seq 1..$n gap-free in the segment log" || fail "trace gap-free" "$n"
+[ "$(readlink "$TR/current.jsonl")" = segment-000001.jsonl ] && ok "current.jsonl names the segment" ||
+    fail "current.jsonl" "$(ls -l "$TR")"
 dbn=$(sqlite3 "$DB" "SELECT count(*) FROM events WHERE run_id='$id'")
 [ "$dbn" = "$n" ] && ok "same events in SQLite ($dbn)" || fail "same events in SQLite" "db=$dbn file=$n"
-sqlite3 "$DB" "SELECT body FROM events WHERE run_id='$id' ORDER BY seq" >"$TMP/db.jsonl"
-cmp -s "$TMP/db.jsonl" "$TR/$id.jsonl" && ok "file and database events identical" \
-    || fail "file and database events identical" "$(diff "$TMP/db.jsonl" "$TR/$id.jsonl" | head -5)"
+"$AGENTD" trace "$id" --json --db "$DB" >"$TMP/db.jsonl"
+cmp -s "$TMP/db.jsonl" "$TMP/seg.jsonl" && ok "segment lines and database events identical" \
+    || fail "segment lines and database events identical" "$(diff "$TMP/db.jsonl" "$TMP/seg.jsonl" | head -5)"
+if sqlite3 "$DB" "SELECT body FROM events WHERE run_id='$id'" | grep -q '"run_id"\|"seq"'; then
+    fail "stored bodies leave run_id and seq to their columns" "$(sqlite3 "$DB" "SELECT body FROM events LIMIT 1")"
+else ok "stored bodies leave run_id and seq to their columns"; fi
+# Tool arguments and results live in tool_calls; the lines show them, joined back by call id.
+if sqlite3 "$DB" "SELECT body FROM events WHERE run_id='$id'" | grep -q 'gen_ai.tool.call.arguments\|gen_ai.tool.call.result'; then
+    fail "stored bodies refer to the tool_calls row" "$(sqlite3 "$DB" "SELECT body FROM events WHERE body LIKE '%execute_tool%' LIMIT 1")"
+else ok "stored bodies refer to the tool_calls row"; fi
+args=$(sqlite3 "$DB" "SELECT args FROM tool_calls WHERE run_id='$id' AND name='lookup_order'" | sed 's/"/\\"/g')
+grep '"op":"execute_tool","name":"execute_tool lookup_order"' "$TMP/seg.jsonl" | grep '"phase":"begin"' |
+    grep -qF "\"gen_ai.tool.call.arguments\":\"$args\"" &&
+    grep '"execute_tool lookup_order"' "$TMP/seg.jsonl" | grep '"phase":"end"' | grep -q '"gen_ai.tool.call.result":"{' &&
+    ok "the lines carry the call's arguments and result" || fail "arguments in lines" "$args $(grep lookup_order "$TMP/seg.jsonl" | head -2)"
 trans=$(sqlite3 "$DB" "SELECT group_concat(from_state || '>' || to_state, ' ') FROM (SELECT * FROM transitions WHERE run_id='$id' ORDER BY seq)")
 case "$trans" in
 created\>planning\ planning\>acting\ acting\>observing\ observing\>planning*planning\>done)

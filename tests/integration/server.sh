@@ -330,7 +330,8 @@ done
 [ "$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE id IN ('$D1','$D2') AND state='done'")" = 2 ] && grep -q "resumed 2 unfinished runs" "$TMP/srv5.log" \
     && ok "the next serve resumes them to done" || fail "resume" "$(cat "$TMP/srv5.log"; sqlite3 "$DB" "SELECT id,state FROM runs WHERE id IN ('$D1','$D2')")"
 for id in $D1 $D2; do
-    n=$(seq_gap_free "$TMP/tr/$id.jsonl") || fail "trace gap-free across the restart" "$id $n"
+    trace_lines "$TMP/tr" "$id" >"$TMP/lines.jsonl"
+    n=$(seq_gap_free "$TMP/lines.jsonl") || fail "trace gap-free across the restart" "$id $n"
 done
 ok "traces gap-free across the restart"
 stop_serve

@@ -7,6 +7,7 @@
 . tests/integration/lib.sh
 DB="$TMP/s.db"
 TR="$TMP/tr"
+export AGENTD_TRACE_FILES=runs # sessions rm deletes each run's own trace file
 start_fake --latency-ms 0 || { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=x
 R="--db $DB --traces $TR --model openai:any"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The viewer on real runs: the support agent (offline model) run by `agentd run`, once to
 # the end and once stopped by its step limit; `agentd runs`, `agentd trace` (plain, JSON),
-# the trace file and the database agree, and the OTLP export carries the run as one trace.
+# the run's lines in the trace segment log and the database agree, and the OTLP export carries the run as one trace.
 set -u
 : "${AGENTD:?}" "${BUILD:?}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -35,7 +35,8 @@ check "runs lists both" sh -c "[ -n '$DONE' ] && [ -n '$FAILED' ]"
 check "tree: root, states, chat and both tools" sh -c "grep -q '^invoke_agent support' $TMP/tree.txt && grep -q 'plan planning' $TMP/tree.txt && grep -q '└─ chat offline' $TMP/tree.txt && grep -q 'execute_tool lookup_order .* ok ' $TMP/tree.txt && grep -q 'execute_tool search_kb .* ok ' $TMP/tree.txt"
 check "tree: no errors in a done run" grep -q "state done .* errors 0" "$TMP/tree.txt"
 "$AGENTD" trace "$DONE" --json >"$TMP/events.jsonl"
-check "trace --json equals the trace file" cmp -s "$TMP/events.jsonl" "$TMP/traces/$DONE.jsonl"
+cat "$TMP"/traces/segment-*.jsonl | grep "\"run_id\":\"$DONE\"" >"$TMP/done.jsonl"
+check "trace --json equals the run's lines in the segment log" cmp -s "$TMP/events.jsonl" "$TMP/done.jsonl"
 check "events gap-free from seq 1" sh -c "grep -o '\"seq\":[0-9]*' $TMP/events.jsonl | cut -d: -f2 | awk 'NR != \$1 { bad = 1 } END { exit bad || NR < 5 }'"
 
 "$AGENTD" trace "$FAILED" >"$TMP/failed.txt" 2>&1
@@ -46,7 +47,7 @@ check "export: trace id is the run id twice" grep -q "\"traceId\":\"$DONE$DONE\"
 check "export: chat spans are CLIENT" sh -c "grep -o '\"name\":\"chat offline\",\"kind\":3' $TMP/otlp.json | grep -q ."
 check "export: tool spans" sh -c "grep -q '\"name\":\"execute_tool lookup_order\"' $TMP/otlp.json && grep -q '\"name\":\"execute_tool search_kb\"' $TMP/otlp.json"
 check "export: failed root has ERROR and error.type max_steps" sh -c "sed -n 2p $TMP/otlp.json | grep -q '\"key\":\"error.type\",\"value\":{\"stringValue\":\"max_steps\"}' && sed -n 2p $TMP/otlp.json | grep -q '\"status\":{\"code\":2'"
-"$AGENTD" trace export "$TMP/traces/$DONE.jsonl" --otlp >"$TMP/otlp-file.json"
+"$AGENTD" trace export "$TMP/done.jsonl" --otlp >"$TMP/otlp-file.json"
 check "export from the trace file equals export from the database" sh -c "sed -n 1p $TMP/otlp.json | cmp -s - $TMP/otlp-file.json"
 check "export: no API key or secret in the file" sh -c "! grep -qiE 'sk-[a-z0-9]{8}|Bearer [A-Za-z0-9]' $TMP/otlp.json"
 

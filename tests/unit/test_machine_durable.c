@@ -96,7 +96,9 @@ static void test_second_connection_sees_each_state(void)
     model_client_t *mc = model_client_new(lp, h, st, &mo, err, sizeof err);
     agent_t *a = agent_load("agents/support.lua", err, sizeof err);
     CHECK(a != NULL && mc != NULL);
-    machine_opts_t o = {.traces_dir = "/tmp", .model = "offline"};
+    char dir[] = "/tmp/agentd-durable-traces.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    machine_opts_t o = {.traces_dir = dir, .model = "offline"};
     o.obs.ud = &seen;
     o.obs.on_event = on_event;
     machine_t *m = machine_new(lp, st, tl, mc, &o);
@@ -122,9 +124,25 @@ static void test_second_connection_sees_each_state(void)
     store_close(st);
     http_free(h);
     loop_free(lp);
-    char p[160];
-    snprintf(p, sizeof p, "/tmp/%s.jsonl", id);
+    /* The segment log holds every committed event of the run, in seq order, and the
+     * current.jsonl link names it. */
+    char p[160], line[8192], want[64];
+    snprintf(p, sizeof p, "%s/current.jsonl", dir);
+    FILE *f = fopen(p, "r");
+    CHECK(f != NULL);
+    int64_t n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        snprintf(want, sizeof want, "\"run_id\":\"%s\",\"seq\":%lld,", id, (long long)n + 1);
+        CHECK(strstr(line, want) != NULL);
+        n++;
+    }
+    if (f)
+        fclose(f);
+    CHECK(n == seen.last_seq);
     unlink(p);
+    snprintf(p, sizeof p, "%s/segment-000001.jsonl", dir);
+    CHECK_EQ_INT(unlink(p), 0);
+    CHECK_EQ_INT(rmdir(dir), 0);
     testdb_remove(db);
 }
 
