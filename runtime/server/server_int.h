@@ -168,6 +168,8 @@ struct srv {
     uint64_t last_tick_ns; /* the loop's heartbeat, for /readyz */
     loop_timer_t *takeover; /* the scan for runs a stopped worker left (server.c) */
     uint64_t taken_over;    /* runs this process took over from another, for /metrics */
+    struct sbatch_input *bq, **bq_tail; /* inputs of batches taken over, to start */
+    int bq_pumping;                     /* inside srv_batch_pump */
     json_object *stats;    /* the last `agentd stats` figures /metrics served, or NULL */
     uint64_t stats_at_ns;  /* when they were computed (loop_mono_ns) */
 };
@@ -250,6 +252,14 @@ void swatch_follow(swatch_t *w);
 void srv_chat(sctx_t *c);
 void srv_chat_end(swatch_t *w, const store_run_t *rec);
 void srv_chat_text(swatch_t *w, const char *text, size_t len);
+
+/* server_batch.c: batches a dead process left. scan claims them and queues the inputs that
+ * have no run; pump starts queued inputs while fewer than half of --max-runs are in
+ * flight (called again as runs end); free drops the queue (at exit). */
+typedef struct sbatch_input sbatch_input_t;
+void srv_batch_scan(srv_t *s);
+void srv_batch_pump(srv_t *s);
+void srv_batch_free(srv_t *s);
 
 /* server_metrics.c */
 smetrics_t *smetrics_new(void);

@@ -306,6 +306,7 @@ void swatch_on_end(void *ud, const store_run_t *rec)
             srv_chat_end(w, rec);
         }
     }
+    srv_batch_pump(s); /* a slot is free: the next input of a batch taken over */
 }
 
 void swatch_end_all(srv_t *s)
