@@ -115,7 +115,7 @@ typedef struct sctx {
     const char *query; /* the raw query string or NULL */
 } sctx_t;
 
-enum { SW_WAIT, SW_SSE, SW_CHAT, SW_CHAT_STREAM };
+enum { SW_WAIT, SW_SSE, SW_CHAT, SW_CHAT_STREAM, SW_COMMIT };
 /* How often a live worker scans the database for runs whose driver died or whose lease ran
  * out (server.c), and how often a request held for a run another worker drives reads that
  * run's new events and state from the database (server_watch.c): the delays of a takeover
@@ -132,6 +132,7 @@ typedef struct swatch {
     sctx_t c;
     sconn_t *conn;
     int64_t last_seq;               /* SSE: the last event id sent */
+    int status;                     /* SW_COMMIT: the reply's status */
     buf_t text;                     /* chat stream: the text sent so far */
     char model[96];                 /* chat: the model name to echo */
     int64_t created;                /* chat: unix seconds */
@@ -242,6 +243,11 @@ void swatch_on_end(void *ud, const store_run_t *rec);
 void swatch_end_all(srv_t *s);
 /* SSE: send one event; 0 or the stream is gone. */
 void swatch_sse_send(swatch_t *w, const char *event, int64_t id, const char *data);
+/* Answer c with run_id as stored, with status, once what this iteration staged has
+ * committed (the group commit runs first: it was queued before): a client is never told of
+ * a run, decision or cancel that a kill before the commit would lose. A run whose commit
+ * failed is a 500. */
+void swatch_reply_committed(sctx_t *c, int status, const char *run_id);
 /* Keep w fed while its run is driven by another process (or by none yet): every
  * SRV_FOLLOW_MS, when this process's machine does not drive the run, the events after
  * w->last_seq and the run's state are read from the database. The observer feeds w while

@@ -54,6 +54,8 @@ swatch_t *swatch_new(sctx_t *c, int kind, const char *run_id)
     k->watches = w;
     if (kind == SW_SSE || kind == SW_CHAT_STREAM)
         s->nstreams++;
+    if (kind == SW_COMMIT) /* answered within the loop iteration: a plain reply */
+        return w;
     /* A held request reads nothing more: the idle timeout (--timeout, which cuts
      * slow-loris clients) must not end it; evhttp applies the connection's timeout to its
      * reads and writes alike, so the connection gets a day and closes after this reply. */
@@ -208,6 +210,67 @@ void srv_run_events(sctx_t *c)
     store_run_clear(&r);
 }
 
+/* ---- replies after the commit ------------------------------------------------------- */
+
+/* Answer a SW_COMMIT request with its run as stored (w is freed first). */
+static void commit_reply(swatch_t *w)
+{
+    srv_t *s = w->s;
+    sctx_t c = w->c;
+    int status = w->status;
+    char id[17];
+    snprintf(id, sizeof id, "%s", w->run_id);
+    swatch_free(w);
+    store_run_t r;
+    int rc = store_run_get(s->p.st, id, &r);
+    if (rc) {
+        srv_reply_error(&c, 500, "internal", "run %s was not recorded: %s", id,
+                        rc == ERR_NOTFOUND ? "the database commit failed" : store_errmsg(s->p.st));
+        return;
+    }
+    json_object *o = srv_run_json(s, &r);
+    store_run_clear(&r);
+    if (o)
+        srv_reply_json(&c, status, o);
+    else
+        srv_reply_error(&c, 500, "internal", "out of memory");
+}
+
+typedef struct commit_due {
+    srv_t *s;
+    char run_id[17];
+} commit_due_t;
+
+static void committed(void *arg)
+{
+    commit_due_t *d = arg;
+    for (swatch_t *w = *bucket(d->s, d->run_id), *n; w; w = n) {
+        n = w->hnext;
+        if (w->kind == SW_COMMIT && !strcmp(w->run_id, d->run_id))
+            commit_reply(w);
+    }
+    free(d);
+}
+
+void swatch_reply_committed(sctx_t *c, int status, const char *run_id)
+{
+    commit_due_t *d = malloc(sizeof *d);
+    swatch_t *w = d ? swatch_new(c, SW_COMMIT, run_id) : NULL;
+    if (w) {
+        w->status = status;
+        d->s = c->s;
+        snprintf(d->run_id, sizeof d->run_id, "%s", run_id);
+        if (loop_defer(c->s->p.lp, committed, d) == 0)
+            return;
+    }
+    free(d);
+    if (w) { /* out of memory: answer now, as stored so far */
+        commit_reply(w);
+        return;
+    }
+    srv_reply_error(c, 503, "unavailable", "out of memory");
+}
+
 /* ---- runs driven elsewhere --------------------------------------------------------- */
 
 /* Answer a wait=true request with the run as it stopped (w is freed first). */
@@ -293,7 +356,9 @@ void swatch_on_end(void *ud, const store_run_t *rec)
         n = w->hnext;
         if (strcmp(w->run_id, rec->id) != 0)
             continue;
-        if (w->kind == SW_SSE) {
+        if (w->kind == SW_COMMIT) {
+            continue; /* answered by committed() */
+        } else if (w->kind == SW_SSE) {
             if (terminal)
                 sse_end(w, rec->state, rec->reason[0] ? rec->reason : NULL);
         } else if (w->kind == SW_WAIT) {
@@ -313,7 +378,9 @@ void swatch_end_all(srv_t *s)
 {
     while (s->watches) {
         swatch_t *w = s->watches;
-        if (w->kind == SW_SSE) {
+        if (w->kind == SW_COMMIT) {
+            commit_reply(w);
+        } else if (w->kind == SW_SSE) {
             sse_end(w, NULL, "shutdown");
         } else if (w->kind == SW_WAIT) {
             sctx_t c = w->c;
