@@ -7,8 +7,8 @@
 #include "jx.h"
 
 #include "err.h"
+#include "syncer.h"
 #include "trace.h"
-#include "jx.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -131,6 +131,19 @@ static const char *state_op(machine_state_t s)
 
 /* ---- machine object ---------------------------------------------------------------- */
 
+/* A committed batch whose effects wait for its commit to be durable. */
+typedef struct mbatch {
+    uint64_t seq;
+    mline_t *lines;
+    machine_run_t **runs; /* runs with units in it (each holds a reference) */
+    size_t nruns;
+    machine_run_t *entered; /* runs whose state's run hook waits for it */
+    struct mbatch *next;
+} mbatch_t;
+
+static void on_durable(void *ud, uint64_t upto, int err);
+static void finish_batch(machine_t *m, mbatch_t *b, int rc, const char *why);
+
 machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
                        const machine_opts_t *o)
 {
@@ -155,6 +168,14 @@ machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
     m->lines_tail = &m->lines;
     m->entered_tail = &m->entered;
     m->lease_ns = machine_lease_ns();
+    m->pending_tail = &m->pending;
+    /* Durability full: commits are made durable by the syncer's thread, and each batch's
+     * effects wait for it; without a syncer each commit waits for its fsync in line (also
+     * what AGENTD_SYNC_INLINE=1 asks for, to measure the difference: docs/performance.md). */
+    int fd;
+    const char *inl = getenv("AGENTD_SYNC_INLINE");
+    if ((!inl || strcmp(inl, "1") != 0) && store_sync_fd(st, &fd) == 0 && fd >= 0)
+        m->sy = syncer_new(lp, on_durable, m);
     return m;
 }
 
@@ -162,6 +183,16 @@ void machine_free(machine_t *m)
 {
     if (!m)
         return;
+    /* Batches still waiting for the disk: syncer_free makes them durable, so the runs
+     * stopped below report durable states; their hooks are dropped (nothing starts now). */
+    syncer_free(m->sy);
+    m->sy = NULL;
+    while (m->pending) {
+        mbatch_t *b = m->pending;
+        m->pending = b->next;
+        finish_batch(m, b, ERR_CANCELLED, NULL);
+        free(b);
+    }
     while (m->runs)
         mrun_release(m->runs);
     loop_timer_cancel(m->heartbeat);
@@ -396,7 +427,7 @@ static int open_batch(machine_t *m)
 {
     if (m->batch_open)
         return 0;
-    int rc = store_tx_begin(m->st);
+    int rc = m->sy ? store_tx_begin_deferred(m->st) : store_tx_begin(m->st);
     if (rc)
         return rc;
     if (loop_defer(m->lp, flush_cb, m)) {
@@ -404,6 +435,7 @@ static int open_batch(machine_t *m)
         return ERR_NOMEM;
     }
     m->batch_open = 1;
+    m->batch_seq++;
     return 0;
 }
 
@@ -466,7 +498,10 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     memcpy(l->json, buf_str(&m->evbuf), m->evbuf.len + 1);
     snprintf(l->run_id, sizeof l->run_id, "%.16s", r->rec.id);
     l->r = r;
-    l->late = r->fresh;
+    /* A line waits while the run's creation, or an earlier line of it, is not durable: the
+     * file never holds a run that does not exist, and its lines stay in order. */
+    l->late = r->fresh || r->late_lines > 0;
+    r->late_lines += l->late;
     mrun_ref(r);
     l->next = NULL;
     *m->lines_tail = l;
@@ -499,6 +534,7 @@ int mstage_end(machine_run_t *r, int rc)
         m->lines_tail = r->lines_mark;
         while (l) {
             mline_t *n = l->next;
+            l->r->late_lines -= l->late;
             mrun_unref(l->r);
             free(l);
             l = n;
@@ -533,51 +569,55 @@ static void append_line(machine_t *m, mline_t *l)
     }
 }
 
-static void flush_cb(void *arg)
+/* Run the hooks of the early states entered in this batch (machine_int.h): they only decide
+ * and fire the next event, which joins the batch; a run may pass through several early
+ * states before it reaches one whose hook must wait for the commit. */
+static void run_early(machine_t *m)
 {
-    machine_t *m = arg;
-    if (!m->batch_open)
-        return;
-    m->batch_open = 0;
-    mline_t *lines = m->lines;
-    machine_run_t *entered = m->entered;
-    m->lines = NULL;
-    m->lines_tail = &m->lines;
-    m->entered = NULL;
-    m->entered_tail = &m->entered;
-    /* Trace files are appended before the commit: a kill between the two leaves a line the
-     * database lacks, and that run is then unfinished in the database, so its resume
-     * rewrites the file from the database. The other order could lose the last lines of a
-     * run that is finished and never resumed. */
-    for (mline_t *l = lines; l; l = l->next)
-        if (!l->late)
-            append_line(m, l);
-    int rc = store_tx_commit(m->st);
-    /* A run created in this batch gets its file only once it exists in the database, so a
-     * kill before the commit leaves no trace file of a run that never was. A kill between
-     * this commit and the append leaves the file short, and the run unfinished, so resume
-     * rewrites it. */
-    for (mline_t *l = lines; l; l = l->next) {
-        if (l->late && !rc)
-            append_line(m, l);
-        l->r->fresh = 0;
+    machine_run_t *keep = NULL, **keep_tail = &keep;
+    while (m->entered) {
+        machine_run_t *r = m->entered;
+        m->entered = r->enter_next;
+        if (!m->entered)
+            m->entered_tail = &m->entered;
+        r->enter_next = NULL;
+        if (r->dead || !mact_enter[r->state].early || !mact_enter[r->state].early(r)) {
+            *keep_tail = r;
+            keep_tail = &r->enter_next;
+            continue;
+        }
+        r->enter_due = 0;
+        mact_enter[r->state].run(r); /* may queue r again, for its next state */
+        mrun_unref(r);
     }
-    char msg[600];
-    if (rc)
-        snprintf(msg, sizeof msg, "database commit failed: %s", store_why(m->st, rc));
-    size_t nb = m->nbatch;
-    machine_run_t **brs = m->batch_runs;
-    m->batch_runs = NULL;
-    m->nbatch = m->batch_cap = 0;
-    for (size_t i = 0; i < nb; i++) {
-        assert(brs[i]->in_batch);
-        brs[i]->in_batch = 0;
-        if (rc)
-            mrun_abort(brs[i], msg);
-        mrun_unref(brs[i]);
+    m->entered = keep;
+    m->entered_tail = keep ? keep_tail : &m->entered;
+}
+
+/* The second half of a batch, once its commit is durable (rc 0) or failed: the lines of
+ * runs created in it go to their files, the observer hears its events, and each run entered
+ * in it runs its state's hook, unless a later batch entered it again (that batch runs it).
+ * why == NULL with rc: the machine is being freed, only the lines and references go. */
+static void finish_batch(machine_t *m, mbatch_t *b, int rc, const char *why)
+{
+    /* A kill between the commit and this append leaves the file short and the run
+     * unfinished, so resume rewrites it. */
+    for (mline_t *l = b->lines; l; l = l->next) {
+        if (l->late) {
+            if (!rc || !why)
+                append_line(m, l);
+            l->r->late_lines--;
+        }
+        if (!rc)
+            l->r->fresh = 0;
     }
-    free(brs);
-    for (mline_t *l = lines, *n; l; l = n) {
+    for (size_t i = 0; i < b->nruns; i++) {
+        if (rc && why)
+            mrun_abort(b->runs[i], why);
+        mrun_unref(b->runs[i]);
+    }
+    free(b->runs);
+    for (mline_t *l = b->lines, *n; l; l = n) {
         n = l->next;
         if (!rc && m->o.obs.on_event) {
             json_object *ev = jx_parse(l->json);
@@ -590,15 +630,98 @@ static void flush_cb(void *arg)
     }
     /* The state each run is in now: a run that entered two states in this batch (a deadline
      * right after its last tool result) runs the second state's hook only. */
-    for (machine_run_t *r = entered, *n; r; r = n) {
-        assert(r->enter_due);
+    for (machine_run_t *r = b->entered, *n; r; r = n) {
         n = r->enter_next;
         r->enter_next = NULL;
-        r->enter_due = 0;
-        if (!r->dead && !rc)
+        if (!r->dead && !rc && r->enter_seq == b->seq)
             mact_enter[r->state].run(r);
         mrun_unref(r);
     }
+}
+
+/* The syncer made every batch up to `upto` durable (or failed): finish them, in order. */
+static void on_durable(void *ud, uint64_t upto, int err)
+{
+    machine_t *m = ud;
+    if (!err && upto > m->durable_seq)
+        m->durable_seq = upto;
+    while (m->pending && m->pending->seq <= upto) {
+        mbatch_t *b = m->pending;
+        m->pending = b->next;
+        if (!m->pending)
+            m->pending_tail = &m->pending;
+        finish_batch(m, b, err, "database commit failed: the commit could not be made durable "
+                                "(fdatasync failed)");
+        free(b);
+    }
+}
+
+static void flush_cb(void *arg)
+{
+    machine_t *m = arg;
+    if (!m->batch_open)
+        return;
+    run_early(m);
+    m->batch_open = 0;
+    mbatch_t b = {
+        .seq = m->batch_seq,
+        .lines = m->lines,
+        .runs = m->batch_runs,
+        .nruns = m->nbatch,
+        .entered = m->entered,
+    };
+    m->lines = NULL;
+    m->lines_tail = &m->lines;
+    m->entered = NULL;
+    m->entered_tail = &m->entered;
+    m->batch_runs = NULL;
+    m->nbatch = m->batch_cap = 0;
+    /* The next batch may open before this one is durable: its units and entries are its own. */
+    for (size_t i = 0; i < b.nruns; i++) {
+        assert(b.runs[i]->in_batch);
+        b.runs[i]->in_batch = 0;
+    }
+    for (machine_run_t *r = b.entered; r; r = r->enter_next) {
+        assert(r->enter_due);
+        r->enter_due = 0;
+    }
+    /* Trace files are appended before the commit: a kill between the two leaves a line the
+     * database lacks, and that run is then unfinished in the database, so its resume
+     * rewrites the file from the database. The other order could lose the last lines of a
+     * run that is finished and never resumed. */
+    for (mline_t *l = b.lines; l; l = l->next)
+        if (!l->late)
+            append_line(m, l);
+    int rc = store_tx_commit(m->st);
+    char msg[600];
+    if (rc)
+        snprintf(msg, sizeof msg, "database commit failed: %s", store_why(m->st, rc));
+    int fd = -1;
+    if (!rc && m->sy && store_sync_fd(m->st, &fd) != 0) {
+        rc = ERR_IO;
+        snprintf(msg, sizeof msg, "database commit failed: cannot open %s-wal to make the "
+                 "commit durable", store_path(m->st));
+    }
+    if (!rc && m->sy) {
+        mbatch_t *p = malloc(sizeof *p);
+        if (p) { /* its effects start when the syncer reports it durable (on_durable) */
+            *p = b;
+            p->next = NULL;
+            *m->pending_tail = p;
+            m->pending_tail = &p->next;
+            syncer_request(m->sy, fd, b.seq);
+            return;
+        }
+        if (fdatasync(fd) != 0) { /* no memory to queue it: durable in line */
+            rc = ERR_IO;
+            snprintf(msg, sizeof msg, "database commit failed: the commit could not be made "
+                     "durable (fdatasync failed)");
+        }
+    }
+    /* In line: durable when the commit returned (and every batch before it with it). */
+    if (!rc && b.seq > m->durable_seq)
+        m->durable_seq = b.seq;
+    finish_batch(m, &b, rc, msg);
 }
 
 /* ---- transitions ------------------------------------------------------------------- */
@@ -612,6 +735,7 @@ int menter(machine_run_t *r, int rc)
     rc = mstage_end(r, rc);
     if (rc)
         return rc;
+    r->enter_seq = m->batch_seq;
     if (!r->enter_due) {
         r->enter_due = 1;
         mrun_ref(r);

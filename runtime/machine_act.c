@@ -797,6 +797,7 @@ static int write_observations(machine_run_t *r, void *arg)
 {
     (void)arg;
     int rc = 0;
+    r->results_seq = r->m->batch_seq; /* the model may read them once this batch is durable */
     for (size_t i = 0; !rc && i < r->ncalls; i++) {
         tcall_t *c = &r->calls[i];
         json_object *msg = json_object_new_object();
@@ -880,16 +881,29 @@ static void created_run(machine_run_t *r)
     mguard_start(r); /* the on_input guardrail, then start */
 }
 
+static int always(const machine_run_t *r)
+{
+    (void)r;
+    return 1;
+}
+
+/* The model call may start before its batch is durable (a kill repeats it, as any call in
+ * flight), but the model must read tool results only once they are durable. */
+static int results_durable(const machine_run_t *r)
+{
+    return r->results_seq <= r->m->durable_seq;
+}
+
 const mstate_enter_t mact_enter[MS__COUNT] = {
-    [MS_CREATED] = {NULL, created_run},
-    [MS_PLANNING] = {plan_stage, plan_run},
-    [MS_ACTING] = {stage_tools, start_staged},
-    [MS_OBSERVING] = {NULL, observe_run},
-    [MS_WAITING] = {NULL, wait_run},
-    [MS_DONE] = {NULL, mrun_release},
-    [MS_FAILED] = {NULL, mrun_release},
-    [MS_CANCELLED] = {NULL, mrun_release},
-    [MS_COMPACTING] = {mcompact_stage, mcompact_run},
+    [MS_CREATED] = {NULL, created_run, always},
+    [MS_PLANNING] = {plan_stage, plan_run, results_durable},
+    [MS_ACTING] = {stage_tools, start_staged, NULL},
+    [MS_OBSERVING] = {NULL, observe_run, always},
+    [MS_WAITING] = {NULL, wait_run, NULL},
+    [MS_DONE] = {NULL, mrun_release, NULL},
+    [MS_FAILED] = {NULL, mrun_release, NULL},
+    [MS_CANCELLED] = {NULL, mrun_release, NULL},
+    [MS_COMPACTING] = {mcompact_stage, mcompact_run, NULL},
 };
 
 void mrun_cancel_inflight(machine_run_t *r)

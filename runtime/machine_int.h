@@ -31,7 +31,8 @@ typedef struct mcall {
 
 typedef struct mline {
     struct machine_run *r; /* holds a reference until written */
-    int late;              /* the run is created in this batch: append after the commit */
+    int late;              /* append once the batch is durable: the run's creation (or an
+                              earlier late line of it) is not durable yet */
     char run_id[17];
     struct mline *next;
     char json[];           /* the event, in the same allocation */
@@ -53,7 +54,9 @@ struct machine_run {
     char *models_buf;
     loop_timer_t *deadline;
     uint64_t chat_t0;
-    int fresh;               /* created in the open batch (its trace file waits for commit) */
+    int fresh;               /* its creation is not durable yet (its trace file waits) */
+    int late_lines;          /* its late lines not yet appended (later lines wait too) */
+    uint64_t results_seq;    /* the batch that last staged tool results into its messages */
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
     char session[128];       /* conversation this run is a turn of, "" when none */
     char user[128];          /* the user it runs for (run_users), "" when none */
@@ -86,6 +89,7 @@ struct machine_run {
     char compact_span[17];   /* the summary call's chat span */
     size_t compact_cover;    /* the summary being made covers [1, compact_cover) */
     int enter_due;           /* on m->entered: its state's run hook runs after the commit */
+    uint64_t enter_seq;      /* the batch of its latest entry: only that batch runs the hook */
     struct machine_run *enter_next;
     int refs;
     loop_reap_t reap;        /* frees the struct after the last reference is dropped */
@@ -108,6 +112,10 @@ struct machine {
     machine_run_t *runs;
     size_t active;
     int batch_open;
+    uint64_t batch_seq;     /* the open (or last) batch, counting from 1 */
+    uint64_t durable_seq;   /* every batch up to this one is durable */
+    struct syncer *sy;      /* makes commits durable off the loop (durability full), or NULL */
+    struct mbatch *pending, **pending_tail; /* committed, waiting to be durable, in order */
     int warned_traces;
     buf_t evbuf;            /* scratch for event JSON, reused from event to event */
     mline_t *lines, **lines_tail;
@@ -133,10 +141,16 @@ typedef int (*mwriter_fn)(machine_run_t *r, void *arg);
 /* What entering a state does, in two halves around the commit of the unit that records the
  * state. `stage` (may be NULL) writes the state's first rows and events inside that unit: the
  * chat intent on entering planning, the tool guardrails and intents on entering acting.
- * `run` starts the state's effects or fires its next event once the unit is durable. */
+ * `run` starts the state's effects or fires its next event once the unit is durable, unless
+ * `early` (may be NULL) says r may run it now, before the commit: a hook that starts nothing
+ * outside the database (created, observing: it decides and fires the next event, which then
+ * shares the commit), or only what is safe to repeat on what is already durable (planning:
+ * a model call whose conversation holds no tool result that is not durable yet).
+ * docs/durability.md, "Commits per step". */
 typedef struct mstate_enter {
     int (*stage)(machine_run_t *r);
     void (*run)(machine_run_t *r);
+    int (*early)(const machine_run_t *r);
 } mstate_enter_t;
 
 /* machine_act.c: one row per state, indexed by machine_state_t. */

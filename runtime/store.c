@@ -305,6 +305,16 @@ int store_tx_begin(store_t *st)
     return db_begin(st->db);
 }
 
+int store_tx_begin_deferred(store_t *st)
+{
+    return db_begin_deferred(st->db);
+}
+
+int store_sync_fd(store_t *st, int *fd)
+{
+    return db_sync_fd(st->db, fd);
+}
+
 int store_tx_commit(store_t *st)
 {
     int rc = db_commit(st->db);

@@ -107,6 +107,15 @@ void store_global_shutdown(void);
 
 int store_tx_begin(store_t *st);   /* BEGIN IMMEDIATE */
 int store_tx_commit(store_t *st);
+/* A transaction whose COMMIT does not wait for the disk (the machine's group commit, with
+ * its fsync on a thread, docs/durability.md "The disk off the loop"): under durability full
+ * on SQLite its commit is durable once fdatasync(store_sync_fd) has returned after it;
+ * otherwise it is store_tx_begin. Every other transaction stays durable when its commit
+ * returns (db_begin_deferred). */
+int store_tx_begin_deferred(store_t *st) AGENTD_WUR;
+/* The file whose fdatasync makes every commit so far durable, open until store_close; -1
+ * when a commit needs nothing more. ERR_IO when it cannot be opened (db_sync_fd). */
+int store_sync_fd(store_t *st, int *fd);
 void store_tx_rollback(store_t *st);
 /* Nested atomic unit inside an open transaction (SAVEPOINT): lets several transitions share
  * one commit (group commit) while each stays all-or-nothing. */

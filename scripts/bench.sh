@@ -5,7 +5,8 @@
 # durable SQLite (synchronous=FULL) per transition.
 #   S1  runs one after another, zero latency      -> agentd CPU ms per step
 #   S2  1,000 concurrent runs, model 50 ms, tools 20 ms -> CPU ms per step, steps/s,
-#       RSS per concurrent run
+#       RSS per concurrent run, median run latency against the latency-bound ideal (the
+#       model and tool latencies of one run added up); S2_RUNS=100 for issue 17's proof
 #   S3  one turn with 8 parallel tools of 100 ms  -> step (acting) time
 #   DB  bytes in the database per 4-step run
 # usage: scripts/bench.sh [--postgres] [REPS]   (needs ./agentd and build/release/fakellm:
@@ -33,7 +34,8 @@ fi
 # newdb NAME: a fresh database for a scenario: a file, or with --postgres a new database
 newdb() {
     if [ -n "$PG" ]; then
-        psql -qAtX "$PGURL" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+        PGOPTIONS='-c client_min_messages=warning' psql -qAtX "$PGURL" \
+            -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
         echo "${PGURL%/postgres}/$1"
     else
         rm -f "$W/$1".db*
@@ -78,7 +80,7 @@ print("%.4g (%.4g..%.4g)" % (statistics.median(v), v[0], v[-1]))'
 field() { python3 -c "import json,sys; print(json.loads(open('$1').read().splitlines()[-1])['$2'])"; }
 
 echo "agentd benchmark — $(nproc) cores, $(uname -r), $REPS repetitions${PG:+, on PostgreSQL $(psql -qAtX "$PGURL" -c 'SHOW server_version')}"
-: >"$W/s1"; : >"$W/s1o"; : >"$W/s2"; : >"$W/s2c"; : >"$W/s2r"; : >"$W/s3"; : >"$W/db"; : >"$W/dbp"
+: >"$W/s1"; : >"$W/s1o"; : >"$W/s2"; : >"$W/s2c"; : >"$W/s2r"; : >"$W/s2l"; : >"$W/s3"; : >"$W/db"; : >"$W/dbp"
 : >"$W/s1p"; : >"$W/s2p"
 r=0
 while [ $r -lt "$REPS" ]; do
@@ -111,6 +113,9 @@ while [ $r -lt "$REPS" ]; do
     field "$W/s2.json" steps_per_s >>"$W/s2"
     python3 -c "import json; d=json.loads(open('$W/s2.json').read().splitlines()[-1]); print(d['cpu_s']*1000/d['steps'])" >>"$W/s2c"
     python3 -c "import json; d=json.loads(open('$W/s2.json').read().splitlines()[-1]); print(d['peak_rss_kb']/$S2_RUNS)" >>"$W/s2r"
+    python3 -c "
+import json, statistics
+print(statistics.median(json.loads(l)['latency_ms'] for l in open('$W/s2.json') if '\"latency_ms\"' in l))" >>"$W/s2l"
     [ -n "$PG" ] && continue
     # S3
     fake script_s3.json 0
@@ -125,6 +130,13 @@ echo "    wall per step (incl. fsync):     $(stats <"$W/s1o") ms   [target <= 1.
 echo "S2  CPU per step, $S2_RUNS concurrent:     $(stats <"$W/s2c") ms   [target <= 0.15 ms]"
 echo "    throughput:                      $(stats <"$W/s2") steps/s"
 echo "    peak RSS per concurrent run:     $(stats <"$W/s2r") KB   [target <= 30 KB]"
+# The latency-bound ideal: every model turn of the script waits 50 ms, every tool round its
+# slowest tool; nothing else.
+IDEAL=$(python3 -c "
+import json
+t = json.load(open('$ROOT/tests/fixtures/bench/script_s2.json'))
+print(sum(50 + max([c['arguments'].get('ms', 0) for c in x.get('tool_calls', [])] or [0]) for x in t))")
+echo "    run latency (median):            $(stats <"$W/s2l") ms   [ideal $IDEAL ms; target <= $((IDEAL * 11 / 10)) ms]"
 if [ -n "$PG" ]; then
     echo "    PostgreSQL server CPU per step:  $(stats <"$W/s2p") ms"
     exit 0

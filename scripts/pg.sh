@@ -6,6 +6,7 @@
 #                             postgres://agentd:PASSWORD@127.0.0.1:PORT/postgres
 #   scripts/pg.sh url DIR     print the URL of the cluster running in DIR
 #   scripts/pg.sh restart DIR restart the server (same port): tests of reconnection
+#   scripts/pg.sh down DIR    stop the server, keeping DIR (an outage); up DIR starts it again
 #   scripts/pg.sh stop DIR    stop the server and remove DIR
 #
 # The server runs as an unprivileged user (initdb refuses root): the caller, or when root the
@@ -94,11 +95,12 @@ url() {
     echo "postgres://agentd:$(cat "$dir/password")@127.0.0.1:$(cat "$dir/port")/postgres"
 }
 
-restart() {
-    dir=$(cd "$1" && pwd)
+# restart|start|stop the server of DIR on its port
+ctl() {
+    dir=$(cd "$2" && pwd)
     port=$(cat "$dir/port")
     as_owner "$(bindir)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -m fast \
-        -o "-p $port" restart >/dev/null
+        -o "-p $port" "$1" >/dev/null
 }
 
 stop() {
@@ -110,11 +112,13 @@ stop() {
     rm -rf "$dir"
 }
 
-[ $# -eq 2 ] || die "usage: scripts/pg.sh start|url|restart|stop DIR"
+[ $# -eq 2 ] || die "usage: scripts/pg.sh start|url|restart|down|up|stop DIR"
 case $1 in
 start) start "$2" ;;
 url) url "$2" ;;
-restart) restart "$2" ;;
+restart) ctl restart "$2" ;;
+down) ctl stop "$2" ;;
+up) ctl start "$2" ;;
 stop) stop "$2" ;;
-*) die "unknown command $1 (start, url, restart, stop)" ;;
+*) die "unknown command $1 (start, url, restart, down, up, stop)" ;;
 esac

@@ -115,6 +115,17 @@ int db_in_tx(db_t *db)
     return db->ops->in_tx(db);
 }
 
+int db_begin_deferred(db_t *db)
+{
+    return db->ops->begin_deferred ? db->ops->begin_deferred(db) : db->ops->begin(db);
+}
+
+int db_sync_fd(db_t *db, int *fd)
+{
+    *fd = -1;
+    return db->ops->sync_fd ? db->ops->sync_fd(db, fd) : 0;
+}
+
 db_stmt_t *db_prepare(db_t *db, const char *sql, int *rc)
 {
     return db->ops->prepare(db, sql, rc);

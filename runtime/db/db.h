@@ -81,6 +81,17 @@ int db_savepoint(db_t *db) AGENTD_WUR;
 int db_release(db_t *db) AGENTD_WUR;
 void db_rollback_to(db_t *db);
 int db_in_tx(db_t *db);
+/* A transaction whose commit does not wait for the disk, for a caller that makes it durable
+ * off its thread (the machine's group commit, docs/durability.md "The disk off the loop"):
+ * on a durable SQLite connection its commit is durable once fdatasync(db_sync_fd) has
+ * returned after it; other engines and non-durable connections: db_begin. Every other
+ * transaction on the connection stays durable when its commit returns. */
+int db_begin_deferred(db_t *db) AGENTD_WUR;
+/* The file whose fdatasync makes every commit so far durable (SQLite's WAL, its folder
+ * synced once), owned by the connection; *fd = -1 when commits need nothing more (not
+ * durable, or an engine whose commit is durable when it returns). ERR_IO when it cannot be
+ * opened. The fd may be synced from any thread. */
+int db_sync_fd(db_t *db, int *fd);
 
 /* The statement for sql (prepared on first use, then cached by its text), or NULL with
  * db_errmsg set (*rc gets the ERR_*, may be NULL). Borrowed: valid until db_close. */

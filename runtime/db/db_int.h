@@ -11,7 +11,8 @@
  *
  * db.c does nothing but pick the table and forward: each public call is one indirect call,
  * so the store pays no more than a function call per bind/step/column over the engine's own
- * API. Every entry is required (none may be NULL) except global_shutdown.
+ * API. Every entry is required (none may be NULL) except global_shutdown, begin_deferred and
+ * sync_fd (an engine whose commit is durable when it returns).
  *
  * What each entry must do is what db.h says of the public function of the same name; the
  * points below are what db.h leaves to the driver.
@@ -88,6 +89,8 @@ typedef struct db_ops {
     int (*release)(db_t *db);
     void (*rollback_to)(db_t *db);
     int (*in_tx)(db_t *db);
+    int (*begin_deferred)(db_t *db);   /* may be NULL: begin */
+    int (*sync_fd)(db_t *db, int *fd); /* may be NULL: *fd = -1 */
     db_stmt_t *(*prepare)(db_t *db, const char *sql, int *rc);
     int (*bind_text)(db_stmt_t *s, int i, const char *text);
     int (*bind_int64)(db_stmt_t *s, int i, int64_t v);

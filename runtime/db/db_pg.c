@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The queue is drained once this many results wait (db_pg_int.h: pgi_pace). */
 enum { PG_QUEUE_MAX = 1024 };
@@ -96,8 +97,10 @@ static int out_of_step(pg_db_t *pg)
         return pgi_lost(pg);
     pg->broken = 1;
     pg->qhead = pg->qn = 0;
-    return pgi_fail(pg, ERR_IO, "%s: the connection's results are out of step; it will be "
-                                "reopened", pg->base.target);
+    return pgi_fail(pg, ERR_IO,
+                    "%s: the connection's results are out of step; it will be "
+                    "reopened",
+                    pg->base.target);
 }
 
 static void quiet(void *ud, const char *msg)
@@ -137,17 +140,38 @@ static int setup(pg_db_t *pg, char *err, size_t errlen)
     return 0;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* PQreset blocks its caller (the loop) until the server answers or connect_timeout passes: a
+ * server that stays away is tried again only after a pause that doubles from 250 ms to 8 s,
+ * and every call in between fails at once with the last attempt's message. */
 static int reconnect(pg_db_t *pg)
 {
     char line[256];
+    int64_t now = mono_ms();
+    if (now < pg->retry_at_ms)
+        return pgi_fail(pg, ERR_IO, "%s", pg->msg);
     PQreset(pg->conn);
-    if (PQstatus(pg->conn) != CONNECTION_OK)
-        return pgi_fail(pg, ERR_IO, "%s: cannot reconnect: %s", pg->base.target,
-                        first_line(PQerrorMessage(pg->conn), line, sizeof line));
+    int rc = 0;
     char err[512];
-    if (setup(pg, err, sizeof err))
-        return pgi_fail(pg, ERR_IO, "%s", err);
-    return 0;
+    if (PQstatus(pg->conn) != CONNECTION_OK)
+        rc = pgi_fail(pg, ERR_IO, "%s: cannot reconnect: %s", pg->base.target,
+                      first_line(PQerrorMessage(pg->conn), line, sizeof line));
+    else if (setup(pg, err, sizeof err))
+        rc = pgi_fail(pg, ERR_IO, "%s", err);
+    if (rc) {
+        pg->broken = 1;
+        pg->retry_ms = pg->retry_ms ? (pg->retry_ms < 8000 ? pg->retry_ms * 2 : 8000) : 250;
+        pg->retry_at_ms = mono_ms() + pg->retry_ms;
+    } else {
+        pg->retry_ms = pg->retry_at_ms = 0;
+    }
+    return rc;
 }
 
 int pgi_ready(pg_db_t *pg)
@@ -299,8 +323,12 @@ static db_t *pg_open(const char *target, const db_open_opt_t *opt, char *err, si
     db_mask(target, pg->base.target, sizeof pg->base.target);
     pg->opt = *opt;
     /* Later keywords override earlier ones: the URL (dbname, expanded) has the last word. */
-    const char *const keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
-                                "keepalives_count", "fallback_application_name", "dbname",
+    const char *const keys[] = {"connect_timeout",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "fallback_application_name",
+                                "dbname",
                                 NULL};
     const char *const vals[] = {"10", "30", "10", "3", "agentd", target, NULL};
     pg->conn = PQconnectdbParams(keys, vals, 1);
@@ -365,7 +393,8 @@ static int pg_exec(db_t *db, const char *sql)
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY)
         pg->failed = 0;
     else if (!r)
-        rc = PQstatus(pg->conn) != CONNECTION_OK ? pgi_lost(pg) : pgi_fail(pg, ERR_NOMEM, "out of memory");
+        rc = PQstatus(pg->conn) != CONNECTION_OK ? pgi_lost(pg)
+                                                 : pgi_fail(pg, ERR_NOMEM, "out of memory");
     else
         rc = result_fail(pg, r);
     PQclear(r);
@@ -396,13 +425,38 @@ static int pg_begin(db_t *db)
 }
 
 /* End the transaction on the server without asking how it went (its failure is known). */
+/* The failure a rollback cleans up after stays the connection's (db_failed, db_errmsg), so
+ * the caller can still say why; unless the rollback itself found the connection lost. */
+typedef struct pg_failure {
+    int failed;
+    char msg[sizeof((pg_db_t *)0)->msg];
+} pg_failure_t;
+
+static void failure_save(const pg_db_t *pg, pg_failure_t *f)
+{
+    f->failed = pg->failed;
+    if (f->failed)
+        memcpy(f->msg, pg->msg, sizeof f->msg);
+}
+
+static void failure_restore(pg_db_t *pg, const pg_failure_t *f)
+{
+    if (f->failed && !pg->failed && !pg->broken) {
+        memcpy(pg->msg, f->msg, sizeof pg->msg);
+        pg->failed = 1;
+    }
+}
+
 static void abandon(pg_db_t *pg)
 {
+    pg_failure_t f;
+    failure_save(pg, &f);
     if (!pg->broken && pgi_send(pg, "ROLLBACK") == 0)
         (void)pgi_wait(pg);
     pg->in_tx = 0;
     pg->sp = 0;
     pg->fail_rc = 0;
+    failure_restore(pg, &f);
 }
 
 static int pg_commit(db_t *db)
@@ -418,12 +472,7 @@ static int pg_commit(db_t *db)
         pg->sp = 0;
         return 0;
     }
-    /* the failure's message stays: the rollback's own outcome is of no interest */
-    char msg[sizeof pg->msg];
-    memcpy(msg, pg->msg, sizeof msg);
-    abandon(pg);
-    memcpy(pg->msg, msg, sizeof msg);
-    pg->failed = 1;
+    abandon(pg); /* the failure's message stays */
     return rc;
 }
 
@@ -469,9 +518,12 @@ static void pg_rollback_to(db_t *db)
     /* Learn how the savepoint's queued writes went: a failure among them is undone with it
      * (the server skipped this ROLLBACK TO had it been queued behind the failure); one from
      * before the savepoint is not. */
+    pg_failure_t f;
+    failure_save(pg, &f);
     int rc;
     if (!pg->fail_rc && pg->qn > 0 && (rc = pgi_wait(pg)) != 0)
         pgi_poison(pg, rc);
+    failure_restore(pg, &f);
     if (pg->fail_rc && pg->fail_sp == pg->sp)
         pg->fail_rc = 0;
     if (!pg->fail_rc && (pgi_send(pg, "ROLLBACK TO SAVEPOINT agentd_sp") ||
@@ -509,8 +561,9 @@ static int pg_version_get(db_t *db, int *version)
     if (pg->in_tx)
         rc = query_int(pg, "SELECT 0 FROM pg_advisory_xact_lock(4147420001)", &v);
     if (!rc)
-        rc = query_int(pg, "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = "
-                           "'agentd_schema' AND schemaname = ANY (current_schemas(false))",
+        rc = query_int(pg,
+                       "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = "
+                       "'agentd_schema' AND schemaname = ANY (current_schemas(false))",
                        &have);
     if (!rc && have)
         rc = query_int(pg, "SELECT version FROM agentd_schema", &v);
@@ -523,8 +576,9 @@ static int pg_version_set(db_t *db, int version)
 {
     pg_db_t *pg = (pg_db_t *)db;
     char sql[160];
-    snprintf(sql, sizeof sql, "INSERT INTO agentd_schema (one, version) VALUES (1, %d) "
-                              "ON CONFLICT (one) DO UPDATE SET version = excluded.version",
+    snprintf(sql, sizeof sql,
+             "INSERT INTO agentd_schema (one, version) VALUES (1, %d) "
+             "ON CONFLICT (one) DO UPDATE SET version = excluded.version",
              version);
     int rc = pgi_ready(pg);
     if (!rc)

@@ -8,7 +8,8 @@
  * costs one round trip, at its commit. Statements are prepared lazily on the connection they
  * run on (gen: the connection's generation, bumped by each reconnect), with the parameter
  * types of their binds (text, int8, float8; db_bind_text of NULL is a text NULL; a
- * db_bind_null keeps the type of its position's last value), and prepared again under a new name when the binds' types change.
+ * db_bind_null keeps the type of its position's last value), and prepared again under a new name
+ * when the binds' types change.
  *
  * Failure inside a transaction: the server aborts the whole transaction at its first error
  * and skips the rest of the pipeline up to the sync point. A statement run by db_step that
@@ -40,22 +41,23 @@ typedef struct pg_db {
     db_t base;
     PGconn *conn;
     db_open_opt_t opt;
-    unsigned gen;      /* bumped by each (re)connect: statements of an older one re-prepare */
-    unsigned names;    /* statement names s1, s2, ... */
+    unsigned gen;   /* bumped by each (re)connect: statements of an older one re-prepare */
+    unsigned names; /* statement names s1, s2, ... */
     int in_tx;
-    unsigned sp;       /* the open savepoint's number (0: none); each savepoint a new one */
+    unsigned sp; /* the open savepoint's number (0: none); each savepoint a new one */
     unsigned sp_next;
-    int fail_rc;       /* the failure that poisons the open transaction (0: none) */
-    unsigned fail_sp;  /* the savepoint open when that failure happened */
-    int broken;        /* the connection was lost; reconnect outside a transaction */
-    int failed;        /* db_failed: the last call failed in the engine */
-    pg_q_t *q;         /* results expected, oldest first */
+    int fail_rc;      /* the failure that poisons the open transaction (0: none) */
+    unsigned fail_sp; /* the savepoint open when that failure happened */
+    int broken;       /* the connection was lost; reconnect outside a transaction */
+    int64_t retry_ms, retry_at_ms; /* after a failed reconnect: the pause, the next try */
+    int failed;       /* db_failed: the last call failed in the engine */
+    pg_q_t *q;        /* results expected, oldest first */
     size_t qhead, qn, qcap;
-    int err_target;    /* set by the drain: the first failure was the PGQ_TARGET's */
-    unsigned err_sp;   /* and the savepoint open when it was sent */
-    pg_stmt_t **tab;   /* the statement cache: a hash table on the SQL text */
+    int err_target;  /* set by the drain: the first failure was the PGQ_TARGET's */
+    unsigned err_sp; /* and the savepoint open when it was sent */
+    pg_stmt_t **tab; /* the statement cache: a hash table on the SQL text */
     size_t tabcap, tabn;
-    char msg[512];     /* db_errmsg: one line, the password masked */
+    char msg[512];       /* db_errmsg: one line, the password masked */
     unsigned long waits; /* round trips to the server (sync points), for the tests */
 } pg_db_t;
 
@@ -75,7 +77,7 @@ struct pg_stmt {
     const char **vals; /* bound values (NULL: SQL NULL), pointing into bufs */
     char **bufs;       /* one growable buffer per parameter, owned */
     size_t *caps;
-    PGresult *res;   /* the result being read */
+    PGresult *res; /* the result being read */
     int row, nrows;
     int executed;
     int64_t changes;

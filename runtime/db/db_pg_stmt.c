@@ -211,9 +211,9 @@ enum { PG_INT8 = 20, PG_TEXT = 25, PG_FLOAT8 = 701 };
 static int bind_copy(pg_stmt_t *s, int i, const char *v, size_t len, Oid type)
 {
     if (i < 1 || i > s->nparams)
-        return s->bind_rc = pgi_fail(s->pg, ERR_INVAL,
-                                     "parameter %d out of range (the statement has %d)", i,
-                                     s->nparams);
+        return s->bind_rc =
+                   pgi_fail(s->pg, ERR_INVAL, "parameter %d out of range (the statement has %d)", i,
+                            s->nparams);
     i--;
     if (s->caps[i] < len + 1) {
         size_t cap = len + 1 < 32 ? 32 : len + 1;
@@ -265,9 +265,9 @@ int pgs_bind_null(db_stmt_t *b, int i)
 {
     pg_stmt_t *s = (pg_stmt_t *)b;
     if (i < 1 || i > s->nparams)
-        return s->bind_rc = pgi_fail(s->pg, ERR_INVAL,
-                                     "parameter %d out of range (the statement has %d)", i,
-                                     s->nparams);
+        return s->bind_rc =
+                   pgi_fail(s->pg, ERR_INVAL, "parameter %d out of range (the statement has %d)", i,
+                            s->nparams);
     s->vals[i - 1] = NULL;
     s->types[i - 1] = 0;
     return 0;

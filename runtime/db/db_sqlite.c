@@ -10,10 +10,12 @@
 
 #include "err.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { SQ_BUCKETS = 128 };
@@ -37,6 +39,9 @@ typedef struct sq_db {
     sqlite3 *db;
     sq_stmt_t *bucket[SQ_BUCKETS];
     sq_stmt_t *tx[TX__COUNT];
+    int durable; /* opened with synchronous=FULL */
+    int relaxed; /* synchronous=NORMAL for a deferred transaction (sq_begin_deferred) */
+    int wal_fd;  /* the WAL file, for sq_sync_fd; -1 until asked for */
 } sq_db_t;
 
 #define DB(x) ((sq_db_t *)(x))
@@ -95,6 +100,8 @@ static void sq_close(db_t *db)
     sq_db_t *d = DB(db);
     drop_statements(d);
     sqlite3_close(d->db);
+    if (d->wal_fd >= 0)
+        close(d->wal_fd);
     free(d);
 }
 
@@ -172,6 +179,8 @@ static db_t *sq_open(const char *target, const db_open_opt_t *o, char *err, size
         return NULL;
     }
     d->base.ops = &db_sqlite_ops;
+    d->wal_fd = -1;
+    d->durable = o->durable && !o->readonly;
     snprintf(d->base.target, sizeof d->base.target, "%s", target);
     int rc = o->readonly ? open_readonly(d, o, err, errlen) : open_writer(d, o, err, errlen);
     if (rc) {
@@ -257,14 +266,77 @@ static int control(db_t *db, int which)
     return src == SQLITE_DONE ? 0 : db_sqlite_rc(src);
 }
 
+/* The safety level can change only outside a transaction. A level a failed commit left
+ * relaxed is restored before the next transaction. */
+static int set_relaxed(sq_db_t *d, int relaxed)
+{
+    if (d->relaxed == relaxed || !d->durable)
+        return 0;
+    int rc = sq_exec(&d->base, relaxed ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
+    if (!rc)
+        d->relaxed = relaxed;
+    return rc;
+}
+
 static int sq_begin(db_t *db)
 {
-    return control(db, TX_BEGIN);
+    int rc = set_relaxed(DB(db), 0);
+    return rc ? rc : control(db, TX_BEGIN);
+}
+
+static int sq_begin_deferred(db_t *db)
+{
+    int rc = set_relaxed(DB(db), 1);
+    return rc ? rc : control(db, TX_BEGIN);
 }
 
 static int sq_commit(db_t *db)
 {
-    return control(db, TX_COMMIT);
+    int rc = control(db, TX_COMMIT);
+    /* On success, later writes (autocommits too) are durable when they return again; after a
+     * failure the caller reads the commit's error first. */
+    if (!rc)
+        (void)set_relaxed(DB(db), 0);
+    return rc;
+}
+
+/* SQLite deletes the WAL only when the last connection closes; a file unlinked while we hold
+ * it is reopened. SQLite syncs the folder of a new WAL in its first durable commit, which a
+ * deferred commit never is, so the name is made durable here, once. */
+static int sq_sync_fd(db_t *db, int *fd)
+{
+    sq_db_t *d = DB(db);
+    *fd = -1;
+    if (!d->durable)
+        return 0;
+    struct stat sb;
+    if (d->wal_fd >= 0 && (fstat(d->wal_fd, &sb) != 0 || sb.st_nlink == 0)) {
+        close(d->wal_fd);
+        d->wal_fd = -1;
+    }
+    if (d->wal_fd < 0) {
+        char wal[1100], dir[1100];
+        snprintf(wal, sizeof wal, "%s-wal", d->base.target);
+        snprintf(dir, sizeof dir, "%s", d->base.target);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *(slash == dir ? slash + 1 : slash) = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
+        int w = open(wal, O_RDONLY | O_CLOEXEC);
+        int f = w >= 0 ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        int bad = f < 0 || fsync(f) != 0;
+        if (f >= 0)
+            close(f);
+        if (bad) {
+            if (w >= 0)
+                close(w);
+            return ERR_IO;
+        }
+        d->wal_fd = w;
+    }
+    *fd = d->wal_fd;
+    return 0;
 }
 
 static int sq_savepoint(db_t *db)
@@ -371,6 +443,8 @@ const db_ops_t db_sqlite_ops = {
     .release = sq_release,
     .rollback_to = sq_rollback_to,
     .in_tx = sq_in_tx,
+    .begin_deferred = sq_begin_deferred,
+    .sync_fd = sq_sync_fd,
     .prepare = sq_prepare,
     .bind_text = sq_bind_text,
     .bind_int64 = sq_bind_int64,

@@ -5,11 +5,15 @@
 #     test: tests/unit/testdb_pg.h), and test_db_pg (the driver: pipelining, failures at
 #     commit, lock timeouts, reconnecting after `pg_ctl restart`);
 #   - the CLI on a URL: a run, `runs`, `trace`, the hint's masked password; a wrong password
-#     and a schema from a newer agentd are refused in one line;
-#   - four `agentd batch` processes on one database: every run done once, traces gap-free.
+#     and a schema from a newer agentd are refused in one line; `gc` deletes what it should;
+#   - four `agentd batch` processes on one database: every run done once, traces gap-free;
+#   - a full disk on the server (a second cluster on a small tmpfs, when this user may mount
+#     one): a run is refused in one line naming the cause, nothing is written, and runs go
+#     on once there is room again.
 . tests/integration/lib.sh
 PGDIR=$(mktemp -d /tmp/agentd-pg.XXXXXX)
-trap 'sh scripts/pg.sh stop "$PGDIR"; rm -rf "$TMP"; [ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null' EXIT
+FULL=
+trap 'sh scripts/pg.sh stop "$PGDIR"; [ -n "$FULL" ] && { sh scripts/pg.sh stop "$FULL"; umount "$FULL"; rmdir "$FULL"; } 2>/dev/null; rm -rf "$TMP"; [ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null' EXIT
 URL=$(AGENTD_PG_FSYNC=off sh scripts/pg.sh start "$PGDIR" 2>"$TMP/pg.err") ||
     { fail "start a PostgreSQL cluster" "$(cat "$TMP/pg.err")"; finish; exit 1; }
 ok "throwaway cluster on 127.0.0.1:$(cat "$PGDIR/port")"
@@ -77,6 +81,11 @@ rc=$?
     fail "a newer schema is refused" "rc=$rc $(cat "$TMP/newer")"
 $PSQL "$DB" -c "UPDATE agentd_schema SET version = version - 1"
 
+(cd "$TMP/w" && "$AGENTD" gc --keep 0 --db "$DB") >"$TMP/gc" 2>&1
+left=$($PSQL "$DB" -c "SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM events) + (SELECT count(*) FROM messages)")
+[ "$left" = 0 ] && [ ! -e "$TMP/w/traces/$id.jsonl" ] && ok "agentd gc on PostgreSQL: rows and trace file gone" ||
+    fail "agentd gc on PostgreSQL" "$left rows left; $(cat "$TMP/gc")"
+
 # 3. four processes, one database
 sql "CREATE DATABASE multi" >/dev/null
 MDB=${URL%/postgres}/multi
@@ -95,4 +104,29 @@ n=$($PSQL "$MDB" -c "SELECT count(*) FROM runs WHERE state = 'done'")
     fail "160 runs done" "$n $($PSQL "$MDB" -c "SELECT state, error FROM runs WHERE state <> 'done' LIMIT 3")"
 gaps=$($PSQL "$MDB" -c "SELECT count(*) FROM (SELECT run_id, count(*) c, max(seq) m FROM events GROUP BY run_id) x WHERE c <> m")
 [ "$gaps" = 0 ] && ok "all traces gap-free" || fail "traces gap-free" "$gaps"
+
+# 4. a full disk on the server
+FULL=$(mktemp -d /tmp/agentd-pgfull.XXXXXX)
+if mount -t tmpfs -o size=96m tmpfs "$FULL" 2>/dev/null; then
+    FURL=$(AGENTD_PG_FSYNC=off sh scripts/pg.sh start "$FULL" 2>"$TMP/pgf.err")
+    $PSQL "$FURL" -c "CREATE DATABASE full1"
+    FDB=${FURL%/postgres}/full1
+    frun() { (cd "$TMP/w" && "$AGENTD" run "$OLDPWD/agents/support.lua" "$1" --model offline --quiet --db "$FDB") >"$TMP/full.out" 2>&1; }
+    frun "before the disk fills"
+    n0=$($PSQL "$FDB" -c "SELECT count(*) FROM runs")
+    dd if=/dev/zero of="$FULL/filler" bs=64k 2>/dev/null
+    frun "a full disk $(head -c 3000 /dev/urandom | base64 -w0)"
+    rc=$?
+    n1=$($PSQL "$FDB" -c "SELECT count(*) FROM runs")
+    if [ "$rc" -ne 0 ] && grep -q "No space left on device (SQLSTATE 53100)" "$TMP/full.out" && [ "$n0" = 1 ] && [ "$n1" = 1 ]; then
+        ok "a full disk: one line naming the cause, nothing written"
+    else
+        fail "a full disk: one line naming the cause, nothing written" "rc=$rc runs $n0 -> $n1: $(cat "$TMP/full.out")"
+    fi
+    rm -f "$FULL/filler"
+    frun "room again" && [ "$($PSQL "$FDB" -c "SELECT count(*) FROM runs")" = 2 ] &&
+        ok "runs go on once there is room" || fail "runs go on once there is room" "$(cat "$TMP/full.out")"
+else
+    echo "info: a full disk on the server: skipped (this user cannot mount a tmpfs)"
+fi
 finish

@@ -23,6 +23,15 @@ worker() {
     start_serve "$TMP/w$1.log" --agents tests/fixtures/bench/agents --db "$DB" || return 1
     eval "W$1=\$SRV_PID B$1=\$BASE"
 }
+# wait_done: until no run is left unfinished (60 s at most); prints how many are done
+wait_done() {
+    i=0
+    while [ $i -lt 120 ] && [ "$(q "SELECT count(*) FROM runs WHERE state <> 'done'")" != 0 ]; do
+        sleep 0.5
+        i=$((i + 1))
+    done
+    q "SELECT count(*) FROM runs WHERE state = 'done'"
+}
 for n in 1 2 3; do
     worker $n || { fail "worker $n starts" "$(tail -n 5 "$TMP/w$n.log")"; finish; exit 1; }
 done
@@ -46,14 +55,7 @@ W2=
 { post "$B1" 10; post "$B3" 10; } >>"$TMP/codes"
 [ "$(grep -c '^201$' "$TMP/codes")" = 65 ] && ok "65 runs started (201)" ||
     fail "65 runs started" "$(sort "$TMP/codes" | uniq -c)"
-i=0
-while [ $i -lt 120 ]; do
-    left=$(q "SELECT count(*) FROM runs WHERE state <> 'done'")
-    [ "$left" = 0 ] && break
-    sleep 0.5
-    i=$((i + 1))
-done
-done_n=$(q "SELECT count(*) FROM runs WHERE state = 'done'")
+done_n=$(wait_done)
 [ "$done_n" = 65 ] && ok "every run ends done ($done_n), the killed worker's on the others" ||
     fail "every run ends done" "$done_n done; $(q "SELECT state, owner, error FROM runs WHERE state <> 'done' LIMIT 5")"
 grep -q "resumed [0-9]* unfinished run" "$TMP/w1.log" "$TMP/w3.log" &&
@@ -67,6 +69,17 @@ if grep -q "commit failed\|stopped:" "$TMP/w1.log" "$TMP/w3.log"; then
 else
     ok "no run driven by two workers (no commit failed)"
 fi
+# PostgreSQL restarts while runs are in flight: the transactions open then fail (nothing
+# half-written), the workers reconnect and take the runs they had to stop back.
+{ post "$B1" 10; post "$B3" 10; } >"$TMP/codes2"
+sleep 0.3
+if sh scripts/pg.sh restart "$PGDIR"; then ok "PostgreSQL restarted mid-flight"; else fail "PostgreSQL restarted" "pg_ctl"; fi
+done_n=$(wait_done)
+[ "$done_n" = 85 ] && ok "every run ends done after the restart ($done_n)" ||
+    fail "every run ends done after the restart" "$done_n done; $(q "SELECT state, owner, error FROM runs WHERE state <> 'done' LIMIT 5") $(grep -h "stopped\|resumed" "$TMP/w1.log" "$TMP/w3.log" | tail -n 4)"
+grep -h "stopped\|resumed" "$TMP/w1.log" "$TMP/w3.log" | sed 's/^/    /' | tail -n 6
+gaps=$(q "SELECT count(*) FROM (SELECT run_id, count(*) c, max(seq) m FROM events GROUP BY run_id) x WHERE c <> m")
+[ "$gaps" = 0 ] && ok "all traces still gap-free" || fail "traces still gap-free" "$gaps"
 for n in 1 3; do
     eval "SRV_PID=\$W$n SRV_LOG=$TMP/w$n.log"
     stop_serve
