@@ -244,7 +244,8 @@ static int open_runtime(srv_t *s, char *errbuf, size_t errlen)
         .obs = {.ud = s,
                 .on_event = swatch_on_event,
                 .on_text = swatch_on_text,
-                .on_end = swatch_on_end},
+                .on_end = swatch_on_end,
+                .on_durable = swatch_on_durable},
     };
     /* An agent that cannot be loaded here (a bad file, an MCP server not installed) is
      * skipped with a warning: the others are served. What is not an agent's fault (the

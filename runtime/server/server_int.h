@@ -132,7 +132,8 @@ typedef struct swatch {
     sctx_t c;
     sconn_t *conn;
     int64_t last_seq;               /* SSE: the last event id sent */
-    int status;                     /* SW_COMMIT: the reply's status */
+    int status;                     /* SW_COMMIT: the reply's status, */
+    uint64_t batch;                 /* once this batch is durable (machine_batch_seq) */
     buf_t text;                     /* chat stream: the text sent so far */
     char model[96];                 /* chat: the model name to echo */
     int64_t created;                /* chat: unix seconds */
@@ -161,6 +162,7 @@ struct srv {
     swatch_t *watches;
     swatch_t *by_run[SRV_WATCH_BUCKETS]; /* the same, by run id: an event visits its run's */
     int nstreams;
+    int ncommit; /* SW_COMMIT requests waiting for their batch to be durable */
     smetrics_t *mx;
     int draining;
     loop_timer_t *drain_timer;
@@ -243,11 +245,12 @@ void swatch_on_end(void *ud, const store_run_t *rec);
 void swatch_end_all(srv_t *s);
 /* SSE: send one event; 0 or the stream is gone. */
 void swatch_sse_send(swatch_t *w, const char *event, int64_t id, const char *data);
-/* Answer c with run_id as stored, with status, once what this iteration staged has
- * committed (the group commit runs first: it was queued before): a client is never told of
- * a run, decision or cancel that a kill before the commit would lose. A run whose commit
- * failed is a 500. */
+/* Answer c with run_id as stored, with status, once the batch (group commit) holding what
+ * the request staged is durable: a client is never told of a run, decision or cancel that a
+ * kill or a power cut before then would lose. A batch that failed is a 500. */
 void swatch_reply_committed(sctx_t *c, int status, const char *run_id);
+/* Machine observer: batches up to upto are durable (or failed): answer their requests. */
+void swatch_on_durable(void *ud, uint64_t upto, int err);
 /* Keep w fed while its run is driven by another process (or by none yet): every
  * SRV_FOLLOW_MS, when this process's machine does not drive the run, the events after
  * w->last_seq and the run's state are read from the database. The observer feeds w while

@@ -99,6 +99,8 @@ void swatch_conn_closed(sconn_t *k)
         if (!evhttp_request_get_connection(w->c.req))
             evhttp_request_free(w->c.req);
         smetrics_http(w->s->mx, w->c.route, 499, (double)(loop_mono_ns() - w->c.t0) / 1e9);
+        if (w->kind == SW_COMMIT)
+            w->s->ncommit--;
         swatch_free(w);
     }
 }
@@ -212,8 +214,9 @@ void srv_run_events(sctx_t *c)
 
 /* ---- replies after the commit ------------------------------------------------------- */
 
-/* Answer a SW_COMMIT request with its run as stored (w is freed first). */
-static void commit_reply(swatch_t *w)
+/* Answer a SW_COMMIT request with its run as stored (w is freed first); a 500 when the batch
+ * that held what it staged failed. */
+static void commit_reply(swatch_t *w, int err)
 {
     srv_t *s = w->s;
     sctx_t c = w->c;
@@ -222,10 +225,11 @@ static void commit_reply(swatch_t *w)
     snprintf(id, sizeof id, "%s", w->run_id);
     swatch_free(w);
     store_run_t r;
-    int rc = store_run_get(s->p.st, id, &r);
+    int rc = err ? ERR_IO : store_run_get(s->p.st, id, &r);
     if (rc) {
-        srv_reply_error(&c, 500, "internal", "run %s was not recorded: %s", id,
-                        rc == ERR_NOTFOUND ? "the database commit failed" : store_errmsg(s->p.st));
+        srv_reply_error(&c, 500, "internal", "run %s: not recorded: %s", id,
+                        err || rc == ERR_NOTFOUND ? "the database commit failed"
+                                                  : store_errmsg(s->p.st));
         return;
     }
     json_object *o = srv_run_json(s, &r);
@@ -236,39 +240,33 @@ static void commit_reply(swatch_t *w)
         srv_reply_error(&c, 500, "internal", "out of memory");
 }
 
-typedef struct commit_due {
-    srv_t *s;
-    char run_id[17];
-} commit_due_t;
-
-static void committed(void *arg)
-{
-    commit_due_t *d = arg;
-    for (swatch_t *w = *bucket(d->s, d->run_id), *n; w; w = n) {
-        n = w->hnext;
-        if (w->kind == SW_COMMIT && !strcmp(w->run_id, d->run_id))
-            commit_reply(w);
-    }
-    free(d);
-}
-
 void swatch_reply_committed(sctx_t *c, int status, const char *run_id)
 {
-    commit_due_t *d = malloc(sizeof *d);
-    swatch_t *w = d ? swatch_new(c, SW_COMMIT, run_id) : NULL;
-    if (w) {
-        w->status = status;
-        d->s = c->s;
-        snprintf(d->run_id, sizeof d->run_id, "%s", run_id);
-        if (loop_defer(c->s->p.lp, committed, d) == 0)
-            return;
-    }
-    free(d);
-    if (w) { /* out of memory: answer now, as stored so far */
-        commit_reply(w);
+    srv_t *s = c->s;
+    uint64_t batch = machine_batch_seq(s->p.m);
+    swatch_t *w = swatch_new(c, SW_COMMIT, run_id);
+    if (!w) {
+        srv_reply_error(c, 503, "unavailable", "out of memory");
         return;
     }
-    srv_reply_error(c, 503, "unavailable", "out of memory");
+    w->status = status;
+    w->batch = batch;
+    if (batch <= machine_durable_seq(s->p.m))
+        commit_reply(w, 0); /* nothing of it waits for a commit */
+    else
+        s->ncommit++;
+}
+
+void swatch_on_durable(void *ud, uint64_t upto, int err)
+{
+    srv_t *s = ud;
+    for (swatch_t *w = s->watches, *n; w && s->ncommit; w = n) {
+        n = w->next;
+        if (w->kind == SW_COMMIT && w->batch <= upto) {
+            s->ncommit--;
+            commit_reply(w, err);
+        }
+    }
 }
 
 /* ---- runs driven elsewhere --------------------------------------------------------- */
@@ -357,7 +355,7 @@ void swatch_on_end(void *ud, const store_run_t *rec)
         if (strcmp(w->run_id, rec->id) != 0)
             continue;
         if (w->kind == SW_COMMIT) {
-            continue; /* answered by committed() */
+            continue; /* answered by swatch_on_durable */
         } else if (w->kind == SW_SSE) {
             if (terminal)
                 sse_end(w, rec->state, rec->reason[0] ? rec->reason : NULL);
@@ -379,7 +377,8 @@ void swatch_end_all(srv_t *s)
     while (s->watches) {
         swatch_t *w = s->watches;
         if (w->kind == SW_COMMIT) {
-            commit_reply(w);
+            s->ncommit--;
+            commit_reply(w, 0);
         } else if (w->kind == SW_SSE) {
             sse_end(w, NULL, "shutdown");
         } else if (w->kind == SW_WAIT) {
