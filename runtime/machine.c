@@ -716,6 +716,18 @@ static void on_durable(void *ud, uint64_t upto, int err)
                                 "(fdatasync failed)");
         free(b);
     }
+    if (m->o.obs.on_durable)
+        m->o.obs.on_durable(m->o.obs.ud, upto, err);
+}
+
+uint64_t machine_batch_seq(const machine_t *m)
+{
+    return m->batch_seq;
+}
+
+uint64_t machine_durable_seq(const machine_t *m)
+{
+    return m->durable_seq;
 }
 
 static void flush_cb(void *arg)
@@ -778,6 +790,8 @@ static void flush_cb(void *arg)
     if (!rc && b.seq > m->durable_seq)
         m->durable_seq = b.seq;
     finish_batch(m, &b, rc, msg);
+    if (m->o.obs.on_durable)
+        m->o.obs.on_durable(m->o.obs.ud, b.seq, rc);
 }
 
 /* ---- transitions ------------------------------------------------------------------- */

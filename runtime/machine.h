@@ -112,6 +112,9 @@ typedef struct machine_observer {
     void (*on_end)(void *ud, const store_run_t *rec);
     /* No run is active any more. */
     void (*on_idle)(void *ud);
+    /* Every batch up to `upto` (machine_batch_seq) is durable (err 0), or its commit failed
+     * (err != 0, and its runs stopped). After the batch's on_event and on_end calls. */
+    void (*on_durable)(void *ud, uint64_t upto, int err);
 } machine_observer_t;
 
 typedef struct machine_opts {
@@ -210,6 +213,10 @@ int machine_add_agents(machine_t *m, agent_t *agent, char *errbuf, size_t errlen
 int machine_decide_args(machine_t *m, const agent_t *agent, const char *run_id,
                         const char *call_id, int approve, const char *reason, const char *args,
                         char *errbuf, size_t errlen);
+/* The batch (group commit) what is staged now belongs to: the open one, else the last one;
+ * and the last batch up to which every batch is durable. */
+uint64_t machine_batch_seq(const machine_t *m);
+uint64_t machine_durable_seq(const machine_t *m);
 /* Is this machine driving run_id (full id) now? A run it does not drive is driven by
  * another process, waits for a human, has ended, or waits for a worker to take it over. */
 int machine_drives(machine_t *m, const char *run_id);

@@ -14,9 +14,11 @@
 # default, or a postgres:// URL of an empty database); RUNS runs are submitted throughout
 # through the HTTP API of a random live worker (with an Idempotency-Key, retried on another
 # worker when one dies); every 100-600 ms a random worker is killed with SIGKILL and started
-# again. The live workers take the dead one's runs over (docs/scaling.md). Asserts: every
-# submission got exactly one run, every run ends done, no non-idempotent effect twice,
-# gap-free traces (database and files), and on SQLite PRAGMA integrity_check.
+# again; meanwhile `agentd batch` processes of 6 inputs are started and killed. The live
+# workers take over the dead ones' runs and the batches' inputs (docs/scaling.md). Asserts:
+# every submission and every recorded batch input got exactly one run, every run ends done,
+# no non-idempotent effect twice, gap-free traces (database and files), and on SQLite
+# PRAGMA integrity_check.
 # Needs ./agentd and build/release/fakellm (make build-all); psql for a PostgreSQL URL.
 set -u
 WORKERS=0
@@ -85,6 +87,20 @@ if [ "$WORKERS" -gt 0 ]; then
     while [ $k -le "$WORKERS" ]; do start_worker $k; k=$((k + 1)); done
     ( i=1; while [ $i -le "$RUNS" ]; do submit $i; i=$((i + 1)); sleep "0.0$(( $(od -An -N1 -tu1 /dev/urandom) % 3 ))"; done ) &
     SUBMIT=$!
+    # Meanwhile `agentd batch` processes of 6 inputs each, killed 100-700 ms after their
+    # start: what they leave (runs in flight, inputs not started) is the workers' to finish.
+    ( b=1; while [ ! -f "$W/stop.batches" ]; do
+        i=0; while [ $i -lt 6 ]; do echo "\"torture batch $b input $i\""; i=$((i + 1)); done >"$W/b.jsonl"
+        "$AGENTD" batch "$ROOT/tests/fixtures/multi/agents/work.lua" "$W/b.jsonl" --concurrency 3 \
+            --tools "$ROOT/tests/fixtures/torture/tools" --traces "$W/traces" --json \
+            >/dev/null 2>>"$W/batch.err" &
+        bp=$!
+        sleep "$(printf '0.%03d' $(( $(rand_ms) * 2 + 100 )))" 2>/dev/null || sleep 0.5
+        kill -9 $bp 2>/dev/null
+        wait $bp 2>/dev/null
+        b=$((b + 1))
+    done ) &
+    BATCHES=$!
     while [ $kills -lt "$KILLS" ]; do
         sleep "$(printf '0.%03d' $(( $(rand_ms) * 2 + 100 )))" 2>/dev/null || sleep 0.5
         k=$(( $(od -An -N2 -tu2 /dev/urandom) % WORKERS + 1 ))
@@ -93,10 +109,12 @@ if [ "$WORKERS" -gt 0 ]; then
         start_worker $k
     done
     wait $SUBMIT
+    touch "$W/stop.batches"
+    wait $BATCHES
     rounds=1
     # The live workers finish everything: a takeover scan every 5 s.
     for _ in $(seq 1 600); do
-        [ "$(q "SELECT count(*) FROM runs WHERE state NOT IN ('done','failed','cancelled')")" = 0 ] && break
+        [ "$(q "SELECT (SELECT count(*) FROM runs WHERE state NOT IN ('done','failed','cancelled')) + (SELECT count(*) FROM batch_inputs WHERE run_id IS NULL)")" = 0 ] && break
         sleep 0.2
     done
     k=1
@@ -138,13 +156,18 @@ notdone=$(q "SELECT count(*) FROM runs WHERE state <> 'done'")
 [ "$notdone" = 0 ] && [ "$total" -gt 0 ] && check "all $total runs done after $kills kills" ok \
     || check "all runs done" "$notdone of $total not done: $(q "SELECT state, reason, error FROM runs WHERE state <> 'done' LIMIT 3")"
 if [ "$WORKERS" -gt 0 ]; then
-    # Every submission got one run: one API record per Idempotency-Key, each with its run.
+    # Every submission got one run: one API record per Idempotency-Key, each with its run;
+    # every recorded input of the killed batches one run, with that input.
     keys=$(q "SELECT count(DISTINCT a.idem_key) FROM api_runs a JOIN runs r ON r.id = a.run_id")
-    [ "$keys" = "$RUNS" ] && [ "$total" = "$RUNS" ] \
-        && check "every submitted run exists exactly once ($RUNS submissions, $total runs)" ok \
-        || check "every submitted run exists exactly once" "keys=$keys runs=$total of $RUNS"
+    inputs=$(q "SELECT count(*) FROM batch_inputs")
+    linked=$(q "SELECT count(DISTINCT b.run_id) FROM batch_inputs b JOIN runs r ON r.id = b.run_id AND r.input = b.input")
+    batches=$(q "SELECT count(*) FROM batches")
+    [ "$keys" = "$RUNS" ] && [ "$linked" = "$inputs" ] && [ "$total" = $((RUNS + inputs)) ] \
+        && check "every submitted run exists exactly once ($RUNS through the API, $inputs inputs of $batches killed batches, $total runs)" ok \
+        || check "every submitted run exists exactly once" "keys=$keys of $RUNS, linked=$linked of $inputs inputs, runs=$total"
     over=$(cat "$W"/worker.*.log | sed -n 's/.*resumed \([0-9]*\) unfinished run.*/\1/p' | awk '{n += $1} END {print n + 0}')
-    echo "info: runs taken over by a live or restarted worker: $over"
+    bover=$(cat "$W"/worker.*.log | grep -c 'took over batch')
+    echo "info: runs taken over by a live or restarted worker: $over; batches: $bover"
 else
     # A batch killed before its inputs were recorded left nothing (and started nothing).
     batches=$(q "SELECT count(*) FROM batches")

@@ -244,7 +244,8 @@ static int open_runtime(srv_t *s, char *errbuf, size_t errlen)
         .obs = {.ud = s,
                 .on_event = swatch_on_event,
                 .on_text = swatch_on_text,
-                .on_end = swatch_on_end},
+                .on_end = swatch_on_end,
+                .on_durable = swatch_on_durable},
     };
     /* An agent that cannot be loaded here (a bad file, an MCP server not installed) is
      * skipped with a warning: the others are served. What is not an agent's fault (the
@@ -355,7 +356,8 @@ static void resume_orphans(srv_t *s)
 }
 
 /* Every SRV_TAKEOVER_MS, not only at the start: a worker that dies while this one runs has
- * its runs continued here (on this host at once, from another host once its lease ends). */
+ * its runs continued here (on this host at once, from another host once its lease ends),
+ * and a dead `agentd batch` its inputs not started yet (server_batch.c). */
 static void on_takeover(void *arg)
 {
     srv_t *s = arg;
@@ -363,6 +365,7 @@ static void on_takeover(void *arg)
     if (s->draining)
         return;
     resume_orphans(s);
+    srv_batch_scan(s);
     if (loop_after(s->p.lp, SRV_TAKEOVER_MS, on_takeover, s, &s->takeover))
         s->takeover = NULL;
 }
@@ -420,6 +423,7 @@ int server_main(const server_opts_t *o)
     if (!s)
         return CLI_INTERNAL;
     s->o = *o;
+    s->bq_tail = &s->bq;
     char err[1024];
     int code = 0;
     if (s->o.token && !*s->o.token)
@@ -477,6 +481,7 @@ int server_main(const server_opts_t *o)
 out:
     loop_timer_cancel(s->tick);
     loop_timer_cancel(s->takeover);
+    srv_batch_free(s);
     loop_timer_cancel(s->drain_timer);
     if (s->http)
         evhttp_free(s->http);

@@ -55,6 +55,8 @@ swatch_t *swatch_new(sctx_t *c, int kind, const char *run_id)
     k->watches = w;
     if (kind == SW_SSE || kind == SW_CHAT_STREAM)
         s->nstreams++;
+    if (kind == SW_COMMIT) /* answered within the loop iteration: a plain reply */
+        return w;
     /* A held request reads nothing more: the idle timeout (--timeout, which cuts
      * slow-loris clients) must not end it; evhttp applies the connection's timeout to its
      * reads and writes alike, so the connection gets a day and closes after this reply. */
@@ -98,6 +100,8 @@ void swatch_conn_closed(sconn_t *k)
         if (!evhttp_request_get_connection(w->c.req))
             evhttp_request_free(w->c.req);
         smetrics_http(w->s->mx, w->c.route, 499, (double)(loop_mono_ns() - w->c.t0) / 1e9);
+        if (w->kind == SW_COMMIT)
+            w->s->ncommit--;
         swatch_free(w);
     }
 }
@@ -209,6 +213,63 @@ void srv_run_events(sctx_t *c)
     store_run_clear(&r);
 }
 
+/* ---- replies after the commit ------------------------------------------------------- */
+
+/* Answer a SW_COMMIT request with its run as stored (w is freed first); a 500 when the batch
+ * that held what it staged failed. */
+static void commit_reply(swatch_t *w, int err)
+{
+    srv_t *s = w->s;
+    sctx_t c = w->c;
+    int status = w->status;
+    char id[17];
+    snprintf(id, sizeof id, "%s", w->run_id);
+    swatch_free(w);
+    store_run_t r;
+    int rc = err ? ERR_IO : store_run_get(s->p.st, id, &r);
+    if (rc) {
+        srv_reply_error(&c, 500, "internal", "run %s: not recorded: %s", id,
+                        err || rc == ERR_NOTFOUND ? "the database commit failed"
+                                                  : store_errmsg(s->p.st));
+        return;
+    }
+    json_object *o = srv_run_json(s, &r);
+    store_run_clear(&r);
+    if (o)
+        srv_reply_json(&c, status, o);
+    else
+        srv_reply_error(&c, 500, "internal", "out of memory");
+}
+
+void swatch_reply_committed(sctx_t *c, int status, const char *run_id)
+{
+    srv_t *s = c->s;
+    uint64_t batch = machine_batch_seq(s->p.m);
+    swatch_t *w = swatch_new(c, SW_COMMIT, run_id);
+    if (!w) {
+        srv_reply_error(c, 503, "unavailable", "out of memory");
+        return;
+    }
+    w->status = status;
+    w->batch = batch;
+    if (batch <= machine_durable_seq(s->p.m))
+        commit_reply(w, 0); /* nothing of it waits for a commit */
+    else
+        s->ncommit++;
+}
+
+void swatch_on_durable(void *ud, uint64_t upto, int err)
+{
+    srv_t *s = ud;
+    for (swatch_t *w = s->watches, *n; w && s->ncommit; w = n) {
+        n = w->next;
+        if (w->kind == SW_COMMIT && w->batch <= upto) {
+            s->ncommit--;
+            commit_reply(w, err);
+        }
+    }
+}
+
 /* ---- runs driven elsewhere --------------------------------------------------------- */
 
 /* Answer a wait=true request with the run as it stopped (w is freed first). */
@@ -294,7 +355,9 @@ void swatch_on_end(void *ud, const store_run_t *rec)
         n = w->hnext;
         if (strcmp(w->run_id, rec->id) != 0)
             continue;
-        if (w->kind == SW_SSE) {
+        if (w->kind == SW_COMMIT) {
+            continue; /* answered by swatch_on_durable */
+        } else if (w->kind == SW_SSE) {
             if (terminal)
                 sse_end(w, rec->state, rec->reason[0] ? rec->reason : NULL);
         } else if (w->kind == SW_WAIT) {
@@ -307,13 +370,17 @@ void swatch_on_end(void *ud, const store_run_t *rec)
             srv_chat_end(w, rec);
         }
     }
+    srv_batch_pump(s); /* a slot is free: the next input of a batch taken over */
 }
 
 void swatch_end_all(srv_t *s)
 {
     while (s->watches) {
         swatch_t *w = s->watches;
-        if (w->kind == SW_SSE) {
+        if (w->kind == SW_COMMIT) {
+            s->ncommit--;
+            commit_reply(w, 0);
+        } else if (w->kind == SW_SSE) {
             sse_end(w, NULL, "shutdown");
         } else if (w->kind == SW_WAIT) {
             sctx_t c = w->c;

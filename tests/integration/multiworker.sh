@@ -3,7 +3,8 @@
 # database. Runs started through the first are taken over by the others when it is killed
 # (kill -9) in the middle of them, with no non-idempotent effect done twice and gap-free
 # traces; a client follows a run's events (SSE) through a worker that does not drive it; an
-# approval and a cancel reach the run through another worker than its driver.
+# approval and a cancel reach the run through another worker than its driver; a worker
+# stopped past its lease stops driving; a killed `agentd batch` is finished by the workers.
 # The database is $AGENTD_TEST_DB, else $AGENTD_DB, else a SQLite file in a temporary folder.
 . tests/integration/lib.sh
 . tests/integration/lib_serve.sh
@@ -160,14 +161,43 @@ sleep 1.5 # worker 2's overdue timers have fired
 [ "$(q "SELECT count(*) FROM runs WHERE id IN ($sids) AND state = 'done'")" = 4 ] &&
     ok "the runs of the stalled worker end done" ||
     fail "stalled worker's runs end" "$(q "SELECT id, state, owner FROM runs WHERE id IN ($sids)")"
-grep -q "lease ran out\|no longer holds the run's lease" "$TMP/w2.log" &&
-    ok "the stalled worker, going on, stops driving the runs it lost" ||
+# It notices at its next heartbeat (the lease ran out), at its next transition (the run's row
+# is another's), or when its commit meets the new driver's events: each stops the run.
+lost=0
+for id in $(echo "$sids" | tr -d "'" | tr ',' ' '); do
+    grep -q "run $id stopped: " "$TMP/w2.log" && lost=$((lost + 1))
+done
+[ "$lost" -gt 0 ] && ok "the stalled worker, going on, stops driving the runs it lost ($lost)" ||
     fail "stalled worker stops driving" "$(tail -n 5 "$TMP/w2.log")"
 dups=$(grep '^effect ' "$AGENTD_TORTURE_FILE" | sort | uniq -d | head -3)
 [ -z "$dups" ] && ok "still no effect twice" || fail "no duplicate effects after the stall" "$dups"
 gaps=$(q "SELECT count(*) FROM (SELECT run_id, count(*) c, max(seq) m, min(seq) s FROM events GROUP BY run_id) g WHERE c <> m OR s <> 1")
 [ "$gaps" = 0 ] && ok "traces still gap-free" || fail "traces gap-free after the stall" "$gaps runs"
 kill -0 "$PID_2" && ok "the stalled worker lives on" || fail "stalled worker alive" "$(tail -n 5 "$TMP/w2.log")"
+
+# ---- a dead batch: its runs and its inputs not started yet finish on the workers --------
+i=0; while [ $i -lt 12 ]; do echo "\"batch input $i\""; i=$((i + 1)); done >"$TMP/b.jsonl"
+"$AGENTD" batch $AG/work.lua "$TMP/b.jsonl" --concurrency 2 --db "$DB" --traces "$TMP/tr" \
+    --tools tests/fixtures/torture/tools --json >"$TMP/b.out" 2>"$TMP/b.err" &
+BP=$!
+sleep 1.5
+kill -9 $BP
+wait $BP 2>/dev/null
+bid=$(q "SELECT id FROM batches ORDER BY created_ns DESC LIMIT 1")
+pend=$(q "SELECT count(*) FROM batch_inputs WHERE batch_id = '$bid' AND run_id IS NULL")
+[ "$pend" -gt 0 ] && ok "batch killed with $pend inputs not started" || fail "batch killed mid-way" "$pend pending of batch $bid; $(q "SELECT count(*), count(run_id) FROM batch_inputs"); $(cat "$TMP/b.err")"
+for _ in $(seq 1 200); do
+    [ "$(q "SELECT count(*) FROM batch_inputs i JOIN runs r ON r.id = i.run_id WHERE i.batch_id = '$bid' AND r.state = 'done'")" = 12 ] && break
+    sleep 0.1
+done
+nd=$(q "SELECT count(*) FROM batch_inputs i JOIN runs r ON r.id = i.run_id WHERE i.batch_id = '$bid' AND r.state = 'done'")
+runs=$(q "SELECT count(*) FROM runs WHERE input LIKE 'batch input %'")
+[ "$nd" = 12 ] && [ "$runs" = 12 ] && ok "every input of the dead batch ran once, on the workers" ||
+    fail "dead batch finished" "$nd done, $runs runs; $(q "SELECT n, run_id FROM batch_inputs WHERE batch_id = '$bid'" | tr '\n' ' ')"
+grep -q "took over batch" "$TMP"/w*.log && ok "a worker took the batch over" ||
+    fail "batch takeover" "$(tail -n 3 "$TMP"/w*.log)"
+dups=$(grep '^effect ' "$AGENTD_TORTURE_FILE" | sort | uniq -d | head -3)
+[ -z "$dups" ] && ok "no effect twice after the batch" || fail "no duplicate effects after the batch" "$dups"
 
 on 1 GET /metrics >/dev/null
 grep -q '^agentd_runs_taken_over_total ' "$TMP/body" && ok "/metrics counts takeovers" || fail "/metrics takeovers" ""
