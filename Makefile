@@ -5,12 +5,12 @@
 # dependencies come from the compiler (-MMD -MP). `make V=1` shows full compiler lines.
 
 CC      ?= cc
-PKGS    := lua5.4 json-c libevent libcurl sqlite3 libpcre2-8 ncursesw libedit libxml-2.0
+PKGS    := lua5.4 json-c libevent libcurl sqlite3 libpcre2-8 ncursesw libedit libxml-2.0 libpq
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wimplicit-fallthrough -Wvla -Wundef -fno-common
 OPT     ?= -O2 -g
 ROUTE   := -include runtime/mem_route.h
-CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iruntime $(ROUTE) $(EXTRA_CFLAGS)
+CFLAGS   = -std=c11 -D_GNU_SOURCE -DAGENTD_WITH_PG $(OPT) $(WARN) -Iruntime $(ROUTE) $(EXTRA_CFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads -lm
 

@@ -109,6 +109,7 @@ struct machine_run {
     loop_reap_t reap;        /* frees the struct after the last reference is dropped */
     int dead;
     int in_batch;
+    int released;            /* the run's row holds no owner (written by this machine) */
     int64_t seq_mark;
     mline_t **lines_mark;
     struct machine_run *next, **pprev;
@@ -140,7 +141,11 @@ struct machine {
     uint16_t id_counter;         /* low bits of new run ids */
     int id_seeded;
     int starting; /* inside machine_start_ex: its caller reports a failure (errbuf) */
+    int64_t lease_ns;            /* machine_lease_ns() at creation */
     loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
+    loop_timer_t *cancel_poll;   /* looks for cancels other processes asked (machine.h) */
+    char (*dropped)[17];         /* runs stopped on an error whose lease is still ours: the */
+    size_t ndropped;             /* next heartbeat ends it (store_lease_drop) */
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */
     json_object *desc_cache;
     struct msub_agent *subs;     /* sub-agents loaded for tool calls (machine_sub.c) */
@@ -286,6 +291,9 @@ void msub_ended(machine_run_t *r);
 int msub_load(machine_run_t *r);
 /* Stop a run as cancelled with msg (machine_run.c). */
 void mrun_cancel(machine_run_t *r, const char *msg);
+/* Cancel the runs this machine drives that another process asked to cancel
+ * (store_cancels_held), each in a unit that clears its request (machine_run.c). */
+void mrun_cancel_requested(machine_t *m);
 /* machine_guard.c: the agent's guardrail hooks (guard/guard.h) in the machine. */
 struct guard_decision;
 /* Entering planning from created: run on_input (when declared) and fire start, or
