@@ -571,7 +571,8 @@ int mstage_end(machine_run_t *r, int rc)
         }
         char msg[600];
         if (taken)
-            snprintf(msg, sizeof msg, "this process no longer holds the run's lease (another "
+            snprintf(msg, sizeof msg,
+                     "this process no longer holds the run's lease (another "
                      "worker took it over after the lease ran out); this step was not recorded");
         else if (rc == ERR_INTERNAL)
             snprintf(msg, sizeof msg, "internal error (reported above); this step was not "

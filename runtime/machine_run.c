@@ -810,8 +810,8 @@ int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char 
             if (rc == ERR_STATE)
                 return err_set(errbuf, errlen, ERR_STATE, "run %s has ended", run_id);
             if (rc)
-                return err_set(errbuf, errlen, rc, "run %s: cannot record the cancel: %s",
-                               run_id, store_why(m->st, rc));
+                return err_set(errbuf, errlen, rc, "run %s: cannot record the cancel: %s", run_id,
+                               store_why(m->st, rc));
             return 0;
         }
         if (rc)

@@ -512,8 +512,7 @@ int store_cas_done(db_stmt_t *s)
 int store_lease_drop(store_t *st, const char *run_id, const char *owner)
 {
     int rc;
-    db_stmt_t *s =
-        store_stmt(st, "UPDATE runs SET lease_until_ns=0 WHERE id=?1 AND owner=?2", &rc);
+    db_stmt_t *s = store_stmt(st, "UPDATE runs SET lease_until_ns=0 WHERE id=?1 AND owner=?2", &rc);
     if (!s)
         return rc;
     db_bind_text(s, 1, run_id);

@@ -1,9 +1,10 @@
 /*
  * server: `agentd serve` — see server.h. This file opens the runtime (proc.h) for every agent
  * of the agents folder, starts the listener, takes over unfinished runs left by a stopped
- * server or worker (at the start and every SRV_TAKEOVER_MS after), and drains on SIGTERM: stop accepting, end the streams, let the runs in flight go
- * on until they stop or the deadline passes, and exit with whatever is unfinished committed
- * and leased to a dead process, so the next serve (or `agentd resume`) continues it.
+ * server or worker (at the start and every SRV_TAKEOVER_MS after), and drains on SIGTERM: stop
+ * accepting, end the streams, let the runs in flight go on until they stop or the deadline passes,
+ * and exit with whatever is unfinished committed and leased to a dead process, so the next serve
+ * (or `agentd resume`) continues it.
  */
 #include "server_int.h"
 

@@ -93,8 +93,8 @@ void srv_batch_scan(srv_t *s)
             fprintf(stderr, "agentd serve: batch %s: cannot read its inputs: %s\n", b.id,
                     store_errmsg(s->p.st));
         if (q.added)
-            fprintf(stderr, "agentd serve: took over batch %s: %d input%s not started yet\n",
-                    b.id, q.added, q.added == 1 ? "" : "s");
+            fprintf(stderr, "agentd serve: took over batch %s: %d input%s not started yet\n", b.id,
+                    q.added, q.added == 1 ? "" : "s");
     }
     free(f.ids);
     srv_batch_pump(s);
@@ -110,14 +110,14 @@ void srv_batch_pump(srv_t *s)
         sbatch_input_t *e = s->bq;
         if (!(s->bq = e->next))
             s->bq_tail = &s->bq;
-        machine_start_opts_t so = {.batch_id = e->batch, .batch_n = e->n,
-                                   .model = e->model[0] ? e->model : NULL};
+        machine_start_opts_t so = {
+            .batch_id = e->batch, .batch_n = e->n, .model = e->model[0] ? e->model : NULL};
         char id[17], err[512];
         /* ERR_BUSY: another worker started this input first; it has its one run. */
         int rc = machine_start_ex(s->p.m, e->a, e->input, &so, id, err, sizeof err);
         if (rc && rc != ERR_BUSY)
-            fprintf(stderr, "agentd serve: batch %s, input %lld: %s\n", e->batch,
-                    (long long)e->n, err);
+            fprintf(stderr, "agentd serve: batch %s, input %lld: %s\n", e->batch, (long long)e->n,
+                    err);
         free(e->input);
         free(e);
     }

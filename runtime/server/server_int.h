@@ -120,8 +120,8 @@ enum { SW_WAIT, SW_SSE, SW_CHAT, SW_CHAT_STREAM, SW_COMMIT };
  * out (server.c), and how often a request held for a run another worker drives reads that
  * run's new events and state from the database (server_watch.c): the delays of a takeover
  * and of a stream followed through another worker than the driver. */
-#define SRV_TAKEOVER_MS 5000
-#define SRV_FOLLOW_MS 200
+#define SRV_TAKEOVER_MS   5000
+#define SRV_FOLLOW_MS     200
 #define SRV_WATCH_BUCKETS 1024
 
 /* A request kept open for a run. */
@@ -169,8 +169,8 @@ struct srv {
     int64_t draining_until_ns;
     loop_timer_t *tick;
     uint64_t last_tick_ns; /* the loop's heartbeat, for /readyz */
-    loop_timer_t *takeover; /* the scan for runs a stopped worker left (server.c) */
-    uint64_t taken_over;    /* runs this process took over from another, for /metrics */
+    loop_timer_t *takeover;             /* the scan for runs a stopped worker left (server.c) */
+    uint64_t taken_over;                /* runs this process took over from another, for /metrics */
     struct sbatch_input *bq, **bq_tail; /* inputs of batches taken over, to start */
     int bq_pumping;                     /* inside srv_batch_pump */
     json_object *stats;    /* the last `agentd stats` figures /metrics served, or NULL */
