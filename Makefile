@@ -31,7 +31,8 @@ UNITBIN := $(UNIT:tests/unit/%.c=$(B)/tests/%)
 HELPERS ?= $(wildcard tests/helpers/*.c)
 HELPBIN := $(HELPERS:tests/helpers/%.c=$(B)/%)
 
-.PHONY: all deps run test test-release test-asan clean fuzz-schema bench format
+.PHONY: all deps run test test-release test-asan clean fuzz-schema bench format FORCE
+FORCE:
 all: deps agentd
 
 deps:
@@ -40,7 +41,13 @@ deps:
 agentd: $(B)/agentd
 	@cp $(B)/agentd agentd
 
-$(B)/obj/%.o: runtime/%.c
+# The compiler line, recorded: a change of flags (a define, an option) rebuilds everything
+# instead of linking objects built the old way with new ones.
+$(B)/cflags: FORCE
+	@mkdir -p $(B)
+	@echo '$(CC) $(CFLAGS) $(PKG_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(PKG_CFLAGS)' >$@
+
+$(B)/obj/%.o: runtime/%.c $(B)/cflags
 	@mkdir -p $(dir $@)
 	$(SAY) CC $<
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
@@ -54,7 +61,7 @@ $(B)/agentd: runtime/cli/main.c $(B)/libagentd.a
 	$(SAY) LINK $@
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libagentd.a | $(B)/tests
+$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libagentd.a $(B)/cflags | $(B)/tests
 	$(SAY) TEST $@
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -Itests/unit $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
 
