@@ -6,6 +6,7 @@
 #include "machine_int.h"
 #include "jx.h"
 
+#include "cwatch.h"
 #include "err.h"
 #include "syncer.h"
 #include "trace.h"
@@ -181,6 +182,9 @@ machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
     const char *inl = getenv("AGENTD_SYNC_INLINE");
     if ((!inl || strcmp(inl, "1") != 0) && store_sync_fd(st, &fd) == 0 && fd >= 0)
         m->sy = syncer_new(lp, on_durable, m);
+    /* PostgreSQL: each commit is sent without waiting, its effects start on its result. */
+    if (!m->sy && (!inl || strcmp(inl, "1") != 0))
+        m->cw = cwatch_new(lp, st, on_durable, m);
     return m;
 }
 
@@ -192,6 +196,8 @@ void machine_free(machine_t *m)
      * stopped below report durable states; their hooks are dropped (nothing starts now). */
     syncer_free(m->sy);
     m->sy = NULL;
+    cwatch_free(m->cw);
+    m->cw = NULL;
     while (m->pending) {
         mbatch_t *b = m->pending;
         m->pending = b->next;
@@ -720,8 +726,13 @@ static void on_durable(void *ud, uint64_t upto, int err)
         m->pending = b->next;
         if (!m->pending)
             m->pending_tail = &m->pending;
-        finish_batch(m, b, err, "database commit failed: the commit could not be made durable "
-                                "(fdatasync failed)");
+        char why[300];
+        if (m->cw)
+            snprintf(why, sizeof why, "database commit failed: %s", cwatch_why(m->cw));
+        finish_batch(m, b, err,
+                     m->cw ? why
+                           : "database commit failed: the commit could not be made durable "
+                             "(fdatasync failed)");
         free(b);
     }
     if (m->o.obs.on_durable)
@@ -768,7 +779,16 @@ static void flush_cb(void *arg)
         r->enter_due = 0;
     }
     trace_before_commit(m, b.lines);
-    int rc = store_tx_commit(m->st);
+    mbatch_t *p = m->cw ? malloc(sizeof *p) : NULL;
+    int rc = p ? cwatch_commit(m->cw, b.seq) : store_tx_commit(m->st);
+    if (p && !rc) { /* its effects start when its COMMIT's result says so (on_durable) */
+        *p = b;
+        p->next = NULL;
+        *m->pending_tail = p;
+        m->pending_tail = &p->next;
+        return;
+    }
+    free(p);
     char msg[600];
     if (rc)
         snprintf(msg, sizeof msg, "database commit failed: %s", store_why(m->st, rc));
@@ -779,7 +799,7 @@ static void flush_cb(void *arg)
                  "commit durable", store_path(m->st));
     }
     if (!rc && m->sy) {
-        mbatch_t *p = malloc(sizeof *p);
+        p = malloc(sizeof *p);
         if (p) { /* its effects start when the syncer reports it durable (on_durable) */
             *p = b;
             p->next = NULL;

@@ -129,6 +129,7 @@ struct machine {
     uint64_t batch_seq;     /* the open (or last) batch, counting from 1 */
     uint64_t durable_seq;   /* every batch up to this one is durable */
     struct syncer *sy;      /* makes commits durable off the loop (durability full), or NULL */
+    struct cwatch *cw;      /* learns of commits sent without waiting (PostgreSQL), or NULL */
     struct mbatch *pending, **pending_tail; /* committed, waiting to be durable, in order */
     int warned_traces;
     tracelog_t *tlog;       /* the segment log (trace_files == TRACELOG_SEGMENTS), lazily */

@@ -323,6 +323,26 @@ int store_tx_commit(store_t *st)
     return rc;
 }
 
+int store_commit_async(store_t *st)
+{
+    return db_commit_async(st->db);
+}
+
+int store_tx_commit_start(store_t *st, uint64_t tag, int *fd)
+{
+    return db_commit_start(st->db, tag, fd);
+}
+
+int store_commit_poll(store_t *st, int block, uint64_t *upto, int *err, char *why, size_t n)
+{
+    return db_commit_poll(st->db, block, upto, err, why, n);
+}
+
+void store_commit_notify(store_t *st, void (*fn)(void *ud), void *ud)
+{
+    db_commit_notify(st->db, fn, ud);
+}
+
 void store_tx_rollback(store_t *st)
 {
     db_rollback(st->db);

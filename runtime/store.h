@@ -116,6 +116,14 @@ int store_tx_begin_deferred(store_t *st) AGENTD_WUR;
 /* The file whose fdatasync makes every commit so far durable, open until store_close; -1
  * when a commit needs nothing more. ERR_IO when it cannot be opened (db_sync_fd). */
 int store_sync_fd(store_t *st, int *fd);
+/* The commit of the open transaction sent without waiting for its result (PostgreSQL; the
+ * machine's group commit): db_commit_start, db_commit_poll and db_commit_notify (db.h) on the
+ * store's connection. store_commit_async: whether the engine does (else start commits in
+ * line, *fd = -1). */
+int store_commit_async(store_t *st);
+int store_tx_commit_start(store_t *st, uint64_t tag, int *fd) AGENTD_WUR;
+int store_commit_poll(store_t *st, int block, uint64_t *upto, int *err, char *why, size_t n);
+void store_commit_notify(store_t *st, void (*fn)(void *ud), void *ud);
 void store_tx_rollback(store_t *st);
 /* Nested atomic unit inside an open transaction (SAVEPOINT): lets several transitions share
  * one commit (group commit) while each stays all-or-nothing. */

@@ -126,6 +126,33 @@ int db_sync_fd(db_t *db, int *fd)
     return db->ops->sync_fd ? db->ops->sync_fd(db, fd) : 0;
 }
 
+int db_commit_async(db_t *db)
+{
+    return db->ops->commit_start != NULL;
+}
+
+int db_commit_start(db_t *db, uint64_t tag, int *fd)
+{
+    *fd = -1;
+    if (db->ops->commit_start)
+        return db->ops->commit_start(db, tag, fd);
+    int rc = db->ops->commit(db);
+    if (rc)
+        db->ops->rollback(db);
+    return rc;
+}
+
+int db_commit_poll(db_t *db, int block, uint64_t *upto, int *err, char *why, size_t n)
+{
+    return db->ops->commit_poll ? db->ops->commit_poll(db, block, upto, err, why, n) : 0;
+}
+
+void db_commit_notify(db_t *db, void (*fn)(void *ud), void *ud)
+{
+    if (db->ops->commit_notify)
+        db->ops->commit_notify(db, fn, ud);
+}
+
 db_stmt_t *db_prepare(db_t *db, const char *sql, int *rc)
 {
     return db->ops->prepare(db, sql, rc);

@@ -93,6 +93,26 @@ int db_begin_deferred(db_t *db) AGENTD_WUR;
  * opened. The fd may be synced from any thread. */
 int db_sync_fd(db_t *db, int *fd);
 
+/* A commit the caller does not wait for (the machine's group commit on PostgreSQL,
+ * docs/durability.md "The network off the loop"). db_commit_start ends the open transaction
+ * as db_commit does, but on an engine that answers over a connection (db_commit_async) it
+ * only sends the COMMIT: *fd gets the socket that becomes readable as results arrive, and
+ * the outcome comes from db_commit_poll. Elsewhere it is db_commit (*fd = -1: done). A
+ * failure to send returns the ERR_*, the transaction rolled back. The connection stays
+ * usable meanwhile: the next transaction's writes queue behind the COMMIT, and a call that
+ * needs an answer reads the COMMIT's result first, keeping it for the poll. */
+int db_commit_async(db_t *db);
+int db_commit_start(db_t *db, uint64_t tag, int *fd) AGENTD_WUR;
+/* 1 with the next outcome, in the order the commits were sent: every commit tagged <= *upto
+ * not yet reported is committed (*err 0), or failed (*err the ERR_*, why its message; the
+ * commits after it are reported on their own). 0 when none has arrived: without block it
+ * reads only what the socket holds, with block it waits for the outstanding ones. A lost
+ * connection fails every commit in flight (the server rolls back what it had not done). */
+int db_commit_poll(db_t *db, int block, uint64_t *upto, int *err, char *why, size_t n);
+/* fn(ud) is called (from inside any call on db) when an outcome arrives that a poll has not
+ * read yet, so a watcher whose socket may stay quiet polls again. NULL fn: none. */
+void db_commit_notify(db_t *db, void (*fn)(void *ud), void *ud);
+
 /* The statement for sql (prepared on first use, then cached by its text), or NULL with
  * db_errmsg set (*rc gets the ERR_*, may be NULL). Borrowed: valid until db_close. */
 db_stmt_t *db_prepare(db_t *db, const char *sql, int *rc);

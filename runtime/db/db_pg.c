@@ -76,6 +76,40 @@ int pgi_sqlstate_rc(const char *st)
     return ERR_IO;
 }
 
+/* The result of a commit of db_commit_start has arrived (or never will: rc ERR_IO): kept
+ * for db_commit_poll (room was reserved when it was sent), the watcher told. */
+static void commit_done(pg_db_t *pg, uint64_t tag, int rc, const char *msg)
+{
+    pg_done_t *d = pg->done + pg->donen;
+    if (pg->donen > 0 && !rc && !d[-1].rc) {
+        d[-1].tag = tag; /* successes in a row are reported at once */
+    } else if (pg->donen < pg->donecap) {
+        d->tag = tag;
+        d->rc = rc;
+        snprintf(d->msg, sizeof d->msg, "%s", msg);
+        pg->donen++;
+    }
+    if (rc)
+        pg->c_rollback = 1;
+    if (pg->notify)
+        pg->notify(pg->notify_ud);
+}
+
+/* Forget the queue (the connection is gone or out of step): the commits in it fail, with
+ * the connection's message (set by the caller). */
+static void drop_queue(pg_db_t *pg)
+{
+    for (size_t i = 0; i < pg->qn; i++) {
+        const pg_q_t *e = &pg->q[pg->qhead + i];
+        if (e->kind == PGQ_SYNC && e->tag)
+            commit_done(pg, e->tag, ERR_IO, pg->msg);
+    }
+    pg->qhead = pg->qn = 0;
+    pg->q_got = 0;
+    pg->c_out = 0;
+    pg->c_rc = 0;
+}
+
 int pgi_lost(pg_db_t *pg)
 {
     char line[256];
@@ -83,11 +117,12 @@ int pgi_lost(pg_db_t *pg)
         return pgi_fail(pg, ERR_IO, "%s: %s", pg->base.target,
                         first_line(PQerrorMessage(pg->conn), line, sizeof line));
     pg->broken = 1;
-    pg->qhead = pg->qn = 0;
-    return pgi_fail(pg, ERR_IO,
-                    "%s: connection lost (%s); the open transaction was rolled back by the "
-                    "server",
-                    pg->base.target, first_line(PQerrorMessage(pg->conn), line, sizeof line));
+    int rc = pgi_fail(pg, ERR_IO,
+                      "%s: connection lost (%s); the open transaction was rolled back by the "
+                      "server",
+                      pg->base.target, first_line(PQerrorMessage(pg->conn), line, sizeof line));
+    drop_queue(pg);
+    return rc;
 }
 
 /* A result missing where the queue expects one: the connection cannot be trusted. */
@@ -96,11 +131,11 @@ static int out_of_step(pg_db_t *pg)
     if (PQstatus(pg->conn) != CONNECTION_OK)
         return pgi_lost(pg);
     pg->broken = 1;
-    pg->qhead = pg->qn = 0;
-    return pgi_fail(pg, ERR_IO,
-                    "%s: the connection's results are out of step; it will be "
-                    "reopened",
-                    pg->base.target);
+    int rc = pgi_fail(pg, ERR_IO,
+                      "%s: the connection's results are out of step; it will be reopened",
+                      pg->base.target);
+    drop_queue(pg);
+    return rc;
 }
 
 static void quiet(void *ud, const char *msg)
@@ -136,7 +171,8 @@ static int setup(pg_db_t *pg, char *err, size_t errlen)
     }
     pg->gen++;
     pg->broken = 0;
-    pg->qhead = pg->qn = 0;
+    drop_queue(pg);
+    pg->c_rollback = 0;
     return 0;
 }
 
@@ -233,39 +269,68 @@ static int result_fail(pg_db_t *pg, const PGresult *r)
     return pgi_fail(pg, pgi_sqlstate_rc(st), "%s (SQLSTATE %s)", primary, st ? st : "none");
 }
 
-int pgi_wait(pg_db_t *pg)
+static void pop(pg_db_t *pg)
 {
-    if (pg->broken)
-        return pgi_fail(pg, ERR_IO, "%s", pg->msg);
-    if (!PQpipelineSync(pg->conn))
-        return pgi_lost(pg);
-    pg->waits++;
-    int rc = pgi_queued(pg, PGQ_SYNC, NULL);
-    if (rc)
-        return rc;
-    pg->err_target = 0;
-    while (pg->qn > 0) {
+    pg->qhead++;
+    pg->qn--;
+    if (pg->qn == 0)
+        pg->qhead = 0;
+}
+
+/* Read the queued results, oldest first: all of them (block), or those that have arrived
+ * (!block, after PQconsumeInput); only up to the last commit sync point when commits_only.
+ * A failure before a commit's sync point is that commit's (c_rc, then done[]); the first of
+ * the others is returned, err_target and err_sp telling whose it was. */
+static int drain(pg_db_t *pg, int block, int commits_only)
+{
+    int rc = 0;
+    while (pg->qn > 0 && !(commits_only && pg->c_out == 0)) {
+        if (!block && PQisBusy(pg->conn))
+            return rc;
         pg_q_t e = pg->q[pg->qhead];
-        pg->qhead++;
-        pg->qn--;
-        if (pg->qn == 0)
-            pg->qhead = 0;
         PGresult *r = PQgetResult(pg->conn);
+        if (pg->q_got) { /* the end of this command's results */
+            if (r) {
+                PQclear(r);
+                continue;
+            }
+            pg->q_got = 0;
+            pop(pg);
+            continue;
+        }
         if (e.kind == PGQ_SYNC) {
             int st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
             PQclear(r);
             if (st != PGRES_PIPELINE_SYNC)
                 return out_of_step(pg);
+            pop(pg);
+            if (e.tag) {
+                pg->c_out--;
+                commit_done(pg, e.tag, pg->c_rc, pg->c_msg);
+                pg->c_rc = 0;
+            }
             continue;
         }
         if (!r)
             return out_of_step(pg);
+        int committing = pg->c_out > 0;
         int st = PQresultStatus(r);
         if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_BAD_RESPONSE) {
-            if (!rc) {
-                rc = result_fail(pg, r);
-                pg->err_target = e.kind == PGQ_TARGET;
-                pg->err_sp = e.sp;
+            if (committing ? !pg->c_rc : !rc) {
+                int frc = result_fail(pg, r);
+                if (pg->broken) {
+                    PQclear(r);
+                    return rc ? rc : frc;
+                }
+                if (committing) {
+                    pg->c_rc = frc;
+                    memcpy(pg->c_msg, pg->msg, sizeof pg->c_msg);
+                    pg->failed = 0;
+                } else {
+                    rc = frc;
+                    pg->err_target = e.kind == PGQ_TARGET;
+                    pg->err_sp = e.sp;
+                }
             }
             if (e.kind == PGQ_PREPARE)
                 e.stmt->gen = 0;
@@ -280,12 +345,23 @@ int pgi_wait(pg_db_t *pg)
         } else {
             PQclear(r);
         }
-        if (pg->broken)
-            return rc;
-        /* the end of this command's results */
-        while ((r = PQgetResult(pg->conn)) != NULL)
-            PQclear(r);
+        pg->q_got = 1;
     }
+    return rc;
+}
+
+int pgi_wait(pg_db_t *pg)
+{
+    if (pg->broken)
+        return pgi_fail(pg, ERR_IO, "%s", pg->msg);
+    if (!PQpipelineSync(pg->conn))
+        return pgi_lost(pg);
+    pg->waits++;
+    int rc = pgi_queued(pg, PGQ_SYNC, NULL);
+    if (rc)
+        return rc;
+    pg->err_target = 0;
+    rc = drain(pg, 1, 0);
     if (!rc)
         pg->failed = 0;
     return rc;
@@ -363,6 +439,7 @@ static void pg_close(db_t *db)
     pgs_free_all(pg);
     PQfinish(pg->conn);
     free(pg->q);
+    free(pg->done);
     free(pg);
 }
 
@@ -415,6 +492,10 @@ static int pg_begin(db_t *db)
     int rc = pgi_ready(pg);
     if (rc)
         return rc;
+    /* a commit that failed left its transaction aborted on the server */
+    if (pg->c_rollback && (rc = pgi_send(pg, "ROLLBACK")) != 0)
+        return rc;
+    pg->c_rollback = 0;
     if ((rc = pgi_send(pg, "BEGIN")) != 0)
         return rc;
     pg->in_tx = 1;
@@ -453,6 +534,7 @@ static void abandon(pg_db_t *pg)
     failure_save(pg, &f);
     if (!pg->broken && pgi_send(pg, "ROLLBACK") == 0)
         (void)pgi_wait(pg);
+    pg->c_rollback = 0;
     pg->in_tx = 0;
     pg->sp = 0;
     pg->fail_rc = 0;
@@ -474,6 +556,74 @@ static int pg_commit(db_t *db)
     }
     abandon(pg); /* the failure's message stays */
     return rc;
+}
+
+/* COMMIT and a sync point sent, not waited for: its result is read as it arrives. */
+static int pg_commit_start(db_t *db, uint64_t tag, int *fd)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    *fd = -1;
+    if (!pg->in_tx)
+        return pgi_fail(pg, ERR_STATE, "commit without a transaction");
+    int rc = pgi_ready(pg);
+    size_t need = pg->donen + pg->c_out + 1; /* room for every outcome to come */
+    if (!rc && pg->donecap < need) {
+        pg_done_t *d = realloc(pg->done, need * 2 * sizeof *d);
+        if (d) {
+            pg->done = d;
+            pg->donecap = need * 2;
+        } else {
+            rc = pgi_fail(pg, ERR_NOMEM, "out of memory");
+        }
+    }
+    if (!rc)
+        rc = pgi_send(pg, "COMMIT");
+    if (!rc && !PQpipelineSync(pg->conn))
+        rc = pgi_lost(pg);
+    else if (!rc && (rc = pgi_queued(pg, PGQ_SYNC, NULL)) != 0)
+        rc = out_of_step(pg); /* a sync point sent but not queued */
+    if (rc) {
+        abandon(pg); /* the failure's message stays */
+        return rc;
+    }
+    pg->q[pg->qhead + pg->qn - 1].tag = tag;
+    pg->c_out++;
+    pg->in_tx = 0;
+    pg->sp = 0;
+    *fd = PQsocket(pg->conn);
+    return 0;
+}
+
+static int pg_commit_poll(db_t *db, int block, uint64_t *upto, int *err, char *why, size_t n)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    if (pg->donen == 0 && pg->c_out > 0 && !pg->broken) {
+        if (!block && !PQconsumeInput(pg->conn)) {
+            (void)pgi_lost(pg);
+            if (!pg->broken) { /* the socket failed: nothing more comes from it */
+                pg->broken = 1;
+                drop_queue(pg);
+            }
+        } else {
+            (void)drain(pg, block, 1); /* its failures are the commits' */
+        }
+    }
+    if (pg->donen == 0)
+        return 0;
+    pg_done_t *d = pg->done;
+    *upto = d->tag;
+    *err = d->rc;
+    if (why && n)
+        snprintf(why, n, "%s", d->msg);
+    memmove(d, d + 1, --pg->donen * sizeof *d);
+    return 1;
+}
+
+static void pg_commit_notify(db_t *db, void (*fn)(void *ud), void *ud)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    pg->notify = fn;
+    pg->notify_ud = ud;
 }
 
 static void pg_rollback(db_t *db)
@@ -607,6 +757,9 @@ const db_ops_t db_pg_ops = {
     .release = pg_release,
     .rollback_to = pg_rollback_to,
     .in_tx = pg_in_tx,
+    .commit_start = pg_commit_start,
+    .commit_poll = pg_commit_poll,
+    .commit_notify = pg_commit_notify,
     .prepare = pgs_prepare,
     .bind_text = pgs_bind_text,
     .bind_int64 = pgs_bind_int64,

@@ -35,7 +35,15 @@ typedef struct pg_q {
     int kind;
     pg_stmt_t *stmt; /* PGQ_PREPARE, PGQ_TARGET */
     unsigned sp;     /* the savepoint open when sent (0: none) */
+    uint64_t tag;    /* PGQ_SYNC after a COMMIT of db_commit_start: its tag (0: none) */
 } pg_q_t;
+
+/* A COMMIT of db_commit_start whose result has arrived, not yet polled. */
+typedef struct pg_done {
+    uint64_t tag;
+    int rc;
+    char msg[256];
+} pg_done_t;
 
 typedef struct pg_db {
     db_t base;
@@ -59,6 +67,17 @@ typedef struct pg_db {
     size_t tabcap, tabn;
     char msg[512];       /* db_errmsg: one line, the password masked */
     unsigned long waits; /* round trips to the server (sync points), for the tests */
+    /* Commits sent by db_commit_start: their results are read as they arrive (poll) or by
+     * whatever call drains the queue first; the outcomes wait in done[] for the poll. */
+    unsigned c_out;       /* commit sync points still in the queue */
+    int c_rc;             /* the first failure of the oldest of them (0: none yet) */
+    char c_msg[256];      /* and its message */
+    int c_rollback;       /* one failed: end its aborted transaction before the next BEGIN */
+    int q_got;            /* the queue head's result is read, its end not yet */
+    pg_done_t *done;      /* outcomes, oldest first */
+    size_t donen, donecap;
+    void (*notify)(void *ud); /* db_commit_notify */
+    void *notify_ud;
 } pg_db_t;
 
 struct pg_stmt {

@@ -2,7 +2,7 @@
  * (env AGENTD_TEST_DB, a postgres:// URL; AGENTD_TEST_PG_DIR the scripts/pg.sh cluster
  * folder for the restart tests): values round-trip, the statement cache, a failed write
  * undone alone, pipelined failures surfacing at commit with nothing written, one round trip
- * per group commit, lock timeouts, the schema version, masked passwords, read-only
+ * per group commit, commits sent without waiting (db_commit_start), lock timeouts, the schema version, masked passwords, read-only
  * sessions, and reconnecting after the server restarts. tests/integration/postgres.sh runs
  * it with a throwaway cluster; without AGENTD_TEST_DB only the offline tests run. */
 #include "check.h"
@@ -11,6 +11,7 @@
 #include "err.h"
 #include "testdb_pg.h"
 
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,6 +264,111 @@ static void test_one_round_trip_per_group_commit(void)
     db_close(db);
 }
 
+static int notified;
+
+static void on_notify(void *ud)
+{
+    (void)ud;
+    notified++;
+}
+
+/* The next outcome of db_commit_start, waiting on its socket (up to 5 s) as the loop does. */
+static int next_outcome(db_t *db, int fd, uint64_t *upto, int *err, char *why, size_t n)
+{
+    for (int i = 0; i < 500; i++) {
+        if (db_commit_poll(db, 0, upto, err, why, n) == 1)
+            return 1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        (void)poll(&p, 1, 10);
+    }
+    return 0;
+}
+
+/* db_commit_start sends the COMMIT without a round trip; outcomes come in order from the
+ * socket, a failure is its commit's alone (the next transaction works), and a read behind a
+ * COMMIT keeps its outcome for the poll and says so (db_commit_notify). */
+static void test_commit_not_waiting(void)
+{
+    db_t *db = open_db("commitstart", 1000);
+    CHECK(db != NULL);
+    if (!db)
+        return;
+    CHECK_EQ_INT(db_commit_async(db), 1);
+    CHECK_EQ_INT(insert(db, 0, "warm", 0), 0);
+    pg_db_t *pg = (pg_db_t *)db;
+    unsigned long before = pg->waits;
+    int fd = -1;
+    for (int i = 1; i <= 3; i++) {
+        CHECK_EQ_INT(db_begin(db), 0);
+        CHECK_EQ_INT(insert(db, i, "x", 1), 0);
+        if (i == 3)
+            CHECK_EQ_INT(insert(db, 1, "dup", 1), 0); /* fails at the server */
+        CHECK_EQ_INT(db_commit_start(db, (uint64_t)i, &fd), 0);
+        CHECK(fd >= 0);
+        CHECK_EQ_INT(db_in_tx(db), 0);
+    }
+    CHECK_EQ_INT(pg->waits - before, 0); /* nothing waited for */
+    uint64_t upto = 0;
+    int err = -1;
+    char why[256] = "";
+    /* in order; successes in a row may come at once */
+    uint64_t ok_upto = 0;
+    while (next_outcome(db, fd, &upto, &err, why, sizeof why) == 1 && err == 0)
+        ok_upto = upto;
+    CHECK_EQ_INT((int)ok_upto, 2);
+    CHECK_EQ_INT((int)upto, 3);
+    CHECK_EQ_INT(err, ERR_STATE);
+    CHECK(strstr(why, "duplicate key") != NULL);
+    CHECK_EQ_INT(db_commit_poll(db, 0, &upto, &err, why, sizeof why), 0);
+    /* the failed transaction is ended on the server: the next one commits */
+    CHECK_EQ_INT(db_begin(db), 0);
+    CHECK_EQ_INT(insert(db, 4, "y", 1), 0);
+    CHECK_EQ_INT(db_commit(db), 0);
+    CHECK_EQ_INT(count(db), 4);
+    /* a read behind a COMMIT reads its result first and keeps the outcome */
+    db_commit_notify(db, on_notify, NULL);
+    notified = 0;
+    CHECK_EQ_INT(db_begin(db), 0);
+    CHECK_EQ_INT(insert(db, 5, "z", 1), 0);
+    CHECK_EQ_INT(db_commit_start(db, 5, &fd), 0);
+    CHECK_EQ_INT(count(db), 5);
+    CHECK(notified >= 1);
+    CHECK_EQ_INT(db_commit_poll(db, 0, &upto, &err, why, sizeof why), 1);
+    CHECK_EQ_INT((int)upto, 5);
+    CHECK_EQ_INT(err, 0);
+    /* the next transaction queues behind a COMMIT in flight; blocking poll waits */
+    CHECK_EQ_INT(db_begin(db), 0);
+    CHECK_EQ_INT(insert(db, 6, "w", 1), 0);
+    CHECK_EQ_INT(db_commit_start(db, 6, &fd), 0);
+    CHECK_EQ_INT(db_begin(db), 0);
+    CHECK_EQ_INT(insert(db, 7, "v", 1), 0);
+    CHECK_EQ_INT(db_commit_poll(db, 1, &upto, &err, why, sizeof why), 1);
+    CHECK_EQ_INT((int)upto, 6);
+    CHECK_EQ_INT(db_commit(db), 0);
+    CHECK_EQ_INT(count(db), 7);
+    /* what the caller's thread spends on one commit of one write: waiting vs sending */
+    double ms[2];
+    for (int k = 0; k < 2; k++) {
+        struct timespec a, b;
+        double total = 0;
+        for (int i = 0; i < 50; i++) {
+            CHECK_EQ_INT(db_begin(db), 0);
+            CHECK_EQ_INT(insert(db, 100 + k * 100 + i, "t", 1), 0);
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            CHECK_EQ_INT(k ? db_commit_start(db, (uint64_t)(100 + i), &fd) : db_commit(db), 0);
+            clock_gettime(CLOCK_MONOTONIC, &b);
+            total += (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+            if (k)
+                CHECK_EQ_INT(next_outcome(db, fd, &upto, &err, why, sizeof why), 1);
+        }
+        ms[k] = total / 50;
+    }
+    printf("  caller blocked per commit: db_commit %.3f ms, db_commit_start %.3f ms\n", ms[0],
+           ms[1]);
+    db_commit_notify(db, NULL, NULL);
+    db_close(db);
+}
+
 static void test_lock_timeout_is_busy(void)
 {
     db_t *a = open_db("busy", 1000);
@@ -446,6 +552,7 @@ int main(void)
     RUN(test_step_failure_undone_alone);
     RUN(test_pipelined_failure_at_commit);
     RUN(test_one_round_trip_per_group_commit);
+    RUN(test_commit_not_waiting);
     RUN(test_lock_timeout_is_busy);
     RUN(test_version_and_readonly);
     RUN(test_bad_password_masked);
