@@ -18,6 +18,13 @@
  * poisons the transaction (fail_rc): every later call in it returns that failure, commit
  * too, and then rolls back; a rollback_to of the savepoint that was open when it happened
  * (and is still open) cures it, as in SQLite.
+ *
+ * Commits not waited for (db_commit_start): COMMIT and a sync point whose queue entry carries
+ * the commit's tag. Every result before that entry is the commit's: its first failure
+ * (c_rc) becomes the commit's outcome when the sync point is read, whoever reads it (the
+ * poll, or a later wait draining the queue), kept in done[] for db_commit_poll. A failed
+ * commit's transaction stays aborted on the server: c_rollback sends ROLLBACK before the
+ * next BEGIN.
  */
 #ifndef AGENTD_DB_PG_INT_H
 #define AGENTD_DB_PG_INT_H
