@@ -32,7 +32,6 @@ HELPERS ?= $(wildcard tests/helpers/*.c)
 HELPBIN := $(HELPERS:tests/helpers/%.c=$(B)/%)
 
 .PHONY: all deps run test test-release test-asan clean fuzz-schema bench format FORCE
-FORCE:
 all: deps agentd
 
 deps:
@@ -107,3 +106,5 @@ format:
 
 clean:
 	rm -rf build agentd
+
+FORCE:
