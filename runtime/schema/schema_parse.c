@@ -57,6 +57,8 @@ static json_object *perr(pstate_t *st, const char *what)
 
 static void ws(pstate_t *st)
 {
+    if (st->p < st->end && (unsigned char)*st->p > ' ') /* the usual case: no space at all */
+        return;
     while (st->p < st->end && (*st->p == ' ' || *st->p == '\n' || *st->p == '\r' || *st->p == '\t'))
         st->p++;
 }
@@ -392,7 +394,7 @@ static json_object *object(pstate_t *st, int depth)
         size_t kl;
         if (string(st, &k, &kl))
             goto fail;
-        if (memchr(k, 0, kl)) {
+        if (k == st->buf && memchr(k, 0, kl)) { /* only an escape can put a NUL there */
             perr(st, "NUL in a key");
             goto fail;
         }
