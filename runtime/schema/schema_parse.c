@@ -292,6 +292,20 @@ static json_object *number(pstate_t *st)
         }
         if (frac >= 0) { /* always: no exponent means a fraction made it a double */
             double d = (double)m / p10[frac];
+            /* json-c prints a double with "%.17g", dropping trailing zeros: that gives
+             * back the text as written when the value is exact in binary (the fraction
+             * m mod 10^frac over 10^frac is dyadic: 5^frac divides the remainder), the
+             * text ends in a non-zero digit and %g keeps fixed notation (>= 1e-4). Then
+             * the text need not be kept beside it. */
+            static const int64_t i10[] = {1, 10, 100, 1000, 10000, 100000, 1000000,
+                                          10000000, 100000000, 1000000000, 10000000000,
+                                          100000000000, 1000000000000, 10000000000000,
+                                          100000000000000, 1000000000000000};
+            static const int64_t i5[] = {1, 5, 25, 125, 625, 3125, 15625, 78125, 390625,
+                                         1953125, 9765625, 48828125, 244140625, 1220703125,
+                                         6103515625, 30517578125};
+            if (b[n - 1] != '0' && (m % i10[frac]) % i5[frac] == 0 && d >= 1e-4)
+                return json_object_new_double(*b == '-' ? -d : d);
             char text[17];
             memcpy(text, b, n);
             text[n] = 0;

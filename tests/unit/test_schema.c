@@ -544,6 +544,15 @@ static void test_parse_scan_and_keys(void)
             json_object_put(o);
         }
     }
+    /* Decimals print as written, whether or not the parser kept their text. */
+    const char *decs[] = {"12.5", "1.25", "-0.5", "0.0625", "0.0001220703125", "8.99", "12.50",
+                          "0.00006103515625", "-0.0", "3.5", "123456789012.375", "0.1"};
+    for (size_t i = 0; i < sizeof decs / sizeof decs[0]; i++) {
+        CHECK_EQ_INT(schema_parse_json(decs[i], strlen(decs[i]), &o, err, sizeof err), 0);
+        CHECK_EQ_STR(json_object_to_json_string(o), decs[i]);
+        CHECK(json_object_get_double(o) == strtod(decs[i], NULL));
+        json_object_put(o);
+    }
     char longkey[80];
     memset(longkey, 'k', 70);
     longkey[70] = 0;
