@@ -121,16 +121,16 @@ static size_t put_utf8(char *o, unsigned cp)
     return 4;
 }
 
-/* Are all eight bytes of w printable ASCII other than '"' and '\\' (nothing a string
- * scan must stop at)? A byte >= 0x80 or < 0x20 sets its high bit in w | (w - 0x20..);
- * a quote or backslash becomes a zero byte after the XOR, which (x - 0x01..) & ~x finds.
- * Borrows can only flag bytes above one already flagged, so "none flagged" is exact. */
-static inline int plain8(uint64_t w)
+/* The high bit of each byte of w that a string scan must stop at: '"', '\\', a control
+ * character (< 0x20) or a byte of a multi-byte character (>= 0x80). A byte >= 0x80 or
+ * < 0x20 sets its high bit in w | (w - 0x20..); a quote or backslash becomes a zero byte
+ * after the XOR, which (x - 0x01..) & ~x finds. Borrows only flag bytes above one already
+ * flagged, so the lowest byte flagged is a real stop. */
+static inline uint64_t stops8(uint64_t w)
 {
     const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
     uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    uint64_t t = w | (w - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b);
-    return !(t & high);
+    return (w | (w - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high;
 }
 
 /* Parse a string at st->p (on the opening quote). Sets *s and *n to the bytes: in place if
@@ -138,18 +138,26 @@ static inline int plain8(uint64_t w)
 static int string(pstate_t *st, const char **s, size_t *n)
 {
     const char *p = ++st->p, *e = st->end;
-    while (e - p >= 8) { /* eight plain bytes at a time */
-        uint64_t w;
-        memcpy(&w, p, 8);
-        if (!plain8(w))
-            break;
-        p += 8;
-    }
-    while (p < e && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) {
-        if ((unsigned char)*p < 0x80) {
-            p++;
+    for (;;) { /* eight bytes at a time */
+        uint64_t w = 0;
+        if (e - p >= 8)
+            memcpy(&w, p, 8);
+        else if (p < e)
+            memcpy(&w, p, (size_t)(e - p)); /* the zeros past the end stop the scan */
+        uint64_t t = stops8(w);
+        if (!t) {
+            p += 8;
             continue;
         }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        p += __builtin_ctzll(t) / 8; /* the lowest address flagged */
+#else
+        while (p < e && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' &&
+               *p != '\\')
+            p++;
+#endif
+        if (p >= e || (unsigned char)*p < 0x80)
+            break;
         /* JSON text is UTF-8 (RFC 8259 section 8.1): invalid bytes would reach the database,
          * traces and model requests as text that is not JSON. */
         size_t l = text_utf8_len((const unsigned char *)p, (size_t)(e - p));

@@ -544,6 +544,13 @@ static void test_parse_scan_and_keys(void)
             json_object_put(o);
         }
     }
+    const char *unterminated[] = {"\"", "\"abc", "\"abcdefgh", "\"abcdefghijklmno", "[\"\xc3\xa9"};
+    for (size_t i = 0; i < sizeof unterminated / sizeof unterminated[0]; i++) {
+        o = NULL;
+        CHECK_EQ_INT(schema_parse_json(unterminated[i], strlen(unterminated[i]), &o, err, sizeof err),
+                     ERR_INVAL);
+        CHECK(strstr(err, "unterminated string") != NULL);
+    }
     /* Decimals print as written, whether or not the parser kept their text. */
     const char *decs[] = {"12.5", "1.25", "-0.5", "0.0625", "0.0001220703125", "8.99", "12.50",
                           "0.00006103515625", "-0.0", "3.5", "123456789012.375", "0.1"};
