@@ -1,0 +1,359 @@
+/*
+ * trace_body: see trace_body.h. The reader splits the body's top level and its attrs into
+ * key and value texts (no value is parsed: each is copied as it was written) and writes them
+ * back with full keys, in the same order.
+ */
+#include "trace_body.h"
+
+#include "err.h"
+
+#include <string.h>
+
+/* attrs keys with a one-character token: ALPHABET[i] stands for KEYS[i]. Append only. */
+static const char ALPHABET[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+static const char *const KEYS[] = {
+    "gen_ai.tool.name", "gen_ai.tool.call.id", "gen_ai.request.model",
+    "gen_ai.response.model", "gen_ai.provider.name", "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens", "gen_ai.usage.cached_tokens", "gen_ai.usage.cost",
+    "gen_ai.response.finish_reasons", "gen_ai.agent.name", "gen_ai.conversation.id",
+    "agentd.tool.state", "agentd.attempts", "agentd.duration_ms", "agentd.latency_ms",
+    "agentd.messages", "agentd.context.tokens", "agentd.prompt.hash", "agentd.prompt_hash",
+    "agentd.prompt.git_commit", "agentd.prompt.git_dirty", "agentd.prompt.file",
+    "agentd.prompt_file", "agentd.prompt.rendered_hash", "agentd.agent.path", "agentd.input",
+    "agentd.answer", "agentd.delay_ms", "agentd.retry.delay_ms", "agentd.reason",
+    "agentd.fallback.from", "agentd.fallback.reason", "agentd.guardrail",
+    "agentd.guardrail.hook", "agentd.guardrail.failed", "agentd.resumed_state",
+    "agentd.parent_run_id", "agentd.tool.call.wire_id", "agentd.purpose",
+    "agentd.context.tokens_before", "agentd.context.omitted_messages",
+    "agentd.compact.upto", "agentd.compact.from", "agentd.compact.summary_tokens",
+    "agentd.session.history_messages", "agentd.cached", "agentd.args_edited",
+    "agentd.args_before", "agentd.plan.version", "agentd.plan.steps", "agentd.plan.step",
+    "agentd.plan.step.status", "agentd.plan.status", "agentd.plan.replans",
+    "agentd.plan.intent", "agentd.plan.failed_step", "agentd.plan.action",
+    "agentd.offline.decision", "agentd.span.unfinished", "gen_ai.request.temperature",
+    "agentd.owner",
+};
+_Static_assert(sizeof KEYS / sizeof KEYS[0] <= sizeof ALPHABET - 1, "one character per key");
+#define NKEYS (sizeof KEYS / sizeof KEYS[0])
+
+const char *const trace_body_name_attr[] = {
+    [TB_NAME_AGENT] = "gen_ai.agent.name",
+    [TB_NAME_TOOL] = "gen_ai.tool.name",
+    [TB_NAME_REQ_MODEL] = "gen_ai.request.model",
+    [TB_NAME_RESP_MODEL] = "gen_ai.response.model",
+};
+
+/* The values of phase and op a stored body holds as their position here. Append only. */
+static const char *const PHASES[] = {"\"begin\"", "\"end\"", "\"point\""};
+static const char *const OPS[] = {"\"invoke_agent\"", "\"plan\"",  "\"act\"",
+                                  "\"observe\"",      "\"wait\"",  "\"chat\"",
+                                  "\"execute_tool\"", "\"retry\"", "\"guardrail\"",
+                                  "\"log\""};
+#define NPHASES (sizeof PHASES / sizeof PHASES[0])
+#define NOPS (sizeof OPS / sizeof OPS[0])
+
+/* Top-level short keys and what they stand for. */
+static const char *const FIELDS[][2] = {
+    {TB_TS, "ts_ns"}, {TB_MONO, "mono_ns"}, {TB_SPAN, "span_id"}, {TB_PARENT, "parent_id"},
+    {TB_PHASE, "phase"}, {TB_OP, "op"}, {TB_NAME, "name"}, {TB_END_SPAN, "end_span"},
+    {TB_STEP, "step"}, {TB_STATUS, "status"}, {TB_ERROR, "error"}, {TB_ATTRS, "attrs"},
+};
+
+char trace_body_attr_token(const char *key)
+{
+    /* Every dictionary key starts "gen_ai." or "agentd."; others fail at once. */
+    if (strncmp(key, "gen_ai.", 7) != 0 && strncmp(key, "agentd.", 7) != 0)
+        return 0;
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(key + 7, KEYS[i] + 7) && key[0] == KEYS[i][0])
+            return ALPHABET[i];
+    return 0;
+}
+
+int trace_body_code(const char *field, const char *v)
+{
+    const char *const *t = field[0] == TB_PHASE[0] ? PHASES : OPS;
+    size_t n = field[0] == TB_PHASE[0] ? NPHASES : NOPS, len = strlen(v);
+    for (size_t i = 0; i < n; i++)
+        if (strlen(t[i]) == len + 2 && !memcmp(t[i] + 1, v, len))
+            return (int)i;
+    return -1;
+}
+
+static const char *attr_key(char tok)
+{
+    const char *p = memchr(ALPHABET, tok, sizeof ALPHABET - 1);
+    return p && (size_t)(p - ALPHABET) < NKEYS ? KEYS[p - ALPHABET] : NULL;
+}
+
+static const char *field_key(const char *k, size_t n)
+{
+    if (n == 1)
+        for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++)
+            if (FIELDS[i][0][0] == k[0])
+                return FIELDS[i][1];
+    return NULL;
+}
+
+typedef struct text {
+    const char *p;
+    size_t n;
+} text_t;
+
+typedef struct pair {
+    text_t k; /* the key's text between its quotes */
+    text_t v; /* the value's text */
+} pair_t;
+
+/* After the string at p (its opening quote), or NULL. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+/* After the value at p, or NULL. */
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                if (!(p = skip_string(p, end)))
+                    return NULL;
+                continue;
+            }
+            if (*p == '{' || *p == '[')
+                depth++;
+            else if ((*p == '}' || *p == ']') && --depth == 0)
+                return p + 1;
+            p++;
+        }
+        return NULL;
+    }
+    while (p < end && *p != ',' && *p != '}' && *p != ']')
+        p++;
+    return p;
+}
+
+/* The next "key":value of the object at *pp (after '{' or ','): 1 and *pp after it, 0 at
+ * the closing brace, -1 on a malformed text. */
+static int next_pair(const char **pp, const char *end, pair_t *out)
+{
+    const char *p = *pp;
+    if (p < end && *p == '}')
+        return 0;
+    if (p >= end || *p != '"')
+        return -1;
+    const char *k = skip_string(p, end);
+    if (!k || k >= end || *k != ':')
+        return -1;
+    out->k = (text_t){p + 1, (size_t)(k - p - 2)};
+    const char *v = skip_value(k + 1, end);
+    if (!v || v >= end)
+        return -1;
+    out->v = (text_t){k + 1, (size_t)(v - k - 1)};
+    if (*v == ',')
+        v++;
+    *pp = v;
+    return 1;
+}
+
+static int is_zero(text_t v)
+{
+    return v.n == 1 && v.p[0] == '0';
+}
+
+static int key_is(text_t k, const char *s)
+{
+    return k.n == strlen(s) && !memcmp(k.p, s, k.n);
+}
+
+/* A phase's or op's value as its string: a number stands for its place in PHASES/OPS. */
+static text_t coded(const char *const *t, size_t n, text_t v)
+{
+    if (v.n == 1 && v.p[0] >= '0' && (size_t)(v.p[0] - '0') < n)
+        return (text_t){t[v.p[0] - '0'], strlen(t[v.p[0] - '0'])};
+    return v;
+}
+
+/* The full key an attrs key text stands for, as text. */
+static text_t attr_full(text_t k)
+{
+    if (k.n == 1) {
+        const char *full = attr_key(k.p[0]);
+        if (full)
+            return (text_t){full, strlen(full)};
+    } else if (k.n > 1 && k.p[0] == '~') {
+        return (text_t){k.p + 1, k.n - 1};
+    }
+    return k;
+}
+
+/* The value text of the attrs object text a under full key key, or n = 0. */
+static text_t attr_value(text_t a, const char *key)
+{
+    const char *p = a.p + 1, *end = a.p + a.n;
+    pair_t kv;
+    while (next_pair(&p, end, &kv) == 1)
+        if (key_is(attr_full(kv.k), key))
+            return kv.v;
+    return (text_t){NULL, 0};
+}
+
+static void put_quoted(buf_t *b, const char *s, size_t n)
+{
+    buf_add(b, "\"", 1);
+    buf_add(b, s, n);
+    buf_add(b, "\":", 2);
+}
+
+static int put_attrs(buf_t *b, const char *run_id, text_t a)
+{
+    const char *p = a.p + 1, *end = a.p + a.n;
+    pair_t kv;
+    int r, first = 1;
+    buf_add(b, "{", 1);
+    while ((r = next_pair(&p, end, &kv)) == 1) {
+        if (!first)
+            buf_add(b, ",", 1);
+        first = 0;
+        text_t k = attr_full(kv.k);
+        put_quoted(b, k.p, k.n);
+        if (is_zero(kv.v) && key_is(k, "gen_ai.conversation.id")) {
+            buf_add(b, "\"", 1);
+            buf_adds(b, run_id);
+            buf_add(b, "\"", 1);
+        } else {
+            buf_add(b, kv.v.p, kv.v.n);
+        }
+    }
+    if (r < 0)
+        return ERR_INVAL;
+    return buf_add(b, "}", 1);
+}
+
+int trace_body_is_short(const char *body, size_t len)
+{
+    /* The writer puts ts_ns first: short on every event but a transition, whose mono_ns
+     * (second) is short. */
+    if (len > 5 && !memcmp(body, "{\"" TB_TS "\":", 5))
+        return 1;
+    if (len < 10 || memcmp(body, "{\"ts_ns\":", 9) != 0)
+        return 0;
+    size_t i = 9;
+    while (i < len && body[i] >= '0' && body[i] <= '9')
+        i++;
+    return len - i > 5 && !memcmp(body + i, ",\"" TB_MONO "\":", 5);
+}
+
+/* The derived name: op, a space, its source's string (without quotes). */
+static int put_name(buf_t *b, text_t op, text_t src)
+{
+    if (op.n < 2 || src.n < 2 || op.p[0] != '"' || src.p[0] != '"')
+        return ERR_INVAL;
+    buf_add(b, op.p, op.n - 1);
+    buf_add(b, " ", 1);
+    return buf_add(b, src.p + 1, src.n - 1);
+}
+
+int trace_body_expand(buf_t *b, const char *run_id, const char *body, size_t len)
+{
+    pair_t top[24];
+    size_t n = 0;
+    const char *p = body + 1, *end = body + len;
+    text_t op = {0}, state_to = {0}, attrs = {0};
+    int r;
+    if (len < 2 || body[0] != '{')
+        return ERR_INVAL;
+    while (n < sizeof top / sizeof top[0] && (r = next_pair(&p, end, &top[n])) == 1) {
+        text_t k = top[n].k;
+        if (key_is(k, TB_OP))
+            op = top[n].v = coded(OPS, NOPS, top[n].v);
+        else if (key_is(k, TB_PHASE))
+            top[n].v = coded(PHASES, NPHASES, top[n].v);
+        else if (key_is(k, "state_to"))
+            state_to = top[n].v;
+        else if (key_is(k, TB_ATTRS))
+            attrs = top[n].v;
+        n++;
+    }
+    if (p >= end || *p != '}')
+        return ERR_INVAL;
+    buf_add(b, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        text_t k = top[i].k, v = top[i].v;
+        const char *full = field_key(k.p, k.n);
+        if (i)
+            buf_add(b, ",", 1);
+        if (full)
+            put_quoted(b, full, strlen(full));
+        else
+            put_quoted(b, k.p, k.n);
+        if (full && (!strcmp(full, "span_id") || !strcmp(full, "parent_id")) && is_zero(v)) {
+            buf_add(b, "\"", 1);
+            buf_adds(b, run_id);
+            r = buf_add(b, "\"", 1);
+        } else if (full && !strcmp(full, "name") && v.n == 1 && v.p[0] >= '1' && v.p[0] <= '5') {
+            int src = v.p[0] - '0';
+            r = put_name(b, op, src == TB_NAME_STATE_TO ? state_to
+                          : attrs.n ? attr_value(attrs, trace_body_name_attr[src])
+                                    : (text_t){NULL, 0});
+        } else if (full && !strcmp(full, "attrs") && v.n && v.p[0] == '{') {
+            r = put_attrs(b, run_id, v);
+        } else {
+            r = buf_add(b, v.p, v.n);
+        }
+        if (r)
+            return r;
+    }
+    return buf_add(b, "}", 1);
+}
+
+/* The string text v without its quotes into out[len]; 0 if it is not one or too long. */
+static int copy_string(text_t v, char *out, size_t len)
+{
+    if (v.n < 2 || v.p[0] != '"' || v.n - 2 >= len)
+        return 0;
+    memcpy(out, v.p + 1, v.n - 2);
+    out[v.n - 2] = 0;
+    return 1;
+}
+
+int trace_body_tool_call(const char *body, size_t len, char phase[8], char id[64])
+{
+    const char *p = body + 1, *end = body + len;
+    int is_short = trace_body_is_short(body, len), tool = 0;
+    text_t attrs = {0};
+    pair_t kv;
+    phase[0] = id[0] = 0;
+    if (len < 2 || body[0] != '{')
+        return 0;
+    while (next_pair(&p, end, &kv) == 1) {
+        if (key_is(kv.k, is_short ? TB_OP : "op"))
+            tool = key_is(coded(OPS, NOPS, kv.v), "\"execute_tool\"");
+        else if (key_is(kv.k, is_short ? TB_PHASE : "phase"))
+            copy_string(coded(PHASES, NPHASES, kv.v), phase, 8);
+        else if (key_is(kv.k, is_short ? TB_ATTRS : "attrs") && kv.v.n && kv.v.p[0] == '{')
+            attrs = kv.v;
+    }
+    if (!tool || !phase[0] || !attrs.n)
+        return 0;
+    text_t v = is_short ? attr_value(attrs, "gen_ai.tool.call.id") : (text_t){0};
+    if (!is_short) { /* full keys: no tokens to expand */
+        const char *q = attrs.p + 1, *e = attrs.p + attrs.n;
+        while (next_pair(&q, e, &kv) == 1)
+            if (key_is(kv.k, "gen_ai.tool.call.id"))
+                v = kv.v;
+    }
+    return copy_string(v, id, 64);
+}

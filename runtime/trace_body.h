@@ -1,0 +1,60 @@
+/*
+ * trace_body: the stored form of an event body (the events row's body column), private to
+ * trace.c (which writes it) and trace_db.c (which reads it back through trace_line_write).
+ * It is the event without v, run_id and seq (the row's columns) and without the tool call's
+ * row part (trace.h's trace_call_t), and, to keep a run's rows small, with short keys:
+ *   - a top-level field is one letter (TB_* below), except the fields the transitions view
+ *     reads (ts_ns, step, state_from, state_to, event), kept whole on transition events;
+ *   - an attrs key in trace_body.c's dictionary is one character; any other key of one
+ *     character, or starting with '~', is stored behind a '~'; the rest as they are;
+ *   - span_id, parent_id and attrs' gen_ai.conversation.id equal to the run id are 0;
+ *   - a phase or op of trace.h's list is its number in trace_body.c's (a string otherwise);
+ *   - a name that is the op, a space and the value of state_to or of attrs'
+ *     gen_ai.agent.name, gen_ai.tool.name, gen_ai.request.model, gen_ai.response.model is
+ *     that source's number (TB_NAME_*).
+ * Values are never changed otherwise, and the fields keep their order, so the reader gives
+ * back the very text the event had. The dictionary only ever grows at its end: stored rows
+ * refer to its positions. Bodies written before short keys (full keys) read as they are.
+ */
+#ifndef AGENTD_TRACE_BODY_H
+#define AGENTD_TRACE_BODY_H
+
+#include "buf.h"
+
+#include <stddef.h>
+
+/* The short top-level keys, in the order the fields are written. */
+#define TB_TS "t"
+#define TB_MONO "m"
+#define TB_SPAN "s"
+#define TB_PARENT "p"
+#define TB_PHASE "h"
+#define TB_OP "o"
+#define TB_NAME "n"
+#define TB_END_SPAN "x"
+#define TB_STEP "i"
+#define TB_STATUS "u"
+#define TB_ERROR "r"
+#define TB_ATTRS "a"
+
+/* Where a derived name's second half comes from: state_to, then these attrs. */
+enum { TB_NAME_STATE_TO = 1, TB_NAME_AGENT, TB_NAME_TOOL, TB_NAME_REQ_MODEL, TB_NAME_RESP_MODEL };
+extern const char *const trace_body_name_attr[]; /* [TB_NAME_AGENT..TB_NAME_RESP_MODEL] */
+
+/* The code of a phase (field TB_PHASE) or op (TB_OP) value v, stored as a number, or -1
+ * for a value without one (stored as it is). */
+int trace_body_code(const char *field, const char *v);
+/* The one-character token of an attrs key, or 0 when it has none. */
+char trace_body_attr_token(const char *key);
+/* Whether body[0..len) has short keys (this form), not full keys. */
+int trace_body_is_short(const char *body, size_t len);
+/* Append body[0..len), a short-key body of run_id, with full keys and the derived values
+ * put back (the body as stored before short keys). 0, ERR_INVAL if the text is not a body
+ * of this form, or the buffer's sticky error. */
+int trace_body_expand(buf_t *b, const char *run_id, const char *body, size_t len);
+
+/* Whether body[0..len) (either form) is an execute_tool event: its phase into phase[8] and
+ * its gen_ai.tool.call.id into id[64] (trace_db.c joins the tool_calls row by it). */
+int trace_body_tool_call(const char *body, size_t len, char phase[8], char id[64]);
+
+#endif
