@@ -54,9 +54,12 @@ static void put_strn(buf_t *b, const char *s, size_t n)
     buf_add(b, "\"", 1);
 }
 
+/* key NULL: a stored array's slot, the value alone (trace_body.h). */
 static void put_key(buf_t *b, const char *key)
 {
     buf_add(b, ",", 1);
+    if (!key)
+        return;
     put_strn(b, key, strlen(key));
     buf_add(b, ":", 1);
 }
@@ -168,8 +171,11 @@ static void put_value(buf_t *b, json_object *v)
  * bytes, and readers treat a missing field as null. */
 static void put_field(buf_t *b, const char *key, const char *v)
 {
-    if (!v)
+    if (!v) {
+        if (!key) /* an array's slot stays in place */
+            buf_adds(b, ",null");
         return;
+    }
     put_key(b, key);
     put_strn(b, v, strlen(v));
 }
@@ -212,15 +218,15 @@ static void put_id(buf_t *b, const char *key, const char *id, const char *run_id
     }
 }
 
-/* A phase or op; stored: its code when it has one. */
+/* A phase, op or status under key; stored (run_id set): its code when it has one. */
 static void put_coded(buf_t *b, const char *key, const char *tok, const char *v,
                       const char *run_id)
 {
     int code = run_id && v ? trace_body_code(tok, v) : -1;
     if (code >= 0)
-        put_int_field(b, tok, code);
+        put_int_field(b, key, code);
     else
-        put_field(b, run_id ? tok : key, v);
+        put_field(b, key, v);
 }
 
 /* The string value of attrs' key, or NULL. */
@@ -251,38 +257,61 @@ static int name_source(const trace_ev_t *ev)
     return 0;
 }
 
+/* The name under key; stored: its source's number when it is derived. */
+static void put_name(buf_t *b, const char *key, const trace_ev_t *ev, const char *run_id)
+{
+    int src = run_id ? name_source(ev) : 0;
+    if (src)
+        put_int_field(b, key, src);
+    else
+        put_field(b, key, ev->name);
+}
+
+/* attrs under key; stored: short keys (put_object). */
+static void put_attrs(buf_t *b, const char *key, json_object *attrs, const char *run_id)
+{
+    put_key(b, key);
+    if (!attrs)
+        buf_adds(b, "null");
+    else if (json_object_is_type(attrs, json_type_object))
+        put_object(b, attrs, run_id);
+    else
+        put_value(b, attrs);
+}
+
+static int64_t ts_of(const trace_ev_t *ev)
+{
+    return ev->ts_ns ? ev->ts_ns : (int64_t)loop_wall_ns();
+}
+
+static int64_t mono_of(const trace_ev_t *ev)
+{
+    return ev->mono_ns ? ev->mono_ns : (int64_t)loop_mono_ns();
+}
+
 /* The fields after seq, each with its leading comma, and the closing brace. run_id NULL:
  * the line's form, with the row's part of a tool call when with_call; else the stored
- * form of run_id's event (trace_body.h; without the call's part). */
+ * object of run_id's transition event (trace_body.h; without the call's part). */
 static int put_fields(buf_t *b, const trace_ev_t *ev, int with_call, const char *run_id)
 {
     /* The transitions view reads these from a transition's stored body. */
     int view = ev->state_to != NULL;
-    put_int_field(b, view ? "ts_ns" : KEY("ts_ns", TB_TS),
-                  ev->ts_ns ? ev->ts_ns : (int64_t)loop_wall_ns());
-    put_int_field(b, KEY("mono_ns", TB_MONO), ev->mono_ns ? ev->mono_ns : (int64_t)loop_mono_ns());
+    put_int_field(b, view ? "ts_ns" : KEY("ts_ns", TB_TS), ts_of(ev));
+    put_int_field(b, KEY("mono_ns", TB_MONO), mono_of(ev));
     put_id(b, KEY("span_id", TB_SPAN), ev->span_id, run_id);
     put_id(b, KEY("parent_id", TB_PARENT), ev->parent_id, run_id);
-    put_coded(b, "phase", TB_PHASE, ev->phase, run_id);
-    put_coded(b, "op", TB_OP, ev->op, run_id);
-    int src = run_id ? name_source(ev) : 0;
-    if (src)
-        put_int_field(b, TB_NAME, src);
-    else
-        put_field(b, KEY("name", TB_NAME), ev->name);
+    put_coded(b, KEY("phase", TB_PHASE), TB_PHASE, ev->phase, run_id);
+    put_coded(b, KEY("op", TB_OP), TB_OP, ev->op, run_id);
+    put_name(b, KEY("name", TB_NAME), ev, run_id);
     put_field(b, "state_from", ev->state_from);
     put_field(b, "state_to", ev->state_to);
     put_field(b, "event", ev->event);
     put_field(b, KEY("end_span", TB_END_SPAN), ev->end_span);
     put_int_field(b, view ? "step" : KEY("step", TB_STEP), ev->step);
-    put_field(b, KEY("status", TB_STATUS), ev->status);
+    put_coded(b, KEY("status", TB_STATUS), TB_STATUS, ev->status, run_id);
     put_field(b, KEY("error", TB_ERROR), ev->error);
     if (ev->attrs) {
-        put_key(b, KEY("attrs", TB_ATTRS));
-        if (json_object_is_type(ev->attrs, json_type_object))
-            put_object(b, ev->attrs, run_id);
-        else
-            put_value(b, ev->attrs);
+        put_attrs(b, KEY("attrs", TB_ATTRS), ev->attrs, run_id);
         /* Inside the attrs object, as trace_line_write puts it back: before its brace. */
         if (with_call && ev->call && !b->failed && b->s[b->len - 2] != '{') {
             b->len--;
@@ -291,6 +320,28 @@ static int put_fields(buf_t *b, const trace_ev_t *ev, int with_call, const char 
         }
     }
     return buf_add(b, "}", 1);
+}
+
+/* The stored array of run_id's event that is no transition: its fields in trace_body.h's
+ * slot order, each with its leading comma, absent ones null, trailing nulls left out, and
+ * the closing bracket. */
+static int put_slots(buf_t *b, const trace_ev_t *ev, const char *run_id)
+{
+    put_int_field(b, NULL, ts_of(ev));
+    put_int_field(b, NULL, mono_of(ev));
+    put_id(b, NULL, ev->span_id, run_id);
+    put_id(b, NULL, ev->parent_id, run_id);
+    put_coded(b, NULL, TB_PHASE, ev->phase, run_id);
+    put_coded(b, NULL, TB_OP, ev->op, run_id);
+    put_name(b, NULL, ev, run_id);
+    put_int_field(b, NULL, ev->step);
+    put_attrs(b, NULL, ev->attrs, run_id);
+    put_coded(b, NULL, TB_STATUS, ev->status, run_id);
+    put_field(b, NULL, ev->error);
+    put_field(b, NULL, ev->end_span);
+    while (!b->failed && b->len >= 5 && !memcmp(b->s + b->len - 5, ",null", 5))
+        b->len -= 5;
+    return buf_add(b, "]", 1);
 }
 
 /* {"v":1,"run_id":"...","seq":N — the head the stored body leaves to its row. */
@@ -304,7 +355,7 @@ static void put_head(buf_t *b, const char *run_id, int64_t seq)
 
 int trace_body_is_slim(const char *body, size_t len)
 {
-    return len >= 2 && body[0] == '{' && strncmp(body, "{\"v\":", 5) != 0;
+    return len >= 2 && (body[0] == '[' || (body[0] == '{' && strncmp(body, "{\"v\":", 5) != 0));
 }
 
 int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body, size_t len,
@@ -343,9 +394,10 @@ int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_
 int trace_body_write(buf_t *b, const char *run_id, const trace_ev_t *ev)
 {
     size_t at = b->len;
-    int rc = put_fields(b, ev, 0, run_id);
+    int slots = !ev->state_from && !ev->state_to && !ev->event;
+    int rc = slots ? put_slots(b, ev, run_id) : put_fields(b, ev, 0, run_id);
     if (!rc)
-        b->s[at] = '{'; /* the first field's comma opens the object */
+        b->s[at] = slots ? '[' : '{'; /* the first field's comma opens it */
     return rc;
 }
 

@@ -49,7 +49,18 @@ static const char *const OPS[] = {"\"invoke_agent\"", "\"plan\"",  "\"act\"",
                                   "\"observe\"",      "\"wait\"",  "\"chat\"",
                                   "\"execute_tool\"", "\"retry\"", "\"guardrail\"",
                                   "\"log\""};
+static const char *const STATUSES[] = {"\"ok\"", "\"error\""};
 #define NPHASES (sizeof PHASES / sizeof PHASES[0])
+#define NSTATUSES (sizeof STATUSES / sizeof STATUSES[0])
+
+/* A stored array's slots, and the order of the fields in the line (trace.c put_fields). */
+static const char SLOTS[] = {TB_TS[0],   TB_MONO[0], TB_SPAN[0],  TB_PARENT[0],
+                             TB_PHASE[0], TB_OP[0],   TB_NAME[0],  TB_STEP[0],
+                             TB_ATTRS[0], TB_STATUS[0], TB_ERROR[0], TB_END_SPAN[0]};
+static const char LINE_ORDER[] = {TB_TS[0],     TB_MONO[0], TB_SPAN[0],   TB_PARENT[0],
+                                  TB_PHASE[0],  TB_OP[0],   TB_NAME[0],   TB_END_SPAN[0],
+                                  TB_STEP[0],   TB_STATUS[0], TB_ERROR[0], TB_ATTRS[0]};
+#define NSLOTS (sizeof SLOTS)
 #define NOPS (sizeof OPS / sizeof OPS[0])
 
 /* Top-level short keys and what they stand for. */
@@ -72,8 +83,11 @@ char trace_body_attr_token(const char *key)
 
 int trace_body_code(const char *field, const char *v)
 {
-    const char *const *t = field[0] == TB_PHASE[0] ? PHASES : OPS;
-    size_t n = field[0] == TB_PHASE[0] ? NPHASES : NOPS, len = strlen(v);
+    const char *const *t = field[0] == TB_PHASE[0] ? PHASES
+                           : field[0] == TB_OP[0]  ? OPS
+                                                   : STATUSES;
+    size_t n = field[0] == TB_PHASE[0] ? NPHASES : field[0] == TB_OP[0] ? NOPS : NSTATUSES;
+    size_t len = strlen(v);
     for (size_t i = 0; i < n; i++)
         if (strlen(t[i]) == len + 2 && !memcmp(t[i] + 1, v, len))
             return (int)i;
@@ -244,9 +258,9 @@ static int put_attrs(buf_t *b, const char *run_id, text_t a)
 
 int trace_body_is_short(const char *body, size_t len)
 {
-    /* The writer puts ts_ns first: short on every event but a transition, whose mono_ns
-     * (second) is short. */
-    if (len > 5 && !memcmp(body, "{\"" TB_TS "\":", 5))
+    /* An array, or an object whose ts_ns (first) is short or, on a transition, whose
+     * mono_ns (second) is. */
+    if (len > 5 && (body[0] == '[' || !memcmp(body, "{\"" TB_TS "\":", 5)))
         return 1;
     if (len < 10 || memcmp(body, "{\"ts_ns\":", 9) != 0)
         return 0;
@@ -266,29 +280,62 @@ static int put_name(buf_t *b, text_t op, text_t src)
     return buf_add(b, src.p + 1, src.n - 1);
 }
 
+/* The fields of a stored body as pairs in the line's order (an array's slots under their
+ * short keys, nulls left out): their count, or -1 if the text is not a body. */
+static int split(const char *body, size_t len, pair_t *top, size_t max)
+{
+    const char *p = body + 1, *end = body + len;
+    size_t n = 0;
+    int r = 0;
+    if (len < 2)
+        return -1;
+    if (body[0] == '{') {
+        while (n < max && (r = next_pair(&p, end, &top[n])) == 1)
+            n++;
+        return r == 0 ? (int)n : -1;
+    }
+    if (body[0] != '[')
+        return -1;
+    text_t slot[NSLOTS];
+    size_t ns = 0;
+    while (p < end && *p != ']' && ns < NSLOTS) {
+        const char *v = skip_value(p, end);
+        if (!v || v >= end)
+            return -1;
+        slot[ns++] = (text_t){p, (size_t)(v - p)};
+        p = *v == ',' ? v + 1 : v;
+    }
+    if (p >= end || *p != ']')
+        return -1;
+    for (size_t i = 0; i < sizeof LINE_ORDER; i++) {
+        size_t at = (size_t)((const char *)memchr(SLOTS, LINE_ORDER[i], NSLOTS) - SLOTS);
+        if (at < ns && !(slot[at].n == 4 && !memcmp(slot[at].p, "null", 4)) && n < max)
+            top[n++] = (pair_t){{&LINE_ORDER[i], 1}, slot[at]};
+    }
+    return (int)n;
+}
+
 int trace_body_expand(buf_t *b, const char *run_id, const char *body, size_t len)
 {
     pair_t top[24];
-    size_t n = 0;
-    const char *p = body + 1, *end = body + len;
     text_t op = {0}, state_to = {0}, attrs = {0};
-    int r;
-    if (len < 2 || body[0] != '{')
+    int r, got = split(body, len, top, sizeof top / sizeof top[0]);
+    if (got < 0)
         return ERR_INVAL;
-    while (n < sizeof top / sizeof top[0] && (r = next_pair(&p, end, &top[n])) == 1) {
-        text_t k = top[n].k;
+    size_t n = (size_t)got;
+    for (size_t i = 0; i < n; i++) {
+        text_t k = top[i].k;
         if (key_is(k, TB_OP))
-            op = top[n].v = coded(OPS, NOPS, top[n].v);
+            op = top[i].v = coded(OPS, NOPS, top[i].v);
         else if (key_is(k, TB_PHASE))
-            top[n].v = coded(PHASES, NPHASES, top[n].v);
+            top[i].v = coded(PHASES, NPHASES, top[i].v);
+        else if (key_is(k, TB_STATUS))
+            top[i].v = coded(STATUSES, NSTATUSES, top[i].v);
         else if (key_is(k, "state_to"))
-            state_to = top[n].v;
+            state_to = top[i].v;
         else if (key_is(k, TB_ATTRS))
-            attrs = top[n].v;
-        n++;
+            attrs = top[i].v;
     }
-    if (p >= end || *p != '}')
-        return ERR_INVAL;
     buf_add(b, "{", 1);
     for (size_t i = 0; i < n; i++) {
         text_t k = top[i].k, v = top[i].v;
@@ -331,14 +378,13 @@ static int copy_string(text_t v, char *out, size_t len)
 
 int trace_body_tool_call(const char *body, size_t len, char phase[8], char id[64])
 {
-    const char *p = body + 1, *end = body + len;
     int is_short = trace_body_is_short(body, len), tool = 0;
     text_t attrs = {0};
-    pair_t kv;
+    pair_t top[24], kv;
     phase[0] = id[0] = 0;
-    if (len < 2 || body[0] != '{')
-        return 0;
-    while (next_pair(&p, end, &kv) == 1) {
+    int n = split(body, len, top, sizeof top / sizeof top[0]);
+    for (int i = 0; i < n; i++) {
+        kv = top[i];
         if (key_is(kv.k, is_short ? TB_OP : "op"))
             tool = key_is(coded(OPS, NOPS, kv.v), "\"execute_tool\"");
         else if (key_is(kv.k, is_short ? TB_PHASE : "phase"))

@@ -17,12 +17,16 @@ ALPHA = re.search(r'ALPHABET\[\] = "([^"]*)"', src).group(1)
 ATTRS = dict(zip(ALPHA, table("KEYS")))
 PHASES = [json.loads(x) for x in table("PHASES")]
 OPS = [json.loads(x) for x in table("OPS")]
+STATUSES = [json.loads(x) for x in table("STATUSES")]
+SLOTS = "tmsphoniaurx"  # a stored array's positions (trace_body.h)
 FIELDS = dict(t="ts_ns", m="mono_ns", s="span_id", p="parent_id", h="phase", o="op", n="name",
               x="end_span", i="step", u="status", r="error", a="attrs")
 NAMES = {2: "gen_ai.agent.name", 3: "gen_ai.tool.name", 4: "gen_ai.request.model",
          5: "gen_ai.response.model"}
 def expand(rid, d):
-    if "t" not in d and "m" not in d:
+    if isinstance(d, list):
+        d = {k: v for k, v in zip(SLOTS, d) if v is not None}
+    elif "t" not in d and "m" not in d:
         return d
     e = {FIELDS.get(k, k): v for k, v in d.items()}
     for k in ("span_id", "parent_id"):
@@ -32,6 +36,8 @@ def expand(rid, d):
         e["phase"] = PHASES[e["phase"]]
     if isinstance(e.get("op"), int):
         e["op"] = OPS[e["op"]]
+    if isinstance(e.get("status"), int):
+        e["status"] = STATUSES[e["status"]]
     if "attrs" in e:
         a = {}
         for k, v in e["attrs"].items():
