@@ -207,12 +207,29 @@ static void put_call(buf_t *b, const trace_call_t *c)
 /* A field's key: its short key in a stored body (trace_body.h), else the whole one. */
 #define KEY(full, tok) (run_id ? (tok) : (full))
 
-/* A span id; stored: 0 when it is the run id. */
+/* A span id; stored: 0 when it is the run id, else its short form (trace_body.h). */
 static void put_id(buf_t *b, const char *key, const char *id, const char *run_id)
 {
-    if (run_id && id && !strcmp(id, run_id)) {
+    char s[12];
+    if (!run_id || !id) {
+        put_field(b, key, id);
+    } else if (!strcmp(id, run_id)) {
         put_key(b, key);
         buf_add(b, "0", 1);
+    } else if (trace_body_id(id, s)) {
+        put_key(b, key);
+        buf_add(b, "\"", 1);
+        buf_add(b, s, 11);
+        buf_add(b, "\"", 1);
+    } else if (id[0] == '~' || strlen(id) == 11) { /* not to be read as one */
+        put_key(b, key);
+        buf_add(b, "\"~", 2);
+        size_t at = b->len;
+        put_strn(b, id, strlen(id));
+        if (!b->failed) { /* put_strn's opening quote is already written */
+            memmove(b->s + at, b->s + at + 1, b->len - at - 1);
+            b->s[--b->len] = 0;
+        }
     } else {
         put_field(b, key, id);
     }
@@ -306,7 +323,7 @@ static int put_fields(buf_t *b, const trace_ev_t *ev, int with_call, const char 
     put_field(b, "state_from", ev->state_from);
     put_field(b, "state_to", ev->state_to);
     put_field(b, "event", ev->event);
-    put_field(b, KEY("end_span", TB_END_SPAN), ev->end_span);
+    put_id(b, KEY("end_span", TB_END_SPAN), ev->end_span, run_id);
     put_int_field(b, view ? "step" : KEY("step", TB_STEP), ev->step);
     put_coded(b, KEY("status", TB_STATUS), TB_STATUS, ev->status, run_id);
     put_field(b, KEY("error", TB_ERROR), ev->error);
@@ -338,7 +355,7 @@ static int put_slots(buf_t *b, const trace_ev_t *ev, const char *run_id)
     put_attrs(b, NULL, ev->attrs, run_id);
     put_coded(b, NULL, TB_STATUS, ev->status, run_id);
     put_field(b, NULL, ev->error);
-    put_field(b, NULL, ev->end_span);
+    put_id(b, NULL, ev->end_span, run_id);
     while (!b->failed && b->len >= 5 && !memcmp(b->s + b->len - 5, ",null", 5))
         b->len -= 5;
     return buf_add(b, "]", 1);

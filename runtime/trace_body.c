@@ -7,6 +7,7 @@
 
 #include "err.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* attrs keys with a one-character token: ALPHABET[i] stands for KEYS[i]. Append only. */
@@ -92,6 +93,45 @@ int trace_body_code(const char *field, const char *v)
         if (strlen(t[i]) == len + 2 && !memcmp(t[i] + 1, v, len))
             return (int)i;
     return -1;
+}
+
+/* Ids as 11 characters of 6 bits (the first of 4), most significant first. */
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int trace_body_id(const char *id, char out[12])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = id[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    if (id[16])
+        return 0;
+    for (int i = 10; i >= 0; i--, v >>= 6)
+        out[i] = B64[v & 63];
+    out[11] = 0;
+    return 1;
+}
+
+/* The 16 hex of an 11-character id text (quoted), into out[16]; 0 if it is not one. */
+static int id_hex(const char *p, size_t n, char out[16])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v = 0;
+    if (n != 13 || p[0] != '"' || p[12] != '"')
+        return 0;
+    for (int i = 1; i <= 11; i++) {
+        const char *c = memchr(B64, p[i], 64);
+        if (!c || p[i] == 0 || (i == 1 && c - B64 > 15))
+            return 0;
+        v = v << 6 | (uint64_t)(c - B64);
+    }
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = hex[v & 15];
+    return 1;
 }
 
 static const char *attr_key(char tok)
@@ -346,10 +386,20 @@ int trace_body_expand(buf_t *b, const char *run_id, const char *body, size_t len
             put_quoted(b, full, strlen(full));
         else
             put_quoted(b, k.p, k.n);
-        if (full && (!strcmp(full, "span_id") || !strcmp(full, "parent_id")) && is_zero(v)) {
+        int id = full && (!strcmp(full, "span_id") || !strcmp(full, "parent_id") ||
+                          !strcmp(full, "end_span"));
+        char hex[16];
+        if (id && is_zero(v)) {
             buf_add(b, "\"", 1);
             buf_adds(b, run_id);
             r = buf_add(b, "\"", 1);
+        } else if (id && id_hex(v.p, v.n, hex)) {
+            buf_add(b, "\"", 1);
+            buf_add(b, hex, 16);
+            r = buf_add(b, "\"", 1);
+        } else if (id && v.n > 2 && v.p[0] == '"' && v.p[1] == '~') {
+            buf_add(b, "\"", 1);
+            r = buf_add(b, v.p + 2, v.n - 2);
         } else if (full && !strcmp(full, "name") && v.n == 1 && v.p[0] >= '1' && v.p[0] <= '5') {
             int src = v.p[0] - '0';
             r = put_name(b, op, src == TB_NAME_STATE_TO ? state_to

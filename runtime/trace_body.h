@@ -7,7 +7,9 @@
  *     reads (ts_ns, step, state_from, state_to, event), kept whole on transition events;
  *   - an attrs key in trace_body.c's dictionary is one character; any other key of one
  *     character, or starting with '~', is stored behind a '~'; the rest as they are;
- *   - span_id, parent_id and attrs' gen_ai.conversation.id equal to the run id are 0;
+ *   - span_id, parent_id, end_span and attrs' gen_ai.conversation.id equal to the run id
+ *     are 0; other ids of 16 lowercase hex are 11 characters (trace_body_id), any other id
+ *     of 11 characters, or starting with '~', is stored behind a '~';
  *   - a phase or op of trace.h's list is its number in trace_body.c's (a string otherwise);
  *   - a name that is the op, a space and the value of state_to or of attrs'
  *     gen_ai.agent.name, gen_ai.tool.name, gen_ai.request.model, gen_ai.response.model is
@@ -37,10 +39,15 @@
 #define TB_ERROR "r"
 #define TB_ATTRS "a"
 
+/* A stored array's slots, in order: TB_TS TB_MONO TB_SPAN TB_PARENT TB_PHASE TB_OP TB_NAME
+ * TB_STEP TB_ATTRS TB_STATUS TB_ERROR TB_END_SPAN (trace.c put_slots, trace_body.c SLOTS). */
+
 /* Where a derived name's second half comes from: state_to, then these attrs. */
 enum { TB_NAME_STATE_TO = 1, TB_NAME_AGENT, TB_NAME_TOOL, TB_NAME_REQ_MODEL, TB_NAME_RESP_MODEL };
 extern const char *const trace_body_name_attr[]; /* [TB_NAME_AGENT..TB_NAME_RESP_MODEL] */
 
+/* The 11-character form of an id of 16 lowercase hex into out[12]; 0 if it is not one. */
+int trace_body_id(const char *id, char out[12]);
 /* The code of a phase (field TB_PHASE) or op (TB_OP) value v, stored as a number, or -1
  * for a value without one (stored as it is). */
 int trace_body_code(const char *field, const char *v);

@@ -29,9 +29,18 @@ def expand(rid, d):
     elif "t" not in d and "m" not in d:
         return d
     e = {FIELDS.get(k, k): v for k, v in d.items()}
-    for k in ("span_id", "parent_id"):
-        if e.get(k) == 0:
+    B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for k in ("span_id", "parent_id", "end_span"):
+        v = e.get(k)
+        if v == 0:
             e[k] = rid
+        elif isinstance(v, str) and len(v) == 11 and all(c in B64 for c in v):
+            n = 0
+            for c in v:
+                n = n << 6 | B64.index(c)
+            e[k] = "%016x" % n
+        elif isinstance(v, str) and v.startswith("~"):
+            e[k] = v[1:]
     if isinstance(e.get("phase"), int):
         e["phase"] = PHASES[e["phase"]]
     if isinstance(e.get("op"), int):

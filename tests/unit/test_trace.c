@@ -388,6 +388,14 @@ static void test_short_keys(void)
     round_trip(&ev, NULL);
     ev.end_span = "4700549be813bdef"; /* and a field after them all */
     round_trip(&ev, NULL);
+    /* Ids that are not 16 lowercase hex stay as they are. */
+    ev.span_id = "abcdefghijk"; /* 11 characters, the length of a short id */
+    ev.parent_id = "~tilde";
+    ev.end_span = "00112233445566FF";
+    round_trip(&ev, NULL);
+    ev.span_id = "";
+    ev.parent_id = "\"";
+    round_trip(&ev, NULL);
     /* A stored body that is not of the form is shown as stored, after the head. */
     buf_t b;
     buf_init(&b, 0);
