@@ -344,7 +344,8 @@ static int put_fields(buf_t *b, const trace_ev_t *ev, int with_call, const char 
  * the closing bracket. */
 static int put_slots(buf_t *b, const trace_ev_t *ev, const char *run_id)
 {
-    put_int_field(b, NULL, ts_of(ev));
+    int64_t ts = ts_of(ev), base = trace_body_base_ns(run_id);
+    put_int_field(b, NULL, base >= 0 && ts >= base ? -(ts - base) - 1 : ts);
     put_int_field(b, NULL, mono_of(ev));
     put_id(b, NULL, ev->span_id, run_id);
     put_id(b, NULL, ev->parent_id, run_id);

@@ -7,7 +7,10 @@
 
 #include "err.h"
 
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* attrs keys with a one-character token: ALPHABET[i] stands for KEYS[i]. Append only. */
@@ -93,6 +96,20 @@ int trace_body_code(const char *field, const char *v)
         if (strlen(t[i]) == len + 2 && !memcmp(t[i] + 1, v, len))
             return (int)i;
     return -1;
+}
+
+int64_t trace_body_base_ns(const char *run_id)
+{
+    uint64_t ms = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = run_id[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        if (i < 12)
+            ms = ms << 4 | (uint64_t)d;
+    }
+    return run_id[16] || ms > (uint64_t)INT64_MAX / 1000000 ? -1 : (int64_t)(ms * 1000000);
 }
 
 /* Ids as 11 characters of 6 bits (the first of 4), most significant first. */
@@ -388,8 +405,13 @@ int trace_body_expand(buf_t *b, const char *run_id, const char *body, size_t len
             put_quoted(b, k.p, k.n);
         int id = full && (!strcmp(full, "span_id") || !strcmp(full, "parent_id") ||
                           !strcmp(full, "end_span"));
-        char hex[16];
-        if (id && is_zero(v)) {
+        char hex[16], num[24];
+        if (!strcmp(full ? full : "", "ts_ns") && v.n > 1 && v.p[0] == '-' &&
+            trace_body_base_ns(run_id) >= 0) { /* -(offset + 1) from the run id's time */
+            int64_t off = strtoll(v.p + 1, NULL, 10);
+            int w = snprintf(num, sizeof num, "%" PRId64, trace_body_base_ns(run_id) + off - 1);
+            r = buf_add(b, num, w > 0 ? (size_t)w : 0);
+        } else if (id && is_zero(v)) {
             buf_add(b, "\"", 1);
             buf_adds(b, run_id);
             r = buf_add(b, "\"", 1);

@@ -10,6 +10,9 @@
  *   - span_id, parent_id, end_span and attrs' gen_ai.conversation.id equal to the run id
  *     are 0; other ids of 16 lowercase hex are 11 characters (trace_body_id), any other id
  *     of 11 characters, or starting with '~', is stored behind a '~';
+ *   - ts_ns of an event that is no transition, when the run id starts with its creation
+ *     time (12 hex of wall-clock ms: machine_run.c), is -(offset from that time + 1) (a
+ *     wall clock is never negative);
  *   - a phase or op of trace.h's list is its number in trace_body.c's (a string otherwise);
  *   - a name that is the op, a space and the value of state_to or of attrs'
  *     gen_ai.agent.name, gen_ai.tool.name, gen_ai.request.model, gen_ai.response.model is
@@ -24,6 +27,7 @@
 #include "buf.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The short top-level keys, in the order the fields are written. */
 #define TB_TS "t"
@@ -46,6 +50,9 @@
 enum { TB_NAME_STATE_TO = 1, TB_NAME_AGENT, TB_NAME_TOOL, TB_NAME_REQ_MODEL, TB_NAME_RESP_MODEL };
 extern const char *const trace_body_name_attr[]; /* [TB_NAME_AGENT..TB_NAME_RESP_MODEL] */
 
+/* The wall-clock ns the run id starts with (its first 12 hex: ms), or -1 if it is not 16
+ * lowercase hex or the time does not fit. */
+int64_t trace_body_base_ns(const char *run_id);
 /* The 11-character form of an id of 16 lowercase hex into out[12]; 0 if it is not one. */
 int trace_body_id(const char *id, char out[12]);
 /* The code of a phase (field TB_PHASE) or op (TB_OP) value v, stored as a number, or -1

@@ -29,6 +29,8 @@ def expand(rid, d):
     elif "t" not in d and "m" not in d:
         return d
     e = {FIELDS.get(k, k): v for k, v in d.items()}
+    if isinstance(e.get("ts_ns"), int) and e["ts_ns"] < 0 and re.fullmatch("[0-9a-f]{16}", rid):
+        e["ts_ns"] = int(rid[:12], 16) * 1000000 - e["ts_ns"] - 1
     B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     for k in ("span_id", "parent_id", "end_span"):
         v = e.get(k)

@@ -237,18 +237,18 @@ static void test_segments(void)
 /* One event: the line read back from its stored body is the line trace_event_write gives
  * (today's line), byte for byte; the body is smaller; and the same event stored with full
  * keys (as before short keys: the line without its head) reads back the same too. */
-static void round_trip(const trace_ev_t *ev, const trace_call_t *call)
+static void round_trip_of(const char *rid, const trace_ev_t *ev, const trace_call_t *call)
 {
     buf_t line, body, back, old;
     buf_init(&line, 0);
     buf_init(&body, 0);
     buf_init(&back, 0);
     buf_init(&old, 0);
-    CHECK_EQ_INT(trace_event_write(&line, RUN_ID, 9, ev), 0);
-    CHECK_EQ_INT(trace_body_write(&body, RUN_ID, ev), 0);
+    CHECK_EQ_INT(trace_event_write(&line, rid, 9, ev), 0);
+    CHECK_EQ_INT(trace_body_write(&body, rid, ev), 0);
     CHECK(body.len < line.len);
     CHECK(strstr(buf_str(&body), "arguments") == NULL && strstr(buf_str(&body), "\"seq\"") == NULL);
-    CHECK_EQ_INT(trace_line_write(&back, RUN_ID, 9, buf_str(&body), body.len, call), 0);
+    CHECK_EQ_INT(trace_line_write(&back, rid, 9, buf_str(&body), body.len, call), 0);
     CHECK_EQ_STR(buf_str(&back), buf_str(&line));
     json_object *o = json_tokener_parse(buf_str(&body));
     CHECK(o != NULL); /* still JSON: the transitions view reads it */
@@ -262,7 +262,7 @@ static void round_trip(const trace_ev_t *ev, const trace_call_t *call)
     trace_ev_t nocall = *ev;
     nocall.call = NULL;
     buf_reset(&line);
-    CHECK_EQ_INT(trace_event_write(&line, RUN_ID, 9, &nocall), 0);
+    CHECK_EQ_INT(trace_event_write(&line, rid, 9, &nocall), 0);
     const char *ts = strstr(buf_str(&line), ",\"ts_ns\":");
     CHECK(ts != NULL);
     if (ts) {
@@ -270,15 +270,20 @@ static void round_trip(const trace_ev_t *ev, const trace_call_t *call)
         buf_adds(&old, ts + 1);
         CHECK(!trace_body_is_short(buf_str(&old), old.len));
         buf_reset(&back);
-        CHECK_EQ_INT(trace_line_write(&back, RUN_ID, 9, buf_str(&old), old.len, call), 0);
+        CHECK_EQ_INT(trace_line_write(&back, rid, 9, buf_str(&old), old.len, call), 0);
         buf_reset(&line);
-        CHECK_EQ_INT(trace_event_write(&line, RUN_ID, 9, ev), 0);
+        CHECK_EQ_INT(trace_event_write(&line, rid, 9, ev), 0);
         CHECK_EQ_STR(buf_str(&back), buf_str(&line));
     }
     buf_free(&line);
     buf_free(&body);
     buf_free(&back);
     buf_free(&old);
+}
+
+static void round_trip(const trace_ev_t *ev, const trace_call_t *call)
+{
+    round_trip_of(RUN_ID, ev, call);
 }
 
 static json_object *attrs_of(const char *const *kv, size_t n)
@@ -388,6 +393,12 @@ static void test_short_keys(void)
     round_trip(&ev, NULL);
     ev.end_span = "4700549be813bdef"; /* and a field after them all */
     round_trip(&ev, NULL);
+    /* A run id that starts with its creation time (ms): ts_ns is stored from it, unless
+     * the event is older. */
+    round_trip_of("01a2352d0e9c5d7f", &ev, NULL);
+    ev.ts_ns = 1796188475036000000 - 1;
+    round_trip_of("01a2352d0e9c5d7f", &ev, NULL);
+    ev.ts_ns = ts;
     /* Ids that are not 16 lowercase hex stay as they are. */
     ev.span_id = "abcdefghijk"; /* 11 characters, the length of a short id */
     ev.parent_id = "~tilde";
