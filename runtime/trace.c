@@ -342,17 +342,17 @@ static int put_fields(buf_t *b, const trace_ev_t *ev, int with_call, const char 
 /* The stored array of run_id's event that is no transition: its fields in trace_body.h's
  * slot order, each with its leading comma, absent ones null, trailing nulls left out, and
  * the closing bracket. */
-static int put_slots(buf_t *b, const trace_ev_t *ev, const char *run_id)
+static int put_slots(buf_t *b, const trace_ev_t *ev, const char *run_id, int view)
 {
     int64_t ts = ts_of(ev), base = trace_body_base_ns(run_id);
-    put_int_field(b, NULL, base >= 0 && ts >= base ? -(ts - base) - 1 : ts);
+    put_int_field(b, NULL, view ? 0 : base >= 0 && ts >= base ? -(ts - base) - 1 : ts);
     put_int_field(b, NULL, mono_of(ev));
     put_id(b, NULL, ev->span_id, run_id);
     put_id(b, NULL, ev->parent_id, run_id);
     put_coded(b, NULL, TB_PHASE, ev->phase, run_id);
     put_coded(b, NULL, TB_OP, ev->op, run_id);
     put_name(b, NULL, ev, run_id);
-    put_int_field(b, NULL, ev->step);
+    put_int_field(b, NULL, view ? 0 : ev->step);
     put_attrs(b, NULL, ev->attrs, run_id);
     put_coded(b, NULL, TB_STATUS, ev->status, run_id);
     put_field(b, NULL, ev->error);
@@ -412,11 +412,25 @@ int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_
 int trace_body_write(buf_t *b, const char *run_id, const trace_ev_t *ev)
 {
     size_t at = b->len;
-    int slots = !ev->state_from && !ev->state_to && !ev->event;
-    int rc = slots ? put_slots(b, ev, run_id) : put_fields(b, ev, 0, run_id);
+    if (!ev->state_from && !ev->state_to && !ev->event) {
+        int rc = put_slots(b, ev, run_id, 0);
+        if (!rc)
+            b->s[at] = '['; /* the first slot's comma opens it */
+        return rc;
+    }
+    /* A transition: what the view reads by name, the rest as slots. */
+    put_int_field(b, "ts_ns", ts_of(ev));
+    b->s[at] = '{';
+    put_field(b, "state_from", ev->state_from);
+    put_field(b, "state_to", ev->state_to);
+    put_field(b, "event", ev->event);
+    put_int_field(b, "step", ev->step);
+    put_key(b, TB_FIELDS);
+    size_t open = b->len;
+    int rc = put_slots(b, ev, run_id, 1);
     if (!rc)
-        b->s[at] = slots ? '[' : '{'; /* the first field's comma opens it */
-    return rc;
+        b->s[open] = '[';
+    return rc ? rc : buf_add(b, "}", 1);
 }
 
 char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev)

@@ -315,16 +315,9 @@ static int put_attrs(buf_t *b, const char *run_id, text_t a)
 
 int trace_body_is_short(const char *body, size_t len)
 {
-    /* An array, or an object whose ts_ns (first) is short or, on a transition, whose
-     * mono_ns (second) is. */
-    if (len > 5 && (body[0] == '[' || !memcmp(body, "{\"" TB_TS "\":", 5)))
-        return 1;
-    if (len < 10 || memcmp(body, "{\"ts_ns\":", 9) != 0)
-        return 0;
-    size_t i = 9;
-    while (i < len && body[i] >= '0' && body[i] <= '9')
-        i++;
-    return len - i > 5 && !memcmp(body + i, ",\"" TB_MONO "\":", 5);
+    /* An array, or an object ending in its TB_FIELDS array (a body of full keys ends in
+     * attrs, a string or a number). */
+    return len > 2 && (body[0] == '[' || (body[0] == '{' && !memcmp(body + len - 2, "]}", 2)));
 }
 
 /* The derived name: op, a space, its source's string (without quotes). */
@@ -337,22 +330,29 @@ static int put_name(buf_t *b, text_t op, text_t src)
     return buf_add(b, src.p + 1, src.n - 1);
 }
 
-/* The fields of a stored body as pairs in the line's order (an array's slots under their
- * short keys, nulls left out): their count, or -1 if the text is not a body. */
-static int split(const char *body, size_t len, pair_t *top, size_t max)
+/* A field's place in the line (trace.c put_fields); other keys go last. */
+static int rank(text_t k)
 {
-    const char *p = body + 1, *end = body + len;
-    size_t n = 0;
-    int r = 0;
-    if (len < 2)
-        return -1;
-    if (body[0] == '{') {
-        while (n < max && (r = next_pair(&p, end, &top[n])) == 1)
-            n++;
-        return r == 0 ? (int)n : -1;
+    static const char *const whole[] = {"ts_ns", "state_from", "state_to", "event", "step"};
+    static const int place[] = {0, 7, 8, 9, 11};
+    if (k.n == 1) {
+        const char *p = memchr(LINE_ORDER, k.p[0], sizeof LINE_ORDER);
+        int i = p ? (int)(p - LINE_ORDER) : -1;
+        if (i >= 0)
+            return i < 7 ? i : i + 3; /* state_from, state_to, event come after the name */
     }
-    if (body[0] != '[')
-        return -1;
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
+        if (key_is(k, whole[i]))
+            return place[i];
+    return 100;
+}
+
+/* The slots of the array text a as pairs under their short keys, nulls left out, appended
+ * to top[n..max); view: a transition's slots, whose ts_ns and step its object holds. The
+ * new count, or -1. */
+static int add_slots(text_t a, pair_t *top, size_t n, size_t max, int view)
+{
+    const char *p = a.p + 1, *end = a.p + a.n;
     text_t slot[NSLOTS];
     size_t ns = 0;
     while (p < end && *p != ']' && ns < NSLOTS) {
@@ -364,11 +364,53 @@ static int split(const char *body, size_t len, pair_t *top, size_t max)
     }
     if (p >= end || *p != ']')
         return -1;
-    for (size_t i = 0; i < sizeof LINE_ORDER; i++) {
-        size_t at = (size_t)((const char *)memchr(SLOTS, LINE_ORDER[i], NSLOTS) - SLOTS);
-        if (at < ns && !(slot[at].n == 4 && !memcmp(slot[at].p, "null", 4)) && n < max)
-            top[n++] = (pair_t){{&LINE_ORDER[i], 1}, slot[at]};
+    for (size_t i = 0; i < NSLOTS; i++) {
+        if (i >= ns || (slot[i].n == 4 && !memcmp(slot[i].p, "null", 4)) || n >= max)
+            continue;
+        if (view && (SLOTS[i] == TB_TS[0] || SLOTS[i] == TB_STEP[0]))
+            continue;
+        top[n++] = (pair_t){{&SLOTS[i], 1}, slot[i]};
     }
+    return (int)n;
+}
+
+/* The fields of a stored body as pairs in the line's order (an array's slots, or a
+ * transition's TB_FIELDS slots, under their short keys): their count, or -1 if the text is
+ * not a body. */
+static int split(const char *body, size_t len, pair_t *top, size_t max)
+{
+    const char *p = body + 1, *end = body + len;
+    size_t n = 0;
+    int r = 0;
+    text_t slots = {0};
+    if (len < 2)
+        return -1;
+    if (body[0] == '[')
+        r = add_slots((text_t){body, len}, top, 0, max, 0);
+    else if (body[0] != '{')
+        return -1;
+    else {
+        while (n < max && (r = next_pair(&p, end, &top[n])) == 1) {
+            if (key_is(top[n].k, TB_FIELDS) && top[n].v.n && top[n].v.p[0] == '[')
+                slots = top[n].v;
+            else
+                n++;
+        }
+        if (r != 0)
+            return -1;
+        if (!slots.n)
+            return (int)n;
+        r = add_slots(slots, top, n, max, 1);
+    }
+    if (r < 0)
+        return -1;
+    n = (size_t)r;
+    for (size_t i = 1; i < n; i++) /* insertion sort by place: a few pairs */
+        for (size_t j = i; j > 0 && rank(top[j - 1].k) > rank(top[j].k); j--) {
+            pair_t t = top[j];
+            top[j] = top[j - 1];
+            top[j - 1] = t;
+        }
     return (int)n;
 }
 

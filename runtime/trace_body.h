@@ -3,8 +3,10 @@
  * trace.c (which writes it) and trace_db.c (which reads it back through trace_line_write).
  * It is the event without v, run_id and seq (the row's columns) and without the tool call's
  * row part (trace.h's trace_call_t), and, to keep a run's rows small, with short keys:
- *   - a top-level field is one letter (TB_* below), except the fields the transitions view
- *     reads (ts_ns, step, state_from, state_to, event), kept whole on transition events;
+ *   - an event that is no transition is a JSON array of its fields by position (the slots
+ *     below; absent ones null, trailing ones left out); a transition is an object of the
+ *     fields the transitions view reads, under their names (ts_ns, state_from, state_to,
+ *     event, step), and TB_FIELDS: the slots again, those two 0;
  *   - an attrs key in trace_body.c's dictionary is one character; any other key of one
  *     character, or starting with '~', is stored behind a '~'; the rest as they are;
  *   - span_id, parent_id, end_span and attrs' gen_ai.conversation.id equal to the run id
@@ -42,6 +44,7 @@
 #define TB_STATUS "u"
 #define TB_ERROR "r"
 #define TB_ATTRS "a"
+#define TB_FIELDS "f" /* a transition's fields other than the view's, as slots */
 
 /* A stored array's slots, in order: TB_TS TB_MONO TB_SPAN TB_PARENT TB_PHASE TB_OP TB_NAME
  * TB_STEP TB_ATTRS TB_STATUS TB_ERROR TB_END_SPAN (trace.c put_slots, trace_body.c SLOTS). */

@@ -26,7 +26,10 @@ NAMES = {2: "gen_ai.agent.name", 3: "gen_ai.tool.name", 4: "gen_ai.request.model
 def expand(rid, d):
     if isinstance(d, list):
         d = {k: v for k, v in zip(SLOTS, d) if v is not None}
-    elif "t" not in d and "m" not in d:
+    elif isinstance(d.get("f"), list):  # a transition: the view's fields, the rest as slots
+        f = d.pop("f")
+        d.update({k: v for k, v in zip(SLOTS, f) if v is not None and k not in "ti"})
+    else:
         return d
     e = {FIELDS.get(k, k): v for k, v in d.items()}
     if isinstance(e.get("ts_ns"), int) and e["ts_ns"] < 0 and re.fullmatch("[0-9a-f]{16}", rid):
@@ -64,7 +67,8 @@ def expand(rid, d):
 db = sqlite3.connect(sys.argv[2])
 want = {(r, n): b for r, n, b in db.execute("SELECT run_id, seq, body FROM events")}
 calls = {(r, c): (a, i, res) for r, c, a, i, res in
-         db.execute("SELECT run_id, call_id, args, idem_key, result FROM tool_calls")}
+         db.execute("SELECT run_id, call_id, args, coalesce(idem_key, run_id || ':' || call_id), result "
+                    "FROM tool_calls")}
 def whole(k, body):
     e = dict(v=1, run_id=k[0], seq=k[1], **expand(k[0], json.loads(body)))
     a = e.get("attrs")
