@@ -5,12 +5,12 @@
 # dependencies come from the compiler (-MMD -MP). `make V=1` shows full compiler lines.
 
 CC      ?= cc
-PKGS    := lua5.4 json-c libevent libcurl sqlite3 libpcre2-8 ncursesw libedit libxml-2.0
+PKGS    := lua5.4 json-c libevent libcurl sqlite3 libpcre2-8 ncursesw libedit libxml-2.0 libpq
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wimplicit-fallthrough -Wvla -Wundef -fno-common
 OPT     ?= -O2 -g
 ROUTE   := -include runtime/mem_route.h
-CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iruntime $(ROUTE) $(EXTRA_CFLAGS)
+CFLAGS   = -std=c11 -D_GNU_SOURCE -DAGENTD_WITH_PG $(OPT) $(WARN) -Iruntime $(ROUTE) $(EXTRA_CFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads -lm
 
@@ -31,7 +31,8 @@ UNITBIN := $(UNIT:tests/unit/%.c=$(B)/tests/%)
 HELPERS ?= $(wildcard tests/helpers/*.c)
 HELPBIN := $(HELPERS:tests/helpers/%.c=$(B)/%)
 
-.PHONY: all deps run test test-release test-asan clean fuzz-schema bench format
+.PHONY: all deps run test test-release test-asan clean fuzz-schema bench format FORCE
+FORCE:
 all: deps agentd
 
 deps:
@@ -40,7 +41,13 @@ deps:
 agentd: $(B)/agentd
 	@cp $(B)/agentd agentd
 
-$(B)/obj/%.o: runtime/%.c
+# The compiler line, recorded: a change of flags (a define, an option) rebuilds everything
+# instead of linking objects built the old way with new ones.
+$(B)/cflags: FORCE
+	@mkdir -p $(B)
+	@echo '$(CC) $(CFLAGS) $(PKG_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(PKG_CFLAGS)' >$@
+
+$(B)/obj/%.o: runtime/%.c $(B)/cflags
 	@mkdir -p $(dir $@)
 	$(SAY) CC $<
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
@@ -54,7 +61,7 @@ $(B)/agentd: runtime/cli/main.c $(B)/libagentd.a
 	$(SAY) LINK $@
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libagentd.a | $(B)/tests
+$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libagentd.a $(B)/cflags | $(B)/tests
 	$(SAY) TEST $@
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -Itests/unit $< -o $@ $(B)/libagentd.a $(PKG_LIBS) $(EXTRA_LDFLAGS)
 

@@ -172,6 +172,7 @@ machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
     }
     m->lines_tail = &m->lines;
     m->entered_tail = &m->entered;
+    m->lease_ns = machine_lease_ns();
     m->pending_tail = &m->pending;
     /* Durability full: commits are made durable by the syncer's thread, and each batch's
      * effects wait for it; without a syncer each commit waits for its fsync in line (also
@@ -200,6 +201,8 @@ void machine_free(machine_t *m)
     while (m->runs)
         mrun_release(m->runs);
     loop_timer_cancel(m->heartbeat);
+    loop_timer_cancel(m->cancel_poll);
+    free(m->dropped);
     free(m->batch_runs);
     msub_free_all(m);
     json_object_put(m->desc_cache);
@@ -250,6 +253,10 @@ static void run_free(void *p)
     json_object_put(r->plan_req);
     free(r->summary);
     free(r->models_buf);
+    for (mtext_t *t = r->held, *n; t; t = n) {
+        n = t->next;
+        free(t);
+    }
     store_run_clear(&r->rec);
     if (r->trace_fd >= 0)
         close(r->trace_fd);
@@ -291,7 +298,19 @@ void mrun_release(machine_run_t *r)
     mrun_unref(r);
 }
 
-#define HEARTBEAT_MS ((uint64_t)(MACHINE_LEASE_NS / 3 / 1000000))
+int64_t machine_lease_ns(void)
+{
+    const char *v = getenv("AGENTD_LEASE_S");
+    char *end;
+    double sec = v && *v ? strtod(v, &end) : 0;
+    return v && *v && !*end && sec >= 3 && sec <= 3600 ? (int64_t)(sec * 1e9) : MACHINE_LEASE_NS;
+}
+
+/* Leases are renewed a third of the way into them. */
+static uint64_t heartbeat_ms(const machine_t *m)
+{
+    return (uint64_t)(m->lease_ns / 3 / 1000000);
+}
 
 /* Stop driving every run whose lease ends before `before` (all of them when before is 0):
  * another process may claim such a run once its lease is over, and two drivers would run
@@ -308,25 +327,53 @@ static void stop_unleased(machine_t *m, int64_t before, const char *why)
 /* Renew every lease this process holds, a third of the way into the lease. A failed renewal
  * is retried on the next beat while the leases last; a run whose lease would end before then
  * is stopped. If the next beat cannot be armed, no lease would be renewed again: every run is
- * stopped now, while its lease still keeps other processes off it. */
+ * stopped now, while its lease still keeps other processes off it. A lease that ended before
+ * this beat (the process was stopped or its loop stalled past the lease) is not renewed and
+ * its run is stopped: another process may have claimed it meanwhile (store_run_update also
+ * refuses to write over such a run). */
 static void heartbeat(void *arg)
 {
     machine_t *m = arg;
     m->heartbeat = NULL;
     if (!m->runs)
         return;
-    int64_t now = (int64_t)loop_wall_ns(), until = now + MACHINE_LEASE_NS;
-    if (store_lease_renew(m->st, m->owner, until) == 0) {
-        for (machine_run_t *r = m->runs; r; r = r->next)
-            r->rec.lease_until_ns = until;
+    int64_t now = (int64_t)loop_wall_ns(), until = now + m->lease_ns;
+    /* First the leases of runs stopped here, so the renewal below does not extend them. */
+    while (m->ndropped && store_lease_drop(m->st, m->dropped[m->ndropped - 1], m->owner) == 0)
+        m->ndropped--;
+    if (store_lease_renew(m->st, m->owner, now, until) == 0) {
+        for (machine_run_t *r = m->runs, *n; r; r = n) {
+            n = r->next;
+            if (!r->rec.owner[0]) /* released in the open batch (ended or waiting) */
+                continue;
+            if (r->rec.lease_until_ns > now)
+                r->rec.lease_until_ns = until;
+            else
+                mrun_abort(r, "its lease ran out before this process renewed it (the process "
+                              "was stopped or stalled); another worker may take it over");
+        }
     } else {
         char msg[600];
         snprintf(msg, sizeof msg, "cannot renew the run's lease: %s", store_errmsg(m->st));
-        /* The next beat comes HEARTBEAT_MS from now; 2 s of margin for a busy loop. */
-        stop_unleased(m, now + ((int64_t)HEARTBEAT_MS + 2000) * 1000000, msg);
+        /* The next beat comes heartbeat_ms(m) from now; 2 s of margin for a busy loop. */
+        stop_unleased(m, now + ((int64_t)heartbeat_ms(m) + 2000) * 1000000, msg);
     }
-    if (m->runs && loop_after(m->lp, HEARTBEAT_MS, heartbeat, m, &m->heartbeat) != 0)
+    if (m->runs && loop_after(m->lp, heartbeat_ms(m), heartbeat, m, &m->heartbeat) != 0)
         stop_unleased(m, 0, "cannot arm the lease heartbeat (out of memory)");
+}
+
+/* Cancel the runs another process asked to cancel (store_cancel.c), every
+ * MACHINE_CANCEL_POLL_MS while this machine drives runs. A poll that fails is tried again on
+ * the next one; the request stays in the database. */
+static void cancel_poll(void *arg)
+{
+    machine_t *m = arg;
+    m->cancel_poll = NULL;
+    if (!m->runs)
+        return;
+    mrun_cancel_requested(m);
+    if (m->runs && loop_after(m->lp, MACHINE_CANCEL_POLL_MS, cancel_poll, m, &m->cancel_poll))
+        m->cancel_poll = NULL; /* armed again by the next run this machine starts */
 }
 
 machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
@@ -346,7 +393,9 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     r->sigs = json_object_new_object();
     /* Without a heartbeat nothing would renew the run's lease. */
     if (!r->messages || !r->sigs ||
-        (!m->heartbeat && loop_after(m->lp, HEARTBEAT_MS, heartbeat, m, &m->heartbeat) != 0)) {
+        (!m->heartbeat && loop_after(m->lp, heartbeat_ms(m), heartbeat, m, &m->heartbeat) != 0) ||
+        (!m->cancel_poll &&
+         loop_after(m->lp, MACHINE_CANCEL_POLL_MS, cancel_poll, m, &m->cancel_poll) != 0)) {
         json_object_put(r->messages);
         json_object_put(r->sigs);
         free(r);
@@ -359,7 +408,7 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     m->runs = r;
     m->active++;
     snprintf(r->rec.owner, sizeof r->rec.owner, "%s", m->owner);
-    r->rec.lease_until_ns = (int64_t)loop_wall_ns() + MACHINE_LEASE_NS;
+    r->rec.lease_until_ns = (int64_t)loop_wall_ns() + m->lease_ns;
     return r;
 }
 
@@ -367,10 +416,11 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
  * committed stays; `agentd resume` continues from there. */
 void mrun_abort(machine_run_t *r, const char *fmt_msg)
 {
+    machine_t *m = r->m;
     if (r->dead)
         return;
     if (r->fresh) {
-        if (!r->m->starting)
+        if (!m->starting)
             fprintf(stderr, "agentd: run %s was not created: %s\n", r->rec.id, fmt_msg);
     } else {
         fprintf(stderr, "agentd: run %s stopped: %s; its last committed state is kept, continue "
@@ -379,6 +429,15 @@ void mrun_abort(machine_run_t *r, const char *fmt_msg)
     free(r->rec.error);
     r->rec.error = strdup(fmt_msg);
     snprintf(r->rec.reason, sizeof r->rec.reason, "store_error");
+    /* Its row still names this process: the heartbeat would renew that lease with the
+     * others and keep every process off the run. The next beat ends it instead. */
+    if (!r->fresh && r->rec.owner[0]) {
+        char(*nd)[17] = realloc(m->dropped, (m->ndropped + 1) * sizeof *nd);
+        if (nd) {
+            m->dropped = nd;
+            snprintf(m->dropped[m->ndropped++], 17, "%.16s", r->rec.id);
+        }
+    }
     mrun_release(r);
 }
 
@@ -468,6 +527,7 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     memcpy(l->json, buf_str(line), line->len + 1);
     snprintf(l->run_id, sizeof l->run_id, "%.16s", r->rec.id);
     l->r = r;
+    l->seq = seq;
     /* A line waits while the run's creation, or an earlier line of it, is not durable: the
      * file never holds a run that does not exist, and its lines stay in order. */
     l->late = r->fresh || r->late_lines > 0;
@@ -484,12 +544,17 @@ int mstage_end(machine_run_t *r, int rc)
 {
     machine_t *m = r->m;
     assert(r->in_batch && m->batch_open);
+    int taken = 0;
     if (!rc) {
         r->rec.updated_ns = (int64_t)loop_wall_ns();
-        rc = store_run_update(m->st, &r->rec);
+        /* The row holds our owner until a unit of this batch released it. */
+        rc = store_run_update(m->st, &r->rec, r->released ? "" : m->owner);
+        taken = rc == ERR_STATE;
     }
     if (!rc)
         rc = store_sp_release(m->st);
+    if (!rc)
+        r->released = !r->rec.owner[0];
     if (rc) {
         store_sp_rollback(m->st);
         r->rec.last_seq = r->seq_mark;
@@ -505,7 +570,11 @@ int mstage_end(machine_run_t *r, int rc)
             l = n;
         }
         char msg[600];
-        if (rc == ERR_INTERNAL)
+        if (taken)
+            snprintf(msg, sizeof msg,
+                     "this process no longer holds the run's lease (another "
+                     "worker took it over after the lease ran out); this step was not recorded");
+        else if (rc == ERR_INTERNAL)
             snprintf(msg, sizeof msg, "internal error (reported above); this step was not "
                      "recorded");
         else if (rc == ERR_NOMEM)
@@ -624,6 +693,8 @@ static void finish_batch(machine_t *m, mbatch_t *b, int rc, const char *why)
                 m->o.obs.on_event(m->o.obs.ud, l->run_id, ev);
             json_object_put(ev);
         }
+        if (!rc)
+            mtext_heard(l->r, l->seq);
         mrun_unref(l->r);
         free(l);
     }
@@ -653,6 +724,18 @@ static void on_durable(void *ud, uint64_t upto, int err)
                                 "(fdatasync failed)");
         free(b);
     }
+    if (m->o.obs.on_durable)
+        m->o.obs.on_durable(m->o.obs.ud, upto, err);
+}
+
+uint64_t machine_batch_seq(const machine_t *m)
+{
+    return m->batch_seq;
+}
+
+uint64_t machine_durable_seq(const machine_t *m)
+{
+    return m->durable_seq;
 }
 
 static void flush_cb(void *arg)
@@ -715,6 +798,8 @@ static void flush_cb(void *arg)
     if (!rc && b.seq > m->durable_seq)
         m->durable_seq = b.seq;
     finish_batch(m, &b, rc, msg);
+    if (m->o.obs.on_durable)
+        m->o.obs.on_durable(m->o.obs.ud, b.seq, rc);
 }
 
 /* ---- transitions ------------------------------------------------------------------- */

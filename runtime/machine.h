@@ -71,8 +71,14 @@ typedef enum machine_event {
 } machine_event_t;
 
 /* A lease (store.h) lasts this long unless renewed: a dead owner's runs (and batches) are
- * free after it. */
+ * free after it. machine_lease_ns() is the lease in force: $AGENTD_LEASE_S seconds (3 to
+ * 3600) when set, else this. Renewed every third of it. Every worker sharing a database
+ * should use the same lease. */
 #define MACHINE_LEASE_NS (30ll * 1000000000ll)
+int64_t machine_lease_ns(void);
+/* How often a machine driving runs looks for cancels other processes asked of them
+ * (machine_cancel on a run it does not drive): the delay such a cancel takes. */
+#define MACHINE_CANCEL_POLL_MS 500
 
 typedef struct machine machine_t;
 typedef struct machine_run machine_run_t;
@@ -106,6 +112,9 @@ typedef struct machine_observer {
     void (*on_end)(void *ud, const store_run_t *rec);
     /* No run is active any more. */
     void (*on_idle)(void *ud);
+    /* Every batch up to `upto` (machine_batch_seq) is durable (err 0), or its commit failed
+     * (err != 0, and its runs stopped). After the batch's on_event and on_end calls. */
+    void (*on_durable)(void *ud, uint64_t upto, int err);
 } machine_observer_t;
 
 typedef struct machine_opts {
@@ -187,8 +196,10 @@ int machine_decide(machine_t *m, const agent_t *agent, const char *run_id, const
                    int approve, const char *reason, char *errbuf, size_t errlen);
 /* Cancel one unfinished run (full 16-hex id): an active run is interrupted where it is; a
  * run this machine does not drive (waiting, or left by a stopped process) is claimed and
- * cancelled. ERR_NOTFOUND, ERR_STATE (already finished), ERR_BUSY (another live process
- * drives it); errbuf says which. The cancelled state commits with the next batch. */
+ * cancelled; a run another live process drives gets a cancel request in the database
+ * (store_cancel_request), which that process (or whichever takes the run over) carries out
+ * within MACHINE_CANCEL_POLL_MS. ERR_NOTFOUND, ERR_STATE (already finished); errbuf says
+ * which. The cancelled state commits with the next batch (of the driving process). */
 int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
                    size_t errlen);
 /* Load the agents `agent` lists in `agents` (files NAME.lua beside it, recursively) and
@@ -202,6 +213,13 @@ int machine_add_agents(machine_t *m, agent_t *agent, char *errbuf, size_t errlen
 int machine_decide_args(machine_t *m, const agent_t *agent, const char *run_id,
                         const char *call_id, int approve, const char *reason, const char *args,
                         char *errbuf, size_t errlen);
+/* The batch (group commit) what is staged now belongs to: the open one, else the last one;
+ * and the last batch up to which every batch is durable. */
+uint64_t machine_batch_seq(const machine_t *m);
+uint64_t machine_durable_seq(const machine_t *m);
+/* Is this machine driving run_id (full id) now? A run it does not drive is driven by
+ * another process, waits for a human, has ended, or waits for a worker to take it over. */
+int machine_drives(machine_t *m, const char *run_id);
 /* Cancel every active run (SIGINT). */
 void machine_cancel_all(machine_t *m);
 size_t machine_active(const machine_t *m);

@@ -435,8 +435,37 @@ static void model_attempt(void *ud, const model_attempt_t *a)
 static void model_text(void *ud, const char *text, size_t len)
 {
     machine_run_t *r = ud;
-    if (r->m->o.obs.on_text && !r->dead)
+    if (!r->m->o.obs.on_text || r->dead)
+        return;
+    if (r->rec.last_seq <= r->heard_seq && !r->held) {
         r->m->o.obs.on_text(r->m->o.obs.ud, r->rec.id, text, len);
+        return;
+    }
+    /* The events before this text are not durable yet: the observer hears it after them. */
+    mtext_t *t = malloc(sizeof *t + len);
+    if (!t)
+        return; /* a display nicety, not state: the answer itself is in the final event */
+    t->after = r->rec.last_seq;
+    t->next = NULL;
+    t->len = len;
+    memcpy(t->text, text, len);
+    if (!r->held)
+        r->held_tail = &r->held;
+    *r->held_tail = t;
+    r->held_tail = &t->next;
+}
+
+void mtext_heard(machine_run_t *r, int64_t seq)
+{
+    if (seq > r->heard_seq)
+        r->heard_seq = seq;
+    while (r->held && r->held->after <= r->heard_seq) {
+        mtext_t *t = r->held;
+        r->held = t->next;
+        if (r->m->o.obs.on_text && !r->dead)
+            r->m->o.obs.on_text(r->m->o.obs.ud, r->rec.id, t->text, t->len);
+        free(t);
+    }
 }
 
 /* The conversation as this request sends it: whole, or compacted to the context window

@@ -30,11 +30,19 @@ typedef struct mcall {
     struct machine_run *r;
 } tcall_t;
 
+typedef struct mtext {
+    int64_t after;         /* shown once the observer has heard the run's events up to it */
+    struct mtext *next;
+    size_t len;
+    char text[];
+} mtext_t;
+
 typedef struct mline {
     struct machine_run *r; /* holds a reference until written */
     int late;              /* append once the batch is durable: the run's creation (or an
                               earlier late line of it) is not durable yet */
     char run_id[17];
+    int64_t seq;           /* the event's seq in its run */
     struct mline *next;
     char json[];           /* the event, in the same allocation */
 } mline_t;
@@ -59,6 +67,11 @@ struct machine_run {
     int late_lines;          /* its late lines not yet appended (later lines wait too) */
     uint64_t results_seq;    /* the batch that last staged tool results into its messages */
     int trace_fd;            /* the run's trace file, open while it is driven; -1 */
+    /* Streamed model text the observer has not heard yet: it arrived while events staged
+     * before it were not yet durable (a model call starts before its batch is, see
+     * docs/durability.md), so it waits until the observer has heard those events. */
+    int64_t heard_seq;       /* the last event the observer heard */
+    struct mtext *held, **held_tail;
     char session[128];       /* conversation this run is a turn of, "" when none */
     char user[128];          /* the user it runs for (run_users), "" when none */
     int hist_n;              /* messages of earlier turns after messages[0] (not this run's) */
@@ -96,6 +109,7 @@ struct machine_run {
     loop_reap_t reap;        /* frees the struct after the last reference is dropped */
     int dead;
     int in_batch;
+    int released;            /* the run's row holds no owner (written by this machine) */
     int64_t seq_mark;
     mline_t **lines_mark;
     struct machine_run *next, **pprev;
@@ -127,7 +141,11 @@ struct machine {
     uint16_t id_counter;         /* low bits of new run ids */
     int id_seeded;
     int starting; /* inside machine_start_ex: its caller reports a failure (errbuf) */
+    int64_t lease_ns;            /* machine_lease_ns() at creation */
     loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
+    loop_timer_t *cancel_poll;   /* looks for cancels other processes asked (machine.h) */
+    char (*dropped)[17];         /* runs stopped on an error whose lease is still ours: the */
+    size_t ndropped;             /* next heartbeat ends it (store_lease_drop) */
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */
     json_object *desc_cache;
     struct msub_agent *subs;     /* sub-agents loaded for tool calls (machine_sub.c) */
@@ -168,6 +186,9 @@ void mrun_abort(machine_run_t *r, const char *msg);
 int mstage_begin(machine_run_t *r) AGENTD_WUR;
 int mstage_event(machine_run_t *r, const trace_ev_t *ev) AGENTD_WUR;
 int mstage_end(machine_run_t *r, int rc) AGENTD_WUR;
+/* The observer has heard r's events up to seq (a batch became durable): streamed text held
+ * behind them goes out now (machine_act.c). */
+void mtext_heard(machine_run_t *r, int64_t seq);
 /* The one way into a state, for a transition, a new run and a resumed run alike: inside the
  * open unit (rc: the caller's writes so far), stage r->state's entry work, end the unit, and
  * queue the state's run hook for after the commit. 0, or the run was stopped with the reason. */
@@ -270,6 +291,9 @@ void msub_ended(machine_run_t *r);
 int msub_load(machine_run_t *r);
 /* Stop a run as cancelled with msg (machine_run.c). */
 void mrun_cancel(machine_run_t *r, const char *msg);
+/* Cancel the runs this machine drives that another process asked to cancel
+ * (store_cancels_held), each in a unit that clears its request (machine_run.c). */
+void mrun_cancel_requested(machine_t *m);
 /* machine_guard.c: the agent's guardrail hooks (guard/guard.h) in the machine. */
 struct guard_decision;
 /* Entering planning from created: run on_input (when declared) and fire start, or

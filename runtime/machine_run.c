@@ -623,7 +623,7 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
         return ERR_STATE;
     }
     int64_t now = (int64_t)loop_wall_ns();
-    rc = store_run_claim(m->st, rec.id, m->owner, now, now + MACHINE_LEASE_NS);
+    rc = store_run_claim(m->st, rec.id, m->owner, now, now + m->lease_ns);
     if (rc == ERR_BUSY)
         err_set(errbuf, errlen, ERR_BUSY,
                 "run %s is being driven by %s (lease until %llds from now); not resuming it",
@@ -643,7 +643,7 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
     r->rec = rec;
     r->state = (machine_state_t)st;
     snprintf(r->rec.owner, sizeof r->rec.owner, "%s", m->owner);
-    r->rec.lease_until_ns = now + MACHINE_LEASE_NS;
+    r->rec.lease_until_ns = now + m->lease_ns;
     const char *override = m->o.model ? m->o.model : NULL;
     if (!override && rec.model[0] && strcmp(rec.model, agent->models[0]) != 0)
         override = rec.model; /* keep the model the run started with */
@@ -742,7 +742,8 @@ static int write_interrupted(machine_run_t *r, void *arg)
     return tcalls_mark_unknown(r, arg);
 }
 
-static void interrupt(machine_run_t *r, machine_event_t ev, const char *reason, const char *msg)
+static void interrupt_with(machine_run_t *r, machine_event_t ev, const char *reason,
+                           const char *msg, mwriter_fn writer)
 {
     if (r->dead || machine_state_terminal(r->state))
         return;
@@ -754,7 +755,12 @@ static void interrupt(machine_run_t *r, machine_event_t ev, const char *reason, 
         /* e.g. a deadline in `created`: let the state's action notice it instead. */
         return;
     }
-    mfire(r, ev, &(mfire_opt_t){write_interrupted, (void *)msg, "error", msg});
+    mfire(r, ev, &(mfire_opt_t){writer, (void *)msg, "error", msg});
+}
+
+static void interrupt(machine_run_t *r, machine_event_t ev, const char *reason, const char *msg)
+{
+    interrupt_with(r, ev, reason, msg, write_interrupted);
 }
 
 static void deadline_fired(void *arg)
@@ -784,6 +790,11 @@ static machine_run_t *find_active(machine_t *m, const char *run_id)
     return NULL;
 }
 
+int machine_drives(machine_t *m, const char *run_id)
+{
+    return find_active(m, run_id) != NULL;
+}
+
 int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char *errbuf,
                    size_t errlen)
 {
@@ -792,6 +803,17 @@ int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char 
         /* Loaded back like `resume` (its state entered in the open batch), then interrupted
          * in the same batch: the state's own hook never runs, only cancelled's. */
         int rc = resume_run(m, agent, run_id, NULL, errbuf, errlen);
+        if (rc == ERR_BUSY && !find_active(m, run_id)) {
+            /* Another live process drives it: ask that process, through the database. */
+            rc = store_cancel_request(m->st, run_id, "cancelled by the user",
+                                      (int64_t)loop_wall_ns());
+            if (rc == ERR_STATE)
+                return err_set(errbuf, errlen, ERR_STATE, "run %s has ended", run_id);
+            if (rc)
+                return err_set(errbuf, errlen, rc, "run %s: cannot record the cancel: %s", run_id,
+                               store_why(m->st, rc));
+            return 0;
+        }
         if (rc)
             return rc;
         r = find_active(m, run_id);
@@ -805,4 +827,49 @@ int machine_cancel(machine_t *m, const agent_t *agent, const char *run_id, char 
 void mrun_cancel(machine_run_t *r, const char *msg)
 {
     interrupt(r, ME_CANCEL, "cancelled", msg);
+}
+
+/* ---- cancels asked by other processes ---------------------------------------------- */
+
+typedef struct cancel_ask {
+    char id[17];
+    char msg[200];
+} cancel_ask_t;
+
+typedef struct cancel_asks {
+    cancel_ask_t *v;
+    size_t n;
+} cancel_asks_t;
+
+static int collect_ask(void *ud, const char *run_id, const char *reason)
+{
+    cancel_asks_t *a = ud;
+    cancel_ask_t *nv = realloc(a->v, (a->n + 1) * sizeof *nv);
+    if (!nv)
+        return 1;
+    a->v = nv;
+    snprintf(a->v[a->n].id, sizeof a->v[a->n].id, "%.16s", run_id);
+    snprintf(a->v[a->n].msg, sizeof a->v[a->n].msg, "%s", reason ? reason : "cancelled");
+    a->n++;
+    return 0;
+}
+
+/* The cancel's unit clears its request: done once, even across a takeover. */
+static int write_requested(machine_run_t *r, void *arg)
+{
+    int rc = tcalls_mark_unknown(r, arg);
+    return rc ? rc : store_cancel_clear(r->m->st, r->rec.id);
+}
+
+void mrun_cancel_requested(machine_t *m)
+{
+    cancel_asks_t a = {0};
+    /* Collect first, cancel after: cancelling writes to the tables being read. */
+    store_cancels_held(m->st, m->owner, collect_ask, &a);
+    for (size_t i = 0; i < a.n; i++) {
+        machine_run_t *r = find_active(m, a.v[i].id);
+        if (r)
+            interrupt_with(r, ME_CANCEL, "cancelled", a.v[i].msg, write_requested);
+    }
+    free(a.v);
 }

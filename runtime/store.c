@@ -53,7 +53,7 @@ static const char *const sql_text[Q__COUNT] = {
                      "updated_ns=?13, ended_ns=?14, input_tokens=?15, output_tokens=?16, "
                      "cost_usd=?17, model_calls=?18, tool_calls=?19, last_seq=?20, "
                      "msg_count=?21, owner=?22, lease_until_ns=?23, answered_by=?24, "
-                     "fallback=?25 WHERE id=?1",
+                     "fallback=?25 WHERE id=?1 AND owner=?26",
     [Q_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id=?1",
     [Q_RUN_PREFIX] = "SELECT id FROM runs WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2",
     [Q_MSG_ADD] = "INSERT INTO messages (run_id, idx, body) VALUES (?1, ?2, ?3)",
@@ -388,19 +388,23 @@ int store_run_insert(store_t *st, const store_run_t *r)
     return store_step_done(s);
 }
 
-int store_run_update(store_t *st, const store_run_t *r)
+int store_run_update(store_t *st, const store_run_t *r, const char *held_by)
 {
     db_stmt_t *s = stmt(st, Q_RUN_UPDATE);
     if (!s)
         return ERR_IO;
     bind_run(s, r);
-    /* Changes are known unless the driver pipelined the update (-1). */
+    db_bind_text(s, 26, held_by);
+    /* Changes are known unless the driver pipelined the update (-1): then the fence is the
+     * heartbeat's (a lease that ran out is not renewed and its run stops) and the events'
+     * primary key (a new driver's events take the seqs first, and this batch's commit
+     * fails). */
     int rc = db_run(s);
     int64_t changed = rc == DB_DONE ? db_changes(s) : -1;
     db_reset(s);
     if (rc == DB_ROW)
         rc = 0;
-    return !rc && changed == 0 ? ERR_NOTFOUND : rc;
+    return !rc && changed == 0 ? ERR_STATE : rc;
 }
 
 static void read_run(db_stmt_t *s, store_run_t *r)
@@ -477,14 +481,21 @@ int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t 
     db_reset(s);
     if (cur[0] && strcmp(cur, owner) != 0 && until > now_ns && !store_owner_dead(cur))
         return ERR_BUSY;
-    /* Compare-and-set on the owner we saw, so two claimers cannot both win. */
-    s = store_stmt(st, "UPDATE runs SET owner=?2, lease_until_ns=?3 WHERE id=?1 AND owner=?4", &rc);
+    /* Compare-and-set on the owner and lease we saw, so two claimers cannot both win, and a
+     * claim cannot take a lease its owner renewed since we looked: the UPDATE re-reads the
+     * row under the write lock (SQLite) or the row lock (PostgreSQL), and changes no row
+     * when either moved. */
+    s = store_stmt(st,
+                   "UPDATE runs SET owner=?2, lease_until_ns=?3 WHERE id=?1 AND owner=?4 AND "
+                   "lease_until_ns=?5",
+                   &rc);
     if (!s)
         return rc;
     db_bind_text(s, 1, run_id);
     db_bind_text(s, 2, owner);
     db_bind_int64(s, 3, lease_until_ns);
     db_bind_text(s, 4, cur);
+    db_bind_int64(s, 5, until);
     return store_cas_done(s);
 }
 
@@ -500,11 +511,24 @@ int store_cas_done(db_stmt_t *s)
     return rc;
 }
 
-int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns)
+int store_lease_drop(store_t *st, const char *run_id, const char *owner)
 {
-    /* Runs, and the batches whose inputs this process is starting. */
-    static const char *const sql[] = {"UPDATE runs SET lease_until_ns=?2 WHERE owner=?1",
-                                      "UPDATE batches SET lease_until_ns=?2 WHERE owner=?1"};
+    int rc;
+    db_stmt_t *s = store_stmt(st, "UPDATE runs SET lease_until_ns=0 WHERE id=?1 AND owner=?2", &rc);
+    if (!s)
+        return rc;
+    db_bind_text(s, 1, run_id);
+    db_bind_text(s, 2, owner);
+    return store_step_done(s);
+}
+
+int store_lease_renew(store_t *st, const char *owner, int64_t now_ns, int64_t lease_until_ns)
+{
+    /* Runs, and the batches whose inputs this process is starting; a lease already over is
+     * not renewed: another process may have claimed it, and renewing it could not tell. */
+    static const char *const sql[] = {
+        "UPDATE runs SET lease_until_ns=?2 WHERE owner=?1 AND lease_until_ns>?3",
+        "UPDATE batches SET lease_until_ns=?2 WHERE owner=?1 AND lease_until_ns>?3"};
     int rc = 0;
     for (size_t i = 0; i < 2 && !rc; i++) {
         db_stmt_t *s = store_stmt(st, sql[i], &rc);
@@ -512,6 +536,7 @@ int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns)
             return rc;
         db_bind_text(s, 1, owner);
         db_bind_int64(s, 2, lease_until_ns);
+        db_bind_int64(s, 3, now_ns);
         rc = store_step_done(s);
     }
     return rc;

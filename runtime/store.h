@@ -19,6 +19,8 @@
  *               parent's call (store_plan.c)
  *   batches     `agentd batch`: the batch and each of its inputs, recorded before the first
  *               run starts; an input's run_id is set with its run (store_batch.c)
+ *   run_cancels a cancel asked of a run another process drives; its driver polls them
+ *               (store_cancel.c)
  *
  * Invariants: writes happen between store_tx_begin (db_begin: SQLite's BEGIN IMMEDIATE) and
  * store_tx_commit.
@@ -125,7 +127,11 @@ int store_in_tx(store_t *st);
 
 /* Runs. store_run_get fills *out (owned strings: call store_run_clear). */
 int store_run_insert(store_t *st, const store_run_t *r);
-int store_run_update(store_t *st, const store_run_t *r);
+/* Update the run's row, only while it is held by held_by (the owner the row holds now: the
+ * caller's, or "" once the caller has released it in this transaction): the fence that
+ * keeps a process whose lease ran out (and was claimed by another) from writing over the
+ * new driver's rows. ERR_STATE when the row is not held by held_by (or is gone). */
+int store_run_update(store_t *st, const store_run_t *r, const char *held_by);
 int store_run_get(store_t *st, const char *id_or_prefix, store_run_t *out);
 void store_run_clear(store_run_t *r);
 /* Each run, newest first; cb returns nonzero to stop. limit <= 0: all. */
@@ -139,14 +145,30 @@ int store_runs_count(store_t *st, const char *state_filter, int64_t *out);
 
 /* Leases: a run is driven by at most one process. Claim succeeds (0) when the run is
  * unowned, already ours, its lease expired, or its owner is a dead process on this host
- * (owner strings are "host:pid"); otherwise ERR_BUSY. A database error (a lock held past
- * the busy timeout included) is ERR_IO. Renew extends every lease owner holds. */
+ * (owner strings are "host:pid"); otherwise ERR_BUSY, also when another claimer (or the
+ * owner's renewal) changed the row since it was read: the UPDATE compares owner and lease.
+ * A database error (a lock held past the busy timeout included) is ERR_IO. Renew extends
+ * every lease owner holds that has not ended by now_ns (an ended one may be another's). */
 int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t now_ns,
                     int64_t lease_until_ns);
-int store_lease_renew(store_t *st, const char *owner, int64_t lease_until_ns);
+int store_lease_renew(store_t *st, const char *owner, int64_t now_ns, int64_t lease_until_ns);
+/* End owner's lease of run_id now (no-op when another holds it): a run its process stopped
+ * driving (a store error) is free for any process to take over at once, instead of being
+ * renewed with the leases the process still drives. */
+int store_lease_drop(store_t *st, const char *run_id, const char *owner);
 /* Ids of runs not terminal and not waiting whose lease is claimable, oldest first. */
 typedef int (*store_id_fn)(void *ud, const char *run_id, const char *agent_path);
 int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud);
+
+/* Cancel requests (store_cancel.c): a process that cannot cancel a run because another live
+ * process drives it records the request, and the driver cancels the run when it sees it
+ * (machine.h). Request: 0 (also when one is pending already), ERR_STATE when the run has
+ * ended or does not exist. held_each calls cb for each request on a run held by owner;
+ * clear drops the run's request (in the unit that cancels it). */
+int store_cancel_request(store_t *st, const char *run_id, const char *reason, int64_t now_ns);
+typedef int (*store_cancel_fn)(void *ud, const char *run_id, const char *reason);
+int store_cancels_held(store_t *st, const char *owner, store_cancel_fn cb, void *ud);
+int store_cancel_clear(store_t *st, const char *run_id);
 
 /* Retention: delete finished runs (done/failed/cancelled) created before before_ns (0: any
  * age) that are not among the newest keep runs (keep < 0: no such guard), with every row

@@ -96,15 +96,18 @@ int store_batch_claim(store_t *st, const char *id, const char *owner, int64_t no
     if (b.owner[0] && strcmp(b.owner, owner) != 0 && b.lease_until_ns > now_ns &&
         !store_owner_dead(b.owner))
         return ERR_BUSY;
-    /* Compare-and-set on the owner we saw, so two claimers cannot both win. */
-    db_stmt_t *s = store_stmt(
-        st, "UPDATE batches SET owner=?2, lease_until_ns=?3 WHERE id=?1 AND owner=?4", &rc);
+    /* Compare-and-set on the owner and lease we saw (as store_run_claim). */
+    db_stmt_t *s = store_stmt(st,
+                              "UPDATE batches SET owner=?2, lease_until_ns=?3 WHERE id=?1 AND "
+                              "owner=?4 AND lease_until_ns=?5",
+                              &rc);
     if (!s)
         return rc;
     db_bind_text(s, 1, b.id);
     db_bind_text(s, 2, owner);
     db_bind_int64(s, 3, lease_until_ns);
     db_bind_text(s, 4, b.owner);
+    db_bind_int64(s, 5, b.lease_until_ns);
     return store_cas_done(s);
 }
 

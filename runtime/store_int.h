@@ -34,6 +34,9 @@ int store_step_done(db_stmt_t *s);
  * ERR_BUSY when it changed none (another owner won), ERR_IO for a database error (a lock
  * held past the busy timeout included). */
 int store_cas_done(db_stmt_t *s);
+/* Hand each row's two text columns of s (bound) to cb until it returns nonzero; reset s.
+ * 0 or the ERR_* (store_label.c). */
+int store_each_pair(db_stmt_t *s, int (*cb)(void *, const char *, const char *), void *ud);
 /* Column i of the current row as text into dst (NULL: nothing; SQL NULL: ""), or malloc'd
  * (NULL for SQL NULL or out of memory). */
 void store_col_copy(db_stmt_t *s, int i, char *dst, size_t len);

@@ -23,8 +23,7 @@ int store_label_put(store_t *st, const char *run_id, const char *key, const char
     return store_step_done(s);
 }
 
-/* Hand each row's two text columns of s (bound) to cb until it returns nonzero. */
-static int each_pair(db_stmt_t *s, int (*cb)(void *, const char *, const char *), void *ud)
+int store_each_pair(db_stmt_t *s, int (*cb)(void *, const char *, const char *), void *ud)
 {
     int rc;
     while ((rc = db_step(s)) == DB_ROW)
@@ -42,7 +41,7 @@ int store_labels_each(store_t *st, const char *run_id, store_label_fn cb, void *
     if (!s)
         return rc;
     db_bind_text(s, 1, run_id);
-    return each_pair(s, cb, ud);
+    return store_each_pair(s, cb, ud);
 }
 
 int store_runs_labelled(store_t *st, const char *key, const char *value, store_id_fn cb, void *ud)
@@ -57,5 +56,5 @@ int store_runs_labelled(store_t *st, const char *key, const char *value, store_i
         return rc;
     db_bind_text(s, 1, key);
     db_bind_text(s, 2, value);
-    return each_pair(s, cb, ud);
+    return store_each_pair(s, cb, ud);
 }

@@ -52,6 +52,7 @@ static const char *const purge_sql[] = {
     "DELETE FROM subruns WHERE run_id IN (SELECT id FROM purge_ids)"
     " OR parent_run_id IN (SELECT id FROM purge_ids)",
     "DELETE FROM run_users WHERE run_id IN (SELECT id FROM purge_ids)",
+    "DELETE FROM run_cancels WHERE run_id IN (SELECT id FROM purge_ids)",
     "DELETE FROM run_labels WHERE run_id IN (SELECT id FROM purge_ids)",
     "DELETE FROM api_runs WHERE run_id IN (SELECT id FROM purge_ids)",
     "DELETE FROM summaries WHERE run_id IN (SELECT id FROM purge_ids)"

@@ -82,6 +82,10 @@ const char *const store_schema_sqlite[] = {
     "  owner TEXT NOT NULL DEFAULT '', lease_until_ns INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
     "CREATE TABLE batch_inputs (batch_id TEXT NOT NULL, n INTEGER NOT NULL,"
     "  input TEXT NOT NULL, run_id TEXT, PRIMARY KEY (batch_id, n)) WITHOUT ROWID;",
+    /* 11: cancel requests for runs another process drives (store_cancel.c): the driver polls
+     * the requests of the runs it holds and cancels them */
+    "CREATE TABLE run_cancels (run_id TEXT PRIMARY KEY, reason TEXT NOT NULL,"
+    "  created_ns INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 const int store_schema_sqlite_n = (int)(sizeof store_schema_sqlite / sizeof store_schema_sqlite[0]);

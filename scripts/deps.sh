@@ -22,6 +22,7 @@ check libpcre2-8 libpcre2-dev
 check ncursesw   libncurses-dev
 check libedit    libedit-dev
 check libxml-2.0 libxml2-dev
+check libpq      libpq-dev
 # Test-only tools (make test sets AGENTD_DEPS_TEST=1): tmux drives the viewer tests,
 # sqlite3/python3/curl check results, valgrind checks for leaks, promtool lints /metrics,
 # sqlite3-doc is the retrieval corpus. (`make fuzz-schema` also
@@ -34,6 +35,8 @@ if [ "${AGENTD_DEPS_TEST:-0}" = 1 ]; then
     command -v curl >/dev/null 2>&1 || need="$need curl"
     # promtool (Debian's prometheus package) checks the /metrics output (server.sh)
     command -v promtool >/dev/null 2>&1 || need="$need prometheus"
+    # a throwaway PostgreSQL cluster (scripts/pg.sh) for the store's tests on PostgreSQL
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 fi
 # SQLite's own HTML documentation: the corpus tests/integration/kb.sh and
 # `scripts/bench-rag.sh --quality` (AGENTD_DEPS_RAG=1) measure retrieval quality on.

@@ -285,7 +285,7 @@ static int record(batch_t *b)
     sb.concurrency = b->concurrency;
     sb.created_ns = (int64_t)loop_wall_ns();
     snprintf(sb.owner, sizeof sb.owner, "%s", machine_owner(b->s.m));
-    sb.lease_until_ns = sb.created_ns + MACHINE_LEASE_NS;
+    sb.lease_until_ns = sb.created_ns + machine_lease_ns();
     int rc = store_batch_create(b->s.st, &sb, (const char *const *)b->inputs, b->ninputs);
     if (rc) {
         fprintf(stderr, "agentd: %s: cannot record the batch's inputs: %s\n",
@@ -310,8 +310,8 @@ static int claim(batch_t *b)
 {
     int64_t now = (int64_t)loop_wall_ns();
     store_batch_t sb;
-    int rc = store_batch_claim(b->s.st, b->id, machine_owner(b->s.m), now,
-                               now + MACHINE_LEASE_NS);
+    int rc =
+        store_batch_claim(b->s.st, b->id, machine_owner(b->s.m), now, now + machine_lease_ns());
     if (rc == ERR_BUSY && store_batch_get(b->s.st, b->id, &sb) == 0) {
         fprintf(stderr, "agentd: batch %s is being driven by %s; not resuming it\n", b->id,
                 sb.owner);

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include "db/db.h"
 #include "err.h"
 #include "store.h"
 
@@ -38,11 +39,16 @@ const char *cli_db_path(const char *explicit_path)
 
 const char *cli_traces_dir(const char *db_path, const char *explicit_dir, char *buf, size_t len)
 {
-    if (explicit_dir && *explicit_dir) {
-        snprintf(buf, len, "%s", explicit_dir);
+    const char *env = getenv("AGENTD_TRACES");
+    if ((explicit_dir && *explicit_dir) || (env && *env)) {
+        snprintf(buf, len, "%s", explicit_dir && *explicit_dir ? explicit_dir : env);
         return buf;
     }
     const char *db = cli_db_path(db_path);
+    if (db_is_url(db)) {
+        snprintf(buf, len, "traces");
+        return buf;
+    }
     const char *slash = strrchr(db, '/');
     const char *base = slash ? slash + 1 : db;
     int dirlen = slash ? (int)(slash - db + 1) : 0;

@@ -29,14 +29,16 @@ int cli_opt(int argc, char **argv, int *i, const char *name, const char **out);
         on_missing;                                                                        \
     } else if (m > 0)
 
-/* The database path: explicit (--db), else $AGENTD_DB, else "agentd.db" in the working
- * directory. */
+/* The database: explicit (--db), else $AGENTD_DB, else "agentd.db" in the working
+ * directory. A file path, or a postgres:// URL (db.h: db_is_url). */
 const char *cli_db_path(const char *explicit_path);
 
-/* The traces folder of a database: explicit_dir (--traces) when given, else beside the
- * database: "traces" for one named agentd.db, else "<name>.traces" (copy.db ->
- * copy.traces), so two databases never share trace files and `gc` on one never touches
- * another's. Written into buf (len bytes); returns buf. */
+/* The traces folder of a database: explicit_dir (--traces) when given, else
+ * $AGENTD_TRACES, else beside the database file: "traces" for one named agentd.db, else
+ * "<name>.traces" (copy.db -> copy.traces), so two databases never share trace files and
+ * `gc` on one never touches another's. A PostgreSQL URL has no folder beside it: "traces" in
+ * the working directory (each host keeps the trace files of the runs it drove). Written
+ * into buf (len bytes); returns buf. */
 const char *cli_traces_dir(const char *db_path, const char *explicit_dir, char *buf, size_t len);
 
 typedef struct store store_t;

@@ -8,6 +8,7 @@
 
 #include "batch_cli.h"
 #include "cli.h"
+#include "db/db.h"
 #include "prompt/prompt.h"
 #include "err.h"
 #include "proc.h"
@@ -417,8 +418,11 @@ static int parse_common(common_t *c, int argc, char **argv, const char **reason)
         }
         c->pos[c->npos++] = argv[i];
     }
-    if (c->so.db_path)
-        snprintf(c->view.db_hint, sizeof c->view.db_hint, " --db %s", c->so.db_path);
+    if (c->so.db_path) { /* a URL's password is not printed: the hint names it masked */
+        char shown[1024];
+        db_mask(c->so.db_path, shown, sizeof shown);
+        snprintf(c->view.db_hint, sizeof c->view.db_hint, " --db %s", shown);
+    }
     c->so.obs = (machine_observer_t){
         .ud = &c->view, .on_event = on_event, .on_text = on_text, .on_end = on_end};
     c->so.quiet_model_note = c->view.json;
@@ -593,7 +597,7 @@ static void tally_end(void *ud, const store_run_t *rec)
 static int resume_all(common_t *c)
 {
     char err[1024];
-    if (access(cli_db_path(c->so.db_path), F_OK) != 0) {
+    if (!db_is_url(cli_db_path(c->so.db_path)) && access(cli_db_path(c->so.db_path), F_OK) != 0) {
         printf("resumed 0 runs: no database at %s\n", cli_db_path(c->so.db_path));
         return CLI_OK;
     }

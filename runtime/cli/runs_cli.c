@@ -161,7 +161,6 @@ int runs_cli_main(int argc, char **argv)
         }
     }
     setlocale(LC_ALL, "");
-    const char *path = cli_db_path(db);
     int code;
     store_t *st = cli_open_db(db, STORE_OPEN_READ, "agentd runs", &code);
     if (!st)
@@ -176,7 +175,7 @@ int runs_cli_main(int argc, char **argv)
         rc = store_runs_range(st, state, (int)offset, (int)limit, print_row, &c);
     code = CLI_OK;
     if (rc) {
-        fprintf(stderr, "agentd runs: %s: %s\n", path, store_errmsg(st));
+        fprintf(stderr, "agentd runs: %s: %s\n", store_path(st), store_errmsg(st));
         code = CLI_INTERNAL;
     } else if (json) {
         puts(json_object_to_json_string_ext(c.arr, JSON_C_TO_STRING_PRETTY |

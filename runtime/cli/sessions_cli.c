@@ -130,7 +130,6 @@ int sessions_cli_main(int argc, char **argv)
         fputs(usage_text, stderr);
         return CLI_USAGE;
     }
-    const char *path = cli_db_path(db);
     int code;
     store_t *st = cli_open_db(db, is_rm ? STORE_OPEN_WRITE : STORE_OPEN_READ, "agentd sessions",
                               &code);
@@ -154,14 +153,14 @@ int sessions_cli_main(int argc, char **argv)
                    r.runs == 1 ? "" : "s", r.files, r.files == 1 ? "" : "s");
     }
     if (rc == ERR_NOTFOUND) {
-        fprintf(stderr, "agentd sessions: %s: no such session in %s\n", name, path);
+        fprintf(stderr, "agentd sessions: %s: no such session in %s\n", name, store_path(st));
         code = CLI_USAGE;
     } else if (rc == ERR_BUSY) {
         fprintf(stderr, "agentd sessions: %s: its latest turn is unfinished; finish or cancel "
                 "it first\n", name);
         code = CLI_USAGE;
     } else if (rc) {
-        fprintf(stderr, "agentd sessions: %s: %s\n", path, store_errmsg(st));
+        fprintf(stderr, "agentd sessions: %s: %s\n", store_path(st), store_errmsg(st));
         code = CLI_INTERNAL;
     } else if (arr) {
         puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |

@@ -586,7 +586,6 @@ int viewer_main(int argc, char **argv)
     int files = o.nruns > 0;
     for (int i = 0; i < o.nruns; i++)
         files &= is_trace_file(o.runs[i]);
-    const char *path = cli_db_path(o.db);
     int code = 0;
     store_t *st = files ? NULL : cli_open_db(o.db, STORE_OPEN_READ, "agentd trace", &code);
     if (!files && !st)
@@ -597,7 +596,7 @@ int viewer_main(int argc, char **argv)
     else if (o.compare)
         code = compare_runs(st, &o);
     else if (tty && !o.plain && !o.json && !files)
-        code = viewer_tui(st, path, o.nruns ? o.runs[0] : NULL, o.follow);
+        code = viewer_tui(st, store_path(st), o.nruns ? o.runs[0] : NULL, o.follow);
     else if (o.nruns == 0) {
         fprintf(stderr, "agentd trace: which run? usage: agentd trace RUN (see agentd runs)\n");
         code = CLI_USAGE;

@@ -55,6 +55,9 @@ void db_close(db_t *db);
 db_kind_t db_kind(const db_t *db);
 /* The target as given, with a URL's password masked: safe to print. */
 const char *db_target(const db_t *db);
+/* The same for a target not opened (db_url.c): a URL's password (user info or password=
+ * parameter) replaced by ***, a path unchanged; truncated to len. */
+void db_mask(const char *target, char *out, size_t len);
 /* The engine's message for the last failure on this connection. */
 const char *db_errmsg(db_t *db);
 /* Did the last call on this connection fail in the engine (so db_errmsg says why)? */

@@ -3,6 +3,7 @@
  */
 #include "memory.h"
 
+#include "db/db.h"
 #include "err.h"
 #include "jx.h"
 
@@ -38,6 +39,8 @@ const char *memory_db_path(const char *run_db, char *buf, size_t len)
         return buf;
     }
     const char *db = run_db && *run_db ? run_db : "agentd.db";
+    if (db_is_url(db)) /* no folder beside a PostgreSQL database: this host's own file */
+        db = "agentd.db";
     size_t n = strlen(db);
     if (n > 3 && !strcmp(db + n - 3, ".db"))
         snprintf(buf, len, "%.*s.memory.db", (int)(n - 3), db);

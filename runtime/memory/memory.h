@@ -33,7 +33,8 @@
 const char *memory_scope(const char *kind, const char *agent, const char *user,
                          const char *session, const char *run_id, char *buf, size_t len);
 
-/* $AGENTD_MEMORY_DB, else run_db with ".db" replaced by ".memory.db" (appended otherwise). */
+/* $AGENTD_MEMORY_DB, else run_db with ".db" replaced by ".memory.db" (appended otherwise);
+ * agentd.memory.db in the working directory when run_db is a PostgreSQL URL. */
 const char *memory_db_path(const char *run_db, char *buf, size_t len);
 
 /* Save text under scope: *id gets its id (m-<16 hex>). 0 or ERR_* with err. */

@@ -44,7 +44,8 @@ typedef struct rag_kb_opts {
 } rag_kb_opts_t;
 
 /* Where KBs live unless --kb-db says otherwise: $AGENTD_KB_DB, else run_db (the run
- * database's path). */
+ * database's path), or agentd.kb.db in the working directory when run_db is a PostgreSQL
+ * URL (knowledge bases are SQLite files). */
 const char *rag_default_path(const char *run_db);
 
 /* Open (creating and migrating) the KB tables in the SQLite file at path. NULL on failure

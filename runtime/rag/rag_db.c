@@ -144,7 +144,10 @@ fail:
 const char *rag_default_path(const char *run_db)
 {
     const char *e = getenv("AGENTD_KB_DB");
-    return e && *e ? e : run_db;
+    if (e && *e)
+        return e;
+    /* a run database on PostgreSQL: the knowledge bases stay SQLite, in this host's file */
+    return db_is_url(run_db) ? "agentd.kb.db" : run_db;
 }
 
 static rag_t *open_kb(const char *path, int reader, char *err, size_t errlen)

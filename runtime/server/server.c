@@ -1,9 +1,10 @@
 /*
  * server: `agentd serve` — see server.h. This file opens the runtime (proc.h) for every agent
  * of the agents folder, starts the listener, takes over unfinished runs left by a stopped
- * server, and drains on SIGTERM: stop accepting, end the streams, let the runs in flight go
- * on until they stop or the deadline passes, and exit with whatever is unfinished committed
- * and leased to a dead process, so the next serve (or `agentd resume`) continues it.
+ * server or worker (at the start and every SRV_TAKEOVER_MS after), and drains on SIGTERM: stop
+ * accepting, end the streams, let the runs in flight go on until they stop or the deadline passes,
+ * and exit with whatever is unfinished committed and leased to a dead process, so the next serve
+ * (or `agentd resume`) continues it.
  */
 #include "server_int.h"
 
@@ -244,7 +245,8 @@ static int open_runtime(srv_t *s, char *errbuf, size_t errlen)
         .obs = {.ud = s,
                 .on_event = swatch_on_event,
                 .on_text = swatch_on_text,
-                .on_end = swatch_on_end},
+                .on_end = swatch_on_end,
+                .on_durable = swatch_on_durable},
     };
     /* An agent that cannot be loaded here (a bad file, an MCP server not installed) is
      * skipped with a warning: the others are served. What is not an agent's fault (the
@@ -322,13 +324,16 @@ static int collect(void *ud, const char *run_id, const char *agent_path)
     return 0;
 }
 
-/* Unfinished runs of our agents whose process is gone (a drained or killed serve). */
+/* Unfinished runs of our agents whose process is gone (a drained or killed serve, a killed
+ * worker) or whose lease ran out, up to --max-runs in flight. Another worker scanning at the
+ * same moment may take some first: the claim is a compare-and-set (store_run_claim), so each
+ * run goes to one of them and the others skip it (ERR_BUSY). */
 static void resume_orphans(srv_t *s)
 {
     orphans_t o = {0};
     store_runs_orphaned(s->p.st, (int64_t)loop_wall_ns(), collect, &o);
     int taken = 0;
-    for (size_t i = 0; i < o.n; i++) {
+    for (size_t i = 0; i < o.n && machine_active(s->p.m) < (size_t)s->o.max_runs; i++) {
         char err[512];
         store_api_run_t ar;
         json_object *opts = NULL;
@@ -345,9 +350,25 @@ static void resume_orphans(srv_t *s)
     }
     free(o.ids);
     free(o.paths);
+    s->taken_over += (uint64_t)taken;
     if (taken)
         fprintf(stderr, "agentd serve: resumed %d unfinished run%s left by a stopped process\n",
                 taken, taken == 1 ? "" : "s");
+}
+
+/* Every SRV_TAKEOVER_MS, not only at the start: a worker that dies while this one runs has
+ * its runs continued here (on this host at once, from another host once its lease ends),
+ * and a dead `agentd batch` its inputs not started yet (server_batch.c). */
+static void on_takeover(void *arg)
+{
+    srv_t *s = arg;
+    s->takeover = NULL;
+    if (s->draining)
+        return;
+    resume_orphans(s);
+    srv_batch_scan(s);
+    if (loop_after(s->p.lp, SRV_TAKEOVER_MS, on_takeover, s, &s->takeover))
+        s->takeover = NULL;
 }
 
 static void on_tick(void *arg)
@@ -403,6 +424,7 @@ int server_main(const server_opts_t *o)
     if (!s)
         return CLI_INTERNAL;
     s->o = *o;
+    s->bq_tail = &s->bq;
     char err[1024];
     int code = 0;
     if (s->o.token && !*s->o.token)
@@ -432,7 +454,7 @@ int server_main(const server_opts_t *o)
     }
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-reply is a write error, not our death */
     on_tick(s);
-    resume_orphans(s);
+    on_takeover(s);
     fprintf(stderr, "agentd serve: listening on http://%.*s:%d (%zu agent%s from %s; auth %s)\n",
             (int)(strrchr(s->o.listen, ':') - s->o.listen), s->o.listen, s->port, s->nagents,
             s->nagents == 1 ? "" : "s", s->o.agents_dir, s->o.token ? "on" : "off");
@@ -459,6 +481,8 @@ int server_main(const server_opts_t *o)
                 left, left == 1 ? "" : "s");
 out:
     loop_timer_cancel(s->tick);
+    loop_timer_cancel(s->takeover);
+    srv_batch_free(s);
     loop_timer_cancel(s->drain_timer);
     if (s->http)
         evhttp_free(s->http);

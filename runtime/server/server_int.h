@@ -115,7 +115,13 @@ typedef struct sctx {
     const char *query; /* the raw query string or NULL */
 } sctx_t;
 
-enum { SW_WAIT, SW_SSE, SW_CHAT, SW_CHAT_STREAM };
+enum { SW_WAIT, SW_SSE, SW_CHAT, SW_CHAT_STREAM, SW_COMMIT };
+/* How often a live worker scans the database for runs whose driver died or whose lease ran
+ * out (server.c), and how often a request held for a run another worker drives reads that
+ * run's new events and state from the database (server_watch.c): the delays of a takeover
+ * and of a stream followed through another worker than the driver. */
+#define SRV_TAKEOVER_MS   5000
+#define SRV_FOLLOW_MS     200
 #define SRV_WATCH_BUCKETS 1024
 
 /* A request kept open for a run. */
@@ -126,10 +132,14 @@ typedef struct swatch {
     sctx_t c;
     sconn_t *conn;
     int64_t last_seq;               /* SSE: the last event id sent */
+    int status;                     /* SW_COMMIT: the reply's status, */
+    uint64_t batch;                 /* once this batch is durable (machine_batch_seq) */
     buf_t text;                     /* chat stream: the text sent so far */
     char model[96];                 /* chat: the model name to echo */
     int64_t created;                /* chat: unix seconds */
     loop_timer_t *timer;            /* SSE heartbeat, or the wait=true limit */
+    loop_timer_t *follow;           /* reads the run from the database while another
+                                     * worker drives it (swatch_follow) */
     struct swatch *next, **pprev;   /* s->watches */
     struct swatch *hnext, **hpprev; /* s->by_run[bucket of run_id] */
     struct swatch *cnext;           /* conn->watches */
@@ -152,12 +162,17 @@ struct srv {
     swatch_t *watches;
     swatch_t *by_run[SRV_WATCH_BUCKETS]; /* the same, by run id: an event visits its run's */
     int nstreams;
+    int ncommit; /* SW_COMMIT requests waiting for their batch to be durable */
     smetrics_t *mx;
     int draining;
     loop_timer_t *drain_timer;
     int64_t draining_until_ns;
     loop_timer_t *tick;
     uint64_t last_tick_ns; /* the loop's heartbeat, for /readyz */
+    loop_timer_t *takeover;             /* the scan for runs a stopped worker left (server.c) */
+    uint64_t taken_over;                /* runs this process took over from another, for /metrics */
+    struct sbatch_input *bq, **bq_tail; /* inputs of batches taken over, to start */
+    int bq_pumping;                     /* inside srv_batch_pump */
     json_object *stats;    /* the last `agentd stats` figures /metrics served, or NULL */
     uint64_t stats_at_ns;  /* when they were computed (loop_mono_ns) */
 };
@@ -230,11 +245,30 @@ void swatch_on_end(void *ud, const store_run_t *rec);
 void swatch_end_all(srv_t *s);
 /* SSE: send one event; 0 or the stream is gone. */
 void swatch_sse_send(swatch_t *w, const char *event, int64_t id, const char *data);
+/* Answer c with run_id as stored, with status, once the batch (group commit) holding what
+ * the request staged is durable: a client is never told of a run, decision or cancel that a
+ * kill or a power cut before then would lose. A batch that failed is a 500. */
+void swatch_reply_committed(sctx_t *c, int status, const char *run_id);
+/* Machine observer: batches up to upto are durable (or failed): answer their requests. */
+void swatch_on_durable(void *ud, uint64_t upto, int err);
+/* Keep w fed while its run is driven by another process (or by none yet): every
+ * SRV_FOLLOW_MS, when this process's machine does not drive the run, the events after
+ * w->last_seq and the run's state are read from the database. The observer feeds w while
+ * the run is driven here; event ids keep the two from sending an event twice. */
+void swatch_follow(swatch_t *w);
 
 /* server_openai.c */
 void srv_chat(sctx_t *c);
 void srv_chat_end(swatch_t *w, const store_run_t *rec);
 void srv_chat_text(swatch_t *w, const char *text, size_t len);
+
+/* server_batch.c: batches a dead process left. scan claims them and queues the inputs that
+ * have no run; pump starts queued inputs while fewer than half of --max-runs are in
+ * flight (called again as runs end); free drops the queue (at exit). */
+typedef struct sbatch_input sbatch_input_t;
+void srv_batch_scan(srv_t *s);
+void srv_batch_pump(srv_t *s);
+void srv_batch_free(srv_t *s);
 
 /* server_metrics.c */
 smetrics_t *smetrics_new(void);

@@ -453,6 +453,10 @@ void srv_metrics(sctx_t *c)
          "Most runs in flight before POST "
          "/v1/runs answers 429 (--max-runs).");
     buf_addf(&b, "agentd_runs_in_flight_limit %d\n", s->o.max_runs);
+    head(&b, "agentd_runs_taken_over_total", "counter",
+         "Runs this process took over from a "
+         "stopped worker (its process gone or its lease run out).");
+    buf_addf(&b, "agentd_runs_taken_over_total %llu\n", (unsigned long long)s->taken_over);
     head(&b, "agentd_http_connections", "gauge", "Client connections open.");
     buf_addf(&b, "agentd_http_connections %d\n", s->nguards);
     head(&b, "agentd_http_streams", "gauge",

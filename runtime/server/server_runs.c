@@ -172,6 +172,7 @@ static int hold(sctx_t *c, const char *id)
         return -1;
     if (loop_after(c->s->p.lp, (uint64_t)c->s->o.wait_s * 1000, wait_expired, w, &w->timer))
         w->timer = NULL;
+    swatch_follow(w); /* another worker may drive it (or take it over) */
     return 0;
 }
 
@@ -189,7 +190,8 @@ static void reply_or_wait(sctx_t *c, int status, const char *id, int wait, int g
     }
     if (wait && (going || !stopped) && hold(c, id) == 0)
         return;
-    reply_run(c, status, id);
+    /* What this request staged (a new run, a decision) is answered once it is durable. */
+    swatch_reply_committed(c, status, id);
 }
 
 /* A boolean from the body, or the query (?wait=true). -1 after replying 400. */
@@ -687,7 +689,7 @@ void srv_run_cancel(sctx_t *c)
     else if (rc)
         srv_reply_error(c, 500, "internal", "%s", err);
     else
-        reply_run(c, 202, r.id);
+        swatch_reply_committed(c, 202, r.id);
     store_run_clear(&r);
 }
 

@@ -1,7 +1,8 @@
 /*
  * server_watch: requests kept open for a run (see server_int.h) — Server-Sent Event streams,
- * wait=true POSTs and chat completions — fed from the machine's observer. An observer call
- * sees only committed data, so what a stream sends is what the database holds.
+ * wait=true POSTs and chat completions — fed from the machine's observer while this process
+ * drives the run, and from the database while another worker drives it (swatch_follow). An
+ * observer call sees only committed data, so what a stream sends is what the database holds.
  */
 #include "server_int.h"
 
@@ -54,6 +55,8 @@ swatch_t *swatch_new(sctx_t *c, int kind, const char *run_id)
     k->watches = w;
     if (kind == SW_SSE || kind == SW_CHAT_STREAM)
         s->nstreams++;
+    if (kind == SW_COMMIT) /* answered within the loop iteration: a plain reply */
+        return w;
     /* A held request reads nothing more: the idle timeout (--timeout, which cuts
      * slow-loris clients) must not end it; evhttp applies the connection's timeout to its
      * reads and writes alike, so the connection gets a day and closes after this reply. */
@@ -81,6 +84,7 @@ void swatch_free(swatch_t *w)
     if (w->kind == SW_SSE || w->kind == SW_CHAT_STREAM)
         w->s->nstreams--;
     loop_timer_cancel(w->timer);
+    loop_timer_cancel(w->follow);
     buf_free(&w->text);
     free(w);
 }
@@ -96,6 +100,8 @@ void swatch_conn_closed(sconn_t *k)
         if (!evhttp_request_get_connection(w->c.req))
             evhttp_request_free(w->c.req);
         smetrics_http(w->s->mx, w->c.route, 499, (double)(loop_mono_ns() - w->c.t0) / 1e9);
+        if (w->kind == SW_COMMIT)
+            w->s->ncommit--;
         swatch_free(w);
     }
 }
@@ -199,10 +205,119 @@ void srv_run_events(sctx_t *c)
     int st = machine_state_parse(r.state);
     if (st >= 0 && machine_state_terminal((machine_state_t)st)) {
         sse_end(w, r.state, r.reason[0] ? r.reason : NULL);
-    } else if (loop_after(s->p.lp, SSE_PING_MS, sse_ping, w, &w->timer)) {
-        w->timer = NULL;
+    } else {
+        if (loop_after(s->p.lp, SSE_PING_MS, sse_ping, w, &w->timer))
+            w->timer = NULL;
+        swatch_follow(w);
     }
     store_run_clear(&r);
+}
+
+/* ---- replies after the commit ------------------------------------------------------- */
+
+/* Answer a SW_COMMIT request with its run as stored (w is freed first); a 500 when the batch
+ * that held what it staged failed. */
+static void commit_reply(swatch_t *w, int err)
+{
+    srv_t *s = w->s;
+    sctx_t c = w->c;
+    int status = w->status;
+    char id[17];
+    snprintf(id, sizeof id, "%s", w->run_id);
+    swatch_free(w);
+    store_run_t r;
+    int rc = err ? ERR_IO : store_run_get(s->p.st, id, &r);
+    if (rc) {
+        srv_reply_error(&c, 500, "internal", "run %s: not recorded: %s", id,
+                        err || rc == ERR_NOTFOUND ? "the database commit failed"
+                                                  : store_errmsg(s->p.st));
+        return;
+    }
+    json_object *o = srv_run_json(s, &r);
+    store_run_clear(&r);
+    if (o)
+        srv_reply_json(&c, status, o);
+    else
+        srv_reply_error(&c, 500, "internal", "out of memory");
+}
+
+void swatch_reply_committed(sctx_t *c, int status, const char *run_id)
+{
+    srv_t *s = c->s;
+    uint64_t batch = machine_batch_seq(s->p.m);
+    swatch_t *w = swatch_new(c, SW_COMMIT, run_id);
+    if (!w) {
+        srv_reply_error(c, 503, "unavailable", "out of memory");
+        return;
+    }
+    w->status = status;
+    w->batch = batch;
+    if (batch <= machine_durable_seq(s->p.m))
+        commit_reply(w, 0); /* nothing of it waits for a commit */
+    else
+        s->ncommit++;
+}
+
+void swatch_on_durable(void *ud, uint64_t upto, int err)
+{
+    srv_t *s = ud;
+    for (swatch_t *w = s->watches, *n; w && s->ncommit; w = n) {
+        n = w->next;
+        if (w->kind == SW_COMMIT && w->batch <= upto) {
+            s->ncommit--;
+            commit_reply(w, err);
+        }
+    }
+}
+
+/* ---- runs driven elsewhere --------------------------------------------------------- */
+
+/* Answer a wait=true request with the run as it stopped (w is freed first). */
+static void wait_reply(swatch_t *w, const store_run_t *rec)
+{
+    json_object *o = srv_run_json(w->s, rec);
+    sctx_t c = w->c;
+    swatch_free(w);
+    if (o)
+        srv_reply_json(&c, 200, o);
+    else
+        srv_reply_error(&c, 500, "internal", "out of memory");
+}
+
+static void follow_cb(void *arg)
+{
+    swatch_t *w = arg;
+    srv_t *s = w->s;
+    w->follow = NULL;
+    if (!machine_drives(s->p.m, w->run_id)) {
+        store_run_t r;
+        /* The state first, then the events: a run read as ended has all its events
+         * committed, so the stream's end follows its last event. */
+        if (store_run_get(s->p.st, w->run_id, &r) == 0) {
+            int st = machine_state_parse(r.state);
+            int ended = st >= 0 && machine_state_terminal((machine_state_t)st);
+            if (w->kind == SW_SSE) {
+                store_events_each(s->p.st, w->run_id, w->last_seq, replay_one, w);
+                if (ended) {
+                    sse_end(w, r.state, r.reason[0] ? r.reason : NULL);
+                    store_run_clear(&r);
+                    return;
+                }
+            } else if (w->kind == SW_WAIT && (ended || st == MS_WAITING)) {
+                wait_reply(w, &r);
+                store_run_clear(&r);
+                return;
+            }
+            store_run_clear(&r);
+        }
+    }
+    swatch_follow(w);
+}
+
+void swatch_follow(swatch_t *w)
+{
+    if (!w->follow && loop_after(w->s->p.lp, SRV_FOLLOW_MS, follow_cb, w, &w->follow))
+        w->follow = NULL; /* out of memory: the observer alone feeds it */
 }
 
 /* ---- observer ---------------------------------------------------------------------- */
@@ -240,28 +355,32 @@ void swatch_on_end(void *ud, const store_run_t *rec)
         n = w->hnext;
         if (strcmp(w->run_id, rec->id) != 0)
             continue;
-        if (w->kind == SW_SSE) {
+        if (w->kind == SW_COMMIT) {
+            continue; /* answered by swatch_on_durable */
+        } else if (w->kind == SW_SSE) {
             if (terminal)
                 sse_end(w, rec->state, rec->reason[0] ? rec->reason : NULL);
         } else if (w->kind == SW_WAIT) {
-            json_object *o = srv_run_json(s, rec);
-            sctx_t c = w->c;
-            swatch_free(w);
-            if (o)
-                srv_reply_json(&c, 200, o);
-            else
-                srv_reply_error(&c, 500, "internal", "out of memory");
+            /* Stopped here without ending or waiting (a lost lease, a store error): the run
+             * goes on elsewhere, and swatch_follow answers when it stops there. */
+            if (!terminal && st != MS_WAITING && w->follow)
+                continue;
+            wait_reply(w, rec);
         } else {
             srv_chat_end(w, rec);
         }
     }
+    srv_batch_pump(s); /* a slot is free: the next input of a batch taken over */
 }
 
 void swatch_end_all(srv_t *s)
 {
     while (s->watches) {
         swatch_t *w = s->watches;
-        if (w->kind == SW_SSE) {
+        if (w->kind == SW_COMMIT) {
+            s->ncommit--;
+            commit_reply(w, 0);
+        } else if (w->kind == SW_SSE) {
             sse_end(w, NULL, "shutdown");
         } else if (w->kind == SW_WAIT) {
             sctx_t c = w->c;

@@ -121,7 +121,7 @@ static int add_event(store_t *st, store_run_t *run, json_object *ev, int first, 
         json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     int rc = store_tx_begin(st);
     if (!rc)
-        rc = first ? store_run_insert(st, run) : store_run_update(st, run);
+        rc = first ? store_run_insert(st, run) : store_run_update(st, run, run->owner);
     if (!rc)
         rc = store_event_add(st, run->id, run->last_seq, text);
     if (!rc)

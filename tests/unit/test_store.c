@@ -266,6 +266,76 @@ static void test_open_existing(void)
     store_close(st);
 }
 
+static int collect_cancel(void *ud, const char *run_id, const char *reason)
+{
+    char *buf = ud;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 256 - n, "%s=%s;", run_id, reason);
+    return 0;
+}
+
+/* Many workers: a lease that ended is never renewed (another may have claimed it), the
+ * row update is fenced on its holder, and a cancel asked by another process waits in the
+ * database for whichever process holds the run. */
+static void test_leases_fence_and_cancels(void)
+{
+    store_t *st = fresh();
+    store_run_t r = sample("4444444444444444"), got;
+    snprintf(r.state, sizeof r.state, "acting");
+    snprintf(r.owner, sizeof r.owner, "elsewhere:1");
+    r.lease_until_ns = 100;
+    CHECK_EQ_INT(store_run_insert(st, &r), 0);
+    CHECK_EQ_INT(store_run_claim(st, r.id, "elsewhere:2", 50, 300), ERR_BUSY);
+    CHECK_EQ_INT(store_lease_renew(st, "elsewhere:1", 150, 450), 0); /* ended at 100 */
+    CHECK_EQ_INT(store_run_get(st, r.id, &got), 0);
+    CHECK_EQ_INT((int)got.lease_until_ns, 100);
+    store_run_clear(&got);
+    CHECK_EQ_INT(store_lease_renew(st, "elsewhere:1", 50, 200), 0);
+    CHECK_EQ_INT(store_run_get(st, r.id, &got), 0);
+    CHECK_EQ_INT((int)got.lease_until_ns, 200);
+    store_run_clear(&got);
+    r.lease_until_ns = 200;
+    r.step = 1;
+    CHECK_EQ_INT(store_run_update(st, &r, "elsewhere:2"), ERR_STATE); /* not its holder */
+    CHECK_EQ_INT(store_run_update(st, &r, "elsewhere:1"), 0);
+    /* The lease ends; another process claims the run; the old holder's write is refused. */
+    CHECK_EQ_INT(store_run_claim(st, r.id, "elsewhere:2", 250, 600), 0);
+    r.step = 2;
+    CHECK_EQ_INT(store_run_update(st, &r, "elsewhere:1"), ERR_STATE);
+    CHECK_EQ_INT(store_run_get(st, r.id, &got), 0);
+    CHECK_EQ_STR(got.owner, "elsewhere:2");
+    CHECK_EQ_INT(got.step, 1);
+    store_run_clear(&got);
+    /* Only the holder may end its lease early (a run it stopped driving). */
+    CHECK_EQ_INT(store_lease_drop(st, r.id, "elsewhere:1"), 0);
+    CHECK_EQ_INT(store_run_get(st, r.id, &got), 0);
+    CHECK_EQ_INT((int)got.lease_until_ns, 600);
+    store_run_clear(&got);
+    CHECK_EQ_INT(store_lease_drop(st, r.id, "elsewhere:2"), 0);
+    CHECK_EQ_INT(store_run_get(st, r.id, &got), 0);
+    CHECK_EQ_INT((int)got.lease_until_ns, 0);
+    store_run_clear(&got);
+    CHECK_EQ_INT(store_run_claim(st, r.id, "elsewhere:3", 250, 900), 0);
+    /* A cancel request: kept once, seen by the holder only, cleared by its cancel. */
+    char buf[256] = "";
+    CHECK_EQ_INT(store_cancel_request(st, r.id, "stop", 1), 0);
+    CHECK_EQ_INT(store_cancel_request(st, r.id, "again", 2), 0);
+    CHECK_EQ_INT(store_cancels_held(st, "elsewhere:1", collect_cancel, buf), 0);
+    CHECK_EQ_STR(buf, "");
+    CHECK_EQ_INT(store_cancels_held(st, "elsewhere:3", collect_cancel, buf), 0);
+    CHECK_EQ_STR(buf, "4444444444444444=stop;");
+    CHECK_EQ_INT(store_cancel_clear(st, r.id), 0);
+    buf[0] = 0;
+    CHECK_EQ_INT(store_cancels_held(st, "elsewhere:3", collect_cancel, buf), 0);
+    CHECK_EQ_STR(buf, "");
+    CHECK_EQ_INT(store_cancel_request(st, "5555555555555555", "stop", 1), ERR_STATE);
+    store_run_t d = sample("6666666666666666");
+    snprintf(d.state, sizeof d.state, "done");
+    CHECK_EQ_INT(store_run_insert(st, &d), 0);
+    CHECK_EQ_INT(store_cancel_request(st, d.id, "stop", 1), ERR_STATE);
+    store_close(st);
+}
+
 int main(void)
 {
     RUN(test_run_round_trip_and_prefix);
@@ -277,6 +347,7 @@ int main(void)
     RUN(test_bad_path_names_the_file);
     RUN(test_batch_inputs_taken_once);
     RUN(test_open_existing);
+    RUN(test_leases_fence_and_cancels);
     testdb_remove(dbpath);
     store_global_shutdown();
     return check_report();
