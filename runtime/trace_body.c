@@ -448,10 +448,12 @@ int trace_body_expand(buf_t *b, const char *run_id, const char *body, size_t len
         int id = full && (!strcmp(full, "span_id") || !strcmp(full, "parent_id") ||
                           !strcmp(full, "end_span"));
         char hex[16], num[24];
-        if (!strcmp(full ? full : "", "ts_ns") && v.n > 1 && v.p[0] == '-' &&
-            trace_body_base_ns(run_id) >= 0) { /* -(offset + 1) from the run id's time */
+        int64_t base = full && !strcmp(full, "ts_ns") ? trace_body_base_ns(run_id) : -1;
+        if (base >= 0 && v.n > 1 && v.p[0] == '-') { /* -(offset + 1) from the run id's time */
             int64_t off = strtoll(v.p + 1, NULL, 10);
-            int w = snprintf(num, sizeof num, "%" PRId64, trace_body_base_ns(run_id) + off - 1);
+            if (off < 1 || off - 1 > INT64_MAX - base)
+                return ERR_INVAL;
+            int w = snprintf(num, sizeof num, "%" PRId64, base + off - 1);
             r = buf_add(b, num, w > 0 ? (size_t)w : 0);
         } else if (id && is_zero(v)) {
             buf_add(b, "\"", 1);

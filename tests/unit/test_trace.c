@@ -416,6 +416,10 @@ static void test_short_keys(void)
     buf_reset(&b);
     CHECK_EQ_INT(trace_line_write(&b, RUN_ID, 4, "[1,2,\"x", 7, NULL), 0);
     CHECK_EQ_STR(buf_str(&b), "{\"v\":1,\"run_id\":\"" RUN_ID "\",\"seq\":4,1,2,\"x");
+    buf_reset(&b); /* a time offset past what int64 holds */
+    const char *far = "[-99999999999999999999,1]";
+    CHECK_EQ_INT(trace_line_write(&b, "01a2352d0e9c5d7f", 5, far, strlen(far), NULL), 0);
+    CHECK_EQ_STR(buf_str(&b), "{\"v\":1,\"run_id\":\"01a2352d0e9c5d7f\",\"seq\":5,-99999999999999999999,1]");
     buf_free(&b);
 }
 
