@@ -236,8 +236,7 @@ static void put_id(buf_t *b, const char *key, const char *id, const char *run_id
 }
 
 /* A phase, op or status under key; stored (run_id set): its code when it has one. */
-static void put_coded(buf_t *b, const char *key, const char *tok, const char *v,
-                      const char *run_id)
+static void put_coded(buf_t *b, const char *key, const char *tok, const char *v, const char *run_id)
 {
     int code = run_id && v ? trace_body_code(tok, v) : -1;
     if (code >= 0)

@@ -16,25 +16,67 @@
 /* attrs keys with a one-character token: ALPHABET[i] stands for KEYS[i]. Append only. */
 static const char ALPHABET[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 static const char *const KEYS[] = {
-    "gen_ai.tool.name", "gen_ai.tool.call.id", "gen_ai.request.model",
-    "gen_ai.response.model", "gen_ai.provider.name", "gen_ai.usage.input_tokens",
-    "gen_ai.usage.output_tokens", "gen_ai.usage.cached_tokens", "gen_ai.usage.cost",
-    "gen_ai.response.finish_reasons", "gen_ai.agent.name", "gen_ai.conversation.id",
-    "agentd.tool.state", "agentd.attempts", "agentd.duration_ms", "agentd.latency_ms",
-    "agentd.messages", "agentd.context.tokens", "agentd.prompt.hash", "agentd.prompt_hash",
-    "agentd.prompt.git_commit", "agentd.prompt.git_dirty", "agentd.prompt.file",
-    "agentd.prompt_file", "agentd.prompt.rendered_hash", "agentd.agent.path", "agentd.input",
-    "agentd.answer", "agentd.delay_ms", "agentd.retry.delay_ms", "agentd.reason",
-    "agentd.fallback.from", "agentd.fallback.reason", "agentd.guardrail",
-    "agentd.guardrail.hook", "agentd.guardrail.failed", "agentd.resumed_state",
-    "agentd.parent_run_id", "agentd.tool.call.wire_id", "agentd.purpose",
-    "agentd.context.tokens_before", "agentd.context.omitted_messages",
-    "agentd.compact.upto", "agentd.compact.from", "agentd.compact.summary_tokens",
-    "agentd.session.history_messages", "agentd.cached", "agentd.args_edited",
-    "agentd.args_before", "agentd.plan.version", "agentd.plan.steps", "agentd.plan.step",
-    "agentd.plan.step.status", "agentd.plan.status", "agentd.plan.replans",
-    "agentd.plan.intent", "agentd.plan.failed_step", "agentd.plan.action",
-    "agentd.offline.decision", "agentd.span.unfinished", "gen_ai.request.temperature",
+    "gen_ai.tool.name",
+    "gen_ai.tool.call.id",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.provider.name",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.cached_tokens",
+    "gen_ai.usage.cost",
+    "gen_ai.response.finish_reasons",
+    "gen_ai.agent.name",
+    "gen_ai.conversation.id",
+    "agentd.tool.state",
+    "agentd.attempts",
+    "agentd.duration_ms",
+    "agentd.latency_ms",
+    "agentd.messages",
+    "agentd.context.tokens",
+    "agentd.prompt.hash",
+    "agentd.prompt_hash",
+    "agentd.prompt.git_commit",
+    "agentd.prompt.git_dirty",
+    "agentd.prompt.file",
+    "agentd.prompt_file",
+    "agentd.prompt.rendered_hash",
+    "agentd.agent.path",
+    "agentd.input",
+    "agentd.answer",
+    "agentd.delay_ms",
+    "agentd.retry.delay_ms",
+    "agentd.reason",
+    "agentd.fallback.from",
+    "agentd.fallback.reason",
+    "agentd.guardrail",
+    "agentd.guardrail.hook",
+    "agentd.guardrail.failed",
+    "agentd.resumed_state",
+    "agentd.parent_run_id",
+    "agentd.tool.call.wire_id",
+    "agentd.purpose",
+    "agentd.context.tokens_before",
+    "agentd.context.omitted_messages",
+    "agentd.compact.upto",
+    "agentd.compact.from",
+    "agentd.compact.summary_tokens",
+    "agentd.session.history_messages",
+    "agentd.cached",
+    "agentd.args_edited",
+    "agentd.args_before",
+    "agentd.plan.version",
+    "agentd.plan.steps",
+    "agentd.plan.step",
+    "agentd.plan.step.status",
+    "agentd.plan.status",
+    "agentd.plan.replans",
+    "agentd.plan.intent",
+    "agentd.plan.failed_step",
+    "agentd.plan.action",
+    "agentd.offline.decision",
+    "agentd.span.unfinished",
+    "gen_ai.request.temperature",
     "agentd.owner",
 };
 _Static_assert(sizeof KEYS / sizeof KEYS[0] <= sizeof ALPHABET - 1, "one character per key");
@@ -49,29 +91,28 @@ const char *const trace_body_name_attr[] = {
 
 /* The values of phase and op a stored body holds as their position here. Append only. */
 static const char *const PHASES[] = {"\"begin\"", "\"end\"", "\"point\""};
-static const char *const OPS[] = {"\"invoke_agent\"", "\"plan\"",  "\"act\"",
-                                  "\"observe\"",      "\"wait\"",  "\"chat\"",
-                                  "\"execute_tool\"", "\"retry\"", "\"guardrail\"",
-                                  "\"log\""};
+static const char *const OPS[] = {"\"invoke_agent\"", "\"plan\"", "\"act\"",          "\"observe\"",
+                                  "\"wait\"",         "\"chat\"", "\"execute_tool\"", "\"retry\"",
+                                  "\"guardrail\"",    "\"log\""};
 static const char *const STATUSES[] = {"\"ok\"", "\"error\""};
-#define NPHASES (sizeof PHASES / sizeof PHASES[0])
+#define NPHASES   (sizeof PHASES / sizeof PHASES[0])
 #define NSTATUSES (sizeof STATUSES / sizeof STATUSES[0])
 
 /* A stored array's slots, and the order of the fields in the line (trace.c put_fields). */
-static const char SLOTS[] = {TB_TS[0],   TB_MONO[0], TB_SPAN[0],  TB_PARENT[0],
-                             TB_PHASE[0], TB_OP[0],   TB_NAME[0],  TB_STEP[0],
+static const char SLOTS[] = {TB_TS[0],    TB_MONO[0],   TB_SPAN[0],  TB_PARENT[0],
+                             TB_PHASE[0], TB_OP[0],     TB_NAME[0],  TB_STEP[0],
                              TB_ATTRS[0], TB_STATUS[0], TB_ERROR[0], TB_END_SPAN[0]};
-static const char LINE_ORDER[] = {TB_TS[0],     TB_MONO[0], TB_SPAN[0],   TB_PARENT[0],
-                                  TB_PHASE[0],  TB_OP[0],   TB_NAME[0],   TB_END_SPAN[0],
-                                  TB_STEP[0],   TB_STATUS[0], TB_ERROR[0], TB_ATTRS[0]};
+static const char LINE_ORDER[] = {TB_TS[0],    TB_MONO[0],   TB_SPAN[0],  TB_PARENT[0],
+                                  TB_PHASE[0], TB_OP[0],     TB_NAME[0],  TB_END_SPAN[0],
+                                  TB_STEP[0],  TB_STATUS[0], TB_ERROR[0], TB_ATTRS[0]};
 #define NSLOTS (sizeof SLOTS)
-#define NOPS (sizeof OPS / sizeof OPS[0])
+#define NOPS   (sizeof OPS / sizeof OPS[0])
 
 /* Top-level short keys and what they stand for. */
 static const char *const FIELDS[][2] = {
-    {TB_TS, "ts_ns"}, {TB_MONO, "mono_ns"}, {TB_SPAN, "span_id"}, {TB_PARENT, "parent_id"},
-    {TB_PHASE, "phase"}, {TB_OP, "op"}, {TB_NAME, "name"}, {TB_END_SPAN, "end_span"},
-    {TB_STEP, "step"}, {TB_STATUS, "status"}, {TB_ERROR, "error"}, {TB_ATTRS, "attrs"},
+    {TB_TS, "ts_ns"},    {TB_MONO, "mono_ns"},  {TB_SPAN, "span_id"}, {TB_PARENT, "parent_id"},
+    {TB_PHASE, "phase"}, {TB_OP, "op"},         {TB_NAME, "name"},    {TB_END_SPAN, "end_span"},
+    {TB_STEP, "step"},   {TB_STATUS, "status"}, {TB_ERROR, "error"},  {TB_ATTRS, "attrs"},
 };
 
 char trace_body_attr_token(const char *key)
@@ -87,9 +128,7 @@ char trace_body_attr_token(const char *key)
 
 int trace_body_code(const char *field, const char *v)
 {
-    const char *const *t = field[0] == TB_PHASE[0] ? PHASES
-                           : field[0] == TB_OP[0]  ? OPS
-                                                   : STATUSES;
+    const char *const *t = field[0] == TB_PHASE[0] ? PHASES : field[0] == TB_OP[0] ? OPS : STATUSES;
     size_t n = field[0] == TB_PHASE[0] ? NPHASES : field[0] == TB_OP[0] ? NOPS : NSTATUSES;
     size_t len = strlen(v);
     for (size_t i = 0; i < n; i++)
@@ -468,9 +507,10 @@ int trace_body_expand(buf_t *b, const char *run_id, const char *body, size_t len
             r = buf_add(b, v.p + 2, v.n - 2);
         } else if (full && !strcmp(full, "name") && v.n == 1 && v.p[0] >= '1' && v.p[0] <= '5') {
             int src = v.p[0] - '0';
-            r = put_name(b, op, src == TB_NAME_STATE_TO ? state_to
-                          : attrs.n ? attr_value(attrs, trace_body_name_attr[src])
-                                    : (text_t){NULL, 0});
+            r = put_name(b, op,
+                         src == TB_NAME_STATE_TO ? state_to
+                         : attrs.n               ? attr_value(attrs, trace_body_name_attr[src])
+                                                 : (text_t){NULL, 0});
         } else if (full && !strcmp(full, "attrs") && v.n && v.p[0] == '{') {
             r = put_attrs(b, run_id, v);
         } else {

@@ -2,7 +2,7 @@
  * trace_body: the stored form of an event body (the events row's body column), private to
  * trace.c (which writes it) and trace_db.c (which reads it back through trace_line_write).
  * It is the event without v, run_id and seq (the row's columns) and without the tool call's
- * row part (trace.h's trace_call_t), and, to keep a run's rows small, with short keys:
+ * row part (trace.h's trace_call_t), and, to keep a run's rows small, shorter:
  *   - an event that is no transition is a JSON array of its fields by position (the slots
  *     below; absent ones null, trailing ones left out); a transition is an object of the
  *     fields the transitions view reads, under their names (ts_ns, state_from, state_to,
@@ -15,13 +15,15 @@
  *   - ts_ns of an event that is no transition, when the run id starts with its creation
  *     time (12 hex of wall-clock ms: machine_run.c), is -(offset from that time + 1) (a
  *     wall clock is never negative);
- *   - a phase or op of trace.h's list is its number in trace_body.c's (a string otherwise);
+ *   - a phase, op or status of trace.h's lists is its number in trace_body.c's (a string
+ *     otherwise);
  *   - a name that is the op, a space and the value of state_to or of attrs'
  *     gen_ai.agent.name, gen_ai.tool.name, gen_ai.request.model, gen_ai.response.model is
  *     that source's number (TB_NAME_*).
- * Values are never changed otherwise, and the fields keep their order, so the reader gives
- * back the very text the event had. The dictionary only ever grows at its end: stored rows
- * refer to its positions. Bodies written before short keys (full keys) read as they are.
+ * Values are never changed otherwise, and the reader puts the fields back in the line's
+ * order, so it gives back the very text the event had. The dictionary and the lists only
+ * ever grow at their end: stored rows refer to their positions. Bodies written before this
+ * form (full keys) read as they are.
  */
 #ifndef AGENTD_TRACE_BODY_H
 #define AGENTD_TRACE_BODY_H
@@ -32,19 +34,19 @@
 #include <stdint.h>
 
 /* The short top-level keys, in the order the fields are written. */
-#define TB_TS "t"
-#define TB_MONO "m"
-#define TB_SPAN "s"
-#define TB_PARENT "p"
-#define TB_PHASE "h"
-#define TB_OP "o"
-#define TB_NAME "n"
+#define TB_TS       "t"
+#define TB_MONO     "m"
+#define TB_SPAN     "s"
+#define TB_PARENT   "p"
+#define TB_PHASE    "h"
+#define TB_OP       "o"
+#define TB_NAME     "n"
 #define TB_END_SPAN "x"
-#define TB_STEP "i"
-#define TB_STATUS "u"
-#define TB_ERROR "r"
-#define TB_ATTRS "a"
-#define TB_FIELDS "f" /* a transition's fields other than the view's, as slots */
+#define TB_STEP     "i"
+#define TB_STATUS   "u"
+#define TB_ERROR    "r"
+#define TB_ATTRS    "a"
+#define TB_FIELDS   "f" /* a transition's fields other than the view's, as slots */
 
 /* A stored array's slots, in order: TB_TS TB_MONO TB_SPAN TB_PARENT TB_PHASE TB_OP TB_NAME
  * TB_STEP TB_ATTRS TB_STATUS TB_ERROR TB_END_SPAN (trace.c put_slots, trace_body.c SLOTS). */

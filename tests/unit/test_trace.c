@@ -256,7 +256,8 @@ static void round_trip_of(const char *rid, const trace_ev_t *ev, const trace_cal
     if (o && ev->state_to) /* and finds what it reads under its own names */
         CHECK(json_object_object_get_ex(o, "state_to", &x) &&
               json_object_object_get_ex(o, "ts_ns", &x) &&
-              json_object_object_get_ex(o, "step", &x) && json_object_object_get_ex(o, "event", &x));
+              json_object_object_get_ex(o, "step", &x) &&
+              json_object_object_get_ex(o, "event", &x));
     json_object_put(o);
     /* The full-key body of the previous layout: the line from "ts_ns" on, call left out. */
     trace_ev_t nocall = *ev;
@@ -298,27 +299,52 @@ static void test_short_keys(void)
 {
     const int64_t ts = 1796188475036596135, mono = 3987078060385;
     /* The run's root span: begin with its conversation id, end as a failed run. */
-    const char *root[] = {"gen_ai.agent.name", "support", "gen_ai.conversation.id", RUN_ID,
-                          "agentd.prompt.git_commit", "0bb1a68cb6ebe304", "agentd.input",
+    const char *root[] = {"gen_ai.agent.name",
+                          "support",
+                          "gen_ai.conversation.id",
+                          RUN_ID,
+                          "agentd.prompt.git_commit",
+                          "0bb1a68cb6ebe304",
+                          "agentd.input",
                           "Where is my order \"1042\"?\n"};
     json_object *a = attrs_of(root, 8);
-    trace_ev_t ev = {.span_id = RUN_ID, .phase = "begin", .op = "invoke_agent",
-                     .name = "invoke_agent support", .attrs = a, .ts_ns = ts, .mono_ns = mono};
+    trace_ev_t ev = {.span_id = RUN_ID,
+                     .phase = "begin",
+                     .op = "invoke_agent",
+                     .name = "invoke_agent support",
+                     .attrs = a,
+                     .ts_ns = ts,
+                     .mono_ns = mono};
     round_trip(&ev, NULL);
     json_object_object_add(a, "gen_ai.usage.cost", json_object_new_double_s(0.0, "0.0"));
     json_object_object_add(a, "gen_ai.usage.input_tokens", json_object_new_int(1241));
-    ev = (trace_ev_t){.span_id = RUN_ID, .phase = "end", .op = "invoke_agent",
-                      .name = "invoke_agent support", .state_from = "acting",
-                      .state_to = "failed", .event = "tool_failed",
-                      .end_span = "fdccae08b0bd5ad2", .step = 4, .status = "error",
-                      .error = "tool \"lookup\" failed: boom", .attrs = a, .ts_ns = ts,
+    ev = (trace_ev_t){.span_id = RUN_ID,
+                      .phase = "end",
+                      .op = "invoke_agent",
+                      .name = "invoke_agent support",
+                      .state_from = "acting",
+                      .state_to = "failed",
+                      .event = "tool_failed",
+                      .end_span = "fdccae08b0bd5ad2",
+                      .step = 4,
+                      .status = "error",
+                      .error = "tool \"lookup\" failed: boom",
+                      .attrs = a,
+                      .ts_ns = ts,
                       .mono_ns = mono};
     round_trip(&ev, NULL);
     json_object_put(a);
     /* A transition named after its state; one not named after anything. */
-    ev = (trace_ev_t){.span_id = "42218aeddf0ac7e1", .parent_id = RUN_ID, .phase = "begin",
-                      .op = "plan", .name = "plan planning", .state_from = "created",
-                      .state_to = "planning", .event = "start", .ts_ns = ts, .mono_ns = mono};
+    ev = (trace_ev_t){.span_id = "42218aeddf0ac7e1",
+                      .parent_id = RUN_ID,
+                      .phase = "begin",
+                      .op = "plan",
+                      .name = "plan planning",
+                      .state_from = "created",
+                      .state_to = "planning",
+                      .event = "start",
+                      .ts_ns = ts,
+                      .mono_ns = mono};
     round_trip(&ev, NULL);
     ev.name = "planning again";
     round_trip(&ev, NULL);
@@ -327,9 +353,14 @@ static void test_short_keys(void)
                           "0bb1a68cb6ebe304"};
     a = attrs_of(chat, 4);
     json_object_object_add(a, "agentd.messages", json_object_new_int(2));
-    ev = (trace_ev_t){.span_id = "b5d5829623035d93", .parent_id = "42218aeddf0ac7e1",
-                      .phase = "begin", .op = "chat", .name = "chat openai:gpt-4o-mini",
-                      .attrs = a, .ts_ns = ts, .mono_ns = mono};
+    ev = (trace_ev_t){.span_id = "b5d5829623035d93",
+                      .parent_id = "42218aeddf0ac7e1",
+                      .phase = "begin",
+                      .op = "chat",
+                      .name = "chat openai:gpt-4o-mini",
+                      .attrs = a,
+                      .ts_ns = ts,
+                      .mono_ns = mono};
     round_trip(&ev, NULL);
     json_object_object_add(a, "gen_ai.response.model", json_object_new_string("gpt-4o-mini"));
     json_object_object_add(a, "agentd.latency_ms", json_object_new_double(0.502097));
@@ -343,9 +374,16 @@ static void test_short_keys(void)
     const char *tool[] = {"gen_ai.tool.name", "lookup_order", "gen_ai.tool.call.id", "call_1_1"};
     a = attrs_of(tool, 4);
     trace_call_t args = {.args = "{\"id\":\"1042\"}", .idem = RUN_ID ":call_1_1"};
-    ev = (trace_ev_t){.span_id = "4700549be813bdef", .parent_id = "fdccae08b0bd5ad2",
-                      .phase = "begin", .op = "execute_tool", .name = "execute_tool lookup_order",
-                      .step = 1, .attrs = a, .call = &args, .ts_ns = ts, .mono_ns = mono};
+    ev = (trace_ev_t){.span_id = "4700549be813bdef",
+                      .parent_id = "fdccae08b0bd5ad2",
+                      .phase = "begin",
+                      .op = "execute_tool",
+                      .name = "execute_tool lookup_order",
+                      .step = 1,
+                      .attrs = a,
+                      .call = &args,
+                      .ts_ns = ts,
+                      .mono_ns = mono};
     round_trip(&ev, &args);
     json_object_object_add(a, "agentd.tool.state", json_object_new_string("ok"));
     trace_call_t res = {.result = "{\"status\":\"shipped\",\"note\":\"a \\\"b\\\"\"}"};
@@ -364,9 +402,15 @@ static void test_short_keys(void)
     json_object_object_add(nest, "1", json_object_new_string("}{],\""));
     json_object_object_add(a, "nested", nest);
     json_object_object_add(a, "gen_ai.conversation.id", json_object_new_string("other"));
-    ev = (trace_ev_t){.span_id = "00112233445566ff", .parent_id = "4700549be813bdef",
-                      .phase = "point", .op = "log", .name = "log note", .step = 2,
-                      .attrs = a, .ts_ns = ts, .mono_ns = mono};
+    ev = (trace_ev_t){.span_id = "00112233445566ff",
+                      .parent_id = "4700549be813bdef",
+                      .phase = "point",
+                      .op = "log",
+                      .name = "log note",
+                      .step = 2,
+                      .attrs = a,
+                      .ts_ns = ts,
+                      .mono_ns = mono};
     round_trip(&ev, NULL);
     /* An op and a phase without a code stay strings. */
     ev.op = "resume";
@@ -377,9 +421,14 @@ static void test_short_keys(void)
     /* A sub-agent's run: its root span under the parent's tool span; empty attrs. */
     const char *sub[] = {"gen_ai.agent.name", "refunds", "agentd.parent_run_id", RUN_ID};
     a = attrs_of(sub, 4);
-    ev = (trace_ev_t){.span_id = "7abb6d3ac9026281", .parent_id = "708ec649c9c961c7",
-                      .phase = "begin", .op = "invoke_agent", .name = "invoke_agent refunds",
-                      .attrs = a, .ts_ns = ts, .mono_ns = mono};
+    ev = (trace_ev_t){.span_id = "7abb6d3ac9026281",
+                      .parent_id = "708ec649c9c961c7",
+                      .phase = "begin",
+                      .op = "invoke_agent",
+                      .name = "invoke_agent refunds",
+                      .attrs = a,
+                      .ts_ns = ts,
+                      .mono_ns = mono};
     round_trip(&ev, NULL);
     json_object_put(a);
     a = json_object_new_object();
@@ -387,8 +436,12 @@ static void test_short_keys(void)
     round_trip(&ev, NULL);
     json_object_put(a);
     /* Fields absent between present ones (no parent, name, attrs or status; an error). */
-    ev = (trace_ev_t){.span_id = "00112233445566ff", .phase = "point", .op = "retry",
-                      .step = 2, .error = "HTTP 429: \"slow down\"", .ts_ns = ts,
+    ev = (trace_ev_t){.span_id = "00112233445566ff",
+                      .phase = "point",
+                      .op = "retry",
+                      .step = 2,
+                      .error = "HTTP 429: \"slow down\"",
+                      .ts_ns = ts,
                       .mono_ns = mono};
     round_trip(&ev, NULL);
     ev.end_span = "4700549be813bdef"; /* and a field after them all */
@@ -412,14 +465,16 @@ static void test_short_keys(void)
     buf_init(&b, 0);
     const char *bad = "{\"t\":1,\"m\":2,\"a\":{\"0\":";
     CHECK_EQ_INT(trace_line_write(&b, RUN_ID, 3, bad, strlen(bad), NULL), 0);
-    CHECK_EQ_STR(buf_str(&b), "{\"v\":1,\"run_id\":\"" RUN_ID "\",\"seq\":3,\"t\":1,\"m\":2,\"a\":{\"0\":");
+    CHECK_EQ_STR(buf_str(&b),
+                 "{\"v\":1,\"run_id\":\"" RUN_ID "\",\"seq\":3,\"t\":1,\"m\":2,\"a\":{\"0\":");
     buf_reset(&b);
     CHECK_EQ_INT(trace_line_write(&b, RUN_ID, 4, "[1,2,\"x", 7, NULL), 0);
     CHECK_EQ_STR(buf_str(&b), "{\"v\":1,\"run_id\":\"" RUN_ID "\",\"seq\":4,1,2,\"x");
     buf_reset(&b); /* a time offset past what int64 holds */
     const char *far = "[-99999999999999999999,1]";
     CHECK_EQ_INT(trace_line_write(&b, "01a2352d0e9c5d7f", 5, far, strlen(far), NULL), 0);
-    CHECK_EQ_STR(buf_str(&b), "{\"v\":1,\"run_id\":\"01a2352d0e9c5d7f\",\"seq\":5,-99999999999999999999,1]");
+    CHECK_EQ_STR(buf_str(&b),
+                 "{\"v\":1,\"run_id\":\"01a2352d0e9c5d7f\",\"seq\":5,-99999999999999999999,1]");
     buf_free(&b);
 }
 
