@@ -18,7 +18,7 @@ RUN make -j"$(nproc)" && strip agentd
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        liblua5.4-0 libjson-c5 libevent-2.1-7 libevent-pthreads-2.1-7 libcurl4 libsqlite3-0 \
+        liblua5.4-0 libjson-c5 libevent-2.1-7 libevent-pthreads-2.1-7 libcurl4 libsqlite3-0 libpq5 \
         libpcre2-8-0 libncursesw6 libedit2 libxml2 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /data --shell /usr/sbin/nologin agentd \

@@ -32,7 +32,6 @@ HELPERS ?= $(wildcard tests/helpers/*.c)
 HELPBIN := $(HELPERS:tests/helpers/%.c=$(B)/%)
 
 .PHONY: all deps run test test-release test-asan clean fuzz-schema bench format FORCE
-FORCE:
 all: deps agentd
 
 deps:
@@ -99,7 +98,7 @@ test-release: deps
 fuzz-schema:
 	@mkdir -p build/fuzz/corpus
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime $(PKG_CFLAGS) \
-	    tests/fuzz/fuzz_schema.c runtime/schema/*.c runtime/err.c -o build/fuzz/fuzz_schema $(PKG_LIBS)
+	    tests/fuzz/fuzz_schema.c runtime/schema/*.c runtime/err.c runtime/text.c -o build/fuzz/fuzz_schema $(PKG_LIBS)
 	build/fuzz/fuzz_schema -max_total_time=$${FUZZ_SECONDS:-600} -max_len=4096 build/fuzz/corpus tests/fuzz/seeds
 
 format:
@@ -107,3 +106,5 @@ format:
 
 clean:
 	rm -rf build agentd
+
+FORCE:

@@ -13,7 +13,7 @@ RUNS=${RUNS:-3}
 SECS=${SECS:-1}
 AJV=${AJV:-1}
 B=build/bench
-SRC="$(ls runtime/schema/*.c | tr "\n" " ") runtime/err.c runtime/mem.c"
+SRC="$(ls runtime/schema/*.c | tr "\n" " ") runtime/err.c runtime/mem.c runtime/text.c"
 make -s B=$B SRC="$SRC" UNIT="" HELPERS="" $B/libagentd.a
 # shellcheck disable=SC2046
 cc -std=c11 -D_GNU_SOURCE -O2 -g -Iruntime $(pkg-config --cflags json-c libpcre2-8) \

@@ -124,18 +124,14 @@ static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t
             o += put_uint(buf + o, segs[i].idx);
             continue;
         }
-        size_t kl = strlen(segs[i].key);
-        if (!memchr(segs[i].key, '~', kl) && !memchr(segs[i].key, '/', kl) && o + kl + 3 < cap) {
-            memcpy(buf + o, segs[i].key, kl); /* the common case: nothing to escape */
-            o += kl;
-        } else {
-            for (const char *p = segs[i].key; *p && o + 3 < cap; p++) {
-                if (*p == '~' || *p == '/') {
-                    buf[o++] = '~';
-                    buf[o++] = *p == '~' ? '0' : '1';
-                } else {
-                    buf[o++] = *p;
-                }
+        /* One pass copies and escapes: keys are short, so this beats measuring them
+         * and searching them for '~' and '/' first. */
+        for (const char *p = segs[i].key; *p && o + 3 < cap; p++) {
+            if (*p == '~' || *p == '/') {
+                buf[o++] = '~';
+                buf[o++] = *p == '~' ? '0' : '1';
+            } else {
+                buf[o++] = *p;
             }
         }
         if (segs[i].idx != NOIDX && o + 23 < cap) {
@@ -160,8 +156,8 @@ static void fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
         const char *piece = f;
         size_t n;
         if (*f != '%') {
-            n = strcspn(f, "%"); /* literal text up to the next conversion */
-            f += n;
+            f = strchrnul(f, '%'); /* literal text up to the next conversion */
+            n = (size_t)(f - piece);
         } else if (f[1] == 's') {
             piece = va_arg(aq, const char *);
             n = strlen(piece);

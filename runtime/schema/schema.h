@@ -9,8 +9,9 @@
  * URL-prefix -> directory pairs in opts->map.
  *
  * Threads: a compiled schema is immutable, so several threads may validate against the
- * same schema_t at once; a schema_result_t belongs to one thread at a time. No global
- * state. Nothing here calls back into the caller.
+ * same schema_t at once; a schema_result_t belongs to one thread at a time. The one
+ * global state is schema_parse_json's set of shared object keys (lock-free, bounded, see
+ * schema_parse.c). Nothing here calls back into the caller.
  *
  * Bounds: schema and instance nesting deeper than SCHEMA_MAX_DEPTH, and $ref cycles that
  * never consume the instance, end with an error instead of recursion without end; pattern

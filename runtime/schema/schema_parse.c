@@ -10,6 +10,14 @@
  * SCHEMA_JSON_MAX_DEPTH (SCHEMA_MAX_DEPTH for documents), so hostile input cannot exhaust
  * the stack and every document the runtime accepts it can also write back. Duplicate keys: the last
  * one wins, as with json-c.
+ *
+ * Object keys: json-c would copy every key (an allocation and a free per member). Keys of
+ * up to KEY_MAX bytes are instead interned in one process-wide set that only grows, to
+ * KEY_SLOTS / 2 keys at most (about 100 KB): the keys tool arguments use are a small,
+ * repeating vocabulary, so after warm-up a key costs a hash and a compare, and json-c
+ * keeps the shared copy (JSON_C_OBJECT_ADD_CONSTANT_KEY). Other keys, or any once the set
+ * is full, are copied by json-c as before. The set is lock-free: a slot is written once
+ * (compare-and-swap from empty) and never changes or is freed afterwards.
  */
 #include "schema_int.h"
 
@@ -18,6 +26,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +57,8 @@ static json_object *perr(pstate_t *st, const char *what)
 
 static void ws(pstate_t *st)
 {
+    if (st->p < st->end && (unsigned char)*st->p > ' ') /* the usual case: no space at all */
+        return;
     while (st->p < st->end && (*st->p == ' ' || *st->p == '\n' || *st->p == '\r' || *st->p == '\t'))
         st->p++;
 }
@@ -109,17 +121,43 @@ static size_t put_utf8(char *o, unsigned cp)
     return 4;
 }
 
+/* The high bit of each byte of w that a string scan must stop at: '"', '\\', a control
+ * character (< 0x20) or a byte of a multi-byte character (>= 0x80). A byte >= 0x80 or
+ * < 0x20 sets its high bit in w | (w - 0x20..); a quote or backslash becomes a zero byte
+ * after the XOR, which (x - 0x01..) & ~x finds. Borrows only flag bytes above one already
+ * flagged, so the lowest byte flagged is a real stop. */
+static inline uint64_t stops8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (w | (w - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high;
+}
+
 /* Parse a string at st->p (on the opening quote). Sets *s and *n to the bytes: in place if
- * there were no escapes, else in st->buf. Always NUL-terminated in st->buf when
- * copy is set (keys need that). 0 or -1. */
-static int string(pstate_t *st, const char **s, size_t *n, int copy)
+ * there were no escapes (not NUL-terminated), else in st->buf. 0 or -1. */
+static int string(pstate_t *st, const char **s, size_t *n)
 {
     const char *p = ++st->p, *e = st->end;
-    while (p < e && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) {
-        if ((unsigned char)*p < 0x80) {
-            p++;
+    for (;;) { /* eight bytes at a time */
+        uint64_t w = 0;
+        if (e - p >= 8)
+            memcpy(&w, p, 8);
+        else if (p < e)
+            memcpy(&w, p, (size_t)(e - p)); /* the zeros past the end stop the scan */
+        uint64_t t = stops8(w);
+        if (!t) {
+            p += 8;
             continue;
         }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        p += __builtin_ctzll(t) / 8; /* the lowest address flagged */
+#else
+        while (p < e && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' &&
+               *p != '\\')
+            p++;
+#endif
+        if (p >= e || (unsigned char)*p < 0x80)
+            break;
         /* JSON text is UTF-8 (RFC 8259 section 8.1): invalid bytes would reach the database,
          * traces and model requests as text that is not JSON. */
         size_t l = text_utf8_len((const unsigned char *)p, (size_t)(e - p));
@@ -129,7 +167,7 @@ static int string(pstate_t *st, const char **s, size_t *n, int copy)
         }
         p += l;
     }
-    if (p < e && *p == '"' && !copy) {
+    if (p < e && *p == '"') {
         *s = st->p;
         *n = (size_t)(p - st->p);
         st->p = p + 1;
@@ -208,7 +246,7 @@ static int string(pstate_t *st, const char **s, size_t *n, int copy)
 static json_object *number(pstate_t *st)
 {
     const char *p = st->p, *e = st->end, *b = p;
-    int is_int = 1;
+    int is_int = 1, has_exp = 0;
     if (p < e && *p == '-')
         p++;
     if (p < e && *p == '0')
@@ -227,6 +265,7 @@ static json_object *number(pstate_t *st)
     }
     if (p < e && (*p == 'e' || *p == 'E')) {
         is_int = 0;
+        has_exp = 1;
         if (++p < e && (*p == '+' || *p == '-'))
             p++;
         if (p >= e || *p < '0' || *p > '9')
@@ -243,7 +282,7 @@ static json_object *number(pstate_t *st)
             v = v * 10 + (*q++ - '0');
         return json_object_new_int64(*b == '-' ? -v : v);
     }
-    if (!is_int && n <= 16 && !memchr(b, 'e', n) && !memchr(b, 'E', n)) {
+    if (!is_int && n <= 16 && !has_exp) {
         /* At most 15 digits and a fraction: the digits are an exact double and so is
          * the power of ten, and one division rounds correctly (Clinger's fast path),
          * so this equals strtod without its cost. */
@@ -261,6 +300,20 @@ static json_object *number(pstate_t *st)
         }
         if (frac >= 0) { /* always: no exponent means a fraction made it a double */
             double d = (double)m / p10[frac];
+            /* json-c prints a double with "%.17g", dropping trailing zeros: that gives
+             * back the text as written when the value is exact in binary (the fraction
+             * m mod 10^frac over 10^frac is dyadic: 5^frac divides the remainder), the
+             * text ends in a non-zero digit and %g keeps fixed notation (>= 1e-4). Then
+             * the text need not be kept beside it. */
+            static const int64_t i10[] = {1, 10, 100, 1000, 10000, 100000, 1000000,
+                                          10000000, 100000000, 1000000000, 10000000000,
+                                          100000000000, 1000000000000, 10000000000000,
+                                          100000000000000, 1000000000000000};
+            static const int64_t i5[] = {1, 5, 25, 125, 625, 3125, 15625, 78125, 390625,
+                                         1953125, 9765625, 48828125, 244140625, 1220703125,
+                                         6103515625, 30517578125};
+            if (b[n - 1] != '0' && (m % i10[frac]) % i5[frac] == 0 && d >= 1e-4)
+                return json_object_new_double(*b == '-' ? -d : d);
             char text[17];
             memcpy(text, b, n);
             text[n] = 0;
@@ -303,6 +356,47 @@ static json_object *literal(pstate_t *st, const char *word, json_object *v)
     return v; /* NULL for null, as json-c represents it */
 }
 
+#define KEY_MAX 48
+#define KEY_SLOTS 4096 /* a power of two */
+#define KEY_PROBES 8
+
+/* Each slot: NULL, or a key stored as its length byte, its bytes and a NUL. */
+static _Atomic(const char *) key_slots[KEY_SLOTS];
+static atomic_int key_count;
+
+/* The shared NUL-terminated copy of key k (kl bytes, no NUL inside), or NULL when it is
+ * too long, the set is full or memory ran out (the caller lets json-c copy it). */
+static const char *key_intern(const char *k, size_t kl)
+{
+    if (kl > KEY_MAX)
+        return NULL;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < kl; i++)
+        h = (h ^ (unsigned char)k[i]) * 16777619u;
+    for (size_t i = 0, j = h & (KEY_SLOTS - 1); i < KEY_PROBES; i++, j = (j + 1) & (KEY_SLOTS - 1)) {
+        const char *s = atomic_load_explicit(&key_slots[j], memory_order_acquire);
+        if (!s) {
+            if (atomic_load_explicit(&key_count, memory_order_relaxed) >= KEY_SLOTS / 2)
+                return NULL;
+            char *c = malloc(kl + 2);
+            if (!c)
+                return NULL;
+            c[0] = (char)kl;
+            memcpy(c + 1, k, kl);
+            c[kl + 1] = 0;
+            if (atomic_compare_exchange_strong_explicit(&key_slots[j], &s, c, memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                atomic_fetch_add_explicit(&key_count, 1, memory_order_relaxed);
+                return c + 1;
+            }
+            free(c); /* another thread filled the slot first: s is its key */
+        }
+        if ((unsigned char)s[0] == kl && memcmp(s + 1, k, kl) == 0)
+            return s + 1;
+    }
+    return NULL;
+}
+
 static json_object *object(pstate_t *st, int depth)
 {
     json_object *o = json_object_new_object();
@@ -320,9 +414,9 @@ static json_object *object(pstate_t *st, int depth)
             goto bad;
         const char *k;
         size_t kl;
-        if (string(st, &k, &kl, 1))
+        if (string(st, &k, &kl))
             goto fail;
-        if (memchr(k, 0, kl)) {
+        if (k == st->buf && memchr(k, 0, kl)) { /* only an escape can put a NUL there */
             perr(st, "NUL in a key");
             goto fail;
         }
@@ -330,21 +424,27 @@ static json_object *object(pstate_t *st, int depth)
         if (st->p >= st->end || *st->p != ':')
             goto bad;
         st->p++;
-        /* The key lives in st->buf, which the value may reuse: json-c copies it now. */
-        char kbuf[128], *key = kl < sizeof kbuf ? kbuf : malloc(kl + 1);
-        if (!key) {
+        /* The key lives in st->buf, which the value may reuse: take the shared copy, or
+         * one of our own that json-c copies. */
+        const char *shared = key_intern(k, kl);
+        char kbuf[128], *key = shared ? NULL : kl < sizeof kbuf ? kbuf : malloc(kl + 1);
+        if (!shared && !key) {
             perr(st, "out of memory");
             goto fail;
         }
-        memcpy(key, k, kl + 1);
+        if (key) {
+            memcpy(key, k, kl);
+            key[kl] = 0;
+        }
         json_object *v = value(st, depth + 1);
         if (st->failed) {
-            if (key != kbuf)
+            if (key && key != kbuf)
                 free(key);
             goto fail;
         }
-        int rc = json_object_object_add(o, key, v);
-        if (key != kbuf)
+        int rc = shared ? json_object_object_add_ex(o, shared, v, JSON_C_OBJECT_ADD_CONSTANT_KEY)
+                        : json_object_object_add(o, key, v);
+        if (key && key != kbuf)
             free(key);
         if (rc) {
             json_object_put(v);
@@ -424,7 +524,7 @@ static json_object *value(pstate_t *st, int depth)
     case '"': {
         const char *s;
         size_t n;
-        if (string(st, &s, &n, 0))
+        if (string(st, &s, &n))
             return NULL;
         if (n > INT_MAX)
             return perr(st, "string too long");

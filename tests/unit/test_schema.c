@@ -504,10 +504,93 @@ static void test_fast_paths(void)
     }
 }
 
+/* The eight-byte string scan stops at every byte it must (a quote, a backslash, a control
+ * character or a non-ASCII byte at each position of a word, next to the bytes around
+ * them), and shared keys behave like copied ones: duplicates (last wins, first position),
+ * keys too long to share, escaped keys, objects freed and parsed again, a deep copy. */
+static void test_parse_scan_and_keys(void)
+{
+    char err[128], text[128], want[32];
+    const char stops[][3] = {"\"", "\\\\", "\x01", "\x1f", "\xc3"};
+    const char near[] = {' ', '!', '#', '[', ']', '\x7f'};
+    json_object *o = NULL;
+    for (size_t pos = 0; pos < 12; pos++) {
+        for (size_t k = 0; k < sizeof near; k++) { /* a neighbour is plain */
+            memset(want, 'a', 20);
+            want[pos] = near[k];
+            want[20] = 0;
+            snprintf(text, sizeof text, "\"%s\"", want);
+            CHECK_EQ_INT(schema_parse_json(text, strlen(text), &o, err, sizeof err), 0);
+            CHECK_EQ_STR(json_object_get_string(o), want);
+            json_object_put(o);
+        }
+        for (size_t k = 0; k < sizeof stops / sizeof stops[0]; k++) {
+            memset(want, 'a', 20);
+            want[20] = 0;
+            snprintf(text, sizeof text, "\"%.*s%s%s\"", (int)pos, want, stops[k], want + pos);
+            o = NULL;
+            int rc = schema_parse_json(text, strlen(text), &o, err, sizeof err);
+            if (k == 0) { /* the string ends at the quote: trailing text */
+                CHECK_EQ_INT(rc, ERR_INVAL);
+                CHECK(strstr(err, "trailing text") != NULL);
+            } else if (k == 1) { /* \\ is an escaped backslash */
+                CHECK_EQ_INT(rc, 0);
+                CHECK_EQ_INT((int)json_object_get_string_len(o), 21);
+                CHECK_EQ_INT(json_object_get_string(o)[pos], '\\');
+            } else { /* control characters and a lone lead byte are rejected */
+                CHECK_EQ_INT(rc, ERR_INVAL);
+                CHECK_EQ_INT(atoi(strstr(err, "byte ") + 5), (int)pos + 1);
+            }
+            json_object_put(o);
+        }
+    }
+    const char *unterminated[] = {"\"", "\"abc", "\"abcdefgh", "\"abcdefghijklmno", "[\"\xc3\xa9"};
+    for (size_t i = 0; i < sizeof unterminated / sizeof unterminated[0]; i++) {
+        o = NULL;
+        CHECK_EQ_INT(schema_parse_json(unterminated[i], strlen(unterminated[i]), &o, err, sizeof err),
+                     ERR_INVAL);
+        CHECK(strstr(err, "unterminated string") != NULL);
+    }
+    /* Decimals print as written, whether or not the parser kept their text. */
+    const char *decs[] = {"12.5", "1.25", "-0.5", "0.0625", "0.0001220703125", "8.99", "12.50",
+                          "0.00006103515625", "-0.0", "3.5", "123456789012.375", "0.1"};
+    for (size_t i = 0; i < sizeof decs / sizeof decs[0]; i++) {
+        CHECK_EQ_INT(schema_parse_json(decs[i], strlen(decs[i]), &o, err, sizeof err), 0);
+        CHECK_EQ_STR(json_object_to_json_string(o), decs[i]);
+        CHECK(json_object_get_double(o) == strtod(decs[i], NULL));
+        json_object_put(o);
+    }
+    char longkey[80];
+    memset(longkey, 'k', 70);
+    longkey[70] = 0;
+    char doc[512];
+    snprintf(doc, sizeof doc,
+             "{\"b\":1,\"a\":2,\"b\":3,\"%s\":4,\"%s\":5,\"c\\u0064\":{\"b\":6},\"e\":[{\"b\":7}]}",
+             longkey, longkey);
+    for (int round = 0; round < 2; round++) {
+        CHECK_EQ_INT(schema_parse_json(doc, strlen(doc), &o, err, sizeof err), 0);
+        CHECK_EQ_STR(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                     "{\"b\":3,\"a\":2,\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\":5,"
+                     "\"cd\":{\"b\":6},\"e\":[{\"b\":7}]}");
+        json_object *copy = NULL, *v;
+        CHECK_EQ_INT(json_object_deep_copy(o, &copy, NULL), 0);
+        json_object_put(o);
+        CHECK(json_object_object_get_ex(copy, "cd", &v) && json_object_object_get_ex(v, "b", &v) &&
+              json_object_get_int(v) == 6);
+        json_object_object_del(copy, "b");
+        json_object_object_add(copy, "a", json_object_new_int(9));
+        CHECK_EQ_STR(json_object_to_json_string_ext(copy, JSON_C_TO_STRING_PLAIN),
+                     "{\"a\":9,\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\":5,"
+                     "\"cd\":{\"b\":6},\"e\":[{\"b\":7}]}");
+        json_object_put(copy);
+    }
+}
+
 int main(void)
 {
     RUN(test_fast_paths);
     RUN(test_parse_json);
+    RUN(test_parse_scan_and_keys);
     RUN(test_messages_and_pointers);
     RUN(test_result_locations);
     RUN(test_error_budget);
