@@ -517,7 +517,7 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     /* The row stores the body (no run_id, seq: its columns; no tool arguments or result:
      * the tool_calls row staged with it); the trace files and the observers get the whole
      * line. */
-    int rc = trace_body_write(&m->evbuf, ev);
+    int rc = trace_body_write(&m->evbuf, r->rec.id, ev);
     if (!rc)
         rc = store_event_add(m->st, r->rec.id, seq, buf_str(&m->evbuf));
     if (rc)

@@ -67,8 +67,10 @@ static const char *const sql_text[Q__COUNT] = {
                  "error=excluded.error, started_ns=excluded.started_ns, "
                  "ended_ns=excluded.ended_ns, attempts=excluded.attempts, "
                  "wire_id=excluded.wire_id",
-    [Q_TC_EACH] = "SELECT run_id, call_id, step, ord, name, args, state, idem_key, result, "
-                  "error, started_ns, ended_ns, attempts, wire_id FROM tool_calls "
+    /* idem_key and wire_id are NULL when they are the ones derived (store_toolcall_put) */
+    [Q_TC_EACH] = "SELECT run_id, call_id, step, ord, name, args, state,"
+                  " coalesce(idem_key, run_id || ':' || call_id), result, error, started_ns,"
+                  " ended_ns, attempts, coalesce(wire_id, call_id) FROM tool_calls "
                   "WHERE run_id=?1 ORDER BY step, ord",
     [Q_EV_ADD] = "INSERT INTO events (run_id, seq, body) VALUES (?1, ?2, ?3)",
     [Q_EV_EACH] = "SELECT seq, body FROM events WHERE run_id=?1 AND seq>?2 ORDER BY seq",
@@ -747,13 +749,17 @@ int store_toolcall_put(store_t *st, const store_toolcall_t *tc)
     db_bind_text(s, 5, tc->name);
     db_bind_text(s, 6, tc->args);
     db_bind_text(s, 7, tc->state);
-    db_bind_text(s, 8, tc->idem_key);
+    /* Left NULL when it is what a read derives (Q_TC_EACH): the run's key for its call,
+     * the model's id equal to the runtime's; a run's rows are smaller. */
+    char idem[128];
+    snprintf(idem, sizeof idem, "%s:%s", tc->run_id, tc->call_id);
+    db_bind_text(s, 8, strcmp(tc->idem_key, idem) ? tc->idem_key : NULL);
     db_bind_text(s, 9, tc->result);
     db_bind_text(s, 10, tc->error);
     db_bind_int64(s, 11, tc->started_ns);
     db_bind_int64(s, 12, tc->ended_ns);
     db_bind_int64(s, 13, tc->attempts);
-    db_bind_text(s, 14, tc->wire_id);
+    db_bind_text(s, 14, strcmp(tc->wire_id, tc->call_id) ? tc->wire_id : NULL);
     return run_write(s);
 }
 

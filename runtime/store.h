@@ -68,7 +68,7 @@ typedef struct store_run {
 typedef struct store_toolcall {
     char run_id[40];
     char call_id[64];   /* the runtime's id, unique in the run */
-    char wire_id[64];   /* the model's id for it ("" in rows of older versions) */
+    char wire_id[64];   /* the model's id for it (the call id in rows of older versions) */
     int step;
     int ord;            /* position in the model turn */
     char name[128];

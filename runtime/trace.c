@@ -6,6 +6,7 @@
 
 #include "err.h"
 #include "loop.h"
+#include "trace_body.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -53,9 +54,12 @@ static void put_strn(buf_t *b, const char *s, size_t n)
     buf_add(b, "\"", 1);
 }
 
+/* key NULL: a stored array's slot, the value alone (trace_body.h). */
 static void put_key(buf_t *b, const char *key)
 {
     buf_add(b, ",", 1);
+    if (!key)
+        return;
     put_strn(b, key, strlen(key));
     buf_add(b, ":", 1);
 }
@@ -72,6 +76,51 @@ static void put_i64(buf_t *b, int64_t v)
     if (v < 0)
         t[sizeof t - 1 - n++] = '-';
     buf_add(b, t + sizeof t - n, n);
+}
+
+/* An object key: as it is, or for a stored body's attrs (run_id set) its token
+ * (trace_body.h), behind a '~' when it could be read as one. */
+static void put_obj_key(buf_t *b, const char *k, const char *run_id)
+{
+    char tok = run_id ? trace_body_attr_token(k) : 0;
+    if (tok) {
+        char t[4] = {'"', tok, '"', ':'};
+        buf_add(b, t, 4);
+        return;
+    }
+    size_t at = b->len;
+    put_strn(b, k, strlen(k));
+    if (run_id && (k[0] == '~' || (k[0] && !k[1])) && !b->failed) {
+        buf_add(b, "~", 1); /* room for the '~' after the opening quote */
+        if (!b->failed) {
+            memmove(b->s + at + 2, b->s + at + 1, b->len - at - 2);
+            b->s[at + 1] = '~';
+        }
+    }
+    buf_add(b, ":", 1);
+}
+
+static void put_value(buf_t *b, json_object *v);
+
+/* An object; the attrs of run_id's stored body (run_id set): short keys, the conversation
+ * id as 0 when it is the run id. */
+static void put_object(buf_t *b, json_object *o, const char *run_id)
+{
+    int first = 1;
+    buf_add(b, "{", 1);
+    json_object_object_foreach(o, k, v)
+    {
+        if (!first)
+            buf_add(b, ",", 1);
+        first = 0;
+        put_obj_key(b, k, run_id);
+        if (run_id && !strcmp(k, "gen_ai.conversation.id") &&
+            json_object_is_type(v, json_type_string) && !strcmp(json_object_get_string(v), run_id))
+            buf_add(b, "0", 1);
+        else
+            put_value(b, v);
+    }
+    buf_add(b, "}", 1);
 }
 
 static void put_value(buf_t *b, json_object *v)
@@ -114,21 +163,7 @@ static void put_value(buf_t *b, json_object *v)
         buf_add(b, "]", 1);
         break;
     }
-    case json_type_object: {
-        int first = 1;
-        buf_add(b, "{", 1);
-        json_object_object_foreach(v, k, mv)
-        {
-            if (!first)
-                buf_add(b, ",", 1);
-            first = 0;
-            put_strn(b, k, strlen(k));
-            buf_add(b, ":", 1);
-            put_value(b, mv);
-        }
-        buf_add(b, "}", 1);
-        break;
-    }
+    case json_type_object: put_object(b, v, NULL); break;
     }
 }
 
@@ -136,8 +171,11 @@ static void put_value(buf_t *b, json_object *v)
  * bytes, and readers treat a missing field as null. */
 static void put_field(buf_t *b, const char *key, const char *v)
 {
-    if (!v)
+    if (!v) {
+        if (!key) /* an array's slot stays in place */
+            buf_adds(b, ",null");
         return;
+    }
     put_key(b, key);
     put_strn(b, v, strlen(v));
 }
@@ -166,27 +204,130 @@ static void put_call(buf_t *b, const trace_call_t *c)
     }
 }
 
-/* The fields after seq, each with its leading comma, and the closing brace; with_call: the
- * row's part of a tool call too (the line; the stored body leaves it out). */
-static int put_fields(buf_t *b, const trace_ev_t *ev, int with_call)
+/* A field's key: its short key in a stored body (trace_body.h), else the whole one. */
+#define KEY(full, tok) (run_id ? (tok) : (full))
+
+/* A span id; stored: 0 when it is the run id, else its short form (trace_body.h). */
+static void put_id(buf_t *b, const char *key, const char *id, const char *run_id)
 {
-    put_int_field(b, "ts_ns", (int64_t)loop_wall_ns());
-    put_int_field(b, "mono_ns", (int64_t)loop_mono_ns());
-    put_field(b, "span_id", ev->span_id);
-    put_field(b, "parent_id", ev->parent_id);
-    put_field(b, "phase", ev->phase);
-    put_field(b, "op", ev->op);
-    put_field(b, "name", ev->name);
+    char s[12];
+    if (!run_id || !id) {
+        put_field(b, key, id);
+    } else if (!strcmp(id, run_id)) {
+        put_key(b, key);
+        buf_add(b, "0", 1);
+    } else if (trace_body_id(id, s)) {
+        put_key(b, key);
+        buf_add(b, "\"", 1);
+        buf_add(b, s, 11);
+        buf_add(b, "\"", 1);
+    } else if (id[0] == '~' || strlen(id) == 11) { /* not to be read as one */
+        put_key(b, key);
+        buf_add(b, "\"~", 2);
+        size_t at = b->len;
+        put_strn(b, id, strlen(id));
+        if (!b->failed) { /* put_strn's opening quote is already written */
+            memmove(b->s + at, b->s + at + 1, b->len - at - 1);
+            b->s[--b->len] = 0;
+        }
+    } else {
+        put_field(b, key, id);
+    }
+}
+
+/* A phase, op or status under key; stored (run_id set): its code when it has one. */
+static void put_coded(buf_t *b, const char *key, const char *tok, const char *v, const char *run_id)
+{
+    int code = run_id && v ? trace_body_code(tok, v) : -1;
+    if (code >= 0)
+        put_int_field(b, key, code);
+    else
+        put_field(b, key, v);
+}
+
+/* The string value of attrs' key, or NULL. */
+static const char *attr_str(json_object *attrs, const char *key)
+{
+    json_object *v;
+    return attrs && json_object_object_get_ex(attrs, key, &v) &&
+                   json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+/* Which source a stored body's name is derived from (TB_NAME_*), or 0: the name is the op,
+ * a space and that source's value. */
+static int name_source(const trace_ev_t *ev)
+{
+    size_t n = ev->op ? strlen(ev->op) : 0;
+    if (!ev->name || !n || strncmp(ev->name, ev->op, n) != 0 || ev->name[n] != ' ')
+        return 0;
+    const char *rest = ev->name + n + 1;
+    if (ev->state_to && !strcmp(rest, ev->state_to))
+        return TB_NAME_STATE_TO;
+    for (int i = TB_NAME_AGENT; i <= TB_NAME_RESP_MODEL; i++) {
+        const char *v = attr_str(ev->attrs, trace_body_name_attr[i]);
+        if (v && !strcmp(rest, v))
+            return i;
+    }
+    return 0;
+}
+
+/* The name under key; stored: its source's number when it is derived. */
+static void put_name(buf_t *b, const char *key, const trace_ev_t *ev, const char *run_id)
+{
+    int src = run_id ? name_source(ev) : 0;
+    if (src)
+        put_int_field(b, key, src);
+    else
+        put_field(b, key, ev->name);
+}
+
+/* attrs under key; stored: short keys (put_object). */
+static void put_attrs(buf_t *b, const char *key, json_object *attrs, const char *run_id)
+{
+    put_key(b, key);
+    if (!attrs)
+        buf_adds(b, "null");
+    else if (json_object_is_type(attrs, json_type_object))
+        put_object(b, attrs, run_id);
+    else
+        put_value(b, attrs);
+}
+
+static int64_t ts_of(const trace_ev_t *ev)
+{
+    return ev->ts_ns ? ev->ts_ns : (int64_t)loop_wall_ns();
+}
+
+static int64_t mono_of(const trace_ev_t *ev)
+{
+    return ev->mono_ns ? ev->mono_ns : (int64_t)loop_mono_ns();
+}
+
+/* The fields after seq, each with its leading comma, and the closing brace. run_id NULL:
+ * the line's form, with the row's part of a tool call when with_call; else the stored
+ * object of run_id's transition event (trace_body.h; without the call's part). */
+static int put_fields(buf_t *b, const trace_ev_t *ev, int with_call, const char *run_id)
+{
+    /* The transitions view reads these from a transition's stored body. */
+    int view = ev->state_to != NULL;
+    put_int_field(b, view ? "ts_ns" : KEY("ts_ns", TB_TS), ts_of(ev));
+    put_int_field(b, KEY("mono_ns", TB_MONO), mono_of(ev));
+    put_id(b, KEY("span_id", TB_SPAN), ev->span_id, run_id);
+    put_id(b, KEY("parent_id", TB_PARENT), ev->parent_id, run_id);
+    put_coded(b, KEY("phase", TB_PHASE), TB_PHASE, ev->phase, run_id);
+    put_coded(b, KEY("op", TB_OP), TB_OP, ev->op, run_id);
+    put_name(b, KEY("name", TB_NAME), ev, run_id);
     put_field(b, "state_from", ev->state_from);
     put_field(b, "state_to", ev->state_to);
     put_field(b, "event", ev->event);
-    put_field(b, "end_span", ev->end_span);
-    put_int_field(b, "step", ev->step);
-    put_field(b, "status", ev->status);
-    put_field(b, "error", ev->error);
+    put_id(b, KEY("end_span", TB_END_SPAN), ev->end_span, run_id);
+    put_int_field(b, view ? "step" : KEY("step", TB_STEP), ev->step);
+    put_coded(b, KEY("status", TB_STATUS), TB_STATUS, ev->status, run_id);
+    put_field(b, KEY("error", TB_ERROR), ev->error);
     if (ev->attrs) {
-        put_key(b, "attrs");
-        put_value(b, ev->attrs);
+        put_attrs(b, KEY("attrs", TB_ATTRS), ev->attrs, run_id);
         /* Inside the attrs object, as trace_line_write puts it back: before its brace. */
         if (with_call && ev->call && !b->failed && b->s[b->len - 2] != '{') {
             b->len--;
@@ -195,6 +336,29 @@ static int put_fields(buf_t *b, const trace_ev_t *ev, int with_call)
         }
     }
     return buf_add(b, "}", 1);
+}
+
+/* The stored array of run_id's event that is no transition: its fields in trace_body.h's
+ * slot order, each with its leading comma, absent ones null, trailing nulls left out, and
+ * the closing bracket. */
+static int put_slots(buf_t *b, const trace_ev_t *ev, const char *run_id, int view)
+{
+    int64_t ts = ts_of(ev), base = trace_body_base_ns(run_id);
+    put_int_field(b, NULL, view ? 0 : base >= 0 && ts >= base ? -(ts - base) - 1 : ts);
+    put_int_field(b, NULL, mono_of(ev));
+    put_id(b, NULL, ev->span_id, run_id);
+    put_id(b, NULL, ev->parent_id, run_id);
+    put_coded(b, NULL, TB_PHASE, ev->phase, run_id);
+    put_coded(b, NULL, TB_OP, ev->op, run_id);
+    put_name(b, NULL, ev, run_id);
+    put_int_field(b, NULL, view ? 0 : ev->step);
+    put_attrs(b, NULL, ev->attrs, run_id);
+    put_coded(b, NULL, TB_STATUS, ev->status, run_id);
+    put_field(b, NULL, ev->error);
+    put_id(b, NULL, ev->end_span, run_id);
+    while (!b->failed && b->len >= 5 && !memcmp(b->s + b->len - 5, ",null", 5))
+        b->len -= 5;
+    return buf_add(b, "]", 1);
 }
 
 /* {"v":1,"run_id":"...","seq":N — the head the stored body leaves to its row. */
@@ -208,7 +372,7 @@ static void put_head(buf_t *b, const char *run_id, int64_t seq)
 
 int trace_body_is_slim(const char *body, size_t len)
 {
-    return len >= 2 && body[0] == '{' && strncmp(body, "{\"v\":", 5) != 0;
+    return len >= 2 && (body[0] == '[' || (body[0] == '{' && strncmp(body, "{\"v\":", 5) != 0));
 }
 
 int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body, size_t len,
@@ -217,30 +381,55 @@ int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body
     if (!trace_body_is_slim(body, len))
         return buf_add(b, body, len);
     put_head(b, run_id, seq);
-    buf_add(b, ",", 1);
+    size_t at = b->len;
+    int rc = trace_body_is_short(body, len) ? trace_body_expand(b, run_id, body, len)
+                                            : buf_add(b, body, len);
+    if (rc == ERR_INVAL) { /* not of this form after all: shown as it is stored */
+        b->len = at;
+        rc = buf_add(b, body, len);
+    }
+    if (rc)
+        return rc;
+    b->s[at] = ','; /* the body's opening brace: its fields follow the head */
     /* attrs is the body's last field: the call's part goes before its closing brace. A
      * body without attrs has nowhere to put it (its writer passes no call). */
-    if (call && len >= 4 && !memcmp(body + len - 2, "}}", 2) && body[len - 3] != '{') {
-        buf_add(b, body + 1, len - 3);
+    if (call && b->len - at >= 4 && !memcmp(b->s + b->len - 2, "}}", 2) &&
+        b->s[b->len - 3] != '{') {
+        b->len -= 2;
         put_call(b, call);
         return buf_add(b, "}}", 2);
     }
-    return buf_add(b, body + 1, len - 1);
+    return 0;
 }
 
 int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_t *ev)
 {
     put_head(b, run_id, seq);
-    return put_fields(b, ev, 1);
+    return put_fields(b, ev, 1, NULL);
 }
 
-int trace_body_write(buf_t *b, const trace_ev_t *ev)
+int trace_body_write(buf_t *b, const char *run_id, const trace_ev_t *ev)
 {
     size_t at = b->len;
-    int rc = put_fields(b, ev, 0);
+    if (!ev->state_from && !ev->state_to && !ev->event) {
+        int rc = put_slots(b, ev, run_id, 0);
+        if (!rc)
+            b->s[at] = '['; /* the first slot's comma opens it */
+        return rc;
+    }
+    /* A transition: what the view reads by name, the rest as slots. */
+    put_int_field(b, "ts_ns", ts_of(ev));
+    b->s[at] = '{';
+    put_field(b, "state_from", ev->state_from);
+    put_field(b, "state_to", ev->state_to);
+    put_field(b, "event", ev->event);
+    put_int_field(b, "step", ev->step);
+    put_key(b, TB_FIELDS);
+    size_t open = b->len;
+    int rc = put_slots(b, ev, run_id, 1);
     if (!rc)
-        b->s[at] = '{'; /* the first field's comma opens the object */
-    return rc;
+        b->s[open] = '[';
+    return rc ? rc : buf_add(b, "}", 1);
 }
 
 char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev)

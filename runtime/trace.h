@@ -2,7 +2,8 @@
  * trace: one JSON event per transition, model call, retry, tool call and guardrail
  * decision. Events are written to SQLite (inside the transition's transaction, by the
  * caller via store_event_add) as a body without v, run_id and seq (the row's columns;
- * trace_body_write), and the group commit (machine.c flush_cb, finish_batch) hands the
+ * trace_body_write; in trace_body.h's short form), and the group commit (machine.c
+ * flush_cb, finish_batch) hands the
  * whole line (trace_line_write) to the trace files, tracelog.h: the segment log once the
  * commit is durable, or, with AGENTD_TRACE_FILES=runs, <dir>/<run-id>.jsonl — just before
  * the commit for runs that already exist in the database (and whose earlier lines are
@@ -70,19 +71,22 @@ typedef struct trace_ev {
     const char *error;
     json_object *attrs;      /* borrowed, may be NULL */
     const trace_call_t *call; /* execute_tool events: the row's part (non-empty attrs) */
+    int64_t ts_ns, mono_ns;   /* 0: stamped when written (tests pin them) */
 } trace_ev_t;
 
 /* Append the JSON text (no newline) of ev as event seq of run_id, stamped now, to b.
  * 0, or the buffer's sticky error (ERR_NOMEM, ERR_TOOBIG). A caller that keeps b for the
  * next event allocates nothing once b has grown. */
 int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_t *ev);
-/* The event as the database stores it (the body of its events row): the same object
- * without v, run_id and seq, which the row's columns hold, and without ev->call, which its
- * tool_calls row holds. 0 or the buffer's sticky error. */
-int trace_body_write(buf_t *b, const trace_ev_t *ev);
+/* The event of run_id as the database stores it (the body of its events row): the same
+ * object without v, run_id and seq, which the row's columns hold, without ev->call, which
+ * its tool_calls row holds, and with short keys (trace_body.h). 0 or the buffer's sticky
+ * error. */
+int trace_body_write(buf_t *b, const char *run_id, const trace_ev_t *ev);
 /* Append the whole event (the JSONL line, no newline) of a stored body[0..len) of run_id's
- * event seq to b: the head put back, and call (may be NULL) as the last attrs. A body stored
- * whole (before this layout) is copied as it is. */
+ * event seq to b: the head and the full keys put back, and call (may be NULL) as the last
+ * attrs. A body stored whole (before this layout) is copied as it is, one stored with full
+ * keys (before short keys) gets its head and call. */
 int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body, size_t len,
                      const trace_call_t *call);
 /* Whether a stored body is one of this layout (it leaves run_id, seq and the call's row

@@ -2,13 +2,15 @@
  * trace_db: see trace_db.h. A stored body leaves out what its row's columns hold (run_id,
  * seq) and, for an execute_tool event, what the call's tool_calls row holds (arguments and
  * idempotency key on begin, result on end: trace.h's trace_call_t); the run's call rows are
- * read first and joined back by the event's gen_ai.tool.call.id.
+ * read first and joined back by the event's gen_ai.tool.call.id. trace_line_write puts the
+ * short keys of the stored form back (trace_body.h).
  */
 #include "trace_db.h"
 
 #include "buf.h"
 #include "err.h"
 #include "trace.h"
+#include "trace_body.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,29 +57,11 @@ static int keep_call(void *ud, const store_toolcall_t *tc)
     return 0;
 }
 
-/* The value of the first "key":"..." in body (the writer puts the fields it looks for
- * before any nested value, and a string holds no bare quote), into out; 0 if absent. */
-static int field(const char *body, const char *key, char *out, size_t len)
-{
-    const char *p = strstr(body, key);
-    if (!p)
-        return 0;
-    p += strlen(key);
-    const char *q = strchr(p, '"');
-    if (!q || (size_t)(q - p) >= len)
-        return 0;
-    memcpy(out, p, (size_t)(q - p));
-    out[q - p] = 0;
-    return 1;
-}
-
 /* The row part of an execute_tool event, or NULL. */
-static const trace_call_t *join(lines_t *l, const char *body, trace_call_t *out)
+static const trace_call_t *join(lines_t *l, const char *body, size_t len, trace_call_t *out)
 {
-    char op[16], phase[8], id[64];
-    if (!field(body, ",\"op\":\"", op, sizeof op) || strcmp(op, "execute_tool") != 0 ||
-        !field(body, ",\"phase\":\"", phase, sizeof phase) ||
-        !field(body, "\"gen_ai.tool.call.id\":\"", id, sizeof id))
+    char phase[8], id[64];
+    if (!trace_body_tool_call(body, len, phase, id))
         return NULL;
     for (size_t i = 0; i < l->ncalls; i++) {
         const call_row_t *c = &l->calls[i];
@@ -100,7 +84,7 @@ static int one(void *ud, int64_t seq, const char *body)
     lines_t *l = ud;
     size_t len = strlen(body);
     trace_call_t call;
-    const trace_call_t *c = trace_body_is_slim(body, len) ? join(l, body, &call) : NULL;
+    const trace_call_t *c = trace_body_is_slim(body, len) ? join(l, body, len, &call) : NULL;
     buf_reset(&l->line);
     if ((l->rc = trace_line_write(&l->line, l->run_id, seq, body, len, c)))
         return 1;

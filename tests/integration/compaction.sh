@@ -19,23 +19,23 @@ TR="$TMP/tr"
 [ $rc -eq 0 ] && [ "$(sqlite3 "$DB" "SELECT count(*) FROM session_runs WHERE session='long'")" = 200 ] \
     && ok "200 turns" || fail "200 turns" "rc=$rc $(tail -5 "$TMP/chat")"
 q() { sqlite3 "$DB" "$1"; }
-max=$(q "SELECT max(json_extract(body,'$.attrs.\"agentd.context.tokens\"')) FROM events WHERE json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin' AND json_extract(body,'$.attrs.\"agentd.purpose\"') IS NULL")
-before=$(q "SELECT max(json_extract(body,'$.attrs.\"agentd.context.tokens_before\"')) FROM events")
+max=$(qe "SELECT max(json_extract(body,'$.attrs.\"agentd.context.tokens\"')) FROM events WHERE json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin' AND json_extract(body,'$.attrs.\"agentd.purpose\"') IS NULL")
+before=$(qe "SELECT max(json_extract(body,'$.attrs.\"agentd.context.tokens_before\"')) FROM events")
 [ "$max" -le 2400 ] && [ "$before" -gt 20000 ] && ok "every request within 80% of 3,000 tokens ($max; whole conversation $before)" \
     || fail "context limit" "max=$max before=$before"
 tail -8 "$TMP/chat" | grep -q "Lookup order (order ID 1042)" && ok "turn 200 answers from the fact summarised since turn 1" \
     || fail "summarised fact" "$(tail -8 "$TMP/chat")"
 ns=$(q "SELECT count(*) FROM summaries WHERE scope='long'")
-nc=$(q "SELECT count(*) FROM events WHERE json_extract(body,'$.event')='compact'")
-nd=$(q "SELECT count(*) FROM events WHERE json_extract(body,'$.event')='compacted'")
+nc=$(qe "SELECT count(*) FROM events WHERE json_extract(body,'$.event')='compact'")
+nd=$(qe "SELECT count(*) FROM events WHERE json_extract(body,'$.event')='compacted'")
 [ "$ns" -gt 5 ] && [ "$ns" = "$nc" ] && [ "$nc" = "$nd" ] && ok "$ns summaries, each a compact/compacted transition pair" \
     || fail "summaries" "summaries=$ns compact=$nc compacted=$nd"
 [ "$ns" -lt 100 ] && ok "summaries are reused: $ns for 200 turns, not one per request" || fail "reuse" "$ns"
 q "SELECT body FROM summaries WHERE scope='long' ORDER BY upto DESC LIMIT 1" | grep -q "My order number is 1042" \
     && ok "the latest summary still holds turn 1's fact" || fail "latest summary" "$(q "SELECT body FROM summaries ORDER BY upto DESC LIMIT 1")"
-spans=$(q "SELECT count(*) FROM events WHERE json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='end' AND json_extract(body,'$.attrs.\"agentd.purpose\"')='compact' AND json_extract(body,'$.status')='ok'")
+spans=$(qe "SELECT count(*) FROM events WHERE json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='end' AND json_extract(body,'$.attrs.\"agentd.purpose\"')='compact' AND json_extract(body,'$.status')='ok'")
 [ "$spans" = "$ns" ] && ok "each summary call is a chat span (agentd.purpose compact)" || fail "summary spans" "$spans vs $ns"
-rid=$(q "SELECT run_id FROM events WHERE json_extract(body,'$.event')='compact' LIMIT 1")
+rid=$(qe "SELECT run_id FROM events WHERE json_extract(body,'$.event')='compact' LIMIT 1")
 "$AGENTD" trace "$rid" --plain --db "$DB" >"$TMP/tree" 2>&1
 grep -q "compact compacting" "$TMP/tree" && grep -q "chat offline (summary)" "$TMP/tree" \
     && ok "trace tree: compacting state with its summary call" || fail "tree" "$(cat "$TMP/tree")"
@@ -125,7 +125,7 @@ export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
 "$AGENTD" chat tests/fixtures/agents/session_summary.lua --model openai:any --session nosum --db "$DB" \
     --traces "$TR" --tools tools <"$TMP/in30" >"$TMP/nchat" 2>&1; rc=$?
 bad=$(q "SELECT count(*) FROM runs r JOIN session_runs s ON s.run_id = r.id WHERE s.session='nosum' AND r.state <> 'done'")
-nco=$(q "SELECT count(*) FROM events e JOIN session_runs s ON s.run_id = e.run_id WHERE s.session='nosum' AND json_extract(e.body,'$.event')='compacted' AND json_extract(e.body,'$.status')='error' AND json_extract(e.body,'$.error') LIKE '%no text%'")
+nco=$(qe "SELECT count(*) FROM events e JOIN session_runs s ON s.run_id = e.run_id WHERE s.session='nosum' AND json_extract(e.body,'$.event')='compacted' AND json_extract(e.body,'$.status')='error' AND json_extract(e.body,'$.error') LIKE '%no text%'")
 [ $rc -eq 0 ] && [ "$bad" = 0 ] && [ "$nco" -gt 0 ] && [ "$(q "SELECT count(*) FROM summaries WHERE scope='nosum'")" = 0 ] \
     && ok "no summary: compacted with the error ($nco times), trimmed instead, every turn done" \
     || fail "summary failure" "rc=$rc not-done=$bad compacted-errors=$nco $(tail -3 "$TMP/nchat")"

@@ -79,7 +79,7 @@ rid=$(python3 -c "import json; print(json.load(open('$TMP/o'))['run_id'])" 2>/de
 sys=$(sqlite3 "$DB" "SELECT json_extract(body,'$.content') FROM messages WHERE run_id='$rid' AND idx=0" | head -1)
 [ $rc -eq 0 ] && echo "$sys" | grep -q "agent of Acme (EU)," && ok "--var fills it; the agent's vars give the default" ||
     fail "--var" "rc=$rc $sys"
-sqlite3 "$DB" "SELECT body FROM events WHERE run_id='$rid' AND json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin' LIMIT 1" >"$TMP/chat"
+qe "SELECT body FROM events WHERE run_id='$rid' AND json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin' LIMIT 1" >"$TMP/chat"
 python3 - "$TMP/chat" "prompts/region.md" <<'PY' && ok "the chat span records the prompt file, its hash and the rendered hash" || fail "chat span prompt attrs" "$(cat "$TMP/chat")"
 import json, sys
 a = json.load(open(sys.argv[1]))["attrs"]
@@ -88,7 +88,7 @@ assert len(a["agentd.prompt.hash"]) == 16 and len(a["agentd.prompt.rendered_hash
 PY
 "$AGENTD" run agents/support.lua "Where is order 1042?" $R --json >"$TMP/o" 2>&1
 rid=$(python3 -c "import json; print(json.load(open('$TMP/o'))['run_id'])")
-commit=$(sqlite3 "$DB" "SELECT json_extract(body,'$.attrs.\"agentd.prompt.git_commit\"') FROM events WHERE run_id='$rid' AND json_extract(body,'$.op')='chat' LIMIT 1")
+commit=$(qe "SELECT json_extract(body,'$.attrs.\"agentd.prompt.git_commit\"') FROM events WHERE run_id='$rid' AND json_extract(body,'$.op')='chat' LIMIT 1")
 if git ls-files --error-unmatch agents/prompts/support.md >/dev/null 2>&1; then
     want=$(git log -1 --format=%H -- agents/prompts/support.md)
     [ "$commit" = "$want" ] && ok "the chat span records the git commit of the tracked prompt" || fail "git commit" "$commit vs $want"

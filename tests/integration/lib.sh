@@ -52,3 +52,25 @@ print(len(seqs))
 sys.exit(0 if ok and seqs else 1)
 PY
 }
+
+# A copy of database $1 at $2 whose events rows hold the whole lines `agentd trace RUN --json`
+# prints (the database stores bodies with short keys, runtime/trace_body.h), so a check can
+# query trace fields with json_extract by their names. (A parent run's trace holds its
+# sub-agents' lines too: each event is kept once.)
+lines_db() {
+    rm -f "$2" "$2.jsonl"
+    sqlite3 "$1" ".backup '$2'" || return 1
+    sqlite3 "$2" "SELECT id FROM runs" | while read -r id; do
+        "$AGENTD" trace "$id" --json --db "$1" </dev/null
+    done >"$2.jsonl"
+    python3 - "$2" "$2.jsonl" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("DELETE FROM events")
+db.executemany("INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)",
+               ((e["run_id"], e["seq"], l.rstrip("\n")) for l in open(sys.argv[2]) for e in [json.loads(l)]))
+db.commit()
+PY
+}
+# Query $DB's events as whole lines (lines_db), e.g. qe "SELECT json_extract(body,'$.op') ..."
+qe() { lines_db "$DB" "$TMP/lines.db" && sqlite3 "$TMP/lines.db" "$1"; }

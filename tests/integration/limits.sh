@@ -21,7 +21,7 @@ id=$(python3 -c "import json; print(json.load(open('$TMP/o1'))['run_id'])" 2>/de
     && ok "same call runs loop_limit times" || fail "same call runs loop_limit times" "$(q "SELECT state FROM tool_calls WHERE run_id='$id'")"
 q "SELECT error FROM tool_calls WHERE run_id='$id' AND state='rejected'" | grep -q "loop detected" \
     && ok "then rejected as a loop" || fail "loop rejected" "$(q "SELECT state, error FROM tool_calls WHERE run_id='$id'")"
-q "SELECT body FROM events WHERE run_id='$id'" | grep -q '"agentd.guardrail":"loop_detected"' \
+qe "SELECT body FROM events WHERE run_id='$id'" | grep -q '"agentd.guardrail":"loop_detected"' \
     && ok "guardrail decision traced" || fail "guardrail traced" ""
 
 run_with many.json

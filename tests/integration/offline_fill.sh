@@ -19,7 +19,7 @@ id3=$("$AGENTD" run agents/travel.lua "A hotel in Lisbon: check in 2026-12-20, c
     && ok "check in / check out: each date in its place" || fail "hotel" "$(args "$id3")"
 sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id3'" | grep -q "the nights is 4\|4 nights\|nights is 4" \
     && ok "the hotel tool got a 4-night stay" || fail "nights" "$(sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id3'")"
-dec=$(sqlite3 "$DB" "SELECT json_extract(body,'$.attrs.\"agentd.offline.decision\"') FROM events WHERE run_id='$id' AND json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='end' ORDER BY seq LIMIT 1")
+dec=$(qe "SELECT json_extract(body,'$.attrs.\"agentd.offline.decision\"') FROM events WHERE run_id='$id' AND json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='end' ORDER BY seq LIMIT 1")
 echo "$dec" | python3 -c "
 import json, sys
 d = json.load(sys.stdin)

@@ -28,9 +28,9 @@ stamps=$(sqlite3 "$DB" "SELECT count(*) FROM kv WHERE key LIKE 'stamp:%'")
 reused=$(sqlite3 "$DB" "SELECT count(*) FROM tool_calls WHERE result LIKE '%reused%'")
 [ "$stamps" = 6 ] && [ "$reused" = 0 ] && ok "every call ran with its own idempotency key" \
     || fail "own idempotency keys" "stamps=$stamps reused=$reused"
-keys=$(sqlite3 "$DB" "SELECT count(DISTINCT idem_key) FROM tool_calls WHERE run_id='$id'")
+keys=$(sqlite3 "$DB" "SELECT count(DISTINCT coalesce(idem_key, run_id || ':' || call_id)) FROM tool_calls WHERE run_id='$id'")
 [ "$keys" = 6 ] && ok "six distinct idempotency keys" || fail "distinct keys" "$keys"
-wires=$(sqlite3 "$DB" "SELECT group_concat(wire_id, ',') FROM (SELECT wire_id FROM tool_calls WHERE run_id='$id' ORDER BY step, ord)")
+wires=$(sqlite3 "$DB" "SELECT group_concat(w, ',') FROM (SELECT coalesce(wire_id, call_id) w FROM tool_calls WHERE run_id='$id' ORDER BY step, ord)")
 [ "$wires" = "call_0,call_0,call_0,call_3_2,call_3_3,call_3_4" ] \
     && ok "wire ids: the model's, unique within a turn ($wires)" || fail "wire ids" "$wires"
 python3 - "$DB" "$id" <<'PY' >"$TMP/check.out" 2>&1 && ok "each result answers its own call on the wire" || fail "results on the wire" "$(cat "$TMP/check.out")"

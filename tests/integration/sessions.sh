@@ -19,11 +19,11 @@ done
 n=$(sqlite3 "$DB" "SELECT count(*) FROM session_runs WHERE session='s1'")
 [ "$n" = 3 ] && ok "three turns in session s1" || fail "three turns" "$n"
 last=$(sqlite3 "$DB" "SELECT run_id FROM session_runs WHERE session='s1' AND turn=3")
-hist=$(sqlite3 "$DB" "SELECT json_extract(body,'$.attrs.\"agentd.session.history_messages\"') FROM events WHERE run_id='$last' AND json_extract(body,'$.op')='invoke_agent'")
+hist=$(qe "SELECT json_extract(body,'$.attrs.\"agentd.session.history_messages\"') FROM events WHERE run_id='$last' AND json_extract(body,'$.op')='invoke_agent'")
 [ "$hist" = 4 ] && ok "turn 3 reads the 4 messages of turns 1-2" || fail "history of turn 3" "$hist"
-msgs=$(sqlite3 "$DB" "SELECT json_extract(body,'$.attrs.\"agentd.messages\"') FROM events WHERE run_id='$last' AND json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin'")
+msgs=$(qe "SELECT json_extract(body,'$.attrs.\"agentd.messages\"') FROM events WHERE run_id='$last' AND json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin'")
 [ "$msgs" = 6 ] && ok "turn 3's request has system + 4 earlier + its question" || fail "request size" "$msgs"
-conv=$(sqlite3 "$DB" "SELECT DISTINCT json_extract(body,'$.attrs.\"gen_ai.conversation.id\"') FROM events WHERE run_id='$last' AND json_extract(body,'$.op')='invoke_agent'")
+conv=$(qe "SELECT DISTINCT json_extract(body,'$.attrs.\"gen_ai.conversation.id\"') FROM events WHERE run_id='$last' AND json_extract(body,'$.op')='invoke_agent'")
 [ "$conv" = s1 ] && ok "gen_ai.conversation.id is the session" || fail "conversation id" "$conv"
 rows=$(sqlite3 "$DB" "SELECT count(*) FROM messages")
 [ "$rows" = 9 ] && ok "messages stored once: 9 rows for 3 turns of 3" || fail "linear storage" "$rows"
@@ -72,8 +72,8 @@ AG=tests/fixtures/agents/session_small.lua
     ok "200 turns recorded" || fail "200 turns" ""
 [ "$(sqlite3 "$DB" "SELECT json_extract(body,'$.pinned') FROM messages m JOIN session_runs s ON s.run_id=m.run_id WHERE s.session='long' AND s.turn=1 AND m.idx=1")" = 1 ] &&
     ok "/pin stored the message pinned" || fail "/pin" ""
-max=$(sqlite3 "$DB" "SELECT max(json_extract(body,'$.attrs.\"agentd.context.tokens\"')) FROM events WHERE json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin'")
-before=$(sqlite3 "$DB" "SELECT max(json_extract(body,'$.attrs.\"agentd.context.tokens_before\"')) FROM events")
+max=$(qe "SELECT max(json_extract(body,'$.attrs.\"agentd.context.tokens\"')) FROM events WHERE json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin'")
+before=$(qe "SELECT max(json_extract(body,'$.attrs.\"agentd.context.tokens_before\"')) FROM events")
 [ "$max" -le 2400 ] && [ "$before" -gt 20000 ] && ok "every request within 80% of 3,000 tokens ($max; whole conversation $before)" ||
     fail "context limit" "max=$max before=$before"
 tail -8 "$TMP/chat" | grep -q "Lookup order (order ID 1042)" && ok "turn 200 answers from the fact pinned at turn 1" ||

@@ -15,7 +15,7 @@ q() { sqlite3 "$DB" "$1"; }
 rid() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$1" 2>/dev/null; }
 jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
 transitions() {
-    q "SELECT group_concat(e, ' ') FROM (SELECT json_extract(body,'\$.event') e FROM events
+    qe "SELECT group_concat(e, ' ') FROM (SELECT json_extract(body,'\$.event') e FROM events
        WHERE run_id='$1' AND json_extract(body,'\$.state_to') IS NOT NULL ORDER BY seq)"
 }
 
@@ -40,7 +40,7 @@ t=$(transitions "$R1")
     ok "transitions: plan_made, then each step as plan_step with no model call" || fail "transitions" "$t"
 [ "$(jget "$TMP/p1" model_calls)" = 2 ] && [ "$(jget "$TMP/p1" tool_calls)" = 2 ] &&
     ok "2 model calls (plan, answer) for 2 tool calls" || fail "calls" "$(cat "$TMP/p1")"
-n=$(q "SELECT count(*) FROM events WHERE run_id='$R1' AND json_extract(body,'\$.op')='plan_step' AND json_extract(body,'\$.phase')='end' AND json_extract(body,'\$.parent_id')=(SELECT json_extract(body,'\$.span_id') FROM events WHERE run_id='$R1' AND json_extract(body,'\$.op')='make_plan' AND json_extract(body,'\$.phase')='begin')")
+n=$(qe "SELECT count(*) FROM events WHERE run_id='$R1' AND json_extract(body,'\$.op')='plan_step' AND json_extract(body,'\$.phase')='end' AND json_extract(body,'\$.parent_id')=(SELECT json_extract(body,'\$.span_id') FROM events WHERE run_id='$R1' AND json_extract(body,'\$.op')='make_plan' AND json_extract(body,'\$.phase')='begin')")
 [ "$n" = 2 ] && ok "a make_plan span with 2 plan_step spans under it" || fail "plan spans" "$n"
 "$AGENTD" trace "$R1" --db "$DB" --plain >"$TMP/t1" 2>&1
 grep -q "plan v1 (2 steps)" "$TMP/t1" && grep -q "step 2/2 lookup_order" "$TMP/t1" &&
@@ -52,7 +52,7 @@ R2=$(rid "$TMP/p2")
 [ $rc -eq 0 ] && [ "$(q "SELECT group_concat(version || ':' || json_extract(plan,'\$.status'), ' ') FROM plans WHERE run_id='$R2'")" = "1:failed 2:done" ] &&
     ok "offline: the failed step makes a plan v2 that finishes" || fail "offline replan" "rc=$rc $(q "SELECT plan FROM plans WHERE run_id='$R2'")"
 grep -q "FedEx" "$TMP/p2" && ok "offline: the re-plan still answers about 1043" || fail "replan answer" "$(cat "$TMP/p2")"
-[ "$(q "SELECT count(*) FROM events WHERE run_id='$R2' AND json_extract(body,'\$.op')='replan'")" = 1 ] &&
+[ "$(qe "SELECT count(*) FROM events WHERE run_id='$R2' AND json_extract(body,'\$.op')='replan'")" = 1 ] &&
     ok "one replan event" || fail "replan event" ""
 
 # ---- plan_execute against scripted conversations ---------------------------------------
@@ -67,7 +67,7 @@ R3=$(rid "$TMP/p3")
 t=$(transitions "$R3")
 [ "$t" = "start plan_made plan_step tools_done replan plan_made plan_step tools_done observed model_tool_calls tools_done observed model_final" ] &&
     ok "scripted transitions: replan after the failed step, the model fills step 2" || fail "scripted transitions" "$t"
-acts=$(q "SELECT group_concat(a, ' ') FROM (SELECT json_extract(body,'\$.attrs.\"agentd.plan.action\"') a FROM events WHERE run_id='$R3' AND json_extract(body,'\$.op')='chat' AND json_extract(body,'\$.phase')='begin' ORDER BY seq)")
+acts=$(qe "SELECT group_concat(a, ' ') FROM (SELECT json_extract(body,'\$.attrs.\"agentd.plan.action\"') a FROM events WHERE run_id='$R3' AND json_extract(body,'\$.op')='chat' AND json_extract(body,'\$.phase')='begin' ORDER BY seq)")
 [ "$acts" = "plan plan fill answer" ] && ok "chat spans say what each call was for" || fail "plan actions" "$acts"
 python3 - "$TMP/rec1" >"$TMP/rc1" 2>&1 <<'PY'
 import json, sys
@@ -140,8 +140,8 @@ C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$P'")
     ok "support called billing: a child run of its own, done" || fail "sub-agent run" "rc=$rc C=$C $(cat "$TMP/s1")"
 grep -q "INV-1042" "$TMP/s1" && ok "the parent's answer carries the child's" || fail "child answer" "$(cat "$TMP/s1")"
 call=$(q "SELECT parent_call_id FROM subruns WHERE run_id='$C'")
-span=$(q "SELECT json_extract(body,'\$.span_id') FROM events WHERE run_id='$P' AND json_extract(body,'\$.op')='execute_tool' AND json_extract(body,'\$.phase')='begin' AND json_extract(body,'\$.attrs.\"gen_ai.tool.call.id\"')='$call'")
-cpar=$(q "SELECT json_extract(body,'\$.parent_id') FROM events WHERE run_id='$C' AND seq=1")
+span=$(qe "SELECT json_extract(body,'\$.span_id') FROM events WHERE run_id='$P' AND json_extract(body,'\$.op')='execute_tool' AND json_extract(body,'\$.phase')='begin' AND json_extract(body,'\$.attrs.\"gen_ai.tool.call.id\"')='$call'")
+cpar=$(qe "SELECT json_extract(body,'\$.parent_id') FROM events WHERE run_id='$C' AND seq=1")
 [ -n "$span" ] && [ "$span" = "$cpar" ] && ok "the child's root span hangs under the parent's execute_tool span" ||
     fail "child span parent" "span=$span cpar=$cpar"
 lim=$(q "SELECT json_extract(limits,'\$.max_tokens') || ' ' || json_extract(limits,'\$.deadline_s') FROM subruns WHERE run_id='$C'")
@@ -149,7 +149,7 @@ python3 -c 'import sys; t, d = map(float, sys.argv[1].split()); sys.exit(0 if 0 
     ok "limits carved: the child's own, within the parent's ($lim)" || fail "carved limits" "$lim"
 ptok=$(q "SELECT input_tokens + output_tokens FROM runs WHERE id='$P'")
 ctok=$(q "SELECT input_tokens + output_tokens FROM runs WHERE id='$C'")
-own=$(q "SELECT sum(json_extract(body,'\$.attrs.\"gen_ai.usage.input_tokens\"') + json_extract(body,'\$.attrs.\"gen_ai.usage.output_tokens\"')) FROM events WHERE run_id='$P' AND json_extract(body,'\$.op')='chat' AND json_extract(body,'\$.phase')='end'")
+own=$(qe "SELECT sum(json_extract(body,'\$.attrs.\"gen_ai.usage.input_tokens\"') + json_extract(body,'\$.attrs.\"gen_ai.usage.output_tokens\"')) FROM events WHERE run_id='$P' AND json_extract(body,'\$.op')='chat' AND json_extract(body,'\$.phase')='end'")
 [ "$ptok" = "$((own + ctok))" ] && ok "the parent's tokens include the child's ($own + $ctok)" || fail "usage" "$ptok != $own + $ctok"
 "$AGENTD" trace "$P" --db "$DB" --plain >"$TMP/ts" 2>&1
 grep -q "execute_tool billing" "$TMP/ts" && grep -q "│  └─ invoke_agent billing" "$TMP/ts" &&
@@ -226,7 +226,7 @@ C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$P'")
 [ $rc -eq 0 ] && [ "$(q "SELECT state FROM runs WHERE id='$C'")" = done ] &&
     ok "resuming the parent resumed the child; both done" || fail "resume parent" "rc=$rc $(cat "$TMP/k1r")"
 [ "$(q "SELECT count(*) FROM subruns WHERE parent_run_id='$P'")" = 1 ] &&
-    [ "$(q "SELECT count(*) FROM events WHERE run_id='$C' AND json_extract(body,'\$.op')='resume'")" = 1 ] &&
+    [ "$(qe "SELECT count(*) FROM events WHERE run_id='$C' AND json_extract(body,'\$.op')='resume'")" = 1 ] &&
     ok "the same child run continued (no second child)" || fail "one child" "$(q "SELECT * FROM subruns WHERE parent_run_id='$P'")"
 grep -q "in stock" "$TMP/k1r" && ok "the parent answers with the child's result" || fail "parent answer" "$(cat "$TMP/k1r")"
 "$AGENTD" trace "$P" --db "$DB" --plain >"$TMP/tk" 2>&1
@@ -248,9 +248,9 @@ C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$P'")
 [ $rc -eq 0 ] && [ "$(q "SELECT state FROM runs WHERE id='$C'")" = done ] &&
     [ "$(q "SELECT state FROM runs WHERE id='$P'")" = acting ] && ok "child resumed on its own: done, parent still waiting" ||
     fail "resume child alone" "rc=$rc $(cat "$TMP/k2c")"
-steps_before=$(q "SELECT count(*) FROM events WHERE run_id='$C'")
+steps_before=$(qe "SELECT count(*) FROM events WHERE run_id='$C'")
 "$AGENTD" resume "$P" --db "$DB" --traces "$TR" --json >"$TMP/k2r" 2>&1; rc=$?
-[ $rc -eq 0 ] && grep -q "in stock" "$TMP/k2r" && [ "$(q "SELECT count(*) FROM events WHERE run_id='$C'")" = "$steps_before" ] &&
+[ $rc -eq 0 ] && grep -q "in stock" "$TMP/k2r" && [ "$(qe "SELECT count(*) FROM events WHERE run_id='$C'")" = "$steps_before" ] &&
     [ "$(q "SELECT count(*) FROM subruns WHERE parent_run_id='$P'")" = 1 ] &&
     ok "the parent took the finished child's answer without running it again" || fail "resume parent after child" "rc=$rc $(cat "$TMP/k2r")"
 

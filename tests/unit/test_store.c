@@ -91,6 +91,40 @@ static void test_events_and_messages_in_order(void)
     store_close(st);
 }
 
+static int collect_call(void *ud, const store_toolcall_t *tc)
+{
+    char *buf = ud;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 512 - n, "%s %s %s;", tc->call_id, tc->idem_key, tc->wire_id);
+    return 0;
+}
+
+/* A call's idempotency key and wire id are stored only when they are not the derived ones
+ * (run:call, the call id), and read back the same either way. */
+static void test_toolcall_keys_derived(void)
+{
+    store_t *st = fresh();
+    store_run_t r = sample("2222222222222222");
+    CHECK_EQ_INT(store_run_insert(st, &r), 0);
+    store_toolcall_t tc;
+    memset(&tc, 0, sizeof tc);
+    snprintf(tc.run_id, sizeof tc.run_id, "%s", r.id);
+    snprintf(tc.call_id, sizeof tc.call_id, "call_1_1");
+    snprintf(tc.wire_id, sizeof tc.wire_id, "call_1_1");
+    snprintf(tc.idem_key, sizeof tc.idem_key, "%s:call_1_1", r.id);
+    snprintf(tc.state, sizeof tc.state, "ok");
+    tc.args = "{}";
+    CHECK_EQ_INT(store_toolcall_put(st, &tc), 0);
+    snprintf(tc.call_id, sizeof tc.call_id, "call_1_2");
+    snprintf(tc.wire_id, sizeof tc.wire_id, "toolu_9");
+    snprintf(tc.idem_key, sizeof tc.idem_key, "custom");
+    CHECK_EQ_INT(store_toolcall_put(st, &tc), 0);
+    char buf[512] = "";
+    CHECK_EQ_INT(store_toolcalls_each(st, r.id, collect_call, buf), 0);
+    CHECK_EQ_STR(buf, "call_1_1 2222222222222222:call_1_1 call_1_1;call_1_2 custom toolu_9;");
+    store_close(st);
+}
+
 static void test_savepoint_rolls_back_one_unit(void)
 {
     store_t *st = fresh();
@@ -306,6 +340,7 @@ int main(void)
 {
     RUN(test_run_round_trip_and_prefix);
     RUN(test_events_and_messages_in_order);
+    RUN(test_toolcall_keys_derived);
     RUN(test_savepoint_rolls_back_one_unit);
     RUN(test_second_connection_sees_commits_only);
     RUN(test_kv_and_cache);

@@ -7,6 +7,7 @@
  */
 #include "check.h"
 #include "trace.h"
+#include "trace_body.h"
 #include "tracelog.h"
 
 #include <dirent.h>
@@ -112,14 +113,13 @@ static void test_body_and_line(void)
     buf_t body, line;
     buf_init(&body, 0);
     buf_init(&line, 0);
-    CHECK_EQ_INT(trace_body_write(&body, &ev), 0);
-    CHECK(!strncmp(buf_str(&body), "{\"ts_ns\":", 9));
+    CHECK_EQ_INT(trace_body_write(&body, "5f3a9c12e4b0d7a1", &ev), 0);
+    CHECK(buf_str(&body)[0] == '['); /* no transition: its fields by position */
     CHECK(strstr(buf_str(&body), "run_id") == NULL && strstr(buf_str(&body), "\"seq\"") == NULL);
     CHECK_EQ_INT(trace_line_write(&line, "5f3a9c12e4b0d7a1", 12, buf_str(&body), body.len, NULL), 0);
     /* The line is the event trace_event_write gives, timestamps aside. */
     const char *l = buf_str(&line);
     CHECK(!strncmp(l, "{\"v\":1,\"run_id\":\"5f3a9c12e4b0d7a1\",\"seq\":12,\"ts_ns\":", 52));
-    CHECK_EQ_STR(l + strlen(l) - body.len + 1, buf_str(&body) + 1);
     json_object *o = json_tokener_parse(l);
     CHECK(o != NULL);
     json_object_put(o);
@@ -131,7 +131,7 @@ static void test_body_and_line(void)
     trace_ev_t tool = {.span_id = "00112233445566ff", .phase = "begin", .op = "execute_tool",
                        .attrs = attrs, .call = &call};
     buf_reset(&body);
-    CHECK_EQ_INT(trace_body_write(&body, &tool), 0);
+    CHECK_EQ_INT(trace_body_write(&body, "5f3a9c12e4b0d7a1", &tool), 0);
     CHECK(strstr(buf_str(&body), "arguments") == NULL && strstr(buf_str(&body), "idempotency") == NULL);
     buf_reset(&line);
     CHECK_EQ_INT(trace_line_write(&line, "5f3a9c12e4b0d7a1", 4, buf_str(&body), body.len, &call), 0);
@@ -232,10 +232,257 @@ static void test_segments(void)
     CHECK_EQ_INT(rmdir(dir), 0);
 }
 
+#define RUN_ID "5f3a9c12e4b0d7a1"
+
+/* One event: the line read back from its stored body is the line trace_event_write gives
+ * (today's line), byte for byte; the body is smaller; and the same event stored with full
+ * keys (as before short keys: the line without its head) reads back the same too. */
+static void round_trip_of(const char *rid, const trace_ev_t *ev, const trace_call_t *call)
+{
+    buf_t line, body, back, old;
+    buf_init(&line, 0);
+    buf_init(&body, 0);
+    buf_init(&back, 0);
+    buf_init(&old, 0);
+    CHECK_EQ_INT(trace_event_write(&line, rid, 9, ev), 0);
+    CHECK_EQ_INT(trace_body_write(&body, rid, ev), 0);
+    CHECK(body.len < line.len);
+    CHECK(strstr(buf_str(&body), "arguments") == NULL && strstr(buf_str(&body), "\"seq\"") == NULL);
+    CHECK_EQ_INT(trace_line_write(&back, rid, 9, buf_str(&body), body.len, call), 0);
+    CHECK_EQ_STR(buf_str(&back), buf_str(&line));
+    json_object *o = json_tokener_parse(buf_str(&body));
+    CHECK(o != NULL); /* still JSON: the transitions view reads it */
+    json_object *x;
+    if (o && ev->state_to) /* and finds what it reads under its own names */
+        CHECK(json_object_object_get_ex(o, "state_to", &x) &&
+              json_object_object_get_ex(o, "ts_ns", &x) &&
+              json_object_object_get_ex(o, "step", &x) &&
+              json_object_object_get_ex(o, "event", &x));
+    json_object_put(o);
+    /* The full-key body of the previous layout: the line from "ts_ns" on, call left out. */
+    trace_ev_t nocall = *ev;
+    nocall.call = NULL;
+    buf_reset(&line);
+    CHECK_EQ_INT(trace_event_write(&line, rid, 9, &nocall), 0);
+    const char *ts = strstr(buf_str(&line), ",\"ts_ns\":");
+    CHECK(ts != NULL);
+    if (ts) {
+        buf_add(&old, "{", 1);
+        buf_adds(&old, ts + 1);
+        CHECK(!trace_body_is_short(buf_str(&old), old.len));
+        buf_reset(&back);
+        CHECK_EQ_INT(trace_line_write(&back, rid, 9, buf_str(&old), old.len, call), 0);
+        buf_reset(&line);
+        CHECK_EQ_INT(trace_event_write(&line, rid, 9, ev), 0);
+        CHECK_EQ_STR(buf_str(&back), buf_str(&line));
+    }
+    buf_free(&line);
+    buf_free(&body);
+    buf_free(&back);
+    buf_free(&old);
+}
+
+static void round_trip(const trace_ev_t *ev, const trace_call_t *call)
+{
+    round_trip_of(RUN_ID, ev, call);
+}
+
+static json_object *attrs_of(const char *const *kv, size_t n)
+{
+    json_object *a = json_object_new_object();
+    for (size_t i = 0; i + 1 < n; i += 2)
+        json_object_object_add(a, kv[i], json_object_new_string(kv[i + 1]));
+    return a;
+}
+
+static void test_short_keys(void)
+{
+    const int64_t ts = 1796188475036596135, mono = 3987078060385;
+    /* The run's root span: begin with its conversation id, end as a failed run. */
+    const char *root[] = {"gen_ai.agent.name",
+                          "support",
+                          "gen_ai.conversation.id",
+                          RUN_ID,
+                          "agentd.prompt.git_commit",
+                          "0bb1a68cb6ebe304",
+                          "agentd.input",
+                          "Where is my order \"1042\"?\n"};
+    json_object *a = attrs_of(root, 8);
+    trace_ev_t ev = {.span_id = RUN_ID,
+                     .phase = "begin",
+                     .op = "invoke_agent",
+                     .name = "invoke_agent support",
+                     .attrs = a,
+                     .ts_ns = ts,
+                     .mono_ns = mono};
+    round_trip(&ev, NULL);
+    json_object_object_add(a, "gen_ai.usage.cost", json_object_new_double_s(0.0, "0.0"));
+    json_object_object_add(a, "gen_ai.usage.input_tokens", json_object_new_int(1241));
+    ev = (trace_ev_t){.span_id = RUN_ID,
+                      .phase = "end",
+                      .op = "invoke_agent",
+                      .name = "invoke_agent support",
+                      .state_from = "acting",
+                      .state_to = "failed",
+                      .event = "tool_failed",
+                      .end_span = "fdccae08b0bd5ad2",
+                      .step = 4,
+                      .status = "error",
+                      .error = "tool \"lookup\" failed: boom",
+                      .attrs = a,
+                      .ts_ns = ts,
+                      .mono_ns = mono};
+    round_trip(&ev, NULL);
+    json_object_put(a);
+    /* A transition named after its state; one not named after anything. */
+    ev = (trace_ev_t){.span_id = "42218aeddf0ac7e1",
+                      .parent_id = RUN_ID,
+                      .phase = "begin",
+                      .op = "plan",
+                      .name = "plan planning",
+                      .state_from = "created",
+                      .state_to = "planning",
+                      .event = "start",
+                      .ts_ns = ts,
+                      .mono_ns = mono};
+    round_trip(&ev, NULL);
+    ev.name = "planning again";
+    round_trip(&ev, NULL);
+    /* Chat begin (named after the requested model) and end (after the answering one). */
+    const char *chat[] = {"gen_ai.request.model", "openai:gpt-4o-mini", "agentd.prompt.hash",
+                          "0bb1a68cb6ebe304"};
+    a = attrs_of(chat, 4);
+    json_object_object_add(a, "agentd.messages", json_object_new_int(2));
+    ev = (trace_ev_t){.span_id = "b5d5829623035d93",
+                      .parent_id = "42218aeddf0ac7e1",
+                      .phase = "begin",
+                      .op = "chat",
+                      .name = "chat openai:gpt-4o-mini",
+                      .attrs = a,
+                      .ts_ns = ts,
+                      .mono_ns = mono};
+    round_trip(&ev, NULL);
+    json_object_object_add(a, "gen_ai.response.model", json_object_new_string("gpt-4o-mini"));
+    json_object_object_add(a, "agentd.latency_ms", json_object_new_double(0.502097));
+    ev.phase = "end";
+    ev.name = "chat gpt-4o-mini";
+    ev.status = "ok";
+    ev.step = 1;
+    round_trip(&ev, NULL);
+    json_object_put(a);
+    /* A tool call: begin with its arguments, end with its result, both from the row. */
+    const char *tool[] = {"gen_ai.tool.name", "lookup_order", "gen_ai.tool.call.id", "call_1_1"};
+    a = attrs_of(tool, 4);
+    trace_call_t args = {.args = "{\"id\":\"1042\"}", .idem = RUN_ID ":call_1_1"};
+    ev = (trace_ev_t){.span_id = "4700549be813bdef",
+                      .parent_id = "fdccae08b0bd5ad2",
+                      .phase = "begin",
+                      .op = "execute_tool",
+                      .name = "execute_tool lookup_order",
+                      .step = 1,
+                      .attrs = a,
+                      .call = &args,
+                      .ts_ns = ts,
+                      .mono_ns = mono};
+    round_trip(&ev, &args);
+    json_object_object_add(a, "agentd.tool.state", json_object_new_string("ok"));
+    trace_call_t res = {.result = "{\"status\":\"shipped\",\"note\":\"a \\\"b\\\"\"}"};
+    ev.phase = "end";
+    ev.status = "ok";
+    ev.call = &res;
+    round_trip(&ev, &res);
+    json_object_put(a);
+    /* A log point with keys of its own: one character, a '~', nested values, no tokens. */
+    a = json_object_new_object();
+    json_object_object_add(a, "a", json_object_new_int(1));
+    json_object_object_add(a, "~x", json_object_new_string("tilde"));
+    json_object_object_add(a, "k\"ey\n", json_object_new_string("esc"));
+    json_object_object_add(a, "\"", json_object_new_string("quote key"));
+    json_object *nest = json_object_new_object();
+    json_object_object_add(nest, "1", json_object_new_string("}{],\""));
+    json_object_object_add(a, "nested", nest);
+    json_object_object_add(a, "gen_ai.conversation.id", json_object_new_string("other"));
+    ev = (trace_ev_t){.span_id = "00112233445566ff",
+                      .parent_id = "4700549be813bdef",
+                      .phase = "point",
+                      .op = "log",
+                      .name = "log note",
+                      .step = 2,
+                      .attrs = a,
+                      .ts_ns = ts,
+                      .mono_ns = mono};
+    round_trip(&ev, NULL);
+    /* An op and a phase without a code stay strings. */
+    ev.op = "resume";
+    ev.phase = "middle";
+    ev.name = "resume";
+    round_trip(&ev, NULL);
+    json_object_put(a);
+    /* A sub-agent's run: its root span under the parent's tool span; empty attrs. */
+    const char *sub[] = {"gen_ai.agent.name", "refunds", "agentd.parent_run_id", RUN_ID};
+    a = attrs_of(sub, 4);
+    ev = (trace_ev_t){.span_id = "7abb6d3ac9026281",
+                      .parent_id = "708ec649c9c961c7",
+                      .phase = "begin",
+                      .op = "invoke_agent",
+                      .name = "invoke_agent refunds",
+                      .attrs = a,
+                      .ts_ns = ts,
+                      .mono_ns = mono};
+    round_trip(&ev, NULL);
+    json_object_put(a);
+    a = json_object_new_object();
+    ev.attrs = a;
+    round_trip(&ev, NULL);
+    json_object_put(a);
+    /* Fields absent between present ones (no parent, name, attrs or status; an error). */
+    ev = (trace_ev_t){.span_id = "00112233445566ff",
+                      .phase = "point",
+                      .op = "retry",
+                      .step = 2,
+                      .error = "HTTP 429: \"slow down\"",
+                      .ts_ns = ts,
+                      .mono_ns = mono};
+    round_trip(&ev, NULL);
+    ev.end_span = "4700549be813bdef"; /* and a field after them all */
+    round_trip(&ev, NULL);
+    /* A run id that starts with its creation time (ms): ts_ns is stored from it, unless
+     * the event is older. */
+    round_trip_of("01a2352d0e9c5d7f", &ev, NULL);
+    ev.ts_ns = 1796188475036000000 - 1;
+    round_trip_of("01a2352d0e9c5d7f", &ev, NULL);
+    ev.ts_ns = ts;
+    /* Ids that are not 16 lowercase hex stay as they are. */
+    ev.span_id = "abcdefghijk"; /* 11 characters, the length of a short id */
+    ev.parent_id = "~tilde";
+    ev.end_span = "00112233445566FF";
+    round_trip(&ev, NULL);
+    ev.span_id = "";
+    ev.parent_id = "\"";
+    round_trip(&ev, NULL);
+    /* A stored body that is not of the form is shown as stored, after the head. */
+    buf_t b;
+    buf_init(&b, 0);
+    const char *bad = "{\"t\":1,\"m\":2,\"a\":{\"0\":";
+    CHECK_EQ_INT(trace_line_write(&b, RUN_ID, 3, bad, strlen(bad), NULL), 0);
+    CHECK_EQ_STR(buf_str(&b),
+                 "{\"v\":1,\"run_id\":\"" RUN_ID "\",\"seq\":3,\"t\":1,\"m\":2,\"a\":{\"0\":");
+    buf_reset(&b);
+    CHECK_EQ_INT(trace_line_write(&b, RUN_ID, 4, "[1,2,\"x", 7, NULL), 0);
+    CHECK_EQ_STR(buf_str(&b), "{\"v\":1,\"run_id\":\"" RUN_ID "\",\"seq\":4,1,2,\"x");
+    buf_reset(&b); /* a time offset past what int64 holds */
+    const char *far = "[-99999999999999999999,1]";
+    CHECK_EQ_INT(trace_line_write(&b, "01a2352d0e9c5d7f", 5, far, strlen(far), NULL), 0);
+    CHECK_EQ_STR(buf_str(&b),
+                 "{\"v\":1,\"run_id\":\"01a2352d0e9c5d7f\",\"seq\":5,-99999999999999999999,1]");
+    buf_free(&b);
+}
+
 int main(void)
 {
     RUN(test_same_as_json_c);
     RUN(test_body_and_line);
+    RUN(test_short_keys);
     RUN(test_segments);
     return check_report();
 }
