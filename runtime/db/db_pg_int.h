@@ -97,6 +97,8 @@ struct pg_stmt {
     unsigned gen;    /* the connection generation it is prepared on (0: none) */
     Oid *types;      /* the bound values' types (text, int8, float8; 0: db_bind_null) */
     Oid *ptypes;     /* the parameter types it was prepared with (0: left to the server) */
+    unsigned char *unused; /* ?N that the SQL never names (given text: the server cannot
+                            * infer a type for it) */
     int bind_rc;     /* a failed bind: the next step or run fails with it */
     int writes;      /* not a query (SELECT, VALUES): savepoint-wrapped by step in a tx */
     int nparams;

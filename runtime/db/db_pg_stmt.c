@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+enum { PG_INT8 = 20, PG_TEXT = 25, PG_FLOAT8 = 701 };
+
 char *pgi_rewrite(const char *sql, int *nparams)
 {
     size_t n = strlen(sql);
@@ -64,6 +66,17 @@ char *pgi_rewrite(const char *sql, int *nparams)
     return out;
 }
 
+/* Whether rewritten sql names $k (not as the start of a longer number). */
+static int names_param(const char *sql, int k)
+{
+    char tag[16];
+    int len = snprintf(tag, sizeof tag, "$%d", k);
+    for (const char *p = sql; (p = strstr(p, tag)); p += len)
+        if (!isdigit((unsigned char)p[len]))
+            return 1;
+    return 0;
+}
+
 /* A query (rows, no writes) need not be wrapped in a statement savepoint. */
 static int is_query(const char *sql)
 {
@@ -89,6 +102,7 @@ static void stmt_free(pg_stmt_t *s)
     free(s->caps);
     free(s->types);
     free(s->ptypes);
+    free(s->unused);
     free(s->vals);
     free(s->sql);
     free(s->sql_pg);
@@ -139,7 +153,7 @@ static int ensure_prepared(pg_stmt_t *s)
     pg_db_t *pg = s->pg;
     int same = s->gen == pg->gen;
     for (int i = 0; i < s->nparams; i++) {
-        Oid t = s->types[i] ? s->types[i] : same ? s->ptypes[i] : 0;
+        Oid t = s->types[i] ? s->types[i] : s->unused[i] ? PG_TEXT : same ? s->ptypes[i] : 0;
         same &= t == s->ptypes[i];
         s->ptypes[i] = t;
     }
@@ -178,12 +192,16 @@ db_stmt_t *pgs_prepare(db_t *db, const char *sql, int *rc)
     s->caps = calloc((size_t)n, sizeof *s->caps);
     s->types = calloc((size_t)n, sizeof *s->types);
     s->ptypes = calloc((size_t)n, sizeof *s->ptypes);
-    if (!s->sql || !s->sql_pg || !s->vals || !s->bufs || !s->caps || !s->types || !s->ptypes) {
+    s->unused = calloc((size_t)n, 1);
+    if (!s->sql || !s->sql_pg || !s->vals || !s->bufs || !s->caps || !s->types || !s->ptypes ||
+        !s->unused) {
         stmt_free(s);
         *rc = pgi_fail(pg, ERR_NOMEM, "out of memory");
         return NULL;
     }
     s->writes = !is_query(sql);
+    for (int i = 0; i < s->nparams; i++)
+        s->unused[i] = !names_param(s->sql_pg, i + 1);
     /* Without parameters (whose types come from the binds) and outside a transaction,
      * prepare now so a mistake in the SQL is reported here; otherwise on first use, with the
      * rest of the pipeline. */
@@ -206,7 +224,6 @@ db_stmt_t *pgs_prepare(db_t *db, const char *sql, int *rc)
 }
 
 /* The type OIDs of pg_type (catalog constants) of the values binds give. */
-enum { PG_INT8 = 20, PG_TEXT = 25, PG_FLOAT8 = 701 };
 
 static int bind_copy(pg_stmt_t *s, int i, const char *v, size_t len, Oid type)
 {

@@ -53,13 +53,26 @@ sys.exit(0 if ok and seqs else 1)
 PY
 }
 
-# A copy of database $1 at $2 whose events rows hold the whole lines `agentd trace RUN --json`
-# prints (the database stores bodies with short keys, runtime/trace_body.h), so a check can
-# query trace fields with json_extract by their names. (A parent run's trace holds its
-# sub-agents' lines too: each event is kept once.)
+# A SQLite copy of database $1 (either engine) at $2 whose events rows hold the whole lines
+# `agentd trace RUN --json` prints (the database stores bodies with short keys,
+# runtime/trace_body.h), so a check can query trace fields with json_extract by their names.
+# From PostgreSQL the copy holds events and the tables runs, session_runs, tool_calls and
+# messages (as text columns). (A parent run's trace holds its sub-agents' lines too: each
+# event is kept once.)
 lines_db() {
     rm -f "$2" "$2.jsonl"
-    sqlite3 "$1" ".backup '$2'" || return 1
+    case $1 in
+    postgres://* | postgresql://*)
+        for t in runs session_runs tool_calls messages; do
+            psql "$1" -qAtX -v ON_ERROR_STOP=1 \
+                -c "\\copy (SELECT * FROM $t) TO STDOUT WITH CSV HEADER" >"$2.$t.csv" || return 1
+            sqlite3 "$2" ".import --csv '$2.$t.csv' $t" || return 1
+            rm -f "$2.$t.csv"
+        done
+        sqlite3 "$2" "CREATE TABLE events (run_id TEXT, seq INTEGER, body TEXT, PRIMARY KEY (run_id, seq))"
+        ;;
+    *) sqlite3 "$1" ".backup '$2'" || return 1 ;;
+    esac
     sqlite3 "$2" "SELECT id FROM runs" | while read -r id; do
         "$AGENTD" trace "$id" --json --db "$1" </dev/null
     done >"$2.jsonl"
@@ -74,3 +87,34 @@ PY
 }
 # Query $DB's events as whole lines (lines_db), e.g. qe "SELECT json_extract(body,'$.op') ..."
 qe() { lines_db "$DB" "$TMP/lines.db" && sqlite3 "$TMP/lines.db" "$1"; }
+
+# ---- the backend under test ----------------------------------------------------------------
+# A test that exercises the store runs on both engines: tests/integration/pg_suite.sh runs it
+# a second time with AGENTD_TEST_PG set to a throwaway cluster's URL (…/postgres). Such a test
+# makes its databases with newdb, queries them with dbq (scripts/dbq.sh: sqlite3 or psql) and
+# writes JSON lookups with jx, so its checks read alike on both.
+# newdb NAME: a fresh, empty database: $TMP/NAME.db, or database NAME_<unique> on the cluster.
+newdb() {
+    if [ -n "${AGENTD_TEST_PG:-}" ]; then
+        n="$(echo "$1" | tr -c 'a-z0-9_\n' _)_$(basename "$TMP" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
+        psql "$AGENTD_TEST_PG" -qAtX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $n" >/dev/null ||
+            return 1
+        echo "${AGENTD_TEST_PG%/*}/$n"
+    else
+        echo "$TMP/$1.db"
+    fi
+}
+# on_pg: true when this run's databases are PostgreSQL.
+on_pg() { [ -n "${AGENTD_TEST_PG:-}" ]; }
+# dbq DB SQL: rows one per line, columns separated by "|", on either engine.
+dbq() { sh scripts/dbq.sh "$@"; }
+# jx COLUMN PATH: SQL for the text at PATH (dot-separated keys, e.g. usage.cost) of the JSON in
+# COLUMN: json_extract on SQLite, #>> on PostgreSQL (booleans print as true/false on
+# PostgreSQL and 1/0 on SQLite: compare numbers or strings).
+jx() {
+    if on_pg; then
+        echo "($1::jsonb #>> '{$(echo "$2" | tr . ,)}')"
+    else
+        echo "json_extract($1, '\$.$2')"
+    fi
+}

@@ -5,7 +5,8 @@
 # 200-turn conversation that stays inside a small context window and still answers about
 # the fact pinned at turn 1.
 . tests/integration/lib.sh
-DB="$TMP/s.db"
+DB=$(newdb s) || { fail "new database" "s"; finish; exit 1; }
+AP=$(newdb ap) || { fail "new database" "ap"; finish; exit 1; }
 TR="$TMP/tr"
 export AGENTD_TRACE_FILES=runs # sessions rm deletes each run's own trace file
 start_fake --latency-ms 0 || { fail "fakellm starts" "$(cat "$TMP/fake.log")"; finish; exit 1; }
@@ -16,16 +17,16 @@ for q in "My name is Ava." "What did I tell you?" "Thanks."; do
     "$AGENTD" run agents/support.lua "$q" --session s1 $R --quiet >"$TMP/o" 2>&1 ||
         fail "turn '$q'" "$(cat "$TMP/o")"
 done
-n=$(sqlite3 "$DB" "SELECT count(*) FROM session_runs WHERE session='s1'")
+n=$(dbq "$DB" "SELECT count(*) FROM session_runs WHERE session='s1'")
 [ "$n" = 3 ] && ok "three turns in session s1" || fail "three turns" "$n"
-last=$(sqlite3 "$DB" "SELECT run_id FROM session_runs WHERE session='s1' AND turn=3")
+last=$(dbq "$DB" "SELECT run_id FROM session_runs WHERE session='s1' AND turn=3")
 hist=$(qe "SELECT json_extract(body,'$.attrs.\"agentd.session.history_messages\"') FROM events WHERE run_id='$last' AND json_extract(body,'$.op')='invoke_agent'")
 [ "$hist" = 4 ] && ok "turn 3 reads the 4 messages of turns 1-2" || fail "history of turn 3" "$hist"
 msgs=$(qe "SELECT json_extract(body,'$.attrs.\"agentd.messages\"') FROM events WHERE run_id='$last' AND json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin'")
 [ "$msgs" = 6 ] && ok "turn 3's request has system + 4 earlier + its question" || fail "request size" "$msgs"
 conv=$(qe "SELECT DISTINCT json_extract(body,'$.attrs.\"gen_ai.conversation.id\"') FROM events WHERE run_id='$last' AND json_extract(body,'$.op')='invoke_agent'")
 [ "$conv" = s1 ] && ok "gen_ai.conversation.id is the session" || fail "conversation id" "$conv"
-rows=$(sqlite3 "$DB" "SELECT count(*) FROM messages")
+rows=$(dbq "$DB" "SELECT count(*) FROM messages")
 [ "$rows" = 9 ] && ok "messages stored once: 9 rows for 3 turns of 3" || fail "linear storage" "$rows"
 
 # One writer: a turn still going blocks the next one, with a clear line and exit 2.
@@ -36,14 +37,14 @@ export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
     --model openai:any --quiet >"$TMP/slow" 2>&1 &
 slow=$!
 for _ in $(seq 1 50); do
-    [ "$(sqlite3 "$DB" "SELECT count(*) FROM session_runs WHERE session='s2'" 2>/dev/null)" = 1 ] && break
+    [ "$(dbq "$DB" "SELECT count(*) FROM session_runs WHERE session='s2'" 2>/dev/null)" = 1 ] && break
     sleep 0.05
 done
 "$AGENTD" run agents/support.lua "second writer" --session s2 $R >"$TMP/busy" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q "session s2: its latest turn (run [0-9a-f]*) is still" "$TMP/busy" &&
     ok "second writer refused (exit 2, names the turn)" || fail "second writer" "rc=$rc $(cat "$TMP/busy")"
 wait $slow && ok "first writer finishes" || fail "first writer" "$(cat "$TMP/slow")"
-[ "$(sqlite3 "$DB" "SELECT count(*) FROM session_runs WHERE session='s2'")" = 1 ] &&
+[ "$(dbq "$DB" "SELECT count(*) FROM session_runs WHERE session='s2'")" = 1 ] &&
     ok "no interleaved turn recorded" || fail "interleaved" ""
 
 # sessions list / show / rm
@@ -55,7 +56,7 @@ wait $slow && ok "first writer finishes" || fail "first writer" "$(cat "$TMP/slo
 [ $rc -eq 2 ] && grep -q "nosuch: no such session" "$TMP/e" && ok "show unknown session" || fail "show unknown" "rc=$rc"
 "$AGENTD" sessions rm s1 --db "$DB" --traces "$TR" >"$TMP/rm" 2>&1 && grep -q "deleted session s1: 3 runs, 3 trace files" "$TMP/rm" &&
     ok "sessions rm" || fail "sessions rm" "$(cat "$TMP/rm")"
-[ "$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE id='$last'")" = 0 ] && [ ! -e "$TR/$last.jsonl" ] &&
+[ "$(dbq "$DB" "SELECT count(*) FROM runs WHERE id='$last'")" = 0 ] && [ ! -e "$TR/$last.jsonl" ] &&
     ok "rm deleted runs and traces" || fail "rm deleted" ""
 stop_fake
 
@@ -68,9 +69,9 @@ AG=tests/fixtures/agents/session_small.lua
 } >"$TMP/in"
 "$AGENTD" chat $AG --session long --db "$DB" --traces "$TR" --tools tools <"$TMP/in" >"$TMP/chat" 2>&1; rc=$?
 [ $rc -eq 0 ] && ok "chat: 200 turns" || fail "chat" "rc=$rc $(tail -5 "$TMP/chat")"
-[ "$(sqlite3 "$DB" "SELECT count(*) FROM session_runs WHERE session='long'")" = 200 ] &&
+[ "$(dbq "$DB" "SELECT count(*) FROM session_runs WHERE session='long'")" = 200 ] &&
     ok "200 turns recorded" || fail "200 turns" ""
-[ "$(sqlite3 "$DB" "SELECT json_extract(body,'$.pinned') FROM messages m JOIN session_runs s ON s.run_id=m.run_id WHERE s.session='long' AND s.turn=1 AND m.idx=1")" = 1 ] &&
+[ "$(dbq "$DB" "SELECT $(jx body pinned) FROM messages m JOIN session_runs s ON s.run_id=m.run_id WHERE s.session='long' AND s.turn=1 AND m.idx=1")" = "$(on_pg && echo true || echo 1)" ] &&
     ok "/pin stored the message pinned" || fail "/pin" ""
 max=$(qe "SELECT max(json_extract(body,'$.attrs.\"agentd.context.tokens\"')) FROM events WHERE json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin'")
 before=$(qe "SELECT max(json_extract(body,'$.attrs.\"agentd.context.tokens_before\"')) FROM events")
@@ -82,11 +83,11 @@ tail -8 "$TMP/chat" | grep -q "Lookup order (order ID 1042)" && ok "turn 200 ans
 # chat asks approvals inline: y approves (the ticket is created), a reason denies.
 printf '%s\ny\n%s\nno photos yet\n' "Please open a ticket: order 1042 arrived damaged, the box was crushed." \
     "Another ticket please: order 1043 arrived damaged too." >"$TMP/ain"
-"$AGENTD" chat tests/fixtures/agents/support_approval.lua --session ap --db "$TMP/ap.db" \
+"$AGENTD" chat tests/fixtures/agents/support_approval.lua --session ap --db "$AP" \
     --traces "$TR" --tools tools <"$TMP/ain" >"$TMP/aout" 2>&1
 grep -q "approval needed: create_ticket" "$TMP/aout" && ok "chat asks for the approval inline" ||
     fail "approval asked" "$(cat "$TMP/aout")"
-[ "$(sqlite3 "$TMP/ap.db" "SELECT count(*) FROM kv WHERE key LIKE 'ticket:%'")" = 1 ] &&
+[ "$(dbq "$AP" "SELECT count(*) FROM kv WHERE key LIKE 'ticket:%'")" = 1 ] &&
     ok "y approved one ticket, the reason denied the other" || fail "approvals" "$(cat "$TMP/aout")"
 grep -q "denied by operator: no photos yet" "$TMP/aout" && ok "the denial's reason reaches the model" ||
     fail "denial reason" ""
