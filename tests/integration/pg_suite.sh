@@ -8,7 +8,11 @@
 # read-only file, PRAGMA user_version, the WAL) stay SQLite-only; postgres.sh holds their
 # PostgreSQL counterparts (a wrong password, a newer schema, a full disk on the server).
 . tests/integration/lib.sh
-TESTS=${PG_SUITE_TESTS:-"sessions.sh"}
+# One variable per group of tests, so their lists grow without touching each other.
+TESTS_A=""
+TESTS_B=""
+TESTS_C=""
+TESTS=${PG_SUITE_TESTS:-"sessions.sh $TESTS_A $TESTS_B $TESTS_C"}
 PGDIR=$(mktemp -d /tmp/agentd-pgs.XXXXXX)
 trap 'sh scripts/pg.sh stop "$PGDIR"; rm -rf "$TMP"' EXIT
 URL=$(AGENTD_PG_FSYNC=off sh scripts/pg.sh start "$PGDIR" 2>"$TMP/pg.err") ||
