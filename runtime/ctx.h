@@ -92,8 +92,8 @@ size_t ctx_task_mem_peak(const ctx_task_t *t);
 typedef struct ctx_pool ctx_pool_t;
 ctx_pool_t *ctx_pool_new(size_t max_idle);
 void ctx_pool_free(ctx_pool_t *p);
-/* States waiting in the pool now. */
-size_t ctx_pool_idle(const ctx_pool_t *p);
+/* States waiting in the pool now, and attempts so far that ran in a reused state. */
+void ctx_pool_stats(const ctx_pool_t *p, size_t *idle, size_t *reused);
 
 /* The door implementations' own interface is ctx_int.h. */
 

@@ -17,6 +17,7 @@
 struct ctx_pool {
     sandbox_t **idle;
     size_t n, max;
+    size_t reused; /* attempts that got an idle state */
 };
 
 /* Registry key of the tool's main function in a pooled state. */
@@ -45,9 +46,10 @@ void ctx_pool_free(ctx_pool_t *p)
     free(p);
 }
 
-size_t ctx_pool_idle(const ctx_pool_t *p)
+void ctx_pool_stats(const ctx_pool_t *p, size_t *idle, size_t *reused)
 {
-    return p ? p->n : 0;
+    *idle = p ? p->n : 0;
+    *reused = p ? p->reused : 0;
 }
 
 /* Protected: load the tool's chunk (the registry's own lua_dump of the file it checked)
@@ -72,6 +74,7 @@ sandbox_t *ctx_pool_take(ctx_pool_t *p, const ctx_env_t *e, const char *path,
 {
     if (p->n) {
         sandbox_t *h = p->idle[--p->n];
+        p->reused++;
         sandbox_rebind(h, &e->limits, log, log_ud);
         return h;
     }

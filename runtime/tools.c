@@ -183,6 +183,10 @@ int tool_idempotent(const tool_t *tl) { return tl ? tl->idempotent : 0; }
 int tool_approval(const tool_t *tl) { return tl ? tl->approval : 0; }
 long tool_timeout_ms(const tool_t *tl) { return tl->timeout_ms; }
 int tool_retries(const tool_t *tl) { return tl->retries; }
+void tool_state_stats(const tool_t *tl, size_t *idle, size_t *reused)
+{
+    ctx_pool_stats(tl->pool, idle, reused);
+}
 
 /* Schema keywords whose value is an array: a Lua {} there means [], not {}. */
 static void fix_schema_arrays(json_object *s)
