@@ -320,7 +320,8 @@ void sandbox_free(sandbox_t *h)
  * metatable, the JSON marker metatables), each with its ordered snapshot. */
 static const char guard_key = 'S';
 
-/* Push the snapshot of the table at idx: a plain copy (key -> value). */
+/* Push the ordered snapshot of the table at idx: {k1, v1, k2, v2, ...} in lua_next order,
+ * so an unchanged table is checked in one traversal without lookups. */
 static void snapshot(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
@@ -330,12 +331,13 @@ static void snapshot(lua_State *L, int idx)
         n++;
         lua_pop(L, 1);
     }
-    lua_createtable(L, 0, n);
+    lua_createtable(L, 2 * n, 0);
+    lua_Integer i = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, -4);
+        lua_rawseti(L, -4, ++i);
+        lua_rawseti(L, -3, ++i);
     }
 }
 
@@ -433,8 +435,34 @@ void sandbox_begin_call(lua_State *L)
     lua_settop(L, top);
 }
 
+/* 1 when the table at idx has no metatable and holds its snapshot at sidx unchanged: the
+ * same keys and values in the same order (the usual case: one traversal, no lookups). */
+static int same(lua_State *L, int idx, int sidx)
+{
+    if (lua_getmetatable(L, idx)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_Integer i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_rawgeti(L, sidx, ++i);
+        lua_rawgeti(L, sidx, ++i);
+        int ok = lua_rawequal(L, -4, -2) && lua_rawequal(L, -3, -1);
+        lua_pop(L, 3);
+        if (!ok) {
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    int end = lua_rawgeti(L, sidx, i + 1) == LUA_TNIL;
+    lua_pop(L, 1);
+    return end;
+}
+
 /* Put the table at idx back as its snapshot at sidx says: no metatable, the keys the
- * snapshot does not have cleared, changed or deleted ones set to the snapshot's values. */
+ * snapshot does not have cleared, changed or deleted ones set to the snapshot's values
+ * (their order may differ from before: a fresh state's order is its own too). */
 static void repair(lua_State *L, int idx, int sidx)
 {
     if (lua_getmetatable(L, idx)) {
@@ -442,10 +470,19 @@ static void repair(lua_State *L, int idx, int sidx)
         lua_pushnil(L);
         lua_setmetatable(L, idx);
     }
+    /* The snapshot as key -> value, for lookups. */
+    lua_Integer n = (lua_Integer)lua_rawlen(L, sidx);
+    lua_createtable(L, 0, (int)(n / 2));
+    int map = lua_gettop(L);
+    for (lua_Integer i = 1; i < n; i += 2) {
+        lua_rawgeti(L, sidx, i);
+        lua_rawgeti(L, sidx, i + 1);
+        lua_rawset(L, map);
+    }
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pushvalue(L, -2);
-        lua_rawget(L, sidx);
+        lua_rawget(L, map);
         if (!lua_rawequal(L, -2, -1)) {
             /* Clearing or changing existing fields during a traversal is allowed. */
             lua_pushvalue(L, -3);
@@ -456,19 +493,19 @@ static void repair(lua_State *L, int idx, int sidx)
         }
         lua_pop(L, 1);
     }
-    lua_pushnil(L);
-    while (lua_next(L, sidx)) {
-        lua_pushvalue(L, -2);
+    for (lua_Integer i = 1; i < n; i += 2) {
+        lua_rawgeti(L, sidx, i);
+        lua_pushvalue(L, -1);
         lua_rawget(L, idx);
-        if (!lua_rawequal(L, -1, -2)) {
-            lua_pop(L, 1);
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
+        lua_rawgeti(L, sidx, i + 1);
+        if (!lua_rawequal(L, -2, -1)) {
+            lua_remove(L, -2);
             lua_rawset(L, idx);
         } else {
-            lua_pop(L, 2);
+            lua_pop(L, 3);
         }
     }
+    lua_pop(L, 1);
 }
 
 /* Protected (re-adding a deleted key may allocate): repair every guarded table. */
@@ -481,7 +518,8 @@ static int repair_all(lua_State *L)
         if (lua_rawgeti(L, 1, i) == LUA_TNIL)
             break;
         lua_rawgeti(L, 1, i + 1);
-        repair(L, 2, 3);
+        if (!same(L, 2, 3))
+            repair(L, 2, 3);
         lua_settop(L, 1);
     }
     return 0;

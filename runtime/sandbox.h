@@ -75,7 +75,7 @@ int sandbox_take_preempted(sandbox_t *h);
  * A state may serve several calls one after another:
  *   sandbox_make_reusable() once, after the host has put what it keeps in the registry:
  *     records every table a tool can reach without making it (the globals, the library
- *     tables, the string metatable, the JSON marker metatables) as a snapshot (a copy),
+ *     tables, the string metatable, the JSON marker metatables) as an ordered snapshot,
  *     and the state's size after a full collection;
  *   sandbox_begin_call() at the start of each call, in protected mode;
  *   sandbox_recycle() after a call ended without a stop: puts each of those tables back as
