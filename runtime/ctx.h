@@ -1,6 +1,7 @@
 /*
- * ctx: one attempt of one tool call — a fresh sandboxed Lua state (sandbox) whose
- * coroutine runs the tool's run(args, ctx) — and the ctx doors that coroutine may use.
+ * ctx: one attempt of one tool call — a sandboxed Lua state of its own for the attempt (a new
+ * one, or an idle one of the tool's pool, ctx_pool.c) whose coroutine runs the tool's
+ * run(args, ctx) — and the ctx doors that coroutine may use.
  * Used by tools.c; the doors live in ctx_doors.c (sleep, kv, log, secret, now, data),
  * ctx_http.c and ctx_exec.c.
  *

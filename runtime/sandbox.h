@@ -2,12 +2,12 @@
  * sandbox: one sandboxed Lua state, its memory-capped allocator, its CPU budget, and the
  * conversion between Lua values and JSON (json-c).
  *
- * Strategy (docs/tools.md): every tool call gets a fresh sandbox (one lua_State) and runs
- * in a coroutine of it; agent and tool *files* are read in a fresh state too, which is then
- * closed. A state costs ~16 KiB and ~15 us to create with the sandboxed libraries, so
- * isolation per call is cheap next to any model turn, and it buys: an exact memory cap per
- * call, a CPU budget per call, no state leaking between calls or runs, and cancellation by
- * lua_close() with nothing left behind.
+ * Strategy (docs/tools.md): every tool call runs in a coroutine of a sandbox (one lua_State)
+ * that no other call uses meanwhile: a new one, or one an earlier call of the same tool left
+ * and sandbox_recycle() put back as its snapshot says (the reuse functions below); agent and
+ * tool *files* are read in a new state, which is then closed. This buys an exact memory cap
+ * per call, a CPU budget per call, no value leaking between calls or runs, and cancellation
+ * by lua_close() with nothing left behind (a stopped or cancelled state is never reused).
  *
  * Sandbox: only allow-listed globals (base without dofile/loadfile/require, string without
  * dump, table, math, utf8, coroutine, os.{time,date,clock,difftime}); `load` accepts text
