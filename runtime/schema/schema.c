@@ -434,34 +434,6 @@ static int v_contains(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     return 0;
 }
 
-/* Index of property k in p, or -1. */
-static long prop_lookup(const sprops_t *p, const char *k, size_t kl)
-{
-    if (!p->hash) {
-        for (size_t i = 0; i < p->n; i++) {
-            if (p->lens[i] != kl)
-                continue;
-            const char *a = p->names[i];
-            size_t j = 0;
-            while (j < kl && a[j] == k[j]) /* short keys: cheaper than a call to memcmp */
-                j++;
-            if (j == kl)
-                return (long)i;
-        }
-        return -1;
-    }
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < kl; i++)
-        h = (h ^ (unsigned char)k[i]) * 16777619u;
-    for (size_t s = h & (p->hcap - 1);; s = (s + 1) & (p->hcap - 1)) {
-        uint32_t e = p->hash[s];
-        if (!e)
-            return -1;
-        if (p->lens[e - 1] == kl && !memcmp(p->names[e - 1], k, kl))
-            return (long)e - 1;
-    }
-}
-
 static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
 {
     const sprops_t *p = op->u.props;
@@ -472,7 +444,7 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     {
         size_t kl = strlen(key);
         int matched = 0;
-        long pi = p->n ? prop_lookup(p, key, kl) : -1;
+        long pi = p->n ? schema_prop_lookup(p, key, kl) : -1;
         const snode_t *s = pi >= 0 ? p->subs[pi] : NULL;
         if (s && p->reqbit)
             seen |= p->reqbit[pi];
@@ -694,7 +666,7 @@ schema_result_t *schema_result_new(void)
     return calloc(1, sizeof(schema_result_t));
 }
 
-static void result_clear(schema_result_t *r)
+void schema_result_reset(schema_result_t *r)
 {
     r->n = 0;
     r->tlen = 0;
@@ -725,28 +697,38 @@ const schema_error_t *schema_result_get(const schema_result_t *r, size_t i)
     return r && i < r->n ? &r->errs[i] : NULL;
 }
 
-static int run(const schema_t *s, json_object *inst, schema_result_t *res, int max)
+void schema_v_init(vctx_t *c, const schema_t *s, schema_result_t *res, int max)
 {
-    /* On the stack: a heap block this size per call costs more than the validation. */
-    vctx_t cbuf, *c = &cbuf;
     memset(c, 0, offsetof(vctx_t, ipath));
     c->s = s;
     c->res = res;
     c->max = max > 0 ? max : 1;
     if (res)
-        result_clear(res);
+        schema_result_reset(res);
     schema_t *ms = (schema_t *)s; /* the flag is the one mutable field, and atomic */
     if (!atomic_flag_test_and_set(&ms->md_busy)) {
         c->md = s->md;
         c->md_shared = 1;
     }
-    int bad = v_node(c, s->root, inst, NULL);
-    if (res)
-        result_fix(res);
+}
+
+void schema_v_done(vctx_t *c)
+{
+    if (c->res)
+        result_fix(c->res);
     if (c->md_shared)
-        atomic_flag_clear(&ms->md_busy);
+        atomic_flag_clear(&((schema_t *)c->s)->md_busy);
     if (c->md_own)
         pcre2_match_data_free(c->md);
+}
+
+static int run(const schema_t *s, json_object *inst, schema_result_t *res, int max)
+{
+    /* On the stack: a heap block this size per call costs more than the validation. */
+    vctx_t cbuf, *c = &cbuf;
+    schema_v_init(c, s, res, max);
+    int bad = v_node(c, s->root, inst, NULL);
+    schema_v_done(c);
     return c->nomem ? ERR_NOMEM : bad ? ERR_SCHEMA : 0;
 }
 

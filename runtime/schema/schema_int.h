@@ -129,6 +129,35 @@ struct schema {
     int format_assert;
 };
 
+/* An instance as a compact tree (schema_parse_tree): nodes in document order, each
+ * container followed by its children; a node's next is the index after its subtree, so
+ * children are walked as i = first + 1, i = v[i].next. Strings point into the parsed
+ * text when they had no escapes (so they are not NUL-terminated), else into sb. */
+typedef struct jt_node {
+    const char *key;   /* member of an object: its key (klen bytes) */
+    union { const char *s; double d; } u; /* strings; numbers */
+    uint32_t klen;
+    uint32_t n;        /* strings: bytes; arrays: items; objects: members */
+    uint32_t next;
+    uint8_t t;         /* T_* bits */
+    uint8_t soff, koff; /* while parsing: s / key are offsets into sb */
+} jt_node_t;
+
+typedef struct jtree {
+    jt_node_t *v;
+    size_t n, cap;
+    char *sb;          /* unescaped strings and keys */
+    size_t sn, scap;
+    jt_node_t inl[64];
+} jtree_t;
+
+/* Parse text (as schema_parse_json, flags 0) into tr; 0, or nonzero when the text is not
+ * JSON or holds what the tree does not represent like json-c (duplicate keys, objects
+ * of more than 64 members): the caller then parses with schema_parse_json. The tree
+ * borrows text. Free with schema_tree_free (also after a failure). */
+int schema_parse_tree(const char *text, size_t len, jtree_t *tr);
+void schema_tree_free(jtree_t *tr);
+
 /* Allocate zeroed memory owned by s (freed by schema_free); NULL on failure. */
 void *schema_alloc(schema_t *s, size_t n);
 char *schema_strdup(schema_t *s, const char *str);

@@ -106,6 +106,10 @@ static int run(int fmt, double secs)
     }
     schema_result_t *r = schema_result_new();
     if (schema_validate(s, valid, NULL) != 0 || schema_validate(s, invalid, r) != ERR_SCHEMA ||
+        schema_result_count(r) != 4 ||
+        schema_validate_text(s, valid_text, strlen(valid_text), r, err, sizeof err) != 0 ||
+        schema_validate_text(s, invalid_text, strlen(invalid_text), r, err, sizeof err) !=
+            ERR_SCHEMA ||
         schema_result_count(r) != 4) {
         fprintf(stderr, "bench: unexpected verdicts (%zu errors)\n", schema_result_count(r));
         return 1;
@@ -133,6 +137,10 @@ static int run(int fmt, double secs)
         sink += schema_validate(s, v, r);
         json_object_put(v);
     });
+    RATE("parse + validate valid (schema_validate_text)",
+         sink += schema_validate_text(s, valid_text, vlen, NULL, err, sizeof err));
+    RATE("parse + validate valid, all errors (schema_validate_text)",
+         sink += schema_validate_text(s, valid_text, vlen, r, err, sizeof err));
     RATE("parse + validate valid (json_tokener_parse)", {
         json_object *v = json_tokener_parse(valid_text);
         sink += schema_validate(s, v, NULL);
