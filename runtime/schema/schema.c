@@ -124,9 +124,16 @@ static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t
             o += put_uint(buf + o, segs[i].idx);
             continue;
         }
-        /* One pass copies and escapes: keys are short, so this beats measuring them
-         * and searching them for '~' and '/' first. */
-        for (const char *p = segs[i].key; *p && o + 3 < cap; p++) {
+        /* The part before any '~' or '/' (mostly the whole key) in one copy, the rest
+         * escaped byte by byte. */
+        const char *p = segs[i].key;
+        size_t plain = strcspn(p, "~/");
+        if (plain < cap - o - 3) {
+            memcpy(buf + o, p, plain);
+            o += plain;
+            p += plain;
+        }
+        for (; *p && o + 3 < cap; p++) {
             if (*p == '~' || *p == '/') {
                 buf[o++] = '~';
                 buf[o++] = *p == '~' ? '0' : '1';
@@ -434,17 +441,36 @@ static int v_contains(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     return 0;
 }
 
+/* Index of property k (a C string) in p's list, or -1; the search starts at *hint and
+ * leaves it after the match. */
+static long prop_lookup_z(const sprops_t *p, const char *k, size_t *hint)
+{
+    for (size_t t = 0, i = *hint; t < p->n; t++, i = i + 1 == p->n ? 0 : i + 1) {
+        const char *a = p->names[i];
+        for (size_t j = 0; a[j] == k[j]; j++) {
+            if (!a[j]) {
+                *hint = i + 1 == p->n ? 0 : i + 1;
+                return (long)i;
+            }
+        }
+    }
+    return -1;
+}
+
 static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
 {
     const sprops_t *p = op->u.props;
     int bad = 0;
-    size_t idx = 0;
+    size_t idx = 0, hint = 0;
     uint64_t seen = 0;
     json_object_object_foreach(inst, key, val)
     {
-        size_t kl = strlen(key);
+        /* The length only for a hash lookup or patterns: a linear lookup compares the
+         * C strings, starting after the last match (members mostly come in the order
+         * the schema lists them). */
+        size_t kl = p->hash || p->npat ? strlen(key) : 0;
         int matched = 0;
-        long pi = p->n ? schema_prop_lookup(p, key, kl) : -1;
+        long pi = !p->n ? -1 : p->hash ? schema_prop_lookup(p, key, kl) : prop_lookup_z(p, key, &hint);
         const snode_t *s = pi >= 0 ? p->subs[pi] : NULL;
         if (s && p->reqbit)
             seen |= p->reqbit[pi];
