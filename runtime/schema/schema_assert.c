@@ -182,12 +182,7 @@ int schema_v_leaf_ok(vctx_t *c, const snode_t *n, json_object *inst)
 {
     ival_t v;
     schema_v_view(inst, &v);
-    for (size_t i = 0; i < n->nops; i++) {
-        const sop_t *op = &n->ops[i];
-        if ((op->tmask & v.t) && schema_v_scalar_ok(c, op, &v) != 1)
-            return 0;
-    }
-    return 1;
+    return schema_v_leaf_prog(c, n->lf, &v);
 }
 
 int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *v)

@@ -185,6 +185,8 @@ static int f_node(fctx_t *f, const snode_t *n, size_t i)
         iv.d = nd->u.d;
     else if (nd->t == T_STR)
         iv.s = nd->u.s;
+    if (n->lf)
+        return !schema_v_leaf_prog(f->c, n->lf, &iv);
     f->depth++;
     int r = 0;
     for (size_t k = 0; k < n->nops && !r; k++)

@@ -95,6 +95,17 @@ typedef struct sop {
     } u;
 } sop_t;
 
+/* A leaf's checks gathered in one place (snode.lf): schema_v_leaf_ok runs them as
+ * straight-line code instead of dispatching op by op. Bounds absent from the schema hold
+ * values no instance fails (0, SIZE_MAX, -inf, +inf). */
+typedef struct sleaf {
+    uint32_t types;               /* "type", or T_ANY */
+    size_t minlen, maxlen;        /* code points */
+    size_t minitems, maxitems, minprops, maxprops;
+    double min, max, xmin, xmax;
+    const sop_t *enm, *pat, *fmt; /* enum of strings, pattern, format; NULL if absent */
+} sleaf_t;
+
 struct snode {
     uint8_t is_bool;       /* 1: boolean schema, value in bool_val */
     uint8_t bool_val;
@@ -102,6 +113,7 @@ struct snode {
     uint8_t leaf;          /* every op reads only the instance's type, length, string
                             * or number: schema_v_leaf_ok gives the valid verdict */
     sres_t *res;           /* the schema resource this node belongs to */
+    const sleaf_t *lf;     /* leaf: its checks in one place (NULL otherwise) */
     size_t nops;
     sop_t *ops;
 };

@@ -135,6 +135,35 @@ static inline long schema_prop_lookup(const sprops_t *p, const char *k, size_t k
     }
 }
 
+/* 1 if an instance viewed as v passes every check of leaf program L (snode.lf). */
+static inline __attribute__((always_inline)) int schema_v_leaf_prog(vctx_t *c, const sleaf_t *L,
+                                                                    const ival_t *v)
+{
+    unsigned t = v->t;
+    if (!(t & L->types))
+        return 0;
+    if (L->enm && schema_v_scalar_ok(c, L->enm, v) != 1)
+        return 0;
+    if (t & T_NUM)
+        return v->d >= L->min && v->d <= L->max && v->d > L->xmin && v->d < L->xmax;
+    if (t == T_STR) {
+        /* Lengths in code points: a byte count inside the bounds settles most strings
+         * (a code point takes one to four bytes). */
+        if (v->len > L->maxlen && schema_utf8_len(v->s, v->len, L->maxlen) > L->maxlen)
+            return 0;
+        if (v->len / 4 < L->minlen &&
+            (v->len < L->minlen || schema_utf8_len(v->s, v->len, L->minlen) < L->minlen))
+            return 0;
+        return (!L->pat || schema_v_match(c, L->pat->u.pat.re, v->s, v->len)) &&
+               (!L->fmt || L->fmt->u.fmt.fn(v->s, v->len));
+    }
+    if (t == T_ARR)
+        return v->len >= L->minitems && v->len <= L->maxitems;
+    if (t == T_OBJ)
+        return v->len >= L->minprops && v->len <= L->maxprops;
+    return 1;
+}
+
 /* Start a validation with c (the result, if any, cleared; the shared match data taken if
  * free) and end it (error pointers fixed, match data given back or freed). */
 void schema_v_init(vctx_t *c, const schema_t *s, schema_result_t *res, int max);
