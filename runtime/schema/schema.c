@@ -293,6 +293,16 @@ static int branch(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
     return r;
 }
 
+/* Sub-schema n at keyword kw (index idx) over inst, the ordinary way. */
+static int sub_walk(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const char *kw,
+                    size_t idx)
+{
+    KPUSH(c, kw, idx);
+    int r = v_node(c, n, inst, ev);
+    c->nk--;
+    return r;
+}
+
 static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const char *kw,
                size_t idx)
 {
@@ -302,10 +312,7 @@ static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const c
         if (!COLLECTING(c)) /* the verdict is all a quiet caller wants */
             return 1;
     }
-    KPUSH(c, kw, idx);
-    int r = v_node(c, n, inst, ev);
-    c->nk--;
-    return r;
+    return sub_walk(c, n, inst, ev, kw, idx);
 }
 
 static const snode_t *dyn_target(vctx_t *c, const sop_t *op)
@@ -447,6 +454,10 @@ static long prop_lookup_z(const sprops_t *p, const char *k, size_t *hint)
 {
     for (size_t t = 0, i = *hint; t < p->n; t++, i = i + 1 == p->n ? 0 : i + 1) {
         const char *a = p->names[i];
+        if (a == k) { /* both the shared copy (schema_key_intern) */
+            *hint = i + 1 == p->n ? 0 : i + 1;
+            return (long)i;
+        }
         for (size_t j = 0; a[j] == k[j]; j++) {
             if (!a[j]) {
                 *hint = i + 1 == p->n ? 0 : i + 1;
@@ -474,9 +485,11 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         const snode_t *s = pi >= 0 ? p->subs[pi] : NULL;
         if (s && p->reqbit)
             seen |= p->reqbit[pi];
+        int leaf_failed = 0;
         if (s && !p->npat && s->leaf) {
             /* No other keyword looks at this member: when it is valid there is nothing
              * to record, and when it is not, a quiet caller needs only the verdict. */
+            leaf_failed = 1;
             if (schema_v_leaf_ok(c, s, val)) {
                 if (ev)
                     ev_mark(ev, idx);
@@ -490,7 +503,8 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         if (s) {
             matched = 1;
             KPUSH(c, "properties", NOIDX);
-            bad |= sub(c, s, val, NULL, key, NOIDX);
+            /* A leaf that failed above is walked to report it, not checked again. */
+            bad |= (leaf_failed ? sub_walk : sub)(c, s, val, NULL, key, NOIDX);
             c->nk--;
         }
         for (size_t i = 0; i < p->npat && !(bad && !COLLECTING(c)); i++) {
@@ -520,7 +534,9 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     }
     if (seen != p->req_mask) {
         for (size_t r = 0; r < p->nreq; r++) {
-            if (json_object_object_get_ex(inst, p->req_names[r], NULL))
+            /* Bit r of seen: the walk met required name r (a name listed twice has no
+             * bit of its own: look it up). */
+            if ((seen >> r & 1) || json_object_object_get_ex(inst, p->req_names[r], NULL))
                 continue;
             bad = schema_v_fail(c, "required", "missing required property \"%s\"", p->req_names[r]);
             if (!COLLECTING(c))

@@ -178,8 +178,11 @@ static int compile_props(cctx_t *c, ops_t *ops, json_object *o, unsigned vocab)
     if (pr) {
         json_object_object_foreach(pr, k, v)
         {
-            p->names[i] = k;
+            /* The shared copy when there is one: keys parsed by schema_parse_json then
+             * match by pointer (schema.c, prop_lookup_z). */
             p->lens[i] = strlen(k);
+            const char *shared = schema_key_intern(k, p->lens[i]);
+            p->names[i] = shared ? shared : k;
             if (!(p->subs[i] = sub_node(c, v, "properties", k)))
                 return ERR_SCHEMA;
             i++;
@@ -557,7 +560,6 @@ static int fold_required(cctx_t *c, ops_t *ops)
     ops->n--;
     return 0;
 }
-
 
 /* Gather a leaf's ops into its sleaf_t (see schema_int.h). */
 static const sleaf_t *leaf_program(cctx_t *c, const snode_t *n)

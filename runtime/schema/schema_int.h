@@ -170,6 +170,11 @@ typedef struct jtree {
 int schema_parse_tree(const char *text, size_t len, jtree_t *tr);
 void schema_tree_free(jtree_t *tr);
 
+/* The process-wide shared copy of key k (kl bytes) that schema_parse_json gives json-c
+ * for object keys, or NULL (too long, or the set is full). Never freed. The compiler
+ * takes property names from it, so the validator may match a parsed key by pointer. */
+const char *schema_key_intern(const char *k, size_t kl);
+
 /* Allocate zeroed memory owned by s (freed by schema_free); NULL on failure. */
 void *schema_alloc(schema_t *s, size_t n);
 char *schema_strdup(schema_t *s, const char *str);

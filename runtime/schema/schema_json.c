@@ -75,7 +75,8 @@ int schema_json_equal(json_object *a, json_object *b)
         json_object_object_foreach(a, k, va)
         {
             json_object *vb;
-            if (eb && !strcmp(k, (const char *)lh_entry_k(eb)))
+            const char *kb = eb ? (const char *)lh_entry_k(eb) : NULL;
+            if (kb && (kb == k || !strcmp(k, kb))) /* shared keys match by pointer */
                 vb = (json_object *)lh_entry_v(eb);
             else if (!json_object_object_get_ex(b, k, &vb))
                 return 0;

@@ -509,6 +509,11 @@ static const char *key_intern(const char *k, size_t kl)
     return NULL;
 }
 
+const char *schema_key_intern(const char *k, size_t kl)
+{
+    return key_intern(k, kl);
+}
+
 static json_object *object(pstate_t *st, int depth)
 {
     json_object *o = NULL;
