@@ -152,8 +152,8 @@ static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t
 
 /* vsnprintf for the messages here, which use only %s and %zu: the general printf
  * machinery cost more than the rest of recording an error. Anything else goes to
- * vsnprintf. */
-static void fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
+ * vsnprintf. Returns the length written (cap > 0). */
+static size_t fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
 {
     va_list aq;
     va_copy(aq, ap);
@@ -178,7 +178,7 @@ static void fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
         } else {
             va_end(aq);
             vsnprintf(buf, cap, fmt, ap);
-            return;
+            return strlen(buf);
         }
         if (n > cap - 1 - o)
             n = cap - 1 - o;
@@ -187,9 +187,15 @@ static void fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
     }
     va_end(aq);
     buf[o] = 0;
+    return o;
 }
 
-static int record(vctx_t *c, const char *kw, const char *msg)
+/* The most one error takes in the arena: two JSON pointers and a message. */
+enum { PTR_MAX = 1024, MSG_MAX = 512, ERR_ROOM = 2 * PTR_MAX + MSG_MAX };
+
+/* Append an error at the current locations: its pointers and message are written
+ * straight into the arena, which is first made roomy enough for any error. */
+static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
 {
     schema_result_t *r = c->res;
     if (r->n == r->cap) {
@@ -204,23 +210,9 @@ static int record(vctx_t *c, const char *kw, const char *msg)
         r->off = off;
         r->cap = ncap;
     }
-    char ip[1024], kl[1024];
-    size_t li = put_ptr(ip, sizeof ip, 0, c->ipath, c->ni) + 1;
-    size_t lk = put_ptr(kl, sizeof kl, 0, c->kpath, c->nk);
-    if (kw && lk + 2 < sizeof kl) {
-        kl[lk++] = '/';
-        size_t w = strlen(kw);
-        if (w > sizeof kl - lk - 1)
-            w = sizeof kl - lk - 1;
-        memcpy(kl + lk, kw, w);
-        lk += w;
-        kl[lk] = 0;
-    }
-    lk++;
-    size_t lm = strlen(msg) + 1;
-    if (r->tlen + li + lk + lm > r->tcap) {
-        size_t ncap = r->tcap ? r->tcap : 256;
-        while (ncap < r->tlen + li + lk + lm)
+    if (r->tlen + ERR_ROOM > r->tcap) {
+        size_t ncap = r->tcap ? r->tcap * 2 : 4096;
+        while (ncap < r->tlen + ERR_ROOM)
             ncap *= 2;
         char *t = realloc(r->text, ncap);
         if (!t)
@@ -228,13 +220,25 @@ static int record(vctx_t *c, const char *kw, const char *msg)
         r->text = t;
         r->tcap = ncap;
     }
+    char *ip = r->text + r->tlen;
+    size_t li = put_ptr(ip, PTR_MAX, 0, c->ipath, c->ni) + 1;
+    char *kl = ip + li;
+    size_t lk = put_ptr(kl, PTR_MAX, 0, c->kpath, c->nk);
+    if (kw && lk + 2 < PTR_MAX) {
+        kl[lk++] = '/';
+        size_t w = strlen(kw);
+        if (w > PTR_MAX - lk - 1)
+            w = PTR_MAX - lk - 1;
+        memcpy(kl + lk, kw, w);
+        lk += w;
+        kl[lk] = 0;
+    }
+    lk++;
+    size_t lm = fmt_msg(kl + lk, MSG_MAX, fmt, ap) + 1;
     size_t *off = &r->off[r->n * 3];
     off[0] = r->tlen;
     off[1] = off[0] + li;
     off[2] = off[1] + lk;
-    memcpy(r->text + off[0], ip, li);
-    memcpy(r->text + off[1], kl, lk);
-    memcpy(r->text + off[2], msg, lm);
     r->tlen = off[2] + lm;
     r->n++;
     return 0;
@@ -254,12 +258,11 @@ int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
 {
     if (!COLLECTING(c))
         return 1;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    fmt_msg(msg, sizeof msg, fmt, ap);
+    int rc = record(c, kw, fmt, ap);
     va_end(ap);
-    if (record(c, kw, msg) != 0)
+    if (rc != 0)
         c->nomem = c->abort = 1;
     if (c->res->n >= (size_t)c->max)
         c->full = 1;

@@ -69,10 +69,15 @@ static int unique(vctx_t *c, json_object *arr, size_t *pi, size_t *pj)
 {
     size_t n = json_object_array_length(arr);
     if (n <= 24) {
+        json_object *v[24];
+        uint64_t h[24];
+        for (size_t i = 0; i < n; i++) {
+            v[i] = json_object_array_get_idx(arr, i);
+            h[i] = schema_json_shallow(v[i]);
+        }
         for (size_t i = 0; i < n; i++)
             for (size_t j = i + 1; j < n; j++)
-                if (schema_json_equal(json_object_array_get_idx(arr, i),
-                                      json_object_array_get_idx(arr, j))) {
+                if (h[i] == h[j] && schema_json_equal(v[i], v[j])) {
                     *pi = i;
                     *pj = j;
                     return 0;

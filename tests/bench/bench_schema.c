@@ -92,6 +92,18 @@ static const char *only;
         printf("%-44s %12.0f /s\n", label, (double)n_ / t_);                              \
     } while (0)
 
+/* schema_parse_json + schema_validate, as the runtime did before schema_validate_text. */
+static int parse_validate(const schema_t *s, const char *text, size_t len, schema_result_t *r)
+{
+    char err[256];
+    json_object *v = NULL;
+    int rc = schema_parse_json(text, len, &v, err, sizeof err);
+    if (!rc)
+        rc = schema_validate(s, v, r);
+    json_object_put(v);
+    return rc;
+}
+
 static int run(int fmt, double secs)
 {
     char err[256];
@@ -131,19 +143,9 @@ static int run(int fmt, double secs)
     RATE("validate valid (parsed)", sink += schema_validate(s, valid, NULL));
     RATE("validate valid (parsed), all errors", sink += schema_validate(s, valid, r));
     RATE("validate valid (parsed by json_tokener_parse)", sink += schema_validate(s, valid_tok, NULL));
-    size_t vlen = strlen(valid_text);
-    RATE("parse + validate valid", {
-        json_object *v = NULL;
-        sink += schema_parse_json(valid_text, vlen, &v, err, sizeof err);
-        sink += schema_validate(s, v, NULL);
-        json_object_put(v);
-    });
-    RATE("parse + validate valid, all errors", {
-        json_object *v = NULL;
-        sink += schema_parse_json(valid_text, vlen, &v, err, sizeof err);
-        sink += schema_validate(s, v, r);
-        json_object_put(v);
-    });
+    size_t vlen = strlen(valid_text), ilen = strlen(invalid_text);
+    RATE("parse + validate valid", sink += parse_validate(s, valid_text, vlen, NULL));
+    RATE("parse + validate valid, all errors", sink += parse_validate(s, valid_text, vlen, r));
     RATE("parse + validate valid (schema_validate_text)",
          sink += schema_validate_text(s, valid_text, vlen, NULL, err, sizeof err));
     RATE("parse + validate valid, all errors (schema_validate_text)",
@@ -160,6 +162,9 @@ static int run(int fmt, double secs)
     });
     RATE("validate invalid, first error", sink += schema_validate(s, invalid, NULL));
     RATE("validate invalid, collect 4 errors", sink += schema_validate(s, invalid, r));
+    RATE("parse + validate invalid, collect 4 errors", sink += parse_validate(s, invalid_text, ilen, r));
+    RATE("parse + validate invalid, collect 4 errors (schema_validate_text)",
+         sink += schema_validate_text(s, invalid_text, ilen, r, err, sizeof err));
     schema_result_free(r);
     schema_free(s);
     json_object_put(doc);
