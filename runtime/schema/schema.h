@@ -11,7 +11,8 @@
  * Threads: a compiled schema is immutable, so several threads may validate against the
  * same schema_t at once; a schema_result_t belongs to one thread at a time. The one
  * global state is schema_parse_json's set of shared object keys (lock-free, bounded, see
- * schema_parse.c). Nothing here calls back into the caller.
+ * schema_parse.c; schema_compile adds property names to it). Nothing here calls back
+ * into the caller.
  *
  * Bounds: schema and instance nesting deeper than SCHEMA_MAX_DEPTH, and $ref cycles that
  * never consume the instance, end with an error instead of recursion without end; pattern
