@@ -11,6 +11,10 @@
  * the stack and every document the runtime accepts it can also write back. Duplicate keys: the last
  * one wins, as with json-c.
  *
+ * The same grammar also builds a compact tree instead (schema_parse_tree, for
+ * schema_validate_text): nodes appended to one array in document order, strings left in
+ * the text unless they had escapes. Each builder step branches on st->tree.
+ *
  * Object keys: json-c would copy every key (an allocation and a free per member). Keys of
  * up to KEY_MAX bytes are instead interned in one process-wide set that only grows, to
  * KEY_SLOTS / 2 keys at most (about 100 KB): the keys tool arguments use are a small,
