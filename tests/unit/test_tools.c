@@ -317,7 +317,8 @@ static void test_state_memory(void)
  * and deleted library fields, metatables, a kept ctx and a reseeded math.random behind,
  * and every later call (of another run too) must find nothing of it. The pool's counter
  * proves the later calls really ran in a reused state; after a stop (CPU budget), a
- * cancellation or a call that left a big heap, the state is not reused. */
+ * cancellation, a refused allocation or a call that left a big heap, the state is not
+ * reused. */
 static size_t reused_now(const char *tool)
 {
     size_t idle = 0, reused = 0;
@@ -392,6 +393,15 @@ static void test_isolation(void)
     CHECK(strstr(r.result, "\"seen\":[]") != NULL);
     if (!strstr(r.result, "\"seen\":[]"))
         fprintf(stderr, "  found: %s %s %s\n", r.status, r.result, r.error);
+
+    /* An allocation the cap refused, caught by the tool's own pcall: not reused either. */
+    tool_state_stats(tools_get(tl, "leaky"), &idle, &dummy);
+    run_one("leaky", "{\"mark\":\"oom\",\"oom\":true}", &r);
+    CHECK_EQ_STR(r.status, "ok");
+    tool_state_stats(tools_get(tl, "leaky"), &idle2, &dummy);
+    CHECK(idle2 + 1 == idle || (idle == 0 && idle2 == 0));
+    run_one("leaky", "{}", &r);
+    CHECK(strstr(r.result, "\"seen\":[]") != NULL);
 
     /* A call that leaves megabytes behind: its state is freed rather than collected. */
     run_one("leaky", "{\"mark\":\"big\",\"big\":true}", &r);
