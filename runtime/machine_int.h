@@ -110,6 +110,7 @@ struct machine_run {
     int dead;
     int in_batch;
     int released;            /* the run's row holds no owner (written by this machine) */
+    int64_t lease_prev;      /* a renewal in flight: the lease committed before it (else 0) */
     int64_t seq_mark;
     mline_t **lines_mark;
     struct machine_run *next, **pprev;
@@ -147,6 +148,11 @@ struct machine {
     loop_timer_t *cancel_poll;   /* looks for cancels other processes asked (machine.h) */
     char (*dropped)[17];         /* runs stopped on an error whose lease is still ours: the */
     size_t ndropped;             /* next heartbeat ends it (store_lease_drop) */
+    int renewing;                /* a renewal's batch is staged or committing (renew_stage) */
+    int renew_staged;            /* ... in the open batch, with these: */
+    int64_t renew_now;
+    char (*renew_drops)[17];
+    size_t renew_ndrops;
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */
     json_object *desc_cache;
     struct msub_agent *subs;     /* sub-agents loaded for tool calls (machine_sub.c) */

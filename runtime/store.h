@@ -124,6 +124,11 @@ int store_commit_async(store_t *st);
 int store_tx_commit_start(store_t *st, uint64_t tag, int *fd) AGENTD_WUR;
 int store_commit_poll(store_t *st, int block, uint64_t *upto, int *err, char *why, size_t n);
 void store_commit_notify(store_t *st, void (*fn)(void *ud), void *ud);
+/* The connection's reconnect without blocking, and what its calls waited for the server:
+ * db_reconnect_wait, db_reconnect_poll and db_waits (db.h) on the store's connection. */
+int store_reconnect_wait(store_t *st, int *fd, int *write);
+int store_reconnect_poll(store_t *st);
+void store_db_waits(store_t *st, uint64_t *round_trips, uint64_t *wait_ns, uint64_t *reconnects);
 void store_tx_rollback(store_t *st);
 /* Nested atomic unit inside an open transaction (SAVEPOINT): lets several transitions share
  * one commit (group commit) while each stays all-or-nothing. */
@@ -156,7 +161,9 @@ int store_runs_count(store_t *st, const char *state_filter, int64_t *out);
  * (owner strings are "host:pid"); otherwise ERR_BUSY, also when another claimer (or the
  * owner's renewal) changed the row since it was read: the UPDATE compares owner and lease.
  * A database error (a lock held past the busy timeout included) is ERR_IO. Renew extends
- * every lease owner holds that has not ended by now_ns (an ended one may be another's). */
+ * every lease owner holds that has not ended by now_ns (an ended one may be another's).
+ * Renew and drop are writes the driver may pipeline inside a transaction (db_run): their
+ * failure then comes from the commit (the machine stages them in its group commit). */
 int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t now_ns,
                     int64_t lease_until_ns);
 int store_lease_renew(store_t *st, const char *owner, int64_t now_ns, int64_t lease_until_ns);

@@ -153,6 +153,25 @@ void db_commit_notify(db_t *db, void (*fn)(void *ud), void *ud)
         db->ops->commit_notify(db, fn, ud);
 }
 
+int db_reconnect_wait(db_t *db, int *fd, int *write)
+{
+    *fd = -1;
+    *write = 0;
+    return db->ops->reconnect_wait ? db->ops->reconnect_wait(db, fd, write) : 0;
+}
+
+int db_reconnect_poll(db_t *db)
+{
+    return db->ops->reconnect_poll ? db->ops->reconnect_poll(db) : 0;
+}
+
+void db_waits(db_t *db, db_waits_t *out)
+{
+    *out = (db_waits_t){0};
+    if (db->ops->waits)
+        db->ops->waits(db, out);
+}
+
 db_stmt_t *db_prepare(db_t *db, const char *sql, int *rc)
 {
     return db->ops->prepare(db, sql, rc);

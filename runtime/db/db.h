@@ -112,6 +112,25 @@ int db_commit_poll(db_t *db, int block, uint64_t *upto, int *err, char *why, siz
 /* fn(ud) is called (from inside any call on db) when an outcome arrives that a poll has not
  * read yet, so a watcher whose socket may stay quiet polls again. NULL fn: none. */
 void db_commit_notify(db_t *db, void (*fn)(void *ud), void *ud);
+/* Reconnecting without blocking. On a connection with a watcher (db_commit_notify), the
+ * PostgreSQL driver does not wait for a reconnect: the call that finds the connection lost
+ * (outside a transaction) starts one, calls fn, and fails at once with ERR_IO, as does every
+ * call until it is done. reconnect_wait: 1 with the socket and whether the connect waits to
+ * write on it (else to read), 0 when no reconnect is under way. reconnect_poll, once the
+ * socket is ready: 0 connected (or none under way), 1 still under way, ERR_IO failed
+ * (db_errmsg says why; a call after a pause tries again). Without a watcher, a reconnect
+ * waits for the server as any call does. */
+int db_reconnect_wait(db_t *db, int *fd, int *write);
+int db_reconnect_poll(db_t *db);
+/* What calls on this connection have waited for the server so far (the loop's time lost to
+ * the network): round trips (a sync point read back), the nanoseconds spent in them and in
+ * connecting, and the reconnects made. Zeros on an engine without a network. */
+typedef struct db_waits {
+    uint64_t round_trips;
+    uint64_t wait_ns;
+    uint64_t reconnects;
+} db_waits_t;
+void db_waits(db_t *db, db_waits_t *out);
 
 /* The statement for sql (prepared on first use, then cached by its text), or NULL with
  * db_errmsg set (*rc gets the ERR_*, may be NULL). Borrowed: valid until db_close. */

@@ -15,6 +15,7 @@
 
 #include "err.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,20 @@
 
 /* The queue is drained once this many results wait (db_pg_int.h: pgi_pace). */
 enum { PG_QUEUE_MAX = 1024 };
+/* How long a connection may take (libpq's connect_timeout, given at open). */
+enum { PG_CONNECT_TIMEOUT_S = 10 };
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int64_t mono_ms(void)
+{
+    return mono_ns() / 1000000;
+}
 
 static const char *first_line(const char *s, char *out, size_t n)
 {
@@ -144,70 +159,131 @@ static void quiet(void *ud, const char *msg)
     (void)msg;
 }
 
-/* Session settings, then pipeline mode: on a fresh connection (open, reconnect). */
+/* Session settings in pipeline mode, on a fresh connection (open, reconnect): one statement
+ * queued without waiting, so a reconnect on the loop costs no round trip of its own (its
+ * result is read by the next call that waits; a failure fails that call). */
 static int setup(pg_db_t *pg, char *err, size_t errlen)
 {
-    char sql[256];
+    char sql[320];
     int busy = pg->opt.busy_ms > 0 ? pg->opt.busy_ms : 1; /* 0 would mean wait forever */
     snprintf(sql, sizeof sql,
-             "SET synchronous_commit = %s; SET lock_timeout = %d; "
-             "SET default_transaction_read_only = %s; SET client_min_messages = warning",
+             "SELECT set_config('synchronous_commit', '%s', false), "
+             "set_config('lock_timeout', '%d', false), "
+             "set_config('default_transaction_read_only', '%s', false), "
+             "set_config('client_min_messages', 'warning', false)",
              pg->opt.durable ? "on" : "off", busy, pg->opt.readonly ? "on" : "off");
     PQsetNoticeProcessor(pg->conn, quiet, NULL);
-    PGresult *r = PQexec(pg->conn, sql);
-    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-    char line[256];
-    if (!ok)
-        first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(pg->conn), line, sizeof line);
-    PQclear(r);
-    if (ok && !PQenterPipelineMode(pg->conn)) {
-        ok = 0;
-        first_line(PQerrorMessage(pg->conn), line, sizeof line);
-    }
-    if (!ok) {
-        err_set(err, errlen, ERR_IO, "%s: session setup failed: %s", pg->base.target, line);
-        scrub(PQpass(pg->conn), err, errlen);
-        return ERR_IO;
-    }
     pg->gen++;
     pg->broken = 0;
     drop_queue(pg);
     pg->c_rollback = 0;
+    if (!PQenterPipelineMode(pg->conn) || pgi_send(pg, sql)) {
+        char line[256];
+        err_set(err, errlen, ERR_IO, "%s: session setup failed: %s", pg->base.target,
+                first_line(PQerrorMessage(pg->conn), line, sizeof line));
+        scrub(PQpass(pg->conn), err, errlen);
+        pg->broken = 1;
+        return ERR_IO;
+    }
     return 0;
 }
 
-static int64_t mono_ms(void)
+
+/* A reconnect failed (its message set): every call fails at once with that message until
+ * the next try, after a pause that doubles from 250 ms to 8 s. */
+static int reconnect_failed(pg_db_t *pg)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    int rc = ERR_IO;
+    pg->failed = 1;
+    pg->broken = 1;
+    pg->connecting = 0;
+    pg->retry_ms = pg->retry_ms ? (pg->retry_ms < 8000 ? pg->retry_ms * 2 : 8000) : 250;
+    pg->retry_at_ms = mono_ms() + pg->retry_ms;
+    return rc;
 }
 
-/* PQreset blocks its caller (the loop) until the server answers or connect_timeout passes: a
- * server that stays away is tried again only after a pause that doubles from 250 ms to 8 s,
- * and every call in between fails at once with the last attempt's message. */
-static int reconnect(pg_db_t *pg)
+/* The connection is up again: session set up, the pause forgotten. */
+static int reconnected(pg_db_t *pg)
+{
+    char err[512];
+    pg->connecting = 0;
+    pg->reconnects++;
+    if (setup(pg, err, sizeof err)) {
+        pgi_fail(pg, ERR_IO, "%s", err);
+        return reconnect_failed(pg);
+    }
+    pg->retry_ms = pg->retry_at_ms = 0;
+    pg->failed = 0;
+    return 0;
+}
+
+static int cannot_reconnect(pg_db_t *pg)
 {
     char line[256];
-    int64_t now = mono_ms();
-    if (now < pg->retry_at_ms)
-        return pgi_fail(pg, ERR_IO, "%s", pg->msg);
-    PQreset(pg->conn);
-    int rc = 0;
-    char err[512];
-    if (PQstatus(pg->conn) != CONNECTION_OK)
-        rc = pgi_fail(pg, ERR_IO, "%s: cannot reconnect: %s", pg->base.target,
-                      first_line(PQerrorMessage(pg->conn), line, sizeof line));
-    else if (setup(pg, err, sizeof err))
-        rc = pgi_fail(pg, ERR_IO, "%s", err);
-    if (rc) {
-        pg->broken = 1;
-        pg->retry_ms = pg->retry_ms ? (pg->retry_ms < 8000 ? pg->retry_ms * 2 : 8000) : 250;
-        pg->retry_at_ms = mono_ms() + pg->retry_ms;
-    } else {
-        pg->retry_ms = pg->retry_at_ms = 0;
+    pgi_fail(pg, ERR_IO, "%s: cannot reconnect: %s", pg->base.target,
+             first_line(PQerrorMessage(pg->conn), line, sizeof line));
+    return reconnect_failed(pg);
+}
+
+/* Advance a reconnect without blocking (PQresetPoll, called only once the socket is ready
+ * the way the last poll asked, so libpq never waits): 0 connected, 1 still under way,
+ * ERR_IO failed. */
+static int reconnect_step(pg_db_t *pg)
+{
+    struct pollfd p = {.fd = PQsocket(pg->conn),
+                       .events = pg->poll_write ? POLLOUT : POLLIN};
+    if (p.fd < 0)
+        return cannot_reconnect(pg);
+    if (poll(&p, 1, 0) == 0) {
+        /* libpq enforces connect_timeout only when it blocks: here it is ours */
+        if (mono_ms() - pg->connect_at_ms < PG_CONNECT_TIMEOUT_S * 1000)
+            return 1;
+        pgi_fail(pg, ERR_IO, "%s: cannot reconnect: no answer within %d s", pg->base.target,
+                 PG_CONNECT_TIMEOUT_S);
+        return reconnect_failed(pg);
     }
-    return rc;
+    int64_t t0 = mono_ns();
+    PostgresPollingStatusType st = PQresetPoll(pg->conn);
+    pg->wait_ns += mono_ns() - t0;
+    if (st == PGRES_POLLING_OK)
+        return reconnected(pg);
+    if (st == PGRES_POLLING_FAILED)
+        return cannot_reconnect(pg);
+    pg->poll_write = st == PGRES_POLLING_WRITING;
+    return 1;
+}
+
+/* Reconnect outside a transaction. With a watcher on a loop (db_commit_notify) nothing
+ * blocks: PQresetStart starts the connection, the watcher advances it as its socket becomes
+ * ready (db_reconnect_poll), and every call meanwhile fails at once ("reconnecting").
+ * Without one (the CLI's commands) PQreset waits until the server answers or
+ * connect_timeout passes. Either way a server that stays away is tried again only after the
+ * pause of reconnect_failed. */
+static int reconnect(pg_db_t *pg)
+{
+    if (pg->connecting) /* the watcher advances it (db_reconnect_poll) */
+        return pgi_fail(pg, ERR_IO, "%s: reconnecting (the connection was lost)",
+                        pg->base.target);
+    if (mono_ms() < pg->retry_at_ms)
+        return pgi_fail(pg, ERR_IO, "%s", pg->msg);
+    if (!pg->notify) {
+        int64_t t0 = mono_ns();
+        PQreset(pg->conn);
+        pg->wait_ns += mono_ns() - t0;
+        if (PQstatus(pg->conn) != CONNECTION_OK)
+            return cannot_reconnect(pg);
+        return reconnected(pg);
+    }
+    int64_t t0 = mono_ns();
+    int ok = PQresetStart(pg->conn);
+    pg->wait_ns += mono_ns() - t0;
+    if (!ok)
+        return cannot_reconnect(pg);
+    pg->connecting = 1;
+    pg->poll_write = 1; /* libpq's first wait: the connect itself */
+    pg->connect_at_ms = mono_ms();
+    pg->notify(pg->notify_ud);
+    return reconnect(pg);
 }
 
 int pgi_ready(pg_db_t *pg)
@@ -361,7 +437,9 @@ int pgi_wait(pg_db_t *pg)
     if (rc)
         return rc;
     pg->err_target = 0;
+    int64_t t0 = mono_ns();
     rc = drain(pg, 1, 0);
+    pg->wait_ns += mono_ns() - t0;
     if (!rc)
         pg->failed = 0;
     return rc;
@@ -406,7 +484,9 @@ static db_t *pg_open(const char *target, const db_open_opt_t *opt, char *err, si
                                 "fallback_application_name",
                                 "dbname",
                                 NULL};
-    const char *const vals[] = {"10", "30", "10", "3", "agentd", target, NULL};
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", PG_CONNECT_TIMEOUT_S);
+    const char *const vals[] = {timeout, "30", "10", "3", "agentd", target, NULL};
     pg->conn = PQconnectdbParams(keys, vals, 1);
     char line[256];
     if (!pg->conn) {
@@ -423,6 +503,10 @@ static db_t *pg_open(const char *target, const db_open_opt_t *opt, char *err, si
     }
     if (setup(pg, err, errlen))
         goto fail;
+    if (pgi_wait(pg)) {
+        err_set(err, errlen, ERR_IO, "%s: session setup failed: %s", pg->base.target, pg->msg);
+        goto fail;
+    }
     return &pg->base;
 fail:
     scrub(PQpass(pg->conn), err, errlen);
@@ -626,6 +710,30 @@ static void pg_commit_notify(db_t *db, void (*fn)(void *ud), void *ud)
     pg->notify_ud = ud;
 }
 
+static int pg_reconnect_wait(db_t *db, int *fd, int *write)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    if (!pg->connecting)
+        return 0;
+    *fd = PQsocket(pg->conn);
+    *write = pg->poll_write;
+    return 1;
+}
+
+static int pg_reconnect_poll(db_t *db)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    return pg->connecting ? reconnect_step(pg) : 0;
+}
+
+static void pg_waits(db_t *db, db_waits_t *out)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    out->round_trips = pg->waits;
+    out->wait_ns = (uint64_t)pg->wait_ns;
+    out->reconnects = pg->reconnects;
+}
+
 static void pg_rollback(db_t *db)
 {
     pg_db_t *pg = (pg_db_t *)db;
@@ -760,6 +868,9 @@ const db_ops_t db_pg_ops = {
     .commit_start = pg_commit_start,
     .commit_poll = pg_commit_poll,
     .commit_notify = pg_commit_notify,
+    .reconnect_wait = pg_reconnect_wait,
+    .reconnect_poll = pg_reconnect_poll,
+    .waits = pg_waits,
     .prepare = pgs_prepare,
     .bind_text = pgs_bind_text,
     .bind_int64 = pgs_bind_int64,

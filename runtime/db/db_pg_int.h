@@ -65,6 +65,11 @@ typedef struct pg_db {
     unsigned fail_sp; /* the savepoint open when that failure happened */
     int broken;       /* the connection was lost; reconnect outside a transaction */
     int64_t retry_ms, retry_at_ms; /* after a failed reconnect: the pause, the next try */
+    int connecting;   /* a reconnect under way without blocking (PQresetStart) */
+    int poll_write;   /* ... waiting for its socket to be writable (else readable) */
+    int64_t connect_at_ms; /* ... started then */
+    unsigned long reconnects; /* connections made again, for db_waits */
+    int64_t wait_ns;  /* time calls spent waiting for the server (db_waits) */
     int failed;       /* db_failed: the last call failed in the engine */
     pg_q_t *q;        /* results expected, oldest first */
     size_t qhead, qn, qcap;

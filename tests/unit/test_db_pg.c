@@ -3,7 +3,8 @@
  * folder for the restart tests): values round-trip, the statement cache, a failed write
  * undone alone, pipelined failures surfacing at commit with nothing written, one round trip
  * per group commit, commits sent without waiting (db_commit_start), lock timeouts, the schema version, masked passwords, read-only
- * sessions, and reconnecting after the server restarts. tests/integration/postgres.sh runs
+ * sessions, reconnecting after the server restarts, and reconnecting without blocking
+ * while the server does not answer. tests/integration/postgres.sh runs
  * it with a throwaway cluster; without AGENTD_TEST_DB only the offline tests run. */
 #include "check.h"
 #include "db/db.h"
@@ -12,6 +13,7 @@
 #include "testdb_pg.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -537,6 +539,82 @@ static void test_reconnect_after_restart(void)
     db_close(db);
 }
 
+/* Send sig to the test cluster's postmaster (the first line of its postmaster.pid). */
+static int postmaster_signal(int sig)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/data/postmaster.pid", getenv("AGENTD_TEST_PG_DIR"));
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    return pid > 0 ? kill((pid_t)pid, sig) : -1;
+}
+
+/* With a watcher (db_commit_notify) a reconnect never holds the caller: a postmaster that
+ * takes the TCP connection but does not answer (stopped) keeps the connect under way, and
+ * every call meanwhile fails at once saying so (without a watcher the same call waits up to
+ * connect_timeout, 10 s); once the server goes on, polls on the socket finish the connect,
+ * and the session works again. */
+static void test_reconnect_without_blocking(void)
+{
+    if (!getenv("AGENTD_TEST_PG_DIR")) {
+        printf("  (AGENTD_TEST_PG_DIR unset: skipped)\n");
+        return;
+    }
+    db_t *db = open_db("nbreconnect", 1000);
+    CHECK(db != NULL);
+    if (!db)
+        return;
+    CHECK_EQ_INT(insert(db, 1, "before", 0), 0);
+    db_commit_notify(db, on_notify, NULL);
+    int fd = -1, wr = 0;
+    CHECK_EQ_INT(db_reconnect_wait(db, &fd, &wr), 0);
+    db_waits_t w0, w1;
+    db_waits(db, &w0);
+    CHECK_EQ_INT(restart_server(), 0);
+    CHECK_EQ_INT(postmaster_signal(SIGSTOP), 0);
+    notified = 0;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    CHECK_EQ_INT(db_begin(db), ERR_IO); /* notices the restart, starts the reconnect */
+    CHECK(strstr(db_errmsg(db), "reconnecting") != NULL);
+    CHECK_EQ_INT(notified, 1);
+    CHECK_EQ_INT(db_begin(db), ERR_IO);
+    CHECK(strstr(db_errmsg(db), "reconnecting") != NULL);
+    CHECK(ms_since(&t) < 1000);
+    CHECK_EQ_INT(db_reconnect_wait(db, &fd, &wr), 1);
+    CHECK(fd >= 0);
+    /* the server stays silent: each poll returns at once, the connect still under way */
+    for (int i = 0; i < 3; i++) {
+        struct pollfd p = {.fd = fd, .events = wr ? POLLOUT : POLLIN};
+        (void)poll(&p, 1, 100);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        CHECK_EQ_INT(db_reconnect_poll(db), 1);
+        CHECK(ms_since(&t) < 1000);
+        CHECK_EQ_INT(db_reconnect_wait(db, &fd, &wr), 1);
+    }
+    CHECK_EQ_INT(postmaster_signal(SIGCONT), 0);
+    int rc = 1;
+    for (int i = 0; i < 300 && rc == 1; i++) {
+        if (db_reconnect_wait(db, &fd, &wr) != 1)
+            break;
+        struct pollfd p = {.fd = fd, .events = wr ? POLLOUT : POLLIN};
+        (void)poll(&p, 1, 100);
+        rc = db_reconnect_poll(db);
+    }
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(db_reconnect_wait(db, &fd, &wr), 0);
+    db_waits(db, &w1);
+    CHECK_EQ_INT((int)(w1.reconnects - w0.reconnects), 1);
+    CHECK_EQ_INT(count(db), 1);
+    db_commit_notify(db, NULL, NULL);
+    db_close(db);
+}
+
 int main(void)
 {
     RUN(test_rewrite);
@@ -557,6 +635,7 @@ int main(void)
     RUN(test_version_and_readonly);
     RUN(test_bad_password_masked);
     RUN(test_reconnect_after_restart);
+    RUN(test_reconnect_without_blocking);
     db_global_shutdown();
     return check_report();
 }
