@@ -319,6 +319,9 @@ int64_t machine_lease_ns(void)
 }
 
 /* Leases are renewed a third of the way into them. */
+/* How often the cancel poll's answer is looked for once its query is sent. */
+enum { MACHINE_CANCEL_ANSWER_MS = 20 };
+
 static uint64_t heartbeat_ms(const machine_t *m)
 {
     return (uint64_t)(m->lease_ns / 3 / 1000000);
@@ -451,17 +454,29 @@ static void heartbeat(void *arg)
 }
 
 /* Cancel the runs another process asked to cancel (store_cancel.c), every
- * MACHINE_CANCEL_POLL_MS while this machine drives runs. A poll that fails is tried again on
- * the next one; the request stays in the database. */
+ * MACHINE_CANCEL_POLL_MS while this machine drives runs. The query is sent without waiting
+ * and its answer looked for every MACHINE_CANCEL_ANSWER_MS (at once on SQLite), so the loop
+ * never waits for the database here. A poll that fails is tried again on the next one; the
+ * request stays in the database. */
 static void cancel_poll(void *arg)
 {
     machine_t *m = arg;
     m->cancel_poll = NULL;
-    if (!m->runs)
-        return;
-    mrun_cancel_requested(m);
-    if (m->runs && loop_after(m->lp, MACHINE_CANCEL_POLL_MS, cancel_poll, m, &m->cancel_poll))
-        m->cancel_poll = NULL; /* armed again by the next run this machine starts */
+    int rc = 0;
+    if (!m->cancel_sent) {
+        if (!m->runs)
+            return;
+        rc = mrun_cancel_start(m);
+        m->cancel_sent = rc == 0;
+    }
+    uint64_t next = MACHINE_CANCEL_POLL_MS;
+    if (rc == ERR_BUSY || (m->cancel_sent && !mrun_cancel_check(m)))
+        next = MACHINE_CANCEL_ANSWER_MS; /* not sent while a group commit is open, or no answer */
+    else
+        m->cancel_sent = 0;
+    /* not armed: the next run this machine starts arms it */
+    if ((m->runs || m->cancel_sent) && loop_after(m->lp, next, cancel_poll, m, &m->cancel_poll))
+        m->cancel_poll = NULL;
 }
 
 machine_run_t *mrun_new(machine_t *m, const agent_t *agent)

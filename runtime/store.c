@@ -345,6 +345,11 @@ void store_commit_notify(store_t *st, void (*fn)(void *ud), void *ud)
     db_commit_notify(st->db, fn, ud);
 }
 
+int store_ready(store_t *st)
+{
+    return db_ready(st->db);
+}
+
 int store_reconnect_wait(store_t *st, int *fd, int *write)
 {
     return db_reconnect_wait(st->db, fd, write);

@@ -112,6 +112,12 @@ int db_commit_poll(db_t *db, int block, uint64_t *upto, int *err, char *why, siz
 /* fn(ud) is called (from inside any call on db) when an outcome arrives that a poll has not
  * read yet, so a watcher whose socket may stay quiet polls again. NULL fn: none. */
 void db_commit_notify(db_t *db, void (*fn)(void *ud), void *ud);
+/* Could a write start now? SQLite: the write lock is taken and given back (inside a
+ * transaction it is held: 0). PostgreSQL, without a round trip: the connection is not lost
+ * and not reconnecting; a server that went away is noticed from what it sent or from its
+ * closed socket (a network cut only once the TCP keepalives give up). 0 or the ERR_*, with
+ * db_errmsg saying why. */
+int db_ready(db_t *db);
 /* Reconnecting without blocking. On a connection with a watcher (db_commit_notify), the
  * PostgreSQL driver does not wait for a reconnect: the call that finds the connection lost
  * (outside a transaction) starts one, calls fn, and fails at once with ERR_IO, as does every
@@ -143,6 +149,16 @@ int db_bind_double(db_stmt_t *s, int i, double v);
 int db_bind_null(db_stmt_t *s, int i);
 /* Execute (first call) or advance: DB_ROW with a row to read, DB_DONE at the end, or ERR_*. */
 int db_step(db_stmt_t *s);
+/* A query the caller does not wait for (the takeover scan on the loop). db_query_start
+ * sends the bound statement without waiting, on an engine that answers over a connection
+ * (elsewhere it does nothing: the first db_step runs the statement in line); there, inside a
+ * transaction it sends nothing and returns ERR_BUSY (try again after the commit). db_query_poll reads what has arrived without
+ * blocking: 1 once the result is in, 0 not yet; then db_step steps through its rows, or
+ * returns the query's failure. db_reset abandons a query in flight (its result is dropped
+ * when it comes); the statement takes no other db_query_start until then (ERR_STATE). A
+ * lost connection fails it (ERR_IO). Read it from a timer: nothing wakes the caller. */
+int db_query_start(db_stmt_t *s) AGENTD_WUR;
+int db_query_poll(db_stmt_t *s);
 /* Execute a statement that returns no rows and whose failure the caller does not branch on
  * (an insert of an event, an update of a run): the PostgreSQL driver may send it in the
  * transaction's pipeline without waiting for its result; a failure then surfaces from the

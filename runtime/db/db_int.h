@@ -97,6 +97,7 @@ typedef struct db_ops {
     int (*commit_start)(db_t *db, uint64_t tag, int *fd);
     int (*commit_poll)(db_t *db, int block, uint64_t *upto, int *err, char *why, size_t n);
     void (*commit_notify)(db_t *db, void (*fn)(void *ud), void *ud);
+    int (*ready)(db_t *db); /* may be NULL: a write transaction begun and rolled back */
     /* may all be NULL (an engine that never waits on a network) */
     int (*reconnect_wait)(db_t *db, int *fd, int *write);
     int (*reconnect_poll)(db_t *db);
@@ -107,6 +108,8 @@ typedef struct db_ops {
     int (*bind_double)(db_stmt_t *s, int i, double v);
     int (*bind_null)(db_stmt_t *s, int i);
     int (*step)(db_stmt_t *s);
+    int (*query_start)(db_stmt_t *s); /* may both be NULL: the step runs the query */
+    int (*query_poll)(db_stmt_t *s);
     int (*run)(db_stmt_t *s);
     const char *(*col_text)(db_stmt_t *s, int i);
     int64_t (*col_int64)(db_stmt_t *s, int i);

@@ -110,6 +110,17 @@ static void commit_done(pg_db_t *pg, uint64_t tag, int rc, const char *msg)
         pg->notify(pg->notify_ud);
 }
 
+/* A query of db_query_start has its outcome (its result already in s->res when rc is 0). */
+static void query_done(pg_stmt_t *s, int rc, const char *msg)
+{
+    s->inflight = 0;
+    s->query_done = 1;
+    if (rc && !s->query_rc) {
+        s->query_rc = rc;
+        snprintf(s->query_msg, sizeof s->query_msg, "%s", msg);
+    }
+}
+
 /* Forget the queue (the connection is gone or out of step): the commits in it fail, with
  * the connection's message (set by the caller). */
 static void drop_queue(pg_db_t *pg)
@@ -118,8 +129,11 @@ static void drop_queue(pg_db_t *pg)
         const pg_q_t *e = &pg->q[pg->qhead + i];
         if (e->kind == PGQ_SYNC && e->tag)
             commit_done(pg, e->tag, ERR_IO, pg->msg);
+        if (e->kind == PGQ_SYNC && e->query)
+            query_done(e->stmt, ERR_IO, pg->msg);
     }
     pg->qhead = pg->qn = 0;
+    pg->q_out = 0;
     pg->q_got = 0;
     pg->c_out = 0;
     pg->c_rc = 0;
@@ -138,6 +152,17 @@ int pgi_lost(pg_db_t *pg)
                       pg->base.target, first_line(PQerrorMessage(pg->conn), line, sizeof line));
     drop_queue(pg);
     return rc;
+}
+
+/* Reading the socket failed: the connection is lost whatever libpq's status says (nothing
+ * more comes from it), and the commits in flight with it. */
+static void socket_lost(pg_db_t *pg)
+{
+    (void)pgi_lost(pg);
+    if (!pg->broken) {
+        pg->broken = 1;
+        drop_queue(pg);
+    }
 }
 
 /* A result missing where the queue expects one: the connection cannot be trusted. */
@@ -321,7 +346,8 @@ int pgi_queued(pg_db_t *pg, int kind, pg_stmt_t *s)
             pg->qcap = cap;
         }
     }
-    pg->q[pg->qhead + pg->qn++] = (pg_q_t){.kind = kind, .stmt = s, .sp = pg->sp};
+    pg->q[pg->qhead + pg->qn++] =
+        (pg_q_t){.kind = kind, .query = pg->q_query, .stmt = s, .sp = pg->sp};
     return 0;
 }
 
@@ -360,7 +386,7 @@ static void pop(pg_db_t *pg)
 static int drain(pg_db_t *pg, int block, int commits_only)
 {
     int rc = 0;
-    while (pg->qn > 0 && !(commits_only && pg->c_out == 0)) {
+    while (pg->qn > 0 && !(commits_only && pg->c_out == 0 && pg->q_out == 0)) {
         if (!block && PQisBusy(pg->conn))
             return rc;
         pg_q_t e = pg->q[pg->qhead];
@@ -380,6 +406,11 @@ static int drain(pg_db_t *pg, int block, int commits_only)
             if (st != PGRES_PIPELINE_SYNC)
                 return out_of_step(pg);
             pop(pg);
+            if (e.query) {
+                pg->q_out--;
+                query_done(e.stmt, 0, "");
+                continue;
+            }
             if (e.tag) {
                 pg->c_out--;
                 commit_done(pg, e.tag, pg->c_rc, pg->c_msg);
@@ -391,6 +422,34 @@ static int drain(pg_db_t *pg, int block, int commits_only)
             return out_of_step(pg);
         int committing = pg->c_out > 0;
         int st = PQresultStatus(r);
+        if (e.query) { /* the statement's own, whoever reads it */
+            if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR ||
+                st == PGRES_BAD_RESPONSE) {
+                if (PQstatus(pg->conn) != CONNECTION_OK) {
+                    PQclear(r);
+                    return rc ? rc : pgi_lost(pg);
+                }
+                const char *sst = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+                char msg[256];
+                snprintf(msg, sizeof msg, "%s (SQLSTATE %s)", primary ? primary : "failed",
+                         sst ? sst : "none");
+                if (!e.stmt->query_rc) { /* in when its sync point is read */
+                    e.stmt->query_rc = pgi_sqlstate_rc(sst);
+                    snprintf(e.stmt->query_msg, sizeof e.stmt->query_msg, "%s", msg);
+                }
+            }
+            if (e.kind == PGQ_PREPARE && st != PGRES_COMMAND_OK)
+                e.stmt->gen = 0;
+            if (e.kind == PGQ_QUERY && st == PGRES_TUPLES_OK && e.stmt->query) {
+                PQclear(e.stmt->res);
+                e.stmt->res = r;
+            } else {
+                PQclear(r);
+            }
+            pg->q_got = 1;
+            continue;
+        }
         if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_BAD_RESPONSE) {
             if (committing ? !pg->c_rc : !rc) {
                 int frc = result_fail(pg, r);
@@ -678,19 +737,24 @@ static int pg_commit_start(db_t *db, uint64_t tag, int *fd)
     return 0;
 }
 
+void pgi_poll(pg_db_t *pg)
+{
+    if (pg->broken)
+        return;
+    if (!PQconsumeInput(pg->conn))
+        socket_lost(pg);
+    else
+        (void)drain(pg, 0, 1); /* its failures are the commits' and queries' */
+}
+
 static int pg_commit_poll(db_t *db, int block, uint64_t *upto, int *err, char *why, size_t n)
 {
     pg_db_t *pg = (pg_db_t *)db;
     if (pg->donen == 0 && pg->c_out > 0 && !pg->broken) {
-        if (!block && !PQconsumeInput(pg->conn)) {
-            (void)pgi_lost(pg);
-            if (!pg->broken) { /* the socket failed: nothing more comes from it */
-                pg->broken = 1;
-                drop_queue(pg);
-            }
-        } else {
-            (void)drain(pg, block, 1); /* its failures are the commits' */
-        }
+        if (!block)
+            pgi_poll(pg);
+        else
+            (void)drain(pg, 1, 1); /* its failures are the commits' */
     }
     if (pg->donen == 0)
         return 0;
@@ -708,6 +772,19 @@ static void pg_commit_notify(db_t *db, void (*fn)(void *ud), void *ud)
     pg_db_t *pg = (pg_db_t *)db;
     pg->notify = fn;
     pg->notify_ud = ud;
+}
+
+/* Usable as far as can be told without a round trip: a server that went away has sent its
+ * goodbye or closed the socket, which reading what has arrived notices (the commits in
+ * flight then fail, and outside a transaction a reconnect starts). */
+static int pg_ready(db_t *db)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    if (!pg->broken && (PQconsumeInput(pg->conn) == 0 || PQconsumeInput(pg->conn) == 0))
+        socket_lost(pg);
+    if (pg->in_tx)
+        return pg->broken ? pgi_fail(pg, ERR_IO, "%s", pg->msg) : 0;
+    return pgi_ready(pg);
 }
 
 static int pg_reconnect_wait(db_t *db, int *fd, int *write)
@@ -868,6 +945,7 @@ const db_ops_t db_pg_ops = {
     .commit_start = pg_commit_start,
     .commit_poll = pg_commit_poll,
     .commit_notify = pg_commit_notify,
+    .ready = pg_ready,
     .reconnect_wait = pg_reconnect_wait,
     .reconnect_poll = pg_reconnect_poll,
     .waits = pg_waits,
@@ -877,6 +955,8 @@ const db_ops_t db_pg_ops = {
     .bind_double = pgs_bind_double,
     .bind_null = pgs_bind_null,
     .step = pgs_step,
+    .query_start = pgs_query_start,
+    .query_poll = pgs_query_poll,
     .run = pgs_run,
     .col_text = pgs_col_text,
     .col_int64 = pgs_col_int64,
