@@ -8,8 +8,8 @@
  * tells (a query behind the COMMIT in the pipeline) wakes the watcher too
  * (store_commit_notify). Never called inline from cwatch_commit.
  * It also drives the store's reconnects (store_reconnect_wait / store_reconnect_poll): a
- * store with a watcher reconnects without blocking the loop, the calls meanwhile failing at
- * once, and cwatch advances the connect as its socket becomes ready.
+ * store with a watcher holds the loop 100 ms at most for a reconnect, the calls meanwhile
+ * failing at once, and cwatch advances the connect as its socket becomes ready.
  */
 #ifndef AGENTD_CWATCH_H
 #define AGENTD_CWATCH_H

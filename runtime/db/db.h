@@ -119,9 +119,10 @@ void db_commit_notify(db_t *db, void (*fn)(void *ud), void *ud);
  * db_errmsg saying why. */
 int db_ready(db_t *db);
 /* Reconnecting without blocking. On a connection with a watcher (db_commit_notify), the
- * PostgreSQL driver does not wait for a reconnect: the call that finds the connection lost
- * (outside a transaction) starts one, calls fn, and fails at once with ERR_IO, as does every
- * call until it is done. reconnect_wait: 1 with the socket and whether the connect waits to
+ * PostgreSQL driver waits for a reconnect 100 ms at most: the call that finds the
+ * connection lost (outside a transaction) starts one and goes on when it completes within
+ * that time; otherwise it calls fn and fails with ERR_IO, as does every call until the
+ * reconnect is done. reconnect_wait: 1 with the socket and whether the connect waits to
  * write on it (else to read), 0 when no reconnect is under way. reconnect_poll, once the
  * socket is ready: 0 connected (or none under way), 1 still under way, ERR_IO failed
  * (db_errmsg says why; a call after a pause tries again). Without a watcher, a reconnect

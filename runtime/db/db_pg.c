@@ -24,8 +24,9 @@
 
 /* The queue is drained once this many results wait (db_pg_int.h: pgi_pace). */
 enum { PG_QUEUE_MAX = 1024 };
-/* How long a connection may take (libpq's connect_timeout, given at open). */
-enum { PG_CONNECT_TIMEOUT_S = 10 };
+/* How long a connection may take (libpq's connect_timeout, given at open), and how long a
+ * reconnect on a loop waits in line before its watcher takes it over. */
+enum { PG_CONNECT_TIMEOUT_S = 10, PG_RECONNECT_INLINE_MS = 100 };
 
 static int64_t mono_ns(void)
 {
@@ -267,9 +268,7 @@ static int reconnect_step(pg_db_t *pg)
                  PG_CONNECT_TIMEOUT_S);
         return reconnect_failed(pg);
     }
-    int64_t t0 = mono_ns();
     PostgresPollingStatusType st = PQresetPoll(pg->conn);
-    pg->wait_ns += mono_ns() - t0;
     if (st == PGRES_POLLING_OK)
         return reconnected(pg);
     if (st == PGRES_POLLING_FAILED)
@@ -278,9 +277,11 @@ static int reconnect_step(pg_db_t *pg)
     return 1;
 }
 
-/* Reconnect outside a transaction. With a watcher on a loop (db_commit_notify) nothing
- * blocks: PQresetStart starts the connection, the watcher advances it as its socket becomes
- * ready (db_reconnect_poll), and every call meanwhile fails at once ("reconnecting").
+/* Reconnect outside a transaction. With a watcher on a loop (db_commit_notify) the loop is
+ * held PG_RECONNECT_INLINE_MS at most: PQresetStart starts the connection, and one that
+ * does not complete within that time is left to the watcher, which advances it as its
+ * socket becomes ready (db_reconnect_poll); every call meanwhile fails at once
+ * ("reconnecting").
  * Without one (the CLI's commands) PQreset waits until the server answers or
  * connect_timeout passes. Either way a server that stays away is tried again only after the
  * pause of reconnect_failed. */
@@ -300,13 +301,28 @@ static int reconnect(pg_db_t *pg)
         return reconnected(pg);
     }
     int64_t t0 = mono_ns();
-    int ok = PQresetStart(pg->conn);
-    pg->wait_ns += mono_ns() - t0;
-    if (!ok)
+    if (!PQresetStart(pg->conn)) {
+        pg->wait_ns += mono_ns() - t0;
         return cannot_reconnect(pg);
+    }
     pg->connecting = 1;
     pg->poll_write = 1; /* libpq's first wait: the connect itself */
     pg->connect_at_ms = mono_ms();
+    /* A server that is up answers within a few round trips: wait that long, so the call
+     * that found the connection gone (a server restarted while it sat idle) goes on as if
+     * nothing happened; past it the watcher takes over and the loop goes on. */
+    int rc = 1;
+    for (int64_t left; rc == 1 && (left = pg->connect_at_ms + PG_RECONNECT_INLINE_MS -
+                                           mono_ms()) > 0;) {
+        struct pollfd p = {.fd = PQsocket(pg->conn),
+                           .events = pg->poll_write ? POLLOUT : POLLIN};
+        if (p.fd < 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        rc = reconnect_step(pg);
+    }
+    pg->wait_ns += mono_ns() - t0;
+    if (rc <= 0)
+        return rc;
     pg->notify(pg->notify_ud);
     return reconnect(pg);
 }
@@ -800,7 +816,12 @@ static int pg_reconnect_wait(db_t *db, int *fd, int *write)
 static int pg_reconnect_poll(db_t *db)
 {
     pg_db_t *pg = (pg_db_t *)db;
-    return pg->connecting ? reconnect_step(pg) : 0;
+    if (!pg->connecting)
+        return 0;
+    int64_t t0 = mono_ns();
+    int rc = reconnect_step(pg);
+    pg->wait_ns += mono_ns() - t0;
+    return rc;
 }
 
 static void pg_waits(db_t *db, db_waits_t *out)
