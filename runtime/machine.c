@@ -318,10 +318,10 @@ int64_t machine_lease_ns(void)
     return v && *v && !*end && sec >= 3 && sec <= 3600 ? (int64_t)(sec * 1e9) : MACHINE_LEASE_NS;
 }
 
-/* Leases are renewed a third of the way into them. */
 /* How often the cancel poll's answer is looked for once its query is sent. */
 enum { MACHINE_CANCEL_ANSWER_MS = 20 };
 
+/* Leases are renewed a third of the way into them. */
 static uint64_t heartbeat_ms(const machine_t *m)
 {
     return (uint64_t)(m->lease_ns / 3 / 1000000);

@@ -6,9 +6,11 @@
  * set up once per connection: synchronous_commit from opt.durable, lock_timeout from
  * opt.busy_ms, default_transaction_read_only from opt.readonly, notices off.
  * Lost connection: the failing call returns ERR_IO saying so; the server has rolled the
- * transaction back. The next call outside a transaction reconnects (PQreset) and statements
- * are prepared again on first use. A server that closed the connection while it sat idle
- * (a restart) is noticed before a transaction starts, so that transaction does not fail.
+ * transaction back. The next call outside a transaction reconnects (on a loop's connection
+ * without holding the loop past PG_RECONNECT_INLINE_MS: reconnect) and statements are
+ * prepared again on first use. A server that closed the connection while it sat idle (a
+ * restart) is noticed before a transaction starts, so that transaction does not fail when
+ * the server answers at once.
  * The password never reaches a message: db_target masks it and pgi_fail removes it.
  */
 #include "db_pg_int.h"
@@ -214,18 +216,16 @@ static int setup(pg_db_t *pg, char *err, size_t errlen)
     return 0;
 }
 
-
 /* A reconnect failed (its message set): every call fails at once with that message until
  * the next try, after a pause that doubles from 250 ms to 8 s. */
 static int reconnect_failed(pg_db_t *pg)
 {
-    int rc = ERR_IO;
     pg->failed = 1;
     pg->broken = 1;
     pg->connecting = 0;
     pg->retry_ms = pg->retry_ms ? (pg->retry_ms < 8000 ? pg->retry_ms * 2 : 8000) : 250;
     pg->retry_at_ms = mono_ms() + pg->retry_ms;
-    return rc;
+    return ERR_IO;
 }
 
 /* The connection is up again: session set up, the pause forgotten. */
