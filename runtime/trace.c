@@ -408,6 +408,16 @@ int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_
     return put_fields(b, ev, 1, NULL);
 }
 
+int trace_body_line_write(buf_t *body, buf_t *line, const char *run_id, int64_t seq,
+                          const trace_ev_t *ev)
+{
+    trace_ev_t e = *ev; /* one stamp for both */
+    e.ts_ns = ts_of(ev);
+    e.mono_ns = mono_of(ev);
+    int rc = trace_body_write(body, run_id, &e);
+    return rc ? rc : trace_event_write(line, run_id, seq, &e);
+}
+
 int trace_body_write(buf_t *b, const char *run_id, const trace_ev_t *ev)
 {
     size_t at = b->len;

@@ -250,6 +250,24 @@ static void round_trip_of(const char *rid, const trace_ev_t *ev, const trace_cal
     CHECK(strstr(buf_str(&body), "arguments") == NULL && strstr(buf_str(&body), "\"seq\"") == NULL);
     CHECK_EQ_INT(trace_line_write(&back, rid, 9, buf_str(&body), body.len, call), 0);
     CHECK_EQ_STR(buf_str(&back), buf_str(&line));
+    /* The writer's form: both at once, the line written from ev, the same bytes. */
+    buf_t body2, line2;
+    buf_init(&body2, 0);
+    buf_init(&line2, 0);
+    CHECK_EQ_INT(trace_body_line_write(&body2, &line2, rid, 9, ev), 0);
+    CHECK_EQ_STR(buf_str(&body2), buf_str(&body));
+    CHECK_EQ_STR(buf_str(&line2), buf_str(&line));
+    /* Stamped when written: one stamp for both, so the body reads back as the line. */
+    trace_ev_t now = *ev;
+    now.ts_ns = now.mono_ns = 0;
+    buf_reset(&body2);
+    buf_reset(&line2);
+    buf_reset(&back);
+    CHECK_EQ_INT(trace_body_line_write(&body2, &line2, rid, 9, &now), 0);
+    CHECK_EQ_INT(trace_line_write(&back, rid, 9, buf_str(&body2), body2.len, ev->call), 0);
+    CHECK_EQ_STR(buf_str(&back), buf_str(&line2));
+    buf_free(&body2);
+    buf_free(&line2);
     json_object *o = json_tokener_parse(buf_str(&body));
     CHECK(o != NULL); /* still JSON: the transitions view reads it */
     json_object *x;
