@@ -52,24 +52,31 @@ static void put_str_member(buf_t *b, const char *key, const char *v, int first)
     jx_put_str(b, v, strlen(v), OA_FLAGS);
 }
 
-/* A message's content as the wire carries it: a string as it is, anything else as its JSON
- * text in a string; absent: NULL (the caller decides). */
+/* v inside a JSON string, as the wire carries content and arguments: a string as it is,
+ * any other value as its JSON text. */
+static void put_as_string(buf_t *b, json_object *v)
+{
+    if (json_object_is_type(v, json_type_string)) {
+        jx_put(b, v, OA_FLAGS);
+        return;
+    }
+    buf_t t;
+    buf_init(&t, 0);
+    jx_put(&t, v, JSON_C_TO_STRING_PLAIN);
+    if (t.failed)
+        buf_fail(b, t.failed);
+    else
+        jx_put_str(b, buf_str(&t), t.len, OA_FLAGS);
+    buf_free(&t);
+}
+
+/* A message's content as the wire carries it; 0 when it has none (the caller decides). */
 static int put_content(buf_t *b, json_object *m)
 {
     json_object *c = jx_get(m, "content");
-    if (!c)
-        return 0;
-    if (json_object_is_type(c, json_type_string)) {
-        jx_put(b, c, OA_FLAGS);
-    } else {
-        size_t len;
-        const char *t = json_object_to_json_string_length(c, JSON_C_TO_STRING_PLAIN, &len);
-        if (t)
-            jx_put_str(b, t, len, OA_FLAGS);
-        else
-            buf_fail(b, ERR_NOMEM);
-    }
-    return 1;
+    if (c)
+        put_as_string(b, c);
+    return c != NULL;
 }
 
 static void put_calls(buf_t *b, json_object *tcs)
@@ -85,21 +92,12 @@ static void put_calls(buf_t *b, json_object *tcs)
         put_key(b, "function", 0);
         buf_add(b, "{", 1);
         put_str_member(b, "name", jx_str(tc, "name"), 1);
-        const char *args = jx_str(tc, "arguments");
         json_object *a = jx_get(tc, "arguments");
         put_key(b, "arguments", 0);
-        if (args) {
-            jx_put_str(b, args, strlen(args), OA_FLAGS);
-        } else if (a) {
-            size_t len;
-            const char *t = json_object_to_json_string_length(a, JSON_C_TO_STRING_PLAIN, &len);
-            if (t)
-                jx_put_str(b, t, len, OA_FLAGS);
-            else
-                buf_fail(b, ERR_NOMEM);
-        } else {
+        if (a)
+            put_as_string(b, a);
+        else
             jx_put_str(b, "{}", 2, OA_FLAGS);
-        }
         buf_add(b, "}}", 2);
     }
     buf_add(b, "]", 1);
