@@ -69,7 +69,7 @@ json_object *jx_parse(const char *text)
 int jx_put_str(buf_t *b, const char *s, size_t n, int flags)
 {
     static const char hex[] = "0123456789abcdef";
-    buf_add(b, "\"", 1);
+    buf_add_fast(b, "\"", 1);
     size_t run = 0; /* bytes copied as they are, added in one go */
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
@@ -97,12 +97,12 @@ int jx_put_str(buf_t *b, const char *s, size_t n, int flags)
             u[6] = 0;
             esc = u;
         }
-        buf_add(b, s + run, i - run);
+        buf_add_fast(b, s + run, i - run);
         buf_adds(b, esc);
         run = i + 1;
     }
-    buf_add(b, s + run, n - run);
-    return buf_add(b, "\"", 1);
+    buf_add_fast(b, s + run, n - run);
+    return buf_add_fast(b, "\"", 1);
 }
 
 int jx_put(buf_t *b, json_object *v, int flags)
