@@ -347,6 +347,30 @@ void store_commit_notify(store_t *st, void (*fn)(void *ud), void *ud)
     db_commit_notify(st->db, fn, ud);
 }
 
+int store_ready(store_t *st)
+{
+    return db_ready(st->db);
+}
+
+int store_reconnect_wait(store_t *st, int *fd, int *write)
+{
+    return db_reconnect_wait(st->db, fd, write);
+}
+
+int store_reconnect_poll(store_t *st)
+{
+    return db_reconnect_poll(st->db);
+}
+
+void store_db_waits(store_t *st, uint64_t *round_trips, uint64_t *wait_ns, uint64_t *reconnects)
+{
+    db_waits_t w;
+    db_waits(st->db, &w);
+    *round_trips = w.round_trips;
+    *wait_ns = w.wait_ns;
+    *reconnects = w.reconnects;
+}
+
 void store_tx_rollback(store_t *st)
 {
     db_rollback(st->db);
@@ -541,7 +565,7 @@ int store_lease_drop(store_t *st, const char *run_id, const char *owner)
         return rc;
     db_bind_text(s, 1, run_id);
     db_bind_text(s, 2, owner);
-    return store_step_done(s);
+    return run_write(s);
 }
 
 int store_lease_renew(store_t *st, const char *owner, int64_t now_ns, int64_t lease_until_ns)
@@ -559,7 +583,7 @@ int store_lease_renew(store_t *st, const char *owner, int64_t now_ns, int64_t le
         db_bind_text(s, 1, owner);
         db_bind_int64(s, 2, lease_until_ns);
         db_bind_int64(s, 3, now_ns);
-        rc = store_step_done(s);
+        rc = run_write(s);
     }
     return rc;
 }
