@@ -44,6 +44,13 @@ int buf_add(buf_t *b, const void *p, size_t n)
     return 0;
 }
 
+int buf_fail(buf_t *b, int code)
+{
+    if (!b->failed)
+        b->failed = code;
+    return b->failed;
+}
+
 int buf_adds(buf_t *b, const char *s)
 {
     return buf_add(b, s, strlen(s));

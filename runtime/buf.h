@@ -41,6 +41,9 @@ static inline int buf_add_fast(buf_t *b, const void *p, size_t n)
 int buf_adds(buf_t *b, const char *s);
 /* Append printf-formatted text. */
 int buf_addf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Mark the buffer failed with code (ERR_NOMEM, ...) unless it already is: a value that
+ * could not be written fails the whole text. Returns the buffer's failure. */
+int buf_fail(buf_t *b, int code);
 /* The text so far ("" when empty); valid until the next append. */
 const char *buf_str(const buf_t *b);
 /* The text, now owned by the caller (free()); "" is returned as an allocated empty string.

@@ -28,6 +28,8 @@ typedef struct http_req {
     const char *const *headers;   /* NULL-terminated "Name: value" list, or NULL */
     const char *body;             /* request body, may contain NULs; copied by http_start */
     size_t body_len;
+    int body_borrowed;            /* body is not copied: the caller keeps it valid and
+                                     unchanged until done runs or http_cancel returns */
     long connect_timeout_ms;      /* 0: 10 s */
     long total_timeout_ms;        /* 0: no total deadline */
     long idle_timeout_ms;         /* no byte received for this long: timeout; 0: 30 s */

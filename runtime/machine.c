@@ -219,6 +219,7 @@ void machine_free(machine_t *m)
     msub_free_all(m);
     json_object_put(m->desc_cache);
     buf_free(&m->evbuf);
+    buf_free(&m->jbuf);
     buf_free(&m->linebuf);
     tracelog_free(m->tlog);
     free(m);

@@ -20,10 +20,14 @@
 /* Bytes of a tool result copied into its trace event: enough to read it in the viewer; the
  * whole result is in tool_calls and in the conversation. */
 
-static const char *to_json(json_object *o)
+/* o as JSON text in the machine's scratch buffer, valid until its next use; NULL when
+ * memory ran out. Written without a json-c printbuf, which would stay on o (a staged
+ * message lives as long as its run). */
+static const char *to_json(machine_t *m, json_object *o)
 {
-    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    buf_reset(&m->jbuf);
+    jx_put(&m->jbuf, o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    return m->jbuf.failed ? NULL : buf_str(&m->jbuf);
 }
 
 void tcall_clear(tcall_t *c)
@@ -61,7 +65,7 @@ int tcall_set(tcall_t *c, tcall_state_t to)
 /* Stage one message: stored once at the next index, appended to the conversation. */
 static int stage_message(machine_run_t *r, json_object *msg)
 {
-    int rc = store_message_add(r->m->st, r->rec.id, r->rec.msg_count, to_json(msg));
+    int rc = store_message_add(r->m->st, r->rec.id, r->rec.msg_count, to_json(r->m, msg));
     if (rc)
         return rc;
     r->rec.msg_count++;
@@ -302,7 +306,7 @@ static int fill_calls(machine_run_t *r, json_object *tcs)
             json_object_is_type(v, json_type_string))
             c->args = strdup(json_object_get_string(v));
         else
-            c->args = strdup(v ? to_json(v) : "{}");
+            c->args = strdup(v ? to_json(r->m, v) : "{}");
         c->state = TC_PENDING; /* born here: every later change goes through tcall_set */
         snprintf(c->idem, sizeof c->idem, "%.16s:%.62s", r->rec.id, c->id);
         if (!c->name || !c->args)
@@ -654,7 +658,7 @@ static void tool_done(void *ud, const tools_result_t *res)
     c->h = NULL;
     c->ended_ns = (int64_t)loop_wall_ns();
     c->attempts = res->attempts > 0 ? res->attempts : 1;
-    set_str(&c->result, res->result ? to_json(res->result) : NULL);
+    set_str(&c->result, res->result ? to_json(c->r->m, res->result) : NULL);
     set_str(&c->error, res->error);
     int rc = mstage_begin(r);
     if (rc)
@@ -715,7 +719,10 @@ void mact_call_sig(const char *name, const char *args, char *buf, size_t len)
     args = args ? args : "";
     if (schema_parse_json(args, strlen(args), &a, why, sizeof why) != 0)
         a = NULL;
-    snprintf(buf, len, "%s\x1f%s", name, a ? to_json(a) : args);
+    snprintf(buf, len, "%s\x1f%s", name,
+             a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE)
+               : args);
     json_object_put(a);
 }
 
@@ -726,7 +733,7 @@ static const char *guard(machine_run_t *r, tcall_t *c, char *msg, size_t len)
     const agent_t *a = r->agent;
     if (!tools_get(r->m->tl, c->name) || !name_in(a->tools, c->name)) {
         snprintf(msg, len, "unknown tool \"%s\"; this agent can use: %s", c->name,
-                 to_json(a->tools));
+                 to_json(r->m, a->tools));
         return "unknown_tool";
     }
     if (r->rec.tool_calls >= a->max_tool_calls) {
@@ -843,7 +850,7 @@ static int write_observations(machine_run_t *r, void *arg)
             json_object_object_add(e, "error",
                                    jx_new_str(c->error ? c->error : tcall_state_name(c->state)));
             json_object_object_add(e, "status", jx_new_str(tcall_state_name(c->state)));
-            json_object_object_add(msg, "content", jx_new_str(to_json(e)));
+            json_object_object_add(msg, "content", jx_new_str(to_json(r->m, e)));
             json_object_put(e);
         }
         json_object_object_add(msg, "is_error", json_object_new_boolean(!ok));

@@ -136,6 +136,7 @@ struct machine {
     tracelog_t *tlog;       /* the segment log (trace_files == TRACELOG_SEGMENTS), lazily */
     buf_t evbuf;            /* scratch for event JSON, reused from event to event */
     buf_t linebuf;          /* the same event as a trace line (trace_line_write) */
+    buf_t jbuf;             /* scratch for a message or value as JSON text (machine_act.c) */
     mline_t *lines, **lines_tail;
     machine_run_t **batch_runs;  /* runs with work in the open batch (each holds a ref) */
     size_t nbatch, batch_cap;

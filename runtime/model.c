@@ -326,9 +326,10 @@ void provider_result_clear(provider_result_t *res)
     if (!res)
         return;
     json_object_put(res->message);
-    json_object_put(res->request_body);
+    free(res->request_body);
     json_object_put(res->response_body);
-    res->message = res->request_body = res->response_body = NULL;
+    res->message = res->response_body = NULL;
+    res->request_body = NULL;
 }
 
 int model_breakers_each(model_client_t *mc, model_breaker_fn cb, void *ud)
@@ -388,7 +389,7 @@ void model_call_free(model_call_t *c)
     json_object_put(c->req.tools);
     json_object_put(c->req.output_schema);
     json_object_put(c->preq.messages);
-    json_object_put(c->req_body);
+    free(c->req_body);
     json_object_put(c->resp_body);
     free(c);
 }

@@ -68,7 +68,8 @@ typedef struct model_resp {
     model_usage_t usage;    /* summed over all attempts and re-asks of this call */
     int attempts;
     int cached;
-    json_object *request_body;  /* last provider request as sent (keys redacted) or NULL */
+    const char *request_body;   /* last provider request as sent (JSON text; keys travel only
+                                   in headers) or NULL */
     json_object *response_body; /* last provider response body parsed, or NULL */
 } model_resp_t;
 

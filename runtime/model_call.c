@@ -355,11 +355,12 @@ static void on_result(void *ud, provider_result_t *res)
     c->usage.output_tokens += res->usage.output_tokens;
     c->usage.cached_tokens += res->usage.cached_tokens;
     c->usage.cost_usd += res->usage.cost_usd;
-    json_object_put(c->req_body);
+    free(c->req_body);
     json_object_put(c->resp_body);
     c->req_body = res->request_body;
     c->resp_body = res->response_body;
-    res->request_body = res->response_body = NULL;
+    res->request_body = NULL;
+    res->response_body = NULL;
     if (c->conf->ops != &provider_offline) {
         retry_class_t k = retry_classify(res->err, res->status);
         retry_breaker_record(&mc->eps[c->ep].br, &mc->pol, res->err == 0, k.breaker,

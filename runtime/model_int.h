@@ -84,7 +84,8 @@ struct model_call {
     const char *last_reason;
     char last_msg[512];
     char fb_why[512];    /* why the chain's first model did not answer, once it moved on */
-    json_object *req_body, *resp_body;
+    char *req_body;          /* the last attempt's request as sent (JSON text) */
+    json_object *resp_body;
 };
 
 /* model.c */

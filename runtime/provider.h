@@ -30,7 +30,7 @@ typedef struct provider_result {
     json_object *message;   /* assistant message, neutral format; owned by the result */
     const char *finish;     /* "stop", "tool_calls", "length" */
     model_usage_t usage;    /* cost_usd left 0: model.c prices it */
-    json_object *request_body;  /* owned; request as sent, no secrets */
+    char *request_body;         /* owned; the request as sent (JSON text), no secrets */
     json_object *response_body; /* owned; parsed response (or reassembled stream) */
     double latency_ms;
 } provider_result_t;

@@ -201,17 +201,25 @@ static void http_done(void *ud, const http_resp_t *resp)
     pjob_free(j);
 }
 
-int pjob_send(pjob_t *j, const provider_env_t *env, char *url, const char *extra,
-              const char *auth_prefix, json_object *body, void **handle)
+int pjob_send_text(pjob_t *j, const provider_env_t *env, char *url, const char *extra,
+                   const char *auth_prefix, buf_t *body, void **handle)
 {
-    int rc = url && body ? 0 : ERR_NOMEM;
+    size_t len = body->len;
+    char *text = buf_take(body);
+    buf_free(body);
+    /* Held for the whole transfer: give back the builder's slack (up to half of it). */
+    char *fit = text ? realloc(text, len + 1) : NULL;
+    if (fit)
+        text = fit;
+    int rc = url && text ? 0 : ERR_NOMEM;
     if (!rc && !(rc = pjob_header(j, "Content-Type: application/json")) &&
         !(extra && (rc = pjob_header(j, "%s", extra))) &&
         !(env->api_key && *env->api_key &&
           (rc = pjob_header(j, "%s%s", auth_prefix, env->api_key))) &&
         !(j->stream && (rc = pjob_header(j, "Accept: text/event-stream"))))
-        rc = pjob_post(j, env, url, body);
-    json_object_put(body);
+        rc = pjob_post(j, env, url, text, len);
+    else
+        free(text);
     free(url);
     if (rc) {
         pjob_free(j);
@@ -222,29 +230,39 @@ int pjob_send(pjob_t *j, const provider_env_t *env, char *url, const char *extra
     return 0;
 }
 
-int pjob_post(pjob_t *j, const provider_env_t *env, const char *url, json_object *body)
+int pjob_send(pjob_t *j, const provider_env_t *env, char *url, const char *extra,
+              const char *auth_prefix, json_object *body, void **handle)
 {
-    size_t len;
-    const char *text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
-    if (!text)
-        return ERR_NOMEM;
+    size_t len = 0;
+    const char *t = body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len)
+                         : NULL;
+    buf_t b;
+    buf_init(&b, 0);
+    if (t)
+        buf_add(&b, t, len);
+    else
+        buf_fail(&b, ERR_NOMEM);
+    json_object_put(body);
+    return pjob_send_text(j, env, url, extra, auth_prefix, &b, handle);
+}
+
+int pjob_post(pjob_t *j, const provider_env_t *env, const char *url, char *body, size_t len)
+{
     http_req_t hr = {
         .method = "POST",
         .url = url,
         .headers = j->hdrp,
-        .body = text,
+        .body = body,
         .body_len = len,
+        .body_borrowed = 1, /* j->res.request_body, until the transfer ends */
         .connect_timeout_ms = env->connect_timeout_ms,
         .total_timeout_ms = env->total_timeout_ms,
         .idle_timeout_ms = env->idle_timeout_ms,
         .on_chunk = j->stream ? on_chunk : NULL,
     };
+    j->res.request_body = body;
     j->started_ns = loop_mono_ns();
-    int rc = http_start(j->http, &hr, http_done, j, &j->xfer);
-    if (rc)
-        return rc;
-    j->res.request_body = json_object_get(body);
-    return 0;
+    return http_start(j->http, &hr, http_done, j, &j->xfer);
 }
 
 void pjob_cancel(pjob_t *j)

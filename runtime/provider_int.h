@@ -56,13 +56,17 @@ int pjob_init(pjob_t *j, const pjob_hooks_t *hooks, const provider_env_t *env,
               const model_req_t *req, provider_done_fn done, void *ud);
 /* Add a request header ("Name: value"). 0 or ERR_NOMEM / ERR_LIMIT. */
 int pjob_header(pjob_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* POST body (borrowed; a reference is kept as res.request_body) to url. On failure the
- * job is left for the caller to free with pjob_free(). */
-int pjob_post(pjob_t *j, const provider_env_t *env, const char *url, json_object *body);
+/* POST body (len bytes of JSON text, taken: it becomes res.request_body and stays valid
+ * for the transfer, which does not copy it) to url. On failure the job is left for the
+ * caller to free with pjob_free() (which frees body with it). */
+int pjob_post(pjob_t *j, const provider_env_t *env, const char *url, char *body, size_t len);
 /* The common tail of a provider's start: the JSON, provider (extra: one more "Name: value"
  * line, or NULL), auth (auth_prefix + env->api_key, when a key is set) and streaming
- * headers, then the POST. Takes url and body (NULL: out of memory) and frees them; on
- * failure frees j too. 0 with *handle = j, or ERR_*. */
+ * headers, then the POST. Takes url and the text of body (a failed buf: out of memory) and
+ * frees them; on failure frees j too. 0 with *handle = j, or ERR_*. */
+int pjob_send_text(pjob_t *j, const provider_env_t *env, char *url, const char *extra,
+                   const char *auth_prefix, buf_t *body, void **handle);
+/* The same with the body as a json-c tree (taken; NULL: out of memory), printed plain. */
 int pjob_send(pjob_t *j, const provider_env_t *env, char *url, const char *extra,
               const char *auth_prefix, json_object *body, void **handle);
 void pjob_cancel(pjob_t *j);

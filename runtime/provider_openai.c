@@ -31,77 +31,126 @@ typedef struct oa_job {
     json_object *usage;
 } oa_job_t;
 
-static json_object *content_of(json_object *m)
+/* The request body is written as text with a string builder, byte for byte what json-c
+ * printed for the json-c tree it used to be built as (JSON_C_TO_STRING_PLAIN: '/' is
+ * escaped): no tree of the wire format, no printbuf, one buffer handed to the transfer. */
+#define OA_FLAGS JSON_C_TO_STRING_PLAIN
+
+static void put_key(buf_t *b, const char *key, int first)
+{
+    if (!first)
+        buf_add(b, ",", 1);
+    jx_put_str(b, key, strlen(key), OA_FLAGS);
+    buf_add(b, ":", 1);
+}
+
+/* A string member; NULL is written as "" (what jx_new_str made of it). */
+static void put_str_member(buf_t *b, const char *key, const char *v, int first)
+{
+    put_key(b, key, first);
+    v = v ? v : "";
+    jx_put_str(b, v, strlen(v), OA_FLAGS);
+}
+
+/* v inside a JSON string, as the wire carries content and arguments: a string as it is,
+ * any other value as its JSON text. */
+static void put_as_string(buf_t *b, json_object *v)
+{
+    if (json_object_is_type(v, json_type_string)) {
+        jx_put(b, v, OA_FLAGS);
+        return;
+    }
+    buf_t t;
+    buf_init(&t, 0);
+    jx_put(&t, v, JSON_C_TO_STRING_PLAIN);
+    if (t.failed)
+        buf_fail(b, t.failed);
+    else
+        jx_put_str(b, buf_str(&t), t.len, OA_FLAGS);
+    buf_free(&t);
+}
+
+/* A message's content as the wire carries it; 0 when it has none (the caller decides). */
+static int put_content(buf_t *b, json_object *m)
 {
     json_object *c = jx_get(m, "content");
-    if (!c)
-        return NULL;
-    if (json_object_is_type(c, json_type_string))
-        return json_object_get(c);
-    return jx_new_str(json_object_to_json_string_ext(c, JSON_C_TO_STRING_PLAIN));
+    if (c)
+        put_as_string(b, c);
+    return c != NULL;
 }
 
-static json_object *wire_calls(json_object *tcs)
+static void put_calls(buf_t *b, json_object *tcs)
 {
-    json_object *out = json_object_new_array();
+    buf_add(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(tcs); i++) {
         json_object *tc = json_object_array_get_idx(tcs, i);
-        json_object *fn = json_object_new_object(), *w = json_object_new_object();
-        json_object_object_add(fn, "name", jx_new_str(jx_str(tc, "name")));
-        const char *args = jx_str(tc, "arguments");
+        if (i)
+            buf_add(b, ",", 1);
+        buf_add(b, "{", 1);
+        put_str_member(b, "id", jx_str(tc, "id"), 1);
+        put_str_member(b, "type", "function", 0);
+        put_key(b, "function", 0);
+        buf_add(b, "{", 1);
+        put_str_member(b, "name", jx_str(tc, "name"), 1);
         json_object *a = jx_get(tc, "arguments");
-        json_object_object_add(fn, "arguments",
-                               jx_new_str(args ? args
-                                         : a ? json_object_to_json_string_ext(
-                                                   a, JSON_C_TO_STRING_PLAIN)
-                                             : "{}"));
-        json_object_object_add(w, "id", jx_new_str(jx_str(tc, "id")));
-        json_object_object_add(w, "type", jx_new_str("function"));
-        json_object_object_add(w, "function", fn);
-        json_object_array_add(out, w);
+        put_key(b, "arguments", 0);
+        if (a)
+            put_as_string(b, a);
+        else
+            jx_put_str(b, "{}", 2, OA_FLAGS);
+        buf_add(b, "}}", 2);
     }
-    return out;
+    buf_add(b, "]", 1);
 }
 
-static json_object *wire_messages(json_object *msgs)
+static void put_messages(buf_t *b, json_object *msgs)
 {
-    json_object *out = json_object_new_array();
+    buf_add(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
-        json_object *m = json_object_array_get_idx(msgs, i), *w = json_object_new_object();
+        json_object *m = json_object_array_get_idx(msgs, i), *tcs = jx_get(m, "tool_calls");
         const char *role = jx_str(m, "role");
         role = role ? role : "user";
-        json_object_object_add(w, "role", jx_new_str(role));
-        json_object *content = content_of(m), *tcs = jx_get(m, "tool_calls");
+        if (i)
+            buf_add(b, ",", 1);
+        buf_add(b, "{", 1);
+        put_str_member(b, "role", role, 1);
+        put_key(b, "content", 0);
         if (strcmp(role, "assistant") == 0 && tcs && json_object_array_length(tcs)) {
-            json_object_object_add(w, "content", content);
-            json_object_object_add(w, "tool_calls", wire_calls(tcs));
-        } else {
-            json_object_object_add(w, "content", content ? content : jx_new_str(""));
+            if (!put_content(b, m))
+                buf_add(b, "null", 4);
+            put_key(b, "tool_calls", 0);
+            put_calls(b, tcs);
+        } else if (!put_content(b, m)) {
+            buf_add(b, "\"\"", 2);
         }
         if (strcmp(role, "tool") == 0)
-            json_object_object_add(w, "tool_call_id", jx_new_str(jx_str(m, "tool_call_id")));
-        json_object_array_add(out, w);
+            put_str_member(b, "tool_call_id", jx_str(m, "tool_call_id"), 0);
+        buf_add(b, "}", 1);
     }
-    return out;
+    buf_add(b, "]", 1);
 }
 
-static json_object *wire_tools(json_object *tools)
+static void put_tools(buf_t *b, json_object *tools)
 {
-    json_object *out = json_object_new_array();
+    buf_add(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
-        json_object *t = json_object_array_get_idx(tools, i), *fn = json_object_new_object();
-        json_object_object_add(fn, "name", jx_new_str(jx_str(t, "name")));
-        json_object_object_add(fn, "description", jx_new_str(jx_str(t, "description")));
-        json_object *params = jx_get(t, "parameters");
-        json_object_object_add(fn, "parameters", params ? json_object_get(params)
-                                                        : json_tokener_parse(
-                                                              "{\"type\":\"object\"}"));
-        json_object *w = json_object_new_object();
-        json_object_object_add(w, "type", jx_new_str("function"));
-        json_object_object_add(w, "function", fn);
-        json_object_array_add(out, w);
+        json_object *t = json_object_array_get_idx(tools, i), *params = jx_get(t, "parameters");
+        if (i)
+            buf_add(b, ",", 1);
+        buf_add(b, "{", 1);
+        put_str_member(b, "type", "function", 1);
+        put_key(b, "function", 0);
+        buf_add(b, "{", 1);
+        put_str_member(b, "name", jx_str(t, "name"), 1);
+        put_str_member(b, "description", jx_str(t, "description"), 0);
+        put_key(b, "parameters", 0);
+        if (params)
+            jx_put(b, params, OA_FLAGS);
+        else
+            buf_adds(b, "{\"type\":\"object\"}");
+        buf_add(b, "}}", 2);
     }
-    return out;
+    buf_add(b, "]", 1);
 }
 
 /* Reasoning models reject max_tokens and want max_completion_tokens. */
@@ -111,38 +160,41 @@ static int reasoning_model(const char *model)
            strncmp(model, "gpt-5", 5) == 0;
 }
 
-static json_object *build_body(const char *model, const model_req_t *req, int stream)
+/* The request body as text into b (checked once by the caller: buf failures are sticky). */
+static void build_body(buf_t *b, const char *model, const model_req_t *req, int stream)
 {
-    json_object *b = json_object_new_object();
-    json_object_object_add(b, "model", jx_new_str(model));
-    json_object_object_add(b, "messages", wire_messages(req->messages));
+    buf_add(b, "{", 1);
+    put_str_member(b, "model", model, 1);
+    put_key(b, "messages", 0);
+    put_messages(b, req->messages);
     if (req->tools && json_object_array_length(req->tools)) {
-        json_object_object_add(b, "tools", wire_tools(req->tools));
-        json_object_object_add(b, "tool_choice", jx_new_str("auto"));
-        json_object_object_add(b, "parallel_tool_calls", json_object_new_boolean(1));
+        put_key(b, "tools", 0);
+        put_tools(b, req->tools);
+        put_str_member(b, "tool_choice", "auto", 0);
+        buf_adds(b, ",\"parallel_tool_calls\":true");
     }
     if (req->output_schema) {
-        json_object *js = json_object_new_object(), *rf = json_object_new_object();
-        json_object_object_add(js, "name", jx_new_str("final_answer"));
-        json_object_object_add(js, "schema", json_object_get(req->output_schema));
         /* strict mode rejects many ordinary schemas; agentd validates the reply itself. */
-        json_object_object_add(js, "strict", json_object_new_boolean(0));
-        json_object_object_add(rf, "type", jx_new_str("json_schema"));
-        json_object_object_add(rf, "json_schema", js);
-        json_object_object_add(b, "response_format", rf);
+        buf_adds(b, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                    "{\"name\":\"final_answer\",\"schema\":");
+        jx_put(b, req->output_schema, OA_FLAGS);
+        buf_adds(b, ",\"strict\":false}}");
     }
-    if (req->temperature >= 0)
-        json_object_object_add(b, "temperature", jx_new_num(req->temperature));
+    if (req->temperature >= 0) {
+        json_object *t = jx_new_num(req->temperature);
+        put_key(b, "temperature", 0);
+        if (t)
+            jx_put(b, t, OA_FLAGS);
+        else
+            buf_fail(b, ERR_NOMEM);
+        json_object_put(t);
+    }
     if (req->max_tokens > 0)
-        json_object_object_add(b, reasoning_model(model) ? "max_completion_tokens" : "max_tokens",
-                               json_object_new_int(req->max_tokens));
-    if (stream) {
-        json_object *so = json_object_new_object();
-        json_object_object_add(so, "include_usage", json_object_new_boolean(1));
-        json_object_object_add(b, "stream", json_object_new_boolean(1));
-        json_object_object_add(b, "stream_options", so);
-    }
-    return b;
+        buf_addf(b, ",\"%s\":%d",
+                 reasoning_model(model) ? "max_completion_tokens" : "max_tokens", req->max_tokens);
+    if (stream)
+        buf_adds(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    buf_add(b, "}", 1);
 }
 
 static void read_usage(pjob_t *j, json_object *u)
@@ -359,8 +411,11 @@ static int oa_start(const provider_env_t *env, const char *model, const model_re
         pjob_free(j);
         return rc;
     }
-    return pjob_send(j, env, pjob_url(env->base_url, "/chat/completions"), NULL,
-                     "Authorization: Bearer ", build_body(model, req, j->stream), handle);
+    buf_t body;
+    buf_init(&body, 0);
+    build_body(&body, model, req, j->stream);
+    return pjob_send_text(j, env, pjob_url(env->base_url, "/chat/completions"), NULL,
+                          "Authorization: Bearer ", &body, handle);
 }
 
 static void oa_cancel(void *handle)

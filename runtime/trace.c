@@ -3,6 +3,7 @@
  * event cost ~20 allocations; the buffer is reused) and appends JSONL lines.
  */
 #include "trace.h"
+#include "jx.h"
 
 #include "err.h"
 #include "loop.h"
@@ -22,36 +23,7 @@
  * events read the same as when json-c wrote them. */
 static void put_strn(buf_t *b, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    buf_add_fast(b, "\"", 1);
-    size_t run = 0; /* bytes copied as they are, added in one go */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        const char *esc = NULL;
-        char u[7];
-        switch (ch) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        default:
-            if (ch >= 0x20)
-                continue;
-            memcpy(u, "\\u00", 4);
-            u[4] = hex[ch >> 4];
-            u[5] = hex[ch & 15];
-            u[6] = 0;
-            esc = u;
-        }
-        buf_add_fast(b, s + run, i - run);
-        buf_adds(b, esc);
-        run = i + 1;
-    }
-    buf_add_fast(b, s + run, n - run);
-    buf_add_fast(b, "\"", 1);
+    jx_put_str(b, s, n, JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 /* key NULL: a stored array's slot, the value alone (trace_body.h). */

@@ -96,7 +96,8 @@ static void check_done(void *ud, const model_resp_t *r)
     c->t1 = loop_mono_ns();
     c->resp = *r;
     c->resp.message = NULL;
-    c->resp.request_body = c->resp.response_body = NULL;
+    c->resp.request_body = NULL;
+    c->resp.response_body = NULL;
     json_object *content;
     if (!r->err && json_object_object_get_ex(r->message, "content", &content) &&
         json_object_is_type(content, json_type_string))

@@ -327,7 +327,8 @@ static int plan_steps_message(json_object *calls, json_object *msg, size_t *out_
     return 0;
 }
 
-static json_object *describe_request(const char *model, const model_req_t *req, size_t nmsg)
+/* The request as the offline model saw it, as JSON text (model_resp_t.request_body). */
+static char *describe_request(const char *model, const model_req_t *req, size_t nmsg)
 {
     json_object *o = json_object_new_object(), *names = json_object_new_array();
     for (size_t i = 0; names && req->tools && i < json_object_array_length(req->tools); i++)
@@ -342,7 +343,10 @@ static json_object *describe_request(const char *model, const model_req_t *req, 
         json_object_put(o);
         return NULL;
     }
-    return o;
+    const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    char *text = t ? strdup(t) : NULL;
+    json_object_put(o);
+    return text;
 }
 
 static json_object *describe_decision(const offline_convo_t *c, const plan_t *p, json_object *tools,
@@ -495,7 +499,7 @@ static void job_deliver(void *arg)
     }
     /* Whatever the caller did not take (it NULLs the fields it keeps) is ours to release. */
     json_object_put(j->res.message);
-    json_object_put(j->res.request_body);
+    free(j->res.request_body);
     json_object_put(j->res.response_body);
     free(j);
 }

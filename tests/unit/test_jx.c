@@ -1,0 +1,86 @@
+/* jx: the JSON writer (jx_put, jx_put_str) prints what json-c prints for the same value and
+ * flags, byte for byte: provider request bodies and stored messages depend on it. */
+#include "check.h"
+#include "jx.h"
+
+#include <stdlib.h>
+
+/* jx_put's text of v equals json-c's under flags. */
+static int same(json_object *v, int flags)
+{
+    buf_t b;
+    buf_init(&b, 0);
+    jx_put(&b, v, flags);
+    const char *want = json_object_to_json_string_ext(v, flags);
+    int ok = !b.failed && strcmp(buf_str(&b), want) == 0;
+    if (!ok)
+        fprintf(stderr, "  jx_put: %s\n  json-c: %s\n", buf_str(&b), want);
+    buf_free(&b);
+    return ok;
+}
+
+static void test_put_matches_json_c(void)
+{
+    const int plain = JSON_C_TO_STRING_PLAIN,
+              noslash = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+    char ctl[40];
+    for (int i = 0; i < 32; i++)
+        ctl[i] = (char)(i + 1);
+    ctl[31] = '\x7f';
+    ctl[32] = 0;
+    json_object *o = json_object_new_object(), *a = json_object_new_array();
+    json_object_object_add(o, "s", jx_new_str("a/b \"q\" \\ é \xf0\x9f\x98\x80 </script>"));
+    json_object_object_add(o, "ctl", jx_new_str(ctl));
+    json_object_object_add(o, "k/ey\n", json_object_new_int(-42));
+    json_object_object_add(o, "big", json_object_new_int64(9007199254740993LL));
+    json_object_object_add(o, "num", jx_new_num(0.7));
+    json_object_object_add(o, "whole", jx_new_num(30));
+    json_object_object_add(o, "dbl", json_object_new_double(1.0 / 3));
+    json_object_object_add(o, "t", json_object_new_boolean(1));
+    json_object_object_add(o, "f", json_object_new_boolean(0));
+    json_object_object_add(o, "null", NULL);
+    json_object_object_add(o, "empty_o", json_object_new_object());
+    json_object_object_add(o, "empty_a", json_object_new_array());
+    json_object_array_add(a, NULL);
+    json_object_array_add(a, jx_new_str(""));
+    json_object_array_add(a, json_object_get(o));
+    json_object *parsed = jx_parse("{\"x\":[1,2.50,-0.0,1e3,{\"y\":\"\\u0001z\\/\"}],\"u\":\"\\ud83d\\ude00\"}");
+    CHECK(parsed != NULL);
+    json_object_array_add(a, parsed);
+    for (int f = 0; f < 2; f++) {
+        int flags = f ? noslash : plain;
+        CHECK(same(o, flags));
+        CHECK(same(a, flags));
+        CHECK(same(parsed, flags));
+    }
+    buf_t b;
+    buf_init(&b, 0);
+    jx_put(&b, NULL, plain);
+    CHECK(strcmp(buf_str(&b), "null") == 0);
+    buf_reset(&b);
+    jx_put_str(&b, "a\0/b", 4, plain);
+    CHECK(b.len == 12 && memcmp(b.s, "\"a\\u0000\\/b\"", 12) == 0);
+    buf_free(&b);
+    json_object_put(a);
+    json_object_put(o);
+}
+
+/* A failed buffer fails the whole text once: nothing after it is written. */
+static void test_put_sticky_failure(void)
+{
+    buf_t b;
+    buf_init(&b, 8);
+    json_object *s = jx_new_str("longer than eight bytes");
+    CHECK(jx_put(&b, s, JSON_C_TO_STRING_PLAIN) != 0);
+    CHECK(b.failed != 0);
+    CHECK(jx_put(&b, NULL, JSON_C_TO_STRING_PLAIN) == b.failed);
+    json_object_put(s);
+    buf_free(&b);
+}
+
+int main(void)
+{
+    RUN(test_put_matches_json_c);
+    RUN(test_put_sticky_failure);
+    return check_report();
+}
