@@ -311,7 +311,7 @@ echo "$res" | sed -n 2p | grep -q "^rejected .*nested deeper than 100 levels" &&
 # ---- 7. read-only commands open the database read-only; database errors exit 4 ----
 # On SQLite, about the file itself: a read-only folder, a file that is not a database, one of
 # a newer agentd (PRAGMA user_version), a truncated one, a missing one, another process's
-# write lock, a trigger that fails the first write. PostgreSQL's counterparts follow below.
+# write lock, a trigger that fails the first write. PostgreSQL's counterparts follow (else).
 if ! on_pg; then
 RO="$TMP/rodir"; mkdir -p "$RO/db"
 "$AGENTD" run agents/support.lua "Where is order 1042?" --db "$RO/db/a.db" --quiet >/dev/null 2>&1
@@ -380,6 +380,75 @@ cp "$RO/db/a.db" "$TMP/trig.db"
 sqlite3 "$TMP/trig.db" "CREATE TRIGGER t BEFORE INSERT ON messages BEGIN SELECT RAISE(FAIL, 'boom'); END;"
 "$AGENTD" run agents/support.lua "hi" --db "$TMP/trig.db" --traces "$TMP/trigtr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
 [ $rc -eq 4 ] && ok "a run whose first write fails: exit 4, no crash" || fail "first write fails" "rc=$rc $(cat "$TMP/x.err")"
+else
+# On PostgreSQL: a role that may only SELECT (the reading commands work, the writers exit 4
+# naming the database), a schema of a newer agentd, a database that does not exist, locks
+# held past the busy timeout (lock_timeout), a trigger that fails the first write. A file
+# that is not a database or is truncated has no counterpart (the server owns its files);
+# tests/integration/postgres.sh has a wrong password and a full disk on the server.
+masked() { echo "$1" | sed 's|:[^:@/]*@|:***@|'; }
+RODB=$(newdb ro) || { fail "new database" "ro"; finish; exit 1; }
+"$AGENTD" run agents/support.lua "Where is order 1042?" --db "$RODB" --traces "$TMP/rotr" --quiet >/dev/null 2>&1
+rid=$("$AGENTD" runs --json --db "$RODB" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+role="${RODB##*/}_reader"
+pw=$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+dbq "$RODB" "CREATE ROLE $role LOGIN PASSWORD '$pw'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO $role" >/dev/null
+RURL=$(echo "$RODB" | sed "s|//[^@]*@|//$role:$pw@|")
+for cmd in "runs" "runs --json" "trace $rid --plain" "trace $rid --json" "sessions list" "stats --since all"; do
+    # shellcheck disable=SC2086
+    "$AGENTD" $cmd --db "$RURL" >"$TMP/ro.out" 2>"$TMP/ro.err"; rc=$?
+    [ $rc -eq 0 ] && [ -s "$TMP/ro.out" ] && ok "a role that may only read: agentd $cmd" \
+        || fail "a role that may only read: agentd $cmd" "rc=$rc $(head -c 300 "$TMP/ro.err")"
+done
+"$AGENTD" trace export "$rid" --otlp -o "$TMP/ro.otlp" --db "$RURL" 2>"$TMP/ro.err"; rc=$?
+[ $rc -eq 0 ] && grep -q resourceSpans "$TMP/ro.otlp" && ok "a role that may only read: agentd trace export" \
+    || fail "a role that may only read: trace export" "rc=$rc $(head -c 300 "$TMP/ro.err")"
+"$AGENTD" gc --keep 0 --db "$RURL" --traces "$TMP/rotr" >"$TMP/ro.out" 2>"$TMP/ro.err"; rc=$?
+[ $rc -eq 4 ] && [ "$(wc -l <"$TMP/ro.err")" = 1 ] && grep -qF "$(masked "$RURL")" "$TMP/ro.err" && ! grep -q "$pw" "$TMP/ro.err" \
+    && ok "gc (a writer) by a role that may only read: one line naming the database, exit 4" || fail "gc read-only role" "rc=$rc $(cat "$TMP/ro.err")"
+"$AGENTD" run agents/support.lua "hi" --db "$RURL" --traces "$TMP/rotr" >"$TMP/ro.out" 2>"$TMP/ro.err"; rc=$?
+[ $rc -eq 4 ] && ok "run by a role that may only read exits 4" || fail "run read-only role" "rc=$rc $(cat "$TMP/ro.err")"
+dbq "$RODB" "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM $role; DROP ROLE $role" >/dev/null
+NW=$(newdb newer) || { fail "new database" "newer"; finish; exit 1; }
+"$AGENTD" run agents/support.lua "Where is order 1042?" --db "$NW" --traces "$TMP/rotr" --quiet >/dev/null 2>&1
+nid=$(dbq "$NW" "SELECT id FROM runs")
+dbq "$NW" "UPDATE agentd_schema SET version = version + 1"
+echo '"hi"' >"$TMP/one.jsonl"
+for cmd in "runs" "trace $nid --plain" "resume --all" "gc --keep 1" "sessions list" "stats" "run agents/support.lua hi" "resume $nid" "batch agents/support.lua $TMP/one.jsonl"; do
+    # shellcheck disable=SC2086
+    "$AGENTD" $cmd --db "$NW" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+    if [ $rc -eq 4 ] && grep -qF "$(masked "$NW")" "$TMP/x.err" && grep -q "newer than this agentd" "$TMP/x.err"; then
+        ok "newer schema: agentd $cmd exits 4 naming the database"
+    else fail "newer schema: agentd $cmd" "rc=$rc $(head -c 300 "$TMP/x.err")"; fi
+done
+# A database that does not exist cannot be connected to: a database error (4), not created.
+MISSING="${AGENTD_TEST_PG%/*}/nosuch_${RODB##*_}"
+"$AGENTD" runs --db "$MISSING" >/dev/null 2>"$TMP/x.err"; rc=$?
+[ $rc -eq 4 ] && [ "$(wc -l <"$TMP/x.err")" = 1 ] && grep -qF "$(masked "$MISSING")" "$TMP/x.err" &&
+    [ "$(dbq "$AGENTD_TEST_PG" "SELECT count(*) FROM pg_database WHERE datname = '${MISSING##*/}'")" = 0 ] &&
+    ok "a missing database: exit 4, one line naming it, not created" || fail "missing db" "rc=$rc $(cat "$TMP/x.err")"
+# Locked: another session holds the tables' write locks past the busy timeout. Reading needs
+# no lock on PostgreSQL, so `sessions rm nope` finds no such session (exit 2) there.
+LK=$(newdb lk) || { fail "new database" "lk"; finish; exit 1; }
+"$AGENTD" run agents/support.lua "Where is order 1042?" --db "$LK" --traces "$TMP/ltr" --quiet >/dev/null 2>&1
+lid=$(dbq "$LK" "SELECT id FROM runs")
+dbq "$LK" "UPDATE runs SET state='observing', owner='', ended_ns=0" # one to resume
+psql "$LK" -qAtX -c "BEGIN; LOCK TABLE runs, events, messages, tool_calls, kv, batches, batch_inputs IN EXCLUSIVE MODE; SELECT pg_sleep(8); ROLLBACK" >/dev/null 2>&1 &
+lockp=$!
+i=0; while [ $i -lt 100 ] && [ "$(dbq "$LK" "SELECT count(*) FROM pg_locks WHERE relation = 'runs'::regclass AND mode = 'ExclusiveLock' AND granted")" != 1 ]; do sleep 0.05; i=$((i + 1)); done
+for cmd in "run agents/support.lua hi" "batch agents/support.lua $TMP/one.jsonl" "gc --keep 0" "resume $lid" "resume --all"; do
+    # shellcheck disable=SC2086
+    AGENTD_BUSY_TIMEOUT_MS=200 "$AGENTD" $cmd --db "$LK" --traces "$TMP/ltr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+    [ $rc -eq 4 ] && [ "$(wc -l <"$TMP/x.err")" = 1 ] && grep -q "lock timeout" "$TMP/x.err" \
+        && ok "locked database: agentd $cmd exits 4 with one line" || fail "locked database: agentd $cmd" "rc=$rc $(cat "$TMP/x.err")"
+done
+AGENTD_BUSY_TIMEOUT_MS=200 "$AGENTD" runs --db "$LK" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+[ $rc -eq 0 ] && ok "locked database: agentd runs still reads it" || fail "runs while locked" "rc=$rc $(cat "$TMP/x.err")"
+kill $lockp 2>/dev/null; wait $lockp 2>/dev/null
+dbq "$LK" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()" >/dev/null
+dbq "$LK" "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN RAISE EXCEPTION 'boom'; END\$\$; CREATE TRIGGER t BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION boom()" >/dev/null
+"$AGENTD" run agents/support.lua "hi" --db "$LK" --traces "$TMP/trigtr" >"$TMP/x.out" 2>"$TMP/x.err"; rc=$?
+[ $rc -eq 4 ] && grep -q boom "$TMP/x.err" && ok "a run whose first write fails: exit 4 with the server's reason, no crash" || fail "first write fails" "rc=$rc $(cat "$TMP/x.err")"
 fi
 
 finish
