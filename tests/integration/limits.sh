@@ -48,7 +48,8 @@ id=$(python3 -c "import json; print(json.load(open('$TMP/o3'))['run_id'])" 2>/de
 
 "$AGENTD" run $AG "cancel me" --db "$DB" --traces "$TMP/tr" --tools tests/fixtures/bench/tools --json >"$TMP/o4" 2>"$TMP/e4" &
 pid=$!
-sleep 0.5
+sigint_armed $pid # a background job starts with SIGINT ignored until agentd catches it
+sleep 0.2 # inside its 5 s tool call, well before its 1.5 s deadline
 kill -INT $pid
 wait $pid; rc=$?
 id=$(python3 -c "import json; print(json.load(open('$TMP/o4'))['run_id'])" 2>/dev/null)

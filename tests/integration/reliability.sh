@@ -119,17 +119,8 @@ PY
 B1=$(newdb b1) && B2=$(newdb b2) && B3=$(newdb b3) || { fail "new database" "b1 b2 b3"; finish; exit 1; }
 # The kills below wait for what they test rather than a fixed time (opening the database takes
 # longer on PostgreSQL, and longer on a busy machine): recorded FILE waits (10 s at most) for
-# the batch's line saying its inputs are recorded; armed PID for the process's SIGINT handler
-# (a background job of this script starts with SIGINT ignored until agentd installs its own).
+# the batch's line saying its inputs are recorded; sigint_armed (lib.sh) for its SIGINT handler.
 recorded() { i=0; while [ $i -lt 200 ] && ! grep -q "inputs recorded" "$1"; do sleep 0.05; i=$((i + 1)); done; }
-armed() {
-    i=0
-    while [ $i -lt 200 ]; do
-        m=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
-        [ -n "$m" ] && [ $((0x$m & 2)) -ne 0 ] && return 0
-        sleep 0.05; i=$((i + 1))
-    done
-}
 "$AGENTD" batch $NAP "$TMP/naps.jsonl" --concurrency 50 --db "$B1" --traces "$TMP/btr" >"$TMP/b.out" 2>"$TMP/b.err" &
 bp=$!; recorded "$TMP/b.err"; sleep 0.2; kill -9 $bp; wait $bp 2>/dev/null
 bid=$(sed -n 's/^agentd: batch \(b[0-9a-f]*\): 300 inputs recorded.*/\1/p' "$TMP/b.err")
@@ -158,7 +149,7 @@ batch_check "three kills: every input ran exactly once, all done" "$B2"
 # Ctrl-C stops the batch: the runs in flight are cancelled, no further input starts; the
 # rest is still recorded and `batch --resume` starts it.
 "$AGENTD" batch $NAP "$TMP/naps.jsonl" --concurrency 20 --db "$B3" --traces "$TMP/btr" >"$TMP/b.out" 2>"$TMP/b.err" &
-bp=$!; armed $bp; sleep 0.1; kill -INT $bp; wait $bp; rc=$?
+bp=$!; sigint_armed $bp; sleep 0.1; kill -INT $bp; wait $bp; rc=$?
 bid3=$(sed -n 's/^agentd: batch \(b[0-9a-f]*\): .*/\1/p' "$TMP/b.err")
 runs3=$(dbq "$B3" "SELECT count(*) FROM runs"); left3=$(dbq "$B3" "SELECT count(*) FROM batch_inputs WHERE run_id IS NULL")
 [ $rc -eq 1 ] && [ "$left3" -gt 0 ] && [ $((runs3 + left3)) = 300 ] && grep -q "^interrupted: $left3 inputs were not started; \`agentd batch --resume $bid3\`" "$TMP/b.out" \
