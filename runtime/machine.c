@@ -522,14 +522,12 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     /* The row stores the body (no run_id, seq: its columns; no tool arguments or result:
      * the tool_calls row staged with it); the trace files and the observers get the whole
      * line. */
-    int rc = trace_body_write(&m->evbuf, r->rec.id, ev);
+    buf_t *line = &m->linebuf;
+    buf_reset(line);
+    int rc = trace_body_line_write(&m->evbuf, line, r->rec.id, seq, ev);
     if (!rc)
         rc = store_event_add(m->st, r->rec.id, seq, buf_str(&m->evbuf));
     if (rc)
-        return rc;
-    buf_t *line = &m->linebuf;
-    buf_reset(line);
-    if ((rc = trace_line_write(line, r->rec.id, seq, buf_str(&m->evbuf), m->evbuf.len, ev->call)))
         return rc;
     /* One allocation per event: the line queued for the trace file holds its text. */
     mline_t *l = malloc(sizeof *l + line->len + 1);

@@ -48,12 +48,14 @@ static const char *const sql_text[Q__COUNT] = {
     [Q_RUN_INSERT] = "INSERT INTO runs (" RUN_COLS ") VALUES "
                      "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
                      "?21,?22,?23,?24,?25)",
-    [Q_RUN_UPDATE] = "UPDATE runs SET agent=?2, agent_path=?3, model=?4, state=?5, step=?6, "
-                     "input=?7, answer=?8, error=?9, reason=?10, spec=?11, created_ns=?12, "
-                     "updated_ns=?13, ended_ns=?14, input_tokens=?15, output_tokens=?16, "
-                     "cost_usd=?17, model_calls=?18, tool_calls=?19, last_seq=?20, "
-                     "msg_count=?21, owner=?22, lease_until_ns=?23, answered_by=?24, "
-                     "fallback=?25 WHERE id=?1 AND owner=?26",
+    /* Not the columns only the insert writes (agent ?2, agent_path ?3, input ?7, spec ?11,
+     * created_ns ?12; bound, unused): rewriting them cost two index updates (runs_created,
+     * runs_agent_created) per unit. */
+    [Q_RUN_UPDATE] = "UPDATE runs SET model=?4, state=?5, step=?6, answer=?8, error=?9, "
+                     "reason=?10, updated_ns=?13, ended_ns=?14, input_tokens=?15, "
+                     "output_tokens=?16, cost_usd=?17, model_calls=?18, tool_calls=?19, "
+                     "last_seq=?20, msg_count=?21, owner=?22, lease_until_ns=?23, "
+                     "answered_by=?24, fallback=?25 WHERE id=?1 AND owner=?26",
     [Q_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id=?1",
     [Q_RUN_PREFIX] = "SELECT id FROM runs WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2",
     [Q_MSG_ADD] = "INSERT INTO messages (run_id, idx, body) VALUES (?1, ?2, ?3)",

@@ -142,7 +142,9 @@ int store_run_insert(store_t *st, const store_run_t *r);
 /* Update the run's row, only while it is held by held_by (the owner the row holds now: the
  * caller's, or "" once the caller has released it in this transaction): the fence that
  * keeps a process whose lease ran out (and was claimed by another) from writing over the
- * new driver's rows. ERR_STATE when the row is not held by held_by (or is gone). */
+ * new driver's rows. ERR_STATE when the row is not held by held_by (or is gone). The columns
+ * a run keeps from its creation (agent, agent_path, input, spec, created_ns) are written by
+ * store_run_insert only. */
 int store_run_update(store_t *st, const store_run_t *r, const char *held_by);
 int store_run_get(store_t *st, const char *id_or_prefix, store_run_t *out);
 void store_run_clear(store_run_t *r);
