@@ -138,12 +138,17 @@ typedef struct mbatch {
     mline_t *lines;
     machine_run_t **runs; /* runs with units in it (each holds a reference) */
     size_t nruns;
-    machine_run_t *entered; /* runs whose state's run hook waits for it */
+    machine_run_t *entered; /* runs whose state's run hook waits for it (linked by enter_next) */
     int renew;              /* holds the heartbeat's lease renewal (renew_stage) */
     int64_t renew_now;      /* the beat's time */
     char (*drops)[17];      /* the lease ends it carries (owned) */
     size_t ndrops;
     struct mbatch *next;
+    /* A batch queued until its commit is durable holds those runs here instead: by then each
+     * run's enter_next may link it into a later batch (a cancel, a deadline), so a list
+     * through it would cross into that batch's and loop. */
+    size_t nentered;
+    machine_run_t *entered_v[];
 } mbatch_t;
 
 static void on_durable(void *ud, uint64_t upto, int err);
@@ -770,6 +775,13 @@ static void run_early(machine_t *m)
     m->entered_tail = keep ? keep_tail : &m->entered;
 }
 
+static void entered_hook(machine_run_t *r, int rc, uint64_t seq)
+{
+    if (!r->dead && !rc && r->enter_seq == seq)
+        mact_enter[r->state].run(r);
+    mrun_unref(r);
+}
+
 /* The second half of a batch, once its commit is durable (rc 0) or failed: the lines of
  * runs created in it go to their files, the observer hears its events, and each run entered
  * in it runs its state's hook, unless a later batch entered it again (that batch runs it).
@@ -807,10 +819,10 @@ static void finish_batch(machine_t *m, mbatch_t *b, int rc, const char *why)
     for (machine_run_t *r = b->entered, *n; r; r = n) {
         n = r->enter_next;
         r->enter_next = NULL;
-        if (!r->dead && !rc && r->enter_seq == b->seq)
-            mact_enter[r->state].run(r);
-        mrun_unref(r);
+        entered_hook(r, rc, b->seq);
     }
+    for (size_t i = 0; i < b->nentered; i++)
+        entered_hook(b->entered_v[i], rc, b->seq);
 }
 
 /* The syncer made every batch up to `upto` durable (or failed): finish them, in order. */
@@ -847,6 +859,23 @@ uint64_t machine_durable_seq(const machine_t *m)
     return m->durable_seq;
 }
 
+/* Queue batch b (p has room for its entered runs) until its commit is durable: its entered
+ * runs move from their enter_next list to p's own array, which later batches cannot touch. */
+static void queue_pending(machine_t *m, mbatch_t *p, const mbatch_t *b)
+{
+    *p = *b;
+    p->next = NULL;
+    p->entered = NULL;
+    p->nentered = 0;
+    for (machine_run_t *r = b->entered, *n; r; r = n) {
+        n = r->enter_next;
+        r->enter_next = NULL;
+        p->entered_v[p->nentered++] = r;
+    }
+    *m->pending_tail = p;
+    m->pending_tail = &p->next;
+}
+
 static void flush_cb(void *arg)
 {
     machine_t *m = arg;
@@ -879,18 +908,18 @@ static void flush_cb(void *arg)
         assert(b.runs[i]->in_batch);
         b.runs[i]->in_batch = 0;
     }
+    size_t nent = 0;
     for (machine_run_t *r = b.entered; r; r = r->enter_next) {
         assert(r->enter_due);
         r->enter_due = 0;
+        nent++;
     }
     trace_before_commit(m, b.lines);
-    mbatch_t *p = m->cw ? malloc(sizeof *p) : NULL;
+    size_t psize = sizeof(mbatch_t) + nent * sizeof(machine_run_t *);
+    mbatch_t *p = m->cw ? malloc(psize) : NULL;
     int rc = p ? cwatch_commit(m->cw, b.seq) : store_tx_commit(m->st);
     if (p && !rc) { /* its effects start when its COMMIT's result says so (on_durable) */
-        *p = b;
-        p->next = NULL;
-        *m->pending_tail = p;
-        m->pending_tail = &p->next;
+        queue_pending(m, p, &b);
         return;
     }
     free(p);
@@ -904,12 +933,9 @@ static void flush_cb(void *arg)
                  "commit durable", store_path(m->st));
     }
     if (!rc && m->sy) {
-        p = malloc(sizeof *p);
+        p = malloc(psize);
         if (p) { /* its effects start when the syncer reports it durable (on_durable) */
-            *p = b;
-            p->next = NULL;
-            *m->pending_tail = p;
-            m->pending_tail = &p->next;
+            queue_pending(m, p, &b);
             syncer_request(m->sy, fd, b.seq);
             return;
         }

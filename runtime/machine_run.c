@@ -235,7 +235,7 @@ static int start_run(machine_t *m, const agent_t *agent, const char *input,
         char busy[40], bstate[16];
         if (strlen(session) >= sizeof ((machine_run_t *)0)->session)
             return err_set(errbuf, errlen, ERR_INVAL, "session name longer than 127 bytes");
-        int brc = store_session_check(m->st, session, busy, bstate);
+        int brc = store_busy_rc(m->st, store_session_check(m->st, session, busy, bstate));
         if (brc == ERR_BUSY)
             return err_set(errbuf, errlen, ERR_BUSY,
                            "session %s: its latest turn (run %s) is still %s; one turn at a "
@@ -303,8 +303,9 @@ static int start_run(machine_t *m, const agent_t *agent, const char *input,
             rc = write_new_run(r, input, sys, so);
     }
     free(sys);
-    if ((rc = menter(r, rc)))
-        return err_set(errbuf, errlen, rc, "cannot record the run: %s", store_why(m->st, rc));
+    if ((rc = menter(r, rc))) /* a lock past the busy timeout: exit 4, not a busy session */
+        return err_set(errbuf, errlen, store_busy_rc(m->st, rc), "cannot record the run: %s",
+                       store_why(m->st, rc));
     snprintf(run_id, 17, "%.16s", r->rec.id);
     if (arm_deadline(r))
         return err_set(errbuf, errlen, ERR_NOMEM, "run %s: cannot arm its deadline", run_id);

@@ -116,6 +116,11 @@ const char *store_why(store_t *st, int rc)
     return err_str(rc ? rc : ERR_INTERNAL);
 }
 
+int store_busy_rc(store_t *st, int rc)
+{
+    return rc == ERR_BUSY && st && st->db && db_failed(st->db) ? ERR_IO : rc;
+}
+
 db_stmt_t *store_stmt(store_t *st, const char *sql, int *rc)
 {
     db_stmt_t *s = db_prepare(st->db, sql, NULL);

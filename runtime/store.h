@@ -100,6 +100,10 @@ const char *store_errmsg(store_t *st);
 /* Why a store call failed with rc: the engine's message when the engine reported the
  * failure, else rc's own text (an allocation failed outside it, a lease was held...). */
 const char *store_why(store_t *st, int rc);
+/* A store call's rc with an ERR_BUSY the engine reported (a lock held past the busy timeout:
+ * on PostgreSQL it meets any statement, not only BEGIN) made ERR_IO, a database error; an
+ * ERR_BUSY of the store's own (another owner, an unfinished turn) is kept. */
+int store_busy_rc(store_t *st, int rc);
 /* The database as opened: the file's path, or the URL with its password masked. */
 const char *store_path(const store_t *st);
 /* Call once at process exit, after every store_close. */

@@ -4,8 +4,9 @@ be the database's event (its body with run_id and seq, and an execute_tool event
 its tool_calls row, as runtime/trace_db.c joins it), compared as JSON values, and no event
 may appear twice. Prints "BAD SEEN TOTAL": mismatched or repeated lines, distinct events in
 the segments, events in the database (the difference: lines a kill lost).
-usage: scripts/segments-check.py SEGDIR DB   (DB: a SQLite file or a postgres:// URL, read with psql)"""
-import csv, io, json, os, re, sqlite3, subprocess, sys
+DB is a SQLite file or a postgres:// URL (read through psql).
+usage: scripts/segments-check.py SEGDIR DB"""
+import json, os, re, sqlite3, subprocess, sys
 # A body with short keys (runtime/trace_body.h) expanded, independently of the C reader; the
 # dictionary is read from runtime/trace_body.c.
 src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime",
@@ -62,17 +63,20 @@ def expand(rid, d):
         n = e["name"]
         e["name"] = e["op"] + " " + (e["state_to"] if n == 1 else e["attrs"][NAMES[n]])
     return e
-# The database's event as a line: its body with run_id and seq, and an execute_tool event's
-# part of its tool_calls row (runtime/trace_db.c), compared as JSON values.
-NULL = "\\agentd-null"  # COPY's marker for NULL: an empty string stays ""
+# The rows of a query, from the SQLite file or the PostgreSQL database.
 def rows(sql):
     if not re.match(r"postgres(ql)?://", sys.argv[2]):
         return sqlite3.connect(sys.argv[2]).execute(sql).fetchall()
-    out = subprocess.run(["psql", sys.argv[2], "-XqAt", "-v", "ON_ERROR_STOP=1", "-c",
-                          "\\copy (%s) TO STDOUT WITH (FORMAT csv, NULL '%s')" % (sql, NULL)],
+    # Each row as a JSON object (NULL stays null; the text has no raw newline), one a line,
+    # read back as its values in column order.
+    out = subprocess.run(["psql", sys.argv[2], "-qAtX", "-v", "ON_ERROR_STOP=1", "-c",
+                          "SELECT row_to_json(q)::text FROM (%s) q" % sql],
                          check=True, capture_output=True, text=True).stdout
-    return [[None if v == NULL else v for v in r] for r in csv.reader(io.StringIO(out))]
-want = {(r, int(n)): b for r, n, b in rows("SELECT run_id, seq, body FROM events")}
+    return [json.loads(line, object_pairs_hook=lambda kv: [v for _, v in kv])
+            for line in out.splitlines()]
+# The database's event as a line: its body with run_id and seq, and an execute_tool event's
+# part of its tool_calls row (runtime/trace_db.c), compared as JSON values.
+want = {(r, n): b for r, n, b in rows("SELECT run_id, seq, body FROM events")}
 calls = {(r, c): (a, i, res) for r, c, a, i, res in
          rows("SELECT run_id, call_id, args, coalesce(idem_key, run_id || ':' || call_id), result "
               "FROM tool_calls")}

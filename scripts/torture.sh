@@ -201,16 +201,10 @@ nfiles=$(ls "$W/traces" | grep -c '\.jsonl$')
 [ "$nfiles" = "$total" ] && check "one trace file per run, none for runs that never committed" ok \
     || check "one trace file per run" "$nfiles files for $total runs"
 else
-case "$AGENTD_DB" in
-postgres://* | postgresql://*)
-    echo "info: segment lines not compared with a PostgreSQL database (segments-check.py reads SQLite)" ;;
-*)
-    seg=$(python3 "$ROOT/scripts/segments-check.py" "$W/traces" "$AGENTD_DB")
-    set -- $seg
-    [ "$1" = 0 ] && check "segment lines: each the database's event, none twice ($2 of $3 events; the rest lost to kills)" ok \
-        || check "segment lines match the database" "$seg"
-    ;;
-esac
+seg=$(python3 "$ROOT/scripts/segments-check.py" "$W/traces" "$AGENTD_DB")
+set -- $seg
+[ "$1" = 0 ] && check "segment lines: each the database's event, none twice ($2 of $3 events; the rest lost to kills)" ok \
+    || check "segment lines match the database" "$seg"
 fi
 case "$AGENTD_DB" in
 postgres://* | postgresql://*) ;;

@@ -141,7 +141,7 @@ int gc_cli_main(int argc, char **argv)
     if (!rc && vacuum)
         rc = store_vacuum(st);
     if (rc)
-        fprintf(stderr, "agentd: gc: %s\n", store_errmsg(st));
+        fprintf(stderr, "agentd gc: %s: %s\n", store_path(st), store_errmsg(st));
     else
         printf("deleted %d run%s and %d trace file%s in %s%s\n", deleted,
                deleted == 1 ? "" : "s", g.files + segs, g.files + segs == 1 ? "" : "s",

@@ -42,6 +42,20 @@ trace_lines() { cat "$1"/segment-*.jsonl 2>/dev/null | grep "\"run_id\":\"$2\"";
 # How many runs have lines in the segments of folder $1.
 trace_runs() { cat "$1"/segment-*.jsonl 2>/dev/null | grep -o '"run_id":"[0-9a-f]*"' | sort -u | wc -l; }
 
+# sigint_armed PID: wait (10 s at most) until process PID catches SIGINT. A background job of
+# a script starts with SIGINT ignored, so a Ctrl-C sent before agentd installed its handler
+# (later on a busy machine, and after a PostgreSQL connection) would be lost.
+sigint_armed() {
+    i=0
+    while [ $i -lt 200 ]; do
+        m=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+        [ -n "$m" ] && [ $((0x$m & 2)) -ne 0 ] && return 0
+        sleep 0.05
+        i=$((i + 1))
+    done
+    return 1
+}
+
 # Gap-free seq 1..N in a trace file: prints N, fails otherwise.
 seq_gap_free() {
     python3 - "$1" <<'PY'

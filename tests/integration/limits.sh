@@ -2,7 +2,8 @@
 # Guardrails and limits: loop detection, the per-run tool-call limit, unknown tools, the
 # step limit, the wall-clock deadline, Ctrl-C, and gc. Each ends in a documented way.
 . tests/integration/lib.sh
-DB="$TMP/g.db"
+DB=$(newdb g) || { fail "new database" "g"; finish; exit 1; }
+CAP=$(newdb cap) || { fail "new database" "cap"; finish; exit 1; }
 AG=tests/fixtures/guard/agents/guard.lua
 export AGENTD_TRACE_FILES=runs # gc below deletes each run's own trace file
 run_with() { # SCRIPT -> starts the fake with that script
@@ -10,7 +11,7 @@ run_with() { # SCRIPT -> starts the fake with that script
     start_fake --script "tests/fixtures/guard/$1" || { fail "fake provider" "no port"; finish; exit 1; }
     export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=k
 }
-q() { sqlite3 "$DB" "$1"; }
+q() { dbq "$DB" "$1"; }
 
 run_with loop.json
 "$AGENTD" run $AG "loop" --db "$DB" --traces "$TMP/tr" --tools tests/fixtures/bench/tools --json >"$TMP/o1" 2>&1; rc=$?
@@ -47,7 +48,8 @@ id=$(python3 -c "import json; print(json.load(open('$TMP/o3'))['run_id'])" 2>/de
 
 "$AGENTD" run $AG "cancel me" --db "$DB" --traces "$TMP/tr" --tools tests/fixtures/bench/tools --json >"$TMP/o4" 2>"$TMP/e4" &
 pid=$!
-sleep 0.5
+sigint_armed $pid # a background job starts with SIGINT ignored until agentd catches it
+sleep 0.2 # inside its 5 s tool call, well before its 1.5 s deadline
 kill -INT $pid
 wait $pid; rc=$?
 id=$(python3 -c "import json; print(json.load(open('$TMP/o4'))['run_id'])" 2>/dev/null)
@@ -59,10 +61,10 @@ id=$(python3 -c "import json; print(json.load(open('$TMP/o4'))['run_id'])" 2>/de
 stop_fake
 start_fake --script tests/fixtures/bench/script_s3.json || { fail "fake provider" "no port"; finish; exit 1; }
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=k
-AGENTD_MAX_TOOL_STATES=2 "$AGENTD" run tests/fixtures/bench/agents/bench.lua "eight" --db "$TMP/cap.db" \
+AGENTD_MAX_TOOL_STATES=2 "$AGENTD" run tests/fixtures/bench/agents/bench.lua "eight" --db "$CAP" \
     --traces "$TMP/trcap" --quiet >/dev/null 2>&1; rc=$?
-ms=$(sqlite3 "$TMP/cap.db" "SELECT ((SELECT ts_ns FROM transitions WHERE to_state='observing') - (SELECT ts_ns FROM transitions WHERE to_state='acting')) / 1000000")
-okc=$(sqlite3 "$TMP/cap.db" "SELECT count(*) FROM tool_calls WHERE state='ok'")
+ms=$(dbq "$CAP" "SELECT ((SELECT ts_ns FROM transitions WHERE to_state='observing') - (SELECT ts_ns FROM transitions WHERE to_state='acting')) / 1000000")
+okc=$(dbq "$CAP" "SELECT count(*) FROM tool_calls WHERE state='ok'")
 [ $rc -eq 0 ] && [ "$okc" = 8 ] && [ "$ms" -ge 390 ] && [ "$ms" -lt 2000 ] \
     && ok "tool-state cap 2: 8 calls in four waves (${ms} ms), all ok" || fail "tool-state cap" "rc=$rc ok=$okc ${ms}ms"
 
@@ -72,6 +74,6 @@ files=$(ls "$TMP/tr" | wc -l)
 [ $rc -eq 0 ] && [ "$(q "SELECT count(*) FROM runs")" = 1 ] && [ "$(q "SELECT count(*) FROM events WHERE run_id NOT IN (SELECT id FROM runs)")" = 0 ] \
     && ok "gc --keep 1 keeps one run and its events ($(cat "$TMP/gc"))" || fail "gc --keep" "rc=$rc $(cat "$TMP/gc")"
 [ "$(ls "$TMP/tr" | wc -l)" = 1 ] && ok "gc removed $((files - 1)) trace files" || fail "gc trace files" "$(ls "$TMP/tr")"
-"$AGENTD" gc --older-than 3x --db "$DB" >/dev/null 2>"$TMP/e5"; rc=$?
+"$AGENTD" gc --older-than 3x --db "$DB" --traces "$TMP/tr" >/dev/null 2>"$TMP/e5"; rc=$?
 [ $rc -eq 2 ] && grep -q "older-than" "$TMP/e5" && ok "bad duration named" || fail "bad duration" "rc=$rc"
 finish

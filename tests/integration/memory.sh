@@ -5,17 +5,20 @@
 # give one; `agentd memory list|show|search|rm`; memories live in their own database beside
 # the run database and survive the runs' deletion; the user is stored with the run.
 . tests/integration/lib.sh
-DB="$TMP/m.db"
+DB=$(newdb m) || { fail "new database" "m"; finish; exit 1; }
 MDB="$TMP/m.memory.db"
+# A PostgreSQL run database has no folder beside it: the memory database is then
+# ./agentd.memory.db or $AGENTD_MEMORY_DB (docs/memory.md); the test keeps it in $TMP.
+on_pg && export AGENTD_MEMORY_DB="$MDB"
 R="--db $DB --traces $TMP/tr --tools tools"
 AG=agents/concierge.lua
 "$AGENTD" run $AG --user ava "Remember that I prefer delivery to the pickup point" $R >"$TMP/o1" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q '→ remember {"fact":"Remember that I prefer delivery to the pickup point"}' "$TMP/o1" \
     && ok "remember tool called and ran" || fail "remember" "rc=$rc $(cat "$TMP/o1")"
-[ -s "$MDB" ] && ok "memory database beside the run database" || fail "memory db" "$(ls "$TMP")"
+[ -s "$MDB" ] && ok "memory database beside the run database ($AGENTD_MEMORY_DB on PostgreSQL)" || fail "memory db" "$(ls "$TMP")"
 id1=$(sed -n 's/^run \([0-9a-f]\{16\}\) .*/\1/p' "$TMP/o1" | tail -1)
-[ "$(sqlite3 "$DB" "SELECT user FROM run_users WHERE run_id='$id1'")" = ava ] && ok "the user is stored with the run" \
-    || fail "run_users" "$(sqlite3 "$DB" "SELECT * FROM run_users")"
+[ "$(dbq "$DB" "SELECT \"user\" FROM run_users WHERE run_id='$id1'")" = ava ] && ok "the user is stored with the run" \
+    || fail "run_users" "$(dbq "$DB" "SELECT * FROM run_users")"
 "$AGENTD" run $AG --user ava "What do you recall about my delivery preference?" $R >"$TMP/o2" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q "prefer delivery to the pickup point" "$TMP/o2" && ! grep -q "→ remember" "$TMP/o2" \
     && ok "a later run of the same user recalls it (and saves nothing)" || fail "recall" "rc=$rc $(cat "$TMP/o2")"
@@ -38,11 +41,11 @@ grep -q '"text":"Remember that I prefer delivery to the pickup point"' "$TMP/s" 
 "$AGENTD" run $AG --user ava "Remember that I prefer delivery to the pickup point" $R >/dev/null 2>&1
 [ "$("$AGENTD" memory show concierge/user/ava --db "$DB" | wc -l)" = 1 ] && ok "the same fact twice is one memory" \
     || fail "idempotent" "$("$AGENTD" memory show concierge/user/ava --db "$DB")"
-"$AGENTD" gc --keep 0 --db "$DB" >/dev/null 2>&1
+"$AGENTD" gc --keep 0 --db "$DB" --traces "$TMP/tr" >/dev/null 2>&1
 [ "$("$AGENTD" memory show concierge/user/ava --db "$DB" | wc -l)" = 1 ] && ok "memories outlive their runs (gc)" \
     || fail "outlive gc" ""
-[ "$(sqlite3 "$DB" "SELECT count(*) FROM run_users")" = 0 ] && ok "gc deletes the runs' users with them" \
-    || fail "run_users after gc" "$(sqlite3 "$DB" "SELECT count(*) FROM run_users")"
+[ "$(dbq "$DB" "SELECT count(*) FROM run_users")" = 0 ] && ok "gc deletes the runs' users with them" \
+    || fail "run_users after gc" "$(dbq "$DB" "SELECT count(*) FROM run_users")"
 "$AGENTD" memory rm concierge/user/ava nosuch --db "$DB" >"$TMP/e" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q "no memory nosuch" "$TMP/e" && ok "rm of an unknown id: exit 2, named" || fail "rm unknown" "rc=$rc $(cat "$TMP/e")"
 "$AGENTD" memory rm concierge/user/ava "$mid" --db "$DB" >"$TMP/e" 2>&1; rc=$?

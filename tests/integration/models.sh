@@ -6,7 +6,7 @@
 . tests/integration/lib.sh
 unset OPENAI_BASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY ANTHROPIC_BASE_URL AGENTD_CACHE
 export AGENTD_RETRY_BASE_MS=5
-DB="$TMP/m.db"
+DB=$(newdb m) || { fail "new database" "m"; finish; exit 1; }
 R() { "$AGENTD" run agents/support.lua "$@" --db "$DB" --traces "$TMP/tr"; }
 Q="Where is my order 1042?"
 

@@ -5,12 +5,14 @@
 # traces; a client follows a run's events (SSE) through a worker that does not drive it; an
 # approval and a cancel reach the run through another worker than its driver; a worker
 # stopped past its lease stops driving; a killed `agentd batch` is finished by the workers.
-# The database is $AGENTD_TEST_DB, else $AGENTD_DB, else a SQLite file in a temporary folder.
+# The database is $AGENTD_TEST_DB, else a fresh one from newdb (lib.sh): a SQLite file in a
+# temporary folder, or under tests/integration/pg_suite.sh a database on its cluster.
 . tests/integration/lib.sh
 . tests/integration/lib_serve.sh
-DB=${AGENTD_TEST_DB:-${AGENTD_DB:-$TMP/m.db}}
+DB=${AGENTD_TEST_DB:-}
+[ -n "$DB" ] || DB=$(newdb m) || { fail "new database" "m"; finish; exit 1; }
 AG=tests/fixtures/multi/agents
-q() { scripts/dbq.sh "$DB" "$1"; }
+q() { dbq "$DB" "$1"; }
 # A run's trace lines as every reader sees them (the stored bodies are a short form).
 lines() { "$AGENTD" trace "$1" --json --db "$DB" </dev/null; }
 # A 3 s lease (renewed every second): a stalled worker's runs are free 3 s after its last

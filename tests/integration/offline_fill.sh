@@ -4,9 +4,9 @@
 # its choice and why: agentd.offline.decision with the round, the decision and the score of
 # every tool (docs/offline.md).
 . tests/integration/lib.sh
-DB="$TMP/t.db"
+DB=$(newdb t) || { fail "new database" "t"; finish; exit 1; }
 R="--db $DB --traces $TMP/tr --tools tools"
-args() { sqlite3 "$DB" "SELECT name || ' ' || args FROM tool_calls WHERE run_id='$1'"; }
+args() { dbq "$DB" "SELECT name || ' ' || args FROM tool_calls WHERE run_id='$1'"; }
 runid() { sed -n 's/^run \([0-9a-f]\{16\}\) .*/\1/p' | tail -1; }
 id=$("$AGENTD" run agents/travel.lua "Flights from OSL to LIS on 2026-12-20" $R 2>&1 | runid)
 [ "$(args "$id")" = 'search_flights {"date":"2026-12-20","destination":"LIS","origin":"OSL"}' ] \
@@ -17,8 +17,8 @@ id2=$("$AGENTD" run agents/travel.lua "I need to get to LIS from OSL, 2026-12-20
 id3=$("$AGENTD" run agents/travel.lua "A hotel in Lisbon: check in 2026-12-20, check out 2026-12-24" $R 2>&1 | runid)
 [ "$(args "$id3")" = 'find_hotels {"check_in":"2026-12-20","check_out":"2026-12-24","city":"Lisbon"}' ] \
     && ok "check in / check out: each date in its place" || fail "hotel" "$(args "$id3")"
-sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id3'" | grep -q "the nights is 4\|4 nights\|nights is 4" \
-    && ok "the hotel tool got a 4-night stay" || fail "nights" "$(sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id3'")"
+dbq "$DB" "SELECT answer FROM runs WHERE id='$id3'" | grep -q "the nights is 4\|4 nights\|nights is 4" \
+    && ok "the hotel tool got a 4-night stay" || fail "nights" "$(dbq "$DB" "SELECT answer FROM runs WHERE id='$id3'")"
 dec=$(qe "SELECT json_extract(body,'$.attrs.\"agentd.offline.decision\"') FROM events WHERE run_id='$id' AND json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='end' ORDER BY seq LIMIT 1")
 echo "$dec" | python3 -c "
 import json, sys

@@ -9,7 +9,10 @@
 # PostgreSQL counterparts (a wrong password, a newer schema, a full disk on the server).
 . tests/integration/lib.sh
 # One variable per group of tests, so their lists grow without touching each other.
-TESTS_A=""
+# multiworker.sh takes its database from newdb too (PG_SUITE_TESTS=multiworker.sh runs it); it
+# passed on PostgreSQL on a quiet machine but not under load (the batch killed after 1.5 s had
+# started every input), so it stays out of the list until that check waits for what it tests.
+TESTS_A="multiproc.sh offline_fill.sh reask.sh approval.sh limits.sh models.sh memory.sh run_support.sh model_faults.sh tools_cli.sh reliability.sh"
 TESTS_B=""
 TESTS_C="strategies.sh compaction.sh otlp_export.sh viewer_cli.sh mcp_client.sh mcp_server.sh viewer_runs.sh kb.sh traces_db.sh viewer_e2e.sh kb_http.sh viewer_tmux.sh"
 TESTS=${PG_SUITE_TESTS:-"sessions.sh $TESTS_A $TESTS_B $TESTS_C"}

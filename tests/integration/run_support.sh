@@ -1,10 +1,10 @@
 #!/bin/sh
 # `agentd run` end to end with the offline model: the flagship agent answers, the run is
 # listed as done, its lines in the trace segment log are gap-free and identical to the
-# events in SQLite (whose bodies leave run_id and seq to their columns), and bad input gets
+# events in the database (whose bodies leave run_id and seq to their columns), and bad input gets
 # one clear line and a non-zero exit.
 . tests/integration/lib.sh
-DB="$TMP/a.db"
+DB=$(newdb a) || { fail "new database" "a"; finish; exit 1; }
 TR="$TMP/traces"
 
 out=$("$AGENTD" run agents/support.lua "Where is my order 1042? It hasn't arrived." \
@@ -16,39 +16,39 @@ echo "$out" | grep -q "lookup_order" && ok "shows the tool call" || fail "shows 
 id=$(echo "$out" | sed -n 's/^run \([0-9a-f]\{16\}\) done.*/\1/p')
 [ -n "$id" ] && ok "prints run id" || fail "prints run id" "$out"
 
-state=$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$id'")
+state=$(dbq "$DB" "SELECT state FROM runs WHERE id='$id'")
 [ "$state" = done ] && ok "run row is done" || fail "run row is done" "state=$state"
 
 trace_lines "$TR" "$id" >"$TMP/seg.jsonl"
 n=$(seq_gap_free "$TMP/seg.jsonl") && ok "trace seq 1..$n gap-free in the segment log" || fail "trace gap-free" "$n"
 [ "$(readlink "$TR/current.jsonl")" = segment-000001.jsonl ] && ok "current.jsonl names the segment" ||
     fail "current.jsonl" "$(ls -l "$TR")"
-dbn=$(sqlite3 "$DB" "SELECT count(*) FROM events WHERE run_id='$id'")
-[ "$dbn" = "$n" ] && ok "same events in SQLite ($dbn)" || fail "same events in SQLite" "db=$dbn file=$n"
+dbn=$(dbq "$DB" "SELECT count(*) FROM events WHERE run_id='$id'")
+[ "$dbn" = "$n" ] && ok "same events in the database ($dbn)" || fail "same events in the database" "db=$dbn file=$n"
 "$AGENTD" trace "$id" --json --db "$DB" >"$TMP/db.jsonl"
 cmp -s "$TMP/db.jsonl" "$TMP/seg.jsonl" && ok "segment lines and database events identical" \
     || fail "segment lines and database events identical" "$(diff "$TMP/db.jsonl" "$TMP/seg.jsonl" | head -5)"
-if sqlite3 "$DB" "SELECT body FROM events WHERE run_id='$id'" | grep -q '"run_id"\|"seq"'; then
-    fail "stored bodies leave run_id and seq to their columns" "$(sqlite3 "$DB" "SELECT body FROM events LIMIT 1")"
+if dbq "$DB" "SELECT body FROM events WHERE run_id='$id'" | grep -q '"run_id"\|"seq"'; then
+    fail "stored bodies leave run_id and seq to their columns" "$(dbq "$DB" "SELECT body FROM events LIMIT 1")"
 else ok "stored bodies leave run_id and seq to their columns"; fi
 # Tool arguments and results live in tool_calls; the lines show them, joined back by call id.
-if sqlite3 "$DB" "SELECT body FROM events WHERE run_id='$id'" | grep -q 'gen_ai.tool.call.arguments\|gen_ai.tool.call.result'; then
-    fail "stored bodies refer to the tool_calls row" "$(sqlite3 "$DB" "SELECT body FROM events WHERE body LIKE '%execute_tool%' LIMIT 1")"
+if dbq "$DB" "SELECT body FROM events WHERE run_id='$id'" | grep -q 'gen_ai.tool.call.arguments\|gen_ai.tool.call.result'; then
+    fail "stored bodies refer to the tool_calls row" "$(dbq "$DB" "SELECT body FROM events WHERE body LIKE '%execute_tool%' LIMIT 1")"
 else ok "stored bodies refer to the tool_calls row"; fi
-args=$(sqlite3 "$DB" "SELECT args FROM tool_calls WHERE run_id='$id' AND name='lookup_order'" | sed 's/"/\\"/g')
+args=$(dbq "$DB" "SELECT args FROM tool_calls WHERE run_id='$id' AND name='lookup_order'" | sed 's/"/\\"/g')
 grep '"op":"execute_tool","name":"execute_tool lookup_order"' "$TMP/seg.jsonl" | grep '"phase":"begin"' |
     grep -qF "\"gen_ai.tool.call.arguments\":\"$args\"" &&
     grep '"execute_tool lookup_order"' "$TMP/seg.jsonl" | grep '"phase":"end"' | grep -q '"gen_ai.tool.call.result":"{' &&
     ok "the lines carry the call's arguments and result" || fail "arguments in lines" "$args $(grep lookup_order "$TMP/seg.jsonl" | head -2)"
-trans=$(sqlite3 "$DB" "SELECT group_concat(from_state || '>' || to_state, ' ') FROM (SELECT * FROM transitions WHERE run_id='$id' ORDER BY seq)")
+trans=$(dbq "$DB" "SELECT from_state || '>' || to_state FROM transitions WHERE run_id='$id' ORDER BY seq" | paste -sd ' ')
 case "$trans" in
 created\>planning\ planning\>acting\ acting\>observing\ observing\>planning*planning\>done)
     ok "transitions in order: $trans" ;;
 *) fail "transitions in order" "$trans" ;;
 esac
-msgs=$(sqlite3 "$DB" "SELECT count(*) FROM messages WHERE run_id='$id'")
+msgs=$(dbq "$DB" "SELECT count(*) FROM messages WHERE run_id='$id'")
 [ "$msgs" -ge 4 ] && ok "messages stored once each ($msgs)" || fail "messages stored" "$msgs"
-bytes=$(sqlite3 "$DB" "SELECT (SELECT coalesce(sum(length(body)),0) FROM events WHERE run_id='$id') + (SELECT coalesce(sum(length(body)),0) FROM messages WHERE run_id='$id') + (SELECT coalesce(sum(length(args)+length(coalesce(result,''))),0) FROM tool_calls WHERE run_id='$id') + (SELECT length(spec)+length(input)+length(coalesce(answer,'')) FROM runs WHERE id='$id')")
+bytes=$(dbq "$DB" "SELECT (SELECT coalesce(sum(length(body)),0) FROM events WHERE run_id='$id') + (SELECT coalesce(sum(length(body)),0) FROM messages WHERE run_id='$id') + (SELECT coalesce(sum(length(args)+length(coalesce(result,''))),0) FROM tool_calls WHERE run_id='$id') + (SELECT length(spec)+length(input)+length(coalesce(answer,'')) FROM runs WHERE id='$id')")
 echo "info: payload bytes of this run in the database: $bytes"
 
 # --json summary
@@ -57,7 +57,7 @@ python3 -c "import json,sys; d=json.load(open('$TMP/j')); sys.exit(0 if d['state
     && ok "run --json" || fail "run --json" "$(cat "$TMP/j")"
 
 # Bad input: one line on stderr naming the file/field, exit 2, no run row written.
-before=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
+before=$(dbq "$DB" "SELECT count(*) FROM runs")
 printf 'return { name = "x", tools = { "lookup_order" }\n' >"$TMP/broken.lua"
 "$AGENTD" run "$TMP/broken.lua" "hi" --db "$DB" --traces "$TR" >/dev/null 2>"$TMP/e1"
 rc=$?
@@ -78,10 +78,10 @@ rc=$?
 "$AGENTD" run agents/support.lua "hi" --db "/nonexistent/dir/x.db" --traces "$TR" >/dev/null 2>"$TMP/e5"
 rc=$?
 [ $rc -eq 4 ] && grep -q "/nonexistent/dir/x.db" "$TMP/e5" && ok "unwritable DB named, exit 4 (a database error)" || fail "unwritable DB" "rc=$rc $(cat "$TMP/e5")"
-"$AGENTD" run agents/nope.lua "hi" --db "$DB" >/dev/null 2>"$TMP/e6"
+"$AGENTD" run agents/nope.lua "hi" --db "$DB" --traces "$TR" >/dev/null 2>"$TMP/e6"
 rc=$?
 [ $rc -eq 2 ] && grep -q "nope.lua" "$TMP/e6" && ok "missing agent file named" || fail "missing agent file" "rc=$rc $(cat "$TMP/e6")"
-after=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
+after=$(dbq "$DB" "SELECT count(*) FROM runs")
 [ "$before" = "$after" ] && ok "bad input writes no run" || fail "bad input writes no run" "$before -> $after"
 "$AGENTD" run >/dev/null 2>&1; [ $? -eq 2 ] && ok "usage exit 2" || fail "usage exit 2" ""
 "$AGENTD" --help | grep -q "agentd run" && ok "--help" || fail "--help" ""

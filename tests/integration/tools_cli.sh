@@ -3,10 +3,10 @@
 # Needs $AGENTD; runs from the repository root (tests/run.sh does that).
 set -u
 : "${AGENTD:?set AGENTD to the agentd binary}"
+. tests/integration/lib.sh # $TMP (removed at exit) and newdb; this script counts its own checks
 pass=0
 fail=0
-tmp=$(mktemp -d /tmp/agentd_tools_cli.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+tmp=$TMP
 
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$tmp/out" ] && sed 's/^/    /' "$tmp/out" | head -n 20; }
@@ -95,16 +95,17 @@ return {
 }
 LUA
 AGENTD_CLI_SECRET=hunter2-secret; export AGENTD_CLI_SECRET
-run "kv 1" 0 "$AGENTD" tools call counter '{}' --tools "$tmp/t" --db "$tmp/kv.db" \
+KV=$(newdb kv) || { bad "new database kv"; exit 1; }
+run "kv 1" 0 "$AGENTD" tools call counter '{}' --tools "$tmp/t" --db "$KV" \
     --allow-exec cat --allow-secret AGENTD_CLI_SECRET
-if run "kv 2" 0 "$AGENTD" tools call counter '{}' --tools "$tmp/t" --db "$tmp/kv.db" \
+if run "kv 2" 0 "$AGENTD" tools call counter '{}' --tools "$tmp/t" --db "$KV" \
     --allow-exec cat --allow-secret AGENTD_CLI_SECRET \
     && has '"n": 2' && has '"out": "n=2"' && has '"secret": "[REDACTED]"' && ! has hunter2; then
     ok "ctx.kv persists across calls; ctx.exec; secrets redacted from results"
 else
     bad "ctx.kv persists across calls; ctx.exec; secrets redacted from results"
 fi
-if run "exec denied" 1 "$AGENTD" tools call counter '{}' --tools "$tmp/t" --db "$tmp/kv.db" \
+if run "exec denied" 1 "$AGENTD" tools call counter '{}' --tools "$tmp/t" --db "$KV" \
     && has "'cat' is not in this agent's exec_allow list"; then ok "ctx.exec allow-list"; else bad "ctx.exec allow-list"; fi
 
 # new tool

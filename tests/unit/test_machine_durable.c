@@ -146,9 +146,60 @@ static void test_second_connection_sees_each_state(void)
     testdb_remove(db);
 }
 
+/* Ctrl-C while a batch's commit is still on its way (PostgreSQL's pipeline, SQLite's
+ * syncer): the cancels enter runs whose entry waits in that batch. Each run's enter_next
+ * linked both batches' lists, and a cancelled `agentd batch` on PostgreSQL spun in run_early
+ * for good; now every run ends cancelled and the loop goes idle. */
+static void test_cancel_while_a_commit_is_pending(void)
+{
+    char db[1024], err[512];
+    testdb_target("durable_cancel", db, sizeof db);
+    loop_t *lp = loop_new();
+    http_t *h = http_new(lp);
+    store_t *st = store_open(db, STORE_DURABLE_FULL, err, sizeof err);
+    CHECK(st != NULL);
+    tools_t *tl = tools_new(lp, h, st);
+    CHECK_EQ_INT(tools_load_dir(tl, "tools", err, sizeof err), 0);
+    model_opts_t mo = {0};
+    model_client_t *mc = model_client_new(lp, h, st, &mo, err, sizeof err);
+    agent_t *a = agent_load("agents/support.lua", err, sizeof err);
+    CHECK(a != NULL && mc != NULL);
+    char dir[] = "/tmp/agentd-durable-cancel.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    machine_opts_t o = {.traces_dir = dir, .model = "offline"};
+    machine_t *m = machine_new(lp, st, tl, mc, &o);
+    char ids[6][17];
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ_INT(machine_start(m, a, "Where is my order 1042?", ids[i], err, sizeof err), 0);
+    event_base_loop(loop_base(lp), EVLOOP_NONBLOCK); /* the creations' batch: committing */
+    machine_cancel_all(m);
+    int turns = 0;
+    while (machine_active(m) > 0 && turns++ < 100000)
+        event_base_loop(loop_base(lp), EVLOOP_ONCE);
+    CHECK_EQ_INT(machine_active(m), 0);
+    for (int i = 0; i < 6; i++) {
+        store_run_t r;
+        CHECK_EQ_INT(store_run_get(st, ids[i], &r), 0);
+        CHECK_EQ_STR(r.state, "cancelled");
+        store_run_clear(&r);
+    }
+    machine_free(m);
+    agent_free(a);
+    model_client_free(mc);
+    tools_free(tl);
+    store_close(st);
+    http_free(h);
+    loop_free(lp);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK_EQ_INT(system(cmd), 0);
+    testdb_remove(db);
+}
+
 int main(void)
 {
     RUN(test_second_connection_sees_each_state);
+    RUN(test_cancel_while_a_commit_is_pending);
     http_global_cleanup();
     store_global_shutdown();
     libevent_global_shutdown();

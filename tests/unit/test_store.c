@@ -336,6 +336,38 @@ static void test_leases_fence_and_cancels(void)
     store_close(st);
 }
 
+/* A lock held past the busy timeout is a database error (store_busy_rc: ERR_IO), whether it
+ * meets BEGIN (SQLite's BEGIN IMMEDIATE) or a statement (PostgreSQL: the insert of a key
+ * another transaction holds); another owner's lease stays ERR_BUSY. `agentd run` on a locked
+ * PostgreSQL database exited 2 ("busy session") instead of 4 before. */
+static void test_lock_timeout_is_a_database_error(void)
+{
+    store_t *st = fresh();
+    char err[256];
+    setenv("AGENTD_BUSY_TIMEOUT_MS", "100", 1);
+    store_t *other = store_open(dbpath, STORE_DURABLE_NORMAL, err, sizeof err);
+    unsetenv("AGENTD_BUSY_TIMEOUT_MS");
+    CHECK(other != NULL);
+    store_run_t r = sample("5555555555555555");
+    snprintf(r.owner, sizeof r.owner, "elsewhere:1");
+    r.lease_until_ns = 100;
+    CHECK_EQ_INT(store_tx_begin(st), 0);
+    CHECK_EQ_INT(store_run_insert(st, &r), 0);
+    int rc = store_tx_begin(other);
+    if (!rc) {
+        rc = store_run_insert(other, &r);
+        store_tx_rollback(other);
+    }
+    CHECK_EQ_INT(rc, ERR_BUSY);
+    CHECK_EQ_INT(store_busy_rc(other, rc), ERR_IO);
+    CHECK_EQ_INT(store_tx_commit(st), 0);
+    rc = store_run_claim(other, r.id, "elsewhere:2", 50, 300);
+    CHECK_EQ_INT(rc, ERR_BUSY); /* the lease holds: the store's own answer */
+    CHECK_EQ_INT(store_busy_rc(other, rc), ERR_BUSY);
+    store_close(other);
+    store_close(st);
+}
+
 int main(void)
 {
     RUN(test_run_round_trip_and_prefix);
@@ -348,6 +380,7 @@ int main(void)
     RUN(test_batch_inputs_taken_once);
     RUN(test_open_existing);
     RUN(test_leases_fence_and_cancels);
+    RUN(test_lock_timeout_is_a_database_error);
     testdb_remove(dbpath);
     store_global_shutdown();
     return check_report();
