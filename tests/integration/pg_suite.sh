@@ -10,7 +10,7 @@
 . tests/integration/lib.sh
 # One variable per group of tests, so their lists grow without touching each other.
 TESTS_A=""
-TESTS_B="endpoints.sh server_tour.sh server_openai.sh server_openapi.sh guardrails.sh eval.sh server_gc.sh"
+TESTS_B="endpoints.sh server_tour.sh server_openai.sh server_openapi.sh guardrails.sh eval.sh server_gc.sh server.sh"
 TESTS_C=""
 TESTS=${PG_SUITE_TESTS:-"sessions.sh $TESTS_A $TESTS_B $TESTS_C"}
 PGDIR=$(mktemp -d /tmp/agentd-pgs.XXXXXX)
