@@ -144,6 +144,19 @@ static int open_readonly(sq_db_t *d, const db_open_opt_t *o, char *err, size_t e
     return 0;
 }
 
+/* Switching a new file to WAL needs its exclusive lock, and when two processes create one
+ * database at the same instant SQLite answers SQLITE_BUSY at once instead of calling the busy
+ * handler (waiting could deadlock the two): retry, within the connection's busy timeout. */
+static int wal_mode(sq_db_t *d, int busy_ms)
+{
+    for (int waited_us = 0;; waited_us += 2000) {
+        int src = sqlite3_exec(d->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if ((src & 0xff) != SQLITE_BUSY || waited_us >= busy_ms * 1000)
+            return db_sqlite_rc(src);
+        usleep(2000);
+    }
+}
+
 static int open_writer(sq_db_t *d, const db_open_opt_t *o, char *err, size_t errlen)
 {
     const char *path = d->base.target;
@@ -162,7 +175,7 @@ static int open_writer(sq_db_t *d, const db_open_opt_t *o, char *err, size_t err
     /* temp_store=MEMORY: savepoints would otherwise spill statement journals to
      * /var/tmp files on every batch. */
     db_t *db = &d->base;
-    if (sq_exec(db, "PRAGMA journal_mode=WAL") || sq_exec(db, sync) ||
+    if (wal_mode(d, o->busy_ms) || sq_exec(db, sync) ||
         sq_exec(db, "PRAGMA temp_store=MEMORY") || sq_exec(db, "PRAGMA wal_autocheckpoint=4000") ||
         sq_exec(db, "PRAGMA cache_size=-4096") || sq_exec(db, "PRAGMA foreign_keys=ON"))
         return err_set(err, errlen, ERR_IO, "%s: %s", path, sqlite3_errmsg(d->db));
