@@ -104,20 +104,31 @@ curl -sN --max-time 5 -H 'Last-Event-ID: 5' "$BASE/v1/runs/$DONE_ID/events" >"$T
 [ "$(grep '^id: ' "$TMP/sse2" | head -1)" = "id: 6" ] && [ "$(grep -c '^id: ' "$TMP/sse2")" = $((last - 5)) ] \
     && ok "Last-Event-ID resumes after that event" || fail "Last-Event-ID" "$(grep '^id:' "$TMP/sse2" | head -3)"
 
-# Live: a run against the slow fake provider; the stream drops once and resumes.
-s=$(req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}'); RID=$(jb .id)
-curl -sN --max-time 0.6 "$BASE/v1/runs/$RID/events" >"$TMP/live1"
+# Live: the stream of a run that waits for an approval drops; the run is approved while a
+# second stream, resumed with Last-Event-ID, is open, and that one sees the rest live. (A
+# waiting run cannot end before its approval, so the first stream is cut mid-run however
+# slow the machine: a run against the slow fake provider had ended before the first stream
+# opened at a load average of 18.)
+Q='Please open a ticket: order 1042 arrived damaged, the box was crushed.'
+s=$(req POST /v1/runs -d "{\"agent\":\"approver\",\"input\":\"$Q\"}"); RID=$(jb .id)
+for _ in $(seq 1 100); do [ "$(req GET "/v1/runs/$RID"; jb .state)" = 200waiting ] && break; sleep 0.1; done
+rcall=$(jb '.pending_approvals[0].call_id')
+curl -sN --max-time 1 "$BASE/v1/runs/$RID/events" >"$TMP/live1"
 lid=$(grep '^id: ' "$TMP/live1" | tail -1 | cut -d' ' -f2)
 grep -q '^event: end' "$TMP/live1" && fail "stream dropped mid-run" "the run had ended already"
-curl -sN --max-time 10 -H "Last-Event-ID: ${lid:-0}" "$BASE/v1/runs/$RID/events" >"$TMP/live2"
+curl -sN --max-time 10 -H "Last-Event-ID: ${lid:-0}" "$BASE/v1/runs/$RID/events" >"$TMP/live2" &
+L2=$!
+sleep 0.5
+s=$(req POST "/v1/runs/$RID/approve" -d "{\"call_id\":\"$rcall\"}")
+[ "$s" = 202 ] || fail "approve the live run" "$s $(cat "$TMP/body")"
+wait $L2
 all=$(cat "$TMP/live1" "$TMP/live2" | grep '^id: ' | cut -d' ' -f2 | tr '\n' ' ')
 n=$(echo $all | wc -w)
-[ -n "$lid" ] && [ "$all" = "$(seq 1 "$n" | tr '\n' ' ')" ] && grep -q '^event: end' "$TMP/live2" \
+[ -n "$lid" ] && [ "$all" = "$(seq 1 "$n" | tr '\n' ' ')" ] && [ "$n" -gt "$lid" ] && grep -q '^event: end' "$TMP/live2" \
     && grep -q '"state":"done"' "$TMP/live2" && ok "live SSE resumed with Last-Event-ID: gap-free, no duplicate, then end ($lid + $((n - lid)) events)" \
     || fail "SSE resume" "lid=$lid all=$all $(tail -3 "$TMP/live2")"
 
 # ---- approvals and cancel ------------------------------------------------------------
-Q='Please open a ticket: order 1042 arrived damaged, the box was crushed.'
 s=$(req POST /v1/runs -d "{\"agent\":\"approver\",\"input\":\"$Q\",\"wait\":true}"); WID=$(jb .id)
 call=$(jb '.pending_approvals[0].call_id')
 [ "$(jb .state)" = waiting ] && [ "$(jb '.pending_approvals[0].tool')" = create_ticket ] && ok "wait=true returns a waiting run with its pending call" \
