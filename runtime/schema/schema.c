@@ -124,9 +124,16 @@ static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t
             o += put_uint(buf + o, segs[i].idx);
             continue;
         }
-        /* One pass copies and escapes: keys are short, so this beats measuring them
-         * and searching them for '~' and '/' first. */
-        for (const char *p = segs[i].key; *p && o + 3 < cap; p++) {
+        /* The part before any '~' or '/' (mostly the whole key) in one copy, the rest
+         * escaped byte by byte. */
+        const char *p = segs[i].key;
+        size_t plain = strcspn(p, "~/");
+        if (plain < cap - o - 3) {
+            memcpy(buf + o, p, plain);
+            o += plain;
+            p += plain;
+        }
+        for (; *p && o + 3 < cap; p++) {
             if (*p == '~' || *p == '/') {
                 buf[o++] = '~';
                 buf[o++] = *p == '~' ? '0' : '1';
@@ -145,8 +152,8 @@ static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t
 
 /* vsnprintf for the messages here, which use only %s and %zu: the general printf
  * machinery cost more than the rest of recording an error. Anything else goes to
- * vsnprintf. */
-static void fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
+ * vsnprintf. Returns the length written (cap > 0). */
+static size_t fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
 {
     va_list aq;
     va_copy(aq, ap);
@@ -171,7 +178,7 @@ static void fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
         } else {
             va_end(aq);
             vsnprintf(buf, cap, fmt, ap);
-            return;
+            return strlen(buf);
         }
         if (n > cap - 1 - o)
             n = cap - 1 - o;
@@ -180,9 +187,15 @@ static void fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
     }
     va_end(aq);
     buf[o] = 0;
+    return o;
 }
 
-static int record(vctx_t *c, const char *kw, const char *msg)
+/* The most one error takes in the arena: two JSON pointers and a message. */
+enum { PTR_MAX = 1024, MSG_MAX = 512, ERR_ROOM = 2 * PTR_MAX + MSG_MAX };
+
+/* Append an error at the current locations: its pointers and message are written
+ * straight into the arena, which is first made roomy enough for any error. */
+static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
 {
     schema_result_t *r = c->res;
     if (r->n == r->cap) {
@@ -197,23 +210,9 @@ static int record(vctx_t *c, const char *kw, const char *msg)
         r->off = off;
         r->cap = ncap;
     }
-    char ip[1024], kl[1024];
-    size_t li = put_ptr(ip, sizeof ip, 0, c->ipath, c->ni) + 1;
-    size_t lk = put_ptr(kl, sizeof kl, 0, c->kpath, c->nk);
-    if (kw && lk + 2 < sizeof kl) {
-        kl[lk++] = '/';
-        size_t w = strlen(kw);
-        if (w > sizeof kl - lk - 1)
-            w = sizeof kl - lk - 1;
-        memcpy(kl + lk, kw, w);
-        lk += w;
-        kl[lk] = 0;
-    }
-    lk++;
-    size_t lm = strlen(msg) + 1;
-    if (r->tlen + li + lk + lm > r->tcap) {
-        size_t ncap = r->tcap ? r->tcap : 256;
-        while (ncap < r->tlen + li + lk + lm)
+    if (r->tlen + ERR_ROOM > r->tcap) {
+        size_t ncap = r->tcap ? r->tcap * 2 : 4096;
+        while (ncap < r->tlen + ERR_ROOM)
             ncap *= 2;
         char *t = realloc(r->text, ncap);
         if (!t)
@@ -221,13 +220,25 @@ static int record(vctx_t *c, const char *kw, const char *msg)
         r->text = t;
         r->tcap = ncap;
     }
+    char *ip = r->text + r->tlen;
+    size_t li = put_ptr(ip, PTR_MAX, 0, c->ipath, c->ni) + 1;
+    char *kl = ip + li;
+    size_t lk = put_ptr(kl, PTR_MAX, 0, c->kpath, c->nk);
+    if (kw && lk + 2 < PTR_MAX) {
+        kl[lk++] = '/';
+        size_t w = strlen(kw);
+        if (w > PTR_MAX - lk - 1)
+            w = PTR_MAX - lk - 1;
+        memcpy(kl + lk, kw, w);
+        lk += w;
+        kl[lk] = 0;
+    }
+    lk++;
+    size_t lm = fmt_msg(kl + lk, MSG_MAX, fmt, ap) + 1;
     size_t *off = &r->off[r->n * 3];
     off[0] = r->tlen;
     off[1] = off[0] + li;
     off[2] = off[1] + lk;
-    memcpy(r->text + off[0], ip, li);
-    memcpy(r->text + off[1], kl, lk);
-    memcpy(r->text + off[2], msg, lm);
     r->tlen = off[2] + lm;
     r->n++;
     return 0;
@@ -247,12 +258,11 @@ int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
 {
     if (!COLLECTING(c))
         return 1;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    fmt_msg(msg, sizeof msg, fmt, ap);
+    int rc = record(c, kw, fmt, ap);
     va_end(ap);
-    if (record(c, kw, msg) != 0)
+    if (rc != 0)
         c->nomem = c->abort = 1;
     if (c->res->n >= (size_t)c->max)
         c->full = 1;
@@ -286,6 +296,16 @@ static int branch(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
     return r;
 }
 
+/* Sub-schema n at keyword kw (index idx) over inst, the ordinary way. */
+static int sub_walk(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const char *kw,
+                    size_t idx)
+{
+    KPUSH(c, kw, idx);
+    int r = v_node(c, n, inst, ev);
+    c->nk--;
+    return r;
+}
+
 static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const char *kw,
                size_t idx)
 {
@@ -295,10 +315,7 @@ static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const c
         if (!COLLECTING(c)) /* the verdict is all a quiet caller wants */
             return 1;
     }
-    KPUSH(c, kw, idx);
-    int r = v_node(c, n, inst, ev);
-    c->nk--;
-    return r;
+    return sub_walk(c, n, inst, ev, kw, idx);
 }
 
 static const snode_t *dyn_target(vctx_t *c, const sop_t *op)
@@ -434,51 +451,48 @@ static int v_contains(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     return 0;
 }
 
-/* Index of property k in p, or -1. */
-static long prop_lookup(const sprops_t *p, const char *k, size_t kl)
+/* Index of property k (a C string) in p's list, or -1; the search starts at *hint and
+ * leaves it after the match. */
+static long prop_lookup_z(const sprops_t *p, const char *k, size_t *hint)
 {
-    if (!p->hash) {
-        for (size_t i = 0; i < p->n; i++) {
-            if (p->lens[i] != kl)
-                continue;
-            const char *a = p->names[i];
-            size_t j = 0;
-            while (j < kl && a[j] == k[j]) /* short keys: cheaper than a call to memcmp */
-                j++;
-            if (j == kl)
-                return (long)i;
+    for (size_t t = 0, i = *hint; t < p->n; t++, i = i + 1 == p->n ? 0 : i + 1) {
+        const char *a = p->names[i];
+        if (a == k) { /* both the shared copy (schema_key_intern) */
+            *hint = i + 1 == p->n ? 0 : i + 1;
+            return (long)i;
         }
-        return -1;
+        for (size_t j = 0; a[j] == k[j]; j++) {
+            if (!a[j]) {
+                *hint = i + 1 == p->n ? 0 : i + 1;
+                return (long)i;
+            }
+        }
     }
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < kl; i++)
-        h = (h ^ (unsigned char)k[i]) * 16777619u;
-    for (size_t s = h & (p->hcap - 1);; s = (s + 1) & (p->hcap - 1)) {
-        uint32_t e = p->hash[s];
-        if (!e)
-            return -1;
-        if (p->lens[e - 1] == kl && !memcmp(p->names[e - 1], k, kl))
-            return (long)e - 1;
-    }
+    return -1;
 }
 
 static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
 {
     const sprops_t *p = op->u.props;
     int bad = 0;
-    size_t idx = 0;
+    size_t idx = 0, hint = 0;
     uint64_t seen = 0;
     json_object_object_foreach(inst, key, val)
     {
-        size_t kl = strlen(key);
+        /* The length only for a hash lookup or patterns: a linear lookup compares the
+         * C strings, starting after the last match (members mostly come in the order
+         * the schema lists them). */
+        size_t kl = p->hash || p->npat ? strlen(key) : 0;
         int matched = 0;
-        long pi = p->n ? prop_lookup(p, key, kl) : -1;
+        long pi = !p->n ? -1 : p->hash ? schema_prop_lookup(p, key, kl) : prop_lookup_z(p, key, &hint);
         const snode_t *s = pi >= 0 ? p->subs[pi] : NULL;
         if (s && p->reqbit)
             seen |= p->reqbit[pi];
+        int leaf_failed = 0;
         if (s && !p->npat && s->leaf) {
             /* No other keyword looks at this member: when it is valid there is nothing
              * to record, and when it is not, a quiet caller needs only the verdict. */
+            leaf_failed = 1;
             if (schema_v_leaf_ok(c, s, val)) {
                 if (ev)
                     ev_mark(ev, idx);
@@ -492,7 +506,8 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         if (s) {
             matched = 1;
             KPUSH(c, "properties", NOIDX);
-            bad |= sub(c, s, val, NULL, key, NOIDX);
+            /* A leaf that failed above is walked to report it, not checked again. */
+            bad |= (leaf_failed ? sub_walk : sub)(c, s, val, NULL, key, NOIDX);
             c->nk--;
         }
         for (size_t i = 0; i < p->npat && !(bad && !COLLECTING(c)); i++) {
@@ -522,7 +537,9 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     }
     if (seen != p->req_mask) {
         for (size_t r = 0; r < p->nreq; r++) {
-            if (json_object_object_get_ex(inst, p->req_names[r], NULL))
+            /* Bit r of seen: the walk met required name r (a name listed twice has no
+             * bit of its own: look it up). */
+            if ((seen >> r & 1) || json_object_object_get_ex(inst, p->req_names[r], NULL))
                 continue;
             bad = schema_v_fail(c, "required", "missing required property \"%s\"", p->req_names[r]);
             if (!COLLECTING(c))
@@ -694,7 +711,7 @@ schema_result_t *schema_result_new(void)
     return calloc(1, sizeof(schema_result_t));
 }
 
-static void result_clear(schema_result_t *r)
+void schema_result_reset(schema_result_t *r)
 {
     r->n = 0;
     r->tlen = 0;
@@ -725,28 +742,38 @@ const schema_error_t *schema_result_get(const schema_result_t *r, size_t i)
     return r && i < r->n ? &r->errs[i] : NULL;
 }
 
-static int run(const schema_t *s, json_object *inst, schema_result_t *res, int max)
+void schema_v_init(vctx_t *c, const schema_t *s, schema_result_t *res, int max)
 {
-    /* On the stack: a heap block this size per call costs more than the validation. */
-    vctx_t cbuf, *c = &cbuf;
     memset(c, 0, offsetof(vctx_t, ipath));
     c->s = s;
     c->res = res;
     c->max = max > 0 ? max : 1;
     if (res)
-        result_clear(res);
+        schema_result_reset(res);
     schema_t *ms = (schema_t *)s; /* the flag is the one mutable field, and atomic */
     if (!atomic_flag_test_and_set(&ms->md_busy)) {
         c->md = s->md;
         c->md_shared = 1;
     }
-    int bad = v_node(c, s->root, inst, NULL);
-    if (res)
-        result_fix(res);
+}
+
+void schema_v_done(vctx_t *c)
+{
+    if (c->res)
+        result_fix(c->res);
     if (c->md_shared)
-        atomic_flag_clear(&ms->md_busy);
+        atomic_flag_clear(&((schema_t *)c->s)->md_busy);
     if (c->md_own)
         pcre2_match_data_free(c->md);
+}
+
+static int run(const schema_t *s, json_object *inst, schema_result_t *res, int max)
+{
+    /* On the stack: a heap block this size per call costs more than the validation. */
+    vctx_t cbuf, *c = &cbuf;
+    schema_v_init(c, s, res, max);
+    int bad = v_node(c, s->root, inst, NULL);
+    schema_v_done(c);
     return c->nomem ? ERR_NOMEM : bad ? ERR_SCHEMA : 0;
 }
 

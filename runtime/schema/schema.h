@@ -11,7 +11,8 @@
  * Threads: a compiled schema is immutable, so several threads may validate against the
  * same schema_t at once; a schema_result_t belongs to one thread at a time. The one
  * global state is schema_parse_json's set of shared object keys (lock-free, bounded, see
- * schema_parse.c). Nothing here calls back into the caller.
+ * schema_parse.c; schema_compile adds property names to it). Nothing here calls back
+ * into the caller.
  *
  * Bounds: schema and instance nesting deeper than SCHEMA_MAX_DEPTH, and $ref cycles that
  * never consume the instance, end with an error instead of recursion without end; pattern
@@ -69,6 +70,14 @@ const schema_error_t *schema_result_get(const schema_result_t *r, size_t i);
  * opts.max_errors errors; NULL res stops at the first error and records nothing),
  * ERR_NOMEM if memory ran out. inst is borrowed. */
 int schema_validate(const schema_t *s, json_object *inst, schema_result_t *res);
+
+/* Parse text (as schema_parse_json) and validate it: the same return codes, errors in res
+ * and message in err as schema_parse_json followed by schema_validate, without building
+ * json-c values when the instance is valid (it is parsed into a compact tree, walked for
+ * the verdict only; an invalid or unusual instance is parsed again the ordinary way to
+ * report it). For callers that need only the verdict and errors, not the values. */
+int schema_validate_text(const schema_t *s, const char *text, size_t len, schema_result_t *res,
+                         char *err, size_t errlen);
 
 /* Convenience for tools and structured output: 0 valid; ERR_SCHEMA with a one-line
  * message like "/items/2/qty: must be >= 1; /name: must be at most 40 characters"

@@ -45,17 +45,6 @@ static const char *inst_type_name(unsigned t)
     return "?";
 }
 
-/* Code points in s[0..n), counting stops once past stop: the length checks only need
- * to know which side of their bound a string falls, and a code point takes at least one
- * byte, so a byte count within the bound settles most strings without this loop. */
-static size_t utf8_len(const char *s, size_t n, size_t stop)
-{
-    size_t cp = 0;
-    for (size_t i = 0; i < n && cp <= stop; i++)
-        cp += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return cp;
-}
-
 static int is_multiple(json_object *inst, double m)
 {
     if (json_object_is_type(inst, json_type_int) && m == floor(m) && m < 9e18) {
@@ -80,10 +69,15 @@ static int unique(vctx_t *c, json_object *arr, size_t *pi, size_t *pj)
 {
     size_t n = json_object_array_length(arr);
     if (n <= 24) {
+        json_object *v[24];
+        uint64_t h[24];
+        for (size_t i = 0; i < n; i++) {
+            v[i] = json_object_array_get_idx(arr, i);
+            h[i] = schema_json_shallow(v[i]);
+        }
         for (size_t i = 0; i < n; i++)
             for (size_t j = i + 1; j < n; j++)
-                if (schema_json_equal(json_object_array_get_idx(arr, i),
-                                      json_object_array_get_idx(arr, j))) {
+                if (h[i] == h[j] && schema_json_equal(v[i], v[j])) {
                     *pi = i;
                     *pj = j;
                     return 0;
@@ -189,54 +183,18 @@ void schema_v_view(json_object *inst, ival_t *v)
     }
 }
 
-/* The checks that read only the instance view: 1 pass, 0 fail, -1 not one of them.
- * Inlined into both callers: the keyword loop and the leaf fast path. */
-static inline __attribute__((always_inline)) int scalar_ok(vctx_t *c, const sop_t *op,
-                                                          const ival_t *v)
-{
-    switch (op->kind) {
-    case K_TYPE: return (op->u.types & v->t) != 0;
-    case K_ENUM_STR:
-        if (v->t == T_STR)
-            for (size_t i = 0; i < op->u.strs.n; i++)
-                if (op->u.strs.lens[i] == v->len && !memcmp(op->u.strs.v[i], v->s, v->len))
-                    return 1;
-        return 0;
-    case K_MAX: return v->d <= op->u.num;
-    case K_XMAX: return v->d < op->u.num;
-    case K_MIN: return v->d >= op->u.num;
-    case K_XMIN: return v->d > op->u.num;
-    case K_MAXLEN: return v->len <= op->u.len || utf8_len(v->s, v->len, op->u.len) <= op->u.len;
-    case K_MINLEN: /* a code point takes at most 4 bytes */
-        return v->len >= op->u.len &&
-               (v->len / 4 >= op->u.len || utf8_len(v->s, v->len, op->u.len) >= op->u.len);
-    case K_PATTERN: return schema_v_match(c, op->u.pat.re, v->s, v->len);
-    case K_FORMAT: return op->u.fmt.fn(v->s, v->len);
-    case K_MAXITEMS:
-    case K_MAXPROPS: return v->len <= op->u.len;
-    case K_MINITEMS:
-    case K_MINPROPS: return v->len >= op->u.len;
-    default: return -1;
-    }
-}
-
 int schema_v_leaf_ok(vctx_t *c, const snode_t *n, json_object *inst)
 {
     ival_t v;
     schema_v_view(inst, &v);
-    for (size_t i = 0; i < n->nops; i++) {
-        const sop_t *op = &n->ops[i];
-        if ((op->tmask & v.t) && scalar_ok(c, op, &v) != 1)
-            return 0;
-    }
-    return 1;
+    return schema_v_leaf_prog(c, n->lf, &v);
 }
 
 int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *v)
 {
     unsigned t = v->t;
     char nb[48];
-    int ok = scalar_ok(c, op, v);
+    int ok = schema_v_scalar_ok(c, op, v);
     if (ok == 1)
         return 0;
     if (c->abort)

@@ -178,8 +178,11 @@ static int compile_props(cctx_t *c, ops_t *ops, json_object *o, unsigned vocab)
     if (pr) {
         json_object_object_foreach(pr, k, v)
         {
-            p->names[i] = k;
+            /* The shared copy when there is one: keys parsed by schema_parse_json then
+             * match by pointer (schema.c, prop_lookup_z). */
             p->lens[i] = strlen(k);
+            const char *shared = schema_key_intern(k, p->lens[i]);
+            p->names[i] = shared ? shared : k;
             if (!(p->subs[i] = sub_node(c, v, "properties", k)))
                 return ERR_SCHEMA;
             i++;
@@ -558,6 +561,37 @@ static int fold_required(cctx_t *c, ops_t *ops)
     return 0;
 }
 
+/* Gather a leaf's ops into its sleaf_t (see schema_int.h). */
+static const sleaf_t *leaf_program(cctx_t *c, const snode_t *n)
+{
+    sleaf_t *lf = schema_alloc(c->s, sizeof *lf);
+    if (!lf)
+        return NULL;
+    *lf = (sleaf_t){.types = T_ANY, .maxlen = SIZE_MAX, .maxitems = SIZE_MAX,
+                    .maxprops = SIZE_MAX, .min = -INFINITY, .max = INFINITY,
+                    .xmin = -INFINITY, .xmax = INFINITY};
+    for (size_t i = 0; i < n->nops; i++) {
+        const sop_t *op = &n->ops[i];
+        switch (op->kind) {
+        case K_TYPE: lf->types &= op->u.types; break;
+        case K_ENUM_STR: lf->enm = op; break;
+        case K_MAX: lf->max = op->u.num; break;
+        case K_XMAX: lf->xmax = op->u.num; break;
+        case K_MIN: lf->min = op->u.num; break;
+        case K_XMIN: lf->xmin = op->u.num; break;
+        case K_MAXLEN: lf->maxlen = op->u.len; break;
+        case K_MINLEN: lf->minlen = op->u.len; break;
+        case K_PATTERN: lf->pat = op; break;
+        case K_FORMAT: lf->fmt = op; break;
+        case K_MAXITEMS: lf->maxitems = op->u.len; break;
+        case K_MINITEMS: lf->minitems = op->u.len; break;
+        case K_MAXPROPS: lf->maxprops = op->u.len; break;
+        case K_MINPROPS: lf->minprops = op->u.len; break;
+        }
+    }
+    return lf;
+}
+
 static int compile_object(cctx_t *c, snode_t *n, json_object *o, oinfo_t *inf)
 {
     ops_t *ops = malloc(sizeof *ops);
@@ -611,6 +645,10 @@ emit:
     n->leaf = 1;
     for (size_t i = 0; i < ops->n; i++)
         n->leaf &= (uint8_t)schema_kind_scalar(ops->v[i].kind);
+    if (n->leaf && !(n->lf = leaf_program(c, n))) {
+        schema_cc_fail(c, "out of memory");
+        goto done;
+    }
     rc = 0;
 done:
     free(ops);

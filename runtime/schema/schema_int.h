@@ -95,6 +95,17 @@ typedef struct sop {
     } u;
 } sop_t;
 
+/* A leaf's checks gathered in one place (snode.lf): schema_v_leaf_ok runs them as
+ * straight-line code instead of dispatching op by op. Bounds absent from the schema hold
+ * values no instance fails (0, SIZE_MAX, -inf, +inf). */
+typedef struct sleaf {
+    uint32_t types;               /* "type", or T_ANY */
+    size_t minlen, maxlen;        /* code points */
+    size_t minitems, maxitems, minprops, maxprops;
+    double min, max, xmin, xmax;
+    const sop_t *enm, *pat, *fmt; /* enum of strings, pattern, format; NULL if absent */
+} sleaf_t;
+
 struct snode {
     uint8_t is_bool;       /* 1: boolean schema, value in bool_val */
     uint8_t bool_val;
@@ -102,6 +113,7 @@ struct snode {
     uint8_t leaf;          /* every op reads only the instance's type, length, string
                             * or number: schema_v_leaf_ok gives the valid verdict */
     sres_t *res;           /* the schema resource this node belongs to */
+    const sleaf_t *lf;     /* leaf: its checks in one place (NULL otherwise) */
     size_t nops;
     sop_t *ops;
 };
@@ -128,6 +140,40 @@ struct schema {
     int max_errors;
     int format_assert;
 };
+
+/* An instance as a compact tree (schema_parse_tree): nodes in document order, each
+ * container followed by its children; a node's next is the index after its subtree, so
+ * children are walked as i = first + 1, i = v[i].next. Strings point into the parsed
+ * text when they had no escapes (so they are not NUL-terminated), else into sb. */
+typedef struct jt_node {
+    const char *key;   /* member of an object: its key (klen bytes) */
+    union { const char *s; double d; } u; /* strings; numbers */
+    uint32_t klen;
+    uint32_t n;        /* strings: bytes; arrays: items; objects: members */
+    uint32_t next;
+    uint8_t t;         /* T_* bits */
+    uint8_t soff, koff; /* while parsing: s / key are offsets into sb */
+} jt_node_t;
+
+typedef struct jtree {
+    jt_node_t *v;
+    size_t n, cap;
+    char *sb;          /* unescaped strings and keys */
+    size_t sn, scap;
+    jt_node_t inl[64];
+} jtree_t;
+
+/* Parse text (as schema_parse_json, flags 0) into tr; 0, or nonzero when the text is not
+ * JSON or holds what the tree does not represent like json-c (duplicate keys, objects
+ * of more than 64 members): the caller then parses with schema_parse_json. The tree
+ * borrows text. Free with schema_tree_free (also after a failure). */
+int schema_parse_tree(const char *text, size_t len, jtree_t *tr);
+void schema_tree_free(jtree_t *tr);
+
+/* The process-wide shared copy of key k (kl bytes) that schema_parse_json gives json-c
+ * for object keys, or NULL (too long, or the set is full). Never freed. The compiler
+ * takes property names from it, so the validator may match a parsed key by pointer. */
+const char *schema_key_intern(const char *k, size_t kl);
 
 /* Allocate zeroed memory owned by s (freed by schema_free); NULL on failure. */
 void *schema_alloc(schema_t *s, size_t n);

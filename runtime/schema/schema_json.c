@@ -75,7 +75,8 @@ int schema_json_equal(json_object *a, json_object *b)
         json_object_object_foreach(a, k, va)
         {
             json_object *vb;
-            if (eb && !strcmp(k, (const char *)lh_entry_k(eb)))
+            const char *kb = eb ? (const char *)lh_entry_k(eb) : NULL;
+            if (kb && (kb == k || !strcmp(k, kb))) /* shared keys match by pointer */
                 vb = (json_object *)lh_entry_v(eb);
             else if (!json_object_object_get_ex(b, k, &vb))
                 return 0;
@@ -105,20 +106,24 @@ static uint64_t bytes_hash(const char *s, size_t n)
     return h;
 }
 
+/* A number's value as bits, equal for equal numbers (1 and 1.0, -0.0 and 0.0). */
+static uint64_t num_bits(json_object *v)
+{
+    double d = json_object_get_double(v);
+    if (d == 0)
+        d = 0; /* -0.0 equals 0.0 */
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    return bits ^ 4;
+}
+
 uint64_t schema_json_hash(json_object *v)
 {
     switch (json_object_get_type(v)) {
     case json_type_null: return 1;
     case json_type_boolean: return json_object_get_boolean(v) ? 2 : 3;
     case json_type_int:
-    case json_type_double: {
-        double d = json_object_get_double(v);
-        if (d == 0)
-            d = 0; /* -0.0 equals 0.0 */
-        uint64_t bits;
-        memcpy(&bits, &d, sizeof bits);
-        return mix(bits ^ 4);
-    }
+    case json_type_double: return mix(num_bits(v));
     case json_type_string:
         return bytes_hash(json_object_get_string(v), (size_t)json_object_get_string_len(v));
     case json_type_array: {
@@ -135,6 +140,36 @@ uint64_t schema_json_hash(json_object *v)
     }
     }
     return 0;
+}
+
+/* A scalar's part of schema_json_shallow: containers by type and size only. */
+static uint64_t shallow_one(json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null: return 1;
+    case json_type_boolean: return json_object_get_boolean(v) ? 2 : 3;
+    case json_type_int:
+    case json_type_double: return num_bits(v);
+    case json_type_string: {
+        size_t n = (size_t)json_object_get_string_len(v);
+        const unsigned char *s = (const unsigned char *)json_object_get_string(v);
+        return n ? (n << 16 | (uint64_t)s[0] << 8 | s[n - 1]) * 31 + 5 : 5;
+    }
+    case json_type_array: return json_object_array_length(v) << 4 | 6;
+    case json_type_object: return (uint64_t)json_object_object_length(v) << 4 | 7;
+    }
+    return 0;
+}
+
+uint64_t schema_json_shallow(json_object *v)
+{
+    if (!json_object_is_type(v, json_type_object))
+        return mix(shallow_one(v));
+    uint64_t h = 8;
+    json_object_object_foreach(v, k, val) /* a sum: member order does not count */
+        h += mix(((uint64_t)(unsigned char)k[0] << 8 | (unsigned char)(k[0] ? k[1] : 0)) ^
+                 shallow_one(val));
+    return h;
 }
 
 size_t schema_fmt_num(char *buf, size_t len, double x)

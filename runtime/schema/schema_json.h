@@ -10,6 +10,10 @@
 
 /* Hash consistent with schema_json_equal. */
 uint64_t schema_json_hash(json_object *v);
+/* A cheaper hash consistent with schema_json_equal: scalars by value (strings by length
+ * and end bytes), objects by their members one level deep, other containers by size.
+ * uniqueItems compares only the items whose hashes agree. */
+uint64_t schema_json_shallow(json_object *v);
 /* Shortest text that reads back as x ("1000000", "0.1"). Returns length. */
 size_t schema_fmt_num(char *buf, size_t len, double x);
 /* Short text for a value in messages: scalars in full, long strings cut, containers as

@@ -11,6 +11,10 @@
  * the stack and every document the runtime accepts it can also write back. Duplicate keys: the last
  * one wins, as with json-c.
  *
+ * The same grammar also builds a compact tree instead (schema_parse_tree, for
+ * schema_validate_text): nodes appended to one array in document order, strings left in
+ * the text unless they had escapes. Each builder step branches on st->tree.
+ *
  * Object keys: json-c would copy every key (an allocation and a free per member). Keys of
  * up to KEY_MAX bytes are instead interned in one process-wide set that only grows, to
  * KEY_SLOTS / 2 keys at most (about 100 KB): the keys tool arguments use are a small,
@@ -26,6 +30,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +45,7 @@ typedef struct pstate {
     int flags;  /* SCHEMA_PARSE_* */
     char *buf; /* scratch for unescaped strings and keys */
     size_t cap;
+    jtree_t *tree; /* non-NULL: build tree nodes instead of json-c values */
 } pstate_t;
 
 static json_object *value(pstate_t *st, int depth);
@@ -243,6 +249,106 @@ static int string(pstate_t *st, const char **s, size_t *n)
     return 0;
 }
 
+/* ---- tree mode (schema_parse_tree): nodes in one array instead of json-c values ---- */
+
+/* Append a node of type t; its index, or -1 (and the error set). */
+static long tnew(pstate_t *st, unsigned t)
+{
+    jtree_t *tr = st->tree;
+    if (tr->n == tr->cap) {
+        size_t nc = tr->cap * 2;
+        jt_node_t *v = tr->v == tr->inl ? malloc(nc * sizeof *v) : realloc(tr->v, nc * sizeof *v);
+        if (!v)
+            return perr(st, "out of memory"), -1;
+        if (tr->v == tr->inl)
+            memcpy(v, tr->inl, tr->n * sizeof *v);
+        tr->v = v;
+        tr->cap = nc;
+    }
+    jt_node_t *nd = &tr->v[tr->n];
+    nd->t = (uint8_t)t;
+    nd->soff = nd->koff = 0;
+    nd->key = NULL;
+    nd->klen = 0;
+    nd->n = 0;
+    nd->next = (uint32_t)tr->n + 1;
+    return (long)tr->n++;
+}
+
+/* Keep s[0..n) for the tree: text in place stays where it is (the caller keeps the text
+ * until it is done with the tree); unescaped text from st->buf is copied to the tree's
+ * own buffer, whose offset is stored (*off = 1) and fixed into a pointer at the end. */
+static const char *tkeep(pstate_t *st, const char *s, size_t n, uint8_t *off)
+{
+    *off = 0;
+    if (s != st->buf)
+        return s;
+    jtree_t *tr = st->tree;
+    if (tr->sn + n + 1 > tr->scap) {
+        size_t nc = tr->scap ? tr->scap : 256;
+        while (nc < tr->sn + n + 1)
+            nc *= 2;
+        char *b = realloc(tr->sb, nc);
+        if (!b)
+            return perr(st, "out of memory"), NULL;
+        tr->sb = b;
+        tr->scap = nc;
+    }
+    memcpy(tr->sb + tr->sn, s, n);
+    tr->sb[tr->sn + n] = 0;
+    *off = 1;
+    const char *at = (const char *)(uintptr_t)tr->sn;
+    tr->sn += n + 1;
+    return at;
+}
+
+static json_object *num_tree(pstate_t *st, double d)
+{
+    long i = tnew(st, isfinite(d) && d == floor(d) ? (T_NUM | T_INT) : T_NUM);
+    if (i >= 0)
+        st->tree->v[i].u.d = d;
+    return NULL;
+}
+
+static json_object *num_int(pstate_t *st, int64_t v)
+{
+    if (!st->tree)
+        return json_object_new_int64(v);
+    long i = tnew(st, T_NUM | T_INT);
+    if (i >= 0)
+        st->tree->v[i].u.d = (double)v;
+    return NULL;
+}
+
+/* The key of tree node nd (an object member), wherever it lives. */
+static const char *tkey(const jtree_t *tr, const jt_node_t *nd)
+{
+    return nd->koff ? tr->sb + (uintptr_t)nd->key : nd->key;
+}
+
+/* Close container ti with count children. json-c keeps the last of duplicate keys and
+ * so counts members differently; such objects (and large ones, not searched for them)
+ * are refused here, and the caller takes the json-c path instead. */
+static void tclose(pstate_t *st, long ti, size_t count)
+{
+    jtree_t *tr = st->tree;
+    jt_node_t *v = tr->v;
+    v[ti].n = (uint32_t)count;
+    v[ti].next = (uint32_t)tr->n;
+    if (v[ti].t != T_OBJ || count < 2)
+        return;
+    if (count > 64) {
+        perr(st, "object too large for a tree");
+        return;
+    }
+    for (size_t a = (size_t)ti + 1; a < tr->n; a = v[a].next)
+        for (size_t b = v[a].next; b < tr->n; b = v[b].next)
+            if (v[a].klen == v[b].klen && !memcmp(tkey(tr, &v[a]), tkey(tr, &v[b]), v[a].klen)) {
+                perr(st, "duplicate key");
+                return;
+            }
+}
+
 static json_object *number(pstate_t *st)
 {
     const char *p = st->p, *e = st->end, *b = p;
@@ -280,7 +386,7 @@ static json_object *number(pstate_t *st)
         const char *q = b + (*b == '-');
         while (q < p)
             v = v * 10 + (*q++ - '0');
-        return json_object_new_int64(*b == '-' ? -v : v);
+        return num_int(st, *b == '-' ? -v : v);
     }
     if (!is_int && n <= 16 && !has_exp) {
         /* At most 15 digits and a fraction: the digits are an exact double and so is
@@ -312,6 +418,8 @@ static json_object *number(pstate_t *st)
             static const int64_t i5[] = {1, 5, 25, 125, 625, 3125, 15625, 78125, 390625,
                                          1953125, 9765625, 48828125, 244140625, 1220703125,
                                          6103515625, 30517578125};
+            if (st->tree)
+                return num_tree(st, *b == '-' ? -d : d);
             if (b[n - 1] != '0' && (m % i10[frac]) % i5[frac] == 0 && d >= 1e-4)
                 return json_object_new_double(*b == '-' ? -d : d);
             char text[17];
@@ -326,26 +434,31 @@ static json_object *number(pstate_t *st)
     memcpy(t, b, n);
     t[n] = 0;
     json_object *o = NULL;
+    int done = 0;
     if (is_int) {
         errno = 0;
         long long v = strtoll(t, NULL, 10);
         if (!errno) {
-            o = json_object_new_int64(v);
+            o = num_int(st, v);
+            done = 1;
         } else if (*t != '-') {
             errno = 0;
             unsigned long long u = strtoull(t, NULL, 10);
-            if (!errno)
-                o = json_object_new_uint64(u);
+            if (!errno) {
+                o = st->tree ? num_tree(st, (double)u) : json_object_new_uint64(u);
+                done = 1;
+            }
         }
     }
-    if (!o)
-        o = json_object_new_double_s(strtod(t, NULL), t); /* prints as written */
+    if (!done)
+        o = st->tree ? num_tree(st, strtod(t, NULL))
+                     : json_object_new_double_s(strtod(t, NULL), t); /* prints as written */
     if (t != small)
         free(t);
     return o;
 }
 
-static json_object *literal(pstate_t *st, const char *word, json_object *v)
+static json_object *literal(pstate_t *st, const char *word, json_object *v, unsigned t)
 {
     size_t n = strlen(word);
     if ((size_t)(st->end - st->p) < n || memcmp(st->p, word, n) != 0) {
@@ -353,6 +466,9 @@ static json_object *literal(pstate_t *st, const char *word, json_object *v)
         return perr(st, "unexpected character");
     }
     st->p += n;
+    long i = st->tree ? tnew(st, t) : -1;
+    if (i >= 0)
+        st->tree->v[i].n = word[0] == 't'; /* a boolean's value */
     return v; /* NULL for null, as json-c represents it */
 }
 
@@ -397,17 +513,26 @@ static const char *key_intern(const char *k, size_t kl)
     return NULL;
 }
 
+const char *schema_key_intern(const char *k, size_t kl)
+{
+    return key_intern(k, kl);
+}
+
 static json_object *object(pstate_t *st, int depth)
 {
-    json_object *o = json_object_new_object();
-    if (!o)
+    json_object *o = NULL;
+    long ti = st->tree ? tnew(st, T_OBJ) : -1;
+    if (st->tree ? ti < 0 : !(o = json_object_new_object()))
         return perr(st, "out of memory");
     st->p++;
     ws(st);
     if (st->p < st->end && *st->p == '}') {
         st->p++;
+        if (st->tree)
+            tclose(st, ti, 0);
         return o;
     }
+    size_t count = 0;
     for (;;) {
         ws(st);
         if (st->p >= st->end || *st->p != '"')
@@ -424,6 +549,20 @@ static json_object *object(pstate_t *st, int depth)
         if (st->p >= st->end || *st->p != ':')
             goto bad;
         st->p++;
+        if (st->tree) {
+            uint8_t koff;
+            const char *kk = tkeep(st, k, kl, &koff);
+            size_t ci = st->tree->n;
+            value(st, depth + 1);
+            if (st->failed)
+                goto fail;
+            jt_node_t *c = &st->tree->v[ci];
+            c->key = kk;
+            c->klen = (uint32_t)kl;
+            c->koff = koff;
+            count++;
+            goto next;
+        }
         /* The key lives in st->buf, which the value may reuse: take the shared copy, or
          * one of our own that json-c copies. */
         const char *shared = key_intern(k, kl);
@@ -451,6 +590,7 @@ static json_object *object(pstate_t *st, int depth)
             perr(st, "out of memory");
             goto fail;
         }
+    next:
         ws(st);
         if (st->p < st->end && *st->p == ',') {
             st->p++;
@@ -458,6 +598,8 @@ static json_object *object(pstate_t *st, int depth)
         }
         if (st->p < st->end && *st->p == '}') {
             st->p++;
+            if (st->tree)
+                tclose(st, ti, count);
             return o;
         }
         goto bad;
@@ -471,20 +613,25 @@ fail:
 
 static json_object *array(pstate_t *st, int depth)
 {
-    json_object *a = json_object_new_array_ext(8);
-    if (!a)
+    json_object *a = NULL;
+    long ti = st->tree ? tnew(st, T_ARR) : -1;
+    if (st->tree ? ti < 0 : !(a = json_object_new_array_ext(8)))
         return perr(st, "out of memory");
     st->p++;
     ws(st);
+    size_t count = 0;
     if (st->p < st->end && *st->p == ']') {
         st->p++;
+        if (st->tree)
+            tclose(st, ti, 0);
         return a;
     }
     for (;;) {
         json_object *v = value(st, depth + 1);
         if (st->failed)
             goto fail;
-        if (json_object_array_add(a, v)) {
+        count++;
+        if (!st->tree && json_object_array_add(a, v)) {
             json_object_put(v);
             perr(st, "out of memory");
             goto fail;
@@ -496,6 +643,8 @@ static json_object *array(pstate_t *st, int depth)
         }
         if (st->p < st->end && *st->p == ']') {
             st->p++;
+            if (st->tree)
+                tclose(st, ti, count);
             return a;
         }
         perr(st, st->p >= st->end ? "unexpected end of input" : "unexpected character");
@@ -528,12 +677,21 @@ static json_object *value(pstate_t *st, int depth)
             return NULL;
         if (n > INT_MAX)
             return perr(st, "string too long");
+        if (st->tree) {
+            long i = tnew(st, T_STR);
+            if (i >= 0) {
+                const char *kept = tkeep(st, s, n, &st->tree->v[i].soff);
+                st->tree->v[i].u.s = kept;
+                st->tree->v[i].n = (uint32_t)n;
+            }
+            return NULL;
+        }
         json_object *o = json_object_new_string_len(s, (int)n);
         return o ? o : perr(st, "out of memory");
     }
-    case 't': return literal(st, "true", json_object_new_boolean(1));
-    case 'f': return literal(st, "false", json_object_new_boolean(0));
-    case 'n': return literal(st, "null", NULL);
+    case 't': return literal(st, "true", st->tree ? NULL : json_object_new_boolean(1), T_BOOL);
+    case 'f': return literal(st, "false", st->tree ? NULL : json_object_new_boolean(0), T_BOOL);
+    case 'n': return literal(st, "null", NULL, T_NULL);
     default:
         if (*st->p == '-' || (*st->p >= '0' && *st->p <= '9'))
             return number(st);
@@ -564,4 +722,40 @@ int schema_parse_json_ex(const char *text, size_t len, int flags, json_object **
     }
     *out = v;
     return 0;
+}
+
+int schema_parse_tree(const char *text, size_t len, jtree_t *tr)
+{
+    pstate_t st = {.p = text, .end = text + len, .start = text, .tree = tr};
+    tr->v = tr->inl;
+    tr->cap = sizeof tr->inl / sizeof tr->inl[0];
+    tr->n = tr->sn = tr->scap = 0;
+    tr->sb = NULL;
+    value(&st, 0);
+    if (!st.failed) {
+        ws(&st);
+        if (st.p < st.end)
+            perr(&st, "trailing text after the value");
+    }
+    free(st.buf);
+    if (st.failed)
+        return st.failed;
+    for (size_t i = 0; i < tr->n && tr->sb; i++) { /* offsets into sb become pointers */
+        jt_node_t *nd = &tr->v[i];
+        if (nd->koff)
+            nd->key = tr->sb + (uintptr_t)nd->key;
+        if (nd->soff)
+            nd->u.s = tr->sb + (uintptr_t)nd->u.s;
+        nd->koff = nd->soff = 0;
+    }
+    return 0;
+}
+
+void schema_tree_free(jtree_t *tr)
+{
+    if (tr->v != tr->inl)
+        free(tr->v);
+    free(tr->sb);
+    tr->v = tr->inl;
+    tr->sb = NULL;
 }

@@ -92,13 +92,31 @@ static const char *only;
         printf("%-44s %12.0f /s\n", label, (double)n_ / t_);                              \
     } while (0)
 
+/* schema_parse_json + schema_validate, as the runtime did before schema_validate_text. */
+static int parse_validate(const schema_t *s, const char *text, size_t len, schema_result_t *r)
+{
+    char err[256];
+    json_object *v = NULL;
+    int rc = schema_parse_json(text, len, &v, err, sizeof err);
+    if (!rc)
+        rc = schema_validate(s, v, r);
+    json_object_put(v);
+    return rc;
+}
+
 static int run(int fmt, double secs)
 {
     char err[256];
     schema_opts_t o = {.format_assert = fmt, .max_errors = 10};
     json_object *doc = json_tokener_parse(schema_text);
-    json_object *valid = json_tokener_parse(valid_text);
-    json_object *invalid = json_tokener_parse(invalid_text);
+    /* The instances as the runtime parses what it validates (schema_parse_json: its
+     * object keys are shared, see schema.h); the json_tokener_parse figure beside. */
+    json_object *valid = NULL, *invalid = NULL, *valid_tok = json_tokener_parse(valid_text);
+    if (schema_parse_json(valid_text, strlen(valid_text), &valid, err, sizeof err) ||
+        schema_parse_json(invalid_text, strlen(invalid_text), &invalid, err, sizeof err)) {
+        fprintf(stderr, "bench: cannot parse the instances: %s\n", err);
+        return 1;
+    }
     schema_t *s = schema_compile(doc, &o, err, sizeof err);
     if (!s || !valid || !invalid) {
         fprintf(stderr, "bench: setup failed: %s\n", err);
@@ -106,6 +124,10 @@ static int run(int fmt, double secs)
     }
     schema_result_t *r = schema_result_new();
     if (schema_validate(s, valid, NULL) != 0 || schema_validate(s, invalid, r) != ERR_SCHEMA ||
+        schema_result_count(r) != 4 ||
+        schema_validate_text(s, valid_text, strlen(valid_text), r, err, sizeof err) != 0 ||
+        schema_validate_text(s, invalid_text, strlen(invalid_text), r, err, sizeof err) !=
+            ERR_SCHEMA ||
         schema_result_count(r) != 4) {
         fprintf(stderr, "bench: unexpected verdicts (%zu errors)\n", schema_result_count(r));
         return 1;
@@ -120,19 +142,14 @@ static int run(int fmt, double secs)
     });
     RATE("validate valid (parsed)", sink += schema_validate(s, valid, NULL));
     RATE("validate valid (parsed), all errors", sink += schema_validate(s, valid, r));
-    size_t vlen = strlen(valid_text);
-    RATE("parse + validate valid", {
-        json_object *v = NULL;
-        sink += schema_parse_json(valid_text, vlen, &v, err, sizeof err);
-        sink += schema_validate(s, v, NULL);
-        json_object_put(v);
-    });
-    RATE("parse + validate valid, all errors", {
-        json_object *v = NULL;
-        sink += schema_parse_json(valid_text, vlen, &v, err, sizeof err);
-        sink += schema_validate(s, v, r);
-        json_object_put(v);
-    });
+    RATE("validate valid (parsed by json_tokener_parse)", sink += schema_validate(s, valid_tok, NULL));
+    size_t vlen = strlen(valid_text), ilen = strlen(invalid_text);
+    RATE("parse + validate valid", sink += parse_validate(s, valid_text, vlen, NULL));
+    RATE("parse + validate valid, all errors", sink += parse_validate(s, valid_text, vlen, r));
+    RATE("parse + validate valid (schema_validate_text)",
+         sink += schema_validate_text(s, valid_text, vlen, NULL, err, sizeof err));
+    RATE("parse + validate valid, all errors (schema_validate_text)",
+         sink += schema_validate_text(s, valid_text, vlen, r, err, sizeof err));
     RATE("parse + validate valid (json_tokener_parse)", {
         json_object *v = json_tokener_parse(valid_text);
         sink += schema_validate(s, v, NULL);
@@ -145,10 +162,14 @@ static int run(int fmt, double secs)
     });
     RATE("validate invalid, first error", sink += schema_validate(s, invalid, NULL));
     RATE("validate invalid, collect 4 errors", sink += schema_validate(s, invalid, r));
+    RATE("parse + validate invalid, collect 4 errors", sink += parse_validate(s, invalid_text, ilen, r));
+    RATE("parse + validate invalid, collect 4 errors (schema_validate_text)",
+         sink += schema_validate_text(s, invalid_text, ilen, r, err, sizeof err));
     schema_result_free(r);
     schema_free(s);
     json_object_put(doc);
     json_object_put(valid);
+    json_object_put(valid_tok);
     json_object_put(invalid);
     return 0;
 }

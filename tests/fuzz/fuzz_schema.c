@@ -5,7 +5,8 @@
  * options (draft, format assertion, error budget) so one corpus covers them all. No
  * base_dir or map: the target never touches files. Run with `make fuzz-schema`.
  * The instance is also parsed by schema_parse_json, which must agree with json-c's
- * strict tokener whenever it accepts the text.
+ * strict tokener whenever it accepts the text, and validated as text by
+ * schema_validate_text, which must give what schema_parse_json + schema_validate give.
  */
 #include "err.h"
 #include "schema/schema.h"
@@ -84,6 +85,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_object_put(sch); /* the schema keeps its own reference */
     if (!sc)
         goto done;
+    if (sep) { /* schema_validate_text agrees with schema_parse_json + schema_validate */
+        const char *text = sep + 1;
+        size_t tl = n - sl - 1;
+        json_object *mine = NULL;
+        char e1[128], e2[128];
+        int r1 = schema_parse_json(text, tl, &mine, e1, sizeof e1);
+        if (!r1)
+            r1 = schema_validate(sc, mine, NULL);
+        json_object_put(mine);
+        int r2 = schema_validate_text(sc, text, tl, NULL, e2, sizeof e2);
+        if (r1 != r2 && r1 != ERR_NOMEM && r2 != ERR_NOMEM)
+            __builtin_trap();
+    }
     if (inst) {
         schema_result_t *r = schema_result_new();
         int rc = schema_validate(sc, inst, r);

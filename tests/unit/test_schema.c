@@ -586,12 +586,67 @@ static void test_parse_scan_and_keys(void)
     }
 }
 
+/* schema_validate_text: the compact-tree verdict and the ordinary path behind it. */
+static void test_validate_text(void)
+{
+    char err[256];
+    schema_opts_t all = {.max_errors = 10};
+    schema_t *s = compile_str(tool_schema, &all, err, sizeof err);
+    CHECK(s != NULL);
+    schema_result_t *r = schema_result_new();
+    const char *ok = "{\"name\":\"Ada\",\"email\":\"a@b.io\",\"priority\":\"high\","
+                     "\"items\":[{\"sku\":\"ABC-1234\",\"qty\":2},{\"sku\":\"ABD-1234\",\"qty\":1.0}]}";
+    CHECK_EQ_INT(schema_validate_text(s, ok, strlen(ok), r, err, sizeof err), 0);
+    CHECK_EQ_INT((int)schema_result_count(r), 0);
+    /* invalid: the errors of schema_validate, and none left from an earlier call */
+    const char *bad = "{\"name\":\"\",\"items\":[{\"sku\":\"x\",\"qty\":0}]}";
+    CHECK_EQ_INT(schema_validate_text(s, bad, strlen(bad), r, err, sizeof err), ERR_SCHEMA);
+    CHECK(schema_result_count(r) >= 3);
+    CHECK_EQ_STR(schema_result_get(r, 0)->instance_ptr, "/name");
+    CHECK_EQ_INT(schema_validate_text(s, ok, strlen(ok), r, err, sizeof err), 0);
+    CHECK_EQ_INT((int)schema_result_count(r), 0);
+    /* not JSON: schema_parse_json's message, the result emptied */
+    CHECK_EQ_INT(schema_validate_text(s, bad, strlen(bad), r, err, sizeof err), ERR_SCHEMA);
+    CHECK_EQ_INT(schema_validate_text(s, "{\"name\":", 8, r, err, sizeof err), ERR_INVAL);
+    CHECK_EQ_STR(err, "invalid JSON at byte 8: unexpected end of input");
+    CHECK_EQ_INT((int)schema_result_count(r), 0);
+    /* duplicate keys: the last wins, as in json-c (the tree refuses them) */
+    const char *dup1 = "{\"name\":1,\"items\":[{\"sku\":\"ABC-1234\",\"qty\":1}],\"name\":\"Ada\"}";
+    const char *dup2 = "{\"name\":\"Ada\",\"items\":[{\"sku\":\"ABC-1234\",\"qty\":1}],\"name\":1}";
+    CHECK_EQ_INT(schema_validate_text(s, dup1, strlen(dup1), NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(schema_validate_text(s, dup2, strlen(dup2), NULL, err, sizeof err), ERR_SCHEMA);
+    /* escaped strings and keys live in the tree's own buffer */
+    const char *esc = "{\"n\\u0061me\":\"A\\u00e9\\n\",\"priority\":\"hi\\u0067h\","
+                      "\"items\":[{\"sku\":\"ABC-1234\",\"q\\u0074y\":1}]}";
+    CHECK_EQ_INT(schema_validate_text(s, esc, strlen(esc), r, err, sizeof err), 0);
+    const char *esc_bad = "{\"n\\u0061me\":\"\",\"priority\":\"hi\\u0067\"}";
+    CHECK_EQ_INT(schema_validate_text(s, esc_bad, strlen(esc_bad), r, err, sizeof err), ERR_SCHEMA);
+    CHECK_EQ_INT((int)schema_result_count(r), 3); /* and "items" is missing */
+    schema_result_free(r);
+    schema_free(s);
+    /* keywords the tree walk leaves to the ordinary path still decide */
+    s = compile_str("{\"properties\":{\"a\":true},\"const\":{\"a\":[1,2]},"
+                    "\"unevaluatedProperties\":false}",
+                    NULL, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(schema_validate_text(s, "{\"a\":[1,2.0]}", 13, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(schema_validate_text(s, "{\"a\":[1,3]}", 11, NULL, err, sizeof err), ERR_SCHEMA);
+    schema_free(s);
+    s = compile_str("{\"items\":{\"type\":\"integer\"},\"uniqueItems\":true}", NULL, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(schema_validate_text(s, "[1,2,3]", 7, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(schema_validate_text(s, "[1,2,1.0]", 9, NULL, err, sizeof err), ERR_SCHEMA);
+    CHECK_EQ_INT(schema_validate_text(s, "[1,\"x\"]", 7, NULL, err, sizeof err), ERR_SCHEMA);
+    schema_free(s);
+}
+
 int main(void)
 {
     RUN(test_fast_paths);
     RUN(test_parse_json);
     RUN(test_parse_scan_and_keys);
     RUN(test_messages_and_pointers);
+    RUN(test_validate_text);
     RUN(test_result_locations);
     RUN(test_error_budget);
     RUN(test_combinator_messages);
