@@ -12,6 +12,7 @@
 #define AGENTD_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct buf {
     char *s;       /* NULL until the first append */
@@ -25,6 +26,17 @@ typedef struct buf {
 void buf_init(buf_t *b, size_t max);
 /* Append n bytes: 0, ERR_TOOBIG past the cap, ERR_NOMEM (both sticky). */
 int buf_add(buf_t *b, const void *p, size_t n);
+/* buf_add for hot paths of many short appends (event JSON): copied in place when the bytes
+ * fit the memory already held and the cap, else buf_add (which grows, or fails). */
+static inline int buf_add_fast(buf_t *b, const void *p, size_t n)
+{
+    if (b->failed || n >= b->cap - b->len || (b->max && n > b->max - b->len))
+        return buf_add(b, p, n);
+    memcpy(b->s + b->len, p, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+    return 0;
+}
 /* Append a C string. */
 int buf_adds(buf_t *b, const char *s);
 /* Append printf-formatted text. */

@@ -1,6 +1,8 @@
 /*
  * cwatch: see cwatch.h. One persistent read event on the connection's socket while commits
- * are in flight (made again when a reconnect changed the socket), removed when none is.
+ * are in flight (made again when a reconnect changed the socket), removed when none is; and
+ * while the store reconnects, one event at a time on the socket the connect waits on (read
+ * or write, as libpq last asked), with a timeout so a quiet socket is looked at again.
  */
 #include "cwatch.h"
 
@@ -19,7 +21,35 @@ struct cwatch {
     uint64_t sent;      /* the latest commit started */
     uint64_t reported;  /* every commit <= reported was reported */
     char why[256];
+    struct event *cev;  /* the reconnect's event, pending while connecting is set */
+    int connecting;
 };
+
+/* How often a reconnect whose socket stays quiet is looked at again (the driver's own
+ * timeout ends a connect that never answers). */
+static const struct timeval connect_poll = {1, 0};
+
+static void on_connect(evutil_socket_t fd, short what, void *arg);
+
+/* While the store reconnects, wait for its socket the way the connect asks. */
+static void watch_connect(cwatch_t *w)
+{
+    int fd, wr;
+    if (w->connecting || !store_reconnect_wait(w->st, &fd, &wr))
+        return;
+    event_assign(w->cev, loop_base(w->lp), fd, wr ? EV_WRITE : EV_READ, on_connect, w);
+    w->connecting = event_add(w->cev, &connect_poll) == 0;
+}
+
+static void on_connect(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    cwatch_t *w = arg;
+    w->connecting = 0;
+    if (store_reconnect_poll(w->st) == 1)
+        watch_connect(w);
+}
 
 /* Report every outcome that has arrived; stop watching when none is in flight. */
 static void on_ready(evutil_socket_t fd, short what, void *arg)
@@ -43,7 +73,7 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
     } else if (w->added) {
         event_del(w->ev);
         w->added = 0;
-    }
+    }    watch_connect(w);
 }
 
 /* Called from inside a store call that read an outcome: poll on the next loop pass. */
@@ -66,7 +96,12 @@ cwatch_t *cwatch_new(loop_t *lp, store_t *st, syncer_done_fn done, void *ud)
     w->ud = ud;
     w->fd = -1;
     w->ev = event_new(loop_base(lp), -1, EV_READ | EV_PERSIST, on_ready, w);
-    if (!w->ev) {
+    w->cev = event_new(loop_base(lp), -1, EV_READ, on_connect, w);
+    if (!w->ev || !w->cev) {
+        if (w->ev)
+            event_free(w->ev);
+        if (w->cev)
+            event_free(w->cev);
         free(w);
         return NULL;
     }
@@ -111,5 +146,6 @@ void cwatch_free(cwatch_t *w)
            store_commit_poll(w->st, 1, &upto, &err, NULL, 0) == 1)
         w->reported = upto;
     event_free(w->ev);
+    event_free(w->cev);
     free(w);
 }

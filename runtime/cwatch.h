@@ -7,6 +7,9 @@
  * or failed with err). A call on the store that reads a commit's result before the socket
  * tells (a query behind the COMMIT in the pipeline) wakes the watcher too
  * (store_commit_notify). Never called inline from cwatch_commit.
+ * It also drives the store's reconnects (store_reconnect_wait / store_reconnect_poll): a
+ * store with a watcher holds the loop 100 ms at most for a reconnect, the calls meanwhile
+ * failing at once, and cwatch advances the connect as its socket becomes ready.
  */
 #ifndef AGENTD_CWATCH_H
 #define AGENTD_CWATCH_H

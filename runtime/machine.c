@@ -139,10 +139,15 @@ typedef struct mbatch {
     machine_run_t **runs; /* runs with units in it (each holds a reference) */
     size_t nruns;
     machine_run_t *entered; /* runs whose state's run hook waits for it */
+    int renew;              /* holds the heartbeat's lease renewal (renew_stage) */
+    int64_t renew_now;      /* the beat's time */
+    char (*drops)[17];      /* the lease ends it carries (owned) */
+    size_t ndrops;
     struct mbatch *next;
 } mbatch_t;
 
 static void on_durable(void *ud, uint64_t upto, int err);
+static int open_batch(machine_t *m);
 static void finish_batch(machine_t *m, mbatch_t *b, int rc, const char *why);
 
 machine_t *machine_new(loop_t *lp, store_t *st, tools_t *tl, model_client_t *mc,
@@ -209,6 +214,7 @@ void machine_free(machine_t *m)
     loop_timer_cancel(m->heartbeat);
     loop_timer_cancel(m->cancel_poll);
     free(m->dropped);
+    free(m->renew_drops);
     free(m->batch_runs);
     msub_free_all(m);
     json_object_put(m->desc_cache);
@@ -312,10 +318,21 @@ int64_t machine_lease_ns(void)
     return v && *v && !*end && sec >= 3 && sec <= 3600 ? (int64_t)(sec * 1e9) : MACHINE_LEASE_NS;
 }
 
+/* How often the cancel poll's answer is looked for once its query is sent. */
+enum { MACHINE_CANCEL_ANSWER_MS = 20 };
+
 /* Leases are renewed a third of the way into them. */
 static uint64_t heartbeat_ms(const machine_t *m)
 {
     return (uint64_t)(m->lease_ns / 3 / 1000000);
+}
+
+/* The lease r's row holds for sure: while a renewal is in flight r's in-memory lease is
+ * already the renewed one (so the units staged meanwhile write it), lease_prev the last one
+ * committed. */
+static int64_t lease_held(const machine_run_t *r)
+{
+    return r->lease_prev ? r->lease_prev : r->rec.lease_until_ns;
 }
 
 /* Stop driving every run whose lease ends before `before` (all of them when before is 0):
@@ -325,18 +342,94 @@ static void stop_unleased(machine_t *m, int64_t before, const char *why)
 {
     for (machine_run_t *r = m->runs, *n; r; r = n) {
         n = r->next;
-        if (!before || r->rec.lease_until_ns <= before)
+        if (!before || lease_held(r) <= before)
             mrun_abort(r, why);
     }
 }
 
-/* Renew every lease this process holds, a third of the way into the lease. A failed renewal
+/* The renewal of the batch b is decided: committed (rc 0), or failed, so every lease it
+ * extended in memory goes back to the one committed before and the drops it carried are
+ * tried again at the next beat. why == NULL: the machine is being freed. */
+static void renew_done(machine_t *m, mbatch_t *b, int rc, const char *why)
+{
+    m->renewing = 0;
+    for (machine_run_t *r = m->runs; r; r = r->next) {
+        if (rc && r->lease_prev)
+            r->rec.lease_until_ns = r->lease_prev;
+        r->lease_prev = 0;
+    }
+    if (!rc || !why) {
+        free(b->drops);
+        return;
+    }
+    char(*nd)[17] = realloc(b->drops, (b->ndrops + m->ndropped) * sizeof *nd);
+    if (nd) {
+        memcpy(nd + b->ndrops, m->dropped, m->ndropped * sizeof *nd);
+        free(m->dropped);
+        m->dropped = nd;
+        m->ndropped += b->ndrops;
+    } else {
+        free(b->drops); /* their leases run out on their own */
+    }
+    char msg[600];
+    snprintf(msg, sizeof msg, "cannot renew the run's lease: %s", why);
+    /* The next beat comes heartbeat_ms(m) after this one; 2 s of margin for a busy loop. */
+    stop_unleased(m, b->renew_now + ((int64_t)heartbeat_ms(m) + 2000) * 1000000, msg);
+}
+
+/* Stage the heartbeat's writes in the open batch, so they share its commit (which the loop
+ * does not wait for: the syncer on SQLite, cwatch on PostgreSQL): first the ends of the
+ * leases of runs stopped here (so the renewal does not extend them), then the renewal of
+ * every lease still in force, in one savepoint. The leases in memory are the renewed ones
+ * from now on (lease_prev keeps the committed ones until the batch's outcome). */
+static int renew_stage(machine_t *m, int64_t now, int64_t until)
+{
+    int rc = open_batch(m);
+    if (rc)
+        return rc;
+    if ((rc = store_sp_begin(m->st)) != 0)
+        return rc;
+    for (size_t i = 0; i < m->ndropped && !rc; i++)
+        rc = store_lease_drop(m->st, m->dropped[i], m->owner);
+    if (!rc)
+        rc = store_lease_renew(m->st, m->owner, now, until);
+    if (!rc)
+        rc = store_sp_release(m->st);
+    if (rc) {
+        store_sp_rollback(m->st);
+        return rc;
+    }
+    m->renewing = 1;
+    m->renew_staged = 1;
+    m->renew_now = now;
+    m->renew_drops = m->dropped;
+    m->renew_ndrops = m->ndropped;
+    m->dropped = NULL;
+    m->ndropped = 0;
+    for (machine_run_t *r = m->runs, *n; r; r = n) {
+        n = r->next;
+        if (!r->rec.owner[0]) /* released in the open batch (ended or waiting) */
+            continue;
+        if (r->rec.lease_until_ns > now) {
+            r->lease_prev = r->rec.lease_until_ns;
+            r->rec.lease_until_ns = until;
+        } else {
+            mrun_abort(r, "its lease ran out before this process renewed it (the process "
+                          "was stopped or stalled); another worker may take it over");
+        }
+    }
+    return 0;
+}
+
+/* Renew every lease this process holds, a third of the way into the lease, in the group
+ * commit (renew_stage); its outcome comes with the batch's (renew_done). A failed renewal
  * is retried on the next beat while the leases last; a run whose lease would end before then
- * is stopped. If the next beat cannot be armed, no lease would be renewed again: every run is
- * stopped now, while its lease still keeps other processes off it. A lease that ended before
- * this beat (the process was stopped or its loop stalled past the lease) is not renewed and
- * its run is stopped: another process may have claimed it meanwhile (store_run_update also
- * refuses to write over such a run). */
+ * is stopped. A renewal still unanswered at the next beat counts as failed for that beat
+ * (no second one is staged behind it). If the next beat cannot be armed, no lease would be
+ * renewed again: every run is stopped now, while its lease still keeps other processes off
+ * it. A lease that ended before this beat (the process was stopped or its loop stalled past
+ * the lease) is not renewed and its run is stopped: another process may have claimed it
+ * meanwhile (store_run_update also refuses to write over such a run). */
 static void heartbeat(void *arg)
 {
     machine_t *m = arg;
@@ -344,42 +437,46 @@ static void heartbeat(void *arg)
     if (!m->runs)
         return;
     int64_t now = (int64_t)loop_wall_ns(), until = now + m->lease_ns;
-    /* First the leases of runs stopped here, so the renewal below does not extend them. */
-    while (m->ndropped && store_lease_drop(m->st, m->dropped[m->ndropped - 1], m->owner) == 0)
-        m->ndropped--;
-    if (store_lease_renew(m->st, m->owner, now, until) == 0) {
-        for (machine_run_t *r = m->runs, *n; r; r = n) {
-            n = r->next;
-            if (!r->rec.owner[0]) /* released in the open batch (ended or waiting) */
-                continue;
-            if (r->rec.lease_until_ns > now)
-                r->rec.lease_until_ns = until;
-            else
-                mrun_abort(r, "its lease ran out before this process renewed it (the process "
-                              "was stopped or stalled); another worker may take it over");
-        }
+    int64_t next = now + ((int64_t)heartbeat_ms(m) + 2000) * 1000000;
+    if (m->renewing) {
+        stop_unleased(m, next, "cannot renew the run's lease: the database has not answered "
+                               "the previous renewal");
     } else {
-        char msg[600];
-        snprintf(msg, sizeof msg, "cannot renew the run's lease: %s", store_errmsg(m->st));
-        /* The next beat comes heartbeat_ms(m) from now; 2 s of margin for a busy loop. */
-        stop_unleased(m, now + ((int64_t)heartbeat_ms(m) + 2000) * 1000000, msg);
+        int rc = renew_stage(m, now, until);
+        if (rc) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "cannot renew the run's lease: %s", store_why(m->st, rc));
+            stop_unleased(m, next, msg);
+        }
     }
     if (m->runs && loop_after(m->lp, heartbeat_ms(m), heartbeat, m, &m->heartbeat) != 0)
         stop_unleased(m, 0, "cannot arm the lease heartbeat (out of memory)");
 }
 
 /* Cancel the runs another process asked to cancel (store_cancel.c), every
- * MACHINE_CANCEL_POLL_MS while this machine drives runs. A poll that fails is tried again on
- * the next one; the request stays in the database. */
+ * MACHINE_CANCEL_POLL_MS while this machine drives runs. The query is sent without waiting
+ * and its answer looked for every MACHINE_CANCEL_ANSWER_MS (at once on SQLite), so the loop
+ * never waits for the database here. A poll that fails is tried again on the next one; the
+ * request stays in the database. */
 static void cancel_poll(void *arg)
 {
     machine_t *m = arg;
     m->cancel_poll = NULL;
-    if (!m->runs)
-        return;
-    mrun_cancel_requested(m);
-    if (m->runs && loop_after(m->lp, MACHINE_CANCEL_POLL_MS, cancel_poll, m, &m->cancel_poll))
-        m->cancel_poll = NULL; /* armed again by the next run this machine starts */
+    int rc = 0;
+    if (!m->cancel_sent) {
+        if (!m->runs)
+            return;
+        rc = mrun_cancel_start(m);
+        m->cancel_sent = rc == 0;
+    }
+    uint64_t next = MACHINE_CANCEL_POLL_MS;
+    if (rc == ERR_BUSY || (m->cancel_sent && !mrun_cancel_check(m)))
+        next = MACHINE_CANCEL_ANSWER_MS; /* not sent while a group commit is open, or no answer */
+    else
+        m->cancel_sent = 0;
+    /* not armed: the next run this machine starts arms it */
+    if ((m->runs || m->cancel_sent) && loop_after(m->lp, next, cancel_poll, m, &m->cancel_poll))
+        m->cancel_poll = NULL;
 }
 
 machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
@@ -517,14 +614,12 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     /* The row stores the body (no run_id, seq: its columns; no tool arguments or result:
      * the tool_calls row staged with it); the trace files and the observers get the whole
      * line. */
-    int rc = trace_body_write(&m->evbuf, r->rec.id, ev);
+    buf_t *line = &m->linebuf;
+    buf_reset(line);
+    int rc = trace_body_line_write(&m->evbuf, line, r->rec.id, seq, ev);
     if (!rc)
         rc = store_event_add(m->st, r->rec.id, seq, buf_str(&m->evbuf));
     if (rc)
-        return rc;
-    buf_t *line = &m->linebuf;
-    buf_reset(line);
-    if ((rc = trace_line_write(line, r->rec.id, seq, buf_str(&m->evbuf), m->evbuf.len, ev->call)))
         return rc;
     /* One allocation per event: the line queued for the trace file holds its text. */
     mline_t *l = malloc(sizeof *l + line->len + 1);
@@ -680,6 +775,8 @@ static void run_early(machine_t *m)
  * why == NULL with rc: the machine is being freed, only the lines and references go. */
 static void finish_batch(machine_t *m, mbatch_t *b, int rc, const char *why)
 {
+    if (b->renew)
+        renew_done(m, b, rc, why);
     trace_after_commit(m, b->lines, !rc || !why);
     for (mline_t *l = b->lines; l; l = l->next) {
         if (!rc)
@@ -762,7 +859,14 @@ static void flush_cb(void *arg)
         .runs = m->batch_runs,
         .nruns = m->nbatch,
         .entered = m->entered,
+        .renew = m->renew_staged,
+        .renew_now = m->renew_now,
+        .drops = m->renew_drops,
+        .ndrops = m->renew_ndrops,
     };
+    m->renew_staged = 0;
+    m->renew_drops = NULL;
+    m->renew_ndrops = 0;
     m->lines = NULL;
     m->lines_tail = &m->lines;
     m->entered = NULL;

@@ -110,6 +110,7 @@ struct machine_run {
     int dead;
     int in_batch;
     int released;            /* the run's row holds no owner (written by this machine) */
+    int64_t lease_prev;      /* a renewal in flight: the lease committed before it (else 0) */
     int64_t seq_mark;
     mline_t **lines_mark;
     struct machine_run *next, **pprev;
@@ -145,8 +146,14 @@ struct machine {
     int64_t lease_ns;            /* machine_lease_ns() at creation */
     loop_timer_t *heartbeat;     /* renews the leases of every run this machine drives */
     loop_timer_t *cancel_poll;   /* looks for cancels other processes asked (machine.h) */
+    int cancel_sent;             /* its query is in flight (mrun_cancel_start) */
     char (*dropped)[17];         /* runs stopped on an error whose lease is still ours: the */
     size_t ndropped;             /* next heartbeat ends it (store_lease_drop) */
+    int renewing;                /* a renewal's batch is staged or committing (renew_stage) */
+    int renew_staged;            /* ... in the open batch, with these: */
+    int64_t renew_now;
+    char (*renew_drops)[17];
+    size_t renew_ndrops;
     const agent_t *desc_agent;   /* tool descriptions cached for this agent */
     json_object *desc_cache;
     struct msub_agent *subs;     /* sub-agents loaded for tool calls (machine_sub.c) */
@@ -292,9 +299,12 @@ void msub_ended(machine_run_t *r);
 int msub_load(machine_run_t *r);
 /* Stop a run as cancelled with msg (machine_run.c). */
 void mrun_cancel(machine_run_t *r, const char *msg);
-/* Cancel the runs this machine drives that another process asked to cancel
- * (store_cancels_held), each in a unit that clears its request (machine_run.c). */
-void mrun_cancel_requested(machine_t *m);
+/* Cancel the runs this machine drives that another process asked to cancel, each in a unit
+ * that clears its request (machine_run.c): start sends the query without waiting
+ * (store_cancels_start: 0 or the ERR_*), check cancels once its answer is in (1; 0 not yet;
+ * a failed query counts as answered: the next poll asks again). */
+int mrun_cancel_start(machine_t *m);
+int mrun_cancel_check(machine_t *m);
 /* machine_guard.c: the agent's guardrail hooks (guard/guard.h) in the machine. */
 struct guard_decision;
 /* Entering planning from created: run on_input (when declared) and fire start, or

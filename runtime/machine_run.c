@@ -861,15 +861,23 @@ static int write_requested(machine_run_t *r, void *arg)
     return rc ? rc : store_cancel_clear(r->m->st, r->rec.id);
 }
 
-void mrun_cancel_requested(machine_t *m)
+int mrun_cancel_start(machine_t *m)
+{
+    return store_cancels_start(m->st, m->owner);
+}
+
+int mrun_cancel_check(machine_t *m)
 {
     cancel_asks_t a = {0};
     /* Collect first, cancel after: cancelling writes to the tables being read. */
-    store_cancels_held(m->st, m->owner, collect_ask, &a);
+    int rc = store_cancels_poll(m->st, collect_ask, &a);
+    if (rc == 0)
+        return 0;
     for (size_t i = 0; i < a.n; i++) {
         machine_run_t *r = find_active(m, a.v[i].id);
         if (r)
             interrupt_with(r, ME_CANCEL, "cancelled", a.v[i].msg, write_requested);
     }
     free(a.v);
+    return 1;
 }

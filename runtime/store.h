@@ -124,6 +124,14 @@ int store_commit_async(store_t *st);
 int store_tx_commit_start(store_t *st, uint64_t tag, int *fd) AGENTD_WUR;
 int store_commit_poll(store_t *st, int block, uint64_t *upto, int *err, char *why, size_t n);
 void store_commit_notify(store_t *st, void (*fn)(void *ud), void *ud);
+/* Could a write start now (db_ready: SQLite takes the write lock and gives it back, the
+ * PostgreSQL driver tells without a round trip)? 0 or the ERR_* (store_errmsg says why). */
+int store_ready(store_t *st);
+/* The connection's reconnect without blocking, and what its calls waited for the server:
+ * db_reconnect_wait, db_reconnect_poll and db_waits (db.h) on the store's connection. */
+int store_reconnect_wait(store_t *st, int *fd, int *write);
+int store_reconnect_poll(store_t *st);
+void store_db_waits(store_t *st, uint64_t *round_trips, uint64_t *wait_ns, uint64_t *reconnects);
 void store_tx_rollback(store_t *st);
 /* Nested atomic unit inside an open transaction (SAVEPOINT): lets several transitions share
  * one commit (group commit) while each stays all-or-nothing. */
@@ -138,7 +146,9 @@ int store_run_insert(store_t *st, const store_run_t *r);
 /* Update the run's row, only while it is held by held_by (the owner the row holds now: the
  * caller's, or "" once the caller has released it in this transaction): the fence that
  * keeps a process whose lease ran out (and was claimed by another) from writing over the
- * new driver's rows. ERR_STATE when the row is not held by held_by (or is gone). */
+ * new driver's rows. ERR_STATE when the row is not held by held_by (or is gone). The columns
+ * a run keeps from its creation (agent, agent_path, input, spec, created_ns) are written by
+ * store_run_insert only. */
 int store_run_update(store_t *st, const store_run_t *r, const char *held_by);
 int store_run_get(store_t *st, const char *id_or_prefix, store_run_t *out);
 void store_run_clear(store_run_t *r);
@@ -156,7 +166,9 @@ int store_runs_count(store_t *st, const char *state_filter, int64_t *out);
  * (owner strings are "host:pid"); otherwise ERR_BUSY, also when another claimer (or the
  * owner's renewal) changed the row since it was read: the UPDATE compares owner and lease.
  * A database error (a lock held past the busy timeout included) is ERR_IO. Renew extends
- * every lease owner holds that has not ended by now_ns (an ended one may be another's). */
+ * every lease owner holds that has not ended by now_ns (an ended one may be another's).
+ * Renew and drop are writes the driver may pipeline inside a transaction (db_run): their
+ * failure then comes from the commit (the machine stages them in its group commit). */
 int store_run_claim(store_t *st, const char *run_id, const char *owner, int64_t now_ns,
                     int64_t lease_until_ns);
 int store_lease_renew(store_t *st, const char *owner, int64_t now_ns, int64_t lease_until_ns);
@@ -168,6 +180,17 @@ int store_lease_drop(store_t *st, const char *run_id, const char *owner);
 typedef int (*store_id_fn)(void *ud, const char *run_id, const char *agent_path);
 int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud);
 
+/* The takeover scan without waiting (store_scan.c): start sends the queries of
+ * store_runs_orphaned and store_batches_orphaned; poll, from a timer, reads what has arrived
+ * without blocking: 0 not yet, 1 with run_cb and batch_cb called for the claimable rows as
+ * those two do, or the ERR_* of either query (the other's rows still handed over). On SQLite
+ * the start sends nothing and the poll runs both queries. On PostgreSQL inside a
+ * transaction start sends nothing: ERR_BUSY (again after the commit). A scan ends with a
+ * poll that returns nonzero; until then start is not called again. */
+int store_scan_start(store_t *st) AGENTD_WUR;
+int store_scan_poll(store_t *st, int64_t now_ns, store_id_fn run_cb, store_id_fn batch_cb,
+                    void *ud);
+
 /* Cancel requests (store_cancel.c): a process that cannot cancel a run because another live
  * process drives it records the request, and the driver cancels the run when it sees it
  * (machine.h). Request: 0 (also when one is pending already), ERR_STATE when the run has
@@ -176,6 +199,11 @@ int store_runs_orphaned(store_t *st, int64_t now_ns, store_id_fn cb, void *ud);
 int store_cancel_request(store_t *st, const char *run_id, const char *reason, int64_t now_ns);
 typedef int (*store_cancel_fn)(void *ud, const char *run_id, const char *reason);
 int store_cancels_held(store_t *st, const char *owner, store_cancel_fn cb, void *ud);
+/* held_each without waiting (db_query_start): start sends the query, poll (from a timer)
+ * hands the requests to cb once they are in: 1, 0 not yet, or the ERR_*. On SQLite the
+ * poll runs the query in line. */
+int store_cancels_start(store_t *st, const char *owner) AGENTD_WUR;
+int store_cancels_poll(store_t *st, store_cancel_fn cb, void *ud);
 int store_cancel_clear(store_t *st, const char *run_id);
 
 /* Retention: delete finished runs (done/failed/cancelled) created before before_ns (0: any

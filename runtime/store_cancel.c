@@ -54,6 +54,35 @@ int store_cancels_held(store_t *st, const char *owner, store_cancel_fn cb, void 
     return store_each_pair(s, cb, ud);
 }
 
+/* The same query, its own text: a statement whose query is in flight is stepped only by
+ * store_cancels_poll. */
+static const char held_async_sql[] = "SELECT c.run_id, c.reason FROM run_cancels c JOIN runs r "
+                                     "ON r.id = c.run_id WHERE r.owner = ?1 -- not waited for";
+
+int store_cancels_start(store_t *st, const char *owner)
+{
+    int rc;
+    db_stmt_t *s = store_stmt(st, held_async_sql, &rc);
+    if (!s)
+        return rc;
+    db_bind_text(s, 1, owner);
+    if ((rc = db_query_start(s)) != 0)
+        db_reset(s);
+    return rc;
+}
+
+int store_cancels_poll(store_t *st, store_cancel_fn cb, void *ud)
+{
+    int rc;
+    db_stmt_t *s = store_stmt(st, held_async_sql, &rc);
+    if (!s)
+        return rc;
+    if (!db_query_poll(s))
+        return 0;
+    rc = store_each_pair(s, cb, ud);
+    return rc ? rc : 1;
+}
+
 int store_cancel_clear(store_t *st, const char *run_id)
 {
     int rc;

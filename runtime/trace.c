@@ -23,7 +23,7 @@
 static void put_strn(buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    buf_add(b, "\"", 1);
+    buf_add_fast(b, "\"", 1);
     size_t run = 0; /* bytes copied as they are, added in one go */
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
@@ -46,22 +46,22 @@ static void put_strn(buf_t *b, const char *s, size_t n)
             u[6] = 0;
             esc = u;
         }
-        buf_add(b, s + run, i - run);
+        buf_add_fast(b, s + run, i - run);
         buf_adds(b, esc);
         run = i + 1;
     }
-    buf_add(b, s + run, n - run);
-    buf_add(b, "\"", 1);
+    buf_add_fast(b, s + run, n - run);
+    buf_add_fast(b, "\"", 1);
 }
 
 /* key NULL: a stored array's slot, the value alone (trace_body.h). */
 static void put_key(buf_t *b, const char *key)
 {
-    buf_add(b, ",", 1);
+    buf_add_fast(b, ",", 1);
     if (!key)
         return;
     put_strn(b, key, strlen(key));
-    buf_add(b, ":", 1);
+    buf_add_fast(b, ":", 1);
 }
 
 static void put_i64(buf_t *b, int64_t v)
@@ -75,7 +75,7 @@ static void put_i64(buf_t *b, int64_t v)
     } while (u);
     if (v < 0)
         t[sizeof t - 1 - n++] = '-';
-    buf_add(b, t + sizeof t - n, n);
+    buf_add_fast(b, t + sizeof t - n, n);
 }
 
 /* An object key: as it is, or for a stored body's attrs (run_id set) its token
@@ -85,19 +85,19 @@ static void put_obj_key(buf_t *b, const char *k, const char *run_id)
     char tok = run_id ? trace_body_attr_token(k) : 0;
     if (tok) {
         char t[4] = {'"', tok, '"', ':'};
-        buf_add(b, t, 4);
+        buf_add_fast(b, t, 4);
         return;
     }
     size_t at = b->len;
     put_strn(b, k, strlen(k));
     if (run_id && (k[0] == '~' || (k[0] && !k[1])) && !b->failed) {
-        buf_add(b, "~", 1); /* room for the '~' after the opening quote */
+        buf_add_fast(b, "~", 1); /* room for the '~' after the opening quote */
         if (!b->failed) {
             memmove(b->s + at + 2, b->s + at + 1, b->len - at - 2);
             b->s[at + 1] = '~';
         }
     }
-    buf_add(b, ":", 1);
+    buf_add_fast(b, ":", 1);
 }
 
 static void put_value(buf_t *b, json_object *v);
@@ -107,20 +107,20 @@ static void put_value(buf_t *b, json_object *v);
 static void put_object(buf_t *b, json_object *o, const char *run_id)
 {
     int first = 1;
-    buf_add(b, "{", 1);
+    buf_add_fast(b, "{", 1);
     json_object_object_foreach(o, k, v)
     {
         if (!first)
-            buf_add(b, ",", 1);
+            buf_add_fast(b, ",", 1);
         first = 0;
         put_obj_key(b, k, run_id);
         if (run_id && !strcmp(k, "gen_ai.conversation.id") &&
             json_object_is_type(v, json_type_string) && !strcmp(json_object_get_string(v), run_id))
-            buf_add(b, "0", 1);
+            buf_add_fast(b, "0", 1);
         else
             put_value(b, v);
     }
-    buf_add(b, "}", 1);
+    buf_add_fast(b, "}", 1);
 }
 
 static void put_value(buf_t *b, json_object *v)
@@ -133,7 +133,7 @@ static void put_value(buf_t *b, json_object *v)
         if (i == INT64_MAX) { /* json-c keeps larger values as uint64 */
             char t[24];
             int n = snprintf(t, sizeof t, "%" PRIu64, json_object_get_uint64(v));
-            buf_add(b, t, n > 0 ? (size_t)n : 0);
+            buf_add_fast(b, t, n > 0 ? (size_t)n : 0);
         } else {
             put_i64(b, i);
         }
@@ -154,13 +154,13 @@ static void put_value(buf_t *b, json_object *v)
         break;
     case json_type_array: {
         size_t n = json_object_array_length(v);
-        buf_add(b, "[", 1);
+        buf_add_fast(b, "[", 1);
         for (size_t i = 0; i < n; i++) {
             if (i)
-                buf_add(b, ",", 1);
+                buf_add_fast(b, ",", 1);
             put_value(b, json_object_array_get_idx(v, i));
         }
-        buf_add(b, "]", 1);
+        buf_add_fast(b, "]", 1);
         break;
     }
     case json_type_object: put_object(b, v, NULL); break;
@@ -173,7 +173,7 @@ static void put_field(buf_t *b, const char *key, const char *v)
 {
     if (!v) {
         if (!key) /* an array's slot stays in place */
-            buf_adds(b, ",null");
+            buf_add_fast(b, ",null", 5);
         return;
     }
     put_key(b, key);
@@ -215,15 +215,15 @@ static void put_id(buf_t *b, const char *key, const char *id, const char *run_id
         put_field(b, key, id);
     } else if (!strcmp(id, run_id)) {
         put_key(b, key);
-        buf_add(b, "0", 1);
+        buf_add_fast(b, "0", 1);
     } else if (trace_body_id(id, s)) {
         put_key(b, key);
-        buf_add(b, "\"", 1);
-        buf_add(b, s, 11);
-        buf_add(b, "\"", 1);
+        buf_add_fast(b, "\"", 1);
+        buf_add_fast(b, s, 11);
+        buf_add_fast(b, "\"", 1);
     } else if (id[0] == '~' || strlen(id) == 11) { /* not to be read as one */
         put_key(b, key);
-        buf_add(b, "\"~", 2);
+        buf_add_fast(b, "\"~", 2);
         size_t at = b->len;
         put_strn(b, id, strlen(id));
         if (!b->failed) { /* put_strn's opening quote is already written */
@@ -332,10 +332,10 @@ static int put_fields(buf_t *b, const trace_ev_t *ev, int with_call, const char 
         if (with_call && ev->call && !b->failed && b->s[b->len - 2] != '{') {
             b->len--;
             put_call(b, ev->call);
-            buf_add(b, "}", 1);
+            buf_add_fast(b, "}", 1);
         }
     }
-    return buf_add(b, "}", 1);
+    return buf_add_fast(b, "}", 1);
 }
 
 /* The stored array of run_id's event that is no transition: its fields in trace_body.h's
@@ -358,7 +358,7 @@ static int put_slots(buf_t *b, const trace_ev_t *ev, const char *run_id, int vie
     put_id(b, NULL, ev->end_span, run_id);
     while (!b->failed && b->len >= 5 && !memcmp(b->s + b->len - 5, ",null", 5))
         b->len -= 5;
-    return buf_add(b, "]", 1);
+    return buf_add_fast(b, "]", 1);
 }
 
 /* {"v":1,"run_id":"...","seq":N — the head the stored body leaves to its row. */
@@ -379,14 +379,14 @@ int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body
                      const trace_call_t *call)
 {
     if (!trace_body_is_slim(body, len))
-        return buf_add(b, body, len);
+        return buf_add_fast(b, body, len);
     put_head(b, run_id, seq);
     size_t at = b->len;
     int rc = trace_body_is_short(body, len) ? trace_body_expand(b, run_id, body, len)
-                                            : buf_add(b, body, len);
+                                            : buf_add_fast(b, body, len);
     if (rc == ERR_INVAL) { /* not of this form after all: shown as it is stored */
         b->len = at;
-        rc = buf_add(b, body, len);
+        rc = buf_add_fast(b, body, len);
     }
     if (rc)
         return rc;
@@ -397,7 +397,7 @@ int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body
         b->s[b->len - 3] != '{') {
         b->len -= 2;
         put_call(b, call);
-        return buf_add(b, "}}", 2);
+        return buf_add_fast(b, "}}", 2);
     }
     return 0;
 }
@@ -406,6 +406,16 @@ int trace_event_write(buf_t *b, const char *run_id, int64_t seq, const trace_ev_
 {
     put_head(b, run_id, seq);
     return put_fields(b, ev, 1, NULL);
+}
+
+int trace_body_line_write(buf_t *body, buf_t *line, const char *run_id, int64_t seq,
+                          const trace_ev_t *ev)
+{
+    trace_ev_t e = *ev; /* one stamp for both */
+    e.ts_ns = ts_of(ev);
+    e.mono_ns = mono_of(ev);
+    int rc = trace_body_write(body, run_id, &e);
+    return rc ? rc : trace_event_write(line, run_id, seq, &e);
 }
 
 int trace_body_write(buf_t *b, const char *run_id, const trace_ev_t *ev)
@@ -429,7 +439,7 @@ int trace_body_write(buf_t *b, const char *run_id, const trace_ev_t *ev)
     int rc = put_slots(b, ev, run_id, 1);
     if (!rc)
         b->s[open] = '[';
-    return rc ? rc : buf_add(b, "}", 1);
+    return rc ? rc : buf_add_fast(b, "}", 1);
 }
 
 char *trace_event_build(const char *run_id, int64_t seq, const trace_ev_t *ev)

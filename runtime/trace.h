@@ -89,6 +89,11 @@ int trace_body_write(buf_t *b, const char *run_id, const trace_ev_t *ev);
  * keys (before short keys) gets its head and call. */
 int trace_line_write(buf_t *b, const char *run_id, int64_t seq, const char *body, size_t len,
                      const trace_call_t *call);
+/* Both at once, for the writer of an event: its stored body (trace_body_write) to body and
+ * its line to line, stamped alike; the line is what trace_line_write would make of that
+ * body, written from ev instead of parsed back from the body. 0 or the first sticky error. */
+int trace_body_line_write(buf_t *body, buf_t *line, const char *run_id, int64_t seq,
+                          const trace_ev_t *ev);
 /* Whether a stored body is one of this layout (it leaves run_id, seq and the call's row
  * part out), not a whole event stored by an earlier version. */
 int trace_body_is_slim(const char *body, size_t len);

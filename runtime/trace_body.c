@@ -322,9 +322,9 @@ static text_t attr_value(text_t a, const char *key)
 
 static void put_quoted(buf_t *b, const char *s, size_t n)
 {
-    buf_add(b, "\"", 1);
-    buf_add(b, s, n);
-    buf_add(b, "\":", 2);
+    buf_add_fast(b, "\"", 1);
+    buf_add_fast(b, s, n);
+    buf_add_fast(b, "\":", 2);
 }
 
 static int put_attrs(buf_t *b, const char *run_id, text_t a)
@@ -332,24 +332,24 @@ static int put_attrs(buf_t *b, const char *run_id, text_t a)
     const char *p = a.p + 1, *end = a.p + a.n;
     pair_t kv;
     int r, first = 1;
-    buf_add(b, "{", 1);
+    buf_add_fast(b, "{", 1);
     while ((r = next_pair(&p, end, &kv)) == 1) {
         if (!first)
-            buf_add(b, ",", 1);
+            buf_add_fast(b, ",", 1);
         first = 0;
         text_t k = attr_full(kv.k);
         put_quoted(b, k.p, k.n);
         if (is_zero(kv.v) && key_is(k, "gen_ai.conversation.id")) {
-            buf_add(b, "\"", 1);
+            buf_add_fast(b, "\"", 1);
             buf_adds(b, run_id);
-            buf_add(b, "\"", 1);
+            buf_add_fast(b, "\"", 1);
         } else {
-            buf_add(b, kv.v.p, kv.v.n);
+            buf_add_fast(b, kv.v.p, kv.v.n);
         }
     }
     if (r < 0)
         return ERR_INVAL;
-    return buf_add(b, "}", 1);
+    return buf_add_fast(b, "}", 1);
 }
 
 int trace_body_is_short(const char *body, size_t len)
@@ -364,9 +364,9 @@ static int put_name(buf_t *b, text_t op, text_t src)
 {
     if (op.n < 2 || src.n < 2 || op.p[0] != '"' || src.p[0] != '"')
         return ERR_INVAL;
-    buf_add(b, op.p, op.n - 1);
-    buf_add(b, " ", 1);
-    return buf_add(b, src.p + 1, src.n - 1);
+    buf_add_fast(b, op.p, op.n - 1);
+    buf_add_fast(b, " ", 1);
+    return buf_add_fast(b, src.p + 1, src.n - 1);
 }
 
 /* A field's place in the line (trace.c put_fields); other keys go last. */
@@ -474,12 +474,12 @@ int trace_body_expand(buf_t *b, const char *run_id, const char *body, size_t len
         else if (key_is(k, TB_ATTRS))
             attrs = top[i].v;
     }
-    buf_add(b, "{", 1);
+    buf_add_fast(b, "{", 1);
     for (size_t i = 0; i < n; i++) {
         text_t k = top[i].k, v = top[i].v;
         const char *full = field_key(k.p, k.n);
         if (i)
-            buf_add(b, ",", 1);
+            buf_add_fast(b, ",", 1);
         if (full)
             put_quoted(b, full, strlen(full));
         else
@@ -493,18 +493,18 @@ int trace_body_expand(buf_t *b, const char *run_id, const char *body, size_t len
             if (off < 1 || off - 1 > INT64_MAX - base)
                 return ERR_INVAL;
             int w = snprintf(num, sizeof num, "%" PRId64, base + off - 1);
-            r = buf_add(b, num, w > 0 ? (size_t)w : 0);
+            r = buf_add_fast(b, num, w > 0 ? (size_t)w : 0);
         } else if (id && is_zero(v)) {
-            buf_add(b, "\"", 1);
+            buf_add_fast(b, "\"", 1);
             buf_adds(b, run_id);
-            r = buf_add(b, "\"", 1);
+            r = buf_add_fast(b, "\"", 1);
         } else if (id && id_hex(v.p, v.n, hex)) {
-            buf_add(b, "\"", 1);
-            buf_add(b, hex, 16);
-            r = buf_add(b, "\"", 1);
+            buf_add_fast(b, "\"", 1);
+            buf_add_fast(b, hex, 16);
+            r = buf_add_fast(b, "\"", 1);
         } else if (id && v.n > 2 && v.p[0] == '"' && v.p[1] == '~') {
-            buf_add(b, "\"", 1);
-            r = buf_add(b, v.p + 2, v.n - 2);
+            buf_add_fast(b, "\"", 1);
+            r = buf_add_fast(b, v.p + 2, v.n - 2);
         } else if (full && !strcmp(full, "name") && v.n == 1 && v.p[0] >= '1' && v.p[0] <= '5') {
             int src = v.p[0] - '0';
             r = put_name(b, op,
@@ -514,12 +514,12 @@ int trace_body_expand(buf_t *b, const char *run_id, const char *body, size_t len
         } else if (full && !strcmp(full, "attrs") && v.n && v.p[0] == '{') {
             r = put_attrs(b, run_id, v);
         } else {
-            r = buf_add(b, v.p, v.n);
+            r = buf_add_fast(b, v.p, v.n);
         }
         if (r)
             return r;
     }
-    return buf_add(b, "}", 1);
+    return buf_add_fast(b, "}", 1);
 }
 
 /* The string text v without its quotes into out[len]; 0 if it is not one or too long. */

@@ -153,6 +153,37 @@ void db_commit_notify(db_t *db, void (*fn)(void *ud), void *ud)
         db->ops->commit_notify(db, fn, ud);
 }
 
+int db_ready(db_t *db)
+{
+    if (db->ops->ready)
+        return db->ops->ready(db);
+    if (db->ops->in_tx(db))
+        return 0; /* the open transaction holds the write lock */
+    int rc = db->ops->begin(db);
+    if (!rc)
+        db->ops->rollback(db);
+    return rc;
+}
+
+int db_reconnect_wait(db_t *db, int *fd, int *write)
+{
+    *fd = -1;
+    *write = 0;
+    return db->ops->reconnect_wait ? db->ops->reconnect_wait(db, fd, write) : 0;
+}
+
+int db_reconnect_poll(db_t *db)
+{
+    return db->ops->reconnect_poll ? db->ops->reconnect_poll(db) : 0;
+}
+
+void db_waits(db_t *db, db_waits_t *out)
+{
+    *out = (db_waits_t){0};
+    if (db->ops->waits)
+        db->ops->waits(db, out);
+}
+
 db_stmt_t *db_prepare(db_t *db, const char *sql, int *rc)
 {
     return db->ops->prepare(db, sql, rc);
@@ -181,6 +212,16 @@ int db_bind_null(db_stmt_t *s, int i)
 int db_step(db_stmt_t *s)
 {
     return s->ops->step(s);
+}
+
+int db_query_start(db_stmt_t *s)
+{
+    return s->ops->query_start ? s->ops->query_start(s) : 0;
+}
+
+int db_query_poll(db_stmt_t *s)
+{
+    return s->ops->query_poll ? s->ops->query_poll(s) : 1;
 }
 
 int db_run(db_stmt_t *s)

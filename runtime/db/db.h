@@ -112,6 +112,32 @@ int db_commit_poll(db_t *db, int block, uint64_t *upto, int *err, char *why, siz
 /* fn(ud) is called (from inside any call on db) when an outcome arrives that a poll has not
  * read yet, so a watcher whose socket may stay quiet polls again. NULL fn: none. */
 void db_commit_notify(db_t *db, void (*fn)(void *ud), void *ud);
+/* Could a write start now? SQLite: the write lock is taken and given back (inside a
+ * transaction it is held: 0). PostgreSQL, without a round trip: the connection is not lost
+ * and not reconnecting; a server that went away is noticed from what it sent or from its
+ * closed socket (a network cut only once the TCP keepalives give up). 0 or the ERR_*, with
+ * db_errmsg saying why. */
+int db_ready(db_t *db);
+/* Reconnecting without blocking. On a connection with a watcher (db_commit_notify), the
+ * PostgreSQL driver waits for a reconnect 100 ms at most: the call that finds the
+ * connection lost (outside a transaction) starts one and goes on when it completes within
+ * that time; otherwise it calls fn and fails with ERR_IO, as does every call until the
+ * reconnect is done. reconnect_wait: 1 with the socket and whether the connect waits to
+ * write on it (else to read), 0 when no reconnect is under way. reconnect_poll, once the
+ * socket is ready: 0 connected (or none under way), 1 still under way, ERR_IO failed
+ * (db_errmsg says why; a call after a pause tries again). Without a watcher, a reconnect
+ * waits for the server as any call does. */
+int db_reconnect_wait(db_t *db, int *fd, int *write);
+int db_reconnect_poll(db_t *db);
+/* What calls on this connection have waited for the server so far (the loop's time lost to
+ * the network): round trips (a sync point read back), the nanoseconds spent in them and in
+ * connecting, and the reconnects made. Zeros on an engine without a network. */
+typedef struct db_waits {
+    uint64_t round_trips;
+    uint64_t wait_ns;
+    uint64_t reconnects;
+} db_waits_t;
+void db_waits(db_t *db, db_waits_t *out);
 
 /* The statement for sql (prepared on first use, then cached by its text), or NULL with
  * db_errmsg set (*rc gets the ERR_*, may be NULL). Borrowed: valid until db_close. */
@@ -124,6 +150,16 @@ int db_bind_double(db_stmt_t *s, int i, double v);
 int db_bind_null(db_stmt_t *s, int i);
 /* Execute (first call) or advance: DB_ROW with a row to read, DB_DONE at the end, or ERR_*. */
 int db_step(db_stmt_t *s);
+/* A query the caller does not wait for (the takeover scan on the loop). db_query_start
+ * sends the bound statement without waiting, on an engine that answers over a connection
+ * (elsewhere it does nothing: the first db_step runs the statement in line); there, inside a
+ * transaction it sends nothing and returns ERR_BUSY (try again after the commit). db_query_poll reads what has arrived without
+ * blocking: 1 once the result is in, 0 not yet; then db_step steps through its rows, or
+ * returns the query's failure. db_reset abandons a query in flight (its result is dropped
+ * when it comes); the statement takes no other db_query_start until then (ERR_STATE). A
+ * lost connection fails it (ERR_IO). Read it from a timer: nothing wakes the caller. */
+int db_query_start(db_stmt_t *s) AGENTD_WUR;
+int db_query_poll(db_stmt_t *s);
 /* Execute a statement that returns no rows and whose failure the caller does not branch on
  * (an insert of an event, an update of a run): the PostgreSQL driver may send it in the
  * transaction's pipeline without waiting for its result; a failure then surfaces from the

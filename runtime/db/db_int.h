@@ -13,7 +13,8 @@
  * so the store pays no more than a function call per bind/step/column over the engine's own
  * API. Every entry is required (none may be NULL) except global_shutdown, begin_deferred and
  * sync_fd (an engine whose commit is durable when it returns), and commit_start, commit_poll
- * and commit_notify (an engine whose commit is a local call: all three or none).
+ * and commit_notify (an engine whose commit is a local call: all three or none), and
+ * reconnect_wait, reconnect_poll and waits (an engine with no connection to lose).
  *
  * What each entry must do is what db.h says of the public function of the same name; the
  * points below are what db.h leaves to the driver.
@@ -96,12 +97,19 @@ typedef struct db_ops {
     int (*commit_start)(db_t *db, uint64_t tag, int *fd);
     int (*commit_poll)(db_t *db, int block, uint64_t *upto, int *err, char *why, size_t n);
     void (*commit_notify)(db_t *db, void (*fn)(void *ud), void *ud);
+    int (*ready)(db_t *db); /* may be NULL: a write transaction begun and rolled back */
+    /* may all be NULL (an engine that never waits on a network) */
+    int (*reconnect_wait)(db_t *db, int *fd, int *write);
+    int (*reconnect_poll)(db_t *db);
+    void (*waits)(db_t *db, db_waits_t *out);
     db_stmt_t *(*prepare)(db_t *db, const char *sql, int *rc);
     int (*bind_text)(db_stmt_t *s, int i, const char *text);
     int (*bind_int64)(db_stmt_t *s, int i, int64_t v);
     int (*bind_double)(db_stmt_t *s, int i, double v);
     int (*bind_null)(db_stmt_t *s, int i);
     int (*step)(db_stmt_t *s);
+    int (*query_start)(db_stmt_t *s); /* may both be NULL: the step runs the query */
+    int (*query_poll)(db_stmt_t *s);
     int (*run)(db_stmt_t *s);
     const char *(*col_text)(db_stmt_t *s, int i);
     int64_t (*col_int64)(db_stmt_t *s, int i);

@@ -6,15 +6,18 @@
  * set up once per connection: synchronous_commit from opt.durable, lock_timeout from
  * opt.busy_ms, default_transaction_read_only from opt.readonly, notices off.
  * Lost connection: the failing call returns ERR_IO saying so; the server has rolled the
- * transaction back. The next call outside a transaction reconnects (PQreset) and statements
- * are prepared again on first use. A server that closed the connection while it sat idle
- * (a restart) is noticed before a transaction starts, so that transaction does not fail.
+ * transaction back. The next call outside a transaction reconnects (on a loop's connection
+ * without holding the loop past PG_RECONNECT_INLINE_MS: reconnect) and statements are
+ * prepared again on first use. A server that closed the connection while it sat idle (a
+ * restart) is noticed before a transaction starts, so that transaction does not fail when
+ * the server answers at once.
  * The password never reaches a message: db_target masks it and pgi_fail removes it.
  */
 #include "db_pg_int.h"
 
 #include "err.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,21 @@
 
 /* The queue is drained once this many results wait (db_pg_int.h: pgi_pace). */
 enum { PG_QUEUE_MAX = 1024 };
+/* How long a connection may take (libpq's connect_timeout, given at open), and how long a
+ * reconnect on a loop waits in line before its watcher takes it over. */
+enum { PG_CONNECT_TIMEOUT_S = 10, PG_RECONNECT_INLINE_MS = 100 };
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int64_t mono_ms(void)
+{
+    return mono_ns() / 1000000;
+}
 
 static const char *first_line(const char *s, char *out, size_t n)
 {
@@ -95,6 +113,17 @@ static void commit_done(pg_db_t *pg, uint64_t tag, int rc, const char *msg)
         pg->notify(pg->notify_ud);
 }
 
+/* A query of db_query_start has its outcome (its result already in s->res when rc is 0). */
+static void query_done(pg_stmt_t *s, int rc, const char *msg)
+{
+    s->inflight = 0;
+    s->query_done = 1;
+    if (rc && !s->query_rc) {
+        s->query_rc = rc;
+        snprintf(s->query_msg, sizeof s->query_msg, "%s", msg);
+    }
+}
+
 /* Forget the queue (the connection is gone or out of step): the commits in it fail, with
  * the connection's message (set by the caller). */
 static void drop_queue(pg_db_t *pg)
@@ -103,8 +132,11 @@ static void drop_queue(pg_db_t *pg)
         const pg_q_t *e = &pg->q[pg->qhead + i];
         if (e->kind == PGQ_SYNC && e->tag)
             commit_done(pg, e->tag, ERR_IO, pg->msg);
+        if (e->kind == PGQ_SYNC && e->query)
+            query_done(e->stmt, ERR_IO, pg->msg);
     }
     pg->qhead = pg->qn = 0;
+    pg->q_out = 0;
     pg->q_got = 0;
     pg->c_out = 0;
     pg->c_rc = 0;
@@ -123,6 +155,17 @@ int pgi_lost(pg_db_t *pg)
                       pg->base.target, first_line(PQerrorMessage(pg->conn), line, sizeof line));
     drop_queue(pg);
     return rc;
+}
+
+/* Reading the socket failed: the connection is lost whatever libpq's status says (nothing
+ * more comes from it), and the commits in flight with it. */
+static void socket_lost(pg_db_t *pg)
+{
+    (void)pgi_lost(pg);
+    if (!pg->broken) {
+        pg->broken = 1;
+        drop_queue(pg);
+    }
 }
 
 /* A result missing where the queue expects one: the connection cannot be trusted. */
@@ -144,70 +187,144 @@ static void quiet(void *ud, const char *msg)
     (void)msg;
 }
 
-/* Session settings, then pipeline mode: on a fresh connection (open, reconnect). */
+/* Session settings in pipeline mode, on a fresh connection (open, reconnect): one statement
+ * queued without waiting, so a reconnect on the loop costs no round trip of its own (its
+ * result is read by the next call that waits; a failure fails that call). */
 static int setup(pg_db_t *pg, char *err, size_t errlen)
 {
-    char sql[256];
+    char sql[320];
     int busy = pg->opt.busy_ms > 0 ? pg->opt.busy_ms : 1; /* 0 would mean wait forever */
     snprintf(sql, sizeof sql,
-             "SET synchronous_commit = %s; SET lock_timeout = %d; "
-             "SET default_transaction_read_only = %s; SET client_min_messages = warning",
+             "SELECT set_config('synchronous_commit', '%s', false), "
+             "set_config('lock_timeout', '%d', false), "
+             "set_config('default_transaction_read_only', '%s', false), "
+             "set_config('client_min_messages', 'warning', false)",
              pg->opt.durable ? "on" : "off", busy, pg->opt.readonly ? "on" : "off");
     PQsetNoticeProcessor(pg->conn, quiet, NULL);
-    PGresult *r = PQexec(pg->conn, sql);
-    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-    char line[256];
-    if (!ok)
-        first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(pg->conn), line, sizeof line);
-    PQclear(r);
-    if (ok && !PQenterPipelineMode(pg->conn)) {
-        ok = 0;
-        first_line(PQerrorMessage(pg->conn), line, sizeof line);
-    }
-    if (!ok) {
-        err_set(err, errlen, ERR_IO, "%s: session setup failed: %s", pg->base.target, line);
-        scrub(PQpass(pg->conn), err, errlen);
-        return ERR_IO;
-    }
     pg->gen++;
     pg->broken = 0;
     drop_queue(pg);
     pg->c_rollback = 0;
+    if (!PQenterPipelineMode(pg->conn) || pgi_send(pg, sql)) {
+        char line[256];
+        err_set(err, errlen, ERR_IO, "%s: session setup failed: %s", pg->base.target,
+                first_line(PQerrorMessage(pg->conn), line, sizeof line));
+        scrub(PQpass(pg->conn), err, errlen);
+        pg->broken = 1;
+        return ERR_IO;
+    }
     return 0;
 }
 
-static int64_t mono_ms(void)
+/* A reconnect failed (its message set): every call fails at once with that message until
+ * the next try, after a pause that doubles from 250 ms to 8 s. */
+static int reconnect_failed(pg_db_t *pg)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    pg->failed = 1;
+    pg->broken = 1;
+    pg->connecting = 0;
+    pg->retry_ms = pg->retry_ms ? (pg->retry_ms < 8000 ? pg->retry_ms * 2 : 8000) : 250;
+    pg->retry_at_ms = mono_ms() + pg->retry_ms;
+    return ERR_IO;
 }
 
-/* PQreset blocks its caller (the loop) until the server answers or connect_timeout passes: a
- * server that stays away is tried again only after a pause that doubles from 250 ms to 8 s,
- * and every call in between fails at once with the last attempt's message. */
-static int reconnect(pg_db_t *pg)
+/* The connection is up again: session set up, the pause forgotten. */
+static int reconnected(pg_db_t *pg)
+{
+    char err[512];
+    pg->connecting = 0;
+    pg->reconnects++;
+    if (setup(pg, err, sizeof err)) {
+        pgi_fail(pg, ERR_IO, "%s", err);
+        return reconnect_failed(pg);
+    }
+    pg->retry_ms = pg->retry_at_ms = 0;
+    pg->failed = 0;
+    return 0;
+}
+
+static int cannot_reconnect(pg_db_t *pg)
 {
     char line[256];
-    int64_t now = mono_ms();
-    if (now < pg->retry_at_ms)
-        return pgi_fail(pg, ERR_IO, "%s", pg->msg);
-    PQreset(pg->conn);
-    int rc = 0;
-    char err[512];
-    if (PQstatus(pg->conn) != CONNECTION_OK)
-        rc = pgi_fail(pg, ERR_IO, "%s: cannot reconnect: %s", pg->base.target,
-                      first_line(PQerrorMessage(pg->conn), line, sizeof line));
-    else if (setup(pg, err, sizeof err))
-        rc = pgi_fail(pg, ERR_IO, "%s", err);
-    if (rc) {
-        pg->broken = 1;
-        pg->retry_ms = pg->retry_ms ? (pg->retry_ms < 8000 ? pg->retry_ms * 2 : 8000) : 250;
-        pg->retry_at_ms = mono_ms() + pg->retry_ms;
-    } else {
-        pg->retry_ms = pg->retry_at_ms = 0;
+    pgi_fail(pg, ERR_IO, "%s: cannot reconnect: %s", pg->base.target,
+             first_line(PQerrorMessage(pg->conn), line, sizeof line));
+    return reconnect_failed(pg);
+}
+
+/* Advance a reconnect without blocking (PQresetPoll, called only once the socket is ready
+ * the way the last poll asked, so libpq never waits): 0 connected, 1 still under way,
+ * ERR_IO failed. */
+static int reconnect_step(pg_db_t *pg)
+{
+    struct pollfd p = {.fd = PQsocket(pg->conn),
+                       .events = pg->poll_write ? POLLOUT : POLLIN};
+    if (p.fd < 0)
+        return cannot_reconnect(pg);
+    if (poll(&p, 1, 0) == 0) {
+        /* libpq enforces connect_timeout only when it blocks: here it is ours */
+        if (mono_ms() - pg->connect_at_ms < PG_CONNECT_TIMEOUT_S * 1000)
+            return 1;
+        pgi_fail(pg, ERR_IO, "%s: cannot reconnect: no answer within %d s", pg->base.target,
+                 PG_CONNECT_TIMEOUT_S);
+        return reconnect_failed(pg);
     }
-    return rc;
+    PostgresPollingStatusType st = PQresetPoll(pg->conn);
+    if (st == PGRES_POLLING_OK)
+        return reconnected(pg);
+    if (st == PGRES_POLLING_FAILED)
+        return cannot_reconnect(pg);
+    pg->poll_write = st == PGRES_POLLING_WRITING;
+    return 1;
+}
+
+/* Reconnect outside a transaction. With a watcher on a loop (db_commit_notify) the loop is
+ * held PG_RECONNECT_INLINE_MS at most: PQresetStart starts the connection, and one that
+ * does not complete within that time is left to the watcher, which advances it as its
+ * socket becomes ready (db_reconnect_poll); every call meanwhile fails at once
+ * ("reconnecting").
+ * Without one (the CLI's commands) PQreset waits until the server answers or
+ * connect_timeout passes. Either way a server that stays away is tried again only after the
+ * pause of reconnect_failed. */
+static int reconnect(pg_db_t *pg)
+{
+    if (pg->connecting) /* the watcher advances it (db_reconnect_poll) */
+        return pgi_fail(pg, ERR_IO, "%s: reconnecting (the connection was lost)",
+                        pg->base.target);
+    if (mono_ms() < pg->retry_at_ms)
+        return pgi_fail(pg, ERR_IO, "%s", pg->msg);
+    if (!pg->notify) {
+        int64_t t0 = mono_ns();
+        PQreset(pg->conn);
+        pg->wait_ns += mono_ns() - t0;
+        if (PQstatus(pg->conn) != CONNECTION_OK)
+            return cannot_reconnect(pg);
+        return reconnected(pg);
+    }
+    int64_t t0 = mono_ns();
+    if (!PQresetStart(pg->conn)) {
+        pg->wait_ns += mono_ns() - t0;
+        return cannot_reconnect(pg);
+    }
+    pg->connecting = 1;
+    pg->poll_write = 1; /* libpq's first wait: the connect itself */
+    pg->connect_at_ms = mono_ms();
+    /* A server that is up answers within a few round trips: wait that long, so the call
+     * that found the connection gone (a server restarted while it sat idle) goes on as if
+     * nothing happened; past it the watcher takes over and the loop goes on. */
+    int rc = 1;
+    for (int64_t left; rc == 1 && (left = pg->connect_at_ms + PG_RECONNECT_INLINE_MS -
+                                           mono_ms()) > 0;) {
+        struct pollfd p = {.fd = PQsocket(pg->conn),
+                           .events = pg->poll_write ? POLLOUT : POLLIN};
+        if (p.fd < 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        rc = reconnect_step(pg);
+    }
+    pg->wait_ns += mono_ns() - t0;
+    if (rc <= 0)
+        return rc;
+    pg->notify(pg->notify_ud);
+    return reconnect(pg);
 }
 
 int pgi_ready(pg_db_t *pg)
@@ -245,7 +362,8 @@ int pgi_queued(pg_db_t *pg, int kind, pg_stmt_t *s)
             pg->qcap = cap;
         }
     }
-    pg->q[pg->qhead + pg->qn++] = (pg_q_t){.kind = kind, .stmt = s, .sp = pg->sp};
+    pg->q[pg->qhead + pg->qn++] =
+        (pg_q_t){.kind = kind, .query = pg->q_query, .stmt = s, .sp = pg->sp};
     return 0;
 }
 
@@ -284,7 +402,7 @@ static void pop(pg_db_t *pg)
 static int drain(pg_db_t *pg, int block, int commits_only)
 {
     int rc = 0;
-    while (pg->qn > 0 && !(commits_only && pg->c_out == 0)) {
+    while (pg->qn > 0 && !(commits_only && pg->c_out == 0 && pg->q_out == 0)) {
         if (!block && PQisBusy(pg->conn))
             return rc;
         pg_q_t e = pg->q[pg->qhead];
@@ -304,6 +422,11 @@ static int drain(pg_db_t *pg, int block, int commits_only)
             if (st != PGRES_PIPELINE_SYNC)
                 return out_of_step(pg);
             pop(pg);
+            if (e.query) {
+                pg->q_out--;
+                query_done(e.stmt, 0, "");
+                continue;
+            }
             if (e.tag) {
                 pg->c_out--;
                 commit_done(pg, e.tag, pg->c_rc, pg->c_msg);
@@ -315,6 +438,34 @@ static int drain(pg_db_t *pg, int block, int commits_only)
             return out_of_step(pg);
         int committing = pg->c_out > 0;
         int st = PQresultStatus(r);
+        if (e.query) { /* the statement's own, whoever reads it */
+            if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR ||
+                st == PGRES_BAD_RESPONSE) {
+                if (PQstatus(pg->conn) != CONNECTION_OK) {
+                    PQclear(r);
+                    return rc ? rc : pgi_lost(pg);
+                }
+                const char *sst = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+                char msg[256];
+                snprintf(msg, sizeof msg, "%s (SQLSTATE %s)", primary ? primary : "failed",
+                         sst ? sst : "none");
+                if (!e.stmt->query_rc) { /* in when its sync point is read */
+                    e.stmt->query_rc = pgi_sqlstate_rc(sst);
+                    snprintf(e.stmt->query_msg, sizeof e.stmt->query_msg, "%s", msg);
+                }
+            }
+            if (e.kind == PGQ_PREPARE && st != PGRES_COMMAND_OK)
+                e.stmt->gen = 0;
+            if (e.kind == PGQ_QUERY && st == PGRES_TUPLES_OK && e.stmt->query) {
+                PQclear(e.stmt->res);
+                e.stmt->res = r;
+            } else {
+                PQclear(r);
+            }
+            pg->q_got = 1;
+            continue;
+        }
         if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_BAD_RESPONSE) {
             if (committing ? !pg->c_rc : !rc) {
                 int frc = result_fail(pg, r);
@@ -361,7 +512,9 @@ int pgi_wait(pg_db_t *pg)
     if (rc)
         return rc;
     pg->err_target = 0;
+    int64_t t0 = mono_ns();
     rc = drain(pg, 1, 0);
+    pg->wait_ns += mono_ns() - t0;
     if (!rc)
         pg->failed = 0;
     return rc;
@@ -406,7 +559,9 @@ static db_t *pg_open(const char *target, const db_open_opt_t *opt, char *err, si
                                 "fallback_application_name",
                                 "dbname",
                                 NULL};
-    const char *const vals[] = {"10", "30", "10", "3", "agentd", target, NULL};
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", PG_CONNECT_TIMEOUT_S);
+    const char *const vals[] = {timeout, "30", "10", "3", "agentd", target, NULL};
     pg->conn = PQconnectdbParams(keys, vals, 1);
     char line[256];
     if (!pg->conn) {
@@ -423,6 +578,10 @@ static db_t *pg_open(const char *target, const db_open_opt_t *opt, char *err, si
     }
     if (setup(pg, err, errlen))
         goto fail;
+    if (pgi_wait(pg)) {
+        err_set(err, errlen, ERR_IO, "%s: session setup failed: %s", pg->base.target, pg->msg);
+        goto fail;
+    }
     return &pg->base;
 fail:
     scrub(PQpass(pg->conn), err, errlen);
@@ -594,19 +753,24 @@ static int pg_commit_start(db_t *db, uint64_t tag, int *fd)
     return 0;
 }
 
+void pgi_poll(pg_db_t *pg)
+{
+    if (pg->broken)
+        return;
+    if (!PQconsumeInput(pg->conn))
+        socket_lost(pg);
+    else
+        (void)drain(pg, 0, 1); /* its failures are the commits' and queries' */
+}
+
 static int pg_commit_poll(db_t *db, int block, uint64_t *upto, int *err, char *why, size_t n)
 {
     pg_db_t *pg = (pg_db_t *)db;
     if (pg->donen == 0 && pg->c_out > 0 && !pg->broken) {
-        if (!block && !PQconsumeInput(pg->conn)) {
-            (void)pgi_lost(pg);
-            if (!pg->broken) { /* the socket failed: nothing more comes from it */
-                pg->broken = 1;
-                drop_queue(pg);
-            }
-        } else {
-            (void)drain(pg, block, 1); /* its failures are the commits' */
-        }
+        if (!block)
+            pgi_poll(pg);
+        else
+            (void)drain(pg, 1, 1); /* its failures are the commits' */
     }
     if (pg->donen == 0)
         return 0;
@@ -624,6 +788,48 @@ static void pg_commit_notify(db_t *db, void (*fn)(void *ud), void *ud)
     pg_db_t *pg = (pg_db_t *)db;
     pg->notify = fn;
     pg->notify_ud = ud;
+}
+
+/* Usable as far as can be told without a round trip: a server that went away has sent its
+ * goodbye or closed the socket, which reading what has arrived notices (the commits in
+ * flight then fail, and outside a transaction a reconnect starts). */
+static int pg_ready(db_t *db)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    if (!pg->broken && (PQconsumeInput(pg->conn) == 0 || PQconsumeInput(pg->conn) == 0))
+        socket_lost(pg);
+    if (pg->in_tx)
+        return pg->broken ? pgi_fail(pg, ERR_IO, "%s", pg->msg) : 0;
+    return pgi_ready(pg);
+}
+
+static int pg_reconnect_wait(db_t *db, int *fd, int *write)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    if (!pg->connecting)
+        return 0;
+    *fd = PQsocket(pg->conn);
+    *write = pg->poll_write;
+    return 1;
+}
+
+static int pg_reconnect_poll(db_t *db)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    if (!pg->connecting)
+        return 0;
+    int64_t t0 = mono_ns();
+    int rc = reconnect_step(pg);
+    pg->wait_ns += mono_ns() - t0;
+    return rc;
+}
+
+static void pg_waits(db_t *db, db_waits_t *out)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    out->round_trips = pg->waits;
+    out->wait_ns = (uint64_t)pg->wait_ns;
+    out->reconnects = pg->reconnects;
 }
 
 static void pg_rollback(db_t *db)
@@ -760,12 +966,18 @@ const db_ops_t db_pg_ops = {
     .commit_start = pg_commit_start,
     .commit_poll = pg_commit_poll,
     .commit_notify = pg_commit_notify,
+    .ready = pg_ready,
+    .reconnect_wait = pg_reconnect_wait,
+    .reconnect_poll = pg_reconnect_poll,
+    .waits = pg_waits,
     .prepare = pgs_prepare,
     .bind_text = pgs_bind_text,
     .bind_int64 = pgs_bind_int64,
     .bind_double = pgs_bind_double,
     .bind_null = pgs_bind_null,
     .step = pgs_step,
+    .query_start = pgs_query_start,
+    .query_poll = pgs_query_poll,
     .run = pgs_run,
     .col_text = pgs_col_text,
     .col_int64 = pgs_col_int64,

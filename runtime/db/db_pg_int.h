@@ -19,6 +19,11 @@
  * too, and then rolls back; a rollback_to of the savepoint that was open when it happened
  * (and is still open) cures it, as in SQLite.
  *
+ * Queries not waited for (db_query_start, outside a transaction): the statement and a sync
+ * point of their own, so a failure ends at it; their entries are marked (query), their
+ * failure is the statement's (query_rc), whoever reads it, and the sync point marks the
+ * statement's result in. A lost connection fails them like the commits in flight.
+ *
  * Commits not waited for (db_commit_start): COMMIT and a sync point whose queue entry carries
  * the commit's tag. Every result before that entry is the commit's: its first failure
  * (c_rc) becomes the commit's outcome when the sync point is read, whoever reads it (the
@@ -36,11 +41,13 @@
 typedef struct pg_stmt pg_stmt_t;
 
 /* What a queued result is for. */
-enum { PGQ_CMD = 1, PGQ_PREPARE, PGQ_TARGET, PGQ_SYNC };
+enum { PGQ_CMD = 1, PGQ_PREPARE, PGQ_TARGET, PGQ_SYNC, PGQ_QUERY };
 
 typedef struct pg_q {
     int kind;
-    pg_stmt_t *stmt; /* PGQ_PREPARE, PGQ_TARGET */
+    int query;       /* part of a query not waited for (db_query_start): its failure is the
+                      * statement's, its sync point ends it */
+    pg_stmt_t *stmt; /* PGQ_PREPARE, PGQ_TARGET, PGQ_QUERY; PGQ_SYNC of a query */
     unsigned sp;     /* the savepoint open when sent (0: none) */
     uint64_t tag;    /* PGQ_SYNC after a COMMIT of db_commit_start: its tag (0: none) */
 } pg_q_t;
@@ -65,6 +72,11 @@ typedef struct pg_db {
     unsigned fail_sp; /* the savepoint open when that failure happened */
     int broken;       /* the connection was lost; reconnect outside a transaction */
     int64_t retry_ms, retry_at_ms; /* after a failed reconnect: the pause, the next try */
+    int connecting;   /* a reconnect under way without blocking (PQresetStart) */
+    int poll_write;   /* ... waiting for its socket to be writable (else readable) */
+    int64_t connect_at_ms; /* ... started then */
+    unsigned long reconnects; /* connections made again, for db_waits */
+    int64_t wait_ns;  /* time calls spent waiting for the server (db_waits) */
     int failed;       /* db_failed: the last call failed in the engine */
     pg_q_t *q;        /* results expected, oldest first */
     size_t qhead, qn, qcap;
@@ -83,6 +95,8 @@ typedef struct pg_db {
     int q_got;            /* the queue head's result is read, its end not yet */
     pg_done_t *done;      /* outcomes, oldest first */
     size_t donen, donecap;
+    unsigned q_out;       /* queries not waited for still in the queue (db_query_start) */
+    int q_query;          /* queuing such a query's entries */
     void (*notify)(void *ud); /* db_commit_notify */
     void *notify_ud;
 } pg_db_t;
@@ -109,6 +123,12 @@ struct pg_stmt {
     int row, nrows;
     int executed;
     int64_t changes;
+    /* db_query_start: sent, its result read by whoever drains the queue first */
+    int inflight;      /* its entries are in the queue */
+    int query;         /* the caller waits for it (cleared by reset: an abandoned result) */
+    int query_done;    /* its result (or failure) is in */
+    int query_rc;      /* its failure, and the message */
+    char query_msg[512];
 };
 
 /* Rewrite ?N to $N outside quotes and comments; *nparams gets the highest N. Malloc'd, or
@@ -144,6 +164,11 @@ int pgs_bind_int64(db_stmt_t *s, int i, int64_t v);
 int pgs_bind_double(db_stmt_t *s, int i, double v);
 int pgs_bind_null(db_stmt_t *s, int i);
 int pgs_step(db_stmt_t *s);
+int pgs_query_start(db_stmt_t *s);
+int pgs_query_poll(db_stmt_t *s);
+/* Read what the socket holds and the results it completes, without blocking (commits' and
+ * queries' outcomes); a failed read marks the connection lost. */
+void pgi_poll(pg_db_t *pg);
 int pgs_run(db_stmt_t *s);
 const char *pgs_col_text(db_stmt_t *s, int i);
 int64_t pgs_col_int64(db_stmt_t *s, int i);

@@ -333,9 +333,67 @@ static int execute(pg_stmt_t *s, int wait)
     return rc;
 }
 
+/* Sent with a sync point of its own, not waited for; outside a transaction only (inside
+ * one, its failure would abort the transaction, and its sync point end it). */
+int pgs_query_start(db_stmt_t *b)
+{
+    pg_stmt_t *s = (pg_stmt_t *)b;
+    pg_db_t *pg = s->pg;
+    if (s->inflight)
+        return pgi_fail(pg, ERR_STATE, "the statement's previous query is still in flight");
+    if (pg->in_tx)
+        return pgi_fail(pg, ERR_BUSY, "a transaction is open: the query waits for its end");
+    if (s->bind_rc)
+        return pgi_fail(pg, s->bind_rc, "a value could not be bound: %s", err_str(s->bind_rc));
+    int rc = pgi_ready(pg);
+    if (rc)
+        return rc;
+    pg->q_query = 1;
+    rc = ensure_prepared(s);
+    if (!rc && !PQsendQueryPrepared(pg->conn, s->name, s->nparams, s->vals, NULL, NULL, 0))
+        rc = pgi_lost(pg);
+    if (!rc)
+        rc = pgi_queued(pg, PGQ_QUERY, s);
+    if (!rc && !PQpipelineSync(pg->conn))
+        rc = pgi_lost(pg);
+    if (!rc)
+        rc = pgi_queued(pg, PGQ_SYNC, s);
+    pg->q_query = 0;
+    if (rc)
+        return rc; /* the queue was dropped with the connection, or memory ran out */
+    PQclear(s->res);
+    s->res = NULL;
+    s->inflight = s->query = 1;
+    s->query_done = s->query_rc = 0;
+    pg->q_out++;
+    return 0;
+}
+
+int pgs_query_poll(db_stmt_t *b)
+{
+    pg_stmt_t *s = (pg_stmt_t *)b;
+    if (!s->query)
+        return 1; /* run in line by the step */
+    if (!s->query_done)
+        pgi_poll(s->pg);
+    return s->query_done;
+}
+
 int pgs_step(db_stmt_t *b)
 {
     pg_stmt_t *s = (pg_stmt_t *)b;
+    if (s->query) { /* db_query_start's: its result is in (db_query_poll said so) */
+        if (!s->query_done)
+            return pgi_fail(s->pg, ERR_STATE, "the query's result is not in yet");
+        s->query = 0;
+        if (s->query_rc)
+            return pgi_fail(s->pg, s->query_rc, "%s", s->query_msg);
+        s->executed = 1;
+        s->row = -1;
+        s->nrows = s->res ? PQntuples(s->res) : 0;
+        s->changes = s->res ? strtoll(PQcmdTuples(s->res), NULL, 10) : 0;
+        s->pg->failed = 0;
+    }
     if (!s->executed) {
         int rc = execute(s, 1);
         if (rc)
@@ -414,6 +472,7 @@ void pgs_reset(db_stmt_t *b)
     s->executed = 0;
     s->row = s->nrows = 0;
     s->bind_rc = 0;
+    s->query = 0; /* a query still in flight: its result is dropped when it comes */
     for (int i = 0; i < s->nparams; i++) {
         s->vals[i] = NULL;
         s->types[i] = 0;

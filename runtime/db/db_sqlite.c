@@ -20,9 +20,12 @@
 
 enum { SQ_BUCKETS = 128 };
 
+struct sq_db;
+
 typedef struct sq_stmt {
     db_stmt_t base;
     sqlite3_stmt *s;
+    struct sq_db *d; /* its connection */
     struct sq_stmt *next; /* in its hash bucket */
     uint32_t hash;
     char sql[];
@@ -40,7 +43,17 @@ typedef struct sq_db {
     sq_stmt_t *bucket[SQ_BUCKETS];
     sq_stmt_t *tx[TX__COUNT];
     int durable; /* opened with synchronous=FULL */
-    int relaxed; /* synchronous=NORMAL for a deferred transaction (sq_begin_deferred) */
+    /* synchronous=NORMAL since a deferred transaction (sq_begin_deferred): left so after its
+     * commit, since the next batch wants it again (two PRAGMAs per batch were ~9 % of a
+     * step's instructions), and put back to FULL before anything else writes (restore). */
+    int relaxed;
+    /* The first savepoint of a transaction, before anything ran in it, is the transaction
+     * itself: SQLite would copy every page the unit writes into a statement journal (~100
+     * allocations and a 4 KB copy per page per step) to undo what ROLLBACK undoes alone.
+     * fresh: nothing ran since BEGIN; sp_whole: that savepoint is open; sp_depth: real ones
+     * inside it; broken: undoing it could not begin the transaction again (every statement
+     * fails until the caller rolls back or its commit fails). */
+    int fresh, sp_whole, sp_depth, broken;
     int wal_fd;  /* the WAL file, for sq_sync_fd; -1 until asked for */
 } sq_db_t;
 
@@ -61,9 +74,15 @@ int db_sqlite_rc(int src)
     }
 }
 
+static int restore(sq_db_t *d);
+
 static int sq_exec(db_t *db, const char *sql)
 {
-    return db_sqlite_rc(sqlite3_exec(DB(db)->db, sql, NULL, NULL, NULL));
+    if (DB(db)->broken)
+        return DB(db)->broken;
+    DB(db)->fresh = 0;
+    int rc = restore(DB(db));
+    return rc ? rc : db_sqlite_rc(sqlite3_exec(DB(db)->db, sql, NULL, NULL, NULL));
 }
 
 /* Not cached: the read-only open probes with it before the connection is kept. */
@@ -99,6 +118,7 @@ static void sq_close(db_t *db)
 {
     sq_db_t *d = DB(db);
     drop_statements(d);
+    (void)restore(d); /* the closing checkpoint at the level the connection was opened with */
     sqlite3_close(d->db);
     if (d->wal_fd >= 0)
         close(d->wal_fd);
@@ -249,6 +269,7 @@ static db_stmt_t *sq_prepare(db_t *db, const char *sql, int *rc)
         return NULL;
     }
     s->base.ops = &db_sqlite_ops;
+    s->d = d;
     s->hash = h;
     s->next = *head;
     *head = s;
@@ -257,6 +278,17 @@ static db_stmt_t *sq_prepare(db_t *db, const char *sql, int *rc)
 
 static int sq_step(db_stmt_t *s)
 {
+    /* A write outside a transaction commits as it returns: at FULL, as the connection
+     * promises. */
+    sq_stmt_t *q = (sq_stmt_t *)s;
+    if (q->d->broken)
+        return q->d->broken;
+    q->d->fresh = 0;
+    if (q->d->relaxed && !sqlite3_stmt_readonly(q->s) && sqlite3_get_autocommit(q->d->db)) {
+        int rc = restore(q->d);
+        if (rc)
+            return rc;
+    }
     int src = sqlite3_step(ST(s));
     return src == SQLITE_ROW ? DB_ROW : src == SQLITE_DONE ? DB_DONE : db_sqlite_rc(src);
 }
@@ -279,37 +311,64 @@ static int control(db_t *db, int which)
     return src == SQLITE_DONE ? 0 : db_sqlite_rc(src);
 }
 
-/* The safety level can change only outside a transaction. A level a failed commit left
- * relaxed is restored before the next transaction. */
+/* The safety level can change only outside a transaction (SQLite applies the PRAGMA when
+ * it is prepared, so it cannot be a cached statement). */
 static int set_relaxed(sq_db_t *d, int relaxed)
 {
     if (d->relaxed == relaxed || !d->durable)
         return 0;
-    int rc = sq_exec(&d->base, relaxed ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
-    if (!rc)
+    int src = sqlite3_exec(d->db, relaxed ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL",
+                           NULL, NULL, NULL);
+    if (src == SQLITE_OK)
         d->relaxed = relaxed;
+    return db_sqlite_rc(src);
+}
+
+/* Back to FULL before a write that is not a deferred batch: a transaction (sq_begin), a
+ * write in autocommit mode (sq_step), anything sq_exec runs. Inside a deferred transaction
+ * nothing changes (its writes commit with it). */
+static int restore(sq_db_t *d)
+{
+    if (!d->relaxed || !sqlite3_get_autocommit(d->db))
+        return 0;
+    return set_relaxed(d, 0);
+}
+
+/* The state of a transaction's savepoints, at its start and end. */
+static void tx_reset(sq_db_t *d, int fresh)
+{
+    d->fresh = fresh;
+    d->sp_whole = d->sp_depth = d->broken = 0;
+}
+
+static int begin_mode(sq_db_t *d, int deferred)
+{
+    int rc = set_relaxed(d, deferred);
+    if (!rc)
+        rc = control(&d->base, TX_BEGIN);
+    if (!rc)
+        tx_reset(d, 1);
     return rc;
 }
 
 static int sq_begin(db_t *db)
 {
-    int rc = set_relaxed(DB(db), 0);
-    return rc ? rc : control(db, TX_BEGIN);
+    return begin_mode(DB(db), 0);
 }
 
 static int sq_begin_deferred(db_t *db)
 {
-    int rc = set_relaxed(DB(db), 1);
-    return rc ? rc : control(db, TX_BEGIN);
+    return begin_mode(DB(db), 1);
 }
 
+/* A deferred transaction's commit leaves the connection at NORMAL (relaxed): the next
+ * deferred batch begins without a PRAGMA, and every other write restores FULL first. */
 static int sq_commit(db_t *db)
 {
-    int rc = control(db, TX_COMMIT);
-    /* On success, later writes (autocommits too) are durable when they return again; after a
-     * failure the caller reads the commit's error first. */
+    sq_db_t *d = DB(db);
+    int rc = d->broken ? d->broken : control(db, TX_COMMIT);
     if (!rc)
-        (void)set_relaxed(DB(db), 0);
+        tx_reset(d, 0);
     return rc;
 }
 
@@ -354,12 +413,32 @@ static int sq_sync_fd(db_t *db, int *fd)
 
 static int sq_savepoint(db_t *db)
 {
-    return control(db, TX_SAVEPOINT);
+    sq_db_t *d = DB(db);
+    if (d->broken)
+        return d->broken;
+    if (d->fresh && !d->sp_whole && !sqlite3_get_autocommit(d->db)) {
+        d->sp_whole = 1;
+        return 0;
+    }
+    int rc = control(db, TX_SAVEPOINT);
+    if (!rc && d->sp_whole)
+        d->sp_depth++;
+    return rc;
 }
 
 static int sq_release(db_t *db)
 {
-    return control(db, TX_RELEASE);
+    sq_db_t *d = DB(db);
+    if (d->broken)
+        return d->broken;
+    if (d->sp_whole && !d->sp_depth) {
+        d->sp_whole = 0;
+        return 0;
+    }
+    int rc = control(db, TX_RELEASE);
+    if (!rc && d->sp_depth)
+        d->sp_depth--;
+    return rc;
 }
 
 static int sq_in_tx(db_t *db)
@@ -371,11 +450,26 @@ static void sq_rollback(db_t *db)
 {
     if (sq_in_tx(db))
         sqlite3_exec(DB(db)->db, "ROLLBACK", NULL, NULL, NULL);
+    tx_reset(DB(db), 0);
 }
 
+/* Undoing the savepoint that is the whole transaction: ROLLBACK and BEGIN again, so the
+ * caller's transaction stays open (and empty), as after ROLLBACK TO. */
 static void sq_rollback_to(db_t *db)
 {
-    sqlite3_exec(DB(db)->db, "ROLLBACK TO tr; RELEASE tr", NULL, NULL, NULL);
+    sq_db_t *d = DB(db);
+    if (d->broken)
+        return;
+    if (!d->sp_whole || d->sp_depth) {
+        sqlite3_exec(d->db, "ROLLBACK TO tr; RELEASE tr", NULL, NULL, NULL);
+        if (d->sp_depth)
+            d->sp_depth--;
+        return;
+    }
+    sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+    int rc = control(db, TX_BEGIN);
+    tx_reset(d, 1);
+    d->broken = rc;
 }
 
 static int sq_bind_text(db_stmt_t *s, int i, const char *text)

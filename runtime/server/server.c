@@ -308,9 +308,15 @@ typedef struct orphans {
     size_t n;
 } orphans_t;
 
+/* What one takeover scan found: runs, and batches with inputs not started. */
+typedef struct scan {
+    orphans_t o;
+    srv_found_t f;
+} scan_t;
+
 static int collect(void *ud, const char *run_id, const char *agent_path)
 {
-    orphans_t *o = ud;
+    orphans_t *o = &((scan_t *)ud)->o;
     char(*ni)[17] = realloc(o->ids, (o->n + 1) * sizeof *ni);
     if (ni)
         o->ids = ni;
@@ -324,50 +330,85 @@ static int collect(void *ud, const char *run_id, const char *agent_path)
     return 0;
 }
 
+static int collect_batch(void *ud, const char *id, const char *agent_path)
+{
+    return srv_batch_collect(&((scan_t *)ud)->f, id, agent_path);
+}
+
 /* Unfinished runs of our agents whose process is gone (a drained or killed serve, a killed
  * worker) or whose lease ran out, up to --max-runs in flight. Another worker scanning at the
  * same moment may take some first: the claim is a compare-and-set (store_run_claim), so each
  * run goes to one of them and the others skip it (ERR_BUSY). */
-static void resume_orphans(srv_t *s)
+static void resume_orphans(srv_t *s, const orphans_t *o)
 {
-    orphans_t o = {0};
-    store_runs_orphaned(s->p.st, (int64_t)loop_wall_ns(), collect, &o);
     int taken = 0;
-    for (size_t i = 0; i < o.n && machine_active(s->p.m) < (size_t)s->o.max_runs; i++) {
+    for (size_t i = 0; i < o->n && machine_active(s->p.m) < (size_t)s->o.max_runs; i++) {
         char err[512];
         store_api_run_t ar;
         json_object *opts = NULL;
-        if (store_api_get(s->p.st, o.ids[i], &ar) == 0) {
+        if (store_api_get(s->p.st, o->ids[i], &ar) == 0) {
             if (ar.options &&
                 schema_parse_json(ar.options, strlen(ar.options), &opts, err, sizeof err))
                 opts = NULL;
             store_api_clear(&ar);
         }
-        const agent_t *a = srv_agent_for(s, o.paths[i], opts, err, sizeof err);
+        const agent_t *a = srv_agent_for(s, o->paths[i], opts, err, sizeof err);
         json_object_put(opts);
-        if (a && machine_resume(s->p.m, a, o.ids[i], err, sizeof err) == 0)
+        if (a && machine_resume(s->p.m, a, o->ids[i], err, sizeof err) == 0)
             taken++;
     }
-    free(o.ids);
-    free(o.paths);
     s->taken_over += (uint64_t)taken;
     if (taken)
         fprintf(stderr, "agentd serve: resumed %d unfinished run%s left by a stopped process\n",
                 taken, taken == 1 ? "" : "s");
 }
 
+static void on_takeover(void *arg);
+
+/* The scan's answer, looked for every SRV_SCAN_POLL_MS until it is in (at once on SQLite);
+ * then the claims, and the next scan SRV_TAKEOVER_MS later. Only a scan that found
+ * something waits on the database: each claim and the reads of a resumed run. */
+static void on_scan(void *arg)
+{
+    srv_t *s = arg;
+    s->takeover = NULL;
+    scan_t sc = {{0}, {0}};
+    int rc = store_scan_poll(s->p.st, (int64_t)loop_wall_ns(), collect, collect_batch, &sc);
+    if (rc == 0) {
+        if (loop_after(s->p.lp, SRV_SCAN_POLL_MS, on_scan, s, &s->takeover))
+            s->takeover = NULL;
+        return;
+    }
+    if (!s->draining) {
+        resume_orphans(s, &sc.o);
+        srv_batch_take(s, &sc.f);
+    }
+    free(sc.o.ids);
+    free(sc.o.paths);
+    free(sc.f.ids);
+    if (!s->draining && loop_after(s->p.lp, SRV_TAKEOVER_MS, on_takeover, s, &s->takeover))
+        s->takeover = NULL;
+}
+
 /* Every SRV_TAKEOVER_MS, not only at the start: a worker that dies while this one runs has
  * its runs continued here (on this host at once, from another host once its lease ends),
- * and a dead `agentd batch` its inputs not started yet (server_batch.c). */
+ * and a dead `agentd batch` its inputs not started yet (server_batch.c). The scan's queries
+ * are sent without waiting (store_scan_start): the loop goes on serving meanwhile. */
 static void on_takeover(void *arg)
 {
     srv_t *s = arg;
     s->takeover = NULL;
     if (s->draining)
         return;
-    resume_orphans(s);
-    srv_batch_scan(s);
-    if (loop_after(s->p.lp, SRV_TAKEOVER_MS, on_takeover, s, &s->takeover))
+    int rc = store_scan_start(s->p.st);
+    if (rc == 0) {
+        on_scan(s);
+        return;
+    }
+    /* not sent: a group commit is open (ERR_BUSY: again in a moment), or the database is
+     * away (the next scan tries again) */
+    if (loop_after(s->p.lp, rc == ERR_BUSY ? SRV_SCAN_POLL_MS : SRV_TAKEOVER_MS, on_takeover, s,
+                   &s->takeover))
         s->takeover = NULL;
 }
 

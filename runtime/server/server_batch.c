@@ -31,15 +31,10 @@ struct sbatch_input {
     struct sbatch_input *next;
 };
 
-typedef struct found {
-    char (*ids)[40];
-    size_t n;
-} found_t;
-
-static int collect_batch(void *ud, const char *id, const char *agent_path)
+int srv_batch_collect(void *ud, const char *id, const char *agent_path)
 {
     (void)agent_path;
-    found_t *f = ud;
+    srv_found_t *f = ud;
     char(*ni)[40] = realloc(f->ids, (f->n + 1) * sizeof *ni);
     if (!ni)
         return 1;
@@ -73,11 +68,10 @@ static int queue_input(void *ud, int64_t n, const char *input)
     return 0;
 }
 
-void srv_batch_scan(srv_t *s)
+void srv_batch_take(srv_t *s, const srv_found_t *found)
 {
-    found_t f = {0};
+    const srv_found_t f = *found;
     int64_t now = (int64_t)loop_wall_ns();
-    store_batches_orphaned(s->p.st, now, collect_batch, &f);
     for (size_t i = 0; i < f.n; i++) {
         store_batch_t b;
         char err[512];
@@ -96,7 +90,6 @@ void srv_batch_scan(srv_t *s)
             fprintf(stderr, "agentd serve: took over batch %s: %d input%s not started yet\n", b.id,
                     q.added, q.added == 1 ? "" : "s");
     }
-    free(f.ids);
     srv_batch_pump(s);
 }
 

@@ -121,6 +121,7 @@ enum { SW_WAIT, SW_SSE, SW_CHAT, SW_CHAT_STREAM, SW_COMMIT };
  * run's new events and state from the database (server_watch.c): the delays of a takeover
  * and of a stream followed through another worker than the driver. */
 #define SRV_TAKEOVER_MS   5000
+#define SRV_SCAN_POLL_MS  20 /* how often the scan's answer is looked for (store_scan_poll) */
 #define SRV_FOLLOW_MS     200
 #define SRV_WATCH_BUCKETS 1024
 
@@ -262,11 +263,18 @@ void srv_chat(sctx_t *c);
 void srv_chat_end(swatch_t *w, const store_run_t *rec);
 void srv_chat_text(swatch_t *w, const char *text, size_t len);
 
-/* server_batch.c: batches a dead process left. scan claims them and queues the inputs that
- * have no run; pump starts queued inputs while fewer than half of --max-runs are in
- * flight (called again as runs end); free drops the queue (at exit). */
+/* server_batch.c: batches a dead process left. collect is the takeover scan's callback
+ * for such batches (store_scan_poll), gathering their ids into a srv_found_t (the caller
+ * frees ids); take claims them and queues the inputs that have no run; pump starts queued
+ * inputs while fewer than half of --max-runs are in flight (called again as runs end); free
+ * drops the queue (at exit). */
 typedef struct sbatch_input sbatch_input_t;
-void srv_batch_scan(srv_t *s);
+typedef struct srv_found {
+    char (*ids)[40];
+    size_t n;
+} srv_found_t;
+int srv_batch_collect(void *ud, const char *id, const char *agent_path);
+void srv_batch_take(srv_t *s, const srv_found_t *f);
 void srv_batch_pump(srv_t *s);
 void srv_batch_free(srv_t *s);
 

@@ -470,6 +470,16 @@ void srv_metrics(sctx_t *c)
     for (int i = 0; i < F__COUNT; i++)
         render_family(&b, &s->mx->f[i]);
     render_stats(s, &b);
+    uint64_t trips, wait_ns, reconnects;
+    store_db_waits(s->p.st, &trips, &wait_ns, &reconnects);
+    head(&b, "agentd_db_round_trips_total", "counter",
+         "Round trips to the database server the loop waited for (PostgreSQL; 0 on SQLite).");
+    buf_addf(&b, "agentd_db_round_trips_total %llu\n", (unsigned long long)trips);
+    head(&b, "agentd_db_wait_seconds_total", "counter",
+         "Time the loop waited for the database server: round trips and connecting.");
+    buf_addf(&b, "agentd_db_wait_seconds_total %.6f\n", (double)wait_ns / 1e9);
+    head(&b, "agentd_db_reconnects_total", "counter", "Connections to the database made again.");
+    buf_addf(&b, "agentd_db_reconnects_total %llu\n", (unsigned long long)reconnects);
     head(&b, "process_open_fds", "gauge", "Open file descriptors.");
     buf_addf(&b, "process_open_fds %ld\n", count_fds());
     head(&b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
@@ -502,13 +512,10 @@ void srv_readyz(sctx_t *c)
 {
     srv_t *s = c->s;
     char why[200] = "";
-    /* Writable: take the write lock and give it back (inside an open batch we hold it). */
-    if (!store_in_tx(s->p.st)) {
-        if (store_tx_begin(s->p.st))
-            snprintf(why, sizeof why, "database not writable: %s", store_errmsg(s->p.st));
-        else
-            store_tx_rollback(s->p.st);
-    }
+    /* Writable: SQLite's write lock taken and given back; PostgreSQL's connection not lost,
+     * told without a round trip (store_ready). */
+    if (store_ready(s->p.st))
+        snprintf(why, sizeof why, "database not writable: %s", store_errmsg(s->p.st));
     uint64_t lag_ms = (loop_mono_ns() - s->last_tick_ns) / 1000000;
     if (!*why && (lag_ms > 5000 || !s->tick))
         snprintf(why, sizeof why, "event loop stalled: last heartbeat %llu ms ago",

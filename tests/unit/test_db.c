@@ -15,13 +15,13 @@
 
 static char target[1024];
 
-static db_t *fresh(void)
+static db_t *fresh_with(int durable)
 {
     if (target[0])
         testdb_remove(target);
     testdb_target("db", target, sizeof target);
     char err[512] = "";
-    db_open_opt_t o = {.create = 1, .durable = 0, .busy_ms = 1000};
+    db_open_opt_t o = {.create = 1, .durable = durable, .busy_ms = 1000};
     db_t *db = db_open(target, &o, err, sizeof err, NULL);
     if (!db) {
         fprintf(stderr, "open: %s\n", err);
@@ -34,6 +34,11 @@ static db_t *fresh(void)
         return NULL;
     }
     return db;
+}
+
+static db_t *fresh(void)
+{
+    return fresh_with(0);
 }
 
 static int put(db_t *db, const char *k, int64_t n)
@@ -181,6 +186,99 @@ static void test_transactions_and_version(void)
     db_close(db);
 }
 
+/* A unit that opens its transaction (its savepoint is the first thing in it) undoes to an
+ * open, empty transaction, on every engine; units after it stay their own. On SQLite, whose
+ * driver keeps no SAVEPOINT for it, one nested inside it too (the store nests none). */
+static void test_first_savepoint(void)
+{
+    db_t *db = fresh();
+    CHECK(db != NULL);
+    if (!db)
+        return;
+    CHECK_EQ_INT(db_begin(db), 0);
+    CHECK_EQ_INT(db_savepoint(db), 0);
+    CHECK_EQ_INT(put(db, "undone", 1), DB_DONE);
+    if (testdb_is_file()) {
+        CHECK_EQ_INT(db_savepoint(db), 0);
+        CHECK_EQ_INT(put(db, "inner", 2), DB_DONE);
+        db_rollback_to(db);
+        CHECK_EQ_INT(count(db), 1); /* the inner one only */
+    }
+    db_rollback_to(db);
+    CHECK(db_in_tx(db));
+    CHECK_EQ_INT(count(db), 0);
+    CHECK_EQ_INT(db_savepoint(db), 0); /* first again: the transaction is empty */
+    CHECK_EQ_INT(put(db, "kept", 3), DB_DONE);
+    CHECK_EQ_INT(db_release(db), 0);
+    CHECK_EQ_INT(db_savepoint(db), 0); /* a real one after a write */
+    CHECK_EQ_INT(put(db, "second", 4), DB_DONE);
+    db_rollback_to(db);
+    CHECK_EQ_INT(db_savepoint(db), 0);
+    CHECK_EQ_INT(put(db, "third", 5), DB_DONE);
+    CHECK_EQ_INT(db_release(db), 0);
+    CHECK_EQ_INT(db_commit(db), 0);
+    CHECK(!db_in_tx(db));
+    CHECK_EQ_INT(count(db), 2);
+    /* The same as the first unit of a deferred batch, undone and then committed. */
+    CHECK_EQ_INT(db_begin_deferred(db), 0);
+    CHECK_EQ_INT(db_savepoint(db), 0);
+    CHECK_EQ_INT(put(db, "batch", 6), DB_DONE);
+    db_rollback_to(db);
+    CHECK(db_in_tx(db));
+    CHECK_EQ_INT(db_savepoint(db), 0);
+    CHECK_EQ_INT(put(db, "batch2", 7), DB_DONE);
+    CHECK_EQ_INT(db_release(db), 0);
+    CHECK_EQ_INT(db_commit(db), 0);
+    CHECK_EQ_INT(count(db), 3);
+    db_close(db);
+}
+
+/* synchronous, read fresh each time (SQLite evaluates the PRAGMA when it is prepared, and
+ * the driver caches statements by their text). */
+static int sync_level(db_t *db, int nth)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA synchronous /* %d */", nth);
+    db_stmt_t *s = db_prepare(db, sql, NULL);
+    int v = -1;
+    if (s && db_step(s) == DB_ROW)
+        v = (int)db_col_int64(s, 0);
+    if (s)
+        db_reset(s);
+    return v;
+}
+
+/* A durable SQLite connection stays at NORMAL after a deferred batch (the next batch needs
+ * no PRAGMA) and is FULL again for every other write: a transaction, an autocommit write. */
+static void test_sqlite_sync_levels(void)
+{
+    if (!testdb_is_file())
+        return;
+    db_t *db = fresh_with(1);
+    CHECK(db != NULL);
+    if (!db)
+        return;
+    CHECK_EQ_INT(sync_level(db, 1), 2);
+    CHECK_EQ_INT(db_begin_deferred(db), 0);
+    CHECK_EQ_INT(put(db, "a", 1), DB_DONE);
+    CHECK_EQ_INT(db_commit(db), 0);
+    CHECK_EQ_INT(sync_level(db, 2), 1); /* a read leaves it */
+    CHECK_EQ_INT(put(db, "b", 2), DB_DONE);
+    CHECK_EQ_INT(sync_level(db, 3), 2);
+    CHECK_EQ_INT(db_begin_deferred(db), 0);
+    CHECK_EQ_INT(db_commit(db), 0);
+    CHECK_EQ_INT(db_begin(db), 0);
+    CHECK_EQ_INT(sync_level(db, 4), 2);
+    CHECK_EQ_INT(put(db, "c", 3), DB_DONE);
+    CHECK_EQ_INT(db_commit(db), 0);
+    CHECK_EQ_INT(db_begin_deferred(db), 0);
+    CHECK_EQ_INT(db_commit(db), 0);
+    CHECK_EQ_INT(db_exec(db, "DELETE FROM t WHERE k = 'c'"), 0);
+    CHECK_EQ_INT(sync_level(db, 5), 2);
+    CHECK_EQ_INT(count(db), 2);
+    db_close(db);
+}
+
 /* SQLite files: a read-only open creates and writes nothing; a held write lock is ERR_BUSY
  * once the busy timeout has passed. */
 static void test_sqlite_files(void)
@@ -278,6 +376,8 @@ int main(void)
     RUN(test_cache_rows_and_columns);
     RUN(test_constraint_and_upsert);
     RUN(test_transactions_and_version);
+    RUN(test_first_savepoint);
+    RUN(test_sqlite_sync_levels);
     RUN(test_sqlite_files);
     RUN(test_sqlite_create_race);
     RUN(test_url_password_never_shown);

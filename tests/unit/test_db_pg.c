@@ -2,8 +2,10 @@
  * (env AGENTD_TEST_DB, a postgres:// URL; AGENTD_TEST_PG_DIR the scripts/pg.sh cluster
  * folder for the restart tests): values round-trip, the statement cache, a failed write
  * undone alone, pipelined failures surfacing at commit with nothing written, one round trip
- * per group commit, commits sent without waiting (db_commit_start), lock timeouts, the schema version, masked passwords, read-only
- * sessions, and reconnecting after the server restarts. tests/integration/postgres.sh runs
+ * per group commit, commits sent without waiting (db_commit_start), queries sent without
+ * waiting (db_query_start), lock timeouts, the schema version, masked passwords, read-only
+ * sessions, reconnecting after the server restarts, and reconnecting without blocking
+ * while the server does not answer. tests/integration/postgres.sh runs
  * it with a throwaway cluster; without AGENTD_TEST_DB only the offline tests run. */
 #include "check.h"
 #include "db/db.h"
@@ -12,6 +14,7 @@
 #include "testdb_pg.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,6 +372,86 @@ static void test_commit_not_waiting(void)
     db_close(db);
 }
 
+/* Poll a query of db_query_start until its result is in (up to 5 s), as a timer would. */
+static int query_in(db_t *db, db_stmt_t *st)
+{
+    pg_db_t *pg = (pg_db_t *)db;
+    for (int i = 0; i < 500; i++) {
+        if (db_query_poll(st))
+            return 1;
+        struct pollfd p = {.fd = PQsocket(pg->conn), .events = POLLIN};
+        (void)poll(&p, 1, 10);
+    }
+    return 0;
+}
+
+/* db_query_start sends a query without a round trip; its rows come from the socket, a
+ * failure is the statement's alone (the connection goes on), a call that waits reads the
+ * query's result first and keeps it, and inside a transaction it is not sent. */
+static void test_query_not_waiting(void)
+{
+    db_t *db = open_db("query", 1000);
+    CHECK(db != NULL);
+    if (!db)
+        return;
+    pg_db_t *pg = (pg_db_t *)db;
+    for (int i = 1; i <= 3; i++)
+        CHECK_EQ_INT(insert(db, i, "q", 0), 0);
+    db_stmt_t *st = db_prepare(db, "SELECT id, s FROM t WHERE id >= ?1 ORDER BY id", NULL);
+    CHECK(st != NULL);
+    if (!st) {
+        db_close(db);
+        return;
+    }
+    unsigned long before = pg->waits;
+    CHECK_EQ_INT(db_bind_int64(st, 1, 2), 0);
+    CHECK_EQ_INT(db_query_start(st), 0);
+    CHECK_EQ_INT(db_query_start(st), ERR_STATE); /* one at a time */
+    CHECK_EQ_INT(query_in(db, st), 1);
+    CHECK_EQ_INT(db_step(st), DB_ROW);
+    CHECK_EQ_INT(db_col_int64(st, 0), 2);
+    CHECK_EQ_INT(db_step(st), DB_ROW);
+    CHECK_EQ_INT(db_col_int64(st, 0), 3);
+    CHECK_EQ_INT(db_step(st), DB_DONE);
+    db_reset(st);
+    CHECK_EQ_INT(pg->waits - before, 0); /* nothing waited for */
+    /* a failure at execution is the query's: the step returns it, the connection goes on */
+    db_stmt_t *bad = db_prepare(db, "SELECT 1 / (id - id) FROM t", NULL);
+    CHECK(bad != NULL);
+    if (bad) {
+        CHECK_EQ_INT(db_query_start(bad), 0);
+        CHECK_EQ_INT(query_in(db, bad), 1);
+        CHECK_EQ_INT(db_step(bad), ERR_IO);
+        CHECK(strstr(db_errmsg(db), "division by zero") != NULL);
+        db_reset(bad);
+    }
+    CHECK_EQ_INT(count(db), 3);
+    /* a call that waits reads the query's result on its way and keeps it for the poll */
+    CHECK_EQ_INT(db_bind_int64(st, 1, 1), 0);
+    CHECK_EQ_INT(db_query_start(st), 0);
+    CHECK_EQ_INT(insert(db, 4, "behind", 0), 0);
+    CHECK_EQ_INT(db_query_poll(st), 1);
+    int rows = 0;
+    while (db_step(st) == DB_ROW)
+        rows++;
+    CHECK_EQ_INT(rows, 3); /* as of when it ran: before the insert */
+    db_reset(st);
+    /* abandoned: reset while in flight, its result dropped when it comes */
+    CHECK_EQ_INT(db_bind_int64(st, 1, 1), 0);
+    CHECK_EQ_INT(db_query_start(st), 0);
+    db_reset(st);
+    CHECK_EQ_INT(count(db), 4);
+    /* inside a transaction it is not sent (its sync point would end the transaction) */
+    CHECK_EQ_INT(db_begin(db), 0);
+    CHECK_EQ_INT(db_bind_int64(st, 1, 4), 0);
+    CHECK_EQ_INT(db_query_start(st), ERR_BUSY);
+    db_reset(st);
+    CHECK_EQ_INT(insert(db, 5, "in tx", 1), 0);
+    CHECK_EQ_INT(db_commit(db), 0);
+    CHECK_EQ_INT(count(db), 5);
+    db_close(db);
+}
+
 static void test_lock_timeout_is_busy(void)
 {
     db_t *a = open_db("busy", 1000);
@@ -537,6 +620,82 @@ static void test_reconnect_after_restart(void)
     db_close(db);
 }
 
+/* Send sig to the test cluster's postmaster (the first line of its postmaster.pid). */
+static int postmaster_signal(int sig)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/data/postmaster.pid", getenv("AGENTD_TEST_PG_DIR"));
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    return pid > 0 ? kill((pid_t)pid, sig) : -1;
+}
+
+/* With a watcher (db_commit_notify) a reconnect never holds the caller: a postmaster that
+ * takes the TCP connection but does not answer (stopped) keeps the connect under way, and
+ * every call meanwhile fails at once saying so (without a watcher the same call waits up to
+ * connect_timeout, 10 s); once the server goes on, polls on the socket finish the connect,
+ * and the session works again. */
+static void test_reconnect_without_blocking(void)
+{
+    if (!getenv("AGENTD_TEST_PG_DIR")) {
+        printf("  (AGENTD_TEST_PG_DIR unset: skipped)\n");
+        return;
+    }
+    db_t *db = open_db("nbreconnect", 1000);
+    CHECK(db != NULL);
+    if (!db)
+        return;
+    CHECK_EQ_INT(insert(db, 1, "before", 0), 0);
+    db_commit_notify(db, on_notify, NULL);
+    int fd = -1, wr = 0;
+    CHECK_EQ_INT(db_reconnect_wait(db, &fd, &wr), 0);
+    db_waits_t w0, w1;
+    db_waits(db, &w0);
+    CHECK_EQ_INT(restart_server(), 0);
+    CHECK_EQ_INT(postmaster_signal(SIGSTOP), 0);
+    notified = 0;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    CHECK_EQ_INT(db_begin(db), ERR_IO); /* notices the restart, starts the reconnect */
+    CHECK(strstr(db_errmsg(db), "reconnecting") != NULL);
+    CHECK_EQ_INT(notified, 1);
+    CHECK_EQ_INT(db_begin(db), ERR_IO);
+    CHECK(strstr(db_errmsg(db), "reconnecting") != NULL);
+    CHECK(ms_since(&t) < 1000);
+    CHECK_EQ_INT(db_reconnect_wait(db, &fd, &wr), 1);
+    CHECK(fd >= 0);
+    /* the server stays silent: each poll returns at once, the connect still under way */
+    for (int i = 0; i < 3; i++) {
+        struct pollfd p = {.fd = fd, .events = wr ? POLLOUT : POLLIN};
+        (void)poll(&p, 1, 100);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        CHECK_EQ_INT(db_reconnect_poll(db), 1);
+        CHECK(ms_since(&t) < 1000);
+        CHECK_EQ_INT(db_reconnect_wait(db, &fd, &wr), 1);
+    }
+    CHECK_EQ_INT(postmaster_signal(SIGCONT), 0);
+    int rc = 1;
+    for (int i = 0; i < 300 && rc == 1; i++) {
+        if (db_reconnect_wait(db, &fd, &wr) != 1)
+            break;
+        struct pollfd p = {.fd = fd, .events = wr ? POLLOUT : POLLIN};
+        (void)poll(&p, 1, 100);
+        rc = db_reconnect_poll(db);
+    }
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(db_reconnect_wait(db, &fd, &wr), 0);
+    db_waits(db, &w1);
+    CHECK_EQ_INT((int)(w1.reconnects - w0.reconnects), 1);
+    CHECK_EQ_INT(count(db), 1);
+    db_commit_notify(db, NULL, NULL);
+    db_close(db);
+}
+
 int main(void)
 {
     RUN(test_rewrite);
@@ -553,10 +712,12 @@ int main(void)
     RUN(test_pipelined_failure_at_commit);
     RUN(test_one_round_trip_per_group_commit);
     RUN(test_commit_not_waiting);
+    RUN(test_query_not_waiting);
     RUN(test_lock_timeout_is_busy);
     RUN(test_version_and_readonly);
     RUN(test_bad_password_masked);
     RUN(test_reconnect_after_restart);
+    RUN(test_reconnect_without_blocking);
     db_global_shutdown();
     return check_report();
 }

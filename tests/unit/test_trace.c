@@ -106,6 +106,32 @@ static void test_same_as_json_c(void)
     free(got);
 }
 
+/* Every byte value at every offset of a text longer than one 8-byte word: escaped as
+ * json-c escapes it (the plain runs are skipped a word at a time). */
+static void test_escapes_every_byte(void)
+{
+    int bad = 0;
+    for (int c = 1; c < 256 && bad < 3; c++) {
+        for (int at = 0; at < 20 && bad < 3; at++) {
+            char text[21];
+            memset(text, 'a', 20);
+            text[20] = 0;
+            text[at] = (char)c;
+            trace_ev_t ev = {.span_id = "00112233445566ff", .phase = "point", .op = "log",
+                             .error = text, .ts_ns = 1, .mono_ns = 1};
+            char *got = trace_event_build("5f3a9c12e4b0d7a1", 1, &ev);
+            json_object *o = json_object_new_string(text);
+            if (!got || !strstr(got, plain(o))) {
+                fprintf(stderr, "byte %d at %d: %s\n", c, at, got ? got : "(null)");
+                bad++;
+            }
+            json_object_put(o);
+            free(got);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 static void test_body_and_line(void)
 {
     trace_ev_t ev = {.span_id = "00112233445566ff", .phase = "point", .op = "log", .step = 2,
@@ -250,6 +276,24 @@ static void round_trip_of(const char *rid, const trace_ev_t *ev, const trace_cal
     CHECK(strstr(buf_str(&body), "arguments") == NULL && strstr(buf_str(&body), "\"seq\"") == NULL);
     CHECK_EQ_INT(trace_line_write(&back, rid, 9, buf_str(&body), body.len, call), 0);
     CHECK_EQ_STR(buf_str(&back), buf_str(&line));
+    /* The writer's form: both at once, the line written from ev, the same bytes. */
+    buf_t body2, line2;
+    buf_init(&body2, 0);
+    buf_init(&line2, 0);
+    CHECK_EQ_INT(trace_body_line_write(&body2, &line2, rid, 9, ev), 0);
+    CHECK_EQ_STR(buf_str(&body2), buf_str(&body));
+    CHECK_EQ_STR(buf_str(&line2), buf_str(&line));
+    /* Stamped when written: one stamp for both, so the body reads back as the line. */
+    trace_ev_t now = *ev;
+    now.ts_ns = now.mono_ns = 0;
+    buf_reset(&body2);
+    buf_reset(&line2);
+    buf_reset(&back);
+    CHECK_EQ_INT(trace_body_line_write(&body2, &line2, rid, 9, &now), 0);
+    CHECK_EQ_INT(trace_line_write(&back, rid, 9, buf_str(&body2), body2.len, ev->call), 0);
+    CHECK_EQ_STR(buf_str(&back), buf_str(&line2));
+    buf_free(&body2);
+    buf_free(&line2);
     json_object *o = json_tokener_parse(buf_str(&body));
     CHECK(o != NULL); /* still JSON: the transitions view reads it */
     json_object *x;
@@ -481,6 +525,7 @@ static void test_short_keys(void)
 int main(void)
 {
     RUN(test_same_as_json_c);
+    RUN(test_escapes_every_byte);
     RUN(test_body_and_line);
     RUN(test_short_keys);
     RUN(test_segments);
