@@ -41,6 +41,9 @@ struct ctx_task {
     size_t nsecrets;
     int nlogs;
     int denied; /* a door refused by policy: an error that ends the attempt is ERR_DENIED */
+    int pooled; /* host came from env->pool and may go back to it */
+    int co_ref; /* registry reference keeping co alive */
+    size_t peak; /* the host's peak, kept when the host went back to the pool */
 };
 
 static void task_free(void *arg)
@@ -90,7 +93,7 @@ double ctx_task_time_left(const ctx_task_t *t, double cap)
 
 size_t ctx_task_mem_peak(const ctx_task_t *t)
 {
-    return t->host ? sandbox_mem_peak(t->host) : 0;
+    return t->host ? sandbox_mem_peak(t->host) : t->peak;
 }
 
 int ctx_allowed(json_object *list, const char *s)
@@ -247,10 +250,25 @@ static void cancel_pending(ctx_task_t *t)
     t->cancel_arg = NULL;
 }
 
+/* The attempt is over and nothing of it is pending: a pooled state goes back to its pool
+ * (which keeps it only if sandbox_recycle() accepts it), unless its coroutine is left
+ * suspended (a yield that was not a door's). */
+static void release_host(ctx_task_t *t)
+{
+    if (!t->host || !t->pooled || !t->co || lua_status(t->co) == LUA_YIELD || t->waiting)
+        return;
+    t->peak = sandbox_mem_peak(t->host);
+    luaL_unref(sandbox_state(t->host), LUA_REGISTRYINDEX, t->co_ref);
+    t->co = NULL;
+    ctx_pool_give(t->env->pool, t->host);
+    t->host = NULL;
+}
+
 static void finish(ctx_task_t *t, int rc, json_object *result, const char *err)
 {
     t->finished = 1;
     cancel_pending(t);
+    release_host(t);
     char *red = err ? ctx_task_redact(t, err) : NULL;
     if (red) /* a Lua error is any bytes the tool chose: keep it text */
         text_scrub(red);
@@ -408,7 +426,10 @@ static int prepare(lua_State *L)
     ctx_task_t *t = lua_touserdata(L, 1);
     lua_settop(L, 0);
     int st;
-    if (t->env->code) {
+    if (t->pooled) {
+        ctx_pool_push_chunk(L);
+        st = LUA_OK;
+    } else if (t->env->code) {
         char chunkname[1100];
         snprintf(chunkname, sizeof chunkname, "@%s", t->path);
         st = luaL_loadbufferx(L, t->env->code, t->env->code_len, chunkname, "b");
@@ -477,14 +498,20 @@ static void step(ctx_task_t *t)
     int nres = 0, st, rc;
     if (!t->started) {
         t->started = 1;
-        t->host = sandbox_new(&t->env->limits, task_print, t);
+        if (t->env->pool && t->env->code) {
+            t->host = ctx_pool_take(t->env->pool, t->env, t->path, task_print, t);
+            t->pooled = t->host != NULL;
+        }
+        if (!t->host)
+            t->host = sandbox_new(&t->env->limits, task_print, t);
         if (!t->host) {
             finish(t, ERR_NOMEM, NULL, "out of memory creating the Lua state");
             return;
         }
         lua_State *L = sandbox_state(t->host);
         t->co = lua_newthread(L);
-        luaL_ref(L, LUA_REGISTRYINDEX); /* keeps the coroutine alive until lua_close */
+        /* Keeps the coroutine alive until lua_close, or until the state is recycled. */
+        t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         sandbox_reset_budget(t->host, t->deadline_ns, t->co);
         lua_pushcfunction(L, prepare);
         lua_pushlightuserdata(L, t);

@@ -1,6 +1,7 @@
 /*
- * ctx: one attempt of one tool call — a fresh sandboxed Lua state (sandbox) whose
- * coroutine runs the tool's run(args, ctx) — and the ctx doors that coroutine may use.
+ * ctx: one attempt of one tool call — a sandboxed Lua state of its own for the attempt (a new
+ * one, or an idle one of the tool's pool, ctx_pool.c) whose coroutine runs the tool's
+ * run(args, ctx) — and the ctx doors that coroutine may use.
  * Used by tools.c; the doors live in ctx_doors.c (sleep, kv, log, secret, now, data),
  * ctx_http.c and ctx_exec.c.
  *
@@ -53,6 +54,9 @@ typedef struct ctx_env {
      * parser. */
     const char *code;
     size_t code_len;
+    /* Idle states of this tool kept for its next calls (ctx_pool_new), or NULL: a fresh
+     * state per attempt. Used only with code. */
+    struct ctx_pool *pool;
     /* ctx.kb's handle, opened on first use into *kb and owned by whoever owns the slot
      * (the tools registry); NULL: ctx.kb raises. */
     struct rag **kb;
@@ -82,6 +86,15 @@ void ctx_task_cancel(ctx_task_t *t);
 double ctx_task_time_left(const ctx_task_t *t, double cap);
 /* Peak bytes of the task's Lua state so far. */
 size_t ctx_task_mem_peak(const ctx_task_t *t);
+
+/* A pool of idle Lua states for one tool (ctx_pool.c): at most max_idle are kept (0: none,
+ * every attempt gets a fresh state). The owner (the tools registry) frees it after the
+ * tool's last call has ended; ctx_pool_free(NULL) is a no-op. NULL on allocation failure. */
+typedef struct ctx_pool ctx_pool_t;
+ctx_pool_t *ctx_pool_new(size_t max_idle);
+void ctx_pool_free(ctx_pool_t *p);
+/* States waiting in the pool now, and attempts so far that ran in a reused state. */
+void ctx_pool_stats(const ctx_pool_t *p, size_t *idle, size_t *reused);
 
 /* The door implementations' own interface is ctx_int.h. */
 

@@ -48,6 +48,18 @@ void ctx_kb_push(lua_State *L, ctx_task_t *t);
 /* ctx_memory.c: the ctx.memory table (remember, recall, forget). */
 void ctx_memory_push(lua_State *L, ctx_task_t *t);
 
+/* ctx_pool.c: a state for an attempt of the tool whose chunk env->code holds: an idle one
+ * (its limits and log sink rebound), or a new one with the chunk loaded and its snapshot
+ * taken; NULL on allocation failure. */
+sandbox_t *ctx_pool_take(ctx_pool_t *p, const ctx_env_t *e, const char *path,
+                         sandbox_log_fn log, void *log_ud);
+/* After an attempt that ended without a stop, the host's references into it dropped: keep
+ * the state if the pool has room and sandbox_recycle() accepts it, else free it. */
+void ctx_pool_give(ctx_pool_t *p, sandbox_t *h);
+/* Protected, in a pooled state: begin the call (sandbox_begin_call), push the tool's main
+ * function. */
+void ctx_pool_push_chunk(lua_State *L);
+
 /* Policy helpers: is s in the JSON array of strings `list`? */
 int ctx_allowed(json_object *list, const char *s);
 

@@ -39,6 +39,9 @@ struct sandbox {
     int stop;
     sandbox_log_fn log;
     void *log_ud;
+    int reusable; /* sandbox_make_reusable() ran: the registry holds the snapshots */
+    size_t base;  /* bytes after the snapshot's full collection */
+    uint64_t seed; /* math.random seeds of the calls (splitmix64) */
 };
 
 static uint64_t mono_ns(void)
@@ -308,6 +311,247 @@ void sandbox_free(sandbox_t *h)
     h->capped = 1;
     lua_close(h->L);
     free(h);
+}
+
+/* ---- reuse: see sandbox.h ---- */
+
+/* Registry key of a reusable state's guard list: {t1, snapshot1, t2, snapshot2, ...}, every
+ * table a tool can reach without making it (the globals, the libraries, the string
+ * metatable, the JSON marker metatables), each with its ordered snapshot. */
+static const char guard_key = 'S';
+
+/* Push the ordered snapshot of the table at idx: {k1, v1, k2, v2, ...} in lua_next order,
+ * so an unchanged table is checked in one traversal without lookups. */
+static void snapshot(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        n++;
+        lua_pop(L, 1);
+    }
+    lua_createtable(L, 2 * n, 0);
+    lua_Integer i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, -4, ++i);
+        lua_rawseti(L, -3, ++i);
+    }
+}
+
+/* Guard the table at idx and every table reachable from it (values and metatables) that
+ * `seen` does not hold yet. */
+static void guard_walk(lua_State *L, int guard, int seen, int idx)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 6, "sandbox snapshot");
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, seen) != LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, idx);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, seen);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, guard);
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, guard, n + 1);
+    snapshot(L, idx);
+    lua_rawseti(L, guard, n + 2);
+    if (lua_getmetatable(L, idx)) {
+        guard_walk(L, guard, seen, -1);
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_istable(L, -1))
+            guard_walk(L, guard, seen, -1);
+        lua_pop(L, 1);
+    }
+}
+
+static int seal(lua_State *L)
+{
+    lua_settop(L, 0);
+    lua_newtable(L); /* 1: guard */
+    lua_newtable(L); /* 2: seen */
+    lua_pushglobaltable(L);
+    guard_walk(L, 1, 2, 3);
+    lua_pushliteral(L, "");
+    if (lua_getmetatable(L, -1))
+        guard_walk(L, 1, 2, -1);
+    lua_settop(L, 2);
+    int n = sandbox_json_push_tables(L);
+    for (int i = 0; i < n; i++)
+        guard_walk(L, 1, 2, 3 + i);
+    lua_settop(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &guard_key);
+    return 0;
+}
+
+int sandbox_make_reusable(sandbox_t *h)
+{
+    lua_State *L = h->L;
+    lua_pushcfunction(L, seal);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        return ERR_NOMEM;
+    }
+    lua_gc(L, LUA_GCCOLLECT);
+    h->base = h->used;
+    h->seed = (uint64_t)(uintptr_t)h ^ mono_ns();
+    h->reusable = 1;
+    return 0;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void sandbox_begin_call(lua_State *L)
+{
+    sandbox_t *h = sandbox_of(L);
+    if (!h->reusable)
+        return;
+    /* math.random's state outlives the call: each call seeds it anew (a fresh state seeds
+     * it from the clock), so no call can set or predict another's numbers. The globals are
+     * as the snapshot says here (sandbox_recycle), so this is the library's own function. */
+    int top = lua_gettop(L);
+    lua_pushglobaltable(L);
+    if (lua_getfield(L, -1, LUA_MATHLIBNAME) == LUA_TTABLE &&
+        lua_getfield(L, -1, "randomseed") == LUA_TFUNCTION) {
+        h->seed ^= mono_ns();
+        lua_pushinteger(L, (lua_Integer)splitmix64(&h->seed));
+        lua_pushinteger(L, (lua_Integer)splitmix64(&h->seed));
+        lua_call(L, 2, 0);
+    }
+    lua_settop(L, top);
+}
+
+/* 1 when the table at idx has no metatable and holds its snapshot at sidx unchanged: the
+ * same keys and values in the same order (the usual case: one traversal, no lookups). */
+static int same(lua_State *L, int idx, int sidx)
+{
+    if (lua_getmetatable(L, idx)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_Integer i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_rawgeti(L, sidx, ++i);
+        lua_rawgeti(L, sidx, ++i);
+        int ok = lua_rawequal(L, -4, -2) && lua_rawequal(L, -3, -1);
+        lua_pop(L, 3);
+        if (!ok) {
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    int end = lua_rawgeti(L, sidx, i + 1) == LUA_TNIL;
+    lua_pop(L, 1);
+    return end;
+}
+
+/* Put the table at idx back as its snapshot at sidx says: no metatable, the keys the
+ * snapshot does not have cleared, changed or deleted ones set to the snapshot's values
+ * (their order may differ from before: a fresh state's order is its own too). */
+static void repair(lua_State *L, int idx, int sidx)
+{
+    if (lua_getmetatable(L, idx)) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        lua_setmetatable(L, idx);
+    }
+    /* The snapshot as key -> value, for lookups. */
+    lua_Integer n = (lua_Integer)lua_rawlen(L, sidx);
+    lua_createtable(L, 0, (int)(n / 2));
+    int map = lua_gettop(L);
+    for (lua_Integer i = 1; i < n; i += 2) {
+        lua_rawgeti(L, sidx, i);
+        lua_rawgeti(L, sidx, i + 1);
+        lua_rawset(L, map);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pushvalue(L, -2);
+        lua_rawget(L, map);
+        if (!lua_rawequal(L, -2, -1)) {
+            /* Clearing or changing existing fields during a traversal is allowed. */
+            lua_pushvalue(L, -3);
+            lua_insert(L, -2);
+            lua_rawset(L, idx);
+        } else {
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    for (lua_Integer i = 1; i < n; i += 2) {
+        lua_rawgeti(L, sidx, i);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, idx);
+        lua_rawgeti(L, sidx, i + 1);
+        if (!lua_rawequal(L, -2, -1)) {
+            lua_remove(L, -2);
+            lua_rawset(L, idx);
+        } else {
+            lua_pop(L, 3);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+/* Protected (re-adding a deleted key may allocate): repair every guarded table. */
+static int repair_all(lua_State *L)
+{
+    lua_settop(L, 0);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &guard_key) != LUA_TTABLE)
+        return luaL_error(L, "not a reusable state");
+    for (lua_Integer i = 1;; i += 2) {
+        if (lua_rawgeti(L, 1, i) == LUA_TNIL)
+            break;
+        lua_rawgeti(L, 1, i + 1);
+        if (!same(L, 2, 3))
+            repair(L, 2, 3);
+        lua_settop(L, 1);
+    }
+    return 0;
+}
+
+int sandbox_recycle(sandbox_t *h)
+{
+    lua_State *L = h->L;
+    if (!h->reusable || h->stop || h->mem_failed)
+        return 0;
+    /* A call that left a large heap: a collection would cost what closing costs, and the
+     * state might not shrink back anyway. */
+    if (h->used > h->base + SANDBOX_REUSE_MAX_GARBAGE)
+        return 0;
+    lua_settop(L, 0);
+    lua_pushcfunction(L, repair_all);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        lua_settop(L, 0);
+        return 0;
+    }
+    lua_gc(L, LUA_GCCOLLECT);
+    return h->used <= h->base + SANDBOX_REUSE_SLACK;
+}
+
+void sandbox_rebind(sandbox_t *h, const sandbox_limits_t *lim, sandbox_log_fn log, void *log_ud)
+{
+    h->cap = lim && lim->mem_bytes ? lim->mem_bytes : LUA_HOST_DEFAULT_MEM;
+    h->budget = lim && lim->instructions ? lim->instructions : LUA_HOST_DEFAULT_INSTR;
+    h->slice_ns = lim ? lim->slice_us * 1000 : 0;
+    h->log = log;
+    h->log_ud = log_ud;
+    h->peak = h->used;
 }
 
 lua_State *sandbox_state(sandbox_t *h)

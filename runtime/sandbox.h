@@ -2,12 +2,12 @@
  * sandbox: one sandboxed Lua state, its memory-capped allocator, its CPU budget, and the
  * conversion between Lua values and JSON (json-c).
  *
- * Strategy (docs/tools.md): every tool call gets a fresh sandbox (one lua_State) and runs
- * in a coroutine of it; agent and tool *files* are read in a fresh state too, which is then
- * closed. A state costs ~16 KiB and ~15 us to create with the sandboxed libraries, so
- * isolation per call is cheap next to any model turn, and it buys: an exact memory cap per
- * call, a CPU budget per call, no state leaking between calls or runs, and cancellation by
- * lua_close() with nothing left behind.
+ * Strategy (docs/tools.md): every tool call runs in a coroutine of a sandbox (one lua_State)
+ * that no other call uses meanwhile: a new one, or one an earlier call of the same tool left
+ * and sandbox_recycle() put back as its snapshot says (the reuse functions below); agent and
+ * tool *files* are read in a new state, which is then closed. This buys an exact memory cap
+ * per call, a CPU budget per call, no value leaking between calls or runs, and cancellation
+ * by lua_close() with nothing left behind (a stopped or cancelled state is never reused).
  *
  * Sandbox: only allow-listed globals (base without dofile/loadfile/require, string without
  * dump, table, math, utf8, coroutine, os.{time,date,clock,difftime}); `load` accepts text
@@ -25,6 +25,8 @@
  */
 #ifndef AGENTD_SANDBOX_H
 #define AGENTD_SANDBOX_H
+
+#include "err.h"
 
 #include <json-c/json.h>
 #include <lua.h>
@@ -68,6 +70,38 @@ void sandbox_reset_budget(sandbox_t *h, uint64_t deadline_ns, lua_State *preempt
 int sandbox_stopped(const sandbox_t *h);
 /* True once if the last yield of the preemptible coroutine came from the time slice. */
 int sandbox_take_preempted(sandbox_t *h);
+
+/* ---- reuse (docs/tools.md, "Lua-state strategy") ----
+ * A state may serve several calls one after another:
+ *   sandbox_make_reusable() once, after the host has put what it keeps in the registry:
+ *     records every table a tool can reach without making it (the globals, the library
+ *     tables, the string metatable, the JSON marker metatables) as an ordered snapshot,
+ *     and the state's size after a full collection;
+ *   sandbox_begin_call() at the start of each call, in protected mode;
+ *   sandbox_recycle() after a call ended without a stop: puts each of those tables back as
+ *     its snapshot says (keys the call added cleared, values it replaced or deleted put
+ *     back, metatables it set removed) and answers whether the state may serve again: only
+ *     when a full collection then brings it back to its recorded size. Whatever the call
+ *     made is then unreachable and collected, so the next call can find none of it. */
+
+/* Snapshot the state as it is now (see above). 0, or ERR_NOMEM. */
+int sandbox_make_reusable(sandbox_t *h) AGENTD_WUR;
+/* Per call, in protected mode (may raise on memory): what a fresh state would give the
+ * call and a reused one must redo (a new math.random seed). No-op on a state that is not
+ * reusable. */
+void sandbox_begin_call(lua_State *L);
+/* After a call: the host has dropped its own references into the call (its coroutine).
+ * 1: the state is back as its snapshot says and may serve another call; 0: free it (a stop
+ * fired, an allocation was refused, putting a table back ran out of memory, the call left
+ * more than SANDBOX_REUSE_MAX_GARBAGE bytes, or a full collection leaves the state over its
+ * recorded size by more than SANDBOX_REUSE_SLACK bytes). Never raises. */
+int sandbox_recycle(sandbox_t *h);
+#define SANDBOX_REUSE_SLACK 4096
+/* A call that leaves more than this over the recorded size is not collected for reuse. */
+#define SANDBOX_REUSE_MAX_GARBAGE ((size_t)1 << 20)
+/* A state taken for another call: new limits and log sink; the peak starts again. */
+void sandbox_rebind(sandbox_t *h, const sandbox_limits_t *lim, sandbox_log_fn log,
+                    void *log_ud);
 
 /* Load path as a text chunk named "@path" and push the function. 0, or ERR_IO / ERR_LUA
  * with "path: message" in errbuf. */

@@ -32,5 +32,8 @@ lua_State *sandbox_running(lua_State *L, lua_State *co);
 void sandbox_lib_open(lua_State *L);   /* sandbox_lib.c: global table at the top */
 void sandbox_match_open(lua_State *L); /* sandbox_match.c: string table at the top */
 void sandbox_json_init(lua_State *L);  /* sandbox_json.c */
+/* sandbox_json.c: push the tables it keeps in the registry (the JSON marker metatables, the
+ * box metatable), so a reusable state guards them; returns how many. */
+int sandbox_json_push_tables(lua_State *L);
 
 #endif

@@ -177,6 +177,14 @@ void sandbox_json_init(lua_State *L)
     lua_setglobal(L, "json");
 }
 
+int sandbox_json_push_tables(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &array_key);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &object_key);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &box_key);
+    return 3;
+}
+
 void sandbox_push_null(lua_State *L)
 {
     lua_pushlightuserdata(L, NULL);

@@ -31,6 +31,9 @@
  * and thousands of runs moving in lockstep would otherwise hold thousands at the same
  * moment. */
 #define DEFAULT_MAX_LIVE 256
+/* Idle Lua states kept per tool for its next calls (AGENTD_TOOL_STATE_POOL overrides; 0: a
+ * fresh state per attempt). ~16 KB each; a burst leaves at most this many per tool. */
+#define DEFAULT_POOL_IDLE 32
 
 struct tool {
     char *name, *description, *path, *dir;
@@ -43,6 +46,7 @@ struct tool {
     const tools_remote_ops_t *rops; /* a remote tool (tools_add_remote), else NULL */
     void *rud;
     tools_remote_start_call_fn rstart_call; /* or NULL */
+    ctx_pool_t *pool; /* idle states of a Lua tool (ctx_pool.c), or NULL */
 };
 
 struct tools {
@@ -56,6 +60,7 @@ struct tools {
     sandbox_limits_t limits;
     uint64_t rng; /* xorshift state for backoff jitter (no hidden global rand()) */
     size_t live, max_live;               /* attempts holding a Lua state, and the cap */
+    size_t pool_idle;                    /* idle states kept per tool */
     tools_call_t *wait_head, *wait_tail; /* attempts waiting for a slot */
     rag_t *kb;                           /* ctx.kb's handle, opened on first use */
     rag_t *mem;                          /* ctx.memory's handle (memory/memory.h), likewise */
@@ -95,6 +100,7 @@ static void tool_free(tool_t *tl)
     free(tl->path);
     free(tl->code);
     free(tl->dir);
+    ctx_pool_free(tl->pool);
     json_object_put(tl->params);
     schema_free(tl->schema);
     free(tl);
@@ -112,6 +118,9 @@ tools_t *tools_new(loop_t *lp, http_t *h, store_t *st)
     const char *env = getenv("AGENTD_MAX_TOOL_STATES");
     long n = env ? strtol(env, NULL, 10) : 0;
     t->max_live = n > 0 ? (size_t)n : DEFAULT_MAX_LIVE;
+    env = getenv("AGENTD_TOOL_STATE_POOL");
+    n = env ? strtol(env, NULL, 10) : DEFAULT_POOL_IDLE;
+    t->pool_idle = n > 0 ? (size_t)n : 0;
     return t;
 }
 
@@ -174,6 +183,10 @@ int tool_idempotent(const tool_t *tl) { return tl ? tl->idempotent : 0; }
 int tool_approval(const tool_t *tl) { return tl ? tl->approval : 0; }
 long tool_timeout_ms(const tool_t *tl) { return tl->timeout_ms; }
 int tool_retries(const tool_t *tl) { return tl->retries; }
+void tool_state_stats(const tool_t *tl, size_t *idle, size_t *reused)
+{
+    ctx_pool_stats(tl->pool, idle, reused);
+}
 
 /* Schema keywords whose value is an array: a Lua {} there means [], not {}. */
 static void fix_schema_arrays(json_object *s)
@@ -449,7 +462,8 @@ int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen)
     tl->code = buf_take(&code);
     rc = check_def(def, path, has_run, tl, errbuf, errlen);
     json_object_put(def);
-    if (!rc && (!(tl->path = strdup(path)) || !(tl->dir = dir_of(path))))
+    if (!rc && (!(tl->path = strdup(path)) || !(tl->dir = dir_of(path)) ||
+                (t->pool_idle && !(tl->pool = ctx_pool_new(t->pool_idle)))))
         rc = err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
     if (rc) {
         tool_free(tl);
@@ -857,6 +871,7 @@ static int copy_info(tools_call_t *c, const tools_call_info_t *info)
     e->limits = c->t->limits;
     e->code = c->tl ? c->tl->code : NULL;
     e->code_len = c->tl ? c->tl->code_len : 0;
+    e->pool = c->tl ? c->tl->pool : NULL;
     e->kb = &c->t->kb;
     e->mem = &c->t->mem;
     return 0;

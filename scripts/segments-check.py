@@ -4,8 +4,8 @@ be the database's event (its body with run_id and seq, and an execute_tool event
 its tool_calls row, as runtime/trace_db.c joins it), compared as JSON values, and no event
 may appear twice. Prints "BAD SEEN TOTAL": mismatched or repeated lines, distinct events in
 the segments, events in the database (the difference: lines a kill lost).
-usage: scripts/segments-check.py SEGDIR DB"""
-import json, os, re, sqlite3, sys
+usage: scripts/segments-check.py SEGDIR DB   (DB: a SQLite file or a postgres:// URL, read with psql)"""
+import csv, io, json, os, re, sqlite3, subprocess, sys
 # A body with short keys (runtime/trace_body.h) expanded, independently of the C reader; the
 # dictionary is read from runtime/trace_body.c.
 src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime",
@@ -64,11 +64,18 @@ def expand(rid, d):
     return e
 # The database's event as a line: its body with run_id and seq, and an execute_tool event's
 # part of its tool_calls row (runtime/trace_db.c), compared as JSON values.
-db = sqlite3.connect(sys.argv[2])
-want = {(r, n): b for r, n, b in db.execute("SELECT run_id, seq, body FROM events")}
+NULL = "\\agentd-null"  # COPY's marker for NULL: an empty string stays ""
+def rows(sql):
+    if not re.match(r"postgres(ql)?://", sys.argv[2]):
+        return sqlite3.connect(sys.argv[2]).execute(sql).fetchall()
+    out = subprocess.run(["psql", sys.argv[2], "-XqAt", "-v", "ON_ERROR_STOP=1", "-c",
+                          "\\copy (%s) TO STDOUT WITH (FORMAT csv, NULL '%s')" % (sql, NULL)],
+                         check=True, capture_output=True, text=True).stdout
+    return [[None if v == NULL else v for v in r] for r in csv.reader(io.StringIO(out))]
+want = {(r, int(n)): b for r, n, b in rows("SELECT run_id, seq, body FROM events")}
 calls = {(r, c): (a, i, res) for r, c, a, i, res in
-         db.execute("SELECT run_id, call_id, args, coalesce(idem_key, run_id || ':' || call_id), result "
-                    "FROM tool_calls")}
+         rows("SELECT run_id, call_id, args, coalesce(idem_key, run_id || ':' || call_id), result "
+              "FROM tool_calls")}
 def whole(k, body):
     e = dict(v=1, run_id=k[0], seq=k[1], **expand(k[0], json.loads(body)))
     a = e.get("attrs")

@@ -4,6 +4,7 @@
 #include "kb_cli.h"
 
 #include "cli.h"
+#include "db/db.h"
 #include "err.h"
 #include "rag/rag.h"
 #include "jx.h"
@@ -33,7 +34,8 @@ const char kb_cli_usage[] =
     "fusion) and prints the latency of each mode. eval reports recall@1/5/10 and MRR per\n"
     "mode for questions labelled with the pages that answer them.\n"
     "  --kb-db PATH  the KB database (default $AGENTD_KB_DB, else the run database: --db,\n"
-    "                $AGENTD_DB, ./agentd.db)\n";
+    "                $AGENTD_DB, ./agentd.db; when that is a PostgreSQL URL, ./agentd.kb.db:\n"
+    "                knowledge bases are SQLite files)\n";
 
 static const char *kb_db_path(const char *kbdb, const char *db)
 {
@@ -457,6 +459,13 @@ int kb_cli_main(int argc, char **argv)
         }
         const char *path = kb_db_path(o.kbdb, o.db);
         char err[1024];
+        const char *env = getenv("AGENTD_KB_DB");
+        if (!o.kbdb && !(env && *env) && db_is_url(cli_db_path(o.db)))
+            fprintf(stderr,
+                    "agentd kb: the run database is PostgreSQL and knowledge bases are "
+                    "SQLite files: using %s in this folder (--kb-db or AGENTD_KB_DB to "
+                    "choose another)\n",
+                    path);
         if (strcmp(argv[1], "add") && access(path, F_OK) != 0) {
             fprintf(stderr, "agentd kb %s: %s: no such database (create a KB with agentd kb add "
                             "KB PATH, or pass --kb-db)\n",

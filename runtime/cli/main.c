@@ -140,7 +140,8 @@ static const command_t commands[] = {
      "  agentd kb search KB QUERY [--mode keyword|vector|hybrid|all] [-k N] [--path GLOB]\n"
      "                [--heading TEXT] [--kw-weight W] [--vec-weight W] [--json]\n"
      "  agentd kb eval KB[,KB...] QUESTIONS.jsonl [--json]   recall@1/5/10 and MRR per mode\n"
-     "  --kb-db PATH   the KB database (default $AGENTD_KB_DB, else the run database)\n"},
+     "  --kb-db PATH   the KB database (default $AGENTD_KB_DB, else the run database;\n"
+     "                 ./agentd.kb.db when that is a PostgreSQL URL)\n"},
     {"eval", eval_cli_main,
      "eval FILE [--model A,B] [--agent A.lua,B.lua] [--repeat N] [--concurrency C] "
      "[--cache MODE] [--baseline FILE] [--save FILE] [--json | --junit FILE]",

@@ -7,7 +7,8 @@
 # (Debian sqlite3-doc, installed by scripts/deps.sh) keeps a floor under retrieval quality.
 # The HTTP embedder is tests/integration/kb_http.sh.
 . tests/integration/lib.sh
-KB="$TMP/kb.db"
+KB="$TMP/kb.db" # a knowledge base is a SQLite file on either engine (docs/rag.md)
+RUNS=$(newdb runs) || { fail "new database" "runs"; finish; exit 1; }
 D="$TMP/docs"
 mkdir -p "$D/sub"
 cat >"$D/install.md" <<'EOF'
@@ -32,13 +33,13 @@ printf 'Plain notes: the vacuum command rebuilds the database file to reclaim fr
 printf 'ignored: not a known extension\n' >"$D/sub/skip.bin"
 
 # add: three formats, JSON counts; the run database is left alone with --kb-db
-out=$("$AGENTD" kb add docs "$D" --kb-db "$KB" --db "$TMP/runs.db" --json 2>"$TMP/err")
+out=$("$AGENTD" kb add docs "$D" --kb-db "$KB" --db "$RUNS" --json 2>"$TMP/err")
 rc=$?
 get() { python3 -c "import json,sys; print(json.loads(sys.argv[1])$2)" "$1" 2>/dev/null; }
 [ $rc -eq 0 ] && [ "$(get "$out" "['added']")" = 3 ] && [ "$(get "$out" "['skipped']")" = 0 ] \
     && ok "add: 3 files of 3 formats" || fail "add" "rc=$rc $out $(cat "$TMP/err")"
-[ ! -e "$TMP/runs.db" ] && ok "--kb-db: the run database is not touched" \
-    || fail "--kb-db" "runs.db exists"
+untouched() { if on_pg; then [ "$(dbq "$RUNS" "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" = 0 ]; else [ ! -e "$RUNS" ]; fi; }
+untouched && ok "--kb-db: the run database is not touched" || fail "--kb-db" "$RUNS has tables"
 n=$(sqlite3 "$KB" "SELECT count(*) FROM kb_docs")
 [ "$n" = 3 ] && ok "3 documents stored" || fail "3 documents stored" "$n"
 paths=$(sqlite3 "$KB" "SELECT group_concat(path, ' ') FROM (SELECT path FROM kb_docs ORDER BY path)")
@@ -137,9 +138,9 @@ EOF
 if start_fake --script "$TMP/script.json"; then
     out=$(OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=x AGENTD_KB_DB="$KB" \
         "$AGENTD" run "$TMP/reader.lua" "What does a checkpoint copy?" --tools tools \
-        --db "$TMP/runs.db" --traces "$TMP/traces" --json 2>"$TMP/err")
+        --db "$RUNS" --traces "$TMP/traces" --json 2>"$TMP/err")
     id=$(get "$out" "['run_id']")
-    res=$(sqlite3 "$TMP/runs.db" "SELECT result FROM tool_calls WHERE run_id='$id' AND name='retrieve'")
+    res=$(dbq "$RUNS" "SELECT result FROM tool_calls WHERE run_id='$id' AND name='retrieve'")
     python3 - "$res" "$D/wal.html" <<'PY' && ok "retrieve tool: passages with citable ids in a run" \
         || fail "retrieve tool" "$out $res $(cat "$TMP/err")"
 import json, sys
@@ -155,8 +156,8 @@ else
 fi
 printf 'return { name = "r2", model = "offline", tools = { "retrieve" }, kb = "nokb" }\n' >"$TMP/r2.lua"
 AGENTD_KB_DB="$KB" "$AGENTD" run "$TMP/r2.lua" "search the docs for checkpoint" --tools tools \
-    --db "$TMP/runs.db" --traces "$TMP/traces" --json >"$TMP/r2.out" 2>&1
-res=$(sqlite3 "$TMP/runs.db" "SELECT coalesce(error, result) FROM tool_calls WHERE name='retrieve' ORDER BY started_ns DESC LIMIT 1")
+    --db "$RUNS" --traces "$TMP/traces" --json >"$TMP/r2.out" 2>&1
+res=$(dbq "$RUNS" "SELECT coalesce(error, result) FROM tool_calls WHERE name='retrieve' ORDER BY started_ns DESC LIMIT 1")
 echo "$res" | grep -q "no knowledge base named" && ok "retrieve on a missing KB: the tool error names it" \
     || fail "retrieve missing KB" "$res"
 
@@ -225,8 +226,9 @@ assert m["recall@5"] >= 0.85 and m["mrr"] >= 0.7, m
 PY
 
 # does retrieval help? the support agent with and without search_kb on policy questions
+EV=$(newdb ev) || fail "new database" "ev"
 "$AGENTD" eval evals/retrieval.eval.lua --agent agents/support.lua,evals/support_no_kb.lua \
-    --db "$TMP/ev.db" --traces "$TMP/evtr" >"$TMP/ev.out" 2>&1
+    --db "$EV" --traces "$TMP/evtr" >"$TMP/ev.out" 2>&1
 rc=$?
 with=$(sed -n 's/^summary support@offline: pass rate \([0-9.]*\)%.*/\1/p' "$TMP/ev.out")
 without=$(sed -n 's/^summary support-no-kb@offline: pass rate \([0-9.]*\)%.*/\1/p' "$TMP/ev.out")
@@ -265,13 +267,40 @@ else
 fi
 # ctx.kb inside a run on a database that never held a KB: it must not wait for the write
 # lock the run's own group commit holds (it waited out the 10 s busy timeout, then failed
-# with "database is locked"); it says there is no such knowledge base, at once.
+# with "database is locked"); it says there is no such knowledge base, at once. (On
+# PostgreSQL the KB file is apart from the run database: a fresh one, no lock to wait on.)
+FRESH=$(newdb fresh) || fail "new database" "fresh"
 t0=$(date +%s%N)
+AGENTD_KB_DB=$(on_pg && echo "$TMP/fresh.kb.db") \
 "$AGENTD" run tests/fixtures/agents/support_approval.lua "Where is my order 1042? It hasn't arrived." \
-    --db "$TMP/fresh.db" --tools tools >"$TMP/fresh.out" 2>&1
+    --db "$FRESH" --traces "$TMP/traces" --tools tools >"$TMP/fresh.out" 2>&1
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 grep -q 'no knowledge base named "help"' "$TMP/fresh.out" && ! grep -q 'database is locked' "$TMP/fresh.out" &&
     ok "ctx.kb on a fresh run database: no such knowledge base, at once (${ms} ms)" ||
     fail "ctx.kb on a fresh run database" "${ms} ms: $(grep -i 'search_kb\|lock' "$TMP/fresh.out" | head -3)"
 
+# A PostgreSQL run database: knowledge bases stay SQLite files, ./agentd.kb.db in the working
+# directory unless --kb-db or AGENTD_KB_DB choose (each host its own; docs/rag.md). kb says
+# so, in one line that does not print the URL; a run in that folder retrieves from the file.
+if on_pg; then
+    ROOT=$PWD
+    mkdir -p "$TMP/host"
+    (cd "$TMP/host" && env -u AGENTD_KB_DB "$AGENTD" kb add docs "$D" --db "$RUNS" --json) \
+        >"$TMP/host.out" 2>"$TMP/host.err"; rc=$?
+    n=$(get "$(cat "$TMP/host.out")" "['added']")
+    [ $rc -eq 0 ] && [ "${n:-0}" -ge 1 ] && [ "$(sqlite3 "$TMP/host/agentd.kb.db" "SELECT count(*) FROM kb_docs")" = "$n" ] &&
+        [ "$(cat "$TMP/host.err")" = "agentd kb: the run database is PostgreSQL and knowledge bases are SQLite files: using agentd.kb.db in this folder (--kb-db or AGENTD_KB_DB to choose another)" ] &&
+        ok "PostgreSQL run database: kb add writes ./agentd.kb.db and says so in one line" ||
+        fail "kb with a PostgreSQL run database" "rc=$rc $(cat "$TMP/host.out" "$TMP/host.err"; ls "$TMP/host")"
+    (cd "$TMP/host" && env -u AGENTD_KB_DB "$AGENTD" kb list --db "$RUNS" --kb-db agentd.kb.db) \
+        >/dev/null 2>"$TMP/host.err"
+    [ ! -s "$TMP/host.err" ] && ok "no note once --kb-db names the file" || fail "note with --kb-db" "$(cat "$TMP/host.err")"
+    printf 'return { name = "r3", model = "offline", tools = { "retrieve" }, kb = "docs" }\n' >"$TMP/r3.lua"
+    (cd "$TMP/host" && env -u AGENTD_KB_DB "$AGENTD" run "$TMP/r3.lua" "search the docs for checkpoint" \
+        --tools "$ROOT/tools" --db "$RUNS" --traces "$TMP/traces" --json) >"$TMP/r3.out" 2>"$TMP/r3.err"
+    id=$(get "$(cat "$TMP/r3.out")" "['run_id']")
+    res=$(dbq "$RUNS" "SELECT state || ' ' || result FROM tool_calls WHERE run_id='$id' AND name='retrieve'")
+    echo "$res" | grep -q '^ok .*Checkpoints' && ok "a run on PostgreSQL retrieves from ./agentd.kb.db" ||
+        fail "retrieve with a PostgreSQL run database" "$res $(cat "$TMP/r3.out" "$TMP/r3.err")"
+fi
 finish

@@ -6,7 +6,8 @@
 # an unreachable endpoint mid-ingest (nothing half-indexed; the same add resumes), a refused
 # key not retried, and a query embedded by another model refused.
 . tests/integration/lib.sh
-KB="$TMP/kb.db"
+KB="$TMP/kb.db" # a knowledge base is a SQLite file on either engine (docs/rag.md)
+RUNS=$(newdb runs) || { fail "new database" "runs"; finish; exit 1; }
 D="$TMP/docs"
 mkdir -p "$D"
 for i in 1 2 3 4 5 6; do
@@ -152,10 +153,10 @@ EOF
 printf 'return { name = "reader", model = "openai:fake", tools = { "retrieve" }, kb = "h" }\n' >"$TMP/reader.lua"
 start_fake --embed-dim 48 --script "$TMP/script.json"
 out=$(OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" AGENTD_KB_DB="$KB" "$AGENTD" run "$TMP/reader.lua" \
-    "When is a follower promoted?" --tools tools --db "$TMP/runs.db" --traces "$TMP/tr" --json 2>"$TMP/err")
+    "When is a follower promoted?" --tools tools --db "$RUNS" --traces "$TMP/tr" --json 2>"$TMP/err")
 id=$(get "$out" "['run_id']")
-res=$(sqlite3 "$TMP/runs.db" "SELECT result FROM tool_calls WHERE run_id='$id' AND name='retrieve'")
-ev=$(sqlite3 "$TMP/runs.db" "SELECT body FROM events WHERE run_id='$id' AND body LIKE '%query embedded over HTTP%'")
+res=$(dbq "$RUNS" "SELECT result FROM tool_calls WHERE run_id='$id' AND name='retrieve'")
+ev=$(dbq "$RUNS" "SELECT body FROM events WHERE run_id='$id' AND body LIKE '%query embedded over HTTP%'")
 echo "$res" | grep -q '"count":2' && echo "$ev" | grep -q 'kb.search h: query embedded over HTTP, [1-9][0-9]* tokens' \
     && ok "retrieve over an HTTP-embedded KB; the query's embedding cost in the run's trace" \
     || fail "retrieve over HTTP" "$out $res $ev $(cat "$TMP/err")"

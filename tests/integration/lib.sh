@@ -128,3 +128,10 @@ jx() {
         echo "json_extract($1, '\$.$2')"
     fi
 }
+# A PostgreSQL store keeps knowledge bases and long-term memory in this host's SQLite files,
+# ./agentd.kb.db and ./agentd.memory.db unless AGENTD_KB_DB / AGENTD_MEMORY_DB say otherwise
+# (docs/rag.md): on PostgreSQL a test keeps them in its own $TMP, as it does its databases.
+if [ -n "${AGENTD_TEST_PG:-}" ]; then
+    : "${AGENTD_KB_DB:=$TMP/agentd.kb.db}" "${AGENTD_MEMORY_DB:=$TMP/agentd.memory.db}"
+    export AGENTD_KB_DB AGENTD_MEMORY_DB
+fi

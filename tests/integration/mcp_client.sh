@@ -11,7 +11,7 @@ NM=$(scripts/npm-deps.sh @modelcontextprotocol/server-filesystem@2026.8.31 \
     { fail "npm packages installed" "scripts/npm-deps.sh failed"; finish; exit 1; }
 export PATH="$NM/.bin:$PATH" NODE_PATH="$NM"
 export OPENAI_API_KEY=test
-DB="$TMP/m.db"
+DB=$(newdb m) && SELF=$(newdb self) || { fail "new databases" "m self"; finish; exit 1; }
 ROOT=$PWD
 
 # run NAME AGENT SCRIPT INPUT: one run against fakellm playing SCRIPT; sets RUN (id) and RC.
@@ -26,7 +26,7 @@ run() {
 }
 # call_field RUN NAME FIELD: the field (state, result, error) of the run's call of tool NAME
 call_field() {
-    sqlite3 "$DB" "SELECT $3 FROM tool_calls WHERE run_id='$1' AND name='$2' ORDER BY step, ord LIMIT 1"
+    dbq "$DB" "SELECT $3 FROM tool_calls WHERE run_id='$1' AND name='$2' ORDER BY step, ord LIMIT 1"
 }
 # tool_span RUN NAME: the execute_tool end event of that tool, as one JSON line
 tool_span() {
@@ -106,14 +106,15 @@ call_field "$RUN" web_get-sum result | grep -q 'The sum of 40 and 2 is 42' &&
     fail "everything/http: get-sum" "$(call_field "$RUN" web_get-sum "state||' '||coalesce(result,error)")"
 call_field "$RUN" web_get-structured-content result | grep -q '"temperature":33' &&
     ok "everything/http: structuredContent" || fail "everything/http: structuredContent" "$(call_field "$RUN" web_get-structured-content "state||' '||coalesce(result,error)")"
-! grep -rq secret-value "$TMP/tr" "$DB" && ok "everything/http: header value from \${VAR} not stored" ||
+dump() { if on_pg; then pg_dump --data-only "$DB"; else cat "$DB"; fi; }
+! grep -rq secret-value "$TMP/tr" && ! dump | grep -q secret-value && ok "everything/http: header value from \${VAR} not stored" ||
     fail "everything/http: header secret" "found in traces or db"
 
 # ---- 4. agentd's own server as a server for agentd's client: tools/list paging ----------
 cat >"$TMP/self.lua" <<LUA
 return { name = "self", model = "offline",
   mcp = { a = { command = "$AGENTD", args = { "mcp", "serve", "--tools", "$ROOT/tools",
-                "--db", "$TMP/self.db", "--page-size", "2" }, prefix = "agentd_" } } }
+                "--db", "$SELF", "--page-size", "2" }, prefix = "agentd_" } } }
 LUA
 n=$("$AGENTD" mcp tools "$TMP/self.lua" --json 2>"$TMP/self.err" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 want=$(ls "$ROOT"/tools/*.lua | wc -l)
@@ -142,7 +143,7 @@ case "$st" in "error "*"exit code 3"*"boom: crashing on purpose"*) ok "faulty: c
 *) fail "faulty: crash" "$st" ;; esac
 st=$(call_field "$RUN" h_hang "state||' '||error")
 case "$st" in "timeout "*) ok "faulty: hang -> timeout after 1 s" ;; *) fail "faulty: hang" "$st" ;; esac
-r=$(sqlite3 "$DB" "SELECT group_concat(result, ' | ') FROM tool_calls WHERE run_id='$RUN' AND name='f_echo'")
+r=$(dbq "$DB" "SELECT result FROM tool_calls WHERE run_id='$RUN' AND name='f_echo' ORDER BY step, ord" | paste -sd '|' | sed 's/|/ | /g')
 p1=$(echo "$r" | sed -n 's/.*echo: one (pid \([0-9]*\)).*/\1/p')
 p2=$(echo "$r" | sed -n 's/.*echo: two (pid \([0-9]*\)).*/\1/p')
 echo "$r" | grep -q 'echo: three' && [ -n "$p1" ] && [ -n "$p2" ] && [ "$p1" != "$p2" ] &&

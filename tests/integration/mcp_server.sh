@@ -8,14 +8,15 @@
 NM=$(scripts/npm-deps.sh @modelcontextprotocol/sdk@1) ||
     { fail "npm packages installed" "scripts/npm-deps.sh failed"; finish; exit 1; }
 export NODE_PATH="$NM"
+SDB=$(newdb s) && HDB=$(newdb h) && ADB=$(newdb a) || { fail "new databases" "s h a"; finish; exit 1; }
 
-out=$(node tests/mcp/sdk_client.cjs stdio "$AGENTD" "$PWD/tools" "$TMP/s.db" 2>&1); rc=$?
+out=$(node tests/mcp/sdk_client.cjs stdio "$AGENTD" "$PWD/tools" "$SDB" 2>&1); rc=$?
 echo "$out" | sed 's/^/    /'
 [ $rc = 0 ] && echo "$out" | grep -q "all checks passed (stdio)" &&
     ok "SDK client over stdio: initialize, paged tools/list, tools/call, errors, ping" ||
     fail "SDK client over stdio" "rc=$rc"
 
-"$AGENTD" mcp serve --tools tools --db "$TMP/h.db" --listen 127.0.0.1:0 2>"$TMP/serve.err" &
+"$AGENTD" mcp serve --tools tools --db "$HDB" --listen 127.0.0.1:0 2>"$TMP/serve.err" &
 SRV=$!
 for _ in $(seq 1 100); do
     grep -q "MCP server" "$TMP/serve.err" && break
@@ -47,7 +48,7 @@ sed -i 's/approval = false/approval = true/' "$TMP/ap/create_ticket.lua"
 INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"sh","version":"1"}}}'
 names() {
     printf '%s\n%s\n' "$INIT" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' |
-        "$AGENTD" mcp serve --tools "$TMP/ap" --db "$TMP/a.db" "$@" 2>/dev/null |
+        "$AGENTD" mcp serve --tools "$TMP/ap" --db "$ADB" "$@" 2>/dev/null |
         python3 -c 'import json,sys; print(",".join(t["name"] for l in sys.stdin for t in json.loads(l).get("result",{}).get("tools",[])))'
 }
 [ "$(names)" = calculator ] && ok "approval tools are not served by default" || fail "approval default" "$(names)"

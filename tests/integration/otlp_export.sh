@@ -12,7 +12,10 @@ NM=$(scripts/npm-deps.sh protobufjs@7 @opentelemetry/otlp-grpc-exporter-base@0.3
     { fail "npm packages for the proto check" "scripts/npm-deps.sh failed"; finish; exit 1; }
 export NODE_PATH="$NM"
 V="node tests/otlp/otlp_proto.cjs"
-DB="$TMP/o.db"
+DB=$(newdb o) || { fail "new database" "o"; finish; exit 1; }
+SUB=$(newdb sub) || { fail "new database" "sub"; finish; exit 1; }
+# Trace files in $TMP (a PostgreSQL store's default is ./traces).
+TR="$TMP/tr"
 unset AGENTD_CACHE OTEL_EXPORTER_OTLP_HEADERS OTEL_EXPORTER_OTLP_TRACES_HEADERS
 export AGENTD_RETRY_BASE_MS=10 AGENTD_RETRY_CAP_MS=50 AGENTD_OTLP_RETRY_BASE_MS=20
 
@@ -25,19 +28,19 @@ JSON
 start_fake --script "$TMP/script.json" || fail "fakellm starts" "$(cat "$TMP/fake.log")"
 OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=sk-otlp-secret-4242424242 \
     "$AGENTD" run agents/support.lua "Where is my order 1042?" --model openai:gpt-4o-mini \
-    --db "$DB" --tools tools -q >/dev/null 2>&1
-idO=$(sqlite3 "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
+    --db "$DB" --traces "$TR" --tools tools -q >/dev/null 2>&1
+idO=$(dbq "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
 stop_fake
-"$AGENTD" run agents/support.lua "Where is my order 1042?" --db "$DB" --tools tools -q >/dev/null 2>&1
-idF=$(sqlite3 "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
+"$AGENTD" run agents/support.lua "Where is my order 1042?" --db "$DB" --traces "$TR" --tools tools -q >/dev/null 2>&1
+idF=$(dbq "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
 AG=tests/fixtures/agents/support_approval.lua
-"$AGENTD" run $AG "Please open a ticket: order 1042 arrived damaged" --db "$DB" --tools tools >/dev/null 2>&1
-idA=$(sqlite3 "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
-call=$(sqlite3 "$DB" "SELECT call_id FROM tool_calls WHERE run_id='$idA' AND state='awaiting_approval'")
-"$AGENTD" deny "$idA" "$call" --reason "photos first" --db "$DB" --tools tools >/dev/null 2>&1
+"$AGENTD" run $AG "Please open a ticket: order 1042 arrived damaged" --db "$DB" --traces "$TR" --tools tools >/dev/null 2>&1
+idA=$(dbq "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
+call=$(dbq "$DB" "SELECT call_id FROM tool_calls WHERE run_id='$idA' AND state='awaiting_approval'")
+"$AGENTD" deny "$idA" "$call" --reason "photos first" --db "$DB" --traces "$TR" --tools tools >/dev/null 2>&1
 "$BUILD/trace_fixture" "$DB" tests/fixtures/traces/failed_run.jsonl >/dev/null
-[ "$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='done'")" = 3 ] && ok "three real runs done" \
-    || fail "three real runs done" "$(sqlite3 "$DB" "SELECT id, state FROM runs")"
+[ "$(dbq "$DB" "SELECT count(*) FROM runs WHERE state='done'")" = 3 ] && ok "three real runs done" \
+    || fail "three real runs done" "$(dbq "$DB" "SELECT id, state FROM runs")"
 
 # ---- export to a file, validated against the protos -----------------------------------
 "$AGENTD" trace export "$idO" "$idF" "$idA" 5f3a --otlp -o "$TMP/plain.json" --db "$DB" 2>"$TMP/err"
@@ -121,9 +124,9 @@ check "--content on a trace file: exit 2, says why" sh -c "[ $? -eq 2 ] && grep 
 
 # A sub-agent's run, nested in its parent's trace: its spans carry its own conversation.
 "$AGENTD" run agents/support.lua "I think I was charged twice for order 1042, can you check the invoice?" \
-    --db "$TMP/sub.db" --tools tools -q >/dev/null 2>&1
-idS=$(sqlite3 "$TMP/sub.db" "SELECT id FROM runs WHERE agent='support'")
-"$AGENTD" trace export "$idS" --otlp --content -o "$TMP/sub.json" --db "$TMP/sub.db" 2>"$TMP/err"
+    --db "$SUB" --traces "$TR" --tools tools -q >/dev/null 2>&1
+idS=$(dbq "$SUB" "SELECT id FROM runs WHERE agent='support'")
+"$AGENTD" trace export "$idS" --otlp --content -o "$TMP/sub.json" --db "$SUB" 2>"$TMP/err"
 check "sub-agent: export valid against the protos" $V validate "$TMP/sub.json"
 cat >"$TMP/sub.py" <<'PY'
 import json, sys

@@ -11,7 +11,7 @@
 # One variable per group of tests, so their lists grow without touching each other.
 TESTS_A=""
 TESTS_B="endpoints.sh server_tour.sh server_openai.sh server_openapi.sh guardrails.sh eval.sh server_gc.sh server.sh"
-TESTS_C=""
+TESTS_C="strategies.sh compaction.sh otlp_export.sh viewer_cli.sh mcp_client.sh mcp_server.sh viewer_runs.sh kb.sh traces_db.sh viewer_e2e.sh kb_http.sh viewer_tmux.sh"
 TESTS=${PG_SUITE_TESTS:-"sessions.sh $TESTS_A $TESTS_B $TESTS_C"}
 PGDIR=$(mktemp -d /tmp/agentd-pgs.XXXXXX)
 trap 'sh scripts/pg.sh stop "$PGDIR"; rm -rf "$TMP"' EXIT

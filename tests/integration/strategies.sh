@@ -8,10 +8,12 @@
 # or on its own first.
 . tests/integration/lib.sh
 . tests/integration/lib_serve.sh
-DB="$TMP/p.db"
+DB=$(newdb p) || { fail "new database" "p"; finish; exit 1; }
 TR="$TMP/tr"
 F=tests/fixtures/strategies
-q() { sqlite3 "$DB" "$1"; }
+q() { dbq "$DB" "$1"; }
+# plan RUN VERSION JQ: field JQ of that plan (jq; the same on both engines).
+plan() { q "SELECT plan FROM plans WHERE run_id='$1' AND version=$2" | jq -r "$3"; }
 rid() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$1" 2>/dev/null; }
 jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
 transitions() {
@@ -33,7 +35,7 @@ cp "$F/kidboss.lua" "$F/stockkid.lua" "$F/slowplan.lua" "$F/tightboss.lua" "$F/s
 R1=$(rid "$TMP/p1")
 [ $rc -eq 0 ] && [ "$(jget "$TMP/p1" state)" = done ] && ok "offline plan_execute run is done" ||
     fail "offline plan run" "rc=$rc $(cat "$TMP/p1" "$TMP/p1.err")"
-[ "$(q "SELECT version || ' ' || json_extract(plan,'\$.status') || ' ' || json_array_length(plan,'\$.steps') FROM plans WHERE run_id='$R1'")" = "1 done 2" ] &&
+[ "$(q "SELECT count(*) FROM plans WHERE run_id='$R1'") $(plan "$R1" 1 '.status + " " + (.steps | length | tostring)')" = "1 done 2" ] &&
     ok "one plan of 2 steps, stored done" || fail "plan row" "$(q "SELECT * FROM plans WHERE run_id='$R1'")"
 t=$(transitions "$R1")
 [ "$t" = "start plan_made plan_step tools_done observed plan_step tools_done observed model_final" ] &&
@@ -49,7 +51,7 @@ grep -q "plan v1 (2 steps)" "$TMP/t1" && grep -q "step 2/2 lookup_order" "$TMP/t
 "$AGENTD" run agents/planner.lua "Where are my orders 9999 and 1043?" --db "$DB" --traces "$TR" \
     --json >"$TMP/p2" 2>&1; rc=$?
 R2=$(rid "$TMP/p2")
-[ $rc -eq 0 ] && [ "$(q "SELECT group_concat(version || ':' || json_extract(plan,'\$.status'), ' ') FROM plans WHERE run_id='$R2'")" = "1:failed 2:done" ] &&
+[ $rc -eq 0 ] && [ "$(q "SELECT version || ':' || $(jx plan status) FROM plans WHERE run_id='$R2' ORDER BY version" | paste -sd ' ')" = "1:failed 2:done" ] &&
     ok "offline: the failed step makes a plan v2 that finishes" || fail "offline replan" "rc=$rc $(q "SELECT plan FROM plans WHERE run_id='$R2'")"
 grep -q "FedEx" "$TMP/p2" && ok "offline: the re-plan still answers about 1043" || fail "replan answer" "$(cat "$TMP/p2")"
 [ "$(qe "SELECT count(*) FROM events WHERE run_id='$R2' AND json_extract(body,'\$.op')='replan'")" = 1 ] &&
@@ -82,7 +84,7 @@ print("ok")
 PY
 [ "$(cat "$TMP/rc1")" = ok ] && ok "requests: plan schema, the failure in the re-plan, one tool to fill, none to answer" ||
     fail "recorded requests" "$(cat "$TMP/rc1")"
-[ "$(q "SELECT json_extract(plan,'\$.steps[0].status') || ' ' || json_extract(plan,'\$.steps[1].status') FROM plans WHERE run_id='$R3' AND version=1")" = "failed skipped" ] &&
+[ "$(plan "$R3" 1 '.steps[0].status + " " + .steps[1].status')" = "failed skipped" ] &&
     ok "plan v1: step 1 failed, step 2 skipped" || fail "plan v1" "$(q "SELECT plan FROM plans WHERE run_id='$R3'")"
 stop_fake
 
@@ -101,8 +103,8 @@ export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
 "$AGENTD" run "$W/agents/stockplan.lua" "Is order 1049 in stock?" --model openai:any --db "$DB" \
     --traces "$TR" --json >"$TMP/p6" 2>&1; rc=$?
 R6=$(rid "$TMP/p6")
-[ $rc -eq 0 ] && [ "$(q "SELECT json_extract(plan,'\$.steps[0].error') FROM plans WHERE run_id='$R6' AND version=1")" = "the result reports an error: backordered: no stock until January" ] &&
-    [ "$(q "SELECT json_extract(plan,'\$.status') FROM plans WHERE run_id='$R6' AND version=2")" = done ] &&
+[ $rc -eq 0 ] && [ "$(plan "$R6" 1 '.steps[0].error')" = "the result reports an error: backordered: no stock until January" ] &&
+    [ "$(plan "$R6" 2 .status)" = done ] &&
     ok "a result with an error field fails the step; the re-plan finishes" || fail "contradiction" "rc=$rc $(q "SELECT plan FROM plans WHERE run_id='$R6'")"
 stop_fake
 
@@ -126,7 +128,7 @@ R5=$(q "SELECT run_id FROM tool_calls WHERE name='slow_check'")
 [ "$(q "SELECT count(*) FROM tool_calls WHERE run_id='$R5' AND name='lookup_order'")" = 2 ] &&
     [ "$(q "SELECT count(*) FROM tool_calls WHERE run_id='$R5' AND args LIKE '%1042%' AND name='lookup_order'")" = 1 ] &&
     ok "step 1 was not run again; step 3 ran after the resume" || fail "steps after resume" "$(q "SELECT call_id, name, args, state FROM tool_calls WHERE run_id='$R5'")"
-[ "$(q "SELECT count(*) || ' ' || max(json_extract(plan,'\$.status')) FROM plans WHERE run_id='$R5'")" = "1 done" ] &&
+[ "$(q "SELECT count(*) || ' ' || max($(jx plan status)) FROM plans WHERE run_id='$R5'")" = "1 done" ] &&
     [ "$(grep -c agentd_plan "$TMP/rec5")" = 1 ] &&
     ok "the same plan continued (no second plan request)" || fail "plan continued" "$(q "SELECT plan FROM plans WHERE run_id='$R5'")"
 stop_fake
@@ -144,7 +146,7 @@ span=$(qe "SELECT json_extract(body,'\$.span_id') FROM events WHERE run_id='$P' 
 cpar=$(qe "SELECT json_extract(body,'\$.parent_id') FROM events WHERE run_id='$C' AND seq=1")
 [ -n "$span" ] && [ "$span" = "$cpar" ] && ok "the child's root span hangs under the parent's execute_tool span" ||
     fail "child span parent" "span=$span cpar=$cpar"
-lim=$(q "SELECT json_extract(limits,'\$.max_tokens') || ' ' || json_extract(limits,'\$.deadline_s') FROM subruns WHERE run_id='$C'")
+lim=$(q "SELECT $(jx limits max_tokens) || ' ' || $(jx limits deadline_s) FROM subruns WHERE run_id='$C'")
 python3 -c 'import sys; t, d = map(float, sys.argv[1].split()); sys.exit(0 if 0 < t <= 20000 and 0 < d <= 60 else 1)' "$lim" &&
     ok "limits carved: the child's own, within the parent's ($lim)" || fail "carved limits" "$lim"
 ptok=$(q "SELECT input_tokens + output_tokens FROM runs WHERE id='$P'")
@@ -174,7 +176,7 @@ PY
     --traces "$TR" --json >"$TMP/tb" 2>&1; rc=$?
 P=$(rid "$TMP/tb")
 C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$P'")
-[ "$(q "SELECT json_extract(limits,'\$.max_model_calls') FROM subruns WHERE run_id='$C'")" = 1 ] &&
+[ "$(q "SELECT $(jx limits max_model_calls) FROM subruns WHERE run_id='$C'")" = 1 ] &&
     [ "$(q "SELECT state || ' ' || reason FROM runs WHERE id='$C'")" = "failed budget_exceeded" ] &&
     ok "the child got the 1 model call left and stopped at it" || fail "carved budget" "$(q "SELECT state, reason, error FROM runs WHERE id='$C'")"
 [ $rc -eq 1 ] && [ "$(jget "$TMP/tb" reason)" = budget_exceeded ] && [ "$(jget "$TMP/tb" model_calls)" = 2 ] &&
@@ -204,9 +206,10 @@ stop_fake
 
 # A batch counts its inputs' runs, not the sub-agents' runs they start.
 printf '"I think I was charged twice for order 104%s, can you check the payment?"\n' 1 2 3 >"$TMP/b.jsonl"
-"$AGENTD" batch agents/support.lua "$TMP/b.jsonl" --concurrency 3 --db "$TMP/b.db" --traces "$TR" >"$TMP/bo" 2>&1; rc=$?
+BDB=$(newdb b) || fail "new database" "b"
+"$AGENTD" batch agents/support.lua "$TMP/b.jsonl" --concurrency 3 --db "$BDB" --traces "$TR" >"$TMP/bo" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q "batch: 3 runs · 3 done · 0 failed" "$TMP/bo" &&
-    [ "$(sqlite3 "$TMP/b.db" "SELECT count(*) FROM runs WHERE agent='billing' AND state='done'")" = 3 ] &&
+    [ "$(dbq "$BDB" "SELECT count(*) FROM runs WHERE agent='billing' AND state='done'")" = 3 ] &&
     ok "batch: 3 runs done, each with its billing run" || fail "batch" "rc=$rc $(cat "$TMP/bo")"
 
 # A child killed mid-run (kill -9 in its slow tool): resuming the parent resumes the child.
@@ -296,7 +299,8 @@ C=$(q "SELECT run_id FROM subruns WHERE parent_run_id='$(rid "$TMP/h2")'")
     fail "session handoff" "rc=$rc $(cat "$TMP/h2")"
 
 # agentd serve: every served agent gets its sub-agents, limits variants included.
-if start_serve "$TMP/srv.log" --db "$TMP/srv.db" --traces "$TMP/srv.tr"; then
+SDB=$(newdb srv) || fail "new database" "srv"
+if start_serve "$TMP/srv.log" --db "$SDB" --traces "$TMP/srv.tr"; then
     st=$(req POST /v1/runs -d '{"agent":"frontdesk","input":"I was charged twice for order 1042","wait":true}')
     [ "$st" = 200 ] && [ "$(jb .reason)" = handoff ] && ok "serve: frontdesk hands over to billing" ||
         fail "serve handoff" "$st $(head -c 400 "$TMP/body")"

@@ -7,10 +7,9 @@ set -u
 : "${AGENTD:?}" "${BUILD:?}"
 FIX="$(cd "$(dirname "$0")/../fixtures/traces" && pwd)"
 FILL="$BUILD/trace_fixture"
+. tests/integration/lib.sh # TMP, newdb, on_pg (this script counts its own checks)
 pass=0
 fail=0
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
 check() {
     name=$1
     shift
@@ -30,7 +29,7 @@ run_cmd() {
 out_has() { grep -qF -- "$1" "$TMP/out"; }
 err_has() { grep -qF -- "$1" "$TMP/err"; }
 
-DB="$TMP/t.db"
+DB=$(newdb t) || { echo "cannot make a database"; echo "0 passed, 1 failed"; exit 1; }
 for f in ok_run failed_run crash_resumed; do
     "$FILL" "$DB" "$FIX/$f.jsonl" >/dev/null || { echo "trace_fixture failed"; echo "0 passed, 1 failed"; exit 1; }
 done
@@ -49,10 +48,20 @@ check "runs --json fields" sh -c "grep -q '\"state\":\"failed\"' $TMP/out && gre
 run_cmd "$AGENTD" runs --db "$DB" --state finished
 check "runs: bad state is a usage error" [ "$rc" -eq 2 ]
 check "runs: bad state names the option" err_has "--state: unknown state \"finished\""
-run_cmd "$AGENTD" runs --db "$TMP/nope.db"
-check "runs: missing database exits 2" [ "$rc" -eq 2 ]
-check "runs: missing database named" err_has "$TMP/nope.db: no such database"
-check "runs: missing database not created" [ ! -e "$TMP/nope.db" ]
+if on_pg; then
+    # A database the cluster does not have: libpq's reason, exit 4 (cannot open), the URL's
+    # password masked. (A SQLite file that is not there is a usage error instead, below.)
+    NOPE="${AGENTD_TEST_PG%/*}/nope_$(basename "$TMP" | tr -dc 'a-z0-9')"
+    run_cmd "$AGENTD" runs --db "$NOPE"
+    check "runs: missing database exits 4" [ "$rc" -eq 4 ]
+    check "runs: missing database named, password masked" \
+        sh -c "grep -qF '$(echo "$NOPE" | sed 's|//\([^:]*\):[^@]*@|//\1:***@|')' $TMP/err && grep -q 'does not exist' $TMP/err && ! grep -qF '$(echo "$NOPE" | sed 's|.*//[^:]*:\([^@]*\)@.*|\1|')' $TMP/err"
+else
+    run_cmd "$AGENTD" runs --db "$TMP/nope.db"
+    check "runs: missing database exits 2" [ "$rc" -eq 2 ]
+    check "runs: missing database named" err_has "$TMP/nope.db: no such database"
+    check "runs: missing database not created" [ ! -e "$TMP/nope.db" ]
+fi
 
 run_cmd "$AGENTD" trace 5f3a --db "$DB"
 check "trace: plain tree when not a terminal" out_has "│  ├─ execute_tool lookup_order"

@@ -5,10 +5,10 @@
 set -u
 : "${AGENTD:?}" "${BUILD:?}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+. "$ROOT/tests/integration/lib.sh" # TMP, newdb (this script counts its own checks)
 pass=0
 fail=0
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
+DB=$(newdb e2e) || { echo "cannot make a database"; echo "0 passed, 1 failed"; exit 1; }
 check() {
     name=$1
     shift
@@ -21,7 +21,7 @@ check() {
     fi
 }
 cd "$TMP" || exit 1
-export LANG=C.UTF-8 LC_ALL=C.UTF-8 AGENTD_DB="$TMP/e2e.db"
+export LANG=C.UTF-8 LC_ALL=C.UTF-8 AGENTD_DB="$DB"
 Q="Where is my order 1042? It hasn't arrived."
 "$AGENTD" run "$ROOT/agents/support.lua" "$Q" --quiet --traces "$TMP/traces" >"$TMP/run1.out" 2>&1
 check "support run ends done" [ $? -eq 0 ]

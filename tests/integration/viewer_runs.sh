@@ -36,12 +36,13 @@ tcheck() { # like check, but shows the screen on failure
 }
 keys() { T send-keys -t v "$@"; sleep 0.15; }
 
-DB="$TMP/r.db"
+DB=$(newdb r) && SUB=$(newdb sub) || { fail "new databases" "r sub"; finish; exit 1; }
+TR="$TMP/tr" # (a PostgreSQL store's default is ./traces)
 export AGENTD_RETRY_BASE_MS=10 AGENTD_RETRY_CAP_MS=50
 unset AGENTD_CACHE
 # Run A: the offline model. Run B: the same agent on an OpenAI-compatible server.
-"$AGENTD" run agents/support.lua "Where is my order 1042?" --db "$DB" --tools tools -q >/dev/null 2>&1
-idA=$(sqlite3 "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
+"$AGENTD" run agents/support.lua "Where is my order 1042?" --db "$DB" --traces "$TR" --tools tools -q >/dev/null 2>&1
+idA=$(dbq "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
 cat >"$TMP/script.json" <<'JSON'
 [{"tool_calls":[{"name":"lookup_order","arguments":{"order_id":"1042"}}]},
  {"text":"Order 1042 shipped on Monday and arrives tomorrow."}]
@@ -49,15 +50,15 @@ JSON
 start_fake --script "$TMP/script.json" || fail "fakellm starts" "$(cat "$TMP/fake.log")"
 OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=k \
     "$AGENTD" run agents/support.lua "Where is my order 1042?" --model openai:any --db "$DB" \
-    --tools tools -q >/dev/null 2>&1
-idB=$(sqlite3 "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
+    --traces "$TR" --tools tools -q >/dev/null 2>&1
+idB=$(dbq "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
 stop_fake
 # Run C: an approval the operator denies.
 AG=tests/fixtures/agents/support_approval.lua
-"$AGENTD" run $AG "Please open a ticket: order 1042 arrived damaged" --db "$DB" --tools tools >/dev/null 2>&1
-idC=$(sqlite3 "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
-call=$(sqlite3 "$DB" "SELECT call_id FROM tool_calls WHERE run_id='$idC' AND state='awaiting_approval'")
-"$AGENTD" deny "$idC" "$call" --reason "photos first" --db "$DB" --tools tools >/dev/null 2>&1
+"$AGENTD" run $AG "Please open a ticket: order 1042 arrived damaged" --db "$DB" --traces "$TR" --tools tools >/dev/null 2>&1
+idC=$(dbq "$DB" "SELECT id FROM runs ORDER BY created_ns DESC LIMIT 1")
+call=$(dbq "$DB" "SELECT call_id FROM tool_calls WHERE run_id='$idC' AND state='awaiting_approval'")
+"$AGENTD" deny "$idC" "$call" --reason "photos first" --db "$DB" --traces "$TR" --tools tools >/dev/null 2>&1
 # And the failed fixture run: two retries, one of which (the model call's) later succeeded.
 "$BUILD/trace_fixture" "$DB" "$FIX/failed_run.jsonl" >/dev/null
 # A run of an agent whose name is longer than the list's column.
@@ -87,10 +88,10 @@ check "compare: ASCII marks where the locale is not UTF-8" \
 # A run that delegated to a sub-agent: the sub-agent's calls stay in the turn that
 # started them, named (its own database, so the list below stays as it is).
 "$AGENTD" run agents/support.lua "I think I was charged twice for order 1042, can you check the invoice?" \
-    --db "$TMP/sub.db" --tools tools -q >/dev/null 2>&1
-idS=$(sqlite3 "$TMP/sub.db" "SELECT id FROM runs WHERE agent='support'")
-idS2=$(sqlite3 "$TMP/sub.db" "SELECT id FROM runs WHERE agent='billing'")
-COLUMNS=160 "$AGENTD" trace compare "$idS" "$idS2" --db "$TMP/sub.db" >"$TMP/cmps" 2>&1
+    --db "$SUB" --traces "$TR" --tools tools -q >/dev/null 2>&1
+idS=$(dbq "$SUB" "SELECT id FROM runs WHERE agent='support'")
+idS2=$(dbq "$SUB" "SELECT id FROM runs WHERE agent='billing'")
+COLUMNS=160 "$AGENTD" trace compare "$idS" "$idS2" --db "$SUB" >"$TMP/cmps" 2>&1
 check "compare: a sub-agent's calls inside the turn that delegated" \
     sh -c "sed -n '/turn 1/,/turn 2/p' $TMP/cmps | grep -q 'billing:   ✓ lookup_invoice'"
 "$AGENTD" trace compare "$idA" --db "$DB" >"$TMP/out" 2>&1

@@ -15,7 +15,7 @@ if ! command -v tmux >/dev/null 2>&1; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-TMP=$(mktemp -d)
+. tests/integration/lib.sh # TMP, newdb (this script counts its own checks)
 SOCK="agentd-viewer-$$"
 SHOTS="$BUILD/viewer-screens"
 mkdir -p "$SHOTS"
@@ -77,7 +77,8 @@ start() {
     return 0
 }
 
-DB="$TMP/t.db"
+DB=$(newdb t) && LDB=$(newdb live) && PDB=$(newdb plain) ||
+    { echo "cannot make the databases"; echo "0 passed, 1 failed"; exit 1; }
 for f in ok_run failed_run crash_resumed; do
     "$FILL" "$DB" "$FIX/$f.jsonl" >/dev/null || { echo "trace_fixture failed"; echo "0 passed, 1 failed"; exit 1; }
 done
@@ -184,7 +185,6 @@ check "unknown TERM: clear message" wait_for "cannot start the terminal UI (TERM
 check "unknown TERM: exit 2" wait_for "EXIT=2"
 
 # ---- follow mode while a run is being written ----------------------------------------
-LDB="$TMP/live.db"
 # The database exists (with another run) before the writer starts, so the reader polling
 # for the run never races the writer's schema creation.
 "$FILL" "$LDB" --gen 3 --run-id 0000000000000001 >/dev/null
@@ -208,7 +208,6 @@ wait "$filler"
 keys q
 
 # ---- plain follow while a run is being written ---------------------------------------
-PDB="$TMP/plain.db"
 "$FILL" "$PDB" --gen 3 --run-id 0000000000000001 >/dev/null
 "$FILL" "$PDB" "$FIX/failed_run.jsonl" --delay-ms 60 --now >/dev/null &
 filler=$!

@@ -313,6 +313,121 @@ static void test_state_memory(void)
     json_object_put(j);
 }
 
+/* A reused Lua state keeps none of an earlier call: the leaky tool leaves globals, changed
+ * and deleted library fields, metatables, a kept ctx and a reseeded math.random behind,
+ * and every later call (of another run too) must find nothing of it. The pool's counter
+ * proves the later calls really ran in a reused state; after a stop (CPU budget), a
+ * cancellation, a refused allocation or a call that left a big heap, the state is not
+ * reused. */
+static size_t reused_now(const char *tool)
+{
+    size_t idle = 0, reused = 0;
+    tool_state_stats(tools_get(tl, tool), &idle, &reused);
+    return reused;
+}
+
+static void iso_cancel_cb(void *arg)
+{
+    tools_call_cancel(arg);
+}
+
+static long leaky_random(const char *result)
+{
+    const char *p = strstr(result, "\"random\":");
+    return p ? strtol(p + 9, NULL, 10) : -1;
+}
+
+static void test_isolation(void)
+{
+    res_t r;
+    char args[128];
+    long random[4];
+    size_t r0 = reused_now("leaky");
+    for (int i = 0; i < 4; i++) {
+        snprintf(args, sizeof args, "{\"mark\":\"secret-of-call-%d\"}", i);
+        tools_call_info_t other = info;
+        other.run_id = i % 2 ? "run-other" : "run1";
+        memset(&r, 0, sizeof r);
+        CHECK_EQ_INT(tools_call(tl, "leaky", args, &other, on_done, &r, NULL), 0);
+        loop_run(lp);
+        CHECK_EQ_STR(r.status, "ok");
+        CHECK(strstr(r.result, "\"seen\":[]") != NULL);
+        if (!strstr(r.result, "\"seen\":[]"))
+            fprintf(stderr, "  call %d found: %s\n", i, r.result);
+        random[i] = leaky_random(r.result);
+    }
+    size_t reused = reused_now("leaky") - r0;
+    printf("  leaky tool, 4 calls in a row: %zu ran in a reused state, none found anything\n",
+           reused);
+    CHECK(reused >= 3);
+    /* Each call seeds math.random anew: after math.randomseed(42) the next calls differ. */
+    CHECK(random[1] != random[2] || random[2] != random[3]);
+
+    /* A stop frees the state: the next call gets a new one and finds nothing. */
+    run_one("leaky", "{\"mark\":\"spin\",\"spin\":true}", &r);
+    CHECK_EQ_STR(r.status, "error");
+    CHECK(strstr(r.error, "CPU budget") != NULL);
+    size_t before = reused_now("leaky");
+    size_t idle = 0, dummy = 0;
+    tool_state_stats(tools_get(tl, "leaky"), &idle, &dummy);
+    run_one("leaky", "{}", &r);
+    CHECK(strstr(r.result, "\"seen\":[]") != NULL);
+    if (!strstr(r.result, "\"seen\":[]"))
+        fprintf(stderr, "  found: %s %s %s\n", r.status, r.result, r.error);
+    /* Reused only if an idle state was left over from before the spin. */
+    CHECK(reused_now("leaky") - before == (idle > 0));
+
+    /* A cancelled call's state is freed, not pooled. */
+    tool_state_stats(tools_get(tl, "leaky"), &idle, &dummy);
+    tools_call_t *c = NULL;
+    memset(&r, 0, sizeof r);
+    CHECK_EQ_INT(tools_call(tl, "leaky", "{\"mark\":\"cancelled\",\"wait\":true}", &info,
+                            on_done, &r, &c), 0);
+    CHECK(loop_after(lp, 50, iso_cancel_cb, c, NULL) == 0);
+    loop_run(lp);
+    CHECK_EQ_INT(r.done, 0);
+    size_t idle2 = 0;
+    tool_state_stats(tools_get(tl, "leaky"), &idle2, &dummy);
+    CHECK(idle2 + 1 == idle || (idle == 0 && idle2 == 0));
+    run_one("leaky", "{}", &r);
+    CHECK(strstr(r.result, "\"seen\":[]") != NULL);
+    if (!strstr(r.result, "\"seen\":[]"))
+        fprintf(stderr, "  found: %s %s %s\n", r.status, r.result, r.error);
+
+    /* An allocation the cap refused, caught by the tool's own pcall: not reused either. */
+    tool_state_stats(tools_get(tl, "leaky"), &idle, &dummy);
+    run_one("leaky", "{\"mark\":\"oom\",\"oom\":true}", &r);
+    CHECK_EQ_STR(r.status, "ok");
+    tool_state_stats(tools_get(tl, "leaky"), &idle2, &dummy);
+    CHECK(idle2 + 1 == idle || (idle == 0 && idle2 == 0));
+    run_one("leaky", "{}", &r);
+    CHECK(strstr(r.result, "\"seen\":[]") != NULL);
+
+    /* A call that leaves megabytes behind: its state is freed rather than collected. */
+    run_one("leaky", "{\"mark\":\"big\",\"big\":true}", &r);
+    CHECK_EQ_STR(r.status, "ok");
+    tool_state_stats(tools_get(tl, "leaky"), &idle2, &dummy);
+    before = reused_now("leaky");
+    run_one("leaky", "{}", &r);
+    CHECK(strstr(r.result, "\"seen\":[]") != NULL);
+    if (!strstr(r.result, "\"seen\":[]"))
+        fprintf(stderr, "  found: %s %s %s\n", r.status, r.result, r.error);
+    CHECK(reused_now("leaky") - before == (idle2 > 0));
+
+    /* The memory cap counts the same bytes in a reused state as in a new one. */
+    res_t a, b;
+    size_t r1 = reused_now("memprobe");
+    run_one("memprobe", "{}", &a);
+    run_one("memprobe", "{}", &b);
+    CHECK(reused_now("memprobe") > r1);
+    long ba, bb;
+    const char *p = strstr(a.result, "\"bytes\":"), *q = strstr(b.result, "\"bytes\":");
+    ba = p ? strtol(p + 8, NULL, 10) : 0;
+    bb = q ? strtol(q + 8, NULL, 10) : 0;
+    printf("  memprobe: %ld bytes in one call, %ld in the next (reused state)\n", ba, bb);
+    CHECK(ba > 0 && bb > 0 && labs(bb - ba) <= 4096);
+}
+
 static void test_pcall_yield_ok(void)
 {
     res_t r;
@@ -581,6 +696,7 @@ int main(void)
     RUN(test_hostile_suite);
     RUN(test_fairness);
     RUN(test_state_memory);
+    RUN(test_isolation);
     RUN(test_pcall_yield_ok);
     RUN(test_timeout);
     RUN(test_retries);
