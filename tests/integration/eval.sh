@@ -7,7 +7,7 @@
 # prompt variables fail before any model call; prompts list; prompt try at three
 # temperatures; stats and slo check; batch --json and runs --json.
 . tests/integration/lib.sh
-DB="$TMP/e.db"
+DB=$(newdb e) || { fail "new database" "e"; finish; exit 1; }
 TR="$TMP/tr"
 R="--db $DB --traces $TR"
 
@@ -25,8 +25,8 @@ grep -q "by variant family: original [0-9]*/[0-9]* (100%) paraphrase .* typos .*
     ok "pass rate per variant family" || fail "families" "$(grep family "$TMP/o")"
 grep -q "gate: no regression (exit 0)" "$TMP/o" && ok "gate line" || fail "gate line" "$(tail -3 "$TMP/o")"
 id=$(python3 -c "import json; print(json.load(open('$TMP/base.json'))['eval_id'])")
-labelled=$(sqlite3 "$DB" "SELECT count(*) FROM run_labels WHERE key='eval' AND value='$id'")
-done_runs=$(sqlite3 "$DB" "SELECT count(*) FROM runs r JOIN run_labels l ON l.run_id=r.id WHERE l.key='eval' AND l.value='$id' AND r.state='done'")
+labelled=$(dbq "$DB" "SELECT count(*) FROM run_labels WHERE key='eval' AND value='$id'")
+done_runs=$(dbq "$DB" "SELECT count(*) FROM runs r JOIN run_labels l ON l.run_id=r.id WHERE l.key='eval' AND l.value='$id' AND r.state='done'")
 [ "$labelled" = "$n" ] && [ "$done_runs" = "$n" ] && ok "each case is an ordinary run labelled with the eval id ($n)" ||
     fail "labels" "labelled=$labelled done=$done_runs n=$n"
 run1=$(python3 -c "import json; print(json.load(open('$TMP/base.json'))['variants'][0]['cases'][0]['attempts'][0]['run_id'])")
@@ -67,16 +67,16 @@ start_fake --script tests/fixtures/evals/fake_script.json --record "$TMP/wire.js
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=k
 sed 's/agent of Acme,/agent of {{store_name}} ({{region}}),/' agents/prompts/support.md >"$TMP/w/agents/prompts/region.md"
 sed -e 's|prompts/support.md|prompts/region.md|' -e 's|^  tools = |  vars = { store_name = "Acme" },\n  tools = |' agents/support.lua >"$TMP/w/agents/region.lua"
-before=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
+before=$(dbq "$DB" "SELECT count(*) FROM runs")
 "$AGENTD" run "$TMP/w/agents/region.lua" "Where is order 1042?" --model openai:x $R >"$TMP/o" 2>&1; rc=$?
-after=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
+after=$(dbq "$DB" "SELECT count(*) FROM runs")
 reqs=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['requests'])")
 [ $rc -eq 2 ] && grep -q "region.md: no value for {{region}}" "$TMP/o" && [ "$before" = "$after" ] && [ "$reqs" = 0 ] &&
     ok "a missing {{variable}}: exit 2 naming it, no run recorded, no model request" ||
     fail "missing var" "rc=$rc runs $before->$after requests=$reqs $(cat "$TMP/o")"
 "$AGENTD" run "$TMP/w/agents/region.lua" "Where is order 1042?" --var region=EU $R --json >"$TMP/o" 2>&1; rc=$?
 rid=$(python3 -c "import json; print(json.load(open('$TMP/o'))['run_id'])" 2>/dev/null)
-sys=$(sqlite3 "$DB" "SELECT json_extract(body,'$.content') FROM messages WHERE run_id='$rid' AND idx=0" | head -1)
+sys=$(dbq "$DB" "SELECT $(jx body content) FROM messages WHERE run_id='$rid' AND idx=0" | head -1)
 [ $rc -eq 0 ] && echo "$sys" | grep -q "agent of Acme (EU)," && ok "--var fills it; the agent's vars give the default" ||
     fail "--var" "rc=$rc $sys"
 qe "SELECT body FROM events WHERE run_id='$rid' AND json_extract(body,'$.op')='chat' AND json_extract(body,'$.phase')='begin' LIMIT 1" >"$TMP/chat"
@@ -128,16 +128,16 @@ r2=$(curl -s "http://127.0.0.1:$FAKE_PORT/stats" | python3 -c "import json,sys; 
 [ $rc -eq 0 ] && [ "$r1" = "$r2" ] && grep -q "^summary support@openai:fake: pass rate 100.0% (8/8) .* 0 tokens" "$TMP/o" &&
     ok "--cache readwrite: the re-run is served from the cache (no request, 0 tokens)" || fail "cache" "rc=$rc $r1 -> $r2 $(grep summary "$TMP/o")"
 # Ctrl-C: the runs in flight end cancelled, nothing new starts, exit 2.
-b_all=$(sqlite3 "$DB" "SELECT count(*) FROM runs"); b_can=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='cancelled'")
+b_all=$(dbq "$DB" "SELECT count(*) FROM runs"); b_can=$(dbq "$DB" "SELECT count(*) FROM runs WHERE state='cancelled'")
 "$AGENTD" eval "$TMP/w/fake.eval.lua" --model openai:fake $R >"$TMP/o" 2>&1 &
 EP=$!
 for _ in $(seq 1 100); do
-    [ "$(sqlite3 "$DB" "SELECT count(*) FROM runs" 2>/dev/null)" -gt "$b_all" ] && break
+    [ "$(dbq "$DB" "SELECT count(*) FROM runs" 2>/dev/null)" -gt "$b_all" ] && break
     sleep 0.05
 done
 kill -INT $EP
 wait $EP; rc=$?
-a_all=$(sqlite3 "$DB" "SELECT count(*) FROM runs"); a_can=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='cancelled'")
+a_all=$(dbq "$DB" "SELECT count(*) FROM runs"); a_can=$(dbq "$DB" "SELECT count(*) FROM runs WHERE state='cancelled'")
 [ $rc -eq 2 ] && grep -q "interrupted" "$TMP/o" && [ $((a_all - b_all)) -eq 4 ] && [ $((a_can - b_can)) -eq 4 ] &&
     ok "Ctrl-C: the 4 runs in flight are cancelled, no other starts, exit 2" ||
     fail "Ctrl-C" "rc=$rc runs +$((a_all - b_all)) cancelled +$((a_can - b_can)) $(cat "$TMP/o")"
@@ -252,10 +252,10 @@ PY
 # ---- stats and slo --------------------------------------------------------------------
 "$AGENTD" run agents/support.lua "Where is order 1042?" --max-steps 1 $R --quiet >/dev/null 2>&1
 "$AGENTD" stats --db "$DB" >"$TMP/o" 2>&1; rc=$?
-total=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
-nfailed=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='failed'")
-ndone=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='done'")
-ncanc=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE state='cancelled'")
+total=$(dbq "$DB" "SELECT count(*) FROM runs")
+nfailed=$(dbq "$DB" "SELECT count(*) FROM runs WHERE state='failed'")
+ndone=$(dbq "$DB" "SELECT count(*) FROM runs WHERE state='done'")
+ncanc=$(dbq "$DB" "SELECT count(*) FROM runs WHERE state='cancelled'")
 [ $rc -eq 0 ] && grep -q "runs          $total (done $ndone, failed $nfailed, cancelled $ncanc," "$TMP/o" &&
     grep -q "error rate    [0-9.]*%  (.*max_steps 1" "$TMP/o" && grep -q "run latency   p50 [0-9]* ms · p95 [0-9]* ms · p99" "$TMP/o" &&
     grep -q "lookup_order  *[0-9]* calls · [0-9]* errors" "$TMP/o" &&

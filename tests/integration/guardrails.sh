@@ -8,7 +8,7 @@
 # after max_output_retries; every decision is a trace event; a function outside guardrails
 # is refused at load.
 . tests/integration/lib.sh
-DB="$TMP/g.db"
+DB=$(newdb g) || { fail "new database" "g"; finish; exit 1; }
 TR="$TMP/tr"
 AG=agents/concierge.lua
 R="--db $DB --traces $TR --tools tools"
@@ -25,9 +25,9 @@ runid() { sed -n 's/^run \([0-9a-f]\{16\}\) .*/\1/p' | tail -1; }
 out=$("$AGENTD" run $AG "My card is 4111 1111 1111 1111, where is order 1042?" $R 2>&1); rc=$?
 id=$(echo "$out" | runid)
 [ $rc -eq 1 ] && ok "card number: run fails (exit 1)" || fail "card number: exit" "rc=$rc $out"
-[ "$(sqlite3 "$DB" "SELECT state||' '||reason||' '||model_calls FROM runs WHERE id='$id'")" = "failed guardrail_input 0" ] \
+[ "$(dbq "$DB" "SELECT state||' '||reason||' '||model_calls FROM runs WHERE id='$id'")" = "failed guardrail_input 0" ] \
     && ok "failed with reason guardrail_input before any model call" \
-    || fail "guardrail_input" "$(sqlite3 "$DB" "SELECT state,reason,model_calls FROM runs WHERE id='$id'")"
+    || fail "guardrail_input" "$(dbq "$DB" "SELECT state,reason,model_calls FROM runs WHERE id='$id'")"
 echo "$out" | grep -q "card numbers must not be sent" && ok "the reason is shown" || fail "reason shown" "$out"
 [ "$(ev "$id" "[(e['attrs']['agentd.guardrail.hook'], e['attrs']['agentd.guardrail']) for e in g]")" = "[('on_input', 'deny')]" ] \
     && ok "on_input decision is a trace event" || fail "on_input event" "$(ev "$id" g)"
@@ -36,10 +36,10 @@ echo "$out" | grep -q "card numbers must not be sent" && ok "the reason is shown
 out=$("$AGENTD" run $AG "Where is order 1013?" $R 2>&1); rc=$?
 id=$(echo "$out" | runid)
 [ $rc -eq 0 ] && ok "denied call: run continues to done" || fail "denied call run" "rc=$rc $out"
-st=$(sqlite3 "$DB" "SELECT state||' '||error FROM tool_calls WHERE run_id='$id' AND name='lookup_order'")
+st=$(dbq "$DB" "SELECT state||' '||error FROM tool_calls WHERE run_id='$id' AND name='lookup_order'")
 [ "$st" = "rejected denied by guardrail: order 1013 belongs to another account; do not look it up" ] \
     && ok "call rejected with the hook's reason" || fail "call rejected" "$st"
-sqlite3 "$DB" "SELECT body FROM messages WHERE run_id='$id' AND body LIKE '%\"role\":\"tool\"%'" | grep -q "belongs to another account" \
+dbq "$DB" "SELECT body FROM messages WHERE run_id='$id' AND body LIKE '%\"role\":\"tool\"%'" | grep -q "belongs to another account" \
     && ok "the model reads the reason" || fail "model reads reason" ""
 [ "$(ev "$id" "sorted(set((e['attrs']['agentd.guardrail.hook'], e['attrs']['agentd.guardrail']) for e in g))")" = \
   "[('on_input', 'allow'), ('on_output', 'allow'), ('on_tool_call', 'deny')]" ] \
@@ -54,7 +54,7 @@ grep -q "execute_tool lookup_order" "$TMP/tree" && grep -q "· .* guardrail on_t
 # on_tool_call ask, then approve with edited arguments
 out=$("$AGENTD" run $AG "Please open a ticket: order 1042 arrived damaged" $R 2>&1); rc=$?
 id=$(echo "$out" | runid)
-call=$(sqlite3 "$DB" "SELECT call_id FROM tool_calls WHERE run_id='$id' AND state='awaiting_approval'")
+call=$(dbq "$DB" "SELECT call_id FROM tool_calls WHERE run_id='$id' AND state='awaiting_approval'")
 [ $rc -eq 3 ] && [ -n "$call" ] && ok "ask: run waits for approval (exit 3)" || fail "ask waits" "rc=$rc $out"
 [ "$(ev "$id" "[e['attrs'].get('agentd.reason') for e in g if e['attrs']['agentd.guardrail'] == 'ask']")" = \
   "['tickets are opened only after a person checks them']" ] && ok "ask decision traced with its reason" || fail "ask traced" "$(ev "$id" g)"
@@ -63,29 +63,29 @@ call=$(sqlite3 "$DB" "SELECT call_id FROM tool_calls WHERE run_id='$id' AND stat
     && ok "--args checked against the schema (exit 2, validator's message)" || fail "--args schema" "rc=$rc $(cat "$TMP/e")"
 "$AGENTD" approve "$id" "$call" --args 'nope' $R >"$TMP/e" 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q "not valid JSON" "$TMP/e" && ok "--args that is not JSON refused" || fail "--args not json" "rc=$rc $(cat "$TMP/e")"
-[ "$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$id'")" = waiting ] && ok "a refused --args leaves the run waiting" || fail "still waiting" ""
+[ "$(dbq "$DB" "SELECT state FROM runs WHERE id='$id'")" = waiting ] && ok "a refused --args leaves the run waiting" || fail "still waiting" ""
 "$AGENTD" deny "$id" "$call" --args '{}' $R >"$TMP/e" 2>&1; rc=$?
 [ $rc -eq 2 ] && ok "--args with deny refused" || fail "--args deny" "rc=$rc"
 NEW='{"subject":"Damaged shoes","description":"Order 1042 arrived damaged","order_id":"1042","priority":"high"}'
 "$AGENTD" approve "$id" "$call" --args "$NEW" $R >"$TMP/ap" 2>&1; rc=$?
-[ "$(sqlite3 "$DB" "SELECT state FROM tool_calls WHERE run_id='$id' AND call_id='$call'")" = ok ] \
+[ "$(dbq "$DB" "SELECT state FROM tool_calls WHERE run_id='$id' AND call_id='$call'")" = ok ] \
     && ok "approved call ran" || fail "approved call ran" "rc=$rc $(cat "$TMP/ap")"
-sqlite3 "$DB" "SELECT args FROM tool_calls WHERE run_id='$id' AND call_id='$call'" | grep -q '"subject":"Damaged shoes"' \
-    && ok "the call row holds the edited arguments" || fail "edited args stored" "$(sqlite3 "$DB" "SELECT args FROM tool_calls WHERE call_id='$call' AND run_id='$id'")"
-sqlite3 "$DB" "SELECT value FROM kv WHERE key LIKE 'ticket:%'" | grep -q '"priority":"high"' \
-    && ok "the tool ran with the edited arguments" || fail "tool got edited args" "$(sqlite3 "$DB" "SELECT value FROM kv")"
+dbq "$DB" "SELECT args FROM tool_calls WHERE run_id='$id' AND call_id='$call'" | grep -q '"subject":"Damaged shoes"' \
+    && ok "the call row holds the edited arguments" || fail "edited args stored" "$(dbq "$DB" "SELECT args FROM tool_calls WHERE call_id='$call' AND run_id='$id'")"
+dbq "$DB" "SELECT value FROM kv WHERE key LIKE 'ticket:%'" | grep -q '"priority":"high"' \
+    && ok "the tool ran with the edited arguments" || fail "tool got edited args" "$(dbq "$DB" "SELECT value FROM kv")"
 [ "$(ev "$id" "[(e['attrs'].get('agentd.args_edited'), 'Please open' in e['attrs'].get('agentd.args_before', '')) for e in g if e['attrs']['agentd.guardrail'] == 'approved']")" = "[(True, True)]" ] \
     && ok "approval event records the edit (old arguments kept)" || fail "approval event" "$(ev "$id" g)"
 
 # on_output offline: the first answer names the customer's email address and is rejected; the
 # offline model answers again without what the reason names, and that answer passes.
-[ "$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$id'")" = done ] \
-    && ok "offline: rejected answer retried, second accepted" || fail "offline retry" "$(sqlite3 "$DB" "SELECT state,reason,error FROM runs WHERE id='$id'")"
-sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id'" | grep -q "@" && fail "no email in the answer" "$(sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id'")" \
+[ "$(dbq "$DB" "SELECT state FROM runs WHERE id='$id'")" = done ] \
+    && ok "offline: rejected answer retried, second accepted" || fail "offline retry" "$(dbq "$DB" "SELECT state,reason,error FROM runs WHERE id='$id'")"
+dbq "$DB" "SELECT answer FROM runs WHERE id='$id'" | grep -q "@" && fail "no email in the answer" "$(dbq "$DB" "SELECT answer FROM runs WHERE id='$id'")" \
     || ok "the accepted answer has no email address"
 [ "$(ev "$id" "[e['event'] for e in evs if e.get('event') in ('output_rejected', 'model_final', 'guardrail_rejected')]")" = "['output_rejected', 'model_final']" ] \
     && ok "transitions output_rejected then model_final" || fail "transitions" "$(ev "$id" "[e.get('event') for e in evs]")"
-[ "$(sqlite3 "$DB" "SELECT count(*) FROM messages WHERE run_id='$id' AND body LIKE '%agentd_guardrail%'")" = 1 ] \
+[ "$(dbq "$DB" "SELECT count(*) FROM messages WHERE run_id='$id' AND body LIKE '%agentd_guardrail%'")" = 1 ] \
     && ok "one feedback message stored" || fail "feedback stored" ""
 
 # An answer rejected every time: after max_output_retries the run fails, output_rejected.
@@ -95,12 +95,12 @@ return { name = "strict", tools = { "lookup_order" }, guardrails = {
 LUA
 out=$("$AGENTD" run "$TMP/strict.lua" "Where is order 1042?" $R 2>&1); rc=$?
 id=$(echo "$out" | runid)
-[ $rc -eq 1 ] && [ "$(sqlite3 "$DB" "SELECT state||' '||reason FROM runs WHERE id='$id'")" = "failed output_rejected" ] \
+[ $rc -eq 1 ] && [ "$(dbq "$DB" "SELECT state||' '||reason FROM runs WHERE id='$id'")" = "failed output_rejected" ] \
     && ok "rejected past max_output_retries: failed output_rejected" || fail "retries exhausted" "rc=$rc $out"
 [ "$(ev "$id" "[e['event'] for e in evs if e.get('event') in ('output_rejected', 'guardrail_rejected')]")" = "['output_rejected', 'output_rejected', 'guardrail_rejected']" ] \
     && ok "two retries, then guardrail_rejected" || fail "retry transitions" "$(ev "$id" "[e.get('event') for e in evs]")"
-[ "$(sqlite3 "$DB" "SELECT answer IS NULL FROM runs WHERE id='$id'")" = 1 ] && ok "a rejected answer is not the run's answer" \
-    || fail "rejected answer kept" "$(sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id'")"
+[ "$(dbq "$DB" "SELECT count(*) FROM runs WHERE id='$id' AND answer IS NULL")" = 1 ] && ok "a rejected answer is not the run's answer" \
+    || fail "rejected answer kept" "$(dbq "$DB" "SELECT answer FROM runs WHERE id='$id'")"
 
 # on_output against the fake provider: the second answer passes
 cat >"$TMP/script.json" <<'JSON'
@@ -111,7 +111,7 @@ start_fake --script "$TMP/script.json" --record "$TMP/wire" || fail "fakellm sta
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=x
 out=$("$AGENTD" run $AG "Where is my order?" $R --model openai:any 2>&1); rc=$?
 id=$(echo "$out" | runid)
-[ $rc -eq 0 ] && [ "$(sqlite3 "$DB" "SELECT answer FROM runs WHERE id='$id'")" = "Your order 1042 is in transit with UPS, due 2026-12-01." ] \
+[ $rc -eq 0 ] && [ "$(dbq "$DB" "SELECT answer FROM runs WHERE id='$id'")" = "Your order 1042 is in transit with UPS, due 2026-12-01." ] \
     && ok "fake provider: rejected answer retried, second accepted" || fail "retry accepted" "rc=$rc $out"
 tail -1 "$TMP/wire" | grep -q "Your answer was rejected: answers must not contain email addresses" \
     && ok "the retry request carries the reason" || fail "reason on the wire" "$(tail -c 600 "$TMP/wire")"

@@ -111,11 +111,21 @@ qe() { lines_db "$DB" "$TMP/lines.db" && sqlite3 "$TMP/lines.db" "$1"; }
 newdb() {
     if [ -n "${AGENTD_TEST_PG:-}" ]; then
         n="$(echo "$1" | tr -c 'a-z0-9_\n' _)_$(basename "$TMP" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
-        psql "$AGENTD_TEST_PG" -qAtX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $n" >/dev/null ||
+        psql "$AGENTD_TEST_PG" -qAtX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $n${2:+ TEMPLATE $2}" >/dev/null ||
             return 1
         echo "${AGENTD_TEST_PG%/*}/$n"
     else
         echo "$TMP/$1.db"
+    fi
+}
+# dbcopy DB NAME: a copy of database DB as a new one, named as newdb names it: the SQLite file
+# copied, or on PostgreSQL a database made with DB as its template (no one may be connected
+# to DB: stop the servers first).
+dbcopy() {
+    if on_pg; then
+        newdb "$2" "${1##*/}"
+    else
+        cp "$1" "$TMP/$2.db" && echo "$TMP/$2.db"
     fi
 }
 # on_pg: true when this run's databases are PostgreSQL.

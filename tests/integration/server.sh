@@ -7,7 +7,7 @@
 . tests/integration/lib.sh
 . tests/integration/lib_serve.sh
 AG=tests/fixtures/serve/agents
-DB="$TMP/s.db"
+DB=$(newdb s) || { fail "new database" "s"; finish; exit 1; }
 export AGENTD_RETRY_BASE_MS=10 AGENTD_RETRY_CAP_MS=50 AGENTD_MODEL_TIMEOUT_MS=3000
 unset AGENTD_CACHE AGENTD_API_TOKEN AGENTD_LISTEN AGENTD_AGENTS ANTHROPIC_API_KEY
 cat >"$TMP/script.json" <<'JSON'
@@ -66,18 +66,18 @@ s=$(req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?","w
     || fail "options.limits" "$(head -c 300 "$TMP/body")"
 
 # Idempotency-Key: a retried POST never starts a second run.
-n0=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
+n0=$(dbq "$DB" "SELECT count(*) FROM runs")
 s1=$(req POST /v1/runs -H 'Idempotency-Key: k-1' -d '{"agent":"support","input":"Where is my order 1042?"}'); id1=$(jb .id)
 s2=$(req POST /v1/runs -H 'Idempotency-Key: k-1' -d '{"agent":"support","input":"Where is my order 1042?"}'); id2=$(jb .id)
-n1=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
+n1=$(dbq "$DB" "SELECT count(*) FROM runs")
 [ "$s1" = 201 ] && [ "$s2" = 200 ] && [ "$id1" = "$id2" ] && [ $((n1 - n0)) = 1 ] && grep -qi "Idempotent-Replayed: true" "$TMP/hdr" \
     && ok "Idempotency-Key: same run back, one run in the database" || fail "idempotent POST" "$s1 $s2 $id1 $id2 $n0 $n1"
 s=$(req POST /v1/runs -H 'Idempotency-Key: k-1' -d '{"agent":"support","input":"something else"}')
 is_err "$s" 409 && [ "$(jb .error.type)" = idempotency_conflict ] && ok "same key, other body: 409" || fail "key reuse" "$s $(cat "$TMP/body")"
-[ "$(sqlite3 "$DB" "SELECT idem_key FROM api_runs WHERE run_id='$id1'")" = k-1 ] && ok "key stored durably with the run" || fail "key stored" ""
+[ "$(dbq "$DB" "SELECT idem_key FROM api_runs WHERE run_id='$id1'")" = k-1 ] && ok "key stored durably with the run" || fail "key stored" ""
 
 # Listing, filters, paging.
-total=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
+total=$(dbq "$DB" "SELECT count(*) FROM runs")
 seen=""; cursor=""; pages=0
 while [ $pages -lt 20 ]; do
     s=$(req GET "/v1/runs?limit=2${cursor:+&cursor=$cursor}")
@@ -98,33 +98,44 @@ s=$(req GET "/v1/runs?until=$(date +%s)&since=0"); [ "$s" = 200 ] && [ "$(jb '.d
 curl -sN --max-time 5 "$BASE/v1/runs/$DONE_ID/events" >"$TMP/sse"
 last=$(grep -c '^id: ' "$TMP/sse"); ids=$(grep '^id: ' "$TMP/sse" | cut -d' ' -f2 | tr '\n' ' ')
 [ "$ids" = "$(seq 1 "$last" | tr '\n' ' ')" ] && grep -q '^event: end' "$TMP/sse" \
-    && [ "$last" = "$(sqlite3 "$DB" "SELECT count(*) FROM events WHERE run_id='$DONE_ID'")" ] \
+    && [ "$last" = "$(dbq "$DB" "SELECT count(*) FROM events WHERE run_id='$DONE_ID'")" ] \
     && ok "SSE of a finished run: every stored event in order, then end" || fail "SSE stored" "$ids"
 curl -sN --max-time 5 -H 'Last-Event-ID: 5' "$BASE/v1/runs/$DONE_ID/events" >"$TMP/sse2"
 [ "$(grep '^id: ' "$TMP/sse2" | head -1)" = "id: 6" ] && [ "$(grep -c '^id: ' "$TMP/sse2")" = $((last - 5)) ] \
     && ok "Last-Event-ID resumes after that event" || fail "Last-Event-ID" "$(grep '^id:' "$TMP/sse2" | head -3)"
 
-# Live: a run against the slow fake provider; the stream drops once and resumes.
-s=$(req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}'); RID=$(jb .id)
-curl -sN --max-time 0.6 "$BASE/v1/runs/$RID/events" >"$TMP/live1"
+# Live: the stream of a run that waits for an approval drops; the run is approved while a
+# second stream, resumed with Last-Event-ID, is open, and that one sees the rest live. (A
+# waiting run cannot end before its approval, so the first stream is cut mid-run however
+# slow the machine: a run against the slow fake provider had ended before the first stream
+# opened at a load average of 18.)
+Q='Please open a ticket: order 1042 arrived damaged, the box was crushed.'
+s=$(req POST /v1/runs -d "{\"agent\":\"approver\",\"input\":\"$Q\"}"); RID=$(jb .id)
+for _ in $(seq 1 100); do [ "$(req GET "/v1/runs/$RID"; jb .state)" = 200waiting ] && break; sleep 0.1; done
+rcall=$(jb '.pending_approvals[0].call_id')
+curl -sN --max-time 1 "$BASE/v1/runs/$RID/events" >"$TMP/live1"
 lid=$(grep '^id: ' "$TMP/live1" | tail -1 | cut -d' ' -f2)
 grep -q '^event: end' "$TMP/live1" && fail "stream dropped mid-run" "the run had ended already"
-curl -sN --max-time 10 -H "Last-Event-ID: ${lid:-0}" "$BASE/v1/runs/$RID/events" >"$TMP/live2"
+curl -sN --max-time 10 -H "Last-Event-ID: ${lid:-0}" "$BASE/v1/runs/$RID/events" >"$TMP/live2" &
+L2=$!
+sleep 0.5
+s=$(req POST "/v1/runs/$RID/approve" -d "{\"call_id\":\"$rcall\"}")
+[ "$s" = 202 ] || fail "approve the live run" "$s $(cat "$TMP/body")"
+wait $L2
 all=$(cat "$TMP/live1" "$TMP/live2" | grep '^id: ' | cut -d' ' -f2 | tr '\n' ' ')
 n=$(echo $all | wc -w)
-[ -n "$lid" ] && [ "$all" = "$(seq 1 "$n" | tr '\n' ' ')" ] && grep -q '^event: end' "$TMP/live2" \
+[ -n "$lid" ] && [ "$all" = "$(seq 1 "$n" | tr '\n' ' ')" ] && [ "$n" -gt "$lid" ] && grep -q '^event: end' "$TMP/live2" \
     && grep -q '"state":"done"' "$TMP/live2" && ok "live SSE resumed with Last-Event-ID: gap-free, no duplicate, then end ($lid + $((n - lid)) events)" \
     || fail "SSE resume" "lid=$lid all=$all $(tail -3 "$TMP/live2")"
 
 # ---- approvals and cancel ------------------------------------------------------------
-Q='Please open a ticket: order 1042 arrived damaged, the box was crushed.'
 s=$(req POST /v1/runs -d "{\"agent\":\"approver\",\"input\":\"$Q\",\"wait\":true}"); WID=$(jb .id)
 call=$(jb '.pending_approvals[0].call_id')
 [ "$(jb .state)" = waiting ] && [ "$(jb '.pending_approvals[0].tool')" = create_ticket ] && ok "wait=true returns a waiting run with its pending call" \
     || fail "waiting run" "$(head -c 400 "$TMP/body")"
-tickets0=$(sqlite3 "$DB" "SELECT count(*) FROM kv WHERE key LIKE 'ticket:%'")
+tickets0=$(dbq "$DB" "SELECT count(*) FROM kv WHERE key LIKE 'ticket:%'")
 s=$(req POST "/v1/runs/$WID/approve?wait=true" -d "{\"call_id\":\"$call\"}")
-[ "$s" = 200 ] && [ "$(jb .state)" = done ] && [ "$(sqlite3 "$DB" "SELECT count(*) FROM kv WHERE key LIKE 'ticket:%'")" = $((tickets0 + 1)) ] \
+[ "$s" = 200 ] && [ "$(jb .state)" = done ] && [ "$(dbq "$DB" "SELECT count(*) FROM kv WHERE key LIKE 'ticket:%'")" = $((tickets0 + 1)) ] \
     && ok "approve runs the call and finishes the run" || fail "approve" "$s $(head -c 400 "$TMP/body")"
 s=$(req POST "/v1/runs/$WID/approve" -d "{\"call_id\":\"$call\"}")
 is_err "$s" 409 && ok "second decision: 409" || fail "second decision" "$s $(cat "$TMP/body")"
@@ -135,29 +146,29 @@ s=$(req POST "/v1/runs/$WIDA/approve" -d "{\"call_id\":\"$callA\",\"args\":{\"su
 is_err "$s" 400 && [ "$(jb .error.type)" = invalid_arguments ] && jb .error.message | grep -q "must be at least 3 characters" \
     && ok "approve with args that break the schema: 400 with the validator's message" || fail "approve bad args" "$s $(cat "$TMP/body")"
 s=$(req POST "/v1/runs/$WIDA/approve?wait=true" -d "{\"call_id\":\"$callA\",\"args\":{\"subject\":\"Crushed box\",\"description\":\"Order 1042 arrived damaged\",\"order_id\":\"1042\",\"priority\":\"high\"}}")
-[ "$s" = 200 ] && [ "$(jb .state)" = done ] && sqlite3 "$DB" "SELECT args FROM tool_calls WHERE run_id='$WIDA' AND call_id='$callA'" | grep -q '"subject":"Crushed box"' \
+[ "$s" = 200 ] && [ "$(jb .state)" = done ] && dbq "$DB" "SELECT args FROM tool_calls WHERE run_id='$WIDA' AND call_id='$callA'" | grep -q '"subject":"Crushed box"' \
     && ok "approve with edited args runs the call with them" || fail "approve args" "$s $(head -c 400 "$TMP/body")"
 s=$(req POST /v1/runs -d "{\"agent\":\"approver\",\"input\":\"$Q\",\"wait\":true}"); WID2=$(jb .id)
 s=$(req POST "/v1/runs/$WID2/deny?wait=true" -d '{"reason":"send photos first"}')
-[ "$s" = 200 ] && [ "$(jb .state)" = done ] && sqlite3 "$DB" "SELECT body FROM messages WHERE run_id='$WID2'" | grep -q "send photos first" \
+[ "$s" = 200 ] && [ "$(jb .state)" = done ] && dbq "$DB" "SELECT body FROM messages WHERE run_id='$WID2'" | grep -q "send photos first" \
     && ok "deny (the single pending call) gives the model the reason" || fail "deny" "$s $(head -c 300 "$TMP/body")"
 s=$(req POST /v1/runs -d "{\"agent\":\"approver\",\"input\":\"$Q\",\"wait\":true}"); WID3=$(jb .id)
 s=$(req POST "/v1/runs/$WID3/cancel")
-[ "$s" = 202 ] && for _ in $(seq 1 30); do [ "$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$WID3'")" = cancelled ] && break; sleep 0.1; done
-[ "$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$WID3'")" = cancelled ] && ok "cancel a waiting run" || fail "cancel waiting" "$s $(cat "$TMP/body")"
+[ "$s" = 202 ] && for _ in $(seq 1 30); do [ "$(dbq "$DB" "SELECT state FROM runs WHERE id='$WID3'")" = cancelled ] && break; sleep 0.1; done
+[ "$(dbq "$DB" "SELECT state FROM runs WHERE id='$WID3'")" = cancelled ] && ok "cancel a waiting run" || fail "cancel waiting" "$s $(cat "$TMP/body")"
 s=$(req POST "/v1/runs/$WID3/cancel"); is_err "$s" 409 && ok "cancel a finished run: 409" || fail "cancel finished" "$s"
 s=$(req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}'); CID=$(jb .id)
 sleep 0.1
 s=$(req POST "/v1/runs/$CID/cancel")
-for _ in $(seq 1 30); do [ "$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$CID'")" = cancelled ] && break; sleep 0.1; done
-[ "$s" = 202 ] && [ "$(sqlite3 "$DB" "SELECT state FROM runs WHERE id='$CID'")" = cancelled ] && ok "cancel a run in flight" || fail "cancel in flight" "$s $(cat "$TMP/body")"
+for _ in $(seq 1 30); do [ "$(dbq "$DB" "SELECT state FROM runs WHERE id='$CID'")" = cancelled ] && break; sleep 0.1; done
+[ "$s" = 202 ] && [ "$(dbq "$DB" "SELECT state FROM runs WHERE id='$CID'")" = cancelled ] && ok "cancel a run in flight" || fail "cancel in flight" "$s $(cat "$TMP/body")"
 
 # Clients that leave while their request is held: the run goes on, the server does not care.
 curl -s --max-time 0.3 "$BASE/v1/runs" -d '{"agent":"remote","input":"Where is my order 1042?","wait":true}' >/dev/null
 curl -sN --max-time 0.3 "$BASE/v1/chat/completions" -d '{"model":"agent:remote","stream":true,"messages":[{"role":"user","content":"hi"}]}' >/dev/null
 curl -s --max-time 0.3 "$BASE/v1/chat/completions" -d '{"model":"agent:remote","messages":[{"role":"user","content":"hi"}]}' >/dev/null
 sleep 1.5
-n=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE agent='remote' AND state NOT IN ('done','failed','cancelled')")
+n=$(dbq "$DB" "SELECT count(*) FROM runs WHERE agent='remote' AND state NOT IN ('done','failed','cancelled')")
 [ "$(req GET /healthz)" = 200 ] && [ "$n" = 0 ] && ok "clients gone mid-wait and mid-stream: their runs end, the server goes on" \
     || fail "clients gone" "$n unfinished"
 
@@ -285,7 +296,8 @@ got="$(awk '/^agentd_stats_runs\{agent="remote"\}/ {print $2}' "$TMP/metrics.txt
 # ---- limits: runs in flight and connections ---------------------------------------------
 stop_serve
 stop_fake
-start_fake --script "$TMP/script.json" --latency-ms 1500 || fail "fakellm slow" ""
+start_fake --script "$TMP/script.json" --latency-ms 3000 || fail "fakellm slow" ""
+export AGENTD_MODEL_TIMEOUT_MS=10000 # above the 3 s latency (3 s was for the faults above)
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1"
 start_serve "$TMP/srv3.log" --agents $AG --tools tools --db "$DB" --traces "$TMP/tr" --max-runs 2 \
     --max-connections 3 --timeout 1 || fail "serve restarts" "$(cat "$TMP/srv3.log")"
@@ -293,11 +305,11 @@ req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}' >/de
 req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}' >/dev/null; S2=$(jb .id)
 s=$(req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}')
 is_err "$s" 429 && grep -qi '^Retry-After: ' "$TMP/hdr" && ok "runs in flight past --max-runs: 429 with Retry-After" || fail "max runs" "$s $(cat "$TMP/hdr")"
-curl -sN --max-time 6 "$BASE/v1/runs/$S1/events" >"$TMP/hold1" &
+curl -sN --max-time 12 "$BASE/v1/runs/$S1/events" >"$TMP/hold1" &
 H1=$!
-curl -sN --max-time 6 "$BASE/v1/runs/$S2/events" >"$TMP/hold2" &
+curl -sN --max-time 12 "$BASE/v1/runs/$S2/events" >"$TMP/hold2" &
 H2=$!
-curl -sN --max-time 6 "$BASE/v1/runs/$S2/events" >"$TMP/hold3" &
+curl -sN --max-time 12 "$BASE/v1/runs/$S2/events" >"$TMP/hold3" &
 H3=$!
 sleep 1.5 # past --timeout 1: a held stream is not an idle connection
 s=$(req GET /healthz)
@@ -312,23 +324,24 @@ grep -q '"reason":"shutdown"' "$TMP/hold1" && grep -q '"reason":"shutdown"' "$TM
 for _ in $(seq 1 100); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$SRV_PID"; rc=$?
 [ $rc = 0 ] && grep -q "draining: 2 runs in flight" "$TMP/srv3.log" && ok "drain: exit 0 with 2 runs in flight" || fail "drain exit" "rc=$rc $(tail -3 "$TMP/srv3.log")"
-# the drain waited for them (10 s default deadline > 2 x 1.5 s of model latency)
-[ "$(sqlite3 "$DB" "SELECT state FROM runs WHERE id IN ('$S1','$S2')" | sort -u)" = done ] \
-    && ok "runs in flight finished within the drain deadline" || fail "drain finished runs" "$(sqlite3 "$DB" "SELECT id,state FROM runs WHERE id IN ('$S1','$S2')")"
+# the drain waited for them (10 s default deadline > 2 x 3 s of model latency; 3 s so that the
+# runs are still in flight at SIGTERM on a loaded machine, where 1.5 s was not always enough)
+[ "$(dbq "$DB" "SELECT state FROM runs WHERE id IN ('$S1','$S2')" | sort -u)" = done ] \
+    && ok "runs in flight finished within the drain deadline" || fail "drain finished runs" "$(dbq "$DB" "SELECT id,state FROM runs WHERE id IN ('$S1','$S2')")"
 start_serve "$TMP/srv4.log" --agents $AG --tools tools --db "$DB" --traces "$TMP/tr" --drain-timeout 0 \
     || fail "serve restarts" "$(cat "$TMP/srv4.log")"
 req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}' >/dev/null; D1=$(jb .id)
 req POST /v1/runs -d '{"agent":"remote","input":"Where is my order 1042?"}' >/dev/null; D2=$(jb .id)
 sleep 0.3
 stop_serve; [ "$SRV_RC" = 0 ] && ok "drain deadline 0: exits at once" || fail "drain 0" "$(tail -3 "$TMP/srv4.log")"
-left=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE id IN ('$D1','$D2') AND state NOT IN ('done','failed','cancelled')")
+left=$(dbq "$DB" "SELECT count(*) FROM runs WHERE id IN ('$D1','$D2') AND state NOT IN ('done','failed','cancelled')")
 [ "$left" = 2 ] && ok "unfinished runs left committed and resumable" || fail "left unfinished" "$left"
 start_serve "$TMP/srv5.log" --agents $AG --tools tools --db "$DB" --traces "$TMP/tr" || fail "serve restarts" "$(cat "$TMP/srv5.log")"
 for _ in $(seq 1 100); do
-    [ "$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE id IN ('$D1','$D2') AND state='done'")" = 2 ] && break; sleep 0.1
+    [ "$(dbq "$DB" "SELECT count(*) FROM runs WHERE id IN ('$D1','$D2') AND state='done'")" = 2 ] && break; sleep 0.1
 done
-[ "$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE id IN ('$D1','$D2') AND state='done'")" = 2 ] && grep -q "resumed 2 unfinished runs" "$TMP/srv5.log" \
-    && ok "the next serve resumes them to done" || fail "resume" "$(cat "$TMP/srv5.log"; sqlite3 "$DB" "SELECT id,state FROM runs WHERE id IN ('$D1','$D2')")"
+[ "$(dbq "$DB" "SELECT count(*) FROM runs WHERE id IN ('$D1','$D2') AND state='done'")" = 2 ] && grep -q "resumed 2 unfinished runs" "$TMP/srv5.log" \
+    && ok "the next serve resumes them to done" || fail "resume" "$(cat "$TMP/srv5.log"; dbq "$DB" "SELECT id,state FROM runs WHERE id IN ('$D1','$D2')")"
 for id in $D1 $D2; do
     trace_lines "$TMP/tr" "$id" >"$TMP/lines.jsonl"
     n=$(seq_gap_free "$TMP/lines.jsonl") || fail "trace gap-free across the restart" "$id $n"
@@ -349,7 +362,10 @@ s=$(req GET /healthz); [ "$s" = 200 ] && ok "auth on: /healthz stays open" || fa
 s=$(req POST /v1/runs -H "Authorization: Bearer $TOKEN" -d '{"agent":"support","input":"Where is my order 1042?","wait":true}')
 [ "$(jb .state)" = done ] && ok "auth on: a run" || fail "run with auth" "$s"
 stop_serve
-if grep -rq "$TOKEN" "$TMP"/srv*.log "$TMP"/tr "$DB" "$TMP/body" 2>/dev/null || sqlite3 "$DB" .dump | grep -q "$TOKEN"; then
+# The database's bytes (the SQLite file) and its rows (a dump: sqlite3 .dump or pg_dump).
+if on_pg; then pg_dump "$DB"; else dbq "$DB" .dump; fi >"$TMP/dump.sql" 2>&1
+grep -q "$DONE_ID" "$TMP/dump.sql" && ok "the dump holds the runs (the search below reads it)" || fail "dump" "$(head -c 300 "$TMP/dump.sql")"
+if grep -rq "$TOKEN" "$TMP"/srv*.log "$TMP"/tr "$DB" "$TMP/body" "$TMP/dump.sql" 2>/dev/null; then
     fail "token never logged or stored" "found"
 else ok "the token is in no log, trace, database row or response"; fi
 finish

@@ -18,8 +18,9 @@ JSON
 start_fake --script "$TMP/script.json" --record "$TMP/sent.jsonl" || fail "fakellm starts" "$(cat "$TMP/fake.log")"
 export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=sk-fake-0123456789abcdef
 TOKEN=tok-openai-test-5f2e9c
+DB=$(newdb o) || { fail "new database" "o"; finish; exit 1; }
 AGENTD_API_TOKEN=$TOKEN start_serve "$TMP/srv.log" --agents tests/fixtures/serve/agents --tools tools \
-    --db "$TMP/o.db" --traces "$TMP/tr" || fail "serve starts" "$(cat "$TMP/srv.log")"
+    --db "$DB" --traces "$TMP/tr" || fail "serve starts" "$(cat "$TMP/srv.log")"
 cat >"$TMP/client.js" <<'JS'
 const OpenAI = require('openai');
 const client = new OpenAI({ baseURL: process.argv[2] + '/v1', apiKey: process.argv[3], maxRetries: 0, timeout: 10000 });
@@ -75,9 +76,9 @@ j() { jq -r "$1" "$TMP/out.json" 2>/dev/null; }
     && [ "$(j .plain.total)" -gt 0 ] && ok "openai client: completion from agent:support" \
     || fail "plain completion" "$(cat "$TMP/out.json" "$TMP/node.err" | head -c 600)"
 pid=$(j .plain.id | sed 's/^chatcmpl-//')
-[ "$(sqlite3 "$TMP/o.db" "SELECT state FROM runs WHERE id='$pid'")" = done ] && ok "the completion is a durable run ($pid)" || fail "durable run" "$pid"
+[ "$(dbq "$DB" "SELECT state FROM runs WHERE id='$pid'")" = done ] && ok "the completion is a durable run ($pid)" || fail "durable run" "$pid"
 sid=$(j .stream.id | sed 's/^chatcmpl-//')
-answer=$(sqlite3 "$TMP/o.db" "SELECT answer FROM runs WHERE id='$sid'")
+answer=$(dbq "$DB" "SELECT answer FROM runs WHERE id='$sid'")
 [ "$(j .stream.chunks)" -ge 2 ] && [ "$(j .stream.text)" = "$answer" ] && [ "$(j .stream.finish)" = stop ] \
     && ok "openai client: stream=true, $(j .stream.chunks) content chunks adding up to the answer" \
     || fail "streamed completion" "$(cat "$TMP/out.json") answer=$answer"
@@ -88,11 +89,11 @@ first=$(grep -F 'Hi, I am Ada Lovelace' "$TMP/sent.jsonl" | head -1 | jq -c '[.m
 want='[["system","You are a support agent."],["system","Always call the customer by name."],["user","Hi, I am Ada Lovelace, customer 77."],["assistant","Hello Ada! How can I help?"],["user","Where is my order 1042?"]]'
 [ "$first" = "$want" ] && ok "multi-turn: the model receives the earlier turns in order, the client's tool traffic left out" \
     || fail "multi-turn history" "got $first"
-[ "$(sqlite3 "$TMP/o.db" "SELECT state FROM runs WHERE id='$mid'")" = done ] \
-    && [ "$(sqlite3 "$TMP/o.db" "SELECT count(*) FROM messages WHERE run_id='$mid' AND body LIKE '%Ada Lovelace%'")" = 1 ] \
-    && [ "$(sqlite3 "$TMP/o.db" "SELECT input FROM runs WHERE id='$mid'")" = "Where is my order 1042?" ] \
+[ "$(dbq "$DB" "SELECT state FROM runs WHERE id='$mid'")" = done ] \
+    && [ "$(dbq "$DB" "SELECT count(*) FROM messages WHERE run_id='$mid' AND body LIKE '%Ada Lovelace%'")" = 1 ] \
+    && [ "$(dbq "$DB" "SELECT input FROM runs WHERE id='$mid'")" = "Where is my order 1042?" ] \
     && ok "multi-turn: the earlier turns are the run's stored messages, its input the last user message" \
-    || fail "multi-turn stored" "$(sqlite3 "$TMP/o.db" "SELECT state, input FROM runs WHERE id='$mid'")"
+    || fail "multi-turn stored" "$(dbq "$DB" "SELECT state, input FROM runs WHERE id='$mid'")"
 [ "$(j .unknown.status)" = 404 ] && ok "openai client: unknown agent raises a 404 APIError" || fail "unknown agent" "$(j .unknown)"
 [ "$(j .auth.status)" = 401 ] && ok "openai client: wrong apiKey raises 401" || fail "wrong key" "$(j .auth)"
 s=$(req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" -d '{"model":"agent:support","messages":[]}')
@@ -106,7 +107,7 @@ for q in "Where is my order 1042?" "And when will it arrive?"; do
     req POST /v1/chat/completions -H "Authorization: Bearer $TOKEN" \
         -d "{\"model\":\"agent:support\",\"session\":\"chat-1\",\"messages\":[{\"role\":\"user\",\"content\":\"$q\"}]}" >/dev/null
 done
-turns=$(sqlite3 "$TMP/o.db" "SELECT count(*) FROM session_runs WHERE session='chat-1'")
+turns=$(dbq "$DB" "SELECT count(*) FROM session_runs WHERE session='chat-1'")
 [ "$turns" = 2 ] && ok "session: two completions are two turns of one conversation" || fail "session" "$turns turns"
 stop_serve
 [ "$SRV_RC" = 0 ] && ok "serve stops cleanly" || fail "stop" "$SRV_RC"

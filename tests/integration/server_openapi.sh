@@ -74,7 +74,8 @@ valid() {
     else fail "$1" "status $5 $(head -c 400 "$TMP/v") $(head -c 300 "$TMP/body")"; fi
 }
 unset AGENTD_CACHE AGENTD_LISTEN AGENTD_AGENTS AGENTD_API_TOKEN
-start_serve "$TMP/srv.log" --agents tests/fixtures/serve/agents --tools tools --db "$TMP/a.db" \
+DB=$(newdb a) || { fail "new database" "a"; finish; exit 1; }
+start_serve "$TMP/srv.log" --agents tests/fixtures/serve/agents --tools tools --db "$DB" \
     --traces "$TMP/tr" || fail "serve starts" "$(cat "$TMP/srv.log")"
 s=$(req GET /v1/agents); valid "GET /v1/agents" AgentList GET /v1/agents "$s"
 s=$(req POST /v1/runs -d '{"agent":"structured","input":"What is the status of order 1042?","wait":true}')
