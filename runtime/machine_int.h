@@ -161,6 +161,35 @@ struct machine {
 };
 
 
+/* A committed batch whose effects wait for its commit to be durable. */
+typedef struct mbatch {
+    uint64_t seq;
+    mline_t *lines;
+    machine_run_t **runs; /* runs with units in it (each holds a reference) */
+    size_t nruns;
+    machine_run_t *entered; /* runs whose state's run hook waits for it (linked by enter_next) */
+    int renew;              /* holds the heartbeat's lease renewal (renew_stage) */
+    int64_t renew_now;      /* the beat's time */
+    char (*drops)[17];      /* the lease ends it carries (owned) */
+    size_t ndrops;
+    struct mbatch *next;
+    /* A batch queued until its commit is durable holds those runs here instead: by then each
+     * run's enter_next may link it into a later batch (a cancel, a deadline), so a list
+     * through it would cross into that batch's and loop. */
+    size_t nentered;
+    machine_run_t *entered_v[];
+} mbatch_t;
+
+/* machine_batch.c: the group commit. mbatch_open opens the batch if none is open (the flush
+ * is deferred to the next loop turn); mbatch_finish runs a batch's effects once its commit is
+ * durable (rc 0) or failed (why: the runs' abort message; NULL when the machine is being
+ * freed); mbatch_durable is the syncer's and cwatch's callback. */
+int mbatch_open(machine_t *m) AGENTD_WUR;
+void mbatch_finish(machine_t *m, mbatch_t *b, int rc, const char *why);
+void mbatch_durable(void *ud, uint64_t upto, int err);
+/* machine.c: the heartbeat's lease renewal that batch b carried is decided (mbatch_finish). */
+void mlease_renew_done(machine_t *m, mbatch_t *b, int rc, const char *why);
+
 typedef int (*mwriter_fn)(machine_run_t *r, void *arg);
 
 /* What entering a state does, in two halves around the commit of the unit that records the

@@ -2,8 +2,8 @@
  * trace: one JSON event per transition, model call, retry, tool call and guardrail
  * decision. Events are written to SQLite (inside the transition's transaction, by the
  * caller via store_event_add) as a body without v, run_id and seq (the row's columns;
- * trace_body_write; in trace_body.h's short form), and the group commit (machine.c
- * flush_cb, finish_batch) hands the
+ * trace_body_write; in trace_body.h's short form), and the group commit (machine_batch.c
+ * flush_cb, mbatch_finish) hands the
  * whole line (trace_line_write) to the trace files, tracelog.h: the segment log once the
  * commit is durable, or, with AGENTD_TRACE_FILES=runs, <dir>/<run-id>.jsonl — just before
  * the commit for runs that already exist in the database (and whose earlier lines are
