@@ -233,10 +233,18 @@ int mem_sqlite_install(void)
     int rc = 0;
     pthread_mutex_lock(&lock);
     if (!installed) {
-        if (sqlite3_config(SQLITE_CONFIG_MALLOC, &methods) == SQLITE_OK)
+        /* No memory statistics: SQLite would take a global mutex around every allocation
+         * to keep them, and nothing reads them. Multi-thread mode: no mutex per call on a
+         * connection, since each connection is used by one thread only (the loop's; the
+         * syncer thread syncs the WAL through a descriptor of its own, syncer.h).
+         * Both are speed only: a library that refuses them works as before. */
+        if (sqlite3_config(SQLITE_CONFIG_MALLOC, &methods) == SQLITE_OK) {
             installed = 1;
-        else
+            (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+            (void)sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+        } else {
             rc = ERR_INTERNAL;
+        }
     }
     pthread_mutex_unlock(&lock);
     return rc;

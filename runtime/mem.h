@@ -48,7 +48,9 @@ long mem_count(void);
 int mem_failed(const char **site);
 
 /* Route SQLite's allocator through mem_*; call before SQLite is first used. Idempotent;
- * 0 or ERR_INTERNAL when SQLite was already initialised. */
+ * 0 or ERR_INTERNAL when SQLite was already initialised. Also switches off SQLite's memory
+ * statistics and puts it in multi-thread mode (no mutex per call on a connection): from
+ * then on a connection must be used by one thread at a time, as every one of agentd's is. */
 int mem_sqlite_install(void);
 
 /* Route SQLite (when not yet initialised) and libevent through mem_*. Idempotent; the
