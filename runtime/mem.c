@@ -3,7 +3,9 @@
  *
  * The switch is read from the environment lazily, at the first allocation, so the binary,
  * the unit tests and the fake model server share it without an init call. Counting is one
- * atomic increment; the per-site table is kept only when AGENTD_FAIL_ALLOC_LOG asks for it.
+ * atomic increment, made only once something asked for counts or failures (an environment
+ * variable, mem_fail_nth, mem_count); the per-site table is kept only when
+ * AGENTD_FAIL_ALLOC_LOG asks for it.
  */
 #include "mem.h"
 
@@ -27,7 +29,9 @@ typedef struct site {
 } site_t;
 
 static int inited;          /* 0 not read, 1 read */
-static long count;          /* allocations so far */
+static int counting;        /* 1 once anything asked for counts or failures (else nothing is
+                               counted: an atomic add per allocation is not free) */
+static long count;          /* allocations so far, since counting began */
 static long fail_at;        /* fail when count reaches this (0: never) */
 static const char *fail_file; /* or: fail at this site ... */
 static int fail_line;
@@ -84,6 +88,8 @@ static void read_env(void)
         log_path = l;
         atexit(write_log);
     }
+    if (fail_at || fail_file || log_path)
+        __atomic_store_n(&counting, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&inited, 1, __ATOMIC_RELEASE);
 }
 
@@ -118,6 +124,8 @@ static int should_fail(const char *file, int line)
 {
     if (!__atomic_load_n(&inited, __ATOMIC_ACQUIRE))
         pthread_once(&once, read_env);
+    if (!__atomic_load_n(&counting, __ATOMIC_ACQUIRE))
+        return 0;
     long n = __atomic_add_fetch(&count, 1, __ATOMIC_SEQ_CST);
     int fail = 0;
     if (log_path || fail_file) {
@@ -170,12 +178,16 @@ void mem_fail_nth(long n)
     if (!__atomic_load_n(&inited, __ATOMIC_ACQUIRE))
         pthread_once(&once, read_env);
     fired = 0;
+    __atomic_store_n(&counting, 1, __ATOMIC_RELEASE);
     long now = __atomic_load_n(&count, __ATOMIC_SEQ_CST);
     __atomic_store_n(&fail_at, n > 0 ? now + n : 0, __ATOMIC_SEQ_CST);
 }
 
 long mem_count(void)
 {
+    if (!__atomic_load_n(&inited, __ATOMIC_ACQUIRE))
+        pthread_once(&once, read_env);
+    __atomic_store_n(&counting, 1, __ATOMIC_RELEASE);
     return __atomic_load_n(&count, __ATOMIC_SEQ_CST);
 }
 

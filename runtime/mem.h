@@ -42,7 +42,8 @@ char *mem_strndup_at(const char *s, size_t n, const char *file, int line);
 
 /* Test API. Fail the nth allocation counted from now (1 = the next one), once; 0 disarms. */
 void mem_fail_nth(long n);
-/* Allocations counted so far (every thread). */
+/* Allocations counted so far (every thread). Counting starts with the first call of this or
+ * mem_fail_nth, or at start when an AGENTD_FAIL_ALLOC* variable is set. */
 long mem_count(void);
 /* Has the armed failure fired? Then *site (if given) names where ("file.c:123"). */
 int mem_failed(const char **site);
