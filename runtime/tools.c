@@ -664,8 +664,7 @@ static void remote_cancel(tools_call_t *c)
 
 /* Set the call's error line (cut at TOOL_ERROR_MAX - 1 bytes, as the fixed buffer it
  * replaces did); left NULL when out of memory (reported as "out of memory"). */
-static void call_error(tools_call_t *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void call_error(tools_call_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void call_error(tools_call_t *c, const char *fmt, ...)
 {
     char line[TOOL_ERROR_MAX];
@@ -705,11 +704,11 @@ static void report_cb(void *arg)
 {
     tools_call_t *c = arg;
     if (!c->cancelled) {
+        const char *err = c->error || c->status == TC_OK ? c->error : "out of memory";
         tools_result_t r = {
             .status = c->status,
             .result = c->result,
-            .error = c->error ? (c->error[0] ? c->error : NULL)
-                              : c->status != TC_OK ? "out of memory" : NULL,
+            .error = err && err[0] ? err : NULL,
             .ms = (double)(loop_mono_ns() - c->start_ns) / 1e6,
             .attempts = c->attempts,
         };
@@ -766,9 +765,9 @@ static void task_done(void *ud, int rc, json_object *result, const char *err)
         json_object_to_json_string_length(result, JSON_C_TO_STRING_PLAIN, &len);
         if (len > MAX_RESULT_BYTES) {
             call_error(c,
-                     "result is %zu bytes of JSON, over the %d KiB limit for a tool result; "
-                     "return less (a summary, the first items)",
-                     len, MAX_RESULT_BYTES / 1024);
+                       "result is %zu bytes of JSON, over the %d KiB limit for a tool result; "
+                       "return less (a summary, the first items)",
+                       len, MAX_RESULT_BYTES / 1024);
             report(c, TC_ERROR);
             return;
         }
@@ -782,7 +781,7 @@ static void task_done(void *ud, int rc, json_object *result, const char *err)
         call_error(c, "%s", err ? err : err_str(rc));
     else
         call_error(c, "timed out after %.1f s (the tool's timeout)",
-                 (double)c->tl->timeout_ms / 1000);
+                   (double)c->tl->timeout_ms / 1000);
     failed(c, rc == ERR_TIMEOUT ? TC_TIMEOUT : TC_ERROR, rc == ERR_LUA || rc == ERR_TIMEOUT);
 }
 
@@ -794,8 +793,7 @@ static void timeout_cb(void *arg)
     c->task = NULL;
     remote_cancel(c);
     slot_release(c);
-    call_error(c, "timed out after %.1f s (the tool's timeout)",
-             (double)c->tl->timeout_ms / 1000);
+    call_error(c, "timed out after %.1f s (the tool's timeout)", (double)c->tl->timeout_ms / 1000);
     failed(c, TC_TIMEOUT, 1);
 }
 
