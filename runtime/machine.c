@@ -244,7 +244,7 @@ static void run_free(void *p)
         tcall_clear(&r->calls[i]);
     free(r->calls);
     json_object_put(r->messages);
-    json_object_put(r->sigs);
+    callsig_free(r->sigs);
     json_object_put(r->plan);
     json_object_put(r->plan_req);
     free(r->summary);
@@ -477,14 +477,12 @@ machine_run_t *mrun_new(machine_t *m, const agent_t *agent)
     r->lim.deadline_s = agent->deadline_s;
     r->lim.max_model_calls = agent->max_model_calls;
     r->messages = json_object_new_array();
-    r->sigs = json_object_new_object();
     /* Without a heartbeat nothing would renew the run's lease. */
-    if (!r->messages || !r->sigs ||
+    if (!r->messages ||
         (!m->heartbeat && loop_after(m->lp, heartbeat_ms(m), heartbeat, m, &m->heartbeat) != 0) ||
         (!m->cancel_poll &&
          loop_after(m->lp, MACHINE_CANCEL_POLL_MS, cancel_poll, m, &m->cancel_poll) != 0)) {
         json_object_put(r->messages);
-        json_object_put(r->sigs);
         free(r);
         return NULL;
     }

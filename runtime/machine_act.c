@@ -743,14 +743,13 @@ static const char *guard(machine_run_t *r, tcall_t *c, char *msg, size_t len)
     }
     char sig[2048];
     mact_call_sig(c->name, c->args, sig, sizeof sig);
-    json_object *cnt;
-    int seen = json_object_object_get_ex(r->sigs, sig, &cnt) ? json_object_get_int(cnt) : 0;
+    int seen = callsig_count(r->sigs, sig);
     if (seen >= a->loop_limit) {
         snprintf(msg, len, "loop detected: %s was already called %d times with these arguments; "
                  "use the earlier result or try something else", c->name, seen);
         return "loop_detected";
     }
-    json_object_object_add(r->sigs, sig, json_object_new_int(seen + 1));
+    callsig_add(&r->sigs, sig);
     return NULL;
 }
 

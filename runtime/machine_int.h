@@ -5,6 +5,7 @@
 #ifndef AGENTD_MACHINE_INT_H
 #define AGENTD_MACHINE_INT_H
 
+#include "callsig.h"
 #include "err.h"
 #include "machine.h"
 #include "trace.h"
@@ -53,7 +54,7 @@ struct machine_run {
     store_run_t rec;
     machine_state_t state;
     json_object *messages;   /* the conversation, neutral format */
-    json_object *sigs;       /* "name\x1fargs" -> count, for loop detection */
+    callsig_t *sigs;         /* "name\x1fargs" -> count, for loop detection; NULL: none */
     char state_span[17];     /* span of the current state visit */
     char chat_span[17];
     tcall_t *calls;          /* calls of the current model turn */

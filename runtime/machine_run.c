@@ -344,9 +344,7 @@ static void count_sig(machine_run_t *r, const char *name, const char *args)
                                                        JSON_C_TO_STRING_NOSLASHESCAPE)
                : (args ? args : ""));
     json_object_put(a);
-    json_object *cnt;
-    int seen = json_object_object_get_ex(r->sigs, sig, &cnt) ? json_object_get_int(cnt) : 0;
-    json_object_object_add(r->sigs, sig, json_object_new_int(seen + 1));
+    callsig_add(&r->sigs, sig);
 }
 
 static int load_call(void *ud, const store_toolcall_t *tc)

@@ -26,6 +26,8 @@
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_MAX_MS 5000
 #define MAX_RESULT_BYTES (1024 * 1024)
+/* A call's error line is cut at this many bytes less one. */
+#define TOOL_ERROR_MAX 1024
 /* Tool attempts that may hold a Lua state at once (AGENTD_MAX_TOOL_STATES overrides); the
  * rest wait in FIFO order and their timeout starts when they start. Each state is ~24 KB,
  * and thousands of runs moving in lockstep would otherwise hold thousands at the same
@@ -86,7 +88,7 @@ struct tools_call {
     uint64_t start_ns;
     tcall_state_t status;
     json_object *result;
-    char error[1024];
+    char *error; /* one line (at most TOOL_ERROR_MAX - 1 bytes), NULL when none */
 };
 
 /* ---- registry ---- */
@@ -660,6 +662,20 @@ static void remote_cancel(tools_call_t *c)
     }
 }
 
+/* Set the call's error line (cut at TOOL_ERROR_MAX - 1 bytes, as the fixed buffer it
+ * replaces did); left NULL when out of memory (reported as "out of memory"). */
+static void call_error(tools_call_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void call_error(tools_call_t *c, const char *fmt, ...)
+{
+    char line[TOOL_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    free(c->error);
+    c->error = strdup(line);
+}
+
 static void call_free(void *arg)
 {
     tools_call_t *c = arg;
@@ -680,6 +696,7 @@ static void call_free(void *arg)
     free(c->run_id);
     free(c->call_id);
     free(c->idem);
+    free(c->error);
     free(c);
 }
 
@@ -687,10 +704,11 @@ static void report_cb(void *arg)
 {
     tools_call_t *c = arg;
     if (!c->cancelled) {
+        const char *err = c->error || c->status == TC_OK ? c->error : "out of memory";
         tools_result_t r = {
             .status = c->status,
             .result = c->result,
-            .error = c->error[0] ? c->error : NULL,
+            .error = err && err[0] ? err : NULL,
             .ms = (double)(loop_mono_ns() - c->start_ns) / 1e6,
             .attempts = c->attempts,
         };
@@ -746,22 +764,24 @@ static void task_done(void *ud, int rc, json_object *result, const char *err)
         size_t len = 0;
         json_object_to_json_string_length(result, JSON_C_TO_STRING_PLAIN, &len);
         if (len > MAX_RESULT_BYTES) {
-            snprintf(c->error, sizeof c->error,
-                     "result is %zu bytes of JSON, over the %d KiB limit for a tool result; "
-                     "return less (a summary, the first items)",
-                     len, MAX_RESULT_BYTES / 1024);
+            call_error(c,
+                       "result is %zu bytes of JSON, over the %d KiB limit for a tool result; "
+                       "return less (a summary, the first items)",
+                       len, MAX_RESULT_BYTES / 1024);
             report(c, TC_ERROR);
             return;
         }
-        c->error[0] = '\0';
+        free(c->error);
+        c->error = NULL;
         c->result = json_object_get(result);
         report(c, TC_OK);
         return;
     }
-    snprintf(c->error, sizeof c->error, "%s", err ? err : err_str(rc));
-    if (rc == ERR_TIMEOUT)
-        snprintf(c->error, sizeof c->error, "timed out after %.1f s (the tool's timeout)",
-                 (double)c->tl->timeout_ms / 1000);
+    if (rc != ERR_TIMEOUT)
+        call_error(c, "%s", err ? err : err_str(rc));
+    else
+        call_error(c, "timed out after %.1f s (the tool's timeout)",
+                   (double)c->tl->timeout_ms / 1000);
     failed(c, rc == ERR_TIMEOUT ? TC_TIMEOUT : TC_ERROR, rc == ERR_LUA || rc == ERR_TIMEOUT);
 }
 
@@ -773,8 +793,7 @@ static void timeout_cb(void *arg)
     c->task = NULL;
     remote_cancel(c);
     slot_release(c);
-    snprintf(c->error, sizeof c->error, "timed out after %.1f s (the tool's timeout)",
-             (double)c->tl->timeout_ms / 1000);
+    call_error(c, "timed out after %.1f s (the tool's timeout)", (double)c->tl->timeout_ms / 1000);
     failed(c, TC_TIMEOUT, 1);
 }
 
@@ -799,7 +818,7 @@ static void attempt_remote(tools_call_t *c)
         rc = loop_after(c->t->lp, (uint64_t)c->tl->timeout_ms, timeout_cb, c, &c->timeout);
     if (rc) {
         remote_cancel(c);
-        snprintf(c->error, sizeof c->error, "cannot start the tool: %s", err_str(rc));
+        call_error(c, "cannot start the tool: %s", err_str(rc));
         report(c, TC_ERROR);
     }
 }
@@ -832,7 +851,7 @@ static void attempt(tools_call_t *c)
         ctx_task_cancel(c->task);
         c->task = NULL;
         slot_release(c);
-        snprintf(c->error, sizeof c->error, "cannot start the tool: %s", err_str(rc));
+        call_error(c, "cannot start the tool: %s", err_str(rc));
         report(c, TC_ERROR);
     }
 }
@@ -916,7 +935,11 @@ int tool_check_args(const tool_t *tl, const char *args_json, json_object **out, 
 
 static int check_args(tools_call_t *c, const char *args_json)
 {
-    return tool_check_args(c->tl, args_json, &c->args, c->error, sizeof c->error);
+    char msg[TOOL_ERROR_MAX] = "";
+    int rc = tool_check_args(c->tl, args_json, &c->args, msg, sizeof msg);
+    if (rc)
+        call_error(c, "%s", msg[0] ? msg : "out of memory");
+    return rc;
 }
 
 int tools_call(tools_t *t, const char *name, const char *args_json, const tools_call_info_t *info,
@@ -935,11 +958,9 @@ int tools_call(tools_t *t, const char *name, const char *args_json, const tools_
         return ERR_NOMEM;
     }
     if (!c->tl) {
-        snprintf(c->error, sizeof c->error, "unknown tool \"%s\"", name ? name : "");
+        call_error(c, "unknown tool \"%s\"", name ? name : "");
         report(c, TC_REJECTED);
     } else if (check_args(c, args_json) != 0) {
-        if (!c->error[0])
-            snprintf(c->error, sizeof c->error, "out of memory");
         report(c, TC_REJECTED);
     } else {
         attempt(c);

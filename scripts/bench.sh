@@ -6,7 +6,11 @@
 #   S1  runs one after another, zero latency      -> agentd CPU ms per step
 #   S2  1,000 concurrent runs, model 50 ms, tools 20 ms -> CPU ms per step, steps/s,
 #       RSS per concurrent run, median run latency against the latency-bound ideal (the
-#       model and tool latencies of one run added up); S2_RUNS=100 for issue 17's proof
+#       model and tool latencies of one run added up); S2_RUNS=100 for issue 17's proof.
+#       Memory per run is printed two ways: peak RSS / runs (issue 17's figure, which
+#       carries the process's fixed ~16 MB: shared library pages, SQLite's page cache) and
+#       the marginal memory per run, (peak RSS of the S2 batch - peak RSS of the same batch
+#       with 1 run) / (runs - 1): what one more concurrent run costs.
 #   S3  one turn with 8 parallel tools of 100 ms  -> step (acting) time
 #   DB  bytes in the database per 4-step run
 # usage: scripts/bench.sh [--postgres] [REPS]   (needs ./agentd and build/release/fakellm:
@@ -81,7 +85,7 @@ field() { python3 -c "import json,sys; print(json.loads(open('$1').read().splitl
 
 echo "agentd benchmark — $(nproc) cores, $(uname -r), $REPS repetitions${PG:+, on PostgreSQL $(psql -qAtX "$PGURL" -c 'SHOW server_version')}"
 : >"$W/s1"; : >"$W/s1o"; : >"$W/s2"; : >"$W/s2c"; : >"$W/s2r"; : >"$W/s2l"; : >"$W/s3"; : >"$W/db"; : >"$W/dbp"
-: >"$W/s1p"; : >"$W/s2p"
+: >"$W/s1p"; : >"$W/s2p"; : >"$W/s2m"
 r=0
 while [ $r -lt "$REPS" ]; do
     r=$((r + 1))
@@ -113,6 +117,15 @@ while [ $r -lt "$REPS" ]; do
     field "$W/s2.json" steps_per_s >>"$W/s2"
     python3 -c "import json; d=json.loads(open('$W/s2.json').read().splitlines()[-1]); print(d['cpu_s']*1000/d['steps'])" >>"$W/s2c"
     python3 -c "import json; d=json.loads(open('$W/s2.json').read().splitlines()[-1]); print(d['peak_rss_kb']/$S2_RUNS)" >>"$W/s2r"
+    # the same batch with 1 run: the fixed part of the peak RSS, for the marginal figure
+    head -n 1 "$W/in.jsonl" >"$W/in1.jsonl"
+    db=$(newdb s2one)
+    "$AGENTD" batch "$AGENT" "$W/in1.jsonl" --concurrency 1 --db "$db" --traces "$W/tr2one" \
+        --json >"$W/s2one.json" 2>>"$W/err" || { echo "S2 (1 run) failed: $(tail -3 "$W/err")"; exit 1; }
+    python3 -c "
+import json
+n, one = json.loads(open('$W/s2.json').read().splitlines()[-1]), json.loads(open('$W/s2one.json').read().splitlines()[-1])
+print((n['peak_rss_kb'] - one['peak_rss_kb']) / max($S2_RUNS - 1, 1))" >>"$W/s2m"
     python3 -c "
 import json, statistics
 print(statistics.median(json.loads(l)['latency_ms'] for l in open('$W/s2.json') if '\"latency_ms\"' in l))" >>"$W/s2l"
@@ -130,6 +143,7 @@ echo "    wall per step (incl. fsync):     $(stats <"$W/s1o") ms   [target <= 1.
 echo "S2  CPU per step, $S2_RUNS concurrent:     $(stats <"$W/s2c") ms   [target <= 0.15 ms]"
 echo "    throughput:                      $(stats <"$W/s2") steps/s"
 echo "    peak RSS per concurrent run:     $(stats <"$W/s2r") KB   [target <= 30 KB]"
+echo "    marginal memory per run:         $(stats <"$W/s2m") KB   [(peak RSS - 1-run batch's) / (runs - 1)]"
 # The latency-bound ideal: every model turn of the script waits 50 ms, every tool round its
 # slowest tool; nothing else.
 IDEAL=$(python3 -c "

@@ -1,8 +1,11 @@
 #!/bin/sh
 # Scale check: N concurrent runs (default 10,000) of the 4-step benchmark agent in ONE
 # agentd process against the fake provider with 50 ms model latency and 20 ms tools.
-# Prints the batch summary and the memory per run; fails if peak RSS reaches 1 GB or any
-# run does not end done.
+# Prints the batch summary and the memory per run two ways: peak RSS / N (issue 17's
+# figure, which carries the process's fixed ~16 MB of shared library pages and SQLite's page
+# cache) and the marginal memory per run, (peak RSS of the N-run batch - peak RSS of the same
+# batch with 1 run) / (N - 1): what one more concurrent run costs. Fails if peak RSS reaches
+# 1 GB or any run does not end done.
 # usage: scripts/scale.sh [N]    (needs ./agentd and build/release/fakellm: make build-all)
 set -u
 N=${1:-10000}
@@ -20,12 +23,20 @@ i=0; while [ $i -lt "$N" ]; do echo "\"scale $i\""; i=$((i + 1)); done >"$W/in.j
 "$AGENTD" batch "$ROOT/tests/fixtures/bench/agents/bench.lua" "$W/in.jsonl" --concurrency "$N" \
     --db "$W/s.db" --traces "$W/traces" --durability "${DURABILITY:-full}" --json >"$W/out.json" \
     2>"$W/err" || { echo "batch failed: $(tail -3 "$W/err")"; exit 1; }
-python3 - "$W/out.json" "$N" <<'PY'
+# the same batch with 1 run: the fixed part of the peak RSS
+head -n 1 "$W/in.jsonl" >"$W/in1.jsonl"
+"$AGENTD" batch "$ROOT/tests/fixtures/bench/agents/bench.lua" "$W/in1.jsonl" --concurrency 1 \
+    --db "$W/one.db" --traces "$W/traces1" --durability "${DURABILITY:-full}" --json \
+    >"$W/one.json" 2>"$W/err" || { echo "1-run batch failed: $(tail -3 "$W/err")"; exit 1; }
+python3 - "$W/out.json" "$N" "$W/one.json" <<'PY'
 import json, sys
 d = json.loads(open(sys.argv[1]).read().splitlines()[-1]); n = int(sys.argv[2])  # summary: last line
+one = json.loads(open(sys.argv[3]).read().splitlines()[-1])
 print("runs %d done %d failed %d | %d steps in %.2f s = %.0f steps/s | CPU %.2f s" % (
     d["runs"], d["done"], d["failed"], d["steps"], d["wall_s"], d["steps_per_s"], d["cpu_s"]))
 print("peak RSS %.1f MB = %.1f KB per concurrent run" % (d["peak_rss_kb"] / 1024, d["peak_rss_kb"] / n))
+print("marginal memory %.1f KB per run = (peak RSS - %.1f MB of the 1-run batch) / (N - 1)" % (
+    (d["peak_rss_kb"] - one["peak_rss_kb"]) / max(n - 1, 1), one["peak_rss_kb"] / 1024))
 ok = d["done"] == n and d["peak_rss_kb"] < 1024 * 1024
 print("1 passed, 0 failed" if ok else "0 passed, 1 failed")
 sys.exit(0 if ok else 1)
