@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,12 +479,37 @@ int trace_file_append(const char *dir, const char *run_id, const char *line)
     return rc;
 }
 
+/* Span ids come from a generator per thread (splitmix64), seeded from getrandom once, and
+ * again in a child after fork: a syscall per span was five per step. Ids need only be
+ * unique, not unpredictable. */
+static _Thread_local uint64_t span_state;
+static _Thread_local int span_seeded;
+static int span_atfork_set;
+
+static void span_atfork_child(void)
+{
+    span_seeded = 0;
+}
+
 void trace_span_id(char buf[17])
 {
-    uint64_t v = 0;
-    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
-        v = loop_mono_ns() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
-    snprintf(buf, 17, "%016llx", (unsigned long long)v);
+    if (!span_seeded) {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+            seed = loop_mono_ns() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+        span_state = seed;
+        span_seeded = 1;
+        if (!__atomic_exchange_n(&span_atfork_set, 1, __ATOMIC_ACQ_REL))
+            pthread_atfork(NULL, NULL, span_atfork_child);
+    }
+    uint64_t z = (span_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, z >>= 4)
+        buf[i] = hex[z & 15];
+    buf[16] = 0;
 }
 
 static void mask(char *p, size_t n)

@@ -120,7 +120,8 @@ int trace_rewrite_line(trace_rewrite_t *w, const char *line);
 /* Commit (rename) when ok, else discard. Frees w. 0 or ERR_IO. */
 int trace_rewrite_end(trace_rewrite_t *w, int ok);
 
-/* New random 16-hex span id into buf[17]. */
+/* New 16-hex span id into buf[17]: a per-thread generator seeded from getrandom (again in a
+ * forked child), unique, not unpredictable. */
 void trace_span_id(char buf[17]);
 
 /* Replace secrets in s (in place, same length): values of environment variables named

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <math.h>
@@ -522,6 +523,46 @@ static void test_short_keys(void)
     buf_free(&b);
 }
 
+/* Span ids: 16 lowercase hex digits, no repeats in 20,000, and a forked child does not
+ * continue its parent's sequence (it reseeds). */
+static int span_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 17);
+}
+
+static void test_span_ids(void)
+{
+    enum { N = 20000 };
+    static char ids[N][17];
+    for (int i = 0; i < N; i++)
+        trace_span_id(ids[i]);
+    int hex = 1;
+    for (int i = 0; i < N; i++)
+        hex &= strlen(ids[i]) == 16 && strspn(ids[i], "0123456789abcdef") == 16;
+    CHECK(hex);
+    qsort(ids, N, 17, span_cmp);
+    int dup = 0;
+    for (int i = 1; i < N; i++)
+        dup |= !memcmp(ids[i - 1], ids[i], 17);
+    CHECK(!dup);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c[17];
+        trace_span_id(c);
+        _exit(write(fds[1], c, 17) == 17 ? 0 : 1);
+    }
+    char child[17] = "", parent[17];
+    trace_span_id(parent);
+    CHECK(read(fds[0], child, 17) == 17);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    close(fds[0]);
+    close(fds[1]);
+    CHECK(strlen(child) == 16 && strcmp(child, parent) != 0);
+}
+
 int main(void)
 {
     RUN(test_same_as_json_c);
@@ -529,5 +570,6 @@ int main(void)
     RUN(test_body_and_line);
     RUN(test_short_keys);
     RUN(test_segments);
+    RUN(test_span_ids);
     return check_report();
 }
