@@ -78,9 +78,60 @@ static void test_put_sticky_failure(void)
     buf_free(&b);
 }
 
+/* jx_put_str scans eight bytes at a time: every byte value at every position of strings
+ * around the word size, in runs of plain and special bytes, escapes as json-c does. */
+static void test_put_str_every_position(void)
+{
+    static const unsigned char pick[] = {'a', ' ', '/', '"', '\\', 0, 1, '\n', 0x1f, 0x20,
+                                         0x7f, 0x80, 0xc3, 0xa9, 0xff, '0', '!', '.'};
+    unsigned seed = 12345;
+    char s[40];
+    int bad = 0;
+    for (int round = 0; round < 3000 && !bad; round++) {
+        size_t n = (size_t)(round % 37);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* mostly plain bytes, so the word loop runs too */
+            unsigned r = (seed >> 16) % 64;
+            s[i] = (char)(r < sizeof pick ? pick[r] : 'a' + (char)(r % 26));
+        }
+        json_object *v = json_object_new_string_len(s, (int)n);
+        for (int f = 0; f < 2; f++) {
+            int flags = JSON_C_TO_STRING_PLAIN | (f ? JSON_C_TO_STRING_NOSLASHESCAPE : 0);
+            buf_t b;
+            buf_init(&b, 0);
+            jx_put_str(&b, s, n, flags);
+            const char *want = json_object_to_json_string_ext(v, flags);
+            if (b.failed || strcmp(buf_str(&b), want) != 0) {
+                fprintf(stderr, "  round %d flags %d: %s vs %s\n", round, flags, buf_str(&b), want);
+                bad = 1;
+            }
+            buf_free(&b);
+        }
+        json_object_put(v);
+    }
+    CHECK(!bad);
+    /* every single byte value, alone and after seven plain bytes */
+    for (int c = 0; c < 256 && !bad; c++) {
+        for (int pre = 0; pre < 9; pre += 8) {
+            memset(s, 'x', 8);
+            s[pre] = (char)c;
+            json_object *v = json_object_new_string_len(s, pre + 1);
+            buf_t b;
+            buf_init(&b, 0);
+            jx_put_str(&b, s, (size_t)pre + 1, JSON_C_TO_STRING_PLAIN);
+            bad |= strcmp(buf_str(&b), json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)) != 0;
+            buf_free(&b);
+            json_object_put(v);
+        }
+    }
+    CHECK(!bad);
+}
+
 int main(void)
 {
     RUN(test_put_matches_json_c);
     RUN(test_put_sticky_failure);
+    RUN(test_put_str_every_position);
     return check_report();
 }
