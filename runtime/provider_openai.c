@@ -72,29 +72,47 @@ static void put_as_string(buf_t *b, json_object *v)
     buf_free(&t);
 }
 
-/* A message's content as the wire carries it; 0 when it has none (the caller decides). */
-static int put_content(buf_t *b, json_object *m)
+/* The members of o named by keys (NULL-ended, at most 4) into out, as jx_get finds them
+ * (NULL when absent or null), in one walk over o's members instead of a hashed lookup per
+ * key: the objects here have a handful of members. */
+static void get_members(json_object *o, const char *const *keys, json_object **out)
 {
-    json_object *c = jx_get(m, "content");
-    if (c)
-        put_as_string(b, c);
-    return c != NULL;
+    size_t n = 0;
+    while (keys[n])
+        out[n++] = NULL;
+    if (!o || !json_object_is_type(o, json_type_object))
+        return;
+    json_object_object_foreach(o, k, v) {
+        for (size_t i = 0; i < n; i++)
+            if (k[0] == keys[i][0] && strcmp(k, keys[i]) == 0) {
+                out[i] = v;
+                break;
+            }
+    }
+}
+
+/* v's text if it is a string, else NULL (jx_str of a member found by get_members). */
+static const char *str_of(json_object *v)
+{
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
 static void put_calls(buf_t *b, json_object *tcs)
 {
     buf_add_fast(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(tcs); i++) {
-        json_object *tc = json_object_array_get_idx(tcs, i);
+        static const char *const keys[] = {"id", "name", "arguments", NULL};
+        json_object *f[3];
+        get_members(json_object_array_get_idx(tcs, i), keys, f);
         if (i)
             buf_add_fast(b, ",", 1);
         buf_add_fast(b, "{", 1);
-        PUT_STR_MEMBER(b, "id", jx_str(tc, "id"), 1);
+        PUT_STR_MEMBER(b, "id", str_of(f[0]), 1);
         PUT_STR_MEMBER(b, "type", "function", 0);
         PUT_KEY(b, "function", 0);
         buf_add_fast(b, "{", 1);
-        PUT_STR_MEMBER(b, "name", jx_str(tc, "name"), 1);
-        json_object *a = jx_get(tc, "arguments");
+        PUT_STR_MEMBER(b, "name", str_of(f[1]), 1);
+        json_object *a = f[2];
         PUT_KEY(b, "arguments", 0);
         if (a)
             put_as_string(b, a);
@@ -109,8 +127,11 @@ static void put_messages(buf_t *b, json_object *msgs)
 {
     buf_add_fast(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
-        json_object *m = json_object_array_get_idx(msgs, i), *tcs = jx_get(m, "tool_calls");
-        const char *role = jx_str(m, "role");
+        static const char *const keys[] = {"role", "content", "tool_calls", "tool_call_id", NULL};
+        json_object *f[4];
+        get_members(json_object_array_get_idx(msgs, i), keys, f);
+        json_object *content = f[1], *tcs = f[2];
+        const char *role = str_of(f[0]);
         role = role ? role : "user";
         if (i)
             buf_add_fast(b, ",", 1);
@@ -118,15 +139,19 @@ static void put_messages(buf_t *b, json_object *msgs)
         PUT_STR_MEMBER(b, "role", role, 1);
         PUT_KEY(b, "content", 0);
         if (strcmp(role, "assistant") == 0 && tcs && json_object_array_length(tcs)) {
-            if (!put_content(b, m))
+            if (content)
+                put_as_string(b, content);
+            else
                 buf_add_fast(b, "null", 4);
             PUT_KEY(b, "tool_calls", 0);
             put_calls(b, tcs);
-        } else if (!put_content(b, m)) {
+        } else if (content) {
+            put_as_string(b, content);
+        } else {
             buf_add_fast(b, "\"\"", 2);
         }
         if (strcmp(role, "tool") == 0)
-            PUT_STR_MEMBER(b, "tool_call_id", jx_str(m, "tool_call_id"), 0);
+            PUT_STR_MEMBER(b, "tool_call_id", str_of(f[3]), 0);
         buf_add_fast(b, "}", 1);
     }
     buf_add_fast(b, "]", 1);
@@ -136,15 +161,18 @@ static void put_tools(buf_t *b, json_object *tools)
 {
     buf_add_fast(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
-        json_object *t = json_object_array_get_idx(tools, i), *params = jx_get(t, "parameters");
+        static const char *const keys[] = {"name", "description", "parameters", NULL};
+        json_object *f[3];
+        get_members(json_object_array_get_idx(tools, i), keys, f);
+        json_object *params = f[2];
         if (i)
             buf_add_fast(b, ",", 1);
         buf_add_fast(b, "{", 1);
         PUT_STR_MEMBER(b, "type", "function", 1);
         PUT_KEY(b, "function", 0);
         buf_add_fast(b, "{", 1);
-        PUT_STR_MEMBER(b, "name", jx_str(t, "name"), 1);
-        PUT_STR_MEMBER(b, "description", jx_str(t, "description"), 0);
+        PUT_STR_MEMBER(b, "name", str_of(f[0]), 1);
+        PUT_STR_MEMBER(b, "description", str_of(f[1]), 0);
         PUT_KEY(b, "parameters", 0);
         if (params)
             jx_put(b, params, OA_FLAGS);
