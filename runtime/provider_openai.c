@@ -157,7 +157,7 @@ static void put_messages(buf_t *b, json_object *msgs)
     buf_add_fast(b, "]", 1);
 }
 
-static void put_tools(buf_t *b, json_object *tools)
+static void print_tools(buf_t *b, json_object *tools)
 {
     buf_add_fast(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
@@ -181,6 +181,75 @@ static void put_tools(buf_t *b, json_object *tools)
         buf_add_fast(b, "}}", 2);
     }
     buf_add_fast(b, "]", 1);
+}
+
+/* The tools' wire text, kept on the tools array as its json-c userdata (freed with the
+ * array): the machine hands the same array, built once per agent, to every request, and
+ * printing it again cost ~10 % of building a request. model_req_t.tools is not changed
+ * once a model call has it (model.h); as a guard the text is printed again when the array
+ * no longer holds the same elements. Nothing else in agentd sets userdata on an array. */
+typedef struct oa_tools_text {
+    const void *tag; /* &oa_tools_tag: this module's */
+    size_t n, len;
+    json_object **elems; /* the n elements printed (compared by address) */
+    char *text;
+} oa_tools_text_t;
+
+static const char oa_tools_tag = 0;
+
+static void tools_text_free(json_object *o, void *ud)
+{
+    (void)o;
+    oa_tools_text_t *t = ud;
+    if (t) {
+        free(t->elems);
+        free(t->text);
+        free(t);
+    }
+}
+
+static int tools_text_fits(const oa_tools_text_t *t, json_object *tools, size_t n)
+{
+    if (!t || t->tag != &oa_tools_tag || t->n != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (t->elems[i] != json_object_array_get_idx(tools, i))
+            return 0;
+    return 1;
+}
+
+static void put_tools(buf_t *b, json_object *tools)
+{
+    size_t n = json_object_array_length(tools);
+    oa_tools_text_t *t = json_object_get_userdata(tools);
+    if (tools_text_fits(t, tools, n)) {
+        buf_add(b, t->text, t->len);
+        return;
+    }
+    buf_t w;
+    buf_init(&w, 0);
+    print_tools(&w, tools);
+    if (w.failed) {
+        buf_fail(b, w.failed);
+        buf_free(&w);
+        return;
+    }
+    buf_add(b, w.s, w.len);
+    /* Kept when memory allows; without it the next request prints the text again. */
+    oa_tools_text_t *nt = calloc(1, sizeof *nt);
+    json_object **elems = nt ? malloc((n ? n : 1) * sizeof *elems) : NULL;
+    size_t len = w.len;
+    char *text = elems ? buf_take(&w) : NULL;
+    buf_free(&w);
+    if (!text) {
+        free(elems);
+        free(nt);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        elems[i] = json_object_array_get_idx(tools, i);
+    *nt = (oa_tools_text_t){.tag = &oa_tools_tag, .n = n, .len = len, .elems = elems, .text = text};
+    json_object_set_userdata(tools, nt, tools_text_free);
 }
 
 /* Reasoning models reject max_tokens and want max_completion_tokens. */
