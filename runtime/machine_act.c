@@ -265,6 +265,9 @@ typedef struct reply {
 
 /* The calls of this model turn, from its tool_calls array. ERR_NOMEM: a turn must never
  * silently lose a call, so the caller stops the run instead. */
+_Static_assert(sizeof ((tcall_t *)0)->wire == sizeof ((tcall_t *)0)->id, "wire holds an id");
+_Static_assert(sizeof ((tcall_t *)0)->idem >= 16 + 1 + 62 + 1, "idem holds run:call");
+
 static int fill_calls(machine_run_t *r, json_object *tcs)
 {
     size_t n = json_object_array_length(tcs);
@@ -294,10 +297,11 @@ static int fill_calls(machine_run_t *r, json_object *tcs)
         /* Within one turn the wire ids must tell the results apart: a missing, empty,
          * repeated or overlong id is replaced by ours, and the assistant message that goes
          * back to the model says so. */
-        if (id && *id && !dup && strlen(id) < sizeof c->wire) {
-            snprintf(c->wire, sizeof c->wire, "%s", id);
+        size_t idlen = id ? strlen(id) : 0;
+        if (idlen && !dup && idlen < sizeof c->wire) {
+            memcpy(c->wire, id, idlen + 1);
         } else {
-            snprintf(c->wire, sizeof c->wire, "%s", c->id);
+            memcpy(c->wire, c->id, sizeof c->wire); /* same size, NUL-terminated */
             json_object_object_add(tc, "id", jx_new_str(c->wire));
         }
         c->name = strdup(json_object_object_get_ex(tc, "name", &v) ? json_object_get_string(v)
@@ -308,7 +312,12 @@ static int fill_calls(machine_run_t *r, json_object *tcs)
         else
             c->args = strdup(v ? to_json(r->m, v) : "{}");
         c->state = TC_PENDING; /* born here: every later change goes through tcall_set */
-        snprintf(c->idem, sizeof c->idem, "%.16s:%.62s", r->rec.id, c->id);
+        /* "%.16s:%.62s" of the run id and the call id, without printf */
+        size_t ri = strnlen(r->rec.id, 16), ci = strnlen(c->id, 62);
+        memcpy(c->idem, r->rec.id, ri);
+        c->idem[ri] = ':';
+        memcpy(c->idem + ri + 1, c->id, ci);
+        c->idem[ri + 1 + ci] = '\0';
         if (!c->name || !c->args)
             return ERR_NOMEM;
     }

@@ -314,6 +314,18 @@ static const char *norm_finish(const char *f, int has_calls)
     return "stop";
 }
 
+/* v itself (one more reference) when it is a string without NUL bytes, else what
+ * jx_new_str made of its text (or of def when it is no string): a copy's value, no copy. */
+static json_object *share_str(json_object *v, const char *def)
+{
+    if (!v || !json_object_is_type(v, json_type_string))
+        return jx_new_str(def);
+    const char *s = json_object_get_string(v);
+    if (strlen(s) != (size_t)json_object_get_string_len(v))
+        return jx_new_str(s);
+    return json_object_get(v);
+}
+
 /* Neutral assistant message from text and wire-format tool calls. */
 static json_object *neutral(json_object *content, json_object *wire_tcs)
 {
@@ -326,10 +338,14 @@ static json_object *neutral(json_object *content, json_object *wire_tcs)
         for (size_t i = 0; i < n; i++) {
             json_object *w = json_object_array_get_idx(wire_tcs, i), *fn = jx_get(w, "function");
             json_object *tc = json_object_new_object();
-            json_object_object_add(tc, "id", jx_new_str(jx_str(w, "id")));
-            json_object_object_add(tc, "name", jx_new_str(jx_str(fn, "name")));
-            const char *args = jx_str(fn, "arguments");
-            json_object_object_add(tc, "arguments", jx_new_str(args && *args ? args : "{}"));
+            /* The reply's string values are shared (a reference each), not copied: nothing
+             * changes a string value in place. */
+            json_object *id = jx_get(w, "id"), *name = jx_get(fn, "name"),
+                        *args = jx_get(fn, "arguments");
+            json_object_object_add(tc, "id", share_str(id, ""));
+            json_object_object_add(tc, "name", share_str(name, ""));
+            const char *a = jx_str(fn, "arguments");
+            json_object_object_add(tc, "arguments", share_str(a && *a ? args : NULL, "{}"));
             json_object_array_add(tcs, tc);
         }
         json_object_object_add(m, "tool_calls", tcs);
