@@ -46,6 +46,23 @@ json_object *jx_new_num(double x)
     if (!isfinite(x))
         return json_object_new_double(x);
     char buf[40];
+    /* A whole number below 1e15 (costs of 0, counts): "%.15g" prints its digits and reads
+     * back exactly, so they are written without printf and strtod. */
+    if (fabs(x) < 1e15 && x == (double)(long long)x) {
+        long long v = (long long)x;
+        char digits[24], *p = digits + sizeof digits;
+        unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+        *--p = '\0';
+        do
+            *--p = (char)('0' + u % 10);
+        while (u /= 10);
+        if (v < 0 || (v == 0 && signbit(x)))
+            *--p = '-';
+        size_t n = strlen(p);
+        memcpy(buf, p, n);
+        memcpy(buf + n, ".0", 3);
+        return json_object_new_double_s(x, buf);
+    }
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(buf, sizeof buf - 2, "%.*g", prec, x);
         if (prec == 17 || strtod(buf, NULL) == x)

@@ -128,10 +128,33 @@ static void test_put_str_every_position(void)
     CHECK(!bad);
 }
 
+/* jx_new_num's whole-number path writes what the printf path writes: "%.15g" + ".0". */
+static void test_new_num_whole(void)
+{
+    const double xs[] = {0.0, -0.0, 1, -1, 7, 10, 30, 100, 4096, -12345, 999999999999999.0,
+                         -999999999999999.0, 123456789012345.0, 1e14, 1e15, 1e16, 1e300, 0.5, -2.5};
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+        char want[48];
+        snprintf(want, sizeof want - 2, "%.15g", xs[i]);
+        if (strtod(want, NULL) != xs[i])
+            snprintf(want, sizeof want - 2, "%.17g", xs[i]);
+        if (!strpbrk(want, ".eE"))
+            strcat(want, ".0");
+        json_object *v = jx_new_num(xs[i]);
+        const char *got = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        if (strcmp(got, want) != 0)
+            fprintf(stderr, "  %.17g: %s, want %s\n", xs[i], got, want);
+        CHECK_EQ_STR(got, want);
+        CHECK(json_object_get_double(v) == xs[i]);
+        json_object_put(v);
+    }
+}
+
 int main(void)
 {
     RUN(test_put_matches_json_c);
     RUN(test_put_sticky_failure);
     RUN(test_put_str_every_position);
+    RUN(test_new_num_whole);
     return check_report();
 }
