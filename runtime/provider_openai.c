@@ -38,7 +38,7 @@ typedef struct oa_job {
 
 /* A member's key: keys here are literals of letters and '_', which JSON writes as they
  * are, so the quoted key (and its comma) is copied in one go. */
-#define PUT_KEY(b, key, first)                                                               \
+#define PUT_KEY(b, key, first)                                                                     \
     buf_add_fast((b), &",\"" key "\":"[(first) ? 1 : 0], sizeof(key) + ((first) ? 2 : 3))
 
 /* A string value; NULL is written as "" (what jx_new_str made of it). */
@@ -48,10 +48,10 @@ static void put_str(buf_t *b, const char *v)
     jx_put_str(b, v, strlen(v), OA_FLAGS);
 }
 
-#define PUT_STR_MEMBER(b, key, v, first)                                                     \
-    do {                                                                                     \
-        PUT_KEY(b, key, first);                                                              \
-        put_str((b), (v));                                                                   \
+#define PUT_STR_MEMBER(b, key, v, first)                                                           \
+    do {                                                                                           \
+        PUT_KEY(b, key, first);                                                                    \
+        put_str((b), (v));                                                                         \
     } while (0)
 
 /* v inside a JSON string, as the wire carries content and arguments: a string as it is,

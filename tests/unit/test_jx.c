@@ -120,7 +120,8 @@ static void test_put_str_every_position(void)
             buf_t b;
             buf_init(&b, 0);
             jx_put_str(&b, s, (size_t)pre + 1, JSON_C_TO_STRING_PLAIN);
-            bad |= strcmp(buf_str(&b), json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)) != 0;
+            const char *want = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+            bad |= strcmp(buf_str(&b), want) != 0;
             buf_free(&b);
             json_object_put(v);
         }
@@ -131,8 +132,9 @@ static void test_put_str_every_position(void)
 /* jx_new_num's whole-number path writes what the printf path writes: "%.15g" + ".0". */
 static void test_new_num_whole(void)
 {
-    const double xs[] = {0.0, -0.0, 1, -1, 7, 10, 30, 100, 4096, -12345, 999999999999999.0,
-                         -999999999999999.0, 123456789012345.0, 1e14, 1e15, 1e16, 1e300, 0.5, -2.5};
+    const double big = 999999999999999.0; /* the largest the whole-number path takes */
+    const double xs[] = {0.0, -0.0, 1,    -1,   7,     10,   30,  100, 4096, -12345,
+                         big, -big, 1e14, 1e15, 1e16, 1e300, 0.5, -2.5, 123456789012345.0};
     for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
         char want[48];
         snprintf(want, sizeof want - 2, "%.15g", xs[i]);
