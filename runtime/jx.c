@@ -36,6 +36,38 @@ int64_t jx_int(json_object *o, const char *key, int64_t def)
                : def;
 }
 
+void jx_members(json_object *o, const char *const *keys, json_object **out)
+{
+    size_t n = 0;
+    while (keys[n])
+        out[n++] = NULL;
+    if (!o || !json_object_is_type(o, json_type_object))
+        return;
+    json_object_object_foreach(o, k, v) {
+        for (size_t i = 0; i < n; i++)
+            if (k[0] == keys[i][0] && strcmp(k, keys[i]) == 0) {
+                out[i] = v;
+                break;
+            }
+    }
+}
+
+const char *jx_as_str(json_object *v)
+{
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+json_object *jx_str_ref(json_object *v, const char *def)
+{
+    if (!v || !json_object_is_type(v, json_type_string))
+        return jx_new_str(def);
+    /* A string with a NUL byte: jx_new_str would keep its text up to the NUL. */
+    const char *s = json_object_get_string(v);
+    if (strlen(s) != (size_t)json_object_get_string_len(v))
+        return jx_new_str(s);
+    return json_object_get(v);
+}
+
 json_object *jx_new_str(const char *s)
 {
     return json_object_new_string(s ? s : "");

@@ -72,46 +72,21 @@ static void put_as_string(buf_t *b, json_object *v)
     buf_free(&t);
 }
 
-/* The members of o named by keys (NULL-ended, at most 4) into out, as jx_get finds them
- * (NULL when absent or null), in one walk over o's members instead of a hashed lookup per
- * key: the objects here have a handful of members. */
-static void get_members(json_object *o, const char *const *keys, json_object **out)
-{
-    size_t n = 0;
-    while (keys[n])
-        out[n++] = NULL;
-    if (!o || !json_object_is_type(o, json_type_object))
-        return;
-    json_object_object_foreach(o, k, v) {
-        for (size_t i = 0; i < n; i++)
-            if (k[0] == keys[i][0] && strcmp(k, keys[i]) == 0) {
-                out[i] = v;
-                break;
-            }
-    }
-}
-
-/* v's text if it is a string, else NULL (jx_str of a member found by get_members). */
-static const char *str_of(json_object *v)
-{
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
 static void put_calls(buf_t *b, json_object *tcs)
 {
     buf_add_fast(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(tcs); i++) {
         static const char *const keys[] = {"id", "name", "arguments", NULL};
         json_object *f[3];
-        get_members(json_object_array_get_idx(tcs, i), keys, f);
+        jx_members(json_object_array_get_idx(tcs, i), keys, f);
         if (i)
             buf_add_fast(b, ",", 1);
         buf_add_fast(b, "{", 1);
-        PUT_STR_MEMBER(b, "id", str_of(f[0]), 1);
+        PUT_STR_MEMBER(b, "id", jx_as_str(f[0]), 1);
         PUT_STR_MEMBER(b, "type", "function", 0);
         PUT_KEY(b, "function", 0);
         buf_add_fast(b, "{", 1);
-        PUT_STR_MEMBER(b, "name", str_of(f[1]), 1);
+        PUT_STR_MEMBER(b, "name", jx_as_str(f[1]), 1);
         json_object *a = f[2];
         PUT_KEY(b, "arguments", 0);
         if (a)
@@ -129,9 +104,9 @@ static void put_messages(buf_t *b, json_object *msgs)
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
         static const char *const keys[] = {"role", "content", "tool_calls", "tool_call_id", NULL};
         json_object *f[4];
-        get_members(json_object_array_get_idx(msgs, i), keys, f);
+        jx_members(json_object_array_get_idx(msgs, i), keys, f);
         json_object *content = f[1], *tcs = f[2];
-        const char *role = str_of(f[0]);
+        const char *role = jx_as_str(f[0]);
         role = role ? role : "user";
         if (i)
             buf_add_fast(b, ",", 1);
@@ -151,7 +126,7 @@ static void put_messages(buf_t *b, json_object *msgs)
             buf_add_fast(b, "\"\"", 2);
         }
         if (strcmp(role, "tool") == 0)
-            PUT_STR_MEMBER(b, "tool_call_id", str_of(f[3]), 0);
+            PUT_STR_MEMBER(b, "tool_call_id", jx_as_str(f[3]), 0);
         buf_add_fast(b, "}", 1);
     }
     buf_add_fast(b, "]", 1);
@@ -163,7 +138,7 @@ static void print_tools(buf_t *b, json_object *tools)
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
         static const char *const keys[] = {"name", "description", "parameters", NULL};
         json_object *f[3];
-        get_members(json_object_array_get_idx(tools, i), keys, f);
+        jx_members(json_object_array_get_idx(tools, i), keys, f);
         json_object *params = f[2];
         if (i)
             buf_add_fast(b, ",", 1);
@@ -171,8 +146,8 @@ static void print_tools(buf_t *b, json_object *tools)
         PUT_STR_MEMBER(b, "type", "function", 1);
         PUT_KEY(b, "function", 0);
         buf_add_fast(b, "{", 1);
-        PUT_STR_MEMBER(b, "name", str_of(f[0]), 1);
-        PUT_STR_MEMBER(b, "description", str_of(f[1]), 0);
+        PUT_STR_MEMBER(b, "name", jx_as_str(f[0]), 1);
+        PUT_STR_MEMBER(b, "description", jx_as_str(f[1]), 0);
         PUT_KEY(b, "parameters", 0);
         if (params)
             jx_put(b, params, OA_FLAGS);
@@ -314,18 +289,6 @@ static const char *norm_finish(const char *f, int has_calls)
     return "stop";
 }
 
-/* v itself (one more reference) when it is a string without NUL bytes, else what
- * jx_new_str made of its text (or of def when it is no string): a copy's value, no copy. */
-static json_object *share_str(json_object *v, const char *def)
-{
-    if (!v || !json_object_is_type(v, json_type_string))
-        return jx_new_str(def);
-    const char *s = json_object_get_string(v);
-    if (strlen(s) != (size_t)json_object_get_string_len(v))
-        return jx_new_str(s);
-    return json_object_get(v);
-}
-
 /* Neutral assistant message from text and wire-format tool calls. */
 static json_object *neutral(json_object *content, json_object *wire_tcs)
 {
@@ -342,10 +305,10 @@ static json_object *neutral(json_object *content, json_object *wire_tcs)
              * changes a string value in place. */
             json_object *id = jx_get(w, "id"), *name = jx_get(fn, "name"),
                         *args = jx_get(fn, "arguments");
-            json_object_object_add(tc, "id", share_str(id, ""));
-            json_object_object_add(tc, "name", share_str(name, ""));
-            const char *a = jx_str(fn, "arguments");
-            json_object_object_add(tc, "arguments", share_str(a && *a ? args : NULL, "{}"));
+            json_object_object_add(tc, "id", jx_str_ref(id, ""));
+            json_object_object_add(tc, "name", jx_str_ref(name, ""));
+            const char *a = jx_as_str(args);
+            json_object_object_add(tc, "arguments", jx_str_ref(a && *a ? args : NULL, "{}"));
             json_object_array_add(tcs, tc);
         }
         json_object_object_add(m, "tool_calls", tcs);

@@ -152,11 +152,41 @@ static void test_new_num_whole(void)
     }
 }
 
+/* jx_members finds what jx_get finds; jx_str_ref shares a plain string, copies the text
+ * up to a NUL as jx_new_str does, and gives def for what is no string. */
+static void test_members_and_str_ref(void)
+{
+    json_object *o =
+        jx_parse("{\"role\":\"tool\",\"content\":null,\"r\":1,\"rolex\":\"x\"}");
+    static const char *const keys[] = {"role", "content", "missing", "r", NULL};
+    json_object *f[4] = {o, o, o, o};
+    jx_members(o, keys, f);
+    CHECK(f[0] == jx_get(o, "role") && f[0] != NULL);
+    CHECK(f[1] == NULL && f[2] == NULL);
+    CHECK(f[3] == jx_get(o, "r") && f[3] != NULL);
+    CHECK_EQ_STR(jx_as_str(f[0]), "tool");
+    CHECK(jx_as_str(f[3]) == NULL);
+    json_object *none[4] = {o, o, o, o};
+    jx_members(NULL, keys, none);
+    CHECK(!none[0] && !none[1] && !none[2] && !none[3]);
+    json_object *shared = jx_str_ref(f[0], "d"), *nul = json_object_new_string_len("a\0b", 3);
+    CHECK(shared == f[0]);
+    json_object_put(shared);
+    json_object *cut = jx_str_ref(nul, "d"), *def = jx_str_ref(f[3], "d");
+    CHECK(cut != nul && json_object_get_string_len(cut) == 1);
+    CHECK_EQ_STR(json_object_get_string(def), "d");
+    json_object_put(cut);
+    json_object_put(def);
+    json_object_put(nul);
+    json_object_put(o);
+}
+
 int main(void)
 {
     RUN(test_put_matches_json_c);
     RUN(test_put_sticky_failure);
     RUN(test_put_str_every_position);
     RUN(test_new_num_whole);
+    RUN(test_members_and_str_ref);
     return check_report();
 }
