@@ -265,9 +265,6 @@ typedef struct reply {
 
 /* The calls of this model turn, from its tool_calls array. ERR_NOMEM: a turn must never
  * silently lose a call, so the caller stops the run instead. */
-_Static_assert(sizeof ((tcall_t *)0)->wire == sizeof ((tcall_t *)0)->id, "wire holds an id");
-_Static_assert(sizeof ((tcall_t *)0)->idem >= 16 + 1 + 62 + 1, "idem holds run:call");
-
 static int fill_calls(machine_run_t *r, json_object *tcs)
 {
     size_t n = json_object_array_length(tcs);
@@ -312,12 +309,7 @@ static int fill_calls(machine_run_t *r, json_object *tcs)
         else
             c->args = strdup(v ? to_json(r->m, v) : "{}");
         c->state = TC_PENDING; /* born here: every later change goes through tcall_set */
-        /* "%.16s:%.62s" of the run id and the call id, without printf */
-        size_t ri = strnlen(r->rec.id, 16), ci = strnlen(c->id, 62);
-        memcpy(c->idem, r->rec.id, ri);
-        c->idem[ri] = ':';
-        memcpy(c->idem + ri + 1, c->id, ci);
-        c->idem[ri + 1 + ci] = '\0';
+        snprintf(c->idem, sizeof c->idem, "%.16s:%.62s", r->rec.id, c->id);
         if (!c->name || !c->args)
             return ERR_NOMEM;
     }
