@@ -27,6 +27,9 @@
 #include <strings.h>
 #include <sys/resource.h>
 
+/* Most easy handles kept for reuse (each a few KiB). */
+#define HTTP_IDLE_EASY 16
+
 typedef struct sockev {
     struct event *ev;
     struct http *h;
@@ -88,6 +91,10 @@ struct http {
     struct event *admit_ev;
     int freeing;
     int sock_failed; /* some transfer has sock_failed set */
+    /* Easy handles of ended transfers, reset to their defaults, for the next transfers:
+     * curl_easy_reset costs a fraction of curl_easy_cleanup + curl_easy_init. */
+    CURL *idle[HTTP_IDLE_EASY];
+    size_t nidle;
 };
 
 /* curl_global_init is process-wide by libcurl's design; this only remembers we did it. */
@@ -133,8 +140,15 @@ static void xfer_release_easy(xfer_t *x)
     if (x->queued)
         unqueue(x);
     if (x->easy) {
-        curl_multi_remove_handle(x->h->multi, x->easy);
-        curl_easy_cleanup(x->easy);
+        struct http *h = x->h;
+        curl_multi_remove_handle(h->multi, x->easy);
+        if (h->nidle < HTTP_IDLE_EASY && !h->freeing) {
+            /* Forget every option (they point into x: headers, body, error buffer). */
+            curl_easy_reset(x->easy);
+            h->idle[h->nidle++] = x->easy;
+        } else {
+            curl_easy_cleanup(x->easy);
+        }
         x->easy = NULL;
     }
     if (x->in_multi) {
@@ -563,6 +577,8 @@ void http_free(http_t *h)
         h->late = x->late_next;
         xfer_unref(x);
     }
+    while (h->nidle)
+        curl_easy_cleanup(h->idle[--h->nidle]);
     if (h->multi)
         curl_multi_cleanup(h->multi);
     if (h->timer)
@@ -703,7 +719,7 @@ int http_start(http_t *h, const http_req_t *req, http_done_fn done, void *ud, ui
             goto fail;
         x->headers = nl;
     }
-    x->easy = curl_easy_init();
+    x->easy = h->nidle ? h->idle[--h->nidle] : curl_easy_init();
     if (!x->easy)
         goto fail;
     rc = easy_setup(x, req);

@@ -5,6 +5,11 @@
  *   jx_str      the member if it is a string (borrowed text), else NULL
  *   jx_str_or   the same with a default
  *   jx_int      the member if it is a number, else the default
+ *   jx_members  several members at once (as jx_get finds each), in one walk over o's
+ *               members: cheaper than a hashed lookup per key for objects of a few members
+ *   jx_as_str   a value's text if it is a string (borrowed), else NULL (jx_str of a value)
+ *   jx_str_ref  a string value as jx_new_str would copy it (NULL or not a string: def), but
+ *               the value itself with one more reference when that is the same: no copy
  *   jx_new_str  a NEW string value (NULL is taken as ""), NULL when memory ran out
  *   jx_new_num  a NEW number value printed in the shortest form that reads back as the same
  *               double (7.000237, not json-c's 7.0002370000000003), NULL when memory ran out
@@ -21,7 +26,8 @@
  * for text read back (rows, cache entries, events), where a message is not needed.
  * json_tokener_parse is not used for either: it stops at 32 levels, below what the runtime
  * accepts and writes, so a row written could not be read back. Nothing here allocates
- * except jx_new_str, jx_new_num, jx_parse and the buf the jx_put functions append to;
+ * except jx_new_str, jx_new_num, jx_str_ref, jx_parse and the buf the jx_put functions
+ * append to;
  * nothing re-enters. The jx_put functions let a caller write JSON text with a string
  * builder instead of assembling a json-c tree only to print it (provider request bodies).
  */
@@ -38,6 +44,11 @@ json_object *jx_get(json_object *o, const char *key);
 const char *jx_str(json_object *o, const char *key);
 const char *jx_str_or(json_object *o, const char *key, const char *def);
 int64_t jx_int(json_object *o, const char *key, int64_t def);
+/* keys: NULL-ended; out: one slot per key, NULL for absent or null members. */
+void jx_members(json_object *o, const char *const *keys, json_object **out);
+const char *jx_as_str(json_object *v);
+/* NEW reference; NULL when memory ran out. */
+json_object *jx_str_ref(json_object *v, const char *def);
 json_object *jx_new_str(const char *s);
 json_object *jx_new_num(double x);
 /* NULL when text is NULL, not JSON, the literal null, or memory ran out. */

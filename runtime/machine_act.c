@@ -294,10 +294,11 @@ static int fill_calls(machine_run_t *r, json_object *tcs)
         /* Within one turn the wire ids must tell the results apart: a missing, empty,
          * repeated or overlong id is replaced by ours, and the assistant message that goes
          * back to the model says so. */
-        if (id && *id && !dup && strlen(id) < sizeof c->wire) {
-            snprintf(c->wire, sizeof c->wire, "%s", id);
+        size_t idlen = id ? strlen(id) : 0;
+        if (idlen && !dup && idlen < sizeof c->wire) {
+            memcpy(c->wire, id, idlen + 1);
         } else {
-            snprintf(c->wire, sizeof c->wire, "%s", c->id);
+            memcpy(c->wire, c->id, sizeof c->wire); /* same size, NUL-terminated */
             json_object_object_add(tc, "id", jx_new_str(c->wire));
         }
         c->name = strdup(json_object_object_get_ex(tc, "name", &v) ? json_object_get_string(v)

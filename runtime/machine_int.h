@@ -30,6 +30,8 @@ typedef struct mcall {
     int to_start;        /* committed as running, not started yet */
     struct machine_run *r;
 } tcall_t;
+/* fill_calls copies an id into wire with memcpy of the whole array. */
+_Static_assert(sizeof ((tcall_t *)0)->wire == sizeof ((tcall_t *)0)->id, "wire holds an id");
 
 typedef struct mtext {
     int64_t after;         /* shown once the observer has heard the run's events up to it */

@@ -349,15 +349,17 @@ int model_breakers_each(model_client_t *mc, model_breaker_fn cb, void *ud)
 
 int model_endpoint(model_client_t *mc, const model_prov_t *p)
 {
-    size_t pi = (size_t)(p - model_provs);
-    char *key = NULL;
-    if (asprintf(&key, "%s %s", p->prefix, mc->base[pi] ? mc->base[pi] : "") < 0)
-        return -1;
-    for (size_t i = 0; i < mc->neps; i++)
-        if (strcmp(mc->eps[i].key, key) == 0) {
-            free(key);
+    size_t pi = (size_t)(p - model_provs), pl = strlen(p->prefix);
+    const char *base = mc->base[pi] ? mc->base[pi] : "";
+    /* Found by comparing against "prefix base" in place: only a new endpoint's key is built. */
+    for (size_t i = 0; i < mc->neps; i++) {
+        const char *k = mc->eps[i].key;
+        if (strncmp(k, p->prefix, pl) == 0 && k[pl] == ' ' && strcmp(k + pl + 1, base) == 0)
             return (int)i;
-        }
+    }
+    char *key = NULL;
+    if (asprintf(&key, "%s %s", p->prefix, base) < 0)
+        return -1;
     model_endpoint_t *e = realloc(mc->eps, (mc->neps + 1) * sizeof *e);
     if (!e) {
         free(key);

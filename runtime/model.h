@@ -83,7 +83,9 @@ typedef struct model_req {
     const char *const *models;   /* NULL-terminated chain: primary then fallbacks,
                                     each "provider:model" or "offline" */
     json_object *messages;       /* borrowed */
-    json_object *tools;          /* borrowed; may be NULL */
+    json_object *tools;          /* borrowed; may be NULL; not changed once a call has it:
+                                    the OpenAI provider keeps its wire text on the array
+                                    (json-c userdata) for the next requests */
     json_object *output_schema;  /* borrowed; may be NULL: structured final answer wanted */
     const char *run_id;          /* for logs/cache scoping; may be NULL */
     double temperature;          /* < 0: provider default */

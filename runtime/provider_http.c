@@ -92,6 +92,24 @@ int pjob_header(pjob_t *j, const char *fmt, ...)
     return 0;
 }
 
+/* A header line a + b without a format: the per-request headers of pjob_send_text. */
+static int pjob_header_cat(pjob_t *j, const char *a, const char *b)
+{
+    if (j->nhdr >= (int)(sizeof j->hdr / sizeof j->hdr[0]))
+        return ERR_LIMIT;
+    size_t la = strlen(a), lb = strlen(b);
+    char *h = malloc(la + lb + 1);
+    if (!h)
+        return ERR_NOMEM;
+    memcpy(h, a, la);
+    memcpy(h + la, b, lb + 1);
+    j->hdr[j->nhdr] = h;
+    j->hdrp[j->nhdr] = h;
+    j->nhdr++;
+    j->hdrp[j->nhdr] = NULL;
+    return 0;
+}
+
 void pjob_free(pjob_t *j)
 {
     if (!j)
@@ -212,11 +230,11 @@ int pjob_send_text(pjob_t *j, const provider_env_t *env, char *url, const char *
     if (fit)
         text = fit;
     int rc = url && text ? 0 : ERR_NOMEM;
-    if (!rc && !(rc = pjob_header(j, "Content-Type: application/json")) &&
-        !(extra && (rc = pjob_header(j, "%s", extra))) &&
+    if (!rc && !(rc = pjob_header_cat(j, "Content-Type: application/json", "")) &&
+        !(extra && (rc = pjob_header_cat(j, extra, ""))) &&
         !(env->api_key && *env->api_key &&
-          (rc = pjob_header(j, "%s%s", auth_prefix, env->api_key))) &&
-        !(j->stream && (rc = pjob_header(j, "Accept: text/event-stream"))))
+          (rc = pjob_header_cat(j, auth_prefix, env->api_key))) &&
+        !(j->stream && (rc = pjob_header_cat(j, "Accept: text/event-stream", ""))))
         rc = pjob_post(j, env, url, text, len);
     else
         free(text);

@@ -36,21 +36,23 @@ typedef struct oa_job {
  * escaped): no tree of the wire format, no printbuf, one buffer handed to the transfer. */
 #define OA_FLAGS JSON_C_TO_STRING_PLAIN
 
-static void put_key(buf_t *b, const char *key, int first)
-{
-    if (!first)
-        buf_add(b, ",", 1);
-    jx_put_str(b, key, strlen(key), OA_FLAGS);
-    buf_add(b, ":", 1);
-}
+/* A member's key: keys here are literals of letters and '_', which JSON writes as they
+ * are, so the quoted key (and its comma) is copied in one go. */
+#define PUT_KEY(b, key, first)                                                                     \
+    buf_add_fast((b), &",\"" key "\":"[(first) ? 1 : 0], sizeof(key) + ((first) ? 2 : 3))
 
-/* A string member; NULL is written as "" (what jx_new_str made of it). */
-static void put_str_member(buf_t *b, const char *key, const char *v, int first)
+/* A string value; NULL is written as "" (what jx_new_str made of it). */
+static void put_str(buf_t *b, const char *v)
 {
-    put_key(b, key, first);
     v = v ? v : "";
     jx_put_str(b, v, strlen(v), OA_FLAGS);
 }
+
+#define PUT_STR_MEMBER(b, key, v, first)                                                           \
+    do {                                                                                           \
+        PUT_KEY(b, key, first);                                                                    \
+        put_str((b), (v));                                                                         \
+    } while (0)
 
 /* v inside a JSON string, as the wire carries content and arguments: a string as it is,
  * any other value as its JSON text. */
@@ -70,87 +72,159 @@ static void put_as_string(buf_t *b, json_object *v)
     buf_free(&t);
 }
 
-/* A message's content as the wire carries it; 0 when it has none (the caller decides). */
-static int put_content(buf_t *b, json_object *m)
-{
-    json_object *c = jx_get(m, "content");
-    if (c)
-        put_as_string(b, c);
-    return c != NULL;
-}
-
 static void put_calls(buf_t *b, json_object *tcs)
 {
-    buf_add(b, "[", 1);
+    buf_add_fast(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(tcs); i++) {
-        json_object *tc = json_object_array_get_idx(tcs, i);
+        static const char *const keys[] = {"id", "name", "arguments", NULL};
+        json_object *f[3];
+        jx_members(json_object_array_get_idx(tcs, i), keys, f);
         if (i)
-            buf_add(b, ",", 1);
-        buf_add(b, "{", 1);
-        put_str_member(b, "id", jx_str(tc, "id"), 1);
-        put_str_member(b, "type", "function", 0);
-        put_key(b, "function", 0);
-        buf_add(b, "{", 1);
-        put_str_member(b, "name", jx_str(tc, "name"), 1);
-        json_object *a = jx_get(tc, "arguments");
-        put_key(b, "arguments", 0);
+            buf_add_fast(b, ",", 1);
+        buf_add_fast(b, "{", 1);
+        PUT_STR_MEMBER(b, "id", jx_as_str(f[0]), 1);
+        PUT_STR_MEMBER(b, "type", "function", 0);
+        PUT_KEY(b, "function", 0);
+        buf_add_fast(b, "{", 1);
+        PUT_STR_MEMBER(b, "name", jx_as_str(f[1]), 1);
+        json_object *a = f[2];
+        PUT_KEY(b, "arguments", 0);
         if (a)
             put_as_string(b, a);
         else
             jx_put_str(b, "{}", 2, OA_FLAGS);
-        buf_add(b, "}}", 2);
+        buf_add_fast(b, "}}", 2);
     }
-    buf_add(b, "]", 1);
+    buf_add_fast(b, "]", 1);
 }
 
 static void put_messages(buf_t *b, json_object *msgs)
 {
-    buf_add(b, "[", 1);
+    buf_add_fast(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
-        json_object *m = json_object_array_get_idx(msgs, i), *tcs = jx_get(m, "tool_calls");
-        const char *role = jx_str(m, "role");
+        static const char *const keys[] = {"role", "content", "tool_calls", "tool_call_id", NULL};
+        json_object *f[4];
+        jx_members(json_object_array_get_idx(msgs, i), keys, f);
+        json_object *content = f[1], *tcs = f[2];
+        const char *role = jx_as_str(f[0]);
         role = role ? role : "user";
         if (i)
-            buf_add(b, ",", 1);
-        buf_add(b, "{", 1);
-        put_str_member(b, "role", role, 1);
-        put_key(b, "content", 0);
+            buf_add_fast(b, ",", 1);
+        buf_add_fast(b, "{", 1);
+        PUT_STR_MEMBER(b, "role", role, 1);
+        PUT_KEY(b, "content", 0);
         if (strcmp(role, "assistant") == 0 && tcs && json_object_array_length(tcs)) {
-            if (!put_content(b, m))
-                buf_add(b, "null", 4);
-            put_key(b, "tool_calls", 0);
+            if (content)
+                put_as_string(b, content);
+            else
+                buf_add_fast(b, "null", 4);
+            PUT_KEY(b, "tool_calls", 0);
             put_calls(b, tcs);
-        } else if (!put_content(b, m)) {
-            buf_add(b, "\"\"", 2);
+        } else if (content) {
+            put_as_string(b, content);
+        } else {
+            buf_add_fast(b, "\"\"", 2);
         }
         if (strcmp(role, "tool") == 0)
-            put_str_member(b, "tool_call_id", jx_str(m, "tool_call_id"), 0);
-        buf_add(b, "}", 1);
+            PUT_STR_MEMBER(b, "tool_call_id", jx_as_str(f[3]), 0);
+        buf_add_fast(b, "}", 1);
     }
-    buf_add(b, "]", 1);
+    buf_add_fast(b, "]", 1);
 }
 
-static void put_tools(buf_t *b, json_object *tools)
+static void print_tools(buf_t *b, json_object *tools)
 {
-    buf_add(b, "[", 1);
+    buf_add_fast(b, "[", 1);
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
-        json_object *t = json_object_array_get_idx(tools, i), *params = jx_get(t, "parameters");
+        static const char *const keys[] = {"name", "description", "parameters", NULL};
+        json_object *f[3];
+        jx_members(json_object_array_get_idx(tools, i), keys, f);
+        json_object *params = f[2];
         if (i)
-            buf_add(b, ",", 1);
-        buf_add(b, "{", 1);
-        put_str_member(b, "type", "function", 1);
-        put_key(b, "function", 0);
-        buf_add(b, "{", 1);
-        put_str_member(b, "name", jx_str(t, "name"), 1);
-        put_str_member(b, "description", jx_str(t, "description"), 0);
-        put_key(b, "parameters", 0);
+            buf_add_fast(b, ",", 1);
+        buf_add_fast(b, "{", 1);
+        PUT_STR_MEMBER(b, "type", "function", 1);
+        PUT_KEY(b, "function", 0);
+        buf_add_fast(b, "{", 1);
+        PUT_STR_MEMBER(b, "name", jx_as_str(f[0]), 1);
+        PUT_STR_MEMBER(b, "description", jx_as_str(f[1]), 0);
+        PUT_KEY(b, "parameters", 0);
         if (params)
             jx_put(b, params, OA_FLAGS);
         else
             buf_adds(b, "{\"type\":\"object\"}");
-        buf_add(b, "}}", 2);
+        buf_add_fast(b, "}}", 2);
     }
-    buf_add(b, "]", 1);
+    buf_add_fast(b, "]", 1);
+}
+
+/* The tools' wire text, kept on the tools array as its json-c userdata (freed with the
+ * array): the machine hands the same array, built once per agent, to every request, and
+ * printing it again cost ~10 % of building a request. model_req_t.tools is not changed
+ * once a model call has it (model.h); as a guard the text is printed again when the array
+ * no longer holds the same elements. Nothing else in agentd sets userdata on an array. */
+typedef struct oa_tools_text {
+    const void *tag; /* &oa_tools_tag: this module's */
+    size_t n, len;
+    json_object **elems; /* the n elements printed (compared by address) */
+    char *text;
+} oa_tools_text_t;
+
+static const char oa_tools_tag = 0;
+
+static void tools_text_free(json_object *o, void *ud)
+{
+    (void)o;
+    oa_tools_text_t *t = ud;
+    if (t) {
+        free(t->elems);
+        free(t->text);
+        free(t);
+    }
+}
+
+static int tools_text_fits(const oa_tools_text_t *t, json_object *tools, size_t n)
+{
+    if (!t || t->tag != &oa_tools_tag || t->n != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (t->elems[i] != json_object_array_get_idx(tools, i))
+            return 0;
+    return 1;
+}
+
+static void put_tools(buf_t *b, json_object *tools)
+{
+    size_t n = json_object_array_length(tools);
+    oa_tools_text_t *t = json_object_get_userdata(tools);
+    if (tools_text_fits(t, tools, n)) {
+        buf_add(b, t->text, t->len);
+        return;
+    }
+    buf_t w;
+    buf_init(&w, 0);
+    print_tools(&w, tools);
+    if (w.failed) {
+        buf_fail(b, w.failed);
+        buf_free(&w);
+        return;
+    }
+    buf_add(b, w.s, w.len);
+    /* Kept when memory allows; without it the next request prints the text again. */
+    oa_tools_text_t *nt = calloc(1, sizeof *nt);
+    json_object **elems = nt ? malloc((n ? n : 1) * sizeof *elems) : NULL;
+    size_t len = w.len;
+    char *text = elems ? buf_take(&w) : NULL;
+    buf_free(&w);
+    if (!text) {
+        free(elems);
+        free(nt);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        elems[i] = json_object_array_get_idx(tools, i);
+    *nt = (oa_tools_text_t){.tag = &oa_tools_tag, .n = n, .len = len, .elems = elems, .text = text};
+    json_object_set_userdata(tools, nt, tools_text_free);
 }
 
 /* Reasoning models reject max_tokens and want max_completion_tokens. */
@@ -163,14 +237,14 @@ static int reasoning_model(const char *model)
 /* The request body as text into b (checked once by the caller: buf failures are sticky). */
 static void build_body(buf_t *b, const char *model, const model_req_t *req, int stream)
 {
-    buf_add(b, "{", 1);
-    put_str_member(b, "model", model, 1);
-    put_key(b, "messages", 0);
+    buf_add_fast(b, "{", 1);
+    PUT_STR_MEMBER(b, "model", model, 1);
+    PUT_KEY(b, "messages", 0);
     put_messages(b, req->messages);
     if (req->tools && json_object_array_length(req->tools)) {
-        put_key(b, "tools", 0);
+        PUT_KEY(b, "tools", 0);
         put_tools(b, req->tools);
-        put_str_member(b, "tool_choice", "auto", 0);
+        PUT_STR_MEMBER(b, "tool_choice", "auto", 0);
         buf_adds(b, ",\"parallel_tool_calls\":true");
     }
     if (req->output_schema) {
@@ -182,7 +256,7 @@ static void build_body(buf_t *b, const char *model, const model_req_t *req, int 
     }
     if (req->temperature >= 0) {
         json_object *t = jx_new_num(req->temperature);
-        put_key(b, "temperature", 0);
+        PUT_KEY(b, "temperature", 0);
         if (t)
             jx_put(b, t, OA_FLAGS);
         else
@@ -194,7 +268,7 @@ static void build_body(buf_t *b, const char *model, const model_req_t *req, int 
                  reasoning_model(model) ? "max_completion_tokens" : "max_tokens", req->max_tokens);
     if (stream)
         buf_adds(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
-    buf_add(b, "}", 1);
+    buf_add_fast(b, "}", 1);
 }
 
 static void read_usage(pjob_t *j, json_object *u)
@@ -227,10 +301,14 @@ static json_object *neutral(json_object *content, json_object *wire_tcs)
         for (size_t i = 0; i < n; i++) {
             json_object *w = json_object_array_get_idx(wire_tcs, i), *fn = jx_get(w, "function");
             json_object *tc = json_object_new_object();
-            json_object_object_add(tc, "id", jx_new_str(jx_str(w, "id")));
-            json_object_object_add(tc, "name", jx_new_str(jx_str(fn, "name")));
-            const char *args = jx_str(fn, "arguments");
-            json_object_object_add(tc, "arguments", jx_new_str(args && *args ? args : "{}"));
+            /* The reply's string values are shared (a reference each), not copied: nothing
+             * changes a string value in place. */
+            json_object *id = jx_get(w, "id"), *name = jx_get(fn, "name"),
+                        *args = jx_get(fn, "arguments");
+            json_object_object_add(tc, "id", jx_str_ref(id, ""));
+            json_object_object_add(tc, "name", jx_str_ref(name, ""));
+            const char *a = jx_as_str(args);
+            json_object_object_add(tc, "arguments", jx_str_ref(a && *a ? args : NULL, "{}"));
             json_object_array_add(tcs, tc);
         }
         json_object_object_add(m, "tool_calls", tcs);

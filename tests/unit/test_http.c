@@ -348,6 +348,50 @@ static void test_total_timeout(void)
     env_done(&e);
 }
 
+/* Ended transfers' easy handles serve the next ones, reset: nothing of a request (method,
+ * body, headers, total deadline) carries into the next on the same engine. */
+static void test_reused_handles_forget(void)
+{
+    env_t e;
+    env_init(&e);
+    for (int round = 0; round < 2; round++) {
+        got_t t = {0};
+        http_req_t stall = {.url = url(&g_fake, "/v1/chat/completions"),
+                            .headers = g_stall,
+                            .body = CHAT,
+                            .body_len = strlen(CHAT),
+                            .total_timeout_ms = 200};
+        fetch(&e, &t, &stall, 5000);
+        CHECK_EQ_INT(t.err, ERR_TIMEOUT);
+        got_t m = {0};
+        http_req_t forced = {.method = "GET", .url = url(&g_fake, "/v1/messages")};
+        fetch(&e, &m, &forced, 5000);
+        CHECK_EQ_INT(m.status, 405);
+        /* No method, body, header or deadline given: a plain GET, answered in full. */
+        got_t g = {0};
+        http_req_t get = {.url = url(&g_fake, "/stats")};
+        fetch(&e, &g, &get, 5000);
+        CHECK_EQ_INT(g.err, 0);
+        CHECK_EQ_INT(g.status, 200);
+        CHECK(strstr(g.body, "\"requests\"") != NULL);
+        /* A 503 asked by a header, then the same request without it: a 200. */
+        const char *hd[] = {"X-Fake-Fault: 503", NULL};
+        got_t f = {0}, p = {0};
+        http_req_t post = {.url = url(&g_fake, "/v1/chat/completions"),
+                           .headers = hd,
+                           .body = CHAT,
+                           .body_len = strlen(CHAT)};
+        fetch(&e, &f, &post, 5000);
+        CHECK_EQ_INT(f.status, 503);
+        post.headers = NULL;
+        fetch(&e, &p, &post, 5000);
+        CHECK_EQ_INT(p.status, 200);
+        CHECK(strstr(p.body, "\"echo: hello\"") != NULL);
+    }
+    CHECK_EQ_INT(http_active(e.h), 0);
+    env_done(&e);
+}
+
 /* A listener with a full accept queue: Linux drops further SYNs, so connect hangs. */
 static void test_connect_timeout(void)
 {
@@ -783,6 +827,7 @@ int main(int argc, char **argv)
     RUN(test_retry_after_header);
     RUN(test_idle_timeout);
     RUN(test_total_timeout);
+    RUN(test_reused_handles_forget);
     RUN(test_connect_timeout);
     RUN(test_refused_and_reset);
     RUN(test_size_cap);

@@ -78,9 +78,115 @@ static void test_put_sticky_failure(void)
     buf_free(&b);
 }
 
+/* jx_put_str scans eight bytes at a time: every byte value at every position of strings
+ * around the word size, in runs of plain and special bytes, escapes as json-c does. */
+static void test_put_str_every_position(void)
+{
+    static const unsigned char pick[] = {'a', ' ', '/', '"', '\\', 0, 1, '\n', 0x1f, 0x20,
+                                         0x7f, 0x80, 0xc3, 0xa9, 0xff, '0', '!', '.'};
+    unsigned seed = 12345;
+    char s[40];
+    int bad = 0;
+    for (int round = 0; round < 3000 && !bad; round++) {
+        size_t n = (size_t)(round % 37);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* mostly plain bytes, so the word loop runs too */
+            unsigned r = (seed >> 16) % 64;
+            s[i] = (char)(r < sizeof pick ? pick[r] : 'a' + (char)(r % 26));
+        }
+        json_object *v = json_object_new_string_len(s, (int)n);
+        for (int f = 0; f < 2; f++) {
+            int flags = JSON_C_TO_STRING_PLAIN | (f ? JSON_C_TO_STRING_NOSLASHESCAPE : 0);
+            buf_t b;
+            buf_init(&b, 0);
+            jx_put_str(&b, s, n, flags);
+            const char *want = json_object_to_json_string_ext(v, flags);
+            if (b.failed || strcmp(buf_str(&b), want) != 0) {
+                fprintf(stderr, "  round %d flags %d: %s vs %s\n", round, flags, buf_str(&b), want);
+                bad = 1;
+            }
+            buf_free(&b);
+        }
+        json_object_put(v);
+    }
+    CHECK(!bad);
+    /* every single byte value, alone and after seven plain bytes */
+    for (int c = 0; c < 256 && !bad; c++) {
+        for (int pre = 0; pre < 9; pre += 8) {
+            memset(s, 'x', 8);
+            s[pre] = (char)c;
+            json_object *v = json_object_new_string_len(s, pre + 1);
+            buf_t b;
+            buf_init(&b, 0);
+            jx_put_str(&b, s, (size_t)pre + 1, JSON_C_TO_STRING_PLAIN);
+            const char *want = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+            bad |= strcmp(buf_str(&b), want) != 0;
+            buf_free(&b);
+            json_object_put(v);
+        }
+    }
+    CHECK(!bad);
+}
+
+/* jx_new_num's whole-number path writes what the printf path writes: "%.15g" + ".0". */
+static void test_new_num_whole(void)
+{
+    const double big = 999999999999999.0; /* the largest the whole-number path takes */
+    const double xs[] = {0.0, -0.0, 1,    -1,   7,     10,   30,  100, 4096, -12345,
+                         big, -big, 1e14, 1e15, 1e16, 1e300, 0.5, -2.5, 123456789012345.0};
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+        char want[48];
+        snprintf(want, sizeof want - 2, "%.15g", xs[i]);
+        if (strtod(want, NULL) != xs[i])
+            snprintf(want, sizeof want - 2, "%.17g", xs[i]);
+        if (!strpbrk(want, ".eE"))
+            strcat(want, ".0");
+        json_object *v = jx_new_num(xs[i]);
+        const char *got = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        if (strcmp(got, want) != 0)
+            fprintf(stderr, "  %.17g: %s, want %s\n", xs[i], got, want);
+        CHECK_EQ_STR(got, want);
+        CHECK(json_object_get_double(v) == xs[i]);
+        json_object_put(v);
+    }
+}
+
+/* jx_members finds what jx_get finds; jx_str_ref shares a plain string, copies the text
+ * up to a NUL as jx_new_str does, and gives def for what is no string. */
+static void test_members_and_str_ref(void)
+{
+    json_object *o =
+        jx_parse("{\"role\":\"tool\",\"content\":null,\"r\":1,\"rolex\":\"x\"}");
+    static const char *const keys[] = {"role", "content", "missing", "r", NULL};
+    json_object *f[4] = {o, o, o, o};
+    jx_members(o, keys, f);
+    CHECK(f[0] == jx_get(o, "role") && f[0] != NULL);
+    CHECK(f[1] == NULL && f[2] == NULL);
+    CHECK(f[3] == jx_get(o, "r") && f[3] != NULL);
+    CHECK_EQ_STR(jx_as_str(f[0]), "tool");
+    CHECK(jx_as_str(f[3]) == NULL);
+    json_object *none[4] = {o, o, o, o};
+    jx_members(NULL, keys, none);
+    CHECK(!none[0] && !none[1] && !none[2] && !none[3]);
+    json_object *shared = jx_str_ref(f[0], "d"), *nul = json_object_new_string_len("a\0b", 3);
+    CHECK(shared == f[0]);
+    json_object_put(shared);
+    json_object *cut = jx_str_ref(nul, "d"), *def = jx_str_ref(f[3], "d");
+    CHECK(cut != nul && json_object_get_string_len(cut) == 1);
+    CHECK_EQ_STR(json_object_get_string(def), "d");
+    json_object_put(cut);
+    json_object_put(def);
+    json_object_put(nul);
+    json_object_put(o);
+}
+
 int main(void)
 {
     RUN(test_put_matches_json_c);
     RUN(test_put_sticky_failure);
+    RUN(test_put_str_every_position);
+    RUN(test_new_num_whole);
+    RUN(test_members_and_str_ref);
     return check_report();
 }

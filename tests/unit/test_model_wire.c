@@ -193,11 +193,14 @@ static const char *tools_json =
     "{\"type\":\"object\",\"properties\":{\"order_id\":{\"type\":\"string\"}},"
     "\"required\":[\"order_id\"]}}]";
 
+static json_object *g_tools; /* when set, run() sends this array instead of tools_json's */
+
 static void run(model_client_t *mc, const char *const *models, json_object *schema, int stream,
                 got_t *g)
 {
     memset(g, 0, sizeof *g);
-    json_object *msgs = jparse(convo_json), *tools = jparse(tools_json);
+    json_object *msgs = jparse(convo_json),
+                *tools = g_tools ? json_object_get(g_tools) : jparse(tools_json);
     model_req_t req = {
         .models = models,
         .messages = msgs,
@@ -276,6 +279,43 @@ static void test_openai_request_and_reply(void)
     /* 600 * 0.15 + 400 * 0.075 + 1000 * 0.60, per million. */
     CHECK(g.usage.cost_usd > 0.000719 && g.usage.cost_usd < 0.000721);
     json_object_put(g.msg);
+    model_client_free(mc);
+}
+
+/* The tools' text is kept on the array the machine reuses: the same array gives the same
+ * bytes, an array whose elements changed gives its new text, and a fresh array the same
+ * bytes as the kept text. */
+static void test_openai_tools_text_kept(void)
+{
+    static const char reply[] = "{\"choices\":[{\"message\":{\"role\":\"assistant\","
+                                "\"content\":\"ok\"},\"finish_reason\":\"stop\"}]}";
+    canned_t c[] = {CAN(0, 200, NULL, reply, 0), CAN(0, 200, NULL, reply, 0),
+                    CAN(0, 200, NULL, reply, 0), CAN(0, 200, NULL, reply, 0)};
+    script(4, c);
+    model_client_t *mc = client(NULL);
+    const char *const chain[] = {"openai:gpt-4o-mini", NULL};
+    got_t g;
+    run(mc, chain, NULL, 0, &g); /* a fresh array each: nothing kept between them */
+    char *fresh = strdup(g_body);
+    json_object_put(g.msg);
+    g_tools = jparse(tools_json);
+    run(mc, chain, NULL, 0, &g);
+    json_object_put(g.msg);
+    CHECK_EQ_STR(g_body, fresh);
+    CHECK(json_object_get_userdata(g_tools) != NULL);
+    run(mc, chain, NULL, 0, &g); /* from the kept text */
+    json_object_put(g.msg);
+    CHECK_EQ_STR(g_body, fresh);
+    json_object_array_put_idx(g_tools, 0,
+                              jparse("{\"name\":\"other/tool\",\"description\":\"d\"}"));
+    run(mc, chain, NULL, 0, &g);
+    json_object_put(g.msg);
+    CHECK(strstr(g_body, "\"name\":\"other\\/tool\",\"description\":\"d\","
+                         "\"parameters\":{\"type\":\"object\"}") != NULL);
+    CHECK(strstr(g_body, "lookup_order\",\"description") == NULL);
+    json_object_put(g_tools);
+    g_tools = NULL;
+    free(fresh);
     model_client_free(mc);
 }
 
@@ -583,6 +623,7 @@ int main(void)
 {
     g_lp = loop_new();
     RUN(test_openai_request_and_reply);
+    RUN(test_openai_tools_text_kept);
     RUN(test_openai_stream);
     RUN(test_anthropic_request_and_stream);
     RUN(test_retry_after_and_not_retryable);
