@@ -3,8 +3,9 @@
 # builds, measured alternately in one go so the machine's state hits both alike.
 #   BEFORE=/path/to/other/checkout scripts/bench-sitting.sh [ROUNDS]   (default 3)
 # Each checkout needs ./agentd and build/release/fakellm (make build-all). Per round, in
-# alternating order: scripts/bench.sh 1 (S1, S2 at 1,000, S3, DB) and S2_RUNS=100
-# scripts/bench.sh 1 (S2 at 100: run latency against the latency-bound ideal); once per
+# alternating order: scripts/bench.sh 1 (S1, S2 at 1,000, S3, DB), S2_RUNS=100
+# scripts/bench.sh 1 (S2 at 100: run latency against the latency-bound ideal), the same with
+# DURABILITY=normal (no fsync: is it the disk that S2 at 100 waits for?) and S2_RUNS=10; once per
 # build: scripts/bench-step.sh (malloc calls and instructions per step) and
 # scripts/scale.sh 10000. First, the disk: the median time of one fdatasync of a 4 KiB write
 # here, and what S1's commits per step make of it (docs/durability.md, "Commits per step":
@@ -54,6 +55,8 @@ while [ "$r" -lt "$ROUNDS" ]; do
         root=$ROOTB; [ "$w" = before ] && root=$ROOTA
         run "$w" "$root" "$W/$w.1000"
         run "$w" "$root" "$W/$w.100" S2_RUNS=100
+        run "$w" "$root" "$W/$w.100n" S2_RUNS=100 DURABILITY=normal S1_RUNS=50
+        run "$w" "$root" "$W/$w.10" S2_RUNS=10 S1_RUNS=50
     done
 done
 for w in before after; do
@@ -95,6 +98,8 @@ rows = [
     ("S2 marginal memory per run at 1,000, KB", "1000", "marginal memory per run", "—"),
     ("S2 run latency at 100 concurrent (median), ms", "100", "run latency", "≤ ideal + 10 %"),
     ("S2 CPU per step at 100, ms", "100", "S2  CPU per step", "—"),
+    ("S2 run latency at 100, durability normal (no fsync), ms", "100n", "run latency", "—"),
+    ("S2 run latency at 10 concurrent (median), ms", "10", "run latency", "≤ ideal + 10 %"),
     ("S3 step with 8 parallel 100 ms tools, ms", "1000", "S3  step", "≤ 102"),
     ("DB bytes per 4-step run", "1000", "DB  bytes", "≤ 9 KB"),
 ]

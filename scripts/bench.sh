@@ -11,6 +11,8 @@
 #       carries the process's fixed ~16 MB: shared library pages, SQLite's page cache) and
 #       the marginal memory per run, (peak RSS of the S2 batch - peak RSS of the same batch
 #       with 1 run) / (runs - 1): what one more concurrent run costs.
+#       DURABILITY=normal runs S1 and S2 without an fsync per commit (--durability normal):
+#       S2's latency the same both ways says the disk is not what it waits for.
 #   S3  one turn with 8 parallel tools of 100 ms  -> step (acting) time
 #   DB  bytes in the database per 4-step run
 # usage: scripts/bench.sh [--postgres] [REPS]   (needs ./agentd and build/release/fakellm:
@@ -27,6 +29,8 @@ AGENTD=${AGENTD:-$ROOT/agentd}
 BUILD=${BUILD:-$ROOT/build/release}
 S1_RUNS=${S1_RUNS:-300}
 S2_RUNS=${S2_RUNS:-1000}
+DUR=
+[ -n "${DURABILITY:-}" ] && DUR="--durability $DURABILITY"
 W=$(mktemp -d /tmp/agentd-bench.XXXXXX)
 FAKE=
 PGDIR=
@@ -94,7 +98,7 @@ while [ $r -lt "$REPS" ]; do
     inputs "$S1_RUNS"
     db=$(newdb s1)
     c0=$(pgcpu)
-    "$AGENTD" batch "$AGENT" "$W/in.jsonl" --concurrency 1 --db "$db" --traces "$W/tr1" \
+    "$AGENTD" batch "$AGENT" "$W/in.jsonl" --concurrency 1 --db "$db" --traces "$W/tr1" $DUR \
         --json >"$W/s1.json" 2>>"$W/err" || { echo "S1 failed: $(tail -3 "$W/err")"; exit 1; }
     c1=$(pgcpu)
     python3 -c "import json; d=json.loads(open('$W/s1.json').read().splitlines()[-1]); print(d['cpu_s']*1000/d['steps'])" >>"$W/s1"
@@ -110,7 +114,7 @@ while [ $r -lt "$REPS" ]; do
     inputs "$S2_RUNS"
     db=$(newdb s2)
     c0=$(pgcpu)
-    "$AGENTD" batch "$AGENT" "$W/in.jsonl" --concurrency "$S2_RUNS" --db "$db" \
+    "$AGENTD" batch "$AGENT" "$W/in.jsonl" --concurrency "$S2_RUNS" --db "$db" $DUR \
         --traces "$W/tr2" --json >"$W/s2.json" 2>>"$W/err" || { echo "S2 failed: $(tail -3 "$W/err")"; exit 1; }
     c1=$(pgcpu)
     python3 -c "import json; d=json.loads(open('$W/s2.json').read().splitlines()[-1]); print(($c1-$c0)*1000/d['steps'])" >>"$W/s2p"
