@@ -25,15 +25,40 @@
 #include <string.h>
 
 /* Errors live in one text arena reused from call to call (no allocation per error once
- * it has grown); the pointers in errs are set from the offsets when validation ends,
- * since the arena may move while it grows. */
+ * it has grown). Validation only records them: per error a record (lrec_t: keyword,
+ * message format, then the instance location with its keys copied, the schema location
+ * and the message arguments), four offsets in off (record, then the instance pointer,
+ * keyword location and message once formatted). The text users read -- JSON pointers
+ * and messages -- is written by result_format when schema_result_get first asks for it,
+ * after the records; the pointers in errs are set from the offsets then, since the
+ * arena may move while it grows. */
 struct schema_result {
     schema_error_t *errs;
-    size_t *off;      /* 3 per error: instance pointer, keyword location, message */
+    size_t *off; /* 4 per error: record, instance pointer, keyword location, message */
     size_t n, cap;
     char *text;
     size_t tlen, tcap;
+    int fmt; /* errs formatted */
 };
+
+typedef struct lrec {
+    const char *kw, *fmt;  /* the schema's (or static) */
+    uint32_t ni, nk, na, pad; /* followed by lseg_t[ni], seg_t[nk], larg_t[na] */
+} lrec_t;
+
+typedef struct lseg {
+    size_t koff; /* the key's copy in the arena, 0: array index */
+    size_t idx;
+} lseg_t;
+
+typedef union larg {
+    const char *s; /* %s, when formatting (recorded: the offset of its copy) */
+    size_t z;      /* %zu */
+} larg_t;
+
+#define LREC_IPATH(e) ((lseg_t *)((e) + 1))
+#define LREC_KPATH(e) ((seg_t *)(LREC_IPATH(e) + (e)->ni))
+#define LREC_ARGS(e) ((larg_t *)(LREC_KPATH(e) + (e)->nk))
 
 typedef struct ev {
     uint64_t *bits;
@@ -150,13 +175,10 @@ static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t
     return o;
 }
 
-/* vsnprintf for the messages here, which use only %s and %zu: the general printf
- * machinery cost more than the rest of recording an error. Anything else goes to
- * vsnprintf. Returns the length written (cap > 0). */
-static size_t fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
+/* The message of fmt, which uses only %s and %zu (record checks), with args a (a %s
+ * argument: its text; a %zu: its value). Returns the length written (cap > 0). */
+static size_t fmt_msg(char *buf, size_t cap, const char *fmt, const larg_t *a)
 {
-    va_list aq;
-    va_copy(aq, ap);
     size_t o = 0;
     const char *f = fmt;
     while (*f) {
@@ -166,35 +188,61 @@ static size_t fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
             f = strchrnul(f, '%'); /* literal text up to the next conversion */
             n = (size_t)(f - piece);
         } else if (f[1] == 's') {
-            piece = va_arg(aq, const char *);
+            piece = (a++)->s;
             n = strlen(piece);
             f += 2;
-        } else if (f[1] == 'z' && f[2] == 'u') {
-            size_t x = va_arg(aq, size_t);
+        } else {
+            size_t x = (a++)->z; /* %zu */
             if (o + 21 < cap)
                 o += put_uint(buf + o, x);
             f += 3;
             continue;
-        } else {
-            va_end(aq);
-            vsnprintf(buf, cap, fmt, ap);
-            return strlen(buf);
         }
         if (n > cap - 1 - o)
             n = cap - 1 - o;
         memcpy(buf + o, piece, n);
         o += n;
     }
-    va_end(aq);
     buf[o] = 0;
     return o;
 }
 
-/* The most one error takes in the arena: two JSON pointers and a message. */
-enum { PTR_MAX = 1024, MSG_MAX = 512, ERR_ROOM = 2 * PTR_MAX + MSG_MAX };
+/* The most one formatted error takes in the arena: two JSON pointers and a message. */
+enum { PTR_MAX = 1024, MSG_MAX = 512, ERR_ROOM = 2 * PTR_MAX + MSG_MAX, MAX_ARGS = 8 };
 
-/* Append an error at the current locations: its pointers and message are written
- * straight into the arena, which is first made roomy enough for any error. */
+/* Room for n more bytes at the arena's end (which may move); 0 or -1. */
+static int reserve(schema_result_t *r, size_t n)
+{
+    if (r->tlen + n <= r->tcap)
+        return 0;
+    size_t ncap = r->tcap ? r->tcap * 2 : 4096;
+    while (ncap < r->tlen + n)
+        ncap *= 2;
+    char *t = realloc(r->text, ncap);
+    if (!t)
+        return -1;
+    r->text = t;
+    r->tcap = ncap;
+    return 0;
+}
+
+/* A copy of the NUL-terminated s at the arena's end; its offset, or 0 on failure (no
+ * copy starts at 0: a record does). */
+static size_t keep(schema_result_t *r, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (reserve(r, n))
+        return 0;
+    size_t o = r->tlen;
+    memcpy(r->text + o, s, n);
+    r->tlen += n;
+    return o;
+}
+
+/* Append an error at the current locations, unformatted: a record of the keyword, the
+ * message's format and arguments and both location stacks (see struct schema_result).
+ * What may not outlive this call is copied: the instance's keys and the %s arguments
+ * (some are on the caller's stack); the rest belongs to the schema. */
 static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
 {
     schema_result_t *r = c->res;
@@ -204,54 +252,123 @@ static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
         if (!e)
             return -1;
         r->errs = e;
-        size_t *off = realloc(r->off, ncap * 3 * sizeof *off);
+        size_t *off = realloc(r->off, ncap * 4 * sizeof *off);
         if (!off)
             return -1;
         r->off = off;
         r->cap = ncap;
     }
-    if (r->tlen + ERR_ROOM > r->tcap) {
-        size_t ncap = r->tcap ? r->tcap * 2 : 4096;
-        while (ncap < r->tlen + ERR_ROOM)
-            ncap *= 2;
-        char *t = realloc(r->text, ncap);
-        if (!t)
+    /* The arguments: only %s and %zu are kept as they are; a message with any other
+     * conversion (or too many) is formatted now and kept as one %s argument. */
+    const void *av[MAX_ARGS];
+    size_t az[MAX_ARGS];
+    size_t na = 0;
+    char eager[MSG_MAX];
+    for (const char *f = strchr(fmt, '%'); f; f = strchr(f, '%')) {
+        if (na == MAX_ARGS || (f[1] != 's' && (f[1] != 'z' || f[2] != 'u'))) {
+            va_list aq;
+            va_copy(aq, ap);
+            vsnprintf(eager, sizeof eager, fmt, aq);
+            va_end(aq);
+            fmt = "%s";
+            av[0] = eager;
+            na = 1;
+            break;
+        }
+        if (f[1] == 's') {
+            av[na++] = va_arg(ap, const char *);
+            f += 2;
+        } else {
+            av[na] = NULL;
+            az[na++] = va_arg(ap, size_t);
+            f += 3;
+        }
+    }
+    size_t base = (r->tlen + 7) & ~(size_t)7;
+    size_t hdr = sizeof(lrec_t) + c->ni * sizeof(lseg_t) + c->nk * sizeof(seg_t) +
+                 na * sizeof(larg_t);
+    if (reserve(r, base - r->tlen + hdr))
+        return -1;
+    r->tlen = base + hdr;
+    lrec_t *e = (lrec_t *)(r->text + base);
+    e->kw = kw;
+    e->fmt = fmt;
+    e->ni = (uint32_t)c->ni;
+    e->nk = (uint32_t)c->nk;
+    e->na = (uint32_t)na;
+    memcpy(LREC_KPATH(e), c->kpath, c->nk * sizeof(seg_t));
+    for (size_t i = 0; i < c->ni; i++) {
+        /* e moves with the arena: find it again after each copy */
+        size_t ko = c->ipath[i].key ? keep(r, c->ipath[i].key) : 0;
+        if (c->ipath[i].key && !ko)
             return -1;
-        r->text = t;
-        r->tcap = ncap;
+        lseg_t *ls = &LREC_IPATH((lrec_t *)(r->text + base))[i];
+        ls->koff = ko;
+        ls->idx = c->ipath[i].idx;
     }
-    char *ip = r->text + r->tlen;
-    size_t li = put_ptr(ip, PTR_MAX, 0, c->ipath, c->ni) + 1;
-    char *kl = ip + li;
-    size_t lk = put_ptr(kl, PTR_MAX, 0, c->kpath, c->nk);
-    if (kw && lk + 2 < PTR_MAX) {
-        kl[lk++] = '/';
-        size_t w = strlen(kw);
-        if (w > PTR_MAX - lk - 1)
-            w = PTR_MAX - lk - 1;
-        memcpy(kl + lk, kw, w);
-        lk += w;
-        kl[lk] = 0;
+    for (size_t i = 0; i < na; i++) {
+        size_t v = az[i];
+        if (av[i] && !(v = keep(r, av[i])))
+            return -1;
+        LREC_ARGS((lrec_t *)(r->text + base))[i].z = v;
     }
-    lk++;
-    size_t lm = fmt_msg(kl + lk, MSG_MAX, fmt, ap) + 1;
-    size_t *off = &r->off[r->n * 3];
-    off[0] = r->tlen;
-    off[1] = off[0] + li;
-    off[2] = off[1] + lk;
-    r->tlen = off[2] + lm;
+    r->off[r->n * 4] = base;
     r->n++;
+    r->fmt = 0;
     return 0;
 }
 
-/* Point the errors into the arena, now that it has stopped moving. */
-static void result_fix(schema_result_t *r)
+/* Format every recorded error (its two JSON pointers and its message, as text after the
+ * records) and point errs at them; -1 if memory ran out. */
+static int result_format(schema_result_t *r)
 {
+    seg_t segs[SCHEMA_MAX_DEPTH * 2 + 8];
+    larg_t args[MAX_ARGS];
     for (size_t i = 0; i < r->n; i++) {
-        r->errs[i].instance_ptr = r->text + r->off[i * 3];
-        r->errs[i].keyword_loc = r->text + r->off[i * 3 + 1];
-        r->errs[i].message = r->text + r->off[i * 3 + 2];
+        if (reserve(r, ERR_ROOM))
+            return -1;
+        lrec_t *e = (lrec_t *)(r->text + r->off[i * 4]);
+        const lseg_t *ls = LREC_IPATH(e);
+        for (size_t j = 0; j < e->ni; j++) {
+            segs[j].key = ls[j].koff ? r->text + ls[j].koff : NULL;
+            segs[j].idx = ls[j].idx;
+        }
+        char *ip = r->text + r->tlen;
+        size_t li = put_ptr(ip, PTR_MAX, 0, segs, e->ni) + 1;
+        char *kl = ip + li;
+        size_t lk = put_ptr(kl, PTR_MAX, 0, LREC_KPATH(e), e->nk);
+        if (e->kw && lk + 2 < PTR_MAX) {
+            kl[lk++] = '/';
+            size_t w = strlen(e->kw);
+            if (w > PTR_MAX - lk - 1)
+                w = PTR_MAX - lk - 1;
+            memcpy(kl + lk, e->kw, w);
+            lk += w;
+            kl[lk] = 0;
+        }
+        lk++;
+        /* %s arguments: offsets of their copies become pointers */
+        const char *f = e->fmt;
+        for (size_t j = 0; j < e->na; j++, f++) {
+            f = strchr(f, '%');
+            args[j] = LREC_ARGS(e)[j];
+            if (f[1] == 's')
+                args[j].s = r->text + args[j].z;
+        }
+        size_t lm = fmt_msg(kl + lk, MSG_MAX, e->fmt, args) + 1;
+        r->off[i * 4 + 1] = r->tlen;
+        r->off[i * 4 + 2] = r->tlen + li;
+        r->off[i * 4 + 3] = r->tlen + li + lk;
+        r->tlen += li + lk + lm;
     }
+    /* The arena has stopped moving: offsets become pointers. */
+    for (size_t i = 0; i < r->n; i++) {
+        r->errs[i].instance_ptr = r->text + r->off[i * 4 + 1];
+        r->errs[i].keyword_loc = r->text + r->off[i * 4 + 2];
+        r->errs[i].message = r->text + r->off[i * 4 + 3];
+    }
+    r->fmt = 1;
+    return 0;
 }
 
 int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
@@ -306,6 +423,30 @@ static int sub_walk(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, co
     return r;
 }
 
+/* Leaf n, which failed the fast path, at keyword kw (index idx): its checks one by one
+ * to report each failure, as v_node would, without what a leaf does not need (dynamic
+ * scope, annotations, applicators). */
+static int leaf_walk(vctx_t *c, const snode_t *n, json_object *inst, const char *kw, size_t idx)
+{
+    if (n->is_bool || c->depth >= SCHEMA_MAX_DEPTH ||
+        c->nk + 5 >= sizeof c->kpath / sizeof c->kpath[0])
+        return sub_walk(c, n, inst, NULL, kw, idx); /* v_node reports the depth */
+    KPUSH(c, kw, idx);
+    ival_t iv;
+    schema_v_view(inst, &iv);
+    int bad = 0;
+    for (size_t i = 0; i < n->nops; i++) {
+        const sop_t *op = &n->ops[i];
+        if ((op->tmask & iv.t) && schema_v_assert(c, op, inst, &iv)) {
+            bad = 1;
+            if (!COLLECTING(c) || c->abort)
+                break;
+        }
+    }
+    c->nk--;
+    return bad || c->abort;
+}
+
 static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const char *kw,
                size_t idx)
 {
@@ -314,6 +455,7 @@ static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const c
             return 0;
         if (!COLLECTING(c)) /* the verdict is all a quiet caller wants */
             return 1;
+        return leaf_walk(c, n, inst, kw, idx);
     }
     return sub_walk(c, n, inst, ev, kw, idx);
 }
@@ -507,7 +649,9 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
             matched = 1;
             KPUSH(c, "properties", NOIDX);
             /* A leaf that failed above is walked to report it, not checked again. */
-            bad |= (leaf_failed ? sub_walk : sub)(c, s, val, NULL, key, NOIDX);
+            /* the schema's copy of the name: the keyword location outlives the instance */
+            bad |= leaf_failed ? leaf_walk(c, s, val, p->names[pi], NOIDX)
+                               : sub(c, s, val, NULL, p->names[pi], NOIDX);
             c->nk--;
         }
         for (size_t i = 0; i < p->npat && !(bad && !COLLECTING(c)); i++) {
@@ -537,9 +681,10 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     }
     if (seen != p->req_mask) {
         for (size_t r = 0; r < p->nreq; r++) {
-            /* Bit r of seen: the walk met required name r (a name listed twice has no
-             * bit of its own: look it up). */
-            if ((seen >> r & 1) || json_object_object_get_ex(inst, p->req_names[r], NULL))
+            /* Bit r of seen: the walk, which met every member, met required name r; a
+             * name listed twice has no bit of its own: look it up. */
+            if ((seen >> r & 1) ||
+                (!(p->req_mask >> r & 1) && json_object_object_get_ex(inst, p->req_names[r], NULL)))
                 continue;
             bad = schema_v_fail(c, "required", "missing required property \"%s\"", p->req_names[r]);
             if (!COLLECTING(c))
@@ -715,6 +860,7 @@ void schema_result_reset(schema_result_t *r)
 {
     r->n = 0;
     r->tlen = 0;
+    r->fmt = 0;
 }
 
 static void result_release(schema_result_t *r)
@@ -739,7 +885,19 @@ size_t schema_result_count(const schema_result_t *r)
 
 const schema_error_t *schema_result_get(const schema_result_t *r, size_t i)
 {
-    return r && i < r->n ? &r->errs[i] : NULL;
+    if (!r || i >= r->n)
+        return NULL;
+    if (!r->fmt) {
+        /* The one place a const result changes: its errors are formatted on first read
+         * (a result belongs to one thread at a time). */
+        schema_result_t *w = (schema_result_t *)(uintptr_t)r;
+        if (result_format(w) != 0) {
+            for (size_t j = 0; j < w->n; j++)
+                w->errs[j] = (schema_error_t){"", "", "out of memory formatting the error"};
+            w->fmt = 1;
+        }
+    }
+    return &r->errs[i];
 }
 
 void schema_v_init(vctx_t *c, const schema_t *s, schema_result_t *res, int max)
@@ -759,8 +917,6 @@ void schema_v_init(vctx_t *c, const schema_t *s, schema_result_t *res, int max)
 
 void schema_v_done(vctx_t *c)
 {
-    if (c->res)
-        result_fix(c->res);
     if (c->md_shared)
         atomic_flag_clear(&((schema_t *)c->s)->md_busy);
     if (c->md_own)
@@ -795,9 +951,9 @@ int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len)
     if (rc == ERR_SCHEMA && msg && len) {
         size_t o = 0;
         for (size_t i = 0; i < r.n && o + 1 < len; i++) {
+            const schema_error_t *e = schema_result_get(&r, i);
             int w = snprintf(msg + o, len - o, "%s%s: %s", i ? "; " : "",
-                             r.errs[i].instance_ptr[0] ? r.errs[i].instance_ptr : "/",
-                             r.errs[i].message);
+                             e->instance_ptr[0] ? e->instance_ptr : "/", e->message);
             if (w < 0)
                 break;
             o += (size_t)w;
