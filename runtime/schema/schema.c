@@ -25,13 +25,13 @@
 #include <string.h>
 
 /* Errors live in one text arena reused from call to call (no allocation per error once
- * it has grown). Validation only records them: per error a record (lrec_t: keyword,
- * message format, then the instance location with its keys copied, the schema location
- * and the message arguments), four offsets in off (record, then the instance pointer,
- * keyword location and message once formatted). The text users read -- JSON pointers
- * and messages -- is written by result_format when schema_result_get first asks for it,
- * after the records; the pointers in errs are set from the offsets then, since the
- * arena may move while it grows. */
+ * it has grown). Validation records them (record): per error an lrec_t -- keyword,
+ * message format and arguments, the schema location's segments -- and the instance
+ * pointer, already written; four offsets in off (record, then instance pointer, keyword
+ * location and message once formatted). The keyword locations and messages are written
+ * by result_format when schema_result_get first asks for them (schema_check wants no
+ * keyword locations), after the records; the pointers in errs are set from the offsets
+ * then, since the arena may move while it grows. */
 struct schema_result {
     schema_error_t *errs;
     size_t *off; /* 4 per error: record, instance pointer, keyword location, message */
@@ -42,22 +42,19 @@ struct schema_result {
 };
 
 typedef struct lrec {
-    const char *kw, *fmt;  /* the schema's (or static) */
-    uint32_t ni, nk, na, pad; /* followed by lseg_t[ni], seg_t[nk], larg_t[na] */
+    const char *kw, *fmt; /* the schema's (or static) */
+    size_t ip;            /* offset of the instance pointer, written when recorded */
+    uint32_t nk, na;      /* followed by seg_t[nk], larg_t[na] */
+    uint32_t strs;        /* bit i: argument i is a %s */
+    uint32_t pad;
 } lrec_t;
-
-typedef struct lseg {
-    size_t koff; /* the key's copy in the arena, 0: array index */
-    size_t idx;
-} lseg_t;
 
 typedef union larg {
     const char *s; /* %s, when formatting (recorded: the offset of its copy) */
     size_t z;      /* %zu */
 } larg_t;
 
-#define LREC_IPATH(e) ((lseg_t *)((e) + 1))
-#define LREC_KPATH(e) ((seg_t *)(LREC_IPATH(e) + (e)->ni))
+#define LREC_KPATH(e) ((seg_t *)((e) + 1))
 #define LREC_ARGS(e) ((larg_t *)(LREC_KPATH(e) + (e)->nk))
 
 typedef struct ev {
@@ -128,6 +125,10 @@ static size_t inst_size(json_object *inst)
 /* Decimal digits of x at buf (room for 20); returns their count. */
 static size_t put_uint(char *buf, size_t x)
 {
+    if (x < 10) { /* most indexes */
+        buf[0] = (char)('0' + x);
+        return 1;
+    }
     char t[24];
     size_t n = 0;
     do {
@@ -207,8 +208,8 @@ static size_t fmt_msg(char *buf, size_t cap, const char *fmt, const larg_t *a)
     return o;
 }
 
-/* The most one formatted error takes in the arena: two JSON pointers and a message. */
-enum { PTR_MAX = 1024, MSG_MAX = 512, ERR_ROOM = 2 * PTR_MAX + MSG_MAX, MAX_ARGS = 8 };
+/* Longest JSON pointer and message (longer ones are cut); most message arguments kept. */
+enum { PTR_MAX = 1024, MSG_MAX = 512, MAX_ARGS = 8 };
 
 /* Room for n more bytes at the arena's end (which may move); 0 or -1. */
 static int reserve(schema_result_t *r, size_t n)
@@ -239,10 +240,10 @@ static size_t keep(schema_result_t *r, const char *s)
     return o;
 }
 
-/* Append an error at the current locations, unformatted: a record of the keyword, the
- * message's format and arguments and both location stacks (see struct schema_result).
- * What may not outlive this call is copied: the instance's keys and the %s arguments
- * (some are on the caller's stack); the rest belongs to the schema. */
+/* Append an error at the current locations, mostly unformatted: its instance pointer is
+ * written now (that copies the instance's keys, which may be gone when it is read), the
+ * rest recorded -- keyword, message format and arguments (%s ones copied: some are on the
+ * caller's stack) and the schema location's segments (the schema's). */
 static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
 {
     schema_result_t *r = c->res;
@@ -260,56 +261,49 @@ static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
     }
     /* The arguments: only %s and %zu are kept as they are; a message with any other
      * conversion (or too many) is formatted now and kept as one %s argument. */
-    const void *av[MAX_ARGS];
+    const char *av[MAX_ARGS];
     size_t az[MAX_ARGS];
     size_t na = 0;
+    uint32_t strs = 0;
     char eager[MSG_MAX];
+    va_list a0;
+    va_copy(a0, ap);
     for (const char *f = strchr(fmt, '%'); f; f = strchr(f, '%')) {
         if (na == MAX_ARGS || (f[1] != 's' && (f[1] != 'z' || f[2] != 'u'))) {
-            va_list aq;
-            va_copy(aq, ap);
-            vsnprintf(eager, sizeof eager, fmt, aq);
-            va_end(aq);
+            vsnprintf(eager, sizeof eager, fmt, a0);
             fmt = "%s";
             av[0] = eager;
-            na = 1;
+            strs = na = 1;
             break;
         }
         if (f[1] == 's') {
+            strs |= 1u << na;
             av[na++] = va_arg(ap, const char *);
             f += 2;
         } else {
-            av[na] = NULL;
             az[na++] = va_arg(ap, size_t);
             f += 3;
         }
     }
+    va_end(a0);
     size_t base = (r->tlen + 7) & ~(size_t)7;
-    size_t hdr = sizeof(lrec_t) + c->ni * sizeof(lseg_t) + c->nk * sizeof(seg_t) +
-                 na * sizeof(larg_t);
-    if (reserve(r, base - r->tlen + hdr))
+    size_t hdr = sizeof(lrec_t) + c->nk * sizeof(seg_t) + na * sizeof(larg_t);
+    if (reserve(r, base - r->tlen + hdr + PTR_MAX))
         return -1;
-    r->tlen = base + hdr;
     lrec_t *e = (lrec_t *)(r->text + base);
     e->kw = kw;
     e->fmt = fmt;
-    e->ni = (uint32_t)c->ni;
+    e->ip = base + hdr;
     e->nk = (uint32_t)c->nk;
     e->na = (uint32_t)na;
+    e->strs = strs;
     memcpy(LREC_KPATH(e), c->kpath, c->nk * sizeof(seg_t));
-    for (size_t i = 0; i < c->ni; i++) {
-        /* e moves with the arena: find it again after each copy */
-        size_t ko = c->ipath[i].key ? keep(r, c->ipath[i].key) : 0;
-        if (c->ipath[i].key && !ko)
-            return -1;
-        lseg_t *ls = &LREC_IPATH((lrec_t *)(r->text + base))[i];
-        ls->koff = ko;
-        ls->idx = c->ipath[i].idx;
-    }
+    r->tlen = e->ip + put_ptr(r->text + e->ip, PTR_MAX, 0, c->ipath, c->ni) + 1;
     for (size_t i = 0; i < na; i++) {
         size_t v = az[i];
-        if (av[i] && !(v = keep(r, av[i])))
+        if ((strs >> i & 1) && !(v = keep(r, av[i])))
             return -1;
+        /* the arena may have moved */
         LREC_ARGS((lrec_t *)(r->text + base))[i].z = v;
     }
     r->off[r->n * 4] = base;
@@ -318,26 +312,19 @@ static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
     return 0;
 }
 
-/* Format every recorded error (its two JSON pointers and its message, as text after the
- * records) and point errs at them; -1 if memory ran out. */
-static int result_format(schema_result_t *r)
+/* Format every recorded error's keyword location (only if kloc, else "") and message, as
+ * text after the records, and point errs at them; -1 if memory ran out. */
+static int result_format(schema_result_t *r, int kloc)
 {
-    seg_t segs[SCHEMA_MAX_DEPTH * 2 + 8];
     larg_t args[MAX_ARGS];
     for (size_t i = 0; i < r->n; i++) {
-        if (reserve(r, ERR_ROOM))
+        if (reserve(r, PTR_MAX + MSG_MAX))
             return -1;
         lrec_t *e = (lrec_t *)(r->text + r->off[i * 4]);
-        const lseg_t *ls = LREC_IPATH(e);
-        for (size_t j = 0; j < e->ni; j++) {
-            segs[j].key = ls[j].koff ? r->text + ls[j].koff : NULL;
-            segs[j].idx = ls[j].idx;
-        }
-        char *ip = r->text + r->tlen;
-        size_t li = put_ptr(ip, PTR_MAX, 0, segs, e->ni) + 1;
-        char *kl = ip + li;
-        size_t lk = put_ptr(kl, PTR_MAX, 0, LREC_KPATH(e), e->nk);
-        if (e->kw && lk + 2 < PTR_MAX) {
+        char *kl = r->text + r->tlen;
+        size_t lk = kloc ? put_ptr(kl, PTR_MAX, 0, LREC_KPATH(e), e->nk) : 0;
+        kl[lk] = 0;
+        if (kloc && e->kw && lk + 2 < PTR_MAX) {
             kl[lk++] = '/';
             size_t w = strlen(e->kw);
             if (w > PTR_MAX - lk - 1)
@@ -348,18 +335,16 @@ static int result_format(schema_result_t *r)
         }
         lk++;
         /* %s arguments: offsets of their copies become pointers */
-        const char *f = e->fmt;
-        for (size_t j = 0; j < e->na; j++, f++) {
-            f = strchr(f, '%');
+        for (size_t j = 0; j < e->na; j++) {
             args[j] = LREC_ARGS(e)[j];
-            if (f[1] == 's')
+            if (e->strs >> j & 1)
                 args[j].s = r->text + args[j].z;
         }
         size_t lm = fmt_msg(kl + lk, MSG_MAX, e->fmt, args) + 1;
-        r->off[i * 4 + 1] = r->tlen;
-        r->off[i * 4 + 2] = r->tlen + li;
-        r->off[i * 4 + 3] = r->tlen + li + lk;
-        r->tlen += li + lk + lm;
+        r->off[i * 4 + 1] = e->ip;
+        r->off[i * 4 + 2] = r->tlen;
+        r->off[i * 4 + 3] = r->tlen + lk;
+        r->tlen += lk + lm;
     }
     /* The arena has stopped moving: offsets become pointers. */
     for (size_t i = 0; i < r->n; i++) {
@@ -891,7 +876,7 @@ const schema_error_t *schema_result_get(const schema_result_t *r, size_t i)
         /* The one place a const result changes: its errors are formatted on first read
          * (a result belongs to one thread at a time). */
         schema_result_t *w = (schema_result_t *)(uintptr_t)r;
-        if (result_format(w) != 0) {
+        if (result_format(w, 1) != 0) {
             for (size_t j = 0; j < w->n; j++)
                 w->errs[j] = (schema_error_t){"", "", "out of memory formatting the error"};
             w->fmt = 1;
@@ -950,15 +935,17 @@ int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len)
     int rc = run(s, inst, &r, 16);
     if (rc == ERR_SCHEMA && msg && len) {
         size_t o = 0;
-        for (size_t i = 0; i < r.n && o + 1 < len; i++) {
-            const schema_error_t *e = schema_result_get(&r, i);
+        /* The message shows no keyword locations: they are not formatted. */
+        int ok = result_format(&r, 0) == 0;
+        for (size_t i = 0; ok && i < r.n && o + 1 < len; i++) {
             int w = snprintf(msg + o, len - o, "%s%s: %s", i ? "; " : "",
-                             e->instance_ptr[0] ? e->instance_ptr : "/", e->message);
+                             r.errs[i].instance_ptr[0] ? r.errs[i].instance_ptr : "/",
+                             r.errs[i].message);
             if (w < 0)
                 break;
             o += (size_t)w;
         }
-        if (!r.n)
+        if (!r.n || !ok)
             snprintf(msg, len, "instance does not match the schema");
     } else if (rc == ERR_NOMEM) {
         err_set(msg, len, rc, "schema: out of memory while validating");

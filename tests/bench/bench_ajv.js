@@ -59,6 +59,10 @@ for (const fmt of [false, true]) {
     rate('parse + validate valid, all errors', () => { sink += all(JSON.parse(validText)) ? 1 : 0; });
     rate('validate invalid, first error', () => { sink += first(invalid) ? 1 : 0; });
     rate('validate invalid, collect 4 errors', () => { sink += all(invalid) ? 1 : 0; });
+    rate('validate invalid, collect 4 errors + read them', () => {
+        sink += all(invalid) ? 1 : 0;
+        for (const e of all.errors) sink += e.message.length + e.instancePath.length + e.schemaPath.length;
+    });
     rate('parse + validate invalid, collect 4 errors', () => { sink += all(JSON.parse(invalidText)) ? 1 : 0; });
 }
 if (sink < 0) console.log(sink);
