@@ -55,7 +55,7 @@ typedef union larg {
 } larg_t;
 
 #define LREC_KPATH(e) ((seg_t *)((e) + 1))
-#define LREC_ARGS(e) ((larg_t *)(LREC_KPATH(e) + (e)->nk))
+#define LREC_ARGS(e)  ((larg_t *)(LREC_KPATH(e) + (e)->nk))
 
 typedef struct ev {
     uint64_t *bits;

@@ -119,9 +119,8 @@ static void test_errors_read_later(void)
                               &o, err, sizeof err);
     CHECK(s != NULL);
     char text[512];
-    snprintf(text, sizeof text,
-             "{\"n\":0,\"list\":[\"x\",2],\"o\":{\"%s\":true},\"%s!\":1}", long_key,
-             long_key);
+    snprintf(text, sizeof text, "{\"n\":0,\"list\":[\"x\",2],\"o\":{\"%s\":true},\"%s!\":1}",
+             long_key, long_key);
     json_object *inst = NULL;
     CHECK_EQ_INT(schema_parse_json(text, strlen(text), &inst, err, sizeof err), 0);
     schema_result_t *r = schema_result_new();
@@ -140,15 +139,15 @@ static void test_errors_read_later(void)
     CHECK_EQ_STR(e->keyword_loc, "/properties/list/items/type");
     CHECK_EQ_STR(e->message, "must be string, not integer");
     e = schema_result_get(r, 3);
-    CHECK_EQ_STR(e->instance_ptr,
-                 "/o/a key longer than forty-eight bytes, with ~0 and ~1 in it");
+    CHECK_EQ_STR(e->instance_ptr, "/o/a key longer than forty-eight bytes, with ~0 and ~1 in it");
     CHECK_EQ_STR(e->keyword_loc, "/properties/o/additionalProperties/type");
     CHECK_EQ_STR(e->message, "must be null, not boolean");
     e = schema_result_get(r, 4);
     CHECK_EQ_STR(e->instance_ptr, "");
     CHECK_EQ_STR(e->keyword_loc, "/additionalProperties");
-    CHECK_EQ_STR(e->message,
-                 "unexpected property \"a key longer than forty-eight bytes, with ~ and / in it!\"");
+    CHECK_EQ_STR(
+        e->message,
+        "unexpected property \"a key longer than forty-eight bytes, with ~ and / in it!\"");
     /* Reading again gives the same text where it was. */
     CHECK(schema_result_get(r, 0) == e0);
     CHECK_EQ_STR(e0->message, "must be >= 1.5");
