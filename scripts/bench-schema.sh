@@ -3,9 +3,9 @@
 # against the schema module at -O2 and runs it beside ajv 8 (tests/bench/bench_ajv.js,
 # the fastest JavaScript validator: it compiles schemas to code; installed into build/npm
 # by scripts/npm-deps.sh) on the same schema and instances.
-# Rounds are interleaved -- agentd, ajv, agentd, ajv, ... RUNS rounds (default 5), SECS
-# CPU-seconds per figure (default 1) -- so a change of load on a shared machine hits
-# both sides of a round alike. Prints the median rate of each figure and, per figure both
+# Figures are interleaved -- each of agentd's figures, then ajv's same figure, then the
+# next; RUNS rounds of that (default 5), SECS CPU-seconds per figure (default 1) -- so a
+# change of load on a shared machine hits both sides of a figure alike. Prints the median rate of each figure and, per figure both
 # measure, agentd's speed as a multiple of ajv's: the median over the rounds of each
 # round's ratio, with the lowest and highest (a figure "X (how)" of agentd's, such as
 # schema_validate_text, is set against ajv's "X").
@@ -28,14 +28,21 @@ out=$tmp/out
 $B/bench_schema --dump "$tmp"
 [ "$AJV" = 0 ] || NODE_PATH=$(scripts/npm-deps.sh ajv@8 ajv-formats@3)
 i=0
+# agentd's figure labels, from a quick run (1,000 operations each)
+$B/bench_schema -1 "" 0 | sed -n 's/ *[0-9.]* \/s$//p' >"$tmp/labels"
 while [ "$i" -lt "$RUNS" ]; do
-    # each line tagged with its round
-    $B/bench_schema "$SECS" | sed "s/^/$i /" >>"$out"
-    [ "$AJV" = 0 ] || NODE_PATH=$NODE_PATH node tests/bench/bench_ajv.js "$tmp" "$SECS" |
-        sed "s/^/$i /" >>"$out"
+    for fmt in 0 1; do
+        while IFS= read -r label; do
+            # each line tagged with its round; ajv prints nothing for a figure it lacks
+            $B/bench_schema "$SECS" "$label" $fmt | sed "s/^/$i /" >>"$out"
+            [ "$AJV" = 0 ] ||
+                NODE_PATH=$NODE_PATH node tests/bench/bench_ajv.js "$tmp" "$SECS" "$label" $fmt |
+                sed "s/^/$i /" >>"$out"
+        done <"$tmp/labels"
+    done
     i=$((i + 1))
 done
-echo "median of $RUNS interleaved rounds, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "median of $RUNS rounds (figures interleaved), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 # Group lines by section + label; print the median rate of each, then per figure the
 # median (lowest..highest) of the rounds' ratios.
 awk -v runs="$RUNS" '
