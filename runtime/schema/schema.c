@@ -25,15 +25,37 @@
 #include <string.h>
 
 /* Errors live in one text arena reused from call to call (no allocation per error once
- * it has grown); the pointers in errs are set from the offsets when validation ends,
- * since the arena may move while it grows. */
+ * it has grown). Validation records them (record): per error an lrec_t -- keyword,
+ * message format and arguments, the schema location's segments -- and the instance
+ * pointer, already written; four offsets in off (record, then instance pointer, keyword
+ * location and message once formatted). The keyword locations and messages are written
+ * by result_format when schema_result_get first asks for them (schema_check wants no
+ * keyword locations), after the records; the pointers in errs are set from the offsets
+ * then, since the arena may move while it grows. */
 struct schema_result {
     schema_error_t *errs;
-    size_t *off;      /* 3 per error: instance pointer, keyword location, message */
+    size_t *off; /* 4 per error: record, instance pointer, keyword location, message */
     size_t n, cap;
     char *text;
     size_t tlen, tcap;
+    int fmt; /* errs formatted */
 };
+
+typedef struct lrec {
+    const char *kw, *fmt; /* the schema's (or static) */
+    size_t ip;            /* offset of the instance pointer, written when recorded */
+    uint32_t nk, na;      /* followed by seg_t[nk], larg_t[na] */
+    uint32_t strs;        /* bit i: argument i is a %s */
+    uint32_t pad;
+} lrec_t;
+
+typedef union larg {
+    const char *s; /* %s, when formatting (recorded: the offset of its copy) */
+    size_t z;      /* %zu */
+} larg_t;
+
+#define LREC_KPATH(e) ((seg_t *)((e) + 1))
+#define LREC_ARGS(e)  ((larg_t *)(LREC_KPATH(e) + (e)->nk))
 
 typedef struct ev {
     uint64_t *bits;
@@ -103,6 +125,10 @@ static size_t inst_size(json_object *inst)
 /* Decimal digits of x at buf (room for 20); returns their count. */
 static size_t put_uint(char *buf, size_t x)
 {
+    if (x < 10) { /* most indexes */
+        buf[0] = (char)('0' + x);
+        return 1;
+    }
     char t[24];
     size_t n = 0;
     do {
@@ -150,13 +176,10 @@ static size_t put_ptr(char *buf, size_t cap, size_t o, const seg_t *segs, size_t
     return o;
 }
 
-/* vsnprintf for the messages here, which use only %s and %zu: the general printf
- * machinery cost more than the rest of recording an error. Anything else goes to
- * vsnprintf. Returns the length written (cap > 0). */
-static size_t fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
+/* The message of fmt, which uses only %s and %zu (record checks), with args a (a %s
+ * argument: its text; a %zu: its value). Returns the length written (cap > 0). */
+static size_t fmt_msg(char *buf, size_t cap, const char *fmt, const larg_t *a)
 {
-    va_list aq;
-    va_copy(aq, ap);
     size_t o = 0;
     const char *f = fmt;
     while (*f) {
@@ -166,35 +189,61 @@ static size_t fmt_msg(char *buf, size_t cap, const char *fmt, va_list ap)
             f = strchrnul(f, '%'); /* literal text up to the next conversion */
             n = (size_t)(f - piece);
         } else if (f[1] == 's') {
-            piece = va_arg(aq, const char *);
+            piece = (a++)->s;
             n = strlen(piece);
             f += 2;
-        } else if (f[1] == 'z' && f[2] == 'u') {
-            size_t x = va_arg(aq, size_t);
+        } else {
+            size_t x = (a++)->z; /* %zu */
             if (o + 21 < cap)
                 o += put_uint(buf + o, x);
             f += 3;
             continue;
-        } else {
-            va_end(aq);
-            vsnprintf(buf, cap, fmt, ap);
-            return strlen(buf);
         }
         if (n > cap - 1 - o)
             n = cap - 1 - o;
         memcpy(buf + o, piece, n);
         o += n;
     }
-    va_end(aq);
     buf[o] = 0;
     return o;
 }
 
-/* The most one error takes in the arena: two JSON pointers and a message. */
-enum { PTR_MAX = 1024, MSG_MAX = 512, ERR_ROOM = 2 * PTR_MAX + MSG_MAX };
+/* Longest JSON pointer and message (longer ones are cut); most message arguments kept. */
+enum { PTR_MAX = 1024, MSG_MAX = 512, MAX_ARGS = 8 };
 
-/* Append an error at the current locations: its pointers and message are written
- * straight into the arena, which is first made roomy enough for any error. */
+/* Room for n more bytes at the arena's end (which may move); 0 or -1. */
+static int reserve(schema_result_t *r, size_t n)
+{
+    if (r->tlen + n <= r->tcap)
+        return 0;
+    size_t ncap = r->tcap ? r->tcap * 2 : 4096;
+    while (ncap < r->tlen + n)
+        ncap *= 2;
+    char *t = realloc(r->text, ncap);
+    if (!t)
+        return -1;
+    r->text = t;
+    r->tcap = ncap;
+    return 0;
+}
+
+/* A copy of the NUL-terminated s at the arena's end; its offset, or 0 on failure (no
+ * copy starts at 0: a record does). */
+static size_t keep(schema_result_t *r, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (reserve(r, n))
+        return 0;
+    size_t o = r->tlen;
+    memcpy(r->text + o, s, n);
+    r->tlen += n;
+    return o;
+}
+
+/* Append an error at the current locations, mostly unformatted: its instance pointer is
+ * written now (that copies the instance's keys, which may be gone when it is read), the
+ * rest recorded -- keyword, message format and arguments (%s ones copied: some are on the
+ * caller's stack) and the schema location's segments (the schema's). */
 static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
 {
     schema_result_t *r = c->res;
@@ -204,54 +253,107 @@ static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
         if (!e)
             return -1;
         r->errs = e;
-        size_t *off = realloc(r->off, ncap * 3 * sizeof *off);
+        size_t *off = realloc(r->off, ncap * 4 * sizeof *off);
         if (!off)
             return -1;
         r->off = off;
         r->cap = ncap;
     }
-    if (r->tlen + ERR_ROOM > r->tcap) {
-        size_t ncap = r->tcap ? r->tcap * 2 : 4096;
-        while (ncap < r->tlen + ERR_ROOM)
-            ncap *= 2;
-        char *t = realloc(r->text, ncap);
-        if (!t)
+    /* The arguments: only %s and %zu are kept as they are; a message with any other
+     * conversion (or too many) is formatted now and kept as one %s argument. */
+    const char *av[MAX_ARGS];
+    size_t az[MAX_ARGS];
+    size_t na = 0;
+    uint32_t strs = 0;
+    char eager[MSG_MAX];
+    va_list a0;
+    va_copy(a0, ap);
+    for (const char *f = strchr(fmt, '%'); f; f = strchr(f, '%')) {
+        if (na == MAX_ARGS || (f[1] != 's' && (f[1] != 'z' || f[2] != 'u'))) {
+            vsnprintf(eager, sizeof eager, fmt, a0);
+            fmt = "%s";
+            av[0] = eager;
+            strs = na = 1;
+            break;
+        }
+        if (f[1] == 's') {
+            strs |= 1u << na;
+            av[na++] = va_arg(ap, const char *);
+            f += 2;
+        } else {
+            az[na++] = va_arg(ap, size_t);
+            f += 3;
+        }
+    }
+    va_end(a0);
+    size_t base = (r->tlen + 7) & ~(size_t)7;
+    size_t hdr = sizeof(lrec_t) + c->nk * sizeof(seg_t) + na * sizeof(larg_t);
+    if (reserve(r, base - r->tlen + hdr + PTR_MAX))
+        return -1;
+    lrec_t *e = (lrec_t *)(r->text + base);
+    e->kw = kw;
+    e->fmt = fmt;
+    e->ip = base + hdr;
+    e->nk = (uint32_t)c->nk;
+    e->na = (uint32_t)na;
+    e->strs = strs;
+    memcpy(LREC_KPATH(e), c->kpath, c->nk * sizeof(seg_t));
+    r->tlen = e->ip + put_ptr(r->text + e->ip, PTR_MAX, 0, c->ipath, c->ni) + 1;
+    for (size_t i = 0; i < na; i++) {
+        size_t v = az[i];
+        if ((strs >> i & 1) && !(v = keep(r, av[i])))
             return -1;
-        r->text = t;
-        r->tcap = ncap;
+        /* the arena may have moved */
+        LREC_ARGS((lrec_t *)(r->text + base))[i].z = v;
     }
-    char *ip = r->text + r->tlen;
-    size_t li = put_ptr(ip, PTR_MAX, 0, c->ipath, c->ni) + 1;
-    char *kl = ip + li;
-    size_t lk = put_ptr(kl, PTR_MAX, 0, c->kpath, c->nk);
-    if (kw && lk + 2 < PTR_MAX) {
-        kl[lk++] = '/';
-        size_t w = strlen(kw);
-        if (w > PTR_MAX - lk - 1)
-            w = PTR_MAX - lk - 1;
-        memcpy(kl + lk, kw, w);
-        lk += w;
-        kl[lk] = 0;
-    }
-    lk++;
-    size_t lm = fmt_msg(kl + lk, MSG_MAX, fmt, ap) + 1;
-    size_t *off = &r->off[r->n * 3];
-    off[0] = r->tlen;
-    off[1] = off[0] + li;
-    off[2] = off[1] + lk;
-    r->tlen = off[2] + lm;
+    r->off[r->n * 4] = base;
     r->n++;
+    r->fmt = 0;
     return 0;
 }
 
-/* Point the errors into the arena, now that it has stopped moving. */
-static void result_fix(schema_result_t *r)
+/* Format every recorded error's keyword location (only if kloc, else "") and message, as
+ * text after the records, and point errs at them; -1 if memory ran out. */
+static int result_format(schema_result_t *r, int kloc)
 {
+    larg_t args[MAX_ARGS];
     for (size_t i = 0; i < r->n; i++) {
-        r->errs[i].instance_ptr = r->text + r->off[i * 3];
-        r->errs[i].keyword_loc = r->text + r->off[i * 3 + 1];
-        r->errs[i].message = r->text + r->off[i * 3 + 2];
+        if (reserve(r, PTR_MAX + MSG_MAX))
+            return -1;
+        lrec_t *e = (lrec_t *)(r->text + r->off[i * 4]);
+        char *kl = r->text + r->tlen;
+        size_t lk = kloc ? put_ptr(kl, PTR_MAX, 0, LREC_KPATH(e), e->nk) : 0;
+        kl[lk] = 0;
+        if (kloc && e->kw && lk + 2 < PTR_MAX) {
+            kl[lk++] = '/';
+            size_t w = strlen(e->kw);
+            if (w > PTR_MAX - lk - 1)
+                w = PTR_MAX - lk - 1;
+            memcpy(kl + lk, e->kw, w);
+            lk += w;
+            kl[lk] = 0;
+        }
+        lk++;
+        /* %s arguments: offsets of their copies become pointers */
+        for (size_t j = 0; j < e->na; j++) {
+            args[j] = LREC_ARGS(e)[j];
+            if (e->strs >> j & 1)
+                args[j].s = r->text + args[j].z;
+        }
+        size_t lm = fmt_msg(kl + lk, MSG_MAX, e->fmt, args) + 1;
+        r->off[i * 4 + 1] = e->ip;
+        r->off[i * 4 + 2] = r->tlen;
+        r->off[i * 4 + 3] = r->tlen + lk;
+        r->tlen += lk + lm;
     }
+    /* The arena has stopped moving: offsets become pointers. */
+    for (size_t i = 0; i < r->n; i++) {
+        r->errs[i].instance_ptr = r->text + r->off[i * 4 + 1];
+        r->errs[i].keyword_loc = r->text + r->off[i * 4 + 2];
+        r->errs[i].message = r->text + r->off[i * 4 + 3];
+    }
+    r->fmt = 1;
+    return 0;
 }
 
 int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
@@ -306,6 +408,30 @@ static int sub_walk(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, co
     return r;
 }
 
+/* Leaf n, which failed the fast path, at keyword kw (index idx): its checks one by one
+ * to report each failure, as v_node would, without what a leaf does not need (dynamic
+ * scope, annotations, applicators). */
+static int leaf_walk(vctx_t *c, const snode_t *n, json_object *inst, const char *kw, size_t idx)
+{
+    if (n->is_bool || c->depth >= SCHEMA_MAX_DEPTH ||
+        c->nk + 5 >= sizeof c->kpath / sizeof c->kpath[0])
+        return sub_walk(c, n, inst, NULL, kw, idx); /* v_node reports the depth */
+    KPUSH(c, kw, idx);
+    ival_t iv;
+    schema_v_view(inst, &iv);
+    int bad = 0;
+    for (size_t i = 0; i < n->nops; i++) {
+        const sop_t *op = &n->ops[i];
+        if ((op->tmask & iv.t) && schema_v_assert(c, op, inst, &iv)) {
+            bad = 1;
+            if (!COLLECTING(c) || c->abort)
+                break;
+        }
+    }
+    c->nk--;
+    return bad || c->abort;
+}
+
 static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const char *kw,
                size_t idx)
 {
@@ -314,6 +440,7 @@ static int sub(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev, const c
             return 0;
         if (!COLLECTING(c)) /* the verdict is all a quiet caller wants */
             return 1;
+        return leaf_walk(c, n, inst, kw, idx);
     }
     return sub_walk(c, n, inst, ev, kw, idx);
 }
@@ -507,7 +634,9 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
             matched = 1;
             KPUSH(c, "properties", NOIDX);
             /* A leaf that failed above is walked to report it, not checked again. */
-            bad |= (leaf_failed ? sub_walk : sub)(c, s, val, NULL, key, NOIDX);
+            /* the schema's copy of the name: the keyword location outlives the instance */
+            bad |= leaf_failed ? leaf_walk(c, s, val, p->names[pi], NOIDX)
+                               : sub(c, s, val, NULL, p->names[pi], NOIDX);
             c->nk--;
         }
         for (size_t i = 0; i < p->npat && !(bad && !COLLECTING(c)); i++) {
@@ -537,9 +666,10 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
     }
     if (seen != p->req_mask) {
         for (size_t r = 0; r < p->nreq; r++) {
-            /* Bit r of seen: the walk met required name r (a name listed twice has no
-             * bit of its own: look it up). */
-            if ((seen >> r & 1) || json_object_object_get_ex(inst, p->req_names[r], NULL))
+            /* Bit r of seen: the walk, which met every member, met required name r; a
+             * name listed twice has no bit of its own: look it up. */
+            if ((seen >> r & 1) ||
+                (!(p->req_mask >> r & 1) && json_object_object_get_ex(inst, p->req_names[r], NULL)))
                 continue;
             bad = schema_v_fail(c, "required", "missing required property \"%s\"", p->req_names[r]);
             if (!COLLECTING(c))
@@ -715,6 +845,7 @@ void schema_result_reset(schema_result_t *r)
 {
     r->n = 0;
     r->tlen = 0;
+    r->fmt = 0;
 }
 
 static void result_release(schema_result_t *r)
@@ -739,7 +870,19 @@ size_t schema_result_count(const schema_result_t *r)
 
 const schema_error_t *schema_result_get(const schema_result_t *r, size_t i)
 {
-    return r && i < r->n ? &r->errs[i] : NULL;
+    if (!r || i >= r->n)
+        return NULL;
+    if (!r->fmt) {
+        /* The one place a const result changes: its errors are formatted on first read
+         * (a result belongs to one thread at a time). */
+        schema_result_t *w = (schema_result_t *)(uintptr_t)r;
+        if (result_format(w, 1) != 0) {
+            for (size_t j = 0; j < w->n; j++)
+                w->errs[j] = (schema_error_t){"", "", "out of memory formatting the error"};
+            w->fmt = 1;
+        }
+    }
+    return &r->errs[i];
 }
 
 void schema_v_init(vctx_t *c, const schema_t *s, schema_result_t *res, int max)
@@ -759,8 +902,6 @@ void schema_v_init(vctx_t *c, const schema_t *s, schema_result_t *res, int max)
 
 void schema_v_done(vctx_t *c)
 {
-    if (c->res)
-        result_fix(c->res);
     if (c->md_shared)
         atomic_flag_clear(&((schema_t *)c->s)->md_busy);
     if (c->md_own)
@@ -794,7 +935,9 @@ int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len)
     int rc = run(s, inst, &r, 16);
     if (rc == ERR_SCHEMA && msg && len) {
         size_t o = 0;
-        for (size_t i = 0; i < r.n && o + 1 < len; i++) {
+        /* The message shows no keyword locations: they are not formatted. */
+        int ok = result_format(&r, 0) == 0;
+        for (size_t i = 0; ok && i < r.n && o + 1 < len; i++) {
             int w = snprintf(msg + o, len - o, "%s%s: %s", i ? "; " : "",
                              r.errs[i].instance_ptr[0] ? r.errs[i].instance_ptr : "/",
                              r.errs[i].message);
@@ -802,7 +945,7 @@ int schema_check(const schema_t *s, json_object *inst, char *msg, size_t len)
                 break;
             o += (size_t)w;
         }
-        if (!r.n)
+        if (!r.n || !ok)
             snprintf(msg, len, "instance does not match the schema");
     } else if (rc == ERR_NOMEM) {
         err_set(msg, len, rc, "schema: out of memory while validating");

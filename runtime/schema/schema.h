@@ -62,8 +62,10 @@ typedef struct schema_result schema_result_t;
 schema_result_t *schema_result_new(void);
 void schema_result_free(schema_result_t *r);
 size_t schema_result_count(const schema_result_t *r);
-/* Error i (0-based), valid until the next schema_validate with r or schema_result_free;
- * NULL if i is out of range. */
+/* Error i (0-based), valid until the next schema_validate with r, schema_result_free or
+ * schema_free of the schema that produced it; NULL if i is out of range. Validation only
+ * records errors: the first schema_result_get formats them all (their JSON pointers and
+ * messages), which is why the schema must still be there; the instance need not be. */
 const schema_error_t *schema_result_get(const schema_result_t *r, size_t i);
 
 /* 0 if inst is valid, ERR_SCHEMA if not (res, if given, then holds up to

@@ -103,6 +103,58 @@ static void test_result_locations(void)
     schema_free(s);
 }
 
+/* Errors are recorded during validation and formatted when first read: what they show
+ * of the instance (keys, values in messages) must have been copied, since the caller may
+ * free the instance first; messages built on the validator's stack (type names, numbers)
+ * likewise. */
+static void test_errors_read_later(void)
+{
+    char err[256];
+    schema_opts_t o = {.max_errors = 10};
+    const char *long_key = "a key longer than forty-eight bytes, with ~ and / in it";
+    schema_t *s = compile_str("{\"type\":\"object\",\"additionalProperties\":false,"
+                              "\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":1.5},"
+                              "\"list\":{\"minItems\":3,\"items\":{\"type\":\"string\"}},"
+                              "\"o\":{\"additionalProperties\":{\"type\":\"null\"}}}}",
+                              &o, err, sizeof err);
+    CHECK(s != NULL);
+    char text[512];
+    snprintf(text, sizeof text, "{\"n\":0,\"list\":[\"x\",2],\"o\":{\"%s\":true},\"%s!\":1}",
+             long_key, long_key);
+    json_object *inst = NULL;
+    CHECK_EQ_INT(schema_parse_json(text, strlen(text), &inst, err, sizeof err), 0);
+    schema_result_t *r = schema_result_new();
+    CHECK_EQ_INT(schema_validate(s, inst, r), ERR_SCHEMA);
+    json_object_put(inst); /* before any error is read */
+    CHECK_EQ_INT(schema_result_count(r), 5);
+    const schema_error_t *e0 = schema_result_get(r, 0);
+    CHECK_EQ_STR(e0->instance_ptr, "/n");
+    CHECK_EQ_STR(e0->keyword_loc, "/properties/n/minimum");
+    CHECK_EQ_STR(e0->message, "must be >= 1.5");
+    const schema_error_t *e = schema_result_get(r, 1);
+    CHECK_EQ_STR(e->instance_ptr, "/list");
+    CHECK_EQ_STR(e->message, "must have at least 3 items");
+    e = schema_result_get(r, 2);
+    CHECK_EQ_STR(e->instance_ptr, "/list/1");
+    CHECK_EQ_STR(e->keyword_loc, "/properties/list/items/type");
+    CHECK_EQ_STR(e->message, "must be string, not integer");
+    e = schema_result_get(r, 3);
+    CHECK_EQ_STR(e->instance_ptr, "/o/a key longer than forty-eight bytes, with ~0 and ~1 in it");
+    CHECK_EQ_STR(e->keyword_loc, "/properties/o/additionalProperties/type");
+    CHECK_EQ_STR(e->message, "must be null, not boolean");
+    e = schema_result_get(r, 4);
+    CHECK_EQ_STR(e->instance_ptr, "");
+    CHECK_EQ_STR(e->keyword_loc, "/additionalProperties");
+    CHECK_EQ_STR(
+        e->message,
+        "unexpected property \"a key longer than forty-eight bytes, with ~ and / in it!\"");
+    /* Reading again gives the same text where it was. */
+    CHECK(schema_result_get(r, 0) == e0);
+    CHECK_EQ_STR(e0->message, "must be >= 1.5");
+    schema_result_free(r);
+    schema_free(s);
+}
+
 static void test_error_budget(void)
 {
     char err[256];
@@ -648,6 +700,7 @@ int main(void)
     RUN(test_messages_and_pointers);
     RUN(test_validate_text);
     RUN(test_result_locations);
+    RUN(test_errors_read_later);
     RUN(test_error_budget);
     RUN(test_combinator_messages);
     RUN(test_compile_errors);
