@@ -73,8 +73,9 @@ static int stage_message(machine_run_t *r, json_object *msg)
     return 0;
 }
 
-int tcall_stage_row(machine_run_t *r, const tcall_t *c)
+int tcall_stage_row(machine_run_t *r, tcall_t *c)
 {
+    c->row_due = 0;
     store_toolcall_t tc;
     memset(&tc, 0, sizeof tc);
     snprintf(tc.run_id, sizeof tc.run_id, "%s", r->rec.id);
@@ -92,6 +93,25 @@ int tcall_stage_row(machine_run_t *r, const tcall_t *c)
     tc.ended_ns = c->ended_ns;
     tc.attempts = c->attempts;
     return store_toolcall_put(r->m->st, &tc);
+}
+
+void tcall_defer_row(tcall_t *c)
+{
+    c->row_due = 1;
+}
+
+int tcall_stage_due(machine_run_t *r, int write)
+{
+    int rc = 0;
+    for (size_t i = 0; i < r->ncalls; i++) {
+        tcall_t *c = &r->calls[i];
+        if (!c->row_due)
+            continue;
+        c->row_due = 0;
+        if (write && !rc)
+            rc = tcall_stage_row(r, c);
+    }
+    return rc;
 }
 
 int tcalls_mark_unknown(machine_run_t *r, const char *why)
@@ -323,8 +343,9 @@ static int write_reply(machine_run_t *r, void *arg)
     if (rc || resp->err)
         return rc;
     rc = stage_message(r, resp->message);
+    /* Written at the unit's end: entering acting decides each call in this same unit. */
     for (size_t i = 0; !rc && i < r->ncalls; i++)
-        rc = tcall_stage_row(r, &r->calls[i]);
+        tcall_defer_row(&r->calls[i]);
     if (!rc && rp->out)
         rc = mguard_event(r, r->chat_span, "on_output", rp->out, NULL);
     if (!rc && rp->feedback) {

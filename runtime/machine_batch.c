@@ -122,6 +122,9 @@ int mstage_end(machine_run_t *r, int rc)
     machine_t *m = r->m;
     assert(r->in_batch && m->batch_open);
     int taken = 0;
+    int due = tcall_stage_due(r, !rc);
+    if (!rc)
+        rc = due;
     if (!rc) {
         r->rec.updated_ns = (int64_t)loop_wall_ns();
         /* The row holds our owner until a unit of this batch released it. */
