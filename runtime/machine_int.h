@@ -111,6 +111,13 @@ struct machine_run {
     int dead;
     int in_batch;
     int released;            /* the run's row holds no owner (written by this machine) */
+    /* One write of the run's row per batch, more or less: the first unit of the run in a
+     * batch writes it (store_run_update's owner check is the lease fence, so a run taken
+     * over stops before anything of it is staged); later units of that batch only copy
+     * r->rec, as it is at their end, to row, and the flush writes row once before COMMIT
+     * (mbatch_rows_write). A unit that fails leaves row as the last good unit left it. */
+    uint64_t row_seq;        /* the batch whose first unit of this run passed the fence */
+    store_run_t *row;        /* NULL, or the row still to write (answer, error owned) */
     int64_t lease_prev;      /* a renewal in flight: the lease committed before it (else 0) */
     int64_t seq_mark;
     mline_t **lines_mark;
@@ -129,6 +136,8 @@ struct machine {
     size_t active;
     int batch_open;
     uint64_t batch_seq;     /* the open (or last) batch, counting from 1 */
+    size_t rows_due;        /* runs of the open batch with a row to write (r->row) */
+    int rows_rc;            /* writing them failed: the batch fails as a whole */
     uint64_t durable_seq;   /* every batch up to this one is durable */
     struct syncer *sy;      /* makes commits durable off the loop (durability full), or NULL */
     struct cwatch *cw;      /* learns of commits sent without waiting (PostgreSQL), or NULL */
@@ -186,6 +195,13 @@ typedef struct mbatch {
  * durable (rc 0) or failed (why: the runs' abort message; NULL when the machine is being
  * freed); mbatch_durable is the syncer's and cwatch's callback. */
 int mbatch_open(machine_t *m) AGENTD_WUR;
+/* Write the rows the open batch still owes (machine_run_t.row), outside any unit: at the
+ * flush, and before a statement that reads or writes runs' rows by owner or state (the
+ * heartbeat's renewal, a session's turns, a sub-agent's or resumed run's row). A failure
+ * fails the batch at its flush (rows_rc). */
+void mbatch_rows_write(machine_t *m);
+/* Free r's unwritten row (r is being freed). */
+void mbatch_row_free(machine_run_t *r);
 void mbatch_finish(machine_t *m, mbatch_t *b, int rc, const char *why);
 void mbatch_durable(void *ud, uint64_t upto, int err);
 /* machine.c: the heartbeat's lease renewal that batch b carried is decided (mbatch_finish). */
