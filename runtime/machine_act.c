@@ -95,25 +95,6 @@ int tcall_stage_row(machine_run_t *r, tcall_t *c)
     return store_toolcall_put(r->m->st, &tc);
 }
 
-void tcall_defer_row(tcall_t *c)
-{
-    c->row_due = 1;
-}
-
-int tcall_stage_due(machine_run_t *r, int write)
-{
-    int rc = 0;
-    for (size_t i = 0; i < r->ncalls; i++) {
-        tcall_t *c = &r->calls[i];
-        if (!c->row_due)
-            continue;
-        c->row_due = 0;
-        if (write && !rc)
-            rc = tcall_stage_row(r, c);
-    }
-    return rc;
-}
-
 int tcalls_mark_unknown(machine_run_t *r, const char *why)
 {
     int rc = 0;
@@ -343,9 +324,10 @@ static int write_reply(machine_run_t *r, void *arg)
     if (rc || resp->err)
         return rc;
     rc = stage_message(r, resp->message);
-    /* Written at the unit's end: entering acting decides each call in this same unit. */
+    /* Written at the unit's end (mstage_end): entering acting decides each call in this
+     * same unit, so its row is written once, in that state. */
     for (size_t i = 0; !rc && i < r->ncalls; i++)
-        tcall_defer_row(&r->calls[i]);
+        r->calls[i].row_due = 1;
     if (!rc && rp->out)
         rc = mguard_event(r, r->chat_span, "on_output", rp->out, NULL);
     if (!rc && rp->feedback) {

@@ -117,6 +117,21 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     return 0;
 }
 
+/* The rows of r's calls still due (write != 0), or forget them (a rolled-back unit). */
+static int stage_due_calls(machine_run_t *r, int write)
+{
+    int rc = 0;
+    for (size_t i = 0; i < r->ncalls; i++) {
+        tcall_t *c = &r->calls[i];
+        if (!c->row_due)
+            continue;
+        c->row_due = 0;
+        if (write && !rc)
+            rc = tcall_stage_row(r, c);
+    }
+    return rc;
+}
+
 /* A copy of rec for a later write: the columns store_run_update writes (not input, spec). */
 static store_run_t *row_copy(const store_run_t *rec)
 {
@@ -169,7 +184,7 @@ int mstage_end(machine_run_t *r, int rc)
     assert(r->in_batch && m->batch_open);
     int taken = 0, wrote = 0;
     store_run_t *row = NULL;
-    int due = tcall_stage_due(r, !rc);
+    int due = stage_due_calls(r, !rc);
     if (!rc)
         rc = due;
     if (!rc) {

@@ -27,7 +27,7 @@ typedef struct mcall {
     int attempts;
     tools_call_t *h;     /* in flight */
     int to_start;        /* committed as running, not started yet */
-    int row_due;         /* its row is staged at the end of this unit (tcall_defer_row) */
+    int row_due;         /* its row is staged at the end of this unit (tcall_stage_row) */
     struct machine_run *r;
 } tcall_t;
 
@@ -263,15 +263,11 @@ void mrun_cancel_inflight(machine_run_t *r);
 /* The one setter of a call's state. ERR_INTERNAL (and a line on stderr) for a move that is
  * not in tcall.h's table: a bug, which the caller's mstage_end turns into a stopped run. */
 int tcall_set(tcall_t *c, tcall_state_t to) AGENTD_WUR;
-/* Stage c's row in tool_calls (insert or update) now. */
+/* Stage c's row in tool_calls (insert or update) now. Setting c->row_due instead stages it
+ * at the end of the open unit (mstage_end), in the state c has then: a unit that stages a
+ * call and then changes it (a reply's calls, pending, then decided by acting's guardrails in
+ * the same unit) writes its row once. */
 int tcall_stage_row(machine_run_t *r, tcall_t *c);
-/* Stage c's row at the end of the open unit (mstage_end), in the state c has then: a unit
- * that stages a call and then changes it (a reply's calls, pending, then decided by acting's
- * guardrails in the same unit) writes its row once. */
-void tcall_defer_row(tcall_t *c);
-/* mstage_end: the rows of r's calls still due (write != 0), or forget them (a rolled-back
- * unit). */
-int tcall_stage_due(machine_run_t *r, int write);
 /* Calls still `running` become `unknown` with why as their error (row staged). */
 int tcalls_mark_unknown(machine_run_t *r, const char *why);
 void tcall_clear(tcall_t *c);
