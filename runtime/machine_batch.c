@@ -168,8 +168,8 @@ void mbatch_rows_write(machine_t *m)
         m->rows_due--;
         /* The owner the row holds now, as the fence of its first unit in the batch left it
          * (or a later write of this batch). */
-        int rc = m->rows_rc ? m->rows_rc
-                            : store_run_update(m->st, r->row, r->released ? "" : m->owner);
+        int rc =
+            m->rows_rc ? m->rows_rc : store_run_update(m->st, r->row, r->released ? "" : m->owner);
         if (!rc)
             r->released = !r->row->owner[0];
         else if (!m->rows_rc)

@@ -55,8 +55,8 @@ int sqlite3_step(sqlite3_stmt *st)
     return real(st);
 }
 
-int sqlite3_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, char **),
-                 void *arg, char **err)
+int sqlite3_exec(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, char **), void *arg,
+                 char **err)
 {
     static int (*real)(sqlite3 *, const char *, int (*)(void *, int, char **, char **), void *,
                        char **);
