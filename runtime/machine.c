@@ -253,6 +253,7 @@ static void run_free(void *p)
         n = t->next;
         free(t);
     }
+    mbatch_row_free(r);
     store_run_clear(&r->rec);
     if (r->trace_fd >= 0)
         close(r->trace_fd);
@@ -371,6 +372,9 @@ static int renew_stage(machine_t *m, int64_t now, int64_t until)
     int rc = mbatch_open(m);
     if (rc)
         return rc;
+    /* The rows still owed first: they carry the leases as they were, and a dropped run's
+     * row must not be written after its lease ends. */
+    mbatch_rows_write(m);
     if ((rc = store_sp_begin(m->st)) != 0)
         return rc;
     for (size_t i = 0; i < m->ndropped && !rc; i++)

@@ -73,8 +73,9 @@ static int stage_message(machine_run_t *r, json_object *msg)
     return 0;
 }
 
-int tcall_stage_row(machine_run_t *r, const tcall_t *c)
+int tcall_stage_row(machine_run_t *r, tcall_t *c)
 {
+    c->row_due = 0;
     store_toolcall_t tc;
     memset(&tc, 0, sizeof tc);
     snprintf(tc.run_id, sizeof tc.run_id, "%s", r->rec.id);
@@ -324,8 +325,10 @@ static int write_reply(machine_run_t *r, void *arg)
     if (rc || resp->err)
         return rc;
     rc = stage_message(r, resp->message);
+    /* Written at the unit's end (mstage_end): entering acting decides each call in this
+     * same unit, so its row is written once, in that state. */
     for (size_t i = 0; !rc && i < r->ncalls; i++)
-        rc = tcall_stage_row(r, &r->calls[i]);
+        r->calls[i].row_due = 1;
     if (!rc && rp->out)
         rc = mguard_event(r, r->chat_span, "on_output", rp->out, NULL);
     if (!rc && rp->feedback) {

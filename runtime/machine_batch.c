@@ -117,21 +117,104 @@ int mstage_event(machine_run_t *r, const trace_ev_t *ev)
     return 0;
 }
 
+/* The rows of r's calls still due (write != 0), or forget them (a rolled-back unit). */
+static int stage_due_calls(machine_run_t *r, int write)
+{
+    int rc = 0;
+    for (size_t i = 0; i < r->ncalls; i++) {
+        tcall_t *c = &r->calls[i];
+        if (!c->row_due)
+            continue;
+        c->row_due = 0;
+        if (write && !rc)
+            rc = tcall_stage_row(r, c);
+    }
+    return rc;
+}
+
+/* A copy of rec for a later write: the columns store_run_update writes (not input, spec). */
+static store_run_t *row_copy(const store_run_t *rec)
+{
+    store_run_t *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *rec;
+    c->input = c->spec = NULL;
+    c->answer = rec->answer ? strdup(rec->answer) : NULL;
+    c->error = rec->error ? strdup(rec->error) : NULL;
+    if ((rec->answer && !c->answer) || (rec->error && !c->error)) {
+        store_run_clear(c);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void mbatch_row_free(machine_run_t *r)
+{
+    if (!r->row)
+        return;
+    store_run_clear(r->row);
+    free(r->row);
+    r->row = NULL;
+}
+
+void mbatch_rows_write(machine_t *m)
+{
+    for (size_t i = 0; m->rows_due && i < m->nbatch; i++) {
+        machine_run_t *r = m->batch_runs[i];
+        if (!r->row)
+            continue;
+        m->rows_due--;
+        /* The owner the row holds now, as the fence of its first unit in the batch left it
+         * (or a later write of this batch). */
+        int rc =
+            m->rows_rc ? m->rows_rc : store_run_update(m->st, r->row, r->released ? "" : m->owner);
+        if (!rc)
+            r->released = !r->row->owner[0];
+        else if (!m->rows_rc)
+            m->rows_rc = rc;
+        mbatch_row_free(r);
+    }
+}
+
 int mstage_end(machine_run_t *r, int rc)
 {
     machine_t *m = r->m;
     assert(r->in_batch && m->batch_open);
-    int taken = 0;
+    int taken = 0, wrote = 0;
+    store_run_t *row = NULL;
+    int due = stage_due_calls(r, !rc);
+    if (!rc)
+        rc = due;
     if (!rc) {
         r->rec.updated_ns = (int64_t)loop_wall_ns();
-        /* The row holds our owner until a unit of this batch released it. */
-        rc = store_run_update(m->st, &r->rec, r->released ? "" : m->owner);
-        taken = rc == ERR_STATE;
+        if (r->row_seq != m->batch_seq) {
+            /* The row holds our owner until a unit of this batch released it. */
+            rc = store_run_update(m->st, &r->rec, r->released ? "" : m->owner);
+            taken = rc == ERR_STATE;
+            wrote = !rc;
+        } else {
+            row = row_copy(&r->rec);
+            rc = row ? 0 : ERR_NOMEM;
+        }
     }
     if (!rc)
         rc = store_sp_release(m->st);
-    if (!rc)
+    if (!rc && wrote) {
         r->released = !r->rec.owner[0];
+        r->row_seq = m->batch_seq;
+    }
+    if (!rc && row) {
+        m->rows_due += !r->row;
+        mbatch_row_free(r);
+        r->row = row;
+        row = NULL;
+    }
+    if (row) {
+        store_run_clear(row);
+        free(row);
+    }
     if (rc) {
         store_sp_rollback(m->st);
         r->rec.last_seq = r->seq_mark;
@@ -352,6 +435,10 @@ static void flush_cb(void *arg)
     if (!m->batch_open)
         return;
     run_early(m);
+    mbatch_rows_write(m);
+    int rows_rc = m->rows_rc;
+    m->rows_rc = 0;
+    assert(m->rows_due == 0);
     m->batch_open = 0;
     mbatch_t b = {
         .seq = m->batch_seq,
@@ -384,18 +471,25 @@ static void flush_cb(void *arg)
         r->enter_due = 0;
         nent++;
     }
-    trace_before_commit(m, b.lines);
     size_t psize = sizeof(mbatch_t) + nent * sizeof(machine_run_t *);
-    mbatch_t *p = m->cw ? malloc(psize) : NULL;
-    int rc = p ? cwatch_commit(m->cw, b.seq) : store_tx_commit(m->st);
-    if (p && !rc) { /* its effects start when its COMMIT's result says so (mbatch_durable) */
-        queue_pending(m, p, &b);
-        return;
-    }
-    free(p);
+    mbatch_t *p = NULL;
     char msg[600];
-    if (rc)
-        snprintf(msg, sizeof msg, "database commit failed: %s", store_why(m->st, rc));
+    int rc = rows_rc;
+    if (rc) { /* a run's row is short of units this batch holds: none of it may commit */
+        snprintf(msg, sizeof msg, "database write failed: %s", store_why(m->st, rc));
+        store_tx_rollback(m->st);
+    } else {
+        trace_before_commit(m, b.lines);
+        p = m->cw ? malloc(psize) : NULL;
+        rc = p ? cwatch_commit(m->cw, b.seq) : store_tx_commit(m->st);
+        if (p && !rc) { /* its effects start when its COMMIT's result says so (mbatch_durable) */
+            queue_pending(m, p, &b);
+            return;
+        }
+        free(p);
+        if (rc)
+            snprintf(msg, sizeof msg, "database commit failed: %s", store_why(m->st, rc));
+    }
     int fd = -1;
     if (!rc && m->sy && store_sync_fd(m->st, &fd) != 0) {
         rc = ERR_IO;

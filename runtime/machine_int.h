@@ -28,6 +28,7 @@ typedef struct mcall {
     int attempts;
     tools_call_t *h;     /* in flight */
     int to_start;        /* committed as running, not started yet */
+    int row_due;         /* its row is staged at the end of this unit (tcall_stage_row) */
     struct machine_run *r;
 } tcall_t;
 /* fill_calls copies an id into wire with memcpy of the whole array. */
@@ -113,6 +114,13 @@ struct machine_run {
     int dead;
     int in_batch;
     int released;            /* the run's row holds no owner (written by this machine) */
+    /* One write of the run's row per batch, more or less: the first unit of the run in a
+     * batch writes it (store_run_update's owner check is the lease fence, so a run taken
+     * over stops before anything of it is staged); later units of that batch only copy
+     * r->rec, as it is at their end, to row, and the flush writes row once before COMMIT
+     * (mbatch_rows_write). A unit that fails leaves row as the last good unit left it. */
+    uint64_t row_seq;        /* the batch whose first unit of this run passed the fence */
+    store_run_t *row;        /* NULL, or the row still to write (answer, error owned) */
     int64_t lease_prev;      /* a renewal in flight: the lease committed before it (else 0) */
     int64_t seq_mark;
     mline_t **lines_mark;
@@ -131,6 +139,8 @@ struct machine {
     size_t active;
     int batch_open;
     uint64_t batch_seq;     /* the open (or last) batch, counting from 1 */
+    size_t rows_due;        /* runs of the open batch with a row to write (r->row) */
+    int rows_rc;            /* writing them failed: the batch fails as a whole */
     uint64_t durable_seq;   /* every batch up to this one is durable */
     struct syncer *sy;      /* makes commits durable off the loop (durability full), or NULL */
     struct cwatch *cw;      /* learns of commits sent without waiting (PostgreSQL), or NULL */
@@ -188,6 +198,13 @@ typedef struct mbatch {
  * durable (rc 0) or failed (why: the runs' abort message; NULL when the machine is being
  * freed); mbatch_durable is the syncer's and cwatch's callback. */
 int mbatch_open(machine_t *m) AGENTD_WUR;
+/* Write the rows the open batch still owes (machine_run_t.row), outside any unit: at the
+ * flush, and before a statement that reads or writes runs' rows by owner or state (the
+ * heartbeat's renewal, a session's turns, a sub-agent's or resumed run's row). A failure
+ * fails the batch at its flush (rows_rc). */
+void mbatch_rows_write(machine_t *m);
+/* Free r's unwritten row (r is being freed). */
+void mbatch_row_free(machine_run_t *r);
 void mbatch_finish(machine_t *m, mbatch_t *b, int rc, const char *why);
 void mbatch_durable(void *ud, uint64_t upto, int err);
 /* machine.c: the heartbeat's lease renewal that batch b carried is decided (mbatch_finish). */
@@ -249,8 +266,11 @@ void mrun_cancel_inflight(machine_run_t *r);
 /* The one setter of a call's state. ERR_INTERNAL (and a line on stderr) for a move that is
  * not in tcall.h's table: a bug, which the caller's mstage_end turns into a stopped run. */
 int tcall_set(tcall_t *c, tcall_state_t to) AGENTD_WUR;
-/* Stage c's row in tool_calls (insert or update). */
-int tcall_stage_row(machine_run_t *r, const tcall_t *c);
+/* Stage c's row in tool_calls (insert or update) now. Setting c->row_due instead stages it
+ * at the end of the open unit (mstage_end), in the state c has then: a unit that stages a
+ * call and then changes it (a reply's calls, pending, then decided by acting's guardrails in
+ * the same unit) writes its row once. */
+int tcall_stage_row(machine_run_t *r, tcall_t *c);
 /* Calls still `running` become `unknown` with why as their error (row staged). */
 int tcalls_mark_unknown(machine_run_t *r, const char *why);
 void tcall_clear(tcall_t *c);

@@ -118,6 +118,8 @@ static int write_new_run(machine_run_t *r, const char *input, const char *system
     machine_t *m = r->m;
     const agent_t *a = r->agent;
     int rc = store_run_insert(m->st, &r->rec);
+    if (!rc) /* no fence for a row this batch inserts: its units' writes wait for the flush */
+        r->row_seq = m->batch_seq;
     if (!rc && link)
         rc = msub_stage_link(r, link);
     if (!rc && r->user[0])
@@ -235,6 +237,7 @@ static int start_run(machine_t *m, const agent_t *agent, const char *input,
         char busy[40], bstate[16];
         if (strlen(session) >= sizeof ((machine_run_t *)0)->session)
             return err_set(errbuf, errlen, ERR_INVAL, "session name longer than 127 bytes");
+        mbatch_rows_write(m); /* its latest turn may have ended in the open batch */
         int brc = store_busy_rc(m->st, store_session_check(m->st, session, busy, bstate));
         if (brc == ERR_BUSY)
             return err_set(errbuf, errlen, ERR_BUSY,
@@ -594,6 +597,7 @@ static int resume_run(machine_t *m, const agent_t *agent, const char *run_id,
                       const decision_t *d, char *errbuf, size_t errlen)
 {
     store_run_t rec;
+    mbatch_rows_write(m); /* the run, or its session's turns, may have a row owed */
     int rc = store_run_get(m->st, run_id, &rec);
     if (rc == ERR_NOTFOUND)
         return err_set(errbuf, errlen, rc, "run %s: no such run in this database", run_id);

@@ -201,6 +201,7 @@ static int reattach(msub_call_t *h, const char *child_id)
     }
     store_run_t rec;
     char err[600];
+    mbatch_rows_write(m); /* the child may have ended in the open batch */
     int rc = store_run_get(m->st, child_id, &rec);
     if (rc) {
         snprintf(err, sizeof err, "the %s agent's run %s cannot be read: %s", h->sa->a->name,

@@ -8,12 +8,15 @@
 #   - user-space instructions per step, counted by valgrind's callgrind (INSTR=0 skips
 #     it; slow: ~1 minute). Instructions, unlike CPU time, do not change with the load
 #     other processes put on the machine.
+#   - with CG_FN=NAME (e.g. sqlite3_step), also the inclusive instructions of function NAME
+#     per step (callgrind_annotate --inclusive=yes on the same two callgrind runs).
 #   scripts/bench-step.sh [RUNS_A RUNS_B]     (default 20 120; needs make build-all)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 AGENTD=${AGENTD:-$ROOT/agentd}
 BUILD=${BUILD:-$ROOT/build/release}
 INSTR=${INSTR:-1}
+CG_FN=${CG_FN:-}
 A=${1:-20}
 B=${2:-120}
 W=$(mktemp -d /tmp/agentd-step.XXXXXX)
@@ -40,14 +43,25 @@ allocs() { # allocs RUNS -> "allocations steps"
     s=$(batch "$1" env MALLOC_COUNT_OUT="$W/count" LD_PRELOAD="$W/malloc_count.so")
     echo "$(awk '$1 == "agentd" {n = $3} END {print n}' "$W/count") $s"
 }
-instr() { # instr RUNS -> "instructions steps"
-    s=$(batch "$1" valgrind --tool=callgrind --callgrind-out-file=/dev/null --log-file="$W/vg")
+instr() { # instr RUNS -> "instructions steps" (callgrind's output kept in $W/cg.RUNS)
+    s=$(batch "$1" valgrind --tool=callgrind --callgrind-out-file="$W/cg.$1" --log-file="$W/vg")
     echo "$(awk '/Collected/ {print $4}' "$W/vg") $s"
+}
+fn_cost() { # fn_cost RUNS -> inclusive instructions of $CG_FN in that run
+    callgrind_annotate --inclusive=yes "$W/cg.$1" 2>/dev/null |
+        awk -v fn="$CG_FN" '{ for (i = 2; i <= NF; i++) if ($i ~ ("^[^ ]*:" fn "$") || $i == fn) {
+            gsub(",", "", $1); print $1; exit } }'
 }
 per_step() { # per_step N1 S1 N2 S2
     echo "$(( ($3 - $1) / ($4 - $2) ))  ($1 for $2 steps, $3 for $4)"
 }
 echo "malloc calls per step: $(per_step $(allocs "$A") $(allocs "$B"))"
 if [ "$INSTR" != 0 ]; then
-    echo "instructions per step: $(per_step $(instr 5) $(instr 25))"
+    a=$(instr 5)
+    b=$(instr 25)
+    echo "instructions per step: $(per_step $a $b)"
+    if [ -n "$CG_FN" ]; then
+        set -- $a $b
+        echo "$CG_FN inclusive per step: $(per_step "$(fn_cost 5)" "$2" "$(fn_cost 25)" "$4")"
+    fi
 fi
