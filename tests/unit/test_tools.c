@@ -230,6 +230,7 @@ static void test_hostile_suite(void)
         {"close_dead", "error", "CPU budget of 20000000 instructions exhausted"},
         {"tostring_spin", "error", "CPU budget of 20000000 instructions exhausted"},
         {"gc_late", "ok", "no finalizer ran"},
+        {"marker_gc", "ok", "no finalizer ran"},
         {"co_spin", "error", "CPU budget of 20000000 instructions exhausted"},
         {"collect_loop", "error", "CPU budget of 20000000 instructions exhausted"},
         {"concat_loop", "error", "CPU budget of 20000000 instructions exhausted"},
