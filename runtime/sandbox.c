@@ -457,8 +457,9 @@ void sandbox_begin_call(lua_State *L)
  * -0.0 differ), so a table that is only "equal" goes through repair() and gets the
  * snapshot's very values back. An address can stand for an object because the guard list
  * holds every key and value of every snapshot: none of them can be freed, so no other
- * object can be given its address while the state lives. */
-typedef struct sb_fp {
+ * object can be given its address while the state lives. Packed: 18 bytes an entry, not 24
+ * (a state has ~140 of them). */
+typedef struct __attribute__((packed)) sb_fp {
     uint64_t k, v;
     unsigned char kt, vt;
 } sb_fp_t;
@@ -511,8 +512,11 @@ static int fp_record(sandbox_t *h, lua_State *L, int idx, size_t from, size_t n)
             return 0;
         }
         sb_fp_t *f = &h->fp[j++];
-        f->v = fp_of(L, -1, &f->vt);
-        f->k = fp_of(L, -2, &f->kt);
+        unsigned char kt, vt;
+        f->v = fp_of(L, -1, &vt);
+        f->k = fp_of(L, -2, &kt);
+        f->kt = kt;
+        f->vt = vt;
         lua_pop(L, 1);
     }
     return j == from + n;
