@@ -324,11 +324,12 @@ void sandbox_free(sandbox_t *h)
 
 /* Registry key of a reusable state's guard list: {t1, snapshot1, t2, snapshot2, ...}, every
  * table a tool can reach without making it (the globals, the libraries, the string
- * metatable, the JSON marker metatables), each with its ordered snapshot. */
+ * metatable, the JSON marker metatables), each with its snapshot: what repair() puts back,
+ * and what keeps every snapshot object alive, so the C fingerprints (below) may stand for
+ * an object by its address. */
 static const char guard_key = 'S';
 
-/* Push the ordered snapshot of the table at idx: {k1, v1, k2, v2, ...} in lua_next order,
- * so an unchanged table is checked in one traversal without lookups. */
+/* Push the snapshot of the table at idx: {k1, v1, k2, v2, ...}. */
 static void snapshot(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
