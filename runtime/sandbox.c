@@ -329,23 +329,46 @@ void sandbox_free(sandbox_t *h)
  * an object by its address. */
 static const char guard_key = 'S';
 
-/* Push the snapshot of the table at idx: {k1, v1, k2, v2, ...}. */
+/* A value that is not an object (a number, a boolean, a light userdata, a light C function):
+ * its fingerprint is enough to push it again, so a snapshot need not hold it. */
+static int is_light(lua_State *L, int idx)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TNUMBER:
+    case LUA_TBOOLEAN:
+    case LUA_TLIGHTUSERDATA:
+        return 1;
+    case LUA_TFUNCTION:
+        return lua_iscfunction(L, idx) &&
+               (uintptr_t)lua_tocfunction(L, idx) == (uintptr_t)lua_topointer(L, idx);
+    default:
+        return 0;
+    }
+}
+
+/* Push the snapshot of the table at idx, in lua_next order: {k1, ..., kn, then the values
+ * that are objects, in the same order}. The other values are pushed back from their
+ * fingerprints (snap_expand), which are recorded in the same order. */
 static void snapshot(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
-    int n = 0;
+    int n = 0, m = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         n++;
+        m += !is_light(L, -1);
         lua_pop(L, 1);
     }
-    lua_createtable(L, 2 * n, 0);
-    lua_Integer i = 0;
+    lua_createtable(L, n + m, 0);
+    lua_Integer k = 0, v = n;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        lua_pushvalue(L, -2);
-        lua_rawseti(L, -4, ++i);
-        lua_rawseti(L, -3, ++i);
+        if (is_light(L, -1))
+            lua_pop(L, 1);
+        else
+            lua_rawseti(L, -3, ++v);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -3, ++k);
     }
 }
 
@@ -466,6 +489,7 @@ typedef struct __attribute__((packed)) sb_fp {
 } sb_fp_t;
 
 #define FP_INT 0x40 /* added to LUA_TNUMBER for an integer */
+#define FP_LFN 0x80 /* recorded with LUA_TFUNCTION for a light C function */
 _Static_assert(sizeof(lua_Number) == sizeof(uint64_t), "fingerprints hold a double's bits");
 
 static uint64_t fp_of(lua_State *L, int idx, unsigned char *type)
@@ -517,7 +541,7 @@ static int fp_record(sandbox_t *h, lua_State *L, int idx, size_t from, size_t n)
         f->v = fp_of(L, -1, &vt);
         f->k = fp_of(L, -2, &kt);
         f->kt = kt;
-        f->vt = vt;
+        f->vt = (unsigned char)(vt | (vt == LUA_TFUNCTION && is_light(L, -1) ? FP_LFN : 0));
         lua_pop(L, 1);
     }
     return j == from + n;
@@ -538,7 +562,7 @@ static int fp_same(sandbox_t *h, lua_State *L, int idx, size_t i)
         uint64_t v = fp_of(L, -1, &vt);
         uint64_t k = fp_of(L, -2, &kt);
         lua_pop(L, 1);
-        if (f == end || f->k != k || f->v != v || f->kt != kt || f->vt != vt) {
+        if (f == end || f->k != k || f->v != v || f->kt != kt || (f->vt & ~FP_LFN) != vt) {
             lua_pop(L, 1);
             return 0;
         }
@@ -596,8 +620,45 @@ static void repair(lua_State *L, int idx, int sidx)
     lua_pop(L, 1);
 }
 
+/* Push guarded table i's snapshot (at sidx) as {k1, v1, k2, v2, ...}: the values that are
+ * not objects made again from their fingerprints. */
+static void snap_expand(sandbox_t *h, lua_State *L, size_t i, int sidx)
+{
+    size_t from = h->fp_start[i], n = h->fp_start[i + 1] - from;
+    lua_Integer gi = (lua_Integer)n;
+    lua_createtable(L, (int)(2 * n), 0);
+    for (size_t j = 0; j < n; j++) {
+        const sb_fp_t *f = &h->fp[from + j];
+        lua_Number d;
+        lua_rawgeti(L, sidx, (lua_Integer)j + 1);
+        lua_rawseti(L, -2, (lua_Integer)(2 * j + 1));
+        switch (f->vt) {
+        case LUA_TNUMBER | FP_INT:
+            lua_pushinteger(L, (lua_Integer)f->v);
+            break;
+        case LUA_TNUMBER:
+            memcpy(&d, &f->v, sizeof d);
+            lua_pushnumber(L, d);
+            break;
+        case LUA_TBOOLEAN:
+            lua_pushboolean(L, (int)f->v);
+            break;
+        case LUA_TLIGHTUSERDATA:
+            lua_pushlightuserdata(L, (void *)(uintptr_t)f->v);
+            break;
+        case LUA_TFUNCTION | FP_LFN:
+            lua_pushcfunction(L, (lua_CFunction)(uintptr_t)f->v);
+            break;
+        default:
+            lua_rawgeti(L, sidx, ++gi);
+        }
+        lua_rawseti(L, -2, (lua_Integer)(2 * j + 2));
+    }
+}
+
 /* Protected (re-adding a deleted key may allocate): check every guarded table against its
- * fingerprints, repair the ones that differ and record their new order. */
+ * fingerprints, repair the ones that differ and snapshot them again in their new order
+ * (their entries are the snapshot's very objects again). */
 static int repair_all(lua_State *L)
 {
     sandbox_t *h = sandbox_of(L);
@@ -608,7 +669,10 @@ static int repair_all(lua_State *L)
         lua_rawgeti(L, 1, (lua_Integer)(2 * i + 1));
         if (!fp_same(h, L, 2, i)) {
             lua_rawgeti(L, 1, (lua_Integer)(2 * i + 2));
-            repair(L, 2, 3);
+            snap_expand(h, L, i, 3);
+            repair(L, 2, 4);
+            snapshot(L, 2);
+            lua_rawseti(L, 1, (lua_Integer)(2 * i + 2));
             size_t from = h->fp_start[i];
             if (!fp_record(h, L, 2, from, h->fp_start[i + 1] - from))
                 return luaL_error(L, "a guarded table did not come back to its snapshot");
