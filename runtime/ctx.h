@@ -95,6 +95,8 @@ ctx_pool_t *ctx_pool_new(size_t max_idle);
 void ctx_pool_free(ctx_pool_t *p);
 /* States waiting in the pool now, and attempts so far that ran in a reused state. */
 void ctx_pool_stats(const ctx_pool_t *p, size_t *idle, size_t *reused);
+/* The bytes the pool's idle states hold (their Lua heaps), all together; 0 for NULL. */
+size_t ctx_pool_idle_bytes(const ctx_pool_t *p);
 
 /* The door implementations' own interface is ctx_int.h. */
 

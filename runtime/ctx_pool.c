@@ -52,9 +52,34 @@ void ctx_pool_stats(const ctx_pool_t *p, size_t *idle, size_t *reused)
     *reused = p ? p->reused : 0;
 }
 
+size_t ctx_pool_idle_bytes(const ctx_pool_t *p)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; p && i < p->n; i++)
+        bytes += sandbox_mem(p->idle[i]);
+    return bytes;
+}
+
+/* Registry key of the field names of ctx, kept in a pooled state. */
+static const char names_key = 'N';
+
+/* The names of the fields push_ctx() and the door tables set (ctx.c, ctx_doors.c,
+ * ctx_kb.c, ctx_memory.c). Each call's ctx is garbage once the call is over, and with it
+ * these strings, unless something else holds them: a pooled state keeps them, so a call
+ * does not intern, allocate and free two dozen short strings again. A name missing here
+ * costs only that; nothing depends on the list being complete. */
+static const char *const ctx_names[] = {
+    "http",   "url",     "exec",     "kb",     "memory",
+    "json",   "run_id",  "call_id",  "tool",   "idempotency_key",
+    "sleep",  "log",     "secret",   "now",    "data",
+    "kv",     "get",     "put",      "delete", "list",
+    "search", "default", "remember", "recall", "forget",
+    "scope",  NULL};
+
 /* Protected: load the tool's chunk (the registry's own lua_dump of the file it checked)
- * and keep its main function; make the registry slot the call's coroutine will take, so
- * the first call does not grow the registry after the state's size was recorded. */
+ * and keep its main function and ctx's field names; make the registry slot the call's
+ * coroutine will take, so the first call does not grow the registry after the state's size
+ * was recorded. */
 static int load_chunk(lua_State *L)
 {
     const ctx_env_t *e = lua_touserdata(L, 1);
@@ -64,6 +89,12 @@ static int load_chunk(lua_State *L)
     if (luaL_loadbufferx(L, e->code, e->code_len, chunkname, "b") != LUA_OK)
         return lua_error(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &fn_key);
+    lua_createtable(L, (int)(sizeof ctx_names / sizeof *ctx_names) - 1, 0);
+    for (int i = 0; ctx_names[i]; i++) {
+        lua_pushstring(L, ctx_names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &names_key);
     lua_pushboolean(L, 0);
     luaL_unref(L, LUA_REGISTRYINDEX, luaL_ref(L, LUA_REGISTRYINDEX));
     return 0;

@@ -42,6 +42,11 @@ struct sandbox {
     int reusable; /* sandbox_make_reusable() ran: the registry holds the snapshots */
     size_t base;  /* bytes after the snapshot's full collection */
     uint64_t seed; /* math.random seeds of the calls (splitmix64) */
+    /* The guarded tables' entries as identities, in lua_next order: table i's are
+     * fp[fp_start[i] .. fp_start[i + 1]). See "reuse" below. */
+    struct sb_fp *fp;
+    size_t *fp_start;
+    size_t nguard;
 };
 
 static uint64_t mono_ns(void)
@@ -310,6 +315,8 @@ void sandbox_free(sandbox_t *h)
     h->stop = LUA_HOST_STOP_CPU;
     h->capped = 1;
     lua_close(h->L);
+    free(h->fp);
+    free(h->fp_start);
     free(h);
 }
 
@@ -317,27 +324,51 @@ void sandbox_free(sandbox_t *h)
 
 /* Registry key of a reusable state's guard list: {t1, snapshot1, t2, snapshot2, ...}, every
  * table a tool can reach without making it (the globals, the libraries, the string
- * metatable, the JSON marker metatables), each with its ordered snapshot. */
+ * metatable, the JSON marker metatables), each with its snapshot: what repair() puts back,
+ * and what keeps every snapshot object alive, so the C fingerprints (below) may stand for
+ * an object by its address. */
 static const char guard_key = 'S';
 
-/* Push the ordered snapshot of the table at idx: {k1, v1, k2, v2, ...} in lua_next order,
- * so an unchanged table is checked in one traversal without lookups. */
+/* A value that is not an object (a number, a boolean, a light userdata, a light C function):
+ * its fingerprint is enough to push it again, so a snapshot need not hold it. */
+static int is_light(lua_State *L, int idx)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TNUMBER:
+    case LUA_TBOOLEAN:
+    case LUA_TLIGHTUSERDATA:
+        return 1;
+    case LUA_TFUNCTION:
+        return lua_iscfunction(L, idx) &&
+               (uintptr_t)lua_tocfunction(L, idx) == (uintptr_t)lua_topointer(L, idx);
+    default:
+        return 0;
+    }
+}
+
+/* Push the snapshot of the table at idx, in lua_next order: {k1, ..., kn, then the values
+ * that are objects, in the same order}. The other values are pushed back from their
+ * fingerprints (snap_expand), which are recorded in the same order. */
 static void snapshot(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
-    int n = 0;
+    int n = 0, m = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         n++;
+        m += !is_light(L, -1);
         lua_pop(L, 1);
     }
-    lua_createtable(L, 2 * n, 0);
-    lua_Integer i = 0;
+    lua_createtable(L, n + m, 0);
+    lua_Integer k = 0, v = n;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        lua_pushvalue(L, -2);
-        lua_rawseti(L, -4, ++i);
-        lua_rawseti(L, -3, ++i);
+        if (is_light(L, -1))
+            lua_pop(L, 1);
+        else
+            lua_rawseti(L, -3, ++v);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -3, ++k);
     }
 }
 
@@ -392,6 +423,8 @@ static int seal(lua_State *L)
     return 0;
 }
 
+static int fp_init(sandbox_t *h);
+
 int sandbox_make_reusable(sandbox_t *h)
 {
     lua_State *L = h->L;
@@ -400,6 +433,12 @@ int sandbox_make_reusable(sandbox_t *h)
         lua_pop(L, 1);
         return ERR_NOMEM;
     }
+    int rc = fp_init(h);
+    if (rc)
+        return rc;
+    /* Generational: after each call a young collection frees the call's objects without
+     * walking the state's old ones (sandbox_recycle). Switching does a full collection. */
+    lua_gc(L, LUA_GCGEN, 0, 0);
     lua_gc(L, LUA_GCCOLLECT);
     h->base = h->used;
     h->seed = (uint64_t)(uintptr_t)h ^ mono_ns();
@@ -435,34 +474,107 @@ void sandbox_begin_call(lua_State *L)
     lua_settop(L, top);
 }
 
-/* 1 when the table at idx has no metatable and holds its snapshot at sidx unchanged: the
- * same keys and values in the same order (the usual case: one traversal, no lookups). */
-static int same(lua_State *L, int idx, int sidx)
+/* An entry of a guarded table as an identity: two values have the same fingerprint only if
+ * they are the same value — the same object (strings, tables, closures, userdata), the same
+ * light C function or light userdata, the same boolean, or a number of the same subtype with
+ * the same bits. That is stricter than rawequal (1 and 1.0, two equal long strings, 0.0 and
+ * -0.0 differ), so a table that is only "equal" goes through repair() and gets the
+ * snapshot's very values back. An address can stand for an object because the guard list
+ * holds every key and value of every snapshot: none of them can be freed, so no other
+ * object can be given its address while the state lives. Packed: 18 bytes an entry, not 24
+ * (a state has ~140 of them). */
+typedef struct __attribute__((packed)) sb_fp {
+    uint64_t k, v;
+    unsigned char kt, vt;
+} sb_fp_t;
+
+#define FP_INT 0x40 /* added to LUA_TNUMBER for an integer */
+#define FP_LFN 0x80 /* recorded with LUA_TFUNCTION for a light C function */
+_Static_assert(sizeof(lua_Number) == sizeof(uint64_t), "fingerprints hold a double's bits");
+
+static uint64_t fp_of(lua_State *L, int idx, unsigned char *type)
+{
+    int t = lua_type(L, idx);
+    uint64_t bits;
+    if (t == LUA_TNUMBER) {
+        if (lua_isinteger(L, idx)) {
+            bits = (uint64_t)lua_tointeger(L, idx);
+            t |= FP_INT;
+        } else {
+            lua_Number d = lua_tonumber(L, idx);
+            memcpy(&bits, &d, sizeof bits);
+        }
+    } else if (t == LUA_TBOOLEAN) {
+        bits = (uint64_t)lua_toboolean(L, idx);
+    } else {
+        bits = (uint64_t)(uintptr_t)lua_topointer(L, idx);
+    }
+    *type = (unsigned char)t;
+    return bits;
+}
+
+/* The same value at a and b (see sb_fp_t). */
+static int identical(lua_State *L, int a, int b)
+{
+    unsigned char ta, tb;
+    uint64_t va = fp_of(L, a, &ta), vb = fp_of(L, b, &tb);
+    return ta == tb && va == vb;
+}
+
+/* Write the fingerprints of the table at idx, in lua_next order, to fp[from .. from + n);
+ * 0 if it does not hold exactly n entries (nothing is written past the range). A string key
+ * longer than a short string (40 bytes) also answers 0: Lua interns only short strings, and
+ * repair() finds keys by equality, so only for short strings is an equal key the same key. */
+static int fp_record(sandbox_t *h, lua_State *L, int idx, size_t from, size_t n)
+{
+    size_t j = from;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        size_t len = 0;
+        if (j == from + n ||
+            (lua_type(L, -2) == LUA_TSTRING && (lua_tolstring(L, -2, &len), len > 40))) {
+            lua_pop(L, 2);
+            return 0;
+        }
+        sb_fp_t *f = &h->fp[j++];
+        unsigned char kt, vt;
+        f->v = fp_of(L, -1, &vt);
+        f->k = fp_of(L, -2, &kt);
+        f->kt = kt;
+        f->vt = (unsigned char)(vt | (vt == LUA_TFUNCTION && is_light(L, -1) ? FP_LFN : 0));
+        lua_pop(L, 1);
+    }
+    return j == from + n;
+}
+
+/* 1 when guarded table i, at idx, has no metatable and holds exactly the entries its
+ * fingerprints say, in the same order: one traversal, no lookups, no pushes but lua_next's. */
+static int fp_same(sandbox_t *h, lua_State *L, int idx, size_t i)
 {
     if (lua_getmetatable(L, idx)) {
         lua_pop(L, 1);
         return 0;
     }
-    lua_Integer i = 0;
+    const sb_fp_t *f = h->fp + h->fp_start[i], *end = h->fp + h->fp_start[i + 1];
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        lua_rawgeti(L, sidx, ++i);
-        lua_rawgeti(L, sidx, ++i);
-        int ok = lua_rawequal(L, -4, -2) && lua_rawequal(L, -3, -1);
-        lua_pop(L, 3);
-        if (!ok) {
+        unsigned char kt, vt;
+        uint64_t v = fp_of(L, -1, &vt);
+        uint64_t k = fp_of(L, -2, &kt);
+        lua_pop(L, 1);
+        if (f == end || f->k != k || f->v != v || f->kt != kt || (f->vt & ~FP_LFN) != vt) {
             lua_pop(L, 1);
             return 0;
         }
+        f++;
     }
-    int end = lua_rawgeti(L, sidx, i + 1) == LUA_TNIL;
-    lua_pop(L, 1);
-    return end;
+    return f == end;
 }
 
 /* Put the table at idx back as its snapshot at sidx says: no metatable, the keys the
- * snapshot does not have cleared, changed or deleted ones set to the snapshot's values
- * (their order may differ from before: a fresh state's order is its own too). */
+ * snapshot does not have cleared, every other key given the snapshot's very value back
+ * (identical(), not merely equal). Their order may differ from before (a fresh state's order
+ * is its own too); the caller records the new order. */
 static void repair(lua_State *L, int idx, int sidx)
 {
     if (lua_getmetatable(L, idx)) {
@@ -483,7 +595,7 @@ static void repair(lua_State *L, int idx, int sidx)
     while (lua_next(L, idx)) {
         lua_pushvalue(L, -2);
         lua_rawget(L, map);
-        if (!lua_rawequal(L, -2, -1)) {
+        if (!identical(L, -2, -1)) {
             /* Clearing or changing existing fields during a traversal is allowed. */
             lua_pushvalue(L, -3);
             lua_insert(L, -2);
@@ -498,7 +610,7 @@ static void repair(lua_State *L, int idx, int sidx)
         lua_pushvalue(L, -1);
         lua_rawget(L, idx);
         lua_rawgeti(L, sidx, i + 1);
-        if (!lua_rawequal(L, -2, -1)) {
+        if (!identical(L, -2, -1)) {
             lua_remove(L, -2);
             lua_rawset(L, idx);
         } else {
@@ -508,21 +620,105 @@ static void repair(lua_State *L, int idx, int sidx)
     lua_pop(L, 1);
 }
 
-/* Protected (re-adding a deleted key may allocate): repair every guarded table. */
+/* Push guarded table i's snapshot (at sidx) as {k1, v1, k2, v2, ...}: the values that are
+ * not objects made again from their fingerprints. */
+static void snap_expand(sandbox_t *h, lua_State *L, size_t i, int sidx)
+{
+    size_t from = h->fp_start[i], n = h->fp_start[i + 1] - from;
+    lua_Integer gi = (lua_Integer)n;
+    lua_createtable(L, (int)(2 * n), 0);
+    for (size_t j = 0; j < n; j++) {
+        const sb_fp_t *f = &h->fp[from + j];
+        lua_Number d;
+        lua_rawgeti(L, sidx, (lua_Integer)j + 1);
+        lua_rawseti(L, -2, (lua_Integer)(2 * j + 1));
+        switch (f->vt) {
+        case LUA_TNUMBER | FP_INT:
+            lua_pushinteger(L, (lua_Integer)f->v);
+            break;
+        case LUA_TNUMBER:
+            memcpy(&d, &f->v, sizeof d);
+            lua_pushnumber(L, d);
+            break;
+        case LUA_TBOOLEAN:
+            lua_pushboolean(L, (int)f->v);
+            break;
+        case LUA_TLIGHTUSERDATA:
+            lua_pushlightuserdata(L, (void *)(uintptr_t)f->v);
+            break;
+        case LUA_TFUNCTION | FP_LFN:
+            lua_pushcfunction(L, (lua_CFunction)(uintptr_t)f->v);
+            break;
+        default:
+            lua_rawgeti(L, sidx, ++gi);
+        }
+        lua_rawseti(L, -2, (lua_Integer)(2 * j + 2));
+    }
+}
+
+/* Protected (re-adding a deleted key may allocate): check every guarded table against its
+ * fingerprints, repair the ones that differ and snapshot them again in their new order
+ * (their entries are the snapshot's very objects again). */
 static int repair_all(lua_State *L)
 {
+    sandbox_t *h = sandbox_of(L);
     lua_settop(L, 0);
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &guard_key) != LUA_TTABLE)
         return luaL_error(L, "not a reusable state");
-    for (lua_Integer i = 1;; i += 2) {
-        if (lua_rawgeti(L, 1, i) == LUA_TNIL)
-            break;
-        lua_rawgeti(L, 1, i + 1);
-        if (!same(L, 2, 3))
-            repair(L, 2, 3);
+    for (size_t i = 0; i < h->nguard; i++) {
+        lua_rawgeti(L, 1, (lua_Integer)(2 * i + 1));
+        if (!fp_same(h, L, 2, i)) {
+            lua_rawgeti(L, 1, (lua_Integer)(2 * i + 2));
+            snap_expand(h, L, i, 3);
+            repair(L, 2, 4);
+            snapshot(L, 2);
+            lua_rawseti(L, 1, (lua_Integer)(2 * i + 2));
+            size_t from = h->fp_start[i];
+            if (!fp_record(h, L, 2, from, h->fp_start[i + 1] - from))
+                return luaL_error(L, "a guarded table did not come back to its snapshot");
+        }
         lua_settop(L, 1);
     }
     return 0;
+}
+
+/* After seal(): the fingerprints of every guarded table, as it is now. Unprotected, but
+ * nothing here allocates in the state. 0, or ERR_NOMEM / ERR_INVAL. */
+static int fp_init(sandbox_t *h)
+{
+    lua_State *L = h->L;
+    int rc = 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &guard_key);
+    int guard = lua_gettop(L);
+    size_t n = (size_t)lua_rawlen(L, guard) / 2, total = 0;
+    if (!(h->fp_start = calloc(n + 1, sizeof *h->fp_start))) {
+        rc = ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, guard, (lua_Integer)(2 * i + 1));
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            total++;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        h->fp_start[i + 1] = total;
+    }
+    if (!(h->fp = malloc((total ? total : 1) * sizeof *h->fp))) {
+        rc = ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        lua_rawgeti(L, guard, (lua_Integer)(2 * i + 1));
+        if (!fp_record(h, L, lua_gettop(L), h->fp_start[i], h->fp_start[i + 1] - h->fp_start[i]))
+            rc = ERR_INVAL;
+        lua_pop(L, 1);
+    }
+    h->nguard = n;
+done:
+    lua_settop(L, guard - 1);
+    return rc;
 }
 
 int sandbox_recycle(sandbox_t *h)
@@ -540,7 +736,14 @@ int sandbox_recycle(sandbox_t *h)
         lua_settop(L, 0);
         return 0;
     }
-    lua_gc(L, LUA_GCCOLLECT);
+    /* The state runs the generational collector (sandbox_make_reusable): a young collection
+     * frees what the call made and left unreachable without walking the libraries and the
+     * snapshot, which are old. What a collection during the call aged survives it; when
+     * that leaves the state over its recorded size, a full collection follows. Isolation
+     * does not rest on either: nothing the call made is reachable any more. */
+    lua_gc(L, LUA_GCSTEP, 0);
+    if (h->used > h->base + SANDBOX_REUSE_SLACK)
+        lua_gc(L, LUA_GCCOLLECT);
     return h->used <= h->base + SANDBOX_REUSE_SLACK;
 }
 

@@ -75,16 +75,22 @@ int sandbox_take_preempted(sandbox_t *h);
  * A state may serve several calls one after another:
  *   sandbox_make_reusable() once, after the host has put what it keeps in the registry:
  *     records every table a tool can reach without making it (the globals, the library
- *     tables, the string metatable, the JSON marker metatables) as an ordered snapshot,
- *     and the state's size after a full collection;
+ *     tables, the string metatable, the JSON marker metatables) as a snapshot (a copy in
+ *     the state, which keeps its objects alive, and each entry's identity in C), switches
+ *     the state to the generational collector, and records its size after a full
+ *     collection;
  *   sandbox_begin_call() at the start of each call, in protected mode;
- *   sandbox_recycle() after a call ended without a stop: puts each of those tables back as
- *     its snapshot says (keys the call added cleared, values it replaced or deleted put
- *     back, metatables it set removed) and answers whether the state may serve again: only
- *     when a full collection then brings it back to its recorded size. Whatever the call
- *     made is then unreachable and collected, so the next call can find none of it. */
+ *   sandbox_recycle() after a call ended without a stop: checks each of those tables
+ *     against the identities (same entries, same objects, same order, no metatable), puts
+ *     any that differs back as its snapshot says (keys the call added cleared, values it
+ *     replaced or deleted given the snapshot's very objects back, metatables it set
+ *     removed), and answers whether the state may serve again: only when a young
+ *     collection, or if that is not enough a full one, brings it back to its recorded
+ *     size. Whatever the call made is then unreachable, so the next call can find none of
+ *     it; the collection only bounds the state's memory. */
 
-/* Snapshot the state as it is now (see above). 0, or ERR_NOMEM. */
+/* Snapshot the state as it is now (see above). 0, ERR_NOMEM, or ERR_INVAL (a guarded
+ * table has a string key longer than Lua's short strings). */
 int sandbox_make_reusable(sandbox_t *h) AGENTD_WUR;
 /* Per call, in protected mode (may raise on memory): what a fresh state would give the
  * call and a reused one must redo (a new math.random seed). No-op on a state that is not
@@ -93,7 +99,7 @@ void sandbox_begin_call(lua_State *L);
 /* After a call: the host has dropped its own references into the call (its coroutine).
  * 1: the state is back as its snapshot says and may serve another call; 0: free it (a stop
  * fired, an allocation was refused, putting a table back ran out of memory, the call left
- * more than SANDBOX_REUSE_MAX_GARBAGE bytes, or a full collection leaves the state over its
+ * more than SANDBOX_REUSE_MAX_GARBAGE bytes, or the collections leave the state over its
  * recorded size by more than SANDBOX_REUSE_SLACK bytes). Never raises. */
 int sandbox_recycle(sandbox_t *h);
 #define SANDBOX_REUSE_SLACK 4096

@@ -199,6 +199,18 @@ void sandbox_mark(lua_State *L, int idx, int as_array)
 {
     idx = lua_absindex(L, idx);
     lua_rawgetp(L, LUA_REGISTRYINDEX, as_array ? &array_key : &object_key);
+    /* A tool can reach the marker (getmetatable(json.array())) and give it a __gc; Lua
+     * would then register a finalizer for every table marked from here on, and finalizers
+     * run with hooks off, out of the budget's reach (sandbox_lib.c refuses __gc in
+     * setmetatable for the same reason). Drop it first. "__gc" is one of Lua's fixed
+     * strings and clearing a field never allocates, so this cannot raise. */
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, -2) != LUA_TNIL) {
+        lua_pushliteral(L, "__gc");
+        lua_pushnil(L);
+        lua_rawset(L, -4);
+    }
+    lua_pop(L, 1);
     lua_setmetatable(L, idx);
 }
 

@@ -189,6 +189,10 @@ void tool_state_stats(const tool_t *tl, size_t *idle, size_t *reused)
 {
     ctx_pool_stats(tl->pool, idle, reused);
 }
+size_t tool_state_idle_bytes(const tool_t *tl)
+{
+    return ctx_pool_idle_bytes(tl->pool);
+}
 
 /* Schema keywords whose value is an array: a Lua {} there means [], not {}. */
 static void fix_schema_arrays(json_object *s)

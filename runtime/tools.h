@@ -82,6 +82,8 @@ int tool_retries(const tool_t *tl);
 /* A Lua tool's pooled states (docs/tools.md): idle now, and attempts so far that ran in a
  * reused state. Both 0 for a remote tool or with the pool off. */
 void tool_state_stats(const tool_t *tl, size_t *idle, size_t *reused);
+/* The bytes the tool's idle Lua states hold, all together (docs/tools.md). */
+size_t tool_state_idle_bytes(const tool_t *tl);
 
 /* Parse args_json and validate it against tl's parameter schema, exactly as a call from the
  * model is checked: *out gets the new object. ERR_INVAL (not a JSON object) or ERR_SCHEMA

@@ -230,6 +230,7 @@ static void test_hostile_suite(void)
         {"close_dead", "error", "CPU budget of 20000000 instructions exhausted"},
         {"tostring_spin", "error", "CPU budget of 20000000 instructions exhausted"},
         {"gc_late", "ok", "no finalizer ran"},
+        {"marker_gc", "ok", "no finalizer ran"},
         {"co_spin", "error", "CPU budget of 20000000 instructions exhausted"},
         {"collect_loop", "error", "CPU budget of 20000000 instructions exhausted"},
         {"concat_loop", "error", "CPU budget of 20000000 instructions exhausted"},
@@ -426,6 +427,13 @@ static void test_isolation(void)
     bb = q ? strtol(q + 8, NULL, 10) : 0;
     printf("  memprobe: %ld bytes in one call, %ld in the next (reused state)\n", ba, bb);
     CHECK(ba > 0 && bb > 0 && labs(bb - ba) <= 4096);
+    /* An idle state is back at its recorded size: the libraries, the tool's chunk, the
+     * snapshot; nothing of the calls. */
+    size_t n_idle = 0;
+    tool_state_stats(tools_get(tl, "memprobe"), &n_idle, &r1);
+    size_t idle_bytes = tool_state_idle_bytes(tools_get(tl, "memprobe"));
+    printf("  idle pooled state of memprobe: %zu bytes\n", n_idle ? idle_bytes / n_idle : 0);
+    CHECK(n_idle > 0 && idle_bytes / n_idle > 8192 && idle_bytes / n_idle < (size_t)ba);
 }
 
 static void test_pcall_yield_ok(void)
