@@ -1,7 +1,8 @@
 /*
- * machine: see machine.h. This file holds the transition table, the group-commit batch and
- * the transition driver; the group commit is machine_batch.c. The per-state actions (plan/act/observe) live in machine_act.c,
- * which reaches back through machine_int.h.
+ * machine: see machine.h. This file holds the transition table, the machine object, the
+ * runs' lifetime and leases, and the transition driver; the group commit is machine_batch.c.
+ * The per-state actions (plan/act/observe) live in machine_act.c, which reaches back through
+ * machine_int.h.
  */
 #include "machine_int.h"
 #include "jx.h"
@@ -410,7 +411,7 @@ static int renew_stage(machine_t *m, int64_t now, int64_t until)
 }
 
 /* Renew every lease this process holds, a third of the way into the lease, in the group
- * commit (renew_stage); its outcome comes with the batch's (renew_done). A failed renewal
+ * commit (renew_stage); its outcome comes with the batch's (mlease_renew_done). A failed renewal
  * is retried on the next beat while the leases last; a run whose lease would end before then
  * is stopped. A renewal still unanswered at the next beat counts as failed for that beat
  * (no second one is staged behind it). If the next beat cannot be armed, no lease would be

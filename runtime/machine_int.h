@@ -1,6 +1,6 @@
 /*
- * machine_int: internals shared by machine.c (table, batch, transitions) and machine_act.c
- * (what each state does). Not for use outside the machine module.
+ * machine_int: internals shared by machine.c (table, runs, leases, transitions),
+ * machine_batch.c (the group commit) and machine_act.c (what each state does). Not for use outside the machine module.
  */
 #ifndef AGENTD_MACHINE_INT_H
 #define AGENTD_MACHINE_INT_H
@@ -236,6 +236,7 @@ void mrun_ref(machine_run_t *r);
 void mrun_unref(machine_run_t *r);
 void mrun_release(machine_run_t *r);
 void mrun_abort(machine_run_t *r, const char *msg);
+/* machine_batch.c */
 /* A unit of work: mstage_begin opens it (and the batch, if none is open); mstage_event and
  * the caller's own store writes stage into it; mstage_end(rc) releases the savepoint, or rolls
  * it back when rc != 0 or the run row cannot be written. mstage_begin and mstage_end stop the

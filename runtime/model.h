@@ -85,7 +85,8 @@ typedef struct model_req {
     json_object *messages;       /* borrowed */
     json_object *tools;          /* borrowed; may be NULL; not changed once a call has it:
                                     the OpenAI provider keeps its wire text on the array
-                                    (json-c userdata) for the next requests */
+                                    (json-c userdata) for the next requests, so
+                                    json_object_deep_copy refuses it from then on */
     json_object *output_schema;  /* borrowed; may be NULL: structured final answer wanted */
     const char *run_id;          /* for logs/cache scoping; may be NULL */
     double temperature;          /* < 0: provider default */

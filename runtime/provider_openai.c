@@ -302,7 +302,8 @@ static json_object *neutral(json_object *content, json_object *wire_tcs)
             json_object *w = json_object_array_get_idx(wire_tcs, i), *fn = jx_get(w, "function");
             json_object *tc = json_object_new_object();
             /* The reply's string values are shared (a reference each), not copied: nothing
-             * changes a string value in place. */
+             * changes a message's string values in place (ctx.c's json_object_set_string
+             * touches tool results and kv values only). */
             json_object *id = jx_get(w, "id"), *name = jx_get(fn, "name"),
                         *args = jx_get(fn, "arguments");
             json_object_object_add(tc, "id", jx_str_ref(id, ""));

@@ -499,8 +499,11 @@ void trace_span_id(char buf[17])
             seed = loop_mono_ns() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
         span_state = seed;
         span_seeded = 1;
-        if (!__atomic_exchange_n(&span_atfork_set, 1, __ATOMIC_ACQ_REL))
-            pthread_atfork(NULL, NULL, span_atfork_child);
+        /* Without the handler a forked child would repeat its parent's ids: try again on
+         * the next seeding. */
+        if (!__atomic_exchange_n(&span_atfork_set, 1, __ATOMIC_ACQ_REL) &&
+            pthread_atfork(NULL, NULL, span_atfork_child) != 0)
+            __atomic_store_n(&span_atfork_set, 0, __ATOMIC_RELEASE);
     }
     uint64_t z = (span_state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

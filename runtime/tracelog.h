@@ -11,9 +11,10 @@
  *                       an inode allocation, ~17 % of the CPU of 1,000 concurrent runs.
  *   off                 the database only.
  *
- * A segment receives the lines of one group commit once that commit is durable (machine_batch.c
- * mbatch_finish): it never holds an event the database lacks. A kill between the commit and the write loses that batch's lines from
- * the segment (at most one loop turn's worth per run); they stay in the database. Lines of one
+ * A segment receives the lines of one group commit once that commit is durable
+ * (machine_batch.c, mbatch_finish): it never holds an event the database lacks. A kill
+ * between the commit and the write loses that batch's lines from the segment (at most one
+ * loop turn's worth per run); they stay in the database. Lines of one
  * batch are written with one write(2) on an O_APPEND descriptor, so several processes sharing
  * a folder interleave whole batches, never parts of a line. A process moves to the next
  * segment when the one it writes has reached the size limit; another process writing the same

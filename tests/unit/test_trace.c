@@ -548,6 +548,7 @@ static void test_span_ids(void)
     int fds[2];
     CHECK(pipe(fds) == 0);
     pid_t pid = fork();
+    CHECK(pid >= 0);
     if (pid == 0) {
         char c[17];
         trace_span_id(c);
@@ -555,11 +556,11 @@ static void test_span_ids(void)
     }
     char child[17] = "", parent[17];
     trace_span_id(parent);
+    close(fds[1]); /* a child that dies before writing ends the read instead of hanging it */
     CHECK(read(fds[0], child, 17) == 17);
     int st = 0;
     waitpid(pid, &st, 0);
     close(fds[0]);
-    close(fds[1]);
     CHECK(strlen(child) == 16 && strcmp(child, parent) != 0);
 }
 
