@@ -87,11 +87,13 @@ double ctx_task_time_left(const ctx_task_t *t, double cap);
 /* Peak bytes of the task's Lua state so far. */
 size_t ctx_task_mem_peak(const ctx_task_t *t);
 
-/* A pool of idle Lua states for one tool (ctx_pool.c): at most max_idle are kept (0: none,
- * every attempt gets a fresh state). The owner (the tools registry) frees it after the
- * tool's last call has ended; ctx_pool_free(NULL) is a no-op. NULL on allocation failure. */
+/* A pool of idle Lua states for one tool (ctx_pool.c): max_idle are kept in any case (0:
+ * none), and when extra is not NULL more, while *extra (the states kept past their own
+ * max_idle by every pool given the same counter; the pools keep it) is below extra_max.
+ * The owner (the tools registry) frees it after the tool's last call has ended, and the
+ * counter after its pools; ctx_pool_free(NULL) is a no-op. NULL on allocation failure. */
 typedef struct ctx_pool ctx_pool_t;
-ctx_pool_t *ctx_pool_new(size_t max_idle);
+ctx_pool_t *ctx_pool_new(size_t max_idle, size_t *extra, size_t extra_max);
 void ctx_pool_free(ctx_pool_t *p);
 /* States waiting in the pool now, and attempts so far that ran in a reused state. */
 void ctx_pool_stats(const ctx_pool_t *p, size_t *idle, size_t *reused);

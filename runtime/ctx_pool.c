@@ -17,22 +17,26 @@
 struct ctx_pool {
     sandbox_t **idle;
     size_t n, max;
-    size_t reused; /* attempts that got an idle state */
+    size_t *extra, extra_max; /* states past max of every pool sharing the cap (or NULL) */
+    size_t reused;            /* attempts that got an idle state */
 };
 
 /* Registry key of the tool's main function in a pooled state. */
 static const char fn_key = 'F';
 
-ctx_pool_t *ctx_pool_new(size_t max_idle)
+ctx_pool_t *ctx_pool_new(size_t max_idle, size_t *extra, size_t extra_max)
 {
     ctx_pool_t *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    if (max_idle && !(p->idle = calloc(max_idle, sizeof *p->idle))) {
+    size_t cap = max_idle + (extra ? extra_max : 0);
+    if (cap && !(p->idle = calloc(cap, sizeof *p->idle))) {
         free(p);
         return NULL;
     }
     p->max = max_idle;
+    p->extra = extra;
+    p->extra_max = extra ? extra_max : 0;
     return p;
 }
 
@@ -42,6 +46,8 @@ void ctx_pool_free(ctx_pool_t *p)
         return;
     for (size_t i = 0; i < p->n; i++)
         sandbox_free(p->idle[i]);
+    if (p->n > p->max)
+        *p->extra -= p->n - p->max;
     free(p->idle);
     free(p);
 }
@@ -104,6 +110,8 @@ sandbox_t *ctx_pool_take(ctx_pool_t *p, const ctx_env_t *e, const char *path,
                          sandbox_log_fn log, void *log_ud)
 {
     if (p->n) {
+        if (p->n > p->max)
+            (*p->extra)--;
         sandbox_t *h = p->idle[--p->n];
         p->reused++;
         sandbox_rebind(h, &e->limits, log, log_ud);
@@ -126,8 +134,11 @@ sandbox_t *ctx_pool_take(ctx_pool_t *p, const ctx_env_t *e, const char *path,
 
 void ctx_pool_give(ctx_pool_t *p, sandbox_t *h)
 {
-    if (p->n < p->max && sandbox_recycle(h)) {
+    int room = p->n < p->max, extra = !room && p->extra && *p->extra < p->extra_max;
+    if ((room || extra) && sandbox_recycle(h)) {
         p->idle[p->n++] = h;
+        if (extra)
+            (*p->extra)++;
         return;
     }
     sandbox_free(h);

@@ -34,7 +34,10 @@
  * moment. */
 #define DEFAULT_MAX_LIVE 256
 /* Idle Lua states kept per tool for its next calls (AGENTD_TOOL_STATE_POOL overrides; 0: a
- * fresh state per attempt). ~16 KB each; a burst leaves at most this many per tool. */
+ * fresh state per attempt), and past that, shared by all tools, as many more as may be live
+ * (max_live): ~24 KB each, so a burst leaves at most ~6 MiB of extra idle states, and the
+ * next burst of lockstep runs finds its states instead of making them (making one costs
+ * several times a reuse: docs/performance.md). */
 #define DEFAULT_POOL_IDLE 32
 
 struct tool {
@@ -63,6 +66,7 @@ struct tools {
     uint64_t rng; /* xorshift state for backoff jitter (no hidden global rand()) */
     size_t live, max_live;               /* attempts holding a Lua state, and the cap */
     size_t pool_idle;                    /* idle states kept per tool */
+    size_t extra_idle;                   /* idle states past pool_idle, all tools together */
     tools_call_t *wait_head, *wait_tail; /* attempts waiting for a slot */
     rag_t *kb;                           /* ctx.kb's handle, opened on first use */
     rag_t *mem;                          /* ctx.memory's handle (memory/memory.h), likewise */
@@ -469,7 +473,8 @@ int tools_load_file(tools_t *t, const char *path, char *errbuf, size_t errlen)
     rc = check_def(def, path, has_run, tl, errbuf, errlen);
     json_object_put(def);
     if (!rc && (!(tl->path = strdup(path)) || !(tl->dir = dir_of(path)) ||
-                (t->pool_idle && !(tl->pool = ctx_pool_new(t->pool_idle)))))
+                (t->pool_idle &&
+                 !(tl->pool = ctx_pool_new(t->pool_idle, &t->extra_idle, t->max_live)))))
         rc = err_set(errbuf, errlen, ERR_NOMEM, "%s: out of memory", path);
     if (rc) {
         tool_free(tl);

@@ -436,6 +436,44 @@ static void test_isolation(void)
     CHECK(n_idle > 0 && idle_bytes / n_idle > 8192 && idle_bytes / n_idle < (size_t)ba);
 }
 
+/* Past its own pool (AGENTD_TOOL_STATE_POOL=1 here), a tool keeps idle states only while all
+ * tools together keep fewer extra ones than may be live (AGENTD_MAX_TOOL_STATES=3): 8
+ * parallel calls of two tools leave at most 1 + 1 + 3 idle states, and the next burst
+ * reuses them instead of making new ones. */
+static void test_pool_shared_cap(void)
+{
+    setenv("AGENTD_MAX_TOOL_STATES", "3", 1);
+    setenv("AGENTD_TOOL_STATE_POOL", "1", 1);
+    tools_t *t = tools_new(lp, NULL, NULL);
+    unsetenv("AGENTD_MAX_TOOL_STATES");
+    unsetenv("AGENTD_TOOL_STATE_POOL");
+    char err[300];
+    CHECK_EQ_INT(tools_load_file(t, FIX "/good/sleeper.lua", err, sizeof err), 0);
+    CHECK_EQ_INT(tools_load_file(t, FIX "/good/echo.lua", err, sizeof err), 0);
+    size_t idle_s = 0, idle_e = 0, reused_s = 0, reused_e = 0;
+    for (int burst = 0; burst < 2; burst++) {
+        res_t r[8];
+        memset(r, 0, sizeof r);
+        for (int i = 0; i < 8; i++)
+            CHECK_EQ_INT(tools_call(t, i % 2 ? "echo" : "sleeper",
+                                    i % 2 ? "{\"value\":1}" : "{\"ms\":20}", &info, on_done,
+                                    &r[i], NULL),
+                         0);
+        loop_run(lp);
+        int ok = 0;
+        for (int i = 0; i < 8; i++)
+            ok += r[i].done == 1 && strcmp(r[i].status, "ok") == 0;
+        CHECK_EQ_INT(ok, 8);
+        tool_state_stats(tools_get(t, "sleeper"), &idle_s, &reused_s);
+        tool_state_stats(tools_get(t, "echo"), &idle_e, &reused_e);
+        CHECK(idle_s + idle_e <= 5 && idle_s >= 1 && idle_e >= 1);
+    }
+    printf("  two tools, 1 idle each + 3 shared: %zu idle after two bursts of 8, %zu attempts "
+           "reused a state\n", idle_s + idle_e, reused_s + reused_e);
+    CHECK(reused_s + reused_e >= 8);
+    tools_free(t);
+}
+
 static void test_pcall_yield_ok(void)
 {
     res_t r;
@@ -705,6 +743,7 @@ int main(void)
     RUN(test_fairness);
     RUN(test_state_memory);
     RUN(test_isolation);
+    RUN(test_pool_shared_cap);
     RUN(test_pcall_yield_ok);
     RUN(test_timeout);
     RUN(test_retries);
