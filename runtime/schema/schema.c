@@ -46,11 +46,11 @@ typedef struct lrec {
     size_t ip;            /* offset of the instance pointer, written when recorded */
     uint32_t nk, na;      /* followed by seg_t[nk], larg_t[na] */
     uint32_t strs;        /* bit i: argument i is a %s */
-    uint32_t pad;
+    uint32_t refs;        /* bit i: that %s is the caller's text (the schema's), not a copy */
 } lrec_t;
 
 typedef union larg {
-    const char *s; /* %s, when formatting (recorded: the offset of its copy) */
+    const char *s; /* %s, when formatting (recorded: the offset of its copy, or refs) */
     size_t z;      /* %zu */
 } larg_t;
 
@@ -242,9 +242,10 @@ static size_t keep(schema_result_t *r, const char *s)
 
 /* Append an error at the current locations, mostly unformatted: its instance pointer is
  * written now (that copies the instance's keys, which may be gone when it is read), the
- * rest recorded -- keyword, message format and arguments (%s ones copied: some are on the
- * caller's stack) and the schema location's segments (the schema's). */
-static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
+ * rest recorded -- keyword, message format and arguments (%s ones copied, some are on the
+ * caller's stack, except those in ref: the schema's text, which outlives the errors) and
+ * the schema location's segments (the schema's). */
+static int record(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, va_list ap)
 {
     schema_result_t *r = c->res;
     if (r->n == r->cap) {
@@ -274,6 +275,7 @@ static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
             fmt = "%s";
             av[0] = eager;
             strs = na = 1;
+            ref = 0;
             break;
         }
         if (f[1] == 's') {
@@ -297,14 +299,19 @@ static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
     e->nk = (uint32_t)c->nk;
     e->na = (uint32_t)na;
     e->strs = strs;
+    e->refs = ref &= strs;
     memcpy(LREC_KPATH(e), c->kpath, c->nk * sizeof(seg_t));
     r->tlen = e->ip + put_ptr(r->text + e->ip, PTR_MAX, 0, c->ipath, c->ni) + 1;
     for (size_t i = 0; i < na; i++) {
-        size_t v = az[i];
-        if ((strs >> i & 1) && !(v = keep(r, av[i])))
+        larg_t v;
+        if (!(strs >> i & 1))
+            v.z = az[i];
+        else if (ref >> i & 1)
+            v.s = av[i];
+        else if (!(v.z = keep(r, av[i])))
             return -1;
         /* the arena may have moved */
-        LREC_ARGS((lrec_t *)(r->text + base))[i].z = v;
+        LREC_ARGS((lrec_t *)(r->text + base))[i] = v;
     }
     r->off[r->n * 4] = base;
     r->n++;
@@ -337,7 +344,7 @@ static int result_format(schema_result_t *r, int kloc)
         /* %s arguments: offsets of their copies become pointers */
         for (size_t j = 0; j < e->na; j++) {
             args[j] = LREC_ARGS(e)[j];
-            if (e->strs >> j & 1)
+            if ((e->strs & ~e->refs) >> j & 1)
                 args[j].s = r->text + args[j].z;
         }
         size_t lm = fmt_msg(kl + lk, MSG_MAX, e->fmt, args) + 1;
@@ -356,18 +363,35 @@ static int result_format(schema_result_t *r, int kloc)
     return 0;
 }
 
+static void recorded(vctx_t *c, int rc)
+{
+    if (rc != 0)
+        c->nomem = c->abort = 1;
+    if (c->res->n >= (size_t)c->max)
+        c->full = 1;
+}
+
 int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
 {
     if (!COLLECTING(c))
         return 1;
     va_list ap;
     va_start(ap, fmt);
-    int rc = record(c, kw, fmt, ap);
+    int rc = record(c, 0, kw, fmt, ap);
     va_end(ap);
-    if (rc != 0)
-        c->nomem = c->abort = 1;
-    if (c->res->n >= (size_t)c->max)
-        c->full = 1;
+    recorded(c, rc);
+    return 1;
+}
+
+int schema_v_fail_ref(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, ...)
+{
+    if (!COLLECTING(c))
+        return 1;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = record(c, ref, kw, fmt, ap);
+    va_end(ap);
+    recorded(c, rc);
     return 1;
 }
 
@@ -417,12 +441,17 @@ static int leaf_walk(vctx_t *c, const snode_t *n, json_object *inst, const char 
         c->nk + 5 >= sizeof c->kpath / sizeof c->kpath[0])
         return sub_walk(c, n, inst, NULL, kw, idx); /* v_node reports the depth */
     KPUSH(c, kw, idx);
-    ival_t iv;
-    schema_v_view(inst, &iv);
+    /* The fast path has just viewed inst (c->lv) and may have matched a pattern on it:
+     * that match failed, it is not run again. */
+    ival_t iv = c->lv;
+    const sop_t *pm = iv.t == T_STR && c->pm_s == iv.s ? c->pm_op : NULL;
+    c->pm_op = NULL;
     int bad = 0;
     for (size_t i = 0; i < n->nops; i++) {
         const sop_t *op = &n->ops[i];
-        if ((op->tmask & iv.t) && schema_v_assert(c, op, inst, &iv)) {
+        if (!(op->tmask & iv.t))
+            continue;
+        if (op == pm ? schema_v_report(c, op, inst, &iv) : schema_v_assert(c, op, inst, &iv)) {
             bad = 1;
             if (!COLLECTING(c) || c->abort)
                 break;
@@ -469,12 +498,12 @@ static int fail_branches(vctx_t *c, const sop_t *op, json_object *inst, const ch
     for (size_t i = 0; i < op->u.subs.n; i++) {
         const snode_t *b = op->u.subs.v[i];
         if (b->is_bool || !b->nops || b->ops[0].kind != K_TYPE)
-            return schema_v_fail(c, op->kw, "%s", generic);
+            return schema_v_fail_ref(c, 1, op->kw, "%s", generic);
         want |= b->ops[0].u.types;
     }
     unsigned t = schema_type_of(inst);
     if (want & t)
-        return schema_v_fail(c, op->kw, "%s", generic);
+        return schema_v_fail_ref(c, 1, op->kw, "%s", generic);
     return schema_v_fail_type(c, op->kw, want, t);
 }
 
@@ -671,7 +700,8 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
             if ((seen >> r & 1) ||
                 (!(p->req_mask >> r & 1) && json_object_object_get_ex(inst, p->req_names[r], NULL)))
                 continue;
-            bad = schema_v_fail(c, "required", "missing required property \"%s\"", p->req_names[r]);
+            bad = schema_v_fail_ref(c, 1, "required", "missing required property \"%s\"",
+                                    p->req_names[r]);
             if (!COLLECTING(c))
                 break;
         }

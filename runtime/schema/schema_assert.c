@@ -149,8 +149,8 @@ static int fail_enum(vctx_t *c, json_object *arr)
 int schema_v_fail_type(vctx_t *c, const char *kw, uint32_t want, unsigned t)
 {
     char buf[80];
-    return schema_v_fail(c, kw, "must be %s, not %s", type_names(want, buf, sizeof buf),
-                         inst_type_name(t));
+    return schema_v_fail_ref(c, 2, kw, "must be %s, not %s", type_names(want, buf, sizeof buf),
+                             inst_type_name(t));
 }
 
 void schema_v_view(json_object *inst, ival_t *v)
@@ -185,18 +185,23 @@ void schema_v_view(json_object *inst, ival_t *v)
 
 int schema_v_leaf_ok(vctx_t *c, const snode_t *n, json_object *inst)
 {
-    ival_t v;
-    schema_v_view(inst, &v);
-    return schema_v_leaf_prog(c, n->lf, &v);
+    /* The view is kept in c: a leaf that fails is reported from it (leaf_walk). */
+    schema_v_view(inst, &c->lv);
+    return schema_v_leaf_prog(c, n->lf, &c->lv);
 }
 
 int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *v)
 {
-    unsigned t = v->t;
-    char nb[48];
     int ok = schema_v_scalar_ok(c, op, v);
     if (ok == 1)
         return 0;
+    return schema_v_report(c, op, inst, v);
+}
+
+int schema_v_report(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *v)
+{
+    unsigned t = v->t;
+    char nb[48];
     if (c->abort)
         return 1;
     switch (op->kind) {
@@ -220,13 +225,13 @@ int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t 
         const char *rel = op->kind == K_MAX ? "<=" : op->kind == K_XMAX ? "<"
                         : op->kind == K_MIN ? ">=" : ">";
         schema_fmt_num(nb, sizeof nb, op->u.num);
-        return schema_v_fail(c, op->kw, "must be %s %s", rel, nb);
+        return schema_v_fail_ref(c, 1, op->kw, "must be %s %s", rel, nb);
     }
     case K_MAXLEN: return schema_v_fail(c, op->kw, "must be at most %zu characters", op->u.len);
     case K_MINLEN: return schema_v_fail(c, op->kw, "must be at least %zu characters", op->u.len);
     case K_PATTERN:
-        return schema_v_fail(c, op->kw, "must match pattern \"%s\"", op->u.pat.src);
-    case K_FORMAT: return schema_v_fail(c, op->kw, "must be a valid %s", op->u.fmt.name);
+        return schema_v_fail_ref(c, 1, op->kw, "must match pattern \"%s\"", op->u.pat.src);
+    case K_FORMAT: return schema_v_fail_ref(c, 1, op->kw, "must be a valid %s", op->u.fmt.name);
     case K_MAXITEMS: return schema_v_fail(c, op->kw, "must have at most %zu items", op->u.len);
     case K_MINITEMS: return schema_v_fail(c, op->kw, "must have at least %zu items", op->u.len);
     case K_MAXPROPS:
@@ -245,7 +250,8 @@ int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t 
         for (size_t i = 0; i < op->u.names.n; i++) {
             if (json_object_object_get_ex(inst, op->u.names.v[i], NULL))
                 continue;
-            bad = schema_v_fail(c, op->kw, "missing required property \"%s\"", op->u.names.v[i]);
+            bad = schema_v_fail_ref(c, 1, op->kw, "missing required property \"%s\"",
+                                    op->u.names.v[i]);
             if (!COLLECTING(c))
                 break;
         }
@@ -260,8 +266,9 @@ int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t 
             for (size_t j = 0; j < names->n; j++) {
                 if (json_object_object_get_ex(inst, names->v[j], NULL))
                     continue;
-                bad = schema_v_fail(c, op->kw, "property \"%s\" is required when \"%s\" is present",
-                                    names->v[j], op->u.dep.keys[i]);
+                bad = schema_v_fail_ref(c, 3, op->kw,
+                                        "property \"%s\" is required when \"%s\" is present",
+                                        names->v[j], op->u.dep.keys[i]);
                 if (!COLLECTING(c))
                     break;
             }
