@@ -242,10 +242,12 @@ static size_t keep(schema_result_t *r, const char *s)
 
 /* Append an error at the current locations, mostly unformatted: its instance pointer is
  * written now (that copies the instance's keys, which may be gone when it is read), the
- * rest recorded -- keyword, message format and arguments (%s ones copied, some are on the
- * caller's stack, except those in ref: the schema's text, which outlives the errors) and
- * the schema location's segments (the schema's). */
-static int record(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, va_list ap)
+ * rest recorded -- keyword, message format and its na arguments (bit i of strs: argument
+ * i is a %s, in av[i], else a %zu, in az[i]; a %s is copied -- some are on the caller's
+ * stack -- unless bit i of ref says it is the schema's text, which outlives the errors)
+ * and the schema location's segments (the schema's). */
+static int record(vctx_t *c, const char *kw, const char *fmt, size_t na, uint32_t strs,
+                  uint32_t ref, const char *const *av, const size_t *az)
 {
     schema_result_t *r = c->res;
     if (r->n == r->cap) {
@@ -260,34 +262,6 @@ static int record(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, va_l
         r->off = off;
         r->cap = ncap;
     }
-    /* The arguments: only %s and %zu are kept as they are; a message with any other
-     * conversion (or too many) is formatted now and kept as one %s argument. */
-    const char *av[MAX_ARGS];
-    size_t az[MAX_ARGS];
-    size_t na = 0;
-    uint32_t strs = 0;
-    char eager[MSG_MAX];
-    va_list a0;
-    va_copy(a0, ap);
-    for (const char *f = strchr(fmt, '%'); f; f = strchr(f, '%')) {
-        if (na == MAX_ARGS || (f[1] != 's' && (f[1] != 'z' || f[2] != 'u'))) {
-            vsnprintf(eager, sizeof eager, fmt, a0);
-            fmt = "%s";
-            av[0] = eager;
-            strs = na = 1;
-            ref = 0;
-            break;
-        }
-        if (f[1] == 's') {
-            strs |= 1u << na;
-            av[na++] = va_arg(ap, const char *);
-            f += 2;
-        } else {
-            az[na++] = va_arg(ap, size_t);
-            f += 3;
-        }
-    }
-    va_end(a0);
     size_t base = (r->tlen + 7) & ~(size_t)7;
     size_t hdr = sizeof(lrec_t) + c->nk * sizeof(seg_t) + na * sizeof(larg_t);
     if (reserve(r, base - r->tlen + hdr + PTR_MAX))
@@ -317,6 +291,38 @@ static int record(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, va_l
     r->n++;
     r->fmt = 0;
     return 0;
+}
+
+/* record with the arguments of fmt read from ap: only %s and %zu are kept as they are; a
+ * message with any other conversion (or too many) is formatted now, as one %s. */
+static int record_va(vctx_t *c, const char *kw, const char *fmt, va_list ap)
+{
+    const char *av[MAX_ARGS];
+    size_t az[MAX_ARGS];
+    size_t na = 0;
+    uint32_t strs = 0;
+    char eager[MSG_MAX];
+    va_list a0;
+    va_copy(a0, ap);
+    for (const char *f = strchr(fmt, '%'); f; f = strchr(f, '%')) {
+        if (na == MAX_ARGS || (f[1] != 's' && (f[1] != 'z' || f[2] != 'u'))) {
+            vsnprintf(eager, sizeof eager, fmt, a0);
+            fmt = "%s";
+            av[0] = eager;
+            strs = na = 1;
+            break;
+        }
+        if (f[1] == 's') {
+            strs |= 1u << na;
+            av[na++] = va_arg(ap, const char *);
+            f += 2;
+        } else {
+            az[na++] = va_arg(ap, size_t);
+            f += 3;
+        }
+    }
+    va_end(a0);
+    return record(c, kw, fmt, na, strs, 0, av, az);
 }
 
 /* Format every recorded error's keyword location (only if kloc, else "") and message, as
@@ -377,21 +383,19 @@ int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
         return 1;
     va_list ap;
     va_start(ap, fmt);
-    int rc = record(c, 0, kw, fmt, ap);
+    int rc = record_va(c, kw, fmt, ap);
     va_end(ap);
     recorded(c, rc);
     return 1;
 }
 
-int schema_v_fail_ref(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, ...)
+int schema_v_fail_s(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, size_t na,
+                    const char *a0, const char *a1)
 {
     if (!COLLECTING(c))
         return 1;
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = record(c, ref, kw, fmt, ap);
-    va_end(ap);
-    recorded(c, rc);
+    const char *av[2] = {a0, a1};
+    recorded(c, record(c, kw, fmt, na, na == 1 ? 1 : 3, ref, av, NULL));
     return 1;
 }
 
@@ -498,12 +502,12 @@ static int fail_branches(vctx_t *c, const sop_t *op, json_object *inst, const ch
     for (size_t i = 0; i < op->u.subs.n; i++) {
         const snode_t *b = op->u.subs.v[i];
         if (b->is_bool || !b->nops || b->ops[0].kind != K_TYPE)
-            return schema_v_fail_ref(c, 1, op->kw, "%s", generic);
+            return schema_v_fail_s(c, 1, op->kw, "%s", 1, generic, NULL);
         want |= b->ops[0].u.types;
     }
     unsigned t = schema_type_of(inst);
     if (want & t)
-        return schema_v_fail_ref(c, 1, op->kw, "%s", generic);
+        return schema_v_fail_s(c, 1, op->kw, "%s", 1, generic, NULL);
     return schema_v_fail_type(c, op->kw, want, t);
 }
 
@@ -679,7 +683,8 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         c->ni--;
         if (!matched && p->additional) {
             if (p->additional->is_bool && !p->additional->bool_val) {
-                bad |= schema_v_fail(c, "additionalProperties", "unexpected property \"%s\"", key);
+                bad |= schema_v_fail_s(c, 0, "additionalProperties", "unexpected property \"%s\"", 1,
+                                       key, NULL);
             } else {
                 IPUSH(c, key, NOIDX);
                 bad |= sub(c, p->additional, val, NULL, "additionalProperties", NOIDX);
@@ -700,8 +705,8 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
             if ((seen >> r & 1) ||
                 (!(p->req_mask >> r & 1) && json_object_object_get_ex(inst, p->req_names[r], NULL)))
                 continue;
-            bad = schema_v_fail_ref(c, 1, "required", "missing required property \"%s\"",
-                                    p->req_names[r]);
+            bad = schema_v_fail_s(c, 1, "required", "missing required property \"%s\"", 1,
+                                  p->req_names[r], NULL);
             if (!COLLECTING(c))
                 break;
         }
@@ -723,7 +728,7 @@ static int v_propnames(vctx_t *c, const sop_t *op, json_object *inst)
         int r = quiet(c, op->u.sub, name, NULL);
         json_object_put(name);
         if (r)
-            bad = schema_v_fail(c, op->kw, "property name \"%s\" is not allowed", key);
+            bad = schema_v_fail_s(c, 0, op->kw, "property name \"%s\" is not allowed", 1, key, NULL);
         if (bad && (!COLLECTING(c) || c->abort))
             return 1;
     }
@@ -741,7 +746,7 @@ static int v_uneval(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         {
             if (!ev_has(ev, idx++)) {
                 if (is_false) {
-                    bad |= schema_v_fail(c, op->kw, "unexpected property \"%s\"", key);
+                    bad |= schema_v_fail_s(c, 0, op->kw, "unexpected property \"%s\"", 1, key, NULL);
                 } else {
                     IPUSH(c, key, NOIDX);
                     bad |= sub(c, s, val, NULL, op->kw, NOIDX);

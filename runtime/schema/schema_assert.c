@@ -143,14 +143,14 @@ static int fail_enum(vctx_t *c, json_object *arr)
         if (i + 1 < n && o + 70 >= sizeof buf)
             snprintf(buf + o, sizeof buf - o, ", ...");
     }
-    return schema_v_fail(c, "enum", "must be one of: %s", buf);
+    return schema_v_fail_s(c, 0, "enum", "must be one of: %s", 1, buf, NULL);
 }
 
 int schema_v_fail_type(vctx_t *c, const char *kw, uint32_t want, unsigned t)
 {
     char buf[80];
-    return schema_v_fail_ref(c, 2, kw, "must be %s, not %s", type_names(want, buf, sizeof buf),
-                             inst_type_name(t));
+    return schema_v_fail_s(c, 2, kw, "must be %s, not %s", 2, type_names(want, buf, sizeof buf),
+                           inst_type_name(t));
 }
 
 void schema_v_view(json_object *inst, ival_t *v)
@@ -225,13 +225,14 @@ int schema_v_report(vctx_t *c, const sop_t *op, json_object *inst, const ival_t 
         const char *rel = op->kind == K_MAX ? "<=" : op->kind == K_XMAX ? "<"
                         : op->kind == K_MIN ? ">=" : ">";
         schema_fmt_num(nb, sizeof nb, op->u.num);
-        return schema_v_fail_ref(c, 1, op->kw, "must be %s %s", rel, nb);
+        return schema_v_fail_s(c, 1, op->kw, "must be %s %s", 2, rel, nb);
     }
     case K_MAXLEN: return schema_v_fail(c, op->kw, "must be at most %zu characters", op->u.len);
     case K_MINLEN: return schema_v_fail(c, op->kw, "must be at least %zu characters", op->u.len);
     case K_PATTERN:
-        return schema_v_fail_ref(c, 1, op->kw, "must match pattern \"%s\"", op->u.pat.src);
-    case K_FORMAT: return schema_v_fail_ref(c, 1, op->kw, "must be a valid %s", op->u.fmt.name);
+        return schema_v_fail_s(c, 1, op->kw, "must match pattern \"%s\"", 1, op->u.pat.src, NULL);
+    case K_FORMAT:
+        return schema_v_fail_s(c, 1, op->kw, "must be a valid %s", 1, op->u.fmt.name, NULL);
     case K_MAXITEMS: return schema_v_fail(c, op->kw, "must have at most %zu items", op->u.len);
     case K_MINITEMS: return schema_v_fail(c, op->kw, "must have at least %zu items", op->u.len);
     case K_MAXPROPS:
@@ -250,8 +251,8 @@ int schema_v_report(vctx_t *c, const sop_t *op, json_object *inst, const ival_t 
         for (size_t i = 0; i < op->u.names.n; i++) {
             if (json_object_object_get_ex(inst, op->u.names.v[i], NULL))
                 continue;
-            bad = schema_v_fail_ref(c, 1, op->kw, "missing required property \"%s\"",
-                                    op->u.names.v[i]);
+            bad = schema_v_fail_s(c, 1, op->kw, "missing required property \"%s\"", 1,
+                                  op->u.names.v[i], NULL);
             if (!COLLECTING(c))
                 break;
         }
@@ -266,9 +267,9 @@ int schema_v_report(vctx_t *c, const sop_t *op, json_object *inst, const ival_t 
             for (size_t j = 0; j < names->n; j++) {
                 if (json_object_object_get_ex(inst, names->v[j], NULL))
                     continue;
-                bad = schema_v_fail_ref(c, 3, op->kw,
-                                        "property \"%s\" is required when \"%s\" is present",
-                                        names->v[j], op->u.dep.keys[i]);
+                bad = schema_v_fail_s(c, 3, op->kw,
+                                      "property \"%s\" is required when \"%s\" is present", 2,
+                                      names->v[j], op->u.dep.keys[i]);
                 if (!COLLECTING(c))
                     break;
             }

@@ -59,10 +59,12 @@ void schema_v_view(json_object *inst, ival_t *v);
 /* Record a failure of keyword kw at the current locations (if collecting); returns 1. */
 int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* schema_v_fail whose %s arguments in mask ref (bit i: the i-th argument) live as long as
- * the schema -- its strings or static text -- and are kept as pointers, not copied. */
-int schema_v_fail_ref(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* schema_v_fail for a fmt whose only conversions are na (1 or 2) %s, with arguments a0
+ * (and a1), without reading a va_list or scanning fmt. Those in mask ref (bit i: argument
+ * i) live as long as the schema -- its strings or static text -- and are kept as
+ * pointers, not copied. */
+int schema_v_fail_s(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, size_t na,
+                    const char *a0, const char *a1);
 /* schema_v_fail with "must be <want types>, not <type of t>". */
 int schema_v_fail_type(vctx_t *c, const char *kw, uint32_t want, unsigned t);
 /* 1 if re matches s[0..n). */

@@ -155,6 +155,51 @@ static void test_errors_read_later(void)
     schema_free(s);
 }
 
+/* Each kind of message argument -- the instance's keys (copied), the schema's strings
+ * (kept by pointer), text built on the stack (copied) -- read after the instance is gone
+ * and the caller's reference to the schema document dropped (compile_str). */
+static void test_message_arguments(void)
+{
+    char err[256];
+    schema_opts_t o = {.max_errors = 20, .format_assert = 1};
+    schema_t *s = compile_str(
+        "{\"required\":[\"zz\"],\"dependentRequired\":{\"a\":[\"b\"]},"
+        "\"propertyNames\":{\"maxLength\":3},"
+        "\"properties\":{\"a\":{\"type\":[\"string\",\"null\"]},"
+        "\"p\":{\"pattern\":\"^x+$\",\"format\":\"email\",\"enum\":[\"q\",1]},"
+        "\"n\":{\"exclusiveMaximum\":2.5},\"m\":{\"anyOf\":[{\"minimum\":5},{\"const\":1}]}},"
+        "\"unevaluatedProperties\":false}",
+        &o, err, sizeof err);
+    CHECK(s != NULL);
+    const char *text = "{\"a\":1,\"p\":\"y\",\"n\":3,\"m\":2,\"long key\":0}";
+    json_object *inst = NULL;
+    CHECK_EQ_INT(schema_parse_json(text, strlen(text), &inst, err, sizeof err), 0);
+    schema_result_t *r = schema_result_new();
+    CHECK_EQ_INT(schema_validate(s, inst, r), ERR_SCHEMA);
+    json_object_put(inst); /* before any error is read */
+    static const char *const want[][2] = {
+        {"", "missing required property \"zz\""},
+        {"", "property \"b\" is required when \"a\" is present"},
+        {"", "property name \"long key\" is not allowed"},
+        {"/a", "must be null or string, not integer"},
+        {"/p", "must be one of: \"q\", 1"},
+        {"/p", "must match pattern \"^x+$\""},
+        {"/p", "must be a valid email"},
+        {"/n", "must be < 2.5"},
+        {"/m", "must match at least one schema in anyOf"},
+        {"", "unexpected property \"long key\""},
+    };
+    size_t nw = sizeof want / sizeof want[0];
+    CHECK_EQ_INT((int)schema_result_count(r), (int)nw);
+    for (size_t i = 0; i < nw && i < schema_result_count(r); i++) {
+        const schema_error_t *e = schema_result_get(r, i);
+        CHECK_EQ_STR(e->instance_ptr, want[i][0]);
+        CHECK_EQ_STR(e->message, want[i][1]);
+    }
+    schema_result_free(r);
+    schema_free(s);
+}
+
 static void test_error_budget(void)
 {
     char err[256];
@@ -701,6 +746,7 @@ int main(void)
     RUN(test_validate_text);
     RUN(test_result_locations);
     RUN(test_errors_read_later);
+    RUN(test_message_arguments);
     RUN(test_error_budget);
     RUN(test_combinator_messages);
     RUN(test_compile_errors);
