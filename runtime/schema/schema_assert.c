@@ -216,16 +216,14 @@ int schema_v_report(vctx_t *c, const sop_t *op, json_object *inst, const ival_t 
     case K_MULTOF:
         if (is_multiple(inst, op->u.num))
             return 0;
-        schema_fmt_num(nb, sizeof nb, op->u.num);
-        return schema_v_fail(c, op->kw, "must be a multiple of %s", nb);
+        return schema_v_fail_s(c, 1, op->kw, "must be a multiple of %s", 1, op->u.bound.txt, NULL);
     case K_MAX:
     case K_XMAX:
     case K_MIN:
     case K_XMIN: {
         const char *rel = op->kind == K_MAX ? "<=" : op->kind == K_XMAX ? "<"
                         : op->kind == K_MIN ? ">=" : ">";
-        schema_fmt_num(nb, sizeof nb, op->u.num);
-        return schema_v_fail_s(c, 1, op->kw, "must be %s %s", 2, rel, nb);
+        return schema_v_fail_s(c, 3, op->kw, "must be %s %s", 2, rel, op->u.bound.txt);
     }
     case K_MAXLEN: return schema_v_fail(c, op->kw, "must be at most %zu characters", op->u.len);
     case K_MINLEN: return schema_v_fail(c, op->kw, "must be at least %zu characters", op->u.len);

@@ -167,9 +167,9 @@ uint64_t schema_json_shallow(json_object *v)
         return mix(shallow_one(v));
     uint64_t h = 8;
     json_object_object_foreach(v, k, val) /* a sum: member order does not count */
-        h += mix(((uint64_t)(unsigned char)k[0] << 8 | (unsigned char)(k[0] ? k[1] : 0)) ^
-                 shallow_one(val));
-    return h;
+        h += (((uint64_t)(unsigned char)k[0] << 8 | (unsigned char)(k[0] ? k[1] : 0)) ^
+              shallow_one(val)) * 0x9e3779b97f4a7c15ull;
+    return mix(h);
 }
 
 size_t schema_fmt_num(char *buf, size_t len, double x)

@@ -167,11 +167,12 @@ static void test_message_arguments(void)
         "\"propertyNames\":{\"maxLength\":3},"
         "\"properties\":{\"a\":{\"type\":[\"string\",\"null\"]},"
         "\"p\":{\"pattern\":\"^x+$\",\"format\":\"email\",\"enum\":[\"q\",1]},"
-        "\"n\":{\"exclusiveMaximum\":2.5},\"m\":{\"anyOf\":[{\"minimum\":5},{\"const\":1}]}},"
+        "\"n\":{\"exclusiveMaximum\":2.5},\"m\":{\"anyOf\":[{\"minimum\":5},{\"const\":1}]},"
+        "\"k\":{\"multipleOf\":0.1,\"maximum\":-1e-7}},"
         "\"unevaluatedProperties\":false}",
         &o, err, sizeof err);
     CHECK(s != NULL);
-    const char *text = "{\"a\":1,\"p\":\"y\",\"n\":3,\"m\":2,\"long key\":0}";
+    const char *text = "{\"a\":1,\"p\":\"y\",\"n\":3,\"m\":2,\"k\":0.15,\"long key\":0}";
     json_object *inst = NULL;
     CHECK_EQ_INT(schema_parse_json(text, strlen(text), &inst, err, sizeof err), 0);
     schema_result_t *r = schema_result_new();
@@ -187,6 +188,8 @@ static void test_message_arguments(void)
         {"/p", "must be a valid email"},
         {"/n", "must be < 2.5"},
         {"/m", "must match at least one schema in anyOf"},
+        {"/k", "must be a multiple of 0.1"},
+        {"/k", "must be <= -1e-07"},
         {"", "unexpected property \"long key\""},
     };
     size_t nw = sizeof want / sizeof want[0];
