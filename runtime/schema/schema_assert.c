@@ -73,8 +73,19 @@ static int unique(vctx_t *c, json_object *arr, size_t *pi, size_t *pj)
         uint64_t h[24];
         for (size_t i = 0; i < n; i++) {
             v[i] = json_object_array_get_idx(arr, i);
-            h[i] = schema_json_shallow(v[i]);
+            h[i] = schema_json_quick(v[i]);
         }
+        /* Equal items have equal quick hashes: none alike, none equal. Else the finer
+         * hashes (objects by every member), then equality, pair by pair. */
+        size_t alike = 0;
+        for (size_t i = 0; i < n && !alike; i++)
+            for (size_t j = i + 1; j < n && !alike; j++)
+                alike = h[i] == h[j];
+        if (!alike)
+            return 1;
+        for (size_t i = 0; i < n; i++)
+            if (json_object_is_type(v[i], json_type_object))
+                h[i] = schema_json_shallow(v[i]);
         for (size_t i = 0; i < n; i++)
             for (size_t j = i + 1; j < n; j++)
                 if (h[i] == h[j] && schema_json_equal(v[i], v[j])) {

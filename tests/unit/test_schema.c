@@ -203,6 +203,35 @@ static void test_message_arguments(void)
     schema_free(s);
 }
 
+/* uniqueItems over a short array of objects: a quick hash of one member per object
+ * first, the full comparison only when two items hash alike. */
+static void test_unique_objects(void)
+{
+    char err[256], msg[256];
+    schema_t *s = compile_str("{\"uniqueItems\":true}", NULL, err, sizeof err);
+    CHECK(s != NULL);
+    /* Every item alike in the member the quick hash reads ("a"), none equal. */
+    CHECK_EQ_INT(check_str(s, "[{\"a\":1,\"b\":1},{\"a\":1,\"b\":2},{\"b\":1,\"a\":1,\"c\":0}]",
+                           msg, sizeof msg),
+                 0);
+    /* Equal objects, members in another order, after alike ones. */
+    CHECK_EQ_INT(check_str(s, "[{\"a\":1,\"b\":1},{\"a\":1,\"b\":2},{\"b\":2.0,\"a\":1}]", msg,
+                           sizeof msg),
+                 ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/: must not contain duplicates (items 1 and 2 are equal)");
+    /* Keys that tie on their first two bytes, values swapped: not equal. */
+    CHECK_EQ_INT(check_str(s, "[{\"ab1\":\"x\",\"ab2\":\"y\"},{\"ab1\":\"y\",\"ab2\":\"x\"}]", msg,
+                           sizeof msg),
+                 0);
+    CHECK_EQ_INT(check_str(s, "[{\"ab1\":\"x\",\"ab2\":\"y\"},{\"ab2\":\"y\",\"ab1\":\"x\"}]", msg,
+                           sizeof msg),
+                 ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/: must not contain duplicates (items 0 and 1 are equal)");
+    CHECK_EQ_INT(check_str(s, "[{},{\"a\":null},[],{}]", msg, sizeof msg), ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/: must not contain duplicates (items 0 and 3 are equal)");
+    schema_free(s);
+}
+
 static void test_error_budget(void)
 {
     char err[256];
@@ -750,6 +779,7 @@ int main(void)
     RUN(test_result_locations);
     RUN(test_errors_read_later);
     RUN(test_message_arguments);
+    RUN(test_unique_objects);
     RUN(test_error_budget);
     RUN(test_combinator_messages);
     RUN(test_compile_errors);
