@@ -558,11 +558,13 @@ static int v_lists(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
 
 static int v_items(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
 {
+    /* The items straight from json-c's array_list (public): a call per item less. */
+    json_object **item = (json_object **)json_object_get_array(inst)->array;
     size_t n = json_object_array_length(inst), np = op->u.items.nprefix;
     int bad = 0;
     for (size_t i = 0; i < n && i < np; i++) {
         IPUSH(c, NULL, i);
-        bad |= sub(c, op->u.items.prefix[i], json_object_array_get_idx(inst, i), NULL, op->kw, i);
+        bad |= sub(c, op->u.items.prefix[i], item[i], NULL, op->kw, i);
         c->ni--;
         if (bad && !COLLECTING(c))
             return 1;
@@ -580,7 +582,7 @@ static int v_items(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         return schema_v_fail(c, op->u.items.restkw, "must have at most %zu items", np) | bad;
     for (size_t i = np; i < n; i++) {
         IPUSH(c, NULL, i);
-        bad |= sub(c, rest, json_object_array_get_idx(inst, i), NULL, op->u.items.restkw, NOIDX);
+        bad |= sub(c, rest, item[i], NULL, op->u.items.restkw, NOIDX);
         c->ni--;
         if (bad && !COLLECTING(c))
             return 1;

@@ -69,12 +69,10 @@ static int unique(vctx_t *c, json_object *arr, size_t *pi, size_t *pj)
 {
     size_t n = json_object_array_length(arr);
     if (n <= 24) {
-        json_object *v[24];
+        json_object **v = (json_object **)json_object_get_array(arr)->array;
         uint64_t h[24];
-        for (size_t i = 0; i < n; i++) {
-            v[i] = json_object_array_get_idx(arr, i);
+        for (size_t i = 0; i < n; i++)
             h[i] = schema_json_quick(v[i]);
-        }
         /* Equal items have equal quick hashes: none alike, none equal. Else the finer
          * hashes (objects by every member), then equality, pair by pair. */
         size_t alike = 0;
