@@ -186,7 +186,12 @@ void schema_v_view(json_object *inst, ival_t *v)
         break;
     case json_type_double:
         v->d = json_object_get_double(inst);
-        v->t = isfinite(v->d) && v->d == floor(v->d) ? (T_NUM | T_INT) : T_NUM;
+        /* isfinite(d) && d == floor(d), cheaper: below 2^52 a double is integral when
+         * truncating it changes nothing; from there on every finite double is. */
+        v->t = (fabs(v->d) < 4503599627370496.0 ? v->d == (double)(long long)v->d
+                                                 : isfinite(v->d))
+                   ? (T_NUM | T_INT)
+                   : T_NUM;
         break;
     default: v->t = T_NULL; break;
     }

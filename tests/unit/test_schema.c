@@ -232,6 +232,25 @@ static void test_unique_objects(void)
     schema_free(s);
 }
 
+/* "integer" of a double: integral values are, whatever their size or sign. */
+static void test_integral_doubles(void)
+{
+    char err[256], msg[256];
+    schema_t *s = compile_str("{\"items\":{\"type\":\"integer\"}}", NULL, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(check_str(s, "[1.0,-0.0,0.0,-3.0,1e300,-1e300,4503599627370496.0,"
+                              "9007199254740993.0,1.5e16]",
+                           msg, sizeof msg),
+                 0);
+    CHECK_EQ_INT(check_str(s, "[0,1.5,-0.5,4503599627370495.5,1e-300,-2251799813685247.5]",
+                           msg, sizeof msg),
+                 ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/1: must be integer, not number; /2: must be integer, not number; "
+                      "/3: must be integer, not number; /4: must be integer, not number; "
+                      "/5: must be integer, not number");
+    schema_free(s);
+}
+
 static void test_error_budget(void)
 {
     char err[256];
@@ -780,6 +799,7 @@ int main(void)
     RUN(test_errors_read_later);
     RUN(test_message_arguments);
     RUN(test_unique_objects);
+    RUN(test_integral_doubles);
     RUN(test_error_budget);
     RUN(test_combinator_messages);
     RUN(test_compile_errors);
