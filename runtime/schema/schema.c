@@ -46,11 +46,11 @@ typedef struct lrec {
     size_t ip;            /* offset of the instance pointer, written when recorded */
     uint32_t nk, na;      /* followed by seg_t[nk], larg_t[na] */
     uint32_t strs;        /* bit i: argument i is a %s */
-    uint32_t pad;
+    uint32_t refs;        /* bit i: that %s is the caller's text (the schema's), not a copy */
 } lrec_t;
 
 typedef union larg {
-    const char *s; /* %s, when formatting (recorded: the offset of its copy) */
+    const char *s; /* %s, when formatting (recorded: the offset of its copy, or refs) */
     size_t z;      /* %zu */
 } larg_t;
 
@@ -242,9 +242,12 @@ static size_t keep(schema_result_t *r, const char *s)
 
 /* Append an error at the current locations, mostly unformatted: its instance pointer is
  * written now (that copies the instance's keys, which may be gone when it is read), the
- * rest recorded -- keyword, message format and arguments (%s ones copied: some are on the
- * caller's stack) and the schema location's segments (the schema's). */
-static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
+ * rest recorded -- keyword, message format and its na arguments (bit i of strs: argument
+ * i is a %s, in av[i], else a %zu, in az[i]; a %s is copied -- some are on the caller's
+ * stack -- unless bit i of ref says it is the schema's text, which outlives the errors)
+ * and the schema location's segments (the schema's). */
+static int record(vctx_t *c, const char *kw, const char *fmt, size_t na, uint32_t strs,
+                  uint32_t ref, const char *const *av, const size_t *az)
 {
     schema_result_t *r = c->res;
     if (r->n == r->cap) {
@@ -259,8 +262,41 @@ static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
         r->off = off;
         r->cap = ncap;
     }
-    /* The arguments: only %s and %zu are kept as they are; a message with any other
-     * conversion (or too many) is formatted now and kept as one %s argument. */
+    size_t base = (r->tlen + 7) & ~(size_t)7;
+    size_t hdr = sizeof(lrec_t) + c->nk * sizeof(seg_t) + na * sizeof(larg_t);
+    if (reserve(r, base - r->tlen + hdr + PTR_MAX))
+        return -1;
+    lrec_t *e = (lrec_t *)(r->text + base);
+    e->kw = kw;
+    e->fmt = fmt;
+    e->ip = base + hdr;
+    e->nk = (uint32_t)c->nk;
+    e->na = (uint32_t)na;
+    e->strs = strs;
+    e->refs = ref &= strs;
+    memcpy(LREC_KPATH(e), c->kpath, c->nk * sizeof(seg_t));
+    r->tlen = e->ip + put_ptr(r->text + e->ip, PTR_MAX, 0, c->ipath, c->ni) + 1;
+    for (size_t i = 0; i < na; i++) {
+        larg_t v;
+        if (!(strs >> i & 1))
+            v.z = az[i];
+        else if (ref >> i & 1)
+            v.s = av[i];
+        else if (!(v.z = keep(r, av[i])))
+            return -1;
+        /* the arena may have moved */
+        LREC_ARGS((lrec_t *)(r->text + base))[i] = v;
+    }
+    r->off[r->n * 4] = base;
+    r->n++;
+    r->fmt = 0;
+    return 0;
+}
+
+/* record with the arguments of fmt read from ap: only %s and %zu are kept as they are; a
+ * message with any other conversion (or too many) is formatted now, as one %s. */
+static int record_va(vctx_t *c, const char *kw, const char *fmt, va_list ap)
+{
     const char *av[MAX_ARGS];
     size_t az[MAX_ARGS];
     size_t na = 0;
@@ -286,30 +322,7 @@ static int record(vctx_t *c, const char *kw, const char *fmt, va_list ap)
         }
     }
     va_end(a0);
-    size_t base = (r->tlen + 7) & ~(size_t)7;
-    size_t hdr = sizeof(lrec_t) + c->nk * sizeof(seg_t) + na * sizeof(larg_t);
-    if (reserve(r, base - r->tlen + hdr + PTR_MAX))
-        return -1;
-    lrec_t *e = (lrec_t *)(r->text + base);
-    e->kw = kw;
-    e->fmt = fmt;
-    e->ip = base + hdr;
-    e->nk = (uint32_t)c->nk;
-    e->na = (uint32_t)na;
-    e->strs = strs;
-    memcpy(LREC_KPATH(e), c->kpath, c->nk * sizeof(seg_t));
-    r->tlen = e->ip + put_ptr(r->text + e->ip, PTR_MAX, 0, c->ipath, c->ni) + 1;
-    for (size_t i = 0; i < na; i++) {
-        size_t v = az[i];
-        if ((strs >> i & 1) && !(v = keep(r, av[i])))
-            return -1;
-        /* the arena may have moved */
-        LREC_ARGS((lrec_t *)(r->text + base))[i].z = v;
-    }
-    r->off[r->n * 4] = base;
-    r->n++;
-    r->fmt = 0;
-    return 0;
+    return record(c, kw, fmt, na, strs, 0, av, az);
 }
 
 /* Format every recorded error's keyword location (only if kloc, else "") and message, as
@@ -337,7 +350,7 @@ static int result_format(schema_result_t *r, int kloc)
         /* %s arguments: offsets of their copies become pointers */
         for (size_t j = 0; j < e->na; j++) {
             args[j] = LREC_ARGS(e)[j];
-            if (e->strs >> j & 1)
+            if ((e->strs & ~e->refs) >> j & 1)
                 args[j].s = r->text + args[j].z;
         }
         size_t lm = fmt_msg(kl + lk, MSG_MAX, e->fmt, args) + 1;
@@ -356,18 +369,33 @@ static int result_format(schema_result_t *r, int kloc)
     return 0;
 }
 
+static void recorded(vctx_t *c, int rc)
+{
+    if (rc != 0)
+        c->nomem = c->abort = 1;
+    if (c->res->n >= (size_t)c->max)
+        c->full = 1;
+}
+
 int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
 {
     if (!COLLECTING(c))
         return 1;
     va_list ap;
     va_start(ap, fmt);
-    int rc = record(c, kw, fmt, ap);
+    int rc = record_va(c, kw, fmt, ap);
     va_end(ap);
-    if (rc != 0)
-        c->nomem = c->abort = 1;
-    if (c->res->n >= (size_t)c->max)
-        c->full = 1;
+    recorded(c, rc);
+    return 1;
+}
+
+int schema_v_fail_s(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, size_t na,
+                    const char *a0, const char *a1)
+{
+    if (!COLLECTING(c))
+        return 1;
+    const char *av[2] = {a0, a1};
+    recorded(c, record(c, kw, fmt, na, na == 1 ? 1 : 3, ref, av, NULL));
     return 1;
 }
 
@@ -417,12 +445,20 @@ static int leaf_walk(vctx_t *c, const snode_t *n, json_object *inst, const char 
         c->nk + 5 >= sizeof c->kpath / sizeof c->kpath[0])
         return sub_walk(c, n, inst, NULL, kw, idx); /* v_node reports the depth */
     KPUSH(c, kw, idx);
-    ival_t iv;
-    schema_v_view(inst, &iv);
+    /* The fast path has just viewed inst (c->lv) and may have matched a pattern on it:
+     * that match failed, it is not run again. */
+    ival_t iv = c->lv;
+    const sop_t *pm = iv.t == T_STR && c->pm_s == iv.s ? c->pm_op : NULL;
+    c->pm_op = NULL;
     int bad = 0;
     for (size_t i = 0; i < n->nops; i++) {
         const sop_t *op = &n->ops[i];
-        if ((op->tmask & iv.t) && schema_v_assert(c, op, inst, &iv)) {
+        if (!(op->tmask & iv.t))
+            continue;
+        /* the checks that pass are settled here, without a call */
+        if (op != pm && schema_v_scalar_ok(c, op, &iv) == 1)
+            continue;
+        if (schema_v_report(c, op, inst, &iv)) {
             bad = 1;
             if (!COLLECTING(c) || c->abort)
                 break;
@@ -469,12 +505,12 @@ static int fail_branches(vctx_t *c, const sop_t *op, json_object *inst, const ch
     for (size_t i = 0; i < op->u.subs.n; i++) {
         const snode_t *b = op->u.subs.v[i];
         if (b->is_bool || !b->nops || b->ops[0].kind != K_TYPE)
-            return schema_v_fail(c, op->kw, "%s", generic);
+            return schema_v_fail_s(c, 1, op->kw, "%s", 1, generic, NULL);
         want |= b->ops[0].u.types;
     }
     unsigned t = schema_type_of(inst);
     if (want & t)
-        return schema_v_fail(c, op->kw, "%s", generic);
+        return schema_v_fail_s(c, 1, op->kw, "%s", 1, generic, NULL);
     return schema_v_fail_type(c, op->kw, want, t);
 }
 
@@ -525,11 +561,13 @@ static int v_lists(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
 
 static int v_items(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
 {
+    /* The items straight from json-c's array_list (public): a call per item less. */
+    json_object **item = (json_object **)json_object_get_array(inst)->array;
     size_t n = json_object_array_length(inst), np = op->u.items.nprefix;
     int bad = 0;
     for (size_t i = 0; i < n && i < np; i++) {
         IPUSH(c, NULL, i);
-        bad |= sub(c, op->u.items.prefix[i], json_object_array_get_idx(inst, i), NULL, op->kw, i);
+        bad |= sub(c, op->u.items.prefix[i], item[i], NULL, op->kw, i);
         c->ni--;
         if (bad && !COLLECTING(c))
             return 1;
@@ -547,7 +585,7 @@ static int v_items(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         return schema_v_fail(c, op->u.items.restkw, "must have at most %zu items", np) | bad;
     for (size_t i = np; i < n; i++) {
         IPUSH(c, NULL, i);
-        bad |= sub(c, rest, json_object_array_get_idx(inst, i), NULL, op->u.items.restkw, NOIDX);
+        bad |= sub(c, rest, item[i], NULL, op->u.items.restkw, NOIDX);
         c->ni--;
         if (bad && !COLLECTING(c))
             return 1;
@@ -650,7 +688,8 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         c->ni--;
         if (!matched && p->additional) {
             if (p->additional->is_bool && !p->additional->bool_val) {
-                bad |= schema_v_fail(c, "additionalProperties", "unexpected property \"%s\"", key);
+                bad |= schema_v_fail_s(c, 0, "additionalProperties", "unexpected property \"%s\"", 1,
+                                       key, NULL);
             } else {
                 IPUSH(c, key, NOIDX);
                 bad |= sub(c, p->additional, val, NULL, "additionalProperties", NOIDX);
@@ -671,7 +710,8 @@ static int v_props(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
             if ((seen >> r & 1) ||
                 (!(p->req_mask >> r & 1) && json_object_object_get_ex(inst, p->req_names[r], NULL)))
                 continue;
-            bad = schema_v_fail(c, "required", "missing required property \"%s\"", p->req_names[r]);
+            bad = schema_v_fail_s(c, 1, "required", "missing required property \"%s\"", 1,
+                                  p->req_names[r], NULL);
             if (!COLLECTING(c))
                 break;
         }
@@ -693,7 +733,7 @@ static int v_propnames(vctx_t *c, const sop_t *op, json_object *inst)
         int r = quiet(c, op->u.sub, name, NULL);
         json_object_put(name);
         if (r)
-            bad = schema_v_fail(c, op->kw, "property name \"%s\" is not allowed", key);
+            bad = schema_v_fail_s(c, 0, op->kw, "property name \"%s\" is not allowed", 1, key, NULL);
         if (bad && (!COLLECTING(c) || c->abort))
             return 1;
     }
@@ -711,7 +751,7 @@ static int v_uneval(vctx_t *c, const sop_t *op, json_object *inst, ev_t *ev)
         {
             if (!ev_has(ev, idx++)) {
                 if (is_false) {
-                    bad |= schema_v_fail(c, op->kw, "unexpected property \"%s\"", key);
+                    bad |= schema_v_fail_s(c, 0, op->kw, "unexpected property \"%s\"", 1, key, NULL);
                 } else {
                     IPUSH(c, key, NOIDX);
                     bad |= sub(c, s, val, NULL, op->kw, NOIDX);
@@ -815,7 +855,8 @@ static int v_node(vctx_t *c, const snode_t *n, json_object *inst, ev_t *ev)
     int bad = 0;
     for (size_t i = 0; i < n->nops; i++) {
         const sop_t *op = &n->ops[i];
-        if (!(op->tmask & t))
+        /* a "type" that passes (most nodes start with one) costs no call */
+        if (!(op->tmask & t) || (op->kind == K_TYPE && (op->u.types & t)))
             continue;
         if (v_op(c, op, inst, &iv, e)) {
             bad = 1;

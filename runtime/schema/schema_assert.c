@@ -69,12 +69,21 @@ static int unique(vctx_t *c, json_object *arr, size_t *pi, size_t *pj)
 {
     size_t n = json_object_array_length(arr);
     if (n <= 24) {
-        json_object *v[24];
+        json_object **v = (json_object **)json_object_get_array(arr)->array;
         uint64_t h[24];
-        for (size_t i = 0; i < n; i++) {
-            v[i] = json_object_array_get_idx(arr, i);
-            h[i] = schema_json_shallow(v[i]);
-        }
+        for (size_t i = 0; i < n; i++)
+            h[i] = schema_json_quick(v[i]);
+        /* Equal items have equal quick hashes: none alike, none equal. Else the finer
+         * hashes (objects by every member), then equality, pair by pair. */
+        size_t alike = 0;
+        for (size_t i = 0; i < n && !alike; i++)
+            for (size_t j = i + 1; j < n && !alike; j++)
+                alike = h[i] == h[j];
+        if (!alike)
+            return 1;
+        for (size_t i = 0; i < n; i++)
+            if (json_object_is_type(v[i], json_type_object))
+                h[i] = schema_json_shallow(v[i]);
         for (size_t i = 0; i < n; i++)
             for (size_t j = i + 1; j < n; j++)
                 if (h[i] == h[j] && schema_json_equal(v[i], v[j])) {
@@ -143,14 +152,14 @@ static int fail_enum(vctx_t *c, json_object *arr)
         if (i + 1 < n && o + 70 >= sizeof buf)
             snprintf(buf + o, sizeof buf - o, ", ...");
     }
-    return schema_v_fail(c, "enum", "must be one of: %s", buf);
+    return schema_v_fail_s(c, 0, "enum", "must be one of: %s", 1, buf, NULL);
 }
 
 int schema_v_fail_type(vctx_t *c, const char *kw, uint32_t want, unsigned t)
 {
     char buf[80];
-    return schema_v_fail(c, kw, "must be %s, not %s", type_names(want, buf, sizeof buf),
-                         inst_type_name(t));
+    return schema_v_fail_s(c, 2, kw, "must be %s, not %s", 2, type_names(want, buf, sizeof buf),
+                           inst_type_name(t));
 }
 
 void schema_v_view(json_object *inst, ival_t *v)
@@ -177,7 +186,12 @@ void schema_v_view(json_object *inst, ival_t *v)
         break;
     case json_type_double:
         v->d = json_object_get_double(inst);
-        v->t = isfinite(v->d) && v->d == floor(v->d) ? (T_NUM | T_INT) : T_NUM;
+        /* isfinite(d) && d == floor(d), cheaper: below 2^52 a double is integral when
+         * truncating it changes nothing; from there on every finite double is. */
+        v->t = (fabs(v->d) < 4503599627370496.0 ? v->d == (double)(long long)v->d
+                                                 : isfinite(v->d))
+                   ? (T_NUM | T_INT)
+                   : T_NUM;
         break;
     default: v->t = T_NULL; break;
     }
@@ -185,18 +199,23 @@ void schema_v_view(json_object *inst, ival_t *v)
 
 int schema_v_leaf_ok(vctx_t *c, const snode_t *n, json_object *inst)
 {
-    ival_t v;
-    schema_v_view(inst, &v);
-    return schema_v_leaf_prog(c, n->lf, &v);
+    /* The view is kept in c: a leaf that fails is reported from it (leaf_walk). */
+    schema_v_view(inst, &c->lv);
+    return schema_v_leaf_prog(c, n->lf, &c->lv);
 }
 
 int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *v)
 {
-    unsigned t = v->t;
-    char nb[48];
     int ok = schema_v_scalar_ok(c, op, v);
     if (ok == 1)
         return 0;
+    return schema_v_report(c, op, inst, v);
+}
+
+int schema_v_report(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *v)
+{
+    unsigned t = v->t;
+    char nb[48];
     if (c->abort)
         return 1;
     switch (op->kind) {
@@ -211,22 +230,21 @@ int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t 
     case K_MULTOF:
         if (is_multiple(inst, op->u.num))
             return 0;
-        schema_fmt_num(nb, sizeof nb, op->u.num);
-        return schema_v_fail(c, op->kw, "must be a multiple of %s", nb);
+        return schema_v_fail_s(c, 1, op->kw, "must be a multiple of %s", 1, op->u.bound.txt, NULL);
     case K_MAX:
     case K_XMAX:
     case K_MIN:
     case K_XMIN: {
         const char *rel = op->kind == K_MAX ? "<=" : op->kind == K_XMAX ? "<"
                         : op->kind == K_MIN ? ">=" : ">";
-        schema_fmt_num(nb, sizeof nb, op->u.num);
-        return schema_v_fail(c, op->kw, "must be %s %s", rel, nb);
+        return schema_v_fail_s(c, 3, op->kw, "must be %s %s", 2, rel, op->u.bound.txt);
     }
     case K_MAXLEN: return schema_v_fail(c, op->kw, "must be at most %zu characters", op->u.len);
     case K_MINLEN: return schema_v_fail(c, op->kw, "must be at least %zu characters", op->u.len);
     case K_PATTERN:
-        return schema_v_fail(c, op->kw, "must match pattern \"%s\"", op->u.pat.src);
-    case K_FORMAT: return schema_v_fail(c, op->kw, "must be a valid %s", op->u.fmt.name);
+        return schema_v_fail_s(c, 1, op->kw, "must match pattern \"%s\"", 1, op->u.pat.src, NULL);
+    case K_FORMAT:
+        return schema_v_fail_s(c, 1, op->kw, "must be a valid %s", 1, op->u.fmt.name, NULL);
     case K_MAXITEMS: return schema_v_fail(c, op->kw, "must have at most %zu items", op->u.len);
     case K_MINITEMS: return schema_v_fail(c, op->kw, "must have at least %zu items", op->u.len);
     case K_MAXPROPS:
@@ -245,7 +263,8 @@ int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t 
         for (size_t i = 0; i < op->u.names.n; i++) {
             if (json_object_object_get_ex(inst, op->u.names.v[i], NULL))
                 continue;
-            bad = schema_v_fail(c, op->kw, "missing required property \"%s\"", op->u.names.v[i]);
+            bad = schema_v_fail_s(c, 1, op->kw, "missing required property \"%s\"", 1,
+                                  op->u.names.v[i], NULL);
             if (!COLLECTING(c))
                 break;
         }
@@ -260,8 +279,9 @@ int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t 
             for (size_t j = 0; j < names->n; j++) {
                 if (json_object_object_get_ex(inst, names->v[j], NULL))
                     continue;
-                bad = schema_v_fail(c, op->kw, "property \"%s\" is required when \"%s\" is present",
-                                    names->v[j], op->u.dep.keys[i]);
+                bad = schema_v_fail_s(c, 3, op->kw,
+                                      "property \"%s\" is required when \"%s\" is present", 2,
+                                      names->v[j], op->u.dep.keys[i]);
                 if (!COLLECTING(c))
                     break;
             }

@@ -9,6 +9,7 @@
  * "additionalItems", "dependencies"; the validator knows only one form.
  */
 #include "schema_cc.h"
+#include "schema_json.h"
 
 #include "err.h"
 
@@ -417,6 +418,13 @@ static int compile_assertions(cctx_t *c, ops_t *ops, json_object *o, int draft)
             return ERR_SCHEMA;
         if (nums[i].kind == K_MULTOF && op->u.num <= 0)
             return schema_cc_fail(c, "\"multipleOf\" must be > 0");
+        /* The number as messages show it, written once here rather than per error. */
+        char nb[48];
+        size_t nl = schema_fmt_num(nb, sizeof nb, op->u.num) + 1;
+        char *txt = schema_alloc(c->s, nl);
+        if (!txt)
+            return schema_cc_fail(c, "out of memory");
+        op->u.bound.txt = memcpy(txt, nb, nl);
     }
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         if (!json_object_object_get_ex(o, counts[i].kw, &v))

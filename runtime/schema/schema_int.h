@@ -77,6 +77,8 @@ typedef struct sop {
     const char *kw;        /* keyword name, for the error's keyword location */
     union {
         double num;
+        struct { double num; const char *txt; } bound; /* numeric keywords: u.num, and its
+                                                        * text for messages */
         size_t len;
         uint32_t types;
         json_object *val;                   /* const, enum (array) */

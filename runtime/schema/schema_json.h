@@ -14,6 +14,9 @@ uint64_t schema_json_hash(json_object *v);
  * and end bytes), objects by their members one level deep, other containers by size.
  * uniqueItems compares only the items whose hashes agree. */
 uint64_t schema_json_shallow(json_object *v);
+/* Cheaper than schema_json_shallow, and coarser: an object by its size and the members
+ * whose keys start with the smallest two bytes. Equal values, equal hashes. */
+uint64_t schema_json_quick(json_object *v);
 /* Shortest text that reads back as x ("1000000", "0.1"). Returns length. */
 size_t schema_fmt_num(char *buf, size_t len, double x);
 /* Short text for a value in messages: scalars in full, long strings cut, containers as

@@ -15,6 +15,15 @@ typedef struct seg {
 } seg_t;
 
 
+/* What the assertions read from an instance, fetched once per node: each json-c accessor
+ * is a call into the shared library, and a string node's type, length, pattern, format
+ * and enum checks would otherwise fetch the same string five times. */
+typedef struct ival {
+    unsigned t;    /* T_* bits */
+    const char *s; /* strings */
+    size_t len;    /* strings: bytes; arrays: items; objects: members */
+    double d;      /* numbers */
+} ival_t;
 
 typedef struct vctx {
     const schema_t *s;
@@ -28,6 +37,11 @@ typedef struct vctx {
     pcre2_match_data *md;
     int md_own, md_shared;
     size_t ni, nk, nscope;
+    /* The leaf fast path's last view and failed pattern (schema_v_leaf_ok), which the
+     * report of a leaf that failed it starts from (leaf_walk) instead of redoing them. */
+    ival_t lv;
+    const sop_t *pm_op; /* the pattern op that failed ... */
+    const char *pm_s;   /* ... on this string */
     seg_t ipath[SCHEMA_MAX_DEPTH + 8];
     seg_t kpath[SCHEMA_MAX_DEPTH * 2 + 8];
     const sres_t *scope[SCHEMA_MAX_DEPTH + 8];
@@ -38,15 +52,6 @@ typedef struct vctx {
 #define KPUSH(c, k, i) ((c)->kpath[(c)->nk].key = (k), (c)->kpath[(c)->nk++].idx = (i))
 #define NOIDX ((size_t)-1)
 
-/* What the assertions read from an instance, fetched once per node: each json-c accessor
- * is a call into the shared library, and a string node's type, length, pattern, format
- * and enum checks would otherwise fetch the same string five times. */
-typedef struct ival {
-    unsigned t;    /* T_* bits */
-    const char *s; /* strings */
-    size_t len;    /* strings: bytes; arrays: items; objects: members */
-    double d;      /* numbers */
-} ival_t;
 
 /* Fill v for inst (see ival_t). */
 void schema_v_view(json_object *inst, ival_t *v);
@@ -54,6 +59,12 @@ void schema_v_view(json_object *inst, ival_t *v);
 /* Record a failure of keyword kw at the current locations (if collecting); returns 1. */
 int schema_v_fail(vctx_t *c, const char *kw, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* schema_v_fail for a fmt whose only conversions are na (1 or 2) %s, with arguments a0
+ * (and a1), without reading a va_list or scanning fmt. Those in mask ref (bit i: argument
+ * i) live as long as the schema -- its strings or static text -- and are kept as
+ * pointers, not copied. */
+int schema_v_fail_s(vctx_t *c, uint32_t ref, const char *kw, const char *fmt, size_t na,
+                    const char *a0, const char *a1);
 /* schema_v_fail with "must be <want types>, not <type of t>". */
 int schema_v_fail_type(vctx_t *c, const char *kw, uint32_t want, unsigned t);
 /* 1 if re matches s[0..n). */
@@ -63,6 +74,8 @@ int schema_v_match(vctx_t *c, const pcre2_code *re, const char *s, size_t n);
 int schema_v_leaf_ok(vctx_t *c, const snode_t *n, json_object *inst);
 /* Assertion keywords (everything but applicators): 0 pass, 1 fail. */
 int schema_v_assert(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *v);
+/* The rest of schema_v_assert once its scalar check (schema_v_scalar_ok) did not pass. */
+int schema_v_report(vctx_t *c, const sop_t *op, json_object *inst, const ival_t *v);
 
 /* Code points in s[0..n), counting stops once past stop: the length checks only need
  * to know which side of their bound a string falls, and a code point takes at least one
@@ -154,8 +167,12 @@ static inline __attribute__((always_inline)) int schema_v_leaf_prog(vctx_t *c, c
         if (v->len / 4 < L->minlen &&
             (v->len < L->minlen || schema_utf8_len(v->s, v->len, L->minlen) < L->minlen))
             return 0;
-        return (!L->pat || schema_v_match(c, L->pat->u.pat.re, v->s, v->len)) &&
-               (!L->fmt || L->fmt->u.fmt.fn(v->s, v->len));
+        if (L->pat && !schema_v_match(c, L->pat->u.pat.re, v->s, v->len)) {
+            c->pm_op = L->pat;
+            c->pm_s = v->s;
+            return 0;
+        }
+        return !L->fmt || L->fmt->u.fmt.fn(v->s, v->len);
     }
     if (t == T_ARR)
         return v->len >= L->minitems && v->len <= L->maxitems;

@@ -155,6 +155,102 @@ static void test_errors_read_later(void)
     schema_free(s);
 }
 
+/* Each kind of message argument -- the instance's keys (copied), the schema's strings
+ * (kept by pointer), text built on the stack (copied) -- read after the instance is gone
+ * and the caller's reference to the schema document dropped (compile_str). */
+static void test_message_arguments(void)
+{
+    char err[256];
+    schema_opts_t o = {.max_errors = 20, .format_assert = 1};
+    schema_t *s = compile_str(
+        "{\"required\":[\"zz\"],\"dependentRequired\":{\"a\":[\"b\"]},"
+        "\"propertyNames\":{\"maxLength\":3},"
+        "\"properties\":{\"a\":{\"type\":[\"string\",\"null\"]},"
+        "\"p\":{\"pattern\":\"^x+$\",\"format\":\"email\",\"enum\":[\"q\",1]},"
+        "\"n\":{\"exclusiveMaximum\":2.5},\"m\":{\"anyOf\":[{\"minimum\":5},{\"const\":1}]},"
+        "\"k\":{\"multipleOf\":0.1,\"maximum\":-1e-7}},"
+        "\"unevaluatedProperties\":false}",
+        &o, err, sizeof err);
+    CHECK(s != NULL);
+    const char *text = "{\"a\":1,\"p\":\"y\",\"n\":3,\"m\":2,\"k\":0.15,\"long key\":0}";
+    json_object *inst = NULL;
+    CHECK_EQ_INT(schema_parse_json(text, strlen(text), &inst, err, sizeof err), 0);
+    schema_result_t *r = schema_result_new();
+    CHECK_EQ_INT(schema_validate(s, inst, r), ERR_SCHEMA);
+    json_object_put(inst); /* before any error is read */
+    static const char *const want[][2] = {
+        {"", "missing required property \"zz\""},
+        {"", "property \"b\" is required when \"a\" is present"},
+        {"", "property name \"long key\" is not allowed"},
+        {"/a", "must be null or string, not integer"},
+        {"/p", "must be one of: \"q\", 1"},
+        {"/p", "must match pattern \"^x+$\""},
+        {"/p", "must be a valid email"},
+        {"/n", "must be < 2.5"},
+        {"/m", "must match at least one schema in anyOf"},
+        {"/k", "must be a multiple of 0.1"},
+        {"/k", "must be <= -1e-07"},
+        {"", "unexpected property \"long key\""},
+    };
+    size_t nw = sizeof want / sizeof want[0];
+    CHECK_EQ_INT((int)schema_result_count(r), (int)nw);
+    for (size_t i = 0; i < nw && i < schema_result_count(r); i++) {
+        const schema_error_t *e = schema_result_get(r, i);
+        CHECK_EQ_STR(e->instance_ptr, want[i][0]);
+        CHECK_EQ_STR(e->message, want[i][1]);
+    }
+    schema_result_free(r);
+    schema_free(s);
+}
+
+/* uniqueItems over a short array of objects: a quick hash of one member per object
+ * first, the full comparison only when two items hash alike. */
+static void test_unique_objects(void)
+{
+    char err[256], msg[256];
+    schema_t *s = compile_str("{\"uniqueItems\":true}", NULL, err, sizeof err);
+    CHECK(s != NULL);
+    /* Every item alike in the member the quick hash reads ("a"), none equal. */
+    CHECK_EQ_INT(check_str(s, "[{\"a\":1,\"b\":1},{\"a\":1,\"b\":2},{\"b\":1,\"a\":1,\"c\":0}]",
+                           msg, sizeof msg),
+                 0);
+    /* Equal objects, members in another order, after alike ones. */
+    CHECK_EQ_INT(check_str(s, "[{\"a\":1,\"b\":1},{\"a\":1,\"b\":2},{\"b\":2.0,\"a\":1}]", msg,
+                           sizeof msg),
+                 ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/: must not contain duplicates (items 1 and 2 are equal)");
+    /* Keys that tie on their first two bytes, values swapped: not equal. */
+    CHECK_EQ_INT(check_str(s, "[{\"ab1\":\"x\",\"ab2\":\"y\"},{\"ab1\":\"y\",\"ab2\":\"x\"}]", msg,
+                           sizeof msg),
+                 0);
+    CHECK_EQ_INT(check_str(s, "[{\"ab1\":\"x\",\"ab2\":\"y\"},{\"ab2\":\"y\",\"ab1\":\"x\"}]", msg,
+                           sizeof msg),
+                 ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/: must not contain duplicates (items 0 and 1 are equal)");
+    CHECK_EQ_INT(check_str(s, "[{},{\"a\":null},[],{}]", msg, sizeof msg), ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/: must not contain duplicates (items 0 and 3 are equal)");
+    schema_free(s);
+}
+
+/* "integer" of a double: integral values are, whatever their size or sign. */
+static void test_integral_doubles(void)
+{
+    char err[256], msg[256];
+    schema_t *s = compile_str("{\"items\":{\"type\":\"integer\"}}", NULL, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(check_str(s, "[1.0,-0.0,0.0,-3.0,1e300,-1e300,4503599627370496.0,"
+                              "9007199254740993.0,1.5e16]",
+                           msg, sizeof msg),
+                 0);
+    CHECK_EQ_INT(check_str(s, "[0,1.5,-0.5,4503599627370495.5,1e-300,-2251799813685247.5]",
+                           msg, sizeof msg),
+                 ERR_SCHEMA);
+    CHECK_EQ_STR(msg, "/1: must be integer, not number; /2: must be integer, not number; "
+                      "/3: must be integer, not number; /4: must be integer, not number; "
+                      "/5: must be integer, not number");
+    schema_free(s);
+}
+
 static void test_error_budget(void)
 {
     char err[256];
@@ -701,6 +797,9 @@ int main(void)
     RUN(test_validate_text);
     RUN(test_result_locations);
     RUN(test_errors_read_later);
+    RUN(test_message_arguments);
+    RUN(test_unique_objects);
+    RUN(test_integral_doubles);
     RUN(test_error_budget);
     RUN(test_combinator_messages);
     RUN(test_compile_errors);
